@@ -1,0 +1,40 @@
+# vk — build, boot and test. `make boot` and `make test` are the whole set-up on a fresh
+# Debian machine: every target installs the Debian packages it needs when they are missing.
+
+CARGO   ?= cargo
+RUN     := run
+RELEASE := target/release
+IMAGE   := $(RUN)/rootimg.01
+
+.PHONY: all build image boot test unit integration bench deps clean lint
+
+all: build image
+
+# run/kernel and run/vps (release build: optimised, with symbols and line tables).
+build:
+	$(CARGO) build --release --locked -p kernel -p tools
+	@mkdir -p $(RUN)
+	install -m 755 $(RELEASE)/kernel $(RELEASE)/vps $(RUN)/
+
+# run/rootimg.01: the root image (ext2, made by mke2fs -d from rootimg/).
+image: deps
+	@mkdir -p $(RUN)
+	rootimg/build.sh $(IMAGE)
+
+# The seed's command: boot the kernel on the root image.
+boot: all
+	cd $(RUN) && ./kernel -m 64m -r rootimg.01 -n 2
+
+# Every test: unit tests of all crates, then integration tests that run the built binaries.
+test: deps all
+	VK_RUN=$(CURDIR)/$(RUN) $(CARGO) test --release --locked --workspace
+
+lint:
+	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings
+
+deps:
+	@scripts/ensure-deps
+
+clean:
+	$(CARGO) clean
+	rm -rf $(RUN)

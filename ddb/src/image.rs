@@ -1,0 +1,249 @@
+//! The kernel's own ELF, as ddb reads it: symbols, unwind tables and (lazily) line tables.
+//!
+//! ```text
+//!   runtime address = st_value + bias        (the kernel is PIE: bias = load address)
+//!
+//!   .symtab (else .dynsym) ──▶ SymbolTable   symbolize / lookup / raw_symbol
+//!   .eh_frame, .eh_frame_hdr ──▶ UnwindSections   used by crate::unwind
+//!   .debug_line (via addr2line, on first use) ──▶ source_line
+//! ```
+//!
+//! Loading reads the file once, copies the two unwind sections and builds the sorted symbol
+//! table; the DWARF line tables are only opened the first time a file:line is asked for, because
+//! boot should not pay for them. The addr2line context sits behind a mutex that only ddb takes.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use goblin::elf::section_header::SHF_EXECINSTR;
+
+/// ELF `SHN_LORESERVE`: section indices from here on are special, not sections.
+const SHN_LORESERVE: usize = 0xff00;
+use goblin::elf::sym::{STT_FUNC, STT_NOTYPE, STT_OBJECT};
+use goblin::elf::{Elf, Sym};
+use goblin::strtab::Strtab;
+
+use crate::symtab::{LookupError, Symbol, SymbolKind, SymbolTable};
+
+/// Why an image could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}: not an ELF file: {why}")]
+    NotElf { path: String, why: String },
+}
+
+/// A section's bytes and its unrelocated address.
+#[derive(Debug, Clone, Default)]
+pub struct SectionData {
+    pub addr: u64,
+    pub data: Vec<u8>,
+}
+
+/// What the CFI unwinder needs from the image (unrelocated addresses).
+#[derive(Debug, Clone, Default)]
+pub struct UnwindSections {
+    pub eh_frame: Option<SectionData>,
+    pub eh_frame_hdr: Option<SectionData>,
+    /// Address of `.text`, the base for text-relative pointer encodings.
+    pub text_addr: Option<u64>,
+}
+
+/// A source position from the line tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLine {
+    /// The path as the line table records it.
+    pub file: String,
+    pub line: u32,
+}
+
+impl SourceLine {
+    /// The last path component (`sched.rs`), as `trace` shows it.
+    pub fn file_name(&self) -> &str {
+        self.file.rsplit('/').next().unwrap_or(&self.file)
+    }
+}
+
+/// The kernel's own ELF: symbols (demangled), unwind tables, line tables.
+pub struct KernelImage {
+    path: Option<PathBuf>,
+    bias: u64,
+    symbols: SymbolTable,
+    unwind: UnwindSections,
+    lines: OnceLock<Option<Mutex<addr2line::Loader>>>,
+}
+
+impl std::fmt::Debug for KernelImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KernelImage")
+            .field("path", &self.path)
+            .field("bias", &format_args!("{:#x}", self.bias))
+            .field("symbols", &self.symbols.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KernelImage {
+    /// Load the ELF at `path`, whose symbols are displaced by `bias` in the running image
+    /// (runtime address = st_value + bias).
+    pub fn load(path: &Path, bias: u64) -> Result<KernelImage, ImageError> {
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| ImageError::Io { path: shown.clone(), source })?;
+        let elf = Elf::parse(&bytes).map_err(|e| ImageError::NotElf { path: shown.clone(), why: e.to_string() })?;
+
+        let mut code_ranges = Vec::new();
+        let mut unwind = UnwindSections::default();
+        for sh in &elf.section_headers {
+            if sh.sh_flags & u64::from(SHF_EXECINSTR) != 0 {
+                code_ranges.push((sh.sh_addr, sh.sh_addr.saturating_add(sh.sh_size)));
+            }
+            let name = elf.shdr_strtab.get_at(sh.sh_name).unwrap_or("");
+            let wanted = matches!(name, ".eh_frame" | ".eh_frame_hdr");
+            if name == ".text" {
+                unwind.text_addr = Some(sh.sh_addr);
+            }
+            if !wanted {
+                continue;
+            }
+            let data = section_bytes(&bytes, sh.sh_offset, sh.sh_size).ok_or_else(|| ImageError::NotElf {
+                path: shown.clone(),
+                why: format!("section {name} lies outside the file"),
+            })?;
+            let section = SectionData { addr: sh.sh_addr, data: data.to_vec() };
+            if name == ".eh_frame" {
+                unwind.eh_frame = Some(section);
+            } else {
+                unwind.eh_frame_hdr = Some(section);
+            }
+        }
+
+        let mut symbols = collect_symbols(elf.syms.iter(), &elf.strtab);
+        if symbols.is_empty() {
+            symbols = collect_symbols(elf.dynsyms.iter(), &elf.dynstrtab);
+        }
+        Ok(KernelImage {
+            path: Some(path.to_path_buf()),
+            bias,
+            symbols: SymbolTable::new(symbols, code_ranges),
+            unwind,
+            lines: OnceLock::new(),
+        })
+    }
+
+    /// An image that knows nothing: every address prints as hex, `trace` falls back to frame
+    /// pointers. For when the kernel's executable cannot be read.
+    pub fn empty() -> KernelImage {
+        KernelImage {
+            path: None,
+            bias: 0,
+            symbols: SymbolTable::default(),
+            unwind: UnwindSections::default(),
+            lines: OnceLock::new(),
+        }
+    }
+
+    /// An image made of the given symbols, for tests.
+    #[cfg(test)]
+    pub(crate) fn from_symbols(symbols: Vec<Symbol>, code_ranges: Vec<(u64, u64)>, bias: u64) -> KernelImage {
+        KernelImage { bias, symbols: SymbolTable::new(symbols, code_ranges), ..KernelImage::empty() }
+    }
+
+    /// Runtime address = unrelocated address + bias.
+    pub fn bias(&self) -> u64 {
+        self.bias
+    }
+
+    /// Number of symbols loaded.
+    pub fn symbol_count(&self) -> usize {
+        self.symbols.len()
+    }
+
+    /// The symbol table (unrelocated values).
+    pub fn symbol_table(&self) -> &SymbolTable {
+        &self.symbols
+    }
+
+    /// `name+0xoff` style look-up: the symbol containing `addr` and the offset into it.
+    pub fn symbolize(&self, addr: u64) -> Option<(&str, u64)> {
+        let probe = addr.checked_sub(self.bias)?;
+        let sym = self.symbols.symbolize(probe)?;
+        Some((sym.name.as_str(), probe - sym.value))
+    }
+
+    /// Like [`KernelImage::symbolize`], but only a symbol whose size covers `addr` (no
+    /// nearest-function fallback): for values that may be data, such as registers.
+    pub fn symbolize_exact(&self, addr: u64) -> Option<(&str, u64)> {
+        let probe = addr.checked_sub(self.bias)?;
+        let sym = self.symbols.containing(probe)?;
+        Some((sym.name.as_str(), probe - sym.value))
+    }
+
+    /// Runtime address and size of the symbol [`KernelImage::symbolize`] finds for `addr`.
+    pub fn symbol_bounds(&self, addr: u64) -> Option<(u64, u64)> {
+        let probe = addr.checked_sub(self.bias)?;
+        let sym = self.symbols.symbolize(probe)?;
+        Some((sym.value.wrapping_add(self.bias), sym.size))
+    }
+
+    /// Runtime address of a symbol by (demangled, hash-less) name or unique last path component.
+    pub fn lookup(&self, name: &str) -> Option<u64> {
+        self.resolve(name).ok()
+    }
+
+    /// [`KernelImage::lookup`] that says why not: not found, or which names it could mean.
+    pub fn resolve(&self, name: &str) -> Result<u64, LookupError> {
+        self.symbols.resolve(name).map(|s| s.value.wrapping_add(self.bias))
+    }
+
+    /// Unrelocated value of an ELF symbol by its exact (mangled or `#[no_mangle]`) name.
+    pub fn raw_symbol(&self, name: &str) -> Option<u64> {
+        self.symbols.raw(name).map(|s| s.value)
+    }
+
+    /// The unwind sections (unrelocated addresses).
+    pub fn unwind_sections(&self) -> &UnwindSections {
+        &self.unwind
+    }
+
+    /// File and line of a runtime address from the line tables, opened on first use.
+    pub fn source_line(&self, addr: u64) -> Option<SourceLine> {
+        let probe = addr.checked_sub(self.bias)?;
+        let loader = self.lines.get_or_init(|| {
+            let path = self.path.as_ref()?;
+            addr2line::Loader::new(path).ok().map(Mutex::new)
+        });
+        let loader = loader.as_ref()?.lock().ok()?;
+        let location = loader.find_location(probe).ok()??;
+        Some(SourceLine { file: location.file?.to_string(), line: location.line? })
+    }
+}
+
+/// `len` bytes at `offset` of the file, when they are inside it.
+fn section_bytes(bytes: &[u8], offset: u64, len: u64) -> Option<&[u8]> {
+    let start = usize::try_from(offset).ok()?;
+    let end = start.checked_add(usize::try_from(len).ok()?)?;
+    bytes.get(start..end)
+}
+
+/// Defined function, object and label symbols, demangled.
+fn collect_symbols(syms: impl Iterator<Item = Sym>, strtab: &Strtab<'_>) -> Vec<Symbol> {
+    // SHN_UNDEF (imports) and the reserved indices (SHN_ABS, SHN_COMMON …) are not addresses in
+    // the image.
+    syms.filter(|s| s.st_shndx != 0 && s.st_shndx < SHN_LORESERVE && s.st_value != 0)
+        .filter_map(|s| {
+            let kind = match s.st_type() {
+                STT_FUNC => SymbolKind::Function,
+                STT_OBJECT => SymbolKind::Object,
+                STT_NOTYPE => SymbolKind::Other,
+                _ => return None,
+            };
+            let raw_name = strtab.get_at(s.st_name)?;
+            if raw_name.is_empty() {
+                return None;
+            }
+            let name = format!("{:#}", rustc_demangle::demangle(raw_name));
+            Some(Symbol { value: s.st_value, size: s.st_size, kind, name, raw_name: raw_name.to_string() })
+        })
+        .collect()
+}

@@ -1,0 +1,75 @@
+//! ddb commands that need the kernel: `ps`, `show allpcpu`, `show msgbuf` (`dmesg`). They
+//! read the exported records through kvm-mem, like `vps`.
+
+use std::sync::Arc;
+
+use kvm_mem::Kvm;
+use kvm_mem::abi::cpustate;
+
+/// Register the kernel's commands.
+pub fn register(d: &mut ddb::Debugger, kvm: &Arc<Kvm>) {
+    let k = Arc::clone(kvm);
+    d.register(
+        "ps",
+        "list processes and their threads",
+        Arc::new(move |ctx, _args| {
+            let procs = k.procs().map_err(|e| e.to_string())?;
+            ctx.print(&kvm_mem::ps::format_ddb_ps(&procs, platform::time::uptime_ns()));
+            Ok(())
+        }),
+    );
+    let k = Arc::clone(kvm);
+    d.register(
+        "show allpcpu",
+        "per-CPU data of every CPU",
+        Arc::new(move |ctx, _args| {
+            let cpus = k.pcpus().map_err(|e| e.to_string())?;
+            let procs = k.procs().map_err(|e| e.to_string())?;
+            let name_of = |addr: u64| {
+                procs
+                    .iter()
+                    .flat_map(|p| p.threads.iter().map(move |t| (p.pid, t)))
+                    .find(|(_, t)| t.addr == addr)
+                    .map_or_else(|| "?".to_string(), |(pid, t)| format!("pid {pid} tid {} \"{}\"", t.tid, t.name))
+            };
+            for c in &cpus {
+                let state = match c.state {
+                    cpustate::OFFLINE => "offline",
+                    cpustate::RUNNING => "running",
+                    cpustate::IDLE => "idle",
+                    cpustate::STOPPED => "stopped",
+                    cpustate::DDB => "in ddb",
+                    _ => "?",
+                };
+                ctx.print(&format!("cpuid        = {}\n", c.cpuid));
+                ctx.print(&format!("state        = {state}\n"));
+                ctx.print(&format!("host tid     = {}\n", c.host_tid));
+                ctx.print(&format!("curthread    = {:#x}: {}\n", c.curthread, name_of(c.curthread)));
+                ctx.print(&format!("idlethread   = {:#x}: {}\n", c.idlethread, name_of(c.idlethread)));
+                ctx.print(&format!("runq         = {} threads\n", c.nrun));
+                ctx.print(&format!("switches     = {}\n", c.switches));
+                ctx.print(&format!("interrupts   = {}\n", c.intrs));
+                ctx.print(&format!("idle time    = {} ms\n\n", c.idle_ns / 1_000_000));
+            }
+            Ok(())
+        }),
+    );
+    let k = Arc::clone(kvm);
+    let msgbuf: ddb::CommandFn = Arc::new(move |ctx, _args| {
+        ctx.print(&k.msgbuf().map_err(|e| e.to_string())?);
+        Ok(())
+    });
+    d.register("show msgbuf", "the console message buffer", Arc::clone(&msgbuf));
+    d.register("dmesg", "the console message buffer", msgbuf);
+}
+
+/// The unrelocated value of an ELF symbol (to find the kernel's load bias from its own image).
+pub fn elf_symbol_value(path: &std::path::Path, name: &str) -> Result<u64, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let elf = goblin::elf::Elf::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    elf.syms
+        .iter()
+        .find(|s| elf.strtab.get_at(s.st_name) == Some(name))
+        .map(|s| s.st_value)
+        .ok_or_else(|| format!("{}: no symbol {name}", path.display()))
+}

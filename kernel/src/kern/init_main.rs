@@ -1,0 +1,182 @@
+//! Boot: from `main` to the first kernel threads (FreeBSD's `mi_startup`).
+//!
+//! The host's main thread parses the command line, creates physical memory, installs the trap
+//! handlers and the debugger, prints the banner and starts cpu0 with the boot thread (proc0's
+//! "swapper") queued. The boot thread starts the other CPUs one by one, the syncer, takes the
+//! `debug.trap` / `debug.panic` tests if asked, and mounts root. The main thread then only
+//! turns host signals into kernel events.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use platform::cpu;
+
+use crate::debug::export::{vk_boottime_ns, vk_ncpus, vk_pcpu, vk_physmem};
+use crate::kern::args::{self, BootArgs, Command};
+use crate::kern::thread::{Thread, pri};
+use crate::kern::{kenv, printf, proc, sched, sleep, syncer, vfs_mountroot};
+use crate::{debug, kprintf};
+
+static BOOT_ARGS: OnceLock<BootArgs> = OnceLock::new();
+static THREAD0: Mutex<Option<Arc<Thread>>> = Mutex::new(None);
+
+/// The command line the kernel booted with.
+pub fn boot_args() -> &'static BootArgs {
+    BOOT_ARGS.get().expect("boot arguments not set")
+}
+
+/// Exit status for command-line and set-up errors.
+pub const EXIT_USAGE: i32 = 2;
+
+fn die(msg: &str) -> ! {
+    platform::console::write_fd(2, format!("kernel: {msg}\n").as_bytes());
+    platform::host::exit(EXIT_USAGE);
+}
+
+/// The `kernel` binary's main.
+pub fn main() -> ! {
+    platform::host::block_async_signals();
+    platform::host::save_args();
+    let argv: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let a = match args::parse(&argv) {
+        Ok(Command::Boot(a)) => a,
+        Ok(Command::Help) => {
+            platform::console::write(args::usage().as_bytes());
+            platform::host::exit(0);
+        }
+        Err(e) => die(&e.to_string()),
+    };
+    boot(a)
+}
+
+fn boot(a: BootArgs) -> ! {
+    platform::time::mark_boot();
+    vk_boottime_ns.store(platform::time::realtime_ns(), Ordering::Relaxed);
+    platform::console::save_terminal();
+    printf::init_logging(a.verbose);
+    kenv::init(a.env.clone());
+    let pm = match platform::physmem::init(a.mem_bytes, a.mem_image.as_deref()) {
+        Ok(pm) => pm,
+        Err(e) => die(&e.to_string()),
+    };
+    if let Some(p) = &a.pidfile {
+        if let Err(e) = platform::host::write_pidfile(p) {
+            die(&format!("-p {}: {}", p.display(), platform::host::os_message(&e)));
+        }
+    }
+    let _ = BOOT_ARGS.set(a);
+    let a = boot_args();
+    platform::host::allow_any_ptracer();
+    if let Err(e) = platform::trap::install_handlers() {
+        die(&format!("cannot install trap handlers: {e}"));
+    }
+    debug::kdb::install_hooks();
+
+    let (vm_page, npages) = pm.vm_page_array();
+    vk_physmem.dmap_base.store(platform::physmem::DMAP_BASE, Ordering::Relaxed);
+    vk_physmem.size.store(pm.size(), Ordering::Relaxed);
+    vk_physmem.vm_page.store(vm_page, Ordering::Relaxed);
+    vk_physmem.npages.store(npages, Ordering::Relaxed);
+    vk_physmem.vm_page_size.store(u64::from(platform::physmem::VM_PAGE_LAYOUT.0), Ordering::Relaxed);
+    vk_physmem.free_pages.store(pm.free_pages(), Ordering::Relaxed);
+
+    banner(a, pm);
+    let p0 = proc::proc0_init();
+    debug::kdb::init();
+
+    cpu::set_ncpus(a.ncpus);
+    vk_ncpus.store(a.ncpus, Ordering::Relaxed);
+    let thread0 = Thread::new_kthread(&p0, "swapper", 0, pri::SWAPPER, mi_startup)
+        .unwrap_or_else(|e| die(&format!("cannot create the boot thread: {e}")));
+    thread0.rec.cpu.store(0, Ordering::Relaxed);
+    if let Ok(mut t) = THREAD0.lock() {
+        *t = Some(thread0);
+    }
+    if let Err(e) = cpu::start_cpu(0, cpu0_main) {
+        die(&format!("cannot start cpu0: {e}"));
+    }
+    host_signal_loop()
+}
+
+fn banner(a: &BootArgs, pm: &platform::physmem::PhysMem) {
+    let mb = |b: u64| b >> 20;
+    kprintf!("Copyright (c) 2026 The vk Project.\n");
+    kprintf!("vk {} #0: a virtual kernel for static Linux x86-64 programs\n", env!("CARGO_PKG_VERSION"));
+    kprintf!("    host pid {}, {} virtual CPU{}\n", std::process::id(), a.ncpus, if a.ncpus == 1 { "" } else { "s" });
+    kprintf!("real memory  = {} ({} MB)\n", pm.size(), mb(pm.size()));
+    let avail = pm.free_pages() * platform::PAGE_SIZE as u64;
+    kprintf!("avail memory = {} ({} MB)\n", avail, mb(avail));
+    let backing = pm.image().map_or_else(|| "memfd".to_string(), |p| format!("file {}", p.display()));
+    kprintf!(
+        "physmem: {} pages in {}, direct map at {:#x}\n",
+        pm.npages(),
+        backing,
+        platform::physmem::DMAP_BASE
+    );
+    for (i, d) in a.disks.iter().enumerate() {
+        let mode = if d.is_dir { "host directory, read-only" } else if d.cow { "copy-on-write" } else { "read/write" };
+        kprintf!("vkd{i}: {} ({mode})\n", d.path.display());
+    }
+    for (n, v) in kenv::all() {
+        log::debug!("kenv: {n}={v}");
+    }
+}
+
+fn cpu0_main(c: u32) -> ! {
+    let first = THREAD0.lock().ok().and_then(|mut t| t.take());
+    kprintf!("cpu{c} (BSP): host thread {}\n", cpu::pcpu(c).host_tid.load(Ordering::Relaxed));
+    sched::cpu_main(c, first)
+}
+
+fn ap_main(c: u32) -> ! {
+    sched::cpu_main(c, None)
+}
+
+/// The boot thread (proc0's swapper): bring up the machine, then mount root and start init.
+fn mi_startup() {
+    for c in 1..cpu::ncpus() {
+        if let Err(e) = cpu::start_cpu(c, ap_main) {
+            panic!("cannot start cpu{c}: {e}");
+        }
+        while vk_pcpu[c as usize].idlethread.load(Ordering::Acquire) == 0 {
+            sleep::pause("cpustart", Duration::from_millis(1));
+        }
+        kprintf!("cpu{c} (AP): host thread {}\n", cpu::pcpu(c).host_tid.load(Ordering::Relaxed));
+    }
+    if cpu::ncpus() > 1 {
+        kprintf!("SMP: {} CPUs online\n", cpu::ncpus());
+    }
+    if let Err(e) = sched::kthread_start("syncer", 0, syncer::syncer_main) {
+        panic!("cannot start the syncer: {e}");
+    }
+    if kenv::get_bool("debug.trap") {
+        debug::sysctl::kdb_sysctl_trap();
+    }
+    if kenv::get_bool("debug.panic") {
+        debug::sysctl::kdb_sysctl_panic();
+    }
+    vfs_mountroot::vfs_mountroot();
+    // Nothing more to do until there is an init to start: proc0 sleeps, as BSD's swapper does.
+    loop {
+        sleep::pause("nowork", Duration::from_secs(60));
+    }
+}
+
+/// The main thread after boot: host signals become kernel events.
+fn host_signal_loop() -> ! {
+    use platform::host::HostSignal;
+    loop {
+        match platform::host::wait_signal() {
+            HostSignal::Quit => debug::kdb::request_breakin(),
+            HostSignal::Term | HostSignal::Int | HostSignal::Hup => {
+                if debug::kdb::active() {
+                    platform::console::write(b"\nhost signal at db>: halting\n");
+                    platform::host::exit(crate::kern::shutdown::EXIT_HALT);
+                }
+                cpu::send_ipi(0, cpu::IPI_SHUTDOWN);
+            }
+            HostSignal::Winch => {}
+        }
+    }
+}

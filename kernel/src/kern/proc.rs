@@ -1,0 +1,129 @@
+//! Processes and the process table (`allproc`).
+//!
+//! A process owns threads. Process 0, the swapper, is the system process: every kernel-only
+//! thread (the boot thread, the idle threads, the syncer) is one of its threads, as in BSD
+//! where kernel threads hang off proc0. Guest processes arrive with the user-mode issue.
+//!
+//! Each `Proc` embeds its exported [`ProcRecord`]; `allproc` is kept twice: as a map the kernel
+//! uses, and as the linked list of records (by pid) that `vps` and ddb walk.
+//!
+//! Lock order: `ALLPROC` before a process's `threads`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+
+use kvm_mem::abi::{ProcRecord, pflags, pstate, store_name};
+use platform::sync::SpinLock;
+
+use crate::debug::export::vk_allproc;
+use crate::kern::thread::Thread;
+
+/// A process.
+#[derive(Debug)]
+pub struct Proc {
+    /// The exported record (read by vps and ddb).
+    pub rec: ProcRecord,
+    pub pid: i32,
+    /// Its threads, by tid.
+    threads: SpinLock<BTreeMap<u64, Arc<Thread>>>,
+}
+
+static ALLPROC: SpinLock<BTreeMap<i32, Arc<Proc>>> = SpinLock::new("allproc", BTreeMap::new());
+static PROC0: OnceLock<Arc<Proc>> = OnceLock::new();
+
+impl Proc {
+    fn new(pid: i32, ppid: i32, comm: &str, flags: u32) -> Proc {
+        let rec = ProcRecord::new();
+        rec.pid.store(pid, Ordering::Relaxed);
+        rec.ppid.store(ppid, Ordering::Relaxed);
+        rec.pgid.store(pid, Ordering::Relaxed);
+        rec.sid.store(pid, Ordering::Relaxed);
+        rec.flags.store(flags, Ordering::Relaxed);
+        rec.start_ns.store(platform::time::uptime_ns(), Ordering::Relaxed);
+        store_name(&rec.comm, comm);
+        Proc { rec, pid, threads: SpinLock::new("proc_threads", BTreeMap::new()) }
+    }
+
+    /// Address of the exported record.
+    pub fn rec_addr(&self) -> u64 {
+        &self.rec as *const ProcRecord as u64
+    }
+
+    /// Add a thread (relinking the exported list).
+    pub fn add_thread(&self, td: Arc<Thread>) {
+        let mut threads = self.threads.lock();
+        threads.insert(td.tid, td);
+        self.relink_threads(&threads);
+    }
+
+    /// Remove a thread.
+    pub fn remove_thread(&self, tid: u64) -> Option<Arc<Thread>> {
+        let mut threads = self.threads.lock();
+        let td = threads.remove(&tid);
+        self.relink_threads(&threads);
+        td
+    }
+
+    /// The threads, by tid.
+    pub fn threads(&self) -> Vec<Arc<Thread>> {
+        self.threads.lock().values().cloned().collect()
+    }
+
+    fn relink_threads(&self, threads: &BTreeMap<u64, Arc<Thread>>) {
+        let list: Vec<&Arc<Thread>> = threads.values().collect();
+        for (i, td) in list.iter().enumerate().rev() {
+            let next = list.get(i + 1).map_or(0, |n| n.rec_addr());
+            td.rec.next.store(next, Ordering::Release);
+        }
+        self.rec.threads.store(list.first().map_or(0, |t| t.rec_addr()), Ordering::Release);
+        self.rec.nthreads.store(list.len() as u32, Ordering::Relaxed);
+    }
+}
+
+fn relink_allproc(all: &BTreeMap<i32, Arc<Proc>>) {
+    let list: Vec<&Arc<Proc>> = all.values().collect();
+    for (i, p) in list.iter().enumerate().rev() {
+        let next = list.get(i + 1).map_or(0, |n| n.rec_addr());
+        p.rec.next.store(next, Ordering::Release);
+    }
+    vk_allproc.store(list.first().map_or(0, |p| p.rec_addr()), Ordering::Release);
+}
+
+/// Put a process on allproc.
+pub fn insert(p: Arc<Proc>) {
+    p.rec.state.store(pstate::ACTIVE, Ordering::Release);
+    let mut all = ALLPROC.lock();
+    all.insert(p.pid, p);
+    relink_allproc(&all);
+}
+
+/// Take a process off allproc.
+pub fn remove(pid: i32) -> Option<Arc<Proc>> {
+    let mut all = ALLPROC.lock();
+    let p = all.remove(&pid);
+    relink_allproc(&all);
+    p
+}
+
+/// A process by pid.
+pub fn find(pid: i32) -> Option<Arc<Proc>> {
+    ALLPROC.lock().get(&pid).cloned()
+}
+
+/// Create proc0, the swapper, and put it on allproc.
+pub fn proc0_init() -> Arc<Proc> {
+    let p = PROC0.get_or_init(|| Arc::new(Proc::new(0, 0, "swapper", pflags::SYSTEM | pflags::SESSION_LEADER)));
+    insert(Arc::clone(p));
+    Arc::clone(p)
+}
+
+/// Process 0.
+pub fn proc0() -> Arc<Proc> {
+    Arc::clone(PROC0.get().expect("proc0 not initialised"))
+}
+
+/// Number of processes.
+pub fn nprocs() -> usize {
+    ALLPROC.lock().len()
+}

@@ -1,0 +1,58 @@
+//! Halting and rebooting (`kern_shutdown`): stop the other CPUs, sync, say goodbye, and
+//! leave the host process (or re-exec it for a reboot).
+
+use std::time::Duration;
+
+use crate::{kprintf, kprintf_nolock};
+
+/// Exit status of a halt or poweroff.
+pub const EXIT_HALT: i32 = 0;
+/// Exit status after a panic that was continued at `db>`.
+pub const EXIT_PANIC: i32 = 1;
+/// Exit status when the debugger's input ended (a scripted `db>` session ran out of lines).
+pub const EXIT_DDB_EOF: i32 = 3;
+
+/// What `kern_reboot` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Howto {
+    Halt,
+    Reboot,
+}
+
+fn uptime() -> String {
+    let s = platform::time::uptime_ns() / 1_000_000_000;
+    if s >= 3600 {
+        format!("{}h{}m{}s", s / 3600, (s / 60) % 60, s % 60)
+    } else if s >= 60 {
+        format!("{}m{}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Stop the system. From the debugger the other CPUs are already parked.
+pub fn kern_reboot(howto: Howto) -> ! {
+    let me = platform::cpu::curcpu();
+    let others = platform::cpu::online_mask() & !(1u64.checked_shl(me).unwrap_or(0));
+    platform::stop::stop_cpus(others, Duration::from_secs(2));
+    crate::kern::syncer::sync_pass();
+    kprintf_nolock!("Uptime: {}\n", uptime());
+    match howto {
+        Howto::Halt => {
+            kprintf_nolock!("The operating system has halted.\n");
+            platform::host::exit(EXIT_HALT);
+        }
+        Howto::Reboot => {
+            kprintf_nolock!("Rebooting...\n");
+            let e = platform::host::reexec();
+            kprintf_nolock!("reboot: cannot re-execute the kernel: {e}\n");
+            platform::host::exit(EXIT_HALT);
+        }
+    }
+}
+
+/// A clean shutdown asked for from outside (host SIGTERM).
+pub fn shutdown_nice() -> ! {
+    kprintf!("\nshutdown: host signal received, halting\n");
+    kern_reboot(Howto::Halt)
+}

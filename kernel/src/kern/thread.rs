@@ -1,0 +1,130 @@
+//! Threads: a kernel stack and context (platform's `KThread`), scheduling state, and the
+//! exported [`ThreadRecord`] that ddb and vps read.
+//!
+//! The record is the single source of truth for the fields it has (state, CPU, wait message),
+//! so what a debugger shows is what the scheduler sees. Kernel-only threads get ids from
+//! 100000 up, as in FreeBSD, so they never collide with guest pids and tids.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use kvm_mem::abi::{ThreadRecord, store_name, tflags, tstate};
+use platform::kthread::{HasKThread, KSTACK_SIZE, KThread};
+
+use crate::kern::proc::Proc;
+
+/// First id of kernel-only threads.
+pub const KTID_BASE: u64 = 100_000;
+static NEXT_KTID: AtomicU64 = AtomicU64::new(KTID_BASE);
+
+/// Why a sleep ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakeReason {
+    Woken,
+    TimedOut,
+    Interrupted,
+}
+
+/// Priorities as ps shows them (lower is more urgent).
+pub mod pri {
+    pub const SWAPPER: u32 = 0;
+    pub const KTHREAD: u32 = 20;
+    pub const IDLE: u32 = 255;
+}
+
+/// A thread.
+#[derive(Debug)]
+pub struct Thread {
+    /// The exported record.
+    pub rec: ThreadRecord,
+    kt: KThread,
+    pub tid: u64,
+    name: String,
+    proc_: Weak<Proc>,
+    /// Sleep generation: bumped on every sleep so a stale timeout cannot wake a later sleep.
+    pub(crate) sleep_gen: AtomicU64,
+    pub(crate) wake_reason: AtomicU32,
+}
+
+impl HasKThread for Thread {
+    fn kthread(&self) -> &KThread {
+        &self.kt
+    }
+}
+
+impl Thread {
+    /// A new kernel thread of `p` that runs `f` (and exits when `f` returns).
+    pub fn new_kthread(p: &Arc<Proc>, name: &str, flags: u32, prio: u32, f: impl FnOnce() + Send + 'static) -> std::io::Result<Arc<Thread>> {
+        let tid = NEXT_KTID.fetch_add(1, Ordering::Relaxed);
+        let kt = KThread::new(KSTACK_SIZE, move || {
+            f();
+            crate::kern::sched::thread_exit();
+        })?;
+        let td = Arc::new(Thread {
+            rec: ThreadRecord::new(),
+            kt,
+            tid,
+            name: name.to_string(),
+            proc_: Arc::downgrade(p),
+            sleep_gen: AtomicU64::new(0),
+            wake_reason: AtomicU32::new(0),
+        });
+        let r = &td.rec;
+        r.tid.store(tid, Ordering::Relaxed);
+        r.flags.store(flags | tflags::KTHREAD, Ordering::Relaxed);
+        r.pri.store(prio, Ordering::Relaxed);
+        r.proc_.store(p.rec_addr(), Ordering::Relaxed);
+        r.pcb.store(td.kt.pcb_addr(), Ordering::Relaxed);
+        if let Some((lo, hi)) = td.kt.stack_bounds() {
+            r.stack_base.store(lo, Ordering::Relaxed);
+            r.stack_size.store(hi - lo, Ordering::Relaxed);
+        }
+        store_name(&r.name, name);
+        r.state.store(tstate::NEW, Ordering::Release);
+        p.add_thread(Arc::clone(&td));
+        Ok(td)
+    }
+
+    /// Address of the exported record.
+    pub fn rec_addr(&self) -> u64 {
+        &self.rec as *const ThreadRecord as u64
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn proc_(&self) -> Option<Arc<Proc>> {
+        self.proc_.upgrade()
+    }
+
+    pub fn state(&self) -> u32 {
+        self.rec.state.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_state(&self, s: u32) {
+        self.rec.state.store(s, Ordering::Release);
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.rec.flags.load(Ordering::Relaxed) & tflags::IDLE != 0
+    }
+
+    pub fn last_cpu(&self) -> u32 {
+        self.rec.cpu.load(Ordering::Relaxed)
+    }
+
+    /// The guard page below its stack.
+    pub fn guard_bounds(&self) -> Option<(u64, u64)> {
+        self.kt.guard_bounds()
+    }
+
+    pub fn stack_bounds(&self) -> Option<(u64, u64)> {
+        self.kt.stack_bounds()
+    }
+
+    pub(crate) fn set_wmesg(&self, wchan: u64, wmesg: &str) {
+        store_name(&self.rec.wmesg, wmesg);
+        self.rec.wchan.store(wchan, Ordering::Relaxed);
+    }
+}

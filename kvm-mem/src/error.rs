@@ -1,0 +1,26 @@
+//! Errors of the reader, lowercase and specific: they name the file, address or symbol.
+
+/// What went wrong reading a kernel.
+#[derive(Debug, thiserror::Error)]
+pub enum KvmError {
+    #[error("{path}: {msg}")]
+    Open { path: String, msg: String },
+    #[error("cannot read {len} bytes at {addr:#x}: {msg}")]
+    Read { addr: u64, len: usize, msg: String },
+    #[error("{path}: not a vk kernel (no symbol {symbol})")]
+    NotVk { path: String, symbol: String },
+    #[error("{path}: {msg}")]
+    Namelist { path: String, msg: String },
+    #[error("no vk layout at {addr:#x} (bad magic): is the namelist the kernel this process runs?")]
+    BadLayout { addr: u64 },
+    #[error("vk layout version {found} at {addr:#x}; this reader knows version {known}")]
+    Version { addr: u64, found: u32, known: u32 },
+    #[error("vk layout at {addr:#x} is inconsistent: {what}")]
+    Inconsistent { addr: u64, what: String },
+    #[error("bad {what} record at {addr:#x} (magic {magic:#x})")]
+    BadRecord { what: &'static str, addr: u64, magic: u64 },
+    #[error("{what} list is longer than {limit} entries or loops (at {addr:#x})")]
+    Loop { what: &'static str, addr: u64, limit: usize },
+    #[error("cannot find the load address of {exe} in {maps}")]
+    NoMapping { exe: String, maps: String },
+}

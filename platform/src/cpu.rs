@@ -1,0 +1,307 @@
+//! Virtual CPUs: one host thread each, per-CPU data, idle sleep and inter-processor interrupts.
+//!
+//! A vCPU is a host thread started by [`start_cpu`]. It finds its own per-CPU data through
+//! [`curcpu`], a host thread-local read in a function that is never inlined: kernel threads move
+//! between host threads when they are switched, so the compiler must never keep a thread-local
+//! address across a call that may switch (a non-inlined accessor recomputes it every time).
+//!
+//! IPIs are SIGUSR1 sent with tgkill to the vCPU thread after setting bits in its
+//! `ipi_pending` word. The handler (in `trap`) counts the interrupt and acts only on
+//! [`IPI_STOP`] (park in `stopsig`) and [`IPI_NMI`] (enter the debugger now); every other bit
+//! is taken by the kernel at a safe point with [`take_ipis`]. The signal's real job is to
+//! interrupt a blocking host call (the idle futex, later the stub hand-off) so the CPU looks.
+
+use std::cell::Cell;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::MAXCPU;
+use crate::futex;
+
+/// "Not a CPU": the main thread and io threads.
+pub const NOCPU: u32 = u32::MAX;
+
+/// Reschedule: the run queue changed.
+pub const IPI_RESCHED: u32 = 1 << 0;
+/// Run the queued cross-CPU calls.
+pub const IPI_CALL: u32 = 1 << 1;
+/// Enter the debugger at the next safe point (a break-in).
+pub const IPI_DDB: u32 = 1 << 2;
+/// A thread running in user mode on this CPU must come back to the kernel (signal, kill).
+pub const IPI_KICK: u32 = 1 << 3;
+/// The kernel wants to shut down (host SIGTERM).
+pub const IPI_SHUTDOWN: u32 = 1 << 4;
+/// Park in `stopsig` until the debugger releases the CPUs. Handled in the signal handler.
+pub const IPI_STOP: u32 = 1 << 8;
+/// Enter the debugger from the signal handler, wherever the CPU is (a stuck CPU's break-in).
+pub const IPI_NMI: u32 = 1 << 9;
+/// Bits the signal handler acts on itself.
+pub const IPI_HANDLER_BITS: u32 = IPI_STOP | IPI_NMI;
+
+const IDLE_AWAKE: u32 = 0;
+const IDLE_SLEEPING: u32 = 1;
+
+/// Platform per-CPU state. The kernel's exported per-CPU record lives in the kernel; this is
+/// what the host mechanisms need.
+#[derive(Debug)]
+pub struct PerCpu {
+    pub cpuid: u32,
+    pub online: AtomicBool,
+    /// Host thread id of the vCPU thread.
+    pub host_tid: AtomicU32,
+    /// IPI bits not yet taken.
+    pub ipi_pending: AtomicU32,
+    /// Idle futex word: IDLE_SLEEPING while the CPU sleeps in `cpu_idle`.
+    idle_word: AtomicU32,
+    /// Spinlocks held by the thread on this CPU (a thread holding one must not switch).
+    pub spin_held: AtomicU32,
+    /// Fatal-trap nesting depth on this CPU.
+    pub trap_depth: AtomicU32,
+    /// Signals (IPIs, traps) taken.
+    pub intrs: AtomicU64,
+    /// Stop protocol (see `stop`): the generation this CPU was asked to stop in, and whether it
+    /// is parked.
+    pub(crate) stop_gen: AtomicU32,
+    pub stopped: AtomicBool,
+    /// Registers of the last trap or stop on this CPU (`crate::trap::TrapFrame` order).
+    pub(crate) tf: [AtomicU64; crate::trap::TF_NREGS],
+    pub(crate) tf_valid: AtomicBool,
+}
+
+impl PerCpu {
+    const fn new(cpuid: u32) -> PerCpu {
+        PerCpu {
+            cpuid,
+            online: AtomicBool::new(false),
+            host_tid: AtomicU32::new(0),
+            ipi_pending: AtomicU32::new(0),
+            idle_word: AtomicU32::new(IDLE_AWAKE),
+            spin_held: AtomicU32::new(0),
+            trap_depth: AtomicU32::new(0),
+            intrs: AtomicU64::new(0),
+            stop_gen: AtomicU32::new(0),
+            stopped: AtomicBool::new(false),
+            tf: [const { AtomicU64::new(0) }; crate::trap::TF_NREGS],
+            tf_valid: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether this CPU sleeps in `cpu_idle` now.
+    pub fn is_idle(&self) -> bool {
+        self.idle_word.load(Ordering::SeqCst) == IDLE_SLEEPING
+    }
+
+    /// The registers of its last trap or stop, if any were saved.
+    pub fn trapframe(&self) -> Option<crate::trap::TrapFrame> {
+        if !self.tf_valid.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut regs = [0u64; crate::trap::TF_NREGS];
+        for (r, slot) in regs.iter_mut().zip(self.tf.iter()) {
+            *r = slot.load(Ordering::Relaxed);
+        }
+        Some(crate::trap::TrapFrame { regs })
+    }
+
+    /// Record registers for the debugger and dumps.
+    pub fn save_trapframe(&self, tf: &crate::trap::TrapFrame) {
+        for (slot, r) in self.tf.iter().zip(tf.regs.iter()) {
+            slot.store(*r, Ordering::Relaxed);
+        }
+        self.tf_valid.store(true, Ordering::Release);
+    }
+
+    pub fn clear_trapframe(&self) {
+        self.tf_valid.store(false, Ordering::Release);
+    }
+}
+
+/// Slots 0..MAXCPU are CPUs; slot MAXCPU is shared by every thread that is not a CPU.
+static PERCPU: [PerCpu; MAXCPU + 1] = {
+    let mut i = 0;
+    let mut arr = [const { PerCpu::new(NOCPU) }; MAXCPU + 1];
+    while i < MAXCPU {
+        arr[i] = PerCpu::new(i as u32);
+        i += 1;
+    }
+    arr
+};
+
+static NCPUS: AtomicU32 = AtomicU32::new(0);
+
+thread_local! {
+    static CPUID: Cell<u32> = const { Cell::new(NOCPU) };
+}
+
+/// The CPU the caller runs on, or [`NOCPU`]. Never inlined: see the module doc.
+#[inline(never)]
+pub fn curcpu() -> u32 {
+    CPUID.with(Cell::get)
+}
+
+/// Per-CPU data of a CPU (`NOCPU` or an out-of-range id gives the shared non-CPU slot).
+pub fn pcpu(cpu: u32) -> &'static PerCpu {
+    PERCPU.get(cpu as usize).filter(|_| (cpu as usize) < MAXCPU).unwrap_or(&PERCPU[MAXCPU])
+}
+
+/// Per-CPU data of the calling CPU (the shared slot off CPU).
+pub fn this_pcpu() -> &'static PerCpu {
+    pcpu(curcpu())
+}
+
+/// Number of CPUs configured (`-n`).
+pub fn ncpus() -> u32 {
+    NCPUS.load(Ordering::Relaxed)
+}
+
+/// Set the CPU count before starting them.
+pub fn set_ncpus(n: u32) {
+    NCPUS.store(n.min(MAXCPU as u32), Ordering::Relaxed);
+}
+
+/// Mask of online CPUs.
+pub fn online_mask() -> u64 {
+    (0..ncpus()).filter(|&c| pcpu(c).online.load(Ordering::Acquire)).fold(0, |m, c| m | (1 << c))
+}
+
+/// The host thread id of the caller.
+pub fn gettid() -> u32 {
+    // SAFETY: gettid has no arguments and cannot fail.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+    tid as u32
+}
+
+/// Start vCPU `cpu` as a host thread named `cpuN` running `main(cpu)`.
+pub fn start_cpu(cpu: u32, main: fn(u32) -> !) -> io::Result<()> {
+    if cpu as usize >= MAXCPU {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "cpu id out of range"));
+    }
+    std::thread::Builder::new().name(format!("cpu{cpu}")).stack_size(256 * 1024).spawn(move || {
+        bind_cpu(cpu);
+        crate::trap::thread_init();
+        main(cpu)
+    })?;
+    Ok(())
+}
+
+/// Make the calling host thread CPU `cpu`.
+fn bind_cpu(cpu: u32) {
+    CPUID.with(|c| c.set(cpu));
+    let pc = pcpu(cpu);
+    pc.host_tid.store(gettid(), Ordering::Relaxed);
+    pc.online.store(true, Ordering::Release);
+}
+
+/// Spawn a host thread that is not a CPU (console reader, disk worker), with the signal set-up
+/// every kernel host thread has.
+pub fn spawn_host_thread<F: FnOnce() + Send + 'static>(name: &str, f: F) -> io::Result<()> {
+    std::thread::Builder::new().name(name.to_string()).spawn(move || {
+        crate::trap::thread_init();
+        f()
+    })?;
+    Ok(())
+}
+
+/// Take (and clear) the IPI bits the kernel handles at safe points.
+pub fn take_ipis(cpu: u32) -> u32 {
+    let pc = pcpu(cpu);
+    if pc.ipi_pending.load(Ordering::Relaxed) & !IPI_HANDLER_BITS == 0 {
+        return 0;
+    }
+    pc.ipi_pending.fetch_and(IPI_HANDLER_BITS, Ordering::AcqRel) & !IPI_HANDLER_BITS
+}
+
+/// Whether any safe-point IPI bits are pending on `cpu`.
+pub fn ipis_pending(cpu: u32) -> bool {
+    pcpu(cpu).ipi_pending.load(Ordering::Acquire) & !IPI_HANDLER_BITS != 0
+}
+
+/// Send an IPI: set `bits` on `cpu` and interrupt it with SIGUSR1 (a sleeping idle CPU is also
+/// woken through its futex).
+pub fn send_ipi(cpu: u32, bits: u32) {
+    let pc = pcpu(cpu);
+    if pc.cpuid == NOCPU || !pc.online.load(Ordering::Acquire) {
+        return;
+    }
+    pc.ipi_pending.fetch_or(bits, Ordering::SeqCst);
+    if bits & IPI_HANDLER_BITS == 0 && wake_idle(cpu) {
+        return; // it was asleep in cpu_idle: the futex wake is enough
+    }
+    signal_cpu(cpu);
+}
+
+/// tgkill SIGUSR1 to a vCPU thread.
+pub(crate) fn signal_cpu(cpu: u32) {
+    let tid = pcpu(cpu).host_tid.load(Ordering::Relaxed);
+    if tid == 0 {
+        return;
+    }
+    // SAFETY: tgkill with our own tgid and a tid of one of our threads; no memory is passed.
+    unsafe {
+        libc::syscall(libc::SYS_tgkill, libc::getpid(), tid as libc::pid_t, libc::SIGUSR1);
+    }
+}
+
+/// If `cpu` sleeps in `cpu_idle`, wake it; returns whether it was asleep.
+pub fn wake_idle(cpu: u32) -> bool {
+    let pc = pcpu(cpu);
+    if pc.idle_word.swap(IDLE_AWAKE, Ordering::SeqCst) == IDLE_SLEEPING {
+        futex::wake(&pc.idle_word, 1);
+        true
+    } else {
+        false
+    }
+}
+
+/// Wake every idle CPU (a nearer timer deadline, new work anyone may take).
+pub fn wake_idle_cpus() {
+    for c in 0..ncpus() {
+        wake_idle(c);
+    }
+}
+
+/// The idle sleep, in two steps so no wake-up is lost: [`idle_prepare`] announces the CPU is
+/// going to sleep, the kernel then checks its run queue and pending IPIs, and only if there is
+/// nothing calls [`idle_sleep`]. A waker that queues work after `idle_prepare` finds the word
+/// set and wakes the futex.
+pub fn idle_prepare(cpu: u32) {
+    pcpu(cpu).idle_word.store(IDLE_SLEEPING, Ordering::SeqCst);
+    std::sync::atomic::fence(Ordering::SeqCst);
+}
+
+/// Sleep until woken, interrupted by an IPI, or `timeout` passes.
+pub fn idle_sleep(cpu: u32, timeout: Option<Duration>) -> futex::WaitResult {
+    let pc = pcpu(cpu);
+    let r = futex::wait(&pc.idle_word, IDLE_SLEEPING, timeout);
+    pc.idle_word.store(IDLE_AWAKE, Ordering::SeqCst);
+    r
+}
+
+/// Abandon an `idle_prepare` (work was found).
+pub fn idle_cancel(cpu: u32) {
+    pcpu(cpu).idle_word.store(IDLE_AWAKE, Ordering::SeqCst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_that_are_not_cpus_get_the_shared_slot() {
+        assert_eq!(curcpu(), NOCPU);
+        assert_eq!(this_pcpu().cpuid, NOCPU);
+        assert_eq!(pcpu(3).cpuid, 3);
+        assert_eq!(pcpu(999).cpuid, NOCPU);
+    }
+
+    #[test]
+    fn take_ipis_leaves_handler_bits() {
+        let pc = pcpu(7);
+        pc.ipi_pending.store(IPI_RESCHED | IPI_STOP | IPI_DDB, Ordering::SeqCst);
+        assert_eq!(take_ipis(7), IPI_RESCHED | IPI_DDB);
+        assert_eq!(pc.ipi_pending.load(Ordering::SeqCst), IPI_STOP);
+        assert_eq!(take_ipis(7), 0);
+        pc.ipi_pending.store(0, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,127 @@
+//! Process-wide host state: exit and re-exec, the pidfile, ptrace permission for `vps`, and
+//! the asynchronous host signals (SIGQUIT, SIGTERM, SIGINT, SIGHUP, SIGWINCH) that only the
+//! main thread takes, with sigwaitinfo, and turns into kernel events.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::OnceLock;
+
+static ARGV: OnceLock<Vec<CString>> = OnceLock::new();
+
+/// Remember the command line for `reboot` (re-exec).
+pub fn save_args() {
+    let args: Vec<CString> = std::env::args_os().filter_map(|a| CString::new(a.as_bytes()).ok()).collect();
+    let _ = ARGV.set(args);
+}
+
+/// Leave the process with `code`, restoring the terminal first. Safe from any thread,
+/// including a signal handler.
+pub fn exit(code: i32) -> ! {
+    crate::console::restore_terminal();
+    // SAFETY: _exit ends the process immediately; nothing after it runs.
+    unsafe { libc::_exit(code) }
+}
+
+/// Start the kernel again in this process image (`reboot`): the same binary, the same
+/// arguments. Returns only on failure.
+pub fn reexec() -> io::Error {
+    crate::console::restore_terminal();
+    let Some(argv) = ARGV.get() else {
+        return io::Error::other("no saved command line");
+    };
+    // Signal dispositions reset on exec but the mask is inherited: unblock everything, or the
+    // new kernel would start with its IPI and fault signals blocked.
+    // SAFETY: a zeroed sigset is valid storage for sigemptyset; sigprocmask reads it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+    let path = CString::new("/proc/self/exe").unwrap_or_default();
+    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: path and argv are NUL-terminated C strings that outlive the call, and the argv
+    // array is NULL-terminated.
+    unsafe { libc::execv(path.as_ptr(), ptrs.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// Write our pid to `path` (`-p`).
+pub fn write_pidfile(path: &Path) -> io::Result<()> {
+    std::fs::write(path, format!("{}\n", std::process::id()))
+}
+
+/// Let any process of the same user read our memory (`vps -M /proc/PID/mem`) under Yama's
+/// ptrace_scope=1.
+pub fn allow_any_ptracer() {
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_PTRACER, libc::PR_SET_PTRACER_ANY, 0, 0, 0) };
+}
+
+/// Host signals the main thread turns into kernel events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostSignal {
+    /// SIGQUIT (`kill -QUIT`, `^\` on a cooked terminal): break into the debugger.
+    Quit,
+    /// SIGTERM: clean shutdown.
+    Term,
+    /// SIGINT.
+    Int,
+    /// SIGHUP: the terminal went away.
+    Hup,
+    /// SIGWINCH: the terminal was resized.
+    Winch,
+}
+
+const ASYNC_SIGNALS: [libc::c_int; 5] = [libc::SIGQUIT, libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGWINCH];
+
+fn async_set() -> libc::sigset_t {
+    // SAFETY: a zeroed sigset is valid storage; sigemptyset/sigaddset initialise it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in ASYNC_SIGNALS {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+/// Block the asynchronous signals in the calling thread (and every thread it starts after),
+/// and ignore SIGPIPE. Call first thing in main.
+pub fn block_async_signals() {
+    let set = async_set();
+    // SAFETY: sets the calling thread's mask from a valid sigset; SIG_IGN for SIGPIPE is a
+    // valid disposition.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+/// Wait for the next asynchronous host signal (main thread only).
+pub fn wait_signal() -> HostSignal {
+    let set = async_set();
+    loop {
+        // SAFETY: sigwaitinfo reads the set and may write a siginfo we do not need (NULL).
+        let s = unsafe { libc::sigwaitinfo(&set, std::ptr::null_mut()) };
+        match s {
+            libc::SIGQUIT => return HostSignal::Quit,
+            libc::SIGTERM => return HostSignal::Term,
+            libc::SIGINT => return HostSignal::Int,
+            libc::SIGHUP => return HostSignal::Hup,
+            libc::SIGWINCH => return HostSignal::Winch,
+            _ => continue, // EINTR
+        }
+    }
+}
+
+/// The host's message for an OS error, without Rust's "(os error N)" suffix.
+pub fn os_message(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
+        None => e.to_string(),
+    }
+}

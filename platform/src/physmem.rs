@@ -1,0 +1,335 @@
+//! Physical memory: one memfd (or the `-i` file) of exactly `-m` bytes, mapped once at the fixed
+//! direct-map address [`DMAP_BASE`], and the `vm_page` array that describes each 4 KiB page.
+//!
+//! A physical address `pa` is the kernel pointer `DMAP_BASE + pa`, in the live process and in
+//! a dump alike. Guest pages are mapped into stubs from the same file (later), so a page the
+//! kernel writes through the direct map is the page the guest sees. Page 0 is reserved so
+//! that 0 is never a valid page.
+//!
+//! The free list is a stack of page frame numbers under a spinlock; the `vm_page` entries are
+//! atomics read without locks by the debugger and `vps`.
+
+use std::fs::OpenOptions;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use crate::PAGE_SIZE;
+use crate::sync::SpinLock;
+
+/// Kernel virtual address of physical address 0 (64 TiB: far above the kernel binary, its heap
+/// and host library mappings, below the host's top-down mmap area).
+pub const DMAP_BASE: u64 = 0x4000_0000_0000;
+/// Largest `-m` accepted (the direct map must stay below the host mmap area).
+pub const MAX_PHYSMEM: u64 = 1 << 40;
+/// Smallest `-m` accepted.
+pub const MIN_PHYSMEM: u64 = 8 << 20;
+
+/// `VmPage::flags` bits.
+pub mod pgflags {
+    /// On the free list.
+    pub const FREE: u32 = 1 << 0;
+    /// Reserved by the kernel (page 0).
+    pub const RESERVED: u32 = 1 << 1;
+    /// Anonymous memory of an address space.
+    pub const ANON: u32 = 1 << 2;
+    /// Holds file data (page cache).
+    pub const FILE: u32 = 1 << 3;
+    /// Kernel data (tmpfs, buffers).
+    pub const KERNEL: u32 = 1 << 4;
+}
+
+/// One physical page's state.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VmPage {
+    pub flags: AtomicU32,
+    pub refcount: AtomicU32,
+    /// Who holds it: a pid, an object id, 0 for none.
+    pub owner: AtomicU64,
+}
+
+/// Offsets of [`VmPage`] fields for the exported layout: (size, flags, refcount, owner).
+pub const VM_PAGE_LAYOUT: (u32, u32, u32, u32) = (
+    core::mem::size_of::<VmPage>() as u32,
+    core::mem::offset_of!(VmPage, flags) as u32,
+    core::mem::offset_of!(VmPage, refcount) as u32,
+    core::mem::offset_of!(VmPage, owner) as u32,
+);
+
+/// Why physical memory could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum PhysMemError {
+    #[error("physical memory of {0} bytes is not a multiple of the page size")]
+    Unaligned(u64),
+    #[error("physical memory of {0} bytes is out of range ({MIN_PHYSMEM}..={MAX_PHYSMEM})")]
+    Size(u64),
+    #[error("memory image {}: {source}", path.display())]
+    Image { path: PathBuf, source: io::Error },
+    #[error("memfd_create: {0}")]
+    Memfd(io::Error),
+    #[error("cannot size physical memory to {size} bytes: {source}")]
+    Truncate { size: u64, source: io::Error },
+    #[error("cannot map physical memory at {DMAP_BASE:#x}: {0}")]
+    Map(io::Error),
+    #[error("physical memory is already initialised")]
+    Again,
+}
+
+/// The machine's physical memory.
+#[derive(Debug)]
+pub struct PhysMem {
+    size: u64,
+    fd: OwnedFd,
+    image: Option<PathBuf>,
+    pages: Box<[VmPage]>,
+    free: SpinLock<Vec<u32>>,
+    nfree: AtomicU64,
+}
+
+static PHYSMEM: OnceLock<PhysMem> = OnceLock::new();
+
+fn memfd() -> io::Result<OwnedFd> {
+    // SAFETY: the name is a NUL-terminated literal; memfd_create returns a new fd we then own.
+    let fd = unsafe { libc::memfd_create(c"vk-physmem".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Create physical memory of `size` bytes, in a memfd or in the file `image`, and map it.
+pub fn init(size: u64, image: Option<&Path>) -> Result<&'static PhysMem, PhysMemError> {
+    if size % PAGE_SIZE as u64 != 0 {
+        return Err(PhysMemError::Unaligned(size));
+    }
+    if !(MIN_PHYSMEM..=MAX_PHYSMEM).contains(&size) {
+        return Err(PhysMemError::Size(size));
+    }
+    if PHYSMEM.get().is_some() {
+        return Err(PhysMemError::Again);
+    }
+    let fd: OwnedFd = match image {
+        Some(p) => OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(p)
+            .map_err(|source| PhysMemError::Image { path: p.to_path_buf(), source })?
+            .into(),
+        None => memfd().map_err(PhysMemError::Memfd)?,
+    };
+    let file = std::fs::File::from(fd.try_clone().map_err(PhysMemError::Memfd)?);
+    file.set_len(size).map_err(|source| PhysMemError::Truncate { size, source })?;
+    // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping: it maps the file at
+    // DMAP_BASE or fails. The mapping lives for the life of the process.
+    let p = unsafe {
+        libc::mmap(
+            DMAP_BASE as *mut libc::c_void,
+            size as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_FIXED_NOREPLACE,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(PhysMemError::Map(io::Error::last_os_error()));
+    }
+    if p as u64 != DMAP_BASE {
+        // An old kernel that ignores MAP_FIXED_NOREPLACE placed it elsewhere.
+        // SAFETY: unmapping the mapping we just made.
+        unsafe { libc::munmap(p, size as usize) };
+        return Err(PhysMemError::Map(io::Error::from_raw_os_error(libc::EEXIST)));
+    }
+    let npages = (size / PAGE_SIZE as u64) as usize;
+    let pages: Box<[VmPage]> = (0..npages)
+        .map(|_| VmPage { flags: AtomicU32::new(pgflags::FREE), refcount: AtomicU32::new(0), owner: AtomicU64::new(0) })
+        .collect();
+    pages[0].flags.store(pgflags::RESERVED, Ordering::Relaxed);
+    // Hand out low pages first: pop from the end of a descending stack.
+    let free: Vec<u32> = (1..npages as u32).rev().collect();
+    let nfree = free.len() as u64;
+    let pm = PhysMem {
+        size,
+        fd,
+        image: image.map(Path::to_path_buf),
+        pages,
+        free: SpinLock::new("vm_page_free", free),
+        nfree: AtomicU64::new(nfree),
+    };
+    PHYSMEM.set(pm).map_err(|_| PhysMemError::Again)?;
+    PHYSMEM.get().ok_or(PhysMemError::Again)
+}
+
+/// The machine's physical memory (after [`init`]).
+pub fn get() -> Option<&'static PhysMem> {
+    PHYSMEM.get()
+}
+
+impl PhysMem {
+    /// Bytes of physical memory.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn npages(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// Pages on the free list.
+    pub fn free_pages(&self) -> u64 {
+        self.nfree.load(Ordering::Relaxed)
+    }
+
+    /// The `-i` file, if physical memory lives in one.
+    pub fn image(&self) -> Option<&Path> {
+        self.image.as_deref()
+    }
+
+    /// The memory file (stubs map guest pages from it).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Address and entry count of the `vm_page` array, for the exported layout.
+    pub fn vm_page_array(&self) -> (u64, u64) {
+        (self.pages.as_ptr() as u64, self.pages.len() as u64)
+    }
+
+    /// The `vm_page` of a physical address.
+    pub fn page(&self, pa: u64) -> Option<&VmPage> {
+        self.pages.get((pa / PAGE_SIZE as u64) as usize)
+    }
+
+    /// Kernel virtual address of `pa`.
+    pub fn kva(&self, pa: u64) -> u64 {
+        DMAP_BASE + pa
+    }
+
+    /// Allocate a page (refcount 1), or None when memory is exhausted.
+    pub fn alloc_page(&self, owner: u64, flags: u32) -> Option<u64> {
+        let pfn = self.free.lock().pop()?;
+        self.nfree.fetch_sub(1, Ordering::Relaxed);
+        let pg = &self.pages[pfn as usize];
+        pg.flags.store(flags & !pgflags::FREE, Ordering::Relaxed);
+        pg.owner.store(owner, Ordering::Relaxed);
+        pg.refcount.store(1, Ordering::Release);
+        Some(u64::from(pfn) * PAGE_SIZE as u64)
+    }
+
+    /// Allocate a zero-filled page.
+    pub fn alloc_zeroed(&self, owner: u64, flags: u32) -> Option<u64> {
+        let pa = self.alloc_page(owner, flags)?;
+        self.zero(pa, PAGE_SIZE);
+        Some(pa)
+    }
+
+    /// Take another reference to an allocated page.
+    pub fn page_ref(&self, pa: u64) {
+        if let Some(pg) = self.page(pa) {
+            pg.refcount.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Drop a reference; the page returns to the free list at zero. Returns whether it did.
+    pub fn page_unref(&self, pa: u64) -> bool {
+        let Some(pg) = self.page(pa) else { return false };
+        if pg.flags.load(Ordering::Relaxed) & (pgflags::FREE | pgflags::RESERVED) != 0 {
+            panic!("vm_page: unref of free or reserved page {pa:#x}");
+        }
+        if pg.refcount.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return false;
+        }
+        pg.flags.store(pgflags::FREE, Ordering::Relaxed);
+        pg.owner.store(0, Ordering::Relaxed);
+        self.free.lock().push((pa / PAGE_SIZE as u64) as u32);
+        self.nfree.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    fn check(&self, pa: u64, len: usize) {
+        let end = pa.checked_add(len as u64);
+        assert!(end.is_some_and(|e| e <= self.size), "physical access {pa:#x}+{len:#x} beyond memory");
+    }
+
+    /// Copy out of physical memory.
+    pub fn read(&self, pa: u64, buf: &mut [u8]) {
+        self.check(pa, buf.len());
+        // SAFETY: [pa, pa+len) lies inside the direct map (checked), which is mapped read/write
+        // for the life of the process; `buf` is a distinct Rust buffer.
+        unsafe { std::ptr::copy_nonoverlapping((DMAP_BASE + pa) as *const u8, buf.as_mut_ptr(), buf.len()) };
+    }
+
+    /// Copy into physical memory.
+    pub fn write(&self, pa: u64, data: &[u8]) {
+        self.check(pa, data.len());
+        // SAFETY: as in `read`, with the direct map as the destination.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), (DMAP_BASE + pa) as *mut u8, data.len()) };
+    }
+
+    /// Zero physical memory.
+    pub fn zero(&self, pa: u64, len: usize) {
+        self.check(pa, len);
+        // SAFETY: as in `write`.
+        unsafe { std::ptr::write_bytes((DMAP_BASE + pa) as *mut u8, 0, len) };
+    }
+
+    /// Copy one page to another.
+    pub fn copy_page(&self, dst: u64, src: u64) {
+        self.check(dst, PAGE_SIZE);
+        self.check(src, PAGE_SIZE);
+        // SAFETY: both pages lie inside the direct map; distinct pages do not overlap (a page
+        // copied onto itself is a no-op we skip).
+        if dst != src {
+            unsafe { std::ptr::copy_nonoverlapping((DMAP_BASE + src) as *const u8, (DMAP_BASE + dst) as *mut u8, PAGE_SIZE) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // One test: physical memory is a process-wide singleton.
+    #[test]
+    fn allocate_write_read_free() {
+        assert!(matches!(init(4096 * 3 + 1, None), Err(PhysMemError::Unaligned(_))));
+        assert!(matches!(init(4096, None), Err(PhysMemError::Size(_))));
+        let pm = init(MIN_PHYSMEM, None).unwrap();
+        assert!(matches!(init(MIN_PHYSMEM, None), Err(PhysMemError::Again)));
+        let total = pm.free_pages();
+        assert_eq!(total, pm.npages() as u64 - 1);
+        let a = pm.alloc_zeroed(7, pgflags::ANON).unwrap();
+        assert_ne!(a, 0, "page 0 is reserved");
+        assert_eq!(pm.free_pages(), total - 1);
+        pm.write(a + 10, b"hello");
+        let mut buf = [0u8; 5];
+        pm.read(a + 10, &mut buf);
+        assert_eq!(&buf, b"hello");
+        let b = pm.alloc_page(7, pgflags::ANON).unwrap();
+        pm.copy_page(b, a);
+        pm.read(b + 10, &mut buf);
+        assert_eq!(&buf, b"hello");
+        assert_eq!(pm.page(a).unwrap().owner.load(Ordering::Relaxed), 7);
+        pm.page_ref(a);
+        assert!(!pm.page_unref(a));
+        assert!(pm.page_unref(a));
+        assert!(pm.page_unref(b));
+        assert_eq!(pm.free_pages(), total);
+        // Exhaustion returns None rather than failing.
+        let mut held = Vec::new();
+        while let Some(p) = pm.alloc_page(1, pgflags::KERNEL) {
+            held.push(p);
+        }
+        assert_eq!(held.len() as u64, total);
+        for p in held {
+            pm.page_unref(p);
+        }
+        assert_eq!(pm.free_pages(), total);
+    }
+}

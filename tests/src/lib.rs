@@ -1,0 +1,186 @@
+//! The integration-test harness: run the built `kernel` (and `vps`) like a person would, read
+//! the console, and stop kernels by their own pid.
+//!
+//! Binaries come from `$VK_RUN` (set by `make test` to `run/`), else `run/` or
+//! `target/release/` of the workspace. Build them with `make` first.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Generous: CI machines are slow and tests must not assert on timing.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
+}
+
+/// Path of a built binary (`kernel`, `vps`).
+pub fn bin(name: &str) -> PathBuf {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::var_os("VK_RUN") {
+        dirs.push(PathBuf::from(d));
+    }
+    dirs.push(workspace().join("run"));
+    dirs.push(workspace().join("target/release"));
+    for d in &dirs {
+        let p = d.join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("{name} not built (looked in {dirs:?}); run `make` first");
+}
+
+/// Console output collected by a reader thread.
+#[derive(Default)]
+struct Output {
+    text: Mutex<String>,
+    grew: Condvar,
+    closed: Mutex<bool>,
+}
+
+/// A running kernel.
+pub struct Kernel {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    out: Arc<Output>,
+    /// Where in the output `expect` continues from.
+    cursor: usize,
+}
+
+impl Kernel {
+    /// Start `run/kernel` with `args`; stdout and stderr are collected together.
+    pub fn start(args: &[&str]) -> Kernel {
+        let mut child = Command::new(bin("kernel"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start the kernel");
+        let out = Arc::new(Output::default());
+        for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>)]
+            .into_iter()
+            .flatten()
+        {
+            let out = Arc::clone(&out);
+            std::thread::spawn(move || pump(stream, &out));
+        }
+        let stdin = child.stdin.take();
+        Kernel { child, stdin, out, cursor: 0 }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Everything printed so far.
+    pub fn output(&self) -> String {
+        self.out.text.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Wait until `needle` appears after the cursor; move the cursor past it and return the
+    /// text up to and including it. Panics with the whole output on timeout or exit.
+    pub fn expect(&mut self, needle: &str) -> String {
+        self.expect_within(needle, TIMEOUT)
+    }
+
+    pub fn expect_within(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let mut text = self.out.text.lock().expect("output lock");
+        loop {
+            if let Some(i) = text[self.cursor.min(text.len())..].find(needle) {
+                let end = self.cursor + i + needle.len();
+                let seen = text[self.cursor..end].to_string();
+                self.cursor = end;
+                return seen;
+            }
+            let now = Instant::now();
+            let closed = self.out.closed.lock().map(|c| *c).unwrap_or(true);
+            if now >= deadline || closed {
+                let why = if closed { "the kernel's output ended" } else { "timed out" };
+                panic!("{why} waiting for {needle:?}; output:\n{}", *text);
+            }
+            text = self.out.grew.wait_timeout(text, (deadline - now).min(Duration::from_millis(200))).expect("output lock").0;
+        }
+    }
+
+    /// Type a line at the console.
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin already closed");
+        stdin.write_all(line.as_bytes()).and_then(|()| stdin.write_all(b"\n")).and_then(|()| stdin.flush()).expect("write to kernel");
+    }
+
+    /// End the console input.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Send a host signal to the kernel (by its pid).
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid; no memory is passed.
+        let r = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(r, 0, "kill({}, {sig})", self.pid());
+    }
+
+    /// Wait for the kernel to exit.
+    pub fn wait(&mut self) -> ExitStatus {
+        self.wait_within(TIMEOUT)
+    }
+
+    pub fn wait_within(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                // Let the readers drain the pipes.
+                let t = Instant::now();
+                while !self.out.closed.lock().map(|c| *c).unwrap_or(true) && t.elapsed() < Duration::from_secs(5) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                return st;
+            }
+            if Instant::now() >= deadline {
+                panic!("kernel did not exit; output:\n{}", self.output());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn pump(mut r: Box<dyn Read + Send>, out: &Output) {
+    let mut buf = [0u8; 4096];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if let Ok(mut t) = out.text.lock() {
+                    t.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+                out.grew.notify_all();
+            }
+        }
+    }
+    if let Ok(mut c) = out.closed.lock() {
+        *c = true;
+    }
+    out.grew.notify_all();
+}
+
+impl Drop for Kernel {
+    fn drop(&mut self) {
+        // Stop the kernel by its own pid, never by name.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Run a binary to completion: (exit status, stdout, stderr).
+pub fn run(name: &str, args: &[&str]) -> (ExitStatus, String, String) {
+    let o = Command::new(bin(name)).args(args).stdin(Stdio::null()).output().expect("run binary");
+    (o.status, String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}

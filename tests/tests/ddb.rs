@@ -1,0 +1,169 @@
+//! The debugger: fatal traps, panics, scripted `db>` sessions, break-ins.
+
+use vk_tests::Kernel;
+
+/// Boot with a kernel page fault and script ddb through stdin, as the example does.
+#[test]
+fn debug_trap_prints_the_banner_and_trace_names_the_faulting_function() {
+    let mut k = Kernel::start(&["-m", "64m", "-n", "2", "-e", "debug.trap=1"]);
+    let banner = k.expect("db> ");
+    for line in [
+        "Fatal trap 12: page fault while in kernel mode",
+        "cpuid = 0",
+        "fault virtual address = 0x0",
+        "fault code = supervisor read data, page not present",
+        "instruction pointer = 0x",
+        "stack pointer = 0x",
+        "frame pointer = 0x",
+        "current process = 0 (swapper)",
+        "current thread = 100000 (swapper)",
+        "CPU0 stopping CPUs: 0x00000002",
+        " stopped",
+        "Stopped at",
+    ] {
+        assert!(banner.contains(line), "missing {line:?} in:\n{banner}");
+    }
+    let stopped = banner.lines().find(|l| l.starts_with("Stopped at")).unwrap();
+    assert!(stopped.contains("kdb_sysctl_trap+0x"), "{stopped}");
+    assert!(stopped.contains("mov"), "the faulting instruction is a load: {stopped}");
+    k.send("trace");
+    let trace = k.expect("db> ");
+    let first = trace.lines().find(|l| l.contains(") at 0x")).expect("a frame line");
+    assert!(first.contains("kdb_sysctl_trap("), "first frame: {first}\n{trace}");
+    assert!(trace.contains("mi_startup("), "the boot thread's caller: {trace}");
+    k.send("show registers");
+    let regs = k.expect("db> ");
+    assert!(regs.contains("rip") && regs.contains("kdb_sysctl_trap+0x"), "{regs}");
+    assert!(regs.lines().any(|l| l.trim_start().starts_with("rsp")), "{regs}");
+    k.send("halt");
+    let st = k.wait();
+    assert_eq!(st.code(), Some(0), "halt exits 0:\n{}", k.output());
+}
+
+#[test]
+fn debug_panic_prints_panic_and_ps_lists_every_idle_thread() {
+    let mut k = Kernel::start(&["-m", "64m", "-n", "3", "-e", "debug.panic=1"]);
+    let banner = k.expect("db> ");
+    assert!(banner.contains("panic: kdb_sysctl_panic"), "{banner}");
+    assert!(banner.contains("CPU0 stopping CPUs: 0x00000006"), "{banner}");
+    k.send("ps");
+    let ps = k.expect("db> ");
+    for name in ["swapper", "idle: cpu0", "idle: cpu1", "idle: cpu2", "syncer"] {
+        assert!(ps.contains(name), "ps lacks {name}:\n{ps}");
+    }
+    // End of input at db> halts with status 3, so a scripted run never hangs.
+    k.close_stdin();
+    let st = k.wait();
+    assert_eq!(st.code(), Some(3), "{}", k.output());
+}
+
+#[test]
+fn scripted_session_over_a_pipe() {
+    // The one-liner: printf 'trace\nps\nshow registers\nhalt\n' | kernel -e debug.trap=1
+    let mut k = Kernel::start(&["-m", "64m", "-n", "2", "-e", "debug.trap=1"]);
+    for l in ["trace", "ps", "show registers", "halt"] {
+        k.send(l);
+    }
+    let st = k.wait();
+    assert_eq!(st.code(), Some(0));
+    let out = k.output();
+    assert!(out.contains("kdb_sysctl_trap("), "{out}");
+    assert!(out.contains("idle: cpu1"), "{out}");
+}
+
+#[test]
+fn boot_without_root_panics_and_the_debugger_works() {
+    let mut k = Kernel::start(&["-m", "32m", "-n", "2"]);
+    let boot = k.expect("db> ");
+    assert!(boot.contains("real memory  = 33554432 (32 MB)"), "{boot}");
+    assert!(boot.contains("cpu0 (BSP)") && boot.contains("cpu1 (AP)"), "{boot}");
+    assert!(boot.contains("panic: no root file system"), "{boot}");
+    // Sleeping threads are unwound from their saved context.
+    k.send("ps");
+    let ps = k.expect("db> ");
+    let syncer_tid = ps
+        .lines()
+        .find(|l| l.contains("syncer") && !l.contains("swapper"))
+        .and_then(|l| l.split_whitespace().find(|w| w.parse::<u64>().is_ok_and(|n| n >= 100_000)))
+        .unwrap_or_else(|| panic!("no syncer tid in:\n{ps}"))
+        .to_string();
+    k.send(&format!("trace {syncer_tid}"));
+    let t = k.expect("db> ");
+    assert!(t.contains("syncer_main("), "trace of the syncer:\n{t}");
+    assert!(t.contains("tsleep"), "the syncer sleeps:\n{t}");
+    k.send("show allpcpu");
+    let pc = k.expect("db> ");
+    assert!(pc.contains("cpuid        = 1") && pc.contains("idle: cpu1"), "{pc}");
+    k.send("print 0x10+0t10");
+    let p = k.expect("db> ");
+    assert!(p.contains("0x1a"), "{p}");
+    k.send("x/i $rip");
+    let x = k.expect("db> ");
+    assert!(x.contains("kdb_enter+0x"), "{x}");
+    k.send("cpu 1");
+    k.expect("db> ");
+    k.send("trace");
+    let t1 = k.expect("db> ");
+    assert!(t1.contains("idle_loop("), "cpu1 was stopped in its idle loop:\n{t1}");
+    k.send("dmesg");
+    let d = k.expect("db> ");
+    assert!(d.contains("panic: no root file system"), "{d}");
+    k.send("bogus");
+    let e = k.expect("db> ");
+    assert!(e.contains("No such command"), "{e}");
+    k.send("continue");
+    // Continuing a panic halts the machine with status 1.
+    let st = k.wait();
+    assert_eq!(st.code(), Some(1), "{}", k.output());
+}
+
+#[test]
+fn sigquit_breaks_in_and_continue_resumes() {
+    let mut k = Kernel::start(&["-m", "32m", "-n", "2", "-e", "rootwait=1"]);
+    k.expect("waiting for a root device");
+    k.signal(libc::SIGQUIT);
+    let b = k.expect("db> ");
+    assert!(b.contains("KDB: enter: break-in"), "{b}");
+    assert!(b.contains("CPU0 stopping CPUs: 0x00000002"), "{b}");
+    k.send("continue");
+    // The kernel runs again: a second break-in gets a second db>.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    k.signal(libc::SIGQUIT);
+    let b2 = k.expect("db> ");
+    assert!(b2.contains("KDB: enter: break-in"), "{b2}");
+    k.send("halt");
+    assert_eq!(k.wait().code(), Some(0));
+}
+
+#[test]
+fn sigterm_is_a_clean_shutdown() {
+    let mut k = Kernel::start(&["-m", "32m", "-n", "2", "-e", "rootwait=1"]);
+    k.expect("waiting for a root device");
+    k.signal(libc::SIGTERM);
+    k.expect("The operating system has halted.");
+    assert_eq!(k.wait().code(), Some(0));
+}
+
+#[test]
+fn reboot_starts_the_kernel_again() {
+    let mut k = Kernel::start(&["-m", "32m", "-n", "1", "-e", "debug.panic=1"]);
+    k.expect("db> ");
+    k.send("reboot");
+    k.expect("Rebooting...");
+    k.expect("Copyright (c) 2026 The vk Project.");
+    k.expect("db> ");
+    k.send("halt");
+    assert_eq!(k.wait().code(), Some(0));
+}
+
+#[test]
+fn one_cpu_and_sixteen_cpus_boot() {
+    for n in ["1", "16"] {
+        let mut k = Kernel::start(&["-m", "32m", "-n", n, "-e", "debug.panic=1"]);
+        let b = k.expect("db> ");
+        let want = if n == "1" { "CPU0 stopping CPUs: 0x00000000" } else { "CPU0 stopping CPUs: 0x0000fffe" };
+        assert!(b.contains(want), "{b}");
+        k.send("halt");
+        assert_eq!(k.wait().code(), Some(0));
+    }
+}

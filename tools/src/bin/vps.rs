@@ -1,0 +1,6 @@
+//! `vps -M /proc/PID/mem [-N kernel]`: ps for a vk kernel, read from its memory.
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    std::process::exit(tools::vps::main(&args));
+}
