@@ -24,3 +24,21 @@ pub enum KvmError {
     #[error("cannot find the load address of {exe} in {maps}")]
     NoMapping { exe: String, maps: String },
 }
+
+/// An I/O error as a short lowercase message, without Rust's "(os error N)".
+pub fn io_msg(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        NotFound => "no such file or process".to_string(),
+        PermissionDenied => "permission denied (reading another process needs the same user and ptrace access)".to_string(),
+        UnexpectedEof => "short read (address not mapped)".to_string(),
+        _ => match e.raw_os_error() {
+            Some(libc::EIO) | Some(libc::EFAULT) => "address not mapped".to_string(),
+            Some(libc::ESRCH) => "no such process".to_string(),
+            _ => {
+                let s = e.to_string();
+                s.split(" (os error").next().unwrap_or(&s).to_lowercase()
+            }
+        },
+    }
+}

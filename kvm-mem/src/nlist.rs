@@ -9,6 +9,7 @@ use goblin::elf::Elf;
 use goblin::elf::program_header::PT_LOAD;
 
 use crate::KvmError;
+use crate::error::io_msg;
 
 /// The symbols of an ELF file, by name.
 #[derive(Debug, Clone)]
@@ -23,7 +24,7 @@ impl Namelist {
     /// Read an ELF's symbol table (`.symtab`, else `.dynsym`).
     pub fn load(path: &Path) -> Result<Namelist, KvmError> {
         let p = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| KvmError::Namelist { path: p.clone(), msg: e.to_string() })?;
+        let bytes = std::fs::read(path).map_err(|e| KvmError::Namelist { path: p.clone(), msg: io_msg(&e) })?;
         let elf = Elf::parse(&bytes).map_err(|e| KvmError::Namelist { path: p.clone(), msg: format!("not an ELF file: {e}") })?;
         let mut syms = HashMap::new();
         for s in elf.syms.iter() {
@@ -68,10 +69,10 @@ pub fn load_bias(pid: u32, first_load_vaddr: u64) -> Result<u64, KvmError> {
     let exe_link = format!("/proc/{pid}/exe");
     let exe = std::fs::read_link(&exe_link).map_err(|e| KvmError::Open {
         path: exe_link.clone(),
-        msg: if e.kind() == std::io::ErrorKind::NotFound { "no such process".to_string() } else { e.to_string() },
+        msg: if e.kind() == std::io::ErrorKind::NotFound { "no such process".to_string() } else { io_msg(&e) },
     })?;
     let maps_path = format!("/proc/{pid}/maps");
-    let maps = std::fs::read_to_string(&maps_path).map_err(|e| KvmError::Open { path: maps_path.clone(), msg: e.to_string() })?;
+    let maps = std::fs::read_to_string(&maps_path).map_err(|e| KvmError::Open { path: maps_path.clone(), msg: io_msg(&e) })?;
     let exe_s = exe.to_string_lossy();
     let start = parse_maps_for(&maps, &exe_s).ok_or_else(|| KvmError::NoMapping { exe: exe_s.to_string(), maps: maps_path })?;
     Ok(start.wrapping_sub(first_load_vaddr))

@@ -132,6 +132,7 @@ pub fn format_ddb_ps(procs: &[Proc], now_ns: u64) -> String {
                 let (st, wm, wc) = match t.state {
                     tstate::SLEEPING => (if t.flags & tflags::SINTR != 0 { "S" } else { "D" }, t.wmesg.clone(), format!("{:#018x}", t.wchan)),
                     tstate::RUNNING => ("Run", format!("CPU {}", t.cpu), String::new()),
+                    tstate::RUNNABLE if t.flags & tflags::IDLE != 0 => ("CanRun", String::new(), String::new()),
                     tstate::RUNNABLE | tstate::NEW => ("RunQ", String::new(), String::new()),
                     tstate::STOPPED => ("T", String::new(), String::new()),
                     _ => ("Z", String::new(), String::new()),

@@ -22,13 +22,7 @@ pub struct ProcMem {
     path: PathBuf,
 }
 
-fn os_msg(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such process".to_string(),
-        std::io::ErrorKind::PermissionDenied => "permission denied (same user and ptrace access needed)".to_string(),
-        _ => e.to_string(),
-    }
-}
+use crate::error::io_msg as os_msg;
 
 impl ProcMem {
     /// Open `/proc/PID/mem` (or any file laid out like it).
@@ -56,7 +50,7 @@ impl MemSource for ProcMem {
         if addr > i64::MAX as u64 {
             return Err(KvmError::Read { addr, len: buf.len(), msg: "address out of range".to_string() });
         }
-        self.file.read_exact_at(buf, addr).map_err(|e| KvmError::Read { addr, len: buf.len(), msg: e.to_string() })
+        self.file.read_exact_at(buf, addr).map_err(|e| KvmError::Read { addr, len: buf.len(), msg: os_msg(&e) })
     }
 }
 

@@ -2,6 +2,17 @@
 
 use vk_tests::Kernel;
 
+/// The `CPUn stopping CPUs: mask` line names the entering CPU and every other one.
+fn check_stop_line(banner: &str, ncpus: u32) -> u32 {
+    let line = banner.lines().find(|l| l.contains(" stopping CPUs: ")).unwrap_or_else(|| panic!("no stop line:\n{banner}"));
+    let cpu: u32 = line.trim_start_matches("CPU").split_whitespace().next().unwrap().parse().unwrap();
+    let mask = u64::from_str_radix(line.rsplit("0x").next().unwrap().trim(), 16).unwrap();
+    let all = (1u64 << ncpus) - 1;
+    assert_eq!(mask, all & !(1 << cpu), "{line}");
+    assert!(line.contains(&format!("{:#010x}", mask)), "mask printed as 0x%08x: {line}");
+    cpu
+}
+
 /// Boot with a kernel page fault and script ddb through stdin, as the example does.
 #[test]
 fn debug_trap_prints_the_banner_and_trace_names_the_faulting_function() {
@@ -9,7 +20,7 @@ fn debug_trap_prints_the_banner_and_trace_names_the_faulting_function() {
     let banner = k.expect("db> ");
     for line in [
         "Fatal trap 12: page fault while in kernel mode",
-        "cpuid = 0",
+        "cpuid = ",
         "fault virtual address = 0x0",
         "fault code = supervisor read data, page not present",
         "instruction pointer = 0x",
@@ -17,12 +28,13 @@ fn debug_trap_prints_the_banner_and_trace_names_the_faulting_function() {
         "frame pointer = 0x",
         "current process = 0 (swapper)",
         "current thread = 100000 (swapper)",
-        "CPU0 stopping CPUs: 0x00000002",
         " stopped",
         "Stopped at",
     ] {
         assert!(banner.contains(line), "missing {line:?} in:\n{banner}");
     }
+    let cpu = check_stop_line(&banner, 2);
+    assert!(banner.contains(&format!("cpuid = {cpu}\n")), "{banner}");
     let stopped = banner.lines().find(|l| l.starts_with("Stopped at")).unwrap();
     assert!(stopped.contains("kdb_sysctl_trap+0x"), "{stopped}");
     assert!(stopped.contains("mov"), "the faulting instruction is a load: {stopped}");
@@ -45,7 +57,7 @@ fn debug_panic_prints_panic_and_ps_lists_every_idle_thread() {
     let mut k = Kernel::start(&["-m", "64m", "-n", "3", "-e", "debug.panic=1"]);
     let banner = k.expect("db> ");
     assert!(banner.contains("panic: kdb_sysctl_panic"), "{banner}");
-    assert!(banner.contains("CPU0 stopping CPUs: 0x00000006"), "{banner}");
+    check_stop_line(&banner, 3);
     k.send("ps");
     let ps = k.expect("db> ");
     for name in ["swapper", "idle: cpu0", "idle: cpu1", "idle: cpu2", "syncer"] {
@@ -78,19 +90,16 @@ fn boot_without_root_panics_and_the_debugger_works() {
     assert!(boot.contains("real memory  = 33554432 (32 MB)"), "{boot}");
     assert!(boot.contains("cpu0 (BSP)") && boot.contains("cpu1 (AP)"), "{boot}");
     assert!(boot.contains("panic: no root file system"), "{boot}");
-    // Sleeping threads are unwound from their saved context.
+    // A thread off CPU is unwound from the context cpu_switch saved: the entering CPU's idle
+    // thread was switched out for the boot thread.
+    let me = check_stop_line(&boot, 2);
     k.send("ps");
     let ps = k.expect("db> ");
-    let syncer_tid = ps
-        .lines()
-        .find(|l| l.contains("syncer") && !l.contains("swapper"))
-        .and_then(|l| l.split_whitespace().find(|w| w.parse::<u64>().is_ok_and(|n| n >= 100_000)))
-        .unwrap_or_else(|| panic!("no syncer tid in:\n{ps}"))
-        .to_string();
-    k.send(&format!("trace {syncer_tid}"));
+    let idle_tid = tid_of(&ps, &format!("idle: cpu{me}"));
+    k.send(&format!("trace {idle_tid}"));
     let t = k.expect("db> ");
-    assert!(t.contains("syncer_main("), "trace of the syncer:\n{t}");
-    assert!(t.contains("tsleep"), "the syncer sleeps:\n{t}");
+    assert!(t.contains("idle_loop("), "trace of the idle thread:\n{t}");
+    assert!(t.contains("mi_switch("), "it switched away in mi_switch:\n{t}");
     k.send("show allpcpu");
     let pc = k.expect("db> ");
     assert!(pc.contains("cpuid        = 1") && pc.contains("idle: cpu1"), "{pc}");
@@ -100,11 +109,13 @@ fn boot_without_root_panics_and_the_debugger_works() {
     k.send("x/i $rip");
     let x = k.expect("db> ");
     assert!(x.contains("kdb_enter+0x"), "{x}");
-    k.send("cpu 1");
+    // The other CPU was stopped in its idle loop.
+    let other = 1 - me;
+    k.send(&format!("cpu {other}"));
     k.expect("db> ");
     k.send("trace");
     let t1 = k.expect("db> ");
-    assert!(t1.contains("idle_loop("), "cpu1 was stopped in its idle loop:\n{t1}");
+    assert!(t1.contains("idle_loop("), "cpu{other} was stopped in its idle loop:\n{t1}");
     k.send("dmesg");
     let d = k.expect("db> ");
     assert!(d.contains("panic: no root file system"), "{d}");
@@ -117,14 +128,35 @@ fn boot_without_root_panics_and_the_debugger_works() {
     assert_eq!(st.code(), Some(1), "{}", k.output());
 }
 
+/// The tid on the ddb `ps` line naming `name`.
+fn tid_of(ps: &str, name: &str) -> String {
+    ps.lines()
+        .find(|l| l.trim_end().ends_with(name))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {name} in:\n{ps}"))
+        .to_string()
+}
+
 #[test]
 fn sigquit_breaks_in_and_continue_resumes() {
     let mut k = Kernel::start(&["-m", "32m", "-n", "2", "-e", "rootwait=1"]);
     k.expect("waiting for a root device");
+    // Wait until the syncer has gone to sleep on its timer (vps reads that from outside).
+    let mem = format!("/proc/{}/mem", k.pid());
+    let deadline = std::time::Instant::now() + vk_tests::TIMEOUT;
+    while !vk_tests::run("vps", &["-M", &mem]).1.lines().any(|l| l.ends_with("(syncer)") && l.contains(" syncer ")) {
+        assert!(std::time::Instant::now() < deadline, "the syncer never slept");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     k.signal(libc::SIGQUIT);
     let b = k.expect("db> ");
     assert!(b.contains("KDB: enter: break-in"), "{b}");
-    assert!(b.contains("CPU0 stopping CPUs: 0x00000002"), "{b}");
+    check_stop_line(&b, 2);
+    k.send("ps");
+    let ps = k.expect("db> ");
+    k.send(&format!("trace {}", tid_of(&ps, "syncer")));
+    let t = k.expect("db> ");
+    assert!(t.contains("syncer_main("), "trace of the syncer:\n{t}");
     k.send("continue");
     // The kernel runs again: a second break-in gets a second db>.
     std::thread::sleep(std::time::Duration::from_millis(200));
@@ -161,8 +193,7 @@ fn one_cpu_and_sixteen_cpus_boot() {
     for n in ["1", "16"] {
         let mut k = Kernel::start(&["-m", "32m", "-n", n, "-e", "debug.panic=1"]);
         let b = k.expect("db> ");
-        let want = if n == "1" { "CPU0 stopping CPUs: 0x00000000" } else { "CPU0 stopping CPUs: 0x0000fffe" };
-        assert!(b.contains(want), "{b}");
+        check_stop_line(&b, n.parse().unwrap());
         k.send("halt");
         assert_eq!(k.wait().code(), Some(0));
     }
