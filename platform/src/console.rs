@@ -61,20 +61,18 @@ pub fn save_terminal() {
     if !stdin_is_terminal() {
         return;
     }
-    if let Ok(t) = termios::tcgetattr(stdin_fd()) {
-        if let Ok(mut s) = SAVED.lock() {
-            *s = Some(t);
-        }
+    if let (Ok(t), Ok(mut s)) = (termios::tcgetattr(stdin_fd()), SAVED.lock()) {
+        *s = Some(t);
     }
 }
 
 /// Put the terminal back as it was at boot.
 pub fn restore_terminal() {
     // try_lock: this runs on exit paths, possibly from a signal handler.
-    if let Ok(s) = SAVED.try_lock() {
-        if let Some(t) = s.as_ref() {
-            let _ = termios::tcsetattr(stdin_fd(), SetArg::TCSANOW, t);
-        }
+    if let Ok(s) = SAVED.try_lock()
+        && let Some(t) = s.as_ref()
+    {
+        let _ = termios::tcsetattr(stdin_fd(), SetArg::TCSANOW, t);
     }
 }
 

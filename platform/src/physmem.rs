@@ -103,7 +103,7 @@ fn memfd() -> io::Result<OwnedFd> {
 
 /// Create physical memory of `size` bytes, in a memfd or in the file `image`, and map it.
 pub fn init(size: u64, image: Option<&Path>) -> Result<&'static PhysMem, PhysMemError> {
-    if size % PAGE_SIZE as u64 != 0 {
+    if !size.is_multiple_of(PAGE_SIZE as u64) {
         return Err(PhysMemError::Unaligned(size));
     }
     if !(MIN_PHYSMEM..=MAX_PHYSMEM).contains(&size) {
@@ -283,9 +283,9 @@ impl PhysMem {
     pub fn copy_page(&self, dst: u64, src: u64) {
         self.check(dst, PAGE_SIZE);
         self.check(src, PAGE_SIZE);
-        // SAFETY: both pages lie inside the direct map; distinct pages do not overlap (a page
-        // copied onto itself is a no-op we skip).
         if dst != src {
+            // SAFETY: both pages lie inside the direct map (checked) and, being distinct
+            // page-aligned pages, do not overlap.
             unsafe { std::ptr::copy_nonoverlapping((DMAP_BASE + src) as *const u8, (DMAP_BASE + dst) as *mut u8, PAGE_SIZE) };
         }
     }

@@ -66,7 +66,7 @@ impl<T: ?Sized> SpinLock<T> {
             while self.locked.load(Ordering::Relaxed) {
                 std::hint::spin_loop();
                 spins += 1;
-                if spins % (1 << 20) == 0 {
+                if spins.is_multiple_of(1 << 20) {
                     let waited = crate::time::host_monotonic_ns().saturating_sub(start);
                     if waited > SPIN_TIMEOUT.as_nanos() as u64 {
                         let holder = self.holder.load(Ordering::Relaxed);

@@ -184,3 +184,100 @@ pub fn run(name: &str, args: &[&str]) -> (ExitStatus, String, String) {
     let o = Command::new(bin(name)).args(args).stdin(Stdio::null()).output().expect("run binary");
     (o.status, String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
+
+/// A kernel whose console is a pseudo-terminal (its controlling terminal), driven like a
+/// person at a terminal.
+pub struct PtyKernel {
+    child: Child,
+    master: std::fs::File,
+    out: Arc<Output>,
+    cursor: usize,
+}
+
+impl PtyKernel {
+    /// Start the kernel on a new pty of `rows` × `cols`.
+    pub fn start(args: &[&str], rows: u16, cols: u16) -> PtyKernel {
+        use std::os::unix::process::CommandExt;
+        let ws = nix::pty::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        let pty = nix::pty::openpty(Some(&ws), None).expect("openpty");
+        let slave: std::fs::File = pty.slave.into();
+        let mut cmd = Command::new(bin("kernel"));
+        cmd.args(args)
+            .env("TERM", "xterm")
+            .stdin(slave.try_clone().expect("dup"))
+            .stdout(slave.try_clone().expect("dup"))
+            .stderr(slave);
+        // SAFETY: between fork and exec we only call async-signal-safe functions: setsid and an
+        // ioctl on fd 0, making the pty the new session's controlling terminal.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("cannot start the kernel");
+        drop(cmd);
+        let master: std::fs::File = pty.master.into();
+        let out = Arc::new(Output::default());
+        let reader = master.try_clone().expect("dup master");
+        let o = Arc::clone(&out);
+        std::thread::spawn(move || pump(Box::new(reader), &o));
+        PtyKernel { child, master, out, cursor: 0 }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn output(&self) -> String {
+        self.out.text.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// As [`Kernel::expect`].
+    pub fn expect(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut text = self.out.text.lock().expect("output lock");
+        loop {
+            if let Some(i) = text[self.cursor.min(text.len())..].find(needle) {
+                let end = self.cursor + i + needle.len();
+                let seen = text[self.cursor..end].to_string();
+                self.cursor = end;
+                return seen;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                panic!("timed out waiting for {needle:?}; output:\n{}", *text);
+            }
+            text = self.out.grew.wait_timeout(text, (deadline - now).min(Duration::from_millis(200))).expect("output lock").0;
+        }
+    }
+
+    /// Type bytes at the terminal.
+    pub fn type_bytes(&mut self, bytes: &[u8]) {
+        self.master.write_all(bytes).and_then(|()| self.master.flush()).expect("write to pty");
+    }
+
+    pub fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                return st;
+            }
+            if Instant::now() >= deadline {
+                panic!("kernel did not exit; output:\n{}", self.output());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for PtyKernel {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
