@@ -1,59 +1,98 @@
-//! Process listings from what the reader returns: `ps axl` for `vps`, and the FreeBSD ddb
-//! `ps` shape for the kernel debugger.
+//! Process listings from what the reader returns: BSD `ps axl` for `vps`, and FreeBSD ddb's
+//! `ps` for the kernel debugger.
+//!
+//! ```text
+//!   UID   PID  PPID CPU PRI NI   VSZ   RSS WCHAN   STAT TT       TIME COMMAND
+//!     0     0     0   0 255  0     0     0 nowork  DL   ??    0:00.00 (swapper)
+//!     0     0     0   1 255  0     0     0 -       RL   ??    0:03.17 (idle: cpu1)
+//!     0     1     0   0  20  0  1264   512 wait    Is   ??    0:00.01 (init)
+//! ```
+//!
+//! `ps axl` prints a line per user process and, for system processes, a line per kernel
+//! thread (so every kernel thread shows up, as on DragonFly). COMMAND is always in parentheses:
+//! the kernel exports `comm` but not argv, and that is how BSD ps shows a process whose
+//! arguments it cannot read. Columns are as wide as their widest entry, never narrower than in
+//! the header above.
 
+use std::cmp::Reverse;
 use std::fmt::Write;
 
 use crate::abi::{pflags, pstate, tflags, tstate};
-use crate::kvm::{Proc, Thread};
+use crate::record::{Proc, Thread};
 
-/// Sleeps longer than this are "idle" (`I`) rather than "sleeping" (`S`).
+/// Sleeps longer than this are "idle" (`I`) rather than "sleeping" (`S`) (BSD's MAXSLP).
 pub const IDLE_AFTER_NS: u64 = 20_000_000_000;
 
-/// The first letter of STAT for one thread.
+/// The first letter of STAT for one thread: R runnable or running, S sleeping (interruptible,
+/// under 20 s), I idle (interruptible, 20 s or more), D uninterruptible, T stopped, Z dead.
 pub fn state_letter(t: &Thread, now_ns: u64) -> char {
     match t.state {
+        // BSD shows a process that is being created (SIDL) as R too.
         tstate::RUNNABLE | tstate::RUNNING | tstate::NEW => 'R',
         tstate::SLEEPING if t.flags & tflags::SINTR == 0 => 'D',
         tstate::SLEEPING if now_ns.saturating_sub(t.slptime_ns) >= IDLE_AFTER_NS => 'I',
         tstate::SLEEPING => 'S',
         tstate::STOPPED => 'T',
-        _ => 'Z',
+        tstate::DEAD => 'Z',
+        _ => '?',
     }
 }
 
-/// How active a state letter is (the process shows its most active thread's).
-fn rank(c: char) -> u8 {
+/// How active a state letter is: a process shows its most active thread's (R > D > S > I > T > Z).
+fn activity(c: char) -> u8 {
     match c {
-        'R' => 5,
-        'D' => 4,
-        'S' => 3,
-        'I' => 2,
-        'T' => 1,
+        'R' => 6,
+        'D' => 5,
+        'S' => 4,
+        'I' => 3,
+        'T' => 2,
+        'Z' => 1,
         _ => 0,
     }
 }
 
-fn stat(p: &Proc, letter: char) -> String {
+/// The thread whose state a process shows: the most active, the first of equals.
+pub fn lead_thread(p: &Proc, now_ns: u64) -> Option<&Thread> {
+    p.threads.iter().min_by_key(|t| Reverse(activity(state_letter(t, now_ns))))
+}
+
+/// The STAT column: a state letter, then (in BSD's order) `<` or `N` for a raised or lowered
+/// priority, `X` traced, `L` system process, `s` session leader, `+` foreground.
+pub fn stat(p: &Proc, letter: char) -> String {
     let mut s = String::new();
     s.push(if p.state == pstate::ZOMBIE { 'Z' } else { letter });
-    if p.flags & pflags::SYSTEM != 0 {
-        s.push('L');
+    match p.nice {
+        n if n < 0 => s.push('<'),
+        n if n > 0 => s.push('N'),
+        _ => {}
     }
-    if p.flags & pflags::SESSION_LEADER != 0 {
-        s.push('s');
-    }
-    if p.flags & pflags::FOREGROUND != 0 {
-        s.push('+');
+    for (flag, c) in
+        [(pflags::TRACED, 'X'), (pflags::SYSTEM, 'L'), (pflags::SESSION_LEADER, 's'), (pflags::FOREGROUND, '+')]
+    {
+        if p.flags & flag != 0 {
+            s.push(c);
+        }
     }
     s
 }
 
-/// `M:SS.CC`.
+/// The state letter of a process: its lead thread's, `R` while it is being created.
+fn proc_letter(p: &Proc, now_ns: u64) -> char {
+    match lead_thread(p, now_ns) {
+        Some(t) => state_letter(t, now_ns),
+        None if p.state == pstate::NEW => 'R',
+        None if p.state == pstate::ZOMBIE => 'Z',
+        None => '?',
+    }
+}
+
+/// CPU time as `M:SS.CC` (minutes are not wrapped into hours, as in BSD ps).
 pub fn format_time(ns: u64) -> String {
     let cs = ns / 10_000_000;
     format!("{}:{:02}.{:02}", cs / 6000, (cs / 100) % 60, cs % 100)
 }
 
+/// WCHAN: the wait message of a sleeping thread, else `-`.
 fn wchan(t: &Thread) -> &str {
     if t.state == tstate::SLEEPING && !t.wmesg.is_empty() { &t.wmesg } else { "-" }
 }
@@ -62,166 +101,151 @@ fn tty(p: &Proc) -> &'static str {
     if p.tty == 0 { "??" } else { "con" }
 }
 
-#[allow(clippy::too_many_arguments, reason = "one ps line has that many columns")]
-fn axl_line(out: &mut String, p: &Proc, cpu: u32, pri: u32, vsz: u64, rss: u64, wchan: &str, stat: &str, time: u64, cmd: &str) {
-    let _ = writeln!(
-        out,
-        "{:>5} {:>5} {:>5} {:>3} {:>3} {:>3} {:>6} {:>6} {:<8} {:<4} {:<3} {:>8} ({})",
-        p.uid,
-        p.pid,
-        p.ppid,
-        cpu,
-        pri,
-        p.nice,
-        vsz,
-        rss,
-        wchan,
+/// `ps axl` columns: title, narrowest width, left aligned. COMMAND is last and never padded.
+const AXL_COLUMNS: [(&str, usize, bool); 13] = [
+    ("UID", 5, false),
+    ("PID", 5, false),
+    ("PPID", 5, false),
+    ("CPU", 3, false),
+    ("PRI", 3, false),
+    ("NI", 2, false),
+    ("VSZ", 5, false),
+    ("RSS", 5, false),
+    ("WCHAN", 7, true),
+    ("STAT", 4, true),
+    ("TT", 3, true),
+    ("TIME", 9, false),
+    ("COMMAND", 0, true),
+];
+
+type AxlRow = [String; 13];
+
+fn axl_row(p: &Proc, cpu: u32, pri: u32, wchan: &str, stat: String, time_ns: u64, name: &str) -> AxlRow {
+    [
+        p.uid.to_string(),
+        p.pid.to_string(),
+        p.ppid.to_string(),
+        cpu.to_string(),
+        pri.to_string(),
+        p.nice.to_string(),
+        (p.vsz_bytes / 1024).to_string(),
+        p.rss_pages.saturating_mul(4).to_string(),
+        wchan.to_string(),
         stat,
-        tty(p),
-        format_time(time),
-        cmd
-    );
+        tty(p).to_string(),
+        format_time(time_ns),
+        format!("({name})"),
+    ]
 }
 
-/// The `ps axl` listing: a line per user process, and for system processes a line per kernel
-/// thread. COMMAND is in parentheses, as BSD ps prints it when it cannot read the arguments.
+/// The rows of one process: one, or one per kernel thread of a system process.
+fn axl_rows(p: &Proc, now_ns: u64, out: &mut Vec<AxlRow>) {
+    if p.flags & pflags::SYSTEM != 0 && !p.threads.is_empty() {
+        for t in &p.threads {
+            let stat = stat(p, state_letter(t, now_ns));
+            out.push(axl_row(p, t.cpu, t.pri, wchan(t), stat, t.runtime_ns, &t.name));
+        }
+        return;
+    }
+    let first = p.threads.first();
+    let (cpu, pri) = first.map_or((0, 0), |t| (t.cpu, t.pri));
+    let wc = lead_thread(p, now_ns).map_or("-", wchan);
+    let time = p.threads.iter().fold(0u64, |sum, t| sum.saturating_add(t.runtime_ns));
+    out.push(axl_row(p, cpu, pri, wc, stat(p, proc_letter(p, now_ns)), time, &p.comm));
+}
+
+/// The `ps axl` listing of `procs`; `now_ns` is the kernel's monotonic time (ns since its
+/// boot), against which sleep times decide `S` or `I`.
 pub fn format_axl(procs: &[Proc], now_ns: u64) -> String {
-    let mut out = String::from("  UID   PID  PPID CPU PRI  NI    VSZ    RSS WCHAN    STAT TT      TIME COMMAND\n");
+    let mut rows = vec![AXL_COLUMNS.map(|(title, _, _)| title.to_string())];
     for p in procs {
-        if p.flags & pflags::SYSTEM != 0 {
-            for t in &p.threads {
-                let letter = state_letter(t, now_ns);
-                axl_line(&mut out, p, t.cpu, t.pri, 0, 0, wchan(t), &stat(p, letter), t.runtime_ns, &t.name);
-            }
-            continue;
+        axl_rows(p, now_ns, &mut rows);
+    }
+    let mut widths = AXL_COLUMNS.map(|(_, w, _)| w);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
         }
-        let lead = p.threads.iter().max_by_key(|t| rank(state_letter(t, now_ns)));
-        let letter = lead.map_or('Z', |t| state_letter(t, now_ns));
-        let time: u64 = p.threads.iter().map(|t| t.runtime_ns).sum();
-        let (cpu, pri, wc) = lead.map_or((0, 0, "-"), |t| (t.cpu, t.pri, wchan(t)));
-        axl_line(&mut out, p, cpu, pri, p.vsz_bytes / 1024, p.rss_pages * 4, wc, &stat(p, letter), time, &p.comm);
+    }
+    let mut out = String::new();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            let (_, _, left) = AXL_COLUMNS[i];
+            let sep = if i == 0 { "" } else { " " };
+            let w = widths[i];
+            let _ = match (i == row.len() - 1, left) {
+                (true, _) => write!(out, "{sep}{cell}"),
+                (false, true) => write!(out, "{sep}{cell:<w$}"),
+                (false, false) => write!(out, "{sep}{cell:>w$}"),
+            };
+        }
+        out.push('\n');
     }
     out
 }
 
-/// FreeBSD ddb's `ps`: a line per process; processes with several threads list them below.
-pub fn format_ddb_ps(procs: &[Proc], now_ns: u64) -> String {
-    let mut out = String::from("  pid  ppid  pgrp   uid  state   wmesg    wchan               cmd\n");
+/// The ddb `ps` header.
+pub const DDB_PS_HEADER: &str = "  pid  ppid  pgrp   uid  state   wmesg    wchan               cmd";
+
+/// What a thread waits on, as ddb shows it: the wmesg and wchan columns (27 characters).
+fn ddb_wait(t: &Thread) -> String {
+    match t.state {
+        tstate::SLEEPING => format!("{:<8} {:#018x}", t.wmesg, t.wchan),
+        tstate::RUNNING => format!("CPU {}", t.cpu),
+        _ => String::new(),
+    }
+}
+
+/// The state column of a ddb thread line.
+fn ddb_thread_state(t: &Thread, now_ns: u64) -> String {
+    match t.state {
+        tstate::RUNNING => "Run".to_string(),
+        // An idle thread off CPU is not queued: it runs when nothing else can (FreeBSD's CanRun).
+        tstate::RUNNABLE if t.flags & tflags::IDLE != 0 => "CanRun".to_string(),
+        tstate::RUNNABLE => "RunQ".to_string(),
+        tstate::NEW => "New".to_string(),
+        _ => state_letter(t, now_ns).to_string(),
+    }
+}
+
+/// A name in brackets for a system process, as ddb prints kernel processes.
+fn ddb_name(p: &Proc, name: &str) -> String {
+    if p.flags & pflags::SYSTEM != 0 { format!("[{name}]") } else { name.to_string() }
+}
+
+fn ddb_listing(procs: &[Proc], now_ns: u64, all_threads: bool) -> String {
+    let mut out = format!("{DDB_PS_HEADER}\n");
     for p in procs {
-        let lead = p.threads.iter().max_by_key(|t| rank(state_letter(t, now_ns)));
-        let letter = lead.map_or('Z', |t| state_letter(t, now_ns));
-        let (wm, wc) = match lead {
-            Some(t) if p.threads.len() == 1 && t.state == tstate::SLEEPING => (t.wmesg.as_str(), format!("{:#018x}", t.wchan)),
-            _ if p.threads.len() > 1 => ("(threaded)", String::new()),
-            _ => ("", String::new()),
+        let threaded = p.threads.len() > 1;
+        let state = stat(p, proc_letter(p, now_ns));
+        let wait = match p.threads.first() {
+            _ if threaded => "(threaded)".to_string(),
+            Some(t) => ddb_wait(t),
+            None => String::new(),
         };
-        let _ = writeln!(
-            out,
-            "{:>5} {:>5} {:>5} {:>5}  {:<6}  {:<8} {:<18}  {}",
-            p.pid,
-            p.ppid,
-            p.pgid,
-            p.uid,
-            stat(p, letter),
-            wm,
-            wc,
-            p.comm
-        );
-        if p.threads.len() > 1 {
+        let cmd = ddb_name(p, &p.comm);
+        let _ = writeln!(out, "{:>5} {:>5} {:>5} {:>5}  {state:<6}  {wait:<27}  {cmd}", p.pid, p.ppid, p.pgid, p.uid);
+        if threaded || all_threads {
             for t in &p.threads {
-                let (st, wm, wc) = match t.state {
-                    tstate::SLEEPING => (if t.flags & tflags::SINTR != 0 { "S" } else { "D" }, t.wmesg.clone(), format!("{:#018x}", t.wchan)),
-                    tstate::RUNNING => ("Run", format!("CPU {}", t.cpu), String::new()),
-                    tstate::RUNNABLE if t.flags & tflags::IDLE != 0 => ("CanRun", String::new(), String::new()),
-                    tstate::RUNNABLE | tstate::NEW => ("RunQ", String::new(), String::new()),
-                    tstate::STOPPED => ("T", String::new(), String::new()),
-                    _ => ("Z", String::new(), String::new()),
-                };
-                let _ = writeln!(out, "{:>12} {:>17}  {:<6}  {:<8} {:<18}  {}", t.tid, "", st, wm, wc, t.name);
+                let state = ddb_thread_state(t, now_ns);
+                let name = ddb_name(p, if t.name.is_empty() { &p.comm } else { &t.name });
+                let _ = writeln!(out, "{:>6}{:19}{state:<6}  {:<27}  {name}", t.tid, "", ddb_wait(t));
             }
         }
     }
     out
+}
+
+/// FreeBSD ddb's `ps`: a line per process (`pid ppid pgrp uid state wmesg wchan cmd`); a
+/// process with several threads says `(threaded)` and lists them below it by tid.
+pub fn format_ddb_ps(procs: &[Proc], now_ns: u64) -> String {
+    ddb_listing(procs, now_ns, false)
+}
+
+/// The ddb `ps` listing with every process's threads below it, single-threaded ones too.
+pub fn format_threads(procs: &[Proc], now_ns: u64) -> String {
+    ddb_listing(procs, now_ns, true)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn thread(tid: u64, name: &str, state: u32, flags: u32, wmesg: &str) -> Thread {
-        Thread { tid, name: name.into(), state, flags, wmesg: wmesg.into(), wchan: 0x1000, cpu: 1, pri: 20, ..Default::default() }
-    }
-
-    fn procs() -> Vec<Proc> {
-        vec![
-            Proc {
-                pid: 0,
-                comm: "swapper".into(),
-                flags: pflags::SYSTEM | pflags::SESSION_LEADER,
-                state: pstate::ACTIVE,
-                threads: vec![
-                    thread(100000, "swapper", tstate::SLEEPING, 0, "nowork"),
-                    thread(100001, "idle: cpu0", tstate::RUNNING, tflags::IDLE | tflags::KTHREAD, ""),
-                    Thread { runtime_ns: 61_230_000_000, ..thread(100002, "syncer", tstate::SLEEPING, 0, "syncer") },
-                ],
-                ..Default::default()
-            },
-            Proc {
-                pid: 7,
-                ppid: 1,
-                uid: 1000,
-                comm: "sh".into(),
-                state: pstate::ACTIVE,
-                vsz_bytes: 4 << 20,
-                rss_pages: 10,
-                threads: vec![Thread { slptime_ns: 0, ..thread(7, "sh", tstate::SLEEPING, tflags::SINTR, "wait") }],
-                ..Default::default()
-            },
-        ]
-    }
-
-    #[test]
-    fn axl_has_a_line_per_kernel_thread_and_per_user_process() {
-        let out = format_axl(&procs(), 30_000_000_000);
-        let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines.len(), 5, "{out}");
-        assert!(lines[0].starts_with("  UID   PID  PPID CPU PRI  NI    VSZ    RSS WCHAN"));
-        assert!(lines[1].ends_with("(swapper)") && lines[1].contains("nowork") && lines[1].contains(" DLs "), "{out}");
-        assert!(lines[2].ends_with("(idle: cpu0)") && lines[2].contains(" RLs "), "{out}");
-        assert!(lines[3].contains("1:01.23") && lines[3].ends_with("(syncer)"), "{out}");
-        assert!(lines[4].contains(" I ") && lines[4].contains("wait") && lines[4].contains(" 4096 ") && lines[4].ends_with("(sh)"), "{out}");
-    }
-
-    #[test]
-    fn state_letters() {
-        let now = 100_000_000_000;
-        let mut t = thread(1, "x", tstate::SLEEPING, tflags::SINTR, "w");
-        t.slptime_ns = now - 1;
-        assert_eq!(state_letter(&t, now), 'S');
-        t.slptime_ns = 0;
-        assert_eq!(state_letter(&t, now), 'I');
-        t.flags = 0;
-        assert_eq!(state_letter(&t, now), 'D');
-        t.state = tstate::STOPPED;
-        assert_eq!(state_letter(&t, now), 'T');
-        t.state = tstate::DEAD;
-        assert_eq!(state_letter(&t, now), 'Z');
-    }
-
-    #[test]
-    fn ddb_ps_lists_threads_of_threaded_processes() {
-        let out = format_ddb_ps(&procs(), 0);
-        assert!(out.contains("(threaded)"), "{out}");
-        assert!(out.contains("100001") && out.contains("CPU 1") && out.contains("idle: cpu0"), "{out}");
-        assert!(out.contains("syncer") && out.contains("0x0000000000001000"), "{out}");
-        let sh = out.lines().find(|l| l.ends_with(" sh")).unwrap();
-        assert!(sh.contains("wait"), "{out}");
-    }
-
-    #[test]
-    fn times() {
-        assert_eq!(format_time(0), "0:00.00");
-        assert_eq!(format_time(61_230_000_000), "1:01.23");
-        assert_eq!(format_time(3_600_000_000_000), "60:00.00");
-    }
-}
+mod tests;

@@ -131,7 +131,7 @@ fn boot_without_root_panics_and_the_debugger_works() {
 /// The tid on the ddb `ps` line naming `name`.
 fn tid_of(ps: &str, name: &str) -> String {
     ps.lines()
-        .find(|l| l.trim_end().ends_with(name))
+        .find(|l| l.trim_end().ends_with(name) || l.trim_end().ends_with(&format!("[{name}]")))
         .and_then(|l| l.split_whitespace().next())
         .unwrap_or_else(|| panic!("no {name} in:\n{ps}"))
         .to_string()

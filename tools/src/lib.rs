@@ -1,5 +1,10 @@
-//! Host-side tools for vk. `vps` (ps -M for a vk kernel) lives in `vps`; the binaries in
-//! `src/bin` are thin wrappers so the logic is testable.
+//! Host-side tools for vk.
+//!
+//! | module | program                                                          |
+//! |--------|------------------------------------------------------------------|
+//! | `vps`  | `vps -M /proc/PID/mem [-N kernel]`: `ps axl` of a running kernel |
+//!
+//! The binaries in `src/bin` are one-line wrappers, so the logic is tested here.
 
 #![deny(unsafe_code)]
 

@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! Tracing pid 3 tid 100007 td 0x7f3a5c001000
-//! kernel::kern::sched::mi_switch(0,7f3a5c001000,1,0,7f3a5c0fe0a8) at 0x55d0c3a1b2c4 [sched.rs:212]
+//! kernel::kern::sched::mi_switch(0,7f3a5c001000,1,0,7f3a5c0fe0a8) at 0x55d0c3a1b2c4 (+0x1a4) [sched.rs:212]
 //! ```
+//!
+//! `(+0x1a4)` is the address's offset into the named function.
 //!
 //! The five words in parentheses are the stack words at each frame's CFA (see
 //! [`crate::unwind`]): hints, not arguments, on x86-64.
@@ -47,9 +49,14 @@ fn render(ctx: &CommandContext<'_>, trace: &Trace) -> String {
     for (i, frame) in trace.frames.iter().enumerate() {
         // A return address may already be past its function's end (a call to a function that
         // does not return): name the function that holds the call.
-        let name = ctx.image.symbolize(frame.lookup_pc(i)).map_or("??", |(name, _)| name);
+        let lookup = frame.lookup_pc(i);
+        let sym = ctx.image.symbolize(lookup);
+        let name = sym.map_or("??", |(name, _)| name);
         let args: Vec<String> = frame.args.iter().map(|a| a.map_or("?".to_string(), |v| format!("{v:x}"))).collect();
         text.push_str(&format!("{name}({}) at {:#x}", args.join(","), frame.pc));
+        if let Some((_, off)) = sym {
+            text.push_str(&format!(" (+{:#x})", off + frame.pc.wrapping_sub(lookup)));
+        }
         if let Some(line) = ctx.image.source_line(frame.lookup_pc(i)) {
             text.push_str(&format!(" [{}:{}]", line.file_name(), line.line));
         }

@@ -82,9 +82,9 @@ fn print_formats() {
 fn trace_current_cpu() {
     let out = output_of("trace");
     let expected = "Tracing pid 1 tid 100001 td 0x7f001000\n\
-                    kernel::kern::sched::mi_switch(1,2,3,4,5) at 0x401000\n\
-                    kernel::kern::proc::fork(11,12,13,14,15) at 0x402010\n\
-                    kernel::thread_start(0,0,0,0,0) at 0x403008\n";
+                    kernel::kern::sched::mi_switch(1,2,3,4,5) at 0x401000 (+0x0)\n\
+                    kernel::kern::proc::fork(11,12,13,14,15) at 0x402010 (+0x10)\n\
+                    kernel::thread_start(0,0,0,0,0) at 0x403008 (+0x8)\n";
     assert_eq!(out, expected);
     assert_eq!(output_of("bt"), expected);
 }
@@ -93,21 +93,21 @@ fn trace_current_cpu() {
 fn trace_named_threads() {
     // Off CPU: from its saved context (frame 0 is fork, whose rbp is STACK + 0x50).
     let off_cpu = "Tracing pid 2 tid 100002 td 0x7f001400\n\
-                   kernel::kern::proc::fork(11,12,13,14,15) at 0x402010\n\
-                   kernel::thread_start(0,0,0,0,0) at 0x403008\n";
+                   kernel::kern::proc::fork(11,12,13,14,15) at 0x402010 (+0x10)\n\
+                   kernel::thread_start(0,0,0,0,0) at 0x403008 (+0x8)\n";
     assert_eq!(output_of("trace 100002"), off_cpu);
     assert_eq!(output_of("trace 2"), off_cpu);
     assert_eq!(output_of("trace 7f001400"), off_cpu);
     assert_eq!(output_of("trace 0x7f001400"), off_cpu);
     // On CPU: that CPU's registers.
-    assert!(output_of("trace 1").contains("mi_switch(1,2,3,4,5) at 0x401000\n"));
+    assert!(output_of("trace 1").contains("mi_switch(1,2,3,4,5) at 0x401000 (+0x0)\n"));
     assert_eq!(output_of("trace 99"), "no such thread or process: 99\n");
 }
 
 #[test]
 fn trace_without_cpu_registers() {
     let (out, _) = run_script(&["cpu 1", "trace"]);
-    assert!(out.ends_with("cpu 1 has no registers\ndb> trace\nTracing pid 1 tid 100001 td 0x7f001000\nkernel::kern::sched::mi_switch(1,2,3,4,5) at 0x401000\nkernel::kern::proc::fork(11,12,13,14,15) at 0x402010\nkernel::thread_start(0,0,0,0,0) at 0x403008\ndb> "), "{out}");
+    assert!(out.ends_with("cpu 1 has no registers\ndb> trace\nTracing pid 1 tid 100001 td 0x7f001000\nkernel::kern::sched::mi_switch(1,2,3,4,5) at 0x401000 (+0x0)\nkernel::kern::proc::fork(11,12,13,14,15) at 0x402010 (+0x10)\nkernel::thread_start(0,0,0,0,0) at 0x403008 (+0x8)\ndb> "), "{out}");
 }
 
 #[test]

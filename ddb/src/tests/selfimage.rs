@@ -157,10 +157,10 @@ fn stopped_at_and_trace_with_real_symbols_and_lines() {
     assert!(!first.contains("cannot read"), "{out}");
     let trace: Vec<&str> = out.split("db> trace\n").nth(1).expect("trace ran").lines().take(2).collect();
     assert!(
-        trace[0].starts_with(&format!("ddb::testutil::ddb_probe_callee(a,b,c,d,e) at {callee:#x} [testutil.rs:")),
+        trace[0].starts_with(&format!("ddb::testutil::ddb_probe_callee(a,b,c,d,e) at {callee:#x} (+0x0) [testutil.rs:")),
         "{out}"
     );
     assert!(trace[1].starts_with("ddb::testutil::ddb_probe_caller("), "{out}");
-    assert!(trace[1].contains(&format!(") at {ra:#x} [testutil.rs:")), "{out}");
+    assert!(trace[1].contains(&format!(") at {ra:#x} (+0x")) && trace[1].contains(") [testutil.rs:"), "{out}");
     assert!(out.contains("\nddb::testutil::ddb_probe_callee+0x"), "{out}");
 }

@@ -209,8 +209,18 @@ fn eflags_text(f: u64) -> String {
     parts.join(", ")
 }
 
+/// What the trap banner says about the thread a CPU was running.
+struct CurrentDesc {
+    pid: i32,
+    comm: String,
+    tid: u64,
+    name: String,
+    pri: u32,
+    stack: Option<(u64, u64)>,
+}
+
 /// The current thread and process of a CPU, from the exported records (lock-free).
-fn current_desc(me: u32) -> Option<(i32, String, u64, String, u32, Option<(u64, u64)>)> {
+fn current_desc(me: u32) -> Option<CurrentDesc> {
     let k = KDB.get()?;
     if me as usize >= MAXCPU {
         return None;
@@ -220,7 +230,7 @@ fn current_desc(me: u32) -> Option<(i32, String, u64, String, u32, Option<(u64, 
     procs.iter().find_map(|p| {
         p.threads.iter().find(|t| t.addr == addr).map(|t| {
             let stack = (t.stack_base != 0).then_some((t.stack_base, t.stack_base + t.stack_size));
-            (p.pid, p.comm.clone(), t.tid, t.name.clone(), t.pri, stack)
+            CurrentDesc { pid: p.pid, comm: p.comm.clone(), tid: t.tid, name: t.name.clone(), pri: t.pri, stack }
         })
     })
 }
@@ -252,7 +262,7 @@ fn print_trap_banner(me: u32, tf: &TrapFrame) {
     kprintf_nolock!("frame pointer = {:#x}\n", tf.rbp());
     kprintf_nolock!("processor eflags = {}\n", eflags_text(tf.regs[reg::RFLAGS]));
     match current_desc(me) {
-        Some((pid, comm, tid, name, pri, stack)) => {
+        Some(CurrentDesc { pid, comm, tid, name, pri, stack }) => {
             kprintf_nolock!("current process = {pid} ({comm})\n");
             kprintf_nolock!("current thread = {tid} ({name}), pri {pri}\n");
             if let Some((lo, _)) = stack {
@@ -313,8 +323,8 @@ fn enter(me: u32, tf: &TrapFrame, why: Option<&str>, mut fatal: bool) {
     }
     if let Some(why) = why {
         kprintf_nolock!("KDB: enter: {why}\n");
-        if let Some((pid, _, tid, _, _, _)) = current_desc(me) {
-            kprintf_nolock!("[ thread pid {pid} tid {tid} ]\n");
+        if let Some(d) = current_desc(me) {
+            kprintf_nolock!("[ thread pid {} tid {} ]\n", d.pid, d.tid);
         }
     }
     let mask = cpu::online_mask() & !(1u64.checked_shl(me).unwrap_or(0));

@@ -176,8 +176,7 @@ pub fn parse(args: &[String]) -> Result<Command, ArgError> {
         let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
             return Err(err(format!("unexpected argument '{arg}' (init arguments go after --)")));
         };
-        let mut chars = flags.char_indices();
-        while let Some((pos, c)) = chars.next() {
+        for (pos, c) in flags.char_indices() {
             match c {
                 'h' => return Ok(Command::Help),
                 's' => a.single_user = true,

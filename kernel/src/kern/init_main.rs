@@ -60,10 +60,10 @@ fn boot(a: BootArgs) -> ! {
         Ok(pm) => pm,
         Err(e) => die(&e.to_string()),
     };
-    if let Some(p) = &a.pidfile {
-        if let Err(e) = platform::host::write_pidfile(p) {
-            die(&format!("-p {}: {}", p.display(), platform::host::os_message(&e)));
-        }
+    if let Some(p) = &a.pidfile
+        && let Err(e) = platform::host::write_pidfile(p)
+    {
+        die(&format!("-p {}: {}", p.display(), platform::host::os_message(&e)));
     }
     let _ = BOOT_ARGS.set(a);
     let a = boot_args();

@@ -35,7 +35,9 @@ pub fn kern_reboot(howto: Howto) -> ! {
     let me = platform::cpu::curcpu();
     let others = platform::cpu::online_mask() & !(1u64.checked_shl(me).unwrap_or(0));
     platform::stop::stop_cpus(others, Duration::from_secs(2));
-    crate::kern::syncer::sync_pass();
+    if !crate::kern::syncer::sync_pass() {
+        kprintf_nolock!("syncing: skipped (the sync hooks are locked by a stopped CPU)\n");
+    }
     kprintf_nolock!("Uptime: {}\n", uptime());
     match howto {
         Howto::Halt => {

@@ -31,13 +31,17 @@ pub fn rounds() -> u64 {
     ROUNDS.load(Ordering::Relaxed)
 }
 
-/// Run every registered flush once.
-pub fn sync_pass() {
-    let hooks: Vec<fn()> = HOOKS.lock().clone();
+/// Run every registered flush once. Skipped (false) when the hook list is locked: at halt from
+/// the debugger a stopped CPU may hold it.
+pub fn sync_pass() -> bool {
+    let Some(hooks) = HOOKS.try_lock().map(|h| h.clone()) else {
+        return false;
+    };
     for h in hooks {
         h();
     }
     ROUNDS.fetch_add(1, Ordering::Relaxed);
+    true
 }
 
 /// The syncer thread's body.

@@ -24,19 +24,14 @@ fn try_mount() -> Result<(), String> {
 
 /// Mount root or panic.
 pub fn vfs_mountroot() {
+    let Err(why) = try_mount() else { return };
+    kprintf!("vfs_mountroot: {why}\n");
+    if !kenv::get_bool("rootwait") {
+        panic!("no root file system");
+    }
+    // Nothing can make a root device appear yet: wait for ever, a live system to inspect.
+    kprintf!("vfs_mountroot: rootwait: waiting for a root device\n");
     loop {
-        match try_mount() {
-            Ok(()) => return,
-            Err(why) => {
-                kprintf!("vfs_mountroot: {why}\n");
-                if !kenv::get_bool("rootwait") {
-                    panic!("no root file system");
-                }
-                kprintf!("vfs_mountroot: rootwait: waiting for a root device\n");
-                loop {
-                    sleep::pause("rootwait", Duration::from_secs(5));
-                }
-            }
-        }
+        sleep::pause("rootwait", Duration::from_secs(5));
     }
 }
