@@ -56,13 +56,28 @@ pub struct SourceLine {
     /// The path as the line table records it.
     pub file: String,
     pub line: u32,
+    /// When the address is in code inlined into the symbol's function: the innermost inlined
+    /// location (`file`/`line` are then the line of the function the symbol names).
+    pub inlined: Option<(String, u32)>,
 }
 
 impl SourceLine {
     /// The last path component (`sched.rs`), as `trace` shows it.
     pub fn file_name(&self) -> &str {
-        self.file.rsplit('/').next().unwrap_or(&self.file)
+        last_component(&self.file)
     }
+
+    /// `sched.rs:212`, or `sysctl.rs:8 (inlined trap.rs:203)`.
+    pub fn short(&self) -> String {
+        match &self.inlined {
+            Some((file, line)) => format!("{}:{} (inlined {}:{line})", self.file_name(), self.line, last_component(file)),
+            None => format!("{}:{}", self.file_name(), self.line),
+        }
+    }
+}
+
+fn last_component(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
 }
 
 /// The kernel's own ELF: symbols (demangled), unwind tables, line tables.
@@ -214,8 +229,23 @@ impl KernelImage {
             addr2line::Loader::new(path).ok().map(Mutex::new)
         });
         let loader = loader.as_ref()?.lock().ok()?;
-        let location = loader.find_location(probe).ok()??;
-        Some(SourceLine { file: location.file?.to_string(), line: location.line? })
+        // Frames come innermost first; the last is the function the symbol names.
+        let mut frames = loader.find_frames(probe).ok()?;
+        let mut chain = Vec::new();
+        while let Ok(Some(frame)) = frames.next() {
+            if let Some(loc) = frame.location
+                && let (Some(file), Some(line)) = (loc.file, loc.line)
+            {
+                chain.push((file.to_string(), line));
+            }
+        }
+        if chain.is_empty() {
+            let location = loader.find_location(probe).ok()??;
+            return Some(SourceLine { file: location.file?.to_string(), line: location.line?, inlined: None });
+        }
+        let (file, line) = chain.pop()?;
+        let inlined = chain.into_iter().next();
+        Some(SourceLine { file, line, inlined })
     }
 }
 
@@ -246,4 +276,21 @@ fn collect_symbols(syms: impl Iterator<Item = Sym>, strtab: &Strtab<'_>) -> Vec<
             Some(Symbol { value: s.st_value, size: s.st_size, kind, name, raw_name: raw_name.to_string() })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::SourceLine;
+
+    #[test]
+    fn short_form_names_the_function_line_and_the_inlined_one() {
+        let plain = SourceLine { file: "/src/kernel/src/kern/sched.rs".into(), line: 212, inlined: None };
+        assert_eq!(plain.short(), "sched.rs:212");
+        let inl = SourceLine {
+            file: "kernel/src/debug/sysctl.rs".into(),
+            line: 8,
+            inlined: Some(("platform/src/trap.rs".into(), 203)),
+        };
+        assert_eq!(inl.short(), "sysctl.rs:8 (inlined trap.rs:203)");
+    }
 }

@@ -198,3 +198,16 @@ fn one_cpu_and_sixteen_cpus_boot() {
         assert_eq!(k.wait().code(), Some(0));
     }
 }
+
+#[test]
+fn a_kernel_stack_overflow_still_reaches_the_debugger() {
+    let mut k = Kernel::start(&["-m", "32m", "-n", "2", "-e", "debug.stack_overflow=1"]);
+    let b = k.expect("db> ");
+    assert!(b.contains("Fatal trap 12: page fault while in kernel mode"), "{b}");
+    assert!(b.contains("kernel stack overflow: the fault is in the guard page of thread 100000"), "{b}");
+    k.send("trace");
+    let t = k.expect("db> ");
+    assert!(t.contains("kernel::debug::sysctl::recurse("), "{t}");
+    k.send("halt");
+    assert_eq!(k.wait().code(), Some(0));
+}

@@ -58,7 +58,7 @@ fn render(ctx: &CommandContext<'_>, trace: &Trace) -> String {
             text.push_str(&format!(" (+{:#x})", off + frame.pc.wrapping_sub(lookup)));
         }
         if let Some(line) = ctx.image.source_line(frame.lookup_pc(i)) {
-            text.push_str(&format!(" [{}:{}]", line.file_name(), line.line));
+            text.push_str(&format!(" [{}]", line.short()));
         }
         text.push('\n');
     }

@@ -19,3 +19,19 @@ pub fn kdb_sysctl_panic() {
 pub fn kdb_sysctl_enter() {
     crate::debug::kdb::kdb_enter("sysctl debug.kdb.enter");
 }
+
+/// Overflow the kernel stack: recurse until the guard page below the stack faults.
+#[inline(never)]
+pub fn kdb_sysctl_stack_overflow() {
+    let n = recurse(std::hint::black_box(1));
+    crate::kprintf!("kdb_sysctl_stack_overflow: returned {n}?\n");
+}
+
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 64]);
+    if std::hint::black_box(depth) == 0 {
+        return frame[0];
+    }
+    recurse(depth + 1).wrapping_add(frame[63])
+}

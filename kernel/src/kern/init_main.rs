@@ -142,7 +142,11 @@ fn mi_startup() {
         while vk_pcpu[c as usize].idlethread.load(Ordering::Acquire) == 0 {
             sleep::pause("cpustart", Duration::from_millis(1));
         }
-        kprintf!("cpu{c} (AP): host thread {}\n", cpu::pcpu(c).host_tid.load(Ordering::Relaxed));
+        // The AP announces itself, from itself: a cross-CPU call on every boot.
+        sched::smp_call_wait(c, "smpcall", move || {
+            let me = cpu::curcpu();
+            kprintf!("cpu{me} (AP): host thread {}\n", cpu::pcpu(me).host_tid.load(Ordering::Relaxed));
+        });
     }
     if cpu::ncpus() > 1 {
         kprintf!("SMP: {} CPUs online\n", cpu::ncpus());
@@ -155,6 +159,9 @@ fn mi_startup() {
     }
     if kenv::get_bool("debug.panic") {
         debug::sysctl::kdb_sysctl_panic();
+    }
+    if kenv::get_bool("debug.stack_overflow") {
+        debug::sysctl::kdb_sysctl_stack_overflow();
     }
     vfs_mountroot::vfs_mountroot();
     // Nothing more to do until there is an init to start: proc0 sleeps, as BSD's swapper does.

@@ -206,6 +206,31 @@ pub fn smp_call(target: u32, f: impl FnOnce() + Send + 'static) {
     cpu::send_ipi(target, IPI_CALL);
 }
 
+/// Run `f` on CPU `target` and sleep until it has run there (`smp_call_function_single` with
+/// wait). Runs it directly when the caller is already on `target`.
+pub fn smp_call_wait(target: u32, wmesg: &str, f: impl FnOnce() + Send + 'static) {
+    use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wakeup, wchan_of};
+    use std::sync::atomic::AtomicBool;
+    if cpu::curcpu() == target {
+        f();
+        return;
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&done);
+    smp_call(target, move || {
+        f();
+        flag.store(true, Ordering::Release);
+        wakeup(wchan_of(&*flag));
+    });
+    loop {
+        let g = sleepq_lock(wchan_of(&*done));
+        if done.load(Ordering::Acquire) {
+            return;
+        }
+        tsleep_locked(g, wmesg, SleepOpts::UNINTERRUPTIBLE);
+    }
+}
+
 /// Work that waits for a safe point: IPIs and expired callouts.
 pub fn safe_point(c: u32) {
     let bits = cpu::take_ipis(c);
