@@ -42,6 +42,31 @@ struct Output {
     closed: Mutex<bool>,
 }
 
+impl Output {
+    /// Wait until `needle` appears after `*cursor`; move the cursor past it and return the
+    /// text up to and including it. Panics with the whole output on timeout or end of output.
+    fn expect(&self, cursor: &mut usize, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let mut text = self.text.lock().expect("output lock");
+        loop {
+            let from = (*cursor).min(text.len());
+            if let Some(i) = text[from..].find(needle) {
+                let end = from + i + needle.len();
+                let seen = text[from..end].to_string();
+                *cursor = end;
+                return seen;
+            }
+            let now = Instant::now();
+            let closed = self.closed.lock().map(|c| *c).unwrap_or(true);
+            if now >= deadline || closed {
+                let why = if closed { "the kernel's output ended" } else { "timed out" };
+                panic!("{why} waiting for {needle:?}; output:\n{}", *text);
+            }
+            text = self.grew.wait_timeout(text, (deadline - now).min(Duration::from_millis(200))).expect("output lock").0;
+        }
+    }
+}
+
 /// A running kernel.
 pub struct Kernel {
     child: Child,
@@ -89,23 +114,7 @@ impl Kernel {
     }
 
     pub fn expect_within(&mut self, needle: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        let mut text = self.out.text.lock().expect("output lock");
-        loop {
-            if let Some(i) = text[self.cursor.min(text.len())..].find(needle) {
-                let end = self.cursor + i + needle.len();
-                let seen = text[self.cursor..end].to_string();
-                self.cursor = end;
-                return seen;
-            }
-            let now = Instant::now();
-            let closed = self.out.closed.lock().map(|c| *c).unwrap_or(true);
-            if now >= deadline || closed {
-                let why = if closed { "the kernel's output ended" } else { "timed out" };
-                panic!("{why} waiting for {needle:?}; output:\n{}", *text);
-            }
-            text = self.out.grew.wait_timeout(text, (deadline - now).min(Duration::from_millis(200))).expect("output lock").0;
-        }
+        self.out.expect(&mut self.cursor, needle, timeout)
     }
 
     /// Type a line at the console.
@@ -237,21 +246,7 @@ impl PtyKernel {
 
     /// As [`Kernel::expect`].
     pub fn expect(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        let mut text = self.out.text.lock().expect("output lock");
-        loop {
-            if let Some(i) = text[self.cursor.min(text.len())..].find(needle) {
-                let end = self.cursor + i + needle.len();
-                let seen = text[self.cursor..end].to_string();
-                self.cursor = end;
-                return seen;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                panic!("timed out waiting for {needle:?}; output:\n{}", *text);
-            }
-            text = self.out.grew.wait_timeout(text, (deadline - now).min(Duration::from_millis(200))).expect("output lock").0;
-        }
+        self.out.expect(&mut self.cursor, needle, TIMEOUT)
     }
 
     /// Type bytes at the terminal.

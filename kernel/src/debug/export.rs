@@ -71,3 +71,24 @@ pub fn roots() -> kvm_mem::Roots {
         physmem: &vk_physmem as *const PhysmemRecord as u64,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The platform saves trap frames in the exported register order; the two lists are kept
+    /// in two crates (platform may not depend on kvm-mem), so pin them together here.
+    #[test]
+    fn trap_frame_register_order_matches_the_abi() {
+        assert_eq!(platform::trap::TF_NREGS, kvm_mem::abi::TF_NREGS);
+        assert_eq!(platform::trap::reg::NAMES, kvm_mem::abi::reg::NAMES);
+        assert_eq!(platform::trap::reg::RIP, kvm_mem::abi::reg::RIP);
+        assert_eq!(platform::trap::reg::SIGNO, kvm_mem::abi::reg::SIGNO);
+    }
+
+    #[test]
+    fn the_layout_describes_the_platform_pcb() {
+        let l = &super::vk_layout;
+        assert_eq!(l.pcb.rsp, platform::kthread::PCB_RSP_OFFSET);
+        assert_eq!(l.pcb.frame_rip, platform::kthread::SWITCHFRAME_RIP);
+        assert_eq!(l.magic, kvm_mem::abi::LAYOUT_MAGIC);
+    }
+}
