@@ -34,18 +34,28 @@ pub fn bin(name: &str) -> PathBuf {
     panic!("{name} not built (looked in {dirs:?}); run `make` first");
 }
 
-/// Console output collected by a reader thread.
+/// Console output collected by reader threads (one per stream).
 #[derive(Default)]
 struct Output {
     text: Mutex<String>,
     grew: Condvar,
-    closed: Mutex<bool>,
+    /// Streams not yet at end of file; the output has ended when none is left.
+    open: Mutex<usize>,
 }
 
 impl Output {
+    fn with_streams(n: usize) -> Output {
+        Output { open: Mutex::new(n), ..Output::default() }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.open.lock().map(|n| *n == 0).unwrap_or(true)
+    }
+
     /// Wait until `needle` appears after `*cursor`; move the cursor past it and return the
-    /// text up to and including it. Panics with the whole output on timeout or end of output.
-    fn expect(&self, cursor: &mut usize, needle: &str, timeout: Duration) -> String {
+    /// text up to and including it. On timeout or end of output, Err with the reason and the
+    /// whole output.
+    fn expect(&self, cursor: &mut usize, needle: &str, timeout: Duration) -> Result<String, String> {
         let deadline = Instant::now() + timeout;
         let mut text = self.text.lock().expect("output lock");
         loop {
@@ -54,13 +64,13 @@ impl Output {
                 let end = from + i + needle.len();
                 let seen = text[from..end].to_string();
                 *cursor = end;
-                return seen;
+                return Ok(seen);
             }
             let now = Instant::now();
-            let closed = self.closed.lock().map(|c| *c).unwrap_or(true);
+            let closed = self.is_closed();
             if now >= deadline || closed {
                 let why = if closed { "the kernel's output ended" } else { "timed out" };
-                panic!("{why} waiting for {needle:?}; output:\n{}", *text);
+                return Err(format!("{why} waiting for {needle:?}; output:\n{}", *text));
             }
             text = self.grew.wait_timeout(text, (deadline - now).min(Duration::from_millis(200))).expect("output lock").0;
         }
@@ -86,7 +96,7 @@ impl Kernel {
             .stderr(Stdio::piped())
             .spawn()
             .expect("cannot start the kernel");
-        let out = Arc::new(Output::default());
+        let out = Arc::new(Output::with_streams(2));
         for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>)]
             .into_iter()
             .flatten()
@@ -114,7 +124,13 @@ impl Kernel {
     }
 
     pub fn expect_within(&mut self, needle: &str, timeout: Duration) -> String {
-        self.out.expect(&mut self.cursor, needle, timeout)
+        match self.out.expect(&mut self.cursor, needle, timeout) {
+            Ok(seen) => seen,
+            Err(e) => {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!("{e}\n(kernel status: {:?})", self.child.try_wait());
+            }
+        }
     }
 
     /// Type a line at the console.
@@ -146,7 +162,7 @@ impl Kernel {
             if let Some(st) = self.child.try_wait().expect("wait") {
                 // Let the readers drain the pipes.
                 let t = Instant::now();
-                while !self.out.closed.lock().map(|c| *c).unwrap_or(true) && t.elapsed() < Duration::from_secs(5) {
+                while !self.out.is_closed() && t.elapsed() < Duration::from_secs(5) {
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 return st;
@@ -172,8 +188,8 @@ fn pump(mut r: Box<dyn Read + Send>, out: &Output) {
             }
         }
     }
-    if let Ok(mut c) = out.closed.lock() {
-        *c = true;
+    if let Ok(mut n) = out.open.lock() {
+        *n = n.saturating_sub(1);
     }
     out.grew.notify_all();
 }
@@ -229,7 +245,7 @@ impl PtyKernel {
         let child = cmd.spawn().expect("cannot start the kernel");
         drop(cmd);
         let master: std::fs::File = pty.master.into();
-        let out = Arc::new(Output::default());
+        let out = Arc::new(Output::with_streams(1));
         let reader = master.try_clone().expect("dup master");
         let o = Arc::clone(&out);
         std::thread::spawn(move || pump(Box::new(reader), &o));
@@ -246,7 +262,13 @@ impl PtyKernel {
 
     /// As [`Kernel::expect`].
     pub fn expect(&mut self, needle: &str) -> String {
-        self.out.expect(&mut self.cursor, needle, TIMEOUT)
+        match self.out.expect(&mut self.cursor, needle, TIMEOUT) {
+            Ok(seen) => seen,
+            Err(e) => {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!("{e}\n(kernel status: {:?})", self.child.try_wait());
+            }
+        }
     }
 
     /// Type bytes at the terminal.
