@@ -100,6 +100,9 @@ fn boot_without_root_panics_and_the_debugger_works() {
     let t = k.expect("db> ");
     assert!(t.contains("idle_loop("), "trace of the idle thread:\n{t}");
     assert!(t.contains("mi_switch("), "it switched away in mi_switch:\n{t}");
+    k.send("show thread");
+    let st = k.expect("db> ");
+    assert!(st.contains("thread 100000 (swapper)"), "the panicking thread is the boot thread:\n{st}");
     k.send("show allpcpu");
     let pc = k.expect("db> ");
     assert!(pc.contains("cpuid        = 1") && pc.contains("idle: cpu1"), "{pc}");
@@ -208,6 +211,23 @@ fn a_kernel_stack_overflow_still_reaches_the_debugger() {
     k.send("trace");
     let t = k.expect("db> ");
     assert!(t.contains("kernel::debug::sysctl::recurse("), "{t}");
+    k.send("halt");
+    assert_eq!(k.wait().code(), Some(0));
+}
+
+#[test]
+fn sigquit_breaks_into_a_cpu_stuck_in_a_loop() {
+    // One CPU, spinning in kernel code: it never reaches a safe point, so the break-in is
+    // forced from the IPI handler, where the CPU is.
+    let mut k = Kernel::start(&["-m", "32m", "-n", "1", "-e", "debug.spin=1"]);
+    k.expect("spins in kernel code");
+    k.signal(libc::SIGQUIT);
+    let b = k.expect("db> ");
+    assert!(b.contains("KDB: enter: break-in"), "{b}");
+    assert!(b.contains("Stopped at") && b.contains("kdb_sysctl_spin+0x"), "{b}");
+    k.send("trace");
+    let t = k.expect("db> ");
+    assert!(t.contains("kdb_sysctl_spin(") && t.contains("mi_startup("), "{t}");
     k.send("halt");
     assert_eq!(k.wait().code(), Some(0));
 }

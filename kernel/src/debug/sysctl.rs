@@ -35,3 +35,14 @@ fn recurse(depth: u64) -> u64 {
     }
     recurse(depth + 1).wrapping_add(frame[63])
 }
+
+/// Hang this CPU in kernel code for ever, like a kernel stuck in a loop: it never reaches a
+/// safe point, so only the forced (NMI-style) break-in can stop it.
+#[inline(never)]
+pub fn kdb_sysctl_spin() {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+        std::hint::spin_loop();
+    }
+}

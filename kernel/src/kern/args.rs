@@ -99,7 +99,7 @@ pub fn usage() -> &'static str {
      \x20 -p file     write the kernel's pid to file\n\
      \x20 -s          single user: a root shell on the console\n\
      \x20 -e env      kernel environment, e.g. init=/bin/sh, debug.trap=1, debug.panic=1,\n\
-     \x20             debug.stack_overflow=1,\n\
+     \x20             debug.stack_overflow=1, debug.spin=1 (hang a CPU in a loop),\n\
      \x20             rootwait=1 (wait for a root file system instead of panicking)\n\
      \x20 -v          verbose boot\n\
      \x20 -h          this help\n\

@@ -163,6 +163,10 @@ fn mi_startup() {
     if kenv::get_bool("debug.stack_overflow") {
         debug::sysctl::kdb_sysctl_stack_overflow();
     }
+    if kenv::get_bool("debug.spin") {
+        kprintf!("debug.spin: cpu{} spins in kernel code\n", cpu::curcpu());
+        debug::sysctl::kdb_sysctl_spin();
+    }
     vfs_mountroot::vfs_mountroot();
     // Nothing more to do until there is an init to start: proc0 sleeps, as BSD's swapper does.
     loop {
