@@ -17,6 +17,10 @@ pub enum WaitResult {
 
 /// Sleep while `word == expected`, at most `timeout`. Process-private futex.
 pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> WaitResult {
+    wait_op(word, expected, timeout, libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG)
+}
+
+fn wait_op(word: &AtomicU32, expected: u32, timeout: Option<Duration>, op: libc::c_int) -> WaitResult {
     let ts = timeout.map(|d| libc::timespec {
         tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
         tv_nsec: libc::c_long::from(d.subsec_nanos() as i32),
@@ -28,7 +32,7 @@ pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> WaitR
         libc::syscall(
             libc::SYS_futex,
             word.as_ptr(),
-            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            op,
             expected,
             tsp,
             std::ptr::null::<u32>(),
@@ -58,6 +62,19 @@ pub fn wake(word: &AtomicU32, n: u32) -> usize {
 /// Wake every waiter on `word`.
 pub fn wake_all(word: &AtomicU32) -> usize {
     wake(word, i32::MAX as u32)
+}
+
+/// As [`wait`], on memory shared with another process (not a private futex).
+pub fn wait_shared(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> WaitResult {
+    wait_op(word, expected, timeout, libc::FUTEX_WAIT)
+}
+
+/// As [`wake`], on memory shared with another process.
+pub fn wake_shared(word: &AtomicU32, n: u32) -> usize {
+    let n = n.min(i32::MAX as u32);
+    // SAFETY: FUTEX_WAKE only uses the address as a key; `word` is a live atomic.
+    let r = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n, 0usize, 0usize, 0u32) };
+    usize::try_from(r).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -90,14 +90,16 @@ fn async_set() -> libc::sigset_t {
 }
 
 /// Block the asynchronous signals in the calling thread (and every thread it starts after),
-/// and ignore SIGPIPE. Call first thing in main.
+/// ignore SIGPIPE, and let the host reap stub processes (SIGCHLD ignored: a stub's death is
+/// seen through its pidfd). Call first thing in main.
 pub fn block_async_signals() {
     let set = async_set();
-    // SAFETY: sets the calling thread's mask from a valid sigset; SIG_IGN for SIGPIPE is a
-    // valid disposition.
+    // SAFETY: sets the calling thread's mask from a valid sigset; SIG_IGN for SIGPIPE and
+    // SIGCHLD are valid dispositions.
     unsafe {
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        libc::signal(libc::SIGCHLD, libc::SIG_IGN);
     }
 }
 

@@ -28,6 +28,7 @@ pub mod host;
 pub mod kthread;
 pub mod physmem;
 pub mod stop;
+pub mod stub;
 pub mod sync;
 pub mod time;
 pub mod timer;

@@ -1,0 +1,130 @@
+//! Where things are in a stub process, and the message page format shared with the stub code.
+//!
+//! ```text
+//!  0                                  guest address space (USER_END = STUB_BASE)
+//!  STUB_BASE   0x7ff0_0000_0000       stub code (r-x), then the seccomp program at FILTER_OFF
+//!  SLOTS_BASE  STUB_BASE + 16 MiB     MAX_SLOTS slots of SLOT_SIZE, one per guest thread,
+//!                                     MAP_SHARED from the address space's slot memfd
+//!  STUB_END    STUB_BASE + 256 MiB    (nothing above: the host stack, vdso, vvar are unmapped)
+//!
+//!  a slot (SLOT_SIZE, aligned to it, so stub code finds its slot as rsp & !(SLOT_SIZE-1)):
+//!   +0x0000  message page: hand-off state, trap information, the operation queue
+//!   +0x1000  a small stack for the thread's start-up
+//!   +0x2000  the alternate signal stack: the signal frame (registers, FPU state) of every
+//!            trap lands here, in memory the kernel shares, and is edited in place
+//! ```
+//!
+//! STUB_BASE sits 64 GiB below the top of the user address space, below the lowest place the
+//! host can put an exec'd process's stack (stack randomisation spans 16 GiB).
+
+/// Start of the stub area; the guest's addresses are all below it.
+pub const STUB_BASE: u64 = 0x7ff0_0000_0000;
+/// End of the guest address space.
+pub const USER_END: u64 = STUB_BASE;
+/// Offset of the seccomp program in the stub image (the code must fit below it).
+pub const FILTER_OFF: u64 = 0x8000;
+/// Start of the slots.
+pub const SLOTS_BASE: u64 = STUB_BASE + 0x0100_0000;
+/// One slot per guest thread.
+pub const SLOT_SIZE: u64 = 0x1_0000;
+/// Threads an address space can have.
+pub const MAX_SLOTS: u32 = 1024;
+/// Bytes of all slots.
+pub const SLOTS_SIZE: u64 = SLOT_SIZE * MAX_SLOTS as u64;
+/// End of the stub area.
+pub const STUB_END: u64 = STUB_BASE + 0x1000_0000;
+/// Top of the host user address space (x86-64, 4-level paging).
+pub const TASK_TOP: u64 = 0x7fff_ffff_f000;
+
+/// Top of a slot's start-up stack.
+pub const INIT_STACK_TOP: u64 = 0x2000;
+/// The alternate signal stack within a slot.
+pub const ALT_OFF: u64 = 0x2000;
+pub const ALT_SIZE: u64 = SLOT_SIZE - ALT_OFF;
+
+/// Host file descriptors in a stub: physical memory and its slot memfd.
+pub const FD_PHYSMEM: i32 = 3;
+pub const FD_SLOTS: i32 = 4;
+/// The stub's own ELF while it starts (closed at once).
+pub const FD_ELF: i32 = 5;
+
+/// Message page fields (offsets), written by the stub's assembly and the kernel alike.
+pub mod msg {
+    /// u32: USER (running guest code), TRAPPED (stub → kernel), RESUME (kernel → stub).
+    pub const STATE: u64 = 0x00;
+    /// u32: non-zero while the kernel sleeps on STATE (the stub then wakes it).
+    pub const KWAIT: u64 = 0x04;
+    /// u32: non-zero while the stub sleeps on STATE (the kernel then wakes it).
+    pub const SWAIT: u64 = 0x08;
+    /// u32: host thread id of the stub thread.
+    pub const HOST_TID: u64 = 0x0c;
+    /// u32: signal that trapped.
+    pub const SIGNO: u64 = 0x10;
+    /// i32: its si_code.
+    pub const SICODE: u64 = 0x14;
+    /// u64: si_addr (fault address; the syscall address for SIGSYS).
+    pub const SIADDR: u64 = 0x18;
+    /// u64: SIGSYS's si_syscall (low 32 bits) and si_arch (high 32 bits).
+    pub const SISYS: u64 = 0x20;
+    /// u64: the ucontext of the trap, on the slot's alternate stack (a stub address).
+    pub const UC: u64 = 0x28;
+    /// u32: pause iterations the stub spins before it sleeps.
+    pub const SPIN: u64 = 0x30;
+    /// u32: operations queued for the stub to run before it returns to the guest.
+    pub const NOPS: u64 = 0x34;
+    /// u64: traps taken by this thread.
+    pub const TRAPS: u64 = 0x38;
+    /// u32: non-zero: after the operations, report back (trap again) instead of returning.
+    pub const FLAGS: u64 = 0x40;
+    /// The operation queue: MAX_OPS entries of OP_SIZE bytes: syscall number, six arguments,
+    /// and the result the stub stores.
+    pub const OPS: u64 = 0x80;
+    pub const OP_SIZE: u64 = 64;
+    pub const OP_RESULT: u64 = 56;
+    pub const MAX_OPS: u32 = ((0x1000 - OPS) / OP_SIZE) as u32;
+}
+
+/// `msg::STATE` values.
+pub mod state {
+    pub const USER: u32 = 0;
+    pub const TRAPPED: u32 = 1;
+    pub const RESUME: u32 = 2;
+}
+
+/// Signals the stub handles: each is a trap into the kernel.
+pub const TRAP_SIGNALS: [i32; 7] =
+    [libc::SIGSYS, libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, libc::SIGUSR2];
+
+/// The signal the kernel sends a stub thread to make it trap (preemption, signal delivery).
+pub const KICK_SIGNAL: i32 = libc::SIGUSR2;
+
+/// Signal mask of a stub thread outside its handler: everything blocked but the traps.
+pub const fn block_mask() -> u64 {
+    let mut m: u64 = !0;
+    let mut i = 0;
+    while i < TRAP_SIGNALS.len() {
+        m &= !(1u64 << (TRAP_SIGNALS[i] - 1));
+        i += 1;
+    }
+    m
+}
+
+/// `clone` flags for a new guest thread in a stub.
+pub const THREAD_CLONE_FLAGS: u64 = (libc::CLONE_VM
+    | libc::CLONE_FS
+    | libc::CLONE_FILES
+    | libc::CLONE_SIGHAND
+    | libc::CLONE_THREAD
+    | libc::CLONE_SYSVSEM) as u64;
+
+/// Address of a slot in the stub.
+pub const fn slot_addr(slot: u32) -> u64 {
+    SLOTS_BASE + slot as u64 * SLOT_SIZE
+}
+
+const _: () = {
+    assert!(SLOTS_BASE + SLOTS_SIZE <= STUB_END);
+    assert!(SLOTS_BASE.is_multiple_of(SLOT_SIZE));
+    assert!(STUB_END < TASK_TOP - (17 << 30));
+    assert!(msg::MAX_OPS >= 32);
+};

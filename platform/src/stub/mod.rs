@@ -1,0 +1,422 @@
+//! User mode: guest code runs natively in stub processes; every system call and fault comes
+//! back to the kernel as a trap (DESIGN §5, gVisor's "systrap").
+//!
+//! * [`StubSpace`] is one stub process = one guest address space. It is the `image` ELF,
+//!   started with posix_spawn (vfork + exec: no copy of the kernel), with physical memory as
+//!   fd 3 and the address space's slot memfd as fd 4. The kernel maps the same slot memfd, so
+//!   each guest thread's message page and signal frame are shared memory.
+//! * [`StubThread`] is one guest thread: a host thread of the stub and its slot. Its one
+//!   operation is [`StubThread::run`]: write the guest registers into the trapped thread's
+//!   signal frame, queue mapping operations, hand over, and wait for the next trap.
+//!
+//! Hand-off: the stub's handler stores TRAPPED and wakes the kernel only if it sleeps; the
+//! kernel spins a while before it sleeps on the futex, and likewise in the other direction.
+//! While it waits the CPU can be interrupted (an IPI); the guest is then kicked (SIGUSR2) so
+//! it comes back at a trap boundary. A time slice is the wait's timeout.
+//!
+//! Trust: everything in a slot can be written by the guest (it is mapped in its address
+//! space). The kernel reads each field once and validates it: the ucontext pointer must lie in
+//! the thread's own alternate stack; a host tid is only ever used with the stub's own tgid.
+
+pub mod asm;
+pub mod filter;
+pub mod image;
+pub mod layout;
+mod regs;
+mod spawn;
+
+pub use regs::{UserRegs, reg};
+pub use spawn::StubError;
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::futex::{self, WaitResult};
+use crate::sync::SpinLock;
+use layout::*;
+
+/// How the kernel's wait for a trap is bounded.
+pub trait RunControl {
+    /// How long the guest may run before it is preempted.
+    fn slice(&self) -> Duration;
+    /// Whether the kernel needs this CPU back now (an IPI arrived): the guest is kicked.
+    fn wants_cpu(&self) -> bool;
+}
+
+/// A `RunControl` with a fixed slice that never wants the CPU early (tests, tools).
+#[derive(Debug, Clone, Copy)]
+pub struct Slice(pub Duration);
+
+impl RunControl for Slice {
+    fn slice(&self) -> Duration {
+        self.0
+    }
+    fn wants_cpu(&self) -> bool {
+        false
+    }
+}
+
+/// Why the guest stopped running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trap {
+    /// The thread's first trap: no guest code has run yet.
+    Start,
+    /// A system call (number in `rax`); `compat` when it was not a 64-bit `syscall` (int 0x80).
+    Syscall { compat: bool },
+    /// A memory fault (SIGSEGV, SIGBUS): `err` is the x86 page-fault error code.
+    Fault { signo: i32, code: i32, addr: u64, err: u64, trapno: u64 },
+    /// Another CPU exception (SIGFPE, SIGILL, SIGTRAP).
+    Exception { signo: i32, code: i32, addr: u64, trapno: u64 },
+    /// Kicked by the kernel (time slice, IPI).
+    Kick,
+    /// The stub process is gone, or its thread misbehaved (bad frame): the guest cannot run.
+    Dead,
+}
+
+/// Mapping and thread operations the stub carries out before it returns to the guest (raw
+/// system calls, checked by its seccomp filter).
+#[derive(Debug, Default, Clone)]
+pub struct Ops {
+    list: Vec<[u64; 7]>,
+}
+
+impl Ops {
+    pub fn new() -> Ops {
+        Ops::default()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+    /// Map physical memory `[pa, pa + len)` at `addr` with `prot` (PROT_* bits).
+    pub fn map(&mut self, addr: u64, len: u64, prot: u32, pa: u64) {
+        let flags = (libc::MAP_SHARED | libc::MAP_FIXED) as u64;
+        self.list.push([libc::SYS_mmap as u64, addr, len, u64::from(prot), flags, FD_PHYSMEM as u64, pa]);
+    }
+    pub fn unmap(&mut self, addr: u64, len: u64) {
+        self.list.push([libc::SYS_munmap as u64, addr, len, 0, 0, 0, 0]);
+    }
+    pub fn protect(&mut self, addr: u64, len: u64, prot: u32) {
+        self.list.push([libc::SYS_mprotect as u64, addr, len, u64::from(prot), 0, 0, 0]);
+    }
+    /// Set the thread's fs base (TLS).
+    pub fn set_fs(&mut self, base: u64) {
+        self.list.push([libc::SYS_arch_prctl as u64, u64::from(filter::ARCH_SET_FS), base, 0, 0, 0, 0]);
+    }
+    /// Start a new thread in the stub, in `slot` (which must be free); it reports with a
+    /// `Trap::Start` on its own [`StubThread`].
+    pub fn clone_thread(&mut self, slot: u32) {
+        let sp = slot_addr(slot) + INIT_STACK_TOP;
+        self.list.push([libc::SYS_clone as u64, THREAD_CLONE_FLAGS, sp, 0, 0, 0, 0]);
+    }
+}
+
+/// One stub process: a guest address space.
+#[derive(Debug)]
+pub struct StubSpace {
+    pid: i32,
+    pidfd: OwnedFd,
+    /// Kernel mapping of the slot memfd.
+    kslots: u64,
+    _slots_fd: OwnedFd,
+    used: SpinLock<Vec<u64>>,
+}
+
+// SAFETY: the raw kernel mapping is only accessed through atomics; the rest is plain data.
+unsafe impl Send for StubSpace {}
+// SAFETY: as above; slot allocation is under a spinlock.
+unsafe impl Sync for StubSpace {}
+
+/// A guest thread running in a stub.
+#[derive(Debug)]
+pub struct StubThread {
+    space: Arc<StubSpace>,
+    slot: u32,
+    /// Validated kernel address of the current trap's ucontext (0 when unknown).
+    uc: AtomicU64,
+}
+
+impl StubSpace {
+    /// Start a stub process using `physmem` for guest pages, and wait for its first thread
+    /// to report (`Trap::Start` in slot 0).
+    pub fn spawn(physmem: std::os::fd::BorrowedFd<'_>) -> Result<(Arc<StubSpace>, StubThread), StubError> {
+        let space = Arc::new(spawn::spawn(physmem)?);
+        let t = StubThread::attach(&space, 0);
+        match t.wait_start(Duration::from_secs(10)) {
+            Ok(()) => Ok((space, t)),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Whether the stub process is still alive.
+    pub fn is_alive(&self) -> bool {
+        let mut pfd = libc::pollfd { fd: self.pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: poll on one pollfd we own, without waiting.
+        let r = unsafe { libc::poll(&mut pfd, 1, 0) };
+        r == 0
+    }
+
+    /// Reserve a free slot for a new thread.
+    pub fn alloc_slot(&self) -> Option<u32> {
+        let mut used = self.used.lock();
+        for (w, word) in used.iter_mut().enumerate() {
+            if *word != u64::MAX {
+                let bit = (!*word).trailing_zeros();
+                *word |= 1 << bit;
+                return Some(w as u32 * 64 + bit);
+            }
+        }
+        None
+    }
+
+    /// Give a slot back (its thread exited).
+    pub fn free_slot(&self, slot: u32) {
+        if slot < MAX_SLOTS {
+            self.used.lock()[(slot / 64) as usize] &= !(1 << (slot % 64));
+            // A fresh start for the next thread in this slot.
+            self.word(slot, msg::STATE).store(state::USER, Ordering::SeqCst);
+            self.word(slot, msg::NOPS).store(0, Ordering::SeqCst);
+        }
+    }
+
+    /// A new thread handle for `slot` (after a `clone_thread` operation).
+    pub fn thread(self: &Arc<Self>, slot: u32) -> StubThread {
+        StubThread::attach(self, slot)
+    }
+
+    fn word(&self, slot: u32, off: u64) -> &AtomicU32 {
+        debug_assert!(slot < MAX_SLOTS && off + 4 <= 0x1000);
+        let addr = self.kslots + u64::from(slot) * SLOT_SIZE + off;
+        // SAFETY: the slot memfd is mapped for SLOTS_SIZE bytes at kslots for as long as this
+        // StubSpace lives; `addr` is inside it and 4-aligned; the memory is shared with the stub,
+        // so it is only ever accessed atomically.
+        unsafe { &*(addr as *const AtomicU32) }
+    }
+
+    fn dword(&self, slot: u32, off: u64) -> &AtomicU64 {
+        debug_assert!(slot < MAX_SLOTS && off + 8 <= SLOT_SIZE && off.is_multiple_of(8));
+        let addr = self.kslots + u64::from(slot) * SLOT_SIZE + off;
+        // SAFETY: as in `word`, 8-aligned.
+        unsafe { &*(addr as *const AtomicU64) }
+    }
+
+    /// Kill the stub process.
+    pub fn kill(&self) {
+        // SAFETY: pidfd_send_signal on our own pidfd; no memory is passed.
+        unsafe { libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), libc::SIGKILL, 0usize, 0u32) };
+    }
+}
+
+impl Drop for StubSpace {
+    fn drop(&mut self) {
+        self.kill();
+        // SAFETY: unmapping our own mapping of the slot memfd; no reference into it outlives
+        // the StubSpace (StubThreads hold an Arc to it).
+        unsafe { libc::munmap(self.kslots as *mut libc::c_void, SLOTS_SIZE as usize) };
+    }
+}
+
+/// Pause iterations each side spins before sleeping on the futex.
+const SPIN: u32 = 2000;
+/// How often a waiting kernel checks the stub is alive.
+const LIVENESS: Duration = Duration::from_millis(100);
+
+impl StubThread {
+    fn attach(space: &Arc<StubSpace>, slot: u32) -> StubThread {
+        space.word(slot, msg::SPIN).store(SPIN, Ordering::Relaxed);
+        StubThread { space: Arc::clone(space), slot, uc: AtomicU64::new(0) }
+    }
+
+    pub fn space(&self) -> &Arc<StubSpace> {
+        &self.space
+    }
+
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+
+    /// The host thread id of this guest thread (as the stub reported it).
+    pub fn host_tid(&self) -> u32 {
+        self.space.word(self.slot, msg::HOST_TID).load(Ordering::Relaxed)
+    }
+
+    /// Traps this thread has taken.
+    pub fn traps(&self) -> u64 {
+        self.space.dword(self.slot, msg::TRAPS).load(Ordering::Relaxed)
+    }
+
+    /// Make the guest trap now (it must be running guest code to notice).
+    pub fn kick(&self) {
+        let tid = self.host_tid();
+        if tid != 0 {
+            // SAFETY: tgkill with the stub's tgid: it can only reach the stub's own threads.
+            unsafe { libc::syscall(libc::SYS_tgkill, self.space.pid, tid as libc::pid_t, KICK_SIGNAL) };
+        }
+    }
+
+    fn state(&self) -> &AtomicU32 {
+        self.space.word(self.slot, msg::STATE)
+    }
+
+    /// Wait for the thread's first trap (a new stub or a new thread).
+    pub fn wait_start(&self, timeout: Duration) -> Result<(), StubError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.state().load(Ordering::Acquire) == state::TRAPPED {
+                let mut regs = UserRegs::default();
+                return match self.collect(&mut regs) {
+                    Trap::Start => Ok(()),
+                    other => Err(StubError::Start(format!("first trap was {other:?}"))),
+                };
+            }
+            if !self.space.is_alive() {
+                return Err(StubError::Start("the stub exited while starting".into()));
+            }
+            if Instant::now() >= deadline {
+                return Err(StubError::Start("timed out waiting for the stub".into()));
+            }
+            self.sleep_until_trapped(Some(Duration::from_millis(10)));
+        }
+    }
+
+    /// Sleep on the state word until it says TRAPPED (or the timeout, or a signal).
+    fn sleep_until_trapped(&self, timeout: Option<Duration>) -> WaitResult {
+        let kwait = self.space.word(self.slot, msg::KWAIT);
+        kwait.store(1, Ordering::SeqCst);
+        let s = self.state().load(Ordering::SeqCst);
+        let r = if s == state::TRAPPED { WaitResult::Woken } else { futex::wait_shared(self.state(), s, timeout) };
+        kwait.store(0, Ordering::SeqCst);
+        r
+    }
+
+    /// Wait for the trap after a resume: spin, then sleep; kick on an IPI or when the slice
+    /// runs out; give up if the stub dies.
+    fn wait_trap(&self, ctl: &dyn RunControl) -> bool {
+        for _ in 0..SPIN {
+            if self.state().load(Ordering::Acquire) == state::TRAPPED {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        let start = Instant::now();
+        let slice = ctl.slice();
+        let mut kicked = false;
+        loop {
+            if self.state().load(Ordering::Acquire) == state::TRAPPED {
+                return true;
+            }
+            if !kicked && (ctl.wants_cpu() || start.elapsed() >= slice) {
+                self.kick();
+                kicked = true;
+            }
+            let timeout = if kicked { LIVENESS } else { slice.saturating_sub(start.elapsed()).clamp(Duration::from_micros(1), LIVENESS) };
+            if self.sleep_until_trapped(Some(timeout)) == WaitResult::TimedOut && !self.space.is_alive() {
+                return false;
+            }
+        }
+    }
+
+    /// Run the guest: registers in, operations queued, until its next trap; registers out.
+    pub fn run(&self, regs: &mut UserRegs, ops: &mut Ops, ctl: &dyn RunControl) -> Trap {
+        if self.state().load(Ordering::Acquire) != state::TRAPPED {
+            return Trap::Dead;
+        }
+        let uc = self.uc.load(Ordering::Acquire);
+        if uc == 0 {
+            return Trap::Dead;
+        }
+        regs.store(uc);
+        // More operations than the queue holds: run them in ops-only round trips first.
+        let mut pending = std::mem::take(&mut ops.list);
+        while pending.len() > msg::MAX_OPS as usize {
+            let rest = pending.split_off(msg::MAX_OPS as usize);
+            self.queue(&pending, true);
+            self.resume();
+            if !self.wait_trap(&Slice(LIVENESS)) {
+                return Trap::Dead;
+            }
+            pending = rest;
+        }
+        self.queue(&pending, false);
+        self.resume();
+        if !self.wait_trap(ctl) {
+            return Trap::Dead;
+        }
+        self.collect(regs)
+    }
+
+    /// End this thread: its host thread exits in the stub (after `ops`); nothing comes back.
+    /// The slot can be freed once the stub has run it (`StubSpace::free_slot`).
+    pub fn exit(self, mut ops: Ops) {
+        if self.state().load(Ordering::Acquire) != state::TRAPPED {
+            return;
+        }
+        ops.list.push([libc::SYS_exit as u64, 0, 0, 0, 0, 0, 0]);
+        let mut pending = ops.list;
+        pending.truncate(msg::MAX_OPS as usize);
+        self.queue(&pending, false);
+        self.resume();
+    }
+
+    fn queue(&self, ops: &[[u64; 7]], report_back: bool) {
+        for (i, op) in ops.iter().enumerate() {
+            for (j, v) in op.iter().enumerate() {
+                self.space.dword(self.slot, msg::OPS + i as u64 * msg::OP_SIZE + 8 * j as u64).store(*v, Ordering::Relaxed);
+            }
+        }
+        self.space.word(self.slot, msg::NOPS).store(ops.len() as u32, Ordering::Relaxed);
+        self.space.word(self.slot, msg::FLAGS).store(u32::from(report_back), Ordering::Relaxed);
+    }
+
+    fn resume(&self) {
+        self.uc.store(0, Ordering::Release);
+        self.state().swap(state::RESUME, Ordering::SeqCst);
+        if self.space.word(self.slot, msg::SWAIT).load(Ordering::SeqCst) != 0 {
+            futex::wake_shared(self.state(), 1);
+        }
+    }
+
+    /// Read a trap out of the message page and the frame.
+    fn collect(&self, regs: &mut UserRegs) -> Trap {
+        let w = |off| self.space.word(self.slot, off).load(Ordering::Acquire);
+        let d = |off| self.space.dword(self.slot, off).load(Ordering::Acquire);
+        let signo = w(msg::SIGNO) as i32;
+        let code = w(msg::SICODE) as i32;
+        let addr = d(msg::SIADDR);
+        let sisys = d(msg::SISYS);
+        let Some(uc) = self.frame_addr(d(msg::UC)) else {
+            return Trap::Dead;
+        };
+        self.uc.store(uc, Ordering::Release);
+        regs.load(uc);
+        let trapno = regs.gregs[reg::TRAPNO];
+        let err = regs.gregs[reg::ERR];
+        match signo {
+            libc::SIGSYS => Trap::Syscall { compat: (sisys >> 32) as u32 != 0xc000_003e },
+            libc::SIGSEGV | libc::SIGBUS => Trap::Fault { signo, code, addr, err, trapno },
+            libc::SIGILL if regs.gregs[reg::RIP] == STUB_BASE + asm::first_trap_offset() => Trap::Start,
+            libc::SIGFPE | libc::SIGILL | libc::SIGTRAP => Trap::Exception { signo, code, addr, trapno },
+            s if s == KICK_SIGNAL => Trap::Kick,
+            _ => Trap::Dead,
+        }
+    }
+
+    /// Validate the stub's ucontext pointer: inside this thread's alternate stack, aligned,
+    /// with room for the whole ucontext. Returns its kernel address.
+    fn frame_addr(&self, uc: u64) -> Option<u64> {
+        let lo = slot_addr(self.slot) + ALT_OFF;
+        let hi = slot_addr(self.slot) + SLOT_SIZE;
+        if uc < lo || uc.checked_add(regs::UCONTEXT_SIZE)? > hi || !uc.is_multiple_of(8) {
+            return None;
+        }
+        Some(self.space.kslots + (uc - SLOTS_BASE))
+    }
+}
