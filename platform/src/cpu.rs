@@ -203,6 +203,45 @@ pub fn spawn_host_thread<F: FnOnce() + Send + 'static>(name: &str, f: F) -> io::
     Ok(())
 }
 
+type Call = Box<dyn FnOnce() + Send + 'static>;
+
+/// Calls waiting for each CPU's next safe point (slot MAXCPU is never drained).
+static CALLS: [crate::sync::SpinLock<Vec<Call>>; MAXCPU + 1] =
+    [const { crate::sync::SpinLock::new("cpu_calls", Vec::new()) }; MAXCPU + 1];
+
+/// Run `f` on `cpu` at its next safe point (a cross-CPU call; io threads use it to complete
+/// their requests, like an interrupt handler).
+pub fn post_call(cpu: u32, f: impl FnOnce() + Send + 'static) {
+    let c = (cpu as usize).min(MAXCPU - 1);
+    CALLS[c].lock().push(Box::new(f));
+    send_ipi(c as u32, IPI_CALL);
+}
+
+/// The calls posted to `cpu` (the kernel runs them at a safe point).
+pub fn take_calls(cpu: u32) -> Vec<Call> {
+    std::mem::take(&mut *CALLS[(cpu as usize).min(MAXCPU)].lock())
+}
+
+/// The host CPU's feature bits as AT_HWCAP reports them on x86-64 (CPUID leaf 1, EDX).
+pub fn hwcap() -> u64 {
+    let edx: u32;
+    // SAFETY: cpuid reads processor identification only; rbx is saved around it because the
+    // compiler may use it.
+    unsafe {
+        core::arch::asm!(
+            "mov {save}, rbx",
+            "cpuid",
+            "mov rbx, {save}",
+            save = out(reg) _,
+            inout("eax") 1u32 => _,
+            inout("ecx") 0u32 => _,
+            out("edx") edx,
+            options(nostack, preserves_flags)
+        );
+    }
+    u64::from(edx)
+}
+
 /// Take (and clear) the IPI bits the kernel handles at safe points.
 pub fn take_ipis(cpu: u32) -> u32 {
     let pc = pcpu(cpu);

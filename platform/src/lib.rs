@@ -25,6 +25,8 @@ pub mod console;
 pub mod cpu;
 pub mod futex;
 pub mod host;
+pub mod hostdir;
+pub mod io;
 pub mod kthread;
 pub mod physmem;
 pub mod stop;

@@ -168,10 +168,59 @@ fn mi_startup() {
         debug::sysctl::kdb_sysctl_spin();
     }
     vfs_mountroot::vfs_mountroot();
-    // Nothing more to do until there is an init to start: proc0 sleeps, as BSD's swapper does.
+    let init = kenv::get("init").unwrap_or("/sbin/init");
+    if let Err(e) = start_init(init, &boot_args().init_args) {
+        kprintf!("init: {e}\n");
+        panic!("no init");
+    }
+    // proc0's work is done: it sleeps, as BSD's swapper does.
     loop {
         sleep::pause("nowork", Duration::from_secs(60));
     }
+}
+
+/// Create process 1 running `path` with `args`, its stdin, stdout and stderr on the console.
+fn start_init(path: &str, args: &[String]) -> Result<(), String> {
+    use crate::fs::file::{File, FdTable, O_RDWR};
+    use crate::fs::namei::NamePath;
+    use crate::kern::exec;
+    use crate::kern::uproc::{Cred, FsState, UserProc, UserThread, alloc_pid};
+    let pid = alloc_pid().ok_or("no free pid")?;
+    let mut argv = vec![path.as_bytes().to_vec()];
+    argv.extend(args.iter().map(|a| a.as_bytes().to_vec()));
+    let term = std::env::var("TERM").ok().filter(|_| platform::console::stdout_is_terminal()).unwrap_or_else(|| "linux".into());
+    let envp: Vec<Vec<u8>> = ["HOME=/".to_string(), "PATH=/sbin:/bin:/usr/sbin:/usr/bin".to_string(), format!("TERM={term}")]
+        .into_iter()
+        .map(String::into_bytes)
+        .collect();
+    let cred = Cred::default();
+    let mut image = exec::load(&NamePath::root(), path.as_bytes(), argv, envp, cred, pid as u64).map_err(|e| match e.why {
+        Some(w) => format!("{path}: {w}"),
+        None => format!("{path}: {}", e.errno.text()),
+    })?;
+    let pm = platform::physmem::get().ok_or("no physical memory")?;
+    let (space, t0) = platform::stub::StubSpace::spawn(pm.fd()).map_err(|e| e.to_string())?;
+    image.vm.stub = Some(space);
+    let mut files = FdTable::new();
+    let console = File::new(crate::fs::devfs::console(), None, O_RDWR);
+    for fd in 0..3 {
+        files.install(fd, std::sync::Arc::clone(&console), false).map_err(|e| e.to_string())?;
+    }
+    let fs = FsState { cwd: NamePath::root(), umask: 0o022 };
+    let user = UserProc::new(image.vm, files, fs, cred, std::sync::Arc::downgrade(&proc::proc0()));
+    let p = proc::Proc::new_user(pid, 0, &image.comm, user);
+    p.set_comm(&image.comm);
+    p.rec.flags.fetch_or(kvm_mem::abi::pflags::SESSION_LEADER, Ordering::Relaxed);
+    *p.user().exe.lock() = Some(image.path);
+    *p.user().argv.lock() = image.argv;
+    let regs = platform::stub::UserRegs::start(image.entry, image.sp);
+    let ut = UserThread::new(std::sync::Arc::new(t0), regs);
+    let td = Thread::new_user(&p, pid as u64, &image.comm, ut, crate::kern::usertrap::user_main).map_err(|e| e.to_string())?;
+    td.rec.cpu.store(cpu::curcpu(), Ordering::Relaxed);
+    proc::insert(std::sync::Arc::clone(&p));
+    sched::setrunnable(td);
+    log::debug!("init: pid {pid}: {path}");
+    Ok(())
 }
 
 /// The main thread after boot: host signals become kernel events.

@@ -1,13 +1,19 @@
 //! The machine-independent kernel: boot, processes and threads, scheduling, sleep, time.
 
 pub mod args;
+pub mod errno;
+pub mod exec;
+pub mod exit;
 pub mod init_main;
 pub mod kenv;
 pub mod printf;
 pub mod proc;
 pub mod sched;
 pub mod shutdown;
+pub mod sleeplock;
 pub mod sleep;
 pub mod syncer;
 pub mod thread;
+pub mod uproc;
+pub mod usertrap;
 pub mod vfs_mountroot;

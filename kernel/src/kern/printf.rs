@@ -39,6 +39,12 @@ pub fn cons_write(bytes: &[u8]) {
     platform::console::write(bytes);
 }
 
+/// A guest's console output: to the console (not the kernel's message buffer).
+pub fn cons_write_guest(bytes: &[u8]) {
+    let _g = CONSOLE.lock();
+    platform::console::write(bytes);
+}
+
 /// Write without the console lock (the debugger and the trap path).
 pub fn cons_write_nolock(bytes: &[u8]) {
     msgbuf_append(bytes);

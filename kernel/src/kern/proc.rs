@@ -2,7 +2,7 @@
 //!
 //! A process owns threads. Process 0, the swapper, is the system process: every kernel-only
 //! thread (the boot thread, the idle threads, the syncer) is one of its threads, as in BSD
-//! where kernel threads hang off proc0. Guest processes arrive with the user-mode issue.
+//! where kernel threads hang off proc0. Guest processes carry a [`UserProc`].
 //!
 //! Each `Proc` embeds its exported [`ProcRecord`]; `allproc` is kept twice: as a map the kernel
 //! uses, and as the linked list of records (by pid) that `vps` and ddb walk.
@@ -18,6 +18,7 @@ use platform::sync::SpinLock;
 
 use crate::debug::export::vk_allproc;
 use crate::kern::thread::Thread;
+use crate::kern::uproc::UserProc;
 
 /// A process.
 #[derive(Debug)]
@@ -27,6 +28,8 @@ pub struct Proc {
     pub pid: i32,
     /// Its threads, by tid.
     threads: SpinLock<BTreeMap<u64, Arc<Thread>>>,
+    /// A guest process's state (None for the system process).
+    pub user: Option<UserProc>,
 }
 
 static ALLPROC: SpinLock<BTreeMap<i32, Arc<Proc>>> = SpinLock::new("allproc", BTreeMap::new());
@@ -42,7 +45,38 @@ impl Proc {
         rec.flags.store(flags, Ordering::Relaxed);
         rec.start_ns.store(platform::time::uptime_ns(), Ordering::Relaxed);
         store_name(&rec.comm, comm);
-        Proc { rec, pid, threads: SpinLock::new("proc_threads", BTreeMap::new()) }
+        Proc { rec, pid, threads: SpinLock::new("proc_threads", BTreeMap::new()), user: None }
+    }
+
+    /// A guest process (not yet on allproc).
+    pub fn new_user(pid: i32, ppid: i32, comm: &str, user: UserProc) -> Arc<Proc> {
+        let mut p = Proc::new(pid, ppid, comm, 0);
+        p.user = Some(user);
+        Arc::new(p)
+    }
+
+    /// The user state of a guest process.
+    pub fn user(&self) -> &UserProc {
+        self.user.as_ref().expect("not a guest process")
+    }
+
+    /// The command name.
+    pub fn comm(&self) -> String {
+        let raw: Vec<u8> = self.rec.comm.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+        kvm_mem::abi::name_from_bytes(&raw)
+    }
+
+    pub fn set_comm(&self, comm: &str) {
+        // Linux keeps 15 bytes of the name (TASK_COMM_LEN 16).
+        let mut end = comm.len().min(15);
+        while !comm.is_char_boundary(end) {
+            end -= 1;
+        }
+        store_name(&self.rec.comm, &comm[..end]);
+    }
+
+    pub fn nthreads(&self) -> usize {
+        self.threads.lock().len()
     }
 
     /// Address of the exported record.

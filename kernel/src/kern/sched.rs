@@ -36,8 +36,6 @@ pub struct Cpu {
     idle: OnceLock<Arc<Thread>>,
     /// When the current thread got the CPU (ns since boot), for runtime accounting.
     since_ns: AtomicU64,
-    /// Cross-CPU calls to run at the next safe point.
-    calls: SpinLock<Vec<Box<dyn FnOnce() + Send>>>,
 }
 
 impl Cpu {
@@ -47,7 +45,6 @@ impl Cpu {
             cur: SpinLock::new("curthread", None),
             idle: OnceLock::new(),
             since_ns: AtomicU64::new(0),
-            calls: SpinLock::new("smp_calls", Vec::new()),
         }
     }
 
@@ -202,8 +199,7 @@ pub fn kthread_start(name: &str, on_cpu: u32, f: impl FnOnce() + Send + 'static)
 
 /// Run `f` on CPU `target` at its next safe point (a cross-CPU call).
 pub fn smp_call(target: u32, f: impl FnOnce() + Send + 'static) {
-    CPUS[(target as usize).min(MAXCPU - 1)].calls.lock().push(Box::new(f));
-    cpu::send_ipi(target, IPI_CALL);
+    cpu::post_call(target, f);
 }
 
 /// Run `f` on CPU `target` and sleep until it has run there (`smp_call_function_single` with
@@ -241,8 +237,7 @@ pub fn safe_point(c: u32) {
         crate::debug::kdb::kdb_enter("break-in");
     }
     if bits & IPI_CALL != 0 {
-        let calls = std::mem::take(&mut *CPUS[c as usize].calls.lock());
-        for f in calls {
+        for f in cpu::take_calls(c) {
             f();
         }
     }

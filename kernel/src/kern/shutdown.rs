@@ -53,6 +53,15 @@ pub fn kern_reboot(howto: Howto) -> ! {
     }
 }
 
+/// Stop the machine with an exit status of the caller's choosing (batch mode's init exit).
+pub fn halt_with(code: i32) -> ! {
+    let me = platform::cpu::curcpu();
+    let others = platform::cpu::online_mask() & !(1u64.checked_shl(me).unwrap_or(0));
+    platform::stop::stop_cpus(others, Duration::from_secs(2));
+    crate::kern::syncer::sync_pass();
+    platform::host::exit(code)
+}
+
 /// A clean shutdown asked for from outside (host SIGTERM).
 pub fn shutdown_nice() -> ! {
     kprintf!("\nshutdown: host signal received, halting\n");

@@ -12,6 +12,7 @@ use kvm_mem::abi::{ThreadRecord, store_name, tflags, tstate};
 use platform::kthread::{HasKThread, KSTACK_SIZE, KThread};
 
 use crate::kern::proc::Proc;
+use crate::kern::uproc::UserThread;
 
 /// First id of kernel-only threads.
 pub const KTID_BASE: u64 = 100_000;
@@ -29,6 +30,7 @@ pub enum WakeReason {
 pub mod pri {
     pub const SWAPPER: u32 = 0;
     pub const KTHREAD: u32 = 20;
+    pub const USER: u32 = 120;
     pub const IDLE: u32 = 255;
 }
 
@@ -44,6 +46,8 @@ pub struct Thread {
     /// Sleep generation: bumped on every sleep so a stale timeout cannot wake a later sleep.
     pub(crate) sleep_gen: AtomicU64,
     pub(crate) wake_reason: AtomicU32,
+    /// A guest thread's user state (None for kernel threads).
+    pub user: Option<UserThread>,
 }
 
 impl HasKThread for Thread {
@@ -56,6 +60,23 @@ impl Thread {
     /// A new kernel thread of `p` that runs `f` (and exits when `f` returns).
     pub fn new_kthread(p: &Arc<Proc>, name: &str, flags: u32, prio: u32, f: impl FnOnce() + Send + 'static) -> std::io::Result<Arc<Thread>> {
         let tid = NEXT_KTID.fetch_add(1, Ordering::Relaxed);
+        Self::create(p, tid, name, flags | tflags::KTHREAD, prio, None, f)
+    }
+
+    /// A new guest thread `tid` of `p`: its kernel thread runs `f` (the user loop).
+    pub fn new_user(p: &Arc<Proc>, tid: u64, name: &str, user: UserThread, f: impl FnOnce() + Send + 'static) -> std::io::Result<Arc<Thread>> {
+        Self::create(p, tid, name, 0, pri::USER, Some(user), f)
+    }
+
+    fn create(
+        p: &Arc<Proc>,
+        tid: u64,
+        name: &str,
+        flags: u32,
+        prio: u32,
+        user: Option<UserThread>,
+        f: impl FnOnce() + Send + 'static,
+    ) -> std::io::Result<Arc<Thread>> {
         let kt = KThread::new(KSTACK_SIZE, move || {
             f();
             crate::kern::sched::thread_exit();
@@ -68,10 +89,11 @@ impl Thread {
             proc_: Arc::downgrade(p),
             sleep_gen: AtomicU64::new(0),
             wake_reason: AtomicU32::new(0),
+            user,
         });
         let r = &td.rec;
         r.tid.store(tid, Ordering::Relaxed);
-        r.flags.store(flags | tflags::KTHREAD, Ordering::Relaxed);
+        r.flags.store(flags, Ordering::Relaxed);
         r.pri.store(prio, Ordering::Relaxed);
         r.proc_.store(p.rec_addr(), Ordering::Relaxed);
         r.pcb.store(td.kt.pcb_addr(), Ordering::Relaxed);
@@ -92,6 +114,11 @@ impl Thread {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The user state of a guest thread.
+    pub fn user(&self) -> &UserThread {
+        self.user.as_ref().expect("not a guest thread")
     }
 
     pub fn proc_(&self) -> Option<Arc<Proc>> {

@@ -1,30 +1,55 @@
-//! Mounting the root file system (`vfs_mountroot`).
+//! Mounting the root file system (`vfs_mountroot`) and the kernel's own file systems.
 //!
-//! The disks given with `-r`/`-R` are vkd0, vkd1, …; the first is the root. No file system
-//! type is compiled in yet (hostfs, tmpfs and ext2 come next), so every attempt fails and the
-//! boot ends in `panic: no root file system` — unless `-e rootwait=1` asks to keep waiting
-//! for a root device, like Linux's `rootwait`, which leaves a live system to inspect.
+//! The disks given with `-r`/`-R` are vkd0, vkd1, …; the first is the root. A host directory
+//! is mounted read-only as hostfs (UML's hostfs). Disk images need ext2 (not yet), so they
+//! fail, and the boot ends in `panic: no root file system` — unless `-e rootwait=1` asks to
+//! keep waiting for a root device, like Linux's `rootwait`, which leaves a live system to
+//! inspect. Once root is up, devfs is mounted on /dev when the root has that directory.
 
 use std::time::Duration;
 
+use crate::fs::namei::{self, NamePath};
+use crate::fs::vfs::VType;
+use crate::fs::{devfs, hostfs};
 use crate::kern::init_main::boot_args;
 use crate::kern::{kenv, sleep};
 use crate::kprintf;
 
-/// Why a root could not be mounted.
+/// Mount the root, or say why not.
 fn try_mount() -> Result<(), String> {
     let disks = &boot_args().disks;
     let Some(root) = disks.first() else {
         return Err("no root device (boot with -r image or -r directory)".to_string());
     };
-    let kind = if root.is_dir { "directory" } else if root.cow { "image, copy-on-write" } else { "image" };
+    if root.is_dir {
+        kprintf!("Mounting root from hostfs:{} (read-only)\n", root.path.display());
+        let v = hostfs::HostNode::root(root.path.clone()).map_err(|e| format!("hostfs:{}: {e}", root.path.display()))?;
+        namei::mount_root(v, &root.path.display().to_string());
+        return Ok(());
+    }
+    let kind = if root.cow { "image, copy-on-write" } else { "image" };
     kprintf!("Trying to mount root from vkd0 ({}, {kind})...\n", root.path.display());
     Err(format!("vkd0: no file system type is configured to mount {}", root.path.display()))
 }
 
-/// Mount root or panic.
+/// Mount a kernel file system on `dir` if the root has that directory.
+fn mount_if_present(dir: &str, v: crate::fs::vfs::VnodeRef, source: &str) {
+    match namei::namei(&NamePath::root(), dir.as_bytes(), true) {
+        Ok(np) if np.vnode().vtype() == VType::Dir => {
+            if let Err(e) = namei::mount(&np, v, source) {
+                kprintf!("mount {source} on {dir}: {e}\n");
+            }
+        }
+        _ => log::debug!("no {dir} on the root: {source} not mounted"),
+    }
+}
+
+/// Mount root or panic; then the kernel's file systems.
 pub fn vfs_mountroot() {
-    let Err(why) = try_mount() else { return };
+    let Err(why) = try_mount() else {
+        mount_if_present("/dev", devfs::new(), "devfs");
+        return;
+    };
     kprintf!("vfs_mountroot: {why}\n");
     if !kenv::get_bool("rootwait") {
         panic!("no root file system");

@@ -1,7 +1,7 @@
 //! Where things are in a stub process, and the message page format shared with the stub code.
 //!
 //! ```text
-//!  0                                  guest address space (USER_END = STUB_BASE)
+//!  0                                  guest address space, up to USER_END (STUB_BASE - 4 GiB)
 //!  STUB_BASE   0x7ff0_0000_0000       stub code (r-x), then the seccomp program at FILTER_OFF
 //!  SLOTS_BASE  STUB_BASE + 16 MiB     MAX_SLOTS slots of SLOT_SIZE, one per guest thread,
 //!                                     MAP_SHARED from the address space's slot memfd
@@ -17,10 +17,11 @@
 //! STUB_BASE sits 64 GiB below the top of the user address space, below the lowest place the
 //! host can put an exec'd process's stack (stack randomisation spans 16 GiB).
 
-/// Start of the stub area; the guest's addresses are all below it.
+/// Start of the stub area.
 pub const STUB_BASE: u64 = 0x7ff0_0000_0000;
-/// End of the guest address space.
-pub const USER_END: u64 = STUB_BASE;
+/// End of the guest address space: 4 GiB below the stub, the bound the seccomp filter can
+/// check for the stub's own mapping calls (see `filter`).
+pub const USER_END: u64 = STUB_BASE - (1 << 32);
 /// Offset of the seccomp program in the stub image (the code must fit below it).
 pub const FILTER_OFF: u64 = 0x8000;
 /// Start of the slots.

@@ -92,6 +92,10 @@ impl Ops {
     pub fn len(&self) -> usize {
         self.list.len()
     }
+    /// Add `other`'s operations after these.
+    pub fn append(&mut self, mut other: Ops) {
+        self.list.append(&mut other.list);
+    }
     /// Map physical memory `[pa, pa + len)` at `addr` with `prot` (PROT_* bits).
     pub fn map(&mut self, addr: u64, len: u64, prot: u32, pa: u64) {
         let flags = (libc::MAP_SHARED | libc::MAP_FIXED) as u64;

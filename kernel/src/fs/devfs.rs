@@ -1,0 +1,172 @@
+//! devfs: the device nodes — `console`, `null`, `zero`, `random`, `urandom` — in one
+//! directory, mounted on /dev at boot.
+//!
+//! The console writes to the host's stdout; a read asks an io thread to read the host's stdin
+//! (line mode: what the terminal's cooked mode delivers) and sleeps in "ttyin" until the
+//! completion wakes it, so a CPU never blocks on the host.
+
+use std::sync::Arc;
+
+use platform::sync::SpinLock;
+
+use crate::fs::vfs::{Attr, DirEntry, S_IFCHR, S_IFDIR, Timespec, VType, Vnode, VnodeRef};
+use crate::kern::errno::Errno;
+use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wakeup, wchan_of};
+
+const DEVFS_DEV: u64 = 5;
+
+fn makedev(major: u64, minor: u64) -> u64 {
+    (major << 8) | minor
+}
+
+fn boot_time() -> Timespec {
+    let ns = crate::debug::export::vk_boottime_ns.load(std::sync::atomic::Ordering::Relaxed);
+    Timespec { sec: (ns / 1_000_000_000) as i64, nsec: (ns % 1_000_000_000) as i64 }
+}
+
+/// Which device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Console,
+    Null,
+    Zero,
+    Random,
+    Urandom,
+}
+
+/// A character device.
+#[derive(Debug)]
+pub struct CharDev {
+    kind: Kind,
+    ino: u64,
+}
+
+impl CharDev {
+    fn rdev(&self) -> u64 {
+        match self.kind {
+            Kind::Console => makedev(5, 1),
+            Kind::Null => makedev(1, 3),
+            Kind::Zero => makedev(1, 5),
+            Kind::Random => makedev(1, 8),
+            Kind::Urandom => makedev(1, 9),
+        }
+    }
+}
+
+/// Read the host's stdin through an io thread; sleep until it completes.
+fn console_read(buf: &mut [u8]) -> Result<usize, Errno> {
+    type Slot = SpinLock<Option<Result<Vec<u8>, i32>>>;
+    let slot: Arc<Slot> = Arc::new(SpinLock::new("console_read", None));
+    let chan = wchan_of(&*slot);
+    let done = Arc::clone(&slot);
+    let len = buf.len().min(4096);
+    platform::io::submit(
+        platform::cpu::curcpu(),
+        move || platform::io::read_fd(0, len),
+        move |r| {
+            *done.lock() = Some(r);
+            wakeup(chan);
+        },
+    );
+    loop {
+        let g = sleepq_lock(chan);
+        if let Some(r) = slot.lock().take() {
+            drop(g);
+            let data = r.map_err(|e| Errno::from_num(e).unwrap_or(Errno::EIO))?;
+            buf[..data.len()].copy_from_slice(&data);
+            return Ok(data.len());
+        }
+        tsleep_locked(g, "ttyin", SleepOpts { interruptible: true, timeout: None });
+    }
+}
+
+impl Vnode for CharDev {
+    fn attr(&self) -> Result<Attr, Errno> {
+        let mode = S_IFCHR | if self.kind == Kind::Console { 0o600 } else { 0o666 };
+        let t = boot_time();
+        Ok(Attr { dev: DEVFS_DEV, ino: self.ino, mode, nlink: 1, rdev: self.rdev(), blksize: 4096, atime: t, mtime: t, ctime: t, ..Default::default() })
+    }
+
+    fn vtype(&self) -> VType {
+        VType::Chr
+    }
+
+    fn read_at(&self, _off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        match self.kind {
+            Kind::Null => Ok(0),
+            Kind::Zero => {
+                buf.fill(0);
+                Ok(buf.len())
+            }
+            Kind::Random | Kind::Urandom => {
+                platform::io::random_bytes(buf);
+                Ok(buf.len())
+            }
+            Kind::Console => console_read(buf),
+        }
+    }
+
+    fn write_at(&self, _off: u64, buf: &[u8]) -> Result<usize, Errno> {
+        if self.kind == Kind::Console {
+            crate::kern::printf::cons_write_guest(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn seekable(&self) -> bool {
+        false
+    }
+
+    fn is_tty(&self) -> bool {
+        self.kind == Kind::Console
+    }
+
+    fn fs_type(&self) -> &'static str {
+        "devfs"
+    }
+}
+
+/// The /dev directory.
+#[derive(Debug)]
+pub struct DevDir {
+    entries: Vec<(&'static str, VnodeRef)>,
+}
+
+impl Vnode for DevDir {
+    fn attr(&self) -> Result<Attr, Errno> {
+        let t = boot_time();
+        Ok(Attr { dev: DEVFS_DEV, ino: 1, mode: S_IFDIR | 0o755, nlink: 2, blksize: 4096, atime: t, mtime: t, ctime: t, ..Default::default() })
+    }
+
+    fn vtype(&self) -> VType {
+        VType::Dir
+    }
+
+    fn lookup(&self, name: &str) -> Result<VnodeRef, Errno> {
+        self.entries.iter().find(|(n, _)| *n == name).map(|(_, v)| Arc::clone(v)).ok_or(Errno::ENOENT)
+    }
+
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        Ok(self.entries.iter().enumerate().map(|(i, (n, _))| DirEntry { ino: i as u64 + 2, name: (*n).to_string(), vtype: VType::Chr }).collect())
+    }
+
+    fn fs_type(&self) -> &'static str {
+        "devfs"
+    }
+}
+
+/// A devfs instance.
+pub fn new() -> VnodeRef {
+    let devs = [("console", Kind::Console), ("null", Kind::Null), ("zero", Kind::Zero), ("random", Kind::Random), ("urandom", Kind::Urandom)];
+    let entries = devs
+        .iter()
+        .enumerate()
+        .map(|(i, &(n, kind))| (n, Arc::new(CharDev { kind, ino: i as u64 + 2 }) as VnodeRef))
+        .collect();
+    Arc::new(DevDir { entries })
+}
+
+/// The console device (for init's stdin/stdout/stderr).
+pub fn console() -> VnodeRef {
+    Arc::new(CharDev { kind: Kind::Console, ino: 2 })
+}

@@ -1,0 +1,134 @@
+//! Open files (open file descriptions: a vnode, an offset, status flags) and per-process
+//! descriptor tables.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use platform::sync::SpinLock;
+
+use crate::fs::namei::NamePath;
+use crate::fs::vfs::VnodeRef;
+use crate::kern::errno::Errno;
+
+pub const O_RDONLY: u32 = 0;
+pub const O_WRONLY: u32 = 1;
+pub const O_RDWR: u32 = 2;
+pub const O_ACCMODE: u32 = 3;
+pub const O_CREAT: u32 = 0o100;
+pub const O_EXCL: u32 = 0o200;
+pub const O_NOCTTY: u32 = 0o400;
+pub const O_TRUNC: u32 = 0o1000;
+pub const O_APPEND: u32 = 0o2000;
+pub const O_NONBLOCK: u32 = 0o4000;
+pub const O_DIRECTORY: u32 = 0o200000;
+pub const O_NOFOLLOW: u32 = 0o400000;
+pub const O_CLOEXEC: u32 = 0o2000000;
+pub const O_PATH: u32 = 0o10000000;
+
+/// Most descriptors a process may have (RLIMIT_NOFILE).
+pub const NOFILE: usize = 1024;
+
+/// An open file description.
+#[derive(Debug)]
+pub struct File {
+    pub vnode: VnodeRef,
+    /// Where it was opened (for /proc/PID/fd and fchdir).
+    pub path: Option<NamePath>,
+    /// Status flags (O_APPEND, O_NONBLOCK, the access mode).
+    flags: AtomicU32,
+    pub offset: SpinLock<u64>,
+}
+
+impl File {
+    pub fn new(vnode: VnodeRef, path: Option<NamePath>, flags: u32) -> Arc<File> {
+        Arc::new(File { vnode, path, flags: AtomicU32::new(flags & !O_CLOEXEC), offset: SpinLock::new("file_offset", 0) })
+    }
+
+    pub fn flags(&self) -> u32 {
+        self.flags.load(Ordering::Relaxed)
+    }
+
+    /// F_SETFL: only O_APPEND and O_NONBLOCK change.
+    pub fn set_status_flags(&self, f: u32) {
+        let keep = self.flags() & !(O_APPEND | O_NONBLOCK);
+        self.flags.store(keep | (f & (O_APPEND | O_NONBLOCK)), Ordering::Relaxed);
+    }
+
+    pub fn readable(&self) -> bool {
+        let m = self.flags() & O_ACCMODE;
+        (m == O_RDONLY || m == O_RDWR) && self.flags() & O_PATH == 0
+    }
+
+    pub fn writable(&self) -> bool {
+        let m = self.flags() & O_ACCMODE;
+        (m == O_WRONLY || m == O_RDWR) && self.flags() & O_PATH == 0
+    }
+}
+
+/// A descriptor table slot.
+#[derive(Debug, Clone)]
+pub struct FdEntry {
+    pub file: Arc<File>,
+    pub cloexec: bool,
+}
+
+/// A process's descriptors.
+#[derive(Debug, Clone, Default)]
+pub struct FdTable {
+    fds: Vec<Option<FdEntry>>,
+}
+
+impl FdTable {
+    pub fn new() -> FdTable {
+        FdTable::default()
+    }
+
+    pub fn get(&self, fd: i32) -> Result<Arc<File>, Errno> {
+        usize::try_from(fd).ok().and_then(|i| self.fds.get(i)).and_then(|e| e.as_ref()).map(|e| Arc::clone(&e.file)).ok_or(Errno::EBADF)
+    }
+
+    pub fn entry(&self, fd: i32) -> Result<&FdEntry, Errno> {
+        usize::try_from(fd).ok().and_then(|i| self.fds.get(i)).and_then(|e| e.as_ref()).ok_or(Errno::EBADF)
+    }
+
+    pub fn entry_mut(&mut self, fd: i32) -> Result<&mut FdEntry, Errno> {
+        usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)).and_then(|e| e.as_mut()).ok_or(Errno::EBADF)
+    }
+
+    /// The lowest free descriptor at or above `min`.
+    pub fn alloc(&mut self, file: Arc<File>, cloexec: bool, min: usize) -> Result<i32, Errno> {
+        let slot = (min..NOFILE).find(|&i| self.fds.get(i).is_none_or(|e| e.is_none())).ok_or(Errno::EMFILE)?;
+        if slot >= self.fds.len() {
+            self.fds.resize(slot + 1, None);
+        }
+        self.fds[slot] = Some(FdEntry { file, cloexec });
+        Ok(slot as i32)
+    }
+
+    /// Put a file at exactly `fd` (dup2), returning what was there.
+    pub fn install(&mut self, fd: i32, file: Arc<File>, cloexec: bool) -> Result<Option<FdEntry>, Errno> {
+        let i = usize::try_from(fd).ok().filter(|&i| i < NOFILE).ok_or(Errno::EBADF)?;
+        if i >= self.fds.len() {
+            self.fds.resize(i + 1, None);
+        }
+        Ok(self.fds[i].replace(FdEntry { file, cloexec }))
+    }
+
+    pub fn close(&mut self, fd: i32) -> Result<FdEntry, Errno> {
+        usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)).and_then(Option::take).ok_or(Errno::EBADF)
+    }
+
+    /// Close every close-on-exec descriptor (execve).
+    pub fn close_on_exec(&mut self) {
+        for e in self.fds.iter_mut() {
+            if e.as_ref().is_some_and(|x| x.cloexec) {
+                *e = None;
+            }
+        }
+    }
+
+    /// Open descriptors, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (i32, &FdEntry)> {
+        self.fds.iter().enumerate().filter_map(|(i, e)| e.as_ref().map(|e| (i as i32, e)))
+    }
+}

@@ -1,0 +1,97 @@
+//! hostfs: a host directory as a read-only file system (UML's hostfs; `-r DIR`).
+//!
+//! A vnode is a host path; attributes come from lstat, data from pread on a host file opened
+//! on first read and kept. Changes are refused with EROFS.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use platform::hostdir::{self, HostFile};
+
+use crate::fs::vfs::{Attr, DirEntry, Timespec, VType, Vnode, VnodeRef};
+use crate::kern::errno::Errno;
+
+fn errno(e: i32) -> Errno {
+    Errno::from_num(e).unwrap_or(Errno::EIO)
+}
+
+/// A file or directory under the hostfs root.
+#[derive(Debug)]
+pub struct HostNode {
+    path: PathBuf,
+    file: OnceLock<Result<HostFile, i32>>,
+}
+
+impl HostNode {
+    /// The root of a hostfs over `dir`.
+    pub fn root(dir: PathBuf) -> Result<VnodeRef, Errno> {
+        let n = HostNode { path: dir, file: OnceLock::new() };
+        if n.attr()?.vtype() != VType::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        Ok(Arc::new(n))
+    }
+}
+
+impl Vnode for HostNode {
+    fn attr(&self) -> Result<Attr, Errno> {
+        let s = hostdir::lstat(&self.path).map_err(errno)?;
+        Ok(Attr {
+            dev: s.dev,
+            ino: s.ino,
+            mode: s.mode,
+            nlink: s.nlink,
+            uid: s.uid,
+            gid: s.gid,
+            rdev: s.rdev,
+            size: s.size,
+            blksize: s.blksize,
+            blocks: s.blocks,
+            atime: Timespec { sec: s.atime.0, nsec: s.atime.1 },
+            mtime: Timespec { sec: s.mtime.0, nsec: s.mtime.1 },
+            ctime: Timespec { sec: s.ctime.0, nsec: s.ctime.1 },
+        })
+    }
+
+    fn lookup(&self, name: &str) -> Result<VnodeRef, Errno> {
+        if self.vtype() != VType::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        if name.contains('/') || name == ".." || name == "." {
+            return Err(Errno::EINVAL);
+        }
+        let path = self.path.join(name);
+        hostdir::lstat(&path).map_err(errno)?;
+        Ok(Arc::new(HostNode { path, file: OnceLock::new() }))
+    }
+
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        let list = hostdir::read_dir(&self.path).map_err(errno)?;
+        Ok(list.into_iter().map(|(name, ino, fmt)| DirEntry { ino, name, vtype: VType::from_mode(fmt) }).collect())
+    }
+
+    fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        hostdir::read_link(&self.path).map_err(errno)
+    }
+
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        match self.vtype() {
+            VType::Dir => return Err(Errno::EISDIR),
+            VType::Reg => {}
+            _ => return Err(Errno::EINVAL),
+        }
+        let f = self.file.get_or_init(|| HostFile::open(&self.path));
+        match f {
+            Ok(f) => f.read_at(off, buf).map_err(errno),
+            Err(e) => Err(errno(*e)),
+        }
+    }
+
+    fn write_at(&self, _off: u64, _buf: &[u8]) -> Result<usize, Errno> {
+        Err(Errno::EROFS)
+    }
+
+    fn fs_type(&self) -> &'static str {
+        "hostfs"
+    }
+}

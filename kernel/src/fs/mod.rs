@@ -1,0 +1,15 @@
+//! File systems: the VFS (vnodes, path lookup, mounts, open files) and the file systems.
+//!
+//! | file        | what it is                                                              |
+//! |-------------|--------------------------------------------------------------------------|
+//! | `vfs.rs`    | the `Vnode` trait, attributes, `struct stat`, directory entries          |
+//! | `namei.rs`  | path lookup, mount points, symbolic links, the root                      |
+//! | `file.rs`   | open file descriptions and descriptor tables                             |
+//! | `hostfs.rs` | a host directory as a read-only file system (`-r DIR`)                   |
+//! | `devfs.rs`  | /dev: console, null, zero, random, urandom                               |
+
+pub mod devfs;
+pub mod file;
+pub mod hostfs;
+pub mod namei;
+pub mod vfs;

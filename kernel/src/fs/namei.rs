@@ -1,0 +1,170 @@
+//! Path names: lookup from the root or a working directory, across mount points, through
+//! symbolic links (at most 40), with `..` that stops at the root.
+//!
+//! A [`NamePath`] is the chain of (name, vnode) from the root to a file, so `..` is always
+//! known and a working directory can print itself (getcwd).
+
+use std::sync::{Arc, OnceLock};
+
+use platform::sync::SpinLock;
+
+use crate::fs::vfs::{VType, VnodeRef};
+use crate::kern::errno::Errno;
+
+/// Symbolic links followed in one lookup before ELOOP.
+pub const MAXSYMLINKS: u32 = 40;
+/// Longest path accepted (PATH_MAX).
+pub const PATH_MAX: usize = 4096;
+
+/// A resolved path: the vnodes from the root down.
+#[derive(Debug, Clone)]
+pub struct NamePath {
+    comps: Vec<(String, VnodeRef)>,
+}
+
+impl NamePath {
+    /// The root directory.
+    pub fn root() -> NamePath {
+        NamePath { comps: vec![(String::new(), root_vnode())] }
+    }
+
+    pub fn vnode(&self) -> &VnodeRef {
+        &self.comps.last().expect("a path has a root").1
+    }
+
+    /// The last name ("" for the root).
+    pub fn name(&self) -> &str {
+        &self.comps.last().expect("a path has a root").0
+    }
+
+    /// The path as text ("/usr/bin").
+    pub fn to_path_string(&self) -> String {
+        if self.comps.len() == 1 {
+            return "/".to_string();
+        }
+        self.comps[1..].iter().map(|(n, _)| format!("/{n}")).collect()
+    }
+
+    fn push(&mut self, name: &str, v: VnodeRef) {
+        self.comps.push((name.to_string(), v));
+    }
+
+    fn pop(&mut self) {
+        if self.comps.len() > 1 {
+            self.comps.pop();
+        }
+    }
+}
+
+/// A mounted file system.
+#[derive(Debug, Clone)]
+pub struct Mount {
+    /// (dev, ino) of the directory it covers; None for the root.
+    pub on: Option<(u64, u64)>,
+    pub root: VnodeRef,
+    pub fstype: &'static str,
+    pub source: String,
+    pub target: String,
+}
+
+static ROOT: OnceLock<VnodeRef> = OnceLock::new();
+static MOUNTS: SpinLock<Vec<Mount>> = SpinLock::new("mounts", Vec::new());
+
+/// Mount the root file system (once).
+pub fn mount_root(root: VnodeRef, source: &str) {
+    let fstype = root.fs_type();
+    if ROOT.set(Arc::clone(&root)).is_ok() {
+        MOUNTS.lock().push(Mount { on: None, root, fstype, source: source.to_string(), target: "/".into() });
+    }
+}
+
+pub fn root_vnode() -> VnodeRef {
+    Arc::clone(ROOT.get().expect("no root file system"))
+}
+
+pub fn have_root() -> bool {
+    ROOT.get().is_some()
+}
+
+/// Mount `root` on the directory `at`.
+pub fn mount(at: &NamePath, root: VnodeRef, source: &str) -> Result<(), Errno> {
+    let a = at.vnode().attr()?;
+    if a.vtype() != VType::Dir {
+        return Err(Errno::ENOTDIR);
+    }
+    let fstype = root.fs_type();
+    let mut m = MOUNTS.lock();
+    if m.iter().any(|x| x.on == Some((a.dev, a.ino))) {
+        return Err(Errno::EBUSY);
+    }
+    m.push(Mount { on: Some((a.dev, a.ino)), root, fstype, source: source.to_string(), target: at.to_path_string() });
+    Ok(())
+}
+
+/// The mount table (for /proc/mounts).
+pub fn mounts() -> Vec<Mount> {
+    MOUNTS.lock().clone()
+}
+
+/// The root of what is mounted on `v`, if anything.
+fn covering(v: &VnodeRef) -> Option<VnodeRef> {
+    let a = v.attr().ok()?;
+    if a.vtype() != VType::Dir {
+        return None;
+    }
+    MOUNTS.lock().iter().rev().find(|m| m.on == Some((a.dev, a.ino))).map(|m| Arc::clone(&m.root))
+}
+
+/// Resolve `path` from `start` (the working directory; absolute paths start at the root).
+/// `follow`: follow a symbolic link in the last component.
+pub fn namei(start: &NamePath, path: &[u8], follow: bool) -> Result<NamePath, Errno> {
+    let mut links = 0;
+    walk(start.clone(), path, follow, &mut links)
+}
+
+fn walk(mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result<NamePath, Errno> {
+    if path.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    if path.len() > PATH_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    if path[0] == b'/' {
+        cur = NamePath::root();
+    }
+    let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
+    let trailing_slash = path.last() == Some(&b'/');
+    for (i, c) in comps.iter().enumerate() {
+        let last = i + 1 == comps.len();
+        if *c == b".." {
+            cur.pop();
+            continue;
+        }
+        if c.len() > 255 {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        let name = std::str::from_utf8(c).map_err(|_| Errno::EILSEQ)?;
+        let dir = cur.vnode();
+        if dir.vtype() != VType::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        let mut v = dir.lookup(name)?;
+        if let Some(r) = covering(&v) {
+            v = r;
+        }
+        if v.vtype() == VType::Lnk && (!last || follow || trailing_slash) {
+            *links += 1;
+            if *links > MAXSYMLINKS {
+                return Err(Errno::ELOOP);
+            }
+            let target = v.readlink()?;
+            cur = walk(cur, &target, true, links)?;
+            continue;
+        }
+        cur.push(name, v);
+    }
+    if trailing_slash && cur.vnode().vtype() != VType::Dir {
+        return Err(Errno::ENOTDIR);
+    }
+    Ok(cur)
+}

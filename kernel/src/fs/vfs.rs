@@ -1,0 +1,197 @@
+//! The VFS's core types: vnodes (files, directories, devices of any file system), their
+//! attributes, directory entries, and the guest's `struct stat`.
+//!
+//! A file system implements [`Vnode`]; operations it does not support keep their defaults
+//! (ENOTDIR for directory operations on a non-directory, EROFS for changes, …). Vnode methods
+//! run in the calling guest thread's kernel thread and may sleep (a device read waits for
+//! input).
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use crate::kern::errno::Errno;
+
+pub type VnodeRef = Arc<dyn Vnode>;
+
+/// File types (the S_IFMT part of a mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VType {
+    Reg,
+    Dir,
+    Lnk,
+    Chr,
+    Blk,
+    Fifo,
+    Sock,
+}
+
+pub const S_IFMT: u32 = 0o170000;
+pub const S_IFSOCK: u32 = 0o140000;
+pub const S_IFLNK: u32 = 0o120000;
+pub const S_IFREG: u32 = 0o100000;
+pub const S_IFBLK: u32 = 0o060000;
+pub const S_IFDIR: u32 = 0o040000;
+pub const S_IFCHR: u32 = 0o020000;
+pub const S_IFIFO: u32 = 0o010000;
+
+impl VType {
+    pub fn from_mode(mode: u32) -> VType {
+        match mode & S_IFMT {
+            S_IFDIR => VType::Dir,
+            S_IFLNK => VType::Lnk,
+            S_IFCHR => VType::Chr,
+            S_IFBLK => VType::Blk,
+            S_IFIFO => VType::Fifo,
+            S_IFSOCK => VType::Sock,
+            _ => VType::Reg,
+        }
+    }
+
+    pub fn mode_bits(self) -> u32 {
+        match self {
+            VType::Reg => S_IFREG,
+            VType::Dir => S_IFDIR,
+            VType::Lnk => S_IFLNK,
+            VType::Chr => S_IFCHR,
+            VType::Blk => S_IFBLK,
+            VType::Fifo => S_IFIFO,
+            VType::Sock => S_IFSOCK,
+        }
+    }
+
+    /// `d_type` in a dirent64.
+    pub fn dirent_type(self) -> u8 {
+        match self {
+            VType::Fifo => 1,
+            VType::Chr => 2,
+            VType::Dir => 4,
+            VType::Blk => 6,
+            VType::Reg => 8,
+            VType::Lnk => 10,
+            VType::Sock => 12,
+        }
+    }
+}
+
+/// A time as the guest sees it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timespec {
+    pub sec: i64,
+    pub nsec: i64,
+}
+
+/// File attributes (stat).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attr {
+    pub dev: u64,
+    pub ino: u64,
+    pub mode: u32,
+    pub nlink: u64,
+    pub uid: u32,
+    pub gid: u32,
+    pub rdev: u64,
+    pub size: u64,
+    pub blksize: u64,
+    pub blocks: u64,
+    pub atime: Timespec,
+    pub mtime: Timespec,
+    pub ctime: Timespec,
+}
+
+impl Attr {
+    pub fn vtype(&self) -> VType {
+        VType::from_mode(self.mode)
+    }
+
+    /// The x86-64 `struct stat` (144 bytes).
+    pub fn to_stat(&self) -> [u8; 144] {
+        let mut b = [0u8; 144];
+        let mut put = |off: usize, v: u64, n: usize| b[off..off + n].copy_from_slice(&v.to_le_bytes()[..n]);
+        put(0, self.dev, 8);
+        put(8, self.ino, 8);
+        put(16, self.nlink, 8);
+        put(24, u64::from(self.mode), 4);
+        put(28, u64::from(self.uid), 4);
+        put(32, u64::from(self.gid), 4);
+        put(40, self.rdev, 8);
+        put(48, self.size, 8);
+        put(56, self.blksize, 8);
+        put(64, self.blocks, 8);
+        put(72, self.atime.sec as u64, 8);
+        put(80, self.atime.nsec as u64, 8);
+        put(88, self.mtime.sec as u64, 8);
+        put(96, self.mtime.nsec as u64, 8);
+        put(104, self.ctime.sec as u64, 8);
+        put(112, self.ctime.nsec as u64, 8);
+        b
+    }
+}
+
+/// A directory entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    pub ino: u64,
+    pub name: String,
+    pub vtype: VType,
+}
+
+/// A file, directory or device of some file system.
+pub trait Vnode: Send + Sync + Debug {
+    fn attr(&self) -> Result<Attr, Errno>;
+
+    fn vtype(&self) -> VType {
+        self.attr().map_or(VType::Reg, |a| a.vtype())
+    }
+
+    /// A name in this directory.
+    fn lookup(&self, _name: &str) -> Result<VnodeRef, Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    /// This directory's entries (without `.` and `..`, which the VFS adds).
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        Err(Errno::EINVAL)
+    }
+
+    /// Read at an offset (devices ignore it). May sleep.
+    fn read_at(&self, _off: u64, _buf: &mut [u8]) -> Result<usize, Errno> {
+        Err(Errno::EISDIR)
+    }
+
+    /// Write at an offset (devices ignore it).
+    fn write_at(&self, _off: u64, _buf: &[u8]) -> Result<usize, Errno> {
+        Err(Errno::EISDIR)
+    }
+
+    /// Whether lseek means anything (false for devices, pipes).
+    fn seekable(&self) -> bool {
+        true
+    }
+
+    /// Whether this is the console (terminal ioctls, isatty).
+    fn is_tty(&self) -> bool {
+        false
+    }
+
+    /// The file system's name as /proc/mounts shows it.
+    fn fs_type(&self) -> &'static str;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_layout() {
+        let a = Attr { dev: 1, ino: 2, mode: S_IFREG | 0o644, nlink: 3, size: 4096, ..Default::default() };
+        let s = a.to_stat();
+        assert_eq!(u64::from_le_bytes(s[8..16].try_into().unwrap()), 2);
+        assert_eq!(u32::from_le_bytes(s[24..28].try_into().unwrap()), S_IFREG | 0o644);
+        assert_eq!(u64::from_le_bytes(s[48..56].try_into().unwrap()), 4096);
+        assert_eq!(VType::from_mode(S_IFDIR | 0o755), VType::Dir);
+    }
+}

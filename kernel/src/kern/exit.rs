@@ -1,0 +1,101 @@
+//! Leaving: exit(2) of a thread, the end of a process (exit_group(2), a fatal signal), and
+//! what init's end means for the machine.
+//!
+//! A process that exits keeps its record as a zombie until its parent reaps it; its memory,
+//! stub and descriptors go at once; its children are given to init.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use kvm_mem::abi::pstate;
+
+use crate::kern::proc::{self, Proc};
+use crate::kern::sched;
+use crate::kern::sleep::{wakeup, wchan_of};
+use crate::kern::thread::Thread;
+use crate::sys::Exit;
+
+/// The wait(2) status word of death by `sig`.
+pub fn sigstatus(sig: i32) -> i32 {
+    sig & 0x7f
+}
+
+/// The shell's view of a wait status: the exit code, or 128 + the signal.
+pub fn status_code(status: i32) -> i32 {
+    if status & 0x7f == 0 { (status >> 8) & 0xff } else { 128 + (status & 0x7f) }
+}
+
+/// Whether the process has begun to exit (another thread's exit_group, a fatal signal).
+pub fn exiting(p: &Proc) -> bool {
+    p.user().exit_status.lock().is_some()
+}
+
+/// The calling guest thread leaves, and with it its process if it was the last thread or
+/// the exit is for the whole group.
+pub fn exit(td: &Arc<Thread>, p: &Arc<Proc>, e: Exit) -> ! {
+    let status = match e {
+        Exit::Group(s) => s,
+        Exit::Thread(code) => (code & 0xff) << 8,
+    };
+    let last = p.nthreads() <= 1;
+    let first = {
+        let mut st = p.user().exit_status.lock();
+        let first = st.is_none();
+        if first && (last || matches!(e, Exit::Group(_))) {
+            *st = Some(status);
+        }
+        first
+    };
+    if let Some(stub) = td.user().stub.lock().take() {
+        if !last {
+            let slot = stub.slot();
+            let space = Arc::clone(stub.space());
+            if let Ok(s) = Arc::try_unwrap(stub) {
+                s.exit(platform::stub::Ops::new());
+            }
+            space.free_slot(slot);
+        }
+    }
+    if last && first {
+        proc_exit(p, status);
+    }
+    sched::thread_exit()
+}
+
+/// Release a process's resources and make it a zombie.
+fn proc_exit(p: &Arc<Proc>, status: i32) {
+    let u = p.user();
+    // Memory and the stub: the address space goes when its last user lets go.
+    let empty = Arc::new(crate::kern::sleeplock::SleepLock::new("vmmap", crate::vm::space::AddressSpace::new(p.pid as u64)));
+    drop(std::mem::replace(&mut *u.vm.lock(), empty));
+    // Descriptors.
+    let files = std::mem::take(&mut *u.files().lock());
+    drop(files);
+    p.rec.rss_pages.store(0, Ordering::Relaxed);
+    p.rec.vsz_bytes.store(0, Ordering::Relaxed);
+    p.rec.xstat.store(status, Ordering::Relaxed);
+    p.rec.state.store(pstate::ZOMBIE, Ordering::Release);
+    // Children go to init.
+    let children = std::mem::take(&mut *u.children.lock());
+    if let Some(init) = proc::find(1).filter(|i| i.pid != p.pid) {
+        for c in children {
+            c.rec.ppid.store(1, Ordering::Relaxed);
+            *c.user().parent.lock() = Arc::downgrade(&init);
+            init.user().children.lock().push(c);
+        }
+        wakeup(wchan_of(&*init));
+    }
+    if p.pid == 1 {
+        init_exited(status);
+    }
+    if let Some(parent) = u.parent.lock().upgrade() {
+        wakeup(wchan_of(&*parent));
+    }
+}
+
+/// init is gone: in batch mode (`-e init=`) this is how the machine stops.
+fn init_exited(status: i32) -> ! {
+    let code = status_code(status);
+    crate::kprintf!("init exited with status {code}\n");
+    crate::kern::shutdown::halt_with(code)
+}

@@ -1,0 +1,78 @@
+//! Sleep locks: a mutex whose waiters sleep (BSD's lockmgr/sx, Linux's mutex), for sections
+//! that may themselves sleep — an address space while a fault reads a file, say.
+//!
+//! Built without `unsafe`: the protected value lives in a spinlocked `Option`; the holder
+//! takes it out, and putting it back wakes one waiter. A waiter checks and queues under its
+//! sleep-queue lock, so no release between the check and the sleep is missed.
+
+use std::ops::{Deref, DerefMut};
+
+use platform::sync::SpinLock;
+
+use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wakeup_one, wchan_of};
+
+/// A mutex for sections that may sleep.
+pub struct SleepLock<T> {
+    inner: SpinLock<Option<T>>,
+    wmesg: &'static str,
+}
+
+impl<T> std::fmt::Debug for SleepLock<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SleepLock({}, locked: {})", self.wmesg, self.inner.lock().is_none())
+    }
+}
+
+impl<T> SleepLock<T> {
+    /// A lock; sleepers show `wmesg` as their wait channel.
+    pub const fn new(wmesg: &'static str, v: T) -> SleepLock<T> {
+        SleepLock { inner: SpinLock::new("sleeplock", Some(v)), wmesg }
+    }
+
+    /// Acquire, sleeping while someone else holds it.
+    pub fn lock(&self) -> SleepGuard<'_, T> {
+        let chan = wchan_of(self);
+        loop {
+            let g = sleepq_lock(chan);
+            if let Some(v) = self.inner.lock().take() {
+                drop(g);
+                return SleepGuard { lock: self, value: Some(v) };
+            }
+            tsleep_locked(g, self.wmesg, SleepOpts::UNINTERRUPTIBLE);
+        }
+    }
+
+    /// Acquire if free.
+    pub fn try_lock(&self) -> Option<SleepGuard<'_, T>> {
+        let v = self.inner.lock().take()?;
+        Some(SleepGuard { lock: self, value: Some(v) })
+    }
+}
+
+/// Holding a [`SleepLock`].
+pub struct SleepGuard<'a, T> {
+    lock: &'a SleepLock<T>,
+    value: Option<T>,
+}
+
+impl<T> Deref for SleepGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.value.as_ref().expect("sleep lock value present while held")
+    }
+}
+
+impl<T> DerefMut for SleepGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.value.as_mut().expect("sleep lock value present while held")
+    }
+}
+
+impl<T> Drop for SleepGuard<'_, T> {
+    fn drop(&mut self) {
+        if let Some(v) = self.value.take() {
+            *self.lock.inner.lock() = Some(v);
+            wakeup_one(wchan_of(self.lock));
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The user side of processes and threads: what a guest process and a guest thread carry
+//! besides their kernel thread and exported records.
+//!
+//! Lock order (in addition to `proc.rs`): a process's `vm` sleep lock before any spinlock;
+//! `children` before `parent`; `files` and `fs` are leaves.
+
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use platform::stub::{Ops, StubThread, UserRegs};
+use platform::sync::SpinLock;
+
+use crate::fs::file::FdTable;
+use crate::fs::namei::NamePath;
+use crate::kern::proc::Proc;
+use crate::kern::sleeplock::SleepLock;
+use crate::vm::space::AddressSpace;
+
+/// Largest pid (pid_max).
+pub const PID_MAX: i32 = 32768;
+
+static NEXT_PID: AtomicI32 = AtomicI32::new(1);
+
+/// The next free pid (1 for the first process: init).
+pub fn alloc_pid() -> Option<i32> {
+    for _ in 0..PID_MAX {
+        let pid = NEXT_PID.fetch_add(1, Ordering::Relaxed);
+        let pid = if pid >= PID_MAX {
+            NEXT_PID.store(301, Ordering::Relaxed);
+            300
+        } else {
+            pid
+        };
+        if crate::kern::proc::find(pid).is_none() {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// Working directory and file-creation mask (CLONE_FS shares it).
+#[derive(Debug, Clone)]
+pub struct FsState {
+    pub cwd: NamePath,
+    pub umask: u32,
+}
+
+/// Credentials.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cred {
+    pub uid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+}
+
+/// A guest process's state.
+#[derive(Debug)]
+pub struct UserProc {
+    /// The address space (CLONE_VM shares it; exec replaces it).
+    pub vm: SpinLock<Arc<SleepLock<AddressSpace>>>,
+    /// Descriptors (CLONE_FILES shares the table).
+    pub files: SpinLock<Arc<SpinLock<FdTable>>>,
+    pub fs: SpinLock<FsState>,
+    pub cred: SpinLock<Cred>,
+    pub parent: SpinLock<Weak<Proc>>,
+    pub children: SpinLock<Vec<Arc<Proc>>>,
+    /// The program's path and arguments (for /proc/PID/{exe,cmdline}).
+    pub exe: SpinLock<Option<NamePath>>,
+    pub argv: SpinLock<Vec<Vec<u8>>>,
+    /// wait(2) status once it has exited.
+    pub exit_status: SpinLock<Option<i32>>,
+    /// Resource limits (soft, hard) by RLIMIT_* number: kept and reported, not yet enforced.
+    pub rlimits: SpinLock<[(u64, u64); RLIM_NLIMITS]>,
+}
+
+/// Number of resource limits (RLIMIT_NLIMITS).
+pub const RLIM_NLIMITS: usize = 16;
+/// RLIM_INFINITY.
+pub const RLIM_INFINITY: u64 = u64::MAX;
+
+/// Linux's default limits: stack 8 MiB, 1024 files, core 0, the rest unlimited.
+pub fn default_rlimits() -> [(u64, u64); RLIM_NLIMITS] {
+    let mut r = [(RLIM_INFINITY, RLIM_INFINITY); RLIM_NLIMITS];
+    r[3] = (8 << 20, RLIM_INFINITY); // RLIMIT_STACK
+    r[4] = (0, RLIM_INFINITY); // RLIMIT_CORE
+    r[6] = (crate::kern::uproc::PID_MAX as u64, crate::kern::uproc::PID_MAX as u64); // RLIMIT_NPROC
+    r[7] = (crate::fs::file::NOFILE as u64, crate::fs::file::NOFILE as u64); // RLIMIT_NOFILE
+    r[8] = (8 << 20, 8 << 20); // RLIMIT_MEMLOCK
+    r[13] = (0, 0); // RLIMIT_NICE
+    r[14] = (0, 0); // RLIMIT_RTPRIO
+    r
+}
+
+impl UserProc {
+    pub fn new(vm: AddressSpace, files: FdTable, fs: FsState, cred: Cred, parent: Weak<Proc>) -> UserProc {
+        UserProc {
+            vm: SpinLock::new("proc_vm", Arc::new(SleepLock::new("vmmap", vm))),
+            files: SpinLock::new("proc_files", Arc::new(SpinLock::new("fdtable", files))),
+            fs: SpinLock::new("proc_fs", fs),
+            cred: SpinLock::new("proc_cred", cred),
+            parent: SpinLock::new("proc_parent", parent),
+            children: SpinLock::new("proc_children", Vec::new()),
+            exe: SpinLock::new("proc_exe", None),
+            argv: SpinLock::new("proc_argv", Vec::new()),
+            exit_status: SpinLock::new("proc_exit", None),
+            rlimits: SpinLock::new("proc_rlimits", default_rlimits()),
+        }
+    }
+
+    /// The current address space.
+    pub fn vm(&self) -> Arc<SleepLock<AddressSpace>> {
+        Arc::clone(&self.vm.lock())
+    }
+
+    /// The descriptor table.
+    pub fn files(&self) -> Arc<SpinLock<FdTable>> {
+        Arc::clone(&self.files.lock())
+    }
+}
+
+/// A guest thread's state.
+#[derive(Debug)]
+pub struct UserThread {
+    /// Its thread in the stub (exec replaces it).
+    pub stub: SpinLock<Option<Arc<StubThread>>>,
+    /// Its registers while it is in the kernel.
+    pub regs: SpinLock<UserRegs>,
+    /// set_tid_address / CLONE_CHILD_CLEARTID: cleared and futex-woken at exit.
+    pub clear_child_tid: AtomicU64,
+    /// The fs base (TLS) it set.
+    pub fs_base: AtomicU64,
+    /// Operations only this thread's stub thread can carry out (its fs base).
+    pub ops: SpinLock<Ops>,
+}
+
+impl UserThread {
+    pub fn new(stub: Arc<StubThread>, regs: UserRegs) -> UserThread {
+        UserThread {
+            stub: SpinLock::new("uthread_stub", Some(stub)),
+            regs: SpinLock::new("uthread_regs", regs),
+            clear_child_tid: AtomicU64::new(0),
+            fs_base: AtomicU64::new(0),
+            ops: SpinLock::new("uthread_ops", Ops::new()),
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The life of a guest thread's kernel thread: run the guest until it traps, handle the trap
+//! (a system call, a page fault, an exception, a preemption), and go back — vkernel's
+//! `user_trap` / `go_user` loop, with the stub in place of the hardware.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use kvm_mem::abi::tflags;
+use platform::stub::{RunControl, Trap};
+
+use crate::kern::exit::{self, sigstatus};
+use crate::kern::proc::Proc;
+use crate::kern::sched;
+use crate::kern::thread::Thread;
+use crate::sys::{self, Ctx, Exit};
+use crate::vm::space::{Access, FaultError};
+
+/// A guest's time slice.
+pub const SLICE: Duration = Duration::from_millis(10);
+
+pub const SIGBUS: i32 = 7;
+pub const SIGFPE: i32 = 8;
+pub const SIGKILL: i32 = 9;
+pub const SIGSEGV: i32 = 11;
+
+/// How long the guest may run on this CPU, and whether the CPU is wanted back.
+struct Ctl(u32);
+
+impl RunControl for Ctl {
+    fn slice(&self) -> Duration {
+        // Come back for the next callout too: this CPU may be the one to run it.
+        match platform::timer::next_deadline() {
+            Some(d) => Duration::from_nanos(d.saturating_sub(platform::time::uptime_ns())).min(SLICE),
+            None => SLICE,
+        }
+    }
+
+    fn wants_cpu(&self) -> bool {
+        platform::cpu::ipis_pending(self.0)
+    }
+}
+
+/// Run the guest thread until it traps.
+fn run_user(td: &Arc<Thread>, p: &Arc<Proc>) -> Trap {
+    let u = td.user();
+    let Some(stub) = u.stub.lock().clone() else { return Trap::Dead };
+    let mut ops = p.user().vm().lock().take_ops();
+    ops.append(std::mem::take(&mut *u.ops.lock()));
+    let mut regs = *u.regs.lock();
+    td.rec.flags.fetch_or(tflags::INUSER, Ordering::Relaxed);
+    let trap = stub.run(&mut regs, &mut ops, &Ctl(platform::cpu::curcpu()));
+    td.rec.flags.fetch_and(!tflags::INUSER, Ordering::Relaxed);
+    *u.regs.lock() = regs;
+    trap
+}
+
+/// A memory fault: resolve it, or the guest gets SIGSEGV/SIGBUS.
+fn page_fault(ctx: &mut Ctx<'_>, signo: i32, addr: u64, err: u64, trapno: u64) {
+    if trapno != 14 || signo != SIGSEGV {
+        // A general protection fault or a host SIGBUS: no page to bring in.
+        return fatal(ctx, signo, addr);
+    }
+    let access = if err & 2 != 0 {
+        Access::Write
+    } else if err & 16 != 0 {
+        Access::Exec
+    } else {
+        Access::Read
+    };
+    let r = ctx.p.user().vm().lock().fault(addr, access);
+    match r {
+        Ok(_) => {}
+        Err(FaultError::NotMapped | FaultError::Protection) => fatal(ctx, SIGSEGV, addr),
+        Err(FaultError::Io) => fatal(ctx, SIGBUS, addr),
+        Err(FaultError::OutOfMemory) => {
+            crate::kprintf!(
+                "pid {} ({}), uid {}: killed: out of physical memory (fault at {:#x})\n",
+                ctx.p.pid,
+                ctx.p.comm(),
+                ctx.p.user().cred.lock().uid,
+                addr
+            );
+            ctx.exit = Some(Exit::Group(sigstatus(SIGKILL)));
+        }
+    }
+}
+
+/// A signal from a fault with no handler: the process dies of it (signal delivery to
+/// handlers comes with the signals work).
+fn fatal(ctx: &mut Ctx<'_>, signo: i32, addr: u64) {
+    let line = format!(
+        "pid {} ({}): fatal signal {} at {:#x} ip {:#x} sp {:#x}\n",
+        ctx.p.pid,
+        ctx.p.comm(),
+        signo,
+        addr,
+        ctx.regs.rip(),
+        ctx.regs.rsp()
+    );
+    crate::kern::printf::msgbuf_append(line.as_bytes());
+    ctx.exit = Some(Exit::Group(sigstatus(signo)));
+}
+
+/// The guest was preempted (its slice ended, or the CPU is wanted): take pending work and
+/// let others run.
+fn preempted() {
+    let c = platform::cpu::curcpu();
+    sched::safe_point(c);
+    if sched::cpu_sched(c).nrun() > 0 {
+        sched::yield_cpu();
+    }
+}
+
+/// The body of a guest thread's kernel thread.
+pub fn user_main() {
+    let td = sched::curthread().expect("user_main off CPU");
+    let p = td.proc_().expect("a guest thread has a process");
+    loop {
+        let trap = run_user(&td, &p);
+        let mut regs = *td.user().regs.lock();
+        let mut ctx = Ctx { td: &td, p: &p, regs: &mut regs, exit: None };
+        match trap {
+            Trap::Syscall { compat } => sys::dispatch(&mut ctx, compat),
+            Trap::Fault { signo, addr, err, trapno, .. } => page_fault(&mut ctx, signo, addr, err, trapno),
+            Trap::Exception { signo, addr, .. } => fatal(&mut ctx, signo, addr),
+            Trap::Kick => preempted(),
+            Trap::Start => {}
+            Trap::Dead => {
+                if !exit::exiting(&p) {
+                    crate::kprintf!("pid {} ({}): its stub process died\n", p.pid, p.comm());
+                }
+                ctx.exit = Some(Exit::Group(sigstatus(SIGKILL)));
+            }
+        }
+        let exit = ctx.exit;
+        *td.user().regs.lock() = regs;
+        if let Some(e) = exit {
+            exit::exit(&td, &p, e);
+        }
+        if exit::exiting(&p) {
+            exit::exit(&td, &p, Exit::Group(0));
+        }
+    }
+}

@@ -1,0 +1,518 @@
+//! File and descriptor system calls (read(2), open(2), stat(2), getdents64(2), …).
+
+use std::sync::Arc;
+
+use crate::fs::file::{self, File, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_RDONLY, O_TRUNC};
+use crate::fs::namei::{self, NamePath};
+use crate::fs::vfs::{VType, VnodeRef};
+use crate::kern::errno::{Errno, SysResult};
+use crate::sys::Ctx;
+
+/// openat's "relative to the working directory".
+pub const AT_FDCWD: i32 = -100;
+const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
+const AT_EMPTY_PATH: u32 = 0x1000;
+const AT_EACCESS: u32 = 0x200;
+
+/// Bytes moved per read or write call at most (a short count beyond; callers loop).
+const IO_CHUNK: usize = 1 << 20;
+
+fn file(ctx: &Ctx<'_>, fd: i32) -> Result<Arc<File>, Errno> {
+    ctx.p.user().files().lock().get(fd)
+}
+
+/// Where a path given with a directory descriptor starts.
+fn start_dir(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<NamePath, Errno> {
+    if path.first() == Some(&b'/') {
+        return Ok(NamePath::root());
+    }
+    if dirfd == AT_FDCWD {
+        return Ok(ctx.p.user().fs.lock().cwd.clone());
+    }
+    let f = file(ctx, dirfd)?;
+    let p = f.path.clone().ok_or(Errno::ENOTDIR)?;
+    if p.vnode().vtype() != VType::Dir {
+        return Err(Errno::ENOTDIR);
+    }
+    Ok(p)
+}
+
+/// Resolve a path argument relative to `dirfd`.
+fn lookup_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], follow: bool) -> Result<NamePath, Errno> {
+    let start = start_dir(ctx, dirfd, path)?;
+    namei::namei(&start, path, follow)
+}
+
+/// Read from a file at `off` (or its offset), looping over short reads of regular files.
+fn read_file(f: &File, off: Option<u64>, len: usize) -> Result<Vec<u8>, Errno> {
+    if !f.readable() {
+        return Err(Errno::EBADF);
+    }
+    let v = &f.vnode;
+    if v.vtype() == VType::Dir {
+        return Err(Errno::EISDIR);
+    }
+    let len = len.min(IO_CHUNK);
+    let seekable = v.seekable();
+    let start = match off {
+        Some(o) => o,
+        None if seekable => *f.offset.lock(),
+        None => 0,
+    };
+    let mut buf = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        let n = v.read_at(start + got as u64, &mut buf[got..])?;
+        got += n;
+        if n == 0 || !seekable {
+            break;
+        }
+    }
+    buf.truncate(got);
+    if off.is_none() && seekable {
+        *f.offset.lock() = start + got as u64;
+    }
+    Ok(buf)
+}
+
+fn write_file(f: &File, off: Option<u64>, data: &[u8]) -> SysResult {
+    if !f.writable() {
+        return Err(Errno::EBADF);
+    }
+    let v = &f.vnode;
+    let seekable = v.seekable();
+    let start = match off {
+        Some(o) => o,
+        None if seekable && f.flags() & file::O_APPEND != 0 => v.attr()?.size,
+        None if seekable => *f.offset.lock(),
+        None => 0,
+    };
+    let n = v.write_at(start, data)?;
+    if off.is_none() && seekable {
+        *f.offset.lock() = start + n as u64;
+    }
+    Ok(n)
+}
+
+pub fn sys_read(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = file(ctx, ctx.int(0))?;
+    let data = read_file(&f, None, ctx.size(2))?;
+    ctx.copyout(ctx.arg(1), &data)?;
+    Ok(data.len())
+}
+
+pub fn sys_pread64(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = file(ctx, ctx.int(0))?;
+    if !f.vnode.seekable() {
+        return Err(Errno::ESPIPE);
+    }
+    let off = i64::try_from(ctx.arg(3)).map_err(|_| Errno::EINVAL)?;
+    let data = read_file(&f, Some(off as u64), ctx.size(2))?;
+    ctx.copyout(ctx.arg(1), &data)?;
+    Ok(data.len())
+}
+
+pub fn sys_write(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = file(ctx, ctx.int(0))?;
+    let len = ctx.size(2).min(IO_CHUNK);
+    let mut data = vec![0u8; len];
+    ctx.copyin(ctx.arg(1), &mut data)?;
+    write_file(&f, None, &data)
+}
+
+pub fn sys_pwrite64(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = file(ctx, ctx.int(0))?;
+    if !f.vnode.seekable() {
+        return Err(Errno::ESPIPE);
+    }
+    let off = i64::try_from(ctx.arg(3)).map_err(|_| Errno::EINVAL)?;
+    let len = ctx.size(2).min(IO_CHUNK);
+    let mut data = vec![0u8; len];
+    ctx.copyin(ctx.arg(1), &mut data)?;
+    write_file(&f, Some(off as u64), &data)
+}
+
+/// An iovec array: (base, len) pairs.
+fn iovecs(ctx: &Ctx<'_>, addr: u64, count: usize) -> Result<Vec<(u64, usize)>, Errno> {
+    if count > 1024 {
+        return Err(Errno::EINVAL);
+    }
+    let mut raw = vec![0u8; count * 16];
+    ctx.copyin(addr, &mut raw)?;
+    let mut total: usize = 0;
+    let mut out = Vec::with_capacity(count);
+    for c in raw.chunks_exact(16) {
+        let base = u64::from_le_bytes(c[..8].try_into().map_err(|_| Errno::EFAULT)?);
+        let len = u64::from_le_bytes(c[8..].try_into().map_err(|_| Errno::EFAULT)?);
+        let len = usize::try_from(len).map_err(|_| Errno::EINVAL)?;
+        total = total.checked_add(len).filter(|t| *t <= isize::MAX as usize).ok_or(Errno::EINVAL)?;
+        out.push((base, len));
+    }
+    Ok(out)
+}
+
+pub fn sys_writev(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = file(ctx, ctx.int(0))?;
+    let iov = iovecs(ctx, ctx.arg(1), ctx.size(2))?;
+    let mut data = Vec::new();
+    for (base, len) in iov {
+        let take = len.min(IO_CHUNK.saturating_sub(data.len()));
+        let at = data.len();
+        data.resize(at + take, 0);
+        ctx.copyin(base, &mut data[at..])?;
+    }
+    write_file(&f, None, &data)
+}
+
+pub fn sys_readv(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = file(ctx, ctx.int(0))?;
+    let iov = iovecs(ctx, ctx.arg(1), ctx.size(2))?;
+    let total: usize = iov.iter().map(|(_, l)| *l).sum();
+    let data = read_file(&f, None, total)?;
+    let mut done = 0;
+    for (base, len) in iov {
+        if done >= data.len() {
+            break;
+        }
+        let n = len.min(data.len() - done);
+        ctx.copyout(base, &data[done..done + n])?;
+        done += n;
+    }
+    Ok(data.len())
+}
+
+pub fn sys_close(ctx: &mut Ctx<'_>) -> SysResult {
+    ctx.p.user().files().lock().close(ctx.int(0))?;
+    Ok(0)
+}
+
+/// open(2) flags that need a writable file system.
+fn wants_write(flags: u32) -> bool {
+    flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0
+}
+
+pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
+    let dirfd = ctx.int(0);
+    let path = ctx.path(1)?;
+    let flags = ctx.uint(2);
+    let follow = flags & O_NOFOLLOW == 0;
+    let np = match lookup_at(ctx, dirfd, &path, follow) {
+        Ok(np) => {
+            if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
+                return Err(Errno::EEXIST);
+            }
+            np
+        }
+        Err(Errno::ENOENT) if flags & O_CREAT != 0 => return Err(Errno::EROFS),
+        Err(e) => return Err(e),
+    };
+    let v = np.vnode().clone();
+    let vt = v.vtype();
+    if vt == VType::Lnk && !follow {
+        return Err(Errno::ELOOP);
+    }
+    if flags & O_DIRECTORY != 0 && vt != VType::Dir {
+        return Err(Errno::ENOTDIR);
+    }
+    if vt == VType::Dir && flags & O_ACCMODE != O_RDONLY {
+        return Err(Errno::EISDIR);
+    }
+    if flags & O_PATH == 0 && wants_write(flags) && vt == VType::Reg && v.fs_type() == "hostfs" {
+        return Err(Errno::EROFS);
+    }
+    let f = File::new(v, Some(np), flags);
+    ctx.p.user().files().lock().alloc(f, flags & O_CLOEXEC != 0, 0).map(|fd| fd as usize)
+}
+
+fn stat_out(ctx: &Ctx<'_>, v: &VnodeRef, addr: u64) -> SysResult {
+    let st = v.attr()?.to_stat();
+    ctx.copyout(addr, &st)?;
+    Ok(0)
+}
+
+pub fn sys_fstat(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = file(ctx, ctx.int(0))?;
+    stat_out(ctx, &f.vnode, ctx.arg(1))
+}
+
+pub fn sys_stat(ctx: &mut Ctx<'_>) -> SysResult {
+    let path = ctx.path(0)?;
+    let np = lookup_at(ctx, AT_FDCWD, &path, true)?;
+    stat_out(ctx, np.vnode(), ctx.arg(1))
+}
+
+pub fn sys_lstat(ctx: &mut Ctx<'_>) -> SysResult {
+    let path = ctx.path(0)?;
+    let np = lookup_at(ctx, AT_FDCWD, &path, false)?;
+    stat_out(ctx, np.vnode(), ctx.arg(1))
+}
+
+pub fn sys_newfstatat(ctx: &mut Ctx<'_>) -> SysResult {
+    let dirfd = ctx.int(0);
+    let flags = ctx.uint(3);
+    let path = ctx.copyin_str(ctx.arg(1), namei::PATH_MAX)?;
+    if path.is_empty() {
+        if flags & AT_EMPTY_PATH == 0 {
+            return Err(Errno::ENOENT);
+        }
+        if dirfd == AT_FDCWD {
+            let cwd = ctx.p.user().fs.lock().cwd.clone();
+            return stat_out(ctx, cwd.vnode(), ctx.arg(2));
+        }
+        let f = file(ctx, dirfd)?;
+        return stat_out(ctx, &f.vnode, ctx.arg(2));
+    }
+    let np = lookup_at(ctx, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+    stat_out(ctx, np.vnode(), ctx.arg(2))
+}
+
+pub fn sys_lseek(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = file(ctx, ctx.int(0))?;
+    if !f.vnode.seekable() {
+        return Err(Errno::ESPIPE);
+    }
+    let off = ctx.arg(1) as i64;
+    let base: i64 = match ctx.int(2) {
+        0 => 0,
+        1 => *f.offset.lock() as i64,
+        2 => i64::try_from(f.vnode.attr()?.size).map_err(|_| Errno::EOVERFLOW)?,
+        _ => return Err(Errno::EINVAL),
+    };
+    let new = base.checked_add(off).ok_or(Errno::EOVERFLOW)?;
+    if new < 0 {
+        return Err(Errno::EINVAL);
+    }
+    *f.offset.lock() = new as u64;
+    Ok(new as usize)
+}
+
+pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = file(ctx, ctx.int(0))?;
+    let np = f.path.clone().ok_or(Errno::ENOTDIR)?;
+    let v = f.vnode.clone();
+    if v.vtype() != VType::Dir {
+        return Err(Errno::ENOTDIR);
+    }
+    let cap = ctx.size(2).min(IO_CHUNK);
+    let attr = v.attr()?;
+    let mut entries = vec![(attr.ino, ".".to_string(), 4u8), (attr.ino, "..".to_string(), 4u8)];
+    let _ = np;
+    for e in v.readdir()? {
+        entries.push((e.ino, e.name, e.vtype.dirent_type()));
+    }
+    let mut pos = *f.offset.lock() as usize;
+    let mut out = Vec::new();
+    while let Some((ino, name, dtype)) = entries.get(pos) {
+        let reclen = (19 + name.len() + 1).div_ceil(8) * 8;
+        if out.len() + reclen > cap {
+            if out.is_empty() {
+                return Err(Errno::EINVAL);
+            }
+            break;
+        }
+        let start = out.len();
+        out.extend_from_slice(&ino.to_le_bytes());
+        out.extend_from_slice(&((pos + 1) as i64).to_le_bytes());
+        out.extend_from_slice(&(reclen as u16).to_le_bytes());
+        out.push(*dtype);
+        out.extend_from_slice(name.as_bytes());
+        out.resize(start + reclen, 0);
+        pos += 1;
+    }
+    ctx.copyout(ctx.arg(1), &out)?;
+    *f.offset.lock() = pos as u64;
+    Ok(out.len())
+}
+
+fn readlink_common(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], buf: u64, size: usize) -> SysResult {
+    if size == 0 || size > i32::MAX as usize {
+        return Err(Errno::EINVAL);
+    }
+    let np = lookup_at(ctx, dirfd, path, false)?;
+    if np.vnode().vtype() != VType::Lnk {
+        return Err(Errno::EINVAL);
+    }
+    let target = np.vnode().readlink()?;
+    let n = target.len().min(size);
+    ctx.copyout(buf, &target[..n])?;
+    Ok(n)
+}
+
+pub fn sys_readlink(ctx: &mut Ctx<'_>) -> SysResult {
+    let path = ctx.path(0)?;
+    readlink_common(ctx, AT_FDCWD, &path, ctx.arg(1), ctx.size(2))
+}
+
+pub fn sys_readlinkat(ctx: &mut Ctx<'_>) -> SysResult {
+    let path = ctx.path(1)?;
+    readlink_common(ctx, ctx.int(0), &path, ctx.arg(2), ctx.size(3))
+}
+
+pub fn sys_getcwd(ctx: &mut Ctx<'_>) -> SysResult {
+    let cwd = ctx.p.user().fs.lock().cwd.to_path_string();
+    let mut b = cwd.into_bytes();
+    b.push(0);
+    if b.len() > ctx.size(1) {
+        return Err(Errno::ERANGE);
+    }
+    ctx.copyout(ctx.arg(0), &b)?;
+    Ok(b.len())
+}
+
+fn set_cwd(ctx: &Ctx<'_>, np: NamePath) -> SysResult {
+    if np.vnode().vtype() != VType::Dir {
+        return Err(Errno::ENOTDIR);
+    }
+    ctx.p.user().fs.lock().cwd = np;
+    Ok(0)
+}
+
+pub fn sys_chdir(ctx: &mut Ctx<'_>) -> SysResult {
+    let path = ctx.path(0)?;
+    let np = lookup_at(ctx, AT_FDCWD, &path, true)?;
+    set_cwd(ctx, np)
+}
+
+pub fn sys_fchdir(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = file(ctx, ctx.int(0))?;
+    set_cwd(ctx, f.path.clone().ok_or(Errno::ENOTDIR)?)
+}
+
+fn access_common(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32, flags: u32) -> SysResult {
+    if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let np = lookup_at(ctx, dirfd, path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+    let a = np.vnode().attr()?;
+    let cred = *ctx.p.user().cred.lock();
+    let uid = if flags & AT_EACCESS != 0 { cred.euid } else { cred.uid };
+    let gid = if flags & AT_EACCESS != 0 { cred.egid } else { cred.gid };
+    if mode & 2 != 0 && np.vnode().fs_type() == "hostfs" && a.vtype() != VType::Chr {
+        return Err(Errno::EROFS);
+    }
+    let bits = if uid == 0 {
+        // root: read and write always; execute if anyone may, or it is a directory.
+        let x = if a.vtype() == VType::Dir || a.mode & 0o111 != 0 { 1 } else { 0 };
+        6 | x
+    } else if uid == a.uid {
+        (a.mode >> 6) & 7
+    } else if gid == a.gid {
+        (a.mode >> 3) & 7
+    } else {
+        a.mode & 7
+    };
+    if mode & !bits != 0 { Err(Errno::EACCES) } else { Ok(0) }
+}
+
+pub fn sys_access(ctx: &mut Ctx<'_>) -> SysResult {
+    let path = ctx.path(0)?;
+    access_common(ctx, AT_FDCWD, &path, ctx.uint(1), 0)
+}
+
+pub fn sys_faccessat(ctx: &mut Ctx<'_>) -> SysResult {
+    let path = ctx.path(1)?;
+    access_common(ctx, ctx.int(0), &path, ctx.uint(2), 0)
+}
+
+pub fn sys_dup(ctx: &mut Ctx<'_>) -> SysResult {
+    let files = ctx.p.user().files();
+    let mut t = files.lock();
+    let f = t.get(ctx.int(0))?;
+    t.alloc(f, false, 0).map(|fd| fd as usize)
+}
+
+fn dup_to(ctx: &Ctx<'_>, old: i32, new: i32, cloexec: bool) -> SysResult {
+    let files = ctx.p.user().files();
+    let mut t = files.lock();
+    let f = t.get(old)?;
+    let replaced = t.install(new, f, cloexec)?;
+    drop(t);
+    drop(replaced);
+    Ok(new as usize)
+}
+
+pub fn sys_dup2(ctx: &mut Ctx<'_>) -> SysResult {
+    let (old, new) = (ctx.int(0), ctx.int(1));
+    if old == new {
+        file(ctx, old)?;
+        return Ok(new as usize);
+    }
+    dup_to(ctx, old, new, false)
+}
+
+pub fn sys_dup3(ctx: &mut Ctx<'_>) -> SysResult {
+    let (old, new, flags) = (ctx.int(0), ctx.int(1), ctx.uint(2));
+    if old == new || flags & !O_CLOEXEC != 0 {
+        return Err(Errno::EINVAL);
+    }
+    dup_to(ctx, old, new, flags & O_CLOEXEC != 0)
+}
+
+const F_DUPFD: i32 = 0;
+const F_GETFD: i32 = 1;
+const F_SETFD: i32 = 2;
+const F_GETFL: i32 = 3;
+const F_SETFL: i32 = 4;
+const F_DUPFD_CLOEXEC: i32 = 1030;
+const FD_CLOEXEC: u64 = 1;
+
+pub fn sys_fcntl(ctx: &mut Ctx<'_>) -> SysResult {
+    let fd = ctx.int(0);
+    let files = ctx.p.user().files();
+    let mut t = files.lock();
+    match ctx.int(1) {
+        F_DUPFD | F_DUPFD_CLOEXEC => {
+            let min = usize::try_from(ctx.int(2)).map_err(|_| Errno::EINVAL)?;
+            if min >= file::NOFILE {
+                return Err(Errno::EINVAL);
+            }
+            let f = t.get(fd)?;
+            t.alloc(f, ctx.int(1) == F_DUPFD_CLOEXEC, min).map(|n| n as usize)
+        }
+        F_GETFD => Ok(usize::from(t.entry(fd)?.cloexec)),
+        F_SETFD => {
+            t.entry_mut(fd)?.cloexec = ctx.arg(2) & FD_CLOEXEC != 0;
+            Ok(0)
+        }
+        F_GETFL => Ok(t.get(fd)?.flags() as usize),
+        F_SETFL => {
+            t.get(fd)?.set_status_flags(ctx.uint(2));
+            Ok(0)
+        }
+        _ => {
+            t.get(fd)?;
+            Err(Errno::EINVAL)
+        }
+    }
+}
+
+const TCGETS: u32 = 0x5401;
+const TIOCGPGRP: u32 = 0x540f;
+const TIOCGWINSZ: u32 = 0x5413;
+
+pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = file(ctx, ctx.int(0))?;
+    if !f.vnode.is_tty() || !platform::console::stdout_is_terminal() {
+        return Err(Errno::ENOTTY);
+    }
+    match ctx.uint(1) {
+        TCGETS => {
+            let t = platform::console::kernel_termios().ok_or(Errno::ENOTTY)?;
+            ctx.copyout(ctx.arg(2), &t)?;
+            Ok(0)
+        }
+        TIOCGWINSZ => {
+            let (rows, cols) = platform::console::window_size().unwrap_or((24, 80));
+            let mut ws = [0u8; 8];
+            ws[0..2].copy_from_slice(&rows.to_le_bytes());
+            ws[2..4].copy_from_slice(&cols.to_le_bytes());
+            ctx.copyout(ctx.arg(2), &ws)?;
+            Ok(0)
+        }
+        TIOCGPGRP => {
+            ctx.copyout_i32(ctx.arg(2), ctx.p.rec.pgid.load(std::sync::atomic::Ordering::Relaxed))?;
+            Ok(0)
+        }
+        _ => Err(Errno::ENOTTY),
+    }
+}

@@ -1,0 +1,259 @@
+//! System calls: one table from number to handler (the `syscalls.master` of vk), dispatch,
+//! and the context handlers work with.
+//!
+//! | file       | family                                                            |
+//! |------------|--------------------------------------------------------------------|
+//! | `fs.rs`    | descriptors, files, directories, paths                             |
+//! | `mm.rs`    | brk, mmap, munmap, mprotect, madvise                               |
+//! | `proc.rs`  | exit, ids, credentials, uname, limits, TLS                         |
+//! | `time.rs`  | clocks and sleeping                                                |
+//!
+//! Each entry records how complete its support is; an unknown number returns ENOSYS and is
+//! counted, so `show syscalls` in ddb lists the gaps a program ran into.
+
+pub mod fs;
+pub mod mm;
+pub mod proc;
+pub mod time;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use platform::stub::UserRegs;
+
+use crate::kern::errno::{Errno, SysResult};
+use crate::kern::proc::Proc;
+use crate::kern::thread::Thread;
+use crate::vm::uaccess;
+
+/// How complete a system call is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    Full,
+    /// Works for what programs use; the note says what is missing.
+    Partial(&'static str),
+}
+
+/// A handler: the context carries the thread, its process and its registers.
+pub type Handler = fn(&mut Ctx<'_>) -> SysResult;
+
+/// A table entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Syscall {
+    pub nr: u32,
+    pub name: &'static str,
+    pub handler: Handler,
+    pub support: Support,
+}
+
+/// What a handler works with.
+pub struct Ctx<'a> {
+    pub td: &'a Arc<Thread>,
+    pub p: &'a Arc<Proc>,
+    pub regs: &'a mut UserRegs,
+    /// Set by a handler when the thread must not return to user mode.
+    pub exit: Option<Exit>,
+}
+
+/// How a thread leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// exit(2): this thread, with an exit code.
+    Thread(i32),
+    /// exit_group(2) or a fatal signal: the whole process, with a wait(2) status word.
+    Group(i32),
+}
+
+impl Ctx<'_> {
+    /// Argument `i` as the raw register.
+    pub fn arg(&self, i: usize) -> u64 {
+        self.regs.arg(i)
+    }
+
+    /// Argument `i` as a C `int` (the ABI passes ints in the low 32 bits of the register).
+    pub fn int(&self, i: usize) -> i32 {
+        self.arg(i) as u32 as i32
+    }
+
+    /// Argument `i` as a C `unsigned int`.
+    pub fn uint(&self, i: usize) -> u32 {
+        self.arg(i) as u32
+    }
+
+    /// Argument `i` as a size, capped to what the kernel will handle in one call.
+    pub fn size(&self, i: usize) -> usize {
+        usize::try_from(self.arg(i)).unwrap_or(usize::MAX)
+    }
+
+    pub fn copyin(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        let vm = self.p.user().vm();
+        let mut g = vm.lock();
+        uaccess::copyin(&mut g, addr, buf)
+    }
+
+    pub fn copyout(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
+        let vm = self.p.user().vm();
+        let mut g = vm.lock();
+        uaccess::copyout(&mut g, addr, data)
+    }
+
+    pub fn copyin_u64(&self, addr: u64) -> Result<u64, Errno> {
+        let mut b = [0u8; 8];
+        self.copyin(addr, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    pub fn copyout_u64(&self, addr: u64, v: u64) -> Result<(), Errno> {
+        self.copyout(addr, &v.to_le_bytes())
+    }
+
+    pub fn copyout_i32(&self, addr: u64, v: i32) -> Result<(), Errno> {
+        self.copyout(addr, &v.to_le_bytes())
+    }
+
+    /// A NUL-terminated string of at most `max` bytes.
+    pub fn copyin_str(&self, addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
+        let vm = self.p.user().vm();
+        let mut g = vm.lock();
+        uaccess::copyin_str(&mut g, addr, max)
+    }
+
+    /// A path argument (ENOENT for an empty one, ENAMETOOLONG past PATH_MAX).
+    pub fn path(&self, i: usize) -> Result<Vec<u8>, Errno> {
+        let p = self.copyin_str(self.arg(i), crate::fs::namei::PATH_MAX)?;
+        if p.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        Ok(p)
+    }
+}
+
+macro_rules! table {
+    ($($nr:expr => $name:ident, $handler:path, $support:expr;)*) => {
+        /// Every system call vk implements.
+        pub static TABLE: &[Syscall] = &[
+            $(Syscall { nr: $nr, name: stringify!($name), handler: $handler, support: $support },)*
+        ];
+    };
+}
+
+use Support::{Full, Partial};
+
+table! {
+    0 => read, fs::sys_read, Full;
+    1 => write, fs::sys_write, Full;
+    3 => close, fs::sys_close, Full;
+    4 => stat, fs::sys_stat, Full;
+    5 => fstat, fs::sys_fstat, Full;
+    6 => lstat, fs::sys_lstat, Full;
+    8 => lseek, fs::sys_lseek, Full;
+    9 => mmap, mm::sys_mmap, Partial("no shared file mappings");
+    10 => mprotect, mm::sys_mprotect, Full;
+    11 => munmap, mm::sys_munmap, Full;
+    12 => brk, mm::sys_brk, Full;
+    16 => ioctl, fs::sys_ioctl, Partial("terminal size and termios queries on the console");
+    17 => pread64, fs::sys_pread64, Full;
+    18 => pwrite64, fs::sys_pwrite64, Full;
+    19 => readv, fs::sys_readv, Full;
+    20 => writev, fs::sys_writev, Full;
+    21 => access, fs::sys_access, Full;
+    24 => sched_yield, proc::sys_sched_yield, Full;
+    28 => madvise, mm::sys_madvise, Partial("MADV_DONTNEED drops pages; other advice is accepted and ignored");
+    32 => dup, fs::sys_dup, Full;
+    33 => dup2, fs::sys_dup2, Full;
+    35 => nanosleep, time::sys_nanosleep, Partial("not interrupted by signals yet");
+    39 => getpid, proc::sys_getpid, Full;
+    60 => exit, proc::sys_exit, Full;
+    63 => uname, proc::sys_uname, Full;
+    72 => fcntl, fs::sys_fcntl, Partial("F_DUPFD, F_GETFD/SETFD, F_GETFL/SETFL");
+    79 => getcwd, fs::sys_getcwd, Full;
+    80 => chdir, fs::sys_chdir, Full;
+    81 => fchdir, fs::sys_fchdir, Full;
+    89 => readlink, fs::sys_readlink, Full;
+    96 => gettimeofday, time::sys_gettimeofday, Full;
+    102 => getuid, proc::sys_getuid, Full;
+    104 => getgid, proc::sys_getgid, Full;
+    107 => geteuid, proc::sys_geteuid, Full;
+    108 => getegid, proc::sys_getegid, Full;
+    110 => getppid, proc::sys_getppid, Full;
+    158 => arch_prctl, proc::sys_arch_prctl, Partial("ARCH_SET_FS and ARCH_GET_FS");
+    186 => gettid, proc::sys_gettid, Full;
+    201 => time, time::sys_time, Full;
+    217 => getdents64, fs::sys_getdents64, Full;
+    218 => set_tid_address, proc::sys_set_tid_address, Full;
+    228 => clock_gettime, time::sys_clock_gettime, Full;
+    229 => clock_getres, time::sys_clock_getres, Full;
+    230 => clock_nanosleep, time::sys_clock_nanosleep, Partial("not interrupted by signals yet");
+    231 => exit_group, proc::sys_exit_group, Full;
+    257 => openat, fs::sys_openat, Partial("read-only file systems only so far");
+    262 => newfstatat, fs::sys_newfstatat, Full;
+    267 => readlinkat, fs::sys_readlinkat, Full;
+    269 => faccessat, fs::sys_faccessat, Full;
+    292 => dup3, fs::sys_dup3, Full;
+    302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported, not enforced");
+    318 => getrandom, proc::sys_getrandom, Full;
+}
+
+/// Highest system call number counted.
+pub const NR_MAX: usize = 512;
+
+/// Calls of unimplemented system calls, by number.
+pub static ENOSYS_COUNTS: [AtomicU64; NR_MAX] = [const { AtomicU64::new(0) }; NR_MAX];
+/// int 0x80 (32-bit) calls, all refused.
+pub static COMPAT_CALLS: AtomicU64 = AtomicU64::new(0);
+
+fn index() -> &'static [Option<usize>] {
+    static INDEX: OnceLock<Vec<Option<usize>>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut v = vec![None; NR_MAX];
+        for (i, s) in TABLE.iter().enumerate() {
+            v[s.nr as usize] = Some(i);
+        }
+        v
+    })
+}
+
+/// The table entry of a number.
+pub fn lookup(nr: u64) -> Option<&'static Syscall> {
+    let i = usize::try_from(nr).ok()?;
+    index().get(i).copied().flatten().map(|k| &TABLE[k])
+}
+
+/// Run the system call in `ctx.regs` and put its result in rax.
+pub fn dispatch(ctx: &mut Ctx<'_>, compat: bool) {
+    let nr = ctx.regs.rax();
+    let r = if compat {
+        COMPAT_CALLS.fetch_add(1, Ordering::Relaxed);
+        Err(Errno::ENOSYS)
+    } else {
+        match lookup(nr) {
+            Some(s) => (s.handler)(ctx),
+            None => {
+                if let Some(c) = usize::try_from(nr).ok().and_then(|i| ENOSYS_COUNTS.get(i)) {
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+                log::debug!("pid {}: unimplemented system call {nr}", ctx.p.pid);
+                Err(Errno::ENOSYS)
+            }
+        }
+    };
+    if ctx.exit.is_none() {
+        ctx.regs.set_rax(crate::kern::errno::to_rax(r));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_has_unique_numbers_in_range() {
+        let mut seen = std::collections::BTreeSet::new();
+        for s in TABLE {
+            assert!((s.nr as usize) < NR_MAX, "{}", s.name);
+            assert!(seen.insert(s.nr), "duplicate {}", s.nr);
+        }
+        assert_eq!(lookup(1).map(|s| s.name), Some("write"));
+        assert!(lookup(9999).is_none());
+    }
+}

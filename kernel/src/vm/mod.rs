@@ -1,0 +1,13 @@
+//! Virtual memory: guest address spaces kept in software and mirrored into stub processes.
+//!
+//! | file        | what it is                                                              |
+//! |-------------|--------------------------------------------------------------------------|
+//! | `space.rs`  | `AddressSpace`: map entries, the page table, faults, copy-on-write, fork |
+//! | `uaccess.rs`| copyin/copyout through the page table and the direct map (EFAULT, never a fault) |
+//!
+//! Physical pages come from `platform::physmem`; a resident page is mapped in the stub as
+//! `mmap(MAP_SHARED|MAP_FIXED, physmem fd, pa)`, so a page the kernel writes through the
+//! direct map is the page the guest sees.
+
+pub mod space;
+pub mod uaccess;

@@ -1,0 +1,116 @@
+/*
+ * vktest.h — the tiny harness shared by the vk guest test programs.
+ *
+ * Each program calls CHECK(cond) once per behaviour it verifies. A passing check is counted
+ * silently; a failing one prints `FAIL file:line function: cond (errno N: text)` with the errno
+ * seen right after `cond` was evaluated. vktest_done() prints exactly `N passed, M failed` as the
+ * last line and exits 0 when M == 0, else 1.
+ *
+ * Output goes straight to fd 1 with write(2), never through stdio buffers, so a fork() can never
+ * duplicate pending output and the order of lines is the order of events.
+ *
+ * A child process (after fork) must not call vktest_done(): it reports through its exit status,
+ * which the parent CHECKs. vktest_child_done() ends a child that ran CHECKs of its own: it exits
+ * with the number of failed checks (capped at 100) and prints nothing on success.
+ */
+#ifndef VKTEST_H
+#define VKTEST_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int vktest_passed;
+static int vktest_failed;
+
+/* Print a line on fd 1 in one write(2), unbuffered. */
+static void vktest_print(const char *fmt, ...) __attribute__((format(printf, 1, 2), unused));
+static void vktest_print(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (len < 0)
+        return;
+    if ((size_t)len >= sizeof line)
+        len = sizeof line - 1;
+    const char *p = line;
+    while (len > 0) {
+        ssize_t n = write(1, p, (size_t)len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        p += n;
+        len -= (int)n;
+    }
+}
+
+static void vktest_fail(const char *file, int line, const char *func, const char *what,
+                        int err) __attribute__((unused));
+static void vktest_fail(const char *file, int line, const char *func, const char *what, int err)
+{
+    vktest_failed++;
+    vktest_print("FAIL %s:%d %s: %s (errno %d: %s)\n", file, line, func, what, err,
+                 strerror(err));
+}
+
+/* Count one behaviour: `cond` is evaluated exactly once, then errno is captured. */
+#define CHECK(cond)                                                                     \
+    do {                                                                                \
+        int vktest_ok_ = (cond) ? 1 : 0;                                                \
+        int vktest_errno_ = errno;                                                      \
+        if (vktest_ok_)                                                                 \
+            vktest_passed++;                                                            \
+        else                                                                            \
+            vktest_fail(__FILE__, __LINE__, __func__, #cond, vktest_errno_);            \
+    } while (0)
+
+/* CHECK with an extra printf-style detail line on failure (values seen, etc.). */
+#define CHECKF(cond, ...)                                                               \
+    do {                                                                                \
+        int vktest_ok_ = (cond) ? 1 : 0;                                                \
+        int vktest_errno_ = errno;                                                      \
+        if (vktest_ok_) {                                                               \
+            vktest_passed++;                                                            \
+        } else {                                                                        \
+            vktest_fail(__FILE__, __LINE__, __func__, #cond, vktest_errno_);            \
+            vktest_print("     ");                                                      \
+            vktest_print(__VA_ARGS__);                                                  \
+            vktest_print("\n");                                                         \
+        }                                                                               \
+    } while (0)
+
+/* A setup step that later checks depend on: counted like a CHECK. */
+#define REQUIRE(cond) CHECK(cond)
+
+/* An address the compiler cannot reason about, for "the kernel must return EFAULT" checks. */
+static inline void *vktest_launder(void *p)
+{
+    __asm__("" : "+r"(p));
+    return p;
+}
+#define BAD_PTR(addr) vktest_launder((void *)(unsigned long)(addr))
+
+static int vktest_done(void) __attribute__((unused, noreturn));
+static int vktest_done(void)
+{
+    vktest_print("%d passed, %d failed\n", vktest_passed, vktest_failed);
+    exit(vktest_failed == 0 ? 0 : 1);
+}
+
+static void vktest_child_done(void) __attribute__((unused, noreturn));
+static void vktest_child_done(void)
+{
+    _exit(vktest_failed > 100 ? 100 : vktest_failed);
+}
+
+#endif /* VKTEST_H */
