@@ -46,6 +46,9 @@ pub fn exit(td: &Arc<Thread>, p: &Arc<Proc>, e: Exit) -> ! {
         }
         first
     };
+    if !last && td.tid as i32 != p.pid {
+        crate::kern::uproc::free_pid(td.tid as i32);
+    }
     if let Some(stub) = td.user().stub.lock().take() {
         if !last {
             let slot = stub.slot();
@@ -85,6 +88,7 @@ fn proc_exit(p: &Arc<Proc>, status: i32) {
         }
         wakeup(wchan_of(&*init));
     }
+    crate::kern::fork::vfork_release(p);
     if p.pid == 1 {
         init_exited(status);
     }

@@ -3,7 +3,9 @@
 pub mod args;
 pub mod errno;
 pub mod exec;
+pub mod execve;
 pub mod exit;
+pub mod fork;
 pub mod init_main;
 pub mod kenv;
 pub mod printf;
@@ -17,3 +19,4 @@ pub mod thread;
 pub mod uproc;
 pub mod usertrap;
 pub mod vfs_mountroot;
+pub mod wait;

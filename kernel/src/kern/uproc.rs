@@ -20,9 +20,12 @@ use crate::vm::space::AddressSpace;
 pub const PID_MAX: i32 = 32768;
 
 static NEXT_PID: AtomicI32 = AtomicI32::new(1);
+/// Ids in use: pids and the tids of guest threads share one space, as in Linux.
+static IDS: SpinLock<std::collections::BTreeSet<i32>> = SpinLock::new("pid_ids", std::collections::BTreeSet::new());
 
-/// The next free pid (1 for the first process: init).
+/// The next free pid or tid (1 for the first process: init). Ids wrap at PID_MAX to 300.
 pub fn alloc_pid() -> Option<i32> {
+    let mut ids = IDS.lock();
     for _ in 0..PID_MAX {
         let pid = NEXT_PID.fetch_add(1, Ordering::Relaxed);
         let pid = if pid >= PID_MAX {
@@ -31,11 +34,16 @@ pub fn alloc_pid() -> Option<i32> {
         } else {
             pid
         };
-        if crate::kern::proc::find(pid).is_none() {
+        if ids.insert(pid) {
             return Some(pid);
         }
     }
     None
+}
+
+/// Give an id back (a reaped process, an exited thread).
+pub fn free_pid(id: i32) {
+    IDS.lock().remove(&id);
 }
 
 /// Working directory and file-creation mask (CLONE_FS shares it).
@@ -74,6 +82,10 @@ pub struct UserProc {
     pub exit_status: SpinLock<Option<i32>>,
     /// Resource limits (soft, hard) by RLIMIT_* number: kept and reported, not yet enforced.
     pub rlimits: SpinLock<[(u64, u64); RLIM_NLIMITS]>,
+    /// A vfork child releases its parent (exec or exit): the parent sleeps until then.
+    pub vfork_released: std::sync::atomic::AtomicBool,
+    /// The signal to send the parent at exit (clone's low byte; SIGCHLD for fork).
+    pub exit_signal: AtomicI32,
 }
 
 /// Number of resource limits (RLIMIT_NLIMITS).
@@ -107,6 +119,8 @@ impl UserProc {
             argv: SpinLock::new("proc_argv", Vec::new()),
             exit_status: SpinLock::new("proc_exit", None),
             rlimits: SpinLock::new("proc_rlimits", default_rlimits()),
+            vfork_released: std::sync::atomic::AtomicBool::new(false),
+            exit_signal: AtomicI32::new(17),
         }
     }
 

@@ -164,6 +164,11 @@ table! {
     35 => nanosleep, time::sys_nanosleep, Partial("not interrupted by signals yet");
     39 => getpid, proc::sys_getpid, Full;
     60 => exit, proc::sys_exit, Full;
+    56 => clone, proc::sys_clone, Partial("CLONE_VM without CLONE_THREAD copies memory (vfork semantics hold); no namespaces");
+    57 => fork, proc::sys_fork, Full;
+    58 => vfork, proc::sys_vfork, Partial("the child's memory is a copy-on-write copy");
+    59 => execve, proc::sys_execve, Partial("other threads are not yet stopped");
+    61 => wait4, proc::sys_wait4, Partial("rusage is zeros");
     63 => uname, proc::sys_uname, Full;
     72 => fcntl, fs::sys_fcntl, Partial("F_DUPFD, F_GETFD/SETFD, F_GETFL/SETFL");
     79 => getcwd, fs::sys_getcwd, Full;
@@ -191,6 +196,7 @@ table! {
     269 => faccessat, fs::sys_faccessat, Full;
     292 => dup3, fs::sys_dup3, Full;
     302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported, not enforced");
+    247 => waitid, proc::sys_waitid, Partial("exited children only");
     318 => getrandom, proc::sys_getrandom, Full;
 }
 

@@ -142,3 +142,119 @@ pub fn sys_getrandom(ctx: &mut Ctx<'_>) -> SysResult {
     ctx.copyout(ctx.arg(0), &b)?;
     Ok(len)
 }
+
+use crate::kern::fork::{self, CloneArgs};
+use crate::kern::wait::{self, Which};
+
+pub fn sys_clone(ctx: &mut Ctx<'_>) -> SysResult {
+    // clone(flags, stack, parent_tid, child_tid, tls): x86-64 argument order.
+    let a = CloneArgs { flags: ctx.arg(0), stack: ctx.arg(1), parent_tid: ctx.arg(2), child_tid: ctx.arg(3), tls: ctx.arg(4) };
+    fork::do_clone(ctx, a)
+}
+
+pub fn sys_fork(ctx: &mut Ctx<'_>) -> SysResult {
+    fork::do_clone(ctx, CloneArgs { flags: 17, ..Default::default() })
+}
+
+pub fn sys_vfork(ctx: &mut Ctx<'_>) -> SysResult {
+    fork::do_clone(ctx, CloneArgs { flags: fork::CLONE_VM | fork::CLONE_VFORK | 17, ..Default::default() })
+}
+
+const WNOHANG: u32 = 1;
+const WUNTRACED: u32 = 2;
+const WEXITED: u32 = 4;
+const WCONTINUED: u32 = 8;
+const WNOWAIT: u32 = 0x0100_0000;
+const WALL: u32 = 0x4000_0000;
+const WCLONE: u32 = 0x8000_0000;
+const WNOTHREAD: u32 = 0x2000_0000;
+
+pub fn sys_wait4(ctx: &mut Ctx<'_>) -> SysResult {
+    let pid = ctx.int(0);
+    let opts = ctx.uint(2);
+    if opts & !(WNOHANG | WUNTRACED | WCONTINUED | WALL | WCLONE | WNOTHREAD) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let which = match pid {
+        -1 => Which::Any,
+        0 => Which::Pgid(ctx.p.rec.pgid.load(Ordering::Relaxed)),
+        p if p < -1 => Which::Pgid(-p),
+        p => Which::Pid(p),
+    };
+    match wait::wait_child(ctx.p, which, opts & WNOHANG != 0, true)? {
+        None => Ok(0),
+        Some(r) => {
+            if ctx.arg(1) != 0 {
+                ctx.copyout_i32(ctx.arg(1), r.status)?;
+            }
+            if ctx.arg(3) != 0 {
+                ctx.copyout(ctx.arg(3), &[0u8; 144])?;
+            }
+            Ok(r.pid as usize)
+        }
+    }
+}
+
+pub fn sys_waitid(ctx: &mut Ctx<'_>) -> SysResult {
+    let (idtype, id, infop, opts) = (ctx.int(0), ctx.int(1), ctx.arg(2), ctx.uint(3));
+    if opts & !(WNOHANG | WEXITED | WUNTRACED | WCONTINUED | WNOWAIT | WALL | WCLONE | WNOTHREAD) != 0
+        || opts & (WEXITED | WUNTRACED | WCONTINUED) == 0
+    {
+        return Err(Errno::EINVAL);
+    }
+    let which = match idtype {
+        0 => Which::Any,
+        1 if id > 0 => Which::Pid(id),
+        2 => Which::Pgid(if id == 0 { ctx.p.rec.pgid.load(Ordering::Relaxed) } else { id }),
+        _ => return Err(Errno::EINVAL),
+    };
+    if opts & WEXITED == 0 {
+        // Only stopped/continued children were asked for: vk has no job control stops yet.
+        return if opts & WNOHANG != 0 { Ok(0) } else { Err(Errno::ECHILD) };
+    }
+    let r = wait::wait_child(ctx.p, which, opts & WNOHANG != 0, opts & WNOWAIT == 0)?;
+    if infop != 0 {
+        // siginfo_t: signo, errno, code, then (pid, uid, status) in the union.
+        let mut si = [0u8; 128];
+        if let Some(r) = r {
+            let (code, status) =
+                if r.status & 0x7f == 0 { (1i32, (r.status >> 8) & 0xff) } else { (2i32, r.status & 0x7f) };
+            si[0..4].copy_from_slice(&17i32.to_le_bytes());
+            si[8..12].copy_from_slice(&code.to_le_bytes());
+            si[16..20].copy_from_slice(&r.pid.to_le_bytes());
+            si[20..24].copy_from_slice(&r.uid.to_le_bytes());
+            si[24..28].copy_from_slice(&status.to_le_bytes());
+        }
+        ctx.copyout(infop, &si)?;
+    }
+    Ok(0)
+}
+
+/// A NULL-terminated array of string pointers (argv, envp), within ARG_MAX in all.
+fn str_array(ctx: &Ctx<'_>, addr: u64) -> Result<Vec<Vec<u8>>, Errno> {
+    let mut out = Vec::new();
+    if addr == 0 {
+        return Ok(out);
+    }
+    let mut total = 0usize;
+    for i in 0.. {
+        let p = ctx.copyin_u64(addr + 8 * i)?;
+        if p == 0 {
+            break;
+        }
+        let s = ctx.copyin_str(p, crate::kern::exec::ARG_MAX)?;
+        total += s.len() + 9;
+        if total > crate::kern::exec::ARG_MAX {
+            return Err(Errno::E2BIG);
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+pub fn sys_execve(ctx: &mut Ctx<'_>) -> SysResult {
+    let path = ctx.path(0)?;
+    let argv = str_array(ctx, ctx.arg(1))?;
+    let envp = str_array(ctx, ctx.arg(2))?;
+    crate::kern::execve::execve(ctx, &path, argv, envp)
+}

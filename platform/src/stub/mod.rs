@@ -142,6 +142,8 @@ pub struct StubThread {
     slot: u32,
     /// Validated kernel address of the current trap's ucontext (0 when unknown).
     uc: AtomicU64,
+    /// Whether its first trap has been seen (a new thread reports asynchronously).
+    started: std::sync::atomic::AtomicBool,
 }
 
 impl StubSpace {
@@ -236,7 +238,7 @@ const LIVENESS: Duration = Duration::from_millis(100);
 impl StubThread {
     fn attach(space: &Arc<StubSpace>, slot: u32) -> StubThread {
         space.word(slot, msg::SPIN).store(SPIN, Ordering::Relaxed);
-        StubThread { space: Arc::clone(space), slot, uc: AtomicU64::new(0) }
+        StubThread { space: Arc::clone(space), slot, uc: AtomicU64::new(0), started: std::sync::atomic::AtomicBool::new(false) }
     }
 
     pub fn space(&self) -> &Arc<StubSpace> {
@@ -277,7 +279,10 @@ impl StubThread {
             if self.state().load(Ordering::Acquire) == state::TRAPPED {
                 let mut regs = UserRegs::default();
                 return match self.collect(&mut regs) {
-                    Trap::Start => Ok(()),
+                    Trap::Start => {
+                        self.started.store(true, Ordering::Release);
+                        Ok(())
+                    }
                     other => Err(StubError::Start(format!("first trap was {other:?}"))),
                 };
             }
@@ -329,7 +334,11 @@ impl StubThread {
     }
 
     /// Run the guest: registers in, operations queued, until its next trap; registers out.
+    /// A thread that has not reported yet (just made by `clone_thread`) is waited for first.
     pub fn run(&self, regs: &mut UserRegs, ops: &mut Ops, ctl: &dyn RunControl) -> Trap {
+        if !self.started.load(Ordering::Acquire) && self.wait_start(Duration::from_secs(30)).is_err() {
+            return Trap::Dead;
+        }
         if self.state().load(Ordering::Acquire) != state::TRAPPED {
             return Trap::Dead;
         }

@@ -1,0 +1,46 @@
+//! The process side of execve(2): load the new image, then — past the point of no return —
+//! swap the address space and stub, reset what exec resets, and start at the entry point.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use platform::stub::{StubSpace, UserRegs};
+
+use crate::kern::errno::{Errno, SysResult};
+use crate::kern::exec;
+use crate::kern::sleeplock::SleepLock;
+use crate::sys::Ctx;
+
+pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> SysResult {
+    let u = ctx.p.user();
+    let cwd = u.fs.lock().cwd.clone();
+    let cred = *u.cred.lock();
+    let mut image = match exec::load(&cwd, path, argv, envp, cred, ctx.p.pid as u64) {
+        Ok(i) => i,
+        Err(e) => {
+            if let Some(why) = e.why {
+                crate::kprintf!("exec: pid {} ({}): {why}\n", ctx.p.pid, ctx.p.comm());
+            }
+            return Err(e.errno);
+        }
+    };
+    let pm = platform::physmem::get().ok_or(Errno::ENOMEM)?;
+    let (space, t0) = StubSpace::spawn(pm.fd()).map_err(|e| {
+        log::warn!("exec: {e}");
+        Errno::EAGAIN
+    })?;
+    image.vm.stub = Some(space);
+    // No return from here on.
+    drop(std::mem::replace(&mut *u.vm.lock(), Arc::new(SleepLock::new("vmmap", image.vm))));
+    let ut = ctx.td.user();
+    *ut.stub.lock() = Some(Arc::new(t0));
+    *ut.ops.lock() = platform::stub::Ops::new();
+    ut.fs_base.store(0, Ordering::Relaxed);
+    *ctx.regs = UserRegs::start(image.entry, image.sp);
+    u.files().lock().close_on_exec();
+    ctx.p.set_comm(&image.comm);
+    *u.exe.lock() = Some(image.path);
+    *u.argv.lock() = image.argv;
+    crate::kern::fork::vfork_release(ctx.p);
+    Ok(0)
+}

@@ -1,0 +1,187 @@
+//! clone(2), fork(2), vfork(2): new threads and new processes.
+//!
+//! * A thread (CLONE_THREAD) shares everything; in the stub it is a new host thread in a new
+//!   slot, started by a `clone` operation the parent's stub thread carries out on its way back
+//!   to the guest.
+//! * A process gets a copy-on-write copy of the address space and a new stub.
+//! * vfork (CLONE_VM without CLONE_THREAD) is a process with a copy-on-write address space
+//!   whose parent sleeps until it execs or exits: the same as sharing for programs that, as
+//!   vfork(2) requires, only exec or _exit in the child (memory writes of the child are not
+//!   seen by the parent).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use platform::stub::StubSpace;
+
+use crate::kern::errno::{Errno, SysResult};
+use crate::kern::proc::{self, Proc};
+use crate::kern::sched;
+use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wchan_of};
+use crate::kern::thread::Thread;
+use crate::kern::uproc::{UserProc, UserThread, alloc_pid, free_pid};
+use crate::kern::usertrap::user_main;
+use crate::sys::Ctx;
+use crate::vm::uaccess;
+
+pub const CSIGNAL: u64 = 0xff;
+pub const CLONE_VM: u64 = 0x100;
+pub const CLONE_FS: u64 = 0x200;
+pub const CLONE_FILES: u64 = 0x400;
+pub const CLONE_SIGHAND: u64 = 0x800;
+pub const CLONE_PIDFD: u64 = 0x1000;
+pub const CLONE_PTRACE: u64 = 0x2000;
+pub const CLONE_VFORK: u64 = 0x4000;
+pub const CLONE_PARENT: u64 = 0x8000;
+pub const CLONE_THREAD: u64 = 0x1_0000;
+pub const CLONE_SYSVSEM: u64 = 0x4_0000;
+pub const CLONE_SETTLS: u64 = 0x8_0000;
+pub const CLONE_PARENT_SETTID: u64 = 0x10_0000;
+pub const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
+pub const CLONE_DETACHED: u64 = 0x40_0000;
+pub const CLONE_UNTRACED: u64 = 0x80_0000;
+pub const CLONE_CHILD_SETTID: u64 = 0x100_0000;
+/// Namespace and other flags vk does not support.
+const UNSUPPORTED: u64 = 0x7e02_0000 | CLONE_PIDFD | 0x2_0000_0000;
+
+/// clone's arguments.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CloneArgs {
+    pub flags: u64,
+    pub stack: u64,
+    pub parent_tid: u64,
+    pub child_tid: u64,
+    pub tls: u64,
+}
+
+/// Create a thread or a process; returns the new id to the caller (the child sees 0).
+pub fn do_clone(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
+    let f = a.flags;
+    if f & UNSUPPORTED != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if (f & CLONE_THREAD != 0 && f & CLONE_SIGHAND == 0) || (f & CLONE_SIGHAND != 0 && f & CLONE_VM == 0) {
+        return Err(Errno::EINVAL);
+    }
+    if f & CLONE_THREAD != 0 { new_thread(ctx, a) } else { new_process(ctx, a) }
+}
+
+fn child_regs(ctx: &Ctx<'_>, a: &CloneArgs) -> platform::stub::UserRegs {
+    let mut regs = *ctx.regs;
+    regs.set_rax(0);
+    if a.stack != 0 {
+        regs.set_rsp(a.stack);
+    }
+    regs
+}
+
+fn new_thread(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
+    let stub = ctx.td.user().stub.lock().clone().ok_or(Errno::EAGAIN)?;
+    let space = Arc::clone(stub.space());
+    let slot = space.alloc_slot().ok_or(Errno::EAGAIN)?;
+    let Some(tid) = alloc_pid() else {
+        space.free_slot(slot);
+        return Err(Errno::EAGAIN);
+    };
+    let ut = UserThread::new(Arc::new(space.thread(slot)), child_regs(ctx, &a));
+    let fs = if a.flags & CLONE_SETTLS != 0 { a.tls } else { ctx.td.user().fs_base.load(Ordering::Relaxed) };
+    ut.fs_base.store(fs, Ordering::Relaxed);
+    ut.ops.lock().set_fs(fs);
+    if a.flags & CLONE_CHILD_CLEARTID != 0 {
+        ut.clear_child_tid.store(a.child_tid, Ordering::Relaxed);
+    }
+    if a.flags & CLONE_PARENT_SETTID != 0 {
+        ctx.copyout_i32(a.parent_tid, tid)?;
+    }
+    if a.flags & CLONE_CHILD_SETTID != 0 {
+        ctx.copyout_i32(a.child_tid, tid)?;
+    }
+    // The parent's stub thread starts the host thread on its way back to the guest.
+    ctx.td.user().ops.lock().clone_thread(slot);
+    let td = match Thread::new_user(ctx.p, tid as u64, &ctx.p.comm(), ut, user_main) {
+        Ok(td) => td,
+        Err(_) => {
+            free_pid(tid);
+            space.free_slot(slot);
+            return Err(Errno::EAGAIN);
+        }
+    };
+    td.rec.cpu.store(platform::cpu::curcpu(), Ordering::Relaxed);
+    sched::setrunnable(td);
+    Ok(tid as usize)
+}
+
+fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
+    let parent = ctx.p;
+    let pu = parent.user();
+    let pid = alloc_pid().ok_or(Errno::EAGAIN)?;
+    let fail = |e: Errno| {
+        free_pid(pid);
+        e
+    };
+    let mut vm = pu.vm().lock().fork(pid as u64);
+    let pm = platform::physmem::get().ok_or(Errno::ENOMEM).map_err(fail)?;
+    let (space, t0) = StubSpace::spawn(pm.fd()).map_err(|e| {
+        log::warn!("fork: {e}");
+        fail(Errno::EAGAIN)
+    })?;
+    vm.stub = Some(space);
+    if a.flags & CLONE_CHILD_SETTID != 0 {
+        uaccess::copyout(&mut vm, a.child_tid, &pid.to_le_bytes()).map_err(fail)?;
+    }
+    let files = if a.flags & CLONE_FILES != 0 { None } else { Some(pu.files().lock().clone()) };
+    let fs = pu.fs.lock().clone();
+    let cred = *pu.cred.lock();
+    let user = UserProc::new(vm, files.clone().unwrap_or_default(), fs, cred, Arc::downgrade(parent));
+    if files.is_none() {
+        *user.files.lock() = pu.files();
+    }
+    *user.exe.lock() = pu.exe.lock().clone();
+    *user.argv.lock() = pu.argv.lock().clone();
+    *user.rlimits.lock() = *pu.rlimits.lock();
+    user.exit_signal.store((a.flags & CSIGNAL) as i32, Ordering::Relaxed);
+    let comm = parent.comm();
+    let child = Proc::new_user(pid, parent.pid, &comm, user);
+    child.set_comm(&comm);
+    child.rec.pgid.store(parent.rec.pgid.load(Ordering::Relaxed), Ordering::Relaxed);
+    child.rec.sid.store(parent.rec.sid.load(Ordering::Relaxed), Ordering::Relaxed);
+    child.rec.uid.store(cred.uid, Ordering::Relaxed);
+    child.rec.gid.store(cred.gid, Ordering::Relaxed);
+    let ut = UserThread::new(Arc::new(t0), child_regs(ctx, &a));
+    let fs_base = if a.flags & CLONE_SETTLS != 0 { a.tls } else { ctx.td.user().fs_base.load(Ordering::Relaxed) };
+    ut.fs_base.store(fs_base, Ordering::Relaxed);
+    ut.ops.lock().set_fs(fs_base);
+    if a.flags & CLONE_CHILD_CLEARTID != 0 {
+        ut.clear_child_tid.store(a.child_tid, Ordering::Relaxed);
+    }
+    if a.flags & CLONE_PARENT_SETTID != 0 {
+        ctx.copyout_i32(a.parent_tid, pid).map_err(fail)?;
+    }
+    let td = Thread::new_user(&child, pid as u64, &comm, ut, user_main).map_err(|_| fail(Errno::EAGAIN))?;
+    td.rec.cpu.store(platform::cpu::curcpu(), Ordering::Relaxed);
+    pu.children.lock().push(Arc::clone(&child));
+    proc::insert(Arc::clone(&child));
+    sched::setrunnable(td);
+    if a.flags & CLONE_VFORK != 0 {
+        wait_vfork(&child);
+    }
+    Ok(pid as usize)
+}
+
+/// The vfork parent sleeps until the child execs or exits.
+fn wait_vfork(child: &Arc<Proc>) {
+    let chan = wchan_of(&**child);
+    loop {
+        let g = sleepq_lock(chan);
+        if child.user().vfork_released.load(Ordering::Acquire) {
+            return;
+        }
+        tsleep_locked(g, "vfork", SleepOpts::UNINTERRUPTIBLE);
+    }
+}
+
+/// A vfork child execs or exits: its parent may go on.
+pub fn vfork_release(p: &Proc) {
+    p.user().vfork_released.store(true, Ordering::Release);
+    crate::kern::sleep::wakeup(wchan_of(p));
+}
