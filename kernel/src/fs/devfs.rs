@@ -76,7 +76,10 @@ fn console_read(buf: &mut [u8]) -> Result<usize, Errno> {
             buf[..data.len()].copy_from_slice(&data);
             return Ok(data.len());
         }
-        tsleep_locked(g, "ttyin", SleepOpts { interruptible: true, timeout: None });
+        if tsleep_locked(g, "ttyin", SleepOpts { interruptible: true, timeout: None }) == crate::kern::thread::WakeReason::Interrupted {
+            // The read goes on in the io thread; its bytes are dropped with the slot.
+            return Err(Errno::ERESTARTSYS);
+        }
     }
 }
 

@@ -38,6 +38,12 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     ut.fs_base.store(0, Ordering::Relaxed);
     *ctx.regs = UserRegs::start(image.entry, image.sp);
     u.files().lock().close_on_exec();
+    u.sig.lock().reset_handlers();
+    {
+        let mut ts = ut.sigstate.sig.lock();
+        ts.altstack = crate::kern::signal::AltStack::default();
+        ts.saved_mask = None;
+    }
     ctx.p.set_comm(&image.comm);
     *u.exe.lock() = Some(image.path);
     *u.argv.lock() = image.argv;

@@ -93,8 +93,30 @@ fn proc_exit(p: &Arc<Proc>, status: i32) {
         init_exited(status);
     }
     if let Some(parent) = u.parent.lock().upgrade() {
-        wakeup(wchan_of(&*parent));
+        notify_parent(p, &parent, status);
     }
+}
+
+/// Tell the parent: SIGCHLD (or the clone exit signal), and a wake-up for wait(2). A parent
+/// that ignores SIGCHLD (or asked SA_NOCLDWAIT) gets no zombie: the child is reaped at once.
+fn notify_parent(p: &Arc<Proc>, parent: &Arc<Proc>, status: i32) {
+    use crate::kern::signal::{self, SIGCHLD, SA_NOCLDWAIT, SIG_IGN, SigInfo};
+    if parent.user.is_none() {
+        return;
+    }
+    let act = parent.user().sig.lock().actions[SIGCHLD as usize];
+    let exit_signal = p.user().exit_signal.load(Ordering::Relaxed);
+    if act.handler == SIG_IGN || act.flags & SA_NOCLDWAIT != 0 {
+        parent.user().children.lock().retain(|c| c.pid != p.pid);
+        proc::remove(p.pid);
+        crate::kern::uproc::free_pid(p.pid);
+    } else if signal::valid(exit_signal) {
+        let uid = p.user().cred.lock().uid;
+        let mut info = SigInfo::child(p.pid, uid, status);
+        info.signo = exit_signal;
+        signal::send_to_proc(parent, info);
+    }
+    wakeup(wchan_of(&**parent));
 }
 
 /// init is gone: in batch mode (`-e init=`) this is how the machine stops.

@@ -84,6 +84,7 @@ fn new_thread(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         return Err(Errno::EAGAIN);
     };
     let ut = UserThread::new(Arc::new(space.thread(slot)), child_regs(ctx, &a));
+    ut.sigstate.sig.lock().mask = ctx.td.user().sigstate.sig.lock().mask;
     let fs = if a.flags & CLONE_SETTLS != 0 { a.tls } else { ctx.td.user().fs_base.load(Ordering::Relaxed) };
     ut.fs_base.store(fs, Ordering::Relaxed);
     ut.ops.lock().set_fs(fs);
@@ -140,6 +141,11 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     *user.argv.lock() = pu.argv.lock().clone();
     *user.rlimits.lock() = *pu.rlimits.lock();
     user.exit_signal.store((a.flags & CSIGNAL) as i32, Ordering::Relaxed);
+    {
+        let mut sig = pu.sig.lock().clone();
+        sig.pending.clear();
+        *user.sig.lock() = sig;
+    }
     let comm = parent.comm();
     let child = Proc::new_user(pid, parent.pid, &comm, user);
     child.set_comm(&comm);
@@ -148,6 +154,8 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     child.rec.uid.store(cred.uid, Ordering::Relaxed);
     child.rec.gid.store(cred.gid, Ordering::Relaxed);
     let ut = UserThread::new(Arc::new(t0), child_regs(ctx, &a));
+    ut.sigstate.sig.lock().mask = ctx.td.user().sigstate.sig.lock().mask;
+    ut.sigstate.sig.lock().altstack = ctx.td.user().sigstate.sig.lock().altstack;
     let fs_base = if a.flags & CLONE_SETTLS != 0 { a.tls } else { ctx.td.user().fs_base.load(Ordering::Relaxed) };
     ut.fs_base.store(fs_base, Ordering::Relaxed);
     ut.ops.lock().set_fs(fs_base);

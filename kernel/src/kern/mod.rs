@@ -12,6 +12,7 @@ pub mod printf;
 pub mod proc;
 pub mod sched;
 pub mod shutdown;
+pub mod signal;
 pub mod sleeplock;
 pub mod sleep;
 pub mod syncer;

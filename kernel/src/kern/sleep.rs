@@ -63,6 +63,9 @@ impl SleepOpts {
 pub fn tsleep_locked(mut g: SleepqGuard, wmesg: &str, opts: SleepOpts) -> WakeReason {
     let td = curthread().expect("tsleep off CPU");
     let wchan = g.wchan;
+    if opts.interruptible && crate::kern::signal::pending(&td) {
+        return WakeReason::Interrupted;
+    }
     let generation = td.sleep_gen.fetch_add(1, Ordering::AcqRel) + 1;
     td.wake_reason.store(WakeReason::Woken as u32, Ordering::Relaxed);
     td.set_wmesg(wchan, wmesg);

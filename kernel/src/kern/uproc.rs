@@ -86,6 +86,8 @@ pub struct UserProc {
     pub vfork_released: std::sync::atomic::AtomicBool,
     /// The signal to send the parent at exit (clone's low byte; SIGCHLD for fork).
     pub exit_signal: AtomicI32,
+    /// Signal actions and the process's pending signals.
+    pub sig: SpinLock<crate::kern::signal::ProcSig>,
 }
 
 /// Number of resource limits (RLIMIT_NLIMITS).
@@ -121,6 +123,7 @@ impl UserProc {
             rlimits: SpinLock::new("proc_rlimits", default_rlimits()),
             vfork_released: std::sync::atomic::AtomicBool::new(false),
             exit_signal: AtomicI32::new(17),
+            sig: SpinLock::new("proc_sig", crate::kern::signal::ProcSig::new()),
         }
     }
 
@@ -148,6 +151,8 @@ pub struct UserThread {
     pub fs_base: AtomicU64,
     /// Operations only this thread's stub thread can carry out (its fs base).
     pub ops: SpinLock<Ops>,
+    /// Mask, pending signals, alternate stack.
+    pub sigstate: crate::kern::signal::ThreadSigState,
 }
 
 impl UserThread {
@@ -158,6 +163,7 @@ impl UserThread {
             clear_child_tid: AtomicU64::new(0),
             fs_base: AtomicU64::new(0),
             ops: SpinLock::new("uthread_ops", Ops::new()),
+            sigstate: crate::kern::signal::ThreadSigState::new(0),
         }
     }
 }

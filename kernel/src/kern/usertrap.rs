@@ -11,7 +11,7 @@ use platform::stub::{RunControl, Trap};
 
 use crate::kern::exit::{self, sigstatus};
 use crate::kern::proc::Proc;
-use crate::kern::sched;
+use crate::kern::{sched, signal};
 use crate::kern::thread::Thread;
 use crate::sys::{self, Ctx, Exit};
 use crate::vm::space::{Access, FaultError};
@@ -71,8 +71,9 @@ fn page_fault(ctx: &mut Ctx<'_>, signo: i32, addr: u64, err: u64, trapno: u64) {
     let r = ctx.p.user().vm().lock().fault(addr, access);
     match r {
         Ok(_) => {}
-        Err(FaultError::NotMapped | FaultError::Protection) => fatal(ctx, SIGSEGV, addr),
-        Err(FaultError::Io) => fatal(ctx, SIGBUS, addr),
+        Err(FaultError::NotMapped) => fault_signal(ctx, SIGSEGV, signal::SEGV_MAPERR, addr),
+        Err(FaultError::Protection) => fault_signal(ctx, SIGSEGV, signal::SEGV_ACCERR, addr),
+        Err(FaultError::Io) => fault_signal(ctx, SIGBUS, signal::BUS_ADRERR, addr),
         Err(FaultError::OutOfMemory) => {
             crate::kprintf!(
                 "pid {} ({}), uid {}: killed: out of physical memory (fault at {:#x})\n",
@@ -86,11 +87,15 @@ fn page_fault(ctx: &mut Ctx<'_>, signo: i32, addr: u64, err: u64, trapno: u64) {
     }
 }
 
-/// A signal from a fault with no handler: the process dies of it (signal delivery to
-/// handlers comes with the signals work).
+/// A signal caused by the thread itself (a fault, an exception): it is delivered now; if
+/// it is blocked or ignored, the process dies of it, as Linux's force_sig does.
 fn fatal(ctx: &mut Ctx<'_>, signo: i32, addr: u64) {
+    fault_signal(ctx, signo, if signo == SIGSEGV { signal::SI_KERNEL } else { 0 }, addr);
+}
+
+fn fault_signal(ctx: &mut Ctx<'_>, signo: i32, code: i32, addr: u64) {
     let line = format!(
-        "pid {} ({}): fatal signal {} at {:#x} ip {:#x} sp {:#x}\n",
+        "pid {} ({}): signal {} at {:#x} ip {:#x} sp {:#x}\n",
         ctx.p.pid,
         ctx.p.comm(),
         signo,
@@ -99,7 +104,14 @@ fn fatal(ctx: &mut Ctx<'_>, signo: i32, addr: u64) {
         ctx.regs.rsp()
     );
     crate::kern::printf::msgbuf_append(line.as_bytes());
-    ctx.exit = Some(Exit::Group(sigstatus(signo)));
+    let blocked = ctx.td.user().sigstate.sig.lock().mask & signal::bit(signo) != 0;
+    let handler = ctx.p.user().sig.lock().actions[signo as usize].handler;
+    if blocked || handler == signal::SIG_IGN {
+        ctx.exit = Some(Exit::Group(sigstatus(signo)));
+        return;
+    }
+    ctx.td.user().sigstate.sig.lock().pending.push(signal::SigInfo::fault(signo, code, addr));
+    ctx.td.user().sigstate.flag.store(true, Ordering::SeqCst);
 }
 
 /// The guest was preempted (its slice ended, or the CPU is wanted): take pending work and
@@ -120,10 +132,16 @@ pub fn user_main() {
         let trap = run_user(&td, &p);
         let mut regs = *td.user().regs.lock();
         let mut ctx = Ctx { td: &td, p: &p, regs: &mut regs, exit: None };
+        let mut syscall = None;
         match trap {
-            Trap::Syscall { compat } => sys::dispatch(&mut ctx, compat),
+            Trap::Syscall { compat } => {
+                let nr = ctx.regs.rax();
+                sys::dispatch(&mut ctx, compat);
+                // rt_sigreturn's "result" is the restored rax: never a restart.
+                syscall = (nr != 15).then_some(nr);
+            }
             Trap::Fault { signo, addr, err, trapno, .. } => page_fault(&mut ctx, signo, addr, err, trapno),
-            Trap::Exception { signo, addr, .. } => fatal(&mut ctx, signo, addr),
+            Trap::Exception { signo, code, addr, .. } => fault_signal(&mut ctx, signo, code, addr),
             Trap::Kick => preempted(),
             Trap::Start => {}
             Trap::Dead => {
@@ -133,7 +151,10 @@ pub fn user_main() {
                 ctx.exit = Some(Exit::Group(sigstatus(SIGKILL)));
             }
         }
-        let exit = ctx.exit;
+        let mut exit = ctx.exit;
+        if exit.is_none() {
+            exit = signal::deliver(&td, &p, &mut regs, syscall);
+        }
         *td.user().regs.lock() = regs;
         if let Some(e) = exit {
             exit::exit(&td, &p, e);

@@ -64,7 +64,7 @@ pub fn wait_child(p: &Arc<Proc>, which: Which, nohang: bool, reap: bool) -> Resu
             return Ok(None);
         }
         if tsleep_locked(g, "wait", SleepOpts { interruptible: true, timeout: None }) == WakeReason::Interrupted {
-            return Err(Errno::EINTR);
+            return Err(Errno::ERESTARTSYS);
         }
     }
 }

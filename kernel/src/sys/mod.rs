@@ -5,7 +5,8 @@
 //! |------------|--------------------------------------------------------------------|
 //! | `fs.rs`    | descriptors, files, directories, paths                             |
 //! | `mm.rs`    | brk, mmap, munmap, mprotect, madvise                               |
-//! | `proc.rs`  | exit, ids, credentials, uname, limits, TLS                         |
+//! | `proc.rs`  | exit, ids, credentials, uname, limits, TLS, fork, exec, wait       |
+//! | `signal.rs`| actions, masks, kill, sigreturn, sigsuspend, sigtimedwait, altstack |
 //! | `time.rs`  | clocks and sleeping                                                |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
@@ -14,6 +15,7 @@
 pub mod fs;
 pub mod mm;
 pub mod proc;
+pub mod signal;
 pub mod time;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -151,6 +153,9 @@ table! {
     10 => mprotect, mm::sys_mprotect, Full;
     11 => munmap, mm::sys_munmap, Full;
     12 => brk, mm::sys_brk, Full;
+    13 => rt_sigaction, signal::sys_rt_sigaction, Full;
+    14 => rt_sigprocmask, signal::sys_rt_sigprocmask, Full;
+    15 => rt_sigreturn, signal::sys_rt_sigreturn, Full;
     16 => ioctl, fs::sys_ioctl, Partial("terminal size and termios queries on the console");
     17 => pread64, fs::sys_pread64, Full;
     18 => pwrite64, fs::sys_pwrite64, Full;
@@ -161,7 +166,8 @@ table! {
     28 => madvise, mm::sys_madvise, Partial("MADV_DONTNEED drops pages; other advice is accepted and ignored");
     32 => dup, fs::sys_dup, Full;
     33 => dup2, fs::sys_dup2, Full;
-    35 => nanosleep, time::sys_nanosleep, Partial("not interrupted by signals yet");
+    34 => pause, signal::sys_pause, Full;
+    35 => nanosleep, time::sys_nanosleep, Full;
     39 => getpid, proc::sys_getpid, Full;
     60 => exit, proc::sys_exit, Full;
     56 => clone, proc::sys_clone, Partial("CLONE_VM without CLONE_THREAD copies memory (vfork semantics hold); no namespaces");
@@ -169,6 +175,7 @@ table! {
     58 => vfork, proc::sys_vfork, Partial("the child's memory is a copy-on-write copy");
     59 => execve, proc::sys_execve, Partial("other threads are not yet stopped");
     61 => wait4, proc::sys_wait4, Partial("rusage is zeros");
+    62 => kill, signal::sys_kill, Full;
     63 => uname, proc::sys_uname, Full;
     72 => fcntl, fs::sys_fcntl, Partial("F_DUPFD, F_GETFD/SETFD, F_GETFL/SETFL");
     79 => getcwd, fs::sys_getcwd, Full;
@@ -183,12 +190,17 @@ table! {
     110 => getppid, proc::sys_getppid, Full;
     158 => arch_prctl, proc::sys_arch_prctl, Partial("ARCH_SET_FS and ARCH_GET_FS");
     186 => gettid, proc::sys_gettid, Full;
+    127 => rt_sigpending, signal::sys_rt_sigpending, Full;
+    128 => rt_sigtimedwait, signal::sys_rt_sigtimedwait, Full;
+    130 => rt_sigsuspend, signal::sys_rt_sigsuspend, Full;
+    131 => sigaltstack, signal::sys_sigaltstack, Full;
+    200 => tkill, signal::sys_tkill, Full;
     201 => time, time::sys_time, Full;
     217 => getdents64, fs::sys_getdents64, Full;
     218 => set_tid_address, proc::sys_set_tid_address, Full;
     228 => clock_gettime, time::sys_clock_gettime, Full;
     229 => clock_getres, time::sys_clock_getres, Full;
-    230 => clock_nanosleep, time::sys_clock_nanosleep, Partial("not interrupted by signals yet");
+    230 => clock_nanosleep, time::sys_clock_nanosleep, Full;
     231 => exit_group, proc::sys_exit_group, Full;
     257 => openat, fs::sys_openat, Partial("read-only file systems only so far");
     262 => newfstatat, fs::sys_newfstatat, Full;
@@ -196,6 +208,7 @@ table! {
     269 => faccessat, fs::sys_faccessat, Full;
     292 => dup3, fs::sys_dup3, Full;
     302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported, not enforced");
+    234 => tgkill, signal::sys_tgkill, Full;
     247 => waitid, proc::sys_waitid, Partial("exited children only");
     318 => getrandom, proc::sys_getrandom, Full;
 }

@@ -85,16 +85,35 @@ pub fn sys_time(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(s as usize)
 }
 
-fn sleep_ns(ns: u64) {
-    if ns > 0 {
-        crate::kern::sleep::pause("nanslp", Duration::from_nanos(ns));
+/// Sleep `ns`, or until a signal interrupts: then Err with the time left.
+fn sleep_ns(ctx: &Ctx<'_>, ns: u64) -> Result<(), u64> {
+    use crate::kern::sleep::{SleepOpts, tsleep, wchan_of};
+    use crate::kern::thread::WakeReason;
+    let deadline = platform::time::uptime_ns().saturating_add(ns);
+    let chan = wchan_of(&**ctx.td) + 3;
+    loop {
+        let now = platform::time::uptime_ns();
+        if now >= deadline {
+            return Ok(());
+        }
+        let opts = SleepOpts { interruptible: true, timeout: Some(Duration::from_nanos(deadline - now)) };
+        if tsleep(chan, "nanslp", opts) == WakeReason::Interrupted {
+            return Err(deadline.saturating_sub(platform::time::uptime_ns()));
+        }
     }
 }
 
 pub fn sys_nanosleep(ctx: &mut Ctx<'_>) -> SysResult {
     let ns = read_timespec(ctx, ctx.arg(0))?;
-    sleep_ns(ns);
-    Ok(0)
+    match sleep_ns(ctx, ns) {
+        Ok(()) => Ok(0),
+        Err(left) => {
+            if ctx.arg(1) != 0 {
+                ctx.copyout(ctx.arg(1), &timespec_bytes(left))?;
+            }
+            Err(Errno::EINTR)
+        }
+    }
 }
 
 pub fn sys_clock_nanosleep(ctx: &mut Ctx<'_>) -> SysResult {
@@ -104,7 +123,15 @@ pub fn sys_clock_nanosleep(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let ns = read_timespec(ctx, ctx.arg(2))?;
     let now = clock_ns(ctx, clk)?;
-    let wait = if ctx.int(1) & TIMER_ABSTIME != 0 { ns.saturating_sub(now) } else { ns };
-    sleep_ns(wait);
-    Ok(0)
+    let abs = ctx.int(1) & TIMER_ABSTIME != 0;
+    let wait = if abs { ns.saturating_sub(now) } else { ns };
+    match sleep_ns(ctx, wait) {
+        Ok(()) => Ok(0),
+        Err(left) => {
+            if !abs && ctx.arg(3) != 0 {
+                ctx.copyout(ctx.arg(3), &timespec_bytes(left))?;
+            }
+            Err(Errno::EINTR)
+        }
+    }
 }

@@ -422,6 +422,53 @@ impl StubThread {
         }
     }
 
+    /// The guest's FPU state as the host saved it in the current trap's frame (an xsave
+    /// image, or a 512-byte fxsave image), for building a guest signal frame.
+    pub fn fpstate(&self) -> Option<Vec<u8>> {
+        let (k, len) = self.fpstate_area()?;
+        let mut v = vec![0u8; len];
+        for (i, b) in v.iter_mut().enumerate() {
+            // SAFETY: `fpstate_area` checked [k, k + len) lies in this slot's alternate stack,
+            // inside the slot mapping; the guest may write it concurrently, so read volatile.
+            *b = unsafe { std::ptr::read_volatile((k + i as u64) as *const u8) };
+        }
+        Some(v)
+    }
+
+    /// Replace the guest's FPU state in the current trap's frame (a guest rt_sigreturn): as
+    /// many bytes as the host's image has, at most.
+    pub fn set_fpstate(&self, data: &[u8]) -> bool {
+        let Some((k, len)) = self.fpstate_area() else { return false };
+        for (i, b) in data.iter().take(len).enumerate() {
+            // SAFETY: as in `fpstate`.
+            unsafe { std::ptr::write_volatile((k + i as u64) as *mut u8, *b) };
+        }
+        true
+    }
+
+    /// Where the host put the FPU state of the current trap, and its size, validated.
+    fn fpstate_area(&self) -> Option<(u64, usize)> {
+        let uc = self.uc.load(Ordering::Acquire);
+        if uc == 0 {
+            return None;
+        }
+        // SAFETY: `uc` was validated when the trap was collected (whole ucontext in the slot).
+        let fp = unsafe { std::ptr::read_volatile((uc + regs::FPSTATE_PTR_OFF) as *const u64) };
+        let lo = slot_addr(self.slot) + ALT_OFF;
+        let hi = slot_addr(self.slot) + SLOT_SIZE;
+        if fp < lo || fp.checked_add(512)? > hi || !fp.is_multiple_of(16) {
+            return None;
+        }
+        let k = self.space.kslots + (fp - SLOTS_BASE);
+        // struct _fpx_sw_bytes at 464: magic1, extended_size.
+        // SAFETY: [k, k + 512) is inside the slot (checked above).
+        let magic = unsafe { std::ptr::read_volatile((k + 464) as *const u32) };
+        // SAFETY: as above.
+        let ext = unsafe { std::ptr::read_volatile((k + 468) as *const u32) } as u64;
+        let len = if magic == 0x4650_5853 && (512..=0x8000).contains(&ext) && fp + ext <= hi { ext } else { 512 };
+        Some((k, len as usize))
+    }
+
     /// Validate the stub's ucontext pointer: inside this thread's alternate stack, aligned,
     /// with room for the whole ucontext. Returns its kernel address.
     fn frame_addr(&self, uc: u64) -> Option<u64> {

@@ -34,6 +34,8 @@ pub mod reg {
 const MCONTEXT_OFF: u64 = 40;
 /// Size of the kernel's `struct ucontext` (flags, link, stack, sigcontext, sigmask).
 pub const UCONTEXT_SIZE: u64 = 40 + 256 + 8;
+/// Offset of the fpstate pointer in the ucontext.
+pub(super) const FPSTATE_PTR_OFF: u64 = MCONTEXT_OFF + 23 * 8;
 
 /// Guest registers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1,0 +1,71 @@
+#!/bin/sh
+# Build the guest test programs into OUTDIR (see rootimg/tests/):
+#   - every rootimg/tests/t_*.c as a static musl binary (musl-gcc -static -O2 -Wall -Werror),
+#   - the std-only Rust program rootimg/tests/rust as a static binary named t_rust
+#     (x86_64-unknown-linux-musl when that target is installed, else glibc with +crt-static),
+#   - rootimg/tests/run-all.sh, which runs them all.
+# Usage: rootimg/build-tests.sh OUTDIR
+# Prints one summary line on success; exits non-zero on any build failure.
+# CARGO_TARGET_DIR defaults to ${TMPDIR:-/tmp}/vk-target-guest (never the workspace's target/).
+set -eu
+out=${1:?usage: build-tests.sh OUTDIR}
+tests=$(cd "$(dirname "$0")/tests" && pwd)
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+die() {
+    echo "build-tests.sh: $*" >&2
+    exit 1
+}
+
+# The C compiler: install musl-tools non-interactively when missing (as CI does).
+if ! command -v musl-gcc >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools >/dev/null 2>&1 ||
+            { DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 &&
+              DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools >/dev/null 2>&1; } ||
+            die "could not install musl-tools"
+    fi
+    command -v musl-gcc >/dev/null 2>&1 || die "musl-gcc not found (apt-get install musl-tools)"
+fi
+
+# A binary is static when it asks for no program interpreter.
+is_static() {
+    if command -v readelf >/dev/null 2>&1; then
+        ! readelf -lW "$1" 2>/dev/null | grep -q 'INTERP'
+    else
+        return 0
+    fi
+}
+
+built=""
+for c in "$tests"/t_*.c; do
+    name=$(basename "$c" .c)
+    musl-gcc -static -O2 -std=gnu11 -Wall -Werror -o "$out/$name.tmp" "$c" ||
+        die "$name: compilation failed"
+    is_static "$out/$name.tmp" || die "$name: not statically linked"
+    mv -f "$out/$name.tmp" "$out/$name"
+    built="$built $name"
+done
+
+# The Rust program: its own workspace, its own target directory, no crates, no network.
+command -v cargo >/dev/null 2>&1 || die "cargo not found"
+target=x86_64-unknown-linux-gnu
+sysroot=$(rustc --print sysroot 2>/dev/null || true)
+if [ -n "$sysroot" ] && [ -d "$sysroot/lib/rustlib/x86_64-unknown-linux-musl" ]; then
+    target=x86_64-unknown-linux-musl
+fi
+target_dir=${CARGO_TARGET_DIR:-${TMPDIR:-/tmp}/vk-target-guest}
+# Non-PIE like busybox-static: the test is about std, not about loading static-pie images.
+RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
+CARGO_TARGET_DIR="$target_dir" \
+    cargo build -q --release --offline --locked --target "$target" \
+    --manifest-path "$tests/rust/Cargo.toml" || die "t_rust: cargo build failed"
+is_static "$target_dir/$target/release/t_rust" || die "t_rust: not statically linked"
+cp -f "$target_dir/$target/release/t_rust" "$out/t_rust.tmp"
+mv -f "$out/t_rust.tmp" "$out/t_rust"
+built="$built t_rust"
+
+cp -f "$tests/run-all.sh" "$out/run-all.sh"
+chmod 755 "$out/run-all.sh"
+echo "build-tests: built$built ($target for t_rust) in $out"
