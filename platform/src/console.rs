@@ -31,6 +31,14 @@ pub fn write_fd(fd: i32, mut bytes: &[u8]) {
     }
 }
 
+/// Whether the host's stdin has input (or end of file) waiting, without waiting.
+pub fn stdin_readable() -> bool {
+    let mut pfd = libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 };
+    // SAFETY: poll on one pollfd we own, with a zero timeout.
+    let r = unsafe { libc::poll(&mut pfd, 1, 0) };
+    r > 0
+}
+
 /// Whether stdin is a terminal.
 pub fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()

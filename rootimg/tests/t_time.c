@@ -15,8 +15,9 @@
  *
  * Linux-specific: clock_nanosleep on CLOCK_THREAD_CPUTIME_ID fails (EOPNOTSUPP on Linux 6.x,
  * EINVAL in the man page; both accepted); alarm() rounds the remaining time to the nearest
- * second (at least 1); time(2) is the coarse clock (up to a tick behind); musl's nanosleep/gettimeofday/time go through clock_nanosleep/
- * clock_gettime, so the old system calls are exercised through syscall(2).
+ * second (at least 1); time(2) reads the coarse clock (up to a tick behind CLOCK_REALTIME).
+ * musl's nanosleep/gettimeofday/time go through clock_nanosleep/clock_gettime, so the old
+ * system calls are exercised through syscall(2).
  */
 #include "vktest.h"
 

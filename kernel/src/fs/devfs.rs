@@ -116,6 +116,14 @@ impl Vnode for CharDev {
         Ok(buf.len())
     }
 
+    fn poll(&self) -> u16 {
+        use crate::fs::vfs::{POLLIN, POLLOUT};
+        match self.kind {
+            Kind::Console => POLLOUT | if platform::console::stdin_readable() { POLLIN } else { 0 },
+            _ => POLLIN | POLLOUT,
+        }
+    }
+
     fn seekable(&self) -> bool {
         false
     }

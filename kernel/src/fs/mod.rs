@@ -12,4 +12,5 @@ pub mod devfs;
 pub mod file;
 pub mod hostfs;
 pub mod namei;
+pub mod pipe;
 pub mod vfs;

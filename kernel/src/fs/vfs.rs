@@ -13,6 +13,25 @@ use crate::kern::errno::Errno;
 
 pub type VnodeRef = Arc<dyn Vnode>;
 
+pub const POLLIN: u16 = 0x001;
+pub const POLLPRI: u16 = 0x002;
+pub const POLLOUT: u16 = 0x004;
+pub const POLLERR: u16 = 0x008;
+pub const POLLHUP: u16 = 0x010;
+pub const POLLNVAL: u16 = 0x020;
+
+/// Where poll(2) and select(2) sleep; anything that becomes ready wakes it.
+static POLL_CHAN: u8 = 0;
+
+pub fn poll_chan() -> u64 {
+    crate::kern::sleep::wchan_of(&POLL_CHAN)
+}
+
+/// Wake every poller (a pipe or terminal changed).
+pub fn poll_wakeup() {
+    crate::kern::sleep::wakeup(poll_chan());
+}
+
 /// File types (the S_IFMT part of a mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VType {
@@ -165,6 +184,22 @@ pub trait Vnode: Send + Sync + Debug {
     /// Write at an offset (devices ignore it).
     fn write_at(&self, _off: u64, _buf: &[u8]) -> Result<usize, Errno> {
         Err(Errno::EISDIR)
+    }
+
+    /// read(2) of an open file: as `read_at`, but a file opened O_NONBLOCK gets EAGAIN rather
+    /// than a sleep (pipes, terminals).
+    fn read_nb(&self, off: u64, buf: &mut [u8], _nonblock: bool) -> Result<usize, Errno> {
+        self.read_at(off, buf)
+    }
+
+    /// write(2) of an open file, as `read_nb`.
+    fn write_nb(&self, off: u64, buf: &[u8], _nonblock: bool) -> Result<usize, Errno> {
+        self.write_at(off, buf)
+    }
+
+    /// poll(2) readiness: POLLIN, POLLOUT, POLLHUP… bits (regular files are always ready).
+    fn poll(&self) -> u16 {
+        POLLIN | POLLOUT
     }
 
     /// Whether lseek means anything (false for devices, pipes).

@@ -59,10 +59,11 @@ fn read_file(f: &File, off: Option<u64>, len: usize) -> Result<Vec<u8>, Errno> {
         None if seekable => *f.offset.lock(),
         None => 0,
     };
+    let nonblock = f.flags() & file::O_NONBLOCK != 0;
     let mut buf = vec![0u8; len];
     let mut got = 0;
     while got < len {
-        let n = v.read_at(start + got as u64, &mut buf[got..])?;
+        let n = v.read_nb(start + got as u64, &mut buf[got..], nonblock)?;
         got += n;
         if n == 0 || !seekable {
             break;
@@ -87,7 +88,7 @@ fn write_file(f: &File, off: Option<u64>, data: &[u8]) -> SysResult {
         None if seekable => *f.offset.lock(),
         None => 0,
     };
-    let n = v.write_at(start, data)?;
+    let n = v.write_nb(start, data, f.flags() & file::O_NONBLOCK != 0)?;
     if off.is_none() && seekable {
         *f.offset.lock() = start + n as u64;
     }
@@ -117,7 +118,16 @@ pub fn sys_write(ctx: &mut Ctx<'_>) -> SysResult {
     let len = ctx.size(2).min(IO_CHUNK);
     let mut data = vec![0u8; len];
     ctx.copyin(ctx.arg(1), &mut data)?;
-    write_file(&f, None, &data)
+    sigpipe(ctx, write_file(&f, None, &data))
+}
+
+/// A write to a pipe without readers also raises SIGPIPE in the writing thread.
+fn sigpipe(ctx: &Ctx<'_>, r: SysResult) -> SysResult {
+    if r == Err(Errno::EPIPE) {
+        let uid = ctx.p.user().cred.lock().uid;
+        crate::kern::signal::send_to_thread(ctx.td, crate::kern::signal::SigInfo::user(crate::kern::signal::SIGPIPE, 0, ctx.p.pid, uid));
+    }
+    r
 }
 
 pub fn sys_pwrite64(ctx: &mut Ctx<'_>) -> SysResult {
@@ -161,7 +171,7 @@ pub fn sys_writev(ctx: &mut Ctx<'_>) -> SysResult {
         data.resize(at + take, 0);
         ctx.copyin(base, &mut data[at..])?;
     }
-    write_file(&f, None, &data)
+    sigpipe(ctx, write_file(&f, None, &data))
 }
 
 pub fn sys_readv(ctx: &mut Ctx<'_>) -> SysResult {
@@ -515,4 +525,42 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
         }
         _ => Err(Errno::ENOTTY),
     }
+}
+
+pub fn sys_pipe2(ctx: &mut Ctx<'_>) -> SysResult {
+    let flags = ctx.uint(1);
+    if flags & !(O_CLOEXEC | file::O_NONBLOCK | 0o40000) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (r, w) = crate::fs::pipe::new();
+    let status = flags & file::O_NONBLOCK;
+    let rf = File::new(r, None, file::O_RDONLY | status);
+    let wf = File::new(w, None, file::O_WRONLY | status);
+    let cloexec = flags & O_CLOEXEC != 0;
+    let files = ctx.p.user().files();
+    let mut t = files.lock();
+    let a = t.alloc(rf, cloexec, 0)?;
+    let b = match t.alloc(wf, cloexec, 0) {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = t.close(a);
+            return Err(e);
+        }
+    };
+    drop(t);
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&a.to_le_bytes());
+    out[4..].copy_from_slice(&b.to_le_bytes());
+    if let Err(e) = ctx.copyout(ctx.arg(0), &out) {
+        let mut t = files.lock();
+        let _ = t.close(a);
+        let _ = t.close(b);
+        return Err(e);
+    }
+    Ok(0)
+}
+
+pub fn sys_pipe(ctx: &mut Ctx<'_>) -> SysResult {
+    ctx.regs.gregs[platform::stub::reg::RSI] = 0;
+    sys_pipe2(ctx)
 }

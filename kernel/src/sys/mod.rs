@@ -14,6 +14,7 @@
 
 pub mod fs;
 pub mod mm;
+pub mod poll;
 pub mod proc;
 pub mod signal;
 pub mod time;
@@ -148,6 +149,7 @@ table! {
     4 => stat, fs::sys_stat, Full;
     5 => fstat, fs::sys_fstat, Full;
     6 => lstat, fs::sys_lstat, Full;
+    7 => poll, poll::sys_poll, Full;
     8 => lseek, fs::sys_lseek, Full;
     9 => mmap, mm::sys_mmap, Partial("no shared file mappings");
     10 => mprotect, mm::sys_mprotect, Full;
@@ -162,6 +164,8 @@ table! {
     19 => readv, fs::sys_readv, Full;
     20 => writev, fs::sys_writev, Full;
     21 => access, fs::sys_access, Full;
+    22 => pipe, fs::sys_pipe, Full;
+    23 => select, poll::sys_select, Full;
     24 => sched_yield, proc::sys_sched_yield, Full;
     28 => madvise, mm::sys_madvise, Partial("MADV_DONTNEED drops pages; other advice is accepted and ignored");
     32 => dup, fs::sys_dup, Full;
@@ -206,7 +210,10 @@ table! {
     262 => newfstatat, fs::sys_newfstatat, Full;
     267 => readlinkat, fs::sys_readlinkat, Full;
     269 => faccessat, fs::sys_faccessat, Full;
+    270 => pselect6, poll::sys_pselect6, Full;
+    271 => ppoll, poll::sys_ppoll, Full;
     292 => dup3, fs::sys_dup3, Full;
+    293 => pipe2, fs::sys_pipe2, Full;
     302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported, not enforced");
     234 => tgkill, signal::sys_tgkill, Full;
     247 => waitid, proc::sys_waitid, Partial("exited children only");

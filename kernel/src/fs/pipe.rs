@@ -1,0 +1,195 @@
+//! Pipes (pipe(7)): a 64 KiB buffer with a read end and a write end. Reads sleep in "piperd"
+//! while it is empty and a writer exists (EOF once none does); writes sleep in "pipewr" while
+//! it is full; a write with no reader fails with EPIPE (the caller sends SIGPIPE). Writes of
+//! at most PIPE_BUF bytes are atomic.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use platform::sync::SpinLock;
+
+use crate::fs::vfs::{Attr, POLLHUP, POLLIN, POLLOUT, POLLERR, S_IFIFO, VType, Vnode, VnodeRef, poll_wakeup};
+use crate::kern::errno::Errno;
+use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wakeup, wchan_of};
+use crate::kern::thread::WakeReason;
+
+pub const PIPE_SIZE: usize = 64 * 1024;
+pub const PIPE_BUF: usize = 4096;
+
+#[derive(Debug, Default)]
+struct State {
+    data: VecDeque<u8>,
+    reader: bool,
+    writer: bool,
+}
+
+/// A pipe's buffer, shared by its two ends.
+#[derive(Debug)]
+pub struct Pipe {
+    st: SpinLock<State>,
+    ino: u64,
+}
+
+/// One end of a pipe (the vnode of an open pipe descriptor).
+#[derive(Debug)]
+pub struct PipeEnd {
+    pipe: Arc<Pipe>,
+    write: bool,
+}
+
+static NEXT_INO: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A new pipe: (read end, write end).
+pub fn new() -> (VnodeRef, VnodeRef) {
+    let pipe = Arc::new(Pipe {
+        st: SpinLock::new("pipe", State { data: VecDeque::new(), reader: true, writer: true }),
+        ino: NEXT_INO.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+    });
+    (Arc::new(PipeEnd { pipe: Arc::clone(&pipe), write: false }), Arc::new(PipeEnd { pipe, write: true }))
+}
+
+impl Pipe {
+    fn rchan(&self) -> u64 {
+        wchan_of(self)
+    }
+    fn wchan(&self) -> u64 {
+        wchan_of(self) + 1
+    }
+}
+
+impl Drop for PipeEnd {
+    fn drop(&mut self) {
+        {
+            let mut st = self.pipe.st.lock();
+            if self.write {
+                st.writer = false;
+            } else {
+                st.reader = false;
+            }
+        }
+        wakeup(self.pipe.rchan());
+        wakeup(self.pipe.wchan());
+        poll_wakeup();
+    }
+}
+
+fn interrupted(r: WakeReason) -> bool {
+    r == WakeReason::Interrupted
+}
+
+impl Vnode for PipeEnd {
+    fn attr(&self) -> Result<Attr, Errno> {
+        let size = self.pipe.st.lock().data.len() as u64;
+        Ok(Attr { dev: 8, ino: self.pipe.ino, mode: S_IFIFO | 0o600, nlink: 1, size, blksize: 4096, ..Default::default() })
+    }
+
+    fn vtype(&self) -> VType {
+        VType::Fifo
+    }
+
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.read_nb(off, buf, false)
+    }
+
+    fn write_at(&self, off: u64, buf: &[u8]) -> Result<usize, Errno> {
+        self.write_nb(off, buf, false)
+    }
+
+    fn read_nb(&self, _off: u64, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {
+        if self.write {
+            return Err(Errno::EBADF);
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let p = &self.pipe;
+        loop {
+            let g = sleepq_lock(p.rchan());
+            {
+                let mut st = p.st.lock();
+                if !st.data.is_empty() {
+                    let n = buf.len().min(st.data.len());
+                    for (i, b) in st.data.drain(..n).enumerate() {
+                        buf[i] = b;
+                    }
+                    drop(st);
+                    drop(g);
+                    wakeup(p.wchan());
+                    poll_wakeup();
+                    return Ok(n);
+                }
+                if !st.writer {
+                    return Ok(0);
+                }
+            }
+            if nonblock {
+                return Err(Errno::EAGAIN);
+            }
+            if interrupted(tsleep_locked(g, "piperd", SleepOpts { interruptible: true, timeout: None })) {
+                return Err(Errno::ERESTARTSYS);
+            }
+        }
+    }
+
+    fn write_nb(&self, _off: u64, buf: &[u8], nonblock: bool) -> Result<usize, Errno> {
+        if !self.write {
+            return Err(Errno::EBADF);
+        }
+        let p = &self.pipe;
+        let mut done = 0;
+        while done < buf.len() {
+            let g = sleepq_lock(p.wchan());
+            {
+                let mut st = p.st.lock();
+                if !st.reader {
+                    return if done > 0 { Ok(done) } else { Err(Errno::EPIPE) };
+                }
+                let room = PIPE_SIZE - st.data.len();
+                let left = buf.len() - done;
+                // Small writes go in whole or not at all (PIPE_BUF atomicity).
+                let fits = if left <= PIPE_BUF { room >= left } else { room > 0 };
+                if fits {
+                    let n = left.min(room);
+                    st.data.extend(&buf[done..done + n]);
+                    done += n;
+                    drop(st);
+                    drop(g);
+                    wakeup(p.rchan());
+                    poll_wakeup();
+                    continue;
+                }
+            }
+            if nonblock {
+                return if done > 0 { Ok(done) } else { Err(Errno::EAGAIN) };
+            }
+            if interrupted(tsleep_locked(g, "pipewr", SleepOpts { interruptible: true, timeout: None })) {
+                return if done > 0 { Ok(done) } else { Err(Errno::ERESTARTSYS) };
+            }
+        }
+        Ok(done)
+    }
+
+    fn poll(&self) -> u16 {
+        let st = self.pipe.st.lock();
+        if self.write {
+            if !st.reader { POLLOUT | POLLERR } else if st.data.len() < PIPE_SIZE { POLLOUT } else { 0 }
+        } else {
+            let mut r = 0;
+            if !st.data.is_empty() {
+                r |= POLLIN;
+            }
+            if !st.writer {
+                r |= POLLHUP;
+            }
+            r
+        }
+    }
+
+    fn seekable(&self) -> bool {
+        false
+    }
+
+    fn fs_type(&self) -> &'static str {
+        "pipefs"
+    }
+}
