@@ -279,6 +279,18 @@ impl PhysMem {
         unsafe { std::ptr::write_bytes((DMAP_BASE + pa) as *mut u8, 0, len) };
     }
 
+    /// The 32-bit word at physical address `pa` (4-aligned), for atomic access shared with the
+    /// guest (futexes).
+    pub fn atomic_u32(&self, pa: u64) -> Option<&std::sync::atomic::AtomicU32> {
+        if !pa.is_multiple_of(4) || pa.checked_add(4)? > self.size {
+            return None;
+        }
+        // SAFETY: the word lies inside the direct map, mapped for the life of the process (and
+        // so for 'self); it is 4-aligned; guest and kernel only touch it atomically or with
+        // plain copies, as shared memory.
+        Some(unsafe { &*((DMAP_BASE + pa) as *const std::sync::atomic::AtomicU32) })
+    }
+
     /// Copy one page to another.
     pub fn copy_page(&self, dst: u64, src: u64) {
         self.check(dst, PAGE_SIZE);

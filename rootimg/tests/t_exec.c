@@ -487,6 +487,7 @@ int main(int argc, char **argv)
         _exit(99);
     }
 
+    vktest_reset_signals();
     CHECK(len > 0 && self_path[0] == '/');
     strcpy(tmpdir, "/tmp/vkt.XXXXXX");
     REQUIRE(mkdtemp(tmpdir) != NULL);

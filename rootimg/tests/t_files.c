@@ -931,6 +931,7 @@ static void test_devices(void)
 
 int main(void)
 {
+    vktest_reset_signals();
     umask(022);
     strcpy(tmpdir, "/tmp/vkt.XXXXXX");
     if (!mkdtemp(tmpdir)) {

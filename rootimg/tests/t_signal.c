@@ -1068,6 +1068,7 @@ static void test_fpu_preserved(void)
 
 int main(void)
 {
+    vktest_reset_signals();
     test_siginfo_sources();
     test_errors();
     test_mask_and_pending();

@@ -751,6 +751,7 @@ int main(int argc, char **argv)
         int ok = getpid() == atoi(argv[2]) && syscall(SYS_gettid) == getpid();
         _exit(ok ? 0 : 3);
     }
+    vktest_reset_signals();
     ssize_t len = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
     REQUIRE(len > 0);
     self_path[len > 0 ? len : 0] = '\0';

@@ -317,6 +317,7 @@ static void test_itimers(void)
 
 int main(void)
 {
+    vktest_reset_signals();
     test_clocks();
     test_cpu_clocks();
     test_wall_clock_consistency();

@@ -525,6 +525,7 @@ static void test_stack_growth(void)
 
 int main(void)
 {
+    vktest_reset_signals();
     strcpy(tmpdir, "/tmp/vkt.XXXXXX");
     REQUIRE(mkdtemp(tmpdir) != NULL);
     install_fault_handlers();

@@ -9,6 +9,10 @@
  * Output goes straight to fd 1 with write(2), never through stdio buffers, so a fork() can never
  * duplicate pending output and the order of lines is the order of events.
  *
+ * vktest_reset_signals() gives a program a clean start whatever its parent left behind: every
+ * signal unblocked and at SIG_DFL (a parent may have ignored SIGPIPE or SIGCHLD, which execve
+ * keeps).
+ *
  * A child process (after fork) must not call vktest_done(): it reports through its exit status,
  * which the parent CHECKs. vktest_child_done() ends a child that ran CHECKs of its own: it exits
  * with the number of failed checks (capped at 100) and prints nothing on success.
@@ -20,6 +24,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +104,22 @@ static inline void *vktest_launder(void *p)
     return p;
 }
 #define BAD_PTR(addr) vktest_launder((void *)(unsigned long)(addr))
+
+static void vktest_reset_signals(void) __attribute__((unused));
+static void vktest_reset_signals(void)
+{
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    for (int sig = 1; sig < 65; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &dfl, NULL); /* libc-reserved signals refuse; that is fine */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    errno = 0;
+}
 
 static int vktest_done(void) __attribute__((unused, noreturn));
 static int vktest_done(void)

@@ -30,7 +30,8 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
         Errno::EAGAIN
     })?;
     image.vm.stub = Some(space);
-    // No return from here on.
+    // No return from here on. Other threads leave first (de_thread).
+    stop_other_threads(ctx);
     drop(std::mem::replace(&mut *u.vm.lock(), Arc::new(SleepLock::new("vmmap", image.vm))));
     let ut = ctx.td.user();
     *ut.stub.lock() = Some(Arc::new(t0));
@@ -49,4 +50,20 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     *u.argv.lock() = image.argv;
     crate::kern::fork::vfork_release(ctx.p);
     Ok(0)
+}
+
+/// Make every other thread of the process exit, and wait until they have.
+fn stop_other_threads(ctx: &Ctx<'_>) {
+    let me = ctx.td.tid;
+    loop {
+        let others: Vec<_> = ctx.p.threads().into_iter().filter(|t| t.tid != me).collect();
+        if others.is_empty() {
+            return;
+        }
+        for t in &others {
+            t.user().exit_req.store(true, Ordering::Release);
+            crate::kern::signal::signal_wake(t);
+        }
+        crate::kern::sleep::pause("exec", std::time::Duration::from_millis(1));
+    }
 }

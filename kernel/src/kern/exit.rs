@@ -31,26 +31,31 @@ pub fn exiting(p: &Proc) -> bool {
 }
 
 /// The calling guest thread leaves, and with it its process if it was the last thread or
-/// the exit is for the whole group.
+/// the exit is for the whole group (the others are told to leave; the last one out ends the
+/// process).
 pub fn exit(td: &Arc<Thread>, p: &Arc<Proc>, e: Exit) -> ! {
     let status = match e {
         Exit::Group(s) => s,
         Exit::Thread(code) => (code & 0xff) << 8,
     };
-    let last = p.nthreads() <= 1;
-    let first = {
-        let mut st = p.user().exit_status.lock();
-        let first = st.is_none();
-        if first && (last || matches!(e, Exit::Group(_))) {
-            *st = Some(status);
-        }
-        first
-    };
-    if !last && td.tid as i32 != p.pid {
-        crate::kern::uproc::free_pid(td.tid as i32);
+    if let Exit::Group(_) = e {
+        crate::kern::signal::kill_process(p, status);
     }
-    if let Some(stub) = td.user().stub.lock().take() {
-        if !last {
+    crate::kern::futex::clear_tid(p, td.user().clear_child_tid.swap(0, Ordering::Relaxed));
+    let (_, left) = p.remove_thread(td.tid);
+    let stub = td.user().stub.lock().take();
+    if left == 0 {
+        let status = {
+            let mut st = p.user().exit_status.lock();
+            *st.get_or_insert(status)
+        };
+        drop(stub);
+        proc_exit(p, status);
+    } else {
+        if td.tid as i32 != p.pid {
+            crate::kern::uproc::free_pid(td.tid as i32);
+        }
+        if let Some(stub) = stub {
             let slot = stub.slot();
             let space = Arc::clone(stub.space());
             if let Ok(s) = Arc::try_unwrap(stub) {
@@ -58,9 +63,6 @@ pub fn exit(td: &Arc<Thread>, p: &Arc<Proc>, e: Exit) -> ! {
             }
             space.free_slot(slot);
         }
-    }
-    if last && first {
-        proc_exit(p, status);
     }
     sched::thread_exit()
 }

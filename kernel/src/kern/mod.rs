@@ -6,6 +6,7 @@ pub mod exec;
 pub mod execve;
 pub mod exit;
 pub mod fork;
+pub mod futex;
 pub mod init_main;
 pub mod kenv;
 pub mod printf;

@@ -91,12 +91,12 @@ impl Proc {
         self.relink_threads(&threads);
     }
 
-    /// Remove a thread.
-    pub fn remove_thread(&self, tid: u64) -> Option<Arc<Thread>> {
+    /// Remove a thread; returns it and how many threads are left.
+    pub fn remove_thread(&self, tid: u64) -> (Option<Arc<Thread>>, usize) {
         let mut threads = self.threads.lock();
         let td = threads.remove(&tid);
         self.relink_threads(&threads);
-        td
+        (td, threads.len())
     }
 
     /// The threads, by tid.

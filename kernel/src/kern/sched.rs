@@ -176,7 +176,7 @@ pub fn thread_exit() -> ! {
     let cur = curthread().expect("thread_exit off CPU");
     cur.set_state(tstate::DEAD);
     if let Some(p) = cur.proc_() {
-        p.remove_thread(cur.tid);
+        let _ = p.remove_thread(cur.tid);
     }
     let next = {
         let mut q = CPUS[c as usize].runq.lock();

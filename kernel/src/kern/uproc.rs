@@ -153,6 +153,12 @@ pub struct UserThread {
     pub ops: SpinLock<Ops>,
     /// Mask, pending signals, alternate stack.
     pub sigstate: crate::kern::signal::ThreadSigState,
+    /// set_robust_list(2)'s head (kept; not walked at exit yet).
+    pub robust_list: AtomicU64,
+    /// prctl(PR_SET_PDEATHSIG).
+    pub pdeathsig: AtomicI32,
+    /// This thread must leave (exec in another thread of its process).
+    pub exit_req: std::sync::atomic::AtomicBool,
 }
 
 impl UserThread {
@@ -164,6 +170,9 @@ impl UserThread {
             fs_base: AtomicU64::new(0),
             ops: SpinLock::new("uthread_ops", Ops::new()),
             sigstate: crate::kern::signal::ThreadSigState::new(0),
+            robust_list: AtomicU64::new(0),
+            pdeathsig: AtomicI32::new(0),
+            exit_req: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }

@@ -162,5 +162,8 @@ pub fn user_main() {
         if exit::exiting(&p) {
             exit::exit(&td, &p, Exit::Group(0));
         }
+        if td.user().exit_req.load(Ordering::Acquire) {
+            exit::exit(&td, &p, Exit::Thread(0));
+        }
     }
 }

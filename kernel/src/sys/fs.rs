@@ -564,3 +564,23 @@ pub fn sys_pipe(ctx: &mut Ctx<'_>) -> SysResult {
     ctx.regs.gregs[platform::stub::reg::RSI] = 0;
     sys_pipe2(ctx)
 }
+
+pub fn sys_sendfile(ctx: &mut Ctx<'_>) -> SysResult {
+    let out = file(ctx, ctx.int(0))?;
+    let inp = file(ctx, ctx.int(1))?;
+    let (offp, count) = (ctx.arg(2), ctx.size(3).min(IO_CHUNK));
+    if !inp.vnode.seekable() {
+        return Err(Errno::EINVAL);
+    }
+    let off = if offp != 0 { Some(ctx.copyin_u64(offp)?) } else { None };
+    let data = read_file(&inp, off, count)?;
+    let n = sigpipe(ctx, write_file(&out, None, &data))?;
+    if let Some(o) = off {
+        ctx.copyout_u64(offp, o + n as u64)?;
+    } else if n < data.len() {
+        // Give back what was read but not written.
+        let mut pos = inp.offset.lock();
+        *pos -= (data.len() - n) as u64;
+    }
+    Ok(n)
+}

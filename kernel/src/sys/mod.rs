@@ -17,6 +17,7 @@ pub mod mm;
 pub mod poll;
 pub mod proc;
 pub mod signal;
+pub mod thread;
 pub mod time;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -173,6 +174,7 @@ table! {
     34 => pause, signal::sys_pause, Full;
     35 => nanosleep, time::sys_nanosleep, Full;
     39 => getpid, proc::sys_getpid, Full;
+    40 => sendfile, fs::sys_sendfile, Full;
     60 => exit, proc::sys_exit, Full;
     56 => clone, proc::sys_clone, Partial("CLONE_VM without CLONE_THREAD copies memory (vfork semantics hold); no namespaces");
     57 => fork, proc::sys_fork, Full;
@@ -192,6 +194,7 @@ table! {
     107 => geteuid, proc::sys_geteuid, Full;
     108 => getegid, proc::sys_getegid, Full;
     110 => getppid, proc::sys_getppid, Full;
+    157 => prctl, thread::sys_prctl, Partial("PR_SET/GET_NAME, PR_SET/GET_PDEATHSIG, dumpable");
     158 => arch_prctl, proc::sys_arch_prctl, Partial("ARCH_SET_FS and ARCH_GET_FS");
     186 => gettid, proc::sys_gettid, Full;
     127 => rt_sigpending, signal::sys_rt_sigpending, Full;
@@ -200,6 +203,7 @@ table! {
     131 => sigaltstack, signal::sys_sigaltstack, Full;
     200 => tkill, signal::sys_tkill, Full;
     201 => time, time::sys_time, Full;
+    202 => futex, thread::sys_futex, Full;
     217 => getdents64, fs::sys_getdents64, Full;
     218 => set_tid_address, proc::sys_set_tid_address, Full;
     228 => clock_gettime, time::sys_clock_gettime, Full;
@@ -214,6 +218,8 @@ table! {
     271 => ppoll, poll::sys_ppoll, Full;
     292 => dup3, fs::sys_dup3, Full;
     293 => pipe2, fs::sys_pipe2, Full;
+    273 => set_robust_list, thread::sys_set_robust_list, Partial("the list is not walked when a thread dies");
+    274 => get_robust_list, thread::sys_get_robust_list, Full;
     302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported, not enforced");
     234 => tgkill, signal::sys_tgkill, Full;
     247 => waitid, proc::sys_waitid, Partial("exited children only");

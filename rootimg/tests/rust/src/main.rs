@@ -358,7 +358,19 @@ fn test_time() {
     check!(since_epoch > 1_577_836_800, "{since_epoch}"); // after 2020-01-01
 }
 
+extern "C" {
+    /// signal(2) from the C library std is linked with; used once, see main().
+    fn signal(signum: i32, handler: usize) -> usize;
+}
+
+const SIGCHLD: i32 = 17;
+const SIG_DFL: usize = 0;
+
 fn main() {
+    // A parent may have left SIGCHLD ignored (execve keeps that), which makes the kernel reap
+    // children itself and every wait fail with ECHILD. Start from the default.
+    // SAFETY: setting the default disposition of SIGCHLD before any thread or child exists.
+    unsafe { signal(SIGCHLD, SIG_DFL) };
     let args: Vec<String> = env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("child") => child_main(&args[2..]),

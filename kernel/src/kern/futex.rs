@@ -1,0 +1,246 @@
+//! Futexes (futex(2)): wait and wake on guest memory words.
+//!
+//! A futex is keyed by (address space, address) in private memory, and by physical address
+//! in shared memory (MAP_SHARED, so processes sharing the page meet). The value check and
+//! FUTEX_WAKE_OP's read-modify-write are atomics on the physical word itself, so they are
+//! atomic with respect to the guest's own accesses.
+//!
+//! Lock order: the futex table (a sleep lock) before an address space's lock.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use crate::kern::errno::Errno;
+use crate::kern::proc::Proc;
+use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wakeup, wchan_of};
+use crate::kern::sleeplock::SleepLock;
+use crate::kern::thread::WakeReason;
+use crate::vm::space::PAGE;
+
+/// Where a futex lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Key {
+    Private { space: u64, addr: u64 },
+    Shared { pa: u64 },
+}
+
+#[derive(Debug)]
+struct Waiter {
+    bitset: u32,
+    woken: AtomicBool,
+}
+
+static TABLE: SleepLock<Option<HashMap<Key, VecDeque<Arc<Waiter>>>>> = SleepLock::new("futex", None);
+
+pub const FUTEX_WAIT: i32 = 0;
+pub const FUTEX_WAKE: i32 = 1;
+pub const FUTEX_REQUEUE: i32 = 3;
+pub const FUTEX_CMP_REQUEUE: i32 = 4;
+pub const FUTEX_WAKE_OP: i32 = 5;
+pub const FUTEX_WAIT_BITSET: i32 = 9;
+pub const FUTEX_WAKE_BITSET: i32 = 10;
+pub const FUTEX_PRIVATE_FLAG: i32 = 128;
+pub const FUTEX_CLOCK_REALTIME: i32 = 256;
+pub const FUTEX_BITSET_MATCH_ANY: u32 = u32::MAX;
+
+/// The key and the physical word of a futex at `addr` in `p`'s address space.
+fn locate(p: &Proc, addr: u64, write: bool) -> Result<(Key, &'static AtomicU32), Errno> {
+    if addr % 4 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let vm = p.user().vm();
+    let mut g = vm.lock();
+    let pa = g.resolve(addr, write).map_err(|_| Errno::EFAULT)?;
+    let shared = g.find(addr).is_some_and(|e| matches!(e.backing, crate::vm::space::Backing::Shared { .. }));
+    let key = if shared { Key::Shared { pa } } else { Key::Private { space: g.id, addr } };
+    let word = platform::physmem::get().and_then(|pm| pm.atomic_u32(pa)).ok_or(Errno::EFAULT)?;
+    debug_assert!(pa / PAGE == (pa + 3) / PAGE);
+    Ok((key, word))
+}
+
+fn wake_key(t: &mut HashMap<Key, VecDeque<Arc<Waiter>>>, key: Key, n: u32, bitset: u32) -> u32 {
+    let mut woken = 0;
+    if let Some(q) = t.get_mut(&key) {
+        let mut i = 0;
+        while i < q.len() && woken < n {
+            if q[i].bitset & bitset != 0 {
+                if let Some(w) = q.remove(i) {
+                    w.woken.store(true, Ordering::Release);
+                    wakeup(wchan_of(&*w));
+                    woken += 1;
+                }
+            } else {
+                i += 1;
+            }
+        }
+        if q.is_empty() {
+            t.remove(&key);
+        }
+    }
+    woken
+}
+
+/// FUTEX_WAIT(_BITSET): sleep while `*addr == val`, until woken, the deadline (monotonic ns
+/// since boot), or a signal.
+pub fn wait(p: &Proc, addr: u64, val: u32, bitset: u32, deadline: Option<u64>) -> Result<usize, Errno> {
+    if bitset == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let w = Arc::new(Waiter { bitset, woken: AtomicBool::new(false) });
+    let key = {
+        let mut t = TABLE.lock();
+        let (key, word) = locate(p, addr, false)?;
+        if word.load(Ordering::SeqCst) != val {
+            return Err(Errno::EAGAIN);
+        }
+        t.get_or_insert_with(HashMap::new).entry(key).or_default().push_back(Arc::clone(&w));
+        key
+    };
+    let chan = wchan_of(&*w);
+    loop {
+        let g = sleepq_lock(chan);
+        if w.woken.load(Ordering::Acquire) {
+            return Ok(0);
+        }
+        let timeout = match deadline {
+            Some(d) => {
+                let now = platform::time::uptime_ns();
+                if now >= d {
+                    drop(g);
+                    return unqueue(key, &w, Errno::ETIMEDOUT);
+                }
+                Some(Duration::from_nanos(d - now))
+            }
+            None => None,
+        };
+        if tsleep_locked(g, "futex", SleepOpts { interruptible: true, timeout }) == WakeReason::Interrupted {
+            return unqueue(key, &w, Errno::ERESTARTSYS);
+        }
+    }
+}
+
+/// Leave the queue after a timeout or a signal, unless a wake-up got there first.
+fn unqueue(key: Key, w: &Arc<Waiter>, e: Errno) -> Result<usize, Errno> {
+    let mut t = TABLE.lock();
+    if w.woken.load(Ordering::Acquire) {
+        return Ok(0);
+    }
+    if let Some(map) = t.as_mut()
+        && let Some(q) = map.get_mut(&key)
+    {
+        q.retain(|x| !Arc::ptr_eq(x, w));
+        if q.is_empty() {
+            map.remove(&key);
+        }
+    }
+    Err(e)
+}
+
+/// FUTEX_WAKE(_BITSET): wake up to `n` waiters.
+pub fn wake(p: &Proc, addr: u64, n: u32, bitset: u32) -> Result<usize, Errno> {
+    if bitset == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut t = TABLE.lock();
+    let (key, _) = locate(p, addr, false)?;
+    Ok(wake_key(t.get_or_insert_with(HashMap::new), key, n, bitset) as usize)
+}
+
+/// FUTEX_(CMP_)REQUEUE: wake `n_wake`, move up to `n_requeue` others to `addr2`.
+pub fn requeue(p: &Proc, addr: u64, n_wake: u32, n_requeue: u32, addr2: u64, cmp: Option<u32>) -> Result<usize, Errno> {
+    let mut t = TABLE.lock();
+    let (key, word) = locate(p, addr, false)?;
+    let (key2, _) = locate(p, addr2, false)?;
+    if let Some(v) = cmp
+        && word.load(Ordering::SeqCst) != v
+    {
+        return Err(Errno::EAGAIN);
+    }
+    let map = t.get_or_insert_with(HashMap::new);
+    let woken = wake_key(map, key, n_wake, FUTEX_BITSET_MATCH_ANY);
+    let mut moved = 0;
+    if key != key2 {
+        let mut take = Vec::new();
+        if let Some(q) = map.get_mut(&key) {
+            while moved < n_requeue {
+                match q.pop_front() {
+                    Some(w) => {
+                        take.push(w);
+                        moved += 1;
+                    }
+                    None => break,
+                }
+            }
+            if q.is_empty() {
+                map.remove(&key);
+            }
+        }
+        map.entry(key2).or_default().extend(take);
+    }
+    Ok((woken + moved) as usize)
+}
+
+/// FUTEX_WAKE_OP: `*addr2 = op(*addr2)` atomically; wake `n1` on `addr`, and `n2` on `addr2`
+/// if the old value passes the comparison encoded in `op`.
+pub fn wake_op(p: &Proc, addr: u64, n1: u32, addr2: u64, n2: u32, op: u32) -> Result<usize, Errno> {
+    let kind = (op >> 28) & 7;
+    let cmp = (op >> 24) & 15;
+    let mut oparg = (op >> 12) & 0xfff;
+    let cmparg = op & 0xfff;
+    if op & (8 << 28) != 0 {
+        oparg = 1u32.checked_shl(oparg).unwrap_or(0);
+    }
+    let oparg = sign_extend12(oparg);
+    let cmparg = sign_extend12(cmparg);
+    let mut t = TABLE.lock();
+    let (key1, _) = locate(p, addr, false)?;
+    let (key2, word2) = locate(p, addr2, true)?;
+    let old = word2
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+            Some(match kind {
+                0 => oparg,
+                1 => v.wrapping_add(oparg),
+                2 => v | oparg,
+                3 => v & !oparg,
+                4 => v ^ oparg,
+                _ => v,
+            })
+        })
+        .unwrap_or(0);
+    if kind > 4 {
+        return Err(Errno::ENOSYS);
+    }
+    let (o, c) = (old as i32, cmparg as i32);
+    let pass = match cmp {
+        0 => o == c,
+        1 => o != c,
+        2 => o < c,
+        3 => o <= c,
+        4 => o > c,
+        5 => o >= c,
+        _ => return Err(Errno::ENOSYS),
+    };
+    let map = t.get_or_insert_with(HashMap::new);
+    let mut woken = wake_key(map, key1, n1, FUTEX_BITSET_MATCH_ANY);
+    if pass {
+        woken += wake_key(map, key2, n2, FUTEX_BITSET_MATCH_ANY);
+    }
+    Ok(woken as usize)
+}
+
+fn sign_extend12(v: u32) -> u32 {
+    ((v << 20) as i32 >> 20) as u32
+}
+
+/// A thread's exit with CLONE_CHILD_CLEARTID / set_tid_address: `*addr = 0`, wake one.
+pub fn clear_tid(p: &Proc, addr: u64) {
+    if addr == 0 {
+        return;
+    }
+    if let Ok((_, word)) = locate(p, addr, true) {
+        word.store(0, Ordering::SeqCst);
+        let _ = wake(p, addr, 1, FUTEX_BITSET_MATCH_ANY);
+    }
+}
