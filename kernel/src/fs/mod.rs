@@ -13,4 +13,5 @@ pub mod file;
 pub mod hostfs;
 pub mod namei;
 pub mod pipe;
+pub mod tmpfs;
 pub mod vfs;

@@ -146,6 +146,27 @@ impl Attr {
     }
 }
 
+/// Attribute changes (chmod, chown, utimensat): None leaves a field alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SetAttr {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub atime: Option<Timespec>,
+    pub mtime: Option<Timespec>,
+}
+
+/// statfs(2) figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatFs {
+    pub magic: u64,
+    pub bsize: u64,
+    pub blocks: u64,
+    pub bfree: u64,
+    pub files: u64,
+    pub ffree: u64,
+}
+
 /// A directory entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirEntry {
@@ -200,6 +221,58 @@ pub trait Vnode: Send + Sync + Debug {
     /// poll(2) readiness: POLLIN, POLLOUT, POLLHUP… bits (regular files are always ready).
     fn poll(&self) -> u16 {
         POLLIN | POLLOUT
+    }
+
+    /// Create a regular file `name` in this directory.
+    fn create(&self, _name: &str, _mode: u32, _uid: u32, _gid: u32) -> Result<VnodeRef, Errno> {
+        Err(self.no_change())
+    }
+
+    fn mkdir(&self, _name: &str, _mode: u32, _uid: u32, _gid: u32) -> Result<VnodeRef, Errno> {
+        Err(self.no_change())
+    }
+
+    fn symlink(&self, _name: &str, _target: &[u8], _uid: u32, _gid: u32) -> Result<(), Errno> {
+        Err(self.no_change())
+    }
+
+    /// Another name for `target` (a hard link; same file system only).
+    fn link(&self, _name: &str, _target: &VnodeRef) -> Result<(), Errno> {
+        Err(self.no_change())
+    }
+
+    /// Remove a non-directory entry.
+    fn unlink(&self, _name: &str) -> Result<(), Errno> {
+        Err(self.no_change())
+    }
+
+    /// Remove an empty directory.
+    fn rmdir(&self, _name: &str) -> Result<(), Errno> {
+        Err(self.no_change())
+    }
+
+    /// Move `old` in this directory to `new` in `newdir` (renameat2 flags).
+    fn rename(&self, _old: &str, _newdir: &VnodeRef, _new: &str, _flags: u32) -> Result<(), Errno> {
+        Err(self.no_change())
+    }
+
+    fn truncate(&self, _size: u64) -> Result<(), Errno> {
+        Err(self.no_change())
+    }
+
+    /// chmod, chown, utimes.
+    fn setattr(&self, _a: &SetAttr) -> Result<(), Errno> {
+        Err(self.no_change())
+    }
+
+    /// statfs(2) numbers: (type magic, block size, blocks, free blocks, files, free files).
+    fn statfs(&self) -> Result<StatFs, Errno> {
+        Ok(StatFs { magic: 0x0102_1994, bsize: 4096, ..StatFs::default() })
+    }
+
+    /// The errno a change gets on this file system (EROFS, or ENOTDIR on a non-directory).
+    fn no_change(&self) -> Errno {
+        if self.vtype() == VType::Dir { Errno::EROFS } else { Errno::ENOTDIR }
     }
 
     /// Whether lseek means anything (false for devices, pipes).

@@ -14,7 +14,7 @@ use crate::sys::Ctx;
 pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> SysResult {
     let u = ctx.p.user();
     let cwd = u.fs.lock().cwd.clone();
-    let cred = *u.cred.lock();
+    let cred = u.cred.lock().clone();
     let mut image = match exec::load(&cwd, path, argv, envp, cred, ctx.p.pid as u64) {
         Ok(i) => i,
         Err(e) => {

@@ -132,8 +132,8 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     }
     let files = if a.flags & CLONE_FILES != 0 { None } else { Some(pu.files().lock().clone()) };
     let fs = pu.fs.lock().clone();
-    let cred = *pu.cred.lock();
-    let user = UserProc::new(vm, files.clone().unwrap_or_default(), fs, cred, Arc::downgrade(parent));
+    let cred = pu.cred.lock().clone();
+    let user = UserProc::new(vm, files.clone().unwrap_or_default(), fs, cred.clone(), Arc::downgrade(parent));
     if files.is_none() {
         *user.files.lock() = pu.files();
     }

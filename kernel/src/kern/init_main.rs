@@ -194,7 +194,7 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
         .map(String::into_bytes)
         .collect();
     let cred = Cred::default();
-    let mut image = exec::load(&NamePath::root(), path.as_bytes(), argv, envp, cred, pid as u64).map_err(|e| match e.why {
+    let mut image = exec::load(&NamePath::root(), path.as_bytes(), argv, envp, cred.clone(), pid as u64).map_err(|e| match e.why {
         Some(w) => format!("{path}: {w}"),
         None => format!("{path}: {}", e.errno.text()),
     })?;

@@ -54,7 +54,7 @@ pub struct FsState {
 }
 
 /// Credentials.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cred {
     pub uid: u32,
     pub euid: u32,
@@ -62,6 +62,8 @@ pub struct Cred {
     pub gid: u32,
     pub egid: u32,
     pub sgid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
 }
 
 /// A guest process's state.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::fs::file::{self, File, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_RDONLY, O_TRUNC};
+use crate::fs::file::{self, File, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_RDONLY, O_TRUNC};
 use crate::fs::namei::{self, NamePath};
 use crate::fs::vfs::{VType, VnodeRef};
 use crate::kern::errno::{Errno, SysResult};
@@ -22,7 +22,7 @@ fn file(ctx: &Ctx<'_>, fd: i32) -> Result<Arc<File>, Errno> {
 }
 
 /// Where a path given with a directory descriptor starts.
-fn start_dir(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<NamePath, Errno> {
+pub fn start_dir(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<NamePath, Errno> {
     if path.first() == Some(&b'/') {
         return Ok(NamePath::root());
     }
@@ -38,7 +38,7 @@ fn start_dir(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<NamePath, Errno> 
 }
 
 /// Resolve a path argument relative to `dirfd`.
-fn lookup_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], follow: bool) -> Result<NamePath, Errno> {
+pub fn lookup_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], follow: bool) -> Result<NamePath, Errno> {
     let start = start_dir(ctx, dirfd, path)?;
     namei::namei(&start, path, follow)
 }
@@ -206,15 +206,13 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(1)?;
     let flags = ctx.uint(2);
     let follow = flags & O_NOFOLLOW == 0;
-    let np = match lookup_at(ctx, dirfd, &path, follow) {
-        Ok(np) => {
-            if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
-                return Err(Errno::EEXIST);
-            }
-            np
+    let np = if flags & O_CREAT != 0 {
+        if flags & O_DIRECTORY != 0 {
+            return Err(Errno::EINVAL);
         }
-        Err(Errno::ENOENT) if flags & O_CREAT != 0 => return Err(Errno::EROFS),
-        Err(e) => return Err(e),
+        crate::sys::fsops::open_create(ctx, dirfd, &path, flags, ctx.uint(3))?
+    } else {
+        lookup_at(ctx, dirfd, &path, follow)?
     };
     let v = np.vnode().clone();
     let vt = v.vtype();
@@ -229,6 +227,9 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     }
     if flags & O_PATH == 0 && wants_write(flags) && vt == VType::Reg && v.fs_type() == "hostfs" {
         return Err(Errno::EROFS);
+    }
+    if flags & O_TRUNC != 0 && flags & O_PATH == 0 && vt == VType::Reg && flags & O_ACCMODE != O_RDONLY {
+        v.truncate(0)?;
     }
     let f = File::new(v, Some(np), flags);
     ctx.p.user().files().lock().alloc(f, flags & O_CLOEXEC != 0, 0).map(|fd| fd as usize)
@@ -394,7 +395,7 @@ fn access_common(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32, flags: u32) 
     }
     let np = lookup_at(ctx, dirfd, path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
     let a = np.vnode().attr()?;
-    let cred = *ctx.p.user().cred.lock();
+    let cred = ctx.p.user().cred.lock().clone();
     let uid = if flags & AT_EACCESS != 0 { cred.euid } else { cred.uid };
     let gid = if flags & AT_EACCESS != 0 { cred.egid } else { cred.gid };
     if mode & 2 != 0 && np.vnode().fs_type() == "hostfs" && a.vtype() != VType::Chr {

@@ -258,3 +258,200 @@ pub fn sys_execve(ctx: &mut Ctx<'_>) -> SysResult {
     let envp = str_array(ctx, ctx.arg(2))?;
     crate::kern::execve::execve(ctx, &path, argv, envp)
 }
+
+/// A process by pid, if it is a guest process.
+fn guest(pid: i32) -> Result<std::sync::Arc<crate::kern::proc::Proc>, Errno> {
+    crate::kern::proc::find(pid).filter(|p| p.user.is_some()).ok_or(Errno::ESRCH)
+}
+
+pub fn sys_getpgid(ctx: &mut Ctx<'_>) -> SysResult {
+    let pid = ctx.int(0);
+    let p = if pid == 0 { std::sync::Arc::clone(ctx.p) } else { guest(pid)? };
+    Ok(p.rec.pgid.load(Ordering::Relaxed) as usize)
+}
+
+pub fn sys_getpgrp(ctx: &mut Ctx<'_>) -> SysResult {
+    Ok(ctx.p.rec.pgid.load(Ordering::Relaxed) as usize)
+}
+
+pub fn sys_getsid(ctx: &mut Ctx<'_>) -> SysResult {
+    let pid = ctx.int(0);
+    let p = if pid == 0 { std::sync::Arc::clone(ctx.p) } else { guest(pid)? };
+    Ok(p.rec.sid.load(Ordering::Relaxed) as usize)
+}
+
+/// setpgid(2): move a process (itself or a child that has not exec'd… we do not track exec
+/// for that rule) into a process group of its session.
+pub fn sys_setpgid(ctx: &mut Ctx<'_>) -> SysResult {
+    let (pid, pgid) = (ctx.int(0), ctx.int(1));
+    if pgid < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let target = if pid == 0 || pid == ctx.p.pid { std::sync::Arc::clone(ctx.p) } else { guest(pid)? };
+    let is_child = target.user().parent.lock().upgrade().is_some_and(|pp| pp.pid == ctx.p.pid);
+    if target.pid != ctx.p.pid && !is_child {
+        return Err(Errno::ESRCH);
+    }
+    let sid = ctx.p.rec.sid.load(Ordering::Relaxed);
+    if target.rec.sid.load(Ordering::Relaxed) != sid {
+        return Err(Errno::EPERM);
+    }
+    if target.rec.sid.load(Ordering::Relaxed) == target.pid {
+        return Err(Errno::EPERM); // a session leader stays put
+    }
+    let pgid = if pgid == 0 { target.pid } else { pgid };
+    if pgid != target.pid {
+        let exists = (1..crate::kern::uproc::PID_MAX)
+            .filter_map(crate::kern::proc::find)
+            .any(|p| p.user.is_some() && p.rec.pgid.load(Ordering::Relaxed) == pgid && p.rec.sid.load(Ordering::Relaxed) == sid);
+        if !exists {
+            return Err(Errno::EPERM);
+        }
+    }
+    target.rec.pgid.store(pgid, Ordering::Relaxed);
+    Ok(0)
+}
+
+pub fn sys_setsid(ctx: &mut Ctx<'_>) -> SysResult {
+    let pid = ctx.p.pid;
+    let leader = (1..crate::kern::uproc::PID_MAX)
+        .filter_map(crate::kern::proc::find)
+        .any(|p| p.user.is_some() && p.rec.pgid.load(Ordering::Relaxed) == pid);
+    if leader {
+        return Err(Errno::EPERM);
+    }
+    ctx.p.rec.sid.store(pid, Ordering::Relaxed);
+    ctx.p.rec.pgid.store(pid, Ordering::Relaxed);
+    ctx.p.rec.tty.store(0, Ordering::Relaxed);
+    ctx.p.rec.flags.fetch_or(kvm_mem::abi::pflags::SESSION_LEADER, Ordering::Relaxed);
+    Ok(pid as usize)
+}
+
+pub fn sys_getgroups(ctx: &mut Ctx<'_>) -> SysResult {
+    let groups = ctx.p.user().cred.lock().groups.clone();
+    let size = ctx.int(0);
+    if size < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if size == 0 {
+        return Ok(groups.len());
+    }
+    if (size as usize) < groups.len() {
+        return Err(Errno::EINVAL);
+    }
+    let b: Vec<u8> = groups.iter().flat_map(|g| g.to_le_bytes()).collect();
+    ctx.copyout(ctx.arg(1), &b)?;
+    Ok(groups.len())
+}
+
+pub fn sys_setgroups(ctx: &mut Ctx<'_>) -> SysResult {
+    let n = ctx.size(0);
+    if n > 65536 {
+        return Err(Errno::EINVAL);
+    }
+    if ctx.p.user().cred.lock().euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    let mut b = vec![0u8; n * 4];
+    ctx.copyin(ctx.arg(1), &mut b)?;
+    ctx.p.user().cred.lock().groups = b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    Ok(0)
+}
+
+/// setresuid(2)'s rules: root may set anything; others only to one of their three ids.
+fn set_ids(ctx: &Ctx<'_>, r: u32, e: u32, s: u32, gid: bool) -> SysResult {
+    let mut c = ctx.p.user().cred.lock();
+    let (cur_r, cur_e, cur_s) = if gid { (c.gid, c.egid, c.sgid) } else { (c.uid, c.euid, c.suid) };
+    let privileged = c.euid == 0;
+    let ok = |x: u32| x == u32::MAX || privileged || x == cur_r || x == cur_e || x == cur_s;
+    if !(ok(r) && ok(e) && ok(s)) {
+        return Err(Errno::EPERM);
+    }
+    let pick = |x: u32, cur: u32| if x == u32::MAX { cur } else { x };
+    let (nr, ne, ns) = (pick(r, cur_r), pick(e, cur_e), pick(s, cur_s));
+    if gid {
+        (c.gid, c.egid, c.sgid) = (nr, ne, ns);
+    } else {
+        (c.uid, c.euid, c.suid) = (nr, ne, ns);
+    }
+    let (uid, g) = (c.uid, c.gid);
+    drop(c);
+    ctx.p.rec.uid.store(uid, Ordering::Relaxed);
+    ctx.p.rec.gid.store(g, Ordering::Relaxed);
+    Ok(0)
+}
+
+pub fn sys_setuid(ctx: &mut Ctx<'_>) -> SysResult {
+    let u = ctx.uint(0);
+    let root = ctx.p.user().cred.lock().euid == 0;
+    if root { set_ids(ctx, u, u, u, false) } else { set_ids(ctx, u32::MAX, u, u32::MAX, false) }
+}
+
+pub fn sys_setgid(ctx: &mut Ctx<'_>) -> SysResult {
+    let g = ctx.uint(0);
+    let root = ctx.p.user().cred.lock().euid == 0;
+    if root { set_ids(ctx, g, g, g, true) } else { set_ids(ctx, u32::MAX, g, u32::MAX, true) }
+}
+
+pub fn sys_setreuid(ctx: &mut Ctx<'_>) -> SysResult {
+    set_ids(ctx, ctx.uint(0), ctx.uint(1), u32::MAX, false)
+}
+
+pub fn sys_setregid(ctx: &mut Ctx<'_>) -> SysResult {
+    set_ids(ctx, ctx.uint(0), ctx.uint(1), u32::MAX, true)
+}
+
+pub fn sys_setresuid(ctx: &mut Ctx<'_>) -> SysResult {
+    set_ids(ctx, ctx.uint(0), ctx.uint(1), ctx.uint(2), false)
+}
+
+pub fn sys_setresgid(ctx: &mut Ctx<'_>) -> SysResult {
+    set_ids(ctx, ctx.uint(0), ctx.uint(1), ctx.uint(2), true)
+}
+
+fn get_ids(ctx: &Ctx<'_>, gid: bool) -> SysResult {
+    let c = ctx.p.user().cred.lock().clone();
+    let ids = if gid { [c.gid, c.egid, c.sgid] } else { [c.uid, c.euid, c.suid] };
+    for (i, v) in ids.iter().enumerate() {
+        ctx.copyout(ctx.arg(i), &v.to_le_bytes())?;
+    }
+    Ok(0)
+}
+
+pub fn sys_getresuid(ctx: &mut Ctx<'_>) -> SysResult {
+    get_ids(ctx, false)
+}
+
+pub fn sys_getresgid(ctx: &mut Ctx<'_>) -> SysResult {
+    get_ids(ctx, true)
+}
+
+pub fn sys_sysinfo(ctx: &mut Ctx<'_>) -> SysResult {
+    let pm = platform::physmem::get().ok_or(Errno::EIO)?;
+    let mut b = [0u8; 112];
+    let up = platform::time::uptime_ns() / 1_000_000_000;
+    b[0..8].copy_from_slice(&up.to_le_bytes());
+    // loads[3] at 8: fixed-point (1 << 16) load averages, not computed yet: zeros.
+    b[32..40].copy_from_slice(&pm.size().to_le_bytes());
+    b[40..48].copy_from_slice(&(pm.free_pages() * platform::PAGE_SIZE as u64).to_le_bytes());
+    let nprocs = crate::kern::proc::nprocs() as u16;
+    b[80..82].copy_from_slice(&nprocs.to_le_bytes());
+    b[104..108].copy_from_slice(&1u32.to_le_bytes()); // mem_unit
+    ctx.copyout(ctx.arg(0), &b)?;
+    Ok(0)
+}
+
+pub fn sys_sched_getaffinity(ctx: &mut Ctx<'_>) -> SysResult {
+    let size = ctx.size(1);
+    let n = platform::cpu::ncpus() as usize;
+    let bytes = n.div_ceil(64) * 8;
+    if size < bytes || size % 8 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut b = vec![0u8; bytes];
+    for c in 0..n {
+        b[c / 8] |= 1 << (c % 8);
+    }
+    ctx.copyout(ctx.arg(2), &b)?;
+    Ok(bytes)
+}

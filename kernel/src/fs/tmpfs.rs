@@ -1,0 +1,559 @@
+//! tmpfs: a file system in memory. File data lives in physical pages (so `vm_page` and the
+//! free-page count show it, and a full memory gives ENOSPC); directories are maps of names.
+//!
+//! Every node is registered by inode number so that operations given another vnode of the
+//! same file system (rename's target directory, link's target) can find its node.
+//!
+//! Lock order: a directory's entries before a child's metadata; rename takes the source
+//! directory, then the target directory (by inode order when they differ).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use platform::physmem::{self, pgflags};
+use platform::sync::SpinLock;
+
+use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFREG, SetAttr, StatFs, Timespec, VType, Vnode, VnodeRef};
+use crate::kern::errno::Errno;
+use crate::vm::space::PAGE;
+
+static NEXT_DEV: AtomicU64 = AtomicU64::new(0x100);
+
+/// One tmpfs instance.
+#[derive(Debug)]
+pub struct TmpFs {
+    dev: u64,
+    next_ino: AtomicU64,
+    nodes: SpinLock<HashMap<u64, Weak<TmpNode>>>,
+    /// Pages holding file data.
+    pages: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Meta {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    nlink: u64,
+    atime: Timespec,
+    mtime: Timespec,
+    ctime: Timespec,
+}
+
+#[derive(Debug, Default)]
+struct Data {
+    size: u64,
+    pages: BTreeMap<u64, u64>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Dir { entries: SpinLock<BTreeMap<String, Arc<TmpNode>>>, parent: SpinLock<Weak<TmpNode>> },
+    File(SpinLock<Data>),
+    Symlink(Vec<u8>),
+}
+
+/// A tmpfs file, directory or symbolic link.
+#[derive(Debug)]
+pub struct TmpNode {
+    fs: Arc<TmpFs>,
+    ino: u64,
+    meta: SpinLock<Meta>,
+    kind: Kind,
+}
+
+fn now() -> Timespec {
+    let ns = platform::time::realtime_ns();
+    Timespec { sec: (ns / 1_000_000_000) as i64, nsec: (ns % 1_000_000_000) as i64 }
+}
+
+/// A new tmpfs; its root directory.
+pub fn new() -> VnodeRef {
+    let fs = Arc::new(TmpFs {
+        dev: NEXT_DEV.fetch_add(1, Ordering::Relaxed),
+        next_ino: AtomicU64::new(2),
+        nodes: SpinLock::new("tmpfs_nodes", HashMap::new()),
+        pages: AtomicU64::new(0),
+    });
+    let root = TmpNode::make(&fs, S_IFDIR | 0o1777, 0, 0, Kind::Dir { entries: SpinLock::new("tmpfs_dir", BTreeMap::new()), parent: SpinLock::new("tmpfs_parent", Weak::new()) });
+    root.meta.lock().nlink = 2;
+    root
+}
+
+impl TmpFs {
+    /// A live node by inode number (upgraded outside the table's lock: dropping the last
+    /// reference of a node takes that lock).
+    fn node(&self, ino: u64) -> Option<Arc<TmpNode>> {
+        let w = self.nodes.lock().get(&ino).cloned();
+        w.and_then(|w| w.upgrade())
+    }
+}
+
+impl TmpNode {
+    fn make(fs: &Arc<TmpFs>, mode: u32, uid: u32, gid: u32, kind: Kind) -> Arc<TmpNode> {
+        let ino = fs.next_ino.fetch_add(1, Ordering::Relaxed);
+        let t = now();
+        let n = Arc::new(TmpNode {
+            fs: Arc::clone(fs),
+            ino,
+            meta: SpinLock::new("tmpfs_meta", Meta { mode, uid, gid, nlink: 1, atime: t, mtime: t, ctime: t }),
+            kind,
+        });
+        fs.nodes.lock().insert(ino, Arc::downgrade(&n));
+        n
+    }
+
+    fn entries(&self) -> Result<&SpinLock<BTreeMap<String, Arc<TmpNode>>>, Errno> {
+        match &self.kind {
+            Kind::Dir { entries, .. } => Ok(entries),
+            _ => Err(Errno::ENOTDIR),
+        }
+    }
+
+    fn touch(&self) {
+        let t = now();
+        let mut m = self.meta.lock();
+        m.mtime = t;
+        m.ctime = t;
+    }
+
+    /// The node of another vnode of this file system.
+    fn same_fs(&self, v: &VnodeRef) -> Result<Arc<TmpNode>, Errno> {
+        let a = v.attr()?;
+        if a.dev != self.fs.dev {
+            return Err(Errno::EXDEV);
+        }
+        self.fs.node(a.ino).ok_or(Errno::ENOENT)
+    }
+
+    fn check_name(name: &str) -> Result<(), Errno> {
+        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+            return Err(Errno::EINVAL);
+        }
+        if name.len() > 255 {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        Ok(())
+    }
+
+    fn add(&self, name: &str, node: Arc<TmpNode>) -> Result<(), Errno> {
+        Self::check_name(name)?;
+        let mut e = self.entries()?.lock();
+        if e.contains_key(name) {
+            return Err(Errno::EEXIST);
+        }
+        if matches!(node.kind, Kind::Dir { .. }) {
+            self.meta.lock().nlink += 1;
+        }
+        e.insert(name.to_string(), node);
+        drop(e);
+        self.touch();
+        Ok(())
+    }
+
+    fn is_dir(&self) -> bool {
+        matches!(self.kind, Kind::Dir { .. })
+    }
+
+    /// Is `self` `other` or one of its ancestors?
+    fn is_ancestor_of(self: &Arc<Self>, other: &Arc<TmpNode>) -> bool {
+        let mut cur = Some(Arc::clone(other));
+        while let Some(n) = cur {
+            if Arc::ptr_eq(&n, self) {
+                return true;
+            }
+            cur = match &n.kind {
+                Kind::Dir { parent, .. } => parent.lock().upgrade(),
+                _ => None,
+            };
+        }
+        false
+    }
+
+    fn free_pages_from(&self, data: &mut Data, first: u64) {
+        let pm = physmem::get();
+        let gone: Vec<u64> = data.pages.range(first..).map(|(&k, _)| k).collect();
+        for k in gone {
+            if let (Some(pa), Some(pm)) = (data.pages.remove(&k), pm) {
+                pm.page_unref(pa);
+                self.fs.pages.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Drop for TmpNode {
+    fn drop(&mut self) {
+        if let Kind::File(d) = &self.kind {
+            let mut data = std::mem::take(&mut *d.lock());
+            self.free_pages_from(&mut data, 0);
+        }
+        self.fs.nodes.lock().remove(&self.ino);
+    }
+}
+
+impl Vnode for TmpNode {
+    fn attr(&self) -> Result<Attr, Errno> {
+        let m = self.meta.lock();
+        let size = match &self.kind {
+            Kind::File(d) => d.lock().size,
+            Kind::Symlink(t) => t.len() as u64,
+            Kind::Dir { entries, .. } => (entries.lock().len() as u64 + 2) * 32,
+        };
+        let blocks = match &self.kind {
+            Kind::File(d) => d.lock().pages.len() as u64 * (PAGE / 512),
+            _ => 0,
+        };
+        Ok(Attr {
+            dev: self.fs.dev,
+            ino: self.ino,
+            mode: m.mode,
+            nlink: m.nlink,
+            uid: m.uid,
+            gid: m.gid,
+            rdev: 0,
+            size,
+            blksize: PAGE,
+            blocks,
+            atime: m.atime,
+            mtime: m.mtime,
+            ctime: m.ctime,
+        })
+    }
+
+    fn vtype(&self) -> VType {
+        match self.kind {
+            Kind::Dir { .. } => VType::Dir,
+            Kind::File(_) => VType::Reg,
+            Kind::Symlink(_) => VType::Lnk,
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Result<VnodeRef, Errno> {
+        let e = self.entries()?.lock();
+        e.get(name).map(|n| Arc::clone(n) as VnodeRef).ok_or(Errno::ENOENT)
+    }
+
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        let e = self.entries()?.lock();
+        Ok(e.iter().map(|(name, n)| DirEntry { ino: n.ino, name: name.clone(), vtype: n.vtype() }).collect())
+    }
+
+    fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        match &self.kind {
+            Kind::Symlink(t) => Ok(t.clone()),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        let Kind::File(d) = &self.kind else {
+            return Err(if self.is_dir() { Errno::EISDIR } else { Errno::EINVAL });
+        };
+        let data = d.lock();
+        if off >= data.size {
+            return Ok(0);
+        }
+        let n = buf.len().min((data.size - off) as usize);
+        let pm = physmem::get().ok_or(Errno::EIO)?;
+        let mut done = 0;
+        while done < n {
+            let pos = off + done as u64;
+            let chunk = ((PAGE - pos % PAGE) as usize).min(n - done);
+            match data.pages.get(&(pos / PAGE)) {
+                Some(&pa) => pm.read(pa + pos % PAGE, &mut buf[done..done + chunk]),
+                None => buf[done..done + chunk].fill(0),
+            }
+            done += chunk;
+        }
+        drop(data);
+        self.meta.lock().atime = now();
+        Ok(n)
+    }
+
+    fn write_at(&self, off: u64, buf: &[u8]) -> Result<usize, Errno> {
+        let Kind::File(d) = &self.kind else {
+            return Err(if self.is_dir() { Errno::EISDIR } else { Errno::EINVAL });
+        };
+        let end = off.checked_add(buf.len() as u64).ok_or(Errno::EFBIG)?;
+        let pm = physmem::get().ok_or(Errno::EIO)?;
+        let mut data = d.lock();
+        let mut done = 0;
+        while done < buf.len() {
+            let pos = off + done as u64;
+            let chunk = ((PAGE - pos % PAGE) as usize).min(buf.len() - done);
+            let idx = pos / PAGE;
+            let pa = match data.pages.get(&idx) {
+                Some(&pa) => pa,
+                None => {
+                    let Some(pa) = pm.alloc_zeroed(0, pgflags::KERNEL) else {
+                        // Out of memory: a short write, or ENOSPC if nothing went in.
+                        if done == 0 {
+                            return Err(Errno::ENOSPC);
+                        }
+                        break;
+                    };
+                    self.fs.pages.fetch_add(1, Ordering::Relaxed);
+                    data.pages.insert(idx, pa);
+                    pa
+                }
+            };
+            pm.write(pa + pos % PAGE, &buf[done..done + chunk]);
+            done += chunk;
+        }
+        data.size = data.size.max(end.min(off + done as u64));
+        drop(data);
+        self.touch();
+        Ok(done)
+    }
+
+    fn create(&self, name: &str, mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
+        let n = TmpNode::make(&self.fs, S_IFREG | (mode & 0o7777), uid, gid, Kind::File(SpinLock::new("tmpfs_data", Data::default())));
+        self.add(name, Arc::clone(&n))?;
+        Ok(n)
+    }
+
+    fn mkdir(&self, name: &str, mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
+        let me = self.fs.node(self.ino);
+        let n = TmpNode::make(
+            &self.fs,
+            S_IFDIR | (mode & 0o7777),
+            uid,
+            gid,
+            Kind::Dir { entries: SpinLock::new("tmpfs_dir", BTreeMap::new()), parent: SpinLock::new("tmpfs_parent", me.as_ref().map(Arc::downgrade).unwrap_or_default()) },
+        );
+        n.meta.lock().nlink = 2;
+        self.add(name, Arc::clone(&n))?;
+        Ok(n)
+    }
+
+    fn symlink(&self, name: &str, target: &[u8], uid: u32, gid: u32) -> Result<(), Errno> {
+        if target.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        let n = TmpNode::make(&self.fs, S_IFLNK | 0o777, uid, gid, Kind::Symlink(target.to_vec()));
+        self.add(name, n)
+    }
+
+    fn link(&self, name: &str, target: &VnodeRef) -> Result<(), Errno> {
+        let t = self.same_fs(target)?;
+        if t.is_dir() {
+            return Err(Errno::EPERM);
+        }
+        self.add(name, Arc::clone(&t))?;
+        let mut m = t.meta.lock();
+        m.nlink += 1;
+        m.ctime = now();
+        Ok(())
+    }
+
+    fn unlink(&self, name: &str) -> Result<(), Errno> {
+        let mut e = self.entries()?.lock();
+        let n = e.get(name).ok_or(Errno::ENOENT)?;
+        if n.is_dir() {
+            return Err(Errno::EISDIR);
+        }
+        let n = e.remove(name).ok_or(Errno::ENOENT)?;
+        drop(e);
+        let mut m = n.meta.lock();
+        m.nlink = m.nlink.saturating_sub(1);
+        m.ctime = now();
+        drop(m);
+        self.touch();
+        Ok(())
+    }
+
+    fn rmdir(&self, name: &str) -> Result<(), Errno> {
+        let mut e = self.entries()?.lock();
+        let n = e.get(name).ok_or(Errno::ENOENT)?;
+        if !n.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        if !n.entries()?.lock().is_empty() {
+            return Err(Errno::ENOTEMPTY);
+        }
+        let n = e.remove(name).ok_or(Errno::ENOENT)?;
+        drop(e);
+        n.meta.lock().nlink = 0;
+        let mut m = self.meta.lock();
+        m.nlink = m.nlink.saturating_sub(1);
+        drop(m);
+        self.touch();
+        Ok(())
+    }
+
+    fn rename(&self, old: &str, newdir: &VnodeRef, new: &str, flags: u32) -> Result<(), Errno> {
+        const NOREPLACE: u32 = 1;
+        const EXCHANGE: u32 = 2;
+        if flags & !(NOREPLACE | EXCHANGE) != 0 || flags == NOREPLACE | EXCHANGE {
+            return Err(Errno::EINVAL);
+        }
+        Self::check_name(new)?;
+        let me = self.fs.node(self.ino).ok_or(Errno::ENOENT)?;
+        let target_dir = self.same_fs(newdir)?;
+        let moving = self.entries()?.lock().get(old).cloned().ok_or(Errno::ENOENT)?;
+        if moving.is_dir() && moving.is_ancestor_of(&target_dir) {
+            return Err(Errno::EINVAL);
+        }
+        let existing = target_dir.entries()?.lock().get(new).cloned();
+        if let Some(x) = &existing {
+            if Arc::ptr_eq(x, &moving) {
+                return Ok(());
+            }
+            if flags & NOREPLACE != 0 {
+                return Err(Errno::EEXIST);
+            }
+            if flags & EXCHANGE == 0 {
+                match (moving.is_dir(), x.is_dir()) {
+                    (false, true) => return Err(Errno::EISDIR),
+                    (true, false) => return Err(Errno::ENOTDIR),
+                    (true, true) if !x.entries()?.lock().is_empty() => return Err(Errno::ENOTEMPTY),
+                    _ => {}
+                }
+            }
+        } else if flags & EXCHANGE != 0 {
+            return Err(Errno::ENOENT);
+        }
+        // Take the entries out and put them back where they go.
+        self.entries()?.lock().remove(old);
+        let replaced = target_dir.entries()?.lock().insert(new.to_string(), Arc::clone(&moving));
+        if flags & EXCHANGE != 0 {
+            if let Some(x) = replaced {
+                self.entries()?.lock().insert(old.to_string(), Arc::clone(&x));
+                if let Kind::Dir { parent, .. } = &x.kind {
+                    *parent.lock() = Arc::downgrade(&me);
+                }
+            }
+        } else if let Some(x) = replaced {
+            let mut m = x.meta.lock();
+            m.nlink = if x.is_dir() { 0 } else { m.nlink.saturating_sub(1) };
+            drop(m);
+            if x.is_dir() {
+                let mut tm = target_dir.meta.lock();
+                tm.nlink = tm.nlink.saturating_sub(1);
+            }
+        }
+        if let Kind::Dir { parent, .. } = &moving.kind {
+            *parent.lock() = Arc::downgrade(&target_dir);
+            if !Arc::ptr_eq(&me, &target_dir) && flags & EXCHANGE == 0 {
+                let mut a = self.meta.lock();
+                a.nlink = a.nlink.saturating_sub(1);
+                drop(a);
+                target_dir.meta.lock().nlink += 1;
+            }
+        }
+        moving.meta.lock().ctime = now();
+        self.touch();
+        target_dir.touch();
+        Ok(())
+    }
+
+    fn truncate(&self, size: u64) -> Result<(), Errno> {
+        let Kind::File(d) = &self.kind else {
+            return Err(if self.is_dir() { Errno::EISDIR } else { Errno::EINVAL });
+        };
+        let mut data = d.lock();
+        if size < data.size {
+            let first_gone = size.div_ceil(PAGE);
+            self.free_pages_from(&mut data, first_gone);
+            // Zero the tail of the last page, so growing again reads zeros.
+            if size % PAGE != 0
+                && let (Some(&pa), Some(pm)) = (data.pages.get(&(size / PAGE)), physmem::get())
+            {
+                pm.zero(pa + size % PAGE, (PAGE - size % PAGE) as usize);
+            }
+        }
+        data.size = size;
+        drop(data);
+        self.touch();
+        Ok(())
+    }
+
+    fn setattr(&self, a: &SetAttr) -> Result<(), Errno> {
+        let mut m = self.meta.lock();
+        if let Some(mode) = a.mode {
+            m.mode = (m.mode & !0o7777) | (mode & 0o7777);
+        }
+        if let Some(u) = a.uid {
+            m.uid = u;
+        }
+        if let Some(g) = a.gid {
+            m.gid = g;
+        }
+        if let Some(t) = a.atime {
+            m.atime = t;
+        }
+        if let Some(t) = a.mtime {
+            m.mtime = t;
+        }
+        m.ctime = now();
+        Ok(())
+    }
+
+    fn statfs(&self) -> Result<StatFs, Errno> {
+        let pm = physmem::get().ok_or(Errno::EIO)?;
+        let used = self.fs.pages.load(Ordering::Relaxed);
+        let free = pm.free_pages();
+        Ok(StatFs {
+            magic: 0x0102_1994,
+            bsize: PAGE,
+            blocks: used + free,
+            bfree: free,
+            files: self.fs.nodes.lock().len() as u64 + free,
+            ffree: free,
+        })
+    }
+
+    fn no_change(&self) -> Errno {
+        Errno::ENOTDIR
+    }
+
+    fn fs_type(&self) -> &'static str {
+        "tmpfs"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> VnodeRef {
+        let _ = physmem::init(platform::physmem::MIN_PHYSMEM, None);
+        new()
+    }
+
+    // One test: physical memory is process-wide.
+    #[test]
+    fn files_directories_links_rename_truncate() {
+        let root = setup();
+        let f = root.create("a", 0o644, 0, 0).unwrap();
+        assert_eq!(f.write_at(5000, b"hello").unwrap(), 5);
+        let mut b = [1u8; 10];
+        assert_eq!(f.read_at(4998, &mut b).unwrap(), 7);
+        assert_eq!(&b[..7], b"\0\0hello");
+        assert_eq!(f.attr().unwrap().size, 5005);
+        assert_eq!(root.create("a", 0o644, 0, 0).unwrap_err(), Errno::EEXIST);
+        let d = root.mkdir("d", 0o755, 0, 0).unwrap();
+        assert_eq!(root.attr().unwrap().nlink, 3);
+        root.link("hard", &f).unwrap();
+        assert_eq!(f.attr().unwrap().nlink, 2);
+        root.rename("a", &d, "b", 0).unwrap();
+        assert!(root.lookup("a").is_err());
+        assert_eq!(d.lookup("b").unwrap().attr().unwrap().ino, f.attr().unwrap().ino);
+        assert_eq!(root.rename("d", &d, "x", 0).unwrap_err(), Errno::EINVAL, "a directory into itself");
+        root.symlink("s", b"d/b", 0, 0).unwrap();
+        assert_eq!(root.lookup("s").unwrap().readlink().unwrap(), b"d/b");
+        assert_eq!(root.rmdir("d").unwrap_err(), Errno::ENOTEMPTY);
+        f.truncate(3).unwrap();
+        assert_eq!(f.read_at(0, &mut b).unwrap(), 3);
+        f.truncate(6000).unwrap();
+        assert_eq!(f.read_at(5000, &mut b).unwrap(), 10);
+        assert_eq!(b, [0u8; 10], "truncating frees the old data");
+        d.unlink("b").unwrap();
+        root.unlink("hard").unwrap();
+        root.rmdir("d").unwrap();
+        assert_eq!(root.attr().unwrap().nlink, 2);
+        assert!(root.statfs().unwrap().bfree > 0);
+    }
+}
