@@ -73,9 +73,17 @@ pub struct FdEntry {
 }
 
 /// A process's descriptors.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FdTable {
     fds: Vec<Option<FdEntry>>,
+    /// RLIMIT_NOFILE: descriptors are below it.
+    pub limit: usize,
+}
+
+impl Default for FdTable {
+    fn default() -> Self {
+        FdTable { fds: Vec::new(), limit: NOFILE }
+    }
 }
 
 impl FdTable {
@@ -97,7 +105,7 @@ impl FdTable {
 
     /// The lowest free descriptor at or above `min`.
     pub fn alloc(&mut self, file: Arc<File>, cloexec: bool, min: usize) -> Result<i32, Errno> {
-        let slot = (min..NOFILE).find(|&i| self.fds.get(i).is_none_or(|e| e.is_none())).ok_or(Errno::EMFILE)?;
+        let slot = (min..self.limit.min(NOFILE)).find(|&i| self.fds.get(i).is_none_or(|e| e.is_none())).ok_or(Errno::EMFILE)?;
         if slot >= self.fds.len() {
             self.fds.resize(slot + 1, None);
         }
@@ -107,7 +115,7 @@ impl FdTable {
 
     /// Put a file at exactly `fd` (dup2), returning what was there.
     pub fn install(&mut self, fd: i32, file: Arc<File>, cloexec: bool) -> Result<Option<FdEntry>, Errno> {
-        let i = usize::try_from(fd).ok().filter(|&i| i < NOFILE).ok_or(Errno::EBADF)?;
+        let i = usize::try_from(fd).ok().filter(|&i| i < self.limit.min(NOFILE)).ok_or(Errno::EBADF)?;
         if i >= self.fds.len() {
             self.fds.resize(i + 1, None);
         }

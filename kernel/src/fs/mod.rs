@@ -13,5 +13,6 @@ pub mod file;
 pub mod hostfs;
 pub mod namei;
 pub mod pipe;
+pub mod procfs;
 pub mod tmpfs;
 pub mod vfs;

@@ -34,7 +34,15 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     stop_other_threads(ctx);
     drop(std::mem::replace(&mut *u.vm.lock(), Arc::new(SleepLock::new("vmmap", image.vm))));
     let ut = ctx.td.user();
-    *ut.stub.lock() = Some(Arc::new(t0));
+    let old = ut.stub.lock().replace(Arc::new(t0));
+    // The old thread ends in its stub: a vfork child's was a thread of its parent's stub.
+    if let Some(old) = old {
+        let (space, slot) = (Arc::clone(old.space()), old.slot());
+        if let Ok(t) = Arc::try_unwrap(old) {
+            t.exit(platform::stub::Ops::new());
+        }
+        space.free_slot(slot);
+    }
     *ut.ops.lock() = platform::stub::Ops::new();
     ut.fs_base.store(0, Ordering::Relaxed);
     *ctx.regs = UserRegs::start(image.entry, image.sp);

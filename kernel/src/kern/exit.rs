@@ -43,26 +43,24 @@ pub fn exit(td: &Arc<Thread>, p: &Arc<Proc>, e: Exit) -> ! {
     }
     crate::kern::futex::clear_tid(p, td.user().clear_child_tid.swap(0, Ordering::Relaxed));
     let (_, left) = p.remove_thread(td.tid);
-    let stub = td.user().stub.lock().take();
+    // The host thread ends in its stub (which may be shared: a vfork child's is a thread of
+    // its parent's stub).
+    if let Some(stub) = td.user().stub.lock().take() {
+        let slot = stub.slot();
+        let space = Arc::clone(stub.space());
+        if let Ok(s) = Arc::try_unwrap(stub) {
+            s.exit(platform::stub::Ops::new());
+        }
+        space.free_slot(slot);
+    }
     if left == 0 {
         let status = {
             let mut st = p.user().exit_status.lock();
             *st.get_or_insert(status)
         };
-        drop(stub);
         proc_exit(p, status);
-    } else {
-        if td.tid as i32 != p.pid {
-            crate::kern::uproc::free_pid(td.tid as i32);
-        }
-        if let Some(stub) = stub {
-            let slot = stub.slot();
-            let space = Arc::clone(stub.space());
-            if let Ok(s) = Arc::try_unwrap(stub) {
-                s.exit(platform::stub::Ops::new());
-            }
-            space.free_slot(slot);
-        }
+    } else if td.tid as i32 != p.pid {
+        crate::kern::uproc::free_pid(td.tid as i32);
     }
     sched::thread_exit()
 }

@@ -4,10 +4,9 @@
 //!   slot, started by a `clone` operation the parent's stub thread carries out on its way back
 //!   to the guest.
 //! * A process gets a copy-on-write copy of the address space and a new stub.
-//! * vfork (CLONE_VM without CLONE_THREAD) is a process with a copy-on-write address space
-//!   whose parent sleeps until it execs or exits: the same as sharing for programs that, as
-//!   vfork(2) requires, only exec or _exit in the child (memory writes of the child are not
-//!   seen by the parent).
+//! * A process with CLONE_VM (vfork, posix_spawn) shares the parent's address space: its
+//!   thread is a new host thread of the parent's stub, as a thread would be; exec gives it its
+//!   own. With CLONE_VFORK the parent sleeps until the child execs or exits.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -120,22 +119,41 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         free_pid(pid);
         e
     };
-    let mut vm = pu.vm().lock().fork(pid as u64);
-    let pm = platform::physmem::get().ok_or(Errno::ENOMEM).map_err(fail)?;
-    let (space, t0) = StubSpace::spawn(pm.fd()).map_err(|e| {
-        log::warn!("fork: {e}");
-        fail(Errno::EAGAIN)
-    })?;
-    vm.stub = Some(space);
-    if a.flags & CLONE_CHILD_SETTID != 0 {
-        uaccess::copyout(&mut vm, a.child_tid, &pid.to_le_bytes()).map_err(fail)?;
-    }
+    let shared_vm = a.flags & CLONE_VM != 0;
+    // The child's address space and its thread in a stub: a copy-on-write copy in a new stub,
+    // or (CLONE_VM) the parent's own, with a new thread in the parent's stub.
+    let (vm, t0, slot_in_parent) = if shared_vm {
+        let stub = ctx.td.user().stub.lock().clone().ok_or(Errno::EAGAIN).map_err(fail)?;
+        let space = Arc::clone(stub.space());
+        let slot = space.alloc_slot().ok_or(Errno::EAGAIN).map_err(fail)?;
+        ctx.td.user().ops.lock().clone_thread(slot);
+        (None, space.thread(slot), Some((space, slot)))
+    } else {
+        let mut vm = pu.vm().lock().fork(pid as u64);
+        let pm = platform::physmem::get().ok_or(Errno::ENOMEM).map_err(fail)?;
+        let (space, t0) = StubSpace::spawn(pm.fd()).map_err(|e| {
+            log::warn!("fork: {e}");
+            fail(Errno::EAGAIN)
+        })?;
+        vm.stub = Some(space);
+        if a.flags & CLONE_CHILD_SETTID != 0 {
+            uaccess::copyout(&mut vm, a.child_tid, &pid.to_le_bytes()).map_err(fail)?;
+        }
+        (Some(vm), t0, None)
+    };
     let files = if a.flags & CLONE_FILES != 0 { None } else { Some(pu.files().lock().clone()) };
     let fs = pu.fs.lock().clone();
     let cred = pu.cred.lock().clone();
-    let user = UserProc::new(vm, files.clone().unwrap_or_default(), fs, cred.clone(), Arc::downgrade(parent));
+    let own_vm = vm.unwrap_or_else(|| crate::vm::space::AddressSpace::new(pid as u64));
+    let user = UserProc::new(own_vm, files.clone().unwrap_or_default(), fs, cred.clone(), Arc::downgrade(parent));
     if files.is_none() {
         *user.files.lock() = pu.files();
+    }
+    if shared_vm {
+        *user.vm.lock() = pu.vm();
+        if a.flags & CLONE_CHILD_SETTID != 0 {
+            ctx.copyout_i32(a.child_tid, pid).map_err(fail)?;
+        }
     }
     *user.exe.lock() = pu.exe.lock().clone();
     *user.argv.lock() = pu.argv.lock().clone();
@@ -165,7 +183,15 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     if a.flags & CLONE_PARENT_SETTID != 0 {
         ctx.copyout_i32(a.parent_tid, pid).map_err(fail)?;
     }
-    let td = Thread::new_user(&child, pid as u64, &comm, ut, user_main).map_err(|_| fail(Errno::EAGAIN))?;
+    let td = match Thread::new_user(&child, pid as u64, &comm, ut, user_main) {
+        Ok(td) => td,
+        Err(_) => {
+            if let Some((space, slot)) = slot_in_parent {
+                space.free_slot(slot);
+            }
+            return Err(fail(Errno::EAGAIN));
+        }
+    };
     td.rec.cpu.store(platform::cpu::curcpu(), Ordering::Relaxed);
     pu.children.lock().push(Arc::clone(&child));
     proc::insert(Arc::clone(&child));

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::fs::namei::{self, NamePath};
 use crate::fs::vfs::VType;
-use crate::fs::{devfs, hostfs, tmpfs};
+use crate::fs::{devfs, hostfs, procfs, tmpfs};
 use crate::kern::init_main::boot_args;
 use crate::kern::{kenv, sleep};
 use crate::kprintf;
@@ -48,6 +48,7 @@ fn mount_if_present(dir: &str, v: crate::fs::vfs::VnodeRef, source: &str) {
 pub fn vfs_mountroot() {
     let Err(why) = try_mount() else {
         mount_if_present("/dev", devfs::new(), "devfs");
+        mount_if_present("/proc", procfs::new(), "proc");
         mount_if_present("/tmp", tmpfs::new(), "tmpfs");
         return;
     };

@@ -585,3 +585,44 @@ pub fn sys_sendfile(ctx: &mut Ctx<'_>) -> SysResult {
     }
     Ok(n)
 }
+
+const STATX_BASIC_STATS: u32 = 0x7ff;
+
+/// statx(2): the same attributes as stat, in struct statx (256 bytes).
+pub fn sys_statx(ctx: &mut Ctx<'_>) -> SysResult {
+    let (dirfd, flags, buf) = (ctx.int(0), ctx.uint(2), ctx.arg(4));
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 | 0x6000) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = ctx.copyin_str(ctx.arg(1), namei::PATH_MAX)?;
+    let v = if path.is_empty() {
+        if flags & AT_EMPTY_PATH == 0 {
+            return Err(Errno::ENOENT);
+        }
+        if dirfd == AT_FDCWD { ctx.p.user().fs.lock().cwd.vnode().clone() } else { file(ctx, dirfd)?.vnode.clone() }
+    } else {
+        lookup_at(ctx, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?.vnode().clone()
+    };
+    let a = v.attr()?;
+    let mut b = [0u8; 256];
+    let mut put = |off: usize, v: u64, n: usize| b[off..off + n].copy_from_slice(&v.to_le_bytes()[..n]);
+    put(0, u64::from(STATX_BASIC_STATS), 4); // stx_mask
+    put(4, a.blksize, 4);
+    put(16, a.nlink, 4);
+    put(20, u64::from(a.uid), 4);
+    put(24, u64::from(a.gid), 4);
+    put(28, u64::from(a.mode), 2);
+    put(32, a.ino, 8);
+    put(40, a.size, 8);
+    put(48, a.blocks, 8);
+    for (off, t) in [(64, a.atime), (96, a.ctime), (112, a.mtime)] {
+        put(off, t.sec as u64, 8);
+        put(off + 8, t.nsec as u64, 4);
+    }
+    put(128, a.rdev >> 8, 4);
+    put(132, a.rdev & 0xff, 4);
+    put(136, a.dev >> 8, 4);
+    put(140, a.dev & 0xff, 4);
+    ctx.copyout(buf, &b)?;
+    Ok(0)
+}

@@ -273,6 +273,7 @@ table! {
     306 => syncfs, fsops::sys_fsync, Full;
     316 => renameat2, fsops::sys_renameat2, Full;
     318 => getrandom, proc::sys_getrandom, Full;
+    332 => statx, fs::sys_statx, Partial("no birth time");
 }
 
 /// Highest system call number counted.

@@ -193,6 +193,7 @@ fn select_common(ctx: &mut Ctx<'_>, nfds: usize, sets: [u64; 3], timeout: Option
 
 pub fn sys_select(ctx: &mut Ctx<'_>) -> SysResult {
     let tv = ctx.arg(4);
+    let start = platform::time::uptime_ns();
     let timeout = if tv == 0 {
         None
     } else {
@@ -205,7 +206,17 @@ pub fn sys_select(ctx: &mut Ctx<'_>) -> SysResult {
         }
         Some(Duration::new(sec as u64, (usec * 1000) as u32))
     };
-    select_common(ctx, ctx.size(0), [ctx.arg(1), ctx.arg(2), ctx.arg(3)], timeout)
+    let r = select_common(ctx, ctx.size(0), [ctx.arg(1), ctx.arg(2), ctx.arg(3)], timeout);
+    // Linux's select(2) leaves the time not slept in the timeout.
+    if let (Some(t), true) = (timeout, r.is_ok()) {
+        let slept = platform::time::uptime_ns().saturating_sub(start);
+        let left = (t.as_nanos() as u64).saturating_sub(slept);
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&(left / 1_000_000_000).to_le_bytes());
+        b[8..].copy_from_slice(&((left % 1_000_000_000) / 1000).to_le_bytes());
+        ctx.copyout(tv, &b)?;
+    }
+    r
 }
 
 pub fn sys_pselect6(ctx: &mut Ctx<'_>) -> SysResult {

@@ -121,6 +121,10 @@ pub fn sys_prlimit64(ctx: &mut Ctx<'_>) -> SysResult {
             return Err(Errno::EPERM);
         }
         limits[res] = (soft, hard);
+        if res == 7 {
+            // RLIMIT_NOFILE bounds new descriptors.
+            ctx.p.user().files().lock().limit = usize::try_from(soft).unwrap_or(usize::MAX);
+        }
     }
     if old != 0 {
         let mut b = [0u8; 16];
