@@ -178,6 +178,16 @@ fn a_second_thread_starts_in_its_own_slot_and_sets_its_fs_base() {
     }
     space.free_slot(slot);
     assert!(space.is_alive(), "one thread's exit leaves the process");
+    // The host zeroed the slot's HOST_TID when the thread went: the slot is free again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let again = loop {
+        if let Some(s) = space.alloc_slot() {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "the slot never came back");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(again, slot);
     // Thread 0 still runs.
     regs0.set_rax(0);
     let mut code_again = UserRegs::start(CODE, 0);

@@ -100,12 +100,15 @@ fn read_full(v: &VnodeRef, off: u64, len: usize) -> Result<Vec<u8>, Errno> {
 
 /// Load `path` (resolved from `cwd`) with `argv` and `envp`, for a process `owner`.
 pub fn load(cwd: &NamePath, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>, cred: Cred, owner: u64) -> Result<Image, ExecError> {
-    load_depth(cwd, path, argv, envp, cred, owner, 0)
+    load_depth(cwd, path, path, argv, envp, cred, owner, 0)
 }
 
+/// `execfn` is the path given to execve (AT_EXECFN), kept through `#!` interpreters.
+#[allow(clippy::too_many_arguments, reason = "the pieces of an execve")]
 fn load_depth(
     cwd: &NamePath,
     path: &[u8],
+    execfn: &[u8],
     argv: Vec<Vec<u8>>,
     envp: Vec<Vec<u8>>,
     cred: Cred,
@@ -143,10 +146,10 @@ fn load_depth(
         }
         new_argv.push(path.to_vec());
         new_argv.extend(argv.into_iter().skip(1));
-        return load_depth(cwd, &interp, new_argv, envp, cred, owner, depth + 1);
+        return load_depth(cwd, &interp, execfn, new_argv, envp, cred, owner, depth + 1);
     }
     let comm = String::from_utf8_lossy(np.name().as_bytes()).into_owned();
-    load_elf(&v, np, path, argv, envp, cred, owner, comm)
+    load_elf(&v, np, execfn, argv, envp, cred, owner, comm)
 }
 
 fn prot_of(flags: u32) -> u32 {

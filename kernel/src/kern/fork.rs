@@ -126,7 +126,14 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         let stub = ctx.td.user().stub.lock().clone().ok_or(Errno::EAGAIN).map_err(fail)?;
         let space = Arc::clone(stub.space());
         let slot = space.alloc_slot().ok_or(Errno::EAGAIN).map_err(fail)?;
-        ctx.td.user().ops.lock().clone_thread(slot);
+        // Start the child's host thread now: a vfork parent sleeps before it would next
+        // return to its stub.
+        let mut ops = platform::stub::Ops::new();
+        ops.clone_thread(slot);
+        if !stub.exec_ops(ops) {
+            space.free_slot(slot);
+            return Err(fail(Errno::EAGAIN));
+        }
         (None, space.thread(slot), Some((space, slot)))
     } else {
         let mut vm = pu.vm().lock().fork(pid as u64);

@@ -96,6 +96,7 @@ pub fn wait(p: &Proc, addr: u64, val: u32, bitset: u32, deadline: Option<u64>) -
             return Err(Errno::EAGAIN);
         }
         t.get_or_insert_with(HashMap::new).entry(key).or_default().push_back(Arc::clone(&w));
+        log::debug!("futex: wait pid {} {addr:#x} key {key:?} val {val}", p.pid);
         key
     };
     let chan = wchan_of(&*w);
@@ -239,8 +240,12 @@ pub fn clear_tid(p: &Proc, addr: u64) {
     if addr == 0 {
         return;
     }
-    if let Ok((_, word)) = locate(p, addr, true) {
-        word.store(0, Ordering::SeqCst);
-        let _ = wake(p, addr, 1, FUTEX_BITSET_MATCH_ANY);
+    match locate(p, addr, true) {
+        Ok((key, word)) => {
+            word.store(0, Ordering::SeqCst);
+            let n = wake(p, addr, 1, FUTEX_BITSET_MATCH_ANY);
+            log::debug!("futex: clear_tid pid {} {addr:#x} key {key:?}: woke {n:?}", p.pid);
+        }
+        Err(e) => log::debug!("futex: clear_tid pid {} {addr:#x}: {e}", p.pid),
     }
 }

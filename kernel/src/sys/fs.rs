@@ -95,8 +95,20 @@ fn write_file(f: &File, off: Option<u64>, data: &[u8]) -> SysResult {
     Ok(n)
 }
 
+/// A read's buffer must be writable before anything is consumed into it (a pipe keeps its
+/// data when the copy would fail).
+fn check_dest(ctx: &Ctx<'_>, addr: u64, len: usize) -> Result<(), Errno> {
+    let len = len.min(IO_CHUNK) as u64;
+    if len == 0 {
+        return Ok(());
+    }
+    let ok = ctx.p.user().vm().lock().accessible(addr, len, crate::vm::space::PROT_WRITE);
+    if ok { Ok(()) } else { Err(Errno::EFAULT) }
+}
+
 pub fn sys_read(ctx: &mut Ctx<'_>) -> SysResult {
     let f = file(ctx, ctx.int(0))?;
+    check_dest(ctx, ctx.arg(1), ctx.size(2))?;
     let data = read_file(&f, None, ctx.size(2))?;
     ctx.copyout(ctx.arg(1), &data)?;
     Ok(data.len())
@@ -108,6 +120,7 @@ pub fn sys_pread64(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::ESPIPE);
     }
     let off = i64::try_from(ctx.arg(3)).map_err(|_| Errno::EINVAL)?;
+    check_dest(ctx, ctx.arg(1), ctx.size(2))?;
     let data = read_file(&f, Some(off as u64), ctx.size(2))?;
     ctx.copyout(ctx.arg(1), &data)?;
     Ok(data.len())
@@ -177,6 +190,9 @@ pub fn sys_writev(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn sys_readv(ctx: &mut Ctx<'_>) -> SysResult {
     let f = file(ctx, ctx.int(0))?;
     let iov = iovecs(ctx, ctx.arg(1), ctx.size(2))?;
+    for &(base, len) in &iov {
+        check_dest(ctx, base, len)?;
+    }
     let total: usize = iov.iter().map(|(_, l)| *l).sum();
     let data = read_file(&f, None, total)?;
     let mut done = 0;
@@ -501,8 +517,36 @@ const TCGETS: u32 = 0x5401;
 const TIOCGPGRP: u32 = 0x540f;
 const TIOCGWINSZ: u32 = 0x5413;
 
+const FIONCLEX: u32 = 0x5450;
+const FIOCLEX: u32 = 0x5451;
+const FIONBIO: u32 = 0x5421;
+const FIONREAD: u32 = 0x541b;
+
 pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
-    let f = file(ctx, ctx.int(0))?;
+    let fd = ctx.int(0);
+    let f = file(ctx, fd)?;
+    // Requests every descriptor takes (ioctl_list(2)).
+    match ctx.uint(1) {
+        FIOCLEX | FIONCLEX => {
+            ctx.p.user().files().lock().entry_mut(fd)?.cloexec = ctx.uint(1) == FIOCLEX;
+            return Ok(0);
+        }
+        FIONBIO => {
+            let mut b = [0u8; 4];
+            ctx.copyin(ctx.arg(2), &mut b)?;
+            let on = i32::from_le_bytes(b) != 0;
+            let flags = f.flags() & (file::O_APPEND | file::O_NONBLOCK);
+            f.set_status_flags(if on { flags | file::O_NONBLOCK } else { flags & !file::O_NONBLOCK });
+            return Ok(0);
+        }
+        FIONREAD if f.vnode.vtype() == VType::Fifo || f.vnode.vtype() == VType::Reg => {
+            let a = f.vnode.attr()?;
+            let n = if a.vtype() == VType::Reg { a.size.saturating_sub(*f.offset.lock()) } else { a.size };
+            ctx.copyout_i32(ctx.arg(2), n.min(i32::MAX as u64) as i32)?;
+            return Ok(0);
+        }
+        _ => {}
+    }
     if !f.vnode.is_tty() || !platform::console::stdout_is_terminal() {
         return Err(Errno::ENOTTY);
     }

@@ -237,6 +237,7 @@ table! {
     186 => gettid, proc::sys_gettid, Full;
     127 => rt_sigpending, signal::sys_rt_sigpending, Full;
     128 => rt_sigtimedwait, signal::sys_rt_sigtimedwait, Full;
+    129 => rt_sigqueueinfo, signal::sys_rt_sigqueueinfo, Full;
     130 => rt_sigsuspend, signal::sys_rt_sigsuspend, Full;
     131 => sigaltstack, signal::sys_sigaltstack, Full;
     200 => tkill, signal::sys_tkill, Full;
@@ -267,6 +268,7 @@ table! {
     280 => utimensat, fsops::sys_utimensat, Full;
     273 => set_robust_list, thread::sys_set_robust_list, Partial("the list is not walked when a thread dies");
     274 => get_robust_list, thread::sys_get_robust_list, Full;
+    297 => rt_tgsigqueueinfo, signal::sys_rt_tgsigqueueinfo, Full;
     302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported, not enforced");
     234 => tgkill, signal::sys_tgkill, Full;
     247 => waitid, proc::sys_waitid, Partial("exited children only");

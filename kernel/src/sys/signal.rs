@@ -290,3 +290,40 @@ pub fn sys_sigaltstack(ctx: &mut Ctx<'_>) -> SysResult {
     }
     Ok(0)
 }
+
+/// rt_sigqueueinfo(2) / rt_tgsigqueueinfo(2): a signal with a caller-given siginfo. Only
+/// negative codes (SI_QUEUE and kin) may be given by a process other than the kernel.
+fn queue_info(ctx: &Ctx<'_>, tgid: i32, tid: Option<i32>, sig: i32, uinfo: u64) -> SysResult {
+    if !signal::valid(sig) {
+        return Err(Errno::EINVAL);
+    }
+    let mut raw = [0u8; 128];
+    ctx.copyin(uinfo, &mut raw)?;
+    let code = i32::from_le_bytes([raw[8], raw[9], raw[10], raw[11]]);
+    let p = proc::find(tgid).filter(|p| p.user.is_some()).ok_or(Errno::ESRCH)?;
+    if (code >= 0 || code == SI_TKILL) && p.pid != ctx.p.pid {
+        return Err(Errno::EPERM);
+    }
+    if !may_signal(ctx, &p, sig) {
+        return Err(Errno::EPERM);
+    }
+    let mut fields = [0u8; 112];
+    fields.copy_from_slice(&raw[16..128]);
+    let info = SigInfo { signo: sig, code, fields };
+    match tid {
+        None => signal::send_to_proc(&p, info),
+        Some(t) => {
+            let td = p.threads().into_iter().find(|x| x.tid == t as u64).ok_or(Errno::ESRCH)?;
+            signal::send_to_thread(&td, info);
+        }
+    }
+    Ok(0)
+}
+
+pub fn sys_rt_sigqueueinfo(ctx: &mut Ctx<'_>) -> SysResult {
+    queue_info(ctx, ctx.int(0), None, ctx.int(1), ctx.arg(2))
+}
+
+pub fn sys_rt_tgsigqueueinfo(ctx: &mut Ctx<'_>) -> SysResult {
+    queue_info(ctx, ctx.int(0), Some(ctx.int(1)), ctx.int(2), ctx.arg(3))
+}

@@ -423,6 +423,20 @@ impl AddressSpace {
         }
     }
 
+    /// Whether every page of `[addr, addr+len)` is mapped with `prot` (no page is brought in):
+    /// for checking a buffer before data is consumed into it.
+    pub fn accessible(&self, addr: u64, len: u64, prot: u32) -> bool {
+        let Some(end) = addr.checked_add(len) else { return false };
+        let mut a = addr;
+        while a < end {
+            match self.find(a) {
+                Some(e) if e.prot & prot == prot && e.prot != 0 => a = e.end,
+                _ => return false,
+            }
+        }
+        true
+    }
+
     /// The physical page behind `addr` for a kernel access (copyin/copyout), faulting it in.
     pub fn resolve(&mut self, addr: u64, write: bool) -> Result<u64, FaultError> {
         if let Some(pte) = self.pages.get(&(addr / PAGE)) {

@@ -99,6 +99,10 @@ core::arch::global_asm!(
     "mov edi, 12",
     "call vk_stub_sigaction",
     "add rsp, 32",
+    // set_tid_address(&slot0.HOST_TID): the host zeroes it when this thread exits.
+    "mov rdi, {slot0_tid}",
+    "mov eax, 218",
+    "syscall",
     "call vk_stub_thread_setup",
     // prctl(PR_SET_NO_NEW_PRIVS, 1), then seccomp(SECCOMP_SET_MODE_FILTER, 0, &prog)
     "mov edi, 38",
@@ -272,6 +276,7 @@ core::arch::global_asm!(
     fd_slots = const FD_SLOTS,
     fd_elf = const FD_ELF,
     slot0_stack = const SLOT0_INIT_STACK,
+    slot0_tid = const SLOTS_BASE + msg::HOST_TID,
     stub_base = const STUB_BASE,
     stub_end = const STUB_END,
     top_len = const TOP_LEN,

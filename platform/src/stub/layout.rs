@@ -57,7 +57,8 @@ pub mod msg {
     pub const KWAIT: u64 = 0x04;
     /// u32: non-zero while the stub sleeps on STATE (the kernel then wakes it).
     pub const SWAIT: u64 = 0x08;
-    /// u32: host thread id of the stub thread.
+    /// u32: host thread id of the stub thread; the host zeroes it when the thread exits
+    /// (its clear_child_tid), which is what frees the slot for reuse.
     pub const HOST_TID: u64 = 0x0c;
     /// u32: signal that trapped.
     pub const SIGNO: u64 = 0x10;
@@ -110,13 +111,16 @@ pub const fn block_mask() -> u64 {
     m
 }
 
-/// `clone` flags for a new guest thread in a stub.
+/// `clone` flags for a new guest thread in a stub. CLONE_CHILD_CLEARTID points at the new
+/// slot's HOST_TID word: the host zeroes it when the thread is gone, and only then may the
+/// slot be reused.
 pub const THREAD_CLONE_FLAGS: u64 = (libc::CLONE_VM
     | libc::CLONE_FS
     | libc::CLONE_FILES
     | libc::CLONE_SIGHAND
     | libc::CLONE_THREAD
-    | libc::CLONE_SYSVSEM) as u64;
+    | libc::CLONE_SYSVSEM
+    | libc::CLONE_CHILD_CLEARTID) as u64;
 
 /// Address of a slot in the stub.
 pub const fn slot_addr(slot: u32) -> u64 {

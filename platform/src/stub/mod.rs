@@ -115,7 +115,8 @@ impl Ops {
     /// `Trap::Start` on its own [`StubThread`].
     pub fn clone_thread(&mut self, slot: u32) {
         let sp = slot_addr(slot) + INIT_STACK_TOP;
-        self.list.push([libc::SYS_clone as u64, THREAD_CLONE_FLAGS, sp, 0, 0, 0, 0]);
+        let ctid = slot_addr(slot) + msg::HOST_TID;
+        self.list.push([libc::SYS_clone as u64, THREAD_CLONE_FLAGS, sp, 0, ctid, 0, 0]);
     }
 }
 
@@ -170,26 +171,28 @@ impl StubSpace {
         r == 0
     }
 
-    /// Reserve a free slot for a new thread.
+    /// Reserve a free slot for a new thread: one not in use whose last host thread is gone
+    /// (its HOST_TID word zeroed by the host), reset for a fresh start.
     pub fn alloc_slot(&self) -> Option<u32> {
         let mut used = self.used.lock();
-        for (w, word) in used.iter_mut().enumerate() {
-            if *word != u64::MAX {
-                let bit = (!*word).trailing_zeros();
-                *word |= 1 << bit;
-                return Some(w as u32 * 64 + bit);
+        for slot in 0..MAX_SLOTS {
+            let (w, b) = ((slot / 64) as usize, slot % 64);
+            if used[w] & (1 << b) == 0 && self.word(slot, msg::HOST_TID).load(Ordering::Acquire) == 0 {
+                used[w] |= 1 << b;
+                self.word(slot, msg::STATE).store(state::USER, Ordering::SeqCst);
+                self.word(slot, msg::NOPS).store(0, Ordering::SeqCst);
+                self.word(slot, msg::FLAGS).store(0, Ordering::SeqCst);
+                return Some(slot);
             }
         }
         None
     }
 
-    /// Give a slot back (its thread exited).
+    /// Give a slot back (its thread is exiting). It is reused only once the host has
+    /// zeroed its HOST_TID, that is once the host thread is really gone.
     pub fn free_slot(&self, slot: u32) {
         if slot < MAX_SLOTS {
             self.used.lock()[(slot / 64) as usize] &= !(1 << (slot % 64));
-            // A fresh start for the next thread in this slot.
-            self.word(slot, msg::STATE).store(state::USER, Ordering::SeqCst);
-            self.word(slot, msg::NOPS).store(0, Ordering::SeqCst);
         }
     }
 
@@ -364,6 +367,24 @@ impl StubThread {
             return Trap::Dead;
         }
         self.collect(regs)
+    }
+
+    /// Carry out `ops` in this (trapped) thread's stub thread now, and come back without
+    /// running the guest: its trap and registers stay as they were. False if the stub died.
+    pub fn exec_ops(&self, ops: Ops) -> bool {
+        if self.state().load(Ordering::Acquire) != state::TRAPPED || self.uc.load(Ordering::Acquire) == 0 {
+            return false;
+        }
+        let uc = self.uc.load(Ordering::Acquire);
+        for chunk in ops.list.chunks(msg::MAX_OPS as usize) {
+            self.queue(chunk, true);
+            self.resume();
+            if !self.wait_trap(&Slice(LIVENESS)) {
+                return false;
+            }
+        }
+        self.uc.store(uc, Ordering::Release);
+        true
     }
 
     /// End this thread: its host thread exits in the stub (after `ops`); nothing comes back.
