@@ -28,6 +28,8 @@ use crate::vm::uaccess::copyout;
 pub const PIE_BASE: u64 = 0x5555_5555_0000;
 /// Most bytes of arguments and environment (strings and pointers).
 pub const ARG_MAX: usize = 2 << 20;
+/// The longest single argument or environment string, with its NUL (Linux: 32 pages).
+pub const MAX_ARG_STRLEN: usize = 32 * 4096;
 /// Nested `#!` interpreters allowed.
 const MAX_INTERP_DEPTH: u32 = 4;
 

@@ -154,6 +154,9 @@ fn mi_startup() {
     if let Err(e) = sched::kthread_start("syncer", 0, syncer::syncer_main) {
         panic!("cannot start the syncer: {e}");
     }
+    if kenv::get_bool("debug.ktrace") {
+        crate::sys::KTRACE.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     if kenv::get_bool("debug.trap") {
         debug::sysctl::kdb_sysctl_trap();
     }

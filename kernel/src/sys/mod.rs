@@ -21,7 +21,7 @@ pub mod signal;
 pub mod thread;
 pub mod time;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use platform::stub::UserRegs;
@@ -306,6 +306,8 @@ pub fn lookup(nr: u64) -> Option<&'static Syscall> {
 /// Run the system call in `ctx.regs` and put its result in rax.
 pub fn dispatch(ctx: &mut Ctx<'_>, compat: bool) {
     let nr = ctx.regs.rax();
+    let trace = KTRACE.load(Ordering::Relaxed);
+    let args = if trace { [0, 1, 2, 3, 4, 5].map(|i| ctx.arg(i)) } else { [0; 6] };
     let r = if compat {
         COMPAT_CALLS.fetch_add(1, Ordering::Relaxed);
         Err(Errno::ENOSYS)
@@ -321,10 +323,31 @@ pub fn dispatch(ctx: &mut Ctx<'_>, compat: bool) {
             }
         }
     };
+    if trace {
+        let name = lookup(nr).map_or("?", |s| s.name);
+        let res = match r {
+            Ok(v) => format!("{v:#x}"),
+            Err(e) => format!("-1 {}", e.name()),
+        };
+        crate::kprintf!(
+            "ktrace: {}/{} {name}({nr}) ({:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x}) = {res}\n",
+            ctx.p.pid,
+            ctx.td.tid,
+            args[0],
+            args[1],
+            args[2],
+            args[3],
+            args[4],
+            args[5]
+        );
+    }
     if ctx.exit.is_none() {
         ctx.regs.set_rax(crate::kern::errno::to_rax(r));
     }
 }
+
+/// Print every system call with its arguments and result on the console (`-e debug.ktrace=1`).
+pub static KTRACE: AtomicBool = AtomicBool::new(false);
 
 #[cfg(test)]
 mod tests {

@@ -246,7 +246,14 @@ fn str_array(ctx: &Ctx<'_>, addr: u64) -> Result<Vec<Vec<u8>>, Errno> {
         if p == 0 {
             break;
         }
-        let s = ctx.copyin_str(p, crate::kern::exec::ARG_MAX)?;
+        // Each string is at most MAX_ARG_STRLEN bytes with its NUL, as in Linux.
+        let s = ctx.copyin_str(p, crate::kern::exec::MAX_ARG_STRLEN - 1).map_err(|e| {
+            if e == Errno::ENAMETOOLONG {
+                Errno::E2BIG
+            } else {
+                e
+            }
+        })?;
         total += s.len() + 9;
         if total > crate::kern::exec::ARG_MAX {
             return Err(Errno::E2BIG);

@@ -364,6 +364,17 @@ impl AddressSpace {
         };
         let map_prot = if pte.cow && !shared { prot & !PROT_WRITE } else { prot };
         let mut pte = pte;
+        // A fault on a page the stub should already have (with this access) means the stub
+        // lost it: map it again rather than loop.
+        let had = match access {
+            Access::Read => pte.stub_prot != 0,
+            Access::Write => pte.stub_prot & PROT_WRITE != 0,
+            Access::Exec => pte.stub_prot & PROT_EXEC != 0,
+        };
+        if had {
+            log::debug!("vm: refault at {addr:#x} ({access:?}) of a page the stub had; mapping it again");
+            pte.stub_prot = 0;
+        }
         if pte.stub_prot != map_prot {
             self.pending.map(page_va, PAGE, map_prot, pte.pa);
             pte.stub_prot = map_prot;

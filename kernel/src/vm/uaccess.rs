@@ -58,6 +58,9 @@ pub fn copyin_str(vm: &mut AddressSpace, addr: u64, max: usize) -> Result<Vec<u8
         copyin(vm, a, &mut chunk)?;
         if let Some(i) = chunk.iter().position(|&b| b == 0) {
             out.extend_from_slice(&chunk[..i]);
+            if out.len() > max {
+                return Err(Errno::ENAMETOOLONG);
+            }
             return Ok(out);
         }
         out.extend_from_slice(&chunk);

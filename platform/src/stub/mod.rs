@@ -361,12 +361,24 @@ impl StubThread {
             }
             pending = rest;
         }
+        let n = pending.len();
         self.queue(&pending, false);
         self.resume();
         if !self.wait_trap(ctl) {
             return Trap::Dead;
         }
+        self.check_results(&pending[..n]);
         self.collect(regs)
+    }
+
+    /// Log operations the stub could not carry out (a mapping the host refused).
+    fn check_results(&self, ops: &[[u64; 7]]) {
+        for (i, op) in ops.iter().enumerate() {
+            let r = self.space.dword(self.slot, msg::OPS + i as u64 * msg::OP_SIZE + msg::OP_RESULT).load(Ordering::Relaxed) as i64;
+            if (-4095..0).contains(&r) {
+                log::warn!("stub {}: operation {} ({:#x}, {:#x}, {:#x}) failed: errno {}", self.space.pid, op[0], op[1], op[2], op[3], -r);
+            }
+        }
     }
 
     /// Carry out `ops` in this (trapped) thread's stub thread now, and come back without
