@@ -32,6 +32,12 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     image.vm.stub = Some(space);
     // No return from here on. Other threads leave first (de_thread).
     stop_other_threads(ctx);
+    // A non-leader thread that execs becomes the leader: it takes the pid as its tid.
+    let me = ctx.td.tid();
+    if me != ctx.p.pid as u64 {
+        ctx.p.rekey_thread(me, ctx.p.pid as u64);
+        crate::kern::uproc::free_pid(me as i32);
+    }
     drop(std::mem::replace(&mut *u.vm.lock(), Arc::new(SleepLock::new("vmmap", image.vm))));
     let ut = ctx.td.user();
     let old = ut.stub.lock().replace(Arc::new(t0));
@@ -62,9 +68,9 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
 
 /// Make every other thread of the process exit, and wait until they have.
 fn stop_other_threads(ctx: &Ctx<'_>) {
-    let me = ctx.td.tid;
+    let me = ctx.td.tid();
     loop {
-        let others: Vec<_> = ctx.p.threads().into_iter().filter(|t| t.tid != me).collect();
+        let others: Vec<_> = ctx.p.threads().into_iter().filter(|t| t.tid() != me).collect();
         if others.is_empty() {
             return;
         }

@@ -42,7 +42,7 @@ pub fn exit(td: &Arc<Thread>, p: &Arc<Proc>, e: Exit) -> ! {
         crate::kern::signal::kill_process(p, status);
     }
     crate::kern::futex::clear_tid(p, td.user().clear_child_tid.swap(0, Ordering::Relaxed));
-    let (_, left) = p.remove_thread(td.tid);
+    let (_, left) = p.remove_thread(td.tid());
     // The host thread ends in its stub (which may be shared: a vfork child's is a thread of
     // its parent's stub).
     if let Some(stub) = td.user().stub.lock().take() {
@@ -59,8 +59,8 @@ pub fn exit(td: &Arc<Thread>, p: &Arc<Proc>, e: Exit) -> ! {
             *st.get_or_insert(status)
         };
         proc_exit(p, status);
-    } else if td.tid as i32 != p.pid {
-        crate::kern::uproc::free_pid(td.tid as i32);
+    } else if td.tid() as i32 != p.pid {
+        crate::kern::uproc::free_pid(td.tid() as i32);
     }
     sched::thread_exit()
 }

@@ -8,6 +8,7 @@ pub mod exit;
 pub mod fork;
 pub mod futex;
 pub mod init_main;
+pub mod jobctl;
 pub mod kenv;
 pub mod printf;
 pub mod proc;

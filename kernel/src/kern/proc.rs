@@ -87,11 +87,21 @@ impl Proc {
     /// Add a thread (relinking the exported list).
     pub fn add_thread(&self, td: Arc<Thread>) {
         let mut threads = self.threads.lock();
-        threads.insert(td.tid, td);
+        threads.insert(td.tid(), td);
         self.relink_threads(&threads);
     }
 
     /// Remove a thread; returns it and how many threads are left.
+    /// File thread `old` under its new id `new` (see [`Thread::retid`]).
+    pub fn rekey_thread(&self, old: u64, new: u64) {
+        let mut threads = self.threads.lock();
+        if let Some(td) = threads.remove(&old) {
+            td.retid(new);
+            threads.insert(new, td);
+        }
+        self.relink_threads(&threads);
+    }
+
     pub fn remove_thread(&self, tid: u64) -> (Option<Arc<Thread>>, usize) {
         let mut threads = self.threads.lock();
         let td = threads.remove(&tid);

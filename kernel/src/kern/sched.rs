@@ -152,7 +152,9 @@ fn switch_to(c: u32, cur: Arc<Thread>, next: Arc<Thread>) {
     cur.rec.runtime_ns.fetch_add(ran, Ordering::Relaxed);
     next.rec.cpu.store(c, Ordering::Relaxed);
     next.rec.switches.fetch_add(1, Ordering::Relaxed);
-    next.set_state(tstate::RUNNING);
+    // `next` becomes RUNNING only once it runs (below, in its own context): until then
+    // another CPU may still be switching it out, and must not see it as already running
+    // (it would keep it instead of giving it up).
     if cur.is_idle() {
         cur.set_state(tstate::RUNNABLE);
     }
@@ -162,6 +164,14 @@ fn switch_to(c: u32, cur: Arc<Thread>, next: Arc<Thread>) {
     rec.state.store(if next.is_idle() { cpustate::IDLE } else { cpustate::RUNNING }, Ordering::Relaxed);
     *cpu_s.cur.lock() = Some(Arc::clone(&next));
     platform::kthread::switch(cur, next);
+    mark_running();
+}
+
+/// The thread now on this CPU runs: called by every thread as it resumes or starts.
+pub fn mark_running() {
+    if let Some(t) = curthread() {
+        t.set_state(tstate::RUNNING);
+    }
 }
 
 /// Yield the CPU to other runnable threads.
@@ -176,7 +186,7 @@ pub fn thread_exit() -> ! {
     let cur = curthread().expect("thread_exit off CPU");
     cur.set_state(tstate::DEAD);
     if let Some(p) = cur.proc_() {
-        let _ = p.remove_thread(cur.tid);
+        let _ = p.remove_thread(cur.tid());
     }
     let next = {
         let mut q = CPUS[c as usize].runq.lock();

@@ -169,6 +169,15 @@ impl SigInfo {
         i
     }
 
+    /// SIGCHLD for a child event `code` (CLD_STOPPED, CLD_CONTINUED) with si_status `status`.
+    pub fn child_event(pid: i32, uid: u32, code: i32, status: i32) -> SigInfo {
+        let mut i = SigInfo::with(SIGCHLD, code);
+        i.put(0, &pid.to_le_bytes());
+        i.put(4, &uid.to_le_bytes());
+        i.put(8, &status.to_le_bytes());
+        i
+    }
+
     /// The guest's `siginfo_t` (128 bytes).
     pub fn to_bytes(&self) -> [u8; 128] {
         let mut b = [0u8; 128];
@@ -219,6 +228,15 @@ impl SigQueue {
 
     pub fn clear(&mut self) {
         *self = SigQueue::default();
+    }
+
+    /// Drop every pending signal in `mask`.
+    pub fn discard(&mut self, mask: u64) {
+        if self.set & mask == 0 {
+            return;
+        }
+        self.infos.retain(|x| bit(x.signo) & mask == 0);
+        self.set &= !mask;
     }
 }
 
@@ -289,9 +307,13 @@ impl ThreadSigState {
     }
 }
 
+/// Whether a signal sent now would be thrown away: its action ignores it and no thread has
+/// it blocked (a blocked signal stays pending, as the action may change before it is taken).
 fn is_ignored(p: &Proc, sig: i32) -> bool {
     let a = p.user().sig.lock().actions[sig as usize];
-    a.handler == SIG_IGN || (a.handler == SIG_DFL && default_action(sig) == DefaultAction::Ignore)
+    let ignores = a.handler == SIG_IGN || (a.handler == SIG_DFL && default_action(sig) == DefaultAction::Ignore);
+    ignores
+        && !p.threads().iter().any(|t| t.user.as_ref().is_some_and(|u| u.sigstate.sig.lock().mask & bit(sig) != 0))
 }
 
 /// Make a thread notice a signal: wake it from an interruptible sleep, or kick it out of
@@ -322,6 +344,7 @@ pub fn send_to_proc(p: &Arc<Proc>, info: SigInfo) {
         kill_process(p, sigstatus(SIGKILL));
         return;
     }
+    crate::kern::jobctl::on_send(p, sig);
     if is_ignored(p, sig) {
         return;
     }
@@ -343,6 +366,7 @@ pub fn send_to_thread(td: &Arc<Thread>, info: SigInfo) {
         kill_process(&p, sigstatus(SIGKILL));
         return;
     }
+    crate::kern::jobctl::on_send(&p, info.signo);
     if is_ignored(&p, info.signo) {
         return;
     }
@@ -363,6 +387,7 @@ pub fn kill_process(p: &Arc<Proc>, status: i32) {
     for t in p.threads() {
         signal_wake(&t);
     }
+    crate::kern::jobctl::release(p);
 }
 
 /// Whether a thread has a signal it would take now (for interruptible sleeps).
@@ -372,7 +397,7 @@ pub fn pending(td: &Thread) -> bool {
         return false;
     }
     let Some(p) = td.proc_() else { return false };
-    if crate::kern::exit::exiting(&p) {
+    if crate::kern::exit::exiting(&p) || crate::kern::jobctl::is_stopped(&p) {
         return true;
     }
     let ps = p.user().sig.lock();
@@ -415,6 +440,10 @@ pub fn deliver(td: &Arc<Thread>, p: &Arc<Proc>, regs: &mut UserRegs, syscall: Op
         if crate::kern::exit::exiting(p) {
             return Some(Exit::Group(0));
         }
+        if crate::kern::jobctl::is_stopped(p) {
+            crate::kern::jobctl::park(p);
+            continue;
+        }
         let mask = td.user().sigstate.sig.lock().mask;
         let Some(info) = dequeue(td, p, !mask | UNBLOCKABLE) else { break };
         let sig = info.signo;
@@ -425,7 +454,11 @@ pub fn deliver(td: &Arc<Thread>, p: &Arc<Proc>, regs: &mut UserRegs, syscall: Op
         match act.handler {
             SIG_IGN => continue,
             SIG_DFL => match default_action(sig) {
-                DefaultAction::Ignore | DefaultAction::Continue | DefaultAction::Stop => continue,
+                DefaultAction::Ignore | DefaultAction::Continue => continue,
+                DefaultAction::Stop => {
+                    crate::kern::jobctl::group_stop(p, sig);
+                    continue;
+                }
                 DefaultAction::Term => return Some(Exit::Group(sigstatus(sig))),
                 DefaultAction::Core => return Some(Exit::Group(sigstatus(sig))), // no core file is written, so no WCOREDUMP
             },
@@ -505,6 +538,9 @@ fn setup_frame(td: &Arc<Thread>, p: &Arc<Proc>, regs: &mut UserRegs, info: &SigI
             uaccess::copyout(&mut g, fp_addr, &fp)?;
         }
         uaccess::copyout(&mut g, frame, &f)?;
+    }
+    if let Some(s) = u.stub.lock().as_ref() {
+        s.reset_fpstate();
     }
     regs.gregs[reg::RDI] = sig as u64;
     regs.gregs[reg::RSI] = frame + INFO_OFF;

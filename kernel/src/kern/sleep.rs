@@ -60,7 +60,13 @@ impl SleepOpts {
 }
 
 /// Sleep on the locked channel; the lock is released once the thread is queued.
-pub fn tsleep_locked(mut g: SleepqGuard, wmesg: &str, opts: SleepOpts) -> WakeReason {
+pub fn tsleep_locked(g: SleepqGuard, wmesg: &str, opts: SleepOpts) -> WakeReason {
+    tsleep_locked_state(g, wmesg, opts, tstate::SLEEPING)
+}
+
+/// [`tsleep_locked`] showing the thread in `state` while it sleeps (STOPPED for a job-control
+/// stop: `T` in ps).
+pub fn tsleep_locked_state(mut g: SleepqGuard, wmesg: &str, opts: SleepOpts, state: u32) -> WakeReason {
     let td = curthread().expect("tsleep off CPU");
     let wchan = g.wchan;
     if opts.interruptible && crate::kern::signal::pending(&td) {
@@ -75,7 +81,7 @@ pub fn tsleep_locked(mut g: SleepqGuard, wmesg: &str, opts: SleepOpts) -> WakeRe
     } else {
         td.rec.flags.fetch_and(!tflags::SINTR, Ordering::Relaxed);
     }
-    td.set_state(tstate::SLEEPING);
+    td.set_state(state);
     g.guard.push(Arc::clone(&td));
     drop(g);
     let callout = opts.timeout.map(|d| {

@@ -40,7 +40,8 @@ pub struct Thread {
     /// The exported record.
     pub rec: ThreadRecord,
     kt: KThread,
-    pub tid: u64,
+    /// The thread id (changes only when a thread execs and takes the pid, see [`Thread::retid`]).
+    tid: AtomicU64,
     name: String,
     proc_: Weak<Proc>,
     /// Sleep generation: bumped on every sleep so a stale timeout cannot wake a later sleep.
@@ -78,13 +79,14 @@ impl Thread {
         f: impl FnOnce() + Send + 'static,
     ) -> std::io::Result<Arc<Thread>> {
         let kt = KThread::new(KSTACK_SIZE, move || {
+            crate::kern::sched::mark_running();
             f();
             crate::kern::sched::thread_exit();
         })?;
         let td = Arc::new(Thread {
             rec: ThreadRecord::new(),
             kt,
-            tid,
+            tid: AtomicU64::new(tid),
             name: name.to_string(),
             proc_: Arc::downgrade(p),
             sleep_gen: AtomicU64::new(0),
@@ -110,6 +112,16 @@ impl Thread {
     /// Address of the exported record.
     pub fn rec_addr(&self) -> u64 {
         &self.rec as *const ThreadRecord as u64
+    }
+
+    pub fn tid(&self) -> u64 {
+        self.tid.load(Ordering::Relaxed)
+    }
+
+    /// Give the thread a new id (a non-leader thread that execs takes over the pid).
+    pub fn retid(&self, tid: u64) {
+        self.tid.store(tid, Ordering::Relaxed);
+        self.rec.tid.store(tid, Ordering::Relaxed);
     }
 
     pub fn name(&self) -> &str {

@@ -90,6 +90,8 @@ pub struct UserProc {
     pub exit_signal: AtomicI32,
     /// Signal actions and the process's pending signals.
     pub sig: SpinLock<crate::kern::signal::ProcSig>,
+    /// Stopped or not, and the stop/continue not yet reported to wait(2).
+    pub jobctl: SpinLock<crate::kern::jobctl::JobCtl>,
 }
 
 /// Number of resource limits (RLIMIT_NLIMITS).
@@ -126,6 +128,7 @@ impl UserProc {
             vfork_released: std::sync::atomic::AtomicBool::new(false),
             exit_signal: AtomicI32::new(17),
             sig: SpinLock::new("proc_sig", crate::kern::signal::ProcSig::new()),
+            jobctl: SpinLock::new("jobctl", crate::kern::jobctl::JobCtl::default()),
         }
     }
 

@@ -1,5 +1,5 @@
-//! Waiting for children (wait4(2), waitid(2)): find a matching zombie, reap it, or sleep in
-//! "wait" until one of them exits.
+//! Waiting for children (wait4(2), waitid(2)): find a matching zombie (or a stop/continue
+//! report), reap it, or sleep in "wait" until one of them has something to report.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use kvm_mem::abi::pstate;
 
 use crate::kern::errno::Errno;
+use crate::kern::jobctl::Report;
 use crate::kern::proc::{self, Proc};
 use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wchan_of};
 use crate::kern::thread::WakeReason;
@@ -20,12 +21,26 @@ pub enum Which {
     Pgid(i32),
 }
 
-/// A child that exited.
+/// A child's event: its exit, or a stop or continue (with WUNTRACED / WCONTINUED).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reaped {
     pub pid: i32,
+    /// The wait status word.
     pub status: i32,
     pub uid: u32,
+    /// A stop or continue rather than an exit.
+    pub event: Option<Report>,
+}
+
+/// What to wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitOpts {
+    pub exited: bool,
+    pub stopped: bool,
+    pub continued: bool,
+    pub nohang: bool,
+    /// Leave the event to be reported again (WNOWAIT).
+    pub nowait: bool,
 }
 
 fn matches(c: &Proc, which: Which) -> bool {
@@ -36,9 +51,45 @@ fn matches(c: &Proc, which: Which) -> bool {
     }
 }
 
-/// Wait for a child matching `which` to exit. `Ok(None)` with `nohang` when none has yet;
-/// `reap` false leaves the zombie (WNOWAIT).
-pub fn wait_child(p: &Arc<Proc>, which: Which, nohang: bool, reap: bool) -> Result<Option<Reaped>, Errno> {
+enum Found {
+    Zombie(Arc<Proc>),
+    Event(i32, u32, Report),
+}
+
+/// The first child with something to report, taking a stop/continue report unless `nowait`.
+fn scan(children: &mut Vec<Arc<Proc>>, which: Which, o: WaitOpts) -> Option<Found> {
+    for (i, c) in children.iter().enumerate() {
+        if !matches(c, which) {
+            continue;
+        }
+        if c.rec.state.load(Ordering::Acquire) == pstate::ZOMBIE {
+            if o.exited {
+                let z = if o.nowait { Arc::clone(c) } else { children.remove(i) };
+                return Some(Found::Zombie(z));
+            }
+            continue;
+        }
+        let mut j = c.user().jobctl.lock();
+        let want = match j.report {
+            Some(Report::Stopped(_)) => o.stopped,
+            Some(Report::Continued) => o.continued,
+            None => false,
+        };
+        if want {
+            let r = j.report.expect("checked");
+            if !o.nowait {
+                j.report = None;
+            }
+            drop(j);
+            return Some(Found::Event(c.pid, c.user().cred.lock().uid, r));
+        }
+    }
+    None
+}
+
+/// Wait for a child matching `which` to exit (or stop, or continue, as `o` asks). `Ok(None)`
+/// with `nohang` when none has anything to report yet.
+pub fn wait_child(p: &Arc<Proc>, which: Which, o: WaitOpts) -> Result<Option<Reaped>, Errno> {
     let chan = wchan_of(&**p);
     loop {
         let g = sleepq_lock(chan);
@@ -47,20 +98,25 @@ pub fn wait_child(p: &Arc<Proc>, which: Which, nohang: bool, reap: bool) -> Resu
             if !children.iter().any(|c| matches(c, which)) {
                 return Err(Errno::ECHILD);
             }
-            let pos = children.iter().position(|c| matches(c, which) && c.rec.state.load(Ordering::Acquire) == pstate::ZOMBIE);
-            pos.map(|i| if reap { children.remove(i) } else { Arc::clone(&children[i]) })
+            scan(&mut children, which, o)
         };
-        if let Some(z) = found {
-            drop(g);
-            let status = z.user().exit_status.lock().unwrap_or(0);
-            let r = Reaped { pid: z.pid, status, uid: z.user().cred.lock().uid };
-            if reap {
-                proc::remove(z.pid);
-                free_pid(z.pid);
+        match found {
+            Some(Found::Zombie(z)) => {
+                drop(g);
+                let status = z.user().exit_status.lock().unwrap_or(0);
+                let r = Reaped { pid: z.pid, status, uid: z.user().cred.lock().uid, event: None };
+                if !o.nowait {
+                    proc::remove(z.pid);
+                    free_pid(z.pid);
+                }
+                return Ok(Some(r));
             }
-            return Ok(Some(r));
+            Some(Found::Event(pid, uid, ev)) => {
+                return Ok(Some(Reaped { pid, status: ev.status(), uid, event: Some(ev) }));
+            }
+            None => {}
         }
-        if nohang {
+        if o.nohang {
             return Ok(None);
         }
         if tsleep_locked(g, "wait", SleepOpts { interruptible: true, timeout: None }) == WakeReason::Interrupted {

@@ -271,7 +271,7 @@ table! {
     297 => rt_tgsigqueueinfo, signal::sys_rt_tgsigqueueinfo, Full;
     302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported, not enforced");
     234 => tgkill, signal::sys_tgkill, Full;
-    247 => waitid, proc::sys_waitid, Partial("exited children only");
+    247 => waitid, proc::sys_waitid, Full;
     306 => syncfs, fsops::sys_fsync, Full;
     316 => renameat2, fsops::sys_renameat2, Full;
     318 => getrandom, proc::sys_getrandom, Full;
@@ -332,7 +332,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, compat: bool) {
         crate::kprintf!(
             "ktrace: {}/{} {name}({nr}) ({:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x}) = {res}\n",
             ctx.p.pid,
-            ctx.td.tid,
+            ctx.td.tid(),
             args[0],
             args[1],
             args[2],

@@ -21,7 +21,7 @@ pub fn sys_getpid(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_gettid(ctx: &mut Ctx<'_>) -> SysResult {
-    Ok(ctx.td.tid as usize)
+    Ok(ctx.td.tid() as usize)
 }
 
 pub fn sys_getppid(ctx: &mut Ctx<'_>) -> SysResult {
@@ -51,7 +51,7 @@ pub fn sys_sched_yield(_ctx: &mut Ctx<'_>) -> SysResult {
 
 pub fn sys_set_tid_address(ctx: &mut Ctx<'_>) -> SysResult {
     ctx.td.user().clear_child_tid.store(ctx.arg(0), Ordering::Relaxed);
-    Ok(ctx.td.tid as usize)
+    Ok(ctx.td.tid() as usize)
 }
 
 /// The node name uname(2) reports (sethostname later).
@@ -185,7 +185,14 @@ pub fn sys_wait4(ctx: &mut Ctx<'_>) -> SysResult {
         p if p < -1 => Which::Pgid(-p),
         p => Which::Pid(p),
     };
-    match wait::wait_child(ctx.p, which, opts & WNOHANG != 0, true)? {
+    let o = wait::WaitOpts {
+        exited: true,
+        stopped: opts & WUNTRACED != 0,
+        continued: opts & WCONTINUED != 0,
+        nohang: opts & WNOHANG != 0,
+        nowait: false,
+    };
+    match wait::wait_child(ctx.p, which, o)? {
         None => Ok(0),
         Some(r) => {
             if ctx.arg(1) != 0 {
@@ -212,17 +219,24 @@ pub fn sys_waitid(ctx: &mut Ctx<'_>) -> SysResult {
         2 => Which::Pgid(if id == 0 { ctx.p.rec.pgid.load(Ordering::Relaxed) } else { id }),
         _ => return Err(Errno::EINVAL),
     };
-    if opts & WEXITED == 0 {
-        // Only stopped/continued children were asked for: vk has no job control stops yet.
-        return if opts & WNOHANG != 0 { Ok(0) } else { Err(Errno::ECHILD) };
-    }
-    let r = wait::wait_child(ctx.p, which, opts & WNOHANG != 0, opts & WNOWAIT == 0)?;
+    let o = wait::WaitOpts {
+        exited: opts & WEXITED != 0,
+        stopped: opts & WUNTRACED != 0,
+        continued: opts & WCONTINUED != 0,
+        nohang: opts & WNOHANG != 0,
+        nowait: opts & WNOWAIT != 0,
+    };
+    let r = wait::wait_child(ctx.p, which, o)?;
     if infop != 0 {
         // siginfo_t: signo, errno, code, then (pid, uid, status) in the union.
         let mut si = [0u8; 128];
         if let Some(r) = r {
-            let (code, status) =
-                if r.status & 0x7f == 0 { (1i32, (r.status >> 8) & 0xff) } else { (2i32, r.status & 0x7f) };
+            let (code, status) = match r.event {
+                Some(crate::kern::jobctl::Report::Stopped(sig)) => (crate::kern::jobctl::CLD_STOPPED, sig),
+                Some(crate::kern::jobctl::Report::Continued) => (crate::kern::jobctl::CLD_CONTINUED, crate::kern::signal::SIGCONT),
+                None if r.status & 0x7f == 0 => (1i32, (r.status >> 8) & 0xff),
+                None => (2i32, r.status & 0x7f),
+            };
             si[0..4].copy_from_slice(&17i32.to_le_bytes());
             si[8..12].copy_from_slice(&code.to_le_bytes());
             si[16..20].copy_from_slice(&r.pid.to_le_bytes());

@@ -141,7 +141,7 @@ pub fn sys_kill(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 fn find_thread(tid: i32) -> Option<Arc<Thread>> {
-    guest_procs().into_iter().flat_map(|p| p.threads()).find(|t| t.tid == tid as u64)
+    guest_procs().into_iter().flat_map(|p| p.threads()).find(|t| t.tid() == tid as u64)
 }
 
 fn thread_kill(ctx: &Ctx<'_>, tgid: Option<i32>, tid: i32, sig: i32) -> SysResult {
@@ -313,7 +313,7 @@ fn queue_info(ctx: &Ctx<'_>, tgid: i32, tid: Option<i32>, sig: i32, uinfo: u64) 
     match tid {
         None => signal::send_to_proc(&p, info),
         Some(t) => {
-            let td = p.threads().into_iter().find(|x| x.tid == t as u64).ok_or(Errno::ESRCH)?;
+            let td = p.threads().into_iter().find(|x| x.tid() == t as u64).ok_or(Errno::ESRCH)?;
             signal::send_to_thread(&td, info);
         }
     }

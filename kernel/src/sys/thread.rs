@@ -63,7 +63,7 @@ pub fn sys_set_robust_list(ctx: &mut Ctx<'_>) -> SysResult {
 
 pub fn sys_get_robust_list(ctx: &mut Ctx<'_>) -> SysResult {
     let pid = ctx.int(0);
-    if pid != 0 && pid as u64 != ctx.td.tid {
+    if pid != 0 && pid as u64 != ctx.td.tid() {
         return Err(Errno::ESRCH);
     }
     ctx.copyout_u64(ctx.arg(1), ctx.td.user().robust_list.load(Ordering::Relaxed))?;

@@ -479,6 +479,28 @@ impl StubThread {
         true
     }
 
+    /// Give the guest a fresh FPU state on its way back from this trap (a signal handler
+    /// starts with one, as on Linux): x87 control word 0x37f, MXCSR 0x1f80, every register
+    /// zero, AVX and later state in its initial configuration.
+    pub fn reset_fpstate(&self) -> bool {
+        let Some((k, len)) = self.fpstate_area() else { return false };
+        let mut img = [0u8; 512];
+        img[0..2].copy_from_slice(&0x037fu16.to_le_bytes()); // FCW
+        img[24..28].copy_from_slice(&0x1f80u32.to_le_bytes()); // MXCSR
+        img[28..32].copy_from_slice(&0xffffu32.to_le_bytes()); // MXCSR_MASK (ignored by fxrstor)
+        for (i, b) in img.iter().enumerate().take(464) {
+            // SAFETY: as in `fpstate`; bytes 464.. (the software-reserved area with the
+            // xsave magic) are left as the host wrote them.
+            unsafe { std::ptr::write_volatile((k + i as u64) as *mut u8, *b) };
+        }
+        if len >= 512 + 64 {
+            // XSAVE header: only x87 and SSE in use; the rest comes back in its init state.
+            // SAFETY: [k, k + len) is inside the slot (checked by `fpstate_area`).
+            unsafe { std::ptr::write_volatile((k + 512) as *mut u64, 0b11) };
+        }
+        true
+    }
+
     /// Where the host put the FPU state of the current trap, and its size, validated.
     fn fpstate_area(&self) -> Option<(u64, usize)> {
         let uc = self.uc.load(Ordering::Acquire);
