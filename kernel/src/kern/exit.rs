@@ -42,6 +42,7 @@ pub fn exit(td: &Arc<Thread>, p: &Arc<Proc>, e: Exit) -> ! {
         crate::kern::signal::kill_process(p, status);
     }
     crate::kern::futex::clear_tid(p, td.user().clear_child_tid.swap(0, Ordering::Relaxed));
+    crate::kern::cputime::thread_gone(td, p);
     let (_, left) = p.remove_thread(td.tid());
     // The host thread ends in its stub (which may be shared: a vfork child's is a thread of
     // its parent's stub).
@@ -68,6 +69,7 @@ pub fn exit(td: &Arc<Thread>, p: &Arc<Proc>, e: Exit) -> ! {
 /// Release a process's resources and make it a zombie.
 fn proc_exit(p: &Arc<Proc>, status: i32) {
     let u = p.user();
+    crate::kern::cputime::cancel_all(p);
     // Memory and the stub: the address space goes when its last user lets go.
     let empty = Arc::new(crate::kern::sleeplock::SleepLock::new("vmmap", crate::vm::space::AddressSpace::new(p.pid as u64)));
     drop(std::mem::replace(&mut *u.vm.lock(), empty));

@@ -1,6 +1,7 @@
 //! The machine-independent kernel: boot, processes and threads, scheduling, sleep, time.
 
 pub mod args;
+pub mod cputime;
 pub mod errno;
 pub mod exec;
 pub mod execve;

@@ -199,6 +199,21 @@ pub fn thread_exit() -> ! {
     unreachable!("a dead thread ran again");
 }
 
+/// A thread's CPU time: what it has run, plus the slice it is running now.
+pub fn thread_cputime_ns(td: &Thread) -> u64 {
+    let base = td.rec.runtime_ns.load(Ordering::Relaxed);
+    let c = td.rec.cpu.load(Ordering::Relaxed) as usize;
+    if td.state() != tstate::RUNNING || c >= MAXCPU {
+        return base;
+    }
+    let cpu_s = &CPUS[c];
+    let on = cpu_s.cur.lock().as_ref().is_some_and(|t| std::ptr::eq(&**t, td));
+    if !on {
+        return base;
+    }
+    base + platform::time::uptime_ns().saturating_sub(cpu_s.since_ns.load(Ordering::Relaxed))
+}
+
 /// Create a kernel thread of proc0 and make it runnable on `cpu`.
 pub fn kthread_start(name: &str, on_cpu: u32, f: impl FnOnce() + Send + 'static) -> std::io::Result<Arc<Thread>> {
     let td = Thread::new_kthread(&crate::kern::proc::proc0(), name, 0, pri::KTHREAD, f)?;

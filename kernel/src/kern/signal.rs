@@ -146,6 +146,11 @@ impl SigInfo {
         i
     }
 
+    /// From the kernel itself (a timer): no sender.
+    pub fn kernel(signo: i32, code: i32) -> SigInfo {
+        SigInfo::with(signo, code)
+    }
+
     /// From a fault at `addr`.
     pub fn fault(signo: i32, code: i32, addr: u64) -> SigInfo {
         let mut i = SigInfo::with(signo, code);

@@ -92,6 +92,8 @@ pub struct UserProc {
     pub sig: SpinLock<crate::kern::signal::ProcSig>,
     /// Stopped or not, and the stop/continue not yet reported to wait(2).
     pub jobctl: SpinLock<crate::kern::jobctl::JobCtl>,
+    /// CPU time of exited threads and reaped children; interval timers.
+    pub times: crate::kern::cputime::ProcTimes,
 }
 
 /// Number of resource limits (RLIMIT_NLIMITS).
@@ -129,6 +131,7 @@ impl UserProc {
             exit_signal: AtomicI32::new(17),
             sig: SpinLock::new("proc_sig", crate::kern::signal::ProcSig::new()),
             jobctl: SpinLock::new("jobctl", crate::kern::jobctl::JobCtl::default()),
+            times: crate::kern::cputime::ProcTimes::new(),
         }
     }
 
@@ -164,6 +167,8 @@ pub struct UserThread {
     pub pdeathsig: AtomicI32,
     /// This thread must leave (exec in another thread of its process).
     pub exit_req: std::sync::atomic::AtomicBool,
+    /// User time so far.
+    pub times: crate::kern::cputime::ThreadTimes,
 }
 
 impl UserThread {
@@ -178,6 +183,7 @@ impl UserThread {
             robust_list: AtomicU64::new(0),
             pdeathsig: AtomicI32::new(0),
             exit_req: std::sync::atomic::AtomicBool::new(false),
+            times: crate::kern::cputime::ThreadTimes::default(),
         }
     }
 }

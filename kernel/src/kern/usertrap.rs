@@ -41,18 +41,20 @@ impl RunControl for Ctl {
     }
 }
 
-/// Run the guest thread until it traps.
-fn run_user(td: &Arc<Thread>, p: &Arc<Proc>) -> Trap {
+/// Run the guest thread until it traps; also returns how long the guest ran.
+fn run_user(td: &Arc<Thread>, p: &Arc<Proc>) -> (Trap, u64) {
     let u = td.user();
-    let Some(stub) = u.stub.lock().clone() else { return Trap::Dead };
+    let Some(stub) = u.stub.lock().clone() else { return (Trap::Dead, 0) };
     let mut ops = p.user().vm().lock().take_ops();
     ops.append(std::mem::take(&mut *u.ops.lock()));
     let mut regs = *u.regs.lock();
     td.rec.flags.fetch_or(tflags::INUSER, Ordering::Relaxed);
+    let t0 = platform::time::uptime_ns();
     let trap = stub.run(&mut regs, &mut ops, &Ctl(platform::cpu::curcpu()));
+    let ran = platform::time::uptime_ns().saturating_sub(t0);
     td.rec.flags.fetch_and(!tflags::INUSER, Ordering::Relaxed);
     *u.regs.lock() = regs;
-    trap
+    (trap, ran)
 }
 
 /// A memory fault: resolve it, or the guest gets SIGSEGV/SIGBUS.
@@ -128,8 +130,12 @@ fn preempted() {
 pub fn user_main() {
     let td = sched::curthread().expect("user_main off CPU");
     let p = td.proc_().expect("a guest thread has a process");
+    let mut last_cpu = sched::thread_cputime_ns(&td);
     loop {
-        let trap = run_user(&td, &p);
+        let (trap, ran) = run_user(&td, &p);
+        let now_cpu = sched::thread_cputime_ns(&td);
+        crate::kern::cputime::charge_user(&td, &p, ran, now_cpu.saturating_sub(last_cpu));
+        last_cpu = now_cpu;
         let mut regs = *td.user().regs.lock();
         let mut ctx = Ctx { td: &td, p: &p, regs: &mut regs, exit: None };
         let mut syscall = None;

@@ -30,6 +30,8 @@ pub struct Reaped {
     pub uid: u32,
     /// A stop or continue rather than an exit.
     pub event: Option<Report>,
+    /// An exited child's CPU time (its own and its reaped children's).
+    pub times: crate::kern::cputime::Times,
 }
 
 /// What to wait for.
@@ -104,15 +106,18 @@ pub fn wait_child(p: &Arc<Proc>, which: Which, o: WaitOpts) -> Result<Option<Rea
             Some(Found::Zombie(z)) => {
                 drop(g);
                 let status = z.user().exit_status.lock().unwrap_or(0);
-                let r = Reaped { pid: z.pid, status, uid: z.user().cred.lock().uid, event: None };
+                let mut times = *z.user().times.dead.lock();
+                times.add(*z.user().times.children.lock());
+                let r = Reaped { pid: z.pid, status, uid: z.user().cred.lock().uid, event: None, times };
                 if !o.nowait {
+                    crate::kern::cputime::child_reaped(p, &z);
                     proc::remove(z.pid);
                     free_pid(z.pid);
                 }
                 return Ok(Some(r));
             }
             Some(Found::Event(pid, uid, ev)) => {
-                return Ok(Some(Reaped { pid, status: ev.status(), uid, event: Some(ev) }));
+                return Ok(Some(Reaped { pid, status: ev.status(), uid, event: Some(ev), times: Default::default() }));
             }
             None => {}
         }

@@ -175,6 +175,9 @@ table! {
     33 => dup2, fs::sys_dup2, Full;
     34 => pause, signal::sys_pause, Full;
     35 => nanosleep, time::sys_nanosleep, Full;
+    36 => getitimer, time::sys_getitimer, Full;
+    37 => alarm, time::sys_alarm, Full;
+    38 => setitimer, time::sys_setitimer, Partial("ITIMER_VIRTUAL and ITIMER_PROF count in 10 ms slices");
     39 => getpid, proc::sys_getpid, Full;
     40 => sendfile, fs::sys_sendfile, Full;
     60 => exit, proc::sys_exit, Full;
@@ -182,7 +185,7 @@ table! {
     57 => fork, proc::sys_fork, Full;
     58 => vfork, proc::sys_vfork, Partial("the child's memory is a copy-on-write copy");
     59 => execve, proc::sys_execve, Partial("other threads are not yet stopped");
-    61 => wait4, proc::sys_wait4, Partial("rusage is zeros");
+    61 => wait4, proc::sys_wait4, Partial("rusage has the times only");
     62 => kill, signal::sys_kill, Full;
     63 => uname, proc::sys_uname, Full;
     72 => fcntl, fs::sys_fcntl, Partial("F_DUPFD, F_GETFD/SETFD, F_GETFL/SETFL");
@@ -208,7 +211,9 @@ table! {
     94 => lchown, fsops::sys_lchown, Full;
     95 => umask, fsops::sys_umask, Full;
     96 => gettimeofday, time::sys_gettimeofday, Full;
+    98 => getrusage, time::sys_getrusage, Partial("times, maxrss and voluntary switches only");
     99 => sysinfo, proc::sys_sysinfo, Partial("load averages are zero");
+    100 => times, time::sys_times, Full;
     102 => getuid, proc::sys_getuid, Full;
     104 => getgid, proc::sys_getgid, Full;
     107 => geteuid, proc::sys_geteuid, Full;

@@ -199,7 +199,7 @@ pub fn sys_wait4(ctx: &mut Ctx<'_>) -> SysResult {
                 ctx.copyout_i32(ctx.arg(1), r.status)?;
             }
             if ctx.arg(3) != 0 {
-                ctx.copyout(ctx.arg(3), &[0u8; 144])?;
+                ctx.copyout(ctx.arg(3), &crate::sys::time::child_rusage(r.times))?;
             }
             Ok(r.pid as usize)
         }
@@ -244,6 +244,11 @@ pub fn sys_waitid(ctx: &mut Ctx<'_>) -> SysResult {
             si[24..28].copy_from_slice(&status.to_le_bytes());
         }
         ctx.copyout(infop, &si)?;
+    }
+    // The raw system call's fifth argument: the child's rusage.
+    if ctx.arg(4) != 0 {
+        let t = r.map(|r| r.times).unwrap_or_default();
+        ctx.copyout(ctx.arg(4), &crate::sys::time::child_rusage(t))?;
     }
     Ok(0)
 }
