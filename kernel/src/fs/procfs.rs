@@ -194,9 +194,11 @@ fn pid_text(p: &Arc<Proc>, f: PidFile) -> Result<Vec<u8>, Errno> {
             let mut out = String::new();
             for e in g.entries() {
                 let perm = |b: u32, c: char| if e.prot & b != 0 { c } else { '-' };
-                let shared = if matches!(e.backing, Backing::Shared { .. }) { 's' } else { 'p' };
+                let shared = if e.shared() { 's' } else { 'p' };
                 let (off, ino) = match &e.backing {
-                    Backing::File { offset, vnode, .. } => (*offset, vnode.attr().map_or(0, |a| a.ino)),
+                    Backing::File { offset, vnode, .. } | Backing::SharedFile { offset, vnode } => {
+                        (*offset, vnode.attr().map_or(0, |a| a.ino))
+                    }
                     Backing::Shared { offset, .. } => (*offset, 0),
                     Backing::Anon => (0, 0),
                 };

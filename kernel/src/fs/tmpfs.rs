@@ -308,6 +308,30 @@ impl Vnode for TmpNode {
         Ok(done)
     }
 
+    fn shared_pages(&self) -> bool {
+        matches!(self.kind, Kind::File(_))
+    }
+
+    fn get_page(&self, idx: u64) -> Result<u64, Errno> {
+        let Kind::File(d) = &self.kind else { return Err(Errno::ENODEV) };
+        let pm = physmem::get().ok_or(Errno::EIO)?;
+        let mut data = d.lock();
+        if idx >= data.size.div_ceil(PAGE) {
+            return Err(Errno::ENXIO);
+        }
+        let pa = match data.pages.get(&idx) {
+            Some(&pa) => pa,
+            None => {
+                let pa = pm.alloc_zeroed(0, pgflags::KERNEL).ok_or(Errno::ENOMEM)?;
+                self.fs.pages.fetch_add(1, Ordering::Relaxed);
+                data.pages.insert(idx, pa);
+                pa
+            }
+        };
+        pm.page_ref(pa);
+        Ok(pa)
+    }
+
     fn create(&self, name: &str, mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
         let n = TmpNode::make(&self.fs, S_IFREG | (mode & 0o7777), uid, gid, Kind::File(SpinLock::new("tmpfs_data", Data::default())));
         self.add(name, Arc::clone(&n))?;

@@ -280,6 +280,19 @@ pub trait Vnode: Send + Sync + Debug {
         true
     }
 
+    /// Whether shared mappings can map this file's own pages ([`Vnode::get_page`]): then a
+    /// MAP_SHARED mapping is the file, coherent with read and write.
+    fn shared_pages(&self) -> bool {
+        false
+    }
+
+    /// The file's page at page index `idx` (allocated zeroed in a hole), with a new physical
+    /// page reference for the caller. ENXIO when the page lies wholly past the end of the file
+    /// (the mapping's SIGBUS).
+    fn get_page(&self, _idx: u64) -> Result<u64, Errno> {
+        Err(Errno::ENODEV)
+    }
+
     /// Whether this is the console (terminal ioctls, isatty).
     fn is_tty(&self) -> bool {
         false

@@ -170,6 +170,8 @@ table! {
     22 => pipe, fs::sys_pipe, Full;
     23 => select, poll::sys_select, Full;
     24 => sched_yield, proc::sys_sched_yield, Full;
+    25 => mremap, mm::sys_mremap, Partial("no MREMAP_DONTUNMAP, no duplicating with old_size 0");
+    26 => msync, mm::sys_msync, Full;
     28 => madvise, mm::sys_madvise, Partial("MADV_DONTNEED drops pages; other advice is accepted and ignored");
     32 => dup, fs::sys_dup, Full;
     33 => dup2, fs::sys_dup2, Full;

@@ -94,6 +94,9 @@ pub enum Backing {
     File { vnode: VnodeRef, offset: u64, file_len: u64 },
     /// Shared anonymous memory.
     Shared { object: Arc<SharedObject>, offset: u64 },
+    /// A file, shared: the file's own pages ([`crate::fs::vfs::Vnode::get_page`]), so stores
+    /// are the file's data at once.
+    SharedFile { vnode: VnodeRef, offset: u64 },
 }
 
 /// A mapping.
@@ -108,8 +111,9 @@ pub struct MapEntry {
 }
 
 impl MapEntry {
-    fn shared(&self) -> bool {
-        matches!(self.backing, Backing::Shared { .. })
+    /// Shared (`s` in /proc/PID/maps) rather than private.
+    pub fn shared(&self) -> bool {
+        matches!(self.backing, Backing::Shared { .. } | Backing::SharedFile { .. })
     }
 
     /// The part of this entry from `at` on, with its backing offset moved along.
@@ -123,7 +127,7 @@ impl MapEntry {
                 *offset += delta;
                 *file_len = file_len.saturating_sub(delta);
             }
-            Backing::Shared { offset, .. } => *offset += delta,
+            Backing::Shared { offset, .. } | Backing::SharedFile { offset, .. } => *offset += delta,
         }
         self.end = at;
         tail
@@ -327,6 +331,65 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Whether `[start, end)` lies inside one mapping.
+    pub fn within_one(&self, start: u64, end: u64) -> bool {
+        self.find(start).is_some_and(|e| end <= e.end)
+    }
+
+    /// Whether `[start, end)` is mapped throughout (by any number of entries).
+    pub fn fully_mapped(&self, start: u64, end: u64) -> bool {
+        let mut a = start;
+        while a < end {
+            match self.find(a) {
+                Some(e) => a = e.end,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// mremap(2)'s move and resize of `[old, old + old_len)`, which lies inside one mapping:
+    /// grow or shrink it in place when `new == old`, else move it (and its resident pages) to
+    /// `[new, new + new_len)`, which the caller has checked is free. The grown part has the
+    /// mapping's backing and protection.
+    pub fn remap(&mut self, old: u64, old_len: u64, new: u64, new_len: u64) {
+        let old_end = old + old_len;
+        if new == old && new_len <= old_len {
+            self.unmap(old + new_len, old_end);
+            return;
+        }
+        self.split_at(old);
+        self.split_at(old_end);
+        let Some(mut e) = self.entries.remove(&old) else { return };
+        e.start = new;
+        e.end = new + new_len;
+        if new != old {
+            // The resident pages move; the stub loses them at the old place and faults them
+            // in at the new one.
+            let vpns: Vec<u64> = self.pages.range(old / PAGE..old_end / PAGE).map(|(&v, _)| v).collect();
+            let mut moved = Vec::with_capacity(vpns.len());
+            let mut stub_mapped = false;
+            for v in vpns {
+                if let Some(mut pte) = self.pages.remove(&v) {
+                    stub_mapped |= pte.stub_prot != 0;
+                    pte.stub_prot = 0;
+                    moved.push((v - old / PAGE, pte));
+                }
+            }
+            if stub_mapped {
+                self.unmap_in_stub(old, old_end);
+            }
+            for (i, pte) in moved {
+                if i < new_len / PAGE {
+                    self.pages.insert(new / PAGE + i, pte);
+                } else {
+                    Self::pm().page_unref(pte.pa);
+                }
+            }
+        }
+        self.entries.insert(new, e);
+    }
+
     /// madvise(MADV_DONTNEED): drop private pages; the next touch sees zeros or the file.
     pub fn dontneed(&mut self, start: u64, end: u64) {
         self.drop_pages(start, end);
@@ -405,7 +468,16 @@ impl AddressSpace {
             Backing::Shared { object, offset } => {
                 object.page((offset + off) / PAGE, self.owner).ok_or(FaultError::OutOfMemory)
             }
+            Backing::SharedFile { vnode, offset } => vnode.get_page((offset + off) / PAGE).map_err(|e| match e {
+                Errno::ENOMEM => FaultError::OutOfMemory,
+                _ => FaultError::Io,
+            }),
             Backing::File { vnode, offset, file_len } => {
+                // A page wholly past the end of the file (as it is now): SIGBUS, as on Linux.
+                let size = vnode.attr().map_err(|_| FaultError::Io)?.size;
+                if offset + off >= page_up(size).unwrap_or(u64::MAX) {
+                    return Err(FaultError::Io);
+                }
                 let pa = pm.alloc_zeroed(self.owner, pgflags::FILE).ok_or(FaultError::OutOfMemory)?;
                 let want = file_len.saturating_sub(off).min(PAGE) as usize;
                 if want > 0 {
@@ -420,12 +492,6 @@ impl AddressSpace {
                                 return Err(FaultError::Io);
                             }
                         }
-                    }
-                    if got == 0 && off > 0 {
-                        // Past the end of the file: SIGBUS, as Linux does for a page wholly
-                        // beyond EOF.
-                        pm.page_unref(pa);
-                        return Err(FaultError::Io);
                     }
                     pm.write(pa, &buf[..got]);
                 }
