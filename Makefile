@@ -6,9 +6,9 @@ RUN     := run
 RELEASE := target/release
 IMAGE   := $(RUN)/rootimg.01
 
-.PHONY: all build image boot test unit integration bench deps clean lint
+.PHONY: all build image root boot test unit integration bench deps clean lint
 
-all: build image
+all: build image root
 
 # run/kernel and run/vps (release build: optimised, with symbols and line tables).
 build:
@@ -17,9 +17,13 @@ build:
 	install -m 755 $(RELEASE)/kernel $(RELEASE)/vps $(RUN)/
 
 # run/rootimg.01: the root image (ext2, made by mke2fs -d from rootimg/).
-image: deps
+image: root
+	rootimg/build.sh $(IMAGE) 64M $(RUN)/root
+
+# run/root: the same tree as a host directory, for `kernel -r run/root` (hostfs) and the tests.
+root: deps
 	@mkdir -p $(RUN)
-	rootimg/build.sh $(IMAGE)
+	rootimg/stage.sh $(RUN)/root
 
 # The seed's command: boot the kernel on the root image.
 boot: all

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Build the guest test programs into OUTDIR (see rootimg/tests/):
-#   - every rootimg/tests/t_*.c as a static musl binary (musl-gcc -static -O2 -Wall -Werror),
+#   - every rootimg/tests/t_*.c (and h_*.c, helpers for the integration tests) as a static musl
+#     binary (musl-gcc -static -O2 -Wall -Werror),
 #   - the std-only Rust program rootimg/tests/rust as a static binary named t_rust
 #     (x86_64-unknown-linux-musl when that target is installed, else glibc with +crt-static),
 #   - rootimg/tests/run-all.sh, which runs them all.
@@ -39,7 +40,8 @@ is_static() {
 }
 
 built=""
-for c in "$tests"/t_*.c; do
+# t_*.c are the test programs; h_*.c are helpers the integration tests run (not tests).
+for c in "$tests"/t_*.c "$tests"/h_*.c; do
     name=$(basename "$c" .c)
     musl-gcc -static -O2 -std=gnu11 -Wall -Werror -o "$out/$name.tmp" "$c" ||
         die "$name: compilation failed"

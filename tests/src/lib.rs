@@ -4,6 +4,8 @@
 //! Binaries come from `$VK_RUN` (set by `make test` to `run/`), else `run/` or
 //! `target/release/` of the workspace. Build them with `make` first.
 
+pub mod guest;
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -196,10 +198,33 @@ fn pump(mut r: Box<dyn Read + Send>, out: &Output) {
 
 impl Drop for Kernel {
     fn drop(&mut self) {
-        // Stop the kernel by its own pid, never by name.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        stop(&mut self.child);
+    }
+}
+
+/// The host processes whose parent is `pid` (a kernel's stubs and io helpers).
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| s.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').nth(1)?.parse::<i32>().ok()))
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// Stop a kernel still running, by its own pid (never by name), and then its stub processes
+/// by theirs (they also die with the kernel, by PR_SET_PDEATHSIG; this makes sure).
+fn stop(child: &mut Child) {
+    if let Ok(None) = child.try_wait() {
+        let stubs = children_of(child.id() as i32);
+        let _ = child.kill();
+        let _ = child.wait();
+        for p in stubs {
+            // SAFETY: kill(2) on a pid that was our kernel's child a moment ago.
+            unsafe { libc::kill(p, libc::SIGKILL) };
         }
     }
 }
@@ -292,9 +317,6 @@ impl PtyKernel {
 
 impl Drop for PtyKernel {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        stop(&mut self.child);
     }
 }

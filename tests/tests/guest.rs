@@ -1,0 +1,85 @@
+//! The guest test programs of rootimg/tests, staged in the root's /usr/tests: each runs first
+//! natively on the host, where it must pass, then as init under the kernel, where it must give
+//! the same result (`N passed, 0 failed` with the same N, and exit status 0).
+
+use std::path::Path;
+
+use vk_tests::guest::{PROGRAM_TIMEOUT, root_dir, run_guest, run_native, summary};
+
+/// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
+const PROGRAMS: &[&str] = &["t_exec", "t_files", "t_proc", "t_rust", "t_signal", "t_thread", "t_time", "t_vm"];
+
+fn check(name: &str) {
+    let root = root_dir();
+    let prog = root.join("usr/tests").join(name);
+    assert!(prog.is_file(), "{} is missing: run `make root`", prog.display());
+    // Natively, in a scratch directory (the programs make their own under /tmp).
+    let scratch = std::env::temp_dir();
+    let native = run_native(&prog, &[], Path::new(&scratch), "/usr/bin:/bin", PROGRAM_TIMEOUT);
+    let want = summary(&native.output);
+    assert!(
+        native.code == Some(0) && matches!(want, Some((n, 0)) if n > 0),
+        "{name} does not pass natively (exit {:?}):\n{}",
+        native.code,
+        native.output
+    );
+    let init = format!("/usr/tests/{name}");
+    let (code, out, console) = run_guest(&init, &[], PROGRAM_TIMEOUT);
+    let got = summary(&out);
+    assert!(
+        code == Some(0) && got == want,
+        "{name} under vk: exit {code:?}, result {got:?}, natively {want:?}; console:\n{console}"
+    );
+}
+
+#[test]
+fn all_programs_are_listed() {
+    let dir = root_dir().join("usr/tests");
+    let mut found: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("t_") && !n.contains('.'))
+        .collect();
+    found.sort();
+    assert_eq!(found, PROGRAMS, "update PROGRAMS in tests/tests/guest.rs");
+}
+
+#[test]
+fn t_exec() {
+    check("t_exec");
+}
+
+#[test]
+fn t_files() {
+    check("t_files");
+}
+
+#[test]
+fn t_proc() {
+    check("t_proc");
+}
+
+#[test]
+fn t_rust() {
+    check("t_rust");
+}
+
+#[test]
+fn t_signal() {
+    check("t_signal");
+}
+
+#[test]
+fn t_thread() {
+    check("t_thread");
+}
+
+#[test]
+fn t_time() {
+    check("t_time");
+}
+
+#[test]
+fn t_vm() {
+    check("t_vm");
+}
