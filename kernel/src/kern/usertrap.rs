@@ -106,6 +106,9 @@ fn fault_signal(ctx: &mut Ctx<'_>, signo: i32, code: i32, addr: u64) {
         ctx.regs.rsp()
     );
     crate::kern::printf::msgbuf_append(line.as_bytes());
+    if crate::sys::KTRACE.load(Ordering::Relaxed) {
+        crate::kprintf!("ktrace: {line}");
+    }
     let blocked = ctx.td.user().sigstate.sig.lock().mask & signal::bit(signo) != 0;
     let handler = ctx.p.user().sig.lock().actions[signo as usize].handler;
     if blocked || handler == signal::SIG_IGN {
