@@ -482,7 +482,7 @@ impl Vnode for TmpNode {
             let first_gone = size.div_ceil(PAGE);
             self.free_pages_from(&mut data, first_gone);
             // Zero the tail of the last page, so growing again reads zeros.
-            if size % PAGE != 0
+            if !size.is_multiple_of(PAGE)
                 && let (Some(&pa), Some(pm)) = (data.pages.get(&(size / PAGE)), physmem::get())
             {
                 pm.zero(pa + size % PAGE, (PAGE - size % PAGE) as usize);

@@ -47,7 +47,7 @@ pub const FUTEX_BITSET_MATCH_ANY: u32 = u32::MAX;
 
 /// The key and the physical word of a futex at `addr` in `p`'s address space.
 fn locate(p: &Proc, addr: u64, write: bool) -> Result<(Key, &'static AtomicU32), Errno> {
-    if addr % 4 != 0 {
+    if !addr.is_multiple_of(4) {
         return Err(Errno::EINVAL);
     }
     let vm = p.user().vm();

@@ -28,7 +28,7 @@ fn overcommit_ok(len: u64) -> bool {
 
 /// A user range [addr, addr+len) rounded out to pages, checked to lie in user space.
 fn range(addr: u64, len: u64) -> Result<(u64, u64), Errno> {
-    if addr % PAGE != 0 || len == 0 {
+    if !addr.is_multiple_of(PAGE) || len == 0 {
         return Err(Errno::EINVAL);
     }
     let end = addr.checked_add(len).and_then(page_up).ok_or(Errno::EINVAL)?;
@@ -70,7 +70,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
         MAP_PRIVATE => false,
         _ => return Err(Errno::EINVAL),
     };
-    if off % PAGE != 0 {
+    if !off.is_multiple_of(PAGE) {
         return Err(Errno::EINVAL);
     }
     let anon = flags & MAP_ANONYMOUS != 0;
@@ -164,7 +164,7 @@ const MREMAP_DONTUNMAP: u32 = 4;
 /// must lie inside one mapping (EFAULT otherwise, as on Linux).
 pub fn sys_mremap(ctx: &mut Ctx<'_>) -> SysResult {
     let (old, old_len, new_len, flags, new_addr) = (ctx.arg(0), ctx.arg(1), ctx.arg(2), ctx.uint(3), ctx.arg(4));
-    if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 || old % PAGE != 0 {
+    if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 || !old.is_multiple_of(PAGE) {
         return Err(Errno::EINVAL);
     }
     if flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0 {
@@ -227,7 +227,7 @@ const MS_SYNC: i32 = 4;
 /// back; the range is checked as Linux checks it.
 pub fn sys_msync(ctx: &mut Ctx<'_>) -> SysResult {
     let (addr, len, flags) = (ctx.arg(0), ctx.arg(1), ctx.int(2));
-    if addr % PAGE != 0 || flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0 || (flags & MS_ASYNC != 0 && flags & MS_SYNC != 0) {
+    if !addr.is_multiple_of(PAGE) || flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0 || (flags & MS_ASYNC != 0 && flags & MS_SYNC != 0) {
         return Err(Errno::EINVAL);
     }
     if len == 0 {

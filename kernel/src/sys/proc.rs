@@ -475,7 +475,7 @@ pub fn sys_sched_getaffinity(ctx: &mut Ctx<'_>) -> SysResult {
     let size = ctx.size(1);
     let n = platform::cpu::ncpus() as usize;
     let bytes = n.div_ceil(64) * 8;
-    if size < bytes || size % 8 != 0 {
+    if size < bytes || !size.is_multiple_of(8) {
         return Err(Errno::EINVAL);
     }
     let mut b = vec![0u8; bytes];

@@ -228,12 +228,7 @@ impl AddressSpace {
 
     /// Whether `[start, end)` overlaps no mapping.
     pub fn is_free(&self, start: u64, end: u64) -> bool {
-        if let Some((_, e)) = self.entries.range(..end).next_back() {
-            if e.end > start {
-                return false;
-            }
-        }
-        true
+        self.entries.range(..end).next_back().is_none_or(|(_, e)| e.end <= start)
     }
 
     /// A free range of `len` bytes, as high as possible below `below` (top-down placement).
@@ -250,7 +245,7 @@ impl AddressSpace {
 
     /// Add a mapping over `[start, end)`, replacing whatever was there (MAP_FIXED semantics).
     pub fn map(&mut self, e: MapEntry) {
-        debug_assert!(e.start % PAGE == 0 && e.end % PAGE == 0 && e.start < e.end);
+        debug_assert!(e.start.is_multiple_of(PAGE) && e.end.is_multiple_of(PAGE) && e.start < e.end);
         self.unmap(e.start, e.end);
         self.entries.insert(e.start, e);
     }
