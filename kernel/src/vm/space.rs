@@ -31,6 +31,9 @@ pub const PROT_READ: u32 = 1;
 pub const PROT_WRITE: u32 = 2;
 pub const PROT_EXEC: u32 = 4;
 
+/// Pages mapped around a fault (an aligned window).
+pub const FAULT_AROUND: u64 = 16;
+
 /// Lowest address the guest may map (mmap_min_addr).
 pub const MMAP_MIN: u64 = 0x10000;
 /// Top of the guest stack region (below the stub area, with a gap).
@@ -438,7 +441,42 @@ impl AddressSpace {
             pte.stub_prot = map_prot;
         }
         self.pages.insert(vpn, pte);
+        self.fault_around(vpn, access);
         Ok(pte.pa)
+    }
+
+    /// Fault-around: with the faulting page, map its neighbours (the aligned window of
+    /// [`FAULT_AROUND`] pages, inside the same mapping) that are resident but not in the stub —
+    /// after fork, or a stub that lost them — and, for a read of a private file mapping, read
+    /// the file's next pages in too (Linux's fault-around over the page cache, with the read
+    /// done here since vk has no page cache yet). Saves one trap per page.
+    fn fault_around(&mut self, vpn: u64, access: Access) {
+        let Some(e) = self.find(vpn * PAGE).cloned() else { return };
+        let lo = (vpn & !(FAULT_AROUND - 1)).max(e.start / PAGE);
+        let hi = ((vpn | (FAULT_AROUND - 1)) + 1).min(e.end / PAGE);
+        let read_file = access != Access::Write && matches!(e.backing, Backing::File { .. }) && e.prot != 0;
+        let shared = e.shared();
+        for v in lo..hi {
+            if v == vpn {
+                continue;
+            }
+            let pte = match self.pages.get(&v).copied() {
+                Some(p) => p,
+                None if read_file => match self.populate(&e, v * PAGE) {
+                    Ok(pa) => Pte { pa, cow: false, stub_prot: 0 },
+                    // Past the end of the file, or out of memory: the fault itself says so.
+                    Err(_) => break,
+                },
+                None => continue,
+            };
+            if pte.stub_prot != 0 || e.prot == 0 {
+                self.pages.insert(v, pte);
+                continue;
+            }
+            let prot = if pte.cow && !shared { e.prot & !PROT_WRITE } else { e.prot };
+            self.pending.map(v * PAGE, PAGE, prot, pte.pa);
+            self.pages.insert(v, Pte { stub_prot: prot, ..pte });
+        }
     }
 
     /// A copy-on-write page being written: take it if nobody else has it, else copy.
