@@ -115,11 +115,14 @@ static volatile int rec_self_blocked, rec_usr2_blocked;
 static void *volatile rec_uc;
 static volatile int rec_order[8];
 
+/* The handler may run on another thread than the one that waits for rec_count: every field
+ * is written before rec_count is published (with release order), so a reader that sees the
+ * new count sees the fields too. */
 static void recorder(int sig, siginfo_t *si, void *uc)
 {
-    if (rec_count < 8)
-        rec_order[rec_count] = sig * 1000 + si->si_value.sival_int;
-    rec_count++;
+    int n = rec_count;
+    if (n < 8)
+        rec_order[n] = sig * 1000 + si->si_value.sival_int;
     rec_signo = sig;
     rec_code = si->si_code;
     rec_pid = si->si_pid;
@@ -129,6 +132,7 @@ static void recorder(int sig, siginfo_t *si, void *uc)
     rec_tid = gettid_raw();
     rec_self_blocked = is_blocked(sig);
     rec_usr2_blocked = is_blocked(SIGUSR2);
+    __atomic_store_n(&rec_count, n + 1, __ATOMIC_RELEASE);
 }
 
 static void rec_reset(void)
@@ -829,7 +833,7 @@ static pthread_t start_target(int block_usr1)
 
 static void wait_for_count(int n)
 {
-    for (int i = 0; i < 5000 && rec_count < n; i++)
+    for (int i = 0; i < 5000 && __atomic_load_n(&rec_count, __ATOMIC_ACQUIRE) < n; i++)
         sleep_ms(1);
 }
 
