@@ -29,6 +29,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -650,6 +651,102 @@ static void test_robust_list(void)
     CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "step %d", WEXITSTATUS(status));
 }
 
+/* Robust futexes whose owner dies holding them: the kernel walks the dead thread's robust list
+ * and marks each word it still owns OWNER_DIED, waking a waiter. The C library walks the list
+ * itself in pthread_exit, so the owners here leave by SYS_exit; a raw clone thread keeps musl's
+ * thread list out of it. */
+struct robust_lock {
+    struct robust_lock *next; /* the list entry */
+    atomic_uint word;         /* the futex word: owner tid | WAITERS | OWNER_DIED */
+};
+static struct robust_list_head robust_head;
+static struct robust_lock robust_held, robust_pending, robust_free;
+static atomic_int robust_ready, robust_go;
+static atomic_int robust_exited = 1;
+
+static int raw_thread_robust(void *arg)
+{
+    (void)arg;
+    unsigned tid = syscall(SYS_gettid);
+    robust_head.futex_offset = offsetof(struct robust_lock, word);
+    robust_head.list = &robust_held; /* head -> held -> free -> head */
+    robust_held.next = &robust_free;
+    robust_free.next = (struct robust_lock *)&robust_head;
+    atomic_store(&robust_held.word, tid);
+    atomic_store(&robust_free.word, 0);
+    atomic_store(&robust_pending.word, tid); /* taken, not yet linked in */
+    robust_head.list_op_pending = &robust_pending;
+    if (syscall(SYS_set_robust_list, &robust_head, sizeof robust_head) != 0)
+        syscall(SYS_exit, 1);
+    atomic_store(&robust_ready, tid);
+    while (!atomic_load(&robust_go))
+        syscall(SYS_sched_yield);
+    syscall(SYS_exit, 0);
+    return 0;
+}
+
+static void test_robust_futexes(void)
+{
+    const unsigned WAITERS = 0x80000000u, OWNER_DIED = 0x40000000u;
+    size_t stack_len = 64 * 1024;
+    char *stack = mmap(NULL, stack_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(stack != MAP_FAILED);
+    if (stack == MAP_FAILED)
+        return;
+    int tid = clone(raw_thread_robust, stack + stack_len,
+                    CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+                        CLONE_SYSVSEM | CLONE_CHILD_CLEARTID,
+                    NULL, NULL, NULL, &robust_exited);
+    CHECK(tid > 0);
+    while (atomic_load(&robust_ready) == 0)
+        sched_yield();
+    /* Wait for the held lock as a locker would: WAITERS set, then sleep on the word. */
+    unsigned v = (unsigned)tid;
+    CHECK(atomic_compare_exchange_strong(&robust_held.word, &v, v | WAITERS));
+    atomic_store(&robust_go, 1);
+    for (;;) {
+        unsigned w = atomic_load(&robust_held.word);
+        if (w & OWNER_DIED)
+            break;
+        syscall(SYS_futex, &robust_held.word, FUTEX_WAIT, w, NULL, NULL, 0);
+    }
+    CHECKF(atomic_load(&robust_held.word) == (WAITERS | OWNER_DIED), "held %#x",
+           atomic_load(&robust_held.word));
+    wait_word_zero(&robust_exited);
+    CHECKF(atomic_load(&robust_pending.word) == OWNER_DIED, "pending %#x",
+           atomic_load(&robust_pending.word));
+    CHECK(atomic_load(&robust_free.word) == 0); /* not the dead thread's: untouched */
+    munmap(stack, stack_len);
+}
+
+/* A robust, process-shared pthread mutex (musl registers those with the kernel). */
+static void test_robust_mutexes(void)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    REQUIRE(pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) == 0);
+    REQUIRE(pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) == 0);
+
+    /* In shared memory: a child process dies holding it. */
+    pthread_mutex_t *sm = mmap(NULL, sizeof *sm, PROT_READ | PROT_WRITE,
+                               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(sm != MAP_FAILED);
+    REQUIRE(pthread_mutex_init(sm, &a) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (pthread_mutex_lock(sm) != 0)
+            _exit(1);
+        _exit(0); /* holding it */
+    }
+    int status = -1;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(pthread_mutex_lock(sm) == EOWNERDEAD);
+    CHECK(pthread_mutex_consistent(sm) == 0);
+    CHECK(pthread_mutex_unlock(sm) == 0);
+    munmap(sm, sizeof *sm);
+    pthread_mutexattr_destroy(&a);
+}
+
 /* ---------------------------------------------------------------- thread exits, execve */
 
 static void *return_seven(void *arg)
@@ -769,6 +866,8 @@ int main(int argc, char **argv)
     test_futex_bitset();
     test_raw_clone_tid_words();
     test_robust_list();
+    test_robust_futexes();
+    test_robust_mutexes();
     test_thread_exits();
     vktest_done();
 }

@@ -38,8 +38,15 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
         ctx.p.rekey_thread(me, ctx.p.pid as u64);
         crate::kern::uproc::free_pid(me as i32);
     }
-    drop(std::mem::replace(&mut *u.vm.lock(), Arc::new(SleepLock::new("vmmap", image.vm))));
+    // The old image's robust futexes die with it; a tid word in memory that others share (a
+    // vfork parent's) is cleared and woken, as Linux's exec_mm_release does.
     let ut = ctx.td.user();
+    crate::kern::futex::exit_robust_list(ctx.p, ctx.td.tid(), ut.robust_list.swap(0, Ordering::Relaxed));
+    let ctid = ut.clear_child_tid.swap(0, Ordering::Relaxed);
+    if Arc::strong_count(&u.vm()) > 2 {
+        crate::kern::futex::clear_tid(ctx.p, ctid);
+    }
+    drop(std::mem::replace(&mut *u.vm.lock(), Arc::new(SleepLock::new("vmmap", image.vm))));
     let old = ut.stub.lock().replace(Arc::new(t0));
     // The old thread ends in its stub: a vfork child's was a thread of its parent's stub.
     if let Some(old) = old {

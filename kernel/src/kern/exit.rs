@@ -41,6 +41,7 @@ pub fn exit(td: &Arc<Thread>, p: &Arc<Proc>, e: Exit) -> ! {
     if let Exit::Group(_) = e {
         crate::kern::signal::kill_process(p, status);
     }
+    crate::kern::futex::exit_robust_list(p, td.tid(), td.user().robust_list.swap(0, Ordering::Relaxed));
     crate::kern::futex::clear_tid(p, td.user().clear_child_tid.swap(0, Ordering::Relaxed));
     crate::kern::cputime::thread_gone(td, p);
     let (_, left) = p.remove_thread(td.tid());

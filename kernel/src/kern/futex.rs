@@ -53,7 +53,7 @@ fn locate(p: &Proc, addr: u64, write: bool) -> Result<(Key, &'static AtomicU32),
     let vm = p.user().vm();
     let mut g = vm.lock();
     let pa = g.resolve(addr, write).map_err(|_| Errno::EFAULT)?;
-    let shared = g.find(addr).is_some_and(|e| matches!(e.backing, crate::vm::space::Backing::Shared { .. }));
+    let shared = g.find(addr).is_some_and(|e| e.shared());
     let key = if shared { Key::Shared { pa } } else { Key::Private { space: g.id, addr } };
     let word = platform::physmem::get().and_then(|pm| pm.atomic_u32(pa)).ok_or(Errno::EFAULT)?;
     debug_assert!(pa / PAGE == (pa + 3) / PAGE);
@@ -236,6 +236,66 @@ fn sign_extend12(v: u32) -> u32 {
 }
 
 /// A thread's exit with CLONE_CHILD_CLEARTID / set_tid_address: `*addr = 0`, wake one.
+const FUTEX_WAITERS: u32 = 0x8000_0000;
+const FUTEX_OWNER_DIED: u32 = 0x4000_0000;
+const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+/// Most robust-list entries walked (Linux's ROBUST_LIST_LIMIT): a guest's cyclic or
+/// endless list cannot keep an exiting thread busy.
+const ROBUST_LIST_LIMIT: usize = 2048;
+
+/// A thread `tid` is leaving: walk its robust futex list (set_robust_list(2) at `head`) and
+/// mark each lock it still holds OWNER_DIED, waking one waiter — so a robust mutex's next
+/// locker gets EOWNERDEAD instead of waiting for ever. A bad list ends the walk quietly.
+pub fn exit_robust_list(p: &Proc, tid: u64, head: u64) {
+    if head == 0 {
+        return;
+    }
+    let read_u64 = |addr: u64| -> Option<u64> {
+        let vm = p.user().vm();
+        let mut g = vm.lock();
+        crate::vm::uaccess::copyin_u64(&mut g, addr).ok()
+    };
+    // struct robust_list_head { next, futex_offset, list_op_pending }
+    let (Some(first), Some(offset), Some(pending)) = (read_u64(head), read_u64(head + 8), read_u64(head + 16)) else {
+        return;
+    };
+    let offset = offset as i64;
+    let mut entry = first & !1;
+    let mut walked = 0;
+    while entry != head && entry != 0 && walked < ROBUST_LIST_LIMIT {
+        // Read the next link before the word changes hands.
+        let next = read_u64(entry);
+        if entry != pending & !1 {
+            futex_death(p, entry.wrapping_add_signed(offset), tid);
+        }
+        let Some(next) = next else { break };
+        entry = next & !1;
+        walked += 1;
+    }
+    if pending & !1 != 0 {
+        futex_death(p, (pending & !1).wrapping_add_signed(offset), tid);
+    }
+}
+
+/// The owner `tid` of the robust futex at `addr` died: OWNER_DIED, and a waiter woken.
+fn futex_death(p: &Proc, addr: u64, tid: u64) {
+    let Ok((_, word)) = locate(p, addr, true) else { return };
+    let mut val = word.load(Ordering::SeqCst);
+    loop {
+        if u64::from(val & FUTEX_TID_MASK) != tid {
+            return;
+        }
+        let new = (val & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+        match word.compare_exchange(val, new, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => break,
+            Err(cur) => val = cur,
+        }
+    }
+    if val & FUTEX_WAITERS != 0 {
+        let _ = wake(p, addr, 1, FUTEX_BITSET_MATCH_ANY);
+    }
+}
+
 pub fn clear_tid(p: &Proc, addr: u64) {
     if addr == 0 {
         return;

@@ -273,7 +273,7 @@ table! {
     292 => dup3, fs::sys_dup3, Full;
     293 => pipe2, fs::sys_pipe2, Full;
     280 => utimensat, fsops::sys_utimensat, Full;
-    273 => set_robust_list, thread::sys_set_robust_list, Partial("the list is not walked when a thread dies");
+    273 => set_robust_list, thread::sys_set_robust_list, Full;
     274 => get_robust_list, thread::sys_get_robust_list, Full;
     297 => rt_tgsigqueueinfo, signal::sys_rt_tgsigqueueinfo, Full;
     302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported, not enforced");
