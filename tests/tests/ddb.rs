@@ -231,3 +231,87 @@ fn sigquit_breaks_into_a_cpu_stuck_in_a_loop() {
     k.send("halt");
     assert_eq!(k.wait().code(), Some(0));
 }
+
+/// The pid on the ddb `ps` line of a process sleeping on `wmesg`.
+fn pid_sleeping_on(ps: &str, wmesg: &str) -> String {
+    ps.lines()
+        .find(|l| l.split_whitespace().nth(5) == Some(wmesg))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no process on {wmesg} in:\n{ps}"))
+        .to_string()
+}
+
+#[test]
+fn ddb_shows_guest_processes_their_threads_and_maps() {
+    let root = vk_tests::guest::root_dir();
+    let root = root.to_string_lossy();
+    let mut k = Kernel::start(&["-m", "64m", "-n", "2", "-r", &root, "-e", "init=/bin/sh", "--", "-c", "sleep 60 | cat"]);
+    k.expect("Mounting root from ");
+    // Wait until sleep and cat are asleep (vps reads that from outside).
+    let mem = format!("/proc/{}/mem", k.pid());
+    let deadline = std::time::Instant::now() + vk_tests::TIMEOUT;
+    loop {
+        let vps = vk_tests::run("vps", &["-M", &mem]).1;
+        if vps.contains(" nanslp ") && vps.contains(" piperd ") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "sleep | cat never slept:\n{vps}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    k.signal(libc::SIGQUIT);
+    k.expect("db> ");
+    k.send("ps");
+    let ps = k.expect("db> ");
+    assert!(ps.contains("busybox"), "{ps}");
+    let sleep = pid_sleeping_on(&ps, "nanslp");
+    let cat = pid_sleeping_on(&ps, "piperd");
+
+    k.send(&format!("trace {sleep}"));
+    let t = k.expect("db> ");
+    assert!(t.contains(&format!("Tracing pid {sleep}")) && t.contains("nanosleep("), "{t}"); // sys_nanosleep or sys_clock_nanosleep
+
+    k.send(&format!("show proc {sleep}"));
+    let p = k.expect("db> ");
+    for want in [
+        &format!("Process {sleep} (busybox) at 0x"),
+        " ppid 1  pgrp 1  session 1",
+        "uid 0/0/0",
+        "exe: /bin/busybox",
+        "arguments: sleep 60",
+        "descriptors: 3 open: 0 1 2",
+        "stub host pid ",
+        "threads: 1",
+        &format!("tid {sleep} at 0x"),
+        "sleeping on \"nanslp\"",
+        "stub thread: host tid ",
+        "user rip 0x",
+    ] {
+        assert!(p.contains(want), "show proc: no {want:?} in:\n{p}");
+    }
+
+    k.send(&format!("show map {cat}"));
+    let m = k.expect("db> ");
+    assert!(m.contains(&format!("pid {cat} (busybox) vmspace ")), "{m}");
+    let text = m.lines().find(|l| l.contains(" r-xp ")).unwrap_or_else(|| panic!("no text mapping:\n{m}"));
+    assert!(text.contains("file") && text.ends_with("/bin/busybox"), "{text}");
+    let resident: u64 = text.split_whitespace().nth(5).unwrap().parse().unwrap();
+    assert!(resident > 0, "busybox's text is resident in a running process: {text}");
+    assert!(m.lines().any(|l| l.contains(" rw-p ") && l.ends_with("[stack]")), "{m}");
+
+    k.send("show proc 9999");
+    assert!(k.expect("db> ").contains("no process 9999"));
+    k.send("show map 0");
+    assert!(k.expect("db> ").contains("the kernel's own process"));
+    k.send("show syscalls");
+    let s = k.expect("db> ");
+    assert!(s.contains("unimplemented system calls called (ENOSYS):") && s.contains("prlimit64"), "{s}");
+    // The guests run on after `continue`, and a second break-in finds them again.
+    k.send("continue");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    k.signal(libc::SIGQUIT);
+    k.expect("db> ");
+    k.send(&format!("show proc {cat}"));
+    assert!(k.expect("db> ").contains("sleeping on \"piperd\""));
+    k.send("halt");
+    assert_eq!(k.wait().code(), Some(0));
+}

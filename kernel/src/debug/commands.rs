@@ -1,5 +1,6 @@
-//! ddb commands that need the kernel: `ps`, `show allpcpu`, `show msgbuf` (`dmesg`). They
-//! read the exported records through kvm-mem, like `vps`.
+//! ddb commands that need the kernel: `ps`, `show allpcpu`, `show msgbuf` (`dmesg`) read the
+//! exported records through kvm-mem, like `vps`; `show proc`, `show map` and `show syscalls`
+//! look at the kernel's own structures ([`crate::debug::show`]).
 
 use std::sync::Arc;
 
@@ -61,6 +62,30 @@ pub fn register(d: &mut ddb::Debugger, kvm: &Arc<Kvm>) {
     });
     d.register("show msgbuf", "the console message buffer", Arc::clone(&msgbuf));
     d.register("dmesg", "the console message buffer", msgbuf);
+    d.register(
+        "show proc",
+        "show proc [pid]: a guest process: ids, credentials, files, signals, threads",
+        Arc::new(|ctx, args| {
+            ctx.print(&crate::debug::show::show_proc(args)?);
+            Ok(())
+        }),
+    );
+    d.register(
+        "show map",
+        "show map [pid]: a guest process's mappings and resident pages",
+        Arc::new(|ctx, args| {
+            ctx.print(&crate::debug::show::show_map(args)?);
+            Ok(())
+        }),
+    );
+    d.register(
+        "show syscalls",
+        "system calls guests made that vk lacks, and the partial ones",
+        Arc::new(|ctx, _args| {
+            ctx.print(&crate::debug::show::show_syscalls());
+            Ok(())
+        }),
+    );
 }
 
 /// The unrelocated value of an ELF symbol (to find the kernel's load bias from its own image).

@@ -5,5 +5,6 @@
 pub mod commands;
 pub mod export;
 pub mod kdb;
+pub mod show;
 pub mod sysctl;
 pub mod target;

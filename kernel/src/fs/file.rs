@@ -91,6 +91,11 @@ impl FdTable {
         FdTable::default()
     }
 
+    /// The open descriptors, lowest first.
+    pub fn open_fds(&self) -> impl Iterator<Item = i32> + '_ {
+        self.fds.iter().enumerate().filter(|(_, e)| e.is_some()).map(|(fd, _)| fd as i32)
+    }
+
     pub fn get(&self, fd: i32) -> Result<Arc<File>, Errno> {
         usize::try_from(fd).ok().and_then(|i| self.fds.get(i)).and_then(|e| e.as_ref()).map(|e| Arc::clone(&e.file)).ok_or(Errno::EBADF)
     }

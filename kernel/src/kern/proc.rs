@@ -114,6 +114,11 @@ impl Proc {
         self.threads.lock().values().cloned().collect()
     }
 
+    /// The threads, or None when their lock is held (the debugger's view: it never spins).
+    pub fn threads_nowait(&self) -> Option<Vec<Arc<Thread>>> {
+        self.threads.try_lock().map(|t| t.values().cloned().collect())
+    }
+
     fn relink_threads(&self, threads: &BTreeMap<u64, Arc<Thread>>) {
         let list: Vec<&Arc<Thread>> = threads.values().collect();
         for (i, td) in list.iter().enumerate().rev() {
@@ -153,6 +158,12 @@ pub fn remove(pid: i32) -> Option<Arc<Proc>> {
 /// A process by pid.
 pub fn find(pid: i32) -> Option<Arc<Proc>> {
     ALLPROC.lock().get(&pid).cloned()
+}
+
+/// A process by pid without waiting: Err when allproc's lock is held (by a stopped CPU, as
+/// the debugger sees it).
+pub fn find_nowait(pid: i32) -> Result<Option<Arc<Proc>>, ()> {
+    ALLPROC.try_lock().map(|all| all.get(&pid).cloned()).ok_or(())
 }
 
 /// Create proc0, the swapper, and put it on allproc.

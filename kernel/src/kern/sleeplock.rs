@@ -42,6 +42,14 @@ impl<T> SleepLock<T> {
         }
     }
 
+    /// Look at the value if no one holds the lock, without taking it and without spinning: for
+    /// the debugger, which runs with every other CPU stopped and must never sleep, spin on a
+    /// lock a stopped CPU holds, or wake anyone.
+    pub fn peek<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        let g = self.inner.try_lock()?;
+        g.as_ref().map(f)
+    }
+
     /// Acquire if free.
     pub fn try_lock(&self) -> Option<SleepGuard<'_, T>> {
         let v = self.inner.lock().take()?;

@@ -15,6 +15,7 @@
 pub mod fs;
 pub mod fsops;
 pub mod mm;
+pub mod names;
 pub mod poll;
 pub mod proc;
 pub mod signal;
@@ -154,7 +155,7 @@ table! {
     6 => lstat, fs::sys_lstat, Full;
     7 => poll, poll::sys_poll, Full;
     8 => lseek, fs::sys_lseek, Full;
-    9 => mmap, mm::sys_mmap, Partial("no shared file mappings");
+    9 => mmap, mm::sys_mmap, Partial("writable shared mappings of files on tmpfs only (hostfs is read-only)");
     10 => mprotect, mm::sys_mprotect, Full;
     11 => munmap, mm::sys_munmap, Full;
     12 => brk, mm::sys_brk, Full;
@@ -186,7 +187,7 @@ table! {
     56 => clone, proc::sys_clone, Partial("CLONE_VM without CLONE_THREAD copies memory (vfork semantics hold); no namespaces");
     57 => fork, proc::sys_fork, Full;
     58 => vfork, proc::sys_vfork, Partial("the child's memory is a copy-on-write copy");
-    59 => execve, proc::sys_execve, Partial("other threads are not yet stopped");
+    59 => execve, proc::sys_execve, Full;
     61 => wait4, proc::sys_wait4, Partial("rusage has the times only");
     62 => kill, signal::sys_kill, Full;
     63 => uname, proc::sys_uname, Full;
@@ -331,7 +332,7 @@ pub fn dispatch(ctx: &mut Ctx<'_>, compat: bool) {
         }
     };
     if trace {
-        let name = lookup(nr).map_or("?", |s| s.name);
+        let name = if compat { "int 0x80" } else { names::name(nr).unwrap_or("?") };
         let res = match r {
             Ok(v) => format!("{v:#x}"),
             Err(e) => format!("-1 {}", e.name()),

@@ -218,6 +218,11 @@ impl AddressSpace {
         self.pages.len() as u64
     }
 
+    /// Resident pages in [start, end), and how many of them are copy-on-write.
+    pub fn resident_in(&self, start: u64, end: u64) -> (u64, u64) {
+        self.pages.range(start / PAGE..end.div_ceil(PAGE)).fold((0, 0), |(n, cow), (_, p)| (n + 1, cow + u64::from(p.cow)))
+    }
+
     /// Bytes mapped.
     pub fn vsz(&self) -> u64 {
         self.entries.values().map(|e| e.end - e.start).sum()
