@@ -315,3 +315,26 @@ fn ddb_shows_guest_processes_their_threads_and_maps() {
     k.send("halt");
     assert_eq!(k.wait().code(), Some(0));
 }
+
+/// Two threads of one process spinning in user mode, without system calls, on a two-CPU
+/// kernel: stopped at any moment, each CPU is running one of them.
+#[test]
+fn threads_of_one_process_run_on_both_cpus_at_once() {
+    let root = vk_tests::guest::root_dir();
+    let root = root.to_string_lossy();
+    let mut k = Kernel::start(&["-m", "64m", "-n", "2", "-r", &root, "-e", "init=/usr/tests/h_spin", "--", "2"]);
+    k.expect("spinning 2");
+    k.signal(libc::SIGQUIT);
+    k.expect("db> ");
+    k.send("show allpcpu");
+    let pc = k.expect("db> ");
+    let running: Vec<&str> = pc
+        .lines()
+        .filter(|l| l.starts_with("curthread"))
+        .filter_map(|l| l.split_once(": pid 1 tid ").map(|(_, t)| t))
+        .collect();
+    assert_eq!(running.len(), 2, "both CPUs run a thread of pid 1:\n{pc}");
+    assert_ne!(running[0], running[1], "two different threads:\n{pc}");
+    k.send("halt");
+    assert_eq!(k.wait().code(), Some(0));
+}

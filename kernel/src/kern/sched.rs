@@ -1,8 +1,9 @@
 //! The scheduler: per-CPU run queues, `mi_switch`, the idle loop.
 //!
 //! The kernel is not preemptible: a thread leaves its CPU only by sleeping, yielding or
-//! exiting (and, later, by returning to user mode). A woken thread goes on its last CPU's run
-//! queue; that CPU is woken if it idles, or else an idle CPU is woken to steal it.
+//! exiting, and a guest thread also when its time slice ends in user mode. A woken thread goes
+//! on its last CPU's run queue; that CPU is woken if it idles, or else an idle CPU is woken to
+//! steal it — also when the queue is the waker's own, whose current thread may compute on.
 //!
 //! Thread states move under these rules, which keep every thread on at most one queue:
 //! RUNNING → SLEEPING by the thread itself under its sleep-queue lock; SLEEPING → RUNNABLE by
@@ -90,20 +91,20 @@ pub fn setrunnable(td: Arc<Thread>) {
     notify(target);
 }
 
-/// Make sure some CPU will run what was queued on `target`.
+/// Make sure some CPU will run what was queued on `target`: `target` itself if it idles, else
+/// an idle CPU, which steals it. That includes the waker's own CPU: its current thread may run
+/// on in user mode for a whole time slice (a thread that creates another and then computes),
+/// and the new one should not wait for it while a CPU sleeps.
 fn notify(target: u32) {
-    if cpu::curcpu() == target {
-        return; // it will look at its queue when the current thread gives up the CPU
-    }
-    if cpu::wake_idle(target) {
+    if cpu::curcpu() != target && cpu::wake_idle(target) {
         return;
     }
-    // Busy: an idle CPU may steal it.
-    for c in 0..cpu::ncpus() {
-        if c != target && cpu::wake_idle(c) {
-            return;
-        }
-    }
+    wake_idle_other(target);
+}
+
+/// Wake one idle CPU other than `busy` (to steal from it). False when none idles.
+fn wake_idle_other(busy: u32) -> bool {
+    (0..cpu::ncpus()).any(|c| c != busy && cpu::wake_idle(c))
 }
 
 /// Give up the CPU: run the next queued thread, or idle. Returns when this thread runs again
@@ -135,6 +136,11 @@ pub fn mi_switch() {
             None => Arc::clone(cpu_s.idle.get().expect("cpu has no idle thread")),
         };
         publish_runq_len(c, q.len());
+        // More is waiting here (the thread being preempted, say): an idle CPU can take it.
+        if !q.is_empty() {
+            drop(q);
+            wake_idle_other(c);
+        }
         next
     };
     if Arc::ptr_eq(&next, &cur) {
