@@ -29,10 +29,10 @@ fn proc_arg(args: &str) -> Result<Arc<Proc>, String> {
     }
     let pid: i32 = arg.parse().map_err(|_| format!("{arg}: not a process id"))?;
     match proc::find_nowait(pid) {
-        Err(()) => Err(format!("the process table is {BUSY}")),
-        Ok(None) => Err(format!("no process {pid}")),
-        Ok(Some(p)) if p.user.is_none() => Err(format!("pid {pid} is the kernel's own process: see ps and trace")),
-        Ok(Some(p)) => Ok(p),
+        None => Err(format!("the process table is {BUSY}")),
+        Some(None) => Err(format!("no process {pid}")),
+        Some(Some(p)) if p.user.is_none() => Err(format!("pid {pid} is the kernel's own process: see ps and trace")),
+        Some(Some(p)) => Ok(p),
     }
 }
 
@@ -185,16 +185,16 @@ fn thread_lines(td: &Thread) -> String {
         ut.clear_child_tid.load(Ordering::Relaxed),
         ut.robust_list.load(Ordering::Relaxed)
     );
-    if let Some(stub) = ut.stub.try_lock() {
-        if let Some(s) = stub.as_ref() {
-            let _ = write!(o, "\n    stub thread: host tid {}, slot {}, {} traps", s.host_tid(), s.slot(), s.traps());
-        }
+    if let Some(stub) = ut.stub.try_lock()
+        && let Some(s) = stub.as_ref()
+    {
+        let _ = write!(o, "\n    stub thread: host tid {}, slot {}, {} traps", s.host_tid(), s.slot(), s.traps());
     }
     // The saved registers are the thread's own only while it is in the kernel.
-    if r.flags.load(Ordering::Relaxed) & tflags::INUSER == 0 {
-        if let Some(regs) = ut.regs.try_lock() {
-            let _ = write!(o, "\n    user rip {:#x}  rsp {:#x}  rax {:#x}", regs.rip(), regs.rsp(), regs.rax());
-        }
+    if r.flags.load(Ordering::Relaxed) & tflags::INUSER == 0
+        && let Some(regs) = ut.regs.try_lock()
+    {
+        let _ = write!(o, "\n    user rip {:#x}  rsp {:#x}  rax {:#x}", regs.rip(), regs.rsp(), regs.rax());
     }
     o
 }

@@ -160,10 +160,10 @@ pub fn find(pid: i32) -> Option<Arc<Proc>> {
     ALLPROC.lock().get(&pid).cloned()
 }
 
-/// A process by pid without waiting: Err when allproc's lock is held (by a stopped CPU, as
-/// the debugger sees it).
-pub fn find_nowait(pid: i32) -> Result<Option<Arc<Proc>>, ()> {
-    ALLPROC.try_lock().map(|all| all.get(&pid).cloned()).ok_or(())
+/// A process by pid without waiting: None when allproc's lock is held (by a stopped CPU, as
+/// the debugger sees it), else the lookup.
+pub fn find_nowait(pid: i32) -> Option<Option<Arc<Proc>>> {
+    ALLPROC.try_lock().map(|all| all.get(&pid).cloned())
 }
 
 /// Create proc0, the swapper, and put it on allproc.
