@@ -5,6 +5,7 @@ CARGO   ?= cargo
 RUN     := run
 RELEASE := target/release
 IMAGE   := $(RUN)/rootimg.01
+FLOOR   ?= ../shared/bench/floor.c
 
 .PHONY: all build image root boot test unit integration bench deps clean lint
 
@@ -32,6 +33,11 @@ boot: all
 # Every test: unit tests of all crates, then integration tests that run the built binaries.
 test: deps all
 	VK_RUN=$(CURDIR)/$(RUN) $(CARGO) test --release --locked --workspace
+
+# vk against the host: bench/vkbench.c natively and under run/kernel, and the host's own floor
+# (FLOOR, outside the repository; skipped when missing). BENCH_SCALE=n multiplies iterations.
+bench: deps build
+	RUN=$(RUN) FLOOR='$(FLOOR)' bench/run.sh
 
 lint:
 	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings
