@@ -198,7 +198,7 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
         .collect();
     let cred = Cred::default();
     let mut image = exec::load(&NamePath::root(), path.as_bytes(), argv, envp, cred.clone(), pid as u64).map_err(|e| match e.why {
-        Some(w) => format!("{path}: {w}"),
+        Some(w) => w,
         None => format!("{path}: {}", e.errno.text()),
     })?;
     let pm = platform::physmem::get().ok_or("no physical memory")?;
