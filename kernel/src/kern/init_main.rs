@@ -172,7 +172,13 @@ fn mi_startup() {
     }
     vfs_mountroot::vfs_mountroot();
     let init = kenv::get("init").unwrap_or("/sbin/init");
-    if let Err(e) = start_init(init, &boot_args().init_args) {
+    // -s: single user, as BSD's boot -s — init gets "-s" (busybox init then starts a root shell
+    // on the console instead of reading inittab).
+    let mut init_args = boot_args().init_args.clone();
+    if boot_args().single_user {
+        init_args.insert(0, "-s".to_string());
+    }
+    if let Err(e) = start_init(init, &init_args) {
         kprintf!("init: {e}\n");
         panic!("no init");
     }

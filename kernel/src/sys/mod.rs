@@ -18,6 +18,7 @@ pub mod mm;
 pub mod names;
 pub mod poll;
 pub mod proc;
+pub mod reboot;
 pub mod signal;
 pub mod thread;
 pub mod time;
@@ -242,6 +243,7 @@ table! {
     138 => fstatfs, fsops::sys_fstatfs, Full;
     158 => arch_prctl, proc::sys_arch_prctl, Partial("ARCH_SET_FS and ARCH_GET_FS");
     162 => sync, fsops::sys_sync, Full;
+    169 => reboot, reboot::sys_reboot, Full;
     186 => gettid, proc::sys_gettid, Full;
     127 => rt_sigpending, signal::sys_rt_sigpending, Full;
     128 => rt_sigtimedwait, signal::sys_rt_sigtimedwait, Full;
