@@ -80,6 +80,13 @@ fn proc_exit(p: &Arc<Proc>, status: i32) {
     p.rec.rss_pages.store(0, Ordering::Relaxed);
     p.rec.vsz_bytes.store(0, Ordering::Relaxed);
     p.rec.xstat.store(status, Ordering::Relaxed);
+    // A parent that ignores SIGCHLD never sees a zombie: take the child off its list before
+    // the state says ZOMBIE, or a wait(2) running now could reap it (it must get ECHILD).
+    let parent = u.parent.lock().upgrade();
+    let autoreap = parent.as_ref().is_some_and(|pp| parent_autoreaps(pp));
+    if let Some(pp) = parent.as_ref().filter(|_| autoreap) {
+        pp.user().children.lock().retain(|c| c.pid != p.pid);
+    }
     p.rec.state.store(pstate::ZOMBIE, Ordering::Release);
     // Children go to init.
     let children = std::mem::take(&mut *u.children.lock());
@@ -95,22 +102,30 @@ fn proc_exit(p: &Arc<Proc>, status: i32) {
     if p.pid == 1 {
         init_exited(status);
     }
-    if let Some(parent) = u.parent.lock().upgrade() {
-        notify_parent(p, &parent, status);
+    if let Some(parent) = parent {
+        notify_parent(p, &parent, status, autoreap);
     }
+}
+
+/// Whether `parent` reaps its children at once: SIGCHLD ignored, or SA_NOCLDWAIT.
+fn parent_autoreaps(parent: &Proc) -> bool {
+    use crate::kern::signal::{SA_NOCLDWAIT, SIG_IGN, SIGCHLD};
+    if parent.user.is_none() {
+        return false;
+    }
+    let act = parent.user().sig.lock().actions[SIGCHLD as usize];
+    act.handler == SIG_IGN || act.flags & SA_NOCLDWAIT != 0
 }
 
 /// Tell the parent: SIGCHLD (or the clone exit signal), and a wake-up for wait(2). A parent
 /// that ignores SIGCHLD (or asked SA_NOCLDWAIT) gets no zombie: the child is reaped at once.
-fn notify_parent(p: &Arc<Proc>, parent: &Arc<Proc>, status: i32) {
-    use crate::kern::signal::{self, SIGCHLD, SA_NOCLDWAIT, SIG_IGN, SigInfo};
+fn notify_parent(p: &Arc<Proc>, parent: &Arc<Proc>, status: i32, autoreap: bool) {
+    use crate::kern::signal::{self, SigInfo};
     if parent.user.is_none() {
         return;
     }
-    let act = parent.user().sig.lock().actions[SIGCHLD as usize];
     let exit_signal = p.user().exit_signal.load(Ordering::Relaxed);
-    if act.handler == SIG_IGN || act.flags & SA_NOCLDWAIT != 0 {
-        parent.user().children.lock().retain(|c| c.pid != p.pid);
+    if autoreap {
         proc::remove(p.pid);
         crate::kern::uproc::free_pid(p.pid);
     } else if signal::valid(exit_signal) {
