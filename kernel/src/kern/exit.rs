@@ -102,8 +102,9 @@ fn proc_exit(p: &Arc<Proc>, status: i32) {
     if p.pid == 1 {
         init_exited(status);
     }
-    if let Some(parent) = parent {
-        notify_parent(p, &parent, status, autoreap);
+    match parent {
+        Some(parent) => notify_parent(p, &parent, status, autoreap),
+        None => u.exit_notified.store(true, Ordering::Release),
     }
 }
 
@@ -122,6 +123,7 @@ fn parent_autoreaps(parent: &Proc) -> bool {
 fn notify_parent(p: &Arc<Proc>, parent: &Arc<Proc>, status: i32, autoreap: bool) {
     use crate::kern::signal::{self, SigInfo};
     if parent.user.is_none() {
+        p.user().exit_notified.store(true, Ordering::Release);
         return;
     }
     let exit_signal = p.user().exit_signal.load(Ordering::Relaxed);
@@ -134,6 +136,7 @@ fn notify_parent(p: &Arc<Proc>, parent: &Arc<Proc>, status: i32, autoreap: bool)
         info.signo = exit_signal;
         signal::send_to_proc(parent, info);
     }
+    p.user().exit_notified.store(true, Ordering::Release);
     wakeup(wchan_of(&**parent));
 }
 

@@ -86,6 +86,9 @@ pub struct UserProc {
     pub rlimits: SpinLock<[(u64, u64); RLIM_NLIMITS]>,
     /// A vfork child releases its parent (exec or exit): the parent sleeps until then.
     pub vfork_released: std::sync::atomic::AtomicBool,
+    /// Exit has told the parent (SIGCHLD queued): only then is the zombie reapable, so a
+    /// wait(2) that returns it finds the SIGCHLD already pending, as on Linux.
+    pub exit_notified: std::sync::atomic::AtomicBool,
     /// The signal to send the parent at exit (clone's low byte; SIGCHLD for fork).
     pub exit_signal: AtomicI32,
     /// Signal actions and the process's pending signals.
@@ -128,6 +131,7 @@ impl UserProc {
             exit_status: SpinLock::new("proc_exit", None),
             rlimits: SpinLock::new("proc_rlimits", default_rlimits()),
             vfork_released: std::sync::atomic::AtomicBool::new(false),
+            exit_notified: std::sync::atomic::AtomicBool::new(false),
             exit_signal: AtomicI32::new(17),
             sig: SpinLock::new("proc_sig", crate::kern::signal::ProcSig::new()),
             jobctl: SpinLock::new("jobctl", crate::kern::jobctl::JobCtl::default()),

@@ -56,6 +56,9 @@ fn matches(c: &Proc, which: Which) -> bool {
 enum Found {
     Zombie(Arc<Proc>),
     Event(i32, u32, Report),
+    /// A child between becoming a zombie and telling its parent (a few instructions on the
+    /// exiting CPU, which cannot be preempted): look again in a moment.
+    Exiting,
 }
 
 /// The first child with something to report, taking a stop/continue report unless `nowait`.
@@ -65,6 +68,9 @@ fn scan(children: &mut Vec<Arc<Proc>>, which: Which, o: WaitOpts) -> Option<Foun
             continue;
         }
         if c.rec.state.load(Ordering::Acquire) == pstate::ZOMBIE {
+            if o.exited && !c.user().exit_notified.load(Ordering::Acquire) {
+                return Some(Found::Exiting);
+            }
             if o.exited {
                 let z = if o.nowait { Arc::clone(c) } else { children.remove(i) };
                 return Some(Found::Zombie(z));
@@ -118,6 +124,11 @@ pub fn wait_child(p: &Arc<Proc>, which: Which, o: WaitOpts) -> Result<Option<Rea
             }
             Some(Found::Event(pid, uid, ev)) => {
                 return Ok(Some(Reaped { pid, status: ev.status(), uid, event: Some(ev), times: Default::default() }));
+            }
+            Some(Found::Exiting) => {
+                drop(g);
+                crate::kern::sched::yield_cpu();
+                continue;
             }
             None => {}
         }
