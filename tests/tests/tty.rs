@@ -224,3 +224,42 @@ fn exit_keep(k: &mut PtyKernel) {
     k.expect("init exited with status 0");
     assert_eq!(k.wait().code(), Some(0), "{}", k.output());
 }
+
+#[test]
+fn poll_and_raw_reads_with_vmin_and_vtime() {
+    let mut k = shell();
+    // read -t polls the console before it reads. (`ready` is printed once the shell's line
+    // editor has given the terminal back: keys typed before would be read in its raw mode.)
+    k.type_bytes(b"echo r''eady; read -t 30 x; echo got=$x\r");
+    k.expect("ready\r\n");
+    k.type_bytes(b"polled\r");
+    k.expect("got=polled\r\n");
+    k.expect("/ # ");
+    // VMIN 3: one read(2) returns once three bytes are there, however they were typed.
+    k.type_bytes(b"stty -icanon -echo min 3 time 0; echo s''et; dd bs=16 count=1 | od -c\r");
+    k.expect("set\r\n");
+    k.type_bytes(b"ab");
+    k.type_bytes(b"c");
+    let od = k.expect("/ # ");
+    assert!(od.contains("a   b   c") && od.contains("0+1 records in"), "{od}");
+    run(&mut k, "stty sane");
+    // VMIN 0, VTIME 5: a read with nothing typed returns 0 bytes after half a second.
+    let out = run(&mut k, "stty -icanon min 0 time 5; dd bs=16 count=1; stty sane");
+    assert!(out.contains("0+0 records in"), "{out}");
+    exit(k);
+}
+
+#[test]
+fn host_terminal_modes_are_restored_across_a_reboot() {
+    let mut k = shell();
+    let before = k.initial_modes();
+    k.type_bytes(b"\x1c");
+    k.expect("db> ");
+    k.type_bytes(b"reboot\r");
+    k.expect("Copyright (c) 2026 The vk Project.");
+    k.expect("/ # ");
+    let out = run(&mut k, "echo rebooted");
+    assert!(out.contains("rebooted"), "{out}");
+    exit_keep(&mut k);
+    assert_eq!(k.modes(), before);
+}
