@@ -461,10 +461,7 @@ pub fn deliver(td: &Arc<Thread>, p: &Arc<Proc>, regs: &mut UserRegs, syscall: Op
             SIG_DFL => match default_action(sig) {
                 DefaultAction::Ignore | DefaultAction::Continue => continue,
                 DefaultAction::Stop => {
-                    // A keyboard stop in an orphaned group is discarded: nobody could continue it.
-                    if sig == SIGSTOP || !crate::kern::tty::ctty::is_orphaned(p.rec.pgid.load(Ordering::Relaxed)) {
-                        crate::kern::jobctl::group_stop(p, sig);
-                    }
+                    crate::kern::jobctl::group_stop(p, sig);
                     continue;
                 }
                 DefaultAction::Term => return Some(Exit::Group(sigstatus(sig))),

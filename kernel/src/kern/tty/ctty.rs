@@ -56,6 +56,7 @@ fn session_alive(s: i32) -> bool {
 }
 
 /// An orphaned process group: no member has a parent in another group of the same session.
+/// (Unlike Linux, a parent that is init counts: vk's init is often the interactive shell.)
 pub fn is_orphaned(pgrp: i32) -> bool {
     !procs().iter().filter(|p| pgid(p) == pgrp).any(|m| {
         m.user().parent.lock().upgrade().is_some_and(|pp| pgid(&pp) != pgrp && sid(&pp) == sid(m))
