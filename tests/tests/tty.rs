@@ -263,3 +263,25 @@ fn host_terminal_modes_are_restored_across_a_reboot() {
     exit_keep(&mut k);
     assert_eq!(k.modes(), before);
 }
+
+#[test]
+fn background_writer_with_tostop_is_stopped_by_sigttou() {
+    let mut k = shell();
+    run(&mut k, "stty tostop");
+    run(&mut k, "(echo from-the-background) &");
+    // The job stops when it writes; ask until the shell has seen it stop.
+    let mut jobs = String::new();
+    for _ in 0..60 {
+        jobs = run(&mut k, "jobs");
+        if jobs.contains("Stopped (tty output)") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(jobs.contains("Stopped (tty output)"), "{jobs}");
+    k.type_bytes(b"fg\r");
+    k.expect("from-the-background\r\n");
+    k.expect("/ # ");
+    run(&mut k, "stty -tostop");
+    exit(k);
+}
