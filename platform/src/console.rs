@@ -4,7 +4,8 @@
 //! single keys for the debugger's `--More--`.
 //!
 //! Output uses write(2) directly, never Rust's `stdout()`: its lock could be held by a CPU
-//! that the debugger has stopped. In raw mode the host does no output processing, so kernel
+//! that the debugger has stopped. While the terminal is raw, output is queued for a host
+//! thread ([`crate::console_output`]) so that a CPU never blocks on it. In raw mode the host does no output processing, so kernel
 //! messages ([`write`]) get their `\n` turned into `\r\n` here; the guest's output
 //! ([`write_raw`]) was already processed by the kernel's tty.
 
@@ -19,26 +20,29 @@ use nix::sys::termios::{self, LocalFlags, SetArg, SpecialCharacterIndices, Termi
 static RAW: AtomicBool = AtomicBool::new(false);
 /// Raw mode was on when the debugger took the terminal: put it back on `continue`.
 static RAW_BEFORE_DDB: AtomicBool = AtomicBool::new(false);
+/// How long the exit paths and the debugger wait for queued output to be written.
+const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Write a kernel message to fd 1 (retrying on EINTR and short writes; giving up on errors),
 /// with `\n` as `\r\n` when the terminal is raw.
 pub fn write(bytes: &[u8]) {
     if !RAW.load(Ordering::Acquire) {
-        write_fd(1, bytes);
+        crate::console_output::write(bytes);
         return;
     }
-    let mut parts = bytes.split(|&b| b == b'\n').peekable();
-    while let Some(part) = parts.next() {
-        write_fd(1, part);
-        if parts.peek().is_some() {
-            write_fd(1, b"\r\n");
+    let mut out = Vec::with_capacity(bytes.len() + 16);
+    for &b in bytes {
+        if b == b'\n' {
+            out.push(b'\r');
         }
+        out.push(b);
     }
+    crate::console_output::write(&out);
 }
 
 /// Write bytes to fd 1 as they are (the guest's output, processed by the kernel's tty).
 pub fn write_raw(bytes: &[u8]) {
-    write_fd(1, bytes);
+    crate::console_output::write(bytes);
 }
 
 /// Write all of `bytes` to a host fd.
@@ -108,8 +112,10 @@ pub fn save_terminal() {
     }
 }
 
-/// Put the terminal back as it was at boot.
+/// Put the terminal back as it was at boot (after writing what is queued for it).
 pub fn restore_terminal() {
+    crate::console_output::flush(FLUSH_TIMEOUT);
+    crate::console_output::set_queued(false);
     // try_lock: this runs on exit paths, possibly from a signal handler.
     if let Ok(s) = SAVED.try_lock()
         && let Some(t) = s.as_ref()
@@ -131,6 +137,7 @@ pub fn raw_mode() {
     raw.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
     if termios::tcsetattr(stdin_fd(), SetArg::TCSANOW, &raw).is_ok() {
         RAW.store(true, Ordering::Release);
+        crate::console_output::set_queued(true);
     }
 }
 
@@ -139,6 +146,8 @@ pub fn raw_mode() {
 /// `--More--` switch modes as they need from there).
 pub fn debugger_enter() {
     crate::console_input::pause();
+    crate::console_output::flush(FLUSH_TIMEOUT);
+    crate::console_output::set_queued(false);
     let raw = RAW.load(Ordering::Acquire);
     RAW_BEFORE_DDB.store(raw, Ordering::Release);
     if raw {

@@ -86,6 +86,19 @@ fn type_until(k: &mut PtyKernel, key: &[u8], needle: &str) -> String {
     k.expect(needle)
 }
 
+/// Ask `jobs` until it shows `state`: the job gets there when it next touches the terminal.
+fn jobs_until(k: &mut PtyKernel, state: &str) {
+    let mut jobs = String::new();
+    for _ in 0..100 {
+        jobs = run(k, "jobs");
+        if jobs.contains(state) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("jobs never showed {state:?}:\n{jobs}");
+}
+
 #[test]
 fn ctrl_c_interrupts_the_foreground_job() {
     let mut k = shell();
@@ -126,8 +139,7 @@ fn job_control_with_jobs_fg_ctrl_z_bg_and_kill() {
 fn background_reader_is_stopped_by_sigttin_until_fg() {
     let mut k = shell();
     run(&mut k, "cat &");
-    let jobs = run(&mut k, "jobs");
-    assert!(jobs.contains("Stopped (tty input)"), "{jobs}");
+    jobs_until(&mut k, "Stopped (tty input)");
     k.type_bytes(b"fg\r");
     k.expect("fg\r\ncat\r\n");
     // Typed after the shell's line editor gave the terminal back: keys typed before would
@@ -269,16 +281,7 @@ fn background_writer_with_tostop_is_stopped_by_sigttou() {
     let mut k = shell();
     run(&mut k, "stty tostop");
     run(&mut k, "(echo from-the-background) &");
-    // The job stops when it writes; ask until the shell has seen it stop.
-    let mut jobs = String::new();
-    for _ in 0..60 {
-        jobs = run(&mut k, "jobs");
-        if jobs.contains("Stopped (tty output)") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    assert!(jobs.contains("Stopped (tty output)"), "{jobs}");
+    jobs_until(&mut k, "Stopped (tty output)");
     k.type_bytes(b"fg\r");
     k.expect("from-the-background\r\n");
     k.expect("/ # ");

@@ -12,8 +12,9 @@
 //! * When the host's stdin or stdout is not a terminal (batch runs, pipes) the console is no
 //!   tty: bytes pass unprocessed both ways, tty ioctls fail with ENOTTY, and there is no
 //!   controlling terminal or job control.
-//! * Output is written to the host at once (it is never held by ^S: IXON only swallows the
-//!   keys).
+//! * Output goes to the host through platform's console output queue (a host thread writes
+//!   it, so a CPU never blocks on the terminal); it is never held by ^S: IXON only swallows
+//!   the keys.
 
 pub mod ctty;
 pub mod ioctl;
