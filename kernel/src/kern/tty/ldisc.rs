@@ -97,13 +97,24 @@ impl LineDisc {
         self.lnext = false;
     }
 
-    /// New modes; leaving canonical mode makes the line being edited readable.
+    /// New modes. Leaving canonical mode makes the line being edited readable; entering it
+    /// makes what was typed before one line, readable at once (as Linux's n_tty does).
     pub fn set_termios(&mut self, t: Termios) {
         let was_canon = self.canon();
         self.t = t;
         if was_canon && !self.canon() {
             let line = std::mem::take(&mut self.line);
             self.q.extend(line.iter().map(|&b| u16::from(b)));
+        } else if !was_canon && self.canon() {
+            self.q.retain(|&x| x != EOF_MARK);
+            if let Some(last) = self.q.back_mut() {
+                if *last & DELIM == 0 {
+                    *last |= DELIM;
+                }
+                self.lines = self.q.iter().filter(|&&x| x & DELIM != 0).count();
+            } else {
+                self.lines = 0;
+            }
         }
     }
 
@@ -383,6 +394,18 @@ mod tests {
         assert_eq!(ld.available(), 4);
         assert_eq!(read_all(&mut ld), b"a\x03\r\x7f");
         assert!(ld.take_echo().is_empty());
+    }
+
+    #[test]
+    fn typeahead_in_raw_mode_is_a_line_in_canonical_mode() {
+        let mut raw = Termios::default();
+        raw.lflag &= !ICANON;
+        let mut ld = LineDisc::new(raw);
+        typed(&mut ld, b"ab");
+        ld.set_termios(Termios::default());
+        assert!(ld.line_ready());
+        assert_eq!(read_all(&mut ld), b"ab");
+        assert!(!ld.line_ready());
     }
 
     #[test]
