@@ -78,15 +78,6 @@ pub fn stdout_is_terminal() -> bool {
     std::io::stdout().is_terminal()
 }
 
-/// The host terminal's settings as the kernel's `struct termios` (what TCGETS returns: four
-/// flag words, the line discipline, 19 control characters), if stdin is a terminal.
-pub fn kernel_termios() -> Option<[u8; 36]> {
-    let mut t = [0u8; 36];
-    // SAFETY: TCGETS writes one kernel struct termios (36 bytes) into our buffer.
-    let r = unsafe { libc::ioctl(0, libc::TCGETS, t.as_mut_ptr()) };
-    (r == 0).then_some(t)
-}
-
 /// Rows and columns of the terminal on stdout.
 pub fn window_size() -> Option<(u16, u16)> {
     let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
