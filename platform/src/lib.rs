@@ -14,7 +14,9 @@
 //! | `sync`      | spinlocks that count what a CPU holds                                          |
 //! | `futex`     | futex wait/wake on atomics                                                     |
 //! | `time`      | monotonic time since boot and the realtime clock                              |
-//! | `console`   | raw console output, terminal state, single-key input for the debugger        |
+//! | `console`   | console output, terminal state (raw mode), single keys for the debugger      |
+//! | `console_input` | console input thread: keys to the kernel as interrupts, `^\` break-in |
+//! | `console_output` | console output queued for a host thread while the terminal is raw |
 //! | `host`      | process-wide host state: exit, re-exec, pidfile, signals for the main thread  |
 //!
 //! Rule: signal handlers only set per-CPU bits (and park a CPU that is asked to stop); work
@@ -22,6 +24,8 @@
 //! like a real machine check it calls the kernel's trap hook, which runs the debugger.
 
 pub mod console;
+pub mod console_input;
+pub mod console_output;
 pub mod cpu;
 pub mod futex;
 pub mod host;

@@ -242,6 +242,24 @@ pub struct PtyKernel {
     master: std::fs::File,
     out: Arc<Output>,
     cursor: usize,
+    /// The pty's modes before the kernel started.
+    initial: TermModes,
+}
+
+/// A terminal's modes as tcgetattr reports them: the four flag words and the control
+/// characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TermModes {
+    pub iflag: u32,
+    pub oflag: u32,
+    pub cflag: u32,
+    pub lflag: u32,
+    pub cc: Vec<u8>,
+}
+
+fn term_modes(fd: &std::fs::File) -> TermModes {
+    let t: libc::termios = nix::sys::termios::tcgetattr(fd).expect("tcgetattr on the pty").into();
+    TermModes { iflag: t.c_iflag, oflag: t.c_oflag, cflag: t.c_cflag, lflag: t.c_lflag, cc: t.c_cc.to_vec() }
 }
 
 impl PtyKernel {
@@ -251,6 +269,7 @@ impl PtyKernel {
         let ws = nix::pty::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
         let pty = nix::pty::openpty(Some(&ws), None).expect("openpty");
         let slave: std::fs::File = pty.slave.into();
+        let initial = term_modes(&slave);
         let mut cmd = Command::new(bin("kernel"));
         cmd.args(args)
             .env("TERM", "xterm")
@@ -274,7 +293,34 @@ impl PtyKernel {
         let reader = master.try_clone().expect("dup master");
         let o = Arc::clone(&out);
         std::thread::spawn(move || pump(Box::new(reader), &o));
-        PtyKernel { child, master, out, cursor: 0 }
+        PtyKernel { child, master, out, cursor: 0, initial }
+    }
+
+    /// The pty's modes before the kernel started.
+    pub fn initial_modes(&self) -> TermModes {
+        self.initial.clone()
+    }
+
+    /// The pty's modes now (read through the master).
+    pub fn modes(&self) -> TermModes {
+        term_modes(&self.master)
+    }
+
+    /// Resize the terminal (TIOCSWINSZ on the master) and tell the kernel (SIGWINCH), as a
+    /// terminal emulator does when its window changes.
+    pub fn resize(&self, rows: u16, cols: u16) {
+        let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+        // SAFETY: TIOCSWINSZ reads one winsize from a live local; the fd is our pty master.
+        let r = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&self.master), libc::TIOCSWINSZ, &ws) };
+        assert_eq!(r, 0, "TIOCSWINSZ");
+        self.signal(libc::SIGWINCH);
+    }
+
+    /// Send a host signal to the kernel (by its pid).
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid; no memory is passed.
+        let r = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(r, 0, "kill({}, {sig})", self.pid());
     }
 
     pub fn pid(&self) -> i32 {
@@ -294,6 +340,12 @@ impl PtyKernel {
                 panic!("{e}\n(kernel status: {:?})", self.child.try_wait());
             }
         }
+    }
+
+    /// As [`PtyKernel::expect`], but None (the cursor unmoved) if `needle` does not appear
+    /// within `timeout`: for typing a key again until it takes effect.
+    pub fn try_expect(&mut self, needle: &str, timeout: Duration) -> Option<String> {
+        self.out.expect(&mut self.cursor, needle, timeout).ok()
     }
 
     /// Type bytes at the terminal.

@@ -321,6 +321,7 @@ fn enter(me: u32, tf: &TrapFrame, why: Option<&str>, mut fatal: bool) {
         platform::stop::park(tf);
         return;
     }
+    platform::console::debugger_enter();
     if let Some(why) = why {
         kprintf_nolock!("KDB: enter: {why}\n");
         if let Some(d) = current_desc(me) {
@@ -364,6 +365,7 @@ fn enter(me: u32, tf: &TrapFrame, why: Option<&str>, mut fatal: bool) {
         }
     }
     unpublish_cpus();
+    platform::console::debugger_leave();
     platform::stop::restart_cpus();
     OWNER.store(FREE, Ordering::Release);
 }

@@ -1,17 +1,13 @@
-//! devfs: the device nodes — `console`, `null`, `zero`, `random`, `urandom` — in one
+//! devfs: the device nodes — `console`, `tty`, `null`, `zero`, `random`, `urandom` — in one
 //! directory, mounted on /dev at boot.
 //!
-//! The console writes to the host's stdout; a read asks an io thread to read the host's stdin
-//! (line mode: what the terminal's cooked mode delivers) and sleeps in "ttyin" until the
-//! completion wakes it, so a CPU never blocks on the host.
+//! The console is the kernel's console tty ([`crate::kern::tty`]); `tty` is the caller's
+//! controlling terminal (open(2) turns it into the console, or fails with ENXIO).
 
 use std::sync::Arc;
 
-use platform::sync::SpinLock;
-
 use crate::fs::vfs::{Attr, DirEntry, S_IFCHR, S_IFDIR, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
-use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wakeup, wchan_of};
 
 const DEVFS_DEV: u64 = 5;
 
@@ -28,6 +24,7 @@ fn boot_time() -> Timespec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Console,
+    Tty,
     Null,
     Zero,
     Random,
@@ -45,40 +42,11 @@ impl CharDev {
     fn rdev(&self) -> u64 {
         match self.kind {
             Kind::Console => makedev(5, 1),
+            Kind::Tty => makedev(5, 0),
             Kind::Null => makedev(1, 3),
             Kind::Zero => makedev(1, 5),
             Kind::Random => makedev(1, 8),
             Kind::Urandom => makedev(1, 9),
-        }
-    }
-}
-
-/// Read the host's stdin through an io thread; sleep until it completes.
-fn console_read(buf: &mut [u8]) -> Result<usize, Errno> {
-    type Slot = SpinLock<Option<Result<Vec<u8>, i32>>>;
-    let slot: Arc<Slot> = Arc::new(SpinLock::new("console_read", None));
-    let chan = wchan_of(&*slot);
-    let done = Arc::clone(&slot);
-    let len = buf.len().min(4096);
-    platform::io::submit(
-        platform::cpu::curcpu(),
-        move || platform::io::read_fd(0, len),
-        move |r| {
-            *done.lock() = Some(r);
-            wakeup(chan);
-        },
-    );
-    loop {
-        let g = sleepq_lock(chan);
-        if let Some(r) = slot.lock().take() {
-            drop(g);
-            let data = r.map_err(|e| Errno::from_num(e).unwrap_or(Errno::EIO))?;
-            buf[..data.len()].copy_from_slice(&data);
-            return Ok(data.len());
-        }
-        if tsleep_locked(g, "ttyin", SleepOpts { interruptible: true, timeout: None }) == crate::kern::thread::WakeReason::Interrupted {
-            // The read goes on in the io thread; its bytes are dropped with the slot.
-            return Err(Errno::ERESTARTSYS);
         }
     }
 }
@@ -105,21 +73,28 @@ impl Vnode for CharDev {
                 platform::io::random_bytes(buf);
                 Ok(buf.len())
             }
-            Kind::Console => console_read(buf),
+            Kind::Console | Kind::Tty => crate::kern::tty::console().read(buf, false),
+        }
+    }
+
+    fn read_nb(&self, off: u64, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {
+        match self.kind {
+            Kind::Console | Kind::Tty => crate::kern::tty::console().read(buf, nonblock),
+            _ => self.read_at(off, buf),
         }
     }
 
     fn write_at(&self, _off: u64, buf: &[u8]) -> Result<usize, Errno> {
-        if self.kind == Kind::Console {
-            crate::kern::printf::cons_write_guest(buf);
+        match self.kind {
+            Kind::Console | Kind::Tty => crate::kern::tty::console().write(buf),
+            _ => Ok(buf.len()),
         }
-        Ok(buf.len())
     }
 
     fn poll(&self) -> u16 {
         use crate::fs::vfs::{POLLIN, POLLOUT};
         match self.kind {
-            Kind::Console => POLLOUT | if platform::console::stdin_readable() { POLLIN } else { 0 },
+            Kind::Console | Kind::Tty => crate::kern::tty::console().poll(),
             _ => POLLIN | POLLOUT,
         }
     }
@@ -129,7 +104,7 @@ impl Vnode for CharDev {
     }
 
     fn is_tty(&self) -> bool {
-        self.kind == Kind::Console
+        matches!(self.kind, Kind::Console | Kind::Tty)
     }
 
     fn fs_type(&self) -> &'static str {
@@ -168,7 +143,7 @@ impl Vnode for DevDir {
 
 /// A devfs instance.
 pub fn new() -> VnodeRef {
-    let devs = [("console", Kind::Console), ("null", Kind::Null), ("zero", Kind::Zero), ("random", Kind::Random), ("urandom", Kind::Urandom)];
+    let devs = [("console", Kind::Console), ("null", Kind::Null), ("zero", Kind::Zero), ("random", Kind::Random), ("urandom", Kind::Urandom), ("tty", Kind::Tty)];
     let entries = devs
         .iter()
         .enumerate()

@@ -176,6 +176,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     child.set_comm(&comm);
     child.rec.pgid.store(parent.rec.pgid.load(Ordering::Relaxed), Ordering::Relaxed);
     child.rec.sid.store(parent.rec.sid.load(Ordering::Relaxed), Ordering::Relaxed);
+    child.rec.tty.store(parent.rec.tty.load(Ordering::Relaxed), Ordering::Relaxed);
     child.rec.uid.store(cred.uid, Ordering::Relaxed);
     child.rec.gid.store(cred.gid, Ordering::Relaxed);
     let ut = UserThread::new(Arc::new(t0), child_regs(ctx, &a));

@@ -84,6 +84,7 @@ fn boot(a: BootArgs) -> ! {
     banner(a, pm);
     let p0 = proc::proc0_init();
     debug::kdb::init();
+    crate::kern::tty::init();
 
     cpu::set_ncpus(a.ncpus);
     vk_ncpus.store(a.ncpus, Ordering::Relaxed);
@@ -227,6 +228,7 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
     let td = Thread::new_user(&p, pid as u64, &image.comm, ut, crate::kern::usertrap::user_main).map_err(|e| e.to_string())?;
     td.rec.cpu.store(cpu::curcpu(), Ordering::Relaxed);
     proc::insert(std::sync::Arc::clone(&p));
+    crate::kern::tty::ctty::boot(&p);
     sched::setrunnable(td);
     log::debug!("init: pid {pid}: {path}");
     Ok(())
@@ -245,7 +247,7 @@ fn host_signal_loop() -> ! {
                 }
                 cpu::send_ipi(0, cpu::IPI_SHUTDOWN);
             }
-            HostSignal::Winch => {}
+            HostSignal::Winch => crate::kern::tty::host_winch(),
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod sleeplock;
 pub mod sleep;
 pub mod syncer;
 pub mod thread;
+pub mod tty;
 pub mod uproc;
 pub mod usertrap;
 pub mod vfs_mountroot;

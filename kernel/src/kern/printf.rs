@@ -42,7 +42,7 @@ pub fn cons_write(bytes: &[u8]) {
 /// A guest's console output: to the console (not the kernel's message buffer).
 pub fn cons_write_guest(bytes: &[u8]) {
     let _g = CONSOLE.lock();
-    platform::console::write(bytes);
+    platform::console::write_raw(bytes);
 }
 
 /// Write without the console lock (the debugger and the trap path).

@@ -247,6 +247,7 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     if flags & O_TRUNC != 0 && flags & O_PATH == 0 && vt == VType::Reg && flags & O_ACCMODE != O_RDONLY {
         v.truncate(0)?;
     }
+    let v = if v.is_tty() && flags & O_PATH == 0 { crate::kern::tty::ctty::on_open(ctx.p, v, flags)? } else { v };
     let f = File::new(v, Some(np), flags);
     ctx.p.user().files().lock().alloc(f, flags & O_CLOEXEC != 0, 0).map(|fd| fd as usize)
 }
@@ -513,10 +514,6 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>) -> SysResult {
     }
 }
 
-const TCGETS: u32 = 0x5401;
-const TIOCGPGRP: u32 = 0x540f;
-const TIOCGWINSZ: u32 = 0x5413;
-
 const FIONCLEX: u32 = 0x5450;
 const FIOCLEX: u32 = 0x5451;
 const FIONBIO: u32 = 0x5421;
@@ -547,29 +544,10 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
         }
         _ => {}
     }
-    if !f.vnode.is_tty() || !platform::console::stdout_is_terminal() {
+    if !f.vnode.is_tty() {
         return Err(Errno::ENOTTY);
     }
-    match ctx.uint(1) {
-        TCGETS => {
-            let t = platform::console::kernel_termios().ok_or(Errno::ENOTTY)?;
-            ctx.copyout(ctx.arg(2), &t)?;
-            Ok(0)
-        }
-        TIOCGWINSZ => {
-            let (rows, cols) = platform::console::window_size().unwrap_or((24, 80));
-            let mut ws = [0u8; 8];
-            ws[0..2].copy_from_slice(&rows.to_le_bytes());
-            ws[2..4].copy_from_slice(&cols.to_le_bytes());
-            ctx.copyout(ctx.arg(2), &ws)?;
-            Ok(0)
-        }
-        TIOCGPGRP => {
-            ctx.copyout_i32(ctx.arg(2), ctx.p.rec.pgid.load(std::sync::atomic::Ordering::Relaxed))?;
-            Ok(0)
-        }
-        _ => Err(Errno::ENOTTY),
-    }
+    crate::kern::tty::ioctl::ioctl(ctx, ctx.uint(1), ctx.arg(2))
 }
 
 pub fn sys_pipe2(ctx: &mut Ctx<'_>) -> SysResult {

@@ -1,5 +1,5 @@
 //! poll(2), ppoll(2), select(2), pselect6(2): check descriptors' readiness, and sleep on the
-//! shared poll channel (woken by pipes and terminals) until one is ready, a signal comes, or
+//! shared poll channel (woken by pipes and the console tty's input) until one is ready, a signal comes, or
 //! the timeout passes.
 
 use std::time::Duration;
@@ -13,8 +13,6 @@ use crate::sys::Ctx;
 
 /// Descriptors one call may watch.
 const MAX_FDS: usize = 1024;
-/// The console's input is not signalled by an interrupt yet: re-check it this often.
-const CONSOLE_RECHECK: Duration = Duration::from_millis(50);
 
 /// Readiness of one descriptor for `events` (error and hang-up always count).
 fn revents(ctx: &Ctx<'_>, fd: i32, events: u16) -> u16 {
@@ -27,17 +25,10 @@ fn revents(ctx: &Ctx<'_>, fd: i32, events: u16) -> u16 {
     }
 }
 
-fn watches_console(ctx: &Ctx<'_>, fds: &[(i32, u16)]) -> bool {
-    let files = ctx.p.user().files();
-    let t = files.lock();
-    fds.iter().any(|&(fd, _)| t.get(fd).is_ok_and(|f| f.vnode.is_tty()))
-}
-
 /// Wait until some descriptor is ready; fills `out` with each one's revents and returns how
 /// many are ready (0 on timeout).
 fn wait_ready(ctx: &Ctx<'_>, fds: &[(i32, u16)], out: &mut [u16], timeout: Option<Duration>, wmesg: &str) -> Result<usize, Errno> {
     let deadline = timeout.map(|t| platform::time::uptime_ns().saturating_add(t.as_nanos().min(u128::from(u64::MAX)) as u64));
-    let console = watches_console(ctx, fds);
     loop {
         let g = sleepq_lock(poll_chan());
         let mut n = 0;
@@ -51,14 +42,11 @@ fn wait_ready(ctx: &Ctx<'_>, fds: &[(i32, u16)], out: &mut [u16], timeout: Optio
             return Ok(n);
         }
         let now = platform::time::uptime_ns();
-        let mut left = match deadline {
+        let left = match deadline {
             Some(d) if now >= d => return Ok(0),
             Some(d) => Some(Duration::from_nanos(d - now)),
             None => None,
         };
-        if console {
-            left = Some(left.map_or(CONSOLE_RECHECK, |l| l.min(CONSOLE_RECHECK)));
-        }
         if tsleep_locked(g, wmesg, SleepOpts { interruptible: true, timeout: left }) == WakeReason::Interrupted {
             return Err(Errno::ERESTARTNOHAND);
         }

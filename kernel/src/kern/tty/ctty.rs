@@ -1,0 +1,190 @@
+//! The controlling terminal and job control at the terminal (credentials(7), termios(3)):
+//!
+//! * A session leader without a controlling terminal that opens the console without
+//!   O_NOCTTY, or asks with TIOCSCTTY, makes it its session's controlling terminal (if no
+//!   live session has it); init gets it at boot. A process has it while its `tty` record says
+//!   so and its session is the terminal's; fork passes it on, setsid(2) and TIOCNOTTY drop it.
+//! * `/dev/tty` opens the caller's controlling terminal (ENXIO without one).
+//! * A background process group reading its controlling terminal gets SIGTTIN (EIO if it
+//!   ignores or blocks SIGTTIN, or its group is orphaned); writing with TOSTOP, or changing the
+//!   terminal (TCSETS*, TIOCSPGRP, TCFLSH…), gets SIGTTOU (unless ignored or blocked: then it
+//!   goes ahead; EIO if orphaned). The call restarts once the process is continued.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::{DEV_CONSOLE, DEV_TTY, Tty};
+use crate::fs::file::O_NOCTTY;
+use crate::fs::vfs::VnodeRef;
+use crate::kern::errno::Errno;
+use crate::kern::proc::{self, Proc};
+use crate::kern::signal::{self, SI_KERNEL, SIG_IGN, SIGCONT, SIGHUP, SIGTTIN, SIGTTOU, SigInfo};
+use crate::kern::thread::Thread;
+
+/// The guest processes.
+fn procs() -> Vec<Arc<Proc>> {
+    (1..crate::kern::uproc::PID_MAX).filter_map(proc::find).filter(|p| p.user.is_some()).collect()
+}
+
+fn pgid(p: &Proc) -> i32 {
+    p.rec.pgid.load(Ordering::Relaxed)
+}
+
+fn sid(p: &Proc) -> i32 {
+    p.rec.sid.load(Ordering::Relaxed)
+}
+
+/// Send `sig` to every process of group `pgrp` (from the terminal: SI_KERNEL).
+pub fn signal_pgrp(pgrp: i32, sig: i32) {
+    if pgrp <= 0 {
+        return;
+    }
+    for p in procs().iter().filter(|p| pgid(p) == pgrp) {
+        signal::send_to_proc(p, SigInfo::kernel(sig, SI_KERNEL));
+    }
+}
+
+/// Whether `p` has the console as its controlling terminal.
+pub fn has_ctty(tty: &Tty, p: &Proc) -> bool {
+    let session = tty.st.lock().session;
+    tty.enabled && session != 0 && sid(p) == session && u64::from(p.rec.tty.load(Ordering::Relaxed)) == DEV_CONSOLE
+}
+
+/// Whether session `s` still has its leader.
+fn session_alive(s: i32) -> bool {
+    proc::find(s).is_some_and(|p| p.user.is_some() && sid(&p) == s && !crate::kern::exit::exiting(&p))
+}
+
+/// An orphaned process group: no member has a parent in another group of the same session.
+/// (Unlike Linux, a parent that is init counts: vk's init is often the interactive shell.)
+pub fn is_orphaned(pgrp: i32) -> bool {
+    !procs().iter().filter(|p| pgid(p) == pgrp).any(|m| {
+        m.user().parent.lock().upgrade().is_some_and(|pp| pgid(&pp) != pgrp && sid(&pp) == sid(m))
+    })
+}
+
+/// Make the console the controlling terminal of `p`'s session. `steal`: TIOCSCTTY's argument
+/// 1 by root, taking it from another session.
+pub fn acquire(tty: &Tty, p: &Proc, steal: bool) -> Result<(), Errno> {
+    if !tty.enabled {
+        return Err(Errno::ENOTTY);
+    }
+    if has_ctty(tty, p) {
+        return Ok(());
+    }
+    if p.pid != sid(p) || p.rec.tty.load(Ordering::Relaxed) != 0 {
+        return Err(Errno::EPERM);
+    }
+    let held = tty.st.lock().session;
+    if held != 0 && session_alive(held) && !(steal && p.user().cred.lock().euid == 0) {
+        return Err(Errno::EPERM);
+    }
+    {
+        let mut s = tty.st.lock();
+        s.session = sid(p);
+        s.pgrp = pgid(p);
+    }
+    p.rec.tty.store(DEV_CONSOLE as u32, Ordering::Relaxed);
+    Ok(())
+}
+
+/// TIOCNOTTY: the caller gives up its controlling terminal; a session leader's whole session
+/// does (its foreground group gets SIGHUP and SIGCONT).
+pub fn release(tty: &Tty, p: &Proc) -> Result<(), Errno> {
+    if !has_ctty(tty, p) {
+        return Err(Errno::ENOTTY);
+    }
+    if p.pid != sid(p) {
+        p.rec.tty.store(0, Ordering::Relaxed);
+        return Ok(());
+    }
+    let pgrp = {
+        let mut s = tty.st.lock();
+        let pgrp = s.pgrp;
+        s.session = 0;
+        s.pgrp = 0;
+        pgrp
+    };
+    for q in procs().iter().filter(|q| sid(q) == p.pid) {
+        q.rec.tty.store(0, Ordering::Relaxed);
+    }
+    signal_pgrp(pgrp, SIGHUP);
+    signal_pgrp(pgrp, SIGCONT);
+    Ok(())
+}
+
+/// open(2) of a terminal node: `/dev/tty` becomes the console if it is the caller's
+/// controlling terminal; the console opened by a session leader without O_NOCTTY becomes it.
+pub fn on_open(p: &Proc, v: VnodeRef, flags: u32) -> Result<VnodeRef, Errno> {
+    let tty = super::console();
+    let rdev = v.attr()?.rdev;
+    if rdev == DEV_TTY {
+        return if has_ctty(tty, p) { Ok(crate::fs::devfs::console()) } else { Err(Errno::ENXIO) };
+    }
+    if rdev == DEV_CONSOLE && flags & O_NOCTTY == 0 && tty.enabled && p.pid == sid(p) {
+        let _ = acquire(tty, p, false);
+    }
+    Ok(v)
+}
+
+/// What a process does with its terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    /// A write with TOSTOP set.
+    Write,
+    /// Changing modes, the foreground group, flushing.
+    Change,
+}
+
+/// Job-control check for thread `td` of `p`: Ok to go ahead, else EIO or ERESTARTSYS after
+/// signalling its group (the call restarts when the group is continued).
+pub fn check(tty: &Tty, td: &Thread, p: &Proc, what: Access) -> Result<(), Errno> {
+    if p.user.is_none() || !has_ctty(tty, p) {
+        return Ok(());
+    }
+    let fg = tty.st.lock().pgrp;
+    let mine = pgid(p);
+    if fg == mine {
+        return Ok(());
+    }
+    let sig = if what == Access::Read { SIGTTIN } else { SIGTTOU };
+    let ignored = p.user().sig.lock().actions[sig as usize].handler == SIG_IGN
+        || td.user.as_ref().is_some_and(|u| u.sigstate.sig.lock().mask & signal::bit(sig) != 0);
+    if ignored {
+        return if what == Access::Read { Err(Errno::EIO) } else { Ok(()) };
+    }
+    if is_orphaned(mine) {
+        return Err(Errno::EIO);
+    }
+    signal_pgrp(mine, sig);
+    Err(Errno::ERESTARTSYS)
+}
+
+/// [`check`] for the calling thread.
+pub fn check_current(tty: &Tty, what: Access) -> Result<(), Errno> {
+    let Some(td) = crate::kern::sched::curthread() else { return Ok(()) };
+    let Some(p) = td.proc_() else { return Ok(()) };
+    check(tty, &td, &p, what)
+}
+
+/// Boot: init's session gets the console.
+pub fn boot(p: &Proc) {
+    let tty = super::console();
+    if tty.enabled {
+        let _ = acquire(tty, p, false);
+    }
+}
+
+/// TIOCSPGRP: make `pgrp` (a group of the caller's session) the foreground group.
+pub fn set_pgrp(tty: &Tty, p: &Proc, pgrp: i32) -> Result<(), Errno> {
+    if pgrp < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let s = sid(p);
+    if !procs().iter().any(|q| pgid(q) == pgrp && sid(q) == s) {
+        return Err(Errno::EPERM);
+    }
+    tty.st.lock().pgrp = pgrp;
+    Ok(())
+}
