@@ -418,6 +418,26 @@ static void test_stat_file(void)
     CHECK(strstr(s, "\nprocesses ") && strstr(s, "\nctxt ") && strstr(s, "\nprocs_running "));
     v = strstr(s, "\nprocs_running ");
     CHECK(v && atoi(v + 15) >= 1);
+    /* Every CPU time goes only forward (top takes differences). */
+    unsigned long long before[10], after[10];
+    int n1 = sscanf(s, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &before[0], &before[1], &before[2], &before[3],
+                    &before[4], &before[5], &before[6], &before[7]);
+    int back = 0;
+    for (int round = 0; round < 20; round++) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        char *s2 = slurp("/proc/stat", NULL);
+        int n2 = s2 ? sscanf(s2, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &after[0], &after[1], &after[2],
+                             &after[3], &after[4], &after[5], &after[6], &after[7])
+                    : 0;
+        free(s2);
+        back += n2 != n1;
+        for (int i = 0; i < n1 && i < n2; i++) {
+            back += after[i] < before[i];
+            before[i] = after[i];
+        }
+    }
+    CHECK(n1 == 8 && back == 0);
     free(s);
 }
 

@@ -1,12 +1,15 @@
 //! Per-CPU time accounting for `/proc/stat`: how long each CPU ran guest code (user time).
 //! Idle time is the scheduler's (`vk_pcpu[c].idle_ns`); the rest of a CPU's time since boot
-//! is system time.
+//! is system time. Idle time is added when an idle period ends, so between times "the rest"
+//! would shrink: system time is kept from going back (top(1) takes differences).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use platform::MAXCPU;
 
 static USER_NS: [AtomicU64; MAXCPU] = [const { AtomicU64::new(0) }; MAXCPU];
+/// The system time last reported, per CPU.
+static SYS_NS: [AtomicU64; MAXCPU] = [const { AtomicU64::new(0) }; MAXCPU];
 
 /// The calling CPU ran `ns` of guest code.
 pub fn charge_user(ns: u64) {
@@ -23,5 +26,6 @@ pub fn cpu_times(c: u32) -> (u64, u64, u64) {
     let user = USER_NS[i].load(Ordering::Relaxed);
     let up = platform::time::uptime_ns();
     let sys = up.saturating_sub(idle).saturating_sub(user);
-    (user.min(up.saturating_sub(idle)), sys, idle)
+    let sys = SYS_NS[i].fetch_max(sys, Ordering::Relaxed).max(sys);
+    (user, sys, idle)
 }
