@@ -165,9 +165,15 @@ impl Vnode for ProcNode {
         let ino = n.ino();
         let mode = match n {
             Node::Ctl(c) => S_IFREG | c.mode(),
+            // proc(5): the owner's r/w bits say how the descriptor is open (lr-x, l-wx, lrwx).
+            Node::Fd(pid, fd) => {
+                let f = pid::fd_file(&*lookup_proc(pid)?, fd)?;
+                let r = if f.readable() { 0o500 } else { 0 };
+                let w = if f.writable() { 0o300 } else { 0 };
+                S_IFLNK | r | w
+            }
             _ => match n.vtype() {
                 VType::Dir => S_IFDIR | 0o555,
-                VType::Lnk if matches!(n, Node::Fd(..)) => S_IFLNK | 0o700,
                 VType::Lnk => S_IFLNK | 0o777,
                 _ => S_IFREG | 0o444,
             },
