@@ -1,18 +1,18 @@
 /*
  * t_procfs — /proc agrees with the system calls (proc(5)).
  *
- * Covers: /proc/self (a link to the pid); /proc/self/stat (pid, comm, state R, ppid, pgrp,
- * session, num_threads before and with a second thread, starttime not in the future);
- * /proc/self/task (one entry per thread, the thread's own stat); /proc/self/status (Name, Pid,
- * PPid, Tgid, Uid, Gid, Threads, the signal masks); /proc/self/cmdline (argv, NUL-separated,
- * also read a byte at a time and at an offset past the end); /proc/self/comm;
- * /proc/self/fd/N (a file's path, `pipe:[N]`, the directory lists exactly the open
- * descriptors); /proc/self/maps ([stack], the executable's text); /proc/meminfo; /proc/uptime
- * (two numbers, not going back); /proc/loadavg's format; /proc/stat (cpu and cpuN lines, btime,
- * processes, ctxt); /proc/sys/kernel/hostname against uname(2); /proc/mounts (six fields,
- * /proc is proc); /proc/cpuinfo (one processor block per online CPU); a process that exits:
- * its zombie's stat says Z, its cmdline is empty, and once reaped a lookup gives ENOENT and a
- * read of a file opened before gives ESRCH.
+ * Covers: /proc/self (a link to the pid) and /proc/thread-self; /proc/self/stat (pid, comm,
+ * state R, ppid, pgrp, session, num_threads before and with a second thread, starttime not in
+ * the future, 52 fields); /proc/self/task (one entry per thread, the thread's own stat);
+ * /proc/self/status (Name, Pid, PPid, Tgid, Uid, Gid, Threads, the signal masks);
+ * /proc/self/cmdline (argv, NUL-separated, also read a byte at a time and at an offset past
+ * the end); /proc/self/comm; /proc/self/fd/N (a file's path, `pipe:[N]`, the directory lists
+ * exactly the open descriptors); /proc/self/maps ([stack], the executable's text);
+ * /proc/meminfo; /proc/uptime (two numbers, not going back); /proc/loadavg's format; /proc/stat
+ * (cpu and cpuN lines that never go back, btime, processes, ctxt); /proc/sys/kernel/hostname
+ * against uname(2); /proc/mounts (six fields, /proc is proc); /proc/cpuinfo (one processor
+ * block per online CPU); a process that exits: its zombie's stat says Z, its cmdline is empty,
+ * and once reaped a lookup gives ENOENT and a read of a file opened before gives ESRCH.
  *
  * Only reads: it never writes to /proc (it runs natively on the host, too).
  */
@@ -108,6 +108,13 @@ static void test_self_link(void)
     if (n > 0) {
         buf[n] = 0;
         snprintf(want, sizeof want, "%d", getpid());
+        CHECK(strcmp(buf, want) == 0);
+    }
+    n = readlink("/proc/thread-self", buf, sizeof buf - 1);
+    CHECK(n > 0);
+    if (n > 0) {
+        buf[n] = 0;
+        snprintf(want, sizeof want, "%d/task/%d", getpid(), getpid());
         CHECK(strcmp(buf, want) == 0);
     }
 }

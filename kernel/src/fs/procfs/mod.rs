@@ -2,6 +2,7 @@
 //!
 //! ```text
 //!  /proc/self                 → the caller's pid (a symbolic link)
+//!  /proc/thread-self          → PID/task/TID of the calling thread
 //!  /proc/{meminfo,uptime,loadavg,stat,mounts,filesystems,cpuinfo,version}    system.rs
 //!  /proc/sys/…                kernel settings, some writable by root            sysctl.rs
 //!  /proc/PID/exe              → the program's path
@@ -48,6 +49,7 @@ fn attr(ino: u64, mode: u32, uid: u32, gid: u32) -> Attr {
 enum Node {
     Root,
     SelfLink,
+    ThreadSelfLink,
     Sys(SysFile),
     SysDir(SysDir),
     Ctl(Ctl),
@@ -107,6 +109,7 @@ impl Node {
         match self {
             Node::Root => 1,
             Node::SelfLink => 2,
+            Node::ThreadSelfLink => 3,
             Node::Sys(f) => 16 + f.index(),
             Node::SysDir(d) => 32 + d.index(),
             Node::Ctl(c) => 48 + c.index(),
@@ -123,7 +126,7 @@ impl Node {
     fn vtype(self) -> VType {
         match self {
             Node::Root | Node::SysDir(_) | Node::PidDir(_) | Node::FdDir(_) | Node::TaskDir(_) | Node::TidDir(..) => VType::Dir,
-            Node::SelfLink | Node::Fd(..) => VType::Lnk,
+            Node::SelfLink | Node::ThreadSelfLink | Node::Fd(..) => VType::Lnk,
             Node::Pid(_, f) | Node::Tid(_, _, f) => f.vtype(),
             Node::Sys(_) | Node::Ctl(_) => VType::Reg,
         }
@@ -153,7 +156,7 @@ impl Node {
                 let td = pid::thread_of(&p, tid)?;
                 pid::text(&p, Some(&td), f)
             }
-            Node::Fd(..) | Node::SelfLink => Err(Errno::EINVAL),
+            Node::Fd(..) | Node::SelfLink | Node::ThreadSelfLink => Err(Errno::EINVAL),
             _ => Err(Errno::EISDIR),
         }
     }
@@ -197,6 +200,9 @@ impl Vnode for ProcNode {
             Node::Root => {
                 if name == "self" {
                     return Ok(node(Node::SelfLink));
+                }
+                if name == "thread-self" {
+                    return Ok(node(Node::ThreadSelfLink));
                 }
                 if name == "sys" {
                     return Ok(node(Node::SysDir(SysDir::Sys)));
@@ -245,7 +251,11 @@ impl Vnode for ProcNode {
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
         match self.0 {
             Node::Root => {
-                let mut v = vec![Node::SelfLink.entry("self"), Node::SysDir(SysDir::Sys).entry("sys")];
+                let mut v = vec![
+                    Node::SelfLink.entry("self"),
+                    Node::ThreadSelfLink.entry("thread-self"),
+                    Node::SysDir(SysDir::Sys).entry("sys"),
+                ];
                 v.extend(SYS_FILES.iter().map(|(n, f)| Node::Sys(*f).entry(*n)));
                 for p in proc::all().into_iter().filter(|p| p.user.is_some()) {
                     v.push(Node::PidDir(p.pid).entry(p.pid.to_string()));
@@ -286,6 +296,11 @@ impl Vnode for ProcNode {
     fn readlink(&self) -> Result<Vec<u8>, Errno> {
         match self.0 {
             Node::SelfLink => Ok(caller_pid().ok_or(Errno::ENOENT)?.to_string().into_bytes()),
+            Node::ThreadSelfLink => {
+                let td = crate::kern::sched::curthread().ok_or(Errno::ENOENT)?;
+                let pid = td.proc_().ok_or(Errno::ENOENT)?.pid;
+                Ok(format!("{pid}/task/{}", td.tid()).into_bytes())
+            }
             Node::Pid(pid, PidFile::Exe) | Node::Tid(pid, _, PidFile::Exe) => {
                 let exe = lookup_proc(pid)?.user().exe.lock().clone();
                 Ok(exe.ok_or(Errno::ENOENT)?.to_path_string().into_bytes())
@@ -337,7 +352,7 @@ mod tests {
 
     #[test]
     fn inode_numbers_are_distinct() {
-        let mut nodes = vec![Node::Root, Node::SelfLink];
+        let mut nodes = vec![Node::Root, Node::SelfLink, Node::ThreadSelfLink];
         nodes.extend(SYS_FILES.iter().map(|(_, f)| Node::Sys(*f)));
         nodes.extend(sysctl::DIRS.iter().map(|d| Node::SysDir(*d)));
         nodes.extend(sysctl::CTLS.iter().map(|c| Node::Ctl(*c)));

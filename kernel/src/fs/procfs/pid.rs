@@ -247,7 +247,7 @@ fn stat(p: &Arc<Proc>, td: Option<&Thread>) -> String {
         blk.to_string(),
         ign.to_string(),
         cgt.to_string(),
-        if state == 'S' || state == 'D' { "1".into() } else { "0".into() }, // wchan
+        "0".into(), // wchan: 0, as Linux prints it since 5.16
         "0".into(), // nswap
         "0".into(), // cnswap
         u.exit_signal.load(Ordering::Relaxed).to_string(),
