@@ -145,3 +145,36 @@ fn caller_is_root() -> bool {
         .filter(|p| p.user.is_some())
         .is_some_and(|p| p.user().cred.lock().euid == 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_are_linuxs() {
+        assert_eq!(Ctl::Hostname.mode(), 0o644);
+        assert_eq!(Ctl::Ostype.mode(), 0o444);
+        for c in [Ctl::KdbEnter, Ctl::KdbPanic, Ctl::KdbTrap] {
+            assert_eq!(c.mode(), 0o200);
+        }
+    }
+
+    #[test]
+    fn no_guest_caller_is_not_root() {
+        // Off CPU there is no calling process: nothing is written, nothing fires.
+        for c in CTLS {
+            assert_eq!(c.write(0, b"1\n"), Err(Errno::EACCES), "{c:?}");
+            assert_eq!(c.check_write(), Err(Errno::EACCES), "{c:?}");
+        }
+        assert_eq!(Ctl::KdbPanic.read(), Err(Errno::EACCES));
+    }
+
+    #[test]
+    fn the_tree_finds_its_entries() {
+        assert_eq!(SysDir::Sys.lookup("kernel"), Some(Entry::Dir(SysDir::Kernel)));
+        assert_eq!(SysDir::Kdb.lookup("trap"), Some(Entry::Ctl(Ctl::KdbTrap)));
+        assert_eq!(SysDir::Kernel.lookup("nope"), None);
+        let all: usize = DIRS.iter().map(|d| d.entries().len()).sum();
+        assert_eq!(all, CTLS.len() + DIRS.len() - 1, "every entry but the root is named once");
+    }
+}
