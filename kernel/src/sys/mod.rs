@@ -216,6 +216,7 @@ table! {
     96 => gettimeofday, time::sys_gettimeofday, Full;
     98 => getrusage, time::sys_getrusage, Partial("times, maxrss and voluntary switches only");
     99 => sysinfo, proc::sys_sysinfo, Full;
+    170 => sethostname, proc::sys_sethostname, Full;
     100 => times, time::sys_times, Full;
     102 => getuid, proc::sys_getuid, Full;
     104 => getgid, proc::sys_getgid, Full;
@@ -242,7 +243,6 @@ table! {
     138 => fstatfs, fsops::sys_fstatfs, Full;
     158 => arch_prctl, proc::sys_arch_prctl, Partial("ARCH_SET_FS and ARCH_GET_FS");
     162 => sync, fsops::sys_sync, Full;
-    170 => sethostname, proc::sys_sethostname, Full;
     186 => gettid, proc::sys_gettid, Full;
     127 => rt_sigpending, signal::sys_rt_sigpending, Full;
     128 => rt_sigtimedwait, signal::sys_rt_sigtimedwait, Full;
