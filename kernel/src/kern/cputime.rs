@@ -127,6 +127,7 @@ pub fn child_reaped(parent: &Proc, child: &Proc) {
 /// The guest ran `user_ns` in its stub (and the thread `total_ns` of CPU in all since the
 /// last charge): account it, and run down the CPU-time timers.
 pub fn charge_user(td: &Arc<Thread>, p: &Arc<Proc>, user_ns: u64, total_ns: u64) {
+    crate::kern::cpustat::charge_user(user_ns);
     if let Some(u) = td.user.as_ref() {
         u.times.user_ns.fetch_add(user_ns, Ordering::Relaxed);
     }

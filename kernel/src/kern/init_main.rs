@@ -155,6 +155,7 @@ fn mi_startup() {
     if let Err(e) = sched::kthread_start("syncer", 0, syncer::syncer_main) {
         panic!("cannot start the syncer: {e}");
     }
+    crate::kern::loadavg::start();
     if kenv::get_bool("debug.ktrace") {
         crate::sys::KTRACE.store(true, std::sync::atomic::Ordering::Relaxed);
     }

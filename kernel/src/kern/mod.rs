@@ -1,6 +1,7 @@
 //! The machine-independent kernel: boot, processes and threads, scheduling, sleep, time.
 
 pub mod args;
+pub mod cpustat;
 pub mod cputime;
 pub mod errno;
 pub mod exec;
@@ -11,6 +12,7 @@ pub mod futex;
 pub mod init_main;
 pub mod jobctl;
 pub mod kenv;
+pub mod loadavg;
 pub mod printf;
 pub mod proc;
 pub mod sched;
@@ -23,5 +25,6 @@ pub mod thread;
 pub mod tty;
 pub mod uproc;
 pub mod usertrap;
+pub mod utsname;
 pub mod vfs_mountroot;
 pub mod wait;

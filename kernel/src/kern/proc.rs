@@ -178,6 +178,11 @@ pub fn proc0() -> Arc<Proc> {
     Arc::clone(PROC0.get().expect("proc0 not initialised"))
 }
 
+/// Every process, by pid (a snapshot).
+pub fn all() -> Vec<Arc<Proc>> {
+    ALLPROC.lock().values().cloned().collect()
+}
+
 /// Number of processes.
 pub fn nprocs() -> usize {
     ALLPROC.lock().len()

@@ -23,6 +23,11 @@ static NEXT_PID: AtomicI32 = AtomicI32::new(1);
 /// Ids in use: pids and the tids of guest threads share one space, as in Linux.
 static IDS: SpinLock<std::collections::BTreeSet<i32>> = SpinLock::new("pid_ids", std::collections::BTreeSet::new());
 
+/// Ids handed out since boot (forks and thread creations: /proc/stat's `processes`).
+static NFORKS: AtomicU64 = AtomicU64::new(0);
+/// The last id handed out (/proc/loadavg's last field).
+static LAST_PID: AtomicI32 = AtomicI32::new(0);
+
 /// The next free pid or tid (1 for the first process: init). Ids wrap at PID_MAX to 300.
 pub fn alloc_pid() -> Option<i32> {
     let mut ids = IDS.lock();
@@ -35,10 +40,22 @@ pub fn alloc_pid() -> Option<i32> {
             pid
         };
         if ids.insert(pid) {
+            NFORKS.fetch_add(1, Ordering::Relaxed);
+            LAST_PID.store(pid, Ordering::Relaxed);
             return Some(pid);
         }
     }
     None
+}
+
+/// Ids handed out since boot.
+pub fn nforks() -> u64 {
+    NFORKS.load(Ordering::Relaxed)
+}
+
+/// The most recently handed-out id.
+pub fn last_pid() -> i32 {
+    LAST_PID.load(Ordering::Relaxed)
 }
 
 /// Give an id back (a reaped process, an exited thread).

@@ -216,7 +216,8 @@ table! {
     95 => umask, fsops::sys_umask, Full;
     96 => gettimeofday, time::sys_gettimeofday, Full;
     98 => getrusage, time::sys_getrusage, Partial("times, maxrss and voluntary switches only");
-    99 => sysinfo, proc::sys_sysinfo, Partial("load averages are zero");
+    99 => sysinfo, proc::sys_sysinfo, Full;
+    170 => sethostname, proc::sys_sethostname, Full;
     100 => times, time::sys_times, Full;
     102 => getuid, proc::sys_getuid, Full;
     104 => getgid, proc::sys_getgid, Full;

@@ -54,26 +54,34 @@ pub fn sys_set_tid_address(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(ctx.td.tid() as usize)
 }
 
-/// The node name uname(2) reports (sethostname later).
-pub fn hostname() -> String {
-    crate::kern::kenv::get("hostname").unwrap_or("vk").to_string()
-}
-
 pub fn sys_uname(ctx: &mut Ctx<'_>) -> SysResult {
-    let fields = [
-        "Linux".to_string(),
-        hostname(),
-        "6.1.0-vk".to_string(),
-        format!("#1 SMP vk {}", env!("CARGO_PKG_VERSION")),
-        "x86_64".to_string(),
-        "(none)".to_string(),
+    use crate::kern::utsname;
+    let fields: [Vec<u8>; 6] = [
+        utsname::SYSNAME.into(),
+        utsname::hostname(),
+        utsname::RELEASE.into(),
+        utsname::version().into_bytes(),
+        utsname::MACHINE.into(),
+        b"(none)".to_vec(),
     ];
     let mut b = vec![0u8; 65 * 6];
     for (i, f) in fields.iter().enumerate() {
         let n = f.len().min(64);
-        b[i * 65..i * 65 + n].copy_from_slice(&f.as_bytes()[..n]);
+        b[i * 65..i * 65 + n].copy_from_slice(&f[..n]);
     }
     ctx.copyout(ctx.arg(0), &b)?;
+    Ok(0)
+}
+
+/// sethostname(2): root only (EPERM), at most 64 bytes (EINVAL).
+pub fn sys_sethostname(ctx: &mut Ctx<'_>) -> SysResult {
+    if ctx.p.user().cred.lock().euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    let len = usize::try_from(ctx.arg(1)).ok().filter(|&l| l <= crate::kern::utsname::HOST_NAME_MAX).ok_or(Errno::EINVAL)?;
+    let mut name = vec![0u8; len];
+    ctx.copyin(ctx.arg(0), &mut name)?;
+    crate::kern::utsname::set_hostname(&name)?;
     Ok(0)
 }
 
@@ -457,13 +465,19 @@ pub fn sys_getresgid(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_sysinfo(ctx: &mut Ctx<'_>) -> SysResult {
-    let pm = platform::physmem::get().ok_or(Errno::EIO)?;
+    let mem = crate::vm::meminfo::MemInfo::now();
+    let page = platform::PAGE_SIZE as u64;
     let mut b = [0u8; 112];
     let up = platform::time::uptime_ns() / 1_000_000_000;
     b[0..8].copy_from_slice(&up.to_le_bytes());
-    // loads[3] at 8: fixed-point (1 << 16) load averages, not computed yet: zeros.
-    b[32..40].copy_from_slice(&pm.size().to_le_bytes());
-    b[40..48].copy_from_slice(&(pm.free_pages() * platform::PAGE_SIZE as u64).to_le_bytes());
+    // loads[3] at 8: fixed point with 16 fraction bits.
+    for (i, l) in crate::kern::loadavg::loads_sysinfo().iter().enumerate() {
+        b[8 + i * 8..16 + i * 8].copy_from_slice(&l.to_le_bytes());
+    }
+    // totalram, freeram, sharedram (tmpfs), bufferram: as /proc/meminfo says.
+    b[32..40].copy_from_slice(&(mem.total * page).to_le_bytes());
+    b[40..48].copy_from_slice(&(mem.free * page).to_le_bytes());
+    b[48..56].copy_from_slice(&(mem.kernel * page).to_le_bytes());
     let nprocs = crate::kern::proc::nprocs() as u16;
     b[80..82].copy_from_slice(&nprocs.to_le_bytes());
     b[104..108].copy_from_slice(&1u32.to_le_bytes()); // mem_unit

@@ -9,5 +9,6 @@
 //! `mmap(MAP_SHARED|MAP_FIXED, physmem fd, pa)`, so a page the kernel writes through the
 //! direct map is the page the guest sees.
 
+pub mod meminfo;
 pub mod space;
 pub mod uaccess;

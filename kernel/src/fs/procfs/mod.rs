@@ -1,0 +1,382 @@
+//! procfs: processes and the kernel as files, generated when read (proc(5)).
+//!
+//! ```text
+//!  /proc/self                 → the caller's pid (a symbolic link)
+//!  /proc/thread-self          → PID/task/TID of the calling thread
+//!  /proc/{meminfo,uptime,loadavg,stat,mounts,filesystems,cpuinfo,version}    system.rs
+//!  /proc/sys/…                kernel settings, some writable by root            sysctl.rs
+//!  /proc/PID/exe              → the program's path
+//!  /proc/PID/{cmdline,comm,stat,status,maps}                                    pid.rs
+//!  /proc/PID/fd/N             → what descriptor N is open on (a path, pipe:[ino], …)
+//!  /proc/PID/task/TID/        the same files for one thread
+//! ```
+//!
+//! A node names what it shows (a pid, a descriptor, a setting); its text is made afresh by
+//! each read. A process that is gone makes lookups fail with ENOENT and reads of files
+//! already open with ESRCH, as in Linux.
+
+mod pid;
+mod sysctl;
+mod system;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFREG, StatFs, Timespec, VType, Vnode, VnodeRef};
+use crate::kern::errno::Errno;
+use crate::kern::proc::{self, Proc};
+use pid::{PID_FILES, PidFile};
+use sysctl::{Ctl, Entry, SysDir};
+use system::{SYS_FILES, SysFile};
+
+const PROC_DEV: u64 = 3;
+/// statfs(2)'s f_type of procfs.
+const PROC_SUPER_MAGIC: u64 = 0x9fa0;
+
+fn boot_time() -> Timespec {
+    let ns = crate::debug::export::vk_boottime_ns.load(Ordering::Relaxed);
+    Timespec { sec: (ns / 1_000_000_000) as i64, nsec: (ns % 1_000_000_000) as i64 }
+}
+
+fn attr(ino: u64, mode: u32, uid: u32, gid: u32) -> Attr {
+    let t = boot_time();
+    let nlink = if mode & S_IFDIR != 0 { 2 } else { 1 };
+    Attr { dev: PROC_DEV, ino, mode, nlink, uid, gid, size: 0, blksize: 1024, atime: t, mtime: t, ctime: t, ..Default::default() }
+}
+
+/// A node of procfs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Node {
+    Root,
+    SelfLink,
+    ThreadSelfLink,
+    Sys(SysFile),
+    SysDir(SysDir),
+    Ctl(Ctl),
+    PidDir(i32),
+    Pid(i32, PidFile),
+    FdDir(i32),
+    Fd(i32, i32),
+    TaskDir(i32),
+    TidDir(i32, i32),
+    Tid(i32, i32, PidFile),
+}
+
+/// A procfs vnode.
+#[derive(Debug)]
+pub struct ProcNode(Node);
+
+/// A procfs instance (its root).
+pub fn new() -> VnodeRef {
+    Arc::new(ProcNode(Node::Root))
+}
+
+fn node(n: Node) -> VnodeRef {
+    Arc::new(ProcNode(n))
+}
+
+/// A guest process by pid (zombies included).
+fn guest(pid: i32) -> Option<Arc<Proc>> {
+    proc::find(pid).filter(|p| p.user.is_some())
+}
+
+/// A process a lookup needs (ENOENT when there is none).
+fn lookup_proc(pid: i32) -> Result<Arc<Proc>, Errno> {
+    guest(pid).ok_or(Errno::ENOENT)
+}
+
+/// A process a read of an open file needs (ESRCH when it has gone).
+fn read_proc(pid: i32) -> Result<Arc<Proc>, Errno> {
+    guest(pid).ok_or(Errno::ESRCH)
+}
+
+fn caller_pid() -> Option<i32> {
+    crate::kern::sched::curthread().and_then(|t| t.proc_()).map(|p| p.pid)
+}
+
+fn parse_id(name: &str) -> Result<i32, Errno> {
+    // Only canonical decimal names: "01" or "+1" is not pid 1.
+    let id: i32 = name.parse().map_err(|_| Errno::ENOENT)?;
+    if id < 0 || id.to_string() != name {
+        return Err(Errno::ENOENT);
+    }
+    Ok(id)
+}
+
+impl Node {
+    fn ino(self) -> u64 {
+        let base = |pid: i32| (pid as u64) << 32;
+        match self {
+            Node::Root => 1,
+            Node::SelfLink => 2,
+            Node::ThreadSelfLink => 3,
+            Node::Sys(f) => 16 + f.index(),
+            Node::SysDir(d) => 32 + d.index(),
+            Node::Ctl(c) => 48 + c.index(),
+            Node::PidDir(pid) => base(pid) | 1,
+            Node::Pid(pid, f) => base(pid) | (2 + f.index()),
+            Node::FdDir(pid) => base(pid) | 16,
+            Node::TaskDir(pid) => base(pid) | 17,
+            Node::Fd(pid, fd) => base(pid) | (1 << 24) | (fd as u64 & 0xff_ffff),
+            Node::TidDir(pid, tid) => base(pid) | (2 << 24) | ((tid as u64 & 0xf_ffff) << 4),
+            Node::Tid(pid, tid, f) => base(pid) | (2 << 24) | ((tid as u64 & 0xf_ffff) << 4) | (1 + f.index()),
+        }
+    }
+
+    fn vtype(self) -> VType {
+        match self {
+            Node::Root | Node::SysDir(_) | Node::PidDir(_) | Node::FdDir(_) | Node::TaskDir(_) | Node::TidDir(..) => VType::Dir,
+            Node::SelfLink | Node::ThreadSelfLink | Node::Fd(..) => VType::Lnk,
+            Node::Pid(_, f) | Node::Tid(_, _, f) => f.vtype(),
+            Node::Sys(_) | Node::Ctl(_) => VType::Reg,
+        }
+    }
+
+    fn entry(self, name: impl Into<String>) -> DirEntry {
+        DirEntry { ino: self.ino(), name: name.into(), vtype: self.vtype() }
+    }
+
+    /// The pid a per-process node belongs to.
+    fn pid(self) -> Option<i32> {
+        match self {
+            Node::PidDir(p) | Node::Pid(p, _) | Node::FdDir(p) | Node::Fd(p, _) | Node::TaskDir(p) | Node::TidDir(p, _) | Node::Tid(p, ..) => {
+                Some(p)
+            }
+            _ => None,
+        }
+    }
+
+    fn text(self) -> Result<Vec<u8>, Errno> {
+        match self {
+            Node::Sys(f) => Ok(system::text(f)),
+            Node::Ctl(c) => c.read(),
+            Node::Pid(pid, f) => pid::text(&read_proc(pid)?, None, f),
+            Node::Tid(pid, tid, f) => {
+                let p = read_proc(pid)?;
+                let td = pid::thread_of(&p, tid)?;
+                pid::text(&p, Some(&td), f)
+            }
+            Node::Fd(..) | Node::SelfLink | Node::ThreadSelfLink => Err(Errno::EINVAL),
+            _ => Err(Errno::EISDIR),
+        }
+    }
+}
+
+impl Vnode for ProcNode {
+    fn attr(&self) -> Result<Attr, Errno> {
+        let n = self.0;
+        let ino = n.ino();
+        let mode = match n {
+            Node::Ctl(c) => S_IFREG | c.mode(),
+            // proc(5): the owner's r/w bits say how the descriptor is open (lr-x, l-wx, lrwx).
+            Node::Fd(pid, fd) => {
+                let f = pid::fd_file(&*lookup_proc(pid)?, fd)?;
+                let r = if f.readable() { 0o500 } else { 0 };
+                let w = if f.writable() { 0o300 } else { 0 };
+                S_IFLNK | r | w
+            }
+            _ => match n.vtype() {
+                VType::Dir => S_IFDIR | 0o555,
+                VType::Lnk => S_IFLNK | 0o777,
+                _ => S_IFREG | 0o444,
+            },
+        };
+        let (uid, gid) = match n.pid() {
+            Some(pid) => {
+                let c = lookup_proc(pid)?.user().cred.lock().clone();
+                (c.euid, c.egid)
+            }
+            None => (0, 0),
+        };
+        Ok(attr(ino, mode, uid, gid))
+    }
+
+    fn vtype(&self) -> VType {
+        self.0.vtype()
+    }
+
+    fn lookup(&self, name: &str) -> Result<VnodeRef, Errno> {
+        match self.0 {
+            Node::Root => {
+                if name == "self" {
+                    return Ok(node(Node::SelfLink));
+                }
+                if name == "thread-self" {
+                    return Ok(node(Node::ThreadSelfLink));
+                }
+                if name == "sys" {
+                    return Ok(node(Node::SysDir(SysDir::Sys)));
+                }
+                if let Some((_, f)) = SYS_FILES.iter().find(|(n, _)| *n == name) {
+                    return Ok(node(Node::Sys(*f)));
+                }
+                let pid = parse_id(name)?;
+                lookup_proc(pid)?;
+                Ok(node(Node::PidDir(pid)))
+            }
+            Node::SysDir(d) => match d.lookup(name).ok_or(Errno::ENOENT)? {
+                Entry::Dir(d) => Ok(node(Node::SysDir(d))),
+                Entry::Ctl(c) => Ok(node(Node::Ctl(c))),
+            },
+            Node::PidDir(pid) => {
+                lookup_proc(pid)?;
+                match name {
+                    "fd" => Ok(node(Node::FdDir(pid))),
+                    "task" => Ok(node(Node::TaskDir(pid))),
+                    _ => {
+                        let f = PID_FILES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f).ok_or(Errno::ENOENT)?;
+                        Ok(node(Node::Pid(pid, f)))
+                    }
+                }
+            }
+            Node::FdDir(pid) => {
+                let fd = parse_id(name)?;
+                pid::fd_file(&*lookup_proc(pid)?, fd)?;
+                Ok(node(Node::Fd(pid, fd)))
+            }
+            Node::TaskDir(pid) => {
+                let tid = parse_id(name)?;
+                pid::thread_of(&*lookup_proc(pid)?, tid).map_err(|_| Errno::ENOENT)?;
+                Ok(node(Node::TidDir(pid, tid)))
+            }
+            Node::TidDir(pid, tid) => {
+                pid::thread_of(&*lookup_proc(pid)?, tid).map_err(|_| Errno::ENOENT)?;
+                let f = PID_FILES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f).ok_or(Errno::ENOENT)?;
+                Ok(node(Node::Tid(pid, tid, f)))
+            }
+            _ => Err(Errno::ENOTDIR),
+        }
+    }
+
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        match self.0 {
+            Node::Root => {
+                let mut v = vec![
+                    Node::SelfLink.entry("self"),
+                    Node::ThreadSelfLink.entry("thread-self"),
+                    Node::SysDir(SysDir::Sys).entry("sys"),
+                ];
+                v.extend(SYS_FILES.iter().map(|(n, f)| Node::Sys(*f).entry(*n)));
+                for p in proc::all().into_iter().filter(|p| p.user.is_some()) {
+                    v.push(Node::PidDir(p.pid).entry(p.pid.to_string()));
+                }
+                Ok(v)
+            }
+            Node::SysDir(d) => Ok(d
+                .entries()
+                .iter()
+                .map(|(n, e)| match e {
+                    Entry::Dir(d) => Node::SysDir(*d).entry(*n),
+                    Entry::Ctl(c) => Node::Ctl(*c).entry(*n),
+                })
+                .collect()),
+            Node::PidDir(pid) => {
+                lookup_proc(pid)?;
+                let mut v: Vec<DirEntry> = PID_FILES.iter().map(|(n, f)| Node::Pid(pid, *f).entry(*n)).collect();
+                v.push(Node::FdDir(pid).entry("fd"));
+                v.push(Node::TaskDir(pid).entry("task"));
+                Ok(v)
+            }
+            Node::FdDir(pid) => {
+                let p = lookup_proc(pid)?;
+                Ok(pid::open_fds(&p).into_iter().map(|fd| Node::Fd(pid, fd).entry(fd.to_string())).collect())
+            }
+            Node::TaskDir(pid) => {
+                let p = lookup_proc(pid)?;
+                Ok(p.threads().iter().map(|t| t.tid() as i32).map(|tid| Node::TidDir(pid, tid).entry(tid.to_string())).collect())
+            }
+            Node::TidDir(pid, tid) => {
+                pid::thread_of(&*lookup_proc(pid)?, tid).map_err(|_| Errno::ENOENT)?;
+                Ok(PID_FILES.iter().map(|(n, f)| Node::Tid(pid, tid, *f).entry(*n)).collect())
+            }
+            _ => Err(Errno::ENOTDIR),
+        }
+    }
+
+    fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        match self.0 {
+            Node::SelfLink => Ok(caller_pid().ok_or(Errno::ENOENT)?.to_string().into_bytes()),
+            Node::ThreadSelfLink => {
+                let td = crate::kern::sched::curthread().ok_or(Errno::ENOENT)?;
+                let pid = td.proc_().ok_or(Errno::ENOENT)?.pid;
+                Ok(format!("{pid}/task/{}", td.tid()).into_bytes())
+            }
+            Node::Pid(pid, PidFile::Exe) | Node::Tid(pid, _, PidFile::Exe) => {
+                let exe = lookup_proc(pid)?.user().exe.lock().clone();
+                Ok(exe.ok_or(Errno::ENOENT)?.to_path_string().into_bytes())
+            }
+            Node::Fd(pid, fd) => Ok(pid::fd_link(&*pid::fd_file(&*lookup_proc(pid)?, fd)?)),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        let text = self.0.text()?;
+        let off = usize::try_from(off).unwrap_or(usize::MAX);
+        if off >= text.len() {
+            return Ok(0);
+        }
+        let n = buf.len().min(text.len() - off);
+        buf[..n].copy_from_slice(&text[off..off + n]);
+        Ok(n)
+    }
+
+    fn write_at(&self, off: u64, buf: &[u8]) -> Result<usize, Errno> {
+        match self.0 {
+            Node::Ctl(c) => c.write(off, buf),
+            n if n.vtype() == VType::Dir => Err(Errno::EISDIR),
+            _ => Err(Errno::EACCES),
+        }
+    }
+
+    /// open(2) with O_TRUNC (the shell's `>`): a setting the caller may write, or EACCES.
+    fn truncate(&self, _size: u64) -> Result<(), Errno> {
+        match self.0 {
+            Node::Ctl(c) => c.check_write(),
+            _ => Err(Errno::EACCES),
+        }
+    }
+
+    fn statfs(&self) -> Result<StatFs, Errno> {
+        Ok(StatFs { magic: PROC_SUPER_MAGIC, bsize: 4096, ..StatFs::default() })
+    }
+
+    fn fs_type(&self) -> &'static str {
+        "proc"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inode_numbers_are_distinct() {
+        let mut nodes = vec![Node::Root, Node::SelfLink, Node::ThreadSelfLink];
+        nodes.extend(SYS_FILES.iter().map(|(_, f)| Node::Sys(*f)));
+        nodes.extend(sysctl::DIRS.iter().map(|d| Node::SysDir(*d)));
+        nodes.extend(sysctl::CTLS.iter().map(|c| Node::Ctl(*c)));
+        for pid in [1, 2, 32767] {
+            nodes.extend([Node::PidDir(pid), Node::FdDir(pid), Node::TaskDir(pid)]);
+            nodes.extend(PID_FILES.iter().map(|(_, f)| Node::Pid(pid, *f)));
+            nodes.extend([0, 1, 1023].map(|fd| Node::Fd(pid, fd)));
+            for tid in [1, 2, 32767] {
+                nodes.push(Node::TidDir(pid, tid));
+                nodes.extend(PID_FILES.iter().map(|(_, f)| Node::Tid(pid, tid, *f)));
+            }
+        }
+        let mut inos: Vec<u64> = nodes.iter().map(|n| n.ino()).collect();
+        inos.sort_unstable();
+        let before = inos.len();
+        inos.dedup();
+        assert_eq!(inos.len(), before);
+    }
+
+    #[test]
+    fn ids_are_canonical() {
+        assert_eq!(parse_id("42"), Ok(42));
+        for bad in ["042", "+1", "-1", "", "x", "99999999999"] {
+            assert_eq!(parse_id(bad), Err(Errno::ENOENT), "{bad}");
+        }
+    }
+}

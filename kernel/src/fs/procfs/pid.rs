@@ -1,0 +1,399 @@
+//! The per-process files of procfs (proc(5)): `/proc/PID/{stat,status,cmdline,comm,maps}`,
+//! the `fd/` links and, per thread, `task/TID/{stat,status,comm}`.
+//!
+//! Times are in clock ticks (USER_HZ, 100 a second) since boot, as `/proc/uptime` counts.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use kvm_mem::abi::{pstate, tflags, tstate};
+
+use crate::fs::file::File;
+use crate::fs::vfs::VType;
+use crate::kern::cputime::{self, Times};
+use crate::kern::errno::Errno;
+use crate::kern::proc::Proc;
+use crate::kern::signal::{SIG_DFL, SIG_IGN};
+use crate::kern::thread::Thread;
+use crate::vm::space::{Backing, PROT_EXEC, PROT_READ, PROT_WRITE};
+
+/// Clock ticks a second (sysconf(_SC_CLK_TCK)).
+pub const USER_HZ: u64 = 100;
+
+/// ns to clock ticks.
+pub fn ticks(ns: u64) -> u64 {
+    ns / (1_000_000_000 / USER_HZ)
+}
+
+/// The files of a process (or thread) directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PidFile {
+    Exe,
+    Cmdline,
+    Comm,
+    Stat,
+    Status,
+    Maps,
+}
+
+/// Names and files of `/proc/PID/` (besides the `fd` and `task` directories).
+pub const PID_FILES: [(&str, PidFile); 6] = [
+    ("exe", PidFile::Exe),
+    ("cmdline", PidFile::Cmdline),
+    ("comm", PidFile::Comm),
+    ("stat", PidFile::Stat),
+    ("status", PidFile::Status),
+    ("maps", PidFile::Maps),
+];
+
+impl PidFile {
+    pub fn index(self) -> u64 {
+        PID_FILES.iter().position(|(_, f)| *f == self).unwrap_or(0) as u64
+    }
+
+    pub fn vtype(self) -> VType {
+        if self == PidFile::Exe { VType::Lnk } else { VType::Reg }
+    }
+}
+
+/// A thread's state letter (proc(5): R running or runnable, S interruptible sleep, D
+/// uninterruptible sleep, T stopped, Z zombie).
+fn thread_state(td: &Thread, stopped: bool) -> char {
+    let st = td.state();
+    if stopped && st != tstate::RUNNING {
+        return 'T';
+    }
+    match st {
+        tstate::RUNNING | tstate::RUNNABLE | tstate::NEW => 'R',
+        tstate::SLEEPING if td.rec.flags.load(Ordering::Relaxed) & tflags::SINTR == 0 => 'D',
+        tstate::STOPPED => 'T',
+        tstate::DEAD => 'X',
+        _ => 'S',
+    }
+}
+
+/// A process's state letter: its "most active" thread's.
+fn proc_state(p: &Proc, only: Option<&Thread>) -> char {
+    if p.rec.state.load(Ordering::Relaxed) == pstate::ZOMBIE {
+        return 'Z';
+    }
+    let stopped = p.user().jobctl.lock().stopped;
+    let letters: Vec<char> = match only {
+        Some(td) => vec![thread_state(td, stopped)],
+        None => p.threads().iter().map(|t| thread_state(t, stopped)).collect(),
+    };
+    ['R', 'D', 'S', 'T'].into_iter().find(|c| letters.contains(c)).unwrap_or('S')
+}
+
+fn state_name(c: char) -> &'static str {
+    match c {
+        'R' => "R (running)",
+        'D' => "D (disk sleep)",
+        'T' => "T (stopped)",
+        'Z' => "Z (zombie)",
+        'X' => "X (dead)",
+        _ => "S (sleeping)",
+    }
+}
+
+/// The signal sets of a process (or one thread): (pending for the thread, pending for the
+/// process, blocked, ignored, caught).
+fn sigsets(p: &Proc, td: Option<&Thread>) -> (u64, u64, u64, u64, u64) {
+    let (blk, pend) = td
+        .and_then(|t| t.user.as_ref())
+        .map(|u| {
+            let s = u.sigstate.sig.lock();
+            (s.mask, s.pending.set)
+        })
+        .unwrap_or((0, 0));
+    let sig = p.user().sig.lock();
+    let (mut ign, mut cgt) = (0u64, 0u64);
+    for s in 1..=64usize {
+        let h = sig.actions[s].handler;
+        if h == SIG_IGN {
+            ign |= 1 << (s - 1);
+        } else if h != SIG_DFL {
+            cgt |= 1 << (s - 1);
+        }
+    }
+    (pend, sig.pending.set, blk, ign, cgt)
+}
+
+/// Address-space figures: (vsize bytes, rss pages, start/end of code, stack start, brk start,
+/// data bytes, stack bytes, text bytes). Zeros when the map is busy (an exec or fault in
+/// progress holds it; a read of procfs never waits for one).
+struct VmFigures {
+    vsize: u64,
+    rss: u64,
+    start_code: u64,
+    end_code: u64,
+    start_stack: u64,
+    start_brk: u64,
+    data: u64,
+    stack: u64,
+    text: u64,
+}
+
+fn vm_figures(p: &Proc) -> VmFigures {
+    let mut f = VmFigures { vsize: 0, rss: 0, start_code: 0, end_code: 0, start_stack: 0, start_brk: 0, data: 0, stack: 0, text: 0 };
+    let vm = p.user().vm();
+    let Some(g) = vm.try_lock() else { return f };
+    f.vsize = g.vsz();
+    f.rss = g.rss_pages();
+    f.start_brk = g.brk_start;
+    let exe = p.user().exe.lock().as_ref().map(|n| n.to_path_string());
+    for e in g.entries() {
+        let len = e.end - e.start;
+        if e.name == "[stack]" {
+            f.start_stack = e.end;
+            f.stack += len;
+        } else if e.prot & PROT_EXEC != 0 && exe.as_deref() == Some(e.name.as_str()) {
+            if f.start_code == 0 {
+                f.start_code = e.start;
+            }
+            f.end_code = f.end_code.max(e.end);
+            f.text += len;
+        } else if e.prot & PROT_WRITE != 0 && !e.shared() {
+            f.data += len;
+        }
+    }
+    f
+}
+
+/// Thread `tid` of `p` (ESRCH when it has gone).
+pub fn thread_of(p: &Proc, tid: i32) -> Result<Arc<Thread>, Errno> {
+    p.threads().into_iter().find(|t| t.tid() == tid as u64).ok_or(Errno::ESRCH)
+}
+
+/// The text of a process file, or with `td` of a thread's.
+pub fn text(p: &Arc<Proc>, td: Option<&Thread>, f: PidFile) -> Result<Vec<u8>, Errno> {
+    Ok(match f {
+        PidFile::Exe => return Err(Errno::EINVAL),
+        PidFile::Cmdline => {
+            let mut out = Vec::new();
+            if p.rec.state.load(Ordering::Relaxed) != pstate::ZOMBIE {
+                for a in p.user().argv.lock().iter() {
+                    out.extend_from_slice(a);
+                    out.push(0);
+                }
+            }
+            out
+        }
+        PidFile::Comm => format!("{}\n", comm(p, td)).into_bytes(),
+        PidFile::Stat => stat(p, td).into_bytes(),
+        PidFile::Status => status(p, td).into_bytes(),
+        PidFile::Maps => maps(p).into_bytes(),
+    })
+}
+
+fn comm(p: &Proc, td: Option<&Thread>) -> String {
+    match td {
+        Some(t) if t.tid() != p.pid as u64 => t.name().to_string(),
+        _ => p.comm(),
+    }
+}
+
+/// `/proc/PID/stat`: the 52 fields of proc(5), in order.
+fn stat(p: &Arc<Proc>, td: Option<&Thread>) -> String {
+    let r = &p.rec;
+    let u = p.user();
+    let zombie = r.state.load(Ordering::Relaxed) == pstate::ZOMBIE;
+    let times = match td {
+        Some(t) => cputime::thread_times(t),
+        None => cputime::proc_times(p),
+    };
+    let children: Times = if td.is_none() { *u.times.children.lock() } else { Times::default() };
+    let vm = if zombie { vm_figures_empty() } else { vm_figures(p) };
+    let first = p.threads().first().cloned();
+    let focus = td.or(first.as_deref());
+    let (pend, ppend, blk, ign, cgt) = sigsets(p, focus);
+    let nice = r.nice.load(Ordering::Relaxed);
+    let tty = r.tty.load(Ordering::Relaxed);
+    let cpu = focus.map_or(0, |t| t.last_cpu());
+    let state = proc_state(p, td);
+    let rsslim = u.rlimits.lock()[5].0;
+    let exit_code = if zombie { r.xstat.load(Ordering::Relaxed) } else { 0 };
+    let pid = td.map_or(p.pid as u64, |t| t.tid());
+    let fields: [String; 50] = [
+        state.to_string(),
+        r.ppid.load(Ordering::Relaxed).to_string(),
+        r.pgid.load(Ordering::Relaxed).to_string(),
+        r.sid.load(Ordering::Relaxed).to_string(),
+        tty.to_string(),
+        if tty == 0 { "-1".into() } else { r.pgid.load(Ordering::Relaxed).to_string() },
+        "4194304".into(), // flags: PF_RANDOMIZE
+        "0".into(),       // minflt
+        "0".into(),       // cminflt
+        "0".into(),       // majflt
+        "0".into(),       // cmajflt
+        ticks(times.user_ns).to_string(),
+        ticks(times.sys_ns).to_string(),
+        ticks(children.user_ns).to_string(),
+        ticks(children.sys_ns).to_string(),
+        (20 + nice).to_string(), // priority
+        nice.to_string(),
+        p.nthreads().to_string(),
+        "0".into(), // itrealvalue
+        ticks(r.start_ns.load(Ordering::Relaxed)).to_string(),
+        vm.vsize.to_string(),
+        vm.rss.to_string(),
+        rsslim.to_string(),
+        vm.start_code.to_string(),
+        vm.end_code.to_string(),
+        vm.start_stack.to_string(),
+        "0".into(), // kstkesp
+        "0".into(), // kstkeip
+        (pend | ppend).to_string(),
+        blk.to_string(),
+        ign.to_string(),
+        cgt.to_string(),
+        "0".into(), // wchan: 0, as Linux prints it since 5.16
+        "0".into(), // nswap
+        "0".into(), // cnswap
+        u.exit_signal.load(Ordering::Relaxed).to_string(),
+        cpu.to_string(),
+        "0".into(), // rt_priority
+        "0".into(), // policy: SCHED_OTHER
+        "0".into(), // delayacct_blkio_ticks
+        "0".into(), // guest_time
+        "0".into(), // cguest_time
+        "0".into(), // start_data
+        "0".into(), // end_data
+        vm.start_brk.to_string(),
+        "0".into(), // arg_start
+        "0".into(), // arg_end
+        "0".into(), // env_start
+        "0".into(), // env_end
+        exit_code.to_string(),
+    ];
+    format!("{} ({}) {}\n", pid, comm(p, td), fields.join(" "))
+}
+
+fn vm_figures_empty() -> VmFigures {
+    VmFigures { vsize: 0, rss: 0, start_code: 0, end_code: 0, start_stack: 0, start_brk: 0, data: 0, stack: 0, text: 0 }
+}
+
+/// `/proc/PID/status`: "Name:\tsh" lines (proc(5)).
+fn status(p: &Arc<Proc>, td: Option<&Thread>) -> String {
+    let u = p.user();
+    let zombie = p.rec.state.load(Ordering::Relaxed) == pstate::ZOMBIE;
+    let c = u.cred.lock().clone();
+    let vm = if zombie { vm_figures_empty() } else { vm_figures(p) };
+    let first = p.threads().first().cloned();
+    let (pend, ppend, blk, ign, cgt) = sigsets(p, td.or(first.as_deref()));
+    let fdsize = u.files().lock().iter().last().map_or(0, |(fd, _)| fd as usize + 1).next_multiple_of(64);
+    let switches: u64 = match td {
+        Some(t) => t.rec.switches.load(Ordering::Relaxed),
+        None => p.threads().iter().map(|t| t.rec.switches.load(Ordering::Relaxed)).sum(),
+    };
+    let pid = td.map_or(p.pid as u64, |t| t.tid());
+    let mut s = String::new();
+    let mut line = |k: &str, v: String| {
+        s.push_str(k);
+        s.push_str(":\t");
+        s.push_str(&v);
+        s.push('\n');
+    };
+    line("Name", comm(p, td));
+    line("Umask", format!("{:04o}", u.fs.lock().umask));
+    line("State", state_name(proc_state(p, td)).into());
+    line("Tgid", p.pid.to_string());
+    line("Ngid", "0".into());
+    line("Pid", pid.to_string());
+    line("PPid", p.rec.ppid.load(Ordering::Relaxed).to_string());
+    line("TracerPid", "0".into());
+    line("Uid", format!("{}\t{}\t{}\t{}", c.uid, c.euid, c.suid, c.euid));
+    line("Gid", format!("{}\t{}\t{}\t{}", c.gid, c.egid, c.sgid, c.egid));
+    line("FDSize", fdsize.to_string());
+    line("Groups", c.groups.iter().map(u32::to_string).collect::<Vec<_>>().join(" "));
+    if !zombie {
+        line("VmPeak", format!("{:8} kB", vm.vsize / 1024));
+        line("VmSize", format!("{:8} kB", vm.vsize / 1024));
+        line("VmLck", format!("{:8} kB", 0));
+        line("VmHWM", format!("{:8} kB", vm.rss * 4));
+        line("VmRSS", format!("{:8} kB", vm.rss * 4));
+        line("VmData", format!("{:8} kB", vm.data / 1024));
+        line("VmStk", format!("{:8} kB", vm.stack / 1024));
+        line("VmExe", format!("{:8} kB", vm.text / 1024));
+        line("VmSwap", format!("{:8} kB", 0));
+    }
+    line("Threads", p.nthreads().to_string());
+    line("SigQ", format!("0/{}", crate::kern::uproc::PID_MAX));
+    line("SigPnd", format!("{pend:016x}"));
+    line("ShdPnd", format!("{ppend:016x}"));
+    line("SigBlk", format!("{blk:016x}"));
+    line("SigIgn", format!("{ign:016x}"));
+    line("SigCgt", format!("{cgt:016x}"));
+    let caps = if c.euid == 0 { "000001ffffffffff" } else { "0000000000000000" };
+    line("CapInh", "0000000000000000".into());
+    line("CapPrm", caps.into());
+    line("CapEff", caps.into());
+    line("CapBnd", "000001ffffffffff".into());
+    line("CapAmb", "0000000000000000".into());
+    line("NoNewPrivs", "0".into());
+    line("Seccomp", "0".into());
+    line("Cpus_allowed_list", format!("0-{}", platform::cpu::ncpus().saturating_sub(1)));
+    line("voluntary_ctxt_switches", switches.to_string());
+    line("nonvoluntary_ctxt_switches", "0".into());
+    s
+}
+
+/// `/proc/PID/maps`: one line per mapping.
+fn maps(p: &Proc) -> String {
+    let vm = p.user().vm();
+    let g = vm.lock();
+    let mut out = String::new();
+    for e in g.entries() {
+        let perm = |b: u32, c: char| if e.prot & b != 0 { c } else { '-' };
+        let shared = if e.shared() { 's' } else { 'p' };
+        let (off, ino) = match &e.backing {
+            Backing::File { offset, vnode, .. } | Backing::SharedFile { offset, vnode } => (*offset, vnode.attr().map_or(0, |a| a.ino)),
+            Backing::Shared { offset, .. } => (*offset, 0),
+            Backing::Anon => (0, 0),
+        };
+        let name = if e.name.is_empty() && e.start == g.brk_start && e.start != 0 { "[heap]" } else { &e.name };
+        let line = format!(
+            "{:08x}-{:08x} {}{}{}{} {:08x} 00:00 {:<10} {}",
+            e.start,
+            e.end,
+            perm(PROT_READ, 'r'),
+            perm(PROT_WRITE, 'w'),
+            perm(PROT_EXEC, 'x'),
+            shared,
+            off,
+            ino,
+            name
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Where `/proc/PID/fd/N` points: the path it was opened by, `pipe:[ino]` for a pipe,
+/// `/dev/console` for the console init was given, `anon_inode:[…]` otherwise.
+pub fn fd_link(f: &File) -> Vec<u8> {
+    if let Some(np) = &f.path {
+        return np.to_path_string().into_bytes();
+    }
+    let v = &f.vnode;
+    if v.is_tty() {
+        return b"/dev/console".to_vec();
+    }
+    let ino = v.attr().map_or(0, |a| a.ino);
+    match v.vtype() {
+        VType::Fifo => format!("pipe:[{ino}]").into_bytes(),
+        VType::Sock => format!("socket:[{ino}]").into_bytes(),
+        _ => format!("anon_inode:[{}]", v.fs_type()).into_bytes(),
+    }
+}
+
+/// The open file at `fd` of `p` (ENOENT when closed).
+pub fn fd_file(p: &Proc, fd: i32) -> Result<Arc<File>, Errno> {
+    p.user().files().lock().get(fd).map_err(|_| Errno::ENOENT)
+}
+
+/// The open descriptors of `p`.
+pub fn open_fds(p: &Proc) -> Vec<i32> {
+    p.user().files().lock().open_fds().collect()
+}

@@ -1,0 +1,180 @@
+//! `/proc/sys`: kernel settings as files (Linux's sysctl tree, FreeBSD's `debug.kdb.*`).
+//!
+//! ```text
+//!  /proc/sys/kernel/hostname    0644  the node name (uname -n, sethostname(2))
+//!  /proc/sys/kernel/ostype      0444  "Linux"
+//!  /proc/sys/kernel/osrelease   0444  uname -r
+//!  /proc/sys/debug/kdb/enter    0200  write 1: enter the debugger (`continue` resumes)
+//!  /proc/sys/debug/kdb/panic    0200  write 1: panic
+//!  /proc/sys/debug/kdb/trap     0200  write 1: take a page fault in kernel mode
+//! ```
+//!
+//! Only root (euid 0) may write; others get EACCES, at open(2) with O_TRUNC (as the shell's
+//! `>` opens) or at write(2). Writes take the text up to the first newline, as Linux's
+//! `proc_dostring` does; the kdb files want an integer, and do nothing for 0.
+
+use crate::kern::errno::Errno;
+use crate::kern::utsname;
+
+/// The directories of `/proc/sys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SysDir {
+    Sys,
+    Kernel,
+    Debug,
+    Kdb,
+}
+
+/// The settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ctl {
+    Hostname,
+    Ostype,
+    Osrelease,
+    KdbEnter,
+    KdbPanic,
+    KdbTrap,
+}
+
+/// An entry of a `/proc/sys` directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    Dir(SysDir),
+    Ctl(Ctl),
+}
+
+pub const CTLS: [Ctl; 6] = [Ctl::Hostname, Ctl::Ostype, Ctl::Osrelease, Ctl::KdbEnter, Ctl::KdbPanic, Ctl::KdbTrap];
+pub const DIRS: [SysDir; 4] = [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb];
+
+impl SysDir {
+    pub fn entries(self) -> &'static [(&'static str, Entry)] {
+        match self {
+            SysDir::Sys => &[("kernel", Entry::Dir(SysDir::Kernel)), ("debug", Entry::Dir(SysDir::Debug))],
+            SysDir::Kernel => &[
+                ("hostname", Entry::Ctl(Ctl::Hostname)),
+                ("ostype", Entry::Ctl(Ctl::Ostype)),
+                ("osrelease", Entry::Ctl(Ctl::Osrelease)),
+            ],
+            SysDir::Debug => &[("kdb", Entry::Dir(SysDir::Kdb))],
+            SysDir::Kdb => &[
+                ("enter", Entry::Ctl(Ctl::KdbEnter)),
+                ("panic", Entry::Ctl(Ctl::KdbPanic)),
+                ("trap", Entry::Ctl(Ctl::KdbTrap)),
+            ],
+        }
+    }
+
+    pub fn lookup(self, name: &str) -> Option<Entry> {
+        self.entries().iter().find(|(n, _)| *n == name).map(|(_, e)| *e)
+    }
+
+    pub fn index(self) -> u64 {
+        DIRS.iter().position(|d| *d == self).unwrap_or(0) as u64
+    }
+}
+
+impl Ctl {
+    pub fn index(self) -> u64 {
+        CTLS.iter().position(|c| *c == self).unwrap_or(0) as u64
+    }
+
+    /// Permission bits.
+    pub fn mode(self) -> u32 {
+        match self {
+            Ctl::Hostname => 0o644,
+            Ctl::Ostype | Ctl::Osrelease => 0o444,
+            Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => 0o200,
+        }
+    }
+
+    /// The current value (EACCES for the write-only kdb files, as their mode says; root
+    /// reading one gets EIO, which Linux returns for a write-only sysctl).
+    pub fn read(self) -> Result<Vec<u8>, Errno> {
+        match self {
+            Ctl::Hostname => {
+                let mut h = utsname::hostname();
+                h.push(b'\n');
+                Ok(h)
+            }
+            Ctl::Ostype => Ok(format!("{}\n", utsname::SYSNAME).into_bytes()),
+            Ctl::Osrelease => Ok(format!("{}\n", utsname::RELEASE).into_bytes()),
+            Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => Err(if caller_is_root() { Errno::EIO } else { Errno::EACCES }),
+        }
+    }
+
+    /// Whether the caller may write (checked at open with O_TRUNC and at write).
+    pub fn check_write(self) -> Result<(), Errno> {
+        if self.mode() & 0o200 == 0 || !caller_is_root() {
+            return Err(Errno::EACCES);
+        }
+        Ok(())
+    }
+
+    /// A write of `data` at offset `off`; returns the bytes taken (all of them).
+    pub fn write(self, off: u64, data: &[u8]) -> Result<usize, Errno> {
+        self.check_write()?;
+        if off != 0 {
+            // Linux's sysctl_writes_strict: a write past the start is ignored.
+            return Ok(data.len());
+        }
+        let first = data.split(|&b| b == b'\n' || b == 0).next().unwrap_or(&[]);
+        match self {
+            Ctl::Hostname => {
+                utsname::set_hostname(&first[..first.len().min(utsname::HOST_NAME_MAX)])?;
+            }
+            Ctl::Ostype | Ctl::Osrelease => return Err(Errno::EACCES),
+            Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => {
+                let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();
+                let v: i64 = text.parse().map_err(|_| Errno::EINVAL)?;
+                if v != 0 {
+                    match self {
+                        Ctl::KdbEnter => crate::debug::sysctl::kdb_sysctl_enter(),
+                        Ctl::KdbPanic => crate::debug::sysctl::kdb_sysctl_panic(),
+                        _ => crate::debug::sysctl::kdb_sysctl_trap(),
+                    }
+                }
+            }
+        }
+        Ok(data.len())
+    }
+}
+
+fn caller_is_root() -> bool {
+    crate::kern::sched::curthread()
+        .and_then(|t| t.proc_())
+        .filter(|p| p.user.is_some())
+        .is_some_and(|p| p.user().cred.lock().euid == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_are_linuxs() {
+        assert_eq!(Ctl::Hostname.mode(), 0o644);
+        assert_eq!(Ctl::Ostype.mode(), 0o444);
+        for c in [Ctl::KdbEnter, Ctl::KdbPanic, Ctl::KdbTrap] {
+            assert_eq!(c.mode(), 0o200);
+        }
+    }
+
+    #[test]
+    fn no_guest_caller_is_not_root() {
+        // Off CPU there is no calling process: nothing is written, nothing fires.
+        for c in CTLS {
+            assert_eq!(c.write(0, b"1\n"), Err(Errno::EACCES), "{c:?}");
+            assert_eq!(c.check_write(), Err(Errno::EACCES), "{c:?}");
+        }
+        assert_eq!(Ctl::KdbPanic.read(), Err(Errno::EACCES));
+    }
+
+    #[test]
+    fn the_tree_finds_its_entries() {
+        assert_eq!(SysDir::Sys.lookup("kernel"), Some(Entry::Dir(SysDir::Kernel)));
+        assert_eq!(SysDir::Kdb.lookup("trap"), Some(Entry::Ctl(Ctl::KdbTrap)));
+        assert_eq!(SysDir::Kernel.lookup("nope"), None);
+        let all: usize = DIRS.iter().map(|d| d.entries().len()).sum();
+        assert_eq!(all, CTLS.len() + DIRS.len() - 1, "every entry but the root is named once");
+    }
+}

@@ -1,0 +1,228 @@
+//! The system-wide files of procfs (proc(5)): meminfo, uptime, loadavg, stat, mounts,
+//! filesystems, cpuinfo, version.
+
+use std::fmt::Write;
+use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
+
+use crate::debug::export::{vk_boottime_ns, vk_pcpu};
+use crate::fs::procfs::pid::ticks;
+use crate::kern::{cpustat, loadavg, utsname};
+use crate::vm::meminfo::MemInfo;
+
+/// The system-wide files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SysFile {
+    Meminfo,
+    Uptime,
+    Loadavg,
+    Stat,
+    Mounts,
+    Filesystems,
+    Cpuinfo,
+    Version,
+}
+
+pub const SYS_FILES: [(&str, SysFile); 8] = [
+    ("meminfo", SysFile::Meminfo),
+    ("uptime", SysFile::Uptime),
+    ("loadavg", SysFile::Loadavg),
+    ("stat", SysFile::Stat),
+    ("mounts", SysFile::Mounts),
+    ("filesystems", SysFile::Filesystems),
+    ("cpuinfo", SysFile::Cpuinfo),
+    ("version", SysFile::Version),
+];
+
+impl SysFile {
+    pub fn index(self) -> u64 {
+        SYS_FILES.iter().position(|(_, f)| *f == self).unwrap_or(0) as u64
+    }
+}
+
+/// The text of a system-wide file.
+pub fn text(f: SysFile) -> Vec<u8> {
+    match f {
+        SysFile::Meminfo => meminfo(),
+        SysFile::Uptime => uptime(),
+        SysFile::Loadavg => loadavg(),
+        SysFile::Stat => stat(),
+        SysFile::Mounts => mounts(),
+        SysFile::Filesystems => "nodev\tproc\nnodev\ttmpfs\nnodev\tdevfs\nnodev\tpipefs\n\thostfs\n".into(),
+        SysFile::Cpuinfo => cpuinfo(),
+        SysFile::Version => format!(
+            "{} version {} (vk@vk) (rustc) {}\n",
+            utsname::SYSNAME,
+            utsname::RELEASE,
+            utsname::version()
+        ),
+    }
+    .into_bytes()
+}
+
+fn meminfo() -> String {
+    let m = MemInfo::now();
+    let kb = MemInfo::kb;
+    let mut s = String::new();
+    for (k, v) in [
+        ("MemTotal", kb(m.total)),
+        ("MemFree", kb(m.free)),
+        // Nothing is reclaimed yet: what is free is what is available.
+        ("MemAvailable", kb(m.free)),
+        ("Buffers", 0),
+        ("Cached", kb(m.file + m.kernel)),
+        ("SwapCached", 0),
+        ("Active", kb(m.anon + m.kernel)),
+        ("Inactive", kb(m.file)),
+        ("SwapTotal", 0),
+        ("SwapFree", 0),
+        ("Dirty", 0),
+        ("Writeback", 0),
+        ("AnonPages", kb(m.anon)),
+        ("Mapped", kb(m.file)),
+        ("Shmem", kb(m.kernel)),
+        ("Slab", 0),
+        ("SReclaimable", 0),
+        ("SUnreclaim", 0),
+        ("KernelStack", 0),
+        ("PageTables", 0),
+        ("CommitLimit", kb(m.total)),
+        ("Committed_AS", kb(m.anon + m.kernel)),
+    ] {
+        let _ = writeln!(s, "{:<16}{v:>8} kB", format!("{k}:"));
+    }
+    s
+}
+
+fn secs(ns: u64) -> String {
+    format!("{}.{:02}", ns / 1_000_000_000, ns % 1_000_000_000 / 10_000_000)
+}
+
+fn ncpus() -> u32 {
+    platform::cpu::ncpus().max(1)
+}
+
+fn uptime() -> String {
+    let idle: u64 = (0..ncpus()).map(|c| cpustat::cpu_times(c).2).sum();
+    format!("{} {}\n", secs(platform::time::uptime_ns()), secs(idle))
+}
+
+fn loadavg() -> String {
+    let [a, b, c] = loadavg::loads();
+    let (running, _) = loadavg::nr_active();
+    let threads: usize = crate::kern::proc::all().iter().filter(|p| p.user.is_some()).map(|p| p.nthreads()).sum();
+    format!(
+        "{} {} {} {}/{} {}\n",
+        loadavg::format(a),
+        loadavg::format(b),
+        loadavg::format(c),
+        running,
+        threads,
+        crate::kern::uproc::last_pid()
+    )
+}
+
+fn stat() -> String {
+    let mut s = String::new();
+    let per: Vec<(u64, u64, u64)> = (0..ncpus()).map(cpustat::cpu_times).collect();
+    let line = |name: &str, (u, sy, id): (u64, u64, u64)| format!("{name} {} 0 {} {} 0 0 0 0 0 0\n", ticks(u), ticks(sy), ticks(id));
+    let sum = per.iter().fold((0, 0, 0), |a, t| (a.0 + t.0, a.1 + t.1, a.2 + t.2));
+    s.push_str(&line("cpu ", sum));
+    for (c, t) in per.iter().enumerate() {
+        s.push_str(&line(&format!("cpu{c}"), *t));
+    }
+    let n = ncpus() as usize;
+    let intr: u64 = vk_pcpu[..n].iter().map(|r| r.intrs.load(Ordering::Relaxed)).sum();
+    let ctxt: u64 = vk_pcpu[..n].iter().map(|r| r.switches.load(Ordering::Relaxed)).sum();
+    let (running, blocked) = loadavg::nr_active();
+    let _ = writeln!(s, "intr {intr}");
+    let _ = writeln!(s, "ctxt {ctxt}");
+    let _ = writeln!(s, "btime {}", vk_boottime_ns.load(Ordering::Relaxed) / 1_000_000_000);
+    let _ = writeln!(s, "processes {}", crate::kern::uproc::nforks());
+    let _ = writeln!(s, "procs_running {running}");
+    let _ = writeln!(s, "procs_blocked {blocked}");
+    s
+}
+
+fn mounts() -> String {
+    let mut out = String::new();
+    for m in crate::fs::namei::mounts() {
+        let opts = if m.fstype == "hostfs" { "ro" } else { "rw" };
+        let source = if m.source.is_empty() { m.fstype } else { &m.source };
+        let _ = writeln!(out, "{} {} {} {},relatime 0 0", escape(source), escape(&m.target), m.fstype, opts);
+    }
+    out
+}
+
+/// getmntent(3)'s octal escapes for blanks in a mount table field.
+fn escape(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            ' ' => "\\040".to_string(),
+            '\t' => "\\011".to_string(),
+            '\n' => "\\012".to_string(),
+            '\\' => "\\134".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// The host's first processor block of /proc/cpuinfo (read once), as (key, value) pairs.
+fn host_cpu() -> &'static [(String, String)] {
+    static HOST: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let text = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let block = text.split("\n\n").next().unwrap_or("");
+        let mut v: Vec<(String, String)> = block
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+            .collect();
+        if v.is_empty() {
+            v = vec![("vendor_id\t".into(), "vk".into()), ("model name\t".into(), "vk virtual CPU".into())];
+        }
+        v
+    })
+}
+
+/// One block per virtual CPU, processor 0..n-1, with the host's CPU description.
+fn cpuinfo() -> String {
+    let n = ncpus();
+    let mut s = String::new();
+    for c in 0..n {
+        let _ = writeln!(s, "processor\t: {c}");
+        for (k, v) in host_cpu() {
+            let v = match k.trim_end() {
+                "processor" => continue,
+                "physical id" => "0".to_string(),
+                "siblings" | "cpu cores" => n.to_string(),
+                "core id" | "apicid" | "initial apicid" => c.to_string(),
+                _ => v.clone(),
+            };
+            // The host's key keeps its tab padding.
+            if v.is_empty() {
+                let _ = writeln!(s, "{k}:");
+            } else {
+                let _ = writeln!(s, "{k}: {v}");
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_fields_are_escaped() {
+        assert_eq!(escape("/a b\\c"), "/a\\040b\\134c");
+    }
+
+    #[test]
+    fn seconds_have_two_decimals() {
+        assert_eq!(secs(1_234_567_890), "1.23");
+        assert_eq!(secs(5_000_000), "0.00");
+    }
+}

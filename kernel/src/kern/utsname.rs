@@ -1,0 +1,38 @@
+//! The system's names (uname(2)'s `struct utsname`): the node name that sethostname(2) and
+//! `/proc/sys/kernel/hostname` change, and the fixed system name, release and version.
+
+use platform::sync::SpinLock;
+
+use crate::kern::errno::Errno;
+
+/// The node name's longest length (__NEW_UTS_LEN).
+pub const HOST_NAME_MAX: usize = 64;
+pub const SYSNAME: &str = "Linux";
+pub const RELEASE: &str = "6.1.0-vk";
+pub const MACHINE: &str = "x86_64";
+
+/// The node name once set (None: the boot default, `-e hostname=` or "vk").
+static HOSTNAME: SpinLock<Option<Vec<u8>>> = SpinLock::new("hostname", None);
+
+/// uname's version field.
+pub fn version() -> String {
+    format!("#1 SMP vk {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The node name.
+pub fn hostname() -> Vec<u8> {
+    if let Some(h) = HOSTNAME.lock().clone() {
+        return h;
+    }
+    let boot = crate::kern::kenv::get("hostname").unwrap_or("vk").as_bytes();
+    boot[..boot.len().min(HOST_NAME_MAX)].to_vec()
+}
+
+/// Set the node name (sethostname(2): EINVAL past [`HOST_NAME_MAX`] bytes).
+pub fn set_hostname(name: &[u8]) -> Result<(), Errno> {
+    if name.len() > HOST_NAME_MAX {
+        return Err(Errno::EINVAL);
+    }
+    *HOSTNAME.lock() = Some(name.to_vec());
+    Ok(())
+}

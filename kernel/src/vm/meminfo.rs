@@ -1,0 +1,53 @@
+//! Physical memory by use, for `/proc/meminfo`, sysinfo(2) and free(1): a walk of the
+//! `vm_page` array. The kernel's reserve (page 0) is not part of the total, as Linux leaves
+//! out what the kernel reserved at boot.
+
+use std::sync::atomic::Ordering;
+
+use platform::PAGE_SIZE;
+use platform::physmem::pgflags;
+
+/// Page counts by use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemInfo {
+    /// Usable pages (all but the reserved).
+    pub total: u64,
+    pub free: u64,
+    /// Anonymous pages of address spaces.
+    pub anon: u64,
+    /// Pages holding file data.
+    pub file: u64,
+    /// Kernel pages (tmpfs data: Linux's Shmem).
+    pub kernel: u64,
+}
+
+impl MemInfo {
+    /// Count now.
+    pub fn now() -> MemInfo {
+        let Some(pm) = platform::physmem::get() else { return MemInfo::default() };
+        let mut m = MemInfo::default();
+        for i in 0..pm.npages() as u64 {
+            let Some(pg) = pm.page(i * PAGE_SIZE as u64) else { continue };
+            let f = pg.flags.load(Ordering::Relaxed);
+            if f & pgflags::RESERVED != 0 {
+                continue;
+            }
+            m.total += 1;
+            if f & pgflags::ANON != 0 {
+                m.anon += 1;
+            } else if f & pgflags::FILE != 0 {
+                m.file += 1;
+            } else if f & pgflags::KERNEL != 0 {
+                m.kernel += 1;
+            }
+        }
+        // The free list's own count (a page leaving it is not yet flagged).
+        m.free = pm.free_pages().min(m.total);
+        m
+    }
+
+    /// Pages to kB.
+    pub fn kb(pages: u64) -> u64 {
+        pages * (PAGE_SIZE as u64 / 1024)
+    }
+}
