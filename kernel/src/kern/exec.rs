@@ -64,7 +64,7 @@ pub struct Image {
     /// The executable (after `#!` interpreters: the interpreter).
     pub path: NamePath,
     pub argv: Vec<Vec<u8>>,
-    /// The command name (the last component of the program's path).
+    /// The command name: the last component of the path execve was given.
     pub comm: String,
 }
 
@@ -150,7 +150,10 @@ fn load_depth(
         new_argv.extend(argv.into_iter().skip(1));
         return load_depth(cwd, &interp, execfn, new_argv, envp, cred, owner, depth + 1);
     }
-    let comm = String::from_utf8_lossy(np.name().as_bytes()).into_owned();
+    // Linux names the process after the path execve was given (kbasename(bprm->filename)),
+    // not the file a symbolic link leads to: /sbin/init → busybox is "init".
+    let base = execfn.rsplit(|&b| b == b'/').next().unwrap_or(execfn);
+    let comm = String::from_utf8_lossy(base).into_owned();
     load_elf(&v, np, execfn, argv, envp, cred, owner, comm)
 }
 

@@ -152,6 +152,7 @@ fn mi_startup() {
     if cpu::ncpus() > 1 {
         kprintf!("SMP: {} CPUs online\n", cpu::ncpus());
     }
+    syncer::register(proc::publish_vm_figures);
     if let Err(e) = sched::kthread_start("syncer", 0, syncer::syncer_main) {
         panic!("cannot start the syncer: {e}");
     }

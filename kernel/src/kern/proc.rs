@@ -183,6 +183,23 @@ pub fn all() -> Vec<Arc<Proc>> {
     ALLPROC.lock().values().cloned().collect()
 }
 
+/// Publish each guest process's VSZ and RSS in its exported record, for `vps` (which reads
+/// memory and cannot ask the address space). A syncer hook: the figures are at most a second
+/// old. An address space busy at that moment keeps its previous figures.
+pub fn publish_vm_figures() {
+    for p in all() {
+        let Some(u) = p.user.as_ref() else { continue };
+        if p.rec.state.load(Ordering::Relaxed) == pstate::ZOMBIE {
+            continue;
+        }
+        let Some(vm) = u.vm.try_lock().map(|v| Arc::clone(&v)) else { continue };
+        if let Some((vsz, rss)) = vm.peek(|g| (g.vsz(), g.rss_pages())) {
+            p.rec.vsz_bytes.store(vsz, Ordering::Relaxed);
+            p.rec.rss_pages.store(rss, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Number of processes.
 pub fn nprocs() -> usize {
     ALLPROC.lock().len()

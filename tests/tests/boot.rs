@@ -1,0 +1,101 @@
+//! The whole boot, as a person sees it: busybox init runs /etc/rc and a getty on the console,
+//! root logs in with its password, uses busybox (files, pipes, a background job, ^C, ps, df,
+//! mount), and `poweroff` stops the machine with status 0. `vps` and ddb see the booted system.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use vk_tests::PtyKernel;
+
+/// The root the boot tests use.
+fn root() -> PathBuf {
+    vk_tests::guest::root_dir()
+}
+
+fn login(k: &mut PtyKernel) {
+    k.expect("login: ");
+    k.type_bytes(b"root\r");
+    k.expect("Password: ");
+    k.type_bytes(b"root\r");
+    k.expect("# ");
+}
+
+/// Type a command line and wait for the output between a marker it prints and the next prompt.
+fn run(k: &mut PtyKernel, cmd: &str) -> String {
+    k.type_bytes(format!("echo ==''==; {cmd}\r").as_bytes());
+    k.expect("====\r\n");
+    k.expect("# ")
+}
+
+#[test]
+fn login_on_the_console_use_busybox_and_poweroff() {
+    let root = root();
+    let mut k = PtyKernel::start(&["-m", "64m", "-n", "2", "-r", root.to_str().unwrap()], 24, 80);
+    let boot = k.expect("login: ");
+    assert!(boot.contains("Welcome to vk"), "the rc script prints the motd:\n{boot}");
+    k.type_bytes(b"root\r");
+    k.expect("Password: ");
+    k.type_bytes(b"wrong\r");
+    k.expect("Login incorrect");
+    login(&mut k);
+
+    let out = run(&mut k, "echo $((6 * 7)) $(id -un) $(hostname)");
+    assert!(out.contains("42 root vk"), "{out}");
+    let out = run(&mut k, "echo hello > /tmp/f; cat /tmp/f /tmp/f | wc -l; ls /tmp");
+    assert!(out.contains("2\r\n") && out.contains("f\r\n"), "{out}");
+    // A background job, listed and killed.
+    let out = run(&mut k, "sleep 100 & jobs");
+    assert!(out.contains("Running") && out.contains("sleep 100"), "{out}");
+    let out = run(&mut k, "kill %1; wait %1; echo killed $?");
+    assert!(out.contains("killed 143"), "{out}");
+    // ^C ends a foreground sleep; the shell stays.
+    k.type_bytes(b"echo sl''eeping; sleep 100\r");
+    k.expect("sleeping\r\n");
+    std::thread::sleep(Duration::from_millis(200));
+    k.type_bytes(b"\x03");
+    k.expect("# ");
+    k.type_bytes(b"echo status $?\r");
+    k.expect("status 130\r\n");
+    k.expect("# ");
+    // ps: init, login's shell and ps itself, with their parents.
+    let out = run(&mut k, "ps -o pid,ppid,comm");
+    assert!(out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["1", "0", "init"]), "{out}");
+    let out = run(&mut k, "mount; df");
+    for want in [" on / type ", " on /proc type proc", " on /dev type devfs", " on /tmp type tmpfs", "Use%"] {
+        assert!(out.contains(want), "no {want:?} in:\n{out}");
+    }
+
+    // From the host: vps lists the booted system with its wait channels.
+    // (VSZ and RSS are published by the syncer once a second: wait for a non-zero RSS.)
+    let mem = format!("/proc/{}/mem", k.pid());
+    let deadline = std::time::Instant::now() + vk_tests::TIMEOUT;
+    let vps = loop {
+        let (_, vps, _) = vk_tests::run("vps", &["-M", &mem]);
+        let sh = vps.lines().find(|l| l.ends_with("(sh)")).map(|l| l.split_whitespace().collect::<Vec<_>>());
+        if sh.is_some_and(|f| f[7] != "0") {
+            break vps;
+        }
+        assert!(std::time::Instant::now() < deadline, "no RSS for sh:\n{vps}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for (name, wchan) in [("(init)", "sigwait"), ("(login)", "wait")] {
+        let line = vps.lines().find(|l| l.ends_with(name)).unwrap_or_else(|| panic!("no {name}:\n{vps}"));
+        assert!(line.contains(&format!(" {wchan} ")) && line.contains(" con "), "{line}");
+    }
+
+    k.type_bytes(b"poweroff\r");
+    k.expect("The operating system has halted.");
+    assert_eq!(k.wait().code(), Some(0), "{}", k.output());
+}
+
+#[test]
+fn single_user_boot_gives_a_shell_without_login() {
+    let root = root();
+    let mut k = PtyKernel::start(&["-m", "64m", "-n", "2", "-s", "-r", root.to_str().unwrap()], 24, 80);
+    k.expect("# ");
+    let out = run(&mut k, "echo single $(id -u)");
+    assert!(out.contains("single 0"), "{out}");
+    k.type_bytes(b"poweroff -f\r");
+    k.expect("The operating system has halted.");
+    assert_eq!(k.wait().code(), Some(0), "{}", k.output());
+}
