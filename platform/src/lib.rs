@@ -15,6 +15,7 @@
 //! | `futex`     | futex wait/wake on atomics                                                     |
 //! | `time`      | monotonic time since boot and the realtime clock                              |
 //! | `console`   | raw console output, terminal state, single-key input for the debugger        |
+//! | `disk`      | disk images: pread/pwrite, the copy-on-write overlay of `-R`                  |
 //! | `host`      | process-wide host state: exit, re-exec, pidfile, signals for the main thread  |
 //!
 //! Rule: signal handlers only set per-CPU bits (and park a CPU that is asked to stop); work
@@ -23,6 +24,7 @@
 
 pub mod console;
 pub mod cpu;
+pub mod disk;
 pub mod futex;
 pub mod host;
 pub mod hostdir;

@@ -7,7 +7,9 @@
 //! | `file.rs`   | open file descriptions and descriptor tables                             |
 //! | `hostfs.rs` | a host directory as a read-only file system (`-r DIR`)                   |
 //! | `devfs.rs`  | /dev: console, null, zero, random, urandom                               |
+//! | `bcache.rs` | block devices (vkdN, io-thread I/O) and the write-back buffer cache      |
 
+pub mod bcache;
 pub mod devfs;
 pub mod file;
 pub mod hostfs;
