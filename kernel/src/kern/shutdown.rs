@@ -63,11 +63,12 @@ pub fn kern_reboot(howto: Howto) -> ! {
 
 /// Stop the machine with an exit status of the caller's choosing (batch mode's init exit).
 pub fn halt_with(code: i32) -> ! {
+    // Write the disks back while the other CPUs still run (whoever holds a file system can
+    // finish), then once more with them stopped. The sync sleeps, so this thread may come
+    // back on another CPU: only then is "the other CPUs" known.
+    crate::fs::ext2::sync_all();
     let me = platform::cpu::curcpu();
     let others = platform::cpu::online_mask() & !(1u64.checked_shl(me).unwrap_or(0));
-    // Write the disks back while the other CPUs still run (whoever holds a file system can
-    // finish), then once more with them stopped.
-    crate::fs::ext2::sync_all();
     platform::stop::stop_cpus(others, Duration::from_secs(2));
     unmount_disks();
     crate::kern::syncer::sync_pass();
