@@ -185,3 +185,44 @@ fn guest_tests_run_on_ext2() {
     assert_eq!(out.matches(" passed, 0 failed").count(), 2, "{out}");
     assert_clean(&img.image);
 }
+
+/// A fresh, empty ext2 image of `mb` MiB made by mke2fs.
+fn mkfs(dir: &Path, name: &str, mb: u32) -> PathBuf {
+    let p = dir.join(name);
+    let st = Command::new("mke2fs").args(["-q", "-F", "-t", "ext2"]).arg(&p).arg(format!("{mb}M")).status().expect("run mke2fs (e2fsprogs)");
+    assert!(st.success(), "mke2fs failed");
+    p
+}
+
+#[test]
+fn mount_and_umount_a_second_disk() {
+    let img = ImageCopy::new("mount");
+    let data = mkfs(&img.dir, "data.img", 8);
+    let ro = mkfs(&img.dir, "ro.img", 8);
+    // An RO_COMPAT feature vk does not know (huge_file): read-only, with a message.
+    let mut b = std::fs::read(&ro).expect("read");
+    b[1024 + 100] |= 0x8;
+    std::fs::write(&ro, &b).expect("write");
+    let script = "ls -l /dev/vkd1 | cut -c1 && mount -t ext2 /dev/vkd1 /mnt && mkdir /mnt/d && echo hi > /mnt/d/f && \
+                  cd /mnt/d && { umount /mnt; echo busy=$?; } && cd / && umount /mnt && echo unmounted && \
+                  { umount /mnt; echo notmounted=$?; } && mount -t ext2 /dev/vkd2 /mnt && { touch /mnt/x; echo ro=$?; } && \
+                  umount /mnt && mount -t ext2 -o ro /dev/vkd1 /mnt && cat /mnt/d/f";
+    let data_s = data.to_str().expect("utf-8");
+    let ro_s = ro.to_str().expect("utf-8");
+    let mut k = Kernel::start(&["-m", "128m", "-r", img.path(), "-r", data_s, "-r", ro_s, "-e", "init=/bin/sh", "--", "-c", script]);
+    k.close_stdin();
+    let st = k.wait_within(BOOT_TIMEOUT);
+    let console = k.output();
+    let out = program_output(&console);
+    assert_eq!(st.code(), Some(0), "{console}");
+    assert!(out.starts_with("b\n"), "block device node: {out}");
+    assert!(out.contains("busy=1\nunmounted\n"), "{out}");
+    assert!(out.contains("notmounted=1\n"), "{out}");
+    assert!(out.contains("unsupported RO_COMPAT features: huge_file: mounted read-only"), "{out}");
+    assert!(out.contains("ro=1\n") && out.trim_end().ends_with("hi"), "{out}");
+    for p in [&img.image, &data] {
+        assert_clean(p);
+    }
+    assert_eq!(std::fs::read(&ro).expect("read"), b, "a read-only mount wrote");
+    assert!(debugfs(&data, "cat /d/f").starts_with("hi"));
+}

@@ -270,6 +270,77 @@ impl BufCache {
     }
 }
 
+/// Major number of vkd disks in st_rdev (as Linux's virtio block devices).
+pub const VKD_MAJOR: u64 = 254;
+/// Names of the disk nodes in /dev.
+pub const VKD_NAMES: [&str; 16] =
+    ["vkd0", "vkd1", "vkd2", "vkd3", "vkd4", "vkd5", "vkd6", "vkd7", "vkd8", "vkd9", "vkd10", "vkd11", "vkd12", "vkd13", "vkd14", "vkd15"];
+
+/// `/dev/vkdN`: a disk's block device node. mount(2) takes it as the source of an ext2
+/// mount; reading it reads the image (through a read-only handle, beside any mount's cache).
+#[derive(Debug)]
+pub struct DiskNode {
+    pub index: usize,
+    dev: u64,
+    ino: u64,
+    reader: std::sync::OnceLock<Option<Arc<BlockDev>>>,
+}
+
+impl DiskNode {
+    /// The node of vkd`index` in a devfs whose st_dev is `dev`.
+    pub fn new(index: usize, dev: u64, ino: u64) -> DiskNode {
+        DiskNode { index, dev, ino, reader: std::sync::OnceLock::new() }
+    }
+
+    /// The disk a block device number names: vkd`N` for (VKD_MAJOR, N).
+    pub fn index_of_rdev(rdev: u64) -> Option<usize> {
+        ((rdev >> 8) & 0xfff == VKD_MAJOR).then_some(((rdev & 0xff) | ((rdev >> 12) & !0xff)) as usize)
+    }
+}
+
+impl crate::fs::vfs::Vnode for DiskNode {
+    fn attr(&self) -> Result<crate::fs::vfs::Attr, Errno> {
+        let size = crate::kern::init_main::boot_args().disks.get(self.index).and_then(|d| std::fs::metadata(&d.path).ok()).map_or(0, |m| m.len());
+        Ok(crate::fs::vfs::Attr {
+            dev: self.dev,
+            ino: self.ino,
+            mode: crate::fs::vfs::S_IFBLK | 0o600,
+            nlink: 1,
+            rdev: (VKD_MAJOR << 8) | (self.index as u64 & 0xff),
+            size,
+            blksize: 4096,
+            ..Default::default()
+        })
+    }
+
+    fn vtype(&self) -> crate::fs::vfs::VType {
+        crate::fs::vfs::VType::Blk
+    }
+
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        let dev = self.reader.get_or_init(|| {
+            let d = crate::kern::init_main::boot_args().disks.get(self.index)?;
+            BlockDev::open(self.index, &d.path, true).ok()
+        });
+        let dev = dev.as_ref().ok_or(Errno::ENXIO)?;
+        if off >= dev.size() {
+            return Ok(0);
+        }
+        let n = buf.len().min((dev.size() - off).min(1 << 20) as usize);
+        let data = dev.read(off, n)?;
+        buf[..n].copy_from_slice(&data);
+        Ok(n)
+    }
+
+    fn write_at(&self, _off: u64, _buf: &[u8]) -> Result<usize, Errno> {
+        Err(Errno::EROFS)
+    }
+
+    fn fs_type(&self) -> &'static str {
+        "devfs"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,5 @@
-//! devfs: the device nodes — `console`, `null`, `zero`, `random`, `urandom` — in one
-//! directory, mounted on /dev at boot.
+//! devfs: the device nodes — `console`, `null`, `zero`, `random`, `urandom`, and the disks
+//! `vkd0`, `vkd1`, … (block devices, see `bcache`) — in one directory, mounted on /dev at boot.
 //!
 //! The console writes to the host's stdout; a read asks an io thread to read the host's stdin
 //! (line mode: what the terminal's cooked mode delivers) and sleeps in "ttyin" until the
@@ -158,7 +158,7 @@ impl Vnode for DevDir {
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
-        Ok(self.entries.iter().enumerate().map(|(i, (n, _))| DirEntry { ino: i as u64 + 2, name: (*n).to_string(), vtype: VType::Chr }).collect())
+        Ok(self.entries.iter().enumerate().map(|(i, (n, v))| DirEntry { ino: i as u64 + 2, name: (*n).to_string(), vtype: v.vtype() }).collect())
     }
 
     fn fs_type(&self) -> &'static str {
@@ -173,7 +173,15 @@ pub fn new() -> VnodeRef {
         .iter()
         .enumerate()
         .map(|(i, &(n, kind))| (n, Arc::new(CharDev { kind, ino: i as u64 + 2 }) as VnodeRef))
-        .collect();
+        .collect::<Vec<_>>();
+    let mut entries = entries;
+    // The disks given with -r/-R (not host directories): /dev/vkdN.
+    for (i, d) in crate::kern::init_main::boot_args().disks.iter().enumerate().take(crate::fs::bcache::VKD_NAMES.len()) {
+        if !d.is_dir {
+            let ino = 100 + i as u64;
+            entries.push((crate::fs::bcache::VKD_NAMES[i], Arc::new(crate::fs::bcache::DiskNode::new(i, DEVFS_DEV, ino)) as VnodeRef));
+        }
+    }
     Arc::new(DevDir { entries })
 }
 

@@ -13,6 +13,9 @@ use super::le::{get16, get32, put16, put32};
 use crate::fs::vfs::VType;
 use crate::kern::errno::Errno;
 
+/// Largest directory believed (a damaged size must not make a lookup walk millions of blocks).
+pub const MAX_DIR_SIZE: u64 = 1 << 28;
+
 /// A directory entry and where it is.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -84,6 +87,10 @@ impl Fs {
     /// The disk blocks of a directory.
     fn dir_blocks(&mut self, dir: &Inode) -> Result<Vec<u64>, Errno> {
         let bs = self.sb.bsize;
+        if dir.size > MAX_DIR_SIZE {
+            crate::kprintf!("{}: ext2: directory inode {} is too large ({} bytes)\n", self.name, dir.ino, dir.size);
+            return Err(Errno::EIO);
+        }
         let mut d = dir.clone();
         let mut out = Vec::new();
         for l in 0..dir.size.div_ceil(bs) {

@@ -111,10 +111,15 @@ pub fn unmount_all() {
     }
 }
 
-/// Unmount the file system of `dev` (umount2): write it back clean and forget it.
+/// Whether the ext2 file system of `dev` has files in use (umount2's EBUSY).
+pub fn busy(dev: u64) -> bool {
+    mounted().into_iter().any(|m| m.dev == dev && m.busy())
+}
+
+/// Unmount the file system of `dev` (umount2, after it left the mount table): write it back
+/// clean and forget it.
 pub fn unmount(dev: u64) -> Result<(), crate::kern::errno::Errno> {
     let Some(m) = mounted().into_iter().find(|m| m.dev == dev) else { return Ok(()) };
-    m.sync(true)?;
     MOUNTED.lock().retain(|x| x.dev != dev);
-    Ok(())
+    m.sync(true)
 }

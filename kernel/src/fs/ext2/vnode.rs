@@ -109,6 +109,12 @@ impl Ext2Fs {
         }
     }
 
+    /// Whether any file is in use (open, a working directory, mapped): a live node other
+    /// than the root, or the root held by more than the mount table and umount2's own lookup.
+    pub fn busy(&self) -> bool {
+        self.nodes.lock().iter().any(|(&ino, w)| if ino == ROOT_INO { w.strong_count() > 2 } else { w.strong_count() > 0 })
+    }
+
     fn orphan(&self, ino: u32) {
         self.orphans.lock().insert(ino);
     }
