@@ -94,6 +94,7 @@ ls -ln a/f6 a/f7 | awk '{print $1, $3, $4}'
 cat x/b/c/../c/deep
 ls a | wc -l
 stat -f -c %T /
+echo tail > t5; dd if=t5 of=huge bs=1024 seek=5242880 2>/dev/null; ls -l huge | awk '{print "huge", $5}'; tail -c 5 huge
 "#;
 
 #[test]
@@ -107,6 +108,7 @@ fn files_persist_and_fsck_is_clean() {
     assert!(out.contains("data\n"), "moved directory: {out}");
     assert!(out.contains("\n38\n"), "a/ after removals: {out}");
     assert!(out.contains("ext2"), "statfs type: {out}");
+    assert!(out.contains("huge 5368709125\ntail\n"), "a file past 4 GiB: {out}");
     let sums = between(&out, "@sums\n", "@end").to_string();
     assert_eq!(sums.lines().count(), 8, "{out}");
     assert_clean(&img.image);
@@ -225,4 +227,55 @@ fn mount_and_umount_a_second_disk() {
     }
     assert_eq!(std::fs::read(&ro).expect("read"), b, "a read-only mount wrote");
     assert!(debugfs(&data, "cat /d/f").starts_with("hi"));
+}
+
+#[test]
+fn other_block_and_inode_sizes() {
+    // The same tree as the root image, with 2 KiB and 4 KiB blocks and 128-byte inodes.
+    let root = vk_tests::guest::root_dir();
+    for (bsize, isize) in [("4096", "128"), ("2048", "256")] {
+        let img = ImageCopy::new(&format!("geom{bsize}"));
+        let st = Command::new("mke2fs")
+            .args(["-q", "-F", "-t", "ext2", "-b", bsize, "-I", isize, "-E", "root_owner=0:0", "-d"])
+            .arg(&root)
+            .arg(&img.image)
+            .arg("64M")
+            .status()
+            .expect("run mke2fs (e2fsprogs)");
+        assert!(st.success(), "mke2fs -b {bsize} -I {isize}");
+        let (code, out) = boot("-r", img.path(), MAKE_TREE);
+        assert_eq!(code, Some(0), "{bsize}/{isize}: {out}");
+        assert!(out.contains("huge 5368709125\ntail\n") && out.contains("file 5\n"), "{bsize}/{isize}: {out}");
+        assert_clean(&img.image);
+        let (code, out2) = boot("-r", img.path(), "cd /w && md5sum big sparse t x/b/c/deep a/f5 hard a/f4 a/g1");
+        assert_eq!(code, Some(0), "{out2}");
+        assert_eq!(out2, between(&out, "@sums\n", "@end"), "{bsize}/{isize}: data differs after a reboot");
+    }
+}
+
+#[test]
+fn indexed_directory_is_changed_as_linux_ext2_does() {
+    // A directory of 300 entries, indexed (htree) by e2fsck -D, with busybox beside it.
+    let img = ImageCopy::new("htree");
+    let tree = img.dir.join("tree");
+    std::fs::create_dir_all(tree.join("big")).expect("mkdir");
+    std::fs::create_dir_all(tree.join("bin")).expect("mkdir");
+    std::fs::copy(vk_tests::guest::root_dir().join("bin/busybox"), tree.join("bin/busybox")).expect("copy busybox");
+    std::os::unix::fs::symlink("busybox", tree.join("bin/sh")).expect("symlink");
+    for i in 0..300 {
+        std::fs::write(tree.join(format!("big/a-rather-long-file-name-{i:04}")), format!("{i}\n")).expect("write");
+    }
+    let st = Command::new("mke2fs").args(["-q", "-F", "-t", "ext2", "-E", "root_owner=0:0", "-d"]).arg(&tree).arg(&img.image).arg("16M").status().expect("mke2fs");
+    assert!(st.success());
+    let _ = Command::new("e2fsck").args(["-fyD"]).arg(&img.image).output().expect("e2fsck -D");
+    assert!(debugfs(&img.image, "stat /big").contains("Flags: 0x1000"), "e2fsck -D did not index /big");
+    let script = "cd /big && ls | /bin/busybox wc -l && cat a-rather-long-file-name-0150 && /bin/busybox touch new && \
+                  /bin/busybox rm a-rather-long-file-name-0007 && /bin/busybox mv a-rather-long-file-name-0008 renamed && \
+                  ls | /bin/busybox wc -l && cat renamed";
+    let script = script.replace("ls |", "/bin/busybox ls |").replace("cat ", "/bin/busybox cat ");
+    let (code, out) = boot("-r", img.path(), &script);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("300\n150\n300\n8\n"), "{out}");
+    assert!(debugfs(&img.image, "stat /big").contains("Flags: 0x0"), "the index flag stays after a change");
+    assert_clean(&img.image);
 }
