@@ -178,7 +178,7 @@ pub fn new() -> VnodeRef {
     // The disks given with -r/-R (not host directories): /dev/vkdN.
     for (i, d) in crate::kern::init_main::boot_args().disks.iter().enumerate().take(crate::fs::bcache::VKD_NAMES.len()) {
         if !d.is_dir {
-            let ino = 100 + i as u64;
+            let ino = entries.len() as u64 + 2;
             entries.push((crate::fs::bcache::VKD_NAMES[i], Arc::new(crate::fs::bcache::DiskNode::new(i, DEVFS_DEV, ino)) as VnodeRef));
         }
     }

@@ -30,6 +30,7 @@
 //! | `alloc.rs`  | block and inode bitmaps, free counts, releasing an inode               |
 //! | `vnode.rs`  | the `Vnode` implementation, live nodes and orphans                    |
 //! | `le.rs`     | little-endian field access                                            |
+//! | `tests.rs`  | unit tests on mke2fs images through the `Vnode` interface, e2fsck after |
 //!
 //! Locking: one sleep lock per file system ([`Ext2Fs::inner`]) covers the superblock copy,
 //! descriptors, block cache and every on-disk change; I/O sleeps with it held. The node table
@@ -46,6 +47,8 @@ mod fs;
 mod inode;
 mod le;
 mod sb;
+#[cfg(test)]
+mod tests;
 mod vnode;
 
 use std::sync::{Arc, Once};
