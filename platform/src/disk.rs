@@ -19,6 +19,7 @@ pub const COW_CHUNK: u64 = 4096;
 pub struct Disk {
     file: File,
     size: u64,
+    readonly: bool,
     /// Copy-on-write overlay: chunk index → chunk contents.
     cow: Option<Mutex<HashMap<u64, Vec<u8>>>>,
 }
@@ -28,11 +29,21 @@ fn errno(e: std::io::Error) -> i32 {
 }
 
 impl Disk {
-    /// Open `path` read/write, or read-only with a private overlay when `cow`.
+    /// Open `path` read/write, or read-only with a private overlay when `cow`. An image the
+    /// host will not let us write (EACCES, EROFS) opens read-only: see [`Disk::is_readonly`].
     pub fn open(path: &Path, cow: bool) -> Result<Disk, i32> {
-        let file = OpenOptions::new().read(true).write(!cow).open(path).map_err(errno)?;
+        let (file, readonly) = match OpenOptions::new().read(true).write(!cow).open(path) {
+            Ok(f) => (f, false),
+            Err(e) if !cow && matches!(e.raw_os_error(), Some(libc::EACCES | libc::EROFS)) => (File::open(path).map_err(errno)?, true),
+            Err(e) => return Err(errno(e)),
+        };
         let size = file.metadata().map_err(errno)?.len();
-        Ok(Disk { file, size, cow: cow.then(|| Mutex::new(HashMap::new())) })
+        Ok(Disk { file, size, readonly, cow: cow.then(|| Mutex::new(HashMap::new())) })
+    }
+
+    /// Whether writes are impossible (the host refused write access).
+    pub fn is_readonly(&self) -> bool {
+        self.readonly
     }
 
     /// Size in bytes.
@@ -94,6 +105,9 @@ impl Disk {
     /// Write `buf` at `off` (all inside the disk).
     pub fn write_at(&self, off: u64, buf: &[u8]) -> Result<(), i32> {
         self.check(off, buf.len())?;
+        if self.readonly {
+            return Err(libc::EROFS);
+        }
         let Some(cow) = &self.cow else {
             let mut done = 0;
             while done < buf.len() {

@@ -91,6 +91,11 @@ impl BlockDev {
         self.disk.is_cow()
     }
 
+    /// Whether the host lets us write the image at all.
+    pub fn is_readonly(&self) -> bool {
+        self.disk.is_readonly()
+    }
+
     /// Read `len` bytes at `off`.
     pub fn read(&self, off: u64, len: usize) -> Result<Vec<u8>, Errno> {
         let d = Arc::clone(&self.disk);

@@ -76,6 +76,10 @@ pub fn mount(dev: Arc<BlockDev>, readonly: bool) -> Result<VnodeRef, String> {
         return Err("already mounted".into());
     }
     let index = dev.index;
+    if dev.is_readonly() && !readonly {
+        kprintf!("{}: the image is not writable: mounting read-only\n", dev.name);
+    }
+    let readonly = readonly || dev.is_readonly();
     let fs = fs::Fs::mount(dev, readonly)?;
     if let Some(why) = &fs.sb.ro_reason {
         kprintf!("{}: ext2: {why}: mounted read-only\n", fs.name);
