@@ -17,6 +17,7 @@
 //! | `console`   | console output, terminal state (raw mode), single keys for the debugger      |
 //! | `console_input` | console input thread: keys to the kernel as interrupts, `^\` break-in |
 //! | `console_output` | console output queued for a host thread while the terminal is raw |
+//! | `disk`      | disk images: pread/pwrite, the copy-on-write overlay of `-R`                  |
 //! | `host`      | process-wide host state: exit, re-exec, pidfile, signals for the main thread  |
 //!
 //! Rule: signal handlers only set per-CPU bits (and park a CPU that is asked to stop); work
@@ -27,6 +28,7 @@ pub mod console;
 pub mod console_input;
 pub mod console_output;
 pub mod cpu;
+pub mod disk;
 pub mod futex;
 pub mod host;
 pub mod hostdir;

@@ -1,5 +1,6 @@
-//! devfs: the device nodes — `console`, `tty`, `null`, `zero`, `random`, `urandom` — in one
-//! directory, mounted on /dev at boot.
+//! devfs: the device nodes — `console`, `tty`, `null`, `zero`, `random`, `urandom`, and the
+//! disks `vkd0`, `vkd1`, … (block devices, see `bcache`) — in one directory, mounted on /dev at
+//! boot.
 //!
 //! The console is the kernel's console tty ([`crate::kern::tty`]); `tty` is the caller's
 //! controlling terminal (open(2) turns it into the console, or fails with ENXIO).
@@ -133,7 +134,7 @@ impl Vnode for DevDir {
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
-        Ok(self.entries.iter().enumerate().map(|(i, (n, _))| DirEntry { ino: i as u64 + 2, name: (*n).to_string(), vtype: VType::Chr }).collect())
+        Ok(self.entries.iter().enumerate().map(|(i, (n, v))| DirEntry { ino: i as u64 + 2, name: (*n).to_string(), vtype: v.vtype() }).collect())
     }
 
     fn fs_type(&self) -> &'static str {
@@ -148,7 +149,15 @@ pub fn new() -> VnodeRef {
         .iter()
         .enumerate()
         .map(|(i, &(n, kind))| (n, Arc::new(CharDev { kind, ino: i as u64 + 2 }) as VnodeRef))
-        .collect();
+        .collect::<Vec<_>>();
+    let mut entries = entries;
+    // The disks given with -r/-R (not host directories): /dev/vkdN.
+    for (i, d) in crate::kern::init_main::boot_args().disks.iter().enumerate().take(crate::fs::bcache::VKD_NAMES.len()) {
+        if !d.is_dir {
+            let ino = entries.len() as u64 + 2;
+            entries.push((crate::fs::bcache::VKD_NAMES[i], Arc::new(crate::fs::bcache::DiskNode::new(i, DEVFS_DEV, ino)) as VnodeRef));
+        }
+    }
     Arc::new(DevDir { entries })
 }
 

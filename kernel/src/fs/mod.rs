@@ -7,8 +7,12 @@
 //! | `file.rs`   | open file descriptions and descriptor tables                             |
 //! | `hostfs.rs` | a host directory as a read-only file system (`-r DIR`)                   |
 //! | `devfs.rs`  | /dev: console, null, zero, random, urandom                               |
+//! | `bcache.rs` | block devices (vkdN, io-thread I/O) and the write-back buffer cache      |
+//! | `ext2/`     | ext2, read and write (the root image)                                   |
 
+pub mod bcache;
 pub mod devfs;
+pub mod ext2;
 pub mod file;
 pub mod hostfs;
 pub mod namei;

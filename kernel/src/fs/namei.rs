@@ -101,6 +101,21 @@ pub fn mount(at: &NamePath, root: VnodeRef, source: &str) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Take the file system whose root is `root` off its mount point (umount2): EINVAL when
+/// `root` is no mount's root, EBUSY for the root file system, when another file system is
+/// mounted inside it, or when `busy` (the file system's own check, made under the mount
+/// table's lock) says so.
+pub fn unmount(root: &VnodeRef, busy: impl FnOnce() -> bool) -> Result<Mount, Errno> {
+    let a = root.attr()?;
+    let mut m = MOUNTS.lock();
+    let same = |x: &Mount| std::ptr::addr_eq(Arc::as_ptr(&x.root), Arc::as_ptr(root));
+    let i = m.iter().position(same).ok_or(Errno::EINVAL)?;
+    if m[i].on.is_none() || m.iter().any(|x| x.on == Some((a.dev, a.ino))) || busy() {
+        return Err(Errno::EBUSY);
+    }
+    Ok(m.remove(i))
+}
+
 /// The mount table (for /proc/mounts).
 pub fn mounts() -> Vec<Mount> {
     MOUNTS.lock().clone()

@@ -77,6 +77,9 @@ fn proc_exit(p: &Arc<Proc>, status: i32) {
     // Descriptors.
     let files = std::mem::take(&mut *u.files().lock());
     drop(files);
+    // The working directory (Linux's exit_fs): a zombie must not keep a file system busy.
+    let cwd = std::mem::replace(&mut u.fs.lock().cwd, crate::fs::namei::NamePath::root());
+    drop(cwd);
     p.rec.rss_pages.store(0, Ordering::Relaxed);
     p.rec.vsz_bytes.store(0, Ordering::Relaxed);
     p.rec.xstat.store(status, Ordering::Relaxed);

@@ -30,11 +30,19 @@ fn uptime() -> String {
     }
 }
 
+/// Write back and mark clean every disk file system, with I/O done on this CPU (the others
+/// are stopped: nothing may sleep now).
+fn unmount_disks() {
+    crate::fs::bcache::set_direct_io();
+    crate::fs::ext2::unmount_all();
+}
+
 /// Stop the system. From the debugger the other CPUs are already parked.
 pub fn kern_reboot(howto: Howto) -> ! {
     let me = platform::cpu::curcpu();
     let others = platform::cpu::online_mask() & !(1u64.checked_shl(me).unwrap_or(0));
     platform::stop::stop_cpus(others, Duration::from_secs(2));
+    unmount_disks();
     if !crate::kern::syncer::sync_pass() {
         kprintf_nolock!("syncing: skipped (the sync hooks are locked by a stopped CPU)\n");
     }
@@ -55,9 +63,14 @@ pub fn kern_reboot(howto: Howto) -> ! {
 
 /// Stop the machine with an exit status of the caller's choosing (batch mode's init exit).
 pub fn halt_with(code: i32) -> ! {
+    // Write the disks back while the other CPUs still run (whoever holds a file system can
+    // finish), then once more with them stopped. The sync sleeps, so this thread may come
+    // back on another CPU: only then is "the other CPUs" known.
+    crate::fs::ext2::sync_all();
     let me = platform::cpu::curcpu();
     let others = platform::cpu::online_mask() & !(1u64.checked_shl(me).unwrap_or(0));
     platform::stop::stop_cpus(others, Duration::from_secs(2));
+    unmount_disks();
     crate::kern::syncer::sync_pass();
     platform::host::exit(code)
 }

@@ -1,35 +1,42 @@
 //! Mounting the root file system (`vfs_mountroot`) and the kernel's own file systems.
 //!
 //! The disks given with `-r`/`-R` are vkd0, vkd1, …; the first is the root. A host directory
-//! is mounted read-only as hostfs (UML's hostfs). Disk images need ext2 (not yet), so they
-//! fail, and the boot ends in `panic: no root file system` — unless `-e rootwait=1` asks to
-//! keep waiting for a root device, like Linux's `rootwait`, which leaves a live system to
-//! inspect. Once root is up, devfs is mounted on /dev when the root has that directory.
+//! is mounted read-only as hostfs (UML's hostfs); a disk image as ext2, read/write (`-R`:
+//! the writes stay in memory). An image that is not ext2 or is damaged is refused with the
+//! reason, and the boot ends in `panic: cannot mount root`; no root at all ends in
+//! `panic: no root file system` — unless `-e rootwait=1` asks to keep waiting for a root
+//! device, like Linux's `rootwait`, which leaves a live system to inspect. Once root is up,
+//! devfs, procfs and tmpfs are mounted on /dev, /proc and /tmp when the root has them.
 
 use std::time::Duration;
 
 use crate::fs::namei::{self, NamePath};
 use crate::fs::vfs::VType;
-use crate::fs::{devfs, hostfs, procfs, tmpfs};
+use crate::fs::bcache::BlockDev;
+use crate::fs::{devfs, ext2, hostfs, procfs, tmpfs};
 use crate::kern::init_main::boot_args;
 use crate::kern::{kenv, sleep};
 use crate::kprintf;
 
-/// Mount the root, or say why not.
-fn try_mount() -> Result<(), String> {
+/// Mount the root, or say why not (and what to panic with).
+fn try_mount() -> Result<(), (String, &'static str)> {
     let disks = &boot_args().disks;
     let Some(root) = disks.first() else {
-        return Err("no root device (boot with -r image or -r directory)".to_string());
+        return Err(("no root device (boot with -r image or -r directory)".to_string(), "no root file system"));
     };
     if root.is_dir {
         kprintf!("Mounting root from hostfs:{} (read-only)\n", root.path.display());
-        let v = hostfs::HostNode::root(root.path.clone()).map_err(|e| format!("hostfs:{}: {e}", root.path.display()))?;
+        let v = hostfs::HostNode::root(root.path.clone()).map_err(|e| (format!("hostfs:{}: {e}", root.path.display()), "no root file system"))?;
         namei::mount_root(v, &root.path.display().to_string());
         return Ok(());
     }
     let kind = if root.cow { "image, copy-on-write" } else { "image" };
-    kprintf!("Trying to mount root from vkd0 ({}, {kind})...\n", root.path.display());
-    Err(format!("vkd0: no file system type is configured to mount {}", root.path.display()))
+    kprintf!("Mounting root from ext2:vkd0 ({}, {kind})...\n", root.path.display());
+    let fail = |why: String| (format!("vkd0: {why}"), "cannot mount root");
+    let dev = BlockDev::open(0, &root.path, root.cow).map_err(|e| (e, "cannot mount root"))?;
+    let v = ext2::mount(dev, false).map_err(fail)?;
+    namei::mount_root(v, "/dev/vkd0");
+    Ok(())
 }
 
 /// Mount a kernel file system on `dir` if the root has that directory.
@@ -46,7 +53,7 @@ fn mount_if_present(dir: &str, v: crate::fs::vfs::VnodeRef, source: &str) {
 
 /// Mount root or panic; then the kernel's file systems.
 pub fn vfs_mountroot() {
-    let Err(why) = try_mount() else {
+    let Err((why, panic_msg)) = try_mount() else {
         mount_if_present("/dev", devfs::new(), "devfs");
         mount_if_present("/proc", procfs::new(), "proc");
         mount_if_present("/tmp", tmpfs::new(), "tmpfs");
@@ -54,7 +61,7 @@ pub fn vfs_mountroot() {
     };
     kprintf!("vfs_mountroot: {why}\n");
     if !kenv::get_bool("rootwait") {
-        panic!("no root file system");
+        panic!("{panic_msg}");
     }
     // Nothing can make a root device appear yet: wait for ever, a live system to inspect.
     kprintf!("vfs_mountroot: rootwait: waiting for a root device\n");

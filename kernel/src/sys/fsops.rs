@@ -392,11 +392,16 @@ pub fn sys_fstatfs(ctx: &mut Ctx<'_>) -> SysResult {
     statfs_out(ctx, &v, ctx.arg(1))
 }
 
-/// fsync(2), fdatasync(2), syncfs(2): check the descriptor, then flush. Nothing vk keeps is
-/// dirty yet (hostfs is read-only, tmpfs lives in memory), so a flush is a syncer pass.
+/// fsync(2), fdatasync(2), syncfs(2): write back the file system the descriptor is on (an
+/// ext2 disk: its dirty buffers, inodes and metadata; EIO if the disk fails). hostfs is
+/// read-only and tmpfs lives in memory: nothing to do for them.
 pub fn sys_fsync(ctx: &mut Ctx<'_>) -> SysResult {
-    ctx.p.user().files().lock().get(ctx.int(0))?;
-    crate::kern::syncer::sync_pass();
+    let v = ctx.p.user().files().lock().get(ctx.int(0))?.vnode.clone();
+    if v.fs_type() == "ext2"
+        && let Some(r) = crate::fs::ext2::sync_dev(v.attr()?.dev)
+    {
+        r.map_err(|_| Errno::EIO)?;
+    }
     Ok(0)
 }
 

@@ -15,6 +15,7 @@
 pub mod fs;
 pub mod fsops;
 pub mod mm;
+pub mod mount;
 pub mod names;
 pub mod poll;
 pub mod proc;
@@ -244,6 +245,8 @@ table! {
     138 => fstatfs, fsops::sys_fstatfs, Full;
     158 => arch_prctl, proc::sys_arch_prctl, Partial("ARCH_SET_FS and ARCH_GET_FS");
     162 => sync, fsops::sys_sync, Full;
+    165 => mount, mount::sys_mount, Partial("ext2 from /dev/vkdN, tmpfs, proc, devfs; remount is a no-op; no bind or move");
+    166 => umount2, mount::sys_umount2, Full;
     169 => reboot, reboot::sys_reboot, Full;
     186 => gettid, proc::sys_gettid, Full;
     127 => rt_sigpending, signal::sys_rt_sigpending, Full;

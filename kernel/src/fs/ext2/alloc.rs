@@ -1,0 +1,171 @@
+//! Block and inode allocation: one bitmap block per group for each, with the free counts kept
+//! in the group descriptor and the superblock (and used_dirs for directories).
+//!
+//! Blocks go first to the inode's own group, then the next groups round; inodes for a
+//! directory to the group with the most free inodes, for a file to its directory's group.
+
+use super::fs::Fs;
+use super::inode::Inode;
+use crate::kern::errno::Errno;
+
+fn bit(b: &[u8], i: usize) -> bool {
+    b[i / 8] & (1 << (i % 8)) != 0
+}
+
+impl Fs {
+    /// The group an inode's blocks should go to.
+    pub fn goal_for(&self, ip: &Inode) -> u64 {
+        self.inode_group(ip.ino).0
+    }
+
+    /// Blocks in group `g` (the last one may be short).
+    fn group_blocks(&self, g: u64) -> u64 {
+        let start = self.sb.first_data_block + g * self.sb.blocks_per_group;
+        (self.sb.blocks - start).min(self.sb.blocks_per_group)
+    }
+
+    /// Allocate a zeroed block for `ip` (counted in its i_blocks).
+    pub fn alloc_block(&mut self, ip: &mut Inode, goal: u64) -> Result<u64, Errno> {
+        if self.readonly {
+            return Err(Errno::EROFS);
+        }
+        if self.sb.free_blocks() == 0 {
+            return Err(Errno::ENOSPC);
+        }
+        let n = self.sb.ngroups;
+        for k in 0..n {
+            let g = (goal + k) % n;
+            if self.groups[g as usize].free_blocks == 0 {
+                continue;
+            }
+            let bm = self.groups[g as usize].block_bitmap;
+            let len = self.group_blocks(g) as usize;
+            let bits = self.cache.read(bm)?;
+            let Some(i) = (0..len).find(|&i| !bit(bits, i)) else {
+                continue;
+            };
+            self.cache.modify(bm)?[i / 8] |= 1 << (i % 8);
+            let blk = self.sb.first_data_block + g * self.sb.blocks_per_group + i as u64;
+            self.groups[g as usize].free_blocks -= 1;
+            let f = self.sb.free_blocks();
+            self.sb.set_free_blocks(f - 1);
+            self.meta_dirty = true;
+            self.cache.zeroed(blk)?;
+            ip.blocks += (self.sb.bsize / 512) as u32;
+            return Ok(blk);
+        }
+        Err(Errno::ENOSPC)
+    }
+
+    /// Free block `blk` of `ip`.
+    pub fn free_block(&mut self, ip: &mut Inode, blk: u64) -> Result<(), Errno> {
+        let rel = blk - self.sb.first_data_block;
+        let (g, i) = (rel / self.sb.blocks_per_group, (rel % self.sb.blocks_per_group) as usize);
+        let bm = self.groups[g as usize].block_bitmap;
+        let b = self.cache.modify(bm)?;
+        if !bit(b, i) {
+            crate::kprintf!("{}: ext2: inode {}: freeing free block {blk}\n", self.name, ip.ino);
+            return Err(Errno::EIO);
+        }
+        b[i / 8] &= !(1 << (i % 8));
+        self.cache.forget(blk);
+        self.groups[g as usize].free_blocks += 1;
+        let f = self.sb.free_blocks();
+        self.sb.set_free_blocks(f + 1);
+        self.meta_dirty = true;
+        ip.blocks = ip.blocks.saturating_sub((self.sb.bsize / 512) as u32);
+        Ok(())
+    }
+
+    /// Allocate an inode number near `parent`'s group.
+    pub fn alloc_inode(&mut self, parent: u32, is_dir: bool) -> Result<u32, Errno> {
+        if self.readonly {
+            return Err(Errno::EROFS);
+        }
+        if self.sb.free_inodes() == 0 {
+            return Err(Errno::ENOSPC);
+        }
+        let n = self.sb.ngroups;
+        let start = if is_dir {
+            (0..n).max_by_key(|&g| (self.groups[g as usize].free_inodes, std::cmp::Reverse(g))).unwrap_or(0)
+        } else {
+            self.inode_group(parent).0
+        };
+        let ipg = self.sb.inodes_per_group as usize;
+        for k in 0..n {
+            let g = (start + k) % n;
+            if self.groups[g as usize].free_inodes == 0 {
+                continue;
+            }
+            let bm = self.groups[g as usize].inode_bitmap;
+            let first = self.sb.first_ino as usize;
+            let bits = self.cache.read(bm)?;
+            let Some(i) = (0..ipg).find(|&i| g as usize * ipg + i + 1 >= first && !bit(bits, i)) else {
+                continue;
+            };
+            self.cache.modify(bm)?[i / 8] |= 1 << (i % 8);
+            let gd = &mut self.groups[g as usize];
+            gd.free_inodes -= 1;
+            if is_dir {
+                gd.used_dirs += 1;
+            }
+            let f = self.sb.free_inodes();
+            self.sb.set_free_inodes(f - 1);
+            self.meta_dirty = true;
+            return Ok((g as usize * ipg + i + 1) as u32);
+        }
+        Err(Errno::ENOSPC)
+    }
+
+    /// Free inode `ino` in the bitmap and counts (its blocks are already freed).
+    pub fn free_inode_bit(&mut self, ino: u32, is_dir: bool) -> Result<(), Errno> {
+        let (g, i) = self.inode_group(ino);
+        let i = i as usize;
+        let bm = self.groups[g as usize].inode_bitmap;
+        let b = self.cache.modify(bm)?;
+        if !bit(b, i) {
+            crate::kprintf!("{}: ext2: freeing free inode {ino}\n", self.name);
+            return Err(Errno::EIO);
+        }
+        b[i / 8] &= !(1 << (i % 8));
+        let gd = &mut self.groups[g as usize];
+        gd.free_inodes += 1;
+        if is_dir {
+            gd.used_dirs = gd.used_dirs.saturating_sub(1);
+        }
+        let f = self.sb.free_inodes();
+        self.sb.set_free_inodes(f + 1);
+        self.meta_dirty = true;
+        Ok(())
+    }
+
+    /// Release an inode with no links left: its blocks, its extended-attribute block, its
+    /// bitmap bit; the inode keeps its mode with a deletion time, as Linux leaves it.
+    pub fn release_inode(&mut self, ino: u32) -> Result<(), Errno> {
+        let mut ip = self.read_inode(ino)?;
+        if ip.links != 0 || ip.dtime != 0 && ip.mode == 0 {
+            return Ok(());
+        }
+        let is_dir = ip.is_dir();
+        if !ip.is_fast_symlink(self.sb.bsize) {
+            self.truncate(&mut ip, 0)?;
+        } else {
+            ip.size = 0;
+            ip.block = [0; 15];
+        }
+        if ip.file_acl != 0 {
+            let b = self.check_block("xattr", ino, ip.file_acl)?;
+            let refs = super::le::get32(self.cache.read(b)?, 4);
+            if refs > 1 {
+                super::le::put32(self.cache.modify(b)?, 4, refs - 1);
+                ip.blocks = ip.blocks.saturating_sub((self.sb.bsize / 512) as u32);
+            } else {
+                self.free_block(&mut ip, b)?;
+            }
+            ip.file_acl = 0;
+        }
+        ip.dtime = super::fs::now_secs().max(1);
+        self.write_inode(&ip)?;
+        self.free_inode_bit(ino, is_dir)
+    }
+}

@@ -1,0 +1,325 @@
+//! Inodes: reading and writing the on-disk inode, the block map (12 direct pointers, then
+//! single, double and triple indirect blocks), file data, and truncation.
+
+use super::fs::Fs;
+use super::le::{get16, get32, put16, put32};
+use crate::fs::vfs::{Timespec, VType};
+use crate::kern::errno::Errno;
+
+/// Direct block pointers in an inode.
+pub const NDIR: usize = 12;
+pub const IND: usize = 12;
+pub const DIND: usize = 13;
+pub const TIND: usize = 14;
+/// Inode flag: hashed-tree directory index (Linux ext2 clears it when it changes the directory).
+pub const INDEX_FL: u32 = 0x1000;
+/// Longest fast symbolic link (kept in the block pointers).
+pub const FAST_SYMLINK_MAX: usize = 59;
+
+/// An inode, as far as vk uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inode {
+    pub ino: u32,
+    pub mode: u16,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub atime: Timespec,
+    pub ctime: Timespec,
+    pub mtime: Timespec,
+    pub dtime: u32,
+    pub links: u16,
+    /// 512-byte units.
+    pub blocks: u32,
+    pub flags: u32,
+    pub block: [u32; 15],
+    pub file_acl: u32,
+    /// Bytes past the first 128 in use (0 on 128-byte inodes).
+    pub extra_isize: u16,
+}
+
+fn ts(sec: u32, extra: Option<u32>) -> Timespec {
+    // The extra word: 2 epoch bits, then nanoseconds << 2.
+    let (sec_hi, nsec) = extra.map_or((0, 0), |e| (i64::from(e & 3), i64::from(e >> 2)));
+    Timespec { sec: i64::from(sec as i32) + (sec_hi << 32), nsec: if nsec < 1_000_000_000 { nsec } else { 0 } }
+}
+
+fn extra_of(t: Timespec) -> u32 {
+    let hi = ((t.sec - i64::from(t.sec as i32)) >> 32) as u32 & 3;
+    ((t.nsec.clamp(0, 999_999_999) as u32) << 2) | hi
+}
+
+impl Inode {
+    pub fn vtype(&self) -> VType {
+        VType::from_mode(u32::from(self.mode))
+    }
+
+    pub fn is_dir(&self) -> bool {
+        self.vtype() == VType::Dir
+    }
+
+    /// A symbolic link kept in the inode itself (Linux's test: no blocks but an EA block).
+    pub fn is_fast_symlink(&self, bsize: u64) -> bool {
+        let ea = if self.file_acl != 0 { (bsize / 512) as u32 } else { 0 };
+        self.vtype() == VType::Lnk && self.blocks == ea
+    }
+
+    fn parse(ino: u32, b: &[u8], inode_size: usize) -> Inode {
+        let mut block = [0u32; 15];
+        for (i, p) in block.iter_mut().enumerate() {
+            *p = get32(b, 40 + i * 4);
+        }
+        let extra_isize = if inode_size > 128 { get16(b, 128).min(inode_size as u16 - 128) } else { 0 };
+        let ex = |off: usize| (extra_isize as usize + 128 >= off + 4).then(|| get32(b, off));
+        Inode {
+            ino,
+            mode: get16(b, 0),
+            uid: u32::from(get16(b, 2)) | (u32::from(get16(b, 120)) << 16),
+            gid: u32::from(get16(b, 24)) | (u32::from(get16(b, 122)) << 16),
+            size: u64::from(get32(b, 4)) | (u64::from(get32(b, 108)) << 32),
+            atime: ts(get32(b, 8), ex(140)),
+            ctime: ts(get32(b, 12), ex(132)),
+            mtime: ts(get32(b, 16), ex(136)),
+            dtime: get32(b, 20),
+            links: get16(b, 26),
+            blocks: get32(b, 28),
+            flags: get32(b, 32),
+            block,
+            file_acl: get32(b, 104),
+            extra_isize,
+        }
+    }
+
+    fn store(&self, b: &mut [u8]) {
+        put16(b, 0, self.mode);
+        put16(b, 2, self.uid as u16);
+        put16(b, 120, (self.uid >> 16) as u16);
+        put16(b, 24, self.gid as u16);
+        put16(b, 122, (self.gid >> 16) as u16);
+        put32(b, 4, self.size as u32);
+        put32(b, 108, (self.size >> 32) as u32);
+        put32(b, 8, self.atime.sec as u32);
+        put32(b, 12, self.ctime.sec as u32);
+        put32(b, 16, self.mtime.sec as u32);
+        put32(b, 20, self.dtime);
+        put16(b, 26, self.links);
+        put32(b, 28, self.blocks);
+        put32(b, 32, self.flags);
+        for (i, p) in self.block.iter().enumerate() {
+            put32(b, 40 + i * 4, *p);
+        }
+        put32(b, 104, self.file_acl);
+        if b.len() > 128 {
+            put16(b, 128, self.extra_isize);
+            let end = 128 + self.extra_isize as usize;
+            for (off, t) in [(132, self.ctime), (136, self.mtime), (140, self.atime)] {
+                if end >= off + 4 {
+                    put32(b, off, extra_of(t));
+                }
+            }
+        }
+    }
+}
+
+impl Fs {
+    /// Where inode `ino` lives: (block, byte offset in it).
+    fn inode_loc(&self, ino: u32) -> Result<(u64, usize), Errno> {
+        if ino == 0 || ino > self.sb.inodes {
+            crate::kprintf!("{}: ext2: bad inode number {ino}\n", self.name);
+            return Err(Errno::EIO);
+        }
+        let (g, idx) = self.inode_group(ino);
+        let byte = u64::from(idx) * self.sb.inode_size;
+        Ok((self.groups[g as usize].inode_table + byte / self.sb.bsize, (byte % self.sb.bsize) as usize))
+    }
+
+    pub fn read_inode(&mut self, ino: u32) -> Result<Inode, Errno> {
+        let (blk, off) = self.inode_loc(ino)?;
+        let isz = self.sb.inode_size as usize;
+        let b = self.cache.read(blk)?;
+        Ok(Inode::parse(ino, &b[off..off + isz], isz))
+    }
+
+    pub fn write_inode(&mut self, ip: &Inode) -> Result<(), Errno> {
+        let (blk, off) = self.inode_loc(ip.ino)?;
+        let isz = self.sb.inode_size as usize;
+        let b = self.cache.modify(blk)?;
+        ip.store(&mut b[off..off + isz]);
+        Ok(())
+    }
+
+    /// A fresh on-disk inode (all zero, extra space set as mke2fs does).
+    pub fn init_inode(&mut self, ino: u32) -> Result<Inode, Errno> {
+        let (blk, off) = self.inode_loc(ino)?;
+        let isz = self.sb.inode_size as usize;
+        let b = self.cache.modify(blk)?;
+        b[off..off + isz].fill(0);
+        let mut ip = Inode::parse(ino, &b[off..off + isz], isz);
+        if isz >= 160 {
+            ip.extra_isize = 32;
+        }
+        Ok(ip)
+    }
+
+    fn ptrs_per_block(&self) -> u64 {
+        self.sb.bsize / 4
+    }
+
+    /// The disk block of logical block `lblk` of `ip` (None: a hole). With `alloc`, holes are
+    /// filled (and indirect blocks made); `ip` is changed and the caller writes it.
+    pub fn bmap(&mut self, ip: &mut Inode, lblk: u64, alloc: bool) -> Result<Option<u64>, Errno> {
+        let p = self.ptrs_per_block();
+        let (slot, path): (usize, Vec<u64>) = if lblk < NDIR as u64 {
+            (lblk as usize, vec![])
+        } else if lblk - (NDIR as u64) < p {
+            (IND, vec![lblk - NDIR as u64])
+        } else if lblk - NDIR as u64 - p < p * p {
+            let r = lblk - NDIR as u64 - p;
+            (DIND, vec![r / p, r % p])
+        } else {
+            let r = lblk - NDIR as u64 - p - p * p;
+            if r >= p * p * p {
+                return Err(Errno::EFBIG);
+            }
+            (TIND, vec![r / (p * p), (r / p) % p, r % p])
+        };
+        let goal = self.goal_for(ip);
+        let mut cur = ip.block[slot];
+        if cur == 0 {
+            if !alloc {
+                return Ok(None);
+            }
+            let b = self.alloc_block(ip, goal)?;
+            ip.block[slot] = b as u32;
+            cur = b as u32;
+        }
+        let mut blk = self.check_block("mapped", ip.ino, cur)?;
+        for &idx in &path {
+            let next = Fs::ptr_at(self.cache.read(blk)?, idx as usize);
+            let nb = if next == 0 {
+                if !alloc {
+                    return Ok(None);
+                }
+                let nb = self.alloc_block(ip, goal)?;
+                put32(self.cache.modify(blk)?, idx as usize * 4, nb as u32);
+                nb
+            } else {
+                self.check_block("indirect", ip.ino, next)?
+            };
+            blk = nb;
+        }
+        Ok(Some(blk))
+    }
+
+    /// Read file data at `off` (short at the end of the file).
+    pub fn read_data(&mut self, ip: &Inode, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        if off >= ip.size {
+            return Ok(0);
+        }
+        let n = buf.len().min((ip.size - off).min(usize::MAX as u64) as usize);
+        let bs = self.sb.bsize;
+        let mut ip = ip.clone();
+        let mut done = 0;
+        while done < n {
+            let pos = off + done as u64;
+            let in_blk = (pos % bs) as usize;
+            let chunk = (bs as usize - in_blk).min(n - done);
+            match self.bmap(&mut ip, pos / bs, false)? {
+                Some(b) => buf[done..done + chunk].copy_from_slice(&self.cache.read(b)?[in_blk..in_blk + chunk]),
+                None => buf[done..done + chunk].fill(0),
+            }
+            done += chunk;
+        }
+        Ok(n)
+    }
+
+    /// Write file data at `off`, allocating blocks; returns bytes written (short on ENOSPC).
+    pub fn write_data(&mut self, ip: &mut Inode, off: u64, buf: &[u8]) -> Result<usize, Errno> {
+        let bs = self.sb.bsize;
+        let mut done = 0;
+        while done < buf.len() {
+            let pos = off + done as u64;
+            let in_blk = (pos % bs) as usize;
+            let chunk = (bs as usize - in_blk).min(buf.len() - done);
+            let b = match self.bmap(ip, pos / bs, true) {
+                Ok(Some(b)) => b,
+                Ok(None) => return Err(Errno::EIO),
+                Err(e) if done > 0 && (e == Errno::ENOSPC || e == Errno::EFBIG) => break,
+                Err(e) => return Err(e),
+            };
+            self.cache.modify(b)?[in_blk..in_blk + chunk].copy_from_slice(&buf[done..done + chunk]);
+            done += chunk;
+            ip.size = ip.size.max(pos + chunk as u64);
+        }
+        Ok(done)
+    }
+
+    /// Free the blocks of `blk` (a subtree of `depth` levels of indirection) from logical index
+    /// `from` on; true when the whole subtree (and `blk` itself) was freed.
+    fn trunc_branch(&mut self, ip: &mut Inode, blk: u32, depth: u32, from: u64) -> Result<bool, Errno> {
+        let b = self.check_block("truncated", ip.ino, blk)?;
+        if depth == 0 {
+            if from == 0 {
+                self.free_block(ip, b)?;
+                return Ok(true);
+            }
+            return Ok(false);
+        }
+        let p = self.ptrs_per_block();
+        let span = p.pow(depth - 1);
+        let ptrs: Vec<u32> = self.cache.read(b)?.chunks(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        for (i, &child) in ptrs.iter().enumerate() {
+            let start = i as u64 * span;
+            if child == 0 || start + span <= from {
+                continue;
+            }
+            if self.trunc_branch(ip, child, depth - 1, from.saturating_sub(start))? && from > 0 {
+                put32(self.cache.modify(b)?, i * 4, 0);
+            }
+        }
+        if from == 0 {
+            self.free_block(ip, b)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Set the size of `ip`, freeing blocks past it (and indirect blocks left empty) and
+    /// zeroing the rest of the last block so a later growth reads zeros.
+    pub fn truncate(&mut self, ip: &mut Inode, size: u64) -> Result<(), Errno> {
+        let bs = self.sb.bsize;
+        if size < ip.size {
+            let keep = size.div_ceil(bs);
+            let p = self.ptrs_per_block();
+            for i in 0..NDIR {
+                if i as u64 >= keep && ip.block[i] != 0 {
+                    let b = self.check_block("truncated", ip.ino, ip.block[i])?;
+                    self.free_block(ip, b)?;
+                    ip.block[i] = 0;
+                }
+            }
+            let levels = [(IND, 1u32, NDIR as u64), (DIND, 2, NDIR as u64 + p), (TIND, 3, NDIR as u64 + p + p * p)];
+            for (slot, depth, first) in levels {
+                let blk = ip.block[slot];
+                if blk == 0 {
+                    continue;
+                }
+                let from = keep.saturating_sub(first);
+                if from >= p.pow(depth) {
+                    continue;
+                }
+                if self.trunc_branch(ip, blk, depth, from)? {
+                    ip.block[slot] = 0;
+                }
+            }
+            if !size.is_multiple_of(bs)
+                && let Some(b) = self.bmap(ip, size / bs, false)?
+            {
+                let at = (size % bs) as usize;
+                self.cache.modify(b)?[at..].fill(0);
+            }
+        }
+        ip.size = size;
+        Ok(())
+    }
+}
