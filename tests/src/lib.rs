@@ -5,6 +5,7 @@
 //! `target/release/` of the workspace. Build them with `make` first.
 
 pub mod guest;
+pub mod image;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;

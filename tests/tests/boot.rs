@@ -1,16 +1,12 @@
 //! The whole boot, as a person sees it: busybox init runs /etc/rc and a getty on the console,
 //! root logs in with its password, uses busybox (files, pipes, a background job, ^C, ps, df,
-//! mount), and `poweroff` stops the machine with status 0. `vps` and ddb see the booted system.
+//! mount), and `poweroff` stops the machine with status 0 and a clean file system (`e2fsck -fn`).
+//! `vps` sees the booted system. Each test boots its own copy of `run/rootimg.01`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use vk_tests::PtyKernel;
-
-/// The root the boot tests use.
-fn root() -> PathBuf {
-    vk_tests::guest::root_dir()
-}
+use vk_tests::image::ImageCopy;
 
 fn login(k: &mut PtyKernel) {
     k.expect("login: ");
@@ -29,8 +25,8 @@ fn run(k: &mut PtyKernel, cmd: &str) -> String {
 
 #[test]
 fn login_on_the_console_use_busybox_and_poweroff() {
-    let root = root();
-    let mut k = PtyKernel::start(&["-m", "64m", "-n", "2", "-r", root.to_str().unwrap()], 24, 80);
+    let image = ImageCopy::new("login");
+    let mut k = PtyKernel::start(&["-m", "64m", "-n", "2", "-r", image.path()], 24, 80);
     let boot = k.expect("login: ");
     assert!(boot.contains("Welcome to vk"), "the rc script prints the motd:\n{boot}");
     k.type_bytes(b"root\r");
@@ -86,16 +82,24 @@ fn login_on_the_console_use_busybox_and_poweroff() {
     k.type_bytes(b"poweroff\r");
     k.expect("The operating system has halted.");
     assert_eq!(k.wait().code(), Some(0), "{}", k.output());
+    let (code, fsck) = image.fsck();
+    assert_eq!(code, Some(0), "e2fsck -fn after poweroff:\n{fsck}");
 }
 
 #[test]
 fn single_user_boot_gives_a_shell_without_login() {
-    let root = root();
-    let mut k = PtyKernel::start(&["-m", "64m", "-n", "2", "-s", "-r", root.to_str().unwrap()], 24, 80);
+    let image = ImageCopy::new("single");
+    let mut k = PtyKernel::start(&["-m", "64m", "-n", "2", "-s", "-r", image.path()], 24, 80);
     k.expect("# ");
     let out = run(&mut k, "echo single $(id -u)");
     assert!(out.contains("single 0"), "{out}");
+    // poweroff -f skips init's shutdown (no umount): the kernel still syncs and marks the
+    // file system clean at halt.
+    let out = run(&mut k, "echo persisted > /root/f; cat /root/f");
+    assert!(out.contains("persisted"), "{out}");
     k.type_bytes(b"poweroff -f\r");
     k.expect("The operating system has halted.");
     assert_eq!(k.wait().code(), Some(0), "{}", k.output());
+    let (code, fsck) = image.fsck();
+    assert_eq!(code, Some(0), "e2fsck -fn after poweroff -f:\n{fsck}");
 }

@@ -8,36 +8,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use vk_tests::guest::{program_output, summary};
+use vk_tests::image::{ImageCopy, e2fsck};
 use vk_tests::{Kernel, bin};
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// A fresh directory with a copy of the root image in it (removed when dropped).
-struct ImageCopy {
-    dir: PathBuf,
-    image: PathBuf,
-}
-
-impl ImageCopy {
-    fn new(tag: &str) -> ImageCopy {
-        let dir = std::env::temp_dir().join(format!("vk-ext2-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("make temp dir");
-        let image = dir.join("root.img");
-        std::fs::copy(bin("rootimg.01"), &image).expect("copy the root image");
-        ImageCopy { dir, image }
-    }
-
-    fn path(&self) -> &str {
-        self.image.to_str().expect("utf-8 temp path")
-    }
-}
-
-impl Drop for ImageCopy {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// Boot `image` (flag `-r` or `-R`) with `sh -c script` as init: (exit code, init's output).
 fn boot(flag: &str, image: &str, script: &str) -> (Option<i32>, String) {
@@ -48,10 +22,6 @@ fn boot(flag: &str, image: &str, script: &str) -> (Option<i32>, String) {
     (st.code(), program_output(&console).to_string())
 }
 
-fn e2fsck(image: &Path) -> (Option<i32>, String) {
-    let o = Command::new("e2fsck").args(["-fn"]).arg(image).output().expect("run e2fsck (e2fsprogs)");
-    (o.status.code(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
-}
 
 fn debugfs(image: &Path, request: &str) -> String {
     let o = Command::new("debugfs").args(["-R", request]).arg(image).output().expect("run debugfs (e2fsprogs)");
