@@ -34,7 +34,9 @@ fn start_sh(script: &str) -> Kernel {
 
 #[test]
 fn ps_lists_the_shell_its_child_and_itself() {
+    // Wait until the background sleep has exec'd and is asleep before listing.
     let out = sh("sleep 60 & echo \"bg=$!\"
+until [ \"$(cat /proc/$!/comm)\" = sleep ] && grep -q '^State:.S' /proc/$!/status; do :; done
 echo @ps; ps; echo @ps-o; ps -o pid,ppid,pgid,stat,comm,args; echo @end
 kill $!");
     let bg: u32 = out.lines().find_map(|l| l.strip_prefix("bg=")).and_then(|v| v.parse().ok()).expect("bg pid");
