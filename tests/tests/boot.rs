@@ -178,3 +178,43 @@ fn ddb_sees_the_booted_system() {
     k.expect("The operating system has halted.");
     assert_eq!(k.wait().code(), Some(0), "{}", k.output());
 }
+
+/// Leave work behind: a stopped job is in an orphaned process group once the shell that
+/// started it is gone, and gets SIGHUP and SIGCONT (it must not stay stopped for ever); a
+/// foreground job whose session leader dies gets SIGHUP from the terminal's hang-up.
+#[test]
+fn logging_out_hangs_up_what_is_left() {
+    let image = ImageCopy::new("hangup");
+    let mut k = PtyKernel::start(&["-m", "64m", "-n", "2", "-r", image.path()], 24, 80);
+    login(&mut k);
+    // A shell with job control puts the job in a group of its own, stops it and leaves
+    // (a non-interactive shell does not kill its stopped jobs on the way out).
+    let out = run(&mut k, "sh -c 'set -m; sleep 123 & kill -STOP $!; echo job $!; grep State /proc/$!/status'");
+    assert!(out.contains("T (stopped)"), "{out}");
+    // Gone: hung up, continued, killed by SIGHUP and reaped by init.
+    let mut gone = false;
+    for _ in 0..50 {
+        if run(&mut k, "ps -o pid,args").lines().all(|l| !l.contains("sleep 123")) {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(gone, "the stopped job outlived its session:\n{}", k.output());
+
+    // The foreground job catches the hang-up when its session ends under it.
+    k.type_bytes(b"sh -c 'trap \"echo hup > /root/hup; exit\" HUP; kill -9 $PPID; while :; do sleep 1; done'\r");
+    login(&mut k);
+    let mut got = String::new();
+    for _ in 0..50 {
+        got = run(&mut k, "cat /root/hup 2>/dev/null");
+        if got.contains("hup") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(got.contains("hup"), "no SIGHUP for the foreground job:\n{}", k.output());
+    k.type_bytes(b"poweroff\r");
+    k.expect("The operating system has halted.");
+    assert_eq!(k.wait().code(), Some(0), "{}", k.output());
+}

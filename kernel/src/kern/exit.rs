@@ -93,6 +93,7 @@ fn proc_exit(p: &Arc<Proc>, status: i32) {
     p.rec.state.store(pstate::ZOMBIE, Ordering::Release);
     // Children go to init.
     let children = std::mem::take(&mut *u.children.lock());
+    let child_pgrps: Vec<i32> = children.iter().map(|c| c.rec.pgid.load(Ordering::Relaxed)).collect();
     if let Some(init) = proc::find(1).filter(|i| i.pid != p.pid) {
         for c in children {
             c.rec.ppid.store(1, Ordering::Relaxed);
@@ -105,6 +106,7 @@ fn proc_exit(p: &Arc<Proc>, status: i32) {
     if p.pid == 1 {
         init_exited(status);
     }
+    crate::kern::tty::ctty::exit_hangups(p, parent.as_deref(), &child_pgrps);
     match parent {
         Some(parent) => notify_parent(p, &parent, status, autoreap),
         None => u.exit_notified.store(true, Ordering::Release),

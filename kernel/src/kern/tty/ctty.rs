@@ -23,7 +23,12 @@ use crate::kern::thread::Thread;
 
 /// The guest processes.
 fn procs() -> Vec<Arc<Proc>> {
-    (1..crate::kern::uproc::PID_MAX).filter_map(proc::find).filter(|p| p.user.is_some()).collect()
+    proc::all().into_iter().filter(|p| p.user.is_some()).collect()
+}
+
+/// Whether `p` has exited (a zombie, or on its way).
+fn gone(p: &Proc) -> bool {
+    p.rec.state.load(Ordering::Relaxed) == kvm_mem::abi::pstate::ZOMBIE || crate::kern::exit::exiting(p)
 }
 
 fn pgid(p: &Proc) -> i32 {
@@ -61,6 +66,38 @@ pub fn is_orphaned(pgrp: i32) -> bool {
     !procs().iter().filter(|p| pgid(p) == pgrp).any(|m| {
         m.user().parent.lock().upgrade().is_some_and(|pp| pgid(&pp) != pgrp && sid(&pp) == sid(m))
     })
+}
+
+/// Process `p` is exiting (its children already given to init; `child_pgrps` their groups).
+/// As Linux's exit does: a session leader's exit hangs up its controlling terminal (the
+/// foreground group gets SIGHUP and SIGCONT, the session loses the terminal); and a process
+/// group that this exit leaves orphaned with stopped members gets SIGHUP and SIGCONT, so
+/// they do not stay stopped for ever with no one to continue them. (As in `is_orphaned`, a
+/// parent that is init ties a group, unlike Linux: vk's init is often the interactive shell.)
+pub fn exit_hangups(p: &Proc, parent: Option<&Proc>, child_pgrps: &[i32]) {
+    let tty = super::console();
+    if p.pid == sid(p) && has_ctty(tty, p) {
+        let _ = release(tty, p);
+    }
+    let mut groups = Vec::new();
+    // Its own group, if p was what tied it to the session: a parent in another group of it.
+    if parent.is_some_and(|pp| pgid(pp) != pgid(p) && sid(pp) == sid(p)) {
+        groups.push(pgid(p));
+    }
+    // Its children's groups (other groups of its session) that it tied.
+    groups.extend(child_pgrps.iter().copied().filter(|&g| g != pgid(p)));
+    groups.sort_unstable();
+    groups.dedup();
+    for g in groups {
+        let members: Vec<_> = procs().into_iter().filter(|m| pgid(m) == g && !gone(m)).collect();
+        let tied = members.iter().any(|m| {
+            m.user().parent.lock().upgrade().is_some_and(|pp| !gone(&pp) && pgid(&pp) != g && sid(&pp) == sid(m))
+        });
+        if !tied && members.iter().any(|m| crate::kern::jobctl::is_stopped(m)) {
+            signal_pgrp(g, SIGHUP);
+            signal_pgrp(g, SIGCONT);
+        }
+    }
 }
 
 /// Make the console the controlling terminal of `p`'s session. `steal`: TIOCSCTTY's argument
