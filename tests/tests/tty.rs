@@ -288,3 +288,24 @@ fn background_writer_with_tostop_is_stopped_by_sigttou() {
     run(&mut k, "stty -tostop");
     exit(k);
 }
+
+#[test]
+fn ctrl_s_holds_output_until_ctrl_q() {
+    let mut k = shell();
+    // ^S stops output: the command runs once typed, but nothing it or the shell writes
+    // appears until ^Q.
+    k.type_bytes(b"\x13");
+    k.type_bytes(b"echo he''ld\r");
+    let early = k.try_expect("held\r\n", std::time::Duration::from_millis(500));
+    assert!(early.is_none(), "output appeared while stopped: {early:?}");
+    k.type_bytes(b"\x11");
+    k.expect("held\r\n");
+    k.expect("/ # ");
+    // With ixon off, ^S is an ordinary character.
+    run(&mut k, "stty -ixon");
+    k.type_bytes(b"\x13");
+    k.type_bytes(b"\x7f"); // erase it again at the line editor
+    let out = run(&mut k, "echo free");
+    assert!(out.contains("free"), "{out}");
+    exit(k);
+}

@@ -13,6 +13,9 @@ pub const TCSETSW: u32 = 0x5403;
 pub const TCSETSF: u32 = 0x5404;
 pub const TCSBRK: u32 = 0x5409;
 pub const TCXONC: u32 = 0x540a;
+/// TCXONC's arguments (termios(3) tcflow).
+const TCOOFF: u64 = 0;
+const TCOON: u64 = 1;
 pub const TCFLSH: u32 = 0x540b;
 pub const TIOCSCTTY: u32 = 0x540e;
 pub const TIOCGPGRP: u32 = 0x540f;
@@ -111,6 +114,16 @@ pub fn ioctl(ctx: &mut Ctx<'_>, req: u32, arg: u64) -> SysResult {
                 return Err(Errno::EINVAL);
             }
             change(ctx)?;
+            // TCOOFF / TCOON suspend and restart output; TCIOFF / TCION would send STOP / START
+            // to the other end, and the host terminal needs neither.
+            match arg {
+                TCOOFF => tty.st.lock().ld.stopped = true,
+                TCOON => {
+                    tty.st.lock().ld.stopped = false;
+                    super::wake(tty);
+                }
+                _ => {}
+            }
         }
         // tcdrain and tcsendbreak: output is never queued, and a console has no line to break.
         TCSBRK | TCSBRKP => {}

@@ -3,7 +3,8 @@
 //!
 //! * Input: ISTRIP, IGNCR/ICRNL/INLCR; ISIG: VINTR → SIGINT, VSUSP → SIGTSTP, with the input
 //!   flushed unless NOFLSH (VQUIT is no signal: `^\` is the debugger's, see the module above);
-//!   IXON swallows VSTOP/VSTART (output is never held); IEXTEN: VLNEXT, VWERASE, VREPRINT.
+//!   IXON: VSTOP stops output and VSTART (or any key with IXANY) restarts it, both consumed
+//!   (echo is not held); IEXTEN: VLNEXT, VWERASE, VREPRINT.
 //! * Canonical mode: a line being edited (VERASE, VKILL, VWERASE), committed by `\n`, VEOL,
 //!   VEOL2 or VEOF (which is not kept: a VEOF on an empty line reads as end of file).
 //! * Echo: ECHO (control characters as `^X` with ECHOCTL), ECHOE (erase as `\b \b`), ECHOK,
@@ -36,6 +37,9 @@ pub struct LineDisc {
     lnext: bool,
     /// Echo output, processed, waiting to be written.
     echo: Vec<u8>,
+    /// Output stopped by VSTOP (IXON) or TCOOFF: writers wait until VSTART, any key with
+    /// IXANY, TCOON, or IXON turned off.
+    pub stopped: bool,
 }
 
 fn is_ctl(c: u8) -> bool {
@@ -102,6 +106,9 @@ impl LineDisc {
     pub fn set_termios(&mut self, t: Termios) {
         let was_canon = self.canon();
         self.t = t;
+        if !self.t.iflag(IXON) {
+            self.stopped = false;
+        }
         if was_canon && !self.canon() {
             let line = std::mem::take(&mut self.line);
             self.q.extend(line.iter().map(|&b| u16::from(b)));
@@ -292,8 +299,20 @@ impl LineDisc {
                 return Some(sig);
             }
         }
-        if t.iflag(IXON) && (t.is_cc(VSTOP, c) || t.is_cc(VSTART, c)) {
-            return None;
+        if t.iflag(IXON) {
+            // termios(3): VSTOP stops output, VSTART restarts it; both are consumed. With IXANY
+            // any other character restarts it too (and is then read as usual).
+            if t.is_cc(VSTOP, c) {
+                self.stopped = true;
+                return None;
+            }
+            if t.is_cc(VSTART, c) {
+                self.stopped = false;
+                return None;
+            }
+            if t.iflag(IXANY) {
+                self.stopped = false;
+            }
         }
         if t.lflag(IEXTEN) && t.is_cc(VLNEXT, c) {
             self.lnext = true;
@@ -350,6 +369,27 @@ mod tests {
         let mut b = [0u8; 64];
         let n = ld.read(&mut b);
         b[..n].to_vec()
+    }
+
+    #[test]
+    fn stop_and_start_hold_output_and_are_consumed() {
+        let mut ld = LineDisc::new(Termios::default());
+        typed(&mut ld, b"\x13");
+        assert!(ld.stopped);
+        typed(&mut ld, b"a");
+        assert!(ld.stopped, "without IXANY only VSTART restarts");
+        typed(&mut ld, b"\x11b\n");
+        assert!(!ld.stopped);
+        assert_eq!(read_all(&mut ld), b"ab\n", "STOP and START are not input");
+        let mut t = Termios::default();
+        t.iflag |= IXANY;
+        ld.set_termios(t);
+        typed(&mut ld, b"\x13c");
+        assert!(!ld.stopped, "IXANY: any key restarts");
+        typed(&mut ld, b"\x13");
+        t.iflag &= !IXON;
+        ld.set_termios(t);
+        assert!(!ld.stopped, "turning IXON off restarts output");
     }
 
     #[test]

@@ -13,8 +13,8 @@
 //!   tty: bytes pass unprocessed both ways, tty ioctls fail with ENOTTY, and there is no
 //!   controlling terminal or job control.
 //! * Output goes to the host through platform's console output queue (a host thread writes
-//!   it, so a CPU never blocks on the terminal); it is never held by ^S: IXON only swallows
-//!   the keys.
+//!   it, so a CPU never blocks on the terminal). After ^S (IXON) or TCOOFF a writer sleeps in
+//!   "ttyout" until ^Q, TCOON or IXON is turned off; echo and kernel messages still go out.
 
 pub mod ctty;
 pub mod ioctl;
@@ -221,6 +221,16 @@ impl Tty {
         }
         if self.st.lock().ld.t.lflag(TOSTOP) {
             ctty::check_current(self, ctty::Access::Write)?;
+        }
+        // Output stopped (^S): wait for ^Q.
+        loop {
+            let g = sleepq_lock(chan(self));
+            if !self.st.lock().ld.stopped {
+                break;
+            }
+            if tsleep_locked(g, "ttyout", SleepOpts { interruptible: true, timeout: None }) == WakeReason::Interrupted {
+                return Err(Errno::ERESTARTSYS);
+            }
         }
         let mut out = Vec::with_capacity(buf.len() + buf.len() / 8);
         self.st.lock().ld.opost(buf, &mut out);
