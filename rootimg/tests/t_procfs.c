@@ -564,6 +564,42 @@ static void test_gone(void)
     CHECK(stat(path, &sb) < 0 && errno == ENOENT);
 }
 
+/* Opening /proc/self/fd/N of a pipe opens the pipe itself (a magic link, not its text):
+ * a new read or write end of the same pipe. */
+static void test_reopen_pipe(void)
+{
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    char path[64], buf[8];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", p[0]);
+    int r2 = open(path, O_RDONLY);
+    CHECKF(r2 >= 0, "open %s", path);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", p[1]);
+    int w2 = open(path, O_WRONLY);
+    CHECKF(w2 >= 0, "open %s", path);
+    if (r2 < 0 || w2 < 0)
+        return;
+    CHECK(write(p[1], "ab", 2) == 2);
+    CHECK(read(r2, buf, sizeof buf) == 2 && memcmp(buf, "ab", 2) == 0);
+    CHECK(write(w2, "c", 1) == 1);
+    CHECK(read(p[0], buf, sizeof buf) == 1 && buf[0] == 'c');
+    /* The new descriptor names the same pipe. */
+    char l1[64] = "", l2[64] = "";
+    snprintf(path, sizeof path, "/proc/self/fd/%d", p[0]);
+    CHECK(readlink(path, l1, sizeof l1 - 1) > 0);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", r2);
+    CHECK(readlink(path, l2, sizeof l2 - 1) > 0);
+    CHECKF(strcmp(l1, l2) == 0, "%s vs %s", l1, l2);
+    /* End of file only once every write end is closed. */
+    close(p[1]);
+    CHECK(write(w2, "d", 1) == 1);
+    CHECK(read(r2, buf, sizeof buf) == 1 && buf[0] == 'd');
+    close(w2);
+    CHECK(read(r2, buf, sizeof buf) == 0);
+    close(p[0]);
+    close(r2);
+}
+
 int main(int argc, char **argv)
 {
     vktest_reset_signals();
@@ -573,6 +609,7 @@ int main(int argc, char **argv)
     test_status();
     test_cmdline(argc, argv);
     test_fds();
+    test_reopen_pipe();
     test_maps();
     test_meminfo();
     test_uptime();

@@ -45,6 +45,14 @@ impl NamePath {
         self.comps[1..].iter().map(|(n, _)| format!("/{n}")).collect()
     }
 
+    /// A path to a file that has no name in the tree (a pipe reached through /proc/PID/fd):
+    /// its text is `text`, under the root.
+    pub fn anonymous(text: &str, v: VnodeRef) -> NamePath {
+        let mut np = NamePath::root();
+        np.push(text, v);
+        np
+    }
+
     fn push(&mut self, name: &str, v: VnodeRef) {
         self.comps.push((name.to_string(), v));
     }
@@ -171,6 +179,10 @@ fn walk(mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result
             *links += 1;
             if *links > MAXSYMLINKS {
                 return Err(Errno::ELOOP);
+            }
+            if let Some(to) = v.magic_link() {
+                cur = to?;
+                continue;
             }
             let target = v.readlink()?;
             cur = walk(cur, &target, true, links)?;

@@ -19,8 +19,9 @@ pub const PIPE_BUF: usize = 4096;
 #[derive(Debug, Default)]
 struct State {
     data: VecDeque<u8>,
-    reader: bool,
-    writer: bool,
+    /// Open read ends and write ends.
+    readers: usize,
+    writers: usize,
 }
 
 /// A pipe's buffer, shared by its two ends.
@@ -34,6 +35,7 @@ pub struct Pipe {
 #[derive(Debug)]
 pub struct PipeEnd {
     pipe: Arc<Pipe>,
+    read: bool,
     write: bool,
 }
 
@@ -42,10 +44,10 @@ static NEXT_INO: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::ne
 /// A new pipe: (read end, write end).
 pub fn new() -> (VnodeRef, VnodeRef) {
     let pipe = Arc::new(Pipe {
-        st: SpinLock::new("pipe", State { data: VecDeque::new(), reader: true, writer: true }),
+        st: SpinLock::new("pipe", State { data: VecDeque::new(), readers: 1, writers: 1 }),
         ino: NEXT_INO.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
     });
-    (Arc::new(PipeEnd { pipe: Arc::clone(&pipe), write: false }), Arc::new(PipeEnd { pipe, write: true }))
+    (Arc::new(PipeEnd { pipe: Arc::clone(&pipe), read: true, write: false }), Arc::new(PipeEnd { pipe, read: false, write: true }))
 }
 
 impl Pipe {
@@ -61,11 +63,8 @@ impl Drop for PipeEnd {
     fn drop(&mut self) {
         {
             let mut st = self.pipe.st.lock();
-            if self.write {
-                st.writer = false;
-            } else {
-                st.reader = false;
-            }
+            st.writers -= usize::from(self.write);
+            st.readers -= usize::from(self.read);
         }
         wakeup(self.pipe.rchan());
         wakeup(self.pipe.wchan());
@@ -96,7 +95,7 @@ impl Vnode for PipeEnd {
     }
 
     fn read_nb(&self, _off: u64, buf: &mut [u8], nonblock: bool) -> Result<usize, Errno> {
-        if self.write {
+        if !self.read {
             return Err(Errno::EBADF);
         }
         if buf.is_empty() {
@@ -118,7 +117,7 @@ impl Vnode for PipeEnd {
                     poll_wakeup();
                     return Ok(n);
                 }
-                if !st.writer {
+                if st.writers == 0 {
                     return Ok(0);
                 }
             }
@@ -141,7 +140,7 @@ impl Vnode for PipeEnd {
             let g = sleepq_lock(p.wchan());
             {
                 let mut st = p.st.lock();
-                if !st.reader {
+                if st.readers == 0 {
                     return if done > 0 { Ok(done) } else { Err(Errno::EPIPE) };
                 }
                 let room = PIPE_SIZE - st.data.len();
@@ -171,18 +170,26 @@ impl Vnode for PipeEnd {
 
     fn poll(&self) -> u16 {
         let st = self.pipe.st.lock();
+        let mut r = 0;
         if self.write {
-            if !st.reader { POLLOUT | POLLERR } else if st.data.len() < PIPE_SIZE { POLLOUT } else { 0 }
-        } else {
-            let mut r = 0;
+            r |= if st.readers == 0 { POLLOUT | POLLERR } else if st.data.len() < PIPE_SIZE { POLLOUT } else { 0 };
+        }
+        if self.read {
             if !st.data.is_empty() {
                 r |= POLLIN;
             }
-            if !st.writer {
+            if st.writers == 0 {
                 r |= POLLHUP;
             }
-            r
         }
+        r
+    }
+
+    fn open_fifo(&self, read: bool, write: bool) -> Option<VnodeRef> {
+        let mut st = self.pipe.st.lock();
+        st.readers += usize::from(read);
+        st.writers += usize::from(write);
+        Some(Arc::new(PipeEnd { pipe: Arc::clone(&self.pipe), read, write }))
     }
 
     fn seekable(&self) -> bool {

@@ -276,6 +276,18 @@ pub trait Vnode: Send + Sync + Debug {
     }
 
     /// Whether lseek means anything (false for devices, pipes).
+    /// A pipe opened again through a /proc/PID/fd link: a new end of the same pipe, reading
+    /// and/or writing (None: not a pipe).
+    fn open_fifo(&self, _read: bool, _write: bool) -> Option<VnodeRef> {
+        None
+    }
+
+    /// A "magic" link (/proc/PID/fd/N): following it leads to the open file itself, not to
+    /// the path its text names (None: an ordinary symbolic link).
+    fn magic_link(&self) -> Option<Result<crate::fs::namei::NamePath, Errno>> {
+        None
+    }
+
     fn seekable(&self) -> bool {
         true
     }

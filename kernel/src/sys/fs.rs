@@ -248,7 +248,13 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
         v.truncate(0)?;
     }
     let v = if v.is_tty() && flags & O_PATH == 0 { crate::kern::tty::ctty::on_open(ctx.p, v, flags)? } else { v };
-    let f = File::new(v, Some(np), flags);
+    // A pipe reached through /proc/PID/fd: a new end of it, as the access mode asks.
+    let acc = flags & O_ACCMODE;
+    let reopened = if vt == VType::Fifo && flags & O_PATH == 0 { v.open_fifo(acc != file::O_WRONLY, acc != O_RDONLY) } else { None };
+    let f = match reopened {
+        Some(end) => File::new(end, None, flags), // named like the original: pipe:[N]
+        None => File::new(v, Some(np), flags),
+    };
     ctx.p.user().files().lock().alloc(f, flags & O_CLOEXEC != 0, 0).map(|fd| fd as usize)
 }
 

@@ -293,6 +293,14 @@ impl Vnode for ProcNode {
         }
     }
 
+    fn magic_link(&self) -> Option<Result<crate::fs::namei::NamePath, Errno>> {
+        let Node::Fd(pid, fd) = self.0 else { return None };
+        Some(lookup_proc(pid).and_then(|p| pid::fd_file(&p, fd)).map(|f| match &f.path {
+            Some(np) => np.clone(),
+            None => crate::fs::namei::NamePath::anonymous(&String::from_utf8_lossy(&pid::fd_link(&f)), f.vnode.clone()),
+        }))
+    }
+
     fn readlink(&self) -> Result<Vec<u8>, Errno> {
         match self.0 {
             Node::SelfLink => Ok(caller_pid().ok_or(Errno::ENOENT)?.to_string().into_bytes()),
