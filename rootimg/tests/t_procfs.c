@@ -600,6 +600,31 @@ static void test_reopen_pipe(void)
     close(r2);
 }
 
+/* /dev/stdin and friends lead to /proc/self/fd: reading /dev/stdin reads whatever fd 0 is. */
+static void test_dev_stdin(void)
+{
+    char l[64] = "";
+    CHECK(readlink("/dev/stdin", l, sizeof l - 1) > 0 && strcmp(l, "/proc/self/fd/0") == 0);
+    memset(l, 0, sizeof l);
+    CHECK(readlink("/dev/fd", l, sizeof l - 1) > 0 && strcmp(l, "/proc/self/fd") == 0);
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    int saved = dup(0);
+    REQUIRE(saved >= 0 && dup2(p[0], 0) == 0);
+    CHECK(write(p[1], "in", 2) == 2);
+    int fd = open("/dev/stdin", O_RDONLY);
+    char buf[4];
+    CHECKF(fd >= 0, "open /dev/stdin");
+    if (fd >= 0) {
+        CHECK(read(fd, buf, sizeof buf) == 2 && memcmp(buf, "in", 2) == 0);
+        close(fd);
+    }
+    dup2(saved, 0);
+    close(saved);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(int argc, char **argv)
 {
     vktest_reset_signals();
@@ -610,6 +635,7 @@ int main(int argc, char **argv)
     test_cmdline(argc, argv);
     test_fds();
     test_reopen_pipe();
+    test_dev_stdin();
     test_maps();
     test_meminfo();
     test_uptime();

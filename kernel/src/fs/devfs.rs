@@ -1,4 +1,5 @@
-//! devfs: the device nodes — `console`, `tty`, `null`, `zero`, `random`, `urandom`, and the
+//! devfs: the device nodes — `console`, `tty`, `null`, `zero`, `random`, `urandom`, the links
+//! `fd`, `stdin`, `stdout`, `stderr` into /proc/self/fd, and the
 //! disks `vkd0`, `vkd1`, … (block devices, see `bcache`) — in one directory, mounted on /dev at
 //! boot.
 //!
@@ -7,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::fs::vfs::{Attr, DirEntry, S_IFCHR, S_IFDIR, Timespec, VType, Vnode, VnodeRef};
+use crate::fs::vfs::{Attr, DirEntry, S_IFCHR, S_IFDIR, S_IFLNK, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
 
 const DEVFS_DEV: u64 = 5;
@@ -113,6 +114,34 @@ impl Vnode for CharDev {
     }
 }
 
+/// A symbolic link of /dev: `fd`, `stdin`, `stdout`, `stderr` into /proc/self/fd, as udev
+/// makes them.
+#[derive(Debug)]
+pub struct DevLink {
+    target: &'static str,
+    ino: u64,
+}
+
+impl Vnode for DevLink {
+    fn attr(&self) -> Result<Attr, Errno> {
+        let t = boot_time();
+        let size = self.target.len() as u64;
+        Ok(Attr { dev: DEVFS_DEV, ino: self.ino, mode: S_IFLNK | 0o777, nlink: 1, size, blksize: 4096, atime: t, mtime: t, ctime: t, ..Default::default() })
+    }
+
+    fn vtype(&self) -> VType {
+        VType::Lnk
+    }
+
+    fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        Ok(self.target.as_bytes().to_vec())
+    }
+
+    fn fs_type(&self) -> &'static str {
+        "devfs"
+    }
+}
+
 /// The /dev directory.
 #[derive(Debug)]
 pub struct DevDir {
@@ -151,6 +180,10 @@ pub fn new() -> VnodeRef {
         .map(|(i, &(n, kind))| (n, Arc::new(CharDev { kind, ino: i as u64 + 2 }) as VnodeRef))
         .collect::<Vec<_>>();
     let mut entries = entries;
+    for (name, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+        let ino = entries.len() as u64 + 2;
+        entries.push((name, Arc::new(DevLink { target, ino }) as VnodeRef));
+    }
     // The disks given with -r/-R (not host directories): /dev/vkdN.
     for (i, d) in crate::kern::init_main::boot_args().disks.iter().enumerate().take(crate::fs::bcache::VKD_NAMES.len()) {
         if !d.is_dir {
