@@ -74,6 +74,9 @@ fn login_on_the_console_use_busybox_and_poweroff() {
         assert!(std::time::Instant::now() < deadline, "no RSS for sh:\n{vps}");
         std::thread::sleep(Duration::from_millis(100));
     };
+    // The shell at its prompt is the terminal's foreground group: `+` in STAT.
+    let sh = vps.lines().find(|l| l.ends_with("(sh)")).expect("sh");
+    assert!(sh.split_whitespace().nth(9).is_some_and(|st| st.contains('+')), "{vps}");
     for (name, wchan) in [("(init)", "sigwait"), ("(login)", "wait")] {
         let line = vps.lines().find(|l| l.ends_with(name)).unwrap_or_else(|| panic!("no {name}:\n{vps}"));
         assert!(line.contains(&format!(" {wchan} ")) && line.contains(" con "), "{line}");

@@ -347,14 +347,13 @@ pub fn sys_setpgid(ctx: &mut Ctx<'_>) -> SysResult {
         }
     }
     target.rec.pgid.store(pgid, Ordering::Relaxed);
+    crate::kern::tty::ctty::update_foreground(&target);
     Ok(0)
 }
 
 pub fn sys_setsid(ctx: &mut Ctx<'_>) -> SysResult {
     let pid = ctx.p.pid;
-    let leader = (1..crate::kern::uproc::PID_MAX)
-        .filter_map(crate::kern::proc::find)
-        .any(|p| p.user.is_some() && p.rec.pgid.load(Ordering::Relaxed) == pid);
+    let leader = crate::kern::proc::all().iter().any(|p| p.user.is_some() && p.rec.pgid.load(Ordering::Relaxed) == pid);
     if leader {
         return Err(Errno::EPERM);
     }
@@ -362,6 +361,7 @@ pub fn sys_setsid(ctx: &mut Ctx<'_>) -> SysResult {
     ctx.p.rec.pgid.store(pid, Ordering::Relaxed);
     ctx.p.rec.tty.store(0, Ordering::Relaxed);
     ctx.p.rec.flags.fetch_or(kvm_mem::abi::pflags::SESSION_LEADER, Ordering::Relaxed);
+    crate::kern::tty::ctty::update_foreground(ctx.p);
     Ok(pid as usize)
 }
 

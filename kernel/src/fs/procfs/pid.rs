@@ -220,7 +220,7 @@ fn stat(p: &Arc<Proc>, td: Option<&Thread>) -> String {
         r.pgid.load(Ordering::Relaxed).to_string(),
         r.sid.load(Ordering::Relaxed).to_string(),
         tty.to_string(),
-        if tty == 0 { "-1".into() } else { r.pgid.load(Ordering::Relaxed).to_string() },
+        crate::kern::tty::ctty::tpgid(p).to_string(),
         "4194304".into(), // flags: PF_RANDOMIZE
         "0".into(),       // minflt
         "0".into(),       // cminflt

@@ -122,6 +122,7 @@ pub fn acquire(tty: &Tty, p: &Proc, steal: bool) -> Result<(), Errno> {
         s.pgrp = pgid(p);
     }
     p.rec.tty.store(DEV_CONSOLE as u32, Ordering::Relaxed);
+    publish_foreground();
     Ok(())
 }
 
@@ -145,6 +146,7 @@ pub fn release(tty: &Tty, p: &Proc) -> Result<(), Errno> {
     for q in procs().iter().filter(|q| sid(q) == p.pid) {
         q.rec.tty.store(0, Ordering::Relaxed);
     }
+    publish_foreground();
     signal_pgrp(pgrp, SIGHUP);
     signal_pgrp(pgrp, SIGCONT);
     Ok(())
@@ -213,6 +215,36 @@ pub fn boot(p: &Proc) {
     }
 }
 
+/// Keep `p`'s FOREGROUND flag (ps's `+`) true to the terminal: set while its group is the
+/// foreground group of the session that has the console.
+pub fn update_foreground(p: &Proc) {
+    use kvm_mem::abi::pflags::FOREGROUND;
+    let tty = super::console();
+    let fg = {
+        let s = tty.st.lock();
+        s.session != 0 && s.pgrp == pgid(p) && sid(p) == s.session
+    };
+    if fg && p.rec.tty.load(Ordering::Relaxed) != 0 {
+        p.rec.flags.fetch_or(FOREGROUND, Ordering::Relaxed);
+    } else {
+        p.rec.flags.fetch_and(!FOREGROUND, Ordering::Relaxed);
+    }
+}
+
+/// [`update_foreground`] for every process: the foreground group or the session changed.
+pub fn publish_foreground() {
+    for p in procs() {
+        update_foreground(&p);
+    }
+}
+
+/// The terminal's foreground group, for `p` whose controlling terminal it is (stat's tpgid),
+/// else -1.
+pub fn tpgid(p: &Proc) -> i32 {
+    let tty = super::console();
+    if has_ctty(tty, p) { tty.st.lock().pgrp } else { -1 }
+}
+
 /// TIOCSPGRP: make `pgrp` (a group of the caller's session) the foreground group.
 pub fn set_pgrp(tty: &Tty, p: &Proc, pgrp: i32) -> Result<(), Errno> {
     if pgrp < 0 {
@@ -223,5 +255,6 @@ pub fn set_pgrp(tty: &Tty, p: &Proc, pgrp: i32) -> Result<(), Errno> {
         return Err(Errno::EPERM);
     }
     tty.st.lock().pgrp = pgrp;
+    publish_foreground();
     Ok(())
 }
