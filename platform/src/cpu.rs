@@ -285,6 +285,11 @@ pub(crate) fn signal_cpu(cpu: u32) {
 /// If `cpu` sleeps in `cpu_idle`, wake it; returns whether it was asleep.
 pub fn wake_idle(cpu: u32) -> bool {
     let pc = pcpu(cpu);
+    // A running CPU looks at the run queues before it sleeps: leave its word (and cache line)
+    // alone. Wakers ask every CPU in turn, on the wake-up path.
+    if pc.idle_word.load(Ordering::SeqCst) != IDLE_SLEEPING {
+        return false;
+    }
     if pc.idle_word.swap(IDLE_AWAKE, Ordering::SeqCst) == IDLE_SLEEPING {
         futex::wake(&pc.idle_word, 1);
         true

@@ -13,7 +13,7 @@ use kvm_mem::abi::{pstate, tflags, tstate};
 use crate::kern::proc::{self, Proc};
 use crate::kern::signal::{NSIG, SIG_IGN};
 use crate::kern::thread::Thread;
-use crate::vm::space::{AddressSpace, Backing, PROT_EXEC, PROT_READ, PROT_WRITE};
+use crate::vm::space::{AddressSpace, Backing};
 
 /// Said for a structure whose lock is held.
 const BUSY: &str = "(busy: locked by a stopped CPU)";
@@ -207,29 +207,23 @@ pub fn show_map(args: &str) -> Result<String, String> {
         let mut o = format!("pid {} ({}) vmspace {}: {}\n", p.pid, p.comm(), g.id, vm_summary(g));
         o.push_str("             start                end prot  kind          offset  resident    cow  name\n");
         for e in g.entries() {
-            let perm = |b: u32, c: char| if e.prot & b != 0 { c } else { '-' };
-            let (kind, off) = match &e.backing {
-                Backing::Anon => ("anon", 0),
-                Backing::File { offset, .. } => ("file", *offset),
-                Backing::Shared { offset, .. } => ("shm", *offset),
-                Backing::SharedFile { offset, .. } => ("file", *offset),
+            let kind = match &e.backing {
+                Backing::Anon => "anon",
+                Backing::File { .. } | Backing::SharedFile { .. } => "file",
+                Backing::Shared { .. } => "shm",
             };
             let (res, cow) = g.resident_in(e.start, e.end);
-            let name = if e.name.is_empty() && e.start == g.brk_start && e.start != 0 { "[heap]" } else { &e.name };
             let _ = writeln!(
                 o,
-                "{:#18x} {:#18x} {}{}{}{}  {:<5} {:#12x} {:>9} {:>6}  {}",
+                "{:#18x} {:#18x} {}  {:<5} {:#12x} {:>9} {:>6}  {}",
                 e.start,
                 e.end,
-                perm(PROT_READ, 'r'),
-                perm(PROT_WRITE, 'w'),
-                perm(PROT_EXEC, 'x'),
-                if e.shared() { 's' } else { 'p' },
+                e.perms(),
                 kind,
-                off,
+                e.offset(),
                 res,
                 cow,
-                name
+                g.entry_name(e)
             );
         }
         o

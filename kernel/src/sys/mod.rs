@@ -111,6 +111,25 @@ impl Ctx<'_> {
         Ok(u64::from_le_bytes(b))
     }
 
+    /// A guest `struct timespec` as nanoseconds (saturating): EINVAL for a negative second or
+    /// nanoseconds outside 0..1e9, as nanosleep(2), futex(2), ppoll(2), sigtimedwait(2) check.
+    pub fn timespec_ns(&self, addr: u64) -> Result<u64, Errno> {
+        let mut b = [0u8; 16];
+        self.copyin(addr, &mut b)?;
+        let [s0, s1, s2, s3, s4, s5, s6, s7, n0, n1, n2, n3, n4, n5, n6, n7] = b;
+        let sec = i64::from_le_bytes([s0, s1, s2, s3, s4, s5, s6, s7]);
+        let nsec = i64::from_le_bytes([n0, n1, n2, n3, n4, n5, n6, n7]);
+        if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+            return Err(Errno::EINVAL);
+        }
+        Ok((sec as u64).saturating_mul(1_000_000_000).saturating_add(nsec as u64))
+    }
+
+    /// [`Ctx::timespec_ns`] of an optional argument: a null pointer is no timeout.
+    pub fn timeout_ns(&self, addr: u64) -> Result<Option<u64>, Errno> {
+        if addr == 0 { Ok(None) } else { self.timespec_ns(addr).map(Some) }
+    }
+
     pub fn copyout_u64(&self, addr: u64, v: u64) -> Result<(), Errno> {
         self.copyout(addr, &v.to_le_bytes())
     }

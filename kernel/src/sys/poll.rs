@@ -78,20 +78,6 @@ pub fn sys_poll(ctx: &mut Ctx<'_>) -> SysResult {
     poll_common(ctx, ctx.arg(0), ctx.size(1), timeout)
 }
 
-fn read_timespec(ctx: &Ctx<'_>, addr: u64) -> Result<Option<Duration>, Errno> {
-    if addr == 0 {
-        return Ok(None);
-    }
-    let mut b = [0u8; 16];
-    ctx.copyin(addr, &mut b)?;
-    let sec = i64::from_le_bytes(b[..8].try_into().map_err(|_| Errno::EFAULT)?);
-    let nsec = i64::from_le_bytes(b[8..].try_into().map_err(|_| Errno::EFAULT)?);
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok(Some(Duration::new(sec as u64, nsec as u32)))
-}
-
 /// Run `f` with the signal mask at `mask_addr` (ppoll, pselect6), as sigsuspend does: if a
 /// signal interrupts, the old mask comes back when its handler returns.
 fn with_mask(ctx: &mut Ctx<'_>, mask_addr: u64, f: impl FnOnce(&mut Ctx<'_>) -> SysResult) -> SysResult {
@@ -117,7 +103,7 @@ fn with_mask(ctx: &mut Ctx<'_>, mask_addr: u64, f: impl FnOnce(&mut Ctx<'_>) -> 
 }
 
 pub fn sys_ppoll(ctx: &mut Ctx<'_>) -> SysResult {
-    let timeout = read_timespec(ctx, ctx.arg(2))?;
+    let timeout = ctx.timeout_ns(ctx.arg(2))?.map(Duration::from_nanos);
     if ctx.arg(3) != 0 && ctx.arg(4) != 8 {
         return Err(Errno::EINVAL);
     }
@@ -208,7 +194,7 @@ pub fn sys_select(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_pselect6(ctx: &mut Ctx<'_>) -> SysResult {
-    let timeout = read_timespec(ctx, ctx.arg(4))?;
+    let timeout = ctx.timeout_ns(ctx.arg(4))?.map(Duration::from_nanos);
     // The sixth argument points at { const sigset_t *ss; size_t ss_len; }.
     let mask = if ctx.arg(5) != 0 {
         let ptr = ctx.copyin_u64(ctx.arg(5))?;

@@ -339,8 +339,8 @@ pub fn sys_setpgid(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let pgid = if pgid == 0 { target.pid } else { pgid };
     if pgid != target.pid {
-        let exists = (1..crate::kern::uproc::PID_MAX)
-            .filter_map(crate::kern::proc::find)
+        let exists = crate::kern::proc::all()
+            .iter()
             .any(|p| p.user.is_some() && p.rec.pgid.load(Ordering::Relaxed) == pgid && p.rec.sid.load(Ordering::Relaxed) == sid);
         if !exists {
             return Err(Errno::EPERM);

@@ -104,7 +104,7 @@ fn may_signal(ctx: &Ctx<'_>, target: &Proc, sig: i32) -> bool {
 }
 
 fn guest_procs() -> Vec<Arc<Proc>> {
-    (1..crate::kern::uproc::PID_MAX).filter_map(proc::find).filter(|p| p.user.is_some()).collect()
+    proc::all().into_iter().filter(|p| p.user.is_some()).collect()
 }
 
 pub fn sys_kill(ctx: &mut Ctx<'_>) -> SysResult {
@@ -210,18 +210,7 @@ pub fn sys_rt_sigtimedwait(ctx: &mut Ctx<'_>) -> SysResult {
     sigset_arg(ctx, 3)?;
     let set = ctx.copyin_u64(ctx.arg(0))? & !UNBLOCKABLE;
     let (infop, tsp) = (ctx.arg(1), ctx.arg(2));
-    let deadline = if tsp != 0 {
-        let mut b = [0u8; 16];
-        ctx.copyin(tsp, &mut b)?;
-        let sec = i64::from_le_bytes(b[..8].try_into().map_err(|_| Errno::EFAULT)?);
-        let nsec = i64::from_le_bytes(b[8..].try_into().map_err(|_| Errno::EFAULT)?);
-        if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-            return Err(Errno::EINVAL);
-        }
-        Some(platform::time::uptime_ns().saturating_add((sec as u64).saturating_mul(1_000_000_000) + nsec as u64))
-    } else {
-        None
-    };
+    let deadline = ctx.timeout_ns(tsp)?.map(|t| platform::time::uptime_ns().saturating_add(t));
     loop {
         if let Some(info) = signal::dequeue(ctx.td, ctx.p, set) {
             if infop != 0 {

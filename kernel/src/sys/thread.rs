@@ -6,41 +6,23 @@ use crate::kern::errno::{Errno, SysResult};
 use crate::kern::futex::{self, FUTEX_BITSET_MATCH_ANY};
 use crate::sys::Ctx;
 
-fn timeout_arg(ctx: &Ctx<'_>, addr: u64) -> Result<Option<(i64, i64)>, Errno> {
-    if addr == 0 {
-        return Ok(None);
-    }
-    let mut b = [0u8; 16];
-    ctx.copyin(addr, &mut b)?;
-    let sec = i64::from_le_bytes(b[..8].try_into().map_err(|_| Errno::EFAULT)?);
-    let nsec = i64::from_le_bytes(b[8..].try_into().map_err(|_| Errno::EFAULT)?);
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok(Some((sec, nsec)))
-}
-
-fn ns(t: (i64, i64)) -> u64 {
-    (t.0 as u64).saturating_mul(1_000_000_000).saturating_add(t.1 as u64)
-}
-
 pub fn sys_futex(ctx: &mut Ctx<'_>) -> SysResult {
     let (addr, op, val) = (ctx.arg(0), ctx.int(1), ctx.uint(2));
     let cmd = op & !(futex::FUTEX_PRIVATE_FLAG | futex::FUTEX_CLOCK_REALTIME);
     let p = ctx.p;
     match cmd {
         futex::FUTEX_WAIT => {
-            let deadline = timeout_arg(ctx, ctx.arg(3))?.map(|t| platform::time::uptime_ns().saturating_add(ns(t)));
+            let deadline = ctx.timeout_ns(ctx.arg(3))?.map(|t| platform::time::uptime_ns().saturating_add(t));
             futex::wait(p, addr, val, FUTEX_BITSET_MATCH_ANY, deadline)
         }
         futex::FUTEX_WAIT_BITSET => {
-            let deadline = timeout_arg(ctx, ctx.arg(3))?.map(|t| {
+            let deadline = ctx.timeout_ns(ctx.arg(3))?.map(|t| {
                 let now = if op & futex::FUTEX_CLOCK_REALTIME != 0 {
                     platform::time::realtime_ns()
                 } else {
                     platform::time::host_monotonic_ns()
                 };
-                platform::time::uptime_ns().saturating_add(ns(t).saturating_sub(now))
+                platform::time::uptime_ns().saturating_add(t.saturating_sub(now))
             });
             futex::wait(p, addr, val, ctx.uint(5), deadline)
         }

@@ -66,18 +66,6 @@ fn timespec_bytes(ns: u64) -> [u8; 16] {
     b
 }
 
-/// A guest timespec as ns (EINVAL when out of range).
-fn read_timespec(ctx: &Ctx<'_>, addr: u64) -> Result<u64, Errno> {
-    let mut b = [0u8; 16];
-    ctx.copyin(addr, &mut b)?;
-    let sec = i64::from_le_bytes(b[..8].try_into().map_err(|_| Errno::EFAULT)?);
-    let nsec = i64::from_le_bytes(b[8..].try_into().map_err(|_| Errno::EFAULT)?);
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(Errno::EINVAL);
-    }
-    Ok((sec as u64).saturating_mul(1_000_000_000).saturating_add(nsec as u64))
-}
-
 pub fn sys_clock_gettime(ctx: &mut Ctx<'_>) -> SysResult {
     let ns = clock_ns(ctx, ctx.int(0))?;
     ctx.copyout(ctx.arg(1), &timespec_bytes(ns))?;
@@ -135,7 +123,7 @@ fn sleep_ns(ctx: &Ctx<'_>, ns: u64) -> Result<(), u64> {
 }
 
 pub fn sys_nanosleep(ctx: &mut Ctx<'_>) -> SysResult {
-    let ns = read_timespec(ctx, ctx.arg(0))?;
+    let ns = ctx.timespec_ns(ctx.arg(0))?;
     match sleep_ns(ctx, ns) {
         Ok(()) => Ok(0),
         Err(left) => {
@@ -152,7 +140,7 @@ pub fn sys_clock_nanosleep(ctx: &mut Ctx<'_>) -> SysResult {
     if clk == CLOCK_THREAD_CPUTIME_ID {
         return Err(Errno::EINVAL);
     }
-    let ns = read_timespec(ctx, ctx.arg(2))?;
+    let ns = ctx.timespec_ns(ctx.arg(2))?;
     let now = clock_ns(ctx, clk)?;
     let abs = ctx.int(1) & TIMER_ABSTIME != 0;
     let wait = if abs { ns.saturating_sub(now) } else { ns };

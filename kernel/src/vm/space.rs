@@ -119,6 +119,20 @@ impl MapEntry {
         matches!(self.backing, Backing::Shared { .. } | Backing::SharedFile { .. })
     }
 
+    /// Its mode as /proc/PID/maps writes it: `r-xp`, `rw-s`.
+    pub fn perms(&self) -> String {
+        let bit = |b: u32, c: char| if self.prot & b != 0 { c } else { '-' };
+        [bit(PROT_READ, 'r'), bit(PROT_WRITE, 'w'), bit(PROT_EXEC, 'x'), if self.shared() { 's' } else { 'p' }].iter().collect()
+    }
+
+    /// Where in its backing object it starts (0 for private anonymous memory).
+    pub fn offset(&self) -> u64 {
+        match &self.backing {
+            Backing::Anon => 0,
+            Backing::File { offset, .. } | Backing::Shared { offset, .. } | Backing::SharedFile { offset, .. } => *offset,
+        }
+    }
+
     /// The part of this entry from `at` on, with its backing offset moved along.
     fn split_off(&mut self, at: u64) -> MapEntry {
         let mut tail = self.clone();
@@ -226,6 +240,12 @@ impl AddressSpace {
     /// Bytes mapped.
     pub fn vsz(&self) -> u64 {
         self.entries.values().map(|e| e.end - e.start).sum()
+    }
+
+    /// What /proc/PID/maps calls entry `e`: its name, or `[heap]` for the unnamed start of
+    /// the break.
+    pub fn entry_name<'a>(&self, e: &'a MapEntry) -> &'a str {
+        if e.name.is_empty() && e.start == self.brk_start && e.start != 0 { "[heap]" } else { &e.name }
     }
 
     /// The entry containing `addr`.

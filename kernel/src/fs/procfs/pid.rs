@@ -15,7 +15,7 @@ use crate::kern::errno::Errno;
 use crate::kern::proc::Proc;
 use crate::kern::signal::{SIG_DFL, SIG_IGN};
 use crate::kern::thread::Thread;
-use crate::vm::space::{Backing, PROT_EXEC, PROT_READ, PROT_WRITE};
+use crate::vm::space::{Backing, PROT_EXEC, PROT_WRITE};
 
 /// Clock ticks a second (sysconf(_SC_CLK_TCK)).
 pub const USER_HZ: u64 = 100;
@@ -344,26 +344,11 @@ fn maps(p: &Proc) -> String {
     let g = vm.lock();
     let mut out = String::new();
     for e in g.entries() {
-        let perm = |b: u32, c: char| if e.prot & b != 0 { c } else { '-' };
-        let shared = if e.shared() { 's' } else { 'p' };
-        let (off, ino) = match &e.backing {
-            Backing::File { offset, vnode, .. } | Backing::SharedFile { offset, vnode } => (*offset, vnode.attr().map_or(0, |a| a.ino)),
-            Backing::Shared { offset, .. } => (*offset, 0),
-            Backing::Anon => (0, 0),
+        let ino = match &e.backing {
+            Backing::File { vnode, .. } | Backing::SharedFile { vnode, .. } => vnode.attr().map_or(0, |a| a.ino),
+            Backing::Shared { .. } | Backing::Anon => 0,
         };
-        let name = if e.name.is_empty() && e.start == g.brk_start && e.start != 0 { "[heap]" } else { &e.name };
-        let line = format!(
-            "{:08x}-{:08x} {}{}{}{} {:08x} 00:00 {:<10} {}",
-            e.start,
-            e.end,
-            perm(PROT_READ, 'r'),
-            perm(PROT_WRITE, 'w'),
-            perm(PROT_EXEC, 'x'),
-            shared,
-            off,
-            ino,
-            name
-        );
+        let line = format!("{:08x}-{:08x} {} {:08x} 00:00 {:<10} {}", e.start, e.end, e.perms(), e.offset(), ino, g.entry_name(e));
         out.push_str(line.trim_end());
         out.push('\n');
     }
