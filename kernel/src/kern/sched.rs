@@ -96,6 +96,9 @@ pub fn setrunnable(td: Arc<Thread>) {
 /// on in user mode for a whole time slice (a thread that creates another and then computes),
 /// and the new one should not wait for it while a CPU sleeps.
 fn notify(target: u32) {
+    // Pairs with the fence in `cpu::idle_prepare`: either the idle CPU sees the queue length
+    // published above, or this sees its idle word set.
+    std::sync::atomic::fence(Ordering::SeqCst);
     if cpu::curcpu() != target && cpu::wake_idle(target) {
         return;
     }
@@ -312,7 +315,10 @@ fn idle_loop(c: u32) -> ! {
         cpu::idle_prepare(c);
         let now = platform::time::uptime_ns();
         let due = platform::timer::next_deadline().is_some_and(|d| d <= now);
-        if due || cpu::ipis_pending(c) || !cpu_s.runq.lock().is_empty() {
+        // Work queued anywhere since the look above (a waker that found this CPU still awake
+        // woke no one): go round again and steal it rather than sleep.
+        let queued_elsewhere = (0..cpu::ncpus()).any(|o| o != c && vk_pcpu[o as usize].nrun.load(Ordering::Relaxed) > 0);
+        if due || cpu::ipis_pending(c) || !cpu_s.runq.lock().is_empty() || queued_elsewhere {
             cpu::idle_cancel(c);
             continue;
         }
