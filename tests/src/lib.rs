@@ -236,6 +236,22 @@ pub fn run(name: &str, args: &[&str]) -> (ExitStatus, String, String) {
     (o.status, String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
+/// Run `vps -M /proc/PID/mem` against kernel `pid` until its listing satisfies `ready`, and
+/// return that listing; fail with `what` and the last listing after [`TIMEOUT`]. (vps reads
+/// from outside, so this waits for a state without disturbing the kernel.)
+pub fn vps_until(pid: i32, what: &str, ready: impl Fn(&str) -> bool) -> String {
+    let mem = format!("/proc/{pid}/mem");
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let vps = run("vps", &["-M", &mem]).1;
+        if ready(&vps) {
+            return vps;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}:\n{vps}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A kernel whose console is a pseudo-terminal (its controlling terminal), driven like a
 /// person at a terminal.
 pub struct PtyKernel {

@@ -63,17 +63,9 @@ fn login_on_the_console_use_busybox_and_poweroff() {
 
     // From the host: vps lists the booted system with its wait channels.
     // (VSZ and RSS are published by the syncer once a second: wait for a non-zero RSS.)
-    let mem = format!("/proc/{}/mem", k.pid());
-    let deadline = std::time::Instant::now() + vk_tests::TIMEOUT;
-    let vps = loop {
-        let (_, vps, _) = vk_tests::run("vps", &["-M", &mem]);
-        let sh = vps.lines().find(|l| l.ends_with("(sh)")).map(|l| l.split_whitespace().collect::<Vec<_>>());
-        if sh.is_some_and(|f| f[7] != "0") {
-            break vps;
-        }
-        assert!(std::time::Instant::now() < deadline, "no RSS for sh:\n{vps}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let vps = vk_tests::vps_until(k.pid(), "no RSS for sh", |vps| {
+        vps.lines().find(|l| l.ends_with("(sh)")).is_some_and(|l| l.split_whitespace().nth(7) != Some("0"))
+    });
     // The shell at its prompt is the terminal's foreground group: `+` in STAT.
     let sh = vps.lines().find(|l| l.ends_with("(sh)")).expect("sh");
     assert!(sh.split_whitespace().nth(9).is_some_and(|st| st.contains('+')), "{vps}");
@@ -145,12 +137,9 @@ fn ddb_sees_the_booted_system() {
     let out = run(&mut k, "echo shell $$");
     let sh = out.split_whitespace().nth(1).expect("the shell's pid").to_string();
     // Break in once the shell is back waiting for a key (vps reads that from outside).
-    let mem = format!("/proc/{}/mem", k.pid());
-    let deadline = std::time::Instant::now() + vk_tests::TIMEOUT;
-    while !vk_tests::run("vps", &["-M", &mem]).1.lines().any(|l| l.ends_with("(sh)") && (l.contains(" poll ") || l.contains(" ttyin "))) {
-        assert!(std::time::Instant::now() < deadline, "the shell never waited for input");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    vk_tests::vps_until(k.pid(), "the shell never waited for input", |vps| {
+        vps.lines().any(|l| l.ends_with("(sh)") && (l.contains(" poll ") || l.contains(" ttyin ")))
+    });
     k.type_bytes(b"\x1c");
     k.expect("db> ");
     k.type_bytes(b"ps\r");

@@ -145,12 +145,7 @@ fn sigquit_breaks_in_and_continue_resumes() {
     let mut k = Kernel::start(&["-m", "32m", "-n", "2", "-e", "rootwait=1"]);
     k.expect("waiting for a root device");
     // Wait until the syncer has gone to sleep on its timer (vps reads that from outside).
-    let mem = format!("/proc/{}/mem", k.pid());
-    let deadline = std::time::Instant::now() + vk_tests::TIMEOUT;
-    while !vk_tests::run("vps", &["-M", &mem]).1.lines().any(|l| l.ends_with("(syncer)") && l.contains(" syncer ")) {
-        assert!(std::time::Instant::now() < deadline, "the syncer never slept");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    vk_tests::vps_until(k.pid(), "the syncer never slept", |vps| vps.lines().any(|l| l.ends_with("(syncer)") && l.contains(" syncer ")));
     k.signal(libc::SIGQUIT);
     let b = k.expect("db> ");
     assert!(b.contains("KDB: enter: break-in"), "{b}");
@@ -248,16 +243,7 @@ fn ddb_shows_guest_processes_their_threads_and_maps() {
     let mut k = Kernel::start(&["-m", "64m", "-n", "2", "-r", &root, "-e", "init=/bin/sh", "--", "-c", "sleep 60 | cat"]);
     k.expect("Mounting root from ");
     // Wait until sleep and cat are asleep (vps reads that from outside).
-    let mem = format!("/proc/{}/mem", k.pid());
-    let deadline = std::time::Instant::now() + vk_tests::TIMEOUT;
-    loop {
-        let vps = vk_tests::run("vps", &["-M", &mem]).1;
-        if vps.contains(" nanslp ") && vps.contains(" piperd ") {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "sleep | cat never slept:\n{vps}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    vk_tests::vps_until(k.pid(), "sleep | cat never slept", |vps| vps.contains(" nanslp ") && vps.contains(" piperd "));
     k.signal(libc::SIGQUIT);
     k.expect("db> ");
     k.send("ps");

@@ -62,30 +62,16 @@ pub fn register(d: &mut ddb::Debugger, kvm: &Arc<Kvm>) {
     });
     d.register("show msgbuf", "the console message buffer", Arc::clone(&msgbuf));
     d.register("dmesg", "the console message buffer", msgbuf);
-    d.register(
-        "show proc",
-        "show proc [pid]: a guest process: ids, credentials, files, signals, threads",
-        Arc::new(|ctx, args| {
-            ctx.print(&crate::debug::show::show_proc(args)?);
+    use crate::debug::show;
+    let text = |f: fn(&str) -> Result<String, String>| -> ddb::CommandFn {
+        Arc::new(move |ctx, args| {
+            ctx.print(&f(args)?);
             Ok(())
-        }),
-    );
-    d.register(
-        "show map",
-        "show map [pid]: a guest process's mappings and resident pages",
-        Arc::new(|ctx, args| {
-            ctx.print(&crate::debug::show::show_map(args)?);
-            Ok(())
-        }),
-    );
-    d.register(
-        "show syscalls",
-        "system calls guests made that vk lacks, and the partial ones",
-        Arc::new(|ctx, _args| {
-            ctx.print(&crate::debug::show::show_syscalls());
-            Ok(())
-        }),
-    );
+        })
+    };
+    d.register("show proc", "show proc [pid]: a guest process: ids, credentials, files, signals, threads", text(show::show_proc));
+    d.register("show map", "show map [pid]: a guest process's mappings and resident pages", text(show::show_map));
+    d.register("show syscalls", "system calls guests made that vk lacks, and the partial ones", text(|_| Ok(show::show_syscalls())));
 }
 
 /// The unrelocated value of an ELF symbol (to find the kernel's load bias from its own image).
