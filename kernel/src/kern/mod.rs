@@ -3,6 +3,7 @@
 pub mod args;
 pub mod cpustat;
 pub mod cputime;
+pub mod cred;
 pub mod errno;
 pub mod exec;
 pub mod execve;

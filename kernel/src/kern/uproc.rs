@@ -70,18 +70,7 @@ pub struct FsState {
     pub umask: u32,
 }
 
-/// Credentials.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Cred {
-    pub uid: u32,
-    pub euid: u32,
-    pub suid: u32,
-    pub gid: u32,
-    pub egid: u32,
-    pub sgid: u32,
-    /// Supplementary groups.
-    pub groups: Vec<u32>,
-}
+pub use crate::kern::cred::Cred;
 
 /// A guest process's state.
 #[derive(Debug)]
