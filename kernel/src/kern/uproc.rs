@@ -80,7 +80,8 @@ pub struct UserProc {
     /// Descriptors (CLONE_FILES shares the table).
     pub files: SpinLock<Arc<SpinLock<FdTable>>>,
     pub fs: SpinLock<FsState>,
-    pub cred: SpinLock<Cred>,
+    /// Credentials: replaced as a whole when they change, so a reader's copy is one Arc.
+    pub cred: SpinLock<Arc<Cred>>,
     pub parent: SpinLock<Weak<Proc>>,
     pub children: SpinLock<Vec<Arc<Proc>>>,
     /// The program's path and arguments (for /proc/PID/{exe,cmdline}).
@@ -124,12 +125,12 @@ pub fn default_rlimits() -> [(u64, u64); RLIM_NLIMITS] {
 }
 
 impl UserProc {
-    pub fn new(vm: AddressSpace, files: FdTable, fs: FsState, cred: Cred, parent: Weak<Proc>) -> UserProc {
+    pub fn new(vm: AddressSpace, files: FdTable, fs: FsState, cred: impl Into<Arc<Cred>>, parent: Weak<Proc>) -> UserProc {
         UserProc {
             vm: SpinLock::new("proc_vm", Arc::new(SleepLock::new("vmmap", vm))),
             files: SpinLock::new("proc_files", Arc::new(SpinLock::new("fdtable", files))),
             fs: SpinLock::new("proc_fs", fs),
-            cred: SpinLock::new("proc_cred", cred),
+            cred: SpinLock::new("proc_cred", cred.into()),
             parent: SpinLock::new("proc_parent", parent),
             children: SpinLock::new("proc_children", Vec::new()),
             exe: SpinLock::new("proc_exe", None),
@@ -148,6 +149,11 @@ impl UserProc {
     /// The current address space.
     pub fn vm(&self) -> Arc<SleepLock<AddressSpace>> {
         Arc::clone(&self.vm.lock())
+    }
+
+    /// The credentials now.
+    pub fn cred(&self) -> Arc<Cred> {
+        Arc::clone(&self.cred.lock())
     }
 
     /// The descriptor table.
