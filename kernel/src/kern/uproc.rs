@@ -12,7 +12,7 @@ use platform::sync::SpinLock;
 
 use crate::fs::file::FdTable;
 use crate::fs::namei::NamePath;
-use crate::kern::proc::Proc;
+use crate::kern::proc::{Proc, UProc};
 use crate::kern::sleeplock::SleepLock;
 use crate::vm::space::AddressSpace;
 
@@ -93,7 +93,7 @@ pub struct UserProc {
     pub fs: SpinLock<FsState>,
     pub cred: SpinLock<Cred>,
     pub parent: SpinLock<Weak<Proc>>,
-    pub children: SpinLock<Vec<Arc<Proc>>>,
+    pub children: SpinLock<Vec<UProc>>,
     /// The program's path and arguments (for /proc/PID/{exe,cmdline}).
     pub exe: SpinLock<Option<NamePath>>,
     pub argv: SpinLock<Vec<Vec<u8>>>,
@@ -159,6 +159,11 @@ impl UserProc {
     /// The current address space.
     pub fn vm(&self) -> Arc<SleepLock<AddressSpace>> {
         Arc::clone(&self.vm.lock())
+    }
+
+    /// The parent, as a guest process (None when it is gone or is the system process: init's).
+    pub fn uparent(&self) -> Option<UProc> {
+        self.parent.lock().upgrade().and_then(UProc::new)
     }
 
     /// The descriptor table.
