@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 
 use kvm_mem::abi::{pstate, tflags, tstate};
 
-use crate::kern::proc::{self, Proc};
+use crate::kern::proc::{self, UProc};
 use crate::kern::signal::{NSIG, SIG_IGN};
 use crate::kern::thread::Thread;
 use crate::vm::space::{AddressSpace, Backing};
@@ -19,20 +19,21 @@ use crate::vm::space::{AddressSpace, Backing};
 const BUSY: &str = "(busy: locked by a stopped CPU)";
 
 /// The process an argument names: a decimal pid, or none for the current thread's process.
-fn proc_arg(args: &str) -> Result<Arc<Proc>, String> {
+fn proc_arg(args: &str) -> Result<UProc, String> {
     let arg = args.trim();
     if arg.is_empty() {
         return crate::kern::sched::curthread()
             .and_then(|t| t.proc_())
-            .filter(|p| p.user.is_some())
+            .and_then(UProc::new)
             .ok_or_else(|| "usage: show proc|map <pid> (the current thread is not in a guest process)".to_string());
     }
     let pid: i32 = arg.parse().map_err(|_| format!("{arg}: not a process id"))?;
     match proc::find_nowait(pid) {
         None => Err(format!("the process table is {BUSY}")),
         Some(None) => Err(format!("no process {pid}")),
-        Some(Some(p)) if p.user.is_none() => Err(format!("pid {pid} is the kernel's own process: see ps and trace")),
-        Some(Some(p)) => Ok(p),
+        Some(Some(p)) => {
+            UProc::new(p).ok_or_else(|| format!("pid {pid} is the kernel's own process: see ps and trace"))
+        }
     }
 }
 
@@ -169,7 +170,7 @@ fn thread_lines(td: &Thread) -> String {
         let _ = write!(o, " on \"{}\" ({:#x})", record_str(&r.wmesg), r.wchan.load(Ordering::Relaxed));
     }
     let _ = write!(o, ", last cpu {}", r.cpu.load(Ordering::Relaxed));
-    let Some(ut) = td.user.as_ref() else { return o };
+    let Some(ut) = td.as_user() else { return o };
     match ut.sigstate.sig.try_lock() {
         Some(s) => {
             let _ = write!(o, "\n    sigmask {}  pending {}", signal_set(s.mask), signal_set(s.pending.set));

@@ -7,10 +7,10 @@ use std::sync::atomic::Ordering;
 use platform::stub::{StubSpace, UserRegs};
 
 use crate::kern::cred::Cred;
+use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::exec;
 use crate::kern::sleeplock::SleepLock;
-use crate::sys::Ctx;
 
 pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> SysResult {
     let u = ctx.p.user();

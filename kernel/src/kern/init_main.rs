@@ -158,7 +158,7 @@ fn mi_startup() {
     }
     crate::kern::loadavg::start();
     if kenv::get_bool("debug.ktrace") {
-        crate::sys::KTRACE.store(true, std::sync::atomic::Ordering::Relaxed);
+        crate::kern::ktrace::set_enabled(true);
     }
     if kenv::get_bool("debug.trap") {
         debug::sysctl::kdb_sysctl_trap();
@@ -193,7 +193,7 @@ fn mi_startup() {
 
 /// Create process 1 running `path` with `args`, its stdin, stdout and stderr on the console.
 fn start_init(path: &str, args: &[String]) -> Result<(), String> {
-    use crate::fs::file::{File, FdTable, O_RDWR};
+    use crate::fs::file::{FdTable, File, O_RDWR};
     use crate::fs::namei::NamePath;
     use crate::kern::exec;
     use crate::kern::uproc::{Cred, FsState, UserProc, UserThread, alloc_pid};
@@ -206,10 +206,13 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
         .map(String::into_bytes)
         .collect();
     let cred = Cred::default();
-    let mut image = exec::load(&NamePath::root(), path.as_bytes(), argv, envp, cred, pid as u64).map_err(|e| match e.why {
-        Some(w) => w,
-        None => format!("{path}: {}", e.errno.text()),
-    })?;
+    let mut image =
+        exec::load(&NamePath::root(), path.as_bytes(), argv, envp, cred, pid as u64).map_err(|e| {
+            match e.why {
+                Some(w) => w,
+                None => format!("{path}: {}", e.errno.text()),
+            }
+        })?;
     let pm = platform::physmem::get().ok_or("no physical memory")?;
     let (space, t0) = platform::stub::StubSpace::spawn(pm.fd()).map_err(|e| e.to_string())?;
     image.vm.stub = Some(space);
@@ -229,9 +232,9 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
     let ut = UserThread::new(std::sync::Arc::new(t0), regs);
     let td = Thread::new_user(&p, pid as u64, &image.comm, ut, crate::kern::usertrap::user_main).map_err(|e| e.to_string())?;
     td.rec.cpu.store(cpu::curcpu(), Ordering::Relaxed);
-    proc::insert(std::sync::Arc::clone(&p));
+    proc::insert(std::sync::Arc::clone(p.arc()));
     crate::kern::tty::ctty::boot(&p);
-    sched::setrunnable(td);
+    sched::setrunnable(td.into_arc());
     log::debug!("init: pid {pid}: {path}");
     Ok(())
 }

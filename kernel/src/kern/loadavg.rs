@@ -42,7 +42,7 @@ pub fn nr_active() -> (u64, u64) {
             }
             match td.state() {
                 tstate::RUNNING | tstate::RUNNABLE => running += 1,
-                tstate::SLEEPING if td.user.is_some() && flags & tflags::SINTR == 0 => blocked += 1,
+                tstate::SLEEPING if td.is_user() && flags & tflags::SINTR == 0 => blocked += 1,
                 _ => {}
             }
         }

@@ -4,6 +4,11 @@
 //! thread (the boot thread, the idle threads, the syncer) is one of its threads, as in BSD
 //! where kernel threads hang off proc0. Guest processes carry a [`UserProc`].
 //!
+//! Kernel code that works on a guest process holds a [`UProc`]: a process known to be a guest
+//! process, so asking it for user state cannot fail (and a kernel-only process can never be
+//! asked). [`UProc::new`] is the one place that checks; a plain [`Proc`] only offers
+//! [`Proc::as_user`], an `Option`.
+//!
 //! Each `Proc` embeds its exported [`ProcRecord`]; `allproc` is kept twice: as a map the kernel
 //! uses, and as the linked list of records (by pid) that `vps` and ddb walk.
 //!
@@ -17,7 +22,7 @@ use kvm_mem::abi::{ProcRecord, pflags, pstate, store_name};
 use platform::sync::SpinLock;
 
 use crate::debug::export::vk_allproc;
-use crate::kern::thread::Thread;
+use crate::kern::thread::{Thread, UThread};
 use crate::kern::uproc::UserProc;
 
 /// A process.
@@ -29,7 +34,7 @@ pub struct Proc {
     /// Its threads, by tid.
     threads: SpinLock<BTreeMap<u64, Arc<Thread>>>,
     /// A guest process's state (None for the system process).
-    pub user: Option<UserProc>,
+    user: Option<UserProc>,
 }
 
 static ALLPROC: SpinLock<BTreeMap<i32, Arc<Proc>>> = SpinLock::new("allproc", BTreeMap::new());
@@ -49,15 +54,26 @@ impl Proc {
     }
 
     /// A guest process (not yet on allproc).
-    pub fn new_user(pid: i32, ppid: i32, comm: &str, user: UserProc) -> Arc<Proc> {
+    pub fn new_user(pid: i32, ppid: i32, comm: &str, user: UserProc) -> UProc {
         let mut p = Proc::new(pid, ppid, comm, 0);
         p.user = Some(user);
-        Arc::new(p)
+        UProc(Arc::new(p))
     }
 
-    /// The user state of a guest process.
-    pub fn user(&self) -> &UserProc {
-        self.user.as_ref().expect("not a guest process")
+    /// The wait channel of the process itself (wait(2) and vfork sleep on it). Through a
+    /// `UProc` this is still the process's address, never the handle's.
+    pub fn wchan(&self) -> u64 {
+        crate::kern::sleep::wchan_of(self)
+    }
+
+    /// The user state, if this is a guest process.
+    pub fn as_user(&self) -> Option<&UserProc> {
+        self.user.as_ref()
+    }
+
+    /// Whether this is a guest process (not the system process).
+    pub fn is_user(&self) -> bool {
+        self.user.is_some()
     }
 
     /// The command name.
@@ -130,6 +146,52 @@ impl Proc {
     }
 }
 
+/// A guest process: a [`Proc`] that has user state. Cloning clones the reference.
+#[derive(Debug, Clone)]
+pub struct UProc(Arc<Proc>);
+
+impl UProc {
+    /// `p` as a guest process (None for the system process).
+    pub fn new(p: Arc<Proc>) -> Option<UProc> {
+        p.user.is_some().then_some(UProc(p))
+    }
+
+    /// Its user state.
+    pub fn user(&self) -> &UserProc {
+        match &self.0.user {
+            Some(u) => u,
+            None => unreachable!("a UProc is made only from a guest process"),
+        }
+    }
+
+    /// The process reference.
+    pub fn arc(&self) -> &Arc<Proc> {
+        &self.0
+    }
+
+    /// The process reference, consuming the handle.
+    pub fn into_arc(self) -> Arc<Proc> {
+        self.0
+    }
+
+    /// Its threads, by tid (a guest process has only guest threads).
+    pub fn threads(&self) -> Vec<UThread> {
+        self.0.threads().into_iter().filter_map(UThread::new).collect()
+    }
+
+    /// Whether two handles name the same process.
+    pub fn ptr_eq(a: &UProc, b: &UProc) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+impl std::ops::Deref for UProc {
+    type Target = Proc;
+    fn deref(&self) -> &Proc {
+        &self.0
+    }
+}
+
 fn relink_allproc(all: &BTreeMap<i32, Arc<Proc>>) {
     let list: Vec<&Arc<Proc>> = all.values().collect();
     for (i, p) in list.iter().enumerate().rev() {
@@ -160,6 +222,11 @@ pub fn find(pid: i32) -> Option<Arc<Proc>> {
     ALLPROC.lock().get(&pid).cloned()
 }
 
+/// A guest process by pid (None for no process, or the system process).
+pub fn find_user(pid: i32) -> Option<UProc> {
+    find(pid).and_then(UProc::new)
+}
+
 /// A process by pid without waiting: None when allproc's lock is held (by a stopped CPU, as
 /// the debugger sees it), else the lookup.
 pub fn find_nowait(pid: i32) -> Option<Option<Arc<Proc>>> {
@@ -183,12 +250,17 @@ pub fn all() -> Vec<Arc<Proc>> {
     ALLPROC.lock().values().cloned().collect()
 }
 
+/// Every guest process, by pid (a snapshot).
+pub fn all_user() -> Vec<UProc> {
+    ALLPROC.lock().values().filter_map(|p| UProc::new(Arc::clone(p))).collect()
+}
+
 /// Publish each guest process's VSZ and RSS in its exported record, for `vps` (which reads
 /// memory and cannot ask the address space). A syncer hook: the figures are at most a second
 /// old. An address space busy at that moment keeps its previous figures.
 pub fn publish_vm_figures() {
     for p in all() {
-        let Some(u) = p.user.as_ref() else { continue };
+        let Some(u) = p.as_user() else { continue };
         if p.rec.state.load(Ordering::Relaxed) == pstate::ZOMBIE {
             continue;
         }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Weak};
 use kvm_mem::abi::{ThreadRecord, store_name, tflags, tstate};
 use platform::kthread::{HasKThread, KSTACK_SIZE, KThread};
 
-use crate::kern::proc::Proc;
+use crate::kern::proc::{Proc, UProc};
 use crate::kern::uproc::UserThread;
 
 /// First id of kernel-only threads.
@@ -48,7 +48,7 @@ pub struct Thread {
     pub(crate) sleep_gen: AtomicU64,
     pub(crate) wake_reason: AtomicU32,
     /// A guest thread's user state (None for kernel threads).
-    pub user: Option<UserThread>,
+    user: Option<UserThread>,
 }
 
 impl HasKThread for Thread {
@@ -65,8 +65,14 @@ impl Thread {
     }
 
     /// A new guest thread `tid` of `p`: its kernel thread runs `f` (the user loop).
-    pub fn new_user(p: &Arc<Proc>, tid: u64, name: &str, user: UserThread, f: impl FnOnce() + Send + 'static) -> std::io::Result<Arc<Thread>> {
-        Self::create(p, tid, name, 0, pri::USER, Some(user), f)
+    pub fn new_user(
+        p: &UProc,
+        tid: u64,
+        name: &str,
+        user: UserThread,
+        f: impl FnOnce() + Send + 'static,
+    ) -> std::io::Result<UThread> {
+        Self::create(p.arc(), tid, name, 0, pri::USER, Some(user), f).map(UThread)
     }
 
     fn create(
@@ -128,9 +134,14 @@ impl Thread {
         &self.name
     }
 
-    /// The user state of a guest thread.
-    pub fn user(&self) -> &UserThread {
-        self.user.as_ref().expect("not a guest thread")
+    /// The user state, if this is a guest thread.
+    pub fn as_user(&self) -> Option<&UserThread> {
+        self.user.as_ref()
+    }
+
+    /// Whether this is a guest thread (not a kernel-only thread).
+    pub fn is_user(&self) -> bool {
+        self.user.is_some()
     }
 
     pub fn proc_(&self) -> Option<Arc<Proc>> {
@@ -165,5 +176,47 @@ impl Thread {
     pub(crate) fn set_wmesg(&self, wchan: u64, wmesg: &str) {
         store_name(&self.rec.wmesg, wmesg);
         self.rec.wchan.store(wchan, Ordering::Relaxed);
+    }
+}
+
+/// A guest thread: a [`Thread`] that has user state, so asking it for that state cannot fail
+/// (see [`crate::kern::proc::UProc`]). Cloning clones the reference.
+#[derive(Debug, Clone)]
+pub struct UThread(Arc<Thread>);
+
+impl UThread {
+    /// `td` as a guest thread (None for a kernel-only thread).
+    pub fn new(td: Arc<Thread>) -> Option<UThread> {
+        td.user.is_some().then_some(UThread(td))
+    }
+
+    /// Its user state.
+    pub fn user(&self) -> &UserThread {
+        match &self.0.user {
+            Some(u) => u,
+            None => unreachable!("a UThread is made only from a guest thread"),
+        }
+    }
+
+    /// The thread reference.
+    pub fn arc(&self) -> &Arc<Thread> {
+        &self.0
+    }
+
+    /// The thread reference, consuming the handle.
+    pub fn into_arc(self) -> Arc<Thread> {
+        self.0
+    }
+
+    /// Its process, as a guest process (None once the process is gone).
+    pub fn uproc(&self) -> Option<UProc> {
+        self.0.proc_().and_then(UProc::new)
+    }
+}
+
+impl std::ops::Deref for UThread {
+    type Target = Thread;
+    fn deref(&self) -> &Thread {
+        &self.0
     }
 }

@@ -12,7 +12,7 @@ use platform::sync::SpinLock;
 
 use crate::fs::file::FdTable;
 use crate::fs::namei::NamePath;
-use crate::kern::proc::Proc;
+use crate::kern::proc::{Proc, UProc};
 use crate::kern::sleeplock::SleepLock;
 use crate::vm::space::AddressSpace;
 
@@ -83,7 +83,7 @@ pub struct UserProc {
     /// Credentials: replaced as a whole when they change, so a reader's copy is one Arc.
     pub cred: SpinLock<Arc<Cred>>,
     pub parent: SpinLock<Weak<Proc>>,
-    pub children: SpinLock<Vec<Arc<Proc>>>,
+    pub children: SpinLock<Vec<UProc>>,
     /// The program's path and arguments (for /proc/PID/{exe,cmdline}).
     pub exe: SpinLock<Option<NamePath>>,
     pub argv: SpinLock<Vec<Vec<u8>>>,
@@ -154,6 +154,11 @@ impl UserProc {
     /// The credentials now.
     pub fn cred(&self) -> Arc<Cred> {
         Arc::clone(&self.cred.lock())
+    }
+
+    /// The parent, as a guest process (None when it is gone or is the system process: init's).
+    pub fn uparent(&self) -> Option<UProc> {
+        self.parent.lock().upgrade().and_then(UProc::new)
     }
 
     /// The descriptor table.

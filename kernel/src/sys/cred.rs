@@ -182,7 +182,7 @@ pub fn sys_capget(ctx: &mut Ctx<'_>) -> SysResult {
     let c = if pid == 0 || pid == ctx.p.pid {
         cred(ctx)
     } else {
-        crate::kern::proc::find(pid).filter(|p| p.user.is_some()).ok_or(Errno::ESRCH)?.user().cred()
+        crate::kern::proc::find_user(pid).ok_or(Errno::ESRCH)?.user().cred()
     };
     let mut out = Vec::with_capacity(words * 12);
     for w in 0..words {

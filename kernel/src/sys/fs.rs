@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crate::fs::file::{self, File, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_RDONLY, O_TRUNC};
 use crate::fs::namei::{self, NamePath};
 use crate::fs::vfs::{VType, VnodeRef};
+use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
-use crate::sys::Ctx;
 
 /// openat's "relative to the working directory".
 pub const AT_FDCWD: i32 = -100;

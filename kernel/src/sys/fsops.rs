@@ -5,8 +5,8 @@
 use crate::fs::file::{self, File, O_CLOEXEC, O_CREAT, O_EXCL, O_TRUNC};
 use crate::fs::namei::{self, NamePath};
 use crate::fs::vfs::{SetAttr, Timespec, VType};
+use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
-use crate::sys::Ctx;
 use crate::sys::fs::{AT_FDCWD, lookup_at, start_dir};
 
 const AT_SYMLINK_NOFOLLOW: u32 = 0x100;

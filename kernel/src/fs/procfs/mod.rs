@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering;
 
 use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFREG, StatFs, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
-use crate::kern::proc::{self, Proc};
+use crate::kern::proc::{self, UProc};
 use pid::{PID_FILES, PidFile};
 use sysctl::{Ctl, Entry, SysDir};
 use system::{SYS_FILES, SysFile};
@@ -76,17 +76,17 @@ fn node(n: Node) -> VnodeRef {
 }
 
 /// A guest process by pid (zombies included).
-fn guest(pid: i32) -> Option<Arc<Proc>> {
-    proc::find(pid).filter(|p| p.user.is_some())
+fn guest(pid: i32) -> Option<UProc> {
+    proc::find_user(pid)
 }
 
 /// A process a lookup needs (ENOENT when there is none).
-fn lookup_proc(pid: i32) -> Result<Arc<Proc>, Errno> {
+fn lookup_proc(pid: i32) -> Result<UProc, Errno> {
     guest(pid).ok_or(Errno::ENOENT)
 }
 
 /// A process a read of an open file needs (ESRCH when it has gone).
-fn read_proc(pid: i32) -> Result<Arc<Proc>, Errno> {
+fn read_proc(pid: i32) -> Result<UProc, Errno> {
     guest(pid).ok_or(Errno::ESRCH)
 }
 
@@ -125,7 +125,9 @@ impl Node {
 
     fn vtype(self) -> VType {
         match self {
-            Node::Root | Node::SysDir(_) | Node::PidDir(_) | Node::FdDir(_) | Node::TaskDir(_) | Node::TidDir(..) => VType::Dir,
+            Node::Root | Node::SysDir(_) | Node::PidDir(_) | Node::FdDir(_) | Node::TaskDir(_) | Node::TidDir(..) => {
+                VType::Dir
+            }
             Node::SelfLink | Node::ThreadSelfLink | Node::Fd(..) => VType::Lnk,
             Node::Pid(_, f) | Node::Tid(_, _, f) => f.vtype(),
             Node::Sys(_) | Node::Ctl(_) => VType::Reg,
@@ -139,9 +141,13 @@ impl Node {
     /// The pid a per-process node belongs to.
     fn pid(self) -> Option<i32> {
         match self {
-            Node::PidDir(p) | Node::Pid(p, _) | Node::FdDir(p) | Node::Fd(p, _) | Node::TaskDir(p) | Node::TidDir(p, _) | Node::Tid(p, ..) => {
-                Some(p)
-            }
+            Node::PidDir(p)
+            | Node::Pid(p, _)
+            | Node::FdDir(p)
+            | Node::Fd(p, _)
+            | Node::TaskDir(p)
+            | Node::TidDir(p, _)
+            | Node::Tid(p, ..) => Some(p),
             _ => None,
         }
     }
@@ -170,7 +176,7 @@ impl Vnode for ProcNode {
             Node::Ctl(c) => S_IFREG | c.mode(),
             // proc(5): the owner's r/w bits say how the descriptor is open (lr-x, l-wx, lrwx).
             Node::Fd(pid, fd) => {
-                let f = pid::fd_file(&*lookup_proc(pid)?, fd)?;
+                let f = pid::fd_file(&lookup_proc(pid)?, fd)?;
                 let r = if f.readable() { 0o500 } else { 0 };
                 let w = if f.writable() { 0o300 } else { 0 };
                 S_IFLNK | r | w
@@ -231,7 +237,7 @@ impl Vnode for ProcNode {
             }
             Node::FdDir(pid) => {
                 let fd = parse_id(name)?;
-                pid::fd_file(&*lookup_proc(pid)?, fd)?;
+                pid::fd_file(&lookup_proc(pid)?, fd)?;
                 Ok(node(Node::Fd(pid, fd)))
             }
             Node::TaskDir(pid) => {
@@ -257,7 +263,7 @@ impl Vnode for ProcNode {
                     Node::SysDir(SysDir::Sys).entry("sys"),
                 ];
                 v.extend(SYS_FILES.iter().map(|(n, f)| Node::Sys(*f).entry(*n)));
-                for p in proc::all().into_iter().filter(|p| p.user.is_some()) {
+                for p in proc::all().into_iter().filter(|p| p.is_user()) {
                     v.push(Node::PidDir(p.pid).entry(p.pid.to_string()));
                 }
                 Ok(v)
@@ -313,7 +319,7 @@ impl Vnode for ProcNode {
                 let exe = lookup_proc(pid)?.user().exe.lock().clone();
                 Ok(exe.ok_or(Errno::ENOENT)?.to_path_string().into_bytes())
             }
-            Node::Fd(pid, fd) => Ok(pid::fd_link(&*pid::fd_file(&*lookup_proc(pid)?, fd)?)),
+            Node::Fd(pid, fd) => Ok(pid::fd_link(&*pid::fd_file(&lookup_proc(pid)?, fd)?)),
             _ => Err(Errno::EINVAL),
         }
     }

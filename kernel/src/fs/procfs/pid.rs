@@ -12,7 +12,7 @@ use crate::fs::file::File;
 use crate::fs::vfs::VType;
 use crate::kern::cputime::{self, Times};
 use crate::kern::errno::Errno;
-use crate::kern::proc::Proc;
+use crate::kern::proc::{Proc, UProc};
 use crate::kern::signal::{SIG_DFL, SIG_IGN};
 use crate::kern::thread::Thread;
 use crate::vm::space::{Backing, PROT_EXEC, PROT_WRITE};
@@ -73,7 +73,7 @@ fn thread_state(td: &Thread, stopped: bool) -> char {
 }
 
 /// A process's state letter: its "most active" thread's.
-fn proc_state(p: &Proc, only: Option<&Thread>) -> char {
+fn proc_state(p: &UProc, only: Option<&Thread>) -> char {
     if p.rec.state.load(Ordering::Relaxed) == pstate::ZOMBIE {
         return 'Z';
     }
@@ -98,9 +98,9 @@ fn state_name(c: char) -> &'static str {
 
 /// The signal sets of a process (or one thread): (pending for the thread, pending for the
 /// process, blocked, ignored, caught).
-fn sigsets(p: &Proc, td: Option<&Thread>) -> (u64, u64, u64, u64, u64) {
+fn sigsets(p: &UProc, td: Option<&Thread>) -> (u64, u64, u64, u64, u64) {
     let (blk, pend) = td
-        .and_then(|t| t.user.as_ref())
+        .and_then(|t| t.as_user())
         .map(|u| {
             let s = u.sigstate.sig.lock();
             (s.mask, s.pending.set)
@@ -134,8 +134,18 @@ struct VmFigures {
     text: u64,
 }
 
-fn vm_figures(p: &Proc) -> VmFigures {
-    let mut f = VmFigures { vsize: 0, rss: 0, start_code: 0, end_code: 0, start_stack: 0, start_brk: 0, data: 0, stack: 0, text: 0 };
+fn vm_figures(p: &UProc) -> VmFigures {
+    let mut f = VmFigures {
+        vsize: 0,
+        rss: 0,
+        start_code: 0,
+        end_code: 0,
+        start_stack: 0,
+        start_brk: 0,
+        data: 0,
+        stack: 0,
+        text: 0,
+    };
     let vm = p.user().vm();
     let Some(g) = vm.try_lock() else { return f };
     f.vsize = g.vsz();
@@ -166,7 +176,7 @@ pub fn thread_of(p: &Proc, tid: i32) -> Result<Arc<Thread>, Errno> {
 }
 
 /// The text of a process file, or with `td` of a thread's.
-pub fn text(p: &Arc<Proc>, td: Option<&Thread>, f: PidFile) -> Result<Vec<u8>, Errno> {
+pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile) -> Result<Vec<u8>, Errno> {
     Ok(match f {
         PidFile::Exe => return Err(Errno::EINVAL),
         PidFile::Cmdline => {
@@ -194,7 +204,7 @@ fn comm(p: &Proc, td: Option<&Thread>) -> String {
 }
 
 /// `/proc/PID/stat`: the 52 fields of proc(5), in order.
-fn stat(p: &Arc<Proc>, td: Option<&Thread>) -> String {
+fn stat(p: &UProc, td: Option<&Thread>) -> String {
     let r = &p.rec;
     let u = p.user();
     let zombie = r.state.load(Ordering::Relaxed) == pstate::ZOMBIE;
@@ -274,7 +284,7 @@ fn vm_figures_empty() -> VmFigures {
 }
 
 /// `/proc/PID/status`: "Name:\tsh" lines (proc(5)).
-fn status(p: &Arc<Proc>, td: Option<&Thread>) -> String {
+fn status(p: &UProc, td: Option<&Thread>) -> String {
     let u = p.user();
     let zombie = p.rec.state.load(Ordering::Relaxed) == pstate::ZOMBIE;
     let c = u.cred.lock().clone();
@@ -338,7 +348,7 @@ fn status(p: &Arc<Proc>, td: Option<&Thread>) -> String {
 }
 
 /// `/proc/PID/maps`: one line per mapping.
-fn maps(p: &Proc) -> String {
+fn maps(p: &UProc) -> String {
     let vm = p.user().vm();
     let g = vm.lock();
     let mut out = String::new();
@@ -373,11 +383,11 @@ pub fn fd_link(f: &File) -> Vec<u8> {
 }
 
 /// The open file at `fd` of `p` (ENOENT when closed).
-pub fn fd_file(p: &Proc, fd: i32) -> Result<Arc<File>, Errno> {
+pub fn fd_file(p: &UProc, fd: i32) -> Result<Arc<File>, Errno> {
     p.user().files().lock().get(fd).map_err(|_| Errno::ENOENT)
 }
 
 /// The open descriptors of `p`.
-pub fn open_fds(p: &Proc) -> Vec<i32> {
+pub fn open_fds(p: &UProc) -> Vec<i32> {
     p.user().files().lock().open_fds().collect()
 }
