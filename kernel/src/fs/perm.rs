@@ -352,7 +352,11 @@ mod tests {
         assert_eq!(may_delete(&Cred::root(), &sticky, &file(0o600, 5, 0)), Ok(()));
         assert_eq!(may_delete(&u, &dir(0o777, 0, 0), &file(0o600, 0, 0)), Ok(()));
         let (d1, d2) = (dir(0o777, 0, 0), Attr { ino: 10, ..dir(0o777, 0, 0) });
-        assert_eq!(may_rename(&u, &d1, &dir(0o555, 1000, 0), &d2, None), Err(Errno::EACCES), "moving a read-only directory");
+        assert_eq!(
+            may_rename(&u, &d1, &dir(0o555, 1000, 0), &d2, None),
+            Err(Errno::EACCES),
+            "moving a read-only directory"
+        );
         assert_eq!(may_rename(&u, &d1, &dir(0o555, 1000, 0), &d1, None), Ok(()));
         assert_eq!(may_rename(&u, &d1, &file(0o600, 1000, 0), &sticky, Some(&file(0o600, 0, 0))), Err(Errno::EPERM));
     }

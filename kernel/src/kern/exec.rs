@@ -119,7 +119,7 @@ fn load_depth(
     owner: u64,
     depth: u32,
 ) -> Result<Image, ExecError> {
-    let np = namei::namei(cwd, path, true)?;
+    let np = namei::lookup(&cred, cwd, path, true)?;
     let v = np.vnode().clone();
     let attr = v.attr()?;
     crate::fs::perm::may_exec(&cred, &attr)?;

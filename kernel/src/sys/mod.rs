@@ -211,6 +211,7 @@ table! {
     316 => renameat2, fsops::sys_renameat2, Full;
     318 => getrandom, proc::sys_getrandom, Full;
     332 => statx, fs::sys_statx, Partial("no birth time");
+    439 => faccessat2, fs::sys_faccessat2, Full;
 }
 
 /// Highest system call number counted.
