@@ -176,7 +176,8 @@ impl Cred {
     /// setresuid(2): each id to one of the three current ones (anything with CAP_SETUID).
     pub fn setresuid(&mut self, ch: IdChange) -> Result<(), Errno> {
         let ok = |x: Option<u32>| x.is_none_or(|x| x == self.uid || x == self.euid || x == self.suid);
-        if !self.capable(CAP_SETUID) && !(ok(ch.real) && ok(ch.effective) && ok(ch.saved)) {
+        let allowed = ok(ch.real) && ok(ch.effective) && ok(ch.saved);
+        if !allowed && !self.capable(CAP_SETUID) {
             return Err(Errno::EPERM);
         }
         self.change_uids(ch);
@@ -237,7 +238,8 @@ impl Cred {
     /// setresgid(2), as setresuid.
     pub fn setresgid(&mut self, ch: IdChange) -> Result<(), Errno> {
         let ok = |x: Option<u32>| x.is_none_or(|x| x == self.gid || x == self.egid || x == self.sgid);
-        if !self.capable(CAP_SETGID) && !(ok(ch.real) && ok(ch.effective) && ok(ch.saved)) {
+        let allowed = ok(ch.real) && ok(ch.effective) && ok(ch.saved);
+        if !allowed && !self.capable(CAP_SETGID) {
             return Err(Errno::EPERM);
         }
         self.gid = ch.real.unwrap_or(self.gid);
