@@ -16,23 +16,12 @@ use crate::kern::errno::Errno;
 /// A capability set: bit N is capability N.
 pub type CapSet = u64;
 
-pub const CAP_CHOWN: u32 = 0;
-pub const CAP_DAC_OVERRIDE: u32 = 1;
-pub const CAP_DAC_READ_SEARCH: u32 = 2;
-pub const CAP_FOWNER: u32 = 3;
-pub const CAP_FSETID: u32 = 4;
-pub const CAP_KILL: u32 = 5;
-pub const CAP_SETGID: u32 = 6;
-pub const CAP_SETUID: u32 = 7;
-pub const CAP_SETPCAP: u32 = 8;
-pub const CAP_LINUX_IMMUTABLE: u32 = 9;
-pub const CAP_SYS_ADMIN: u32 = 21;
-pub const CAP_SYS_BOOT: u32 = 22;
-pub const CAP_SYS_RESOURCE: u32 = 24;
-pub const CAP_MKNOD: u32 = 27;
-pub const CAP_MAC_OVERRIDE: u32 = 32;
-/// The highest capability Linux knows (CAP_CHECKPOINT_RESTORE): /proc/sys/kernel/cap_last_cap.
-pub const CAP_LAST_CAP: u32 = 40;
+pub use linux_raw_sys::general::{
+    CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_LAST_CAP,
+    CAP_LINUX_IMMUTABLE, CAP_MAC_OVERRIDE, CAP_MKNOD, CAP_SETGID, CAP_SETPCAP, CAP_SETUID, CAP_SYS_ADMIN, CAP_SYS_BOOT,
+    CAP_SYS_RESOURCE,
+};
+
 /// Every capability.
 pub const CAP_FULL_SET: CapSet = (1 << (CAP_LAST_CAP + 1)) - 1;
 
@@ -51,7 +40,7 @@ pub const CAP_FS_SET: CapSet = bit(CAP_CHOWN)
     | bit(CAP_MAC_OVERRIDE);
 
 /// Most supplementary groups (NGROUPS_MAX).
-pub const NGROUPS_MAX: usize = 65536;
+pub const NGROUPS_MAX: usize = linux_raw_sys::general::NGROUPS_MAX as usize;
 
 /// A process's credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]

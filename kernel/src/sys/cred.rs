@@ -5,9 +5,13 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use linux_raw_sys::general::{_LINUX_CAPABILITY_VERSION_1, _LINUX_CAPABILITY_VERSION_2, _LINUX_CAPABILITY_VERSION_3};
+
+use crate::abi::cred::{CapData, CapHeader};
 use crate::kern::cred::{CAP_SETGID, CapSet, Cred, IdChange, NGROUPS_MAX, id_arg};
 use crate::kern::errno::{Errno, SysResult};
 use crate::sys::Ctx;
+use crate::vm::uaccess::UserSlice;
 
 /// The caller's credentials.
 fn cred(ctx: &Ctx<'_>) -> Arc<Cred> {
@@ -84,7 +88,7 @@ pub fn sys_setresgid(ctx: &mut Ctx<'_>) -> SysResult {
 
 fn get_ids(ctx: &Ctx<'_>, ids: [u32; 3]) -> SysResult {
     for (i, v) in ids.iter().enumerate() {
-        ctx.copyout(ctx.arg(i), &v.to_le_bytes())?;
+        ctx.write(ctx.ptr::<u32>(i), v)?;
     }
     Ok(0)
 }
@@ -122,8 +126,7 @@ pub fn sys_getgroups(ctx: &mut Ctx<'_>) -> SysResult {
     if (size as usize) < groups.len() {
         return Err(Errno::EINVAL);
     }
-    let b: Vec<u8> = groups.iter().flat_map(|g| g.to_le_bytes()).collect();
-    ctx.copyout(ctx.arg(1), &b)?;
+    ctx.write_slice(UserSlice::new(ctx.arg(1), size as usize), &groups)?;
     Ok(groups.len())
 }
 
@@ -135,48 +138,40 @@ pub fn sys_setgroups(ctx: &mut Ctx<'_>) -> SysResult {
     if !cred(ctx).capable(CAP_SETGID) {
         return Err(Errno::EPERM);
     }
-    let mut b = vec![0u8; n * 4];
-    ctx.copyin(ctx.arg(1), &mut b)?;
-    let mut groups: Vec<u32> = b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let mut groups = ctx.read_slice(UserSlice::<u32>::new(ctx.arg(1), n), NGROUPS_MAX)?;
     groups.sort_unstable();
     change(ctx, |c| c.setgroups(groups))?;
     Ok(0)
 }
 
-const CAP_V1: u32 = 0x1998_0330;
-const CAP_V2: u32 = 0x2007_1026;
-const CAP_V3: u32 = 0x2008_0522;
-
-/// A capget/capset header: the number of 32-bit words its version carries, and the pid.
-/// An unknown version is answered with the preferred one written back and EINVAL.
+/// A capget/capset header: how many data words its version carries, and the pid. An unknown
+/// version is answered with the preferred one written back and EINVAL.
 fn cap_header(ctx: &Ctx<'_>) -> Result<(usize, i32), Errno> {
-    let mut h = [0u8; 8];
-    ctx.copyin(ctx.arg(0), &mut h)?;
-    let version = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
-    let pid = i32::from_le_bytes([h[4], h[5], h[6], h[7]]);
-    let words = match version {
-        CAP_V1 => 1,
-        CAP_V2 | CAP_V3 => 2,
+    let hp = ctx.ptr::<CapHeader>(0);
+    let h = ctx.read(hp)?;
+    let words = match h.version {
+        _LINUX_CAPABILITY_VERSION_1 => 1,
+        _LINUX_CAPABILITY_VERSION_2 | _LINUX_CAPABILITY_VERSION_3 => 2,
         _ => {
-            ctx.copyout(ctx.arg(0), &CAP_V3.to_le_bytes())?;
+            ctx.write(hp, &CapHeader { version: _LINUX_CAPABILITY_VERSION_3, pid: h.pid })?;
             return Err(Errno::EINVAL);
         }
     };
-    Ok((words, pid))
+    Ok((words, h.pid))
 }
 
 /// capget(2): the sets of the caller or of process `pid` (ESRCH). A NULL data pointer
 /// probes the version: 0 even when the version was unknown (and rewritten).
 pub fn sys_capget(ctx: &mut Ctx<'_>) -> SysResult {
-    let data = ctx.arg(1);
+    let null_data = ctx.arg(1) == 0;
     let (words, pid) = match cap_header(ctx) {
-        Err(Errno::EINVAL) if data == 0 => return Ok(0),
+        Err(Errno::EINVAL) if null_data => return Ok(0),
         r => r?,
     };
     if pid < 0 {
         return Err(Errno::EINVAL);
     }
-    if data == 0 {
+    if null_data {
         return Ok(0);
     }
     let c = if pid == 0 || pid == ctx.p.pid {
@@ -184,13 +179,15 @@ pub fn sys_capget(ctx: &mut Ctx<'_>) -> SysResult {
     } else {
         crate::kern::proc::find_user(pid).ok_or(Errno::ESRCH)?.user().cred()
     };
-    let mut out = Vec::with_capacity(words * 12);
-    for w in 0..words {
-        for set in [c.cap_effective, c.cap_permitted, c.cap_inheritable] {
-            out.extend_from_slice(&((set >> (32 * w)) as u32).to_le_bytes());
-        }
-    }
-    ctx.copyout(data, &out)?;
+    let word = |set: CapSet, w: usize| (set >> (32 * w)) as u32;
+    let data: Vec<CapData> = (0..words)
+        .map(|w| CapData {
+            effective: word(c.cap_effective, w),
+            permitted: word(c.cap_permitted, w),
+            inheritable: word(c.cap_inheritable, w),
+        })
+        .collect();
+    ctx.write_slice(UserSlice::new(ctx.arg(1), words), &data)?;
     Ok(0)
 }
 
@@ -200,16 +197,13 @@ pub fn sys_capset(ctx: &mut Ctx<'_>) -> SysResult {
     if pid != 0 && pid != ctx.p.pid {
         return Err(Errno::EPERM);
     }
-    let mut b = vec![0u8; words * 12];
-    ctx.copyin(ctx.arg(1), &mut b)?;
-    let mut sets: [CapSet; 3] = [0; 3];
-    for (w, chunk) in b.chunks_exact(12).enumerate() {
-        for (i, set) in sets.iter_mut().enumerate() {
-            let v = u32::from_le_bytes([chunk[i * 4], chunk[i * 4 + 1], chunk[i * 4 + 2], chunk[i * 4 + 3]]);
-            *set |= CapSet::from(v) << (32 * w);
-        }
+    let data = ctx.read_slice(UserSlice::<CapData>::new(ctx.arg(1), words), 2)?;
+    let (mut eff, mut prm, mut inh): (CapSet, CapSet, CapSet) = (0, 0, 0);
+    for (w, d) in data.iter().enumerate() {
+        eff |= CapSet::from(d.effective) << (32 * w);
+        prm |= CapSet::from(d.permitted) << (32 * w);
+        inh |= CapSet::from(d.inheritable) << (32 * w);
     }
-    let [eff, prm, inh] = sets;
     change(ctx, |c| c.capset(eff, prm, inh))?;
     Ok(0)
 }
