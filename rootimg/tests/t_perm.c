@@ -17,7 +17,7 @@
  * Credentials: access/faccessat with the real ids and AT_EACCESS (faccessat2) with the
  * effective ones, capget for root and after each id change (setresuid's rules for the
  * permitted and effective sets), setfsuid, setgroups/setuid refused to the user, mount(2)
- * and umount2(2) refused to the user.
+ * and umount2(2) refused to the user, another user's /proc/PID/fd closed to it.
  *
  * Linux-specific: fs.protected_hardlinks = 1 (what the host distributions set, and what vk
  * implements): a user may not hard-link a file it does not own unless it could read and
@@ -526,6 +526,13 @@ static void user_creds(void)
     uint64_t prm, eff = capget_sets(&prm);
     CHECK(eff == 0 && prm == 0);
     CHECK(setfsuid(0) == USER_UID && setfsuid(-1) == USER_UID); /* refused: unchanged */
+    /* Another user's descriptors (root's, in the parent) are out of reach. */
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)getppid());
+    CHECK(fails(open(path, O_RDONLY | O_DIRECTORY), EACCES));
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)getppid(), treefd);
+    CHECK(fails(stat(path, &st), EACCES));
     CHECK(fails(mount("none", S("pubdir"), "tmpfs", 0, NULL), EPERM));
     CHECK(fails(umount2(scratch, 0), EPERM));
 }
