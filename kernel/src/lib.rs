@@ -12,6 +12,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod abi;
 pub mod debug;
 pub mod fs;
 pub mod kern;
