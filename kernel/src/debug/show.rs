@@ -222,7 +222,7 @@ pub fn show_map(args: &str) -> Result<String, String> {
                 e.offset(),
                 res,
                 cow,
-                g.entry_name(e)
+                String::from_utf8_lossy(g.entry_name(e))
             );
         }
         o

@@ -151,13 +151,13 @@ fn vm_figures(p: &UProc) -> VmFigures {
     f.vsize = g.vsz();
     f.rss = g.rss_pages();
     f.start_brk = g.brk_start;
-    let exe = p.user().exe.lock().as_ref().map(|n| n.to_path_string());
+    let exe = p.user().exe.lock().as_ref().map(|n| n.to_path_bytes());
     for e in g.entries() {
         let len = e.end - e.start;
-        if e.name == "[stack]" {
+        if e.name == b"[stack]" {
             f.start_stack = e.end;
             f.stack += len;
-        } else if e.prot & PROT_EXEC != 0 && exe.as_deref() == Some(e.name.as_str()) {
+        } else if e.prot & PROT_EXEC != 0 && exe.as_deref() == Some(&e.name[..]) {
             if f.start_code == 0 {
                 f.start_code = e.start;
             }
@@ -192,7 +192,7 @@ pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile) -> Result<Vec<u8>, Errno
         PidFile::Comm => format!("{}\n", comm(p, td)).into_bytes(),
         PidFile::Stat => stat(p, td).into_bytes(),
         PidFile::Status => status(p, td).into_bytes(),
-        PidFile::Maps => maps(p).into_bytes(),
+        PidFile::Maps => maps(p),
     })
 }
 
@@ -348,19 +348,28 @@ fn status(p: &UProc, td: Option<&Thread>) -> String {
     s
 }
 
-/// `/proc/PID/maps`: one line per mapping.
-fn maps(p: &UProc) -> String {
+/// `/proc/PID/maps`: one line per mapping. A name is its bytes as they are, but for a newline,
+/// which shows as `\012` (Linux's seq_file_path), so that every mapping stays one line.
+fn maps(p: &UProc) -> Vec<u8> {
     let vm = p.user().vm();
     let g = vm.lock();
-    let mut out = String::new();
+    let mut out = Vec::new();
     for e in g.entries() {
         let ino = match &e.backing {
             Backing::File { vnode, .. } | Backing::SharedFile { vnode, .. } => vnode.attr().map_or(0, |a| a.ino),
             Backing::Shared { .. } | Backing::Anon => 0,
         };
-        let line = format!("{:08x}-{:08x} {} {:08x} 00:00 {:<10} {}", e.start, e.end, e.perms(), e.offset(), ino, g.entry_name(e));
-        out.push_str(line.trim_end());
-        out.push('\n');
+        let head = format!("{:08x}-{:08x} {} {:08x} 00:00 {:<10} ", e.start, e.end, e.perms(), e.offset(), ino);
+        let name = g.entry_name(e);
+        out.extend_from_slice(if name.is_empty() { head.trim_end() } else { &head }.as_bytes());
+        for &b in name {
+            if b == b'\n' {
+                out.extend_from_slice(b"\\012");
+            } else {
+                out.push(b);
+            }
+        }
+        out.push(b'\n');
     }
     out
 }
@@ -369,7 +378,7 @@ fn maps(p: &UProc) -> String {
 /// `/dev/console` for the console init was given, `anon_inode:[…]` otherwise.
 pub fn fd_link(f: &File) -> Vec<u8> {
     if let Some(np) = &f.path {
-        return np.to_path_string().into_bytes();
+        return np.to_path_bytes();
     }
     let v = &f.vnode;
     if v.is_tty() {
