@@ -31,6 +31,9 @@ done
 cp -p "$src"/etc/* "$dir/etc/"
 chmod 600 "$dir/etc/shadow"
 "$src/build-tests.sh" "$dir/usr/tests"
+# File names that are not UTF-8, for t_names (file names are bytes).
+mkdir -p "$dir/usr/tests/names.d/$(printf '\377\376\200')"
+printf staged > "$dir/usr/tests/names.d/$(printf 'caf\351')"
 
 # /usr/tests/perm: t_perm's read-side tree, with fixed owners and modes (uid 1000 is t_perm's
 # user, group 1001 one of its groups, group 42 not). Owners need root; without it the tree is

@@ -9,8 +9,9 @@ use vk_tests::guest::{PROGRAM_TIMEOUT, program_output, root_dir, run_guest, run_
 use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
-const PROGRAMS: &[&str] =
-    &["t_exec", "t_files", "t_perm", "t_proc", "t_procfs", "t_rust", "t_signal", "t_thread", "t_time", "t_vm"];
+const PROGRAMS: &[&str] = &[
+    "t_exec", "t_files", "t_names", "t_perm", "t_proc", "t_procfs", "t_rust", "t_signal", "t_thread", "t_time", "t_vm",
+];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
 fn native_result(name: &str) -> Option<(u32, u32)> {
@@ -87,6 +88,11 @@ fn t_perm_ext2() {
     );
     let (code, out) = img.fsck();
     assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
+}
+
+#[test]
+fn t_names() {
+    check("t_names");
 }
 
 #[test]

@@ -359,7 +359,7 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let cap = ctx.size(2).min(IO_CHUNK);
     let attr = v.attr()?;
-    let mut entries = vec![(attr.ino, ".".to_string(), 4u8), (attr.ino, "..".to_string(), 4u8)];
+    let mut entries = vec![(attr.ino, b".".to_vec(), 4u8), (attr.ino, b"..".to_vec(), 4u8)];
     let _ = np;
     for e in v.readdir()? {
         entries.push((e.ino, e.name, e.vtype.dirent_type()));
@@ -379,7 +379,7 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
         out.extend_from_slice(&((pos + 1) as i64).to_le_bytes());
         out.extend_from_slice(&(reclen as u16).to_le_bytes());
         out.push(*dtype);
-        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(name);
         out.resize(start + reclen, 0);
         pos += 1;
     }
@@ -413,8 +413,7 @@ pub fn sys_readlinkat(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_getcwd(ctx: &mut Ctx<'_>) -> SysResult {
-    let cwd = ctx.p.user().fs.lock().cwd.to_path_string();
-    let mut b = cwd.into_bytes();
+    let mut b = ctx.p.user().fs.lock().cwd.to_path_bytes();
     b.push(0);
     if b.len() > ctx.size(1) {
         return Err(Errno::ERANGE);

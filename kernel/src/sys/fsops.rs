@@ -18,7 +18,7 @@ const UTIME_NOW: i64 = (1 << 30) - 1;
 const UTIME_OMIT: i64 = (1 << 30) - 2;
 
 /// The directory holding the last component of `path`, and that component's name.
-pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath, String), Errno> {
+pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath, Vec<u8>), Errno> {
     let trimmed = {
         let mut end = path.len();
         while end > 1 && path[end - 1] == b'/' {
@@ -43,8 +43,8 @@ pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath
     }
     // The last name is looked up in the parent too: search permission on it.
     perm::may_search(&cred, || Ok(pa))?;
-    let name = String::from_utf8(last.to_vec()).map_err(|_| Errno::EILSEQ)?;
-    if name.len() > 255 {
+    let name = last.to_vec();
+    if name.len() > crate::fs::vfs::NAME_MAX {
         return Err(Errno::ENAMETOOLONG);
     }
     Ok((parent, name))
@@ -67,7 +67,7 @@ fn new_file(ctx: &Ctx<'_>, parent: &NamePath, mode: u32, is_dir: bool) -> Result
 /// this call created it (then the open needs no permission check).
 pub fn open_create(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> Result<(NamePath, bool), Errno> {
     let (parent, name) = lookup_parent(ctx, dirfd, path)?;
-    match namei::lookup(&cred(ctx), &parent, name.as_bytes(), flags & file::O_NOFOLLOW == 0) {
+    match namei::lookup(&cred(ctx), &parent, &name, flags & file::O_NOFOLLOW == 0) {
         Ok(np) => {
             if flags & O_EXCL != 0 {
                 return Err(Errno::EEXIST);
@@ -77,7 +77,7 @@ pub fn open_create(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32, mode: u32
         Err(Errno::ENOENT) => {
             let (uid, gid, mode) = new_file(ctx, &parent, mode & !umask(ctx) & 0o7777, false)?;
             parent.vnode().create(&name, mode, uid, gid)?;
-            Ok((namei::namei(&parent, name.as_bytes(), false)?, true))
+            Ok((namei::namei(&parent, &name, false)?, true))
         }
         Err(e) => Err(e),
     }
@@ -111,7 +111,7 @@ pub fn sys_creat(ctx: &mut Ctx<'_>) -> SysResult {
 
 fn mkdir_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32) -> SysResult {
     let (parent, name) = lookup_parent(ctx, dirfd, path).map_err(|e| if e == Errno::EBUSY { Errno::EEXIST } else { e })?;
-    if name == "." || name == ".." {
+    if name == b"." || name == b".." {
         return Err(Errno::EEXIST);
     }
     if parent.vnode().lookup(&name).is_ok() {
@@ -138,9 +138,9 @@ fn unlink_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32) -> SysResult {
     }
     let (parent, name) = lookup_parent(ctx, dirfd, path)?;
     if flags & AT_REMOVEDIR != 0 {
-        match name.as_str() {
-            "." => return Err(Errno::EINVAL),
-            ".." => return Err(Errno::ENOTEMPTY),
+        match &name[..] {
+            b"." => return Err(Errno::EINVAL),
+            b".." => return Err(Errno::ENOTEMPTY),
             _ => {}
         }
         let v = parent.vnode().lookup(&name)?;
@@ -179,7 +179,7 @@ fn rename_at(ctx: &Ctx<'_>, olddir: i32, old: &[u8], newdir: i32, new: &[u8], fl
     let (op, on) = lookup_parent(ctx, olddir, old)?;
     let (np, nn) = lookup_parent(ctx, newdir, new)?;
     for n in [&on, &nn] {
-        if n == "." || n == ".." {
+        if n == b"." || n == b".." {
             return Err(Errno::EBUSY);
         }
     }
