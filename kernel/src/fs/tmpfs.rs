@@ -14,15 +14,19 @@ use std::sync::{Arc, Weak};
 use platform::physmem::{self, pgflags};
 use platform::sync::SpinLock;
 
-use crate::fs::vfs::{Attr, DirEntry, check_name, S_IFDIR, S_IFLNK, S_IFREG, SetAttr, StatFs, Timespec, VType, Vnode, VnodeRef};
+use crate::fs::mount::{AtimePolicy, FileSystem, FsRef, new_fs_id};
+use crate::fs::vfs::{Attr, DirEntry, atime_due, check_name, S_IFDIR, S_IFLNK, S_IFREG, SetAttr, StatFs, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
 use crate::vm::space::PAGE;
 
 static NEXT_DEV: AtomicU64 = AtomicU64::new(0x100);
+/// statfs(2)'s f_type of tmpfs.
+const TMPFS_MAGIC: u64 = 0x0102_1994;
 
 /// One tmpfs instance.
 #[derive(Debug)]
 pub struct TmpFs {
+    id: u64,
     dev: u64,
     next_ino: AtomicU64,
     nodes: SpinLock<HashMap<u64, Weak<TmpNode>>>,
@@ -74,6 +78,7 @@ fn now() -> Timespec {
 /// A new tmpfs; its root directory.
 pub fn new() -> VnodeRef {
     let fs = Arc::new(TmpFs {
+        id: new_fs_id(),
         dev: NEXT_DEV.fetch_add(1, Ordering::Relaxed),
         next_ino: AtomicU64::new(2),
         nodes: SpinLock::new("tmpfs_nodes", HashMap::new()),
@@ -260,8 +265,6 @@ impl Vnode for TmpNode {
             }
             done += chunk;
         }
-        drop(data);
-        self.meta.lock().atime = now();
         Ok(n)
     }
 
@@ -299,6 +302,14 @@ impl Vnode for TmpNode {
         drop(data);
         self.touch();
         Ok(done)
+    }
+
+    fn accessed(&self, policy: AtimePolicy) {
+        let t = now();
+        let mut m = self.meta.lock();
+        if atime_due(policy, m.atime, m.mtime, m.ctime, t) {
+            m.atime = t;
+        }
     }
 
     fn shared_pages(&self) -> bool {
@@ -508,26 +519,40 @@ impl Vnode for TmpNode {
         Ok(())
     }
 
-    fn statfs(&self) -> Result<StatFs, Errno> {
-        let pm = physmem::get().ok_or(Errno::EIO)?;
-        let used = self.fs.pages.load(Ordering::Relaxed);
-        let free = pm.free_pages();
-        Ok(StatFs {
-            magic: 0x0102_1994,
-            bsize: PAGE,
-            blocks: used + free,
-            bfree: free,
-            files: self.fs.nodes.lock().len() as u64 + free,
-            ffree: free,
-        })
-    }
-
     fn no_change(&self) -> Errno {
         Errno::ENOTDIR
     }
 
-    fn fs_type(&self) -> &'static str {
+    fn fs(&self) -> FsRef {
+        Arc::clone(&self.fs) as FsRef
+    }
+
+    fn ino(&self) -> u64 {
+        self.ino
+    }
+}
+
+impl FileSystem for TmpFs {
+    fn type_name(&self) -> &'static str {
         "tmpfs"
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn statfs(&self) -> Result<StatFs, Errno> {
+        let pm = physmem::get().ok_or(Errno::EIO)?;
+        let used = self.pages.load(Ordering::Relaxed);
+        let free = pm.free_pages();
+        Ok(StatFs {
+            magic: TMPFS_MAGIC,
+            bsize: PAGE,
+            blocks: used + free,
+            bfree: free,
+            files: self.nodes.lock().len() as u64 + free,
+            ffree: free,
+        })
     }
 }
 
@@ -571,6 +596,6 @@ mod tests {
         root.unlink(b"hard").unwrap();
         root.rmdir(b"d").unwrap();
         assert_eq!(root.attr().unwrap().nlink, 2);
-        assert!(root.statfs().unwrap().bfree > 0);
+        assert!(root.fs().statfs().unwrap().bfree > 0);
     }
 }

@@ -118,6 +118,7 @@ fn load_depth(
     depth: u32,
 ) -> Result<Image, ExecError> {
     let np = namei::namei(cwd, path, true)?;
+    crate::fs::mount::may_exec(&np)?; // EACCES on a noexec mount
     let v = np.vnode().clone();
     let attr = v.attr()?;
     if attr.vtype() != VType::Reg {

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use crate::fs::file::{self, File, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_RDONLY, O_TRUNC};
+use crate::fs::mount;
 use crate::fs::namei::{self, NamePath};
+use crate::fs::vnops;
 use crate::fs::vfs::{VType, VnodeRef};
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
@@ -73,6 +75,7 @@ fn read_file(f: &File, off: Option<u64>, len: usize) -> Result<Vec<u8>, Errno> {
     if off.is_none() && seekable {
         *f.offset.lock() = start + got as u64;
     }
+    vnops::accessed(f);
     Ok(buf)
 }
 
@@ -212,11 +215,6 @@ pub fn sys_close(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(0)
 }
 
-/// open(2) flags that need a writable file system.
-fn wants_write(flags: u32) -> bool {
-    flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0
-}
-
 pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     let dirfd = ctx.int(0);
     let path = ctx.path(1)?;
@@ -241,11 +239,8 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     if vt == VType::Dir && flags & O_ACCMODE != O_RDONLY {
         return Err(Errno::EISDIR);
     }
-    if flags & O_PATH == 0 && wants_write(flags) && vt == VType::Reg && v.fs_type() == "hostfs" {
-        return Err(Errno::EROFS);
-    }
-    if flags & O_TRUNC != 0 && flags & O_PATH == 0 && vt == VType::Reg && flags & O_ACCMODE != O_RDONLY {
-        v.truncate(0)?;
+    if flags & O_PATH == 0 {
+        mount::may_open_device(&np)?;
     }
     let v = if v.is_tty() && flags & O_PATH == 0 { crate::kern::tty::ctty::on_open(ctx.p, v, flags)? } else { v };
     // A pipe reached through /proc/PID/fd: a new end of it, as the access mode asks.
@@ -253,8 +248,11 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     let reopened = if vt == VType::Fifo && flags & O_PATH == 0 { v.open_fifo(acc != file::O_WRONLY, acc != O_RDONLY) } else { None };
     let f = match reopened {
         Some(end) => File::new(end, None, flags), // named like the original: pipe:[N]
-        None => File::new(v, Some(np), flags),
+        None => File::open(v, np, flags)?,        // EROFS: written on a read-only mount
     };
+    if flags & O_TRUNC != 0 && flags & O_PATH == 0 && vt == VType::Reg && acc != O_RDONLY {
+        vnops::truncate(f.as_ref().into(), 0)?;
+    }
     ctx.p.user().files().lock().alloc(f, flags & O_CLOEXEC != 0, 0).map(|fd| fd as usize)
 }
 
@@ -355,6 +353,7 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
     }
     ctx.copyout(ctx.arg(1), &out)?;
     *f.offset.lock() = pos as u64;
+    vnops::accessed(&f);
     Ok(out.len())
 }
 
@@ -420,7 +419,10 @@ fn access_common(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32, flags: u32) 
     let cred = ctx.p.user().cred.lock().clone();
     let uid = if flags & AT_EACCESS != 0 { cred.euid } else { cred.uid };
     let gid = if flags & AT_EACCESS != 0 { cred.egid } else { cred.gid };
-    if mode & 2 != 0 && np.vnode().fs_type() == "hostfs" && a.vtype() != VType::Chr {
+    // access(2): EROFS for write access to a file (not a device, FIFO or socket) on a
+    // read-only mount.
+    let special = matches!(a.vtype(), VType::Chr | VType::Blk | VType::Fifo | VType::Sock);
+    if mode & 2 != 0 && !special && np.mount().readonly() {
         return Err(Errno::EROFS);
     }
     let bits = if uid == 0 {
