@@ -7,7 +7,7 @@ use std::path::Path;
 use vk_tests::guest::{PROGRAM_TIMEOUT, root_dir, run_guest, run_native, summary};
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
-const PROGRAMS: &[&str] = &["t_exec", "t_files", "t_mount", "t_names", "t_proc", "t_procfs", "t_rust", "t_signal", "t_thread", "t_time", "t_vm"];
+const PROGRAMS: &[&str] = &["t_exec", "t_files", "t_mount", "t_names", "t_proc", "t_procfs", "t_rename", "t_rust", "t_signal", "t_thread", "t_time", "t_vm"];
 
 fn check(name: &str) {
     let root = root_dir();
@@ -72,6 +72,11 @@ fn t_proc() {
 #[test]
 fn t_procfs() {
     check("t_procfs");
+}
+
+#[test]
+fn t_rename() {
+    check("t_rename");
 }
 
 #[test]

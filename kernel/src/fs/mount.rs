@@ -55,6 +55,11 @@ pub trait FileSystem: Send + Sync + Debug {
         Ok(StatFs { magic: 0x0102_1994, bsize: 4096, ..StatFs::default() })
     }
 
+    /// The renameat2(2) flags it can carry out (the VFS refuses others with EINVAL).
+    fn rename_flags(&self) -> u32 {
+        linux::RENAME_NOREPLACE
+    }
+
     /// Write back what is dirty (sync(2), syncfs(2), fsync(2) of one of its files).
     fn sync(&self) -> Result<(), Errno> {
         Ok(())

@@ -237,6 +237,12 @@ pub trait Vnode: Send + Sync + Debug {
         Err(Errno::ENOTDIR)
     }
 
+    /// This directory's parent (`..`), within its file system: the root's is itself (or an
+    /// error). The VFS walks it to keep a directory from being moved under itself.
+    fn parent(&self) -> Result<VnodeRef, Errno> {
+        self.lookup(b"..")
+    }
+
     /// This directory's entries (without `.` and `..`, which the VFS adds).
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
         Err(Errno::ENOTDIR)
@@ -300,7 +306,9 @@ pub trait Vnode: Send + Sync + Debug {
         Err(self.no_change())
     }
 
-    /// Move `old` in this directory to `new` in `newdir` (renameat2 flags).
+    /// Move `old` in this directory to `new` in `newdir` (renameat2 flags; with
+    /// RENAME_EXCHANGE the two swap). The VFS has checked every rule of rename(2) under its
+    /// directory locks ([`crate::fs::vnops::rename`]): the file system only carries it out.
     fn rename(&self, _old: &[u8], _newdir: &VnodeRef, _new: &[u8], _flags: u32) -> Result<(), Errno> {
         Err(self.no_change())
     }

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use crate::abi::fs::{Fsid, Statfs};
 use crate::fs::file::{self, File, O_CLOEXEC, O_CREAT, O_EXCL, O_TRUNC};
 use crate::fs::namei::{self, NamePath};
-use crate::fs::vfs::{SetAttr, Timespec, VType};
-use crate::fs::vnops::{self, Target};
+use crate::abi;
+use crate::fs::vfs::VType;
+use crate::fs::vnops::{self, Target, TimeReq};
 use crate::vm::uaccess::UserPtr;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
@@ -18,8 +19,6 @@ const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
 const AT_REMOVEDIR: u32 = 0x200;
 const AT_SYMLINK_FOLLOW: u32 = 0x400;
 const AT_EMPTY_PATH: u32 = 0x1000;
-const UTIME_NOW: i64 = (1 << 30) - 1;
-const UTIME_OMIT: i64 = (1 << 30) - 2;
 
 /// The directory holding the last component of `path`, and that component's name.
 pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath, Vec<u8>), Errno> {
@@ -154,7 +153,8 @@ pub fn sys_rmdir(ctx: &mut Ctx<'_>) -> SysResult {
 fn rename_at(ctx: &Ctx<'_>, olddir: i32, old: &[u8], newdir: i32, new: &[u8], flags: u32) -> SysResult {
     let (op, on) = lookup_parent(ctx, olddir, old)?;
     let (np, nn) = lookup_parent(ctx, newdir, new)?;
-    vnops::rename(&op, &on, &np, &nn, flags)?;
+    let slash = (old.last() == Some(&b'/'), new.last() == Some(&b'/'));
+    vnops::rename(&op, &on, &np, &nn, flags, slash)?;
     Ok(0)
 }
 
@@ -246,7 +246,7 @@ fn target(ctx: &Ctx<'_>, dirfd: i32, path_arg: usize, flags: u32) -> Result<Name
 }
 
 fn chmod(t: &Named, mode: u32) -> SysResult {
-    vnops::setattr(t.target(), &SetAttr { mode: Some(mode & 0o7777), ..Default::default() })?;
+    vnops::chmod(t.target(), mode)?;
     Ok(0)
 }
 
@@ -270,7 +270,7 @@ fn chown(ctx: &Ctx<'_>, t: &Named, uid: u32, gid: u32) -> SysResult {
         return Err(Errno::EPERM);
     }
     let some = |x: u32| (x != u32::MAX).then_some(x);
-    vnops::setattr(t.target(), &SetAttr { uid: some(uid), gid: some(gid), ..Default::default() })?;
+    vnops::chown(t.target(), some(uid), some(gid))?;
     Ok(0)
 }
 
@@ -294,36 +294,33 @@ pub fn sys_fchown(ctx: &mut Ctx<'_>) -> SysResult {
     chown(ctx, &t, ctx.uint(1), ctx.uint(2))
 }
 
+/// utimensat(2), in Linux's order: both times UTIME_OMIT is success before anything else
+/// is looked at ("we must not even check the path"); a null path names `dirfd` itself
+/// (futimens(3), which takes no flags); then the flags, the path, the times (EINVAL), EROFS.
 pub fn sys_utimensat(ctx: &mut Ctx<'_>) -> SysResult {
-    let (dirfd, times, flags) = (ctx.int(0), ctx.arg(2), ctx.uint(3));
-    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
-        return Err(Errno::EINVAL);
-    }
-    let t = if ctx.arg(1) == 0 { fd_named(ctx, dirfd)? } else { target(ctx, dirfd, 1, flags)? };
-    let now = {
-        let ns = platform::time::realtime_ns();
-        Timespec { sec: (ns / 1_000_000_000) as i64, nsec: (ns % 1_000_000_000) as i64 }
-    };
-    let (mut atime, mut mtime) = (Some(now), Some(now));
-    if times != 0 {
-        let mut b = [0u8; 32];
-        ctx.copyin(times, &mut b)?;
-        let get = |i: usize| i64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
-        let pick = |sec: i64, nsec: i64| -> Result<Option<Timespec>, Errno> {
-            match nsec {
-                UTIME_NOW => Ok(Some(now)),
-                UTIME_OMIT => Ok(None),
-                n if (0..1_000_000_000).contains(&n) => Ok(Some(Timespec { sec, nsec: n })),
-                _ => Err(Errno::EINVAL),
-            }
-        };
-        atime = pick(get(0), get(1))?;
-        mtime = pick(get(2), get(3))?;
-    }
-    if atime.is_none() && mtime.is_none() {
+    let (dirfd, flags) = (ctx.int(0), ctx.uint(3));
+    let times = ctx.ptr::<[abi::time::Timespec; 2]>(2);
+    let raw = if times.is_null() { None } else { Some(ctx.read(times)?) };
+    let omit = |t: &abi::time::Timespec| TimeReq::decode(t.tv_sec, t.tv_nsec) == Ok(TimeReq::Omit);
+    if raw.as_ref().is_some_and(|[a, m]| omit(a) && omit(m)) {
         return Ok(0);
     }
-    vnops::setattr(t.target(), &SetAttr { atime, mtime, ..Default::default() })?;
+    let t = if ctx.arg(1) == 0 && dirfd != AT_FDCWD {
+        if flags != 0 {
+            return Err(Errno::EINVAL);
+        }
+        fd_named(ctx, dirfd)?
+    } else {
+        if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        target(ctx, dirfd, 1, flags)?
+    };
+    let req = match raw {
+        None => [TimeReq::Now, TimeReq::Now],
+        Some([a, m]) => [TimeReq::decode(a.tv_sec, a.tv_nsec)?, TimeReq::decode(m.tv_sec, m.tv_nsec)?],
+    };
+    vnops::utimens(t.target(), req)?;
     Ok(0)
 }
 
