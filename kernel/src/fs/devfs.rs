@@ -19,7 +19,7 @@ fn makedev(major: u64, minor: u64) -> u64 {
 }
 
 fn boot_time() -> Timespec {
-    let ns = crate::debug::export::vk_boottime_ns.load(std::sync::atomic::Ordering::Relaxed);
+    let ns = crate::kern::clock::boottime_ns();
     Timespec { sec: (ns / 1_000_000_000) as i64, nsec: (ns % 1_000_000_000) as i64 }
 }
 

@@ -11,8 +11,8 @@
 //! * wait(2) reports a stop once to WUNTRACED and a continue once to WCONTINUED; the report
 //!   is kept in [`JobCtl::report`].
 
-use kvm_mem::abi::tstate;
 
+use crate::kern::thread::ThreadState;
 use crate::kern::proc::UProc;
 use crate::kern::signal::{self, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SigInfo};
 use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked_state, wakeup, wchan_of};
@@ -114,7 +114,7 @@ pub fn park(p: &UProc) {
         if !p.user().jobctl.lock().stopped || crate::kern::exit::exiting(p) {
             return;
         }
-        tsleep_locked_state(g, "stopped", SleepOpts::UNINTERRUPTIBLE, tstate::STOPPED);
+        tsleep_locked_state(g, "stopped", SleepOpts::UNINTERRUPTIBLE, ThreadState::Stopped);
     }
 }
 

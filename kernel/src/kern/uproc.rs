@@ -187,7 +187,7 @@ pub struct UserThread {
     pub ops: SpinLock<Ops>,
     /// Mask, pending signals, alternate stack.
     pub sigstate: crate::kern::signal::ThreadSigState,
-    /// set_robust_list(2)'s head (kept; not walked at exit yet).
+    /// set_robust_list(2)'s head: walked at thread exit and exec (`futex::exit_robust_list`).
     pub robust_list: AtomicU64,
     /// prctl(PR_SET_PDEATHSIG).
     pub pdeathsig: AtomicI32,

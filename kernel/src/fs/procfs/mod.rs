@@ -20,7 +20,6 @@ mod sysctl;
 mod system;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use crate::fs::mount::{FileSystem, FsRef, new_fs_id};
 use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFREG, StatFs, Timespec, VType, Vnode, VnodeRef};
@@ -35,7 +34,7 @@ const PROC_DEV: u64 = 3;
 const PROC_SUPER_MAGIC: u64 = 0x9fa0;
 
 fn boot_time() -> Timespec {
-    let ns = crate::debug::export::vk_boottime_ns.load(Ordering::Relaxed);
+    let ns = crate::kern::clock::boottime_ns();
     Timespec { sec: (ns / 1_000_000_000) as i64, nsec: (ns % 1_000_000_000) as i64 }
 }
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use kvm_mem::abi::{pstate, tflags, tstate};
+use kvm_mem::abi::tflags;
 
 use crate::fs::file::File;
 use crate::fs::vfs::VType;
@@ -14,7 +14,7 @@ use crate::kern::cputime::{self, Times};
 use crate::kern::errno::Errno;
 use crate::kern::proc::{Proc, UProc};
 use crate::kern::signal::{SIG_DFL, SIG_IGN};
-use crate::kern::thread::Thread;
+use crate::kern::thread::{Thread, ThreadState};
 use crate::vm::space::{Backing, PROT_EXEC, PROT_WRITE};
 
 /// Clock ticks a second (sysconf(_SC_CLK_TCK)).
@@ -64,21 +64,21 @@ impl PidFile {
 /// uninterruptible sleep, T stopped, Z zombie).
 fn thread_state(td: &Thread, stopped: bool) -> char {
     let st = td.state();
-    if stopped && st != tstate::RUNNING {
+    if stopped && st != ThreadState::Running {
         return 'T';
     }
     match st {
-        tstate::RUNNING | tstate::RUNNABLE | tstate::NEW => 'R',
-        tstate::SLEEPING if td.rec.flags.load(Ordering::Relaxed) & tflags::SINTR == 0 => 'D',
-        tstate::STOPPED => 'T',
-        tstate::DEAD => 'X',
+        ThreadState::Running | ThreadState::Runnable | ThreadState::New => 'R',
+        ThreadState::Sleeping if td.rec.flags.load(Ordering::Relaxed) & tflags::SINTR == 0 => 'D',
+        ThreadState::Stopped => 'T',
+        ThreadState::Dead => 'X',
         _ => 'S',
     }
 }
 
 /// A process's state letter: its "most active" thread's.
 fn proc_state(p: &UProc, only: Option<&Thread>) -> char {
-    if p.rec.state.load(Ordering::Relaxed) == pstate::ZOMBIE {
+    if p.is_zombie() {
         return 'Z';
     }
     let stopped = p.user().jobctl.lock().stopped;
@@ -185,7 +185,7 @@ pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile) -> Result<Vec<u8>, Errno
         PidFile::Exe => return Err(Errno::EINVAL),
         PidFile::Cmdline => {
             let mut out = Vec::new();
-            if p.rec.state.load(Ordering::Relaxed) != pstate::ZOMBIE {
+            if !p.is_zombie() {
                 for a in p.user().argv.lock().iter() {
                     out.extend_from_slice(a);
                     out.push(0);
@@ -214,7 +214,7 @@ fn comm(p: &Proc, td: Option<&Thread>) -> String {
 fn stat(p: &UProc, td: Option<&Thread>) -> String {
     let r = &p.rec;
     let u = p.user();
-    let zombie = r.state.load(Ordering::Relaxed) == pstate::ZOMBIE;
+    let zombie = p.is_zombie();
     let times = match td {
         Some(t) => cputime::thread_times(t),
         None => cputime::proc_times(p),
@@ -293,7 +293,7 @@ fn vm_figures_empty() -> VmFigures {
 /// `/proc/PID/status`: "Name:\tsh" lines (proc(5)).
 fn status(p: &UProc, td: Option<&Thread>) -> String {
     let u = p.user();
-    let zombie = p.rec.state.load(Ordering::Relaxed) == pstate::ZOMBIE;
+    let zombie = p.is_zombie();
     let c = u.cred.lock().clone();
     let vm = if zombie { vm_figures_empty() } else { vm_figures(p) };
     let first = p.threads().first().cloned();

@@ -27,7 +27,7 @@ fn procs() -> Vec<UProc> {
 
 /// Whether `p` has exited (a zombie, or on its way).
 fn gone(p: &UProc) -> bool {
-    p.rec.state.load(Ordering::Relaxed) == kvm_mem::abi::pstate::ZOMBIE || crate::kern::exit::exiting(p)
+    p.is_zombie() || crate::kern::exit::exiting(p)
 }
 
 fn pgid(p: &Proc) -> i32 {
