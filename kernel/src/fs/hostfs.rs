@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use platform::hostdir::{self, HostFile};
 
 use crate::fs::mount::{FileSystem, FsRef, new_fs_id};
+use crate::fs::namecache::CachePolicy;
 use crate::fs::vfs::{Attr, DirEntry, check_name, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
 
@@ -36,6 +37,11 @@ impl FileSystem for HostFs {
 
     fn forced_readonly(&self) -> bool {
         true
+    }
+
+    /// The host may add files behind our back: no negative entries.
+    fn cache_policy(&self) -> CachePolicy {
+        CachePolicy::Positive
     }
 }
 

@@ -5,6 +5,7 @@
 //! | `vfs.rs`    | the `Vnode` trait, attributes, `struct stat`, directory entries          |
 //! | `namei.rs`  | path lookup, mount points, symbolic links, the root                      |
 //! | `mount.rs`  | file systems as a whole (`FileSystem`), the mount table, mount flags      |
+//! | `namecache.rs` | the name cache: (directory, name) → vnode or "no such name"        |
 //! | `vnops.rs`  | the VFS operations: shared checks, then the file system's vnode method   |
 //! | `file.rs`   | open file descriptions and descriptor tables                             |
 //! | `hostfs.rs` | a host directory as a read-only file system (`-r DIR`)                   |
@@ -21,6 +22,7 @@ pub mod ext2;
 pub mod file;
 pub mod hostfs;
 pub mod mount;
+pub mod namecache;
 pub mod namei;
 pub mod pipe;
 pub mod procfs;

@@ -34,6 +34,7 @@ use bitflags::bitflags;
 use linux_raw_sys::general as linux;
 use platform::sync::SpinLock;
 
+use crate::fs::namecache::{self, CachePolicy};
 use crate::fs::namei::NamePath;
 use crate::fs::vfs::{StatFs, VType, VnodeId, VnodeRef};
 use crate::kern::errno::Errno;
@@ -53,6 +54,11 @@ pub trait FileSystem: Send + Sync + Debug {
     /// statfs(2) figures.
     fn statfs(&self) -> Result<StatFs, Errno> {
         Ok(StatFs { magic: 0x0102_1994, bsize: 4096, ..StatFs::default() })
+    }
+
+    /// What the name cache may keep of its names ([`CachePolicy`]).
+    fn cache_policy(&self) -> CachePolicy {
+        CachePolicy::All
     }
 
     /// The renameat2(2) flags it can carry out (the VFS refuses others with EINVAL).
@@ -305,6 +311,7 @@ pub fn unmount(at: NamePath) -> Result<(), Errno> {
         return Err(Errno::EBUSY);
     }
     drop(at); // the caller's hold: what remains is the table's, `m` and others'
+    namecache::purge_fs(m.fs.id()); // the cache holds vnodes (ext2's busy check counts them)
     let mut table = MOUNTS.lock();
     let i = table.iter().position(|x| Arc::ptr_eq(x, &m)).ok_or(Errno::EINVAL)?;
     let child = table.iter().any(|x| x.on.as_ref().is_some_and(|np| Arc::ptr_eq(np.mount(), &m)));

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use crate::fs::mount::{self, MountRef};
+use crate::fs::namecache::{self, CachePolicy, Cached};
 use crate::fs::vfs::{NAME_MAX, VType, VnodeRef};
 use crate::kern::errno::Errno;
 
@@ -154,11 +155,28 @@ fn walk(mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result
     Ok(cur)
 }
 
-/// Look `name` up in the directory `dir` is (one step of a walk).
+/// Look `name` up in the directory `dir` is (one step of a walk): in the name cache, or
+/// else in the file system, whose answer the cache then keeps as its policy allows.
 fn lookup_in(dir: &NamePath, name: &[u8]) -> Result<VnodeRef, Errno> {
     let d = dir.vnode();
     if d.vtype() != VType::Dir {
         return Err(Errno::ENOTDIR);
     }
-    d.lookup(name)
+    let policy = d.fs().cache_policy();
+    if policy == CachePolicy::None {
+        return d.lookup(name);
+    }
+    let id = d.id();
+    let seq = match namecache::lookup(id, name) {
+        Ok(Cached::Found(v)) => return Ok(v),
+        Ok(Cached::Missing) => return Err(Errno::ENOENT),
+        Err(seq) => seq,
+    };
+    let r = d.lookup(name);
+    match &r {
+        Ok(v) => namecache::enter(id, name, Some(v), seq),
+        Err(Errno::ENOENT) if policy == CachePolicy::All => namecache::enter(id, name, None, seq),
+        Err(_) => {}
+    }
+    r
 }

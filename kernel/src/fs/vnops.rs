@@ -8,6 +8,9 @@
 //! Permission checks (Linux's may_create, may_delete, …) belong here as well, beside the
 //! mount checks, with the caller's credentials: each operation says where (`perm:`).
 //!
+//! Each change tells the name cache which names it changed ([`namecache::invalidate`]) once
+//! the file system is done, whether it succeeded or not.
+//!
 //! **Directory locks.** A change holds the lock of each directory it changes from its first
 //! check to its end (Linux's i_rwsem of a directory), so that what it checked still holds
 //! when the file system acts: locks are hashed by vnode identity into [`DIR_LOCKS`] and taken
@@ -22,6 +25,7 @@ use linux_raw_sys::general as linux;
 
 use crate::fs::file::File;
 use crate::fs::mount::{self, AtimePolicy, MountRef};
+use crate::fs::namecache;
 use crate::fs::namei::NamePath;
 use crate::fs::vfs::{SetAttr, Timespec, VType, Vnode, VnodeId, VnodeRef};
 use crate::kern::errno::Errno;
@@ -75,7 +79,9 @@ fn exists(dir: &NamePath, name: &[u8]) -> bool {
 pub fn create(dir: &NamePath, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
     let _w = mount::want_write(Some(dir.mount()))?;
     let _l = lock_dir(dir);
-    dir.vnode().create(name, mode, uid, gid)
+    let r = dir.vnode().create(name, mode, uid, gid);
+    namecache::invalidate(dir.vnode().id(), name);
+    r
 }
 
 /// mkdir(2): EEXIST before EROFS, as Linux's filename_create. perm: as `create`.
@@ -85,7 +91,9 @@ pub fn mkdir(dir: &NamePath, name: &[u8], mode: u32, uid: u32, gid: u32) -> Resu
         return Err(Errno::EEXIST);
     }
     let _w = mount::want_write(Some(dir.mount()))?;
-    dir.vnode().mkdir(name, mode, uid, gid)
+    let r = dir.vnode().mkdir(name, mode, uid, gid);
+    namecache::invalidate(dir.vnode().id(), name);
+    r
 }
 
 /// symlink(2): a link `name` in `dir` whose text is `target`. perm: as `create`.
@@ -95,7 +103,9 @@ pub fn symlink(dir: &NamePath, name: &[u8], target: &[u8], uid: u32, gid: u32) -
         return Err(Errno::EEXIST);
     }
     let _w = mount::want_write(Some(dir.mount()))?;
-    dir.vnode().symlink(name, target, uid, gid)
+    let r = dir.vnode().symlink(name, target, uid, gid);
+    namecache::invalidate(dir.vnode().id(), name);
+    r
 }
 
 /// link(2): another name for `src` in `dir`. EXDEV across mounts (even of one file system,
@@ -113,7 +123,9 @@ pub fn link(src: &NamePath, dir: &NamePath, name: &[u8]) -> Result<(), Errno> {
         return Err(Errno::EEXIST);
     }
     let _w = mount::want_write(Some(dir.mount()))?;
-    dir.vnode().link(name, src.vnode())
+    let r = dir.vnode().link(name, src.vnode());
+    namecache::invalidate(dir.vnode().id(), name);
+    r
 }
 
 /// unlink(2) of `name` in `dir` (a non-directory). perm: may_delete (write and search on
@@ -121,7 +133,9 @@ pub fn link(src: &NamePath, dir: &NamePath, name: &[u8]) -> Result<(), Errno> {
 pub fn unlink(dir: &NamePath, name: &[u8]) -> Result<(), Errno> {
     let _w = mount::want_write(Some(dir.mount()))?;
     let _l = lock_dir(dir);
-    dir.vnode().unlink(name)
+    let r = dir.vnode().unlink(name);
+    namecache::invalidate(dir.vnode().id(), name);
+    r
 }
 
 /// rmdir(2) of `name` in `dir`: EINVAL for `.`, ENOTEMPTY for `..`, EBUSY for a mount point.
@@ -138,7 +152,10 @@ pub fn rmdir(dir: &NamePath, name: &[u8]) -> Result<(), Errno> {
     if mount::is_mount_point(&v) {
         return Err(Errno::EBUSY);
     }
-    dir.vnode().rmdir(name)
+    let r = dir.vnode().rmdir(name);
+    namecache::invalidate(dir.vnode().id(), name);
+    namecache::purge_dir(v.id());
+    r
 }
 
 /// renameat2(2)'s flags.
@@ -270,7 +287,13 @@ pub fn rename(olddir: &NamePath, oldname: &[u8], newdir: &NamePath, newname: &[u
     if flags & !od.fs().rename_flags() != 0 {
         return Err(Errno::EINVAL);
     }
-    od.rename(oldname, nd, newname, flags)
+    let r = od.rename(oldname, nd, newname, flags);
+    namecache::invalidate(od.id(), oldname);
+    namecache::invalidate(nd.id(), newname);
+    if replaces_dir && let Some(d) = &dst {
+        namecache::purge_dir(d.id());
+    }
+    r
 }
 
 /// Change attributes of `t` (the file system's setattr, after the read-only check).

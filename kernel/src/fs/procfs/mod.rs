@@ -22,6 +22,7 @@ mod system;
 use std::sync::Arc;
 
 use crate::fs::mount::{FileSystem, FsRef, new_fs_id};
+use crate::fs::namecache::CachePolicy;
 use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFREG, StatFs, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
 use crate::kern::proc::{self, UProc};
@@ -79,6 +80,11 @@ impl FileSystem for ProcFs {
 
     fn statfs(&self) -> Result<StatFs, Errno> {
         Ok(StatFs { magic: PROC_SUPER_MAGIC, bsize: 4096, ..StatFs::default() })
+    }
+
+    /// Processes, threads and descriptors come and go without the VFS: nothing is cached.
+    fn cache_policy(&self) -> CachePolicy {
+        CachePolicy::None
     }
 }
 
