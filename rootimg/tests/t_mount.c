@@ -7,7 +7,8 @@
  * writing, O_CREAT, mkdir (EEXIST still first for a name in use), unlink, rmdir, rename,
  * symlink, link, chmod, fchmod, chown, truncate, utimensat, access(W_OK) — while reads go on;
  * read/write again after remount rw; noexec (execve EACCES, mmap PROT_EXEC EPERM, plain
- * mmap fine); nosuid in the table and f_flags; nodev (a devtmpfs mounted nodev: opening a
+ * mmap fine); nosuid in the table and f_flags, and a set-user-ID program run with the
+ * caller's ids there (its owner's elsewhere); nodev (a devtmpfs mounted nodev: opening a
  * device is EACCES); noatime (a read leaves the access time alone) against relatime (an old
  * access time is updated) and strictatime; umount2 EBUSY for a working directory or an open
  * file inside, EINVAL for a directory that is no mount point; and mounting on a file (ENOTDIR).
@@ -194,7 +195,7 @@ static void test_readonly(void)
 static void test_noexec_nosuid(void)
 {
     CHECK(copy_self(P("prog")) == 0);
-    CHECK(run(P("prog")) == 42);
+    CHECK(run(P("prog")) == 10);
     CHECK(remount(MS_NOEXEC) == 0);
     CHECK(mounts_show("rw,noexec,relatime"));
     struct statvfs sv;
@@ -210,11 +211,16 @@ static void test_noexec_nosuid(void)
         munmap(m, 4096);
     close(fd);
 
+    /* A set-user-ID program owned by uid 1000: its owner's euid, but not on a nosuid mount. */
+    CHECK(remount(0) == 0);
+    CHECK(chown(P("prog"), 1000, 1000) == 0 && chmod(P("prog"), 04755) == 0);
+    CHECK(run(P("prog")) == 11);
     CHECK(remount(MS_NOSUID) == 0);
     CHECK(mounts_show("rw,nosuid,relatime"));
     CHECK(statvfs(dir, &sv) == 0 && (sv.f_flag & ST_NOSUID) && !(sv.f_flag & ST_NOEXEC));
-    CHECK(run(P("prog")) == 42);
+    CHECK(run(P("prog")) == 10);
     CHECK(remount(0) == 0);
+    CHECK(run(P("prog")) == 11);
     CHECK(unlink(P("prog")) == 0);
 }
 
@@ -300,7 +306,7 @@ static void test_umount(void)
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "child") == 0)
-        _exit(42);
+        _exit(geteuid() == 1000 ? 11 : geteuid() == 0 && getuid() == 0 ? (getegid() == 0 ? 10 : 13) : 12);
     vktest_reset_signals();
     umask(022);
     if (unshare(CLONE_NEWNS) == 0)

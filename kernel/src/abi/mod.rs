@@ -15,10 +15,12 @@
 //! | file        | what it holds                                                    |
 //! |-------------|-------------------------------------------------------------------|
 //! | `time.rs`   | timespec, timeval, itimerval, timezone                            |
+//! | `cred.rs`   | capget/capset header and data                                     |
 //! | `fs.rs`     | stat, statx, statfs, dirent64 header, iovec                        |
 //!
 //! Other families add a file each (signals, process, terminal) as they are typed.
 
+pub mod cred;
 pub mod fs;
 pub mod time;
 

@@ -7,6 +7,7 @@
 //! | `mount.rs`  | file systems as a whole (`FileSystem`), the mount table, mount flags      |
 //! | `namecache.rs` | the name cache: (directory, name) → vnode or "no such name"        |
 //! | `vnops.rs`  | the VFS operations: shared checks, then the file system's vnode method   |
+//! | `perm.rs`   | permission checks (Linux DAC), once for every file system                |
 //! | `file.rs`   | open file descriptions and descriptor tables                             |
 //! | `hostfs.rs` | a host directory as a read-only file system (`-r DIR`)                   |
 //! | `tmpfs.rs`  | a file system in memory (/tmp)                                           |
@@ -24,6 +25,7 @@ pub mod hostfs;
 pub mod mount;
 pub mod namecache;
 pub mod namei;
+pub mod perm;
 pub mod pipe;
 pub mod procfs;
 pub mod tmpfs;

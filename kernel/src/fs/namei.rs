@@ -1,5 +1,6 @@
 //! Path names: lookup from the root or a working directory, across mount points, through
-//! symbolic links (at most 40), with `..` that stops at the root.
+//! symbolic links (at most 40), with `..` that stops at the root, and search permission
+//! (`fs::perm`) checked on every directory passed.
 //!
 //! A [`NamePath`] is the chain of (name, vnode, mount) from the root to a file, so `..` is
 //! always known, a working directory can print itself (getcwd), and the mount a file was
@@ -9,7 +10,9 @@ use std::sync::Arc;
 
 use crate::fs::mount::{self, MountRef};
 use crate::fs::namecache::{self, CachePolicy, Cached};
+use crate::fs::perm;
 use crate::fs::vfs::{NAME_MAX, VType, VnodeRef};
+use crate::kern::cred::Cred;
 use crate::kern::errno::Errno;
 
 /// Symbolic links followed in one lookup before ELOOP.
@@ -98,14 +101,20 @@ impl NamePath {
     }
 }
 
-/// Resolve `path` from `start` (the working directory; absolute paths start at the root).
-/// `follow`: follow a symbolic link in the last component.
+/// Resolve `path` from `start` for the kernel itself (no permission checks).
 pub fn namei(start: &NamePath, path: &[u8], follow: bool) -> Result<NamePath, Errno> {
-    let mut links = 0;
-    walk(start.clone(), path, follow, &mut links)
+    lookup(&Cred::root(), start, path, follow)
 }
 
-fn walk(mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result<NamePath, Errno> {
+/// Resolve `path` from `start` (the working directory; absolute paths start at the root) for
+/// `cred`, who needs search permission on every directory it passes (EACCES).
+/// `follow`: follow a symbolic link in the last component.
+pub fn lookup(cred: &Cred, start: &NamePath, path: &[u8], follow: bool) -> Result<NamePath, Errno> {
+    let mut links = 0;
+    walk(cred, start.clone(), path, follow, &mut links)
+}
+
+fn walk(cred: &Cred, mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result<NamePath, Errno> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
@@ -115,10 +124,19 @@ fn walk(mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result
     if path[0] == b'/' {
         cur = NamePath::root();
     }
-    let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
+    let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
     let trailing_slash = path.last() == Some(&b'/');
     for (i, c) in comps.iter().enumerate() {
         let last = i + 1 == comps.len();
+        // Every component, `.` and `..` too, is looked up in a directory the caller may search.
+        let dir = cur.vnode();
+        if dir.vtype() != VType::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        perm::may_search(cred, || dir.attr())?;
+        if *c == b"." {
+            continue;
+        }
         if *c == b".." {
             cur.pop();
             continue;
@@ -144,7 +162,7 @@ fn walk(mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result
                 continue;
             }
             let target = v.readlink()?;
-            cur = walk(cur, &target, true, links)?;
+            cur = walk(cred, cur, &target, true, links)?;
             continue;
         }
         cur.push(name, v, mnt);
@@ -159,9 +177,6 @@ fn walk(mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result
 /// else in the file system, whose answer the cache then keeps as its policy allows.
 fn lookup_in(dir: &NamePath, name: &[u8]) -> Result<VnodeRef, Errno> {
     let d = dir.vnode();
-    if d.vtype() != VType::Dir {
-        return Err(Errno::ENOTDIR);
-    }
     let policy = d.fs().cache_policy();
     if policy == CachePolicy::None {
         return d.lookup(name);

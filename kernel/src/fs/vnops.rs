@@ -4,9 +4,9 @@
 //! exist or not, mount points, the rules of rename(2) and the decoding of attribute changes —
 //! and then the file system's [`Vnode`] method only carries the change out.
 //!
-//! The system calls (sys/fsops.rs) resolve paths and decode arguments, then call these.
-//! Permission checks (Linux's may_create, may_delete, …) belong here as well, beside the
-//! mount checks, with the caller's credentials: each operation says where (`perm:`).
+//! The system calls (sys/fsops.rs) resolve paths and decode arguments, then call these with
+//! the caller's credentials; the permission checks (fs/perm.rs: may_create, may_delete,
+//! setattr_prepare, …) are made here, beside the mount checks, in Linux's order.
 //!
 //! Each change tells the name cache which names it changed ([`namecache::invalidate`]) once
 //! the file system is done, whether it succeeded or not.
@@ -27,7 +27,9 @@ use crate::fs::file::File;
 use crate::fs::mount::{self, AtimePolicy, MountRef};
 use crate::fs::namecache;
 use crate::fs::namei::NamePath;
+use crate::fs::perm;
 use crate::fs::vfs::{SetAttr, Timespec, VType, Vnode, VnodeId, VnodeRef};
+use crate::kern::cred::Cred;
 use crate::kern::errno::Errno;
 use crate::kern::sleeplock::{SleepGuard, SleepLock};
 
@@ -74,73 +76,97 @@ fn exists(dir: &NamePath, name: &[u8]) -> bool {
     dir.vnode().lookup(name).is_ok()
 }
 
-/// Create the regular file `name` in `dir` (open(2) with O_CREAT, creat(2), mknod(2)).
-/// perm: write and search permission on `dir` (may_create).
-pub fn create(dir: &NamePath, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
+/// Create the regular file `name` in `dir` (open(2) with O_CREAT, creat(2), mknod(2)) with
+/// `mode` (the umask applied): EROFS, then write and search permission on `dir` (may_create);
+/// the owner and group are the caller's as `perm::new_owner` says.
+pub fn create(cred: &Cred, dir: &NamePath, name: &[u8], mode: u32) -> Result<VnodeRef, Errno> {
     let _w = mount::want_write(Some(dir.mount()))?;
     let _l = lock_dir(dir);
+    let da = dir.vnode().attr()?;
+    perm::may_create(cred, &da)?;
+    let (uid, gid, mode) = perm::new_owner(cred, &da, mode, false);
     let r = dir.vnode().create(name, mode, uid, gid);
     namecache::invalidate(dir.vnode().id(), name);
     r
 }
 
-/// mkdir(2): EEXIST before EROFS, as Linux's filename_create. perm: as `create`.
-pub fn mkdir(dir: &NamePath, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
+/// mkdir(2): EEXIST, then EROFS (Linux's filename_create), then may_create.
+pub fn mkdir(cred: &Cred, dir: &NamePath, name: &[u8], mode: u32) -> Result<VnodeRef, Errno> {
     let _l = lock_dir(dir);
     if name == b"." || name == b".." || exists(dir, name) {
         return Err(Errno::EEXIST);
     }
     let _w = mount::want_write(Some(dir.mount()))?;
+    let da = dir.vnode().attr()?;
+    perm::may_create(cred, &da)?;
+    let (uid, gid, mode) = perm::new_owner(cred, &da, mode, true);
     let r = dir.vnode().mkdir(name, mode, uid, gid);
     namecache::invalidate(dir.vnode().id(), name);
     r
 }
 
-/// symlink(2): a link `name` in `dir` whose text is `target`. perm: as `create`.
-pub fn symlink(dir: &NamePath, name: &[u8], target: &[u8], uid: u32, gid: u32) -> Result<(), Errno> {
+/// symlink(2): a link `name` in `dir` whose text is `target`; checked as `mkdir`.
+pub fn symlink(cred: &Cred, dir: &NamePath, name: &[u8], target: &[u8]) -> Result<(), Errno> {
     let _l = lock_dir(dir);
     if name == b"." || name == b".." || exists(dir, name) {
         return Err(Errno::EEXIST);
     }
     let _w = mount::want_write(Some(dir.mount()))?;
+    let da = dir.vnode().attr()?;
+    perm::may_create(cred, &da)?;
+    let (uid, gid, _) = perm::new_owner(cred, &da, 0o777, false);
     let r = dir.vnode().symlink(name, target, uid, gid);
     namecache::invalidate(dir.vnode().id(), name);
     r
 }
 
-/// link(2): another name for `src` in `dir`. EXDEV across mounts (even of one file system,
-/// as Linux), EPERM for a directory, EEXIST for a name in use. perm: as `create`, and the
-/// protected_hardlinks rule on `src` (may_linkat).
-pub fn link(src: &NamePath, dir: &NamePath, name: &[u8]) -> Result<(), Errno> {
-    if !Arc::ptr_eq(src.mount(), dir.mount()) {
-        return Err(Errno::EXDEV);
-    }
-    if src.vnode().vtype() == VType::Dir {
-        return Err(Errno::EPERM);
-    }
+/// link(2): another name for `src` in `dir`, in Linux's order (do_linkat, vfs_link): EEXIST
+/// for a name in use, EROFS, EXDEV across mounts (even of one file system), the
+/// protected_hardlinks rule on `src` (may_linkat: EPERM), may_create on `dir` (EACCES),
+/// EPERM for a directory.
+pub fn link(cred: &Cred, src: &NamePath, dir: &NamePath, name: &[u8]) -> Result<(), Errno> {
     let _l = lock_dir(dir);
-    if exists(dir, name) {
+    if name == b"." || name == b".." || exists(dir, name) {
         return Err(Errno::EEXIST);
     }
     let _w = mount::want_write(Some(dir.mount()))?;
+    if !Arc::ptr_eq(src.mount(), dir.mount()) {
+        return Err(Errno::EXDEV);
+    }
+    let sa = src.vnode().attr()?;
+    perm::may_link(cred, &sa)?;
+    perm::may_create(cred, &dir.vnode().attr()?)?;
+    if sa.vtype() == VType::Dir {
+        return Err(Errno::EPERM);
+    }
     let r = dir.vnode().link(name, src.vnode());
     namecache::invalidate(dir.vnode().id(), name);
     r
 }
 
-/// unlink(2) of `name` in `dir` (a non-directory). perm: may_delete (write and search on
-/// `dir`, the sticky-directory rule).
-pub fn unlink(dir: &NamePath, name: &[u8]) -> Result<(), Errno> {
+/// unlink(2) of `name` in `dir`: EROFS, ENOENT, a trailing slash (`slash`: EISDIR for a
+/// directory, ENOTDIR otherwise), may_delete (write and search on `dir`, the sticky rule),
+/// EISDIR for a directory.
+pub fn unlink(cred: &Cred, dir: &NamePath, name: &[u8], slash: bool) -> Result<(), Errno> {
     let _w = mount::want_write(Some(dir.mount()))?;
     let _l = lock_dir(dir);
+    let v = dir.vnode().lookup(name)?;
+    let is_dir = v.vtype() == VType::Dir;
+    if slash {
+        return Err(if is_dir { Errno::EISDIR } else { Errno::ENOTDIR });
+    }
+    perm::may_delete(cred, &dir.vnode().attr()?, &v.attr()?)?;
+    if is_dir {
+        return Err(Errno::EISDIR);
+    }
     let r = dir.vnode().unlink(name);
     namecache::invalidate(dir.vnode().id(), name);
     r
 }
 
-/// rmdir(2) of `name` in `dir`: EINVAL for `.`, ENOTEMPTY for `..`, EBUSY for a mount point.
-/// perm: as `unlink`.
-pub fn rmdir(dir: &NamePath, name: &[u8]) -> Result<(), Errno> {
+/// rmdir(2) of `name` in `dir`: EINVAL for `.`, ENOTEMPTY for `..`, EROFS, ENOENT,
+/// may_delete, ENOTDIR, EBUSY for a mount point, then the file system's ENOTEMPTY.
+pub fn rmdir(cred: &Cred, dir: &NamePath, name: &[u8]) -> Result<(), Errno> {
     match name {
         b"." => return Err(Errno::EINVAL),
         b".." => return Err(Errno::ENOTEMPTY),
@@ -149,6 +175,10 @@ pub fn rmdir(dir: &NamePath, name: &[u8]) -> Result<(), Errno> {
     let _w = mount::want_write(Some(dir.mount()))?;
     let _l = lock_dir(dir);
     let v = dir.vnode().lookup(name)?;
+    perm::may_delete(cred, &dir.vnode().attr()?, &v.attr()?)?;
+    if v.vtype() != VType::Dir {
+        return Err(Errno::ENOTDIR);
+    }
     if mount::is_mount_point(&v) {
         return Err(Errno::EBUSY);
     }
@@ -202,9 +232,18 @@ fn entry(dir: &NamePath, name: &[u8]) -> Result<Option<VnodeRef>, Errno> {
 /// doing nothing for two names of one file, ENOTDIR/EISDIR for a directory over a
 /// non-directory and the reverse, EBUSY for a mount point, ENOTEMPTY over a directory with
 /// entries, then EINVAL for a flag the file system cannot carry out (ext2 cannot exchange).
-/// perm: may_delete on both sides (and write permission on a directory moved to another
-/// parent, for its `..`).
-pub fn rename(olddir: &NamePath, oldname: &[u8], newdir: &NamePath, newname: &[u8], flags: u32, slash: (bool, bool)) -> Result<(), Errno> {
+/// Permission (perm::may_rename: may_delete on both sides or may_create for a new name, and
+/// write permission on a directory moved to another parent, for its `..`) is checked after
+/// the two-names-of-one-file case and before the type checks, as vfs_rename does.
+pub fn rename(
+    cred: &Cred,
+    olddir: &NamePath,
+    oldname: &[u8],
+    newdir: &NamePath,
+    newname: &[u8],
+    flags: u32,
+    slash: (bool, bool),
+) -> Result<(), Errno> {
     if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) != 0
         || (flags & RENAME_EXCHANGE != 0 && flags & (RENAME_NOREPLACE | RENAME_WHITEOUT) != 0)
     {
@@ -268,6 +307,8 @@ pub fn rename(olddir: &NamePath, oldname: &[u8], newdir: &NamePath, newname: &[u
     {
         return Ok(()); // rename(2): two names of one file: nothing to do
     }
+    let target = dst.as_ref().map(|d| d.attr()).transpose()?;
+    perm::may_rename(cred, &od.attr()?, &src.attr()?, &nd.attr()?, target.as_ref())?;
     let replaces_dir = match &dst {
         Some(d) if !exchange => match (src_dir, d.vtype() == VType::Dir) {
             (true, false) => return Err(Errno::ENOTDIR),
@@ -296,23 +337,28 @@ pub fn rename(olddir: &NamePath, oldname: &[u8], newdir: &NamePath, newname: &[u
     r
 }
 
-/// Change attributes of `t` (the file system's setattr, after the read-only check).
-fn setattr(t: Target<'_>, a: &SetAttr) -> Result<(), Errno> {
+/// Change attributes of `t` for `cred`: EROFS, then the permission rules of chmod, chown
+/// and utimes (perm::setattr_prepare, which may also drop set-id bits); a change that is left
+/// empty changes nothing.
+fn setattr(cred: &Cred, t: Target<'_>, change: &SetAttr, times: Option<perm::Times>) -> Result<(), Errno> {
     let _w = mount::want_write(t.mount)?;
-    t.vnode.setattr(a)
+    let change = perm::setattr_prepare(cred, &t.vnode.attr()?, change, times)?;
+    if change == SetAttr::default() {
+        return Ok(());
+    }
+    t.vnode.setattr(&change)
 }
 
-/// chmod(2), fchmod(2), fchmodat(2): the permission bits and set-id/sticky bits of `mode`.
-/// perm: the owner or CAP_FOWNER (EPERM); S_ISGID dropped for a group the caller is not in.
-pub fn chmod(t: Target<'_>, mode: u32) -> Result<(), Errno> {
-    setattr(t, &SetAttr { mode: Some(mode & 0o7777), ..SetAttr::default() })
+/// chmod(2), fchmod(2), fchmodat(2): the permission bits and set-id/sticky bits of `mode`
+/// (the owner or CAP_FOWNER; S_ISGID dropped for a group the caller is not in).
+pub fn chmod(cred: &Cred, t: Target<'_>, mode: u32) -> Result<(), Errno> {
+    setattr(cred, t, &SetAttr { mode: Some(mode & 0o7777), ..SetAttr::default() }, None)
 }
 
-/// chown(2) and its kin: None (the call's -1) leaves an id alone; the status change time
-/// changes either way. perm: CAP_CHOWN, or the owner changing the group to one of theirs;
-/// set-id bits cleared on a regular file.
-pub fn chown(t: Target<'_>, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
-    setattr(t, &SetAttr { uid, gid, ..SetAttr::default() })
+/// chown(2) and its kin: None (the call's -1) leaves an id alone (CAP_CHOWN, or the owner
+/// changing the group to one of theirs; set-id bits cleared on a non-directory).
+pub fn chown(cred: &Cred, t: Target<'_>, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
+    setattr(cred, t, &SetAttr { uid, gid, ..SetAttr::default() }, None)
 }
 
 /// One time of a utimensat(2) request.
@@ -350,28 +396,46 @@ impl TimeReq {
 }
 
 /// utimensat(2): set the access and modification times of `t` ([access, modification]).
-/// Both omitted: nothing at all, not even the read-only check (as Linux). perm: times given
-/// need the owner or CAP_FOWNER (EPERM); both `Now` need write permission or the owner (EACCES).
-pub fn utimens(t: Target<'_>, times: [TimeReq; 2]) -> Result<(), Errno> {
+/// Both omitted: nothing at all, not even the read-only check (as Linux). Times given (or one
+/// omitted) need the owner or CAP_FOWNER (EPERM); both `Now` also anyone who may write.
+pub fn utimens(cred: &Cred, t: Target<'_>, times: [TimeReq; 2]) -> Result<(), Errno> {
     if times == [TimeReq::Omit, TimeReq::Omit] {
         return Ok(());
     }
+    let how = if times == [TimeReq::Now, TimeReq::Now] { perm::Times::Now } else { perm::Times::Given };
     let ns = platform::time::realtime_ns();
     let now = Timespec { sec: i64::try_from(ns / 1_000_000_000).unwrap_or(i64::MAX), nsec: i64::try_from(ns % 1_000_000_000).unwrap_or(0) };
-    setattr(t, &SetAttr { atime: times[0].at(now), mtime: times[1].at(now), ..SetAttr::default() })
+    setattr(cred, t, &SetAttr { atime: times[0].at(now), mtime: times[1].at(now), ..SetAttr::default() }, Some(how))
 }
 
 /// truncate(2), ftruncate(2), open(2) with O_TRUNC: EISDIR for a directory, EINVAL for what
-/// is not a regular file.
-pub fn truncate(t: Target<'_>, len: u64) -> Result<(), Errno> {
+/// is not a regular file, EROFS, then — by path (`by_path`) — write permission (a descriptor
+/// was checked when opened); a caller without CAP_FSETID loses the set-id bits after.
+pub fn truncate(cred: &Cred, t: Target<'_>, len: u64, by_path: bool) -> Result<(), Errno> {
     match t.vnode.vtype() {
         VType::Dir => Err(Errno::EISDIR),
         VType::Reg => {
             let _w = mount::want_write(t.mount)?;
-            t.vnode.truncate(len)
+            if by_path {
+                perm::may_truncate(cred, &t.vnode.attr()?)?;
+            }
+            t.vnode.truncate(len)?;
+            remove_privs(cred, t.vnode)
         }
         _ => Err(Errno::EINVAL),
     }
+}
+
+/// After a write or truncate by `cred`: a caller without CAP_FSETID clears the setuid bit
+/// and a setgid bit that should go (Linux's file_remove_privs).
+pub fn remove_privs(cred: &Cred, v: &VnodeRef) -> Result<(), Errno> {
+    if cred.capable(crate::kern::cred::CAP_FSETID) || v.vtype() != VType::Reg {
+        return Ok(());
+    }
+    if let Some(mode) = perm::mode_after_write(cred, &v.attr()?) {
+        v.setattr(&SetAttr { mode: Some(mode), ..SetAttr::default() })?;
+    }
+    Ok(())
 }
 
 /// `f` was read (its data, or a directory's entries): its access time changes as its

@@ -18,7 +18,7 @@ use goblin::elf::header::{EM_X86_64, ET_DYN, ET_EXEC, Header};
 use goblin::elf::program_header::{PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD, PT_PHDR, ProgramHeader};
 
 use crate::fs::namei::{self, NamePath};
-use crate::fs::vfs::{VType, VnodeRef};
+use crate::fs::vfs::VnodeRef;
 use crate::kern::errno::Errno;
 use crate::kern::uproc::Cred;
 use crate::vm::space::{AddressSpace, Backing, MapEntry, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, STACK_SIZE, STACK_TOP, page_down, page_up};
@@ -66,6 +66,8 @@ pub struct Image {
     pub argv: Vec<Vec<u8>>,
     /// The command name: the last component of the path execve was given.
     pub comm: String,
+    /// The credentials the program runs with (a setuid or setgid executable changes them).
+    pub cred: Cred,
 }
 
 /// Why an exec failed, with a message worth printing on the console when the reason is not
@@ -117,16 +119,11 @@ fn load_depth(
     owner: u64,
     depth: u32,
 ) -> Result<Image, ExecError> {
-    let np = namei::namei(cwd, path, true)?;
+    let np = namei::lookup(&cred, cwd, path, true)?;
     crate::fs::mount::may_exec(&np)?; // EACCES on a noexec mount
     let v = np.vnode().clone();
     let attr = v.attr()?;
-    if attr.vtype() != VType::Reg {
-        return Err(Errno::EACCES.into());
-    }
-    if attr.mode & 0o111 == 0 {
-        return Err(Errno::EACCES.into());
-    }
+    crate::fs::perm::may_exec(&cred, &attr)?;
     let head = read_full(&v, 0, 256)?;
     if head.starts_with(b"#!") {
         if depth >= MAX_INTERP_DEPTH {
@@ -264,9 +261,13 @@ fn load_elf(
         name: b"[stack]".to_vec(),
     });
     let entry = bias + h.e_entry;
-    let aux = AuxInfo { phdr: phdr_addr.unwrap_or(0), phnum: phnum as u64, entry, cred };
+    // The setuid and setgid bits of the program finally run (an interpreter's, for a `#!`).
+    let attr = v.attr()?;
+    let nosuid = !crate::fs::mount::suid_allowed(&np);
+    let (cred, secure) = cred.exec(attr.uid, attr.gid, attr.mode, nosuid);
+    let aux = AuxInfo { phdr: phdr_addr.unwrap_or(0), phnum: phnum as u64, entry, cred, secure };
     let sp = build_stack(&mut vm, path, &argv, &envp, &aux, &h)?;
-    Ok(Image { vm, entry, sp, path: np, argv, comm })
+    Ok(Image { vm, entry, sp, path: np, argv, comm, cred: aux.cred })
 }
 
 struct AuxInfo {
@@ -274,6 +275,8 @@ struct AuxInfo {
     phnum: u64,
     entry: u64,
     cred: Cred,
+    /// AT_SECURE: the program runs with ids other than the caller's real ones.
+    secure: bool,
 }
 
 /// Write argc, argv, envp, auxv and their strings below STACK_TOP; returns the new rsp.
@@ -323,7 +326,7 @@ fn build_stack(vm: &mut AddressSpace, execfn: &[u8], argv: &[Vec<u8>], envp: &[V
         (AT_PLATFORM, platform_addr),
         (AT_HWCAP, platform::cpu::hwcap()),
         (AT_CLKTCK, 100),
-        (AT_SECURE, 0),
+        (AT_SECURE, u64::from(aux.secure)),
         (AT_RANDOM, random_addr),
         (AT_HWCAP2, 0),
         (AT_EXECFN, execfn_addr),

@@ -11,9 +11,10 @@ use crate::abi;
 use crate::fs::vfs::VType;
 use crate::fs::vnops::{self, Target, TimeReq};
 use crate::vm::uaccess::UserPtr;
+use crate::fs::perm;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
-use crate::sys::fs::{AT_FDCWD, lookup_at, start_dir};
+use crate::sys::fs::{AT_FDCWD, cred, lookup_at, start_dir};
 
 const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
 const AT_REMOVEDIR: u32 = 0x200;
@@ -38,10 +39,13 @@ pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath
         return Err(Errno::EBUSY);
     }
     let start = start_dir(ctx, dirfd, path)?;
-    let parent = namei::namei(&start, dir, true)?;
+    let cred = cred(ctx);
+    let parent = namei::lookup(&cred, &start, dir, true)?;
     if parent.vnode().vtype() != VType::Dir {
         return Err(Errno::ENOTDIR);
     }
+    // The last name is looked up in the parent too: search permission on it.
+    perm::may_search(&cred, || parent.vnode().attr())?;
     let name = last.to_vec();
     if name.len() > crate::fs::vfs::NAME_MAX {
         return Err(Errno::ENAMETOOLONG);
@@ -53,25 +57,21 @@ fn umask(ctx: &Ctx<'_>) -> u32 {
     ctx.p.user().fs.lock().umask
 }
 
-fn ids(ctx: &Ctx<'_>) -> (u32, u32) {
-    let c = ctx.p.user().cred.lock().clone();
-    (c.euid, c.egid)
-}
-
-/// openat(2) with O_CREAT: find or make the file. Returns the path of the file.
-pub fn open_create(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> Result<NamePath, Errno> {
+/// openat(2) with O_CREAT: find or make the file. Returns the path of the file and whether
+/// this call created it (then the open needs no permission check).
+pub fn open_create(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> Result<(NamePath, bool), Errno> {
     let (parent, name) = lookup_parent(ctx, dirfd, path)?;
-    match namei::namei(&parent, &name, flags & file::O_NOFOLLOW == 0) {
+    let cred = cred(ctx);
+    match namei::lookup(&cred, &parent, &name, flags & file::O_NOFOLLOW == 0) {
         Ok(np) => {
             if flags & O_EXCL != 0 {
                 return Err(Errno::EEXIST);
             }
-            Ok(np)
+            Ok((np, false))
         }
         Err(Errno::ENOENT) => {
-            let (uid, gid) = ids(ctx);
-            vnops::create(&parent, &name, mode & !umask(ctx) & 0o7777, uid, gid)?;
-            namei::namei(&parent, &name, false)
+            vnops::create(&cred, &parent, &name, mode & !umask(ctx) & 0o7777)?;
+            Ok((namei::namei(&parent, &name, false)?, true))
         }
         Err(e) => Err(e),
     }
@@ -103,8 +103,7 @@ pub fn sys_creat(ctx: &mut Ctx<'_>) -> SysResult {
 
 fn mkdir_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32) -> SysResult {
     let (parent, name) = lookup_parent(ctx, dirfd, path).map_err(|e| if e == Errno::EBUSY { Errno::EEXIST } else { e })?;
-    let (uid, gid) = ids(ctx);
-    vnops::mkdir(&parent, &name, mode & !umask(ctx) & 0o7777, uid, gid)?;
+    vnops::mkdir(&cred(ctx), &parent, &name, mode & !umask(ctx) & 0o7777)?;
     Ok(0)
 }
 
@@ -124,13 +123,9 @@ fn unlink_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32) -> SysResult {
     }
     let (parent, name) = lookup_parent(ctx, dirfd, path)?;
     if flags & AT_REMOVEDIR != 0 {
-        vnops::rmdir(&parent, &name)?;
+        vnops::rmdir(&cred(ctx), &parent, &name)?;
     } else {
-        if path.last() == Some(&b'/') {
-            let v = parent.vnode().lookup(&name)?;
-            return Err(if v.vtype() == VType::Dir { Errno::EISDIR } else { Errno::ENOTDIR });
-        }
-        vnops::unlink(&parent, &name)?;
+        vnops::unlink(&cred(ctx), &parent, &name, path.last() == Some(&b'/'))?;
     }
     Ok(0)
 }
@@ -154,7 +149,7 @@ fn rename_at(ctx: &Ctx<'_>, olddir: i32, old: &[u8], newdir: i32, new: &[u8], fl
     let (op, on) = lookup_parent(ctx, olddir, old)?;
     let (np, nn) = lookup_parent(ctx, newdir, new)?;
     let slash = (old.last() == Some(&b'/'), new.last() == Some(&b'/'));
-    vnops::rename(&op, &on, &np, &nn, flags, slash)?;
+    vnops::rename(&cred(ctx), &op, &on, &np, &nn, flags, slash)?;
     Ok(0)
 }
 
@@ -175,8 +170,7 @@ pub fn sys_rename(ctx: &mut Ctx<'_>) -> SysResult {
 
 fn symlink_at(ctx: &Ctx<'_>, target: &[u8], dirfd: i32, path: &[u8]) -> SysResult {
     let (parent, name) = lookup_parent(ctx, dirfd, path).map_err(|e| if e == Errno::EBUSY { Errno::EEXIST } else { e })?;
-    let (uid, gid) = ids(ctx);
-    vnops::symlink(&parent, &name, target, uid, gid)?;
+    vnops::symlink(&cred(ctx), &parent, &name, target)?;
     Ok(0)
 }
 
@@ -196,7 +190,7 @@ fn link_at(ctx: &Ctx<'_>, olddir: i32, old: &[u8], newdir: i32, new: &[u8], flag
     }
     let src = lookup_at(ctx, olddir, old, flags & AT_SYMLINK_FOLLOW != 0)?;
     let (parent, name) = lookup_parent(ctx, newdir, new)?;
-    vnops::link(&src, &parent, &name)?;
+    vnops::link(&cred(ctx), &src, &parent, &name)?;
     Ok(0)
 }
 
@@ -245,32 +239,29 @@ fn target(ctx: &Ctx<'_>, dirfd: i32, path_arg: usize, flags: u32) -> Result<Name
     Ok(Named::Path(lookup_at(ctx, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?))
 }
 
-fn chmod(t: &Named, mode: u32) -> SysResult {
-    vnops::chmod(t.target(), mode)?;
+fn chmod(ctx: &Ctx<'_>, t: &Named, mode: u32) -> SysResult {
+    vnops::chmod(&cred(ctx), t.target(), mode)?;
     Ok(0)
 }
 
 pub fn sys_fchmodat(ctx: &mut Ctx<'_>) -> SysResult {
     let t = target(ctx, ctx.int(0), 1, 0)?;
-    chmod(&t, ctx.uint(2))
+    chmod(ctx, &t, ctx.uint(2))
 }
 
 pub fn sys_chmod(ctx: &mut Ctx<'_>) -> SysResult {
     let t = target(ctx, AT_FDCWD, 0, 0)?;
-    chmod(&t, ctx.uint(1))
+    chmod(ctx, &t, ctx.uint(1))
 }
 
 pub fn sys_fchmod(ctx: &mut Ctx<'_>) -> SysResult {
     let t = fd_named(ctx, ctx.int(0))?;
-    chmod(&t, ctx.uint(1))
+    chmod(ctx, &t, ctx.uint(1))
 }
 
 fn chown(ctx: &Ctx<'_>, t: &Named, uid: u32, gid: u32) -> SysResult {
-    if ctx.p.user().cred.lock().euid != 0 {
-        return Err(Errno::EPERM);
-    }
     let some = |x: u32| (x != u32::MAX).then_some(x);
-    vnops::chown(t.target(), some(uid), some(gid))?;
+    vnops::chown(&cred(ctx), t.target(), some(uid), some(gid))?;
     Ok(0)
 }
 
@@ -320,14 +311,14 @@ pub fn sys_utimensat(ctx: &mut Ctx<'_>) -> SysResult {
         None => [TimeReq::Now, TimeReq::Now],
         Some([a, m]) => [TimeReq::decode(a.tv_sec, a.tv_nsec)?, TimeReq::decode(m.tv_sec, m.tv_nsec)?],
     };
-    vnops::utimens(t.target(), req)?;
+    vnops::utimens(&cred(ctx), t.target(), req)?;
     Ok(0)
 }
 
 pub fn sys_truncate(ctx: &mut Ctx<'_>) -> SysResult {
     let len = i64::try_from(ctx.arg(1)).map_err(|_| Errno::EINVAL)?;
     let t = target(ctx, AT_FDCWD, 0, 0)?;
-    vnops::truncate(t.target(), len as u64)?;
+    vnops::truncate(&cred(ctx), t.target(), len as u64, true)?;
     Ok(0)
 }
 
@@ -337,7 +328,7 @@ pub fn sys_ftruncate(ctx: &mut Ctx<'_>) -> SysResult {
     if !f.writable() {
         return Err(Errno::EINVAL);
     }
-    vnops::truncate(f.as_ref().into(), len as u64)?;
+    vnops::truncate(&cred(ctx), f.as_ref().into(), len as u64, false)?;
     Ok(0)
 }
 

@@ -6,7 +6,7 @@
 //! access-time modes (fs/mount.rs enforces them). MS_REMOUNT changes those flags of a mount
 //! (`mount -o remount,ro /mnt`: read-only from then on; EBUSY while a file is open for
 //! writing there); bind and move mounts are EINVAL. umount2 takes a mount off the table and
-//! writes its file system back (EBUSY while it is in use). Both need euid 0 (EPERM).
+//! writes its file system back (EBUSY while it is in use). Both need CAP_SYS_ADMIN (EPERM).
 
 use crate::fs::bcache::{BlockDev, DiskNode};
 use crate::fs::mount::{self, MountFlags};
@@ -24,7 +24,7 @@ const MNT_EXPIRE: u32 = linux::MNT_EXPIRE;
 const UMOUNT_NOFOLLOW: u32 = 8;
 
 fn require_root(ctx: &Ctx<'_>) -> Result<(), Errno> {
-    if ctx.p.user().cred.lock().euid != 0 {
+    if !ctx.p.user().cred().capable(crate::kern::cred::CAP_SYS_ADMIN) {
         return Err(Errno::EPERM);
     }
     Ok(())

@@ -213,6 +213,8 @@ impl Vnode for ProcNode {
                 let w = if f.writable() { 0o300 } else { 0 };
                 S_IFLNK | r | w
             }
+            // proc(5): only the owner (or root) looks into a process's descriptors.
+            Node::FdDir(_) => S_IFDIR | 0o500,
             _ => match n.vtype() {
                 VType::Dir => S_IFDIR | 0o555,
                 VType::Lnk => S_IFLNK | 0o777,

@@ -319,8 +319,8 @@ fn status(p: &UProc, td: Option<&Thread>) -> String {
     line("Pid", pid.to_string());
     line("PPid", p.rec.ppid.load(Ordering::Relaxed).to_string());
     line("TracerPid", "0".into());
-    line("Uid", format!("{}\t{}\t{}\t{}", c.uid, c.euid, c.suid, c.euid));
-    line("Gid", format!("{}\t{}\t{}\t{}", c.gid, c.egid, c.sgid, c.egid));
+    line("Uid", format!("{}\t{}\t{}\t{}", c.uid, c.euid, c.suid, c.fsuid));
+    line("Gid", format!("{}\t{}\t{}\t{}", c.gid, c.egid, c.sgid, c.fsgid));
     line("FDSize", fdsize.to_string());
     line("Groups", c.groups.iter().map(u32::to_string).collect::<Vec<_>>().join(" "));
     if !zombie {
@@ -341,11 +341,10 @@ fn status(p: &UProc, td: Option<&Thread>) -> String {
     line("SigBlk", format!("{blk:016x}"));
     line("SigIgn", format!("{ign:016x}"));
     line("SigCgt", format!("{cgt:016x}"));
-    let caps = if c.euid == 0 { "000001ffffffffff" } else { "0000000000000000" };
-    line("CapInh", "0000000000000000".into());
-    line("CapPrm", caps.into());
-    line("CapEff", caps.into());
-    line("CapBnd", "000001ffffffffff".into());
+    line("CapInh", format!("{:016x}", c.cap_inheritable));
+    line("CapPrm", format!("{:016x}", c.cap_permitted));
+    line("CapEff", format!("{:016x}", c.cap_effective));
+    line("CapBnd", format!("{:016x}", c.cap_bounding));
     line("CapAmb", "0000000000000000".into());
     line("NoNewPrivs", "0".into());
     line("Seccomp", "0".into());
