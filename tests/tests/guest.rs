@@ -10,7 +10,8 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_exec", "t_files", "t_names", "t_perm", "t_proc", "t_procfs", "t_rust", "t_signal", "t_thread", "t_time", "t_vm",
+    "t_exec", "t_files", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust", "t_signal", "t_thread",
+    "t_time", "t_vm",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -91,6 +92,11 @@ fn t_perm_ext2() {
 }
 
 #[test]
+fn t_mount() {
+    check("t_mount");
+}
+
+#[test]
 fn t_names() {
     check("t_names");
 }
@@ -103,6 +109,11 @@ fn t_proc() {
 #[test]
 fn t_procfs() {
     check("t_procfs");
+}
+
+#[test]
+fn t_rename() {
+    check("t_rename");
 }
 
 #[test]

@@ -149,6 +149,11 @@ impl BufCache {
         &self.dev
     }
 
+    /// Stop or start writing (a remount; the caller flushed before going read-only).
+    pub fn set_readonly(&mut self, readonly: bool) {
+        self.readonly = readonly;
+    }
+
     pub fn bsize(&self) -> usize {
         self.bsize
     }
@@ -285,6 +290,7 @@ pub const VKD_NAMES: [&str; 16] =
 /// mount; reading it reads the image (through a read-only handle, beside any mount's cache).
 #[derive(Debug)]
 pub struct DiskNode {
+    fs: crate::fs::mount::FsRef,
     pub index: usize,
     dev: u64,
     ino: u64,
@@ -292,9 +298,9 @@ pub struct DiskNode {
 }
 
 impl DiskNode {
-    /// The node of vkd`index` in a devfs whose st_dev is `dev`.
-    pub fn new(index: usize, dev: u64, ino: u64) -> DiskNode {
-        DiskNode { index, dev, ino, reader: std::sync::OnceLock::new() }
+    /// The node of vkd`index` in the devfs `fs`, whose st_dev is `dev`.
+    pub fn new(fs: crate::fs::mount::FsRef, index: usize, dev: u64, ino: u64) -> DiskNode {
+        DiskNode { fs, index, dev, ino, reader: std::sync::OnceLock::new() }
     }
 
     /// The disk a block device number names: vkd`N` for (VKD_MAJOR, N).
@@ -341,8 +347,12 @@ impl crate::fs::vfs::Vnode for DiskNode {
         Err(Errno::EROFS)
     }
 
-    fn fs_type(&self) -> &'static str {
-        "devfs"
+    fn fs(&self) -> crate::fs::mount::FsRef {
+        Arc::clone(&self.fs)
+    }
+
+    fn ino(&self) -> u64 {
+        self.ino
     }
 }
 

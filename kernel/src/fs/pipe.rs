@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use platform::sync::SpinLock;
 
+use crate::fs::mount::{FileSystem, FsRef, new_fs_id};
 use crate::fs::vfs::{Attr, POLLHUP, POLLIN, POLLOUT, POLLERR, S_IFIFO, VType, Vnode, VnodeRef, poll_wakeup};
 use crate::kern::errno::Errno;
 use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wakeup, wchan_of};
@@ -203,7 +204,33 @@ impl Vnode for PipeEnd {
         false
     }
 
-    fn fs_type(&self) -> &'static str {
+    fn fs(&self) -> FsRef {
+        pipefs()
+    }
+
+    fn ino(&self) -> u64 {
+        self.pipe.ino
+    }
+}
+
+/// pipefs: the file system every pipe belongs to, mounted nowhere (Linux's pipefs).
+#[derive(Debug)]
+pub struct PipeFs {
+    id: u64,
+}
+
+impl FileSystem for PipeFs {
+    fn type_name(&self) -> &'static str {
         "pipefs"
     }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// The pipefs instance.
+pub fn pipefs() -> FsRef {
+    static PIPEFS: std::sync::OnceLock<FsRef> = std::sync::OnceLock::new();
+    Arc::clone(PIPEFS.get_or_init(|| Arc::new(PipeFs { id: new_fs_id() })))
 }

@@ -120,6 +120,7 @@ fn load_depth(
     depth: u32,
 ) -> Result<Image, ExecError> {
     let np = namei::lookup(&cred, cwd, path, true)?;
+    crate::fs::mount::may_exec(&np)?; // EACCES on a noexec mount
     let v = np.vnode().clone();
     let attr = v.attr()?;
     crate::fs::perm::may_exec(&cred, &attr)?;
@@ -262,7 +263,8 @@ fn load_elf(
     let entry = bias + h.e_entry;
     // The setuid and setgid bits of the program finally run (an interpreter's, for a `#!`).
     let attr = v.attr()?;
-    let (cred, secure) = cred.exec(attr.uid, attr.gid, attr.mode, false);
+    let nosuid = !crate::fs::mount::suid_allowed(&np);
+    let (cred, secure) = cred.exec(attr.uid, attr.gid, attr.mode, nosuid);
     let aux = AuxInfo { phdr: phdr_addr.unwrap_or(0), phnum: phnum as u64, entry, cred, secure };
     let sp = build_stack(&mut vm, path, &argv, &envp, &aux, &h)?;
     Ok(Image { vm, entry, sp, path: np, argv, comm, cred: aux.cred })

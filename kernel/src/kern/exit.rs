@@ -80,6 +80,9 @@ fn proc_exit(p: &UProc, status: i32) {
     // The working directory (Linux's exit_fs): a zombie must not keep a file system busy.
     let cwd = std::mem::replace(&mut u.fs.lock().cwd, crate::fs::namei::NamePath::root());
     drop(cwd);
+    // Nor its program (Linux's exit_mm drops the exe file; a zombie's exe link is ENOENT).
+    let exe = u.exe.lock().take();
+    drop(exe);
     p.rec.rss_pages.store(0, Ordering::Relaxed);
     p.rec.vsz_bytes.store(0, Ordering::Relaxed);
     p.rec.xstat.store(status, Ordering::Relaxed);

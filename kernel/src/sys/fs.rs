@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use crate::fs::file::{self, File, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_RDONLY, O_TRUNC};
+use crate::fs::mount;
 use crate::fs::namei::{self, NamePath};
 use crate::fs::perm;
-use crate::fs::vfs::{SetAttr, VType, VnodeRef};
+use crate::fs::vfs::{VType, VnodeRef};
+use crate::fs::vnops;
 use crate::kern::cred::Cred;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
@@ -55,18 +57,6 @@ fn lookup_cred(ctx: &Ctx<'_>, cred: &Cred, dirfd: i32, path: &[u8], follow: bool
     namei::lookup(cred, &start, path, follow)
 }
 
-/// After a write or truncate by `cred`: a caller without CAP_FSETID clears the setuid bit
-/// and a setgid bit that should go (file_remove_privs).
-pub fn remove_privs(cred: &Cred, v: &VnodeRef) -> Result<(), Errno> {
-    if cred.capable(crate::kern::cred::CAP_FSETID) || v.vtype() != VType::Reg {
-        return Ok(());
-    }
-    if let Some(mode) = perm::mode_after_write(cred, &v.attr()?) {
-        v.setattr(&SetAttr { mode: Some(mode), ..SetAttr::default() })?;
-    }
-    Ok(())
-}
-
 /// Read from a file at `off` (or its offset), looping over short reads of regular files.
 fn read_file(f: &File, off: Option<u64>, len: usize) -> Result<Vec<u8>, Errno> {
     if !f.readable() {
@@ -97,6 +87,7 @@ fn read_file(f: &File, off: Option<u64>, len: usize) -> Result<Vec<u8>, Errno> {
     if off.is_none() && seekable {
         *f.offset.lock() = start + got as u64;
     }
+    vnops::accessed(f);
     Ok(buf)
 }
 
@@ -104,7 +95,7 @@ fn write_file(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8]) -> SysResu
     if !f.writable() {
         return Err(Errno::EBADF);
     }
-    remove_privs(&cred(ctx), &f.vnode)?;
+    vnops::remove_privs(&cred(ctx), &f.vnode)?;
     let v = &f.vnode;
     let seekable = v.seekable();
     let start = match off {
@@ -237,11 +228,6 @@ pub fn sys_close(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(0)
 }
 
-/// open(2) flags that need a writable file system.
-fn wants_write(flags: u32) -> bool {
-    flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0
-}
-
 pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     let dirfd = ctx.int(0);
     let path = ctx.path(1)?;
@@ -266,16 +252,12 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     if vt == VType::Dir && flags & O_ACCMODE != O_RDONLY {
         return Err(Errno::EISDIR);
     }
-    if flags & O_PATH == 0 && wants_write(flags) && vt == VType::Reg && v.fs_type() == "hostfs" {
-        return Err(Errno::EROFS);
+    if flags & O_PATH == 0 {
+        mount::may_open_device(&np)?;
     }
     let cred = cred(ctx);
     if flags & O_PATH == 0 && !created {
         perm::may_open(&cred, &v.attr()?, flags)?;
-    }
-    if flags & O_TRUNC != 0 && flags & O_PATH == 0 && vt == VType::Reg && flags & O_ACCMODE != O_RDONLY && !created {
-        v.truncate(0)?;
-        remove_privs(&cred, &v)?;
     }
     let v = if v.is_tty() && flags & O_PATH == 0 { crate::kern::tty::ctty::on_open(ctx.p, v, flags)? } else { v };
     // A pipe reached through /proc/PID/fd: a new end of it, as the access mode asks.
@@ -283,8 +265,11 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     let reopened = if vt == VType::Fifo && flags & O_PATH == 0 { v.open_fifo(acc != file::O_WRONLY, acc != O_RDONLY) } else { None };
     let f = match reopened {
         Some(end) => File::new(end, None, flags), // named like the original: pipe:[N]
-        None => File::new(v, Some(np), flags),
+        None => File::open(v, np, flags)?,        // EROFS: written on a read-only mount
     };
+    if flags & O_TRUNC != 0 && flags & O_PATH == 0 && vt == VType::Reg && acc != O_RDONLY && !created {
+        vnops::truncate(&cred, f.as_ref().into(), 0, false)?;
+    }
     ctx.p.user().files().lock().alloc(f, flags & O_CLOEXEC != 0, 0).map(|fd| fd as usize)
 }
 
@@ -385,6 +370,7 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
     }
     ctx.copyout(ctx.arg(1), &out)?;
     *f.offset.lock() = pos as u64;
+    vnops::accessed(&f);
     Ok(out.len())
 }
 
@@ -452,18 +438,26 @@ fn access_common(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32, flags: u32) 
     }
     let me = cred(ctx);
     let cred = if flags & AT_EACCESS != 0 { Cred::clone(&me) } else { me.for_access() };
-    let v = if path.is_empty() {
-        if dirfd == AT_FDCWD { ctx.p.user().fs.lock().cwd.vnode().clone() } else { file(ctx, dirfd)?.vnode.clone() }
+    let (v, mnt) = if path.is_empty() {
+        if dirfd == AT_FDCWD {
+            let cwd = ctx.p.user().fs.lock().cwd.clone();
+            (cwd.vnode().clone(), Some(Arc::clone(cwd.mount())))
+        } else {
+            let f = file(ctx, dirfd)?;
+            (f.vnode.clone(), f.mount().cloned())
+        }
     } else {
-        lookup_cred(ctx, &cred, dirfd, path, flags & AT_SYMLINK_NOFOLLOW == 0)?.vnode().clone()
+        let np = lookup_cred(ctx, &cred, dirfd, path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+        (np.vnode().clone(), Some(Arc::clone(np.mount())))
     };
     if mode == 0 {
         return Ok(0);
     }
     let a = v.attr()?;
+    // Write access to a file (not a device, FIFO or socket) on a read-only mount.
     if mode & perm::MAY_WRITE != 0
-        && v.fs_type() == "hostfs"
         && matches!(a.vtype(), VType::Reg | VType::Dir | VType::Lnk)
+        && mnt.as_ref().is_some_and(|m| m.readonly())
     {
         return Err(Errno::EROFS);
     }

@@ -86,6 +86,9 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
         if !f.readable() || (shared && prot & PROT_WRITE != 0 && !f.writable()) {
             return Err(Errno::EACCES);
         }
+        if prot & PROT_EXEC != 0 {
+            crate::fs::mount::may_map_exec(f.mount())?; // EPERM on a noexec mount
+        }
         let a = f.vnode.attr()?;
         if a.vtype() != VType::Reg {
             return Err(Errno::ENODEV);

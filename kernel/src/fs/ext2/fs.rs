@@ -120,6 +120,29 @@ impl Fs {
         Ok(())
     }
 
+    /// Remount: read-only (everything written, marked clean on disk) or read/write again (not
+    /// clean until the next unmount, as at mount). EROFS when the superblock has features vk
+    /// cannot write.
+    pub fn set_readonly(&mut self, readonly: bool) -> Result<(), Errno> {
+        if readonly == self.readonly {
+            return Ok(());
+        }
+        if readonly {
+            self.sync(true)?;
+        } else {
+            if self.sb.ro_reason.is_some() || self.cache.dev().is_readonly() {
+                return Err(Errno::EROFS);
+            }
+            let st = self.sb.state();
+            self.sb.set_state(st & !STATE_VALID);
+            self.sb.note_mount(now_secs());
+            self.meta_dirty = true;
+        }
+        self.readonly = readonly;
+        self.cache.set_readonly(readonly);
+        Ok(())
+    }
+
     /// A block number from the disk (a block map entry): inside the data area, or EIO.
     pub fn check_block(&self, what: &str, ino: u32, blk: u32) -> Result<u64, Errno> {
         let b = u64::from(blk);

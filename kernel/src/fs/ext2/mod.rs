@@ -103,11 +103,6 @@ pub fn sync_all() {
     }
 }
 
-/// Write back the file system of `dev` (fsync, syncfs): None if it is not ext2.
-pub fn sync_dev(dev: u64) -> Option<Result<(), crate::kern::errno::Errno>> {
-    mounted().into_iter().find(|m| m.dev == dev).map(|m| m.sync(false))
-}
-
 /// Halt: release orphans, write everything, mark every file system clean.
 pub fn unmount_all() {
     for m in mounted() {
@@ -118,15 +113,8 @@ pub fn unmount_all() {
     }
 }
 
-/// Whether the ext2 file system of `dev` has files in use (umount2's EBUSY).
-pub fn busy(dev: u64) -> bool {
-    mounted().into_iter().any(|m| m.dev == dev && m.busy())
-}
-
-/// Unmount the file system of `dev` (umount2, after it left the mount table): write it back
-/// clean and forget it.
-pub fn unmount(dev: u64) -> Result<(), crate::kern::errno::Errno> {
-    let Some(m) = mounted().into_iter().find(|m| m.dev == dev) else { return Ok(()) };
+/// Forget the file system of `dev` (its unmount: it left the mount table, or its mount
+/// failed), so the syncer and halt leave it alone and the disk can be mounted again.
+fn forget(dev: u64) {
     MOUNTED.lock().retain(|x| x.dev != dev);
-    m.sync(true)
 }

@@ -71,9 +71,9 @@ fn create_write_link_rename_truncate_remove() {
         e.rmdir(b"moved").unwrap();
         drop(moved);
         assert_eq!(root.lookup(b"hard").unwrap().vtype(), VType::Reg);
-        let before = root.statfs().unwrap();
+        let before = root.fs().statfs().unwrap();
         root.unlink(b"hard").unwrap();
-        assert!(root.statfs().unwrap().bfree > before.bfree, "blocks come back");
+        assert!(root.fs().statfs().unwrap().bfree > before.bfree, "blocks come back");
         fs.sync(true).unwrap();
         fsck_clean(&img);
         let _ = std::fs::remove_file(&img);
@@ -107,6 +107,35 @@ fn names_that_are_not_utf8() {
     drop(f);
     root.rmdir(high).unwrap();
     drop(d);
+    fs.sync(true).unwrap();
+    fsck_clean(&img);
+    let _ = std::fs::remove_file(&img);
+}
+
+/// A remount read-only writes everything and marks the file system clean on disk (e2fsck
+/// finds it clean while it is still mounted); read/write again, it takes changes.
+#[test]
+fn remount_readonly_and_back() {
+    use crate::fs::mount::FileSystem;
+    let Some(img) = mkfs("remount", &["-b", "1024"]) else { return };
+    let (fs, root) = mount(&img);
+    let f = root.create(b"f", 0o644, 0, 0).unwrap();
+    assert_eq!(f.write_at(0, &[7u8; 5000]).unwrap(), 5000);
+    FileSystem::set_readonly(fs.as_ref(), true).unwrap();
+    fsck_clean(&img);
+    assert_eq!(root.create(b"g", 0o644, 0, 0).unwrap_err(), Errno::EROFS);
+    assert_eq!(f.write_at(0, b"x").unwrap_err(), Errno::EROFS);
+    let mut b = [0u8; 10];
+    assert_eq!(f.read_at(4990, &mut b).unwrap(), 10);
+    FileSystem::set_readonly(fs.as_ref(), false).unwrap();
+    root.create(b"g", 0o644, 0, 0).unwrap();
+    // An unlinked file still open keeps a read-only remount away.
+    root.unlink(b"f").unwrap();
+    assert_eq!(FileSystem::set_readonly(fs.as_ref(), true).unwrap_err(), Errno::EBUSY);
+    drop(f);
+    FileSystem::set_readonly(fs.as_ref(), true).unwrap();
+    fsck_clean(&img);
+    FileSystem::set_readonly(fs.as_ref(), false).unwrap();
     fs.sync(true).unwrap();
     fsck_clean(&img);
     let _ = std::fs::remove_file(&img);

@@ -7,6 +7,7 @@
 //! left, at the next operation or sync, or at unmount.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use platform::sync::SpinLock;
@@ -15,6 +16,7 @@ use super::dir::ftype_of;
 use super::fs::{Fs, ROOT_INO};
 use super::inode::{FAST_SYMLINK_MAX, Inode};
 use super::sb::RO_COMPAT_LARGE_FILE;
+use crate::fs::mount::{FileSystem, FsRef, new_fs_id};
 use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SetAttr, StatFs, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
 use crate::kern::sleeplock::SleepLock;
@@ -34,10 +36,15 @@ pub fn now() -> Timespec {
 /// A mounted ext2 file system.
 #[derive(Debug)]
 pub struct Ext2Fs {
+    /// Its file system identity (`FileSystem::id`).
+    id: u64,
     /// st_dev of its files.
     pub dev: u64,
     pub name: String,
-    pub readonly: bool,
+    /// Mirrors `Fs::readonly` (a remount changes both), for checks before taking the lock.
+    readonly: AtomicBool,
+    /// The image cannot be written (the host's file) or has features vk cannot write.
+    forced_readonly: bool,
     pub bsize: u64,
     pub inner: SleepLock<Fs>,
     nodes: SpinLock<HashMap<u32, Weak<Ext2Node>>>,
@@ -55,9 +62,11 @@ pub struct Ext2Node {
 impl Ext2Fs {
     pub fn new(fs: Fs, dev: u64) -> Arc<Ext2Fs> {
         Arc::new(Ext2Fs {
+            id: new_fs_id(),
             dev,
             name: fs.name.clone(),
-            readonly: fs.readonly,
+            readonly: AtomicBool::new(fs.readonly),
+            forced_readonly: fs.sb.ro_reason.is_some() || fs.cache.dev().is_readonly(),
             bsize: fs.sb.bsize,
             inner: SleepLock::new("ext2", fs),
             nodes: SpinLock::new("ext2_nodes", HashMap::new()),
@@ -167,7 +176,7 @@ fn rdev_of(ip: &Inode) -> u64 {
 
 impl Ext2Node {
     fn rw(&self) -> Result<(), Errno> {
-        if self.fs.readonly { Err(Errno::EROFS) } else { Ok(()) }
+        if self.fs.readonly.load(Ordering::Relaxed) { Err(Errno::EROFS) } else { Ok(()) }
     }
 
     fn dir(&self, fs: &mut Fs) -> Result<Inode, Errno> {
@@ -603,8 +612,30 @@ impl Vnode for Ext2Node {
         })
     }
 
+    fn no_change(&self) -> Errno {
+        if self.fs.readonly.load(Ordering::Relaxed) { Errno::EROFS } else { Errno::ENOTDIR }
+    }
+
+    fn fs(&self) -> FsRef {
+        Arc::clone(&self.fs) as FsRef
+    }
+
+    fn ino(&self) -> u64 {
+        u64::from(self.ino)
+    }
+}
+
+impl FileSystem for Ext2Fs {
+    fn type_name(&self) -> &'static str {
+        "ext2"
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+
     fn statfs(&self) -> Result<StatFs, Errno> {
-        self.fs.with(|fs| {
+        self.with(|fs| {
             Ok(StatFs {
                 magic: EXT2_SUPER_MAGIC,
                 bsize: fs.sb.bsize,
@@ -616,11 +647,36 @@ impl Vnode for Ext2Node {
         })
     }
 
-    fn no_change(&self) -> Errno {
-        if self.fs.readonly { Errno::EROFS } else { Errno::ENOTDIR }
+    fn sync(&self) -> Result<(), Errno> {
+        Ext2Fs::sync(self, false).map_err(|_| Errno::EIO)
     }
 
-    fn fs_type(&self) -> &'static str {
-        "ext2"
+    fn forced_readonly(&self) -> bool {
+        self.forced_readonly
+    }
+
+    /// Going read-only: orphans released, everything written, the file system marked clean
+    /// on disk (EBUSY while an unlinked file is still open); read/write again: not clean
+    /// until the next unmount, as at mount.
+    fn set_readonly(&self, readonly: bool) -> Result<(), Errno> {
+        let mut g = self.inner.lock();
+        if readonly {
+            self.reap(&mut g, false);
+            if !self.orphans.lock().is_empty() {
+                return Err(Errno::EBUSY);
+            }
+        }
+        g.set_readonly(readonly)?;
+        self.readonly.store(readonly, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn busy(&self) -> bool {
+        Ext2Fs::busy(self)
+    }
+
+    fn unmount(&self) -> Result<(), Errno> {
+        super::forget(self.dev);
+        Ext2Fs::sync(self, true)
     }
 }

@@ -34,16 +34,20 @@ pub enum PidFile {
     Stat,
     Status,
     Maps,
+    Mounts,
+    Mountinfo,
 }
 
 /// Names and files of `/proc/PID/` (besides the `fd` and `task` directories).
-pub const PID_FILES: [(&str, PidFile); 6] = [
+pub const PID_FILES: [(&str, PidFile); 8] = [
     ("exe", PidFile::Exe),
     ("cmdline", PidFile::Cmdline),
     ("comm", PidFile::Comm),
     ("stat", PidFile::Stat),
     ("status", PidFile::Status),
     ("maps", PidFile::Maps),
+    ("mounts", PidFile::Mounts),
+    ("mountinfo", PidFile::Mountinfo),
 ];
 
 impl PidFile {
@@ -193,6 +197,9 @@ pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile) -> Result<Vec<u8>, Errno
         PidFile::Stat => stat(p, td).into_bytes(),
         PidFile::Status => status(p, td).into_bytes(),
         PidFile::Maps => maps(p),
+        // One mount namespace: every process sees the same table.
+        PidFile::Mounts => crate::fs::procfs::system::mounts(),
+        PidFile::Mountinfo => crate::fs::procfs::system::mountinfo(),
     })
 }
 
@@ -387,7 +394,7 @@ pub fn fd_link(f: &File) -> Vec<u8> {
     match v.vtype() {
         VType::Fifo => format!("pipe:[{ino}]").into_bytes(),
         VType::Sock => format!("socket:[{ino}]").into_bytes(),
-        _ => format!("anon_inode:[{}]", v.fs_type()).into_bytes(),
+        _ => format!("anon_inode:[{}]", v.fs().type_name()).into_bytes(),
     }
 }
 
