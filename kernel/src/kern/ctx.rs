@@ -159,15 +159,16 @@ impl Ctx<'_> {
         self.read(UserPtr::<u64>::new(addr))
     }
 
-    /// A guest `struct timespec` as nanoseconds (saturating): EINVAL for a negative second or
-    /// nanoseconds outside 0..1e9, as nanosleep(2), futex(2), ppoll(2), sigtimedwait(2) check.
-    pub fn timespec_ns(&self, addr: u64) -> Result<u64, Errno> {
-        self.read(UserPtr::<crate::abi::time::Timespec>::new(addr))?.to_ns()
+    /// Argument `i` as a guest `struct timespec`, in nanoseconds (saturating): EINVAL for a
+    /// negative second or nanoseconds outside 0..1e9, as nanosleep(2), futex(2), ppoll(2) and
+    /// sigtimedwait(2) check.
+    pub fn timespec(&self, i: usize) -> Result<u64, Errno> {
+        self.read(self.ptr::<crate::abi::time::Timespec>(i))?.to_ns()
     }
 
-    /// [`Ctx::timespec_ns`] of an optional argument: a null pointer is no timeout.
-    pub fn timeout_ns(&self, addr: u64) -> Result<Option<u64>, Errno> {
-        if addr == 0 { Ok(None) } else { self.timespec_ns(addr).map(Some) }
+    /// [`Ctx::timespec`] of an optional argument: a null pointer is no timeout.
+    pub fn timeout_ns(&self, i: usize) -> Result<Option<u64>, Errno> {
+        if self.ptr::<crate::abi::time::Timespec>(i).is_null() { Ok(None) } else { self.timespec(i).map(Some) }
     }
 
     pub fn copyout_u64(&self, addr: u64, v: u64) -> Result<(), Errno> {

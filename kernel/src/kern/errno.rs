@@ -33,6 +33,18 @@ macro_rules! errnos {
                 }
             }
 
+            /// From the `rax` of a returning system call: the error it carries, if it is one
+            /// (`-4095..=-1`) we know.
+            pub fn from_rax(rax: u64) -> Option<Errno> {
+                let v = rax.cast_signed();
+                if (-4095..0).contains(&v) { i32::try_from(-v).ok().and_then(Errno::from_num) } else { None }
+            }
+
+            /// One of the kernel-internal "restart the call" codes.
+            pub fn is_restart(self) -> bool {
+                matches!(self, Errno::ERESTARTSYS | Errno::ERESTARTNOINTR | Errno::ERESTARTNOHAND | Errno::ERESTART_RESTARTBLOCK)
+            }
+
             /// From a number, if it is one we know.
             pub fn from_num(n: i32) -> Option<Errno> {
                 match n {

@@ -117,9 +117,10 @@ fn proc_exit(p: &UProc, status: i32) {
 
 /// Whether `parent` reaps its children at once: SIGCHLD ignored, or SA_NOCLDWAIT.
 fn parent_autoreaps(parent: &UProc) -> bool {
-    use crate::kern::signal::{SA_NOCLDWAIT, SIG_IGN, SIGCHLD};
-    let act = parent.user().sig.lock().actions[SIGCHLD as usize];
-    act.handler == SIG_IGN || act.flags & SA_NOCLDWAIT != 0
+    use crate::abi::signal::SaFlags;
+    use crate::kern::signal::{SIG_IGN, SIGCHLD};
+    let act = parent.user().sig.lock().action(SIGCHLD);
+    act.handler == SIG_IGN || act.flags.contains(SaFlags::NOCLDWAIT)
 }
 
 /// Tell the parent: SIGCHLD (or the clone exit signal), and a wake-up for wait(2). A parent
@@ -133,7 +134,7 @@ fn notify_parent(p: &UProc, parent: &UProc, status: i32, autoreap: bool) {
     } else if signal::valid(exit_signal) {
         let uid = p.user().cred.lock().uid;
         let mut info = SigInfo::child(p.pid, uid, status);
-        info.signo = exit_signal;
+        info.si_signo = exit_signal;
         signal::send_to_proc(parent, info);
     }
     p.user().exit_notified.store(true, Ordering::Release);
