@@ -18,7 +18,7 @@ pub type FdSetWord = u64;
 const _: () = assert!(size_of::<FdSetWord>() * 16 == size_of::<linux::__kernel_fd_set>());
 
 /// Bits in an fd_set word.
-pub const NFDBITS: usize = 8 * size_of::<FdSetWord>();
+pub const NFDBITS: usize = FdSetWord::BITS as usize;
 
 /// The most descriptors one fd_set holds (select(2) takes no more).
 pub const FD_SETSIZE: usize = 8 * size_of::<linux::__kernel_fd_set>();

@@ -11,6 +11,8 @@
 //! the user (resp. user + system) time charged at each return from the guest, so they fire
 //! with the granularity of a time slice (10 ms), as a tick-based kernel's do.
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+
 use std::sync::Arc;
 use std::sync::Weak;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +28,9 @@ use crate::kern::sched;
 use crate::kern::signal::{self, SI_KERNEL, SIGALRM, SIGPROF, SIGVTALRM, SigInfo};
 use crate::kern::thread::Thread;
 use crate::kern::thread::UThread;
+
+/// Clock ticks per second of times(2), AT_CLKTCK and /proc (USER_HZ).
+pub const USER_HZ: u64 = 100;
 
 /// One of a process's three interval timers (setitimer(2)'s `which`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,6 +19,8 @@
 //! `#[repr(C)]` structures from `crate::abi`) and the byte copies, all of which take the
 //! address space's lock for the copy alone.
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+
 use std::sync::Arc;
 
 use platform::stub::UserRegs;

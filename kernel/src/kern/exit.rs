@@ -4,12 +4,15 @@
 //! A process that exits keeps its record as a zombie until its parent reaps it; its memory,
 //! stub and descriptors go at once; its children are given to init.
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use kvm_mem::abi::pstate;
 
 use crate::kern::ctx::Exit;
+use crate::kern::fork::{pid_of, tid_of};
 use crate::kern::proc;
 use crate::kern::proc::UProc;
 use crate::kern::sched;
@@ -62,8 +65,8 @@ pub fn exit(td: &UThread, p: &UProc, e: Exit) -> ! {
             *st.get_or_insert(status)
         };
         proc_exit(p, status);
-    } else if td.tid() as i32 != p.pid {
-        crate::kern::uproc::free_pid(td.tid() as i32);
+    } else if let Some(tid) = pid_of(td.tid()).filter(|&t| t != p.pid) {
+        crate::kern::uproc::free_pid(tid);
     }
     sched::thread_exit()
 }
@@ -73,7 +76,7 @@ fn proc_exit(p: &UProc, status: i32) {
     let u = p.user();
     crate::kern::cputime::cancel_all(p);
     // Memory and the stub: the address space goes when its last user lets go.
-    let empty = Arc::new(crate::kern::sleeplock::SleepLock::new("vmmap", crate::vm::space::AddressSpace::new(p.pid as u64)));
+    let empty = Arc::new(crate::kern::sleeplock::SleepLock::new("vmmap", crate::vm::space::AddressSpace::new(tid_of(p.pid))));
     drop(std::mem::replace(&mut *u.vm.lock(), empty));
     // Descriptors.
     let files = std::mem::take(&mut *u.files().lock());

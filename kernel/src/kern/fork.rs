@@ -8,6 +8,8 @@
 //!   thread is a new host thread of the parent's stub, as a thread would be; exec gives it its
 //!   own. With CLONE_VFORK the parent sleeps until the child execs or exits.
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -90,7 +92,7 @@ fn new_thread(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     }
     // The parent's stub thread starts the host thread on its way back to the guest.
     ctx.td.user().ops.lock().clone_thread(slot);
-    let td = match Thread::new_user(ctx.p, owner_id(tid), &ctx.p.comm(), ut, user_main) {
+    let td = match Thread::new_user(ctx.p, tid_of(tid), &ctx.p.comm(), ut, user_main) {
         Ok(td) => td,
         Err(_) => {
             free_pid(tid);
@@ -128,7 +130,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         }
         (None, space.thread(slot), Some((space, slot)))
     } else {
-        let mut vm = pu.vm().lock().fork(owner_id(pid));
+        let mut vm = pu.vm().lock().fork(tid_of(pid));
         let pm = platform::physmem::get().ok_or(Errno::ENOMEM).map_err(fail)?;
         let (space, t0) = StubSpace::spawn(pm.fd()).map_err(|e| {
             log::warn!("fork: {e}");
@@ -143,7 +145,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     let files = if a.flags.contains(CloneFlags::FILES) { None } else { Some(pu.files().lock().clone()) };
     let fs = pu.fs.lock().clone();
     let cred = pu.cred.lock().clone();
-    let own_vm = vm.unwrap_or_else(|| crate::vm::space::AddressSpace::new(owner_id(pid)));
+    let own_vm = vm.unwrap_or_else(|| crate::vm::space::AddressSpace::new(tid_of(pid)));
     let user = UserProc::new(own_vm, files.clone().unwrap_or_default(), fs, cred.clone(), Arc::downgrade(parent.arc()));
     if files.is_none() {
         *user.files.lock() = pu.files();
@@ -186,7 +188,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     if a.flags.contains(CloneFlags::PARENT_SETTID) {
         put_tid(ctx, a.parent_tid, pid).map_err(fail)?;
     }
-    let td = match Thread::new_user(&child, owner_id(pid), &comm, ut, user_main) {
+    let td = match Thread::new_user(&child, tid_of(pid), &comm, ut, user_main) {
         Ok(td) => td,
         Err(_) => {
             if let Some((space, slot)) = slot_in_parent {
@@ -205,9 +207,15 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     usize::try_from(pid).map_err(|_| Errno::EAGAIN)
 }
 
-/// A pid as the thread id and address-space owner the kernel keys by (pids are positive).
-fn owner_id(pid: i32) -> u64 {
+/// A pid (or a thread id as `alloc_pid` gives it: always positive) as the `u64` threads
+/// and address spaces are keyed by.
+pub fn tid_of(pid: i32) -> u64 {
     u64::from(pid.unsigned_abs())
+}
+
+/// A thread id as the pid it was allocated as (None for a number no pid can be).
+pub fn pid_of(tid: u64) -> Option<i32> {
+    i32::try_from(tid).ok()
 }
 
 /// The vfork parent sleeps until the child execs or exits.

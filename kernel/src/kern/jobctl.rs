@@ -11,6 +11,8 @@
 //! * wait(2) reports a stop once to WUNTRACED and a continue once to WCONTINUED; the report
 //!   is kept in [`JobCtl::report`].
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+
 use kvm_mem::abi::tstate;
 
 use crate::kern::proc::UProc;

@@ -1,5 +1,7 @@
 //! Process system calls: exit, ids, credentials, uname(2), limits, TLS, randomness.
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+
 use std::sync::atomic::Ordering;
 
 use crate::abi::proc::{
@@ -377,7 +379,7 @@ pub fn sys_getgroups(ctx: &mut Ctx<'_>) -> SysResult {
     if size == 0 {
         return Ok(groups.len());
     }
-    if (size as usize) < groups.len() {
+    if usize::try_from(size).map_err(|_| Errno::EINVAL)? < groups.len() {
         return Err(Errno::EINVAL);
     }
     let b: Vec<u8> = groups.iter().flat_map(|g| g.to_le_bytes()).collect();

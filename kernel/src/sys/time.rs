@@ -2,6 +2,8 @@
 //! nanosleep(2), clock_nanosleep(2); interval timers (getitimer(2), setitimer(2), alarm(2));
 //! CPU time (getrusage(2), times(2)).
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -269,8 +271,7 @@ pub fn sys_getrusage(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(0)
 }
 
-/// Clock ticks per second of times(2) and /proc (USER_HZ).
-pub const USER_HZ: u64 = 100;
+pub use crate::kern::cputime::USER_HZ;
 const NS_PER_TICK: u64 = NS_PER_S / USER_HZ;
 
 fn ticks(ns: u64) -> i64 {
