@@ -248,6 +248,8 @@ pub struct AltStack {
     pub sp: u64,
     pub size: u64,
     pub disabled: bool,
+    /// SS_AUTODISARM: a delivered signal disarms it until its handler returns.
+    pub autodisarm: bool,
 }
 
 impl AltStack {
@@ -256,17 +258,21 @@ impl AltStack {
     }
 
     /// The guest's `stack_t` for it, `sp` being the thread's stack pointer now: SS_DISABLE,
-    /// SS_ONSTACK while on it, or neither.
+    /// SS_ONSTACK while on it, or neither; and SS_AUTODISARM if it was asked for.
     pub fn to_guest(&self, sp: u64) -> Stack {
-        let flags = if self.disabled || self.size == 0 {
+        let mut flags = if self.disabled || self.size == 0 {
             SsFlags::DISABLE
         } else if self.on(sp) {
             SsFlags::ONSTACK
         } else {
             SsFlags::empty()
         };
+        flags.set(SsFlags::AUTODISARM, self.autodisarm);
         Stack { ss_sp: self.sp, ss_flags: flags.bits().cast_signed(), ss_size: self.size, ..Stack::default() }
     }
+
+    /// A stack disabled (what SS_DISABLE sets, and what SS_AUTODISARM leaves for a handler).
+    pub const DISABLED: AltStack = AltStack { sp: 0, size: 0, disabled: true, autodisarm: false };
 }
 
 /// A thread's signal state.
@@ -573,7 +579,12 @@ fn setup_frame(td: &UThread, p: &UProc, regs: &mut UserRegs, info: &SigInfo, act
     let (old_mask, alt) = {
         let mut ts = u.sigstate.sig.lock();
         let old = ts.saved_mask.take().unwrap_or(ts.mask);
-        (old, ts.altstack)
+        let alt = ts.altstack;
+        if alt.autodisarm {
+            // The frame keeps it; rt_sigreturn puts it back (Linux's signal_delivered).
+            ts.altstack = AltStack::DISABLED;
+        }
+        (old, alt)
     };
     let user_sp = regs.rsp();
     let mut sp = if act.flags.contains(SaFlags::ONSTACK) && !alt.disabled && alt.size > 0 && !alt.on(user_sp) {
@@ -686,8 +697,13 @@ pub fn sigreturn(td: &UThread, p: &UProc, regs: &mut UserRegs) -> Result<u64, Er
         let mut ts = u.sigstate.sig.lock();
         ts.mask = uc.uc_sigmask & !UNBLOCKABLE;
         if !ts.altstack.on(regs.rsp()) {
-            let disabled = SsFlags::from_bits_retain(st.ss_flags.cast_unsigned()).contains(SsFlags::DISABLE);
-            ts.altstack = AltStack { sp: st.ss_sp, size: st.ss_size, disabled };
+            let flags = SsFlags::from_bits_retain(st.ss_flags.cast_unsigned());
+            ts.altstack = AltStack {
+                sp: st.ss_sp,
+                size: st.ss_size,
+                disabled: flags.contains(SsFlags::DISABLE),
+                autodisarm: flags.contains(SsFlags::AUTODISARM),
+            };
         }
     }
     u.sigstate.flag.store(true, Ordering::SeqCst);
@@ -747,12 +763,14 @@ mod tests {
 
     #[test]
     fn altstack_range() {
-        let a = AltStack { sp: 0x1000, size: 0x1000, disabled: false };
+        let a = AltStack { sp: 0x1000, size: 0x1000, disabled: false, autodisarm: false };
         assert!(a.on(0x1800) && a.on(0x2000) && !a.on(0x1000) && !a.on(0x2001));
         assert!(!AltStack { disabled: true, ..a }.on(0x1800));
         assert_eq!(a.to_guest(0x1800).ss_flags, 1);
         assert_eq!(a.to_guest(0x9000).ss_flags, 0);
         assert_eq!(AltStack::default().to_guest(0).ss_flags, 2);
+        let armed = AltStack { autodisarm: true, ..a };
+        assert_eq!(armed.to_guest(0x9000).ss_flags.cast_unsigned(), linux::SS_AUTODISARM);
     }
 
     #[test]

@@ -254,13 +254,14 @@ pub fn sys_sigaltstack(ctx: &mut Ctx<'_>) -> SysResult {
         // One mode (none, SS_ONSTACK or SS_DISABLE), SS_AUTODISARM aside; nothing else.
         let flags = SsFlags::from_bits(new.ss_flags.cast_unsigned()).ok_or(Errno::EINVAL)?;
         let mode = flags.difference(SsFlags::AUTODISARM);
+        let autodisarm = flags.contains(SsFlags::AUTODISARM);
         let next = if mode == SsFlags::DISABLE {
-            AltStack { sp: 0, size: 0, disabled: true }
+            AltStack { autodisarm, ..AltStack::DISABLED }
         } else if mode.is_empty() || mode == SsFlags::ONSTACK {
             if new.ss_size < MINSIGSTKSZ {
                 return Err(Errno::ENOMEM);
             }
-            AltStack { sp: new.ss_sp, size: new.ss_size, disabled: false }
+            AltStack { sp: new.ss_sp, size: new.ss_size, disabled: false, autodisarm }
         } else {
             return Err(Errno::EINVAL);
         };
