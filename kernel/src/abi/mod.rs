@@ -12,16 +12,17 @@
 //!
 //! Constants (errno values, flag bits, signal numbers) come from `linux_raw_sys` directly.
 //!
-//! | file        | what it holds                                                    |
-//! |-------------|-------------------------------------------------------------------|
-//! | `time.rs`   | timespec, timeval, itimerval, timezone                            |
-//! | `fs.rs`     | stat, statx, statfs, dirent64 header, iovec                        |
-//! | `signal.rs` | sigaction, stack_t, siginfo, the rt_sigframe (ucontext, sigcontext, fpstate); SA_/SS_ flags |
-//! | `proc.rs`   | rusage, rlimit, sysinfo, new_utsname, tms; clone, wait, getrandom flags; prctl options |
-//! | `futex.rs`  | futex(2)'s operation word                                       |
-//! | `mm.rs`     | mmap, mprotect, mremap, msync flags and madvise advice                  |
-//! | `poll.rs`   | pollfd, fd_set words                                              |
-//! | `tty.rs`    | termios, winsize                                                  |
+//! | file        | what it holds                                                           |
+//! |-------------|--------------------------------------------------------------------------|
+//! | `time.rs`   | timespec, timeval, itimerval, timezone                                   |
+//! | `cred.rs`   | capget/capset header and data                                            |
+//! | `fs.rs`     | stat, statx, statfs, dirent64 header, iovec                              |
+//! | `signal.rs` | sigaction, stack_t, siginfo, the rt_sigframe (ucontext, sigcontext, FPU state); SA_, SS_ flags, sigprocmask's how |
+//! | `proc.rs`   | rusage, rlimit64, sysinfo, new_utsname, tms; clone, wait4/waitid and getrandom flags, waitid's id types |
+//! | `futex.rs`  | futex(2)'s operation word                                                |
+//! | `mm.rs`     | mmap, mprotect, mremap and msync flags, madvise's advice                 |
+//! | `poll.rs`   | pollfd, fd_set words, pselect6's sigset argument                         |
+//! | `tty.rs`    | termios, winsize                                                         |
 //!
 //! Flag sets are `bitflags` types holding exactly the bits Linux defines for the call, so
 //! `Ctx::flags` refuses the others (EINVAL) where Linux does and `Ctx::flags_lenient` drops
@@ -29,6 +30,7 @@
 
 #![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
 
+pub mod cred;
 pub mod fs;
 pub mod futex;
 pub mod mm;

@@ -4,6 +4,7 @@
 //! |-------------|--------------------------------------------------------------------------|
 //! | `vfs.rs`    | the `Vnode` trait, attributes, `struct stat`, directory entries          |
 //! | `namei.rs`  | path lookup, mount points, symbolic links, the root                      |
+//! | `perm.rs`   | permission checks (Linux DAC), once for every file system                |
 //! | `file.rs`   | open file descriptions and descriptor tables                             |
 //! | `hostfs.rs` | a host directory as a read-only file system (`-r DIR`)                   |
 //! | `devfs.rs`  | /dev: console, null, zero, random, urandom                               |
@@ -16,6 +17,7 @@ pub mod ext2;
 pub mod file;
 pub mod hostfs;
 pub mod namei;
+pub mod perm;
 pub mod pipe;
 pub mod procfs;
 pub mod tmpfs;

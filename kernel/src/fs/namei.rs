@@ -1,5 +1,6 @@
 //! Path names: lookup from the root or a working directory, across mount points, through
-//! symbolic links (at most 40), with `..` that stops at the root.
+//! symbolic links (at most 40), with `..` that stops at the root, and search permission
+//! (`fs::perm`) checked on every directory passed.
 //!
 //! A [`NamePath`] is the chain of (name, vnode) from the root to a file, so `..` is always
 //! known and a working directory can print itself (getcwd).
@@ -8,7 +9,9 @@ use std::sync::{Arc, OnceLock};
 
 use platform::sync::SpinLock;
 
-use crate::fs::vfs::{VType, VnodeRef};
+use crate::fs::perm;
+use crate::fs::vfs::{NAME_MAX, VType, VnodeRef};
+use crate::kern::cred::Cred;
 use crate::kern::errno::Errno;
 
 /// Symbolic links followed in one lookup before ELOOP.
@@ -19,42 +22,55 @@ pub const PATH_MAX: usize = 4096;
 /// A resolved path: the vnodes from the root down.
 #[derive(Debug, Clone)]
 pub struct NamePath {
-    comps: Vec<(String, VnodeRef)>,
+    /// (name, vnode) from the root (named "") down; names are bytes.
+    comps: Vec<(Vec<u8>, VnodeRef)>,
 }
 
 impl NamePath {
     /// The root directory.
     pub fn root() -> NamePath {
-        NamePath { comps: vec![(String::new(), root_vnode())] }
+        NamePath { comps: vec![(Vec::new(), root_vnode())] }
     }
 
     pub fn vnode(&self) -> &VnodeRef {
         &self.comps.last().expect("a path has a root").1
     }
 
-    /// The last name ("" for the root).
-    pub fn name(&self) -> &str {
+    /// The last name (empty for the root).
+    pub fn name(&self) -> &[u8] {
         &self.comps.last().expect("a path has a root").0
     }
 
-    /// The path as text ("/usr/bin").
-    pub fn to_path_string(&self) -> String {
+    /// The path as the guest sees it (getcwd, readlink of /proc/PID/fd/N): "/usr/bin", in
+    /// the names' own bytes.
+    pub fn to_path_bytes(&self) -> Vec<u8> {
         if self.comps.len() == 1 {
-            return "/".to_string();
+            return b"/".to_vec();
         }
-        self.comps[1..].iter().map(|(n, _)| format!("/{n}")).collect()
+        let mut out = Vec::new();
+        for (n, _) in &self.comps[1..] {
+            out.push(b'/');
+            out.extend_from_slice(n);
+        }
+        out
+    }
+
+    /// The path as text for the console and the debugger (bytes that are not UTF-8 shown as
+    /// U+FFFD).
+    pub fn to_path_string(&self) -> String {
+        String::from_utf8_lossy(&self.to_path_bytes()).into_owned()
     }
 
     /// A path to a file that has no name in the tree (a pipe reached through /proc/PID/fd):
     /// its text is `text`, under the root.
-    pub fn anonymous(text: &str, v: VnodeRef) -> NamePath {
+    pub fn anonymous(text: &[u8], v: VnodeRef) -> NamePath {
         let mut np = NamePath::root();
         np.push(text, v);
         np
     }
 
-    fn push(&mut self, name: &str, v: VnodeRef) {
-        self.comps.push((name.to_string(), v));
+    fn push(&mut self, name: &[u8], v: VnodeRef) {
+        self.comps.push((name.to_vec(), v));
     }
 
     fn pop(&mut self) {
@@ -138,14 +154,20 @@ fn covering(v: &VnodeRef) -> Option<VnodeRef> {
     MOUNTS.lock().iter().rev().find(|m| m.on == Some((a.dev, a.ino))).map(|m| Arc::clone(&m.root))
 }
 
-/// Resolve `path` from `start` (the working directory; absolute paths start at the root).
-/// `follow`: follow a symbolic link in the last component.
+/// Resolve `path` from `start` for the kernel itself (no permission checks).
 pub fn namei(start: &NamePath, path: &[u8], follow: bool) -> Result<NamePath, Errno> {
-    let mut links = 0;
-    walk(start.clone(), path, follow, &mut links)
+    lookup(&Cred::root(), start, path, follow)
 }
 
-fn walk(mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result<NamePath, Errno> {
+/// Resolve `path` from `start` (the working directory; absolute paths start at the root) for
+/// `cred`, who needs search permission on every directory it passes (EACCES).
+/// `follow`: follow a symbolic link in the last component.
+pub fn lookup(cred: &Cred, start: &NamePath, path: &[u8], follow: bool) -> Result<NamePath, Errno> {
+    let mut links = 0;
+    walk(cred, start.clone(), path, follow, &mut links)
+}
+
+fn walk(cred: &Cred, mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result<NamePath, Errno> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
@@ -155,22 +177,28 @@ fn walk(mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result
     if path[0] == b'/' {
         cur = NamePath::root();
     }
-    let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
+    let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
     let trailing_slash = path.last() == Some(&b'/');
     for (i, c) in comps.iter().enumerate() {
         let last = i + 1 == comps.len();
+        // Every component, `.` and `..` too, is looked up in a directory the caller may search.
+        let dir = cur.vnode();
+        let dir_attr = dir.attr()?;
+        if dir_attr.vtype() != VType::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        perm::may_search(cred, || Ok(dir_attr))?;
+        if *c == b"." {
+            continue;
+        }
         if *c == b".." {
             cur.pop();
             continue;
         }
-        if c.len() > 255 {
+        if c.len() > NAME_MAX {
             return Err(Errno::ENAMETOOLONG);
         }
-        let name = std::str::from_utf8(c).map_err(|_| Errno::EILSEQ)?;
-        let dir = cur.vnode();
-        if dir.vtype() != VType::Dir {
-            return Err(Errno::ENOTDIR);
-        }
+        let name: &[u8] = c;
         let mut v = dir.lookup(name)?;
         if let Some(r) = covering(&v) {
             v = r;
@@ -185,7 +213,7 @@ fn walk(mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result
                 continue;
             }
             let target = v.readlink()?;
-            cur = walk(cur, &target, true, links)?;
+            cur = walk(cred, cur, &target, true, links)?;
             continue;
         }
         cur.push(name, v);

@@ -20,7 +20,7 @@ use goblin::elf::header::{EM_X86_64, ET_DYN, ET_EXEC, Header};
 use goblin::elf::program_header::{PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD, PT_PHDR, ProgramHeader};
 
 use crate::fs::namei::{self, NamePath};
-use crate::fs::vfs::{VType, VnodeRef};
+use crate::fs::vfs::VnodeRef;
 use crate::kern::errno::Errno;
 use crate::kern::uproc::Cred;
 use crate::abi::c_ulong;
@@ -81,6 +81,8 @@ pub struct Image {
     pub argv: Vec<Vec<u8>>,
     /// The command name: the last component of the path execve was given.
     pub comm: String,
+    /// The credentials the program runs with (a setuid or setgid executable changes them).
+    pub cred: Cred,
 }
 
 /// Why an exec failed, with a message worth printing on the console when the reason is not
@@ -133,15 +135,10 @@ fn load_depth(
     owner: u64,
     depth: u32,
 ) -> Result<Image, ExecError> {
-    let np = namei::namei(cwd, path, true)?;
+    let np = namei::lookup(&cred, cwd, path, true)?;
     let v = np.vnode().clone();
     let attr = v.attr()?;
-    if attr.vtype() != VType::Reg {
-        return Err(Errno::EACCES.into());
-    }
-    if attr.mode & 0o111 == 0 {
-        return Err(Errno::EACCES.into());
-    }
+    crate::fs::perm::may_exec(&cred, &attr)?;
     let head = read_full(&v, 0, 256)?;
     if head.starts_with(b"#!") {
         if depth >= MAX_INTERP_DEPTH {
@@ -249,13 +246,13 @@ fn load_elf(
                 end: file_map_end,
                 prot,
                 backing: Backing::File { vnode: v.clone(), offset: p.p_offset - (vaddr - start), file_len: file_end - start },
-                name: np.to_path_string(),
+                name: np.to_path_bytes(),
             });
         }
         let anon_start = if p.p_filesz > 0 { file_map_end } else { start };
         let anon_end = page_up(mem_end).ok_or(Errno::ENOEXEC)?;
         if anon_end > anon_start {
-            vm.map(MapEntry { start: anon_start, end: anon_end, prot, backing: Backing::Anon, name: String::new() });
+            vm.map(MapEntry { start: anon_start, end: anon_end, prot, backing: Backing::Anon, name: Vec::new() });
         }
         if p.p_offset == 0 {
             phdr_addr.get_or_insert(vaddr + h.e_phoff);
@@ -276,12 +273,15 @@ fn load_elf(
         end: STACK_TOP,
         prot: PROT_READ | PROT_WRITE,
         backing: Backing::Anon,
-        name: "[stack]".into(),
+        name: b"[stack]".to_vec(),
     });
     let entry = bias + h.e_entry;
-    let aux = AuxInfo { phdr: phdr_addr.unwrap_or(0), phnum: u64::from(h.e_phnum), entry, cred };
+    // The setuid and setgid bits of the program finally run (an interpreter's, for a `#!`).
+    let attr = v.attr()?;
+    let (cred, secure) = cred.exec(attr.uid, attr.gid, attr.mode, false);
+    let aux = AuxInfo { phdr: phdr_addr.unwrap_or(0), phnum: u64::from(h.e_phnum), entry, cred, secure };
     let sp = build_stack(&mut vm, path, &argv, &envp, &aux, &h)?;
-    Ok(Image { vm, entry, sp, path: np, argv, comm })
+    Ok(Image { vm, entry, sp, path: np, argv, comm, cred: aux.cred })
 }
 
 struct AuxInfo {
@@ -289,6 +289,8 @@ struct AuxInfo {
     phnum: u64,
     entry: u64,
     cred: Cred,
+    /// AT_SECURE: the program runs with ids other than the caller's real ones.
+    secure: bool,
 }
 
 /// A length in guest address arithmetic.
@@ -343,7 +345,7 @@ fn build_stack(vm: &mut AddressSpace, execfn: &[u8], argv: &[Vec<u8>], envp: &[V
         (AT_PLATFORM, platform_addr),
         (AT_HWCAP, platform::cpu::hwcap()),
         (AT_CLKTCK, crate::kern::cputime::USER_HZ),
-        (AT_SECURE, 0),
+        (AT_SECURE, u64::from(aux.secure)),
         (AT_RANDOM, random_addr),
         (AT_HWCAP2, 0),
         (AT_EXECFN, execfn_addr),

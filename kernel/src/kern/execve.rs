@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use platform::stub::{StubSpace, UserRegs};
 
+use crate::kern::cred::Cred;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::exec;
@@ -17,8 +18,8 @@ use crate::kern::sleeplock::SleepLock;
 pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> SysResult {
     let u = ctx.p.user();
     let cwd = u.fs.lock().cwd.clone();
-    let cred = u.cred.lock().clone();
-    let mut image = match exec::load(&cwd, path, argv, envp, cred, tid_of(ctx.p.pid)) {
+    let cred = u.cred();
+    let mut image = match exec::load(&cwd, path, argv, envp, Cred::clone(&cred), tid_of(ctx.p.pid)) {
         Ok(i) => i,
         Err(e) => {
             if let Some(why) = e.why {
@@ -71,6 +72,13 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
         ts.altstack = crate::kern::signal::AltStack::default();
         ts.saved_mask = None;
     }
+    // New effective ids (a setuid or setgid program) also reset the parent-death signal.
+    if image.cred.euid != cred.euid || image.cred.egid != cred.egid {
+        ut.pdeathsig.store(0, Ordering::Relaxed);
+    }
+    ctx.p.rec.uid.store(image.cred.uid, Ordering::Relaxed);
+    ctx.p.rec.gid.store(image.cred.gid, Ordering::Relaxed);
+    *u.cred.lock() = Arc::new(image.cred);
     ctx.p.set_comm(&image.comm);
     *u.exe.lock() = Some(image.path);
     *u.argv.lock() = image.argv;

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use kvm_mem::abi::pstate;
 
 use crate::kern::ctx::Exit;
 use crate::kern::fork::{pid_of, tid_of};
@@ -94,7 +93,7 @@ fn proc_exit(p: &UProc, status: i32) {
     if let Some(pp) = parent.as_ref().filter(|_| autoreap) {
         pp.user().children.lock().retain(|c| c.pid != p.pid);
     }
-    p.rec.state.store(pstate::ZOMBIE, Ordering::Release);
+    p.set_state(crate::kern::proc::ProcState::Zombie);
     // Children go to init.
     let children = std::mem::take(&mut *u.children.lock());
     let child_pgrps: Vec<i32> = children.iter().map(|c| c.rec.pgid.load(Ordering::Relaxed)).collect();

@@ -13,8 +13,7 @@
 
 #![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
 
-use kvm_mem::abi::tstate;
-
+use crate::kern::thread::ThreadState;
 use crate::kern::proc::UProc;
 use crate::abi::signal::SaFlags;
 use crate::kern::signal::{self, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SigInfo};
@@ -115,7 +114,7 @@ pub fn park(p: &UProc) {
         if !p.user().jobctl.lock().stopped || crate::kern::exit::exiting(p) {
             return;
         }
-        tsleep_locked_state(g, "stopped", SleepOpts::UNINTERRUPTIBLE, tstate::STOPPED);
+        tsleep_locked_state(g, "stopped", SleepOpts::UNINTERRUPTIBLE, ThreadState::Stopped);
     }
 }
 

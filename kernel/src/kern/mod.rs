@@ -1,8 +1,10 @@
 //! The machine-independent kernel: boot, processes and threads, scheduling, sleep, time.
 
 pub mod args;
+pub mod clock;
 pub mod cpustat;
 pub mod cputime;
+pub mod cred;
 pub mod ctx;
 pub mod errno;
 pub mod exec;
@@ -12,9 +14,11 @@ pub mod fork;
 pub mod futex;
 pub mod init_main;
 pub mod jobctl;
+pub mod kdb;
 pub mod kenv;
 pub mod ktrace;
 pub mod loadavg;
+pub mod pcpu;
 pub mod printf;
 pub mod proc;
 pub mod sched;

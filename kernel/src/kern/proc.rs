@@ -15,15 +15,36 @@
 //! Lock order: `ALLPROC` before a process's `threads`.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use kvm_mem::abi::{ProcRecord, pflags, pstate, store_name};
 use platform::sync::SpinLock;
 
-use crate::debug::export::vk_allproc;
 use crate::kern::thread::{Thread, UThread};
 use crate::kern::uproc::UserProc;
+
+/// A process's life. The kernel works with this enum; the exported record carries kvm-mem's
+/// `pstate` number for it (written together in [`Proc::set_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcState {
+    /// Being created (not on allproc yet).
+    New,
+    Active,
+    /// Exited, not yet reaped.
+    Zombie,
+}
+
+impl ProcState {
+    /// The exported number (`kvm_mem::abi::pstate`).
+    pub const fn abi(self) -> u32 {
+        match self {
+            ProcState::New => pstate::NEW,
+            ProcState::Active => pstate::ACTIVE,
+            ProcState::Zombie => pstate::ZOMBIE,
+        }
+    }
+}
 
 /// A process.
 #[derive(Debug)]
@@ -35,7 +56,13 @@ pub struct Proc {
     threads: SpinLock<BTreeMap<u64, Arc<Thread>>>,
     /// A guest process's state (None for the system process).
     user: Option<UserProc>,
+    /// Its [`ProcState`], as `ProcState as u8` (mirrored into `rec.state`).
+    state: AtomicU8,
 }
+
+/// Address of the first process record (the exported list's head, `vk_allproc`): what vps
+/// and ddb walk.
+pub static ALLPROC_HEAD: AtomicU64 = AtomicU64::new(0);
 
 static ALLPROC: SpinLock<BTreeMap<i32, Arc<Proc>>> = SpinLock::new("allproc", BTreeMap::new());
 static PROC0: OnceLock<Arc<Proc>> = OnceLock::new();
@@ -50,7 +77,13 @@ impl Proc {
         rec.flags.store(flags, Ordering::Relaxed);
         rec.start_ns.store(platform::time::uptime_ns(), Ordering::Relaxed);
         store_name(&rec.comm, comm);
-        Proc { rec, pid, threads: SpinLock::new("proc_threads", BTreeMap::new()), user: None }
+        Proc {
+            rec,
+            pid,
+            threads: SpinLock::new("proc_threads", BTreeMap::new()),
+            user: None,
+            state: AtomicU8::new(ProcState::New as u8),
+        }
     }
 
     /// A guest process (not yet on allproc).
@@ -58,6 +91,25 @@ impl Proc {
         let mut p = Proc::new(pid, ppid, comm, 0);
         p.user = Some(user);
         UProc(Arc::new(p))
+    }
+
+    pub fn state(&self) -> ProcState {
+        match self.state.load(Ordering::Acquire) {
+            0 => ProcState::New,
+            1 => ProcState::Active,
+            _ => ProcState::Zombie,
+        }
+    }
+
+    /// Whether it has exited and waits to be reaped.
+    pub fn is_zombie(&self) -> bool {
+        self.state() == ProcState::Zombie
+    }
+
+    /// Change the state, and the exported record's with it.
+    pub fn set_state(&self, s: ProcState) {
+        self.rec.state.store(s.abi(), Ordering::Release);
+        self.state.store(s as u8, Ordering::Release);
     }
 
     /// The wait channel of the process itself (wait(2) and vfork sleep on it). Through a
@@ -198,12 +250,12 @@ fn relink_allproc(all: &BTreeMap<i32, Arc<Proc>>) {
         let next = list.get(i + 1).map_or(0, |n| n.rec_addr());
         p.rec.next.store(next, Ordering::Release);
     }
-    vk_allproc.store(list.first().map_or(0, |p| p.rec_addr()), Ordering::Release);
+    ALLPROC_HEAD.store(list.first().map_or(0, |p| p.rec_addr()), Ordering::Release);
 }
 
 /// Put a process on allproc.
 pub fn insert(p: Arc<Proc>) {
-    p.rec.state.store(pstate::ACTIVE, Ordering::Release);
+    p.set_state(ProcState::Active);
     let mut all = ALLPROC.lock();
     all.insert(p.pid, p);
     relink_allproc(&all);
@@ -261,7 +313,7 @@ pub fn all_user() -> Vec<UProc> {
 pub fn publish_vm_figures() {
     for p in all() {
         let Some(u) = p.as_user() else { continue };
-        if p.rec.state.load(Ordering::Relaxed) == pstate::ZOMBIE {
+        if p.is_zombie() {
             continue;
         }
         let Some(vm) = u.vm.try_lock().map(|v| Arc::clone(&v)) else { continue };

@@ -16,7 +16,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use kvm_mem::abi::{pstate, tflags, tstate};
+use kvm_mem::abi::tflags;
 use platform::stub::{UserRegs, reg};
 use platform::sync::SpinLock;
 
@@ -31,7 +31,7 @@ use crate::kern::exit::sigstatus;
 use crate::kern::proc::UProc;
 use crate::kern::sleep::wake_thread;
 use crate::kern::thread::UThread;
-use crate::kern::thread::{Thread, WakeReason};
+use crate::kern::thread::{Thread, ThreadState, WakeReason};
 use crate::vm::uaccess::{self, UserPtr, UserSlice};
 
 /// Signals: 1..=NSIG (`_NSIG`).
@@ -353,7 +353,7 @@ fn is_ignored(p: &UProc, sig: i32) -> bool {
 pub fn signal_wake(td: &UThread) {
     let u = td.user();
     u.sigstate.flag.store(true, Ordering::SeqCst);
-    if td.state() == tstate::SLEEPING && td.rec.flags.load(Ordering::SeqCst) & tflags::SINTR != 0 {
+    if td.state() == ThreadState::Sleeping && td.rec.flags.load(Ordering::SeqCst) & tflags::SINTR != 0 {
         let wchan = td.rec.wchan.load(Ordering::SeqCst);
         let generation = td.sleep_gen.load(Ordering::SeqCst);
         if wchan != 0 {
@@ -369,7 +369,7 @@ pub fn signal_wake(td: &UThread) {
 /// Send a signal to a process (kill(2)).
 pub fn send_to_proc(p: &UProc, info: SigInfo) {
     let sig = info.si_signo;
-    if p.rec.state.load(Ordering::Acquire) == pstate::ZOMBIE {
+    if p.is_zombie() {
         return;
     }
     if sig == SIGKILL {

@@ -5,7 +5,6 @@
 
 use std::sync::atomic::Ordering;
 
-use kvm_mem::abi::pstate;
 
 use crate::kern::errno::Errno;
 use crate::kern::jobctl::Report;
@@ -69,7 +68,7 @@ fn scan(children: &mut Vec<UProc>, which: Which, o: WaitOpts) -> Option<Found> {
         if !matches(c, which) {
             continue;
         }
-        if c.rec.state.load(Ordering::Acquire) == pstate::ZOMBIE {
+        if c.is_zombie() {
             if o.exited && !c.user().exit_notified.load(Ordering::Acquire) {
                 return Some(Found::Exiting);
             }

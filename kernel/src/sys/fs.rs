@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use crate::fs::file::{self, File, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_RDONLY, O_TRUNC};
 use crate::fs::namei::{self, NamePath};
-use crate::fs::vfs::{VType, VnodeRef};
+use crate::fs::perm;
+use crate::fs::vfs::{SetAttr, VType, VnodeRef};
+use crate::kern::cred::Cred;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 
@@ -37,10 +39,32 @@ pub fn start_dir(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<NamePath, Err
     Ok(p)
 }
 
-/// Resolve a path argument relative to `dirfd`.
+/// The caller's credentials (what permission checks use).
+pub fn cred(ctx: &Ctx<'_>) -> Arc<Cred> {
+    ctx.p.user().cred()
+}
+
+/// Resolve a path argument relative to `dirfd`, with the caller's search permission.
 pub fn lookup_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], follow: bool) -> Result<NamePath, Errno> {
+    lookup_cred(ctx, &cred(ctx), dirfd, path, follow)
+}
+
+/// As [`lookup_at`] with the permissions of `cred` (access(2)'s real ids).
+fn lookup_cred(ctx: &Ctx<'_>, cred: &Cred, dirfd: i32, path: &[u8], follow: bool) -> Result<NamePath, Errno> {
     let start = start_dir(ctx, dirfd, path)?;
-    namei::namei(&start, path, follow)
+    namei::lookup(cred, &start, path, follow)
+}
+
+/// After a write or truncate by `cred`: a caller without CAP_FSETID clears the setuid bit
+/// and a setgid bit that should go (file_remove_privs).
+pub fn remove_privs(cred: &Cred, v: &VnodeRef) -> Result<(), Errno> {
+    if cred.capable(crate::kern::cred::CAP_FSETID) || v.vtype() != VType::Reg {
+        return Ok(());
+    }
+    if let Some(mode) = perm::mode_after_write(cred, &v.attr()?) {
+        v.setattr(&SetAttr { mode: Some(mode), ..SetAttr::default() })?;
+    }
+    Ok(())
 }
 
 /// Read from a file at `off` (or its offset), looping over short reads of regular files.
@@ -76,10 +100,11 @@ fn read_file(f: &File, off: Option<u64>, len: usize) -> Result<Vec<u8>, Errno> {
     Ok(buf)
 }
 
-fn write_file(f: &File, off: Option<u64>, data: &[u8]) -> SysResult {
+fn write_file(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8]) -> SysResult {
     if !f.writable() {
         return Err(Errno::EBADF);
     }
+    remove_privs(&cred(ctx), &f.vnode)?;
     let v = &f.vnode;
     let seekable = v.seekable();
     let start = match off {
@@ -131,7 +156,7 @@ pub fn sys_write(ctx: &mut Ctx<'_>) -> SysResult {
     let len = ctx.size(2).min(IO_CHUNK);
     let mut data = vec![0u8; len];
     ctx.copyin(ctx.arg(1), &mut data)?;
-    sigpipe(ctx, write_file(&f, None, &data))
+    sigpipe(ctx, write_file(ctx, &f, None, &data))
 }
 
 /// A write to a pipe without readers also raises SIGPIPE in the writing thread.
@@ -152,7 +177,7 @@ pub fn sys_pwrite64(ctx: &mut Ctx<'_>) -> SysResult {
     let len = ctx.size(2).min(IO_CHUNK);
     let mut data = vec![0u8; len];
     ctx.copyin(ctx.arg(1), &mut data)?;
-    write_file(&f, Some(off as u64), &data)
+    write_file(ctx, &f, Some(off as u64), &data)
 }
 
 /// An iovec array: (base, len) pairs.
@@ -184,7 +209,7 @@ pub fn sys_writev(ctx: &mut Ctx<'_>) -> SysResult {
         data.resize(at + take, 0);
         ctx.copyin(base, &mut data[at..])?;
     }
-    sigpipe(ctx, write_file(&f, None, &data))
+    sigpipe(ctx, write_file(ctx, &f, None, &data))
 }
 
 pub fn sys_readv(ctx: &mut Ctx<'_>) -> SysResult {
@@ -222,13 +247,13 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(1)?;
     let flags = ctx.uint(2);
     let follow = flags & O_NOFOLLOW == 0;
-    let np = if flags & O_CREAT != 0 {
+    let (np, created) = if flags & O_CREAT != 0 {
         if flags & O_DIRECTORY != 0 {
             return Err(Errno::EINVAL);
         }
         crate::sys::fsops::open_create(ctx, dirfd, &path, flags, ctx.uint(3))?
     } else {
-        lookup_at(ctx, dirfd, &path, follow)?
+        (lookup_at(ctx, dirfd, &path, follow)?, false)
     };
     let v = np.vnode().clone();
     let vt = v.vtype();
@@ -244,8 +269,13 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     if flags & O_PATH == 0 && wants_write(flags) && vt == VType::Reg && v.fs_type() == "hostfs" {
         return Err(Errno::EROFS);
     }
-    if flags & O_TRUNC != 0 && flags & O_PATH == 0 && vt == VType::Reg && flags & O_ACCMODE != O_RDONLY {
+    let cred = cred(ctx);
+    if flags & O_PATH == 0 && !created {
+        perm::may_open(&cred, &v.attr()?, flags)?;
+    }
+    if flags & O_TRUNC != 0 && flags & O_PATH == 0 && vt == VType::Reg && flags & O_ACCMODE != O_RDONLY && !created {
         v.truncate(0)?;
+        remove_privs(&cred, &v)?;
     }
     let v = if v.is_tty() && flags & O_PATH == 0 { crate::kern::tty::ctty::on_open(ctx.p, v, flags)? } else { v };
     // A pipe reached through /proc/PID/fd: a new end of it, as the access mode asks.
@@ -329,7 +359,7 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let cap = ctx.size(2).min(IO_CHUNK);
     let attr = v.attr()?;
-    let mut entries = vec![(attr.ino, ".".to_string(), 4u8), (attr.ino, "..".to_string(), 4u8)];
+    let mut entries = vec![(attr.ino, b".".to_vec(), 4u8), (attr.ino, b"..".to_vec(), 4u8)];
     let _ = np;
     for e in v.readdir()? {
         entries.push((e.ino, e.name, e.vtype.dirent_type()));
@@ -349,7 +379,7 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
         out.extend_from_slice(&((pos + 1) as i64).to_le_bytes());
         out.extend_from_slice(&(reclen as u16).to_le_bytes());
         out.push(*dtype);
-        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(name);
         out.resize(start + reclen, 0);
         pos += 1;
     }
@@ -383,8 +413,7 @@ pub fn sys_readlinkat(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_getcwd(ctx: &mut Ctx<'_>) -> SysResult {
-    let cwd = ctx.p.user().fs.lock().cwd.to_path_string();
-    let mut b = cwd.into_bytes();
+    let mut b = ctx.p.user().fs.lock().cwd.to_path_bytes();
     b.push(0);
     if b.len() > ctx.size(1) {
         return Err(Errno::ERANGE);
@@ -394,9 +423,11 @@ pub fn sys_getcwd(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 fn set_cwd(ctx: &Ctx<'_>, np: NamePath) -> SysResult {
-    if np.vnode().vtype() != VType::Dir {
+    let a = np.vnode().attr()?;
+    if a.vtype() != VType::Dir {
         return Err(Errno::ENOTDIR);
     }
+    perm::permission(&cred(ctx), &a, perm::MAY_EXEC)?;
     ctx.p.user().fs.lock().cwd = np;
     Ok(0)
 }
@@ -412,30 +443,32 @@ pub fn sys_fchdir(ctx: &mut Ctx<'_>) -> SysResult {
     set_cwd(ctx, f.path.clone().ok_or(Errno::ENOTDIR)?)
 }
 
+/// access(2), faccessat(2), faccessat2(2): with the real ids (and root's capabilities only
+/// for a real uid 0), or the effective ones with AT_EACCESS; the lookup too. Write access to
+/// a file on a read-only file system is EROFS.
 fn access_common(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32, flags: u32) -> SysResult {
     if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
-    let np = lookup_at(ctx, dirfd, path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
-    let a = np.vnode().attr()?;
-    let cred = ctx.p.user().cred.lock().clone();
-    let uid = if flags & AT_EACCESS != 0 { cred.euid } else { cred.uid };
-    let gid = if flags & AT_EACCESS != 0 { cred.egid } else { cred.gid };
-    if mode & 2 != 0 && np.vnode().fs_type() == "hostfs" && a.vtype() != VType::Chr {
+    let me = cred(ctx);
+    let cred = if flags & AT_EACCESS != 0 { Cred::clone(&me) } else { me.for_access() };
+    let v = if path.is_empty() {
+        if dirfd == AT_FDCWD { ctx.p.user().fs.lock().cwd.vnode().clone() } else { file(ctx, dirfd)?.vnode.clone() }
+    } else {
+        lookup_cred(ctx, &cred, dirfd, path, flags & AT_SYMLINK_NOFOLLOW == 0)?.vnode().clone()
+    };
+    if mode == 0 {
+        return Ok(0);
+    }
+    let a = v.attr()?;
+    if mode & perm::MAY_WRITE != 0
+        && v.fs_type() == "hostfs"
+        && matches!(a.vtype(), VType::Reg | VType::Dir | VType::Lnk)
+    {
         return Err(Errno::EROFS);
     }
-    let bits = if uid == 0 {
-        // root: read and write always; execute if anyone may, or it is a directory.
-        let x = if a.vtype() == VType::Dir || a.mode & 0o111 != 0 { 1 } else { 0 };
-        6 | x
-    } else if uid == a.uid {
-        (a.mode >> 6) & 7
-    } else if gid == a.gid {
-        (a.mode >> 3) & 7
-    } else {
-        a.mode & 7
-    };
-    if mode & !bits != 0 { Err(Errno::EACCES) } else { Ok(0) }
+    perm::permission(&cred, &a, mode)?;
+    Ok(0)
 }
 
 pub fn sys_access(ctx: &mut Ctx<'_>) -> SysResult {
@@ -446,6 +479,14 @@ pub fn sys_access(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn sys_faccessat(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(1)?;
     access_common(ctx, ctx.int(0), &path, ctx.uint(2), 0)
+}
+
+pub fn sys_faccessat2(ctx: &mut Ctx<'_>) -> SysResult {
+    let path = ctx.copyin_str(ctx.arg(1), namei::PATH_MAX)?;
+    if path.is_empty() && ctx.uint(3) & AT_EMPTY_PATH == 0 {
+        return Err(Errno::ENOENT);
+    }
+    access_common(ctx, ctx.int(0), &path, ctx.uint(2), ctx.uint(3))
 }
 
 pub fn sys_dup(ctx: &mut Ctx<'_>) -> SysResult {
@@ -603,7 +644,7 @@ pub fn sys_sendfile(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let off = if offp != 0 { Some(ctx.copyin_u64(offp)?) } else { None };
     let data = read_file(&inp, off, count)?;
-    let n = sigpipe(ctx, write_file(&out, None, &data))?;
+    let n = sigpipe(ctx, write_file(ctx, &out, None, &data))?;
     if let Some(o) = off {
         ctx.copyout_u64(offp, o + n as u64)?;
     } else if n < data.len() {

@@ -4,10 +4,11 @@
 
 use crate::fs::file::{self, File, O_CLOEXEC, O_CREAT, O_EXCL, O_TRUNC};
 use crate::fs::namei::{self, NamePath};
+use crate::fs::perm;
 use crate::fs::vfs::{SetAttr, Timespec, VType};
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
-use crate::sys::fs::{AT_FDCWD, lookup_at, start_dir};
+use crate::sys::fs::{AT_FDCWD, cred, lookup_at, remove_privs, start_dir};
 
 const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
 const AT_REMOVEDIR: u32 = 0x200;
@@ -17,7 +18,7 @@ const UTIME_NOW: i64 = (1 << 30) - 1;
 const UTIME_OMIT: i64 = (1 << 30) - 2;
 
 /// The directory holding the last component of `path`, and that component's name.
-pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath, String), Errno> {
+pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath, Vec<u8>), Errno> {
     let trimmed = {
         let mut end = path.len();
         while end > 1 && path[end - 1] == b'/' {
@@ -34,12 +35,16 @@ pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath
         return Err(Errno::EBUSY);
     }
     let start = start_dir(ctx, dirfd, path)?;
-    let parent = namei::namei(&start, dir, true)?;
-    if parent.vnode().vtype() != VType::Dir {
+    let cred = cred(ctx);
+    let parent = namei::lookup(&cred, &start, dir, true)?;
+    let pa = parent.vnode().attr()?;
+    if pa.vtype() != VType::Dir {
         return Err(Errno::ENOTDIR);
     }
-    let name = String::from_utf8(last.to_vec()).map_err(|_| Errno::EILSEQ)?;
-    if name.len() > 255 {
+    // The last name is looked up in the parent too: search permission on it.
+    perm::may_search(&cred, || Ok(pa))?;
+    let name = last.to_vec();
+    if name.len() > crate::fs::vfs::NAME_MAX {
         return Err(Errno::ENAMETOOLONG);
     }
     Ok((parent, name))
@@ -49,26 +54,30 @@ fn umask(ctx: &Ctx<'_>) -> u32 {
     ctx.p.user().fs.lock().umask
 }
 
-fn ids(ctx: &Ctx<'_>) -> (u32, u32) {
-    let c = ctx.p.user().cred.lock().clone();
-    (c.euid, c.egid)
+/// A new file's owner, group and mode in `parent` (`mode` with the umask applied), after
+/// checking that the caller may create names there.
+fn new_file(ctx: &Ctx<'_>, parent: &NamePath, mode: u32, is_dir: bool) -> Result<(u32, u32, u32), Errno> {
+    let cred = cred(ctx);
+    let pa = parent.vnode().attr()?;
+    perm::may_create(&cred, &pa)?;
+    Ok(perm::new_owner(&cred, &pa, mode, is_dir))
 }
 
-/// openat(2) with O_CREAT: find or make the file. Returns the path of the file.
-pub fn open_create(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> Result<NamePath, Errno> {
+/// openat(2) with O_CREAT: find or make the file. Returns the path of the file and whether
+/// this call created it (then the open needs no permission check).
+pub fn open_create(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> Result<(NamePath, bool), Errno> {
     let (parent, name) = lookup_parent(ctx, dirfd, path)?;
-    match namei::namei(&parent, name.as_bytes(), flags & file::O_NOFOLLOW == 0) {
+    match namei::lookup(&cred(ctx), &parent, &name, flags & file::O_NOFOLLOW == 0) {
         Ok(np) => {
             if flags & O_EXCL != 0 {
                 return Err(Errno::EEXIST);
             }
-            Ok(np)
+            Ok((np, false))
         }
         Err(Errno::ENOENT) => {
-            let (uid, gid) = ids(ctx);
-            let v = parent.vnode().create(&name, mode & !umask(ctx) & 0o7777, uid, gid)?;
-            let _ = v;
-            namei::namei(&parent, name.as_bytes(), false)
+            let (uid, gid, mode) = new_file(ctx, &parent, mode & !umask(ctx) & 0o7777, false)?;
+            parent.vnode().create(&name, mode, uid, gid)?;
+            Ok((namei::namei(&parent, &name, false)?, true))
         }
         Err(e) => Err(e),
     }
@@ -89,22 +98,27 @@ pub fn sys_open(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn sys_creat(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(0)?;
     let flags = O_CREAT | O_TRUNC | file::O_WRONLY;
-    let np = open_create(ctx, AT_FDCWD, &path, flags, ctx.uint(1))?;
-    np.vnode().truncate(0)?;
+    let (np, created) = open_create(ctx, AT_FDCWD, &path, flags, ctx.uint(1))?;
+    if !created {
+        let cred = cred(ctx);
+        perm::may_open(&cred, &np.vnode().attr()?, flags)?;
+        np.vnode().truncate(0)?;
+        remove_privs(&cred, np.vnode())?;
+    }
     let f = File::new(np.vnode().clone(), Some(np), flags);
     ctx.p.user().files().lock().alloc(f, false, 0).map(|fd| fd as usize)
 }
 
 fn mkdir_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32) -> SysResult {
     let (parent, name) = lookup_parent(ctx, dirfd, path).map_err(|e| if e == Errno::EBUSY { Errno::EEXIST } else { e })?;
-    if name == "." || name == ".." {
+    if name == b"." || name == b".." {
         return Err(Errno::EEXIST);
     }
     if parent.vnode().lookup(&name).is_ok() {
         return Err(Errno::EEXIST);
     }
-    let (uid, gid) = ids(ctx);
-    parent.vnode().mkdir(&name, mode & !umask(ctx) & 0o7777, uid, gid)?;
+    let (uid, gid, mode) = new_file(ctx, &parent, mode & !umask(ctx) & 0o7777, true)?;
+    parent.vnode().mkdir(&name, mode, uid, gid)?;
     Ok(0)
 }
 
@@ -124,21 +138,23 @@ fn unlink_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32) -> SysResult {
     }
     let (parent, name) = lookup_parent(ctx, dirfd, path)?;
     if flags & AT_REMOVEDIR != 0 {
-        match name.as_str() {
-            "." => return Err(Errno::EINVAL),
-            ".." => return Err(Errno::ENOTEMPTY),
+        match &name[..] {
+            b"." => return Err(Errno::EINVAL),
+            b".." => return Err(Errno::ENOTEMPTY),
             _ => {}
         }
         let v = parent.vnode().lookup(&name)?;
+        perm::may_delete(&cred(ctx), &parent.vnode().attr()?, &v.attr()?)?;
         if namei::mounts().iter().any(|m| m.on == v.attr().ok().map(|a| (a.dev, a.ino))) {
             return Err(Errno::EBUSY);
         }
         parent.vnode().rmdir(&name)?;
     } else {
+        let v = parent.vnode().lookup(&name)?;
         if path.last() == Some(&b'/') {
-            let v = parent.vnode().lookup(&name)?;
             return Err(if v.vtype() == VType::Dir { Errno::EISDIR } else { Errno::ENOTDIR });
         }
+        perm::may_delete(&cred(ctx), &parent.vnode().attr()?, &v.attr()?)?;
         parent.vnode().unlink(&name)?;
     }
     Ok(0)
@@ -163,7 +179,7 @@ fn rename_at(ctx: &Ctx<'_>, olddir: i32, old: &[u8], newdir: i32, new: &[u8], fl
     let (op, on) = lookup_parent(ctx, olddir, old)?;
     let (np, nn) = lookup_parent(ctx, newdir, new)?;
     for n in [&on, &nn] {
-        if n == "." || n == ".." {
+        if n == b"." || n == b".." {
             return Err(Errno::EBUSY);
         }
     }
@@ -171,6 +187,9 @@ fn rename_at(ctx: &Ctx<'_>, olddir: i32, old: &[u8], newdir: i32, new: &[u8], fl
     if a.dev != b.dev {
         return Err(Errno::EXDEV);
     }
+    let src = op.vnode().lookup(&on)?.attr()?;
+    let target = np.vnode().lookup(&nn).ok().map(|v| v.attr()).transpose()?;
+    perm::may_rename(&cred(ctx), &a, &src, &b, target.as_ref())?;
     op.vnode().rename(&on, np.vnode(), &nn, flags)?;
     Ok(0)
 }
@@ -195,7 +214,7 @@ fn symlink_at(ctx: &Ctx<'_>, target: &[u8], dirfd: i32, path: &[u8]) -> SysResul
     if parent.vnode().lookup(&name).is_ok() {
         return Err(Errno::EEXIST);
     }
-    let (uid, gid) = ids(ctx);
+    let (uid, gid, _) = new_file(ctx, &parent, 0o777, false)?;
     parent.vnode().symlink(&name, target, uid, gid)?;
     Ok(0)
 }
@@ -222,6 +241,12 @@ fn link_at(ctx: &Ctx<'_>, olddir: i32, old: &[u8], newdir: i32, new: &[u8], flag
     if parent.vnode().lookup(&name).is_ok() {
         return Err(Errno::EEXIST);
     }
+    let sa = src.vnode().attr()?;
+    if sa.dev != parent.vnode().attr()?.dev {
+        return Err(Errno::EXDEV);
+    }
+    perm::may_link(&cred(ctx), &sa)?;
+    new_file(ctx, &parent, 0, false)?;
     parent.vnode().link(&name, src.vnode())?;
     Ok(0)
 }
@@ -248,33 +273,37 @@ fn target(ctx: &Ctx<'_>, dirfd: i32, path_arg: usize, flags: u32) -> Result<crat
     Ok(lookup_at(ctx, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?.vnode().clone())
 }
 
-fn chmod(v: &crate::fs::vfs::VnodeRef, mode: u32) -> SysResult {
-    v.setattr(&SetAttr { mode: Some(mode & 0o7777), ..Default::default() })?;
+/// Change attributes as the VFS's rules allow the caller (`fs::perm::setattr_prepare`).
+fn setattr(ctx: &Ctx<'_>, v: &crate::fs::vfs::VnodeRef, change: SetAttr, times: Option<perm::Times>) -> SysResult {
+    let change = perm::setattr_prepare(&cred(ctx), &v.attr()?, &change, times)?;
+    if change != SetAttr::default() {
+        v.setattr(&change)?;
+    }
     Ok(0)
+}
+
+fn chmod(ctx: &Ctx<'_>, v: &crate::fs::vfs::VnodeRef, mode: u32) -> SysResult {
+    setattr(ctx, v, SetAttr { mode: Some(mode & 0o7777), ..Default::default() }, None)
 }
 
 pub fn sys_fchmodat(ctx: &mut Ctx<'_>) -> SysResult {
     let v = target(ctx, ctx.int(0), 1, 0)?;
-    chmod(&v, ctx.uint(2))
+    chmod(ctx, &v, ctx.uint(2))
 }
 
 pub fn sys_chmod(ctx: &mut Ctx<'_>) -> SysResult {
     let v = target(ctx, AT_FDCWD, 0, 0)?;
-    chmod(&v, ctx.uint(1))
+    chmod(ctx, &v, ctx.uint(1))
 }
 
 pub fn sys_fchmod(ctx: &mut Ctx<'_>) -> SysResult {
     let v = ctx.p.user().files().lock().get(ctx.int(0))?.vnode.clone();
-    chmod(&v, ctx.uint(1))
+    chmod(ctx, &v, ctx.uint(1))
 }
 
 fn chown(ctx: &Ctx<'_>, v: &crate::fs::vfs::VnodeRef, uid: u32, gid: u32) -> SysResult {
-    if ctx.p.user().cred.lock().euid != 0 {
-        return Err(Errno::EPERM);
-    }
     let some = |x: u32| (x != u32::MAX).then_some(x);
-    v.setattr(&SetAttr { uid: some(uid), gid: some(gid), ..Default::default() })?;
-    Ok(0)
+    setattr(ctx, v, SetAttr { uid: some(uid), gid: some(gid), ..Default::default() }, None)
 }
 
 pub fn sys_fchownat(ctx: &mut Ctx<'_>) -> SysResult {
@@ -312,6 +341,7 @@ pub fn sys_utimensat(ctx: &mut Ctx<'_>) -> SysResult {
         Timespec { sec: (ns / 1_000_000_000) as i64, nsec: (ns % 1_000_000_000) as i64 }
     };
     let (mut atime, mut mtime) = (Some(now), Some(now));
+    let mut how = perm::Times::Now;
     if times != 0 {
         let mut b = [0u8; 32];
         ctx.copyin(times, &mut b)?;
@@ -326,19 +356,22 @@ pub fn sys_utimensat(ctx: &mut Ctx<'_>) -> SysResult {
         };
         atime = pick(get(0), get(1))?;
         mtime = pick(get(2), get(3))?;
+        if get(1) != UTIME_NOW || get(3) != UTIME_NOW {
+            how = perm::Times::Given;
+        }
     }
     if atime.is_none() && mtime.is_none() {
         return Ok(0);
     }
-    v.setattr(&SetAttr { atime, mtime, ..Default::default() })?;
-    Ok(0)
+    setattr(ctx, &v, SetAttr { atime, mtime, ..Default::default() }, Some(how))
 }
 
-fn truncate_vnode(v: &crate::fs::vfs::VnodeRef, len: u64) -> SysResult {
+fn truncate_vnode(ctx: &Ctx<'_>, v: &crate::fs::vfs::VnodeRef, len: u64) -> SysResult {
     match v.vtype() {
         VType::Dir => Err(Errno::EISDIR),
         VType::Reg => {
             v.truncate(len)?;
+            remove_privs(&cred(ctx), v)?;
             Ok(0)
         }
         _ => Err(Errno::EINVAL),
@@ -348,7 +381,8 @@ fn truncate_vnode(v: &crate::fs::vfs::VnodeRef, len: u64) -> SysResult {
 pub fn sys_truncate(ctx: &mut Ctx<'_>) -> SysResult {
     let len = i64::try_from(ctx.arg(1)).map_err(|_| Errno::EINVAL)?;
     let v = target(ctx, AT_FDCWD, 0, 0)?;
-    truncate_vnode(&v, len as u64)
+    perm::may_truncate(&cred(ctx), &v.attr()?)?;
+    truncate_vnode(ctx, &v, len as u64)
 }
 
 pub fn sys_ftruncate(ctx: &mut Ctx<'_>) -> SysResult {
@@ -357,7 +391,7 @@ pub fn sys_ftruncate(ctx: &mut Ctx<'_>) -> SysResult {
     if !f.writable() {
         return Err(Errno::EINVAL);
     }
-    truncate_vnode(&f.vnode, len as u64)
+    truncate_vnode(ctx, &f.vnode, len as u64)
 }
 
 pub fn sys_umask(ctx: &mut Ctx<'_>) -> SysResult {

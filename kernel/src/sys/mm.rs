@@ -50,7 +50,7 @@ pub fn sys_brk(ctx: &mut Ctx<'_>) -> SysResult {
         if !g.is_free(old_end, new_end) || !overcommit_ok(new_end - g.brk_start) {
             return addr_result(old);
         }
-        g.map(MapEntry { start: old_end, end: new_end, prot: PROT_READ | PROT_WRITE, backing: Backing::Anon, name: "[heap]".into() });
+        g.map(MapEntry { start: old_end, end: new_end, prot: PROT_READ | PROT_WRITE, backing: Backing::Anon, name: b"[heap]".to_vec() });
     } else if new_end < old_end {
         g.unmap(new_end, old_end);
     }
@@ -114,9 +114,9 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
     let name = match &backing {
         Backing::File { .. } | Backing::SharedFile { .. } => {
             let f = ctx.p.user().files().lock().get(fd)?;
-            f.path.as_ref().map(|p| p.to_path_string()).unwrap_or_default()
+            f.path.as_ref().map(|p| p.to_path_bytes()).unwrap_or_default()
         }
-        _ => String::new(),
+        _ => Vec::new(),
     };
     let vm = ctx.p.user().vm();
     let mut g = vm.lock();

@@ -4,7 +4,7 @@
 //! and the kernel's own file systems (`tmpfs`, `proc`, `devfs`/`devtmpfs`: a new instance).
 //! MS_REMOUNT succeeds without changing anything (an rc script's `mount -o remount,rw /`);
 //! bind and move mounts are EINVAL. umount2 writes an ext2 file system back, marks it clean
-//! and forgets it; EBUSY while any of its files is in use. Both need euid 0 (EPERM).
+//! and forgets it; EBUSY while any of its files is in use. Both need CAP_SYS_ADMIN (EPERM).
 
 use crate::fs::bcache::{BlockDev, DiskNode};
 use crate::fs::vfs::{VType, VnodeRef};
@@ -24,7 +24,7 @@ const MNT_EXPIRE: u64 = 4;
 const UMOUNT_NOFOLLOW: u64 = 8;
 
 fn require_root(ctx: &Ctx<'_>) -> Result<(), Errno> {
-    if ctx.p.user().cred.lock().euid != 0 {
+    if !ctx.p.user().cred().capable(crate::kern::cred::CAP_SYS_ADMIN) {
         return Err(Errno::EPERM);
     }
     Ok(())

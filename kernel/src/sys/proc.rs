@@ -42,22 +42,6 @@ pub fn sys_getppid(ctx: &mut Ctx<'_>) -> SysResult {
     id_result(ctx.p.rec.ppid.load(Ordering::Relaxed).max(0))
 }
 
-pub fn sys_getuid(ctx: &mut Ctx<'_>) -> SysResult {
-    Ok(ctx.p.user().cred.lock().uid as usize)
-}
-
-pub fn sys_geteuid(ctx: &mut Ctx<'_>) -> SysResult {
-    Ok(ctx.p.user().cred.lock().euid as usize)
-}
-
-pub fn sys_getgid(ctx: &mut Ctx<'_>) -> SysResult {
-    Ok(ctx.p.user().cred.lock().gid as usize)
-}
-
-pub fn sys_getegid(ctx: &mut Ctx<'_>) -> SysResult {
-    Ok(ctx.p.user().cred.lock().egid as usize)
-}
-
 pub fn sys_sched_yield(_ctx: &mut Ctx<'_>) -> SysResult {
     crate::kern::sched::yield_cpu();
     Ok(0)
@@ -82,9 +66,9 @@ pub fn sys_uname(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(0)
 }
 
-/// sethostname(2): root only (EPERM), at most 64 bytes (EINVAL).
+/// sethostname(2): CAP_SYS_ADMIN only (EPERM), at most 64 bytes (EINVAL).
 pub fn sys_sethostname(ctx: &mut Ctx<'_>) -> SysResult {
-    if ctx.p.user().cred.lock().euid != 0 {
+    if !ctx.p.user().cred().capable(crate::kern::cred::CAP_SYS_ADMIN) {
         return Err(Errno::EPERM);
     }
     let name = ctx.read_slice(ctx.slice::<u8>(0, 1), crate::kern::utsname::HOST_NAME_MAX)?;
@@ -137,7 +121,7 @@ pub fn sys_prlimit64(ctx: &mut Ctx<'_>) -> SysResult {
         if resource == RLIMIT_NOFILE && w.rlim_max > NR_OPEN {
             return Err(Errno::EPERM);
         }
-        if w.rlim_max > prev.1 && ctx.p.user().cred.lock().euid != 0 {
+        if w.rlim_max > prev.1 && !ctx.p.user().cred().capable(crate::kern::cred::CAP_SYS_RESOURCE) {
             return Err(Errno::EPERM);
         }
         limits[res] = (w.rlim_cur, w.rlim_max);
@@ -368,105 +352,6 @@ pub fn sys_setsid(ctx: &mut Ctx<'_>) -> SysResult {
     ctx.p.rec.flags.fetch_or(kvm_mem::abi::pflags::SESSION_LEADER, Ordering::Relaxed);
     crate::kern::tty::ctty::update_foreground(ctx.p);
     id_result(pid)
-}
-
-pub fn sys_getgroups(ctx: &mut Ctx<'_>) -> SysResult {
-    let groups = ctx.p.user().cred.lock().groups.clone();
-    let size = ctx.int(0);
-    if size < 0 {
-        return Err(Errno::EINVAL);
-    }
-    if size == 0 {
-        return Ok(groups.len());
-    }
-    if usize::try_from(size).map_err(|_| Errno::EINVAL)? < groups.len() {
-        return Err(Errno::EINVAL);
-    }
-    let b: Vec<u8> = groups.iter().flat_map(|g| g.to_le_bytes()).collect();
-    ctx.copyout(ctx.arg(1), &b)?;
-    Ok(groups.len())
-}
-
-pub fn sys_setgroups(ctx: &mut Ctx<'_>) -> SysResult {
-    let n = ctx.size(0);
-    if n > 65536 {
-        return Err(Errno::EINVAL);
-    }
-    if ctx.p.user().cred.lock().euid != 0 {
-        return Err(Errno::EPERM);
-    }
-    let mut b = vec![0u8; n * 4];
-    ctx.copyin(ctx.arg(1), &mut b)?;
-    ctx.p.user().cred.lock().groups = b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    Ok(0)
-}
-
-/// setresuid(2)'s rules: root may set anything; others only to one of their three ids.
-fn set_ids(ctx: &Ctx<'_>, r: u32, e: u32, s: u32, gid: bool) -> SysResult {
-    let mut c = ctx.p.user().cred.lock();
-    let (cur_r, cur_e, cur_s) = if gid { (c.gid, c.egid, c.sgid) } else { (c.uid, c.euid, c.suid) };
-    let privileged = c.euid == 0;
-    let ok = |x: u32| x == u32::MAX || privileged || x == cur_r || x == cur_e || x == cur_s;
-    if !(ok(r) && ok(e) && ok(s)) {
-        return Err(Errno::EPERM);
-    }
-    let pick = |x: u32, cur: u32| if x == u32::MAX { cur } else { x };
-    let (nr, ne, ns) = (pick(r, cur_r), pick(e, cur_e), pick(s, cur_s));
-    if gid {
-        (c.gid, c.egid, c.sgid) = (nr, ne, ns);
-    } else {
-        (c.uid, c.euid, c.suid) = (nr, ne, ns);
-    }
-    let (uid, g) = (c.uid, c.gid);
-    drop(c);
-    ctx.p.rec.uid.store(uid, Ordering::Relaxed);
-    ctx.p.rec.gid.store(g, Ordering::Relaxed);
-    Ok(0)
-}
-
-pub fn sys_setuid(ctx: &mut Ctx<'_>) -> SysResult {
-    let u = ctx.uint(0);
-    let root = ctx.p.user().cred.lock().euid == 0;
-    if root { set_ids(ctx, u, u, u, false) } else { set_ids(ctx, u32::MAX, u, u32::MAX, false) }
-}
-
-pub fn sys_setgid(ctx: &mut Ctx<'_>) -> SysResult {
-    let g = ctx.uint(0);
-    let root = ctx.p.user().cred.lock().euid == 0;
-    if root { set_ids(ctx, g, g, g, true) } else { set_ids(ctx, u32::MAX, g, u32::MAX, true) }
-}
-
-pub fn sys_setreuid(ctx: &mut Ctx<'_>) -> SysResult {
-    set_ids(ctx, ctx.uint(0), ctx.uint(1), u32::MAX, false)
-}
-
-pub fn sys_setregid(ctx: &mut Ctx<'_>) -> SysResult {
-    set_ids(ctx, ctx.uint(0), ctx.uint(1), u32::MAX, true)
-}
-
-pub fn sys_setresuid(ctx: &mut Ctx<'_>) -> SysResult {
-    set_ids(ctx, ctx.uint(0), ctx.uint(1), ctx.uint(2), false)
-}
-
-pub fn sys_setresgid(ctx: &mut Ctx<'_>) -> SysResult {
-    set_ids(ctx, ctx.uint(0), ctx.uint(1), ctx.uint(2), true)
-}
-
-fn get_ids(ctx: &Ctx<'_>, gid: bool) -> SysResult {
-    let c = ctx.p.user().cred.lock().clone();
-    let ids = if gid { [c.gid, c.egid, c.sgid] } else { [c.uid, c.euid, c.suid] };
-    for (i, v) in ids.iter().enumerate() {
-        ctx.copyout(ctx.arg(i), &v.to_le_bytes())?;
-    }
-    Ok(0)
-}
-
-pub fn sys_getresuid(ctx: &mut Ctx<'_>) -> SysResult {
-    get_ids(ctx, false)
-}
-
-pub fn sys_getresgid(ctx: &mut Ctx<'_>) -> SysResult {
-    get_ids(ctx, true)
 }
 
 pub fn sys_sysinfo(ctx: &mut Ctx<'_>) -> SysResult {

@@ -36,7 +36,7 @@ static CAD_REBOOTS: AtomicBool = AtomicBool::new(false);
 /// reboot(magic1, magic2, cmd, arg).
 pub fn sys_reboot(ctx: &mut Ctx<'_>) -> SysResult {
     // Linux checks CAP_SYS_BOOT before the magic numbers.
-    if ctx.p.user().cred.lock().euid != 0 {
+    if !ctx.p.user().cred().capable(crate::kern::cred::CAP_SYS_BOOT) {
         return Err(Errno::EPERM);
     }
     if ctx.uint(0) != LINUX_REBOOT_MAGIC1 || !LINUX_REBOOT_MAGIC2.contains(&ctx.uint(1)) {

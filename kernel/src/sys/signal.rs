@@ -88,11 +88,11 @@ pub fn sys_rt_sigreturn(ctx: &mut Ctx<'_>) -> SysResult {
     }
 }
 
-/// May the caller signal `target`? (root, or the same real or effective uid)
+/// May the caller signal `target`? (CAP_KILL, or the same real or effective uid)
 fn may_signal(ctx: &Ctx<'_>, target: &UProc, sig: i32) -> bool {
     let me = ctx.p.user().cred.lock().clone();
     let them = target.user().cred.lock().clone();
-    me.euid == 0 || me.uid == them.uid || me.euid == them.uid || me.uid == them.suid || me.euid == them.suid
+    me.capable(crate::kern::cred::CAP_KILL) || me.uid == them.uid || me.euid == them.uid || me.uid == them.suid || me.euid == them.suid
         || (sig == signal::SIGCONT && ctx.p.rec.sid.load(Ordering::Relaxed) == target.rec.sid.load(Ordering::Relaxed))
 }
 

@@ -61,7 +61,7 @@ fn cpu_clock_ns(ctx: &Ctx<'_>, clk: i32) -> Result<u64, Errno> {
         cputime::thread_times(&td)
     } else {
         let p = if id == 0 { ctx.p.clone() } else { crate::kern::proc::find_user(id).ok_or(Errno::EINVAL)? };
-        if p.rec.state.load(Ordering::Acquire) == kvm_mem::abi::pstate::ZOMBIE {
+        if p.is_zombie() {
             return Err(Errno::EINVAL);
         }
         cputime::proc_times(&p)

@@ -20,7 +20,6 @@ mod sysctl;
 mod system;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFREG, StatFs, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
@@ -34,7 +33,7 @@ const PROC_DEV: u64 = 3;
 const PROC_SUPER_MAGIC: u64 = 0x9fa0;
 
 fn boot_time() -> Timespec {
-    let ns = crate::debug::export::vk_boottime_ns.load(Ordering::Relaxed);
+    let ns = crate::kern::clock::boottime_ns();
     Timespec { sec: (ns / 1_000_000_000) as i64, nsec: (ns % 1_000_000_000) as i64 }
 }
 
@@ -135,7 +134,7 @@ impl Node {
     }
 
     fn entry(self, name: impl Into<String>) -> DirEntry {
-        DirEntry { ino: self.ino(), name: name.into(), vtype: self.vtype() }
+        DirEntry { ino: self.ino(), name: name.into().into_bytes(), vtype: self.vtype() }
     }
 
     /// The pid a per-process node belongs to.
@@ -181,6 +180,8 @@ impl Vnode for ProcNode {
                 let w = if f.writable() { 0o300 } else { 0 };
                 S_IFLNK | r | w
             }
+            // proc(5): only the owner (or root) looks into a process's descriptors.
+            Node::FdDir(_) => S_IFDIR | 0o500,
             _ => match n.vtype() {
                 VType::Dir => S_IFDIR | 0o555,
                 VType::Lnk => S_IFLNK | 0o777,
@@ -201,7 +202,9 @@ impl Vnode for ProcNode {
         self.0.vtype()
     }
 
-    fn lookup(&self, name: &str) -> Result<VnodeRef, Errno> {
+    fn lookup(&self, name: &[u8]) -> Result<VnodeRef, Errno> {
+        // Every name procfs has is ASCII.
+        let name = std::str::from_utf8(name).map_err(|_| Errno::ENOENT)?;
         match self.0 {
             Node::Root => {
                 if name == "self" {
@@ -303,7 +306,7 @@ impl Vnode for ProcNode {
         let Node::Fd(pid, fd) = self.0 else { return None };
         Some(lookup_proc(pid).and_then(|p| pid::fd_file(&p, fd)).map(|f| match &f.path {
             Some(np) => np.clone(),
-            None => crate::fs::namei::NamePath::anonymous(&String::from_utf8_lossy(&pid::fd_link(&f)), f.vnode.clone()),
+            None => crate::fs::namei::NamePath::anonymous(&pid::fd_link(&f), f.vnode.clone()),
         }))
     }
 
@@ -317,7 +320,7 @@ impl Vnode for ProcNode {
             }
             Node::Pid(pid, PidFile::Exe) | Node::Tid(pid, _, PidFile::Exe) => {
                 let exe = lookup_proc(pid)?.user().exe.lock().clone();
-                Ok(exe.ok_or(Errno::ENOENT)?.to_path_string().into_bytes())
+                Ok(exe.ok_or(Errno::ENOENT)?.to_path_bytes())
             }
             Node::Fd(pid, fd) => Ok(pid::fd_link(&*pid::fd_file(&lookup_proc(pid)?, fd)?)),
             _ => Err(Errno::EINVAL),

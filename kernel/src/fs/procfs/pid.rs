@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use kvm_mem::abi::{pstate, tflags, tstate};
+use kvm_mem::abi::tflags;
 
 use crate::fs::file::File;
 use crate::fs::vfs::VType;
@@ -14,7 +14,7 @@ use crate::kern::cputime::{self, Times};
 use crate::kern::errno::Errno;
 use crate::kern::proc::{Proc, UProc};
 use crate::kern::signal::{SIG_DFL, SIG_IGN};
-use crate::kern::thread::Thread;
+use crate::kern::thread::{Thread, ThreadState};
 use crate::vm::space::{Backing, PROT_EXEC, PROT_WRITE};
 
 /// Clock ticks a second (sysconf(_SC_CLK_TCK)).
@@ -60,21 +60,21 @@ impl PidFile {
 /// uninterruptible sleep, T stopped, Z zombie).
 fn thread_state(td: &Thread, stopped: bool) -> char {
     let st = td.state();
-    if stopped && st != tstate::RUNNING {
+    if stopped && st != ThreadState::Running {
         return 'T';
     }
     match st {
-        tstate::RUNNING | tstate::RUNNABLE | tstate::NEW => 'R',
-        tstate::SLEEPING if td.rec.flags.load(Ordering::Relaxed) & tflags::SINTR == 0 => 'D',
-        tstate::STOPPED => 'T',
-        tstate::DEAD => 'X',
+        ThreadState::Running | ThreadState::Runnable | ThreadState::New => 'R',
+        ThreadState::Sleeping if td.rec.flags.load(Ordering::Relaxed) & tflags::SINTR == 0 => 'D',
+        ThreadState::Stopped => 'T',
+        ThreadState::Dead => 'X',
         _ => 'S',
     }
 }
 
 /// A process's state letter: its "most active" thread's.
 fn proc_state(p: &UProc, only: Option<&Thread>) -> char {
-    if p.rec.state.load(Ordering::Relaxed) == pstate::ZOMBIE {
+    if p.is_zombie() {
         return 'Z';
     }
     let stopped = p.user().jobctl.lock().stopped;
@@ -151,13 +151,13 @@ fn vm_figures(p: &UProc) -> VmFigures {
     f.vsize = g.vsz();
     f.rss = g.rss_pages();
     f.start_brk = g.brk_start;
-    let exe = p.user().exe.lock().as_ref().map(|n| n.to_path_string());
+    let exe = p.user().exe.lock().as_ref().map(|n| n.to_path_bytes());
     for e in g.entries() {
         let len = e.end - e.start;
-        if e.name == "[stack]" {
+        if e.name == b"[stack]" {
             f.start_stack = e.end;
             f.stack += len;
-        } else if e.prot & PROT_EXEC != 0 && exe.as_deref() == Some(e.name.as_str()) {
+        } else if e.prot & PROT_EXEC != 0 && exe.as_deref() == Some(&e.name[..]) {
             if f.start_code == 0 {
                 f.start_code = e.start;
             }
@@ -181,7 +181,7 @@ pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile) -> Result<Vec<u8>, Errno
         PidFile::Exe => return Err(Errno::EINVAL),
         PidFile::Cmdline => {
             let mut out = Vec::new();
-            if p.rec.state.load(Ordering::Relaxed) != pstate::ZOMBIE {
+            if !p.is_zombie() {
                 for a in p.user().argv.lock().iter() {
                     out.extend_from_slice(a);
                     out.push(0);
@@ -192,7 +192,7 @@ pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile) -> Result<Vec<u8>, Errno
         PidFile::Comm => format!("{}\n", comm(p, td)).into_bytes(),
         PidFile::Stat => stat(p, td).into_bytes(),
         PidFile::Status => status(p, td).into_bytes(),
-        PidFile::Maps => maps(p).into_bytes(),
+        PidFile::Maps => maps(p),
     })
 }
 
@@ -207,7 +207,7 @@ fn comm(p: &Proc, td: Option<&Thread>) -> String {
 fn stat(p: &UProc, td: Option<&Thread>) -> String {
     let r = &p.rec;
     let u = p.user();
-    let zombie = r.state.load(Ordering::Relaxed) == pstate::ZOMBIE;
+    let zombie = p.is_zombie();
     let times = match td {
         Some(t) => cputime::thread_times(t),
         None => cputime::proc_times(p),
@@ -286,7 +286,7 @@ fn vm_figures_empty() -> VmFigures {
 /// `/proc/PID/status`: "Name:\tsh" lines (proc(5)).
 fn status(p: &UProc, td: Option<&Thread>) -> String {
     let u = p.user();
-    let zombie = p.rec.state.load(Ordering::Relaxed) == pstate::ZOMBIE;
+    let zombie = p.is_zombie();
     let c = u.cred.lock().clone();
     let vm = if zombie { vm_figures_empty() } else { vm_figures(p) };
     let first = p.threads().first().cloned();
@@ -312,8 +312,8 @@ fn status(p: &UProc, td: Option<&Thread>) -> String {
     line("Pid", pid.to_string());
     line("PPid", p.rec.ppid.load(Ordering::Relaxed).to_string());
     line("TracerPid", "0".into());
-    line("Uid", format!("{}\t{}\t{}\t{}", c.uid, c.euid, c.suid, c.euid));
-    line("Gid", format!("{}\t{}\t{}\t{}", c.gid, c.egid, c.sgid, c.egid));
+    line("Uid", format!("{}\t{}\t{}\t{}", c.uid, c.euid, c.suid, c.fsuid));
+    line("Gid", format!("{}\t{}\t{}\t{}", c.gid, c.egid, c.sgid, c.fsgid));
     line("FDSize", fdsize.to_string());
     line("Groups", c.groups.iter().map(u32::to_string).collect::<Vec<_>>().join(" "));
     if !zombie {
@@ -334,11 +334,10 @@ fn status(p: &UProc, td: Option<&Thread>) -> String {
     line("SigBlk", format!("{blk:016x}"));
     line("SigIgn", format!("{ign:016x}"));
     line("SigCgt", format!("{cgt:016x}"));
-    let caps = if c.euid == 0 { "000001ffffffffff" } else { "0000000000000000" };
-    line("CapInh", "0000000000000000".into());
-    line("CapPrm", caps.into());
-    line("CapEff", caps.into());
-    line("CapBnd", "000001ffffffffff".into());
+    line("CapInh", format!("{:016x}", c.cap_inheritable));
+    line("CapPrm", format!("{:016x}", c.cap_permitted));
+    line("CapEff", format!("{:016x}", c.cap_effective));
+    line("CapBnd", format!("{:016x}", c.cap_bounding));
     line("CapAmb", "0000000000000000".into());
     line("NoNewPrivs", "0".into());
     line("Seccomp", "0".into());
@@ -348,19 +347,28 @@ fn status(p: &UProc, td: Option<&Thread>) -> String {
     s
 }
 
-/// `/proc/PID/maps`: one line per mapping.
-fn maps(p: &UProc) -> String {
+/// `/proc/PID/maps`: one line per mapping. A name is its bytes as they are, but for a newline,
+/// which shows as `\012` (Linux's seq_file_path), so that every mapping stays one line.
+fn maps(p: &UProc) -> Vec<u8> {
     let vm = p.user().vm();
     let g = vm.lock();
-    let mut out = String::new();
+    let mut out = Vec::new();
     for e in g.entries() {
         let ino = match &e.backing {
             Backing::File { vnode, .. } | Backing::SharedFile { vnode, .. } => vnode.attr().map_or(0, |a| a.ino),
             Backing::Shared { .. } | Backing::Anon => 0,
         };
-        let line = format!("{:08x}-{:08x} {} {:08x} 00:00 {:<10} {}", e.start, e.end, e.perms(), e.offset(), ino, g.entry_name(e));
-        out.push_str(line.trim_end());
-        out.push('\n');
+        let head = format!("{:08x}-{:08x} {} {:08x} 00:00 {:<10} ", e.start, e.end, e.perms(), e.offset(), ino);
+        let name = g.entry_name(e);
+        out.extend_from_slice(if name.is_empty() { head.trim_end() } else { &head }.as_bytes());
+        for &b in name {
+            if b == b'\n' {
+                out.extend_from_slice(b"\\012");
+            } else {
+                out.push(b);
+            }
+        }
+        out.push(b'\n');
     }
     out
 }
@@ -369,7 +377,7 @@ fn maps(p: &UProc) -> String {
 /// `/dev/console` for the console init was given, `anon_inode:[…]` otherwise.
 pub fn fd_link(f: &File) -> Vec<u8> {
     if let Some(np) = &f.path {
-        return np.to_path_string().into_bytes();
+        return np.to_path_bytes();
     }
     let v = &f.vnode;
     if v.is_tty() {

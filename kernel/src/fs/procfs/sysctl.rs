@@ -130,9 +130,9 @@ impl Ctl {
                 let v: i64 = text.parse().map_err(|_| Errno::EINVAL)?;
                 if v != 0 {
                     match self {
-                        Ctl::KdbEnter => crate::debug::sysctl::kdb_sysctl_enter(),
-                        Ctl::KdbPanic => crate::debug::sysctl::kdb_sysctl_panic(),
-                        _ => crate::debug::sysctl::kdb_sysctl_trap(),
+                        Ctl::KdbEnter => crate::kern::kdb::kdb_sysctl_enter(),
+                        Ctl::KdbPanic => crate::kern::kdb::kdb_sysctl_panic(),
+                        _ => crate::kern::kdb::kdb_sysctl_trap(),
                     }
                 }
             }

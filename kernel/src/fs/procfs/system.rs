@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 
-use crate::debug::export::{vk_boottime_ns, vk_pcpu};
+use crate::kern::pcpu::PCPU;
 use crate::fs::procfs::pid::ticks;
 use crate::kern::{cpustat, loadavg, utsname};
 use crate::vm::meminfo::MemInfo;
@@ -131,12 +131,12 @@ fn stat() -> String {
         s.push_str(&line(&format!("cpu{c}"), *t));
     }
     let n = ncpus() as usize;
-    let intr: u64 = vk_pcpu[..n].iter().map(|r| r.intrs.load(Ordering::Relaxed)).sum();
-    let ctxt: u64 = vk_pcpu[..n].iter().map(|r| r.switches.load(Ordering::Relaxed)).sum();
+    let intr: u64 = PCPU[..n].iter().map(|r| r.intrs.load(Ordering::Relaxed)).sum();
+    let ctxt: u64 = PCPU[..n].iter().map(|r| r.switches.load(Ordering::Relaxed)).sum();
     let (running, blocked) = loadavg::nr_active();
     let _ = writeln!(s, "intr {intr}");
     let _ = writeln!(s, "ctxt {ctxt}");
-    let _ = writeln!(s, "btime {}", vk_boottime_ns.load(Ordering::Relaxed) / 1_000_000_000);
+    let _ = writeln!(s, "btime {}", crate::kern::clock::boottime_ns() / 1_000_000_000);
     let _ = writeln!(s, "processes {}", crate::kern::uproc::nforks());
     let _ = writeln!(s, "procs_running {running}");
     let _ = writeln!(s, "procs_blocked {blocked}");

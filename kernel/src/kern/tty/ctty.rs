@@ -27,7 +27,7 @@ fn procs() -> Vec<UProc> {
 
 /// Whether `p` has exited (a zombie, or on its way).
 fn gone(p: &UProc) -> bool {
-    p.rec.state.load(Ordering::Relaxed) == kvm_mem::abi::pstate::ZOMBIE || crate::kern::exit::exiting(p)
+    p.is_zombie() || crate::kern::exit::exiting(p)
 }
 
 fn pgid(p: &Proc) -> i32 {
@@ -113,7 +113,7 @@ pub fn acquire(tty: &Tty, p: &UProc, steal: bool) -> Result<(), Errno> {
         return Err(Errno::EPERM);
     }
     let held = tty.st.lock().session;
-    if held != 0 && session_alive(held) && !(steal && p.user().cred.lock().euid == 0) {
+    if held != 0 && session_alive(held) && !(steal && p.user().cred().capable(crate::kern::cred::CAP_SYS_ADMIN)) {
         return Err(Errno::EPERM);
     }
     {
