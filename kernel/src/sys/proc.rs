@@ -268,7 +268,7 @@ fn str_array(ctx: &Ctx<'_>, array: UserPtr<u64>) -> Result<Vec<Vec<u8>>, Errno> 
         }
         // Each string is at most MAX_ARG_STRLEN bytes with its NUL, as in Linux.
         let s = ctx
-            .copyin_str(p, crate::kern::exec::MAX_ARG_STRLEN - 1)
+            .read_cstr(UserPtr::new(p), crate::kern::exec::MAX_ARG_STRLEN - 1)
             .map_err(|e| if e == Errno::ENAMETOOLONG { Errno::E2BIG } else { e })?;
         total = total.saturating_add(s.len() + 1 + size_of::<u64>());
         if total > crate::kern::exec::ARG_MAX {

@@ -51,7 +51,7 @@ pub fn sys_reboot(ctx: &mut Ctx<'_>) -> SysResult {
         CMD_RESTART => Howto::Reboot,
         CMD_RESTART2 => {
             // The argument is a command string for the firmware; it must still be readable.
-            ctx.copyin_str(ctx.arg(3), RESTART2_CMD_MAX)?;
+            ctx.read_cstr(ctx.ptr(3), RESTART2_CMD_MAX)?;
             Howto::Reboot
         }
         CMD_SW_SUSPEND => return Err(Errno::ENOSYS), // no hibernation, as a kernel without it
