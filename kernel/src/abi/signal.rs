@@ -344,10 +344,11 @@ x86_struct! {
 }
 
 impl Fpstate64 {
-    /// Whether the FPU state image `fp` (as the host saved it) carries an xsave area
-    /// (UC_FP_XSTATE in the frame's flags).
+    /// Whether the FPU state image `fp` (as the host saved it) carries an xsave area past
+    /// the fxsave image (UC_FP_XSTATE in the frame's flags).
     pub fn has_xstate(fp: &[u8]) -> bool {
-        Fpstate64::read_from_prefix(fp).is_ok_and(|(f, _)| f.sw_reserved.magic1 == FP_XSTATE_MAGIC1)
+        Fpstate64::read_from_prefix(fp)
+            .is_ok_and(|(f, rest)| f.sw_reserved.magic1 == FP_XSTATE_MAGIC1 && !rest.is_empty())
     }
 }
 
@@ -400,6 +401,7 @@ mod tests {
         assert!(!Fpstate64::has_xstate(&img));
         img[464..468].copy_from_slice(&FP_XSTATE_MAGIC1.to_le_bytes());
         assert!(Fpstate64::has_xstate(&img));
+        assert!(!Fpstate64::has_xstate(&img[..512]), "the magic, but no xsave area after it");
         assert!(!Fpstate64::has_xstate(&img[..100]));
     }
 

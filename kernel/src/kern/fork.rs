@@ -29,15 +29,34 @@ use crate::vm::uaccess::{self, UserPtr};
 pub use crate::abi::proc::CloneFlags;
 
 /// clone's arguments.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct CloneArgs {
     pub flags: CloneFlags,
     /// The signal the parent gets when the child exits (none if it is no signal).
     pub exit_signal: u32,
+    /// The child's stack pointer (0: the parent's).
     pub stack: u64,
-    pub parent_tid: u64,
-    pub child_tid: u64,
+    /// Where CLONE_PARENT_SETTID writes the new id (in the parent's memory).
+    pub parent_tid: UserPtr<i32>,
+    /// Where CLONE_CHILD_SETTID writes it and CLONE_CHILD_CLEARTID clears it at exit (in the
+    /// child's memory).
+    pub child_tid: UserPtr<i32>,
+    /// The child's TLS base (CLONE_SETTLS).
     pub tls: u64,
+}
+
+impl Default for CloneArgs {
+    /// fork(2): nothing shared, no exit signal yet.
+    fn default() -> CloneArgs {
+        CloneArgs {
+            flags: CloneFlags::empty(),
+            exit_signal: 0,
+            stack: 0,
+            parent_tid: UserPtr::new(0),
+            child_tid: UserPtr::new(0),
+            tls: 0,
+        }
+    }
 }
 
 /// Create a thread or a process; returns the new id to the caller (the child sees 0).
@@ -55,8 +74,8 @@ pub fn do_clone(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
 }
 
 /// Write a new thread's id to the guest (CLONE_PARENT_SETTID, CLONE_CHILD_SETTID).
-fn put_tid(ctx: &Ctx<'_>, addr: u64, tid: i32) -> Result<(), Errno> {
-    ctx.write(UserPtr::<i32>::new(addr), &tid)
+fn put_tid(ctx: &Ctx<'_>, p: UserPtr<i32>, tid: i32) -> Result<(), Errno> {
+    ctx.write(p, &tid)
 }
 
 fn child_regs(ctx: &Ctx<'_>, a: &CloneArgs) -> platform::stub::UserRegs {
@@ -82,7 +101,7 @@ fn new_thread(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     ut.fs_base.store(fs, Ordering::Relaxed);
     ut.ops.lock().set_fs(fs);
     if a.flags.contains(CloneFlags::CHILD_CLEARTID) {
-        ut.clear_child_tid.store(a.child_tid, Ordering::Relaxed);
+        ut.clear_child_tid.store(a.child_tid.addr(), Ordering::Relaxed);
     }
     if a.flags.contains(CloneFlags::PARENT_SETTID) {
         put_tid(ctx, a.parent_tid, tid)?;
@@ -138,7 +157,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         })?;
         vm.stub = Some(space);
         if a.flags.contains(CloneFlags::CHILD_SETTID) {
-            uaccess::write(&mut vm, UserPtr::<i32>::new(a.child_tid), &pid).map_err(fail)?;
+            uaccess::write(&mut vm, a.child_tid, &pid).map_err(fail)?;
         }
         (Some(vm), t0, None)
     };
@@ -183,7 +202,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     ut.fs_base.store(fs_base, Ordering::Relaxed);
     ut.ops.lock().set_fs(fs_base);
     if a.flags.contains(CloneFlags::CHILD_CLEARTID) {
-        ut.clear_child_tid.store(a.child_tid, Ordering::Relaxed);
+        ut.clear_child_tid.store(a.child_tid.addr(), Ordering::Relaxed);
     }
     if a.flags.contains(CloneFlags::PARENT_SETTID) {
         put_tid(ctx, a.parent_tid, pid).map_err(fail)?;

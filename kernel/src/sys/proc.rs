@@ -161,12 +161,12 @@ pub fn sys_clone(ctx: &mut Ctx<'_>) -> SysResult {
     // clone(flags, stack, parent_tid, child_tid, tls): x86-64 argument order. The flags are
     // an unsigned long, of which Linux reads the low 32 bits.
     let (flags, exit_signal) = CloneFlags::split(ctx.uint(0));
-    let a = CloneArgs { flags, exit_signal, stack: ctx.arg(1), parent_tid: ctx.arg(2), child_tid: ctx.arg(3), tls: ctx.arg(4) };
+    let a = CloneArgs { flags, exit_signal, stack: ctx.arg(1), parent_tid: ctx.ptr(2), child_tid: ctx.ptr(3), tls: ctx.arg(4) };
     fork::do_clone(ctx, a)
 }
 
 /// The exit signal of fork(2) and vfork(2).
-const SIGCHLD: u32 = linux::SIGCHLD;
+const SIGCHLD: u32 = crate::kern::signal::SIGCHLD.unsigned_abs();
 
 pub fn sys_fork(ctx: &mut Ctx<'_>) -> SysResult {
     fork::do_clone(ctx, CloneArgs { exit_signal: SIGCHLD, ..Default::default() })
