@@ -59,14 +59,17 @@ fn wait_ready(ctx: &Ctx<'_>, fds: &[(i32, u16)], out: &mut [u16], timeout: Optio
 /// poll(2) and ppoll(2) on the guest's array: EINVAL past RLIMIT_NOFILE entries, as Linux.
 fn poll_common(ctx: &mut Ctx<'_>, ufds: UserSlice<Pollfd>, timeout: Option<Duration>) -> SysResult {
     let limit = ctx.p.user().files().lock().limit;
-    let mut fds = ctx.read_slice(ufds, limit)?;
+    let mut fds = if ufds.len == 0 { Vec::new() } else { ctx.read_slice(ufds, limit)? };
     let want: Vec<(i32, u16)> = fds.iter().map(|f| (f.fd, f.events.cast_unsigned())).collect();
     let mut out = vec![0u16; fds.len()];
     let r = wait_ready(ctx, &want, &mut out, timeout, "poll")?;
     for (f, re) in fds.iter_mut().zip(out) {
         f.revents = re.cast_signed();
     }
-    ctx.write_slice(ufds, &fds)?;
+    // poll(NULL, 0, ms) is a sleep: no array, nothing to write back.
+    if !fds.is_empty() {
+        ctx.write_slice(ufds, &fds)?;
+    }
     Ok(r)
 }
 
