@@ -41,7 +41,9 @@ impl TryFrom<i32> for FutexOp {
         let private = op & linux::FUTEX_PRIVATE_FLAG != 0;
         let clock_realtime = op & linux::FUTEX_CLOCK_REALTIME != 0;
         let cmd = op & !(linux::FUTEX_PRIVATE_FLAG | linux::FUTEX_CLOCK_REALTIME);
-        if clock_realtime && ![linux::FUTEX_WAIT_BITSET, linux::FUTEX_WAIT_REQUEUE_PI, linux::FUTEX_LOCK_PI2].contains(&cmd) {
+        if clock_realtime
+            && ![linux::FUTEX_WAIT_BITSET, linux::FUTEX_WAIT_REQUEUE_PI, linux::FUTEX_LOCK_PI2].contains(&cmd)
+        {
             return Err(Errno::ENOSYS);
         }
         let cmd = match cmd {

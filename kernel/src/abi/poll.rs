@@ -27,7 +27,16 @@ pub const FD_SETSIZE: usize = 8 * size_of::<linux::__kernel_fd_set>();
 /// `struct sigset_argpack`, which is not in the uapi headers: two 64-bit words).
 #[repr(C)]
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable, zerocopy::KnownLayout,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    zerocopy::FromBytes,
+    zerocopy::IntoBytes,
+    zerocopy::Immutable,
+    zerocopy::KnownLayout,
 )]
 pub struct SigsetArgpack {
     pub p: u64,

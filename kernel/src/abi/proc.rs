@@ -4,8 +4,8 @@
 
 use super::time::Timeval;
 use super::{c_int, linux, linux_struct};
-use linux_raw_sys::system;
 use crate::kern::errno::Errno;
+use linux_raw_sys::system;
 
 linux_struct! {
     /// `struct rusage` (getrusage(2), wait4(2), waitid(2)'s fifth argument).
@@ -93,7 +93,16 @@ pub fn uts_field(s: &[u8]) -> [u8; UTS_FIELD] {
 /// ticks. linux-raw-sys does not carry it; the unit test below pins the layout.
 #[repr(C)]
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable, zerocopy::KnownLayout,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    zerocopy::FromBytes,
+    zerocopy::IntoBytes,
+    zerocopy::Immutable,
+    zerocopy::KnownLayout,
 )]
 pub struct Tms {
     pub tms_utime: i64,

@@ -128,7 +128,8 @@ impl ProcTimes {
         ProcTimes {
             dead: SpinLock::new("ptimes", Times::default()),
             children: SpinLock::new("ptimes", Times::default()),
-            itimers: [const { SpinLock::new("itimer", ITimer { value_ns: 0, interval_ns: 0, callout: None, generation: 0 }) }; 3],
+            itimers: [const { SpinLock::new("itimer", ITimer { value_ns: 0, interval_ns: 0, callout: None, generation: 0 }) };
+                3],
         }
     }
 }

@@ -19,11 +19,11 @@ use goblin::container::{Container, Ctx, Endian};
 use goblin::elf::header::{EM_X86_64, ET_DYN, ET_EXEC, Header};
 use goblin::elf::program_header::{PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD, PT_PHDR, ProgramHeader};
 
+use crate::abi::c_ulong;
 use crate::fs::namei::{self, NamePath};
 use crate::fs::vfs::VnodeRef;
 use crate::kern::errno::Errno;
 use crate::kern::uproc::Cred;
-use crate::abi::c_ulong;
 use crate::vm::space::{AddressSpace, Backing, MapEntry, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, STACK_SIZE, STACK_TOP, page_down, page_up};
 use crate::vm::uaccess::{self, UserPtr, UserSlice};
 

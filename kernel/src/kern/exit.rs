@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-
 use crate::kern::ctx::Exit;
 use crate::kern::fork::{pid_of, tid_of};
 use crate::kern::proc;
@@ -75,7 +74,8 @@ fn proc_exit(p: &UProc, status: i32) {
     let u = p.user();
     crate::kern::cputime::cancel_all(p);
     // Memory and the stub: the address space goes when its last user lets go.
-    let empty = Arc::new(crate::kern::sleeplock::SleepLock::new("vmmap", crate::vm::space::AddressSpace::new(tid_of(p.pid))));
+    let empty =
+        Arc::new(crate::kern::sleeplock::SleepLock::new("vmmap", crate::vm::space::AddressSpace::new(tid_of(p.pid))));
     drop(std::mem::replace(&mut *u.vm.lock(), empty));
     // Descriptors.
     let files = std::mem::take(&mut *u.files().lock());

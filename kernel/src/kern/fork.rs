@@ -67,7 +67,9 @@ pub fn do_clone(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     if f.intersects(CloneFlags::UNSUPPORTED) {
         return Err(Errno::EINVAL);
     }
-    if (f.contains(CloneFlags::THREAD) && !f.contains(CloneFlags::SIGHAND)) || (f.contains(CloneFlags::SIGHAND) && !f.contains(CloneFlags::VM)) {
+    if (f.contains(CloneFlags::THREAD) && !f.contains(CloneFlags::SIGHAND))
+        || (f.contains(CloneFlags::SIGHAND) && !f.contains(CloneFlags::VM))
+    {
         return Err(Errno::EINVAL);
     }
     if f.contains(CloneFlags::THREAD) { new_thread(ctx, a) } else { new_process(ctx, a) }
@@ -198,7 +200,8 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     let ut = UserThread::new(Arc::new(t0), child_regs(ctx, &a));
     ut.sigstate.sig.lock().mask = ctx.td.user().sigstate.sig.lock().mask;
     ut.sigstate.sig.lock().altstack = ctx.td.user().sigstate.sig.lock().altstack;
-    let fs_base = if a.flags.contains(CloneFlags::SETTLS) { a.tls } else { ctx.td.user().fs_base.load(Ordering::Relaxed) };
+    let fs_base =
+        if a.flags.contains(CloneFlags::SETTLS) { a.tls } else { ctx.td.user().fs_base.load(Ordering::Relaxed) };
     ut.fs_base.store(fs_base, Ordering::Relaxed);
     ut.ops.lock().set_fs(fs_base);
     if a.flags.contains(CloneFlags::CHILD_CLEARTID) {

@@ -13,12 +13,12 @@
 
 #![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
 
-use crate::kern::thread::ThreadState;
-use crate::kern::proc::UProc;
 use crate::abi::signal::SaFlags;
+use crate::kern::proc::UProc;
 use crate::kern::signal::{self, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SigInfo};
 pub use crate::kern::signal::{CLD_CONTINUED, CLD_STOPPED};
 use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked_state, wakeup, wchan_of};
+use crate::kern::thread::ThreadState;
 
 /// The stop signals.
 pub const STOP_MASK: u64 = (1 << (SIGSTOP - 1)) | (1 << (SIGTSTP - 1)) | (1 << (SIGTTIN - 1)) | (1 << (SIGTTOU - 1));

@@ -21,8 +21,8 @@ use platform::stub::{UserRegs, reg};
 use platform::sync::SpinLock;
 
 use crate::abi::signal::{
-    Fpstate64, RtSigframe, SaFlags, SiChld, SiFault, SiKill, Sigaction, Sigcontext, Siginfo, SsFlags, Stack, UC_FP_XSTATE,
-    UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS, Ucontext,
+    Fpstate64, RtSigframe, SaFlags, SiChld, SiFault, SiKill, Sigaction, Sigcontext, Siginfo, SsFlags, Stack,
+    UC_FP_XSTATE, UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS, Ucontext,
 };
 use crate::abi::{c_int, linux};
 use crate::kern::ctx::Exit;
@@ -143,7 +143,12 @@ impl SigAction {
 
     /// As the guest reads it back.
     pub fn to_guest(&self) -> Sigaction {
-        Sigaction { sa_handler: self.handler, sa_flags: u64::from(self.flags.bits()), sa_restorer: self.restorer, sa_mask: self.mask }
+        Sigaction {
+            sa_handler: self.handler,
+            sa_flags: u64::from(self.flags.bits()),
+            sa_restorer: self.restorer,
+            sa_mask: self.mask,
+        }
     }
 
     /// Whether a signal with this action is thrown away (ignored, explicitly or by default).
@@ -337,7 +342,10 @@ pub struct ThreadSigState {
 
 impl ThreadSigState {
     pub fn new(mask: u64) -> ThreadSigState {
-        ThreadSigState { sig: SpinLock::new("thread_sig", ThreadSig { mask, ..Default::default() }), flag: AtomicBool::new(false) }
+        ThreadSigState {
+            sig: SpinLock::new("thread_sig", ThreadSig { mask, ..Default::default() }),
+            flag: AtomicBool::new(false),
+        }
     }
 }
 
@@ -485,7 +493,9 @@ pub fn deliver(td: &UThread, p: &UProc, regs: &mut UserRegs, syscall: Option<u64
         }
         if let Some(orig) = restart_pending.take() {
             let r = Errno::from_rax(regs.rax());
-            if r == Some(Errno::ERESTARTNOINTR) || (r == Some(Errno::ERESTARTSYS) && act.flags.contains(SaFlags::RESTART)) {
+            if r == Some(Errno::ERESTARTNOINTR)
+                || (r == Some(Errno::ERESTARTSYS) && act.flags.contains(SaFlags::RESTART))
+            {
                 restart(regs, orig);
             } else {
                 regs.set_rax(crate::kern::errno::to_rax(Err(Errno::EINTR)));

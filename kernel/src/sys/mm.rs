@@ -50,7 +50,13 @@ pub fn sys_brk(ctx: &mut Ctx<'_>) -> SysResult {
         if !g.is_free(old_end, new_end) || !overcommit_ok(new_end - g.brk_start) {
             return addr_result(old);
         }
-        g.map(MapEntry { start: old_end, end: new_end, prot: PROT_READ | PROT_WRITE, backing: Backing::Anon, name: b"[heap]".to_vec() });
+        g.map(MapEntry {
+            start: old_end,
+            end: new_end,
+            prot: PROT_READ | PROT_WRITE,
+            backing: Backing::Anon,
+            name: b"[heap]".to_vec(),
+        });
     } else if new_end < old_end {
         g.unmap(new_end, old_end);
     }

@@ -30,8 +30,15 @@ fn revents(ctx: &Ctx<'_>, fd: i32, events: u16) -> u16 {
 
 /// Wait until some descriptor is ready; fills `out` with each one's revents and returns how
 /// many are ready (0 on timeout).
-fn wait_ready(ctx: &Ctx<'_>, fds: &[(i32, u16)], out: &mut [u16], timeout: Option<Duration>, wmesg: &str) -> Result<usize, Errno> {
-    let deadline = timeout.map(|t| platform::time::uptime_ns().saturating_add(u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)));
+fn wait_ready(
+    ctx: &Ctx<'_>,
+    fds: &[(i32, u16)],
+    out: &mut [u16],
+    timeout: Option<Duration>,
+    wmesg: &str,
+) -> Result<usize, Errno> {
+    let deadline =
+        timeout.map(|t| platform::time::uptime_ns().saturating_add(u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)));
     loop {
         let g = sleepq_lock(poll_chan());
         let mut n = 0;
@@ -140,7 +147,8 @@ fn select_common(ctx: &mut Ctx<'_>, nfds: i32, sets: [UserPtr<FdSetWord>; 3], ti
     let mut fds = Vec::new();
     for fd in 0..nfds {
         let (word, bit) = (fd / NFDBITS, fd % NFDBITS);
-        let ev = bits.iter().zip(SET_EVENTS).filter(|(set, _)| set[word] & (1 << bit) != 0).fold(0, |ev, (_, e)| ev | e);
+        let ev =
+            bits.iter().zip(SET_EVENTS).filter(|(set, _)| set[word] & (1 << bit) != 0).fold(0, |ev, (_, e)| ev | e);
         if ev != 0 {
             fds.push((fd_of(word, bit).ok_or(Errno::EINVAL)?, ev));
         }

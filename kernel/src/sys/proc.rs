@@ -5,8 +5,8 @@
 use std::sync::atomic::Ordering;
 
 use crate::abi::proc::{
-    GrndFlags, IdType, NR_OPEN, NewUtsname, RLIM_NLIMITS, RLIMIT_NOFILE, Rlimit64, Rusage, Sysinfo, Wait4Options, WaitidOptions,
-    uts_field,
+    GrndFlags, IdType, NR_OPEN, NewUtsname, RLIM_NLIMITS, RLIMIT_NOFILE, Rlimit64, Rusage, Sysinfo, Wait4Options,
+    WaitidOptions, uts_field,
 };
 use crate::abi::signal::Siginfo;
 use crate::abi::{c_int, linux};
@@ -161,7 +161,14 @@ pub fn sys_clone(ctx: &mut Ctx<'_>) -> SysResult {
     // clone(flags, stack, parent_tid, child_tid, tls): x86-64 argument order. The flags are
     // an unsigned long, of which Linux reads the low 32 bits.
     let (flags, exit_signal) = CloneFlags::split(ctx.uint(0));
-    let a = CloneArgs { flags, exit_signal, stack: ctx.arg(1), parent_tid: ctx.ptr(2), child_tid: ctx.ptr(3), tls: ctx.arg(4) };
+    let a = CloneArgs {
+        flags,
+        exit_signal,
+        stack: ctx.arg(1),
+        parent_tid: ctx.ptr(2),
+        child_tid: ctx.ptr(3),
+        tls: ctx.arg(4),
+    };
     fork::do_clone(ctx, a)
 }
 
@@ -173,7 +180,10 @@ pub fn sys_fork(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_vfork(ctx: &mut Ctx<'_>) -> SysResult {
-    fork::do_clone(ctx, CloneArgs { flags: CloneFlags::VM | CloneFlags::VFORK, exit_signal: SIGCHLD, ..Default::default() })
+    fork::do_clone(
+        ctx,
+        CloneArgs { flags: CloneFlags::VM | CloneFlags::VFORK, exit_signal: SIGCHLD, ..Default::default() },
+    )
 }
 
 /// wait4(2): EINVAL for an unknown option, ESRCH for the process group -INT_MIN.

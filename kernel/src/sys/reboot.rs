@@ -58,6 +58,11 @@ pub fn sys_reboot(ctx: &mut Ctx<'_>) -> SysResult {
         CMD_KEXEC => return Err(Errno::EINVAL),      // no kexec image can be loaded
         _ => return Err(Errno::EINVAL),
     };
-    kprintf!("\nreboot: {} by pid {} ({})\n", if howto == Howto::Halt { "halt" } else { "restart" }, ctx.p.pid, ctx.p.comm());
+    kprintf!(
+        "\nreboot: {} by pid {} ({})\n",
+        if howto == Howto::Halt { "halt" } else { "restart" },
+        ctx.p.pid,
+        ctx.p.comm()
+    );
     kern_reboot(howto)
 }

@@ -92,7 +92,11 @@ pub fn sys_rt_sigreturn(ctx: &mut Ctx<'_>) -> SysResult {
 fn may_signal(ctx: &Ctx<'_>, target: &UProc, sig: i32) -> bool {
     let me = ctx.p.user().cred.lock().clone();
     let them = target.user().cred.lock().clone();
-    me.capable(crate::kern::cred::CAP_KILL) || me.uid == them.uid || me.euid == them.uid || me.uid == them.suid || me.euid == them.suid
+    me.capable(crate::kern::cred::CAP_KILL)
+        || me.uid == them.uid
+        || me.euid == them.uid
+        || me.uid == them.suid
+        || me.euid == them.suid
         || (sig == signal::SIGCONT && ctx.p.rec.sid.load(Ordering::Relaxed) == target.rec.sid.load(Ordering::Relaxed))
 }
 

@@ -34,7 +34,8 @@ pub fn sys_futex(ctx: &mut Ctx<'_>) -> SysResult {
             let bits = bitset(ctx)?;
             // An absolute timeout, on CLOCK_REALTIME or CLOCK_MONOTONIC.
             let deadline = ctx.timeout_ns(3)?.map(|t| {
-                let now = if op.clock_realtime { platform::time::realtime_ns() } else { platform::time::host_monotonic_ns() };
+                let now =
+                    if op.clock_realtime { platform::time::realtime_ns() } else { platform::time::host_monotonic_ns() };
                 platform::time::uptime_ns().saturating_add(t.saturating_sub(now))
             });
             futex::wait(p, addr, val, bits, deadline)
@@ -100,7 +101,10 @@ pub fn sys_prctl(ctx: &mut Ctx<'_>) -> SysResult {
         }
         PR_SET_PDEATHSIG => {
             // The whole register: a signal number or 0 (valid_signal on an unsigned long).
-            let sig = i32::try_from(ctx.arg(1)).ok().filter(|&s| s == 0 || crate::kern::signal::valid(s)).ok_or(Errno::EINVAL)?;
+            let sig = i32::try_from(ctx.arg(1))
+                .ok()
+                .filter(|&s| s == 0 || crate::kern::signal::valid(s))
+                .ok_or(Errno::EINVAL)?;
             ctx.td.user().pdeathsig.store(sig, Ordering::Relaxed);
             Ok(0)
         }

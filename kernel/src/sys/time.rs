@@ -283,7 +283,12 @@ pub fn sys_times(ctx: &mut Ctx<'_>) -> SysResult {
     if !out.is_null() {
         let me = cputime::proc_times(ctx.p);
         let kids = *ctx.p.user().times.children.lock();
-        let t = Tms { tms_utime: ticks(me.user_ns), tms_stime: ticks(me.sys_ns), tms_cutime: ticks(kids.user_ns), tms_cstime: ticks(kids.sys_ns) };
+        let t = Tms {
+            tms_utime: ticks(me.user_ns),
+            tms_stime: ticks(me.sys_ns),
+            tms_cutime: ticks(kids.user_ns),
+            tms_cstime: ticks(kids.sys_ns),
+        };
         ctx.write(out, &t)?;
     }
     usize::try_from(platform::time::uptime_ns() / NS_PER_TICK).map_err(|_| Errno::EOVERFLOW)

@@ -113,7 +113,14 @@ impl Termios {
 
     /// As TCGETS gives it.
     pub fn to_guest(&self) -> crate::abi::tty::Termios {
-        crate::abi::tty::Termios { c_iflag: self.iflag, c_oflag: self.oflag, c_cflag: self.cflag, c_lflag: self.lflag, c_line: self.line, c_cc: self.cc }
+        crate::abi::tty::Termios {
+            c_iflag: self.iflag,
+            c_oflag: self.oflag,
+            c_cflag: self.cflag,
+            c_lflag: self.lflag,
+            c_line: self.line,
+            c_cc: self.cc,
+        }
     }
 
     pub fn lflag(&self, f: u32) -> bool {
