@@ -602,7 +602,8 @@ pub fn sys_pipe2(ctx: &mut Ctx<'_>) -> SysResult {
     if flags & !(O_CLOEXEC | file::O_NONBLOCK | 0o40000) != 0 {
         return Err(Errno::EINVAL);
     }
-    let (r, w) = crate::fs::pipe::new();
+    let c = cred(ctx);
+    let (r, w) = crate::fs::pipe::new(c.fsuid, c.fsgid);
     let status = flags & file::O_NONBLOCK;
     let rf = File::new(r, None, file::O_RDONLY | status);
     let wf = File::new(w, None, file::O_WRONLY | status);
