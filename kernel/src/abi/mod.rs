@@ -16,6 +16,7 @@
 //! |-------------|--------------------------------------------------------------------------|
 //! | `time.rs`   | timespec, timeval, itimerval, timezone                                   |
 //! | `cred.rs`   | capget/capset header and data                                            |
+//! | `exec.rs`   | the auxiliary vector's entry; personality(2)'s persona                  |
 //! | `fs.rs`     | stat, statx, statfs, dirent64 header, iovec                              |
 //! | `signal.rs` | sigaction, stack_t, siginfo, the rt_sigframe (ucontext, sigcontext, FPU state); SA_, SS_ flags, sigprocmask's how |
 //! | `proc.rs`   | rusage, rlimit64, sysinfo, new_utsname, tms; clone, wait4/waitid and getrandom flags, waitid's id types |
@@ -31,6 +32,7 @@
 #![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
 
 pub mod cred;
+pub mod exec;
 pub mod fs;
 pub mod futex;
 pub mod mm;

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use platform::stub::{StubSpace, UserRegs};
 
+use crate::abi::exec::Persona;
 use crate::kern::cred::Cred;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
@@ -19,7 +20,9 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     let u = ctx.p.user();
     let cwd = u.fs.lock().cwd.clone();
     let cred = u.cred();
-    let mut image = match exec::load(&cwd, path, argv, envp, Cred::clone(&cred), tid_of(ctx.p.pid)) {
+    let persona = Persona::from_bits_retain(u.persona.load(Ordering::Relaxed));
+    let req = exec::Request { cwd: &cwd, path, argv, envp, cred: Cred::clone(&cred), owner: tid_of(ctx.p.pid), persona };
+    let mut image = match exec::load(req) {
         Ok(i) => i,
         Err(e) => {
             if let Some(why) = e.why {
@@ -79,6 +82,7 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     ctx.p.rec.uid.store(image.cred.uid, Ordering::Relaxed);
     ctx.p.rec.gid.store(image.cred.gid, Ordering::Relaxed);
     *u.cred.lock() = Arc::new(image.cred);
+    u.persona.store(image.persona.bits(), Ordering::Relaxed);
     ctx.p.set_comm(&image.comm);
     *u.exe.lock() = Some(image.path);
     *u.argv.lock() = image.argv;

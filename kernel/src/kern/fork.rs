@@ -180,6 +180,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     *user.exe.lock() = pu.exe.lock().clone();
     *user.argv.lock() = pu.argv.lock().clone();
     *user.rlimits.lock() = *pu.rlimits.lock();
+    user.persona.store(pu.persona.load(Ordering::Relaxed), Ordering::Relaxed);
     // Any byte: one that is no signal means none is sent (the legacy clone takes it as is).
     user.exit_signal.store(i32::try_from(a.exit_signal).unwrap_or(0), Ordering::Relaxed);
     {

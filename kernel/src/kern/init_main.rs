@@ -200,7 +200,7 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
         .collect();
     let cred = Cred::default();
     let mut image =
-        exec::load(&NamePath::root(), path.as_bytes(), argv, envp, cred, pid as u64).map_err(|e| {
+        exec::load(exec::Request { cwd: &NamePath::root(), path: path.as_bytes(), argv, envp, cred, owner: pid as u64, persona: Default::default() }).map_err(|e| {
             match e.why {
                 Some(w) => w,
                 None => format!("{path}: {}", e.errno.text()),

@@ -104,6 +104,9 @@ pub struct UserProc {
     pub jobctl: SpinLock<crate::kern::jobctl::JobCtl>,
     /// CPU time of exited threads and reaped children; interval timers.
     pub times: crate::kern::cputime::ProcTimes,
+    /// personality(2)'s persona ([`crate::abi::exec::Persona`] bits): inherited by fork,
+    /// kept by exec but for what exec clears.
+    pub persona: std::sync::atomic::AtomicU32,
 }
 
 /// Number of resource limits (RLIMIT_NLIMITS).
@@ -143,6 +146,7 @@ impl UserProc {
             sig: SpinLock::new("proc_sig", crate::kern::signal::ProcSig::new()),
             jobctl: SpinLock::new("jobctl", crate::kern::jobctl::JobCtl::default()),
             times: crate::kern::cputime::ProcTimes::new(),
+            persona: std::sync::atomic::AtomicU32::new(0),
         }
     }
 

@@ -11,6 +11,7 @@ use crate::abi::proc::{
 use crate::abi::signal::Siginfo;
 use crate::abi::{c_int, linux};
 use crate::kern::ctx::{Ctx, Exit};
+use crate::abi::exec::{PERSONALITY_QUERY, Persona};
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::proc::UProc;
 use crate::vm::uaccess::UserPtr;
@@ -294,6 +295,19 @@ pub fn sys_execve(ctx: &mut Ctx<'_>) -> SysResult {
     let argv = str_array(ctx, ctx.ptr(1))?;
     let envp = str_array(ctx, ctx.ptr(2))?;
     crate::kern::execve::execve(ctx, &path, argv, envp)
+}
+
+/// personality(2): return the persona, and set it unless the argument is 0xffffffff. Any
+/// value is taken, as Linux takes it; ADDR_NO_RANDOMIZE takes effect at the next exec.
+pub fn sys_personality(ctx: &mut Ctx<'_>) -> SysResult {
+    let new = ctx.uint(0);
+    let u = ctx.p.user();
+    let old = if new == PERSONALITY_QUERY {
+        u.persona.load(Ordering::Relaxed)
+    } else {
+        u.persona.swap(Persona::from_bits_retain(new).bits(), Ordering::Relaxed)
+    };
+    Ok(usize::try_from(old).unwrap_or(usize::MAX))
 }
 
 /// A process by pid, if it is a guest process.

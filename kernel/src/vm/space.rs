@@ -194,6 +194,9 @@ pub struct AddressSpace {
     /// Program break: start of the heap and its current end.
     pub brk_start: u64,
     pub brk: u64,
+    /// Top-down mmap placement starts below this (exec chooses it: [`MMAP_BASE`], or a
+    /// randomised one).
+    pub mmap_base: u64,
     /// The stub mirroring this space (None until the first thread runs).
     pub stub: Option<Arc<StubSpace>>,
     pending: Ops,
@@ -209,6 +212,7 @@ impl AddressSpace {
             pages: BTreeMap::new(),
             brk_start: 0,
             brk: 0,
+            mmap_base: MMAP_BASE,
             stub: None,
             pending: Ops::new(),
             owner,
@@ -593,6 +597,7 @@ impl AddressSpace {
         child.entries = self.entries.clone();
         child.brk_start = self.brk_start;
         child.brk = self.brk;
+        child.mmap_base = self.mmap_base;
         let mut downgrade = Vec::new();
         for (&vpn, pte) in self.pages.iter_mut() {
             let shared = {
