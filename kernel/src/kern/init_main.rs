@@ -96,7 +96,7 @@ fn boot(a: BootArgs) -> ! {
 fn banner(a: &BootArgs, pm: &platform::physmem::PhysMem) {
     let mb = |b: u64| b >> 20;
     kprintf!("Copyright (c) 2026 The vk Project.\n");
-    kprintf!("vk {} #0: a virtual kernel for static Linux x86-64 programs\n", env!("CARGO_PKG_VERSION"));
+    kprintf!("vk {} #0: a virtual kernel for Linux x86-64 programs\n", env!("CARGO_PKG_VERSION"));
     kprintf!("    host pid {}, {} virtual CPU{}\n", std::process::id(), a.ncpus, if a.ncpus == 1 { "" } else { "s" });
     kprintf!("real memory  = {} ({} MB)\n", pm.size(), mb(pm.size()));
     let avail = pm.free_pages() * platform::PAGE_SIZE as u64;
