@@ -42,7 +42,8 @@ for f in ld-linux-x86-64.so.2 libc.so.6; do
     [ -e "$gnu/$f" ] || { echo "stage.sh: $gnu/$f is missing (glibc)" >&2; exit 1; }
     cp -L "$gnu/$f" "$dir$gnu/$f"
 done
-ln -s "$gnu/ld-linux-x86-64.so.2" "$dir/lib64/ld-linux-x86-64.so.2"
+# Relative, unlike Debian's, so that nothing copied onto it in the staged tree reaches the host.
+ln -s "../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" "$dir/lib64/ld-linux-x86-64.so.2"
 chmod 600 "$dir/etc/shadow"
 "$src/build-tests.sh" "$dir/usr/tests"
 # File names that are not UTF-8, for t_names (file names are bytes).
