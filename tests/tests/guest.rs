@@ -20,6 +20,7 @@ const PROGRAMS: &[&str] = &[
     "t_proc",
     "t_procfs",
     "t_rename",
+    "t_rseq",
     "t_rust",
     "t_signal",
     "t_thread",
@@ -160,6 +161,12 @@ fn t_procfs() {
 #[test]
 fn t_rename() {
     check("t_rename");
+}
+
+/// Restartable sequences: registration, an abort by a signal, inheritance.
+#[test]
+fn t_rseq() {
+    check("t_rseq");
 }
 
 #[test]

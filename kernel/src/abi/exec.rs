@@ -69,7 +69,8 @@ mod tests {
 
     #[test]
     fn exec_clears_what_linux_clears() {
-        let p = Persona::from_bits_retain(8) | Persona::ADDR_NO_RANDOMIZE | Persona::READ_IMPLIES_EXEC | Persona::UNAME26;
+        let p =
+            Persona::from_bits_retain(8) | Persona::ADDR_NO_RANDOMIZE | Persona::READ_IMPLIES_EXEC | Persona::UNAME26;
         assert_eq!(p.after_exec(false), Persona::from_bits_retain(8) | Persona::ADDR_NO_RANDOMIZE | Persona::UNAME26);
         assert_eq!(p.after_exec(true), Persona::from_bits_retain(8) | Persona::UNAME26);
     }

@@ -21,7 +21,8 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     let cwd = u.fs.lock().cwd.clone();
     let cred = u.cred();
     let persona = Persona::from_bits_retain(u.persona.load(Ordering::Relaxed));
-    let req = exec::Request { cwd: &cwd, path, argv, envp, cred: Cred::clone(&cred), owner: tid_of(ctx.p.pid), persona };
+    let req =
+        exec::Request { cwd: &cwd, path, argv, envp, cred: Cred::clone(&cred), owner: tid_of(ctx.p.pid), persona };
     let mut image = match exec::load(req) {
         Ok(i) => i,
         Err(e) => {
@@ -67,6 +68,7 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     }
     *ut.ops.lock() = platform::stub::Ops::new();
     ut.fs_base.store(0, Ordering::Relaxed);
+    ut.rseq.clear();
     *ctx.regs = UserRegs::start(image.entry, image.sp);
     u.files().lock().close_on_exec();
     u.sig.lock().reset_handlers();

@@ -201,6 +201,9 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     let ut = UserThread::new(Arc::new(t0), child_regs(ctx, &a));
     ut.sigstate.sig.lock().mask = ctx.td.user().sigstate.sig.lock().mask;
     ut.sigstate.sig.lock().altstack = ctx.td.user().sigstate.sig.lock().altstack;
+    if !a.flags.contains(CloneFlags::VM) {
+        ut.rseq.inherit(&ctx.td.user().rseq); // the same area in the copied memory
+    }
     let fs_base =
         if a.flags.contains(CloneFlags::SETTLS) { a.tls } else { ctx.td.user().fs_base.load(Ordering::Relaxed) };
     ut.fs_base.store(fs_base, Ordering::Relaxed);

@@ -194,6 +194,8 @@ pub struct UserThread {
     pub exit_req: std::sync::atomic::AtomicBool,
     /// User time so far.
     pub times: crate::kern::cputime::ThreadTimes,
+    /// Its rseq(2) registration.
+    pub rseq: crate::kern::rseq::RseqState,
 }
 
 impl UserThread {
@@ -209,6 +211,7 @@ impl UserThread {
             pdeathsig: AtomicI32::new(0),
             exit_req: std::sync::atomic::AtomicBool::new(false),
             times: crate::kern::cputime::ThreadTimes::default(),
+            rseq: crate::kern::rseq::RseqState::default(),
         }
     }
 }

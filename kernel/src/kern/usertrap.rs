@@ -179,9 +179,24 @@ pub fn user_main() {
                 ctx.exit = Some(Exit::Group(sigstatus(SIGKILL)));
             }
         }
+        // A thread interrupted inside an rseq critical section resumes at its abort address,
+        // before any signal frame records where it was: after a preemption, fault or
+        // exception, and before a signal is delivered (a system call cannot be inside one).
+        let signal_due = td.user().sigstate.flag.load(Ordering::Acquire);
+        if ctx.exit.is_none() && (signal_due || !matches!(trap, Trap::Syscall { .. })) {
+            let r = td.user().rseq.fixup(&mut p.user().vm().lock(), ctx.regs);
+            if r.is_err() {
+                fatal(&mut ctx, SIGSEGV, 0);
+            }
+        }
         let mut exit = ctx.exit;
         if exit.is_none() {
             exit = signal::deliver(&td, &p, &mut regs, syscall);
+        }
+        // The CPU the guest runs on next (delivery may have stopped and moved the thread), in
+        // its rseq area; an area that is gone is a SIGSEGV the thread cannot handle.
+        if exit.is_none() && td.user().rseq.update_cpu(|| p.user().vm(), platform::cpu::curcpu()).is_err() {
+            exit = Some(Exit::Group(sigstatus(SIGSEGV)));
         }
         *td.user().regs.lock() = regs;
         if let Some(e) = exit {

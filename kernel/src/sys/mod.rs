@@ -211,6 +211,7 @@ table! {
     306 => syncfs, fsops::sys_fsync, Full;
     316 => renameat2, fsops::sys_renameat2, Full;
     318 => getrandom, proc::sys_getrandom, Full;
+    334 => rseq, thread::sys_rseq, Full;
     332 => statx, fs::sys_statx, Partial("no birth time");
     439 => faccessat2, fs::sys_faccessat2, Full;
 }

@@ -135,7 +135,9 @@ impl Layout {
     }
 }
 
-const _: () = assert!(ELF_ET_DYN_BASE + (1u64 << MMAP_RND_BITS) * PAGE < STACK_TOP - (1u64 << STACK_RND_BITS) * PAGE - STACK_SIZE);
+const _: () = assert!(
+    ELF_ET_DYN_BASE + (1u64 << MMAP_RND_BITS) * PAGE < STACK_TOP - (1u64 << STACK_RND_BITS) * PAGE - STACK_SIZE
+);
 const _: () = assert!(ELF_ET_DYN_BASE > MMAP_MIN);
 
 #[cfg(test)]
@@ -164,7 +166,7 @@ mod tests {
             assert!(l.mmap_base > STACK_TOP - (1u64 << 40) - (1 << 35));
             assert!(l.et_dyn_base >= ELF_ET_DYN_BASE && l.et_dyn_base < ELF_ET_DYN_BASE + (1 << 40));
             let brk = l.brk_start(0x60_0000);
-            assert!(brk >= 0x60_0000 && brk < 0x60_0000 + (32 << 20) && brk.is_multiple_of(PAGE));
+            assert!((0x60_0000..0x60_0000 + (32 << 20)).contains(&brk) && brk.is_multiple_of(PAGE));
             let sp = l.align_sp(l.stack_top - 64);
             assert!(sp.is_multiple_of(16) && sp <= l.stack_top - 64 && sp > l.stack_top - 64 - SP_RND_BYTES - 16);
         }

@@ -13,7 +13,9 @@ use super::{ExecError, noexec, read_full};
 use crate::fs::namei::NamePath;
 use crate::fs::vfs::VnodeRef;
 use crate::kern::errno::Errno;
-use crate::vm::space::{AddressSpace, Backing, MMAP_MIN, MapEntry, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, page_down, page_up};
+use crate::vm::space::{
+    AddressSpace, Backing, MMAP_MIN, MapEntry, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, page_down, page_up,
+};
 
 /// The size of a program header (`Elf64_Phdr`): e_phentsize must be it, and AT_PHENT says it.
 pub const PHENT_SIZE: usize = size_of::<linux_raw_sys::elf_uapi::Elf64_Phdr>();
@@ -52,7 +54,10 @@ pub struct Loaded {
 }
 
 fn prot_of(flags: u32) -> u32 {
-    [(PF_R, PROT_READ), (PF_W, PROT_WRITE), (PF_X, PROT_EXEC)].iter().filter(|(pf, _)| flags & pf != 0).fold(0, |p, (_, b)| p | b)
+    [(PF_R, PROT_READ), (PF_W, PROT_WRITE), (PF_X, PROT_EXEC)]
+        .iter()
+        .filter(|(pf, _)| flags & pf != 0)
+        .fold(0, |p, (_, b)| p | b)
 }
 
 impl ElfFile {
@@ -63,7 +68,8 @@ impl ElfFile {
         if hdr_bytes.len() < EHDR_SIZE || &hdr_bytes[..4] != b"\x7fELF" {
             return Err(Errno::ENOEXEC.into());
         }
-        let h = goblin::elf::Elf::parse_header(&hdr_bytes).map_err(|e| noexec(format!("{name}: bad ELF header: {e}")))?;
+        let h =
+            goblin::elf::Elf::parse_header(&hdr_bytes).map_err(|e| noexec(format!("{name}: bad ELF header: {e}")))?;
         if h.e_ident[4] != 2 || h.e_ident[5] != 1 || h.e_machine != EM_X86_64 {
             return Err(noexec(format!("{name}: not an x86-64 little-endian ELF")));
         }
@@ -119,9 +125,14 @@ impl ElfFile {
     /// The page-aligned range of virtual addresses the PT_LOAD segments span (before any
     /// bias): what `total_mapping_size` measures.
     pub fn span(&self) -> Result<(u64, u64), ExecError> {
-        let lo = self.loads().map(|p| p.p_vaddr).min().ok_or_else(|| noexec(format!("{}: no loadable segments", self.name)))?;
+        let lo = self
+            .loads()
+            .map(|p| p.p_vaddr)
+            .min()
+            .ok_or_else(|| noexec(format!("{}: no loadable segments", self.name)))?;
         let hi = self.loads().map(|p| p.p_vaddr.checked_add(p.p_memsz)).try_fold(0u64, |m, e| e.map(|e| m.max(e)));
-        let hi = hi.and_then(page_up).ok_or_else(|| noexec(format!("{}: segment past the end of memory", self.name)))?;
+        let hi =
+            hi.and_then(page_up).ok_or_else(|| noexec(format!("{}: segment past the end of memory", self.name)))?;
         Ok((page_down(lo), hi))
     }
 
@@ -145,7 +156,9 @@ impl ElfFile {
     pub fn bias_at(&self, base: u64) -> Result<u64, ExecError> {
         let (lo, _) = self.span()?;
         let base = base & !(self.alignment() - 1);
-        base.checked_sub(lo).map(page_down).ok_or_else(|| noexec(format!("{}: segments too high to relocate", self.name)))
+        base.checked_sub(lo)
+            .map(page_down)
+            .ok_or_else(|| noexec(format!("{}: segments too high to relocate", self.name)))
     }
 
     /// Map the PT_LOAD segments at `bias` into `vm`; every segment must lie in
@@ -171,7 +184,11 @@ impl ElfFile {
                     start,
                     end: file_map_end,
                     prot,
-                    backing: Backing::File { vnode: self.vnode.clone(), offset: p.p_offset - (vaddr - start), file_len: file_end - start },
+                    backing: Backing::File {
+                        vnode: self.vnode.clone(),
+                        offset: p.p_offset - (vaddr - start),
+                        file_len: file_end - start,
+                    },
                     name: self.path.to_path_bytes(),
                 });
             }
@@ -186,7 +203,12 @@ impl ElfFile {
             return Err(noexec(format!("{name}: no loadable segments")));
         }
         let entry = bias.checked_add(self.hdr.e_entry).ok_or(Errno::ENOEXEC)?;
-        Ok(Loaded { bias, entry, phdr: self.phdr_vaddr().map_or(0, |a| a.wrapping_add(bias)), end: page_up(max_end).ok_or(Errno::ENOEXEC)? })
+        Ok(Loaded {
+            bias,
+            entry,
+            phdr: self.phdr_vaddr().map_or(0, |a| a.wrapping_add(bias)),
+            end: page_up(max_end).ok_or(Errno::ENOEXEC)?,
+        })
     }
 
     /// The virtual address of the program headers: the PT_LOAD segment whose file bytes hold

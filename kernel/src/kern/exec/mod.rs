@@ -177,10 +177,15 @@ fn open_exec(cred: &Cred, cwd: &NamePath, path: &[u8]) -> Result<(NamePath, Vnod
 /// it is missing, ELIBBAD when it is not an x86-64 ELF executable.
 fn open_interp(cred: &Cred, cwd: &NamePath, interp: &[u8], name: &str) -> Result<ElfFile, ExecError> {
     let shown = String::from_utf8_lossy(interp).into_owned();
-    let (np, v) = open_exec(cred, cwd, interp)
-        .map_err(|errno| ExecError { errno, why: Some(format!("{name}: its interpreter {shown}: {}", errno.text())) })?;
+    let (np, v) = open_exec(cred, cwd, interp).map_err(|errno| ExecError {
+        errno,
+        why: Some(format!("{name}: its interpreter {shown}: {}", errno.text())),
+    })?;
     ElfFile::read(&v, np, &shown).map_err(|e| match e.errno {
-        Errno::ENOEXEC => ExecError { errno: Errno::ELIBBAD, why: Some(format!("{name}: its interpreter {shown} is not an x86-64 ELF program")) },
+        Errno::ENOEXEC => ExecError {
+            errno: Errno::ELIBBAD,
+            why: Some(format!("{name}: its interpreter {shown} is not an x86-64 ELF program")),
+        },
         _ => e,
     })
 }
@@ -193,7 +198,6 @@ fn takes_setid(mode: u32, nosuid: bool) -> bool {
     const S_IXGRP: u32 = 0o010;
     !nosuid && (mode & S_ISUID != 0 || mode & (S_ISGID | S_IXGRP) == S_ISGID | S_IXGRP)
 }
-
 
 /// Load an ELF program, and its interpreter if it names one.
 #[allow(clippy::too_many_arguments, reason = "the pieces of an execve")]
@@ -248,7 +252,13 @@ fn load_elf(
     vm.brk_start = brk;
     vm.brk = brk;
     let stack_prot = PROT_READ | PROT_WRITE | if exe.exec_stack() { PROT_EXEC } else { 0 };
-    vm.map(MapEntry { start: limit, end: layout.stack_top, prot: stack_prot, backing: Backing::Anon, name: b"[stack]".to_vec() });
+    vm.map(MapEntry {
+        start: limit,
+        end: layout.stack_top,
+        prot: stack_prot,
+        backing: Backing::Anon,
+        name: b"[stack]".to_vec(),
+    });
     let phnum = u64::from(exe.hdr.e_phnum);
     let aux = AuxInfo { phdr: main.phdr, phnum, entry: main.entry, base, cred, secure };
     let sp = stack::build_stack(&mut vm, &layout, execfn, &argv, &envp, &aux)?;

@@ -69,6 +69,8 @@ fn auxv(aux: &AuxInfo, platform_addr: u64, random_addr: u64, execfn_addr: u64) -
         (at::AT_HWCAP2, 0),
         (at::AT_EXECFN, execfn_addr),
         (at::AT_PLATFORM, platform_addr),
+        (at::AT_RSEQ_FEATURE_SIZE, u64::from(crate::abi::rseq::RSEQ_FEATURE_SIZE)),
+        (at::AT_RSEQ_ALIGN, u64::from(crate::abi::rseq::RSEQ_ALIGN)),
         (at::AT_NULL, 0),
     ];
     Ok(v.into_iter().map(|(t, a_val)| AuxEntry { a_type: c_ulong(t), a_val }).collect())
