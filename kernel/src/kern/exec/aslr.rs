@@ -173,6 +173,16 @@ mod tests {
     }
 
     #[test]
+    fn randomize_va_space_takes_0_to_2() {
+        let before = randomize_va_space();
+        assert_eq!(set_randomize_va_space(3), Err(Errno::EINVAL));
+        assert_eq!(randomize_va_space(), before);
+        set_randomize_va_space(1).unwrap();
+        assert_eq!(randomize_va_space(), 1);
+        set_randomize_va_space(before).unwrap();
+    }
+
+    #[test]
     fn random_layouts_differ() {
         // 22 and 28 random bits: 8 draws that all agree mean no randomness at all.
         let ls: Vec<Layout> = (0..8).map(|_| Layout::new(true, true)).collect();
