@@ -11,12 +11,17 @@ use crate::fs::vnops;
 use crate::kern::cred::Cred;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
+use crate::sys::fsflags::{AccessFlags, Dup3Flags, Pipe2Flags, StatFlags};
+use crate::abi::fs::{Dirent64Head, Iovec};
+use crate::abi::{self, linux};
+use crate::fs::mount::MountRef;
+use crate::vm::uaccess::UserPtr;
+use zerocopy::IntoBytes;
 
 /// openat's "relative to the working directory".
-pub const AT_FDCWD: i32 = -100;
-const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
-const AT_EMPTY_PATH: u32 = 0x1000;
-const AT_EACCESS: u32 = 0x200;
+pub const AT_FDCWD: i32 = linux::AT_FDCWD;
+/// Most iovecs one readv(2) or writev(2) takes (UIO_MAXIOV).
+const UIO_MAXIOV: usize = 1024;
 
 /// Bytes moved per read or write call at most (a short count beyond; callers loop).
 const IO_CHUNK: usize = 1 << 20;
@@ -135,9 +140,9 @@ pub fn sys_pread64(ctx: &mut Ctx<'_>) -> SysResult {
     if !f.vnode.seekable() {
         return Err(Errno::ESPIPE);
     }
-    let off = i64::try_from(ctx.arg(3)).map_err(|_| Errno::EINVAL)?;
+    let off = ctx.offset(3)?;
     check_dest(ctx, ctx.arg(1), ctx.size(2))?;
-    let data = read_file(&f, Some(off as u64), ctx.size(2))?;
+    let data = read_file(&f, Some(off), ctx.size(2))?;
     ctx.copyout(ctx.arg(1), &data)?;
     Ok(data.len())
 }
@@ -164,35 +169,30 @@ pub fn sys_pwrite64(ctx: &mut Ctx<'_>) -> SysResult {
     if !f.vnode.seekable() {
         return Err(Errno::ESPIPE);
     }
-    let off = i64::try_from(ctx.arg(3)).map_err(|_| Errno::EINVAL)?;
+    let off = ctx.offset(3)?;
     let len = ctx.size(2).min(IO_CHUNK);
     let mut data = vec![0u8; len];
     ctx.copyin(ctx.arg(1), &mut data)?;
-    write_file(ctx, &f, Some(off as u64), &data)
+    write_file(ctx, &f, Some(off), &data)
 }
 
-/// An iovec array: (base, len) pairs.
-fn iovecs(ctx: &Ctx<'_>, addr: u64, count: usize) -> Result<Vec<(u64, usize)>, Errno> {
-    if count > 1024 {
-        return Err(Errno::EINVAL);
-    }
-    let mut raw = vec![0u8; count * 16];
-    ctx.copyin(addr, &mut raw)?;
+/// The iovec array of arguments 1 and 2, as (base, len) pairs: EINVAL for more than
+/// UIO_MAXIOV entries or a total length past `ssize_t`.
+fn iovecs(ctx: &Ctx<'_>) -> Result<Vec<(u64, usize)>, Errno> {
+    let raw = ctx.read_slice(ctx.slice::<Iovec>(1, 2), UIO_MAXIOV)?;
     let mut total: usize = 0;
-    let mut out = Vec::with_capacity(count);
-    for c in raw.chunks_exact(16) {
-        let base = u64::from_le_bytes(c[..8].try_into().map_err(|_| Errno::EFAULT)?);
-        let len = u64::from_le_bytes(c[8..].try_into().map_err(|_| Errno::EFAULT)?);
-        let len = usize::try_from(len).map_err(|_| Errno::EINVAL)?;
-        total = total.checked_add(len).filter(|t| *t <= isize::MAX as usize).ok_or(Errno::EINVAL)?;
-        out.push((base, len));
+    let mut out = Vec::with_capacity(raw.len());
+    for v in raw {
+        let len = usize::try_from(v.iov_len).map_err(|_| Errno::EINVAL)?;
+        total = total.checked_add(len).filter(|t| isize::try_from(*t).is_ok()).ok_or(Errno::EINVAL)?;
+        out.push((v.iov_base, len));
     }
     Ok(out)
 }
 
 pub fn sys_writev(ctx: &mut Ctx<'_>) -> SysResult {
     let f = file(ctx, ctx.int(0))?;
-    let iov = iovecs(ctx, ctx.arg(1), ctx.size(2))?;
+    let iov = iovecs(ctx)?;
     let mut data = Vec::new();
     for (base, len) in iov {
         let take = len.min(IO_CHUNK.saturating_sub(data.len()));
@@ -205,7 +205,7 @@ pub fn sys_writev(ctx: &mut Ctx<'_>) -> SysResult {
 
 pub fn sys_readv(ctx: &mut Ctx<'_>) -> SysResult {
     let f = file(ctx, ctx.int(0))?;
-    let iov = iovecs(ctx, ctx.arg(1), ctx.size(2))?;
+    let iov = iovecs(ctx)?;
     for &(base, len) in &iov {
         check_dest(ctx, base, len)?;
     }
@@ -273,46 +273,51 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     ctx.p.user().files().lock().alloc(f, flags & O_CLOEXEC != 0, 0).map(|fd| fd as usize)
 }
 
-fn stat_out(ctx: &Ctx<'_>, v: &VnodeRef, addr: u64) -> SysResult {
-    let st = v.attr()?.to_stat();
-    ctx.copyout(addr, &st)?;
+fn stat_out(ctx: &Ctx<'_>, v: &VnodeRef, buf: UserPtr<abi::fs::Stat>) -> SysResult {
+    ctx.write(buf, &v.attr()?.to_stat())?;
     Ok(0)
 }
 
 pub fn sys_fstat(ctx: &mut Ctx<'_>) -> SysResult {
-    let f = file(ctx, ctx.int(0))?;
-    stat_out(ctx, &f.vnode, ctx.arg(1))
+    let f = file(ctx, ctx.fd(0))?;
+    stat_out(ctx, &f.vnode, ctx.ptr(1))
 }
 
 pub fn sys_stat(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(0)?;
     let np = lookup_at(ctx, AT_FDCWD, &path, true)?;
-    stat_out(ctx, np.vnode(), ctx.arg(1))
+    stat_out(ctx, np.vnode(), ctx.ptr(1))
 }
 
 pub fn sys_lstat(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(0)?;
     let np = lookup_at(ctx, AT_FDCWD, &path, false)?;
-    stat_out(ctx, np.vnode(), ctx.arg(1))
+    stat_out(ctx, np.vnode(), ctx.ptr(1))
 }
 
-pub fn sys_newfstatat(ctx: &mut Ctx<'_>) -> SysResult {
-    let dirfd = ctx.int(0);
-    let flags = ctx.uint(3);
+/// The file newfstatat(2) or statx(2) names — the path of argument 1 from `dirfd`, or with
+/// an empty path and AT_EMPTY_PATH `dirfd` itself — and the mount it is on (if known).
+fn stat_target(ctx: &Ctx<'_>, dirfd: i32, flags: StatFlags) -> Result<(VnodeRef, Option<MountRef>), Errno> {
     let path = ctx.copyin_str(ctx.arg(1), namei::PATH_MAX)?;
     if path.is_empty() {
-        if flags & AT_EMPTY_PATH == 0 {
+        if !flags.contains(StatFlags::EMPTY_PATH) {
             return Err(Errno::ENOENT);
         }
         if dirfd == AT_FDCWD {
             let cwd = ctx.p.user().fs.lock().cwd.clone();
-            return stat_out(ctx, cwd.vnode(), ctx.arg(2));
+            return Ok((cwd.vnode().clone(), Some(Arc::clone(cwd.mount()))));
         }
         let f = file(ctx, dirfd)?;
-        return stat_out(ctx, &f.vnode, ctx.arg(2));
+        return Ok((f.vnode.clone(), f.mount().cloned()));
     }
-    let np = lookup_at(ctx, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
-    stat_out(ctx, np.vnode(), ctx.arg(2))
+    let np = lookup_at(ctx, dirfd, &path, !flags.contains(StatFlags::SYMLINK_NOFOLLOW))?;
+    Ok((np.vnode().clone(), Some(Arc::clone(np.mount()))))
+}
+
+pub fn sys_newfstatat(ctx: &mut Ctx<'_>) -> SysResult {
+    let flags = ctx.flags::<StatFlags>(3)?;
+    let (v, _) = stat_target(ctx, ctx.fd(0), flags)?;
+    stat_out(ctx, &v, ctx.ptr(2))
 }
 
 pub fn sys_lseek(ctx: &mut Ctx<'_>) -> SysResult {
@@ -320,19 +325,17 @@ pub fn sys_lseek(ctx: &mut Ctx<'_>) -> SysResult {
     if !f.vnode.seekable() {
         return Err(Errno::ESPIPE);
     }
-    let off = ctx.arg(1) as i64;
+    let off = i64::from_ne_bytes(ctx.arg(1).to_ne_bytes());
     let base: i64 = match ctx.int(2) {
         0 => 0,
-        1 => *f.offset.lock() as i64,
+        1 => i64::try_from(*f.offset.lock()).map_err(|_| Errno::EOVERFLOW)?,
         2 => i64::try_from(f.vnode.attr()?.size).map_err(|_| Errno::EOVERFLOW)?,
         _ => return Err(Errno::EINVAL),
     };
     let new = base.checked_add(off).ok_or(Errno::EOVERFLOW)?;
-    if new < 0 {
-        return Err(Errno::EINVAL);
-    }
-    *f.offset.lock() = new as u64;
-    Ok(new as usize)
+    let new = u64::try_from(new).map_err(|_| Errno::EINVAL)?;
+    *f.offset.lock() = new;
+    usize::try_from(new).map_err(|_| Errno::EOVERFLOW)
 }
 
 pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
@@ -349,10 +352,11 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
     for e in v.readdir()? {
         entries.push((e.ino, e.name, e.vtype.dirent_type()));
     }
-    let mut pos = *f.offset.lock() as usize;
+    let mut pos = usize::try_from(*f.offset.lock()).unwrap_or(usize::MAX);
     let mut out = Vec::new();
     while let Some((ino, name, dtype)) = entries.get(pos) {
-        let reclen = (19 + name.len() + 1).div_ceil(8) * 8;
+        // A record: the head, the name, a NUL, padding to 8 bytes.
+        let reclen = (size_of::<Dirent64Head>() + name.len() + 1).div_ceil(8) * 8;
         if out.len() + reclen > cap {
             if out.is_empty() {
                 return Err(Errno::EINVAL);
@@ -360,16 +364,19 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
             break;
         }
         let start = out.len();
-        out.extend_from_slice(&ino.to_le_bytes());
-        out.extend_from_slice(&((pos + 1) as i64).to_le_bytes());
-        out.extend_from_slice(&(reclen as u16).to_le_bytes());
-        out.push(*dtype);
+        let head = Dirent64Head {
+            d_ino: *ino,
+            d_off: i64::try_from(pos + 1).unwrap_or(i64::MAX),
+            d_reclen: u16::try_from(reclen).map_err(|_| Errno::EINVAL)?,
+            d_type: *dtype,
+        };
+        out.extend_from_slice(head.as_bytes());
         out.extend_from_slice(name);
         out.resize(start + reclen, 0);
         pos += 1;
     }
     ctx.copyout(ctx.arg(1), &out)?;
-    *f.offset.lock() = pos as u64;
+    *f.offset.lock() = u64::try_from(pos).unwrap_or(u64::MAX);
     vnops::accessed(&f);
     Ok(out.len())
 }
@@ -432,12 +439,12 @@ pub fn sys_fchdir(ctx: &mut Ctx<'_>) -> SysResult {
 /// access(2), faccessat(2), faccessat2(2): with the real ids (and root's capabilities only
 /// for a real uid 0), or the effective ones with AT_EACCESS; the lookup too. Write access to
 /// a file on a read-only file system is EROFS.
-fn access_common(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32, flags: u32) -> SysResult {
-    if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+fn access_common(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32, flags: AccessFlags) -> SysResult {
+    if mode & !7 != 0 {
         return Err(Errno::EINVAL);
     }
     let me = cred(ctx);
-    let cred = if flags & AT_EACCESS != 0 { Cred::clone(&me) } else { me.for_access() };
+    let cred = if flags.contains(AccessFlags::EACCESS) { Cred::clone(&me) } else { me.for_access() };
     let (v, mnt) = if path.is_empty() {
         if dirfd == AT_FDCWD {
             let cwd = ctx.p.user().fs.lock().cwd.clone();
@@ -447,7 +454,7 @@ fn access_common(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32, flags: u32) 
             (f.vnode.clone(), f.mount().cloned())
         }
     } else {
-        let np = lookup_cred(ctx, &cred, dirfd, path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+        let np = lookup_cred(ctx, &cred, dirfd, path, !flags.contains(AccessFlags::SYMLINK_NOFOLLOW))?;
         (np.vnode().clone(), Some(Arc::clone(np.mount())))
     };
     if mode == 0 {
@@ -467,20 +474,21 @@ fn access_common(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32, flags: u32) 
 
 pub fn sys_access(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(0)?;
-    access_common(ctx, AT_FDCWD, &path, ctx.uint(1), 0)
+    access_common(ctx, AT_FDCWD, &path, ctx.uint(1), AccessFlags::empty())
 }
 
 pub fn sys_faccessat(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(1)?;
-    access_common(ctx, ctx.int(0), &path, ctx.uint(2), 0)
+    access_common(ctx, ctx.fd(0), &path, ctx.uint(2), AccessFlags::empty())
 }
 
 pub fn sys_faccessat2(ctx: &mut Ctx<'_>) -> SysResult {
+    let flags = ctx.flags::<AccessFlags>(3)?;
     let path = ctx.copyin_str(ctx.arg(1), namei::PATH_MAX)?;
-    if path.is_empty() && ctx.uint(3) & AT_EMPTY_PATH == 0 {
+    if path.is_empty() && !flags.contains(AccessFlags::EMPTY_PATH) {
         return Err(Errno::ENOENT);
     }
-    access_common(ctx, ctx.int(0), &path, ctx.uint(2), ctx.uint(3))
+    access_common(ctx, ctx.fd(0), &path, ctx.uint(2), flags)
 }
 
 pub fn sys_dup(ctx: &mut Ctx<'_>) -> SysResult {
@@ -510,11 +518,12 @@ pub fn sys_dup2(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_dup3(ctx: &mut Ctx<'_>) -> SysResult {
-    let (old, new, flags) = (ctx.int(0), ctx.int(1), ctx.uint(2));
-    if old == new || flags & !O_CLOEXEC != 0 {
+    let flags = ctx.flags::<Dup3Flags>(2)?;
+    let (old, new) = (ctx.fd(0), ctx.fd(1));
+    if old == new {
         return Err(Errno::EINVAL);
     }
-    dup_to(ctx, old, new, flags & O_CLOEXEC != 0)
+    dup_to(ctx, old, new, flags.contains(Dup3Flags::CLOEXEC))
 }
 
 const F_DUPFD: i32 = 0;
@@ -570,9 +579,7 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
             return Ok(0);
         }
         FIONBIO => {
-            let mut b = [0u8; 4];
-            ctx.copyin(ctx.arg(2), &mut b)?;
-            let on = i32::from_le_bytes(b) != 0;
+            let on = ctx.read(ctx.ptr::<i32>(2))? != 0;
             let flags = f.flags() & (file::O_APPEND | file::O_NONBLOCK);
             f.set_status_flags(if on { flags | file::O_NONBLOCK } else { flags & !file::O_NONBLOCK });
             return Ok(0);
@@ -580,7 +587,7 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
         FIONREAD if f.vnode.vtype() == VType::Fifo || f.vnode.vtype() == VType::Reg => {
             let a = f.vnode.attr()?;
             let n = if a.vtype() == VType::Reg { a.size.saturating_sub(*f.offset.lock()) } else { a.size };
-            ctx.copyout_i32(ctx.arg(2), n.min(i32::MAX as u64) as i32)?;
+            ctx.write(ctx.ptr::<i32>(2), &i32::try_from(n).unwrap_or(i32::MAX))?;
             return Ok(0);
         }
         _ => {}
@@ -592,15 +599,12 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_pipe2(ctx: &mut Ctx<'_>) -> SysResult {
-    let flags = ctx.uint(1);
-    if flags & !(O_CLOEXEC | file::O_NONBLOCK | 0o40000) != 0 {
-        return Err(Errno::EINVAL);
-    }
+    let flags = ctx.flags::<Pipe2Flags>(1)?;
     let (r, w) = crate::fs::pipe::new();
-    let status = flags & file::O_NONBLOCK;
+    let status = (flags & Pipe2Flags::NONBLOCK).bits();
     let rf = File::new(r, None, file::O_RDONLY | status);
     let wf = File::new(w, None, file::O_WRONLY | status);
-    let cloexec = flags & O_CLOEXEC != 0;
+    let cloexec = flags.contains(Pipe2Flags::CLOEXEC);
     let files = ctx.p.user().files();
     let mut t = files.lock();
     let a = t.alloc(rf, cloexec, 0)?;
@@ -612,10 +616,7 @@ pub fn sys_pipe2(ctx: &mut Ctx<'_>) -> SysResult {
         }
     };
     drop(t);
-    let mut out = [0u8; 8];
-    out[..4].copy_from_slice(&a.to_le_bytes());
-    out[4..].copy_from_slice(&b.to_le_bytes());
-    if let Err(e) = ctx.copyout(ctx.arg(0), &out) {
+    if let Err(e) = ctx.write(ctx.ptr::<[i32; 2]>(0), &[a, b]) {
         let mut t = files.lock();
         let _ = t.close(a);
         let _ = t.close(b);
@@ -632,60 +633,33 @@ pub fn sys_pipe(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn sys_sendfile(ctx: &mut Ctx<'_>) -> SysResult {
     let out = file(ctx, ctx.int(0))?;
     let inp = file(ctx, ctx.int(1))?;
-    let (offp, count) = (ctx.arg(2), ctx.size(3).min(IO_CHUNK));
+    let (offp, count) = (ctx.ptr::<i64>(2), ctx.size(3).min(IO_CHUNK));
     if !inp.vnode.seekable() {
         return Err(Errno::EINVAL);
     }
-    let off = if offp != 0 { Some(ctx.copyin_u64(offp)?) } else { None };
+    let off = if offp.is_null() { None } else { Some(u64::try_from(ctx.read(offp)?).map_err(|_| Errno::EINVAL)?) };
     let data = read_file(&inp, off, count)?;
     let n = sigpipe(ctx, write_file(ctx, &out, None, &data))?;
+    let (n64, unwritten) = (u64::try_from(n).unwrap_or(u64::MAX), u64::try_from(data.len() - n).unwrap_or(0));
     if let Some(o) = off {
-        ctx.copyout_u64(offp, o + n as u64)?;
-    } else if n < data.len() {
+        ctx.write(offp, &i64::try_from(o.saturating_add(n64)).unwrap_or(i64::MAX))?;
+    } else if unwritten > 0 {
         // Give back what was read but not written.
         let mut pos = inp.offset.lock();
-        *pos -= (data.len() - n) as u64;
+        *pos = pos.saturating_sub(unwritten);
     }
     Ok(n)
 }
 
-const STATX_BASIC_STATS: u32 = 0x7ff;
-
-/// statx(2): the same attributes as stat, in struct statx (256 bytes).
+/// statx(2): the attributes of stat and the mount's number, in struct statx. EINVAL for a
+/// reserved mask bit, unknown flags, or both AT_STATX_FORCE_SYNC and AT_STATX_DONT_SYNC.
 pub fn sys_statx(ctx: &mut Ctx<'_>) -> SysResult {
-    let (dirfd, flags, buf) = (ctx.int(0), ctx.uint(2), ctx.arg(4));
-    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 | 0x6000) != 0 {
+    let flags = ctx.flags::<StatFlags>(2)?;
+    if ctx.uint(3) & linux::STATX__RESERVED != 0 || flags.contains(StatFlags::STATX_FORCE_SYNC | StatFlags::STATX_DONT_SYNC) {
         return Err(Errno::EINVAL);
     }
-    let path = ctx.copyin_str(ctx.arg(1), namei::PATH_MAX)?;
-    let v = if path.is_empty() {
-        if flags & AT_EMPTY_PATH == 0 {
-            return Err(Errno::ENOENT);
-        }
-        if dirfd == AT_FDCWD { ctx.p.user().fs.lock().cwd.vnode().clone() } else { file(ctx, dirfd)?.vnode.clone() }
-    } else {
-        lookup_at(ctx, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?.vnode().clone()
-    };
-    let a = v.attr()?;
-    let mut b = [0u8; 256];
-    let mut put = |off: usize, v: u64, n: usize| b[off..off + n].copy_from_slice(&v.to_le_bytes()[..n]);
-    put(0, u64::from(STATX_BASIC_STATS), 4); // stx_mask
-    put(4, a.blksize, 4);
-    put(16, a.nlink, 4);
-    put(20, u64::from(a.uid), 4);
-    put(24, u64::from(a.gid), 4);
-    put(28, u64::from(a.mode), 2);
-    put(32, a.ino, 8);
-    put(40, a.size, 8);
-    put(48, a.blocks, 8);
-    for (off, t) in [(64, a.atime), (96, a.ctime), (112, a.mtime)] {
-        put(off, t.sec as u64, 8);
-        put(off + 8, t.nsec as u64, 4);
-    }
-    put(128, a.rdev >> 8, 4);
-    put(132, a.rdev & 0xff, 4);
-    put(136, a.dev >> 8, 4);
-    put(140, a.dev & 0xff, 4);
-    ctx.copyout(buf, &b)?;
+    let (v, mnt) = stat_target(ctx, ctx.fd(0), flags)?;
+    let st = v.attr()?.to_statx(mnt.map(|m| m.id));
+    ctx.write(ctx.ptr::<abi::fs::Statx>(4), &st)?;
     Ok(0)
 }

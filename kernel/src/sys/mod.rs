@@ -15,6 +15,7 @@
 
 pub mod cred;
 pub mod fs;
+pub mod fsflags;
 pub mod fsops;
 pub mod mm;
 pub mod mount;

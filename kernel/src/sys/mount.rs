@@ -16,12 +16,9 @@ use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::kprintf;
 use crate::sys::fs::{AT_FDCWD, lookup_at};
+use crate::sys::fsflags::UmountFlags;
 use linux_raw_sys::general as linux;
 
-const MNT_FORCE: u32 = linux::MNT_FORCE;
-const MNT_DETACH: u32 = linux::MNT_DETACH;
-const MNT_EXPIRE: u32 = linux::MNT_EXPIRE;
-const UMOUNT_NOFOLLOW: u32 = 8;
 
 fn require_root(ctx: &Ctx<'_>) -> Result<(), Errno> {
     if !ctx.p.user().cred().capable(crate::kern::cred::CAP_SYS_ADMIN) {
@@ -92,12 +89,9 @@ pub fn sys_mount(ctx: &mut Ctx<'_>) -> SysResult {
 
 pub fn sys_umount2(ctx: &mut Ctx<'_>) -> SysResult {
     require_root(ctx)?;
-    let flags = ctx.uint(1);
-    if flags & !(MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW) != 0 {
-        return Err(Errno::EINVAL);
-    }
+    let flags = ctx.flags::<UmountFlags>(1)?;
     let path = ctx.path(0)?;
-    let at = lookup_at(ctx, AT_FDCWD, &path, flags & UMOUNT_NOFOLLOW == 0)?;
+    let at = lookup_at(ctx, AT_FDCWD, &path, !flags.contains(UmountFlags::NOFOLLOW))?;
     mount::unmount(at)?;
     Ok(0)
 }
