@@ -533,6 +533,17 @@ static void user_creds(void)
     CHECK(fails(open(path, O_RDONLY | O_DIRECTORY), EACCES));
     snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)getppid(), treefd);
     CHECK(fails(stat(path, &st), EACCES));
+    /* Its own pipe is its own: reopened through /proc/self/fd. */
+    int p[2];
+    char c = 0;
+    CHECK(pipe(p) == 0 && write(p[1], "p", 1) == 1);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", p[0]);
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0 && read(fd, &c, 1) == 1 && c == 'p');
+    CHECK(fstat(p[0], &st) == 0 && st.st_uid == USER_UID && st.st_gid == USER_GID);
+    close(fd);
+    close(p[0]);
+    close(p[1]);
     CHECK(fails(mount("none", S("pubdir"), "tmpfs", 0, NULL), EPERM));
     CHECK(fails(umount2(scratch, 0), EPERM));
 }

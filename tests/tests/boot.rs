@@ -229,7 +229,7 @@ fn a_user_cannot_read_the_shadow_file() {
     k.expect("Password: ");
     k.type_bytes(b"root\r");
     k.expect("$ ");
-    k.type_bytes(b"echo ==''==; id; cat /etc/shadow; ls /root; echo x > /root/x\r");
+    k.type_bytes(b"echo ==''==; id; cat /etc/shadow; ls /root; echo x > /root/x; echo pi''ped | cat /dev/stdin; ls -l /dev/console\r");
     k.expect("====\r\n");
     let out = k.expect("$ ");
     assert!(out.contains("uid=1000(user) gid=1000(users)"), "{out}");
@@ -237,6 +237,9 @@ fn a_user_cannot_read_the_shadow_file() {
     assert!(out.contains("can't open '/root': Permission denied"), "{out}");
     assert!(out.contains("can't create /root/x: Permission denied"), "{out}");
     assert!(!out.contains("$6$"), "the hashes leaked:\n{out}");
+    // Its own pipe and terminal (login gave it the console) open through /proc/self/fd.
+    assert!(out.contains("piped\r\n"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("crw-------") && l.contains(" user ")), "{out}");
     k.type_bytes(b"exit\r");
     login(&mut k);
     let out = run(&mut k, "cut -d: -f1 /etc/shadow | head -1; ls -a /root | grep -c x");

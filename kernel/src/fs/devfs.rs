@@ -8,11 +8,17 @@
 
 use std::sync::Arc;
 
+use platform::sync::SpinLock;
+
 use crate::fs::mount::{FileSystem, FsRef, new_fs_id};
-use crate::fs::vfs::{Attr, DirEntry, S_IFCHR, S_IFDIR, S_IFLNK, Timespec, VType, Vnode, VnodeRef};
+use crate::fs::vfs::{Attr, DirEntry, S_IFCHR, S_IFDIR, S_IFLNK, SetAttr, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
 
 const DEVFS_DEV: u64 = 5;
+
+/// The console's permission bits, owner and group: root's at boot, then whoever login(1)
+/// gives it to (fchown/fchmod of the terminal), as a tty device node keeps them on Linux.
+static CONSOLE_OWNER: SpinLock<(u32, u32, u32)> = SpinLock::new("console_owner", (0o600, 0, 0));
 
 fn makedev(major: u64, minor: u64) -> u64 {
     (major << 8) | minor
@@ -73,9 +79,35 @@ impl CharDev {
 
 impl Vnode for CharDev {
     fn attr(&self) -> Result<Attr, Errno> {
-        let mode = S_IFCHR | if self.kind == Kind::Console { 0o600 } else { 0o666 };
+        let (bits, uid, gid) = if self.kind == Kind::Console { *CONSOLE_OWNER.lock() } else { (0o666, 0, 0) };
         let t = boot_time();
-        Ok(Attr { dev: DEVFS_DEV, ino: self.ino, mode, nlink: 1, rdev: self.rdev(), blksize: 4096, atime: t, mtime: t, ctime: t, ..Default::default() })
+        Ok(Attr {
+            dev: DEVFS_DEV,
+            ino: self.ino,
+            mode: S_IFCHR | bits,
+            nlink: 1,
+            uid,
+            gid,
+            rdev: self.rdev(),
+            blksize: 4096,
+            atime: t,
+            mtime: t,
+            ctime: t,
+            ..Default::default()
+        })
+    }
+
+    /// The console takes chmod and chown (login gives the terminal to the user); times are
+    /// not kept. Other devices keep their fixed attributes.
+    fn setattr(&self, a: &SetAttr) -> Result<(), Errno> {
+        if self.kind != Kind::Console {
+            return Err(self.no_change());
+        }
+        let mut o = CONSOLE_OWNER.lock();
+        o.0 = a.mode.map_or(o.0, |m| m & 0o7777);
+        o.1 = a.uid.unwrap_or(o.1);
+        o.2 = a.gid.unwrap_or(o.2);
+        Ok(())
     }
 
     fn vtype(&self) -> VType {

@@ -444,7 +444,7 @@ mod tests {
         let m = |ms| Mount {
             id: 0,
             fs: crate::fs::pipe::pipefs(),
-            root: crate::fs::pipe::new().0,
+            root: crate::fs::pipe::new(0, 0).0,
             source: Vec::new(),
             on: None,
             covered: None,

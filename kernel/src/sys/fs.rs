@@ -600,7 +600,8 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
 
 pub fn sys_pipe2(ctx: &mut Ctx<'_>) -> SysResult {
     let flags = ctx.flags::<Pipe2Flags>(1)?;
-    let (r, w) = crate::fs::pipe::new();
+    let c = cred(ctx);
+    let (r, w) = crate::fs::pipe::new(c.fsuid, c.fsgid);
     let status = (flags & Pipe2Flags::NONBLOCK).bits();
     let rf = File::new(r, None, file::O_RDONLY | status);
     let wf = File::new(w, None, file::O_WRONLY | status);
