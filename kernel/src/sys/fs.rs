@@ -257,6 +257,11 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let cred = cred(ctx);
     if flags & O_PATH == 0 && !created {
+        // inode_permission: EROFS for writing to a file on a read-only mount comes first.
+        let writes = flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0;
+        if writes && matches!(vt, VType::Reg | VType::Dir | VType::Lnk) && np.mount().readonly() {
+            return Err(Errno::EROFS);
+        }
         perm::may_open(&cred, &v.attr()?, flags)?;
     }
     let v = if v.is_tty() && flags & O_PATH == 0 { crate::kern::tty::ctty::on_open(ctx.p, v, flags)? } else { v };
