@@ -8,7 +8,7 @@
  * symlink, link, chmod, fchmod, chown, truncate, utimensat, access(W_OK), and for a user
  * without write permission too (EROFS before EACCES) — while reads go on;
  * read/write again after remount rw; noexec (execve EACCES, mmap PROT_EXEC EPERM, plain
- * mmap fine); nosuid in the table and f_flags, and a set-user-ID program run with the
+ * mmap fine, mprotect adding PROT_EXEC EACCES); nosuid in the table and f_flags, and a set-user-ID program run with the
  * caller's ids there (its owner's elsewhere); nodev (a devtmpfs mounted nodev: opening a
  * device is EACCES); noatime (a read leaves the access time alone) against relatime (an old
  * access time is updated) and strictatime; umount2 EBUSY for a working directory or an open
@@ -217,6 +217,8 @@ static void test_noexec_nosuid(void)
     CHECK(m == MAP_FAILED && errno == EPERM);
     m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
     CHECK(m != MAP_FAILED);
+    CHECK(mprotect(m, 4096, PROT_READ | PROT_EXEC) == -1 && errno == EACCES);
+    CHECK(mprotect(m, 4096, PROT_NONE) == 0);
     if (m != MAP_FAILED)
         munmap(m, 4096);
     close(fd);

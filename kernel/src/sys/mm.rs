@@ -149,7 +149,18 @@ pub fn sys_mprotect(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let (s, e) = range(ctx.arg(0), ctx.arg(1).max(1))?;
-    ctx.p.user().vm().lock().protect(s, e, prot & (PROT_READ | PROT_WRITE | PROT_EXEC))?;
+    let vm = ctx.p.user().vm();
+    let mut g = vm.lock();
+    // mprotect(2): EACCES for execute permission on a mapped file of a noexec mount.
+    if prot & PROT_EXEC != 0
+        && g.entries().filter(|m| m.start < e && m.end > s).any(|m| match &m.backing {
+            Backing::File { vnode, .. } | Backing::SharedFile { vnode, .. } => crate::fs::mount::fs_noexec(vnode.fs().id()),
+            _ => false,
+        })
+    {
+        return Err(Errno::EACCES);
+    }
+    g.protect(s, e, prot & (PROT_READ | PROT_WRITE | PROT_EXEC))?;
     Ok(0)
 }
 
