@@ -128,7 +128,7 @@ fn check_dest(ctx: &Ctx<'_>, addr: u64, len: usize) -> Result<(), Errno> {
 }
 
 pub fn sys_read(ctx: &mut Ctx<'_>) -> SysResult {
-    let f = file(ctx, ctx.int(0))?;
+    let f = ctx.file(0)?;
     check_dest(ctx, ctx.arg(1), ctx.size(2))?;
     let data = read_file(&f, None, ctx.size(2))?;
     ctx.copyout(ctx.arg(1), &data)?;
@@ -136,7 +136,7 @@ pub fn sys_read(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_pread64(ctx: &mut Ctx<'_>) -> SysResult {
-    let f = file(ctx, ctx.int(0))?;
+    let f = ctx.file(0)?;
     if !f.vnode.seekable() {
         return Err(Errno::ESPIPE);
     }
@@ -148,7 +148,7 @@ pub fn sys_pread64(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_write(ctx: &mut Ctx<'_>) -> SysResult {
-    let f = file(ctx, ctx.int(0))?;
+    let f = ctx.file(0)?;
     let len = ctx.size(2).min(IO_CHUNK);
     let mut data = vec![0u8; len];
     ctx.copyin(ctx.arg(1), &mut data)?;
@@ -165,7 +165,7 @@ fn sigpipe(ctx: &Ctx<'_>, r: SysResult) -> SysResult {
 }
 
 pub fn sys_pwrite64(ctx: &mut Ctx<'_>) -> SysResult {
-    let f = file(ctx, ctx.int(0))?;
+    let f = ctx.file(0)?;
     if !f.vnode.seekable() {
         return Err(Errno::ESPIPE);
     }
@@ -191,7 +191,7 @@ fn iovecs(ctx: &Ctx<'_>) -> Result<Vec<(u64, usize)>, Errno> {
 }
 
 pub fn sys_writev(ctx: &mut Ctx<'_>) -> SysResult {
-    let f = file(ctx, ctx.int(0))?;
+    let f = ctx.file(0)?;
     let iov = iovecs(ctx)?;
     let mut data = Vec::new();
     for (base, len) in iov {
@@ -204,7 +204,7 @@ pub fn sys_writev(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_readv(ctx: &mut Ctx<'_>) -> SysResult {
-    let f = file(ctx, ctx.int(0))?;
+    let f = ctx.file(0)?;
     let iov = iovecs(ctx)?;
     for &(base, len) in &iov {
         check_dest(ctx, base, len)?;
@@ -224,12 +224,12 @@ pub fn sys_readv(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_close(ctx: &mut Ctx<'_>) -> SysResult {
-    ctx.p.user().files().lock().close(ctx.int(0))?;
+    ctx.p.user().files().lock().close(ctx.fd(0))?;
     Ok(0)
 }
 
 pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
-    let dirfd = ctx.int(0);
+    let dirfd = ctx.fd(0);
     let path = ctx.path(1)?;
     let flags = ctx.uint(2);
     let follow = flags & O_NOFOLLOW == 0;
@@ -279,7 +279,7 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_lseek(ctx: &mut Ctx<'_>) -> SysResult {
-    let f = file(ctx, ctx.int(0))?;
+    let f = ctx.file(0)?;
     if !f.vnode.seekable() {
         return Err(Errno::ESPIPE);
     }
@@ -299,7 +299,7 @@ pub fn sys_lseek(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn sys_dup(ctx: &mut Ctx<'_>) -> SysResult {
     let files = ctx.p.user().files();
     let mut t = files.lock();
-    let f = t.get(ctx.int(0))?;
+    let f = t.get(ctx.fd(0))?;
     t.alloc(f, false, 0).map(|fd| fd as usize)
 }
 
@@ -314,7 +314,7 @@ fn dup_to(ctx: &Ctx<'_>, old: i32, new: i32, cloexec: bool) -> SysResult {
 }
 
 pub fn sys_dup2(ctx: &mut Ctx<'_>) -> SysResult {
-    let (old, new) = (ctx.int(0), ctx.int(1));
+    let (old, new) = (ctx.fd(0), ctx.fd(1));
     if old == new {
         file(ctx, old)?;
         return Ok(new as usize);
@@ -340,7 +340,7 @@ const F_DUPFD_CLOEXEC: i32 = 1030;
 const FD_CLOEXEC: u64 = 1;
 
 pub fn sys_fcntl(ctx: &mut Ctx<'_>) -> SysResult {
-    let fd = ctx.int(0);
+    let fd = ctx.fd(0);
     let files = ctx.p.user().files();
     let mut t = files.lock();
     match ctx.int(1) {
@@ -375,7 +375,7 @@ const FIONBIO: u32 = 0x5421;
 const FIONREAD: u32 = 0x541b;
 
 pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
-    let fd = ctx.int(0);
+    let fd = ctx.fd(0);
     let f = file(ctx, fd)?;
     // Requests every descriptor takes (ioctl_list(2)).
     match ctx.uint(1) {
@@ -437,8 +437,8 @@ pub fn sys_pipe(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_sendfile(ctx: &mut Ctx<'_>) -> SysResult {
-    let out = file(ctx, ctx.int(0))?;
-    let inp = file(ctx, ctx.int(1))?;
+    let out = ctx.file(0)?;
+    let inp = ctx.file(1)?;
     let (offp, count) = (ctx.ptr::<i64>(2), ctx.size(3).min(IO_CHUNK));
     if !inp.vnode.seekable() {
         return Err(Errno::EINVAL);

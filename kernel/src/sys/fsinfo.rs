@@ -80,7 +80,7 @@ pub fn sys_statx(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
-    let f = file(ctx, ctx.int(0))?;
+    let f = ctx.file(0)?;
     let np = f.path.clone().ok_or(Errno::ENOTDIR)?;
     let v = f.vnode.clone();
     if v.vtype() != VType::Dir {
@@ -143,7 +143,7 @@ pub fn sys_readlink(ctx: &mut Ctx<'_>) -> SysResult {
 
 pub fn sys_readlinkat(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(1)?;
-    readlink_common(ctx, ctx.int(0), &path, ctx.arg(2), ctx.size(3))
+    readlink_common(ctx, ctx.fd(0), &path, ctx.arg(2), ctx.size(3))
 }
 
 pub fn sys_getcwd(ctx: &mut Ctx<'_>) -> SysResult {
@@ -173,7 +173,7 @@ pub fn sys_chdir(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_fchdir(ctx: &mut Ctx<'_>) -> SysResult {
-    let f = file(ctx, ctx.int(0))?;
+    let f = ctx.file(0)?;
     set_cwd(ctx, f.path.clone().ok_or(Errno::ENOTDIR)?)
 }
 

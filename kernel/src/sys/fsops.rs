@@ -106,7 +106,7 @@ fn mkdir_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32) -> SysResult {
 
 pub fn sys_mkdirat(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(1)?;
-    mkdir_at(ctx, ctx.int(0), &path, ctx.uint(2))
+    mkdir_at(ctx, ctx.fd(0), &path, ctx.uint(2))
 }
 
 pub fn sys_mkdir(ctx: &mut Ctx<'_>) -> SysResult {
@@ -172,7 +172,7 @@ fn symlink_at(ctx: &Ctx<'_>, target: &[u8], dirfd: i32, path: &[u8]) -> SysResul
 
 pub fn sys_symlinkat(ctx: &mut Ctx<'_>) -> SysResult {
     let (target, path) = (ctx.path(0)?, ctx.path(2)?);
-    symlink_at(ctx, &target, ctx.int(1), &path)
+    symlink_at(ctx, &target, ctx.fd(1), &path)
 }
 
 pub fn sys_symlink(ctx: &mut Ctx<'_>) -> SysResult {
@@ -249,7 +249,7 @@ pub fn sys_chmod(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_fchmod(ctx: &mut Ctx<'_>) -> SysResult {
-    let t = fd_named(ctx, ctx.int(0))?;
+    let t = fd_named(ctx, ctx.fd(0))?;
     chmod(ctx, &t, ctx.uint(1))
 }
 
@@ -276,7 +276,7 @@ pub fn sys_lchown(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_fchown(ctx: &mut Ctx<'_>) -> SysResult {
-    let t = fd_named(ctx, ctx.int(0))?;
+    let t = fd_named(ctx, ctx.fd(0))?;
     chown(ctx, &t, ctx.uint(1), ctx.uint(2))
 }
 
@@ -284,7 +284,7 @@ pub fn sys_fchown(ctx: &mut Ctx<'_>) -> SysResult {
 /// is looked at ("we must not even check the path"); a null path names `dirfd` itself
 /// (futimens(3), which takes no flags); then the flags, the path, the times (EINVAL), EROFS.
 pub fn sys_utimensat(ctx: &mut Ctx<'_>) -> SysResult {
-    let (dirfd, flags) = (ctx.int(0), ctx.uint(3));
+    let (dirfd, flags) = (ctx.fd(0), ctx.uint(3));
     let times = ctx.ptr::<[abi::time::Timespec; 2]>(2);
     let raw = if times.is_null() { None } else { Some(ctx.read(times)?) };
     let omit = |t: &abi::time::Timespec| TimeReq::decode(t.tv_sec, t.tv_nsec) == Ok(TimeReq::Omit);
@@ -360,7 +360,7 @@ pub fn sys_statfs(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_fstatfs(ctx: &mut Ctx<'_>) -> SysResult {
-    let t = fd_named(ctx, ctx.int(0))?;
+    let t = fd_named(ctx, ctx.fd(0))?;
     statfs_out(ctx, t.target(), ctx.ptr(1))
 }
 
@@ -368,7 +368,7 @@ pub fn sys_fstatfs(ctx: &mut Ctx<'_>) -> SysResult {
 /// ext2 disk: its dirty buffers, inodes and metadata; EIO if the disk fails; nothing to do
 /// for the others).
 pub fn sys_fsync(ctx: &mut Ctx<'_>) -> SysResult {
-    let f = ctx.p.user().files().lock().get(ctx.int(0))?;
+    let f = ctx.p.user().files().lock().get(ctx.fd(0))?;
     vnops::fsync(f.vnode.as_ref())?;
     Ok(0)
 }
