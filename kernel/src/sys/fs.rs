@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::vm::uaccess::UserSlice;
 use crate::abi::fs::Iovec;
 use crate::abi::linux;
 use crate::fs::file::{self, File, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_RDONLY, O_TRUNC};
@@ -118,20 +119,21 @@ fn write_file(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8]) -> SysResu
 
 /// A read's buffer must be writable before anything is consumed into it (a pipe keeps its
 /// data when the copy would fail).
-fn check_dest(ctx: &Ctx<'_>, addr: u64, len: usize) -> Result<(), Errno> {
-    let len = len.min(IO_CHUNK) as u64;
+fn check_dest(ctx: &Ctx<'_>, dst: UserSlice<u8>) -> Result<(), Errno> {
+    let len = u64::try_from(dst.len.min(IO_CHUNK)).map_err(|_| Errno::EFAULT)?;
     if len == 0 {
         return Ok(());
     }
-    let ok = ctx.p.user().vm().lock().accessible(addr, len, crate::vm::space::PROT_WRITE);
+    let ok = ctx.p.user().vm().lock().accessible(dst.addr(), len, crate::vm::space::PROT_WRITE);
     if ok { Ok(()) } else { Err(Errno::EFAULT) }
 }
 
 pub fn sys_read(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
-    check_dest(ctx, ctx.arg(1), ctx.size(2))?;
-    let data = read_file(&f, None, ctx.size(2))?;
-    ctx.copyout(ctx.arg(1), &data)?;
+    let buf = ctx.slice::<u8>(1, 2);
+    check_dest(ctx, buf)?;
+    let data = read_file(&f, None, buf.len)?;
+    ctx.write_slice(buf, &data)?;
     Ok(data.len())
 }
 
@@ -141,17 +143,18 @@ pub fn sys_pread64(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::ESPIPE);
     }
     let off = ctx.offset(3)?;
-    check_dest(ctx, ctx.arg(1), ctx.size(2))?;
-    let data = read_file(&f, Some(off), ctx.size(2))?;
-    ctx.copyout(ctx.arg(1), &data)?;
+    let buf = ctx.slice::<u8>(1, 2);
+    check_dest(ctx, buf)?;
+    let data = read_file(&f, Some(off), buf.len)?;
+    ctx.write_slice(buf, &data)?;
     Ok(data.len())
 }
 
 pub fn sys_write(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
-    let len = ctx.size(2).min(IO_CHUNK);
-    let mut data = vec![0u8; len];
-    ctx.copyin(ctx.arg(1), &mut data)?;
+    let src = ctx.slice::<u8>(1, 2).prefix(IO_CHUNK);
+    let mut data = vec![0u8; src.len];
+    ctx.copyin(src, &mut data)?;
     sigpipe(ctx, write_file(ctx, &f, None, &data))
 }
 
@@ -170,22 +173,22 @@ pub fn sys_pwrite64(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::ESPIPE);
     }
     let off = ctx.offset(3)?;
-    let len = ctx.size(2).min(IO_CHUNK);
-    let mut data = vec![0u8; len];
-    ctx.copyin(ctx.arg(1), &mut data)?;
+    let src = ctx.slice::<u8>(1, 2).prefix(IO_CHUNK);
+    let mut data = vec![0u8; src.len];
+    ctx.copyin(src, &mut data)?;
     write_file(ctx, &f, Some(off), &data)
 }
 
-/// The iovec array of arguments 1 and 2, as (base, len) pairs: EINVAL for more than
-/// UIO_MAXIOV entries or a total length past `ssize_t`.
-fn iovecs(ctx: &Ctx<'_>) -> Result<Vec<(u64, usize)>, Errno> {
+/// The iovec array of arguments 1 and 2, as guest buffers: EINVAL for more than UIO_MAXIOV
+/// entries or a total length past `ssize_t`.
+fn iovecs(ctx: &Ctx<'_>) -> Result<Vec<UserSlice<u8>>, Errno> {
     let raw = ctx.read_slice(ctx.slice::<Iovec>(1, 2), UIO_MAXIOV)?;
     let mut total: usize = 0;
     let mut out = Vec::with_capacity(raw.len());
     for v in raw {
         let len = usize::try_from(v.iov_len).map_err(|_| Errno::EINVAL)?;
         total = total.checked_add(len).filter(|t| isize::try_from(*t).is_ok()).ok_or(Errno::EINVAL)?;
-        out.push((v.iov_base, len));
+        out.push(UserSlice::new(v.iov_base, len));
     }
     Ok(out)
 }
@@ -194,11 +197,11 @@ pub fn sys_writev(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
     let iov = iovecs(ctx)?;
     let mut data = Vec::new();
-    for (base, len) in iov {
-        let take = len.min(IO_CHUNK.saturating_sub(data.len()));
+    for part in iov {
+        let part = part.prefix(IO_CHUNK.saturating_sub(data.len()));
         let at = data.len();
-        data.resize(at + take, 0);
-        ctx.copyin(base, &mut data[at..])?;
+        data.resize(at + part.len, 0);
+        ctx.copyin(part, &mut data[at..])?;
     }
     sigpipe(ctx, write_file(ctx, &f, None, &data))
 }
@@ -206,18 +209,18 @@ pub fn sys_writev(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn sys_readv(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
     let iov = iovecs(ctx)?;
-    for &(base, len) in &iov {
-        check_dest(ctx, base, len)?;
+    for part in &iov {
+        check_dest(ctx, *part)?;
     }
-    let total: usize = iov.iter().map(|(_, l)| *l).sum();
+    let total: usize = iov.iter().map(|p| p.len).sum();
     let data = read_file(&f, None, total)?;
     let mut done = 0;
-    for (base, len) in iov {
+    for part in iov {
         if done >= data.len() {
             break;
         }
-        let n = len.min(data.len() - done);
-        ctx.copyout(base, &data[done..done + n])?;
+        let n = part.len.min(data.len() - done);
+        ctx.write_slice(part, &data[done..done + n])?;
         done += n;
     }
     Ok(data.len())

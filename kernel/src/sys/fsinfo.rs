@@ -17,7 +17,7 @@ use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::sys::fs::{AT_FDCWD, IO_CHUNK, cred, file, lookup_at, lookup_cred};
 use crate::sys::fsflags::{AccessFlags, StatFlags};
-use crate::vm::uaccess::UserPtr;
+use crate::vm::uaccess::{UserPtr, UserSlice};
 
 fn stat_out(ctx: &Ctx<'_>, v: &VnodeRef, buf: UserPtr<abi::fs::Stat>) -> SysResult {
     ctx.write(buf, &v.attr()?.to_stat())?;
@@ -44,7 +44,7 @@ pub fn sys_lstat(ctx: &mut Ctx<'_>) -> SysResult {
 /// The file newfstatat(2) or statx(2) names — the path of argument 1 from `dirfd`, or with
 /// an empty path and AT_EMPTY_PATH `dirfd` itself — and the mount it is on (if known).
 fn stat_target(ctx: &Ctx<'_>, dirfd: i32, flags: StatFlags) -> Result<(VnodeRef, Option<MountRef>), Errno> {
-    let path = ctx.copyin_str(ctx.arg(1), namei::PATH_MAX)?;
+    let path = ctx.read_cstr(ctx.ptr(1), namei::PATH_MAX)?;
     if path.is_empty() {
         if !flags.contains(StatFlags::EMPTY_PATH) {
             return Err(Errno::ENOENT);
@@ -116,14 +116,14 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
         out.resize(start + reclen, 0);
         pos += 1;
     }
-    ctx.copyout(ctx.arg(1), &out)?;
+    ctx.write_slice(ctx.slice(1, 2), &out)?;
     *f.offset.lock() = u64::try_from(pos).unwrap_or(u64::MAX);
     vnops::accessed(&f);
     Ok(out.len())
 }
 
-fn readlink_common(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], buf: u64, size: usize) -> SysResult {
-    if size == 0 || size > i32::MAX as usize {
+fn readlink_common(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], buf: UserSlice<u8>) -> SysResult {
+    if buf.len == 0 || i32::try_from(buf.len).is_err() {
         return Err(Errno::EINVAL);
     }
     let np = lookup_at(ctx, dirfd, path, false)?;
@@ -131,28 +131,29 @@ fn readlink_common(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], buf: u64, size: usize
         return Err(Errno::EINVAL);
     }
     let target = np.vnode().readlink()?;
-    let n = target.len().min(size);
-    ctx.copyout(buf, &target[..n])?;
+    let n = target.len().min(buf.len);
+    ctx.write_slice(buf, &target[..n])?;
     Ok(n)
 }
 
 pub fn sys_readlink(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(0)?;
-    readlink_common(ctx, AT_FDCWD, &path, ctx.arg(1), ctx.size(2))
+    readlink_common(ctx, AT_FDCWD, &path, ctx.slice(1, 2))
 }
 
 pub fn sys_readlinkat(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(1)?;
-    readlink_common(ctx, ctx.fd(0), &path, ctx.arg(2), ctx.size(3))
+    readlink_common(ctx, ctx.fd(0), &path, ctx.slice(2, 3))
 }
 
 pub fn sys_getcwd(ctx: &mut Ctx<'_>) -> SysResult {
     let mut b = ctx.p.user().fs.lock().cwd.to_path_bytes();
     b.push(0);
-    if b.len() > ctx.size(1) {
+    let buf = ctx.slice::<u8>(0, 1);
+    if b.len() > buf.len {
         return Err(Errno::ERANGE);
     }
-    ctx.copyout(ctx.arg(0), &b)?;
+    ctx.write_slice(buf, &b)?;
     Ok(b.len())
 }
 
@@ -225,7 +226,7 @@ pub fn sys_faccessat(ctx: &mut Ctx<'_>) -> SysResult {
 
 pub fn sys_faccessat2(ctx: &mut Ctx<'_>) -> SysResult {
     let flags = ctx.flags::<AccessFlags>(3)?;
-    let path = ctx.copyin_str(ctx.arg(1), namei::PATH_MAX)?;
+    let path = ctx.read_cstr(ctx.ptr(1), namei::PATH_MAX)?;
     if path.is_empty() && !flags.contains(AccessFlags::EMPTY_PATH) {
         return Err(Errno::ENOENT);
     }

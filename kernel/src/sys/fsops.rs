@@ -220,7 +220,7 @@ fn fd_named(ctx: &Ctx<'_>, fd: i32) -> Result<Named, Errno> {
 
 /// The file a path or descriptor call names (an empty path with AT_EMPTY_PATH: `dirfd`).
 fn target(ctx: &Ctx<'_>, dirfd: i32, path_arg: usize, flags: AttrFlags) -> Result<Named, Errno> {
-    let path = ctx.copyin_str(ctx.arg(path_arg), namei::PATH_MAX)?;
+    let path = ctx.read_cstr(ctx.ptr(path_arg), namei::PATH_MAX)?;
     if path.is_empty() {
         if !flags.contains(AttrFlags::EMPTY_PATH) {
             return Err(Errno::ENOENT);

@@ -70,8 +70,8 @@ pub fn sys_mount(ctx: &mut Ctx<'_>) -> SysResult {
     if ms & (linux::MS_BIND | linux::MS_MOVE) != 0 {
         return Err(Errno::EINVAL);
     }
-    let fstype = ctx.copyin_str(ctx.arg(2), 64)?;
-    let source = if ctx.arg(0) == 0 { b"none".to_vec() } else { ctx.copyin_str(ctx.arg(0), namei::PATH_MAX)? };
+    let fstype = ctx.read_cstr(ctx.ptr(2), 64)?;
+    let source = if ctx.ptr::<u8>(0).is_null() { b"none".to_vec() } else { ctx.read_cstr(ctx.ptr(0), namei::PATH_MAX)? };
     let root = match &fstype[..] {
         b"ext2" => mount_ext2(ctx, &source, flags.contains(MountFlags::RDONLY))?,
         b"tmpfs" => tmpfs::new(),
