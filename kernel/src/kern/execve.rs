@@ -8,7 +8,6 @@ use platform::stub::{StubSpace, UserRegs};
 
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::exec;
-use crate::kern::sleeplock::SleepLock;
 use crate::sys::Ctx;
 
 pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> SysResult {
@@ -46,7 +45,7 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     if Arc::strong_count(&u.vm()) > 2 {
         crate::kern::futex::clear_tid(ctx.p, ctid);
     }
-    drop(std::mem::replace(&mut *u.vm.lock(), Arc::new(SleepLock::new("vmmap", image.vm))));
+    drop(std::mem::replace(&mut *u.vm.lock(), image.vm.into_map()));
     let old = ut.stub.lock().replace(Arc::new(t0));
     // The old thread ends in its stub: a vfork child's was a thread of its parent's stub.
     if let Some(old) = old {

@@ -72,7 +72,7 @@ fn proc_exit(p: &Arc<Proc>, status: i32) {
     let u = p.user();
     crate::kern::cputime::cancel_all(p);
     // Memory and the stub: the address space goes when its last user lets go.
-    let empty = Arc::new(crate::kern::sleeplock::SleepLock::new("vmmap", crate::vm::space::AddressSpace::new(p.pid as u64)));
+    let empty = crate::vm::space::AddressSpace::new(p.pid as u64).into_map();
     drop(std::mem::replace(&mut *u.vm.lock(), empty));
     // Descriptors.
     let files = std::mem::take(&mut *u.files().lock());

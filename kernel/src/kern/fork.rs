@@ -136,7 +136,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         }
         (None, space.thread(slot), Some((space, slot)))
     } else {
-        let mut vm = pu.vm().lock().fork(pid as u64);
+        let mut vm = pu.vm().write().fork(pid as u64);
         let pm = platform::physmem::get().ok_or(Errno::ENOMEM).map_err(fail)?;
         let (space, t0) = StubSpace::spawn(pm.fd()).map_err(|e| {
             log::warn!("fork: {e}");
@@ -144,7 +144,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         })?;
         vm.stub = Some(space);
         if a.flags & CLONE_CHILD_SETTID != 0 {
-            uaccess::copyout(&mut vm, a.child_tid, &pid.to_le_bytes()).map_err(fail)?;
+            uaccess::copyout(&vm, a.child_tid, &pid.to_le_bytes()).map_err(fail)?;
         }
         (Some(vm), t0, None)
     };

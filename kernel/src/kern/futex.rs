@@ -51,7 +51,7 @@ fn locate(p: &Proc, addr: u64, write: bool) -> Result<(Key, &'static AtomicU32),
         return Err(Errno::EINVAL);
     }
     let vm = p.user().vm();
-    let mut g = vm.lock();
+    let g = vm.read();
     let pa = g.resolve(addr, write).map_err(|_| Errno::EFAULT)?;
     let shared = g.find(addr).is_some_and(|e| e.shared());
     let key = if shared { Key::Shared { pa } } else { Key::Private { space: g.id, addr } };
@@ -252,8 +252,8 @@ pub fn exit_robust_list(p: &Proc, tid: u64, head: u64) {
     }
     let read_u64 = |addr: u64| -> Option<u64> {
         let vm = p.user().vm();
-        let mut g = vm.lock();
-        crate::vm::uaccess::copyin_u64(&mut g, addr).ok()
+        let g = vm.read();
+        crate::vm::uaccess::copyin_u64(&g, addr).ok()
     };
     // struct robust_list_head { next, futex_offset, list_op_pending }
     let (Some(first), Some(offset), Some(pending)) = (read_u64(head), read_u64(head + 8), read_u64(head + 16)) else {

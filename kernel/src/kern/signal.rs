@@ -538,11 +538,11 @@ fn setup_frame(td: &Arc<Thread>, p: &Arc<Proc>, regs: &mut UserRegs, info: &SigI
     f[INFO_OFF as usize..].copy_from_slice(&info.to_bytes());
     {
         let vm = p.user().vm();
-        let mut g = vm.lock();
+        let g = vm.read();
         if !fp.is_empty() {
-            uaccess::copyout(&mut g, fp_addr, &fp)?;
+            uaccess::copyout(&g, fp_addr, &fp)?;
         }
-        uaccess::copyout(&mut g, frame, &f)?;
+        uaccess::copyout(&g, frame, &f)?;
     }
     if let Some(s) = u.stub.lock().as_ref() {
         s.reset_fpstate();
@@ -575,8 +575,8 @@ pub fn sigreturn(td: &Arc<Thread>, p: &Arc<Proc>, regs: &mut UserRegs) -> Result
     let mut uc = vec![0u8; 304];
     {
         let vm = p.user().vm();
-        let mut g = vm.lock();
-        uaccess::copyin(&mut g, frame + UC_OFF, &mut uc)?;
+        let g = vm.read();
+        uaccess::copyin(&g, frame + UC_OFF, &mut uc)?;
     }
     let word = |off: usize| u64::from_le_bytes(uc[off..off + 8].try_into().unwrap_or([0; 8]));
     let mc = 40;
@@ -595,8 +595,8 @@ pub fn sigreturn(td: &Arc<Thread>, p: &Arc<Proc>, regs: &mut UserRegs) -> Result
     {
         let mut fp = vec![0u8; host.len()];
         let vm = p.user().vm();
-        let mut g = vm.lock();
-        uaccess::copyin(&mut g, fp_ptr, &mut fp)?;
+        let g = vm.read();
+        uaccess::copyin(&g, fp_ptr, &mut fp)?;
         drop(g);
         stub.set_fpstate(&fp);
     }

@@ -102,7 +102,7 @@ fn check_dest(ctx: &Ctx<'_>, addr: u64, len: usize) -> Result<(), Errno> {
     if len == 0 {
         return Ok(());
     }
-    let ok = ctx.p.user().vm().lock().accessible(addr, len, crate::vm::space::PROT_WRITE);
+    let ok = ctx.p.user().vm().read().accessible(addr, len, crate::vm::space::PROT_WRITE);
     if ok { Ok(()) } else { Err(Errno::EFAULT) }
 }
 

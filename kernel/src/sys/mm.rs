@@ -41,7 +41,7 @@ fn range(addr: u64, len: u64) -> Result<(u64, u64), Errno> {
 pub fn sys_brk(ctx: &mut Ctx<'_>) -> SysResult {
     let want = ctx.arg(0);
     let vm = ctx.p.user().vm();
-    let mut g = vm.lock();
+    let mut g = vm.write();
     let old = g.brk;
     if want < g.brk_start || want >= MMAP_BASE {
         return Ok(old as usize);
@@ -110,7 +110,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
         _ => String::new(),
     };
     let vm = ctx.p.user().vm();
-    let mut g = vm.lock();
+    let mut g = vm.write();
     let start = if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0 {
         let (s, e) = range(hint, len)?;
         if s < MMAP_MIN {
@@ -134,7 +134,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
 
 pub fn sys_munmap(ctx: &mut Ctx<'_>) -> SysResult {
     let (s, e) = range(ctx.arg(0), ctx.arg(1))?;
-    ctx.p.user().vm().lock().unmap(s, e);
+    ctx.p.user().vm().write().unmap(s, e);
     Ok(0)
 }
 
@@ -144,14 +144,14 @@ pub fn sys_mprotect(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let (s, e) = range(ctx.arg(0), ctx.arg(1).max(1))?;
-    ctx.p.user().vm().lock().protect(s, e, prot & (PROT_READ | PROT_WRITE | PROT_EXEC))?;
+    ctx.p.user().vm().write().protect(s, e, prot & (PROT_READ | PROT_WRITE | PROT_EXEC))?;
     Ok(0)
 }
 
 pub fn sys_madvise(ctx: &mut Ctx<'_>) -> SysResult {
     let (s, e) = range(ctx.arg(0), ctx.arg(1).max(1))?;
     if ctx.int(2) == MADV_DONTNEED {
-        ctx.p.user().vm().lock().dontneed(s, e);
+        ctx.p.user().vm().write().dontneed(s, e);
     }
     Ok(0)
 }
@@ -182,7 +182,7 @@ pub fn sys_mremap(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let (old, old_end) = range(old, old_len)?;
     let vm = ctx.p.user().vm();
-    let mut g = vm.lock();
+    let mut g = vm.write();
     if !g.within_one(old, old_end) {
         return Err(Errno::EFAULT);
     }
@@ -234,7 +234,7 @@ pub fn sys_msync(ctx: &mut Ctx<'_>) -> SysResult {
         return Ok(0);
     }
     let (s, e) = range(addr, len)?;
-    if !ctx.p.user().vm().lock().fully_mapped(s, e) {
+    if !ctx.p.user().vm().read().fully_mapped(s, e) {
         return Err(Errno::ENOMEM);
     }
     Ok(0)

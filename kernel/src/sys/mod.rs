@@ -95,14 +95,14 @@ impl Ctx<'_> {
 
     pub fn copyin(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
         let vm = self.p.user().vm();
-        let mut g = vm.lock();
-        uaccess::copyin(&mut g, addr, buf)
+        let g = vm.read();
+        uaccess::copyin(&g, addr, buf)
     }
 
     pub fn copyout(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
         let vm = self.p.user().vm();
-        let mut g = vm.lock();
-        uaccess::copyout(&mut g, addr, data)
+        let g = vm.read();
+        uaccess::copyout(&g, addr, data)
     }
 
     pub fn copyin_u64(&self, addr: u64) -> Result<u64, Errno> {
@@ -141,8 +141,8 @@ impl Ctx<'_> {
     /// A NUL-terminated string of at most `max` bytes.
     pub fn copyin_str(&self, addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
         let vm = self.p.user().vm();
-        let mut g = vm.lock();
-        uaccess::copyin_str(&mut g, addr, max)
+        let g = vm.read();
+        uaccess::copyin_str(&g, addr, max)
     }
 
     /// A path argument (ENOENT for an empty one, ENAMETOOLONG past PATH_MAX).

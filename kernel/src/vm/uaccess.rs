@@ -2,6 +2,9 @@
 //! user range, pages are faulted in through the address space (copy-on-write is broken for a
 //! write), and bytes move through the direct map. A bad address is `EFAULT`, never a fault
 //! in the kernel.
+//!
+//! The caller holds the address space's `vmmap` lock, shared (`vm.read()`) is enough: the
+//! threads of a process copy in and out at the same time.
 
 use platform::physmem;
 use platform::stub::layout::USER_END;
@@ -18,7 +21,7 @@ fn check(addr: u64, len: usize) -> Result<(), Errno> {
 }
 
 /// Copy `buf.len()` bytes from guest address `addr`.
-pub fn copyin(vm: &mut AddressSpace, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+pub fn copyin(vm: &AddressSpace, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
     check(addr, buf.len())?;
     let pm = physmem::get().ok_or(Errno::EFAULT)?;
     let mut done = 0;
@@ -33,7 +36,7 @@ pub fn copyin(vm: &mut AddressSpace, addr: u64, buf: &mut [u8]) -> Result<(), Er
 }
 
 /// Copy `data` to guest address `addr`.
-pub fn copyout(vm: &mut AddressSpace, addr: u64, data: &[u8]) -> Result<(), Errno> {
+pub fn copyout(vm: &AddressSpace, addr: u64, data: &[u8]) -> Result<(), Errno> {
     check(addr, data.len())?;
     let pm = physmem::get().ok_or(Errno::EFAULT)?;
     let mut done = 0;
@@ -49,7 +52,7 @@ pub fn copyout(vm: &mut AddressSpace, addr: u64, data: &[u8]) -> Result<(), Errn
 
 /// Read a NUL-terminated string of at most `max` bytes (without the NUL). ENAMETOOLONG when
 /// no NUL comes within `max`.
-pub fn copyin_str(vm: &mut AddressSpace, addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
+pub fn copyin_str(vm: &AddressSpace, addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
     let mut out = Vec::new();
     let mut a = addr;
     loop {
@@ -72,7 +75,7 @@ pub fn copyin_str(vm: &mut AddressSpace, addr: u64, max: usize) -> Result<Vec<u8
 }
 
 /// Read a u64.
-pub fn copyin_u64(vm: &mut AddressSpace, addr: u64) -> Result<u64, Errno> {
+pub fn copyin_u64(vm: &AddressSpace, addr: u64) -> Result<u64, Errno> {
     let mut b = [0u8; 8];
     copyin(vm, addr, &mut b)?;
     Ok(u64::from_le_bytes(b))

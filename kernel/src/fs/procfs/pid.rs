@@ -137,7 +137,7 @@ struct VmFigures {
 fn vm_figures(p: &Proc) -> VmFigures {
     let mut f = VmFigures { vsize: 0, rss: 0, start_code: 0, end_code: 0, start_stack: 0, start_brk: 0, data: 0, stack: 0, text: 0 };
     let vm = p.user().vm();
-    let Some(g) = vm.try_lock() else { return f };
+    let Some(g) = vm.try_read() else { return f };
     f.vsize = g.vsz();
     f.rss = g.rss_pages();
     f.start_brk = g.brk_start;
@@ -341,7 +341,7 @@ fn status(p: &Arc<Proc>, td: Option<&Thread>) -> String {
 /// `/proc/PID/maps`: one line per mapping.
 fn maps(p: &Proc) -> String {
     let vm = p.user().vm();
-    let g = vm.lock();
+    let g = vm.read();
     let mut out = String::new();
     for e in g.entries() {
         let ino = match &e.backing {
