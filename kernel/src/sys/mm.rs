@@ -21,9 +21,9 @@ const MAP_ANONYMOUS: u32 = 0x20;
 const MAP_FIXED_NOREPLACE: u32 = 0x10_0000;
 const MADV_DONTNEED: i32 = 4;
 
-/// Linux's OVERCOMMIT_GUESS for one request: no more than all of physical memory.
-fn overcommit_ok(len: u64) -> bool {
-    platform::physmem::get().is_some_and(|pm| len / PAGE <= pm.npages() as u64)
+/// Linux's OVERCOMMIT_GUESS for one request ([`crate::vm::space::AddressSpace::overcommit_ok`]).
+fn overcommit_ok(ctx: &Ctx<'_>, len: u64) -> bool {
+    ctx.p.user().vm().read().overcommit_ok(len)
 }
 
 /// A user range [addr, addr+len) rounded out to pages, checked to lie in user space.
@@ -48,7 +48,7 @@ pub fn sys_brk(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let (old_end, new_end) = (page_up(old).ok_or(Errno::ENOMEM)?, page_up(want).ok_or(Errno::ENOMEM)?);
     if new_end > old_end {
-        if !g.is_free(old_end, new_end) || !overcommit_ok(new_end - g.brk_start) {
+        if !g.is_free(old_end, new_end) || !g.overcommit_ok(new_end - g.brk_start) {
             return Ok(old as usize);
         }
         g.map(MapEntry { start: old_end, end: new_end, prot: PROT_READ | PROT_WRITE, backing: Backing::Anon, name: "[heap]".into() });
@@ -74,7 +74,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let anon = flags & MAP_ANONYMOUS != 0;
-    if !shared && prot & PROT_WRITE != 0 && !overcommit_ok(len) {
+    if !shared && prot & PROT_WRITE != 0 && !overcommit_ok(ctx, len) {
         return Err(Errno::ENOMEM);
     }
     let backing = if anon {
@@ -187,7 +187,7 @@ pub fn sys_mremap(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EFAULT);
     }
     let private_writable = g.find(old).is_some_and(|e| !e.shared() && e.prot & PROT_WRITE != 0);
-    if new_len > old_len && private_writable && !overcommit_ok(new_len) {
+    if new_len > old_len && private_writable && !g.overcommit_ok(new_len) {
         return Err(Errno::ENOMEM);
     }
     if flags & MREMAP_FIXED != 0 {

@@ -67,17 +67,24 @@ pub fn page_up(a: u64) -> Option<u64> {
 /// every address space that maps it, across fork.
 #[derive(Debug)]
 pub struct SharedObject {
+    pm: Arc<PhysMem>,
     pages: SpinLock<BTreeMap<u64, u64>>,
 }
 
 impl SharedObject {
+    /// An empty object in the machine's memory.
     pub fn new() -> Arc<SharedObject> {
-        Arc::new(SharedObject { pages: SpinLock::new("shared_object", BTreeMap::new()) })
+        SharedObject::with_physmem(physmem::shared().expect("physical memory"))
+    }
+
+    /// An empty object whose pages come from `pm`.
+    pub fn with_physmem(pm: Arc<PhysMem>) -> Arc<SharedObject> {
+        Arc::new(SharedObject { pm, pages: SpinLock::new("shared_object", BTreeMap::new()) })
     }
 
     /// The page at page index `idx`, allocated (zeroed) on first use; a new reference.
     fn page(&self, idx: u64, owner: u64) -> Option<u64> {
-        let pm = physmem::get()?;
+        let pm = &self.pm;
         let mut pages = self.pages.lock();
         if let Some(&pa) = pages.get(&idx) {
             pm.page_ref(pa);
@@ -92,10 +99,8 @@ impl SharedObject {
 
 impl Drop for SharedObject {
     fn drop(&mut self) {
-        if let Some(pm) = physmem::get() {
-            for (_, pa) in std::mem::take(&mut *self.pages.lock()) {
-                pm.page_unref(pa);
-            }
+        for (_, pa) in std::mem::take(self.pages.get_mut()) {
+            self.pm.page_unref(pa);
         }
     }
 }
@@ -243,6 +248,8 @@ static NEXT_SPACE_ID: AtomicU64 = AtomicU64::new(1);
 #[derive(Debug)]
 pub struct AddressSpace {
     pub id: u64,
+    /// Where its pages come from (the machine's memory; a scratch one in tests).
+    pm: Arc<PhysMem>,
     entries: BTreeMap<u64, MapEntry>,
     /// The page table and pending stub operations (`vm_pages`).
     pt: SpinLock<PageTable>,
@@ -261,9 +268,16 @@ pub struct AddressSpace {
 pub type VmMap = RwSleepLock<AddressSpace>;
 
 impl AddressSpace {
+    /// An empty space in the machine's memory, its pages owned by pid `owner`.
     pub fn new(owner: u64) -> AddressSpace {
+        AddressSpace::with_physmem(owner, physmem::shared().expect("physical memory"))
+    }
+
+    /// An empty space whose pages come from `pm`.
+    pub fn with_physmem(owner: u64, pm: Arc<PhysMem>) -> AddressSpace {
         AddressSpace {
             id: NEXT_SPACE_ID.fetch_add(1, Ordering::Relaxed),
+            pm,
             entries: BTreeMap::new(),
             pt: SpinLock::new("vm_pages", PageTable::default()),
             resident: AtomicU64::new(0),
@@ -279,8 +293,15 @@ impl AddressSpace {
         Arc::new(RwSleepLock::new("vmmap", self))
     }
 
-    fn pm() -> &'static PhysMem {
-        physmem::get().expect("physical memory")
+    /// The physical memory its pages live in (copyin/copyout read and write through it).
+    pub fn physmem(&self) -> &Arc<PhysMem> {
+        &self.pm
+    }
+
+    /// Linux's OVERCOMMIT_GUESS for one private writable request of `len` bytes (mmap, brk,
+    /// mremap's growth): no more than all of physical memory. Memory is committed on touch.
+    pub fn overcommit_ok(&self, len: u64) -> bool {
+        len / PAGE <= self.pm.npages() as u64
     }
 
     /// The page table, through exclusive access to the space (map changes).
@@ -381,7 +402,7 @@ impl AddressSpace {
 
     /// Drop the pages of `[start, end)` (resident and in the stub).
     fn drop_pages(&mut self, start: u64, end: u64) {
-        let pm = Self::pm();
+        let pm = &self.pm;
         let pt = self.pt.get_mut();
         let vpns: Vec<u64> = pt.pages.range(start / PAGE..end.div_ceil(PAGE)).map(|(&v, _)| v).collect();
         let mut stub_mapped = false;
@@ -469,7 +490,7 @@ impl AddressSpace {
         if new != old {
             // The resident pages move; the stub loses them at the old place and faults them
             // in at the new one.
-            let pm = Self::pm();
+            let pm = &self.pm;
             let pt = self.pt.get_mut();
             let vpns: Vec<u64> = pt.pages.range(old / PAGE..old_end / PAGE).map(|(&v, _)| v).collect();
             let mut moved = Vec::with_capacity(vpns.len());
@@ -525,7 +546,7 @@ impl AddressSpace {
                 (Some(pte), lost) => {
                     if let Some(pa) = lost {
                         // Another thread brought the page in while we read it: one page.
-                        Self::pm().page_unref(pa);
+                        self.pm.page_unref(pa);
                     }
                     if access == Access::Write && pte.cow { self.break_cow(pte)? } else { pte }
                 }
@@ -583,7 +604,7 @@ impl AddressSpace {
                 }
             }
         }
-        let pm = Self::pm();
+        let pm = &self.pm;
         let mut pt = self.pt.lock();
         for (v, pa) in fresh {
             match pt.pages.entry(v) {
@@ -609,7 +630,7 @@ impl AddressSpace {
     /// A copy-on-write page being written: take it if nobody else has it, else copy. Called
     /// with the page table locked (no sleep: an allocation and a copy).
     fn break_cow(&self, pte: Pte) -> Result<Pte, FaultError> {
-        let pm = Self::pm();
+        let pm = &self.pm;
         let only_us = pm.page(pte.pa).is_some_and(|p| p.refcount.load(Ordering::Acquire) == 1);
         if only_us {
             return Ok(Pte { cow: false, stub_prot: 0, ..pte });
@@ -623,7 +644,7 @@ impl AddressSpace {
     /// The first touch of a page: zeros, file data, or the shared object's page; a new
     /// reference. May sleep (file I/O): called without the page-table lock.
     fn populate(&self, e: &MapEntry, page_va: u64) -> Result<u64, FaultError> {
-        let pm = Self::pm();
+        let pm = &self.pm;
         let off = page_va - e.start;
         match &e.backing {
             Backing::Anon => pm.alloc_zeroed(self.owner, pgflags::ANON).ok_or(FaultError::OutOfMemory),
@@ -690,8 +711,8 @@ impl AddressSpace {
     /// A copy for fork: private pages become copy-on-write in both, shared ones stay shared.
     /// The parent's stub loses write access to its now-shared private pages.
     pub fn fork(&mut self, owner: u64) -> AddressSpace {
-        let pm = Self::pm();
-        let mut child = AddressSpace::new(owner);
+        let pm = &self.pm;
+        let mut child = AddressSpace::with_physmem(owner, Arc::clone(&self.pm));
         child.entries = self.entries.clone();
         child.brk_start = self.brk_start;
         child.brk = self.brk;
@@ -735,9 +756,8 @@ impl AddressSpace {
 
     /// Release every page (exit, exec).
     pub fn clear(&mut self) {
-        let pm = Self::pm();
-        for (_, pte) in std::mem::take(self.pt_mut()).pages {
-            pm.page_unref(pte.pa);
+        for (_, pte) in std::mem::take(self.pt.get_mut()).pages {
+            self.pm.page_unref(pte.pa);
         }
         self.entries.clear();
         self.resident.store(0, Ordering::Relaxed);
@@ -746,11 +766,13 @@ impl AddressSpace {
 
 impl Drop for AddressSpace {
     fn drop(&mut self) {
-        if physmem::get().is_some() {
-            self.clear();
-        }
+        self.clear();
         if let Some(stub) = self.stub.take() {
             stub.kill();
         }
     }
 }
+
+#[cfg(test)]
+#[path = "space_tests.rs"]
+mod tests;

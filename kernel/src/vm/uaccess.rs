@@ -6,7 +6,6 @@
 //! The caller holds the address space's `vmmap` lock, shared (`vm.read()`) is enough: the
 //! threads of a process copy in and out at the same time.
 
-use platform::physmem;
 use platform::stub::layout::USER_END;
 
 use crate::kern::errno::Errno;
@@ -23,7 +22,7 @@ fn check(addr: u64, len: usize) -> Result<(), Errno> {
 /// Copy `buf.len()` bytes from guest address `addr`.
 pub fn copyin(vm: &AddressSpace, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
     check(addr, buf.len())?;
-    let pm = physmem::get().ok_or(Errno::EFAULT)?;
+    let pm = vm.physmem();
     let mut done = 0;
     while done < buf.len() {
         let a = addr + done as u64;
@@ -38,7 +37,7 @@ pub fn copyin(vm: &AddressSpace, addr: u64, buf: &mut [u8]) -> Result<(), Errno>
 /// Copy `data` to guest address `addr`.
 pub fn copyout(vm: &AddressSpace, addr: u64, data: &[u8]) -> Result<(), Errno> {
     check(addr, data.len())?;
-    let pm = physmem::get().ok_or(Errno::EFAULT)?;
+    let pm = vm.physmem();
     let mut done = 0;
     while done < data.len() {
         let a = addr + done as u64;
