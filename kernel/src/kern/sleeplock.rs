@@ -8,12 +8,31 @@
 //! platform's [`RwCell`] (the state word and the value) with the sleeping done here. Either
 //! way a waiter checks and queues under its sleep-queue lock, so no release between the check
 //! and the sleep is missed. Neither is taken with a spinlock held, and neither is recursive.
+//!
+//! Outside a kernel thread (plain host threads: unit tests, early boot) there is no one to
+//! sleep: a waiter yields the host CPU and tries again, so code under these locks can be
+//! tested with host threads.
 
 use std::ops::{Deref, DerefMut};
 
 use platform::sync::{RwCell, RwReadGuard, RwWriteGuard, SpinLock};
 
 use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wakeup, wakeup_one, wchan_of};
+
+/// Whether the caller is a plain host thread (no kernel thread to put to sleep).
+fn no_kernel_thread() -> bool {
+    crate::kern::sched::curthread().is_none()
+}
+
+/// Try `f` until it succeeds, yielding the host CPU in between (a host thread's wait).
+fn spin_until<G>(mut f: impl FnMut() -> Option<G>) -> G {
+    loop {
+        if let Some(g) = f() {
+            return g;
+        }
+        std::thread::yield_now();
+    }
+}
 
 /// A mutex for sections that may sleep.
 pub struct SleepLock<T> {
@@ -36,6 +55,14 @@ impl<T> SleepLock<T> {
     /// Acquire, sleeping while someone else holds it.
     pub fn lock(&self) -> SleepGuard<'_, T> {
         let chan = wchan_of(self);
+        if no_kernel_thread() {
+            loop {
+                if let Some(g) = self.try_lock() {
+                    return g;
+                }
+                std::thread::yield_now();
+            }
+        }
         loop {
             let g = sleepq_lock(chan);
             if let Some(v) = self.inner.lock().take() {
@@ -116,6 +143,9 @@ impl<T> RwSleepLock<T> {
         if let Some(g) = self.cell.try_read() {
             return g;
         }
+        if no_kernel_thread() {
+            return spin_until(|| self.cell.try_read_or_flag());
+        }
         loop {
             let q = sleepq_lock(self.cell.chan());
             if let Some(g) = self.cell.try_read_or_flag() {
@@ -130,6 +160,9 @@ impl<T> RwSleepLock<T> {
         if let Some(g) = self.cell.try_write() {
             return g;
         }
+        if no_kernel_thread() {
+            return spin_until(|| self.cell.try_write_or_flag());
+        }
         loop {
             let q = sleepq_lock(self.cell.chan());
             if let Some(g) = self.cell.try_write_or_flag() {
@@ -142,6 +175,11 @@ impl<T> RwSleepLock<T> {
     /// Acquire shared if that needs no wait.
     pub fn try_read(&self) -> Option<RwReadGuard<'_, T>> {
         self.cell.try_read()
+    }
+
+    /// Acquire exclusive if that needs no wait.
+    pub fn try_write(&self) -> Option<RwWriteGuard<'_, T>> {
+        self.cell.try_write()
     }
 
     /// Look at the value if no writer holds it, without waiting: for the debugger (see

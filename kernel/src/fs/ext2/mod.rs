@@ -32,9 +32,25 @@
 //! | `le.rs`     | little-endian field access                                            |
 //! | `tests.rs`  | unit tests on mke2fs images through the `Vnode` interface, e2fsck after |
 //!
-//! Locking: one sleep lock per file system ([`Ext2Fs::inner`]) covers the superblock copy,
-//! descriptors, block cache and every on-disk change; I/O sleeps with it held. The node table
-//! and orphan set are spinlocks taken inside it (or alone), never across a sleep.
+//! Locking — no lock covers the whole file system; I/O sleeps with only what it needs held.
+//! Outermost first:
+//!
+//! | lock          | kind             | covers                                                  |
+//! |---------------|------------------|---------------------------------------------------------|
+//! | `ext2_ns`     | sleep, per fs    | namespace changes (create, mkdir, symlink, link, unlink, rmdir, rename), one at a time: the only operations that lock several inodes, so they may lock them in any order |
+//! | `ext2_inode`  | rw sleep, per inode (in its [`Ext2Node`]) | the inode and what it owns: its block map and data, a directory's entries. Shared: read, lookup, readdir, readlink; exclusive: write, truncate, setattr, entry changes. `attr` takes none (an inode is read whole, a snapshot) |
+//! | `ext2_alloc`  | sleep, per fs (`fs::Meta`) | block and inode bitmaps, free counts, the superblock and group descriptors as written back |
+//! | `bflush`      | sleep, per fs     | one flush of the buffer cache at a time (a full cache flushes inside an allocation) |
+//! | `buf`         | sleep, per cached block | the block's bytes while it is read in or looked at: one at a time, inside closures |
+//! | `bcache`      | spin, per fs     | the block map of the cache (never across I/O)            |
+//!
+//! `ext2_nodes` (live nodes) and `ext2_orphans` are spinlock leaves. Orphans are released
+//! after the operation that left them unused, with no inode lock held (nothing else can reach
+//! them). A page fault reading a mapped file holds its address space's `vmmap` shared
+//! outside all of these; ext2 never touches guest memory. A sync copies each dirty block under
+//! its own lock, so it may write half of an operation under way, as any unjournalled ext2
+//! does; at halt (nothing may sleep) a file system with an operation under way is left
+//! unsynced rather than written half-changed.
 //!
 //! Everything read from the disk is untrusted: the superblock and descriptors are checked at
 //! mount (a bad image is refused with the reason), block and inode numbers and directory
