@@ -8,7 +8,7 @@
 //! Waiters hang in [`NBUCKETS`] hashed queues, each a spinlock (`futex_bucket`), as Linux's
 //! futex hash. Locking:
 //!
-//! * the word is resolved first ([`locate`]: the address space's `vmmap` shared, which may
+//! * the word is resolved first (`locate`: the address space's `vmmap` shared, which may
 //!   fault a page in from a file and sleep), with a reference on its page so that it stays
 //!   the same page until the operation is done; only then is a bucket locked;
 //! * a bucket is never held across a sleep: the waiter queues itself and checks the value
