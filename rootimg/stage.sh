@@ -31,3 +31,6 @@ done
 cp -p "$src"/etc/* "$dir/etc/"
 chmod 600 "$dir/etc/shadow"
 "$src/build-tests.sh" "$dir/usr/tests"
+# File names that are not UTF-8, for t_names (file names are bytes).
+mkdir -p "$dir/usr/tests/names.d/$(printf '\377\376\200')"
+printf staged > "$dir/usr/tests/names.d/$(printf 'caf\351')"

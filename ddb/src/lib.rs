@@ -20,8 +20,9 @@
 //! | `console`     | [`StdConsole`]: rustyline on a terminal, plain lines otherwise      |
 //! | `format`      | how addresses and columns are printed                               |
 //!
-//! The kernel registers the commands that need its own types (`ps`, `show allpcpu`, `show proc`,
-//! `show map`, `show locks`, `show page`, `dump`) with [`Debugger::register`].
+//! The kernel registers the commands that need its own types (`ps`, `show allpcpu`,
+//! `show msgbuf`/`dmesg`, `show proc`, `show map`, `show syscalls`) with
+//! [`Debugger::register`]. (`show locks`, `show page` and `dump` are not written yet.)
 
 #![deny(unsafe_code)]
 

@@ -2,16 +2,23 @@
 //!
 //! | module   | what it is                                                                  |
 //! |----------|------------------------------------------------------------------------------|
-//! | `kern`   | boot, command line, processes, threads, scheduler, sleep/wakeup, shutdown     |
-//! | `debug`  | exported introspection roots, debugger entry (kdb), ddb target and commands  |
+//! | `abi`    | the Linux structures in guest memory, checked against linux-raw-sys          |
+//! | `kern`   | boot, command line, processes, threads, scheduler, sleep/wakeup, signals, tty |
 //! | `vm`     | guest address spaces: map entries, page table, faults, copyin/copyout          |
-//! | `fs`     | VFS, path lookup, mounts, open files; hostfs, devfs                            |
+//! | `fs`     | VFS, path lookup, mounts, open files; ext2, tmpfs, hostfs, devfs, procfs       |
+//! | `sys`    | the Linux system call layer: the table and the handlers                       |
+//! | `debug`  | exported introspection roots, the ddb backend of kdb, ddb target and commands |
+//!
+//! Layers: `abi` at the bottom; `kern`, `vm` and `fs` use each other but never `sys` or
+//! `debug`, which sit above and register themselves at start-up (`sys::install`,
+//! `debug::install`, called by `main`).
 //!
 //! All host access goes through the `platform` crate; this crate has no `unsafe` beyond the
 //! `#[no_mangle]` roots in `debug::export`.
 
 #![deny(unsafe_code)]
 
+pub mod abi;
 pub mod debug;
 pub mod fs;
 pub mod kern;

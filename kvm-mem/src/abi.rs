@@ -7,9 +7,12 @@
 //! `core::mem::offset_of!`, and readers go through those offsets. A reader built from an older
 //! tree can therefore read a newer kernel as long as the fields it needs still exist.
 //!
+//! Every root symbol but `vk_layout` holds a pointer (version 2): the record itself is a
+//! static of the kernel module that owns it, and the root only publishes its address.
+//!
 //! ```text
-//!  symbol            type                what it is
-//!  vk_layout         Layout              magic, version, record sizes and field offsets
+//!  symbol            points at           what it is
+//!  vk_layout         (is) Layout         magic, version, record sizes and field offsets
 //!  vk_allproc        u64                 address of the first ProcRecord (sorted by pid)
 //!  vk_pcpu           [PcpuRecord; 16]    per-CPU data, indexed by cpuid
 //!  vk_ncpus          u32                 number of CPUs started (-n)
@@ -33,7 +36,7 @@ use core::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, AtomicU64};
 /// `vk_layout.magic`: "VKLAYOUT" little-endian.
 pub const LAYOUT_MAGIC: u64 = u64::from_le_bytes(*b"VKLAYOUT");
 /// Bumped when a field changes meaning (not when one is added: offsets take care of that).
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 pub const PROC_MAGIC: u64 = u64::from_le_bytes(*b"VKPROC\0\0");
 pub const THREAD_MAGIC: u64 = u64::from_le_bytes(*b"VKTHREAD");
 pub const PCPU_MAGIC: u64 = u64::from_le_bytes(*b"VKPCPU\0\0");

@@ -25,7 +25,9 @@ use crate::record::{
 use crate::source::{MemSource, ProcMem};
 use crate::validate::parse_layout;
 
-/// Runtime addresses of the exported roots (see `abi` for what each is).
+/// Runtime addresses of the exported records (see `abi` for what each is). In the kernel's
+/// ELF, `vk_layout` is the descriptor itself; every other root symbol is a pointer to its
+/// record (the record belongs to the kernel module that keeps it), which `Kvm::open` follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Roots {
     pub layout: u64,
@@ -96,7 +98,27 @@ impl Kvm {
         }
         let bias = load_bias(pid, nl.first_load_vaddr())?;
         let [layout, allproc, pcpu, ncpus, msgbuf, boottime_ns, physmem] = vals.map(|v| v.wrapping_add(bias));
-        Kvm::from_roots(Box::new(src), Roots { layout, allproc, pcpu, ncpus, msgbuf, boottime_ns, physmem })
+        // The layout descriptor is checked first, so a kernel of another layout version is
+        // refused before its roots are read.
+        let mut buf = vec![0u8; size_of::<Layout>()];
+        src.read(layout, &mut buf)?;
+        parse_layout(&buf, layout)?;
+        // Every other root symbol holds the address of its record (layout version 2).
+        let deref = |sym: u64| -> Result<u64, KvmError> {
+            let mut b = [0u8; 8];
+            src.read(sym, &mut b)?;
+            Ok(u64::from_le_bytes(b))
+        };
+        let roots = Roots {
+            layout,
+            allproc: deref(allproc)?,
+            pcpu: deref(pcpu)?,
+            ncpus: deref(ncpus)?,
+            msgbuf: deref(msgbuf)?,
+            boottime_ns: deref(boottime_ns)?,
+            physmem: deref(physmem)?,
+        };
+        Kvm::from_roots(Box::new(src), roots)
     }
 
     /// Open a kernel whose root addresses are known (the kernel reading itself).

@@ -185,7 +185,7 @@ mod tests {
             "no vk layout at 0x5000 (bad magic 0x1234): is the namelist the kernel this process runs?"
         );
         let e = check(|l| l.version = 99).unwrap_err();
-        assert_eq!(e.to_string(), "vk layout version 99 at 0x5000; this reader knows version 1");
+        assert_eq!(e.to_string(), "vk layout version 99 at 0x5000; this reader knows version 2");
         assert!(matches!(parse_layout(&[0u8; 4], 1), Err(KvmError::BadLayout { addr: 1, magic: 0 })));
     }
 

@@ -31,13 +31,15 @@ pub fn reexec() -> io::Error {
     let Some(argv) = ARGV.get() else {
         return io::Error::other("no saved command line");
     };
-    // Signal dispositions reset on exec but the mask is inherited: unblock everything, or the
-    // new kernel would start with its IPI and fault signals blocked.
-    // SAFETY: a zeroed sigset is valid storage for sigemptyset; sigprocmask reads it.
+    // Signal dispositions reset on exec but the mask is inherited: unblock everything but the
+    // asynchronous host signals, or the new kernel would start with its IPI and fault signals
+    // blocked. The host signals stay blocked across the exec (a SIGTERM sent meanwhile stays
+    // pending for the new kernel's main thread instead of killing the process before it has
+    // blocked them again).
+    let keep = async_set();
+    // SAFETY: sets the calling thread's mask from a valid sigset.
     unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_SETMASK, &keep, std::ptr::null_mut());
     }
     let path = CString::new("/proc/self/exe").unwrap_or_default();
     let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();

@@ -67,12 +67,14 @@ impl HostFile {
     }
 }
 
-/// A directory's entries: (name, inode, file-type bits of the mode).
-pub fn read_dir(p: &Path) -> Result<Vec<(String, u64, u32)>, i32> {
+/// A directory's entries: (name, inode, file-type bits of the mode). Names are the host's
+/// bytes, whatever they are.
+pub fn read_dir(p: &Path) -> Result<Vec<(Vec<u8>, u64, u32)>, i32> {
+    use std::os::unix::ffi::OsStringExt;
     let mut out = Vec::new();
     for e in std::fs::read_dir(p).map_err(errno)? {
         let e = e.map_err(errno)?;
-        let Ok(name) = e.file_name().into_string() else { continue };
+        let name = e.file_name().into_vec();
         let m = e.metadata().map_err(errno)?;
         out.push((name, m.ino(), m.mode() & 0o170000));
     }

@@ -6,7 +6,7 @@
 //! | module      | what it gives the kernel                                                    |
 //! |-------------|------------------------------------------------------------------------------|
 //! | `physmem`   | the physical memory image (memfd or `-i` file) at `DMAP_BASE`, `vm_page`s     |
-//! | `cpu`       | virtual CPUs (host threads), per-CPU data through `%gs`, idle sleep, IPIs     |
+//! | `cpu`       | virtual CPUs (host threads), per-CPU data via a thread-local, idle sleep, IPIs |
 //! | `kthread`   | kernel stacks with guard pages, the `Pcb`, the assembly `cpu_switch`          |
 //! | `trap`      | host signal entry: SIGSEGV/SIGBUS/SIGILL/SIGFPE/SIGTRAP in kernel code, SIGUSR1 |
 //! | `stop`      | stopping and restarting the other CPUs for the debugger (`stopsig`)          |

@@ -205,7 +205,7 @@ fn a_kernel_stack_overflow_still_reaches_the_debugger() {
     assert!(b.contains("kernel stack overflow: the fault is in the guard page of thread 100000"), "{b}");
     k.send("trace");
     let t = k.expect("db> ");
-    assert!(t.contains("kernel::debug::sysctl::recurse("), "{t}");
+    assert!(t.contains("kernel::kern::kdb::recurse("), "{t}");
     k.send("halt");
     assert_eq!(k.wait().code(), Some(0));
 }

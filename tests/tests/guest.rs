@@ -7,7 +7,7 @@ use std::path::Path;
 use vk_tests::guest::{PROGRAM_TIMEOUT, root_dir, run_guest, run_native, summary};
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
-const PROGRAMS: &[&str] = &["t_exec", "t_files", "t_proc", "t_procfs", "t_rust", "t_signal", "t_thread", "t_time", "t_vm"];
+const PROGRAMS: &[&str] = &["t_exec", "t_files", "t_names", "t_proc", "t_procfs", "t_rust", "t_signal", "t_thread", "t_time", "t_vm"];
 
 fn check(name: &str) {
     let root = root_dir();
@@ -52,6 +52,11 @@ fn t_exec() {
 #[test]
 fn t_files() {
     check("t_files");
+}
+
+#[test]
+fn t_names() {
+    check("t_names");
 }
 
 #[test]

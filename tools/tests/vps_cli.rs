@@ -58,7 +58,7 @@ fn lists_the_fake_kernel_in_this_process() {
     let out = vps(&["-v", "-M", &mem, "-N", exe.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).lines().count(), 5);
-    assert!(text(&out.stderr).contains(&format!("layout v1 at {:#x}", fake::addr(&fake::vk_layout))));
+    assert!(text(&out.stderr).contains(&format!("layout v2 at {:#x}", fake::addr(&fake::vk_layout))));
 }
 
 #[test]

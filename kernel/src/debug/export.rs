@@ -1,5 +1,7 @@
 //! The introspection roots: `#[no_mangle]` statics that host tools (`vps`, dump readers) find
-//! by name in the kernel's ELF, and that ddb reads through the same reader.
+//! by name in the kernel's ELF, and that ddb reads through the same reader. This module only
+//! exports: the layout descriptor is its own, every other root is a pointer to a record that
+//! the owning module keeps.
 //!
 //! This is the only module of the kernel with `unsafe_code` allowed, and only for
 //! `#[unsafe(no_mangle)]`: an exported symbol name is an ABI promise, which Rust marks unsafe.
@@ -27,48 +29,49 @@ pub static vk_layout: Layout = Layout::new(
     VmPageLayout { size: VM_PAGE_LAYOUT.0, flags: VM_PAGE_LAYOUT.1, refcount: VM_PAGE_LAYOUT.2, owner: VM_PAGE_LAYOUT.3 },
 );
 
-/// Address of the first process record (allproc, sorted by pid).
+/// The roots below point at statics owned by the modules that keep them (`kern::proc`,
+/// `kern::pcpu`, `kern::printf`, `kern::clock`, `vm::meminfo`): each exported symbol holds
+/// the address of its record, which a reader dereferences once (see `kvm_mem::kvm`).
+///
+/// Head of allproc: the address of the first process record (sorted by pid).
 #[unsafe(no_mangle)]
-pub static vk_allproc: AtomicU64 = AtomicU64::new(0);
+pub static vk_allproc: &AtomicU64 = &crate::kern::proc::ALLPROC_HEAD;
 
 /// Per-CPU records.
 #[unsafe(no_mangle)]
-pub static vk_pcpu: [PcpuRecord; MAXCPU] = {
-    let mut arr = [const { PcpuRecord::new(0) }; MAXCPU];
-    let mut i = 0;
-    while i < MAXCPU {
-        arr[i] = PcpuRecord::new(i as u32);
-        i += 1;
-    }
-    arr
-};
+pub static vk_pcpu: &[PcpuRecord; MAXCPU] = &crate::kern::pcpu::PCPU;
 
 /// CPUs started.
 #[unsafe(no_mangle)]
-pub static vk_ncpus: AtomicU32 = AtomicU32::new(0);
+pub static vk_ncpus: &AtomicU32 = &crate::kern::pcpu::NCPUS;
 
 /// The console message buffer.
 #[unsafe(no_mangle)]
-pub static vk_msgbuf: MsgBufRecord = MsgBufRecord::new();
+pub static vk_msgbuf: &MsgBufRecord = &crate::kern::printf::MSGBUF;
 
 /// Realtime clock at boot, ns since the epoch.
 #[unsafe(no_mangle)]
-pub static vk_boottime_ns: AtomicU64 = AtomicU64::new(0);
+pub static vk_boottime_ns: &AtomicU64 = &crate::kern::clock::BOOTTIME_NS;
 
 /// Physical memory and the vm_page array.
 #[unsafe(no_mangle)]
-pub static vk_physmem: PhysmemRecord = PhysmemRecord::new();
+pub static vk_physmem: &PhysmemRecord = &crate::vm::meminfo::PHYSMEM;
 
-/// The roots' runtime addresses, for the kernel's own reader (ddb).
+/// The roots' runtime addresses (the records themselves), for the kernel's own reader (ddb).
+///
+/// Each root is read through its own address (`black_box`): the compiler would otherwise use
+/// the constant it holds, nothing would refer to the symbol, and the linker would drop it —
+/// and with it what vps looks up.
 pub fn roots() -> kvm_mem::Roots {
+    use std::hint::black_box;
     kvm_mem::Roots {
-        layout: &vk_layout as *const Layout as u64,
-        allproc: &vk_allproc as *const AtomicU64 as u64,
-        pcpu: vk_pcpu.as_ptr() as u64,
-        ncpus: &vk_ncpus as *const AtomicU32 as u64,
-        msgbuf: &vk_msgbuf as *const MsgBufRecord as u64,
-        boottime_ns: &vk_boottime_ns as *const AtomicU64 as u64,
-        physmem: &vk_physmem as *const PhysmemRecord as u64,
+        layout: black_box(&vk_layout) as *const Layout as u64,
+        allproc: *black_box(&vk_allproc) as *const AtomicU64 as u64,
+        pcpu: black_box(&vk_pcpu).as_ptr() as u64,
+        ncpus: *black_box(&vk_ncpus) as *const AtomicU32 as u64,
+        msgbuf: *black_box(&vk_msgbuf) as *const MsgBufRecord as u64,
+        boottime_ns: *black_box(&vk_boottime_ns) as *const AtomicU64 as u64,
+        physmem: *black_box(&vk_physmem) as *const PhysmemRecord as u64,
     }
 }
 

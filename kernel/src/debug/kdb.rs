@@ -21,7 +21,8 @@ use platform::cpu::{self, NOCPU};
 use platform::sync::SpinLock;
 use platform::trap::{TrapFrame, reg, vector};
 
-use crate::debug::export::{self, vk_pcpu};
+use crate::debug::export;
+use crate::kern::pcpu::PCPU;
 use crate::debug::target::KernelTarget;
 use crate::kern::shutdown::{self, EXIT_DDB_EOF, EXIT_PANIC, Howto};
 use crate::kprintf_nolock;
@@ -225,7 +226,7 @@ fn current_desc(me: u32) -> Option<CurrentDesc> {
     if me as usize >= MAXCPU {
         return None;
     }
-    let addr = vk_pcpu[me as usize].curthread.load(Ordering::Acquire);
+    let addr = PCPU[me as usize].curthread.load(Ordering::Acquire);
     let procs = k.kvm.procs().ok()?;
     procs.iter().find_map(|p| {
         p.threads.iter().find(|t| t.addr == addr).map(|t| {
@@ -280,7 +281,7 @@ fn print_trap_banner(me: u32, tf: &TrapFrame) {
 /// Publish every CPU's registers and state for the debugger and host readers.
 fn publish_cpus(owner: u32) {
     for c in 0..cpu::ncpus() {
-        let rec = &vk_pcpu[c as usize];
+        let rec = &PCPU[c as usize];
         let pc = cpu::pcpu(c);
         if let Some(tf) = pc.trapframe() {
             for (slot, v) in rec.trapframe.iter().zip(tf.regs.iter()) {
@@ -302,7 +303,7 @@ fn publish_cpus(owner: u32) {
 
 fn unpublish_cpus() {
     for c in 0..cpu::ncpus() {
-        let rec = &vk_pcpu[c as usize];
+        let rec = &PCPU[c as usize];
         rec.tf_valid.store(0, Ordering::Release);
         rec.state.store(cpustate::RUNNING, Ordering::Relaxed);
         cpu::pcpu(c).clear_trapframe();

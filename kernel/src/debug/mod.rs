@@ -6,5 +6,15 @@ pub mod commands;
 pub mod export;
 pub mod kdb;
 pub mod show;
-pub mod sysctl;
 pub mod target;
+
+/// Register the debugger with the kernel (`kern::kdb`), before boot.
+pub fn install() {
+    crate::kern::kdb::set_backend(crate::kern::kdb::Backend {
+        install_hooks: kdb::install_hooks,
+        init: kdb::init,
+        enter: kdb::kdb_enter,
+        request_breakin: kdb::request_breakin,
+        active: kdb::active,
+    });
+}

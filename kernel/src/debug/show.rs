@@ -8,31 +8,32 @@ use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use kvm_mem::abi::{pstate, tflags, tstate};
+use kvm_mem::abi::tflags;
 
-use crate::kern::proc::{self, Proc};
+use crate::kern::proc::{self, ProcState, UProc};
 use crate::kern::signal::{NSIG, SIG_IGN};
-use crate::kern::thread::Thread;
+use crate::kern::thread::{Thread, ThreadState};
 use crate::vm::space::{AddressSpace, Backing};
 
 /// Said for a structure whose lock is held.
 const BUSY: &str = "(busy: locked by a stopped CPU)";
 
 /// The process an argument names: a decimal pid, or none for the current thread's process.
-fn proc_arg(args: &str) -> Result<Arc<Proc>, String> {
+fn proc_arg(args: &str) -> Result<UProc, String> {
     let arg = args.trim();
     if arg.is_empty() {
         return crate::kern::sched::curthread()
             .and_then(|t| t.proc_())
-            .filter(|p| p.user.is_some())
+            .and_then(UProc::new)
             .ok_or_else(|| "usage: show proc|map <pid> (the current thread is not in a guest process)".to_string());
     }
     let pid: i32 = arg.parse().map_err(|_| format!("{arg}: not a process id"))?;
     match proc::find_nowait(pid) {
         None => Err(format!("the process table is {BUSY}")),
         Some(None) => Err(format!("no process {pid}")),
-        Some(Some(p)) if p.user.is_none() => Err(format!("pid {pid} is the kernel's own process: see ps and trace")),
-        Some(Some(p)) => Ok(p),
+        Some(Some(p)) => {
+            UProc::new(p).ok_or_else(|| format!("pid {pid} is the kernel's own process: see ps and trace"))
+        }
     }
 }
 
@@ -45,15 +46,14 @@ fn signal_set(mask: u64) -> String {
 
 fn thread_state(td: &Thread) -> &'static str {
     match td.state() {
-        tstate::NEW => "new",
-        tstate::RUNNABLE => "runnable",
-        tstate::RUNNING if td.rec.flags.load(Ordering::Relaxed) & tflags::INUSER != 0 => "running (user)",
-        tstate::RUNNING => "running",
-        tstate::SLEEPING if td.rec.flags.load(Ordering::Relaxed) & tflags::SINTR != 0 => "sleeping",
-        tstate::SLEEPING => "sleeping (uninterruptible)",
-        tstate::STOPPED => "stopped",
-        tstate::DEAD => "dead",
-        _ => "?",
+        ThreadState::New => "new",
+        ThreadState::Runnable => "runnable",
+        ThreadState::Running if td.rec.flags.load(Ordering::Relaxed) & tflags::INUSER != 0 => "running (user)",
+        ThreadState::Running => "running",
+        ThreadState::Sleeping if td.rec.flags.load(Ordering::Relaxed) & tflags::SINTR != 0 => "sleeping",
+        ThreadState::Sleeping => "sleeping (uninterruptible)",
+        ThreadState::Stopped => "stopped",
+        ThreadState::Dead => "dead",
     }
 }
 
@@ -69,11 +69,10 @@ pub fn show_proc(args: &str) -> Result<String, String> {
     let mut o = String::new();
     let r = &p.rec;
     let _ = writeln!(o, "Process {} ({}) at {:#x}:", p.pid, p.comm(), p.rec_addr());
-    let state = match r.state.load(Ordering::Relaxed) {
-        pstate::NEW => "new".to_string(),
-        pstate::ACTIVE => "active".to_string(),
-        pstate::ZOMBIE => format!("zombie, wait status {:#x}", r.xstat.load(Ordering::Relaxed)),
-        s => format!("? ({s})"),
+    let state = match p.state() {
+        ProcState::New => "new".to_string(),
+        ProcState::Active => "active".to_string(),
+        ProcState::Zombie => format!("zombie, wait status {:#x}", r.xstat.load(Ordering::Relaxed)),
     };
     let stopped = u.jobctl.try_lock().map_or(BUSY, |j| if j.stopped { "stopped" } else { "not stopped" });
     let _ = writeln!(o, " state: {state}, {stopped}");
@@ -165,11 +164,11 @@ fn vm_summary(g: &AddressSpace) -> String {
 fn thread_lines(td: &Thread) -> String {
     let r = &td.rec;
     let mut o = format!("  tid {} at {:#x}: {}", td.tid(), td.rec_addr(), thread_state(td));
-    if td.state() == tstate::SLEEPING {
+    if td.state() == ThreadState::Sleeping {
         let _ = write!(o, " on \"{}\" ({:#x})", record_str(&r.wmesg), r.wchan.load(Ordering::Relaxed));
     }
     let _ = write!(o, ", last cpu {}", r.cpu.load(Ordering::Relaxed));
-    let Some(ut) = td.user.as_ref() else { return o };
+    let Some(ut) = td.as_user() else { return o };
     match ut.sigstate.sig.try_lock() {
         Some(s) => {
             let _ = write!(o, "\n    sigmask {}  pending {}", signal_set(s.mask), signal_set(s.pending.set));
@@ -223,7 +222,7 @@ pub fn show_map(args: &str) -> Result<String, String> {
                 e.offset(),
                 res,
                 cow,
-                g.entry_name(e)
+                String::from_utf8_lossy(g.entry_name(e))
             );
         }
         o

@@ -9,7 +9,7 @@ use kvm_mem::abi::tstate;
 use kvm_mem::{Kvm, MemSource, ProcMem};
 use platform::trap::reg;
 
-use crate::debug::export::vk_pcpu;
+use crate::kern::pcpu::PCPU;
 
 /// The running kernel as a debugger target.
 pub struct KernelTarget<'a> {
@@ -83,7 +83,7 @@ impl Target for KernelTarget<'_> {
     }
 
     fn cpu_thread(&self, cpu: u32) -> Option<ThreadSummary> {
-        let addr = vk_pcpu.get(cpu as usize)?.curthread.load(Ordering::Acquire);
+        let addr = PCPU.get(cpu as usize)?.curthread.load(Ordering::Acquire);
         self.threads.iter().find(|t| t.addr == addr).cloned()
     }
 

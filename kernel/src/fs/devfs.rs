@@ -18,7 +18,7 @@ fn makedev(major: u64, minor: u64) -> u64 {
 }
 
 fn boot_time() -> Timespec {
-    let ns = crate::debug::export::vk_boottime_ns.load(std::sync::atomic::Ordering::Relaxed);
+    let ns = crate::kern::clock::boottime_ns();
     Timespec { sec: (ns / 1_000_000_000) as i64, nsec: (ns % 1_000_000_000) as i64 }
 }
 
@@ -158,12 +158,12 @@ impl Vnode for DevDir {
         VType::Dir
     }
 
-    fn lookup(&self, name: &str) -> Result<VnodeRef, Errno> {
-        self.entries.iter().find(|(n, _)| *n == name).map(|(_, v)| Arc::clone(v)).ok_or(Errno::ENOENT)
+    fn lookup(&self, name: &[u8]) -> Result<VnodeRef, Errno> {
+        self.entries.iter().find(|(n, _)| n.as_bytes() == name).map(|(_, v)| Arc::clone(v)).ok_or(Errno::ENOENT)
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
-        Ok(self.entries.iter().enumerate().map(|(i, (n, v))| DirEntry { ino: i as u64 + 2, name: (*n).to_string(), vtype: v.vtype() }).collect())
+        Ok(self.entries.iter().enumerate().map(|(i, (n, v))| DirEntry { ino: i as u64 + 2, name: n.as_bytes().to_vec(), vtype: v.vtype() }).collect())
     }
 
     fn fs_type(&self) -> &'static str {

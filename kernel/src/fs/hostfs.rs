@@ -3,12 +3,14 @@
 //! A vnode is a host path; attributes come from lstat, data from pread on a host file opened
 //! on first read and kept. Changes are refused with EROFS.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use platform::hostdir::{self, HostFile};
 
-use crate::fs::vfs::{Attr, DirEntry, Timespec, VType, Vnode, VnodeRef};
+use crate::fs::vfs::{Attr, DirEntry, check_name, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
 
 fn errno(e: i32) -> Errno {
@@ -53,14 +55,13 @@ impl Vnode for HostNode {
         })
     }
 
-    fn lookup(&self, name: &str) -> Result<VnodeRef, Errno> {
+    fn lookup(&self, name: &[u8]) -> Result<VnodeRef, Errno> {
         if self.vtype() != VType::Dir {
             return Err(Errno::ENOTDIR);
         }
-        if name.contains('/') || name == ".." || name == "." {
-            return Err(Errno::EINVAL);
-        }
-        let path = self.path.join(name);
+        check_name(name)?;
+        // The host takes names as bytes too (OsStr): any name the guest can make.
+        let path = self.path.join(OsStr::from_bytes(name));
         hostdir::lstat(&path).map_err(errno)?;
         Ok(Arc::new(HostNode { path, file: OnceLock::new() }))
     }

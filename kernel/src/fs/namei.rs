@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use platform::sync::SpinLock;
 
-use crate::fs::vfs::{VType, VnodeRef};
+use crate::fs::vfs::{NAME_MAX, VType, VnodeRef};
 use crate::kern::errno::Errno;
 
 /// Symbolic links followed in one lookup before ELOOP.
@@ -19,42 +19,55 @@ pub const PATH_MAX: usize = 4096;
 /// A resolved path: the vnodes from the root down.
 #[derive(Debug, Clone)]
 pub struct NamePath {
-    comps: Vec<(String, VnodeRef)>,
+    /// (name, vnode) from the root (named "") down; names are bytes.
+    comps: Vec<(Vec<u8>, VnodeRef)>,
 }
 
 impl NamePath {
     /// The root directory.
     pub fn root() -> NamePath {
-        NamePath { comps: vec![(String::new(), root_vnode())] }
+        NamePath { comps: vec![(Vec::new(), root_vnode())] }
     }
 
     pub fn vnode(&self) -> &VnodeRef {
         &self.comps.last().expect("a path has a root").1
     }
 
-    /// The last name ("" for the root).
-    pub fn name(&self) -> &str {
+    /// The last name (empty for the root).
+    pub fn name(&self) -> &[u8] {
         &self.comps.last().expect("a path has a root").0
     }
 
-    /// The path as text ("/usr/bin").
-    pub fn to_path_string(&self) -> String {
+    /// The path as the guest sees it (getcwd, readlink of /proc/PID/fd/N): "/usr/bin", in
+    /// the names' own bytes.
+    pub fn to_path_bytes(&self) -> Vec<u8> {
         if self.comps.len() == 1 {
-            return "/".to_string();
+            return b"/".to_vec();
         }
-        self.comps[1..].iter().map(|(n, _)| format!("/{n}")).collect()
+        let mut out = Vec::new();
+        for (n, _) in &self.comps[1..] {
+            out.push(b'/');
+            out.extend_from_slice(n);
+        }
+        out
+    }
+
+    /// The path as text for the console and the debugger (bytes that are not UTF-8 shown as
+    /// U+FFFD).
+    pub fn to_path_string(&self) -> String {
+        String::from_utf8_lossy(&self.to_path_bytes()).into_owned()
     }
 
     /// A path to a file that has no name in the tree (a pipe reached through /proc/PID/fd):
     /// its text is `text`, under the root.
-    pub fn anonymous(text: &str, v: VnodeRef) -> NamePath {
+    pub fn anonymous(text: &[u8], v: VnodeRef) -> NamePath {
         let mut np = NamePath::root();
         np.push(text, v);
         np
     }
 
-    fn push(&mut self, name: &str, v: VnodeRef) {
-        self.comps.push((name.to_string(), v));
+    fn push(&mut self, name: &[u8], v: VnodeRef) {
+        self.comps.push((name.to_vec(), v));
     }
 
     fn pop(&mut self) {
@@ -163,10 +176,10 @@ fn walk(mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result
             cur.pop();
             continue;
         }
-        if c.len() > 255 {
+        if c.len() > NAME_MAX {
             return Err(Errno::ENAMETOOLONG);
         }
-        let name = std::str::from_utf8(c).map_err(|_| Errno::EILSEQ)?;
+        let name: &[u8] = c;
         let dir = cur.vnode();
         if dir.vtype() != VType::Dir {
             return Err(Errno::ENOTDIR);

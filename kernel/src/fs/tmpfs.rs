@@ -14,7 +14,7 @@ use std::sync::{Arc, Weak};
 use platform::physmem::{self, pgflags};
 use platform::sync::SpinLock;
 
-use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFREG, SetAttr, StatFs, Timespec, VType, Vnode, VnodeRef};
+use crate::fs::vfs::{Attr, DirEntry, check_name, S_IFDIR, S_IFLNK, S_IFREG, SetAttr, StatFs, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
 use crate::vm::space::PAGE;
 
@@ -47,9 +47,12 @@ struct Data {
     pages: BTreeMap<u64, u64>,
 }
 
+/// A directory's entries by name (bytes).
+type Entries = BTreeMap<Vec<u8>, Arc<TmpNode>>;
+
 #[derive(Debug)]
 enum Kind {
-    Dir { entries: SpinLock<BTreeMap<String, Arc<TmpNode>>>, parent: SpinLock<Weak<TmpNode>> },
+    Dir { entries: SpinLock<Entries>, parent: SpinLock<Weak<TmpNode>> },
     File(SpinLock<Data>),
     Symlink(Vec<u8>),
 }
@@ -104,7 +107,7 @@ impl TmpNode {
         n
     }
 
-    fn entries(&self) -> Result<&SpinLock<BTreeMap<String, Arc<TmpNode>>>, Errno> {
+    fn entries(&self) -> Result<&SpinLock<Entries>, Errno> {
         match &self.kind {
             Kind::Dir { entries, .. } => Ok(entries),
             _ => Err(Errno::ENOTDIR),
@@ -127,18 +130,8 @@ impl TmpNode {
         self.fs.node(a.ino).ok_or(Errno::ENOENT)
     }
 
-    fn check_name(name: &str) -> Result<(), Errno> {
-        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
-            return Err(Errno::EINVAL);
-        }
-        if name.len() > 255 {
-            return Err(Errno::ENAMETOOLONG);
-        }
-        Ok(())
-    }
-
-    fn add(&self, name: &str, node: Arc<TmpNode>) -> Result<(), Errno> {
-        Self::check_name(name)?;
+    fn add(&self, name: &[u8], node: Arc<TmpNode>) -> Result<(), Errno> {
+        check_name(name)?;
         let mut e = self.entries()?.lock();
         if e.contains_key(name) {
             return Err(Errno::EEXIST);
@@ -146,7 +139,7 @@ impl TmpNode {
         if matches!(node.kind, Kind::Dir { .. }) {
             self.meta.lock().nlink += 1;
         }
-        e.insert(name.to_string(), node);
+        e.insert(name.to_vec(), node);
         drop(e);
         self.touch();
         Ok(())
@@ -230,7 +223,7 @@ impl Vnode for TmpNode {
         }
     }
 
-    fn lookup(&self, name: &str) -> Result<VnodeRef, Errno> {
+    fn lookup(&self, name: &[u8]) -> Result<VnodeRef, Errno> {
         let e = self.entries()?.lock();
         e.get(name).map(|n| Arc::clone(n) as VnodeRef).ok_or(Errno::ENOENT)
     }
@@ -332,13 +325,13 @@ impl Vnode for TmpNode {
         Ok(pa)
     }
 
-    fn create(&self, name: &str, mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
+    fn create(&self, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
         let n = TmpNode::make(&self.fs, S_IFREG | (mode & 0o7777), uid, gid, Kind::File(SpinLock::new("tmpfs_data", Data::default())));
         self.add(name, Arc::clone(&n))?;
         Ok(n)
     }
 
-    fn mkdir(&self, name: &str, mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
+    fn mkdir(&self, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
         let me = self.fs.node(self.ino);
         let n = TmpNode::make(
             &self.fs,
@@ -352,7 +345,7 @@ impl Vnode for TmpNode {
         Ok(n)
     }
 
-    fn symlink(&self, name: &str, target: &[u8], uid: u32, gid: u32) -> Result<(), Errno> {
+    fn symlink(&self, name: &[u8], target: &[u8], uid: u32, gid: u32) -> Result<(), Errno> {
         if target.is_empty() {
             return Err(Errno::ENOENT);
         }
@@ -360,7 +353,7 @@ impl Vnode for TmpNode {
         self.add(name, n)
     }
 
-    fn link(&self, name: &str, target: &VnodeRef) -> Result<(), Errno> {
+    fn link(&self, name: &[u8], target: &VnodeRef) -> Result<(), Errno> {
         let t = self.same_fs(target)?;
         if t.is_dir() {
             return Err(Errno::EPERM);
@@ -372,7 +365,7 @@ impl Vnode for TmpNode {
         Ok(())
     }
 
-    fn unlink(&self, name: &str) -> Result<(), Errno> {
+    fn unlink(&self, name: &[u8]) -> Result<(), Errno> {
         let mut e = self.entries()?.lock();
         let n = e.get(name).ok_or(Errno::ENOENT)?;
         if n.is_dir() {
@@ -388,7 +381,7 @@ impl Vnode for TmpNode {
         Ok(())
     }
 
-    fn rmdir(&self, name: &str) -> Result<(), Errno> {
+    fn rmdir(&self, name: &[u8]) -> Result<(), Errno> {
         let mut e = self.entries()?.lock();
         let n = e.get(name).ok_or(Errno::ENOENT)?;
         if !n.is_dir() {
@@ -407,13 +400,13 @@ impl Vnode for TmpNode {
         Ok(())
     }
 
-    fn rename(&self, old: &str, newdir: &VnodeRef, new: &str, flags: u32) -> Result<(), Errno> {
+    fn rename(&self, old: &[u8], newdir: &VnodeRef, new: &[u8], flags: u32) -> Result<(), Errno> {
         const NOREPLACE: u32 = 1;
         const EXCHANGE: u32 = 2;
         if flags & !(NOREPLACE | EXCHANGE) != 0 || flags == NOREPLACE | EXCHANGE {
             return Err(Errno::EINVAL);
         }
-        Self::check_name(new)?;
+        check_name(new)?;
         let me = self.fs.node(self.ino).ok_or(Errno::ENOENT)?;
         let target_dir = self.same_fs(newdir)?;
         let moving = self.entries()?.lock().get(old).cloned().ok_or(Errno::ENOENT)?;
@@ -441,10 +434,10 @@ impl Vnode for TmpNode {
         }
         // Take the entries out and put them back where they go.
         self.entries()?.lock().remove(old);
-        let replaced = target_dir.entries()?.lock().insert(new.to_string(), Arc::clone(&moving));
+        let replaced = target_dir.entries()?.lock().insert(new.to_vec(), Arc::clone(&moving));
         if flags & EXCHANGE != 0 {
             if let Some(x) = replaced {
-                self.entries()?.lock().insert(old.to_string(), Arc::clone(&x));
+                self.entries()?.lock().insert(old.to_vec(), Arc::clone(&x));
                 if let Kind::Dir { parent, .. } = &x.kind {
                     *parent.lock() = Arc::downgrade(&me);
                 }
@@ -551,32 +544,32 @@ mod tests {
     #[test]
     fn files_directories_links_rename_truncate() {
         let root = setup();
-        let f = root.create("a", 0o644, 0, 0).unwrap();
+        let f = root.create(b"a", 0o644, 0, 0).unwrap();
         assert_eq!(f.write_at(5000, b"hello").unwrap(), 5);
         let mut b = [1u8; 10];
         assert_eq!(f.read_at(4998, &mut b).unwrap(), 7);
         assert_eq!(&b[..7], b"\0\0hello");
         assert_eq!(f.attr().unwrap().size, 5005);
-        assert_eq!(root.create("a", 0o644, 0, 0).unwrap_err(), Errno::EEXIST);
-        let d = root.mkdir("d", 0o755, 0, 0).unwrap();
+        assert_eq!(root.create(b"a", 0o644, 0, 0).unwrap_err(), Errno::EEXIST);
+        let d = root.mkdir(b"d", 0o755, 0, 0).unwrap();
         assert_eq!(root.attr().unwrap().nlink, 3);
-        root.link("hard", &f).unwrap();
+        root.link(b"hard", &f).unwrap();
         assert_eq!(f.attr().unwrap().nlink, 2);
-        root.rename("a", &d, "b", 0).unwrap();
-        assert!(root.lookup("a").is_err());
-        assert_eq!(d.lookup("b").unwrap().attr().unwrap().ino, f.attr().unwrap().ino);
-        assert_eq!(root.rename("d", &d, "x", 0).unwrap_err(), Errno::EINVAL, "a directory into itself");
-        root.symlink("s", b"d/b", 0, 0).unwrap();
-        assert_eq!(root.lookup("s").unwrap().readlink().unwrap(), b"d/b");
-        assert_eq!(root.rmdir("d").unwrap_err(), Errno::ENOTEMPTY);
+        root.rename(b"a", &d, b"b", 0).unwrap();
+        assert!(root.lookup(b"a").is_err());
+        assert_eq!(d.lookup(b"b").unwrap().attr().unwrap().ino, f.attr().unwrap().ino);
+        assert_eq!(root.rename(b"d", &d, b"x", 0).unwrap_err(), Errno::EINVAL, "a directory into itself");
+        root.symlink(b"s", b"d/b", 0, 0).unwrap();
+        assert_eq!(root.lookup(b"s").unwrap().readlink().unwrap(), b"d/b");
+        assert_eq!(root.rmdir(b"d").unwrap_err(), Errno::ENOTEMPTY);
         f.truncate(3).unwrap();
         assert_eq!(f.read_at(0, &mut b).unwrap(), 3);
         f.truncate(6000).unwrap();
         assert_eq!(f.read_at(5000, &mut b).unwrap(), 10);
         assert_eq!(b, [0u8; 10], "truncating frees the old data");
-        d.unlink("b").unwrap();
-        root.unlink("hard").unwrap();
-        root.rmdir("d").unwrap();
+        d.unlink(b"b").unwrap();
+        root.unlink(b"hard").unwrap();
+        root.rmdir(b"d").unwrap();
         assert_eq!(root.attr().unwrap().nlink, 2);
         assert!(root.statfs().unwrap().bfree > 0);
     }

@@ -167,12 +167,27 @@ pub struct StatFs {
     pub ffree: u64,
 }
 
-/// A directory entry.
+/// A directory entry. Names are bytes, as on Linux: anything but `/` and NUL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirEntry {
     pub ino: u64,
-    pub name: String,
+    pub name: Vec<u8>,
     pub vtype: VType,
+}
+
+/// Longest name of one directory entry (NAME_MAX).
+pub const NAME_MAX: usize = 255;
+
+/// A name a directory can hold: not empty, `.` or `..`, without `/` or NUL (EINVAL), at most
+/// NAME_MAX bytes (ENAMETOOLONG). Any other bytes are allowed: names need not be UTF-8.
+pub fn check_name(name: &[u8]) -> Result<(), Errno> {
+    if name.is_empty() || name == b"." || name == b".." || name.iter().any(|&b| b == b'/' || b == 0) {
+        return Err(Errno::EINVAL);
+    }
+    if name.len() > NAME_MAX {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Ok(())
 }
 
 /// A file, directory or device of some file system.
@@ -184,7 +199,7 @@ pub trait Vnode: Send + Sync + Debug {
     }
 
     /// A name in this directory.
-    fn lookup(&self, _name: &str) -> Result<VnodeRef, Errno> {
+    fn lookup(&self, _name: &[u8]) -> Result<VnodeRef, Errno> {
         Err(Errno::ENOTDIR)
     }
 
@@ -224,35 +239,35 @@ pub trait Vnode: Send + Sync + Debug {
     }
 
     /// Create a regular file `name` in this directory.
-    fn create(&self, _name: &str, _mode: u32, _uid: u32, _gid: u32) -> Result<VnodeRef, Errno> {
+    fn create(&self, _name: &[u8], _mode: u32, _uid: u32, _gid: u32) -> Result<VnodeRef, Errno> {
         Err(self.no_change())
     }
 
-    fn mkdir(&self, _name: &str, _mode: u32, _uid: u32, _gid: u32) -> Result<VnodeRef, Errno> {
+    fn mkdir(&self, _name: &[u8], _mode: u32, _uid: u32, _gid: u32) -> Result<VnodeRef, Errno> {
         Err(self.no_change())
     }
 
-    fn symlink(&self, _name: &str, _target: &[u8], _uid: u32, _gid: u32) -> Result<(), Errno> {
+    fn symlink(&self, _name: &[u8], _target: &[u8], _uid: u32, _gid: u32) -> Result<(), Errno> {
         Err(self.no_change())
     }
 
     /// Another name for `target` (a hard link; same file system only).
-    fn link(&self, _name: &str, _target: &VnodeRef) -> Result<(), Errno> {
+    fn link(&self, _name: &[u8], _target: &VnodeRef) -> Result<(), Errno> {
         Err(self.no_change())
     }
 
     /// Remove a non-directory entry.
-    fn unlink(&self, _name: &str) -> Result<(), Errno> {
+    fn unlink(&self, _name: &[u8]) -> Result<(), Errno> {
         Err(self.no_change())
     }
 
     /// Remove an empty directory.
-    fn rmdir(&self, _name: &str) -> Result<(), Errno> {
+    fn rmdir(&self, _name: &[u8]) -> Result<(), Errno> {
         Err(self.no_change())
     }
 
     /// Move `old` in this directory to `new` in `newdir` (renameat2 flags).
-    fn rename(&self, _old: &str, _newdir: &VnodeRef, _new: &str, _flags: u32) -> Result<(), Errno> {
+    fn rename(&self, _old: &[u8], _newdir: &VnodeRef, _new: &[u8], _flags: u32) -> Result<(), Errno> {
         Err(self.no_change())
     }
 

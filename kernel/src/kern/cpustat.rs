@@ -1,5 +1,5 @@
 //! Per-CPU time accounting for `/proc/stat`: how long each CPU ran guest code (user time).
-//! Idle time is the scheduler's (`vk_pcpu[c].idle_ns`); the rest of a CPU's time since boot
+//! Idle time is the scheduler's (`PCPU[c].idle_ns`); the rest of a CPU's time since boot
 //! is system time. Idle time is added when an idle period ends, so between times "the rest"
 //! would shrink: system time is kept from going back (top(1) takes differences).
 
@@ -22,7 +22,7 @@ pub fn charge_user(ns: u64) {
 /// CPU `c`'s times: (user, system, idle) in ns since boot.
 pub fn cpu_times(c: u32) -> (u64, u64, u64) {
     let i = (c as usize).min(MAXCPU - 1);
-    let idle = crate::debug::export::vk_pcpu[i].idle_ns.load(Ordering::Relaxed);
+    let idle = crate::kern::pcpu::PCPU[i].idle_ns.load(Ordering::Relaxed);
     let user = USER_NS[i].load(Ordering::Relaxed);
     let up = platform::time::uptime_ns();
     let sys = up.saturating_sub(idle).saturating_sub(user);

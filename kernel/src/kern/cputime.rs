@@ -19,9 +19,11 @@ use platform::sync::SpinLock;
 use platform::timer::CalloutId;
 
 use crate::kern::proc::Proc;
+use crate::kern::proc::UProc;
 use crate::kern::sched;
 use crate::kern::signal::{self, SigInfo};
 use crate::kern::thread::Thread;
+use crate::kern::thread::UThread;
 
 pub const ITIMER_REAL: i32 = 0;
 pub const ITIMER_VIRTUAL: i32 = 1;
@@ -98,12 +100,12 @@ pub struct ThreadTimes {
 /// The thread's CPU time (including the slice it is running now) split into user and system.
 pub fn thread_times(td: &Thread) -> Times {
     let total = sched::thread_cputime_ns(td);
-    let user = td.user.as_ref().map_or(0, |u| u.times.user_ns.load(Ordering::Relaxed)).min(total);
+    let user = td.as_user().map_or(0, |u| u.times.user_ns.load(Ordering::Relaxed)).min(total);
     Times { user_ns: user, sys_ns: total - user }
 }
 
 /// The process's CPU time: live threads and exited ones.
-pub fn proc_times(p: &Proc) -> Times {
+pub fn proc_times(p: &UProc) -> Times {
     let mut t = *p.user().times.dead.lock();
     for td in p.threads() {
         t.add(thread_times(&td));
@@ -112,13 +114,13 @@ pub fn proc_times(p: &Proc) -> Times {
 }
 
 /// A thread is leaving: its time goes to its process.
-pub fn thread_gone(td: &Thread, p: &Proc) {
+pub fn thread_gone(td: &Thread, p: &UProc) {
     let t = thread_times(td);
     p.user().times.dead.lock().add(t);
 }
 
 /// A child was reaped: its time and its children's go to the parent.
-pub fn child_reaped(parent: &Proc, child: &Proc) {
+pub fn child_reaped(parent: &UProc, child: &UProc) {
     let mut t = *child.user().times.dead.lock();
     t.add(*child.user().times.children.lock());
     parent.user().times.children.lock().add(t);
@@ -126,11 +128,9 @@ pub fn child_reaped(parent: &Proc, child: &Proc) {
 
 /// The guest ran `user_ns` in its stub (and the thread `total_ns` of CPU in all since the
 /// last charge): account it, and run down the CPU-time timers.
-pub fn charge_user(td: &Arc<Thread>, p: &Arc<Proc>, user_ns: u64, total_ns: u64) {
+pub fn charge_user(td: &UThread, p: &UProc, user_ns: u64, total_ns: u64) {
     crate::kern::cpustat::charge_user(user_ns);
-    if let Some(u) = td.user.as_ref() {
-        u.times.user_ns.fetch_add(user_ns, Ordering::Relaxed);
-    }
+    td.user().times.user_ns.fetch_add(user_ns, Ordering::Relaxed);
     for (which, used, sig) in [(ITIMER_VIRTUAL, user_ns, SIGVTALRM), (ITIMER_PROF, total_ns, SIGPROF)] {
         let fired = {
             let mut t = p.user().times.itimers[which as usize].lock();
@@ -151,7 +151,7 @@ pub fn charge_user(td: &Arc<Thread>, p: &Arc<Proc>, user_ns: u64, total_ns: u64)
 }
 
 /// getitimer: (value, interval) in ns.
-pub fn get(p: &Proc, which: i32) -> (u64, u64) {
+pub fn get(p: &UProc, which: i32) -> (u64, u64) {
     let t = p.user().times.itimers[which as usize].lock();
     let value = if which == ITIMER_REAL && t.value_ns != 0 {
         t.value_ns.saturating_sub(platform::time::uptime_ns()).max(1)
@@ -162,7 +162,7 @@ pub fn get(p: &Proc, which: i32) -> (u64, u64) {
 }
 
 /// setitimer: arm (or with `value_ns` 0, disarm) a timer; returns the old setting.
-pub fn set(p: &Arc<Proc>, which: i32, value_ns: u64, interval_ns: u64) -> (u64, u64) {
+pub fn set(p: &UProc, which: i32, value_ns: u64, interval_ns: u64) -> (u64, u64) {
     let old = get(p, which);
     let mut t = p.user().times.itimers[which as usize].lock();
     if let Some(id) = t.callout.take() {
@@ -180,7 +180,7 @@ pub fn set(p: &Arc<Proc>, which: i32, value_ns: u64, interval_ns: u64) -> (u64, 
     }
     let deadline = platform::time::uptime_ns().saturating_add(value_ns);
     t.value_ns = deadline;
-    t.callout = Some(arm_real(Arc::downgrade(p), deadline, t.generation));
+    t.callout = Some(arm_real(Arc::downgrade(p.arc()), deadline, t.generation));
     old
 }
 
@@ -191,10 +191,7 @@ fn arm_real(p: Weak<Proc>, deadline: u64, generation: u64) -> CalloutId {
 /// ITIMER_REAL expired: SIGALRM, and re-arm a periodic timer (from its last deadline, so it
 /// does not drift; skipping periods that have already passed).
 fn real_fired(wp: Weak<Proc>, generation: u64) {
-    let Some(p) = wp.upgrade() else { return };
-    if p.user.is_none() {
-        return;
-    }
+    let Some(p) = wp.upgrade().and_then(UProc::new) else { return };
     {
         let mut t = p.user().times.itimers[ITIMER_REAL as usize].lock();
         if t.generation != generation || t.value_ns == 0 {
@@ -218,7 +215,7 @@ fn real_fired(wp: Weak<Proc>, generation: u64) {
 }
 
 /// The process is gone (or its timers are not inherited): stop ITIMER_REAL.
-pub fn cancel_all(p: &Proc) {
+pub fn cancel_all(p: &UProc) {
     for t in &p.user().times.itimers {
         let mut t = t.lock();
         if let Some(id) = t.callout.take() {

@@ -233,13 +233,13 @@ fn load_elf(
                 end: file_map_end,
                 prot,
                 backing: Backing::File { vnode: v.clone(), offset: p.p_offset - (vaddr - start), file_len: file_end - start },
-                name: np.to_path_string(),
+                name: np.to_path_bytes(),
             });
         }
         let anon_start = if p.p_filesz > 0 { file_map_end } else { start };
         let anon_end = page_up(mem_end).ok_or(Errno::ENOEXEC)?;
         if anon_end > anon_start {
-            vm.map(MapEntry { start: anon_start, end: anon_end, prot, backing: Backing::Anon, name: String::new() });
+            vm.map(MapEntry { start: anon_start, end: anon_end, prot, backing: Backing::Anon, name: Vec::new() });
         }
         if p.p_offset == 0 {
             phdr_addr.get_or_insert(vaddr + h.e_phoff);
@@ -260,7 +260,7 @@ fn load_elf(
         end: STACK_TOP,
         prot: PROT_READ | PROT_WRITE,
         backing: Backing::Anon,
-        name: "[stack]".into(),
+        name: b"[stack]".to_vec(),
     });
     let entry = bias + h.e_entry;
     let aux = AuxInfo { phdr: phdr_addr.unwrap_or(0), phnum: phnum as u64, entry, cred };

@@ -6,9 +6,9 @@ use std::sync::atomic::Ordering;
 
 use platform::stub::{StubSpace, UserRegs};
 
+use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::exec;
-use crate::sys::Ctx;
 
 pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> SysResult {
     let u = ctx.p.user();

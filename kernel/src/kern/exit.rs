@@ -7,13 +7,13 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use kvm_mem::abi::pstate;
 
-use crate::kern::proc::{self, Proc};
+use crate::kern::ctx::Exit;
+use crate::kern::proc;
+use crate::kern::proc::UProc;
 use crate::kern::sched;
-use crate::kern::sleep::{wakeup, wchan_of};
-use crate::kern::thread::Thread;
-use crate::sys::Exit;
+use crate::kern::sleep::wakeup;
+use crate::kern::thread::UThread;
 
 /// The wait(2) status word of death by `sig`.
 pub fn sigstatus(sig: i32) -> i32 {
@@ -26,14 +26,14 @@ pub fn status_code(status: i32) -> i32 {
 }
 
 /// Whether the process has begun to exit (another thread's exit_group, a fatal signal).
-pub fn exiting(p: &Proc) -> bool {
+pub fn exiting(p: &UProc) -> bool {
     p.user().exit_status.lock().is_some()
 }
 
 /// The calling guest thread leaves, and with it its process if it was the last thread or
 /// the exit is for the whole group (the others are told to leave; the last one out ends the
 /// process).
-pub fn exit(td: &Arc<Thread>, p: &Arc<Proc>, e: Exit) -> ! {
+pub fn exit(td: &UThread, p: &UProc, e: Exit) -> ! {
     let status = match e {
         Exit::Group(s) => s,
         Exit::Thread(code) => (code & 0xff) << 8,
@@ -68,7 +68,7 @@ pub fn exit(td: &Arc<Thread>, p: &Arc<Proc>, e: Exit) -> ! {
 }
 
 /// Release a process's resources and make it a zombie.
-fn proc_exit(p: &Arc<Proc>, status: i32) {
+fn proc_exit(p: &UProc, status: i32) {
     let u = p.user();
     crate::kern::cputime::cancel_all(p);
     // Memory and the stub: the address space goes when its last user lets go.
@@ -85,52 +85,46 @@ fn proc_exit(p: &Arc<Proc>, status: i32) {
     p.rec.xstat.store(status, Ordering::Relaxed);
     // A parent that ignores SIGCHLD never sees a zombie: take the child off its list before
     // the state says ZOMBIE, or a wait(2) running now could reap it (it must get ECHILD).
-    let parent = u.parent.lock().upgrade();
-    let autoreap = parent.as_ref().is_some_and(|pp| parent_autoreaps(pp));
+    let parent = u.uparent();
+    let autoreap = parent.as_ref().is_some_and(parent_autoreaps);
     if let Some(pp) = parent.as_ref().filter(|_| autoreap) {
         pp.user().children.lock().retain(|c| c.pid != p.pid);
     }
-    p.rec.state.store(pstate::ZOMBIE, Ordering::Release);
+    p.set_state(crate::kern::proc::ProcState::Zombie);
     // Children go to init.
     let children = std::mem::take(&mut *u.children.lock());
     let child_pgrps: Vec<i32> = children.iter().map(|c| c.rec.pgid.load(Ordering::Relaxed)).collect();
-    if let Some(init) = proc::find(1).filter(|i| i.pid != p.pid) {
+    if let Some(init) = proc::find_user(1).filter(|i| i.pid != p.pid) {
         for c in children {
             c.rec.ppid.store(1, Ordering::Relaxed);
-            *c.user().parent.lock() = Arc::downgrade(&init);
+            *c.user().parent.lock() = Arc::downgrade(init.arc());
             init.user().children.lock().push(c);
         }
-        wakeup(wchan_of(&*init));
+        wakeup(init.wchan());
     }
     crate::kern::fork::vfork_release(p);
     if p.pid == 1 {
         init_exited(status);
     }
-    crate::kern::tty::ctty::exit_hangups(p, parent.as_deref(), &child_pgrps);
+    crate::kern::tty::ctty::exit_hangups(p, parent.as_ref(), &child_pgrps);
     match parent {
         Some(parent) => notify_parent(p, &parent, status, autoreap),
+        // Init's parent is the system process: no one to tell.
         None => u.exit_notified.store(true, Ordering::Release),
     }
 }
 
 /// Whether `parent` reaps its children at once: SIGCHLD ignored, or SA_NOCLDWAIT.
-fn parent_autoreaps(parent: &Proc) -> bool {
+fn parent_autoreaps(parent: &UProc) -> bool {
     use crate::kern::signal::{SA_NOCLDWAIT, SIG_IGN, SIGCHLD};
-    if parent.user.is_none() {
-        return false;
-    }
     let act = parent.user().sig.lock().actions[SIGCHLD as usize];
     act.handler == SIG_IGN || act.flags & SA_NOCLDWAIT != 0
 }
 
 /// Tell the parent: SIGCHLD (or the clone exit signal), and a wake-up for wait(2). A parent
 /// that ignores SIGCHLD (or asked SA_NOCLDWAIT) gets no zombie: the child is reaped at once.
-fn notify_parent(p: &Arc<Proc>, parent: &Arc<Proc>, status: i32, autoreap: bool) {
+fn notify_parent(p: &UProc, parent: &UProc, status: i32, autoreap: bool) {
     use crate::kern::signal::{self, SigInfo};
-    if parent.user.is_none() {
-        p.user().exit_notified.store(true, Ordering::Release);
-        return;
-    }
     let exit_signal = p.user().exit_signal.load(Ordering::Relaxed);
     if autoreap {
         proc::remove(p.pid);
@@ -142,7 +136,7 @@ fn notify_parent(p: &Arc<Proc>, parent: &Arc<Proc>, status: i32, autoreap: bool)
         signal::send_to_proc(parent, info);
     }
     p.user().exit_notified.store(true, Ordering::Release);
-    wakeup(wchan_of(&**parent));
+    wakeup(parent.wchan());
 }
 
 /// init is gone: in batch mode (`-e init=`) this is how the machine stops.

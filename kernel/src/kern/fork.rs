@@ -13,14 +13,15 @@ use std::sync::atomic::Ordering;
 
 use platform::stub::StubSpace;
 
+use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
+use crate::kern::proc::UProc;
 use crate::kern::proc::{self, Proc};
 use crate::kern::sched;
-use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wchan_of};
+use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked};
 use crate::kern::thread::Thread;
 use crate::kern::uproc::{UserProc, UserThread, alloc_pid, free_pid};
 use crate::kern::usertrap::user_main;
-use crate::sys::Ctx;
 use crate::vm::uaccess;
 
 pub const CSIGNAL: u64 = 0xff;
@@ -107,7 +108,7 @@ fn new_thread(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         }
     };
     td.rec.cpu.store(platform::cpu::curcpu(), Ordering::Relaxed);
-    sched::setrunnable(td);
+    sched::setrunnable(td.into_arc());
     Ok(tid as usize)
 }
 
@@ -152,7 +153,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     let fs = pu.fs.lock().clone();
     let cred = pu.cred.lock().clone();
     let own_vm = vm.unwrap_or_else(|| crate::vm::space::AddressSpace::new(pid as u64));
-    let user = UserProc::new(own_vm, files.clone().unwrap_or_default(), fs, cred.clone(), Arc::downgrade(parent));
+    let user = UserProc::new(own_vm, files.clone().unwrap_or_default(), fs, cred.clone(), Arc::downgrade(parent.arc()));
     if files.is_none() {
         *user.files.lock() = pu.files();
     }
@@ -203,9 +204,9 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         }
     };
     td.rec.cpu.store(platform::cpu::curcpu(), Ordering::Relaxed);
-    pu.children.lock().push(Arc::clone(&child));
-    proc::insert(Arc::clone(&child));
-    sched::setrunnable(td);
+    pu.children.lock().push(child.clone());
+    proc::insert(Arc::clone(child.arc()));
+    sched::setrunnable(td.into_arc());
     if a.flags & CLONE_VFORK != 0 {
         wait_vfork(&child);
     }
@@ -213,8 +214,8 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
 }
 
 /// The vfork parent sleeps until the child execs or exits.
-fn wait_vfork(child: &Arc<Proc>) {
-    let chan = wchan_of(&**child);
+fn wait_vfork(child: &UProc) {
+    let chan = child.wchan();
     loop {
         let g = sleepq_lock(chan);
         if child.user().vfork_released.load(Ordering::Acquire) {
@@ -225,7 +226,7 @@ fn wait_vfork(child: &Arc<Proc>) {
 }
 
 /// A vfork child execs or exits: its parent may go on.
-pub fn vfork_release(p: &Proc) {
+pub fn vfork_release(p: &UProc) {
     p.user().vfork_released.store(true, Ordering::Release);
-    crate::kern::sleep::wakeup(wchan_of(p));
+    crate::kern::sleep::wakeup(p.wchan());
 }

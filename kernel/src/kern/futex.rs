@@ -26,7 +26,7 @@ use platform::physmem::PhysMem;
 use platform::sync::{SpinGuard, SpinLock};
 
 use crate::kern::errno::Errno;
-use crate::kern::proc::Proc;
+use crate::kern::proc::UProc;
 use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wakeup, wchan_of};
 use crate::kern::thread::WakeReason;
 use crate::vm::space::PAGE;
@@ -115,7 +115,7 @@ impl Drop for Word {
 
 /// The key and the physical word of a futex at `addr` in `p`'s address space (the page is
 /// faulted in, for writing if `write`). Takes and drops `vmmap`; call with no bucket locked.
-fn locate(p: &Proc, addr: u64, write: bool) -> Result<(Key, Word), Errno> {
+fn locate(p: &UProc, addr: u64, write: bool) -> Result<(Key, Word), Errno> {
     if !addr.is_multiple_of(4) {
         return Err(Errno::EINVAL);
     }
@@ -159,7 +159,7 @@ fn wake_all(ws: Vec<Arc<Waiter>>) {
 
 /// FUTEX_WAIT(_BITSET): sleep while `*addr == val`, until woken, the deadline (monotonic ns
 /// since boot), or a signal.
-pub fn wait(p: &Proc, addr: u64, val: u32, bitset: u32, deadline: Option<u64>) -> Result<usize, Errno> {
+pub fn wait(p: &UProc, addr: u64, val: u32, bitset: u32, deadline: Option<u64>) -> Result<usize, Errno> {
     if bitset == 0 {
         return Err(Errno::EINVAL);
     }
@@ -215,7 +215,7 @@ fn unqueue(w: &Arc<Waiter>, e: Errno) -> Result<usize, Errno> {
 }
 
 /// FUTEX_WAKE(_BITSET): wake up to `n` waiters.
-pub fn wake(p: &Proc, addr: u64, n: u32, bitset: u32) -> Result<usize, Errno> {
+pub fn wake(p: &UProc, addr: u64, n: u32, bitset: u32) -> Result<usize, Errno> {
     if bitset == 0 {
         return Err(Errno::EINVAL);
     }
@@ -228,7 +228,7 @@ pub fn wake(p: &Proc, addr: u64, n: u32, bitset: u32) -> Result<usize, Errno> {
 }
 
 /// FUTEX_(CMP_)REQUEUE: wake `n_wake`, move up to `n_requeue` others to `addr2`.
-pub fn requeue(p: &Proc, addr: u64, n_wake: u32, n_requeue: u32, addr2: u64, cmp: Option<u32>) -> Result<usize, Errno> {
+pub fn requeue(p: &UProc, addr: u64, n_wake: u32, n_requeue: u32, addr2: u64, cmp: Option<u32>) -> Result<usize, Errno> {
     let (key, word) = locate(p, addr, false)?;
     let (key2, word2) = locate(p, addr2, false)?;
     let mut ws = Vec::new();
@@ -268,7 +268,7 @@ pub fn requeue(p: &Proc, addr: u64, n_wake: u32, n_requeue: u32, addr2: u64, cmp
 
 /// FUTEX_WAKE_OP: `*addr2 = op(*addr2)` atomically; wake `n1` on `addr`, and `n2` on `addr2`
 /// if the old value passes the comparison encoded in `op`.
-pub fn wake_op(p: &Proc, addr: u64, n1: u32, addr2: u64, n2: u32, op: u32) -> Result<usize, Errno> {
+pub fn wake_op(p: &UProc, addr: u64, n1: u32, addr2: u64, n2: u32, op: u32) -> Result<usize, Errno> {
     let kind = (op >> 28) & 7;
     let cmp = (op >> 24) & 15;
     let mut oparg = (op >> 12) & 0xfff;
@@ -336,7 +336,7 @@ const ROBUST_LIST_LIMIT: usize = 2048;
 /// A thread `tid` is leaving: walk its robust futex list (set_robust_list(2) at `head`) and
 /// mark each lock it still holds OWNER_DIED, waking one waiter — so a robust mutex's next
 /// locker gets EOWNERDEAD instead of waiting for ever. A bad list ends the walk quietly.
-pub fn exit_robust_list(p: &Proc, tid: u64, head: u64) {
+pub fn exit_robust_list(p: &UProc, tid: u64, head: u64) {
     if head == 0 {
         return;
     }
@@ -368,7 +368,7 @@ pub fn exit_robust_list(p: &Proc, tid: u64, head: u64) {
 }
 
 /// The owner `tid` of the robust futex at `addr` died: OWNER_DIED, and a waiter woken.
-fn futex_death(p: &Proc, addr: u64, tid: u64) {
+fn futex_death(p: &UProc, addr: u64, tid: u64) {
     let Ok((_, word)) = locate(p, addr, true) else { return };
     let word_ref = word.get();
     let mut val = word_ref.load(Ordering::SeqCst);
@@ -387,7 +387,7 @@ fn futex_death(p: &Proc, addr: u64, tid: u64) {
     }
 }
 
-pub fn clear_tid(p: &Proc, addr: u64) {
+pub fn clear_tid(p: &UProc, addr: u64) {
     if addr == 0 {
         return;
     }

@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use platform::cpu;
 
-use crate::debug::export::{vk_boottime_ns, vk_ncpus, vk_pcpu, vk_physmem};
 use crate::kern::args::{self, BootArgs, Command};
 use crate::kern::thread::{Thread, pri};
-use crate::kern::{kenv, printf, proc, sched, sleep, syncer, vfs_mountroot};
-use crate::{debug, kprintf};
+use crate::kern::{kdb, kenv, printf, proc, sched, sleep, syncer, vfs_mountroot};
+use crate::kprintf;
 
 static BOOT_ARGS: OnceLock<BootArgs> = OnceLock::new();
 static THREAD0: Mutex<Option<Arc<Thread>>> = Mutex::new(None);
@@ -52,7 +51,7 @@ pub fn main() -> ! {
 
 fn boot(a: BootArgs) -> ! {
     platform::time::mark_boot();
-    vk_boottime_ns.store(platform::time::realtime_ns(), Ordering::Relaxed);
+    crate::kern::clock::mark_boot();
     platform::console::save_terminal();
     printf::init_logging(a.verbose);
     kenv::init(a.env.clone());
@@ -71,23 +70,17 @@ fn boot(a: BootArgs) -> ! {
     if let Err(e) = platform::trap::install_handlers() {
         die(&format!("cannot install trap handlers: {e}"));
     }
-    debug::kdb::install_hooks();
+    kdb::install_hooks();
 
-    let (vm_page, npages) = pm.vm_page_array();
-    vk_physmem.dmap_base.store(platform::physmem::DMAP_BASE, Ordering::Relaxed);
-    vk_physmem.size.store(pm.size(), Ordering::Relaxed);
-    vk_physmem.vm_page.store(vm_page, Ordering::Relaxed);
-    vk_physmem.npages.store(npages, Ordering::Relaxed);
-    vk_physmem.vm_page_size.store(u64::from(platform::physmem::VM_PAGE_LAYOUT.0), Ordering::Relaxed);
-    vk_physmem.free_pages.store(pm.free_pages(), Ordering::Relaxed);
+    crate::vm::meminfo::publish_physmem(pm);
 
     banner(a, pm);
     let p0 = proc::proc0_init();
-    debug::kdb::init();
+    kdb::init();
     crate::kern::tty::init();
 
     cpu::set_ncpus(a.ncpus);
-    vk_ncpus.store(a.ncpus, Ordering::Relaxed);
+    crate::kern::pcpu::set_ncpus(a.ncpus);
     let thread0 = Thread::new_kthread(&p0, "swapper", 0, pri::SWAPPER, mi_startup)
         .unwrap_or_else(|e| die(&format!("cannot create the boot thread: {e}")));
     thread0.rec.cpu.store(0, Ordering::Relaxed);
@@ -143,7 +136,7 @@ fn mi_startup() {
         if let Err(e) = cpu::start_cpu(c, ap_main) {
             panic!("cannot start cpu{c}: {e}");
         }
-        while vk_pcpu[c as usize].idlethread.load(Ordering::Acquire) == 0 {
+        while crate::kern::pcpu::pcpu(c).idlethread.load(Ordering::Acquire) == 0 {
             sleep::pause("cpustart", Duration::from_millis(1));
         }
         // The AP announces itself, from itself: a cross-CPU call on every boot.
@@ -161,20 +154,20 @@ fn mi_startup() {
     }
     crate::kern::loadavg::start();
     if kenv::get_bool("debug.ktrace") {
-        crate::sys::KTRACE.store(true, std::sync::atomic::Ordering::Relaxed);
+        crate::kern::ktrace::set_enabled(true);
     }
     if kenv::get_bool("debug.trap") {
-        debug::sysctl::kdb_sysctl_trap();
+        kdb::kdb_sysctl_trap();
     }
     if kenv::get_bool("debug.panic") {
-        debug::sysctl::kdb_sysctl_panic();
+        kdb::kdb_sysctl_panic();
     }
     if kenv::get_bool("debug.stack_overflow") {
-        debug::sysctl::kdb_sysctl_stack_overflow();
+        kdb::kdb_sysctl_stack_overflow();
     }
     if kenv::get_bool("debug.spin") {
         kprintf!("debug.spin: cpu{} spins in kernel code\n", cpu::curcpu());
-        debug::sysctl::kdb_sysctl_spin();
+        kdb::kdb_sysctl_spin();
     }
     vfs_mountroot::vfs_mountroot();
     let init = kenv::get("init").unwrap_or("/sbin/init");
@@ -196,7 +189,7 @@ fn mi_startup() {
 
 /// Create process 1 running `path` with `args`, its stdin, stdout and stderr on the console.
 fn start_init(path: &str, args: &[String]) -> Result<(), String> {
-    use crate::fs::file::{File, FdTable, O_RDWR};
+    use crate::fs::file::{FdTable, File, O_RDWR};
     use crate::fs::namei::NamePath;
     use crate::kern::exec;
     use crate::kern::uproc::{Cred, FsState, UserProc, UserThread, alloc_pid};
@@ -209,10 +202,13 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
         .map(String::into_bytes)
         .collect();
     let cred = Cred::default();
-    let mut image = exec::load(&NamePath::root(), path.as_bytes(), argv, envp, cred.clone(), pid as u64).map_err(|e| match e.why {
-        Some(w) => w,
-        None => format!("{path}: {}", e.errno.text()),
-    })?;
+    let mut image =
+        exec::load(&NamePath::root(), path.as_bytes(), argv, envp, cred.clone(), pid as u64).map_err(|e| {
+            match e.why {
+                Some(w) => w,
+                None => format!("{path}: {}", e.errno.text()),
+            }
+        })?;
     let pm = platform::physmem::get().ok_or("no physical memory")?;
     let (space, t0) = platform::stub::StubSpace::spawn(pm.fd()).map_err(|e| e.to_string())?;
     image.vm.stub = Some(space);
@@ -232,9 +228,9 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
     let ut = UserThread::new(std::sync::Arc::new(t0), regs);
     let td = Thread::new_user(&p, pid as u64, &image.comm, ut, crate::kern::usertrap::user_main).map_err(|e| e.to_string())?;
     td.rec.cpu.store(cpu::curcpu(), Ordering::Relaxed);
-    proc::insert(std::sync::Arc::clone(&p));
+    proc::insert(std::sync::Arc::clone(p.arc()));
     crate::kern::tty::ctty::boot(&p);
-    sched::setrunnable(td);
+    sched::setrunnable(td.into_arc());
     log::debug!("init: pid {pid}: {path}");
     Ok(())
 }
@@ -244,9 +240,9 @@ fn host_signal_loop() -> ! {
     use platform::host::HostSignal;
     loop {
         match platform::host::wait_signal() {
-            HostSignal::Quit => debug::kdb::request_breakin(),
+            HostSignal::Quit => kdb::request_breakin(),
             HostSignal::Term | HostSignal::Int | HostSignal::Hup => {
-                if debug::kdb::active() {
+                if kdb::active() {
                     platform::console::write(b"\nhost signal at db>: halting\n");
                     platform::host::exit(crate::kern::shutdown::EXIT_HALT);
                 }

@@ -11,11 +11,9 @@
 //! * wait(2) reports a stop once to WUNTRACED and a continue once to WCONTINUED; the report
 //!   is kept in [`JobCtl::report`].
 
-use std::sync::Arc;
 
-use kvm_mem::abi::tstate;
-
-use crate::kern::proc::Proc;
+use crate::kern::thread::ThreadState;
+use crate::kern::proc::UProc;
 use crate::kern::signal::{self, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SigInfo};
 use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked_state, wakeup, wchan_of};
 
@@ -52,17 +50,17 @@ pub struct JobCtl {
 }
 
 /// The channel stopped threads sleep on.
-fn stop_chan(p: &Proc) -> u64 {
+fn stop_chan(p: &UProc) -> u64 {
     wchan_of(&p.user().jobctl)
 }
 
 /// Whether `p` is stopped.
-pub fn is_stopped(p: &Proc) -> bool {
-    p.user.is_some() && p.user().jobctl.lock().stopped
+pub fn is_stopped(p: &UProc) -> bool {
+    p.user().jobctl.lock().stopped
 }
 
 /// A signal is being sent to `p`: apply the side effects of generating it.
-pub fn on_send(p: &Arc<Proc>, sig: i32) {
+pub fn on_send(p: &UProc, sig: i32) {
     if STOP_MASK & signal::bit(sig) != 0 {
         discard(p, signal::bit(SIGCONT));
     } else if sig == SIGCONT {
@@ -72,17 +70,15 @@ pub fn on_send(p: &Arc<Proc>, sig: i32) {
 }
 
 /// Drop pending signals in `mask` from the process's and its threads' queues.
-fn discard(p: &Arc<Proc>, mask: u64) {
+fn discard(p: &UProc, mask: u64) {
     p.user().sig.lock().pending.discard(mask);
     for t in p.threads() {
-        if let Some(u) = t.user.as_ref() {
-            u.sigstate.sig.lock().pending.discard(mask);
-        }
+        t.user().sigstate.sig.lock().pending.discard(mask);
     }
 }
 
 /// Continue a stopped process.
-fn resume(p: &Arc<Proc>) {
+fn resume(p: &UProc) {
     {
         let mut j = p.user().jobctl.lock();
         if !j.stopped {
@@ -96,7 +92,7 @@ fn resume(p: &Arc<Proc>) {
 }
 
 /// A thread of `p` took stop signal `sig` with its default action: stop the whole process.
-pub fn group_stop(p: &Arc<Proc>, sig: i32) {
+pub fn group_stop(p: &UProc, sig: i32) {
     {
         let mut j = p.user().jobctl.lock();
         if j.stopped || crate::kern::exit::exiting(p) {
@@ -112,34 +108,31 @@ pub fn group_stop(p: &Arc<Proc>, sig: i32) {
 }
 
 /// Park the calling thread while its process is stopped (or until it is killed).
-pub fn park(p: &Arc<Proc>) {
+pub fn park(p: &UProc) {
     loop {
         let g = sleepq_lock(stop_chan(p));
         if !p.user().jobctl.lock().stopped || crate::kern::exit::exiting(p) {
             return;
         }
-        tsleep_locked_state(g, "stopped", SleepOpts::UNINTERRUPTIBLE, tstate::STOPPED);
+        tsleep_locked_state(g, "stopped", SleepOpts::UNINTERRUPTIBLE, ThreadState::Stopped);
     }
 }
 
 /// The process is going away (SIGKILL, exit): let its parked threads run to their exit.
-pub fn release(p: &Proc) {
+pub fn release(p: &UProc) {
     wakeup(stop_chan(p));
 }
 
 /// SIGCHLD with `code` to the parent, unless it asked for none (SA_NOCLDSTOP); and a wake-up
 /// for its wait(2).
-fn notify_parent(p: &Arc<Proc>, code: i32, status: i32) {
-    let Some(parent) = p.user().parent.lock().upgrade() else { return };
-    if parent.user.is_none() {
-        return;
-    }
+fn notify_parent(p: &UProc, code: i32, status: i32) {
+    let Some(parent) = p.user().uparent() else { return };
     let act = parent.user().sig.lock().actions[SIGCHLD as usize];
     if act.flags & signal::SA_NOCLDSTOP == 0 {
         let uid = p.user().cred.lock().uid;
         signal::send_to_proc(&parent, SigInfo::child_event(p.pid, uid, code, status));
     }
-    wakeup(wchan_of(&*parent));
+    wakeup(parent.wchan());
 }
 
 #[cfg(test)]

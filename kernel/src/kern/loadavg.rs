@@ -5,9 +5,10 @@
 //! The averages are fixed-point numbers with [`FSHIFT`] fraction bits, as Linux keeps them:
 //! `load = load * e + active * (1 - e)` with `e = exp(-5 s / 1, 5, 15 min)`.
 
+use crate::kern::thread::ThreadState;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use kvm_mem::abi::{tflags, tstate};
+use kvm_mem::abi::tflags;
 
 /// Fraction bits of a load average.
 pub const FSHIFT: u32 = 11;
@@ -41,8 +42,8 @@ pub fn nr_active() -> (u64, u64) {
                 continue;
             }
             match td.state() {
-                tstate::RUNNING | tstate::RUNNABLE => running += 1,
-                tstate::SLEEPING if td.user.is_some() && flags & tflags::SINTR == 0 => blocked += 1,
+                ThreadState::Running | ThreadState::Runnable => running += 1,
+                ThreadState::Sleeping if td.is_user() && flags & tflags::SINTR == 0 => blocked += 1,
                 _ => {}
             }
         }

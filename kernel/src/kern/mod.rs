@@ -1,8 +1,10 @@
 //! The machine-independent kernel: boot, processes and threads, scheduling, sleep, time.
 
 pub mod args;
+pub mod clock;
 pub mod cpustat;
 pub mod cputime;
+pub mod ctx;
 pub mod errno;
 pub mod exec;
 pub mod execve;
@@ -11,15 +13,18 @@ pub mod fork;
 pub mod futex;
 pub mod init_main;
 pub mod jobctl;
+pub mod kdb;
 pub mod kenv;
+pub mod ktrace;
 pub mod loadavg;
+pub mod pcpu;
 pub mod printf;
 pub mod proc;
 pub mod sched;
 pub mod shutdown;
 pub mod signal;
-pub mod sleeplock;
 pub mod sleep;
+pub mod sleeplock;
 pub mod syncer;
 pub mod thread;
 pub mod tty;

@@ -1,5 +1,5 @@
 //! Console messages: `kprintf!` writes to the console and appends to the message buffer
-//! (`vk_msgbuf`), which `dmesg`, ddb and dump readers read back.
+//! ([`MSGBUF`], exported as `vk_msgbuf`), which `dmesg`, ddb and dump readers read back.
 //!
 //! Lines from different CPUs do not interleave: writers take the console spinlock. The
 //! debugger never does (a stopped CPU may hold it): it uses [`cons_write_nolock`].
@@ -7,28 +7,29 @@
 use std::fmt;
 use std::sync::atomic::Ordering;
 
-use kvm_mem::abi::MSGBUF_SIZE;
+use kvm_mem::abi::{MSGBUF_SIZE, MsgBufRecord};
 use platform::sync::SpinLock;
 
-use crate::debug::export::vk_msgbuf;
+/// The console message buffer (exported as `vk_msgbuf`).
+pub static MSGBUF: MsgBufRecord = MsgBufRecord::new();
 
 static CONSOLE: SpinLock<()> = SpinLock::new("console", ());
 
 /// Append to the message buffer (lock-free: writers reserve a range of the ring).
 pub fn msgbuf_append(bytes: &[u8]) {
-    let start = vk_msgbuf.wptr.fetch_add(bytes.len() as u64, Ordering::AcqRel);
+    let start = MSGBUF.wptr.fetch_add(bytes.len() as u64, Ordering::AcqRel);
     for (i, b) in bytes.iter().enumerate() {
         let pos = ((start + i as u64) % MSGBUF_SIZE as u64) as usize;
-        vk_msgbuf.buf[pos].store(*b, Ordering::Relaxed);
+        MSGBUF.buf[pos].store(*b, Ordering::Relaxed);
     }
 }
 
 /// The message buffer's text, oldest first.
 pub fn msgbuf_text() -> String {
-    let w = vk_msgbuf.wptr.load(Ordering::Acquire);
+    let w = MSGBUF.wptr.load(Ordering::Acquire);
     let len = w.min(MSGBUF_SIZE as u64);
     let bytes: Vec<u8> =
-        (w - len..w).map(|i| vk_msgbuf.buf[(i % MSGBUF_SIZE as u64) as usize].load(Ordering::Relaxed)).collect();
+        (w - len..w).map(|i| MSGBUF.buf[(i % MSGBUF_SIZE as u64) as usize].load(Ordering::Relaxed)).collect();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 

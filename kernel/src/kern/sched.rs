@@ -22,13 +22,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use kvm_mem::abi::{cpustate, tflags, tstate};
+use kvm_mem::abi::{cpustate, tflags};
 use platform::MAXCPU;
 use platform::cpu::{self, IPI_CALL, IPI_DDB, IPI_SHUTDOWN};
 use platform::sync::SpinLock;
 
-use crate::debug::export::vk_pcpu;
-use crate::kern::thread::{Thread, pri};
+use crate::kern::pcpu::PCPU;
+use crate::kern::thread::{Thread, pri, ThreadState};
 
 /// A CPU as the scheduler sees it.
 pub struct Cpu {
@@ -76,12 +76,12 @@ pub fn curthread() -> Option<Arc<Thread>> {
 }
 
 fn publish_runq_len(c: u32, n: usize) {
-    vk_pcpu[c as usize].nrun.store(n as u32, Ordering::Relaxed);
+    PCPU[c as usize].nrun.store(n as u32, Ordering::Relaxed);
 }
 
 /// Queue a thread that became runnable and get a CPU to look at it.
 pub fn setrunnable(td: Arc<Thread>) {
-    td.set_state(tstate::RUNNABLE);
+    td.set_state(ThreadState::Runnable);
     let target = td.last_cpu().min(cpu::ncpus().saturating_sub(1));
     {
         let mut q = CPUS[target as usize].runq.lock();
@@ -125,13 +125,13 @@ pub fn mi_switch() {
         let mut q = cpu_s.runq.lock();
         let next = match q.pop_front() {
             Some(n) => {
-                if state == tstate::RUNNING && !cur.is_idle() && !Arc::ptr_eq(&n, &cur) {
-                    cur.set_state(tstate::RUNNABLE);
+                if state == ThreadState::Running && !cur.is_idle() && !Arc::ptr_eq(&n, &cur) {
+                    cur.set_state(ThreadState::Runnable);
                     q.push_back(Arc::clone(&cur));
                 }
                 n
             }
-            None if state == tstate::RUNNING || cur.is_idle() => {
+            None if state == ThreadState::Running || cur.is_idle() => {
                 drop(q);
                 return;
             }
@@ -147,7 +147,7 @@ pub fn mi_switch() {
         next
     };
     if Arc::ptr_eq(&next, &cur) {
-        cur.set_state(tstate::RUNNING);
+        cur.set_state(ThreadState::Running);
         return;
     }
     switch_to(c, cur, next);
@@ -165,9 +165,9 @@ fn switch_to(c: u32, cur: Arc<Thread>, next: Arc<Thread>) {
     // another CPU may still be switching it out, and must not see it as already running
     // (it would keep it instead of giving it up).
     if cur.is_idle() {
-        cur.set_state(tstate::RUNNABLE);
+        cur.set_state(ThreadState::Runnable);
     }
-    let rec = &vk_pcpu[c as usize];
+    let rec = &PCPU[c as usize];
     rec.curthread.store(next.rec_addr(), Ordering::Release);
     rec.switches.fetch_add(1, Ordering::Relaxed);
     rec.state.store(if next.is_idle() { cpustate::IDLE } else { cpustate::RUNNING }, Ordering::Relaxed);
@@ -179,7 +179,7 @@ fn switch_to(c: u32, cur: Arc<Thread>, next: Arc<Thread>) {
 /// The thread now on this CPU runs: called by every thread as it resumes or starts.
 pub fn mark_running() {
     if let Some(t) = curthread() {
-        t.set_state(tstate::RUNNING);
+        t.set_state(ThreadState::Running);
     }
 }
 
@@ -193,7 +193,7 @@ pub fn yield_cpu() {
 pub fn thread_exit() -> ! {
     let c = cpu::curcpu();
     let cur = curthread().expect("thread_exit off CPU");
-    cur.set_state(tstate::DEAD);
+    cur.set_state(ThreadState::Dead);
     if let Some(p) = cur.proc_() {
         let _ = p.remove_thread(cur.tid());
     }
@@ -212,7 +212,7 @@ pub fn thread_exit() -> ! {
 pub fn thread_cputime_ns(td: &Thread) -> u64 {
     let base = td.rec.runtime_ns.load(Ordering::Relaxed);
     let c = td.rec.cpu.load(Ordering::Relaxed) as usize;
-    if td.state() != tstate::RUNNING || c >= MAXCPU {
+    if td.state() != ThreadState::Running || c >= MAXCPU {
         return base;
     }
     let cpu_s = &CPUS[c];
@@ -268,7 +268,7 @@ pub fn safe_point(c: u32) {
         crate::kern::shutdown::shutdown_nice();
     }
     if bits & IPI_DDB != 0 {
-        crate::debug::kdb::kdb_enter("break-in");
+        crate::kern::kdb::enter("break-in");
     }
     if bits & IPI_CALL != 0 {
         for f in cpu::take_calls(c) {
@@ -305,7 +305,7 @@ fn steal(c: u32) -> bool {
 /// or the next callout deadline (vkernel's `cpu_idle`).
 fn idle_loop(c: u32) -> ! {
     let cpu_s = &CPUS[c as usize];
-    let rec = &vk_pcpu[c as usize];
+    let rec = &PCPU[c as usize];
     loop {
         safe_point(c);
         if !cpu_s.runq.lock().is_empty() || steal(c) {
@@ -317,7 +317,7 @@ fn idle_loop(c: u32) -> ! {
         let due = platform::timer::next_deadline().is_some_and(|d| d <= now);
         // Work queued anywhere since the look above (a waker that found this CPU still awake
         // woke no one): go round again and steal it rather than sleep.
-        let queued_elsewhere = (0..cpu::ncpus()).any(|o| o != c && vk_pcpu[o as usize].nrun.load(Ordering::Relaxed) > 0);
+        let queued_elsewhere = (0..cpu::ncpus()).any(|o| o != c && PCPU[o as usize].nrun.load(Ordering::Relaxed) > 0);
         if due || cpu::ipis_pending(c) || !cpu_s.runq.lock().is_empty() || queued_elsewhere {
             cpu::idle_cancel(c);
             continue;
@@ -338,12 +338,12 @@ pub fn cpu_main(c: u32, first: Option<Arc<Thread>>) -> ! {
     idle.rec.cpu.store(c, Ordering::Relaxed);
     let cpu_s = &CPUS[c as usize];
     let _ = cpu_s.idle.set(Arc::clone(&idle));
-    let rec = &vk_pcpu[c as usize];
+    let rec = &PCPU[c as usize];
     rec.host_tid.store(cpu::pcpu(c).host_tid.load(Ordering::Relaxed), Ordering::Relaxed);
     rec.idlethread.store(idle.rec_addr(), Ordering::Relaxed);
     rec.curthread.store(idle.rec_addr(), Ordering::Relaxed);
     rec.state.store(cpustate::RUNNING, Ordering::Relaxed);
-    idle.set_state(tstate::RUNNING);
+    idle.set_state(ThreadState::Running);
     idle.rec.switches.fetch_add(1, Ordering::Relaxed);
     *cpu_s.cur.lock() = Some(Arc::clone(&idle));
     cpu_s.since_ns.store(platform::time::uptime_ns(), Ordering::Relaxed);

@@ -12,19 +12,19 @@
 //!
 //! Lock order: a process's `sig` before a thread's `sig`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use kvm_mem::abi::{pstate, tflags, tstate};
+use kvm_mem::abi::tflags;
 use platform::stub::{UserRegs, reg};
 use platform::sync::SpinLock;
 
+use crate::kern::ctx::Exit;
 use crate::kern::errno::Errno;
 use crate::kern::exit::sigstatus;
-use crate::kern::proc::Proc;
+use crate::kern::proc::UProc;
 use crate::kern::sleep::wake_thread;
-use crate::kern::thread::{Thread, WakeReason};
-use crate::sys::Exit;
+use crate::kern::thread::UThread;
+use crate::kern::thread::{Thread, WakeReason, ThreadState};
 use crate::vm::uaccess;
 
 pub const NSIG: usize = 64;
@@ -107,7 +107,9 @@ pub fn default_action(sig: i32) -> DefaultAction {
         SIGCHLD | SIGURG | SIGWINCH => DefaultAction::Ignore,
         SIGCONT => DefaultAction::Continue,
         SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => DefaultAction::Stop,
-        SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGBUS | SIGFPE | SIGSEGV | SIGXCPU | SIGXFSZ | SIGSYS => DefaultAction::Core,
+        SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGBUS | SIGFPE | SIGSEGV | SIGXCPU | SIGXFSZ | SIGSYS => {
+            DefaultAction::Core
+        }
         _ => DefaultAction::Term,
     }
 }
@@ -314,23 +316,22 @@ impl ThreadSigState {
 
 /// Whether a signal sent now would be thrown away: its action ignores it and no thread has
 /// it blocked (a blocked signal stays pending, as the action may change before it is taken).
-fn is_ignored(p: &Proc, sig: i32) -> bool {
+fn is_ignored(p: &UProc, sig: i32) -> bool {
     let a = p.user().sig.lock().actions[sig as usize];
     let ignores = a.handler == SIG_IGN || (a.handler == SIG_DFL && default_action(sig) == DefaultAction::Ignore);
-    ignores
-        && !p.threads().iter().any(|t| t.user.as_ref().is_some_and(|u| u.sigstate.sig.lock().mask & bit(sig) != 0))
+    ignores && !p.threads().iter().any(|t| t.user().sigstate.sig.lock().mask & bit(sig) != 0)
 }
 
 /// Make a thread notice a signal: wake it from an interruptible sleep, or kick it out of
 /// user mode.
-pub fn signal_wake(td: &Arc<Thread>) {
-    let Some(u) = td.user.as_ref() else { return };
+pub fn signal_wake(td: &UThread) {
+    let u = td.user();
     u.sigstate.flag.store(true, Ordering::SeqCst);
-    if td.state() == tstate::SLEEPING && td.rec.flags.load(Ordering::SeqCst) & tflags::SINTR != 0 {
+    if td.state() == ThreadState::Sleeping && td.rec.flags.load(Ordering::SeqCst) & tflags::SINTR != 0 {
         let wchan = td.rec.wchan.load(Ordering::SeqCst);
         let generation = td.sleep_gen.load(Ordering::SeqCst);
         if wchan != 0 {
-            wake_thread(td, wchan, generation, WakeReason::Interrupted);
+            wake_thread(td.arc(), wchan, generation, WakeReason::Interrupted);
         }
     } else if td.rec.flags.load(Ordering::SeqCst) & tflags::INUSER != 0
         && let Some(stub) = u.stub.lock().clone()
@@ -340,9 +341,9 @@ pub fn signal_wake(td: &Arc<Thread>) {
 }
 
 /// Send a signal to a process (kill(2)).
-pub fn send_to_proc(p: &Arc<Proc>, info: SigInfo) {
+pub fn send_to_proc(p: &UProc, info: SigInfo) {
     let sig = info.signo;
-    if p.user.is_none() || p.rec.state.load(Ordering::Acquire) == pstate::ZOMBIE {
+    if p.is_zombie() {
         return;
     }
     if sig == SIGKILL {
@@ -355,18 +356,15 @@ pub fn send_to_proc(p: &Arc<Proc>, info: SigInfo) {
     }
     p.user().sig.lock().pending.push(info);
     let threads = p.threads();
-    let target = threads
-        .iter()
-        .find(|t| t.user.as_ref().is_some_and(|u| u.sigstate.sig.lock().mask & bit(sig) == 0))
-        .or(threads.first());
+    let target = threads.iter().find(|t| t.user().sigstate.sig.lock().mask & bit(sig) == 0).or(threads.first());
     if let Some(t) = target {
         signal_wake(t);
     }
 }
 
 /// Send a signal to one thread (tgkill(2), faults).
-pub fn send_to_thread(td: &Arc<Thread>, info: SigInfo) {
-    let Some(p) = td.proc_() else { return };
+pub fn send_to_thread(td: &UThread, info: SigInfo) {
+    let Some(p) = td.uproc() else { return };
     if info.signo == SIGKILL {
         kill_process(&p, sigstatus(SIGKILL));
         return;
@@ -375,14 +373,12 @@ pub fn send_to_thread(td: &Arc<Thread>, info: SigInfo) {
     if is_ignored(&p, info.signo) {
         return;
     }
-    if let Some(u) = td.user.as_ref() {
-        u.sigstate.sig.lock().pending.push(info);
-    }
+    td.user().sigstate.sig.lock().pending.push(info);
     signal_wake(td);
 }
 
 /// The whole process dies with `status`: every thread is told to exit.
-pub fn kill_process(p: &Arc<Proc>, status: i32) {
+pub fn kill_process(p: &UProc, status: i32) {
     {
         let mut st = p.user().exit_status.lock();
         if st.is_none() {
@@ -397,11 +393,11 @@ pub fn kill_process(p: &Arc<Proc>, status: i32) {
 
 /// Whether a thread has a signal it would take now (for interruptible sleeps).
 pub fn pending(td: &Thread) -> bool {
-    let Some(u) = td.user.as_ref() else { return false };
+    let Some(u) = td.as_user() else { return false };
     if !u.sigstate.flag.load(Ordering::SeqCst) {
         return false;
     }
-    let Some(p) = td.proc_() else { return false };
+    let Some(p) = td.proc_().and_then(UProc::new) else { return false };
     if crate::kern::exit::exiting(&p) || crate::kern::jobctl::is_stopped(&p) {
         return true;
     }
@@ -415,7 +411,7 @@ pub fn pending(td: &Thread) -> bool {
 }
 
 /// Take the next deliverable signal (thread queue first) among those not in `mask`.
-pub fn dequeue(td: &Thread, p: &Proc, allowed: u64) -> Option<SigInfo> {
+pub fn dequeue(td: &UThread, p: &UProc, allowed: u64) -> Option<SigInfo> {
     let u = td.user();
     let mut ps = p.user().sig.lock();
     let mut ts = u.sigstate.sig.lock();
@@ -436,7 +432,7 @@ fn restart(regs: &mut UserRegs, orig_rax: u64) {
 /// On the way back to user mode: deliver what is pending. `syscall` says the trap was a
 /// system call whose number was `orig_rax` (for restarts). Returns an exit if a signal
 /// kills the process.
-pub fn deliver(td: &Arc<Thread>, p: &Arc<Proc>, regs: &mut UserRegs, syscall: Option<u64>) -> Option<Exit> {
+pub fn deliver(td: &UThread, p: &UProc, regs: &mut UserRegs, syscall: Option<u64>) -> Option<Exit> {
     let mut restart_pending = syscall.filter(|_| {
         let r = regs.rax() as i64;
         r == ERESTARTSYS || r == ERESTARTNOINTR || r == ERESTARTNOHAND || r == ERESTART_RESTARTBLOCK
@@ -494,7 +490,7 @@ const UC_OFF: u64 = 8;
 const INFO_OFF: u64 = 8 + 304;
 
 /// Build the handler's frame and point the registers at the handler.
-fn setup_frame(td: &Arc<Thread>, p: &Arc<Proc>, regs: &mut UserRegs, info: &SigInfo, act: &SigAction) -> Result<(), Errno> {
+fn setup_frame(td: &UThread, p: &UProc, regs: &mut UserRegs, info: &SigInfo, act: &SigAction) -> Result<(), Errno> {
     let u = td.user();
     let sig = info.signo;
     if act.flags & SA_RESTORER == 0 || act.restorer == 0 {
@@ -570,7 +566,7 @@ fn setup_frame(td: &Arc<Thread>, p: &Arc<Proc>, regs: &mut UserRegs, info: &SigI
 const FIX_EFLAGS: u64 = 0x0004_0000 | 0x800 | 0x400 | 0x100 | 0x80 | 0x40 | 0x10 | 0x4 | 0x1 | 0x10000;
 
 /// rt_sigreturn(2): restore what the frame at `rsp - 8` saved.
-pub fn sigreturn(td: &Arc<Thread>, p: &Arc<Proc>, regs: &mut UserRegs) -> Result<u64, Errno> {
+pub fn sigreturn(td: &UThread, p: &UProc, regs: &mut UserRegs) -> Result<u64, Errno> {
     let frame = regs.rsp().wrapping_sub(8);
     let mut uc = vec![0u8; 304];
     {

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use kvm_mem::abi::{tflags, tstate};
+use kvm_mem::abi::tflags;
 use platform::sync::{SpinGuard, SpinLock};
 
 use crate::kern::sched::{curthread, mi_switch, setrunnable};
-use crate::kern::thread::{Thread, WakeReason};
+use crate::kern::thread::{Thread, WakeReason, ThreadState};
 
 /// Sleep-queue hash buckets.
 pub const NBUCKETS: usize = 64;
@@ -61,12 +61,12 @@ impl SleepOpts {
 
 /// Sleep on the locked channel; the lock is released once the thread is queued.
 pub fn tsleep_locked(g: SleepqGuard, wmesg: &str, opts: SleepOpts) -> WakeReason {
-    tsleep_locked_state(g, wmesg, opts, tstate::SLEEPING)
+    tsleep_locked_state(g, wmesg, opts, ThreadState::Sleeping)
 }
 
 /// [`tsleep_locked`] showing the thread in `state` while it sleeps (STOPPED for a job-control
 /// stop: `T` in ps).
-pub fn tsleep_locked_state(mut g: SleepqGuard, wmesg: &str, opts: SleepOpts, state: u32) -> WakeReason {
+pub fn tsleep_locked_state(mut g: SleepqGuard, wmesg: &str, opts: SleepOpts, state: ThreadState) -> WakeReason {
     let td = curthread().expect("tsleep off CPU");
     let wchan = g.wchan;
     if opts.interruptible && crate::kern::signal::pending(&td) {

@@ -5,13 +5,13 @@
 //! so what a debugger shows is what the scheduler sees. Kernel-only threads get ids from
 //! 100000 up, as in FreeBSD, so they never collide with guest pids and tids.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use kvm_mem::abi::{ThreadRecord, store_name, tflags, tstate};
 use platform::kthread::{HasKThread, KSTACK_SIZE, KThread};
 
-use crate::kern::proc::Proc;
+use crate::kern::proc::{Proc, UProc};
 use crate::kern::uproc::UserThread;
 
 /// First id of kernel-only threads.
@@ -24,6 +24,56 @@ pub enum WakeReason {
     Woken,
     TimedOut,
     Interrupted,
+}
+
+/// A thread's scheduling state. The kernel works with this enum; the exported record carries
+/// the same state as kvm-mem's `tstate` number (written together in [`Thread::set_state`]),
+/// so what a debugger shows is what the scheduler sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadState {
+    /// Created, not yet run.
+    New,
+    /// On a run queue.
+    Runnable,
+    /// On a CPU now.
+    Running,
+    /// Asleep on a wait channel.
+    Sleeping,
+    /// Stopped (job control).
+    Stopped,
+    /// Exited.
+    Dead,
+}
+
+impl ThreadState {
+    const ALL: [ThreadState; 6] = [
+        ThreadState::New,
+        ThreadState::Runnable,
+        ThreadState::Running,
+        ThreadState::Sleeping,
+        ThreadState::Stopped,
+        ThreadState::Dead,
+    ];
+
+    /// The exported number (`kvm_mem::abi::tstate`).
+    pub const fn abi(self) -> u32 {
+        match self {
+            ThreadState::New => tstate::NEW,
+            ThreadState::Runnable => tstate::RUNNABLE,
+            ThreadState::Running => tstate::RUNNING,
+            ThreadState::Sleeping => tstate::SLEEPING,
+            ThreadState::Stopped => tstate::STOPPED,
+            ThreadState::Dead => tstate::DEAD,
+        }
+    }
+
+    fn from_index(i: u8) -> ThreadState {
+        Self::ALL.get(usize::from(i)).copied().unwrap_or(ThreadState::Dead)
+    }
+
+    fn index(self) -> u8 {
+        self as u8
+    }
 }
 
 /// Priorities as ps shows them (lower is more urgent).
@@ -46,9 +96,11 @@ pub struct Thread {
     proc_: Weak<Proc>,
     /// Sleep generation: bumped on every sleep so a stale timeout cannot wake a later sleep.
     pub(crate) sleep_gen: AtomicU64,
+    /// Its [`ThreadState`] (mirrored into `rec.state`).
+    state: AtomicU8,
     pub(crate) wake_reason: AtomicU32,
     /// A guest thread's user state (None for kernel threads).
-    pub user: Option<UserThread>,
+    user: Option<UserThread>,
 }
 
 impl HasKThread for Thread {
@@ -65,8 +117,14 @@ impl Thread {
     }
 
     /// A new guest thread `tid` of `p`: its kernel thread runs `f` (the user loop).
-    pub fn new_user(p: &Arc<Proc>, tid: u64, name: &str, user: UserThread, f: impl FnOnce() + Send + 'static) -> std::io::Result<Arc<Thread>> {
-        Self::create(p, tid, name, 0, pri::USER, Some(user), f)
+    pub fn new_user(
+        p: &UProc,
+        tid: u64,
+        name: &str,
+        user: UserThread,
+        f: impl FnOnce() + Send + 'static,
+    ) -> std::io::Result<UThread> {
+        Self::create(p.arc(), tid, name, 0, pri::USER, Some(user), f).map(UThread)
     }
 
     fn create(
@@ -90,6 +148,7 @@ impl Thread {
             name: name.to_string(),
             proc_: Arc::downgrade(p),
             sleep_gen: AtomicU64::new(0),
+            state: AtomicU8::new(ThreadState::New.index()),
             wake_reason: AtomicU32::new(0),
             user,
         });
@@ -104,7 +163,7 @@ impl Thread {
             r.stack_size.store(hi - lo, Ordering::Relaxed);
         }
         store_name(&r.name, name);
-        r.state.store(tstate::NEW, Ordering::Release);
+        r.state.store(ThreadState::New.abi(), Ordering::Release);
         p.add_thread(Arc::clone(&td));
         Ok(td)
     }
@@ -128,21 +187,28 @@ impl Thread {
         &self.name
     }
 
-    /// The user state of a guest thread.
-    pub fn user(&self) -> &UserThread {
-        self.user.as_ref().expect("not a guest thread")
+    /// The user state, if this is a guest thread.
+    pub fn as_user(&self) -> Option<&UserThread> {
+        self.user.as_ref()
+    }
+
+    /// Whether this is a guest thread (not a kernel-only thread).
+    pub fn is_user(&self) -> bool {
+        self.user.is_some()
     }
 
     pub fn proc_(&self) -> Option<Arc<Proc>> {
         self.proc_.upgrade()
     }
 
-    pub fn state(&self) -> u32 {
-        self.rec.state.load(Ordering::Acquire)
+    pub fn state(&self) -> ThreadState {
+        ThreadState::from_index(self.state.load(Ordering::Acquire))
     }
 
-    pub(crate) fn set_state(&self, s: u32) {
-        self.rec.state.store(s, Ordering::Release);
+    /// Change the state, and the exported record's with it.
+    pub(crate) fn set_state(&self, s: ThreadState) {
+        self.rec.state.store(s.abi(), Ordering::Release);
+        self.state.store(s.index(), Ordering::Release);
     }
 
     pub fn is_idle(&self) -> bool {
@@ -165,5 +231,61 @@ impl Thread {
     pub(crate) fn set_wmesg(&self, wchan: u64, wmesg: &str) {
         store_name(&self.rec.wmesg, wmesg);
         self.rec.wchan.store(wchan, Ordering::Relaxed);
+    }
+}
+
+/// A guest thread: a [`Thread`] that has user state, so asking it for that state cannot fail
+/// (see [`crate::kern::proc::UProc`]). Cloning clones the reference.
+#[derive(Debug, Clone)]
+pub struct UThread(Arc<Thread>);
+
+impl UThread {
+    /// `td` as a guest thread (None for a kernel-only thread).
+    pub fn new(td: Arc<Thread>) -> Option<UThread> {
+        td.user.is_some().then_some(UThread(td))
+    }
+
+    /// Its user state.
+    pub fn user(&self) -> &UserThread {
+        match &self.0.user {
+            Some(u) => u,
+            None => unreachable!("a UThread is made only from a guest thread"),
+        }
+    }
+
+    /// The thread reference.
+    pub fn arc(&self) -> &Arc<Thread> {
+        &self.0
+    }
+
+    /// The thread reference, consuming the handle.
+    pub fn into_arc(self) -> Arc<Thread> {
+        self.0
+    }
+
+    /// Its process, as a guest process (None once the process is gone).
+    pub fn uproc(&self) -> Option<UProc> {
+        self.0.proc_().and_then(UProc::new)
+    }
+}
+
+impl std::ops::Deref for UThread {
+    type Target = Thread;
+    fn deref(&self) -> &Thread {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_states_round_trip_and_export_kvm_mem_numbers() {
+        for s in ThreadState::ALL {
+            assert_eq!(ThreadState::from_index(s.index()), s);
+        }
+        assert_eq!(ThreadState::Sleeping.abi(), tstate::SLEEPING);
+        assert_eq!(ThreadState::Dead.abi(), tstate::DEAD);
     }
 }

@@ -12,7 +12,7 @@ use platform::sync::SpinLock;
 
 use crate::fs::file::FdTable;
 use crate::fs::namei::NamePath;
-use crate::kern::proc::Proc;
+use crate::kern::proc::{Proc, UProc};
 use crate::vm::space::{AddressSpace, VmMap};
 
 /// Largest pid (pid_max).
@@ -92,7 +92,7 @@ pub struct UserProc {
     pub fs: SpinLock<FsState>,
     pub cred: SpinLock<Cred>,
     pub parent: SpinLock<Weak<Proc>>,
-    pub children: SpinLock<Vec<Arc<Proc>>>,
+    pub children: SpinLock<Vec<UProc>>,
     /// The program's path and arguments (for /proc/PID/{exe,cmdline}).
     pub exe: SpinLock<Option<NamePath>>,
     pub argv: SpinLock<Vec<Vec<u8>>>,
@@ -160,6 +160,11 @@ impl UserProc {
         Arc::clone(&self.vm.lock())
     }
 
+    /// The parent, as a guest process (None when it is gone or is the system process: init's).
+    pub fn uparent(&self) -> Option<UProc> {
+        self.parent.lock().upgrade().and_then(UProc::new)
+    }
+
     /// The descriptor table.
     pub fn files(&self) -> Arc<SpinLock<FdTable>> {
         Arc::clone(&self.files.lock())
@@ -181,7 +186,7 @@ pub struct UserThread {
     pub ops: SpinLock<Ops>,
     /// Mask, pending signals, alternate stack.
     pub sigstate: crate::kern::signal::ThreadSigState,
-    /// set_robust_list(2)'s head (kept; not walked at exit yet).
+    /// set_robust_list(2)'s head: walked at thread exit and exec (`futex::exit_robust_list`).
     pub robust_list: AtomicU64,
     /// prctl(PR_SET_PDEATHSIG).
     pub pdeathsig: AtomicI32,

@@ -2,19 +2,31 @@
 //! (a system call, a page fault, an exception, a preemption), and go back — vkernel's
 //! `user_trap` / `go_user` loop, with the stub in place of the hardware.
 
-use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use kvm_mem::abi::tflags;
 use platform::stub::{RunControl, Trap};
 
+use crate::kern::ctx::{Ctx, Exit};
 use crate::kern::exit::{self, sigstatus};
-use crate::kern::proc::Proc;
+use crate::kern::proc::UProc;
+use crate::kern::thread::UThread;
 use crate::kern::{sched, signal};
-use crate::kern::thread::Thread;
-use crate::sys::{self, Ctx, Exit};
 use crate::vm::space::{Access, FaultError};
+
+/// The system call layer's entry: `sys::dispatch`, registered at boot (`sys::install`), since
+/// `kern` sits below `sys` and does not name it. It runs the call in `ctx.regs` (`compat`: an
+/// `int 0x80`) and leaves the result in rax.
+pub type SyscallEntry = fn(&mut Ctx<'_>, bool);
+
+static SYSCALL_ENTRY: OnceLock<SyscallEntry> = OnceLock::new();
+
+/// Register the system call entry (once, before the first guest thread runs).
+pub fn set_syscall_entry(f: SyscallEntry) {
+    let _ = SYSCALL_ENTRY.set(f);
+}
 
 /// A guest's time slice.
 pub const SLICE: Duration = Duration::from_millis(10);
@@ -42,7 +54,7 @@ impl RunControl for Ctl {
 }
 
 /// Run the guest thread until it traps; also returns how long the guest ran.
-fn run_user(td: &Arc<Thread>, p: &Arc<Proc>) -> (Trap, u64) {
+fn run_user(td: &UThread, p: &UProc) -> (Trap, u64) {
     let u = td.user();
     let Some(stub) = u.stub.lock().clone() else { return (Trap::Dead, 0) };
     let mut ops = p.user().vm().read().take_ops();
@@ -106,7 +118,7 @@ fn fault_signal(ctx: &mut Ctx<'_>, signo: i32, code: i32, addr: u64) {
         ctx.regs.rsp()
     );
     crate::kern::printf::msgbuf_append(line.as_bytes());
-    if crate::sys::KTRACE.load(Ordering::Relaxed) {
+    if crate::kern::ktrace::enabled() {
         crate::kprintf!("ktrace: {line}");
     }
     let blocked = ctx.td.user().sigstate.sig.lock().mask & signal::bit(signo) != 0;
@@ -131,8 +143,8 @@ fn preempted() {
 
 /// The body of a guest thread's kernel thread.
 pub fn user_main() {
-    let td = sched::curthread().expect("user_main off CPU");
-    let p = td.proc_().expect("a guest thread has a process");
+    let td = sched::curthread().and_then(UThread::new).expect("user_main runs in a guest thread");
+    let p = td.uproc().expect("a guest thread has a guest process");
     let mut last_cpu = sched::thread_cputime_ns(&td);
     loop {
         let (trap, ran) = run_user(&td, &p);
@@ -145,7 +157,10 @@ pub fn user_main() {
         match trap {
             Trap::Syscall { compat } => {
                 let nr = ctx.regs.rax();
-                sys::dispatch(&mut ctx, compat);
+                match SYSCALL_ENTRY.get() {
+                    Some(entry) => entry(&mut ctx, compat),
+                    None => ctx.regs.set_rax(crate::kern::errno::to_rax(Err(crate::kern::errno::Errno::ENOSYS))),
+                }
                 // rt_sigreturn's "result" is the restored rax: never a restart.
                 syscall = (nr != 15).then_some(nr);
             }

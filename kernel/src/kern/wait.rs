@@ -1,15 +1,14 @@
 //! Waiting for children (wait4(2), waitid(2)): find a matching zombie (or a stop/continue
 //! report), reap it, or sleep in "wait" until one of them has something to report.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use kvm_mem::abi::pstate;
 
 use crate::kern::errno::Errno;
 use crate::kern::jobctl::Report;
-use crate::kern::proc::{self, Proc};
-use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wchan_of};
+use crate::kern::proc::UProc;
+use crate::kern::proc::{self};
+use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked};
 use crate::kern::thread::WakeReason;
 use crate::kern::uproc::free_pid;
 
@@ -45,7 +44,7 @@ pub struct WaitOpts {
     pub nowait: bool,
 }
 
-fn matches(c: &Proc, which: Which) -> bool {
+fn matches(c: &UProc, which: Which) -> bool {
     match which {
         Which::Any => true,
         Which::Pid(p) => c.pid == p,
@@ -54,7 +53,7 @@ fn matches(c: &Proc, which: Which) -> bool {
 }
 
 enum Found {
-    Zombie(Arc<Proc>),
+    Zombie(UProc),
     Event(i32, u32, Report),
     /// A child between becoming a zombie and telling its parent (a few instructions on the
     /// exiting CPU, which cannot be preempted): look again in a moment.
@@ -62,17 +61,17 @@ enum Found {
 }
 
 /// The first child with something to report, taking a stop/continue report unless `nowait`.
-fn scan(children: &mut Vec<Arc<Proc>>, which: Which, o: WaitOpts) -> Option<Found> {
+fn scan(children: &mut Vec<UProc>, which: Which, o: WaitOpts) -> Option<Found> {
     for (i, c) in children.iter().enumerate() {
         if !matches(c, which) {
             continue;
         }
-        if c.rec.state.load(Ordering::Acquire) == pstate::ZOMBIE {
+        if c.is_zombie() {
             if o.exited && !c.user().exit_notified.load(Ordering::Acquire) {
                 return Some(Found::Exiting);
             }
             if o.exited {
-                let z = if o.nowait { Arc::clone(c) } else { children.remove(i) };
+                let z = if o.nowait { c.clone() } else { children.remove(i) };
                 return Some(Found::Zombie(z));
             }
             continue;
@@ -97,8 +96,8 @@ fn scan(children: &mut Vec<Arc<Proc>>, which: Which, o: WaitOpts) -> Option<Foun
 
 /// Wait for a child matching `which` to exit (or stop, or continue, as `o` asks). `Ok(None)`
 /// with `nohang` when none has anything to report yet.
-pub fn wait_child(p: &Arc<Proc>, which: Which, o: WaitOpts) -> Result<Option<Reaped>, Errno> {
-    let chan = wchan_of(&**p);
+pub fn wait_child(p: &UProc, which: Which, o: WaitOpts) -> Result<Option<Reaped>, Errno> {
+    let chan = p.wchan();
     loop {
         let g = sleepq_lock(chan);
         let found = {

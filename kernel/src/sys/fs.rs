@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crate::fs::file::{self, File, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_RDONLY, O_TRUNC};
 use crate::fs::namei::{self, NamePath};
 use crate::fs::vfs::{VType, VnodeRef};
+use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
-use crate::sys::Ctx;
 
 /// openat's "relative to the working directory".
 pub const AT_FDCWD: i32 = -100;
@@ -329,7 +329,7 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let cap = ctx.size(2).min(IO_CHUNK);
     let attr = v.attr()?;
-    let mut entries = vec![(attr.ino, ".".to_string(), 4u8), (attr.ino, "..".to_string(), 4u8)];
+    let mut entries = vec![(attr.ino, b".".to_vec(), 4u8), (attr.ino, b"..".to_vec(), 4u8)];
     let _ = np;
     for e in v.readdir()? {
         entries.push((e.ino, e.name, e.vtype.dirent_type()));
@@ -349,7 +349,7 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
         out.extend_from_slice(&((pos + 1) as i64).to_le_bytes());
         out.extend_from_slice(&(reclen as u16).to_le_bytes());
         out.push(*dtype);
-        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(name);
         out.resize(start + reclen, 0);
         pos += 1;
     }
@@ -383,8 +383,7 @@ pub fn sys_readlinkat(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_getcwd(ctx: &mut Ctx<'_>) -> SysResult {
-    let cwd = ctx.p.user().fs.lock().cwd.to_path_string();
-    let mut b = cwd.into_bytes();
+    let mut b = ctx.p.user().fs.lock().cwd.to_path_bytes();
     b.push(0);
     if b.len() > ctx.size(1) {
         return Err(Errno::ERANGE);

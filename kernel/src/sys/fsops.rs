@@ -5,8 +5,8 @@
 use crate::fs::file::{self, File, O_CLOEXEC, O_CREAT, O_EXCL, O_TRUNC};
 use crate::fs::namei::{self, NamePath};
 use crate::fs::vfs::{SetAttr, Timespec, VType};
+use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
-use crate::sys::Ctx;
 use crate::sys::fs::{AT_FDCWD, lookup_at, start_dir};
 
 const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
@@ -17,7 +17,7 @@ const UTIME_NOW: i64 = (1 << 30) - 1;
 const UTIME_OMIT: i64 = (1 << 30) - 2;
 
 /// The directory holding the last component of `path`, and that component's name.
-pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath, String), Errno> {
+pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath, Vec<u8>), Errno> {
     let trimmed = {
         let mut end = path.len();
         while end > 1 && path[end - 1] == b'/' {
@@ -38,8 +38,8 @@ pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath
     if parent.vnode().vtype() != VType::Dir {
         return Err(Errno::ENOTDIR);
     }
-    let name = String::from_utf8(last.to_vec()).map_err(|_| Errno::EILSEQ)?;
-    if name.len() > 255 {
+    let name = last.to_vec();
+    if name.len() > crate::fs::vfs::NAME_MAX {
         return Err(Errno::ENAMETOOLONG);
     }
     Ok((parent, name))
@@ -57,7 +57,7 @@ fn ids(ctx: &Ctx<'_>) -> (u32, u32) {
 /// openat(2) with O_CREAT: find or make the file. Returns the path of the file.
 pub fn open_create(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> Result<NamePath, Errno> {
     let (parent, name) = lookup_parent(ctx, dirfd, path)?;
-    match namei::namei(&parent, name.as_bytes(), flags & file::O_NOFOLLOW == 0) {
+    match namei::namei(&parent, &name, flags & file::O_NOFOLLOW == 0) {
         Ok(np) => {
             if flags & O_EXCL != 0 {
                 return Err(Errno::EEXIST);
@@ -68,7 +68,7 @@ pub fn open_create(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32, mode: u32
             let (uid, gid) = ids(ctx);
             let v = parent.vnode().create(&name, mode & !umask(ctx) & 0o7777, uid, gid)?;
             let _ = v;
-            namei::namei(&parent, name.as_bytes(), false)
+            namei::namei(&parent, &name, false)
         }
         Err(e) => Err(e),
     }
@@ -97,7 +97,7 @@ pub fn sys_creat(ctx: &mut Ctx<'_>) -> SysResult {
 
 fn mkdir_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32) -> SysResult {
     let (parent, name) = lookup_parent(ctx, dirfd, path).map_err(|e| if e == Errno::EBUSY { Errno::EEXIST } else { e })?;
-    if name == "." || name == ".." {
+    if name == b"." || name == b".." {
         return Err(Errno::EEXIST);
     }
     if parent.vnode().lookup(&name).is_ok() {
@@ -124,9 +124,9 @@ fn unlink_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32) -> SysResult {
     }
     let (parent, name) = lookup_parent(ctx, dirfd, path)?;
     if flags & AT_REMOVEDIR != 0 {
-        match name.as_str() {
-            "." => return Err(Errno::EINVAL),
-            ".." => return Err(Errno::ENOTEMPTY),
+        match &name[..] {
+            b"." => return Err(Errno::EINVAL),
+            b".." => return Err(Errno::ENOTEMPTY),
             _ => {}
         }
         let v = parent.vnode().lookup(&name)?;
@@ -163,7 +163,7 @@ fn rename_at(ctx: &Ctx<'_>, olddir: i32, old: &[u8], newdir: i32, new: &[u8], fl
     let (op, on) = lookup_parent(ctx, olddir, old)?;
     let (np, nn) = lookup_parent(ctx, newdir, new)?;
     for n in [&on, &nn] {
-        if n == "." || n == ".." {
+        if n == b"." || n == b".." {
             return Err(Errno::EBUSY);
         }
     }

@@ -8,9 +8,11 @@
 use platform::stub::layout::USER_END;
 
 use crate::fs::vfs::VType;
+use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
-use crate::sys::Ctx;
-use crate::vm::space::{Backing, MMAP_BASE, MMAP_MIN, MapEntry, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, SharedObject, page_up};
+use crate::vm::space::{
+    Backing, MMAP_BASE, MMAP_MIN, MapEntry, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, SharedObject, page_up,
+};
 
 const MAP_SHARED: u32 = 0x01;
 const MAP_PRIVATE: u32 = 0x02;
@@ -51,7 +53,7 @@ pub fn sys_brk(ctx: &mut Ctx<'_>) -> SysResult {
         if !g.is_free(old_end, new_end) || !g.overcommit_ok(new_end - g.brk_start) {
             return Ok(old as usize);
         }
-        g.map(MapEntry { start: old_end, end: new_end, prot: PROT_READ | PROT_WRITE, backing: Backing::Anon, name: "[heap]".into() });
+        g.map(MapEntry { start: old_end, end: new_end, prot: PROT_READ | PROT_WRITE, backing: Backing::Anon, name: b"[heap]".to_vec() });
     } else if new_end < old_end {
         g.unmap(new_end, old_end);
     }
@@ -105,9 +107,9 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
     let name = match &backing {
         Backing::File { .. } | Backing::SharedFile { .. } => {
             let f = ctx.p.user().files().lock().get(fd)?;
-            f.path.as_ref().map(|p| p.to_path_string()).unwrap_or_default()
+            f.path.as_ref().map(|p| p.to_path_bytes()).unwrap_or_default()
         }
-        _ => String::new(),
+        _ => Vec::new(),
     };
     let vm = ctx.p.user().vm();
     let mut g = vm.write();

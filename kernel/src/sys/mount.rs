@@ -9,9 +9,9 @@
 use crate::fs::bcache::{BlockDev, DiskNode};
 use crate::fs::vfs::{VType, VnodeRef};
 use crate::fs::{devfs, ext2, namei, procfs, tmpfs};
+use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::kprintf;
-use crate::sys::Ctx;
 use crate::sys::fs::{AT_FDCWD, lookup_at};
 
 const MS_RDONLY: u64 = 1;

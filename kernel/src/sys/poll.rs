@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use crate::fs::vfs::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, poll_chan};
+use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::signal::UNBLOCKABLE;
 use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked};
 use crate::kern::thread::WakeReason;
-use crate::sys::Ctx;
 
 /// Descriptors one call may watch.
 const MAX_FDS: usize = 1024;

@@ -2,9 +2,10 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::kern::ctx::{Ctx, Exit};
 use crate::kern::errno::{Errno, SysResult};
+use crate::kern::proc::UProc;
 use crate::kern::uproc::RLIM_NLIMITS;
-use crate::sys::{Ctx, Exit};
 
 pub fn sys_exit(ctx: &mut Ctx<'_>) -> SysResult {
     ctx.exit = Some(Exit::Thread(ctx.int(0) & 0xff));
@@ -241,7 +242,9 @@ pub fn sys_waitid(ctx: &mut Ctx<'_>) -> SysResult {
         if let Some(r) = r {
             let (code, status) = match r.event {
                 Some(crate::kern::jobctl::Report::Stopped(sig)) => (crate::kern::jobctl::CLD_STOPPED, sig),
-                Some(crate::kern::jobctl::Report::Continued) => (crate::kern::jobctl::CLD_CONTINUED, crate::kern::signal::SIGCONT),
+                Some(crate::kern::jobctl::Report::Continued) => {
+                    (crate::kern::jobctl::CLD_CONTINUED, crate::kern::signal::SIGCONT)
+                }
                 None if r.status & 0x7f == 0 => (1i32, (r.status >> 8) & 0xff),
                 None => (2i32, r.status & 0x7f),
             };
@@ -274,13 +277,9 @@ fn str_array(ctx: &Ctx<'_>, addr: u64) -> Result<Vec<Vec<u8>>, Errno> {
             break;
         }
         // Each string is at most MAX_ARG_STRLEN bytes with its NUL, as in Linux.
-        let s = ctx.copyin_str(p, crate::kern::exec::MAX_ARG_STRLEN - 1).map_err(|e| {
-            if e == Errno::ENAMETOOLONG {
-                Errno::E2BIG
-            } else {
-                e
-            }
-        })?;
+        let s = ctx
+            .copyin_str(p, crate::kern::exec::MAX_ARG_STRLEN - 1)
+            .map_err(|e| if e == Errno::ENAMETOOLONG { Errno::E2BIG } else { e })?;
         total += s.len() + 9;
         if total > crate::kern::exec::ARG_MAX {
             return Err(Errno::E2BIG);
@@ -298,13 +297,13 @@ pub fn sys_execve(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 /// A process by pid, if it is a guest process.
-fn guest(pid: i32) -> Result<std::sync::Arc<crate::kern::proc::Proc>, Errno> {
-    crate::kern::proc::find(pid).filter(|p| p.user.is_some()).ok_or(Errno::ESRCH)
+fn guest(pid: i32) -> Result<UProc, Errno> {
+    crate::kern::proc::find_user(pid).ok_or(Errno::ESRCH)
 }
 
 pub fn sys_getpgid(ctx: &mut Ctx<'_>) -> SysResult {
     let pid = ctx.int(0);
-    let p = if pid == 0 { std::sync::Arc::clone(ctx.p) } else { guest(pid)? };
+    let p = if pid == 0 { ctx.p.clone() } else { guest(pid)? };
     Ok(p.rec.pgid.load(Ordering::Relaxed) as usize)
 }
 
@@ -314,7 +313,7 @@ pub fn sys_getpgrp(ctx: &mut Ctx<'_>) -> SysResult {
 
 pub fn sys_getsid(ctx: &mut Ctx<'_>) -> SysResult {
     let pid = ctx.int(0);
-    let p = if pid == 0 { std::sync::Arc::clone(ctx.p) } else { guest(pid)? };
+    let p = if pid == 0 { ctx.p.clone() } else { guest(pid)? };
     Ok(p.rec.sid.load(Ordering::Relaxed) as usize)
 }
 
@@ -325,7 +324,7 @@ pub fn sys_setpgid(ctx: &mut Ctx<'_>) -> SysResult {
     if pgid < 0 {
         return Err(Errno::EINVAL);
     }
-    let target = if pid == 0 || pid == ctx.p.pid { std::sync::Arc::clone(ctx.p) } else { guest(pid)? };
+    let target = if pid == 0 || pid == ctx.p.pid { ctx.p.clone() } else { guest(pid)? };
     let is_child = target.user().parent.lock().upgrade().is_some_and(|pp| pp.pid == ctx.p.pid);
     if target.pid != ctx.p.pid && !is_child {
         return Err(Errno::ESRCH);
@@ -339,9 +338,9 @@ pub fn sys_setpgid(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let pgid = if pgid == 0 { target.pid } else { pgid };
     if pgid != target.pid {
-        let exists = crate::kern::proc::all()
-            .iter()
-            .any(|p| p.user.is_some() && p.rec.pgid.load(Ordering::Relaxed) == pgid && p.rec.sid.load(Ordering::Relaxed) == sid);
+        let exists = crate::kern::proc::all().iter().any(|p| {
+            p.is_user() && p.rec.pgid.load(Ordering::Relaxed) == pgid && p.rec.sid.load(Ordering::Relaxed) == sid
+        });
         if !exists {
             return Err(Errno::EPERM);
         }
@@ -353,7 +352,7 @@ pub fn sys_setpgid(ctx: &mut Ctx<'_>) -> SysResult {
 
 pub fn sys_setsid(ctx: &mut Ctx<'_>) -> SysResult {
     let pid = ctx.p.pid;
-    let leader = crate::kern::proc::all().iter().any(|p| p.user.is_some() && p.rec.pgid.load(Ordering::Relaxed) == pid);
+    let leader = crate::kern::proc::all().iter().any(|p| p.is_user() && p.rec.pgid.load(Ordering::Relaxed) == pid);
     if leader {
         return Err(Errno::EPERM);
     }

@@ -4,10 +4,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::shutdown::{Howto, kern_reboot};
 use crate::kprintf;
-use crate::sys::Ctx;
 
 const LINUX_REBOOT_MAGIC1: u32 = 0xfee1_dead;
 /// The second magic: Linus's and his daughters' birthdays.

@@ -2,18 +2,18 @@
 //! tgkill(2), tkill(2), rt_sigpending(2), rt_sigsuspend(2), rt_sigtimedwait(2),
 //! sigaltstack(2), pause(2).
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
-use crate::kern::proc::{self, Proc};
+use crate::kern::proc::{self, UProc};
 use crate::kern::signal::{
     self, AltStack, MINSIGSTKSZ, SI_TKILL, SI_USER, SIGKILL, SIGSTOP, SS_DISABLE, SS_ONSTACK, SigAction, SigInfo, UNBLOCKABLE,
 };
 use crate::kern::sleep::{SleepOpts, tsleep, wchan_of};
-use crate::kern::thread::{Thread, WakeReason};
-use crate::sys::Ctx;
+use crate::kern::thread::UThread;
+use crate::kern::thread::WakeReason;
 
 fn sigset_arg(ctx: &Ctx<'_>, size_arg: usize) -> Result<(), Errno> {
     if ctx.arg(size_arg) != 8 { Err(Errno::EINVAL) } else { Ok(()) }
@@ -89,22 +89,22 @@ pub fn sys_rt_sigreturn(ctx: &mut Ctx<'_>) -> SysResult {
         Ok(rax) => Ok(rax as usize),
         Err(_) => {
             // A frame we cannot read: the process gets SIGSEGV, as on Linux.
-            ctx.exit = Some(crate::sys::Exit::Group(crate::kern::exit::sigstatus(signal::SIGSEGV)));
+            ctx.exit = Some(crate::kern::ctx::Exit::Group(crate::kern::exit::sigstatus(signal::SIGSEGV)));
             Ok(0)
         }
     }
 }
 
 /// May the caller signal `target`? (root, or the same real or effective uid)
-fn may_signal(ctx: &Ctx<'_>, target: &Proc, sig: i32) -> bool {
+fn may_signal(ctx: &Ctx<'_>, target: &UProc, sig: i32) -> bool {
     let me = ctx.p.user().cred.lock().clone();
     let them = target.user().cred.lock().clone();
     me.euid == 0 || me.uid == them.uid || me.euid == them.uid || me.uid == them.suid || me.euid == them.suid
         || (sig == signal::SIGCONT && ctx.p.rec.sid.load(Ordering::Relaxed) == target.rec.sid.load(Ordering::Relaxed))
 }
 
-fn guest_procs() -> Vec<Arc<Proc>> {
-    proc::all().into_iter().filter(|p| p.user.is_some()).collect()
+fn guest_procs() -> Vec<UProc> {
+    proc::all_user()
 }
 
 pub fn sys_kill(ctx: &mut Ctx<'_>) -> SysResult {
@@ -112,13 +112,19 @@ pub fn sys_kill(ctx: &mut Ctx<'_>) -> SysResult {
     if sig != 0 && !signal::valid(sig) {
         return Err(Errno::EINVAL);
     }
-    let targets: Vec<Arc<Proc>> = match pid {
-        p if p > 0 => vec![proc::find(p).filter(|p| p.user.is_some()).ok_or(Errno::ESRCH)?],
+    let targets: Vec<UProc> = match pid {
+        p if p > 0 => vec![proc::find_user(p).ok_or(Errno::ESRCH)?],
         0 | -1 | i32::MIN..=-2 => {
             let pgid = if pid == 0 { ctx.p.rec.pgid.load(Ordering::Relaxed) } else { -pid };
             guest_procs()
                 .into_iter()
-                .filter(|p| if pid == -1 { p.pid != 1 && p.pid != ctx.p.pid } else { p.rec.pgid.load(Ordering::Relaxed) == pgid })
+                .filter(|p| {
+                    if pid == -1 {
+                        p.pid != 1 && p.pid != ctx.p.pid
+                    } else {
+                        p.rec.pgid.load(Ordering::Relaxed) == pgid
+                    }
+                })
                 .collect()
         }
         _ => return Err(Errno::ESRCH),
@@ -140,7 +146,7 @@ pub fn sys_kill(ctx: &mut Ctx<'_>) -> SysResult {
     if sent == 0 { Err(Errno::EPERM) } else { Ok(0) }
 }
 
-fn find_thread(tid: i32) -> Option<Arc<Thread>> {
+fn find_thread(tid: i32) -> Option<UThread> {
     guest_procs().into_iter().flat_map(|p| p.threads()).find(|t| t.tid() == tid as u64)
 }
 
@@ -149,7 +155,7 @@ fn thread_kill(ctx: &Ctx<'_>, tgid: Option<i32>, tid: i32, sig: i32) -> SysResul
         return Err(Errno::EINVAL);
     }
     let t = find_thread(tid).ok_or(Errno::ESRCH)?;
-    let p = t.proc_().ok_or(Errno::ESRCH)?;
+    let p = t.uproc().ok_or(Errno::ESRCH)?;
     if tgid.is_some_and(|g| g != p.pid) {
         return Err(Errno::ESRCH);
     }
@@ -183,7 +189,7 @@ pub fn sys_rt_sigpending(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 /// Sleep until a signal arrives (the caller then takes it on the way out).
-fn sleep_for_signal(td: &Arc<Thread>, wmesg: &str, timeout: Option<Duration>) -> WakeReason {
+fn sleep_for_signal(td: &UThread, wmesg: &str, timeout: Option<Duration>) -> WakeReason {
     let chan = wchan_of(&**td) + 2; // a channel nobody wakes: only signals and the clock
     tsleep(chan, wmesg, SleepOpts { interruptible: true, timeout })
 }
@@ -289,7 +295,7 @@ fn queue_info(ctx: &Ctx<'_>, tgid: i32, tid: Option<i32>, sig: i32, uinfo: u64) 
     let mut raw = [0u8; 128];
     ctx.copyin(uinfo, &mut raw)?;
     let code = i32::from_le_bytes([raw[8], raw[9], raw[10], raw[11]]);
-    let p = proc::find(tgid).filter(|p| p.user.is_some()).ok_or(Errno::ESRCH)?;
+    let p = proc::find_user(tgid).ok_or(Errno::ESRCH)?;
     if (code >= 0 || code == SI_TKILL) && p.pid != ctx.p.pid {
         return Err(Errno::EPERM);
     }

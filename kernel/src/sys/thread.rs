@@ -2,9 +2,9 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::futex::{self, FUTEX_BITSET_MATCH_ANY};
-use crate::sys::Ctx;
 
 pub fn sys_futex(ctx: &mut Ctx<'_>) -> SysResult {
     let (addr, op, val) = (ctx.arg(0), ctx.int(1), ctx.uint(2));

@@ -4,8 +4,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
-use crate::sys::Ctx;
 
 const CLOCK_REALTIME: i32 = 0;
 const CLOCK_MONOTONIC: i32 = 1;
@@ -21,7 +21,9 @@ const TIMER_ABSTIME: i32 = 1;
 fn clock_ns(ctx: &Ctx<'_>, clk: i32) -> Result<u64, Errno> {
     Ok(match clk {
         CLOCK_REALTIME | CLOCK_REALTIME_COARSE => platform::time::realtime_ns(),
-        CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME => platform::time::host_monotonic_ns(),
+        CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME => {
+            platform::time::host_monotonic_ns()
+        }
         CLOCK_THREAD_CPUTIME_ID => crate::kern::cputime::thread_times(ctx.td).total(),
         CLOCK_PROCESS_CPUTIME_ID => crate::kern::cputime::proc_times(ctx.p).total(),
         c if c < 0 => cpu_clock_ns(ctx, c)?,
@@ -40,18 +42,14 @@ fn cpu_clock_ns(ctx: &Ctx<'_>, clk: i32) -> Result<u64, Errno> {
     let id = !(clk >> 3);
     let times = if clk & 4 != 0 {
         let td = if id == 0 {
-            std::sync::Arc::clone(ctx.td)
+            ctx.td.clone()
         } else {
             ctx.p.threads().into_iter().find(|t| t.tid() == id as u64).ok_or(Errno::EINVAL)?
         };
         crate::kern::cputime::thread_times(&td)
     } else {
-        let p = if id == 0 {
-            std::sync::Arc::clone(ctx.p)
-        } else {
-            crate::kern::proc::find(id).filter(|p| p.user.is_some()).ok_or(Errno::EINVAL)?
-        };
-        if p.rec.state.load(Ordering::Acquire) == kvm_mem::abi::pstate::ZOMBIE {
+        let p = if id == 0 { ctx.p.clone() } else { crate::kern::proc::find_user(id).ok_or(Errno::EINVAL)? };
+        if p.is_zombie() {
             return Err(Errno::EINVAL);
         }
         crate::kern::cputime::proc_times(&p)
@@ -260,7 +258,7 @@ pub fn child_rusage(t: crate::kern::cputime::Times) -> [u8; 144] {
 }
 
 /// A process's rusage.
-pub fn proc_rusage(p: &crate::kern::proc::Proc) -> [u8; 144] {
+pub fn proc_rusage(p: &crate::kern::proc::UProc) -> [u8; 144] {
     let t = crate::kern::cputime::proc_times(p);
     let rss = p.rec.rss_pages.load(Ordering::Relaxed) * 4;
     let sw = p.threads().iter().map(|t| t.rec.switches.load(Ordering::Relaxed)).sum();

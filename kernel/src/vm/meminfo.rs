@@ -1,11 +1,13 @@
 //! Physical memory by use, for `/proc/meminfo`, sysinfo(2) and free(1): a walk of the
 //! `vm_page` array. The kernel's reserve (page 0) is not part of the total, as Linux leaves
-//! out what the kernel reserved at boot.
+//! out what the kernel reserved at boot. Also the exported summary of physical memory
+//! ([`PHYSMEM`], `vk_physmem`) that vps and ddb use to read `vm_page`s.
 
 use std::sync::atomic::Ordering;
 
 use platform::PAGE_SIZE;
-use platform::physmem::pgflags;
+use kvm_mem::abi::PhysmemRecord;
+use platform::physmem::{PhysMem, pgflags};
 
 /// Page counts by use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,4 +52,18 @@ impl MemInfo {
     pub fn kb(pages: u64) -> u64 {
         pages * (PAGE_SIZE as u64 / 1024)
     }
+}
+
+/// Physical memory as host tools see it: direct-map base, size, the vm_page array.
+pub static PHYSMEM: PhysmemRecord = PhysmemRecord::new();
+
+/// Fill [`PHYSMEM`] at boot.
+pub fn publish_physmem(pm: &PhysMem) {
+    let (vm_page, npages) = pm.vm_page_array();
+    PHYSMEM.dmap_base.store(platform::physmem::DMAP_BASE, Ordering::Relaxed);
+    PHYSMEM.size.store(pm.size(), Ordering::Relaxed);
+    PHYSMEM.vm_page.store(vm_page, Ordering::Relaxed);
+    PHYSMEM.npages.store(npages, Ordering::Relaxed);
+    PHYSMEM.vm_page_size.store(u64::from(platform::physmem::VM_PAGE_LAYOUT.0), Ordering::Relaxed);
+    PHYSMEM.free_pages.store(pm.free_pages(), Ordering::Relaxed);
 }

@@ -126,8 +126,9 @@ pub struct MapEntry {
     pub end: u64,
     pub prot: u32,
     pub backing: Backing,
-    /// What /proc/PID/maps says it is (a path, `[heap]`, `[stack]`, or empty).
-    pub name: String,
+    /// What /proc/PID/maps says it is (a path — bytes, as file names are —, `[heap]`,
+    /// `[stack]`, or empty).
+    pub name: Vec<u8>,
 }
 
 impl MapEntry {
@@ -356,8 +357,8 @@ impl AddressSpace {
 
     /// What /proc/PID/maps calls entry `e`: its name, or `[heap]` for the unnamed start of
     /// the break.
-    pub fn entry_name<'a>(&self, e: &'a MapEntry) -> &'a str {
-        if e.name.is_empty() && e.start == self.brk_start && e.start != 0 { "[heap]" } else { &e.name }
+    pub fn entry_name<'a>(&self, e: &'a MapEntry) -> &'a [u8] {
+        if e.name.is_empty() && e.start == self.brk_start && e.start != 0 { b"[heap]" } else { &e.name }
     }
 
     /// The entry containing `addr`.

@@ -25,7 +25,7 @@ fn space(pm: &Arc<PhysMem>) -> AddressSpace {
 }
 
 fn anon(start: u64, pages: u64, prot: u32) -> MapEntry {
-    MapEntry { start, end: start + pages * PAGE, prot, backing: Backing::Anon, name: String::new() }
+    MapEntry { start, end: start + pages * PAGE, prot, backing: Backing::Anon, name: Vec::new() }
 }
 
 fn read_u64(vm: &AddressSpace, addr: u64) -> u64 {
@@ -146,7 +146,7 @@ fn shared_anonymous_memory_stays_shared_across_fork() {
     {
         let mut parent = space(&pm);
         let object = SharedObject::with_physmem(Arc::clone(&pm));
-        parent.map(MapEntry { start: BASE, end: BASE + PAGE, prot: RW, backing: Backing::Shared { object, offset: 0 }, name: String::new() });
+        parent.map(MapEntry { start: BASE, end: BASE + PAGE, prot: RW, backing: Backing::Shared { object, offset: 0 }, name: Vec::new() });
         write_u64(&parent, BASE, 5);
         let child = parent.fork(2);
         assert!(!pte(&child, BASE).unwrap().cow);

@@ -3,10 +3,17 @@
 //! write), and bytes move through the direct map. A bad address is `EFAULT`, never a fault
 //! in the kernel.
 //!
-//! The caller holds the address space's `vmmap` lock, shared (`vm.read()`) is enough: the
+//! The caller holds the address space's `vmmap` lock; shared (`vm.read()`) is enough: the
 //! threads of a process copy in and out at the same time.
+//!
+//! On top of the byte copies sit the typed handles the rest of the kernel uses: a
+//! [`UserPtr<T>`] (one guest `T`) and a [`UserSlice<T>`] (an array of them), read and written
+//! whole with zerocopy's byte views of the `#[repr(C)]` ABI structures in `crate::abi`.
+
+use std::marker::PhantomData;
 
 use platform::stub::layout::USER_END;
+use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::kern::errno::Errno;
 use crate::vm::space::{AddressSpace, PAGE};
@@ -78,4 +85,111 @@ pub fn copyin_u64(vm: &AddressSpace, addr: u64) -> Result<u64, Errno> {
     let mut b = [0u8; 8];
     copyin(vm, addr, &mut b)?;
     Ok(u64::from_le_bytes(b))
+}
+
+/// A guest address of a `T`: only [`read`] and [`write`] (through copyin/copyout, so a bad
+/// address is EFAULT) reach what it points to. It is a plain number otherwise: building one
+/// from a system call argument checks nothing yet.
+pub struct UserPtr<T> {
+    addr: u64,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for UserPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for UserPtr<T> {}
+
+impl<T> std::fmt::Debug for UserPtr<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "UserPtr({:#x})", self.addr)
+    }
+}
+
+impl<T> UserPtr<T> {
+    pub const fn new(addr: u64) -> UserPtr<T> {
+        UserPtr { addr, _t: PhantomData }
+    }
+
+    pub const fn addr(self) -> u64 {
+        self.addr
+    }
+
+    pub const fn is_null(self) -> bool {
+        self.addr == 0
+    }
+
+    /// The `i`th `T` after this one (EFAULT when the address would wrap).
+    pub fn elem(self, i: usize) -> Result<UserPtr<T>, Errno> {
+        let size = u64::try_from(size_of::<T>()).map_err(|_| Errno::EFAULT)?;
+        let bytes = u64::try_from(i).ok().and_then(|i| i.checked_mul(size)).ok_or(Errno::EFAULT)?;
+        Ok(UserPtr::new(self.addr.checked_add(bytes).ok_or(Errno::EFAULT)?))
+    }
+
+    /// The same address as a pointer to another type.
+    pub const fn cast<U>(self) -> UserPtr<U> {
+        UserPtr::new(self.addr)
+    }
+
+    /// `len` consecutive `T`s from here.
+    pub const fn slice(self, len: usize) -> UserSlice<T> {
+        UserSlice { ptr: self, len }
+    }
+}
+
+/// `len` consecutive `T`s in guest memory (a buffer, an array of structures).
+#[derive(Debug, Clone, Copy)]
+pub struct UserSlice<T> {
+    pub ptr: UserPtr<T>,
+    pub len: usize,
+}
+
+impl<T> UserSlice<T> {
+    pub const fn new(addr: u64, len: usize) -> UserSlice<T> {
+        UserSlice { ptr: UserPtr::new(addr), len }
+    }
+
+    pub const fn addr(&self) -> u64 {
+        self.ptr.addr
+    }
+
+    /// The length in bytes (EFAULT when it does not fit the address space).
+    pub fn byte_len(&self) -> Result<usize, Errno> {
+        self.len.checked_mul(size_of::<T>()).ok_or(Errno::EFAULT)
+    }
+
+    /// The first `n` elements (all of them when there are fewer).
+    pub fn prefix(&self, n: usize) -> UserSlice<T> {
+        UserSlice { ptr: self.ptr, len: self.len.min(n) }
+    }
+}
+
+/// Copy a `T` in from guest memory.
+pub fn read<T: FromBytes + IntoBytes>(vm: &AddressSpace, p: UserPtr<T>) -> Result<T, Errno> {
+    let mut v = T::new_zeroed();
+    copyin(vm, p.addr, v.as_mut_bytes())?;
+    Ok(v)
+}
+
+/// Copy a `T` out to guest memory.
+pub fn write<T: IntoBytes + Immutable>(vm: &AddressSpace, p: UserPtr<T>, v: &T) -> Result<(), Errno> {
+    copyout(vm, p.addr, v.as_bytes())
+}
+
+/// Copy a guest array in (its length already bounded by the caller).
+pub fn read_slice<T: FromBytes + IntoBytes>(vm: &AddressSpace, s: UserSlice<T>) -> Result<Vec<T>, Errno> {
+    let mut v: Vec<T> = std::iter::repeat_with(T::new_zeroed).take(s.len).collect();
+    copyin(vm, s.addr(), v.as_mut_slice().as_mut_bytes())?;
+    Ok(v)
+}
+
+/// Copy `data` out to the start of a guest array (EFAULT when it is longer than the array).
+pub fn write_slice<T: IntoBytes + Immutable>(vm: &AddressSpace, s: UserSlice<T>, data: &[T]) -> Result<(), Errno> {
+    if data.len() > s.len {
+        return Err(Errno::EFAULT);
+    }
+    copyout(vm, s.addr(), data.as_bytes())
 }

@@ -24,10 +24,22 @@ pub const PCB_LAYOUT: PcbLayout = PcbLayout { rsp: 0, on_cpu: 8, frame_rbp: 40, 
 
 #[unsafe(no_mangle)]
 pub static vk_layout: Layout = Layout::new(PCB_LAYOUT, VmPageLayout { size: 16, flags: 0, refcount: 4, owner: 8 });
+// The roots the kernel exports are pointers to records its modules own: so are these.
 #[unsafe(no_mangle)]
-pub static vk_allproc: AtomicU64 = AtomicU64::new(0);
+pub static vk_allproc: &AtomicU64 = &ALLPROC;
 #[unsafe(no_mangle)]
-pub static vk_pcpu: [PcpuRecord; MAXCPU] = {
+pub static vk_pcpu: &[PcpuRecord; MAXCPU] = &PCPU;
+#[unsafe(no_mangle)]
+pub static vk_ncpus: &AtomicU32 = &NCPUS;
+#[unsafe(no_mangle)]
+pub static vk_msgbuf: &MsgBufRecord = &MSGBUF;
+#[unsafe(no_mangle)]
+pub static vk_boottime_ns: &AtomicU64 = &BOOTTIME_NS;
+#[unsafe(no_mangle)]
+pub static vk_physmem: &PhysmemRecord = &PHYSMEM;
+
+static ALLPROC: AtomicU64 = AtomicU64::new(0);
+static PCPU: [PcpuRecord; MAXCPU] = {
     let mut cpus = [const { PcpuRecord::new(0) }; MAXCPU];
     let mut i = 0;
     while i < MAXCPU {
@@ -36,14 +48,10 @@ pub static vk_pcpu: [PcpuRecord; MAXCPU] = {
     }
     cpus
 };
-#[unsafe(no_mangle)]
-pub static vk_ncpus: AtomicU32 = AtomicU32::new(0);
-#[unsafe(no_mangle)]
-pub static vk_msgbuf: MsgBufRecord = MsgBufRecord::new();
-#[unsafe(no_mangle)]
-pub static vk_boottime_ns: AtomicU64 = AtomicU64::new(0);
-#[unsafe(no_mangle)]
-pub static vk_physmem: PhysmemRecord = PhysmemRecord::new();
+static NCPUS: AtomicU32 = AtomicU32::new(0);
+static MSGBUF: MsgBufRecord = MsgBufRecord::new();
+static BOOTTIME_NS: AtomicU64 = AtomicU64::new(0);
+static PHYSMEM: PhysmemRecord = PhysmemRecord::new();
 
 pub static PROC0: ProcRecord = ProcRecord::new();
 pub static PROC1: ProcRecord = ProcRecord::new();
@@ -74,12 +82,14 @@ pub fn addr<T>(x: &T) -> u64 {
 pub fn roots() -> Roots {
     Roots {
         layout: addr(&vk_layout),
-        allproc: addr(&vk_allproc),
-        pcpu: addr(&vk_pcpu),
-        ncpus: addr(&vk_ncpus),
-        msgbuf: addr(&vk_msgbuf),
-        boottime_ns: addr(&vk_boottime_ns),
-        physmem: addr(&vk_physmem),
+        // Through the roots' own addresses, so the symbols stay in the binary (as the kernel's
+        // `debug::export::roots` does).
+        allproc: addr(*std::hint::black_box(&vk_allproc)),
+        pcpu: addr(*std::hint::black_box(&vk_pcpu)),
+        ncpus: addr(*std::hint::black_box(&vk_ncpus)),
+        msgbuf: addr(*std::hint::black_box(&vk_msgbuf)),
+        boottime_ns: addr(*std::hint::black_box(&vk_boottime_ns)),
+        physmem: addr(*std::hint::black_box(&vk_physmem)),
     }
 }
 
@@ -100,6 +110,8 @@ fn thread(t: &ThreadRecord, p: &ProcRecord, tid: u64, name: &str, state: u32, fl
 /// Build (or rebuild) the fake kernel's state. Times: booted at realtime `boottime_ns`, all
 /// sleeps started at boot.
 pub fn build() {
+    // Refer to every root symbol, or the linker drops the ones nothing reads.
+    std::hint::black_box(roots());
     let r = Ordering::Relaxed;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     vk_boottime_ns.store(now, r);

@@ -37,25 +37,25 @@ fn create_write_link_rename_truncate_remove() {
     for (tag, args) in [("1k", &["-b", "1024"][..]), ("4k128", &["-b", "4096", "-I", "128"][..])] {
         let Some(img) = mkfs(tag, args) else { return };
         let (fs, root) = mount(&img);
-        let d = root.mkdir("d", 0o755, 0, 0).unwrap();
-        let f = d.create("f", 0o644, 1, 2).unwrap();
+        let d = root.mkdir(b"d", 0o755, 0, 0).unwrap();
+        let f = d.create(b"f", 0o644, 1, 2).unwrap();
         let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7) as u8).collect();
         assert_eq!(f.write_at(10, &data).unwrap(), data.len());
         let mut back = vec![0u8; data.len() + 20];
         assert_eq!(f.read_at(0, &mut back).unwrap(), data.len() + 10);
         assert_eq!(&back[10..data.len() + 10], &data[..]);
         assert_eq!(&back[..10], &[0u8; 10]);
-        assert_eq!(root.create("d", 0o644, 0, 0).unwrap_err(), Errno::EEXIST);
-        root.link("hard", &f).unwrap();
+        assert_eq!(root.create(b"d", 0o644, 0, 0).unwrap_err(), Errno::EEXIST);
+        root.link(b"hard", &f).unwrap();
         assert_eq!(f.attr().unwrap().nlink, 2);
-        root.symlink("s", b"d/f", 0, 0).unwrap();
-        root.symlink("long", &[b'x'; 200], 0, 0).unwrap();
-        assert_eq!(root.lookup("s").unwrap().readlink().unwrap(), b"d/f");
-        assert_eq!(root.lookup("long").unwrap().readlink().unwrap(), vec![b'x'; 200]);
-        let e = root.mkdir("e", 0o700, 0, 0).unwrap();
-        root.rename("d", &e, "moved", 0).unwrap();
-        assert_eq!(root.rename("e", &e.lookup("moved").unwrap(), "x", 0).unwrap_err(), Errno::EINVAL);
-        assert_eq!(root.lookup("e").unwrap().attr().unwrap().nlink, 3);
+        root.symlink(b"s", b"d/f", 0, 0).unwrap();
+        root.symlink(b"long", &[b'x'; 200], 0, 0).unwrap();
+        assert_eq!(root.lookup(b"s").unwrap().readlink().unwrap(), b"d/f");
+        assert_eq!(root.lookup(b"long").unwrap().readlink().unwrap(), vec![b'x'; 200]);
+        let e = root.mkdir(b"e", 0o700, 0, 0).unwrap();
+        root.rename(b"d", &e, b"moved", 0).unwrap();
+        assert_eq!(root.rename(b"e", &e.lookup(b"moved").unwrap(), b"x", 0).unwrap_err(), Errno::EINVAL);
+        assert_eq!(root.lookup(b"e").unwrap().attr().unwrap().nlink, 3);
         f.truncate(5000).unwrap();
         f.truncate(9000).unwrap();
         let mut b = [1u8; 100];
@@ -63,22 +63,54 @@ fn create_write_link_rename_truncate_remove() {
         assert_eq!(b, [0u8; 100]);
         f.setattr(&SetAttr { mode: Some(0o600), uid: Some(7), ..Default::default() }).unwrap();
         assert_eq!((f.attr().unwrap().mode & 0o7777, f.attr().unwrap().uid), (0o600, 7));
-        let moved = e.lookup("moved").unwrap();
-        assert_eq!(e.rmdir("moved").unwrap_err(), Errno::ENOTEMPTY);
-        moved.unlink("f").unwrap();
+        let moved = e.lookup(b"moved").unwrap();
+        assert_eq!(e.rmdir(b"moved").unwrap_err(), Errno::ENOTEMPTY);
+        moved.unlink(b"f").unwrap();
         // Still open (f is alive): released once the last reference goes.
         assert_eq!(f.read_at(0, &mut b).unwrap(), 100);
         drop(f);
-        e.rmdir("moved").unwrap();
+        e.rmdir(b"moved").unwrap();
         drop(moved);
-        assert_eq!(root.lookup("hard").unwrap().vtype(), VType::Reg);
+        assert_eq!(root.lookup(b"hard").unwrap().vtype(), VType::Reg);
         let before = root.statfs().unwrap();
-        root.unlink("hard").unwrap();
+        root.unlink(b"hard").unwrap();
         assert!(root.statfs().unwrap().bfree > before.bfree, "blocks come back");
         fs.sync(true).unwrap();
         fsck_clean(&img);
         let _ = std::fs::remove_file(&img);
     }
+}
+
+/// Names are bytes: a name that is not UTF-8 is created, listed, renamed and removed, and the
+/// image stays clean for e2fsck.
+#[test]
+fn names_that_are_not_utf8() {
+    let Some(img) = mkfs("names", &["-b", "1024"]) else { return };
+    let (fs, root) = mount(&img);
+    let (latin1, high): (&[u8], &[u8]) = (b"caf\xe9", b"\xff\xfe\x80");
+    let f = root.create(latin1, 0o644, 0, 0).unwrap();
+    assert_eq!(f.write_at(0, b"data").unwrap(), 4);
+    let d = root.mkdir(high, 0o755, 0, 0).unwrap();
+    let names: Vec<Vec<u8>> = root.readdir().unwrap().into_iter().map(|e| e.name).collect();
+    assert!(names.iter().any(|n| n == latin1) && names.iter().any(|n| n == high), "{names:?}");
+    assert_eq!(root.lookup(latin1).unwrap().attr().unwrap().ino, f.attr().unwrap().ino);
+    assert_eq!(root.lookup(b"caf\xc3\xa9").unwrap_err(), Errno::ENOENT, "UTF-8 café is another name");
+    root.rename(latin1, &d, b"\xe9", 0).unwrap();
+    assert_eq!(root.lookup(latin1).unwrap_err(), Errno::ENOENT);
+    assert_eq!(d.lookup(b"\xe9").unwrap().attr().unwrap().size, 4);
+    for bad in [&b"a/b"[..], b"a\0b", b"", b".", b".."] {
+        assert_eq!(root.create(bad, 0o644, 0, 0).unwrap_err(), Errno::EINVAL, "{bad:?}");
+    }
+    assert_eq!(root.create(&[0xe9; 256], 0o644, 0, 0).unwrap_err(), Errno::ENAMETOOLONG);
+    root.create(&[0xe9; 255], 0o644, 0, 0).unwrap();
+    root.unlink(&[0xe9; 255]).unwrap();
+    d.unlink(b"\xe9").unwrap();
+    drop(f);
+    root.rmdir(high).unwrap();
+    drop(d);
+    fs.sync(true).unwrap();
+    fsck_clean(&img);
+    let _ = std::fs::remove_file(&img);
 }
 
 /// Plain host threads at once on one file system (the inode locks, the allocation lock and
@@ -92,28 +124,28 @@ fn threads_change_one_file_system_at_once() {
     const STRIPE: usize = 40_000;
     let Some(img) = mkfs("mt", &["-b", "1024"]) else { return };
     let (fs, root) = mount(&img);
-    let shared_dir = root.mkdir("shared", 0o755, 0, 0).unwrap();
-    let big = root.create("big", 0o644, 0, 0).unwrap();
+    let shared_dir = root.mkdir(b"shared", 0o755, 0, 0).unwrap();
+    let big = root.create(b"big", 0o644, 0, 0).unwrap();
     let before = root.statfs().unwrap();
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {
             let (root, shared_dir, big) = (root.clone(), shared_dir.clone(), big.clone());
             std::thread::spawn(move || {
-                let mine = root.mkdir(&format!("d{t}"), 0o755, 0, 0).unwrap();
+                let mine = root.mkdir(format!("d{t}").as_bytes(), 0o755, 0, 0).unwrap();
                 let stripe: Vec<u8> = (0..STRIPE).map(|i| (i * 31 + t * 7) as u8).collect();
                 for round in 0..6 {
                     let name = format!("f{round}");
-                    let f = mine.create(&name, 0o644, 0, 0).unwrap();
+                    let f = mine.create(name.as_bytes(), 0o644, 0, 0).unwrap();
                     let data: Vec<u8> = (0..5000 + round * 3000).map(|i| (i + t + round) as u8).collect();
                     assert_eq!(f.write_at(0, &data).unwrap(), data.len());
                     let mut back = vec![0u8; data.len()];
                     assert_eq!(f.read_at(0, &mut back).unwrap(), data.len());
                     assert_eq!(back, data, "thread {t} round {round}");
                     // Through the shared directory and back, under another name.
-                    mine.rename(&name, &shared_dir, &format!("t{t}r{round}"), 0).unwrap();
-                    shared_dir.rename(&format!("t{t}r{round}"), &mine, &format!("g{round}"), 0).unwrap();
+                    mine.rename(name.as_bytes(), &shared_dir, format!("t{t}r{round}").as_bytes(), 0).unwrap();
+                    shared_dir.rename(format!("t{t}r{round}").as_bytes(), &mine, format!("g{round}").as_bytes(), 0).unwrap();
                     if round % 2 == 0 {
-                        mine.unlink(&format!("g{round}")).unwrap();
+                        mine.unlink(format!("g{round}").as_bytes()).unwrap();
                     } else {
                         f.truncate(1000).unwrap();
                     }
@@ -124,7 +156,7 @@ fn threads_change_one_file_system_at_once() {
                     assert_eq!(big.read_at(at, &mut got).unwrap(), STRIPE);
                     assert!(got == stripe, "thread {t}: stripe changed under it");
                 }
-                let names: Vec<String> = mine.readdir().unwrap().into_iter().map(|e| e.name).collect();
+                let names: Vec<Vec<u8>> = mine.readdir().unwrap().into_iter().map(|e| e.name).collect();
                 assert_eq!(names.len(), 3, "thread {t}: {names:?}");
             })
         })
@@ -135,9 +167,9 @@ fn threads_change_one_file_system_at_once() {
     assert_eq!(big.attr().unwrap().size, (THREADS * STRIPE) as u64);
     assert!(shared_dir.readdir().unwrap().is_empty());
     for t in 0..THREADS {
-        let d = root.lookup(&format!("d{t}")).unwrap();
+        let d = root.lookup(format!("d{t}").as_bytes()).unwrap();
         for round in [1, 3, 5] {
-            assert_eq!(d.lookup(&format!("g{round}")).unwrap().attr().unwrap().size, 1000);
+            assert_eq!(d.lookup(format!("g{round}").as_bytes()).unwrap().attr().unwrap().size, 1000);
         }
     }
     let after = root.statfs().unwrap();

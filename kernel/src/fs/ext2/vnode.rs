@@ -180,14 +180,9 @@ impl Drop for Ext2Node {
     }
 }
 
-fn check_name(name: &str) -> Result<&[u8], Errno> {
-    if name.is_empty() || name == "." || name == ".." || name.contains('/') {
-        return Err(Errno::EINVAL);
-    }
-    if name.len() > 255 {
-        return Err(Errno::ENAMETOOLONG);
-    }
-    Ok(name.as_bytes())
+fn check_name(name: &[u8]) -> Result<&[u8], Errno> {
+    crate::fs::vfs::check_name(name)?;
+    Ok(name)
 }
 
 fn makedev(major: u64, minor: u64) -> u64 {
@@ -237,7 +232,7 @@ impl Ext2Node {
 
     /// Make inode `mode` named `name` in this directory; `fill` sets it up (data, `.`/`..`).
     /// Called with `ext2_ns` and this directory's lock (exclusive) held.
-    fn make(&self, fs: &Fs, name: &str, mode: u32, uid: u32, gid: u32, fill: impl FnOnce(&Fs, &mut Inode) -> Result<(), Errno>) -> Result<u32, Errno> {
+    fn make(&self, fs: &Fs, name: &[u8], mode: u32, uid: u32, gid: u32, fill: impl FnOnce(&Fs, &mut Inode) -> Result<(), Errno>) -> Result<u32, Errno> {
         let nm = check_name(name)?;
         let mut dir = self.dir(fs)?;
         if dir.links == 0 {
@@ -313,16 +308,16 @@ impl Vnode for Ext2Node {
         self.vtype
     }
 
-    fn lookup(&self, name: &str) -> Result<VnodeRef, Errno> {
+    fn lookup(&self, name: &[u8]) -> Result<VnodeRef, Errno> {
         let _op = self.fs.op();
         let _dir_lock = self.lock.read();
         let fs = self.disk();
         {
             let dir = self.dir(fs)?;
-            let e = fs.dir_lookup(&dir, name.as_bytes())?.ok_or(Errno::ENOENT)?;
+            let e = fs.dir_lookup(&dir, name)?.ok_or(Errno::ENOENT)?;
             let ip = fs.read_inode(e.ino)?;
             if ip.links == 0 || ip.mode == 0 {
-                crate::kprintf!("{}: ext2: entry {name:?} of directory {} names unused inode {}\n", fs.name, self.ino, e.ino);
+                crate::kprintf!("{}: ext2: entry {:?} of directory {} names unused inode {}\n", fs.name, String::from_utf8_lossy(name), self.ino, e.ino);
                 return Err(Errno::EIO);
             }
             Ok(self.fs.node(e.ino, ip.vtype()) as VnodeRef)
@@ -350,7 +345,7 @@ impl Vnode for Ext2Node {
                     7 => VType::Lnk,
                     _ => fs.read_inode(e.ino)?.vtype(),
                 };
-                out.push(DirEntry { ino: u64::from(e.ino), name: String::from_utf8_lossy(&e.name).into_owned(), vtype });
+                out.push(DirEntry { ino: u64::from(e.ino), name: e.name, vtype });
             }
             Ok(out)
         }
@@ -412,7 +407,7 @@ impl Vnode for Ext2Node {
         r
     }
 
-    fn create(&self, name: &str, mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
+    fn create(&self, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
         self.rw()?;
         let _op = self.fs.op();
         let _ns = self.fs.ns.lock();
@@ -421,7 +416,7 @@ impl Vnode for Ext2Node {
         Ok(self.fs.node(ino, VType::Reg) as VnodeRef)
     }
 
-    fn mkdir(&self, name: &str, mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
+    fn mkdir(&self, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
         self.rw()?;
         let parent = self.ino;
         let _op = self.fs.op();
@@ -431,7 +426,7 @@ impl Vnode for Ext2Node {
         Ok(self.fs.node(ino, VType::Dir) as VnodeRef)
     }
 
-    fn symlink(&self, name: &str, target: &[u8], uid: u32, gid: u32) -> Result<(), Errno> {
+    fn symlink(&self, name: &[u8], target: &[u8], uid: u32, gid: u32) -> Result<(), Errno> {
         self.rw()?;
         if target.is_empty() {
             return Err(Errno::ENOENT);
@@ -461,7 +456,7 @@ impl Vnode for Ext2Node {
         }
     }
 
-    fn link(&self, name: &str, target: &VnodeRef) -> Result<(), Errno> {
+    fn link(&self, name: &[u8], target: &VnodeRef) -> Result<(), Errno> {
         self.rw()?;
         let nm = check_name(name)?;
         let tino = self.same_fs(target)?;
@@ -493,7 +488,7 @@ impl Vnode for Ext2Node {
         }
     }
 
-    fn unlink(&self, name: &str) -> Result<(), Errno> {
+    fn unlink(&self, name: &[u8]) -> Result<(), Errno> {
         self.rw()?;
         let nm = check_name(name)?;
         let _op = self.fs.op();
@@ -521,12 +516,12 @@ impl Vnode for Ext2Node {
         }
     }
 
-    fn rmdir(&self, name: &str) -> Result<(), Errno> {
+    fn rmdir(&self, name: &[u8]) -> Result<(), Errno> {
         self.rw()?;
-        if name == "." {
+        if name == b"." {
             return Err(Errno::EINVAL);
         }
-        if name == ".." {
+        if name == b".." {
             return Err(Errno::ENOTEMPTY);
         }
         let nm = check_name(name)?;
@@ -561,7 +556,7 @@ impl Vnode for Ext2Node {
         }
     }
 
-    fn rename(&self, old: &str, newdir: &VnodeRef, new: &str, flags: u32) -> Result<(), Errno> {
+    fn rename(&self, old: &[u8], newdir: &VnodeRef, new: &[u8], flags: u32) -> Result<(), Errno> {
         self.rw()?;
         if flags & !RENAME_NOREPLACE != 0 {
             return Err(Errno::EINVAL);

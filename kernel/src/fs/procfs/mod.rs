@@ -20,11 +20,10 @@ mod sysctl;
 mod system;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFREG, StatFs, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
-use crate::kern::proc::{self, Proc};
+use crate::kern::proc::{self, UProc};
 use pid::{PID_FILES, PidFile};
 use sysctl::{Ctl, Entry, SysDir};
 use system::{SYS_FILES, SysFile};
@@ -34,7 +33,7 @@ const PROC_DEV: u64 = 3;
 const PROC_SUPER_MAGIC: u64 = 0x9fa0;
 
 fn boot_time() -> Timespec {
-    let ns = crate::debug::export::vk_boottime_ns.load(Ordering::Relaxed);
+    let ns = crate::kern::clock::boottime_ns();
     Timespec { sec: (ns / 1_000_000_000) as i64, nsec: (ns % 1_000_000_000) as i64 }
 }
 
@@ -76,17 +75,17 @@ fn node(n: Node) -> VnodeRef {
 }
 
 /// A guest process by pid (zombies included).
-fn guest(pid: i32) -> Option<Arc<Proc>> {
-    proc::find(pid).filter(|p| p.user.is_some())
+fn guest(pid: i32) -> Option<UProc> {
+    proc::find_user(pid)
 }
 
 /// A process a lookup needs (ENOENT when there is none).
-fn lookup_proc(pid: i32) -> Result<Arc<Proc>, Errno> {
+fn lookup_proc(pid: i32) -> Result<UProc, Errno> {
     guest(pid).ok_or(Errno::ENOENT)
 }
 
 /// A process a read of an open file needs (ESRCH when it has gone).
-fn read_proc(pid: i32) -> Result<Arc<Proc>, Errno> {
+fn read_proc(pid: i32) -> Result<UProc, Errno> {
     guest(pid).ok_or(Errno::ESRCH)
 }
 
@@ -125,7 +124,9 @@ impl Node {
 
     fn vtype(self) -> VType {
         match self {
-            Node::Root | Node::SysDir(_) | Node::PidDir(_) | Node::FdDir(_) | Node::TaskDir(_) | Node::TidDir(..) => VType::Dir,
+            Node::Root | Node::SysDir(_) | Node::PidDir(_) | Node::FdDir(_) | Node::TaskDir(_) | Node::TidDir(..) => {
+                VType::Dir
+            }
             Node::SelfLink | Node::ThreadSelfLink | Node::Fd(..) => VType::Lnk,
             Node::Pid(_, f) | Node::Tid(_, _, f) => f.vtype(),
             Node::Sys(_) | Node::Ctl(_) => VType::Reg,
@@ -133,15 +134,19 @@ impl Node {
     }
 
     fn entry(self, name: impl Into<String>) -> DirEntry {
-        DirEntry { ino: self.ino(), name: name.into(), vtype: self.vtype() }
+        DirEntry { ino: self.ino(), name: name.into().into_bytes(), vtype: self.vtype() }
     }
 
     /// The pid a per-process node belongs to.
     fn pid(self) -> Option<i32> {
         match self {
-            Node::PidDir(p) | Node::Pid(p, _) | Node::FdDir(p) | Node::Fd(p, _) | Node::TaskDir(p) | Node::TidDir(p, _) | Node::Tid(p, ..) => {
-                Some(p)
-            }
+            Node::PidDir(p)
+            | Node::Pid(p, _)
+            | Node::FdDir(p)
+            | Node::Fd(p, _)
+            | Node::TaskDir(p)
+            | Node::TidDir(p, _)
+            | Node::Tid(p, ..) => Some(p),
             _ => None,
         }
     }
@@ -170,7 +175,7 @@ impl Vnode for ProcNode {
             Node::Ctl(c) => S_IFREG | c.mode(),
             // proc(5): the owner's r/w bits say how the descriptor is open (lr-x, l-wx, lrwx).
             Node::Fd(pid, fd) => {
-                let f = pid::fd_file(&*lookup_proc(pid)?, fd)?;
+                let f = pid::fd_file(&lookup_proc(pid)?, fd)?;
                 let r = if f.readable() { 0o500 } else { 0 };
                 let w = if f.writable() { 0o300 } else { 0 };
                 S_IFLNK | r | w
@@ -195,7 +200,9 @@ impl Vnode for ProcNode {
         self.0.vtype()
     }
 
-    fn lookup(&self, name: &str) -> Result<VnodeRef, Errno> {
+    fn lookup(&self, name: &[u8]) -> Result<VnodeRef, Errno> {
+        // Every name procfs has is ASCII.
+        let name = std::str::from_utf8(name).map_err(|_| Errno::ENOENT)?;
         match self.0 {
             Node::Root => {
                 if name == "self" {
@@ -231,7 +238,7 @@ impl Vnode for ProcNode {
             }
             Node::FdDir(pid) => {
                 let fd = parse_id(name)?;
-                pid::fd_file(&*lookup_proc(pid)?, fd)?;
+                pid::fd_file(&lookup_proc(pid)?, fd)?;
                 Ok(node(Node::Fd(pid, fd)))
             }
             Node::TaskDir(pid) => {
@@ -257,7 +264,7 @@ impl Vnode for ProcNode {
                     Node::SysDir(SysDir::Sys).entry("sys"),
                 ];
                 v.extend(SYS_FILES.iter().map(|(n, f)| Node::Sys(*f).entry(*n)));
-                for p in proc::all().into_iter().filter(|p| p.user.is_some()) {
+                for p in proc::all().into_iter().filter(|p| p.is_user()) {
                     v.push(Node::PidDir(p.pid).entry(p.pid.to_string()));
                 }
                 Ok(v)
@@ -297,7 +304,7 @@ impl Vnode for ProcNode {
         let Node::Fd(pid, fd) = self.0 else { return None };
         Some(lookup_proc(pid).and_then(|p| pid::fd_file(&p, fd)).map(|f| match &f.path {
             Some(np) => np.clone(),
-            None => crate::fs::namei::NamePath::anonymous(&String::from_utf8_lossy(&pid::fd_link(&f)), f.vnode.clone()),
+            None => crate::fs::namei::NamePath::anonymous(&pid::fd_link(&f), f.vnode.clone()),
         }))
     }
 
@@ -311,9 +318,9 @@ impl Vnode for ProcNode {
             }
             Node::Pid(pid, PidFile::Exe) | Node::Tid(pid, _, PidFile::Exe) => {
                 let exe = lookup_proc(pid)?.user().exe.lock().clone();
-                Ok(exe.ok_or(Errno::ENOENT)?.to_path_string().into_bytes())
+                Ok(exe.ok_or(Errno::ENOENT)?.to_path_bytes())
             }
-            Node::Fd(pid, fd) => Ok(pid::fd_link(&*pid::fd_file(&*lookup_proc(pid)?, fd)?)),
+            Node::Fd(pid, fd) => Ok(pid::fd_link(&*pid::fd_file(&lookup_proc(pid)?, fd)?)),
             _ => Err(Errno::EINVAL),
         }
     }

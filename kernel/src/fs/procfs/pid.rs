@@ -6,15 +6,15 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use kvm_mem::abi::{pstate, tflags, tstate};
+use kvm_mem::abi::tflags;
 
 use crate::fs::file::File;
 use crate::fs::vfs::VType;
 use crate::kern::cputime::{self, Times};
 use crate::kern::errno::Errno;
-use crate::kern::proc::Proc;
+use crate::kern::proc::{Proc, UProc};
 use crate::kern::signal::{SIG_DFL, SIG_IGN};
-use crate::kern::thread::Thread;
+use crate::kern::thread::{Thread, ThreadState};
 use crate::vm::space::{Backing, PROT_EXEC, PROT_WRITE};
 
 /// Clock ticks a second (sysconf(_SC_CLK_TCK)).
@@ -60,21 +60,21 @@ impl PidFile {
 /// uninterruptible sleep, T stopped, Z zombie).
 fn thread_state(td: &Thread, stopped: bool) -> char {
     let st = td.state();
-    if stopped && st != tstate::RUNNING {
+    if stopped && st != ThreadState::Running {
         return 'T';
     }
     match st {
-        tstate::RUNNING | tstate::RUNNABLE | tstate::NEW => 'R',
-        tstate::SLEEPING if td.rec.flags.load(Ordering::Relaxed) & tflags::SINTR == 0 => 'D',
-        tstate::STOPPED => 'T',
-        tstate::DEAD => 'X',
+        ThreadState::Running | ThreadState::Runnable | ThreadState::New => 'R',
+        ThreadState::Sleeping if td.rec.flags.load(Ordering::Relaxed) & tflags::SINTR == 0 => 'D',
+        ThreadState::Stopped => 'T',
+        ThreadState::Dead => 'X',
         _ => 'S',
     }
 }
 
 /// A process's state letter: its "most active" thread's.
-fn proc_state(p: &Proc, only: Option<&Thread>) -> char {
-    if p.rec.state.load(Ordering::Relaxed) == pstate::ZOMBIE {
+fn proc_state(p: &UProc, only: Option<&Thread>) -> char {
+    if p.is_zombie() {
         return 'Z';
     }
     let stopped = p.user().jobctl.lock().stopped;
@@ -98,9 +98,9 @@ fn state_name(c: char) -> &'static str {
 
 /// The signal sets of a process (or one thread): (pending for the thread, pending for the
 /// process, blocked, ignored, caught).
-fn sigsets(p: &Proc, td: Option<&Thread>) -> (u64, u64, u64, u64, u64) {
+fn sigsets(p: &UProc, td: Option<&Thread>) -> (u64, u64, u64, u64, u64) {
     let (blk, pend) = td
-        .and_then(|t| t.user.as_ref())
+        .and_then(|t| t.as_user())
         .map(|u| {
             let s = u.sigstate.sig.lock();
             (s.mask, s.pending.set)
@@ -134,20 +134,30 @@ struct VmFigures {
     text: u64,
 }
 
-fn vm_figures(p: &Proc) -> VmFigures {
-    let mut f = VmFigures { vsize: 0, rss: 0, start_code: 0, end_code: 0, start_stack: 0, start_brk: 0, data: 0, stack: 0, text: 0 };
+fn vm_figures(p: &UProc) -> VmFigures {
+    let mut f = VmFigures {
+        vsize: 0,
+        rss: 0,
+        start_code: 0,
+        end_code: 0,
+        start_stack: 0,
+        start_brk: 0,
+        data: 0,
+        stack: 0,
+        text: 0,
+    };
     let vm = p.user().vm();
     let Some(g) = vm.try_read() else { return f };
     f.vsize = g.vsz();
     f.rss = g.rss_pages();
     f.start_brk = g.brk_start;
-    let exe = p.user().exe.lock().as_ref().map(|n| n.to_path_string());
+    let exe = p.user().exe.lock().as_ref().map(|n| n.to_path_bytes());
     for e in g.entries() {
         let len = e.end - e.start;
-        if e.name == "[stack]" {
+        if e.name == b"[stack]" {
             f.start_stack = e.end;
             f.stack += len;
-        } else if e.prot & PROT_EXEC != 0 && exe.as_deref() == Some(e.name.as_str()) {
+        } else if e.prot & PROT_EXEC != 0 && exe.as_deref() == Some(&e.name[..]) {
             if f.start_code == 0 {
                 f.start_code = e.start;
             }
@@ -166,12 +176,12 @@ pub fn thread_of(p: &Proc, tid: i32) -> Result<Arc<Thread>, Errno> {
 }
 
 /// The text of a process file, or with `td` of a thread's.
-pub fn text(p: &Arc<Proc>, td: Option<&Thread>, f: PidFile) -> Result<Vec<u8>, Errno> {
+pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile) -> Result<Vec<u8>, Errno> {
     Ok(match f {
         PidFile::Exe => return Err(Errno::EINVAL),
         PidFile::Cmdline => {
             let mut out = Vec::new();
-            if p.rec.state.load(Ordering::Relaxed) != pstate::ZOMBIE {
+            if !p.is_zombie() {
                 for a in p.user().argv.lock().iter() {
                     out.extend_from_slice(a);
                     out.push(0);
@@ -182,7 +192,7 @@ pub fn text(p: &Arc<Proc>, td: Option<&Thread>, f: PidFile) -> Result<Vec<u8>, E
         PidFile::Comm => format!("{}\n", comm(p, td)).into_bytes(),
         PidFile::Stat => stat(p, td).into_bytes(),
         PidFile::Status => status(p, td).into_bytes(),
-        PidFile::Maps => maps(p).into_bytes(),
+        PidFile::Maps => maps(p),
     })
 }
 
@@ -194,10 +204,10 @@ fn comm(p: &Proc, td: Option<&Thread>) -> String {
 }
 
 /// `/proc/PID/stat`: the 52 fields of proc(5), in order.
-fn stat(p: &Arc<Proc>, td: Option<&Thread>) -> String {
+fn stat(p: &UProc, td: Option<&Thread>) -> String {
     let r = &p.rec;
     let u = p.user();
-    let zombie = r.state.load(Ordering::Relaxed) == pstate::ZOMBIE;
+    let zombie = p.is_zombie();
     let times = match td {
         Some(t) => cputime::thread_times(t),
         None => cputime::proc_times(p),
@@ -274,9 +284,9 @@ fn vm_figures_empty() -> VmFigures {
 }
 
 /// `/proc/PID/status`: "Name:\tsh" lines (proc(5)).
-fn status(p: &Arc<Proc>, td: Option<&Thread>) -> String {
+fn status(p: &UProc, td: Option<&Thread>) -> String {
     let u = p.user();
-    let zombie = p.rec.state.load(Ordering::Relaxed) == pstate::ZOMBIE;
+    let zombie = p.is_zombie();
     let c = u.cred.lock().clone();
     let vm = if zombie { vm_figures_empty() } else { vm_figures(p) };
     let first = p.threads().first().cloned();
@@ -338,19 +348,28 @@ fn status(p: &Arc<Proc>, td: Option<&Thread>) -> String {
     s
 }
 
-/// `/proc/PID/maps`: one line per mapping.
-fn maps(p: &Proc) -> String {
+/// `/proc/PID/maps`: one line per mapping. A name is its bytes as they are, but for a newline,
+/// which shows as `\012` (Linux's seq_file_path), so that every mapping stays one line.
+fn maps(p: &UProc) -> Vec<u8> {
     let vm = p.user().vm();
     let g = vm.read();
-    let mut out = String::new();
+    let mut out = Vec::new();
     for e in g.entries() {
         let ino = match &e.backing {
             Backing::File { vnode, .. } | Backing::SharedFile { vnode, .. } => vnode.attr().map_or(0, |a| a.ino),
             Backing::Shared { .. } | Backing::Anon => 0,
         };
-        let line = format!("{:08x}-{:08x} {} {:08x} 00:00 {:<10} {}", e.start, e.end, e.perms(), e.offset(), ino, g.entry_name(e));
-        out.push_str(line.trim_end());
-        out.push('\n');
+        let head = format!("{:08x}-{:08x} {} {:08x} 00:00 {:<10} ", e.start, e.end, e.perms(), e.offset(), ino);
+        let name = g.entry_name(e);
+        out.extend_from_slice(if name.is_empty() { head.trim_end() } else { &head }.as_bytes());
+        for &b in name {
+            if b == b'\n' {
+                out.extend_from_slice(b"\\012");
+            } else {
+                out.push(b);
+            }
+        }
+        out.push(b'\n');
     }
     out
 }
@@ -359,7 +378,7 @@ fn maps(p: &Proc) -> String {
 /// `/dev/console` for the console init was given, `anon_inode:[…]` otherwise.
 pub fn fd_link(f: &File) -> Vec<u8> {
     if let Some(np) = &f.path {
-        return np.to_path_string().into_bytes();
+        return np.to_path_bytes();
     }
     let v = &f.vnode;
     if v.is_tty() {
@@ -374,11 +393,11 @@ pub fn fd_link(f: &File) -> Vec<u8> {
 }
 
 /// The open file at `fd` of `p` (ENOENT when closed).
-pub fn fd_file(p: &Proc, fd: i32) -> Result<Arc<File>, Errno> {
+pub fn fd_file(p: &UProc, fd: i32) -> Result<Arc<File>, Errno> {
     p.user().files().lock().get(fd).map_err(|_| Errno::ENOENT)
 }
 
 /// The open descriptors of `p`.
-pub fn open_fds(p: &Proc) -> Vec<i32> {
+pub fn open_fds(p: &UProc) -> Vec<i32> {
     p.user().files().lock().open_fds().collect()
 }

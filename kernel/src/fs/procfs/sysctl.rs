@@ -98,7 +98,9 @@ impl Ctl {
             }
             Ctl::Ostype => Ok(format!("{}\n", utsname::SYSNAME).into_bytes()),
             Ctl::Osrelease => Ok(format!("{}\n", utsname::RELEASE).into_bytes()),
-            Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => Err(if caller_is_root() { Errno::EIO } else { Errno::EACCES }),
+            Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => {
+                Err(if caller_is_root() { Errno::EIO } else { Errno::EACCES })
+            }
         }
     }
 
@@ -128,9 +130,9 @@ impl Ctl {
                 let v: i64 = text.parse().map_err(|_| Errno::EINVAL)?;
                 if v != 0 {
                     match self {
-                        Ctl::KdbEnter => crate::debug::sysctl::kdb_sysctl_enter(),
-                        Ctl::KdbPanic => crate::debug::sysctl::kdb_sysctl_panic(),
-                        _ => crate::debug::sysctl::kdb_sysctl_trap(),
+                        Ctl::KdbEnter => crate::kern::kdb::kdb_sysctl_enter(),
+                        Ctl::KdbPanic => crate::kern::kdb::kdb_sysctl_panic(),
+                        _ => crate::kern::kdb::kdb_sysctl_trap(),
                     }
                 }
             }
@@ -142,8 +144,7 @@ impl Ctl {
 fn caller_is_root() -> bool {
     crate::kern::sched::curthread()
         .and_then(|t| t.proc_())
-        .filter(|p| p.user.is_some())
-        .is_some_and(|p| p.user().cred.lock().euid == 0)
+        .is_some_and(|p| p.as_user().is_some_and(|u| u.cred.lock().euid == 0))
 }
 
 #[cfg(test)]

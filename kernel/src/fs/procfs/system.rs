@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 
-use crate::debug::export::{vk_boottime_ns, vk_pcpu};
+use crate::kern::pcpu::PCPU;
 use crate::fs::procfs::pid::ticks;
 use crate::kern::{cpustat, loadavg, utsname};
 use crate::vm::meminfo::MemInfo;
@@ -50,12 +50,9 @@ pub fn text(f: SysFile) -> Vec<u8> {
         SysFile::Mounts => mounts(),
         SysFile::Filesystems => "nodev\tproc\nnodev\ttmpfs\nnodev\tdevfs\nnodev\tpipefs\n\thostfs\n".into(),
         SysFile::Cpuinfo => cpuinfo(),
-        SysFile::Version => format!(
-            "{} version {} (vk@vk) (rustc) {}\n",
-            utsname::SYSNAME,
-            utsname::RELEASE,
-            utsname::version()
-        ),
+        SysFile::Version => {
+            format!("{} version {} (vk@vk) (rustc) {}\n", utsname::SYSNAME, utsname::RELEASE, utsname::version())
+        }
     }
     .into_bytes()
 }
@@ -110,7 +107,7 @@ fn uptime() -> String {
 fn loadavg() -> String {
     let [a, b, c] = loadavg::loads();
     let (running, _) = loadavg::nr_active();
-    let threads: usize = crate::kern::proc::all().iter().filter(|p| p.user.is_some()).map(|p| p.nthreads()).sum();
+    let threads: usize = crate::kern::proc::all().iter().filter(|p| p.is_user()).map(|p| p.nthreads()).sum();
     format!(
         "{} {} {} {}/{} {}\n",
         loadavg::format(a),
@@ -125,19 +122,21 @@ fn loadavg() -> String {
 fn stat() -> String {
     let mut s = String::new();
     let per: Vec<(u64, u64, u64)> = (0..ncpus()).map(cpustat::cpu_times).collect();
-    let line = |name: &str, (u, sy, id): (u64, u64, u64)| format!("{name} {} 0 {} {} 0 0 0 0 0 0\n", ticks(u), ticks(sy), ticks(id));
+    let line = |name: &str, (u, sy, id): (u64, u64, u64)| {
+        format!("{name} {} 0 {} {} 0 0 0 0 0 0\n", ticks(u), ticks(sy), ticks(id))
+    };
     let sum = per.iter().fold((0, 0, 0), |a, t| (a.0 + t.0, a.1 + t.1, a.2 + t.2));
     s.push_str(&line("cpu ", sum));
     for (c, t) in per.iter().enumerate() {
         s.push_str(&line(&format!("cpu{c}"), *t));
     }
     let n = ncpus() as usize;
-    let intr: u64 = vk_pcpu[..n].iter().map(|r| r.intrs.load(Ordering::Relaxed)).sum();
-    let ctxt: u64 = vk_pcpu[..n].iter().map(|r| r.switches.load(Ordering::Relaxed)).sum();
+    let intr: u64 = PCPU[..n].iter().map(|r| r.intrs.load(Ordering::Relaxed)).sum();
+    let ctxt: u64 = PCPU[..n].iter().map(|r| r.switches.load(Ordering::Relaxed)).sum();
     let (running, blocked) = loadavg::nr_active();
     let _ = writeln!(s, "intr {intr}");
     let _ = writeln!(s, "ctxt {ctxt}");
-    let _ = writeln!(s, "btime {}", vk_boottime_ns.load(Ordering::Relaxed) / 1_000_000_000);
+    let _ = writeln!(s, "btime {}", crate::kern::clock::boottime_ns() / 1_000_000_000);
     let _ = writeln!(s, "processes {}", crate::kern::uproc::nforks());
     let _ = writeln!(s, "procs_running {running}");
     let _ = writeln!(s, "procs_blocked {blocked}");

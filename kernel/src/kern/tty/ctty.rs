@@ -10,25 +10,24 @@
 //!   terminal (TCSETS*, TIOCSPGRP, TCFLSH…), gets SIGTTOU (unless ignored or blocked: then it
 //!   goes ahead; EIO if orphaned). The call restarts once the process is continued.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::{DEV_CONSOLE, DEV_TTY, Tty};
 use crate::fs::file::O_NOCTTY;
 use crate::fs::vfs::VnodeRef;
 use crate::kern::errno::Errno;
-use crate::kern::proc::{self, Proc};
+use crate::kern::proc::{self, Proc, UProc};
 use crate::kern::signal::{self, SI_KERNEL, SIG_IGN, SIGCONT, SIGHUP, SIGTTIN, SIGTTOU, SigInfo};
 use crate::kern::thread::Thread;
 
 /// The guest processes.
-fn procs() -> Vec<Arc<Proc>> {
-    proc::all().into_iter().filter(|p| p.user.is_some()).collect()
+fn procs() -> Vec<UProc> {
+    proc::all_user()
 }
 
 /// Whether `p` has exited (a zombie, or on its way).
-fn gone(p: &Proc) -> bool {
-    p.rec.state.load(Ordering::Relaxed) == kvm_mem::abi::pstate::ZOMBIE || crate::kern::exit::exiting(p)
+fn gone(p: &UProc) -> bool {
+    p.is_zombie() || crate::kern::exit::exiting(p)
 }
 
 fn pgid(p: &Proc) -> i32 {
@@ -50,22 +49,23 @@ pub fn signal_pgrp(pgrp: i32, sig: i32) {
 }
 
 /// Whether `p` has the console as its controlling terminal.
-pub fn has_ctty(tty: &Tty, p: &Proc) -> bool {
+pub fn has_ctty(tty: &Tty, p: &UProc) -> bool {
     let session = tty.st.lock().session;
     tty.enabled && session != 0 && sid(p) == session && u64::from(p.rec.tty.load(Ordering::Relaxed)) == DEV_CONSOLE
 }
 
 /// Whether session `s` still has its leader.
 fn session_alive(s: i32) -> bool {
-    proc::find(s).is_some_and(|p| p.user.is_some() && sid(&p) == s && !crate::kern::exit::exiting(&p))
+    proc::find_user(s).is_some_and(|p| sid(&p) == s && !crate::kern::exit::exiting(&p))
 }
 
 /// An orphaned process group: no member has a parent in another group of the same session.
 /// (Unlike Linux, a parent that is init counts: vk's init is often the interactive shell.)
 pub fn is_orphaned(pgrp: i32) -> bool {
-    !procs().iter().filter(|p| pgid(p) == pgrp).any(|m| {
-        m.user().parent.lock().upgrade().is_some_and(|pp| pgid(&pp) != pgrp && sid(&pp) == sid(m))
-    })
+    !procs()
+        .iter()
+        .filter(|p| pgid(p) == pgrp)
+        .any(|m| m.user().uparent().is_some_and(|pp| pgid(&pp) != pgrp && sid(&pp) == sid(m)))
 }
 
 /// Process `p` is exiting (its children already given to init; `child_pgrps` their groups).
@@ -74,7 +74,7 @@ pub fn is_orphaned(pgrp: i32) -> bool {
 /// group that this exit leaves orphaned with stopped members gets SIGHUP and SIGCONT, so
 /// they do not stay stopped for ever with no one to continue them. (As in `is_orphaned`, a
 /// parent that is init ties a group, unlike Linux: vk's init is often the interactive shell.)
-pub fn exit_hangups(p: &Proc, parent: Option<&Proc>, child_pgrps: &[i32]) {
+pub fn exit_hangups(p: &UProc, parent: Option<&UProc>, child_pgrps: &[i32]) {
     let tty = super::console();
     if p.pid == sid(p) && has_ctty(tty, p) {
         let _ = release(tty, p);
@@ -90,10 +90,10 @@ pub fn exit_hangups(p: &Proc, parent: Option<&Proc>, child_pgrps: &[i32]) {
     groups.dedup();
     for g in groups {
         let members: Vec<_> = procs().into_iter().filter(|m| pgid(m) == g && !gone(m)).collect();
-        let tied = members.iter().any(|m| {
-            m.user().parent.lock().upgrade().is_some_and(|pp| !gone(&pp) && pgid(&pp) != g && sid(&pp) == sid(m))
-        });
-        if !tied && members.iter().any(|m| crate::kern::jobctl::is_stopped(m)) {
+        let tied = members
+            .iter()
+            .any(|m| m.user().uparent().is_some_and(|pp| !gone(&pp) && pgid(&pp) != g && sid(&pp) == sid(m)));
+        if !tied && members.iter().any(crate::kern::jobctl::is_stopped) {
             signal_pgrp(g, SIGHUP);
             signal_pgrp(g, SIGCONT);
         }
@@ -102,7 +102,7 @@ pub fn exit_hangups(p: &Proc, parent: Option<&Proc>, child_pgrps: &[i32]) {
 
 /// Make the console the controlling terminal of `p`'s session. `steal`: TIOCSCTTY's argument
 /// 1 by root, taking it from another session.
-pub fn acquire(tty: &Tty, p: &Proc, steal: bool) -> Result<(), Errno> {
+pub fn acquire(tty: &Tty, p: &UProc, steal: bool) -> Result<(), Errno> {
     if !tty.enabled {
         return Err(Errno::ENOTTY);
     }
@@ -128,7 +128,7 @@ pub fn acquire(tty: &Tty, p: &Proc, steal: bool) -> Result<(), Errno> {
 
 /// TIOCNOTTY: the caller gives up its controlling terminal; a session leader's whole session
 /// does (its foreground group gets SIGHUP and SIGCONT).
-pub fn release(tty: &Tty, p: &Proc) -> Result<(), Errno> {
+pub fn release(tty: &Tty, p: &UProc) -> Result<(), Errno> {
     if !has_ctty(tty, p) {
         return Err(Errno::ENOTTY);
     }
@@ -154,7 +154,7 @@ pub fn release(tty: &Tty, p: &Proc) -> Result<(), Errno> {
 
 /// open(2) of a terminal node: `/dev/tty` becomes the console if it is the caller's
 /// controlling terminal; the console opened by a session leader without O_NOCTTY becomes it.
-pub fn on_open(p: &Proc, v: VnodeRef, flags: u32) -> Result<VnodeRef, Errno> {
+pub fn on_open(p: &UProc, v: VnodeRef, flags: u32) -> Result<VnodeRef, Errno> {
     let tty = super::console();
     let rdev = v.attr()?.rdev;
     if rdev == DEV_TTY {
@@ -178,8 +178,8 @@ pub enum Access {
 
 /// Job-control check for thread `td` of `p`: Ok to go ahead, else EIO or ERESTARTSYS after
 /// signalling its group (the call restarts when the group is continued).
-pub fn check(tty: &Tty, td: &Thread, p: &Proc, what: Access) -> Result<(), Errno> {
-    if p.user.is_none() || !has_ctty(tty, p) {
+pub fn check(tty: &Tty, td: &Thread, p: &UProc, what: Access) -> Result<(), Errno> {
+    if !has_ctty(tty, p) {
         return Ok(());
     }
     let fg = tty.st.lock().pgrp;
@@ -189,7 +189,7 @@ pub fn check(tty: &Tty, td: &Thread, p: &Proc, what: Access) -> Result<(), Errno
     }
     let sig = if what == Access::Read { SIGTTIN } else { SIGTTOU };
     let ignored = p.user().sig.lock().actions[sig as usize].handler == SIG_IGN
-        || td.user.as_ref().is_some_and(|u| u.sigstate.sig.lock().mask & signal::bit(sig) != 0);
+        || td.as_user().is_some_and(|u| u.sigstate.sig.lock().mask & signal::bit(sig) != 0);
     if ignored {
         return if what == Access::Read { Err(Errno::EIO) } else { Ok(()) };
     }
@@ -203,12 +203,12 @@ pub fn check(tty: &Tty, td: &Thread, p: &Proc, what: Access) -> Result<(), Errno
 /// [`check`] for the calling thread.
 pub fn check_current(tty: &Tty, what: Access) -> Result<(), Errno> {
     let Some(td) = crate::kern::sched::curthread() else { return Ok(()) };
-    let Some(p) = td.proc_() else { return Ok(()) };
+    let Some(p) = td.proc_().and_then(UProc::new) else { return Ok(()) };
     check(tty, &td, &p, what)
 }
 
 /// Boot: init's session gets the console.
-pub fn boot(p: &Proc) {
+pub fn boot(p: &UProc) {
     let tty = super::console();
     if tty.enabled {
         let _ = acquire(tty, p, false);
@@ -217,7 +217,7 @@ pub fn boot(p: &Proc) {
 
 /// Keep `p`'s FOREGROUND flag (ps's `+`) true to the terminal: set while its group is the
 /// foreground group of the session that has the console.
-pub fn update_foreground(p: &Proc) {
+pub fn update_foreground(p: &UProc) {
     use kvm_mem::abi::pflags::FOREGROUND;
     let tty = super::console();
     let fg = {
@@ -240,13 +240,13 @@ pub fn publish_foreground() {
 
 /// The terminal's foreground group, for `p` whose controlling terminal it is (stat's tpgid),
 /// else -1.
-pub fn tpgid(p: &Proc) -> i32 {
+pub fn tpgid(p: &UProc) -> i32 {
     let tty = super::console();
     if has_ctty(tty, p) { tty.st.lock().pgrp } else { -1 }
 }
 
 /// TIOCSPGRP: make `pgrp` (a group of the caller's session) the foreground group.
-pub fn set_pgrp(tty: &Tty, p: &Proc, pgrp: i32) -> Result<(), Errno> {
+pub fn set_pgrp(tty: &Tty, p: &UProc, pgrp: i32) -> Result<(), Errno> {
     if pgrp < 0 {
         return Err(Errno::EINVAL);
     }

@@ -4,8 +4,8 @@
 use super::ctty::{self, Access};
 use super::termios::{self, Termios};
 use super::{console, set_winsize, wake};
+use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
-use crate::sys::Ctx;
 
 pub const TCGETS: u32 = 0x5401;
 pub const TCSETS: u32 = 0x5402;

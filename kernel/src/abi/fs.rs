@@ -1,0 +1,106 @@
+//! File-system structures: `struct stat`, `struct statx`, `struct statfs`, `struct iovec`.
+
+use super::{linux, linux_struct};
+
+linux_struct! {
+    /// `struct stat` (x86-64: stat, fstat, lstat, newfstatat).
+    pub struct Stat = linux::stat {
+        pub st_dev: u64,
+        pub st_ino: u64,
+        pub st_nlink: u64,
+        pub st_mode: u32,
+        pub st_uid: u32,
+        pub st_gid: u32,
+        pub __pad0: u32,
+        pub st_rdev: u64,
+        pub st_size: i64,
+        pub st_blksize: i64,
+        pub st_blocks: i64,
+        pub st_atime: u64,
+        pub st_atime_nsec: u64,
+        pub st_mtime: u64,
+        pub st_mtime_nsec: u64,
+        pub st_ctime: u64,
+        pub st_ctime_nsec: u64,
+        pub __unused: [i64; 3],
+    }
+}
+
+linux_struct! {
+    /// `struct statx_timestamp`.
+    pub struct StatxTimestamp = linux::statx_timestamp {
+        pub tv_sec: i64,
+        pub tv_nsec: u32,
+        pub __reserved: i32,
+    }
+}
+
+linux_struct! {
+    /// `struct statx` (statx(2)).
+    pub struct Statx = linux::statx {
+        pub stx_mask: u32,
+        pub stx_blksize: u32,
+        pub stx_attributes: u64,
+        pub stx_nlink: u32,
+        pub stx_uid: u32,
+        pub stx_gid: u32,
+        pub stx_mode: u16,
+        pub __spare0: [u16; 1],
+        pub stx_ino: u64,
+        pub stx_size: u64,
+        pub stx_blocks: u64,
+        pub stx_attributes_mask: u64,
+        pub stx_atime: StatxTimestamp,
+        pub stx_btime: StatxTimestamp,
+        pub stx_ctime: StatxTimestamp,
+        pub stx_mtime: StatxTimestamp,
+        pub stx_rdev_major: u32,
+        pub stx_rdev_minor: u32,
+        pub stx_dev_major: u32,
+        pub stx_dev_minor: u32,
+        pub stx_mnt_id: u64,
+        pub stx_dio_mem_align: u32,
+        pub stx_dio_offset_align: u32,
+        pub stx_subvol: u64,
+        pub stx_atomic_write_unit_min: u32,
+        pub stx_atomic_write_unit_max: u32,
+        pub stx_atomic_write_segments_max: u32,
+        pub stx_dio_read_offset_align: u32,
+        pub stx_atomic_write_unit_max_opt: u32,
+        pub __spare2: [u32; 1],
+        pub __spare3: [u64; 8],
+    }
+}
+
+linux_struct! {
+    /// `__kernel_fsid_t`.
+    pub struct Fsid = linux::__kernel_fsid_t {
+        pub val: [i32; 2],
+    }
+}
+
+linux_struct! {
+    /// `struct statfs` (x86-64: statfs, fstatfs).
+    pub struct Statfs = linux::statfs {
+        pub f_type: i64,
+        pub f_bsize: i64,
+        pub f_blocks: i64,
+        pub f_bfree: i64,
+        pub f_bavail: i64,
+        pub f_files: i64,
+        pub f_ffree: i64,
+        pub f_fsid: Fsid,
+        pub f_namelen: i64,
+        pub f_frsize: i64,
+        pub f_flags: i64,
+        pub f_spare: [i64; 4],
+    }
+}
+
+linux_struct! {
+    /// `struct iovec` (readv, writev, preadv, pwritev, sendmsg): the base is a guest address.
+    pub struct Iovec = linux::iovec {
+        pub iov_base: u64,
+        pub iov_len: u64,
+    }
+}
