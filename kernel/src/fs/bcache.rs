@@ -22,7 +22,7 @@ use platform::sync::SpinLock;
 
 use crate::kern::errno::Errno;
 use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wakeup, wchan_of};
-use crate::kern::sleeplock::SleepLock;
+use crate::kern::sleeplock::{RwSleepLock, SleepLock};
 
 /// Largest cache, in bytes of block data.
 pub const BCACHE_MAX_BYTES: usize = 8 << 20;
@@ -122,11 +122,11 @@ impl BlockDev {
     }
 }
 
-/// One cached block. Its contents are under their own sleep lock (`buf`), held while the
-/// block is read from the disk or copied; never two at once.
+/// One cached block. Its contents are under their own reader-writer sleep lock (`buf`):
+/// shared to look at them, exclusive to read the block in or change it; never two at once.
 #[derive(Debug)]
 struct Buf {
-    data: SleepLock<BufData>,
+    data: RwSleepLock<BufData>,
     /// Last use (the cache's tick), for eviction.
     used: AtomicU64,
 }
@@ -209,7 +209,7 @@ impl BufCache {
         let tick = st.tick;
         let bsize = self.bsize;
         let b = st.bufs.entry(blk).or_insert_with(|| {
-            Arc::new(Buf { data: SleepLock::new("buf", BufData { bytes: vec![0; bsize], valid: false, dirty: false, version: 0 }), used: AtomicU64::new(tick) })
+            Arc::new(Buf { data: RwSleepLock::new("buf", BufData { bytes: vec![0; bsize], valid: false, dirty: false, version: 0 }), used: AtomicU64::new(tick) })
         });
         b.used.store(tick, Ordering::Relaxed);
         Ok(Arc::clone(b))
@@ -234,7 +234,7 @@ impl BufCache {
         for (i, chunk) in data.chunks(self.bsize).enumerate() {
             let b = first + i as u64;
             st.bufs.entry(b).or_insert_with(|| {
-                Arc::new(Buf { data: SleepLock::new("buf", BufData { bytes: chunk.to_vec(), valid: true, dirty: false, version: 0 }), used: AtomicU64::new(tick) })
+                Arc::new(Buf { data: RwSleepLock::new("buf", BufData { bytes: chunk.to_vec(), valid: true, dirty: false, version: 0 }), used: AtomicU64::new(tick) })
             });
         }
         Ok(())
@@ -243,7 +243,13 @@ impl BufCache {
     /// Run `f` on the contents of `blk`.
     pub fn read<R>(&self, blk: u64, f: impl FnOnce(&[u8]) -> R) -> Result<R, Errno> {
         let b = self.buf(blk)?;
-        let mut d = b.data.lock();
+        {
+            let d = b.data.read();
+            if d.valid {
+                return Ok(f(&d.bytes));
+            }
+        }
+        let mut d = b.data.write();
         if !d.valid {
             self.fill(blk, &mut d)?;
         }
@@ -256,7 +262,7 @@ impl BufCache {
             return Err(Errno::EROFS);
         }
         let b = self.buf(blk)?;
-        let mut d = b.data.lock();
+        let mut d = b.data.write();
         if !d.valid {
             self.fill(blk, &mut d)?;
         }
@@ -271,7 +277,7 @@ impl BufCache {
             return Err(Errno::EROFS);
         }
         let b = self.buf(blk)?;
-        let mut d = b.data.lock();
+        let mut d = b.data.write();
         d.bytes.fill(0);
         d.valid = true;
         d.dirty = true;
@@ -291,7 +297,7 @@ impl BufCache {
             old
         };
         if let Some(b) = old {
-            let mut d = b.data.lock();
+            let mut d = b.data.write();
             d.dirty = false;
             d.version += 1;
         }
@@ -308,11 +314,11 @@ impl BufCache {
             return Ok(());
         }
         // Idle (only the map holds it) and clean: a buffer in use or changed since the flush
-        // stays. try_lock: the spinlock is held, so no waiting here.
+        // stays. peek: the spinlock is held, so no waiting here.
         let mut ages: Vec<(u64, u64)> = st
             .bufs
             .iter()
-            .filter(|(_, b)| Arc::strong_count(b) == 1 && b.data.try_lock().is_some_and(|d| !d.dirty))
+            .filter(|(_, b)| Arc::strong_count(b) == 1 && b.data.peek(|d| !d.dirty) == Some(true))
             .map(|(&k, b)| (b.used.load(Ordering::Relaxed), k))
             .collect();
         ages.sort_unstable();
@@ -354,7 +360,7 @@ impl BufCache {
                 continue;
             }
             let d = if try_only {
-                match b.data.try_lock() {
+                match b.data.try_read() {
                     Some(d) => d,
                     None => {
                         busy = true;
@@ -362,7 +368,7 @@ impl BufCache {
                     }
                 }
             } else {
-                b.data.lock()
+                b.data.read()
             };
             if d.dirty && d.valid {
                 dirty.push((*k, b, d.version, d.bytes.clone()));
@@ -381,7 +387,7 @@ impl BufCache {
             self.dev.write(dirty[i].0 * self.bsize as u64, out)?;
             // Clean now, unless changed while the copy was on its way.
             for (_, b, version, _) in &dirty[i..=j] {
-                let d = if try_only { b.data.try_lock() } else { Some(b.data.lock()) };
+                let d = if try_only { b.data.try_write() } else { Some(b.data.write()) };
                 if let Some(mut d) = d
                     && d.version == *version
                 {

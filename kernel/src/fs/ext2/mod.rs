@@ -41,7 +41,7 @@
 //! | `ext2_inode`  | rw sleep, per inode (in its [`Ext2Node`]) | the inode and what it owns: its block map and data, a directory's entries. Shared: read, lookup, readdir, readlink; exclusive: write, truncate, setattr, entry changes. `attr` takes none (an inode is read whole, a snapshot) |
 //! | `ext2_alloc`  | sleep, per fs (`fs::Meta`) | block and inode bitmaps, free counts, the superblock and group descriptors as written back |
 //! | `bflush`      | sleep, per fs     | one flush of the buffer cache at a time (a full cache flushes inside an allocation) |
-//! | `buf`         | sleep, per cached block | the block's bytes while it is read in or looked at: one at a time, inside closures |
+//! | `buf`         | rw sleep, per cached block | the block's bytes while it is read in or looked at: one at a time, inside closures |
 //! | `bcache`      | spin, per fs     | the block map of the cache (never across I/O)            |
 //!
 //! `ext2_nodes` (live nodes) and `ext2_orphans` are spinlock leaves. Orphans are released
