@@ -54,6 +54,10 @@ impl<T> SleepLock<T> {
 
     /// Acquire, sleeping while someone else holds it.
     pub fn lock(&self) -> SleepGuard<'_, T> {
+        // Free: no sleep queue needed.
+        if let Some(g) = self.try_lock() {
+            return g;
+        }
         let chan = wchan_of(self);
         if no_kernel_thread() {
             loop {
