@@ -10,7 +10,7 @@ use std::time::Duration;
 use platform::physmem::{MIN_PHYSMEM, PhysMem};
 
 use super::*;
-use crate::fs::vfs::{Attr, S_IFREG, Vnode};
+use crate::fs::vfs::{Attr, S_IFREG, Vnode, VnodeRef};
 use crate::vm::uaccess::{copyin, copyout};
 
 const BASE: u64 = 0x100_0000;

@@ -28,7 +28,8 @@
 //! | `inode.rs`  | on-disk inodes, the block map, file data, truncate                     |
 //! | `dir.rs`    | directory entries: lookup, list, insert, remove (Linux ext2 rules)    |
 //! | `alloc.rs`  | block and inode bitmaps, free counts, releasing an inode               |
-//! | `vnode.rs`  | the `Vnode` implementation, live nodes and orphans                    |
+//! | `mount.rs`  | a mounted file system for the VFS: live nodes, orphans, `ext2_ns`, sync |
+//! | `vnode.rs`  | the `Vnode` implementation: each operation and the inode locks it takes |
 //! | `le.rs`     | little-endian field access                                            |
 //! | `tests.rs`  | unit tests on mke2fs images through the `Vnode` interface, e2fsck after |
 //!
@@ -62,6 +63,7 @@ mod dir;
 mod fs;
 mod inode;
 mod le;
+mod mount;
 mod sb;
 #[cfg(test)]
 mod tests;
@@ -71,7 +73,8 @@ use std::sync::{Arc, Once};
 
 use platform::sync::SpinLock;
 
-pub use vnode::{Ext2Fs, Ext2Node};
+pub use mount::Ext2Fs;
+pub use vnode::Ext2Node;
 
 use crate::fs::bcache::BlockDev;
 use crate::fs::vfs::VnodeRef;

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use super::fs::Fs;
-use super::vnode::Ext2Fs;
+use super::mount::Ext2Fs;
 use crate::fs::bcache::BlockDev;
 use crate::fs::vfs::{SetAttr, VType, VnodeRef};
 use crate::kern::errno::Errno;

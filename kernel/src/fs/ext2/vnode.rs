@@ -18,19 +18,16 @@
 //!
 //! `ext2_nodes` and `ext2_orphans` are spinlock leaves.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Weak};
-
-use platform::sync::SpinLock;
+use std::sync::Arc;
 
 use super::dir::ftype_of;
 use super::fs::{Fs, ROOT_INO};
+use super::mount::Ext2Fs;
 use super::inode::{FAST_SYMLINK_MAX, Inode};
 use super::sb::RO_COMPAT_LARGE_FILE;
 use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SetAttr, StatFs, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
-use crate::kern::sleeplock::{RwSleepLock, SleepLock};
+use crate::kern::sleeplock::RwSleepLock;
 
 /// statfs(2) f_type of ext2.
 pub const EXT2_SUPER_MAGIC: u64 = 0xEF53;
@@ -44,24 +41,6 @@ pub fn now() -> Timespec {
     Timespec { sec: (ns / 1_000_000_000) as i64, nsec: (ns % 1_000_000_000) as i64 }
 }
 
-/// A mounted ext2 file system.
-#[derive(Debug)]
-pub struct Ext2Fs {
-    /// st_dev of its files.
-    pub dev: u64,
-    pub name: String,
-    pub readonly: bool,
-    pub bsize: u64,
-    pub fs: Fs,
-    /// Namespace changes, one at a time (`ext2_ns`).
-    ns: SleepLock<()>,
-    /// Operations under way (halt's sync, which cannot wait, leaves a busy file system alone
-    /// rather than write half an operation).
-    active: AtomicU32,
-    nodes: SpinLock<HashMap<u32, Weak<Ext2Node>>>,
-    orphans: SpinLock<HashSet<u32>>,
-}
-
 /// A file, directory or symbolic link of an ext2 file system.
 #[derive(Debug)]
 pub struct Ext2Node {
@@ -72,102 +51,10 @@ pub struct Ext2Node {
     lock: RwSleepLock<()>,
 }
 
-/// An operation under way: counted in `active`; orphans nobody uses are released after it.
-struct Op<'a>(&'a Ext2Fs);
-
-impl Drop for Op<'_> {
-    fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::AcqRel);
-        self.0.reap(false);
-    }
-}
-
-impl Ext2Fs {
-    pub fn new(fs: Fs, dev: u64) -> Arc<Ext2Fs> {
-        Arc::new(Ext2Fs {
-            dev,
-            name: fs.name.clone(),
-            readonly: fs.readonly,
-            bsize: fs.sb.bsize,
-            fs,
-            ns: SleepLock::new("ext2_ns", ()),
-            active: AtomicU32::new(0),
-            nodes: SpinLock::new("ext2_nodes", HashMap::new()),
-            orphans: SpinLock::new("ext2_orphans", HashSet::new()),
-        })
-    }
-
-    /// The root directory's vnode.
-    pub fn root(self: &Arc<Self>) -> VnodeRef {
-        self.node(ROOT_INO, VType::Dir)
-    }
-
-    /// The live node of `ino`, or a new one (never two at once: one lock per inode).
-    fn node(self: &Arc<Self>, ino: u32, vtype: VType) -> Arc<Ext2Node> {
-        let mut m = self.nodes.lock();
-        if let Some(n) = m.get(&ino).and_then(Weak::upgrade) {
-            return n;
-        }
-        let n = Arc::new(Ext2Node { fs: Arc::clone(self), ino, vtype, lock: RwSleepLock::new("ext2_inode", ()) });
-        m.insert(ino, Arc::downgrade(&n));
-        n
-    }
-
-    fn is_live(&self, ino: u32) -> bool {
-        self.nodes.lock().get(&ino).is_some_and(|w| w.strong_count() > 0)
-    }
-
-    /// Begin an operation (see [`Op`]).
-    fn op(&self) -> Op<'_> {
-        self.active.fetch_add(1, Ordering::AcqRel);
-        Op(self)
-    }
-
-    /// Release the orphans no node holds (`all`: every orphan, at unmount). An orphan has no
-    /// name left, so nothing else can reach it; taking it off the set first makes sure only
-    /// one thread releases it.
-    fn reap(&self, all: bool) {
-        if self.readonly || self.orphans.lock().is_empty() {
-            return;
-        }
-        let list: Vec<u32> = self.orphans.lock().iter().copied().collect();
-        for ino in list {
-            if (all || !self.is_live(ino)) && self.orphans.lock().remove(&ino) {
-                self.active.fetch_add(1, Ordering::AcqRel);
-                if let Err(e) = self.fs.release_inode(ino) {
-                    crate::kprintf!("{}: ext2: cannot release inode {ino}: {e}\n", self.name);
-                }
-                self.active.fetch_sub(1, Ordering::AcqRel);
-            }
-        }
-    }
-
-    /// Whether any file is in use (open, a working directory, mapped): a live node other
-    /// than the root, or the root held by more than the mount table and umount2's own lookup.
-    pub fn busy(&self) -> bool {
-        self.nodes.lock().iter().any(|(&ino, w)| if ino == ROOT_INO { w.strong_count() > 2 } else { w.strong_count() > 0 })
-    }
-
-    fn orphan(&self, ino: u32) {
-        self.orphans.lock().insert(ino);
-    }
-
-    /// Write everything dirty, or, when halting (nothing may sleep), only if no operation is
-    /// under way. `unmount`: release every orphan and mark the file system clean.
-    pub fn sync(&self, unmount: bool) -> Result<(), Errno> {
-        let halting = crate::fs::bcache::direct_io();
-        if halting && self.active.load(Ordering::Acquire) > 0 {
-            crate::kprintf_nolock!("{}: busy, not synced\n", self.name);
-            return Err(Errno::EBUSY);
-        }
-        self.active.fetch_add(1, Ordering::AcqRel);
-        self.reap(unmount);
-        let r = self.fs.sync(unmount, halting);
-        self.active.fetch_sub(1, Ordering::AcqRel);
-        if r == Err(Errno::EBUSY) {
-            crate::kprintf_nolock!("{}: busy, not synced\n", self.name);
-        }
-        r
+impl Ext2Node {
+    /// A node of inode `ino` (the file system keeps one per inode: [`Ext2Fs`]'s `node`).
+    pub(super) fn new(fs: Arc<Ext2Fs>, ino: u32, vtype: VType) -> Ext2Node {
+        Ext2Node { fs, ino, vtype, lock: RwSleepLock::new("ext2_inode", ()) }
     }
 }
 
