@@ -18,11 +18,11 @@
 //! * `entries` and the break change only with the map held exclusive (`&mut self`: mmap,
 //!   munmap, mprotect, mremap, brk, madvise, fork's copy, exec's new space, exit);
 //! * faults and copyin/copyout hold it shared (`&self`) and change `pages` and `pending`
-//!   under the spinlock `vm_pages` (inside `vmmap`, before `vm_page_free` and
-//!   `shared_object`). It is never held across a sleep: a page that needs reading (file
-//!   data) is read with it dropped and inserted after, unless another thread got there first
-//!   (then its page is kept and ours freed: one page). The map cannot change meanwhile, since
-//!   the reader holds `vmmap` shared throughout.
+//!   under the spinlock `vm_pages` (inside `vmmap`, before `vm_page_free`). It is never
+//!   held across a sleep: a page that must be read or looked up (file data, a shared
+//!   object's or a tmpfs file's page) is got with it dropped and inserted after, unless
+//!   another thread got there first (then its page is kept and ours freed: one page). The
+//!   map cannot change meanwhile, since the reader holds `vmmap` shared throughout.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
