@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use platform::disk::Disk;
 use platform::sync::SpinLock;
@@ -163,6 +163,8 @@ pub struct BufCache {
     /// One flush at a time (`bflush`): a flush still writing a freed block's old contents
     /// must be done before the next one writes the block's new ones.
     flushing: SleepLock<()>,
+    /// Dirty buffers, so that a sync with nothing to write costs nothing.
+    ndirty: AtomicUsize,
     max_bufs: usize,
     /// Never write (a read-only mount).
     readonly: bool,
@@ -177,6 +179,7 @@ impl BufCache {
             nblocks,
             state: SpinLock::new("bcache", CacheState::default()),
             flushing: SleepLock::new("bflush", ()),
+            ndirty: AtomicUsize::new(0),
             max_bufs: (BCACHE_MAX_BYTES / bsize).max(64),
             readonly,
         }
@@ -266,8 +269,7 @@ impl BufCache {
         if !d.valid {
             self.fill(blk, &mut d)?;
         }
-        d.dirty = true;
-        d.version += 1;
+        self.mark_dirty(&mut d);
         Ok(f(&mut d.bytes))
     }
 
@@ -280,8 +282,7 @@ impl BufCache {
         let mut d = b.data.write();
         d.bytes.fill(0);
         d.valid = true;
-        d.dirty = true;
-        d.version += 1;
+        self.mark_dirty(&mut d);
         Ok(())
     }
 
@@ -298,8 +299,24 @@ impl BufCache {
         };
         if let Some(b) = old {
             let mut d = b.data.write();
-            d.dirty = false;
+            self.mark_clean(&mut d);
             d.version += 1;
+        }
+    }
+
+    /// A buffer changed: dirty (counted), and a new version for a flush under way to see.
+    fn mark_dirty(&self, d: &mut BufData) {
+        if !d.dirty {
+            d.dirty = true;
+            self.ndirty.fetch_add(1, Ordering::AcqRel);
+        }
+        d.version += 1;
+    }
+
+    fn mark_clean(&self, d: &mut BufData) {
+        if d.dirty {
+            d.dirty = false;
+            self.ndirty.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
@@ -331,14 +348,13 @@ impl BufCache {
 
     /// Whether anything waits to be written.
     pub fn is_dirty(&self) -> bool {
-        let bufs: Vec<Arc<Buf>> = self.state.lock().bufs.values().cloned().collect();
-        bufs.iter().any(|b| b.data.peek(|d| d.dirty).unwrap_or(true))
+        self.ndirty.load(Ordering::Acquire) > 0
     }
 
     /// Write every dirty buffer, contiguous runs in one write each. With `try_only` (halt:
     /// nothing may sleep) a buffer someone holds is left, and the result is EBUSY.
     pub fn flush_with(&self, try_only: bool) -> Result<(), Errno> {
-        if self.readonly {
+        if self.readonly || !self.is_dirty() {
             return Ok(());
         }
         let _one = if try_only {
@@ -391,7 +407,7 @@ impl BufCache {
                 if let Some(mut d) = d
                     && d.version == *version
                 {
-                    d.dirty = false;
+                    self.mark_clean(&mut d);
                 }
             }
             i = j + 1;
