@@ -34,3 +34,36 @@ chmod 600 "$dir/etc/shadow"
 # File names that are not UTF-8, for t_names (file names are bytes).
 mkdir -p "$dir/usr/tests/names.d/$(printf '\377\376\200')"
 printf staged > "$dir/usr/tests/names.d/$(printf 'caf\351')"
+
+# /usr/tests/perm: t_perm's read-side tree, with fixed owners and modes (uid 1000 is t_perm's
+# user, group 1001 one of its groups, group 42 not). Owners need root; without it the tree is
+# staged with the caller's ids and t_perm reports that it cannot run.
+perm="$dir/usr/tests/perm"
+mkdir -p "$perm/closed" "$perm/noread" "$perm/nosearch"
+own() { # own OWNER:GROUP MODE PATH...
+    o=$1 m=$2
+    shift 2
+    if [ "$(id -u)" = 0 ]; then chown "$o" "$@"; fi
+    chmod "$m" "$@"
+}
+put() { # put OWNER:GROUP MODE NAME TEXT
+    printf '%s\n' "$4" > "$perm/$3"
+    own "$1" "$2" "$perm/$3"
+}
+put 0:0 600 secret secret
+put 0:0 644 public public
+put 0:1001 640 grp group
+put 0:1002 640 grp_no group
+put 1000:1000 077 mine0077 mine
+for d in closed noread nosearch; do put 0:0 644 "$d/inside" inside; done
+for p in prog prog_noexec prog_user suid sgid suid_user; do cp "$dir/usr/tests/h_ids" "$perm/$p"; done
+own 0:0 755 "$perm/prog"
+own 0:0 644 "$perm/prog_noexec"
+own 1000:1000 100 "$perm/prog_user"
+own 0:0 4755 "$perm/suid"
+own 0:42 2755 "$perm/sgid"
+own 1000:1000 4755 "$perm/suid_user"
+own 0:0 700 "$perm/closed"
+own 0:0 711 "$perm/noread"
+own 0:0 744 "$perm/nosearch"
+own 0:0 755 "$perm"

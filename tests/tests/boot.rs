@@ -210,3 +210,41 @@ fn logging_out_hangs_up_what_is_left() {
     k.expect("The operating system has halted.");
     assert_eq!(k.wait().code(), Some(0), "{}", k.output());
 }
+
+/// A user (added by root, with root's password hash) logs in: its shell runs with uid 1000,
+/// cannot read /etc/shadow (root's, mode 0600) nor look into /root (0700), and root still can.
+#[test]
+fn a_user_cannot_read_the_shadow_file() {
+    let image = ImageCopy::new("user");
+    let mut k = PtyKernel::start(&["-m", "64m", "-n", "2", "-r", image.path()], 24, 80);
+    login(&mut k);
+    run(
+        &mut k,
+        "grep '^root:' /etc/shadow | sed 's/^root:/user:/' >> /etc/shadow; \
+         echo 'user:x:1000:1000:user:/tmp:/bin/sh' >> /etc/passwd; echo 'users:x:1000:' >> /etc/group",
+    );
+    k.type_bytes(b"exit\r");
+    k.expect("login: ");
+    k.type_bytes(b"user\r");
+    k.expect("Password: ");
+    k.type_bytes(b"root\r");
+    k.expect("$ ");
+    k.type_bytes(b"echo ==''==; id; cat /etc/shadow; ls /root; echo x > /root/x; echo pi''ped | cat /dev/stdin; ls -l /dev/console\r");
+    k.expect("====\r\n");
+    let out = k.expect("$ ");
+    assert!(out.contains("uid=1000(user) gid=1000(users)"), "{out}");
+    assert!(out.contains("can't open '/etc/shadow': Permission denied"), "{out}");
+    assert!(out.contains("can't open '/root': Permission denied"), "{out}");
+    assert!(out.contains("can't create /root/x: Permission denied"), "{out}");
+    assert!(!out.contains("$6$"), "the hashes leaked:\n{out}");
+    // Its own pipe and terminal (login gave it the console) open through /proc/self/fd.
+    assert!(out.contains("piped\r\n"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("crw-------") && l.contains(" user ")), "{out}");
+    k.type_bytes(b"exit\r");
+    login(&mut k);
+    let out = run(&mut k, "cut -d: -f1 /etc/shadow | head -1; ls -a /root | grep -c x");
+    assert!(out.contains("root\r\n0\r\n"), "{out}");
+    k.type_bytes(b"poweroff\r");
+    k.expect("The operating system has halted.");
+    assert_eq!(k.wait().code(), Some(0), "{}", k.output());
+}

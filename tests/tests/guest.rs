@@ -4,14 +4,19 @@
 
 use std::path::Path;
 
-use vk_tests::guest::{PROGRAM_TIMEOUT, root_dir, run_guest, run_native, summary};
+use vk_tests::Kernel;
+use vk_tests::guest::{PROGRAM_TIMEOUT, program_output, root_dir, run_guest, run_native, summary};
+use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
-const PROGRAMS: &[&str] = &["t_exec", "t_files", "t_names", "t_proc", "t_procfs", "t_rust", "t_signal", "t_thread", "t_time", "t_vm"];
+const PROGRAMS: &[&str] = &[
+    "t_exec", "t_files", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust", "t_signal", "t_thread",
+    "t_time", "t_vm",
+];
 
-fn check(name: &str) {
-    let root = root_dir();
-    let prog = root.join("usr/tests").join(name);
+/// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
+fn native_result(name: &str) -> Option<(u32, u32)> {
+    let prog = root_dir().join("usr/tests").join(name);
     assert!(prog.is_file(), "{} is missing: run `make root`", prog.display());
     // Natively, in a scratch directory (the programs make their own under /tmp).
     let scratch = std::env::temp_dir();
@@ -23,6 +28,11 @@ fn check(name: &str) {
         native.code,
         native.output
     );
+    want
+}
+
+fn check(name: &str) {
+    let want = native_result(name);
     let init = format!("/usr/tests/{name}");
     let (code, out, console) = run_guest(&init, &[], PROGRAM_TIMEOUT);
     let got = summary(&out);
@@ -54,6 +64,38 @@ fn t_files() {
     check("t_files");
 }
 
+/// File permissions on hostfs (the staged tree, read-only) and tmpfs (/tmp).
+#[test]
+fn t_perm() {
+    check("t_perm");
+}
+
+/// File permissions on ext2: the root image (its copy of the staged tree, and a scratch
+/// directory under /mnt), with the same answers as natively; e2fsck finds the image clean.
+#[test]
+fn t_perm_ext2() {
+    let want = native_result("t_perm");
+    let img = ImageCopy::new("perm");
+    let args = ["-m", "256m", "-n", "2", "-r", img.path(), "-e", "init=/usr/tests/t_perm", "--", "/mnt"];
+    let mut k = Kernel::start(&args);
+    k.close_stdin();
+    let st = k.wait_within(PROGRAM_TIMEOUT);
+    let console = k.output();
+    let got = summary(program_output(&console));
+    assert!(
+        st.code() == Some(0) && got == want && console.contains("Mounting root from ext2"),
+        "t_perm on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
+        st.code()
+    );
+    let (code, out) = img.fsck();
+    assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
+}
+
+#[test]
+fn t_mount() {
+    check("t_mount");
+}
+
 #[test]
 fn t_names() {
     check("t_names");
@@ -67,6 +109,11 @@ fn t_proc() {
 #[test]
 fn t_procfs() {
     check("t_procfs");
+}
+
+#[test]
+fn t_rename() {
+    check("t_rename");
 }
 
 #[test]

@@ -166,8 +166,8 @@ pub struct BufCache {
     /// Dirty buffers, so that a sync with nothing to write costs nothing.
     ndirty: AtomicUsize,
     max_bufs: usize,
-    /// Never write (a read-only mount).
-    readonly: bool,
+    /// Never write (a read-only mount; a remount changes it).
+    readonly: AtomicBool,
 }
 
 impl BufCache {
@@ -181,12 +181,21 @@ impl BufCache {
             flushing: SleepLock::new("bflush", ()),
             ndirty: AtomicUsize::new(0),
             max_bufs: (BCACHE_MAX_BYTES / bsize).max(64),
-            readonly,
+            readonly: AtomicBool::new(readonly),
         }
     }
 
     pub fn dev(&self) -> &Arc<BlockDev> {
         &self.dev
+    }
+
+    /// Stop or start writing (a remount; the caller flushed before going read-only).
+    pub fn set_readonly(&self, readonly: bool) {
+        self.readonly.store(readonly, Ordering::Release);
+    }
+
+    fn is_readonly(&self) -> bool {
+        self.readonly.load(Ordering::Acquire)
     }
 
     pub fn bsize(&self) -> usize {
@@ -261,7 +270,7 @@ impl BufCache {
 
     /// Run `f` on `blk` to change it (read first; marked dirty).
     pub fn modify<R>(&self, blk: u64, f: impl FnOnce(&mut [u8]) -> R) -> Result<R, Errno> {
-        if self.readonly {
+        if self.is_readonly() {
             return Err(Errno::EROFS);
         }
         let b = self.buf(blk)?;
@@ -275,7 +284,7 @@ impl BufCache {
 
     /// A newly allocated block: zeroed, not read, dirty.
     pub fn zeroed(&self, blk: u64) -> Result<(), Errno> {
-        if self.readonly {
+        if self.is_readonly() {
             return Err(Errno::EROFS);
         }
         let b = self.buf(blk)?;
@@ -354,7 +363,7 @@ impl BufCache {
     /// Write every dirty buffer, contiguous runs in one write each. With `try_only` (halt:
     /// nothing may sleep) a buffer someone holds is left, and the result is EBUSY.
     pub fn flush_with(&self, try_only: bool) -> Result<(), Errno> {
-        if self.readonly || !self.is_dirty() {
+        if self.is_readonly() || !self.is_dirty() {
             return Ok(());
         }
         let _one = if try_only {
@@ -432,6 +441,7 @@ pub const VKD_NAMES: [&str; 16] =
 /// mount; reading it reads the image (through a read-only handle, beside any mount's cache).
 #[derive(Debug)]
 pub struct DiskNode {
+    fs: crate::fs::mount::FsRef,
     pub index: usize,
     dev: u64,
     ino: u64,
@@ -439,9 +449,9 @@ pub struct DiskNode {
 }
 
 impl DiskNode {
-    /// The node of vkd`index` in a devfs whose st_dev is `dev`.
-    pub fn new(index: usize, dev: u64, ino: u64) -> DiskNode {
-        DiskNode { index, dev, ino, reader: std::sync::OnceLock::new() }
+    /// The node of vkd`index` in the devfs `fs`, whose st_dev is `dev`.
+    pub fn new(fs: crate::fs::mount::FsRef, index: usize, dev: u64, ino: u64) -> DiskNode {
+        DiskNode { fs, index, dev, ino, reader: std::sync::OnceLock::new() }
     }
 
     /// The disk a block device number names: vkd`N` for (VKD_MAJOR, N).
@@ -488,8 +498,12 @@ impl crate::fs::vfs::Vnode for DiskNode {
         Err(Errno::EROFS)
     }
 
-    fn fs_type(&self) -> &'static str {
-        "devfs"
+    fn fs(&self) -> crate::fs::mount::FsRef {
+        Arc::clone(&self.fs)
+    }
+
+    fn ino(&self) -> u64 {
+        self.ino
     }
 }
 

@@ -8,10 +8,17 @@
 
 use std::sync::Arc;
 
-use crate::fs::vfs::{Attr, DirEntry, S_IFCHR, S_IFDIR, S_IFLNK, Timespec, VType, Vnode, VnodeRef};
+use platform::sync::SpinLock;
+
+use crate::fs::mount::{FileSystem, FsRef, new_fs_id};
+use crate::fs::vfs::{Attr, DirEntry, S_IFCHR, S_IFDIR, S_IFLNK, SetAttr, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
 
 const DEVFS_DEV: u64 = 5;
+
+/// The console's permission bits, owner and group: root's at boot, then whoever login(1)
+/// gives it to (fchown/fchmod of the terminal), as a tty device node keeps them on Linux.
+static CONSOLE_OWNER: SpinLock<(u32, u32, u32)> = SpinLock::new("console_owner", (0o600, 0, 0));
 
 fn makedev(major: u64, minor: u64) -> u64 {
     (major << 8) | minor
@@ -33,9 +40,26 @@ pub enum Kind {
     Urandom,
 }
 
+/// One devfs instance.
+#[derive(Debug)]
+pub struct DevFs {
+    id: u64,
+}
+
+impl FileSystem for DevFs {
+    fn type_name(&self) -> &'static str {
+        "devfs"
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+}
+
 /// A character device.
 #[derive(Debug)]
 pub struct CharDev {
+    fs: Arc<DevFs>,
     kind: Kind,
     ino: u64,
 }
@@ -55,9 +79,35 @@ impl CharDev {
 
 impl Vnode for CharDev {
     fn attr(&self) -> Result<Attr, Errno> {
-        let mode = S_IFCHR | if self.kind == Kind::Console { 0o600 } else { 0o666 };
+        let (bits, uid, gid) = if self.kind == Kind::Console { *CONSOLE_OWNER.lock() } else { (0o666, 0, 0) };
         let t = boot_time();
-        Ok(Attr { dev: DEVFS_DEV, ino: self.ino, mode, nlink: 1, rdev: self.rdev(), blksize: 4096, atime: t, mtime: t, ctime: t, ..Default::default() })
+        Ok(Attr {
+            dev: DEVFS_DEV,
+            ino: self.ino,
+            mode: S_IFCHR | bits,
+            nlink: 1,
+            uid,
+            gid,
+            rdev: self.rdev(),
+            blksize: 4096,
+            atime: t,
+            mtime: t,
+            ctime: t,
+            ..Default::default()
+        })
+    }
+
+    /// The console takes chmod and chown (login gives the terminal to the user); times are
+    /// not kept. Other devices keep their fixed attributes.
+    fn setattr(&self, a: &SetAttr) -> Result<(), Errno> {
+        if self.kind != Kind::Console {
+            return Err(self.no_change());
+        }
+        let mut o = CONSOLE_OWNER.lock();
+        o.0 = a.mode.map_or(o.0, |m| m & 0o7777);
+        o.1 = a.uid.unwrap_or(o.1);
+        o.2 = a.gid.unwrap_or(o.2);
+        Ok(())
     }
 
     fn vtype(&self) -> VType {
@@ -109,8 +159,12 @@ impl Vnode for CharDev {
         matches!(self.kind, Kind::Console | Kind::Tty)
     }
 
-    fn fs_type(&self) -> &'static str {
-        "devfs"
+    fn fs(&self) -> FsRef {
+        Arc::clone(&self.fs) as FsRef
+    }
+
+    fn ino(&self) -> u64 {
+        self.ino
     }
 }
 
@@ -118,6 +172,7 @@ impl Vnode for CharDev {
 /// makes them.
 #[derive(Debug)]
 pub struct DevLink {
+    fs: Arc<DevFs>,
     target: &'static str,
     ino: u64,
 }
@@ -137,14 +192,19 @@ impl Vnode for DevLink {
         Ok(self.target.as_bytes().to_vec())
     }
 
-    fn fs_type(&self) -> &'static str {
-        "devfs"
+    fn fs(&self) -> FsRef {
+        Arc::clone(&self.fs) as FsRef
+    }
+
+    fn ino(&self) -> u64 {
+        self.ino
     }
 }
 
 /// The /dev directory.
 #[derive(Debug)]
 pub struct DevDir {
+    fs: Arc<DevFs>,
     entries: Vec<(&'static str, VnodeRef)>,
 }
 
@@ -166,35 +226,41 @@ impl Vnode for DevDir {
         Ok(self.entries.iter().enumerate().map(|(i, (n, v))| DirEntry { ino: i as u64 + 2, name: n.as_bytes().to_vec(), vtype: v.vtype() }).collect())
     }
 
-    fn fs_type(&self) -> &'static str {
-        "devfs"
+    fn fs(&self) -> FsRef {
+        Arc::clone(&self.fs) as FsRef
+    }
+
+    fn ino(&self) -> u64 {
+        1
     }
 }
 
 /// A devfs instance.
 pub fn new() -> VnodeRef {
+    let fs = Arc::new(DevFs { id: new_fs_id() });
     let devs = [("console", Kind::Console), ("null", Kind::Null), ("zero", Kind::Zero), ("random", Kind::Random), ("urandom", Kind::Urandom), ("tty", Kind::Tty)];
     let entries = devs
         .iter()
         .enumerate()
-        .map(|(i, &(n, kind))| (n, Arc::new(CharDev { kind, ino: i as u64 + 2 }) as VnodeRef))
+        .map(|(i, &(n, kind))| (n, Arc::new(CharDev { fs: Arc::clone(&fs), kind, ino: i as u64 + 2 }) as VnodeRef))
         .collect::<Vec<_>>();
     let mut entries = entries;
     for (name, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
         let ino = entries.len() as u64 + 2;
-        entries.push((name, Arc::new(DevLink { target, ino }) as VnodeRef));
+        entries.push((name, Arc::new(DevLink { fs: Arc::clone(&fs), target, ino }) as VnodeRef));
     }
     // The disks given with -r/-R (not host directories): /dev/vkdN.
     for (i, d) in crate::kern::init_main::boot_args().disks.iter().enumerate().take(crate::fs::bcache::VKD_NAMES.len()) {
         if !d.is_dir {
             let ino = entries.len() as u64 + 2;
-            entries.push((crate::fs::bcache::VKD_NAMES[i], Arc::new(crate::fs::bcache::DiskNode::new(i, DEVFS_DEV, ino)) as VnodeRef));
+            entries.push((crate::fs::bcache::VKD_NAMES[i], Arc::new(crate::fs::bcache::DiskNode::new(Arc::clone(&fs) as FsRef, i, DEVFS_DEV, ino)) as VnodeRef));
         }
     }
-    Arc::new(DevDir { entries })
+    Arc::new(DevDir { fs, entries })
 }
 
-/// The console device (for init's stdin/stdout/stderr).
+/// The console device (for init's stdin/stdout/stderr), of a devfs of its own that is
+/// mounted nowhere.
 pub fn console() -> VnodeRef {
-    Arc::new(CharDev { kind: Kind::Console, ino: 2 })
+    Arc::new(CharDev { fs: Arc::new(DevFs { id: new_fs_id() }), kind: Kind::Console, ino: 2 })
 }

@@ -1,13 +1,18 @@
 //! Open files (open file descriptions: a vnode, an offset, status flags) and per-process
 //! descriptor tables.
+//!
+//! A file opened for writing by path counts as a writer of its mount (Linux's
+//! mnt_want_write_file) until it is closed: a read-only mount refuses it (EROFS) and a remount
+//! read-only waits for none to be left (EBUSY).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use platform::sync::SpinLock;
 
+use crate::fs::mount::MountRef;
 use crate::fs::namei::NamePath;
-use crate::fs::vfs::VnodeRef;
+use crate::fs::vfs::{VType, VnodeRef};
 use crate::kern::errno::Errno;
 
 pub const O_RDONLY: u32 = 0;
@@ -37,11 +42,43 @@ pub struct File {
     /// Status flags (O_APPEND, O_NONBLOCK, the access mode).
     flags: AtomicU32,
     pub offset: SpinLock<u64>,
+    /// It holds write access to its mount (see [`File::open`]).
+    writer: bool,
+}
+
+impl Drop for File {
+    fn drop(&mut self) {
+        if self.writer
+            && let Some(m) = self.mount()
+        {
+            m.put_write();
+        }
+    }
 }
 
 impl File {
+    /// An open file that is no writer of a mount: a pipe, a descriptor of no path, or one
+    /// opened for reading only. Files opened by path for writing come from [`File::open`].
     pub fn new(vnode: VnodeRef, path: Option<NamePath>, flags: u32) -> Arc<File> {
-        Arc::new(File { vnode, path, flags: AtomicU32::new(flags & !O_CLOEXEC), offset: SpinLock::new("file_offset", 0) })
+        Arc::new(File { vnode, path, flags: AtomicU32::new(flags & !O_CLOEXEC), offset: SpinLock::new("file_offset", 0), writer: false })
+    }
+
+    /// Open `vnode`, reached by `path`, with `flags`: a regular file, directory or symbolic link
+    /// opened for writing becomes a writer of its mount (EROFS on a read-only mount).
+    pub fn open(vnode: VnodeRef, path: NamePath, flags: u32) -> Result<Arc<File>, Errno> {
+        let acc = flags & O_ACCMODE;
+        let special = matches!(vnode.vtype(), VType::Chr | VType::Blk | VType::Fifo | VType::Sock);
+        let writer = (acc == O_WRONLY || acc == O_RDWR) && flags & O_PATH == 0 && !special;
+        if writer {
+            path.mount().get_write()?;
+        }
+        let f = File { vnode, path: Some(path), flags: AtomicU32::new(flags & !O_CLOEXEC), offset: SpinLock::new("file_offset", 0), writer };
+        Ok(Arc::new(f))
+    }
+
+    /// The mount it was opened through (None for a file of no path).
+    pub fn mount(&self) -> Option<&MountRef> {
+        self.path.as_ref().map(NamePath::mount)
     }
 
     pub fn flags(&self) -> u32 {

@@ -1,7 +1,8 @@
 //! hostfs: a host directory as a read-only file system (UML's hostfs; `-r DIR`).
 //!
 //! A vnode is a host path; attributes come from lstat, data from pread on a host file opened
-//! on first read and kept. Changes are refused with EROFS.
+//! on first read and kept. A mount of it is always read-only ([`FileSystem::forced_readonly`]):
+//! the VFS refuses every change with EROFS.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -10,6 +11,8 @@ use std::sync::{Arc, OnceLock};
 
 use platform::hostdir::{self, HostFile};
 
+use crate::fs::mount::{FileSystem, FsRef, new_fs_id};
+use crate::fs::namecache::CachePolicy;
 use crate::fs::vfs::{Attr, DirEntry, check_name, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
 
@@ -17,18 +20,48 @@ fn errno(e: i32) -> Errno {
     Errno::from_num(e).unwrap_or(Errno::EIO)
 }
 
+/// One hostfs instance (a host directory mounted).
+#[derive(Debug)]
+pub struct HostFs {
+    id: u64,
+}
+
+impl FileSystem for HostFs {
+    fn type_name(&self) -> &'static str {
+        "hostfs"
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn forced_readonly(&self) -> bool {
+        true
+    }
+
+    /// The host may add files behind our back: no negative entries.
+    fn cache_policy(&self) -> CachePolicy {
+        CachePolicy::Positive
+    }
+}
+
 /// A file or directory under the hostfs root.
 #[derive(Debug)]
 pub struct HostNode {
+    fs: Arc<HostFs>,
     path: PathBuf,
+    /// The host's inode number and file type, from the lstat of the lookup.
+    ino: u64,
+    vtype: VType,
     file: OnceLock<Result<HostFile, i32>>,
 }
 
 impl HostNode {
     /// The root of a hostfs over `dir`.
     pub fn root(dir: PathBuf) -> Result<VnodeRef, Errno> {
-        let n = HostNode { path: dir, file: OnceLock::new() };
-        if n.attr()?.vtype() != VType::Dir {
+        let s = hostdir::lstat(&dir).map_err(errno)?;
+        let n = HostNode { fs: Arc::new(HostFs { id: new_fs_id() }), path: dir, ino: s.ino, vtype: VType::from_mode(s.mode), file: OnceLock::new() };
+        if n.vtype != VType::Dir {
             return Err(Errno::ENOTDIR);
         }
         Ok(Arc::new(n))
@@ -55,15 +88,19 @@ impl Vnode for HostNode {
         })
     }
 
+    fn vtype(&self) -> VType {
+        self.vtype
+    }
+
     fn lookup(&self, name: &[u8]) -> Result<VnodeRef, Errno> {
-        if self.vtype() != VType::Dir {
+        if self.vtype != VType::Dir {
             return Err(Errno::ENOTDIR);
         }
         check_name(name)?;
         // The host takes names as bytes too (OsStr): any name the guest can make.
         let path = self.path.join(OsStr::from_bytes(name));
-        hostdir::lstat(&path).map_err(errno)?;
-        Ok(Arc::new(HostNode { path, file: OnceLock::new() }))
+        let s = hostdir::lstat(&path).map_err(errno)?;
+        Ok(Arc::new(HostNode { fs: Arc::clone(&self.fs), path, ino: s.ino, vtype: VType::from_mode(s.mode), file: OnceLock::new() }))
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
@@ -92,7 +129,11 @@ impl Vnode for HostNode {
         Err(Errno::EROFS)
     }
 
-    fn fs_type(&self) -> &'static str {
-        "hostfs"
+    fn fs(&self) -> FsRef {
+        Arc::clone(&self.fs) as FsRef
+    }
+
+    fn ino(&self) -> u64 {
+        self.ino
     }
 }

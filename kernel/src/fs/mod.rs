@@ -4,9 +4,16 @@
 //! |-------------|--------------------------------------------------------------------------|
 //! | `vfs.rs`    | the `Vnode` trait, attributes, `struct stat`, directory entries          |
 //! | `namei.rs`  | path lookup, mount points, symbolic links, the root                      |
+//! | `mount.rs`  | file systems as a whole (`FileSystem`), the mount table, mount flags      |
+//! | `namecache.rs` | the name cache: (directory, name) → vnode or "no such name"        |
+//! | `vnops.rs`  | the VFS operations: shared checks, then the file system's vnode method   |
+//! | `perm.rs`   | permission checks (Linux DAC), once for every file system                |
 //! | `file.rs`   | open file descriptions and descriptor tables                             |
 //! | `hostfs.rs` | a host directory as a read-only file system (`-r DIR`)                   |
-//! | `devfs.rs`  | /dev: console, null, zero, random, urandom                               |
+//! | `tmpfs.rs`  | a file system in memory (/tmp)                                           |
+//! | `devfs.rs`  | /dev: console, null, zero, random, urandom, the disks                    |
+//! | `procfs/`   | /proc: processes and the kernel as files                                 |
+//! | `pipe.rs`   | pipes (and pipefs, the file system they belong to)                       |
 //! | `bcache.rs` | block devices (vkdN, io-thread I/O) and the write-back buffer cache      |
 //! | `ext2/`     | ext2, read and write (the root image)                                   |
 
@@ -15,8 +22,12 @@ pub mod devfs;
 pub mod ext2;
 pub mod file;
 pub mod hostfs;
+pub mod mount;
+pub mod namecache;
 pub mod namei;
+pub mod perm;
 pub mod pipe;
 pub mod procfs;
 pub mod tmpfs;
 pub mod vfs;
+pub mod vnops;

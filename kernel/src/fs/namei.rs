@@ -1,14 +1,18 @@
 //! Path names: lookup from the root or a working directory, across mount points, through
-//! symbolic links (at most 40), with `..` that stops at the root.
+//! symbolic links (at most 40), with `..` that stops at the root, and search permission
+//! (`fs::perm`) checked on every directory passed.
 //!
-//! A [`NamePath`] is the chain of (name, vnode) from the root to a file, so `..` is always
-//! known and a working directory can print itself (getcwd).
+//! A [`NamePath`] is the chain of (name, vnode, mount) from the root to a file, so `..` is
+//! always known, a working directory can print itself (getcwd), and the mount a file was
+//! reached through — whose flags apply to it — is at hand (Linux's `struct path`).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use platform::sync::SpinLock;
-
+use crate::fs::mount::{self, MountRef};
+use crate::fs::namecache::{self, CachePolicy, Cached};
+use crate::fs::perm;
 use crate::fs::vfs::{NAME_MAX, VType, VnodeRef};
+use crate::kern::cred::Cred;
 use crate::kern::errno::Errno;
 
 /// Symbolic links followed in one lookup before ELOOP.
@@ -16,26 +20,45 @@ pub const MAXSYMLINKS: u32 = 40;
 /// Longest path accepted (PATH_MAX).
 pub const PATH_MAX: usize = 4096;
 
+/// One step of a path.
+#[derive(Debug, Clone)]
+struct Comp {
+    /// Its name in the directory above (bytes; empty for the root).
+    name: Vec<u8>,
+    vnode: VnodeRef,
+    /// The mount it was reached through (for a mount point: the mount on top).
+    mnt: MountRef,
+}
+
 /// A resolved path: the vnodes from the root down.
 #[derive(Debug, Clone)]
 pub struct NamePath {
-    /// (name, vnode) from the root (named "") down; names are bytes.
-    comps: Vec<(Vec<u8>, VnodeRef)>,
+    comps: Vec<Comp>,
 }
 
 impl NamePath {
     /// The root directory.
     pub fn root() -> NamePath {
-        NamePath { comps: vec![(Vec::new(), root_vnode())] }
+        let mnt = mount::root_mount();
+        NamePath { comps: vec![Comp { name: Vec::new(), vnode: Arc::clone(&mnt.root), mnt }] }
+    }
+
+    fn last(&self) -> &Comp {
+        self.comps.last().expect("a path has a root")
     }
 
     pub fn vnode(&self) -> &VnodeRef {
-        &self.comps.last().expect("a path has a root").1
+        &self.last().vnode
+    }
+
+    /// The mount the file was reached through.
+    pub fn mount(&self) -> &MountRef {
+        &self.last().mnt
     }
 
     /// The last name (empty for the root).
     pub fn name(&self) -> &[u8] {
-        &self.comps.last().expect("a path has a root").0
+        &self.last().name
     }
 
     /// The path as the guest sees it (getcwd, readlink of /proc/PID/fd/N): "/usr/bin", in
@@ -45,9 +68,9 @@ impl NamePath {
             return b"/".to_vec();
         }
         let mut out = Vec::new();
-        for (n, _) in &self.comps[1..] {
+        for c in &self.comps[1..] {
             out.push(b'/');
-            out.extend_from_slice(n);
+            out.extend_from_slice(&c.name);
         }
         out
     }
@@ -62,12 +85,13 @@ impl NamePath {
     /// its text is `text`, under the root.
     pub fn anonymous(text: &[u8], v: VnodeRef) -> NamePath {
         let mut np = NamePath::root();
-        np.push(text, v);
+        let mnt = Arc::clone(np.mount());
+        np.push(text, v, mnt);
         np
     }
 
-    fn push(&mut self, name: &[u8], v: VnodeRef) {
-        self.comps.push((name.to_vec(), v));
+    fn push(&mut self, name: &[u8], vnode: VnodeRef, mnt: MountRef) {
+        self.comps.push(Comp { name: name.to_vec(), vnode, mnt });
     }
 
     fn pop(&mut self) {
@@ -77,88 +101,20 @@ impl NamePath {
     }
 }
 
-/// A mounted file system.
-#[derive(Debug, Clone)]
-pub struct Mount {
-    /// (dev, ino) of the directory it covers; None for the root.
-    pub on: Option<(u64, u64)>,
-    pub root: VnodeRef,
-    pub fstype: &'static str,
-    pub source: String,
-    pub target: String,
-}
-
-static ROOT: OnceLock<VnodeRef> = OnceLock::new();
-static MOUNTS: SpinLock<Vec<Mount>> = SpinLock::new("mounts", Vec::new());
-
-/// Mount the root file system (once).
-pub fn mount_root(root: VnodeRef, source: &str) {
-    let fstype = root.fs_type();
-    if ROOT.set(Arc::clone(&root)).is_ok() {
-        MOUNTS.lock().push(Mount { on: None, root, fstype, source: source.to_string(), target: "/".into() });
-    }
-}
-
-pub fn root_vnode() -> VnodeRef {
-    Arc::clone(ROOT.get().expect("no root file system"))
-}
-
-pub fn have_root() -> bool {
-    ROOT.get().is_some()
-}
-
-/// Mount `root` on the directory `at`.
-pub fn mount(at: &NamePath, root: VnodeRef, source: &str) -> Result<(), Errno> {
-    let a = at.vnode().attr()?;
-    if a.vtype() != VType::Dir {
-        return Err(Errno::ENOTDIR);
-    }
-    let fstype = root.fs_type();
-    let mut m = MOUNTS.lock();
-    if m.iter().any(|x| x.on == Some((a.dev, a.ino))) {
-        return Err(Errno::EBUSY);
-    }
-    m.push(Mount { on: Some((a.dev, a.ino)), root, fstype, source: source.to_string(), target: at.to_path_string() });
-    Ok(())
-}
-
-/// Take the file system whose root is `root` off its mount point (umount2): EINVAL when
-/// `root` is no mount's root, EBUSY for the root file system, when another file system is
-/// mounted inside it, or when `busy` (the file system's own check, made under the mount
-/// table's lock) says so.
-pub fn unmount(root: &VnodeRef, busy: impl FnOnce() -> bool) -> Result<Mount, Errno> {
-    let a = root.attr()?;
-    let mut m = MOUNTS.lock();
-    let same = |x: &Mount| std::ptr::addr_eq(Arc::as_ptr(&x.root), Arc::as_ptr(root));
-    let i = m.iter().position(same).ok_or(Errno::EINVAL)?;
-    if m[i].on.is_none() || m.iter().any(|x| x.on == Some((a.dev, a.ino))) || busy() {
-        return Err(Errno::EBUSY);
-    }
-    Ok(m.remove(i))
-}
-
-/// The mount table (for /proc/mounts).
-pub fn mounts() -> Vec<Mount> {
-    MOUNTS.lock().clone()
-}
-
-/// The root of what is mounted on `v`, if anything.
-fn covering(v: &VnodeRef) -> Option<VnodeRef> {
-    let a = v.attr().ok()?;
-    if a.vtype() != VType::Dir {
-        return None;
-    }
-    MOUNTS.lock().iter().rev().find(|m| m.on == Some((a.dev, a.ino))).map(|m| Arc::clone(&m.root))
-}
-
-/// Resolve `path` from `start` (the working directory; absolute paths start at the root).
-/// `follow`: follow a symbolic link in the last component.
+/// Resolve `path` from `start` for the kernel itself (no permission checks).
 pub fn namei(start: &NamePath, path: &[u8], follow: bool) -> Result<NamePath, Errno> {
-    let mut links = 0;
-    walk(start.clone(), path, follow, &mut links)
+    lookup(&Cred::root(), start, path, follow)
 }
 
-fn walk(mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result<NamePath, Errno> {
+/// Resolve `path` from `start` (the working directory; absolute paths start at the root) for
+/// `cred`, who needs search permission on every directory it passes (EACCES).
+/// `follow`: follow a symbolic link in the last component.
+pub fn lookup(cred: &Cred, start: &NamePath, path: &[u8], follow: bool) -> Result<NamePath, Errno> {
+    let mut links = 0;
+    walk(cred, start.clone(), path, follow, &mut links)
+}
+
+fn walk(cred: &Cred, mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result<NamePath, Errno> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
@@ -168,10 +124,19 @@ fn walk(mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result
     if path[0] == b'/' {
         cur = NamePath::root();
     }
-    let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
+    let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
     let trailing_slash = path.last() == Some(&b'/');
     for (i, c) in comps.iter().enumerate() {
         let last = i + 1 == comps.len();
+        // Every component, `.` and `..` too, is looked up in a directory the caller may search.
+        let dir = cur.vnode();
+        if dir.vtype() != VType::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        perm::may_search(cred, || dir.attr())?;
+        if *c == b"." {
+            continue;
+        }
         if *c == b".." {
             cur.pop();
             continue;
@@ -180,13 +145,12 @@ fn walk(mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result
             return Err(Errno::ENAMETOOLONG);
         }
         let name: &[u8] = c;
-        let dir = cur.vnode();
-        if dir.vtype() != VType::Dir {
-            return Err(Errno::ENOTDIR);
-        }
-        let mut v = dir.lookup(name)?;
-        if let Some(r) = covering(&v) {
-            v = r;
+        let (mut v, mut mnt) = (lookup_in(&cur, name)?, Arc::clone(cur.mount()));
+        if v.vtype() == VType::Dir
+            && let Some(m) = mount::covering(&v)
+        {
+            v = Arc::clone(&m.root);
+            mnt = m;
         }
         if v.vtype() == VType::Lnk && (!last || follow || trailing_slash) {
             *links += 1;
@@ -198,13 +162,36 @@ fn walk(mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result
                 continue;
             }
             let target = v.readlink()?;
-            cur = walk(cur, &target, true, links)?;
+            cur = walk(cred, cur, &target, true, links)?;
             continue;
         }
-        cur.push(name, v);
+        cur.push(name, v, mnt);
     }
     if trailing_slash && cur.vnode().vtype() != VType::Dir {
         return Err(Errno::ENOTDIR);
     }
     Ok(cur)
+}
+
+/// Look `name` up in the directory `dir` is (one step of a walk): in the name cache, or
+/// else in the file system, whose answer the cache then keeps as its policy allows.
+fn lookup_in(dir: &NamePath, name: &[u8]) -> Result<VnodeRef, Errno> {
+    let d = dir.vnode();
+    let policy = d.fs().cache_policy();
+    if policy == CachePolicy::None {
+        return d.lookup(name);
+    }
+    let id = d.id();
+    let seq = match namecache::lookup(id, name) {
+        Ok(Cached::Found(v)) => return Ok(v),
+        Ok(Cached::Missing) => return Err(Errno::ENOENT),
+        Err(seq) => seq,
+    };
+    let r = d.lookup(name);
+    match &r {
+        Ok(v) => namecache::enter(id, name, Some(v), seq),
+        Err(Errno::ENOENT) if policy == CachePolicy::All => namecache::enter(id, name, None, seq),
+        Err(_) => {}
+    }
+    r
 }

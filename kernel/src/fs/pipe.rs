@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use platform::sync::SpinLock;
 
+use crate::fs::mount::{FileSystem, FsRef, new_fs_id};
 use crate::fs::vfs::{Attr, POLLHUP, POLLIN, POLLOUT, POLLERR, S_IFIFO, VType, Vnode, VnodeRef, poll_wakeup};
 use crate::kern::errno::Errno;
 use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wakeup, wchan_of};
@@ -29,6 +30,10 @@ struct State {
 pub struct Pipe {
     st: SpinLock<State>,
     ino: u64,
+    /// Owner and group: the creator's fsuid and fsgid (reopening through /proc/PID/fd checks
+    /// them, mode 0600, as Linux's pipe inodes).
+    uid: u32,
+    gid: u32,
 }
 
 /// One end of a pipe (the vnode of an open pipe descriptor).
@@ -42,10 +47,12 @@ pub struct PipeEnd {
 static NEXT_INO: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// A new pipe: (read end, write end).
-pub fn new() -> (VnodeRef, VnodeRef) {
+pub fn new(uid: u32, gid: u32) -> (VnodeRef, VnodeRef) {
     let pipe = Arc::new(Pipe {
         st: SpinLock::new("pipe", State { data: VecDeque::new(), readers: 1, writers: 1 }),
         ino: NEXT_INO.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        uid,
+        gid,
     });
     (Arc::new(PipeEnd { pipe: Arc::clone(&pipe), read: true, write: false }), Arc::new(PipeEnd { pipe, read: false, write: true }))
 }
@@ -79,7 +86,8 @@ fn interrupted(r: WakeReason) -> bool {
 impl Vnode for PipeEnd {
     fn attr(&self) -> Result<Attr, Errno> {
         let size = self.pipe.st.lock().data.len() as u64;
-        Ok(Attr { dev: 8, ino: self.pipe.ino, mode: S_IFIFO | 0o600, nlink: 1, size, blksize: 4096, ..Default::default() })
+        let (uid, gid) = (self.pipe.uid, self.pipe.gid);
+        Ok(Attr { dev: 8, ino: self.pipe.ino, mode: S_IFIFO | 0o600, nlink: 1, uid, gid, size, blksize: 4096, ..Default::default() })
     }
 
     fn vtype(&self) -> VType {
@@ -196,7 +204,33 @@ impl Vnode for PipeEnd {
         false
     }
 
-    fn fs_type(&self) -> &'static str {
+    fn fs(&self) -> FsRef {
+        pipefs()
+    }
+
+    fn ino(&self) -> u64 {
+        self.pipe.ino
+    }
+}
+
+/// pipefs: the file system every pipe belongs to, mounted nowhere (Linux's pipefs).
+#[derive(Debug)]
+pub struct PipeFs {
+    id: u64,
+}
+
+impl FileSystem for PipeFs {
+    fn type_name(&self) -> &'static str {
         "pipefs"
     }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// The pipefs instance.
+pub fn pipefs() -> FsRef {
+    static PIPEFS: std::sync::OnceLock<FsRef> = std::sync::OnceLock::new();
+    Arc::clone(PIPEFS.get_or_init(|| Arc::new(PipeFs { id: new_fs_id() })))
 }

@@ -14,15 +14,20 @@ use std::sync::{Arc, Weak};
 use platform::physmem::{self, pgflags};
 use platform::sync::SpinLock;
 
-use crate::fs::vfs::{Attr, DirEntry, check_name, S_IFDIR, S_IFLNK, S_IFREG, SetAttr, StatFs, Timespec, VType, Vnode, VnodeRef};
+use crate::fs::mount::{AtimePolicy, FileSystem, FsRef, new_fs_id};
+use crate::fs::vnops::{RENAME_EXCHANGE, RENAME_NOREPLACE};
+use crate::fs::vfs::{Attr, DirEntry, atime_due, check_name, S_IFDIR, S_IFLNK, S_IFREG, SetAttr, StatFs, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
 use crate::vm::space::PAGE;
 
 static NEXT_DEV: AtomicU64 = AtomicU64::new(0x100);
+/// statfs(2)'s f_type of tmpfs.
+const TMPFS_MAGIC: u64 = 0x0102_1994;
 
 /// One tmpfs instance.
 #[derive(Debug)]
 pub struct TmpFs {
+    id: u64,
     dev: u64,
     next_ino: AtomicU64,
     nodes: SpinLock<HashMap<u64, Weak<TmpNode>>>,
@@ -74,6 +79,7 @@ fn now() -> Timespec {
 /// A new tmpfs; its root directory.
 pub fn new() -> VnodeRef {
     let fs = Arc::new(TmpFs {
+        id: new_fs_id(),
         dev: NEXT_DEV.fetch_add(1, Ordering::Relaxed),
         next_ino: AtomicU64::new(2),
         nodes: SpinLock::new("tmpfs_nodes", HashMap::new()),
@@ -147,21 +153,6 @@ impl TmpNode {
 
     fn is_dir(&self) -> bool {
         matches!(self.kind, Kind::Dir { .. })
-    }
-
-    /// Is `self` `other` or one of its ancestors?
-    fn is_ancestor_of(self: &Arc<Self>, other: &Arc<TmpNode>) -> bool {
-        let mut cur = Some(Arc::clone(other));
-        while let Some(n) = cur {
-            if Arc::ptr_eq(&n, self) {
-                return true;
-            }
-            cur = match &n.kind {
-                Kind::Dir { parent, .. } => parent.lock().upgrade(),
-                _ => None,
-            };
-        }
-        false
     }
 
     fn free_pages_from(&self, data: &mut Data, first: u64) {
@@ -260,8 +251,6 @@ impl Vnode for TmpNode {
             }
             done += chunk;
         }
-        drop(data);
-        self.meta.lock().atime = now();
         Ok(n)
     }
 
@@ -299,6 +288,14 @@ impl Vnode for TmpNode {
         drop(data);
         self.touch();
         Ok(done)
+    }
+
+    fn accessed(&self, policy: AtimePolicy) {
+        let t = now();
+        let mut m = self.meta.lock();
+        if atime_due(policy, m.atime, m.mtime, m.ctime, t) {
+            m.atime = t;
+        }
     }
 
     fn shared_pages(&self) -> bool {
@@ -400,47 +397,39 @@ impl Vnode for TmpNode {
         Ok(())
     }
 
-    fn rename(&self, old: &[u8], newdir: &VnodeRef, new: &[u8], flags: u32) -> Result<(), Errno> {
-        const NOREPLACE: u32 = 1;
-        const EXCHANGE: u32 = 2;
-        if flags & !(NOREPLACE | EXCHANGE) != 0 || flags == NOREPLACE | EXCHANGE {
-            return Err(Errno::EINVAL);
+    fn parent(&self) -> Result<VnodeRef, Errno> {
+        match &self.kind {
+            Kind::Dir { parent, .. } => match parent.lock().upgrade() {
+                Some(p) => Ok(p),
+                None => self.fs.node(self.ino).map(|n| n as VnodeRef).ok_or(Errno::ENOENT), // the root
+            },
+            _ => Err(Errno::ENOTDIR),
         }
+    }
+
+    fn rename(&self, old: &[u8], newdir: &VnodeRef, new: &[u8], flags: u32) -> Result<(), Errno> {
         check_name(new)?;
         let me = self.fs.node(self.ino).ok_or(Errno::ENOENT)?;
         let target_dir = self.same_fs(newdir)?;
         let moving = self.entries()?.lock().get(old).cloned().ok_or(Errno::ENOENT)?;
-        if moving.is_dir() && moving.is_ancestor_of(&target_dir) {
-            return Err(Errno::EINVAL);
-        }
-        let existing = target_dir.entries()?.lock().get(new).cloned();
-        if let Some(x) = &existing {
-            if Arc::ptr_eq(x, &moving) {
-                return Ok(());
-            }
-            if flags & NOREPLACE != 0 {
-                return Err(Errno::EEXIST);
-            }
-            if flags & EXCHANGE == 0 {
-                match (moving.is_dir(), x.is_dir()) {
-                    (false, true) => return Err(Errno::EISDIR),
-                    (true, false) => return Err(Errno::ENOTDIR),
-                    (true, true) if !x.entries()?.lock().is_empty() => return Err(Errno::ENOTEMPTY),
-                    _ => {}
-                }
-            }
-        } else if flags & EXCHANGE != 0 {
-            return Err(Errno::ENOENT);
-        }
+        let exchange = flags & RENAME_EXCHANGE != 0;
         // Take the entries out and put them back where they go.
         self.entries()?.lock().remove(old);
         let replaced = target_dir.entries()?.lock().insert(new.to_vec(), Arc::clone(&moving));
-        if flags & EXCHANGE != 0 {
+        if exchange {
             if let Some(x) = replaced {
                 self.entries()?.lock().insert(old.to_vec(), Arc::clone(&x));
                 if let Kind::Dir { parent, .. } = &x.kind {
                     *parent.lock() = Arc::downgrade(&me);
                 }
+                if x.is_dir() != moving.is_dir() && !Arc::ptr_eq(&me, &target_dir) {
+                    // A directory and a file swapped parents: the link counts follow.
+                    let (gains, loses) = if x.is_dir() { (&me, &target_dir) } else { (&target_dir, &me) };
+                    gains.meta.lock().nlink += 1;
+                    let mut m = loses.meta.lock();
+                    m.nlink = m.nlink.saturating_sub(1);
+                }
+                x.meta.lock().ctime = now();
             }
         } else if let Some(x) = replaced {
             let mut m = x.meta.lock();
@@ -453,7 +442,7 @@ impl Vnode for TmpNode {
         }
         if let Kind::Dir { parent, .. } = &moving.kind {
             *parent.lock() = Arc::downgrade(&target_dir);
-            if !Arc::ptr_eq(&me, &target_dir) && flags & EXCHANGE == 0 {
+            if !Arc::ptr_eq(&me, &target_dir) && !exchange {
                 let mut a = self.meta.lock();
                 a.nlink = a.nlink.saturating_sub(1);
                 drop(a);
@@ -508,26 +497,44 @@ impl Vnode for TmpNode {
         Ok(())
     }
 
-    fn statfs(&self) -> Result<StatFs, Errno> {
-        let pm = physmem::get().ok_or(Errno::EIO)?;
-        let used = self.fs.pages.load(Ordering::Relaxed);
-        let free = pm.free_pages();
-        Ok(StatFs {
-            magic: 0x0102_1994,
-            bsize: PAGE,
-            blocks: used + free,
-            bfree: free,
-            files: self.fs.nodes.lock().len() as u64 + free,
-            ffree: free,
-        })
-    }
-
     fn no_change(&self) -> Errno {
         Errno::ENOTDIR
     }
 
-    fn fs_type(&self) -> &'static str {
+    fn fs(&self) -> FsRef {
+        Arc::clone(&self.fs) as FsRef
+    }
+
+    fn ino(&self) -> u64 {
+        self.ino
+    }
+}
+
+impl FileSystem for TmpFs {
+    fn type_name(&self) -> &'static str {
         "tmpfs"
+    }
+
+    fn rename_flags(&self) -> u32 {
+        RENAME_NOREPLACE | RENAME_EXCHANGE
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn statfs(&self) -> Result<StatFs, Errno> {
+        let pm = physmem::get().ok_or(Errno::EIO)?;
+        let used = self.pages.load(Ordering::Relaxed);
+        let free = pm.free_pages();
+        Ok(StatFs {
+            magic: TMPFS_MAGIC,
+            bsize: PAGE,
+            blocks: used + free,
+            bfree: free,
+            files: self.nodes.lock().len() as u64 + free,
+            ffree: free,
+        })
     }
 }
 
@@ -558,7 +565,6 @@ mod tests {
         root.rename(b"a", &d, b"b", 0).unwrap();
         assert!(root.lookup(b"a").is_err());
         assert_eq!(d.lookup(b"b").unwrap().attr().unwrap().ino, f.attr().unwrap().ino);
-        assert_eq!(root.rename(b"d", &d, b"x", 0).unwrap_err(), Errno::EINVAL, "a directory into itself");
         root.symlink(b"s", b"d/b", 0, 0).unwrap();
         assert_eq!(root.lookup(b"s").unwrap().readlink().unwrap(), b"d/b");
         assert_eq!(root.rmdir(b"d").unwrap_err(), Errno::ENOTEMPTY);
@@ -571,6 +577,6 @@ mod tests {
         root.unlink(b"hard").unwrap();
         root.rmdir(b"d").unwrap();
         assert_eq!(root.attr().unwrap().nlink, 2);
-        assert!(root.statfs().unwrap().bfree > 0);
+        assert!(root.fs().statfs().unwrap().bfree > 0);
     }
 }

@@ -9,9 +9,18 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use crate::fs::mount::{AtimePolicy, FsRef};
 use crate::kern::errno::Errno;
 
 pub type VnodeRef = Arc<dyn Vnode>;
+
+/// Which vnode: its file system instance ([`FileSystem::id`](crate::fs::mount::FileSystem::id))
+/// and inode number. Mount points and the name cache compare vnodes by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VnodeId {
+    pub fs: u64,
+    pub ino: u64,
+}
 
 pub const POLLIN: u16 = 0x001;
 pub const POLLPRI: u16 = 0x002;
@@ -92,8 +101,19 @@ impl VType {
     }
 }
 
+/// Whether a read at `now` sets the access time, by `policy`: always (strictatime), or —
+/// relatime — when the access time is not after the last modification or status change, or is
+/// a day old (Linux's relatime_need_update).
+pub fn atime_due(policy: AtimePolicy, atime: Timespec, mtime: Timespec, ctime: Timespec, now: Timespec) -> bool {
+    match policy {
+        AtimePolicy::Never => false,
+        AtimePolicy::Always => true,
+        AtimePolicy::Relative => atime <= mtime || atime <= ctime || now.sec - atime.sec >= 24 * 60 * 60,
+    }
+}
+
 /// A time as the guest sees it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timespec {
     pub sec: i64,
     pub nsec: i64,
@@ -194,6 +214,20 @@ pub fn check_name(name: &[u8]) -> Result<(), Errno> {
 pub trait Vnode: Send + Sync + Debug {
     fn attr(&self) -> Result<Attr, Errno>;
 
+    /// The file system it belongs to.
+    fn fs(&self) -> FsRef;
+
+    /// Its inode number, without I/O where the file system can (file systems override the
+    /// default, which asks `attr`).
+    fn ino(&self) -> u64 {
+        self.attr().map_or(0, |a| a.ino)
+    }
+
+    /// Its identity.
+    fn id(&self) -> VnodeId {
+        VnodeId { fs: self.fs().id(), ino: self.ino() }
+    }
+
     fn vtype(&self) -> VType {
         self.attr().map_or(VType::Reg, |a| a.vtype())
     }
@@ -201,6 +235,12 @@ pub trait Vnode: Send + Sync + Debug {
     /// A name in this directory.
     fn lookup(&self, _name: &[u8]) -> Result<VnodeRef, Errno> {
         Err(Errno::ENOTDIR)
+    }
+
+    /// This directory's parent (`..`), within its file system: the root's is itself (or an
+    /// error). The VFS walks it to keep a directory from being moved under itself.
+    fn parent(&self) -> Result<VnodeRef, Errno> {
+        self.lookup(b"..")
     }
 
     /// This directory's entries (without `.` and `..`, which the VFS adds).
@@ -266,7 +306,9 @@ pub trait Vnode: Send + Sync + Debug {
         Err(self.no_change())
     }
 
-    /// Move `old` in this directory to `new` in `newdir` (renameat2 flags).
+    /// Move `old` in this directory to `new` in `newdir` (renameat2 flags; with
+    /// RENAME_EXCHANGE the two swap). The VFS has checked every rule of rename(2) under its
+    /// directory locks ([`crate::fs::vnops::rename`]): the file system only carries it out.
     fn rename(&self, _old: &[u8], _newdir: &VnodeRef, _new: &[u8], _flags: u32) -> Result<(), Errno> {
         Err(self.no_change())
     }
@@ -278,11 +320,6 @@ pub trait Vnode: Send + Sync + Debug {
     /// chmod, chown, utimes.
     fn setattr(&self, _a: &SetAttr) -> Result<(), Errno> {
         Err(self.no_change())
-    }
-
-    /// statfs(2) numbers: (type magic, block size, blocks, free blocks, files, free files).
-    fn statfs(&self) -> Result<StatFs, Errno> {
-        Ok(StatFs { magic: 0x0102_1994, bsize: 4096, ..StatFs::default() })
     }
 
     /// The errno a change gets on this file system (EROFS, or ENOTDIR on a non-directory).
@@ -320,13 +357,15 @@ pub trait Vnode: Send + Sync + Debug {
         Err(Errno::ENODEV)
     }
 
+    /// It was read (data, or a directory's entries) through a mount whose access-time policy
+    /// is `policy` (never `Never`: the VFS does not call then). File systems that keep access
+    /// times set theirs as [`atime_due`] says; the default keeps none.
+    fn accessed(&self, _policy: AtimePolicy) {}
+
     /// Whether this is the console (terminal ioctls, isatty).
     fn is_tty(&self) -> bool {
         false
     }
-
-    /// The file system's name as /proc/mounts shows it.
-    fn fs_type(&self) -> &'static str;
 }
 
 #[cfg(test)]

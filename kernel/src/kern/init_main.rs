@@ -203,7 +203,7 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
         .collect();
     let cred = Cred::default();
     let mut image =
-        exec::load(&NamePath::root(), path.as_bytes(), argv, envp, cred.clone(), pid as u64).map_err(|e| {
+        exec::load(&NamePath::root(), path.as_bytes(), argv, envp, cred, pid as u64).map_err(|e| {
             match e.why {
                 Some(w) => w,
                 None => format!("{path}: {}", e.errno.text()),
@@ -218,7 +218,7 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
         files.install(fd, std::sync::Arc::clone(&console), false).map_err(|e| e.to_string())?;
     }
     let fs = FsState { cwd: NamePath::root(), umask: 0o022 };
-    let user = UserProc::new(image.vm, files, fs, cred, std::sync::Arc::downgrade(&proc::proc0()));
+    let user = UserProc::new(image.vm, files, fs, image.cred, std::sync::Arc::downgrade(&proc::proc0()));
     let p = proc::Proc::new_user(pid, 0, &image.comm, user);
     p.set_comm(&image.comm);
     p.rec.flags.fetch_or(kvm_mem::abi::pflags::SESSION_LEADER, Ordering::Relaxed);

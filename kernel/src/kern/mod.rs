@@ -4,6 +4,7 @@ pub mod args;
 pub mod clock;
 pub mod cpustat;
 pub mod cputime;
+pub mod cred;
 pub mod ctx;
 pub mod errno;
 pub mod exec;

@@ -69,18 +69,7 @@ pub struct FsState {
     pub umask: u32,
 }
 
-/// Credentials.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Cred {
-    pub uid: u32,
-    pub euid: u32,
-    pub suid: u32,
-    pub gid: u32,
-    pub egid: u32,
-    pub sgid: u32,
-    /// Supplementary groups.
-    pub groups: Vec<u32>,
-}
+pub use crate::kern::cred::Cred;
 
 /// A guest process's state.
 #[derive(Debug)]
@@ -90,7 +79,8 @@ pub struct UserProc {
     /// Descriptors (CLONE_FILES shares the table).
     pub files: SpinLock<Arc<SpinLock<FdTable>>>,
     pub fs: SpinLock<FsState>,
-    pub cred: SpinLock<Cred>,
+    /// Credentials: replaced as a whole when they change, so a reader's copy is one Arc.
+    pub cred: SpinLock<Arc<Cred>>,
     pub parent: SpinLock<Weak<Proc>>,
     pub children: SpinLock<Vec<UProc>>,
     /// The program's path and arguments (for /proc/PID/{exe,cmdline}).
@@ -134,12 +124,12 @@ pub fn default_rlimits() -> [(u64, u64); RLIM_NLIMITS] {
 }
 
 impl UserProc {
-    pub fn new(vm: AddressSpace, files: FdTable, fs: FsState, cred: Cred, parent: Weak<Proc>) -> UserProc {
+    pub fn new(vm: AddressSpace, files: FdTable, fs: FsState, cred: impl Into<Arc<Cred>>, parent: Weak<Proc>) -> UserProc {
         UserProc {
             vm: SpinLock::new("proc_vm", vm.into_map()),
             files: SpinLock::new("proc_files", Arc::new(SpinLock::new("fdtable", files))),
             fs: SpinLock::new("proc_fs", fs),
-            cred: SpinLock::new("proc_cred", cred),
+            cred: SpinLock::new("proc_cred", cred.into()),
             parent: SpinLock::new("proc_parent", parent),
             children: SpinLock::new("proc_children", Vec::new()),
             exe: SpinLock::new("proc_exe", None),
@@ -158,6 +148,11 @@ impl UserProc {
     /// The current address space.
     pub fn vm(&self) -> Arc<VmMap> {
         Arc::clone(&self.vm.lock())
+    }
+
+    /// The credentials now.
+    pub fn cred(&self) -> Arc<Cred> {
+        Arc::clone(&self.cred.lock())
     }
 
     /// The parent, as a guest process (None when it is gone or is the system process: init's).

@@ -10,6 +10,9 @@
 
 use std::time::Duration;
 
+use std::os::unix::ffi::OsStrExt;
+
+use crate::fs::mount::{self, MountFlags};
 use crate::fs::namei::{self, NamePath};
 use crate::fs::vfs::VType;
 use crate::fs::bcache::BlockDev;
@@ -27,7 +30,7 @@ fn try_mount() -> Result<(), (String, &'static str)> {
     if root.is_dir {
         kprintf!("Mounting root from hostfs:{} (read-only)\n", root.path.display());
         let v = hostfs::HostNode::root(root.path.clone()).map_err(|e| (format!("hostfs:{}: {e}", root.path.display()), "no root file system"))?;
-        namei::mount_root(v, &root.path.display().to_string());
+        mount::mount_root(v, root.path.as_os_str().as_bytes(), MountFlags::from_mount_flags(0));
         return Ok(());
     }
     let kind = if root.cow { "image, copy-on-write" } else { "image" };
@@ -35,7 +38,7 @@ fn try_mount() -> Result<(), (String, &'static str)> {
     let fail = |why: String| (format!("vkd0: {why}"), "cannot mount root");
     let dev = BlockDev::open(0, &root.path, root.cow).map_err(|e| (e, "cannot mount root"))?;
     let v = ext2::mount(dev, false).map_err(fail)?;
-    namei::mount_root(v, "/dev/vkd0");
+    mount::mount_root(v, b"/dev/vkd0", MountFlags::from_mount_flags(0));
     Ok(())
 }
 
@@ -43,7 +46,7 @@ fn try_mount() -> Result<(), (String, &'static str)> {
 fn mount_if_present(dir: &str, v: crate::fs::vfs::VnodeRef, source: &str) {
     match namei::namei(&NamePath::root(), dir.as_bytes(), true) {
         Ok(np) if np.vnode().vtype() == VType::Dir => {
-            if let Err(e) = namei::mount(&np, v, source) {
+            if let Err(e) = mount::mount(&np, v, source.as_bytes(), MountFlags::from_mount_flags(0)) {
                 kprintf!("mount {source} on {dir}: {e}\n");
             }
         }

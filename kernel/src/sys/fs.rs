@@ -3,8 +3,12 @@
 use std::sync::Arc;
 
 use crate::fs::file::{self, File, O_ACCMODE, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_PATH, O_RDONLY, O_TRUNC};
+use crate::fs::mount;
 use crate::fs::namei::{self, NamePath};
+use crate::fs::perm;
 use crate::fs::vfs::{VType, VnodeRef};
+use crate::fs::vnops;
+use crate::kern::cred::Cred;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 
@@ -37,10 +41,20 @@ pub fn start_dir(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<NamePath, Err
     Ok(p)
 }
 
-/// Resolve a path argument relative to `dirfd`.
+/// The caller's credentials (what permission checks use).
+pub fn cred(ctx: &Ctx<'_>) -> Arc<Cred> {
+    ctx.p.user().cred()
+}
+
+/// Resolve a path argument relative to `dirfd`, with the caller's search permission.
 pub fn lookup_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], follow: bool) -> Result<NamePath, Errno> {
+    lookup_cred(ctx, &cred(ctx), dirfd, path, follow)
+}
+
+/// As [`lookup_at`] with the permissions of `cred` (access(2)'s real ids).
+fn lookup_cred(ctx: &Ctx<'_>, cred: &Cred, dirfd: i32, path: &[u8], follow: bool) -> Result<NamePath, Errno> {
     let start = start_dir(ctx, dirfd, path)?;
-    namei::namei(&start, path, follow)
+    namei::lookup(cred, &start, path, follow)
 }
 
 /// Read from a file at `off` (or its offset), looping over short reads of regular files.
@@ -73,13 +87,15 @@ fn read_file(f: &File, off: Option<u64>, len: usize) -> Result<Vec<u8>, Errno> {
     if off.is_none() && seekable {
         *f.offset.lock() = start + got as u64;
     }
+    vnops::accessed(f);
     Ok(buf)
 }
 
-fn write_file(f: &File, off: Option<u64>, data: &[u8]) -> SysResult {
+fn write_file(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8]) -> SysResult {
     if !f.writable() {
         return Err(Errno::EBADF);
     }
+    vnops::remove_privs(&cred(ctx), &f.vnode)?;
     let v = &f.vnode;
     let seekable = v.seekable();
     let start = match off {
@@ -131,7 +147,7 @@ pub fn sys_write(ctx: &mut Ctx<'_>) -> SysResult {
     let len = ctx.size(2).min(IO_CHUNK);
     let mut data = vec![0u8; len];
     ctx.copyin(ctx.arg(1), &mut data)?;
-    sigpipe(ctx, write_file(&f, None, &data))
+    sigpipe(ctx, write_file(ctx, &f, None, &data))
 }
 
 /// A write to a pipe without readers also raises SIGPIPE in the writing thread.
@@ -152,7 +168,7 @@ pub fn sys_pwrite64(ctx: &mut Ctx<'_>) -> SysResult {
     let len = ctx.size(2).min(IO_CHUNK);
     let mut data = vec![0u8; len];
     ctx.copyin(ctx.arg(1), &mut data)?;
-    write_file(&f, Some(off as u64), &data)
+    write_file(ctx, &f, Some(off as u64), &data)
 }
 
 /// An iovec array: (base, len) pairs.
@@ -184,7 +200,7 @@ pub fn sys_writev(ctx: &mut Ctx<'_>) -> SysResult {
         data.resize(at + take, 0);
         ctx.copyin(base, &mut data[at..])?;
     }
-    sigpipe(ctx, write_file(&f, None, &data))
+    sigpipe(ctx, write_file(ctx, &f, None, &data))
 }
 
 pub fn sys_readv(ctx: &mut Ctx<'_>) -> SysResult {
@@ -212,23 +228,18 @@ pub fn sys_close(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(0)
 }
 
-/// open(2) flags that need a writable file system.
-fn wants_write(flags: u32) -> bool {
-    flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0
-}
-
 pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     let dirfd = ctx.int(0);
     let path = ctx.path(1)?;
     let flags = ctx.uint(2);
     let follow = flags & O_NOFOLLOW == 0;
-    let np = if flags & O_CREAT != 0 {
+    let (np, created) = if flags & O_CREAT != 0 {
         if flags & O_DIRECTORY != 0 {
             return Err(Errno::EINVAL);
         }
         crate::sys::fsops::open_create(ctx, dirfd, &path, flags, ctx.uint(3))?
     } else {
-        lookup_at(ctx, dirfd, &path, follow)?
+        (lookup_at(ctx, dirfd, &path, follow)?, false)
     };
     let v = np.vnode().clone();
     let vt = v.vtype();
@@ -241,11 +252,12 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     if vt == VType::Dir && flags & O_ACCMODE != O_RDONLY {
         return Err(Errno::EISDIR);
     }
-    if flags & O_PATH == 0 && wants_write(flags) && vt == VType::Reg && v.fs_type() == "hostfs" {
-        return Err(Errno::EROFS);
+    if flags & O_PATH == 0 {
+        mount::may_open_device(&np)?;
     }
-    if flags & O_TRUNC != 0 && flags & O_PATH == 0 && vt == VType::Reg && flags & O_ACCMODE != O_RDONLY {
-        v.truncate(0)?;
+    let cred = cred(ctx);
+    if flags & O_PATH == 0 && !created {
+        perm::may_open(&cred, &v.attr()?, flags)?;
     }
     let v = if v.is_tty() && flags & O_PATH == 0 { crate::kern::tty::ctty::on_open(ctx.p, v, flags)? } else { v };
     // A pipe reached through /proc/PID/fd: a new end of it, as the access mode asks.
@@ -253,8 +265,11 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     let reopened = if vt == VType::Fifo && flags & O_PATH == 0 { v.open_fifo(acc != file::O_WRONLY, acc != O_RDONLY) } else { None };
     let f = match reopened {
         Some(end) => File::new(end, None, flags), // named like the original: pipe:[N]
-        None => File::new(v, Some(np), flags),
+        None => File::open(v, np, flags)?,        // EROFS: written on a read-only mount
     };
+    if flags & O_TRUNC != 0 && flags & O_PATH == 0 && vt == VType::Reg && acc != O_RDONLY && !created {
+        vnops::truncate(&cred, f.as_ref().into(), 0, false)?;
+    }
     ctx.p.user().files().lock().alloc(f, flags & O_CLOEXEC != 0, 0).map(|fd| fd as usize)
 }
 
@@ -355,6 +370,7 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
     }
     ctx.copyout(ctx.arg(1), &out)?;
     *f.offset.lock() = pos as u64;
+    vnops::accessed(&f);
     Ok(out.len())
 }
 
@@ -393,9 +409,11 @@ pub fn sys_getcwd(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 fn set_cwd(ctx: &Ctx<'_>, np: NamePath) -> SysResult {
-    if np.vnode().vtype() != VType::Dir {
+    let a = np.vnode().attr()?;
+    if a.vtype() != VType::Dir {
         return Err(Errno::ENOTDIR);
     }
+    perm::permission(&cred(ctx), &a, perm::MAY_EXEC)?;
     ctx.p.user().fs.lock().cwd = np;
     Ok(0)
 }
@@ -411,30 +429,40 @@ pub fn sys_fchdir(ctx: &mut Ctx<'_>) -> SysResult {
     set_cwd(ctx, f.path.clone().ok_or(Errno::ENOTDIR)?)
 }
 
+/// access(2), faccessat(2), faccessat2(2): with the real ids (and root's capabilities only
+/// for a real uid 0), or the effective ones with AT_EACCESS; the lookup too. Write access to
+/// a file on a read-only file system is EROFS.
 fn access_common(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32, flags: u32) -> SysResult {
     if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
-    let np = lookup_at(ctx, dirfd, path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
-    let a = np.vnode().attr()?;
-    let cred = ctx.p.user().cred.lock().clone();
-    let uid = if flags & AT_EACCESS != 0 { cred.euid } else { cred.uid };
-    let gid = if flags & AT_EACCESS != 0 { cred.egid } else { cred.gid };
-    if mode & 2 != 0 && np.vnode().fs_type() == "hostfs" && a.vtype() != VType::Chr {
+    let me = cred(ctx);
+    let cred = if flags & AT_EACCESS != 0 { Cred::clone(&me) } else { me.for_access() };
+    let (v, mnt) = if path.is_empty() {
+        if dirfd == AT_FDCWD {
+            let cwd = ctx.p.user().fs.lock().cwd.clone();
+            (cwd.vnode().clone(), Some(Arc::clone(cwd.mount())))
+        } else {
+            let f = file(ctx, dirfd)?;
+            (f.vnode.clone(), f.mount().cloned())
+        }
+    } else {
+        let np = lookup_cred(ctx, &cred, dirfd, path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+        (np.vnode().clone(), Some(Arc::clone(np.mount())))
+    };
+    if mode == 0 {
+        return Ok(0);
+    }
+    let a = v.attr()?;
+    // Write access to a file (not a device, FIFO or socket) on a read-only mount.
+    if mode & perm::MAY_WRITE != 0
+        && matches!(a.vtype(), VType::Reg | VType::Dir | VType::Lnk)
+        && mnt.as_ref().is_some_and(|m| m.readonly())
+    {
         return Err(Errno::EROFS);
     }
-    let bits = if uid == 0 {
-        // root: read and write always; execute if anyone may, or it is a directory.
-        let x = if a.vtype() == VType::Dir || a.mode & 0o111 != 0 { 1 } else { 0 };
-        6 | x
-    } else if uid == a.uid {
-        (a.mode >> 6) & 7
-    } else if gid == a.gid {
-        (a.mode >> 3) & 7
-    } else {
-        a.mode & 7
-    };
-    if mode & !bits != 0 { Err(Errno::EACCES) } else { Ok(0) }
+    perm::permission(&cred, &a, mode)?;
+    Ok(0)
 }
 
 pub fn sys_access(ctx: &mut Ctx<'_>) -> SysResult {
@@ -445,6 +473,14 @@ pub fn sys_access(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn sys_faccessat(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(1)?;
     access_common(ctx, ctx.int(0), &path, ctx.uint(2), 0)
+}
+
+pub fn sys_faccessat2(ctx: &mut Ctx<'_>) -> SysResult {
+    let path = ctx.copyin_str(ctx.arg(1), namei::PATH_MAX)?;
+    if path.is_empty() && ctx.uint(3) & AT_EMPTY_PATH == 0 {
+        return Err(Errno::ENOENT);
+    }
+    access_common(ctx, ctx.int(0), &path, ctx.uint(2), ctx.uint(3))
 }
 
 pub fn sys_dup(ctx: &mut Ctx<'_>) -> SysResult {
@@ -560,7 +596,8 @@ pub fn sys_pipe2(ctx: &mut Ctx<'_>) -> SysResult {
     if flags & !(O_CLOEXEC | file::O_NONBLOCK | 0o40000) != 0 {
         return Err(Errno::EINVAL);
     }
-    let (r, w) = crate::fs::pipe::new();
+    let c = cred(ctx);
+    let (r, w) = crate::fs::pipe::new(c.fsuid, c.fsgid);
     let status = flags & file::O_NONBLOCK;
     let rf = File::new(r, None, file::O_RDONLY | status);
     let wf = File::new(w, None, file::O_WRONLY | status);
@@ -602,7 +639,7 @@ pub fn sys_sendfile(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let off = if offp != 0 { Some(ctx.copyin_u64(offp)?) } else { None };
     let data = read_file(&inp, off, count)?;
-    let n = sigpipe(ctx, write_file(&out, None, &data))?;
+    let n = sigpipe(ctx, write_file(ctx, &out, None, &data))?;
     if let Some(o) = off {
         ctx.copyout_u64(offp, o + n as u64)?;
     } else if n < data.len() {

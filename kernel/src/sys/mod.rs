@@ -5,13 +5,15 @@
 //! |------------|--------------------------------------------------------------------|
 //! | `fs.rs`    | descriptors, files, directories, paths                             |
 //! | `mm.rs`    | brk, mmap, munmap, mprotect, madvise                               |
-//! | `proc.rs`  | exit, ids, credentials, uname, limits, TLS, fork, exec, wait       |
+//! | `cred.rs`  | user and group ids, groups, capabilities                           |
+//! | `proc.rs`  | exit, process ids, uname, limits, TLS, fork, exec, wait            |
 //! | `signal.rs`| actions, masks, kill, sigreturn, sigsuspend, sigtimedwait, altstack |
 //! | `time.rs`  | clocks and sleeping                                                |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
 
+pub mod cred;
 pub mod fs;
 pub mod fsops;
 pub mod mm;
@@ -135,26 +137,30 @@ table! {
     99 => sysinfo, proc::sys_sysinfo, Full;
     170 => sethostname, proc::sys_sethostname, Full;
     100 => times, time::sys_times, Full;
-    102 => getuid, proc::sys_getuid, Full;
-    104 => getgid, proc::sys_getgid, Full;
-    107 => geteuid, proc::sys_geteuid, Full;
-    108 => getegid, proc::sys_getegid, Full;
-    105 => setuid, proc::sys_setuid, Full;
-    106 => setgid, proc::sys_setgid, Full;
+    102 => getuid, cred::sys_getuid, Full;
+    104 => getgid, cred::sys_getgid, Full;
+    107 => geteuid, cred::sys_geteuid, Full;
+    108 => getegid, cred::sys_getegid, Full;
+    105 => setuid, cred::sys_setuid, Full;
+    106 => setgid, cred::sys_setgid, Full;
     109 => setpgid, proc::sys_setpgid, Full;
     110 => getppid, proc::sys_getppid, Full;
     111 => getpgrp, proc::sys_getpgrp, Full;
     112 => setsid, proc::sys_setsid, Full;
-    113 => setreuid, proc::sys_setreuid, Full;
-    114 => setregid, proc::sys_setregid, Full;
-    115 => getgroups, proc::sys_getgroups, Full;
-    116 => setgroups, proc::sys_setgroups, Full;
-    117 => setresuid, proc::sys_setresuid, Full;
-    118 => getresuid, proc::sys_getresuid, Full;
-    119 => setresgid, proc::sys_setresgid, Full;
-    120 => getresgid, proc::sys_getresgid, Full;
+    113 => setreuid, cred::sys_setreuid, Full;
+    114 => setregid, cred::sys_setregid, Full;
+    115 => getgroups, cred::sys_getgroups, Full;
+    116 => setgroups, cred::sys_setgroups, Full;
+    117 => setresuid, cred::sys_setresuid, Full;
+    118 => getresuid, cred::sys_getresuid, Full;
+    119 => setresgid, cred::sys_setresgid, Full;
+    120 => getresgid, cred::sys_getresgid, Full;
     121 => getpgid, proc::sys_getpgid, Full;
+    122 => setfsuid, cred::sys_setfsuid, Full;
+    123 => setfsgid, cred::sys_setfsgid, Full;
     124 => getsid, proc::sys_getsid, Full;
+    125 => capget, cred::sys_capget, Full;
+    126 => capset, cred::sys_capset, Partial("no file capabilities, ambient set or securebits");
     157 => prctl, thread::sys_prctl, Partial("PR_SET/GET_NAME, PR_SET/GET_PDEATHSIG, dumpable");
     137 => statfs, fsops::sys_statfs, Full;
     138 => fstatfs, fsops::sys_fstatfs, Full;
@@ -205,6 +211,7 @@ table! {
     316 => renameat2, fsops::sys_renameat2, Full;
     318 => getrandom, proc::sys_getrandom, Full;
     332 => statx, fs::sys_statx, Partial("no birth time");
+    439 => faccessat2, fs::sys_faccessat2, Full;
 }
 
 /// Highest system call number counted.
@@ -220,7 +227,9 @@ fn index() -> &'static [Option<usize>] {
     INDEX.get_or_init(|| {
         let mut v = vec![None; NR_MAX];
         for (i, s) in TABLE.iter().enumerate() {
-            v[s.nr as usize] = Some(i);
+            if let Some(slot) = usize::try_from(s.nr).ok().and_then(|n| v.get_mut(n)) {
+                *slot = Some(i);
+            }
         }
         v
     })
@@ -288,7 +297,7 @@ mod tests {
     fn the_table_has_unique_numbers_in_range() {
         let mut seen = std::collections::BTreeSet::new();
         for s in TABLE {
-            assert!((s.nr as usize) < NR_MAX, "{}", s.name);
+            assert!(usize::try_from(s.nr).unwrap() < NR_MAX, "{}", s.name);
             assert!(seen.insert(s.nr), "duplicate {}", s.nr);
         }
         assert_eq!(lookup(1).map(|s| s.name), Some("write"));

@@ -1,30 +1,30 @@
 //! mount(2) and umount2(2).
 //!
-//! mount takes `ext2` from a disk node (`mount -t ext2 /dev/vkd1 /mnt`; MS_RDONLY honoured)
-//! and the kernel's own file systems (`tmpfs`, `proc`, `devfs`/`devtmpfs`: a new instance).
-//! MS_REMOUNT succeeds without changing anything (an rc script's `mount -o remount,rw /`);
-//! bind and move mounts are EINVAL. umount2 writes an ext2 file system back, marks it clean
-//! and forgets it; EBUSY while any of its files is in use. Both need euid 0 (EPERM).
+//! mount takes `ext2` from a disk node (`mount -t ext2 /dev/vkd1 /mnt`) and the kernel's own
+//! file systems (`tmpfs`, `proc`, `devfs`/`devtmpfs`: a new instance), with the per-mount
+//! flags MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_NOATIME, MS_NODIRATIME and the
+//! access-time modes (fs/mount.rs enforces them). MS_REMOUNT changes those flags of a mount
+//! (`mount -o remount,ro /mnt`: read-only from then on; EBUSY while a file is open for
+//! writing there); bind and move mounts are EINVAL. umount2 takes a mount off the table and
+//! writes its file system back (EBUSY while it is in use). Both need CAP_SYS_ADMIN (EPERM).
 
 use crate::fs::bcache::{BlockDev, DiskNode};
+use crate::fs::mount::{self, MountFlags};
 use crate::fs::vfs::{VType, VnodeRef};
 use crate::fs::{devfs, ext2, namei, procfs, tmpfs};
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::kprintf;
 use crate::sys::fs::{AT_FDCWD, lookup_at};
+use linux_raw_sys::general as linux;
 
-const MS_RDONLY: u64 = 1;
-const MS_REMOUNT: u64 = 32;
-const MS_BIND: u64 = 4096;
-const MS_MOVE: u64 = 8192;
-const MNT_FORCE: u64 = 1;
-const MNT_DETACH: u64 = 2;
-const MNT_EXPIRE: u64 = 4;
-const UMOUNT_NOFOLLOW: u64 = 8;
+const MNT_FORCE: u32 = linux::MNT_FORCE;
+const MNT_DETACH: u32 = linux::MNT_DETACH;
+const MNT_EXPIRE: u32 = linux::MNT_EXPIRE;
+const UMOUNT_NOFOLLOW: u32 = 8;
 
 fn require_root(ctx: &Ctx<'_>) -> Result<(), Errno> {
-    if ctx.p.user().cred.lock().euid != 0 {
+    if !ctx.p.user().cred().capable(crate::kern::cred::CAP_SYS_ADMIN) {
         return Err(Errno::EPERM);
     }
     Ok(())
@@ -54,31 +54,37 @@ fn mount_ext2(ctx: &Ctx<'_>, source: &[u8], readonly: bool) -> Result<VnodeRef, 
 pub fn sys_mount(ctx: &mut Ctx<'_>) -> SysResult {
     require_root(ctx)?;
     let target = ctx.path(1)?;
-    let flags = ctx.arg(3);
+    // mount(2): the flags are an unsigned long whose top 16 bits may be the old magic
+    // number MS_MGC_VAL; flags vk does not keep are ignored, as Linux ignores many.
+    let mut ms = ctx.uint(3);
+    if ms & linux::MS_MGC_MSK == linux::MS_MGC_VAL {
+        ms &= !linux::MS_MGC_MSK;
+    }
+    let flags = MountFlags::from_mount_flags(ms);
     let at = lookup_at(ctx, AT_FDCWD, &target, true)?;
     if at.vnode().vtype() != VType::Dir {
         return Err(Errno::ENOTDIR);
     }
-    if flags & MS_REMOUNT != 0 {
+    if ms & linux::MS_REMOUNT != 0 {
+        let atime = linux::MS_NOATIME | linux::MS_NODIRATIME | linux::MS_RELATIME | linux::MS_STRICTATIME;
+        mount::remount(&at, flags, ms & atime == 0)?;
         return Ok(0);
     }
-    if flags & (MS_BIND | MS_MOVE) != 0 {
+    if ms & (linux::MS_BIND | linux::MS_MOVE) != 0 {
         return Err(Errno::EINVAL);
     }
     let fstype = ctx.copyin_str(ctx.arg(2), 64)?;
     let source = if ctx.arg(0) == 0 { b"none".to_vec() } else { ctx.copyin_str(ctx.arg(0), namei::PATH_MAX)? };
     let root = match &fstype[..] {
-        b"ext2" => mount_ext2(ctx, &source, flags & MS_RDONLY != 0)?,
+        b"ext2" => mount_ext2(ctx, &source, flags.contains(MountFlags::RDONLY))?,
         b"tmpfs" => tmpfs::new(),
         b"proc" => procfs::new(),
         b"devfs" | b"devtmpfs" => devfs::new(),
         _ => return Err(Errno::ENODEV),
     };
-    let name = String::from_utf8_lossy(&source).into_owned();
-    if let Err(e) = namei::mount(&at, root.clone(), &name) {
-        if root.fs_type() == "ext2" {
-            let _ = ext2::unmount(root.attr()?.dev);
-        }
+    let fs = root.fs();
+    if let Err(e) = mount::mount(&at, root, &source, flags) {
+        let _ = fs.unmount();
         return Err(e);
     }
     Ok(0)
@@ -86,17 +92,12 @@ pub fn sys_mount(ctx: &mut Ctx<'_>) -> SysResult {
 
 pub fn sys_umount2(ctx: &mut Ctx<'_>) -> SysResult {
     require_root(ctx)?;
-    let flags = ctx.arg(1);
+    let flags = ctx.uint(1);
     if flags & !(MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW) != 0 {
         return Err(Errno::EINVAL);
     }
     let path = ctx.path(0)?;
-    let v = lookup_at(ctx, AT_FDCWD, &path, flags & UMOUNT_NOFOLLOW == 0)?.vnode().clone();
-    let is_ext2 = v.fs_type() == "ext2";
-    let dev = v.attr()?.dev;
-    namei::unmount(&v, || is_ext2 && ext2::busy(dev))?;
-    if is_ext2 {
-        ext2::unmount(dev)?;
-    }
+    let at = lookup_at(ctx, AT_FDCWD, &path, flags & UMOUNT_NOFOLLOW == 0)?;
+    mount::unmount(at)?;
     Ok(0)
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use platform::physmem::{MIN_PHYSMEM, PhysMem};
 
 use super::*;
+use crate::fs::mount::{FileSystem, FsRef};
 use crate::fs::vfs::{Attr, S_IFREG, Vnode, VnodeRef};
 use crate::vm::uaccess::{copyin, copyout};
 
@@ -78,8 +79,22 @@ impl Vnode for MemFile {
         Ok(n)
     }
 
-    fn fs_type(&self) -> &'static str {
+    fn fs(&self) -> FsRef {
+        Arc::new(MemFs)
+    }
+}
+
+/// MemFile's file system: nothing but a name.
+#[derive(Debug)]
+struct MemFs;
+
+impl FileSystem for MemFs {
+    fn type_name(&self) -> &'static str {
         "memfile"
+    }
+
+    fn id(&self) -> u64 {
+        0
     }
 }
 

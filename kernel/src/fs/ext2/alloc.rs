@@ -30,7 +30,7 @@ impl Fs {
 
     /// Allocate a zeroed block for `ip` (counted in its i_blocks).
     pub fn alloc_block(&self, ip: &mut Inode, goal: u64) -> Result<u64, Errno> {
-        if self.readonly {
+        if self.is_readonly() {
             return Err(Errno::EROFS);
         }
         let blk = {
@@ -93,7 +93,7 @@ impl Fs {
 
     /// Allocate an inode number near `parent`'s group.
     pub fn alloc_inode(&self, parent: u32, is_dir: bool) -> Result<u32, Errno> {
-        if self.readonly {
+        if self.is_readonly() {
             return Err(Errno::EROFS);
         }
         let mut m = self.meta.lock();

@@ -8,6 +8,7 @@
 //! own lock. Which operation may touch which inode is the vnode layer's business (inode locks).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::le::get32;
 use super::sb::{GD_SIZE, Group, SB_OFFSET, SB_SIZE, STATE_VALID, Superblock};
@@ -39,7 +40,8 @@ pub struct Fs {
     pub group_locs: Vec<Group>,
     pub meta: SleepLock<Meta>,
     pub cache: BufCache,
-    pub readonly: bool,
+    /// Mounted read-only (a remount changes it, with the namespace lock held exclusive).
+    readonly: AtomicBool,
     /// vkdN, for messages.
     pub name: String,
 }
@@ -84,7 +86,7 @@ impl Fs {
             meta.sb.note_mount(now_secs());
             meta.dirty = true;
         }
-        let fs = Fs { sb, group_locs: groups, meta: SleepLock::new("ext2_alloc", meta), cache, readonly, name };
+        let fs = Fs { sb, group_locs: groups, meta: SleepLock::new("ext2_alloc", meta), cache, readonly: AtomicBool::new(readonly), name };
         let root = fs.read_inode(ROOT_INO).map_err(|e| format!("cannot read the root directory: {e}"))?;
         if root.vtype() != VType::Dir || root.links == 0 {
             return Err("the root inode is not a directory".into());
@@ -99,7 +101,7 @@ impl Fs {
 
     /// Copy the superblock and group descriptors into their buffers.
     fn store_meta(&self, m: &mut Meta) -> Result<(), Errno> {
-        if !m.dirty || self.readonly {
+        if !m.dirty || self.is_readonly() {
             return Ok(());
         }
         m.sb.set_wtime(now_secs());
@@ -120,7 +122,7 @@ impl Fs {
     /// Write everything dirty. `unmount`: mark the file system clean as well. `try_only`
     /// (halt: nothing may sleep): what is busy is left, and the result is EBUSY.
     pub fn sync(&self, unmount: bool, try_only: bool) -> Result<(), Errno> {
-        if self.readonly {
+        if self.is_readonly() {
             return Ok(());
         }
         {
@@ -138,6 +140,35 @@ impl Fs {
             }
         }
         self.cache.flush_with(try_only)
+    }
+
+    /// Whether it is mounted read-only now.
+    pub fn is_readonly(&self) -> bool {
+        self.readonly.load(Ordering::Acquire)
+    }
+
+    /// Remount: read-only (everything written, marked clean on disk) or read/write again (not
+    /// clean until the next unmount, as at mount). EROFS when the superblock has features vk
+    /// cannot write. The caller holds `ext2_ns` exclusive: no change is under way.
+    pub fn set_readonly(&self, readonly: bool) -> Result<(), Errno> {
+        if readonly == self.is_readonly() {
+            return Ok(());
+        }
+        if readonly {
+            self.sync(true, false)?;
+        } else {
+            if self.sb.ro_reason.is_some() || self.cache.dev().is_readonly() {
+                return Err(Errno::EROFS);
+            }
+            let mut m = self.meta.lock();
+            let st = m.sb.state();
+            m.sb.set_state(st & !STATE_VALID);
+            m.sb.note_mount(now_secs());
+            m.dirty = true;
+        }
+        self.readonly.store(readonly, Ordering::Release);
+        self.cache.set_readonly(readonly);
+        Ok(())
     }
 
     /// A block number from the disk (a block map entry): inside the data area, or EIO.

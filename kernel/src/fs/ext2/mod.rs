@@ -38,7 +38,7 @@
 //!
 //! | lock          | kind             | covers                                                  |
 //! |---------------|------------------|---------------------------------------------------------|
-//! | `ext2_ns`     | sleep, per fs    | namespace changes (create, mkdir, symlink, link, unlink, rmdir, rename), one at a time: the only operations that lock several inodes, so they may lock them in any order |
+//! | `ext2_ns`     | rw sleep, per fs | exclusive: namespace changes (create, mkdir, symlink, link, unlink, rmdir, rename) one at a time — the only operations that lock several inodes, so they may lock them in any order — and a remount; shared: a change of one file (write, truncate, setattr), so a remount waits for it |
 //! | `ext2_inode`  | rw sleep, per inode (in its [`Ext2Node`]) | the inode and what it owns: its block map and data, a directory's entries. Shared: read, lookup, readdir, readlink; exclusive: write, truncate, setattr, entry changes. `attr` takes none (an inode is read whole, a snapshot) |
 //! | `ext2_alloc`  | sleep, per fs (`fs::Meta`) | block and inode bitmaps, free counts, the superblock and group descriptors as written back |
 //! | `bflush`      | sleep, per fs     | one flush of the buffer cache at a time (a full cache flushes inside an allocation) |
@@ -122,11 +122,6 @@ pub fn sync_all() {
     }
 }
 
-/// Write back the file system of `dev` (fsync, syncfs): None if it is not ext2.
-pub fn sync_dev(dev: u64) -> Option<Result<(), crate::kern::errno::Errno>> {
-    mounted().into_iter().find(|m| m.dev == dev).map(|m| m.sync(false))
-}
-
 /// Halt: release orphans, write everything, mark every file system clean.
 pub fn unmount_all() {
     for m in mounted() {
@@ -137,15 +132,8 @@ pub fn unmount_all() {
     }
 }
 
-/// Whether the ext2 file system of `dev` has files in use (umount2's EBUSY).
-pub fn busy(dev: u64) -> bool {
-    mounted().into_iter().any(|m| m.dev == dev && m.busy())
-}
-
-/// Unmount the file system of `dev` (umount2, after it left the mount table): write it back
-/// clean and forget it.
-pub fn unmount(dev: u64) -> Result<(), crate::kern::errno::Errno> {
-    let Some(m) = mounted().into_iter().find(|m| m.dev == dev) else { return Ok(()) };
+/// Forget the file system of `dev` (its unmount: it left the mount table, or its mount
+/// failed), so the syncer and halt leave it alone and the disk can be mounted again.
+fn forget(dev: u64) {
     MOUNTED.lock().retain(|x| x.dev != dev);
-    m.sync(true)
 }

@@ -1,6 +1,6 @@
-//! A mounted ext2 file system as the VFS sees it ([`Ext2Fs`]): its live nodes (one per
-//! inode, so a node's lock is the inode's), the orphans waiting for their last user, the
-//! namespace lock, the count of operations under way, and sync.
+//! A mounted ext2 file system as the VFS sees it ([`Ext2Fs`], a [`FileSystem`]): its live
+//! nodes (one per inode, so a node's lock is the inode's), the orphans waiting for their last
+//! user, the namespace lock, the count of operations under way, sync, remount and unmount.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -10,21 +10,28 @@ use platform::sync::SpinLock;
 
 use super::fs::{Fs, ROOT_INO};
 use super::vnode::Ext2Node;
-use crate::fs::vfs::{VType, VnodeRef};
+use super::vnode::EXT2_SUPER_MAGIC;
+use crate::fs::mount::{FileSystem, new_fs_id};
+use crate::fs::vfs::{StatFs, VType, VnodeRef};
 use crate::kern::errno::Errno;
-use crate::kern::sleeplock::SleepLock;
+use crate::kern::sleeplock::RwSleepLock;
 
 /// A mounted ext2 file system.
 #[derive(Debug)]
 pub struct Ext2Fs {
+    /// Its file system identity (`FileSystem::id`).
+    id: u64,
     /// st_dev of its files.
     pub dev: u64,
     pub name: String,
-    pub readonly: bool,
+    /// The image cannot be written (the host's file) or has features vk cannot write.
+    forced_readonly: bool,
     pub bsize: u64,
     pub fs: Fs,
-    /// Namespace changes, one at a time (`ext2_ns`).
-    pub(super) ns: SleepLock<()>,
+    /// `ext2_ns`: exclusive for namespace changes (one at a time: they lock several inodes)
+    /// and a remount; shared for changes of one file's data or attributes (a remount waits
+    /// for them).
+    pub(super) ns: RwSleepLock<()>,
     /// Operations under way (halt's sync, which cannot wait, leaves a busy file system alone
     /// rather than write half an operation).
     active: AtomicU32,
@@ -45,12 +52,13 @@ impl Drop for Op<'_> {
 impl Ext2Fs {
     pub fn new(fs: Fs, dev: u64) -> Arc<Ext2Fs> {
         Arc::new(Ext2Fs {
+            id: new_fs_id(),
             dev,
             name: fs.name.clone(),
-            readonly: fs.readonly,
+            forced_readonly: fs.sb.ro_reason.is_some() || fs.cache.dev().is_readonly(),
             bsize: fs.sb.bsize,
             fs,
-            ns: SleepLock::new("ext2_ns", ()),
+            ns: RwSleepLock::new("ext2_ns", ()),
             active: AtomicU32::new(0),
             nodes: SpinLock::new("ext2_nodes", HashMap::new()),
             orphans: SpinLock::new("ext2_orphans", HashSet::new()),
@@ -77,6 +85,11 @@ impl Ext2Fs {
         self.nodes.lock().get(&ino).is_some_and(|w| w.strong_count() > 0)
     }
 
+    /// Whether it is mounted read-only now.
+    pub fn is_readonly(&self) -> bool {
+        self.fs.is_readonly()
+    }
+
     /// Begin an operation (see [`Op`]).
     pub(super) fn op(&self) -> Op<'_> {
         self.active.fetch_add(1, Ordering::AcqRel);
@@ -87,7 +100,7 @@ impl Ext2Fs {
     /// name left, so nothing else can reach it; taking it off the set first makes sure only
     /// one thread releases it.
     fn reap(&self, all: bool) {
-        if self.readonly || self.orphans.lock().is_empty() {
+        if self.is_readonly() || self.orphans.lock().is_empty() {
             return;
         }
         let list: Vec<u32> = self.orphans.lock().iter().copied().collect();
@@ -133,5 +146,62 @@ impl Ext2Fs {
             crate::kprintf_nolock!("{}: busy, not synced\n", self.name);
         }
         r
+    }
+}
+
+impl FileSystem for Ext2Fs {
+    fn type_name(&self) -> &'static str {
+        "ext2"
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn statfs(&self) -> Result<StatFs, Errno> {
+        let _op = self.op();
+        let fs = &self.fs;
+        let m = fs.meta.lock();
+        Ok(StatFs {
+            magic: EXT2_SUPER_MAGIC,
+            bsize: fs.sb.bsize,
+            blocks: fs.sb.blocks,
+            bfree: m.sb.free_blocks(),
+            files: u64::from(fs.sb.inodes),
+            ffree: m.sb.free_inodes(),
+        })
+    }
+
+    fn sync(&self) -> Result<(), Errno> {
+        Ext2Fs::sync(self, false).map_err(|_| Errno::EIO)
+    }
+
+    fn forced_readonly(&self) -> bool {
+        self.forced_readonly
+    }
+
+    /// Going read-only: orphans released, everything written, the file system marked clean
+    /// on disk (EBUSY while an unlinked file is still open); read/write again: not clean
+    /// until the next unmount, as at mount. `ext2_ns` exclusive keeps every change out
+    /// meanwhile.
+    fn set_readonly(&self, readonly: bool) -> Result<(), Errno> {
+        let _op = self.op();
+        let _ns = self.ns.write();
+        if readonly {
+            self.reap(false);
+            if !self.orphans.lock().is_empty() {
+                return Err(Errno::EBUSY);
+            }
+        }
+        self.fs.set_readonly(readonly)
+    }
+
+    fn busy(&self) -> bool {
+        Ext2Fs::busy(self)
+    }
+
+    fn unmount(&self) -> Result<(), Errno> {
+        super::forget(self.dev);
+        Ext2Fs::sync(self, true)
     }
 }

@@ -72,9 +72,9 @@ fn create_write_link_rename_truncate_remove() {
         e.rmdir(b"moved").unwrap();
         drop(moved);
         assert_eq!(root.lookup(b"hard").unwrap().vtype(), VType::Reg);
-        let before = root.statfs().unwrap();
+        let before = root.fs().statfs().unwrap();
         root.unlink(b"hard").unwrap();
-        assert!(root.statfs().unwrap().bfree > before.bfree, "blocks come back");
+        assert!(root.fs().statfs().unwrap().bfree > before.bfree, "blocks come back");
         fs.sync(true).unwrap();
         fsck_clean(&img);
         let _ = std::fs::remove_file(&img);
@@ -113,6 +113,35 @@ fn names_that_are_not_utf8() {
     let _ = std::fs::remove_file(&img);
 }
 
+/// A remount read-only writes everything and marks the file system clean on disk (e2fsck
+/// finds it clean while it is still mounted); read/write again, it takes changes.
+#[test]
+fn remount_readonly_and_back() {
+    use crate::fs::mount::FileSystem;
+    let Some(img) = mkfs("remount", &["-b", "1024"]) else { return };
+    let (fs, root) = mount(&img);
+    let f = root.create(b"f", 0o644, 0, 0).unwrap();
+    assert_eq!(f.write_at(0, &[7u8; 5000]).unwrap(), 5000);
+    FileSystem::set_readonly(fs.as_ref(), true).unwrap();
+    fsck_clean(&img);
+    assert_eq!(root.create(b"g", 0o644, 0, 0).unwrap_err(), Errno::EROFS);
+    assert_eq!(f.write_at(0, b"x").unwrap_err(), Errno::EROFS);
+    let mut b = [0u8; 10];
+    assert_eq!(f.read_at(4990, &mut b).unwrap(), 10);
+    FileSystem::set_readonly(fs.as_ref(), false).unwrap();
+    root.create(b"g", 0o644, 0, 0).unwrap();
+    // An unlinked file still open keeps a read-only remount away.
+    root.unlink(b"f").unwrap();
+    assert_eq!(FileSystem::set_readonly(fs.as_ref(), true).unwrap_err(), Errno::EBUSY);
+    drop(f);
+    FileSystem::set_readonly(fs.as_ref(), true).unwrap();
+    fsck_clean(&img);
+    FileSystem::set_readonly(fs.as_ref(), false).unwrap();
+    fs.sync(true).unwrap();
+    fsck_clean(&img);
+    let _ = std::fs::remove_file(&img);
+}
+
 /// Plain host threads at once on one file system (the inode locks, the allocation lock and
 /// the buffer cache; a waiter yields instead of sleeping outside kernel threads): each makes,
 /// fills, renames and removes files in a directory of its own and moves them through a shared
@@ -126,7 +155,7 @@ fn threads_change_one_file_system_at_once() {
     let (fs, root) = mount(&img);
     let shared_dir = root.mkdir(b"shared", 0o755, 0, 0).unwrap();
     let big = root.create(b"big", 0o644, 0, 0).unwrap();
-    let before = root.statfs().unwrap();
+    let before = root.fs().statfs().unwrap();
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {
             let (root, shared_dir, big) = (root.clone(), shared_dir.clone(), big.clone());
@@ -172,7 +201,7 @@ fn threads_change_one_file_system_at_once() {
             assert_eq!(d.lookup(format!("g{round}").as_bytes()).unwrap().attr().unwrap().size, 1000);
         }
     }
-    let after = root.statfs().unwrap();
+    let after = root.fs().statfs().unwrap();
     assert_eq!(before.ffree - after.ffree, (THREADS * 4) as u64, "directories and the odd files");
     drop((big, shared_dir, root));
     fs.sync(true).unwrap();

@@ -9,8 +9,9 @@
 //!
 //! Locking (the order, outermost first; see the module doc of `ext2`):
 //!
-//! 1. `ext2_ns` — namespace changes (create, mkdir, symlink, link, unlink, rmdir, rename), one
-//!    at a time: only they lock more than one inode, so they may do so in any order;
+//! 1. `ext2_ns` — exclusive for namespace changes (create, mkdir, symlink, link, unlink,
+//!    rmdir, rename), one at a time: only they lock more than one inode, so they may do so in
+//!    any order; shared for a change of one file (write, truncate, setattr);
 //! 2. `ext2_inode` — one reader-writer lock per inode: shared to read a file, look up in or
 //!    list a directory, read a link; exclusive to write, truncate, change attributes or a
 //!    directory's entries. attr() takes none (an inode is read whole: a snapshot);
@@ -25,7 +26,8 @@ use super::fs::{Fs, ROOT_INO};
 use super::mount::Ext2Fs;
 use super::inode::{FAST_SYMLINK_MAX, Inode};
 use super::sb::RO_COMPAT_LARGE_FILE;
-use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SetAttr, StatFs, Timespec, VType, Vnode, VnodeRef};
+use crate::fs::mount::FsRef;
+use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SetAttr, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
 use crate::kern::sleeplock::RwSleepLock;
 
@@ -87,7 +89,7 @@ fn rdev_of(ip: &Inode) -> u64 {
 
 impl Ext2Node {
     fn rw(&self) -> Result<(), Errno> {
-        if self.fs.readonly { Err(Errno::EROFS) } else { Ok(()) }
+        if self.fs.is_readonly() { Err(Errno::EROFS) } else { Ok(()) }
     }
 
     /// The file system's shared state.
@@ -283,6 +285,8 @@ impl Vnode for Ext2Node {
         self.rw()?;
         off.checked_add(buf.len() as u64).ok_or(Errno::EFBIG)?;
         let _op = self.fs.op();
+        let _ns = self.fs.ns.read();
+        self.rw()?; // a remount to read-only may have come first
         let _lock = self.lock.write();
         let fs = self.disk();
         let mut ip = fs.read_inode(self.ino)?;
@@ -297,7 +301,8 @@ impl Vnode for Ext2Node {
     fn create(&self, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
         self.rw()?;
         let _op = self.fs.op();
-        let _ns = self.fs.ns.lock();
+        let _ns = self.fs.ns.write();
+        self.rw()?;
         let _dir_lock = self.lock.write();
         let ino = self.make(self.disk(), name, S_IFREG | (mode & 0o7777), uid, gid, |_, _| Ok(()))?;
         Ok(self.fs.node(ino, VType::Reg) as VnodeRef)
@@ -307,7 +312,8 @@ impl Vnode for Ext2Node {
         self.rw()?;
         let parent = self.ino;
         let _op = self.fs.op();
-        let _ns = self.fs.ns.lock();
+        let _ns = self.fs.ns.write();
+        self.rw()?;
         let _dir_lock = self.lock.write();
         let ino = self.make(self.disk(), name, S_IFDIR | (mode & 0o7777), uid, gid, |fs, ip| fs.dir_init(ip, parent))?;
         Ok(self.fs.node(ino, VType::Dir) as VnodeRef)
@@ -319,7 +325,8 @@ impl Vnode for Ext2Node {
             return Err(Errno::ENOENT);
         }
         let _op = self.fs.op();
-        let _ns = self.fs.ns.lock();
+        let _ns = self.fs.ns.write();
+        self.rw()?;
         let _dir_lock = self.lock.write();
         let fs = self.disk();
         {
@@ -348,7 +355,8 @@ impl Vnode for Ext2Node {
         let nm = check_name(name)?;
         let tino = self.same_fs(target)?;
         let _op = self.fs.op();
-        let _ns = self.fs.ns.lock();
+        let _ns = self.fs.ns.write();
+        self.rw()?;
         let _dir_lock = self.lock.write();
         let tnode = self.other(tino, target.vtype());
         let _target_lock = tnode.as_ref().map(|n| n.lock.write());
@@ -379,7 +387,8 @@ impl Vnode for Ext2Node {
         self.rw()?;
         let nm = check_name(name)?;
         let _op = self.fs.op();
-        let _ns = self.fs.ns.lock();
+        let _ns = self.fs.ns.write();
+        self.rw()?;
         let _dir_lock = self.lock.write();
         let fs = self.disk();
         {
@@ -413,7 +422,8 @@ impl Vnode for Ext2Node {
         }
         let nm = check_name(name)?;
         let _op = self.fs.op();
-        let _ns = self.fs.ns.lock();
+        let _ns = self.fs.ns.write();
+        self.rw()?;
         let _dir_lock = self.lock.write();
         let fs = self.disk();
         {
@@ -452,7 +462,8 @@ impl Vnode for Ext2Node {
         let tdir = self.same_fs(newdir)?;
         let sdir = self.ino;
         let _op = self.fs.op();
-        let _ns = self.fs.ns.lock();
+        let _ns = self.fs.ns.write();
+        self.rw()?;
         let fs = self.disk();
         // Under ext2_ns no directory changes: find the inodes involved, then lock them all
         // (each once; any order, since only namespace changes lock more than one).
@@ -564,6 +575,8 @@ impl Vnode for Ext2Node {
         }
         self.rw()?;
         let _op = self.fs.op();
+        let _ns = self.fs.ns.read();
+        self.rw()?; // a remount to read-only may have come first
         let _lock = self.lock.write();
         let fs = self.disk();
         let mut ip = fs.read_inode(self.ino)?;
@@ -577,6 +590,8 @@ impl Vnode for Ext2Node {
     fn setattr(&self, a: &SetAttr) -> Result<(), Errno> {
         self.rw()?;
         let _op = self.fs.op();
+        let _ns = self.fs.ns.read();
+        self.rw()?; // a remount to read-only may have come first
         let _lock = self.lock.write();
         let fs = self.disk();
         {
@@ -601,25 +616,15 @@ impl Vnode for Ext2Node {
         }
     }
 
-    fn statfs(&self) -> Result<StatFs, Errno> {
-        let _op = self.fs.op();
-        let fs = self.disk();
-        let m = fs.meta.lock();
-        Ok(StatFs {
-            magic: EXT2_SUPER_MAGIC,
-            bsize: fs.sb.bsize,
-            blocks: fs.sb.blocks,
-            bfree: m.sb.free_blocks(),
-            files: u64::from(fs.sb.inodes),
-            ffree: m.sb.free_inodes(),
-        })
-    }
-
     fn no_change(&self) -> Errno {
-        if self.fs.readonly { Errno::EROFS } else { Errno::ENOTDIR }
+        if self.fs.is_readonly() { Errno::EROFS } else { Errno::ENOTDIR }
     }
 
-    fn fs_type(&self) -> &'static str {
-        "ext2"
+    fn fs(&self) -> FsRef {
+        Arc::clone(&self.fs) as FsRef
+    }
+
+    fn ino(&self) -> u64 {
+        u64::from(self.ino)
     }
 }

@@ -6,7 +6,7 @@
 //!  /proc/{meminfo,uptime,loadavg,stat,mounts,filesystems,cpuinfo,version}    system.rs
 //!  /proc/sys/…                kernel settings, some writable by root            sysctl.rs
 //!  /proc/PID/exe              → the program's path
-//!  /proc/PID/{cmdline,comm,stat,status,maps}                                    pid.rs
+//!  /proc/PID/{cmdline,comm,stat,status,maps,mounts,mountinfo}                  pid.rs
 //!  /proc/PID/fd/N             → what descriptor N is open on (a path, pipe:[ino], …)
 //!  /proc/PID/task/TID/        the same files for one thread
 //! ```
@@ -21,6 +21,8 @@ mod system;
 
 use std::sync::Arc;
 
+use crate::fs::mount::{FileSystem, FsRef, new_fs_id};
+use crate::fs::namecache::CachePolicy;
 use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFREG, StatFs, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
 use crate::kern::proc::{self, UProc};
@@ -61,17 +63,48 @@ enum Node {
     Tid(i32, i32, PidFile),
 }
 
+/// One procfs instance.
+#[derive(Debug)]
+pub struct ProcFs {
+    id: u64,
+}
+
+impl FileSystem for ProcFs {
+    fn type_name(&self) -> &'static str {
+        "proc"
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn statfs(&self) -> Result<StatFs, Errno> {
+        Ok(StatFs { magic: PROC_SUPER_MAGIC, bsize: 4096, ..StatFs::default() })
+    }
+
+    /// Processes, threads and descriptors come and go without the VFS: nothing is cached.
+    fn cache_policy(&self) -> CachePolicy {
+        CachePolicy::None
+    }
+}
+
 /// A procfs vnode.
 #[derive(Debug)]
-pub struct ProcNode(Node);
+pub struct ProcNode {
+    fs: Arc<ProcFs>,
+    n: Node,
+}
 
 /// A procfs instance (its root).
 pub fn new() -> VnodeRef {
-    Arc::new(ProcNode(Node::Root))
+    Arc::new(ProcNode { fs: Arc::new(ProcFs { id: new_fs_id() }), n: Node::Root })
 }
 
-fn node(n: Node) -> VnodeRef {
-    Arc::new(ProcNode(n))
+impl ProcNode {
+    /// Another node of this procfs.
+    fn node(&self, n: Node) -> VnodeRef {
+        Arc::new(ProcNode { fs: Arc::clone(&self.fs), n })
+    }
 }
 
 /// A guest process by pid (zombies included).
@@ -169,7 +202,7 @@ impl Node {
 
 impl Vnode for ProcNode {
     fn attr(&self) -> Result<Attr, Errno> {
-        let n = self.0;
+        let n = self.n;
         let ino = n.ino();
         let mode = match n {
             Node::Ctl(c) => S_IFREG | c.mode(),
@@ -180,6 +213,8 @@ impl Vnode for ProcNode {
                 let w = if f.writable() { 0o300 } else { 0 };
                 S_IFLNK | r | w
             }
+            // proc(5): only the owner (or root) looks into a process's descriptors.
+            Node::FdDir(_) => S_IFDIR | 0o500,
             _ => match n.vtype() {
                 VType::Dir => S_IFDIR | 0o555,
                 VType::Lnk => S_IFLNK | 0o777,
@@ -197,66 +232,66 @@ impl Vnode for ProcNode {
     }
 
     fn vtype(&self) -> VType {
-        self.0.vtype()
+        self.n.vtype()
     }
 
     fn lookup(&self, name: &[u8]) -> Result<VnodeRef, Errno> {
         // Every name procfs has is ASCII.
         let name = std::str::from_utf8(name).map_err(|_| Errno::ENOENT)?;
-        match self.0 {
+        match self.n {
             Node::Root => {
                 if name == "self" {
-                    return Ok(node(Node::SelfLink));
+                    return Ok(self.node(Node::SelfLink));
                 }
                 if name == "thread-self" {
-                    return Ok(node(Node::ThreadSelfLink));
+                    return Ok(self.node(Node::ThreadSelfLink));
                 }
                 if name == "sys" {
-                    return Ok(node(Node::SysDir(SysDir::Sys)));
+                    return Ok(self.node(Node::SysDir(SysDir::Sys)));
                 }
                 if let Some((_, f)) = SYS_FILES.iter().find(|(n, _)| *n == name) {
-                    return Ok(node(Node::Sys(*f)));
+                    return Ok(self.node(Node::Sys(*f)));
                 }
                 let pid = parse_id(name)?;
                 lookup_proc(pid)?;
-                Ok(node(Node::PidDir(pid)))
+                Ok(self.node(Node::PidDir(pid)))
             }
             Node::SysDir(d) => match d.lookup(name).ok_or(Errno::ENOENT)? {
-                Entry::Dir(d) => Ok(node(Node::SysDir(d))),
-                Entry::Ctl(c) => Ok(node(Node::Ctl(c))),
+                Entry::Dir(d) => Ok(self.node(Node::SysDir(d))),
+                Entry::Ctl(c) => Ok(self.node(Node::Ctl(c))),
             },
             Node::PidDir(pid) => {
                 lookup_proc(pid)?;
                 match name {
-                    "fd" => Ok(node(Node::FdDir(pid))),
-                    "task" => Ok(node(Node::TaskDir(pid))),
+                    "fd" => Ok(self.node(Node::FdDir(pid))),
+                    "task" => Ok(self.node(Node::TaskDir(pid))),
                     _ => {
                         let f = PID_FILES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f).ok_or(Errno::ENOENT)?;
-                        Ok(node(Node::Pid(pid, f)))
+                        Ok(self.node(Node::Pid(pid, f)))
                     }
                 }
             }
             Node::FdDir(pid) => {
                 let fd = parse_id(name)?;
                 pid::fd_file(&lookup_proc(pid)?, fd)?;
-                Ok(node(Node::Fd(pid, fd)))
+                Ok(self.node(Node::Fd(pid, fd)))
             }
             Node::TaskDir(pid) => {
                 let tid = parse_id(name)?;
                 pid::thread_of(&*lookup_proc(pid)?, tid).map_err(|_| Errno::ENOENT)?;
-                Ok(node(Node::TidDir(pid, tid)))
+                Ok(self.node(Node::TidDir(pid, tid)))
             }
             Node::TidDir(pid, tid) => {
                 pid::thread_of(&*lookup_proc(pid)?, tid).map_err(|_| Errno::ENOENT)?;
                 let f = PID_FILES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f).ok_or(Errno::ENOENT)?;
-                Ok(node(Node::Tid(pid, tid, f)))
+                Ok(self.node(Node::Tid(pid, tid, f)))
             }
             _ => Err(Errno::ENOTDIR),
         }
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
-        match self.0 {
+        match self.n {
             Node::Root => {
                 let mut v = vec![
                     Node::SelfLink.entry("self"),
@@ -301,7 +336,7 @@ impl Vnode for ProcNode {
     }
 
     fn magic_link(&self) -> Option<Result<crate::fs::namei::NamePath, Errno>> {
-        let Node::Fd(pid, fd) = self.0 else { return None };
+        let Node::Fd(pid, fd) = self.n else { return None };
         Some(lookup_proc(pid).and_then(|p| pid::fd_file(&p, fd)).map(|f| match &f.path {
             Some(np) => np.clone(),
             None => crate::fs::namei::NamePath::anonymous(&pid::fd_link(&f), f.vnode.clone()),
@@ -309,7 +344,7 @@ impl Vnode for ProcNode {
     }
 
     fn readlink(&self) -> Result<Vec<u8>, Errno> {
-        match self.0 {
+        match self.n {
             Node::SelfLink => Ok(caller_pid().ok_or(Errno::ENOENT)?.to_string().into_bytes()),
             Node::ThreadSelfLink => {
                 let td = crate::kern::sched::curthread().ok_or(Errno::ENOENT)?;
@@ -326,7 +361,7 @@ impl Vnode for ProcNode {
     }
 
     fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        let text = self.0.text()?;
+        let text = self.n.text()?;
         let off = usize::try_from(off).unwrap_or(usize::MAX);
         if off >= text.len() {
             return Ok(0);
@@ -337,7 +372,7 @@ impl Vnode for ProcNode {
     }
 
     fn write_at(&self, off: u64, buf: &[u8]) -> Result<usize, Errno> {
-        match self.0 {
+        match self.n {
             Node::Ctl(c) => c.write(off, buf),
             n if n.vtype() == VType::Dir => Err(Errno::EISDIR),
             _ => Err(Errno::EACCES),
@@ -346,18 +381,18 @@ impl Vnode for ProcNode {
 
     /// open(2) with O_TRUNC (the shell's `>`): a setting the caller may write, or EACCES.
     fn truncate(&self, _size: u64) -> Result<(), Errno> {
-        match self.0 {
+        match self.n {
             Node::Ctl(c) => c.check_write(),
             _ => Err(Errno::EACCES),
         }
     }
 
-    fn statfs(&self) -> Result<StatFs, Errno> {
-        Ok(StatFs { magic: PROC_SUPER_MAGIC, bsize: 4096, ..StatFs::default() })
+    fn fs(&self) -> FsRef {
+        Arc::clone(&self.fs) as FsRef
     }
 
-    fn fs_type(&self) -> &'static str {
-        "proc"
+    fn ino(&self) -> u64 {
+        self.n.ino()
     }
 }
 

@@ -34,16 +34,20 @@ pub enum PidFile {
     Stat,
     Status,
     Maps,
+    Mounts,
+    Mountinfo,
 }
 
 /// Names and files of `/proc/PID/` (besides the `fd` and `task` directories).
-pub const PID_FILES: [(&str, PidFile); 6] = [
+pub const PID_FILES: [(&str, PidFile); 8] = [
     ("exe", PidFile::Exe),
     ("cmdline", PidFile::Cmdline),
     ("comm", PidFile::Comm),
     ("stat", PidFile::Stat),
     ("status", PidFile::Status),
     ("maps", PidFile::Maps),
+    ("mounts", PidFile::Mounts),
+    ("mountinfo", PidFile::Mountinfo),
 ];
 
 impl PidFile {
@@ -193,6 +197,9 @@ pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile) -> Result<Vec<u8>, Errno
         PidFile::Stat => stat(p, td).into_bytes(),
         PidFile::Status => status(p, td).into_bytes(),
         PidFile::Maps => maps(p),
+        // One mount namespace: every process sees the same table.
+        PidFile::Mounts => crate::fs::procfs::system::mounts(),
+        PidFile::Mountinfo => crate::fs::procfs::system::mountinfo(),
     })
 }
 
@@ -312,8 +319,8 @@ fn status(p: &UProc, td: Option<&Thread>) -> String {
     line("Pid", pid.to_string());
     line("PPid", p.rec.ppid.load(Ordering::Relaxed).to_string());
     line("TracerPid", "0".into());
-    line("Uid", format!("{}\t{}\t{}\t{}", c.uid, c.euid, c.suid, c.euid));
-    line("Gid", format!("{}\t{}\t{}\t{}", c.gid, c.egid, c.sgid, c.egid));
+    line("Uid", format!("{}\t{}\t{}\t{}", c.uid, c.euid, c.suid, c.fsuid));
+    line("Gid", format!("{}\t{}\t{}\t{}", c.gid, c.egid, c.sgid, c.fsgid));
     line("FDSize", fdsize.to_string());
     line("Groups", c.groups.iter().map(u32::to_string).collect::<Vec<_>>().join(" "));
     if !zombie {
@@ -334,11 +341,10 @@ fn status(p: &UProc, td: Option<&Thread>) -> String {
     line("SigBlk", format!("{blk:016x}"));
     line("SigIgn", format!("{ign:016x}"));
     line("SigCgt", format!("{cgt:016x}"));
-    let caps = if c.euid == 0 { "000001ffffffffff" } else { "0000000000000000" };
-    line("CapInh", "0000000000000000".into());
-    line("CapPrm", caps.into());
-    line("CapEff", caps.into());
-    line("CapBnd", "000001ffffffffff".into());
+    line("CapInh", format!("{:016x}", c.cap_inheritable));
+    line("CapPrm", format!("{:016x}", c.cap_permitted));
+    line("CapEff", format!("{:016x}", c.cap_effective));
+    line("CapBnd", format!("{:016x}", c.cap_bounding));
     line("CapAmb", "0000000000000000".into());
     line("NoNewPrivs", "0".into());
     line("Seccomp", "0".into());
@@ -388,7 +394,7 @@ pub fn fd_link(f: &File) -> Vec<u8> {
     match v.vtype() {
         VType::Fifo => format!("pipe:[{ino}]").into_bytes(),
         VType::Sock => format!("socket:[{ino}]").into_bytes(),
-        _ => format!("anon_inode:[{}]", v.fs_type()).into_bytes(),
+        _ => format!("anon_inode:[{}]", v.fs().type_name()).into_bytes(),
     }
 }
 

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 
+use crate::fs::mount;
 use crate::kern::pcpu::PCPU;
 use crate::fs::procfs::pid::ticks;
 use crate::kern::{cpustat, loadavg, utsname};
@@ -43,18 +44,17 @@ impl SysFile {
 /// The text of a system-wide file.
 pub fn text(f: SysFile) -> Vec<u8> {
     match f {
-        SysFile::Meminfo => meminfo(),
-        SysFile::Uptime => uptime(),
-        SysFile::Loadavg => loadavg(),
-        SysFile::Stat => stat(),
+        SysFile::Meminfo => meminfo().into_bytes(),
+        SysFile::Uptime => uptime().into_bytes(),
+        SysFile::Loadavg => loadavg().into_bytes(),
+        SysFile::Stat => stat().into_bytes(),
         SysFile::Mounts => mounts(),
-        SysFile::Filesystems => "nodev\tproc\nnodev\ttmpfs\nnodev\tdevfs\nnodev\tpipefs\n\thostfs\n".into(),
-        SysFile::Cpuinfo => cpuinfo(),
+        SysFile::Filesystems => b"nodev\tproc\nnodev\ttmpfs\nnodev\tdevfs\nnodev\tpipefs\n\thostfs\n\text2\n".to_vec(),
+        SysFile::Cpuinfo => cpuinfo().into_bytes(),
         SysFile::Version => {
-            format!("{} version {} (vk@vk) (rustc) {}\n", utsname::SYSNAME, utsname::RELEASE, utsname::version())
+            format!("{} version {} (vk@vk) (rustc) {}\n", utsname::SYSNAME, utsname::RELEASE, utsname::version()).into_bytes()
         }
     }
-    .into_bytes()
 }
 
 fn meminfo() -> String {
@@ -143,27 +143,50 @@ fn stat() -> String {
     s
 }
 
-fn mounts() -> String {
-    let mut out = String::new();
-    for m in crate::fs::namei::mounts() {
-        let opts = if m.fstype == "hostfs" { "ro" } else { "rw" };
-        let source = if m.source.is_empty() { m.fstype } else { &m.source };
-        let _ = writeln!(out, "{} {} {} {},relatime 0 0", escape(source), escape(&m.target), m.fstype, opts);
+/// /proc/mounts (and /proc/PID/mounts): `source target type options 0 0` per mount, in
+/// mount order (fstab(5)'s format).
+pub fn mounts() -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in mount::mounts() {
+        let ty = m.fs.type_name();
+        out.extend(escape(if m.source.is_empty() { ty.as_bytes() } else { &m.source }));
+        out.push(b' ');
+        out.extend(escape(&m.target()));
+        out.extend(format!(" {ty} {} 0 0\n", m.flags().options()).into_bytes());
     }
     out
 }
 
-/// getmntent(3)'s octal escapes for blanks in a mount table field.
-fn escape(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            ' ' => "\\040".to_string(),
-            '\t' => "\\011".to_string(),
-            '\n' => "\\012".to_string(),
-            '\\' => "\\134".to_string(),
-            c => c.to_string(),
-        })
-        .collect()
+/// /proc/PID/mountinfo (proc(5)): `id parent major:minor root target options - type source
+/// super-options` per mount.
+pub fn mountinfo() -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in mount::mounts() {
+        let dev = m.root.attr().map_or(0, |a| a.dev);
+        let (major, minor) = ((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xf_ff00));
+        out.extend(format!("{} {} {major}:{minor} / ", m.id, m.parent_id()).into_bytes());
+        out.extend(escape(&m.target()));
+        let ty = m.fs.type_name();
+        out.extend(format!(" {} - {ty} ", m.flags().options()).into_bytes());
+        out.extend(escape(if m.source.is_empty() { ty.as_bytes() } else { &m.source }));
+        out.extend_from_slice(if m.readonly() { b" ro\n" } else { b" rw\n" });
+    }
+    out
+}
+
+/// getmntent(3)'s octal escapes for blanks and backslashes in a mount table field.
+fn escape(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for &b in s {
+        match b {
+            b' ' => out.extend_from_slice(b"\\040"),
+            b'\t' => out.extend_from_slice(b"\\011"),
+            b'\n' => out.extend_from_slice(b"\\012"),
+            b'\\' => out.extend_from_slice(b"\\134"),
+            b => out.push(b),
+        }
+    }
+    out
 }
 
 /// The host's first processor block of /proc/cpuinfo (read once), as (key, value) pairs.
@@ -216,7 +239,7 @@ mod tests {
 
     #[test]
     fn mount_fields_are_escaped() {
-        assert_eq!(escape("/a b\\c"), "/a\\040b\\134c");
+        assert_eq!(escape(b"/a b\\c"), b"/a\\040b\\134c");
     }
 
     #[test]

@@ -1,0 +1,454 @@
+//! The VFS's operations on names and files (BSD's vfs_vnops.c, Linux's `vfs_*` calls in
+//! fs/namei.c): what every file system shares is checked here, once — the mount's flags
+//! (a read-only mount refuses every change with EROFS, [`mount::want_write`]), names that
+//! exist or not, mount points, the rules of rename(2) and the decoding of attribute changes —
+//! and then the file system's [`Vnode`] method only carries the change out.
+//!
+//! The system calls (sys/fsops.rs) resolve paths and decode arguments, then call these with
+//! the caller's credentials; the permission checks (fs/perm.rs: may_create, may_delete,
+//! setattr_prepare, …) are made here, beside the mount checks, in Linux's order.
+//!
+//! Each change tells the name cache which names it changed ([`namecache::invalidate`]) once
+//! the file system is done, whether it succeeded or not.
+//!
+//! **Directory locks.** A change holds the lock of each directory it changes from its first
+//! check to its end (Linux's i_rwsem of a directory), so that what it checked still holds
+//! when the file system acts: locks are hashed by vnode identity into [`DIR_LOCKS`] and taken
+//! in index order. A rename between two directories first takes [`RENAME_LOCK`] (Linux's
+//! s_vfs_rename_mutex), so that no other such rename moves the directories' ancestors while
+//! it checks that a directory is not moved under itself. Lock order: `rename` → `dirlock`s
+//! (ascending) → the file system's own locks.
+
+use std::sync::Arc;
+
+use linux_raw_sys::general as linux;
+
+use crate::fs::file::File;
+use crate::fs::mount::{self, AtimePolicy, MountRef};
+use crate::fs::namecache;
+use crate::fs::namei::NamePath;
+use crate::fs::perm;
+use crate::fs::vfs::{SetAttr, Timespec, VType, Vnode, VnodeId, VnodeRef};
+use crate::kern::cred::Cred;
+use crate::kern::errno::Errno;
+use crate::kern::sleeplock::{SleepGuard, SleepLock};
+
+/// Directory locks, hashed by vnode identity.
+static DIR_LOCKS: [SleepLock<()>; 64] = [const { SleepLock::new("dirlock", ()) }; 64];
+/// Held by a rename between two directories.
+static RENAME_LOCK: SleepLock<()> = SleepLock::new("rename", ());
+
+/// The locks of the directories `dirs`, taken in index order (each once).
+fn lock_dirs(dirs: &[VnodeId]) -> Vec<SleepGuard<'static, ()>> {
+    let mut idx: Vec<usize> = dirs.iter().map(|id| (id.fs.wrapping_mul(0x9e37_79b9).wrapping_add(id.ino) % DIR_LOCKS.len() as u64) as usize).collect();
+    idx.sort_unstable();
+    idx.dedup();
+    idx.into_iter().map(|i| DIR_LOCKS[i].lock()).collect()
+}
+
+/// The lock of one directory.
+fn lock_dir(dir: &NamePath) -> Vec<SleepGuard<'static, ()>> {
+    lock_dirs(&[dir.vnode().id()])
+}
+
+/// A file a change applies to and the mount it was reached through (None for a file of no
+/// mount: a pipe, the console init was given).
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub vnode: &'a VnodeRef,
+    pub mount: Option<&'a MountRef>,
+}
+
+impl<'a> From<&'a NamePath> for Target<'a> {
+    fn from(np: &'a NamePath) -> Target<'a> {
+        Target { vnode: np.vnode(), mount: Some(np.mount()) }
+    }
+}
+
+impl<'a> From<&'a File> for Target<'a> {
+    fn from(f: &'a File) -> Target<'a> {
+        Target { vnode: &f.vnode, mount: f.mount() }
+    }
+}
+
+/// Whether `dir` has an entry `name`.
+fn exists(dir: &NamePath, name: &[u8]) -> bool {
+    dir.vnode().lookup(name).is_ok()
+}
+
+/// Create the regular file `name` in `dir` (open(2) with O_CREAT, creat(2), mknod(2)) with
+/// `mode` (the umask applied): EROFS, then write and search permission on `dir` (may_create);
+/// the owner and group are the caller's as `perm::new_owner` says.
+pub fn create(cred: &Cred, dir: &NamePath, name: &[u8], mode: u32) -> Result<VnodeRef, Errno> {
+    let _w = mount::want_write(Some(dir.mount()))?;
+    let _l = lock_dir(dir);
+    let da = dir.vnode().attr()?;
+    perm::may_create(cred, &da)?;
+    let (uid, gid, mode) = perm::new_owner(cred, &da, mode, false);
+    let r = dir.vnode().create(name, mode, uid, gid);
+    namecache::invalidate(dir.vnode().id(), name);
+    r
+}
+
+/// mkdir(2): EEXIST, then EROFS (Linux's filename_create), then may_create.
+pub fn mkdir(cred: &Cred, dir: &NamePath, name: &[u8], mode: u32) -> Result<VnodeRef, Errno> {
+    let _l = lock_dir(dir);
+    if name == b"." || name == b".." || exists(dir, name) {
+        return Err(Errno::EEXIST);
+    }
+    let _w = mount::want_write(Some(dir.mount()))?;
+    let da = dir.vnode().attr()?;
+    perm::may_create(cred, &da)?;
+    let (uid, gid, mode) = perm::new_owner(cred, &da, mode, true);
+    let r = dir.vnode().mkdir(name, mode, uid, gid);
+    namecache::invalidate(dir.vnode().id(), name);
+    r
+}
+
+/// symlink(2): a link `name` in `dir` whose text is `target`; checked as `mkdir`.
+pub fn symlink(cred: &Cred, dir: &NamePath, name: &[u8], target: &[u8]) -> Result<(), Errno> {
+    let _l = lock_dir(dir);
+    if name == b"." || name == b".." || exists(dir, name) {
+        return Err(Errno::EEXIST);
+    }
+    let _w = mount::want_write(Some(dir.mount()))?;
+    let da = dir.vnode().attr()?;
+    perm::may_create(cred, &da)?;
+    let (uid, gid, _) = perm::new_owner(cred, &da, 0o777, false);
+    let r = dir.vnode().symlink(name, target, uid, gid);
+    namecache::invalidate(dir.vnode().id(), name);
+    r
+}
+
+/// link(2): another name for `src` in `dir`, in Linux's order (do_linkat, vfs_link): EEXIST
+/// for a name in use, EROFS, EXDEV across mounts (even of one file system), the
+/// protected_hardlinks rule on `src` (may_linkat: EPERM), may_create on `dir` (EACCES),
+/// EPERM for a directory.
+pub fn link(cred: &Cred, src: &NamePath, dir: &NamePath, name: &[u8]) -> Result<(), Errno> {
+    let _l = lock_dir(dir);
+    if name == b"." || name == b".." || exists(dir, name) {
+        return Err(Errno::EEXIST);
+    }
+    let _w = mount::want_write(Some(dir.mount()))?;
+    if !Arc::ptr_eq(src.mount(), dir.mount()) {
+        return Err(Errno::EXDEV);
+    }
+    let sa = src.vnode().attr()?;
+    perm::may_link(cred, &sa)?;
+    perm::may_create(cred, &dir.vnode().attr()?)?;
+    if sa.vtype() == VType::Dir {
+        return Err(Errno::EPERM);
+    }
+    let r = dir.vnode().link(name, src.vnode());
+    namecache::invalidate(dir.vnode().id(), name);
+    r
+}
+
+/// unlink(2) of `name` in `dir`: EROFS, ENOENT, a trailing slash (`slash`: EISDIR for a
+/// directory, ENOTDIR otherwise), may_delete (write and search on `dir`, the sticky rule),
+/// EISDIR for a directory.
+pub fn unlink(cred: &Cred, dir: &NamePath, name: &[u8], slash: bool) -> Result<(), Errno> {
+    let _w = mount::want_write(Some(dir.mount()))?;
+    let _l = lock_dir(dir);
+    let v = dir.vnode().lookup(name)?;
+    let is_dir = v.vtype() == VType::Dir;
+    if slash {
+        return Err(if is_dir { Errno::EISDIR } else { Errno::ENOTDIR });
+    }
+    perm::may_delete(cred, &dir.vnode().attr()?, &v.attr()?)?;
+    if is_dir {
+        return Err(Errno::EISDIR);
+    }
+    let r = dir.vnode().unlink(name);
+    namecache::invalidate(dir.vnode().id(), name);
+    r
+}
+
+/// rmdir(2) of `name` in `dir`: EINVAL for `.`, ENOTEMPTY for `..`, EROFS, ENOENT,
+/// may_delete, ENOTDIR, EBUSY for a mount point, then the file system's ENOTEMPTY.
+pub fn rmdir(cred: &Cred, dir: &NamePath, name: &[u8]) -> Result<(), Errno> {
+    match name {
+        b"." => return Err(Errno::EINVAL),
+        b".." => return Err(Errno::ENOTEMPTY),
+        _ => {}
+    }
+    let _w = mount::want_write(Some(dir.mount()))?;
+    let _l = lock_dir(dir);
+    let v = dir.vnode().lookup(name)?;
+    perm::may_delete(cred, &dir.vnode().attr()?, &v.attr()?)?;
+    if v.vtype() != VType::Dir {
+        return Err(Errno::ENOTDIR);
+    }
+    if mount::is_mount_point(&v) {
+        return Err(Errno::EBUSY);
+    }
+    let r = dir.vnode().rmdir(name);
+    namecache::invalidate(dir.vnode().id(), name);
+    namecache::purge_dir(v.id());
+    r
+}
+
+/// renameat2(2)'s flags.
+pub const RENAME_NOREPLACE: u32 = linux::RENAME_NOREPLACE;
+pub const RENAME_EXCHANGE: u32 = linux::RENAME_EXCHANGE;
+pub const RENAME_WHITEOUT: u32 = linux::RENAME_WHITEOUT;
+
+/// Most `..` steps walked looking for an ancestor before giving up (ELOOP).
+const MAX_DEPTH: usize = 4096;
+
+/// Whether the directory `anc` is `dir` or above it, walking `..` up to the root of `dir`'s
+/// file system.
+fn is_ancestor(anc: VnodeId, dir: &VnodeRef) -> Result<bool, Errno> {
+    let mut cur = Arc::clone(dir);
+    for _ in 0..MAX_DEPTH {
+        let id = cur.id();
+        if id == anc {
+            return Ok(true);
+        }
+        match cur.parent() {
+            Ok(up) if up.id() != id => cur = up,
+            _ => return Ok(false), // the root
+        }
+    }
+    Err(Errno::ELOOP)
+}
+
+/// The directory's entry `name`, if it has one.
+fn entry(dir: &NamePath, name: &[u8]) -> Result<Option<VnodeRef>, Errno> {
+    match dir.vnode().lookup(name) {
+        Ok(v) => Ok(Some(v)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// rename(2) and renameat2(2): `oldname` in `olddir` becomes `newname` in `newdir`, with
+/// Linux's rules in Linux's order (do_renameat2, vfs_rename): flags (EINVAL for unknown ones
+/// and for EXCHANGE with another), EXDEV across mounts, EBUSY for `.` and `..` (EEXIST with
+/// NOREPLACE for a new name of `.`/`..`), EROFS, ENOENT for no source, EEXIST for NOREPLACE
+/// over a name in use, ENOENT for EXCHANGE with none, ENOTDIR for a non-directory named with
+/// a trailing slash (`slash`: the old name's, the new name's), EINVAL for a directory moved
+/// under itself, ENOTEMPTY (EINVAL with EXCHANGE) over a directory above the source, success
+/// doing nothing for two names of one file, ENOTDIR/EISDIR for a directory over a
+/// non-directory and the reverse, EBUSY for a mount point, ENOTEMPTY over a directory with
+/// entries, then EINVAL for a flag the file system cannot carry out (ext2 cannot exchange).
+/// Permission (perm::may_rename: may_delete on both sides or may_create for a new name, and
+/// write permission on a directory moved to another parent, for its `..`) is checked after
+/// the two-names-of-one-file case and before the type checks, as vfs_rename does.
+pub fn rename(
+    cred: &Cred,
+    olddir: &NamePath,
+    oldname: &[u8],
+    newdir: &NamePath,
+    newname: &[u8],
+    flags: u32,
+    slash: (bool, bool),
+) -> Result<(), Errno> {
+    if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) != 0
+        || (flags & RENAME_EXCHANGE != 0 && flags & (RENAME_NOREPLACE | RENAME_WHITEOUT) != 0)
+    {
+        return Err(Errno::EINVAL);
+    }
+    if !Arc::ptr_eq(olddir.mount(), newdir.mount()) {
+        return Err(Errno::EXDEV);
+    }
+    if oldname == b"." || oldname == b".." {
+        return Err(Errno::EBUSY);
+    }
+    if newname == b"." || newname == b".." {
+        return Err(if flags & RENAME_NOREPLACE != 0 { Errno::EEXIST } else { Errno::EBUSY });
+    }
+    let _w = mount::want_write(Some(olddir.mount()))?;
+    let (od, nd) = (olddir.vnode(), newdir.vnode());
+    let cross = od.id() != nd.id();
+    let _r = cross.then(|| RENAME_LOCK.lock());
+    // Lock the directories, and a directory about to be replaced (no entry may appear in
+    // it); then what the checks below see is what the file system acts on. Should the target
+    // have changed before its lock was taken, again.
+    let dir_id = |v: &Option<VnodeRef>| v.as_ref().filter(|d| d.vtype() == VType::Dir).map(|d| d.id());
+    let (src, dst, _l) = loop {
+        let victim = dir_id(&entry(newdir, newname)?);
+        let mut dirs = vec![od.id(), nd.id()];
+        dirs.extend(victim);
+        let l = lock_dirs(&dirs);
+        let src = od.lookup(oldname)?;
+        let dst = entry(newdir, newname)?;
+        if dir_id(&dst) == victim {
+            break (src, dst, l);
+        }
+    };
+    if flags & RENAME_NOREPLACE != 0 && dst.is_some() {
+        return Err(Errno::EEXIST);
+    }
+    if flags & RENAME_EXCHANGE != 0 && dst.is_none() {
+        return Err(Errno::ENOENT);
+    }
+    let src_dir = src.vtype() == VType::Dir;
+    let exchange = flags & RENAME_EXCHANGE != 0;
+    let (old_slash, new_slash) = slash;
+    if exchange && new_slash && dst.as_ref().is_some_and(|d| d.vtype() != VType::Dir) {
+        return Err(Errno::ENOTDIR);
+    }
+    if !src_dir && (old_slash || (!exchange && new_slash)) {
+        return Err(Errno::ENOTDIR);
+    }
+    if cross {
+        if src_dir && is_ancestor(src.id(), nd)? {
+            return Err(Errno::EINVAL);
+        }
+        if let Some(d) = dst.as_ref().filter(|d| d.vtype() == VType::Dir)
+            && is_ancestor(d.id(), od)?
+        {
+            return Err(if exchange { Errno::EINVAL } else { Errno::ENOTEMPTY });
+        }
+    }
+    if let Some(d) = &dst
+        && d.id() == src.id()
+    {
+        return Ok(()); // rename(2): two names of one file: nothing to do
+    }
+    let target = dst.as_ref().map(|d| d.attr()).transpose()?;
+    perm::may_rename(cred, &od.attr()?, &src.attr()?, &nd.attr()?, target.as_ref())?;
+    let replaces_dir = match &dst {
+        Some(d) if !exchange => match (src_dir, d.vtype() == VType::Dir) {
+            (true, false) => return Err(Errno::ENOTDIR),
+            (false, true) => return Err(Errno::EISDIR),
+            (dir, _) => dir,
+        },
+        _ => false,
+    };
+    if mount::is_mount_point(&src) || dst.as_ref().is_some_and(mount::is_mount_point) {
+        return Err(Errno::EBUSY);
+    }
+    if let Some(d) = dst.as_ref().filter(|_| replaces_dir)
+        && !d.readdir()?.is_empty()
+    {
+        return Err(Errno::ENOTEMPTY);
+    }
+    if flags & !od.fs().rename_flags() != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let r = od.rename(oldname, nd, newname, flags);
+    namecache::invalidate(od.id(), oldname);
+    namecache::invalidate(nd.id(), newname);
+    if replaces_dir && let Some(d) = &dst {
+        namecache::purge_dir(d.id());
+    }
+    r
+}
+
+/// Change attributes of `t` for `cred`: EROFS, then the permission rules of chmod, chown
+/// and utimes (perm::setattr_prepare, which may also drop set-id bits); a change that is left
+/// empty changes nothing.
+fn setattr(cred: &Cred, t: Target<'_>, change: &SetAttr, times: Option<perm::Times>) -> Result<(), Errno> {
+    let _w = mount::want_write(t.mount)?;
+    let change = perm::setattr_prepare(cred, &t.vnode.attr()?, change, times)?;
+    if change == SetAttr::default() {
+        return Ok(());
+    }
+    t.vnode.setattr(&change)
+}
+
+/// chmod(2), fchmod(2), fchmodat(2): the permission bits and set-id/sticky bits of `mode`
+/// (the owner or CAP_FOWNER; S_ISGID dropped for a group the caller is not in).
+pub fn chmod(cred: &Cred, t: Target<'_>, mode: u32) -> Result<(), Errno> {
+    setattr(cred, t, &SetAttr { mode: Some(mode & 0o7777), ..SetAttr::default() }, None)
+}
+
+/// chown(2) and its kin: None (the call's -1) leaves an id alone (CAP_CHOWN, or the owner
+/// changing the group to one of theirs; set-id bits cleared on a non-directory).
+pub fn chown(cred: &Cred, t: Target<'_>, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
+    setattr(cred, t, &SetAttr { uid, gid, ..SetAttr::default() }, None)
+}
+
+/// One time of a utimensat(2) request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeReq {
+    /// UTIME_OMIT: leave it.
+    Omit,
+    /// UTIME_NOW (or a null `times`): the current time.
+    Now,
+    /// A time given.
+    Set(Timespec),
+}
+
+impl TimeReq {
+    /// A `struct timespec` of utimensat(2): UTIME_NOW and UTIME_OMIT in `tv_nsec`, else a
+    /// time whose nanoseconds are 0..1e9 (EINVAL otherwise).
+    pub fn decode(sec: i64, nsec: i64) -> Result<TimeReq, Errno> {
+        const UTIME_NOW: i64 = (1 << 30) - 1;
+        const UTIME_OMIT: i64 = (1 << 30) - 2;
+        match nsec {
+            UTIME_NOW => Ok(TimeReq::Now),
+            UTIME_OMIT => Ok(TimeReq::Omit),
+            n if (0..1_000_000_000).contains(&n) => Ok(TimeReq::Set(Timespec { sec, nsec: n })),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn at(self, now: Timespec) -> Option<Timespec> {
+        match self {
+            TimeReq::Omit => None,
+            TimeReq::Now => Some(now),
+            TimeReq::Set(t) => Some(t),
+        }
+    }
+}
+
+/// utimensat(2): set the access and modification times of `t` ([access, modification]).
+/// Both omitted: nothing at all, not even the read-only check (as Linux). Times given (or one
+/// omitted) need the owner or CAP_FOWNER (EPERM); both `Now` also anyone who may write.
+pub fn utimens(cred: &Cred, t: Target<'_>, times: [TimeReq; 2]) -> Result<(), Errno> {
+    if times == [TimeReq::Omit, TimeReq::Omit] {
+        return Ok(());
+    }
+    let how = if times == [TimeReq::Now, TimeReq::Now] { perm::Times::Now } else { perm::Times::Given };
+    let ns = platform::time::realtime_ns();
+    let now = Timespec { sec: i64::try_from(ns / 1_000_000_000).unwrap_or(i64::MAX), nsec: i64::try_from(ns % 1_000_000_000).unwrap_or(0) };
+    setattr(cred, t, &SetAttr { atime: times[0].at(now), mtime: times[1].at(now), ..SetAttr::default() }, Some(how))
+}
+
+/// truncate(2), ftruncate(2), open(2) with O_TRUNC: EISDIR for a directory, EINVAL for what
+/// is not a regular file, EROFS, then — by path (`by_path`) — write permission (a descriptor
+/// was checked when opened); a caller without CAP_FSETID loses the set-id bits after.
+pub fn truncate(cred: &Cred, t: Target<'_>, len: u64, by_path: bool) -> Result<(), Errno> {
+    match t.vnode.vtype() {
+        VType::Dir => Err(Errno::EISDIR),
+        VType::Reg => {
+            let _w = mount::want_write(t.mount)?;
+            if by_path {
+                perm::may_truncate(cred, &t.vnode.attr()?)?;
+            }
+            t.vnode.truncate(len)?;
+            remove_privs(cred, t.vnode)
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// After a write or truncate by `cred`: a caller without CAP_FSETID clears the setuid bit
+/// and a setgid bit that should go (Linux's file_remove_privs).
+pub fn remove_privs(cred: &Cred, v: &VnodeRef) -> Result<(), Errno> {
+    if cred.capable(crate::kern::cred::CAP_FSETID) || v.vtype() != VType::Reg {
+        return Ok(());
+    }
+    if let Some(mode) = perm::mode_after_write(cred, &v.attr()?) {
+        v.setattr(&SetAttr { mode: Some(mode), ..SetAttr::default() })?;
+    }
+    Ok(())
+}
+
+/// `f` was read (its data, or a directory's entries): its access time changes as its
+/// mount's policy says (noatime, nodiratime, relatime, strictatime).
+pub fn accessed(f: &File) {
+    let Some(m) = f.mount() else { return };
+    let policy = m.atime_policy(f.vnode.vtype());
+    if policy != AtimePolicy::Never && !m.readonly() {
+        f.vnode.accessed(policy);
+    }
+}
+
+/// Write back the file system `v` is on (fsync(2), fdatasync(2), syncfs(2)).
+pub fn fsync(v: &dyn Vnode) -> Result<(), Errno> {
+    v.fs().sync()
+}
