@@ -26,7 +26,7 @@ use crate::abi::rseq::{
     RSEQ_NODE_ID_OFF, RseqCs, RseqIds, RseqNodeCid,
 };
 use crate::kern::errno::Errno;
-use crate::vm::space::AddressSpace;
+use crate::vm::space::{AddressSpace, VmMap};
 use crate::vm::uaccess::{self, UserPtr};
 
 /// `struct rseq`'s flags word (deprecated: must be 0).
@@ -74,7 +74,7 @@ impl RseqState {
 
     /// rseq(2) registration, with Linux's checks: EBUSY for the same area again, EINVAL for
     /// another (EPERM with another signature), EINVAL for a bad length or alignment.
-    pub fn register(&self, vm: &mut AddressSpace, addr: u64, len: u32, sig: u32) -> Result<(), Errno> {
+    pub fn register(&self, vm: &AddressSpace, addr: u64, len: u32, sig: u32) -> Result<(), Errno> {
         if let Some(r) = self.get() {
             if r.addr != addr || r.len != len {
                 return Err(Errno::EINVAL);
@@ -96,7 +96,7 @@ impl RseqState {
 
     /// rseq(2) with RSEQ_FLAG_UNREGISTER: the same area, length and signature (EINVAL, EPERM);
     /// the ids are reset as Linux resets them.
-    pub fn unregister(&self, vm: &mut AddressSpace, addr: u64, len: u32, sig: u32) -> Result<(), Errno> {
+    pub fn unregister(&self, vm: &AddressSpace, addr: u64, len: u32, sig: u32) -> Result<(), Errno> {
         // Only this thread changes its registration, so it cannot change between the check
         // and the clear; the writes may fault pages in, which no spin lock may be held over.
         let r = self.get().filter(|r| r.addr == addr).ok_or(Errno::EINVAL)?;
@@ -116,7 +116,7 @@ impl RseqState {
     /// Write `cpu` into the registered area: cpu_id_start, cpu_id, node_id 0 (one node) and
     /// mm_cid (the CPU number: unique among the threads running at once, and below the
     /// number of CPUs).
-    fn write_cpu(&self, vm: &mut AddressSpace, cpu: u32) -> Result<(), Errno> {
+    fn write_cpu(&self, vm: &AddressSpace, cpu: u32) -> Result<(), Errno> {
         let Some(r) = self.get() else { return Ok(()) };
         uaccess::write(vm, UserPtr::new(r.addr + RSEQ_CPU_ID_START_OFF), &RseqIds { cpu_id_start: cpu, cpu_id: cpu })?;
         uaccess::write(vm, UserPtr::new(r.addr + RSEQ_NODE_ID_OFF), &RseqNodeCid { node_id: 0, mm_cid: cpu })?;
@@ -126,23 +126,19 @@ impl RseqState {
 
     /// Before the thread runs on `cpu`: write the CPU number if it changed (EFAULT when the
     /// area is gone: the caller forces SIGSEGV).
-    pub fn update_cpu(
-        &self,
-        vm_of: impl FnOnce() -> std::sync::Arc<crate::kern::sleeplock::SleepLock<AddressSpace>>,
-        cpu: u32,
-    ) -> Result<(), Errno> {
+    pub fn update_cpu(&self, vm_of: impl FnOnce() -> std::sync::Arc<VmMap>, cpu: u32) -> Result<(), Errno> {
         if self.cpu_written.load(Ordering::Relaxed) == cpu || self.get().is_none() {
             return Ok(());
         }
         let vm = vm_of();
-        let mut g = vm.lock();
-        self.write_cpu(&mut g, cpu)
+        let g = vm.read();
+        self.write_cpu(&g, cpu)
     }
 
     /// After a return to the kernel, before a signal frame or the guest: if the thread was in
     /// the critical section its `rseq_cs` names, move it to the abort address; clear
     /// `rseq_cs` (rseq_ip_fixup). EFAULT or EINVAL: the caller forces SIGSEGV.
-    pub fn fixup(&self, vm: &mut AddressSpace, regs: &mut UserRegs) -> Result<(), Errno> {
+    pub fn fixup(&self, vm: &AddressSpace, regs: &mut UserRegs) -> Result<(), Errno> {
         let Some(r) = self.get() else { return Ok(()) };
         let cs_slot = UserPtr::<u64>::new(r.addr + RSEQ_CS_OFF);
         let cs_addr = uaccess::read(vm, cs_slot)?;
@@ -168,7 +164,7 @@ impl RseqState {
 
 /// Read and check a `struct rseq_cs` (rseq_get_rseq_cs): inside user space, version 0, the
 /// abort address outside the section and preceded by the registered signature.
-fn read_cs(vm: &mut AddressSpace, addr: u64, sig: u32) -> Result<RseqCs, Errno> {
+fn read_cs(vm: &AddressSpace, addr: u64, sig: u32) -> Result<RseqCs, Errno> {
     if addr >= USER_END {
         return Err(Errno::EINVAL);
     }

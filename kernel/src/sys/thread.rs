@@ -129,11 +129,11 @@ pub fn sys_prctl(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn sys_rseq(ctx: &mut Ctx<'_>) -> SysResult {
     let (addr, len, flags, sig) = (ctx.arg(0), ctx.uint(1), ctx.int(2), ctx.uint(3));
     let vm = ctx.p.user().vm();
-    let mut g = vm.lock();
+    let g = vm.read();
     let rseq = &ctx.td.user().rseq;
     match flags {
-        0 => rseq.register(&mut g, addr, len, sig)?,
-        RSEQ_FLAG_UNREGISTER => rseq.unregister(&mut g, addr, len, sig)?,
+        0 => rseq.register(&g, addr, len, sig)?,
+        RSEQ_FLAG_UNREGISTER => rseq.unregister(&g, addr, len, sig)?,
         _ => return Err(Errno::EINVAL),
     }
     Ok(0)
