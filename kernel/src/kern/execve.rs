@@ -87,6 +87,7 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     ctx.p.set_comm(&image.comm);
     *u.exe.lock() = Some(image.path);
     *u.argv.lock() = image.argv;
+    *u.auxv.lock() = image.auxv;
     crate::kern::fork::vfork_release(ctx.p);
     Ok(0)
 }

@@ -224,6 +224,7 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
     p.rec.flags.fetch_or(kvm_mem::abi::pflags::SESSION_LEADER, Ordering::Relaxed);
     *p.user().exe.lock() = Some(image.path);
     *p.user().argv.lock() = image.argv;
+    *p.user().auxv.lock() = image.auxv;
     let regs = platform::stub::UserRegs::start(image.entry, image.sp);
     let ut = UserThread::new(std::sync::Arc::new(t0), regs);
     let td = Thread::new_user(&p, pid as u64, &image.comm, ut, crate::kern::usertrap::user_main).map_err(|e| e.to_string())?;

@@ -86,6 +86,8 @@ pub struct UserProc {
     /// The program's path and arguments (for /proc/PID/{exe,cmdline}).
     pub exe: SpinLock<Option<NamePath>>,
     pub argv: SpinLock<Vec<Vec<u8>>>,
+    /// The auxiliary vector exec gave the program (Linux's saved_auxv: /proc/PID/auxv).
+    pub auxv: SpinLock<Vec<u8>>,
     /// wait(2) status once it has exited.
     pub exit_status: SpinLock<Option<i32>>,
     /// Resource limits (soft, hard) by RLIMIT_* number: kept and reported, not yet enforced.
@@ -137,6 +139,7 @@ impl UserProc {
             children: SpinLock::new("proc_children", Vec::new()),
             exe: SpinLock::new("proc_exe", None),
             argv: SpinLock::new("proc_argv", Vec::new()),
+            auxv: SpinLock::new("proc_auxv", Vec::new()),
             exit_status: SpinLock::new("proc_exit", None),
             rlimits: SpinLock::new("proc_rlimits", default_rlimits()),
             vfork_released: std::sync::atomic::AtomicBool::new(false),

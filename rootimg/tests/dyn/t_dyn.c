@@ -1,7 +1,7 @@
 /*
  * t_dyn — a dynamically linked program (built twice: t_dyn_musl with musl-gcc, t_dyn_glibc with
  * gcc; both position-independent) checks what its dynamic linker and the kernel gave it:
- *   - the auxiliary vector: AT_BASE (the interpreter's ELF header), AT_PHDR/PHENT/PHNUM and
+ *   - the auxiliary vector (and /proc/self/auxv, the same bytes): AT_BASE (the interpreter's ELF header), AT_PHDR/PHENT/PHNUM and
  *     AT_ENTRY (agreeing with the program's own headers), AT_PAGESZ, AT_CLKTCK, AT_PLATFORM,
  *     AT_EXECFN, AT_RANDOM, AT_HWCAP (CPUID), the ids, AT_SECURE, AT_FLAGS, AT_MINSIGSTKSZ;
  *   - threads (pthread_create/join, a mutex), __thread variables in the program and in a
@@ -171,8 +171,35 @@ static unsigned long raw_auxval(unsigned long type)
     return 0;
 }
 
+/* The auxiliary vector as the kernel wrote it, and its length up to AT_NULL included. */
+static const Elf64_auxv_t *raw_auxv(size_t *len)
+{
+    extern char **environ;
+    char **e = environ;
+    while (*e)
+        e++;
+    const Elf64_auxv_t *av = (const Elf64_auxv_t *)(e + 1), *p = av;
+    while (p->a_type != AT_NULL)
+        p++;
+    *len = (size_t)(p + 1 - av) * sizeof *av;
+    return av;
+}
+
 static void test_auxv(const char *self)
 {
+    /* /proc/self/auxv: the same vector, byte for byte. */
+    static unsigned char buf[8192];
+    size_t len, got = 0;
+    const Elf64_auxv_t *av = raw_auxv(&len);
+    int fd = open("/proc/self/auxv", O_RDONLY);
+    REQUIRE(fd >= 0);
+    ssize_t n;
+    while (fd >= 0 && got < sizeof buf && (n = read(fd, buf + got, sizeof buf - got)) > 0)
+        got += (size_t)n;
+    if (fd >= 0)
+        close(fd);
+    CHECKF(got == len && memcmp(buf, av, len) == 0, "/proc/self/auxv: %zu bytes, the stack's %zu", got, len);
+
     unsigned long base = getauxval(AT_BASE);
     CHECKF(base != 0 && base % 4096 == 0, "AT_BASE %#lx", base);
     CHECK(base && memcmp((void *)base, ELFMAG, SELFMAG) == 0);

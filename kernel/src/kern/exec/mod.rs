@@ -55,6 +55,8 @@ pub struct Image {
     pub cred: Cred,
     /// The persona it runs with (exec clears some bits).
     pub persona: Persona,
+    /// Its auxiliary vector's bytes, as /proc/PID/auxv shows them.
+    pub auxv: Vec<u8>,
 }
 
 /// Why an exec failed, with a message worth printing on the console when the reason is not
@@ -261,6 +263,6 @@ fn load_elf(
     });
     let phnum = u64::from(exe.hdr.e_phnum);
     let aux = AuxInfo { phdr: main.phdr, phnum, entry: main.entry, base, cred, secure };
-    let sp = stack::build_stack(&mut vm, &layout, execfn, &argv, &envp, &aux)?;
-    Ok(Image { vm, entry, sp, path: exe.path, argv, comm, cred: aux.cred, persona })
+    let (sp, auxv) = stack::build_stack(&mut vm, &layout, execfn, &argv, &envp, &aux)?;
+    Ok(Image { vm, entry, sp, path: exe.path, argv, comm, cred: aux.cred, persona, auxv })
 }

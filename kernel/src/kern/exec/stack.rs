@@ -14,6 +14,7 @@
 //! ```
 
 use linux_raw_sys::auxvec as at;
+use zerocopy::IntoBytes;
 
 use super::aslr::Layout;
 use super::elf::PHENT_SIZE;
@@ -77,7 +78,7 @@ fn auxv(aux: &AuxInfo, platform_addr: u64, random_addr: u64, execfn_addr: u64) -
 }
 
 /// Write argc, argv, envp, auxv and their strings below the layout's stack top; returns the
-/// new rsp.
+/// new rsp and the auxiliary vector's bytes (AT_NULL included: /proc/PID/auxv).
 pub fn build_stack(
     vm: &mut AddressSpace,
     layout: &Layout,
@@ -85,7 +86,7 @@ pub fn build_stack(
     argv: &[Vec<u8>],
     envp: &[Vec<u8>],
     aux: &AuxInfo,
-) -> Result<u64, ExecError> {
+) -> Result<(u64, Vec<u8>), ExecError> {
     let strings: usize = argv.iter().chain(envp.iter()).map(|s| s.len() + 1).sum::<usize>() + execfn.len() + 1;
     let ptrs = (argv.len() + envp.len() + 3) * size_of::<u64>();
     if strings + ptrs > ARG_MAX {
@@ -130,5 +131,5 @@ pub fn build_stack(
     sp = sp.checked_sub(words_len + auxv_len).ok_or(Errno::E2BIG)? & !15;
     uaccess::write_slice(vm, UserSlice::new(sp, words.len()), &words)?;
     uaccess::write_slice(vm, UserSlice::new(sp + words_len, auxv.len()), &auxv)?;
-    Ok(sp)
+    Ok((sp, auxv.as_bytes().to_vec()))
 }
