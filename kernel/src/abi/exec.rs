@@ -20,6 +20,8 @@ pub const PERSONALITY_QUERY: u32 = 0xffff_ffff;
 
 /// The execution domain (the low byte): PER_LINUX is 0, PER_LINUX32 8.
 pub const PER_MASK: u32 = 0xff;
+/// The 32-bit execution domain: uname(2) says `i686`.
+pub const PER_LINUX32: u32 = 0x0008;
 
 bitflags::bitflags! {
     /// The flag bits of a persona (linux/personality.h; linux-raw-sys does not carry it).

@@ -162,7 +162,7 @@ table! {
     123 => setfsgid, cred::sys_setfsgid, Full;
     124 => getsid, proc::sys_getsid, Full;
     125 => capget, cred::sys_capget, Full;
-    135 => personality, proc::sys_personality, Partial("ADDR_NO_RANDOMIZE is honoured; other flags are kept, inherited and reported");
+    135 => personality, proc::sys_personality, Partial("ADDR_NO_RANDOMIZE, PER_LINUX32 and UNAME26 are honoured; other flags are kept, inherited and reported");
     126 => capset, cred::sys_capset, Partial("no file capabilities, ambient set or securebits");
     157 => prctl, thread::sys_prctl, Partial("PR_SET/GET_NAME, PR_SET/GET_PDEATHSIG, dumpable");
     137 => statfs, fsops::sys_statfs, Full;

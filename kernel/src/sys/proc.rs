@@ -11,7 +11,7 @@ use crate::abi::proc::{
 use crate::abi::signal::Siginfo;
 use crate::abi::{c_int, linux};
 use crate::kern::ctx::{Ctx, Exit};
-use crate::abi::exec::{PERSONALITY_QUERY, Persona};
+use crate::abi::exec::{PER_LINUX32, PER_MASK, PERSONALITY_QUERY, Persona};
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::proc::UProc;
 use crate::vm::uaccess::UserPtr;
@@ -53,18 +53,40 @@ pub fn sys_set_tid_address(ctx: &mut Ctx<'_>) -> SysResult {
     sys_gettid(ctx)
 }
 
+/// uname(2), with the persona's say (kernel/sys.c): PER_LINUX32 reports machine `i686`
+/// (override_architecture), UNAME26 a 2.6 release (override_release).
 pub fn sys_uname(ctx: &mut Ctx<'_>) -> SysResult {
     use crate::kern::utsname;
+    let persona = Persona::from_bits_retain(ctx.p.user().persona.load(Ordering::Relaxed));
+    let machine: &[u8] = if persona.bits() & PER_MASK == PER_LINUX32 { b"i686" } else { utsname::MACHINE.as_bytes() };
+    let release = if persona.contains(Persona::UNAME26) { uname26(utsname::RELEASE) } else { utsname::RELEASE.to_string() };
     let u = NewUtsname {
         sysname: uts_field(utsname::SYSNAME.as_bytes()),
         nodename: uts_field(&utsname::hostname()),
-        release: uts_field(utsname::RELEASE.as_bytes()),
+        release: uts_field(release.as_bytes()),
         version: uts_field(utsname::version().as_bytes()),
-        machine: uts_field(utsname::MACHINE.as_bytes()),
+        machine: uts_field(machine),
         domainname: uts_field(b"(none)"),
     };
     ctx.write(ctx.ptr::<NewUtsname>(0), &u)?;
     Ok(0)
+}
+
+/// The release UNAME26 reports: "2.6.(60 + the minor version)" and what follows the version
+/// numbers ("6.1.0-vk" is "2.6.61-vk"), as Linux's override_release.
+fn uname26(release: &str) -> String {
+    let mut dots = 0;
+    let rest = release
+        .char_indices()
+        .find(|&(_, c)| {
+            if c == '.' {
+                dots += 1;
+            }
+            (c == '.' && dots >= 3) || !(c.is_ascii_digit() || c == '.')
+        })
+        .map_or("", |(i, _)| &release[i..]);
+    let minor: u32 = release.split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0);
+    format!("2.6.{}{rest}", minor + 60)
 }
 
 /// sethostname(2): CAP_SYS_ADMIN only (EPERM), at most 64 bytes (EINVAL).
@@ -298,7 +320,8 @@ pub fn sys_execve(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 /// personality(2): return the persona, and set it unless the argument is 0xffffffff. Any
-/// value is taken, as Linux takes it; ADDR_NO_RANDOMIZE takes effect at the next exec.
+/// value is taken, as Linux takes it; ADDR_NO_RANDOMIZE takes effect at the next exec, and
+/// uname(2) answers PER_LINUX32 and UNAME26.
 pub fn sys_personality(ctx: &mut Ctx<'_>) -> SysResult {
     let new = ctx.uint(0);
     let u = ctx.p.user();
@@ -412,4 +435,16 @@ pub fn sys_sched_getaffinity(ctx: &mut Ctx<'_>) -> SysResult {
     }
     ctx.write_slice(ctx.ptr::<u8>(2).slice(bytes), &b)?;
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uname26_releases() {
+        assert_eq!(uname26("6.1.0-vk"), "2.6.61-vk");
+        assert_eq!(uname26("6.18.44-fc-v1272"), "2.6.78-fc-v1272");
+        assert_eq!(uname26("3.2"), "2.6.62");
+    }
 }

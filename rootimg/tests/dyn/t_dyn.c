@@ -12,7 +12,8 @@
  *   - the interpreter run directly: `ld.so --list t_dyn` (ldd) and `ld.so h_dynprobe`;
  *   - ASLR, through h_dynprobe_LIBC run twice: stack, mmap, PIE, interpreter and break
  *     addresses differ (same when /proc/sys/kernel/randomize_va_space is 0), and are the same
- *     under personality(ADDR_NO_RANDOMIZE), which fork and exec pass on; personality(2) itself;
+ *     under personality(ADDR_NO_RANDOMIZE), which fork and exec pass on; personality(2) itself,
+ *     and uname(2) under PER_LINUX32 and UNAME26;
  *   - a set-user-ID copy (h_dynprobe_LIBC_suid, owned by uid 1000, staged by stage.sh) sees
  *     AT_SECURE, and its dynamic linker then ignores LD_LIBRARY_PATH; the persona loses
  *     ADDR_NO_RANDOMIZE over that exec.
@@ -29,6 +30,7 @@
 #include <sys/auxv.h>
 #include <sys/personality.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <cpuid.h>
 
@@ -439,6 +441,13 @@ static void test_aslr(void)
     CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK(personality(PER_LINUX) == ADDR_NO_RANDOMIZE);
     CHECK(personality(0xffffffff) == PER_LINUX);
+
+    /* uname(2) answers the persona: PER_LINUX32 is an i686, UNAME26 a 2.6 kernel. */
+    struct utsname un;
+    CHECK(personality(PER_LINUX32) == PER_LINUX && uname(&un) == 0 && strcmp(un.machine, "i686") == 0);
+    CHECK(personality(PER_LINUX | UNAME26) == PER_LINUX32 && uname(&un) == 0 && strncmp(un.release, "2.6.", 4) == 0);
+    CHECK(strcmp(un.machine, "x86_64") == 0);
+    CHECK(personality(PER_LINUX) == UNAME26 && uname(&un) == 0 && strncmp(un.release, "2.6.", 4) != 0);
 }
 
 /* ---- AT_SECURE ---- */
