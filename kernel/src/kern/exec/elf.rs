@@ -146,7 +146,8 @@ impl ElfFile {
     pub fn bias_in_mmap_area(&self, vm: &AddressSpace, below: u64) -> Result<u64, ExecError> {
         let (lo, hi) = self.span()?;
         let align = self.alignment();
-        let room = vm.find_free(hi - lo + align - PAGE, below).ok_or(Errno::ENOMEM)?;
+        let len = (hi - lo).checked_add(align - PAGE).ok_or(Errno::ENOMEM)?;
+        let room = vm.find_free(len, below).ok_or(Errno::ENOMEM)?;
         let start = room.checked_add(align - 1).ok_or(Errno::ENOMEM)? & !(align - 1);
         Ok(start - lo)
     }
@@ -217,8 +218,11 @@ impl ElfFile {
         let off = self.hdr.e_phoff;
         let size = u64::try_from(self.phdrs.len() * PHENT_SIZE).ok()?;
         self.loads()
-            .find(|p| p.p_offset <= off && off.checked_add(size).is_some_and(|e| e <= p.p_offset + p.p_filesz))
-            .map(|p| p.p_vaddr + (off - p.p_offset))
+            .find(|p| {
+                p.p_offset <= off
+                    && off.checked_add(size).is_some_and(|e| p.p_offset.checked_add(p.p_filesz).is_some_and(|f| e <= f))
+            })
+            .and_then(|p| p.p_vaddr.checked_add(off - p.p_offset))
             .or_else(|| self.phdrs.iter().find(|p| p.p_type == goblin::elf::program_header::PT_PHDR).map(|p| p.p_vaddr))
     }
 }
