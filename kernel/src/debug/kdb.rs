@@ -96,7 +96,7 @@ pub fn active() -> bool {
 #[inline(never)]
 pub fn kdb_enter(why: &'static str) {
     let code = REASONS.iter().position(|r| *r == why).unwrap_or(REASONS.len() - 1);
-    WHY[slot(cpu::curcpu())].store(code as u8, Ordering::SeqCst);
+    WHY[slot(cpu::curcpu())].store(u8::try_from(code).unwrap_or(u8::MAX), Ordering::SeqCst);
     platform::trap::breakpoint();
 }
 
@@ -330,7 +330,7 @@ fn enter(me: u32, tf: &TrapFrame, why: Option<&str>, mut fatal: bool) {
         }
     }
     let mask = cpu::online_mask() & !(1u64.checked_shl(me).unwrap_or(0));
-    kprintf_nolock!("CPU{} stopping CPUs: {:#010x}\n", if me == NOCPU { -1 } else { me as i64 }, mask);
+    kprintf_nolock!("CPU{} stopping CPUs: {:#010x}\n", if me == NOCPU { -1 } else { i64::from(me) }, mask);
     let stopped = platform::stop::stop_cpus(mask, Duration::from_secs(2));
     if stopped == mask {
         kprintf_nolock!(" stopped\n");

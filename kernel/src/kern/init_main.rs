@@ -14,6 +14,7 @@ use platform::cpu;
 
 use crate::kern::args::{self, BootArgs, Command};
 use crate::kern::thread::{Thread, pri};
+use crate::kern::uproc::tid_of;
 use crate::kern::{kdb, kenv, printf, proc, sched, sleep, syncer, vfs_mountroot};
 use crate::kprintf;
 
@@ -203,7 +204,16 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
         .collect();
     let cred = Cred::default();
     let mut image =
-        exec::load(exec::Request { cwd: &NamePath::root(), path: path.as_bytes(), argv, envp, cred, owner: pid as u64, persona: Default::default() }).map_err(|e| {
+        exec::load(exec::Request {
+            cwd: &NamePath::root(),
+            path: path.as_bytes(),
+            argv,
+            envp,
+            cred,
+            owner: tid_of(pid),
+            persona: Default::default(),
+        })
+        .map_err(|e| {
             match e.why {
                 Some(w) => w,
                 None => format!("{path}: {}", e.errno.text()),
@@ -227,7 +237,7 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
     *p.user().auxv.lock() = image.auxv;
     let regs = platform::stub::UserRegs::start(image.entry, image.sp);
     let ut = UserThread::new(std::sync::Arc::new(t0), regs);
-    let td = Thread::new_user(&p, pid as u64, &image.comm, ut, crate::kern::usertrap::user_main).map_err(|e| e.to_string())?;
+    let td = Thread::new_user(&p, tid_of(pid), &image.comm, ut, crate::kern::usertrap::user_main).map_err(|e| e.to_string())?;
     td.rec.cpu.store(cpu::curcpu(), Ordering::Relaxed);
     proc::insert(std::sync::Arc::clone(p.arc()));
     crate::kern::tty::ctty::boot(&p);

@@ -9,9 +9,9 @@ use kvm_mem::abi::{MAXCPU, PcpuRecord};
 /// One record per possible CPU.
 pub static PCPU: [PcpuRecord; MAXCPU] = {
     let mut arr = [const { PcpuRecord::new(0) }; MAXCPU];
-    let mut i = 0;
-    while i < MAXCPU {
-        arr[i] = PcpuRecord::new(i as u32);
+    let mut i: u32 = 0;
+    while (i as usize) < MAXCPU {
+        arr[i as usize] = PcpuRecord::new(i);
         i += 1;
     }
     arr

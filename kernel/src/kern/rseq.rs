@@ -13,8 +13,6 @@
 //! Linux does too. The CPU number is written before the thread runs when it changed
 //! ([`update_cpu`]). A bad `rseq_cs` (or a signature mismatch) is SIGSEGV.
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use platform::stub::UserRegs;

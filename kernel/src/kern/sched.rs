@@ -76,7 +76,7 @@ pub fn curthread() -> Option<Arc<Thread>> {
 }
 
 fn publish_runq_len(c: u32, n: usize) {
-    PCPU[c as usize].nrun.store(n as u32, Ordering::Relaxed);
+    crate::kern::pcpu::pcpu(c).nrun.store(u32::try_from(n).unwrap_or(u32::MAX), Ordering::Relaxed);
 }
 
 /// Queue a thread that became runnable and get a CPU to look at it.

@@ -2,8 +2,6 @@
 //! (a system call, a page fault, an exception, a preemption), and go back — vkernel's
 //! `user_trap` / `go_user` loop, with the stub in place of the hardware.
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 use std::time::Duration;

@@ -16,8 +16,6 @@
 //! each is. An interpreter run directly (`ld.so --list prog`) is a position-independent
 //! program without an interpreter, loaded in the mmap area as a static PIE is.
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 pub mod aslr;
 pub mod elf;
 pub mod stack;
