@@ -149,6 +149,12 @@ pub fn user_main() {
     let p = td.uproc().expect("a guest thread has a guest process");
     let mut last_cpu = sched::thread_cputime_ns(&td);
     loop {
+        // The CPU the guest code runs on, in its rseq area, before that code runs (a new
+        // thread or fork child's first time too); an area that is gone is a SIGSEGV the
+        // thread cannot handle.
+        if td.user().rseq.update_cpu(|| p.user().vm(), platform::cpu::curcpu()).is_err() {
+            exit::exit(&td, &p, Exit::Group(sigstatus(SIGSEGV)));
+        }
         let (trap, ran) = run_user(&td, &p);
         let now_cpu = sched::thread_cputime_ns(&td);
         crate::kern::cputime::charge_user(&td, &p, ran, now_cpu.saturating_sub(last_cpu));
@@ -190,11 +196,6 @@ pub fn user_main() {
         let mut exit = ctx.exit;
         if exit.is_none() {
             exit = signal::deliver(&td, &p, &mut regs, syscall);
-        }
-        // The CPU the guest runs on next (delivery may have stopped and moved the thread), in
-        // its rseq area; an area that is gone is a SIGSEGV the thread cannot handle.
-        if exit.is_none() && td.user().rseq.update_cpu(|| p.user().vm(), platform::cpu::curcpu()).is_err() {
-            exit = Some(Exit::Group(sigstatus(SIGSEGV)));
         }
         *td.user().regs.lock() = regs;
         if let Some(e) = exit {
