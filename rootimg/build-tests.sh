@@ -4,7 +4,7 @@
 #     binary (musl-gcc -static -O2 -Wall -Werror),
 #   - rootimg/tests/dyn: t_dyn and its helper h_dynprobe dynamically linked, once with musl
 #     (t_dyn_musl, h_dynprobe_musl) and once with glibc (gcc: t_dyn_glibc, h_dynprobe_glibc),
-#     both position-independent, with their test libraries in OUTDIR/lib (stage.sh puts the
+#     both position-independent, and h_dynprobe as a glibc static PIE (h_dynprobe_spie), with their test libraries in OUTDIR/lib (stage.sh puts the
 #     dynamic linkers and C libraries they need in the root),
 #   - the std-only Rust program rootimg/tests/rust as a static binary named t_rust
 #     (x86_64-unknown-linux-musl when that target is installed, else glibc with +crt-static),
@@ -75,11 +75,22 @@ for libc in musl glibc; do
         -L"$out/lib" -lvktls_$libc -Wl,-rpath,'$ORIGIN/lib' || die "t_dyn_$libc: compilation failed"
     $cc -O2 -std=gnu11 -Wall -Werror -fPIE -pie -o "$out/h_dynprobe_$libc.tmp" "$dyn/h_dynprobe.c" ||
         die "h_dynprobe_$libc: compilation failed"
+    spie=""
+    if [ $libc = glibc ]; then
+        # A static PIE (musl-gcc cannot make one): loaded like ld.so run directly.
+        gcc -O2 -std=gnu11 -Wall -Werror -DVK_STATIC_PIE -static-pie -o "$out/h_dynprobe_spie.tmp" "$dyn/h_dynprobe.c" ||
+            die "h_dynprobe_spie: compilation failed"
+        readelf -lW "$out/h_dynprobe_spie.tmp" | grep -q 'DYN' && is_static "$out/h_dynprobe_spie.tmp" ||
+            die "h_dynprobe_spie: not a static PIE"
+        mv -f "$out/h_dynprobe_spie.tmp" "$out/h_dynprobe_spie"
+        spie=h_dynprobe_spie
+    fi
     for p in t_dyn_$libc h_dynprobe_$libc; do
         ! is_static "$out/$p.tmp" || die "$p: not dynamically linked"
         mv -f "$out/$p.tmp" "$out/$p"
         built="$built $p"
     done
+    built="$built${spie:+ $spie}"
 done
 
 # The Rust program: its own workspace, its own target directory, no crates, no network.

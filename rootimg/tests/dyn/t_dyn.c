@@ -10,6 +10,7 @@
  *     variable (also from a thread that started before the dlopen), a missing library;
  *   - IFUNC (glibc) and __builtin_cpu_supports agreeing with /proc/cpuinfo's flags;
  *   - the interpreter run directly: `ld.so --list t_dyn` (ldd) and `ld.so h_dynprobe`;
+ *   - a static PIE (glibc: h_dynprobe_spie) in the mmap area, its break near the PIE base;
  *   - ASLR, through h_dynprobe_LIBC run twice: stack, mmap, PIE, interpreter and break
  *     addresses differ (same when /proc/sys/kernel/randomize_va_space is 0), and are the same
  *     under personality(ADDR_NO_RANDOMIZE), which fork and exec pass on; personality(2) itself,
@@ -450,6 +451,25 @@ static void test_aslr(void)
     CHECK(personality(PER_LINUX) == UNAME26 && uname(&un) == 0 && strncmp(un.release, "2.6.", 4) != 0);
 }
 
+/* ---- a static PIE: no interpreter, loaded in the mmap area, its break at the PIE base ---- */
+
+static __attribute__((unused)) void test_static_pie(void)
+{
+    char *env[] = {NULL};
+    int va = read_int("/proc/sys/kernel/randomize_va_space");
+    struct probe a, b;
+    REQUIRE(probe("h_dynprobe_spie", env, 0, &a) == 0);
+    REQUIRE(probe("h_dynprobe_spie", env, 0, &b) == 0);
+    CHECK(a.base == 0);
+    /* The program sits in the mmap area (above its own break and just below its mappings). */
+    CHECKF(a.pie > a.brk && a.pie > 0x7f0000000000ul && a.brk < 0x600000000000ul, "pie %#lx brk %#lx", a.pie, a.brk);
+    CHECKF(va ? a.pie != b.pie && a.brk != b.brk : a.pie == b.pie && a.brk == b.brk, "pie %#lx %#lx brk %#lx %#lx",
+           a.pie, b.pie, a.brk, b.brk);
+    REQUIRE(probe("h_dynprobe_spie", env, 1, &a) == 0);
+    REQUIRE(probe("h_dynprobe_spie", env, 1, &b) == 0);
+    CHECK(a.pie == b.pie && a.brk == b.brk && a.stack == b.stack && a.mmap == b.mmap);
+}
+
 /* ---- AT_SECURE ---- */
 
 static void test_secure(void)
@@ -492,6 +512,9 @@ int main(int argc, char **argv)
     test_cpu();
     test_interp_direct(self);
     test_aslr();
+#ifdef __GLIBC__
+    test_static_pie();
+#endif
     test_secure();
     vktest_done();
 }
