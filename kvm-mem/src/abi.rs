@@ -43,6 +43,12 @@ pub const PCPU_MAGIC: u64 = u64::from_le_bytes(*b"VKPCPU\0\0");
 pub const MSGBUF_MAGIC: u64 = u64::from_le_bytes(*b"VKMSGBUF");
 pub const PHYSMEM_MAGIC: u64 = u64::from_le_bytes(*b"VKPHYSMM");
 
+/// A vmcore's vk note (`db> dump`): its ELF note name and type ("VKDP"). The descriptor is
+/// the layout magic, the kernel's load bias, the address of `vk_layout`, then the layout
+/// descriptor's bytes (see `kvm_mem::core`).
+pub const VK_NOTE_NAME: &str = "VK";
+pub const NT_VK_DUMP: u32 = u32::from_le_bytes(*b"VKDP");
+
 /// Bytes of a process or thread name (NUL padded, not necessarily NUL terminated).
 pub const NAME_LEN: usize = 24;
 /// Bytes of a wait message (`wmesg`, ps's WCHAN column).
