@@ -1,6 +1,7 @@
 //! ddb commands that need the kernel: `ps`, `show allpcpu`, `show msgbuf` (`dmesg`) read the
 //! exported records through kvm-mem, like `vps`; `show proc`, `show map` and `show syscalls`
-//! look at the kernel's own structures ([`crate::debug::show`]).
+//! look at the kernel's own structures ([`crate::debug::show`]); `dump` writes a vmcore
+//! ([`crate::debug::dump`]).
 
 use std::sync::Arc;
 
@@ -71,6 +72,16 @@ pub fn register(d: &mut ddb::Debugger, kvm: &Arc<Kvm>) {
     };
     d.register("show proc", "show proc [pid]: a guest process: ids, credentials, files, signals, threads", text(show::show_proc));
     d.register("show map", "show map [pid]: a guest process's mappings and resident pages", text(show::show_map));
+    d.register(
+        "dump",
+        "write a crash dump (vmcore.N, an ELF core for gdb and vps) in the kernel's directory",
+        {
+            let k = Arc::clone(kvm);
+            Arc::new(move |ctx, _args| {
+                crate::debug::dump::dump_to(std::path::Path::new("."), &k, ctx.target.entry_cpu()).map(|_| ())
+            })
+        },
+    );
     d.register("show syscalls", "system calls guests made that vk lacks, and the partial ones", text(|_| Ok(show::show_syscalls())));
 }
 

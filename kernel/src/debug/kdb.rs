@@ -76,6 +76,7 @@ fn build() -> Result<Kdb, String> {
     let layout_addr = export::roots().layout;
     let value = crate::debug::commands::elf_symbol_value(exe, "vk_layout")?;
     let bias = layout_addr.wrapping_sub(value);
+    crate::debug::dump::set_load_bias(bias);
     let image = ddb::KernelImage::load(exe, bias).map_err(|e| e.to_string())?;
     let mem = Arc::new(kvm_mem::ProcMem::open_self().map_err(|e| e.to_string())?);
     let kvm = Arc::new(
@@ -342,6 +343,9 @@ fn enter(me: u32, tf: &TrapFrame, why: Option<&str>, mut fatal: bool) {
         kprintf_nolock!("no debugger (symbols unavailable); halting\n");
         platform::host::exit(EXIT_NO_DEBUGGER);
     };
+    if fatal {
+        crate::debug::dump::dump_on_panic(&k.kvm, (me != NOCPU).then_some(me));
+    }
     loop {
         let exit = run_loop(k, me, fatal);
         match exit {

@@ -1,8 +1,9 @@
 //! The kernel's side of debugging: the exported introspection roots, the entry into ddb
-//! (fatal traps, panics, break-ins), the ddb `Target` over the kernel's own memory, and the
-//! kernel-specific ddb commands.
+//! (fatal traps, panics, break-ins), the ddb `Target` over the kernel's own memory, the
+//! kernel-specific ddb commands, and crash dumps (`dump`).
 
 pub mod commands;
+pub mod dump;
 pub mod export;
 pub mod kdb;
 pub mod show;
