@@ -72,6 +72,8 @@ pub struct Entry {
     pub cpu: Option<u32>,
     /// Entered because of a fatal trap or a panic: `continue` cannot resume.
     pub fatal: bool,
+    /// Commands run before the first prompt (the watchdog's entry runs `trace`).
+    pub commands: Vec<String>,
 }
 
 /// How the command loop ended.

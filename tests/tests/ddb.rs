@@ -324,3 +324,34 @@ fn threads_of_one_process_run_on_both_cpus_at_once() {
     k.send("halt");
     assert_eq!(k.wait().code(), Some(0));
 }
+
+#[test]
+fn the_watchdog_breaks_into_a_stuck_cpu_with_its_trace() {
+    // cpu0 spins in kernel code and never passes a safe point; nobody sends SIGQUIT.
+    let mut k = Kernel::start(&["-m", "32m", "-n", "2", "-e", "debug.spin=1", "-e", "debug.watchdog=2"]);
+    k.expect("spins in kernel code");
+    let b = k.expect("db> ");
+    // The boot thread spins on whichever CPU it ran on last.
+    let line = b.lines().find(|l| l.starts_with("watchdog: cpu")).unwrap_or_else(|| panic!("{b}"));
+    let cpu = line.trim_start_matches("watchdog: cpu").split_whitespace().next().unwrap();
+    assert_eq!(line, format!("watchdog: cpu{cpu} stuck for 2 s"), "{b}");
+    assert!(b.contains("KDB: enter: watchdog"), "{b}");
+    assert!(b.contains(&format!("CPU{cpu} stopping CPUs")), "the stuck CPU entered: {b}");
+    assert!(b.contains("Stopped at") && b.contains("kdb_sysctl_spin+0x"), "{b}");
+    // The trace comes before the prompt, from the stuck CPU.
+    assert!(b.contains("Tracing pid 0 tid 100000") && b.contains("kdb_sysctl_spin(") && b.contains("mi_startup("), "{b}");
+    // The other, idle CPU is not stuck.
+    assert_eq!(b.matches("watchdog: cpu").count(), 1, "{b}");
+    k.send("halt");
+    assert_eq!(k.wait().code(), Some(0));
+}
+
+#[test]
+fn an_idle_machine_does_not_wake_the_watchdog() {
+    let mut k = Kernel::start(&["-m", "32m", "-n", "2", "-e", "rootwait=1", "-e", "debug.watchdog=1"]);
+    k.expect("waiting for a root device");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(!k.output().contains("watchdog:"), "{}", k.output());
+    k.signal(libc::SIGTERM);
+    assert_eq!(k.wait().code(), Some(0));
+}

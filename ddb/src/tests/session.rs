@@ -18,7 +18,7 @@ fn stopped_at_without_symbol_is_hex() {
     target.cpus[0] = Some(registers(0x1234, STACK, STACK + 0x10));
     target.map(0x1234, vec![0x90]);
     let mut console = ScriptConsole::new(&[]);
-    Debugger::new(Arc::new(fake_image())).run(&target, &mut console, &Entry { cpu: None, fatal: false });
+    Debugger::new(Arc::new(fake_image())).run(&target, &mut console, &Entry { cpu: None, fatal: false, commands: Vec::new() });
     assert!(console.out.starts_with("Stopped at      0x1234: nop\n"), "{}", console.out);
 }
 
