@@ -55,6 +55,8 @@ pub const NAME_LEN: usize = 24;
 pub const WMESG_LEN: usize = 16;
 /// The most CPUs vk runs (`-n 1..=16`).
 pub const MAXCPU: usize = 16;
+/// Size of a physical page (and of a guest page).
+pub const PAGE_SIZE: u64 = 4096;
 /// Size of the console message buffer ring.
 pub const MSGBUF_SIZE: usize = 64 * 1024;
 
@@ -117,6 +119,24 @@ pub mod cpustate {
     pub const STOPPED: u32 = 3;
     /// Running the debugger.
     pub const DDB: u32 = 4;
+}
+
+/// `vm_page` flag bits (the platform's `physmem::pgflags`, pinned to these by a kernel test).
+pub mod pgflags {
+    /// On the free list.
+    pub const FREE: u32 = 1 << 0;
+    /// Reserved by the kernel (page 0).
+    pub const RESERVED: u32 = 1 << 1;
+    /// Anonymous memory of an address space.
+    pub const ANON: u32 = 1 << 2;
+    /// Holds file data (page cache).
+    pub const FILE: u32 = 1 << 3;
+    /// Kernel data (tmpfs, buffers).
+    pub const KERNEL: u32 = 1 << 4;
+
+    /// Names of the bits, lowest first.
+    pub const NAMES: [(u32, &str); 5] =
+        [(FREE, "FREE"), (RESERVED, "RESERVED"), (ANON, "ANON"), (FILE, "FILE"), (KERNEL, "KERNEL")];
 }
 
 /// Number of registers in a [`PcpuRecord::trapframe`]; indices in [`reg`].

@@ -20,7 +20,7 @@ use crate::KvmError;
 use crate::abi::{Layout, MSGBUF_MAGIC, PCPU_MAGIC, PHYSMEM_MAGIC, PROC_MAGIC, THREAD_MAGIC};
 use crate::nlist::{Namelist, exe_path, load_bias};
 use crate::record::{
-    Pcpu, Physmem, Proc, Rec, SavedFrame, Thread, decode_pcpu, decode_physmem, decode_proc, decode_thread,
+    Pcpu, Physmem, Proc, Rec, SavedFrame, Thread, VmPage, decode_pcpu, decode_physmem, decode_proc, decode_thread,
 };
 use crate::core::CoreMem;
 use crate::source::{MemSource, ProcMem};
@@ -376,6 +376,32 @@ impl Kvm {
         let addr = self.roots.physmem;
         let bytes = self.record("physmem", addr, l.size, l.magic, PHYSMEM_MAGIC)?;
         decode_physmem(&Rec::new("physmem", addr, &bytes), &self.layout)
+    }
+
+    /// The `vm_page` of the physical page holding `addr`: a physical address, or a direct-map
+    /// address (the kernel pointer to that memory).
+    pub fn vm_page(&self, addr: u64) -> Result<VmPage, KvmError> {
+        let pm = self.physmem()?;
+        let pa = if addr >= pm.dmap_base { addr - pm.dmap_base } else { addr };
+        if pa >= pm.size || pa / crate::abi::PAGE_SIZE >= pm.npages {
+            return Err(KvmError::Inconsistent {
+                addr,
+                what: format!("not physical memory (0 to {:#x}, direct map at {:#x})", pm.size, pm.dmap_base),
+            });
+        }
+        let l = &self.layout.vm_page;
+        let index = pa / crate::abi::PAGE_SIZE;
+        let entry = pm.vm_page.wrapping_add(index * pm.vm_page_size);
+        let mut bytes = vec![0u8; l.size as usize];
+        self.src.read(entry, &mut bytes)?;
+        let r = Rec::new("vm_page", entry, &bytes);
+        Ok(VmPage {
+            pa: index * crate::abi::PAGE_SIZE,
+            addr: entry,
+            flags: r.u32_at(l.flags)?,
+            refcount: r.u32_at(l.refcount)?,
+            owner: r.u64_at(l.owner)?,
+        })
     }
 
     /// Where a thread that is off CPU stopped, from its Pcb's saved stack pointer and the switch

@@ -36,6 +36,6 @@ pub mod validate;
 
 pub use error::KvmError;
 pub use kvm::{Kvm, ROOT_SYMBOLS, Roots};
-pub use record::{Pcpu, Physmem, Proc, SavedFrame, Thread};
+pub use record::{Pcpu, Physmem, Proc, SavedFrame, Thread, VmPage};
 pub use core::CoreMem;
 pub use source::{MemSource, ProcMem};

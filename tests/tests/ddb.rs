@@ -355,3 +355,59 @@ fn an_idle_machine_does_not_wake_the_watchdog() {
     k.signal(libc::SIGTERM);
     assert_eq!(k.wait().code(), Some(0));
 }
+
+#[test]
+fn show_locks_show_page_ktrace_and_gdb_style_x() {
+    let root = vk_tests::guest::root_dir();
+    let root = root.to_string_lossy();
+    let script = "while true; do echo tick >/dev/null; sleep 1; done";
+    let mut k = Kernel::start(&["-m", "32m", "-n", "2", "-r", &root, "-e", "init=/bin/sh", "--", "-c", script]);
+    k.expect("Mounting root from ");
+    vk_tests::vps_until(k.pid(), "sleep never slept", |vps| vps.contains(" nanslp "));
+    k.signal(libc::SIGQUIT);
+    k.expect("db> ");
+
+    // The debugger's own state is a spinlock its CPU holds while it runs.
+    k.send("show locks");
+    let l = k.expect("db> ");
+    let spin = l.split("sleep locks held:").next().unwrap();
+    assert!(spin.starts_with("spin locks held:\n"), "{l}");
+    assert!(spin.contains("\"ddb\" at 0x") && spin.contains("held"), "{l}");
+    assert!(l.contains("sleep locks held:\n"), "{l}");
+
+    // Page 0 is reserved; a direct-map address names its physical page.
+    k.send("show page 0");
+    let p = k.expect("db> ");
+    assert!(p.contains("physical page 0x0 (direct map 0x400000000000)") && p.contains("<RESERVED>"), "{p}");
+    k.send("show page 0x400000003008");
+    let p = k.expect("db> ");
+    assert!(p.contains("physical page 0x3000 "), "{p}");
+    k.send("show page 0x7fffffffffff");
+    assert!(k.expect("db> ").contains("not physical memory"));
+
+    // gdb's x/Ni is x/i with a count.
+    k.send("x/i $rip,3");
+    let a = k.expect("db> ");
+    k.send("x/3i $rip");
+    let b = k.expect("db> ");
+    let body = |s: &str| s.lines().filter(|l| !l.starts_with("db>")).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(body(&a).len(), 3, "{a}");
+    assert_eq!(body(&a), body(&b), "{a}\n{b}");
+
+    // ktrace one process: the shell's system calls appear once the system runs on.
+    k.send("ktrace 1");
+    assert!(k.expect("db> ").contains("ktrace: pid 1 (sh) traced"));
+    k.send("ktrace");
+    assert!(k.expect("db> ").contains("ktrace: tracing pid 1"));
+    k.send("continue");
+    let t = k.expect("ktrace: 1/1 ");
+    assert!(!t.contains("ktrace: 2/"), "only pid 1 is traced: {t}");
+    k.signal(libc::SIGQUIT);
+    k.expect("db> ");
+    k.send("ktrace 1 off");
+    assert!(k.expect("db> ").contains("ktrace: pid 1 (sh) no longer traced"));
+    k.send("ktrace 4242");
+    assert!(k.expect("db> ").contains("ktrace: no process 4242"));
+    k.send("halt");
+    assert_eq!(k.wait().code(), Some(0));
+}

@@ -23,6 +23,15 @@ fn stopped_at_without_symbol_is_hex() {
 }
 
 #[test]
+fn entry_commands_run_before_the_first_prompt() {
+    let target = fake_target();
+    let mut console = ScriptConsole::new(&[]);
+    let entry = Entry { cpu: Some(0), fatal: false, commands: vec!["print 0x2a".to_string()] };
+    Debugger::new(Arc::new(fake_image())).run(&target, &mut console, &entry);
+    assert!(console.out.ends_with("movq    (%rax),%rax\n0x2a\ndb> "), "{}", console.out);
+}
+
+#[test]
 fn exits() {
     for (line, exit) in [
         ("continue", Exit::Continue),

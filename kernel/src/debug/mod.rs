@@ -6,6 +6,7 @@ pub mod commands;
 pub mod dump;
 pub mod export;
 pub mod kdb;
+pub mod locks;
 pub mod show;
 pub mod target;
 pub mod watchdog;
