@@ -168,7 +168,18 @@ pub fn sys_mprotect(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let prot = ctx.flags::<Prot>(2)?;
     let (s, e) = range(addr, len)?;
-    ctx.p.user().vm().lock().protect(s, e, prot.vm_bits())?;
+    let vm = ctx.p.user().vm();
+    let mut g = vm.lock();
+    // EACCES for execute permission on a mapped file of a noexec mount.
+    if prot.contains(Prot::EXEC)
+        && g.entries().filter(|m| m.start < e && m.end > s).any(|m| match &m.backing {
+            Backing::File { vnode, .. } | Backing::SharedFile { vnode, .. } => crate::fs::mount::fs_noexec(vnode.fs().id()),
+            _ => false,
+        })
+    {
+        return Err(Errno::EACCES);
+    }
+    g.protect(s, e, prot.vm_bits())?;
     Ok(0)
 }
 
