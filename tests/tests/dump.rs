@@ -114,6 +114,89 @@ fn ddb_dump_writes_a_vmcore_that_vps_and_gdb_read() {
     // Sleeping kernel threads are threads too, unwound from the context cpu_switch saved.
     assert!(g.contains("syncer_main"), "{g}");
     assert!(g.contains("sys_nanosleep") || g.contains("sys_clock_nanosleep"), "the sleeping guest's kernel side:\n{g}");
+
+    // The shipped gdb commands read the dump through vk_layout, as vps does.
+    let pid_of = |cmd: &str| line(cmd).split_whitespace().nth(1).unwrap().to_string();
+    let (sleep, cat) = (pid_of("sleep)"), pid_of("cat)"));
+    let gdbinit = bin("gdbinit");
+    let g = gdb(&[
+        "-x",
+        &gdbinit.to_string_lossy(),
+        "-ex",
+        "vk-ps",
+        "-ex",
+        &format!("vk-trace {sleep}"),
+        "-ex",
+        &format!("vk-proc {cat}"),
+        &kernel,
+        &dir.file("vmcore.0"),
+    ]);
+    check_vk_commands(&g, &sleep, &cat);
+}
+
+/// What `vk-ps`, `vk-trace SLEEP` and `vk-proc CAT` print for `sleep 60 | cat`.
+fn check_vk_commands(g: &str, sleep: &str, cat: &str) {
+    let ps = g.lines().skip_while(|l| !l.starts_with("  PID  PPID")).collect::<Vec<_>>();
+    assert!(!ps.is_empty(), "vk-ps header:\n{g}");
+    let row = |pid: &str| {
+        ps.iter()
+            .find(|l| l.split_whitespace().next() == Some(pid))
+            .copied()
+            .unwrap_or_else(|| panic!("no pid {pid}:\n{g}"))
+    };
+    assert!(
+        row(sleep).contains(" sleeping ") && row(sleep).contains(" nanslp ") && row(sleep).contains("sleep"),
+        "{g}"
+    );
+    assert!(row(cat).contains(" piperd ") && row(cat).contains("cat"), "{g}");
+    assert!(ps.iter().any(|l| l.contains("(syncer)")), "{g}");
+    assert!(g.contains(&format!("Tracing pid {sleep} tid {sleep} ")), "{g}");
+    assert!(g.contains("from the context cpu_switch saved"), "{g}");
+    assert!(
+        g.contains("mi_switch+0x") && g.contains("nanosleep+0x") && g.contains("vk_kthread_trampoline"),
+        "vk-trace:\n{g}"
+    );
+    assert!(g.contains(&format!("Process {cat} (cat) at 0x")), "{g}");
+    assert!(g.contains("sleeping on \"piperd\""), "vk-proc:\n{g}");
+}
+
+#[test]
+fn the_gdb_commands_read_a_live_kernel() {
+    let root = vk_tests::guest::root_dir();
+    let root = root.to_string_lossy();
+    let mut k =
+        Kernel::start(&["-m", "24m", "-n", "2", "-r", &root, "-e", "init=/bin/sh", "--", "-c", "sleep 60 | cat"]);
+    k.expect("Mounting root from ");
+    let ps = vk_tests::vps_until(k.pid(), "sleep | cat never slept", |vps| {
+        vps.contains(" nanslp ") && vps.contains(" piperd ")
+    });
+    let pid_of = |wchan: &str| {
+        let l = ps.lines().find(|l| l.contains(wchan)).unwrap();
+        l.split_whitespace().nth(1).unwrap().to_string()
+    };
+    let (sleep, cat) = (pid_of(" nanslp "), pid_of(" piperd "));
+    let gdbinit = bin("gdbinit");
+    let pid = k.pid().to_string();
+    let g = gdb(&[
+        "-x",
+        &gdbinit.to_string_lossy(),
+        "-ex",
+        "vk-ps",
+        "-ex",
+        &format!("vk-trace {sleep}"),
+        "-ex",
+        &format!("vk-proc {cat}"),
+        "-ex",
+        "vk-trace 0",
+        "-p",
+        &pid,
+    ]);
+    check_vk_commands(&g, &sleep, &cat);
+    // A running CPU's thread is traced from its host thread's registers.
+    assert!(g.contains("'s host thread (LWP "), "{g}");
+    // gdb detached: the kernel runs on and halts cleanly.
+    k.signal(libc::SIGTERM);
+    assert_eq!(k.wait().code(), Some(0), "{}", k.output());
 }
 
 #[test]

@@ -12,7 +12,8 @@
 //! executable (its read-only data holds the layout descriptor and the root pointers), the vDSO,
 //! and physical memory at its direct-map address. Read-only mappings of other files (shared
 //! libraries) are left out, as Linux's default coredump_filter leaves them: gdb reads them from
-//! the files NT_FILE names.
+//! the files NT_FILE names. So are the stubs' shared slot areas (memfds of 64 MiB each, nearly
+//! all holes, which reading would fill in).
 //!
 //! The writer runs in the debugger with the other CPUs stopped, on the alternate signal stack:
 //! it reads memory only through `/proc/self/mem` (an unreadable page is written as zeros,
@@ -104,6 +105,11 @@ pub fn wanted(m: &Mapping, exe: &str, dmap: Option<(u64, u64)>) -> Option<Source
         return Some(Source::Physmem { offset: m.start - lo });
     }
     if !m.readable() || matches!(m.name.as_str(), "[vvar]" | "[vvar_vclock]" | "[vsyscall]") {
+        return None;
+    }
+    // Other shared memfds (the stubs' slot areas) are left out: reading them through
+    // /proc/self/mem would fill in every hole of a mostly empty 64 MiB area.
+    if m.name.starts_with("/memfd:") && m.perms.as_bytes().get(3) == Some(&b's') {
         return None;
     }
     let keep = !m.is_file() || m.writable() || m.name == exe;
@@ -412,6 +418,7 @@ mod tests {
 55d0c4000000-55d0c4010000 rw-p 00800000 08:01 42    /work/run/kernel
 55d0c5000000-55d0c5400000 rw-p 00000000 00:00 0     [heap]
 400000000000-400002000000 rw-s 00000000 00:01 7     /memfd:vk-physmem (deleted)
+7efc00000000-7efc04000000 rw-s 00000000 00:01 8     /memfd:vk-slots (deleted)
 7f0000000000-7f0000004000 ---p 00000000 00:00 0
 7f0000004000-7f0000024000 rw-p 00000000 00:00 0
 7f1000000000-7f1000200000 r-xp 00000000 08:01 9     /usr/lib/x86_64-linux-gnu/libc.so.6
@@ -423,7 +430,7 @@ mod tests {
     #[test]
     fn the_dump_holds_what_matters() {
         let maps = parse_maps(MAPS);
-        assert_eq!(maps.len(), 11);
+        assert_eq!(maps.len(), 12);
         assert_eq!(maps[4].name, "/memfd:vk-physmem (deleted)");
         let dmap = Some((0x4000_0000_0000, 0x4000_0200_0000));
         let kept: Vec<(u64, Source)> =
