@@ -7,7 +7,7 @@ const SCRIPT: &str = include_str!("../gdb/vk-gdb.py");
 /// The words of the Python string assigned to `name`.
 fn python_list(name: &str) -> Vec<&'static str> {
     let start = SCRIPT.find(&format!("{name} = \"\"\"")).unwrap_or_else(|| panic!("no {name} in vk-gdb.py"));
-    let body = &SCRIPT[start..].splitn(3, "\"\"\"").nth(1).unwrap();
+    let body = SCRIPT[start..].split("\"\"\"").nth(1).unwrap();
     body.split_whitespace().collect()
 }
 
