@@ -2,8 +2,8 @@
 //! physical page's `vm_page`) and `ktrace PID` (one process's system calls on the console).
 //!
 //! Locks are found without taking any: each CPU lists the spinlocks it holds
-//! (`platform::sync::held_spinlocks`) and held sleep locks sit in a small table
-//! (`kern::sleeplock::held`). Both give addresses; a lock's name is the first field of the
+//! (`platform::sync::held_spinlocks`) and held sleep locks (reader-writer ones when held
+//! exclusive) sit in a small table (`kern::sleeplock::held`). Both give addresses; a lock's name is the first field of the
 //! lock, a `&'static str` read through `/proc/self/mem` like everything else the debugger
 //! reads, and holders and waiters are named from the exported thread records.
 
@@ -51,7 +51,7 @@ pub fn show_locks(kvm: &Kvm) -> Result<String, String> {
         let cur = crate::kern::pcpu::pcpu(c).curthread.load(std::sync::atomic::Ordering::Relaxed);
         let _ = writeln!(o, " cpu{c} ({}): {n} held", thread_name(&procs, cur));
         for a in &addrs {
-            let name = static_str_at(kvm, a + platform::sync::SPINLOCK_NAME_OFFSET as u64);
+            let name = static_str_at(kvm, a + platform::sync::LOCK_NAME_OFFSET as u64);
             let _ = writeln!(o, "  \"{}\" at {a:#x}", name.as_deref().unwrap_or("?"));
         }
         if (n as usize) > addrs.len() {
@@ -66,10 +66,14 @@ pub fn show_locks(kvm: &Kvm) -> Result<String, String> {
     if held.is_empty() {
         o.push_str(" none\n");
     }
-    for (lock, holder) in held {
+    for (lock, holder, kind) in held {
         let name = static_str_at(kvm, lock + crate::kern::sleeplock::WMESG_OFFSET as u64);
-        let _ =
-            write!(o, " \"{}\" at {lock:#x} held by {}", name.as_deref().unwrap_or("?"), thread_name(&procs, holder));
+        let how = match kind {
+            crate::kern::sleeplock::HeldKind::Mutex => "held",
+            crate::kern::sleeplock::HeldKind::Exclusive => "held exclusive",
+        };
+        let holder = thread_name(&procs, holder);
+        let _ = write!(o, " \"{}\" at {lock:#x} {how} by {holder}", name.as_deref().unwrap_or("?"));
         let waiters: Vec<String> = procs
             .iter()
             .flat_map(|p| p.threads.iter())

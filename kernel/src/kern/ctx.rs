@@ -117,15 +117,15 @@ impl Ctx<'_> {
     /// Copy a `T` in from the guest.
     pub fn read<T: FromBytes + IntoBytes>(&self, p: UserPtr<T>) -> Result<T, Errno> {
         let vm = self.p.user().vm();
-        let mut g = vm.lock();
-        uaccess::read(&mut g, p)
+        let g = vm.read();
+        uaccess::read(&g, p)
     }
 
     /// Copy a `T` out to the guest.
     pub fn write<T: IntoBytes + Immutable>(&self, p: UserPtr<T>, v: &T) -> Result<(), Errno> {
         let vm = self.p.user().vm();
-        let mut g = vm.lock();
-        uaccess::write(&mut g, p, v)
+        let g = vm.read();
+        uaccess::write(&g, p, v)
     }
 
     /// Copy a guest array in; `max` bounds its length (EINVAL past it), so a guest cannot
@@ -135,15 +135,15 @@ impl Ctx<'_> {
             return Err(Errno::EINVAL);
         }
         let vm = self.p.user().vm();
-        let mut g = vm.lock();
-        uaccess::read_slice(&mut g, s)
+        let g = vm.read();
+        uaccess::read_slice(&g, s)
     }
 
     /// Copy `data` out to the start of a guest array (EFAULT when it does not fit).
     pub fn write_slice<T: IntoBytes + Immutable>(&self, s: UserSlice<T>, data: &[T]) -> Result<(), Errno> {
         let vm = self.p.user().vm();
-        let mut g = vm.lock();
-        uaccess::write_slice(&mut g, s, data)
+        let g = vm.read();
+        uaccess::write_slice(&g, s, data)
     }
 
     /// Fill `buf` from the guest buffer `src` (EFAULT when `buf` is longer than `src`): the
@@ -153,8 +153,8 @@ impl Ctx<'_> {
             return Err(Errno::EFAULT);
         }
         let vm = self.p.user().vm();
-        let mut g = vm.lock();
-        uaccess::copyin(&mut g, src.addr(), buf)
+        let g = vm.read();
+        uaccess::copyin(&g, src.addr(), buf)
     }
 
     /// Argument `i` as a guest `struct timespec`, in nanoseconds (saturating): EINVAL for a
@@ -173,8 +173,8 @@ impl Ctx<'_> {
     /// no NUL comes within `max`.
     pub fn read_cstr(&self, p: UserPtr<u8>, max: usize) -> Result<Vec<u8>, Errno> {
         let vm = self.p.user().vm();
-        let mut g = vm.lock();
-        uaccess::copyin_str(&mut g, p.addr(), max)
+        let g = vm.read();
+        uaccess::copyin_str(&g, p.addr(), max)
     }
 
     /// A path argument (ENOENT for an empty one, ENAMETOOLONG past PATH_MAX).

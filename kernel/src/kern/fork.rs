@@ -151,7 +151,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         }
         (None, space.thread(slot), Some((space, slot)))
     } else {
-        let mut vm = pu.vm().lock().fork(tid_of(pid));
+        let mut vm = pu.vm().write().fork(tid_of(pid));
         let pm = platform::physmem::get().ok_or(Errno::ENOMEM).map_err(fail)?;
         let (space, t0) = StubSpace::spawn(pm.fd()).map_err(|e| {
             log::warn!("fork: {e}");
@@ -159,7 +159,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         })?;
         vm.stub = Some(space);
         if a.flags.contains(CloneFlags::CHILD_SETTID) {
-            uaccess::write(&mut vm, a.child_tid, &pid).map_err(fail)?;
+            uaccess::write(&vm, a.child_tid, &pid).map_err(fail)?;
         }
         (Some(vm), t0, None)
     };

@@ -55,7 +55,7 @@ impl RunControl for Ctl {
 fn run_user(td: &UThread, p: &UProc) -> (Trap, u64) {
     let u = td.user();
     let Some(stub) = u.stub.lock().clone() else { return (Trap::Dead, 0) };
-    let mut ops = p.user().vm().lock().take_ops();
+    let mut ops = p.user().vm().read().take_ops();
     ops.append(std::mem::take(&mut *u.ops.lock()));
     let mut regs = *u.regs.lock();
     td.rec.flags.fetch_or(tflags::INUSER, Ordering::Relaxed);
@@ -86,7 +86,7 @@ fn page_fault(ctx: &mut Ctx<'_>, signo: i32, addr: u64, err: u64, trapno: u64) {
     } else {
         Access::Read
     };
-    let r = ctx.p.user().vm().lock().fault(addr, access);
+    let r = ctx.p.user().vm().read().fault(addr, access);
     match r {
         Ok(_) => {}
         Err(FaultError::NotMapped) => fault_signal(ctx, SIGSEGV, signal::SEGV_MAPERR, addr),

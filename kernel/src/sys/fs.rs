@@ -124,7 +124,7 @@ fn check_dest(ctx: &Ctx<'_>, dst: UserSlice<u8>) -> Result<(), Errno> {
     if len == 0 {
         return Ok(());
     }
-    let ok = ctx.p.user().vm().lock().accessible(dst.addr(), len, crate::vm::space::PROT_WRITE);
+    let ok = ctx.p.user().vm().read().accessible(dst.addr(), len, crate::vm::space::PROT_WRITE);
     if ok { Ok(()) } else { Err(Errno::EFAULT) }
 }
 
