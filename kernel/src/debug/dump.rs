@@ -43,7 +43,7 @@ fn threads(kvm: &Kvm, entry: Option<u32>) -> Vec<CoreThread> {
             let pc = platform::cpu::pcpu(c);
             let tf = pc.trapframe()?;
             let tid = i32::try_from(pc.host_tid.load(std::sync::atomic::Ordering::Relaxed)).ok()?;
-            Some(CoreThread { tid, regs: tf, signo: tf.regs[reg::SIGNO] as i32 })
+            Some(CoreThread { tid, regs: tf, signo: i32::try_from(tf.regs[reg::SIGNO]).unwrap_or(0) })
         })
         .collect();
     let Ok(procs) = kvm.procs() else { return out };

@@ -154,7 +154,7 @@ pub fn watchdog_breakin(c: u32) {
         return;
     }
     let code = REASONS.iter().position(|r| *r == WATCHDOG).unwrap_or(0);
-    WHY[slot(c)].store(code as u8, Ordering::SeqCst);
+    WHY[slot(c)].store(u8::try_from(code).unwrap_or(0), Ordering::SeqCst);
     cpu::send_ipi(c, cpu::IPI_NMI);
 }
 

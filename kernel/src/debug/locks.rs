@@ -23,7 +23,7 @@ fn static_str_at(kvm: &Kvm, addr: u64) -> Option<String> {
     if len == 0 || len > MAX_NAME {
         return None;
     }
-    let mut bytes = vec![0u8; len as usize];
+    let mut bytes = vec![0u8; crate::kern::conv::usize_of(len)];
     kvm.read(ptr, &mut bytes).ok()?;
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }

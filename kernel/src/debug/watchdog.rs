@@ -59,7 +59,7 @@ fn check(seen: &mut [Seen; MAXCPU], now_ns: u64, limit_ns: u64, counts: &[(u64, 
         if count != s.count || idle {
             *s = Seen { count, since_ns: now_ns };
         } else if stuck.is_none() && now_ns.saturating_sub(s.since_ns) >= limit_ns {
-            stuck = Some((c as u32, now_ns - s.since_ns));
+            stuck = Some((u32::try_from(c).unwrap_or(u32::MAX), now_ns - s.since_ns));
             s.since_ns = now_ns;
         }
     }
@@ -73,13 +73,13 @@ fn watch(secs: u64) -> ! {
     loop {
         std::thread::sleep(PERIOD);
         let now = platform::time::host_monotonic_ns();
-        let overslept = now.saturating_sub(last_ns) > 4 * PERIOD.as_nanos() as u64;
+        let overslept = u128::from(now.saturating_sub(last_ns)) > 4 * PERIOD.as_nanos();
         last_ns = now;
         let ncpus = (platform::cpu::ncpus() as usize).min(MAXCPU);
         // No allocation here: a stuck CPU may hold an allocator lock.
         let mut all = [(0u64, false); MAXCPU];
-        for (c, slot) in all.iter_mut().enumerate().take(ncpus) {
-            *slot = (SAFE_POINTS[c].load(Ordering::Relaxed), platform::cpu::pcpu(c as u32).is_idle());
+        for ((c, slot), n) in all.iter_mut().enumerate().take(ncpus).zip(0u32..) {
+            *slot = (SAFE_POINTS[c].load(Ordering::Relaxed), platform::cpu::pcpu(n).is_idle());
         }
         let counts = &all[..ncpus];
         if overslept || crate::debug::kdb::active() {

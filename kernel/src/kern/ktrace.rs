@@ -88,14 +88,14 @@ mod tests {
         set_traced(4242, 0x1000, false, |_, _| true).unwrap();
         assert!(!traced(4242, 0x1000));
         // A full table reuses the slots of processes that are gone.
-        for i in 0..MAX_TRACED as i32 {
-            set_traced(5000 + i, 0x9000 + i as u64, true, |_, _| true).unwrap();
+        for (i, rec) in (0..i32::try_from(MAX_TRACED).unwrap()).zip(0x9000u64..) {
+            set_traced(5000 + i, rec, true, |_, _| true).unwrap();
         }
         assert!(set_traced(6000, 0xa000, true, |_, _| true).is_err());
         set_traced(6000, 0xa000, true, |pid, _| pid != 5003).unwrap();
         assert!(traced(6000, 0xa000) && !traced(5003, 0x9003));
-        for i in 0..MAX_TRACED as i32 {
-            set_traced(5000 + i, 0x9000 + i as u64, false, |_, _| true).unwrap();
+        for (i, rec) in (0..i32::try_from(MAX_TRACED).unwrap()).zip(0x9000u64..) {
+            set_traced(5000 + i, rec, false, |_, _| true).unwrap();
         }
         set_traced(6000, 0xa000, false, |_, _| true).unwrap();
         assert_eq!(NTRACED.load(Ordering::Relaxed), 0);

@@ -71,7 +71,7 @@ static HELD: [Held; SLOTS] =
     [const { Held { lock: AtomicU64::new(0), holder: AtomicU64::new(0), kind: AtomicU32::new(0) } }; SLOTS];
 
 fn slots(addr: u64) -> impl Iterator<Item = &'static Held> {
-    let h = ((addr >> 4) ^ (addr >> 12)) as usize;
+    let h = crate::kern::conv::bucket((addr >> 4) ^ (addr >> 12), SLOTS);
     (0..PROBES).map(move |i| &HELD[(h + i) % SLOTS])
 }
 
