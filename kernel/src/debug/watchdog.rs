@@ -66,10 +66,16 @@ fn check(seen: &mut [Seen; MAXCPU], now_ns: u64, limit_ns: u64, counts: &[(u64, 
     stuck
 }
 
+/// Every CPU as first seen at `now_ns`: a CPU is stuck only after a whole period without a
+/// safe point from here (the host's monotonic clock does not start at boot).
+fn first_seen(now_ns: u64) -> [Seen; MAXCPU] {
+    [Seen { count: 0, since_ns: now_ns }; MAXCPU]
+}
+
 fn watch(secs: u64) -> ! {
     let limit_ns = secs * 1_000_000_000;
-    let mut seen = [Seen::default(); MAXCPU];
     let mut last_ns = platform::time::host_monotonic_ns();
+    let mut seen = first_seen(last_ns);
     loop {
         std::thread::sleep(PERIOD);
         let now = platform::time::host_monotonic_ns();
@@ -110,5 +116,14 @@ mod tests {
         // It fires once per timeout, not on every look.
         assert_eq!(check(&mut seen, 11 * s, 10 * s, &[(4, false), (7, false), (3, true)]), None);
         assert_eq!(check(&mut seen, 30 * s, 10 * s, &[(5, false), (8, false), (3, true)]), None);
+    }
+
+    #[test]
+    fn a_cpu_is_not_stuck_for_the_time_before_the_watchdog_started() {
+        let s = 1_000_000_000;
+        // The host has been up for hours; cpu0 has passed no safe point yet (boot).
+        let mut seen = first_seen(8000 * s);
+        assert_eq!(check(&mut seen, 8005 * s, 10 * s, &[(0, false)]), None);
+        assert_eq!(check(&mut seen, 8010 * s, 10 * s, &[(0, false)]), Some((0, 10 * s)));
     }
 }
