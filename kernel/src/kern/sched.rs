@@ -263,6 +263,7 @@ pub fn smp_call_wait(target: u32, wmesg: &str, f: impl FnOnce() + Send + 'static
 
 /// Work that waits for a safe point: IPIs and expired callouts.
 pub fn safe_point(c: u32) {
+    crate::kern::pcpu::safe_point_passed(c);
     let bits = cpu::take_ipis(c);
     if bits & IPI_SHUTDOWN != 0 {
         crate::kern::shutdown::shutdown_nice();

@@ -120,7 +120,7 @@ fn fault_signal(ctx: &mut Ctx<'_>, signo: i32, code: i32, addr: u64) {
         ctx.regs.rsp()
     );
     crate::kern::printf::msgbuf_append(line.as_bytes());
-    if crate::kern::ktrace::enabled() {
+    if crate::kern::ktrace::traced(ctx.p.pid, ctx.p.rec_addr()) {
         crate::kprintf!("ktrace: {line}");
     }
     let blocked = ctx.td.user().sigstate.sig.lock().mask & signal::bit(signo) != 0;
