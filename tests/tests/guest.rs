@@ -66,6 +66,28 @@ fn t_dyn_musl() {
     check("t_dyn_musl");
 }
 
+/// The glibc program from the ext2 root image (run/rootimg.01 holds the same libraries):
+/// its libraries are mapped from ext2 files, with the same result as natively; e2fsck finds
+/// the image clean afterwards.
+#[test]
+fn t_dyn_glibc_ext2() {
+    let want = native_result("t_dyn_glibc");
+    let img = ImageCopy::new("dyn");
+    let args = ["-m", "256m", "-n", "2", "-r", img.path(), "-e", "init=/usr/tests/t_dyn_glibc"];
+    let mut k = Kernel::start(&args);
+    k.close_stdin();
+    let st = k.wait_within(PROGRAM_TIMEOUT);
+    let console = k.output();
+    let got = summary(program_output(&console));
+    assert!(
+        st.code() == Some(0) && got == want && console.contains("Mounting root from ext2"),
+        "t_dyn_glibc on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
+        st.code()
+    );
+    let (code, out) = img.fsck();
+    assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
+}
+
 /// With `-e vm.aslr=0` randomize_va_space reads 0 and t_dyn finds every address the same in
 /// two runs (natively it finds them different: the same count of checks passes).
 #[test]
