@@ -10,8 +10,24 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_dyn_glibc", "t_dyn_musl", "t_exec", "t_files", "t_fsabi", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs",
-    "t_rename", "t_rseq", "t_rust", "t_signal", "t_thread", "t_time", "t_vm",
+    "t_clone3",
+    "t_dyn_glibc",
+    "t_dyn_musl",
+    "t_exec",
+    "t_files",
+    "t_fsabi",
+    "t_mount",
+    "t_names",
+    "t_perm",
+    "t_proc",
+    "t_procfs",
+    "t_rename",
+    "t_rseq",
+    "t_rust",
+    "t_signal",
+    "t_thread",
+    "t_time",
+    "t_vm",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -52,6 +68,12 @@ fn all_programs_are_listed() {
         .collect();
     found.sort();
     assert_eq!(found, PROGRAMS, "update PROGRAMS in tests/tests/guest.rs");
+}
+
+/// clone3(2): a fork through it, CLONE_CLEAR_SIGHAND, and what it refuses.
+#[test]
+fn t_clone3() {
+    check("t_clone3");
 }
 
 /// Dynamically linked programs: glibc's (gcc) and musl's (musl-gcc), with threads, TLS,

@@ -41,6 +41,9 @@ pub struct CloneArgs {
     pub child_tid: UserPtr<i32>,
     /// The child's TLS base (CLONE_SETTLS).
     pub tls: u64,
+    /// clone3's CLONE_CLEAR_SIGHAND: the child's handlers are reset to SIG_DFL (ignored
+    /// signals stay ignored).
+    pub clear_sighand: bool,
 }
 
 impl Default for CloneArgs {
@@ -53,6 +56,7 @@ impl Default for CloneArgs {
             parent_tid: UserPtr::new(0),
             child_tid: UserPtr::new(0),
             tls: 0,
+            clear_sighand: false,
         }
     }
 }
@@ -185,6 +189,9 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     {
         let mut sig = pu.sig.lock().clone();
         sig.pending.clear();
+        if a.clear_sighand {
+            sig.reset_handlers();
+        }
         *user.sig.lock() = sig;
     }
     let comm = parent.comm();

@@ -215,6 +215,7 @@ table! {
     318 => getrandom, proc::sys_getrandom, Full;
     334 => rseq, thread::sys_rseq, Full;
     332 => statx, fsinfo::sys_statx, Partial("no birth time");
+    435 => clone3, proc::sys_clone3, Partial("no set_tid, CLONE_INTO_CGROUP or namespaces (EINVAL), as clone(2)");
     439 => faccessat2, fsinfo::sys_faccessat2, Full;
 }
 

@@ -172,8 +172,13 @@ pub fn sys_getrandom(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(b.len())
 }
 
-use crate::abi::proc::CloneFlags;
+use crate::abi::lower_32_bits;
+use crate::abi::proc::{
+    CLONE_ARGS_SIZE_VER0, CLONE_CLEAR_SIGHAND, CLONE_INTO_CGROUP, CLONE_NEWTIME, CSIGNAL, Clone3Args, CloneFlags,
+    MAX_PID_NS_LEVEL,
+};
 use crate::kern::fork::{self, CloneArgs};
+use zerocopy::FromBytes;
 use crate::kern::jobctl::Report;
 use crate::kern::signal::{CLD_CONTINUED, CLD_STOPPED, SIGCONT};
 use crate::kern::wait::{self, Which};
@@ -189,6 +194,74 @@ pub fn sys_clone(ctx: &mut Ctx<'_>) -> SysResult {
         parent_tid: ctx.ptr(2),
         child_tid: ctx.ptr(3),
         tls: ctx.arg(4),
+        clear_sighand: false,
+    };
+    fork::do_clone(ctx, a)
+}
+
+/// clone3(2): clone with its arguments in a `struct clone_args` of `size` bytes, checked as
+/// kernel/fork.c checks them (copy_clone_args_from_user, clone3_args_valid): E2BIG for a
+/// size past a page or non-zero bytes past the known structure, EINVAL for one smaller than
+/// VER0, an exit signal in the flags or past 64, a stack without a size (or the reverse),
+/// CLONE_SIGHAND with CLONE_CLEAR_SIGHAND, an exit signal for a thread. The new stack
+/// pointer is `stack + stack_size`. vk has no pid namespaces or cgroups: `set_tid` and
+/// CLONE_INTO_CGROUP are refused (EINVAL), as are the namespaces clone(2) refuses.
+pub fn sys_clone3(ctx: &mut Ctx<'_>) -> SysResult {
+    let size = ctx.size(1);
+    if size > platform::PAGE_SIZE {
+        return Err(Errno::E2BIG);
+    }
+    if size < CLONE_ARGS_SIZE_VER0 {
+        return Err(Errno::EINVAL);
+    }
+    let bytes = ctx.read_slice(ctx.slice::<u8>(0, 1), size)?;
+    let known = size_of::<Clone3Args>();
+    if bytes.get(known..).is_some_and(|rest| rest.iter().any(|&b| b != 0)) {
+        return Err(Errno::E2BIG);
+    }
+    let mut raw = [0u8; size_of::<Clone3Args>()];
+    let n = bytes.len().min(known);
+    raw[..n].copy_from_slice(&bytes[..n]);
+    let args = Clone3Args::read_from_bytes(&raw).map_err(|_| Errno::EINVAL)?;
+    if args.set_tid_size > MAX_PID_NS_LEVEL || (args.set_tid == 0) != (args.set_tid_size == 0) {
+        return Err(Errno::EINVAL);
+    }
+    let exit_signal = u32::try_from(args.exit_signal).ok().filter(|&s| s & !CSIGNAL == 0 && s <= 64).ok_or(Errno::EINVAL)?;
+    let upper = args.flags >> 32;
+    let legacy = lower_32_bits(args.flags);
+    let known_upper = (CLONE_CLEAR_SIGHAND | CLONE_INTO_CGROUP) >> 32;
+    let (flags, in_signal_bits) = CloneFlags::split(legacy);
+    let clear_sighand = args.flags & CLONE_CLEAR_SIGHAND != 0;
+    if upper & !known_upper != 0
+        || flags.contains(CloneFlags::DETACHED)
+        || u64::from(in_signal_bits) & !CLONE_NEWTIME != 0
+        || (clear_sighand && flags.contains(CloneFlags::SIGHAND))
+        || (flags.intersects(CloneFlags::THREAD | CloneFlags::PARENT) && exit_signal != 0)
+        || (args.stack == 0) != (args.stack_size == 0)
+    {
+        return Err(Errno::EINVAL);
+    }
+    // No pid namespaces to place the child in, no time namespaces, no cgroups.
+    if args.set_tid != 0 || u64::from(in_signal_bits) & CLONE_NEWTIME != 0 || args.flags & CLONE_INTO_CGROUP != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let stack = if args.stack == 0 {
+        0
+    } else {
+        let top = args.stack.checked_add(args.stack_size).ok_or(Errno::EINVAL)?;
+        if top > platform::stub::layout::USER_END {
+            return Err(Errno::EINVAL); // clone3_stack_valid's access_ok
+        }
+        top
+    };
+    let a = CloneArgs {
+        flags,
+        exit_signal,
+        stack,
+        parent_tid: UserPtr::new(args.parent_tid),
+        child_tid: UserPtr::new(args.child_tid),
+        tls: args.tls,
+        clear_sighand,
     };
     fork::do_clone(ctx, a)
 }
