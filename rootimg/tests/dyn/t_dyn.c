@@ -463,8 +463,10 @@ static __attribute__((unused)) void test_static_pie(void)
     CHECK(a.base == 0);
     /* The program sits in the mmap area (the top TiB or two, below the stack), its break low. */
     CHECKF(a.pie > a.brk && a.pie > 0x7e0000000000ul && a.brk < 0x600000000000ul, "pie %#lx brk %#lx", a.pie, a.brk);
-    CHECKF(va ? a.pie != b.pie && a.brk != b.brk : a.pie == b.pie && a.brk == b.brk, "pie %#lx %#lx brk %#lx %#lx",
-           a.pie, b.pie, a.brk, b.brk);
+    /* Only the program's place is compared: the break moves within 32 MiB (13 random bits),
+     * too few for two runs to differ every time. */
+    CHECKF(va ? a.pie != b.pie : a.pie == b.pie && a.brk == b.brk, "pie %#lx %#lx brk %#lx %#lx", a.pie, b.pie,
+           a.brk, b.brk);
     REQUIRE(probe("h_dynprobe_spie", env, 1, &a) == 0);
     REQUIRE(probe("h_dynprobe_spie", env, 1, &b) == 0);
     CHECK(a.pie == b.pie && a.brk == b.brk && a.stack == b.stack && a.mmap == b.mmap);
