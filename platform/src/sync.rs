@@ -33,7 +33,12 @@ unsafe impl<T: ?Sized + Send> Send for SpinLock<T> {}
 
 impl<T> SpinLock<T> {
     pub const fn new(name: &'static str, value: T) -> SpinLock<T> {
-        SpinLock { locked: AtomicBool::new(false), holder: AtomicU32::new(cpu::NOCPU), name, data: UnsafeCell::new(value) }
+        SpinLock {
+            locked: AtomicBool::new(false),
+            holder: AtomicU32::new(cpu::NOCPU),
+            name,
+            data: UnsafeCell::new(value),
+        }
     }
 
     pub fn into_inner(self) -> T {
