@@ -5,8 +5,6 @@
 //! growth) larger than all of physical memory is refused with ENOMEM: it could never be
 //! backed. Smaller ones are backed on demand, and running out kills the process that faults.
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use platform::stub::layout::USER_END;
 
 use crate::abi::mm::{Advice, MapFlags, MapType, MremapFlags, MsyncFlags, Prot};
@@ -168,7 +166,18 @@ pub fn sys_mprotect(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let prot = ctx.flags::<Prot>(2)?;
     let (s, e) = range(addr, len)?;
-    ctx.p.user().vm().write().protect(s, e, prot.vm_bits())?;
+    let vm = ctx.p.user().vm();
+    let mut g = vm.write();
+    // EACCES for execute permission on a mapped file of a noexec mount.
+    if prot.contains(Prot::EXEC)
+        && g.entries().filter(|m| m.start < e && m.end > s).any(|m| match &m.backing {
+            Backing::File { vnode, .. } | Backing::SharedFile { vnode, .. } => crate::fs::mount::fs_noexec(vnode.fs().id()),
+            _ => false,
+        })
+    {
+        return Err(Errno::EACCES);
+    }
+    g.protect(s, e, prot.vm_bits())?;
     Ok(0)
 }
 
