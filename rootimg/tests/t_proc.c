@@ -9,7 +9,11 @@
  * setpgid/getpgid/setsid/getsid (and their EPERM/ESRCH cases), orphan reparenting (only "no
  * longer the old parent" is asserted: natively a subreaper may adopt it; under vk init, pid 1),
  * uname, sysinfo, getrlimit/setrlimit/prlimit64 (RLIMIT_NOFILE enforced with EMFILE), getrandom,
- * sched_yield, sched_getaffinity, umask, credentials (getuid…getresgid, getgroups).
+ * sched_yield, sched_getaffinity, umask, credentials (getuid…getresgid, getgroups); the
+ * arguments each call refuses (wait4's and waitid's unknown options, id types, non-positive
+ * pids and negative groups; wait4 of -INT_MIN; getrandom's unknown flags and RANDOM with
+ * INSECURE; prlimit64's resources and an RLIMIT_NOFILE past nr_open; poll past RLIMIT_NOFILE;
+ * prctl's unknown options and signals) and what clone(2) ignores (its flags' upper half).
  *
  * Linux-specific: the raw sched_getaffinity returns the mask size in bytes; prlimit64; waitid's
  * siginfo layout; SIGCHLD = SIG_IGN making wait return ECHILD.
@@ -17,6 +21,8 @@
 #include "vktest.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -463,6 +469,56 @@ static void test_credentials(void)
     CHECK(getuid() == ruid && geteuid() == euid);
 }
 
+static void test_argument_validation(void)
+{
+    /* wait4: an unknown option is EINVAL; the group -INT_MIN does not exist (ESRCH). */
+    CHECK(syscall(SYS_wait4, -1, NULL, 0x10, NULL) == -1 && errno == EINVAL);
+    CHECK(syscall(SYS_wait4, -1, NULL, WEXITED, NULL) == -1 && errno == EINVAL);
+    CHECK(syscall(SYS_wait4, INT_MIN, NULL, WNOHANG, NULL) == -1 && errno == ESRCH);
+    /* waitid: unknown option, unknown id type, pid 0, a negative group: EINVAL. */
+    siginfo_t si;
+    CHECK(syscall(SYS_waitid, P_ALL, 0, &si, WEXITED | 0x10, NULL) == -1 && errno == EINVAL);
+    CHECK(syscall(SYS_waitid, 7, 0, &si, WEXITED, NULL) == -1 && errno == EINVAL);
+    CHECK(syscall(SYS_waitid, P_PID, 0, &si, WEXITED, NULL) == -1 && errno == EINVAL);
+    CHECK(syscall(SYS_waitid, P_PGID, -5, &si, WEXITED, NULL) == -1 && errno == EINVAL);
+
+    /* getrandom: GRND_RANDOM and GRND_INSECURE exclude each other. */
+    unsigned char b[8];
+    CHECK(syscall(SYS_getrandom, b, sizeof b, GRND_RANDOM | GRND_INSECURE) == -1 && errno == EINVAL);
+
+    /* prlimit64: no resource RLIM_NLIMITS; no RLIMIT_NOFILE hard limit past fs.nr_open, even
+     * for root (1 << 40 is past the largest nr_open Linux allows). */
+    struct rlimit prev, huge = {16, 1UL << 40};
+    CHECK(syscall(SYS_prlimit64, 0, RLIM_NLIMITS, NULL, &prev) == -1 && errno == EINVAL);
+    CHECK(syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &huge, NULL) == -1 && errno == EPERM);
+
+    /* poll: more entries than RLIMIT_NOFILE allows descriptors is EINVAL. */
+    struct rlimit nofile, low;
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &nofile) == 0);
+    low = nofile;
+    low.rlim_cur = 8;
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    struct pollfd pf[9];
+    for (int i = 0; i < 9; i++)
+        pf[i] = (struct pollfd){.fd = -1, .events = POLLIN};
+    CHECK(poll(pf, 9, 0) == -1 && errno == EINVAL);
+    CHECK(poll(pf, 8, 0) == 0);
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &nofile) == 0);
+
+    /* prctl: an unknown option, a signal past 64 or with high bits: EINVAL. */
+    CHECK(prctl(0x7fff0000, 0, 0, 0, 0) == -1 && errno == EINVAL);
+    CHECK(syscall(SYS_prctl, PR_SET_PDEATHSIG, 65UL, 0UL, 0UL, 0UL) == -1 && errno == EINVAL);
+    CHECK(syscall(SYS_prctl, PR_SET_PDEATHSIG, 0x100000001UL, 0UL, 0UL, 0UL) == -1 && errno == EINVAL);
+    CHECK(prctl(PR_SET_PDEATHSIG, 0) == 0);
+
+    /* clone(2) reads the low 32 bits of its flags: a bit in the upper half is ignored. */
+    long pid = syscall(SYS_clone, (unsigned long)SIGCHLD | (1UL << 33), 0UL, NULL, NULL, 0UL);
+    if (pid == 0)
+        _exit(7);
+    int status;
+    CHECK(pid > 0 && waitpid((pid_t)pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 7);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "exit-with") == 0)
@@ -481,5 +537,6 @@ int main(int argc, char **argv)
     test_rlimits();
     test_misc();
     test_credentials();
+    test_argument_validation();
     vktest_done();
 }

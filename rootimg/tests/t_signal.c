@@ -16,7 +16,11 @@
  * errors, process-group kill; thread-directed vs process-directed signals; SA_NODEFER nesting;
  * SA_RESETHAND; fork inheriting handlers and mask but not pending signals; FPU state (XMM, YMM
  * upper halves, MXCSR, x87 control word) preserved across a handler that clobbers it, and the
- * handler starting with the default MXCSR/x87 control word.
+ * handler starting with the default MXCSR/x87 control word; which flags each call refuses
+ * (rt_sigaction clears unknown sa_flags, SA_UNSUPPORTED among them, and keeps the rest;
+ * rt_sigprocmask looks at `how` only with a new set; sigaltstack takes SS_AUTODISARM with a
+ * mode and refuses other bits or two modes; kill of the group -INT_MIN is ESRCH);
+ * SS_AUTODISARM: the stack is disarmed while a handler runs and comes back after it.
  *
  * Linux-specific: the x86-64 ucontext layout (gregs, fpregs), int3 giving SI_KERNEL with RIP
  * after the instruction, a #GP giving SIGSEGV/SI_KERNEL with si_addr 0, a handler starting with
@@ -1070,6 +1074,69 @@ static void test_fpu_preserved(void)
     set_default(SIGUSR1);
 }
 
+/* The kernel's struct sigaction (x86-64), for the raw rt_sigaction(2). */
+struct ksigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    uint64_t mask;
+};
+
+static volatile int autodisarm_seen = -1;
+
+static void autodisarm_probe(int sig)
+{
+    (void)sig;
+    stack_t cur;
+    if (syscall(SYS_sigaltstack, NULL, &cur) == 0)
+        autodisarm_seen = cur.ss_flags;
+}
+
+static void test_flag_validation(void)
+{
+    /* rt_sigaction keeps the flags Linux knows and clears the others, upper word included:
+     * SA_UNSUPPORTED never reads back, which is how a program probes for flag support. */
+    struct ksigaction k = {SIG_IGN, SA_SIGINFO | SA_UNSUPPORTED | (1UL << 40), NULL, 0}, back;
+    CHECK(syscall(SYS_rt_sigaction, SIGUSR2, &k, NULL, 8) == 0);
+    memset(&back, 0xff, sizeof back);
+    CHECK(syscall(SYS_rt_sigaction, SIGUSR2, NULL, &back, 8) == 0);
+    CHECK(back.flags == SA_SIGINFO && back.handler == SIG_IGN && back.mask == 0);
+    set_default(SIGUSR2);
+
+    /* rt_sigprocmask looks at `how` only when it is given a new set. */
+    sigset_t old;
+    CHECK(syscall(SYS_rt_sigprocmask, 99, NULL, &old, 8) == 0);
+
+    /* sigaltstack (raw: musl's wrapper checks some of this itself): SS_AUTODISARM goes with a
+     * mode; another bit, or both SS_ONSTACK and SS_DISABLE, is EINVAL. */
+    stack_t ss = {.ss_sp = NULL, .ss_flags = SS_DISABLE | SS_AUTODISARM, .ss_size = 0}, cur;
+    CHECK(syscall(SYS_sigaltstack, &ss, NULL) == 0);
+    ss.ss_flags = 0x4;
+    CHECK(syscall(SYS_sigaltstack, &ss, NULL) == -1 && errno == EINVAL);
+    ss.ss_flags = SS_ONSTACK | SS_DISABLE;
+    CHECK(syscall(SYS_sigaltstack, &ss, NULL) == -1 && errno == EINVAL);
+    CHECK(syscall(SYS_sigaltstack, NULL, &cur) == 0 && cur.ss_flags == (SS_DISABLE | SS_AUTODISARM));
+
+    /* SS_AUTODISARM: a handler runs with the stack disarmed; its return re-arms it. */
+    static char alt[65536];
+    ss = (stack_t){.ss_sp = alt, .ss_flags = SS_AUTODISARM, .ss_size = sizeof alt};
+    CHECK(syscall(SYS_sigaltstack, &ss, NULL) == 0);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = autodisarm_probe;
+    sa.sa_flags = SA_ONSTACK;
+    REQUIRE(sigaction(SIGUSR2, &sa, NULL) == 0);
+    raise(SIGUSR2);
+    CHECK(autodisarm_seen == SS_DISABLE);
+    CHECK(syscall(SYS_sigaltstack, NULL, &cur) == 0 && cur.ss_flags == (int)SS_AUTODISARM && cur.ss_sp == alt);
+    set_default(SIGUSR2);
+    ss = (stack_t){.ss_flags = SS_DISABLE};
+    CHECK(syscall(SYS_sigaltstack, &ss, NULL) == 0);
+
+    /* There is no process group -INT_MIN. */
+    CHECK(kill(INT_MIN, 0) == -1 && errno == ESRCH);
+}
+
 int main(void)
 {
     vktest_reset_signals();
@@ -1089,5 +1156,6 @@ int main(void)
     test_nodefer_resethand();
     test_fork_inheritance();
     test_fpu_preserved();
+    test_flag_validation();
     vktest_done();
 }

@@ -8,7 +8,8 @@
  * (EAGAIN), WAIT timeout (ETIMEDOUT, at least the time asked), WAKE counts, a shared futex
  * between processes on MAP_SHARED memory, CMP_REQUEUE / REQUEUE, WAKE_OP (the operation on the
  * second word and the conditional wake), WAIT_BITSET with an absolute timeout on MONOTONIC and
- * REALTIME clocks, WAKE_BITSET matching, bad arguments; raw clone with CLONE_PARENT_SETTID,
+ * REALTIME clocks, WAKE_BITSET matching, bad arguments (ENOSYS for FUTEX_CLOCK_REALTIME but
+ * with the bitset wait and for unknown commands, EINVAL for a zero bitset); raw clone with CLONE_PARENT_SETTID,
  * CLONE_CHILD_SETTID and CLONE_CHILD_CLEARTID, set_tid_address; set/get_robust_list; a non-main
  * thread exiting leaves the process running; the main thread exiting alone leaves the others
  * running; exit_group from a secondary thread ends all; execve from a secondary thread gives the
@@ -345,6 +346,15 @@ static void test_futex_basics(void)
     CHECK(syscall(SYS_futex, (char *)&word + 1, FUTEX_WAKE, 1, NULL, NULL, 0) == -1 &&
           errno == EINVAL);
     CHECK(futex(&word, 99, 0, NULL, NULL, 0) == -1 && errno == ENOSYS);
+    /* FUTEX_CLOCK_REALTIME goes with FUTEX_WAIT_BITSET (of the calls here) only; an unknown
+     * bit makes an unknown command; a zero bitset would match no one. */
+    CHECK(futex(&word, FUTEX_WAKE | FUTEX_CLOCK_REALTIME, 1, NULL, NULL, 0) == -1 && errno == ENOSYS);
+    CHECK(futex(&word, FUTEX_WAIT | FUTEX_CLOCK_REALTIME, 2, NULL, NULL, 0) == -1 && errno == ENOSYS);
+    CHECK(futex(&word, FUTEX_WAKE | 0x1000, 1, NULL, NULL, 0) == -1 && errno == ENOSYS);
+    CHECK(futex(&word, FUTEX_WAKE_BITSET, 1, NULL, NULL, 0) == -1 && errno == EINVAL);
+    CHECK(futex(&word, FUTEX_WAIT_BITSET, 2, NULL, NULL, 0) == -1 && errno == EINVAL);
+    CHECK(futex(&word, FUTEX_WAIT_BITSET | FUTEX_CLOCK_REALTIME, 2, NULL, NULL, ~0) == -1 &&
+          errno == EAGAIN);
     CHECK(futex(BAD_PTR(0x1000), FUTEX_WAIT, 0, NULL, NULL, 0) == -1 && errno == EFAULT);
 
     /* A real wait/wake: wake until one waiter is actually woken, then release it. */

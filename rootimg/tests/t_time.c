@@ -7,7 +7,8 @@
  * (which may use the vDSO) and the raw system calls; clock_getres; gettimeofday and time()
  * consistent with CLOCK_REALTIME (libc and raw); nanosleep and clock_nanosleep (relative and
  * TIMER_ABSTIME on MONOTONIC and REALTIME) sleeping at least the time asked; an absolute time
- * in the past; EINVAL cases; a sleep interrupted by a signal (EINTR, the remaining time written
+ * in the past; EINVAL cases (and the flags clock_nanosleep ignores, the nfds select clamps
+ * rather than refuses); a sleep interrupted by a signal (EINTR, the remaining time written
  * back); setitimer/getitimer (ITIMER_REAL fires SIGALRM, at least after the interval); alarm's
  * return value; getrusage (self, children, thread) and times().
  *
@@ -236,6 +237,15 @@ static void test_sleeps(void)
     CHECK(syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &bad, NULL) == -1 && errno == EINVAL);
     CHECK(syscall(SYS_clock_nanosleep, 12345, 0, &ten_ms, NULL) == -1 && errno == EINVAL);
     /* The man page says EINVAL; Linux 6.x answers EOPNOTSUPP (the clock has no nsleep). */
+    /* clock_nanosleep ignores flags besides TIMER_ABSTIME, and the upper half of the int. */
+    struct timespec one_us = {0, 1000};
+    CHECK(syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0x100, &one_us, NULL) == 0);
+    CHECK(syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0x100000000UL, &one_us, NULL) == 0);
+    /* select clamps nfds to the descriptors a process can have; only a negative one is EINVAL. */
+    struct timeval no_wait = {0, 0};
+    CHECK(syscall(SYS_select, 2000, NULL, NULL, NULL, &no_wait) == 0);
+    no_wait = (struct timeval){0, 0};
+    CHECK(syscall(SYS_select, -1, NULL, NULL, NULL, &no_wait) == -1 && errno == EINVAL);
     CHECK(syscall(SYS_clock_nanosleep, CLOCK_THREAD_CPUTIME_ID, 0, &ten_ms, NULL) == -1 &&
           (errno == EOPNOTSUPP || errno == EINVAL));
     CHECK(syscall(SYS_nanosleep, BAD_PTR(8), NULL) == -1 && errno == EFAULT);

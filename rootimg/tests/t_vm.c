@@ -12,7 +12,11 @@
  * EOF, writes to a private mapping never reach the file, msync of a shared one does); an
  * executable mapping made with mprotect; copy-on-write in both directions after fork; a sparse
  * 64 MiB mapping; EINVAL/ENOMEM/EBADF/EACCES for bad arguments; EFAULT from read/write/stat and
- * others given bad pointers; main-thread stack growth to 4 MiB.
+ * others given bad pointers; main-thread stack growth to 4 MiB; which flags each call refuses
+ * (mmap ignores unknown protection bits and flags, but MAP_SHARED_VALIDATE: EINVAL for
+ * anonymous memory, EOPNOTSUPP for an unknown flag on a file; mprotect takes PROT_SEM and an
+ * empty range, refuses unknown bits and GROWSDOWN|GROWSUP; madvise refuses unknown advice and
+ * reports unmapped ranges with ENOMEM; msync and mremap refuse unknown flags).
  *
  * Linux-specific: brk returning the old break on failure (the raw syscall, not libc brk();
  * musl's brk() always fails on purpose), MAP_FIXED_NOREPLACE, munmap of an unmapped range
@@ -36,6 +40,11 @@
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
+#ifndef PROT_SEM
+#define PROT_SEM 0x8
+#endif
+/* A bit no mmap flag uses on x86-64. */
+#define MAP_UNKNOWN_BIT 0x800000
 
 #define PAGE 4096UL
 
@@ -476,6 +485,57 @@ static void test_bad_arguments(void)
     CHECK(mprotect(p, PAGE, PROT_READ) == -1 && errno == ENOMEM); /* nothing mapped there */
 }
 
+static void test_flag_validation(void)
+{
+    int prot = PROT_READ | PROT_WRITE;
+    /* mmap ignores protection bits and flags it does not know... */
+    void *p = mmap(NULL, PAGE, PROT_READ | 0x100, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(p != MAP_FAILED);
+    munmap(p, PAGE);
+    p = mmap(NULL, PAGE, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_UNKNOWN_BIT, -1, 0);
+    CHECK(p != MAP_FAILED);
+    munmap(p, PAGE);
+    /* ...but with MAP_SHARED_VALIDATE: no anonymous memory, no unknown flag for a file. */
+    CHECK(raw_mmap(0, PAGE, prot, MAP_SHARED_VALIDATE | MAP_ANONYMOUS, -1, 0) == -1 && errno == EINVAL);
+    char path[96];
+    snprintf(path, sizeof path, "%s/validate", tmpdir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    REQUIRE(fd >= 0);
+    REQUIRE(ftruncate(fd, PAGE) == 0);
+    CHECK(raw_mmap(0, PAGE, prot, MAP_SHARED_VALIDATE | MAP_UNKNOWN_BIT, fd, 0) == -1 && errno == EOPNOTSUPP);
+    CHECK(raw_mmap(0, PAGE, prot, MAP_SHARED | MAP_UNKNOWN_BIT, fd, 0) != -1);
+    unsigned char *q = mmap(NULL, PAGE, prot, MAP_SHARED_VALIDATE, fd, 0);
+    CHECK(q != MAP_FAILED);
+    if (q != MAP_FAILED) {
+        q[0] = 'v';
+        char c = 0;
+        CHECK(pread(fd, &c, 1, 0) == 1 && c == 'v');
+        CHECK(msync(q, PAGE, 0x8) == -1 && errno == EINVAL);
+        CHECK(msync(q, PAGE, MS_ASYNC | MS_SYNC) == -1 && errno == EINVAL);
+        munmap(q, PAGE);
+    }
+    close(fd);
+    CHECK(unlink(path) == 0);
+
+    /* mprotect takes PROT_SEM; not an unknown bit, nor both GROWSDOWN and GROWSUP; an empty
+     * range changes nothing whatever the bits. */
+    unsigned char *m = map_anon(PAGE);
+    REQUIRE(m != NULL);
+    CHECK(mprotect(m, PAGE, PROT_READ | PROT_SEM) == 0);
+    CHECK(mprotect(m, PAGE, PROT_READ | 0x100) == -1 && errno == EINVAL);
+    CHECK(mprotect(m, PAGE, PROT_READ | PROT_GROWSDOWN | PROT_GROWSUP) == -1 && errno == EINVAL);
+    CHECK(mprotect(m, 0, PROT_READ | 0x100) == 0);
+    /* madvise: unknown advice is EINVAL even for an empty range, which is otherwise fine. */
+    CHECK(madvise(m, PAGE, 999) == -1 && errno == EINVAL);
+    CHECK(madvise(m, 0, 999) == -1 && errno == EINVAL);
+    CHECK(madvise(m, 0, MADV_NORMAL) == 0);
+    CHECK(mremap(m, PAGE, PAGE, 0x8) == MAP_FAILED && errno == EINVAL);
+    munmap(m, PAGE);
+    /* A range with nothing mapped: ENOMEM. */
+    CHECK(madvise(m, PAGE, MADV_NORMAL) == -1 && errno == ENOMEM);
+    CHECK(madvise(m, PAGE, MADV_DONTNEED) == -1 && errno == ENOMEM);
+}
+
 static void test_efault(void)
 {
     int pipe_fds[2];
@@ -552,6 +612,7 @@ int main(void)
     test_fork_cow();
     test_large_sparse();
     test_bad_arguments();
+    test_flag_validation();
     test_efault();
     test_stack_growth();
 

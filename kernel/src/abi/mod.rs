@@ -12,17 +12,33 @@
 //!
 //! Constants (errno values, flag bits, signal numbers) come from `linux_raw_sys` directly.
 //!
-//! | file        | what it holds                                                    |
-//! |-------------|-------------------------------------------------------------------|
-//! | `time.rs`   | timespec, timeval, itimerval, timezone                            |
-//! | `cred.rs`   | capget/capset header and data                                     |
-//! | `fs.rs`     | stat, statx, statfs, dirent64 header, iovec                        |
+//! | file        | what it holds                                                           |
+//! |-------------|--------------------------------------------------------------------------|
+//! | `time.rs`   | timespec, timeval, itimerval, timezone                                   |
+//! | `cred.rs`   | capget/capset header and data                                            |
+//! | `fs.rs`     | stat, statx, statfs, dirent64 header, iovec                              |
+//! | `signal.rs` | sigaction, stack_t, siginfo, the rt_sigframe (ucontext, sigcontext, FPU state); SA_, SS_ flags, sigprocmask's how |
+//! | `proc.rs`   | rusage, rlimit64, sysinfo, new_utsname, tms; clone, wait4/waitid and getrandom flags, waitid's id types |
+//! | `futex.rs`  | futex(2)'s operation word                                                |
+//! | `mm.rs`     | mmap, mprotect, mremap and msync flags, madvise's advice                 |
+//! | `poll.rs`   | pollfd, fd_set words, pselect6's sigset argument                         |
+//! | `tty.rs`    | termios, winsize                                                         |
 //!
-//! Other families add a file each (signals, process, terminal) as they are typed.
+//! Flag sets are `bitflags` types holding exactly the bits Linux defines for the call, so
+//! `Ctx::flags` refuses the others (EINVAL) where Linux does and `Ctx::flags_lenient` drops
+//! them where Linux ignores them; each type's doc says which the call does.
+
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
 
 pub mod cred;
 pub mod fs;
+pub mod futex;
+pub mod mm;
+pub mod poll;
+pub mod proc;
+pub mod signal;
 pub mod time;
+pub mod tty;
 
 pub use linux_raw_sys::general as linux;
 
@@ -31,30 +47,48 @@ pub use linux_raw_sys::general as linux;
 /// expansion derives zerocopy's byte conversions and asserts at compile time that the size
 /// and every field offset equal the `linux-raw-sys` ones (so a missing, reordered or
 /// mistyped field does not compile). `IntoBytes` also proves there is no hidden padding.
+///
+/// Where the C structure has padding (an `int` before a `long`, a tail after the last
+/// field), it is spelled out as a field introduced by `pad` instead of `pub`: it is a public
+/// field of the Rust type (zero in every structure the kernel writes), has no counterpart to
+/// check in `$sys`, and is pinned down by the size check and its neighbours' offsets.
 macro_rules! linux_struct {
     (
         $(#[$meta:meta])*
-        pub struct $name:ident = $sys:ty {
-            $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty ),* $(,)?
-        }
+        pub struct $name:ident = $sys:ty { $($body:tt)* }
     ) => {
-        $(#[$meta])*
+        $crate::abi::linux_struct!(@munch [$(#[$meta])*] $name, $sys, [] [] $($body)*);
+    };
+    // A field checked against `$sys`.
+    (@munch $meta:tt $name:ident, $sys:ty, [$($fields:tt)*] [$($checked:ident)*]
+        $(#[$fmeta:meta])* pub $field:ident : $ty:ty $(, $($rest:tt)*)?) => {
+        $crate::abi::linux_struct!(@munch $meta $name, $sys,
+            [$($fields)* $(#[$fmeta])* pub $field: $ty,] [$($checked)* $field] $($($rest)*)?);
+    };
+    // Explicit padding: not in `$sys`.
+    (@munch $meta:tt $name:ident, $sys:ty, [$($fields:tt)*] [$($checked:ident)*]
+        $(#[$fmeta:meta])* pad $field:ident : $ty:ty $(, $($rest:tt)*)?) => {
+        $crate::abi::linux_struct!(@munch $meta $name, $sys,
+            [$($fields)* $(#[$fmeta])* pub $field: $ty,] [$($checked)*] $($($rest)*)?);
+    };
+    (@munch [$($meta:tt)*] $name:ident, $sys:ty, [$($fields:tt)*] [$($checked:ident)*]) => {
+        $($meta)*
         #[repr(C)]
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq,
             zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable, zerocopy::KnownLayout,
         )]
         pub struct $name {
-            $( $(#[$fmeta])* pub $field: $ty, )*
+            $($fields)*
         }
 
         const _: () = {
             assert!(core::mem::size_of::<$name>() == core::mem::size_of::<$sys>());
             $(
-                assert!(core::mem::offset_of!($name, $field) == core::mem::offset_of!($sys, $field));
+                assert!(core::mem::offset_of!($name, $checked) == core::mem::offset_of!($sys, $checked));
                 assert!(
-                    $crate::abi::field_size(|s: &$name| &s.$field)
-                        == $crate::abi::field_size(|s: &$sys| &s.$field)
+                    $crate::abi::field_size(|s: &$name| &s.$checked)
+                        == $crate::abi::field_size(|s: &$sys| &s.$checked)
                 );
             )*
         };
@@ -68,8 +102,29 @@ macro_rules! linux_struct {
 }
 pub(crate) use linux_struct;
 
+/// A `linux_raw_sys` constant (bindgen makes most of them `u32`) as the C `int` the ABI
+/// passes it in: checked at compile time, for constants that fit (signal numbers, clock ids,
+/// option codes).
+pub const fn c_int(v: u32) -> i32 {
+    assert!(v <= 0x7fff_ffff, "constant does not fit a C int");
+    v.cast_signed()
+}
+
 /// The size of the field a projection returns (for [`linux_struct!`]'s checks: the
 /// projection is never called, only its type is read).
 pub const fn field_size<T, F>(_project: fn(&T) -> &F) -> usize {
     core::mem::size_of::<F>()
+}
+
+/// The low 32 bits of a register or word (Linux's `lower_32_bits`): a C `int` or
+/// `unsigned int` argument, or flags whose upper half Linux ignores.
+pub const fn lower_32_bits(v: u64) -> u32 {
+    let [a, b, c, d, ..] = v.to_le_bytes();
+    u32::from_le_bytes([a, b, c, d])
+}
+
+/// A `linux_raw_sys` `u32` constant as a 64-bit word (`const`, where `u64::from` is not).
+pub const fn c_ulong(v: u32) -> u64 {
+    let [a, b, c, d] = v.to_le_bytes();
+    u64::from_le_bytes([a, b, c, d, 0, 0, 0, 0])
 }

@@ -11,6 +11,8 @@
 //! the user (resp. user + system) time charged at each return from the guest, so they fire
 //! with the granularity of a time slice (10 ms), as a tick-based kernel's do.
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+
 use std::sync::Arc;
 use std::sync::Weak;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,21 +20,57 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use platform::sync::SpinLock;
 use platform::timer::CalloutId;
 
+use crate::abi::{c_int, linux};
+use crate::kern::errno::Errno;
 use crate::kern::proc::Proc;
 use crate::kern::proc::UProc;
 use crate::kern::sched;
-use crate::kern::signal::{self, SigInfo};
+use crate::kern::signal::{self, SI_KERNEL, SIGALRM, SIGPROF, SIGVTALRM, SigInfo};
 use crate::kern::thread::Thread;
 use crate::kern::thread::UThread;
 
-pub const ITIMER_REAL: i32 = 0;
-pub const ITIMER_VIRTUAL: i32 = 1;
-pub const ITIMER_PROF: i32 = 2;
+/// Clock ticks per second of times(2), AT_CLKTCK and /proc (USER_HZ).
+pub const USER_HZ: u64 = 100;
 
-const SIGVTALRM: i32 = 26;
-const SIGPROF: i32 = 27;
-/// si_code of a signal the kernel sent.
-const SI_KERNEL: i32 = 0x80;
+/// One of a process's three interval timers (setitimer(2)'s `which`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// ITIMER_REAL: wall time, SIGALRM.
+    Real,
+    /// ITIMER_VIRTUAL: user time, SIGVTALRM.
+    Virtual,
+    /// ITIMER_PROF: user and system time, SIGPROF.
+    Prof,
+}
+
+impl Which {
+    const ALL: [Which; 3] = [Which::Real, Which::Virtual, Which::Prof];
+
+    fn index(self) -> usize {
+        match self {
+            Which::Real => 0,
+            Which::Virtual => 1,
+            Which::Prof => 2,
+        }
+    }
+}
+
+impl TryFrom<i32> for Which {
+    type Error = Errno;
+
+    /// EINVAL for anything but ITIMER_REAL, ITIMER_VIRTUAL and ITIMER_PROF.
+    fn try_from(which: i32) -> Result<Which, Errno> {
+        const REAL: i32 = c_int(linux::ITIMER_REAL);
+        const VIRTUAL: i32 = c_int(linux::ITIMER_VIRTUAL);
+        const PROF: i32 = c_int(linux::ITIMER_PROF);
+        match which {
+            REAL => Ok(Which::Real),
+            VIRTUAL => Ok(Which::Virtual),
+            PROF => Ok(Which::Prof),
+            _ => Err(Errno::EINVAL),
+        }
+    }
+}
 
 /// User and system time, in ns.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,8 +109,8 @@ pub struct ProcTimes {
     pub dead: SpinLock<Times>,
     /// Reaped children (and their reaped children).
     pub children: SpinLock<Times>,
-    /// ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF.
-    pub itimers: [SpinLock<ITimer>; 3],
+    /// ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF (by [`Which`]).
+    itimers: [SpinLock<ITimer>; 3],
 }
 
 impl Default for ProcTimes {
@@ -82,11 +120,16 @@ impl Default for ProcTimes {
 }
 
 impl ProcTimes {
+    fn itimer(&self, which: Which) -> &SpinLock<ITimer> {
+        &self.itimers[which.index()]
+    }
+
     pub fn new() -> ProcTimes {
         ProcTimes {
             dead: SpinLock::new("ptimes", Times::default()),
             children: SpinLock::new("ptimes", Times::default()),
-            itimers: [const { SpinLock::new("itimer", ITimer { value_ns: 0, interval_ns: 0, callout: None, generation: 0 }) }; 3],
+            itimers: [const { SpinLock::new("itimer", ITimer { value_ns: 0, interval_ns: 0, callout: None, generation: 0 }) };
+                3],
         }
     }
 }
@@ -131,9 +174,9 @@ pub fn child_reaped(parent: &UProc, child: &UProc) {
 pub fn charge_user(td: &UThread, p: &UProc, user_ns: u64, total_ns: u64) {
     crate::kern::cpustat::charge_user(user_ns);
     td.user().times.user_ns.fetch_add(user_ns, Ordering::Relaxed);
-    for (which, used, sig) in [(ITIMER_VIRTUAL, user_ns, SIGVTALRM), (ITIMER_PROF, total_ns, SIGPROF)] {
+    for (which, used, sig) in [(Which::Virtual, user_ns, SIGVTALRM), (Which::Prof, total_ns, SIGPROF)] {
         let fired = {
-            let mut t = p.user().times.itimers[which as usize].lock();
+            let mut t = p.user().times.itimer(which).lock();
             if t.value_ns == 0 || used == 0 {
                 false
             } else if used < t.value_ns {
@@ -151,9 +194,9 @@ pub fn charge_user(td: &UThread, p: &UProc, user_ns: u64, total_ns: u64) {
 }
 
 /// getitimer: (value, interval) in ns.
-pub fn get(p: &UProc, which: i32) -> (u64, u64) {
-    let t = p.user().times.itimers[which as usize].lock();
-    let value = if which == ITIMER_REAL && t.value_ns != 0 {
+pub fn get(p: &UProc, which: Which) -> (u64, u64) {
+    let t = p.user().times.itimer(which).lock();
+    let value = if which == Which::Real && t.value_ns != 0 {
         t.value_ns.saturating_sub(platform::time::uptime_ns()).max(1)
     } else {
         t.value_ns
@@ -162,15 +205,15 @@ pub fn get(p: &UProc, which: i32) -> (u64, u64) {
 }
 
 /// setitimer: arm (or with `value_ns` 0, disarm) a timer; returns the old setting.
-pub fn set(p: &UProc, which: i32, value_ns: u64, interval_ns: u64) -> (u64, u64) {
+pub fn set(p: &UProc, which: Which, value_ns: u64, interval_ns: u64) -> (u64, u64) {
     let old = get(p, which);
-    let mut t = p.user().times.itimers[which as usize].lock();
+    let mut t = p.user().times.itimer(which).lock();
     if let Some(id) = t.callout.take() {
         platform::timer::callout_stop(id);
     }
     t.generation += 1;
     t.interval_ns = if value_ns == 0 { 0 } else { interval_ns };
-    if which != ITIMER_REAL {
+    if which != Which::Real {
         t.value_ns = value_ns;
         return old;
     }
@@ -193,7 +236,7 @@ fn arm_real(p: Weak<Proc>, deadline: u64, generation: u64) -> CalloutId {
 fn real_fired(wp: Weak<Proc>, generation: u64) {
     let Some(p) = wp.upgrade().and_then(UProc::new) else { return };
     {
-        let mut t = p.user().times.itimers[ITIMER_REAL as usize].lock();
+        let mut t = p.user().times.itimer(Which::Real).lock();
         if t.generation != generation || t.value_ns == 0 {
             return;
         }
@@ -211,13 +254,13 @@ fn real_fired(wp: Weak<Proc>, generation: u64) {
             t.callout = Some(arm_real(wp.clone(), next, generation));
         }
     }
-    signal::send_to_proc(&p, SigInfo::kernel(signal::SIGALRM, SI_KERNEL));
+    signal::send_to_proc(&p, SigInfo::kernel(SIGALRM, SI_KERNEL));
 }
 
 /// The process is gone (or its timers are not inherited): stop ITIMER_REAL.
 pub fn cancel_all(p: &UProc) {
-    for t in &p.user().times.itimers {
-        let mut t = t.lock();
+    for which in Which::ALL {
+        let mut t = p.user().times.itimer(which).lock();
         if let Some(id) = t.callout.take() {
             platform::timer::callout_stop(id);
         }

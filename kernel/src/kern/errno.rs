@@ -1,10 +1,26 @@
 //! Linux errno values: the guest ABI's error numbers (errno(3), asm-generic/errno*.h).
 //! System calls return `Result<usize, Errno>`; the trap code turns an error into `-errno`.
+//!
+//! Every guest-visible number is checked at compile time against `linux_raw_sys::errno`;
+//! the restart codes are the kernel's own (include/linux/errno.h), never seen by a guest.
+
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
 
 use std::fmt;
 
 macro_rules! errnos {
-    ($($name:ident = $num:expr, $text:expr;)*) => {
+    (
+        linux { $($lname:ident = $lnum:expr, $ltext:expr;)* }
+        internal { $($iname:ident = $inum:expr, $itext:expr;)* }
+    ) => {
+        errnos!(@enum $($lname = $lnum, $ltext;)* $($iname = $inum, $itext;)*);
+
+        // The guest-visible numbers are Linux's.
+        const _: () = {
+            $(assert!(Errno::$lname as i32 == crate::abi::c_int(linux_raw_sys::errno::$lname));)*
+        };
+    };
+    (@enum $($name:ident = $num:expr, $text:expr;)*) => {
         /// A Linux error number.
         #[allow(non_camel_case_types, reason = "Linux's errno names, ERESTART_RESTARTBLOCK among them")]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,6 +49,18 @@ macro_rules! errnos {
                 }
             }
 
+            /// From the `rax` of a returning system call: the error it carries, if it is one
+            /// (`-4095..=-1`) we know.
+            pub fn from_rax(rax: u64) -> Option<Errno> {
+                let v = rax.cast_signed();
+                if (-4095..0).contains(&v) { i32::try_from(-v).ok().and_then(Errno::from_num) } else { None }
+            }
+
+            /// One of the kernel-internal "restart the call" codes.
+            pub fn is_restart(self) -> bool {
+                matches!(self, Errno::ERESTARTSYS | Errno::ERESTARTNOINTR | Errno::ERESTARTNOHAND | Errno::ERESTART_RESTARTBLOCK)
+            }
+
             /// From a number, if it is one we know.
             pub fn from_num(n: i32) -> Option<Errno> {
                 match n {
@@ -45,6 +73,7 @@ macro_rules! errnos {
 }
 
 errnos! {
+    linux {
     EPERM = 1, "Operation not permitted";
     ENOENT = 2, "No such file or directory";
     ESRCH = 3, "No such process";
@@ -99,11 +128,14 @@ errnos! {
     ENOBUFS = 105, "No buffer space available";
     ETIMEDOUT = 110, "Connection timed out";
     ECANCELED = 125, "Operation canceled";
+    }
     // Kernel-internal: restart the system call (never seen by the guest).
+    internal {
     ERESTARTSYS = 512, "(restart system call)";
     ERESTARTNOINTR = 513, "(restart system call, no interrupt)";
     ERESTARTNOHAND = 514, "(restart if no handler)";
     ERESTART_RESTARTBLOCK = 516, "(restart through restart_syscall)";
+    }
 }
 
 impl fmt::Display for Errno {
@@ -120,8 +152,8 @@ pub type SysResult = Result<usize, Errno>;
 /// The value the guest's `rax` gets: the result, or `-errno`.
 pub fn to_rax(r: SysResult) -> u64 {
     match r {
-        Ok(v) => v as u64,
-        Err(e) => (-(e.num() as i64)) as u64,
+        Ok(v) => u64::try_from(v).unwrap_or(u64::MAX),
+        Err(e) => (-i64::from(e.num())).cast_unsigned(),
     }
 }
 
@@ -135,7 +167,10 @@ mod tests {
         assert_eq!(Errno::ENOSYS.name(), "ENOSYS");
         assert_eq!(Errno::from_num(14), Some(Errno::EFAULT));
         assert_eq!(Errno::from_num(9999), None);
-        assert_eq!(to_rax(Err(Errno::ENOSYS)), (-38i64) as u64);
+        assert_eq!(to_rax(Err(Errno::ENOSYS)), (-38i64).cast_unsigned());
+        assert_eq!(Errno::from_rax(to_rax(Err(Errno::ERESTARTSYS))), Some(Errno::ERESTARTSYS));
+        assert_eq!(Errno::from_rax(5), None);
+        assert!(Errno::ERESTARTNOHAND.is_restart() && !Errno::EINTR.is_restart());
         assert_eq!(to_rax(Ok(42)), 42);
         assert_eq!(Errno::EBADF.to_string(), "Bad file descriptor (EBADF)");
     }

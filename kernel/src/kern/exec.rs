@@ -13,16 +13,19 @@
 //! Segments are file-backed private mappings: pages are read from the file on first touch;
 //! the part of a segment's last page past its file size, and its bss, are zeros.
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+
 use goblin::container::{Container, Ctx, Endian};
 use goblin::elf::header::{EM_X86_64, ET_DYN, ET_EXEC, Header};
 use goblin::elf::program_header::{PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD, PT_PHDR, ProgramHeader};
 
+use crate::abi::c_ulong;
 use crate::fs::namei::{self, NamePath};
 use crate::fs::vfs::VnodeRef;
 use crate::kern::errno::Errno;
 use crate::kern::uproc::Cred;
 use crate::vm::space::{AddressSpace, Backing, MapEntry, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, STACK_SIZE, STACK_TOP, page_down, page_up};
-use crate::vm::uaccess::copyout;
+use crate::vm::uaccess::{self, UserPtr, UserSlice};
 
 /// Where a static-PIE program is loaded.
 pub const PIE_BASE: u64 = 0x5555_5555_0000;
@@ -33,27 +36,39 @@ pub const MAX_ARG_STRLEN: usize = 32 * 4096;
 /// Nested `#!` interpreters allowed.
 const MAX_INTERP_DEPTH: u32 = 4;
 
-// auxv types
-const AT_NULL: u64 = 0;
-const AT_PHDR: u64 = 3;
-const AT_PHENT: u64 = 4;
-const AT_PHNUM: u64 = 5;
-const AT_PAGESZ: u64 = 6;
-const AT_BASE: u64 = 7;
-const AT_FLAGS: u64 = 8;
-const AT_ENTRY: u64 = 9;
-const AT_UID: u64 = 11;
-const AT_EUID: u64 = 12;
-const AT_GID: u64 = 13;
-const AT_EGID: u64 = 14;
-const AT_PLATFORM: u64 = 15;
-const AT_HWCAP: u64 = 16;
-const AT_CLKTCK: u64 = 17;
-const AT_SECURE: u64 = 23;
-const AT_RANDOM: u64 = 25;
-const AT_HWCAP2: u64 = 26;
-const AT_EXECFN: u64 = 31;
-const AT_MINSIGSTKSZ: u64 = 51;
+// auxv types (linux/auxvec.h, asm/auxvec.h).
+use linux_raw_sys::auxvec as at;
+const AT_NULL: u64 = c_ulong(at::AT_NULL);
+const AT_PHDR: u64 = c_ulong(at::AT_PHDR);
+const AT_PHENT: u64 = c_ulong(at::AT_PHENT);
+const AT_PHNUM: u64 = c_ulong(at::AT_PHNUM);
+const AT_PAGESZ: u64 = c_ulong(at::AT_PAGESZ);
+const AT_BASE: u64 = c_ulong(at::AT_BASE);
+const AT_FLAGS: u64 = c_ulong(at::AT_FLAGS);
+const AT_ENTRY: u64 = c_ulong(at::AT_ENTRY);
+const AT_UID: u64 = c_ulong(at::AT_UID);
+const AT_EUID: u64 = c_ulong(at::AT_EUID);
+const AT_GID: u64 = c_ulong(at::AT_GID);
+const AT_EGID: u64 = c_ulong(at::AT_EGID);
+const AT_PLATFORM: u64 = c_ulong(at::AT_PLATFORM);
+const AT_HWCAP: u64 = c_ulong(at::AT_HWCAP);
+const AT_CLKTCK: u64 = c_ulong(at::AT_CLKTCK);
+const AT_SECURE: u64 = c_ulong(at::AT_SECURE);
+const AT_RANDOM: u64 = c_ulong(at::AT_RANDOM);
+const AT_HWCAP2: u64 = c_ulong(at::AT_HWCAP2);
+const AT_EXECFN: u64 = c_ulong(at::AT_EXECFN);
+const AT_MINSIGSTKSZ: u64 = c_ulong(at::AT_MINSIGSTKSZ);
+
+/// The size of a program header (`Elf64_Phdr`): e_phentsize must be it, and AT_PHENT says it.
+const PHENT_SIZE: usize = 56;
+
+/// One auxiliary vector entry (`Elf64_auxv_t`: a type and a value).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, zerocopy::IntoBytes, zerocopy::Immutable)]
+struct AuxEntry {
+    a_type: u64,
+    a_val: u64,
+}
 
 /// A loaded program, ready to run.
 #[derive(Debug)]
@@ -92,7 +107,8 @@ fn read_full(v: &VnodeRef, off: u64, len: usize) -> Result<Vec<u8>, Errno> {
     let mut buf = vec![0u8; len];
     let mut got = 0;
     while got < len {
-        let n = v.read_at(off + got as u64, &mut buf[got..])?;
+        let at = u64::try_from(got).ok().and_then(|g| off.checked_add(g)).ok_or(Errno::EFBIG)?;
+        let n = v.read_at(at, &mut buf[got..])?;
         if n == 0 {
             break;
         }
@@ -193,11 +209,11 @@ fn load_elf(
         return Err(noexec(format!("{name}: not an executable (ELF type {})", h.e_type)));
     }
     let phnum = usize::from(h.e_phnum);
-    if usize::from(h.e_phentsize) != 56 || phnum == 0 || phnum > 128 {
+    if usize::from(h.e_phentsize) != PHENT_SIZE || phnum == 0 || phnum > 128 {
         return Err(noexec(format!("{name}: bad program headers")));
     }
-    let ph_bytes = read_full(v, h.e_phoff, phnum * 56)?;
-    if ph_bytes.len() < phnum * 56 {
+    let ph_bytes = read_full(v, h.e_phoff, phnum * PHENT_SIZE)?;
+    if ph_bytes.len() < phnum * PHENT_SIZE {
         return Err(noexec(format!("{name}: truncated program headers")));
     }
     let ctx = Ctx::new(Container::Big, Endian::Little);
@@ -265,7 +281,7 @@ fn load_elf(
     let attr = v.attr()?;
     let nosuid = !crate::fs::mount::suid_allowed(&np);
     let (cred, secure) = cred.exec(attr.uid, attr.gid, attr.mode, nosuid);
-    let aux = AuxInfo { phdr: phdr_addr.unwrap_or(0), phnum: phnum as u64, entry, cred, secure };
+    let aux = AuxInfo { phdr: phdr_addr.unwrap_or(0), phnum: u64::from(h.e_phnum), entry, cred, secure };
     let sp = build_stack(&mut vm, path, &argv, &envp, &aux, &h)?;
     Ok(Image { vm, entry, sp, path: np, argv, comm, cred: aux.cred })
 }
@@ -279,19 +295,24 @@ struct AuxInfo {
     secure: bool,
 }
 
+/// A length in guest address arithmetic.
+fn len64(n: usize) -> Result<u64, Errno> {
+    u64::try_from(n).map_err(|_| Errno::E2BIG)
+}
+
 /// Write argc, argv, envp, auxv and their strings below STACK_TOP; returns the new rsp.
 fn build_stack(vm: &mut AddressSpace, execfn: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>], aux: &AuxInfo, _h: &Header) -> Result<u64, ExecError> {
     let strings: usize = argv.iter().chain(envp.iter()).map(|s| s.len() + 1).sum::<usize>() + execfn.len() + 1;
-    let ptrs = (argv.len() + envp.len() + 3) * 8;
+    let ptrs = (argv.len() + envp.len() + 3) * size_of::<u64>();
     if strings + ptrs > ARG_MAX {
         return Err(Errno::E2BIG.into());
     }
     let mut sp = STACK_TOP - 8; // an end marker word, as Linux leaves one
     let mut push_str = |vm: &mut AddressSpace, s: &[u8]| -> Result<u64, Errno> {
-        sp -= s.len() as u64 + 1;
+        sp = sp.checked_sub(len64(s.len() + 1)?).ok_or(Errno::E2BIG)?;
         let mut b = s.to_vec();
         b.push(0);
-        copyout(vm, sp, &b)?;
+        uaccess::write_slice(vm, UserSlice::new(sp, b.len()), &b)?;
         Ok(sp)
     };
     let execfn_addr = push_str(vm, execfn)?;
@@ -310,10 +331,10 @@ fn build_stack(vm: &mut AddressSpace, execfn: &[u8], argv: &[Vec<u8>], envp: &[V
     platform::io::random_bytes(&mut random);
     sp = (sp - 16) & !15;
     let random_addr = sp;
-    copyout(vm, random_addr, &random)?;
+    uaccess::write(vm, UserPtr::new(random_addr), &random)?;
     let auxv: Vec<(u64, u64)> = vec![
         (AT_PHDR, aux.phdr),
-        (AT_PHENT, 56),
+        (AT_PHENT, len64(PHENT_SIZE)?),
         (AT_PHNUM, aux.phnum),
         (AT_PAGESZ, PAGE),
         (AT_BASE, 0),
@@ -325,31 +346,26 @@ fn build_stack(vm: &mut AddressSpace, execfn: &[u8], argv: &[Vec<u8>], envp: &[V
         (AT_EGID, u64::from(aux.cred.egid)),
         (AT_PLATFORM, platform_addr),
         (AT_HWCAP, platform::cpu::hwcap()),
-        (AT_CLKTCK, 100),
+        (AT_CLKTCK, crate::kern::cputime::USER_HZ),
         (AT_SECURE, u64::from(aux.secure)),
         (AT_RANDOM, random_addr),
         (AT_HWCAP2, 0),
         (AT_EXECFN, execfn_addr),
-        (AT_MINSIGSTKSZ, 2048),
+        (AT_MINSIGSTKSZ, crate::abi::signal::MINSIGSTKSZ),
         (AT_NULL, 0),
     ];
-    let words = 1 + arg_addrs.len() + 1 + env_addrs.len() + 1 + 2 * auxv.len();
-    sp -= (words * 8) as u64;
-    sp &= !15;
-    let mut block = Vec::with_capacity(words * 8);
-    block.extend_from_slice(&(argv.len() as u64).to_le_bytes());
-    for a in &arg_addrs {
-        block.extend_from_slice(&a.to_le_bytes());
-    }
-    block.extend_from_slice(&0u64.to_le_bytes());
-    for e in &env_addrs {
-        block.extend_from_slice(&e.to_le_bytes());
-    }
-    block.extend_from_slice(&0u64.to_le_bytes());
-    for (t, v) in &auxv {
-        block.extend_from_slice(&t.to_le_bytes());
-        block.extend_from_slice(&v.to_le_bytes());
-    }
-    copyout(vm, sp, &block)?;
+    let auxv: Vec<AuxEntry> = auxv.into_iter().map(|(a_type, a_val)| AuxEntry { a_type, a_val }).collect();
+    // argc, argv[] and NULL, envp[] and NULL: words; then the auxv, 16-byte aligned as a whole.
+    let mut words: Vec<u64> = Vec::with_capacity(argv.len() + envp.len() + 3);
+    words.push(len64(argv.len())?);
+    words.extend(&arg_addrs);
+    words.push(0);
+    words.extend(&env_addrs);
+    words.push(0);
+    let words_len = len64(words.len() * size_of::<u64>())?;
+    let auxv_len = len64(auxv.len() * size_of::<AuxEntry>())?;
+    sp = sp.checked_sub(words_len + auxv_len).ok_or(Errno::E2BIG)? & !15;
+    uaccess::write_slice(vm, UserSlice::new(sp, words.len()), &words)?;
+    uaccess::write_slice(vm, UserSlice::new(sp + words_len, auxv.len()), &auxv)?;
     Ok(sp)
 }

@@ -1,6 +1,8 @@
 //! The process side of execve(2): load the new image, then — past the point of no return —
 //! swap the address space and stub, reset what exec resets, and start at the entry point.
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -10,13 +12,14 @@ use crate::kern::cred::Cred;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::exec;
+use crate::kern::fork::{pid_of, tid_of};
 use crate::kern::sleeplock::SleepLock;
 
 pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> SysResult {
     let u = ctx.p.user();
     let cwd = u.fs.lock().cwd.clone();
     let cred = u.cred();
-    let mut image = match exec::load(&cwd, path, argv, envp, Cred::clone(&cred), ctx.p.pid as u64) {
+    let mut image = match exec::load(&cwd, path, argv, envp, Cred::clone(&cred), tid_of(ctx.p.pid)) {
         Ok(i) => i,
         Err(e) => {
             if let Some(why) = e.why {
@@ -35,9 +38,11 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     stop_other_threads(ctx);
     // A non-leader thread that execs becomes the leader: it takes the pid as its tid.
     let me = ctx.td.tid();
-    if me != ctx.p.pid as u64 {
-        ctx.p.rekey_thread(me, ctx.p.pid as u64);
-        crate::kern::uproc::free_pid(me as i32);
+    if me != tid_of(ctx.p.pid) {
+        ctx.p.rekey_thread(me, tid_of(ctx.p.pid));
+        if let Some(old) = pid_of(me) {
+            crate::kern::uproc::free_pid(old);
+        }
     }
     // The old image's robust futexes die with it; a tid word in memory that others share (a
     // vfork parent's) is cleared and woken, as Linux's exec_mm_release does.

@@ -4,11 +4,13 @@
 //! A process that exits keeps its record as a zombie until its parent reaps it; its memory,
 //! stub and descriptors go at once; its children are given to init.
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-
 use crate::kern::ctx::Exit;
+use crate::kern::fork::{pid_of, tid_of};
 use crate::kern::proc;
 use crate::kern::proc::UProc;
 use crate::kern::sched;
@@ -61,8 +63,8 @@ pub fn exit(td: &UThread, p: &UProc, e: Exit) -> ! {
             *st.get_or_insert(status)
         };
         proc_exit(p, status);
-    } else if td.tid() as i32 != p.pid {
-        crate::kern::uproc::free_pid(td.tid() as i32);
+    } else if let Some(tid) = pid_of(td.tid()).filter(|&t| t != p.pid) {
+        crate::kern::uproc::free_pid(tid);
     }
     sched::thread_exit()
 }
@@ -72,7 +74,8 @@ fn proc_exit(p: &UProc, status: i32) {
     let u = p.user();
     crate::kern::cputime::cancel_all(p);
     // Memory and the stub: the address space goes when its last user lets go.
-    let empty = Arc::new(crate::kern::sleeplock::SleepLock::new("vmmap", crate::vm::space::AddressSpace::new(p.pid as u64)));
+    let empty =
+        Arc::new(crate::kern::sleeplock::SleepLock::new("vmmap", crate::vm::space::AddressSpace::new(tid_of(p.pid))));
     drop(std::mem::replace(&mut *u.vm.lock(), empty));
     // Descriptors.
     let files = std::mem::take(&mut *u.files().lock());
@@ -119,9 +122,10 @@ fn proc_exit(p: &UProc, status: i32) {
 
 /// Whether `parent` reaps its children at once: SIGCHLD ignored, or SA_NOCLDWAIT.
 fn parent_autoreaps(parent: &UProc) -> bool {
-    use crate::kern::signal::{SA_NOCLDWAIT, SIG_IGN, SIGCHLD};
-    let act = parent.user().sig.lock().actions[SIGCHLD as usize];
-    act.handler == SIG_IGN || act.flags & SA_NOCLDWAIT != 0
+    use crate::abi::signal::SaFlags;
+    use crate::kern::signal::{SIG_IGN, SIGCHLD};
+    let act = parent.user().sig.lock().action(SIGCHLD);
+    act.handler == SIG_IGN || act.flags.contains(SaFlags::NOCLDWAIT)
 }
 
 /// Tell the parent: SIGCHLD (or the clone exit signal), and a wake-up for wait(2). A parent
@@ -135,7 +139,7 @@ fn notify_parent(p: &UProc, parent: &UProc, status: i32, autoreap: bool) {
     } else if signal::valid(exit_signal) {
         let uid = p.user().cred.lock().uid;
         let mut info = SigInfo::child(p.pid, uid, status);
-        info.signo = exit_signal;
+        info.si_signo = exit_signal;
         signal::send_to_proc(parent, info);
     }
     p.user().exit_notified.store(true, Ordering::Release);

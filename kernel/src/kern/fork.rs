@@ -8,6 +8,8 @@
 //!   thread is a new host thread of the parent's stub, as a thread would be; exec gives it its
 //!   own. With CLONE_VFORK the parent sleeps until the child execs or exits.
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -22,48 +24,60 @@ use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked};
 use crate::kern::thread::Thread;
 use crate::kern::uproc::{UserProc, UserThread, alloc_pid, free_pid};
 use crate::kern::usertrap::user_main;
-use crate::vm::uaccess;
+use crate::vm::uaccess::{self, UserPtr};
 
-pub const CSIGNAL: u64 = 0xff;
-pub const CLONE_VM: u64 = 0x100;
-pub const CLONE_FS: u64 = 0x200;
-pub const CLONE_FILES: u64 = 0x400;
-pub const CLONE_SIGHAND: u64 = 0x800;
-pub const CLONE_PIDFD: u64 = 0x1000;
-pub const CLONE_PTRACE: u64 = 0x2000;
-pub const CLONE_VFORK: u64 = 0x4000;
-pub const CLONE_PARENT: u64 = 0x8000;
-pub const CLONE_THREAD: u64 = 0x1_0000;
-pub const CLONE_SYSVSEM: u64 = 0x4_0000;
-pub const CLONE_SETTLS: u64 = 0x8_0000;
-pub const CLONE_PARENT_SETTID: u64 = 0x10_0000;
-pub const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
-pub const CLONE_DETACHED: u64 = 0x40_0000;
-pub const CLONE_UNTRACED: u64 = 0x80_0000;
-pub const CLONE_CHILD_SETTID: u64 = 0x100_0000;
-/// Namespace and other flags vk does not support.
-const UNSUPPORTED: u64 = 0x7e02_0000 | CLONE_PIDFD | 0x2_0000_0000;
+pub use crate::abi::proc::CloneFlags;
 
 /// clone's arguments.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct CloneArgs {
-    pub flags: u64,
+    pub flags: CloneFlags,
+    /// The signal the parent gets when the child exits (none if it is no signal).
+    pub exit_signal: u32,
+    /// The child's stack pointer (0: the parent's).
     pub stack: u64,
-    pub parent_tid: u64,
-    pub child_tid: u64,
+    /// Where CLONE_PARENT_SETTID writes the new id (in the parent's memory).
+    pub parent_tid: UserPtr<i32>,
+    /// Where CLONE_CHILD_SETTID writes it and CLONE_CHILD_CLEARTID clears it at exit (in the
+    /// child's memory).
+    pub child_tid: UserPtr<i32>,
+    /// The child's TLS base (CLONE_SETTLS).
     pub tls: u64,
 }
 
+impl Default for CloneArgs {
+    /// fork(2): nothing shared, no exit signal yet.
+    fn default() -> CloneArgs {
+        CloneArgs {
+            flags: CloneFlags::empty(),
+            exit_signal: 0,
+            stack: 0,
+            parent_tid: UserPtr::new(0),
+            child_tid: UserPtr::new(0),
+            tls: 0,
+        }
+    }
+}
+
 /// Create a thread or a process; returns the new id to the caller (the child sees 0).
+/// EINVAL for a thread without shared signal handlers, shared handlers without shared
+/// memory (as Linux), and for the namespaces and pidfds vk does not have.
 pub fn do_clone(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     let f = a.flags;
-    if f & UNSUPPORTED != 0 {
+    if f.intersects(CloneFlags::UNSUPPORTED) {
         return Err(Errno::EINVAL);
     }
-    if (f & CLONE_THREAD != 0 && f & CLONE_SIGHAND == 0) || (f & CLONE_SIGHAND != 0 && f & CLONE_VM == 0) {
+    if (f.contains(CloneFlags::THREAD) && !f.contains(CloneFlags::SIGHAND))
+        || (f.contains(CloneFlags::SIGHAND) && !f.contains(CloneFlags::VM))
+    {
         return Err(Errno::EINVAL);
     }
-    if f & CLONE_THREAD != 0 { new_thread(ctx, a) } else { new_process(ctx, a) }
+    if f.contains(CloneFlags::THREAD) { new_thread(ctx, a) } else { new_process(ctx, a) }
+}
+
+/// Write a new thread's id to the guest (CLONE_PARENT_SETTID, CLONE_CHILD_SETTID).
+fn put_tid(ctx: &Ctx<'_>, p: UserPtr<i32>, tid: i32) -> Result<(), Errno> {
+    ctx.write(p, &tid)
 }
 
 fn child_regs(ctx: &Ctx<'_>, a: &CloneArgs) -> platform::stub::UserRegs {
@@ -85,21 +99,21 @@ fn new_thread(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     };
     let ut = UserThread::new(Arc::new(space.thread(slot)), child_regs(ctx, &a));
     ut.sigstate.sig.lock().mask = ctx.td.user().sigstate.sig.lock().mask;
-    let fs = if a.flags & CLONE_SETTLS != 0 { a.tls } else { ctx.td.user().fs_base.load(Ordering::Relaxed) };
+    let fs = if a.flags.contains(CloneFlags::SETTLS) { a.tls } else { ctx.td.user().fs_base.load(Ordering::Relaxed) };
     ut.fs_base.store(fs, Ordering::Relaxed);
     ut.ops.lock().set_fs(fs);
-    if a.flags & CLONE_CHILD_CLEARTID != 0 {
-        ut.clear_child_tid.store(a.child_tid, Ordering::Relaxed);
+    if a.flags.contains(CloneFlags::CHILD_CLEARTID) {
+        ut.clear_child_tid.store(a.child_tid.addr(), Ordering::Relaxed);
     }
-    if a.flags & CLONE_PARENT_SETTID != 0 {
-        ctx.copyout_i32(a.parent_tid, tid)?;
+    if a.flags.contains(CloneFlags::PARENT_SETTID) {
+        put_tid(ctx, a.parent_tid, tid)?;
     }
-    if a.flags & CLONE_CHILD_SETTID != 0 {
-        ctx.copyout_i32(a.child_tid, tid)?;
+    if a.flags.contains(CloneFlags::CHILD_SETTID) {
+        put_tid(ctx, a.child_tid, tid)?;
     }
     // The parent's stub thread starts the host thread on its way back to the guest.
     ctx.td.user().ops.lock().clone_thread(slot);
-    let td = match Thread::new_user(ctx.p, tid as u64, &ctx.p.comm(), ut, user_main) {
+    let td = match Thread::new_user(ctx.p, tid_of(tid), &ctx.p.comm(), ut, user_main) {
         Ok(td) => td,
         Err(_) => {
             free_pid(tid);
@@ -109,7 +123,7 @@ fn new_thread(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     };
     td.rec.cpu.store(platform::cpu::curcpu(), Ordering::Relaxed);
     sched::setrunnable(td.into_arc());
-    Ok(tid as usize)
+    usize::try_from(tid).map_err(|_| Errno::EAGAIN)
 }
 
 fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
@@ -120,7 +134,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         free_pid(pid);
         e
     };
-    let shared_vm = a.flags & CLONE_VM != 0;
+    let shared_vm = a.flags.contains(CloneFlags::VM);
     // The child's address space and its thread in a stub: a copy-on-write copy in a new stub,
     // or (CLONE_VM) the parent's own, with a new thread in the parent's stub.
     let (vm, t0, slot_in_parent) = if shared_vm {
@@ -137,36 +151,37 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         }
         (None, space.thread(slot), Some((space, slot)))
     } else {
-        let mut vm = pu.vm().lock().fork(pid as u64);
+        let mut vm = pu.vm().lock().fork(tid_of(pid));
         let pm = platform::physmem::get().ok_or(Errno::ENOMEM).map_err(fail)?;
         let (space, t0) = StubSpace::spawn(pm.fd()).map_err(|e| {
             log::warn!("fork: {e}");
             fail(Errno::EAGAIN)
         })?;
         vm.stub = Some(space);
-        if a.flags & CLONE_CHILD_SETTID != 0 {
-            uaccess::copyout(&mut vm, a.child_tid, &pid.to_le_bytes()).map_err(fail)?;
+        if a.flags.contains(CloneFlags::CHILD_SETTID) {
+            uaccess::write(&mut vm, a.child_tid, &pid).map_err(fail)?;
         }
         (Some(vm), t0, None)
     };
-    let files = if a.flags & CLONE_FILES != 0 { None } else { Some(pu.files().lock().clone()) };
+    let files = if a.flags.contains(CloneFlags::FILES) { None } else { Some(pu.files().lock().clone()) };
     let fs = pu.fs.lock().clone();
     let cred = pu.cred.lock().clone();
-    let own_vm = vm.unwrap_or_else(|| crate::vm::space::AddressSpace::new(pid as u64));
+    let own_vm = vm.unwrap_or_else(|| crate::vm::space::AddressSpace::new(tid_of(pid)));
     let user = UserProc::new(own_vm, files.clone().unwrap_or_default(), fs, cred.clone(), Arc::downgrade(parent.arc()));
     if files.is_none() {
         *user.files.lock() = pu.files();
     }
     if shared_vm {
         *user.vm.lock() = pu.vm();
-        if a.flags & CLONE_CHILD_SETTID != 0 {
-            ctx.copyout_i32(a.child_tid, pid).map_err(fail)?;
+        if a.flags.contains(CloneFlags::CHILD_SETTID) {
+            put_tid(ctx, a.child_tid, pid).map_err(fail)?;
         }
     }
     *user.exe.lock() = pu.exe.lock().clone();
     *user.argv.lock() = pu.argv.lock().clone();
     *user.rlimits.lock() = *pu.rlimits.lock();
-    user.exit_signal.store((a.flags & CSIGNAL) as i32, Ordering::Relaxed);
+    // Any byte: one that is no signal means none is sent (the legacy clone takes it as is).
+    user.exit_signal.store(i32::try_from(a.exit_signal).unwrap_or(0), Ordering::Relaxed);
     {
         let mut sig = pu.sig.lock().clone();
         sig.pending.clear();
@@ -185,16 +200,17 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     let ut = UserThread::new(Arc::new(t0), child_regs(ctx, &a));
     ut.sigstate.sig.lock().mask = ctx.td.user().sigstate.sig.lock().mask;
     ut.sigstate.sig.lock().altstack = ctx.td.user().sigstate.sig.lock().altstack;
-    let fs_base = if a.flags & CLONE_SETTLS != 0 { a.tls } else { ctx.td.user().fs_base.load(Ordering::Relaxed) };
+    let fs_base =
+        if a.flags.contains(CloneFlags::SETTLS) { a.tls } else { ctx.td.user().fs_base.load(Ordering::Relaxed) };
     ut.fs_base.store(fs_base, Ordering::Relaxed);
     ut.ops.lock().set_fs(fs_base);
-    if a.flags & CLONE_CHILD_CLEARTID != 0 {
-        ut.clear_child_tid.store(a.child_tid, Ordering::Relaxed);
+    if a.flags.contains(CloneFlags::CHILD_CLEARTID) {
+        ut.clear_child_tid.store(a.child_tid.addr(), Ordering::Relaxed);
     }
-    if a.flags & CLONE_PARENT_SETTID != 0 {
-        ctx.copyout_i32(a.parent_tid, pid).map_err(fail)?;
+    if a.flags.contains(CloneFlags::PARENT_SETTID) {
+        put_tid(ctx, a.parent_tid, pid).map_err(fail)?;
     }
-    let td = match Thread::new_user(&child, pid as u64, &comm, ut, user_main) {
+    let td = match Thread::new_user(&child, tid_of(pid), &comm, ut, user_main) {
         Ok(td) => td,
         Err(_) => {
             if let Some((space, slot)) = slot_in_parent {
@@ -207,10 +223,21 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     pu.children.lock().push(child.clone());
     proc::insert(Arc::clone(child.arc()));
     sched::setrunnable(td.into_arc());
-    if a.flags & CLONE_VFORK != 0 {
+    if a.flags.contains(CloneFlags::VFORK) {
         wait_vfork(&child);
     }
-    Ok(pid as usize)
+    usize::try_from(pid).map_err(|_| Errno::EAGAIN)
+}
+
+/// A pid (or a thread id as `alloc_pid` gives it: always positive) as the `u64` threads
+/// and address spaces are keyed by.
+pub fn tid_of(pid: i32) -> u64 {
+    u64::from(pid.unsigned_abs())
+}
+
+/// A thread id as the pid it was allocated as (None for a number no pid can be).
+pub fn pid_of(tid: u64) -> Option<i32> {
+    i32::try_from(tid).ok()
 }
 
 /// The vfork parent sleeps until the child execs or exits.

@@ -11,14 +11,14 @@
 //! * wait(2) reports a stop once to WUNTRACED and a continue once to WCONTINUED; the report
 //!   is kept in [`JobCtl::report`].
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
 
-use crate::kern::thread::ThreadState;
+use crate::abi::signal::SaFlags;
 use crate::kern::proc::UProc;
 use crate::kern::signal::{self, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SigInfo};
+pub use crate::kern::signal::{CLD_CONTINUED, CLD_STOPPED};
 use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked_state, wakeup, wchan_of};
-
-pub const CLD_STOPPED: i32 = 5;
-pub const CLD_CONTINUED: i32 = 6;
+use crate::kern::thread::ThreadState;
 
 /// The stop signals.
 pub const STOP_MASK: u64 = (1 << (SIGSTOP - 1)) | (1 << (SIGTSTP - 1)) | (1 << (SIGTTIN - 1)) | (1 << (SIGTTOU - 1));
@@ -127,8 +127,8 @@ pub fn release(p: &UProc) {
 /// for its wait(2).
 fn notify_parent(p: &UProc, code: i32, status: i32) {
     let Some(parent) = p.user().uparent() else { return };
-    let act = parent.user().sig.lock().actions[SIGCHLD as usize];
-    if act.flags & signal::SA_NOCLDSTOP == 0 {
+    let act = parent.user().sig.lock().action(SIGCHLD);
+    if !act.flags.contains(SaFlags::NOCLDSTOP) {
         let uid = p.user().cred.lock().uid;
         signal::send_to_proc(&parent, SigInfo::child_event(p.pid, uid, code, status));
     }

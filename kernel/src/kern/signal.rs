@@ -12,84 +12,90 @@
 //!
 //! Lock order: a process's `sig` before a thread's `sig`.
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use kvm_mem::abi::tflags;
 use platform::stub::{UserRegs, reg};
 use platform::sync::SpinLock;
 
+use crate::abi::signal::{
+    Fpstate64, RtSigframe, SaFlags, SiChld, SiFault, SiKill, Sigaction, Sigcontext, Siginfo, SsFlags, Stack,
+    UC_FP_XSTATE, UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS, Ucontext,
+};
+use crate::abi::{c_int, linux};
 use crate::kern::ctx::Exit;
 use crate::kern::errno::Errno;
 use crate::kern::exit::sigstatus;
 use crate::kern::proc::UProc;
 use crate::kern::sleep::wake_thread;
 use crate::kern::thread::UThread;
-use crate::kern::thread::{Thread, WakeReason, ThreadState};
-use crate::vm::uaccess;
+use crate::kern::thread::{Thread, ThreadState, WakeReason};
+use crate::vm::uaccess::{self, UserPtr, UserSlice};
 
+/// Signals: 1..=NSIG (`_NSIG`).
 pub const NSIG: usize = 64;
-pub const SIGHUP: i32 = 1;
-pub const SIGINT: i32 = 2;
-pub const SIGQUIT: i32 = 3;
-pub const SIGILL: i32 = 4;
-pub const SIGTRAP: i32 = 5;
-pub const SIGABRT: i32 = 6;
-pub const SIGBUS: i32 = 7;
-pub const SIGFPE: i32 = 8;
-pub const SIGKILL: i32 = 9;
-pub const SIGSEGV: i32 = 11;
-pub const SIGPIPE: i32 = 13;
-pub const SIGALRM: i32 = 14;
-pub const SIGTERM: i32 = 15;
-pub const SIGCHLD: i32 = 17;
-pub const SIGCONT: i32 = 18;
-pub const SIGSTOP: i32 = 19;
-pub const SIGTSTP: i32 = 20;
-pub const SIGTTIN: i32 = 21;
-pub const SIGTTOU: i32 = 22;
-pub const SIGURG: i32 = 23;
-pub const SIGXCPU: i32 = 24;
-pub const SIGXFSZ: i32 = 25;
-pub const SIGWINCH: i32 = 28;
-pub const SIGSYS: i32 = 31;
+const _: () = assert!(linux::_NSIG == 64);
+const NSIG_INT: i32 = c_int(linux::_NSIG);
 
-pub const SIG_DFL: u64 = 0;
-pub const SIG_IGN: u64 = 1;
+// The signal numbers (asm/signal.h), each defined here once for the whole kernel.
+pub const SIGHUP: i32 = c_int(linux::SIGHUP);
+pub const SIGINT: i32 = c_int(linux::SIGINT);
+pub const SIGQUIT: i32 = c_int(linux::SIGQUIT);
+pub const SIGILL: i32 = c_int(linux::SIGILL);
+pub const SIGTRAP: i32 = c_int(linux::SIGTRAP);
+pub const SIGABRT: i32 = c_int(linux::SIGABRT);
+pub const SIGBUS: i32 = c_int(linux::SIGBUS);
+pub const SIGFPE: i32 = c_int(linux::SIGFPE);
+pub const SIGKILL: i32 = c_int(linux::SIGKILL);
+pub const SIGUSR1: i32 = c_int(linux::SIGUSR1);
+pub const SIGSEGV: i32 = c_int(linux::SIGSEGV);
+pub const SIGUSR2: i32 = c_int(linux::SIGUSR2);
+pub const SIGPIPE: i32 = c_int(linux::SIGPIPE);
+pub const SIGALRM: i32 = c_int(linux::SIGALRM);
+pub const SIGTERM: i32 = c_int(linux::SIGTERM);
+pub const SIGCHLD: i32 = c_int(linux::SIGCHLD);
+pub const SIGCONT: i32 = c_int(linux::SIGCONT);
+pub const SIGSTOP: i32 = c_int(linux::SIGSTOP);
+pub const SIGTSTP: i32 = c_int(linux::SIGTSTP);
+pub const SIGTTIN: i32 = c_int(linux::SIGTTIN);
+pub const SIGTTOU: i32 = c_int(linux::SIGTTOU);
+pub const SIGURG: i32 = c_int(linux::SIGURG);
+pub const SIGXCPU: i32 = c_int(linux::SIGXCPU);
+pub const SIGXFSZ: i32 = c_int(linux::SIGXFSZ);
+pub const SIGVTALRM: i32 = c_int(linux::SIGVTALRM);
+pub const SIGPROF: i32 = c_int(linux::SIGPROF);
+pub const SIGWINCH: i32 = c_int(linux::SIGWINCH);
+pub const SIGSYS: i32 = c_int(linux::SIGSYS);
+/// The first real-time signal: from here on signals queue.
+pub const SIGRTMIN: i32 = c_int(linux::SIGRTMIN);
 
-pub const SA_NOCLDSTOP: u64 = 1;
-pub const SA_NOCLDWAIT: u64 = 2;
-pub const SA_SIGINFO: u64 = 4;
-pub const SA_RESTORER: u64 = 0x0400_0000;
-pub const SA_ONSTACK: u64 = 0x0800_0000;
-pub const SA_RESTART: u64 = 0x1000_0000;
-pub const SA_NODEFER: u64 = 0x4000_0000;
-pub const SA_RESETHAND: u64 = 0x8000_0000;
+pub use crate::abi::signal::{SIG_DFL, SIG_IGN};
 
-pub const SS_ONSTACK: i32 = 1;
-pub const SS_DISABLE: i32 = 2;
-pub const MINSIGSTKSZ: u64 = 2048;
+// si_code values (asm-generic/siginfo.h).
+pub const SI_USER: i32 = c_int(linux::SI_USER);
+pub const SI_KERNEL: i32 = c_int(linux::SI_KERNEL);
+pub const SI_TKILL: i32 = linux::SI_TKILL;
+pub const CLD_EXITED: i32 = c_int(linux::CLD_EXITED);
+pub const CLD_KILLED: i32 = c_int(linux::CLD_KILLED);
+pub const CLD_DUMPED: i32 = c_int(linux::CLD_DUMPED);
+pub const CLD_STOPPED: i32 = c_int(linux::CLD_STOPPED);
+pub const CLD_CONTINUED: i32 = c_int(linux::CLD_CONTINUED);
+pub const SEGV_MAPERR: i32 = c_int(linux::SEGV_MAPERR);
+pub const SEGV_ACCERR: i32 = c_int(linux::SEGV_ACCERR);
+pub const BUS_ADRERR: i32 = c_int(linux::BUS_ADRERR);
 
-// si_code values
-pub const SI_USER: i32 = 0;
-pub const SI_KERNEL: i32 = 0x80;
-pub const SI_TKILL: i32 = -6;
-pub const CLD_EXITED: i32 = 1;
-pub const CLD_KILLED: i32 = 2;
-pub const CLD_DUMPED: i32 = 3;
-pub const SEGV_MAPERR: i32 = 1;
-pub const SEGV_ACCERR: i32 = 2;
-pub const BUS_ADRERR: i32 = 2;
-
-/// Bit of `sig` in a signal set.
+/// Bit of `sig` in a signal set (0 for a number that is no signal).
 pub fn bit(sig: i32) -> u64 {
-    1u64 << (sig - 1)
+    sig.checked_sub(1).and_then(|s| u32::try_from(s).ok()).and_then(|s| 1u64.checked_shl(s)).unwrap_or(0)
 }
 
 /// Signals that can be neither blocked, caught nor ignored.
 pub const UNBLOCKABLE: u64 = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
 
 pub fn valid(sig: i32) -> bool {
-    (1..=NSIG as i32).contains(&sig)
+    (1..=NSIG_INT).contains(&sig)
 }
 
 /// What a signal does by default.
@@ -114,50 +120,60 @@ pub fn default_action(sig: i32) -> DefaultAction {
     }
 }
 
-/// A sigaction.
+/// A signal's action, as the kernel keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SigAction {
     pub handler: u64,
-    pub flags: u64,
+    pub flags: SaFlags,
     pub restorer: u64,
     pub mask: u64,
 }
 
-/// A siginfo: signal, errno, code, and the 112-byte union.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SigInfo {
-    pub signo: i32,
-    pub code: i32,
-    pub fields: [u8; 112],
+impl SigAction {
+    /// From the guest's `struct sigaction`: unknown flags cleared, SIGKILL and SIGSTOP never
+    /// blocked, as rt_sigaction(2) does.
+    pub fn from_guest(a: &Sigaction) -> SigAction {
+        SigAction {
+            handler: a.sa_handler,
+            flags: SaFlags::from_guest(a.sa_flags),
+            restorer: a.sa_restorer,
+            mask: a.sa_mask & !UNBLOCKABLE,
+        }
+    }
+
+    /// As the guest reads it back.
+    pub fn to_guest(&self) -> Sigaction {
+        Sigaction {
+            sa_handler: self.handler,
+            sa_flags: u64::from(self.flags.bits()),
+            sa_restorer: self.restorer,
+            sa_mask: self.mask,
+        }
+    }
+
+    /// Whether a signal with this action is thrown away (ignored, explicitly or by default).
+    pub fn ignores(&self, sig: i32) -> bool {
+        self.handler == SIG_IGN || (self.handler == SIG_DFL && default_action(sig) == DefaultAction::Ignore)
+    }
 }
 
-impl SigInfo {
-    fn with(signo: i32, code: i32) -> SigInfo {
-        SigInfo { signo, code, fields: [0; 112] }
-    }
+/// A siginfo, as queued and as the guest reads it.
+pub type SigInfo = Siginfo;
 
-    fn put(&mut self, off: usize, b: &[u8]) {
-        self.fields[off..off + b.len()].copy_from_slice(b);
-    }
-
+impl Siginfo {
     /// From kill(2) or tgkill(2).
     pub fn user(signo: i32, code: i32, pid: i32, uid: u32) -> SigInfo {
-        let mut i = SigInfo::with(signo, code);
-        i.put(0, &pid.to_le_bytes());
-        i.put(4, &uid.to_le_bytes());
-        i
+        Siginfo::new(signo, code).with(&SiKill { _pid: pid, _uid: uid })
     }
 
     /// From the kernel itself (a timer): no sender.
     pub fn kernel(signo: i32, code: i32) -> SigInfo {
-        SigInfo::with(signo, code)
+        Siginfo::new(signo, code)
     }
 
     /// From a fault at `addr`.
     pub fn fault(signo: i32, code: i32, addr: u64) -> SigInfo {
-        let mut i = SigInfo::with(signo, code);
-        i.put(0, &addr.to_le_bytes());
-        i
+        Siginfo::new(signo, code).with(&SiFault { _addr: addr, ..SiFault::default() })
     }
 
     /// SIGCHLD for a child that exited with wait status `status`.
@@ -169,29 +185,12 @@ impl SigInfo {
         } else {
             (CLD_KILLED, status & 0x7f)
         };
-        let mut i = SigInfo::with(SIGCHLD, code);
-        i.put(0, &pid.to_le_bytes());
-        i.put(4, &uid.to_le_bytes());
-        i.put(8, &value.to_le_bytes());
-        i
+        SigInfo::child_event(pid, uid, code, value)
     }
 
-    /// SIGCHLD for a child event `code` (CLD_STOPPED, CLD_CONTINUED) with si_status `status`.
+    /// SIGCHLD for a child event `code` (CLD_*) with si_status `status`.
     pub fn child_event(pid: i32, uid: u32, code: i32, status: i32) -> SigInfo {
-        let mut i = SigInfo::with(SIGCHLD, code);
-        i.put(0, &pid.to_le_bytes());
-        i.put(4, &uid.to_le_bytes());
-        i.put(8, &status.to_le_bytes());
-        i
-    }
-
-    /// The guest's `siginfo_t` (128 bytes).
-    pub fn to_bytes(&self) -> [u8; 128] {
-        let mut b = [0u8; 128];
-        b[0..4].copy_from_slice(&self.signo.to_le_bytes());
-        b[8..12].copy_from_slice(&self.code.to_le_bytes());
-        b[16..128].copy_from_slice(&self.fields);
-        b
+        Siginfo::new(SIGCHLD, code).with(&SiChld { _pid: pid, _uid: uid, _status: status, ..SiChld::default() })
     }
 }
 
@@ -207,11 +206,12 @@ const MAX_QUEUED: usize = 1024;
 
 impl SigQueue {
     pub fn push(&mut self, info: SigInfo) {
-        let b = bit(info.signo);
-        if info.signo < 32 && self.set & b != 0 {
+        let b = bit(info.si_signo);
+        let realtime = info.si_signo >= SIGRTMIN;
+        if !realtime && self.set & b != 0 {
             return;
         }
-        if self.infos.len() >= MAX_QUEUED && info.signo >= 32 {
+        if realtime && self.infos.len() >= MAX_QUEUED {
             return;
         }
         self.set |= b;
@@ -224,10 +224,10 @@ impl SigQueue {
         if avail == 0 {
             return None;
         }
-        let sig = avail.trailing_zeros() as i32 + 1;
-        let i = self.infos.iter().position(|x| x.signo == sig)?;
+        let sig = i32::try_from(avail.trailing_zeros()).ok()? + 1;
+        let i = self.infos.iter().position(|x| x.si_signo == sig)?;
         let info = self.infos.remove(i);
-        if !self.infos.iter().any(|x| x.signo == sig) {
+        if !self.infos.iter().any(|x| x.si_signo == sig) {
             self.set &= !bit(sig);
         }
         Some(info)
@@ -242,7 +242,7 @@ impl SigQueue {
         if self.set & mask == 0 {
             return;
         }
-        self.infos.retain(|x| bit(x.signo) & mask == 0);
+        self.infos.retain(|x| bit(x.si_signo) & mask == 0);
         self.set &= !mask;
     }
 }
@@ -253,12 +253,31 @@ pub struct AltStack {
     pub sp: u64,
     pub size: u64,
     pub disabled: bool,
+    /// SS_AUTODISARM: a delivered signal disarms it until its handler returns.
+    pub autodisarm: bool,
 }
 
 impl AltStack {
     pub fn on(&self, sp: u64) -> bool {
-        !self.disabled && self.size > 0 && sp > self.sp && sp <= self.sp + self.size
+        !self.disabled && self.size > 0 && sp > self.sp && sp <= self.sp.saturating_add(self.size)
     }
+
+    /// The guest's `stack_t` for it, `sp` being the thread's stack pointer now: SS_DISABLE,
+    /// SS_ONSTACK while on it, or neither; and SS_AUTODISARM if it was asked for.
+    pub fn to_guest(&self, sp: u64) -> Stack {
+        let mut flags = if self.disabled || self.size == 0 {
+            SsFlags::DISABLE
+        } else if self.on(sp) {
+            SsFlags::ONSTACK
+        } else {
+            SsFlags::empty()
+        };
+        flags.set(SsFlags::AUTODISARM, self.autodisarm);
+        Stack { ss_sp: self.sp, ss_flags: flags.bits().cast_signed(), ss_size: self.size, ..Stack::default() }
+    }
+
+    /// A stack disabled (what SS_DISABLE sets, and what SS_AUTODISARM leaves for a handler).
+    pub const DISABLED: AltStack = AltStack { sp: 0, size: 0, disabled: true, autodisarm: false };
 }
 
 /// A thread's signal state.
@@ -274,6 +293,7 @@ pub struct ThreadSig {
 /// A process's signal state.
 #[derive(Debug, Clone)]
 pub struct ProcSig {
+    /// By signal number (0 unused).
     pub actions: [SigAction; NSIG + 1],
     pub pending: SigQueue,
 }
@@ -283,13 +303,25 @@ impl ProcSig {
         ProcSig { actions: [SigAction::default(); NSIG + 1], pending: SigQueue::default() }
     }
 
+    /// The action of `sig` (the default one for a number that is no signal).
+    pub fn action(&self, sig: i32) -> SigAction {
+        usize::try_from(sig).ok().and_then(|i| self.actions.get(i)).copied().unwrap_or_default()
+    }
+
+    /// Set the action of `sig` (a number that is no signal is ignored).
+    pub fn set_action(&mut self, sig: i32, a: SigAction) {
+        if let Some(slot) = usize::try_from(sig).ok().and_then(|i| self.actions.get_mut(i)) {
+            *slot = a;
+        }
+    }
+
     /// After exec: handlers become the default, ignored signals stay ignored.
     pub fn reset_handlers(&mut self) {
         for a in self.actions.iter_mut() {
             if a.handler != SIG_IGN {
                 *a = SigAction::default();
             }
-            a.flags &= !SA_ONSTACK;
+            a.flags.remove(SaFlags::ONSTACK);
         }
     }
 }
@@ -310,15 +342,17 @@ pub struct ThreadSigState {
 
 impl ThreadSigState {
     pub fn new(mask: u64) -> ThreadSigState {
-        ThreadSigState { sig: SpinLock::new("thread_sig", ThreadSig { mask, ..Default::default() }), flag: AtomicBool::new(false) }
+        ThreadSigState {
+            sig: SpinLock::new("thread_sig", ThreadSig { mask, ..Default::default() }),
+            flag: AtomicBool::new(false),
+        }
     }
 }
 
 /// Whether a signal sent now would be thrown away: its action ignores it and no thread has
 /// it blocked (a blocked signal stays pending, as the action may change before it is taken).
 fn is_ignored(p: &UProc, sig: i32) -> bool {
-    let a = p.user().sig.lock().actions[sig as usize];
-    let ignores = a.handler == SIG_IGN || (a.handler == SIG_DFL && default_action(sig) == DefaultAction::Ignore);
+    let ignores = p.user().sig.lock().action(sig).ignores(sig);
     ignores && !p.threads().iter().any(|t| t.user().sigstate.sig.lock().mask & bit(sig) != 0)
 }
 
@@ -342,7 +376,7 @@ pub fn signal_wake(td: &UThread) {
 
 /// Send a signal to a process (kill(2)).
 pub fn send_to_proc(p: &UProc, info: SigInfo) {
-    let sig = info.signo;
+    let sig = info.si_signo;
     if p.is_zombie() {
         return;
     }
@@ -365,12 +399,12 @@ pub fn send_to_proc(p: &UProc, info: SigInfo) {
 /// Send a signal to one thread (tgkill(2), faults).
 pub fn send_to_thread(td: &UThread, info: SigInfo) {
     let Some(p) = td.uproc() else { return };
-    if info.signo == SIGKILL {
+    if info.si_signo == SIGKILL {
         kill_process(&p, sigstatus(SIGKILL));
         return;
     }
-    crate::kern::jobctl::on_send(&p, info.signo);
-    if is_ignored(&p, info.signo) {
+    crate::kern::jobctl::on_send(&p, info.si_signo);
+    if is_ignored(&p, info.si_signo) {
         return;
     }
     td.user().sigstate.sig.lock().pending.push(info);
@@ -418,12 +452,7 @@ pub fn dequeue(td: &UThread, p: &UProc, allowed: u64) -> Option<SigInfo> {
     ts.pending.take(allowed).or_else(|| ps.pending.take(allowed))
 }
 
-const ERESTARTSYS: i64 = -512;
-const ERESTARTNOINTR: i64 = -513;
-const ERESTARTNOHAND: i64 = -514;
-const ERESTART_RESTARTBLOCK: i64 = -516;
-
-/// Back up to re-execute the system call instruction.
+/// Back up to re-execute the system call instruction (`syscall` is two bytes).
 fn restart(regs: &mut UserRegs, orig_rax: u64) {
     regs.set_rax(orig_rax);
     regs.set_rip(regs.rip().wrapping_sub(2));
@@ -433,10 +462,7 @@ fn restart(regs: &mut UserRegs, orig_rax: u64) {
 /// system call whose number was `orig_rax` (for restarts). Returns an exit if a signal
 /// kills the process.
 pub fn deliver(td: &UThread, p: &UProc, regs: &mut UserRegs, syscall: Option<u64>) -> Option<Exit> {
-    let mut restart_pending = syscall.filter(|_| {
-        let r = regs.rax() as i64;
-        r == ERESTARTSYS || r == ERESTARTNOINTR || r == ERESTARTNOHAND || r == ERESTART_RESTARTBLOCK
-    });
+    let mut restart_pending = syscall.filter(|_| Errno::from_rax(regs.rax()).is_some_and(Errno::is_restart));
     loop {
         if crate::kern::exit::exiting(p) {
             return Some(Exit::Group(0));
@@ -447,8 +473,8 @@ pub fn deliver(td: &UThread, p: &UProc, regs: &mut UserRegs, syscall: Option<u64
         }
         let mask = td.user().sigstate.sig.lock().mask;
         let Some(info) = dequeue(td, p, !mask | UNBLOCKABLE) else { break };
-        let sig = info.signo;
-        let act = p.user().sig.lock().actions[sig as usize];
+        let sig = info.si_signo;
+        let act = p.user().sig.lock().action(sig);
         if sig == SIGKILL {
             return Some(Exit::Group(sigstatus(SIGKILL)));
         }
@@ -466,8 +492,10 @@ pub fn deliver(td: &UThread, p: &UProc, regs: &mut UserRegs, syscall: Option<u64
             _ => {}
         }
         if let Some(orig) = restart_pending.take() {
-            let r = regs.rax() as i64;
-            if r == ERESTARTNOINTR || (r == ERESTARTSYS && act.flags & SA_RESTART != 0) {
+            let r = Errno::from_rax(regs.rax());
+            if r == Some(Errno::ERESTARTNOINTR)
+                || (r == Some(Errno::ERESTARTSYS) && act.flags.contains(SaFlags::RESTART))
+            {
                 restart(regs, orig);
             } else {
                 regs.set_rax(crate::kern::errno::to_rax(Err(Errno::EINTR)));
@@ -484,123 +512,208 @@ pub fn deliver(td: &UThread, p: &UProc, regs: &mut UserRegs, syscall: Option<u64
     None
 }
 
-/// Size of the rt_sigframe: the return address, the ucontext, the siginfo.
-const FRAME_SIZE: u64 = 8 + 304 + 128;
-const UC_OFF: u64 = 8;
-const INFO_OFF: u64 = 8 + 304;
+/// The red zone below the stack pointer that a signal frame must not touch (x86-64 ABI).
+const RED_ZONE: u64 = 128;
+
+/// The machine context of `regs` for a signal frame (without the FPU state pointer).
+fn sigcontext_of(regs: &UserRegs) -> Sigcontext {
+    let g = &regs.gregs;
+    let [cs0, cs1, gs0, gs1, fs0, fs1, ss0, ss1] = g[reg::CSGSFS].to_le_bytes();
+    Sigcontext {
+        r8: g[reg::R8],
+        r9: g[reg::R9],
+        r10: g[reg::R10],
+        r11: g[reg::R11],
+        r12: g[reg::R12],
+        r13: g[reg::R13],
+        r14: g[reg::R14],
+        r15: g[reg::R15],
+        rdi: g[reg::RDI],
+        rsi: g[reg::RSI],
+        rbp: g[reg::RBP],
+        rbx: g[reg::RBX],
+        rdx: g[reg::RDX],
+        rax: g[reg::RAX],
+        rcx: g[reg::RCX],
+        rsp: g[reg::RSP],
+        rip: g[reg::RIP],
+        eflags: g[reg::EFL],
+        cs: u16::from_le_bytes([cs0, cs1]),
+        gs: u16::from_le_bytes([gs0, gs1]),
+        fs: u16::from_le_bytes([fs0, fs1]),
+        ss: u16::from_le_bytes([ss0, ss1]),
+        err: g[reg::ERR],
+        trapno: g[reg::TRAPNO],
+        oldmask: g[reg::OLDMASK],
+        cr2: g[reg::CR2],
+        ..Sigcontext::default()
+    }
+}
+
+/// The registers rt_sigreturn(2) takes back from a machine context (the general registers,
+/// the instruction pointer and the flags; the rest describe the trap).
+fn restore_sigcontext(regs: &mut UserRegs, mc: &Sigcontext) {
+    let g = &mut regs.gregs;
+    for (i, v) in [
+        (reg::R8, mc.r8),
+        (reg::R9, mc.r9),
+        (reg::R10, mc.r10),
+        (reg::R11, mc.r11),
+        (reg::R12, mc.r12),
+        (reg::R13, mc.r13),
+        (reg::R14, mc.r14),
+        (reg::R15, mc.r15),
+        (reg::RDI, mc.rdi),
+        (reg::RSI, mc.rsi),
+        (reg::RBP, mc.rbp),
+        (reg::RBX, mc.rbx),
+        (reg::RDX, mc.rdx),
+        (reg::RAX, mc.rax),
+        (reg::RCX, mc.rcx),
+        (reg::RSP, mc.rsp),
+        (reg::RIP, mc.rip),
+    ] {
+        g[i] = v;
+    }
+    g[reg::EFL] = (g[reg::EFL] & !FIX_EFLAGS) | (mc.eflags & FIX_EFLAGS);
+}
 
 /// Build the handler's frame and point the registers at the handler.
 fn setup_frame(td: &UThread, p: &UProc, regs: &mut UserRegs, info: &SigInfo, act: &SigAction) -> Result<(), Errno> {
     let u = td.user();
-    let sig = info.signo;
-    if act.flags & SA_RESTORER == 0 || act.restorer == 0 {
+    let sig = info.si_signo;
+    if !act.flags.contains(SaFlags::RESTORER) || act.restorer == 0 {
         // x86-64 programs always give a restorer; without one the handler could not return.
         return Err(Errno::EFAULT);
     }
     let (old_mask, alt) = {
         let mut ts = u.sigstate.sig.lock();
         let old = ts.saved_mask.take().unwrap_or(ts.mask);
-        (old, ts.altstack)
+        let alt = ts.altstack;
+        if alt.autodisarm {
+            // The frame keeps it; rt_sigreturn puts it back (Linux's signal_delivered).
+            ts.altstack = AltStack::DISABLED;
+        }
+        (old, alt)
     };
-    let mut sp = regs.rsp();
-    let on_alt = alt.on(sp);
-    if act.flags & SA_ONSTACK != 0 && !alt.disabled && alt.size > 0 && !on_alt {
-        sp = alt.sp + alt.size;
+    let user_sp = regs.rsp();
+    let mut sp = if act.flags.contains(SaFlags::ONSTACK) && !alt.disabled && alt.size > 0 && !alt.on(user_sp) {
+        alt.sp.wrapping_add(alt.size)
     } else {
-        sp = sp.wrapping_sub(128); // the red zone
-    }
+        user_sp.wrapping_sub(RED_ZONE)
+    };
+    // The FPU state (64-byte aligned, as xsave wants), then the frame below it, placed so
+    // that the handler starts as if called: rsp + 8 is 16-byte aligned.
     let fp = u.stub.lock().as_ref().and_then(|s| s.fpstate()).unwrap_or_default();
-    sp = sp.wrapping_sub(fp.len() as u64) & !63;
+    let fp_len = u64::try_from(fp.len()).map_err(|_| Errno::EFAULT)?;
+    sp = sp.wrapping_sub(fp_len) & !63;
     let fp_addr = sp;
-    sp = (sp.wrapping_sub(FRAME_SIZE) & !15).wrapping_sub(8);
-    let frame = sp;
-    let mut f = vec![0u8; FRAME_SIZE as usize];
-    f[0..8].copy_from_slice(&act.restorer.to_le_bytes());
-    let uc = UC_OFF as usize;
-    let xsave = fp.len() > 512;
-    let uc_flags: u64 = 0x6 | u64::from(xsave);
-    f[uc..uc + 8].copy_from_slice(&uc_flags.to_le_bytes());
-    f[uc + 16..uc + 24].copy_from_slice(&alt.sp.to_le_bytes());
-    let ss_flags: i32 = if alt.disabled || alt.size == 0 { SS_DISABLE } else if on_alt { SS_ONSTACK } else { 0 };
-    f[uc + 24..uc + 28].copy_from_slice(&ss_flags.to_le_bytes());
-    f[uc + 32..uc + 40].copy_from_slice(&alt.size.to_le_bytes());
-    let mc = uc + 40;
-    for (i, g) in regs.gregs.iter().enumerate() {
-        f[mc + 8 * i..mc + 8 * i + 8].copy_from_slice(&g.to_le_bytes());
-    }
-    let fp_ptr = if fp.is_empty() { 0 } else { fp_addr };
-    f[mc + 8 * 23..mc + 8 * 24].copy_from_slice(&fp_ptr.to_le_bytes());
-    f[uc + 296..uc + 304].copy_from_slice(&old_mask.to_le_bytes());
-    f[INFO_OFF as usize..].copy_from_slice(&info.to_bytes());
+    let frame_len = u64::try_from(size_of::<RtSigframe>()).map_err(|_| Errno::EFAULT)?;
+    let frame = (sp.wrapping_sub(frame_len) & !15).wrapping_sub(8);
+    let mut mcontext = sigcontext_of(regs);
+    mcontext.fpstate = if fp.is_empty() { 0 } else { fp_addr };
+    let xstate = if Fpstate64::has_xstate(&fp) { UC_FP_XSTATE } else { 0 };
+    let f = RtSigframe {
+        pretcode: act.restorer,
+        uc: Ucontext {
+            uc_flags: UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS | xstate,
+            uc_link: 0,
+            uc_stack: alt.to_guest(user_sp),
+            uc_mcontext: mcontext,
+            uc_sigmask: old_mask,
+        },
+        info: *info,
+    };
     {
         let vm = p.user().vm();
         let mut g = vm.lock();
         if !fp.is_empty() {
-            uaccess::copyout(&mut g, fp_addr, &fp)?;
+            uaccess::write_slice(&mut g, UserSlice::new(fp_addr, fp.len()), &fp)?;
         }
-        uaccess::copyout(&mut g, frame, &f)?;
+        uaccess::write(&mut g, UserPtr::new(frame), &f)?;
     }
     if let Some(s) = u.stub.lock().as_ref() {
         s.reset_fpstate();
     }
-    regs.gregs[reg::RDI] = sig as u64;
-    regs.gregs[reg::RSI] = frame + INFO_OFF;
-    regs.gregs[reg::RDX] = frame + UC_OFF;
+    // handler(sig, &frame.info, &frame.uc), returning to the restorer.
+    regs.gregs[reg::RDI] = u64::from(sig.unsigned_abs());
+    regs.gregs[reg::RSI] = RtSigframe::info_addr(frame)?;
+    regs.gregs[reg::RDX] = RtSigframe::uc_addr(frame)?;
     regs.set_rax(0);
     regs.set_rsp(frame);
     regs.set_rip(act.handler);
     // Clear DF and TF for the handler, as Linux does.
-    regs.gregs[reg::EFL] &= !(0x400 | 0x100);
+    regs.gregs[reg::EFL] &= !(X86_EFLAGS_DF | X86_EFLAGS_TF);
     let mut new_mask = old_mask | act.mask;
-    if act.flags & SA_NODEFER == 0 {
+    if !act.flags.contains(SaFlags::NODEFER) {
         new_mask |= bit(sig);
     }
     u.sigstate.sig.lock().mask = new_mask & !UNBLOCKABLE;
-    if act.flags & SA_RESETHAND != 0 {
-        p.user().sig.lock().actions[sig as usize] = SigAction::default();
+    if act.flags.contains(SaFlags::RESETHAND) {
+        p.user().sig.lock().set_action(sig, SigAction::default());
     }
     Ok(())
 }
 
-/// Flags rt_sigreturn takes from the frame (the rest stay as they were).
-const FIX_EFLAGS: u64 = 0x0004_0000 | 0x800 | 0x400 | 0x100 | 0x80 | 0x40 | 0x10 | 0x4 | 0x1 | 0x10000;
+// x86 flag bits (arch/x86/include/uapi/asm/processor-flags.h).
+const X86_EFLAGS_CF: u64 = 1 << 0;
+const X86_EFLAGS_PF: u64 = 1 << 2;
+const X86_EFLAGS_AF: u64 = 1 << 4;
+const X86_EFLAGS_ZF: u64 = 1 << 6;
+const X86_EFLAGS_SF: u64 = 1 << 7;
+const X86_EFLAGS_TF: u64 = 1 << 8;
+const X86_EFLAGS_DF: u64 = 1 << 10;
+const X86_EFLAGS_OF: u64 = 1 << 11;
+const X86_EFLAGS_RF: u64 = 1 << 16;
+const X86_EFLAGS_AC: u64 = 1 << 18;
 
-/// rt_sigreturn(2): restore what the frame at `rsp - 8` saved.
+/// Flags rt_sigreturn takes from the frame, the rest staying as they were (FIX_EFLAGS in
+/// arch/x86/kernel/signal_64.c).
+const FIX_EFLAGS: u64 = X86_EFLAGS_AC
+    | X86_EFLAGS_OF
+    | X86_EFLAGS_DF
+    | X86_EFLAGS_TF
+    | X86_EFLAGS_SF
+    | X86_EFLAGS_ZF
+    | X86_EFLAGS_AF
+    | X86_EFLAGS_PF
+    | X86_EFLAGS_CF
+    | X86_EFLAGS_RF;
+
+/// rt_sigreturn(2): restore what the frame at `rsp - 8` saved (the handler's `ret` popped
+/// its return address).
 pub fn sigreturn(td: &UThread, p: &UProc, regs: &mut UserRegs) -> Result<u64, Errno> {
     let frame = regs.rsp().wrapping_sub(8);
-    let mut uc = vec![0u8; 304];
-    {
+    let uc: Ucontext = {
         let vm = p.user().vm();
         let mut g = vm.lock();
-        uaccess::copyin(&mut g, frame + UC_OFF, &mut uc)?;
-    }
-    let word = |off: usize| u64::from_le_bytes(uc[off..off + 8].try_into().unwrap_or([0; 8]));
-    let mc = 40;
-    let old_efl = regs.gregs[reg::EFL];
-    for i in 0..reg::WRITABLE {
-        regs.gregs[i] = word(mc + 8 * i);
-    }
-    regs.gregs[reg::EFL] = (old_efl & !FIX_EFLAGS) | (regs.gregs[reg::EFL] & FIX_EFLAGS);
-    let fp_ptr = word(mc + 8 * 23);
-    let mask = word(296) & !UNBLOCKABLE;
-    let (ss_sp, ss_flags, ss_size) = (word(16), word(24) as i32, word(32));
+        uaccess::read(&mut g, UserPtr::new(RtSigframe::uc_addr(frame)?))?
+    };
+    restore_sigcontext(regs, &uc.uc_mcontext);
     let u = td.user();
-    if fp_ptr != 0
+    if uc.uc_mcontext.fpstate != 0
         && let Some(stub) = u.stub.lock().clone()
         && let Some(host) = stub.fpstate()
     {
-        let mut fp = vec![0u8; host.len()];
-        let vm = p.user().vm();
-        let mut g = vm.lock();
-        uaccess::copyin(&mut g, fp_ptr, &mut fp)?;
-        drop(g);
+        let fp = {
+            let vm = p.user().vm();
+            let mut g = vm.lock();
+            uaccess::read_slice(&mut g, UserSlice::<u8>::new(uc.uc_mcontext.fpstate, host.len()))?
+        };
         stub.set_fpstate(&fp);
     }
+    let st = uc.uc_stack;
     {
         let mut ts = u.sigstate.sig.lock();
-        ts.mask = mask;
+        ts.mask = uc.uc_sigmask & !UNBLOCKABLE;
         if !ts.altstack.on(regs.rsp()) {
-            ts.altstack = AltStack { sp: ss_sp, size: ss_size, disabled: ss_flags & SS_DISABLE != 0 };
+            let flags = SsFlags::from_bits_retain(st.ss_flags.cast_unsigned());
+            ts.altstack = AltStack {
+                sp: st.ss_sp,
+                size: st.ss_size,
+                disabled: flags.contains(SsFlags::DISABLE),
+                autodisarm: flags.contains(SsFlags::AUTODISARM),
+            };
         }
     }
     u.sigstate.flag.store(true, Ordering::SeqCst);
@@ -623,10 +736,10 @@ mod tests {
         q.push(info(34));
         q.push(info(34));
         q.push(info(SIGINT));
-        assert_eq!(q.take(!0).map(|i| i.signo), Some(SIGINT), "lowest first");
-        assert_eq!(q.take(!bit(SIGTERM)).map(|i| i.signo), Some(34), "blocked ones stay");
-        assert_eq!(q.take(!0).map(|i| i.signo), Some(SIGTERM));
-        assert_eq!(q.take(!0).map(|i| i.signo), Some(34));
+        assert_eq!(q.take(!0).map(|i| i.si_signo), Some(SIGINT), "lowest first");
+        assert_eq!(q.take(!bit(SIGTERM)).map(|i| i.si_signo), Some(34), "blocked ones stay");
+        assert_eq!(q.take(!0).map(|i| i.si_signo), Some(SIGTERM));
+        assert_eq!(q.take(!0).map(|i| i.si_signo), Some(34));
         assert_eq!(q.take(!0), None);
         assert_eq!(q.set, 0);
     }
@@ -641,18 +754,48 @@ mod tests {
     }
 
     #[test]
+    fn numbers_and_bits() {
+        assert_eq!((SIGKILL, SIGCHLD, SIGSYS, SIGRTMIN), (9, 17, 31, 32));
+        assert_eq!(bit(1), 1);
+        assert_eq!(bit(64), 1 << 63);
+        assert_eq!((bit(0), bit(65), bit(-1), bit(i32::MIN)), (0, 0, 0, 0));
+        assert!(valid(64) && !valid(65) && !valid(0));
+    }
+
+    #[test]
     fn child_status_codes() {
         let i = SigInfo::child(5, 0, 3 << 8);
-        assert_eq!(i.code, CLD_EXITED);
-        assert_eq!(i32::from_le_bytes(i.fields[8..12].try_into().unwrap()), 3);
-        assert_eq!(SigInfo::child(5, 0, 9).code, CLD_KILLED);
-        assert_eq!(SigInfo::child(5, 0, 11 | 0x80).code, CLD_DUMPED);
+        assert_eq!(i.si_code, CLD_EXITED);
+        assert_eq!(i.fields::<SiChld>()._status, 3);
+        assert_eq!(SigInfo::child(5, 0, 9).si_code, CLD_KILLED);
+        assert_eq!(SigInfo::child(5, 0, 11 | 0x80).si_code, CLD_DUMPED);
     }
 
     #[test]
     fn altstack_range() {
-        let a = AltStack { sp: 0x1000, size: 0x1000, disabled: false };
+        let a = AltStack { sp: 0x1000, size: 0x1000, disabled: false, autodisarm: false };
         assert!(a.on(0x1800) && a.on(0x2000) && !a.on(0x1000) && !a.on(0x2001));
         assert!(!AltStack { disabled: true, ..a }.on(0x1800));
+        assert_eq!(a.to_guest(0x1800).ss_flags, 1);
+        assert_eq!(a.to_guest(0x9000).ss_flags, 0);
+        assert_eq!(AltStack::default().to_guest(0).ss_flags, 2);
+        let armed = AltStack { autodisarm: true, ..a };
+        assert_eq!(armed.to_guest(0x9000).ss_flags.cast_unsigned(), linux::SS_AUTODISARM);
+    }
+
+    #[test]
+    fn sigcontext_round_trip() {
+        let mut regs = UserRegs::default();
+        for (i, g) in regs.gregs.iter_mut().enumerate() {
+            *g = 0x100 + u64::try_from(i).unwrap();
+        }
+        regs.gregs[reg::CSGSFS] = 0x002b_0000_0000_0033;
+        let mc = sigcontext_of(&regs);
+        assert_eq!((mc.r8, mc.rip, mc.cr2), (0x100, 0x100 + 16, 0x100 + 22));
+        assert_eq!((mc.cs, mc.gs, mc.fs, mc.ss), (0x33, 0, 0, 0x2b));
+        let mut back = UserRegs::default();
+        restore_sigcontext(&mut back, &mc);
+        assert_eq!(back.gregs[..reg::EFL], regs.gregs[..reg::EFL]);
+        assert_eq!(back.gregs[reg::EFL], regs.gregs[reg::EFL] & FIX_EFLAGS);
     }
 }

@@ -2,6 +2,8 @@
 //! (a system call, a page fault, an exception, a preemption), and go back — vkernel's
 //! `user_trap` / `go_user` loop, with the stub in place of the hardware.
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+
 use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use platform::stub::{RunControl, Trap};
 use crate::kern::ctx::{Ctx, Exit};
 use crate::kern::exit::{self, sigstatus};
 use crate::kern::proc::UProc;
+use crate::kern::signal::{SIGBUS, SIGKILL, SIGSEGV};
 use crate::kern::thread::UThread;
 use crate::kern::{sched, signal};
 use crate::vm::space::{Access, FaultError};
@@ -30,11 +33,6 @@ pub fn set_syscall_entry(f: SyscallEntry) {
 
 /// A guest's time slice.
 pub const SLICE: Duration = Duration::from_millis(10);
-
-pub const SIGBUS: i32 = 7;
-pub const SIGFPE: i32 = 8;
-pub const SIGKILL: i32 = 9;
-pub const SIGSEGV: i32 = 11;
 
 /// How long the guest may run on this CPU, and whether the CPU is wanted back.
 struct Ctl(u32);
@@ -69,15 +67,21 @@ fn run_user(td: &UThread, p: &UProc) -> (Trap, u64) {
     (trap, ran)
 }
 
+/// x86's page-fault exception (#PF).
+const X86_TRAP_PF: u64 = 14;
+/// Page-fault error code bits (arch/x86/include/asm/trap_pf.h).
+const X86_PF_WRITE: u64 = 1 << 1;
+const X86_PF_INSTR: u64 = 1 << 4;
+
 /// A memory fault: resolve it, or the guest gets SIGSEGV/SIGBUS.
 fn page_fault(ctx: &mut Ctx<'_>, signo: i32, addr: u64, err: u64, trapno: u64) {
-    if trapno != 14 || signo != SIGSEGV {
+    if trapno != X86_TRAP_PF || signo != SIGSEGV {
         // A general protection fault or a host SIGBUS: no page to bring in.
         return fatal(ctx, signo, addr);
     }
-    let access = if err & 2 != 0 {
+    let access = if err & X86_PF_WRITE != 0 {
         Access::Write
-    } else if err & 16 != 0 {
+    } else if err & X86_PF_INSTR != 0 {
         Access::Exec
     } else {
         Access::Read
@@ -122,7 +126,7 @@ fn fault_signal(ctx: &mut Ctx<'_>, signo: i32, code: i32, addr: u64) {
         crate::kprintf!("ktrace: {line}");
     }
     let blocked = ctx.td.user().sigstate.sig.lock().mask & signal::bit(signo) != 0;
-    let handler = ctx.p.user().sig.lock().actions[signo as usize].handler;
+    let handler = ctx.p.user().sig.lock().action(signo).handler;
     if blocked || handler == signal::SIG_IGN {
         ctx.exit = Some(Exit::Group(sigstatus(signo)));
         return;
@@ -162,7 +166,7 @@ pub fn user_main() {
                     None => ctx.regs.set_rax(crate::kern::errno::to_rax(Err(crate::kern::errno::Errno::ENOSYS))),
                 }
                 // rt_sigreturn's "result" is the restored rax: never a restart.
-                syscall = (nr != 15).then_some(nr);
+                syscall = (nr != u64::from(linux_raw_sys::general::__NR_rt_sigreturn)).then_some(nr);
             }
             Trap::Fault { signo, addr, err, trapno, .. } => page_fault(&mut ctx, signo, addr, err, trapno),
             Trap::Exception { signo, code, addr, .. } => fault_signal(&mut ctx, signo, code, addr),

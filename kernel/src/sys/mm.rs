@@ -5,27 +5,24 @@
 //! growth) larger than all of physical memory is refused with ENOMEM: it could never be
 //! backed. Smaller ones are backed on demand, and running out kills the process that faults.
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+
 use platform::stub::layout::USER_END;
 
+use crate::abi::mm::{Advice, MapFlags, MapType, MremapFlags, MsyncFlags, Prot};
 use crate::fs::vfs::VType;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
-use crate::vm::space::{
-    Backing, MMAP_BASE, MMAP_MIN, MapEntry, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, SharedObject, page_up,
-};
-
-const MAP_SHARED: u32 = 0x01;
-const MAP_PRIVATE: u32 = 0x02;
-const MAP_SHARED_VALIDATE: u32 = 0x03;
-const MAP_TYPE: u32 = 0x0f;
-const MAP_FIXED: u32 = 0x10;
-const MAP_ANONYMOUS: u32 = 0x20;
-const MAP_FIXED_NOREPLACE: u32 = 0x10_0000;
-const MADV_DONTNEED: i32 = 4;
+use crate::vm::space::{Backing, MMAP_BASE, MMAP_MIN, MapEntry, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, SharedObject, page_up};
 
 /// Linux's OVERCOMMIT_GUESS for one request: no more than all of physical memory.
 fn overcommit_ok(len: u64) -> bool {
-    platform::physmem::get().is_some_and(|pm| len / PAGE <= pm.npages() as u64)
+    platform::physmem::get().is_some_and(|pm| u64::try_from(pm.npages()).is_ok_and(|n| len / PAGE <= n))
+}
+
+/// A guest address as a system call's result.
+fn addr_result(addr: u64) -> SysResult {
+    usize::try_from(addr).map_err(|_| Errno::ENOMEM)
 }
 
 /// A user range [addr, addr+len) rounded out to pages, checked to lie in user space.
@@ -46,36 +43,52 @@ pub fn sys_brk(ctx: &mut Ctx<'_>) -> SysResult {
     let mut g = vm.lock();
     let old = g.brk;
     if want < g.brk_start || want >= MMAP_BASE {
-        return Ok(old as usize);
+        return addr_result(old);
     }
     let (old_end, new_end) = (page_up(old).ok_or(Errno::ENOMEM)?, page_up(want).ok_or(Errno::ENOMEM)?);
     if new_end > old_end {
         if !g.is_free(old_end, new_end) || !overcommit_ok(new_end - g.brk_start) {
-            return Ok(old as usize);
+            return addr_result(old);
         }
-        g.map(MapEntry { start: old_end, end: new_end, prot: PROT_READ | PROT_WRITE, backing: Backing::Anon, name: b"[heap]".to_vec() });
+        g.map(MapEntry {
+            start: old_end,
+            end: new_end,
+            prot: PROT_READ | PROT_WRITE,
+            backing: Backing::Anon,
+            name: b"[heap]".to_vec(),
+        });
     } else if new_end < old_end {
         g.unmap(new_end, old_end);
     }
     g.brk = want;
-    Ok(want as usize)
+    addr_result(want)
 }
 
+/// mmap(2). Unknown protection bits are ignored and so are unknown flags (but with
+/// MAP_SHARED_VALIDATE of a file), as Linux does; see [`MapFlags`] for what it refuses.
 pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
-    let (hint, len, prot, flags, fd, off) = (ctx.arg(0), ctx.arg(1), ctx.uint(2), ctx.uint(3), ctx.int(4), ctx.arg(5));
-    if len == 0 || prot & !(PROT_READ | PROT_WRITE | PROT_EXEC) != 0 {
+    let (hint, len, fd, off) = (ctx.arg(0), ctx.arg(1), ctx.fd(4), ctx.arg(5));
+    let prot = ctx.flags_lenient::<Prot>(2).vm_bits();
+    let (ty, flags) = MapFlags::decode(ctx.uint(3))?;
+    if len == 0 {
         return Err(Errno::EINVAL);
     }
     let len = page_up(len).ok_or(Errno::ENOMEM)?;
-    let shared = match flags & MAP_TYPE {
-        MAP_SHARED | MAP_SHARED_VALIDATE => true,
-        MAP_PRIVATE => false,
-        _ => return Err(Errno::EINVAL),
-    };
+    let anon = flags.contains(MapFlags::ANONYMOUS);
+    if anon && ty == MapType::SharedValidate {
+        return Err(Errno::EINVAL);
+    }
+    if !anon && ty == MapType::SharedValidate {
+        MapFlags::validate(ctx.uint(3))?;
+    }
+    if !anon && flags.contains(MapFlags::SYNC) {
+        // MAP_SYNC needs a DAX file, and no file here is one.
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let shared = ty != MapType::Private;
     if !off.is_multiple_of(PAGE) {
         return Err(Errno::EINVAL);
     }
-    let anon = flags & MAP_ANONYMOUS != 0;
     if !shared && prot & PROT_WRITE != 0 && !overcommit_ok(len) {
         return Err(Errno::ENOMEM);
     }
@@ -93,7 +106,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
         if a.vtype() != VType::Reg {
             return Err(Errno::ENODEV);
         }
-        if off.checked_add(len).is_none_or(|e| e > i64::MAX as u64) {
+        if off.checked_add(len).is_none_or(|e| i64::try_from(e).is_err()) {
             return Err(Errno::EOVERFLOW);
         }
         if shared && f.vnode.shared_pages() {
@@ -116,12 +129,12 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
     };
     let vm = ctx.p.user().vm();
     let mut g = vm.lock();
-    let start = if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0 {
+    let start = if flags.intersects(MapFlags::FIXED | MapFlags::FIXED_NOREPLACE) {
         let (s, e) = range(hint, len)?;
         if s < MMAP_MIN {
             return Err(Errno::EPERM);
         }
-        if flags & MAP_FIXED_NOREPLACE != 0 && !g.is_free(s, e) {
+        if flags.contains(MapFlags::FIXED_NOREPLACE) && !g.is_free(s, e) {
             return Err(Errno::EEXIST);
         }
         s
@@ -134,7 +147,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
         }
     };
     g.map(MapEntry { start, end: start + len, prot, backing, name });
-    Ok(start as usize)
+    addr_result(start)
 }
 
 pub fn sys_munmap(ctx: &mut Ctx<'_>) -> SysResult {
@@ -143,39 +156,55 @@ pub fn sys_munmap(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(0)
 }
 
+/// mprotect(2): EINVAL for both GROWSDOWN and GROWSUP, a misaligned address, then (for a
+/// non-empty range) an unknown protection bit; an empty range changes nothing.
 pub fn sys_mprotect(ctx: &mut Ctx<'_>) -> SysResult {
-    let prot = ctx.uint(2);
-    if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | 0x0100_0000 | 0x0200_0000) != 0 {
+    let (addr, len) = (ctx.arg(0), ctx.arg(1));
+    if ctx.flags_lenient::<Prot>(2).contains(Prot::GROWSDOWN | Prot::GROWSUP) || !addr.is_multiple_of(PAGE) {
         return Err(Errno::EINVAL);
     }
-    let (s, e) = range(ctx.arg(0), ctx.arg(1).max(1))?;
-    ctx.p.user().vm().lock().protect(s, e, prot & (PROT_READ | PROT_WRITE | PROT_EXEC))?;
+    if len == 0 {
+        return Ok(0);
+    }
+    let prot = ctx.flags::<Prot>(2)?;
+    let (s, e) = range(addr, len)?;
+    ctx.p.user().vm().lock().protect(s, e, prot.vm_bits())?;
     Ok(0)
 }
 
+/// madvise(2): EINVAL for advice Linux does not take, then for a misaligned address; an
+/// empty range does nothing; ENOMEM when part of the range is not mapped (the advice still
+/// applies to the rest).
 pub fn sys_madvise(ctx: &mut Ctx<'_>) -> SysResult {
-    let (s, e) = range(ctx.arg(0), ctx.arg(1).max(1))?;
-    if ctx.int(2) == MADV_DONTNEED {
-        ctx.p.user().vm().lock().dontneed(s, e);
+    let advice = Advice::try_from(ctx.int(2))?;
+    let (addr, len) = (ctx.arg(0), ctx.arg(1));
+    if !addr.is_multiple_of(PAGE) {
+        return Err(Errno::EINVAL);
+    }
+    if len == 0 {
+        return Ok(0);
+    }
+    let (s, e) = range(addr, len)?;
+    let vm = ctx.p.user().vm();
+    let mut g = vm.lock();
+    if advice == Advice::DontNeed {
+        g.dontneed(s, e);
+    }
+    if !g.fully_mapped(s, e) {
+        return Err(Errno::ENOMEM);
     }
     Ok(0)
 }
-
-const MREMAP_MAYMOVE: u32 = 1;
-const MREMAP_FIXED: u32 = 2;
-const MREMAP_DONTUNMAP: u32 = 4;
 
 /// mremap(2): grow or shrink a mapping, in place or (MREMAP_MAYMOVE) elsewhere. The old range
 /// must lie inside one mapping (EFAULT otherwise, as on Linux).
 pub fn sys_mremap(ctx: &mut Ctx<'_>) -> SysResult {
-    let (old, old_len, new_len, flags, new_addr) = (ctx.arg(0), ctx.arg(1), ctx.arg(2), ctx.uint(3), ctx.arg(4));
-    if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 || !old.is_multiple_of(PAGE) {
+    let (old, old_len, new_len, new_addr) = (ctx.arg(0), ctx.arg(1), ctx.arg(2), ctx.arg(4));
+    let flags = ctx.flags::<MremapFlags>(3)?;
+    if !old.is_multiple_of(PAGE) || (flags.contains(MremapFlags::FIXED) && !flags.contains(MremapFlags::MAYMOVE)) {
         return Err(Errno::EINVAL);
     }
-    if flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0 {
-        return Err(Errno::EINVAL);
-    }
-    if flags & MREMAP_DONTUNMAP != 0 {
+    if flags.contains(MremapFlags::DONTUNMAP) {
         // Keeping the old range mapped (for userfaultfd-style moves) is not supported.
         return Err(Errno::EINVAL);
     }
@@ -195,7 +224,7 @@ pub fn sys_mremap(ctx: &mut Ctx<'_>) -> SysResult {
     if new_len > old_len && private_writable && !overcommit_ok(new_len) {
         return Err(Errno::ENOMEM);
     }
-    if flags & MREMAP_FIXED != 0 {
+    if flags.contains(MremapFlags::FIXED) {
         let (dst, dst_end) = range(new_addr, new_len)?;
         if dst < MMAP_MIN {
             return Err(Errno::EPERM);
@@ -205,34 +234,31 @@ pub fn sys_mremap(ctx: &mut Ctx<'_>) -> SysResult {
         }
         g.unmap(dst, dst_end);
         g.remap(old, old_len, dst, new_len);
-        return Ok(dst as usize);
+        return addr_result(dst);
     }
     if new_len <= old_len {
         g.remap(old, old_len, old, new_len);
-        return Ok(old as usize);
+        return addr_result(old);
     }
     let grow_end = old.checked_add(new_len).ok_or(Errno::ENOMEM)?;
     if grow_end <= USER_END && g.is_free(old_end, grow_end) {
         g.remap(old, old_len, old, new_len);
-        return Ok(old as usize);
+        return addr_result(old);
     }
-    if flags & MREMAP_MAYMOVE == 0 {
+    if !flags.contains(MremapFlags::MAYMOVE) {
         return Err(Errno::ENOMEM);
     }
     let dst = g.find_free(new_len, MMAP_BASE).ok_or(Errno::ENOMEM)?;
     g.remap(old, old_len, dst, new_len);
-    Ok(dst as usize)
+    addr_result(dst)
 }
-
-const MS_ASYNC: i32 = 1;
-const MS_INVALIDATE: i32 = 2;
-const MS_SYNC: i32 = 4;
 
 /// msync(2): shared file mappings are the file's own pages, so there is nothing to write
 /// back; the range is checked as Linux checks it.
 pub fn sys_msync(ctx: &mut Ctx<'_>) -> SysResult {
-    let (addr, len, flags) = (ctx.arg(0), ctx.arg(1), ctx.int(2));
-    if !addr.is_multiple_of(PAGE) || flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0 || (flags & MS_ASYNC != 0 && flags & MS_SYNC != 0) {
+    let (addr, len) = (ctx.arg(0), ctx.arg(1));
+    let flags = ctx.flags::<MsyncFlags>(2)?;
+    if !addr.is_multiple_of(PAGE) || flags.contains(MsyncFlags::ASYNC | MsyncFlags::SYNC) {
         return Err(Errno::EINVAL);
     }
     if len == 0 {

@@ -227,7 +227,9 @@ fn index() -> &'static [Option<usize>] {
     INDEX.get_or_init(|| {
         let mut v = vec![None; NR_MAX];
         for (i, s) in TABLE.iter().enumerate() {
-            v[s.nr as usize] = Some(i);
+            if let Some(slot) = usize::try_from(s.nr).ok().and_then(|n| v.get_mut(n)) {
+                *slot = Some(i);
+            }
         }
         v
     })
@@ -295,7 +297,7 @@ mod tests {
     fn the_table_has_unique_numbers_in_range() {
         let mut seen = std::collections::BTreeSet::new();
         for s in TABLE {
-            assert!((s.nr as usize) < NR_MAX, "{}", s.name);
+            assert!(usize::try_from(s.nr).unwrap() < NR_MAX, "{}", s.name);
             assert!(seen.insert(s.nr), "duplicate {}", s.nr);
         }
         assert_eq!(lookup(1).map(|s| s.name), Some("write"));

@@ -1,11 +1,24 @@
 //! Process system calls: exit, ids, credentials, uname(2), limits, TLS, randomness.
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+
 use std::sync::atomic::Ordering;
 
+use crate::abi::proc::{
+    GrndFlags, IdType, NR_OPEN, NewUtsname, RLIM_NLIMITS, RLIMIT_NOFILE, Rlimit64, Rusage, Sysinfo, Wait4Options,
+    WaitidOptions, uts_field,
+};
+use crate::abi::signal::Siginfo;
+use crate::abi::{c_int, linux};
 use crate::kern::ctx::{Ctx, Exit};
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::proc::UProc;
-use crate::kern::uproc::RLIM_NLIMITS;
+use crate::vm::uaccess::UserPtr;
+
+/// A process, group or session id as a system call's result.
+fn id_result(id: i32) -> SysResult {
+    usize::try_from(id).map_err(|_| Errno::ESRCH)
+}
 
 pub fn sys_exit(ctx: &mut Ctx<'_>) -> SysResult {
     ctx.exit = Some(Exit::Thread(ctx.int(0) & 0xff));
@@ -18,15 +31,15 @@ pub fn sys_exit_group(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_getpid(ctx: &mut Ctx<'_>) -> SysResult {
-    Ok(ctx.p.pid as usize)
+    id_result(ctx.p.pid)
 }
 
 pub fn sys_gettid(ctx: &mut Ctx<'_>) -> SysResult {
-    Ok(ctx.td.tid() as usize)
+    usize::try_from(ctx.td.tid()).map_err(|_| Errno::ESRCH)
 }
 
 pub fn sys_getppid(ctx: &mut Ctx<'_>) -> SysResult {
-    Ok(ctx.p.rec.ppid.load(Ordering::Relaxed).max(0) as usize)
+    id_result(ctx.p.rec.ppid.load(Ordering::Relaxed).max(0))
 }
 
 pub fn sys_sched_yield(_ctx: &mut Ctx<'_>) -> SysResult {
@@ -36,25 +49,20 @@ pub fn sys_sched_yield(_ctx: &mut Ctx<'_>) -> SysResult {
 
 pub fn sys_set_tid_address(ctx: &mut Ctx<'_>) -> SysResult {
     ctx.td.user().clear_child_tid.store(ctx.arg(0), Ordering::Relaxed);
-    Ok(ctx.td.tid() as usize)
+    sys_gettid(ctx)
 }
 
 pub fn sys_uname(ctx: &mut Ctx<'_>) -> SysResult {
     use crate::kern::utsname;
-    let fields: [Vec<u8>; 6] = [
-        utsname::SYSNAME.into(),
-        utsname::hostname(),
-        utsname::RELEASE.into(),
-        utsname::version().into_bytes(),
-        utsname::MACHINE.into(),
-        b"(none)".to_vec(),
-    ];
-    let mut b = vec![0u8; 65 * 6];
-    for (i, f) in fields.iter().enumerate() {
-        let n = f.len().min(64);
-        b[i * 65..i * 65 + n].copy_from_slice(&f[..n]);
-    }
-    ctx.copyout(ctx.arg(0), &b)?;
+    let u = NewUtsname {
+        sysname: uts_field(utsname::SYSNAME.as_bytes()),
+        nodename: uts_field(&utsname::hostname()),
+        release: uts_field(utsname::RELEASE.as_bytes()),
+        version: uts_field(utsname::version().as_bytes()),
+        machine: uts_field(utsname::MACHINE.as_bytes()),
+        domainname: uts_field(b"(none)"),
+    };
+    ctx.write(ctx.ptr::<NewUtsname>(0), &u)?;
     Ok(0)
 }
 
@@ -63,14 +71,13 @@ pub fn sys_sethostname(ctx: &mut Ctx<'_>) -> SysResult {
     if !ctx.p.user().cred().capable(crate::kern::cred::CAP_SYS_ADMIN) {
         return Err(Errno::EPERM);
     }
-    let len = usize::try_from(ctx.arg(1)).ok().filter(|&l| l <= crate::kern::utsname::HOST_NAME_MAX).ok_or(Errno::EINVAL)?;
-    let mut name = vec![0u8; len];
-    ctx.copyin(ctx.arg(0), &mut name)?;
+    let name = ctx.read_slice(ctx.slice::<u8>(0, 1), crate::kern::utsname::HOST_NAME_MAX)?;
     crate::kern::utsname::set_hostname(&name)?;
     Ok(0)
 }
 
-const ARCH_SET_FS: i32 = 0x1002;
+const ARCH_SET_FS: i32 = c_int(linux::ARCH_SET_FS);
+/// arch/x86/include/uapi/asm/prctl.h (linux-raw-sys carries only ARCH_SET_FS).
 const ARCH_GET_FS: i32 = 0x1003;
 
 pub fn sys_arch_prctl(ctx: &mut Ctx<'_>) -> SysResult {
@@ -86,185 +93,194 @@ pub fn sys_arch_prctl(ctx: &mut Ctx<'_>) -> SysResult {
             Ok(0)
         }
         ARCH_GET_FS => {
-            ctx.copyout_u64(ctx.arg(1), u.fs_base.load(Ordering::Relaxed))?;
+            ctx.write(ctx.ptr::<u64>(1), &u.fs_base.load(Ordering::Relaxed))?;
             Ok(0)
         }
         _ => Err(Errno::EINVAL),
     }
 }
 
+/// prlimit64(2) on the caller (pid 0 or its own): EINVAL for a resource past RLIM_NLIMITS
+/// or a soft limit above the hard one; EPERM for raising a hard limit without root, and for
+/// an RLIMIT_NOFILE past fs.nr_open.
 pub fn sys_prlimit64(ctx: &mut Ctx<'_>) -> SysResult {
     let pid = ctx.int(0);
+    let (new, old) = (ctx.ptr::<Rlimit64>(2), ctx.ptr::<Rlimit64>(3));
+    let want = if new.is_null() { None } else { Some(ctx.read(new)?) };
     if pid != 0 && pid != ctx.p.pid {
         return Err(Errno::ESRCH);
     }
-    let res = usize::try_from(ctx.uint(1)).ok().filter(|&r| r < RLIM_NLIMITS).ok_or(Errno::EINVAL)?;
-    let (new, old) = (ctx.arg(2), ctx.arg(3));
+    let resource = ctx.uint(1);
+    let res = usize::try_from(resource).ok().filter(|_| resource < RLIM_NLIMITS).ok_or(Errno::EINVAL)?;
     let mut limits = *ctx.p.user().rlimits.lock();
-    let prev = limits[res];
-    if new != 0 {
-        let mut b = [0u8; 16];
-        ctx.copyin(new, &mut b)?;
-        let soft = u64::from_le_bytes(b[..8].try_into().map_err(|_| Errno::EFAULT)?);
-        let hard = u64::from_le_bytes(b[8..].try_into().map_err(|_| Errno::EFAULT)?);
-        if soft > hard {
+    let prev = limits.get(res).copied().ok_or(Errno::EINVAL)?;
+    if let Some(w) = want {
+        if w.rlim_cur > w.rlim_max {
             return Err(Errno::EINVAL);
         }
-        if hard > prev.1 && !ctx.p.user().cred().capable(crate::kern::cred::CAP_SYS_RESOURCE) {
+        if resource == RLIMIT_NOFILE && w.rlim_max > NR_OPEN {
             return Err(Errno::EPERM);
         }
-        limits[res] = (soft, hard);
-        if res == 7 {
+        if w.rlim_max > prev.1 && !ctx.p.user().cred().capable(crate::kern::cred::CAP_SYS_RESOURCE) {
+            return Err(Errno::EPERM);
+        }
+        limits[res] = (w.rlim_cur, w.rlim_max);
+        if resource == RLIMIT_NOFILE {
             // RLIMIT_NOFILE bounds new descriptors.
-            ctx.p.user().files().lock().limit = usize::try_from(soft).unwrap_or(usize::MAX);
+            ctx.p.user().files().lock().limit = usize::try_from(w.rlim_cur).unwrap_or(usize::MAX);
         }
     }
-    if old != 0 {
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&prev.0.to_le_bytes());
-        b[8..].copy_from_slice(&prev.1.to_le_bytes());
-        ctx.copyout(old, &b)?;
+    if !old.is_null() {
+        ctx.write(old, &Rlimit64 { rlim_cur: prev.0, rlim_max: prev.1 })?;
     }
     *ctx.p.user().rlimits.lock() = limits;
     Ok(0)
 }
 
+/// getrandom(2): EINVAL for an unknown flag and for GRND_RANDOM with GRND_INSECURE. At most
+/// 1 MiB a call (a short read, which the caller must expect).
 pub fn sys_getrandom(ctx: &mut Ctx<'_>) -> SysResult {
-    let len = ctx.size(1).min(1 << 20);
-    if ctx.uint(2) & !7 != 0 {
+    let flags = ctx.flags::<GrndFlags>(2)?;
+    if flags.contains(GrndFlags::RANDOM | GrndFlags::INSECURE) {
         return Err(Errno::EINVAL);
     }
-    let mut b = vec![0u8; len];
+    let buf = ctx.slice::<u8>(0, 1).prefix(1 << 20);
+    let mut b = vec![0u8; buf.len];
     platform::io::random_bytes(&mut b);
-    ctx.copyout(ctx.arg(0), &b)?;
-    Ok(len)
+    ctx.write_slice(buf, &b)?;
+    Ok(b.len())
 }
 
+use crate::abi::proc::CloneFlags;
 use crate::kern::fork::{self, CloneArgs};
+use crate::kern::jobctl::Report;
+use crate::kern::signal::{CLD_CONTINUED, CLD_STOPPED, SIGCONT};
 use crate::kern::wait::{self, Which};
 
 pub fn sys_clone(ctx: &mut Ctx<'_>) -> SysResult {
-    // clone(flags, stack, parent_tid, child_tid, tls): x86-64 argument order.
-    let a = CloneArgs { flags: ctx.arg(0), stack: ctx.arg(1), parent_tid: ctx.arg(2), child_tid: ctx.arg(3), tls: ctx.arg(4) };
+    // clone(flags, stack, parent_tid, child_tid, tls): x86-64 argument order. The flags are
+    // an unsigned long, of which Linux reads the low 32 bits.
+    let (flags, exit_signal) = CloneFlags::split(ctx.uint(0));
+    let a = CloneArgs {
+        flags,
+        exit_signal,
+        stack: ctx.arg(1),
+        parent_tid: ctx.ptr(2),
+        child_tid: ctx.ptr(3),
+        tls: ctx.arg(4),
+    };
     fork::do_clone(ctx, a)
 }
 
+/// The exit signal of fork(2) and vfork(2).
+const SIGCHLD: u32 = crate::kern::signal::SIGCHLD.unsigned_abs();
+
 pub fn sys_fork(ctx: &mut Ctx<'_>) -> SysResult {
-    fork::do_clone(ctx, CloneArgs { flags: 17, ..Default::default() })
+    fork::do_clone(ctx, CloneArgs { exit_signal: SIGCHLD, ..Default::default() })
 }
 
 pub fn sys_vfork(ctx: &mut Ctx<'_>) -> SysResult {
-    fork::do_clone(ctx, CloneArgs { flags: fork::CLONE_VM | fork::CLONE_VFORK | 17, ..Default::default() })
+    fork::do_clone(
+        ctx,
+        CloneArgs { flags: CloneFlags::VM | CloneFlags::VFORK, exit_signal: SIGCHLD, ..Default::default() },
+    )
 }
 
-const WNOHANG: u32 = 1;
-const WUNTRACED: u32 = 2;
-const WEXITED: u32 = 4;
-const WCONTINUED: u32 = 8;
-const WNOWAIT: u32 = 0x0100_0000;
-const WALL: u32 = 0x4000_0000;
-const WCLONE: u32 = 0x8000_0000;
-const WNOTHREAD: u32 = 0x2000_0000;
-
+/// wait4(2): EINVAL for an unknown option, ESRCH for the process group -INT_MIN.
 pub fn sys_wait4(ctx: &mut Ctx<'_>) -> SysResult {
     let pid = ctx.int(0);
-    let opts = ctx.uint(2);
-    if opts & !(WNOHANG | WUNTRACED | WCONTINUED | WALL | WCLONE | WNOTHREAD) != 0 {
-        return Err(Errno::EINVAL);
-    }
+    let opts = ctx.flags::<Wait4Options>(2)?;
     let which = match pid {
+        i32::MIN => return Err(Errno::ESRCH),
         -1 => Which::Any,
         0 => Which::Pgid(ctx.p.rec.pgid.load(Ordering::Relaxed)),
-        p if p < -1 => Which::Pgid(-p),
+        p if p < -1 => Which::Pgid(p.saturating_neg()),
         p => Which::Pid(p),
     };
     let o = wait::WaitOpts {
         exited: true,
-        stopped: opts & WUNTRACED != 0,
-        continued: opts & WCONTINUED != 0,
-        nohang: opts & WNOHANG != 0,
+        stopped: opts.contains(Wait4Options::UNTRACED),
+        continued: opts.contains(Wait4Options::CONTINUED),
+        nohang: opts.contains(Wait4Options::NOHANG),
         nowait: false,
     };
     match wait::wait_child(ctx.p, which, o)? {
         None => Ok(0),
         Some(r) => {
-            if ctx.arg(1) != 0 {
-                ctx.copyout_i32(ctx.arg(1), r.status)?;
+            let (status, ru) = (ctx.ptr::<i32>(1), ctx.ptr::<Rusage>(3));
+            if !status.is_null() {
+                ctx.write(status, &r.status)?;
             }
-            if ctx.arg(3) != 0 {
-                ctx.copyout(ctx.arg(3), &crate::sys::time::child_rusage(r.times))?;
+            if !ru.is_null() {
+                ctx.write(ru, &crate::sys::time::child_rusage(r.times))?;
             }
-            Ok(r.pid as usize)
+            id_result(r.pid)
         }
     }
 }
 
+/// waitid(2): EINVAL for an unknown option or none of WEXITED, WSTOPPED and WCONTINUED,
+/// an unknown id type, a pid that is not positive, a negative process group; P_PIDFD is
+/// EINVAL too (vk has no pidfds).
 pub fn sys_waitid(ctx: &mut Ctx<'_>) -> SysResult {
-    let (idtype, id, infop, opts) = (ctx.int(0), ctx.int(1), ctx.arg(2), ctx.uint(3));
-    if opts & !(WNOHANG | WEXITED | WUNTRACED | WCONTINUED | WNOWAIT | WALL | WCLONE | WNOTHREAD) != 0
-        || opts & (WEXITED | WUNTRACED | WCONTINUED) == 0
-    {
+    let (id, infop) = (ctx.int(1), ctx.ptr::<Siginfo>(2));
+    let opts = ctx.flags::<WaitidOptions>(3)?;
+    if !opts.intersects(WaitidOptions::EXITED | WaitidOptions::STOPPED | WaitidOptions::CONTINUED) {
         return Err(Errno::EINVAL);
     }
-    let which = match idtype {
-        0 => Which::Any,
-        1 if id > 0 => Which::Pid(id),
-        2 => Which::Pgid(if id == 0 { ctx.p.rec.pgid.load(Ordering::Relaxed) } else { id }),
-        _ => return Err(Errno::EINVAL),
+    let which = match IdType::try_from(ctx.int(0))? {
+        IdType::All => Which::Any,
+        IdType::Pid if id > 0 => Which::Pid(id),
+        IdType::Pgid if id == 0 => Which::Pgid(ctx.p.rec.pgid.load(Ordering::Relaxed)),
+        IdType::Pgid if id > 0 => Which::Pgid(id),
+        IdType::Pid | IdType::Pgid | IdType::Pidfd => return Err(Errno::EINVAL),
     };
     let o = wait::WaitOpts {
-        exited: opts & WEXITED != 0,
-        stopped: opts & WUNTRACED != 0,
-        continued: opts & WCONTINUED != 0,
-        nohang: opts & WNOHANG != 0,
-        nowait: opts & WNOWAIT != 0,
+        exited: opts.contains(WaitidOptions::EXITED),
+        stopped: opts.contains(WaitidOptions::STOPPED),
+        continued: opts.contains(WaitidOptions::CONTINUED),
+        nohang: opts.contains(WaitidOptions::NOHANG),
+        nowait: opts.contains(WaitidOptions::NOWAIT),
     };
     let r = wait::wait_child(ctx.p, which, o)?;
-    if infop != 0 {
-        // siginfo_t: signo, errno, code, then (pid, uid, status) in the union.
-        let mut si = [0u8; 128];
-        if let Some(r) = r {
-            let (code, status) = match r.event {
-                Some(crate::kern::jobctl::Report::Stopped(sig)) => (crate::kern::jobctl::CLD_STOPPED, sig),
-                Some(crate::kern::jobctl::Report::Continued) => {
-                    (crate::kern::jobctl::CLD_CONTINUED, crate::kern::signal::SIGCONT)
-                }
-                None if r.status & 0x7f == 0 => (1i32, (r.status >> 8) & 0xff),
-                None => (2i32, r.status & 0x7f),
-            };
-            si[0..4].copy_from_slice(&17i32.to_le_bytes());
-            si[8..12].copy_from_slice(&code.to_le_bytes());
-            si[16..20].copy_from_slice(&r.pid.to_le_bytes());
-            si[20..24].copy_from_slice(&r.uid.to_le_bytes());
-            si[24..28].copy_from_slice(&status.to_le_bytes());
-        }
-        ctx.copyout(infop, &si)?;
+    if !infop.is_null() {
+        // Nothing to report (WNOHANG): a zeroed siginfo, as Linux leaves si_pid 0.
+        let info = match r {
+            None => Siginfo::default(),
+            Some(r) => match r.event {
+                Some(Report::Stopped(sig)) => Siginfo::child_event(r.pid, r.uid, CLD_STOPPED, sig),
+                Some(Report::Continued) => Siginfo::child_event(r.pid, r.uid, CLD_CONTINUED, SIGCONT),
+                None => Siginfo::child(r.pid, r.uid, r.status),
+            },
+        };
+        ctx.write(infop, &info)?;
     }
     // The raw system call's fifth argument: the child's rusage.
-    if ctx.arg(4) != 0 {
+    let ru = ctx.ptr::<Rusage>(4);
+    if !ru.is_null() {
         let t = r.map(|r| r.times).unwrap_or_default();
-        ctx.copyout(ctx.arg(4), &crate::sys::time::child_rusage(t))?;
+        ctx.write(ru, &crate::sys::time::child_rusage(t))?;
     }
     Ok(0)
 }
 
 /// A NULL-terminated array of string pointers (argv, envp), within ARG_MAX in all.
-fn str_array(ctx: &Ctx<'_>, addr: u64) -> Result<Vec<Vec<u8>>, Errno> {
+fn str_array(ctx: &Ctx<'_>, array: UserPtr<u64>) -> Result<Vec<Vec<u8>>, Errno> {
     let mut out = Vec::new();
-    if addr == 0 {
+    if array.is_null() {
         return Ok(out);
     }
     let mut total = 0usize;
     for i in 0.. {
-        let p = ctx.copyin_u64(addr + 8 * i)?;
+        let p = ctx.read(array.elem(i)?)?;
         if p == 0 {
             break;
         }
         // Each string is at most MAX_ARG_STRLEN bytes with its NUL, as in Linux.
         let s = ctx
-            .copyin_str(p, crate::kern::exec::MAX_ARG_STRLEN - 1)
+            .read_cstr(UserPtr::new(p), crate::kern::exec::MAX_ARG_STRLEN - 1)
             .map_err(|e| if e == Errno::ENAMETOOLONG { Errno::E2BIG } else { e })?;
-        total += s.len() + 9;
+        total = total.saturating_add(s.len() + 1 + size_of::<u64>());
         if total > crate::kern::exec::ARG_MAX {
             return Err(Errno::E2BIG);
         }
@@ -275,8 +291,8 @@ fn str_array(ctx: &Ctx<'_>, addr: u64) -> Result<Vec<Vec<u8>>, Errno> {
 
 pub fn sys_execve(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(0)?;
-    let argv = str_array(ctx, ctx.arg(1))?;
-    let envp = str_array(ctx, ctx.arg(2))?;
+    let argv = str_array(ctx, ctx.ptr(1))?;
+    let envp = str_array(ctx, ctx.ptr(2))?;
     crate::kern::execve::execve(ctx, &path, argv, envp)
 }
 
@@ -288,17 +304,17 @@ fn guest(pid: i32) -> Result<UProc, Errno> {
 pub fn sys_getpgid(ctx: &mut Ctx<'_>) -> SysResult {
     let pid = ctx.int(0);
     let p = if pid == 0 { ctx.p.clone() } else { guest(pid)? };
-    Ok(p.rec.pgid.load(Ordering::Relaxed) as usize)
+    id_result(p.rec.pgid.load(Ordering::Relaxed))
 }
 
 pub fn sys_getpgrp(ctx: &mut Ctx<'_>) -> SysResult {
-    Ok(ctx.p.rec.pgid.load(Ordering::Relaxed) as usize)
+    id_result(ctx.p.rec.pgid.load(Ordering::Relaxed))
 }
 
 pub fn sys_getsid(ctx: &mut Ctx<'_>) -> SysResult {
     let pid = ctx.int(0);
     let p = if pid == 0 { ctx.p.clone() } else { guest(pid)? };
-    Ok(p.rec.sid.load(Ordering::Relaxed) as usize)
+    id_result(p.rec.sid.load(Ordering::Relaxed))
 }
 
 /// setpgid(2): move a process (itself or a child that has not exec'd… we do not track exec
@@ -345,33 +361,33 @@ pub fn sys_setsid(ctx: &mut Ctx<'_>) -> SysResult {
     ctx.p.rec.tty.store(0, Ordering::Relaxed);
     ctx.p.rec.flags.fetch_or(kvm_mem::abi::pflags::SESSION_LEADER, Ordering::Relaxed);
     crate::kern::tty::ctty::update_foreground(ctx.p);
-    Ok(pid as usize)
+    id_result(pid)
 }
 
 pub fn sys_sysinfo(ctx: &mut Ctx<'_>) -> SysResult {
     let mem = crate::vm::meminfo::MemInfo::now();
-    let page = platform::PAGE_SIZE as u64;
-    let mut b = [0u8; 112];
-    let up = platform::time::uptime_ns() / 1_000_000_000;
-    b[0..8].copy_from_slice(&up.to_le_bytes());
-    // loads[3] at 8: fixed point with 16 fraction bits.
-    for (i, l) in crate::kern::loadavg::loads_sysinfo().iter().enumerate() {
-        b[8 + i * 8..16 + i * 8].copy_from_slice(&l.to_le_bytes());
-    }
-    // totalram, freeram, sharedram (tmpfs), bufferram: as /proc/meminfo says.
-    b[32..40].copy_from_slice(&(mem.total * page).to_le_bytes());
-    b[40..48].copy_from_slice(&(mem.free * page).to_le_bytes());
-    b[48..56].copy_from_slice(&(mem.kernel * page).to_le_bytes());
-    let nprocs = crate::kern::proc::nprocs() as u16;
-    b[80..82].copy_from_slice(&nprocs.to_le_bytes());
-    b[104..108].copy_from_slice(&1u32.to_le_bytes()); // mem_unit
-    ctx.copyout(ctx.arg(0), &b)?;
+    let page = crate::vm::space::PAGE;
+    let info = Sysinfo {
+        uptime: i64::try_from(platform::time::uptime_ns() / 1_000_000_000).unwrap_or(i64::MAX),
+        // Fixed point with 16 fraction bits (SI_LOAD_SHIFT).
+        loads: crate::kern::loadavg::loads_sysinfo(),
+        // totalram, freeram, sharedram (tmpfs): as /proc/meminfo says; in bytes (mem_unit 1).
+        totalram: mem.total.saturating_mul(page),
+        freeram: mem.free.saturating_mul(page),
+        sharedram: mem.kernel.saturating_mul(page),
+        procs: u16::try_from(crate::kern::proc::nprocs()).unwrap_or(u16::MAX),
+        mem_unit: 1,
+        ..Sysinfo::default()
+    };
+    ctx.write(ctx.ptr::<Sysinfo>(0), &info)?;
     Ok(0)
 }
 
+/// sched_getaffinity(2): every CPU. EINVAL for a mask shorter than the CPUs or not a
+/// multiple of a long; returns the bytes written.
 pub fn sys_sched_getaffinity(ctx: &mut Ctx<'_>) -> SysResult {
     let size = ctx.size(1);
-    let n = platform::cpu::ncpus() as usize;
+    let n = usize::try_from(platform::cpu::ncpus()).unwrap_or(1);
     let bytes = n.div_ceil(64) * 8;
     if size < bytes || !size.is_multiple_of(8) {
         return Err(Errno::EINVAL);
@@ -380,6 +396,6 @@ pub fn sys_sched_getaffinity(ctx: &mut Ctx<'_>) -> SysResult {
     for c in 0..n {
         b[c / 8] |= 1 << (c % 8);
     }
-    ctx.copyout(ctx.arg(2), &b)?;
+    ctx.write_slice(ctx.ptr::<u8>(2).slice(bytes), &b)?;
     Ok(bytes)
 }

@@ -2,6 +2,8 @@
 //! status 0 or re-execute the kernel. The kernel syncs first, as BSD's reboot does (Linux leaves
 //! that to the caller; busybox's init syncs and unmounts before it calls this anyway).
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::kern::ctx::Ctx;
@@ -9,18 +11,23 @@ use crate::kern::errno::{Errno, SysResult};
 use crate::kern::shutdown::{Howto, kern_reboot};
 use crate::kprintf;
 
-const LINUX_REBOOT_MAGIC1: u32 = 0xfee1_dead;
-/// The second magic: Linus's and his daughters' birthdays.
-const LINUX_REBOOT_MAGIC2: [u32; 4] = [672_274_793, 85_072_278, 369_367_448, 537_993_216];
+use crate::abi::linux;
 
-const CMD_RESTART: u32 = 0x0123_4567;
-const CMD_HALT: u32 = 0xcdef_0123;
-const CMD_CAD_ON: u32 = 0x89ab_cdef;
-const CMD_CAD_OFF: u32 = 0x0000_0000;
-const CMD_POWER_OFF: u32 = 0x4321_fedc;
-const CMD_RESTART2: u32 = 0xa1b2_c3d4;
-const CMD_SW_SUSPEND: u32 = 0xd000_fce2;
-const CMD_KEXEC: u32 = 0x4558_4543;
+const LINUX_REBOOT_MAGIC1: u32 = linux::LINUX_REBOOT_MAGIC1;
+/// The second magic: Linus's and his daughters' birthdays.
+const LINUX_REBOOT_MAGIC2: [u32; 4] =
+    [linux::LINUX_REBOOT_MAGIC2, linux::LINUX_REBOOT_MAGIC2A, linux::LINUX_REBOOT_MAGIC2B, linux::LINUX_REBOOT_MAGIC2C];
+
+const CMD_RESTART: u32 = linux::LINUX_REBOOT_CMD_RESTART;
+const CMD_HALT: u32 = linux::LINUX_REBOOT_CMD_HALT;
+const CMD_CAD_ON: u32 = linux::LINUX_REBOOT_CMD_CAD_ON;
+const CMD_CAD_OFF: u32 = linux::LINUX_REBOOT_CMD_CAD_OFF;
+const CMD_POWER_OFF: u32 = linux::LINUX_REBOOT_CMD_POWER_OFF;
+const CMD_RESTART2: u32 = linux::LINUX_REBOOT_CMD_RESTART2;
+const CMD_SW_SUSPEND: u32 = linux::LINUX_REBOOT_CMD_SW_SUSPEND;
+const CMD_KEXEC: u32 = linux::LINUX_REBOOT_CMD_KEXEC;
+/// RESTART2's command string: at most this many bytes are read.
+const RESTART2_CMD_MAX: usize = 256;
 
 /// Ctrl-Alt-Del reboots at once (CAD_ON) or signals init (CAD_OFF, the default). vk has no
 /// such key; the setting is kept for the guest to read back in spirit.
@@ -44,13 +51,18 @@ pub fn sys_reboot(ctx: &mut Ctx<'_>) -> SysResult {
         CMD_RESTART => Howto::Reboot,
         CMD_RESTART2 => {
             // The argument is a command string for the firmware; it must still be readable.
-            ctx.copyin_str(ctx.arg(3), 256)?;
+            ctx.read_cstr(ctx.ptr(3), RESTART2_CMD_MAX)?;
             Howto::Reboot
         }
         CMD_SW_SUSPEND => return Err(Errno::ENOSYS), // no hibernation, as a kernel without it
         CMD_KEXEC => return Err(Errno::EINVAL),      // no kexec image can be loaded
         _ => return Err(Errno::EINVAL),
     };
-    kprintf!("\nreboot: {} by pid {} ({})\n", if howto == Howto::Halt { "halt" } else { "restart" }, ctx.p.pid, ctx.p.comm());
+    kprintf!(
+        "\nreboot: {} by pid {} ({})\n",
+        if howto == Howto::Halt { "halt" } else { "restart" },
+        ctx.p.pid,
+        ctx.p.comm()
+    );
     kern_reboot(howto)
 }

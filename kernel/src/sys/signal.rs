@@ -2,91 +2,84 @@
 //! tgkill(2), tkill(2), rt_sigpending(2), rt_sigsuspend(2), rt_sigtimedwait(2),
 //! sigaltstack(2), pause(2).
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::abi::signal::{MINSIGSTKSZ, SIGSET_SIZE, Sigaction, Siginfo, SigmaskHow, Sigset, SsFlags, Stack};
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::proc::{self, UProc};
-use crate::kern::signal::{
-    self, AltStack, MINSIGSTKSZ, SI_TKILL, SI_USER, SIGKILL, SIGSTOP, SS_DISABLE, SS_ONSTACK, SigAction, SigInfo, UNBLOCKABLE,
-};
+use crate::kern::signal::{self, AltStack, SI_TKILL, SI_USER, SIGKILL, SIGSTOP, SigAction, SigInfo, UNBLOCKABLE};
 use crate::kern::sleep::{SleepOpts, tsleep, wchan_of};
 use crate::kern::thread::UThread;
 use crate::kern::thread::WakeReason;
 
-fn sigset_arg(ctx: &Ctx<'_>, size_arg: usize) -> Result<(), Errno> {
-    if ctx.arg(size_arg) != 8 { Err(Errno::EINVAL) } else { Ok(()) }
+/// The `sigsetsize` argument every rt_sig* call takes: EINVAL unless it is 8.
+fn sigset_size(ctx: &Ctx<'_>, i: usize) -> Result<(), Errno> {
+    if ctx.size(i) != SIGSET_SIZE { Err(Errno::EINVAL) } else { Ok(()) }
 }
 
 pub fn sys_rt_sigaction(ctx: &mut Ctx<'_>) -> SysResult {
     let sig = ctx.int(0);
-    sigset_arg(ctx, 3)?;
-    if !signal::valid(sig) {
+    sigset_size(ctx, 3)?;
+    let (act, oact) = (ctx.ptr::<Sigaction>(1), ctx.ptr::<Sigaction>(2));
+    let new = if act.is_null() { None } else { Some(SigAction::from_guest(&ctx.read(act)?)) };
+    if !signal::valid(sig) || (new.is_some() && (sig == SIGKILL || sig == SIGSTOP)) {
         return Err(Errno::EINVAL);
     }
-    let (act, oact) = (ctx.arg(1), ctx.arg(2));
-    let new = if act != 0 {
-        if sig == SIGKILL || sig == SIGSTOP {
-            return Err(Errno::EINVAL);
-        }
-        let mut b = [0u8; 32];
-        ctx.copyin(act, &mut b)?;
-        let w = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
-        Some(SigAction { handler: w(0), flags: w(1), restorer: w(2), mask: w(3) & !UNBLOCKABLE })
-    } else {
-        None
-    };
     let old = {
         let mut ps = ctx.p.user().sig.lock();
-        let old = ps.actions[sig as usize];
+        let old = ps.action(sig);
         if let Some(n) = new {
-            ps.actions[sig as usize] = n;
+            ps.set_action(sig, n);
             // Setting a signal to be ignored discards it if pending (POSIX).
-            if n.handler == signal::SIG_IGN || (n.handler == signal::SIG_DFL && signal::default_action(sig) == signal::DefaultAction::Ignore) {
-                ps.pending.set &= !signal::bit(sig);
+            if n.ignores(sig) {
+                ps.pending.discard(signal::bit(sig));
             }
         }
         old
     };
-    if oact != 0 {
-        let mut b = [0u8; 32];
-        for (i, v) in [old.handler, old.flags, old.restorer, old.mask].iter().enumerate() {
-            b[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+    if new.is_some_and(|n| n.ignores(sig)) {
+        for t in ctx.p.threads() {
+            t.user().sigstate.sig.lock().pending.discard(signal::bit(sig));
         }
-        ctx.copyout(oact, &b)?;
+    }
+    if !oact.is_null() {
+        ctx.write(oact, &old.to_guest())?;
     }
     Ok(0)
 }
 
 pub fn sys_rt_sigprocmask(ctx: &mut Ctx<'_>) -> SysResult {
-    sigset_arg(ctx, 3)?;
-    let (how, set, oset) = (ctx.int(0), ctx.arg(1), ctx.arg(2));
-    let newset = if set != 0 { Some(ctx.copyin_u64(set)?) } else { None };
+    sigset_size(ctx, 3)?;
+    let (set, oset) = (ctx.ptr::<Sigset>(1), ctx.ptr::<Sigset>(2));
+    // `how` is looked at only when there is a new set, as on Linux.
+    let change = if set.is_null() { None } else { Some((ctx.read(set)?, SigmaskHow::try_from(ctx.int(0))?)) };
     let u = ctx.td.user();
     let old = {
         let mut ts = u.sigstate.sig.lock();
         let old = ts.mask;
-        if let Some(n) = newset {
+        if let Some((n, how)) = change {
             ts.mask = match how {
-                0 => old | n,
-                1 => old & !n,
-                2 => n,
-                _ => return Err(Errno::EINVAL),
+                SigmaskHow::Block => old | n,
+                SigmaskHow::Unblock => old & !n,
+                SigmaskHow::SetMask => n,
             } & !UNBLOCKABLE;
         }
         old
     };
     u.sigstate.flag.store(true, Ordering::SeqCst);
-    if oset != 0 {
-        ctx.copyout_u64(oset, old)?;
+    if !oset.is_null() {
+        ctx.write(oset, &old)?;
     }
     Ok(0)
 }
 
 pub fn sys_rt_sigreturn(ctx: &mut Ctx<'_>) -> SysResult {
     match signal::sigreturn(ctx.td, ctx.p, ctx.regs) {
-        Ok(rax) => Ok(rax as usize),
+        Ok(rax) => usize::try_from(rax).map_err(|_| Errno::EINVAL),
         Err(_) => {
             // A frame we cannot read: the process gets SIGSEGV, as on Linux.
             ctx.exit = Some(crate::kern::ctx::Exit::Group(crate::kern::exit::sigstatus(signal::SIGSEGV)));
@@ -99,7 +92,11 @@ pub fn sys_rt_sigreturn(ctx: &mut Ctx<'_>) -> SysResult {
 fn may_signal(ctx: &Ctx<'_>, target: &UProc, sig: i32) -> bool {
     let me = ctx.p.user().cred.lock().clone();
     let them = target.user().cred.lock().clone();
-    me.capable(crate::kern::cred::CAP_KILL) || me.uid == them.uid || me.euid == them.uid || me.uid == them.suid || me.euid == them.suid
+    me.capable(crate::kern::cred::CAP_KILL)
+        || me.uid == them.uid
+        || me.euid == them.uid
+        || me.uid == them.suid
+        || me.euid == them.suid
         || (sig == signal::SIGCONT && ctx.p.rec.sid.load(Ordering::Relaxed) == target.rec.sid.load(Ordering::Relaxed))
 }
 
@@ -114,8 +111,10 @@ pub fn sys_kill(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let targets: Vec<UProc> = match pid {
         p if p > 0 => vec![proc::find_user(p).ok_or(Errno::ESRCH)?],
-        0 | -1 | i32::MIN..=-2 => {
-            let pgid = if pid == 0 { ctx.p.rec.pgid.load(Ordering::Relaxed) } else { -pid };
+        // -INT_MIN names no group.
+        i32::MIN => return Err(Errno::ESRCH),
+        _ => {
+            let pgid = if pid == 0 { ctx.p.rec.pgid.load(Ordering::Relaxed) } else { pid.saturating_neg() };
             guest_procs()
                 .into_iter()
                 .filter(|p| {
@@ -127,7 +126,6 @@ pub fn sys_kill(ctx: &mut Ctx<'_>) -> SysResult {
                 })
                 .collect()
         }
-        _ => return Err(Errno::ESRCH),
     };
     if targets.is_empty() {
         return Err(Errno::ESRCH);
@@ -147,7 +145,8 @@ pub fn sys_kill(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 fn find_thread(tid: i32) -> Option<UThread> {
-    guest_procs().into_iter().flat_map(|p| p.threads()).find(|t| t.tid() == tid as u64)
+    let tid = u64::try_from(tid).ok()?;
+    guest_procs().into_iter().flat_map(|p| p.threads()).find(|t| t.tid() == tid)
 }
 
 fn thread_kill(ctx: &Ctx<'_>, tgid: Option<i32>, tid: i32, sig: i32) -> SysResult {
@@ -178,13 +177,13 @@ pub fn sys_tkill(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_rt_sigpending(ctx: &mut Ctx<'_>) -> SysResult {
-    sigset_arg(ctx, 1)?;
-    let set = {
+    sigset_size(ctx, 1)?;
+    let set: Sigset = {
         let ps = ctx.p.user().sig.lock();
         let ts = ctx.td.user().sigstate.sig.lock();
         (ps.pending.set | ts.pending.set) & ts.mask
     };
-    ctx.copyout_u64(ctx.arg(0), set)?;
+    ctx.write(ctx.ptr::<Sigset>(0), &set)?;
     Ok(0)
 }
 
@@ -195,8 +194,8 @@ fn sleep_for_signal(td: &UThread, wmesg: &str, timeout: Option<Duration>) -> Wak
 }
 
 pub fn sys_rt_sigsuspend(ctx: &mut Ctx<'_>) -> SysResult {
-    sigset_arg(ctx, 1)?;
-    let mask = ctx.copyin_u64(ctx.arg(0))? & !UNBLOCKABLE;
+    sigset_size(ctx, 1)?;
+    let mask = ctx.read(ctx.ptr::<Sigset>(0))? & !UNBLOCKABLE;
     {
         let mut ts = ctx.td.user().sigstate.sig.lock();
         ts.saved_mask = Some(ts.mask);
@@ -213,16 +212,16 @@ pub fn sys_pause(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_rt_sigtimedwait(ctx: &mut Ctx<'_>) -> SysResult {
-    sigset_arg(ctx, 3)?;
-    let set = ctx.copyin_u64(ctx.arg(0))? & !UNBLOCKABLE;
-    let (infop, tsp) = (ctx.arg(1), ctx.arg(2));
-    let deadline = ctx.timeout_ns(tsp)?.map(|t| platform::time::uptime_ns().saturating_add(t));
+    sigset_size(ctx, 3)?;
+    let set = ctx.read(ctx.ptr::<Sigset>(0))? & !UNBLOCKABLE;
+    let infop = ctx.ptr::<Siginfo>(1);
+    let deadline = ctx.timeout_ns(2)?.map(|t| platform::time::uptime_ns().saturating_add(t));
     loop {
         if let Some(info) = signal::dequeue(ctx.td, ctx.p, set) {
-            if infop != 0 {
-                ctx.copyout(infop, &info.to_bytes())?;
+            if !infop.is_null() {
+                ctx.write(infop, &info)?;
             }
-            return Ok(info.signo as usize);
+            return usize::try_from(info.si_signo).map_err(|_| Errno::EINVAL);
         }
         let timeout = match deadline {
             Some(d) => {
@@ -246,69 +245,59 @@ pub fn sys_rt_sigtimedwait(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_sigaltstack(ctx: &mut Ctx<'_>) -> SysResult {
-    let (ss, oss) = (ctx.arg(0), ctx.arg(1));
+    let (ss, oss) = (ctx.ptr::<Stack>(0), ctx.ptr::<Stack>(1));
     let u = ctx.td.user();
+    let sp = ctx.regs.rsp();
     let cur = u.sigstate.sig.lock().altstack;
-    let on = cur.on(ctx.regs.rsp());
-    if oss != 0 {
-        let mut b = [0u8; 24];
-        b[0..8].copy_from_slice(&cur.sp.to_le_bytes());
-        let flags = if cur.disabled || cur.size == 0 { SS_DISABLE } else if on { SS_ONSTACK } else { 0 };
-        b[8..12].copy_from_slice(&flags.to_le_bytes());
-        b[16..24].copy_from_slice(&cur.size.to_le_bytes());
-        ctx.copyout(oss, &b)?;
-    }
-    if ss != 0 {
-        let mut b = [0u8; 24];
-        ctx.copyin(ss, &mut b)?;
-        let sp = u64::from_le_bytes(b[0..8].try_into().map_err(|_| Errno::EFAULT)?);
-        let flags = i32::from_le_bytes(b[8..12].try_into().map_err(|_| Errno::EFAULT)?);
-        let size = u64::from_le_bytes(b[16..24].try_into().map_err(|_| Errno::EFAULT)?);
-        if on {
+    let old = cur.to_guest(sp);
+    if !ss.is_null() {
+        let new = ctx.read(ss)?;
+        if cur.on(sp) {
             return Err(Errno::EPERM);
         }
-        let new = if flags & SS_DISABLE != 0 {
-            if flags & !SS_DISABLE != 0 {
-                return Err(Errno::EINVAL);
-            }
-            AltStack { sp: 0, size: 0, disabled: true }
-        } else {
-            if flags & !(SS_ONSTACK | (1 << 31)) != 0 {
-                return Err(Errno::EINVAL);
-            }
-            if size < MINSIGSTKSZ {
+        // One mode (none, SS_ONSTACK or SS_DISABLE), SS_AUTODISARM aside; nothing else.
+        let flags = SsFlags::from_bits(new.ss_flags.cast_unsigned()).ok_or(Errno::EINVAL)?;
+        let mode = flags.difference(SsFlags::AUTODISARM);
+        let autodisarm = flags.contains(SsFlags::AUTODISARM);
+        let next = if mode == SsFlags::DISABLE {
+            AltStack { autodisarm, ..AltStack::DISABLED }
+        } else if mode.is_empty() || mode == SsFlags::ONSTACK {
+            if new.ss_size < MINSIGSTKSZ {
                 return Err(Errno::ENOMEM);
             }
-            AltStack { sp, size, disabled: false }
+            AltStack { sp: new.ss_sp, size: new.ss_size, disabled: false, autodisarm }
+        } else {
+            return Err(Errno::EINVAL);
         };
-        u.sigstate.sig.lock().altstack = new;
+        u.sigstate.sig.lock().altstack = next;
+    }
+    if !oss.is_null() {
+        ctx.write(oss, &old)?;
     }
     Ok(0)
 }
 
 /// rt_sigqueueinfo(2) / rt_tgsigqueueinfo(2): a signal with a caller-given siginfo. Only
 /// negative codes (SI_QUEUE and kin) may be given by a process other than the kernel.
-fn queue_info(ctx: &Ctx<'_>, tgid: i32, tid: Option<i32>, sig: i32, uinfo: u64) -> SysResult {
+fn queue_info(ctx: &Ctx<'_>, tgid: i32, tid: Option<i32>, sig: i32) -> SysResult {
+    let uinfo = ctx.read(ctx.ptr::<Siginfo>(if tid.is_some() { 3 } else { 2 }))?;
     if !signal::valid(sig) {
         return Err(Errno::EINVAL);
     }
-    let mut raw = [0u8; 128];
-    ctx.copyin(uinfo, &mut raw)?;
-    let code = i32::from_le_bytes([raw[8], raw[9], raw[10], raw[11]]);
     let p = proc::find_user(tgid).ok_or(Errno::ESRCH)?;
+    let code = uinfo.si_code;
     if (code >= 0 || code == SI_TKILL) && p.pid != ctx.p.pid {
         return Err(Errno::EPERM);
     }
     if !may_signal(ctx, &p, sig) {
         return Err(Errno::EPERM);
     }
-    let mut fields = [0u8; 112];
-    fields.copy_from_slice(&raw[16..128]);
-    let info = SigInfo { signo: sig, code, fields };
+    let info = SigInfo { si_signo: sig, ..uinfo };
     match tid {
         None => signal::send_to_proc(&p, info),
         Some(t) => {
-            let td = p.threads().into_iter().find(|x| x.tid() == t as u64).ok_or(Errno::ESRCH)?;
+            let t = u64::try_from(t).map_err(|_| Errno::EINVAL)?;
+            let td = p.threads().into_iter().find(|x| x.tid() == t).ok_or(Errno::ESRCH)?;
             signal::send_to_thread(&td, info);
         }
     }
@@ -316,9 +305,9 @@ fn queue_info(ctx: &Ctx<'_>, tgid: i32, tid: Option<i32>, sig: i32, uinfo: u64) 
 }
 
 pub fn sys_rt_sigqueueinfo(ctx: &mut Ctx<'_>) -> SysResult {
-    queue_info(ctx, ctx.int(0), None, ctx.int(1), ctx.arg(2))
+    queue_info(ctx, ctx.int(0), None, ctx.int(1))
 }
 
 pub fn sys_rt_tgsigqueueinfo(ctx: &mut Ctx<'_>) -> SysResult {
-    queue_info(ctx, ctx.int(0), Some(ctx.int(1)), ctx.int(2), ctx.arg(3))
+    queue_info(ctx, ctx.int(0), Some(ctx.int(1)), ctx.int(2))
 }

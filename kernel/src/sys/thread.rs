@@ -1,42 +1,59 @@
-//! Thread and task calls: futex(2), set_robust_list(2), prctl(2).
+//! Thread and task calls: futex(2), set_robust_list(2), get_robust_list(2), prctl(2).
+
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
 
 use std::sync::atomic::Ordering;
 
+use linux_raw_sys::prctl as pr;
+
+use crate::abi::futex::{FUTEX_BITSET_MATCH_ANY, FutexCmd, FutexOp};
+use crate::abi::{c_int, linux};
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
-use crate::kern::futex::{self, FUTEX_BITSET_MATCH_ANY};
+use crate::kern::futex;
 
-pub fn sys_futex(ctx: &mut Ctx<'_>) -> SysResult {
-    let (addr, op, val) = (ctx.arg(0), ctx.int(1), ctx.uint(2));
-    let cmd = op & !(futex::FUTEX_PRIVATE_FLAG | futex::FUTEX_CLOCK_REALTIME);
-    let p = ctx.p;
-    match cmd {
-        futex::FUTEX_WAIT => {
-            let deadline = ctx.timeout_ns(ctx.arg(3))?.map(|t| platform::time::uptime_ns().saturating_add(t));
-            futex::wait(p, addr, val, FUTEX_BITSET_MATCH_ANY, deadline)
-        }
-        futex::FUTEX_WAIT_BITSET => {
-            let deadline = ctx.timeout_ns(ctx.arg(3))?.map(|t| {
-                let now = if op & futex::FUTEX_CLOCK_REALTIME != 0 {
-                    platform::time::realtime_ns()
-                } else {
-                    platform::time::host_monotonic_ns()
-                };
-                platform::time::uptime_ns().saturating_add(t.saturating_sub(now))
-            });
-            futex::wait(p, addr, val, ctx.uint(5), deadline)
-        }
-        futex::FUTEX_WAKE => futex::wake(p, addr, val, FUTEX_BITSET_MATCH_ANY),
-        futex::FUTEX_WAKE_BITSET => futex::wake(p, addr, val, ctx.uint(5)),
-        futex::FUTEX_REQUEUE => futex::requeue(p, addr, val, ctx.uint(3), ctx.arg(4), None),
-        futex::FUTEX_CMP_REQUEUE => futex::requeue(p, addr, val, ctx.uint(3), ctx.arg(4), Some(ctx.uint(5))),
-        futex::FUTEX_WAKE_OP => futex::wake_op(p, addr, val, ctx.arg(4), ctx.uint(3), ctx.uint(5)),
-        _ => Err(Errno::ENOSYS),
+/// futex(2)'s bitset argument: EINVAL when it is 0 (it would match no waiter).
+fn bitset(ctx: &Ctx<'_>) -> Result<u32, Errno> {
+    match ctx.uint(5) {
+        0 => Err(Errno::EINVAL),
+        b => Ok(b),
     }
 }
 
+pub fn sys_futex(ctx: &mut Ctx<'_>) -> SysResult {
+    let op = FutexOp::try_from(ctx.int(1))?;
+    let (addr, val) = (ctx.arg(0), ctx.uint(2));
+    let p = ctx.p;
+    match op.cmd {
+        FutexCmd::Wait => {
+            // A relative timeout.
+            let deadline = ctx.timeout_ns(3)?.map(|t| platform::time::uptime_ns().saturating_add(t));
+            futex::wait(p, addr, val, FUTEX_BITSET_MATCH_ANY, deadline)
+        }
+        FutexCmd::WaitBitset => {
+            let bits = bitset(ctx)?;
+            // An absolute timeout, on CLOCK_REALTIME or CLOCK_MONOTONIC.
+            let deadline = ctx.timeout_ns(3)?.map(|t| {
+                let now =
+                    if op.clock_realtime { platform::time::realtime_ns() } else { platform::time::host_monotonic_ns() };
+                platform::time::uptime_ns().saturating_add(t.saturating_sub(now))
+            });
+            futex::wait(p, addr, val, bits, deadline)
+        }
+        FutexCmd::Wake => futex::wake(p, addr, val, FUTEX_BITSET_MATCH_ANY),
+        FutexCmd::WakeBitset => futex::wake(p, addr, val, bitset(ctx)?),
+        // The fourth argument is a count here, not a timeout.
+        FutexCmd::Requeue => futex::requeue(p, addr, val, ctx.uint(3), ctx.arg(4), None),
+        FutexCmd::CmpRequeue => futex::requeue(p, addr, val, ctx.uint(3), ctx.arg(4), Some(ctx.uint(5))),
+        FutexCmd::WakeOp => futex::wake_op(p, addr, val, ctx.arg(4), ctx.uint(3), ctx.uint(5)),
+    }
+}
+
+/// `sizeof(struct robust_list_head)`: the only length set_robust_list(2) takes.
+const ROBUST_LIST_HEAD_LEN: usize = size_of::<linux::robust_list_head>();
+
 pub fn sys_set_robust_list(ctx: &mut Ctx<'_>) -> SysResult {
-    if ctx.arg(1) != 24 {
+    if ctx.size(1) != ROBUST_LIST_HEAD_LEN {
         return Err(Errno::EINVAL);
     }
     ctx.td.user().robust_list.store(ctx.arg(0), Ordering::Relaxed);
@@ -45,53 +62,59 @@ pub fn sys_set_robust_list(ctx: &mut Ctx<'_>) -> SysResult {
 
 pub fn sys_get_robust_list(ctx: &mut Ctx<'_>) -> SysResult {
     let pid = ctx.int(0);
-    if pid != 0 && pid as u64 != ctx.td.tid() {
+    if pid != 0 && u64::try_from(pid).ok() != Some(ctx.td.tid()) {
         return Err(Errno::ESRCH);
     }
-    ctx.copyout_u64(ctx.arg(1), ctx.td.user().robust_list.load(Ordering::Relaxed))?;
-    ctx.copyout_u64(ctx.arg(2), 24)?;
+    ctx.write(ctx.ptr::<u64>(1), &ctx.td.user().robust_list.load(Ordering::Relaxed))?;
+    ctx.write(ctx.ptr::<usize>(2), &ROBUST_LIST_HEAD_LEN)?;
     Ok(0)
 }
 
-const PR_SET_PDEATHSIG: i32 = 1;
-const PR_GET_PDEATHSIG: i32 = 2;
-const PR_GET_DUMPABLE: i32 = 3;
-const PR_SET_DUMPABLE: i32 = 4;
-const PR_SET_NAME: i32 = 15;
-const PR_GET_NAME: i32 = 16;
+const PR_SET_PDEATHSIG: i32 = c_int(pr::PR_SET_PDEATHSIG);
+const PR_GET_PDEATHSIG: i32 = c_int(pr::PR_GET_PDEATHSIG);
+const PR_GET_DUMPABLE: i32 = c_int(pr::PR_GET_DUMPABLE);
+const PR_SET_DUMPABLE: i32 = c_int(pr::PR_SET_DUMPABLE);
+const PR_SET_NAME: i32 = c_int(pr::PR_SET_NAME);
+const PR_GET_NAME: i32 = c_int(pr::PR_GET_NAME);
+/// PR_SET_DUMPABLE's values: SUID_DUMP_DISABLE and SUID_DUMP_USER (EINVAL otherwise).
+const SUID_DUMP_USER: u64 = 1;
 
+/// A task's name as PR_SET_NAME and PR_GET_NAME carry it (TASK_COMM_LEN, NUL included).
+type Comm = [u8; 16];
+
+/// prctl(2): EINVAL for an option vk does not know, as Linux answers an unknown one.
 pub fn sys_prctl(ctx: &mut Ctx<'_>) -> SysResult {
     match ctx.int(0) {
         PR_SET_NAME => {
-            let mut b = [0u8; 16];
-            ctx.copyin(ctx.arg(1), &mut b)?;
-            let end = b.iter().position(|&c| c == 0).unwrap_or(15).min(15);
+            let b: Comm = ctx.read(ctx.ptr::<Comm>(1))?;
+            let end = b.iter().position(|&c| c == 0).unwrap_or(b.len() - 1).min(b.len() - 1);
             ctx.p.set_comm(&String::from_utf8_lossy(&b[..end]));
             Ok(0)
         }
         PR_GET_NAME => {
-            let mut b = [0u8; 16];
+            let mut b: Comm = [0; 16];
             let comm = ctx.p.comm();
-            let n = comm.len().min(15);
+            let n = comm.len().min(b.len() - 1);
             b[..n].copy_from_slice(&comm.as_bytes()[..n]);
-            ctx.copyout(ctx.arg(1), &b)?;
+            ctx.write(ctx.ptr::<Comm>(1), &b)?;
             Ok(0)
         }
         PR_SET_PDEATHSIG => {
-            let sig = ctx.int(1);
-            if sig != 0 && !crate::kern::signal::valid(sig) {
-                return Err(Errno::EINVAL);
-            }
+            // The whole register: a signal number or 0 (valid_signal on an unsigned long).
+            let sig = i32::try_from(ctx.arg(1))
+                .ok()
+                .filter(|&s| s == 0 || crate::kern::signal::valid(s))
+                .ok_or(Errno::EINVAL)?;
             ctx.td.user().pdeathsig.store(sig, Ordering::Relaxed);
             Ok(0)
         }
         PR_GET_PDEATHSIG => {
-            ctx.copyout_i32(ctx.arg(1), ctx.td.user().pdeathsig.load(Ordering::Relaxed))?;
+            ctx.write(ctx.ptr::<i32>(1), &ctx.td.user().pdeathsig.load(Ordering::Relaxed))?;
             Ok(0)
         }
         PR_GET_DUMPABLE => Ok(1),
         PR_SET_DUMPABLE => {
-            if ctx.arg(1) > 1 {
+            if ctx.arg(1) > SUID_DUMP_USER {
                 return Err(Errno::EINVAL);
             }
             Ok(0)

@@ -1,21 +1,32 @@
-//! Clocks and sleeping: clock_gettime(2), gettimeofday(2), time(2), nanosleep(2),
-//! clock_nanosleep(2).
+//! Clocks and sleeping: clock_gettime(2), clock_getres(2), gettimeofday(2), time(2),
+//! nanosleep(2), clock_nanosleep(2); interval timers (getitimer(2), setitimer(2), alarm(2));
+//! CPU time (getrusage(2), times(2)).
+
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::abi::proc::{Rusage, Tms};
+use crate::abi::time::{Itimerval, Timespec, Timeval, Timezone};
+use crate::abi::{c_int, linux};
+use crate::kern::cputime::{self, Times, Which};
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 
-const CLOCK_REALTIME: i32 = 0;
-const CLOCK_MONOTONIC: i32 = 1;
-const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
-const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
-const CLOCK_MONOTONIC_RAW: i32 = 4;
-const CLOCK_REALTIME_COARSE: i32 = 5;
-const CLOCK_MONOTONIC_COARSE: i32 = 6;
-const CLOCK_BOOTTIME: i32 = 7;
-const TIMER_ABSTIME: i32 = 1;
+const CLOCK_REALTIME: i32 = c_int(linux::CLOCK_REALTIME);
+const CLOCK_MONOTONIC: i32 = c_int(linux::CLOCK_MONOTONIC);
+const CLOCK_PROCESS_CPUTIME_ID: i32 = c_int(linux::CLOCK_PROCESS_CPUTIME_ID);
+const CLOCK_THREAD_CPUTIME_ID: i32 = c_int(linux::CLOCK_THREAD_CPUTIME_ID);
+const CLOCK_MONOTONIC_RAW: i32 = c_int(linux::CLOCK_MONOTONIC_RAW);
+const CLOCK_REALTIME_COARSE: i32 = c_int(linux::CLOCK_REALTIME_COARSE);
+const CLOCK_MONOTONIC_COARSE: i32 = c_int(linux::CLOCK_MONOTONIC_COARSE);
+const CLOCK_BOOTTIME: i32 = c_int(linux::CLOCK_BOOTTIME);
+/// clock_nanosleep(2)'s one flag; Linux ignores the other bits.
+const TIMER_ABSTIME: i32 = c_int(linux::TIMER_ABSTIME);
+
+const NS_PER_S: u64 = 1_000_000_000;
+const NS_PER_US: u64 = 1000;
 
 /// A clock's value in ns.
 fn clock_ns(ctx: &Ctx<'_>, clk: i32) -> Result<u64, Errno> {
@@ -24,8 +35,8 @@ fn clock_ns(ctx: &Ctx<'_>, clk: i32) -> Result<u64, Errno> {
         CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME => {
             platform::time::host_monotonic_ns()
         }
-        CLOCK_THREAD_CPUTIME_ID => crate::kern::cputime::thread_times(ctx.td).total(),
-        CLOCK_PROCESS_CPUTIME_ID => crate::kern::cputime::proc_times(ctx.p).total(),
+        CLOCK_THREAD_CPUTIME_ID => cputime::thread_times(ctx.td).total(),
+        CLOCK_PROCESS_CPUTIME_ID => cputime::proc_times(ctx.p).total(),
         c if c < 0 => cpu_clock_ns(ctx, c)?,
         _ => return Err(Errno::EINVAL),
     })
@@ -44,29 +55,23 @@ fn cpu_clock_ns(ctx: &Ctx<'_>, clk: i32) -> Result<u64, Errno> {
         let td = if id == 0 {
             ctx.td.clone()
         } else {
-            ctx.p.threads().into_iter().find(|t| t.tid() == id as u64).ok_or(Errno::EINVAL)?
+            let tid = u64::try_from(id).map_err(|_| Errno::EINVAL)?;
+            ctx.p.threads().into_iter().find(|t| t.tid() == tid).ok_or(Errno::EINVAL)?
         };
-        crate::kern::cputime::thread_times(&td)
+        cputime::thread_times(&td)
     } else {
         let p = if id == 0 { ctx.p.clone() } else { crate::kern::proc::find_user(id).ok_or(Errno::EINVAL)? };
         if p.is_zombie() {
             return Err(Errno::EINVAL);
         }
-        crate::kern::cputime::proc_times(&p)
+        cputime::proc_times(&p)
     };
     Ok(if kind == 1 { times.user_ns } else { times.total() })
 }
 
-fn timespec_bytes(ns: u64) -> [u8; 16] {
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
-    b[8..].copy_from_slice(&(ns % 1_000_000_000).to_le_bytes());
-    b
-}
-
 pub fn sys_clock_gettime(ctx: &mut Ctx<'_>) -> SysResult {
     let ns = clock_ns(ctx, ctx.int(0))?;
-    ctx.copyout(ctx.arg(1), &timespec_bytes(ns))?;
+    ctx.write(ctx.ptr::<Timespec>(1), &Timespec::from_ns(ns))?;
     Ok(0)
 }
 
@@ -74,32 +79,31 @@ pub fn sys_clock_getres(ctx: &mut Ctx<'_>) -> SysResult {
     let clk = ctx.int(0);
     clock_ns(ctx, clk)?;
     let res = if clk == CLOCK_REALTIME_COARSE || clk == CLOCK_MONOTONIC_COARSE { 4_000_000 } else { 1 };
-    if ctx.arg(1) != 0 {
-        ctx.copyout(ctx.arg(1), &timespec_bytes(res))?;
+    let out = ctx.ptr::<Timespec>(1);
+    if !out.is_null() {
+        ctx.write(out, &Timespec::from_ns(res))?;
     }
     Ok(0)
 }
 
 pub fn sys_gettimeofday(ctx: &mut Ctx<'_>) -> SysResult {
-    if ctx.arg(0) != 0 {
-        let ns = platform::time::realtime_ns();
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
-        b[8..].copy_from_slice(&((ns % 1_000_000_000) / 1000).to_le_bytes());
-        ctx.copyout(ctx.arg(0), &b)?;
+    let (tv, tz) = (ctx.ptr::<Timeval>(0), ctx.ptr::<Timezone>(1));
+    if !tv.is_null() {
+        ctx.write(tv, &Timeval::from_ns(platform::time::realtime_ns()))?;
     }
-    if ctx.arg(1) != 0 {
-        ctx.copyout(ctx.arg(1), &[0u8; 8])?;
+    if !tz.is_null() {
+        ctx.write(tz, &Timezone::default())?;
     }
     Ok(0)
 }
 
 pub fn sys_time(ctx: &mut Ctx<'_>) -> SysResult {
-    let s = platform::time::realtime_ns() / 1_000_000_000;
-    if ctx.arg(0) != 0 {
-        ctx.copyout_u64(ctx.arg(0), s)?;
+    let s = platform::time::realtime_ns() / NS_PER_S;
+    let out = ctx.ptr::<i64>(0);
+    if !out.is_null() {
+        ctx.write(out, &i64::try_from(s).unwrap_or(i64::MAX))?;
     }
-    Ok(s as usize)
+    usize::try_from(s).map_err(|_| Errno::EOVERFLOW)
 }
 
 /// Sleep `ns`, or until a signal interrupts: then Err with the time left.
@@ -121,178 +125,187 @@ fn sleep_ns(ctx: &Ctx<'_>, ns: u64) -> Result<(), u64> {
 }
 
 pub fn sys_nanosleep(ctx: &mut Ctx<'_>) -> SysResult {
-    let ns = ctx.timespec_ns(ctx.arg(0))?;
+    let ns = ctx.timespec(0)?;
     match sleep_ns(ctx, ns) {
         Ok(()) => Ok(0),
         Err(left) => {
-            if ctx.arg(1) != 0 {
-                ctx.copyout(ctx.arg(1), &timespec_bytes(left))?;
+            let rem = ctx.ptr::<Timespec>(1);
+            if !rem.is_null() {
+                ctx.write(rem, &Timespec::from_ns(left))?;
             }
             Err(Errno::EINTR)
         }
     }
 }
 
+/// clock_nanosleep(2): the clock first (EINVAL; EOPNOTSUPP for the thread CPU clock, which
+/// has no sleep on Linux 6), then the time. Flags other than TIMER_ABSTIME are ignored, as
+/// Linux does.
 pub fn sys_clock_nanosleep(ctx: &mut Ctx<'_>) -> SysResult {
     let clk = ctx.int(0);
-    if clk == CLOCK_THREAD_CPUTIME_ID {
-        return Err(Errno::EINVAL);
-    }
-    let ns = ctx.timespec_ns(ctx.arg(2))?;
     let now = clock_ns(ctx, clk)?;
+    if clk == CLOCK_THREAD_CPUTIME_ID {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let ns = ctx.timespec(2)?;
     let abs = ctx.int(1) & TIMER_ABSTIME != 0;
     let wait = if abs { ns.saturating_sub(now) } else { ns };
     match sleep_ns(ctx, wait) {
         Ok(()) => Ok(0),
         Err(left) => {
-            if !abs && ctx.arg(3) != 0 {
-                ctx.copyout(ctx.arg(3), &timespec_bytes(left))?;
+            let rem = ctx.ptr::<Timespec>(3);
+            if !abs && !rem.is_null() {
+                ctx.write(rem, &Timespec::from_ns(left))?;
             }
             Err(Errno::EINTR)
         }
     }
 }
 
-const NS_PER_US: u64 = 1000;
-const NS_PER_S: u64 = 1_000_000_000;
-
-/// A guest timeval as ns (EINVAL when out of range).
-fn read_timeval(b: &[u8]) -> Result<u64, Errno> {
-    let sec = i64::from_le_bytes(b[..8].try_into().map_err(|_| Errno::EFAULT)?);
-    let usec = i64::from_le_bytes(b[8..16].try_into().map_err(|_| Errno::EFAULT)?);
-    if sec < 0 || !(0..1_000_000).contains(&usec) {
+/// A guest timeval as ns (EINVAL when out of range, as setitimer(2) checks).
+fn timeval_ns(tv: &Timeval) -> Result<u64, Errno> {
+    let (Ok(sec), Ok(usec)) = (u64::try_from(tv.tv_sec), u64::try_from(tv.tv_usec)) else {
+        return Err(Errno::EINVAL);
+    };
+    if usec >= 1_000_000 {
         return Err(Errno::EINVAL);
     }
-    Ok((sec as u64).saturating_mul(NS_PER_S).saturating_add(usec as u64 * NS_PER_US))
+    Ok(sec.saturating_mul(NS_PER_S).saturating_add(usec * NS_PER_US))
 }
 
 /// ns as a timeval, rounded up to the next microsecond (a running timer never shows 0).
-fn timeval_bytes(ns: u64) -> [u8; 16] {
-    let us = ns.div_ceil(NS_PER_US);
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&(us / 1_000_000).to_le_bytes());
-    b[8..].copy_from_slice(&(us % 1_000_000).to_le_bytes());
-    b
+fn timeval_ceil(ns: u64) -> Timeval {
+    Timeval::from_ns(ns.div_ceil(NS_PER_US).saturating_mul(NS_PER_US))
 }
 
-/// ns as a timeval, truncated (for CPU times).
-fn timeval_trunc(ns: u64) -> [u8; 16] {
-    timeval_bytes(ns / NS_PER_US * NS_PER_US)
-}
-
-fn itimerval_bytes((value, interval): (u64, u64)) -> [u8; 32] {
-    let mut b = [0u8; 32];
-    b[..16].copy_from_slice(&timeval_bytes(interval));
-    b[16..].copy_from_slice(&timeval_bytes(value));
-    b
-}
-
-fn itimer_which(which: i32) -> Result<i32, Errno> {
-    use crate::kern::cputime::{ITIMER_PROF, ITIMER_REAL, ITIMER_VIRTUAL};
-    match which {
-        ITIMER_REAL | ITIMER_VIRTUAL | ITIMER_PROF => Ok(which),
-        _ => Err(Errno::EINVAL),
-    }
+fn itimerval((value, interval): (u64, u64)) -> Itimerval {
+    Itimerval { it_interval: timeval_ceil(interval), it_value: timeval_ceil(value) }
 }
 
 pub fn sys_getitimer(ctx: &mut Ctx<'_>) -> SysResult {
-    let which = itimer_which(ctx.int(0))?;
-    let cur = crate::kern::cputime::get(ctx.p, which);
-    ctx.copyout(ctx.arg(1), &itimerval_bytes(cur))?;
+    let which = Which::try_from(ctx.int(0))?;
+    let cur = cputime::get(ctx.p, which);
+    ctx.write(ctx.ptr::<Itimerval>(1), &itimerval(cur))?;
     Ok(0)
 }
 
 pub fn sys_setitimer(ctx: &mut Ctx<'_>) -> SysResult {
-    let which = itimer_which(ctx.int(0))?;
-    let (new, old) = (ctx.arg(1), ctx.arg(2));
+    let which = Which::try_from(ctx.int(0))?;
+    let (new, old) = (ctx.ptr::<Itimerval>(1), ctx.ptr::<Itimerval>(2));
     // A NULL new value disarms the timer (Linux's long-standing behaviour).
-    let (value, interval) = if new == 0 {
+    let (value, interval) = if new.is_null() {
         (0, 0)
     } else {
-        let mut b = [0u8; 32];
-        ctx.copyin(new, &mut b)?;
-        let interval = read_timeval(&b[..16])?;
-        (read_timeval(&b[16..])?, interval)
+        let v = ctx.read(new)?;
+        (timeval_ns(&v.it_value)?, timeval_ns(&v.it_interval)?)
     };
-    if old != 0 {
+    if !old.is_null() {
         // Check the old-value buffer before changing anything.
-        let cur = crate::kern::cputime::get(ctx.p, which);
-        ctx.copyout(old, &itimerval_bytes(cur))?;
+        ctx.write(old, &itimerval(cputime::get(ctx.p, which)))?;
     }
-    let prev = crate::kern::cputime::set(ctx.p, which, value, interval);
-    if old != 0 {
-        ctx.copyout(old, &itimerval_bytes(prev))?;
+    let prev = cputime::set(ctx.p, which, value, interval);
+    if !old.is_null() {
+        ctx.write(old, &itimerval(prev))?;
     }
     Ok(0)
 }
 
 pub fn sys_alarm(ctx: &mut Ctx<'_>) -> SysResult {
-    use crate::kern::cputime::ITIMER_REAL;
     let secs = u64::from(ctx.uint(0));
-    let (left, _) = crate::kern::cputime::set(ctx.p, ITIMER_REAL, secs * NS_PER_S, 0);
+    let (left, _) = cputime::set(ctx.p, Which::Real, secs * NS_PER_S, 0);
     // Seconds left, rounded to the nearest; never 0 for a timer that was still running.
     let mut s = left / NS_PER_S;
     if left % NS_PER_S >= NS_PER_S / 2 || (s == 0 && left > 0) {
         s += 1;
     }
-    Ok(s as usize)
+    usize::try_from(s).map_err(|_| Errno::EOVERFLOW)
 }
 
-const RUSAGE_SELF: i32 = 0;
-const RUSAGE_CHILDREN: i32 = -1;
-const RUSAGE_THREAD: i32 = 1;
+const RUSAGE_SELF: i32 = c_int(linux::RUSAGE_SELF);
+const RUSAGE_CHILDREN: i32 = linux::RUSAGE_CHILDREN;
+const RUSAGE_THREAD: i32 = c_int(linux::RUSAGE_THREAD);
 
-/// struct rusage: the two times, then 14 longs (maxrss in KiB, voluntary switches).
-fn rusage_bytes(t: crate::kern::cputime::Times, maxrss_kib: u64, nvcsw: u64) -> [u8; 144] {
-    let mut b = [0u8; 144];
-    b[..16].copy_from_slice(&timeval_trunc(t.user_ns));
-    b[16..32].copy_from_slice(&timeval_trunc(t.sys_ns));
-    b[32..40].copy_from_slice(&maxrss_kib.to_le_bytes());
-    b[32 + 12 * 8..32 + 13 * 8].copy_from_slice(&nvcsw.to_le_bytes());
-    b
+/// A `struct rusage` with the two times (truncated to microseconds), the maximum resident
+/// set in KiB and the voluntary context switches; vk counts nothing else.
+fn rusage(t: Times, maxrss_kib: u64, nvcsw: u64) -> Rusage {
+    let trunc = |ns: u64| Timeval::from_ns(ns / NS_PER_US * NS_PER_US);
+    Rusage {
+        ru_utime: trunc(t.user_ns),
+        ru_stime: trunc(t.sys_ns),
+        ru_maxrss: i64::try_from(maxrss_kib).unwrap_or(i64::MAX),
+        ru_nvcsw: i64::try_from(nvcsw).unwrap_or(i64::MAX),
+        ..Rusage::default()
+    }
 }
 
 /// A reaped child's rusage.
-pub fn child_rusage(t: crate::kern::cputime::Times) -> [u8; 144] {
-    rusage_bytes(t, 0, 0)
+pub fn child_rusage(t: Times) -> Rusage {
+    rusage(t, 0, 0)
+}
+
+/// Resident set in KiB from pages.
+fn rss_kib(pages: u64) -> u64 {
+    pages.saturating_mul(u64::try_from(platform::PAGE_SIZE / 1024).unwrap_or(4))
 }
 
 /// A process's rusage.
-pub fn proc_rusage(p: &crate::kern::proc::UProc) -> [u8; 144] {
-    let t = crate::kern::cputime::proc_times(p);
-    let rss = p.rec.rss_pages.load(Ordering::Relaxed) * 4;
+pub fn proc_rusage(p: &crate::kern::proc::UProc) -> Rusage {
+    let t = cputime::proc_times(p);
+    let rss = rss_kib(p.rec.rss_pages.load(Ordering::Relaxed));
     let sw = p.threads().iter().map(|t| t.rec.switches.load(Ordering::Relaxed)).sum();
-    rusage_bytes(t, rss, sw)
+    rusage(t, rss, sw)
 }
 
 pub fn sys_getrusage(ctx: &mut Ctx<'_>) -> SysResult {
-    let b = match ctx.int(0) {
+    let r = match ctx.int(0) {
         RUSAGE_SELF => proc_rusage(ctx.p),
-        RUSAGE_THREAD => rusage_bytes(
-            crate::kern::cputime::thread_times(ctx.td),
-            ctx.p.rec.rss_pages.load(Ordering::Relaxed) * 4,
+        RUSAGE_THREAD => rusage(
+            cputime::thread_times(ctx.td),
+            rss_kib(ctx.p.rec.rss_pages.load(Ordering::Relaxed)),
             ctx.td.rec.switches.load(Ordering::Relaxed),
         ),
-        RUSAGE_CHILDREN => rusage_bytes(*ctx.p.user().times.children.lock(), 0, 0),
+        RUSAGE_CHILDREN => rusage(*ctx.p.user().times.children.lock(), 0, 0),
         _ => return Err(Errno::EINVAL),
     };
-    ctx.copyout(ctx.arg(1), &b)?;
+    ctx.write(ctx.ptr::<Rusage>(1), &r)?;
     Ok(0)
 }
 
-/// Clock ticks per second of times(2) and /proc (USER_HZ).
-pub const USER_HZ: u64 = 100;
+pub use crate::kern::cputime::USER_HZ;
+const NS_PER_TICK: u64 = NS_PER_S / USER_HZ;
+
+fn ticks(ns: u64) -> i64 {
+    i64::try_from(ns / NS_PER_TICK).unwrap_or(i64::MAX)
+}
 
 pub fn sys_times(ctx: &mut Ctx<'_>) -> SysResult {
-    let tick = NS_PER_S / USER_HZ;
-    if ctx.arg(0) != 0 {
-        let me = crate::kern::cputime::proc_times(ctx.p);
+    let out = ctx.ptr::<Tms>(0);
+    if !out.is_null() {
+        let me = cputime::proc_times(ctx.p);
         let kids = *ctx.p.user().times.children.lock();
-        let mut b = [0u8; 32];
-        for (i, v) in [me.user_ns, me.sys_ns, kids.user_ns, kids.sys_ns].into_iter().enumerate() {
-            b[i * 8..i * 8 + 8].copy_from_slice(&(v / tick).to_le_bytes());
-        }
-        ctx.copyout(ctx.arg(0), &b)?;
+        let t = Tms {
+            tms_utime: ticks(me.user_ns),
+            tms_stime: ticks(me.sys_ns),
+            tms_cutime: ticks(kids.user_ns),
+            tms_cstime: ticks(kids.sys_ns),
+        };
+        ctx.write(out, &t)?;
     }
-    Ok((platform::time::uptime_ns() / tick) as usize)
+    usize::try_from(platform::time::uptime_ns() / NS_PER_TICK).map_err(|_| Errno::EOVERFLOW)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timevals() {
+        assert_eq!(timeval_ns(&Timeval { tv_sec: 1, tv_usec: 5 }), Ok(1_000_005_000));
+        assert_eq!(timeval_ns(&Timeval { tv_sec: -1, tv_usec: 0 }), Err(Errno::EINVAL));
+        assert_eq!(timeval_ns(&Timeval { tv_sec: 0, tv_usec: 1_000_000 }), Err(Errno::EINVAL));
+        assert_eq!(timeval_ceil(1), Timeval { tv_sec: 0, tv_usec: 1 });
+        assert_eq!(ticks(25_000_000), 2);
+        let r = rusage(Times { user_ns: 1_500_999, sys_ns: 0 }, 8, 3);
+        assert_eq!((r.ru_utime, r.ru_maxrss, r.ru_nvcsw), (Timeval { tv_sec: 0, tv_usec: 1500 }, 8, 3));
+    }
 }

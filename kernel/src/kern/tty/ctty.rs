@@ -121,7 +121,7 @@ pub fn acquire(tty: &Tty, p: &UProc, steal: bool) -> Result<(), Errno> {
         s.session = sid(p);
         s.pgrp = pgid(p);
     }
-    p.rec.tty.store(DEV_CONSOLE as u32, Ordering::Relaxed);
+    p.rec.tty.store(u32::try_from(DEV_CONSOLE).unwrap_or(0), Ordering::Relaxed);
     publish_foreground();
     Ok(())
 }
@@ -188,7 +188,7 @@ pub fn check(tty: &Tty, td: &Thread, p: &UProc, what: Access) -> Result<(), Errn
         return Ok(());
     }
     let sig = if what == Access::Read { SIGTTIN } else { SIGTTOU };
-    let ignored = p.user().sig.lock().actions[sig as usize].handler == SIG_IGN
+    let ignored = p.user().sig.lock().action(sig).handler == SIG_IGN
         || td.as_user().is_some_and(|u| u.sigstate.sig.lock().mask & signal::bit(sig) != 0);
     if ignored {
         return if what == Access::Read { Err(Errno::EIO) } else { Ok(()) };

@@ -1,36 +1,43 @@
 //! The terminal ioctls (ioctl_tty(2)): modes, window size, foreground group, controlling
 //! terminal, queue sizes and flushing.
 
+use linux_raw_sys::ioctl as io;
+
 use super::ctty::{self, Access};
-use super::termios::{self, Termios};
+use super::termios::Termios;
 use super::{console, set_winsize, wake};
+use crate::abi::{c_ulong, linux, tty};
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
+use crate::vm::uaccess::UserPtr;
 
-pub const TCGETS: u32 = 0x5401;
-pub const TCSETS: u32 = 0x5402;
-pub const TCSETSW: u32 = 0x5403;
-pub const TCSETSF: u32 = 0x5404;
-pub const TCSBRK: u32 = 0x5409;
-pub const TCXONC: u32 = 0x540a;
-/// TCXONC's arguments (termios(3) tcflow).
-const TCOOFF: u64 = 0;
-const TCOON: u64 = 1;
-pub const TCFLSH: u32 = 0x540b;
-pub const TIOCSCTTY: u32 = 0x540e;
-pub const TIOCGPGRP: u32 = 0x540f;
-pub const TIOCSPGRP: u32 = 0x5410;
-pub const TIOCOUTQ: u32 = 0x5411;
-pub const TIOCGWINSZ: u32 = 0x5413;
-pub const TIOCSWINSZ: u32 = 0x5414;
-pub const FIONREAD: u32 = 0x541b;
-pub const TIOCNOTTY: u32 = 0x5422;
-pub const TCSBRKP: u32 = 0x5425;
-pub const TIOCGSID: u32 = 0x5429;
+pub const TCGETS: u32 = io::TCGETS;
+pub const TCSETS: u32 = io::TCSETS;
+pub const TCSETSW: u32 = io::TCSETSW;
+pub const TCSETSF: u32 = io::TCSETSF;
+pub const TCSBRK: u32 = io::TCSBRK;
+pub const TCXONC: u32 = io::TCXONC;
+pub const TCFLSH: u32 = io::TCFLSH;
+pub const TIOCSCTTY: u32 = io::TIOCSCTTY;
+pub const TIOCGPGRP: u32 = io::TIOCGPGRP;
+pub const TIOCSPGRP: u32 = io::TIOCSPGRP;
+pub const TIOCOUTQ: u32 = io::TIOCOUTQ;
+pub const TIOCGWINSZ: u32 = io::TIOCGWINSZ;
+pub const TIOCSWINSZ: u32 = io::TIOCSWINSZ;
+pub const FIONREAD: u32 = io::FIONREAD;
+pub const TIOCNOTTY: u32 = io::TIOCNOTTY;
+pub const TCSBRKP: u32 = io::TCSBRKP;
+pub const TIOCGSID: u32 = io::TIOCGSID;
 
-/// TCFLSH queues.
-const TCIFLUSH: u64 = 0;
-const TCIOFLUSH: u64 = 2;
+/// TCXONC's arguments (termios(3) tcflow): suspend and restart output; TCIOFF and TCION
+/// (which would send STOP and START to the other end) are the rest up to TCION.
+const TCOOFF: u64 = c_ulong(linux::TCOOFF);
+const TCOON: u64 = c_ulong(linux::TCOON);
+const TCION: u64 = c_ulong(linux::TCION);
+
+/// TCFLSH's queues.
+const TCIFLUSH: u64 = c_ulong(linux::TCIFLUSH);
+const TCIOFLUSH: u64 = c_ulong(linux::TCIOFLUSH);
 
 fn change(ctx: &Ctx<'_>) -> Result<(), Errno> {
     ctty::check(console(), ctx.td, ctx.p, Access::Change)
@@ -44,35 +51,28 @@ pub fn ioctl(ctx: &mut Ctx<'_>, req: u32, arg: u64) -> SysResult {
     }
     match req {
         TCGETS => {
-            let t = tty.st.lock().ld.t.to_bytes();
-            ctx.copyout(arg, &t)?;
+            let t = tty.st.lock().ld.t.to_guest();
+            ctx.write(UserPtr::<tty::Termios>::new(arg), &t)?;
         }
         TCSETS | TCSETSW | TCSETSF => {
-            let mut b = [0u8; termios::SIZE];
-            ctx.copyin(arg, &mut b)?;
+            let t = ctx.read(UserPtr::<tty::Termios>::new(arg))?;
             change(ctx)?;
             {
                 let mut s = tty.st.lock();
                 if req == TCSETSF {
                     s.ld.flush_input();
                 }
-                s.ld.set_termios(Termios::from_bytes(&b));
+                s.ld.set_termios(Termios::from_guest(&t));
             }
             wake(tty);
         }
         TIOCGWINSZ => {
             let ws = tty.st.lock().winsize;
-            let mut b = [0u8; 8];
-            for (i, v) in ws.iter().enumerate() {
-                b[i * 2..i * 2 + 2].copy_from_slice(&v.to_le_bytes());
-            }
-            ctx.copyout(arg, &b)?;
+            ctx.write(UserPtr::<tty::Winsize>::new(arg), &ws)?;
         }
         TIOCSWINSZ => {
-            let mut b = [0u8; 8];
-            ctx.copyin(arg, &mut b)?;
-            let w = |i: usize| u16::from_le_bytes([b[i * 2], b[i * 2 + 1]]);
-            set_winsize(tty, [w(0), w(1), w(2), w(3)]);
+            let ws = ctx.read(UserPtr::<tty::Winsize>::new(arg))?;
+            set_winsize(tty, ws);
         }
         TIOCGPGRP | TIOCGSID => {
             if !ctty::has_ctty(tty, ctx.p) {
@@ -82,24 +82,24 @@ pub fn ioctl(ctx: &mut Ctx<'_>, req: u32, arg: u64) -> SysResult {
                 let s = tty.st.lock();
                 if req == TIOCGPGRP { s.pgrp } else { s.session }
             };
-            ctx.copyout_i32(arg, v)?;
+            ctx.write(UserPtr::<i32>::new(arg), &v)?;
         }
         TIOCSPGRP => {
             if !ctty::has_ctty(tty, ctx.p) {
                 return Err(Errno::ENOTTY);
             }
-            let mut b = [0u8; 4];
-            ctx.copyin(arg, &mut b)?;
+            let pgrp = ctx.read(UserPtr::<i32>::new(arg))?;
             change(ctx)?;
-            ctty::set_pgrp(tty, ctx.p, i32::from_le_bytes(b))?;
+            ctty::set_pgrp(tty, ctx.p, pgrp)?;
         }
         TIOCSCTTY => ctty::acquire(tty, ctx.p, arg == 1)?,
         TIOCNOTTY => ctty::release(tty, ctx.p)?,
         FIONREAD => {
             let n = tty.st.lock().ld.available();
-            ctx.copyout_i32(arg, n as i32)?;
+            ctx.write(UserPtr::<i32>::new(arg), &i32::try_from(n).unwrap_or(i32::MAX))?;
         }
-        TIOCOUTQ => ctx.copyout_i32(arg, 0)?,
+        // Output is never queued.
+        TIOCOUTQ => ctx.write(UserPtr::<i32>::new(arg), &0)?,
         TCFLSH => {
             if arg > TCIOFLUSH {
                 return Err(Errno::EINVAL);
@@ -110,7 +110,7 @@ pub fn ioctl(ctx: &mut Ctx<'_>, req: u32, arg: u64) -> SysResult {
             }
         }
         TCXONC => {
-            if arg > 3 {
+            if arg > TCION {
                 return Err(Errno::EINVAL);
             }
             change(ctx)?;

@@ -174,7 +174,9 @@ impl LineDisc {
                 }
                 continue;
             }
-            buf[n] = x as u8;
+            // The character is the low byte; the high bits mark delimiters.
+            let [c, _] = x.to_le_bytes();
+            buf[n] = c;
             n += 1;
             if x & DELIM != 0 {
                 self.lines = self.lines.saturating_sub(1);

@@ -16,6 +16,8 @@
 //!   it, so a CPU never blocks on the terminal). After ^S (IXON) or TCOOFF a writer sleeps in
 //!   "ttyout" until ^Q, TCOON or IXON is turned off; echo and kernel messages still go out.
 
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
+
 pub mod ctty;
 pub mod ioctl;
 pub mod ldisc;
@@ -26,6 +28,7 @@ use std::time::Duration;
 
 use platform::console_input::Input;
 use platform::sync::SpinLock;
+use zerocopy::FromBytes;
 
 use crate::fs::vfs::{POLLIN, POLLOUT, poll_wakeup};
 use crate::kern::errno::Errno;
@@ -39,7 +42,7 @@ pub const DEV_TTY: u64 = 0x500;
 pub const DEV_CONSOLE: u64 = 0x501;
 
 /// Window size as TIOCGWINSZ returns it: rows, columns, x and y pixels.
-pub type Winsize = [u16; 4];
+pub use crate::abi::tty::Winsize;
 
 /// A terminal's state.
 #[derive(Debug)]
@@ -68,11 +71,14 @@ static CONSOLE: OnceLock<Tty> = OnceLock::new();
 pub fn console() -> &'static Tty {
     CONSOLE.get_or_init(|| {
         let enabled = platform::console::stdin_is_terminal() && platform::console::stdout_is_terminal();
-        let t = platform::console::saved_kernel_termios().map(|b| Termios::from_bytes(&b)).unwrap_or_default();
+        let t = platform::console::saved_kernel_termios()
+            .and_then(|b| crate::abi::tty::Termios::read_from_bytes(&b).ok())
+            .map(|t| Termios::from_guest(&t))
+            .unwrap_or_default();
         let (rows, cols) = platform::console::window_size().unwrap_or((24, 80));
         Tty {
             enabled,
-            st: SpinLock::new("tty", State { ld: LineDisc::new(t), winsize: [rows, cols, 0, 0], session: 0, pgrp: 0, ended: false }),
+            st: SpinLock::new("tty", State { ld: LineDisc::new(t), winsize: Winsize { ws_row: rows, ws_col: cols, ..Winsize::default() }, session: 0, pgrp: 0, ended: false }),
         }
     })
 }
@@ -128,7 +134,7 @@ pub fn host_winch() {
         let tty = console();
         let ws = {
             let s = tty.st.lock();
-            [rows, cols, s.winsize[2], s.winsize[3]]
+            Winsize { ws_row: rows, ws_col: cols, ..s.winsize }
         };
         set_winsize(tty, ws);
     });

@@ -1,63 +1,70 @@
-//! `struct termios` as Linux's TCGETS/TCSETS carry it (asm-generic/termbits.h): four flag
-//! words, the line discipline, 19 control characters — 36 bytes.
+//! A terminal's modes, as the line discipline reads them, and their wire form: `struct
+//! termios` of TCGETS/TCSETS ([`crate::abi::tty::Termios`]). The flag bits and control
+//! character indices are asm-generic/termbits.h's, from linux-raw-sys.
+
+use crate::abi::linux;
+pub use crate::abi::tty::NCCS;
+
+/// A control character's index in `c_cc`.
+const fn cc(v: u32) -> usize {
+    assert!((v as usize) < NCCS, "not a c_cc index");
+    v as usize
+}
 
 /// c_cc indices.
-pub const VINTR: usize = 0;
-pub const VQUIT: usize = 1;
-pub const VERASE: usize = 2;
-pub const VKILL: usize = 3;
-pub const VEOF: usize = 4;
-pub const VTIME: usize = 5;
-pub const VMIN: usize = 6;
-pub const VSTART: usize = 8;
-pub const VSTOP: usize = 9;
-pub const VSUSP: usize = 10;
-pub const VEOL: usize = 11;
-pub const VREPRINT: usize = 12;
-pub const VWERASE: usize = 14;
-pub const VLNEXT: usize = 15;
-pub const VEOL2: usize = 16;
-pub const NCCS: usize = 19;
+pub const VINTR: usize = cc(linux::VINTR);
+pub const VQUIT: usize = cc(linux::VQUIT);
+pub const VERASE: usize = cc(linux::VERASE);
+pub const VKILL: usize = cc(linux::VKILL);
+pub const VEOF: usize = cc(linux::VEOF);
+pub const VTIME: usize = cc(linux::VTIME);
+pub const VMIN: usize = cc(linux::VMIN);
+pub const VSTART: usize = cc(linux::VSTART);
+pub const VSTOP: usize = cc(linux::VSTOP);
+pub const VSUSP: usize = cc(linux::VSUSP);
+pub const VEOL: usize = cc(linux::VEOL);
+pub const VREPRINT: usize = cc(linux::VREPRINT);
+pub const VDISCARD: usize = cc(linux::VDISCARD);
+pub const VWERASE: usize = cc(linux::VWERASE);
+pub const VLNEXT: usize = cc(linux::VLNEXT);
+pub const VEOL2: usize = cc(linux::VEOL2);
 
 /// c_iflag.
-pub const IGNBRK: u32 = 0o1;
-pub const ISTRIP: u32 = 0o40;
-pub const INLCR: u32 = 0o100;
-pub const IGNCR: u32 = 0o200;
-pub const ICRNL: u32 = 0o400;
-pub const IXON: u32 = 0o2000;
-pub const IXANY: u32 = 0o4000;
-pub const IMAXBEL: u32 = 0o20000;
-pub const IUTF8: u32 = 0o40000;
+pub const IGNBRK: u32 = linux::IGNBRK;
+pub const ISTRIP: u32 = linux::ISTRIP;
+pub const INLCR: u32 = linux::INLCR;
+pub const IGNCR: u32 = linux::IGNCR;
+pub const ICRNL: u32 = linux::ICRNL;
+pub const IXON: u32 = linux::IXON;
+pub const IXANY: u32 = linux::IXANY;
+pub const IMAXBEL: u32 = linux::IMAXBEL;
+pub const IUTF8: u32 = linux::IUTF8;
 
 /// c_oflag.
-pub const OPOST: u32 = 0o1;
-pub const ONLCR: u32 = 0o4;
-pub const OCRNL: u32 = 0o10;
-pub const ONOCR: u32 = 0o20;
-pub const ONLRET: u32 = 0o40;
+pub const OPOST: u32 = linux::OPOST;
+pub const ONLCR: u32 = linux::ONLCR;
+pub const OCRNL: u32 = linux::OCRNL;
+pub const ONOCR: u32 = linux::ONOCR;
+pub const ONLRET: u32 = linux::ONLRET;
 
 /// c_cflag.
-pub const B38400: u32 = 0o17;
-pub const CS8: u32 = 0o60;
-pub const CREAD: u32 = 0o200;
-pub const HUPCL: u32 = 0o2000;
+pub const B38400: u32 = linux::B38400;
+pub const CS8: u32 = linux::CS8;
+pub const CREAD: u32 = linux::CREAD;
+pub const HUPCL: u32 = linux::HUPCL;
 
 /// c_lflag.
-pub const ISIG: u32 = 0o1;
-pub const ICANON: u32 = 0o2;
-pub const ECHO: u32 = 0o10;
-pub const ECHOE: u32 = 0o20;
-pub const ECHOK: u32 = 0o40;
-pub const ECHONL: u32 = 0o100;
-pub const NOFLSH: u32 = 0o200;
-pub const TOSTOP: u32 = 0o400;
-pub const ECHOCTL: u32 = 0o1000;
-pub const ECHOKE: u32 = 0o4000;
-pub const IEXTEN: u32 = 0o100000;
-
-/// Size of the kernel's struct termios.
-pub const SIZE: usize = 36;
+pub const ISIG: u32 = linux::ISIG;
+pub const ICANON: u32 = linux::ICANON;
+pub const ECHO: u32 = linux::ECHO;
+pub const ECHOE: u32 = linux::ECHOE;
+pub const ECHOK: u32 = linux::ECHOK;
+pub const ECHONL: u32 = linux::ECHONL;
+pub const NOFLSH: u32 = linux::NOFLSH;
+pub const TOSTOP: u32 = linux::TOSTOP;
+pub const ECHOCTL: u32 = linux::ECHOCTL;
+pub const ECHOKE: u32 = linux::ECHOKE;
+pub const IEXTEN: u32 = linux::IEXTEN;
 
 /// A terminal's modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +91,7 @@ impl Default for Termios {
         cc[VSTOP] = 0x13;
         cc[VSUSP] = 0x1a;
         cc[VREPRINT] = 0x12;
-        cc[13] = 0x0f; // VDISCARD
+        cc[VDISCARD] = 0x0f;
         cc[VWERASE] = 0x17;
         cc[VLNEXT] = 0x16;
         Termios {
@@ -99,22 +106,21 @@ impl Default for Termios {
 }
 
 impl Termios {
-    pub fn from_bytes(b: &[u8; SIZE]) -> Termios {
-        let w = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        let mut cc = [0u8; NCCS];
-        cc.copy_from_slice(&b[17..17 + NCCS]);
-        Termios { iflag: w(0), oflag: w(4), cflag: w(8), lflag: w(12), line: b[16], cc }
+    /// From the guest's (or the host's) `struct termios`.
+    pub fn from_guest(t: &crate::abi::tty::Termios) -> Termios {
+        Termios { iflag: t.c_iflag, oflag: t.c_oflag, cflag: t.c_cflag, lflag: t.c_lflag, line: t.c_line, cc: t.c_cc }
     }
 
-    pub fn to_bytes(&self) -> [u8; SIZE] {
-        let mut b = [0u8; SIZE];
-        b[0..4].copy_from_slice(&self.iflag.to_le_bytes());
-        b[4..8].copy_from_slice(&self.oflag.to_le_bytes());
-        b[8..12].copy_from_slice(&self.cflag.to_le_bytes());
-        b[12..16].copy_from_slice(&self.lflag.to_le_bytes());
-        b[16] = self.line;
-        b[17..17 + NCCS].copy_from_slice(&self.cc);
-        b
+    /// As TCGETS gives it.
+    pub fn to_guest(&self) -> crate::abi::tty::Termios {
+        crate::abi::tty::Termios {
+            c_iflag: self.iflag,
+            c_oflag: self.oflag,
+            c_cflag: self.cflag,
+            c_lflag: self.lflag,
+            c_line: self.line,
+            c_cc: self.cc,
+        }
     }
 
     pub fn lflag(&self, f: u32) -> bool {
@@ -137,8 +143,12 @@ mod tests {
 
     #[test]
     fn round_trip() {
+        use zerocopy::IntoBytes;
         let t = Termios::default();
-        assert_eq!(Termios::from_bytes(&t.to_bytes()), t);
-        assert_eq!(t.to_bytes()[17 + VINTR], 3);
+        assert_eq!(Termios::from_guest(&t.to_guest()), t);
+        // c_cc starts at byte 17 of the 36-byte structure.
+        assert_eq!(t.to_guest().as_bytes().len(), 36);
+        assert_eq!(t.to_guest().as_bytes()[17 + VINTR], 3);
+        assert_eq!((VMIN, VEOL2, ICANON, ECHO), (6, 16, 0o2, 0o10));
     }
 }
