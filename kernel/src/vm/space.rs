@@ -12,6 +12,18 @@
 //! Invariant: a page the stub has mapped (`stub_prot != 0`) is resident here with at least
 //! that access. A fault resolves in software, then maps the page in the stub with the entry's
 //! protection, minus write while the page is shared copy-on-write.
+//!
+//! Other threads keep running in the stub while one changes the map: a page the stub may
+//! still have mapped is not released when it leaves the map (munmap, mremap, MADV_DONTNEED, a
+//! copy-on-write copy) but kept in `deferred` until the stub has carried out the operations
+//! queued before — by [`AddressSpace::sync_stub`] at once (a system call that took access
+//! away from a process whose other threads may be running, and fork), or by the thread that
+//! takes the operations to run them ([`AddressSpace::take_deferred`]) — so that no stale host
+//! mapping ever reaches a page that was given to someone else. When other threads may run,
+//! a thread resuming carries the queued operations out under the map's lock too, rather than
+//! on its way into the guest: operations taken but not yet carried out by one thread could
+//! otherwise land after a later unmap by another (a stale writable mapping of a page fork has
+//! just shared with a child).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use platform::PAGE_SIZE;
 use platform::physmem::{self, PhysMem, pgflags};
 use platform::stub::layout::USER_END;
-use platform::stub::{Ops, StubSpace};
+use platform::stub::{Ops, StubSpace, StubThread};
 use platform::sync::SpinLock;
 
 use crate::fs::vfs::VnodeRef;
@@ -197,6 +209,12 @@ pub struct AddressSpace {
     /// The stub mirroring this space (None until the first thread runs).
     pub stub: Option<Arc<StubSpace>>,
     pending: Ops,
+    /// Whether `pending` takes access away (an unmap) that threads running in the stub still
+    /// have.
+    unmap_queued: bool,
+    /// Physical pages that left the map while the stub may still map them: released once the
+    /// stub has carried out `pending` (see the module doc).
+    deferred: Vec<u64>,
     /// Owner recorded in vm_page (the pid).
     pub owner: u64,
 }
@@ -211,6 +229,8 @@ impl AddressSpace {
             brk: 0,
             stub: None,
             pending: Ops::new(),
+            unmap_queued: false,
+            deferred: Vec::new(),
             owner,
         }
     }
@@ -221,7 +241,53 @@ impl AddressSpace {
 
     /// Mapping operations waiting for the stub (taken by the thread about to run).
     pub fn take_ops(&mut self) -> Ops {
+        self.unmap_queued = false;
         std::mem::take(&mut self.pending)
+    }
+
+    /// The pages to release once the operations taken with them have been carried out in
+    /// the stub: the thread that takes the operations releases these after it ran them
+    /// ([`AddressSpace::release`]).
+    pub fn take_deferred(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.deferred)
+    }
+
+    /// Release pages taken with [`AddressSpace::take_deferred`].
+    pub fn release(pages: Vec<u64>) {
+        if pages.is_empty() {
+            return;
+        }
+        let pm = Self::pm();
+        for pa in pages {
+            pm.page_unref(pa);
+        }
+    }
+
+    /// Whether operations that take access away wait for the stub.
+    pub fn unmap_queued(&self) -> bool {
+        self.unmap_queued
+    }
+
+    /// Carry out the queued operations in the stub now, through `via` (a thread trapped in
+    /// the kernel), then release the pages they unmapped: after this no thread running in
+    /// the stub reaches what the map no longer has (Linux's TLB shootdown). False, with
+    /// nothing changed, if `via` cannot carry operations out (it has not trapped yet).
+    pub fn sync_stub(&mut self, via: &StubThread) -> bool {
+        if !self.pending.is_empty() && !via.exec_ops(self.pending.clone()) {
+            return false;
+        }
+        self.take_ops();
+        Self::release(self.take_deferred());
+        true
+    }
+
+    /// A page leaves the map: released now, or (`stub_mapped`) once the stub lost it.
+    fn drop_page(&mut self, pa: u64, stub_mapped: bool) {
+        if stub_mapped {
+            self.deferred.push(pa);
+        } else {
+            Self::pm().page_unref(pa);
+        }
     }
 
     pub fn entries(&self) -> impl Iterator<Item = &MapEntry> {
@@ -296,7 +362,7 @@ impl AddressSpace {
         for v in vpns {
             if let Some(pte) = self.pages.remove(&v) {
                 stub_mapped |= pte.stub_prot != 0;
-                Self::pm().page_unref(pte.pa);
+                self.drop_page(pte.pa, pte.stub_prot != 0);
             }
         }
         if stub_mapped {
@@ -310,6 +376,7 @@ impl AddressSpace {
         while a < end {
             let len = (end - a).min(1 << 30);
             self.pending.unmap(a, len);
+            self.unmap_queued = true;
             a += len;
         }
     }
@@ -407,7 +474,7 @@ impl AddressSpace {
                 if i < new_len / PAGE {
                     self.pages.insert(new / PAGE + i, pte);
                 } else {
-                    Self::pm().page_unref(pte.pa);
+                    self.drop_page(pte.pa, stub_mapped);
                 }
             }
         }
@@ -514,7 +581,8 @@ impl AddressSpace {
         }
         let new = pm.alloc_page(self.owner, pgflags::ANON).ok_or(FaultError::OutOfMemory)?;
         pm.copy_page(new, pte.pa);
-        pm.page_unref(pte.pa);
+        // Other threads may read the old page until the new one replaces it in the stub.
+        self.drop_page(pte.pa, pte.stub_prot != 0);
         Ok(Pte { pa: new, cow: false, stub_prot: 0 })
     }
 
@@ -634,8 +702,12 @@ impl AddressSpace {
         for (_, pte) in std::mem::take(&mut self.pages) {
             pm.page_unref(pte.pa);
         }
+        for pa in std::mem::take(&mut self.deferred) {
+            pm.page_unref(pa);
+        }
         self.entries.clear();
         self.pending = Ops::new();
+        self.unmap_queued = false;
     }
 }
 
