@@ -193,6 +193,11 @@ pub struct DirEntry {
     pub ino: u64,
     pub name: Vec<u8>,
     pub vtype: VType,
+    /// Its position in the directory: at least 1 and increasing along the list readdir
+    /// returns, and stable — a reader that got this entry resumes with the first one whose
+    /// position is greater, even when entries before it have been removed meanwhile
+    /// (getdents64's d_off; an index would skip entries).
+    pub off: u64,
 }
 
 /// Longest name of one directory entry (NAME_MAX).

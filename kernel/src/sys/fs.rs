@@ -344,14 +344,18 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let cap = ctx.size(2).min(IO_CHUNK);
     let attr = v.attr()?;
-    let mut entries = vec![(attr.ino, b".".to_vec(), 4u8), (attr.ino, b"..".to_vec(), 4u8)];
     let _ = np;
+    // The file offset is the d_off of the last entry returned: `.` is 1, `..` 2, then each
+    // entry's stable position (DirEntry::off) + 2, so that entries removed meanwhile do not
+    // make the next call skip others.
+    let mut entries = vec![(1u64, attr.ino, b".".to_vec(), 4u8), (2, attr.ino, b"..".to_vec(), 4u8)];
     for e in v.readdir()? {
-        entries.push((e.ino, e.name, e.vtype.dirent_type()));
+        entries.push((e.off.saturating_add(2), e.ino, e.name, e.vtype.dirent_type()));
     }
-    let mut pos = *f.offset.lock() as usize;
+    let from = *f.offset.lock();
+    let mut pos = from;
     let mut out = Vec::new();
-    while let Some((ino, name, dtype)) = entries.get(pos) {
+    for (d_off, ino, name, dtype) in entries.iter().filter(|e| e.0 > from) {
         let reclen = (19 + name.len() + 1).div_ceil(8) * 8;
         if out.len() + reclen > cap {
             if out.is_empty() {
@@ -361,15 +365,15 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
         }
         let start = out.len();
         out.extend_from_slice(&ino.to_le_bytes());
-        out.extend_from_slice(&((pos + 1) as i64).to_le_bytes());
+        out.extend_from_slice(&i64::try_from(*d_off).unwrap_or(i64::MAX).to_le_bytes());
         out.extend_from_slice(&(reclen as u16).to_le_bytes());
         out.push(*dtype);
         out.extend_from_slice(name);
         out.resize(start + reclen, 0);
-        pos += 1;
+        pos = *d_off;
     }
     ctx.copyout(ctx.arg(1), &out)?;
-    *f.offset.lock() = pos as u64;
+    *f.offset.lock() = pos;
     vnops::accessed(&f);
     Ok(out.len())
 }

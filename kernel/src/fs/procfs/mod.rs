@@ -167,7 +167,7 @@ impl Node {
     }
 
     fn entry(self, name: impl Into<String>) -> DirEntry {
-        DirEntry { ino: self.ino(), name: name.into().into_bytes(), vtype: self.vtype() }
+        DirEntry { ino: self.ino(), name: name.into().into_bytes(), vtype: self.vtype(), off: 0 }
     }
 
     /// The pid a per-process node belongs to.
@@ -291,45 +291,60 @@ impl Vnode for ProcNode {
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        // Positions (d_off): the fixed entries in order, then a process, descriptor or thread
+        // by its number, so that a reader resumes correctly while they come and go.
+        let numbered = |mut v: Vec<DirEntry>| {
+            for (e, off) in v.iter_mut().zip(1..) {
+                e.off = off;
+            }
+            v
+        };
+        let by_id = |mut v: Vec<(u64, DirEntry)>, base: u64| {
+            v.sort_unstable_by_key(|(id, _)| *id);
+            v.into_iter().map(|(id, e)| DirEntry { off: base + id, ..e }).collect::<Vec<_>>()
+        };
+        let id = |n: i32| u64::from(n.unsigned_abs());
         match self.n {
             Node::Root => {
-                let mut v = vec![
-                    Node::SelfLink.entry("self"),
-                    Node::ThreadSelfLink.entry("thread-self"),
-                    Node::SysDir(SysDir::Sys).entry("sys"),
-                ];
-                v.extend(SYS_FILES.iter().map(|(n, f)| Node::Sys(*f).entry(*n)));
-                for p in proc::all().into_iter().filter(|p| p.is_user()) {
-                    v.push(Node::PidDir(p.pid).entry(p.pid.to_string()));
-                }
+                let mut v = numbered(
+                    [Node::SelfLink.entry("self"), Node::ThreadSelfLink.entry("thread-self"), Node::SysDir(SysDir::Sys).entry("sys")]
+                        .into_iter()
+                        .chain(SYS_FILES.iter().map(|(n, f)| Node::Sys(*f).entry(*n)))
+                        .collect(),
+                );
+                let base = v.len() as u64 + 1;
+                let procs = proc::all().into_iter().filter(|p| p.is_user()).map(|p| (id(p.pid), Node::PidDir(p.pid).entry(p.pid.to_string())));
+                v.extend(by_id(procs.collect(), base));
                 Ok(v)
             }
-            Node::SysDir(d) => Ok(d
-                .entries()
-                .iter()
-                .map(|(n, e)| match e {
-                    Entry::Dir(d) => Node::SysDir(*d).entry(*n),
-                    Entry::Ctl(c) => Node::Ctl(*c).entry(*n),
-                })
-                .collect()),
+            Node::SysDir(d) => Ok(numbered(
+                d.entries()
+                    .iter()
+                    .map(|(n, e)| match e {
+                        Entry::Dir(d) => Node::SysDir(*d).entry(*n),
+                        Entry::Ctl(c) => Node::Ctl(*c).entry(*n),
+                    })
+                    .collect(),
+            )),
             Node::PidDir(pid) => {
                 lookup_proc(pid)?;
                 let mut v: Vec<DirEntry> = PID_FILES.iter().map(|(n, f)| Node::Pid(pid, *f).entry(*n)).collect();
                 v.push(Node::FdDir(pid).entry("fd"));
                 v.push(Node::TaskDir(pid).entry("task"));
-                Ok(v)
+                Ok(numbered(v))
             }
             Node::FdDir(pid) => {
                 let p = lookup_proc(pid)?;
-                Ok(pid::open_fds(&p).into_iter().map(|fd| Node::Fd(pid, fd).entry(fd.to_string())).collect())
+                Ok(by_id(pid::open_fds(&p).into_iter().map(|fd| (id(fd), Node::Fd(pid, fd).entry(fd.to_string()))).collect(), 1))
             }
             Node::TaskDir(pid) => {
                 let p = lookup_proc(pid)?;
-                Ok(p.threads().iter().map(|t| t.tid() as i32).map(|tid| Node::TidDir(pid, tid).entry(tid.to_string())).collect())
+                let tids = p.threads().iter().map(|t| t.tid() as i32).map(|tid| (id(tid), Node::TidDir(pid, tid).entry(tid.to_string()))).collect();
+                Ok(by_id(tids, 1))
             }
             Node::TidDir(pid, tid) => {
                 pid::thread_of(&*lookup_proc(pid)?, tid).map_err(|_| Errno::ENOENT)?;
-                Ok(PID_FILES.iter().map(|(n, f)| Node::Tid(pid, tid, *f).entry(*n)).collect())
+                Ok(numbered(PID_FILES.iter().map(|(n, f)| Node::Tid(pid, tid, *f).entry(*n)).collect()))
             }
             _ => Err(Errno::ENOTDIR),
         }
