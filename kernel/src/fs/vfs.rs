@@ -339,6 +339,12 @@ pub trait Vnode: Send + Sync + Debug {
         None
     }
 
+    /// A check of the file's own when it is opened (after the mode bits): procfs refuses
+    /// another user's /proc/PID/maps (EACCES), as Linux's ptrace_may_access does.
+    fn may_open(&self) -> Result<(), Errno> {
+        Ok(())
+    }
+
     /// A "magic" link (/proc/PID/fd/N): following it leads to the open file itself, not to
     /// the path its text names (None: an ordinary symbolic link).
     fn magic_link(&self) -> Option<Result<crate::fs::namei::NamePath, Errno>> {

@@ -257,7 +257,8 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let cred = cred(ctx);
     if flags & O_PATH == 0 && !created {
-        perm::may_open(&cred, &v.attr()?, flags)?;
+        perm::may_open(&cred, &v.attr()?, flags, np.mount().readonly())?;
+        v.may_open()?; // procfs: another user's /proc/PID/maps
     }
     let v = if v.is_tty() && flags & O_PATH == 0 { crate::kern::tty::ctty::on_open(ctx.p, v, flags)? } else { v };
     // A pipe reached through /proc/PID/fd: a new end of it, as the access mode asks.
@@ -458,6 +459,13 @@ fn access_common(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32, flags: u32) 
         return Ok(0);
     }
     let a = v.attr()?;
+    // Execute access to a regular file on a noexec mount, before the mode bits (do_faccessat).
+    if mode & perm::MAY_EXEC != 0
+        && a.vtype() == VType::Reg
+        && mnt.as_ref().is_some_and(|m| m.flags().contains(mount::MountFlags::NOEXEC))
+    {
+        return Err(Errno::EACCES);
+    }
     // Write access to a file (not a device, FIFO or socket) on a read-only mount.
     if mode & perm::MAY_WRITE != 0
         && matches!(a.vtype(), VType::Reg | VType::Dir | VType::Lnk)

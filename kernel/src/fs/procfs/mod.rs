@@ -122,6 +122,20 @@ fn read_proc(pid: i32) -> Result<UProc, Errno> {
     guest(pid).ok_or(Errno::ESRCH)
 }
 
+/// May the calling process look into process `pid` — its maps, its exe link and descriptor
+/// links, the private fields of its stat? Itself, yes; another as [`Cred::may_inspect`] says
+/// (Linux's ptrace_may_access, PTRACE_MODE_READ_FSCREDS); EACCES if not. Kernel callers
+/// (no process: the debugger, tests) may.
+fn may_inspect(pid: i32) -> Result<(), Errno> {
+    let Some(caller) = caller_pid().and_then(guest) else { return Ok(()) };
+    if caller.pid == pid {
+        return Ok(());
+    }
+    let target = lookup_proc(pid)?.user().cred.lock().clone();
+    let me = caller.user().cred.lock().clone();
+    if me.may_inspect(&target) { Ok(()) } else { Err(Errno::EACCES) }
+}
+
 fn caller_pid() -> Option<i32> {
     crate::kern::sched::curthread().and_then(|t| t.proc_()).map(|p| p.pid)
 }
@@ -188,11 +202,11 @@ impl Node {
         match self {
             Node::Sys(f) => Ok(system::text(f)),
             Node::Ctl(c) => c.read(),
-            Node::Pid(pid, f) => pid::text(&read_proc(pid)?, None, f),
+            Node::Pid(pid, f) => pid::text(&read_proc(pid)?, None, f, may_inspect(pid).is_ok()),
             Node::Tid(pid, tid, f) => {
                 let p = read_proc(pid)?;
                 let td = pid::thread_of(&p, tid)?;
-                pid::text(&p, Some(&td), f)
+                pid::text(&p, Some(&td), f, may_inspect(pid).is_ok())
             }
             Node::Fd(..) | Node::SelfLink | Node::ThreadSelfLink => Err(Errno::EINVAL),
             _ => Err(Errno::EISDIR),
@@ -350,8 +364,18 @@ impl Vnode for ProcNode {
         }
     }
 
+    fn may_open(&self) -> Result<(), Errno> {
+        match self.n {
+            Node::Pid(pid, PidFile::Maps) | Node::Tid(pid, _, PidFile::Maps) => may_inspect(pid),
+            _ => Ok(()),
+        }
+    }
+
     fn magic_link(&self) -> Option<Result<crate::fs::namei::NamePath, Errno>> {
         let Node::Fd(pid, fd) = self.n else { return None };
+        if let Err(e) = may_inspect(pid) {
+            return Some(Err(e));
+        }
         Some(lookup_proc(pid).and_then(|p| pid::fd_file(&p, fd)).map(|f| match &f.path {
             Some(np) => np.clone(),
             None => crate::fs::namei::NamePath::anonymous(&pid::fd_link(&f), f.vnode.clone()),
@@ -367,10 +391,14 @@ impl Vnode for ProcNode {
                 Ok(format!("{pid}/task/{}", td.tid()).into_bytes())
             }
             Node::Pid(pid, PidFile::Exe) | Node::Tid(pid, _, PidFile::Exe) => {
+                may_inspect(pid)?;
                 let exe = lookup_proc(pid)?.user().exe.lock().clone();
                 Ok(exe.ok_or(Errno::ENOENT)?.to_path_bytes())
             }
-            Node::Fd(pid, fd) => Ok(pid::fd_link(&*pid::fd_file(&lookup_proc(pid)?, fd)?)),
+            Node::Fd(pid, fd) => {
+                may_inspect(pid)?;
+                Ok(pid::fd_link(&*pid::fd_file(&lookup_proc(pid)?, fd)?))
+            }
             _ => Err(Errno::EINVAL),
         }
     }
