@@ -15,6 +15,9 @@
  *   - dir: threads create, rename, link, unlink files and make and remove directories in one
  *     directory while others list it with getdents64; at the end it holds exactly the names
  *     the threads left.
+ *   - crossdir: threads move their own directory and file between two parents, both ways at
+ *     once (the VFS's directory locks and rename lock), create inside the moved directory,
+ *     and try to move it under itself (EINVAL).
  *   - vm: threads mmap, fill, mprotect, mremap and munmap their own anonymous regions and hand
  *     them to system calls (write from, read into) while one thread maps the shared file
  *     MAP_SHARED and compares it with pread, and another forks children that check a buffer
@@ -367,6 +370,71 @@ static void phase_dir(void)
     CHECK(rmdir(d) == 0);
 }
 
+/* ---- crossdir: renames between two directories, both ways at once ---- */
+
+static void *crossdir_thread(void *arg)
+{
+    long id = (long)arg;
+    char a[320], b[320], c[320];
+    /* Each thread owns one directory and one file; it moves them from one parent to the
+     * other and back while the others do the same the other way round, and makes and
+     * removes a file inside its directory wherever it is. */
+    int here = (int)(id & 1);
+    for (long k = 0; k < 100 * rounds; k++) {
+        int there = 1 - here;
+        P(a, "p%d/d%ld", here, id);
+        P(b, "p%d/d%ld", there, id);
+        if (rename(a, b) != 0)
+            BAD("rename dir %s", a);
+        P(a, "p%d/f%ld", here, id);
+        P(b, "p%d/f%ld", there, id);
+        if (rename(a, b) != 0)
+            BAD("rename file %s", a);
+        int fd = open(P(c, "p%d/d%ld/in", there, id), O_CREAT | O_EXCL | O_WRONLY, 0644);
+        if (fd < 0)
+            BAD("create inside the moved directory");
+        else
+            close(fd);
+        if (unlink(c) != 0)
+            BAD("unlink inside");
+        /* A directory moved under itself: EINVAL, whoever else is moving things. */
+        P(a, "p%d/d%ld", there, id);
+        P(b, "p%d/d%ld/d%ld/sub", there, id, id);
+        if (rename(a, b) != -1 || errno != EINVAL)
+            BAD("rename into itself");
+        here = there;
+    }
+    return NULL;
+}
+
+static void phase_crossdir(void)
+{
+    char a[320];
+    REQUIRE(mkdir(P(a, "p0"), 0755) == 0 && mkdir(P(a, "p1"), 0755) == 0);
+    for (long id = 0; id < NTHREADS; id++) {
+        REQUIRE(mkdir(P(a, "p%ld/d%ld", id & 1, id), 0755) == 0);
+        REQUIRE(mkdir(P(a, "p%ld/d%ld/d%ld", id & 1, id, id), 0755) == 0);
+        int fd = open(P(a, "p%ld/f%ld", id & 1, id), O_CREAT | O_EXCL | O_WRONLY, 0644);
+        REQUIRE(fd >= 0);
+        close(fd);
+    }
+    atomic_store(&bad, 0);
+    run_threads(crossdir_thread, NTHREADS);
+    CHECKF(atomic_load(&bad) == 0, "crossdir: %d bad", atomic_load(&bad));
+    /* 100 * rounds moves each: every item is back where it started. */
+    int home = 0;
+    struct stat st;
+    for (long id = 0; id < NTHREADS; id++) {
+        home += stat(P(a, "p%ld/d%ld/d%ld", id & 1, id, id), &st) == 0;
+        home += stat(P(a, "p%ld/f%ld", id & 1, id), &st) == 0;
+        rmdir(P(a, "p%ld/d%ld/d%ld", id & 1, id, id));
+        rmdir(P(a, "p%ld/d%ld", id & 1, id));
+        unlink(P(a, "p%ld/f%ld", id & 1, id));
+    }
+    CHECKF(home == 2 * NTHREADS, "%d of %d at home", home, 2 * NTHREADS);
+    CHECK(rmdir(P(a, "p0")) == 0 && rmdir(P(a, "p1")) == 0);
+}
+
 /* ---- vm: map changes, copyin/copyout, shared file mappings and fork ---- */
 
 static int vm_fd = -1;
@@ -644,6 +712,7 @@ int main(int argc, char **argv)
     phase_file();
     phase_rename();
     phase_dir();
+    phase_crossdir();
     phase_vm();
     phase_futex();
     phase_all();
