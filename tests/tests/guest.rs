@@ -11,7 +11,7 @@ use vk_tests::image::ImageCopy;
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
     "t_exec", "t_files", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust", "t_signal", "t_stress", "t_thread",
-    "t_time", "t_vm",
+    "t_time", "t_uaccess", "t_vm",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -160,6 +160,11 @@ fn t_thread() {
 #[test]
 fn t_time() {
     check("t_time");
+}
+
+#[test]
+fn t_uaccess() {
+    check("t_uaccess");
 }
 
 #[test]

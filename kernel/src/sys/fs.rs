@@ -11,6 +11,7 @@ use crate::fs::vnops;
 use crate::kern::cred::Cred;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
+use crate::vm::space::PROT_WRITE;
 
 /// openat's "relative to the working directory".
 pub const AT_FDCWD: i32 = -100;
@@ -111,22 +112,64 @@ fn write_file(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8]) -> SysResu
     Ok(n)
 }
 
-/// A read's buffer must be writable before anything is consumed into it (a pipe keeps its
-/// data when the copy would fail).
-fn check_dest(ctx: &Ctx<'_>, addr: u64, len: usize) -> Result<(), Errno> {
-    let len = len.min(IO_CHUNK) as u64;
-    if len == 0 {
-        return Ok(());
+/// The part of the guest buffers `iov` a transfer can use, in order. Linux copies as it goes
+/// and stops at the first byte it cannot reach, so a regular file's read or write moves what
+/// precedes the first unreachable page (`prot`: PROT_WRITE for a read's buffers, 0 — readable
+/// — for a write's) and is EFAULT only when that is nothing. A pipe or terminal (not
+/// seekable) takes its buffers whole or answers EFAULT: its data must not be consumed and then
+/// lost (pipe_read and pipe_write answer EFAULT for a copy that stops short, too).
+fn reachable(ctx: &Ctx<'_>, f: &File, iov: &[(u64, usize)], prot: u32) -> Result<Vec<(u64, usize)>, Errno> {
+    let whole = !f.vnode.seekable();
+    let vm = ctx.p.user().vm();
+    let g = vm.lock();
+    let mut out = Vec::with_capacity(iov.len());
+    let mut budget = IO_CHUNK;
+    let mut requested = false;
+    for &(base, len) in iov {
+        let len = len.min(budget);
+        if len == 0 {
+            continue;
+        }
+        requested = true;
+        let n = usize::try_from(g.accessible_prefix(base, len as u64, prot)).unwrap_or(0).min(len);
+        if n < len && whole {
+            return Err(Errno::EFAULT);
+        }
+        if n > 0 {
+            out.push((base, n));
+            budget -= n;
+        }
+        if n < len || budget == 0 {
+            break;
+        }
     }
-    let ok = ctx.p.user().vm().lock().accessible(addr, len, crate::vm::space::PROT_WRITE);
-    if ok { Ok(()) } else { Err(Errno::EFAULT) }
+    if out.is_empty() && requested {
+        return Err(Errno::EFAULT);
+    }
+    Ok(out)
+}
+
+/// The one buffer of read(2)/write(2) as [`reachable`] trims it: its address and length.
+fn reachable_one(ctx: &Ctx<'_>, f: &File, addr: u64, len: usize, prot: u32) -> Result<(u64, usize), Errno> {
+    Ok(reachable(ctx, f, &[(addr, len)], prot)?.first().copied().unwrap_or((addr, 0)))
+}
+
+/// Copy in the bytes of the (reachable) buffers `iov`, in order.
+fn gather(ctx: &Ctx<'_>, iov: &[(u64, usize)]) -> Result<Vec<u8>, Errno> {
+    let mut data = vec![0u8; iov.iter().map(|(_, l)| *l).sum()];
+    let mut at = 0;
+    for &(base, len) in iov {
+        ctx.copyin(base, &mut data[at..at + len])?;
+        at += len;
+    }
+    Ok(data)
 }
 
 pub fn sys_read(ctx: &mut Ctx<'_>) -> SysResult {
     let f = file(ctx, ctx.int(0))?;
-    check_dest(ctx, ctx.arg(1), ctx.size(2))?;
-    let data = read_file(&f, None, ctx.size(2))?;
-    ctx.copyout(ctx.arg(1), &data)?;
+    let (addr, len) = reachable_one(ctx, &f, ctx.arg(1), ctx.size(2), PROT_WRITE)?;
+    let data = read_file(&f, None, len)?;
+    ctx.copyout(addr, &data)?;
     Ok(data.len())
 }
 
@@ -136,17 +179,16 @@ pub fn sys_pread64(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::ESPIPE);
     }
     let off = i64::try_from(ctx.arg(3)).map_err(|_| Errno::EINVAL)?;
-    check_dest(ctx, ctx.arg(1), ctx.size(2))?;
-    let data = read_file(&f, Some(off as u64), ctx.size(2))?;
-    ctx.copyout(ctx.arg(1), &data)?;
+    let (addr, len) = reachable_one(ctx, &f, ctx.arg(1), ctx.size(2), PROT_WRITE)?;
+    let data = read_file(&f, Some(off as u64), len)?;
+    ctx.copyout(addr, &data)?;
     Ok(data.len())
 }
 
 pub fn sys_write(ctx: &mut Ctx<'_>) -> SysResult {
     let f = file(ctx, ctx.int(0))?;
-    let len = ctx.size(2).min(IO_CHUNK);
-    let mut data = vec![0u8; len];
-    ctx.copyin(ctx.arg(1), &mut data)?;
+    let iov = reachable(ctx, &f, &[(ctx.arg(1), ctx.size(2))], 0)?;
+    let data = gather(ctx, &iov)?;
     sigpipe(ctx, write_file(ctx, &f, None, &data))
 }
 
@@ -165,9 +207,8 @@ pub fn sys_pwrite64(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::ESPIPE);
     }
     let off = i64::try_from(ctx.arg(3)).map_err(|_| Errno::EINVAL)?;
-    let len = ctx.size(2).min(IO_CHUNK);
-    let mut data = vec![0u8; len];
-    ctx.copyin(ctx.arg(1), &mut data)?;
+    let iov = reachable(ctx, &f, &[(ctx.arg(1), ctx.size(2))], 0)?;
+    let data = gather(ctx, &iov)?;
     write_file(ctx, &f, Some(off as u64), &data)
 }
 
@@ -193,22 +234,15 @@ fn iovecs(ctx: &Ctx<'_>, addr: u64, count: usize) -> Result<Vec<(u64, usize)>, E
 pub fn sys_writev(ctx: &mut Ctx<'_>) -> SysResult {
     let f = file(ctx, ctx.int(0))?;
     let iov = iovecs(ctx, ctx.arg(1), ctx.size(2))?;
-    let mut data = Vec::new();
-    for (base, len) in iov {
-        let take = len.min(IO_CHUNK.saturating_sub(data.len()));
-        let at = data.len();
-        data.resize(at + take, 0);
-        ctx.copyin(base, &mut data[at..])?;
-    }
+    let iov = reachable(ctx, &f, &iov, 0)?;
+    let data = gather(ctx, &iov)?;
     sigpipe(ctx, write_file(ctx, &f, None, &data))
 }
 
 pub fn sys_readv(ctx: &mut Ctx<'_>) -> SysResult {
     let f = file(ctx, ctx.int(0))?;
     let iov = iovecs(ctx, ctx.arg(1), ctx.size(2))?;
-    for &(base, len) in &iov {
-        check_dest(ctx, base, len)?;
-    }
+    let iov = reachable(ctx, &f, &iov, PROT_WRITE)?;
     let total: usize = iov.iter().map(|(_, l)| *l).sum();
     let data = read_file(&f, None, total)?;
     let mut done = 0;

@@ -641,6 +641,21 @@ impl AddressSpace {
         true
     }
 
+    /// How many bytes from `addr` on (at most `len`) are mapped without a gap with `prot`
+    /// (PROT_WRITE: writable; 0: readable, which on x86 any access allows): where a copy that
+    /// goes as far as it can stops. No page is brought in.
+    pub fn accessible_prefix(&self, addr: u64, len: u64, prot: u32) -> u64 {
+        let end = addr.saturating_add(len);
+        let mut a = addr;
+        while a < end {
+            match self.find(a) {
+                Some(e) if e.prot & prot == prot && e.prot != 0 => a = e.end,
+                _ => break,
+            }
+        }
+        a.min(end) - addr
+    }
+
     /// The physical page behind `addr` for a kernel access (copyin/copyout), faulting it in.
     pub fn resolve(&mut self, addr: u64, write: bool) -> Result<u64, FaultError> {
         if let Some(pte) = self.pages.get(&(addr / PAGE)) {
