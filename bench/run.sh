@@ -6,8 +6,16 @@
 # mounted when the root has them). Runs it natively, then as init under run/kernel, then builds
 # and runs ../shared/bench/floor.c (what the host's own mechanisms cost), and prints one table.
 #
+# Then the threaded case: `vkbench --threads T /data` (T threads of one process, each looping
+# on pread of /data, on getppid, on mmap+munmap). Natively with 1 and with 2 threads; under vk
+# with 2 threads on a kernel with -n 1 and with -n 2, its root an ext2 image of the same tree
+# (so pread goes through ext2 and the buffer cache; `-R` keeps the image unchanged). The second
+# table gives each side's speed-up: how much more work per second two threads get done with two
+# CPUs than with one (2.00 would be perfect scaling).
+#
 # Environment: KERNEL (default run/kernel), FLOOR (default ../shared/bench/floor.c; skipped
-# with a message when missing), BENCH_SCALE (iterations multiplier, default 1),
+# with a message when missing), BENCH_SCALE (iterations multiplier, default 1), BENCH_REPEAT
+# (runs of the threaded case, the best kept: a busy host's noise only ever adds; default 1),
 # BENCH_TIMEOUT (seconds the vk run may take, default 120), VK_NCPU (default 2), VK_MEM
 # (default 256m). Raw outputs are kept in run/bench/.
 set -euo pipefail
@@ -17,11 +25,13 @@ RUN=${RUN:-run}
 KERNEL=${KERNEL:-$RUN/kernel}
 FLOOR=${FLOOR:-../shared/bench/floor.c}
 SCALE=${BENCH_SCALE:-1}
+REPEAT=${BENCH_REPEAT:-1}
 TIMEOUT=${BENCH_TIMEOUT:-120}
 NCPU=${VK_NCPU:-2}
 MEM=${VK_MEM:-256m}
 OUT=$RUN/bench
 NAMES=(null_syscall pagefault fork forkexec pipe_rtt)
+MT_NAMES=(mt_pread mt_getppid mt_mmap)
 
 [ -x "$KERNEL" ] || { echo "bench: $KERNEL is missing (make build)" >&2; exit 1; }
 command -v musl-gcc >/dev/null || { echo "bench: musl-gcc is missing (make deps)" >&2; exit 1; }
@@ -38,30 +48,59 @@ echo "bench: host: $ncpu CPUs, load average $load1$busy"
 
 rm -rf "$OUT"
 mkdir -p "$OUT/root"
-musl-gcc -static -O2 -Wall -Wextra -o "$OUT/root/vkbench" bench/vkbench.c
+musl-gcc -static -O2 -Wall -Wextra -o "$OUT/root/vkbench" bench/vkbench.c -lpthread
+head -c 65536 /dev/zero | tr '\0' 'v' >"$OUT/root/data"
 
 # Natively. argv[0] is a path, so forkexec execs this same binary.
 echo "bench: native: $OUT/root/vkbench $SCALE"
 "$OUT/root/vkbench" "$SCALE" >"$OUT/native.txt"
 
-# Under vk: the same binary as init. The guest's lines are mixed with the kernel's banner;
-# `timeout` stops the kernel (its own child) if it hangs, with SIGKILL 5 s after SIGTERM.
+# vk_run TAG NCPU "NAMES" KERNEL-ROOT-OPTION ROOT -- INIT-ARGS...: run /vkbench as init under
+# a kernel with NCPU CPUs; keep its bench lines in $OUT/TAG.txt, insisting on every one of NAMES.
+vk_run() {
+    local tag=$1 ncpu=$2 names=$3 ropt=$4 root=$5
+    shift 6
+    local status=0 missing="" n
+    timeout -k 5 "$TIMEOUT" "$KERNEL" -m "$MEM" -n "$ncpu" "$ropt" "$root" -e init=/vkbench -- "$@" \
+        </dev/null >"$OUT/$tag.log" 2>&1 || status=$?
+    grep '^bench: ' "$OUT/$tag.log" >"$OUT/$tag.txt" || true
+    for n in $names; do
+        grep -q "^bench: $n " "$OUT/$tag.txt" || missing="$missing $n"
+    done
+    if [ "$status" -ne 0 ] || [ -n "$missing" ]; then
+        [ "$status" -eq 124 ] && echo "bench: vk ($tag): timed out after ${TIMEOUT}s" >&2
+        echo "bench: vk ($tag): kernel exit status $status; missing results:${missing:- none}" >&2
+        echo "bench: last lines of $OUT/$tag.log:" >&2
+        tail -n 40 "$OUT/$tag.log" >&2
+        exit 1
+    fi
+}
+
+# Under vk: the same binary as init (the guest's lines are mixed with the kernel's banner;
+# `timeout` stops the kernel, its own child, if it hangs, with SIGKILL 5 s after SIGTERM).
 echo "bench: vk: $KERNEL -m $MEM -n $NCPU -r $OUT/root -e init=/vkbench -- $SCALE"
-status=0
-timeout -k 5 "$TIMEOUT" "$KERNEL" -m "$MEM" -n "$NCPU" -r "$OUT/root" -e init=/vkbench -- "$SCALE" \
-    </dev/null >"$OUT/vk.log" 2>&1 || status=$?
-grep '^bench: ' "$OUT/vk.log" >"$OUT/vk.txt" || true
-missing=""
-for n in "${NAMES[@]}"; do
-    grep -q "^bench: $n " "$OUT/vk.txt" || missing="$missing $n"
+vk_run vk "$NCPU" "${NAMES[*]}" -r "$OUT/root" -- "$SCALE"
+
+# The threaded case, natively (1 and 2 threads) and under vk (2 threads, -n 1 and -n 2),
+# BENCH_REPEAT times in turn; the table takes each configuration's best run.
+mke2fs=$(command -v mke2fs || echo /sbin/mke2fs)
+"$mke2fs" -q -F -t ext2 -E root_owner=0:0 -d "$OUT/root" "$OUT/root.img" 16M
+: >"$OUT/mt-native.txt"
+: >"$OUT/mt-vk1.txt.all"
+: >"$OUT/mt-vk2.txt.all"
+for r in $(seq 1 "$REPEAT"); do
+    echo "bench: threaded ($r/$REPEAT): native: $OUT/root/vkbench --threads 1|2 $OUT/root/data $SCALE"
+    for t in 1 2; do
+        "$OUT/root/vkbench" --threads "$t" "$OUT/root/data" "$SCALE" >>"$OUT/mt-native.txt"
+    done
+    for n in 1 2; do
+        echo "bench: threaded ($r/$REPEAT): vk: $KERNEL -m $MEM -n $n -R $OUT/root.img -e init=/vkbench -- --threads 2 /data $SCALE"
+        vk_run "mt-vk$n" "$n" "mt_pread_2 mt_getppid_2 mt_mmap_2" -R "$OUT/root.img" -- --threads 2 /data "$SCALE"
+        cat "$OUT/mt-vk$n.txt" >>"$OUT/mt-vk$n.txt.all"
+    done
 done
-if [ "$status" -ne 0 ] || [ -n "$missing" ]; then
-    [ "$status" -eq 124 ] && echo "bench: vk: timed out after ${TIMEOUT}s" >&2
-    echo "bench: vk: kernel exit status $status; missing results:${missing:- none}" >&2
-    echo "bench: last lines of $OUT/vk.log:" >&2
-    tail -n 40 "$OUT/vk.log" >&2
-    exit 1
-fi
+mv "$OUT/mt-vk1.txt.all" "$OUT/mt-vk1.txt"
+mv "$OUT/mt-vk2.txt.all" "$OUT/mt-vk2.txt"
 
 # The host's floor.
 if [ -f "$FLOOR" ]; then
@@ -74,15 +113,17 @@ else
 fi
 
 echo
-python3 - "$OUT/native.txt" "$OUT/vk.txt" "$OUT/floor.txt" "$FLOOR" <<'EOF'
+python3 - "$OUT/native.txt" "$OUT/vk.txt" "$OUT/floor.txt" "$FLOOR" \
+    "$OUT/mt-native.txt" "$OUT/mt-vk1.txt" "$OUT/mt-vk2.txt" "$REPEAT" <<'EOF'
 import sys
 
 def bench(path):
+    """Each result of a file of bench lines; the best (least) when one is there repeatedly."""
     r = {}
     for line in open(path):
         f = line.split()
         if len(f) >= 3 and f[0] == "bench:":
-            r[f[1]] = float(f[2])
+            r[f[1]] = min(float(f[2]), r.get(f[1], float("inf")))
     return r
 
 def floor(path):
@@ -121,15 +162,31 @@ for key, label, fk in rows:
     f = fl.get(fk) if fk else None
     table.append((label, ns(n), ns(v), ratio(v, n),
                   f"{ns(f)} ({fk})" if f is not None else "-", ratio(v, f)))
-w = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-right = {1, 2, 3, 5}
-def fmt(r):
-    return " | ".join(c.rjust(w[i]) if i in right else c.ljust(w[i]) for i, c in enumerate(r))
-print(fmt(table[0]))
-print("-+-".join("-" * x for x in w))
-for r in table[1:]:
-    print(fmt(r))
+def show(table, right):
+    w = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    def fmt(r):
+        return " | ".join(c.rjust(w[i]) if i in right else c.ljust(w[i]) for i, c in enumerate(r))
+    print(fmt(table[0]))
+    print("-+-".join("-" * x for x in w))
+    for r in table[1:]:
+        print(fmt(r))
+    print()
+show(table, {1, 2, 3, 5})
+
+# The threaded case: wall time per operation (all threads' operations together).
+mt_native, vk1, vk2 = bench(sys.argv[5]), bench(sys.argv[6]), bench(sys.argv[7])
+print("threaded: 2 threads of one process, each looping on one operation; time = wall time per")
+print("operation of both threads together. speed-up = operations per second with 2 CPUs / with 1:")
+print("native: 2 threads / 1 thread on the host; vk: 2 threads on `-n 2` / the same on `-n 1`.")
+print("2.00 is perfect scaling; 1.00 means the second CPU bought nothing.", end="")
+print(f" Best of {sys.argv[8]} runs each." if sys.argv[8] != "1" else "")
 print()
+mt = [("benchmark", "native 1 thr", "native 2 thr", "native speed-up", "vk -n 1", "vk -n 2", "vk speed-up")]
+for key, label in [("pread", "pread 512 B"), ("getppid", "getppid"), ("mmap", "mmap+munmap 64 KiB")]:
+    n1, n2 = mt_native.get(f"mt_{key}_1"), mt_native.get(f"mt_{key}_2")
+    v1, v2 = vk1.get(f"mt_{key}_2"), vk2.get(f"mt_{key}_2")
+    mt.append((label, ns(n1), ns(n2), ratio(n1, n2), ns(v1), ns(v2), ratio(v1, v2)))
+show(mt, {1, 2, 3, 4, 5, 6})
 if raw:
     p = fl.get("ptrace_sysemu_ns")
     if p is not None:

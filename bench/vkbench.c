@@ -9,12 +9,25 @@
  *   forkexec       fork + execve(this program, "--exit") + waitpid
  *   pipe_rtt       one byte there and back between two processes over two pipes
  *
- * Build: musl-gcc -static -O2 -o vkbench vkbench.c
+ * The threaded mode (`--threads T FILE [scale]`) runs T threads of one process, started
+ * together, each looping on the same operation; each result is the wall time of the whole
+ * run divided by the operations all threads did ("bench: mt_<name>_<T> <value> ns"), so a
+ * second thread that runs truly in parallel halves it:
+ *   mt_pread       pread(2) of 512 bytes at offset 0 of FILE (one descriptor, shared)
+ *   mt_getppid     syscall(SYS_getppid)
+ *   mt_mmap        mmap of 64 KiB anonymous memory + munmap (map changes: exclusive)
+ *
+ * Build: musl-gcc -static -O2 -o vkbench vkbench.c -lpthread
  * Run:   ./vkbench [scale]     (iterations are multiplied by scale, default 1)
+ *        ./vkbench --threads T FILE [scale]
  *        ./vkbench --exit      (exits at once: the program forkexec runs)
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,8 +141,102 @@ static double pipe_rtt(int n) {
     return t;
 }
 
+/* The threaded mode: T threads, started together by a barrier, each doing `iters` of `op`. */
+enum mt_op { MT_PREAD, MT_GETPPID, MT_MMAP };
+
+struct mt_run {
+    enum mt_op op;
+    int fd;
+    long iters;
+    pthread_barrier_t ready;
+    atomic_int go;
+};
+
+struct mt_thread {
+    struct mt_run *run;
+    pthread_t tid;
+    double end;
+};
+
+static void *mt_thread(void *arg) {
+    struct mt_thread *me = arg;
+    struct mt_run *r = me->run;
+    char buf[512];
+    /* Ready, then wait for the start: timing does not depend on when the barrier lets the
+     * main thread go (musl's barrier may keep it asleep while the workers already run). */
+    pthread_barrier_wait(&r->ready);
+    while (!atomic_load(&r->go)) sched_yield();
+    for (long i = 0; i < r->iters; i++) {
+        switch (r->op) {
+        case MT_PREAD:
+            if (pread(r->fd, buf, sizeof buf, 0) != (ssize_t)sizeof buf) die("pread");
+            break;
+        case MT_GETPPID:
+            if (syscall(SYS_getppid) < 0) die("getppid");
+            break;
+        case MT_MMAP: {
+            void *m = mmap(0, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (m == MAP_FAILED) die("mmap");
+            if (munmap(m, 65536)) die("munmap");
+            break;
+        }
+        }
+    }
+    me->end = now();
+    return 0;
+}
+
+/* Wall time of `nthreads` threads each doing `iters` of `op`, per operation: from the start
+ * signal to the last thread's end. */
+static double mt_bench(enum mt_op op, int fd, int nthreads, long iters) {
+    struct mt_run r = {.op = op, .fd = fd, .iters = iters};
+    struct mt_thread t[8];
+    if (pthread_barrier_init(&r.ready, 0, nthreads + 1)) die("pthread_barrier_init");
+    for (int i = 0; i < nthreads; i++) {
+        t[i].run = &r;
+        errno = pthread_create(&t[i].tid, 0, mt_thread, &t[i]);
+        if (errno) die("pthread_create");
+    }
+    pthread_barrier_wait(&r.ready);
+    double t0 = now(), end = t0;
+    atomic_store(&r.go, 1);
+    for (int i = 0; i < nthreads; i++) {
+        pthread_join(t[i].tid, 0);
+        if (t[i].end > end) end = t[i].end;
+    }
+    pthread_barrier_destroy(&r.ready);
+    return (end - t0) / ((double)iters * nthreads);
+}
+
+static void threaded(int nthreads, const char *file, int scale) {
+    if (nthreads < 1 || nthreads > 8) {
+        fprintf(stderr, "vkbench: --threads: 1 to 8 threads\n");
+        exit(2);
+    }
+    int fd = open(file, O_RDONLY);
+    if (fd < 0) die(file);
+    char name[64];
+    struct { const char *name; enum mt_op op; long iters; } cases[] = {
+        {"pread", MT_PREAD, 20000},
+        {"getppid", MT_GETPPID, 20000},
+        {"mmap", MT_MMAP, 5000},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        long n = cases[i].iters * scale;
+        mt_bench(cases[i].op, fd, nthreads, n / 10 + 1); /* warm up: threads, caches */
+        snprintf(name, sizeof name, "mt_%s_%d", cases[i].name, nthreads);
+        report(name, mt_bench(cases[i].op, fd, nthreads, n));
+    }
+    close(fd);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--exit") == 0) _exit(0);
+    if (argc > 3 && strcmp(argv[1], "--threads") == 0) {
+        int scale = argc > 4 ? atoi(argv[4]) : 1;
+        threaded(atoi(argv[2]), argv[3], scale < 1 ? 1 : scale);
+        return 0;
+    }
     int scale = argc > 1 ? atoi(argv[1]) : 1;
     if (scale < 1) scale = 1;
     /* The program execs itself: argv[0] when it is a path, else the host's /proc/self/exe. */

@@ -8,12 +8,16 @@
 //!
 //! The free list is a stack of page frame numbers under a spinlock; the `vm_page` entries are
 //! atomics read without locks by the debugger and `vps`.
+//!
+//! The machine's memory is one process-wide [`PhysMem`] ([`init`], [`get`], [`shared`]). Tests
+//! make small private ones with [`PhysMem::scratch`]: a memfd mapped wherever the host puts
+//! it (their `kva` is not `DMAP_BASE + pa`), unmapped when the last reference goes.
 
 use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::PAGE_SIZE;
@@ -81,6 +85,8 @@ pub enum PhysMemError {
 /// The machine's physical memory.
 #[derive(Debug)]
 pub struct PhysMem {
+    /// Kernel virtual address of physical address 0 ([`DMAP_BASE`] for the machine's memory).
+    base: u64,
     size: u64,
     fd: OwnedFd,
     image: Option<PathBuf>,
@@ -89,7 +95,7 @@ pub struct PhysMem {
     nfree: AtomicU64,
 }
 
-static PHYSMEM: OnceLock<PhysMem> = OnceLock::new();
+static PHYSMEM: OnceLock<Arc<PhysMem>> = OnceLock::new();
 
 fn memfd() -> io::Result<OwnedFd> {
     // SAFETY: the name is a NUL-terminated literal; memfd_create returns a new fd we then own.
@@ -101,14 +107,19 @@ fn memfd() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Create physical memory of `size` bytes, in a memfd or in the file `image`, and map it.
-pub fn init(size: u64, image: Option<&Path>) -> Result<&'static PhysMem, PhysMemError> {
+fn check_size(size: u64) -> Result<(), PhysMemError> {
     if !size.is_multiple_of(PAGE_SIZE as u64) {
         return Err(PhysMemError::Unaligned(size));
     }
     if !(MIN_PHYSMEM..=MAX_PHYSMEM).contains(&size) {
         return Err(PhysMemError::Size(size));
     }
+    Ok(())
+}
+
+/// Create physical memory of `size` bytes, in a memfd or in the file `image`, and map it.
+pub fn init(size: u64, image: Option<&Path>) -> Result<&'static PhysMem, PhysMemError> {
+    check_size(size)?;
     if PHYSMEM.get().is_some() {
         return Err(PhysMemError::Again);
     }
@@ -123,55 +134,72 @@ pub fn init(size: u64, image: Option<&Path>) -> Result<&'static PhysMem, PhysMem
             .into(),
         None => memfd().map_err(PhysMemError::Memfd)?,
     };
-    let file = std::fs::File::from(fd.try_clone().map_err(PhysMemError::Memfd)?);
-    file.set_len(size).map_err(|source| PhysMemError::Truncate { size, source })?;
-    // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping: it maps the file at
-    // DMAP_BASE or fails. The mapping lives for the life of the process.
-    let p = unsafe {
-        libc::mmap(
-            DMAP_BASE as *mut libc::c_void,
-            size as usize,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_FIXED_NOREPLACE,
-            fd.as_raw_fd(),
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(PhysMemError::Map(io::Error::last_os_error()));
-    }
-    if p as u64 != DMAP_BASE {
-        // An old kernel that ignores MAP_FIXED_NOREPLACE placed it elsewhere.
-        // SAFETY: unmapping the mapping we just made.
-        unsafe { libc::munmap(p, size as usize) };
-        return Err(PhysMemError::Map(io::Error::from_raw_os_error(libc::EEXIST)));
-    }
-    let npages = (size / PAGE_SIZE as u64) as usize;
-    let pages: Box<[VmPage]> = (0..npages)
-        .map(|_| VmPage { flags: AtomicU32::new(pgflags::FREE), refcount: AtomicU32::new(0), owner: AtomicU64::new(0) })
-        .collect();
-    pages[0].flags.store(pgflags::RESERVED, Ordering::Relaxed);
-    // Hand out low pages first: pop from the end of a descending stack.
-    let free: Vec<u32> = (1..npages as u32).rev().collect();
-    let nfree = free.len() as u64;
-    let pm = PhysMem {
-        size,
-        fd,
-        image: image.map(Path::to_path_buf),
-        pages,
-        free: SpinLock::new("vm_page_free", free),
-        nfree: AtomicU64::new(nfree),
-    };
-    PHYSMEM.set(pm).map_err(|_| PhysMemError::Again)?;
-    PHYSMEM.get().ok_or(PhysMemError::Again)
+    let pm = PhysMem::map(fd, size, Some(DMAP_BASE), image)?;
+    PHYSMEM.set(Arc::new(pm)).map_err(|_| PhysMemError::Again)?;
+    get().ok_or(PhysMemError::Again)
 }
 
 /// The machine's physical memory (after [`init`]).
 pub fn get() -> Option<&'static PhysMem> {
-    PHYSMEM.get()
+    PHYSMEM.get().map(|pm| &**pm)
+}
+
+/// The machine's physical memory as a reference to keep (an address space holds one).
+pub fn shared() -> Option<Arc<PhysMem>> {
+    PHYSMEM.get().cloned()
 }
 
 impl PhysMem {
+    /// A small private physical memory of `size` bytes (a memfd mapped anywhere), for tests of
+    /// code that takes its memory explicitly.
+    pub fn scratch(size: u64) -> Result<PhysMem, PhysMemError> {
+        check_size(size)?;
+        PhysMem::map(memfd().map_err(PhysMemError::Memfd)?, size, None, None)
+    }
+
+    /// Size `fd` to `size` bytes and map it, at `at` (never replacing a mapping) or anywhere;
+    /// the `vm_page` array with page 0 reserved.
+    fn map(fd: OwnedFd, size: u64, at: Option<u64>, image: Option<&Path>) -> Result<PhysMem, PhysMemError> {
+        let file = std::fs::File::from(fd.try_clone().map_err(PhysMemError::Memfd)?);
+        file.set_len(size).map_err(|source| PhysMemError::Truncate { size, source })?;
+        let (hint, fixed) = match at {
+            Some(a) => (a as *mut libc::c_void, libc::MAP_FIXED_NOREPLACE),
+            None => (std::ptr::null_mut(), 0),
+        };
+        // SAFETY: MAP_FIXED_NOREPLACE never replaces an existing mapping: it maps the file at
+        // `at` or fails; without it the host picks a free range. Either way the new mapping
+        // belongs to this PhysMem, which unmaps it when dropped.
+        let p = unsafe {
+            libc::mmap(hint, size as usize, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | fixed, fd.as_raw_fd(), 0)
+        };
+        if p == libc::MAP_FAILED {
+            return Err(PhysMemError::Map(io::Error::last_os_error()));
+        }
+        if at.is_some_and(|a| p as u64 != a) {
+            // An old kernel that ignores MAP_FIXED_NOREPLACE placed it elsewhere.
+            // SAFETY: unmapping the mapping we just made.
+            unsafe { libc::munmap(p, size as usize) };
+            return Err(PhysMemError::Map(io::Error::from_raw_os_error(libc::EEXIST)));
+        }
+        let npages = (size / PAGE_SIZE as u64) as usize;
+        let pages: Box<[VmPage]> = (0..npages)
+            .map(|_| VmPage { flags: AtomicU32::new(pgflags::FREE), refcount: AtomicU32::new(0), owner: AtomicU64::new(0) })
+            .collect();
+        pages[0].flags.store(pgflags::RESERVED, Ordering::Relaxed);
+        // Hand out low pages first: pop from the end of a descending stack.
+        let free: Vec<u32> = (1..npages as u32).rev().collect();
+        let nfree = free.len() as u64;
+        Ok(PhysMem {
+            base: p as u64,
+            size,
+            fd,
+            image: image.map(Path::to_path_buf),
+            pages,
+            free: SpinLock::new("vm_page_free", free),
+            nfree: AtomicU64::new(nfree),
+        })
+    }
+
     /// Bytes of physical memory.
     pub fn size(&self) -> u64 {
         self.size
@@ -208,7 +236,7 @@ impl PhysMem {
 
     /// Kernel virtual address of `pa`.
     pub fn kva(&self, pa: u64) -> u64 {
-        DMAP_BASE + pa
+        self.base + pa
     }
 
     /// Allocate a page (refcount 1), or None when memory is exhausted.
@@ -261,22 +289,22 @@ impl PhysMem {
     pub fn read(&self, pa: u64, buf: &mut [u8]) {
         self.check(pa, buf.len());
         // SAFETY: [pa, pa+len) lies inside the direct map (checked), which is mapped read/write
-        // for the life of the process; `buf` is a distinct Rust buffer.
-        unsafe { std::ptr::copy_nonoverlapping((DMAP_BASE + pa) as *const u8, buf.as_mut_ptr(), buf.len()) };
+        // for the life of self; `buf` is a distinct Rust buffer.
+        unsafe { std::ptr::copy_nonoverlapping(self.kva(pa) as *const u8, buf.as_mut_ptr(), buf.len()) };
     }
 
     /// Copy into physical memory.
     pub fn write(&self, pa: u64, data: &[u8]) {
         self.check(pa, data.len());
         // SAFETY: as in `read`, with the direct map as the destination.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), (DMAP_BASE + pa) as *mut u8, data.len()) };
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.kva(pa) as *mut u8, data.len()) };
     }
 
     /// Zero physical memory.
     pub fn zero(&self, pa: u64, len: usize) {
         self.check(pa, len);
         // SAFETY: as in `write`.
-        unsafe { std::ptr::write_bytes((DMAP_BASE + pa) as *mut u8, 0, len) };
+        unsafe { std::ptr::write_bytes(self.kva(pa) as *mut u8, 0, len) };
     }
 
     /// The 32-bit word at physical address `pa` (4-aligned), for atomic access shared with the
@@ -285,10 +313,10 @@ impl PhysMem {
         if !pa.is_multiple_of(4) || pa.checked_add(4)? > self.size {
             return None;
         }
-        // SAFETY: the word lies inside the direct map, mapped for the life of the process (and
-        // so for 'self); it is 4-aligned; guest and kernel only touch it atomically or with
-        // plain copies, as shared memory.
-        Some(unsafe { &*((DMAP_BASE + pa) as *const std::sync::atomic::AtomicU32) })
+        // SAFETY: the word lies inside the direct map, mapped for the life of self; it is
+        // 4-aligned; guest and kernel only touch it atomically or with plain copies, as shared
+        // memory.
+        Some(unsafe { &*(self.kva(pa) as *const std::sync::atomic::AtomicU32) })
     }
 
     /// Copy one page to another.
@@ -298,8 +326,16 @@ impl PhysMem {
         if dst != src {
             // SAFETY: both pages lie inside the direct map (checked) and, being distinct
             // page-aligned pages, do not overlap.
-            unsafe { std::ptr::copy_nonoverlapping((DMAP_BASE + src) as *const u8, (DMAP_BASE + dst) as *mut u8, PAGE_SIZE) };
+            unsafe { std::ptr::copy_nonoverlapping(self.kva(src) as *const u8, self.kva(dst) as *mut u8, PAGE_SIZE) };
         }
+    }
+}
+
+impl Drop for PhysMem {
+    fn drop(&mut self) {
+        // SAFETY: the mapping [base, base + size) was made by `PhysMem::map` for this PhysMem
+        // alone; every reference into it (`atomic_u32`) borrows self, so none outlives this.
+        unsafe { libc::munmap(self.base as *mut libc::c_void, self.size as usize) };
     }
 }
 
@@ -343,5 +379,23 @@ mod tests {
             pm.page_unref(p);
         }
         assert_eq!(pm.free_pages(), total);
+    }
+
+    #[test]
+    fn scratch_memory_is_private() {
+        let a = PhysMem::scratch(MIN_PHYSMEM).unwrap();
+        let b = PhysMem::scratch(MIN_PHYSMEM).unwrap();
+        assert_ne!(a.kva(0), DMAP_BASE);
+        let (pa, pb) = (a.alloc_zeroed(1, pgflags::ANON).unwrap(), b.alloc_zeroed(1, pgflags::ANON).unwrap());
+        assert_eq!(pa, pb, "each has its own page numbers");
+        a.write(pa, b"a");
+        b.write(pb, b"b");
+        let mut x = [0u8; 1];
+        a.read(pa, &mut x);
+        assert_eq!(&x, b"a");
+        a.atomic_u32(pa).unwrap().store(7, Ordering::SeqCst);
+        b.read(pb, &mut x);
+        assert_eq!(&x, b"b");
+        assert_eq!(a.free_pages(), a.npages() as u64 - 2);
     }
 }

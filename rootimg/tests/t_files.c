@@ -15,7 +15,8 @@
  * POLLNVAL, timeouts, the signal mask of ppoll/pselect); mkdirat/unlinkat/rmdir/renameat2
  * (RENAME_NOREPLACE and the rename errors)/symlinkat/linkat/fchmodat/fchownat/utimensat/
  * ftruncate/truncate; fsync/fdatasync/sync; statfs; /dev/null, /dev/zero, /dev/urandom; isatty on
- * a pipe and a file.
+ * a pipe and a file; two threads at once creating, writing, reading back, renaming and removing
+ * files in one directory and writing stripes of one shared file (every byte checked).
  *
  * Linux-specific: unlink of a directory gives EISDIR (POSIX allows EPERM); select() writes the
  * remaining time back into its timeout; the raw getcwd returns the length including the NUL;
@@ -27,6 +28,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/select.h>
@@ -929,6 +931,100 @@ static void test_devices(void)
     unlink(P("t"));
 }
 
+/* ------------------------------------------------------------ threads */
+
+enum { MT_THREADS = 2, MT_ROUNDS = 20, MT_STRIPE = 40000 };
+
+struct mt_worker {
+    int id;
+    int big_fd;
+    int errors;     /* failures seen by the thread (CHECK is not thread-safe) */
+    char what[128]; /* the first one */
+};
+
+static void mt_fail(struct mt_worker *w, const char *what, int round)
+{
+    if (w->errors++ == 0)
+        snprintf(w->what, sizeof w->what, "%s (round %d, errno %d)", what, round, errno);
+}
+
+static void *mt_worker_main(void *arg)
+{
+    struct mt_worker *w = arg;
+    static char data[MT_THREADS][20000], back[MT_THREADS][MT_STRIPE];
+    static char stripe[MT_THREADS][MT_STRIPE];
+    char path[256], path2[256];
+    for (int i = 0; i < MT_STRIPE; i++)
+        stripe[w->id][i] = (char)(i * 31 + w->id * 7);
+    for (int round = 0; round < MT_ROUNDS; round++) {
+        snprintf(path, sizeof path, "%s/mt_t%d_%d", tmpdir, w->id, round);
+        snprintf(path2, sizeof path2, "%s/mt_r%d_%d", tmpdir, w->id, round);
+        size_t len = 5000 + (size_t)round * 700;
+        for (size_t i = 0; i < len; i++)
+            data[w->id][i] = (char)(i + (size_t)w->id + (size_t)round);
+        int fd = open(path, O_CREAT | O_EXCL | O_RDWR, 0644);
+        if (fd < 0) {
+            mt_fail(w, "create", round);
+            continue;
+        }
+        if (write(fd, data[w->id], len) != (ssize_t)len)
+            mt_fail(w, "write", round);
+        if (pread(fd, back[w->id], len, 0) != (ssize_t)len || memcmp(back[w->id], data[w->id], len))
+            mt_fail(w, "read back", round);
+        close(fd);
+        if (rename(path, path2))
+            mt_fail(w, "rename", round);
+        if (round % 2 == 0 && unlink(path2))
+            mt_fail(w, "unlink", round);
+        off_t at = (off_t)w->id * MT_STRIPE;
+        if (pwrite(w->big_fd, stripe[w->id], MT_STRIPE, at) != MT_STRIPE)
+            mt_fail(w, "pwrite stripe", round);
+        if (pread(w->big_fd, back[w->id], MT_STRIPE, at) != MT_STRIPE ||
+            memcmp(back[w->id], stripe[w->id], MT_STRIPE))
+            mt_fail(w, "stripe changed under it", round);
+    }
+    return NULL;
+}
+
+static void test_threads_share_files(void)
+{
+    int big = open(P("mt_big"), O_CREAT | O_EXCL | O_RDWR, 0644);
+    REQUIRE(big >= 0);
+    struct mt_worker w[MT_THREADS];
+    pthread_t th[MT_THREADS];
+    for (int t = 0; t < MT_THREADS; t++) {
+        w[t] = (struct mt_worker){.id = t, .big_fd = big};
+        REQUIRE(pthread_create(&th[t], NULL, mt_worker_main, &w[t]) == 0);
+    }
+    for (int t = 0; t < MT_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        CHECKF(w[t].errors == 0, "thread %d: %d failures, first: %s", t, w[t].errors, w[t].what);
+    }
+    struct stat st;
+    CHECK(fstat(big, &st) == 0 && st.st_size == (off_t)MT_THREADS * MT_STRIPE);
+    static char buf[MT_THREADS * MT_STRIPE];
+    CHECK(pread(big, buf, sizeof buf, 0) == (ssize_t)sizeof buf);
+    int right = 1;
+    for (int t = 0; t < MT_THREADS; t++)
+        for (int i = 0; i < MT_STRIPE; i++)
+            right &= buf[t * MT_STRIPE + i] == (char)(i * 31 + t * 7);
+    CHECK(right);
+    close(big);
+    CHECK(unlink(P("mt_big")) == 0);
+    int left = 0;
+    for (int t = 0; t < MT_THREADS; t++)
+        for (int round = 0; round < MT_ROUNDS; round++) {
+            char name[64];
+            snprintf(name, sizeof name, "mt_r%d_%d", t, round);
+            if (stat(P(name), &st) == 0) {
+                left++;
+                CHECK(st.st_size == 5000 + round * 700 && round % 2 == 1);
+                unlink(P(name));
+            }
+        }
+    CHECK(left == MT_THREADS * MT_ROUNDS / 2);
+}
+
 int main(void)
 {
     vktest_reset_signals();
@@ -952,6 +1048,7 @@ int main(void)
     test_poll_select();
     test_dir_ops();
     test_devices();
+    test_threads_share_files();
 
     close(tmpdir_fd);
     CHECK(rmdir(tmpdir) == 0); /* every test cleaned up after itself */

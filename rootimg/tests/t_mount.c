@@ -5,9 +5,10 @@
  * Covers, on a tmpfs mounted on a scratch directory: the mount table lines; remount read-only
  * (EBUSY while a file is open for writing there) and then EROFS for every change — open for
  * writing, O_CREAT, mkdir (EEXIST still first for a name in use), unlink, rmdir, rename,
- * symlink, link, chmod, fchmod, chown, truncate, utimensat, access(W_OK) — while reads go on;
+ * symlink, link, chmod, fchmod, chown, truncate, utimensat, access(W_OK), and for a user
+ * without write permission too (EROFS before EACCES) — while reads go on;
  * read/write again after remount rw; noexec (execve EACCES, mmap PROT_EXEC EPERM, plain
- * mmap fine); nosuid in the table and f_flags, and a set-user-ID program run with the
+ * mmap fine, mprotect adding PROT_EXEC EACCES); nosuid in the table and f_flags, and a set-user-ID program run with the
  * caller's ids there (its owner's elsewhere); nodev (a devtmpfs mounted nodev: opening a
  * device is EACCES); noatime (a read leaves the access time alone) against relatime (an old
  * access time is updated) and strictatime; umount2 EBUSY for a working directory or an open
@@ -181,6 +182,15 @@ static void test_readonly(void)
     CHECK(utimensat(AT_FDCWD, P("f"), NULL, 0) == -1 && errno == EROFS);
     CHECK(access(P("f"), W_OK) == -1 && errno == EROFS);
     CHECK(access(P("f"), R_OK) == 0);
+    /* A user who may not write the file either hears EROFS first (inode_permission). */
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setuid(1000) != 0)
+            _exit(2);
+        _exit(open(P("f"), O_WRONLY) == -1 && errno == EROFS ? 0 : 1);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
     struct stat st;
     CHECK(stat(P("f"), &st) == 0 && st.st_size == 4 && (st.st_mode & 0777) == 0644);
     close(r);
@@ -207,6 +217,8 @@ static void test_noexec_nosuid(void)
     CHECK(m == MAP_FAILED && errno == EPERM);
     m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
     CHECK(m != MAP_FAILED);
+    CHECK(mprotect(m, 4096, PROT_READ | PROT_EXEC) == -1 && errno == EACCES);
+    CHECK(mprotect(m, 4096, PROT_NONE) == 0);
     if (m != MAP_FAILED)
         munmap(m, 4096);
     close(fd);

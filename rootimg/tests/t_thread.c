@@ -6,7 +6,8 @@
  * storage (initialised .tdata copied, .tbss zero, distinct per thread — i.e. fs_base per
  * thread); mutex + condition variable producer/consumer; futex(2) directly: WAIT value mismatch
  * (EAGAIN), WAIT timeout (ETIMEDOUT, at least the time asked), WAKE counts, a shared futex
- * between processes on MAP_SHARED memory, CMP_REQUEUE / REQUEUE, WAKE_OP (the operation on the
+ * between processes on MAP_SHARED memory, CMP_REQUEUE / REQUEUE (and a requeued waiter that
+ * times out leaving the queue it was moved to), WAKE_OP (the operation on the
  * second word and the conditional wake), WAIT_BITSET with an absolute timeout on MONOTONIC and
  * REALTIME clocks, WAKE_BITSET matching, bad arguments (ENOSYS for FUTEX_CLOCK_REALTIME but
  * with the bitset wait and for unknown commands, EINVAL for a zero bitset); raw clone with CLONE_PARENT_SETTID,
@@ -460,6 +461,38 @@ static void test_futex_requeue(void)
     CHECK(atomic_load(&wakeups) >= N + N);
 }
 
+/* A waiter with a timeout, for the requeue-then-timeout test. */
+struct timed_waiter {
+    atomic_int *stage;
+    long timeout_ms;
+    int result; /* 0, or the errno of the wait */
+};
+
+static void *timed_waiter_main(void *arg)
+{
+    struct timed_waiter *t = arg;
+    struct timespec ts = {t->timeout_ms / 1000, (t->timeout_ms % 1000) * 1000000L};
+    long r = futex(t->stage, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, 0, &ts, NULL, 0);
+    t->result = r == 0 ? 0 : errno;
+    return NULL;
+}
+
+static void test_futex_requeued_timeout(void)
+{
+    static atomic_int stage, target;
+    atomic_store(&stage, 0);
+    atomic_store(&target, 0);
+    struct timed_waiter t = {&stage, 500, -1};
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, timed_waiter_main, &t) == 0);
+    /* Moved to `target` while asleep, then timed out: it must have left target's queue. */
+    CHECK(requeue_sleepers(&stage, 0, &target, 1, FUTEX_CMP_REQUEUE | FUTEX_PRIVATE_FLAG) == 1);
+    pthread_join(th, NULL);
+    CHECKF(t.result == ETIMEDOUT, "requeued waiter: %d, want ETIMEDOUT", t.result);
+    CHECK(futex(&target, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT_MAX, NULL, NULL, 0) == 0);
+    CHECK(futex(&stage, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, INT_MAX, NULL, NULL, 0) == 0);
+}
+
 static void test_futex_wake_op(void)
 {
     static atomic_int stage1, stage2, w1, w2, release;
@@ -872,6 +905,7 @@ int main(int argc, char **argv)
     test_futex_basics();
     test_futex_shared_between_processes();
     test_futex_requeue();
+    test_futex_requeued_timeout();
     test_futex_wake_op();
     test_futex_bitset();
     test_raw_clone_tid_words();

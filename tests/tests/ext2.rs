@@ -249,3 +249,34 @@ fn indexed_directory_is_changed_as_linux_ext2_does() {
     assert!(debugfs(&img.image, "stat /big").contains("Flags: 0x0"), "the index flag stays after a change");
     assert_clean(&img.image);
 }
+
+#[test]
+fn remount_read_only_and_back() {
+    // mount -o remount,ro / writes everything and marks the file system clean on disk while it
+    // stays mounted (e2fsck agrees, from the host, while the kernel runs); changes are then
+    // EROFS, reads go on; remount,rw takes changes again. A second disk mounted ro goes rw.
+    let img = ImageCopy::new("remount");
+    let data = mkfs(&img.dir, "data.img", 8);
+    let script = "echo kept > /keep && mount -o remount,ro / && grep ' / ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1 && \
+                  { touch /new; echo touch=$?; } && cat /keep && echo READY-RO && read go && \
+                  mount -o remount,rw / && grep ' / ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1 && \
+                  touch /new && echo rw-again && \
+                  mount -t ext2 -o ro /dev/vkd1 /mnt && { mkdir /mnt/d; echo mkdir=$?; } && \
+                  mount -o remount,rw /mnt && mkdir /mnt/d && echo second-rw && umount /mnt";
+    let data_s = data.to_str().expect("utf-8");
+    let mut k = Kernel::start(&["-m", "128m", "-r", img.path(), "-r", data_s, "-e", "init=/bin/sh", "--", "-c", script]);
+    k.expect_within("READY-RO", BOOT_TIMEOUT);
+    assert_clean(&img.image);
+    k.send("go");
+    k.close_stdin();
+    let st = k.wait_within(BOOT_TIMEOUT);
+    let console = k.output();
+    let out = program_output(&console);
+    assert_eq!(st.code(), Some(0), "{console}");
+    let lines: Vec<&str> = out.lines().filter(|l| !l.contains("Read-only file system")).collect();
+    assert_eq!(lines, ["ro", "touch=1", "kept", "READY-RO", "rw", "rw-again", "mkdir=1", "second-rw"], "{out}");
+    for p in [&img.image, &data] {
+        assert_clean(p);
+    }
+    assert!(debugfs(&img.image, "ls /").contains("new"));
+}

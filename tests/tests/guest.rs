@@ -10,8 +10,8 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_exec", "t_files", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust", "t_signal", "t_stress", "t_thread",
-    "t_time", "t_uaccess", "t_vm",
+    "t_exec", "t_files", "t_fsabi", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust", "t_signal",
+    "t_stress", "t_thread", "t_time", "t_uaccess", "t_vm",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -89,6 +89,11 @@ fn t_perm_ext2() {
     );
     let (code, out) = img.fsck();
     assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
+}
+
+#[test]
+fn t_fsabi() {
+    check("t_fsabi");
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! File-system structures: `struct stat`, `struct statx`, `struct statfs`, `struct iovec`.
+//! File-system structures: `struct stat`, `struct statx`, `struct statfs`, `struct iovec`,
+//! the head of `struct linux_dirent64`.
 
 use super::{linux, linux_struct};
 
@@ -104,3 +105,25 @@ linux_struct! {
         pub iov_len: u64,
     }
 }
+
+/// The fixed head of a `struct linux_dirent64` (getdents64(2)): `d_name` (NUL-terminated)
+/// follows at byte 19, and `d_reclen` rounds the record up to 8 bytes. Packed, because the
+/// name starts right after `d_type` (the C struct's size, 24, counts padding the record does
+/// not have); the offsets are checked against linux-raw-sys below.
+#[repr(C, packed)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable, zerocopy::KnownLayout)]
+pub struct Dirent64Head {
+    pub d_ino: u64,
+    pub d_off: i64,
+    pub d_reclen: u16,
+    pub d_type: u8,
+}
+
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(offset_of!(Dirent64Head, d_ino) == offset_of!(linux::linux_dirent64, d_ino));
+    assert!(offset_of!(Dirent64Head, d_off) == offset_of!(linux::linux_dirent64, d_off));
+    assert!(offset_of!(Dirent64Head, d_reclen) == offset_of!(linux::linux_dirent64, d_reclen));
+    assert!(offset_of!(Dirent64Head, d_type) == offset_of!(linux::linux_dirent64, d_type));
+    assert!(size_of::<Dirent64Head>() == offset_of!(linux::linux_dirent64, d_name));
+};

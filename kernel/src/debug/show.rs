@@ -211,7 +211,7 @@ pub fn show_map(args: &str) -> Result<String, String> {
                 Backing::File { .. } | Backing::SharedFile { .. } => "file",
                 Backing::Shared { .. } => "shm",
             };
-            let (res, cow) = g.resident_in(e.start, e.end);
+            let (res, cow) = g.resident_in(e.start, e.end).unwrap_or_default();
             let _ = writeln!(
                 o,
                 "{:#18x} {:#18x} {}  {:<5} {:#12x} {:>9} {:>6}  {}",

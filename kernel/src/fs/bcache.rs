@@ -7,19 +7,22 @@
 //!
 //! A [`BufCache`] holds one file system's blocks with write-back: a change marks a buffer
 //! dirty; dirty buffers go to the disk at [`BufCache::flush`] (the syncer's pass, sync(2),
-//! fsync(2), unmount and halt) or when the cache is over its bound and must evict. The cache
-//! has no lock of its own: its file system's lock covers it.
+//! fsync(2), unmount and halt) or when the cache is over its bound and must evict. It has its
+//! own locks: the block map is a spinlock (`bcache`), each block a sleep lock (`buf`, held
+//! while the block is read in or looked at; one at a time), so readers of different blocks,
+//! and of one block already cached, do not wait for each other's disk reads.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use platform::disk::Disk;
 use platform::sync::SpinLock;
 
 use crate::kern::errno::Errno;
 use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wakeup, wchan_of};
+use crate::kern::sleeplock::{RwSleepLock, SleepLock};
 
 /// Largest cache, in bytes of block data.
 pub const BCACHE_MAX_BYTES: usize = 8 << 20;
@@ -119,30 +122,67 @@ impl BlockDev {
     }
 }
 
+/// One cached block. Its contents are under their own reader-writer sleep lock (`buf`):
+/// shared to look at them, exclusive to read the block in or change it; never two at once.
 #[derive(Debug)]
 struct Buf {
-    data: Vec<u8>,
-    dirty: bool,
-    used: u64,
+    data: RwSleepLock<BufData>,
+    /// Last use (the cache's tick), for eviction.
+    used: AtomicU64,
 }
 
-/// One file system's cached blocks.
+#[derive(Debug)]
+struct BufData {
+    bytes: Vec<u8>,
+    /// Read from the disk (or made zeroed) yet.
+    valid: bool,
+    dirty: bool,
+    /// Bumped by every change: a flush marks the buffer clean only if nothing changed it
+    /// while its copy was being written.
+    version: u64,
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    bufs: HashMap<u64, Arc<Buf>>,
+    tick: u64,
+    /// Bumped whenever a buffer leaves the cache: a read-ahead that began before must not put
+    /// its (possibly older) copies of the blocks around back in.
+    evictions: u64,
+}
+
+/// One file system's cached blocks. Safe to share: the block map is a spinlock (`bcache`,
+/// never held across I/O), each block has its own sleep lock. Callers see a block only inside
+/// a closure ([`BufCache::read`], [`BufCache::modify`]), so no caller holds two.
 #[derive(Debug)]
 pub struct BufCache {
     dev: Arc<BlockDev>,
     bsize: usize,
     nblocks: u64,
-    bufs: HashMap<u64, Buf>,
-    tick: u64,
+    state: SpinLock<CacheState>,
+    /// One flush at a time (`bflush`): a flush still writing a freed block's old contents
+    /// must be done before the next one writes the block's new ones.
+    flushing: SleepLock<()>,
+    /// Dirty buffers, so that a sync with nothing to write costs nothing.
+    ndirty: AtomicUsize,
     max_bufs: usize,
-    /// Never write (a read-only mount).
-    readonly: bool,
+    /// Never write (a read-only mount; a remount changes it).
+    readonly: AtomicBool,
 }
 
 impl BufCache {
     /// A cache of `bsize`-byte blocks of `dev`, blocks 0..`nblocks`.
     pub fn new(dev: Arc<BlockDev>, bsize: usize, nblocks: u64, readonly: bool) -> BufCache {
-        BufCache { dev, bsize, nblocks, bufs: HashMap::new(), tick: 0, max_bufs: (BCACHE_MAX_BYTES / bsize).max(64), readonly }
+        BufCache {
+            dev,
+            bsize,
+            nblocks,
+            state: SpinLock::new("bcache", CacheState::default()),
+            flushing: SleepLock::new("bflush", ()),
+            ndirty: AtomicUsize::new(0),
+            max_bufs: (BCACHE_MAX_BYTES / bsize).max(64),
+            readonly: AtomicBool::new(readonly),
+        }
     }
 
     pub fn dev(&self) -> &Arc<BlockDev> {
@@ -150,8 +190,12 @@ impl BufCache {
     }
 
     /// Stop or start writing (a remount; the caller flushed before going read-only).
-    pub fn set_readonly(&mut self, readonly: bool) {
-        self.readonly = readonly;
+    pub fn set_readonly(&self, readonly: bool) {
+        self.readonly.store(readonly, Ordering::Release);
+    }
+
+    fn is_readonly(&self) -> bool {
+        self.readonly.load(Ordering::Acquire)
     }
 
     pub fn bsize(&self) -> usize {
@@ -166,117 +210,224 @@ impl BufCache {
         Ok(())
     }
 
-    fn ensure(&mut self, blk: u64) -> Result<(), Errno> {
+    /// The buffer of `blk`, made (not yet valid) if absent.
+    fn buf(&self, blk: u64) -> Result<Arc<Buf>, Errno> {
         self.check(blk)?;
-        self.tick += 1;
-        if let Some(b) = self.bufs.get_mut(&blk) {
-            b.used = self.tick;
-            return Ok(());
+        if self.state.lock().bufs.len() >= self.max_bufs {
+            self.make_room()?;
         }
-        self.make_room()?;
+        let mut st = self.state.lock();
+        st.tick += 1;
+        let tick = st.tick;
+        let bsize = self.bsize;
+        let b = st.bufs.entry(blk).or_insert_with(|| {
+            Arc::new(Buf { data: RwSleepLock::new("buf", BufData { bytes: vec![0; bsize], valid: false, dirty: false, version: 0 }), used: AtomicU64::new(tick) })
+        });
+        b.used.store(tick, Ordering::Relaxed);
+        Ok(Arc::clone(b))
+    }
+
+    /// Read `blk` into its locked, invalid buffer, with the blocks around it (a cluster) as
+    /// read-ahead for those not cached.
+    fn fill(&self, blk: u64, d: &mut BufData) -> Result<(), Errno> {
         let per = (READ_CLUSTER / self.bsize).max(1) as u64;
         let first = blk - blk % per;
         let n = per.min(self.nblocks - first);
+        let evictions = self.state.lock().evictions;
         let data = self.dev.read(first * self.bsize as u64, (n as usize) * self.bsize)?;
+        let at = (blk - first) as usize * self.bsize;
+        d.bytes.copy_from_slice(&data[at..at + self.bsize]);
+        d.valid = true;
+        let mut st = self.state.lock();
+        if st.evictions != evictions || st.bufs.len() + n as usize > self.max_bufs {
+            return Ok(());
+        }
+        let tick = st.tick.saturating_sub(1);
         for (i, chunk) in data.chunks(self.bsize).enumerate() {
             let b = first + i as u64;
-            self.bufs.entry(b).or_insert_with(|| Buf { data: chunk.to_vec(), dirty: false, used: if b == blk { self.tick } else { self.tick.saturating_sub(1) } });
+            st.bufs.entry(b).or_insert_with(|| {
+                Arc::new(Buf { data: RwSleepLock::new("buf", BufData { bytes: chunk.to_vec(), valid: true, dirty: false, version: 0 }), used: AtomicU64::new(tick) })
+            });
         }
         Ok(())
     }
 
-    /// A block's contents.
-    pub fn read(&mut self, blk: u64) -> Result<&[u8], Errno> {
-        self.ensure(blk)?;
-        self.bufs.get(&blk).map(|b| &b.data[..]).ok_or(Errno::EIO)
+    /// Run `f` on the contents of `blk`.
+    pub fn read<R>(&self, blk: u64, f: impl FnOnce(&[u8]) -> R) -> Result<R, Errno> {
+        let b = self.buf(blk)?;
+        {
+            let d = b.data.read();
+            if d.valid {
+                return Ok(f(&d.bytes));
+            }
+        }
+        let mut d = b.data.write();
+        if !d.valid {
+            self.fill(blk, &mut d)?;
+        }
+        Ok(f(&d.bytes))
     }
 
-    /// A block to change (read first; marked dirty).
-    pub fn modify(&mut self, blk: u64) -> Result<&mut [u8], Errno> {
-        if self.readonly {
+    /// Run `f` on `blk` to change it (read first; marked dirty).
+    pub fn modify<R>(&self, blk: u64, f: impl FnOnce(&mut [u8]) -> R) -> Result<R, Errno> {
+        if self.is_readonly() {
             return Err(Errno::EROFS);
         }
-        self.ensure(blk)?;
-        let b = self.bufs.get_mut(&blk).ok_or(Errno::EIO)?;
-        b.dirty = true;
-        Ok(&mut b.data[..])
+        let b = self.buf(blk)?;
+        let mut d = b.data.write();
+        if !d.valid {
+            self.fill(blk, &mut d)?;
+        }
+        self.mark_dirty(&mut d);
+        Ok(f(&mut d.bytes))
     }
 
     /// A newly allocated block: zeroed, not read, dirty.
-    pub fn zeroed(&mut self, blk: u64) -> Result<&mut [u8], Errno> {
-        if self.readonly {
+    pub fn zeroed(&self, blk: u64) -> Result<(), Errno> {
+        if self.is_readonly() {
             return Err(Errno::EROFS);
         }
-        self.check(blk)?;
-        if !self.bufs.contains_key(&blk) {
-            self.make_room()?;
-        }
-        self.tick += 1;
-        let tick = self.tick;
-        let bsize = self.bsize;
-        let b = self.bufs.entry(blk).or_insert_with(|| Buf { data: vec![0u8; bsize], dirty: true, used: tick });
-        b.data.fill(0);
-        b.dirty = true;
-        b.used = tick;
-        Ok(&mut b.data[..])
+        let b = self.buf(blk)?;
+        let mut d = b.data.write();
+        d.bytes.fill(0);
+        d.valid = true;
+        self.mark_dirty(&mut d);
+        Ok(())
     }
 
-    /// Drop a freed block's buffer (its contents no longer matter).
-    pub fn forget(&mut self, blk: u64) {
-        self.bufs.remove(&blk);
+    /// Drop a freed block's buffer (its contents no longer matter): out of the cache, and
+    /// clean, so a flush that still holds it does not write it.
+    pub fn forget(&self, blk: u64) {
+        let old = {
+            let mut st = self.state.lock();
+            let old = st.bufs.remove(&blk);
+            if old.is_some() {
+                st.evictions += 1;
+            }
+            old
+        };
+        if let Some(b) = old {
+            let mut d = b.data.write();
+            self.mark_clean(&mut d);
+            d.version += 1;
+        }
     }
 
-    /// Evict the least recently used eighth when full (writing dirty buffers first).
-    fn make_room(&mut self) -> Result<(), Errno> {
-        if self.bufs.len() < self.max_bufs {
-            return Ok(());
+    /// A buffer changed: dirty (counted), and a new version for a flush under way to see.
+    fn mark_dirty(&self, d: &mut BufData) {
+        if !d.dirty {
+            d.dirty = true;
+            self.ndirty.fetch_add(1, Ordering::AcqRel);
         }
-        if self.bufs.values().any(|b| b.dirty) {
+        d.version += 1;
+    }
+
+    fn mark_clean(&self, d: &mut BufData) {
+        if d.dirty {
+            d.dirty = false;
+            self.ndirty.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Evict the least recently used eighth of the buffers nobody is using, writing dirty
+    /// buffers first.
+    fn make_room(&self) -> Result<(), Errno> {
+        if self.is_dirty() {
             self.flush()?;
         }
-        let mut ages: Vec<(u64, u64)> = self.bufs.iter().map(|(&k, b)| (b.used, k)).collect();
+        let mut st = self.state.lock();
+        if st.bufs.len() < self.max_bufs {
+            return Ok(());
+        }
+        // Idle (only the map holds it) and clean: a buffer in use or changed since the flush
+        // stays. peek: the spinlock is held, so no waiting here.
+        let mut ages: Vec<(u64, u64)> = st
+            .bufs
+            .iter()
+            .filter(|(_, b)| Arc::strong_count(b) == 1 && b.data.peek(|d| !d.dirty) == Some(true))
+            .map(|(&k, b)| (b.used.load(Ordering::Relaxed), k))
+            .collect();
         ages.sort_unstable();
         for &(_, k) in ages.iter().take(self.max_bufs / 8 + 1) {
-            self.bufs.remove(&k);
+            st.bufs.remove(&k);
         }
+        st.evictions += 1;
         Ok(())
     }
 
     /// Whether anything waits to be written.
     pub fn is_dirty(&self) -> bool {
-        self.bufs.values().any(|b| b.dirty)
+        self.ndirty.load(Ordering::Acquire) > 0
     }
 
-    /// Write every dirty buffer, contiguous runs in one write each.
-    pub fn flush(&mut self) -> Result<(), Errno> {
-        if self.readonly {
+    /// Write every dirty buffer, contiguous runs in one write each. With `try_only` (halt:
+    /// nothing may sleep) a buffer someone holds is left, and the result is EBUSY.
+    pub fn flush_with(&self, try_only: bool) -> Result<(), Errno> {
+        if self.is_readonly() || !self.is_dirty() {
             return Ok(());
         }
-        let mut dirty: Vec<u64> = self.bufs.iter().filter(|(_, b)| b.dirty).map(|(&k, _)| k).collect();
-        if dirty.is_empty() {
-            return Ok(());
+        let _one = if try_only {
+            match self.flushing.try_lock() {
+                Some(g) => g,
+                None => return Err(Errno::EBUSY),
+            }
+        } else {
+            self.flushing.lock()
+        };
+        let mut bufs: Vec<(u64, Arc<Buf>)> = self.state.lock().bufs.iter().map(|(&k, b)| (k, Arc::clone(b))).collect();
+        bufs.sort_unstable_by_key(|(k, _)| *k);
+        // Copy each dirty block (one buffer lock at a time), noting the version copied. A
+        // buffer seen clean without waiting is skipped unlocked.
+        let mut dirty: Vec<(u64, &Arc<Buf>, u64, Vec<u8>)> = Vec::new();
+        let mut busy = false;
+        for (k, b) in &bufs {
+            if b.data.peek(|d| d.dirty) == Some(false) {
+                continue;
+            }
+            let d = if try_only {
+                match b.data.try_read() {
+                    Some(d) => d,
+                    None => {
+                        busy = true;
+                        continue;
+                    }
+                }
+            } else {
+                b.data.read()
+            };
+            if d.dirty && d.valid {
+                dirty.push((*k, b, d.version, d.bytes.clone()));
+            }
         }
-        dirty.sort_unstable();
         let mut i = 0;
         while i < dirty.len() {
-            let start = dirty[i];
             let mut j = i;
-            while j + 1 < dirty.len() && dirty[j + 1] == dirty[j] + 1 && j + 1 - i < 256 {
+            while j + 1 < dirty.len() && dirty[j + 1].0 == dirty[j].0 + 1 && j + 1 - i < 256 {
                 j += 1;
             }
             let mut out = Vec::with_capacity((j - i + 1) * self.bsize);
-            for k in &dirty[i..=j] {
-                out.extend_from_slice(&self.bufs[k].data);
+            for (_, _, _, bytes) in &dirty[i..=j] {
+                out.extend_from_slice(bytes);
             }
-            self.dev.write(start * self.bsize as u64, out)?;
-            for k in &dirty[i..=j] {
-                if let Some(b) = self.bufs.get_mut(k) {
-                    b.dirty = false;
+            self.dev.write(dirty[i].0 * self.bsize as u64, out)?;
+            // Clean now, unless changed while the copy was on its way.
+            for (_, b, version, _) in &dirty[i..=j] {
+                let d = if try_only { b.data.try_write() } else { Some(b.data.write()) };
+                if let Some(mut d) = d
+                    && d.version == *version
+                {
+                    self.mark_clean(&mut d);
                 }
             }
             i = j + 1;
         }
-        self.dev.flush()
+        self.dev.flush()?;
+        if busy { Err(Errno::EBUSY) } else { Ok(()) }
+    }
+
+    /// Write every dirty buffer (waiting for buffers in use).
+    pub fn flush(&self) -> Result<(), Errno> {
+        self.flush_with(false)
     }
 }
 
@@ -365,20 +516,53 @@ mod tests {
         let p = std::env::temp_dir().join(format!("vk-bcache-{}", std::process::id()));
         std::fs::write(&p, vec![0u8; 1 << 20]).unwrap();
         let dev = BlockDev::open(0, &p, false).unwrap();
-        let mut c = BufCache::new(dev, 1024, 1024, false);
-        c.modify(3).unwrap()[0] = 9;
-        c.zeroed(4).unwrap()[1] = 8;
+        let c = BufCache::new(dev, 1024, 1024, false);
+        c.modify(3, |b| b[0] = 9).unwrap();
+        c.zeroed(4).unwrap();
+        c.modify(4, |b| b[1] = 8).unwrap();
         assert_eq!(std::fs::read(&p).unwrap()[3072], 0, "not written before a flush");
         c.flush().unwrap();
+        assert!(!c.is_dirty());
         let f = std::fs::read(&p).unwrap();
         assert_eq!((f[3072], f[4097]), (9, 8));
-        assert_eq!(c.read(2000).unwrap_err(), Errno::EIO);
+        assert_eq!(c.read(2000, |_| ()).unwrap_err(), Errno::EIO);
         for b in 0..1024 {
-            c.modify(b).unwrap()[5] = 1;
+            c.modify(b, |d| d[5] = 1).unwrap();
         }
-        assert!(c.bufs.len() <= c.max_bufs);
+        assert!(c.state.lock().bufs.len() <= c.max_bufs);
         c.flush().unwrap();
         assert!(std::fs::read(&p).unwrap().chunks(1024).all(|b| b[5] == 1));
+        std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn threads_share_the_cache() {
+        let p = std::env::temp_dir().join(format!("vk-bcache-mt-{}", std::process::id()));
+        std::fs::write(&p, vec![0u8; 1 << 20]).unwrap();
+        let dev = BlockDev::open(0, &p, false).unwrap();
+        // A small cache (64 buffers): the threads evict each other's blocks all the time.
+        let c = Arc::new(BufCache::new(dev, 4096, 256, false));
+        let threads: Vec<_> = (0..4u8)
+            .map(|t| {
+                let c = Arc::clone(&c);
+                std::thread::spawn(move || {
+                    for round in 0..3u8 {
+                        for b in (u64::from(t)..256).step_by(4) {
+                            c.modify(b, |d| d[usize::from(round)] = t + 1).unwrap();
+                            assert_eq!(c.read(b, |d| d[usize::from(round)]).unwrap(), t + 1);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        c.flush().unwrap();
+        let f = std::fs::read(&p).unwrap();
+        for (b, blk) in f.chunks(4096).take(256).enumerate() {
+            assert_eq!(&blk[..3], &[(b % 4) as u8 + 1; 3], "block {b}");
+        }
         std::fs::remove_file(&p).unwrap();
     }
 }

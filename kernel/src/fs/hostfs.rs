@@ -39,9 +39,10 @@ impl FileSystem for HostFs {
         true
     }
 
-    /// The host may add files behind our back: no negative entries.
+    /// The host may add files behind our back (no negative entries), and a file read holds a
+    /// host descriptor (no regular files).
     fn cache_policy(&self) -> CachePolicy {
-        CachePolicy::Positive
+        CachePolicy::Directories
     }
 }
 

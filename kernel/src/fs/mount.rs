@@ -13,7 +13,7 @@
 //! | flag       | enforced by                                              | errno  |
 //! |------------|-----------------------------------------------------------|--------|
 //! | `ro`       | [`want_write`]: every change of a name, data or attribute | EROFS  |
-//! | `noexec`   | [`may_exec`] (execve), [`may_map_exec`] (mmap PROT_EXEC)  | EACCES, EPERM |
+//! | `noexec`   | [`may_exec`] (execve), [`may_map_exec`] (mmap PROT_EXEC), [`fs_noexec`] (mprotect) | EACCES, EPERM, EACCES |
 //! | `nosuid`   | [`suid_allowed`]: exec ignores set-user/group-id bits     | —      |
 //! | `nodev`    | [`may_open_device`]: opening a device node                | EACCES |
 //! | `noatime`  | [`Mount::atime_policy`]: reads leave the access time alone | —     |
@@ -409,6 +409,12 @@ pub fn may_map_exec(mount: Option<&MountRef>) -> Result<(), Errno> {
         Some(m) if m.flags().contains(MountFlags::NOEXEC) => Err(Errno::EPERM),
         _ => Ok(()),
     }
+}
+
+/// Whether the file system `fs` (an id) is mounted noexec (mprotect(2) asks for a mapped
+/// file, which keeps no path; a file system is mounted once).
+pub fn fs_noexec(fs: u64) -> bool {
+    MOUNTS.lock().iter().any(|m| m.fs.id() == fs && m.flags().contains(MountFlags::NOEXEC))
 }
 
 /// Whether exec honours the set-user-ID and set-group-ID bits of a file on `np`'s mount

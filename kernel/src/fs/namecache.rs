@@ -14,7 +14,8 @@
 //! enters its answer only if no invalidation happened meanwhile ([`enter`]), so an answer
 //! that a concurrent change made stale is never cached. File systems whose names change
 //! behind the VFS's back say so ([`CachePolicy`]): procfs (processes come and go) is not
-//! cached; hostfs (the host may add files) keeps no negative entries.
+//! cached; hostfs (the host may add files, and its open files hold host descriptors) keeps
+//! only directories and symbolic links, no negative entries.
 //!
 //! **Bounds.** At most [`MAX_ENTRIES`] entries; past that the least recently used eighth is
 //! dropped. Entries hold their vnodes (an ext2 node stays live, as a Linux dentry holds its
@@ -36,8 +37,10 @@ pub const MAX_ENTRIES: usize = 4096;
 pub enum CachePolicy {
     /// Names found and names missing (every change goes through the VFS).
     All,
-    /// Only names found (names may appear behind the VFS's back: hostfs).
-    Positive,
+    /// Only the names of directories and symbolic links found — the steps of a walk: names
+    /// may appear behind the VFS's back, and a regular file may hold a host descriptor
+    /// (hostfs), which a cache of thousands of entries must not keep open.
+    Directories,
     /// Nothing (names come and go by themselves: procfs).
     None,
 }

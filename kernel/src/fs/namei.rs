@@ -189,7 +189,8 @@ fn lookup_in(dir: &NamePath, name: &[u8]) -> Result<VnodeRef, Errno> {
     };
     let r = d.lookup(name);
     match &r {
-        Ok(v) => namecache::enter(id, name, Some(v), seq),
+        Ok(v) if policy == CachePolicy::All || v.vtype() != VType::Reg => namecache::enter(id, name, Some(v), seq),
+        Ok(_) => {}
         Err(Errno::ENOENT) if policy == CachePolicy::All => namecache::enter(id, name, None, seq),
         Err(_) => {}
     }

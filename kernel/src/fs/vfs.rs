@@ -9,6 +9,7 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use crate::abi::{self, linux};
 use crate::fs::mount::{AtimePolicy, FsRef};
 use crate::kern::errno::Errno;
 
@@ -142,28 +143,70 @@ impl Attr {
         VType::from_mode(self.mode)
     }
 
-    /// The x86-64 `struct stat` (144 bytes).
-    pub fn to_stat(&self) -> [u8; 144] {
-        let mut b = [0u8; 144];
-        let mut put = |off: usize, v: u64, n: usize| b[off..off + n].copy_from_slice(&v.to_le_bytes()[..n]);
-        put(0, self.dev, 8);
-        put(8, self.ino, 8);
-        put(16, self.nlink, 8);
-        put(24, u64::from(self.mode), 4);
-        put(28, u64::from(self.uid), 4);
-        put(32, u64::from(self.gid), 4);
-        put(40, self.rdev, 8);
-        put(48, self.size, 8);
-        put(56, self.blksize, 8);
-        put(64, self.blocks, 8);
-        put(72, self.atime.sec as u64, 8);
-        put(80, self.atime.nsec as u64, 8);
-        put(88, self.mtime.sec as u64, 8);
-        put(96, self.mtime.nsec as u64, 8);
-        put(104, self.ctime.sec as u64, 8);
-        put(112, self.ctime.nsec as u64, 8);
-        b
+    /// `struct stat` (stat, fstat, lstat, newfstatat).
+    pub fn to_stat(&self) -> abi::fs::Stat {
+        let sec = |t: Timespec| u64::from_ne_bytes(t.sec.to_ne_bytes());
+        let nsec = |t: Timespec| u64::try_from(t.nsec).unwrap_or(0);
+        abi::fs::Stat {
+            st_dev: self.dev,
+            st_ino: self.ino,
+            st_nlink: self.nlink,
+            st_mode: self.mode,
+            st_uid: self.uid,
+            st_gid: self.gid,
+            st_rdev: self.rdev,
+            st_size: i64::try_from(self.size).unwrap_or(i64::MAX),
+            st_blksize: i64::try_from(self.blksize).unwrap_or(i64::MAX),
+            st_blocks: i64::try_from(self.blocks).unwrap_or(i64::MAX),
+            st_atime: sec(self.atime),
+            st_atime_nsec: nsec(self.atime),
+            st_mtime: sec(self.mtime),
+            st_mtime_nsec: nsec(self.mtime),
+            st_ctime: sec(self.ctime),
+            st_ctime_nsec: nsec(self.ctime),
+            ..abi::fs::Stat::default()
+        }
     }
+
+    /// `struct statx` (statx(2)): the basic fields (STATX_BASIC_STATS), and the mount's
+    /// number when it is known (STATX_MNT_ID).
+    pub fn to_statx(&self, mnt_id: Option<u32>) -> abi::fs::Statx {
+        let ts = |t: Timespec| abi::fs::StatxTimestamp { tv_sec: t.sec, tv_nsec: u32::try_from(t.nsec).unwrap_or(0), __reserved: 0 };
+        let mut mask = linux::STATX_BASIC_STATS;
+        if mnt_id.is_some() {
+            mask |= linux::STATX_MNT_ID;
+        }
+        abi::fs::Statx {
+            stx_mask: mask,
+            stx_blksize: u32::try_from(self.blksize).unwrap_or(u32::MAX),
+            stx_nlink: u32::try_from(self.nlink).unwrap_or(u32::MAX),
+            stx_uid: self.uid,
+            stx_gid: self.gid,
+            stx_mode: u16::try_from(self.mode & 0xffff).unwrap_or(0),
+            stx_ino: self.ino,
+            stx_size: self.size,
+            stx_blocks: self.blocks,
+            stx_atime: ts(self.atime),
+            stx_ctime: ts(self.ctime),
+            stx_mtime: ts(self.mtime),
+            stx_rdev_major: dev_major(self.rdev),
+            stx_rdev_minor: dev_minor(self.rdev),
+            stx_dev_major: dev_major(self.dev),
+            stx_dev_minor: dev_minor(self.dev),
+            stx_mnt_id: mnt_id.map_or(0, u64::from),
+            ..abi::fs::Statx::default()
+        }
+    }
+}
+
+/// The major number of a device number (glibc's gnu_dev_major: 12 bits at 8, the rest at 32).
+pub fn dev_major(dev: u64) -> u32 {
+    u32::try_from(((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff)).unwrap_or(u32::MAX)
+}
+
+/// The minor number of a device number (gnu_dev_minor: 8 bits at 0, the rest at 12).
+pub fn dev_minor(dev: u64) -> u32 {
+    u32::try_from((dev & 0xff) | ((dev >> 12) & 0xffff_ff00)).unwrap_or(u32::MAX)
 }
 
 /// Attribute changes (chmod, chown, utimensat): None leaves a field alone.
@@ -384,12 +427,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stat_layout() {
-        let a = Attr { dev: 1, ino: 2, mode: S_IFREG | 0o644, nlink: 3, size: 4096, ..Default::default() };
+    fn stat_and_statx() {
+        let t = Timespec { sec: -5, nsec: 7 };
+        let a = Attr { dev: (254 << 8) | 3, ino: 2, mode: S_IFREG | 0o644, nlink: 3, size: 4096, atime: t, rdev: 0x1234_5678_9abc, ..Default::default() };
         let s = a.to_stat();
-        assert_eq!(u64::from_le_bytes(s[8..16].try_into().unwrap()), 2);
-        assert_eq!(u32::from_le_bytes(s[24..28].try_into().unwrap()), S_IFREG | 0o644);
-        assert_eq!(u64::from_le_bytes(s[48..56].try_into().unwrap()), 4096);
+        assert_eq!((s.st_ino, s.st_mode, s.st_size, s.st_nlink), (2, S_IFREG | 0o644, 4096, 3));
+        assert_eq!((s.st_atime, s.st_atime_nsec), (u64::MAX - 4, 7), "a time before 1970");
+        let x = a.to_statx(Some(9));
+        assert_eq!((x.stx_ino, x.stx_mode, x.stx_nlink, x.stx_atime.tv_sec), (2, 0o100644, 3, -5));
+        assert_eq!((x.stx_dev_major, x.stx_dev_minor, x.stx_mnt_id), (254, 3, 9));
+        assert_eq!(x.stx_mask, linux::STATX_BASIC_STATS | linux::STATX_MNT_ID);
+        // makedev(major, minor) as glibc encodes it, back again.
+        let (major, minor) = (0x12345u64, 0x6789au64);
+        let dev = (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12) | ((major & !0xfff) << 32);
+        assert_eq!((dev_major(dev), dev_minor(dev)), (0x12345, 0x6789a));
         assert_eq!(VType::from_mode(S_IFDIR | 0o755), VType::Dir);
     }
 }

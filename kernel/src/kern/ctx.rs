@@ -20,11 +20,8 @@
 //! `#[repr(C)]` structures from `crate::abi`, or byte buffers as `UserSlice<u8>`) and
 //! `read_cstr` (a NUL-terminated string), all of which take the address space's lock for the
 //! copy alone.
-//!
-//! The raw-address byte forms (`copyin`, `copyout`, `copyin_u64`, `copyout_u64`,
-//! `copyout_i32`, `copyin_str`) are kept only for the file-system calls (sys/fs.rs,
-//! sys/fsops.rs, sys/mount.rs), which are being typed on their own branch; no other caller is
-//! left, and they go once that branch is merged.
+//! `copyin` fills a buffer the kernel already has from a `UserSlice<u8>`. There is no form
+//! that takes a raw address.
 
 #![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
 
@@ -120,15 +117,15 @@ impl Ctx<'_> {
     /// Copy a `T` in from the guest.
     pub fn read<T: FromBytes + IntoBytes>(&self, p: UserPtr<T>) -> Result<T, Errno> {
         let vm = self.p.user().vm();
-        let mut g = vm.lock();
-        uaccess::read(&mut g, p)
+        let g = vm.read();
+        uaccess::read(&g, p)
     }
 
     /// Copy a `T` out to the guest.
     pub fn write<T: IntoBytes + Immutable>(&self, p: UserPtr<T>, v: &T) -> Result<(), Errno> {
         let vm = self.p.user().vm();
-        let mut g = vm.lock();
-        uaccess::write(&mut g, p, v)
+        let g = vm.read();
+        uaccess::write(&g, p, v)
     }
 
     /// Copy a guest array in; `max` bounds its length (EINVAL past it), so a guest cannot
@@ -138,36 +135,26 @@ impl Ctx<'_> {
             return Err(Errno::EINVAL);
         }
         let vm = self.p.user().vm();
-        let mut g = vm.lock();
-        uaccess::read_slice(&mut g, s)
+        let g = vm.read();
+        uaccess::read_slice(&g, s)
     }
 
     /// Copy `data` out to the start of a guest array (EFAULT when it does not fit).
     pub fn write_slice<T: IntoBytes + Immutable>(&self, s: UserSlice<T>, data: &[T]) -> Result<(), Errno> {
         let vm = self.p.user().vm();
-        let mut g = vm.lock();
-        uaccess::write_slice(&mut g, s, data)
+        let g = vm.read();
+        uaccess::write_slice(&g, s, data)
     }
 
-    /// Copy bytes in from guest address `addr` (the untyped form, for the file-system calls
-    /// until they are typed: use `read_slice` of a `UserSlice<u8>`).
-    pub fn copyin(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+    /// Fill `buf` from the guest buffer `src` (EFAULT when `buf` is longer than `src`): the
+    /// form for data the kernel already has room for (write(2)'s bytes, an iovec's part).
+    pub fn copyin(&self, src: UserSlice<u8>, buf: &mut [u8]) -> Result<(), Errno> {
+        if buf.len() > src.len {
+            return Err(Errno::EFAULT);
+        }
         let vm = self.p.user().vm();
-        let mut g = vm.lock();
-        uaccess::copyin(&mut g, addr, buf)
-    }
-
-    /// Copy bytes out to guest address `addr` (untyped, as [`Ctx::copyin`]: use
-    /// `write_slice`).
-    pub fn copyout(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
-        let vm = self.p.user().vm();
-        let mut g = vm.lock();
-        uaccess::copyout(&mut g, addr, data)
-    }
-
-    /// A `u64` at a raw address (untyped, as [`Ctx::copyin`]: use `read` of a `UserPtr<u64>`).
-    pub fn copyin_u64(&self, addr: u64) -> Result<u64, Errno> {
-        self.read(UserPtr::<u64>::new(addr))
+        let g = vm.read();
+        uaccess::copyin(&g, src.addr(), buf)
     }
 
     /// Argument `i` as a guest `struct timespec`, in nanoseconds (saturating): EINVAL for a
@@ -182,28 +169,12 @@ impl Ctx<'_> {
         if self.ptr::<crate::abi::time::Timespec>(i).is_null() { Ok(None) } else { self.timespec(i).map(Some) }
     }
 
-    /// Untyped, as [`Ctx::copyin`]: use `write` of a `UserPtr<u64>`.
-    pub fn copyout_u64(&self, addr: u64, v: u64) -> Result<(), Errno> {
-        self.write(UserPtr::new(addr), &v)
-    }
-
-    /// Untyped, as [`Ctx::copyin`]: use `write` of a `UserPtr<i32>`.
-    pub fn copyout_i32(&self, addr: u64, v: i32) -> Result<(), Errno> {
-        self.write(UserPtr::new(addr), &v)
-    }
-
-    /// A NUL-terminated string at a raw address (untyped, as [`Ctx::copyin`]: use
-    /// `read_cstr`).
-    pub fn copyin_str(&self, addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
-        self.read_cstr(UserPtr::new(addr), max)
-    }
-
     /// A NUL-terminated string of at most `max` bytes (without the NUL): ENAMETOOLONG when
     /// no NUL comes within `max`.
     pub fn read_cstr(&self, p: UserPtr<u8>, max: usize) -> Result<Vec<u8>, Errno> {
         let vm = self.p.user().vm();
-        let mut g = vm.lock();
-        uaccess::copyin_str(&mut g, p.addr(), max)
+        let g = vm.read();
+        uaccess::copyin_str(&g, p.addr(), max)
     }
 
     /// A path argument (ENOENT for an empty one, ENAMETOOLONG past PATH_MAX).

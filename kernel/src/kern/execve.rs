@@ -13,7 +13,6 @@ use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::exec;
 use crate::kern::fork::{pid_of, tid_of};
-use crate::kern::sleeplock::SleepLock;
 
 pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> SysResult {
     let u = ctx.p.user();
@@ -52,7 +51,7 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     if Arc::strong_count(&u.vm()) > 2 {
         crate::kern::futex::clear_tid(ctx.p, ctid);
     }
-    drop(std::mem::replace(&mut *u.vm.lock(), Arc::new(SleepLock::new("vmmap", image.vm))));
+    drop(std::mem::replace(&mut *u.vm.lock(), image.vm.into_map()));
     let old = ut.stub.lock().replace(Arc::new(t0));
     // The old thread ends in its stub: a vfork child's was a thread of its parent's stub.
     if let Some(old) = old {

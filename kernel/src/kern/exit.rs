@@ -74,8 +74,7 @@ fn proc_exit(p: &UProc, status: i32) {
     let u = p.user();
     crate::kern::cputime::cancel_all(p);
     // Memory and the stub: the address space goes when its last user lets go.
-    let empty =
-        Arc::new(crate::kern::sleeplock::SleepLock::new("vmmap", crate::vm::space::AddressSpace::new(tid_of(p.pid))));
+    let empty = crate::vm::space::AddressSpace::new(tid_of(p.pid)).into_map();
     drop(std::mem::replace(&mut *u.vm.lock(), empty));
     // Descriptors.
     let files = std::mem::take(&mut *u.files().lock());

@@ -151,7 +151,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         }
         (None, space.thread(slot), Some((space, slot)))
     } else {
-        let mut vm = pu.vm().lock().fork(tid_of(pid));
+        let mut vm = pu.vm().write().fork(tid_of(pid));
         // The parent's other threads lose write access to the now shared pages before the
         // child can see them.
         crate::kern::usertrap::sync_stub(ctx);
@@ -162,7 +162,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         })?;
         vm.stub = Some(space);
         if a.flags.contains(CloneFlags::CHILD_SETTID) {
-            uaccess::write(&mut vm, a.child_tid, &pid).map_err(fail)?;
+            uaccess::write(&vm, a.child_tid, &pid).map_err(fail)?;
         }
         (Some(vm), t0, None)
     };

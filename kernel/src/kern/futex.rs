@@ -5,17 +5,29 @@
 //! FUTEX_WAKE_OP's read-modify-write are atomics on the physical word itself, so they are
 //! atomic with respect to the guest's own accesses.
 //!
-//! Lock order: the futex table (a sleep lock) before an address space's lock.
+//! Waiters hang in [`NBUCKETS`] hashed queues, each a spinlock (`futex_bucket`), as Linux's
+//! futex hash. Locking:
+//!
+//! * the word is resolved first (`locate`: the address space's `vmmap` shared, which may
+//!   fault a page in from a file and sleep), with a reference on its page so that it stays
+//!   the same page until the operation is done; only then is a bucket locked;
+//! * a bucket is never held across a sleep: the waiter queues itself and checks the value
+//!   under it, drops it, then sleeps on its own wait channel; wakers take waiters off the
+//!   queue under it and wake them after dropping it;
+//! * two buckets (requeue, wake-op) are locked in index order; a waiter's `key` (which a
+//!   requeue changes) is a leaf inside its bucket's lock.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
+use platform::physmem::PhysMem;
+use platform::sync::{SpinGuard, SpinLock};
+
 use crate::kern::errno::Errno;
 use crate::kern::proc::UProc;
 use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wakeup, wchan_of};
-use crate::kern::sleeplock::SleepLock;
 use crate::kern::thread::WakeReason;
 use crate::vm::space::PAGE;
 
@@ -26,13 +38,50 @@ pub enum Key {
     Shared { pa: u64 },
 }
 
+/// Hash buckets of waiters.
+pub const NBUCKETS: usize = 128;
+
 #[derive(Debug)]
 struct Waiter {
+    /// The futex it waits on now (a requeue moves it), under its bucket's lock.
+    key: SpinLock<Key>,
     bitset: u32,
     woken: AtomicBool,
 }
 
-static TABLE: SleepLock<Option<HashMap<Key, VecDeque<Arc<Waiter>>>>> = SleepLock::new("futex", None);
+type Queue = VecDeque<Arc<Waiter>>;
+type Bucket = SpinLock<Queue>;
+type Locked = SpinGuard<'static, Queue>;
+
+static BUCKETS: [Bucket; NBUCKETS] = [const { SpinLock::new("futex_bucket", VecDeque::new()) }; NBUCKETS];
+
+fn bucket_index(key: Key) -> usize {
+    let (a, b) = match key {
+        Key::Private { space, addr } => (space, addr),
+        Key::Shared { pa } => (u64::MAX, pa),
+    };
+    // Words of one page spread over the buckets; the space id perturbs the rest.
+    let h = (b >> 2).wrapping_add(a.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    (h ^ (h >> 7) ^ (h >> 17)) as usize % NBUCKETS
+}
+
+fn bucket(key: Key) -> &'static Bucket {
+    &BUCKETS[bucket_index(key)]
+}
+
+/// The buckets of two keys, locked in index order (one guard when they share a bucket).
+fn lock_two(k1: Key, k2: Key) -> (Locked, Option<Locked>) {
+    let (i1, i2) = (bucket_index(k1), bucket_index(k2));
+    if i1 == i2 {
+        (BUCKETS[i1].lock(), None)
+    } else if i1 < i2 {
+        let g1 = BUCKETS[i1].lock();
+        (g1, Some(BUCKETS[i2].lock()))
+    } else {
+        let g2 = BUCKETS[i2].lock();
+        (BUCKETS[i1].lock(), Some(g2))
+    }
+}
 
 pub const FUTEX_WAIT: i32 = 0;
 pub const FUTEX_WAKE: i32 = 1;
@@ -45,41 +94,67 @@ pub const FUTEX_PRIVATE_FLAG: i32 = 128;
 pub const FUTEX_CLOCK_REALTIME: i32 = 256;
 pub const FUTEX_BITSET_MATCH_ANY: u32 = u32::MAX;
 
-/// The key and the physical word of a futex at `addr` in `p`'s address space.
-fn locate(p: &UProc, addr: u64, write: bool) -> Result<(Key, &'static AtomicU32), Errno> {
+/// A resolved futex word: its physical page held (a reference) while the operation runs.
+struct Word {
+    pm: Arc<PhysMem>,
+    pa: u64,
+}
+
+impl Word {
+    fn get(&self) -> &AtomicU32 {
+        // The word was checked when resolved: 4-aligned, inside memory.
+        self.pm.atomic_u32(self.pa).expect("futex word inside physical memory")
+    }
+}
+
+impl Drop for Word {
+    fn drop(&mut self) {
+        self.pm.page_unref(self.pa);
+    }
+}
+
+/// The key and the physical word of a futex at `addr` in `p`'s address space (the page is
+/// faulted in, for writing if `write`). Takes and drops `vmmap`; call with no bucket locked.
+fn locate(p: &UProc, addr: u64, write: bool) -> Result<(Key, Word), Errno> {
     if !addr.is_multiple_of(4) {
         return Err(Errno::EINVAL);
     }
     let vm = p.user().vm();
-    let mut g = vm.lock();
+    let g = vm.read();
     let pa = g.resolve(addr, write).map_err(|_| Errno::EFAULT)?;
     let shared = g.find(addr).is_some_and(|e| e.shared());
     let key = if shared { Key::Shared { pa } } else { Key::Private { space: g.id, addr } };
-    let word = platform::physmem::get().and_then(|pm| pm.atomic_u32(pa)).ok_or(Errno::EFAULT)?;
+    let pm = Arc::clone(g.physmem());
+    pm.atomic_u32(pa).ok_or(Errno::EFAULT)?;
     debug_assert!(pa / PAGE == (pa + 3) / PAGE);
-    Ok((key, word))
+    // Hold the page: unmapped or copied by another thread now, it is still not reused.
+    pm.page_ref(pa);
+    Ok((key, Word { pm, pa }))
 }
 
-fn wake_key(t: &mut HashMap<Key, VecDeque<Arc<Waiter>>>, key: Key, n: u32, bitset: u32) -> u32 {
+/// Take up to `n` waiters on `key` whose bitset matches off the queue, marked woken; the
+/// caller wakes them ([`wake_all`]) once it has dropped the bucket.
+fn take_waiters(q: &mut Queue, key: Key, n: u32, bitset: u32, out: &mut Vec<Arc<Waiter>>) -> u32 {
     let mut woken = 0;
-    if let Some(q) = t.get_mut(&key) {
-        let mut i = 0;
-        while i < q.len() && woken < n {
-            if q[i].bitset & bitset != 0 {
-                if let Some(w) = q.remove(i) {
-                    w.woken.store(true, Ordering::Release);
-                    wakeup(wchan_of(&*w));
-                    woken += 1;
-                }
-            } else {
-                i += 1;
+    let mut i = 0;
+    while i < q.len() && woken < n {
+        if *q[i].key.lock() == key && q[i].bitset & bitset != 0 {
+            if let Some(w) = q.remove(i) {
+                w.woken.store(true, Ordering::Release);
+                out.push(w);
+                woken += 1;
             }
-        }
-        if q.is_empty() {
-            t.remove(&key);
+        } else {
+            i += 1;
         }
     }
     woken
+}
+
+fn wake_all(ws: Vec<Arc<Waiter>>) {
+    for w in ws {
+        wakeup(wchan_of(&*w));
+    }
 }
 
 /// FUTEX_WAIT(_BITSET): sleep while `*addr == val`, until woken, the deadline (monotonic ns
@@ -88,17 +163,17 @@ pub fn wait(p: &UProc, addr: u64, val: u32, bitset: u32, deadline: Option<u64>) 
     if bitset == 0 {
         return Err(Errno::EINVAL);
     }
-    let w = Arc::new(Waiter { bitset, woken: AtomicBool::new(false) });
-    let key = {
-        let mut t = TABLE.lock();
-        let (key, word) = locate(p, addr, false)?;
-        if word.load(Ordering::SeqCst) != val {
+    let (key, word) = locate(p, addr, false)?;
+    let w = Arc::new(Waiter { key: SpinLock::new("futex_waiter", key), bitset, woken: AtomicBool::new(false) });
+    {
+        let mut q = bucket(key).lock();
+        if word.get().load(Ordering::SeqCst) != val {
             return Err(Errno::EAGAIN);
         }
-        t.get_or_insert_with(HashMap::new).entry(key).or_default().push_back(Arc::clone(&w));
-        log::debug!("futex: wait pid {} {addr:#x} key {key:?} val {val}", p.pid);
-        key
-    };
+        q.push_back(Arc::clone(&w));
+    }
+    drop(word);
+    log::debug!("futex: wait pid {} {addr:#x} key {key:?} val {val}", p.pid);
     let chan = wchan_of(&*w);
     loop {
         let g = sleepq_lock(chan);
@@ -110,33 +185,33 @@ pub fn wait(p: &UProc, addr: u64, val: u32, bitset: u32, deadline: Option<u64>) 
                 let now = platform::time::uptime_ns();
                 if now >= d {
                     drop(g);
-                    return unqueue(key, &w, Errno::ETIMEDOUT);
+                    return unqueue(&w, Errno::ETIMEDOUT);
                 }
                 Some(Duration::from_nanos(d - now))
             }
             None => None,
         };
         if tsleep_locked(g, "futex", SleepOpts { interruptible: true, timeout }) == WakeReason::Interrupted {
-            return unqueue(key, &w, Errno::ERESTARTSYS);
+            return unqueue(&w, Errno::ERESTARTSYS);
         }
     }
 }
 
-/// Leave the queue after a timeout or a signal, unless a wake-up got there first.
-fn unqueue(key: Key, w: &Arc<Waiter>, e: Errno) -> Result<usize, Errno> {
-    let mut t = TABLE.lock();
-    if w.woken.load(Ordering::Acquire) {
-        return Ok(0);
-    }
-    if let Some(map) = t.as_mut()
-        && let Some(q) = map.get_mut(&key)
-    {
-        q.retain(|x| !Arc::ptr_eq(x, w));
-        if q.is_empty() {
-            map.remove(&key);
+/// Leave the queue after a timeout or a signal, unless a wake-up got there first. The waiter
+/// may have been requeued meanwhile: it is looked for in the bucket of its current key.
+fn unqueue(w: &Arc<Waiter>, e: Errno) -> Result<usize, Errno> {
+    loop {
+        let key = *w.key.lock();
+        let mut q = bucket(key).lock();
+        if w.woken.load(Ordering::Acquire) {
+            return Ok(0);
         }
+        if *w.key.lock() != key {
+            continue; // requeued between the two looks: try its new bucket
+        }
+        q.retain(|x| !Arc::ptr_eq(x, w));
+        return Err(e);
     }
-    Err(e)
 }
 
 /// FUTEX_WAKE(_BITSET): wake up to `n` waiters.
@@ -144,50 +219,51 @@ pub fn wake(p: &UProc, addr: u64, n: u32, bitset: u32) -> Result<usize, Errno> {
     if bitset == 0 {
         return Err(Errno::EINVAL);
     }
-    let mut t = TABLE.lock();
-    let (key, _) = locate(p, addr, false)?;
-    Ok(wake_key(t.get_or_insert_with(HashMap::new), key, n, bitset) as usize)
+    let (key, word) = locate(p, addr, false)?;
+    let mut ws = Vec::new();
+    let n = take_waiters(&mut bucket(key).lock(), key, n, bitset, &mut ws);
+    drop(word);
+    wake_all(ws);
+    Ok(n as usize)
 }
 
 /// FUTEX_(CMP_)REQUEUE: wake `n_wake`, move up to `n_requeue` others to `addr2`.
-pub fn requeue(
-    p: &UProc,
-    addr: u64,
-    n_wake: u32,
-    n_requeue: u32,
-    addr2: u64,
-    cmp: Option<u32>,
-) -> Result<usize, Errno> {
-    let mut t = TABLE.lock();
+pub fn requeue(p: &UProc, addr: u64, n_wake: u32, n_requeue: u32, addr2: u64, cmp: Option<u32>) -> Result<usize, Errno> {
     let (key, word) = locate(p, addr, false)?;
-    let (key2, _) = locate(p, addr2, false)?;
-    if let Some(v) = cmp
-        && word.load(Ordering::SeqCst) != v
-    {
-        return Err(Errno::EAGAIN);
-    }
-    let map = t.get_or_insert_with(HashMap::new);
-    let woken = wake_key(map, key, n_wake, FUTEX_BITSET_MATCH_ANY);
+    let (key2, word2) = locate(p, addr2, false)?;
+    let mut ws = Vec::new();
     let mut moved = 0;
-    if key != key2 {
-        let mut take = Vec::new();
-        if let Some(q) = map.get_mut(&key) {
-            while moved < n_requeue {
-                match q.pop_front() {
-                    Some(w) => {
-                        take.push(w);
-                        moved += 1;
-                    }
-                    None => break,
+    {
+        let (mut q1, mut q2) = lock_two(key, key2);
+        if let Some(v) = cmp
+            && word.get().load(Ordering::SeqCst) != v
+        {
+            return Err(Errno::EAGAIN);
+        }
+        let woken = take_waiters(&mut q1, key, n_wake, FUTEX_BITSET_MATCH_ANY, &mut ws);
+        if key != key2 {
+            let mut i = 0;
+            while i < q1.len() && moved < n_requeue {
+                if *q1[i].key.lock() != key {
+                    i += 1;
+                    continue;
+                }
+                // To the back of the other futex's queue, as Linux's requeue. In the same
+                // bucket it is passed again at the end, with a key that no longer matches.
+                let Some(x) = q1.remove(i) else { break };
+                *x.key.lock() = key2;
+                moved += 1;
+                match q2.as_mut() {
+                    Some(q2) => q2.push_back(x),
+                    None => q1.push_back(x),
                 }
             }
-            if q.is_empty() {
-                map.remove(&key);
-            }
         }
-        map.entry(key2).or_default().extend(take);
+        moved += woken;
     }
-    Ok((woken + moved) as usize)
+    drop((word, word2));
+    wake_all(ws);
+    Ok(moved as usize)
 }
 
 /// FUTEX_WAKE_OP: `*addr2 = op(*addr2)` atomically; wake `n1` on `addr`, and `n2` on `addr2`
@@ -202,39 +278,46 @@ pub fn wake_op(p: &UProc, addr: u64, n1: u32, addr2: u64, n2: u32, op: u32) -> R
     }
     let oparg = sign_extend12(oparg);
     let cmparg = sign_extend12(cmparg);
-    let mut t = TABLE.lock();
-    let (key1, _) = locate(p, addr, false)?;
+    let (key1, word1) = locate(p, addr, false)?;
     let (key2, word2) = locate(p, addr2, true)?;
-    let old = word2
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
-            Some(match kind {
-                0 => oparg,
-                1 => v.wrapping_add(oparg),
-                2 => v | oparg,
-                3 => v & !oparg,
-                4 => v ^ oparg,
-                _ => v,
+    let mut ws = Vec::new();
+    let woken = {
+        let (mut q1, mut q2) = lock_two(key1, key2);
+        let old = word2
+            .get()
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                Some(match kind {
+                    0 => oparg,
+                    1 => v.wrapping_add(oparg),
+                    2 => v | oparg,
+                    3 => v & !oparg,
+                    4 => v ^ oparg,
+                    _ => v,
+                })
             })
-        })
-        .unwrap_or(0);
-    if kind > 4 {
-        return Err(Errno::ENOSYS);
-    }
-    let (o, c) = (old as i32, cmparg as i32);
-    let pass = match cmp {
-        0 => o == c,
-        1 => o != c,
-        2 => o < c,
-        3 => o <= c,
-        4 => o > c,
-        5 => o >= c,
-        _ => return Err(Errno::ENOSYS),
+            .unwrap_or(0);
+        if kind > 4 {
+            return Err(Errno::ENOSYS);
+        }
+        let (o, c) = (old as i32, cmparg as i32);
+        let pass = match cmp {
+            0 => o == c,
+            1 => o != c,
+            2 => o < c,
+            3 => o <= c,
+            4 => o > c,
+            5 => o >= c,
+            _ => return Err(Errno::ENOSYS),
+        };
+        let mut woken = take_waiters(&mut q1, key1, n1, FUTEX_BITSET_MATCH_ANY, &mut ws);
+        if pass {
+            let q = q2.as_mut().unwrap_or(&mut q1);
+            woken += take_waiters(q, key2, n2, FUTEX_BITSET_MATCH_ANY, &mut ws);
+        }
+        woken
     };
-    let map = t.get_or_insert_with(HashMap::new);
-    let mut woken = wake_key(map, key1, n1, FUTEX_BITSET_MATCH_ANY);
-    if pass {
-        woken += wake_key(map, key2, n2, FUTEX_BITSET_MATCH_ANY);
-    }
+    drop((word1, word2));
+    wake_all(ws);
     Ok(woken as usize)
 }
 
@@ -259,8 +342,8 @@ pub fn exit_robust_list(p: &UProc, tid: u64, head: u64) {
     }
     let read_u64 = |addr: u64| -> Option<u64> {
         let vm = p.user().vm();
-        let mut g = vm.lock();
-        crate::vm::uaccess::copyin_u64(&mut g, addr).ok()
+        let g = vm.read();
+        crate::vm::uaccess::copyin_u64(&g, addr).ok()
     };
     // struct robust_list_head { next, futex_offset, list_op_pending }
     let (Some(first), Some(offset), Some(pending)) = (read_u64(head), read_u64(head + 8), read_u64(head + 16)) else {
@@ -287,13 +370,14 @@ pub fn exit_robust_list(p: &UProc, tid: u64, head: u64) {
 /// The owner `tid` of the robust futex at `addr` died: OWNER_DIED, and a waiter woken.
 fn futex_death(p: &UProc, addr: u64, tid: u64) {
     let Ok((_, word)) = locate(p, addr, true) else { return };
-    let mut val = word.load(Ordering::SeqCst);
+    let word_ref = word.get();
+    let mut val = word_ref.load(Ordering::SeqCst);
     loop {
         if u64::from(val & FUTEX_TID_MASK) != tid {
             return;
         }
         let new = (val & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
-        match word.compare_exchange(val, new, Ordering::SeqCst, Ordering::SeqCst) {
+        match word_ref.compare_exchange(val, new, Ordering::SeqCst, Ordering::SeqCst) {
             Ok(_) => break,
             Err(cur) => val = cur,
         }
@@ -309,7 +393,8 @@ pub fn clear_tid(p: &UProc, addr: u64) {
     }
     match locate(p, addr, true) {
         Ok((key, word)) => {
-            word.store(0, Ordering::SeqCst);
+            word.get().store(0, Ordering::SeqCst);
+            drop(word);
             let n = wake(p, addr, 1, FUTEX_BITSET_MATCH_ANY);
             log::debug!("futex: clear_tid pid {} {addr:#x} key {key:?}: woke {n:?}", p.pid);
         }

@@ -626,11 +626,11 @@ fn setup_frame(td: &UThread, p: &UProc, regs: &mut UserRegs, info: &SigInfo, act
     };
     {
         let vm = p.user().vm();
-        let mut g = vm.lock();
+        let g = vm.read();
         if !fp.is_empty() {
-            uaccess::write_slice(&mut g, UserSlice::new(fp_addr, fp.len()), &fp)?;
+            uaccess::write_slice(&g, UserSlice::new(fp_addr, fp.len()), &fp)?;
         }
-        uaccess::write(&mut g, UserPtr::new(frame), &f)?;
+        uaccess::write(&g, UserPtr::new(frame), &f)?;
     }
     if let Some(s) = u.stub.lock().as_ref() {
         s.reset_fpstate();
@@ -686,8 +686,8 @@ pub fn sigreturn(td: &UThread, p: &UProc, regs: &mut UserRegs) -> Result<u64, Er
     let frame = regs.rsp().wrapping_sub(8);
     let uc: Ucontext = {
         let vm = p.user().vm();
-        let mut g = vm.lock();
-        uaccess::read(&mut g, UserPtr::new(RtSigframe::uc_addr(frame)?))?
+        let g = vm.read();
+        uaccess::read(&g, UserPtr::new(RtSigframe::uc_addr(frame)?))?
     };
     restore_sigcontext(regs, &uc.uc_mcontext);
     let u = td.user();
@@ -697,8 +697,8 @@ pub fn sigreturn(td: &UThread, p: &UProc, regs: &mut UserRegs) -> Result<u64, Er
     {
         let fp = {
             let vm = p.user().vm();
-            let mut g = vm.lock();
-            uaccess::read_slice(&mut g, UserSlice::<u8>::new(uc.uc_mcontext.fpstate, host.len()))?
+            let g = vm.read();
+            uaccess::read_slice(&g, UserSlice::<u8>::new(uc.uc_mcontext.fpstate, host.len()))?
         };
         stub.set_fpstate(&fp);
     }

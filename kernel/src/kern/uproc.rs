@@ -13,8 +13,7 @@ use platform::sync::SpinLock;
 use crate::fs::file::FdTable;
 use crate::fs::namei::NamePath;
 use crate::kern::proc::{Proc, UProc};
-use crate::kern::sleeplock::SleepLock;
-use crate::vm::space::AddressSpace;
+use crate::vm::space::{AddressSpace, VmMap};
 
 /// Largest pid (pid_max).
 pub const PID_MAX: i32 = 32768;
@@ -76,7 +75,7 @@ pub use crate::kern::cred::Cred;
 #[derive(Debug)]
 pub struct UserProc {
     /// The address space (CLONE_VM shares it; exec replaces it).
-    pub vm: SpinLock<Arc<SleepLock<AddressSpace>>>,
+    pub vm: SpinLock<Arc<VmMap>>,
     /// Descriptors (CLONE_FILES shares the table).
     pub files: SpinLock<Arc<SpinLock<FdTable>>>,
     pub fs: SpinLock<FsState>,
@@ -127,7 +126,7 @@ pub fn default_rlimits() -> [(u64, u64); RLIM_NLIMITS] {
 impl UserProc {
     pub fn new(vm: AddressSpace, files: FdTable, fs: FsState, cred: impl Into<Arc<Cred>>, parent: Weak<Proc>) -> UserProc {
         UserProc {
-            vm: SpinLock::new("proc_vm", Arc::new(SleepLock::new("vmmap", vm))),
+            vm: SpinLock::new("proc_vm", vm.into_map()),
             files: SpinLock::new("proc_files", Arc::new(SpinLock::new("fdtable", files))),
             fs: SpinLock::new("proc_fs", fs),
             cred: SpinLock::new("proc_cred", cred.into()),
@@ -147,7 +146,7 @@ impl UserProc {
     }
 
     /// The current address space.
-    pub fn vm(&self) -> Arc<SleepLock<AddressSpace>> {
+    pub fn vm(&self) -> Arc<VmMap> {
         Arc::clone(&self.vm.lock())
     }
 

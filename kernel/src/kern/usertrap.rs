@@ -15,10 +15,9 @@ use crate::kern::ctx::{Ctx, Exit};
 use crate::kern::exit::{self, sigstatus};
 use crate::kern::proc::UProc;
 use crate::kern::signal::{SIGBUS, SIGKILL, SIGSEGV};
-use crate::kern::sleeplock::SleepLock;
 use crate::kern::thread::UThread;
 use crate::kern::{sched, signal};
-use crate::vm::space::{Access, AddressSpace, FaultError};
+use crate::vm::space::{Access, FaultError, VmMap};
 
 /// The system call layer's entry: `sys::dispatch`, registered at boot (`sys::install`), since
 /// `kern` sits below `sys` and does not name it. It runs the call in `ctx.regs` (`compat`: an
@@ -59,12 +58,11 @@ fn run_user(td: &UThread, p: &UProc) -> (Trap, u64) {
     let vm = p.user().vm();
     let others = others_in_stub(p, &vm);
     let (mut ops, deferred) = {
-        let mut g = vm.lock();
-        // With other threads in the stub, the space's operations are carried out now, in
-        // order with every other thread's (see vm/space.rs); alone, on the way in.
-        if others && g.sync_stub(&stub) { (Ops::new(), Vec::new()) } else { (g.take_ops(), g.take_deferred()) }
+        let g = vm.read();
+        // With other threads in the stub, the space's operations are carried out now, under
+        // the map, in order with every other thread's (see vm/space.rs); alone, on the way in.
+        if others && g.sync_stub(&stub) { (Ops::new(), Vec::new()) } else { g.take_ops() }
     };
-    drop(vm);
     ops.append(std::mem::take(&mut *u.ops.lock()));
     let mut regs = *u.regs.lock();
     td.rec.flags.fetch_or(tflags::INUSER, Ordering::Relaxed);
@@ -72,17 +70,11 @@ fn run_user(td: &UThread, p: &UProc) -> (Trap, u64) {
     let trap = stub.run(&mut regs, &mut ops, &Ctl(platform::cpu::curcpu()));
     let ran = platform::time::uptime_ns().saturating_sub(t0);
     // The stub has carried out the operations: the pages they unmapped can go.
-    AddressSpace::release(deferred);
+    vm.read().release(deferred);
     td.rec.flags.fetch_and(!tflags::INUSER, Ordering::Relaxed);
     *u.regs.lock() = regs;
     (trap, ran)
 }
-
-/// x86's page-fault exception (#PF).
-const X86_TRAP_PF: u64 = 14;
-/// Page-fault error code bits (arch/x86/include/asm/trap_pf.h).
-const X86_PF_WRITE: u64 = 1 << 1;
-const X86_PF_INSTR: u64 = 1 << 4;
 
 /// After a change that took access away from the address space of `ctx` (munmap, mprotect,
 /// mremap, MADV_DONTNEED, a mapping over another, a smaller break, fork's copy-on-write):
@@ -92,9 +84,11 @@ const X86_PF_INSTR: u64 = 1 << 4;
 /// needs nothing: it runs the queued operations before its next guest instruction.
 pub fn sync_stub(ctx: &Ctx<'_>) {
     let vm = ctx.p.user().vm();
-    let others = others_in_stub(ctx.p, &vm);
-    let mut g = vm.lock();
-    if !g.unmap_queued() || !others {
+    if !others_in_stub(ctx.p, &vm) {
+        return;
+    }
+    let g = vm.read();
+    if !g.unmap_queued() {
         return;
     }
     let Some(stub) = ctx.td.user().stub.lock().clone() else { return };
@@ -104,9 +98,15 @@ pub fn sync_stub(ctx: &Ctx<'_>) {
 /// Whether threads other than the caller may run in the stub of `p`'s address space `vm`:
 /// `p` has more threads, or other processes share the memory (CLONE_VM). Two references to
 /// the space are `p`'s and the caller's; more are other sharers (or their calls in flight).
-fn others_in_stub(p: &UProc, vm: &Arc<SleepLock<AddressSpace>>) -> bool {
+fn others_in_stub(p: &UProc, vm: &Arc<VmMap>) -> bool {
     p.nthreads() > 1 || Arc::strong_count(vm) > 2
 }
+
+/// x86's page-fault exception (#PF).
+const X86_TRAP_PF: u64 = 14;
+/// Page-fault error code bits (arch/x86/include/asm/trap_pf.h).
+const X86_PF_WRITE: u64 = 1 << 1;
+const X86_PF_INSTR: u64 = 1 << 4;
 
 /// A memory fault: resolve it, or the guest gets SIGSEGV/SIGBUS.
 fn page_fault(ctx: &mut Ctx<'_>, signo: i32, addr: u64, err: u64, trapno: u64) {
@@ -121,7 +121,7 @@ fn page_fault(ctx: &mut Ctx<'_>, signo: i32, addr: u64, err: u64, trapno: u64) {
     } else {
         Access::Read
     };
-    let r = ctx.p.user().vm().lock().fault(addr, access);
+    let r = ctx.p.user().vm().read().fault(addr, access);
     match r {
         Ok(_) => {}
         Err(FaultError::NotMapped) => fault_signal(ctx, SIGSEGV, signal::SEGV_MAPERR, addr),

@@ -15,11 +15,8 @@ use crate::fs::perm;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::sys::fs::{AT_FDCWD, cred, lookup_at, start_dir};
+use crate::sys::fsflags::{AttrFlags, LinkFlags, RenameFlags, UnlinkFlags};
 
-const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
-const AT_REMOVEDIR: u32 = 0x200;
-const AT_SYMLINK_FOLLOW: u32 = 0x400;
-const AT_EMPTY_PATH: u32 = 0x1000;
 
 /// The directory holding the last component of `path`, and that component's name.
 pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath, Vec<u8>), Errno> {
@@ -83,7 +80,7 @@ pub fn sys_open(ctx: &mut Ctx<'_>) -> SysResult {
     ctx.regs.gregs[platform::stub::reg::R10] = r.arg(2);
     ctx.regs.gregs[platform::stub::reg::RDX] = r.arg(1);
     ctx.regs.gregs[platform::stub::reg::RSI] = r.arg(0);
-    ctx.regs.gregs[platform::stub::reg::RDI] = AT_FDCWD as u32 as u64;
+    ctx.regs.gregs[platform::stub::reg::RDI] = u64::from(AT_FDCWD.cast_unsigned());
     let res = crate::sys::fs::sys_openat(ctx);
     *ctx.regs = r;
     res
@@ -95,7 +92,7 @@ pub fn sys_creat(ctx: &mut Ctx<'_>) -> SysResult {
     ctx.regs.gregs[platform::stub::reg::R10] = r.arg(1);
     ctx.regs.gregs[platform::stub::reg::RDX] = u64::from(O_CREAT | O_TRUNC | file::O_WRONLY);
     ctx.regs.gregs[platform::stub::reg::RSI] = r.arg(0);
-    ctx.regs.gregs[platform::stub::reg::RDI] = AT_FDCWD as u32 as u64;
+    ctx.regs.gregs[platform::stub::reg::RDI] = u64::from(AT_FDCWD.cast_unsigned());
     let res = crate::sys::fs::sys_openat(ctx);
     *ctx.regs = r;
     res
@@ -109,7 +106,7 @@ fn mkdir_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32) -> SysResult {
 
 pub fn sys_mkdirat(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(1)?;
-    mkdir_at(ctx, ctx.int(0), &path, ctx.uint(2))
+    mkdir_at(ctx, ctx.fd(0), &path, ctx.uint(2))
 }
 
 pub fn sys_mkdir(ctx: &mut Ctx<'_>) -> SysResult {
@@ -117,12 +114,9 @@ pub fn sys_mkdir(ctx: &mut Ctx<'_>) -> SysResult {
     mkdir_at(ctx, AT_FDCWD, &path, ctx.uint(1))
 }
 
-fn unlink_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32) -> SysResult {
-    if flags & !AT_REMOVEDIR != 0 {
-        return Err(Errno::EINVAL);
-    }
+fn unlink_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: UnlinkFlags) -> SysResult {
     let (parent, name) = lookup_parent(ctx, dirfd, path)?;
-    if flags & AT_REMOVEDIR != 0 {
+    if flags.contains(UnlinkFlags::REMOVEDIR) {
         vnops::rmdir(&cred(ctx), &parent, &name)?;
     } else {
         vnops::unlink(&cred(ctx), &parent, &name, path.last() == Some(&b'/'))?;
@@ -131,41 +125,43 @@ fn unlink_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32) -> SysResult {
 }
 
 pub fn sys_unlinkat(ctx: &mut Ctx<'_>) -> SysResult {
+    let flags = ctx.flags::<UnlinkFlags>(2)?;
     let path = ctx.path(1)?;
-    unlink_at(ctx, ctx.int(0), &path, ctx.uint(2))
+    unlink_at(ctx, ctx.fd(0), &path, flags)
 }
 
 pub fn sys_unlink(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(0)?;
-    unlink_at(ctx, AT_FDCWD, &path, 0)
+    unlink_at(ctx, AT_FDCWD, &path, UnlinkFlags::empty())
 }
 
 pub fn sys_rmdir(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(0)?;
-    unlink_at(ctx, AT_FDCWD, &path, AT_REMOVEDIR)
+    unlink_at(ctx, AT_FDCWD, &path, UnlinkFlags::REMOVEDIR)
 }
 
-fn rename_at(ctx: &Ctx<'_>, olddir: i32, old: &[u8], newdir: i32, new: &[u8], flags: u32) -> SysResult {
+fn rename_at(ctx: &Ctx<'_>, olddir: i32, old: &[u8], newdir: i32, new: &[u8], flags: RenameFlags) -> SysResult {
     let (op, on) = lookup_parent(ctx, olddir, old)?;
     let (np, nn) = lookup_parent(ctx, newdir, new)?;
     let slash = (old.last() == Some(&b'/'), new.last() == Some(&b'/'));
-    vnops::rename(&cred(ctx), &op, &on, &np, &nn, flags, slash)?;
+    vnops::rename(&cred(ctx), &op, &on, &np, &nn, flags.bits(), slash)?;
     Ok(0)
 }
 
 pub fn sys_renameat2(ctx: &mut Ctx<'_>) -> SysResult {
+    let flags = ctx.flags::<RenameFlags>(4)?; // before the names, as Linux
     let (old, new) = (ctx.path(1)?, ctx.path(3)?);
-    rename_at(ctx, ctx.int(0), &old, ctx.int(2), &new, ctx.uint(4))
+    rename_at(ctx, ctx.fd(0), &old, ctx.fd(2), &new, flags)
 }
 
 pub fn sys_renameat(ctx: &mut Ctx<'_>) -> SysResult {
     let (old, new) = (ctx.path(1)?, ctx.path(3)?);
-    rename_at(ctx, ctx.int(0), &old, ctx.int(2), &new, 0)
+    rename_at(ctx, ctx.fd(0), &old, ctx.fd(2), &new, RenameFlags::empty())
 }
 
 pub fn sys_rename(ctx: &mut Ctx<'_>) -> SysResult {
     let (old, new) = (ctx.path(0)?, ctx.path(1)?);
-    rename_at(ctx, AT_FDCWD, &old, AT_FDCWD, &new, 0)
+    rename_at(ctx, AT_FDCWD, &old, AT_FDCWD, &new, RenameFlags::empty())
 }
 
 fn symlink_at(ctx: &Ctx<'_>, target: &[u8], dirfd: i32, path: &[u8]) -> SysResult {
@@ -176,7 +172,7 @@ fn symlink_at(ctx: &Ctx<'_>, target: &[u8], dirfd: i32, path: &[u8]) -> SysResul
 
 pub fn sys_symlinkat(ctx: &mut Ctx<'_>) -> SysResult {
     let (target, path) = (ctx.path(0)?, ctx.path(2)?);
-    symlink_at(ctx, &target, ctx.int(1), &path)
+    symlink_at(ctx, &target, ctx.fd(1), &path)
 }
 
 pub fn sys_symlink(ctx: &mut Ctx<'_>) -> SysResult {
@@ -184,24 +180,22 @@ pub fn sys_symlink(ctx: &mut Ctx<'_>) -> SysResult {
     symlink_at(ctx, &target, AT_FDCWD, &path)
 }
 
-fn link_at(ctx: &Ctx<'_>, olddir: i32, old: &[u8], newdir: i32, new: &[u8], flags: u32) -> SysResult {
-    if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
-        return Err(Errno::EINVAL);
-    }
-    let src = lookup_at(ctx, olddir, old, flags & AT_SYMLINK_FOLLOW != 0)?;
+fn link_at(ctx: &Ctx<'_>, olddir: i32, old: &[u8], newdir: i32, new: &[u8], flags: LinkFlags) -> SysResult {
+    let src = lookup_at(ctx, olddir, old, flags.contains(LinkFlags::SYMLINK_FOLLOW))?;
     let (parent, name) = lookup_parent(ctx, newdir, new)?;
     vnops::link(&cred(ctx), &src, &parent, &name)?;
     Ok(0)
 }
 
 pub fn sys_linkat(ctx: &mut Ctx<'_>) -> SysResult {
+    let flags = ctx.flags::<LinkFlags>(4)?; // before the names, as Linux
     let (old, new) = (ctx.path(1)?, ctx.path(3)?);
-    link_at(ctx, ctx.int(0), &old, ctx.int(2), &new, ctx.uint(4))
+    link_at(ctx, ctx.fd(0), &old, ctx.fd(2), &new, flags)
 }
 
 pub fn sys_link(ctx: &mut Ctx<'_>) -> SysResult {
     let (old, new) = (ctx.path(0)?, ctx.path(1)?);
-    link_at(ctx, AT_FDCWD, &old, AT_FDCWD, &new, 0)
+    link_at(ctx, AT_FDCWD, &old, AT_FDCWD, &new, LinkFlags::empty())
 }
 
 /// What a path-or-descriptor call names: a path, or an open file.
@@ -225,10 +219,10 @@ fn fd_named(ctx: &Ctx<'_>, fd: i32) -> Result<Named, Errno> {
 }
 
 /// The file a path or descriptor call names (an empty path with AT_EMPTY_PATH: `dirfd`).
-fn target(ctx: &Ctx<'_>, dirfd: i32, path_arg: usize, flags: u32) -> Result<Named, Errno> {
-    let path = ctx.copyin_str(ctx.arg(path_arg), namei::PATH_MAX)?;
+fn target(ctx: &Ctx<'_>, dirfd: i32, path_arg: usize, flags: AttrFlags) -> Result<Named, Errno> {
+    let path = ctx.read_cstr(ctx.ptr(path_arg), namei::PATH_MAX)?;
     if path.is_empty() {
-        if flags & AT_EMPTY_PATH == 0 {
+        if !flags.contains(AttrFlags::EMPTY_PATH) {
             return Err(Errno::ENOENT);
         }
         if dirfd == AT_FDCWD {
@@ -236,7 +230,7 @@ fn target(ctx: &Ctx<'_>, dirfd: i32, path_arg: usize, flags: u32) -> Result<Name
         }
         return fd_named(ctx, dirfd);
     }
-    Ok(Named::Path(lookup_at(ctx, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?))
+    Ok(Named::Path(lookup_at(ctx, dirfd, &path, !flags.contains(AttrFlags::SYMLINK_NOFOLLOW))?))
 }
 
 fn chmod(ctx: &Ctx<'_>, t: &Named, mode: u32) -> SysResult {
@@ -245,17 +239,17 @@ fn chmod(ctx: &Ctx<'_>, t: &Named, mode: u32) -> SysResult {
 }
 
 pub fn sys_fchmodat(ctx: &mut Ctx<'_>) -> SysResult {
-    let t = target(ctx, ctx.int(0), 1, 0)?;
+    let t = target(ctx, ctx.fd(0), 1, AttrFlags::empty())?;
     chmod(ctx, &t, ctx.uint(2))
 }
 
 pub fn sys_chmod(ctx: &mut Ctx<'_>) -> SysResult {
-    let t = target(ctx, AT_FDCWD, 0, 0)?;
+    let t = target(ctx, AT_FDCWD, 0, AttrFlags::empty())?;
     chmod(ctx, &t, ctx.uint(1))
 }
 
 pub fn sys_fchmod(ctx: &mut Ctx<'_>) -> SysResult {
-    let t = fd_named(ctx, ctx.int(0))?;
+    let t = fd_named(ctx, ctx.fd(0))?;
     chmod(ctx, &t, ctx.uint(1))
 }
 
@@ -266,22 +260,23 @@ fn chown(ctx: &Ctx<'_>, t: &Named, uid: u32, gid: u32) -> SysResult {
 }
 
 pub fn sys_fchownat(ctx: &mut Ctx<'_>) -> SysResult {
-    let t = target(ctx, ctx.int(0), 1, ctx.uint(4))?;
+    let flags = ctx.flags::<AttrFlags>(4)?;
+    let t = target(ctx, ctx.fd(0), 1, flags)?;
     chown(ctx, &t, ctx.uint(2), ctx.uint(3))
 }
 
 pub fn sys_chown(ctx: &mut Ctx<'_>) -> SysResult {
-    let t = target(ctx, AT_FDCWD, 0, 0)?;
+    let t = target(ctx, AT_FDCWD, 0, AttrFlags::empty())?;
     chown(ctx, &t, ctx.uint(1), ctx.uint(2))
 }
 
 pub fn sys_lchown(ctx: &mut Ctx<'_>) -> SysResult {
-    let t = target(ctx, AT_FDCWD, 0, AT_SYMLINK_NOFOLLOW)?;
+    let t = target(ctx, AT_FDCWD, 0, AttrFlags::SYMLINK_NOFOLLOW)?;
     chown(ctx, &t, ctx.uint(1), ctx.uint(2))
 }
 
 pub fn sys_fchown(ctx: &mut Ctx<'_>) -> SysResult {
-    let t = fd_named(ctx, ctx.int(0))?;
+    let t = fd_named(ctx, ctx.fd(0))?;
     chown(ctx, &t, ctx.uint(1), ctx.uint(2))
 }
 
@@ -289,7 +284,7 @@ pub fn sys_fchown(ctx: &mut Ctx<'_>) -> SysResult {
 /// is looked at ("we must not even check the path"); a null path names `dirfd` itself
 /// (futimens(3), which takes no flags); then the flags, the path, the times (EINVAL), EROFS.
 pub fn sys_utimensat(ctx: &mut Ctx<'_>) -> SysResult {
-    let (dirfd, flags) = (ctx.int(0), ctx.uint(3));
+    let (dirfd, flags) = (ctx.fd(0), ctx.uint(3));
     let times = ctx.ptr::<[abi::time::Timespec; 2]>(2);
     let raw = if times.is_null() { None } else { Some(ctx.read(times)?) };
     let omit = |t: &abi::time::Timespec| TimeReq::decode(t.tv_sec, t.tv_nsec) == Ok(TimeReq::Omit);
@@ -302,10 +297,7 @@ pub fn sys_utimensat(ctx: &mut Ctx<'_>) -> SysResult {
         }
         fd_named(ctx, dirfd)?
     } else {
-        if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
-            return Err(Errno::EINVAL);
-        }
-        target(ctx, dirfd, 1, flags)?
+        target(ctx, dirfd, 1, AttrFlags::from_bits(flags).ok_or(Errno::EINVAL)?)?
     };
     let req = match raw {
         None => [TimeReq::Now, TimeReq::Now],
@@ -316,19 +308,19 @@ pub fn sys_utimensat(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_truncate(ctx: &mut Ctx<'_>) -> SysResult {
-    let len = i64::try_from(ctx.arg(1)).map_err(|_| Errno::EINVAL)?;
-    let t = target(ctx, AT_FDCWD, 0, 0)?;
-    vnops::truncate(&cred(ctx), t.target(), len as u64, true)?;
+    let len = ctx.offset(1)?;
+    let t = target(ctx, AT_FDCWD, 0, AttrFlags::empty())?;
+    vnops::truncate(&cred(ctx), t.target(), len, true)?;
     Ok(0)
 }
 
 pub fn sys_ftruncate(ctx: &mut Ctx<'_>) -> SysResult {
-    let len = i64::try_from(ctx.arg(1)).map_err(|_| Errno::EINVAL)?;
-    let f = ctx.p.user().files().lock().get(ctx.int(0))?;
+    let len = ctx.offset(1)?;
+    let f = ctx.file(0)?;
     if !f.writable() {
         return Err(Errno::EINVAL);
     }
-    vnops::truncate(&cred(ctx), f.as_ref().into(), len as u64, false)?;
+    vnops::truncate(&cred(ctx), f.as_ref().into(), len, false)?;
     Ok(0)
 }
 
@@ -363,12 +355,12 @@ fn statfs_out(ctx: &Ctx<'_>, t: Target<'_>, buf: UserPtr<Statfs>) -> SysResult {
 }
 
 pub fn sys_statfs(ctx: &mut Ctx<'_>) -> SysResult {
-    let t = target(ctx, AT_FDCWD, 0, 0)?;
+    let t = target(ctx, AT_FDCWD, 0, AttrFlags::empty())?;
     statfs_out(ctx, t.target(), ctx.ptr(1))
 }
 
 pub fn sys_fstatfs(ctx: &mut Ctx<'_>) -> SysResult {
-    let t = fd_named(ctx, ctx.int(0))?;
+    let t = fd_named(ctx, ctx.fd(0))?;
     statfs_out(ctx, t.target(), ctx.ptr(1))
 }
 
@@ -376,7 +368,7 @@ pub fn sys_fstatfs(ctx: &mut Ctx<'_>) -> SysResult {
 /// ext2 disk: its dirty buffers, inodes and metadata; EIO if the disk fails; nothing to do
 /// for the others).
 pub fn sys_fsync(ctx: &mut Ctx<'_>) -> SysResult {
-    let f = ctx.p.user().files().lock().get(ctx.int(0))?;
+    let f = ctx.p.user().files().lock().get(ctx.fd(0))?;
     vnops::fsync(f.vnode.as_ref())?;
     Ok(0)
 }

@@ -15,9 +15,9 @@ use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::vm::space::{Backing, MMAP_BASE, MMAP_MIN, MapEntry, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, SharedObject, page_up};
 
-/// Linux's OVERCOMMIT_GUESS for one request: no more than all of physical memory.
-fn overcommit_ok(len: u64) -> bool {
-    platform::physmem::get().is_some_and(|pm| u64::try_from(pm.npages()).is_ok_and(|n| len / PAGE <= n))
+/// Linux's OVERCOMMIT_GUESS for one request ([`crate::vm::space::AddressSpace::overcommit_ok`]).
+fn overcommit_ok(ctx: &Ctx<'_>, len: u64) -> bool {
+    ctx.p.user().vm().read().overcommit_ok(len)
 }
 
 /// A guest address as a system call's result.
@@ -40,14 +40,14 @@ fn range(addr: u64, len: u64) -> Result<(u64, u64), Errno> {
 pub fn sys_brk(ctx: &mut Ctx<'_>) -> SysResult {
     let want = ctx.arg(0);
     let vm = ctx.p.user().vm();
-    let mut g = vm.lock();
+    let mut g = vm.write();
     let old = g.brk;
     if want < g.brk_start || want >= MMAP_BASE {
         return addr_result(old);
     }
     let (old_end, new_end) = (page_up(old).ok_or(Errno::ENOMEM)?, page_up(want).ok_or(Errno::ENOMEM)?);
     if new_end > old_end {
-        if !g.is_free(old_end, new_end) || !overcommit_ok(new_end - g.brk_start) {
+        if !g.is_free(old_end, new_end) || !g.overcommit_ok(new_end - g.brk_start) {
             return addr_result(old);
         }
         g.map(MapEntry {
@@ -89,7 +89,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
     if !off.is_multiple_of(PAGE) {
         return Err(Errno::EINVAL);
     }
-    if !shared && prot & PROT_WRITE != 0 && !overcommit_ok(len) {
+    if !shared && prot & PROT_WRITE != 0 && !overcommit_ok(ctx, len) {
         return Err(Errno::ENOMEM);
     }
     let backing = if anon {
@@ -128,7 +128,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
         _ => Vec::new(),
     };
     let vm = ctx.p.user().vm();
-    let mut g = vm.lock();
+    let mut g = vm.write();
     let start = if flags.intersects(MapFlags::FIXED | MapFlags::FIXED_NOREPLACE) {
         let (s, e) = range(hint, len)?;
         if s < MMAP_MIN {
@@ -152,7 +152,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
 
 pub fn sys_munmap(ctx: &mut Ctx<'_>) -> SysResult {
     let (s, e) = range(ctx.arg(0), ctx.arg(1))?;
-    ctx.p.user().vm().lock().unmap(s, e);
+    ctx.p.user().vm().write().unmap(s, e);
     Ok(0)
 }
 
@@ -168,7 +168,18 @@ pub fn sys_mprotect(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let prot = ctx.flags::<Prot>(2)?;
     let (s, e) = range(addr, len)?;
-    ctx.p.user().vm().lock().protect(s, e, prot.vm_bits())?;
+    let vm = ctx.p.user().vm();
+    let mut g = vm.write();
+    // EACCES for execute permission on a mapped file of a noexec mount.
+    if prot.contains(Prot::EXEC)
+        && g.entries().filter(|m| m.start < e && m.end > s).any(|m| match &m.backing {
+            Backing::File { vnode, .. } | Backing::SharedFile { vnode, .. } => crate::fs::mount::fs_noexec(vnode.fs().id()),
+            _ => false,
+        })
+    {
+        return Err(Errno::EACCES);
+    }
+    g.protect(s, e, prot.vm_bits())?;
     Ok(0)
 }
 
@@ -186,7 +197,7 @@ pub fn sys_madvise(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let (s, e) = range(addr, len)?;
     let vm = ctx.p.user().vm();
-    let mut g = vm.lock();
+    let mut g = vm.write();
     if advice == Advice::DontNeed {
         g.dontneed(s, e);
     }
@@ -216,12 +227,12 @@ pub fn sys_mremap(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let (old, old_end) = range(old, old_len)?;
     let vm = ctx.p.user().vm();
-    let mut g = vm.lock();
+    let mut g = vm.write();
     if !g.within_one(old, old_end) {
         return Err(Errno::EFAULT);
     }
     let private_writable = g.find(old).is_some_and(|e| !e.shared() && e.prot & PROT_WRITE != 0);
-    if new_len > old_len && private_writable && !overcommit_ok(new_len) {
+    if new_len > old_len && private_writable && !g.overcommit_ok(new_len) {
         return Err(Errno::ENOMEM);
     }
     if flags.contains(MremapFlags::FIXED) {
@@ -265,7 +276,7 @@ pub fn sys_msync(ctx: &mut Ctx<'_>) -> SysResult {
         return Ok(0);
     }
     let (s, e) = range(addr, len)?;
-    if !ctx.p.user().vm().lock().fully_mapped(s, e) {
+    if !ctx.p.user().vm().read().fully_mapped(s, e) {
         return Err(Errno::ENOMEM);
     }
     Ok(0)

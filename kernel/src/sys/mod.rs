@@ -15,6 +15,8 @@
 
 pub mod cred;
 pub mod fs;
+pub mod fsflags;
+pub mod fsinfo;
 pub mod fsops;
 pub mod mm;
 pub mod mount;
@@ -69,9 +71,9 @@ table! {
     1 => write, fs::sys_write, Full;
     2 => open, fsops::sys_open, Full;
     3 => close, fs::sys_close, Full;
-    4 => stat, fs::sys_stat, Full;
-    5 => fstat, fs::sys_fstat, Full;
-    6 => lstat, fs::sys_lstat, Full;
+    4 => stat, fsinfo::sys_stat, Full;
+    5 => fstat, fsinfo::sys_fstat, Full;
+    6 => lstat, fsinfo::sys_lstat, Full;
     7 => poll, poll::sys_poll, Full;
     8 => lseek, fs::sys_lseek, Full;
     9 => mmap, mm::sys_mmap, Partial("writable shared mappings of files on tmpfs only (hostfs is read-only)");
@@ -86,7 +88,7 @@ table! {
     18 => pwrite64, fs::sys_pwrite64, Full;
     19 => readv, fs::sys_readv, Full;
     20 => writev, fs::sys_writev, Full;
-    21 => access, fs::sys_access, Full;
+    21 => access, fsinfo::sys_access, Full;
     22 => pipe, fs::sys_pipe, Full;
     23 => select, poll::sys_select, Full;
     24 => sched_yield, proc::sys_sched_yield, Full;
@@ -115,9 +117,9 @@ table! {
     75 => fdatasync, fsops::sys_fsync, Full;
     76 => truncate, fsops::sys_truncate, Full;
     77 => ftruncate, fsops::sys_ftruncate, Full;
-    79 => getcwd, fs::sys_getcwd, Full;
-    80 => chdir, fs::sys_chdir, Full;
-    81 => fchdir, fs::sys_fchdir, Full;
+    79 => getcwd, fsinfo::sys_getcwd, Full;
+    80 => chdir, fsinfo::sys_chdir, Full;
+    81 => fchdir, fsinfo::sys_fchdir, Full;
     82 => rename, fsops::sys_rename, Full;
     83 => mkdir, fsops::sys_mkdir, Full;
     84 => rmdir, fsops::sys_rmdir, Full;
@@ -125,7 +127,7 @@ table! {
     86 => link, fsops::sys_link, Full;
     87 => unlink, fsops::sys_unlink, Full;
     88 => symlink, fsops::sys_symlink, Full;
-    89 => readlink, fs::sys_readlink, Full;
+    89 => readlink, fsinfo::sys_readlink, Full;
     90 => chmod, fsops::sys_chmod, Full;
     91 => fchmod, fsops::sys_fchmod, Full;
     92 => chown, fsops::sys_chown, Full;
@@ -179,7 +181,7 @@ table! {
     201 => time, time::sys_time, Full;
     204 => sched_getaffinity, proc::sys_sched_getaffinity, Full;
     202 => futex, thread::sys_futex, Full;
-    217 => getdents64, fs::sys_getdents64, Full;
+    217 => getdents64, fsinfo::sys_getdents64, Full;
     218 => set_tid_address, proc::sys_set_tid_address, Full;
     228 => clock_gettime, time::sys_clock_gettime, Full;
     229 => clock_getres, time::sys_clock_getres, Full;
@@ -188,14 +190,14 @@ table! {
     257 => openat, fs::sys_openat, Full;
     258 => mkdirat, fsops::sys_mkdirat, Full;
     260 => fchownat, fsops::sys_fchownat, Full;
-    262 => newfstatat, fs::sys_newfstatat, Full;
+    262 => newfstatat, fsinfo::sys_newfstatat, Full;
     263 => unlinkat, fsops::sys_unlinkat, Full;
     264 => renameat, fsops::sys_renameat, Full;
     265 => linkat, fsops::sys_linkat, Full;
     266 => symlinkat, fsops::sys_symlinkat, Full;
-    267 => readlinkat, fs::sys_readlinkat, Full;
+    267 => readlinkat, fsinfo::sys_readlinkat, Full;
     268 => fchmodat, fsops::sys_fchmodat, Full;
-    269 => faccessat, fs::sys_faccessat, Full;
+    269 => faccessat, fsinfo::sys_faccessat, Full;
     270 => pselect6, poll::sys_pselect6, Full;
     271 => ppoll, poll::sys_ppoll, Full;
     292 => dup3, fs::sys_dup3, Full;
@@ -210,8 +212,8 @@ table! {
     306 => syncfs, fsops::sys_fsync, Full;
     316 => renameat2, fsops::sys_renameat2, Full;
     318 => getrandom, proc::sys_getrandom, Full;
-    332 => statx, fs::sys_statx, Partial("no birth time");
-    439 => faccessat2, fs::sys_faccessat2, Full;
+    332 => statx, fsinfo::sys_statx, Partial("no birth time");
+    439 => faccessat2, fsinfo::sys_faccessat2, Full;
 }
 
 /// Highest system call number counted.

@@ -16,12 +16,9 @@ use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::kprintf;
 use crate::sys::fs::{AT_FDCWD, lookup_at};
+use crate::sys::fsflags::UmountFlags;
 use linux_raw_sys::general as linux;
 
-const MNT_FORCE: u32 = linux::MNT_FORCE;
-const MNT_DETACH: u32 = linux::MNT_DETACH;
-const MNT_EXPIRE: u32 = linux::MNT_EXPIRE;
-const UMOUNT_NOFOLLOW: u32 = 8;
 
 fn require_root(ctx: &Ctx<'_>) -> Result<(), Errno> {
     if !ctx.p.user().cred().capable(crate::kern::cred::CAP_SYS_ADMIN) {
@@ -73,8 +70,8 @@ pub fn sys_mount(ctx: &mut Ctx<'_>) -> SysResult {
     if ms & (linux::MS_BIND | linux::MS_MOVE) != 0 {
         return Err(Errno::EINVAL);
     }
-    let fstype = ctx.copyin_str(ctx.arg(2), 64)?;
-    let source = if ctx.arg(0) == 0 { b"none".to_vec() } else { ctx.copyin_str(ctx.arg(0), namei::PATH_MAX)? };
+    let fstype = ctx.read_cstr(ctx.ptr(2), 64)?;
+    let source = if ctx.ptr::<u8>(0).is_null() { b"none".to_vec() } else { ctx.read_cstr(ctx.ptr(0), namei::PATH_MAX)? };
     let root = match &fstype[..] {
         b"ext2" => mount_ext2(ctx, &source, flags.contains(MountFlags::RDONLY))?,
         b"tmpfs" => tmpfs::new(),
@@ -92,12 +89,9 @@ pub fn sys_mount(ctx: &mut Ctx<'_>) -> SysResult {
 
 pub fn sys_umount2(ctx: &mut Ctx<'_>) -> SysResult {
     require_root(ctx)?;
-    let flags = ctx.uint(1);
-    if flags & !(MNT_FORCE | MNT_DETACH | MNT_EXPIRE | UMOUNT_NOFOLLOW) != 0 {
-        return Err(Errno::EINVAL);
-    }
+    let flags = ctx.flags::<UmountFlags>(1)?;
     let path = ctx.path(0)?;
-    let at = lookup_at(ctx, AT_FDCWD, &path, flags & UMOUNT_NOFOLLOW == 0)?;
+    let at = lookup_at(ctx, AT_FDCWD, &path, !flags.contains(UmountFlags::NOFOLLOW))?;
     mount::unmount(at)?;
     Ok(0)
 }

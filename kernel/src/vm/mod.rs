@@ -2,13 +2,19 @@
 //!
 //! | file        | what it is                                                              |
 //! |-------------|--------------------------------------------------------------------------|
-//! | `space.rs`  | `AddressSpace`: map entries, the page table, faults, copy-on-write, fork |
+//! | `space.rs`  | `AddressSpace`: the map, the page table, faults, copy-on-write, fork, its locking |
+//! | `entry.rs`  | map entries and what backs them (anonymous, file, shared object)         |
 //! | `uaccess.rs`| copyin/copyout through the page table and the direct map (EFAULT, never a fault) |
+//! | `meminfo.rs`| physical pages by use (/proc/meminfo, sysinfo)                           |
+//! | `space_tests.rs` | unit tests of `AddressSpace` on a scratch physical memory, stub operations recorded |
 //!
-//! Physical pages come from `platform::physmem`; a resident page is mapped in the stub as
-//! `mmap(MAP_SHARED|MAP_FIXED, physmem fd, pa)`, so a page the kernel writes through the
-//! direct map is the page the guest sees.
+//! Physical pages come from `platform::physmem` — the machine's memory, or whatever
+//! `PhysMem` an address space was made with (`AddressSpace::with_physmem`: the unit tests'
+//! seam, so they need neither the global memory nor a stub); a resident page is mapped in the
+//! stub as `mmap(MAP_SHARED|MAP_FIXED, physmem fd, pa)`, so a page the kernel writes through
+//! the direct map is the page the guest sees.
 
+pub mod entry;
 pub mod meminfo;
 pub mod space;
 pub mod uaccess;

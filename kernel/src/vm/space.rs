@@ -5,7 +5,7 @@
 //!  entries   BTreeMap<start, MapEntry>   what the guest mapped: range, protection, backing
 //!  pages     BTreeMap<vpn, Pte>          what is resident: physical page, copy-on-write,
 //!                                        and what the stub has mapped now (stub_prot)
-//!  pending   platform::stub::Ops         mapping changes the stub must make before the guest
+//!  pending   Vec<StubOp>                 mapping changes the stub must make before the guest
 //!                                        runs again (drained by the thread that resumes)
 //! ```
 //!
@@ -13,17 +13,26 @@
 //! that access. A fault resolves in software, then maps the page in the stub with the entry's
 //! protection, minus write while the page is shared copy-on-write.
 //!
-//! Other threads keep running in the stub while one changes the map: a page the stub may
-//! still have mapped is not released when it leaves the map (munmap, mremap, MADV_DONTNEED, a
+//! Locking (the process's [`VmMap`] is a reader-writer sleep lock, `vmmap`):
+//!
+//! * `entries` and the break change only with the map held exclusive (`&mut self`: mmap,
+//!   munmap, mprotect, mremap, brk, madvise, fork's copy, exec's new space, exit);
+//! * faults and copyin/copyout hold it shared (`&self`) and change `pages` and `pending`
+//!   under the spinlock `vm_pages` (inside `vmmap`, before `vm_page_free`). It is never
+//!   held across a sleep: a page that must be read or looked up (file data, a shared
+//!   object's or a tmpfs file's page) is got with it dropped and inserted after, unless
+//!   another thread got there first (then its page is kept and ours freed: one page). The
+//!   map cannot change meanwhile, since the reader holds `vmmap` shared throughout.
+//!
+//! Other threads keep running in the stub while one changes the map, so a page the stub may
+//! still map is not released when it leaves the table (munmap, mremap, MADV_DONTNEED, a
 //! copy-on-write copy) but kept in `deferred` until the stub has carried out the operations
-//! queued before — by [`AddressSpace::sync_stub`] at once (a system call that took access
-//! away from a process whose other threads may be running, and fork), or by the thread that
-//! takes the operations to run them ([`AddressSpace::take_deferred`]) — so that no stale host
-//! mapping ever reaches a page that was given to someone else. When other threads may run,
-//! a thread resuming carries the queued operations out under the map's lock too, rather than
-//! on its way into the guest: operations taken but not yet carried out by one thread could
-//! otherwise land after a later unmap by another (a stale writable mapping of a page fork has
-//! just shared with a child).
+//! queued before: by [`AddressSpace::sync_stub`] at once (a system call that took access away
+//! from a process whose other threads may run, fork, and such a thread resuming — always
+//! under `vmmap`, so operations taken by one thread never land after an unmap queued later
+//! with the map exclusive), or by the lone thread that takes them to run them
+//! ([`AddressSpace::take_ops`], then [`AddressSpace::release`]). So no stale host mapping ever
+//! reaches a page given to someone else (Linux's TLB shootdown before the free).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,8 +44,9 @@ use platform::stub::layout::USER_END;
 use platform::stub::{Ops, StubSpace, StubThread};
 use platform::sync::SpinLock;
 
-use crate::fs::vfs::VnodeRef;
 use crate::kern::errno::Errno;
+use crate::kern::sleeplock::RwSleepLock;
+pub use crate::vm::entry::{Backing, MapEntry, SharedObject};
 
 pub const PAGE: u64 = PAGE_SIZE as u64;
 pub const PROT_READ: u32 = 1;
@@ -61,107 +71,6 @@ pub fn page_down(a: u64) -> u64 {
 
 pub fn page_up(a: u64) -> Option<u64> {
     Some(a.checked_add(PAGE - 1)? & !(PAGE - 1))
-}
-
-/// Pages of a MAP_SHARED|MAP_ANONYMOUS mapping (and, later, System V shared memory): shared by
-/// every address space that maps it, across fork.
-#[derive(Debug)]
-pub struct SharedObject {
-    pages: SpinLock<BTreeMap<u64, u64>>,
-}
-
-impl SharedObject {
-    pub fn new() -> Arc<SharedObject> {
-        Arc::new(SharedObject { pages: SpinLock::new("shared_object", BTreeMap::new()) })
-    }
-
-    /// The page at page index `idx`, allocated (zeroed) on first use; a new reference.
-    fn page(&self, idx: u64, owner: u64) -> Option<u64> {
-        let pm = physmem::get()?;
-        let mut pages = self.pages.lock();
-        if let Some(&pa) = pages.get(&idx) {
-            pm.page_ref(pa);
-            return Some(pa);
-        }
-        let pa = pm.alloc_zeroed(owner, pgflags::ANON)?;
-        pages.insert(idx, pa);
-        pm.page_ref(pa);
-        Some(pa)
-    }
-}
-
-impl Drop for SharedObject {
-    fn drop(&mut self) {
-        if let Some(pm) = physmem::get() {
-            for (_, pa) in std::mem::take(&mut *self.pages.lock()) {
-                pm.page_unref(pa);
-            }
-        }
-    }
-}
-
-/// What a mapping's pages come from.
-#[derive(Debug, Clone)]
-pub enum Backing {
-    /// Zero-filled private memory.
-    Anon,
-    /// A file, privately: `file_len` bytes of the file from `offset`, zeros after.
-    File { vnode: VnodeRef, offset: u64, file_len: u64 },
-    /// Shared anonymous memory.
-    Shared { object: Arc<SharedObject>, offset: u64 },
-    /// A file, shared: the file's own pages ([`crate::fs::vfs::Vnode::get_page`]), so stores
-    /// are the file's data at once.
-    SharedFile { vnode: VnodeRef, offset: u64 },
-}
-
-/// A mapping.
-#[derive(Debug, Clone)]
-pub struct MapEntry {
-    pub start: u64,
-    pub end: u64,
-    pub prot: u32,
-    pub backing: Backing,
-    /// What /proc/PID/maps says it is (a path — bytes, as file names are —, `[heap]`,
-    /// `[stack]`, or empty).
-    pub name: Vec<u8>,
-}
-
-impl MapEntry {
-    /// Shared (`s` in /proc/PID/maps) rather than private.
-    pub fn shared(&self) -> bool {
-        matches!(self.backing, Backing::Shared { .. } | Backing::SharedFile { .. })
-    }
-
-    /// Its mode as /proc/PID/maps writes it: `r-xp`, `rw-s`.
-    pub fn perms(&self) -> String {
-        let bit = |b: u32, c: char| if self.prot & b != 0 { c } else { '-' };
-        [bit(PROT_READ, 'r'), bit(PROT_WRITE, 'w'), bit(PROT_EXEC, 'x'), if self.shared() { 's' } else { 'p' }].iter().collect()
-    }
-
-    /// Where in its backing object it starts (0 for private anonymous memory).
-    pub fn offset(&self) -> u64 {
-        match &self.backing {
-            Backing::Anon => 0,
-            Backing::File { offset, .. } | Backing::Shared { offset, .. } | Backing::SharedFile { offset, .. } => *offset,
-        }
-    }
-
-    /// The part of this entry from `at` on, with its backing offset moved along.
-    fn split_off(&mut self, at: u64) -> MapEntry {
-        let mut tail = self.clone();
-        let delta = at - self.start;
-        tail.start = at;
-        match &mut tail.backing {
-            Backing::Anon => {}
-            Backing::File { offset, file_len, .. } => {
-                *offset += delta;
-                *file_len = file_len.saturating_sub(delta);
-            }
-            Backing::Shared { offset, .. } | Backing::SharedFile { offset, .. } => *offset += delta,
-        }
-        self.end = at;
-        tail
-    }
 }
 
 /// A resident page.
@@ -195,99 +104,196 @@ pub enum Access {
     Exec,
 }
 
+/// A mapping change the stub must make before the guest runs again (queued by the kernel,
+/// carried out by the stub thread that resumes next).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StubOp {
+    /// Map physical page(s) `[pa, pa + len)` at `addr` with `prot`.
+    Map { addr: u64, len: u64, prot: u32, pa: u64 },
+    /// Unmap `[addr, addr + len)`.
+    Unmap { addr: u64, len: u64 },
+}
+
+/// The software page table and the stub operations that mirror it: what a fault changes, so
+/// under its own spinlock (`vm_pages`) inside the shared map lock. Never held across a sleep
+/// (a file read happens with it dropped).
+#[derive(Debug, Default)]
+struct PageTable {
+    pages: BTreeMap<u64, Pte>,
+    pending: Vec<StubOp>,
+    /// Whether `pending` takes access away (an unmap) that threads running in the stub may
+    /// still have.
+    unmap_queued: bool,
+    /// Physical pages that left the table while the stub may still map them: released once
+    /// the stub has carried out `pending` (see the module doc).
+    deferred: Vec<u64>,
+}
+
+impl PageTable {
+    /// Queue an unmap of `[start, end)` in the stub, in pieces its filter accepts.
+    fn unmap_in_stub(&mut self, start: u64, end: u64) {
+        let mut a = start;
+        while a < end {
+            let len = (end - a).min(1 << 30);
+            self.pending.push(StubOp::Unmap { addr: a, len });
+            self.unmap_queued = true;
+            a += len;
+        }
+    }
+
+    /// A page leaves the table: released now, or (`stub_mapped`) once the stub lost it.
+    fn drop_page(&mut self, pm: &PhysMem, pa: u64, stub_mapped: bool) {
+        if stub_mapped {
+            self.deferred.push(pa);
+        } else {
+            pm.page_unref(pa);
+        }
+    }
+
+    /// Map `pte`'s page at `vpn` in the stub with `prot` unless it already is; record it.
+    fn map_in_stub(&mut self, vpn: u64, mut pte: Pte, prot: u32) -> Pte {
+        if pte.stub_prot != prot {
+            self.pending.push(StubOp::Map { addr: vpn * PAGE, len: PAGE, prot, pa: pte.pa });
+            pte.stub_prot = prot;
+        }
+        self.pages.insert(vpn, pte);
+        pte
+    }
+}
+
 static NEXT_SPACE_ID: AtomicU64 = AtomicU64::new(1);
 
-/// An address space.
+/// An address space. Shared by the threads of a process under a reader-writer sleep lock
+/// ([`VmMap`], `vmmap`): the map (`entries`, `brk`) changes only under the write lock; faults
+/// and copyin/copyout take the read lock and change only the page table, under its spinlock.
 #[derive(Debug)]
 pub struct AddressSpace {
     pub id: u64,
+    /// Where its pages come from (the machine's memory; a scratch one in tests).
+    pm: Arc<PhysMem>,
     entries: BTreeMap<u64, MapEntry>,
-    pages: BTreeMap<u64, Pte>,
+    /// The page table and pending stub operations (`vm_pages`).
+    pt: SpinLock<PageTable>,
+    /// Resident pages (`pt.pages.len()`), readable without the spinlock (statistics, ddb).
+    resident: AtomicU64,
     /// Program break: start of the heap and its current end.
     pub brk_start: u64,
     pub brk: u64,
     /// The stub mirroring this space (None until the first thread runs).
     pub stub: Option<Arc<StubSpace>>,
-    pending: Ops,
-    /// Whether `pending` takes access away (an unmap) that threads running in the stub still
-    /// have.
-    unmap_queued: bool,
-    /// Physical pages that left the map while the stub may still map them: released once the
-    /// stub has carried out `pending` (see the module doc).
-    deferred: Vec<u64>,
     /// Owner recorded in vm_page (the pid).
     pub owner: u64,
 }
 
+/// An address space under its lock, as processes share it (CLONE_VM).
+pub type VmMap = RwSleepLock<AddressSpace>;
+
 impl AddressSpace {
+    /// An empty space in the machine's memory, its pages owned by pid `owner`.
     pub fn new(owner: u64) -> AddressSpace {
+        AddressSpace::with_physmem(owner, physmem::shared().expect("physical memory"))
+    }
+
+    /// An empty space whose pages come from `pm`.
+    pub fn with_physmem(owner: u64, pm: Arc<PhysMem>) -> AddressSpace {
         AddressSpace {
             id: NEXT_SPACE_ID.fetch_add(1, Ordering::Relaxed),
+            pm,
             entries: BTreeMap::new(),
-            pages: BTreeMap::new(),
+            pt: SpinLock::new("vm_pages", PageTable::default()),
+            resident: AtomicU64::new(0),
             brk_start: 0,
             brk: 0,
             stub: None,
-            pending: Ops::new(),
-            unmap_queued: false,
-            deferred: Vec::new(),
             owner,
         }
     }
 
-    fn pm() -> &'static PhysMem {
-        physmem::get().expect("physical memory")
+    /// This space under a new lock, to hang in a process.
+    pub fn into_map(self) -> Arc<VmMap> {
+        Arc::new(RwSleepLock::new("vmmap", self))
     }
 
-    /// Mapping operations waiting for the stub (taken by the thread about to run).
-    pub fn take_ops(&mut self) -> Ops {
-        self.unmap_queued = false;
-        std::mem::take(&mut self.pending)
+    /// The physical memory its pages live in (copyin/copyout read and write through it).
+    pub fn physmem(&self) -> &Arc<PhysMem> {
+        &self.pm
     }
 
-    /// The pages to release once the operations taken with them have been carried out in
-    /// the stub: the thread that takes the operations releases these after it ran them
-    /// ([`AddressSpace::release`]).
-    pub fn take_deferred(&mut self) -> Vec<u64> {
-        std::mem::take(&mut self.deferred)
+    /// Linux's OVERCOMMIT_GUESS for one private writable request of `len` bytes (mmap, brk,
+    /// mremap's growth): no more than all of physical memory. Memory is committed on touch.
+    pub fn overcommit_ok(&self, len: u64) -> bool {
+        len / PAGE <= self.pm.npages() as u64
     }
 
-    /// Release pages taken with [`AddressSpace::take_deferred`].
-    pub fn release(pages: Vec<u64>) {
-        if pages.is_empty() {
-            return;
+    /// The page table, through exclusive access to the space (map changes).
+    fn pt_mut(&mut self) -> &mut PageTable {
+        self.pt.get_mut()
+    }
+
+    /// Note the page table's size after a change.
+    fn count_resident(&self, pt: &PageTable) {
+        self.resident.store(pt.pages.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Mapping operations waiting for the stub, and the pages to release once the stub has
+    /// carried them out ([`AddressSpace::release`]): taken by the thread about to run.
+    pub fn take_ops(&self) -> (Ops, Vec<u64>) {
+        let mut pt = self.pt.lock();
+        pt.unmap_queued = false;
+        let deferred = std::mem::take(&mut pt.deferred);
+        let pending = std::mem::take(&mut pt.pending);
+        drop(pt);
+        let mut ops = Ops::new();
+        for op in pending {
+            match op {
+                StubOp::Map { addr, len, prot, pa } => ops.map(addr, len, prot, pa),
+                StubOp::Unmap { addr, len } => ops.unmap(addr, len),
+            }
         }
-        let pm = Self::pm();
+        (ops, deferred)
+    }
+
+    /// Release pages taken with [`AddressSpace::take_ops`], once the stub has carried out
+    /// the operations taken with them.
+    pub fn release(&self, pages: Vec<u64>) {
         for pa in pages {
-            pm.page_unref(pa);
+            self.pm.page_unref(pa);
         }
     }
 
     /// Whether operations that take access away wait for the stub.
     pub fn unmap_queued(&self) -> bool {
-        self.unmap_queued
+        self.pt.lock().unmap_queued
     }
 
     /// Carry out the queued operations in the stub now, through `via` (a thread trapped in
-    /// the kernel), then release the pages they unmapped: after this no thread running in
-    /// the stub reaches what the map no longer has (Linux's TLB shootdown). False, with
-    /// nothing changed, if `via` cannot carry operations out (it has not trapped yet).
-    pub fn sync_stub(&mut self, via: &StubThread) -> bool {
-        if !self.pending.is_empty() && !via.exec_ops(self.pending.clone()) {
+    /// the kernel; the map held, shared at least, and no spinlock), then release the pages
+    /// they unmapped: after this no thread running in the stub reaches what the map no longer
+    /// has (Linux's TLB shootdown). False, with nothing taken, when `via` cannot carry
+    /// operations out (it has not trapped yet).
+    pub fn sync_stub(&self, via: &StubThread) -> bool {
+        if !via.can_exec_ops() {
             return false;
         }
-        self.take_ops();
-        Self::release(self.take_deferred());
+        let (ops, deferred) = self.take_ops();
+        // A stub that died meanwhile maps nothing any more: its pages can go all the same.
+        if !ops.is_empty() && !via.exec_ops(ops) {
+            log::debug!("vm: space {}: stub gone while syncing its mappings", self.id);
+        }
+        self.release(deferred);
         true
     }
 
-    /// A page leaves the map: released now, or (`stub_mapped`) once the stub lost it.
-    fn drop_page(&mut self, pa: u64, stub_mapped: bool) {
-        if stub_mapped {
-            self.deferred.push(pa);
-        } else {
-            Self::pm().page_unref(pa);
-        }
+    /// The queued stub operations themselves (taken): what a test checks.
+    #[cfg(test)]
+    pub fn take_stub_ops(&self) -> Vec<StubOp> {
+        // Taken as a stub would carry them out: the pages they unmapped can go.
+        let mut pt = self.pt.lock();
+        pt.unmap_queued = false;
+        let (ops, deferred) = (std::mem::take(&mut pt.pending), std::mem::take(&mut pt.deferred));
+        drop(pt);
+        self.release(deferred);
+        ops
     }
 
     pub fn entries(&self) -> impl Iterator<Item = &MapEntry> {
@@ -296,12 +302,14 @@ impl AddressSpace {
 
     /// Resident pages.
     pub fn rss_pages(&self) -> u64 {
-        self.pages.len() as u64
+        self.resident.load(Ordering::Relaxed)
     }
 
-    /// Resident pages in [start, end), and how many of them are copy-on-write.
-    pub fn resident_in(&self, start: u64, end: u64) -> (u64, u64) {
-        self.pages.range(start / PAGE..end.div_ceil(PAGE)).fold((0, 0), |(n, cow), (_, p)| (n + 1, cow + u64::from(p.cow)))
+    /// Resident pages in [start, end), and how many of them are copy-on-write; None when a
+    /// fault holds the page table (the debugger does not wait).
+    pub fn resident_in(&self, start: u64, end: u64) -> Option<(u64, u64)> {
+        let pt = self.pt.try_lock()?;
+        Some(pt.pages.range(start / PAGE..end.div_ceil(PAGE)).fold((0, 0), |(n, cow), (_, p)| (n + 1, cow + u64::from(p.cow))))
     }
 
     /// Bytes mapped.
@@ -357,28 +365,20 @@ impl AddressSpace {
 
     /// Drop the pages of `[start, end)` (resident and in the stub).
     fn drop_pages(&mut self, start: u64, end: u64) {
-        let vpns: Vec<u64> = self.pages.range(start / PAGE..end.div_ceil(PAGE)).map(|(&v, _)| v).collect();
+        let pm = &self.pm;
+        let pt = self.pt.get_mut();
+        let vpns: Vec<u64> = pt.pages.range(start / PAGE..end.div_ceil(PAGE)).map(|(&v, _)| v).collect();
         let mut stub_mapped = false;
         for v in vpns {
-            if let Some(pte) = self.pages.remove(&v) {
+            if let Some(pte) = pt.pages.remove(&v) {
                 stub_mapped |= pte.stub_prot != 0;
-                self.drop_page(pte.pa, pte.stub_prot != 0);
+                pt.drop_page(pm, pte.pa, pte.stub_prot != 0);
             }
         }
         if stub_mapped {
-            self.unmap_in_stub(start, end);
+            pt.unmap_in_stub(start, end);
         }
-    }
-
-    /// Queue an unmap of `[start, end)` in the stub, in pieces its filter accepts.
-    fn unmap_in_stub(&mut self, start: u64, end: u64) {
-        let mut a = start;
-        while a < end {
-            let len = (end - a).min(1 << 30);
-            self.pending.unmap(a, len);
-            self.unmap_queued = true;
-            a += len;
-        }
+        self.resident.store(pt.pages.len() as u64, Ordering::Relaxed);
     }
 
     /// munmap(2): remove every mapping in `[start, end)`.
@@ -394,10 +394,8 @@ impl AddressSpace {
 
     /// mprotect(2): change the protection of `[start, end)`, which must be fully mapped.
     pub fn protect(&mut self, start: u64, end: u64, prot: u32) -> Result<(), Errno> {
-        let mut a = start;
-        while a < end {
-            let e = self.find(a).ok_or(Errno::ENOMEM)?;
-            a = e.end;
+        if !self.fully_mapped(start, end) {
+            return Err(Errno::ENOMEM);
         }
         self.split_at(start);
         self.split_at(end);
@@ -406,18 +404,16 @@ impl AddressSpace {
         }
         // Pages mapped in the stub with more access than allowed now lose it; they come back
         // by faults with the new protection.
+        let pt = self.pt_mut();
         let mut lo = None;
-        let vpns: Vec<u64> = self.pages.range(start / PAGE..end / PAGE).map(|(&v, _)| v).collect();
-        for v in vpns {
-            if let Some(pte) = self.pages.get_mut(&v)
-                && pte.stub_prot & !prot != 0
-            {
+        for (&v, pte) in pt.pages.range_mut(start / PAGE..end / PAGE) {
+            if pte.stub_prot & !prot != 0 {
                 pte.stub_prot = 0;
                 lo.get_or_insert(v);
             }
         }
         if let Some(lo) = lo {
-            self.unmap_in_stub(lo * PAGE, end);
+            pt.unmap_in_stub(lo * PAGE, end);
         }
         Ok(())
     }
@@ -457,26 +453,29 @@ impl AddressSpace {
         if new != old {
             // The resident pages move; the stub loses them at the old place and faults them
             // in at the new one.
-            let vpns: Vec<u64> = self.pages.range(old / PAGE..old_end / PAGE).map(|(&v, _)| v).collect();
+            let pm = &self.pm;
+            let pt = self.pt.get_mut();
+            let vpns: Vec<u64> = pt.pages.range(old / PAGE..old_end / PAGE).map(|(&v, _)| v).collect();
             let mut moved = Vec::with_capacity(vpns.len());
             let mut stub_mapped = false;
             for v in vpns {
-                if let Some(mut pte) = self.pages.remove(&v) {
+                if let Some(mut pte) = pt.pages.remove(&v) {
                     stub_mapped |= pte.stub_prot != 0;
                     pte.stub_prot = 0;
                     moved.push((v - old / PAGE, pte));
                 }
             }
             if stub_mapped {
-                self.unmap_in_stub(old, old_end);
+                pt.unmap_in_stub(old, old_end);
             }
             for (i, pte) in moved {
                 if i < new_len / PAGE {
-                    self.pages.insert(new / PAGE + i, pte);
+                    pt.pages.insert(new / PAGE + i, pte);
                 } else {
-                    self.drop_page(pte.pa, stub_mapped);
+                    pt.drop_page(pm, pte.pa, stub_mapped);
                 }
             }
+            self.resident.store(pt.pages.len() as u64, Ordering::Relaxed);
         }
         self.entries.insert(new, e);
     }
@@ -487,8 +486,10 @@ impl AddressSpace {
     }
 
     /// Resolve a fault at `addr`: make the page resident with the access, and queue its
-    /// mapping in the stub.
-    pub fn fault(&mut self, addr: u64, access: Access) -> Result<u64, FaultError> {
+    /// mapping in the stub. Needs only shared access to the space: a page that must be read
+    /// (file data, a shared object's page) is read with the page-table lock dropped, and if
+    /// another thread made the same page resident meanwhile, its page wins and ours is freed.
+    pub fn fault(&self, addr: u64, access: Access) -> Result<u64, FaultError> {
         let vpn = addr / PAGE;
         let e = self.find(addr).ok_or(FaultError::NotMapped)?;
         // On x86 any access right implies read; PROT_NONE allows nothing.
@@ -500,42 +501,44 @@ impl AddressSpace {
         if !allowed {
             return Err(FaultError::Protection);
         }
-        let prot = e.prot;
-        let shared = e.shared();
         let page_va = vpn * PAGE;
-        let pte = match self.pages.get(&vpn).copied() {
-            Some(mut pte) => {
-                if access == Access::Write && pte.cow {
-                    pte = self.break_cow(pte)?;
+        let mut fresh: Option<u64> = None;
+        let pa = loop {
+            let mut pt = self.pt.lock();
+            let mut pte = match (pt.pages.get(&vpn).copied(), fresh.take()) {
+                (Some(pte), lost) => {
+                    if let Some(pa) = lost {
+                        // Another thread brought the page in while we read it: one page.
+                        self.pm.page_unref(pa);
+                    }
+                    if access == Access::Write && pte.cow { self.break_cow(&mut pt, pte)? } else { pte }
                 }
-                pte
+                (None, Some(pa)) => Pte { pa, cow: false, stub_prot: 0 },
+                (None, None) => {
+                    drop(pt);
+                    fresh = Some(self.populate(e, page_va)?);
+                    continue;
+                }
+            };
+            // A fault on a page the stub should already have (with this access) means the
+            // stub lost it (or another thread's stub operations are not done yet): map it
+            // again rather than loop.
+            let had = match access {
+                Access::Read => pte.stub_prot != 0,
+                Access::Write => pte.stub_prot & PROT_WRITE != 0,
+                Access::Exec => pte.stub_prot & PROT_EXEC != 0,
+            };
+            if had {
+                log::debug!("vm: refault at {addr:#x} ({access:?}) of a page the stub had; mapping it again");
+                pte.stub_prot = 0;
             }
-            None => {
-                let e = e.clone();
-                let pa = self.populate(&e, page_va)?;
-                Pte { pa, cow: false, stub_prot: 0 }
-            }
+            let map_prot = if pte.cow && !e.shared() { e.prot & !PROT_WRITE } else { e.prot };
+            let pte = pt.map_in_stub(vpn, pte, map_prot);
+            self.count_resident(&pt);
+            break pte.pa;
         };
-        let map_prot = if pte.cow && !shared { prot & !PROT_WRITE } else { prot };
-        let mut pte = pte;
-        // A fault on a page the stub should already have (with this access) means the stub
-        // lost it: map it again rather than loop.
-        let had = match access {
-            Access::Read => pte.stub_prot != 0,
-            Access::Write => pte.stub_prot & PROT_WRITE != 0,
-            Access::Exec => pte.stub_prot & PROT_EXEC != 0,
-        };
-        if had {
-            log::debug!("vm: refault at {addr:#x} ({access:?}) of a page the stub had; mapping it again");
-            pte.stub_prot = 0;
-        }
-        if pte.stub_prot != map_prot {
-            self.pending.map(page_va, PAGE, map_prot, pte.pa);
-            pte.stub_prot = map_prot;
-        }
-        self.pages.insert(vpn, pte);
-        self.fault_around(vpn, access);
-        Ok(pte.pa)
+        self.fault_around(e, vpn, access);
+        Ok(pa)
     }
 
     /// Fault-around: with the faulting page, map its neighbours (the aligned window of
@@ -543,38 +546,54 @@ impl AddressSpace {
     /// after fork, or a stub that lost them — and, for a read of a private file mapping, read
     /// the file's next pages in too (Linux's fault-around over the page cache, with the read
     /// done here since vk has no page cache yet). Saves one trap per page.
-    fn fault_around(&mut self, vpn: u64, access: Access) {
-        let Some(e) = self.find(vpn * PAGE).cloned() else { return };
+    fn fault_around(&self, e: &MapEntry, vpn: u64, access: Access) {
         let lo = (vpn & !(FAULT_AROUND - 1)).max(e.start / PAGE);
         let hi = ((vpn | (FAULT_AROUND - 1)) + 1).min(e.end / PAGE);
-        let read_file = access != Access::Write && matches!(e.backing, Backing::File { .. }) && e.prot != 0;
-        let shared = e.shared();
-        for v in lo..hi {
-            if v == vpn {
-                continue;
-            }
-            let pte = match self.pages.get(&v).copied() {
-                Some(p) => p,
-                None if read_file => match self.populate(&e, v * PAGE) {
-                    Ok(pa) => Pte { pa, cow: false, stub_prot: 0 },
-                    // Past the end of the file, or out of memory: the fault itself says so.
-                    Err(_) => break,
-                },
-                None => continue,
-            };
-            if pte.stub_prot != 0 || e.prot == 0 {
-                self.pages.insert(v, pte);
-                continue;
-            }
-            let prot = if pte.cow && !shared { e.prot & !PROT_WRITE } else { e.prot };
-            self.pending.map(v * PAGE, PAGE, prot, pte.pa);
-            self.pages.insert(v, Pte { stub_prot: prot, ..pte });
+        if e.prot == 0 {
+            return;
         }
+        // Read the file's missing pages first, with the page table unlocked: up to the first
+        // that cannot be read (past the end of the file, out of memory: the fault says so).
+        let mut fresh = Vec::new();
+        if access != Access::Write && matches!(e.backing, Backing::File { .. }) {
+            let missing: Vec<u64> = {
+                let pt = self.pt.lock();
+                (lo..hi).filter(|v| *v != vpn && !pt.pages.contains_key(v)).collect()
+            };
+            for v in missing {
+                match self.populate(e, v * PAGE) {
+                    Ok(pa) => fresh.push((v, pa)),
+                    Err(_) => break,
+                }
+            }
+        }
+        let pm = &self.pm;
+        let mut pt = self.pt.lock();
+        for (v, pa) in fresh {
+            match pt.pages.entry(v) {
+                std::collections::btree_map::Entry::Occupied(_) => {
+                    pm.page_unref(pa);
+                }
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(Pte { pa, cow: false, stub_prot: 0 });
+                }
+            }
+        }
+        for v in lo..hi {
+            let Some(pte) = pt.pages.get(&v).copied() else { continue };
+            if v == vpn || pte.stub_prot != 0 {
+                continue;
+            }
+            let prot = if pte.cow && !e.shared() { e.prot & !PROT_WRITE } else { e.prot };
+            pt.map_in_stub(v, pte, prot);
+        }
+        self.count_resident(&pt);
     }
 
-    /// A copy-on-write page being written: take it if nobody else has it, else copy.
-    fn break_cow(&mut self, pte: Pte) -> Result<Pte, FaultError> {
-        let pm = Self::pm();
+    /// A copy-on-write page being written: take it if nobody else has it, else copy. Called
+    /// with the page table locked (no sleep: an allocation and a copy).
+    fn break_cow(&self, pt: &mut PageTable, pte: Pte) -> Result<Pte, FaultError> {
+        let pm = &self.pm;
         let only_us = pm.page(pte.pa).is_some_and(|p| p.refcount.load(Ordering::Acquire) == 1);
         if only_us {
             return Ok(Pte { cow: false, stub_prot: 0, ..pte });
@@ -582,13 +601,14 @@ impl AddressSpace {
         let new = pm.alloc_page(self.owner, pgflags::ANON).ok_or(FaultError::OutOfMemory)?;
         pm.copy_page(new, pte.pa);
         // Other threads may read the old page until the new one replaces it in the stub.
-        self.drop_page(pte.pa, pte.stub_prot != 0);
+        pt.drop_page(pm, pte.pa, pte.stub_prot != 0);
         Ok(Pte { pa: new, cow: false, stub_prot: 0 })
     }
 
-    /// The first touch of a page: zeros, file data, or the shared object's page.
+    /// The first touch of a page: zeros, file data, or the shared object's page; a new
+    /// reference. May sleep (file I/O): called without the page-table lock.
     fn populate(&self, e: &MapEntry, page_va: u64) -> Result<u64, FaultError> {
-        let pm = Self::pm();
+        let pm = &self.pm;
         let off = page_va - e.start;
         match &e.backing {
             Backing::Anon => pm.alloc_zeroed(self.owner, pgflags::ANON).ok_or(FaultError::OutOfMemory),
@@ -657,12 +677,11 @@ impl AddressSpace {
     }
 
     /// The physical page behind `addr` for a kernel access (copyin/copyout), faulting it in.
-    pub fn resolve(&mut self, addr: u64, write: bool) -> Result<u64, FaultError> {
-        if let Some(pte) = self.pages.get(&(addr / PAGE)) {
-            let ok = self.find(addr).is_some_and(|e| if write { e.prot & PROT_WRITE != 0 } else { e.prot != 0 });
-            if ok && !(write && pte.cow) {
-                return Ok(pte.pa + addr % PAGE);
-            }
+    /// Shared access to the space is enough (see [`AddressSpace::fault`]).
+    pub fn resolve(&self, addr: u64, write: bool) -> Result<u64, FaultError> {
+        let ok = self.find(addr).is_some_and(|e| if write { e.prot & PROT_WRITE != 0 } else { e.prot != 0 });
+        if ok && let Some(pte) = self.pt.lock().pages.get(&(addr / PAGE)) && !(write && pte.cow) {
+            return Ok(pte.pa + addr % PAGE);
         }
         let pa = self.fault(addr, if write { Access::Write } else { Access::Read })?;
         Ok(pa + addr % PAGE)
@@ -671,13 +690,15 @@ impl AddressSpace {
     /// A copy for fork: private pages become copy-on-write in both, shared ones stay shared.
     /// The parent's stub loses write access to its now-shared private pages.
     pub fn fork(&mut self, owner: u64) -> AddressSpace {
-        let pm = Self::pm();
-        let mut child = AddressSpace::new(owner);
+        let pm = &self.pm;
+        let mut child = AddressSpace::with_physmem(owner, Arc::clone(&self.pm));
         child.entries = self.entries.clone();
         child.brk_start = self.brk_start;
         child.brk = self.brk;
         let mut downgrade = Vec::new();
-        for (&vpn, pte) in self.pages.iter_mut() {
+        let pt = self.pt.get_mut();
+        let child_pt = child.pt.get_mut();
+        for (&vpn, pte) in pt.pages.iter_mut() {
             let shared = {
                 let addr = vpn * PAGE;
                 let (_, e) = match self.entries.range(..=addr).next_back() {
@@ -694,8 +715,9 @@ impl AddressSpace {
                     pte.stub_prot = 0;
                 }
             }
-            child.pages.insert(vpn, Pte { pa: pte.pa, cow: pte.cow, stub_prot: 0 });
+            child_pt.pages.insert(vpn, Pte { pa: pte.pa, cow: pte.cow, stub_prot: 0 });
         }
+        child.resident.store(child_pt.pages.len() as u64, Ordering::Relaxed);
         // Unmap the pages that were writable in the parent's stub, in runs.
         let mut i = 0;
         while i < downgrade.len() {
@@ -705,7 +727,7 @@ impl AddressSpace {
                 i += 1;
                 end += 1;
             }
-            self.unmap_in_stub(start * PAGE, end * PAGE);
+            pt.unmap_in_stub(start * PAGE, end * PAGE);
             i += 1;
         }
         child
@@ -713,26 +735,24 @@ impl AddressSpace {
 
     /// Release every page (exit, exec).
     pub fn clear(&mut self) {
-        let pm = Self::pm();
-        for (_, pte) in std::mem::take(&mut self.pages) {
-            pm.page_unref(pte.pa);
-        }
-        for pa in std::mem::take(&mut self.deferred) {
-            pm.page_unref(pa);
+        let pt = std::mem::take(self.pt.get_mut());
+        for pa in pt.pages.into_values().map(|pte| pte.pa).chain(pt.deferred) {
+            self.pm.page_unref(pa);
         }
         self.entries.clear();
-        self.pending = Ops::new();
-        self.unmap_queued = false;
+        self.resident.store(0, Ordering::Relaxed);
     }
 }
 
 impl Drop for AddressSpace {
     fn drop(&mut self) {
-        if physmem::get().is_some() {
-            self.clear();
-        }
+        self.clear();
         if let Some(stub) = self.stub.take() {
             stub.kill();
         }
     }
 }
+
+#[cfg(test)]
+#[path = "space_tests.rs"]
+mod tests;

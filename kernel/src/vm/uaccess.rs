@@ -3,15 +3,17 @@
 //! write), and bytes move through the direct map. A bad address is `EFAULT`, never a fault
 //! in the kernel.
 //!
+//! The caller holds the address space's `vmmap` lock; shared (`vm.read()`) is enough: the
+//! threads of a process copy in and out at the same time.
+//!
 //! On top of the byte copies sit the typed handles the rest of the kernel uses: a
 //! [`UserPtr<T>`] (one guest `T`) and a [`UserSlice<T>`] (an array of them), read and written
 //! whole with zerocopy's byte views of the `#[repr(C)]` ABI structures in `crate::abi`.
 
 use std::marker::PhantomData;
 
-use platform::physmem;
-use zerocopy::{FromBytes, Immutable, IntoBytes};
 use platform::stub::layout::USER_END;
+use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::kern::errno::Errno;
 use crate::vm::space::{AddressSpace, PAGE};
@@ -25,9 +27,9 @@ fn check(addr: u64, len: usize) -> Result<(), Errno> {
 }
 
 /// Copy `buf.len()` bytes from guest address `addr`.
-pub fn copyin(vm: &mut AddressSpace, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+pub fn copyin(vm: &AddressSpace, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
     check(addr, buf.len())?;
-    let pm = physmem::get().ok_or(Errno::EFAULT)?;
+    let pm = vm.physmem();
     let mut done = 0;
     while done < buf.len() {
         let a = addr + done as u64;
@@ -40,9 +42,9 @@ pub fn copyin(vm: &mut AddressSpace, addr: u64, buf: &mut [u8]) -> Result<(), Er
 }
 
 /// Copy `data` to guest address `addr`.
-pub fn copyout(vm: &mut AddressSpace, addr: u64, data: &[u8]) -> Result<(), Errno> {
+pub fn copyout(vm: &AddressSpace, addr: u64, data: &[u8]) -> Result<(), Errno> {
     check(addr, data.len())?;
-    let pm = physmem::get().ok_or(Errno::EFAULT)?;
+    let pm = vm.physmem();
     let mut done = 0;
     while done < data.len() {
         let a = addr + done as u64;
@@ -56,7 +58,7 @@ pub fn copyout(vm: &mut AddressSpace, addr: u64, data: &[u8]) -> Result<(), Errn
 
 /// Read a NUL-terminated string of at most `max` bytes (without the NUL). ENAMETOOLONG when
 /// no NUL comes within `max`.
-pub fn copyin_str(vm: &mut AddressSpace, addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
+pub fn copyin_str(vm: &AddressSpace, addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
     let mut out = Vec::new();
     let mut a = addr;
     loop {
@@ -79,7 +81,7 @@ pub fn copyin_str(vm: &mut AddressSpace, addr: u64, max: usize) -> Result<Vec<u8
 }
 
 /// Read a u64.
-pub fn copyin_u64(vm: &mut AddressSpace, addr: u64) -> Result<u64, Errno> {
+pub fn copyin_u64(vm: &AddressSpace, addr: u64) -> Result<u64, Errno> {
     let mut b = [0u8; 8];
     copyin(vm, addr, &mut b)?;
     Ok(u64::from_le_bytes(b))
@@ -166,26 +168,26 @@ impl<T> UserSlice<T> {
 }
 
 /// Copy a `T` in from guest memory.
-pub fn read<T: FromBytes + IntoBytes>(vm: &mut AddressSpace, p: UserPtr<T>) -> Result<T, Errno> {
+pub fn read<T: FromBytes + IntoBytes>(vm: &AddressSpace, p: UserPtr<T>) -> Result<T, Errno> {
     let mut v = T::new_zeroed();
     copyin(vm, p.addr, v.as_mut_bytes())?;
     Ok(v)
 }
 
 /// Copy a `T` out to guest memory.
-pub fn write<T: IntoBytes + Immutable>(vm: &mut AddressSpace, p: UserPtr<T>, v: &T) -> Result<(), Errno> {
+pub fn write<T: IntoBytes + Immutable>(vm: &AddressSpace, p: UserPtr<T>, v: &T) -> Result<(), Errno> {
     copyout(vm, p.addr, v.as_bytes())
 }
 
 /// Copy a guest array in (its length already bounded by the caller).
-pub fn read_slice<T: FromBytes + IntoBytes>(vm: &mut AddressSpace, s: UserSlice<T>) -> Result<Vec<T>, Errno> {
+pub fn read_slice<T: FromBytes + IntoBytes>(vm: &AddressSpace, s: UserSlice<T>) -> Result<Vec<T>, Errno> {
     let mut v: Vec<T> = std::iter::repeat_with(T::new_zeroed).take(s.len).collect();
     copyin(vm, s.addr(), v.as_mut_slice().as_mut_bytes())?;
     Ok(v)
 }
 
 /// Copy `data` out to the start of a guest array (EFAULT when it is longer than the array).
-pub fn write_slice<T: IntoBytes + Immutable>(vm: &mut AddressSpace, s: UserSlice<T>, data: &[T]) -> Result<(), Errno> {
+pub fn write_slice<T: IntoBytes + Immutable>(vm: &AddressSpace, s: UserSlice<T>, data: &[T]) -> Result<(), Errno> {
     if data.len() > s.len {
         return Err(Errno::EFAULT);
     }

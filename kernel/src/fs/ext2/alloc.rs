@@ -3,6 +3,10 @@
 //!
 //! Blocks go first to the inode's own group, then the next groups round; inodes for a
 //! directory to the group with the most free inodes, for a file to its directory's group.
+//!
+//! Every bitmap change and count update happens under the allocation lock (`ext2_alloc`,
+//! [`super::fs::Meta`]), so two allocators never take the same bit; the bitmap block's own
+//! buffer lock is taken inside it, briefly. The caller holds the inode's lock (its `i_blocks`).
 
 use super::fs::Fs;
 use super::inode::Inode;
@@ -25,123 +29,140 @@ impl Fs {
     }
 
     /// Allocate a zeroed block for `ip` (counted in its i_blocks).
-    pub fn alloc_block(&mut self, ip: &mut Inode, goal: u64) -> Result<u64, Errno> {
-        if self.readonly {
+    pub fn alloc_block(&self, ip: &mut Inode, goal: u64) -> Result<u64, Errno> {
+        if self.is_readonly() {
             return Err(Errno::EROFS);
         }
-        if self.sb.free_blocks() == 0 {
-            return Err(Errno::ENOSPC);
-        }
-        let n = self.sb.ngroups;
-        for k in 0..n {
-            let g = (goal + k) % n;
-            if self.groups[g as usize].free_blocks == 0 {
-                continue;
+        let blk = {
+            let mut m = self.meta.lock();
+            if m.sb.free_blocks() == 0 {
+                return Err(Errno::ENOSPC);
             }
-            let bm = self.groups[g as usize].block_bitmap;
-            let len = self.group_blocks(g) as usize;
-            let bits = self.cache.read(bm)?;
-            let Some(i) = (0..len).find(|&i| !bit(bits, i)) else {
-                continue;
-            };
-            self.cache.modify(bm)?[i / 8] |= 1 << (i % 8);
-            let blk = self.sb.first_data_block + g * self.sb.blocks_per_group + i as u64;
-            self.groups[g as usize].free_blocks -= 1;
-            let f = self.sb.free_blocks();
-            self.sb.set_free_blocks(f - 1);
-            self.meta_dirty = true;
-            self.cache.zeroed(blk)?;
-            ip.blocks += (self.sb.bsize / 512) as u32;
-            return Ok(blk);
-        }
-        Err(Errno::ENOSPC)
+            let n = self.sb.ngroups;
+            let mut found = None;
+            for k in 0..n {
+                let g = (goal + k) % n;
+                if m.groups[g as usize].free_blocks == 0 {
+                    continue;
+                }
+                let bm = self.group_locs[g as usize].block_bitmap;
+                let len = self.group_blocks(g) as usize;
+                let taken = self.cache.modify(bm, |bits| {
+                    let i = (0..len).find(|&i| !bit(bits, i))?;
+                    bits[i / 8] |= 1 << (i % 8);
+                    Some(i)
+                })?;
+                let Some(i) = taken else { continue };
+                m.groups[g as usize].free_blocks -= 1;
+                let f = m.sb.free_blocks();
+                m.sb.set_free_blocks(f - 1);
+                m.dirty = true;
+                found = Some(self.sb.first_data_block + g * self.sb.blocks_per_group + i as u64);
+                break;
+            }
+            found.ok_or(Errno::ENOSPC)?
+        };
+        self.cache.zeroed(blk)?;
+        ip.blocks += (self.sb.bsize / 512) as u32;
+        Ok(blk)
     }
 
     /// Free block `blk` of `ip`.
-    pub fn free_block(&mut self, ip: &mut Inode, blk: u64) -> Result<(), Errno> {
+    pub fn free_block(&self, ip: &mut Inode, blk: u64) -> Result<(), Errno> {
         let rel = blk - self.sb.first_data_block;
         let (g, i) = (rel / self.sb.blocks_per_group, (rel % self.sb.blocks_per_group) as usize);
-        let bm = self.groups[g as usize].block_bitmap;
-        let b = self.cache.modify(bm)?;
-        if !bit(b, i) {
+        let bm = self.group_locs[g as usize].block_bitmap;
+        let mut m = self.meta.lock();
+        let was_set = self.cache.modify(bm, |b| {
+            let was = bit(b, i);
+            b[i / 8] &= !(1 << (i % 8));
+            was
+        })?;
+        if !was_set {
             crate::kprintf!("{}: ext2: inode {}: freeing free block {blk}\n", self.name, ip.ino);
             return Err(Errno::EIO);
         }
-        b[i / 8] &= !(1 << (i % 8));
         self.cache.forget(blk);
-        self.groups[g as usize].free_blocks += 1;
-        let f = self.sb.free_blocks();
-        self.sb.set_free_blocks(f + 1);
-        self.meta_dirty = true;
+        m.groups[g as usize].free_blocks += 1;
+        let f = m.sb.free_blocks();
+        m.sb.set_free_blocks(f + 1);
+        m.dirty = true;
         ip.blocks = ip.blocks.saturating_sub((self.sb.bsize / 512) as u32);
         Ok(())
     }
 
     /// Allocate an inode number near `parent`'s group.
-    pub fn alloc_inode(&mut self, parent: u32, is_dir: bool) -> Result<u32, Errno> {
-        if self.readonly {
+    pub fn alloc_inode(&self, parent: u32, is_dir: bool) -> Result<u32, Errno> {
+        if self.is_readonly() {
             return Err(Errno::EROFS);
         }
-        if self.sb.free_inodes() == 0 {
+        let mut m = self.meta.lock();
+        if m.sb.free_inodes() == 0 {
             return Err(Errno::ENOSPC);
         }
         let n = self.sb.ngroups;
         let start = if is_dir {
-            (0..n).max_by_key(|&g| (self.groups[g as usize].free_inodes, std::cmp::Reverse(g))).unwrap_or(0)
+            (0..n).max_by_key(|&g| (m.groups[g as usize].free_inodes, std::cmp::Reverse(g))).unwrap_or(0)
         } else {
             self.inode_group(parent).0
         };
         let ipg = self.sb.inodes_per_group as usize;
+        let first = self.sb.first_ino as usize;
         for k in 0..n {
             let g = (start + k) % n;
-            if self.groups[g as usize].free_inodes == 0 {
+            if m.groups[g as usize].free_inodes == 0 {
                 continue;
             }
-            let bm = self.groups[g as usize].inode_bitmap;
-            let first = self.sb.first_ino as usize;
-            let bits = self.cache.read(bm)?;
-            let Some(i) = (0..ipg).find(|&i| g as usize * ipg + i + 1 >= first && !bit(bits, i)) else {
-                continue;
-            };
-            self.cache.modify(bm)?[i / 8] |= 1 << (i % 8);
-            let gd = &mut self.groups[g as usize];
+            let bm = self.group_locs[g as usize].inode_bitmap;
+            let taken = self.cache.modify(bm, |bits| {
+                let i = (0..ipg).find(|&i| g as usize * ipg + i + 1 >= first && !bit(bits, i))?;
+                bits[i / 8] |= 1 << (i % 8);
+                Some(i)
+            })?;
+            let Some(i) = taken else { continue };
+            let gd = &mut m.groups[g as usize];
             gd.free_inodes -= 1;
             if is_dir {
                 gd.used_dirs += 1;
             }
-            let f = self.sb.free_inodes();
-            self.sb.set_free_inodes(f - 1);
-            self.meta_dirty = true;
+            let f = m.sb.free_inodes();
+            m.sb.set_free_inodes(f - 1);
+            m.dirty = true;
             return Ok((g as usize * ipg + i + 1) as u32);
         }
         Err(Errno::ENOSPC)
     }
 
     /// Free inode `ino` in the bitmap and counts (its blocks are already freed).
-    pub fn free_inode_bit(&mut self, ino: u32, is_dir: bool) -> Result<(), Errno> {
+    pub fn free_inode_bit(&self, ino: u32, is_dir: bool) -> Result<(), Errno> {
         let (g, i) = self.inode_group(ino);
         let i = i as usize;
-        let bm = self.groups[g as usize].inode_bitmap;
-        let b = self.cache.modify(bm)?;
-        if !bit(b, i) {
+        let bm = self.group_locs[g as usize].inode_bitmap;
+        let mut m = self.meta.lock();
+        let was_set = self.cache.modify(bm, |b| {
+            let was = bit(b, i);
+            b[i / 8] &= !(1 << (i % 8));
+            was
+        })?;
+        if !was_set {
             crate::kprintf!("{}: ext2: freeing free inode {ino}\n", self.name);
             return Err(Errno::EIO);
         }
-        b[i / 8] &= !(1 << (i % 8));
-        let gd = &mut self.groups[g as usize];
+        let gd = &mut m.groups[g as usize];
         gd.free_inodes += 1;
         if is_dir {
             gd.used_dirs = gd.used_dirs.saturating_sub(1);
         }
-        let f = self.sb.free_inodes();
-        self.sb.set_free_inodes(f + 1);
-        self.meta_dirty = true;
+        let f = m.sb.free_inodes();
+        m.sb.set_free_inodes(f + 1);
+        m.dirty = true;
         Ok(())
     }
 
     /// Release an inode with no links left: its blocks, its extended-attribute block, its
-    /// bitmap bit; the inode keeps its mode with a deletion time, as Linux leaves it.
-    pub fn release_inode(&mut self, ino: u32) -> Result<(), Errno> {
+    /// bitmap bit; the inode keeps its mode with a deletion time, as Linux leaves it. The
+    /// caller makes sure no one else can reach it (an orphan no vnode holds).
+    pub fn release_inode(&self, ino: u32) -> Result<(), Errno> {
         let mut ip = self.read_inode(ino)?;
         if ip.links != 0 || ip.dtime != 0 && ip.mode == 0 {
             return Ok(());
@@ -155,9 +176,15 @@ impl Fs {
         }
         if ip.file_acl != 0 {
             let b = self.check_block("xattr", ino, ip.file_acl)?;
-            let refs = super::le::get32(self.cache.read(b)?, 4);
-            if refs > 1 {
-                super::le::put32(self.cache.modify(b)?, 4, refs - 1);
+            // The block is shared by reference count: one fewer, or free it with the last.
+            let shared = self.cache.modify(b, |blk| {
+                let refs = super::le::get32(blk, 4);
+                if refs > 1 {
+                    super::le::put32(blk, 4, refs - 1);
+                }
+                refs > 1
+            })?;
+            if shared {
                 ip.blocks = ip.blocks.saturating_sub((self.sb.bsize / 512) as u32);
             } else {
                 self.free_block(&mut ip, b)?;

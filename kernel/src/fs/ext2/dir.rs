@@ -6,6 +6,9 @@
 //! in its block, or has its inode zeroed when it is the first. A directory vk changes loses
 //! its hashed index flag (Linux ext2 does not keep htree either; the index blocks read as
 //! empty entries). Every entry read is checked; a bad one is EIO with a message.
+//!
+//! The caller holds the directory's inode lock: shared to look up and list, exclusive to
+//! change it.
 
 use super::fs::Fs;
 use super::inode::{INDEX_FL, Inode};
@@ -52,43 +55,44 @@ pub fn ftype_of(t: VType) -> u8 {
 
 impl Fs {
     /// The entries of one directory block, checked.
-    fn parse_dir_block(&mut self, dir: &Inode, pblk: u64) -> Result<Vec<Entry>, Errno> {
+    fn parse_dir_block(&self, dir: &Inode, pblk: u64) -> Result<Vec<Entry>, Errno> {
         let bs = self.sb.bsize as usize;
         let inodes = self.sb.inodes;
         let filetype = self.sb.filetype;
-        let name = self.name.clone();
-        let b = self.cache.read(pblk)?;
-        let mut out = Vec::new();
-        let mut off = 0;
-        let mut prev = None;
-        while off < bs {
-            let bad = |why: &str| {
-                crate::kprintf!("{name}: ext2: directory inode {}: block {pblk} offset {off}: {why}\n", dir.ino);
-                Errno::EIO
-            };
-            if off + 8 > bs {
-                return Err(bad("entry header past the block"));
+        let name = &self.name;
+        self.cache.read(pblk, |b| {
+            let mut out = Vec::new();
+            let mut off = 0;
+            let mut prev = None;
+            while off < bs {
+                let bad = |why: &str| {
+                    crate::kprintf!("{name}: ext2: directory inode {}: block {pblk} offset {off}: {why}\n", dir.ino);
+                    Errno::EIO
+                };
+                if off + 8 > bs {
+                    return Err(bad("entry header past the block"));
+                }
+                let ino = get32(b, off);
+                let rec_len = usize::from(get16(b, off + 4));
+                let name_len = if filetype { usize::from(b[off + 6]) } else { usize::from(get16(b, off + 6)) };
+                if rec_len < 12 || rec_len % 4 != 0 || off + rec_len > bs {
+                    return Err(bad("bad rec_len"));
+                }
+                if ino != 0 && (rec_len < rec_len_for(name_len) || ino > inodes) {
+                    return Err(bad("bad entry"));
+                }
+                let ftype = if filetype { b[off + 7] } else { 0 };
+                let nm = if ino != 0 { b[off + 8..off + 8 + name_len].to_vec() } else { Vec::new() };
+                out.push(Entry { pblk, off, prev, ino, rec_len, name: nm, ftype, pos: off as u64 });
+                prev = Some(off);
+                off += rec_len;
             }
-            let ino = get32(b, off);
-            let rec_len = usize::from(get16(b, off + 4));
-            let name_len = if filetype { usize::from(b[off + 6]) } else { usize::from(get16(b, off + 6)) };
-            if rec_len < 12 || rec_len % 4 != 0 || off + rec_len > bs {
-                return Err(bad("bad rec_len"));
-            }
-            if ino != 0 && (rec_len < rec_len_for(name_len) || ino > inodes) {
-                return Err(bad("bad entry"));
-            }
-            let ftype = if filetype { b[off + 7] } else { 0 };
-            let nm = if ino != 0 { b[off + 8..off + 8 + name_len].to_vec() } else { Vec::new() };
-            out.push(Entry { pblk, off, prev, ino, rec_len, name: nm, ftype, pos: off as u64 });
-            prev = Some(off);
-            off += rec_len;
-        }
-        Ok(out)
+            Ok(out)
+        })?
     }
 
     /// The disk blocks of a directory.
-    fn dir_blocks(&mut self, dir: &Inode) -> Result<Vec<u64>, Errno> {
+    fn dir_blocks(&self, dir: &Inode) -> Result<Vec<u64>, Errno> {
         let bs = self.sb.bsize;
         if dir.size > MAX_DIR_SIZE {
             crate::kprintf!("{}: ext2: directory inode {} is too large ({} bytes)\n", self.name, dir.ino, dir.size);
@@ -109,7 +113,7 @@ impl Fs {
     }
 
     /// Every live entry (including `.` and `..`).
-    pub fn dir_list(&mut self, dir: &Inode) -> Result<Vec<Entry>, Errno> {
+    pub fn dir_list(&self, dir: &Inode) -> Result<Vec<Entry>, Errno> {
         let mut out = Vec::new();
         let bs = self.sb.bsize;
         for (l, b) in (0u64..).zip(self.dir_blocks(dir)?) {
@@ -119,7 +123,7 @@ impl Fs {
     }
 
     /// The entry `name`, if any.
-    pub fn dir_lookup(&mut self, dir: &Inode, name: &[u8]) -> Result<Option<Entry>, Errno> {
+    pub fn dir_lookup(&self, dir: &Inode, name: &[u8]) -> Result<Option<Entry>, Errno> {
         for b in self.dir_blocks(dir)? {
             if let Some(e) = self.parse_dir_block(dir, b)?.into_iter().find(|e| e.ino != 0 && e.name == name) {
                 return Ok(Some(e));
@@ -128,23 +132,23 @@ impl Fs {
         Ok(None)
     }
 
-    fn put_entry(&mut self, pblk: u64, off: usize, ino: u32, rec_len: usize, name: &[u8], ftype: u8) -> Result<(), Errno> {
+    fn put_entry(&self, pblk: u64, off: usize, ino: u32, rec_len: usize, name: &[u8], ftype: u8) -> Result<(), Errno> {
         let filetype = self.sb.filetype;
-        let b = self.cache.modify(pblk)?;
-        put32(b, off, ino);
-        put16(b, off + 4, rec_len as u16);
-        if filetype {
-            b[off + 6] = name.len() as u8;
-            b[off + 7] = ftype;
-        } else {
-            put16(b, off + 6, name.len() as u16);
-        }
-        b[off + 8..off + 8 + name.len()].copy_from_slice(name);
-        Ok(())
+        self.cache.modify(pblk, |b| {
+            put32(b, off, ino);
+            put16(b, off + 4, rec_len as u16);
+            if filetype {
+                b[off + 6] = name.len() as u8;
+                b[off + 7] = ftype;
+            } else {
+                put16(b, off + 6, name.len() as u16);
+            }
+            b[off + 8..off + 8 + name.len()].copy_from_slice(name);
+        })
     }
 
     /// A directory was changed: new times, no hashed index; write its inode.
-    fn dir_changed(&mut self, dir: &mut Inode) -> Result<(), Errno> {
+    fn dir_changed(&self, dir: &mut Inode) -> Result<(), Errno> {
         let t = super::vnode::now();
         dir.mtime = t;
         dir.ctime = t;
@@ -153,7 +157,7 @@ impl Fs {
     }
 
     /// Add `name` → `ino` (the caller made sure the name is new).
-    pub fn dir_add(&mut self, dir: &mut Inode, name: &[u8], ino: u32, ftype: u8) -> Result<(), Errno> {
+    pub fn dir_add(&self, dir: &mut Inode, name: &[u8], ino: u32, ftype: u8) -> Result<(), Errno> {
         let need = rec_len_for(name.len());
         for b in self.dir_blocks(dir)? {
             for e in self.parse_dir_block(dir, b)? {
@@ -163,7 +167,7 @@ impl Fs {
                     return self.dir_changed(dir);
                 }
                 if e.ino != 0 && e.rec_len >= used + need {
-                    put16(self.cache.modify(b)?, e.off + 4, used as u16);
+                    self.cache.modify(b, |d| put16(d, e.off + 4, used as u16))?;
                     self.put_entry(b, e.off + used, ino, e.rec_len - used, name, ftype)?;
                     return self.dir_changed(dir);
                 }
@@ -179,39 +183,39 @@ impl Fs {
     }
 
     /// Remove `name`; returns the entry removed.
-    pub fn dir_remove(&mut self, dir: &mut Inode, name: &[u8]) -> Result<Entry, Errno> {
+    pub fn dir_remove(&self, dir: &mut Inode, name: &[u8]) -> Result<Entry, Errno> {
         let e = self.dir_lookup(dir, name)?.ok_or(Errno::ENOENT)?;
         match e.prev {
-            Some(p) => {
-                let b = self.cache.modify(e.pblk)?;
+            Some(p) => self.cache.modify(e.pblk, |b| {
                 let prev_len = usize::from(get16(b, p + 4));
                 put16(b, p + 4, (prev_len + e.rec_len) as u16);
-            }
-            None => put32(self.cache.modify(e.pblk)?, e.off, 0),
+            })?,
+            None => self.cache.modify(e.pblk, |b| put32(b, e.off, 0))?,
         }
         self.dir_changed(dir)?;
         Ok(e)
     }
 
     /// Point the existing entry `name` at `ino` (rename over a name; a moved directory's `..`).
-    pub fn dir_set(&mut self, dir: &mut Inode, name: &[u8], ino: u32, ftype: u8) -> Result<(), Errno> {
+    pub fn dir_set(&self, dir: &mut Inode, name: &[u8], ino: u32, ftype: u8) -> Result<(), Errno> {
         let e = self.dir_lookup(dir, name)?.ok_or(Errno::ENOENT)?;
         let filetype = self.sb.filetype;
-        let b = self.cache.modify(e.pblk)?;
-        put32(b, e.off, ino);
-        if filetype {
-            b[e.off + 7] = ftype;
-        }
+        self.cache.modify(e.pblk, |b| {
+            put32(b, e.off, ino);
+            if filetype {
+                b[e.off + 7] = ftype;
+            }
+        })?;
         self.dir_changed(dir)
     }
 
     /// Whether a directory holds only `.` and `..`.
-    pub fn dir_is_empty(&mut self, dir: &Inode) -> Result<bool, Errno> {
+    pub fn dir_is_empty(&self, dir: &Inode) -> Result<bool, Errno> {
         Ok(self.dir_list(dir)?.iter().all(|e| e.name == b"." || e.name == b".."))
     }
 
     /// The first block of a new directory: `.` and `..`.
-    pub fn dir_init(&mut self, dir: &mut Inode, parent: u32) -> Result<(), Errno> {
+    pub fn dir_init(&self, dir: &mut Inode, parent: u32) -> Result<(), Errno> {
         let Some(b) = self.bmap(dir, 0, true)? else { return Err(Errno::EIO) };
         let bs = self.sb.bsize as usize;
         let me = dir.ino;

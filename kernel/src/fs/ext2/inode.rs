@@ -1,5 +1,9 @@
 //! Inodes: reading and writing the on-disk inode, the block map (12 direct pointers, then
 //! single, double and triple indirect blocks), file data, and truncation.
+//!
+//! An inode is read and written whole, under its inode-table block's buffer lock, so a read
+//! is a consistent snapshot. Everything else here — the block map, the data — assumes the
+//! caller holds the inode's lock (shared to read, exclusive to change).
 
 use super::fs::Fs;
 use super::le::{get16, get32, put16, put32};
@@ -130,31 +134,29 @@ impl Fs {
         }
         let (g, idx) = self.inode_group(ino);
         let byte = u64::from(idx) * self.sb.inode_size;
-        Ok((self.groups[g as usize].inode_table + byte / self.sb.bsize, (byte % self.sb.bsize) as usize))
+        Ok((self.group_locs[g as usize].inode_table + byte / self.sb.bsize, (byte % self.sb.bsize) as usize))
     }
 
-    pub fn read_inode(&mut self, ino: u32) -> Result<Inode, Errno> {
+    pub fn read_inode(&self, ino: u32) -> Result<Inode, Errno> {
         let (blk, off) = self.inode_loc(ino)?;
         let isz = self.sb.inode_size as usize;
-        let b = self.cache.read(blk)?;
-        Ok(Inode::parse(ino, &b[off..off + isz], isz))
+        self.cache.read(blk, |b| Inode::parse(ino, &b[off..off + isz], isz))
     }
 
-    pub fn write_inode(&mut self, ip: &Inode) -> Result<(), Errno> {
+    pub fn write_inode(&self, ip: &Inode) -> Result<(), Errno> {
         let (blk, off) = self.inode_loc(ip.ino)?;
         let isz = self.sb.inode_size as usize;
-        let b = self.cache.modify(blk)?;
-        ip.store(&mut b[off..off + isz]);
-        Ok(())
+        self.cache.modify(blk, |b| ip.store(&mut b[off..off + isz]))
     }
 
     /// A fresh on-disk inode (all zero, extra space set as mke2fs does).
-    pub fn init_inode(&mut self, ino: u32) -> Result<Inode, Errno> {
+    pub fn init_inode(&self, ino: u32) -> Result<Inode, Errno> {
         let (blk, off) = self.inode_loc(ino)?;
         let isz = self.sb.inode_size as usize;
-        let b = self.cache.modify(blk)?;
-        b[off..off + isz].fill(0);
-        let mut ip = Inode::parse(ino, &b[off..off + isz], isz);
+        let mut ip = self.cache.modify(blk, |b| {
+            b[off..off + isz].fill(0);
+            Inode::parse(ino, &b[off..off + isz], isz)
+        })?;
         if isz >= 160 {
             ip.extra_isize = 32;
         }
@@ -167,7 +169,7 @@ impl Fs {
 
     /// The disk block of logical block `lblk` of `ip` (None: a hole). With `alloc`, holes are
     /// filled (and indirect blocks made); `ip` is changed and the caller writes it.
-    pub fn bmap(&mut self, ip: &mut Inode, lblk: u64, alloc: bool) -> Result<Option<u64>, Errno> {
+    pub fn bmap(&self, ip: &mut Inode, lblk: u64, alloc: bool) -> Result<Option<u64>, Errno> {
         let p = self.ptrs_per_block();
         let (slot, path): (usize, Vec<u64>) = if lblk < NDIR as u64 {
             (lblk as usize, vec![])
@@ -195,13 +197,13 @@ impl Fs {
         }
         let mut blk = self.check_block("mapped", ip.ino, cur)?;
         for &idx in &path {
-            let next = Fs::ptr_at(self.cache.read(blk)?, idx as usize);
+            let next = self.cache.read(blk, |b| Fs::ptr_at(b, idx as usize))?;
             let nb = if next == 0 {
                 if !alloc {
                     return Ok(None);
                 }
                 let nb = self.alloc_block(ip, goal)?;
-                put32(self.cache.modify(blk)?, idx as usize * 4, nb as u32);
+                self.cache.modify(blk, |b| put32(b, idx as usize * 4, nb as u32))?;
                 nb
             } else {
                 self.check_block("indirect", ip.ino, next)?
@@ -212,7 +214,7 @@ impl Fs {
     }
 
     /// Read file data at `off` (short at the end of the file).
-    pub fn read_data(&mut self, ip: &Inode, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+    pub fn read_data(&self, ip: &Inode, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         if off >= ip.size {
             return Ok(0);
         }
@@ -225,7 +227,7 @@ impl Fs {
             let in_blk = (pos % bs) as usize;
             let chunk = (bs as usize - in_blk).min(n - done);
             match self.bmap(&mut ip, pos / bs, false)? {
-                Some(b) => buf[done..done + chunk].copy_from_slice(&self.cache.read(b)?[in_blk..in_blk + chunk]),
+                Some(b) => self.cache.read(b, |d| buf[done..done + chunk].copy_from_slice(&d[in_blk..in_blk + chunk]))?,
                 None => buf[done..done + chunk].fill(0),
             }
             done += chunk;
@@ -234,7 +236,7 @@ impl Fs {
     }
 
     /// Write file data at `off`, allocating blocks; returns bytes written (short on ENOSPC).
-    pub fn write_data(&mut self, ip: &mut Inode, off: u64, buf: &[u8]) -> Result<usize, Errno> {
+    pub fn write_data(&self, ip: &mut Inode, off: u64, buf: &[u8]) -> Result<usize, Errno> {
         let bs = self.sb.bsize;
         let mut done = 0;
         while done < buf.len() {
@@ -247,7 +249,7 @@ impl Fs {
                 Err(e) if done > 0 && (e == Errno::ENOSPC || e == Errno::EFBIG) => break,
                 Err(e) => return Err(e),
             };
-            self.cache.modify(b)?[in_blk..in_blk + chunk].copy_from_slice(&buf[done..done + chunk]);
+            self.cache.modify(b, |d| d[in_blk..in_blk + chunk].copy_from_slice(&buf[done..done + chunk]))?;
             done += chunk;
             ip.size = ip.size.max(pos + chunk as u64);
         }
@@ -256,7 +258,7 @@ impl Fs {
 
     /// Free the blocks of `blk` (a subtree of `depth` levels of indirection) from logical index
     /// `from` on; true when the whole subtree (and `blk` itself) was freed.
-    fn trunc_branch(&mut self, ip: &mut Inode, blk: u32, depth: u32, from: u64) -> Result<bool, Errno> {
+    fn trunc_branch(&self, ip: &mut Inode, blk: u32, depth: u32, from: u64) -> Result<bool, Errno> {
         let b = self.check_block("truncated", ip.ino, blk)?;
         if depth == 0 {
             if from == 0 {
@@ -267,14 +269,14 @@ impl Fs {
         }
         let p = self.ptrs_per_block();
         let span = p.pow(depth - 1);
-        let ptrs: Vec<u32> = self.cache.read(b)?.chunks(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let ptrs: Vec<u32> = self.cache.read(b, |d| d.chunks(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())?;
         for (i, &child) in ptrs.iter().enumerate() {
             let start = i as u64 * span;
             if child == 0 || start + span <= from {
                 continue;
             }
             if self.trunc_branch(ip, child, depth - 1, from.saturating_sub(start))? && from > 0 {
-                put32(self.cache.modify(b)?, i * 4, 0);
+                self.cache.modify(b, |d| put32(d, i * 4, 0))?;
             }
         }
         if from == 0 {
@@ -286,7 +288,7 @@ impl Fs {
 
     /// Set the size of `ip`, freeing blocks past it (and indirect blocks left empty) and
     /// zeroing the rest of the last block so a later growth reads zeros.
-    pub fn truncate(&mut self, ip: &mut Inode, size: u64) -> Result<(), Errno> {
+    pub fn truncate(&self, ip: &mut Inode, size: u64) -> Result<(), Errno> {
         let bs = self.sb.bsize;
         if size < ip.size {
             let keep = size.div_ceil(bs);
@@ -316,7 +318,7 @@ impl Fs {
                 && let Some(b) = self.bmap(ip, size / bs, false)?
             {
                 let at = (size % bs) as usize;
-                self.cache.modify(b)?[at..].fill(0);
+                self.cache.modify(b, |d| d[at..].fill(0))?;
             }
         }
         ip.size = size;

@@ -28,13 +28,30 @@
 //! | `inode.rs`  | on-disk inodes, the block map, file data, truncate                     |
 //! | `dir.rs`    | directory entries: lookup, list, insert, remove (Linux ext2 rules)    |
 //! | `alloc.rs`  | block and inode bitmaps, free counts, releasing an inode               |
-//! | `vnode.rs`  | the `Vnode` implementation, live nodes and orphans                    |
+//! | `mount.rs`  | a mounted file system for the VFS: live nodes, orphans, `ext2_ns`, sync |
+//! | `vnode.rs`  | the `Vnode` implementation: each operation and the inode locks it takes |
 //! | `le.rs`     | little-endian field access                                            |
 //! | `tests.rs`  | unit tests on mke2fs images through the `Vnode` interface, e2fsck after |
 //!
-//! Locking: one sleep lock per file system ([`Ext2Fs::inner`]) covers the superblock copy,
-//! descriptors, block cache and every on-disk change; I/O sleeps with it held. The node table
-//! and orphan set are spinlocks taken inside it (or alone), never across a sleep.
+//! Locking — no lock covers the whole file system; I/O sleeps with only what it needs held.
+//! Outermost first:
+//!
+//! | lock          | kind             | covers                                                  |
+//! |---------------|------------------|---------------------------------------------------------|
+//! | `ext2_ns`     | rw sleep, per fs | exclusive: namespace changes (create, mkdir, symlink, link, unlink, rmdir, rename) one at a time — the only operations that lock several inodes, so they may lock them in any order — and a remount; shared: a change of one file (write, truncate, setattr), so a remount waits for it |
+//! | `ext2_inode`  | rw sleep, per inode (in its [`Ext2Node`]) | the inode and what it owns: its block map and data, a directory's entries. Shared: read, lookup, readdir, readlink; exclusive: write, truncate, setattr, entry changes. `attr` takes none (an inode is read whole, a snapshot) |
+//! | `ext2_alloc`  | sleep, per fs (`fs::Meta`) | block and inode bitmaps, free counts, the superblock and group descriptors as written back |
+//! | `bflush`      | sleep, per fs     | one flush of the buffer cache at a time (a full cache flushes inside an allocation) |
+//! | `buf`         | rw sleep, per cached block | the block's bytes while it is read in or looked at: one at a time, inside closures |
+//! | `bcache`      | spin, per fs     | the block map of the cache (never across I/O)            |
+//!
+//! `ext2_nodes` (live nodes) and `ext2_orphans` are spinlock leaves. Orphans are released
+//! after the operation that left them unused, with no inode lock held (nothing else can reach
+//! them). A page fault reading a mapped file holds its address space's `vmmap` shared
+//! outside all of these; ext2 never touches guest memory. A sync copies each dirty block under
+//! its own lock, so it may write half of an operation under way, as any unjournalled ext2
+//! does; at halt (nothing may sleep) a file system with an operation under way is left
+//! unsynced rather than written half-changed.
 //!
 //! Everything read from the disk is untrusted: the superblock and descriptors are checked at
 //! mount (a bad image is refused with the reason), block and inode numbers and directory
@@ -46,6 +63,7 @@ mod dir;
 mod fs;
 mod inode;
 mod le;
+mod mount;
 mod sb;
 #[cfg(test)]
 mod tests;
@@ -55,7 +73,8 @@ use std::sync::{Arc, Once};
 
 use platform::sync::SpinLock;
 
-pub use vnode::{Ext2Fs, Ext2Node};
+pub use mount::Ext2Fs;
+pub use vnode::Ext2Node;
 
 use crate::fs::bcache::BlockDev;
 use crate::fs::vfs::VnodeRef;

@@ -1,12 +1,13 @@
 //! ext2 through the `Vnode` interface on a real image made by mke2fs, in plain `cargo test`
-//! (disk I/O is done directly when no kernel thread runs); e2fsck checks the result.
+//! (disk I/O is done directly when no kernel thread runs, and a sleep lock's waiter yields
+//! instead of sleeping, so host threads can share a file system); e2fsck checks the result.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
 use super::fs::Fs;
-use super::vnode::Ext2Fs;
+use super::mount::Ext2Fs;
 use crate::fs::bcache::BlockDev;
 use crate::fs::vfs::{SetAttr, VType, VnodeRef};
 use crate::kern::errno::Errno;
@@ -136,6 +137,73 @@ fn remount_readonly_and_back() {
     FileSystem::set_readonly(fs.as_ref(), true).unwrap();
     fsck_clean(&img);
     FileSystem::set_readonly(fs.as_ref(), false).unwrap();
+    fs.sync(true).unwrap();
+    fsck_clean(&img);
+    let _ = std::fs::remove_file(&img);
+}
+
+/// Plain host threads at once on one file system (the inode locks, the allocation lock and
+/// the buffer cache; a waiter yields instead of sleeping outside kernel threads): each makes,
+/// fills, renames and removes files in a directory of its own and moves them through a shared
+/// one, and all of them write their own stripes of one shared file while reading it back.
+/// Every byte is checked, and e2fsck finds the result clean.
+#[test]
+fn threads_change_one_file_system_at_once() {
+    const THREADS: usize = 4;
+    const STRIPE: usize = 40_000;
+    let Some(img) = mkfs("mt", &["-b", "1024"]) else { return };
+    let (fs, root) = mount(&img);
+    let shared_dir = root.mkdir(b"shared", 0o755, 0, 0).unwrap();
+    let big = root.create(b"big", 0o644, 0, 0).unwrap();
+    let before = root.fs().statfs().unwrap();
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (root, shared_dir, big) = (root.clone(), shared_dir.clone(), big.clone());
+            std::thread::spawn(move || {
+                let mine = root.mkdir(format!("d{t}").as_bytes(), 0o755, 0, 0).unwrap();
+                let stripe: Vec<u8> = (0..STRIPE).map(|i| (i * 31 + t * 7) as u8).collect();
+                for round in 0..6 {
+                    let name = format!("f{round}");
+                    let f = mine.create(name.as_bytes(), 0o644, 0, 0).unwrap();
+                    let data: Vec<u8> = (0..5000 + round * 3000).map(|i| (i + t + round) as u8).collect();
+                    assert_eq!(f.write_at(0, &data).unwrap(), data.len());
+                    let mut back = vec![0u8; data.len()];
+                    assert_eq!(f.read_at(0, &mut back).unwrap(), data.len());
+                    assert_eq!(back, data, "thread {t} round {round}");
+                    // Through the shared directory and back, under another name.
+                    mine.rename(name.as_bytes(), &shared_dir, format!("t{t}r{round}").as_bytes(), 0).unwrap();
+                    shared_dir.rename(format!("t{t}r{round}").as_bytes(), &mine, format!("g{round}").as_bytes(), 0).unwrap();
+                    if round % 2 == 0 {
+                        mine.unlink(format!("g{round}").as_bytes()).unwrap();
+                    } else {
+                        f.truncate(1000).unwrap();
+                    }
+                    // This thread's stripe of the shared file, written and read back whole.
+                    let at = (t * STRIPE) as u64;
+                    assert_eq!(big.write_at(at, &stripe).unwrap(), STRIPE);
+                    let mut got = vec![0u8; STRIPE];
+                    assert_eq!(big.read_at(at, &mut got).unwrap(), STRIPE);
+                    assert!(got == stripe, "thread {t}: stripe changed under it");
+                }
+                let names: Vec<Vec<u8>> = mine.readdir().unwrap().into_iter().map(|e| e.name).collect();
+                assert_eq!(names.len(), 3, "thread {t}: {names:?}");
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(big.attr().unwrap().size, (THREADS * STRIPE) as u64);
+    assert!(shared_dir.readdir().unwrap().is_empty());
+    for t in 0..THREADS {
+        let d = root.lookup(format!("d{t}").as_bytes()).unwrap();
+        for round in [1, 3, 5] {
+            assert_eq!(d.lookup(format!("g{round}").as_bytes()).unwrap().attr().unwrap().size, 1000);
+        }
+    }
+    let after = root.fs().statfs().unwrap();
+    assert_eq!(before.ffree - after.ffree, (THREADS * 4) as u64, "directories and the odd files");
+    drop((big, shared_dir, root));
     fs.sync(true).unwrap();
     fsck_clean(&img);
     let _ = std::fs::remove_file(&img);

@@ -1,25 +1,35 @@
-//! ext2 vnodes: an [`Ext2Node`] is (file system, inode number, file type) and holds no inode
-//! state — every operation reads the inode through the block cache under the file system lock,
-//! so all vnodes of one inode agree.
+//! ext2 vnodes: an [`Ext2Node`] is (file system, inode number, file type) and its inode lock,
+//! and holds no inode state — every operation reads the inode through the block cache, so all
+//! users of one inode agree.
 //!
-//! Live nodes are registered by inode number. An inode whose last link goes while a node of it
-//! is alive (an open file) is an orphan: it is released (blocks, bitmap bit) once no node is
-//! left, at the next operation or sync, or at unmount.
+//! Live nodes are registered by inode number, one per inode (so its lock is the inode's
+//! lock). An inode whose last link goes while a node of it is alive (an open file) is an
+//! orphan: it is released (blocks, bitmap bit) once no node is left, after the next operation
+//! or sync, or at unmount.
+//!
+//! Locking (the order, outermost first; see the module doc of `ext2`):
+//!
+//! 1. `ext2_ns` — exclusive for namespace changes (create, mkdir, symlink, link, unlink,
+//!    rmdir, rename), one at a time: only they lock more than one inode, so they may do so in
+//!    any order; shared for a change of one file (write, truncate, setattr);
+//! 2. `ext2_inode` — one reader-writer lock per inode: shared to read a file, look up in or
+//!    list a directory, read a link; exclusive to write, truncate, change attributes or a
+//!    directory's entries. attr() takes none (an inode is read whole: a snapshot);
+//! 3. `ext2_alloc` (bitmaps and counts), then one block's `buf`, then `bcache`.
+//!
+//! `ext2_nodes` and `ext2_orphans` are spinlock leaves.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
-
-use platform::sync::SpinLock;
+use std::sync::Arc;
 
 use super::dir::ftype_of;
 use super::fs::{Fs, ROOT_INO};
+use super::mount::Ext2Fs;
 use super::inode::{FAST_SYMLINK_MAX, Inode};
 use super::sb::RO_COMPAT_LARGE_FILE;
-use crate::fs::mount::{FileSystem, FsRef, new_fs_id};
-use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SetAttr, StatFs, Timespec, VType, Vnode, VnodeRef};
+use crate::fs::mount::FsRef;
+use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SetAttr, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
-use crate::kern::sleeplock::SleepLock;
+use crate::kern::sleeplock::RwSleepLock;
 
 /// statfs(2) f_type of ext2.
 pub const EXT2_SUPER_MAGIC: u64 = 0xEF53;
@@ -33,117 +43,20 @@ pub fn now() -> Timespec {
     Timespec { sec: (ns / 1_000_000_000) as i64, nsec: (ns % 1_000_000_000) as i64 }
 }
 
-/// A mounted ext2 file system.
-#[derive(Debug)]
-pub struct Ext2Fs {
-    /// Its file system identity (`FileSystem::id`).
-    id: u64,
-    /// st_dev of its files.
-    pub dev: u64,
-    pub name: String,
-    /// Mirrors `Fs::readonly` (a remount changes both), for checks before taking the lock.
-    readonly: AtomicBool,
-    /// The image cannot be written (the host's file) or has features vk cannot write.
-    forced_readonly: bool,
-    pub bsize: u64,
-    pub inner: SleepLock<Fs>,
-    nodes: SpinLock<HashMap<u32, Weak<Ext2Node>>>,
-    orphans: SpinLock<HashSet<u32>>,
-}
-
 /// A file, directory or symbolic link of an ext2 file system.
 #[derive(Debug)]
 pub struct Ext2Node {
     fs: Arc<Ext2Fs>,
     ino: u32,
     vtype: VType,
+    /// The inode's lock (`ext2_inode`).
+    lock: RwSleepLock<()>,
 }
 
-impl Ext2Fs {
-    pub fn new(fs: Fs, dev: u64) -> Arc<Ext2Fs> {
-        Arc::new(Ext2Fs {
-            id: new_fs_id(),
-            dev,
-            name: fs.name.clone(),
-            readonly: AtomicBool::new(fs.readonly),
-            forced_readonly: fs.sb.ro_reason.is_some() || fs.cache.dev().is_readonly(),
-            bsize: fs.sb.bsize,
-            inner: SleepLock::new("ext2", fs),
-            nodes: SpinLock::new("ext2_nodes", HashMap::new()),
-            orphans: SpinLock::new("ext2_orphans", HashSet::new()),
-        })
-    }
-
-    /// The root directory's vnode.
-    pub fn root(self: &Arc<Self>) -> VnodeRef {
-        self.node(ROOT_INO, VType::Dir)
-    }
-
-    /// The live node of `ino`, or a new one. Called with the file system lock held, so two
-    /// nodes of one inode are never made at once.
-    fn node(self: &Arc<Self>, ino: u32, vtype: VType) -> Arc<Ext2Node> {
-        let w = self.nodes.lock().get(&ino).cloned();
-        if let Some(n) = w.and_then(|w| w.upgrade()) {
-            return n;
-        }
-        let n = Arc::new(Ext2Node { fs: Arc::clone(self), ino, vtype });
-        self.nodes.lock().insert(ino, Arc::downgrade(&n));
-        n
-    }
-
-    fn is_live(&self, ino: u32) -> bool {
-        self.nodes.lock().get(&ino).is_some_and(|w| w.strong_count() > 0)
-    }
-
-    /// Run `f` under the file system lock, then release orphans nobody uses any more.
-    fn with<R>(&self, f: impl FnOnce(&mut Fs) -> Result<R, Errno>) -> Result<R, Errno> {
-        let mut g = self.inner.lock();
-        let r = f(&mut g);
-        self.reap(&mut g, false);
-        r
-    }
-
-    fn reap(&self, fs: &mut Fs, all: bool) {
-        if fs.readonly {
-            return;
-        }
-        let list: Vec<u32> = self.orphans.lock().iter().copied().collect();
-        for ino in list {
-            if all || !self.is_live(ino) {
-                self.orphans.lock().remove(&ino);
-                if let Err(e) = fs.release_inode(ino) {
-                    crate::kprintf!("{}: ext2: cannot release inode {ino}: {e}\n", self.name);
-                }
-            }
-        }
-    }
-
-    /// Whether any file is in use (open, a working directory, mapped): a live node other
-    /// than the root, or the root held by more than the mount table and umount2's own lookup.
-    pub fn busy(&self) -> bool {
-        self.nodes.lock().iter().any(|(&ino, w)| if ino == ROOT_INO { w.strong_count() > 2 } else { w.strong_count() > 0 })
-    }
-
-    fn orphan(&self, ino: u32) {
-        self.orphans.lock().insert(ino);
-    }
-
-    /// Write everything dirty (sleeping for the lock), or, when halting, only if the lock is
-    /// free. `unmount`: release every orphan and mark the file system clean.
-    pub fn sync(&self, unmount: bool) -> Result<(), Errno> {
-        let mut g = if crate::fs::bcache::direct_io() {
-            match self.inner.try_lock() {
-                Some(g) => g,
-                None => {
-                    crate::kprintf_nolock!("{}: busy, not synced\n", self.name);
-                    return Err(Errno::EBUSY);
-                }
-            }
-        } else {
-            self.inner.lock()
-        };
-        self.reap(&mut g, unmount);
-        g.sync(unmount)
+impl Ext2Node {
+    /// A node of inode `ino` (the file system keeps one per inode: [`Ext2Fs`]'s `node`).
+    pub(super) fn new(fs: Arc<Ext2Fs>, ino: u32, vtype: VType) -> Ext2Node {
+        Ext2Node { fs, ino, vtype, lock: RwSleepLock::new("ext2_inode", ()) }
     }
 }
 
@@ -176,10 +89,20 @@ fn rdev_of(ip: &Inode) -> u64 {
 
 impl Ext2Node {
     fn rw(&self) -> Result<(), Errno> {
-        if self.fs.readonly.load(Ordering::Relaxed) { Err(Errno::EROFS) } else { Ok(()) }
+        if self.fs.is_readonly() { Err(Errno::EROFS) } else { Ok(()) }
     }
 
-    fn dir(&self, fs: &mut Fs) -> Result<Inode, Errno> {
+    /// The file system's shared state.
+    fn disk(&self) -> &Fs {
+        &self.fs.fs
+    }
+
+    /// Another inode's node, for its lock: `None` when it is this one (locked already).
+    fn other(&self, ino: u32, vtype: VType) -> Option<Arc<Ext2Node>> {
+        (ino != self.ino).then(|| self.fs.node(ino, vtype))
+    }
+
+    fn dir(&self, fs: &Fs) -> Result<Inode, Errno> {
         let d = fs.read_inode(self.ino)?;
         if !d.is_dir() {
             return Err(Errno::ENOTDIR);
@@ -197,7 +120,8 @@ impl Ext2Node {
     }
 
     /// Make inode `mode` named `name` in this directory; `fill` sets it up (data, `.`/`..`).
-    fn make(&self, fs: &mut Fs, name: &[u8], mode: u32, uid: u32, gid: u32, fill: impl FnOnce(&mut Fs, &mut Inode) -> Result<(), Errno>) -> Result<u32, Errno> {
+    /// Called with `ext2_ns` and this directory's lock (exclusive) held.
+    fn make(&self, fs: &Fs, name: &[u8], mode: u32, uid: u32, gid: u32, fill: impl FnOnce(&Fs, &mut Inode) -> Result<(), Errno>) -> Result<u32, Errno> {
         let nm = check_name(name)?;
         let mut dir = self.dir(fs)?;
         if dir.links == 0 {
@@ -236,18 +160,22 @@ impl Ext2Node {
     }
 
     /// Note a size past 2 GiB in the superblock's large_file feature.
-    fn note_size(fs: &mut Fs, size: u64) {
-        if size > 0x7fff_ffff && fs.sb.ro_compat() & RO_COMPAT_LARGE_FILE == 0 {
-            let f = fs.sb.ro_compat();
-            fs.sb.set_ro_compat(f | RO_COMPAT_LARGE_FILE);
-            fs.meta_dirty = true;
+    fn note_size(fs: &Fs, size: u64) {
+        if size > 0x7fff_ffff {
+            let mut m = fs.meta.lock();
+            if m.sb.ro_compat() & RO_COMPAT_LARGE_FILE == 0 {
+                let f = m.sb.ro_compat();
+                m.sb.set_ro_compat(f | RO_COMPAT_LARGE_FILE);
+                m.dirty = true;
+            }
         }
     }
 }
 
 impl Vnode for Ext2Node {
     fn attr(&self) -> Result<Attr, Errno> {
-        let ip = self.fs.with(|fs| fs.read_inode(self.ino))?;
+        let _op = self.fs.op();
+        let ip = self.disk().read_inode(self.ino)?;
         Ok(Attr {
             dev: self.fs.dev,
             ino: u64::from(self.ino),
@@ -270,7 +198,10 @@ impl Vnode for Ext2Node {
     }
 
     fn lookup(&self, name: &[u8]) -> Result<VnodeRef, Errno> {
-        self.fs.with(|fs| {
+        let _op = self.fs.op();
+        let _dir_lock = self.lock.read();
+        let fs = self.disk();
+        {
             let dir = self.dir(fs)?;
             let e = fs.dir_lookup(&dir, name)?.ok_or(Errno::ENOENT)?;
             let ip = fs.read_inode(e.ino)?;
@@ -279,11 +210,14 @@ impl Vnode for Ext2Node {
                 return Err(Errno::EIO);
             }
             Ok(self.fs.node(e.ino, ip.vtype()) as VnodeRef)
-        })
+        }
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
-        self.fs.with(|fs| {
+        let _op = self.fs.op();
+        let _dir_lock = self.lock.read();
+        let fs = self.disk();
+        {
             let dir = self.dir(fs)?;
             let mut out = Vec::new();
             for e in fs.dir_list(&dir)? {
@@ -303,14 +237,17 @@ impl Vnode for Ext2Node {
                 out.push(DirEntry { ino: u64::from(e.ino), name: e.name, vtype, off: e.pos + 1 });
             }
             Ok(out)
-        })
+        }
     }
 
     fn readlink(&self) -> Result<Vec<u8>, Errno> {
         if self.vtype != VType::Lnk {
             return Err(Errno::EINVAL);
         }
-        self.fs.with(|fs| {
+        let _op = self.fs.op();
+        let _lock = self.lock.read();
+        let fs = self.disk();
+        {
             let ip = fs.read_inode(self.ino)?;
             if ip.size >= fs.sb.bsize {
                 return Err(Errno::EIO);
@@ -323,7 +260,7 @@ impl Vnode for Ext2Node {
             let n = fs.read_data(&ip, 0, &mut buf)?;
             buf.truncate(n);
             Ok(buf)
-        })
+        }
     }
 
     fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
@@ -332,10 +269,11 @@ impl Vnode for Ext2Node {
             VType::Dir => return Err(Errno::EISDIR),
             _ => return Err(Errno::EINVAL),
         }
-        self.fs.with(|fs| {
-            let ip = fs.read_inode(self.ino)?;
-            fs.read_data(&ip, off, buf)
-        })
+        let _op = self.fs.op();
+        let _lock = self.lock.read();
+        let fs = self.disk();
+        let ip = fs.read_inode(self.ino)?;
+        fs.read_data(&ip, off, buf)
     }
 
     fn write_at(&self, off: u64, buf: &[u8]) -> Result<usize, Errno> {
@@ -346,32 +284,39 @@ impl Vnode for Ext2Node {
         }
         self.rw()?;
         off.checked_add(buf.len() as u64).ok_or(Errno::EFBIG)?;
-        self.fs.with(|fs| {
-            let mut ip = fs.read_inode(self.ino)?;
-            let r = fs.write_data(&mut ip, off, buf);
-            let t = now();
-            (ip.mtime, ip.ctime) = (t, t);
-            Self::note_size(fs, ip.size);
-            fs.write_inode(&ip)?;
-            r
-        })
+        let _op = self.fs.op();
+        let _ns = self.fs.ns.read();
+        self.rw()?; // a remount to read-only may have come first
+        let _lock = self.lock.write();
+        let fs = self.disk();
+        let mut ip = fs.read_inode(self.ino)?;
+        let r = fs.write_data(&mut ip, off, buf);
+        let t = now();
+        (ip.mtime, ip.ctime) = (t, t);
+        Self::note_size(fs, ip.size);
+        fs.write_inode(&ip)?;
+        r
     }
 
     fn create(&self, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
         self.rw()?;
-        self.fs.with(|fs| {
-            let ino = self.make(fs, name, S_IFREG | (mode & 0o7777), uid, gid, |_, _| Ok(()))?;
-            Ok(self.fs.node(ino, VType::Reg) as VnodeRef)
-        })
+        let _op = self.fs.op();
+        let _ns = self.fs.ns.write();
+        self.rw()?;
+        let _dir_lock = self.lock.write();
+        let ino = self.make(self.disk(), name, S_IFREG | (mode & 0o7777), uid, gid, |_, _| Ok(()))?;
+        Ok(self.fs.node(ino, VType::Reg) as VnodeRef)
     }
 
     fn mkdir(&self, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
         self.rw()?;
         let parent = self.ino;
-        self.fs.with(|fs| {
-            let ino = self.make(fs, name, S_IFDIR | (mode & 0o7777), uid, gid, |fs, ip| fs.dir_init(ip, parent))?;
-            Ok(self.fs.node(ino, VType::Dir) as VnodeRef)
-        })
+        let _op = self.fs.op();
+        let _ns = self.fs.ns.write();
+        self.rw()?;
+        let _dir_lock = self.lock.write();
+        let ino = self.make(self.disk(), name, S_IFDIR | (mode & 0o7777), uid, gid, |fs, ip| fs.dir_init(ip, parent))?;
+        Ok(self.fs.node(ino, VType::Dir) as VnodeRef)
     }
 
     fn symlink(&self, name: &[u8], target: &[u8], uid: u32, gid: u32) -> Result<(), Errno> {
@@ -379,7 +324,12 @@ impl Vnode for Ext2Node {
         if target.is_empty() {
             return Err(Errno::ENOENT);
         }
-        self.fs.with(|fs| {
+        let _op = self.fs.op();
+        let _ns = self.fs.ns.write();
+        self.rw()?;
+        let _dir_lock = self.lock.write();
+        let fs = self.disk();
+        {
             if target.len() as u64 >= fs.sb.bsize {
                 return Err(Errno::ENAMETOOLONG);
             }
@@ -397,14 +347,21 @@ impl Vnode for Ext2Node {
                 }
             })
             .map(|_| ())
-        })
+        }
     }
 
     fn link(&self, name: &[u8], target: &VnodeRef) -> Result<(), Errno> {
         self.rw()?;
         let nm = check_name(name)?;
         let tino = self.same_fs(target)?;
-        self.fs.with(|fs| {
+        let _op = self.fs.op();
+        let _ns = self.fs.ns.write();
+        self.rw()?;
+        let _dir_lock = self.lock.write();
+        let tnode = self.other(tino, target.vtype());
+        let _target_lock = tnode.as_ref().map(|n| n.lock.write());
+        let fs = self.disk();
+        {
             let mut dir = self.dir(fs)?;
             if dir.links == 0 {
                 return Err(Errno::ENOENT);
@@ -423,19 +380,27 @@ impl Vnode for Ext2Node {
             t.links += 1;
             t.ctime = now();
             fs.write_inode(&t)
-        })
+        }
     }
 
     fn unlink(&self, name: &[u8]) -> Result<(), Errno> {
         self.rw()?;
         let nm = check_name(name)?;
-        self.fs.with(|fs| {
+        let _op = self.fs.op();
+        let _ns = self.fs.ns.write();
+        self.rw()?;
+        let _dir_lock = self.lock.write();
+        let fs = self.disk();
+        {
             let mut dir = self.dir(fs)?;
             let e = fs.dir_lookup(&dir, nm)?.ok_or(Errno::ENOENT)?;
-            let mut ip = fs.read_inode(e.ino)?;
-            if ip.is_dir() {
+            let ip = fs.read_inode(e.ino)?;
+            if ip.is_dir() || e.ino == self.ino {
                 return Err(Errno::EISDIR);
             }
+            let victim = self.fs.node(e.ino, ip.vtype());
+            let _victim_lock = victim.lock.write();
+            let mut ip = fs.read_inode(e.ino)?;
             fs.dir_remove(&mut dir, nm)?;
             ip.links = ip.links.saturating_sub(1);
             ip.ctime = now();
@@ -444,7 +409,7 @@ impl Vnode for Ext2Node {
                 self.fs.orphan(ip.ino);
             }
             Ok(())
-        })
+        }
     }
 
     fn rmdir(&self, name: &[u8]) -> Result<(), Errno> {
@@ -456,13 +421,24 @@ impl Vnode for Ext2Node {
             return Err(Errno::ENOTEMPTY);
         }
         let nm = check_name(name)?;
-        self.fs.with(|fs| {
+        let _op = self.fs.op();
+        let _ns = self.fs.ns.write();
+        self.rw()?;
+        let _dir_lock = self.lock.write();
+        let fs = self.disk();
+        {
             let mut dir = self.dir(fs)?;
             let e = fs.dir_lookup(&dir, nm)?.ok_or(Errno::ENOENT)?;
-            let mut ip = fs.read_inode(e.ino)?;
+            let ip = fs.read_inode(e.ino)?;
             if !ip.is_dir() {
                 return Err(Errno::ENOTDIR);
             }
+            if e.ino == self.ino {
+                return Err(Errno::EIO); // an entry naming its own directory: damaged
+            }
+            let child = self.fs.node(e.ino, VType::Dir);
+            let _child_lock = child.lock.write();
+            let mut ip = fs.read_inode(e.ino)?;
             if !fs.dir_is_empty(&ip)? {
                 return Err(Errno::ENOTEMPTY);
             }
@@ -474,7 +450,7 @@ impl Vnode for Ext2Node {
             fs.write_inode(&ip)?;
             self.fs.orphan(ip.ino);
             Ok(())
-        })
+        }
     }
 
     fn rename(&self, old: &[u8], newdir: &VnodeRef, new: &[u8], flags: u32) -> Result<(), Errno> {
@@ -485,7 +461,27 @@ impl Vnode for Ext2Node {
         let (oldn, newn) = (check_name(old)?, check_name(new)?);
         let tdir = self.same_fs(newdir)?;
         let sdir = self.ino;
-        self.fs.with(|fs| {
+        let _op = self.fs.op();
+        let _ns = self.fs.ns.write();
+        self.rw()?;
+        let fs = self.disk();
+        // Under ext2_ns no directory changes: find the inodes involved, then lock them all
+        // (each once; any order, since only namespace changes lock more than one).
+        // (Errors wait for the checks below, which report them in Linux's order.)
+        let mut involved = vec![(tdir, VType::Dir)];
+        let entry_of = |dir: u32, name: &[u8]| -> Option<(u32, VType)> {
+            let d = fs.read_inode(dir).ok().filter(Inode::is_dir)?;
+            let e = fs.dir_lookup(&d, name).ok()??;
+            Some((e.ino, fs.read_inode(e.ino).ok()?.vtype()))
+        };
+        involved.extend(entry_of(sdir, oldn));
+        involved.extend(entry_of(tdir, newn));
+        involved.sort_unstable_by_key(|(ino, _)| *ino);
+        involved.dedup_by_key(|(ino, _)| *ino);
+        let nodes: Vec<Arc<Ext2Node>> = involved.iter().filter_map(|&(ino, vt)| self.other(ino, vt)).collect();
+        let _dir_lock = self.lock.write();
+        let _locks: Vec<_> = nodes.iter().map(|n| n.lock.write()).collect();
+        {
             let s = self.dir(fs)?;
             let t = fs.read_inode(tdir)?;
             if !t.is_dir() {
@@ -568,7 +564,7 @@ impl Vnode for Ext2Node {
             let mut src = fs.read_inode(src.ino)?;
             src.ctime = now();
             fs.write_inode(&src)
-        })
+        }
     }
 
     fn truncate(&self, size: u64) -> Result<(), Errno> {
@@ -578,19 +574,27 @@ impl Vnode for Ext2Node {
             _ => return Err(Errno::EINVAL),
         }
         self.rw()?;
-        self.fs.with(|fs| {
-            let mut ip = fs.read_inode(self.ino)?;
-            fs.truncate(&mut ip, size)?;
-            let t = now();
-            (ip.mtime, ip.ctime) = (t, t);
-            Self::note_size(fs, ip.size);
-            fs.write_inode(&ip)
-        })
+        let _op = self.fs.op();
+        let _ns = self.fs.ns.read();
+        self.rw()?; // a remount to read-only may have come first
+        let _lock = self.lock.write();
+        let fs = self.disk();
+        let mut ip = fs.read_inode(self.ino)?;
+        fs.truncate(&mut ip, size)?;
+        let t = now();
+        (ip.mtime, ip.ctime) = (t, t);
+        Self::note_size(fs, ip.size);
+        fs.write_inode(&ip)
     }
 
     fn setattr(&self, a: &SetAttr) -> Result<(), Errno> {
         self.rw()?;
-        self.fs.with(|fs| {
+        let _op = self.fs.op();
+        let _ns = self.fs.ns.read();
+        self.rw()?; // a remount to read-only may have come first
+        let _lock = self.lock.write();
+        let fs = self.disk();
+        {
             let mut ip = fs.read_inode(self.ino)?;
             if let Some(m) = a.mode {
                 ip.mode = ((u32::from(ip.mode) & S_IFMT) | (m & 0o7777)) as u16;
@@ -609,11 +613,11 @@ impl Vnode for Ext2Node {
             }
             ip.ctime = now();
             fs.write_inode(&ip)
-        })
+        }
     }
 
     fn no_change(&self) -> Errno {
-        if self.fs.readonly.load(Ordering::Relaxed) { Errno::EROFS } else { Errno::ENOTDIR }
+        if self.fs.is_readonly() { Errno::EROFS } else { Errno::ENOTDIR }
     }
 
     fn fs(&self) -> FsRef {
@@ -622,61 +626,5 @@ impl Vnode for Ext2Node {
 
     fn ino(&self) -> u64 {
         u64::from(self.ino)
-    }
-}
-
-impl FileSystem for Ext2Fs {
-    fn type_name(&self) -> &'static str {
-        "ext2"
-    }
-
-    fn id(&self) -> u64 {
-        self.id
-    }
-
-    fn statfs(&self) -> Result<StatFs, Errno> {
-        self.with(|fs| {
-            Ok(StatFs {
-                magic: EXT2_SUPER_MAGIC,
-                bsize: fs.sb.bsize,
-                blocks: fs.sb.blocks,
-                bfree: fs.sb.free_blocks(),
-                files: u64::from(fs.sb.inodes),
-                ffree: fs.sb.free_inodes(),
-            })
-        })
-    }
-
-    fn sync(&self) -> Result<(), Errno> {
-        Ext2Fs::sync(self, false).map_err(|_| Errno::EIO)
-    }
-
-    fn forced_readonly(&self) -> bool {
-        self.forced_readonly
-    }
-
-    /// Going read-only: orphans released, everything written, the file system marked clean
-    /// on disk (EBUSY while an unlinked file is still open); read/write again: not clean
-    /// until the next unmount, as at mount.
-    fn set_readonly(&self, readonly: bool) -> Result<(), Errno> {
-        let mut g = self.inner.lock();
-        if readonly {
-            self.reap(&mut g, false);
-            if !self.orphans.lock().is_empty() {
-                return Err(Errno::EBUSY);
-            }
-        }
-        g.set_readonly(readonly)?;
-        self.readonly.store(readonly, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn busy(&self) -> bool {
-        Ext2Fs::busy(self)
-    }
-
-    fn unmount(&self) -> Result<(), Errno> {
-        super::forget(self.dev);
-        Ext2Fs::sync(self, true)
     }
 }

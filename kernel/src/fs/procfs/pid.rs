@@ -151,7 +151,7 @@ fn vm_figures(p: &UProc) -> VmFigures {
         text: 0,
     };
     let vm = p.user().vm();
-    let Some(g) = vm.try_lock() else { return f };
+    let Some(g) = vm.try_read() else { return f };
     f.vsize = g.vsz();
     f.rss = g.rss_pages();
     f.start_brk = g.brk_start;
@@ -367,7 +367,7 @@ fn status(p: &UProc, td: Option<&Thread>) -> String {
 /// which shows as `\012` (Linux's seq_file_path), so that every mapping stays one line.
 fn maps(p: &UProc) -> Vec<u8> {
     let vm = p.user().vm();
-    let g = vm.lock();
+    let g = vm.read();
     let mut out = Vec::new();
     for e in g.entries() {
         let ino = match &e.backing {

@@ -163,7 +163,7 @@ pub fn mountinfo() -> Vec<u8> {
     let mut out = Vec::new();
     for m in mount::mounts() {
         let dev = m.root.attr().map_or(0, |a| a.dev);
-        let (major, minor) = ((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xf_ff00));
+        let (major, minor) = (crate::fs::vfs::dev_major(dev), crate::fs::vfs::dev_minor(dev));
         out.extend(format!("{} {} {major}:{minor} / ", m.id, m.parent_id()).into_bytes());
         out.extend(escape(&m.target()));
         let ty = m.fs.type_name();

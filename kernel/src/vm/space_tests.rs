@@ -1,0 +1,321 @@
+//! Unit tests of [`AddressSpace`] in plain `cargo test`: each builds its space on a small
+//! private physical memory ([`PhysMem::scratch`]) and checks the stub operations it queues
+//! ([`AddressSpace::take_stub_ops`]) instead of running a stub. Every test ends by dropping
+//! its spaces and checking that every page came back.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use platform::physmem::{MIN_PHYSMEM, PhysMem};
+
+use super::*;
+use crate::fs::mount::{FileSystem, FsRef};
+use crate::fs::vfs::{Attr, S_IFREG, Vnode, VnodeRef};
+use crate::vm::uaccess::{copyin, copyout};
+
+const BASE: u64 = 0x100_0000;
+const RW: u32 = PROT_READ | PROT_WRITE;
+
+fn physmem() -> Arc<PhysMem> {
+    Arc::new(PhysMem::scratch(MIN_PHYSMEM).expect("scratch physical memory"))
+}
+
+fn space(pm: &Arc<PhysMem>) -> AddressSpace {
+    AddressSpace::with_physmem(1, Arc::clone(pm))
+}
+
+fn anon(start: u64, pages: u64, prot: u32) -> MapEntry {
+    MapEntry { start, end: start + pages * PAGE, prot, backing: Backing::Anon, name: Vec::new() }
+}
+
+fn read_u64(vm: &AddressSpace, addr: u64) -> u64 {
+    let mut b = [0u8; 8];
+    copyin(vm, addr, &mut b).expect("copyin");
+    u64::from_le_bytes(b)
+}
+
+fn write_u64(vm: &AddressSpace, addr: u64, v: u64) {
+    copyout(vm, addr, &v.to_le_bytes()).expect("copyout");
+}
+
+/// The page table entry of `addr`.
+fn pte(vm: &AddressSpace, addr: u64) -> Option<Pte> {
+    vm.pt.lock().pages.get(&(addr / PAGE)).copied()
+}
+
+/// All pages but the reserved one are free again.
+fn all_free(pm: &PhysMem) {
+    assert_eq!(pm.free_pages(), pm.npages() as u64 - 1, "pages leaked");
+}
+
+/// A read-only file in memory, for private file mappings; counts its reads and can take its
+/// time over each (to widen a race).
+#[derive(Debug)]
+struct MemFile {
+    data: Vec<u8>,
+    reads: AtomicU64,
+    delay: Duration,
+}
+
+impl MemFile {
+    fn new(len: usize, delay: Duration) -> Arc<MemFile> {
+        let data = (0..len).map(|i| (i / PAGE as usize) as u8 + 1).collect();
+        Arc::new(MemFile { data, reads: AtomicU64::new(0), delay })
+    }
+}
+
+impl Vnode for MemFile {
+    fn attr(&self) -> Result<Attr, Errno> {
+        Ok(Attr { mode: S_IFREG | 0o644, size: self.data.len() as u64, nlink: 1, ..Default::default() })
+    }
+
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(self.delay);
+        let off = usize::try_from(off).map_err(|_| Errno::EINVAL)?.min(self.data.len());
+        let n = buf.len().min(self.data.len() - off);
+        buf[..n].copy_from_slice(&self.data[off..off + n]);
+        Ok(n)
+    }
+
+    fn fs(&self) -> FsRef {
+        Arc::new(MemFs)
+    }
+}
+
+/// MemFile's file system: nothing but a name.
+#[derive(Debug)]
+struct MemFs;
+
+impl FileSystem for MemFs {
+    fn type_name(&self) -> &'static str {
+        "memfile"
+    }
+
+    fn id(&self) -> u64 {
+        0
+    }
+}
+
+fn file_entry(start: u64, pages: u64, file: &Arc<MemFile>, offset: u64) -> MapEntry {
+    let vnode: VnodeRef = Arc::clone(file) as VnodeRef;
+    MapEntry { start, end: start + pages * PAGE, prot: PROT_READ, backing: Backing::File { vnode, offset, file_len: u64::MAX }, name: "f".into() }
+}
+
+#[test]
+fn demand_zero_and_copyout_copyin() {
+    let pm = physmem();
+    {
+        let mut vm = space(&pm);
+        vm.map(anon(BASE, 4, RW));
+        assert_eq!(read_u64(&vm, BASE + 8), 0, "a fresh page reads as zeros");
+        write_u64(&vm, BASE + PAGE - 4, 0x1122_3344_5566_7788); // crosses into the next page
+        assert_eq!(read_u64(&vm, BASE + PAGE - 4), 0x1122_3344_5566_7788);
+        assert_eq!(vm.rss_pages(), 2);
+        // The guest's own fault maps the page in the stub with the entry's protection.
+        let pa = vm.fault(BASE + 2 * PAGE, Access::Write).unwrap();
+        let ops = vm.take_stub_ops();
+        assert!(ops.contains(&StubOp::Map { addr: BASE + 2 * PAGE, len: PAGE, prot: RW, pa }), "{ops:?}");
+        assert_eq!(vm.fault(BASE + 4 * PAGE, Access::Read), Err(FaultError::NotMapped));
+        assert_eq!(copyin(&vm, BASE + 4 * PAGE - 4, &mut [0u8; 8]), Err(Errno::EFAULT));
+    }
+    all_free(&pm);
+}
+
+#[test]
+fn fork_is_copy_on_write() {
+    let pm = physmem();
+    {
+        let mut parent = space(&pm);
+        parent.map(anon(BASE, 2, RW));
+        let pa = parent.fault(BASE, Access::Write).unwrap();
+        write_u64(&parent, BASE, 1);
+        parent.take_stub_ops();
+        let child = parent.fork(2);
+        // The parent's stub loses write access to the now-shared page; both are copy-on-write.
+        assert_eq!(parent.take_stub_ops(), vec![StubOp::Unmap { addr: BASE, len: PAGE }]);
+        assert!(pte(&parent, BASE).unwrap().cow && pte(&child, BASE).unwrap().cow);
+        assert_eq!(pm.page(pa).unwrap().refcount.load(Ordering::Relaxed), 2);
+        // A read maps the shared page read-only.
+        assert_eq!(child.fault(BASE, Access::Read).unwrap(), pa);
+        assert_eq!(child.take_stub_ops(), vec![StubOp::Map { addr: BASE, len: PAGE, prot: PROT_READ, pa }]);
+        // The child's write copies; the parent keeps the original.
+        write_u64(&child, BASE, 2);
+        let copy = pte(&child, BASE).unwrap();
+        assert!(copy.pa != pa && !copy.cow);
+        assert_eq!((read_u64(&parent, BASE), read_u64(&child, BASE)), (1, 2));
+        // Once the child's stub has the copy in place of the original, the parent is the
+        // page's only holder: its write takes it without a copy (and maps it writable in the
+        // stub again).
+        child.take_stub_ops();
+        write_u64(&parent, BASE, 3);
+        assert_eq!(pte(&parent, BASE).unwrap(), Pte { pa, cow: false, stub_prot: RW });
+        assert_eq!(read_u64(&child, BASE), 2);
+        drop(child);
+    }
+    all_free(&pm);
+}
+
+#[test]
+fn shared_anonymous_memory_stays_shared_across_fork() {
+    let pm = physmem();
+    {
+        let mut parent = space(&pm);
+        let object = SharedObject::with_physmem(Arc::clone(&pm));
+        parent.map(MapEntry { start: BASE, end: BASE + PAGE, prot: RW, backing: Backing::Shared { object, offset: 0 }, name: Vec::new() });
+        write_u64(&parent, BASE, 5);
+        let child = parent.fork(2);
+        assert!(!pte(&child, BASE).unwrap().cow);
+        write_u64(&child, BASE, 6);
+        assert_eq!(read_u64(&parent, BASE), 6);
+        assert_eq!(parent.find(BASE).unwrap().perms(), "rw-s");
+    }
+    all_free(&pm);
+}
+
+#[test]
+fn munmap_and_mprotect_split_entries() {
+    let pm = physmem();
+    let file = MemFile::new(8 * PAGE as usize, Duration::ZERO);
+    {
+        let mut vm = space(&pm);
+        vm.map(anon(BASE, 4, RW));
+        for i in 0..4 {
+            vm.fault(BASE + i * PAGE, Access::Write).unwrap();
+        }
+        vm.take_stub_ops();
+        // mprotect of the middle: three entries, and the stub loses the pages it had with
+        // more access than is allowed now.
+        vm.protect(BASE + PAGE, BASE + 3 * PAGE, PROT_READ).unwrap();
+        let shape: Vec<(u64, u64, u32)> = vm.entries().map(|e| (e.start, e.end, e.prot)).collect();
+        assert_eq!(shape, vec![(BASE, BASE + PAGE, RW), (BASE + PAGE, BASE + 3 * PAGE, PROT_READ), (BASE + 3 * PAGE, BASE + 4 * PAGE, RW)]);
+        assert_eq!(vm.take_stub_ops(), vec![StubOp::Unmap { addr: BASE + PAGE, len: 2 * PAGE }]);
+        assert_eq!(vm.fault(BASE + PAGE, Access::Write), Err(FaultError::Protection));
+        assert_eq!(copyout(&vm, BASE + 2 * PAGE, &[1]), Err(Errno::EFAULT));
+        assert_eq!(vm.protect(BASE, BASE + 5 * PAGE, PROT_READ), Err(Errno::ENOMEM), "a hole");
+        // munmap of one page in the middle: it is unmapped in the stub, and its page freed
+        // once the stub has done so (other threads may reach it until then).
+        vm.fault(BASE + PAGE, Access::Read).unwrap();
+        vm.take_stub_ops();
+        let before = pm.free_pages();
+        vm.unmap(BASE + PAGE, BASE + 2 * PAGE);
+        assert_eq!(pm.free_pages(), before);
+        assert!(vm.unmap_queued());
+        assert_eq!(vm.entries().count(), 3);
+        assert_eq!(vm.fault(BASE + PAGE, Access::Read), Err(FaultError::NotMapped));
+        assert_eq!(vm.take_stub_ops(), vec![StubOp::Unmap { addr: BASE + PAGE, len: PAGE }]);
+        assert_eq!(pm.free_pages(), before + 1);
+        assert!(!vm.unmap_queued());
+        // A file mapping split in two keeps each part's offset into the file.
+        vm.map(file_entry(BASE + 16 * PAGE, 4, &file, PAGE));
+        vm.unmap(BASE + 17 * PAGE, BASE + 18 * PAGE);
+        let tail = vm.find(BASE + 18 * PAGE).unwrap();
+        assert_eq!((tail.start, tail.offset()), (BASE + 18 * PAGE, 3 * PAGE));
+        let mut b = [0u8; 1];
+        copyin(&vm, BASE + 18 * PAGE, &mut b).unwrap();
+        assert_eq!(b[0], 4, "file page 3");
+    }
+    all_free(&pm);
+}
+
+#[test]
+fn mremap_moves_grows_and_shrinks() {
+    let pm = physmem();
+    {
+        let mut vm = space(&pm);
+        vm.map(anon(BASE, 2, RW));
+        write_u64(&vm, BASE, 7);
+        write_u64(&vm, BASE + PAGE, 8);
+        vm.fault(BASE, Access::Write).unwrap();
+        vm.take_stub_ops();
+        // Move: the data goes along, the old range is gone and unmapped in the stub.
+        let to = BASE + 64 * PAGE;
+        vm.remap(BASE, 2 * PAGE, to, 3 * PAGE);
+        assert_eq!(vm.take_stub_ops(), vec![StubOp::Unmap { addr: BASE, len: 2 * PAGE }]);
+        assert_eq!((read_u64(&vm, to), read_u64(&vm, to + PAGE), read_u64(&vm, to + 2 * PAGE)), (7, 8, 0));
+        assert_eq!(vm.fault(BASE, Access::Read), Err(FaultError::NotMapped));
+        // Grow in place.
+        vm.remap(to, 3 * PAGE, to, 5 * PAGE);
+        assert!(vm.within_one(to, to + 5 * PAGE));
+        write_u64(&vm, to + 4 * PAGE, 9);
+        // Shrink: the pages past the new end are freed (once the stub has lost them).
+        let before = pm.free_pages();
+        vm.remap(to, 5 * PAGE, to, PAGE);
+        vm.take_stub_ops();
+        assert_eq!(pm.free_pages(), before + 3);
+        assert_eq!(read_u64(&vm, to), 7);
+        assert_eq!(vm.vsz(), PAGE);
+    }
+    all_free(&pm);
+}
+
+#[test]
+fn overcommit_refuses_more_than_memory_and_exhaustion_is_an_error() {
+    let pm = physmem();
+    {
+        let mut vm = space(&pm);
+        let all = pm.npages() as u64 * PAGE;
+        assert!(vm.overcommit_ok(all));
+        assert!(!vm.overcommit_ok(all + PAGE));
+        // Committed on touch: a mapping of all of memory is fine until it is touched.
+        vm.map(anon(BASE, pm.npages() as u64, RW));
+        let mut touched = 0;
+        let err = loop {
+            match vm.fault(BASE + touched * PAGE, Access::Write) {
+                Ok(_) => touched += 1,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err, FaultError::OutOfMemory);
+        assert_eq!(touched, pm.npages() as u64 - 1, "every page but the reserved one");
+        assert_eq!(copyout(&vm, BASE + touched * PAGE, &[1]), Err(Errno::EFAULT));
+    }
+    all_free(&pm);
+}
+
+#[test]
+fn private_file_mapping_reads_around_and_stops_at_the_end() {
+    let pm = physmem();
+    let file = MemFile::new(3 * PAGE as usize + 100, Duration::ZERO);
+    {
+        let mut vm = space(&pm);
+        vm.map(file_entry(BASE, 8, &file, 0));
+        let mut b = [0u8; 1];
+        copyin(&vm, BASE + 3 * PAGE + 99, &mut b).unwrap();
+        assert_eq!(b[0], 4);
+        copyin(&vm, BASE + 3 * PAGE + 100, &mut b).unwrap();
+        assert_eq!(b[0], 0, "zeros after the end of the file, in its last page");
+        // The read around brought in the file's other pages, not the ones past its end.
+        assert_eq!(vm.rss_pages(), 4);
+        assert_eq!(vm.fault(BASE + 4 * PAGE, Access::Read), Err(FaultError::Io), "SIGBUS past the end");
+        assert_eq!(vm.fault(BASE, Access::Write), Err(FaultError::Protection));
+    }
+    all_free(&pm);
+}
+
+#[test]
+fn threads_faulting_one_page_end_with_one_page() {
+    let pm = physmem();
+    let file = MemFile::new(PAGE as usize, Duration::from_millis(20));
+    {
+        let mut vm = space(&pm);
+        vm.map(file_entry(BASE, 1, &file, 0));
+        let vm = Arc::new(vm);
+        let before = pm.free_pages();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let vm = Arc::clone(&vm);
+                std::thread::spawn(move || vm.fault(BASE + 8, Access::Read).unwrap())
+            })
+            .collect();
+        let pas: Vec<u64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert!(file.reads.load(Ordering::SeqCst) >= 2, "the reads overlapped (the race was run)");
+        assert!(pas.iter().all(|&pa| pa == pas[0]), "{pas:?}");
+        assert_eq!(pm.free_pages(), before - 1, "the losers' pages were freed");
+        assert_eq!(vm.rss_pages(), 1);
+        let maps = vm.take_stub_ops().iter().filter(|op| matches!(op, StubOp::Map { .. })).count();
+        assert!(maps >= 1);
+    }
+    all_free(&pm);
+}
