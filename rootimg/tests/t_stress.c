@@ -25,6 +25,8 @@
  *   - futex: a token passed round a ring of threads by FUTEX_WAIT/FUTEX_WAKE (a lost wake-up
  *     is a stall: each wait has a long timeout that counts as a failure), a mutex-protected
  *     counter, and a process-shared futex in a MAP_SHARED file mapping between processes.
+ *   - futex_fork: the token passed between two threads on words in one page while a third
+ *     thread forks again and again, so the page keeps becoming copy-on-write under them.
  *   - all: every phase's threads at once.
  * Every system call that fails where Linux cannot fail counts as a failure with its errno.
  */
@@ -663,6 +665,56 @@ static void phase_futex(void)
     CHECK(unlink(path) == 0);
 }
 
+/* ---- futex_fork: a token passed between threads while another forks ---- */
+
+/* The words sit in their own page, which each fork makes copy-on-write: the next store
+ * copies it (or takes it back), while the other thread may be between finding its futex and
+ * checking the word. A check of the page the word no longer lives in is a lost wake-up. */
+static struct {
+    atomic_int w[2];
+    char pad[BLOCK];
+} __attribute__((aligned(BLOCK))) cow_page;
+static atomic_int forking;
+
+static void *futex_fork_thread(void *arg)
+{
+    long id = (long)arg;
+    if (id == 2) {
+        while (atomic_load(&forking)) {
+            pid_t pid = fork();
+            if (pid == 0)
+                _exit(0);
+            if (pid < 0 || waitpid(pid, NULL, 0) != pid)
+                BAD("fork");
+        }
+        return NULL;
+    }
+    for (long k = 0; k < 1000 * rounds; k++) {
+        take(&cow_page.w[id], 0);
+        give(&cow_page.w[1 - id], 0);
+    }
+    return NULL;
+}
+
+static void *futex_fork_main(void *arg)
+{
+    long id = (long)arg;
+    void *r = futex_fork_thread(arg);
+    if (id == 0)
+        atomic_store(&forking, 0);
+    return r;
+}
+
+static void phase_futex_fork(void)
+{
+    atomic_store(&cow_page.w[0], 1);
+    atomic_store(&cow_page.w[1], 0);
+    atomic_store(&forking, 1);
+    atomic_store(&bad, 0);
+    run_threads(futex_fork_main, 3);
+    CHECKF(atomic_load(&bad) == 0, "futex_fork: %d bad", atomic_load(&bad));
+}
+
 /* ---- all at once ---- */
 
 static void *all_thread(void *arg)
@@ -715,6 +767,7 @@ int main(int argc, char **argv)
     phase_crossdir();
     phase_vm();
     phase_futex();
+    phase_futex_fork();
     phase_all();
     CHECK(rmdir(scratch) == 0);
     return vktest_done();
