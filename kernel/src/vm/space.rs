@@ -30,7 +30,8 @@
 //! queued before: by [`AddressSpace::sync_stub`] at once (a system call that took access away
 //! from a process whose other threads may run, fork, and such a thread resuming — always
 //! under `vmmap`, so operations taken by one thread never land after an unmap queued later
-//! with the map exclusive), or by the lone thread that takes them to run them
+//! with the map exclusive, and one at a time under `stub_sync`, so that a thread that finds
+//! the queue empty knows the operations taken before are done), or by the lone thread that takes them to run them
 //! ([`AddressSpace::take_ops`], then [`AddressSpace::release`]). So no stale host mapping ever
 //! reaches a page given to someone else (Linux's TLB shootdown before the free).
 
@@ -45,7 +46,7 @@ use platform::stub::{Ops, StubSpace, StubThread};
 use platform::sync::SpinLock;
 
 use crate::kern::errno::Errno;
-use crate::kern::sleeplock::RwSleepLock;
+use crate::kern::sleeplock::{RwSleepLock, SleepLock};
 pub use crate::vm::entry::{Backing, MapEntry, SharedObject};
 
 pub const PAGE: u64 = PAGE_SIZE as u64;
@@ -174,6 +175,10 @@ pub struct AddressSpace {
     entries: BTreeMap<u64, MapEntry>,
     /// The page table and pending stub operations (`vm_pages`).
     pt: SpinLock<PageTable>,
+    /// Held while a thread carries the queued operations out in the stub
+    /// ([`AddressSpace::sync_stub`]): one at a time, so that a thread that finds the queue
+    /// empty knows the operations taken before it are done (`stub_sync`, under `vmmap`).
+    stub_sync: SleepLock<()>,
     /// Resident pages (`pt.pages.len()`), readable without the spinlock (statistics, ddb).
     resident: AtomicU64,
     /// Program break: start of the heap and its current end.
@@ -201,6 +206,7 @@ impl AddressSpace {
             pm,
             entries: BTreeMap::new(),
             pt: SpinLock::new("vm_pages", PageTable::default()),
+            stub_sync: SleepLock::new("stub_sync", ()),
             resident: AtomicU64::new(0),
             brk_start: 0,
             brk: 0,
@@ -275,6 +281,8 @@ impl AddressSpace {
         if !via.can_exec_ops() {
             return false;
         }
+        // Wait for another thread's operations still on their way into the stub.
+        let _one = self.stub_sync.lock();
         let (ops, deferred) = self.take_ops();
         // A stub that died meanwhile maps nothing any more: its pages can go all the same.
         if !ops.is_empty() && !via.exec_ops(ops) {
