@@ -111,7 +111,7 @@ pub fn wait_signal(timeout: std::time::Duration) -> Option<HostSignal> {
     let set = async_set();
     let ts = libc::timespec {
         tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
-        tv_nsec: libc::c_long::try_from(timeout.subsec_nanos()).unwrap_or(0),
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
     };
     // SAFETY: sigtimedwait reads the set and the timeout and may write a siginfo we do not
     // need (NULL).
