@@ -108,6 +108,9 @@ impl Debugger {
             self.session.next = rip;
         }
         self.session.exit = None;
+        for command in &entry.commands {
+            self.execute(target, &mut pager, &mut cpu, command);
+        }
         let mut last: Option<String> = None;
         loop {
             pager.reset();

@@ -21,8 +21,8 @@
 //! | `format`      | how addresses and columns are printed                               |
 //!
 //! The kernel registers the commands that need its own types (`ps`, `show allpcpu`,
-//! `show msgbuf`/`dmesg`, `show proc`, `show map`, `show syscalls`) with
-//! [`Debugger::register`]. (`show locks`, `show page` and `dump` are not written yet.)
+//! `show msgbuf`/`dmesg`, `show proc`, `show map`, `show syscalls`, `show locks`,
+//! `show page`, `ktrace`, `dump`) with [`Debugger::register`].
 
 #![deny(unsafe_code)]
 
@@ -72,6 +72,8 @@ pub struct Entry {
     pub cpu: Option<u32>,
     /// Entered because of a fatal trap or a panic: `continue` cannot resume.
     pub fatal: bool,
+    /// Commands run before the first prompt (the watchdog's entry runs `trace`).
+    pub commands: Vec<String>,
 }
 
 /// How the command loop ended.

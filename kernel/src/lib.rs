@@ -17,6 +17,7 @@
 //! `#[no_mangle]` roots in `debug::export`.
 
 #![deny(unsafe_code)]
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
 
 pub mod abi;
 pub mod debug;

@@ -43,12 +43,20 @@ pub const PCPU_MAGIC: u64 = u64::from_le_bytes(*b"VKPCPU\0\0");
 pub const MSGBUF_MAGIC: u64 = u64::from_le_bytes(*b"VKMSGBUF");
 pub const PHYSMEM_MAGIC: u64 = u64::from_le_bytes(*b"VKPHYSMM");
 
+/// A vmcore's vk note (`db> dump`): its ELF note name and type ("VKDP"). The descriptor is
+/// the layout magic, the kernel's load bias, the address of `vk_layout`, then the layout
+/// descriptor's bytes (see `kvm_mem::core`).
+pub const VK_NOTE_NAME: &str = "VK";
+pub const NT_VK_DUMP: u32 = u32::from_le_bytes(*b"VKDP");
+
 /// Bytes of a process or thread name (NUL padded, not necessarily NUL terminated).
 pub const NAME_LEN: usize = 24;
 /// Bytes of a wait message (`wmesg`, ps's WCHAN column).
 pub const WMESG_LEN: usize = 16;
 /// The most CPUs vk runs (`-n 1..=16`).
 pub const MAXCPU: usize = 16;
+/// Size of a physical page (and of a guest page).
+pub const PAGE_SIZE: u64 = 4096;
 /// Size of the console message buffer ring.
 pub const MSGBUF_SIZE: usize = 64 * 1024;
 
@@ -111,6 +119,24 @@ pub mod cpustate {
     pub const STOPPED: u32 = 3;
     /// Running the debugger.
     pub const DDB: u32 = 4;
+}
+
+/// `vm_page` flag bits (the platform's `physmem::pgflags`, pinned to these by a kernel test).
+pub mod pgflags {
+    /// On the free list.
+    pub const FREE: u32 = 1 << 0;
+    /// Reserved by the kernel (page 0).
+    pub const RESERVED: u32 = 1 << 1;
+    /// Anonymous memory of an address space.
+    pub const ANON: u32 = 1 << 2;
+    /// Holds file data (page cache).
+    pub const FILE: u32 = 1 << 3;
+    /// Kernel data (tmpfs, buffers).
+    pub const KERNEL: u32 = 1 << 4;
+
+    /// Names of the bits, lowest first.
+    pub const NAMES: [(u32, &str); 5] =
+        [(FREE, "FREE"), (RESERVED, "RESERVED"), (ANON, "ANON"), (FILE, "FILE"), (KERNEL, "KERNEL")];
 }
 
 /// Number of registers in a [`PcpuRecord::trapframe`]; indices in [`reg`].
@@ -524,6 +550,27 @@ pub struct VmPageLayout {
     pub owner: u32,
 }
 
+/// The names of [`Layout`]'s fields after its magic, in order (all `u32`), for readers that
+/// parse the descriptor by name rather than with this crate — the gdb commands
+/// (`tools/gdb/vk-gdb.py`). A test pins each name to its offset.
+pub const LAYOUT_FIELDS: &[&str] = &[
+    "version", "size", "maxcpu", "name_len", "wmesg_len", "msgbuf_size", "proc.size",
+    "proc.magic", "proc.next", "proc.threads", "proc.pid", "proc.ppid", "proc.pgid", "proc.sid",
+    "proc.uid", "proc.gid", "proc.state", "proc.flags", "proc.nice", "proc.nthreads",
+    "proc.xstat", "proc.tty", "proc.comm", "proc.vsz_bytes", "proc.rss_pages", "proc.start_ns",
+    "thread.size", "thread.magic", "thread.next", "thread.proc_", "thread.pcb", "thread.tid",
+    "thread.state", "thread.flags", "thread.cpu", "thread.pri", "thread.name", "thread.wmesg",
+    "thread.wchan", "thread.slptime_ns", "thread.stack_base", "thread.stack_size",
+    "thread.runtime_ns", "thread.switches", "pcpu.size", "pcpu.magic", "pcpu.cpuid",
+    "pcpu.state", "pcpu.host_tid", "pcpu.nrun", "pcpu.curthread", "pcpu.idlethread",
+    "pcpu.switches", "pcpu.intrs", "pcpu.idle_ns", "pcpu.tf_valid", "pcpu.trapframe",
+    "pcpu.tf_nregs", "msgbuf.size", "msgbuf.magic", "msgbuf.bufsize", "msgbuf.wptr",
+    "msgbuf.buf", "physmem.size", "physmem.magic", "physmem.dmap_base", "physmem.mem_size",
+    "physmem.vm_page", "physmem.npages", "physmem.vm_page_size", "physmem.free_pages",
+    "pcb.rsp", "pcb.on_cpu", "pcb.frame_rbp", "pcb.frame_rip", "pcb.frame_size", "vm_page.size",
+    "vm_page.flags", "vm_page.refcount", "vm_page.owner",
+];
+
 /// The descriptor exported as `vk_layout`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -852,5 +899,97 @@ mod tests {
         store_name(&field, "sh");
         let raw: Vec<u8> = field.iter().map(|b| b.load(core::sync::atomic::Ordering::Relaxed)).collect();
         assert_eq!(name_from_bytes(&raw), "sh");
+    }
+
+    #[test]
+    fn layout_fields_name_every_field_in_order() {
+        let offsets = [
+            ("version", offset_of!(Layout, version)),
+            ("size", offset_of!(Layout, size)),
+            ("maxcpu", offset_of!(Layout, maxcpu)),
+            ("name_len", offset_of!(Layout, name_len)),
+            ("wmesg_len", offset_of!(Layout, wmesg_len)),
+            ("msgbuf_size", offset_of!(Layout, msgbuf_size)),
+            ("proc.size", offset_of!(Layout, proc_) + offset_of!(ProcLayout, size)),
+            ("proc.magic", offset_of!(Layout, proc_) + offset_of!(ProcLayout, magic)),
+            ("proc.next", offset_of!(Layout, proc_) + offset_of!(ProcLayout, next)),
+            ("proc.threads", offset_of!(Layout, proc_) + offset_of!(ProcLayout, threads)),
+            ("proc.pid", offset_of!(Layout, proc_) + offset_of!(ProcLayout, pid)),
+            ("proc.ppid", offset_of!(Layout, proc_) + offset_of!(ProcLayout, ppid)),
+            ("proc.pgid", offset_of!(Layout, proc_) + offset_of!(ProcLayout, pgid)),
+            ("proc.sid", offset_of!(Layout, proc_) + offset_of!(ProcLayout, sid)),
+            ("proc.uid", offset_of!(Layout, proc_) + offset_of!(ProcLayout, uid)),
+            ("proc.gid", offset_of!(Layout, proc_) + offset_of!(ProcLayout, gid)),
+            ("proc.state", offset_of!(Layout, proc_) + offset_of!(ProcLayout, state)),
+            ("proc.flags", offset_of!(Layout, proc_) + offset_of!(ProcLayout, flags)),
+            ("proc.nice", offset_of!(Layout, proc_) + offset_of!(ProcLayout, nice)),
+            ("proc.nthreads", offset_of!(Layout, proc_) + offset_of!(ProcLayout, nthreads)),
+            ("proc.xstat", offset_of!(Layout, proc_) + offset_of!(ProcLayout, xstat)),
+            ("proc.tty", offset_of!(Layout, proc_) + offset_of!(ProcLayout, tty)),
+            ("proc.comm", offset_of!(Layout, proc_) + offset_of!(ProcLayout, comm)),
+            ("proc.vsz_bytes", offset_of!(Layout, proc_) + offset_of!(ProcLayout, vsz_bytes)),
+            ("proc.rss_pages", offset_of!(Layout, proc_) + offset_of!(ProcLayout, rss_pages)),
+            ("proc.start_ns", offset_of!(Layout, proc_) + offset_of!(ProcLayout, start_ns)),
+            ("thread.size", offset_of!(Layout, thread) + offset_of!(ThreadLayout, size)),
+            ("thread.magic", offset_of!(Layout, thread) + offset_of!(ThreadLayout, magic)),
+            ("thread.next", offset_of!(Layout, thread) + offset_of!(ThreadLayout, next)),
+            ("thread.proc_", offset_of!(Layout, thread) + offset_of!(ThreadLayout, proc_)),
+            ("thread.pcb", offset_of!(Layout, thread) + offset_of!(ThreadLayout, pcb)),
+            ("thread.tid", offset_of!(Layout, thread) + offset_of!(ThreadLayout, tid)),
+            ("thread.state", offset_of!(Layout, thread) + offset_of!(ThreadLayout, state)),
+            ("thread.flags", offset_of!(Layout, thread) + offset_of!(ThreadLayout, flags)),
+            ("thread.cpu", offset_of!(Layout, thread) + offset_of!(ThreadLayout, cpu)),
+            ("thread.pri", offset_of!(Layout, thread) + offset_of!(ThreadLayout, pri)),
+            ("thread.name", offset_of!(Layout, thread) + offset_of!(ThreadLayout, name)),
+            ("thread.wmesg", offset_of!(Layout, thread) + offset_of!(ThreadLayout, wmesg)),
+            ("thread.wchan", offset_of!(Layout, thread) + offset_of!(ThreadLayout, wchan)),
+            ("thread.slptime_ns", offset_of!(Layout, thread) + offset_of!(ThreadLayout, slptime_ns)),
+            ("thread.stack_base", offset_of!(Layout, thread) + offset_of!(ThreadLayout, stack_base)),
+            ("thread.stack_size", offset_of!(Layout, thread) + offset_of!(ThreadLayout, stack_size)),
+            ("thread.runtime_ns", offset_of!(Layout, thread) + offset_of!(ThreadLayout, runtime_ns)),
+            ("thread.switches", offset_of!(Layout, thread) + offset_of!(ThreadLayout, switches)),
+            ("pcpu.size", offset_of!(Layout, pcpu) + offset_of!(PcpuLayout, size)),
+            ("pcpu.magic", offset_of!(Layout, pcpu) + offset_of!(PcpuLayout, magic)),
+            ("pcpu.cpuid", offset_of!(Layout, pcpu) + offset_of!(PcpuLayout, cpuid)),
+            ("pcpu.state", offset_of!(Layout, pcpu) + offset_of!(PcpuLayout, state)),
+            ("pcpu.host_tid", offset_of!(Layout, pcpu) + offset_of!(PcpuLayout, host_tid)),
+            ("pcpu.nrun", offset_of!(Layout, pcpu) + offset_of!(PcpuLayout, nrun)),
+            ("pcpu.curthread", offset_of!(Layout, pcpu) + offset_of!(PcpuLayout, curthread)),
+            ("pcpu.idlethread", offset_of!(Layout, pcpu) + offset_of!(PcpuLayout, idlethread)),
+            ("pcpu.switches", offset_of!(Layout, pcpu) + offset_of!(PcpuLayout, switches)),
+            ("pcpu.intrs", offset_of!(Layout, pcpu) + offset_of!(PcpuLayout, intrs)),
+            ("pcpu.idle_ns", offset_of!(Layout, pcpu) + offset_of!(PcpuLayout, idle_ns)),
+            ("pcpu.tf_valid", offset_of!(Layout, pcpu) + offset_of!(PcpuLayout, tf_valid)),
+            ("pcpu.trapframe", offset_of!(Layout, pcpu) + offset_of!(PcpuLayout, trapframe)),
+            ("pcpu.tf_nregs", offset_of!(Layout, pcpu) + offset_of!(PcpuLayout, tf_nregs)),
+            ("msgbuf.size", offset_of!(Layout, msgbuf) + offset_of!(MsgBufLayout, size)),
+            ("msgbuf.magic", offset_of!(Layout, msgbuf) + offset_of!(MsgBufLayout, magic)),
+            ("msgbuf.bufsize", offset_of!(Layout, msgbuf) + offset_of!(MsgBufLayout, bufsize)),
+            ("msgbuf.wptr", offset_of!(Layout, msgbuf) + offset_of!(MsgBufLayout, wptr)),
+            ("msgbuf.buf", offset_of!(Layout, msgbuf) + offset_of!(MsgBufLayout, buf)),
+            ("physmem.size", offset_of!(Layout, physmem) + offset_of!(PhysmemLayout, size)),
+            ("physmem.magic", offset_of!(Layout, physmem) + offset_of!(PhysmemLayout, magic)),
+            ("physmem.dmap_base", offset_of!(Layout, physmem) + offset_of!(PhysmemLayout, dmap_base)),
+            ("physmem.mem_size", offset_of!(Layout, physmem) + offset_of!(PhysmemLayout, mem_size)),
+            ("physmem.vm_page", offset_of!(Layout, physmem) + offset_of!(PhysmemLayout, vm_page)),
+            ("physmem.npages", offset_of!(Layout, physmem) + offset_of!(PhysmemLayout, npages)),
+            ("physmem.vm_page_size", offset_of!(Layout, physmem) + offset_of!(PhysmemLayout, vm_page_size)),
+            ("physmem.free_pages", offset_of!(Layout, physmem) + offset_of!(PhysmemLayout, free_pages)),
+            ("pcb.rsp", offset_of!(Layout, pcb) + offset_of!(PcbLayout, rsp)),
+            ("pcb.on_cpu", offset_of!(Layout, pcb) + offset_of!(PcbLayout, on_cpu)),
+            ("pcb.frame_rbp", offset_of!(Layout, pcb) + offset_of!(PcbLayout, frame_rbp)),
+            ("pcb.frame_rip", offset_of!(Layout, pcb) + offset_of!(PcbLayout, frame_rip)),
+            ("pcb.frame_size", offset_of!(Layout, pcb) + offset_of!(PcbLayout, frame_size)),
+            ("vm_page.size", offset_of!(Layout, vm_page) + offset_of!(VmPageLayout, size)),
+            ("vm_page.flags", offset_of!(Layout, vm_page) + offset_of!(VmPageLayout, flags)),
+            ("vm_page.refcount", offset_of!(Layout, vm_page) + offset_of!(VmPageLayout, refcount)),
+            ("vm_page.owner", offset_of!(Layout, vm_page) + offset_of!(VmPageLayout, owner)),
+        ];
+        assert_eq!(offsets.len(), LAYOUT_FIELDS.len());
+        for (i, ((name, off), listed)) in offsets.iter().zip(LAYOUT_FIELDS).enumerate() {
+            assert_eq!(name, listed);
+            assert_eq!(*off, 8 + 4 * i, "{name}");
+        }
+        assert_eq!(size_of::<Layout>(), 8 + 4 * LAYOUT_FIELDS.len());
     }
 }

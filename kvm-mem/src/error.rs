@@ -12,7 +12,7 @@ pub enum KvmError {
     #[error("{path}: {msg}")]
     Open { path: String, msg: String },
     /// A path given as `-M` that is not a memory source the reader knows.
-    #[error("{path}: not a /proc/PID/mem path (vmcore files are not supported yet)")]
+    #[error("{path}: neither a /proc/PID/mem path nor a vmcore")]
     NotProcMem { path: String },
     /// Target memory could not be read (unmapped address, the process exited, ...).
     #[error("cannot read {len} bytes at {addr:#x}: {msg}")]

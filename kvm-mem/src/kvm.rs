@@ -20,8 +20,9 @@ use crate::KvmError;
 use crate::abi::{Layout, MSGBUF_MAGIC, PCPU_MAGIC, PHYSMEM_MAGIC, PROC_MAGIC, THREAD_MAGIC};
 use crate::nlist::{Namelist, exe_path, load_bias};
 use crate::record::{
-    Pcpu, Physmem, Proc, Rec, SavedFrame, Thread, decode_pcpu, decode_physmem, decode_proc, decode_thread,
+    Pcpu, Physmem, Proc, Rec, SavedFrame, Thread, VmPage, decode_pcpu, decode_physmem, decode_proc, decode_thread,
 };
+use crate::core::CoreMem;
 use crate::source::{MemSource, ProcMem};
 use crate::validate::parse_layout;
 
@@ -43,6 +44,15 @@ pub struct Roots {
 pub const ROOT_SYMBOLS: [&str; 7] =
     ["vk_layout", "vk_allproc", "vk_pcpu", "vk_ncpus", "vk_msgbuf", "vk_boottime_ns", "vk_physmem"];
 
+/// The link-time values of the root symbols, in [`ROOT_SYMBOLS`] order.
+fn root_symbols(nl: &Namelist) -> Result<[u64; ROOT_SYMBOLS.len()], KvmError> {
+    let mut vals = [0u64; ROOT_SYMBOLS.len()];
+    for (v, name) in vals.iter_mut().zip(ROOT_SYMBOLS) {
+        *v = nl.require(name)?;
+    }
+    Ok(vals)
+}
+
 /// Longest list a walk follows.
 pub const MAX_LIST: usize = 100_000;
 
@@ -54,6 +64,8 @@ pub struct Kvm {
     src: Box<dyn MemSource>,
     layout: Layout,
     roots: Roots,
+    /// For a vmcore: the kernel's uptime when it dumped.
+    dumped_at_ns: Option<u64>,
 }
 
 impl std::fmt::Debug for Kvm {
@@ -76,27 +88,82 @@ pub fn pid_of(mem_path: &Path) -> Option<u32> {
 }
 
 impl Kvm {
-    /// Open a live kernel: `mem_path` is `/proc/PID/mem`; symbols come from `namelist`
-    /// (default `/proc/PID/exe`, the very file the process runs) and the load bias from
-    /// `/proc/PID/maps`.
+    /// Open a kernel: `mem_path` is `/proc/PID/mem` of a live one — symbols from `namelist`
+    /// (default `/proc/PID/exe`, the very file the process runs), the load bias from
+    /// `/proc/PID/maps` — or a vmcore (see [`Kvm::open_core`]).
     pub fn open(mem_path: &Path, namelist: Option<&Path>) -> Result<Kvm, KvmError> {
         let mem_name = mem_path.display().to_string();
-        let pid = pid_of(mem_path).ok_or_else(|| KvmError::NotProcMem { path: mem_name.clone() })?;
+        let Some(pid) = pid_of(mem_path) else {
+            if crate::core::is_core(mem_path) {
+                return Kvm::open_core(mem_path, namelist);
+            }
+            return Err(KvmError::NotProcMem { path: mem_name });
+        };
         // Opening the memory first makes "no such process" and "permission denied" name it.
         let src = ProcMem::open(mem_path)?;
         let exe = exe_path(pid)?;
         let default_nl = format!("/proc/{pid}/exe");
         let nl = Namelist::load(namelist.unwrap_or(Path::new(&default_nl)))?;
-        let mut vals = [0u64; ROOT_SYMBOLS.len()];
-        for (v, name) in vals.iter_mut().zip(ROOT_SYMBOLS) {
-            *v = nl.require(name).map_err(|e| match e {
-                KvmError::NoSymbol { symbol, .. } if namelist.is_none() => {
-                    KvmError::NotVk { path: mem_name.clone(), exe: exe.clone(), symbol }
-                }
-                e => e,
-            })?;
-        }
+        let vals = root_symbols(&nl).map_err(|e| match e {
+            KvmError::NoSymbol { symbol, .. } if namelist.is_none() => {
+                KvmError::NotVk { path: mem_name.clone(), exe: exe.clone(), symbol }
+            }
+            e => e,
+        })?;
         let bias = load_bias(pid, nl.first_load_vaddr())?;
+        Kvm::open_at(Box::new(src), vals, bias)
+    }
+
+    /// Open a vmcore (`db> dump`): memory from its PT_LOAD segments, symbols from `namelist`
+    /// (default: the kernel executable the core's NT_FILE note names), the load bias from the
+    /// core's vk note — a core has no `/proc/PID/maps`.
+    pub fn open_core(core_path: &Path, namelist: Option<&Path>) -> Result<Kvm, KvmError> {
+        let core = CoreMem::open(core_path)?;
+        let name = core_path.display().to_string();
+        let note = core.vk_note().ok_or_else(|| KvmError::Open {
+            path: name.clone(),
+            msg: "a core, but not a vk dump (it has no vk note)".to_string(),
+        })?;
+        let default_nl = core
+            .mapped_files()
+            .into_iter()
+            .find(|(start, _, off, _)| *off == 0 && *start == note.load_bias)
+            .map(|(_, _, _, path)| path);
+        let nl_path = match (namelist, &default_nl) {
+            (Some(p), _) => p.to_path_buf(),
+            (None, Some(p)) => p.into(),
+            (None, None) => {
+                return Err(KvmError::Open {
+                    path: name,
+                    msg: "the dump does not name its kernel: give it with -N".to_string(),
+                });
+            }
+        };
+        let nl = Namelist::load(&nl_path)?;
+        let vals = root_symbols(&nl)?;
+        let bias = note.load_bias;
+        let layout_addr = vals[0].wrapping_add(bias);
+        if layout_addr != note.layout_addr {
+            return Err(KvmError::Namelist {
+                path: nl.path().to_string(),
+                msg: format!(
+                    "not the kernel that wrote {name} (its vk_layout would be at {layout_addr:#x}, the dump's is at {:#x})",
+                    note.layout_addr
+                ),
+            });
+        }
+        let mut kvm = Kvm::open_at(Box::new(core), vals, bias)?;
+        kvm.dumped_at_ns = Some(note.uptime_ns);
+        Ok(kvm)
+    }
+
+    /// For a vmcore, the kernel's uptime when it was dumped (None for a live kernel).
+    pub fn dumped_at_ns(&self) -> Option<u64> {
+        self.dumped_at_ns
+    }
+
+    /// Read the layout at the first root and follow every other root pointer once.
+    fn open_at(src: Box<dyn MemSource>, vals: [u64; ROOT_SYMBOLS.len()], bias: u64) -> Result<Kvm, KvmError> {
         let [layout, allproc, pcpu, ncpus, msgbuf, boottime_ns, physmem] = vals.map(|v| v.wrapping_add(bias));
         // The layout descriptor is checked first, so a kernel of another layout version is
         // refused before its roots are read.
@@ -118,7 +185,7 @@ impl Kvm {
             boottime_ns: deref(boottime_ns)?,
             physmem: deref(physmem)?,
         };
-        Kvm::from_roots(Box::new(src), roots)
+        Kvm::from_roots(src, roots)
     }
 
     /// Open a kernel whose root addresses are known (the kernel reading itself).
@@ -126,7 +193,7 @@ impl Kvm {
         let mut buf = vec![0u8; size_of::<Layout>()];
         src.read(roots.layout, &mut buf)?;
         let layout = parse_layout(&buf, roots.layout)?;
-        Ok(Kvm { src, layout, roots })
+        Ok(Kvm { src, layout, roots, dumped_at_ns: None })
     }
 
     /// The kernel's layout descriptor, as read and checked.
@@ -309,6 +376,32 @@ impl Kvm {
         let addr = self.roots.physmem;
         let bytes = self.record("physmem", addr, l.size, l.magic, PHYSMEM_MAGIC)?;
         decode_physmem(&Rec::new("physmem", addr, &bytes), &self.layout)
+    }
+
+    /// The `vm_page` of the physical page holding `addr`: a physical address, or a direct-map
+    /// address (the kernel pointer to that memory).
+    pub fn vm_page(&self, addr: u64) -> Result<VmPage, KvmError> {
+        let pm = self.physmem()?;
+        let pa = if addr >= pm.dmap_base { addr - pm.dmap_base } else { addr };
+        if pa >= pm.size || pa / crate::abi::PAGE_SIZE >= pm.npages {
+            return Err(KvmError::Inconsistent {
+                addr,
+                what: format!("not physical memory (0 to {:#x}, direct map at {:#x})", pm.size, pm.dmap_base),
+            });
+        }
+        let l = &self.layout.vm_page;
+        let index = pa / crate::abi::PAGE_SIZE;
+        let entry = pm.vm_page.wrapping_add(index * pm.vm_page_size);
+        let mut bytes = vec![0u8; l.size as usize];
+        self.src.read(entry, &mut bytes)?;
+        let r = Rec::new("vm_page", entry, &bytes);
+        Ok(VmPage {
+            pa: index * crate::abi::PAGE_SIZE,
+            addr: entry,
+            flags: r.u32_at(l.flags)?,
+            refcount: r.u32_at(l.refcount)?,
+            owner: r.u64_at(l.owner)?,
+        })
     }
 
     /// Where a thread that is off CPU stopped, from its Pcb's saved stack pointer and the switch

@@ -4,6 +4,7 @@
 //! |------------|------------------------------------------------------------------------------|
 //! | `abi`      | the exported records and the `Layout` descriptor (the contract)              |
 //! | `source`   | memory sources: `/proc/PID/mem` of a live kernel, `/proc/self/mem`, buffers  |
+//! | `core`     | a vmcore (`db> dump`) as a memory source: PT_LOAD segments, the vk note      |
 //! | `nlist`    | symbols of the kernel ELF and the load bias of a live (PIE) kernel           |
 //! | `validate` | checking a `Layout` read from a target before trusting its offsets           |
 //! | `record`   | the decoded structs (`Proc`, `Thread`, `Pcpu` …) and bounds-checked decoding |
@@ -24,6 +25,7 @@
 #![deny(unsafe_code)]
 
 pub mod abi;
+pub mod core;
 pub mod error;
 pub mod kvm;
 pub mod nlist;
@@ -34,5 +36,6 @@ pub mod validate;
 
 pub use error::KvmError;
 pub use kvm::{Kvm, ROOT_SYMBOLS, Roots};
-pub use record::{Pcpu, Physmem, Proc, SavedFrame, Thread};
+pub use record::{Pcpu, Physmem, Proc, SavedFrame, Thread, VmPage};
+pub use core::CoreMem;
 pub use source::{MemSource, ProcMem};

@@ -148,6 +148,36 @@ pub struct Physmem {
     pub free_pages: u64,
 }
 
+/// One physical page's `vm_page`, decoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VmPage {
+    /// Physical address of the page.
+    pub pa: u64,
+    /// Address of its `vm_page` entry.
+    pub addr: u64,
+    /// Bits of `abi::pgflags`.
+    pub flags: u32,
+    pub refcount: u32,
+    /// Who holds it: a pid, an object id, 0 for none.
+    pub owner: u64,
+}
+
+impl VmPage {
+    /// The flag bits by name (`ANON|FILE`), `0` for none; unknown bits in hex.
+    pub fn flag_names(&self) -> String {
+        let mut names: Vec<String> = crate::abi::pgflags::NAMES
+            .iter()
+            .filter(|(bit, _)| self.flags & bit != 0)
+            .map(|(_, n)| n.to_string())
+            .collect();
+        let known = crate::abi::pgflags::NAMES.iter().fold(0, |m, (bit, _)| m | bit);
+        if self.flags & !known != 0 {
+            names.push(format!("{:#x}", self.flags & !known));
+        }
+        if names.is_empty() { "0".to_string() } else { names.join("|") }
+    }
+}
+
 /// Where a thread that is off CPU stopped: the start of its stack trace.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SavedFrame {

@@ -7,9 +7,9 @@
 //!
 //! `/proc/PID/mem` is read with pread (proc(5)): an unmapped address is an error (EIO), never a
 //! fault — which is why the kernel's own debugger reads its memory through `/proc/self/mem`
-//! rather than through pointers. A vmcore source (the ELF core `db> dump` writes) will be one
-//! more implementation of [`MemSource`], mapping addresses to file offsets by its PT_LOAD
-//! headers; nothing else in the reader changes.
+//! rather than through pointers. A vmcore (the ELF core `db> dump` writes) is one more
+//! implementation of [`MemSource`] (`core::CoreMem`), mapping addresses to file offsets by its
+//! PT_LOAD headers; nothing else in the reader changes.
 
 use std::fs::File;
 use std::io;

@@ -126,8 +126,8 @@ fn a_process_that_has_exited() {
     let mem = format!("/proc/{pid}/mem");
     let e = Kvm::open(Path::new(&mem), None).unwrap_err();
     assert_eq!(e.to_string(), format!("{mem}: no such process"));
-    let e = Kvm::open(Path::new("/tmp/vmcore.0"), None).unwrap_err();
-    assert_eq!(e.to_string(), "/tmp/vmcore.0: not a /proc/PID/mem path (vmcore files are not supported yet)");
+    let e = Kvm::open(Path::new("/nonexistent/vmcore.0"), None).unwrap_err();
+    assert_eq!(e.to_string(), "/nonexistent/vmcore.0: neither a /proc/PID/mem path nor a vmcore");
 }
 
 #[test]

@@ -56,6 +56,8 @@ pub struct PerCpu {
     idle_word: AtomicU32,
     /// Spinlocks held by the thread on this CPU (a thread holding one must not switch).
     pub spin_held: AtomicU32,
+    /// Addresses of the first [`crate::sync::MAX_HELD_LOCKS`] of them, for `show locks`.
+    pub(crate) held_locks: [AtomicU64; crate::sync::MAX_HELD_LOCKS],
     /// Fatal-trap nesting depth on this CPU.
     pub trap_depth: AtomicU32,
     /// Signals (IPIs, traps) taken.
@@ -78,6 +80,7 @@ impl PerCpu {
             ipi_pending: AtomicU32::new(0),
             idle_word: AtomicU32::new(IDLE_AWAKE),
             spin_held: AtomicU32::new(0),
+            held_locks: [const { AtomicU64::new(0) }; crate::sync::MAX_HELD_LOCKS],
             trap_depth: AtomicU32::new(0),
             intrs: AtomicU64::new(0),
             stop_gen: AtomicU32::new(0),
@@ -186,7 +189,7 @@ pub fn start_cpu(cpu: u32, main: fn(u32) -> !) -> io::Result<()> {
 }
 
 /// Make the calling host thread CPU `cpu`.
-fn bind_cpu(cpu: u32) {
+pub(crate) fn bind_cpu(cpu: u32) {
     CPUID.with(|c| c.set(cpu));
     let pc = pcpu(cpu);
     pc.host_tid.store(gettid(), Ordering::Relaxed);

@@ -42,6 +42,18 @@ pub const SWITCHFRAME_RIP: u32 = 48;
 /// Size of the switch frame.
 pub const SWITCHFRAME_SIZE: u32 = 56;
 
+/// The registers a switch frame holds, as a trap frame (for dumps: a sleeping thread's
+/// context). `frame` is the saved stack pointer, `words` the frame's seven words.
+pub fn switchframe_regs(frame: u64, words: [u64; 7]) -> crate::trap::TrapFrame {
+    use crate::trap::reg;
+    let mut regs = [0u64; crate::trap::TF_NREGS];
+    for (r, w) in [reg::R15, reg::R14, reg::R13, reg::R12, reg::RBX, reg::RBP, reg::RIP].into_iter().zip(words) {
+        regs[r] = w;
+    }
+    regs[reg::RSP] = frame + u64::from(SWITCHFRAME_SIZE);
+    crate::trap::TrapFrame { regs }
+}
+
 /// Default kernel stack size.
 pub const KSTACK_SIZE: usize = 128 * 1024;
 /// Guard below each kernel stack.

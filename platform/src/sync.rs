@@ -6,6 +6,10 @@
 //! Signal handlers never take one, so a CPU parked by the debugger may hold one without
 //! deadlocking the debugger (which reads kernel state without locks). A lock spun on for more
 //! than [`SPIN_TIMEOUT`] panics with its name and holder, like BSD's "spin lock held too long".
+//!
+//! Each CPU also lists the addresses of the spinlocks it holds (two stores on its own cache
+//! line per lock and unlock), so ddb's `show locks` can name them: the name is the first
+//! field of the `#[repr(C)]` lock, read through `/proc/self/mem` at the listed address.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -17,12 +21,20 @@ use crate::cpu;
 /// How long a CPU spins before declaring a deadlock.
 pub const SPIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// A spinlock protecting a `T`.
+/// Held spinlocks each CPU lists (more are counted, not listed).
+pub const MAX_HELD_LOCKS: usize = 8;
+
+/// Offset of the name (`&'static str`) in every `SpinLock<T>` and every `RwCell<T>`.
+pub const LOCK_NAME_OFFSET: usize = 0;
+
+/// A spinlock protecting a `T`. `repr(C)` with the name first, whatever `T` is, so a reader
+/// that only has a held lock's address finds its name ([`LOCK_NAME_OFFSET`]).
+#[repr(C)]
 pub struct SpinLock<T: ?Sized> {
+    name: &'static str,
     locked: AtomicBool,
     /// CPU holding it (for the "held too long" panic and `show locks`).
     holder: AtomicU32,
-    name: &'static str,
     data: UnsafeCell<T>,
 }
 
@@ -33,7 +45,7 @@ unsafe impl<T: ?Sized + Send> Send for SpinLock<T> {}
 
 impl<T> SpinLock<T> {
     pub const fn new(name: &'static str, value: T) -> SpinLock<T> {
-        SpinLock { locked: AtomicBool::new(false), holder: AtomicU32::new(cpu::NOCPU), name, data: UnsafeCell::new(value) }
+        SpinLock { name, locked: AtomicBool::new(false), holder: AtomicU32::new(cpu::NOCPU), data: UnsafeCell::new(value) }
     }
 
     pub fn into_inner(self) -> T {
@@ -90,8 +102,20 @@ impl<T: ?Sized> SpinLock<T> {
     fn acquired(&self) -> SpinGuard<'_, T> {
         let me = cpu::curcpu();
         self.holder.store(me, Ordering::Relaxed);
-        cpu::pcpu(me).spin_held.fetch_add(1, Ordering::Relaxed);
+        let pc = cpu::pcpu(me);
+        let n = pc.spin_held.fetch_add(1, Ordering::Relaxed) as usize;
+        // Threads that are not CPUs share one slot: they are counted, not listed.
+        if me != cpu::NOCPU
+            && let Some(slot) = pc.held_locks.get(n)
+        {
+            slot.store(self.addr(), Ordering::Relaxed);
+        }
         SpinGuard { lock: self, cpu: me }
+    }
+
+    /// The lock's address (what the held-lock lists hold).
+    fn addr(&self) -> u64 {
+        self as *const Self as *const u8 as u64
     }
 
     /// Whether someone holds it (for the debugger; racy by nature).
@@ -133,7 +157,18 @@ impl<T: ?Sized> DerefMut for SpinGuard<'_, T> {
 
 impl<T: ?Sized> Drop for SpinGuard<'_, T> {
     fn drop(&mut self) {
-        cpu::pcpu(self.cpu).spin_held.fetch_sub(1, Ordering::Relaxed);
+        let pc = cpu::pcpu(self.cpu);
+        if self.cpu != cpu::NOCPU {
+            let listed = (pc.spin_held.load(Ordering::Relaxed) as usize).min(MAX_HELD_LOCKS);
+            // Usually the last one taken; otherwise the last listed moves into its slot.
+            let me = self.lock.addr();
+            if let Some(i) = (0..listed).rev().find(|&i| pc.held_locks[i].load(Ordering::Relaxed) == me) {
+                let last = pc.held_locks[listed - 1].load(Ordering::Relaxed);
+                pc.held_locks[i].store(last, Ordering::Relaxed);
+                pc.held_locks[listed - 1].store(0, Ordering::Relaxed);
+            }
+        }
+        pc.spin_held.fetch_sub(1, Ordering::Relaxed);
         self.lock.holder.store(cpu::NOCPU, Ordering::Relaxed);
         self.lock.locked.store(false, Ordering::Release);
     }
@@ -142,6 +177,15 @@ impl<T: ?Sized> Drop for SpinGuard<'_, T> {
 /// Spinlocks the calling CPU's thread holds.
 pub fn spinlocks_held() -> u32 {
     cpu::this_pcpu().spin_held.load(Ordering::Relaxed)
+}
+
+/// The spinlocks CPU `c` holds: how many, and the addresses of those it lists (racy unless
+/// the CPU is stopped; for the debugger).
+pub fn held_spinlocks(c: u32) -> (u32, Vec<u64>) {
+    let pc = cpu::pcpu(c);
+    let n = pc.spin_held.load(Ordering::Acquire);
+    let listed = pc.held_locks.iter().take(n as usize).map(|s| s.load(Ordering::Relaxed)).filter(|&a| a != 0).collect();
+    (n, listed)
 }
 
 /// A reader-writer cell: many readers or one writer, acquired only by *trying*; the waiting
@@ -153,11 +197,14 @@ pub fn spinlocks_held() -> u32 {
 /// Writers are preferred: while anyone waits, new readers wait as well, so a stream of
 /// overlapping readers cannot starve a writer. A reader must therefore never read-lock a cell
 /// it already holds.
+///
+/// `repr(C)` with the name first, as [`SpinLock`] ([`LOCK_NAME_OFFSET`]).
+#[repr(C)]
 pub struct RwCell<T: ?Sized> {
+    name: &'static str,
     /// WRITER | WAITERS | number of readers.
     state: AtomicU64,
     wake: fn(u64),
-    name: &'static str,
     data: UnsafeCell<T>,
 }
 
@@ -174,7 +221,7 @@ unsafe impl<T: ?Sized + Send> Send for RwCell<T> {}
 impl<T> RwCell<T> {
     /// A free cell; `wake(address of the cell)` is called by a release that finds waiters.
     pub const fn new(name: &'static str, value: T, wake: fn(u64)) -> RwCell<T> {
-        RwCell { state: AtomicU64::new(0), wake, name, data: UnsafeCell::new(value) }
+        RwCell { name, state: AtomicU64::new(0), wake, data: UnsafeCell::new(value) }
     }
 
     pub fn into_inner(self) -> T {
@@ -324,6 +371,34 @@ impl<T: ?Sized> Drop for RwWriteGuard<'_, T> {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn held_locks_are_listed_by_address_in_any_release_order() {
+        // On a thread of its own that is CPU 14 (threads that are not CPUs are not listed).
+        std::thread::spawn(held_locks_on_a_cpu).join().unwrap();
+    }
+
+    fn held_locks_on_a_cpu() {
+        cpu::bind_cpu(14);
+        let (a, b, c) = (SpinLock::new("a", 0), SpinLock::new("b", 0), SpinLock::new("c", 0));
+        let me = cpu::curcpu();
+        assert_eq!(me, 14);
+        let before = held_spinlocks(me);
+        let ga = a.lock();
+        let gb = b.lock();
+        let gc = c.lock();
+        let (n, listed) = held_spinlocks(me);
+        assert_eq!(n, before.0 + 3);
+        assert!(listed.ends_with(&[a.addr(), b.addr(), c.addr()]), "{listed:x?}");
+        drop(gb);
+        let (_, listed) = held_spinlocks(me);
+        assert!(!listed.contains(&b.addr()) && listed.contains(&a.addr()) && listed.contains(&c.addr()));
+        drop(ga);
+        drop(gc);
+        assert_eq!(held_spinlocks(me), before);
+        assert_eq!(LOCK_NAME_OFFSET, core::mem::offset_of!(SpinLock<u64>, name));
+        assert_eq!(LOCK_NAME_OFFSET, core::mem::offset_of!(RwCell<u64>, name));
+    }
 
     #[test]
     fn lock_excludes_and_counts() {

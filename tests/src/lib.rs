@@ -92,8 +92,14 @@ pub struct Kernel {
 impl Kernel {
     /// Start `run/kernel` with `args`; stdout and stderr are collected together.
     pub fn start(args: &[&str]) -> Kernel {
+        Kernel::start_in(std::path::Path::new("."), args)
+    }
+
+    /// Start `run/kernel` with `args` in the working directory `dir` (where `dump` writes).
+    pub fn start_in(dir: &std::path::Path, args: &[&str]) -> Kernel {
         let mut child = Command::new(bin("kernel"))
             .args(args)
+            .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -324,3 +324,90 @@ fn threads_of_one_process_run_on_both_cpus_at_once() {
     k.send("halt");
     assert_eq!(k.wait().code(), Some(0));
 }
+
+#[test]
+fn the_watchdog_breaks_into_a_stuck_cpu_with_its_trace() {
+    // cpu0 spins in kernel code and never passes a safe point; nobody sends SIGQUIT.
+    let mut k = Kernel::start(&["-m", "32m", "-n", "2", "-e", "debug.spin=1", "-e", "debug.watchdog=2"]);
+    k.expect("spins in kernel code");
+    let b = k.expect("db> ");
+    // The boot thread spins on whichever CPU it ran on last.
+    let line = b.lines().find(|l| l.starts_with("watchdog: cpu")).unwrap_or_else(|| panic!("{b}"));
+    let cpu = line.trim_start_matches("watchdog: cpu").split_whitespace().next().unwrap();
+    assert_eq!(line, format!("watchdog: cpu{cpu} stuck for 2 s"), "{b}");
+    assert!(b.contains("KDB: enter: watchdog"), "{b}");
+    assert!(b.contains(&format!("CPU{cpu} stopping CPUs")), "the stuck CPU entered: {b}");
+    assert!(b.contains("Stopped at") && b.contains("kdb_sysctl_spin+0x"), "{b}");
+    // The trace comes before the prompt, from the stuck CPU.
+    assert!(b.contains("Tracing pid 0 tid 100000") && b.contains("kdb_sysctl_spin(") && b.contains("mi_startup("), "{b}");
+    // The other, idle CPU is not stuck.
+    assert_eq!(b.matches("watchdog: cpu").count(), 1, "{b}");
+    k.send("halt");
+    assert_eq!(k.wait().code(), Some(0));
+}
+
+#[test]
+fn an_idle_machine_does_not_wake_the_watchdog() {
+    let mut k = Kernel::start(&["-m", "32m", "-n", "2", "-e", "rootwait=1", "-e", "debug.watchdog=1"]);
+    k.expect("waiting for a root device");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(!k.output().contains("watchdog:"), "{}", k.output());
+    k.signal(libc::SIGTERM);
+    assert_eq!(k.wait().code(), Some(0));
+}
+
+#[test]
+fn show_locks_show_page_ktrace_and_gdb_style_x() {
+    let root = vk_tests::guest::root_dir();
+    let root = root.to_string_lossy();
+    let script = "while true; do echo tick >/dev/null; sleep 1; done";
+    let mut k = Kernel::start(&["-m", "32m", "-n", "2", "-r", &root, "-e", "init=/bin/sh", "--", "-c", script]);
+    k.expect("Mounting root from ");
+    vk_tests::vps_until(k.pid(), "sleep never slept", |vps| vps.contains(" nanslp "));
+    k.signal(libc::SIGQUIT);
+    k.expect("db> ");
+
+    // The debugger's own state is a spinlock its CPU holds while it runs.
+    k.send("show locks");
+    let l = k.expect("db> ");
+    let spin = l.split("sleep locks held:").next().unwrap();
+    assert!(spin.starts_with("spin locks held:\n"), "{l}");
+    assert!(spin.contains("\"ddb\" at 0x") && spin.contains("held"), "{l}");
+    assert!(l.contains("sleep locks held:\n"), "{l}");
+
+    // Page 0 is reserved; a direct-map address names its physical page.
+    k.send("show page 0");
+    let p = k.expect("db> ");
+    assert!(p.contains("physical page 0x0 (direct map 0x400000000000)") && p.contains("<RESERVED>"), "{p}");
+    k.send("show page 0x400000003008");
+    let p = k.expect("db> ");
+    assert!(p.contains("physical page 0x3000 "), "{p}");
+    k.send("show page 0x7fffffffffff");
+    assert!(k.expect("db> ").contains("not physical memory"));
+
+    // gdb's x/Ni is x/i with a count.
+    k.send("x/i $rip,3");
+    let a = k.expect("db> ");
+    k.send("x/3i $rip");
+    let b = k.expect("db> ");
+    let body = |s: &str| s.lines().filter(|l| !l.starts_with("db>")).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(body(&a).len(), 3, "{a}");
+    assert_eq!(body(&a), body(&b), "{a}\n{b}");
+
+    // ktrace one process: the shell's system calls appear once the system runs on.
+    k.send("ktrace 1");
+    assert!(k.expect("db> ").contains("ktrace: pid 1 (sh) traced"));
+    k.send("ktrace");
+    assert!(k.expect("db> ").contains("ktrace: tracing pid 1"));
+    k.send("continue");
+    let t = k.expect("ktrace: 1/1 ");
+    assert!(!t.contains("ktrace: 2/"), "only pid 1 is traced: {t}");
+    k.signal(libc::SIGQUIT);
+    k.expect("db> ");
+    k.send("ktrace 1 off");
+    assert!(k.expect("db> ").contains("ktrace: pid 1 (sh) no longer traced"));
+    k.send("ktrace 4242");
+    assert!(k.expect("db> ").contains("ktrace: no process 4242"));
+    k.send("halt");
+    assert_eq!(k.wait().code(), Some(0));
+}

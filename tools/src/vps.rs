@@ -1,7 +1,7 @@
 //! `vps -M /proc/PID/mem [-N kernel]`: the process list of a vk kernel, read out of its
 //! memory like `ps axl -M core -N system` on BSD. It works on a running kernel and on one
-//! stopped in ddb; it needs ptrace access to the kernel process (same user; the kernel allows
-//! any tracer under Yama).
+//! stopped in ddb — it needs ptrace access to the kernel process (same user; the kernel allows
+//! any tracer under Yama) — and on a vmcore that ddb's `dump` wrote (`-M vmcore.0`).
 //!
 //! Exit status: 0 after printing the list, 1 when the kernel cannot be read (the message names
 //! the file and what is wrong), 2 for a usage error.
@@ -19,9 +19,11 @@ pub enum Args {
 }
 
 pub const USAGE: &str = "\
-usage: vps -M /proc/PID/mem [-N kernel] [-v]
-  -M core     the kernel's memory: /proc/PID/mem of a running (or ddb-stopped) vk kernel
-  -N system   the kernel executable to take symbols from (default /proc/PID/exe)
+usage: vps -M /proc/PID/mem|vmcore [-N kernel] [-v]
+  -M core     the kernel's memory: /proc/PID/mem of a running (or ddb-stopped) vk kernel,
+              or a vmcore.N that ddb's `dump` wrote
+  -N system   the kernel executable to take symbols from (default /proc/PID/exe, or for a
+              vmcore the executable it names)
   -v          also print, on stderr, where the roots were found
   -h          this help
 ";
@@ -85,7 +87,11 @@ pub fn list(mem: &Path, namelist: Option<&Path>, verbose: bool) -> Result<String
         );
     }
     let procs = kvm.procs()?;
-    let now = uptime_ns(kvm.boottime_ns()?, realtime_ns());
+    // A vmcore is seen as it was when it was dumped.
+    let now = match kvm.dumped_at_ns() {
+        Some(t) => t,
+        None => uptime_ns(kvm.boottime_ns()?, realtime_ns()),
+    };
     if verbose {
         eprintln!("vps: {} processes, uptime {}.{:03} s", procs.len(), now / 1_000_000_000, now / 1_000_000 % 1000);
     }

@@ -6,7 +6,8 @@
 //! bytes). Each line starts with the address as `name+0xoff:` and holds up to 16 bytes of
 //! values. Modifiers, once given, are remembered; without an address `x` continues where the last
 //! one stopped, and an empty line repeats it from there. The count is an expression, so it is
-//! hex like every ddb number: `x/i f,10` shows sixteen instructions.
+//! hex like every ddb number: `x/i f,10` shows sixteen instructions. gdb's form, a decimal
+//! count before the modifier letters (`x/10i $rip`, `x/4xg addr`), is accepted too.
 
 use crate::context::CommandContext;
 use crate::target::ReadError;
@@ -48,15 +49,29 @@ fn parse_format(mods: &str) -> Result<Format, String> {
     Ok(format)
 }
 
+/// Split gdb's leading decimal count off the modifiers: `10i` is (Some(10), "i").
+fn gdb_count(mods: &str) -> Result<(Option<u64>, &str), String> {
+    let letters = mods.trim_start_matches(|c: char| c.is_ascii_digit());
+    let digits = &mods[..mods.len() - letters.len()];
+    if digits.is_empty() {
+        return Ok((None, mods));
+    }
+    let n = digits.parse().map_err(|_| format!("bad count '{digits}'"))?;
+    Ok((Some(n), letters))
+}
+
 pub fn examine(ctx: &mut CommandContext<'_>, args: &str) -> Result<(), String> {
     let (mods, rest) = super::modifiers(args);
+    let (mods_count, mods) = gdb_count(mods)?;
     let mods = if mods.is_empty() { ctx.session.x_format.clone() } else { mods.to_string() };
     let format = parse_format(&mods)?;
     let (addr_text, count_text) = expr::split_count(rest);
     let addr = if addr_text.is_empty() { ctx.session.next } else { ctx.eval(addr_text)? };
-    let count = match count_text {
-        Some(text) => ctx.eval(text)?,
-        None => 1,
+    let count = match (count_text, mods_count) {
+        (Some(_), Some(_)) => return Err("count given twice (x/Ni addr or x/i addr,N)".to_string()),
+        (Some(text), None) => ctx.eval(text)?,
+        (None, Some(n)) => n,
+        (None, None) => 1,
     };
     if count > MAX_COUNT {
         return Err(format!("count {count:#x} is too large (at most {MAX_COUNT:#x})"));

@@ -30,7 +30,7 @@ const BUILTINS: &[(&str, &[&str], &str, Handler)] = &[
     ("cpu", &[], "cpu N: select the cpu for show registers, trace and $registers", control::cpu),
     ("show", &[], "show <what>: list the show commands or run one", control::show),
     ("trace", &["bt"], "trace [tid|pid|addr]: stack trace of the selected cpu or of a thread", trace::trace),
-    ("x", &["examine"], "x/<bhlg><xzduocsia> [addr][,count]: examine memory", examine::examine),
+    ("x", &["examine"], "x/[N]<bhlg><xzduocsia> [addr][,count]: examine memory (N: gdb's decimal count)", examine::examine),
     ("print", &["p"], "print[/xzduoca] expr: evaluate an expression (hex by default)", examine::print),
     ("show registers", &["show reg", "show regs"], "registers of the selected cpu", show::registers),
     ("show thread", &[], "show thread [tid|addr]: the current or the named thread", show::thread),

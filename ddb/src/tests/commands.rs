@@ -58,6 +58,11 @@ fn x_instructions_symbolize_targets() {
     assert_eq!(lines[0], "kernel::kern::sched::mi_switch: movq    (%rax),%rax");
     assert_eq!(lines[1], "kernel::kern::sched::mi_switch+0x3:     callq   kernel::kern::proc::fork");
     assert_eq!(lines[2], "kernel::kern::sched::mi_switch+0x8:     retq");
+    // gdb's form: a decimal count before the letters.
+    assert_eq!(output_of("x/3i mi_switch"), out);
+    assert_eq!(output_of("x/2gx 70000000"), output_of("x/gx 70000000,2"));
+    assert_eq!(output_of("x/10bx 70000000"), output_of("x/bx 70000000,0t10"));
+    assert_eq!(output_of("x/2i mi_switch,2"), "count given twice (x/Ni addr or x/i addr,N)\n");
     // Past the mapped bytes: the read shrinks, then fails.
     let out = output_of("x/i mi_switch+8,2");
     assert!(out.ends_with("cannot read 1 bytes at 0x401009\n"), "{out}");

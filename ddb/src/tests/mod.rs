@@ -105,7 +105,7 @@ pub fn run_script(lines: &[&str]) -> (String, Exit) {
 
 pub fn run_with(mut debugger: Debugger, mut console: ScriptConsole) -> (String, Exit) {
     let target = fake_target();
-    let exit = debugger.run(&target, &mut console, &Entry { cpu: Some(0), fatal: true });
+    let exit = debugger.run(&target, &mut console, &Entry { cpu: Some(0), fatal: true, commands: Vec::new() });
     (console.out, exit)
 }
 

@@ -149,7 +149,7 @@ fn stopped_at_and_trace_with_real_symbols_and_lines() {
     let callee = addr_of(ddb_probe_callee);
     target.cpus = vec![Some(registers(callee, RSP, RSP + 0x800))];
     let mut console = ScriptConsole::new(&["trace", "x/i ddb_probe_callee,2"]);
-    let exit = Debugger::new(Arc::clone(image)).run(&target, &mut console, &Entry { cpu: Some(0), fatal: false });
+    let exit = Debugger::new(Arc::clone(image)).run(&target, &mut console, &Entry { cpu: Some(0), fatal: false, commands: Vec::new() });
     assert_eq!(exit, Exit::EndOfInput);
     let out = &console.out;
     let first = out.lines().next().expect("Stopped at");

@@ -18,8 +18,17 @@ fn stopped_at_without_symbol_is_hex() {
     target.cpus[0] = Some(registers(0x1234, STACK, STACK + 0x10));
     target.map(0x1234, vec![0x90]);
     let mut console = ScriptConsole::new(&[]);
-    Debugger::new(Arc::new(fake_image())).run(&target, &mut console, &Entry { cpu: None, fatal: false });
+    Debugger::new(Arc::new(fake_image())).run(&target, &mut console, &Entry { cpu: None, fatal: false, commands: Vec::new() });
     assert!(console.out.starts_with("Stopped at      0x1234: nop\n"), "{}", console.out);
+}
+
+#[test]
+fn entry_commands_run_before_the_first_prompt() {
+    let target = fake_target();
+    let mut console = ScriptConsole::new(&[]);
+    let entry = Entry { cpu: Some(0), fatal: false, commands: vec!["print 0x2a".to_string()] };
+    Debugger::new(Arc::new(fake_image())).run(&target, &mut console, &entry);
+    assert!(console.out.ends_with("movq    (%rax),%rax\n0x2a\ndb> "), "{}", console.out);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! futex(2)'s operation word: a command, FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME
 //! (kernel/futex/syscalls.c).
 
-use super::linux;
+use super::{linux, linux_struct};
 use crate::kern::errno::Errno;
 
 /// The commands vk implements.
@@ -73,5 +73,22 @@ mod tests {
         assert_eq!(FutexOp::try_from(1 | 256), Err(Errno::ENOSYS));
         assert_eq!(FutexOp::try_from(1 | 0x1000), Err(Errno::ENOSYS));
         assert_eq!(FutexOp::try_from(6), Err(Errno::ENOSYS));
+    }
+}
+
+linux_struct! {
+    /// `struct robust_list`: a link of a thread's list of held robust futexes.
+    pub struct RobustList = linux::robust_list {
+        pub next: u64,
+    }
+}
+
+linux_struct! {
+    /// `struct robust_list_head` (set_robust_list(2)): the list, the offset from an entry to
+    /// its futex word, and the entry being taken or released.
+    pub struct RobustListHead = linux::robust_list_head {
+        pub list: RobustList,
+        pub futex_offset: i64,
+        pub list_op_pending: u64,
     }
 }

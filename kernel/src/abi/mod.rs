@@ -28,7 +28,6 @@
 //! `Ctx::flags` refuses the others (EINVAL) where Linux does and `Ctx::flags_lenient` drops
 //! them where Linux ignores them; each type's doc says which the call does.
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
 
 pub mod cred;
 pub mod fs;

@@ -1,6 +1,7 @@
 //! ddb commands that need the kernel: `ps`, `show allpcpu`, `show msgbuf` (`dmesg`) read the
 //! exported records through kvm-mem, like `vps`; `show proc`, `show map` and `show syscalls`
-//! look at the kernel's own structures ([`crate::debug::show`]).
+//! look at the kernel's own structures ([`crate::debug::show`]); `show locks`, `show page`
+//! and `ktrace` are in [`crate::debug::locks`]; `dump` writes a vmcore ([`crate::debug::dump`]).
 
 use std::sync::Arc;
 
@@ -71,6 +72,39 @@ pub fn register(d: &mut ddb::Debugger, kvm: &Arc<Kvm>) {
     };
     d.register("show proc", "show proc [pid]: a guest process: ids, credentials, files, signals, threads", text(show::show_proc));
     d.register("show map", "show map [pid]: a guest process's mappings and resident pages", text(show::show_map));
+    d.register(
+        "dump",
+        "write a crash dump (vmcore.N, an ELF core for gdb and vps) in the kernel's directory",
+        {
+            let k = Arc::clone(kvm);
+            Arc::new(move |ctx, _args| {
+                crate::debug::dump::dump_to(std::path::Path::new("."), &k, ctx.target.entry_cpu()).map(|_| ())
+            })
+        },
+    );
+    let k = Arc::clone(kvm);
+    d.register(
+        "show locks",
+        "held spin and sleep locks, their holders and waiters",
+        Arc::new(move |ctx, _args| {
+            ctx.print(&crate::debug::locks::show_locks(&k)?);
+            Ok(())
+        }),
+    );
+    let k = Arc::clone(kvm);
+    d.register(
+        "show page",
+        "show page addr: the vm_page of a physical (or direct-map) address",
+        Arc::new(move |ctx, args| {
+            if args.trim().is_empty() {
+                return Err("usage: show page <physical or direct-map address>".to_string());
+            }
+            let addr = ctx.eval(args.trim())?;
+            ctx.print(&crate::debug::locks::show_page(&k, addr)?);
+            Ok(())
+        }),
+    );
+    d.register("ktrace", "ktrace [pid [on|off]]: print a process's system calls on the console", text(crate::debug::locks::ktrace));
     d.register("show syscalls", "system calls guests made that vk lacks, and the partial ones", text(|_| Ok(show::show_syscalls())));
 }
 

@@ -88,6 +88,14 @@ mod tests {
     }
 
     #[test]
+    fn vm_page_flags_match_the_abi() {
+        use kvm_mem::abi::pgflags as abi;
+        use platform::physmem::pgflags as pf;
+        assert_eq!([pf::FREE, pf::RESERVED, pf::ANON, pf::FILE, pf::KERNEL], [abi::FREE, abi::RESERVED, abi::ANON, abi::FILE, abi::KERNEL]);
+        assert_eq!(platform::PAGE_SIZE as u64, kvm_mem::abi::PAGE_SIZE);
+    }
+
+    #[test]
     fn the_layout_describes_the_platform_pcb() {
         let l = &super::vk_layout;
         assert_eq!(l.pcb.rsp, platform::kthread::PCB_RSP_OFFSET);

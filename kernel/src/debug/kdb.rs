@@ -34,7 +34,9 @@ static PANICKING: AtomicBool = AtomicBool::new(false);
 
 /// Why software entered, per CPU (slot MAXCPU for threads that are not CPUs); 0 = no entry.
 static WHY: [AtomicU8; MAXCPU + 1] = [const { AtomicU8::new(0) }; MAXCPU + 1];
-const REASONS: [&str; 5] = ["", "break-in", "panic", "sysctl debug.kdb.enter", "enter"];
+const REASONS: [&str; 6] = ["", "break-in", "panic", "sysctl debug.kdb.enter", "watchdog", "enter"];
+/// The reason the watchdog's break-in gives (its entry starts with a `trace`).
+const WATCHDOG: &str = "watchdog";
 
 /// Exit status when the debugger cannot run at all.
 const EXIT_NO_DEBUGGER: i32 = 4;
@@ -69,6 +71,7 @@ pub fn init() {
         }
         Err(e) => crate::kprintf!("ddb: debugger unavailable: {e}\n"),
     }
+    crate::debug::watchdog::start();
 }
 
 fn build() -> Result<Kdb, String> {
@@ -76,6 +79,7 @@ fn build() -> Result<Kdb, String> {
     let layout_addr = export::roots().layout;
     let value = crate::debug::commands::elf_symbol_value(exe, "vk_layout")?;
     let bias = layout_addr.wrapping_sub(value);
+    crate::debug::dump::set_load_bias(bias);
     let image = ddb::KernelImage::load(exe, bias).map_err(|e| e.to_string())?;
     let mem = Arc::new(kvm_mem::ProcMem::open_self().map_err(|e| e.to_string())?);
     let kvm = Arc::new(
@@ -96,7 +100,7 @@ pub fn active() -> bool {
 #[inline(never)]
 pub fn kdb_enter(why: &'static str) {
     let code = REASONS.iter().position(|r| *r == why).unwrap_or(REASONS.len() - 1);
-    WHY[slot(cpu::curcpu())].store(code as u8, Ordering::SeqCst);
+    WHY[slot(cpu::curcpu())].store(u8::try_from(code).unwrap_or(u8::MAX), Ordering::SeqCst);
     platform::trap::breakpoint();
 }
 
@@ -136,9 +140,22 @@ fn trap_hook(tf: &TrapFrame) {
     // debugger and released us; returning retries the instruction (and traps again).
 }
 
-/// The platform's NMI hook: a forced break-in.
+/// The platform's NMI hook: a forced break-in (from SIGQUIT or the watchdog).
 fn nmi_hook(tf: &TrapFrame) {
-    enter(cpu::curcpu(), tf, Some("break-in"), false);
+    let me = cpu::curcpu();
+    let why = WHY[slot(me)].swap(0, Ordering::SeqCst);
+    let reason = if REASONS.get(why as usize) == Some(&WATCHDOG) { WATCHDOG } else { "break-in" };
+    enter(me, tf, Some(reason), false);
+}
+
+/// The watchdog found CPU `c` stuck: break into the debugger on it, wherever it is.
+pub fn watchdog_breakin(c: u32) {
+    if active() {
+        return;
+    }
+    let code = REASONS.iter().position(|r| *r == WATCHDOG).unwrap_or(0);
+    WHY[slot(c)].store(u8::try_from(code).unwrap_or(0), Ordering::SeqCst);
+    cpu::send_ipi(c, cpu::IPI_NMI);
 }
 
 const fn libc_sigtrap() -> i32 {
@@ -330,7 +347,7 @@ fn enter(me: u32, tf: &TrapFrame, why: Option<&str>, mut fatal: bool) {
         }
     }
     let mask = cpu::online_mask() & !(1u64.checked_shl(me).unwrap_or(0));
-    kprintf_nolock!("CPU{} stopping CPUs: {:#010x}\n", if me == NOCPU { -1 } else { me as i64 }, mask);
+    kprintf_nolock!("CPU{} stopping CPUs: {:#010x}\n", if me == NOCPU { -1 } else { i64::from(me) }, mask);
     let stopped = platform::stop::stop_cpus(mask, Duration::from_secs(2));
     if stopped == mask {
         kprintf_nolock!(" stopped\n");
@@ -342,8 +359,13 @@ fn enter(me: u32, tf: &TrapFrame, why: Option<&str>, mut fatal: bool) {
         kprintf_nolock!("no debugger (symbols unavailable); halting\n");
         platform::host::exit(EXIT_NO_DEBUGGER);
     };
+    if fatal {
+        crate::debug::dump::dump_on_panic(&k.kvm, (me != NOCPU).then_some(me));
+    }
+    // The watchdog's entry shows where the CPU is stuck before the prompt.
+    let mut first: &[&str] = if why == Some(WATCHDOG) { &["trace"] } else { &[] };
     loop {
-        let exit = run_loop(k, me, fatal);
+        let exit = run_loop(k, me, fatal, std::mem::take(&mut first));
         match exit {
             ddb::Exit::Continue if !fatal => break,
             ddb::Exit::Continue | ddb::Exit::Panic => {
@@ -382,7 +404,7 @@ fn make_console() -> ddb::console::StdConsole {
     )
 }
 
-fn run_loop(k: &Kdb, me: u32, fatal: bool) -> ddb::Exit {
+fn run_loop(k: &Kdb, me: u32, fatal: bool, first: &[&str]) -> ddb::Exit {
     let entry_cpu = (me != NOCPU).then_some(me);
     let target = KernelTarget::new(&k.kvm, &k.mem, entry_cpu);
     let Some(mut dbg) = k.debugger.try_lock() else {
@@ -394,5 +416,6 @@ fn run_loop(k: &Kdb, me: u32, fatal: bool) -> ddb::Exit {
         None => platform::host::exit(EXIT_NO_DEBUGGER),
     };
     let console = cons.get_or_insert_with(make_console);
-    dbg.run(&target, console, &ddb::Entry { cpu: entry_cpu, fatal })
+    let commands = first.iter().map(|c| c.to_string()).collect();
+    dbg.run(&target, console, &ddb::Entry { cpu: entry_cpu, fatal, commands })
 }

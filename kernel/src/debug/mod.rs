@@ -1,12 +1,15 @@
 //! The kernel's side of debugging: the exported introspection roots, the entry into ddb
-//! (fatal traps, panics, break-ins), the ddb `Target` over the kernel's own memory, and the
-//! kernel-specific ddb commands.
+//! (fatal traps, panics, break-ins), the ddb `Target` over the kernel's own memory, the
+//! kernel-specific ddb commands, crash dumps (`dump`) and the watchdog.
 
 pub mod commands;
+pub mod dump;
 pub mod export;
 pub mod kdb;
+pub mod locks;
 pub mod show;
 pub mod target;
+pub mod watchdog;
 
 /// Register the debugger with the kernel (`kern::kdb`), before boot.
 pub fn install() {

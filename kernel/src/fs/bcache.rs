@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use platform::disk::Disk;
 use platform::sync::SpinLock;
 
+use crate::kern::conv::usize_of;
 use crate::kern::errno::Errno;
 use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wakeup, wchan_of};
 use crate::kern::sleeplock::{RwSleepLock, SleepLock};
@@ -234,12 +235,12 @@ impl BufCache {
         let first = blk - blk % per;
         let n = per.min(self.nblocks - first);
         let evictions = self.state.lock().evictions;
-        let data = self.dev.read(first * self.bsize as u64, (n as usize) * self.bsize)?;
-        let at = (blk - first) as usize * self.bsize;
+        let data = self.dev.read(first * self.bsize as u64, usize_of(n) * self.bsize)?;
+        let at = usize_of(blk - first) * self.bsize;
         d.bytes.copy_from_slice(&data[at..at + self.bsize]);
         d.valid = true;
         let mut st = self.state.lock();
-        if st.evictions != evictions || st.bufs.len() + n as usize > self.max_bufs {
+        if st.evictions != evictions || st.bufs.len() + usize_of(n) > self.max_bufs {
             return Ok(());
         }
         let tick = st.tick.saturating_sub(1);
@@ -456,7 +457,7 @@ impl DiskNode {
 
     /// The disk a block device number names: vkd`N` for (VKD_MAJOR, N).
     pub fn index_of_rdev(rdev: u64) -> Option<usize> {
-        ((rdev >> 8) & 0xfff == VKD_MAJOR).then_some(((rdev & 0xff) | ((rdev >> 12) & !0xff)) as usize)
+        ((rdev >> 8) & 0xfff == VKD_MAJOR).then_some(usize_of((rdev & 0xff) | ((rdev >> 12) & !0xff)))
     }
 }
 
@@ -561,7 +562,7 @@ mod tests {
         c.flush().unwrap();
         let f = std::fs::read(&p).unwrap();
         for (b, blk) in f.chunks(4096).take(256).enumerate() {
-            assert_eq!(&blk[..3], &[(b % 4) as u8 + 1; 3], "block {b}");
+            assert_eq!(&blk[..3], &[u8::try_from(b % 4).unwrap() + 1; 3], "block {b}");
         }
         std::fs::remove_file(&p).unwrap();
     }

@@ -25,8 +25,7 @@ fn makedev(major: u64, minor: u64) -> u64 {
 }
 
 fn boot_time() -> Timespec {
-    let ns = crate::kern::clock::boottime_ns();
-    Timespec { sec: (ns / 1_000_000_000) as i64, nsec: (ns % 1_000_000_000) as i64 }
+    Timespec::from_ns(crate::kern::clock::boottime_ns())
 }
 
 /// Which device.

@@ -130,7 +130,7 @@ impl FdTable {
 
     /// The open descriptors, lowest first.
     pub fn open_fds(&self) -> impl Iterator<Item = i32> + '_ {
-        self.fds.iter().enumerate().filter(|(_, e)| e.is_some()).map(|(fd, _)| fd as i32)
+        self.iter().map(|(fd, _)| fd)
     }
 
     pub fn get(&self, fd: i32) -> Result<Arc<File>, Errno> {
@@ -148,11 +148,12 @@ impl FdTable {
     /// The lowest free descriptor at or above `min`.
     pub fn alloc(&mut self, file: Arc<File>, cloexec: bool, min: usize) -> Result<i32, Errno> {
         let slot = (min..self.limit.min(NOFILE)).find(|&i| self.fds.get(i).is_none_or(|e| e.is_none())).ok_or(Errno::EMFILE)?;
+        let fd = i32::try_from(slot).map_err(|_| Errno::EMFILE)?;
         if slot >= self.fds.len() {
             self.fds.resize(slot + 1, None);
         }
         self.fds[slot] = Some(FdEntry { file, cloexec });
-        Ok(slot as i32)
+        Ok(fd)
     }
 
     /// Put a file at exactly `fd` (dup2), returning what was there.
@@ -179,6 +180,7 @@ impl FdTable {
 
     /// Open descriptors, in order.
     pub fn iter(&self) -> impl Iterator<Item = (i32, &FdEntry)> {
-        self.fds.iter().enumerate().filter_map(|(i, e)| e.as_ref().map(|e| (i as i32, e)))
+        // Descriptors are below NOFILE, so each index is an int.
+        self.fds.iter().enumerate().filter_map(|(i, e)| Some((i32::try_from(i).ok()?, e.as_ref()?)))
     }
 }

@@ -18,7 +18,7 @@ use crate::fs::mount::{AtimePolicy, FileSystem, FsRef, new_fs_id};
 use crate::fs::vnops::{RENAME_EXCHANGE, RENAME_NOREPLACE};
 use crate::fs::vfs::{Attr, DirEntry, atime_due, check_name, S_IFDIR, S_IFLNK, S_IFREG, SetAttr, StatFs, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
-use crate::vm::space::PAGE;
+use crate::vm::space::{PAGE, to_page_end};
 
 static NEXT_DEV: AtomicU64 = AtomicU64::new(0x100);
 /// statfs(2)'s f_type of tmpfs.
@@ -107,8 +107,7 @@ pub struct TmpNode {
 }
 
 fn now() -> Timespec {
-    let ns = platform::time::realtime_ns();
-    Timespec { sec: (ns / 1_000_000_000) as i64, nsec: (ns % 1_000_000_000) as i64 }
+    Timespec::now()
 }
 
 /// A new tmpfs; its root directory.
@@ -277,12 +276,12 @@ impl Vnode for TmpNode {
         if off >= data.size {
             return Ok(0);
         }
-        let n = buf.len().min((data.size - off) as usize);
+        let n = buf.len().min(usize::try_from(data.size - off).unwrap_or(usize::MAX));
         let pm = physmem::get().ok_or(Errno::EIO)?;
         let mut done = 0;
         while done < n {
             let pos = off + done as u64;
-            let chunk = ((PAGE - pos % PAGE) as usize).min(n - done);
+            let chunk = to_page_end(pos).min(n - done);
             match data.pages.get(&(pos / PAGE)) {
                 Some(&pa) => pm.read(pa + pos % PAGE, &mut buf[done..done + chunk]),
                 None => buf[done..done + chunk].fill(0),
@@ -302,7 +301,7 @@ impl Vnode for TmpNode {
         let mut done = 0;
         while done < buf.len() {
             let pos = off + done as u64;
-            let chunk = ((PAGE - pos % PAGE) as usize).min(buf.len() - done);
+            let chunk = to_page_end(pos).min(buf.len() - done);
             let idx = pos / PAGE;
             let pa = match data.pages.get(&idx) {
                 Some(&pa) => pa,
@@ -505,7 +504,7 @@ impl Vnode for TmpNode {
             if !size.is_multiple_of(PAGE)
                 && let (Some(&pa), Some(pm)) = (data.pages.get(&(size / PAGE)), physmem::get())
             {
-                pm.zero(pa + size % PAGE, (PAGE - size % PAGE) as usize);
+                pm.zero(pa + size % PAGE, to_page_end(size));
             }
         }
         data.size = size;

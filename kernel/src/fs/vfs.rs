@@ -120,6 +120,21 @@ pub struct Timespec {
     pub nsec: i64,
 }
 
+impl Timespec {
+    /// A time in nanoseconds since the epoch (saturating past year 292 billion).
+    pub fn from_ns(ns: u64) -> Timespec {
+        let sec = i64::try_from(ns / 1_000_000_000).unwrap_or(i64::MAX);
+        // Below 1e9: fits.
+        let nsec = i64::try_from(ns % 1_000_000_000).unwrap_or(0);
+        Timespec { sec, nsec }
+    }
+
+    /// The wall clock now.
+    pub fn now() -> Timespec {
+        Timespec::from_ns(platform::time::realtime_ns())
+    }
+}
+
 /// File attributes (stat).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Attr {

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use linux_raw_sys::general as linux;
 
+use crate::kern::conv::bucket;
 use crate::fs::file::File;
 use crate::fs::mount::{self, AtimePolicy, MountRef};
 use crate::fs::namecache;
@@ -40,7 +41,7 @@ static RENAME_LOCK: SleepLock<()> = SleepLock::new("rename", ());
 
 /// The locks of the directories `dirs`, taken in index order (each once).
 fn lock_dirs(dirs: &[VnodeId]) -> Vec<SleepGuard<'static, ()>> {
-    let mut idx: Vec<usize> = dirs.iter().map(|id| (id.fs.wrapping_mul(0x9e37_79b9).wrapping_add(id.ino) % DIR_LOCKS.len() as u64) as usize).collect();
+    let mut idx: Vec<usize> = dirs.iter().map(|id| bucket(id.fs.wrapping_mul(0x9e37_79b9).wrapping_add(id.ino), DIR_LOCKS.len())).collect();
     idx.sort_unstable();
     idx.dedup();
     idx.into_iter().map(|i| DIR_LOCKS[i].lock()).collect()
@@ -410,8 +411,7 @@ pub fn utimens(cred: &Cred, t: Target<'_>, times: [TimeReq; 2]) -> Result<(), Er
         return Ok(());
     }
     let how = if times == [TimeReq::Now, TimeReq::Now] { perm::Times::Now } else { perm::Times::Given };
-    let ns = platform::time::realtime_ns();
-    let now = Timespec { sec: i64::try_from(ns / 1_000_000_000).unwrap_or(i64::MAX), nsec: i64::try_from(ns % 1_000_000_000).unwrap_or(0) };
+    let now = Timespec::now();
     setattr(cred, t, &SetAttr { atime: times[0].at(now), mtime: times[1].at(now), ..SetAttr::default() }, Some(how))
 }
 

@@ -100,7 +100,9 @@ pub fn usage() -> &'static str {
      \x20 -s          single user: a root shell on the console\n\
      \x20 -e env      kernel environment, e.g. init=/bin/sh, debug.trap=1, debug.panic=1,\n\
      \x20             debug.stack_overflow=1, debug.spin=1 (hang a CPU in a loop),\n\
-     \x20             rootwait=1 (wait for a root file system instead of panicking)\n\
+     \x20             rootwait=1 (wait for a root file system instead of panicking),\n\
+     \x20             debug.watchdog=N (break into a CPU stuck N s; 10, 0 off),\n\
+     \x20             dumpdir=DIR (a panic writes a crash dump vmcore.N there)\n\
      \x20 -v          verbose boot\n\
      \x20 -h          this help\n\
      \x20 -- args     arguments for init\n"

@@ -11,8 +11,6 @@
 //! the user (resp. user + system) time charged at each return from the guest, so they fire
 //! with the granularity of a time slice (10 ms), as a tick-based kernel's do.
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use std::sync::Arc;
 use std::sync::Weak;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -23,8 +23,6 @@
 //! `copyin` fills a buffer the kernel already has from a `UserSlice<u8>`. There is no form
 //! that takes a raw address.
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use std::sync::Arc;
 
 use platform::stub::UserRegs;

@@ -4,8 +4,6 @@
 //! Every guest-visible number is checked at compile time against `linux_raw_sys::errno`;
 //! the restart codes are the kernel's own (include/linux/errno.h), never seen by a guest.
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use std::fmt;
 
 macro_rules! errnos {

@@ -1,8 +1,6 @@
 //! The process side of execve(2): load the new image, then — past the point of no return —
 //! swap the address space and stub, reset what exec resets, and start at the entry point.
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -12,7 +10,7 @@ use crate::kern::cred::Cred;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::exec;
-use crate::kern::fork::{pid_of, tid_of};
+use crate::kern::uproc::{pid_of, tid_of};
 
 pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> SysResult {
     let u = ctx.p.user();

@@ -4,13 +4,11 @@
 //! A process that exits keeps its record as a zombie until its parent reaps it; its memory,
 //! stub and descriptors go at once; its children are given to init.
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::kern::ctx::Exit;
-use crate::kern::fork::{pid_of, tid_of};
+use crate::kern::uproc::{pid_of, tid_of};
 use crate::kern::proc;
 use crate::kern::proc::UProc;
 use crate::kern::sched;

@@ -8,8 +8,6 @@
 //!   thread is a new host thread of the parent's stub, as a thread would be; exec gives it its
 //!   own. With CLONE_VFORK the parent sleeps until the child execs or exits.
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -22,7 +20,7 @@ use crate::kern::proc::{self, Proc};
 use crate::kern::sched;
 use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked};
 use crate::kern::thread::Thread;
-use crate::kern::uproc::{UserProc, UserThread, alloc_pid, free_pid};
+use crate::kern::uproc::{UserProc, UserThread, alloc_pid, free_pid, tid_of};
 use crate::kern::usertrap::user_main;
 use crate::vm::uaccess::{self, UserPtr};
 
@@ -230,17 +228,6 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         wait_vfork(&child);
     }
     usize::try_from(pid).map_err(|_| Errno::EAGAIN)
-}
-
-/// A pid (or a thread id as `alloc_pid` gives it: always positive) as the `u64` threads
-/// and address spaces are keyed by.
-pub fn tid_of(pid: i32) -> u64 {
-    u64::from(pid.unsigned_abs())
-}
-
-/// A thread id as the pid it was allocated as (None for a number no pid can be).
-pub fn pid_of(tid: u64) -> Option<i32> {
-    i32::try_from(tid).ok()
 }
 
 /// The vfork parent sleeps until the child execs or exits.

@@ -26,11 +26,13 @@ use std::time::Duration;
 use platform::physmem::PhysMem;
 use platform::sync::{SpinGuard, SpinLock};
 
+use crate::abi::futex::{RobustList, RobustListHead};
 use crate::kern::errno::Errno;
 use crate::kern::proc::UProc;
 use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wakeup, wchan_of};
 use crate::kern::thread::WakeReason;
 use crate::vm::space::PAGE;
+use crate::vm::uaccess::{self, UserPtr};
 
 /// Where a futex lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,7 +65,7 @@ fn bucket_index(key: Key) -> usize {
     };
     // Words of one page spread over the buckets; the space id perturbs the rest.
     let h = (b >> 2).wrapping_add(a.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    (h ^ (h >> 7) ^ (h >> 17)) as usize % NBUCKETS
+    crate::kern::conv::bucket(h ^ (h >> 7) ^ (h >> 17), NBUCKETS)
 }
 
 fn bucket(key: Key) -> &'static Bucket {
@@ -312,7 +314,7 @@ pub fn wake_op(p: &UProc, addr: u64, n1: u32, addr2: u64, n2: u32, op: u32) -> R
         if kind > 4 {
             return Err(Errno::ENOSYS);
         }
-        let (o, c) = (old as i32, cmparg as i32);
+        let (o, c) = (old.cast_signed(), cmparg.cast_signed());
         let pass = match cmp {
             0 => o == c,
             1 => o != c,
@@ -335,7 +337,7 @@ pub fn wake_op(p: &UProc, addr: u64, n1: u32, addr2: u64, n2: u32, op: u32) -> R
 }
 
 fn sign_extend12(v: u32) -> u32 {
-    ((v << 20) as i32 >> 20) as u32
+    ((v << 20).cast_signed() >> 20).cast_unsigned()
 }
 
 /// A thread's exit with CLONE_CHILD_CLEARTID / set_tid_address: `*addr = 0`, wake one.
@@ -353,21 +355,24 @@ pub fn exit_robust_list(p: &UProc, tid: u64, head: u64) {
     if head == 0 {
         return;
     }
-    let read_u64 = |addr: u64| -> Option<u64> {
+    let read = |addr: u64| -> Option<RobustList> {
         let vm = p.user().vm();
         let g = vm.read();
-        crate::vm::uaccess::copyin_u64(&g, addr).ok()
+        uaccess::read(&g, UserPtr::new(addr)).ok()
     };
-    // struct robust_list_head { next, futex_offset, list_op_pending }
-    let (Some(first), Some(offset), Some(pending)) = (read_u64(head), read_u64(head + 8), read_u64(head + 16)) else {
+    let h: Option<RobustListHead> = {
+        let vm = p.user().vm();
+        let g = vm.read();
+        uaccess::read(&g, UserPtr::new(head)).ok()
+    };
+    let Some(RobustListHead { list: RobustList { next: first }, futex_offset: offset, list_op_pending: pending }) = h else {
         return;
     };
-    let offset = offset as i64;
     let mut entry = first & !1;
     let mut walked = 0;
     while entry != head && entry != 0 && walked < ROBUST_LIST_LIMIT {
         // Read the next link before the word changes hands.
-        let next = read_u64(entry);
+        let next = read(entry).map(|l| l.next);
         if entry != pending & !1 {
             futex_death(p, entry.wrapping_add_signed(offset), tid);
         }

@@ -14,6 +14,7 @@ use platform::cpu;
 
 use crate::kern::args::{self, BootArgs, Command};
 use crate::kern::thread::{Thread, pri};
+use crate::kern::uproc::tid_of;
 use crate::kern::{kdb, kenv, printf, proc, sched, sleep, syncer, vfs_mountroot};
 use crate::kprintf;
 
@@ -203,7 +204,7 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
         .collect();
     let cred = Cred::default();
     let mut image =
-        exec::load(&NamePath::root(), path.as_bytes(), argv, envp, cred, pid as u64).map_err(|e| {
+        exec::load(&NamePath::root(), path.as_bytes(), argv, envp, cred, tid_of(pid)).map_err(|e| {
             match e.why {
                 Some(w) => w,
                 None => format!("{path}: {}", e.errno.text()),
@@ -226,7 +227,7 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
     *p.user().argv.lock() = image.argv;
     let regs = platform::stub::UserRegs::start(image.entry, image.sp);
     let ut = UserThread::new(std::sync::Arc::new(t0), regs);
-    let td = Thread::new_user(&p, pid as u64, &image.comm, ut, crate::kern::usertrap::user_main).map_err(|e| e.to_string())?;
+    let td = Thread::new_user(&p, tid_of(pid), &image.comm, ut, crate::kern::usertrap::user_main).map_err(|e| e.to_string())?;
     td.rec.cpu.store(cpu::curcpu(), Ordering::Relaxed);
     proc::insert(std::sync::Arc::clone(p.arc()));
     crate::kern::tty::ctty::boot(&p);

@@ -11,8 +11,6 @@
 //! * wait(2) reports a stop once to WUNTRACED and a continue once to WCONTINUED; the report
 //!   is kept in [`JobCtl::report`].
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use crate::abi::signal::SaFlags;
 use crate::kern::proc::UProc;
 use crate::kern::signal::{self, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SigInfo};

@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod clock;
+pub mod conv;
 pub mod cpustat;
 pub mod cputime;
 pub mod cred;

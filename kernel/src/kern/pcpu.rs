@@ -1,17 +1,18 @@
 //! Per-CPU data the scheduler keeps in the exported form (`PcpuRecord`: state, current and
 //! idle thread, run-queue length, counters, the trap frame ddb shows), and how many CPUs
-//! started. The records are this module's; `debug::export` only publishes their address.
+//! started, and the safe points each CPU passed (the watchdog's sign of life). The records
+//! are this module's; `debug::export` only publishes their address.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use kvm_mem::abi::{MAXCPU, PcpuRecord};
 
 /// One record per possible CPU.
 pub static PCPU: [PcpuRecord; MAXCPU] = {
     let mut arr = [const { PcpuRecord::new(0) }; MAXCPU];
-    let mut i = 0;
-    while i < MAXCPU {
-        arr[i] = PcpuRecord::new(i as u32);
+    let mut i: u32 = 0;
+    while (i as usize) < MAXCPU {
+        arr[i as usize] = PcpuRecord::new(i);
         i += 1;
     }
     arr
@@ -19,6 +20,16 @@ pub static PCPU: [PcpuRecord; MAXCPU] = {
 
 /// CPUs started.
 pub static NCPUS: AtomicU32 = AtomicU32::new(0);
+
+/// Safe points each CPU has passed (the watchdog's sign of life; one relaxed add per pass).
+pub static SAFE_POINTS: [AtomicU64; MAXCPU] = [const { AtomicU64::new(0) }; MAXCPU];
+
+/// Count a safe point passed on CPU `c`.
+pub fn safe_point_passed(c: u32) {
+    if let Some(n) = SAFE_POINTS.get(c as usize) {
+        n.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 /// CPU `c`'s record.
 pub fn pcpu(c: u32) -> &'static PcpuRecord {

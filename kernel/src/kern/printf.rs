@@ -10,6 +10,8 @@ use std::sync::atomic::Ordering;
 use kvm_mem::abi::{MSGBUF_SIZE, MsgBufRecord};
 use platform::sync::SpinLock;
 
+use crate::kern::conv::bucket;
+
 /// The console message buffer (exported as `vk_msgbuf`).
 pub static MSGBUF: MsgBufRecord = MsgBufRecord::new();
 
@@ -19,7 +21,7 @@ static CONSOLE: SpinLock<()> = SpinLock::new("console", ());
 pub fn msgbuf_append(bytes: &[u8]) {
     let start = MSGBUF.wptr.fetch_add(bytes.len() as u64, Ordering::AcqRel);
     for (i, b) in bytes.iter().enumerate() {
-        let pos = ((start + i as u64) % MSGBUF_SIZE as u64) as usize;
+        let pos = bucket(start.wrapping_add(i as u64), MSGBUF_SIZE);
         MSGBUF.buf[pos].store(*b, Ordering::Relaxed);
     }
 }
@@ -29,7 +31,7 @@ pub fn msgbuf_text() -> String {
     let w = MSGBUF.wptr.load(Ordering::Acquire);
     let len = w.min(MSGBUF_SIZE as u64);
     let bytes: Vec<u8> =
-        (w - len..w).map(|i| MSGBUF.buf[(i % MSGBUF_SIZE as u64) as usize].load(Ordering::Relaxed)).collect();
+        (w - len..w).map(|i| MSGBUF.buf[bucket(i, MSGBUF_SIZE)].load(Ordering::Relaxed)).collect();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 

@@ -194,7 +194,7 @@ impl Proc {
             td.rec.next.store(next, Ordering::Release);
         }
         self.rec.threads.store(list.first().map_or(0, |t| t.rec_addr()), Ordering::Release);
-        self.rec.nthreads.store(list.len() as u32, Ordering::Relaxed);
+        self.rec.nthreads.store(u32::try_from(list.len()).unwrap_or(u32::MAX), Ordering::Relaxed);
     }
 }
 

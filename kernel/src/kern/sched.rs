@@ -76,7 +76,7 @@ pub fn curthread() -> Option<Arc<Thread>> {
 }
 
 fn publish_runq_len(c: u32, n: usize) {
-    PCPU[c as usize].nrun.store(n as u32, Ordering::Relaxed);
+    crate::kern::pcpu::pcpu(c).nrun.store(u32::try_from(n).unwrap_or(u32::MAX), Ordering::Relaxed);
 }
 
 /// Queue a thread that became runnable and get a CPU to look at it.
@@ -263,6 +263,7 @@ pub fn smp_call_wait(target: u32, wmesg: &str, f: impl FnOnce() + Send + 'static
 
 /// Work that waits for a safe point: IPIs and expired callouts.
 pub fn safe_point(c: u32) {
+    crate::kern::pcpu::safe_point_passed(c);
     let bits = cpu::take_ipis(c);
     if bits & IPI_SHUTDOWN != 0 {
         crate::kern::shutdown::shutdown_nice();

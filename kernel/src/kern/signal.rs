@@ -12,8 +12,6 @@
 //!
 //! Lock order: a process's `sig` before a thread's `sig`.
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use kvm_mem::abi::tflags;

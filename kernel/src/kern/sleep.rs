@@ -29,7 +29,7 @@ pub fn wchan_of<T: ?Sized>(obj: &T) -> u64 {
 
 fn bucket(wchan: u64) -> &'static SpinLock<Vec<Arc<Thread>>> {
     let h = (wchan >> 4) ^ (wchan >> 12);
-    &SLEEPQ[(h as usize) % NBUCKETS]
+    &SLEEPQ[crate::kern::conv::bucket(h, NBUCKETS)]
 }
 
 /// A locked sleep queue.
@@ -86,7 +86,7 @@ pub fn tsleep_locked_state(mut g: SleepqGuard, wmesg: &str, opts: SleepOpts, sta
     drop(g);
     let callout = opts.timeout.map(|d| {
         let sleeper = Arc::clone(&td);
-        let deadline = platform::time::uptime_ns().saturating_add(d.as_nanos().min(u128::from(u64::MAX)) as u64);
+        let deadline = platform::time::uptime_ns().saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         platform::timer::callout_at(deadline, move || {
             wake_thread(&sleeper, wchan, generation, WakeReason::TimedOut);
         })

@@ -12,8 +12,17 @@
 //! Outside a kernel thread (plain host threads: unit tests, early boot) there is no one to
 //! sleep: a waiter yields the host CPU and tries again, so code under these locks can be
 //! tested with host threads.
+//!
+//! Held `SleepLock`s and `RwSleepLock`s held exclusive are listed for ddb's `show locks` in a
+//! small table ([`held`]): the lock's address and its holder's thread record, in a slot found
+//! by hashing the address (one uncontended compare-and-swap to take, one store to give back;
+//! each slot has a cache line of its own). Shared holders are not listed: readers of one lock
+//! would all hash to the same slots, the contention a reader-writer lock exists to avoid. The
+//! wait message is the first field of both `#[repr(C)]` locks, so a reader with only the
+//! address finds it ([`WMESG_OFFSET`]).
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use platform::sync::{RwCell, RwReadGuard, RwWriteGuard, SpinLock};
 
@@ -34,10 +43,73 @@ fn spin_until<G>(mut f: impl FnMut() -> Option<G>) -> G {
     }
 }
 
-/// A mutex for sections that may sleep.
+/// Offset of the wait message (`&'static str`) in every `SleepLock<T>` and `RwSleepLock<T>`.
+pub const WMESG_OFFSET: usize = 0;
+
+/// What a held lock is, in [`held`]'s list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldKind {
+    /// A [`SleepLock`].
+    Mutex,
+    /// An [`RwSleepLock`] held exclusive.
+    Exclusive,
+}
+
+/// Slots of the held-lock table; a lock that finds no free slot in [`PROBES`] is not listed.
+const SLOTS: usize = 64;
+const PROBES: usize = 8;
+
+/// One held sleep lock: its address (0: free slot), its holder's thread record, its kind.
+#[repr(align(64))]
+struct Held {
+    lock: AtomicU64,
+    holder: AtomicU64,
+    kind: AtomicU32,
+}
+
+static HELD: [Held; SLOTS] =
+    [const { Held { lock: AtomicU64::new(0), holder: AtomicU64::new(0), kind: AtomicU32::new(0) } }; SLOTS];
+
+fn slots(addr: u64) -> impl Iterator<Item = &'static Held> {
+    let h = crate::kern::conv::bucket((addr >> 4) ^ (addr >> 12), SLOTS);
+    (0..PROBES).map(move |i| &HELD[(h + i) % SLOTS])
+}
+
+fn note_held(addr: u64, kind: HeldKind) {
+    let holder = crate::kern::pcpu::pcpu(platform::cpu::curcpu()).curthread.load(Ordering::Relaxed);
+    if let Some(s) = slots(addr).find(|s| s.lock.compare_exchange(0, addr, Ordering::AcqRel, Ordering::Relaxed).is_ok()) {
+        s.kind.store(kind as u32, Ordering::Relaxed);
+        s.holder.store(holder, Ordering::Release);
+    }
+}
+
+fn note_released(addr: u64) {
+    if let Some(s) = slots(addr).find(|s| s.lock.load(Ordering::Relaxed) == addr) {
+        s.holder.store(0, Ordering::Relaxed);
+        s.lock.store(0, Ordering::Release);
+    }
+}
+
+/// The sleep locks held now: `(lock address, holder's thread record address, kind)`.
+pub fn held() -> Vec<(u64, u64, HeldKind)> {
+    HELD.iter()
+        .map(|s| {
+            let kind = if s.kind.load(Ordering::Relaxed) == HeldKind::Exclusive as u32 {
+                HeldKind::Exclusive
+            } else {
+                HeldKind::Mutex
+            };
+            (s.lock.load(Ordering::Acquire), s.holder.load(Ordering::Acquire), kind)
+        })
+        .filter(|&(l, _, _)| l != 0)
+        .collect()
+}
+
+/// A mutex for sections that may sleep. `repr(C)` with the wait message first, whatever `T`.
+#[repr(C)]
 pub struct SleepLock<T> {
-    inner: SpinLock<Option<T>>,
     wmesg: &'static str,
+    inner: SpinLock<Option<T>>,
 }
 
 impl<T> std::fmt::Debug for SleepLock<T> {
@@ -49,7 +121,7 @@ impl<T> std::fmt::Debug for SleepLock<T> {
 impl<T> SleepLock<T> {
     /// A lock; sleepers show `wmesg` as their wait channel.
     pub const fn new(wmesg: &'static str, v: T) -> SleepLock<T> {
-        SleepLock { inner: SpinLock::new("sleeplock", Some(v)), wmesg }
+        SleepLock { wmesg, inner: SpinLock::new("sleeplock", Some(v)) }
     }
 
     /// Acquire, sleeping while someone else holds it.
@@ -71,6 +143,7 @@ impl<T> SleepLock<T> {
             let g = sleepq_lock(chan);
             if let Some(v) = self.inner.lock().take() {
                 drop(g);
+                note_held(chan, HeldKind::Mutex);
                 return SleepGuard { lock: self, value: Some(v) };
             }
             tsleep_locked(g, self.wmesg, SleepOpts::UNINTERRUPTIBLE);
@@ -88,6 +161,7 @@ impl<T> SleepLock<T> {
     /// Acquire if free.
     pub fn try_lock(&self) -> Option<SleepGuard<'_, T>> {
         let v = self.inner.lock().take()?;
+        note_held(wchan_of(self), HeldKind::Mutex);
         Some(SleepGuard { lock: self, value: Some(v) })
     }
 }
@@ -114,6 +188,7 @@ impl<T> DerefMut for SleepGuard<'_, T> {
 impl<T> Drop for SleepGuard<'_, T> {
     fn drop(&mut self) {
         if let Some(v) = self.value.take() {
+            note_released(wchan_of(self.lock));
             *self.lock.inner.lock() = Some(v);
             wakeup_one(wchan_of(self.lock));
         }
@@ -121,9 +196,45 @@ impl<T> Drop for SleepGuard<'_, T> {
 }
 
 /// A reader-writer lock for sections that may sleep. Writers are preferred (a waiting writer
-/// holds back new readers), so a thread must never take it shared twice.
+/// holds back new readers), so a thread must never take it shared twice. `repr(C)`: the cell,
+/// whose name comes first, is at offset 0 ([`WMESG_OFFSET`]).
+#[repr(C)]
 pub struct RwSleepLock<T> {
     cell: RwCell<T>,
+}
+
+/// Holding an [`RwSleepLock`] exclusive (listed for `show locks` while held).
+pub struct RwSleepWriteGuard<'a, T> {
+    guard: RwWriteGuard<'a, T>,
+    lock: u64,
+}
+
+impl<'a, T> RwSleepWriteGuard<'a, T> {
+    fn new(guard: RwWriteGuard<'a, T>, lock: &RwSleepLock<T>) -> RwSleepWriteGuard<'a, T> {
+        let lock = wchan_of(lock);
+        note_held(lock, HeldKind::Exclusive);
+        RwSleepWriteGuard { guard, lock }
+    }
+}
+
+impl<T> Deref for RwSleepWriteGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T> DerefMut for RwSleepWriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+impl<T> Drop for RwSleepWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        // Before the cell is released (the field is dropped after this).
+        note_released(self.lock);
+    }
 }
 
 impl<T> std::fmt::Debug for RwSleepLock<T> {
@@ -160,17 +271,18 @@ impl<T> RwSleepLock<T> {
     }
 
     /// Acquire exclusive, sleeping while anyone holds it.
-    pub fn write(&self) -> RwWriteGuard<'_, T> {
+    pub fn write(&self) -> RwSleepWriteGuard<'_, T> {
         if let Some(g) = self.cell.try_write() {
-            return g;
+            return RwSleepWriteGuard::new(g, self);
         }
         if no_kernel_thread() {
-            return spin_until(|| self.cell.try_write_or_flag());
+            return RwSleepWriteGuard::new(spin_until(|| self.cell.try_write_or_flag()), self);
         }
         loop {
             let q = sleepq_lock(self.cell.chan());
             if let Some(g) = self.cell.try_write_or_flag() {
-                return g;
+                drop(q);
+                return RwSleepWriteGuard::new(g, self);
             }
             tsleep_locked(q, self.cell.name(), SleepOpts::UNINTERRUPTIBLE);
         }
@@ -182,13 +294,44 @@ impl<T> RwSleepLock<T> {
     }
 
     /// Acquire exclusive if that needs no wait.
-    pub fn try_write(&self) -> Option<RwWriteGuard<'_, T>> {
-        self.cell.try_write()
+    pub fn try_write(&self) -> Option<RwSleepWriteGuard<'_, T>> {
+        self.cell.try_write().map(|g| RwSleepWriteGuard::new(g, self))
     }
 
     /// Look at the value if no writer holds it, without waiting: for the debugger (see
     /// [`SleepLock::peek`]) and statistics. Never wakes anyone unless a waiter came meanwhile.
     pub fn peek<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
         self.cell.try_read().map(|g| f(&g))
+    }
+}
+
+#[cfg(test)]
+mod held_tests {
+    use super::*;
+
+    #[test]
+    fn held_locks_are_listed_until_released() {
+        let a = SleepLock::new("test_a", 1u32);
+        let addr = wchan_of(&a);
+        let g = a.try_lock().expect("free");
+        assert!(held().iter().any(|&(l, _, k)| l == addr && k == HeldKind::Mutex));
+        assert!(a.try_lock().is_none());
+        drop(g);
+        assert!(!held().iter().any(|&(l, _, _)| l == addr));
+        let rw = RwSleepLock::new("test_rw", 2u32);
+        let raddr = wchan_of(&rw);
+        {
+            let r = rw.read();
+            assert_eq!(*r, 2);
+            assert!(!held().iter().any(|&(l, _, _)| l == raddr), "readers are not listed");
+        }
+        let mut w = rw.write();
+        *w = 3;
+        assert!(held().iter().any(|&(l, _, k)| l == raddr && k == HeldKind::Exclusive));
+        drop(w);
+        assert!(!held().iter().any(|&(l, _, _)| l == raddr));
+        assert_eq!(*rw.read(), 3);
+        assert_eq!(WMESG_OFFSET, core::mem::offset_of!(SleepLock<u64>, wmesg));
+        assert_eq!(WMESG_OFFSET, core::mem::offset_of!(RwSleepLock<u64>, cell) + platform::sync::LOCK_NAME_OFFSET);
     }
 }

@@ -47,6 +47,17 @@ pub fn alloc_pid() -> Option<i32> {
     None
 }
 
+/// A pid (or a thread id as `alloc_pid` gives it: always positive) as the `u64` threads
+/// and address spaces are keyed by.
+pub fn tid_of(pid: i32) -> u64 {
+    u64::from(pid.unsigned_abs())
+}
+
+/// A thread id as the pid it was allocated as (None for a number no pid can be).
+pub fn pid_of(tid: u64) -> Option<i32> {
+    i32::try_from(tid).ok()
+}
+
 /// Ids handed out since boot.
 pub fn nforks() -> u64 {
     NFORKS.load(Ordering::Relaxed)

@@ -2,8 +2,6 @@
 //! (a system call, a page fault, an exception, a preemption), and go back — vkernel's
 //! `user_trap` / `go_user` loop, with the stub in place of the hardware.
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use std::sync::{Arc, OnceLock};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -157,7 +155,7 @@ fn fault_signal(ctx: &mut Ctx<'_>, signo: i32, code: i32, addr: u64) {
         ctx.regs.rsp()
     );
     crate::kern::printf::msgbuf_append(line.as_bytes());
-    if crate::kern::ktrace::enabled() {
+    if crate::kern::ktrace::traced(ctx.p.pid, ctx.p.rec_addr()) {
         crate::kprintf!("ktrace: {line}");
     }
     let blocked = ctx.td.user().sigstate.sig.lock().mask & signal::bit(signo) != 0;

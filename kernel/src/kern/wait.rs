@@ -1,8 +1,6 @@
 //! Waiting for children (wait4(2), waitid(2)): find a matching zombie (or a stop/continue
 //! report), reap it, or sleep in "wait" until one of them has something to report.
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use std::sync::atomic::Ordering;
 
 

@@ -123,10 +123,11 @@ pub fn sys_getgroups(ctx: &mut Ctx<'_>) -> SysResult {
     if size == 0 {
         return Ok(groups.len());
     }
-    if (size as usize) < groups.len() {
+    let size = size.unsigned_abs() as usize;
+    if size < groups.len() {
         return Err(Errno::EINVAL);
     }
-    ctx.write_slice(UserSlice::new(ctx.arg(1), size as usize), &groups)?;
+    ctx.write_slice(UserSlice::new(ctx.arg(1), size), &groups)?;
     Ok(groups.len())
 }
 
@@ -179,7 +180,7 @@ pub fn sys_capget(ctx: &mut Ctx<'_>) -> SysResult {
     } else {
         crate::kern::proc::find_user(pid).ok_or(Errno::ESRCH)?.user().cred()
     };
-    let word = |set: CapSet, w: usize| (set >> (32 * w)) as u32;
+    let word = |set: CapSet, w: usize| crate::abi::lower_32_bits(set >> (32 * w));
     let data: Vec<CapData> = (0..words)
         .map(|w| CapData {
             effective: word(c.cap_effective, w),

@@ -307,7 +307,7 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     if flags & O_TRUNC != 0 && flags & O_PATH == 0 && vt == VType::Reg && acc != O_RDONLY && !created {
         vnops::truncate(&cred, f.as_ref().into(), 0, false)?;
     }
-    ctx.p.user().files().lock().alloc(f, flags & O_CLOEXEC != 0, 0).map(|fd| fd as usize)
+    ctx.p.user().files().lock().alloc(f, flags & O_CLOEXEC != 0, 0).and_then(fd_ret)
 }
 
 pub fn sys_lseek(ctx: &mut Ctx<'_>) -> SysResult {
@@ -328,11 +328,16 @@ pub fn sys_lseek(ctx: &mut Ctx<'_>) -> SysResult {
     usize::try_from(new).map_err(|_| Errno::EOVERFLOW)
 }
 
+/// A descriptor as a system call's result (descriptors are never negative).
+fn fd_ret(fd: i32) -> SysResult {
+    usize::try_from(fd).map_err(|_| Errno::EBADF)
+}
+
 pub fn sys_dup(ctx: &mut Ctx<'_>) -> SysResult {
     let files = ctx.p.user().files();
     let mut t = files.lock();
     let f = t.get(ctx.fd(0))?;
-    t.alloc(f, false, 0).map(|fd| fd as usize)
+    t.alloc(f, false, 0).and_then(fd_ret)
 }
 
 fn dup_to(ctx: &Ctx<'_>, old: i32, new: i32, cloexec: bool) -> SysResult {
@@ -342,14 +347,14 @@ fn dup_to(ctx: &Ctx<'_>, old: i32, new: i32, cloexec: bool) -> SysResult {
     let replaced = t.install(new, f, cloexec)?;
     drop(t);
     drop(replaced);
-    Ok(new as usize)
+    fd_ret(new)
 }
 
 pub fn sys_dup2(ctx: &mut Ctx<'_>) -> SysResult {
     let (old, new) = (ctx.fd(0), ctx.fd(1));
     if old == new {
         file(ctx, old)?;
-        return Ok(new as usize);
+        return fd_ret(new);
     }
     dup_to(ctx, old, new, false)
 }
@@ -382,7 +387,7 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>) -> SysResult {
                 return Err(Errno::EINVAL);
             }
             let f = t.get(fd)?;
-            t.alloc(f, ctx.int(1) == F_DUPFD_CLOEXEC, min).map(|n| n as usize)
+            t.alloc(f, ctx.int(1) == F_DUPFD_CLOEXEC, min).and_then(fd_ret)
         }
         F_GETFD => Ok(usize::from(t.entry(fd)?.cloexec)),
         F_SETFD => {

@@ -5,8 +5,6 @@
 //! growth) larger than all of physical memory is refused with ENOMEM: it could never be
 //! backed. Smaller ones are backed on demand, and running out kills the process that faults.
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use platform::stub::layout::USER_END;
 
 use crate::abi::mm::{Advice, MapFlags, MapType, MremapFlags, MsyncFlags, Prot};

@@ -257,7 +257,7 @@ const TAKES_ACCESS_AWAY: [u64; 6] = [
 /// Run the system call in `ctx.regs` and put its result in rax.
 pub fn dispatch(ctx: &mut Ctx<'_>, compat: bool) {
     let nr = ctx.regs.rax();
-    let trace = ktrace::enabled();
+    let trace = ktrace::traced(ctx.p.pid, ctx.p.rec_addr());
     let args = if trace { [0, 1, 2, 3, 4, 5].map(|i| ctx.arg(i)) } else { [0; 6] };
     let r = if compat {
         COMPAT_CALLS.fetch_add(1, Ordering::Relaxed);

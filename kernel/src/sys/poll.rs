@@ -2,8 +2,6 @@
 //! shared poll channel (woken by pipes and the console tty's input) until one is ready, a
 //! signal comes, or the timeout passes.
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use std::time::Duration;
 
 use crate::abi::poll::{FD_SETSIZE, FdSetWord, NFDBITS, Pollfd, SigsetArgpack};

@@ -1,7 +1,5 @@
 //! Process system calls: exit, ids, credentials, uname(2), limits, TLS, randomness.
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use std::sync::atomic::Ordering;
 
 use crate::abi::proc::{

@@ -2,8 +2,6 @@
 //! status 0 or re-execute the kernel. The kernel syncs first, as BSD's reboot does (Linux leaves
 //! that to the caller; busybox's init syncs and unmounts before it calls this anyway).
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::kern::ctx::Ctx;

@@ -2,8 +2,6 @@
 //! tgkill(2), tkill(2), rt_sigpending(2), rt_sigsuspend(2), rt_sigtimedwait(2),
 //! sigaltstack(2), pause(2).
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 

@@ -1,7 +1,5 @@
 //! Thread and task calls: futex(2), set_robust_list(2), get_robust_list(2), prctl(2).
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use std::sync::atomic::Ordering;
 
 use linux_raw_sys::prctl as pr;

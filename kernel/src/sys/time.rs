@@ -2,8 +2,6 @@
 //! nanosleep(2), clock_nanosleep(2); interval timers (getitimer(2), setitimer(2), alarm(2));
 //! CPU time (getrusage(2), times(2)).
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
-
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 

@@ -74,6 +74,11 @@ pub fn page_up(a: u64) -> Option<u64> {
     Some(a.checked_add(PAGE - 1)? & !(PAGE - 1))
 }
 
+/// Bytes from `a` to the end of its page (1..=PAGE).
+pub fn to_page_end(a: u64) -> usize {
+    crate::kern::conv::usize_of(PAGE - a % PAGE)
+}
+
 /// A resident page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pte {

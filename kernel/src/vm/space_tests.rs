@@ -10,6 +10,7 @@ use std::time::Duration;
 use platform::physmem::{MIN_PHYSMEM, PhysMem};
 
 use super::*;
+use crate::kern::conv::usize_of;
 use crate::fs::mount::{FileSystem, FsRef};
 use crate::fs::vfs::{Attr, S_IFREG, Vnode, VnodeRef};
 use crate::vm::uaccess::{copyin, copyout};
@@ -55,13 +56,15 @@ fn all_free(pm: &PhysMem) {
 struct MemFile {
     data: Vec<u8>,
     reads: AtomicU64,
-    delay: Duration,
+    /// A read waits (up to 10 s) until this many reads have begun: a test that several
+    /// faults read the file at once sees them overlap however the threads are scheduled.
+    rendezvous: u64,
 }
 
 impl MemFile {
-    fn new(len: usize, delay: Duration) -> Arc<MemFile> {
-        let data = (0..len).map(|i| (i / PAGE as usize) as u8 + 1).collect();
-        Arc::new(MemFile { data, reads: AtomicU64::new(0), delay })
+    fn new(len: usize, rendezvous: u64) -> Arc<MemFile> {
+        let data = (0..len).map(|i| u8::try_from(i / usize_of(PAGE) % 255).unwrap() + 1).collect();
+        Arc::new(MemFile { data, reads: AtomicU64::new(0), rendezvous })
     }
 }
 
@@ -72,7 +75,10 @@ impl Vnode for MemFile {
 
     fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         self.reads.fetch_add(1, Ordering::SeqCst);
-        std::thread::sleep(self.delay);
+        let give_up = std::time::Instant::now() + Duration::from_secs(10);
+        while self.reads.load(Ordering::SeqCst) < self.rendezvous && std::time::Instant::now() < give_up {
+            std::thread::yield_now();
+        }
         let off = usize::try_from(off).map_err(|_| Errno::EINVAL)?.min(self.data.len());
         let n = buf.len().min(self.data.len() - off);
         buf[..n].copy_from_slice(&self.data[off..off + n]);
@@ -177,7 +183,7 @@ fn shared_anonymous_memory_stays_shared_across_fork() {
 #[test]
 fn munmap_and_mprotect_split_entries() {
     let pm = physmem();
-    let file = MemFile::new(8 * PAGE as usize, Duration::ZERO);
+    let file = MemFile::new(8 * usize_of(PAGE), 0);
     {
         let mut vm = space(&pm);
         vm.map(anon(BASE, 4, RW));
@@ -277,7 +283,7 @@ fn overcommit_refuses_more_than_memory_and_exhaustion_is_an_error() {
 #[test]
 fn private_file_mapping_reads_around_and_stops_at_the_end() {
     let pm = physmem();
-    let file = MemFile::new(3 * PAGE as usize + 100, Duration::ZERO);
+    let file = MemFile::new(3 * usize_of(PAGE) + 100, 0);
     {
         let mut vm = space(&pm);
         vm.map(file_entry(BASE, 8, &file, 0));
@@ -297,7 +303,7 @@ fn private_file_mapping_reads_around_and_stops_at_the_end() {
 #[test]
 fn threads_faulting_one_page_end_with_one_page() {
     let pm = physmem();
-    let file = MemFile::new(PAGE as usize, Duration::from_millis(20));
+    let file = MemFile::new(usize_of(PAGE), 2);
     {
         let mut vm = space(&pm);
         vm.map(file_entry(BASE, 1, &file, 0));

@@ -16,7 +16,7 @@ use platform::stub::layout::USER_END;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::kern::errno::Errno;
-use crate::vm::space::{AddressSpace, PAGE};
+use crate::vm::space::{AddressSpace, to_page_end};
 
 fn check(addr: u64, len: usize) -> Result<(), Errno> {
     let end = addr.checked_add(len as u64).ok_or(Errno::EFAULT)?;
@@ -33,7 +33,7 @@ pub fn copyin(vm: &AddressSpace, addr: u64, buf: &mut [u8]) -> Result<(), Errno>
     let mut done = 0;
     while done < buf.len() {
         let a = addr + done as u64;
-        let n = ((PAGE - a % PAGE) as usize).min(buf.len() - done);
+        let n = to_page_end(a).min(buf.len() - done);
         let pa = vm.resolve(a, false).map_err(|_| Errno::EFAULT)?;
         pm.read(pa, &mut buf[done..done + n]);
         done += n;
@@ -48,7 +48,7 @@ pub fn copyout(vm: &AddressSpace, addr: u64, data: &[u8]) -> Result<(), Errno> {
     let mut done = 0;
     while done < data.len() {
         let a = addr + done as u64;
-        let n = ((PAGE - a % PAGE) as usize).min(data.len() - done);
+        let n = to_page_end(a).min(data.len() - done);
         let pa = vm.resolve(a, true).map_err(|_| Errno::EFAULT)?;
         pm.write(pa, &data[done..done + n]);
         done += n;
@@ -62,7 +62,7 @@ pub fn copyin_str(vm: &AddressSpace, addr: u64, max: usize) -> Result<Vec<u8>, E
     let mut out = Vec::new();
     let mut a = addr;
     loop {
-        let n = (PAGE - a % PAGE) as usize;
+        let n = to_page_end(a);
         let mut chunk = vec![0u8; n];
         copyin(vm, a, &mut chunk)?;
         if let Some(i) = chunk.iter().position(|&b| b == 0) {
@@ -80,12 +80,6 @@ pub fn copyin_str(vm: &AddressSpace, addr: u64, max: usize) -> Result<Vec<u8>, E
     }
 }
 
-/// Read a u64.
-pub fn copyin_u64(vm: &AddressSpace, addr: u64) -> Result<u64, Errno> {
-    let mut b = [0u8; 8];
-    copyin(vm, addr, &mut b)?;
-    Ok(u64::from_le_bytes(b))
-}
 
 /// A guest address of a `T`: only [`read`] and [`write`] (through copyin/copyout, so a bad
 /// address is EFAULT) reach what it points to. It is a plain number otherwise: building one

@@ -268,3 +268,30 @@ fn a_wrong_layout_address_is_bad_layout() {
     let e = Kvm::from_roots(Box::new(image(&l)), Roots { layout: 8, ..roots() }).unwrap_err();
     assert!(e.to_string().starts_with("cannot read"), "{e}");
 }
+
+#[test]
+fn a_vm_page_is_found_by_physical_or_direct_map_address() {
+    const VMPAGES: u64 = 0x70_000;
+    const DMAP: u64 = 0x4000_0000_0000;
+    let kvm = kvm_with(|l, m| {
+        let p = &l.physmem;
+        let mut pm = rec(p.size, p.magic, PHYSMEM_MAGIC);
+        put(&mut pm, p.dmap_base, &DMAP.to_le_bytes());
+        put(&mut pm, p.mem_size, &(64u64 << 20).to_le_bytes());
+        put(&mut pm, p.vm_page, &VMPAGES.to_le_bytes());
+        put(&mut pm, p.npages, &((64u64 << 20) / 4096).to_le_bytes());
+        put(&mut pm, p.vm_page_size, &16u64.to_le_bytes());
+        m.add(PHYSMEM, pm);
+        let mut pages = vec![0u8; 16 * 4];
+        put(&mut pages, 3 * 16, &(crate::abi::pgflags::ANON | 0x100).to_le_bytes());
+        put(&mut pages, 3 * 16 + 4, &2u32.to_le_bytes());
+        put(&mut pages, 3 * 16 + 8, &7u64.to_le_bytes());
+        m.add(VMPAGES, pages);
+    });
+    let p = kvm.vm_page(3 * 4096 + 5).unwrap();
+    assert_eq!((p.pa, p.addr, p.flags & 0xff, p.refcount, p.owner), (3 * 4096, VMPAGES + 48, 4, 2, 7));
+    assert_eq!(p.flag_names(), "ANON|0x100");
+    assert_eq!(kvm.vm_page(DMAP + 3 * 4096).unwrap(), p);
+    assert!(kvm.vm_page(64 << 20).unwrap_err().to_string().contains("not physical memory"));
+    assert!(kvm.vm_page(5 * 4096).is_err(), "an entry that cannot be read");
+}

@@ -10,6 +10,8 @@
 
 use super::fs::Fs;
 use super::inode::Inode;
+use super::le::low32;
+use crate::kern::conv::usize_of;
 use crate::kern::errno::Errno;
 
 fn bit(b: &[u8], i: usize) -> bool {
@@ -42,18 +44,18 @@ impl Fs {
             let mut found = None;
             for k in 0..n {
                 let g = (goal + k) % n;
-                if m.groups[g as usize].free_blocks == 0 {
+                if m.groups[usize_of(g)].free_blocks == 0 {
                     continue;
                 }
-                let bm = self.group_locs[g as usize].block_bitmap;
-                let len = self.group_blocks(g) as usize;
+                let bm = self.group_locs[usize_of(g)].block_bitmap;
+                let len = usize_of(self.group_blocks(g));
                 let taken = self.cache.modify(bm, |bits| {
                     let i = (0..len).find(|&i| !bit(bits, i))?;
                     bits[i / 8] |= 1 << (i % 8);
                     Some(i)
                 })?;
                 let Some(i) = taken else { continue };
-                m.groups[g as usize].free_blocks -= 1;
+                m.groups[usize_of(g)].free_blocks -= 1;
                 let f = m.sb.free_blocks();
                 m.sb.set_free_blocks(f - 1);
                 m.dirty = true;
@@ -63,15 +65,15 @@ impl Fs {
             found.ok_or(Errno::ENOSPC)?
         };
         self.cache.zeroed(blk)?;
-        ip.blocks += (self.sb.bsize / 512) as u32;
+        ip.blocks += low32(self.sb.bsize / 512);
         Ok(blk)
     }
 
     /// Free block `blk` of `ip`.
     pub fn free_block(&self, ip: &mut Inode, blk: u64) -> Result<(), Errno> {
         let rel = blk - self.sb.first_data_block;
-        let (g, i) = (rel / self.sb.blocks_per_group, (rel % self.sb.blocks_per_group) as usize);
-        let bm = self.group_locs[g as usize].block_bitmap;
+        let (g, i) = (rel / self.sb.blocks_per_group, usize_of(rel % self.sb.blocks_per_group));
+        let bm = self.group_locs[usize_of(g)].block_bitmap;
         let mut m = self.meta.lock();
         let was_set = self.cache.modify(bm, |b| {
             let was = bit(b, i);
@@ -83,11 +85,11 @@ impl Fs {
             return Err(Errno::EIO);
         }
         self.cache.forget(blk);
-        m.groups[g as usize].free_blocks += 1;
+        m.groups[usize_of(g)].free_blocks += 1;
         let f = m.sb.free_blocks();
         m.sb.set_free_blocks(f + 1);
         m.dirty = true;
-        ip.blocks = ip.blocks.saturating_sub((self.sb.bsize / 512) as u32);
+        ip.blocks = ip.blocks.saturating_sub(low32(self.sb.bsize / 512));
         Ok(())
     }
 
@@ -102,7 +104,7 @@ impl Fs {
         }
         let n = self.sb.ngroups;
         let start = if is_dir {
-            (0..n).max_by_key(|&g| (m.groups[g as usize].free_inodes, std::cmp::Reverse(g))).unwrap_or(0)
+            (0..n).max_by_key(|&g| (m.groups[usize_of(g)].free_inodes, std::cmp::Reverse(g))).unwrap_or(0)
         } else {
             self.inode_group(parent).0
         };
@@ -110,17 +112,17 @@ impl Fs {
         let first = self.sb.first_ino as usize;
         for k in 0..n {
             let g = (start + k) % n;
-            if m.groups[g as usize].free_inodes == 0 {
+            if m.groups[usize_of(g)].free_inodes == 0 {
                 continue;
             }
-            let bm = self.group_locs[g as usize].inode_bitmap;
+            let bm = self.group_locs[usize_of(g)].inode_bitmap;
             let taken = self.cache.modify(bm, |bits| {
-                let i = (0..ipg).find(|&i| g as usize * ipg + i + 1 >= first && !bit(bits, i))?;
+                let i = (0..ipg).find(|&i| usize_of(g) * ipg + i + 1 >= first && !bit(bits, i))?;
                 bits[i / 8] |= 1 << (i % 8);
                 Some(i)
             })?;
             let Some(i) = taken else { continue };
-            let gd = &mut m.groups[g as usize];
+            let gd = &mut m.groups[usize_of(g)];
             gd.free_inodes -= 1;
             if is_dir {
                 gd.used_dirs += 1;
@@ -128,7 +130,7 @@ impl Fs {
             let f = m.sb.free_inodes();
             m.sb.set_free_inodes(f - 1);
             m.dirty = true;
-            return Ok((g as usize * ipg + i + 1) as u32);
+            return u32::try_from(usize_of(g) * ipg + i + 1).map_err(|_| Errno::EIO);
         }
         Err(Errno::ENOSPC)
     }
@@ -137,7 +139,7 @@ impl Fs {
     pub fn free_inode_bit(&self, ino: u32, is_dir: bool) -> Result<(), Errno> {
         let (g, i) = self.inode_group(ino);
         let i = i as usize;
-        let bm = self.group_locs[g as usize].inode_bitmap;
+        let bm = self.group_locs[usize_of(g)].inode_bitmap;
         let mut m = self.meta.lock();
         let was_set = self.cache.modify(bm, |b| {
             let was = bit(b, i);
@@ -148,7 +150,7 @@ impl Fs {
             crate::kprintf!("{}: ext2: freeing free inode {ino}\n", self.name);
             return Err(Errno::EIO);
         }
-        let gd = &mut m.groups[g as usize];
+        let gd = &mut m.groups[usize_of(g)];
         gd.free_inodes += 1;
         if is_dir {
             gd.used_dirs = gd.used_dirs.saturating_sub(1);
@@ -185,7 +187,7 @@ impl Fs {
                 refs > 1
             })?;
             if shared {
-                ip.blocks = ip.blocks.saturating_sub((self.sb.bsize / 512) as u32);
+                ip.blocks = ip.blocks.saturating_sub(low32(self.sb.bsize / 512));
             } else {
                 self.free_block(&mut ip, b)?;
             }

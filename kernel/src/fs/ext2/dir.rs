@@ -13,6 +13,7 @@
 use super::fs::Fs;
 use super::inode::{INDEX_FL, Inode};
 use super::le::{get16, get32, put16, put32};
+use crate::kern::conv::usize_of;
 use crate::fs::vfs::VType;
 use crate::kern::errno::Errno;
 
@@ -56,7 +57,7 @@ pub fn ftype_of(t: VType) -> u8 {
 impl Fs {
     /// The entries of one directory block, checked.
     fn parse_dir_block(&self, dir: &Inode, pblk: u64) -> Result<Vec<Entry>, Errno> {
-        let bs = self.sb.bsize as usize;
+        let bs = usize_of(self.sb.bsize);
         let inodes = self.sb.inodes;
         let filetype = self.sb.filetype;
         let name = &self.name;
@@ -134,14 +135,17 @@ impl Fs {
 
     fn put_entry(&self, pblk: u64, off: usize, ino: u32, rec_len: usize, name: &[u8], ftype: u8) -> Result<(), Errno> {
         let filetype = self.sb.filetype;
+        // Record lengths stay within a block and names within 255 bytes (checked before).
+        let rec_len = u16::try_from(rec_len).map_err(|_| Errno::EIO)?;
+        let name_len = u8::try_from(name.len()).map_err(|_| Errno::ENAMETOOLONG)?;
         self.cache.modify(pblk, |b| {
             put32(b, off, ino);
-            put16(b, off + 4, rec_len as u16);
+            put16(b, off + 4, rec_len);
             if filetype {
-                b[off + 6] = name.len() as u8;
+                b[off + 6] = name_len;
                 b[off + 7] = ftype;
             } else {
-                put16(b, off + 6, name.len() as u16);
+                put16(b, off + 6, u16::from(name_len));
             }
             b[off + 8..off + 8 + name.len()].copy_from_slice(name);
         })
@@ -167,7 +171,8 @@ impl Fs {
                     return self.dir_changed(dir);
                 }
                 if e.ino != 0 && e.rec_len >= used + need {
-                    self.cache.modify(b, |d| put16(d, e.off + 4, used as u16))?;
+                    let used16 = u16::try_from(used).map_err(|_| Errno::EIO)?;
+                    self.cache.modify(b, |d| put16(d, e.off + 4, used16))?;
                     self.put_entry(b, e.off + used, ino, e.rec_len - used, name, ftype)?;
                     return self.dir_changed(dir);
                 }
@@ -177,7 +182,7 @@ impl Fs {
         let bs = self.sb.bsize;
         let l = dir.size.div_ceil(bs);
         let Some(b) = self.bmap(dir, l, true)? else { return Err(Errno::EIO) };
-        self.put_entry(b, 0, ino, bs as usize, name, ftype)?;
+        self.put_entry(b, 0, ino, usize_of(bs), name, ftype)?;
         dir.size = (l + 1) * bs;
         self.dir_changed(dir)
     }
@@ -187,8 +192,9 @@ impl Fs {
         let e = self.dir_lookup(dir, name)?.ok_or(Errno::ENOENT)?;
         match e.prev {
             Some(p) => self.cache.modify(e.pblk, |b| {
-                let prev_len = usize::from(get16(b, p + 4));
-                put16(b, p + 4, (prev_len + e.rec_len) as u16);
+                // Two neighbouring records of one block: their sum is within the block.
+                let merged = usize::from(get16(b, p + 4)) + e.rec_len;
+                put16(b, p + 4, u16::try_from(merged).unwrap_or(u16::MAX));
             })?,
             None => self.cache.modify(e.pblk, |b| put32(b, e.off, 0))?,
         }
@@ -217,7 +223,7 @@ impl Fs {
     /// The first block of a new directory: `.` and `..`.
     pub fn dir_init(&self, dir: &mut Inode, parent: u32) -> Result<(), Errno> {
         let Some(b) = self.bmap(dir, 0, true)? else { return Err(Errno::EIO) };
-        let bs = self.sb.bsize as usize;
+        let bs = usize_of(self.sb.bsize);
         let me = dir.ino;
         self.put_entry(b, 0, me, 12, b".", 2)?;
         self.put_entry(b, 12, parent, bs - 12, b"..", 2)?;

@@ -10,10 +10,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::le::get32;
+use super::le::{get32, low32};
 use super::sb::{GD_SIZE, Group, SB_OFFSET, SB_SIZE, STATE_VALID, Superblock};
 use crate::fs::bcache::{BlockDev, BufCache};
 use crate::fs::vfs::VType;
+use crate::kern::conv::usize_of;
 use crate::kern::errno::Errno;
 use crate::kern::sleeplock::{SleepGuard, SleepLock};
 
@@ -48,7 +49,7 @@ pub struct Fs {
 
 /// Seconds since the epoch, as ext2 stores times.
 pub fn now_secs() -> u32 {
-    (platform::time::realtime_ns() / 1_000_000_000) as u32
+    low32(platform::time::realtime_ns() / 1_000_000_000)
 }
 
 impl Fs {
@@ -64,16 +65,16 @@ impl Fs {
             return Err("superblock free counts exceed the totals".into());
         }
         let readonly = want_ro || sb.ro_reason.is_some();
-        let cache = BufCache::new(dev, sb.bsize as usize, sb.blocks, readonly);
+        let cache = BufCache::new(dev, usize_of(sb.bsize), sb.blocks, readonly);
         let gdt_blocks = (sb.ngroups * GD_SIZE as u64).div_ceil(sb.bsize);
         if sb.gdt_block() + gdt_blocks > sb.blocks {
             return Err("group descriptor table is outside the file system".into());
         }
-        let mut groups = Vec::with_capacity(sb.ngroups as usize);
+        let mut groups = Vec::with_capacity(usize_of(sb.ngroups));
         for g in 0..sb.ngroups {
             let off = g * GD_SIZE as u64;
             let blk = sb.gdt_block() + off / sb.bsize;
-            let at = (off % sb.bsize) as usize;
+            let at = usize_of(off % sb.bsize);
             let gd = cache.read(blk, |b| Group::parse(&b[at..at + GD_SIZE])).map_err(|e| format!("cannot read group descriptors: {e}"))?;
             gd.check(g, &sb)?;
             groups.push(gd);
@@ -107,12 +108,12 @@ impl Fs {
         m.sb.set_wtime(now_secs());
         let bsize = self.sb.bsize;
         let sb_blk = SB_OFFSET / bsize;
-        let at = (SB_OFFSET % bsize) as usize;
+        let at = usize_of(SB_OFFSET % bsize);
         self.cache.modify(sb_blk, |b| b[at..at + SB_SIZE].copy_from_slice(&m.sb.raw))?;
         for (g, gd) in m.groups.iter().enumerate() {
             let off = g as u64 * GD_SIZE as u64;
             let blk = self.sb.gdt_block() + off / bsize;
-            let at = (off % bsize) as usize;
+            let at = usize_of(off % bsize);
             self.cache.modify(blk, |b| gd.store(&mut b[at..at + GD_SIZE]))?;
         }
         m.dirty = false;

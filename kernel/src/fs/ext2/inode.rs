@@ -6,7 +6,8 @@
 //! caller holds the inode's lock (shared to read, exclusive to change).
 
 use super::fs::Fs;
-use super::le::{get16, get32, put16, put32};
+use super::le::{blk32, get16, get32, low16, low32, put16, put32};
+use crate::kern::conv::usize_of;
 use crate::fs::vfs::{Timespec, VType};
 use crate::kern::errno::Errno;
 
@@ -45,12 +46,13 @@ pub struct Inode {
 fn ts(sec: u32, extra: Option<u32>) -> Timespec {
     // The extra word: 2 epoch bits, then nanoseconds << 2.
     let (sec_hi, nsec) = extra.map_or((0, 0), |e| (i64::from(e & 3), i64::from(e >> 2)));
-    Timespec { sec: i64::from(sec as i32) + (sec_hi << 32), nsec: if nsec < 1_000_000_000 { nsec } else { 0 } }
+    Timespec { sec: i64::from(sec.cast_signed()) + (sec_hi << 32), nsec: if nsec < 1_000_000_000 { nsec } else { 0 } }
 }
 
 fn extra_of(t: Timespec) -> u32 {
-    let hi = ((t.sec - i64::from(t.sec as i32)) >> 32) as u32 & 3;
-    ((t.nsec.clamp(0, 999_999_999) as u32) << 2) | hi
+    let low = i64::from(low32(t.sec.cast_unsigned()).cast_signed());
+    let hi = low32((t.sec - low).cast_unsigned() >> 32) & 3;
+    (u32::try_from(t.nsec.clamp(0, 999_999_999)).unwrap_or(0) << 2) | hi
 }
 
 impl Inode {
@@ -64,7 +66,8 @@ impl Inode {
 
     /// A symbolic link kept in the inode itself (Linux's test: no blocks but an EA block).
     pub fn is_fast_symlink(&self, bsize: u64) -> bool {
-        let ea = if self.file_acl != 0 { (bsize / 512) as u32 } else { 0 };
+        // Sectors per block: block sizes are checked at mount (at most 64 KiB).
+        let ea = if self.file_acl != 0 { low32(bsize / 512) } else { 0 };
         self.vtype() == VType::Lnk && self.blocks == ea
     }
 
@@ -73,7 +76,7 @@ impl Inode {
         for (i, p) in block.iter_mut().enumerate() {
             *p = get32(b, 40 + i * 4);
         }
-        let extra_isize = if inode_size > 128 { get16(b, 128).min(inode_size as u16 - 128) } else { 0 };
+        let extra_isize = if inode_size > 128 { get16(b, 128).min(u16::try_from(inode_size - 128).unwrap_or(u16::MAX)) } else { 0 };
         let ex = |off: usize| (extra_isize as usize + 128 >= off + 4).then(|| get32(b, off));
         Inode {
             ino,
@@ -96,15 +99,15 @@ impl Inode {
 
     fn store(&self, b: &mut [u8]) {
         put16(b, 0, self.mode);
-        put16(b, 2, self.uid as u16);
-        put16(b, 120, (self.uid >> 16) as u16);
-        put16(b, 24, self.gid as u16);
-        put16(b, 122, (self.gid >> 16) as u16);
-        put32(b, 4, self.size as u32);
-        put32(b, 108, (self.size >> 32) as u32);
-        put32(b, 8, self.atime.sec as u32);
-        put32(b, 12, self.ctime.sec as u32);
-        put32(b, 16, self.mtime.sec as u32);
+        put16(b, 2, low16(self.uid));
+        put16(b, 120, low16(self.uid >> 16));
+        put16(b, 24, low16(self.gid));
+        put16(b, 122, low16(self.gid >> 16));
+        put32(b, 4, low32(self.size));
+        put32(b, 108, low32(self.size >> 32));
+        put32(b, 8, low32(self.atime.sec.cast_unsigned()));
+        put32(b, 12, low32(self.ctime.sec.cast_unsigned()));
+        put32(b, 16, low32(self.mtime.sec.cast_unsigned()));
         put32(b, 20, self.dtime);
         put16(b, 26, self.links);
         put32(b, 28, self.blocks);
@@ -134,25 +137,25 @@ impl Fs {
         }
         let (g, idx) = self.inode_group(ino);
         let byte = u64::from(idx) * self.sb.inode_size;
-        Ok((self.group_locs[g as usize].inode_table + byte / self.sb.bsize, (byte % self.sb.bsize) as usize))
+        Ok((self.group_locs[usize_of(g)].inode_table + byte / self.sb.bsize, usize_of(byte % self.sb.bsize)))
     }
 
     pub fn read_inode(&self, ino: u32) -> Result<Inode, Errno> {
         let (blk, off) = self.inode_loc(ino)?;
-        let isz = self.sb.inode_size as usize;
+        let isz = usize_of(self.sb.inode_size);
         self.cache.read(blk, |b| Inode::parse(ino, &b[off..off + isz], isz))
     }
 
     pub fn write_inode(&self, ip: &Inode) -> Result<(), Errno> {
         let (blk, off) = self.inode_loc(ip.ino)?;
-        let isz = self.sb.inode_size as usize;
+        let isz = usize_of(self.sb.inode_size);
         self.cache.modify(blk, |b| ip.store(&mut b[off..off + isz]))
     }
 
     /// A fresh on-disk inode (all zero, extra space set as mke2fs does).
     pub fn init_inode(&self, ino: u32) -> Result<Inode, Errno> {
         let (blk, off) = self.inode_loc(ino)?;
-        let isz = self.sb.inode_size as usize;
+        let isz = usize_of(self.sb.inode_size);
         let mut ip = self.cache.modify(blk, |b| {
             b[off..off + isz].fill(0);
             Inode::parse(ino, &b[off..off + isz], isz)
@@ -172,7 +175,7 @@ impl Fs {
     pub fn bmap(&self, ip: &mut Inode, lblk: u64, alloc: bool) -> Result<Option<u64>, Errno> {
         let p = self.ptrs_per_block();
         let (slot, path): (usize, Vec<u64>) = if lblk < NDIR as u64 {
-            (lblk as usize, vec![])
+            (usize_of(lblk), vec![])
         } else if lblk - (NDIR as u64) < p {
             (IND, vec![lblk - NDIR as u64])
         } else if lblk - NDIR as u64 - p < p * p {
@@ -192,18 +195,19 @@ impl Fs {
                 return Ok(None);
             }
             let b = self.alloc_block(ip, goal)?;
-            ip.block[slot] = b as u32;
-            cur = b as u32;
+            ip.block[slot] = blk32(b)?;
+            cur = blk32(b)?;
         }
         let mut blk = self.check_block("mapped", ip.ino, cur)?;
         for &idx in &path {
-            let next = self.cache.read(blk, |b| Fs::ptr_at(b, idx as usize))?;
+            let next = self.cache.read(blk, |b| Fs::ptr_at(b, usize_of(idx)))?;
             let nb = if next == 0 {
                 if !alloc {
                     return Ok(None);
                 }
                 let nb = self.alloc_block(ip, goal)?;
-                self.cache.modify(blk, |b| put32(b, idx as usize * 4, nb as u32))?;
+                let nb32 = blk32(nb)?;
+                self.cache.modify(blk, |b| put32(b, usize_of(idx) * 4, nb32))?;
                 nb
             } else {
                 self.check_block("indirect", ip.ino, next)?
@@ -218,14 +222,14 @@ impl Fs {
         if off >= ip.size {
             return Ok(0);
         }
-        let n = buf.len().min((ip.size - off).min(usize::MAX as u64) as usize);
+        let n = buf.len().min(usize_of(ip.size - off));
         let bs = self.sb.bsize;
         let mut ip = ip.clone();
         let mut done = 0;
         while done < n {
             let pos = off + done as u64;
-            let in_blk = (pos % bs) as usize;
-            let chunk = (bs as usize - in_blk).min(n - done);
+            let in_blk = usize_of(pos % bs);
+            let chunk = (usize_of(bs) - in_blk).min(n - done);
             match self.bmap(&mut ip, pos / bs, false)? {
                 Some(b) => self.cache.read(b, |d| buf[done..done + chunk].copy_from_slice(&d[in_blk..in_blk + chunk]))?,
                 None => buf[done..done + chunk].fill(0),
@@ -241,8 +245,8 @@ impl Fs {
         let mut done = 0;
         while done < buf.len() {
             let pos = off + done as u64;
-            let in_blk = (pos % bs) as usize;
-            let chunk = (bs as usize - in_blk).min(buf.len() - done);
+            let in_blk = usize_of(pos % bs);
+            let chunk = (usize_of(bs) - in_blk).min(buf.len() - done);
             let b = match self.bmap(ip, pos / bs, true) {
                 Ok(Some(b)) => b,
                 Ok(None) => return Err(Errno::EIO),
@@ -317,7 +321,7 @@ impl Fs {
             if !size.is_multiple_of(bs)
                 && let Some(b) = self.bmap(ip, size / bs, false)?
             {
-                let at = (size % bs) as usize;
+                let at = usize_of(size % bs);
                 self.cache.modify(b, |d| d[at..].fill(0))?;
             }
         }

@@ -16,3 +16,21 @@ pub fn put16(b: &mut [u8], off: usize, v: u16) {
 pub fn put32(b: &mut [u8], off: usize, v: u32) {
     b[off..off + 4].copy_from_slice(&v.to_le_bytes());
 }
+
+/// The low 16 bits (ext2 keeps a uid's or gid's high half in another field: Linux's
+/// `low_16_bits`).
+pub fn low16(v: u32) -> u16 {
+    let [a, b, ..] = v.to_le_bytes();
+    u16::from_le_bytes([a, b])
+}
+
+/// The low 32 bits (a size's or time's high part is kept in another field, or dropped as
+/// ext2's 32-bit times drop it).
+pub fn low32(v: u64) -> u32 {
+    crate::abi::lower_32_bits(v)
+}
+
+/// A block number as the 32 bits ext2 stores (EIO past them: no valid block is).
+pub fn blk32(b: u64) -> Result<u32, crate::kern::errno::Errno> {
+    u32::try_from(b).map_err(|_| crate::kern::errno::Errno::EIO)
+}

@@ -1,7 +1,7 @@
 //! The ext2 superblock and group descriptors: parsing, validation against the disk, feature
 //! checks. Everything here comes from the disk and is checked before it is believed.
 
-use super::le::{get16, get32, put16, put32};
+use super::le::{get16, get32, low16, low32, put16, put32};
 
 pub const EXT2_MAGIC: u16 = 0xEF53;
 /// Byte offset of the primary superblock.
@@ -167,7 +167,7 @@ impl Superblock {
     }
 
     pub fn set_free_blocks(&mut self, n: u64) {
-        put32(&mut self.raw, 12, n as u32);
+        put32(&mut self.raw, 12, low32(n));
     }
 
     pub fn free_inodes(&self) -> u64 {
@@ -175,7 +175,7 @@ impl Superblock {
     }
 
     pub fn set_free_inodes(&mut self, n: u64) {
-        put32(&mut self.raw, 16, n as u32);
+        put32(&mut self.raw, 16, low32(n));
     }
 
     pub fn reserved_blocks(&self) -> u64 {
@@ -239,9 +239,10 @@ impl Group {
 
     /// Write the counts back (the locations never change).
     pub fn store(&self, b: &mut [u8]) {
-        put16(b, 12, self.free_blocks as u16);
-        put16(b, 14, self.free_inodes as u16);
-        put16(b, 16, self.used_dirs as u16);
+        // Group counts are below a group's 8 × block-size bits, which ext2 keeps in 16 bits.
+        put16(b, 12, low16(self.free_blocks));
+        put16(b, 14, low16(self.free_inodes));
+        put16(b, 16, low16(self.used_dirs));
     }
 
     /// Check the group's metadata lies inside the file system.

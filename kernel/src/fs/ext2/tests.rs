@@ -39,7 +39,7 @@ fn create_write_link_rename_truncate_remove() {
         let (fs, root) = mount(&img);
         let d = root.mkdir(b"d", 0o755, 0, 0).unwrap();
         let f = d.create(b"f", 0o644, 1, 2).unwrap();
-        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7) as u8).collect();
+        let data: Vec<u8> = (0..300_000u32).map(|i| i.wrapping_mul(7).to_le_bytes()[0]).collect();
         assert_eq!(f.write_at(10, &data).unwrap(), data.len());
         let mut back = vec![0u8; data.len() + 20];
         assert_eq!(f.read_at(0, &mut back).unwrap(), data.len() + 10);
@@ -161,11 +161,11 @@ fn threads_change_one_file_system_at_once() {
             let (root, shared_dir, big) = (root.clone(), shared_dir.clone(), big.clone());
             std::thread::spawn(move || {
                 let mine = root.mkdir(format!("d{t}").as_bytes(), 0o755, 0, 0).unwrap();
-                let stripe: Vec<u8> = (0..STRIPE).map(|i| (i * 31 + t * 7) as u8).collect();
+                let stripe: Vec<u8> = (0..STRIPE).map(|i| (i * 31 + t * 7).to_le_bytes()[0]).collect();
                 for round in 0..6 {
                     let name = format!("f{round}");
                     let f = mine.create(name.as_bytes(), 0o644, 0, 0).unwrap();
-                    let data: Vec<u8> = (0..5000 + round * 3000).map(|i| (i + t + round) as u8).collect();
+                    let data: Vec<u8> = (0..5000 + round * 3000).map(|i| (i + t + round).to_le_bytes()[0]).collect();
                     assert_eq!(f.write_at(0, &data).unwrap(), data.len());
                     let mut back = vec![0u8; data.len()];
                     assert_eq!(f.read_at(0, &mut back).unwrap(), data.len());

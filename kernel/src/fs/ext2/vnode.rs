@@ -25,9 +25,11 @@ use super::dir::ftype_of;
 use super::fs::{Fs, ROOT_INO};
 use super::mount::Ext2Fs;
 use super::inode::{FAST_SYMLINK_MAX, Inode};
+use super::le::low16;
 use super::sb::RO_COMPAT_LARGE_FILE;
 use crate::fs::mount::FsRef;
 use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SetAttr, Timespec, VType, Vnode, VnodeRef};
+use crate::kern::conv::usize_of;
 use crate::kern::errno::Errno;
 use crate::kern::sleeplock::RwSleepLock;
 
@@ -39,8 +41,7 @@ pub const LINK_MAX: u16 = 32000;
 const RENAME_NOREPLACE: u32 = 1;
 
 pub fn now() -> Timespec {
-    let ns = platform::time::realtime_ns();
-    Timespec { sec: (ns / 1_000_000_000) as i64, nsec: (ns % 1_000_000_000) as i64 }
+    Timespec::now()
 }
 
 /// A file, directory or symbolic link of an ext2 file system.
@@ -137,7 +138,7 @@ impl Ext2Node {
         let ino = fs.alloc_inode(self.ino, is_dir)?;
         let mut ip = fs.init_inode(ino)?;
         let t = now();
-        ip.mode = mode as u16;
+        ip.mode = low16(mode);
         ip.uid = uid;
         ip.gid = gid;
         ip.links = if is_dir { 2 } else { 1 };
@@ -254,9 +255,9 @@ impl Vnode for Ext2Node {
             }
             if ip.is_fast_symlink(fs.sb.bsize) {
                 let raw: Vec<u8> = ip.block.iter().flat_map(|p| p.to_le_bytes()).collect();
-                return Ok(raw[..(ip.size as usize).min(60)].to_vec());
+                return Ok(raw[..usize_of(ip.size).min(60)].to_vec());
             }
-            let mut buf = vec![0u8; ip.size as usize];
+            let mut buf = vec![0u8; usize_of(ip.size)];
             let n = fs.read_data(&ip, 0, &mut buf)?;
             buf.truncate(n);
             Ok(buf)
@@ -597,7 +598,7 @@ impl Vnode for Ext2Node {
         {
             let mut ip = fs.read_inode(self.ino)?;
             if let Some(m) = a.mode {
-                ip.mode = ((u32::from(ip.mode) & S_IFMT) | (m & 0o7777)) as u16;
+                ip.mode = low16((u32::from(ip.mode) & S_IFMT) | (m & 0o7777));
             }
             if let Some(u) = a.uid {
                 ip.uid = u;

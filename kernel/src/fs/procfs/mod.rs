@@ -21,6 +21,7 @@ mod system;
 
 use std::sync::Arc;
 
+use crate::kern::uproc::pid_of;
 use crate::fs::mount::{FileSystem, FsRef, new_fs_id};
 use crate::fs::namecache::CachePolicy;
 use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFREG, StatFs, Timespec, VType, Vnode, VnodeRef};
@@ -35,8 +36,7 @@ const PROC_DEV: u64 = 3;
 const PROC_SUPER_MAGIC: u64 = 0x9fa0;
 
 fn boot_time() -> Timespec {
-    let ns = crate::kern::clock::boottime_ns();
-    Timespec { sec: (ns / 1_000_000_000) as i64, nsec: (ns % 1_000_000_000) as i64 }
+    Timespec::from_ns(crate::kern::clock::boottime_ns())
 }
 
 fn attr(ino: u64, mode: u32, uid: u32, gid: u32) -> Attr {
@@ -151,7 +151,7 @@ fn parse_id(name: &str) -> Result<i32, Errno> {
 
 impl Node {
     fn ino(self) -> u64 {
-        let base = |pid: i32| (pid as u64) << 32;
+        let base = |pid: i32| u64::from(pid.unsigned_abs()) << 32;
         match self {
             Node::Root => 1,
             Node::SelfLink => 2,
@@ -163,9 +163,11 @@ impl Node {
             Node::Pid(pid, f) => base(pid) | (2 + f.index()),
             Node::FdDir(pid) => base(pid) | 16,
             Node::TaskDir(pid) => base(pid) | 17,
-            Node::Fd(pid, fd) => base(pid) | (1 << 24) | (fd as u64 & 0xff_ffff),
-            Node::TidDir(pid, tid) => base(pid) | (2 << 24) | ((tid as u64 & 0xf_ffff) << 4),
-            Node::Tid(pid, tid, f) => base(pid) | (2 << 24) | ((tid as u64 & 0xf_ffff) << 4) | (1 + f.index()),
+            Node::Fd(pid, fd) => base(pid) | (1 << 24) | (u64::from(fd.unsigned_abs()) & 0xff_ffff),
+            Node::TidDir(pid, tid) => base(pid) | (2 << 24) | ((u64::from(tid.unsigned_abs()) & 0xf_ffff) << 4),
+            Node::Tid(pid, tid, f) => {
+                base(pid) | (2 << 24) | ((u64::from(tid.unsigned_abs()) & 0xf_ffff) << 4) | (1 + f.index())
+            }
         }
     }
 
@@ -353,7 +355,7 @@ impl Vnode for ProcNode {
             }
             Node::TaskDir(pid) => {
                 let p = lookup_proc(pid)?;
-                let tids = p.threads().iter().map(|t| t.tid() as i32).map(|tid| (id(tid), Node::TidDir(pid, tid).entry(tid.to_string()))).collect();
+                let tids = p.threads().iter().filter_map(|t| pid_of(t.tid())).map(|tid| (id(tid), Node::TidDir(pid, tid).entry(tid.to_string()))).collect();
                 Ok(by_id(tids, 1))
             }
             Node::TidDir(pid, tid) => {

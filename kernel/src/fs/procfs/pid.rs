@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 
 use kvm_mem::abi::tflags;
 
+use crate::kern::uproc::{pid_of, tid_of};
 use crate::fs::file::File;
 use crate::fs::vfs::VType;
 use crate::kern::cputime::{self, Times};
@@ -176,7 +177,7 @@ fn vm_figures(p: &UProc) -> VmFigures {
 
 /// Thread `tid` of `p` (ESRCH when it has gone).
 pub fn thread_of(p: &Proc, tid: i32) -> Result<Arc<Thread>, Errno> {
-    p.threads().into_iter().find(|t| t.tid() == tid as u64).ok_or(Errno::ESRCH)
+    p.threads().into_iter().find(|t| pid_of(t.tid()) == Some(tid)).ok_or(Errno::ESRCH)
 }
 
 /// The text of a process file, or with `td` of a thread's.
@@ -208,7 +209,7 @@ pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile, permitted: bool) -> Resu
 
 fn comm(p: &Proc, td: Option<&Thread>) -> String {
     match td {
-        Some(t) if t.tid() != p.pid as u64 => t.name().to_string(),
+        Some(t) if t.tid() != tid_of(p.pid) => t.name().to_string(),
         _ => p.comm(),
     }
 }
@@ -239,7 +240,7 @@ fn stat(p: &UProc, td: Option<&Thread>, permitted: bool) -> String {
     let hidden = |v: u64, shown_as: u64| if permitted || v == 0 { v } else { shown_as };
     let has_mm = !zombie;
     let (start_code, end_code) = if has_mm && !permitted { (1, 1) } else { (vm.start_code, vm.end_code) };
-    let pid = td.map_or(p.pid as u64, |t| t.tid());
+    let pid = td.map_or(tid_of(p.pid), |t| t.tid());
     let fields: [String; 50] = [
         state.to_string(),
         r.ppid.load(Ordering::Relaxed).to_string(),
@@ -307,12 +308,12 @@ fn status(p: &UProc, td: Option<&Thread>) -> String {
     let vm = if zombie { vm_figures_empty() } else { vm_figures(p) };
     let first = p.threads().first().cloned();
     let (pend, ppend, blk, ign, cgt) = sigsets(p, td.or(first.as_deref()));
-    let fdsize = u.files().lock().iter().last().map_or(0, |(fd, _)| fd as usize + 1).next_multiple_of(64);
+    let fdsize = u.files().lock().iter().last().map_or(0, |(fd, _)| fd.unsigned_abs() + 1).next_multiple_of(64);
     let switches: u64 = match td {
         Some(t) => t.rec.switches.load(Ordering::Relaxed),
         None => p.threads().iter().map(|t| t.rec.switches.load(Ordering::Relaxed)).sum(),
     };
-    let pid = td.map_or(p.pid as u64, |t| t.tid());
+    let pid = td.map_or(tid_of(p.pid), |t| t.tid());
     let mut s = String::new();
     let mut line = |k: &str, v: String| {
         s.push_str(k);

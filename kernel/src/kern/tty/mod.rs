@@ -16,7 +16,6 @@
 //!   it, so a CPU never blocks on the terminal). After ^S (IXON) or TCOOFF a writer sleeps in
 //!   "ttyout" until ^Q, TCOON or IXON is turned off; echo and kernel messages still go out.
 
-#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap, clippy::cast_lossless)]
 
 pub mod ctty;
 pub mod ioctl;
