@@ -253,7 +253,7 @@ impl Vnode for Ext2Node {
                     7 => VType::Lnk,
                     _ => fs.read_inode(e.ino)?.vtype(),
                 };
-                out.push(DirEntry { ino: u64::from(e.ino), name: e.name, vtype });
+                out.push(DirEntry { ino: u64::from(e.ino), name: e.name, vtype, off: e.pos + 1 });
             }
             Ok(out)
         }
