@@ -149,7 +149,9 @@ impl ElfFile {
         let len = (hi - lo).checked_add(align - PAGE).ok_or(Errno::ENOMEM)?;
         let room = vm.find_free(len, below).ok_or(Errno::ENOMEM)?;
         let start = room.checked_add(align - 1).ok_or(Errno::ENOMEM)? & !(align - 1);
-        Ok(start - lo)
+        // A bias is an offset modulo 2^64, as Linux's load_bias: an image linked high moves
+        // down by "adding" a wrapped one.
+        Ok(start.wrapping_sub(lo))
     }
 
     /// The bias that puts a position-independent program at `base` (Linux's load_bias for
@@ -157,13 +159,11 @@ impl ElfFile {
     pub fn bias_at(&self, base: u64) -> Result<u64, ExecError> {
         let (lo, _) = self.span()?;
         let base = base & !(self.alignment() - 1);
-        base.checked_sub(lo)
-            .map(page_down)
-            .ok_or_else(|| noexec(format!("{}: segments too high to relocate", self.name)))
+        Ok(page_down(base.wrapping_sub(lo)))
     }
 
-    /// Map the PT_LOAD segments at `bias` into `vm`; every segment must lie in
-    /// `[MMAP_MIN, limit)`.
+    /// Map the PT_LOAD segments at `bias` (added modulo 2^64) into `vm`; every segment must
+    /// lie in `[MMAP_MIN, limit)`.
     pub fn map(&self, vm: &mut AddressSpace, bias: u64, limit: u64) -> Result<Loaded, ExecError> {
         let name = &self.name;
         let mut max_end = 0u64;
@@ -171,7 +171,7 @@ impl ElfFile {
             if p.p_filesz > p.p_memsz || p.p_vaddr % PAGE != p.p_offset % PAGE {
                 return Err(noexec(format!("{name}: bad PT_LOAD segment")));
             }
-            let vaddr = bias.checked_add(p.p_vaddr).ok_or(Errno::ENOEXEC)?;
+            let vaddr = bias.wrapping_add(p.p_vaddr);
             let mem_end = vaddr.checked_add(p.p_memsz).ok_or(Errno::ENOEXEC)?;
             if vaddr < MMAP_MIN || mem_end > limit {
                 return Err(noexec(format!("{name}: segment at {vaddr:#x} outside the user address space")));
@@ -203,7 +203,7 @@ impl ElfFile {
         if max_end == 0 {
             return Err(noexec(format!("{name}: no loadable segments")));
         }
-        let entry = bias.checked_add(self.hdr.e_entry).ok_or(Errno::ENOEXEC)?;
+        let entry = bias.wrapping_add(self.hdr.e_entry);
         Ok(Loaded {
             bias,
             entry,
