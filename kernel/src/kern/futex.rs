@@ -243,7 +243,14 @@ pub fn wake(p: &UProc, addr: u64, n: u32, bitset: u32) -> Result<usize, Errno> {
 }
 
 /// FUTEX_(CMP_)REQUEUE: wake `n_wake`, move up to `n_requeue` others to `addr2`.
-pub fn requeue(p: &UProc, addr: u64, n_wake: u32, n_requeue: u32, addr2: u64, cmp: Option<u32>) -> Result<usize, Errno> {
+pub fn requeue(
+    p: &UProc,
+    addr: u64,
+    n_wake: u32,
+    n_requeue: u32,
+    addr2: u64,
+    cmp: Option<u32>,
+) -> Result<usize, Errno> {
     let (key, word) = locate(p, addr, false)?;
     let (key2, word2) = locate(p, addr2, false)?;
     let mut ws = Vec::new();

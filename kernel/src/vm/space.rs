@@ -322,7 +322,11 @@ impl AddressSpace {
     /// fault holds the page table (the debugger does not wait).
     pub fn resident_in(&self, start: u64, end: u64) -> Option<(u64, u64)> {
         let pt = self.pt.try_lock()?;
-        Some(pt.pages.range(start / PAGE..end.div_ceil(PAGE)).fold((0, 0), |(n, cow), (_, p)| (n + 1, cow + u64::from(p.cow))))
+        Some(
+            pt.pages
+                .range(start / PAGE..end.div_ceil(PAGE))
+                .fold((0, 0), |(n, cow), (_, p)| (n + 1, cow + u64::from(p.cow))),
+        )
     }
 
     /// Bytes mapped.
@@ -693,7 +697,10 @@ impl AddressSpace {
     /// Shared access to the space is enough (see [`AddressSpace::fault`]).
     pub fn resolve(&self, addr: u64, write: bool) -> Result<u64, FaultError> {
         let ok = self.find(addr).is_some_and(|e| if write { e.prot & PROT_WRITE != 0 } else { e.prot != 0 });
-        if ok && let Some(pte) = self.pt.lock().pages.get(&(addr / PAGE)) && !(write && pte.cow) {
+        if ok
+            && let Some(pte) = self.pt.lock().pages.get(&(addr / PAGE))
+            && !(write && pte.cow)
+        {
             return Ok(pte.pa + addr % PAGE);
         }
         let pa = self.fault(addr, if write { Access::Write } else { Access::Read })?;

@@ -106,7 +106,13 @@ impl FileSystem for MemFs {
 
 fn file_entry(start: u64, pages: u64, file: &Arc<MemFile>, offset: u64) -> MapEntry {
     let vnode: VnodeRef = Arc::clone(file) as VnodeRef;
-    MapEntry { start, end: start + pages * PAGE, prot: PROT_READ, backing: Backing::File { vnode, offset, file_len: u64::MAX }, name: "f".into() }
+    MapEntry {
+        start,
+        end: start + pages * PAGE,
+        prot: PROT_READ,
+        backing: Backing::File { vnode, offset, file_len: u64::MAX },
+        name: "f".into(),
+    }
 }
 
 #[test]
@@ -169,7 +175,13 @@ fn shared_anonymous_memory_stays_shared_across_fork() {
     {
         let mut parent = space(&pm);
         let object = SharedObject::with_physmem(Arc::clone(&pm));
-        parent.map(MapEntry { start: BASE, end: BASE + PAGE, prot: RW, backing: Backing::Shared { object, offset: 0 }, name: Vec::new() });
+        parent.map(MapEntry {
+            start: BASE,
+            end: BASE + PAGE,
+            prot: RW,
+            backing: Backing::Shared { object, offset: 0 },
+            name: Vec::new(),
+        });
         write_u64(&parent, BASE, 5);
         let child = parent.fork(2);
         assert!(!pte(&child, BASE).unwrap().cow);
@@ -195,7 +207,14 @@ fn munmap_and_mprotect_split_entries() {
         // more access than is allowed now.
         vm.protect(BASE + PAGE, BASE + 3 * PAGE, PROT_READ).unwrap();
         let shape: Vec<(u64, u64, u32)> = vm.entries().map(|e| (e.start, e.end, e.prot)).collect();
-        assert_eq!(shape, vec![(BASE, BASE + PAGE, RW), (BASE + PAGE, BASE + 3 * PAGE, PROT_READ), (BASE + 3 * PAGE, BASE + 4 * PAGE, RW)]);
+        assert_eq!(
+            shape,
+            vec![
+                (BASE, BASE + PAGE, RW),
+                (BASE + PAGE, BASE + 3 * PAGE, PROT_READ),
+                (BASE + 3 * PAGE, BASE + 4 * PAGE, RW)
+            ]
+        );
         assert_eq!(vm.take_stub_ops(), vec![StubOp::Unmap { addr: BASE + PAGE, len: 2 * PAGE }]);
         assert_eq!(vm.fault(BASE + PAGE, Access::Write), Err(FaultError::Protection));
         assert_eq!(copyout(&vm, BASE + 2 * PAGE, &[1]), Err(Errno::EFAULT));
