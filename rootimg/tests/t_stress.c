@@ -97,11 +97,19 @@ static int same(const unsigned char *p, size_t len, unsigned tag)
 static void run_threads(void *(*fn)(void *), int n)
 {
     pthread_t t[16];
-    for (long i = 0; i < n; i++)
-        if (pthread_create(&t[i], NULL, fn, (void *)i) != 0)
+    int made[16] = {0};
+    for (long i = 0; i < n; i++) {
+        int e = pthread_create(&t[i], NULL, fn, (void *)i);
+        if (e != 0) {
+            errno = e;
             BAD("pthread_create");
+        } else {
+            made[i] = 1;
+        }
+    }
     for (int i = 0; i < n; i++)
-        pthread_join(t[i], NULL);
+        if (made[i])
+            pthread_join(t[i], NULL);
 }
 
 /* ---- file: one file, shared and private descriptors, renamed while used ---- */

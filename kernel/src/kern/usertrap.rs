@@ -68,7 +68,9 @@ fn run_user(td: &UThread, p: &UProc) -> (Trap, u64) {
     let trap = stub.run(&mut regs, &mut ops, &Ctl(platform::cpu::curcpu()));
     let ran = platform::time::uptime_ns().saturating_sub(t0);
     // The stub has carried out the operations: the pages they unmapped can go.
-    vm.read().release(deferred);
+    if !deferred.is_empty() {
+        vm.read().release(deferred);
+    }
     td.rec.flags.fetch_and(!tflags::INUSER, Ordering::Relaxed);
     *u.regs.lock() = regs;
     (trap, ran)
