@@ -249,6 +249,12 @@ impl AddressSpace {
         Some(pt.pages.range(start / PAGE..end.div_ceil(PAGE)).fold((0, 0), |(n, cow), (_, p)| (n + 1, cow + u64::from(p.cow))))
     }
 
+    /// The physical page behind `addr` if it is resident now; nothing is brought in (a core
+    /// dump reads memory this way, leaving what was never touched a hole).
+    pub fn resident_page(&self, addr: u64) -> Option<u64> {
+        self.pt.lock().pages.get(&(addr / PAGE)).map(|pte| pte.pa)
+    }
+
     /// Bytes mapped.
     pub fn vsz(&self) -> u64 {
         self.entries.values().map(|e| e.end - e.start).sum()

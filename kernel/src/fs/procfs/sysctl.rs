@@ -4,6 +4,7 @@
 //!  /proc/sys/kernel/hostname    0644  the node name (uname -n, sethostname(2))
 //!  /proc/sys/kernel/ostype      0444  "Linux"
 //!  /proc/sys/kernel/osrelease   0444  uname -r
+//!  /proc/sys/kernel/core_pattern 0644 where core files go (core(5); no `|` pipes)
 //!  /proc/sys/debug/kdb/enter    0200  write 1: enter the debugger (`continue` resumes)
 //!  /proc/sys/debug/kdb/panic    0200  write 1: panic
 //!  /proc/sys/debug/kdb/trap     0200  write 1: take a page fault in kernel mode
@@ -31,6 +32,7 @@ pub enum Ctl {
     Hostname,
     Ostype,
     Osrelease,
+    CorePattern,
     KdbEnter,
     KdbPanic,
     KdbTrap,
@@ -43,7 +45,8 @@ pub enum Entry {
     Ctl(Ctl),
 }
 
-pub const CTLS: [Ctl; 6] = [Ctl::Hostname, Ctl::Ostype, Ctl::Osrelease, Ctl::KdbEnter, Ctl::KdbPanic, Ctl::KdbTrap];
+pub const CTLS: [Ctl; 7] =
+    [Ctl::Hostname, Ctl::Ostype, Ctl::Osrelease, Ctl::CorePattern, Ctl::KdbEnter, Ctl::KdbPanic, Ctl::KdbTrap];
 pub const DIRS: [SysDir; 4] = [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb];
 
 impl SysDir {
@@ -54,6 +57,7 @@ impl SysDir {
                 ("hostname", Entry::Ctl(Ctl::Hostname)),
                 ("ostype", Entry::Ctl(Ctl::Ostype)),
                 ("osrelease", Entry::Ctl(Ctl::Osrelease)),
+                ("core_pattern", Entry::Ctl(Ctl::CorePattern)),
             ],
             SysDir::Debug => &[("kdb", Entry::Dir(SysDir::Kdb))],
             SysDir::Kdb => &[
@@ -81,7 +85,7 @@ impl Ctl {
     /// Permission bits.
     pub fn mode(self) -> u32 {
         match self {
-            Ctl::Hostname => 0o644,
+            Ctl::Hostname | Ctl::CorePattern => 0o644,
             Ctl::Ostype | Ctl::Osrelease => 0o444,
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => 0o200,
         }
@@ -98,6 +102,11 @@ impl Ctl {
             }
             Ctl::Ostype => Ok(format!("{}\n", utsname::SYSNAME).into_bytes()),
             Ctl::Osrelease => Ok(format!("{}\n", utsname::RELEASE).into_bytes()),
+            Ctl::CorePattern => {
+                let mut p = crate::kern::coredump::core_pattern();
+                p.push(b'\n');
+                Ok(p)
+            }
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => {
                 Err(if caller_is_root() { Errno::EIO } else { Errno::EACCES })
             }
@@ -123,6 +132,12 @@ impl Ctl {
         match self {
             Ctl::Hostname => {
                 utsname::set_hostname(&first[..first.len().min(utsname::HOST_NAME_MAX)])?;
+            }
+            Ctl::CorePattern => {
+                if first.first() == Some(&b'|') {
+                    crate::kprintf!("core_pattern: pipes to a program are not supported\n");
+                }
+                crate::kern::coredump::set_core_pattern(first)?;
             }
             Ctl::Ostype | Ctl::Osrelease => return Err(Errno::EACCES),
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => {
