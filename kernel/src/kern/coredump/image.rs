@@ -268,8 +268,8 @@ pub fn headers(segments: &[Segment], notes_len: usize) -> Option<(Vec<u8>, Vec<u
         e_machine: elf::EM_X86_64,
         e_version: 1,
         e_phoff: phoff,
-        e_ehsize: size_of::<Ehdr>() as u16,
-        e_phentsize: size_of::<Phdr>() as u16,
+        e_ehsize: u16::try_from(size_of::<Ehdr>()).ok()?,
+        e_phentsize: u16::try_from(size_of::<Phdr>()).ok()?,
         e_phnum: u16::try_from(phnum).ok()?,
         ..Ehdr::default()
     };

@@ -213,10 +213,8 @@ pub fn do_coredump(td: &UThread, p: &UProc, regs: &UserRegs, info: &Siginfo) -> 
         NDUMPS.fetch_sub(1, Ordering::AcqRel);
     }
     wakeup(chan());
-    if written {
-        if let Some(st) = p.user().exit_status.lock().as_mut() {
-            *st |= WCOREFLAG;
-        }
+    if written && let Some(st) = p.user().exit_status.lock().as_mut() {
+        *st |= WCOREFLAG;
     }
     written
 }
