@@ -28,6 +28,8 @@ use crossbeam_channel::{Sender, bounded};
 /// The most request bytes read (one more than the protocol allows, so an overlong request is
 /// seen as such).
 pub const MAX_REQUEST: usize = 4097;
+/// The most bytes of an overlong request read and thrown away.
+const MAX_DRAIN: u64 = 1 << 20;
 /// How long a client may take to send its request.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the kernel may take to answer.
@@ -142,7 +144,12 @@ fn peer_uid(s: &UnixStream) -> Option<u32> {
 fn read_request(s: &mut UnixStream) -> Vec<u8> {
     let _ = s.set_read_timeout(Some(READ_TIMEOUT));
     let mut buf = Vec::new();
-    let _ = s.take(MAX_REQUEST as u64).read_to_end(&mut buf);
+    let _ = Read::by_ref(s).take(MAX_REQUEST as u64).read_to_end(&mut buf);
+    if buf.len() == MAX_REQUEST {
+        // Read what an overlong request has left (within reason): closing a Unix socket with
+        // unread data would reset the connection before the client reads the error reply.
+        let _ = io::copy(&mut Read::by_ref(s).take(MAX_DRAIN), &mut io::sink());
+    }
     buf
 }
 

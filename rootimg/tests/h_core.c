@@ -8,9 +8,12 @@
 #include <stdio.h>
 #include <unistd.h>
 
+static volatile int sleeper_started;
+
 static void *sleeper(void *arg)
 {
     (void)arg;
+    sleeper_started = 1;
     for (;;)
         pause();
     return NULL;
@@ -37,7 +40,8 @@ int main(int argc, char **argv)
     if (argc > 1) {
         pthread_t t;
         pthread_create(&t, NULL, sleeper, NULL);
-        usleep(20000);
+        while (!sleeper_started)
+            usleep(1000);
     }
     printf("h_core: about to crash\n");
     fflush(stdout);

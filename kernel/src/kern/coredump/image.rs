@@ -64,8 +64,8 @@ pub struct Segment {
     pub prot: u32,
     /// Bytes of data in the file (from `start`).
     pub dump_len: u64,
-    /// Whether a page that is not resident is read anyway (file data, a shared object's page)
-    /// rather than left a hole (private anonymous memory never touched).
+    /// Whether a page that is not resident here is read anyway (file data) rather than left a
+    /// hole (anonymous memory this process never touched).
     pub fill_absent: bool,
 }
 
@@ -77,7 +77,7 @@ pub fn segment_of(e: &MapEntry) -> Segment {
     } else {
         match &e.backing {
             Backing::Anon => (len, false),
-            Backing::Shared { .. } => (len, true),
+            Backing::Shared { .. } => (len, false),
             Backing::File { offset, .. } if e.prot & PROT_WRITE != 0 || *offset == 0 && e.prot & PROT_READ != 0 => {
                 let l = if e.prot & PROT_WRITE != 0 { len } else { PAGE.min(len) };
                 (l, true)

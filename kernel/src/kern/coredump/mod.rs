@@ -371,20 +371,31 @@ fn write_image(p: &UProc, threads: &[ThreadSnap], info: &Siginfo, out: &CoreFile
     let (headers, offsets, total) = image::headers(&segments, notes.len()).ok_or(Errno::EFBIG)?;
     out.emit(0, &headers)?;
     out.emit(headers.len() as u64, &notes)?;
-    let mut buf = vec![0u8; usize::try_from(CHUNK_PAGES * PAGE).map_err(|_| Errno::ENOMEM)?];
+    let page = crate::kern::conv::usize_of(PAGE);
+    let chunk = crate::kern::conv::usize_of(CHUNK_PAGES);
     for (s, &off) in segments.iter().zip(&offsets) {
-        let mut at = 0;
-        while at < s.dump_len {
-            let n = (s.dump_len - at).min(CHUNK_PAGES * PAGE);
-            let chunk = &mut buf[..usize::try_from(n).map_err(|_| Errno::ENOMEM)?];
-            let present = read_pages(&vm.read(), s, s.start + at, chunk);
-            // Write the runs of pages that hold something; the rest stay holes.
-            for (i, page) in chunk.chunks(crate::kern::conv::usize_of(PAGE)).enumerate() {
-                if present.get(i).copied().unwrap_or(false) && page.iter().any(|&b| b != 0) {
-                    out.emit(off + at + i as u64 * PAGE, page)?;
+        let end = s.start + s.dump_len;
+        // Every page of file data; only the resident ones of anonymous memory (a huge
+        // reservation never touched costs nothing).
+        let mut addrs: Box<dyn Iterator<Item = u64>> = if s.fill_absent {
+            Box::new((s.start..end).step_by(page))
+        } else {
+            Box::new(vm.read().resident_addrs(s.start, end).into_iter())
+        };
+        loop {
+            let batch: Vec<u64> = addrs.by_ref().take(chunk).collect();
+            if batch.is_empty() {
+                break;
+            }
+            let pages: Vec<Option<Vec<u8>>> = {
+                let g = vm.read();
+                batch.iter().map(|&a| read_page(&g, s, a)).collect()
+            };
+            for (a, data) in batch.iter().zip(pages) {
+                if let Some(d) = data.filter(|d| d.iter().any(|&b| b != 0)) {
+                    out.emit(off + (a - s.start), &d)?;
                 }
             }
-            at += n;
         }
     }
     // The file is as long as its last segment says, holes included.
@@ -397,26 +408,16 @@ fn write_image(p: &UProc, threads: &[ThreadSnap], info: &Siginfo, out: &CoreFile
     Ok(())
 }
 
-/// Read the pages of `[addr, addr + buf.len())` of segment `s`: a resident page from physical
-/// memory; one not resident through the address space as copyin does (a file's data, a
-/// shared object's page) when the segment says so, else it is a hole. Returns, per page,
-/// whether it holds data.
-fn read_pages(vm: &crate::vm::space::AddressSpace, s: &Segment, addr: u64, buf: &mut [u8]) -> Vec<bool> {
-    let page = crate::kern::conv::usize_of(PAGE);
-    buf.chunks_mut(page)
-        .enumerate()
-        .map(|(i, b)| {
-            let a = addr + i as u64 * PAGE;
-            if let Some(pa) = vm.resident_page(a) {
-                vm.physmem().read(pa, b);
-                true
-            } else if s.fill_absent {
-                crate::vm::uaccess::copyin(vm, a, b).is_ok()
-            } else {
-                false
-            }
-        })
-        .collect()
+/// The page at `addr` of segment `s`: from physical memory if resident; if not, through the
+/// address space as copyin reads it (a file's data) when the segment says so, else None (a
+/// hole).
+fn read_page(vm: &crate::vm::space::AddressSpace, s: &Segment, addr: u64) -> Option<Vec<u8>> {
+    let mut b = vec![0u8; crate::kern::conv::usize_of(PAGE)];
+    if let Some(pa) = vm.resident_page(addr) {
+        vm.physmem().read(pa, &mut b);
+        return Some(b);
+    }
+    (s.fill_absent && crate::vm::uaccess::copyin(vm, addr, &mut b).is_ok()).then_some(b)
 }
 
 #[cfg(test)]
