@@ -259,6 +259,26 @@ static void test_segv_core(void)
     unlink(path_in("", "core"));
 }
 
+static void test_limit(void)
+{
+    /* RLIMIT_CORE bounds the file; what fits is written, and it counts as a core. */
+    int st;
+    run(dir, 8192, SEGV_NULL, &st);
+    CHECKF(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV && WCOREDUMP(st), "status %#x", st);
+    struct stat sb;
+    REQUIRE(stat(path_in("", "core"), &sb) == 0);
+    CHECKF(sb.st_size > 64 && sb.st_size <= 8192, "size %ld", (long)sb.st_size);
+    size_t len = 0;
+    unsigned char *b = slurp(path_in("", "core"), &len);
+    CHECK(b != NULL && len >= 4 && memcmp(b, ELFMAG, SELFMAG) == 0);
+    free(b);
+    unlink(path_in("", "core"));
+    /* Less than a page: no core at all. */
+    run(dir, 4095, SEGV_NULL, &st);
+    CHECK(WIFSIGNALED(st) && !WCOREDUMP(st));
+    CHECK(access(path_in("", "core"), F_OK) < 0);
+}
+
 static void test_threads_in_core(void)
 {
     int st;
@@ -365,6 +385,7 @@ int main(void)
     test_no_limit_no_core();
     test_segv_core();
     test_threads_in_core();
+    test_limit();
     test_other_signals();
     test_refused();
     rmdir(dir);

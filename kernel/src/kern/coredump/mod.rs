@@ -15,8 +15,8 @@
 //! * **How** (`fs/coredump.c`): through the VFS with the process's credentials — an old file
 //!   of that name unlinked, then a new one created exclusively, 0600 (any error, EACCES
 //!   included, means no core; so does a file system that does not keep the owner or mode); at
-//!   most RLIMIT_CORE bytes (a core cut short by the limit keeps what fits, without
-//!   WCOREDUMP). The layout is in [`image`].
+//!   most RLIMIT_CORE bytes (a core cut short by the limit keeps the writes that fit whole,
+//!   and counts as dumped, as on Linux). The layout is in [`image`].
 //!
 //! Lock order: `coredump` (the dumps in progress) is a leaf, also taken under a sleep-queue
 //! bucket while a thread checks whether to go on waiting.
@@ -185,7 +185,7 @@ fn note_failure(p: &UProc, name: &[u8], why: &str) {
 }
 
 /// The calling thread dies of `info`'s signal, whose default action dumps core: write the
-/// core if RLIMIT_CORE allows. Returns whether a whole core was written (WCOREDUMP is then
+/// core if RLIMIT_CORE allows. Returns whether a core was written (WCOREDUMP is then
 /// in the process's exit status). Every other thread of the process is told to exit.
 pub fn do_coredump(td: &UThread, p: &UProc, regs: &UserRegs, info: &Siginfo) -> bool {
     let limit = p.user().rlimits.lock().get(RLIMIT_CORE).map_or(0, |l| l.0);
@@ -353,9 +353,10 @@ fn write_core(td: &UThread, p: &UProc, threads: &[ThreadSnap], info: &Siginfo, l
         }
     };
     match write_image(p, threads, info, &file) {
-        Ok(()) => true,
+        // A core cut short by RLIMIT_CORE is still a core (Linux says "core dumped" too).
+        Ok(()) | Err(Errno::EFBIG) => true,
         Err(e) => {
-            note_failure(p, &name, if e == Errno::EFBIG { "RLIMIT_CORE reached" } else { e.name() });
+            note_failure(p, &name, e.name());
             false
         }
     }
@@ -398,12 +399,9 @@ fn write_image(p: &UProc, threads: &[ThreadSnap], info: &Siginfo, out: &CoreFile
             }
         }
     }
-    // The file is as long as its last segment says, holes included.
+    // The file is as long as its last segment says, holes included (within the limit).
     if out.file.vnode.attr()?.size < total {
-        if total > out.limit {
-            return Err(Errno::EFBIG);
-        }
-        out.file.vnode.truncate(total)?;
+        out.file.vnode.truncate(total.min(out.limit))?;
     }
     Ok(())
 }
