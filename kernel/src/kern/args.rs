@@ -337,6 +337,7 @@ mod tests {
         assert!(e(&["stray"]).contains("unexpected argument"));
         assert!(e(&["-r", "/nonexistent/rootimg.01"]).contains("No such file or directory"));
         assert!(e(&["-R", "/tmp"]).contains("copy-on-write"));
+        assert!(e(&["-C", ""]).contains("-C: empty socket path"));
     }
 
     #[test]
