@@ -5,6 +5,7 @@
 //!  /proc/sys/kernel/ostype      0444  "Linux"
 //!  /proc/sys/kernel/osrelease   0444  uname -r
 //!  /proc/sys/kernel/core_pattern 0644 where core files go (core(5); no `|` pipes)
+//!  /proc/sys/kernel/randomize_va_space  0644  0, 1 or 2: address-space randomisation at exec
 //!  /proc/sys/debug/kdb/enter    0200  write 1: enter the debugger (`continue` resumes)
 //!  /proc/sys/debug/kdb/panic    0200  write 1: panic
 //!  /proc/sys/debug/kdb/trap     0200  write 1: take a page fault in kernel mode
@@ -33,6 +34,7 @@ pub enum Ctl {
     Ostype,
     Osrelease,
     CorePattern,
+    RandomizeVaSpace,
     KdbEnter,
     KdbPanic,
     KdbTrap,
@@ -45,8 +47,16 @@ pub enum Entry {
     Ctl(Ctl),
 }
 
-pub const CTLS: [Ctl; 7] =
-    [Ctl::Hostname, Ctl::Ostype, Ctl::Osrelease, Ctl::CorePattern, Ctl::KdbEnter, Ctl::KdbPanic, Ctl::KdbTrap];
+pub const CTLS: [Ctl; 8] = [
+    Ctl::Hostname,
+    Ctl::Ostype,
+    Ctl::Osrelease,
+    Ctl::CorePattern,
+    Ctl::RandomizeVaSpace,
+    Ctl::KdbEnter,
+    Ctl::KdbPanic,
+    Ctl::KdbTrap,
+];
 pub const DIRS: [SysDir; 4] = [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb];
 
 impl SysDir {
@@ -58,6 +68,7 @@ impl SysDir {
                 ("ostype", Entry::Ctl(Ctl::Ostype)),
                 ("osrelease", Entry::Ctl(Ctl::Osrelease)),
                 ("core_pattern", Entry::Ctl(Ctl::CorePattern)),
+                ("randomize_va_space", Entry::Ctl(Ctl::RandomizeVaSpace)),
             ],
             SysDir::Debug => &[("kdb", Entry::Dir(SysDir::Kdb))],
             SysDir::Kdb => &[
@@ -85,7 +96,7 @@ impl Ctl {
     /// Permission bits.
     pub fn mode(self) -> u32 {
         match self {
-            Ctl::Hostname | Ctl::CorePattern => 0o644,
+            Ctl::Hostname | Ctl::CorePattern | Ctl::RandomizeVaSpace => 0o644,
             Ctl::Ostype | Ctl::Osrelease => 0o444,
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => 0o200,
         }
@@ -107,6 +118,7 @@ impl Ctl {
                 p.push(b'\n');
                 Ok(p)
             }
+            Ctl::RandomizeVaSpace => Ok(format!("{}\n", crate::kern::exec::aslr::randomize_va_space()).into_bytes()),
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => {
                 Err(if caller_is_root() { Errno::EIO } else { Errno::EACCES })
             }
@@ -140,6 +152,10 @@ impl Ctl {
                 crate::kern::coredump::set_core_pattern(first)?;
             }
             Ctl::Ostype | Ctl::Osrelease => return Err(Errno::EACCES),
+            Ctl::RandomizeVaSpace => {
+                let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();
+                crate::kern::exec::aslr::set_randomize_va_space(text.parse().map_err(|_| Errno::EINVAL)?)?;
+            }
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => {
                 let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();
                 let v: i64 = text.parse().map_err(|_| Errno::EINVAL)?;

@@ -259,7 +259,7 @@ fn proc_info(p: &UProc, info: &Siginfo) -> ProcInfo {
         gid: cred.gid,
         comm: p.comm(),
         argv: p.user().argv.lock().clone(),
-        auxv: Vec::new(),
+        auxv: p.user().auxv.lock().clone(),
         siginfo: *info,
     }
 }
