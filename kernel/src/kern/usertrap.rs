@@ -163,7 +163,7 @@ fn fault_signal(ctx: &mut Ctx<'_>, signo: i32, code: i32, addr: u64) {
     let blocked = ctx.td.user().sigstate.sig.lock().mask & signal::bit(signo) != 0;
     let handler = ctx.p.user().sig.lock().action(signo).handler;
     if blocked || handler == signal::SIG_IGN {
-        ctx.exit = Some(Exit::Group(sigstatus(signo)));
+        ctx.exit = Some(signal::die_of(ctx.td, ctx.p, ctx.regs, &signal::SigInfo::fault(signo, code, addr)));
         return;
     }
     ctx.td.user().sigstate.sig.lock().pending.push(signal::SigInfo::fault(signo, code, addr));
