@@ -148,13 +148,24 @@ static void parse_core(const unsigned char *b, size_t len, struct core_facts *f)
     }
 }
 
-enum how { SEGV_NULL, SEGV_IGNORED, ABORT, TERM, THREADED };
+enum how { SEGV_NULL, SEGV_IGNORED, ABORT, TERM, THREADED, SPINNERS };
 
 static void *sleeper(void *arg)
 {
     (void)arg;
     for (;;)
         pause();
+    return NULL;
+}
+
+static volatile int spinning;
+
+static void *spinner(void *arg)
+{
+    (void)arg;
+    __atomic_add_fetch(&spinning, 1, __ATOMIC_SEQ_CST);
+    for (;;)
+        __asm__ volatile("" ::: "memory");
     return NULL;
 }
 
@@ -192,6 +203,18 @@ static void die(const char *where, rlim_t limit, enum how how)
         if (pthread_create(&t, NULL, sleeper, NULL) != 0)
             _exit(92);
         usleep(20000);
+        *(volatile int *)BAD_PTR(0x10) = 1;
+        break;
+    }
+    case SPINNERS: {
+        /* Threads running in user mode when the fault comes: they are stopped for the core. */
+        for (int i = 0; i < 4; i++) {
+            pthread_t t;
+            if (pthread_create(&t, NULL, spinner, NULL) != 0)
+                _exit(92);
+        }
+        while (__atomic_load_n(&spinning, __ATOMIC_SEQ_CST) < 4)
+            usleep(1000);
         *(volatile int *)BAD_PTR(0x10) = 1;
         break;
     }
@@ -291,6 +314,14 @@ static void test_threads_in_core(void)
     parse_core(b, len, &f);
     CHECKF(f.nprstatus == 2, "%d NT_PRSTATUS", f.nprstatus);
     CHECKF(f.first_pid == pid, "the faulting thread first: %d, pid %d", f.first_pid, pid);
+    free(b);
+    unlink(path_in("", "core"));
+    pid = run(dir, RLIM_INFINITY, SPINNERS, &st);
+    CHECKF(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV && WCOREDUMP(st), "status %#x", st);
+    b = slurp(path_in("", "core"), &len);
+    REQUIRE(b != NULL);
+    parse_core(b, len, &f);
+    CHECKF(f.nprstatus == 5 && f.first_pid == pid, "%d NT_PRSTATUS, first %d, pid %d", f.nprstatus, f.first_pid, pid);
     free(b);
     unlink(path_in("", "core"));
 }

@@ -72,6 +72,10 @@ fn a_guest_segfault_leaves_a_core_gdb_reads() {
     let vk_frames = frames(&bt);
     assert_eq!(vk_frames.first().map(String::as_str), Some("crash_here"), "the faulting frame first:\n{bt}");
     assert!(vk_frames.iter().any(|f| f == "descend") && vk_frames.iter().any(|f| f == "main"), "{bt}");
+    // The auxiliary vector exec gave the program, and the signal's siginfo.
+    let info = gdb(&["-ex", "info auxv", "-ex", "p $_siginfo.si_signo", "-ex", "p $_siginfo._sifields._sigfault.si_addr", &prog, &core.to_string_lossy()]);
+    assert!(info.contains("AT_PAGESZ") && info.contains("4096") && info.contains("AT_ENTRY"), "{info}");
+    assert!(info.contains("= 11\n") && info.contains("(void *) 0x0"), "{info}");
     let th = gdb(&["-ex", "info threads", "-ex", "thread apply all bt", &prog, &threaded_core.to_string_lossy()]);
     assert!(th.contains("* 1    LWP ") && th.contains("  2    LWP "), "two threads:\n{th}");
     let thread1 = th.split("\nThread 1 ").nth(1).unwrap_or_default();

@@ -214,3 +214,21 @@ fn bad_requests_get_errors_never_a_crash() {
     assert_eq!(ok(&sock, &["halt"]), "halting\n");
     assert_eq!(k.wait().code(), Some(0), "{}", k.output());
 }
+
+#[test]
+fn reboot_comes_back_with_its_socket() {
+    let dir = Scratch::new("reboot");
+    let sock = dir.0.join("k.ctl");
+    let root = root();
+    let mut k = Kernel::start(&["-m", "32m", "-n", "2", "-C", sock.to_str().unwrap(), "-r", &root, "-e", "init=/bin/sh", "--", "-c", GUEST]);
+    k.expect("tick 1\n");
+    assert_eq!(ok(&sock, &["reboot"]), "rebooting\n");
+    k.expect("Rebooting...");
+    // The same process, started again: a new boot, the socket served anew.
+    k.expect(&format!("vkctl: control socket {}", sock.display()));
+    k.expect("tick 1\n");
+    assert!(ok(&sock, &["status"]).contains(&format!("host pid {}", k.pid())));
+    assert_eq!(ok(&sock, &["halt"]), "halting\n");
+    assert_eq!(k.wait().code(), Some(0), "{}", k.output());
+    assert!(!sock.exists());
+}
