@@ -112,14 +112,3 @@ pub fn register(d: &mut ddb::Debugger, kvm: &Arc<Kvm>) {
     );
     d.register("show syscalls", "system calls guests made that vk lacks, and the partial ones", text(|_| Ok(show::show_syscalls())));
 }
-
-/// The unrelocated value of an ELF symbol (to find the kernel's load bias from its own image).
-pub fn elf_symbol_value(path: &std::path::Path, name: &str) -> Result<u64, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let elf = goblin::elf::Elf::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    elf.syms
-        .iter()
-        .find(|s| elf.strtab.get_at(s.st_name) == Some(name))
-        .map(|s| s.st_value)
-        .ok_or_else(|| format!("{}: no symbol {name}", path.display()))
-}
