@@ -5,8 +5,9 @@
 //! Entry (`vk_stub_begin`, the image's ELF entry):
 //!   map the slots from fd 4 → switch to slot 0's start-up stack → unmap everything the host
 //!   gave the new process (its stack, vdso, vvar) → close the ELF's fd → die with the kernel
-//!   (PR_SET_PDEATHSIG) → install the trap handler for every trap signal (on the alternate
-//!   stack, all signals blocked while it runs, our own restorer) → set this thread up
+//!   (PR_SET_PDEATHSIG; at once if the parent is no longer the kernel slot 0 names) → install
+//!   the trap handler for every trap signal (on the alternate stack, all signals blocked while
+//!   it runs, our own restorer) → set this thread up
 //!   (alternate stack, host tid, signal mask) → no new privileges → the seccomp filter →
 //!   the first trap (`ud2` at `vk_stub_first_trap`), where the kernel sets the guest's
 //!   registers.
@@ -63,7 +64,8 @@ core::arch::global_asm!(
     "mov edi, {fd_elf}",
     "mov eax, 3",
     "syscall",
-    // prctl(PR_SET_PDEATHSIG, SIGKILL); if the kernel is already gone (parent 1), die.
+    // prctl(PR_SET_PDEATHSIG, SIGKILL); if the kernel is already gone (our parent is not the
+    // pid it wrote in slot 0 any more), die.
     "mov edi, 1",
     "mov esi, 9",
     "xor edx, edx",
@@ -73,8 +75,9 @@ core::arch::global_asm!(
     "syscall",
     "mov eax, 110",
     "syscall",
-    "cmp eax, 1",
-    "je vk_stub_die",
+    "mov rdi, {slot0_kpid}",
+    "cmp eax, dword ptr [rdi]",
+    "jne vk_stub_die",
     // struct kernel_sigaction { handler, flags, restorer, mask } on the stack.
     "sub rsp, 32",
     "lea rax, [rip + vk_stub_handler]",
@@ -277,6 +280,7 @@ core::arch::global_asm!(
     fd_elf = const FD_ELF,
     slot0_stack = const SLOT0_INIT_STACK,
     slot0_tid = const SLOTS_BASE + msg::HOST_TID,
+    slot0_kpid = const SLOTS_BASE + msg::KPID,
     stub_base = const STUB_BASE,
     stub_end = const STUB_END,
     top_len = const TOP_LEN,

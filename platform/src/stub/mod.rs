@@ -22,6 +22,7 @@ pub mod asm;
 pub mod filter;
 pub mod image;
 pub mod layout;
+pub mod pool;
 mod regs;
 mod spawn;
 
