@@ -14,10 +14,10 @@
 //!
 //! The handler (`vk_stub_handler`, on the slot's alternate stack):
 //!   record the trap in the message page → state TRAPPED (and wake the kernel if it sleeps)
-//!   → spin, then futex-wait, for RESUME → run the queued operations (raw system calls,
-//!   results stored back; a `clone` child leaves here as a new thread) → if the kernel asked,
-//!   report back again; else state USER and return, and `rt_sigreturn` restores the (edited)
-//!   registers from the frame.
+//!   → spin (no longer once NAP says the kernel thread sleeps), then futex-wait, for RESUME →
+//!   run the queued operations (raw system calls, results stored back; a `clone` child leaves
+//!   here as a new thread) → if the kernel asked, report back again; else state USER and
+//!   return, and `rt_sigreturn` restores the (edited) registers from the frame.
 
 use super::layout::*;
 
@@ -198,9 +198,12 @@ core::arch::global_asm!(
     ".Lvk_stub_spin:",
     "cmp dword ptr [r15 + {m_state}], {resume}",
     "je .Lvk_stub_resumed",
+    "cmp dword ptr [r15 + {m_nap}], 0",
+    "jne .Lvk_stub_sleep",
     "pause",
     "dec ecx",
     "jg .Lvk_stub_spin",
+    ".Lvk_stub_sleep:",
     // Sleep: SWAIT = 1 (xchg: a barrier), re-check, futex_wait(&state, TRAPPED).
     "mov eax, 1",
     "xchg [r15 + {m_swait}], eax",
@@ -300,6 +303,7 @@ core::arch::global_asm!(
     m_sisys = const msg::SISYS,
     m_uc = const msg::UC,
     m_spin = const msg::SPIN,
+    m_nap = const msg::NAP,
     m_nops = const msg::NOPS,
     m_traps = const msg::TRAPS,
     m_flags = const msg::FLAGS,

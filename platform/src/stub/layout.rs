@@ -82,6 +82,10 @@ pub mod msg {
     /// parent is another process by the time it has set its parent-death signal (the kernel
     /// died, and the stub went to init or a subreaper) exits.
     pub const KPID: u64 = 0x44;
+    /// u32: non-zero once the kernel thread handling this thread's trap went to sleep (a
+    /// blocking system call): the stub stops spinning for RESUME and sleeps on the futex at
+    /// once, leaving the host CPU to others. The kernel clears it as it resumes the thread.
+    pub const NAP: u64 = 0x48;
     /// The operation queue: MAX_OPS entries of OP_SIZE bytes: syscall number, six arguments,
     /// and the result the stub stores.
     pub const OPS: u64 = 0x80;
