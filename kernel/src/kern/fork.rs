@@ -3,15 +3,15 @@
 //! * A thread (CLONE_THREAD) shares everything; in the stub it is a new host thread in a new
 //!   slot, started by a `clone` operation the parent's stub thread carries out on its way back
 //!   to the guest.
-//! * A process gets a copy-on-write copy of the address space and a new stub.
+//! * A process gets a copy-on-write copy of the address space and a new stub, a ready one
+//!   from the pool (platform::stub::pool) when one is waiting; the child's pages are mapped
+//!   in it by its faults (with fault-around), not copied in.
 //! * A process with CLONE_VM (vfork, posix_spawn) shares the parent's address space: its
 //!   thread is a new host thread of the parent's stub, as a thread would be; exec gives it its
 //!   own. With CLONE_VFORK the parent sleeps until the child execs or exits.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-
-use platform::stub::StubSpace;
 
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
@@ -158,7 +158,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         // child can see them.
         crate::kern::usertrap::sync_stub(ctx);
         let pm = platform::physmem::get().ok_or(Errno::ENOMEM).map_err(fail)?;
-        let (space, t0) = StubSpace::spawn(pm.fd()).map_err(|e| {
+        let (space, t0) = platform::stub::pool::get(pm.fd()).map_err(|e| {
             log::warn!("fork: {e}");
             fail(Errno::EAGAIN)
         })?;
