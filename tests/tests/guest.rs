@@ -10,7 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_exec", "t_files", "t_fsabi", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust", "t_signal", "t_thread",
+    "t_event", "t_exec", "t_files", "t_fsabi", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust", "t_signal", "t_thread",
     "t_time", "t_vm",
 ];
 
@@ -52,6 +52,11 @@ fn all_programs_are_listed() {
         .collect();
     found.sort();
     assert_eq!(found, PROGRAMS, "update PROGRAMS in tests/tests/guest.rs");
+}
+
+#[test]
+fn t_event() {
+    check("t_event");
 }
 
 #[test]

@@ -16,6 +16,7 @@
 //! |-------------|--------------------------------------------------------------------------|
 //! | `time.rs`   | timespec, timeval, itimerval, timezone                                   |
 //! | `cred.rs`   | capget/capset header and data                                            |
+//! | `event.rs`  | epoll_event, signalfd_siginfo, itimerspec; epoll, eventfd, signalfd, timerfd, memfd flags, seals |
 //! | `fs.rs`     | stat, statx, statfs, dirent64 header, iovec                              |
 //! | `signal.rs` | sigaction, stack_t, siginfo, the rt_sigframe (ucontext, sigcontext, FPU state); SA_, SS_ flags, sigprocmask's how |
 //! | `proc.rs`   | rusage, rlimit64, sysinfo, new_utsname, tms; clone, wait4/waitid and getrandom flags, waitid's id types |
@@ -30,6 +31,7 @@
 
 
 pub mod cred;
+pub mod event;
 pub mod fs;
 pub mod futex;
 pub mod mm;

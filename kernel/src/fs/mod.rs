@@ -14,20 +14,30 @@
 //! | `devfs.rs`  | /dev: console, null, zero, random, urandom, the disks                    |
 //! | `procfs/`   | /proc: processes and the kernel as files                                 |
 //! | `pipe.rs`   | pipes (and pipefs, the file system they belong to)                       |
+//! | `anon.rs`   | anonymous inodes: the file systems of the event files below              |
+//! | `epoll.rs`  | epoll instances: interest lists over the VFS's readiness                 |
+//! | `eventfd.rs`, `signalfd.rs`, `timerfd.rs` | a counter, pending signals, a timer as files |
+//! | `memfd.rs`  | memfd_create's anonymous tmpfs files and their seals                     |
 //! | `bcache.rs` | block devices (vkdN, io-thread I/O) and the write-back buffer cache      |
 //! | `ext2/`     | ext2, read and write (the root image)                                   |
 
+pub mod anon;
 pub mod bcache;
 pub mod devfs;
+pub mod epoll;
+pub mod eventfd;
 pub mod ext2;
 pub mod file;
 pub mod hostfs;
+pub mod memfd;
 pub mod mount;
 pub mod namecache;
 pub mod namei;
 pub mod perm;
 pub mod pipe;
 pub mod procfs;
+pub mod signalfd;
+pub mod timerfd;
 pub mod tmpfs;
 pub mod vfs;
 pub mod vnops;

@@ -23,6 +23,10 @@ struct State {
     /// Open read ends and write ends.
     readers: usize,
     writers: usize,
+    /// Wake-ups sent to readers (data, a writer gone) and to writers (room, a reader gone):
+    /// edge-triggered epoll's counts ([`Vnode::poll_gen`]).
+    in_gen: u64,
+    out_gen: u64,
 }
 
 /// A pipe's buffer, shared by its two ends.
@@ -49,7 +53,7 @@ static NEXT_INO: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::ne
 /// A new pipe: (read end, write end).
 pub fn new(uid: u32, gid: u32) -> (VnodeRef, VnodeRef) {
     let pipe = Arc::new(Pipe {
-        st: SpinLock::new("pipe", State { data: VecDeque::new(), readers: 1, writers: 1 }),
+        st: SpinLock::new("pipe", State { data: VecDeque::new(), readers: 1, writers: 1, ..State::default() }),
         ino: NEXT_INO.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         uid,
         gid,
@@ -72,6 +76,8 @@ impl Drop for PipeEnd {
             let mut st = self.pipe.st.lock();
             st.writers -= usize::from(self.write);
             st.readers -= usize::from(self.read);
+            st.in_gen += 1;
+            st.out_gen += 1;
         }
         wakeup(self.pipe.rchan());
         wakeup(self.pipe.wchan());
@@ -119,6 +125,7 @@ impl Vnode for PipeEnd {
                     for (i, b) in st.data.drain(..n).enumerate() {
                         buf[i] = b;
                     }
+                    st.out_gen += 1;
                     drop(st);
                     drop(g);
                     wakeup(p.wchan());
@@ -158,6 +165,7 @@ impl Vnode for PipeEnd {
                 if fits {
                     let n = left.min(room);
                     st.data.extend(&buf[done..done + n]);
+                    st.in_gen += 1;
                     done += n;
                     drop(st);
                     drop(g);
@@ -191,6 +199,11 @@ impl Vnode for PipeEnd {
             }
         }
         r
+    }
+
+    fn poll_gen(&self) -> (u64, u64) {
+        let st = self.pipe.st.lock();
+        (st.in_gen, st.out_gen)
     }
 
     fn open_fifo(&self, read: bool, write: bool) -> Option<VnodeRef> {

@@ -52,6 +52,9 @@ pub enum VType {
     Blk,
     Fifo,
     Sock,
+    /// An anonymous inode (epoll, eventfd, signalfd, timerfd): no file type bits, as
+    /// Linux's anon_inodefs gives them.
+    Anon,
 }
 
 pub const S_IFMT: u32 = 0o170000;
@@ -72,6 +75,7 @@ impl VType {
             S_IFBLK => VType::Blk,
             S_IFIFO => VType::Fifo,
             S_IFSOCK => VType::Sock,
+            0 => VType::Anon,
             _ => VType::Reg,
         }
     }
@@ -85,6 +89,7 @@ impl VType {
             VType::Blk => S_IFBLK,
             VType::Fifo => S_IFIFO,
             VType::Sock => S_IFSOCK,
+            VType::Anon => 0,
         }
     }
 
@@ -98,6 +103,7 @@ impl VType {
             VType::Reg => 8,
             VType::Lnk => 10,
             VType::Sock => 12,
+            VType::Anon => 0,
         }
     }
 }
@@ -332,8 +338,29 @@ pub trait Vnode: Send + Sync + Debug {
     }
 
     /// poll(2) readiness: POLLIN, POLLOUT, POLLHUP… bits (regular files are always ready).
+    /// Whatever changes the answer calls [`poll_wakeup`].
     fn poll(&self) -> u16 {
         POLLIN | POLLOUT
+    }
+
+    /// Whether epoll may watch it (epoll_ctl(2): EPERM for regular files and directories,
+    /// which are always ready; anything with a real `poll` says yes).
+    fn pollable(&self) -> bool {
+        !matches!(self.vtype(), VType::Reg | VType::Dir | VType::Lnk)
+    }
+
+    /// Counts of the wake-ups it has sent, (input side, output side): data arriving, room
+    /// appearing. Edge-triggered epoll reports an event again when its side's count moved,
+    /// as Linux's wake-up callbacks do. The default (nothing counted) leaves epoll to
+    /// report rising edges of readiness alone.
+    fn poll_gen(&self) -> (u64, u64) {
+        (0, 0)
+    }
+
+    /// The object behind the vnode, for calls that work on one kind of file only
+    /// (epoll_ctl on an epoll instance, timerfd_settime, F_ADD_SEALS): None for the rest.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
     }
 
     /// Create a regular file `name` in this directory.

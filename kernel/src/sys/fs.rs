@@ -370,11 +370,35 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>) -> SysResult {
             t.get(fd)?.set_status_flags(ctx.uint(2));
             Ok(0)
         }
+        F_ADD_SEALS | F_GET_SEALS => {
+            let f = t.get(fd)?;
+            drop(t);
+            seals(ctx, &f)
+        }
         _ => {
             t.get(fd)?;
             Err(Errno::EINVAL)
         }
     }
+}
+
+const F_ADD_SEALS: i32 = crate::abi::c_int(linux::F_ADD_SEALS);
+const F_GET_SEALS: i32 = crate::abi::c_int(linux::F_GET_SEALS);
+
+/// F_ADD_SEALS and F_GET_SEALS: a memfd's seals (EINVAL for any other file; adding needs
+/// the file open for writing, EPERM).
+fn seals(ctx: &Ctx<'_>, f: &File) -> SysResult {
+    use crate::abi::event::Seals;
+    let m = f.vnode.as_any().and_then(|a| a.downcast_ref::<crate::fs::memfd::MemFd>()).ok_or(Errno::EINVAL)?;
+    if ctx.int(1) == F_GET_SEALS {
+        return Ok(m.seals().bits() as usize);
+    }
+    let add = Seals::from_bits(ctx.uint(2)).ok_or(Errno::EINVAL)?;
+    if !f.writable() {
+        return Err(Errno::EPERM);
+    }
+    m.add_seals(add)?;
+    Ok(0)
 }
 
 const FIONCLEX: u32 = 0x5450;

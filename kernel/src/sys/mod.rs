@@ -9,11 +9,15 @@
 //! | `proc.rs`  | exit, process ids, uname, limits, TLS, fork, exec, wait            |
 //! | `signal.rs`| actions, masks, kill, sigreturn, sigsuspend, sigtimedwait, altstack |
 //! | `time.rs`  | clocks and sleeping                                                |
+//! | `epoll.rs` | epoll instances                                                    |
+//! | `eventfiles.rs` | eventfd, signalfd, timerfd, memfd_create                      |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
 
 pub mod cred;
+pub mod epoll;
+pub mod eventfiles;
 pub mod fs;
 pub mod fsflags;
 pub mod fsinfo;
@@ -112,7 +116,7 @@ table! {
     61 => wait4, proc::sys_wait4, Partial("rusage has the times only");
     62 => kill, signal::sys_kill, Full;
     63 => uname, proc::sys_uname, Full;
-    72 => fcntl, fs::sys_fcntl, Partial("F_DUPFD, F_GETFD/SETFD, F_GETFL/SETFL");
+    72 => fcntl, fs::sys_fcntl, Partial("F_DUPFD, F_GETFD/SETFD, F_GETFL/SETFL, F_ADD_SEALS/F_GET_SEALS");
     74 => fsync, fsops::sys_fsync, Full;
     75 => fdatasync, fsops::sys_fsync, Full;
     76 => truncate, fsops::sys_truncate, Full;
@@ -214,6 +218,20 @@ table! {
     318 => getrandom, proc::sys_getrandom, Full;
     332 => statx, fsinfo::sys_statx, Partial("no birth time");
     439 => faccessat2, fsinfo::sys_faccessat2, Full;
+    213 => epoll_create, epoll::sys_epoll_create, Full;
+    232 => epoll_wait, epoll::sys_epoll_wait, Full;
+    233 => epoll_ctl, epoll::sys_epoll_ctl, Partial("EPOLLEXCLUSIVE wakes every waiter; EPOLLWAKEUP is kept and means nothing");
+    281 => epoll_pwait, epoll::sys_epoll_pwait, Full;
+    291 => epoll_create1, epoll::sys_epoll_create1, Full;
+    441 => epoll_pwait2, epoll::sys_epoll_pwait2, Full;
+    282 => signalfd, eventfiles::sys_signalfd, Full;
+    289 => signalfd4, eventfiles::sys_signalfd4, Full;
+    284 => eventfd, eventfiles::sys_eventfd, Full;
+    290 => eventfd2, eventfiles::sys_eventfd2, Full;
+    283 => timerfd_create, eventfiles::sys_timerfd_create, Partial("no CLOCK_REALTIME_ALARM/BOOTTIME_ALARM; TFD_TIMER_CANCEL_ON_SET never cancels (the clock is never set)");
+    286 => timerfd_settime, eventfiles::sys_timerfd_settime, Full;
+    287 => timerfd_gettime, eventfiles::sys_timerfd_gettime, Full;
+    319 => memfd_create, eventfiles::sys_memfd_create, Partial("no MFD_HUGETLB; F_SEAL_WRITE does not look at existing shared mappings");
 }
 
 /// Highest system call number counted.

@@ -388,6 +388,9 @@ pub fn fd_link(f: &File) -> Vec<u8> {
         return np.to_path_bytes();
     }
     let v = &f.vnode;
+    if let Some(m) = v.as_any().and_then(|a| a.downcast_ref::<crate::fs::memfd::MemFd>()) {
+        return m.link_text();
+    }
     if v.is_tty() {
         return b"/dev/console".to_vec();
     }
