@@ -10,7 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_event", "t_exec", "t_files", "t_fsabi", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust", "t_signal", "t_thread",
+    "t_event", "t_exec", "t_fifo", "t_files", "t_fsabi", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust", "t_signal", "t_thread",
     "t_time", "t_vm",
 ];
 
@@ -62,6 +62,32 @@ fn t_event() {
 #[test]
 fn t_exec() {
     check("t_exec");
+}
+
+/// Pipe sizes, mknod and named pipes on tmpfs (/tmp).
+#[test]
+fn t_fifo() {
+    check("t_fifo");
+}
+
+/// Named pipes on ext2: the root image's /mnt; e2fsck finds the image clean.
+#[test]
+fn t_fifo_ext2() {
+    let want = native_result("t_fifo");
+    let img = ImageCopy::new("fifo");
+    let args = ["-m", "256m", "-n", "2", "-r", img.path(), "-e", "init=/usr/tests/t_fifo", "--", "/mnt"];
+    let mut k = Kernel::start(&args);
+    k.close_stdin();
+    let st = k.wait_within(PROGRAM_TIMEOUT);
+    let console = k.output();
+    let got = summary(program_output(&console));
+    assert!(
+        st.code() == Some(0) && got == want && console.contains("Mounting root from ext2"),
+        "t_fifo on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
+        st.code()
+    );
+    let (code, out) = img.fsck();
+    assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
 }
 
 #[test]

@@ -14,6 +14,7 @@
 //! | `devfs.rs`  | /dev: console, null, zero, random, urandom, the disks                    |
 //! | `procfs/`   | /proc: processes and the kernel as files                                 |
 //! | `pipe.rs`   | pipes (and pipefs, the file system they belong to)                       |
+//! | `fifo.rs`   | named pipes: the pipe of a FIFO inode, fifo(7)'s open rules              |
 //! | `anon.rs`   | anonymous inodes: the file systems of the event files below              |
 //! | `epoll.rs`  | epoll instances: interest lists over the VFS's readiness                 |
 //! | `eventfd.rs`, `signalfd.rs`, `timerfd.rs` | a counter, pending signals, a timer as files |
@@ -27,6 +28,7 @@ pub mod devfs;
 pub mod epoll;
 pub mod eventfd;
 pub mod ext2;
+pub mod fifo;
 pub mod file;
 pub mod hostfs;
 pub mod memfd;

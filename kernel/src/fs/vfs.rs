@@ -368,6 +368,11 @@ pub trait Vnode: Send + Sync + Debug {
         Err(self.no_change())
     }
 
+    /// Create a FIFO or socket `name` in this directory (`mode` carries the type bits).
+    fn mknod(&self, _name: &[u8], _mode: u32, _uid: u32, _gid: u32) -> Result<VnodeRef, Errno> {
+        Err(self.no_change())
+    }
+
     fn mkdir(&self, _name: &[u8], _mode: u32, _uid: u32, _gid: u32) -> Result<VnodeRef, Errno> {
         Err(self.no_change())
     }

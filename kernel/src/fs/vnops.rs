@@ -106,6 +106,22 @@ pub fn mkdir(cred: &Cred, dir: &NamePath, name: &[u8], mode: u32) -> Result<Vnod
     r
 }
 
+/// mknod(2) of a FIFO or socket (`mode` with its type bits, the umask applied): checked as
+/// `mkdir`.
+pub fn mknod(cred: &Cred, dir: &NamePath, name: &[u8], mode: u32) -> Result<VnodeRef, Errno> {
+    let _l = lock_dir(dir);
+    if name == b"." || name == b".." || exists(dir, name) {
+        return Err(Errno::EEXIST);
+    }
+    let _w = mount::want_write(Some(dir.mount()))?;
+    let da = dir.vnode().attr()?;
+    perm::may_create(cred, &da)?;
+    let (uid, gid, mode) = perm::new_owner(cred, &da, mode, false);
+    let r = dir.vnode().mknod(name, mode, uid, gid);
+    namecache::invalidate(dir.vnode().id(), name);
+    r
+}
+
 /// symlink(2): a link `name` in `dir` whose text is `target`; checked as `mkdir`.
 pub fn symlink(cred: &Cred, dir: &NamePath, name: &[u8], target: &[u8]) -> Result<(), Errno> {
     let _l = lock_dir(dir);

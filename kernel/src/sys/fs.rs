@@ -270,10 +270,15 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     let v = if v.is_tty() && flags & O_PATH == 0 { crate::kern::tty::ctty::on_open(ctx.p, v, flags)? } else { v };
     // A pipe reached through /proc/PID/fd: a new end of it, as the access mode asks.
     let acc = flags & O_ACCMODE;
-    let reopened = if vt == VType::Fifo && flags & O_PATH == 0 { v.open_fifo(acc != file::O_WRONLY, acc != O_RDONLY) } else { None };
+    let (read, write) = (acc != file::O_WRONLY, acc != O_RDONLY);
+    let reopened = if vt == VType::Fifo && flags & O_PATH == 0 { v.open_fifo(read, write) } else { None };
     let f = match reopened {
         Some(end) => File::new(end, None, flags), // named like the original: pipe:[N]
-        None => File::open(v, np, flags)?,        // EROFS: written on a read-only mount
+        // A named pipe: an end of the pipe of its inode (fifo(7)'s waits and ENXIO).
+        None if vt == VType::Fifo && flags & O_PATH == 0 => {
+            File::open(crate::fs::fifo::open(v, read, write, flags & file::O_NONBLOCK != 0)?, np, flags)?
+        }
+        None => File::open(v, np, flags)?, // EROFS: written on a read-only mount
     };
     if flags & O_TRUNC != 0 && flags & O_PATH == 0 && vt == VType::Reg && acc != O_RDONLY && !created {
         vnops::truncate(&cred, f.as_ref().into(), 0, false)?;
@@ -370,6 +375,16 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>) -> SysResult {
             t.get(fd)?.set_status_flags(ctx.uint(2));
             Ok(0)
         }
+        F_GETPIPE_SZ | F_SETPIPE_SZ => {
+            let f = t.get(fd)?;
+            drop(t);
+            let p = crate::fs::fifo::pipe_of(f.vnode.as_ref()).ok_or(Errno::EBADF)?;
+            if ctx.int(1) == F_GETPIPE_SZ {
+                return Ok(p.capacity());
+            }
+            let privileged = cred(ctx).capable(crate::kern::cred::CAP_SYS_RESOURCE);
+            p.set_capacity(u64::from(ctx.uint(2)), privileged)
+        }
         F_ADD_SEALS | F_GET_SEALS => {
             let f = t.get(fd)?;
             drop(t);
@@ -383,6 +398,8 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 const F_ADD_SEALS: i32 = crate::abi::c_int(linux::F_ADD_SEALS);
+const F_GETPIPE_SZ: i32 = crate::abi::c_int(linux::F_GETPIPE_SZ);
+const F_SETPIPE_SZ: i32 = crate::abi::c_int(linux::F_SETPIPE_SZ);
 const F_GET_SEALS: i32 = crate::abi::c_int(linux::F_GET_SEALS);
 
 /// F_ADD_SEALS and F_GET_SEALS: a memfd's seals (EINVAL for any other file; adding needs

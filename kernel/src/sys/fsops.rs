@@ -50,7 +50,7 @@ pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath
     Ok((parent, name))
 }
 
-fn umask(ctx: &Ctx<'_>) -> u32 {
+pub(super) fn umask(ctx: &Ctx<'_>) -> u32 {
     ctx.p.user().fs.lock().umask
 }
 
