@@ -10,7 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_event", "t_exec", "t_fifo", "t_files", "t_fsabi", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust", "t_signal", "t_thread",
+    "t_event", "t_exec", "t_fifo", "t_files", "t_fsabi", "t_lock", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust", "t_signal", "t_thread",
     "t_time", "t_vm",
 ];
 
@@ -96,6 +96,11 @@ fn t_files() {
 }
 
 /// File permissions on hostfs (the staged tree, read-only) and tmpfs (/tmp).
+#[test]
+fn t_lock() {
+    check("t_lock");
+}
+
 #[test]
 fn t_perm() {
     check("t_perm");

@@ -20,6 +20,7 @@
 //! | `fs.rs`     | stat, statx, statfs, dirent64 header, iovec                              |
 //! | `signal.rs` | sigaction, stack_t, siginfo, the rt_sigframe (ucontext, sigcontext, FPU state); SA_, SS_ flags, sigprocmask's how |
 //! | `proc.rs`   | rusage, rlimit64, sysinfo, new_utsname, tms; clone, wait4/waitid and getrandom flags, waitid's id types |
+//! | `lock.rs`   | struct flock, the fcntl lock commands, flock(2)'s operations             |
 //! | `futex.rs`  | futex(2)'s operation word                                                |
 //! | `mm.rs`     | mmap, mprotect, mremap and msync flags, madvise's advice                 |
 //! | `poll.rs`   | pollfd, fd_set words, pselect6's sigset argument                         |
@@ -34,6 +35,7 @@ pub mod cred;
 pub mod event;
 pub mod fs;
 pub mod futex;
+pub mod lock;
 pub mod mm;
 pub mod poll;
 pub mod proc;

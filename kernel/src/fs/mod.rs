@@ -14,6 +14,7 @@
 //! | `devfs.rs`  | /dev: console, null, zero, random, urandom, the disks                    |
 //! | `procfs/`   | /proc: processes and the kernel as files                                 |
 //! | `pipe.rs`   | pipes (and pipefs, the file system they belong to)                       |
+//! | `lock.rs`   | advisory locks: POSIX record locks, OFD locks, flock(2)                  |
 //! | `fifo.rs`   | named pipes: the pipe of a FIFO inode, fifo(7)'s open rules              |
 //! | `anon.rs`   | anonymous inodes: the file systems of the event files below              |
 //! | `epoll.rs`  | epoll instances: interest lists over the VFS's readiness                 |
@@ -31,6 +32,7 @@ pub mod ext2;
 pub mod fifo;
 pub mod file;
 pub mod hostfs;
+pub mod lock;
 pub mod memfd;
 pub mod mount;
 pub mod namecache;

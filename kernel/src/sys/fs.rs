@@ -227,7 +227,17 @@ pub fn sys_readv(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_close(ctx: &mut Ctx<'_>) -> SysResult {
-    ctx.p.user().files().lock().close(ctx.fd(0))?;
+    let files = ctx.p.user().files();
+    let (entry, owner) = {
+        let mut t = files.lock();
+        (t.close(ctx.fd(0))?, t.lock_owner())
+    };
+    // Any close of a file drops the process's POSIX locks on it (with the table unlocked:
+    // the waiters' wake-up takes a sleep queue).
+    if crate::fs::lock::any_held() {
+        crate::fs::lock::release(entry.file.vnode.id(), owner);
+    }
+    drop(entry);
     Ok(0)
 }
 
@@ -321,7 +331,13 @@ fn dup_to(ctx: &Ctx<'_>, old: i32, new: i32, cloexec: bool) -> SysResult {
     let mut t = files.lock();
     let f = t.get(old)?;
     let replaced = t.install(new, f, cloexec)?;
+    let owner = t.lock_owner();
     drop(t);
+    if let Some(e) = &replaced
+        && crate::fs::lock::any_held()
+    {
+        crate::fs::lock::release(e.file.vnode.id(), owner);
+    }
     drop(replaced);
     fd_ret(new)
 }
@@ -374,6 +390,16 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>) -> SysResult {
         F_SETFL => {
             t.get(fd)?.set_status_flags(ctx.uint(2));
             Ok(0)
+        }
+        crate::abi::lock::F_GETLK
+        | crate::abi::lock::F_SETLK
+        | crate::abi::lock::F_SETLKW
+        | crate::abi::lock::F_OFD_GETLK
+        | crate::abi::lock::F_OFD_SETLK
+        | crate::abi::lock::F_OFD_SETLKW => {
+            let f = t.get(fd)?;
+            drop(t);
+            crate::sys::lock::fcntl_lock(ctx, &f, ctx.int(1))
         }
         F_GETPIPE_SZ | F_SETPIPE_SZ => {
             let f = t.get(fd)?;

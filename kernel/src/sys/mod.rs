@@ -9,6 +9,7 @@
 //! | `proc.rs`  | exit, process ids, uname, limits, TLS, fork, exec, wait            |
 //! | `signal.rs`| actions, masks, kill, sigreturn, sigsuspend, sigtimedwait, altstack |
 //! | `time.rs`  | clocks and sleeping                                                |
+//! | `lock.rs`  | fcntl record locks (POSIX and OFD), flock                          |
 //! | `mknod.rs` | mknod, mknodat: FIFOs, sockets, regular files                      |
 //! | `epoll.rs` | epoll instances                                                    |
 //! | `eventfiles.rs` | eventfd, signalfd, timerfd, memfd_create                      |
@@ -23,6 +24,7 @@ pub mod fs;
 pub mod fsflags;
 pub mod fsinfo;
 pub mod fsops;
+pub mod lock;
 pub mod mknod;
 pub mod mm;
 pub mod mount;
@@ -118,7 +120,7 @@ table! {
     61 => wait4, proc::sys_wait4, Partial("rusage has the times only");
     62 => kill, signal::sys_kill, Full;
     63 => uname, proc::sys_uname, Full;
-    72 => fcntl, fs::sys_fcntl, Partial("F_DUPFD, F_GETFD/SETFD, F_GETFL/SETFL, F_ADD_SEALS/F_GET_SEALS, F_GETPIPE_SZ/F_SETPIPE_SZ");
+    72 => fcntl, fs::sys_fcntl, Partial("F_DUPFD, F_GETFD/SETFD, F_GETFL/SETFL, F_ADD_SEALS/F_GET_SEALS, F_GETPIPE_SZ/F_SETPIPE_SZ, record locks (F_GETLK/F_SETLK/F_SETLKW, F_OFD_*); no F_SETOWN/F_GETOWN, leases or notifications");
     74 => fsync, fsops::sys_fsync, Full;
     75 => fdatasync, fsops::sys_fsync, Full;
     76 => truncate, fsops::sys_truncate, Full;
@@ -233,6 +235,7 @@ table! {
     283 => timerfd_create, eventfiles::sys_timerfd_create, Partial("no CLOCK_REALTIME_ALARM/BOOTTIME_ALARM; TFD_TIMER_CANCEL_ON_SET never cancels (the clock is never set)");
     286 => timerfd_settime, eventfiles::sys_timerfd_settime, Full;
     287 => timerfd_gettime, eventfiles::sys_timerfd_gettime, Full;
+    73 => flock, lock::sys_flock, Full;
     133 => mknod, mknod::sys_mknod, Partial("device nodes are EPERM even with CAP_MKNOD: devices live in devfs");
     259 => mknodat, mknod::sys_mknodat, Partial("device nodes are EPERM even with CAP_MKNOD: devices live in devfs");
     319 => memfd_create, eventfiles::sys_memfd_create, Partial("no MFD_HUGETLB; F_SEAL_WRITE does not look at existing shared mappings");
