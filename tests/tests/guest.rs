@@ -10,7 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_event", "t_exec", "t_fifo", "t_files", "t_fsabi", "t_lock", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust", "t_signal", "t_thread",
+    "t_event", "t_exec", "t_fifo", "t_files", "t_fsabi", "t_lock", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_pty", "t_rename", "t_rust", "t_signal", "t_thread",
     "t_time", "t_vm",
 ];
 
@@ -150,6 +150,11 @@ fn t_proc() {
 #[test]
 fn t_procfs() {
     check("t_procfs");
+}
+
+#[test]
+fn t_pty() {
+    check("t_pty");
 }
 
 #[test]

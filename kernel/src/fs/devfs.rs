@@ -4,7 +4,9 @@
 //! boot.
 //!
 //! The console is the kernel's console tty ([`crate::kern::tty`]); `tty` is the caller's
-//! controlling terminal (open(2) turns it into the console, or fails with ENXIO).
+//! controlling terminal (open(2) turns it into the console or a pty, or fails with ENXIO);
+//! `ptmx` opens a new pseudo-terminal's master (fs/devpts.rs); `pts` is the directory devpts
+//! is mounted on at boot.
 
 use std::sync::Arc;
 
@@ -37,6 +39,7 @@ pub enum Kind {
     Zero,
     Random,
     Urandom,
+    Ptmx,
 }
 
 /// One devfs instance.
@@ -72,6 +75,7 @@ impl CharDev {
             Kind::Zero => makedev(1, 5),
             Kind::Random => makedev(1, 8),
             Kind::Urandom => makedev(1, 9),
+            Kind::Ptmx => makedev(5, 2),
         }
     }
 }
@@ -125,6 +129,8 @@ impl Vnode for CharDev {
                 Ok(buf.len())
             }
             Kind::Console | Kind::Tty => crate::kern::tty::console().read(buf, false),
+            // Opening it gives a pty master instead (kern::tty::ctty::on_open).
+            Kind::Ptmx => Err(Errno::EIO),
         }
     }
 
@@ -138,6 +144,7 @@ impl Vnode for CharDev {
     fn write_at(&self, _off: u64, buf: &[u8]) -> Result<usize, Errno> {
         match self.kind {
             Kind::Console | Kind::Tty => crate::kern::tty::console().write(buf),
+            Kind::Ptmx => Err(Errno::EIO),
             _ => Ok(buf.len()),
         }
     }
@@ -155,7 +162,11 @@ impl Vnode for CharDev {
     }
 
     fn is_tty(&self) -> bool {
-        matches!(self.kind, Kind::Console | Kind::Tty)
+        matches!(self.kind, Kind::Console | Kind::Tty | Kind::Ptmx)
+    }
+
+    fn tty(&self) -> Option<Arc<crate::kern::tty::Tty>> {
+        (self.kind == Kind::Console).then(|| Arc::clone(crate::kern::tty::console_arc()))
     }
 
     fn fs(&self) -> FsRef {
@@ -200,17 +211,19 @@ impl Vnode for DevLink {
     }
 }
 
-/// The /dev directory.
+/// The /dev directory (and its empty subdirectories, mount points: `pts`).
 #[derive(Debug)]
 pub struct DevDir {
     fs: Arc<DevFs>,
     entries: Vec<(&'static str, VnodeRef)>,
+    ino: u64,
 }
 
 impl Vnode for DevDir {
     fn attr(&self) -> Result<Attr, Errno> {
         let t = boot_time();
-        Ok(Attr { dev: DEVFS_DEV, ino: 1, mode: S_IFDIR | 0o755, nlink: 2, blksize: 4096, atime: t, mtime: t, ctime: t, ..Default::default() })
+        let nlink = 2 + self.entries.iter().filter(|(_, v)| v.vtype() == VType::Dir).count() as u64;
+        Ok(Attr { dev: DEVFS_DEV, ino: self.ino, mode: S_IFDIR | 0o755, nlink, blksize: 4096, atime: t, mtime: t, ctime: t, ..Default::default() })
     }
 
     fn vtype(&self) -> VType {
@@ -222,7 +235,7 @@ impl Vnode for DevDir {
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
-        Ok(self.entries.iter().enumerate().map(|(i, (n, v))| DirEntry { ino: i as u64 + 2, name: n.as_bytes().to_vec(), vtype: v.vtype() }).collect())
+        Ok(self.entries.iter().map(|(n, v)| DirEntry { ino: v.ino(), name: n.as_bytes().to_vec(), vtype: v.vtype() }).collect())
     }
 
     fn fs(&self) -> FsRef {
@@ -230,14 +243,22 @@ impl Vnode for DevDir {
     }
 
     fn ino(&self) -> u64 {
-        1
+        self.ino
     }
 }
 
 /// A devfs instance.
 pub fn new() -> VnodeRef {
     let fs = Arc::new(DevFs { id: new_fs_id() });
-    let devs = [("console", Kind::Console), ("null", Kind::Null), ("zero", Kind::Zero), ("random", Kind::Random), ("urandom", Kind::Urandom), ("tty", Kind::Tty)];
+    let devs = [
+        ("console", Kind::Console),
+        ("null", Kind::Null),
+        ("zero", Kind::Zero),
+        ("random", Kind::Random),
+        ("urandom", Kind::Urandom),
+        ("tty", Kind::Tty),
+        ("ptmx", Kind::Ptmx),
+    ];
     let entries = devs
         .iter()
         .enumerate()
@@ -255,7 +276,10 @@ pub fn new() -> VnodeRef {
             entries.push((crate::fs::bcache::VKD_NAMES[i], Arc::new(crate::fs::bcache::DiskNode::new(Arc::clone(&fs) as FsRef, i, DEVFS_DEV, ino)) as VnodeRef));
         }
     }
-    Arc::new(DevDir { fs, entries })
+    // Mount points: devpts at boot on /dev/pts.
+    let ino = entries.len() as u64 + 2;
+    entries.push(("pts", Arc::new(DevDir { fs: Arc::clone(&fs), entries: Vec::new(), ino }) as VnodeRef));
+    Arc::new(DevDir { fs, entries, ino: 1 })
 }
 
 /// The console device (for init's stdin/stdout/stderr), of a devfs of its own that is

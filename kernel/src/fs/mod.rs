@@ -11,6 +11,7 @@
 //! | `file.rs`   | open file descriptions and descriptor tables                             |
 //! | `hostfs.rs` | a host directory as a read-only file system (`-r DIR`)                   |
 //! | `tmpfs.rs`  | a file system in memory (/tmp)                                           |
+//! | `devpts.rs` | /dev/pts: the pseudo-terminals' masters and slaves as vnodes            |
 //! | `devfs.rs`  | /dev: console, null, zero, random, urandom, the disks                    |
 //! | `procfs/`   | /proc: processes and the kernel as files                                 |
 //! | `pipe.rs`   | pipes (and pipefs, the file system they belong to)                       |
@@ -26,6 +27,7 @@
 pub mod anon;
 pub mod bcache;
 pub mod devfs;
+pub mod devpts;
 pub mod epoll;
 pub mod eventfd;
 pub mod ext2;

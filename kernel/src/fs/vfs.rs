@@ -452,9 +452,15 @@ pub trait Vnode: Send + Sync + Debug {
     /// times set theirs as [`atime_due`] says; the default keeps none.
     fn accessed(&self, _policy: AtimePolicy) {}
 
-    /// Whether this is the console (terminal ioctls, isatty).
+    /// Whether this is a terminal node (terminal ioctls, isatty; open(2) asks
+    /// `kern::tty::ctty::on_open`): the console, /dev/tty, /dev/ptmx, a pty.
     fn is_tty(&self) -> bool {
         false
+    }
+
+    /// The terminal it is (the console, a pty's slave — also for its master).
+    fn tty(&self) -> Option<Arc<crate::kern::tty::Tty>> {
+        None
     }
 }
 

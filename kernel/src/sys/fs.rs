@@ -472,10 +472,9 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
         }
         _ => {}
     }
-    if !f.vnode.is_tty() {
-        return Err(Errno::ENOTTY);
-    }
-    crate::kern::tty::ioctl::ioctl(ctx, ctx.uint(1), ctx.arg(2))
+    let Some(tty) = f.vnode.tty() else { return Err(Errno::ENOTTY) };
+    let master = f.vnode.as_any().is_some_and(|a| a.is::<crate::fs::devpts::PtyMaster>());
+    crate::kern::tty::ioctl::ioctl(ctx, &tty, master, ctx.uint(1), ctx.arg(2))
 }
 
 pub fn sys_pipe2(ctx: &mut Ctx<'_>) -> SysResult {

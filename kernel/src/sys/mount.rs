@@ -77,6 +77,7 @@ pub fn sys_mount(ctx: &mut Ctx<'_>) -> SysResult {
         b"tmpfs" => tmpfs::new(),
         b"proc" => procfs::new(),
         b"devfs" | b"devtmpfs" => devfs::new(),
+        b"devpts" => crate::fs::devpts::new(),
         _ => return Err(Errno::ENODEV),
     };
     let fs = root.fs();
