@@ -235,7 +235,7 @@ impl Vnode for DevDir {
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
-        Ok(self.entries.iter().map(|(n, v)| DirEntry { ino: v.ino(), name: n.as_bytes().to_vec(), vtype: v.vtype() }).collect())
+        Ok(self.entries.iter().enumerate().map(|(i, (n, v))| DirEntry { ino: v.ino(), name: n.as_bytes().to_vec(), vtype: v.vtype(), off: i as u64 + 1 }).collect())
     }
 
     fn fs(&self) -> FsRef {

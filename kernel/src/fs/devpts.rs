@@ -95,8 +95,13 @@ impl Vnode for PtsDir {
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
-        let mut v = vec![DirEntry { ino: 2, name: b"ptmx".to_vec(), vtype: VType::Chr }];
-        v.extend(pty::indices().into_iter().map(|i| DirEntry { ino: slave_ino(i), name: i.to_string().into_bytes(), vtype: VType::Chr }));
+        // Positions: 1 for ptmx, N + 2 for pty N (stable while ptys come and go).
+        let mut v = vec![DirEntry { ino: 2, name: b"ptmx".to_vec(), vtype: VType::Chr, off: 1 }];
+        v.extend(
+            pty::indices()
+                .into_iter()
+                .map(|i| DirEntry { ino: slave_ino(i), name: i.to_string().into_bytes(), vtype: VType::Chr, off: u64::from(i) + 2 }),
+        );
         Ok(v)
     }
 
