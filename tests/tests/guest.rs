@@ -11,7 +11,7 @@ use vk_tests::image::ImageCopy;
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
     "t_event", "t_exec", "t_fifo", "t_files", "t_fsabi", "t_lock", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_pty", "t_rename",
-    "t_rust", "t_signal", "t_stress", "t_thread", "t_time", "t_uaccess", "t_vm",
+    "t_rust", "t_signal", "t_stress", "t_sysfiles", "t_thread", "t_time", "t_uaccess", "t_vm",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -196,6 +196,11 @@ fn t_stress_ext2() {
     );
     let (code, out) = img.fsck();
     assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
+}
+
+#[test]
+fn t_sysfiles() {
+    check("t_sysfiles");
 }
 
 #[test]

@@ -232,6 +232,11 @@ impl Epoll {
         out
     }
 
+    /// Each item's (descriptor, events, data, file), for /proc/PID/fdinfo.
+    pub fn items(&self) -> Vec<(i32, u32, u64, Option<Arc<File>>)> {
+        self.items.lock().list.iter().map(|i| (i.fd, i.events.bits(), i.data, i.file.upgrade())).collect()
+    }
+
     /// Items in the list (for /proc/PID/fdinfo and tests).
     pub fn len(&self) -> usize {
         self.items.lock().list.len()

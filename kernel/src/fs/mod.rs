@@ -13,6 +13,7 @@
 //! | `tmpfs.rs`  | a file system in memory (/tmp)                                           |
 //! | `devpts.rs` | /dev/pts: the pseudo-terminals' masters and slaves as vnodes            |
 //! | `devfs.rs`  | /dev: console, null, zero, random, urandom, the disks                    |
+//! | `sysfs.rs`  | /sys: the CPU lists glibc and coreutils read                             |
 //! | `procfs/`   | /proc: processes and the kernel as files                                 |
 //! | `pipe.rs`   | pipes (and pipefs, the file system they belong to)                       |
 //! | `lock.rs`   | advisory locks: POSIX record locks, OFD locks, flock(2)                  |
@@ -43,6 +44,7 @@ pub mod perm;
 pub mod pipe;
 pub mod procfs;
 pub mod signalfd;
+pub mod sysfs;
 pub mod timerfd;
 pub mod tmpfs;
 pub mod vfs;

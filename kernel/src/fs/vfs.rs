@@ -429,9 +429,11 @@ pub trait Vnode: Send + Sync + Debug {
         None
     }
 
-    /// A check of the file's own when it is opened (after the mode bits): procfs refuses
-    /// another user's /proc/PID/maps (EACCES), as Linux's ptrace_may_access does.
-    fn may_open(&self) -> Result<(), Errno> {
+    /// A check of the file's own when it is opened with open(2) `flags` (after the mode
+    /// bits): procfs refuses another user's /proc/PID/maps (EACCES), as Linux's
+    /// ptrace_may_access does, and writing a setting the caller may not write (root
+    /// included: sysctl's own permission check).
+    fn may_open(&self, _flags: u32) -> Result<(), Errno> {
         Ok(())
     }
 

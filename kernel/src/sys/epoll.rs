@@ -74,6 +74,8 @@ pub fn sys_epoll_ctl(ctx: &mut Ctx<'_>) -> SysResult {
     {
         return Err(Errno::EINVAL);
     }
+    // Every item waits for errors and hang-ups (and /proc/PID/fdinfo shows them).
+    let events = events | EpollFlags::ERR | EpollFlags::HUP;
     match op {
         EPOLL_CTL_ADD => {
             if let Some(inner) = inner

@@ -105,7 +105,9 @@ fn write_file(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8]) -> SysResu
     vnops::remove_privs(&cred(ctx), &f.vnode)?;
     let v = &f.vnode;
     let seekable = v.seekable();
+    // pwrite(2) BUGS: on Linux an O_APPEND file is appended to whatever the offset says.
     let start = match off {
+        Some(_) if seekable && f.flags() & file::O_APPEND != 0 => v.attr()?.size,
         Some(o) => o,
         None if seekable && f.flags() & file::O_APPEND != 0 => v.attr()?.size,
         None if seekable => *f.offset.lock(),
@@ -304,7 +306,7 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     let cred = cred(ctx);
     if flags & O_PATH == 0 && !created {
         perm::may_open(&cred, &v.attr()?, flags, np.mount().readonly())?;
-        v.may_open()?; // procfs: another user's /proc/PID/maps
+        v.may_open(flags)?; // procfs: another user's /proc/PID/maps, read-only settings
     }
     let v = if v.is_tty() && flags & O_PATH == 0 { crate::kern::tty::ctty::on_open(ctx.p, v, flags)? } else { v };
     // A pipe reached through /proc/PID/fd: a new end of it, as the access mode asks.

@@ -217,7 +217,7 @@ table! {
     302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported, not enforced");
     234 => tgkill, signal::sys_tgkill, Full;
     247 => waitid, proc::sys_waitid, Full;
-    306 => syncfs, fsops::sys_fsync, Full;
+    306 => syncfs, fsops::sys_syncfs, Full;
     316 => renameat2, fsops::sys_renameat2, Full;
     318 => getrandom, proc::sys_getrandom, Full;
     332 => statx, fsinfo::sys_statx, Partial("no birth time");
