@@ -8,7 +8,8 @@
  * tfd lines (with the EPOLLERR|EPOLLHUP every item gets), a signalfd's mask, a timerfd's clock); /proc/PID/stat showing the leader's state while
  * another thread runs; /sys/devices/system/cpu/{online,possible} agreeing with sysconf; pwrite on an
  * O_APPEND file appending (Linux's documented behaviour); fsync/fdatasync EINVAL on /dev/null and a
- * pipe; fchmod/fchown EBADF on an O_PATH descriptor.
+ * pipe; fchmod/fchown EBADF on an O_PATH descriptor; /dev/full (zeros, ENOSPC) and /dev/shm (a
+ * tmpfs shm_open-style files live in).
  */
 #include "vktest.h"
 
@@ -21,6 +22,8 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -278,6 +281,27 @@ static void test_fd_fixes(void)
     close(dir);
 }
 
+static void test_dev(void)
+{
+    int fd = open("/dev/full", O_RDWR);
+    REQUIRE(fd >= 0);
+    char buf[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    CHECK(read(fd, buf, sizeof buf) == 8 && buf[0] == 0 && buf[7] == 0);
+    CHECK(write(fd, "x", 1) == -1 && errno == ENOSPC);
+    struct stat st;
+    CHECK(fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 7);
+    close(fd);
+    struct statfs sf;
+    CHECK(statfs("/dev/shm", &sf) == 0 && sf.f_type == 0x01021994);
+    CHECK(stat("/dev/shm", &st) == 0 && (st.st_mode & 07777) == 01777);
+    char path[64];
+    snprintf(path, sizeof path, "/dev/shm/vk.%d", (int)getpid());
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    CHECK(fd >= 0 && ftruncate(fd, 4096) == 0);
+    close(fd);
+    CHECK(unlink(path) == 0);
+}
+
 int main(void)
 {
     vktest_reset_signals();
@@ -287,5 +311,6 @@ int main(void)
     test_leader_state();
     test_sys_cpu();
     test_fd_fixes();
+    test_dev();
     vktest_done();
 }

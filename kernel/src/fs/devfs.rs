@@ -5,8 +5,9 @@
 //!
 //! The console is the kernel's console tty ([`crate::kern::tty`]); `tty` is the caller's
 //! controlling terminal (open(2) turns it into the console or a pty, or fails with ENXIO);
-//! `ptmx` opens a new pseudo-terminal's master (fs/devpts.rs); `pts` is the directory devpts
-//! is mounted on at boot.
+//! `ptmx` opens a new pseudo-terminal's master (fs/devpts.rs); `full` reads zeros and refuses
+//! writes (ENOSPC); `pts` and `shm` are the directories devpts and a tmpfs are mounted on at
+//! boot.
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ pub enum Kind {
     Random,
     Urandom,
     Ptmx,
+    Full,
 }
 
 /// One devfs instance.
@@ -76,6 +78,7 @@ impl CharDev {
             Kind::Random => makedev(1, 8),
             Kind::Urandom => makedev(1, 9),
             Kind::Ptmx => makedev(5, 2),
+            Kind::Full => makedev(1, 7),
         }
     }
 }
@@ -120,7 +123,7 @@ impl Vnode for CharDev {
     fn read_at(&self, _off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         match self.kind {
             Kind::Null => Ok(0),
-            Kind::Zero => {
+            Kind::Zero | Kind::Full => {
                 buf.fill(0);
                 Ok(buf.len())
             }
@@ -145,6 +148,8 @@ impl Vnode for CharDev {
         match self.kind {
             Kind::Console | Kind::Tty => crate::kern::tty::console().write(buf),
             Kind::Ptmx => Err(Errno::EIO),
+            // null(4): /dev/full is always full.
+            Kind::Full => Err(Errno::ENOSPC),
             _ => Ok(buf.len()),
         }
     }
@@ -258,6 +263,7 @@ pub fn new() -> VnodeRef {
         ("urandom", Kind::Urandom),
         ("tty", Kind::Tty),
         ("ptmx", Kind::Ptmx),
+        ("full", Kind::Full),
     ];
     let entries = devs
         .iter()
@@ -276,9 +282,11 @@ pub fn new() -> VnodeRef {
             entries.push((crate::fs::bcache::VKD_NAMES[i], Arc::new(crate::fs::bcache::DiskNode::new(Arc::clone(&fs) as FsRef, i, DEVFS_DEV, ino)) as VnodeRef));
         }
     }
-    // Mount points: devpts at boot on /dev/pts.
-    let ino = entries.len() as u64 + 2;
-    entries.push(("pts", Arc::new(DevDir { fs: Arc::clone(&fs), entries: Vec::new(), ino }) as VnodeRef));
+    // Mount points: devpts at boot on /dev/pts, a tmpfs on /dev/shm (shm_open(3)).
+    for name in ["pts", "shm"] {
+        let ino = entries.len() as u64 + 2;
+        entries.push((name, Arc::new(DevDir { fs: Arc::clone(&fs), entries: Vec::new(), ino }) as VnodeRef));
+    }
     Arc::new(DevDir { fs, entries, ino: 1 })
 }
 

@@ -38,6 +38,9 @@ use crate::kern::errno::Errno;
 
 /// How deep epoll instances may nest (fs/eventpoll.c's EP_MAX_NESTS).
 pub const MAX_NESTS: usize = 4;
+/// Most items one instance watches (Linux bounds a user's by fs.epoll.max_user_watches:
+/// ENOSPC past it).
+pub const MAX_ITEMS: usize = 1 << 16;
 
 #[derive(Debug)]
 struct Item {
@@ -109,6 +112,12 @@ impl Epoll {
             let mut it = self.items.lock();
             if it.list.iter().any(|i| i.fd == fd && std::ptr::eq(i.file.as_ptr(), Arc::as_ptr(file))) {
                 return Err(Errno::EEXIST);
+            }
+            if it.list.len() >= MAX_ITEMS {
+                it.list.retain(|i| i.file.strong_count() > 0);
+                if it.list.len() >= MAX_ITEMS {
+                    return Err(Errno::ENOSPC);
+                }
             }
             it.next_id += 1;
             let id = it.next_id;

@@ -88,6 +88,9 @@ struct Table {
 static LOCKS: SpinLock<Option<Table>> = SpinLock::new("flocks", None);
 /// Locks held in all (so closes of files never locked skip the table).
 static HELD: AtomicUsize = AtomicUsize::new(0);
+/// Most locks held at once, all files together: a new one past it is ENOLCK (the kernel's
+/// memory is not the guest's to exhaust).
+pub const MAX_LOCKS: usize = 1 << 16;
 
 fn chan() -> u64 {
     wchan_of(&LOCKS)
@@ -201,6 +204,10 @@ pub fn set(file: VnodeId, want: Lock, unlock: bool, wait: bool) -> Result<(), Er
             let ls = t.by_file.entry(file).or_default();
             match ls.iter().find(|l| l.conflicts(&want)).copied() {
                 None => {
+                    // A new lock can split one in three: room for two more.
+                    if HELD.load(Ordering::Relaxed) + 2 > MAX_LOCKS {
+                        return Err(Errno::ENOLCK);
+                    }
                     insert(ls, want);
                     if let Owner::Posix(me) = want.owner {
                         t.waiting.remove(&me);
