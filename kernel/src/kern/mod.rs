@@ -3,6 +3,7 @@
 pub mod args;
 pub mod clock;
 pub mod conv;
+pub mod coredump;
 pub mod cpustat;
 pub mod cputime;
 pub mod cred;
@@ -22,6 +23,7 @@ pub mod loadavg;
 pub mod pcpu;
 pub mod printf;
 pub mod proc;
+pub mod rseq;
 pub mod sched;
 pub mod shutdown;
 pub mod signal;

@@ -68,7 +68,9 @@ fn run_user(td: &UThread, p: &UProc) -> (Trap, u64) {
     let trap = stub.run(&mut regs, &mut ops, &Ctl(platform::cpu::curcpu()));
     let ran = platform::time::uptime_ns().saturating_sub(t0);
     // The stub has carried out the operations: the pages they unmapped can go.
-    vm.read().release(deferred);
+    if !deferred.is_empty() {
+        vm.read().release(deferred);
+    }
     td.rec.flags.fetch_and(!tflags::INUSER, Ordering::Relaxed);
     *u.regs.lock() = regs;
     (trap, ran)
@@ -161,7 +163,7 @@ fn fault_signal(ctx: &mut Ctx<'_>, signo: i32, code: i32, addr: u64) {
     let blocked = ctx.td.user().sigstate.sig.lock().mask & signal::bit(signo) != 0;
     let handler = ctx.p.user().sig.lock().action(signo).handler;
     if blocked || handler == signal::SIG_IGN {
-        ctx.exit = Some(Exit::Group(sigstatus(signo)));
+        ctx.exit = Some(signal::die_of(ctx.td, ctx.p, ctx.regs, &signal::SigInfo::fault(signo, code, addr)));
         return;
     }
     ctx.td.user().sigstate.sig.lock().pending.push(signal::SigInfo::fault(signo, code, addr));
@@ -184,6 +186,12 @@ pub fn user_main() {
     let p = td.uproc().expect("a guest thread has a guest process");
     let mut last_cpu = sched::thread_cputime_ns(&td);
     loop {
+        // The CPU the guest code runs on, in its rseq area, before that code runs (a new
+        // thread or fork child's first time too); an area that is gone is a SIGSEGV the
+        // thread cannot handle.
+        if td.user().rseq.update_cpu(|| p.user().vm(), platform::cpu::curcpu()).is_err() {
+            exit::exit(&td, &p, Exit::Group(sigstatus(SIGSEGV)));
+        }
         let (trap, ran) = run_user(&td, &p);
         let now_cpu = sched::thread_cputime_ns(&td);
         crate::kern::cputime::charge_user(&td, &p, ran, now_cpu.saturating_sub(last_cpu));
@@ -210,6 +218,16 @@ pub fn user_main() {
                     crate::kprintf!("pid {} ({}): its stub process died\n", p.pid, p.comm());
                 }
                 ctx.exit = Some(Exit::Group(sigstatus(SIGKILL)));
+            }
+        }
+        // A thread interrupted inside an rseq critical section resumes at its abort address,
+        // before any signal frame records where it was: after a preemption, fault or
+        // exception, and before a signal is delivered (a system call cannot be inside one).
+        let signal_due = td.user().sigstate.flag.load(Ordering::Acquire);
+        if ctx.exit.is_none() && (signal_due || !matches!(trap, Trap::Syscall { .. })) {
+            let r = td.user().rseq.fixup(&p.user().vm().read(), ctx.regs);
+            if r.is_err() {
+                fatal(&mut ctx, SIGSEGV, 0);
             }
         }
         let mut exit = ctx.exit;

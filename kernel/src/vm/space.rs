@@ -189,6 +189,9 @@ pub struct AddressSpace {
     /// Program break: start of the heap and its current end.
     pub brk_start: u64,
     pub brk: u64,
+    /// Top-down mmap placement starts below this (exec chooses it: [`MMAP_BASE`], or a
+    /// randomised one).
+    pub mmap_base: u64,
     /// The stub mirroring this space (None until the first thread runs).
     pub stub: Option<Arc<StubSpace>>,
     /// Owner recorded in vm_page (the pid).
@@ -215,6 +218,7 @@ impl AddressSpace {
             resident: AtomicU64::new(0),
             brk_start: 0,
             brk: 0,
+            mmap_base: MMAP_BASE,
             stub: None,
             owner,
         }
@@ -327,6 +331,17 @@ impl AddressSpace {
                 .range(start / PAGE..end.div_ceil(PAGE))
                 .fold((0, 0), |(n, cow), (_, p)| (n + 1, cow + u64::from(p.cow))),
         )
+    }
+
+    /// The addresses of the resident pages of `[start, end)`, in order (nothing is brought in).
+    pub fn resident_addrs(&self, start: u64, end: u64) -> Vec<u64> {
+        self.pt.lock().pages.range(start / PAGE..end.div_ceil(PAGE)).map(|(vpn, _)| vpn * PAGE).collect()
+    }
+
+    /// The physical page behind `addr` if it is resident now; nothing is brought in (a core
+    /// dump reads memory this way, leaving what was never touched a hole).
+    pub fn resident_page(&self, addr: u64) -> Option<u64> {
+        self.pt.lock().pages.get(&(addr / PAGE)).map(|pte| pte.pa)
     }
 
     /// Bytes mapped.
@@ -715,6 +730,7 @@ impl AddressSpace {
         child.entries = self.entries.clone();
         child.brk_start = self.brk_start;
         child.brk = self.brk;
+        child.mmap_base = self.mmap_base;
         let mut downgrade = Vec::new();
         let pt = self.pt.get_mut();
         let child_pt = child.pt.get_mut();

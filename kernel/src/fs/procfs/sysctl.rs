@@ -4,6 +4,8 @@
 //!  /proc/sys/kernel/hostname    0644  the node name (uname -n, sethostname(2))
 //!  /proc/sys/kernel/ostype      0444  "Linux"
 //!  /proc/sys/kernel/osrelease   0444  uname -r
+//!  /proc/sys/kernel/core_pattern 0644 where core files go (core(5); no `|` pipes)
+//!  /proc/sys/kernel/randomize_va_space  0644  0, 1 or 2: address-space randomisation at exec
 //!  /proc/sys/kernel/pid_max     0444  the largest pid + 1 (pids wrap below it)
 //!  /proc/sys/kernel/tainted     0444  0: nothing taints vk
 //!  /proc/sys/kernel/random/boot_id  0444  a UUID made once per boot
@@ -40,6 +42,8 @@ pub enum Ctl {
     Hostname,
     Ostype,
     Osrelease,
+    CorePattern,
+    RandomizeVaSpace,
     KdbEnter,
     KdbPanic,
     KdbTrap,
@@ -59,10 +63,12 @@ pub enum Entry {
     Ctl(Ctl),
 }
 
-pub const CTLS: [Ctl; 13] = [
+pub const CTLS: [Ctl; 15] = [
     Ctl::Hostname,
     Ctl::Ostype,
     Ctl::Osrelease,
+    Ctl::CorePattern,
+    Ctl::RandomizeVaSpace,
     Ctl::KdbEnter,
     Ctl::KdbPanic,
     Ctl::KdbTrap,
@@ -94,6 +100,8 @@ impl SysDir {
                 ("osrelease", Entry::Ctl(Ctl::Osrelease)),
                 ("pid_max", Entry::Ctl(Ctl::PidMax)),
                 ("tainted", Entry::Ctl(Ctl::Tainted)),
+                ("core_pattern", Entry::Ctl(Ctl::CorePattern)),
+                ("randomize_va_space", Entry::Ctl(Ctl::RandomizeVaSpace)),
                 ("random", Entry::Dir(SysDir::Random)),
             ],
             SysDir::Random => &[("boot_id", Entry::Ctl(Ctl::BootId)), ("uuid", Entry::Ctl(Ctl::Uuid))],
@@ -128,7 +136,7 @@ impl Ctl {
     /// Permission bits.
     pub fn mode(self) -> u32 {
         match self {
-            Ctl::Hostname | Ctl::PipeMaxSize => 0o644,
+            Ctl::Hostname | Ctl::PipeMaxSize | Ctl::CorePattern | Ctl::RandomizeVaSpace => 0o644,
             Ctl::Ostype | Ctl::Osrelease | Ctl::PidMax | Ctl::Tainted | Ctl::BootId | Ctl::Uuid | Ctl::FileMax | Ctl::NrOpen => 0o444,
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => 0o200,
         }
@@ -155,6 +163,12 @@ impl Ctl {
             Ctl::PipeMaxSize => Ok(format!("{}\n", crate::fs::pipe::PIPE_MAX_SIZE.load(std::sync::atomic::Ordering::Relaxed)).into_bytes()),
             Ctl::FileMax => Ok(format!("{FILE_MAX}\n").into_bytes()),
             Ctl::NrOpen => Ok(format!("{}\n", crate::abi::proc::NR_OPEN).into_bytes()),
+            Ctl::CorePattern => {
+                let mut p = crate::kern::coredump::core_pattern();
+                p.push(b'\n');
+                Ok(p)
+            }
+            Ctl::RandomizeVaSpace => Ok(format!("{}\n", crate::kern::exec::aslr::randomize_va_space()).into_bytes()),
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => {
                 Err(if caller_is_root() { Errno::EIO } else { Errno::EACCES })
             }
@@ -191,8 +205,18 @@ impl Ctl {
                 let pages = usize::try_from(v.div_ceil(4096).max(1)).map_err(|_| Errno::EINVAL)?;
                 crate::fs::pipe::PIPE_MAX_SIZE.store(pages.next_power_of_two() * 4096, std::sync::atomic::Ordering::Relaxed);
             }
+            Ctl::CorePattern => {
+                if first.first() == Some(&b'|') {
+                    crate::kprintf!("core_pattern: pipes to a program are not supported\n");
+                }
+                crate::kern::coredump::set_core_pattern(first)?;
+            }
             Ctl::Ostype | Ctl::Osrelease | Ctl::PidMax | Ctl::Tainted | Ctl::BootId | Ctl::Uuid | Ctl::FileMax | Ctl::NrOpen => {
                 return Err(Errno::EACCES);
+            }
+            Ctl::RandomizeVaSpace => {
+                let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();
+                crate::kern::exec::aslr::set_randomize_va_space(text.parse().map_err(|_| Errno::EINVAL)?)?;
             }
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => {
                 let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();
