@@ -18,6 +18,7 @@
 //! | `cred.rs`   | capget/capset header and data                                            |
 //! | `event.rs`  | epoll_event, signalfd_siginfo, itimerspec; epoll, eventfd, signalfd, timerfd, memfd flags, seals |
 //! | `exec.rs`   | the auxiliary vector's entry; personality(2)'s persona                  |
+//! | `ipc.rs`    | System V IPC: ipc64_perm, shmid64_ds, semid64_ds, msqid64_ds, sembuf, the *info structures |
 //! | `fs.rs`     | stat, statx, statfs, dirent64 header, iovec                              |
 //! | `signal.rs` | sigaction, stack_t, siginfo, the rt_sigframe (ucontext, sigcontext, FPU state); SA_, SS_ flags, sigprocmask's how |
 //! | `proc.rs`   | rusage, rlimit64, sysinfo, new_utsname, tms; clone, wait4/waitid and getrandom flags, waitid's id types |
@@ -38,6 +39,7 @@ pub mod event;
 pub mod exec;
 pub mod fs;
 pub mod futex;
+pub mod ipc;
 pub mod lock;
 pub mod mm;
 pub mod poll;

@@ -13,6 +13,7 @@
 //! | `mknod.rs` | mknod, mknodat: FIFOs, sockets, regular files                      |
 //! | `epoll.rs` | epoll instances                                                    |
 //! | `eventfiles.rs` | eventfd, signalfd, timerfd, memfd_create                      |
+//! | `ipc.rs`   | System V shared memory, semaphores, message queues                 |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
@@ -24,6 +25,7 @@ pub mod fs;
 pub mod fsflags;
 pub mod fsinfo;
 pub mod fsops;
+pub mod ipc;
 pub mod lock;
 pub mod mknod;
 pub mod mm;
@@ -242,6 +244,18 @@ table! {
     133 => mknod, mknod::sys_mknod, Partial("device nodes are EPERM even with CAP_MKNOD: devices live in devfs");
     259 => mknodat, mknod::sys_mknodat, Partial("device nodes are EPERM even with CAP_MKNOD: devices live in devfs");
     319 => memfd_create, eventfiles::sys_memfd_create, Partial("no MFD_HUGETLB; F_SEAL_WRITE does not look at existing shared mappings");
+    29 => shmget, ipc::sys_shmget, Partial("SHM_HUGETLB segments are ordinary pages");
+    30 => shmat, ipc::sys_shmat, Full;
+    31 => shmctl, ipc::sys_shmctl, Full;
+    67 => shmdt, ipc::sys_shmdt, Full;
+    64 => semget, ipc::sys_semget, Full;
+    65 => semop, ipc::sys_semop, Full;
+    220 => semtimedop, ipc::sys_semtimedop, Full;
+    66 => semctl, ipc::sys_semctl, Full;
+    68 => msgget, ipc::sys_msgget, Full;
+    69 => msgsnd, ipc::sys_msgsnd, Full;
+    70 => msgrcv, ipc::sys_msgrcv, Full;
+    71 => msgctl, ipc::sys_msgctl, Full;
 }
 
 /// Highest system call number counted.
@@ -273,8 +287,10 @@ pub fn lookup(nr: u64) -> Option<&'static Syscall> {
 
 /// The memory calls that can take access away from mapped pages (see
 /// [`crate::kern::usertrap::sync_stub`]).
-const TAKES_ACCESS_AWAY: [u64; 6] = [
+const TAKES_ACCESS_AWAY: [u64; 8] = [
     linux_raw_sys::general::__NR_mmap as u64,
+    linux_raw_sys::general::__NR_shmat as u64,
+    linux_raw_sys::general::__NR_shmdt as u64,
     linux_raw_sys::general::__NR_munmap as u64,
     linux_raw_sys::general::__NR_mprotect as u64,
     linux_raw_sys::general::__NR_mremap as u64,
