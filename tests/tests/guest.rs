@@ -10,7 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fifo", "t_files", "t_fsabi", "t_ipc", "t_lock", "t_mount",
+    "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fifo", "t_files", "t_fsabi", "t_inotify", "t_ipc", "t_lock", "t_mount",
     "t_names", "t_perm", "t_proc", "t_procfs", "t_pty", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_sysfiles",
     "t_thread", "t_time", "t_uaccess", "t_vm",
 ];
@@ -177,6 +177,12 @@ fn t_files() {
 }
 
 /// File permissions on hostfs (the staged tree, read-only) and tmpfs (/tmp).
+/// inotify watches and events (on tmpfs).
+#[test]
+fn t_inotify() {
+    check("t_inotify");
+}
+
 /// System V shared memory, semaphores and message queues.
 #[test]
 fn t_ipc() {

@@ -53,6 +53,15 @@ impl Drop for File {
         {
             m.put_write();
         }
+        // inotify: IN_CLOSE_WRITE or IN_CLOSE_NOWRITE (a file opened by path).
+        if crate::fs::inotify::active()
+            && let Some(p) = &self.path
+            && self.flags() & O_PATH == 0
+        {
+            let acc = self.flags() & O_ACCMODE;
+            let mask = if acc == O_WRONLY || acc == O_RDWR { crate::fs::inotify::IN_CLOSE_WRITE } else { crate::fs::inotify::IN_CLOSE_NOWRITE };
+            crate::fs::inotify::child_event(p.parent(), p.name(), &self.vnode, mask);
+        }
         // Its OFD and flock(2) locks go with the last reference.
         if crate::fs::lock::any_held() {
             let me = std::ptr::from_ref::<File>(self).addr();
@@ -77,6 +86,9 @@ impl File {
         let writer = (acc == O_WRONLY || acc == O_RDWR) && flags & O_PATH == 0 && !special;
         if writer {
             path.mount().get_write()?;
+        }
+        if flags & O_PATH == 0 {
+            crate::fs::inotify::child_event(path.parent(), path.name(), &vnode, crate::fs::inotify::IN_OPEN);
         }
         let f = File { vnode, path: Some(path), flags: AtomicU32::new(flags & !O_CLOEXEC), offset: SpinLock::new("file_offset", 0), writer };
         Ok(Arc::new(f))

@@ -21,6 +21,7 @@
 //! | `anon.rs`   | anonymous inodes: the file systems of the event files below              |
 //! | `epoll.rs`  | epoll instances: interest lists over the VFS's readiness                 |
 //! | `eventfd.rs`, `signalfd.rs`, `timerfd.rs` | a counter, pending signals, a timer as files |
+//! | `inotify.rs` | inotify instances, watches and the VFS's events                          |
 //! | `memfd.rs`  | memfd_create's anonymous tmpfs files and their seals                     |
 //! | `bcache.rs` | block devices (vkdN, io-thread I/O) and the write-back buffer cache      |
 //! | `ext2/`     | ext2, read and write (the root image)                                   |
@@ -35,6 +36,7 @@ pub mod ext2;
 pub mod fifo;
 pub mod file;
 pub mod hostfs;
+pub mod inotify;
 pub mod lock;
 pub mod memfd;
 pub mod mount;

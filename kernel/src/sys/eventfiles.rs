@@ -1,6 +1,7 @@
 //! The event files' system calls: eventfd(2)/eventfd2(2), signalfd(2)/signalfd4(2),
-//! timerfd_create(2)/timerfd_settime(2)/timerfd_gettime(2) and memfd_create(2). The files
-//! themselves are in fs/ (eventfd.rs, signalfd.rs, timerfd.rs, memfd.rs).
+//! timerfd_create(2)/timerfd_settime(2)/timerfd_gettime(2), memfd_create(2) and
+//! inotify_init(2)/inotify_init1(2)/inotify_add_watch(2)/inotify_rm_watch(2). The files
+//! themselves are in fs/ (eventfd.rs, signalfd.rs, timerfd.rs, memfd.rs, inotify.rs).
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use crate::fs::file::{self, File};
 use crate::fs::signalfd::SignalFd;
 use crate::fs::timerfd::{Clock, TimerFd};
 use crate::fs::vfs::VnodeRef;
+use crate::fs::inotify::{self, Inotify};
 use crate::fs::{eventfd, memfd, signalfd, timerfd};
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
@@ -143,4 +145,64 @@ pub fn sys_memfd_create(ctx: &mut Ctx<'_>) -> SysResult {
         m.add_seals(crate::abi::event::Seals::EXEC)?;
     }
     install(ctx, v, file::O_RDWR, flags.contains(MfdFlags::CLOEXEC))
+}
+
+/// inotify_init1(2)'s flags: IN_NONBLOCK and IN_CLOEXEC (O_NONBLOCK, O_CLOEXEC).
+const IN_NONBLOCK: u32 = file::O_NONBLOCK;
+const IN_CLOEXEC: u32 = file::O_CLOEXEC;
+
+fn inotify_common(ctx: &Ctx<'_>, flags: u32) -> SysResult {
+    if flags & !(IN_NONBLOCK | IN_CLOEXEC) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let c = cred(ctx);
+    let v = inotify::new(c.fsuid, c.fsgid)?;
+    install(ctx, v, file::O_RDONLY | (flags & IN_NONBLOCK), flags & IN_CLOEXEC != 0)
+}
+
+pub fn sys_inotify_init(ctx: &mut Ctx<'_>) -> SysResult {
+    inotify_common(ctx, 0)
+}
+
+pub fn sys_inotify_init1(ctx: &mut Ctx<'_>) -> SysResult {
+    inotify_common(ctx, ctx.uint(0))
+}
+
+/// The inotify instance of descriptor `i`: EBADF for no descriptor, EINVAL for another file.
+fn instance(ctx: &Ctx<'_>, i: usize) -> Result<Arc<File>, Errno> {
+    let f = ctx.file(i)?;
+    if !f.vnode.as_any().is_some_and(|a| a.is::<Inotify>()) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(f)
+}
+
+/// inotify_add_watch(2): EINVAL for no event bits, unknown bits or IN_MASK_ADD with
+/// IN_MASK_CREATE; the path is followed unless IN_DONT_FOLLOW; ENOTDIR for IN_ONLYDIR on
+/// what is not a directory; the caller needs read permission on the file (EACCES).
+pub fn sys_inotify_add_watch(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = instance(ctx, 0)?;
+    let mask = ctx.uint(2);
+    if mask & inotify::IN_ALL_EVENTS == 0
+        || mask & !inotify::VALID_MASK != 0
+        || (mask & inotify::IN_MASK_ADD != 0 && mask & inotify::IN_MASK_CREATE != 0)
+    {
+        return Err(Errno::EINVAL);
+    }
+    let path = ctx.path(1)?;
+    let np = crate::sys::fs::lookup_at(ctx, crate::sys::fs::AT_FDCWD, &path, mask & inotify::IN_DONT_FOLLOW == 0)?;
+    let v = np.vnode();
+    if mask & inotify::IN_ONLYDIR != 0 && v.vtype() != crate::fs::vfs::VType::Dir {
+        return Err(Errno::ENOTDIR);
+    }
+    crate::fs::perm::permission(&cred(ctx), &v.attr()?, crate::fs::perm::MAY_READ)?;
+    let ino = f.vnode.as_any().and_then(|a| a.downcast_ref::<Inotify>()).ok_or(Errno::EINVAL)?;
+    usize::try_from(ino.add_watch(v, mask)?).map_err(|_| Errno::EINVAL)
+}
+
+pub fn sys_inotify_rm_watch(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = instance(ctx, 0)?;
+    let ino = f.vnode.as_any().and_then(|a| a.downcast_ref::<Inotify>()).ok_or(Errno::EINVAL)?;
+    ino.rm_watch(ctx.int(1))?;
+    Ok(0)
 }

@@ -95,7 +95,18 @@ fn read_file(f: &File, off: Option<u64>, len: usize) -> Result<Vec<u8>, Errno> {
         *f.offset.lock() = start + got as u64;
     }
     vnops::accessed(f);
+    if got > 0 {
+        notify(f, crate::fs::inotify::IN_ACCESS);
+    }
     Ok(buf)
+}
+
+/// Tell inotify about `f`'s data (IN_ACCESS, IN_MODIFY).
+fn notify(f: &File, mask: u32) {
+    if crate::fs::inotify::active() {
+        let (parent, name) = f.path.as_ref().map_or((None, &b""[..]), |p| (p.parent(), p.name()));
+        crate::fs::inotify::child_event(parent, name, &f.vnode, mask);
+    }
 }
 
 fn write_file(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8]) -> SysResult {
@@ -116,6 +127,9 @@ fn write_file(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8]) -> SysResu
     let n = v.write_nb(start, data, f.flags() & file::O_NONBLOCK != 0)?;
     if off.is_none() && seekable {
         *f.offset.lock() = start + n as u64;
+    }
+    if n > 0 {
+        notify(f, crate::fs::inotify::IN_MODIFY);
     }
     Ok(n)
 }
@@ -513,6 +527,10 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
             let a = f.vnode.attr()?;
             let n = if a.vtype() == VType::Reg { a.size.saturating_sub(*f.offset.lock()) } else { a.size };
             ctx.write(ctx.ptr::<i32>(2), &i32::try_from(n).unwrap_or(i32::MAX))?;
+            return Ok(0);
+        }
+        FIONREAD if let Some(ino) = f.vnode.as_any().and_then(|a| a.downcast_ref::<crate::fs::inotify::Inotify>()) => {
+            ctx.write(ctx.ptr::<i32>(2), &i32::try_from(ino.pending_bytes()).unwrap_or(i32::MAX))?;
             return Ok(0);
         }
         _ => {}

@@ -12,7 +12,7 @@
 //! | `lock.rs`  | fcntl record locks (POSIX and OFD), flock                          |
 //! | `mknod.rs` | mknod, mknodat: FIFOs, sockets, regular files                      |
 //! | `epoll.rs` | epoll instances                                                    |
-//! | `eventfiles.rs` | eventfd, signalfd, timerfd, memfd_create                      |
+//! | `eventfiles.rs` | eventfd, signalfd, timerfd, memfd_create, inotify             |
 //! | `ipc.rs`   | System V shared memory, semaphores, message queues                 |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
@@ -256,6 +256,10 @@ table! {
     69 => msgsnd, ipc::sys_msgsnd, Full;
     70 => msgrcv, ipc::sys_msgrcv, Full;
     71 => msgctl, ipc::sys_msgctl, Full;
+    253 => inotify_init, eventfiles::sys_inotify_init, Full;
+    294 => inotify_init1, eventfiles::sys_inotify_init1, Full;
+    254 => inotify_add_watch, eventfiles::sys_inotify_add_watch, Partial("IN_ATTRIB and the data events reach a directory's watch only for files opened through it; no IN_UNMOUNT; IN_EXCL_UNLINK is kept and not applied");
+    255 => inotify_rm_watch, eventfiles::sys_inotify_rm_watch, Full;
 }
 
 /// Highest system call number counted.
