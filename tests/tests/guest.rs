@@ -10,7 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fifo", "t_files", "t_fsabi", "t_inotify", "t_ipc", "t_lock", "t_mount",
+    "t_calls", "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fifo", "t_files", "t_fsabi", "t_inotify", "t_ipc", "t_lock", "t_mount",
     "t_names", "t_perm", "t_proc", "t_procfs", "t_pty", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_sysfiles",
     "t_thread", "t_time", "t_uaccess", "t_vm",
 ];
@@ -177,6 +177,13 @@ fn t_files() {
 }
 
 /// File permissions on hostfs (the staged tree, read-only) and tmpfs (/tmp).
+/// xattrs on a file system without them, mlock/mincore, getcpu, getrlimit/setrlimit,
+/// clock_settime/settimeofday refusals, SEEK_DATA/SEEK_HOLE.
+#[test]
+fn t_calls() {
+    check("t_calls");
+}
+
 /// inotify watches and events (on tmpfs).
 #[test]
 fn t_inotify() {

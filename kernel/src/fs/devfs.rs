@@ -83,7 +83,18 @@ impl CharDev {
     }
 }
 
+impl CharDev {
+    /// /dev/zero: mmap(2) of it is anonymous memory (shared for MAP_SHARED).
+    pub fn is_zero(&self) -> bool {
+        self.kind == Kind::Zero
+    }
+}
+
 impl Vnode for CharDev {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn attr(&self) -> Result<Attr, Errno> {
         let (bits, uid, gid) = if self.kind == Kind::Console { *CONSOLE_OWNER.lock() } else { (0o666, 0, 0) };
         let t = boot_time();

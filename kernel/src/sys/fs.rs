@@ -355,6 +355,9 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     ctx.p.user().files().lock().alloc(f, flags & O_CLOEXEC != 0, 0).and_then(fd_ret)
 }
 
+const SEEK_DATA: i32 = 3;
+const SEEK_HOLE: i32 = 4;
+
 pub fn sys_lseek(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
     if !f.vnode.seekable() {
@@ -365,6 +368,18 @@ pub fn sys_lseek(ctx: &mut Ctx<'_>) -> SysResult {
         0 => 0,
         1 => i64::try_from(*f.offset.lock()).map_err(|_| Errno::EOVERFLOW)?,
         2 => i64::try_from(f.vnode.attr()?.size).map_err(|_| Errno::EOVERFLOW)?,
+        // SEEK_DATA, SEEK_HOLE: no file here records holes, so the data is all of it and
+        // the one hole is at the end; ENXIO at or past the end (or before the start).
+        w @ (SEEK_DATA | SEEK_HOLE) => {
+            let size = f.vnode.attr()?.size;
+            let at = u64::try_from(off).map_err(|_| Errno::ENXIO)?;
+            if at >= size {
+                return Err(Errno::ENXIO);
+            }
+            let new = if w == SEEK_DATA { at } else { size };
+            *f.offset.lock() = new;
+            return usize::try_from(new).map_err(|_| Errno::EOVERFLOW);
+        }
         _ => return Err(Errno::EINVAL),
     };
     let new = base.checked_add(off).ok_or(Errno::EOVERFLOW)?;

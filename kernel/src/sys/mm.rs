@@ -72,6 +72,9 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let len = page_up(len).ok_or(Errno::ENOMEM)?;
+    // /dev/zero (mem(4)): anonymous memory, shared with MAP_SHARED.
+    let zero = !flags.contains(MapFlags::ANONYMOUS)
+        && ctx.p.user().files().lock().get(fd).is_ok_and(|f| f.vnode.as_any().and_then(|a| a.downcast_ref::<crate::fs::devfs::CharDev>()).is_some_and(|c| c.is_zero()));
     let anon = flags.contains(MapFlags::ANONYMOUS);
     if anon && ty == MapType::SharedValidate {
         return Err(Errno::EINVAL);
@@ -90,7 +93,13 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
     if !shared && prot & PROT_WRITE != 0 && !overcommit_ok(ctx, len) {
         return Err(Errno::ENOMEM);
     }
-    let backing = if anon {
+    if zero {
+        let f = ctx.p.user().files().lock().get(fd)?;
+        if !f.readable() || (shared && prot & PROT_WRITE != 0 && !f.writable()) {
+            return Err(Errno::EACCES);
+        }
+    }
+    let backing = if anon || zero {
         if shared { Backing::Shared { object: SharedObject::new(), offset: 0 } } else { Backing::Anon }
     } else {
         let f = ctx.p.user().files().lock().get(fd)?;
@@ -119,6 +128,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
         }
     };
     let name = match &backing {
+        Backing::Shared { .. } if zero => b"/dev/zero (deleted)".to_vec(),
         Backing::File { .. } | Backing::SharedFile { .. } => {
             let f = ctx.p.user().files().lock().get(fd)?;
             f.path.as_ref().map(|p| p.to_path_bytes()).unwrap_or_default()

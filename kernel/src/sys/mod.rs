@@ -14,6 +14,8 @@
 //! | `epoll.rs` | epoll instances                                                    |
 //! | `eventfiles.rs` | eventfd, signalfd, timerfd, memfd_create, inotify             |
 //! | `ipc.rs`   | System V shared memory, semaphores, message queues                 |
+//! | `mlock.rs` | mlock, munlock, mlockall, munlockall, mincore                      |
+//! | `xattr.rs` | extended attributes (none stored: EOPNOTSUPP, empty lists)         |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
@@ -28,6 +30,7 @@ pub mod fsops;
 pub mod ipc;
 pub mod lock;
 pub mod mknod;
+pub mod mlock;
 pub mod mm;
 pub mod mount;
 pub mod names;
@@ -37,6 +40,7 @@ pub mod reboot;
 pub mod signal;
 pub mod thread;
 pub mod time;
+pub mod xattr;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -217,7 +221,7 @@ table! {
     273 => set_robust_list, thread::sys_set_robust_list, Full;
     274 => get_robust_list, thread::sys_get_robust_list, Full;
     297 => rt_tgsigqueueinfo, signal::sys_rt_tgsigqueueinfo, Full;
-    302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported, not enforced");
+    302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported; RLIMIT_NOFILE and RLIMIT_CORE are enforced");
     234 => tgkill, signal::sys_tgkill, Full;
     247 => waitid, proc::sys_waitid, Full;
     306 => syncfs, fsops::sys_syncfs, Full;
@@ -260,6 +264,29 @@ table! {
     294 => inotify_init1, eventfiles::sys_inotify_init1, Full;
     254 => inotify_add_watch, eventfiles::sys_inotify_add_watch, Partial("IN_ATTRIB and the data events reach a directory's watch only for files opened through it; no IN_UNMOUNT; IN_EXCL_UNLINK is kept and not applied");
     255 => inotify_rm_watch, eventfiles::sys_inotify_rm_watch, Full;
+    188 => setxattr, xattr::sys_setxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    189 => lsetxattr, xattr::sys_lsetxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    190 => fsetxattr, xattr::sys_fsetxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    191 => getxattr, xattr::sys_getxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    192 => lgetxattr, xattr::sys_lgetxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    193 => fgetxattr, xattr::sys_fgetxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    194 => listxattr, xattr::sys_listxattr, Partial("no file system stores extended attributes: an empty list");
+    195 => llistxattr, xattr::sys_llistxattr, Partial("no file system stores extended attributes: an empty list");
+    196 => flistxattr, xattr::sys_flistxattr, Partial("no file system stores extended attributes: an empty list");
+    197 => removexattr, xattr::sys_removexattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    198 => lremovexattr, xattr::sys_lremovexattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    199 => fremovexattr, xattr::sys_fremovexattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    149 => mlock, mlock::sys_mlock, Partial("memory is never paged out: locks are checked, not recorded (VmLck 0)");
+    325 => mlock2, mlock::sys_mlock2, Partial("memory is never paged out: locks are checked, not recorded (VmLck 0)");
+    150 => munlock, mlock::sys_munlock, Full;
+    151 => mlockall, mlock::sys_mlockall, Partial("memory is never paged out: locks are checked, not recorded (VmLck 0)");
+    152 => munlockall, mlock::sys_munlockall, Full;
+    27 => mincore, mlock::sys_mincore, Partial("resident means resident in the caller's address space (not the page cache)");
+    309 => getcpu, proc::sys_getcpu, Full;
+    97 => getrlimit, proc::sys_getrlimit, Full;
+    160 => setrlimit, proc::sys_setrlimit, Partial("limits are reported; RLIMIT_NOFILE and RLIMIT_CORE are enforced");
+    227 => clock_settime, time::sys_clock_settime, Partial("refused with EPERM even for root: the realtime clock is the host's");
+    164 => settimeofday, time::sys_settimeofday, Partial("refused with EPERM even for root: the realtime clock is the host's");
 }
 
 /// Highest system call number counted.
