@@ -9,7 +9,8 @@
  * mincore (pages touched are resident, pages never touched are not, EINVAL for a misaligned
  * address, ENOMEM for an unmapped range); getcpu (a CPU below the online count, node 0);
  * getrlimit/setrlimit (the same limits as prlimit, EINVAL for a soft limit above the hard one,
- * EPERM for a user raising the hard limit); clock_settime and settimeofday (EINVAL for a bad
+ * EPERM for a user raising the hard limit; RLIMIT_NPROC's EAGAIN for fork, RLIMIT_AS's ENOMEM for
+ * mmap); clock_settime and settimeofday (EINVAL for a bad
  * clock or time, EPERM for a user); lseek's SEEK_DATA and SEEK_HOLE (data at the offset, the
  * hole at the end, ENXIO past it); mmap of /dev/zero (MAP_SHARED shared with a child,
  * MAP_PRIVATE not; EACCES for a shared writable mapping of a read-only descriptor).
@@ -162,6 +163,31 @@ static void test_rlimit(void)
     CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/* RLIMIT_NPROC: a user at its limit cannot fork (EAGAIN); RLIMIT_AS: a mapping past it is ENOMEM. */
+static void test_enforced_limits(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        vktest_passed = vktest_failed = 0;
+        struct rlimit one = {1, 1};
+        CHECK(setrlimit(RLIMIT_NPROC, &one) == 0);
+        CHECK(setresuid(65534, 65534, 65534) == 0);
+        pid_t c = fork();
+        if (c == 0)
+            _exit(0);
+        CHECK(c == -1 && errno == EAGAIN);
+        struct rlimit as = {256 << 20, 256 << 20};
+        CHECK(setrlimit(RLIMIT_AS, &as) == 0);
+        void *big = mmap(NULL, 512 << 20, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        CHECK(big == MAP_FAILED && errno == ENOMEM);
+        void *small = mmap(NULL, 1 << 20, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        CHECK(small != MAP_FAILED);
+        vktest_child_done();
+    }
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 static void test_settime(void)
 {
     struct timespec now;
@@ -213,6 +239,7 @@ int main(int argc, char **argv)
     test_dev_zero();
     test_getcpu();
     test_rlimit();
+    test_enforced_limits();
     test_settime();
     test_seek_data();
     vktest_done();
