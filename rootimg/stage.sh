@@ -14,7 +14,7 @@ busybox=$(command -v busybox || echo /bin/busybox)
 case $dir in /|"") echo "stage.sh: refusing to stage into '$dir'" >&2; exit 1 ;; esac
 rm -rf "$dir"
 mkdir -p "$dir"
-for d in bin sbin lib usr/bin usr/sbin usr/tests etc dev proc tmp root var/log mnt; do
+for d in bin sbin lib usr/bin usr/sbin usr/tests etc dev proc sys tmp root var/log mnt; do
     mkdir -p "$dir/$d"
 done
 chmod 1777 "$dir/tmp"

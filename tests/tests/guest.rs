@@ -10,8 +10,9 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_exec", "t_files", "t_fsabi", "t_mount", "t_names", "t_perm",
-    "t_proc", "t_procfs", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_thread", "t_time", "t_uaccess", "t_vm",
+    "t_calls", "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fifo", "t_files", "t_fsabi", "t_inotify", "t_ipc", "t_lock", "t_mount",
+    "t_names", "t_perm", "t_proc", "t_procfs", "t_pty", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_sysfiles",
+    "t_thread", "t_time", "t_uaccess", "t_vm",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -135,8 +136,39 @@ fn t_core() {
 }
 
 #[test]
+fn t_event() {
+    check("t_event");
+}
+
+#[test]
 fn t_exec() {
     check("t_exec");
+}
+
+/// Pipe sizes, mknod and named pipes on tmpfs (/tmp).
+#[test]
+fn t_fifo() {
+    check("t_fifo");
+}
+
+/// Named pipes on ext2: the root image's /mnt; e2fsck finds the image clean.
+#[test]
+fn t_fifo_ext2() {
+    let want = native_result("t_fifo");
+    let img = ImageCopy::new("fifo");
+    let args = ["-m", "256m", "-n", "2", "-r", img.path(), "-e", "init=/usr/tests/t_fifo", "--", "/mnt"];
+    let mut k = Kernel::start(&args);
+    k.close_stdin();
+    let st = k.wait_within(PROGRAM_TIMEOUT);
+    let console = k.output();
+    let got = summary(program_output(&console));
+    assert!(
+        st.code() == Some(0) && got == want && console.contains("Mounting root from ext2"),
+        "t_fifo on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
+        st.code()
+    );
+    let (code, out) = img.fsck();
+    assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
 }
 
 #[test]
@@ -145,6 +177,30 @@ fn t_files() {
 }
 
 /// File permissions on hostfs (the staged tree, read-only) and tmpfs (/tmp).
+/// xattrs on a file system without them, mlock/mincore, getcpu, getrlimit/setrlimit,
+/// clock_settime/settimeofday refusals, SEEK_DATA/SEEK_HOLE.
+#[test]
+fn t_calls() {
+    check("t_calls");
+}
+
+/// inotify watches and events (on tmpfs).
+#[test]
+fn t_inotify() {
+    check("t_inotify");
+}
+
+/// System V shared memory, semaphores and message queues.
+#[test]
+fn t_ipc() {
+    check("t_ipc");
+}
+
+#[test]
+fn t_lock() {
+    check("t_lock");
+}
+
 #[test]
 fn t_perm() {
     check("t_perm");
@@ -197,6 +253,11 @@ fn t_procfs() {
 }
 
 #[test]
+fn t_pty() {
+    check("t_pty");
+}
+
+#[test]
 fn t_rename() {
     check("t_rename");
 }
@@ -241,6 +302,11 @@ fn t_stress_ext2() {
     );
     let (code, out) = img.fsck();
     assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
+}
+
+#[test]
+fn t_sysfiles() {
+    check("t_sysfiles");
 }
 
 #[test]

@@ -95,6 +95,8 @@ enum Kind {
     Dir { entries: SpinLock<Entries>, parent: SpinLock<Weak<TmpNode>> },
     File(SpinLock<Data>),
     Symlink(Vec<u8>),
+    /// A FIFO or a socket (mknod(2)): a name and attributes, no data.
+    Special,
 }
 
 /// A tmpfs file, directory or symbolic link.
@@ -218,6 +220,7 @@ impl Vnode for TmpNode {
             Kind::File(d) => d.lock().size,
             Kind::Symlink(t) => t.len() as u64,
             Kind::Dir { entries, .. } => (entries.lock().len() as u64 + 2) * 32,
+            Kind::Special => 0,
         };
         let blocks = match &self.kind {
             Kind::File(d) => d.lock().pages.len() as u64 * (PAGE / 512),
@@ -245,6 +248,7 @@ impl Vnode for TmpNode {
             Kind::Dir { .. } => VType::Dir,
             Kind::File(_) => VType::Reg,
             Kind::Symlink(_) => VType::Lnk,
+            Kind::Special => VType::from_mode(self.meta.lock().mode),
         }
     }
 
@@ -361,6 +365,12 @@ impl Vnode for TmpNode {
 
     fn create(&self, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
         let n = TmpNode::make(&self.fs, S_IFREG | (mode & 0o7777), uid, gid, Kind::File(SpinLock::new("tmpfs_data", Data::default())));
+        self.add(name, Arc::clone(&n))?;
+        Ok(n)
+    }
+
+    fn mknod(&self, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
+        let n = TmpNode::make(&self.fs, mode, uid, gid, Kind::Special);
         self.add(name, Arc::clone(&n))?;
         Ok(n)
     }

@@ -113,6 +113,7 @@ errnos! {
     ENOTEMPTY = 39, "Directory not empty";
     ELOOP = 40, "Too many levels of symbolic links";
     ENOMSG = 42, "No message of desired type";
+    EIDRM = 43, "Identifier removed";
     ENODATA = 61, "No data available";
     ETIME = 62, "Timer expired";
     EOVERFLOW = 75, "Value too large for defined data type";

@@ -91,7 +91,31 @@ fn child_regs(ctx: &Ctx<'_>, a: &CloneArgs) -> platform::stub::UserRegs {
     regs
 }
 
+/// RLIMIT_NPROC: EAGAIN when the caller's real user already runs as many threads as the
+/// soft limit allows (Linux counts tasks), unless the user is root or the caller has
+/// CAP_SYS_RESOURCE or CAP_SYS_ADMIN.
+fn nproc_check(ctx: &Ctx<'_>) -> Result<(), Errno> {
+    use crate::kern::cred::{CAP_SYS_ADMIN, CAP_SYS_RESOURCE};
+    let u = ctx.p.user();
+    let limit = u.rlimits.lock()[6].0;
+    if limit == crate::kern::uproc::RLIM_INFINITY {
+        return Ok(());
+    }
+    let cred = u.cred();
+    if cred.uid == 0 || cred.capable(CAP_SYS_RESOURCE) || cred.capable(CAP_SYS_ADMIN) {
+        return Ok(());
+    }
+    let n: usize = crate::kern::proc::all()
+        .into_iter()
+        .filter_map(crate::kern::proc::UProc::new)
+        .filter(|p| !p.is_zombie() && p.user().cred().uid == cred.uid)
+        .map(|p| p.nthreads())
+        .sum();
+    if n as u64 >= limit { Err(Errno::EAGAIN) } else { Ok(()) }
+}
+
 fn new_thread(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
+    nproc_check(ctx)?;
     let stub = ctx.td.user().stub.lock().clone().ok_or(Errno::EAGAIN)?;
     let space = Arc::clone(stub.space());
     let slot = space.alloc_slot().ok_or(Errno::EAGAIN)?;
@@ -131,6 +155,7 @@ fn new_thread(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
 fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     let parent = ctx.p;
     let pu = parent.user();
+    nproc_check(ctx)?;
     let pid = alloc_pid().ok_or(Errno::EAGAIN)?;
     let fail = |e: Errno| {
         free_pid(pid);

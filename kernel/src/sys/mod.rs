@@ -9,15 +9,28 @@
 //! | `proc.rs`  | exit, process ids, uname, limits, TLS, fork, exec, wait            |
 //! | `signal.rs`| actions, masks, kill, sigreturn, sigsuspend, sigtimedwait, altstack |
 //! | `time.rs`  | clocks and sleeping                                                |
+//! | `lock.rs`  | fcntl record locks (POSIX and OFD), flock                          |
+//! | `mknod.rs` | mknod, mknodat: FIFOs, sockets, regular files                      |
+//! | `epoll.rs` | epoll instances                                                    |
+//! | `eventfiles.rs` | eventfd, signalfd, timerfd, memfd_create, inotify             |
+//! | `ipc.rs`   | System V shared memory, semaphores, message queues                 |
+//! | `mlock.rs` | mlock, munlock, mlockall, munlockall, mincore                      |
+//! | `xattr.rs` | extended attributes (none stored: EOPNOTSUPP, empty lists)         |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
 
 pub mod cred;
+pub mod epoll;
+pub mod eventfiles;
 pub mod fs;
 pub mod fsflags;
 pub mod fsinfo;
 pub mod fsops;
+pub mod ipc;
+pub mod lock;
+pub mod mknod;
+pub mod mlock;
 pub mod mm;
 pub mod mount;
 pub mod names;
@@ -27,6 +40,7 @@ pub mod reboot;
 pub mod signal;
 pub mod thread;
 pub mod time;
+pub mod xattr;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,7 +126,7 @@ table! {
     61 => wait4, proc::sys_wait4, Partial("rusage has the times only");
     62 => kill, signal::sys_kill, Full;
     63 => uname, proc::sys_uname, Full;
-    72 => fcntl, fs::sys_fcntl, Partial("F_DUPFD, F_GETFD/SETFD, F_GETFL/SETFL");
+    72 => fcntl, fs::sys_fcntl, Partial("F_DUPFD, F_GETFD/SETFD, F_GETFL/SETFL, F_ADD_SEALS/F_GET_SEALS, F_GETPIPE_SZ/F_SETPIPE_SZ, record locks (F_GETLK/F_SETLK/F_SETLKW, F_OFD_*); no F_SETOWN/F_GETOWN, leases or notifications");
     74 => fsync, fsops::sys_fsync, Full;
     75 => fdatasync, fsops::sys_fsync, Full;
     76 => truncate, fsops::sys_truncate, Full;
@@ -207,16 +221,72 @@ table! {
     273 => set_robust_list, thread::sys_set_robust_list, Full;
     274 => get_robust_list, thread::sys_get_robust_list, Full;
     297 => rt_tgsigqueueinfo, signal::sys_rt_tgsigqueueinfo, Full;
-    302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported, not enforced");
+    302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported; NOFILE, CORE, NPROC and AS (mmap, brk) are enforced");
     234 => tgkill, signal::sys_tgkill, Full;
     247 => waitid, proc::sys_waitid, Full;
-    306 => syncfs, fsops::sys_fsync, Full;
+    306 => syncfs, fsops::sys_syncfs, Full;
     316 => renameat2, fsops::sys_renameat2, Full;
     318 => getrandom, proc::sys_getrandom, Full;
     334 => rseq, thread::sys_rseq, Full;
     332 => statx, fsinfo::sys_statx, Partial("no birth time");
     435 => clone3, proc::sys_clone3, Partial("no set_tid, CLONE_INTO_CGROUP or namespaces (EINVAL), as clone(2)");
     439 => faccessat2, fsinfo::sys_faccessat2, Full;
+    213 => epoll_create, epoll::sys_epoll_create, Full;
+    232 => epoll_wait, epoll::sys_epoll_wait, Full;
+    233 => epoll_ctl, epoll::sys_epoll_ctl, Partial("EPOLLEXCLUSIVE wakes every waiter; EPOLLWAKEUP is kept and means nothing");
+    281 => epoll_pwait, epoll::sys_epoll_pwait, Full;
+    291 => epoll_create1, epoll::sys_epoll_create1, Full;
+    441 => epoll_pwait2, epoll::sys_epoll_pwait2, Full;
+    282 => signalfd, eventfiles::sys_signalfd, Full;
+    289 => signalfd4, eventfiles::sys_signalfd4, Full;
+    284 => eventfd, eventfiles::sys_eventfd, Full;
+    290 => eventfd2, eventfiles::sys_eventfd2, Full;
+    283 => timerfd_create, eventfiles::sys_timerfd_create, Partial("no CLOCK_REALTIME_ALARM/BOOTTIME_ALARM; TFD_TIMER_CANCEL_ON_SET never cancels (the clock is never set)");
+    286 => timerfd_settime, eventfiles::sys_timerfd_settime, Full;
+    287 => timerfd_gettime, eventfiles::sys_timerfd_gettime, Full;
+    73 => flock, lock::sys_flock, Full;
+    133 => mknod, mknod::sys_mknod, Partial("device nodes are EPERM even with CAP_MKNOD: devices live in devfs");
+    259 => mknodat, mknod::sys_mknodat, Partial("device nodes are EPERM even with CAP_MKNOD: devices live in devfs");
+    319 => memfd_create, eventfiles::sys_memfd_create, Partial("no MFD_HUGETLB; F_SEAL_WRITE does not look at existing shared mappings");
+    29 => shmget, ipc::sys_shmget, Partial("SHM_HUGETLB segments are ordinary pages");
+    30 => shmat, ipc::sys_shmat, Full;
+    31 => shmctl, ipc::sys_shmctl, Full;
+    67 => shmdt, ipc::sys_shmdt, Full;
+    64 => semget, ipc::sys_semget, Full;
+    65 => semop, ipc::sys_semop, Full;
+    220 => semtimedop, ipc::sys_semtimedop, Full;
+    66 => semctl, ipc::sys_semctl, Full;
+    68 => msgget, ipc::sys_msgget, Full;
+    69 => msgsnd, ipc::sys_msgsnd, Full;
+    70 => msgrcv, ipc::sys_msgrcv, Full;
+    71 => msgctl, ipc::sys_msgctl, Full;
+    253 => inotify_init, eventfiles::sys_inotify_init, Full;
+    294 => inotify_init1, eventfiles::sys_inotify_init1, Full;
+    254 => inotify_add_watch, eventfiles::sys_inotify_add_watch, Partial("IN_ATTRIB and the data events reach a directory's watch only for files opened through it; no IN_UNMOUNT; IN_EXCL_UNLINK is kept and not applied");
+    255 => inotify_rm_watch, eventfiles::sys_inotify_rm_watch, Full;
+    188 => setxattr, xattr::sys_setxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    189 => lsetxattr, xattr::sys_lsetxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    190 => fsetxattr, xattr::sys_fsetxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    191 => getxattr, xattr::sys_getxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    192 => lgetxattr, xattr::sys_lgetxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    193 => fgetxattr, xattr::sys_fgetxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    194 => listxattr, xattr::sys_listxattr, Partial("no file system stores extended attributes: an empty list");
+    195 => llistxattr, xattr::sys_llistxattr, Partial("no file system stores extended attributes: an empty list");
+    196 => flistxattr, xattr::sys_flistxattr, Partial("no file system stores extended attributes: an empty list");
+    197 => removexattr, xattr::sys_removexattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    198 => lremovexattr, xattr::sys_lremovexattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    199 => fremovexattr, xattr::sys_fremovexattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    149 => mlock, mlock::sys_mlock, Partial("memory is never paged out: locks are checked, not recorded (VmLck 0)");
+    325 => mlock2, mlock::sys_mlock2, Partial("memory is never paged out: locks are checked, not recorded (VmLck 0)");
+    150 => munlock, mlock::sys_munlock, Full;
+    151 => mlockall, mlock::sys_mlockall, Partial("memory is never paged out: locks are checked, not recorded (VmLck 0)");
+    152 => munlockall, mlock::sys_munlockall, Full;
+    27 => mincore, mlock::sys_mincore, Partial("resident means resident in the caller's address space (not the page cache)");
+    309 => getcpu, proc::sys_getcpu, Full;
+    97 => getrlimit, proc::sys_getrlimit, Full;
+    160 => setrlimit, proc::sys_setrlimit, Partial("limits are reported; NOFILE, CORE, NPROC and AS (mmap, brk) are enforced");
+    227 => clock_settime, time::sys_clock_settime, Partial("refused with EPERM even for root: the realtime clock is the host's");
+    164 => settimeofday, time::sys_settimeofday, Partial("refused with EPERM even for root: the realtime clock is the host's");
 }
 
 /// Highest system call number counted.
@@ -248,8 +318,10 @@ pub fn lookup(nr: u64) -> Option<&'static Syscall> {
 
 /// The memory calls that can take access away from mapped pages (see
 /// [`crate::kern::usertrap::sync_stub`]).
-const TAKES_ACCESS_AWAY: [u64; 6] = [
+const TAKES_ACCESS_AWAY: [u64; 8] = [
     linux_raw_sys::general::__NR_mmap as u64,
+    linux_raw_sys::general::__NR_shmat as u64,
+    linux_raw_sys::general::__NR_shmdt as u64,
     linux_raw_sys::general::__NR_munmap as u64,
     linux_raw_sys::general::__NR_mprotect as u64,
     linux_raw_sys::general::__NR_mremap as u64,

@@ -325,6 +325,17 @@ impl Vnode for Ext2Node {
         Ok(self.fs.node(ino, VType::Reg) as VnodeRef)
     }
 
+    fn mknod(&self, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
+        self.rw()?;
+        let _op = self.fs.op();
+        let _ns = self.fs.ns.write();
+        self.rw()?;
+        let _dir_lock = self.lock.write();
+        // A FIFO or socket: no blocks, no device number (i_block stays zero).
+        let ino = self.make(self.disk(), name, mode, uid, gid, |_, _| Ok(()))?;
+        Ok(self.fs.node(ino, VType::from_mode(mode)) as VnodeRef)
+    }
+
     fn mkdir(&self, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
         self.rw()?;
         let parent = self.ino;

@@ -7,7 +7,9 @@
 //!  /proc/sys/…                kernel settings, some writable by root            sysctl.rs
 //!  /proc/PID/exe              → the program's path
 //!  /proc/PID/{cmdline,comm,stat,status,maps,mounts,mountinfo}                  pid.rs
+//!  /proc/PID/limits           resource limits                                  fdinfo.rs
 //!  /proc/PID/fd/N             → what descriptor N is open on (a path, pipe:[ino], …)
+//!  /proc/PID/fdinfo/N         its offset, flags, mount, inode, event-file state  fdinfo.rs
 //!  /proc/PID/task/TID/        the same files for one thread
 //! ```
 //!
@@ -15,6 +17,7 @@
 //! each read. A process that is gone makes lookups fail with ENOENT and reads of files
 //! already open with ESRCH, as in Linux.
 
+mod fdinfo;
 mod pid;
 mod sysctl;
 mod system;
@@ -58,6 +61,8 @@ enum Node {
     Pid(i32, PidFile),
     FdDir(i32),
     Fd(i32, i32),
+    FdInfoDir(i32),
+    FdInfo(i32, i32),
     TaskDir(i32),
     TidDir(i32, i32),
     Tid(i32, i32, PidFile),
@@ -163,6 +168,8 @@ impl Node {
             Node::Pid(pid, f) => base(pid) | (2 + f.index()),
             Node::FdDir(pid) => base(pid) | 16,
             Node::TaskDir(pid) => base(pid) | 17,
+            Node::FdInfoDir(pid) => base(pid) | 18,
+            Node::FdInfo(pid, fd) => base(pid) | (3 << 24) | (u64::from(fd.unsigned_abs()) & 0xff_ffff),
             Node::Fd(pid, fd) => base(pid) | (1 << 24) | (u64::from(fd.unsigned_abs()) & 0xff_ffff),
             Node::TidDir(pid, tid) => base(pid) | (2 << 24) | ((u64::from(tid.unsigned_abs()) & 0xf_ffff) << 4),
             Node::Tid(pid, tid, f) => {
@@ -173,12 +180,16 @@ impl Node {
 
     fn vtype(self) -> VType {
         match self {
-            Node::Root | Node::SysDir(_) | Node::PidDir(_) | Node::FdDir(_) | Node::TaskDir(_) | Node::TidDir(..) => {
-                VType::Dir
-            }
+            Node::Root
+            | Node::SysDir(_)
+            | Node::PidDir(_)
+            | Node::FdDir(_)
+            | Node::FdInfoDir(_)
+            | Node::TaskDir(_)
+            | Node::TidDir(..) => VType::Dir,
             Node::SelfLink | Node::ThreadSelfLink | Node::Fd(..) => VType::Lnk,
             Node::Pid(_, f) | Node::Tid(_, _, f) => f.vtype(),
-            Node::Sys(_) | Node::Ctl(_) => VType::Reg,
+            Node::Sys(_) | Node::Ctl(_) | Node::FdInfo(..) => VType::Reg,
         }
     }
 
@@ -193,6 +204,8 @@ impl Node {
             | Node::Pid(p, _)
             | Node::FdDir(p)
             | Node::Fd(p, _)
+            | Node::FdInfoDir(p)
+            | Node::FdInfo(p, _)
             | Node::TaskDir(p)
             | Node::TidDir(p, _)
             | Node::Tid(p, ..) => Some(p),
@@ -209,6 +222,10 @@ impl Node {
                 let p = read_proc(pid)?;
                 let td = pid::thread_of(&p, tid)?;
                 pid::text(&p, Some(&td), f, may_inspect(pid).is_ok())
+            }
+            Node::FdInfo(pid, fd) => {
+                may_inspect(pid)?;
+                fdinfo::fdinfo(&read_proc(pid)?, fd)
             }
             Node::Fd(..) | Node::SelfLink | Node::ThreadSelfLink => Err(Errno::EINVAL),
             _ => Err(Errno::EISDIR),
@@ -230,7 +247,7 @@ impl Vnode for ProcNode {
                 S_IFLNK | r | w
             }
             // proc(5): only the owner (or root) looks into a process's descriptors.
-            Node::FdDir(_) => S_IFDIR | 0o500,
+            Node::FdDir(_) | Node::FdInfoDir(_) => S_IFDIR | 0o500,
             // proc(5): the auxiliary vector is the owner's (0400, as Linux).
             Node::Pid(_, PidFile::Auxv) | Node::Tid(_, _, PidFile::Auxv) => S_IFREG | 0o400,
             _ => match n.vtype() {
@@ -282,6 +299,7 @@ impl Vnode for ProcNode {
                 lookup_proc(pid)?;
                 match name {
                     "fd" => Ok(self.node(Node::FdDir(pid))),
+                    "fdinfo" => Ok(self.node(Node::FdInfoDir(pid))),
                     "task" => Ok(self.node(Node::TaskDir(pid))),
                     _ => {
                         let f = PID_FILES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f).ok_or(Errno::ENOENT)?;
@@ -293,6 +311,11 @@ impl Vnode for ProcNode {
                 let fd = parse_id(name)?;
                 pid::fd_file(&lookup_proc(pid)?, fd)?;
                 Ok(self.node(Node::Fd(pid, fd)))
+            }
+            Node::FdInfoDir(pid) => {
+                let fd = parse_id(name)?;
+                pid::fd_file(&lookup_proc(pid)?, fd)?;
+                Ok(self.node(Node::FdInfo(pid, fd)))
             }
             Node::TaskDir(pid) => {
                 let tid = parse_id(name)?;
@@ -348,12 +371,18 @@ impl Vnode for ProcNode {
                 lookup_proc(pid)?;
                 let mut v: Vec<DirEntry> = PID_FILES.iter().map(|(n, f)| Node::Pid(pid, *f).entry(*n)).collect();
                 v.push(Node::FdDir(pid).entry("fd"));
+                v.push(Node::FdInfoDir(pid).entry("fdinfo"));
                 v.push(Node::TaskDir(pid).entry("task"));
                 Ok(numbered(v))
             }
             Node::FdDir(pid) => {
                 let p = lookup_proc(pid)?;
                 Ok(by_id(pid::open_fds(&p).into_iter().map(|fd| (id(fd), Node::Fd(pid, fd).entry(fd.to_string()))).collect(), 1))
+            }
+            Node::FdInfoDir(pid) => {
+                may_inspect(pid)?;
+                let p = lookup_proc(pid)?;
+                Ok(by_id(pid::open_fds(&p).into_iter().map(|fd| (id(fd), Node::FdInfo(pid, fd).entry(fd.to_string()))).collect(), 1))
             }
             Node::TaskDir(pid) => {
                 let p = lookup_proc(pid)?;
@@ -368,9 +397,11 @@ impl Vnode for ProcNode {
         }
     }
 
-    fn may_open(&self) -> Result<(), Errno> {
+    fn may_open(&self, flags: u32) -> Result<(), Errno> {
         match self.n {
             Node::Pid(pid, PidFile::Maps) | Node::Tid(pid, _, PidFile::Maps) => may_inspect(pid),
+            // proc_sys_permission: a setting's own mode decides writes, for root too.
+            Node::Ctl(c) if flags & crate::fs::file::O_ACCMODE != crate::fs::file::O_RDONLY => c.check_write(),
             _ => Ok(()),
         }
     }
@@ -457,6 +488,8 @@ mod tests {
             nodes.extend([Node::PidDir(pid), Node::FdDir(pid), Node::TaskDir(pid)]);
             nodes.extend(PID_FILES.iter().map(|(_, f)| Node::Pid(pid, *f)));
             nodes.extend([0, 1, 1023].map(|fd| Node::Fd(pid, fd)));
+            nodes.extend([0, 1, 1023].map(|fd| Node::FdInfo(pid, fd)));
+            nodes.push(Node::FdInfoDir(pid));
             for tid in [1, 2, 32767] {
                 nodes.push(Node::TidDir(pid, tid));
                 nodes.extend(PID_FILES.iter().map(|(_, f)| Node::Tid(pid, tid, *f)));

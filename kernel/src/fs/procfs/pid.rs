@@ -38,10 +38,11 @@ pub enum PidFile {
     Maps,
     Mounts,
     Mountinfo,
+    Limits,
 }
 
 /// Names and files of `/proc/PID/` (besides the `fd` and `task` directories).
-pub const PID_FILES: [(&str, PidFile); 9] = [
+pub const PID_FILES: [(&str, PidFile); 10] = [
     ("exe", PidFile::Exe),
     ("cmdline", PidFile::Cmdline),
     ("auxv", PidFile::Auxv),
@@ -51,6 +52,7 @@ pub const PID_FILES: [(&str, PidFile); 9] = [
     ("maps", PidFile::Maps),
     ("mounts", PidFile::Mounts),
     ("mountinfo", PidFile::Mountinfo),
+    ("limits", PidFile::Limits),
 ];
 
 impl PidFile {
@@ -85,10 +87,16 @@ fn proc_state(p: &UProc, only: Option<&Thread>) -> char {
         return 'Z';
     }
     let stopped = p.user().jobctl.lock().stopped;
-    let letters: Vec<char> = match only {
-        Some(td) => vec![thread_state(td, stopped)],
-        None => p.threads().iter().map(|t| thread_state(t, stopped)).collect(),
-    };
+    if let Some(td) = only {
+        return thread_state(td, stopped);
+    }
+    // The process's state is its leader's (Linux's /proc/PID/stat shows the group leader's
+    // task state); once the leader has gone, the busiest of the threads left.
+    let threads = p.threads();
+    if let Some(leader) = threads.iter().find(|t| crate::kern::uproc::pid_of(t.tid()) == Some(p.pid)) {
+        return thread_state(leader, stopped);
+    }
+    let letters: Vec<char> = threads.iter().map(|t| thread_state(t, stopped)).collect();
     ['R', 'D', 'S', 'T'].into_iter().find(|c| letters.contains(c)).unwrap_or('S')
 }
 
@@ -208,6 +216,7 @@ pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile, permitted: bool) -> Resu
         // One mount namespace: every process sees the same table.
         PidFile::Mounts => crate::fs::procfs::system::mounts(),
         PidFile::Mountinfo => crate::fs::procfs::system::mountinfo(),
+        PidFile::Limits => crate::fs::procfs::fdinfo::limits(p),
     })
 }
 
@@ -401,6 +410,9 @@ pub fn fd_link(f: &File) -> Vec<u8> {
         return np.to_path_bytes();
     }
     let v = &f.vnode;
+    if let Some(m) = v.as_any().and_then(|a| a.downcast_ref::<crate::fs::memfd::MemFd>()) {
+        return m.link_text();
+    }
     if v.is_tty() {
         return b"/dev/console".to_vec();
     }

@@ -49,7 +49,7 @@ pub fn text(f: SysFile) -> Vec<u8> {
         SysFile::Loadavg => loadavg().into_bytes(),
         SysFile::Stat => stat().into_bytes(),
         SysFile::Mounts => mounts(),
-        SysFile::Filesystems => b"nodev\tproc\nnodev\ttmpfs\nnodev\tdevfs\nnodev\tpipefs\n\thostfs\n\text2\n".to_vec(),
+        SysFile::Filesystems => b"nodev\tproc\nnodev\ttmpfs\nnodev\tdevfs\nnodev\tdevpts\nnodev\tsysfs\nnodev\tpipefs\n\thostfs\n\text2\n".to_vec(),
         SysFile::Cpuinfo => cpuinfo().into_bytes(),
         SysFile::Version => {
             format!("{} version {} (vk@vk) (rustc) {}\n", utsname::SYSNAME, utsname::RELEASE, utsname::version()).into_bytes()
