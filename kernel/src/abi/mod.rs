@@ -22,6 +22,7 @@
 //! | `futex.rs`  | futex(2)'s operation word                                                |
 //! | `mm.rs`     | mmap, mprotect, mremap and msync flags, madvise's advice                 |
 //! | `poll.rs`   | pollfd, fd_set words, pselect6's sigset argument                         |
+//! | `net.rs`    | msghdr, mmsghdr, cmsghdr, ucred, linger, sockaddr_in/in6/nl, netlink and routing heads, ifreq, ifconf; MSG_ and SOCK_ flags |
 //! | `tty.rs`    | termios, winsize                                                         |
 //!
 //! Flag sets are `bitflags` types holding exactly the bits Linux defines for the call, so
@@ -33,6 +34,7 @@ pub mod cred;
 pub mod fs;
 pub mod futex;
 pub mod mm;
+pub mod net;
 pub mod poll;
 pub mod proc;
 pub mod signal;
