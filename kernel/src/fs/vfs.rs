@@ -349,6 +349,12 @@ pub trait Vnode: Send + Sync + Debug {
         Err(self.no_change())
     }
 
+    /// Create a special file `name` in this directory: `mode` carries its type (S_IFSOCK, a
+    /// socket bound to a path; S_IFIFO) and permission bits. It has no data.
+    fn mknod(&self, _name: &[u8], _mode: u32, _uid: u32, _gid: u32) -> Result<VnodeRef, Errno> {
+        Err(self.no_change())
+    }
+
     /// Another name for `target` (a hard link; same file system only).
     fn link(&self, _name: &[u8], _target: &VnodeRef) -> Result<(), Errno> {
         Err(self.no_change())
@@ -419,6 +425,12 @@ pub trait Vnode: Send + Sync + Debug {
     /// is `policy` (never `Never`: the VFS does not call then). File systems that keep access
     /// times set theirs as [`atime_due`] says; the default keeps none.
     fn accessed(&self, _policy: AtimePolicy) {}
+
+    /// The object behind a vnode that is not a file system's (a socket: `net` finds its
+    /// socket through this); None for the rest.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 
     /// Whether this is the console (terminal ioctls, isatty).
     fn is_tty(&self) -> bool {

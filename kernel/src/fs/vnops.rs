@@ -106,6 +106,23 @@ pub fn mkdir(cred: &Cred, dir: &NamePath, name: &[u8], mode: u32) -> Result<Vnod
     r
 }
 
+/// mknod(2) of a special file without data (a socket bound to a path, a FIFO): EEXIST,
+/// EROFS, then may_create, as `mkdir`; `mode` carries the type and the permission bits (the
+/// umask applied).
+pub fn mknod(cred: &Cred, dir: &NamePath, name: &[u8], mode: u32) -> Result<VnodeRef, Errno> {
+    let _l = lock_dir(dir);
+    if name == b"." || name == b".." || exists(dir, name) {
+        return Err(Errno::EEXIST);
+    }
+    let _w = mount::want_write(Some(dir.mount()))?;
+    let da = dir.vnode().attr()?;
+    perm::may_create(cred, &da)?;
+    let (uid, gid, perms) = perm::new_owner(cred, &da, mode & 0o7777, false);
+    let r = dir.vnode().mknod(name, (mode & crate::fs::vfs::S_IFMT) | perms, uid, gid);
+    namecache::invalidate(dir.vnode().id(), name);
+    r
+}
+
 /// symlink(2): a link `name` in `dir` whose text is `target`; checked as `mkdir`.
 pub fn symlink(cred: &Cred, dir: &NamePath, name: &[u8], target: &[u8]) -> Result<(), Errno> {
     let _l = lock_dir(dir);
