@@ -11,7 +11,7 @@ use vk_tests::image::ImageCopy;
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
     "t_exec", "t_files", "t_fsabi", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust", "t_signal", "t_thread",
-    "t_time", "t_vm",
+    "t_time", "t_unix", "t_vm",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -139,6 +139,32 @@ fn t_thread() {
 #[test]
 fn t_time() {
     check("t_time");
+}
+
+/// AF_UNIX sockets (on tmpfs under /tmp).
+#[test]
+fn t_unix() {
+    check("t_unix");
+}
+
+/// AF_UNIX names on ext2 (socket inodes in the root image); e2fsck finds the image clean.
+#[test]
+fn t_unix_ext2() {
+    let want = native_result("t_unix");
+    let img = ImageCopy::new("unix");
+    let args = ["-m", "256m", "-n", "2", "-r", img.path(), "-e", "init=/usr/tests/t_unix", "--", "/mnt"];
+    let mut k = Kernel::start(&args);
+    k.close_stdin();
+    let st = k.wait_within(PROGRAM_TIMEOUT);
+    let console = k.output();
+    let got = summary(program_output(&console));
+    assert!(
+        st.code() == Some(0) && got == want && console.contains("Mounting root from ext2"),
+        "t_unix on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
+        st.code()
+    );
+    let (code, out) = img.fsck();
+    assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
 }
 
 #[test]

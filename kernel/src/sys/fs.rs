@@ -381,6 +381,8 @@ const FIONCLEX: u32 = 0x5450;
 const FIOCLEX: u32 = 0x5451;
 const FIONBIO: u32 = 0x5421;
 const FIONREAD: u32 = 0x541b;
+/// SIOCOUTQ (TIOCOUTQ's number): bytes a socket sent and its peer has not read.
+const SIOCOUTQ: u32 = 0x5411;
 
 pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
     let fd = ctx.fd(0);
@@ -395,6 +397,13 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
             let on = ctx.read(ctx.ptr::<i32>(2))? != 0;
             let flags = f.flags() & (file::O_APPEND | file::O_NONBLOCK);
             f.set_status_flags(if on { flags | file::O_NONBLOCK } else { flags & !file::O_NONBLOCK });
+            return Ok(0);
+        }
+        // Sockets: FIONREAD (SIOCINQ) and SIOCOUTQ, answered by the socket.
+        FIONREAD | SIOCOUTQ if f.vnode.vtype() == VType::Sock => {
+            let s = crate::net::file::socket_of(&f)?;
+            let n = s.queued(ctx.uint(1) == SIOCOUTQ)?;
+            ctx.write(ctx.ptr::<i32>(2), &i32::try_from(n).unwrap_or(i32::MAX))?;
             return Ok(0);
         }
         FIONREAD if f.vnode.vtype() == VType::Fifo || f.vnode.vtype() == VType::Reg => {

@@ -5,6 +5,7 @@
 //!  /proc/thread-self          → PID/task/TID of the calling thread
 //!  /proc/{meminfo,uptime,loadavg,stat,mounts,filesystems,cpuinfo,version}    system.rs
 //!  /proc/sys/…                kernel settings, some writable by root            sysctl.rs
+//!  /proc/net/{unix}           sockets (text from `crate::net`)                 net.rs
 //!  /proc/PID/exe              → the program's path
 //!  /proc/PID/{cmdline,comm,stat,status,maps,mounts,mountinfo}                  pid.rs
 //!  /proc/PID/fd/N             → what descriptor N is open on (a path, pipe:[ino], …)
@@ -15,6 +16,7 @@
 //! each read. A process that is gone makes lookups fail with ENOENT and reads of files
 //! already open with ESRCH, as in Linux.
 
+mod net;
 mod pid;
 mod sysctl;
 mod system;
@@ -27,6 +29,7 @@ use crate::fs::namecache::CachePolicy;
 use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFREG, StatFs, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
 use crate::kern::proc::{self, UProc};
+use net::{NET_FILES, NetFile};
 use pid::{PID_FILES, PidFile};
 use sysctl::{Ctl, Entry, SysDir};
 use system::{SYS_FILES, SysFile};
@@ -54,6 +57,8 @@ enum Node {
     Sys(SysFile),
     SysDir(SysDir),
     Ctl(Ctl),
+    NetDir,
+    Net(NetFile),
     PidDir(i32),
     Pid(i32, PidFile),
     FdDir(i32),
@@ -145,6 +150,8 @@ impl Node {
             Node::Sys(f) => 16 + f.index(),
             Node::SysDir(d) => 32 + d.index(),
             Node::Ctl(c) => 48 + c.index(),
+            Node::NetDir => 80,
+            Node::Net(f) => 81 + f.index(),
             Node::PidDir(pid) => base(pid) | 1,
             Node::Pid(pid, f) => base(pid) | (2 + f.index()),
             Node::FdDir(pid) => base(pid) | 16,
@@ -159,12 +166,12 @@ impl Node {
 
     fn vtype(self) -> VType {
         match self {
-            Node::Root | Node::SysDir(_) | Node::PidDir(_) | Node::FdDir(_) | Node::TaskDir(_) | Node::TidDir(..) => {
+            Node::Root | Node::NetDir | Node::SysDir(_) | Node::PidDir(_) | Node::FdDir(_) | Node::TaskDir(_) | Node::TidDir(..) => {
                 VType::Dir
             }
             Node::SelfLink | Node::ThreadSelfLink | Node::Fd(..) => VType::Lnk,
             Node::Pid(_, f) | Node::Tid(_, _, f) => f.vtype(),
-            Node::Sys(_) | Node::Ctl(_) => VType::Reg,
+            Node::Sys(_) | Node::Ctl(_) | Node::Net(_) => VType::Reg,
         }
     }
 
@@ -189,6 +196,7 @@ impl Node {
     fn text(self) -> Result<Vec<u8>, Errno> {
         match self {
             Node::Sys(f) => Ok(system::text(f)),
+            Node::Net(f) => Ok(net::text(f)),
             Node::Ctl(c) => c.read(),
             Node::Pid(pid, f) => pid::text(&read_proc(pid)?, None, f),
             Node::Tid(pid, tid, f) => {
@@ -251,12 +259,19 @@ impl Vnode for ProcNode {
                 if name == "sys" {
                     return Ok(self.node(Node::SysDir(SysDir::Sys)));
                 }
+                if name == "net" {
+                    return Ok(self.node(Node::NetDir));
+                }
                 if let Some((_, f)) = SYS_FILES.iter().find(|(n, _)| *n == name) {
                     return Ok(self.node(Node::Sys(*f)));
                 }
                 let pid = parse_id(name)?;
                 lookup_proc(pid)?;
                 Ok(self.node(Node::PidDir(pid)))
+            }
+            Node::NetDir => {
+                let f = NET_FILES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f).ok_or(Errno::ENOENT)?;
+                Ok(self.node(Node::Net(f)))
             }
             Node::SysDir(d) => match d.lookup(name).ok_or(Errno::ENOENT)? {
                 Entry::Dir(d) => Ok(self.node(Node::SysDir(d))),
@@ -299,6 +314,7 @@ impl Vnode for ProcNode {
                     Node::SelfLink.entry("self"),
                     Node::ThreadSelfLink.entry("thread-self"),
                     Node::SysDir(SysDir::Sys).entry("sys"),
+                    Node::NetDir.entry("net"),
                 ];
                 v.extend(SYS_FILES.iter().map(|(n, f)| Node::Sys(*f).entry(*n)));
                 for p in proc::all().into_iter().filter(|p| p.is_user()) {
@@ -306,6 +322,7 @@ impl Vnode for ProcNode {
                 }
                 Ok(v)
             }
+            Node::NetDir => Ok(NET_FILES.iter().map(|(n, f)| Node::Net(*f).entry(*n)).collect()),
             Node::SysDir(d) => Ok(d
                 .entries()
                 .iter()
@@ -408,6 +425,8 @@ mod tests {
         nodes.extend(SYS_FILES.iter().map(|(_, f)| Node::Sys(*f)));
         nodes.extend(sysctl::DIRS.iter().map(|d| Node::SysDir(*d)));
         nodes.extend(sysctl::CTLS.iter().map(|c| Node::Ctl(*c)));
+        nodes.push(Node::NetDir);
+        nodes.extend(NET_FILES.iter().map(|(_, f)| Node::Net(*f)));
         for pid in [1, 2, 32767] {
             nodes.extend([Node::PidDir(pid), Node::FdDir(pid), Node::TaskDir(pid)]);
             nodes.extend(PID_FILES.iter().map(|(_, f)| Node::Pid(pid, *f)));
