@@ -20,6 +20,7 @@
 //! | `disk`      | disk images: pread/pwrite, the copy-on-write overlay of `-R`                  |
 //! | `dump`      | crash dumps: an ELF core of the kernel process (`vmcore.N`), read without faults |
 //! | `host`      | process-wide host state: exit, re-exec, pidfile, signals for the main thread  |
+//! | `hostsock`  | host sockets for AF_INET/AF_INET6 (non-blocking), the readiness watcher (epoll) |
 //!
 //! Rule: signal handlers only set per-CPU bits (and park a CPU that is asked to stop); work
 //! happens at safe points chosen by the kernel. A fatal trap in kernel code is the exception:
@@ -34,6 +35,7 @@ pub mod dump;
 pub mod futex;
 pub mod host;
 pub mod hostdir;
+pub mod hostsock;
 pub mod io;
 pub mod kthread;
 pub mod physmem;
