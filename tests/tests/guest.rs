@@ -10,7 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_exec", "t_files", "t_fsabi", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust", "t_signal", "t_thread",
+    "t_exec", "t_files", "t_fsabi", "t_inet", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust", "t_signal", "t_thread",
     "t_time", "t_unix", "t_vm",
 ];
 
@@ -139,6 +139,12 @@ fn t_thread() {
 #[test]
 fn t_time() {
     check("t_time");
+}
+
+/// TCP and UDP over 127.0.0.1 (host sockets).
+#[test]
+fn t_inet() {
+    check("t_inet");
 }
 
 /// AF_UNIX sockets (on tmpfs under /tmp).

@@ -11,7 +11,9 @@
 //! | `mod.rs`    | the [`Socket`] trait, socket types, [`Caller`], send and receive records   |
 //! | `addr.rs`   | socket addresses: parsed from and written back to the guest's bytes       |
 //! | `file.rs`   | the file glue: [`SocketFile`] (a descriptor's vnode), sockfs               |
+//! | `opts.rs`   | the SOL_SOCKET options a socket keeps itself (buffers, timeouts, flags)    |
 //! | `unix/`     | AF_UNIX: stream, datagram and seqpacket sockets, names, descriptor passing |
+//! | `inet.rs`   | AF_INET, AF_INET6: host sockets (hostinet), waited on by the watcher       |
 //!
 //! A socket's operations run in the calling guest thread's kernel thread and may sleep
 //! (tsleep on the socket's channels, interruptible); readiness is [`Socket::poll`], and any
@@ -23,6 +25,7 @@
 
 pub mod addr;
 pub mod file;
+pub mod inet;
 pub mod opts;
 pub mod unix;
 
@@ -246,6 +249,7 @@ pub fn int_opt(v: i32) -> Vec<u8> {
 pub fn create(family: u32, ty: SockType, protocol: u32) -> Result<SocketRef, Errno> {
     match family {
         lnet::AF_UNIX => unix::create(ty, protocol),
+        lnet::AF_INET | lnet::AF_INET6 => inet::create(family, ty, protocol),
         _ => Err(Errno::EAFNOSUPPORT),
     }
 }

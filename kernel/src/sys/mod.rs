@@ -108,7 +108,7 @@ table! {
     38 => setitimer, time::sys_setitimer, Partial("ITIMER_VIRTUAL and ITIMER_PROF count in 10 ms slices");
     39 => getpid, proc::sys_getpid, Full;
     40 => sendfile, fs::sys_sendfile, Full;
-    41 => socket, socket::sys_socket, Partial("AF_UNIX");
+    41 => socket, socket::sys_socket, Partial("AF_UNIX; AF_INET and AF_INET6 through host sockets");
     42 => connect, socket::sys_connect, Full;
     43 => accept, socket::sys_accept, Full;
     44 => sendto, socket_msg::sys_sendto, Full;
