@@ -1,0 +1,98 @@
+//! The guest on the network through host sockets: busybox `wget` in the guest fetches a page
+//! from a server this test runs on the host's 127.0.0.1, a host client fetches a page from
+//! busybox `httpd` in the guest, and `nc` carries data both ways. Traffic stays on 127.0.0.1.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use vk_tests::Kernel;
+use vk_tests::guest::{PROGRAM_TIMEOUT, kernel_args, root_dir, run_guest};
+
+/// A port free on the host's loopback now (bound, read, let go).
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local_addr").port()
+}
+
+/// Serve one HTTP request on `l` with `body` (in a thread); the thread returns the request.
+fn serve_once(l: TcpListener, body: &'static str) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let (mut s, _) = l.accept().expect("accept");
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let mut req = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => req.extend_from_slice(&buf[..n]),
+            }
+        }
+        let resp = format!("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        s.write_all(resp.as_bytes()).ok();
+        String::from_utf8_lossy(&req).into_owned()
+    })
+}
+
+#[test]
+fn wget_in_the_guest_fetches_from_the_host() {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let server = serve_once(l, "hello from the host\n");
+    let url = format!("http://127.0.0.1:{port}/page.txt");
+    let (code, out, console) = run_guest("/bin/sh", &["-c", &format!("wget -q -O - {url} && echo @done")], PROGRAM_TIMEOUT);
+    assert!(code == Some(0) && out.contains("hello from the host\n@done"), "wget: exit {code:?}; console:\n{console}");
+    let req = server.join().expect("server thread");
+    assert!(req.starts_with("GET /page.txt HTTP/1."), "request: {req:?}");
+}
+
+#[test]
+fn a_host_client_fetches_from_httpd_in_the_guest() {
+    let port = free_port();
+    let script = format!(
+        "mkdir -p /tmp/www && echo 'hello from vk' > /tmp/www/index.html && echo @serving && exec httpd -f -p 127.0.0.1:{port} -h /tmp/www"
+    );
+    let root = root_dir().to_string_lossy().into_owned();
+    let argv = kernel_args(&root, "/bin/sh", &["-c", &script]);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let mut k = Kernel::start(&argv);
+    k.expect("@serving");
+    // httpd binds soon after: retry the connection for a while.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut s = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("cannot connect to httpd in the guest: {e}\n{}", k.output()),
+        }
+    };
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    s.write_all(b"GET /index.html HTTP/1.0\r\nHost: vk\r\n\r\n").expect("send request");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read response");
+    k.signal(libc::SIGTERM);
+    k.wait_within(PROGRAM_TIMEOUT);
+    assert!(resp.starts_with("HTTP/1.") && resp.contains(" 200 ") && resp.ends_with("hello from vk\n"), "response: {resp:?}");
+}
+
+#[test]
+fn nc_carries_data_both_ways() {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let host = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().expect("accept");
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let mut got = [0u8; 5];
+        s.read_exact(&mut got).expect("read from nc");
+        s.write_all(b"pong from the host\n").expect("write to nc");
+        got
+    });
+    let script = format!("echo ping | nc 127.0.0.1 {port}; echo @done");
+    let (code, out, console) = run_guest("/bin/sh", &["-c", &script], PROGRAM_TIMEOUT);
+    let got = host.join().expect("host thread");
+    assert_eq!(&got, b"ping\n");
+    assert!(code == Some(0) && out.contains("pong from the host\n@done"), "nc: exit {code:?}; console:\n{console}");
+}
