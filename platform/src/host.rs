@@ -105,21 +105,41 @@ pub fn block_async_signals() {
     }
 }
 
-/// Wait for the next asynchronous host signal (main thread only).
-pub fn wait_signal() -> HostSignal {
+/// Wait for the next asynchronous host signal (main thread only), for at most `timeout`
+/// (None then).
+pub fn wait_signal(timeout: std::time::Duration) -> Option<HostSignal> {
     let set = async_set();
-    loop {
-        // SAFETY: sigwaitinfo reads the set and may write a siginfo we do not need (NULL).
-        let s = unsafe { libc::sigwaitinfo(&set, std::ptr::null_mut()) };
-        match s {
-            libc::SIGQUIT => return HostSignal::Quit,
-            libc::SIGTERM => return HostSignal::Term,
-            libc::SIGINT => return HostSignal::Int,
-            libc::SIGHUP => return HostSignal::Hup,
-            libc::SIGWINCH => return HostSignal::Winch,
-            _ => continue, // EINTR
-        }
+    let ts = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos()),
+    };
+    // SAFETY: sigtimedwait reads the set and the timeout and may write a siginfo we do not
+    // need (NULL).
+    let s = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) };
+    match s {
+        libc::SIGQUIT => Some(HostSignal::Quit),
+        libc::SIGTERM => Some(HostSignal::Term),
+        libc::SIGINT => Some(HostSignal::Int),
+        libc::SIGHUP => Some(HostSignal::Hup),
+        libc::SIGWINCH => Some(HostSignal::Winch),
+        _ => None, // EAGAIN (the timeout), EINTR
     }
+}
+
+/// Leave `s` pending again in this process (every thread blocks it, so it stays, across
+/// execve too): the main thread gives back a signal it took while the kernel re-executes
+/// itself (reboot), for the new kernel.
+pub fn repost(s: HostSignal) {
+    let signo = match s {
+        HostSignal::Quit => libc::SIGQUIT,
+        HostSignal::Term => libc::SIGTERM,
+        HostSignal::Int => libc::SIGINT,
+        HostSignal::Hup => libc::SIGHUP,
+        HostSignal::Winch => libc::SIGWINCH,
+    };
+    // SAFETY: kill(2) of our own process with a signal every thread blocks: it stays pending
+    // (across execve too). No memory is passed.
+    unsafe { libc::kill(libc::getpid(), signo) };
 }
 
 /// The host's message for an OS error, without Rust's "(os error N)" suffix.

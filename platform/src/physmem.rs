@@ -17,8 +17,8 @@ use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use crate::PAGE_SIZE;
 use crate::sync::SpinLock;
@@ -170,7 +170,14 @@ impl PhysMem {
         // `at` or fails; without it the host picks a free range. Either way the new mapping
         // belongs to this PhysMem, which unmaps it when dropped.
         let p = unsafe {
-            libc::mmap(hint, size as usize, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | fixed, fd.as_raw_fd(), 0)
+            libc::mmap(
+                hint,
+                size as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | fixed,
+                fd.as_raw_fd(),
+                0,
+            )
         };
         if p == libc::MAP_FAILED {
             return Err(PhysMemError::Map(io::Error::last_os_error()));
@@ -183,7 +190,11 @@ impl PhysMem {
         }
         let npages = (size / PAGE_SIZE as u64) as usize;
         let pages: Box<[VmPage]> = (0..npages)
-            .map(|_| VmPage { flags: AtomicU32::new(pgflags::FREE), refcount: AtomicU32::new(0), owner: AtomicU64::new(0) })
+            .map(|_| VmPage {
+                flags: AtomicU32::new(pgflags::FREE),
+                refcount: AtomicU32::new(0),
+                owner: AtomicU64::new(0),
+            })
             .collect();
         pages[0].flags.store(pgflags::RESERVED, Ordering::Relaxed);
         // Hand out low pages first: pop from the end of a descending stack.

@@ -45,7 +45,12 @@ unsafe impl<T: ?Sized + Send> Send for SpinLock<T> {}
 
 impl<T> SpinLock<T> {
     pub const fn new(name: &'static str, value: T) -> SpinLock<T> {
-        SpinLock { name, locked: AtomicBool::new(false), holder: AtomicU32::new(cpu::NOCPU), data: UnsafeCell::new(value) }
+        SpinLock {
+            name,
+            locked: AtomicBool::new(false),
+            holder: AtomicU32::new(cpu::NOCPU),
+            data: UnsafeCell::new(value),
+        }
     }
 
     pub fn into_inner(self) -> T {

@@ -13,11 +13,17 @@
  *     something — open's access modes and O_TRUNC/O_CREAT, create/unlink/rmdir/rename/link
  *     with write and search permission on the directories, sticky directories, umask,
  *     setgid directories, chmod/chown/chgrp/utimensat/truncate rules, setuid/setgid bits
- *     cleared by a write, a truncate or a chown, and exec's execute bits.
+ *     cleared by a write, a truncate or a chown (also one with both ids -1), and exec's
+ *     execute bits.
+ *   - two tmpfs mounted in the scratch directory, one read-only and one noexec: a change
+ *     there is EROFS before any permission is asked (the user opening for writing a file it
+ *     may not write, chmod of another's file, ...), and access(X_OK) of a file on the
+ *     noexec one is EACCES. Natively these mounts are made in a private mount namespace.
  * Credentials: access/faccessat with the real ids and AT_EACCESS (faccessat2) with the
  * effective ones, capget for root and after each id change (setresuid's rules for the
  * permitted and effective sets), setfsuid, setgroups/setuid refused to the user, mount(2)
- * and umount2(2) refused to the user, another user's /proc/PID/fd closed to it.
+ * and umount2(2) refused to the user, another user's /proc/PID/fd closed to it, and (Linux's
+ * ptrace_may_access) its /proc/PID/maps, exe link and stat's addresses too.
  *
  * Linux-specific: fs.protected_hardlinks = 1 (what the host distributions set, and what vk
  * implements): a user may not hard-link a file it does not own unless it could read and
@@ -34,6 +40,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <stdint.h>
 #include <sys/fsuid.h>
 #include <sys/mount.h>
@@ -370,6 +377,7 @@ static void make_scratch(void)
     REQUIRE(put_prog(S("x_ok"), 0755) == 0);
     REQUIRE(put_prog(S("x_user"), 0100) == 0 && chown(S("x_user"), USER_UID, USER_GID) == 0);
     REQUIRE(mkdir_mode(S("dir000"), 0, 0, 0) == 0);
+    REQUIRE(put(S("rootsuid"), 04755, "s\n") == 0);
 }
 
 static void user_open_rules(void)
@@ -548,12 +556,157 @@ static void user_creds(void)
     CHECK(fails(umount2(scratch, 0), EPERM));
 }
 
+/* chown(2) with both ids -1 still clears set-id bits (chown_common), as a chmod would. */
+static void user_chown_nothing(void)
+{
+    CHECK(put(S("pubdir/own_suid"), 06755, "s\n") == 0 && mode_of(S("pubdir/own_suid")) == 06755);
+    CHECK(chown(S("pubdir/own_suid"), -1, -1) == 0 && mode_of(S("pubdir/own_suid")) == 0755);
+    /* A setgid locking mark (no group-execute) of the owner's own group stays. */
+    CHECK(put(S("pubdir/own_lock"), 02745, "l\n") == 0 && chown(S("pubdir/own_lock"), -1, -1) == 0 &&
+          mode_of(S("pubdir/own_lock")) == 02745);
+    int fd = open(S("pubdir/own_suid2"), O_CREAT | O_EXCL | O_RDWR, 0644);
+    CHECK(fd >= 0 && fchmod(fd, 04644) == 0 && fchown(fd, -1, -1) == 0 && mode_of(S("pubdir/own_suid2")) == 0644);
+    close(fd);
+    /* Another's set-user-ID file: clearing the bit would be a chmod it may not make. */
+    CHECK(fails(chown(S("rootsuid"), -1, -1), EPERM) && mode_of(S("rootsuid")) == 04755);
+    /* Another's plain file: nothing to clear, nothing refused. */
+    CHECK(chown(S("rootpub"), -1, -1) == 0);
+}
+
+/* Field `n` (proc(5)'s numbering) of a /proc/PID/stat line, or -1. */
+static long long stat_field(const char *path, int n)
+{
+    char buf[1024];
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t len = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (len <= 0)
+        return -1;
+    buf[len] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    p += 1;
+    for (int field = 3; field <= n; field++) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p && field != 3)
+            return -1;
+        if (field == n)
+            return v;
+        p = end;
+        if (field == 3) /* the state letter */
+            p = strchr(p + 1, ' ');
+        if (!p)
+            return -1;
+    }
+    return -1;
+}
+
+/* Another user's process (root's, the parent) is closed to ptrace-style looks
+ * (ptrace_may_access): its maps, its exe link, stat's addresses; the user's own are open. */
+static void user_proc_inspection(void)
+{
+    char path[64], link[256];
+    struct stat st;
+    int ppid = (int)getppid();
+    snprintf(path, sizeof path, "/proc/%d/maps", ppid);
+    CHECK(stat(path, &st) == 0);
+    CHECK(fails(open(path, O_RDONLY), EACCES));
+    snprintf(path, sizeof path, "/proc/%d/task/%d/maps", ppid, ppid);
+    CHECK(fails(open(path, O_RDONLY), EACCES));
+    snprintf(path, sizeof path, "/proc/%d/exe", ppid);
+    CHECK(lstat(path, &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK(fails(readlink(path, link, sizeof link), EACCES));
+    CHECK(fails(stat(path, &st), EACCES));
+    CHECK(fails(open(path, O_RDONLY), EACCES));
+    /* stat is readable, with the addresses hidden: start_code and end_code 1, the stack 0. */
+    snprintf(path, sizeof path, "/proc/%d/stat", ppid);
+    CHECK(stat_field(path, 26) == 1 && stat_field(path, 27) == 1 && stat_field(path, 28) == 0);
+    snprintf(path, sizeof path, "/proc/%d/status", ppid);
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0);
+    close(fd);
+    /* Its own process. */
+    fd = open("/proc/self/maps", O_RDONLY);
+    CHECK(fd >= 0 && read(fd, link, sizeof link) > 0);
+    close(fd);
+    CHECK(readlink("/proc/self/exe", link, sizeof link) > 0);
+    CHECK(stat_field("/proc/self/stat", 26) > 1 && stat_field("/proc/self/stat", 28) > 0);
+}
+
 static void user_scratch(void)
 {
     user_open_rules();
     user_namespace_rules();
     user_attr_rules();
     user_creds();
+    user_chown_nothing();
+    user_proc_inspection();
+}
+
+/* ---- read-only and noexec file systems (tmpfs mounts in the scratch directory) ---- */
+
+/* As the user, on a read-only tmpfs: a change is EROFS before any permission is asked
+ * (inode_permission's sb_permission, mnt_want_write first); what changes nothing is asked
+ * as usual. */
+static void user_readonly(void)
+{
+    CHECK(fails(open(S("ro/f"), O_WRONLY), EROFS));          /* not EACCES */
+    CHECK(fails(open(S("ro/f"), O_RDONLY | O_TRUNC), EROFS));
+    CHECK(fails(open(S("ro/f000"), O_RDWR), EROFS));
+    CHECK(fails(open(S("ro/f000"), O_RDONLY), EACCES));      /* no write: the mode bits */
+    int fd = open(S("ro/f"), O_RDONLY | O_CREAT, 0644);      /* it exists: nothing made */
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK(fails(open(S("ro/d/new"), O_CREAT | O_WRONLY, 0644), EROFS));
+    CHECK(fails(mkdir(S("ro/d/new"), 0755), EROFS));
+    CHECK(fails(mkdir(S("ro/f"), 0755), EEXIST));             /* EEXIST still first */
+    CHECK(fails(unlink(S("ro/d/g")), EROFS));
+    CHECK(fails(unlink(S("ro/d/nothing")), EROFS));
+    CHECK(fails(rename(S("ro/d/g"), S("ro/d/h")), EROFS));
+    CHECK(fails(truncate(S("ro/f"), 0), EROFS));
+    CHECK(fails(access(S("ro/f"), W_OK), EROFS));
+    CHECK(fails(access(S("ro/f000"), R_OK), EACCES));
+    CHECK(fails(chmod(S("ro/f"), 0600), EROFS));              /* not EPERM */
+    CHECK(fails(chown(S("ro/f"), -1, -1), EROFS));
+    CHECK(fails(utimensat(AT_FDCWD, S("ro/f"), NULL, 0), EROFS)); /* not EACCES */
+    /* noexec: access(X_OK) to a regular file is EACCES whatever its mode. */
+    CHECK(fails(access(S("nx/x"), X_OK), EACCES));
+    CHECK(access(S("nx/x"), R_OK) == 0);
+    CHECK(access(S("nx"), X_OK) == 0);
+}
+
+/* Mount a tmpfs at `name` in the scratch directory with the files the checks use. */
+static int mount_scratch_fs(const char *name)
+{
+    if (mkdir(S(name), 0755) != 0 || mount("tmpfs", S(name), "tmpfs", 0, NULL) != 0)
+        return -1;
+    return chmod(S(name), 0755);
+}
+
+static void special_mounts(void)
+{
+    /* Natively, in a private mount namespace (vk has one namespace: ENOSYS there). */
+    if (unshare(CLONE_NEWNS) == 0)
+        REQUIRE(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0);
+    else
+        REQUIRE(errno == ENOSYS || errno == EINVAL);
+    REQUIRE(mount_scratch_fs("ro") == 0);
+    REQUIRE(put(S("ro/f"), 0644, "f\n") == 0);
+    REQUIRE(put(S("ro/f000"), 0, "f\n") == 0);
+    REQUIRE(mkdir_mode(S("ro/d"), 0755, 0, 0) == 0 && put(S("ro/d/g"), 0644, "g\n") == 0);
+    REQUIRE(mount("tmpfs", S("ro"), "tmpfs", MS_REMOUNT | MS_RDONLY, NULL) == 0);
+    REQUIRE(mount_scratch_fs("nx") == 0);
+    REQUIRE(put(S("nx/x"), 0755, "#!/bin/sh\n") == 0);
+    REQUIRE(mount("tmpfs", S("nx"), "tmpfs", MS_REMOUNT | MS_NOEXEC, NULL) == 0);
+    /* Root: the same answers where the mode bits would have let it through. */
+    CHECK(fails(open(S("ro/f000"), O_WRONLY), EROFS));
+    CHECK(fails(access(S("nx/x"), X_OK), EACCES));
+    in_child("user: read-only and noexec mounts", become_user, user_readonly);
+    CHECK(umount2(S("ro"), 0) == 0 && umount2(S("nx"), 0) == 0);
 }
 
 /* Real uid 1000, effective and saved uid 0. */
@@ -622,6 +775,9 @@ static void root_scratch(void)
     CHECK(put(S("sgid2"), 02755, "s\n") == 0 && chown(S("sgid2"), 0, OTHER_GRP) == 0 && mode_of(S("sgid2")) == 0755);
     /* setgid without group-execute (a locking mark) survives root's chown. */
     CHECK(put(S("sgid3"), 02745, "s\n") == 0 && chown(S("sgid3"), 0, OTHER_GRP) == 0 && mode_of(S("sgid3")) == 02745);
+    /* Both ids -1: the same, even for root. */
+    CHECK(put(S("suid4"), 06755, "s\n") == 0 && chown(S("suid4"), -1, -1) == 0 && mode_of(S("suid4")) == 0755);
+    CHECK(put(S("sgid4"), 02745, "s\n") == 0 && chown(S("sgid4"), -1, -1) == 0 && mode_of(S("sgid4")) == 02745);
     /* Sticky directories do not stop root. */
     CHECK(unlink(S("sticky/left")) == 0);
     CHECK(utimensat(AT_FDCWD, S("ufile"), NULL, 0) == 0);
@@ -705,6 +861,7 @@ int main(int argc, char **argv)
     in_child("user: scratch", become_user, user_scratch);
     in_child("real user, effective root", become_real_user, real_user);
     root_scratch();
+    special_mounts();
 
     rm_rf(AT_FDCWD, scratch);
     CHECK(fails(access(scratch, F_OK), ENOENT));

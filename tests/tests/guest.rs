@@ -10,8 +10,8 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_exec", "t_files", "t_fsabi", "t_inet", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust", "t_signal", "t_thread",
-    "t_time", "t_unix", "t_vm",
+    "t_exec", "t_files", "t_fsabi", "t_inet", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust",
+    "t_signal", "t_stress", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vm",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -131,6 +131,32 @@ fn t_signal() {
     check("t_signal");
 }
 
+/// Threads hammering one file, directory and address space: on hostfs with the scratch on
+/// tmpfs (2 CPUs), then on ext2 with 4 CPUs, where e2fsck must find the image clean.
+#[test]
+fn t_stress() {
+    check("t_stress");
+}
+
+#[test]
+fn t_stress_ext2() {
+    let want = native_result("t_stress");
+    let img = ImageCopy::new("stress");
+    let args = ["-m", "256m", "-n", "4", "-r", img.path(), "-e", "init=/usr/tests/t_stress", "--", "/mnt"];
+    let mut k = Kernel::start(&args);
+    k.close_stdin();
+    let st = k.wait_within(PROGRAM_TIMEOUT);
+    let console = k.output();
+    let got = summary(program_output(&console));
+    assert!(
+        st.code() == Some(0) && got == want && console.contains("Mounting root from ext2"),
+        "t_stress on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
+        st.code()
+    );
+    let (code, out) = img.fsck();
+    assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
+}
+
 #[test]
 fn t_thread() {
     check("t_thread");
@@ -171,6 +197,11 @@ fn t_unix_ext2() {
     );
     let (code, out) = img.fsck();
     assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
+}
+
+#[test]
+fn t_uaccess() {
+    check("t_uaccess");
 }
 
 #[test]

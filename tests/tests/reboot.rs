@@ -58,6 +58,23 @@ fn reboot_starts_the_kernel_again() {
     assert_eq!(k.wait_within(PROGRAM_TIMEOUT).code(), Some(0));
 }
 
+/// A host SIGTERM stops a kernel whatever it is doing — also in the middle of a reboot, whose
+/// re-executed kernel would not know of the signal the old one took (it used to boot again,
+/// and on for ever). Each life here reboots at once, so the signal lands in any phase.
+#[test]
+fn sigterm_stops_a_kernel_that_keeps_rebooting() {
+    for round in 0..3 {
+        let mut k = boot(&[], "/bin/sh", &["-c", "reboot -f"]);
+        k.close_stdin();
+        for _ in 0..=round {
+            k.expect("Rebooting...");
+        }
+        k.signal(libc::SIGTERM);
+        let st = k.wait_within(std::time::Duration::from_secs(60));
+        assert_eq!(st.code(), Some(0), "round {round}: {}", k.output());
+    }
+}
+
 #[test]
 fn single_user_gives_a_root_shell_on_the_console() {
     let mut k = boot(&["-s"], "/sbin/init", &[]);

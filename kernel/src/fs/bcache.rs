@@ -82,7 +82,8 @@ impl BlockDev {
     /// Open disk image `path` as vkd`index`.
     pub fn open(index: usize, path: &Path, cow: bool) -> Result<Arc<BlockDev>, String> {
         let name = format!("vkd{index}");
-        let disk = Disk::open(path, cow).map_err(|e| format!("{name}: cannot open {}: {}", path.display(), std::io::Error::from_raw_os_error(e)))?;
+        let disk = Disk::open(path, cow)
+            .map_err(|e| format!("{name}: cannot open {}: {}", path.display(), std::io::Error::from_raw_os_error(e)))?;
         Ok(Arc::new(BlockDev { name, index, disk: Arc::new(disk) }))
     }
 
@@ -222,7 +223,13 @@ impl BufCache {
         let tick = st.tick;
         let bsize = self.bsize;
         let b = st.bufs.entry(blk).or_insert_with(|| {
-            Arc::new(Buf { data: RwSleepLock::new("buf", BufData { bytes: vec![0; bsize], valid: false, dirty: false, version: 0 }), used: AtomicU64::new(tick) })
+            Arc::new(Buf {
+                data: RwSleepLock::new(
+                    "buf",
+                    BufData { bytes: vec![0; bsize], valid: false, dirty: false, version: 0 },
+                ),
+                used: AtomicU64::new(tick),
+            })
         });
         b.used.store(tick, Ordering::Relaxed);
         Ok(Arc::clone(b))
@@ -247,7 +254,13 @@ impl BufCache {
         for (i, chunk) in data.chunks(self.bsize).enumerate() {
             let b = first + i as u64;
             st.bufs.entry(b).or_insert_with(|| {
-                Arc::new(Buf { data: RwSleepLock::new("buf", BufData { bytes: chunk.to_vec(), valid: true, dirty: false, version: 0 }), used: AtomicU64::new(tick) })
+                Arc::new(Buf {
+                    data: RwSleepLock::new(
+                        "buf",
+                        BufData { bytes: chunk.to_vec(), valid: true, dirty: false, version: 0 },
+                    ),
+                    used: AtomicU64::new(tick),
+                })
             });
         }
         Ok(())
@@ -435,8 +448,10 @@ impl BufCache {
 /// Major number of vkd disks in st_rdev (as Linux's virtio block devices).
 pub const VKD_MAJOR: u64 = 254;
 /// Names of the disk nodes in /dev.
-pub const VKD_NAMES: [&str; 16] =
-    ["vkd0", "vkd1", "vkd2", "vkd3", "vkd4", "vkd5", "vkd6", "vkd7", "vkd8", "vkd9", "vkd10", "vkd11", "vkd12", "vkd13", "vkd14", "vkd15"];
+pub const VKD_NAMES: [&str; 16] = [
+    "vkd0", "vkd1", "vkd2", "vkd3", "vkd4", "vkd5", "vkd6", "vkd7", "vkd8", "vkd9", "vkd10", "vkd11", "vkd12", "vkd13",
+    "vkd14", "vkd15",
+];
 
 /// `/dev/vkdN`: a disk's block device node. mount(2) takes it as the source of an ext2
 /// mount; reading it reads the image (through a read-only handle, beside any mount's cache).
@@ -463,7 +478,11 @@ impl DiskNode {
 
 impl crate::fs::vfs::Vnode for DiskNode {
     fn attr(&self) -> Result<crate::fs::vfs::Attr, Errno> {
-        let size = crate::kern::init_main::boot_args().disks.get(self.index).and_then(|d| std::fs::metadata(&d.path).ok()).map_or(0, |m| m.len());
+        let size = crate::kern::init_main::boot_args()
+            .disks
+            .get(self.index)
+            .and_then(|d| std::fs::metadata(&d.path).ok())
+            .map_or(0, |m| m.len());
         Ok(crate::fs::vfs::Attr {
             dev: self.dev,
             ino: self.ino,

@@ -222,7 +222,7 @@ impl Vnode for DevDir {
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
-        Ok(self.entries.iter().enumerate().map(|(i, (n, v))| DirEntry { ino: i as u64 + 2, name: n.as_bytes().to_vec(), vtype: v.vtype() }).collect())
+        Ok(self.entries.iter().enumerate().map(|(i, (n, v))| DirEntry { ino: i as u64 + 2, name: n.as_bytes().to_vec(), vtype: v.vtype(), off: i as u64 + 1 }).collect())
     }
 
     fn fs(&self) -> FsRef {

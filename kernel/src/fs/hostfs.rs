@@ -106,7 +106,7 @@ impl Vnode for HostNode {
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
         let list = hostdir::read_dir(&self.path).map_err(errno)?;
-        Ok(list.into_iter().map(|(name, ino, fmt)| DirEntry { ino, name, vtype: VType::from_mode(fmt) }).collect())
+        Ok(list.into_iter().zip(1..).map(|((name, ino, fmt), off)| DirEntry { ino, name, vtype: VType::from_mode(fmt), off }).collect())
     }
 
     fn readlink(&self) -> Result<Vec<u8>, Errno> {

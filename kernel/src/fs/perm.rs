@@ -88,13 +88,16 @@ pub fn open_mask(flags: u32) -> u32 {
 }
 
 /// may_open: opening an existing file with `flags` (not O_PATH; a file the open itself
-/// created needs no check). Directories open only for reading (EISDIR); O_NOATIME needs the
-/// owner or CAP_FOWNER (EPERM).
-pub fn may_open(cred: &Cred, a: &Attr, flags: u32) -> Result<(), Errno> {
+/// created needs no check) on a file system that is `readonly` or not. Directories open only
+/// for reading (EISDIR); writing (or O_TRUNC) a regular file on a read-only file system is
+/// EROFS before the mode bits are asked (inode_permission's sb_permission; devices and FIFOs
+/// stay writable there); O_NOATIME needs the owner or CAP_FOWNER (EPERM).
+pub fn may_open(cred: &Cred, a: &Attr, flags: u32, readonly: bool) -> Result<(), Errno> {
     let mask = open_mask(flags);
     match a.vtype() {
         VType::Lnk => return Err(Errno::ELOOP),
         VType::Dir if mask & MAY_WRITE != 0 => return Err(Errno::EISDIR),
+        VType::Reg if mask & MAY_WRITE != 0 && readonly => return Err(Errno::EROFS),
         _ => {}
     }
     permission(cred, a, mask)?;
@@ -266,6 +269,25 @@ pub fn setattr_prepare(cred: &Cred, a: &Attr, change: &SetAttr, times: Option<Ti
     Ok(out)
 }
 
+/// chown_common: a chown(2) of a non-directory — even with both ids -1 — asks to clear the
+/// setuid bit and a setgid bit that should drop (ATTR_KILL_SUID, ATTR_KILL_SGID); a bit that
+/// is set turns that into a change of mode, which notify_change then checks as a chmod: the
+/// owner or CAP_FOWNER, else EPERM. The change to make, as [`setattr_prepare`] returns it.
+pub fn chown_prepare(cred: &Cred, a: &Attr, uid: Option<u32>, gid: Option<u32>) -> Result<SetAttr, Errno> {
+    let mut change = SetAttr { uid, gid, ..SetAttr::default() };
+    if a.vtype() != VType::Dir {
+        let old = a.mode & 0o7777;
+        let mut mode = old & !S_ISUID;
+        if should_drop_sgid(cred, a) {
+            mode &= !S_ISGID;
+        }
+        if mode != old {
+            change.mode = Some(mode);
+        }
+    }
+    setattr_prepare(cred, a, &change, None)
+}
+
 /// truncate(2) by path: a regular file (EISDIR for a directory, EINVAL otherwise) the
 /// caller may write.
 pub fn may_truncate(cred: &Cred, a: &Attr) -> Result<(), Errno> {
@@ -330,11 +352,18 @@ mod tests {
     #[test]
     fn opens() {
         let u = user();
-        assert_eq!(may_open(&u, &file(0o644, 0, 0), O_TRUNC), Err(Errno::EACCES));
-        assert_eq!(may_open(&u, &file(0o644, 0, 0), 0), Ok(()));
-        assert_eq!(may_open(&u, &file(0o666, 0, 0), O_RDWR), Ok(()));
-        assert_eq!(may_open(&u, &dir(0o777, 0, 0), O_WRONLY), Err(Errno::EISDIR));
-        assert_eq!(may_open(&u, &file(0o666, 0, 0), O_NOATIME), Err(Errno::EPERM));
+        assert_eq!(may_open(&u, &file(0o644, 0, 0), O_TRUNC, false), Err(Errno::EACCES));
+        assert_eq!(may_open(&u, &file(0o644, 0, 0), 0, false), Ok(()));
+        assert_eq!(may_open(&u, &file(0o666, 0, 0), O_RDWR, false), Ok(()));
+        assert_eq!(may_open(&u, &dir(0o777, 0, 0), O_WRONLY, false), Err(Errno::EISDIR));
+        assert_eq!(may_open(&u, &file(0o666, 0, 0), O_NOATIME, false), Err(Errno::EPERM));
+        // A read-only file system: EROFS before the mode bits, for writing or O_TRUNC only.
+        assert_eq!(may_open(&u, &file(0o644, 0, 0), O_WRONLY, true), Err(Errno::EROFS));
+        assert_eq!(may_open(&u, &file(0o644, 0, 0), O_TRUNC, true), Err(Errno::EROFS));
+        assert_eq!(may_open(&u, &file(0o600, 0, 0), 0, true), Err(Errno::EACCES));
+        assert_eq!(may_open(&u, &dir(0o777, 0, 0), O_RDWR, true), Err(Errno::EISDIR));
+        let fifo = Attr { mode: crate::fs::vfs::S_IFIFO | 0o600, ..file(0, 0, 0) };
+        assert_eq!(may_open(&u, &fifo, O_WRONLY, true), Err(Errno::EACCES), "not a file's data");
         assert_eq!(may_exec(&u, &dir(0o777, 0, 0)), Err(Errno::EACCES));
         assert_eq!(may_exec(&Cred::root(), &file(0o644, 0, 0)), Err(Errno::EACCES));
         assert_eq!(may_exec(&u, &file(0o100, 1000, 0)), Ok(()));
@@ -416,5 +445,19 @@ mod tests {
         assert_eq!(setattr_prepare(&u, &file(0o666, 0, 0), &none, Some(Times::Now)), Ok(none));
         assert_eq!(setattr_prepare(&u, &file(0o666, 0, 0), &none, Some(Times::Given)), Err(Errno::EPERM));
         assert_eq!(setattr_prepare(&u, &mine, &none, Some(Times::Given)), Ok(none));
+    }
+
+    #[test]
+    fn chown_without_ids_clears_set_id_bits() {
+        let u = user();
+        // The owner: setuid goes, setgid with group-execute too; a locking mark of its group stays.
+        assert_eq!(chown_prepare(&u, &file(0o6755, 1000, 1000), None, None).unwrap().mode, Some(0o755));
+        assert_eq!(chown_prepare(&u, &file(0o2745, 1000, 1000), None, None).unwrap().mode, None);
+        assert_eq!(chown_prepare(&u, &file(0o2745, 1000, 42), None, None).unwrap().mode, Some(0o745), "not its group");
+        // Someone else: a bit to clear is a chmod it may not make; nothing to clear, nothing asked.
+        assert_eq!(chown_prepare(&u, &file(0o4755, 0, 0), None, None), Err(Errno::EPERM));
+        assert_eq!(chown_prepare(&u, &file(0o644, 0, 0), None, None), Ok(SetAttr::default()));
+        assert_eq!(chown_prepare(&Cred::root(), &file(0o4755, 5, 5), None, None).unwrap().mode, Some(0o755));
+        assert_eq!(chown_prepare(&Cred::root(), &dir(0o2755, 5, 5), None, None), Ok(SetAttr::default()));
     }
 }

@@ -52,8 +52,43 @@ struct Data {
     pages: BTreeMap<u64, u64>,
 }
 
-/// A directory's entries by name (bytes).
-type Entries = BTreeMap<Vec<u8>, Arc<TmpNode>>;
+/// A directory's entries by name (bytes), each with its position: a number given when the
+/// name is added (rename gives a new one), increasing, never reused — what readdir orders
+/// the entries by and resumes after (getdents64's d_off), so that entries removed before a
+/// reader's position do not make it skip the ones after (Linux's simple_offset).
+#[derive(Debug, Default)]
+struct Entries {
+    by_name: BTreeMap<Vec<u8>, (u64, Arc<TmpNode>)>,
+    next_pos: u64,
+}
+
+impl Entries {
+    fn contains_key(&self, name: &[u8]) -> bool {
+        self.by_name.contains_key(name)
+    }
+
+    fn get(&self, name: &[u8]) -> Option<&Arc<TmpNode>> {
+        self.by_name.get(name).map(|(_, n)| n)
+    }
+
+    /// Add (or replace) `name`, at a new position; the node it replaced.
+    fn insert(&mut self, name: Vec<u8>, node: Arc<TmpNode>) -> Option<Arc<TmpNode>> {
+        self.next_pos += 1;
+        self.by_name.insert(name, (self.next_pos, node)).map(|(_, n)| n)
+    }
+
+    fn remove(&mut self, name: &[u8]) -> Option<Arc<TmpNode>> {
+        self.by_name.remove(name).map(|(_, n)| n)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.by_name.len()
+    }
+}
 
 #[derive(Debug)]
 enum Kind {
@@ -86,7 +121,7 @@ pub fn new() -> VnodeRef {
         nodes: SpinLock::new("tmpfs_nodes", HashMap::new()),
         pages: AtomicU64::new(0),
     });
-    let root = TmpNode::make(&fs, S_IFDIR | 0o1777, 0, 0, Kind::Dir { entries: SpinLock::new("tmpfs_dir", BTreeMap::new()), parent: SpinLock::new("tmpfs_parent", Weak::new()) });
+    let root = TmpNode::make(&fs, S_IFDIR | 0o1777, 0, 0, Kind::Dir { entries: SpinLock::new("tmpfs_dir", Entries::default()), parent: SpinLock::new("tmpfs_parent", Weak::new()) });
     root.meta.lock().nlink = 2;
     root
 }
@@ -224,7 +259,10 @@ impl Vnode for TmpNode {
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
         let e = self.entries()?.lock();
-        Ok(e.iter().map(|(name, n)| DirEntry { ino: n.ino, name: name.clone(), vtype: n.vtype() }).collect())
+        let mut out: Vec<DirEntry> =
+            e.by_name.iter().map(|(name, (pos, n))| DirEntry { ino: n.ino, name: name.clone(), vtype: n.vtype(), off: *pos }).collect();
+        out.sort_unstable_by_key(|d| d.off);
+        Ok(out)
     }
 
     fn readlink(&self) -> Result<Vec<u8>, Errno> {
@@ -338,7 +376,7 @@ impl Vnode for TmpNode {
             S_IFDIR | (mode & 0o7777),
             uid,
             gid,
-            Kind::Dir { entries: SpinLock::new("tmpfs_dir", BTreeMap::new()), parent: SpinLock::new("tmpfs_parent", me.as_ref().map(Arc::downgrade).unwrap_or_default()) },
+            Kind::Dir { entries: SpinLock::new("tmpfs_dir", Entries::default()), parent: SpinLock::new("tmpfs_parent", me.as_ref().map(Arc::downgrade).unwrap_or_default()) },
         );
         n.meta.lock().nlink = 2;
         self.add(name, Arc::clone(&n))?;
@@ -590,5 +628,33 @@ mod tests {
         root.rmdir(b"d").unwrap();
         assert_eq!(root.attr().unwrap().nlink, 2);
         assert!(root.fs().statfs().unwrap().bfree > 0);
+        readdir_positions_are_stable(&root);
+    }
+
+    /// A reader resuming after an entry's position sees every entry still there, whatever was
+    /// removed before it (getdents64 resumes by position, not by index).
+    fn readdir_positions_are_stable(root: &VnodeRef) {
+        let d = root.mkdir(b"pos", 0o755, 0, 0).unwrap();
+        for n in [b"m", b"a", b"z", b"c"] {
+            d.create(n, 0o644, 0, 0).unwrap();
+        }
+        let first = d.readdir().unwrap();
+        let names: Vec<&[u8]> = first.iter().map(|e| e.name.as_slice()).collect();
+        assert_eq!(names, [b"m", b"a", b"z", b"c"], "in the order they were made");
+        assert!(first.windows(2).all(|w| w[0].off < w[1].off) && first[0].off >= 1);
+        // A reader got "m" and "a", then both go: it resumes with "z".
+        d.unlink(b"m").unwrap();
+        d.unlink(b"a").unwrap();
+        let rest: Vec<Vec<u8>> = d.readdir().unwrap().into_iter().filter(|e| e.off > first[1].off).map(|e| e.name).collect();
+        assert_eq!(rest, [b"z".to_vec(), b"c".to_vec()]);
+        // A renamed or new name comes after every position handed out.
+        d.rename(b"z", &d, b"y", 0).unwrap();
+        let last = d.readdir().unwrap();
+        assert_eq!(last.last().map(|e| e.name.as_slice()), Some(b"y".as_slice()));
+        assert!(last.last().unwrap().off > first[3].off);
+        for n in [b"c", b"y"] {
+            d.unlink(n).unwrap();
+        }
+        root.rmdir(b"pos").unwrap();
     }
 }

@@ -251,6 +251,11 @@ pub struct DirEntry {
     pub ino: u64,
     pub name: Vec<u8>,
     pub vtype: VType,
+    /// Its position in the directory: at least 1 and increasing along the list readdir
+    /// returns, and stable — a reader that got this entry resumes with the first one whose
+    /// position is greater, even when entries before it have been removed meanwhile
+    /// (getdents64's d_off; an index would skip entries).
+    pub off: u64,
 }
 
 /// Longest name of one directory entry (NAME_MAX).
@@ -396,6 +401,12 @@ pub trait Vnode: Send + Sync + Debug {
     /// and/or writing (None: not a pipe).
     fn open_fifo(&self, _read: bool, _write: bool) -> Option<VnodeRef> {
         None
+    }
+
+    /// A check of the file's own when it is opened (after the mode bits): procfs refuses
+    /// another user's /proc/PID/maps (EACCES), as Linux's ptrace_may_access does.
+    fn may_open(&self) -> Result<(), Errno> {
+        Ok(())
     }
 
     /// A "magic" link (/proc/PID/fd/N): following it leads to the open file itself, not to

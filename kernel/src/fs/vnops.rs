@@ -375,8 +375,15 @@ pub fn chmod(cred: &Cred, t: Target<'_>, mode: u32) -> Result<(), Errno> {
 
 /// chown(2) and its kin: None (the call's -1) leaves an id alone (CAP_CHOWN, or the owner
 /// changing the group to one of theirs; set-id bits cleared on a non-directory).
+/// Even with both ids -1 a chown clears set-id bits, as a chmod the owner may make
+/// (perm::chown_prepare).
 pub fn chown(cred: &Cred, t: Target<'_>, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
-    setattr(cred, t, &SetAttr { uid, gid, ..SetAttr::default() }, None)
+    let _w = mount::want_write(t.mount)?;
+    let change = perm::chown_prepare(cred, &t.vnode.attr()?, uid, gid)?;
+    if change == SetAttr::default() {
+        return Ok(());
+    }
+    t.vnode.setattr(&change)
 }
 
 /// One time of a utimensat(2) request.

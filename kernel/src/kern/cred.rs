@@ -19,7 +19,7 @@ pub type CapSet = u64;
 pub use linux_raw_sys::general::{
     CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_LAST_CAP,
     CAP_LINUX_IMMUTABLE, CAP_MAC_OVERRIDE, CAP_MKNOD, CAP_SETGID, CAP_SETPCAP, CAP_SETUID, CAP_SYS_ADMIN, CAP_SYS_BOOT,
-    CAP_SYS_RESOURCE,
+    CAP_SYS_PTRACE, CAP_SYS_RESOURCE,
 };
 
 /// Every capability.
@@ -109,6 +109,18 @@ impl Cred {
     /// Whether `gid` is the fsgid or a supplementary group (in_group_p).
     pub fn in_group(&self, gid: u32) -> bool {
         self.fsgid == gid || self.groups.contains(&gid)
+    }
+
+    /// Whether a process with these credentials may look into one with `target`'s — its
+    /// /proc/PID/maps, exe link and descriptors, the private fields of its stat —
+    /// (ptrace_may_access with PTRACE_MODE_READ_FSCREDS, for another process): the caller's
+    /// fsuid is each of the target's real, effective and saved uids and its fsgid each of its
+    /// gids, or the caller has CAP_SYS_PTRACE. vk keeps no "dumpable" flag: a process that
+    /// ran a set-user-ID program stays open to its real user as long as its ids all match.
+    pub fn may_inspect(&self, target: &Cred) -> bool {
+        let uids = [target.uid, target.euid, target.suid];
+        let gids = [target.gid, target.egid, target.sgid];
+        (uids.iter().all(|&u| u == self.fsuid) && gids.iter().all(|&g| g == self.fsgid)) || self.capable(CAP_SYS_PTRACE)
     }
 
     /// The credentials access(2) and faccessat(2) without AT_EACCESS check with: the real
@@ -337,6 +349,26 @@ mod tests {
         c.setresgid(IdChange { real: Some(1000), effective: Some(1000), saved: Some(1000) }).unwrap();
         c.setresuid(IdChange { real: Some(1000), effective: Some(1000), saved: Some(1000) }).unwrap();
         c
+    }
+
+    #[test]
+    fn inspecting_another_process() {
+        let (u, root) = (user(), Cred::root());
+        assert!(u.may_inspect(&user()), "the same user");
+        assert!(!u.may_inspect(&root), "root's process");
+        assert!(root.may_inspect(&u), "CAP_SYS_PTRACE");
+        // A set-user-ID program's process: its saved uid is not the caller's.
+        let mut suid = user();
+        suid.euid = 0;
+        suid.suid = 0;
+        assert!(!u.may_inspect(&suid));
+        let mut other_group = user();
+        other_group.egid = 42;
+        assert!(!u.may_inspect(&other_group));
+        let mut no_ptrace = Cred::root();
+        no_ptrace.cap_effective &= !(1 << CAP_SYS_PTRACE);
+        no_ptrace.fsuid = 5;
+        assert!(!no_ptrace.may_inspect(&u));
     }
 
     #[test]

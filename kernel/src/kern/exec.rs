@@ -254,7 +254,8 @@ fn load_elf(
             vm.map(MapEntry { start: anon_start, end: anon_end, prot, backing: Backing::Anon, name: Vec::new() });
         }
         if p.p_offset == 0 {
-            phdr_addr.get_or_insert(vaddr + h.e_phoff);
+            // The file's numbers: Linux's sum wraps (AT_PHDR is only a hint to the program).
+            phdr_addr.get_or_insert(vaddr.wrapping_add(h.e_phoff));
         }
         max_end = max_end.max(mem_end);
     }
@@ -262,7 +263,7 @@ fn load_elf(
         return Err(noexec(format!("{name}: no loadable segments")));
     }
     if let Some(p) = phdrs.iter().find(|p| p.p_type == PT_PHDR) {
-        phdr_addr = Some(bias + p.p_vaddr);
+        phdr_addr = Some(bias.wrapping_add(p.p_vaddr));
     }
     let brk = page_up(max_end).ok_or(Errno::ENOEXEC)?;
     vm.brk_start = brk;

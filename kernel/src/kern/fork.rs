@@ -150,6 +150,9 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         (None, space.thread(slot), Some((space, slot)))
     } else {
         let mut vm = pu.vm().write().fork(tid_of(pid));
+        // The parent's other threads lose write access to the now shared pages before the
+        // child can see them.
+        crate::kern::usertrap::sync_stub(ctx);
         let pm = platform::physmem::get().ok_or(Errno::ENOMEM).map_err(fail)?;
         let (space, t0) = StubSpace::spawn(pm.fd()).map_err(|e| {
             log::warn!("fork: {e}");

@@ -13,7 +13,8 @@
 //!   the same page until the operation is done; only then is a bucket locked;
 //! * a bucket is never held across a sleep: the waiter queues itself and checks the value
 //!   under it, drops it, then sleeps on its own wait channel; wakers take waiters off the
-//!   queue under it and wake them after dropping it;
+//!   queue under it and wake them after dropping it. A private word whose page a
+//!   copy-on-write store moved meanwhile is checked again once queued (see [`wait`]);
 //! * two buckets (requeue, wake-op) are locked in index order; a waiter's `key` (which a
 //!   requeue changes) is a leaf inside its bucket's lock.
 
@@ -174,7 +175,19 @@ pub fn wait(p: &UProc, addr: u64, val: u32, bitset: u32, deadline: Option<u64>) 
         }
         q.push_back(Arc::clone(&w));
     }
+    let old_pa = word.pa;
     drop(word);
+    // A private word's page may have moved since it was resolved: a store by another thread
+    // into a copy-on-write page copies it, and that thread's wake-up may have found the queue
+    // before we were on it — the check above then read the old page. Now that we are queued,
+    // look through the map again, as Linux reads the word after queueing itself.
+    if matches!(key, Key::Private { .. })
+        && let Ok((_, now)) = locate(p, addr, false)
+        && now.pa != old_pa
+        && now.get().load(Ordering::SeqCst) != val
+    {
+        return unqueue(&w, Errno::EAGAIN);
+    }
     log::debug!("futex: wait pid {} {addr:#x} key {key:?} val {val}", p.pid);
     let chan = wchan_of(&*w);
     loop {
@@ -230,7 +243,14 @@ pub fn wake(p: &UProc, addr: u64, n: u32, bitset: u32) -> Result<usize, Errno> {
 }
 
 /// FUTEX_(CMP_)REQUEUE: wake `n_wake`, move up to `n_requeue` others to `addr2`.
-pub fn requeue(p: &UProc, addr: u64, n_wake: u32, n_requeue: u32, addr2: u64, cmp: Option<u32>) -> Result<usize, Errno> {
+pub fn requeue(
+    p: &UProc,
+    addr: u64,
+    n_wake: u32,
+    n_requeue: u32,
+    addr2: u64,
+    cmp: Option<u32>,
+) -> Result<usize, Errno> {
     let (key, word) = locate(p, addr, false)?;
     let (key2, word2) = locate(p, addr2, false)?;
     let mut ws = Vec::new();

@@ -236,20 +236,34 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// The main thread after boot: host signals become kernel events.
+/// The main thread after boot: host signals become kernel events. During a reboot it gives
+/// back what it takes and stops (see kern/shutdown.rs), so that the new kernel gets it.
 fn host_signal_loop() -> ! {
+    use crate::kern::shutdown;
     use platform::host::HostSignal;
     loop {
-        match platform::host::wait_signal() {
-            HostSignal::Quit => kdb::request_breakin(),
-            HostSignal::Term | HostSignal::Int | HostSignal::Hup => {
+        let sig = platform::host::wait_signal(shutdown::HOST_SIGNAL_POLL);
+        if shutdown::rebooting() {
+            if let Some(s) = sig {
+                platform::host::repost(s);
+            }
+            shutdown::park_main();
+        }
+        match sig {
+            None => {}
+            Some(HostSignal::Quit) => kdb::request_breakin(),
+            Some(s @ (HostSignal::Term | HostSignal::Int | HostSignal::Hup)) => {
                 if kdb::active() {
                     platform::console::write(b"\nhost signal at db>: halting\n");
                     platform::host::exit(crate::kern::shutdown::EXIT_HALT);
                 }
+                if shutdown::host_asked_to_stop() {
+                    platform::host::repost(s);
+                    shutdown::park_main();
+                }
                 cpu::send_ipi(0, cpu::IPI_SHUTDOWN);
             }
-            HostSignal::Winch => crate::kern::tty::host_winch(),
+            Some(HostSignal::Winch) => crate::kern::tty::host_winch(),
         }
     }
 }

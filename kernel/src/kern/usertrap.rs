@@ -2,12 +2,12 @@
 //! (a system call, a page fault, an exception, a preemption), and go back — vkernel's
 //! `user_trap` / `go_user` loop, with the stub in place of the hardware.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use kvm_mem::abi::tflags;
-use platform::stub::{RunControl, Trap};
+use platform::stub::{Ops, RunControl, Trap};
 
 use crate::kern::ctx::{Ctx, Exit};
 use crate::kern::exit::{self, sigstatus};
@@ -15,7 +15,7 @@ use crate::kern::proc::UProc;
 use crate::kern::signal::{SIGBUS, SIGKILL, SIGSEGV};
 use crate::kern::thread::UThread;
 use crate::kern::{sched, signal};
-use crate::vm::space::{Access, FaultError};
+use crate::vm::space::{Access, FaultError, VmMap};
 
 /// The system call layer's entry: `sys::dispatch`, registered at boot (`sys::install`), since
 /// `kern` sits below `sys` and does not name it. It runs the call in `ctx.regs` (`compat`: an
@@ -53,16 +53,51 @@ impl RunControl for Ctl {
 fn run_user(td: &UThread, p: &UProc) -> (Trap, u64) {
     let u = td.user();
     let Some(stub) = u.stub.lock().clone() else { return (Trap::Dead, 0) };
-    let mut ops = p.user().vm().read().take_ops();
+    let vm = p.user().vm();
+    let others = others_in_stub(p, &vm);
+    let (mut ops, deferred) = {
+        let g = vm.read();
+        // With other threads in the stub, the space's operations are carried out now, under
+        // the map, in order with every other thread's (see vm/space.rs); alone, on the way in.
+        if others && g.sync_stub(&stub) { (Ops::new(), Vec::new()) } else { g.take_ops() }
+    };
     ops.append(std::mem::take(&mut *u.ops.lock()));
     let mut regs = *u.regs.lock();
     td.rec.flags.fetch_or(tflags::INUSER, Ordering::Relaxed);
     let t0 = platform::time::uptime_ns();
     let trap = stub.run(&mut regs, &mut ops, &Ctl(platform::cpu::curcpu()));
     let ran = platform::time::uptime_ns().saturating_sub(t0);
+    // The stub has carried out the operations: the pages they unmapped can go.
+    vm.read().release(deferred);
     td.rec.flags.fetch_and(!tflags::INUSER, Ordering::Relaxed);
     *u.regs.lock() = regs;
     (trap, ran)
+}
+
+/// After a change that took access away from the address space of `ctx` (munmap, mprotect,
+/// mremap, MADV_DONTNEED, a mapping over another, a smaller break, fork's copy-on-write):
+/// when other threads may be running in the stub (more threads, or processes sharing the
+/// memory), the stub carries the change out now, through this thread, so that they lose the
+/// access before the call returns — and, for fork, before the child runs. A lone thread
+/// needs nothing: it runs the queued operations before its next guest instruction.
+pub fn sync_stub(ctx: &Ctx<'_>) {
+    let vm = ctx.p.user().vm();
+    if !others_in_stub(ctx.p, &vm) {
+        return;
+    }
+    let g = vm.read();
+    if !g.unmap_queued() {
+        return;
+    }
+    let Some(stub) = ctx.td.user().stub.lock().clone() else { return };
+    g.sync_stub(&stub);
+}
+
+/// Whether threads other than the caller may run in the stub of `p`'s address space `vm`:
+/// `p` has more threads, or other processes share the memory (CLONE_VM). Two references to
+/// the space are `p`'s and the caller's; more are other sharers (or their calls in flight).
+fn others_in_stub(p: &UProc, vm: &Arc<VmMap>) -> bool {
+    p.nthreads() > 1 || Arc::strong_count(vm) > 2
 }
 
 /// x86's page-fault exception (#PF).

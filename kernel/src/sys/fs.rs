@@ -18,6 +18,7 @@ use crate::kern::cred::Cred;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::sys::fsflags::{Dup3Flags, Pipe2Flags};
+use crate::vm::space::PROT_WRITE;
 
 /// openat's "relative to the working directory".
 pub const AT_FDCWD: i32 = linux::AT_FDCWD;
@@ -117,21 +118,63 @@ fn write_file(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8]) -> SysResu
     Ok(n)
 }
 
-/// A read's buffer must be writable before anything is consumed into it (a pipe keeps its
-/// data when the copy would fail).
-fn check_dest(ctx: &Ctx<'_>, dst: UserSlice<u8>) -> Result<(), Errno> {
-    let len = u64::try_from(dst.len.min(IO_CHUNK)).map_err(|_| Errno::EFAULT)?;
-    if len == 0 {
-        return Ok(());
+/// The part of the guest buffers `iov` a transfer can use, in order. Linux copies as it goes
+/// and stops at the first byte it cannot reach, so a regular file's read or write moves what
+/// precedes the first unreachable page (`prot`: PROT_WRITE for a read's buffers, 0 — readable
+/// — for a write's) and is EFAULT only when that is nothing. A pipe or terminal (not
+/// seekable) takes its buffers whole or answers EFAULT: its data must not be consumed and then
+/// lost (pipe_read and pipe_write answer EFAULT for a copy that stops short, too).
+fn reachable(ctx: &Ctx<'_>, f: &File, iov: &[UserSlice<u8>], prot: u32) -> Result<Vec<UserSlice<u8>>, Errno> {
+    let whole = !f.vnode.seekable();
+    let vm = ctx.p.user().vm();
+    let g = vm.read();
+    let mut out = Vec::with_capacity(iov.len());
+    let mut budget = IO_CHUNK;
+    let mut requested = false;
+    for part in iov {
+        let len = part.len.min(budget);
+        if len == 0 {
+            continue;
+        }
+        requested = true;
+        let reach = g.accessible_prefix(part.addr(), u64::try_from(len).unwrap_or(u64::MAX), prot);
+        let n = usize::try_from(reach).unwrap_or(0).min(len);
+        if n < len && whole {
+            return Err(Errno::EFAULT);
+        }
+        if n > 0 {
+            out.push(part.prefix(n));
+            budget -= n;
+        }
+        if n < len || budget == 0 {
+            break;
+        }
     }
-    let ok = ctx.p.user().vm().read().accessible(dst.addr(), len, crate::vm::space::PROT_WRITE);
-    if ok { Ok(()) } else { Err(Errno::EFAULT) }
+    if out.is_empty() && requested {
+        return Err(Errno::EFAULT);
+    }
+    Ok(out)
+}
+
+/// The one buffer of read(2)/write(2) as [`reachable`] trims it.
+fn reachable_one(ctx: &Ctx<'_>, f: &File, buf: UserSlice<u8>, prot: u32) -> Result<UserSlice<u8>, Errno> {
+    Ok(reachable(ctx, f, &[buf], prot)?.first().copied().unwrap_or(buf.prefix(0)))
+}
+
+/// Copy in the bytes of the (reachable) buffers `iov`, in order.
+fn gather(ctx: &Ctx<'_>, iov: &[UserSlice<u8>]) -> Result<Vec<u8>, Errno> {
+    let mut data = vec![0u8; iov.iter().map(|p| p.len).sum()];
+    let mut at = 0;
+    for part in iov {
+        ctx.copyin(*part, &mut data[at..at + part.len])?;
+        at += part.len;
+    }
+    Ok(data)
 }
 
 pub fn sys_read(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
-    let buf = ctx.slice::<u8>(1, 2);
-    check_dest(ctx, buf)?;
+    let buf = reachable_one(ctx, &f, ctx.slice::<u8>(1, 2), PROT_WRITE)?;
     let data = read_file(&f, None, buf.len)?;
     ctx.write_slice(buf, &data)?;
     Ok(data.len())
@@ -143,8 +186,7 @@ pub fn sys_pread64(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::ESPIPE);
     }
     let off = ctx.offset(3)?;
-    let buf = ctx.slice::<u8>(1, 2);
-    check_dest(ctx, buf)?;
+    let buf = reachable_one(ctx, &f, ctx.slice::<u8>(1, 2), PROT_WRITE)?;
     let data = read_file(&f, Some(off), buf.len)?;
     ctx.write_slice(buf, &data)?;
     Ok(data.len())
@@ -152,9 +194,8 @@ pub fn sys_pread64(ctx: &mut Ctx<'_>) -> SysResult {
 
 pub fn sys_write(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
-    let src = ctx.slice::<u8>(1, 2).prefix(IO_CHUNK);
-    let mut data = vec![0u8; src.len];
-    ctx.copyin(src, &mut data)?;
+    let iov = reachable(ctx, &f, &[ctx.slice::<u8>(1, 2)], 0)?;
+    let data = gather(ctx, &iov)?;
     sigpipe(ctx, write_file(ctx, &f, None, &data))
 }
 
@@ -173,9 +214,8 @@ pub fn sys_pwrite64(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::ESPIPE);
     }
     let off = ctx.offset(3)?;
-    let src = ctx.slice::<u8>(1, 2).prefix(IO_CHUNK);
-    let mut data = vec![0u8; src.len];
-    ctx.copyin(src, &mut data)?;
+    let iov = reachable(ctx, &f, &[ctx.slice::<u8>(1, 2)], 0)?;
+    let data = gather(ctx, &iov)?;
     write_file(ctx, &f, Some(off), &data)
 }
 
@@ -196,22 +236,15 @@ fn iovecs(ctx: &Ctx<'_>) -> Result<Vec<UserSlice<u8>>, Errno> {
 pub fn sys_writev(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
     let iov = iovecs(ctx)?;
-    let mut data = Vec::new();
-    for part in iov {
-        let part = part.prefix(IO_CHUNK.saturating_sub(data.len()));
-        let at = data.len();
-        data.resize(at + part.len, 0);
-        ctx.copyin(part, &mut data[at..])?;
-    }
+    let iov = reachable(ctx, &f, &iov, 0)?;
+    let data = gather(ctx, &iov)?;
     sigpipe(ctx, write_file(ctx, &f, None, &data))
 }
 
 pub fn sys_readv(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
     let iov = iovecs(ctx)?;
-    for part in &iov {
-        check_dest(ctx, *part)?;
-    }
+    let iov = reachable(ctx, &f, &iov, PROT_WRITE)?;
     let total: usize = iov.iter().map(|p| p.len).sum();
     let data = read_file(&f, None, total)?;
     let mut done = 0;
@@ -260,12 +293,8 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let cred = cred(ctx);
     if flags & O_PATH == 0 && !created {
-        // inode_permission: EROFS for writing to a file on a read-only mount comes first.
-        let writes = flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0;
-        if writes && matches!(vt, VType::Reg | VType::Dir | VType::Lnk) && np.mount().readonly() {
-            return Err(Errno::EROFS);
-        }
-        perm::may_open(&cred, &v.attr()?, flags)?;
+        perm::may_open(&cred, &v.attr()?, flags, np.mount().readonly())?;
+        v.may_open()?; // procfs: another user's /proc/PID/maps
     }
     let v = if v.is_tty() && flags & O_PATH == 0 { crate::kern::tty::ctty::on_open(ctx.p, v, flags)? } else { v };
     // A pipe reached through /proc/PID/fd: a new end of it, as the access mode asks.

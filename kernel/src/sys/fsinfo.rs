@@ -7,7 +7,7 @@ use zerocopy::IntoBytes;
 
 use crate::abi::fs::Dirent64Head;
 use crate::abi::{self, linux};
-use crate::fs::mount::MountRef;
+use crate::fs::mount::{self, MountRef};
 use crate::fs::namei::{self, NamePath};
 use crate::fs::perm;
 use crate::fs::vfs::{VType, VnodeRef};
@@ -88,14 +88,18 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let cap = ctx.size(2).min(IO_CHUNK);
     let attr = v.attr()?;
-    let mut entries = vec![(attr.ino, b".".to_vec(), 4u8), (attr.ino, b"..".to_vec(), 4u8)];
     let _ = np;
+    // The file offset is the d_off of the last entry returned: `.` is 1, `..` 2, then each
+    // entry's stable position (DirEntry::off) + 2, so that entries removed meanwhile do not
+    // make the next call skip others.
+    let mut entries = vec![(1u64, attr.ino, b".".to_vec(), 4u8), (2, attr.ino, b"..".to_vec(), 4u8)];
     for e in v.readdir()? {
-        entries.push((e.ino, e.name, e.vtype.dirent_type()));
+        entries.push((e.off.saturating_add(2), e.ino, e.name, e.vtype.dirent_type()));
     }
-    let mut pos = usize::try_from(*f.offset.lock()).unwrap_or(usize::MAX);
+    let from = *f.offset.lock();
+    let mut pos = from;
     let mut out = Vec::new();
-    while let Some((ino, name, dtype)) = entries.get(pos) {
+    for (d_off, ino, name, dtype) in entries.iter().filter(|e| e.0 > from) {
         // A record: the head, the name, a NUL, padding to 8 bytes.
         let reclen = (size_of::<Dirent64Head>() + name.len() + 1).div_ceil(8) * 8;
         if out.len() + reclen > cap {
@@ -107,17 +111,17 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
         let start = out.len();
         let head = Dirent64Head {
             d_ino: *ino,
-            d_off: i64::try_from(pos + 1).unwrap_or(i64::MAX),
+            d_off: i64::try_from(*d_off).unwrap_or(i64::MAX),
             d_reclen: u16::try_from(reclen).map_err(|_| Errno::EINVAL)?,
             d_type: *dtype,
         };
         out.extend_from_slice(head.as_bytes());
         out.extend_from_slice(name);
         out.resize(start + reclen, 0);
-        pos += 1;
+        pos = *d_off;
     }
     ctx.write_slice(ctx.slice(1, 2), &out)?;
-    *f.offset.lock() = u64::try_from(pos).unwrap_or(u64::MAX);
+    *f.offset.lock() = pos;
     vnops::accessed(&f);
     Ok(out.len())
 }
@@ -203,6 +207,13 @@ fn access_common(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32, flags: Acces
         return Ok(0);
     }
     let a = v.attr()?;
+    // Execute access to a regular file on a noexec mount, before the mode bits (do_faccessat).
+    if mode & perm::MAY_EXEC != 0
+        && a.vtype() == VType::Reg
+        && mnt.as_ref().is_some_and(|m| m.flags().contains(mount::MountFlags::NOEXEC))
+    {
+        return Err(Errno::EACCES);
+    }
     // Write access to a file (not a device, FIFO or socket) on a read-only mount.
     if mode & perm::MAY_WRITE != 0
         && matches!(a.vtype(), VType::Reg | VType::Dir | VType::Lnk)

@@ -265,6 +265,17 @@ pub fn lookup(nr: u64) -> Option<&'static Syscall> {
     index().get(i).copied().flatten().map(|k| &TABLE[k])
 }
 
+/// The memory calls that can take access away from mapped pages (see
+/// [`crate::kern::usertrap::sync_stub`]).
+const TAKES_ACCESS_AWAY: [u64; 6] = [
+    linux_raw_sys::general::__NR_mmap as u64,
+    linux_raw_sys::general::__NR_munmap as u64,
+    linux_raw_sys::general::__NR_mprotect as u64,
+    linux_raw_sys::general::__NR_mremap as u64,
+    linux_raw_sys::general::__NR_madvise as u64,
+    linux_raw_sys::general::__NR_brk as u64,
+];
+
 /// Run the system call in `ctx.regs` and put its result in rax.
 pub fn dispatch(ctx: &mut Ctx<'_>, compat: bool) {
     let nr = ctx.regs.rax();
@@ -285,6 +296,10 @@ pub fn dispatch(ctx: &mut Ctx<'_>, compat: bool) {
             }
         }
     };
+    // A change that took memory away is carried out in the stub before the call returns.
+    if !compat && TAKES_ACCESS_AWAY.contains(&nr) {
+        crate::kern::usertrap::sync_stub(ctx);
+    }
     if trace {
         let name = if compat { "int 0x80" } else { names::name(nr).unwrap_or("?") };
         let res = match r {

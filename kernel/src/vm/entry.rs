@@ -88,14 +88,18 @@ impl MapEntry {
     /// Its mode as /proc/PID/maps writes it: `r-xp`, `rw-s`.
     pub fn perms(&self) -> String {
         let bit = |b: u32, c: char| if self.prot & b != 0 { c } else { '-' };
-        [bit(PROT_READ, 'r'), bit(PROT_WRITE, 'w'), bit(PROT_EXEC, 'x'), if self.shared() { 's' } else { 'p' }].iter().collect()
+        [bit(PROT_READ, 'r'), bit(PROT_WRITE, 'w'), bit(PROT_EXEC, 'x'), if self.shared() { 's' } else { 'p' }]
+            .iter()
+            .collect()
     }
 
     /// Where in its backing object it starts (0 for private anonymous memory).
     pub fn offset(&self) -> u64 {
         match &self.backing {
             Backing::Anon => 0,
-            Backing::File { offset, .. } | Backing::Shared { offset, .. } | Backing::SharedFile { offset, .. } => *offset,
+            Backing::File { offset, .. } | Backing::Shared { offset, .. } | Backing::SharedFile { offset, .. } => {
+                *offset
+            }
         }
     }
 

@@ -5,8 +5,8 @@
 
 use std::sync::atomic::Ordering;
 
-use platform::PAGE_SIZE;
 use kvm_mem::abi::PhysmemRecord;
+use platform::PAGE_SIZE;
 use platform::physmem::{PhysMem, pgflags};
 
 /// Page counts by use.

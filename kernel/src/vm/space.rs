@@ -23,6 +23,17 @@
 //!   object's or a tmpfs file's page) is got with it dropped and inserted after, unless
 //!   another thread got there first (then its page is kept and ours freed: one page). The
 //!   map cannot change meanwhile, since the reader holds `vmmap` shared throughout.
+//!
+//! Other threads keep running in the stub while one changes the map, so a page the stub may
+//! still map is not released when it leaves the table (munmap, mremap, MADV_DONTNEED, a
+//! copy-on-write copy) but kept in `deferred` until the stub has carried out the operations
+//! queued before: by [`AddressSpace::sync_stub`] at once (a system call that took access away
+//! from a process whose other threads may run, fork, and such a thread resuming — always
+//! under `vmmap`, so operations taken by one thread never land after an unmap queued later
+//! with the map exclusive, and one at a time under `stub_sync`, so that a thread that finds
+//! the queue empty knows the operations taken before are done), or by the lone thread that takes them to run them
+//! ([`AddressSpace::take_ops`], then [`AddressSpace::release`]). So no stale host mapping ever
+//! reaches a page given to someone else (Linux's TLB shootdown before the free).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,11 +42,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use platform::PAGE_SIZE;
 use platform::physmem::{self, PhysMem, pgflags};
 use platform::stub::layout::USER_END;
-use platform::stub::{Ops, StubSpace};
+use platform::stub::{Ops, StubSpace, StubThread};
 use platform::sync::SpinLock;
 
 use crate::kern::errno::Errno;
-use crate::kern::sleeplock::RwSleepLock;
+use crate::kern::sleeplock::{RwSleepLock, SleepLock};
 pub use crate::vm::entry::{Backing, MapEntry, SharedObject};
 
 pub const PAGE: u64 = PAGE_SIZE as u64;
@@ -116,6 +127,12 @@ pub enum StubOp {
 struct PageTable {
     pages: BTreeMap<u64, Pte>,
     pending: Vec<StubOp>,
+    /// Whether `pending` takes access away (an unmap) that threads running in the stub may
+    /// still have.
+    unmap_queued: bool,
+    /// Physical pages that left the table while the stub may still map them: released once
+    /// the stub has carried out `pending` (see the module doc).
+    deferred: Vec<u64>,
 }
 
 impl PageTable {
@@ -125,7 +142,17 @@ impl PageTable {
         while a < end {
             let len = (end - a).min(1 << 30);
             self.pending.push(StubOp::Unmap { addr: a, len });
+            self.unmap_queued = true;
             a += len;
+        }
+    }
+
+    /// A page leaves the table: released now, or (`stub_mapped`) once the stub lost it.
+    fn drop_page(&mut self, pm: &PhysMem, pa: u64, stub_mapped: bool) {
+        if stub_mapped {
+            self.deferred.push(pa);
+        } else {
+            pm.page_unref(pa);
         }
     }
 
@@ -153,6 +180,10 @@ pub struct AddressSpace {
     entries: BTreeMap<u64, MapEntry>,
     /// The page table and pending stub operations (`vm_pages`).
     pt: SpinLock<PageTable>,
+    /// Held while a thread carries the queued operations out in the stub
+    /// ([`AddressSpace::sync_stub`]): one at a time, so that a thread that finds the queue
+    /// empty knows the operations taken before it are done (`stub_sync`, under `vmmap`).
+    stub_sync: SleepLock<()>,
     /// Resident pages (`pt.pages.len()`), readable without the spinlock (statistics, ddb).
     resident: AtomicU64,
     /// Program break: start of the heap and its current end.
@@ -180,6 +211,7 @@ impl AddressSpace {
             pm,
             entries: BTreeMap::new(),
             pt: SpinLock::new("vm_pages", PageTable::default()),
+            stub_sync: SleepLock::new("stub_sync", ()),
             resident: AtomicU64::new(0),
             brk_start: 0,
             brk: 0,
@@ -214,9 +246,14 @@ impl AddressSpace {
         self.resident.store(pt.pages.len() as u64, Ordering::Relaxed);
     }
 
-    /// Mapping operations waiting for the stub (taken by the thread about to run).
-    pub fn take_ops(&self) -> Ops {
-        let pending = std::mem::take(&mut self.pt.lock().pending);
+    /// Mapping operations waiting for the stub, and the pages to release once the stub has
+    /// carried them out ([`AddressSpace::release`]): taken by the thread about to run.
+    pub fn take_ops(&self) -> (Ops, Vec<u64>) {
+        let mut pt = self.pt.lock();
+        pt.unmap_queued = false;
+        let deferred = std::mem::take(&mut pt.deferred);
+        let pending = std::mem::take(&mut pt.pending);
+        drop(pt);
         let mut ops = Ops::new();
         for op in pending {
             match op {
@@ -224,13 +261,52 @@ impl AddressSpace {
                 StubOp::Unmap { addr, len } => ops.unmap(addr, len),
             }
         }
-        ops
+        (ops, deferred)
+    }
+
+    /// Release pages taken with [`AddressSpace::take_ops`], once the stub has carried out
+    /// the operations taken with them.
+    pub fn release(&self, pages: Vec<u64>) {
+        for pa in pages {
+            self.pm.page_unref(pa);
+        }
+    }
+
+    /// Whether operations that take access away wait for the stub.
+    pub fn unmap_queued(&self) -> bool {
+        self.pt.lock().unmap_queued
+    }
+
+    /// Carry out the queued operations in the stub now, through `via` (a thread trapped in
+    /// the kernel; the map held, shared at least, and no spinlock), then release the pages
+    /// they unmapped: after this no thread running in the stub reaches what the map no longer
+    /// has (Linux's TLB shootdown). False, with nothing taken, when `via` cannot carry
+    /// operations out (it has not trapped yet).
+    pub fn sync_stub(&self, via: &StubThread) -> bool {
+        if !via.can_exec_ops() {
+            return false;
+        }
+        // Wait for another thread's operations still on their way into the stub.
+        let _one = self.stub_sync.lock();
+        let (ops, deferred) = self.take_ops();
+        // A stub that died meanwhile maps nothing any more: its pages can go all the same.
+        if !ops.is_empty() && !via.exec_ops(ops) {
+            log::debug!("vm: space {}: stub gone while syncing its mappings", self.id);
+        }
+        self.release(deferred);
+        true
     }
 
     /// The queued stub operations themselves (taken): what a test checks.
     #[cfg(test)]
     pub fn take_stub_ops(&self) -> Vec<StubOp> {
-        std::mem::take(&mut self.pt.lock().pending)
+        // Taken as a stub would carry them out: the pages they unmapped can go.
+        let mut pt = self.pt.lock();
+        pt.unmap_queued = false;
+        let (ops, deferred) = (std::mem::take(&mut pt.pending), std::mem::take(&mut pt.deferred));
+        drop(pt);
+        self.release(deferred);
+        ops
     }
 
     pub fn entries(&self) -> impl Iterator<Item = &MapEntry> {
@@ -246,7 +322,11 @@ impl AddressSpace {
     /// fault holds the page table (the debugger does not wait).
     pub fn resident_in(&self, start: u64, end: u64) -> Option<(u64, u64)> {
         let pt = self.pt.try_lock()?;
-        Some(pt.pages.range(start / PAGE..end.div_ceil(PAGE)).fold((0, 0), |(n, cow), (_, p)| (n + 1, cow + u64::from(p.cow))))
+        Some(
+            pt.pages
+                .range(start / PAGE..end.div_ceil(PAGE))
+                .fold((0, 0), |(n, cow), (_, p)| (n + 1, cow + u64::from(p.cow))),
+        )
     }
 
     /// Bytes mapped.
@@ -309,7 +389,7 @@ impl AddressSpace {
         for v in vpns {
             if let Some(pte) = pt.pages.remove(&v) {
                 stub_mapped |= pte.stub_prot != 0;
-                pm.page_unref(pte.pa);
+                pt.drop_page(pm, pte.pa, pte.stub_prot != 0);
             }
         }
         if stub_mapped {
@@ -409,7 +489,7 @@ impl AddressSpace {
                 if i < new_len / PAGE {
                     pt.pages.insert(new / PAGE + i, pte);
                 } else {
-                    pm.page_unref(pte.pa);
+                    pt.drop_page(pm, pte.pa, stub_mapped);
                 }
             }
             self.resident.store(pt.pages.len() as u64, Ordering::Relaxed);
@@ -448,7 +528,7 @@ impl AddressSpace {
                         // Another thread brought the page in while we read it: one page.
                         self.pm.page_unref(pa);
                     }
-                    if access == Access::Write && pte.cow { self.break_cow(pte)? } else { pte }
+                    if access == Access::Write && pte.cow { self.break_cow(&mut pt, pte)? } else { pte }
                 }
                 (None, Some(pa)) => Pte { pa, cow: false, stub_prot: 0 },
                 (None, None) => {
@@ -529,7 +609,7 @@ impl AddressSpace {
 
     /// A copy-on-write page being written: take it if nobody else has it, else copy. Called
     /// with the page table locked (no sleep: an allocation and a copy).
-    fn break_cow(&self, pte: Pte) -> Result<Pte, FaultError> {
+    fn break_cow(&self, pt: &mut PageTable, pte: Pte) -> Result<Pte, FaultError> {
         let pm = &self.pm;
         let only_us = pm.page(pte.pa).is_some_and(|p| p.refcount.load(Ordering::Acquire) == 1);
         if only_us {
@@ -537,7 +617,8 @@ impl AddressSpace {
         }
         let new = pm.alloc_page(self.owner, pgflags::ANON).ok_or(FaultError::OutOfMemory)?;
         pm.copy_page(new, pte.pa);
-        pm.page_unref(pte.pa);
+        // Other threads may read the old page until the new one replaces it in the stub.
+        pt.drop_page(pm, pte.pa, pte.stub_prot != 0);
         Ok(Pte { pa: new, cow: false, stub_prot: 0 })
     }
 
@@ -597,11 +678,29 @@ impl AddressSpace {
         true
     }
 
+    /// How many bytes from `addr` on (at most `len`) are mapped without a gap with `prot`
+    /// (PROT_WRITE: writable; 0: readable, which on x86 any access allows): where a copy that
+    /// goes as far as it can stops. No page is brought in.
+    pub fn accessible_prefix(&self, addr: u64, len: u64, prot: u32) -> u64 {
+        let end = addr.saturating_add(len);
+        let mut a = addr;
+        while a < end {
+            match self.find(a) {
+                Some(e) if e.prot & prot == prot && e.prot != 0 => a = e.end,
+                _ => break,
+            }
+        }
+        a.min(end) - addr
+    }
+
     /// The physical page behind `addr` for a kernel access (copyin/copyout), faulting it in.
     /// Shared access to the space is enough (see [`AddressSpace::fault`]).
     pub fn resolve(&self, addr: u64, write: bool) -> Result<u64, FaultError> {
         let ok = self.find(addr).is_some_and(|e| if write { e.prot & PROT_WRITE != 0 } else { e.prot != 0 });
-        if ok && let Some(pte) = self.pt.lock().pages.get(&(addr / PAGE)) && !(write && pte.cow) {
+        if ok
+            && let Some(pte) = self.pt.lock().pages.get(&(addr / PAGE))
+            && !(write && pte.cow)
+        {
             return Ok(pte.pa + addr % PAGE);
         }
         let pa = self.fault(addr, if write { Access::Write } else { Access::Read })?;
@@ -656,8 +755,9 @@ impl AddressSpace {
 
     /// Release every page (exit, exec).
     pub fn clear(&mut self) {
-        for (_, pte) in std::mem::take(self.pt.get_mut()).pages {
-            self.pm.page_unref(pte.pa);
+        let pt = std::mem::take(self.pt.get_mut());
+        for pa in pt.pages.into_values().map(|pte| pte.pa).chain(pt.deferred) {
+            self.pm.page_unref(pa);
         }
         self.entries.clear();
         self.resident.store(0, Ordering::Relaxed);

@@ -106,7 +106,13 @@ impl FileSystem for MemFs {
 
 fn file_entry(start: u64, pages: u64, file: &Arc<MemFile>, offset: u64) -> MapEntry {
     let vnode: VnodeRef = Arc::clone(file) as VnodeRef;
-    MapEntry { start, end: start + pages * PAGE, prot: PROT_READ, backing: Backing::File { vnode, offset, file_len: u64::MAX }, name: "f".into() }
+    MapEntry {
+        start,
+        end: start + pages * PAGE,
+        prot: PROT_READ,
+        backing: Backing::File { vnode, offset, file_len: u64::MAX },
+        name: "f".into(),
+    }
 }
 
 #[test]
@@ -151,8 +157,10 @@ fn fork_is_copy_on_write() {
         let copy = pte(&child, BASE).unwrap();
         assert!(copy.pa != pa && !copy.cow);
         assert_eq!((read_u64(&parent, BASE), read_u64(&child, BASE)), (1, 2));
-        // The parent is now the page's only holder: its write takes it without a copy (and
-        // maps it writable in the stub again).
+        // Once the child's stub has the copy in place of the original, the parent is the
+        // page's only holder: its write takes it without a copy (and maps it writable in the
+        // stub again).
+        child.take_stub_ops();
         write_u64(&parent, BASE, 3);
         assert_eq!(pte(&parent, BASE).unwrap(), Pte { pa, cow: false, stub_prot: RW });
         assert_eq!(read_u64(&child, BASE), 2);
@@ -167,7 +175,13 @@ fn shared_anonymous_memory_stays_shared_across_fork() {
     {
         let mut parent = space(&pm);
         let object = SharedObject::with_physmem(Arc::clone(&pm));
-        parent.map(MapEntry { start: BASE, end: BASE + PAGE, prot: RW, backing: Backing::Shared { object, offset: 0 }, name: Vec::new() });
+        parent.map(MapEntry {
+            start: BASE,
+            end: BASE + PAGE,
+            prot: RW,
+            backing: Backing::Shared { object, offset: 0 },
+            name: Vec::new(),
+        });
         write_u64(&parent, BASE, 5);
         let child = parent.fork(2);
         assert!(!pte(&child, BASE).unwrap().cow);
@@ -193,20 +207,31 @@ fn munmap_and_mprotect_split_entries() {
         // more access than is allowed now.
         vm.protect(BASE + PAGE, BASE + 3 * PAGE, PROT_READ).unwrap();
         let shape: Vec<(u64, u64, u32)> = vm.entries().map(|e| (e.start, e.end, e.prot)).collect();
-        assert_eq!(shape, vec![(BASE, BASE + PAGE, RW), (BASE + PAGE, BASE + 3 * PAGE, PROT_READ), (BASE + 3 * PAGE, BASE + 4 * PAGE, RW)]);
+        assert_eq!(
+            shape,
+            vec![
+                (BASE, BASE + PAGE, RW),
+                (BASE + PAGE, BASE + 3 * PAGE, PROT_READ),
+                (BASE + 3 * PAGE, BASE + 4 * PAGE, RW)
+            ]
+        );
         assert_eq!(vm.take_stub_ops(), vec![StubOp::Unmap { addr: BASE + PAGE, len: 2 * PAGE }]);
         assert_eq!(vm.fault(BASE + PAGE, Access::Write), Err(FaultError::Protection));
         assert_eq!(copyout(&vm, BASE + 2 * PAGE, &[1]), Err(Errno::EFAULT));
         assert_eq!(vm.protect(BASE, BASE + 5 * PAGE, PROT_READ), Err(Errno::ENOMEM), "a hole");
-        // munmap of one page in the middle: its page is freed and unmapped in the stub.
+        // munmap of one page in the middle: it is unmapped in the stub, and its page freed
+        // once the stub has done so (other threads may reach it until then).
         vm.fault(BASE + PAGE, Access::Read).unwrap();
         vm.take_stub_ops();
         let before = pm.free_pages();
         vm.unmap(BASE + PAGE, BASE + 2 * PAGE);
-        assert_eq!(pm.free_pages(), before + 1);
+        assert_eq!(pm.free_pages(), before);
+        assert!(vm.unmap_queued());
         assert_eq!(vm.entries().count(), 3);
         assert_eq!(vm.fault(BASE + PAGE, Access::Read), Err(FaultError::NotMapped));
         assert_eq!(vm.take_stub_ops(), vec![StubOp::Unmap { addr: BASE + PAGE, len: PAGE }]);
+        assert_eq!(pm.free_pages(), before + 1);
+        assert!(!vm.unmap_queued());
         // A file mapping split in two keeps each part's offset into the file.
         vm.map(file_entry(BASE + 16 * PAGE, 4, &file, PAGE));
         vm.unmap(BASE + 17 * PAGE, BASE + 18 * PAGE);
@@ -239,9 +264,10 @@ fn mremap_moves_grows_and_shrinks() {
         vm.remap(to, 3 * PAGE, to, 5 * PAGE);
         assert!(vm.within_one(to, to + 5 * PAGE));
         write_u64(&vm, to + 4 * PAGE, 9);
-        // Shrink: the pages past the new end are freed.
+        // Shrink: the pages past the new end are freed (once the stub has lost them).
         let before = pm.free_pages();
         vm.remap(to, 5 * PAGE, to, PAGE);
+        vm.take_stub_ops();
         assert_eq!(pm.free_pages(), before + 3);
         assert_eq!(read_u64(&vm, to), 7);
         assert_eq!(vm.vsz(), PAGE);

@@ -381,6 +381,11 @@ impl StubThread {
         }
     }
 
+    /// Whether [`StubThread::exec_ops`] can use this thread now: it has trapped and waits.
+    pub fn can_exec_ops(&self) -> bool {
+        self.state().load(Ordering::Acquire) == state::TRAPPED && self.uc.load(Ordering::Acquire) != 0
+    }
+
     /// Carry out `ops` in this (trapped) thread's stub thread now, and come back without
     /// running the guest: its trap and registers stay as they were. False if the stub died.
     pub fn exec_ops(&self, ops: Ops) -> bool {

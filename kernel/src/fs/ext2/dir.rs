@@ -31,6 +31,9 @@ pub struct Entry {
     pub rec_len: usize,
     pub name: Vec<u8>,
     pub ftype: u8,
+    /// Its byte position in the directory (set by `dir_list`; the offset in its block
+    /// otherwise): stable while other entries come and go, so readdir resumes after it.
+    pub pos: u64,
 }
 
 /// Space an entry with a name of `len` bytes needs.
@@ -81,7 +84,7 @@ impl Fs {
                 }
                 let ftype = if filetype { b[off + 7] } else { 0 };
                 let nm = if ino != 0 { b[off + 8..off + 8 + name_len].to_vec() } else { Vec::new() };
-                out.push(Entry { pblk, off, prev, ino, rec_len, name: nm, ftype });
+                out.push(Entry { pblk, off, prev, ino, rec_len, name: nm, ftype, pos: off as u64 });
                 prev = Some(off);
                 off += rec_len;
             }
@@ -113,8 +116,9 @@ impl Fs {
     /// Every live entry (including `.` and `..`).
     pub fn dir_list(&self, dir: &Inode) -> Result<Vec<Entry>, Errno> {
         let mut out = Vec::new();
-        for b in self.dir_blocks(dir)? {
-            out.extend(self.parse_dir_block(dir, b)?.into_iter().filter(|e| e.ino != 0));
+        let bs = self.sb.bsize;
+        for (l, b) in (0u64..).zip(self.dir_blocks(dir)?) {
+            out.extend(self.parse_dir_block(dir, b)?.into_iter().filter(|e| e.ino != 0).map(|e| Entry { pos: l * bs + e.pos, ..e }));
         }
         Ok(out)
     }

@@ -75,7 +75,9 @@ impl Fs {
             let off = g * GD_SIZE as u64;
             let blk = sb.gdt_block() + off / sb.bsize;
             let at = usize_of(off % sb.bsize);
-            let gd = cache.read(blk, |b| Group::parse(&b[at..at + GD_SIZE])).map_err(|e| format!("cannot read group descriptors: {e}"))?;
+            let gd = cache
+                .read(blk, |b| Group::parse(&b[at..at + GD_SIZE]))
+                .map_err(|e| format!("cannot read group descriptors: {e}"))?;
             gd.check(g, &sb)?;
             groups.push(gd);
         }
@@ -87,7 +89,14 @@ impl Fs {
             meta.sb.note_mount(now_secs());
             meta.dirty = true;
         }
-        let fs = Fs { sb, group_locs: groups, meta: SleepLock::new("ext2_alloc", meta), cache, readonly: AtomicBool::new(readonly), name };
+        let fs = Fs {
+            sb,
+            group_locs: groups,
+            meta: SleepLock::new("ext2_alloc", meta),
+            cache,
+            readonly: AtomicBool::new(readonly),
+            name,
+        };
         let root = fs.read_inode(ROOT_INO).map_err(|e| format!("cannot read the root directory: {e}"))?;
         if root.vtype() != VType::Dir || root.links == 0 {
             return Err("the root inode is not a directory".into());
@@ -127,7 +136,8 @@ impl Fs {
             return Ok(());
         }
         {
-            let mut m: SleepGuard<'_, Meta> = if try_only { self.meta.try_lock().ok_or(Errno::EBUSY)? } else { self.meta.lock() };
+            let mut m: SleepGuard<'_, Meta> =
+                if try_only { self.meta.try_lock().ok_or(Errno::EBUSY)? } else { self.meta.lock() };
             if unmount {
                 let st = m.sb.state();
                 m.sb.set_state(st | STATE_VALID);

@@ -231,7 +231,9 @@ impl Fs {
             let in_blk = usize_of(pos % bs);
             let chunk = (usize_of(bs) - in_blk).min(n - done);
             match self.bmap(&mut ip, pos / bs, false)? {
-                Some(b) => self.cache.read(b, |d| buf[done..done + chunk].copy_from_slice(&d[in_blk..in_blk + chunk]))?,
+                Some(b) => {
+                    self.cache.read(b, |d| buf[done..done + chunk].copy_from_slice(&d[in_blk..in_blk + chunk]))?
+                }
                 None => buf[done..done + chunk].fill(0),
             }
             done += chunk;
@@ -273,7 +275,8 @@ impl Fs {
         }
         let p = self.ptrs_per_block();
         let span = p.pow(depth - 1);
-        let ptrs: Vec<u32> = self.cache.read(b, |d| d.chunks(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())?;
+        let ptrs: Vec<u32> =
+            self.cache.read(b, |d| d.chunks(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())?;
         for (i, &child) in ptrs.iter().enumerate() {
             let start = i as u64 * span;
             if child == 0 || start + span <= from {

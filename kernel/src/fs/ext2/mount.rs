@@ -9,8 +9,8 @@ use std::sync::{Arc, Weak};
 use platform::sync::SpinLock;
 
 use super::fs::{Fs, ROOT_INO};
-use super::vnode::Ext2Node;
 use super::vnode::EXT2_SUPER_MAGIC;
+use super::vnode::Ext2Node;
 use crate::fs::mount::{FileSystem, new_fs_id};
 use crate::fs::vfs::{StatFs, VType, VnodeRef};
 use crate::kern::errno::Errno;
@@ -118,7 +118,10 @@ impl Ext2Fs {
     /// Whether any file is in use (open, a working directory, mapped): a live node other
     /// than the root, or the root held by more than the mount table and umount2's own lookup.
     pub fn busy(&self) -> bool {
-        self.nodes.lock().iter().any(|(&ino, w)| if ino == ROOT_INO { w.strong_count() > 2 } else { w.strong_count() > 0 })
+        self.nodes
+            .lock()
+            .iter()
+            .any(|(&ino, w)| if ino == ROOT_INO { w.strong_count() > 2 } else { w.strong_count() > 0 })
     }
 
     pub(super) fn orphan(&self, ino: u32) {
@@ -131,7 +134,11 @@ impl Ext2Fs {
         let halting = crate::fs::bcache::direct_io();
         // Nothing to write (the syncer's usual pass): done, without counting as an operation
         // (a halt that stops this thread here finds the file system idle).
-        if !unmount && !self.fs.cache.is_dirty() && self.fs.meta.peek(|m| m.dirty) == Some(false) && self.orphans.lock().is_empty() {
+        if !unmount
+            && !self.fs.cache.is_dirty()
+            && self.fs.meta.peek(|m| m.dirty) == Some(false)
+            && self.orphans.lock().is_empty()
+        {
             return Ok(());
         }
         if halting && self.active.load(Ordering::Acquire) > 0 {

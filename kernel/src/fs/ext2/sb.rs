@@ -130,7 +130,9 @@ impl Superblock {
             return Err(format!("bad block count {blocks}"));
         }
         if blocks.checked_mul(bsize).is_none_or(|b| b > disk_size) {
-            return Err(format!("file system of {blocks} {bsize}-byte blocks is larger than the disk ({disk_size} bytes)"));
+            return Err(format!(
+                "file system of {blocks} {bsize}-byte blocks is larger than the disk ({disk_size} bytes)"
+            ));
         }
         let ngroups = (blocks - first_data_block).div_ceil(blocks_per_group);
         if u64::from(inodes) != ngroups * u64::from(inodes_per_group) {
@@ -140,7 +142,8 @@ impl Superblock {
             return Err(format!("bad first inode {first_ino}"));
         }
         let unknown_ro = ro_compat & !(RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE);
-        let ro_reason = (unknown_ro != 0).then(|| format!("unsupported RO_COMPAT features: {}", feature_names(unknown_ro, RO_COMPAT_NAMES)));
+        let ro_reason = (unknown_ro != 0)
+            .then(|| format!("unsupported RO_COMPAT features: {}", feature_names(unknown_ro, RO_COMPAT_NAMES)));
         Ok(Superblock {
             raw: raw[..SB_SIZE].to_vec(),
             bsize,

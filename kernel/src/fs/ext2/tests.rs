@@ -16,7 +16,15 @@ use crate::kern::errno::Errno;
 fn mkfs(tag: &str, args: &[&str]) -> Option<PathBuf> {
     let p = std::env::temp_dir().join(format!("vk-ext2-unit-{tag}-{}", std::process::id()));
     let quiet = || std::process::Stdio::null();
-    let st = Command::new("mke2fs").args(["-q", "-F", "-t", "ext2"]).args(args).arg(&p).arg("8M").stdout(quiet()).stderr(quiet()).status().ok()?;
+    let st = Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext2"])
+        .args(args)
+        .arg(&p)
+        .arg("8M")
+        .stdout(quiet())
+        .stderr(quiet())
+        .status()
+        .ok()?;
     st.success().then_some(p)
 }
 
@@ -172,7 +180,9 @@ fn threads_change_one_file_system_at_once() {
                     assert_eq!(back, data, "thread {t} round {round}");
                     // Through the shared directory and back, under another name.
                     mine.rename(name.as_bytes(), &shared_dir, format!("t{t}r{round}").as_bytes(), 0).unwrap();
-                    shared_dir.rename(format!("t{t}r{round}").as_bytes(), &mine, format!("g{round}").as_bytes(), 0).unwrap();
+                    shared_dir
+                        .rename(format!("t{t}r{round}").as_bytes(), &mine, format!("g{round}").as_bytes(), 0)
+                        .unwrap();
                     if round % 2 == 0 {
                         mine.unlink(format!("g{round}").as_bytes()).unwrap();
                     } else {

@@ -23,9 +23,9 @@ use std::sync::Arc;
 
 use super::dir::ftype_of;
 use super::fs::{Fs, ROOT_INO};
-use super::mount::Ext2Fs;
 use super::inode::{FAST_SYMLINK_MAX, Inode};
 use super::le::low16;
+use super::mount::Ext2Fs;
 use super::sb::RO_COMPAT_LARGE_FILE;
 use crate::fs::mount::FsRef;
 use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SetAttr, Timespec, VType, Vnode, VnodeRef};
@@ -85,7 +85,11 @@ fn rdev_of(ip: &Inode) -> u64 {
         return 0;
     }
     let (b0, b1) = (u64::from(ip.block[0]), u64::from(ip.block[1]));
-    if b0 != 0 { makedev((b0 >> 8) & 0xff, b0 & 0xff) } else { makedev((b1 >> 8) & 0xfff, (b1 & 0xff) | ((b1 >> 12) & 0xfff00)) }
+    if b0 != 0 {
+        makedev((b0 >> 8) & 0xff, b0 & 0xff)
+    } else {
+        makedev((b1 >> 8) & 0xfff, (b1 & 0xff) | ((b1 >> 12) & 0xfff00))
+    }
 }
 
 impl Ext2Node {
@@ -122,7 +126,15 @@ impl Ext2Node {
 
     /// Make inode `mode` named `name` in this directory; `fill` sets it up (data, `.`/`..`).
     /// Called with `ext2_ns` and this directory's lock (exclusive) held.
-    fn make(&self, fs: &Fs, name: &[u8], mode: u32, uid: u32, gid: u32, fill: impl FnOnce(&Fs, &mut Inode) -> Result<(), Errno>) -> Result<u32, Errno> {
+    fn make(
+        &self,
+        fs: &Fs,
+        name: &[u8],
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        fill: impl FnOnce(&Fs, &mut Inode) -> Result<(), Errno>,
+    ) -> Result<u32, Errno> {
         let nm = check_name(name)?;
         let mut dir = self.dir(fs)?;
         if dir.links == 0 {
@@ -207,7 +219,13 @@ impl Vnode for Ext2Node {
             let e = fs.dir_lookup(&dir, name)?.ok_or(Errno::ENOENT)?;
             let ip = fs.read_inode(e.ino)?;
             if ip.links == 0 || ip.mode == 0 {
-                crate::kprintf!("{}: ext2: entry {:?} of directory {} names unused inode {}\n", fs.name, String::from_utf8_lossy(name), self.ino, e.ino);
+                crate::kprintf!(
+                    "{}: ext2: entry {:?} of directory {} names unused inode {}\n",
+                    fs.name,
+                    String::from_utf8_lossy(name),
+                    self.ino,
+                    e.ino
+                );
                 return Err(Errno::EIO);
             }
             Ok(self.fs.node(e.ino, ip.vtype()) as VnodeRef)
@@ -235,7 +253,7 @@ impl Vnode for Ext2Node {
                     7 => VType::Lnk,
                     _ => fs.read_inode(e.ino)?.vtype(),
                 };
-                out.push(DirEntry { ino: u64::from(e.ino), name: e.name, vtype });
+                out.push(DirEntry { ino: u64::from(e.ino), name: e.name, vtype, off: e.pos + 1 });
             }
             Ok(out)
         }
@@ -316,7 +334,8 @@ impl Vnode for Ext2Node {
         let _ns = self.fs.ns.write();
         self.rw()?;
         let _dir_lock = self.lock.write();
-        let ino = self.make(self.disk(), name, S_IFDIR | (mode & 0o7777), uid, gid, |fs, ip| fs.dir_init(ip, parent))?;
+        let ino =
+            self.make(self.disk(), name, S_IFDIR | (mode & 0o7777), uid, gid, |fs, ip| fs.dir_init(ip, parent))?;
         Ok(self.fs.node(ino, VType::Dir) as VnodeRef)
     }
 

@@ -127,6 +127,20 @@ fn read_proc(pid: i32) -> Result<UProc, Errno> {
     guest(pid).ok_or(Errno::ESRCH)
 }
 
+/// May the calling process look into process `pid` — its maps, its exe link and descriptor
+/// links, the private fields of its stat? Itself, yes; another as [`Cred::may_inspect`] says
+/// (Linux's ptrace_may_access, PTRACE_MODE_READ_FSCREDS); EACCES if not. Kernel callers
+/// (no process: the debugger, tests) may.
+fn may_inspect(pid: i32) -> Result<(), Errno> {
+    let Some(caller) = caller_pid().and_then(guest) else { return Ok(()) };
+    if caller.pid == pid {
+        return Ok(());
+    }
+    let target = lookup_proc(pid)?.user().cred.lock().clone();
+    let me = caller.user().cred.lock().clone();
+    if me.may_inspect(&target) { Ok(()) } else { Err(Errno::EACCES) }
+}
+
 fn caller_pid() -> Option<i32> {
     crate::kern::sched::curthread().and_then(|t| t.proc_()).map(|p| p.pid)
 }
@@ -176,7 +190,7 @@ impl Node {
     }
 
     fn entry(self, name: impl Into<String>) -> DirEntry {
-        DirEntry { ino: self.ino(), name: name.into().into_bytes(), vtype: self.vtype() }
+        DirEntry { ino: self.ino(), name: name.into().into_bytes(), vtype: self.vtype(), off: 0 }
     }
 
     /// The pid a per-process node belongs to.
@@ -198,11 +212,11 @@ impl Node {
             Node::Sys(f) => Ok(system::text(f)),
             Node::Net(f) => Ok(net::text(f)),
             Node::Ctl(c) => c.read(),
-            Node::Pid(pid, f) => pid::text(&read_proc(pid)?, None, f),
+            Node::Pid(pid, f) => pid::text(&read_proc(pid)?, None, f, may_inspect(pid).is_ok()),
             Node::Tid(pid, tid, f) => {
                 let p = read_proc(pid)?;
                 let td = pid::thread_of(&p, tid)?;
-                pid::text(&p, Some(&td), f)
+                pid::text(&p, Some(&td), f, may_inspect(pid).is_ok())
             }
             Node::Fd(..) | Node::SelfLink | Node::ThreadSelfLink => Err(Errno::EINVAL),
             _ => Err(Errno::EISDIR),
@@ -308,54 +322,78 @@ impl Vnode for ProcNode {
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        // Positions (d_off): the fixed entries in order, then a process, descriptor or thread
+        // by its number, so that a reader resumes correctly while they come and go.
+        let numbered = |mut v: Vec<DirEntry>| {
+            for (e, off) in v.iter_mut().zip(1..) {
+                e.off = off;
+            }
+            v
+        };
+        let by_id = |mut v: Vec<(u64, DirEntry)>, base: u64| {
+            v.sort_unstable_by_key(|(id, _)| *id);
+            v.into_iter().map(|(id, e)| DirEntry { off: base + id, ..e }).collect::<Vec<_>>()
+        };
+        let id = |n: i32| u64::from(n.unsigned_abs());
         match self.n {
             Node::Root => {
-                let mut v = vec![
-                    Node::SelfLink.entry("self"),
-                    Node::ThreadSelfLink.entry("thread-self"),
-                    Node::SysDir(SysDir::Sys).entry("sys"),
-                    Node::NetDir.entry("net"),
-                ];
-                v.extend(SYS_FILES.iter().map(|(n, f)| Node::Sys(*f).entry(*n)));
-                for p in proc::all().into_iter().filter(|p| p.is_user()) {
-                    v.push(Node::PidDir(p.pid).entry(p.pid.to_string()));
-                }
+                let mut v = numbered(
+                    [Node::SelfLink.entry("self"), Node::ThreadSelfLink.entry("thread-self"), Node::SysDir(SysDir::Sys).entry("sys"), Node::NetDir.entry("net")]
+                        .into_iter()
+                        .chain(SYS_FILES.iter().map(|(n, f)| Node::Sys(*f).entry(*n)))
+                        .collect(),
+                );
+                let base = v.len() as u64 + 1;
+                let procs = proc::all().into_iter().filter(|p| p.is_user()).map(|p| (id(p.pid), Node::PidDir(p.pid).entry(p.pid.to_string())));
+                v.extend(by_id(procs.collect(), base));
                 Ok(v)
             }
-            Node::NetDir => Ok(NET_FILES.iter().map(|(n, f)| Node::Net(*f).entry(*n)).collect()),
-            Node::SysDir(d) => Ok(d
-                .entries()
-                .iter()
-                .map(|(n, e)| match e {
-                    Entry::Dir(d) => Node::SysDir(*d).entry(*n),
-                    Entry::Ctl(c) => Node::Ctl(*c).entry(*n),
-                })
-                .collect()),
+            Node::NetDir => Ok(numbered(NET_FILES.iter().map(|(n, f)| Node::Net(*f).entry(*n)).collect())),
+            Node::SysDir(d) => Ok(numbered(
+                d.entries()
+                    .iter()
+                    .map(|(n, e)| match e {
+                        Entry::Dir(d) => Node::SysDir(*d).entry(*n),
+                        Entry::Ctl(c) => Node::Ctl(*c).entry(*n),
+                    })
+                    .collect(),
+            )),
             Node::PidDir(pid) => {
                 lookup_proc(pid)?;
                 let mut v: Vec<DirEntry> = PID_FILES.iter().map(|(n, f)| Node::Pid(pid, *f).entry(*n)).collect();
                 v.push(Node::FdDir(pid).entry("fd"));
                 v.push(Node::TaskDir(pid).entry("task"));
-                Ok(v)
+                Ok(numbered(v))
             }
             Node::FdDir(pid) => {
                 let p = lookup_proc(pid)?;
-                Ok(pid::open_fds(&p).into_iter().map(|fd| Node::Fd(pid, fd).entry(fd.to_string())).collect())
+                Ok(by_id(pid::open_fds(&p).into_iter().map(|fd| (id(fd), Node::Fd(pid, fd).entry(fd.to_string()))).collect(), 1))
             }
             Node::TaskDir(pid) => {
                 let p = lookup_proc(pid)?;
-                Ok(p.threads().iter().filter_map(|t| pid_of(t.tid())).map(|tid| Node::TidDir(pid, tid).entry(tid.to_string())).collect())
+                let tids = p.threads().iter().filter_map(|t| pid_of(t.tid())).map(|tid| (id(tid), Node::TidDir(pid, tid).entry(tid.to_string()))).collect();
+                Ok(by_id(tids, 1))
             }
             Node::TidDir(pid, tid) => {
                 pid::thread_of(&*lookup_proc(pid)?, tid).map_err(|_| Errno::ENOENT)?;
-                Ok(PID_FILES.iter().map(|(n, f)| Node::Tid(pid, tid, *f).entry(*n)).collect())
+                Ok(numbered(PID_FILES.iter().map(|(n, f)| Node::Tid(pid, tid, *f).entry(*n)).collect()))
             }
             _ => Err(Errno::ENOTDIR),
         }
     }
 
+    fn may_open(&self) -> Result<(), Errno> {
+        match self.n {
+            Node::Pid(pid, PidFile::Maps) | Node::Tid(pid, _, PidFile::Maps) => may_inspect(pid),
+            _ => Ok(()),
+        }
+    }
+
     fn magic_link(&self) -> Option<Result<crate::fs::namei::NamePath, Errno>> {
         let Node::Fd(pid, fd) = self.n else { return None };
+        if let Err(e) = may_inspect(pid) {
+            return Some(Err(e));
+        }
         Some(lookup_proc(pid).and_then(|p| pid::fd_file(&p, fd)).map(|f| match &f.path {
             Some(np) => np.clone(),
             None => crate::fs::namei::NamePath::anonymous(&pid::fd_link(&f), f.vnode.clone()),
@@ -371,10 +409,14 @@ impl Vnode for ProcNode {
                 Ok(format!("{pid}/task/{}", td.tid()).into_bytes())
             }
             Node::Pid(pid, PidFile::Exe) | Node::Tid(pid, _, PidFile::Exe) => {
+                may_inspect(pid)?;
                 let exe = lookup_proc(pid)?.user().exe.lock().clone();
                 Ok(exe.ok_or(Errno::ENOENT)?.to_path_bytes())
             }
-            Node::Fd(pid, fd) => Ok(pid::fd_link(&*pid::fd_file(&lookup_proc(pid)?, fd)?)),
+            Node::Fd(pid, fd) => {
+                may_inspect(pid)?;
+                Ok(pid::fd_link(&*pid::fd_file(&lookup_proc(pid)?, fd)?))
+            }
             _ => Err(Errno::EINVAL),
         }
     }

@@ -181,7 +181,10 @@ pub fn thread_of(p: &Proc, tid: i32) -> Result<Arc<Thread>, Errno> {
 }
 
 /// The text of a process file, or with `td` of a thread's.
-pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile) -> Result<Vec<u8>, Errno> {
+/// The text of file `f` of process `p` (or of its thread `td`); `permitted`: whether the reader
+/// may look into the process (see `may_inspect` in procfs/mod.rs), else stat's private fields
+/// read as Linux shows them to others.
+pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile, permitted: bool) -> Result<Vec<u8>, Errno> {
     Ok(match f {
         PidFile::Exe => return Err(Errno::EINVAL),
         PidFile::Cmdline => {
@@ -195,7 +198,7 @@ pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile) -> Result<Vec<u8>, Errno
             out
         }
         PidFile::Comm => format!("{}\n", comm(p, td)).into_bytes(),
-        PidFile::Stat => stat(p, td).into_bytes(),
+        PidFile::Stat => stat(p, td, permitted).into_bytes(),
         PidFile::Status => status(p, td).into_bytes(),
         PidFile::Maps => maps(p),
         // One mount namespace: every process sees the same table.
@@ -212,7 +215,10 @@ fn comm(p: &Proc, td: Option<&Thread>) -> String {
 }
 
 /// `/proc/PID/stat`: the 52 fields of proc(5), in order.
-fn stat(p: &UProc, td: Option<&Thread>) -> String {
+/// /proc/PID/stat. Without `permitted` (another user's process), the addresses and the exit
+/// code are hidden as Linux's do_task_stat hides them: start_code and end_code read 1 (0 for a
+/// process without memory), start_stack, the break and the exit code 0.
+fn stat(p: &UProc, td: Option<&Thread>, permitted: bool) -> String {
     let r = &p.rec;
     let u = p.user();
     let zombie = p.is_zombie();
@@ -230,7 +236,10 @@ fn stat(p: &UProc, td: Option<&Thread>) -> String {
     let cpu = focus.map_or(0, |t| t.last_cpu());
     let state = proc_state(p, td);
     let rsslim = u.rlimits.lock()[5].0;
-    let exit_code = if zombie { r.xstat.load(Ordering::Relaxed) } else { 0 };
+    let exit_code = if zombie && permitted { r.xstat.load(Ordering::Relaxed) } else { 0 };
+    let hidden = |v: u64, shown_as: u64| if permitted || v == 0 { v } else { shown_as };
+    let has_mm = !zombie;
+    let (start_code, end_code) = if has_mm && !permitted { (1, 1) } else { (vm.start_code, vm.end_code) };
     let pid = td.map_or(tid_of(p.pid), |t| t.tid());
     let fields: [String; 50] = [
         state.to_string(),
@@ -256,9 +265,9 @@ fn stat(p: &UProc, td: Option<&Thread>) -> String {
         vm.vsize.to_string(),
         vm.rss.to_string(),
         rsslim.to_string(),
-        vm.start_code.to_string(),
-        vm.end_code.to_string(),
-        vm.start_stack.to_string(),
+        start_code.to_string(),
+        end_code.to_string(),
+        hidden(vm.start_stack, 0).to_string(),
         "0".into(), // kstkesp
         "0".into(), // kstkeip
         (pend | ppend).to_string(),
@@ -277,7 +286,7 @@ fn stat(p: &UProc, td: Option<&Thread>) -> String {
         "0".into(), // cguest_time
         "0".into(), // start_data
         "0".into(), // end_data
-        vm.start_brk.to_string(),
+        hidden(vm.start_brk, 0).to_string(),
         "0".into(), // arg_start
         "0".into(), // arg_end
         "0".into(), // env_start
