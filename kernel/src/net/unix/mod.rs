@@ -634,3 +634,6 @@ impl Drop for UnixSocket {
     }
 }
 
+
+#[cfg(test)]
+mod tests;
