@@ -1,5 +1,6 @@
 #!/bin/sh
-# Stage the root file system tree in DIR: the directory skeleton, etc/ from this folder,
+# Stage the root file system tree in DIR: the directory skeleton, etc/ from this folder (and
+# the host's resolv.conf and hosts),
 # busybox-static with its applet links, and the guest test programs under /usr/tests.
 # The tree is both a hostfs root (`kernel -r DIR`) and the input of build.sh's mke2fs -d.
 # Usage: rootimg/stage.sh DIR        (DIR is emptied first)
@@ -30,6 +31,17 @@ cp "$busybox" "$dir/bin/busybox"
 done
 cp -p "$src"/etc/* "$dir/etc/"
 chmod 600 "$dir/etc/shadow"
+# Name resolution as the host has it (the guest's sockets are the host's): its resolver
+# settings, or Google's public servers when it has none; /etc/hosts with localhost at least.
+if [ -r /etc/resolv.conf ] && grep -q '^nameserver' /etc/resolv.conf; then
+    grep -E '^(nameserver|search|domain|options)' /etc/resolv.conf > "$dir/etc/resolv.conf"
+else
+    printf 'nameserver 8.8.8.8\nnameserver 8.8.4.4\n' > "$dir/etc/resolv.conf"
+fi
+if [ -r /etc/hosts ]; then
+    cat /etc/hosts > "$dir/etc/hosts"
+fi
+grep -qs '^127\.0\.0\.1' "$dir/etc/hosts" || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >> "$dir/etc/hosts"
 "$src/build-tests.sh" "$dir/usr/tests"
 # File names that are not UTF-8, for t_names (file names are bytes).
 mkdir -p "$dir/usr/tests/names.d/$(printf '\377\376\200')"
