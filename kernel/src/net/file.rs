@@ -29,7 +29,7 @@ pub struct SocketFile {
 
 impl SocketFile {
     /// The vnode of a new socket, owned by `uid`/`gid`.
-    pub fn new(sock: SocketRef, uid: u32, gid: u32) -> VnodeRef {
+    pub fn vnode(sock: SocketRef, uid: u32, gid: u32) -> VnodeRef {
         let ino = NEXT_INO.fetch_add(1, Ordering::Relaxed);
         sock.set_ino(ino);
         Arc::new(SocketFile { sock, ino, uid, gid, ctime: Timespec::now() })

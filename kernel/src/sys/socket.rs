@@ -97,7 +97,7 @@ pub(super) fn write_addr(ctx: &Ctx<'_>, ptr: UserPtr<u8>, lenp: UserPtr<u32>, a:
 /// A new descriptor for `sock` (SOCK_NONBLOCK, SOCK_CLOEXEC as `flags` say).
 pub(super) fn install(ctx: &Ctx<'_>, sock: SocketRef, flags: SockFlags) -> Result<i32, Errno> {
     let c = cred(ctx);
-    let v = SocketFile::new(sock, c.fsuid, c.fsgid);
+    let v = SocketFile::vnode(sock, c.fsuid, c.fsgid);
     let status = if flags.contains(SockFlags::NONBLOCK) { file::O_NONBLOCK } else { 0 };
     let f = File::new(v, None, file::O_RDWR | status);
     ctx.p.user().files().lock().alloc(f, flags.contains(SockFlags::CLOEXEC), 0)

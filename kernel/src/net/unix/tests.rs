@@ -24,7 +24,7 @@ fn recv(s: &SocketRef, len: usize) -> Result<Received, Errno> {
 }
 
 fn file_of(s: &SocketRef) -> Arc<File> {
-    File::new(SocketFile::new(Arc::clone(s), 0, 0), None, O_RDWR)
+    File::new(SocketFile::vnode(Arc::clone(s), 0, 0), None, O_RDWR)
 }
 
 #[test]
