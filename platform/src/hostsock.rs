@@ -256,3 +256,62 @@ fn unwatch(fd: RawFd) {
         unsafe { libc::epoll_ctl(w.epfd.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
     }
 }
+
+/// A host socket for interface ioctls (any socket answers them; one kept for all).
+fn ioctl_socket() -> HostResult<&'static HostSocket> {
+    static S: OnceLock<Option<HostSocket>> = OnceLock::new();
+    S.get_or_init(|| HostSocket::new(libc::AF_INET, libc::SOCK_DGRAM, 0).ok()).as_ref().ok_or(libc::EAFNOSUPPORT)
+}
+
+/// Size of `struct ifreq`.
+pub const IFREQ_SIZE: usize = 40;
+
+/// An interface query (SIOCGIFFLAGS, SIOCGIFADDR, SIOCGIFINDEX, … — `get` requests only) on
+/// a `struct ifreq`, answered by the host.
+pub fn if_ioctl(req: u64, ifr: &mut [u8; IFREQ_SIZE]) -> HostResult<()> {
+    let s = ioctl_socket()?;
+    // SAFETY: every allowed request reads and writes one `struct ifreq`, which `ifr` is
+    // (IFREQ_SIZE bytes, exclusively borrowed); none of them takes a pointer inside it.
+    check(unsafe { libc::ioctl(s.raw_fd(), req as libc::Ioctl, ifr.as_mut_ptr()) }).map(drop)
+}
+
+/// SIOCGIFCONF into a buffer of `len` bytes: the `struct ifreq`s the host wrote.
+pub fn if_conf(len: usize) -> HostResult<Vec<u8>> {
+    #[repr(C)]
+    struct Ifconf {
+        len: libc::c_int,
+        buf: *mut u8,
+    }
+    let s = ioctl_socket()?;
+    let mut buf = vec![0u8; len];
+    let mut conf = Ifconf { len: libc::c_int::try_from(len).map_err(|_| libc::EINVAL)?, buf: buf.as_mut_ptr() };
+    // SAFETY: SIOCGIFCONF writes at most `conf.len` bytes at `conf.buf`, our buffer of that
+    // size, and the length it used back into `conf`.
+    check(unsafe { libc::ioctl(s.raw_fd(), libc::SIOCGIFCONF as libc::Ioctl, &mut conf) })?;
+    buf.truncate(usize::try_from(conf.len).unwrap_or(0).min(len));
+    Ok(buf)
+}
+
+/// The length SIOCGIFCONF needs for every interface (a null buffer asks it).
+pub fn if_conf_len() -> HostResult<usize> {
+    #[repr(C)]
+    struct Ifconf {
+        len: libc::c_int,
+        buf: *mut u8,
+    }
+    let s = ioctl_socket()?;
+    let mut conf = Ifconf { len: 0, buf: std::ptr::null_mut() };
+    // SAFETY: with a null buffer SIOCGIFCONF only writes the length it would need.
+    check(unsafe { libc::ioctl(s.raw_fd(), libc::SIOCGIFCONF as libc::Ioctl, &mut conf) })?;
+    Ok(usize::try_from(conf.len).unwrap_or(0))
+}
+
+/// The host's /proc/net/NAME (the kernel process's network namespace: hostinet's sockets are
+/// there), for the names the guest's /proc/net shows.
+pub fn proc_net(name: &str) -> Option<Vec<u8>> {
+    const NAMES: [&str; 7] = ["tcp", "tcp6", "udp", "udp6", "dev", "route", "if_inet6"];
+    if !NAMES.contains(&name) {
+        return None;
+    }
+    std::fs::read(format!("/proc/self/net/{name}")).ok()
+}

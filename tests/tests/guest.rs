@@ -10,7 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_exec", "t_files", "t_fsabi", "t_inet", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust",
+    "t_exec", "t_files", "t_fsabi", "t_ifaces", "t_inet", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust",
     "t_signal", "t_stress", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vm",
 ];
 
@@ -165,6 +165,12 @@ fn t_thread() {
 #[test]
 fn t_time() {
     check("t_time");
+}
+
+/// Network interfaces: netlink dumps, SIOCGIF* ioctls, /proc/net (the host's).
+#[test]
+fn t_ifaces() {
+    check("t_ifaces");
 }
 
 /// TCP and UDP over 127.0.0.1 (host sockets).

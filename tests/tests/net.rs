@@ -96,3 +96,14 @@ fn nc_carries_data_both_ways() {
     assert_eq!(&got, b"ping\n");
     assert!(code == Some(0) && out.contains("pong from the host\n@done"), "nc: exit {code:?}; console:\n{console}");
 }
+
+#[test]
+fn busybox_sees_the_interfaces() {
+    let script = "ifconfig lo | grep -o 'inet addr:[0-9.]*'; ip -4 addr show lo | grep -o 'inet [0-9./]*'; \
+                  ip link show lo | grep -o 'LOOPBACK'; netstat -tn >/dev/null && echo netstat-ok; echo @done";
+    let (code, out, console) = run_guest("/bin/sh", &["-c", script], PROGRAM_TIMEOUT);
+    assert!(
+        code == Some(0) && out.contains("inet addr:127.0.0.1\ninet 127.0.0.1/8\nLOOPBACK\nnetstat-ok\n@done"),
+        "busybox network tools: exit {code:?}; console:\n{console}"
+    );
+}

@@ -1,6 +1,8 @@
 //! AF_INET and AF_INET6 sockets through the host ("hostinet", gVisor's `--network=host`):
 //! each guest socket is a non-blocking host socket the kernel process owns
-//! (`platform::hostsock`). The host does TCP and UDP, the addresses are real ones, and what the
+//! (`platform::hostsock`). NETLINK_ROUTE sockets go the same way, read-only: a guest may
+//! send only RTM_GET* requests (link, address, route dumps: getifaddrs, `ip addr`), never a
+//! change to the host's network (EPERM). The host does TCP and UDP, the addresses are real ones, and what the
 //! host refuses is the guest's errno (EADDRINUSE, ECONNREFUSED, EACCES for a port below 1024
 //! when the kernel is not root).
 //!
@@ -20,7 +22,7 @@ use std::time::Duration;
 use platform::hostsock::{HostResult, HostSocket};
 use platform::sync::SpinLock;
 
-use crate::abi::net::{MsgFlags, lnet};
+use crate::abi::net::{MsgFlags, Nlmsghdr, lnet};
 use crate::fs::vfs::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLPRI, poll_wakeup};
 use crate::kern::errno::Errno;
 use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wakeup, wchan_of};
@@ -34,6 +36,31 @@ const IPPROTO_UDP: u32 = 17;
 const IPPROTO_IPV6: u32 = 41;
 const _: () = assert!(IPPROTO_TCP == lnet::IPPROTO_TCP as u32 && IPPROTO_UDP == lnet::IPPROTO_UDP as u32);
 const _: () = assert!(IPPROTO_IP == lnet::IPPROTO_IP as u32 && IPPROTO_IPV6 == lnet::IPPROTO_IPV6 as u32);
+
+const NETLINK_ROUTE: u32 = 0;
+const SOL_NETLINK: u32 = 270;
+const NETLINK_ADD_MEMBERSHIP: u32 = 1;
+const NETLINK_DROP_MEMBERSHIP: u32 = 2;
+const NETLINK_PKTINFO: u32 = 3;
+const NETLINK_EXT_ACK: u32 = 11;
+const NETLINK_GET_STRICT_CHK: u32 = 12;
+
+/// A netlink request the guest may send: a whole message train of RTM_GET* requests (the
+/// GET of every rtnetlink family is RTM_BASE + 2 modulo 4) — EPERM for anything else.
+fn netlink_read_only(mut b: &[u8]) -> Result<(), Errno> {
+    while b.len() >= size_of::<Nlmsghdr>() {
+        let (h, _) = <Nlmsghdr as zerocopy::FromBytes>::read_from_prefix(b).map_err(|_| Errno::EINVAL)?;
+        let len = usize::try_from(h.nlmsg_len).map_err(|_| Errno::EINVAL)?;
+        if len < size_of::<Nlmsghdr>() || len > b.len() {
+            return Err(Errno::EINVAL);
+        }
+        if h.nlmsg_type < 16 || h.nlmsg_type % 4 != 2 {
+            return Err(Errno::EPERM);
+        }
+        b = &b[((len + 3) & !3).min(b.len())..];
+    }
+    Ok(())
+}
 
 const EPOLLIN: u32 = 0x001;
 const EPOLLOUT: u32 = 0x004;
@@ -64,8 +91,20 @@ pub struct InetSocket {
     me: Weak<InetSocket>,
 }
 
-/// socket(AF_INET or AF_INET6, type, protocol): the host's socket, or its errno.
+/// socket(AF_INET or AF_INET6, type, protocol): the host's socket, or its errno. Raw IP
+/// sockets are refused (EPERM: the kernel may run as root, the guest must not get the
+/// host's raw network); AF_NETLINK takes NETLINK_ROUTE only (EPROTONOSUPPORT).
 pub fn create(family: u32, ty: SockType, protocol: u32) -> Result<SocketRef, Errno> {
+    if family == lnet::AF_NETLINK {
+        if protocol != NETLINK_ROUTE {
+            return Err(Errno::EPROTONOSUPPORT);
+        }
+        if !matches!(ty, SockType::Raw | SockType::Dgram) {
+            return Err(Errno::ESOCKTNOSUPPORT);
+        }
+    } else if !matches!(ty, SockType::Stream | SockType::Dgram) {
+        return Err(if ty == SockType::Raw { Errno::EPERM } else { Errno::ESOCKTNOSUPPORT });
+    }
     let fam = i32::try_from(family).map_err(|_| Errno::EAFNOSUPPORT)?;
     let t = i32::try_from(ty.raw()).map_err(|_| Errno::EINVAL)?;
     let p = i32::try_from(protocol).map_err(|_| Errno::EPROTONOSUPPORT)?;
@@ -131,6 +170,7 @@ fn allowed(level: u32, name: u32) -> bool {
                 | lnet::IP_ADD_MEMBERSHIP
                 | lnet::IP_DROP_MEMBERSHIP
         ),
+        SOL_NETLINK => matches!(name, NETLINK_ADD_MEMBERSHIP | NETLINK_DROP_MEMBERSHIP | NETLINK_PKTINFO | NETLINK_EXT_ACK | NETLINK_GET_STRICT_CHK),
         IPPROTO_IPV6 => matches!(
             name,
             lnet::IPV6_V6ONLY
@@ -288,6 +328,9 @@ impl Socket for InetSocket {
     fn send(&self, _c: &Caller<'_>, a: SendArgs<'_>) -> Result<usize, Errno> {
         if !a.rights.is_empty() || a.creds.is_some() {
             return Err(Errno::EINVAL);
+        }
+        if self.family == lnet::AF_NETLINK {
+            netlink_read_only(a.data)?;
         }
         let nonblock = a.nonblock || a.flags.contains(MsgFlags::DONTWAIT);
         let flags = (a.flags & (MsgFlags::OOB | MsgFlags::DONTROUTE | MsgFlags::EOR | MsgFlags::MORE | MsgFlags::CONFIRM)).bits();

@@ -249,7 +249,7 @@ pub fn int_opt(v: i32) -> Vec<u8> {
 pub fn create(family: u32, ty: SockType, protocol: u32) -> Result<SocketRef, Errno> {
     match family {
         lnet::AF_UNIX => unix::create(ty, protocol),
-        lnet::AF_INET | lnet::AF_INET6 => inet::create(family, ty, protocol),
+        lnet::AF_INET | lnet::AF_INET6 | lnet::AF_NETLINK => inet::create(family, ty, protocol),
         _ => Err(Errno::EAFNOSUPPORT),
     }
 }

@@ -443,6 +443,12 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
         }
         _ => {}
     }
+    // Interface queries (netdevice(7)) on a socket.
+    if f.vnode.vtype() == VType::Sock
+        && let Some(r) = crate::sys::socket::ioctl(ctx, ctx.uint(1))
+    {
+        return r;
+    }
     if !f.vnode.is_tty() {
         return Err(Errno::ENOTTY);
     }

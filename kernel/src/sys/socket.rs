@@ -243,3 +243,66 @@ pub fn sys_getsockopt(ctx: &mut Ctx<'_>) -> SysResult {
     ctx.write(lenp, &u32::try_from(n).unwrap_or(0))?;
     Ok(0)
 }
+
+/// Interface queries netdevice(7) lists, which any socket answers (sock_ioctl → dev_ioctl):
+/// the host's interfaces, as the guest's sockets are the host's.
+const SIOCGIFNAME: u32 = 0x8910;
+const SIOCGIFCONF: u32 = 0x8912;
+const SIOC_GET_IFREQ: [u32; 11] = [
+    SIOCGIFNAME,
+    0x8913, // SIOCGIFFLAGS
+    0x8915, // SIOCGIFADDR
+    0x8917, // SIOCGIFDSTADDR
+    0x8919, // SIOCGIFBRDADDR
+    0x891b, // SIOCGIFNETMASK
+    0x891d, // SIOCGIFMETRIC
+    0x8921, // SIOCGIFMTU
+    0x8927, // SIOCGIFHWADDR
+    0x8933, // SIOCGIFINDEX
+    0x8942, // SIOCGIFTXQLEN
+];
+/// The interface changes (SIOCSIF*, SIOCADDRT …: 0x89xx that are not queries) are refused.
+const SIOC_FIRST: u32 = 0x8900;
+const SIOC_LAST: u32 = 0x89ff;
+/// The most SIOCGIFCONF returns in one call.
+const IFCONF_MAX: usize = 64 * 1024;
+
+/// ioctl(2) on a socket for the interface requests: None for any other request (the caller
+/// goes on with the requests every file takes).
+pub fn ioctl(ctx: &Ctx<'_>, req: u32) -> Option<SysResult> {
+    use crate::abi::net::{Ifconf, Ifreq};
+    use platform::hostsock::{IFREQ_SIZE, if_conf, if_conf_len, if_ioctl};
+    let host_err = |e: i32| Errno::from_num(e).unwrap_or(Errno::EIO);
+    if SIOC_GET_IFREQ.contains(&req) {
+        let p = ctx.ptr::<Ifreq>(2);
+        return Some((|| {
+            let ifr = ctx.read(p)?;
+            let mut raw = [0u8; IFREQ_SIZE];
+            raw.copy_from_slice(zerocopy::IntoBytes::as_bytes(&ifr));
+            if_ioctl(u64::from(req), &mut raw).map_err(host_err)?;
+            let (out, _) = <Ifreq as zerocopy::FromBytes>::read_from_prefix(&raw).map_err(|_| Errno::EIO)?;
+            ctx.write(p, &out)?;
+            Ok(0)
+        })());
+    }
+    if req == SIOCGIFCONF {
+        let p = ctx.ptr::<Ifconf>(2);
+        return Some((|| {
+            let mut conf = ctx.read(p)?;
+            if conf.ifc_buf == 0 {
+                conf.ifc_len = i32::try_from(if_conf_len().map_err(host_err)?).unwrap_or(i32::MAX);
+            } else {
+                let room = usize::try_from(conf.ifc_len).map_err(|_| Errno::EINVAL)?.min(IFCONF_MAX);
+                let data = if_conf(room).map_err(host_err)?;
+                ctx.write_slice(UserPtr::<u8>::new(conf.ifc_buf).slice(data.len()), &data)?;
+                conf.ifc_len = i32::try_from(data.len()).unwrap_or(0);
+            }
+            ctx.write(p, &conf)?;
+            Ok(0)
+        })());
+    }
+    if (SIOC_FIRST..=SIOC_LAST).contains(&req) {
+        return Some(Err(Errno::EPERM));
+    }
+    None
+}

@@ -5,7 +5,7 @@
 //!  /proc/thread-self          → PID/task/TID of the calling thread
 //!  /proc/{meminfo,uptime,loadavg,stat,mounts,filesystems,cpuinfo,version}    system.rs
 //!  /proc/sys/…                kernel settings, some writable by root            sysctl.rs
-//!  /proc/net/{unix}           sockets (text from `crate::net`)                 net.rs
+//!  /proc/net/{unix,tcp,udp,…}  sockets: AF_UNIX's own, the host's for the rest      net.rs
 //!  /proc/PID/exe              → the program's path
 //!  /proc/PID/{cmdline,comm,stat,status,maps,mounts,mountinfo}                  pid.rs
 //!  /proc/PID/fd/N             → what descriptor N is open on (a path, pipe:[ino], …)
