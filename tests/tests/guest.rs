@@ -179,6 +179,20 @@ fn t_inet() {
     check("t_inet");
 }
 
+/// The same TCP and UDP tests on `-e net=none`'s loopback inside the kernel.
+#[test]
+fn t_inet_net_none() {
+    let want = native_result("t_inet");
+    let root = root_dir().to_string_lossy().into_owned();
+    let args = ["-m", "256m", "-n", "2", "-r", &root, "-e", "net=none", "-e", "init=/usr/tests/t_inet"];
+    let mut k = Kernel::start(&args);
+    k.close_stdin();
+    let st = k.wait_within(PROGRAM_TIMEOUT);
+    let console = k.output();
+    let got = summary(program_output(&console));
+    assert!(st.code() == Some(0) && got == want, "t_inet on net=none: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}", st.code());
+}
+
 /// AF_UNIX sockets (on tmpfs under /tmp).
 #[test]
 fn t_unix() {

@@ -107,3 +107,33 @@ fn busybox_sees_the_interfaces() {
         "busybox network tools: exit {code:?}; console:\n{console}"
     );
 }
+
+/// `-e net=none`: the guest's loopback is its own. A host server on 127.0.0.1 is out of the
+/// guest's reach, and the guest's listener out of the host's — while inside the guest a
+/// client reaches it.
+#[test]
+fn net_none_keeps_the_loopback_inside() {
+    let host = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let host_port = host.local_addr().expect("addr").port();
+    let guest_port = free_port();
+    let script = format!(
+        "echo x | nc 127.0.0.1 {host_port} && echo reached-host; \
+         (echo inside | nc -l -p {guest_port} > /tmp/got) & sleep 1; echo @listening; sleep 2; \
+         echo inside | nc 127.0.0.1 {guest_port}; sleep 1; cat /tmp/got; echo @done"
+    );
+    let root = root_dir().to_string_lossy().into_owned();
+    let mut argv = kernel_args(&root, "/bin/sh", &["-c", &script]);
+    argv.insert(0, "net=none".into());
+    argv.insert(0, "-e".into());
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let mut k = Kernel::start(&argv);
+    k.expect("@listening");
+    let reached = TcpStream::connect(("127.0.0.1", guest_port));
+    k.expect("@done");
+    k.wait_within(PROGRAM_TIMEOUT);
+    let out = k.output();
+    assert!(reached.is_err(), "the host reached the guest's listener on {guest_port}:\n{out}");
+    assert!(!out.contains("reached-host"), "the guest reached the host's server:\n{out}");
+    assert!(out.contains("inside\n@done"), "the guest's own client did not reach its listener:\n{out}");
+    drop(host);
+}

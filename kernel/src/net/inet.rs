@@ -122,7 +122,7 @@ fn sleep_result(r: WakeReason, timeout: Option<Duration>) -> Result<(), Errno> {
 }
 
 /// Whether an option passes to the host (level, name).
-fn allowed(level: u32, name: u32) -> bool {
+pub(crate) fn allowed(level: u32, name: u32) -> bool {
     match level {
         lnet::SOL_SOCKET => matches!(
             name,

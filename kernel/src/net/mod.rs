@@ -13,7 +13,8 @@
 //! | `file.rs`   | the file glue: [`SocketFile`] (a descriptor's vnode), sockfs               |
 //! | `opts.rs`   | the SOL_SOCKET options a socket keeps itself (buffers, timeouts, flags)    |
 //! | `unix/`     | AF_UNIX: stream, datagram and seqpacket sockets, names, descriptor passing |
-//! | `inet.rs`   | AF_INET, AF_INET6: host sockets (hostinet), waited on by the watcher       |
+//! | `inet.rs`   | AF_INET, AF_INET6, NETLINK_ROUTE: host sockets (hostinet), the watcher     |
+//! | `loopback.rs` | `-e net=none`: TCP and UDP on a loopback inside the kernel (unix's machinery) |
 //!
 //! A socket's operations run in the calling guest thread's kernel thread and may sleep
 //! (tsleep on the socket's channels, interruptible); readiness is [`Socket::poll`], and any
@@ -26,6 +27,7 @@
 pub mod addr;
 pub mod file;
 pub mod inet;
+pub mod loopback;
 pub mod opts;
 pub mod unix;
 
@@ -244,11 +246,34 @@ pub fn int_opt(v: i32) -> Vec<u8> {
     v.to_ne_bytes().to_vec()
 }
 
+/// Which network the guest has (`-e net=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetMode {
+    /// `host` (the default): AF_INET/AF_INET6 are host sockets.
+    Host,
+    /// `none`: a loopback inside the kernel, nothing reaches the host.
+    None,
+}
+
+/// The network `-e net=` chose (`none`, or `host` for anything else).
+pub fn mode() -> NetMode {
+    static MODE: std::sync::OnceLock<NetMode> = std::sync::OnceLock::new();
+    *MODE.get_or_init(|| match crate::kern::kenv::get("net") {
+        Some("none") => NetMode::None,
+        Some("host") | None => NetMode::Host,
+        Some(other) => {
+            crate::kprintf!("net: unknown network \"{other}\" (host, none): host\n");
+            NetMode::Host
+        }
+    })
+}
+
 /// socket(2): a socket of `family`, `ty` and `protocol` (EAFNOSUPPORT for a family vk does
 /// not have).
 pub fn create(family: u32, ty: SockType, protocol: u32) -> Result<SocketRef, Errno> {
     match family {
         lnet::AF_UNIX => unix::create(ty, protocol),
+        lnet::AF_INET | lnet::AF_INET6 if mode() == NetMode::None => loopback::create(family, ty, protocol),
         lnet::AF_INET | lnet::AF_INET6 | lnet::AF_NETLINK => inet::create(family, ty, protocol),
         _ => Err(Errno::EAFNOSUPPORT),
     }

@@ -46,6 +46,7 @@ use crate::net::opts::SockOpts;
 use crate::net::{Caller, Received, SendArgs, Shutdown, SockAddr, SockType, Socket, SocketRef, UnixAddr};
 pub use gc::{inflight_count, collect as gc_collect};
 pub use names::proc_net_unix;
+pub use names::Ns;
 use queue::Msg;
 
 pub const POLLRDNORM: u16 = 0x040;
@@ -110,6 +111,8 @@ struct State {
 #[derive(Debug)]
 pub struct UnixSocket {
     ty: SockType,
+    /// Its names' table (AF_UNIX's, or the in-kernel loopback's ports).
+    ns: Ns,
     st: SpinLock<State>,
     wmem: Arc<Wmem>,
     me: Weak<UnixSocket>,
@@ -170,9 +173,15 @@ fn sleep(g: SleepqGuard, wmesg: &str, timeout: Option<Duration>) -> Result<(), E
 
 impl UnixSocket {
     fn new(ty: SockType) -> Arc<UnixSocket> {
+        Self::new_in(ty, Ns::Unix)
+    }
+
+    /// A socket whose names live in `ns` (net::loopback's sockets are these).
+    pub(crate) fn new_in(ty: SockType, ns: Ns) -> Arc<UnixSocket> {
         let serial = names::next_serial();
         let s = Arc::new_cyclic(|me| UnixSocket {
             ty,
+            ns,
             st: SpinLock::new(
                 "unix",
                 State {
@@ -209,7 +218,7 @@ impl UnixSocket {
         wchan_of(self) + 1
     }
 
-    fn arc(&self) -> Option<Arc<UnixSocket>> {
+    pub(crate) fn arc(&self) -> Option<Arc<UnixSocket>> {
         self.me.upgrade()
     }
 
@@ -267,7 +276,7 @@ impl UnixSocket {
         if passcred {
             self.autobind()?;
         }
-        let target = names::find(c, ua)?;
+        let target = names::find(c, self.ns, ua)?;
         if target.ty != self.ty {
             return Err(Errno::EPROTOTYPE);
         }
@@ -288,7 +297,7 @@ impl UnixSocket {
             }
             // The server's end, connected to us, queued for accept. (It is new and nobody
             // else can reach it: its lock is taken under the listener's.)
-            let server = UnixSocket::new(self.ty);
+            let server = UnixSocket::new_in(self.ty, self.ns);
             {
                 let mut s = server.st.lock();
                 s.conn = Conn::Connected;
@@ -334,7 +343,7 @@ impl UnixSocket {
         if self.st.lock().opts.passcred {
             self.autobind()?;
         }
-        let target = names::find(c, ua)?;
+        let target = names::find(c, self.ns, ua)?;
         if target.ty != self.ty {
             return Err(Errno::EPROTOTYPE);
         }

@@ -18,7 +18,16 @@ use crate::net::{Caller, SockType, UnixAddr};
 
 use super::{Conn, UnixSocket};
 
-static ABSTRACT: SpinLock<BTreeMap<Vec<u8>, Weak<UnixSocket>>> = SpinLock::new("unix_names", BTreeMap::new());
+/// Which table a socket's abstract names live in: AF_UNIX's, or the in-kernel loopback's
+/// ports (net=none: `net::loopback` keeps TCP and UDP ports as names here, out of AF_UNIX's
+/// sight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Ns {
+    Unix,
+    Loopback,
+}
+
+static ABSTRACT: SpinLock<BTreeMap<(Ns, Vec<u8>), Weak<UnixSocket>>> = SpinLock::new("unix_names", BTreeMap::new());
 static INODES: SpinLock<BTreeMap<(u64, u64), Weak<UnixSocket>>> = SpinLock::new("unix_names", BTreeMap::new());
 static ALL: SpinLock<BTreeMap<u64, Weak<UnixSocket>>> = SpinLock::new("unix_all", BTreeMap::new());
 static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
@@ -46,18 +55,20 @@ fn key(id: VnodeId) -> (u64, u64) {
 /// Take an abstract name: EADDRINUSE while another socket has it.
 pub(super) fn bind_abstract(name: &[u8], s: &Arc<UnixSocket>) -> Result<(), Errno> {
     let mut t = ABSTRACT.lock();
-    if t.get(name).is_some_and(|w| w.strong_count() > 0) {
+    let key = (s.ns, name.to_vec());
+    if t.get(&key).is_some_and(|w| w.strong_count() > 0) {
         return Err(Errno::EADDRINUSE);
     }
-    t.insert(name.to_vec(), Arc::downgrade(s));
+    t.insert(key, Arc::downgrade(s));
     Ok(())
 }
 
 /// Give up an abstract name (only if `s` holds it).
 pub(super) fn unbind_abstract(name: &[u8], s: &UnixSocket) {
     let mut t = ABSTRACT.lock();
-    if t.get(name).is_some_and(|w| std::ptr::eq(w.as_ptr(), s)) {
-        t.remove(name);
+    let key = (s.ns, name.to_vec());
+    if t.get(&key).is_some_and(|w| std::ptr::eq(w.as_ptr(), s)) {
+        t.remove(&key);
     }
 }
 
@@ -85,10 +96,10 @@ pub(super) fn unbind_inode(s: &UnixSocket) {
 
 /// The socket a name leads to (connect, sendto): for a path, the inode (write permission
 /// needed) must be a socket someone has bound; ECONNREFUSED when nobody listens there.
-pub(super) fn find(c: &Caller<'_>, ua: &UnixAddr) -> Result<Arc<UnixSocket>, Errno> {
+pub(super) fn find(c: &Caller<'_>, ns: Ns, ua: &UnixAddr) -> Result<Arc<UnixSocket>, Errno> {
     let found = match ua {
         UnixAddr::Unnamed => return Err(Errno::EINVAL),
-        UnixAddr::Abstract(n) => ABSTRACT.lock().get(n.as_slice()).and_then(Weak::upgrade),
+        UnixAddr::Abstract(n) => ABSTRACT.lock().get(&(ns, n.clone())).and_then(Weak::upgrade),
         UnixAddr::Path(p) => {
             let v = c.paths.connect_path(p)?;
             if v.vtype() != VType::Sock {
@@ -120,7 +131,7 @@ pub fn proc_net_unix() -> String {
             let st = u.st.lock();
             (st.conn, st.addr.clone(), st.released)
         };
-        if released || ino == 0 {
+        if released || ino == 0 || u.ns != Ns::Unix {
             continue;
         }
         let flags = if conn == Conn::Listening { 0x0001_0000 } else { 0 };
@@ -152,5 +163,5 @@ pub fn proc_net_unix() -> String {
 /// Whether an abstract name is taken (tests).
 #[cfg(test)]
 pub(super) fn abstract_taken(name: &[u8]) -> bool {
-    ABSTRACT.lock().get(name).is_some_and(|w| w.strong_count() > 0)
+    ABSTRACT.lock().get(&(Ns::Unix, name.to_vec())).is_some_and(|w| w.strong_count() > 0)
 }

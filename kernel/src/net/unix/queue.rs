@@ -186,7 +186,7 @@ impl UnixSocket {
                 if passcred {
                     self.autobind()?;
                 }
-                let t = names::find(c, ua)?;
+                let t = names::find(c, self.ns, ua)?;
                 if t.ty != self.ty {
                     return Err(Errno::EPROTOTYPE);
                 }
