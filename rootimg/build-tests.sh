@@ -2,6 +2,10 @@
 # Build the guest test programs into OUTDIR (see rootimg/tests/):
 #   - every rootimg/tests/t_*.c (and h_*.c, helpers for the integration tests) as a static musl
 #     binary (musl-gcc -static -O2 -Wall -Werror),
+#   - rootimg/tests/dyn: t_dyn and its helper h_dynprobe dynamically linked, once with musl
+#     (t_dyn_musl, h_dynprobe_musl) and once with glibc (gcc: t_dyn_glibc, h_dynprobe_glibc),
+#     both position-independent, and h_dynprobe as a glibc static PIE (h_dynprobe_spie), with their test libraries in OUTDIR/lib (stage.sh puts the
+#     dynamic linkers and C libraries they need in the root),
 #   - the std-only Rust program rootimg/tests/rust as a static binary named t_rust
 #     (x86_64-unknown-linux-musl when that target is installed, else glibc with +crt-static),
 #   - rootimg/tests/run-all.sh, which runs them all.
@@ -48,6 +52,45 @@ for c in "$tests"/t_*.c "$tests"/h_*.c; do
     is_static "$out/$name.tmp" || die "$name: not statically linked"
     mv -f "$out/$name.tmp" "$out/$name"
     built="$built $name"
+done
+
+# The dynamically linked tests: for each C library, the libraries t_dyn links (libvktls, found
+# through $ORIGIN/lib) and opens (libvkdl), libvkpath (found only through LD_LIBRARY_PATH),
+# then t_dyn and h_dynprobe.
+dyn="$tests/dyn"
+command -v gcc >/dev/null 2>&1 || die "gcc not found (apt-get install gcc)"
+for libc in musl glibc; do
+    case $libc in
+        musl) cc=musl-gcc ;;
+        glibc) cc=gcc ;;
+    esac
+    mkdir -p "$out/lib/path_$libc"
+    for lib in vktls vkdl; do
+        $cc -shared -fPIC -O2 -Wall -Werror -o "$out/lib/lib${lib}_$libc.so" "$dyn/lib$lib.c" ||
+            die "lib${lib}_$libc.so: compilation failed"
+    done
+    $cc -shared -fPIC -O2 -Wall -Werror -o "$out/lib/path_$libc/libvkpath.so" "$dyn/libvkpath.c" ||
+        die "libvkpath.so ($libc): compilation failed"
+    $cc -O2 -std=gnu11 -Wall -Werror -fPIE -pie -pthread -o "$out/t_dyn_$libc.tmp" "$dyn/t_dyn.c" \
+        -L"$out/lib" -lvktls_$libc -Wl,-rpath,'$ORIGIN/lib' || die "t_dyn_$libc: compilation failed"
+    $cc -O2 -std=gnu11 -Wall -Werror -fPIE -pie -o "$out/h_dynprobe_$libc.tmp" "$dyn/h_dynprobe.c" ||
+        die "h_dynprobe_$libc: compilation failed"
+    spie=""
+    if [ $libc = glibc ]; then
+        # A static PIE (musl-gcc cannot make one): loaded like ld.so run directly.
+        gcc -O2 -std=gnu11 -Wall -Werror -DVK_STATIC_PIE -static-pie -o "$out/h_dynprobe_spie.tmp" "$dyn/h_dynprobe.c" ||
+            die "h_dynprobe_spie: compilation failed"
+        readelf -lW "$out/h_dynprobe_spie.tmp" | grep -q 'DYN' && is_static "$out/h_dynprobe_spie.tmp" ||
+            die "h_dynprobe_spie: not a static PIE"
+        mv -f "$out/h_dynprobe_spie.tmp" "$out/h_dynprobe_spie"
+        spie=h_dynprobe_spie
+    fi
+    for p in t_dyn_$libc h_dynprobe_$libc; do
+        ! is_static "$out/$p.tmp" || die "$p: not dynamically linked"
+        mv -f "$out/$p.tmp" "$out/$p"
+        built="$built $p"
+    done
+    built="$built${spie:+ $spie}"
 done
 
 # The Rust program: its own workspace, its own target directory, no crates, no network.

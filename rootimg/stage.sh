@@ -1,7 +1,9 @@
 #!/bin/sh
 # Stage the root file system tree in DIR: the directory skeleton, etc/ from this folder (and
 # the host's resolv.conf and hosts),
-# busybox-static with its applet links, and the guest test programs under /usr/tests.
+# busybox-static with its applet links, the host's dynamic linkers and C libraries (musl's
+# /lib/ld-musl-x86_64.so.1; glibc's ld-linux-x86-64.so.2 and libc.so.6 in /lib/x86_64-linux-gnu,
+# with /lib64's link, as Debian lays them out), and the guest test programs under /usr/tests.
 # The tree is both a hostfs root (`kernel -r DIR`) and the input of build.sh's mke2fs -d.
 # Usage: rootimg/stage.sh DIR        (DIR is emptied first)
 set -eu
@@ -13,7 +15,7 @@ busybox=$(command -v busybox || echo /bin/busybox)
 case $dir in /|"") echo "stage.sh: refusing to stage into '$dir'" >&2; exit 1 ;; esac
 rm -rf "$dir"
 mkdir -p "$dir"
-for d in bin sbin usr/bin usr/sbin usr/tests etc dev proc tmp root var/log mnt; do
+for d in bin sbin lib usr/bin usr/sbin usr/tests etc dev proc tmp root var/log mnt; do
     mkdir -p "$dir/$d"
 done
 chmod 1777 "$dir/tmp"
@@ -30,6 +32,19 @@ cp "$busybox" "$dir/bin/busybox"
     [ -e "$dir/$applet" ] || ln -s "$rel/bin/busybox" "$dir/$applet"
 done
 cp -p "$src"/etc/* "$dir/etc/"
+# The dynamic linkers: a program copied in from a Debian host (glibc) or built with musl-gcc
+# runs with these. musl's dynamic linker is its whole C library.
+musl_ld=/lib/ld-musl-x86_64.so.1
+[ -e "$musl_ld" ] || { echo "stage.sh: $musl_ld is missing (apt-get install musl)" >&2; exit 1; }
+cp -L "$musl_ld" "$dir/lib/ld-musl-x86_64.so.1"
+gnu=/lib/x86_64-linux-gnu
+mkdir -p "$dir$gnu" "$dir/lib64"
+for f in ld-linux-x86-64.so.2 libc.so.6; do
+    [ -e "$gnu/$f" ] || { echo "stage.sh: $gnu/$f is missing (glibc)" >&2; exit 1; }
+    cp -L "$gnu/$f" "$dir$gnu/$f"
+done
+# Relative, unlike Debian's, so that nothing copied onto it in the staged tree reaches the host.
+ln -s "../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" "$dir/lib64/ld-linux-x86-64.so.2"
 chmod 600 "$dir/etc/shadow"
 # Name resolution as the host has it (the guest's sockets are the host's): its resolver
 # settings, or Google's public servers when it has none; /etc/hosts with localhost at least.
@@ -79,3 +94,10 @@ own 0:0 700 "$perm/closed"
 own 0:0 711 "$perm/noread"
 own 0:0 744 "$perm/nosearch"
 own 0:0 755 "$perm"
+
+# t_dyn's set-user-ID probes: owned by uid 1000, so running one as root changes the effective
+# uid and the dynamic linker sees AT_SECURE.
+for libc in musl glibc; do
+    cp "$dir/usr/tests/h_dynprobe_$libc" "$dir/usr/tests/h_dynprobe_${libc}_suid"
+    own 1000:1000 4755 "$dir/usr/tests/h_dynprobe_${libc}_suid"
+done

@@ -10,8 +10,9 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_exec", "t_files", "t_fsabi", "t_ifaces", "t_inet", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rust",
-    "t_signal", "t_stress", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vm",
+    "t_clone3", "t_dyn_glibc", "t_dyn_musl", "t_exec", "t_files", "t_fsabi", "t_ifaces", "t_inet", "t_mount", "t_names",
+    "t_perm", "t_proc", "t_procfs", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_thread", "t_time", "t_uaccess",
+    "t_unix", "t_vm",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -52,6 +53,67 @@ fn all_programs_are_listed() {
         .collect();
     found.sort();
     assert_eq!(found, PROGRAMS, "update PROGRAMS in tests/tests/guest.rs");
+}
+
+/// clone3(2): a fork through it, CLONE_CLEAR_SIGHAND, and what it refuses.
+#[test]
+fn t_clone3() {
+    check("t_clone3");
+}
+
+/// Dynamically linked programs: glibc's (gcc) and musl's (musl-gcc), with threads, TLS,
+/// dlopen, IFUNC, `ld.so --list`, ASLR and AT_SECURE.
+#[test]
+fn t_dyn_glibc() {
+    check("t_dyn_glibc");
+}
+
+#[test]
+fn t_dyn_musl() {
+    check("t_dyn_musl");
+}
+
+/// The glibc program from the ext2 root image (run/rootimg.01 holds the same libraries):
+/// its libraries are mapped from ext2 files, with the same result as natively; e2fsck finds
+/// the image clean afterwards.
+#[test]
+fn t_dyn_glibc_ext2() {
+    let want = native_result("t_dyn_glibc");
+    let img = ImageCopy::new("dyn");
+    let args = ["-m", "256m", "-n", "2", "-r", img.path(), "-e", "init=/usr/tests/t_dyn_glibc"];
+    let mut k = Kernel::start(&args);
+    k.close_stdin();
+    let st = k.wait_within(PROGRAM_TIMEOUT);
+    let console = k.output();
+    let got = summary(program_output(&console));
+    assert!(
+        st.code() == Some(0) && got == want && console.contains("Mounting root from ext2"),
+        "t_dyn_glibc on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
+        st.code()
+    );
+    let (code, out) = img.fsck();
+    assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
+}
+
+/// With `-e vm.aslr=0` randomize_va_space reads 0 and t_dyn finds every address the same in
+/// two runs (natively it finds them different: the same count of checks passes).
+#[test]
+fn t_dyn_without_aslr() {
+    let want = native_result("t_dyn_glibc");
+    let root = root_dir();
+    let root = root.to_string_lossy();
+    let args = ["-m", "256m", "-n", "2", "-r", &root, "-e", "vm.aslr=0", "-e", "init=/usr/tests/t_dyn_glibc"];
+    let mut k = Kernel::start(&args);
+    k.close_stdin();
+    let st = k.wait_within(PROGRAM_TIMEOUT);
+    let console = k.output();
+    let got = summary(program_output(&console));
+    assert!(console.contains("randomize_va_space 0\n"), "vm.aslr=0 not seen:\n{console}");
+    assert!(
+        st.code() == Some(0) && got == want,
+        "t_dyn_glibc with vm.aslr=0: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
+        st.code()
+    );
 }
 
 #[test]
@@ -119,6 +181,12 @@ fn t_procfs() {
 #[test]
 fn t_rename() {
     check("t_rename");
+}
+
+/// Restartable sequences: registration, an abort by a signal, inheritance.
+#[test]
+fn t_rseq() {
+    check("t_rseq");
 }
 
 #[test]

@@ -16,10 +16,12 @@
 //! |-------------|--------------------------------------------------------------------------|
 //! | `time.rs`   | timespec, timeval, itimerval, timezone                                   |
 //! | `cred.rs`   | capget/capset header and data                                            |
+//! | `exec.rs`   | the auxiliary vector's entry; personality(2)'s persona                  |
 //! | `fs.rs`     | stat, statx, statfs, dirent64 header, iovec                              |
 //! | `signal.rs` | sigaction, stack_t, siginfo, the rt_sigframe (ucontext, sigcontext, FPU state); SA_, SS_ flags, sigprocmask's how |
 //! | `proc.rs`   | rusage, rlimit64, sysinfo, new_utsname, tms; clone, wait4/waitid and getrandom flags, waitid's id types |
 //! | `futex.rs`  | futex(2)'s operation word                                                |
+//! | `rseq.rs`   | rseq(2)'s area fields and critical-section descriptor                   |
 //! | `mm.rs`     | mmap, mprotect, mremap and msync flags, madvise's advice                 |
 //! | `poll.rs`   | pollfd, fd_set words, pselect6's sigset argument                         |
 //! | `net.rs`    | msghdr, mmsghdr, cmsghdr, ucred, linger, sockaddr_in/in6/nl, netlink and routing heads, ifreq, ifconf; MSG_ and SOCK_ flags |
@@ -31,12 +33,14 @@
 
 
 pub mod cred;
+pub mod exec;
 pub mod fs;
 pub mod futex;
 pub mod mm;
 pub mod net;
 pub mod poll;
 pub mod proc;
+pub mod rseq;
 pub mod signal;
 pub mod time;
 pub mod tty;

@@ -148,6 +148,35 @@ bitflags::bitflags! {
 /// The exit signal's bits in clone(2)'s flags.
 pub const CSIGNAL: u32 = linux::CSIGNAL;
 
+linux_struct! {
+    /// clone3(2)'s arguments (`struct clone_args`, CLONE_ARGS_SIZE_VER2 bytes): a caller's
+    /// shorter version (VER0, VER1) reads as zeros past its end.
+    pub struct Clone3Args = linux::clone_args {
+        pub flags: u64,
+        pub pidfd: u64,
+        pub child_tid: u64,
+        pub parent_tid: u64,
+        pub exit_signal: u64,
+        pub stack: u64,
+        pub stack_size: u64,
+        pub tls: u64,
+        pub set_tid: u64,
+        pub set_tid_size: u64,
+        pub cgroup: u64,
+    }
+}
+
+/// clone3(2)'s flag bits above the legacy 32.
+pub const CLONE_CLEAR_SIGHAND: u64 = linux::CLONE_CLEAR_SIGHAND;
+pub const CLONE_INTO_CGROUP: u64 = linux::CLONE_INTO_CGROUP;
+/// The oldest `struct clone_args` (VER0) and the one with `cgroup` (VER2).
+pub const CLONE_ARGS_SIZE_VER0: usize = linux::CLONE_ARGS_SIZE_VER0 as usize;
+pub const CLONE_ARGS_SIZE_VER2: usize = linux::CLONE_ARGS_SIZE_VER2 as usize;
+/// CLONE_NEWTIME: in clone3's flags (its bit is the exit signal's in the legacy call).
+pub const CLONE_NEWTIME: u64 = super::c_ulong(linux::CLONE_NEWTIME);
+/// The most ids set_tid may name (MAX_PID_NS_LEVEL).
+pub const MAX_PID_NS_LEVEL: u64 = 32;
+
 impl CloneFlags {
     /// Namespaces (and pidfds) vk does not have.
     pub const UNSUPPORTED: CloneFlags = CloneFlags::NEWNS

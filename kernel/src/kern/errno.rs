@@ -117,6 +117,7 @@ errnos! {
     ETIME = 62, "Timer expired";
     EOVERFLOW = 75, "Value too large for defined data type";
     EBADFD = 77, "File descriptor in bad state";
+    ELIBBAD = 80, "Accessing a corrupted shared library";
     EILSEQ = 84, "Invalid or incomplete multibyte or wide character";
     ERESTART = 85, "Interrupted system call should be restarted";
     ENOTSOCK = 88, "Socket operation on non-socket";

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use platform::stub::{StubSpace, UserRegs};
 
+use crate::abi::exec::Persona;
 use crate::kern::cred::Cred;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
@@ -16,7 +17,10 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     let u = ctx.p.user();
     let cwd = u.fs.lock().cwd.clone();
     let cred = u.cred();
-    let mut image = match exec::load(&cwd, path, argv, envp, Cred::clone(&cred), tid_of(ctx.p.pid)) {
+    let persona = Persona::from_bits_retain(u.persona.load(Ordering::Relaxed));
+    let req =
+        exec::Request { cwd: &cwd, path, argv, envp, cred: Cred::clone(&cred), owner: tid_of(ctx.p.pid), persona };
+    let mut image = match exec::load(req) {
         Ok(i) => i,
         Err(e) => {
             if let Some(why) = e.why {
@@ -61,6 +65,7 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     }
     *ut.ops.lock() = platform::stub::Ops::new();
     ut.fs_base.store(0, Ordering::Relaxed);
+    ut.rseq.clear();
     *ctx.regs = UserRegs::start(image.entry, image.sp);
     u.files().lock().close_on_exec();
     u.sig.lock().reset_handlers();
@@ -76,9 +81,11 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     ctx.p.rec.uid.store(image.cred.uid, Ordering::Relaxed);
     ctx.p.rec.gid.store(image.cred.gid, Ordering::Relaxed);
     *u.cred.lock() = Arc::new(image.cred);
+    u.persona.store(image.persona.bits(), Ordering::Relaxed);
     ctx.p.set_comm(&image.comm);
     *u.exe.lock() = Some(image.path);
     *u.argv.lock() = image.argv;
+    *u.auxv.lock() = image.auxv;
     crate::kern::fork::vfork_release(ctx.p);
     Ok(0)
 }

@@ -41,6 +41,9 @@ pub struct CloneArgs {
     pub child_tid: UserPtr<i32>,
     /// The child's TLS base (CLONE_SETTLS).
     pub tls: u64,
+    /// clone3's CLONE_CLEAR_SIGHAND: the child's handlers are reset to SIG_DFL (ignored
+    /// signals stay ignored).
+    pub clear_sighand: bool,
 }
 
 impl Default for CloneArgs {
@@ -53,6 +56,7 @@ impl Default for CloneArgs {
             parent_tid: UserPtr::new(0),
             child_tid: UserPtr::new(0),
             tls: 0,
+            clear_sighand: false,
         }
     }
 }
@@ -180,12 +184,17 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     }
     *user.exe.lock() = pu.exe.lock().clone();
     *user.argv.lock() = pu.argv.lock().clone();
+    *user.auxv.lock() = pu.auxv.lock().clone();
     *user.rlimits.lock() = *pu.rlimits.lock();
+    user.persona.store(pu.persona.load(Ordering::Relaxed), Ordering::Relaxed);
     // Any byte: one that is no signal means none is sent (the legacy clone takes it as is).
     user.exit_signal.store(i32::try_from(a.exit_signal).unwrap_or(0), Ordering::Relaxed);
     {
         let mut sig = pu.sig.lock().clone();
         sig.pending.clear();
+        if a.clear_sighand {
+            sig.reset_handlers();
+        }
         *user.sig.lock() = sig;
     }
     let comm = parent.comm();
@@ -201,6 +210,9 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     let ut = UserThread::new(Arc::new(t0), child_regs(ctx, &a));
     ut.sigstate.sig.lock().mask = ctx.td.user().sigstate.sig.lock().mask;
     ut.sigstate.sig.lock().altstack = ctx.td.user().sigstate.sig.lock().altstack;
+    if !a.flags.contains(CloneFlags::VM) {
+        ut.rseq.inherit(&ctx.td.user().rseq); // the same area in the copied memory
+    }
     let fs_base =
         if a.flags.contains(CloneFlags::SETTLS) { a.tls } else { ctx.td.user().fs_base.load(Ordering::Relaxed) };
     ut.fs_base.store(fs_base, Ordering::Relaxed);

@@ -97,7 +97,7 @@ fn boot(a: BootArgs) -> ! {
 fn banner(a: &BootArgs, pm: &platform::physmem::PhysMem) {
     let mb = |b: u64| b >> 20;
     kprintf!("Copyright (c) 2026 The vk Project.\n");
-    kprintf!("vk {} #0: a virtual kernel for static Linux x86-64 programs\n", env!("CARGO_PKG_VERSION"));
+    kprintf!("vk {} #0: a virtual kernel for Linux x86-64 programs\n", env!("CARGO_PKG_VERSION"));
     kprintf!("    host pid {}, {} virtual CPU{}\n", std::process::id(), a.ncpus, if a.ncpus == 1 { "" } else { "s" });
     kprintf!("real memory  = {} ({} MB)\n", pm.size(), mb(pm.size()));
     let avail = pm.free_pages() * platform::PAGE_SIZE as u64;
@@ -204,7 +204,16 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
         .collect();
     let cred = Cred::default();
     let mut image =
-        exec::load(&NamePath::root(), path.as_bytes(), argv, envp, cred, tid_of(pid)).map_err(|e| {
+        exec::load(exec::Request {
+            cwd: &NamePath::root(),
+            path: path.as_bytes(),
+            argv,
+            envp,
+            cred,
+            owner: tid_of(pid),
+            persona: Default::default(),
+        })
+        .map_err(|e| {
             match e.why {
                 Some(w) => w,
                 None => format!("{path}: {}", e.errno.text()),
@@ -225,6 +234,7 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
     p.rec.flags.fetch_or(kvm_mem::abi::pflags::SESSION_LEADER, Ordering::Relaxed);
     *p.user().exe.lock() = Some(image.path);
     *p.user().argv.lock() = image.argv;
+    *p.user().auxv.lock() = image.auxv;
     let regs = platform::stub::UserRegs::start(image.entry, image.sp);
     let ut = UserThread::new(std::sync::Arc::new(t0), regs);
     let td = Thread::new_user(&p, tid_of(pid), &image.comm, ut, crate::kern::usertrap::user_main).map_err(|e| e.to_string())?;

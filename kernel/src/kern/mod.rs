@@ -22,6 +22,7 @@ pub mod loadavg;
 pub mod pcpu;
 pub mod printf;
 pub mod proc;
+pub mod rseq;
 pub mod sched;
 pub mod shutdown;
 pub mod signal;

@@ -97,6 +97,8 @@ pub struct UserProc {
     /// The program's path and arguments (for /proc/PID/{exe,cmdline}).
     pub exe: SpinLock<Option<NamePath>>,
     pub argv: SpinLock<Vec<Vec<u8>>>,
+    /// The auxiliary vector exec gave the program (Linux's saved_auxv: /proc/PID/auxv).
+    pub auxv: SpinLock<Vec<u8>>,
     /// wait(2) status once it has exited.
     pub exit_status: SpinLock<Option<i32>>,
     /// Resource limits (soft, hard) by RLIMIT_* number: kept and reported, not yet enforced.
@@ -114,6 +116,9 @@ pub struct UserProc {
     pub jobctl: SpinLock<crate::kern::jobctl::JobCtl>,
     /// CPU time of exited threads and reaped children; interval timers.
     pub times: crate::kern::cputime::ProcTimes,
+    /// personality(2)'s persona ([`crate::abi::exec::Persona`] bits): inherited by fork,
+    /// kept by exec but for what exec clears.
+    pub persona: std::sync::atomic::AtomicU32,
 }
 
 /// Number of resource limits (RLIMIT_NLIMITS).
@@ -145,6 +150,7 @@ impl UserProc {
             children: SpinLock::new("proc_children", Vec::new()),
             exe: SpinLock::new("proc_exe", None),
             argv: SpinLock::new("proc_argv", Vec::new()),
+            auxv: SpinLock::new("proc_auxv", Vec::new()),
             exit_status: SpinLock::new("proc_exit", None),
             rlimits: SpinLock::new("proc_rlimits", default_rlimits()),
             vfork_released: std::sync::atomic::AtomicBool::new(false),
@@ -153,6 +159,7 @@ impl UserProc {
             sig: SpinLock::new("proc_sig", crate::kern::signal::ProcSig::new()),
             jobctl: SpinLock::new("jobctl", crate::kern::jobctl::JobCtl::default()),
             times: crate::kern::cputime::ProcTimes::new(),
+            persona: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
@@ -200,6 +207,8 @@ pub struct UserThread {
     pub exit_req: std::sync::atomic::AtomicBool,
     /// User time so far.
     pub times: crate::kern::cputime::ThreadTimes,
+    /// Its rseq(2) registration.
+    pub rseq: crate::kern::rseq::RseqState,
 }
 
 impl UserThread {
@@ -215,6 +224,7 @@ impl UserThread {
             pdeathsig: AtomicI32::new(0),
             exit_req: std::sync::atomic::AtomicBool::new(false),
             times: crate::kern::cputime::ThreadTimes::default(),
+            rseq: crate::kern::rseq::RseqState::default(),
         }
     }
 }

@@ -184,6 +184,12 @@ pub fn user_main() {
     let p = td.uproc().expect("a guest thread has a guest process");
     let mut last_cpu = sched::thread_cputime_ns(&td);
     loop {
+        // The CPU the guest code runs on, in its rseq area, before that code runs (a new
+        // thread or fork child's first time too); an area that is gone is a SIGSEGV the
+        // thread cannot handle.
+        if td.user().rseq.update_cpu(|| p.user().vm(), platform::cpu::curcpu()).is_err() {
+            exit::exit(&td, &p, Exit::Group(sigstatus(SIGSEGV)));
+        }
         let (trap, ran) = run_user(&td, &p);
         let now_cpu = sched::thread_cputime_ns(&td);
         crate::kern::cputime::charge_user(&td, &p, ran, now_cpu.saturating_sub(last_cpu));
@@ -210,6 +216,16 @@ pub fn user_main() {
                     crate::kprintf!("pid {} ({}): its stub process died\n", p.pid, p.comm());
                 }
                 ctx.exit = Some(Exit::Group(sigstatus(SIGKILL)));
+            }
+        }
+        // A thread interrupted inside an rseq critical section resumes at its abort address,
+        // before any signal frame records where it was: after a preemption, fault or
+        // exception, and before a signal is delivered (a system call cannot be inside one).
+        let signal_due = td.user().sigstate.flag.load(Ordering::Acquire);
+        if ctx.exit.is_none() && (signal_due || !matches!(trap, Trap::Syscall { .. })) {
+            let r = td.user().rseq.fixup(&p.user().vm().read(), ctx.regs);
+            if r.is_err() {
+                fatal(&mut ctx, SIGSEGV, 0);
             }
         }
         let mut exit = ctx.exit;

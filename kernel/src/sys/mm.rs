@@ -11,7 +11,7 @@ use crate::abi::mm::{Advice, MapFlags, MapType, MremapFlags, MsyncFlags, Prot};
 use crate::fs::vfs::VType;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
-use crate::vm::space::{Backing, MMAP_BASE, MMAP_MIN, MapEntry, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, SharedObject, page_up};
+use crate::vm::space::{Backing, MMAP_MIN, MapEntry, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, SharedObject, page_up};
 
 /// Linux's OVERCOMMIT_GUESS for one request ([`crate::vm::space::AddressSpace::overcommit_ok`]).
 fn overcommit_ok(ctx: &Ctx<'_>, len: u64) -> bool {
@@ -40,7 +40,7 @@ pub fn sys_brk(ctx: &mut Ctx<'_>) -> SysResult {
     let vm = ctx.p.user().vm();
     let mut g = vm.write();
     let old = g.brk;
-    if want < g.brk_start || want >= MMAP_BASE {
+    if want < g.brk_start || want >= g.mmap_base {
         return addr_result(old);
     }
     let (old_end, new_end) = (page_up(old).ok_or(Errno::ENOMEM)?, page_up(want).ok_or(Errno::ENOMEM)?);
@@ -138,10 +138,10 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
         s
     } else {
         let h = hint & !(PAGE - 1);
-        if h >= MMAP_MIN && h.checked_add(len).is_some_and(|e| e <= MMAP_BASE) && g.is_free(h, h + len) {
+        if h >= MMAP_MIN && h.checked_add(len).is_some_and(|e| e <= g.mmap_base) && g.is_free(h, h + len) {
             h
         } else {
-            g.find_free(len, MMAP_BASE).ok_or(Errno::ENOMEM)?
+            g.find_free(len, g.mmap_base).ok_or(Errno::ENOMEM)?
         }
     };
     g.map(MapEntry { start, end: start + len, prot, backing, name });
@@ -257,7 +257,7 @@ pub fn sys_mremap(ctx: &mut Ctx<'_>) -> SysResult {
     if !flags.contains(MremapFlags::MAYMOVE) {
         return Err(Errno::ENOMEM);
     }
-    let dst = g.find_free(new_len, MMAP_BASE).ok_or(Errno::ENOMEM)?;
+    let dst = g.find_free(new_len, g.mmap_base).ok_or(Errno::ENOMEM)?;
     g.remap(old, old_len, dst, new_len);
     addr_result(dst)
 }

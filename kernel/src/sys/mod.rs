@@ -181,6 +181,7 @@ table! {
     123 => setfsgid, cred::sys_setfsgid, Full;
     124 => getsid, proc::sys_getsid, Full;
     125 => capget, cred::sys_capget, Full;
+    135 => personality, proc::sys_personality, Partial("ADDR_NO_RANDOMIZE, PER_LINUX32 and UNAME26 are honoured; other flags are kept, inherited and reported");
     126 => capset, cred::sys_capset, Partial("no file capabilities, ambient set or securebits");
     157 => prctl, thread::sys_prctl, Partial("PR_SET/GET_NAME, PR_SET/GET_PDEATHSIG, dumpable");
     137 => statfs, fsops::sys_statfs, Full;
@@ -234,7 +235,9 @@ table! {
     306 => syncfs, fsops::sys_fsync, Full;
     316 => renameat2, fsops::sys_renameat2, Full;
     318 => getrandom, proc::sys_getrandom, Full;
+    334 => rseq, thread::sys_rseq, Full;
     332 => statx, fsinfo::sys_statx, Partial("no birth time");
+    435 => clone3, proc::sys_clone3, Partial("no set_tid, CLONE_INTO_CGROUP or namespaces (EINVAL), as clone(2)");
     439 => faccessat2, fsinfo::sys_faccessat2, Full;
 }
 

@@ -9,6 +9,7 @@ use crate::abi::proc::{
 use crate::abi::signal::Siginfo;
 use crate::abi::{c_int, linux};
 use crate::kern::ctx::{Ctx, Exit};
+use crate::abi::exec::{PER_LINUX32, PER_MASK, PERSONALITY_QUERY, Persona};
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::proc::UProc;
 use crate::vm::uaccess::UserPtr;
@@ -50,18 +51,40 @@ pub fn sys_set_tid_address(ctx: &mut Ctx<'_>) -> SysResult {
     sys_gettid(ctx)
 }
 
+/// uname(2), with the persona's say (kernel/sys.c): PER_LINUX32 reports machine `i686`
+/// (override_architecture), UNAME26 a 2.6 release (override_release).
 pub fn sys_uname(ctx: &mut Ctx<'_>) -> SysResult {
     use crate::kern::utsname;
+    let persona = Persona::from_bits_retain(ctx.p.user().persona.load(Ordering::Relaxed));
+    let machine: &[u8] = if persona.bits() & PER_MASK == PER_LINUX32 { b"i686" } else { utsname::MACHINE.as_bytes() };
+    let release = if persona.contains(Persona::UNAME26) { uname26(utsname::RELEASE) } else { utsname::RELEASE.to_string() };
     let u = NewUtsname {
         sysname: uts_field(utsname::SYSNAME.as_bytes()),
         nodename: uts_field(&utsname::hostname()),
-        release: uts_field(utsname::RELEASE.as_bytes()),
+        release: uts_field(release.as_bytes()),
         version: uts_field(utsname::version().as_bytes()),
-        machine: uts_field(utsname::MACHINE.as_bytes()),
+        machine: uts_field(machine),
         domainname: uts_field(b"(none)"),
     };
     ctx.write(ctx.ptr::<NewUtsname>(0), &u)?;
     Ok(0)
+}
+
+/// The release UNAME26 reports: "2.6.(60 + the minor version)" and what follows the version
+/// numbers ("6.1.0-vk" is "2.6.61-vk"), as Linux's override_release.
+fn uname26(release: &str) -> String {
+    let mut dots = 0;
+    let rest = release
+        .char_indices()
+        .find(|&(_, c)| {
+            if c == '.' {
+                dots += 1;
+            }
+            (c == '.' && dots >= 3) || !(c.is_ascii_digit() || c == '.')
+        })
+        .map_or("", |(i, _)| &release[i..]);
+    let minor: u32 = release.split('.').nth(1).and_then(|m| m.parse().ok()).unwrap_or(0);
+    format!("2.6.{}{rest}", minor + 60)
 }
 
 /// sethostname(2): CAP_SYS_ADMIN only (EPERM), at most 64 bytes (EINVAL).
@@ -149,8 +172,13 @@ pub fn sys_getrandom(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(b.len())
 }
 
-use crate::abi::proc::CloneFlags;
+use crate::abi::lower_32_bits;
+use crate::abi::proc::{
+    CLONE_ARGS_SIZE_VER0, CLONE_CLEAR_SIGHAND, CLONE_INTO_CGROUP, CLONE_NEWTIME, CSIGNAL, Clone3Args, CloneFlags,
+    MAX_PID_NS_LEVEL,
+};
 use crate::kern::fork::{self, CloneArgs};
+use zerocopy::FromBytes;
 use crate::kern::jobctl::Report;
 use crate::kern::signal::{CLD_CONTINUED, CLD_STOPPED, SIGCONT};
 use crate::kern::wait::{self, Which};
@@ -166,6 +194,74 @@ pub fn sys_clone(ctx: &mut Ctx<'_>) -> SysResult {
         parent_tid: ctx.ptr(2),
         child_tid: ctx.ptr(3),
         tls: ctx.arg(4),
+        clear_sighand: false,
+    };
+    fork::do_clone(ctx, a)
+}
+
+/// clone3(2): clone with its arguments in a `struct clone_args` of `size` bytes, checked as
+/// kernel/fork.c checks them (copy_clone_args_from_user, clone3_args_valid): E2BIG for a
+/// size past a page or non-zero bytes past the known structure, EINVAL for one smaller than
+/// VER0, an exit signal in the flags or past 64, a stack without a size (or the reverse),
+/// CLONE_SIGHAND with CLONE_CLEAR_SIGHAND, an exit signal for a thread. The new stack
+/// pointer is `stack + stack_size`. vk has no pid namespaces or cgroups: `set_tid` and
+/// CLONE_INTO_CGROUP are refused (EINVAL), as are the namespaces clone(2) refuses.
+pub fn sys_clone3(ctx: &mut Ctx<'_>) -> SysResult {
+    let size = ctx.size(1);
+    if size > platform::PAGE_SIZE {
+        return Err(Errno::E2BIG);
+    }
+    if size < CLONE_ARGS_SIZE_VER0 {
+        return Err(Errno::EINVAL);
+    }
+    let bytes = ctx.read_slice(ctx.slice::<u8>(0, 1), size)?;
+    let known = size_of::<Clone3Args>();
+    if bytes.get(known..).is_some_and(|rest| rest.iter().any(|&b| b != 0)) {
+        return Err(Errno::E2BIG);
+    }
+    let mut raw = [0u8; size_of::<Clone3Args>()];
+    let n = bytes.len().min(known);
+    raw[..n].copy_from_slice(&bytes[..n]);
+    let args = Clone3Args::read_from_bytes(&raw).map_err(|_| Errno::EINVAL)?;
+    if args.set_tid_size > MAX_PID_NS_LEVEL || (args.set_tid == 0) != (args.set_tid_size == 0) {
+        return Err(Errno::EINVAL);
+    }
+    let exit_signal = u32::try_from(args.exit_signal).ok().filter(|&s| s & !CSIGNAL == 0 && s <= 64).ok_or(Errno::EINVAL)?;
+    let upper = args.flags >> 32;
+    let legacy = lower_32_bits(args.flags);
+    let known_upper = (CLONE_CLEAR_SIGHAND | CLONE_INTO_CGROUP) >> 32;
+    let (flags, in_signal_bits) = CloneFlags::split(legacy);
+    let clear_sighand = args.flags & CLONE_CLEAR_SIGHAND != 0;
+    if upper & !known_upper != 0
+        || flags.contains(CloneFlags::DETACHED)
+        || u64::from(in_signal_bits) & !CLONE_NEWTIME != 0
+        || (clear_sighand && flags.contains(CloneFlags::SIGHAND))
+        || (flags.intersects(CloneFlags::THREAD | CloneFlags::PARENT) && exit_signal != 0)
+        || (args.stack == 0) != (args.stack_size == 0)
+    {
+        return Err(Errno::EINVAL);
+    }
+    // No pid namespaces to place the child in, no time namespaces, no cgroups.
+    if args.set_tid != 0 || u64::from(in_signal_bits) & CLONE_NEWTIME != 0 || args.flags & CLONE_INTO_CGROUP != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let stack = if args.stack == 0 {
+        0
+    } else {
+        let top = args.stack.checked_add(args.stack_size).ok_or(Errno::EINVAL)?;
+        if top > platform::stub::layout::USER_END {
+            return Err(Errno::EINVAL); // clone3_stack_valid's access_ok
+        }
+        top
+    };
+    let a = CloneArgs {
+        flags,
+        exit_signal,
+        stack,
+        parent_tid: UserPtr::new(args.parent_tid),
+        child_tid: UserPtr::new(args.child_tid),
+        tls: args.tls,
+        clear_sighand,
     };
     fork::do_clone(ctx, a)
 }
@@ -294,6 +390,20 @@ pub fn sys_execve(ctx: &mut Ctx<'_>) -> SysResult {
     crate::kern::execve::execve(ctx, &path, argv, envp)
 }
 
+/// personality(2): return the persona, and set it unless the argument is 0xffffffff. Any
+/// value is taken, as Linux takes it; ADDR_NO_RANDOMIZE takes effect at the next exec, and
+/// uname(2) answers PER_LINUX32 and UNAME26.
+pub fn sys_personality(ctx: &mut Ctx<'_>) -> SysResult {
+    let new = ctx.uint(0);
+    let u = ctx.p.user();
+    let old = if new == PERSONALITY_QUERY {
+        u.persona.load(Ordering::Relaxed)
+    } else {
+        u.persona.swap(Persona::from_bits_retain(new).bits(), Ordering::Relaxed)
+    };
+    Ok(usize::try_from(old).unwrap_or(usize::MAX))
+}
+
 /// A process by pid, if it is a guest process.
 fn guest(pid: i32) -> Result<UProc, Errno> {
     crate::kern::proc::find_user(pid).ok_or(Errno::ESRCH)
@@ -396,4 +506,16 @@ pub fn sys_sched_getaffinity(ctx: &mut Ctx<'_>) -> SysResult {
     }
     ctx.write_slice(ctx.ptr::<u8>(2).slice(bytes), &b)?;
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uname26_releases() {
+        assert_eq!(uname26("6.1.0-vk"), "2.6.61-vk");
+        assert_eq!(uname26("6.18.44-fc-v1272"), "2.6.78-fc-v1272");
+        assert_eq!(uname26("3.2"), "2.6.62");
+    }
 }

@@ -6,6 +6,7 @@ use linux_raw_sys::prctl as pr;
 
 use crate::abi::futex::{FUTEX_BITSET_MATCH_ANY, FutexCmd, FutexOp};
 use crate::abi::{c_int, linux};
+use crate::abi::rseq::RSEQ_FLAG_UNREGISTER;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::futex;
@@ -119,4 +120,19 @@ pub fn sys_prctl(ctx: &mut Ctx<'_>) -> SysResult {
         }
         _ => Err(Errno::EINVAL),
     }
+}
+
+/// rseq(2): register (or, with RSEQ_FLAG_UNREGISTER, unregister) the calling thread's
+/// restartable-sequence area ([`crate::kern::rseq`]).
+pub fn sys_rseq(ctx: &mut Ctx<'_>) -> SysResult {
+    let (addr, len, flags, sig) = (ctx.arg(0), ctx.uint(1), ctx.int(2), ctx.uint(3));
+    let vm = ctx.p.user().vm();
+    let g = vm.read();
+    let rseq = &ctx.td.user().rseq;
+    match flags {
+        0 => rseq.register(&g, addr, len, sig)?,
+        RSEQ_FLAG_UNREGISTER => rseq.unregister(&g, addr, len, sig)?,
+        _ => return Err(Errno::EINVAL),
+    }
+    Ok(0)
 }

@@ -189,6 +189,9 @@ pub struct AddressSpace {
     /// Program break: start of the heap and its current end.
     pub brk_start: u64,
     pub brk: u64,
+    /// Top-down mmap placement starts below this (exec chooses it: [`MMAP_BASE`], or a
+    /// randomised one).
+    pub mmap_base: u64,
     /// The stub mirroring this space (None until the first thread runs).
     pub stub: Option<Arc<StubSpace>>,
     /// Owner recorded in vm_page (the pid).
@@ -215,6 +218,7 @@ impl AddressSpace {
             resident: AtomicU64::new(0),
             brk_start: 0,
             brk: 0,
+            mmap_base: MMAP_BASE,
             stub: None,
             owner,
         }
@@ -715,6 +719,7 @@ impl AddressSpace {
         child.entries = self.entries.clone();
         child.brk_start = self.brk_start;
         child.brk = self.brk;
+        child.mmap_base = self.mmap_base;
         let mut downgrade = Vec::new();
         let pt = self.pt.get_mut();
         let child_pt = child.pt.get_mut();

@@ -239,6 +239,8 @@ impl Vnode for ProcNode {
             }
             // proc(5): only the owner (or root) looks into a process's descriptors.
             Node::FdDir(_) => S_IFDIR | 0o500,
+            // proc(5): the auxiliary vector is the owner's (0400, as Linux).
+            Node::Pid(_, PidFile::Auxv) | Node::Tid(_, _, PidFile::Auxv) => S_IFREG | 0o400,
             _ => match n.vtype() {
                 VType::Dir => S_IFDIR | 0o555,
                 VType::Lnk => S_IFLNK | 0o777,

@@ -1,4 +1,4 @@
-//! The per-process files of procfs (proc(5)): `/proc/PID/{stat,status,cmdline,comm,maps}`,
+//! The per-process files of procfs (proc(5)): `/proc/PID/{stat,status,cmdline,comm,maps,auxv}`,
 //! the `fd/` links and, per thread, `task/TID/{stat,status,comm}`.
 //!
 //! Times are in clock ticks (USER_HZ, 100 a second) since boot, as `/proc/uptime` counts.
@@ -31,6 +31,7 @@ pub fn ticks(ns: u64) -> u64 {
 pub enum PidFile {
     Exe,
     Cmdline,
+    Auxv,
     Comm,
     Stat,
     Status,
@@ -40,9 +41,10 @@ pub enum PidFile {
 }
 
 /// Names and files of `/proc/PID/` (besides the `fd` and `task` directories).
-pub const PID_FILES: [(&str, PidFile); 8] = [
+pub const PID_FILES: [(&str, PidFile); 9] = [
     ("exe", PidFile::Exe),
     ("cmdline", PidFile::Cmdline),
+    ("auxv", PidFile::Auxv),
     ("comm", PidFile::Comm),
     ("stat", PidFile::Stat),
     ("status", PidFile::Status),
@@ -197,6 +199,8 @@ pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile, permitted: bool) -> Resu
             }
             out
         }
+        // proc(5): the auxiliary vector exec passed, as (type, value) words to AT_NULL.
+        PidFile::Auxv => if p.is_zombie() { Vec::new() } else { p.user().auxv.lock().clone() },
         PidFile::Comm => format!("{}\n", comm(p, td)).into_bytes(),
         PidFile::Stat => stat(p, td, permitted).into_bytes(),
         PidFile::Status => status(p, td).into_bytes(),

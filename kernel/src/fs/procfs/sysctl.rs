@@ -4,6 +4,7 @@
 //!  /proc/sys/kernel/hostname    0644  the node name (uname -n, sethostname(2))
 //!  /proc/sys/kernel/ostype      0444  "Linux"
 //!  /proc/sys/kernel/osrelease   0444  uname -r
+//!  /proc/sys/kernel/randomize_va_space  0644  0, 1 or 2: address-space randomisation at exec
 //!  /proc/sys/debug/kdb/enter    0200  write 1: enter the debugger (`continue` resumes)
 //!  /proc/sys/debug/kdb/panic    0200  write 1: panic
 //!  /proc/sys/debug/kdb/trap     0200  write 1: take a page fault in kernel mode
@@ -31,6 +32,7 @@ pub enum Ctl {
     Hostname,
     Ostype,
     Osrelease,
+    RandomizeVaSpace,
     KdbEnter,
     KdbPanic,
     KdbTrap,
@@ -43,7 +45,7 @@ pub enum Entry {
     Ctl(Ctl),
 }
 
-pub const CTLS: [Ctl; 6] = [Ctl::Hostname, Ctl::Ostype, Ctl::Osrelease, Ctl::KdbEnter, Ctl::KdbPanic, Ctl::KdbTrap];
+pub const CTLS: [Ctl; 7] = [Ctl::Hostname, Ctl::Ostype, Ctl::Osrelease, Ctl::RandomizeVaSpace, Ctl::KdbEnter, Ctl::KdbPanic, Ctl::KdbTrap];
 pub const DIRS: [SysDir; 4] = [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb];
 
 impl SysDir {
@@ -54,6 +56,7 @@ impl SysDir {
                 ("hostname", Entry::Ctl(Ctl::Hostname)),
                 ("ostype", Entry::Ctl(Ctl::Ostype)),
                 ("osrelease", Entry::Ctl(Ctl::Osrelease)),
+                ("randomize_va_space", Entry::Ctl(Ctl::RandomizeVaSpace)),
             ],
             SysDir::Debug => &[("kdb", Entry::Dir(SysDir::Kdb))],
             SysDir::Kdb => &[
@@ -81,7 +84,7 @@ impl Ctl {
     /// Permission bits.
     pub fn mode(self) -> u32 {
         match self {
-            Ctl::Hostname => 0o644,
+            Ctl::Hostname | Ctl::RandomizeVaSpace => 0o644,
             Ctl::Ostype | Ctl::Osrelease => 0o444,
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => 0o200,
         }
@@ -98,6 +101,7 @@ impl Ctl {
             }
             Ctl::Ostype => Ok(format!("{}\n", utsname::SYSNAME).into_bytes()),
             Ctl::Osrelease => Ok(format!("{}\n", utsname::RELEASE).into_bytes()),
+            Ctl::RandomizeVaSpace => Ok(format!("{}\n", crate::kern::exec::aslr::randomize_va_space()).into_bytes()),
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => {
                 Err(if caller_is_root() { Errno::EIO } else { Errno::EACCES })
             }
@@ -125,6 +129,10 @@ impl Ctl {
                 utsname::set_hostname(&first[..first.len().min(utsname::HOST_NAME_MAX)])?;
             }
             Ctl::Ostype | Ctl::Osrelease => return Err(Errno::EACCES),
+            Ctl::RandomizeVaSpace => {
+                let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();
+                crate::kern::exec::aslr::set_randomize_va_space(text.parse().map_err(|_| Errno::EINVAL)?)?;
+            }
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => {
                 let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();
                 let v: i64 = text.parse().map_err(|_| Errno::EINVAL)?;
