@@ -168,7 +168,7 @@ impl LoopSocket {
         Ok(key(self.ty(), port))
     }
 
-    fn from_name(&self, a: Option<SockAddr>) -> Option<SockAddr> {
+    fn guest_name(&self, a: Option<SockAddr>) -> Option<SockAddr> {
         match a {
             Some(SockAddr::Unix(ua)) => port_of(&ua).map(|p| self.sockaddr(self.loopback_ip(), p)),
             _ => None,
@@ -222,7 +222,7 @@ impl Socket for LoopSocket {
     fn accept(&self, nonblock: bool) -> Result<(SocketRef, SockAddr), Errno> {
         let (s, peer) = self.inner.accept(nonblock)?;
         let u = s.as_any().downcast_ref::<UnixSocket>().and_then(UnixSocket::arc).ok_or(Errno::ECONNABORTED)?;
-        let peer = self.from_name(Some(peer)).unwrap_or(SockAddr::Unspec);
+        let peer = self.guest_name(Some(peer)).unwrap_or(SockAddr::Unspec);
         Ok((LoopSocket::wrap(self.family, u, Some(self.loopback_ip())), peer))
     }
 
@@ -259,7 +259,7 @@ impl Socket for LoopSocket {
 
     fn recv(&self, len: usize, flags: MsgFlags, nonblock: bool) -> Result<Received, Errno> {
         let mut r = self.inner.recv(len, flags, nonblock)?;
-        r.from = self.from_name(r.from.take());
+        r.from = self.guest_name(r.from.take());
         Ok(r)
     }
 
@@ -282,7 +282,7 @@ impl Socket for LoopSocket {
 
     fn peer_addr(&self) -> Result<SockAddr, Errno> {
         let p = self.inner.peer_addr()?;
-        self.from_name(Some(p)).ok_or(Errno::ENOTCONN)
+        self.guest_name(Some(p)).ok_or(Errno::ENOTCONN)
     }
 
     fn setsockopt(&self, level: u32, name: u32, val: &[u8]) -> Result<(), Errno> {

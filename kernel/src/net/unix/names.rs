@@ -27,7 +27,10 @@ pub enum Ns {
     Loopback,
 }
 
-static ABSTRACT: SpinLock<BTreeMap<(Ns, Vec<u8>), Weak<UnixSocket>>> = SpinLock::new("unix_names", BTreeMap::new());
+/// Abstract names (and loopback ports), keyed by their table and bytes.
+type AbstractNames = BTreeMap<(Ns, Vec<u8>), Weak<UnixSocket>>;
+
+static ABSTRACT: SpinLock<AbstractNames> = SpinLock::new("unix_names", BTreeMap::new());
 static INODES: SpinLock<BTreeMap<(u64, u64), Weak<UnixSocket>>> = SpinLock::new("unix_names", BTreeMap::new());
 static ALL: SpinLock<BTreeMap<u64, Weak<UnixSocket>>> = SpinLock::new("unix_all", BTreeMap::new());
 static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
