@@ -11,12 +11,12 @@ FLOOR   ?= ../shared/bench/floor.c
 
 all: build image root
 
-# run/kernel and run/vps (release build: optimised, with symbols and line tables), and gdb's
+# run/kernel, run/vps and run/vkctl (release build: optimised, with symbols and line tables), and gdb's
 # set-up: run/gdbinit and the vk-ps/vk-proc/vk-trace commands it loads (tools/gdb).
 build:
 	$(CARGO) build --release --locked -p kernel -p tools
 	@mkdir -p $(RUN)
-	install -m 755 $(RELEASE)/kernel $(RELEASE)/vps $(RUN)/
+	install -m 755 $(RELEASE)/kernel $(RELEASE)/vps $(RELEASE)/vkctl $(RUN)/
 	install -m 644 tools/gdb/vk-gdb.py $(RUN)/
 	sed 's|@RUN@|$(abspath $(RUN))|' tools/gdb/gdbinit.in > $(RUN)/gdbinit
 

@@ -46,6 +46,7 @@ mod testutil;
 
 pub use console::StdConsole;
 pub use context::CommandContext;
+pub use commands::trace::render as render_trace;
 pub use debugger::{Debugger, KERNEL_COMMANDS, PROMPT};
 pub use image::{ImageError, KernelImage, SourceLine};
 pub use symtab::LookupError;

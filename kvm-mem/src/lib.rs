@@ -4,6 +4,7 @@
 //! |------------|------------------------------------------------------------------------------|
 //! | `abi`      | the exported records and the `Layout` descriptor (the contract)              |
 //! | `source`   | memory sources: `/proc/PID/mem` of a live kernel, `/proc/self/mem`, buffers  |
+//! | `ctl`      | the control socket's protocol (`kernel -C`, `vkctl`): requests, replies  |
 //! | `core`     | a vmcore (`db> dump`) as a memory source: PT_LOAD segments, the vk note      |
 //! | `nlist`    | symbols of the kernel ELF and the load bias of a live (PIE) kernel           |
 //! | `validate` | checking a `Layout` read from a target before trusting its offsets           |
@@ -26,6 +27,7 @@
 
 pub mod abi;
 pub mod core;
+pub mod ctl;
 pub mod error;
 pub mod kvm;
 pub mod nlist;

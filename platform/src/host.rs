@@ -20,6 +20,7 @@ pub fn save_args() {
 /// including a signal handler.
 pub fn exit(code: i32) -> ! {
     crate::console::restore_terminal();
+    crate::ctl::remove_socket();
     // SAFETY: _exit ends the process immediately; nothing after it runs.
     unsafe { libc::_exit(code) }
 }
@@ -28,6 +29,7 @@ pub fn exit(code: i32) -> ! {
 /// arguments. Returns only on failure.
 pub fn reexec() -> io::Error {
     crate::console::restore_terminal();
+    crate::ctl::remove_socket();
     let Some(argv) = ARGV.get() else {
         return io::Error::other("no saved command line");
     };

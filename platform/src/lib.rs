@@ -19,6 +19,7 @@
 //! | `console_output` | console output queued for a host thread while the terminal is raw |
 //! | `disk`      | disk images: pread/pwrite, the copy-on-write overlay of `-R`                  |
 //! | `dump`      | crash dumps: an ELF core of the kernel process (`vmcore.N`), read without faults |
+//! | `ctl`       | the control socket (`-C`): a host thread accepting `vkctl`'s requests    |
 //! | `host`      | process-wide host state: exit, re-exec, pidfile, signals for the main thread  |
 //! | `hostsock`  | host sockets for AF_INET/AF_INET6 (non-blocking), the readiness watcher (epoll) |
 //!
@@ -30,6 +31,7 @@ pub mod console;
 pub mod console_input;
 pub mod console_output;
 pub mod cpu;
+pub mod ctl;
 pub mod disk;
 pub mod dump;
 pub mod futex;

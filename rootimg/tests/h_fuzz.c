@@ -8,11 +8,15 @@
  * Only ever run it under vk: natively, as root, random unlink/chmod/rename/mount calls on the
  * host are not something to do. (It is a robustness harness, not a behaviour test.)
  *
- * Usage: h_fuzz [children [calls-per-child [seed]]]
+ * Usage: h_fuzz [children [calls-per-child [seed [threads]]]]
+ * With threads > 1 each child makes its calls from that many threads at once (each with its
+ * own sequence), so that the calls race each other on one address space and one descriptor
+ * table (munmap against a copy, close against a read, ...).
  * Prints "fuzz: ..." with the counts and exits 0.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t rng;
+static __thread uint64_t rng;
 static uint64_t next(void)
 {
     rng ^= rng << 13;
@@ -89,9 +93,22 @@ static uint64_t arg(void)
     }
 }
 
-static void child(uint64_t seed, long calls)
+struct run {
+    uint64_t seed;
+    long calls;
+};
+
+static void calls_from(uint64_t seed, long calls);
+
+static void *thread_main(void *arg)
 {
-    rng = seed | 1;
+    struct run *r = arg;
+    calls_from(r->seed, r->calls);
+    return NULL;
+}
+
+static void child(uint64_t seed, long calls, long threads)
+{
     /* Random writes go nowhere rather than onto the console. */
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) {
@@ -100,6 +117,20 @@ static void child(uint64_t seed, long calls)
         dup2(null, 2);
     }
     alarm(1);
+    /* More threads: each makes its own calls; the process ends when the first is done. */
+    static struct run runs[16];
+    static pthread_t tids[16];
+    for (long t = 1; t < threads && t < 16; t++) {
+        runs[t] = (struct run){seed * 31 + (uint64_t)t, calls};
+        pthread_create(&tids[t], NULL, thread_main, &runs[t]);
+    }
+    calls_from(seed, calls);
+    _exit(0);
+}
+
+static void calls_from(uint64_t seed, long calls)
+{
+    rng = seed | 1;
     for (long i = 0; i < calls; i++) {
         for (size_t j = 0; j < 64; j++)
             buf[next() % sizeof buf] = (char)next();
@@ -109,7 +140,6 @@ static void child(uint64_t seed, long calls)
             continue;
         syscall(nr, arg(), arg(), arg(), arg(), arg(), arg());
     }
-    _exit(0);
 }
 
 static double now(void)
@@ -124,6 +154,7 @@ int main(int argc, char **argv)
     long children = argc > 1 ? atol(argv[1]) : 50;
     long calls = argc > 2 ? atol(argv[2]) : 2000;
     uint64_t seed = argc > 3 ? strtoull(argv[3], NULL, 0) : 0x5eed;
+    long threads = argc > 4 ? atol(argv[4]) : 1;
     long ok = 0, signalled = 0, hung = 0, other = 0, by_sig[65] = {0};
     for (long c = 0; c < children; c++) {
         pid_t pid = fork();
@@ -132,7 +163,7 @@ int main(int argc, char **argv)
             return 2;
         }
         if (pid == 0)
-            child(seed * 1000003ULL + (uint64_t)c, calls);
+            child(seed * 1000003ULL + (uint64_t)c, calls, threads);
         double deadline = now() + 2.0;
         int status = 0;
         for (;;) {

@@ -43,6 +43,7 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <time.h>
 
 #define NTHREADS 4
@@ -97,11 +98,19 @@ static int same(const unsigned char *p, size_t len, unsigned tag)
 static void run_threads(void *(*fn)(void *), int n)
 {
     pthread_t t[16];
-    for (long i = 0; i < n; i++)
-        if (pthread_create(&t[i], NULL, fn, (void *)i) != 0)
+    int made[16] = {0};
+    for (long i = 0; i < n; i++) {
+        int e = pthread_create(&t[i], NULL, fn, (void *)i);
+        if (e != 0) {
+            errno = e;
             BAD("pthread_create");
+        } else {
+            made[i] = 1;
+        }
+    }
     for (int i = 0; i < n; i++)
-        pthread_join(t[i], NULL);
+        if (made[i])
+            pthread_join(t[i], NULL);
 }
 
 /* ---- file: one file, shared and private descriptors, renamed while used ---- */
@@ -749,9 +758,27 @@ static void phase_all(void)
     CHECK(unlink(P(a, "alias0")) == 0 || unlink(P(a, "alias1")) == 0);
 }
 
+/* A crash says where, for the kernel's sake (which access, from where). */
+static void on_fault(int sig, siginfo_t *si, void *ucv)
+{
+    ucontext_t *uc = ucv;
+    char line[160];
+    int n = snprintf(line, sizeof line, "t_stress: signal %d at %p (code %d) ip %#llx tid %ld\n", sig, si->si_addr,
+                     si->si_code, (unsigned long long)uc->uc_mcontext.gregs[REG_RIP], (long)syscall(SYS_gettid));
+    if (write(1, line, (size_t)n) < 0)
+        _exit(128 + sig);
+    _exit(128 + sig);
+}
+
 int main(int argc, char **argv)
 {
     vktest_reset_signals();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, NULL);
+    sigaction(SIGBUS, &sa, NULL);
     const char *base = argc > 1 ? argv[1] : "/tmp";
     if (argc > 2)
         rounds = atol(argv[2]) > 0 ? atol(argv[2]) : 1;

@@ -14,7 +14,8 @@
  * whose second page is read-only; readv whose second vector is unmapped (the first vector's
  * bytes) and whose first is (EFAULT); a pipe read into a partly mapped buffer (the rest stays
  * in the pipe, EFAULT); write and pwrite from a partly mapped buffer (the mapped part) and from an
- * unmapped one (EFAULT); writev likewise.
+ * unmapped one (EFAULT); writev likewise; getrandom and getdents64 into a partly mapped
+ * buffer (what fits before the hole; EFAULT when not a byte or not one record fits).
  *
  * Linux-specific: the short counts (POSIX allows EFAULT or a partial transfer).
  */
@@ -22,6 +23,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 
 #define PAGE 4096
@@ -99,6 +101,26 @@ static void reads(void)
     munmap(p, PAGE);
 }
 
+/* Calls that fill a buffer as they go: getrandom, getdents64. */
+static void fills(void)
+{
+    unsigned char *p = holed();
+    REQUIRE(p != NULL);
+    if (!p)
+        return;
+    CHECK(syscall(SYS_getrandom, p + PAGE - 16, 64, 0) == 16);
+    CHECK(syscall(SYS_getrandom, p + PAGE, 64, 0) == -1 && errno == EFAULT);
+    /* A directory's records up to the hole (". " and ".." fit in 100 bytes), then none. */
+    int fd = open("/", O_RDONLY | O_DIRECTORY);
+    REQUIRE(fd >= 0);
+    long n = syscall(SYS_getdents64, fd, p + PAGE - 100, 4096);
+    CHECKF(n >= 48 && n <= 100, "getdents64: %ld", n);
+    CHECK(syscall(SYS_getdents64, fd, p + PAGE - 8, 4096) == -1 && errno == EFAULT);
+    CHECK(syscall(SYS_getdents64, fd, p + PAGE, 4096) == -1 && errno == EFAULT);
+    close(fd);
+    munmap(p, PAGE);
+}
+
 static void writes(void)
 {
     unsigned char *p = holed();
@@ -134,6 +156,7 @@ int main(int argc, char **argv)
     vktest_reset_signals();
     snprintf(path, sizeof path, "%s/t_uaccess.%d", argc > 1 ? argv[1] : "/tmp", (int)getpid());
     reads();
+    fills();
     writes();
     CHECK(unlink(path) == 0);
     return vktest_done();

@@ -97,8 +97,14 @@ impl Kernel {
 
     /// Start `run/kernel` with `args` in the working directory `dir` (where `dump` writes).
     pub fn start_in(dir: &std::path::Path, args: &[&str]) -> Kernel {
+        Kernel::start_env(dir, args, &[])
+    }
+
+    /// [`Kernel::start_in`] with variables added to the kernel's environment.
+    pub fn start_env(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Kernel {
         let mut child = Command::new(bin("kernel"))
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

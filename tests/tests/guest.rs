@@ -10,9 +10,9 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_clone3", "t_dyn_glibc", "t_dyn_musl", "t_exec", "t_files", "t_fsabi", "t_ifaces", "t_inet", "t_mount", "t_names",
-    "t_perm", "t_proc", "t_procfs", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_thread", "t_time", "t_uaccess",
-    "t_unix", "t_vm",
+    "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_exec", "t_files", "t_fsabi", "t_ifaces", "t_inet", "t_mount",
+    "t_names", "t_perm", "t_proc", "t_procfs", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_thread", "t_time",
+    "t_uaccess", "t_unix", "t_vm",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -113,6 +113,25 @@ fn t_dyn_without_aslr() {
         st.code() == Some(0) && got == want,
         "t_dyn_glibc with vm.aslr=0: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
         st.code()
+    );
+}
+
+#[test]
+fn t_core() {
+    // t_core reads the cores the kernel writes into its working directory: natively that
+    // needs the host's core_pattern to be plain `core` (a pipe to a crash collector, say,
+    // keeps them). This test does not change the host's pattern; elsewhere t_core runs under
+    // vk alone, where it must pass all the same.
+    let pattern = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap_or_default();
+    let uses_pid = std::fs::read_to_string("/proc/sys/kernel/core_uses_pid").unwrap_or_default();
+    if pattern == "core\n" && uses_pid.trim() == "0" {
+        return check("t_core");
+    }
+    eprintln!("t_core: native run skipped: the host's core_pattern is {pattern:?}");
+    let (code, out, console) = run_guest("/usr/tests/t_core", &[], PROGRAM_TIMEOUT);
+    assert!(
+        code == Some(0) && matches!(summary(&out), Some((n, 0)) if n > 1),
+        "t_core under vk: exit {code:?}; console:\n{console}"
     );
 }
 

@@ -11,7 +11,7 @@
 mod control;
 mod examine;
 mod show;
-mod trace;
+pub(crate) mod trace;
 
 use std::sync::Arc;
 

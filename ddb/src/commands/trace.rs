@@ -11,6 +11,7 @@
 //! [`crate::unwind`]): hints, not arguments, on x86-64.
 
 use crate::context::CommandContext;
+use crate::image::KernelImage;
 use crate::target::{Frame, ThreadSummary};
 use crate::unwind::{self, StopReason, Trace};
 
@@ -22,7 +23,7 @@ pub fn trace(ctx: &mut CommandContext<'_>, args: &str) -> Result<(), String> {
         ctx.print(&format!("Tracing pid {} tid {} td {:#x}\n", t.pid, t.tid, t.addr));
     }
     let trace = unwind::unwind(ctx.image, ctx.target, start, stack);
-    let text = render(ctx, &trace);
+    let text = render(ctx.image, &trace);
     ctx.print(&text);
     Ok(())
 }
@@ -44,20 +45,22 @@ fn named(ctx: &CommandContext<'_>, arg: &str) -> Result<(Frame, Option<ThreadSum
     Ok((frame, Some(thread)))
 }
 
-fn render(ctx: &CommandContext<'_>, trace: &Trace) -> String {
+/// A trace as ddb prints it, one frame a line, and why it stopped if not at the bottom (also
+/// the kernel's control socket's `stacks`).
+pub fn render(image: &KernelImage, trace: &Trace) -> String {
     let mut text = String::new();
     for (i, frame) in trace.frames.iter().enumerate() {
         // A return address may already be past its function's end (a call to a function that
         // does not return): name the function that holds the call.
         let lookup = frame.lookup_pc(i);
-        let sym = ctx.image.symbolize(lookup);
+        let sym = image.symbolize(lookup);
         let name = sym.map_or("??", |(name, _)| name);
         let args: Vec<String> = frame.args.iter().map(|a| a.map_or("?".to_string(), |v| format!("{v:x}"))).collect();
         text.push_str(&format!("{name}({}) at {:#x}", args.join(","), frame.pc));
         if let Some((_, off)) = sym {
             text.push_str(&format!(" (+{:#x})", off + frame.pc.wrapping_sub(lookup)));
         }
-        if let Some(line) = ctx.image.source_line(frame.lookup_pc(i)) {
+        if let Some(line) = image.source_line(frame.lookup_pc(i)) {
             text.push_str(&format!(" [{}]", line.short()));
         }
         text.push('\n');

@@ -34,7 +34,7 @@ static PANICKING: AtomicBool = AtomicBool::new(false);
 
 /// Why software entered, per CPU (slot MAXCPU for threads that are not CPUs); 0 = no entry.
 static WHY: [AtomicU8; MAXCPU + 1] = [const { AtomicU8::new(0) }; MAXCPU + 1];
-const REASONS: [&str; 6] = ["", "break-in", "panic", "sysctl debug.kdb.enter", "watchdog", "enter"];
+const REASONS: [&str; 7] = ["", "break-in", "panic", "sysctl debug.kdb.enter", "watchdog", "vkctl break", "enter"];
 /// The reason the watchdog's break-in gives (its entry starts with a `trace`).
 const WATCHDOG: &str = "watchdog";
 
@@ -44,6 +44,8 @@ const EXIT_NO_DEBUGGER: i32 = 4;
 /// What the debugger needs, set up at boot.
 struct Kdb {
     debugger: SpinLock<ddb::Debugger>,
+    /// The kernel's symbols and unwind tables (the debugger's; `vkctl stacks` uses them too).
+    image: Arc<ddb::KernelImage>,
     kvm: Arc<kvm_mem::Kvm>,
     mem: Arc<kvm_mem::ProcMem>,
     console: SpinLock<Option<ddb::console::StdConsole>>,
@@ -86,9 +88,15 @@ fn build() -> Result<Kdb, String> {
         kvm_mem::Kvm::from_roots(Box::new(kvm_mem::ProcMem::open_self().map_err(|e| e.to_string())?), export::roots())
             .map_err(|e| e.to_string())?,
     );
-    let mut debugger = ddb::Debugger::new(Arc::new(image));
+    let image = Arc::new(image);
+    let mut debugger = ddb::Debugger::new(Arc::clone(&image));
     crate::debug::commands::register(&mut debugger, &kvm);
-    Ok(Kdb { debugger: SpinLock::new("ddb", debugger), kvm, mem, console: SpinLock::new("ddb_console", None) })
+    Ok(Kdb { debugger: SpinLock::new("ddb", debugger), image, kvm, mem, console: SpinLock::new("ddb_console", None) })
+}
+
+/// The kernel's symbols and unwind tables, once the debugger is built.
+pub fn image() -> Option<Arc<ddb::KernelImage>> {
+    KDB.get().map(|k| Arc::clone(&k.image))
 }
 
 /// Whether a CPU is in the debugger now.

@@ -1,8 +1,10 @@
 //! The kernel's side of debugging: the exported introspection roots, the entry into ddb
 //! (fatal traps, panics, break-ins), the ddb `Target` over the kernel's own memory, the
-//! kernel-specific ddb commands, crash dumps (`dump`) and the watchdog.
+//! kernel-specific ddb commands, crash dumps (`dump`), the watchdog and the control socket
+//! (`vkctl`).
 
 pub mod commands;
+pub mod ctl;
 pub mod dump;
 pub mod export;
 pub mod kdb;
@@ -20,4 +22,5 @@ pub fn install() {
         request_breakin: kdb::request_breakin,
         active: kdb::active,
     });
+    crate::kern::init_main::at_startup(ctl::start);
 }

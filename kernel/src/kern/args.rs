@@ -1,5 +1,5 @@
 //! The `kernel` command line, after vkernel(7): `-m`, `-n`, `-i`, `-r`/`-R`, `-p`, `-s`, `-e`,
-//! `-v`, `-h`, and `--` arguments for init.
+//! `-v`, `-h`, `-C` (the control socket), and `--` arguments for init.
 //!
 //! Parsing is getopt-like: an option's value may be attached (`-m64m`) or separate (`-m 64m`),
 //! flags may be grouped (`-sv`). Every problem is one line naming the option and exit status 2,
@@ -23,6 +23,17 @@ pub struct DiskArg {
     pub is_dir: bool,
 }
 
+/// Where the control socket goes (`-C`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CtlArg {
+    /// `$XDG_RUNTIME_DIR/vk/PID.ctl`, else `/tmp/vk-UID/PID.ctl`.
+    #[default]
+    Default,
+    /// `-C none`: no control socket.
+    Off,
+    Path(PathBuf),
+}
+
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootArgs {
@@ -42,6 +53,8 @@ pub struct BootArgs {
     pub env: Vec<(String, String)>,
     /// Verbose boot (`-v`).
     pub verbose: bool,
+    /// The control socket (`-C`).
+    pub ctl: CtlArg,
     /// Arguments after `--`, for init.
     pub init_args: Vec<String>,
 }
@@ -57,6 +70,7 @@ impl Default for BootArgs {
             single_user: false,
             env: Vec::new(),
             verbose: false,
+            ctl: CtlArg::Default,
             init_args: Vec::new(),
         }
     }
@@ -87,7 +101,7 @@ fn err(msg: impl Into<String>) -> ArgError {
 
 /// The usage text for `-h`.
 pub fn usage() -> &'static str {
-    "usage: kernel [-hsv] [-m size] [-n ncpus] [-i memimage] [-p pidfile]\n\
+    "usage: kernel [-hsv] [-m size] [-n ncpus] [-i memimage] [-p pidfile] [-C socket|none]\n\
      \x20             [-r image|dir]... [-R image]... [-e name=value[:name=value...]]... [-- init args]\n\
      \n\
      \x20 -m size     physical memory, bytes or with k, m, g suffix (default 64m)\n\
@@ -97,6 +111,8 @@ pub fn usage() -> &'static str {
      \x20             mounted read-only as the root (hostfs)\n\
      \x20 -R image    the same, copy-on-write: the image file is never written\n\
      \x20 -p file     write the kernel's pid to file\n\
+     \x20 -C socket   serve the control socket (vkctl) there; none: no socket (default\n\
+     \x20             $XDG_RUNTIME_DIR/vk/PID.ctl, else /tmp/vk-UID/PID.ctl)\n\
      \x20 -s          single user: a root shell on the console\n\
      \x20 -e env      kernel environment, e.g. init=/bin/sh, debug.trap=1, debug.panic=1,\n\
      \x20             debug.stack_overflow=1, debug.spin=1 (hang a CPU in a loop),\n\
@@ -184,7 +200,7 @@ pub fn parse(args: &[String]) -> Result<Command, ArgError> {
                 'h' => return Ok(Command::Help),
                 's' => a.single_user = true,
                 'v' => a.verbose = true,
-                'm' | 'n' | 'i' | 'r' | 'R' | 'p' | 'e' => {
+                'm' | 'n' | 'i' | 'r' | 'R' | 'p' | 'e' | 'C' => {
                     let attached = &flags[pos + c.len_utf8()..];
                     let value = if !attached.is_empty() {
                         attached.to_string()
@@ -239,6 +255,13 @@ fn apply(a: &mut BootArgs, opt: char, value: &str) -> Result<(), ArgError> {
             a.pidfile = Some(PathBuf::from(value));
         }
         'e' => parse_env(value, &mut a.env)?,
+        'C' => {
+            a.ctl = match value {
+                "" => return Err(err("-C: empty socket path")),
+                "none" => CtlArg::Off,
+                v => CtlArg::Path(PathBuf::from(v)),
+            }
+        }
         _ => return Err(err(format!("unknown option -{opt}"))),
     }
     Ok(())
@@ -286,6 +309,9 @@ mod tests {
         assert_eq!(b.mem_bytes, 128 << 20);
         assert_eq!(b.ncpus, 4);
         assert!(b.single_user && b.verbose);
+        assert_eq!(b.ctl, CtlArg::Default);
+        assert_eq!(boot(&["-C", "none"]).ctl, CtlArg::Off);
+        assert_eq!(boot(&["-C/tmp/k.ctl"]).ctl, CtlArg::Path("/tmp/k.ctl".into()));
         assert_eq!(b.env, vec![("init".into(), "/bin/sh".into()), ("debug.trap".into(), "1".into())]);
         assert_eq!(b.init_args, vec!["sh", "-c", "echo"]);
     }
@@ -311,6 +337,7 @@ mod tests {
         assert!(e(&["stray"]).contains("unexpected argument"));
         assert!(e(&["-r", "/nonexistent/rootimg.01"]).contains("No such file or directory"));
         assert!(e(&["-R", "/tmp"]).contains("copy-on-write"));
+        assert!(e(&["-C", ""]).contains("-C: empty socket path"));
     }
 
     #[test]

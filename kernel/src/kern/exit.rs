@@ -34,6 +34,8 @@ pub fn exiting(p: &UProc) -> bool {
 /// the exit is for the whole group (the others are told to leave; the last one out ends the
 /// process).
 pub fn exit(td: &UThread, p: &UProc, e: Exit) -> ! {
+    // A core being written waits for this thread's registers (and for it to stay put).
+    crate::kern::coredump::exit_wait(td, p);
     let status = match e {
         Exit::Group(s) => s,
         Exit::Thread(code) => (code & 0xff) << 8,

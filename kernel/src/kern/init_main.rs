@@ -20,6 +20,16 @@ use crate::kprintf;
 
 static BOOT_ARGS: OnceLock<BootArgs> = OnceLock::new();
 static THREAD0: Mutex<Option<Arc<Thread>>> = Mutex::new(None);
+/// Work the layers above `kern` ask the boot thread to do once the scheduler and the syncer
+/// run (FreeBSD's SYSINIT, in miniature): `debug`'s control socket.
+static STARTUP: Mutex<Vec<fn()>> = Mutex::new(Vec::new());
+
+/// Run `f` on the boot thread, after the CPUs and the syncer start and before root is mounted.
+pub fn at_startup(f: fn()) {
+    if let Ok(mut s) = STARTUP.lock() {
+        s.push(f);
+    }
+}
 
 /// The command line the kernel booted with.
 pub fn boot_args() -> &'static BootArgs {
@@ -154,6 +164,10 @@ fn mi_startup() {
         panic!("cannot start the syncer: {e}");
     }
     crate::kern::loadavg::start();
+    let startup = STARTUP.lock().map(|s| s.clone()).unwrap_or_default();
+    for f in startup {
+        f();
+    }
     if kenv::get_bool("debug.ktrace") {
         crate::kern::ktrace::set_enabled(true);
     }

@@ -3,6 +3,7 @@
 pub mod args;
 pub mod clock;
 pub mod conv;
+pub mod coredump;
 pub mod cpustat;
 pub mod cputime;
 pub mod cred;

@@ -450,6 +450,18 @@ pub fn dequeue(td: &UThread, p: &UProc, allowed: u64) -> Option<SigInfo> {
     ts.pending.take(allowed).or_else(|| ps.pending.take(allowed))
 }
 
+/// The calling thread's process dies of `info`'s signal, taken with its default action (or
+/// forced: a fault that is blocked or ignored). For a signal whose default action is "Core"
+/// a core file is written first if RLIMIT_CORE allows (`kern::coredump`), and then the wait
+/// status has WCOREDUMP. `regs` are the thread's registers at the signal.
+pub fn die_of(td: &UThread, p: &UProc, regs: &UserRegs, info: &SigInfo) -> Exit {
+    let sig = info.si_signo;
+    if default_action(sig) == DefaultAction::Core && crate::kern::coredump::do_coredump(td, p, regs, info) {
+        return Exit::Group(sigstatus(sig) | crate::kern::coredump::WCOREFLAG);
+    }
+    Exit::Group(sigstatus(sig))
+}
+
 /// Back up to re-execute the system call instruction (`syscall` is two bytes).
 fn restart(regs: &mut UserRegs, orig_rax: u64) {
     regs.set_rax(orig_rax);
@@ -484,8 +496,7 @@ pub fn deliver(td: &UThread, p: &UProc, regs: &mut UserRegs, syscall: Option<u64
                     crate::kern::jobctl::group_stop(p, sig);
                     continue;
                 }
-                DefaultAction::Term => return Some(Exit::Group(sigstatus(sig))),
-                DefaultAction::Core => return Some(Exit::Group(sigstatus(sig))), // no core file is written, so no WCOREDUMP
+                DefaultAction::Term | DefaultAction::Core => return Some(die_of(td, p, regs, &info)),
             },
             _ => {}
         }
@@ -500,7 +511,8 @@ pub fn deliver(td: &UThread, p: &UProc, regs: &mut UserRegs, syscall: Option<u64
             }
         }
         if setup_frame(td, p, regs, &info, &act).is_err() {
-            return Some(Exit::Group(sigstatus(SIGSEGV)));
+            // Linux's force_sigsegv: the process dies of SIGSEGV (and may dump core).
+            return Some(die_of(td, p, regs, &SigInfo::kernel(SIGSEGV, SI_KERNEL)));
         }
     }
     if let Some(orig) = restart_pending {

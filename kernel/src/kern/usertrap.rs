@@ -68,7 +68,9 @@ fn run_user(td: &UThread, p: &UProc) -> (Trap, u64) {
     let trap = stub.run(&mut regs, &mut ops, &Ctl(platform::cpu::curcpu()));
     let ran = platform::time::uptime_ns().saturating_sub(t0);
     // The stub has carried out the operations: the pages they unmapped can go.
-    vm.read().release(deferred);
+    if !deferred.is_empty() {
+        vm.read().release(deferred);
+    }
     td.rec.flags.fetch_and(!tflags::INUSER, Ordering::Relaxed);
     *u.regs.lock() = regs;
     (trap, ran)
@@ -161,7 +163,7 @@ fn fault_signal(ctx: &mut Ctx<'_>, signo: i32, code: i32, addr: u64) {
     let blocked = ctx.td.user().sigstate.sig.lock().mask & signal::bit(signo) != 0;
     let handler = ctx.p.user().sig.lock().action(signo).handler;
     if blocked || handler == signal::SIG_IGN {
-        ctx.exit = Some(Exit::Group(sigstatus(signo)));
+        ctx.exit = Some(signal::die_of(ctx.td, ctx.p, ctx.regs, &signal::SigInfo::fault(signo, code, addr)));
         return;
     }
     ctx.td.user().sigstate.sig.lock().pending.push(signal::SigInfo::fault(signo, code, addr));

@@ -161,6 +161,20 @@ fn reachable_one(ctx: &Ctx<'_>, f: &File, buf: UserSlice<u8>, prot: u32) -> Resu
     Ok(reachable(ctx, f, &[buf], prot)?.first().copied().unwrap_or(buf.prefix(0)))
 }
 
+/// The part of an output buffer a call that copies out as it goes can fill (getrandom,
+/// getdents64): up to the first byte that is not writable; EFAULT when that is nothing (of a
+/// buffer that is not empty).
+pub fn writable_prefix(ctx: &Ctx<'_>, buf: UserSlice<u8>) -> Result<UserSlice<u8>, Errno> {
+    if buf.len == 0 {
+        return Ok(buf);
+    }
+    let reach = ctx.p.user().vm().read().accessible_prefix(buf.addr(), u64::try_from(buf.len).unwrap_or(u64::MAX), PROT_WRITE);
+    match usize::try_from(reach).unwrap_or(0).min(buf.len) {
+        0 => Err(Errno::EFAULT),
+        n => Ok(buf.prefix(n)),
+    }
+}
+
 /// Copy in the bytes of the (reachable) buffers `iov`, in order.
 fn gather(ctx: &Ctx<'_>, iov: &[UserSlice<u8>]) -> Result<Vec<u8>, Errno> {
     let mut data = vec![0u8; iov.iter().map(|p| p.len).sum()];

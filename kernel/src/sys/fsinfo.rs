@@ -86,7 +86,10 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
     if v.vtype() != VType::Dir {
         return Err(Errno::ENOTDIR);
     }
-    let cap = ctx.size(2).min(IO_CHUNK);
+    // Records go out as far as the buffer is writable, as Linux's filldir copies them one by
+    // one: what fits before the first unwritable byte, EFAULT when not even one record does.
+    let asked = ctx.size(2).min(IO_CHUNK);
+    let cap = crate::sys::fs::writable_prefix(ctx, ctx.slice::<u8>(1, 2).prefix(asked))?.len;
     let attr = v.attr()?;
     let _ = np;
     // The file offset is the d_off of the last entry returned: `.` is 1, `..` 2, then each
@@ -104,7 +107,7 @@ pub fn sys_getdents64(ctx: &mut Ctx<'_>) -> SysResult {
         let reclen = (size_of::<Dirent64Head>() + name.len() + 1).div_ceil(8) * 8;
         if out.len() + reclen > cap {
             if out.is_empty() {
-                return Err(Errno::EINVAL);
+                return Err(if cap < asked { Errno::EFAULT } else { Errno::EINVAL });
             }
             break;
         }

@@ -165,7 +165,8 @@ pub fn sys_getrandom(ctx: &mut Ctx<'_>) -> SysResult {
     if flags.contains(GrndFlags::RANDOM | GrndFlags::INSECURE) {
         return Err(Errno::EINVAL);
     }
-    let buf = ctx.slice::<u8>(0, 1).prefix(1 << 20);
+    // As Linux, up to the first byte that cannot be written (EFAULT only for none).
+    let buf = crate::sys::fs::writable_prefix(ctx, ctx.slice::<u8>(0, 1).prefix(1 << 20))?;
     let mut b = vec![0u8; buf.len];
     platform::io::random_bytes(&mut b);
     ctx.write_slice(buf, &b)?;

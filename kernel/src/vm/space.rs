@@ -333,6 +333,17 @@ impl AddressSpace {
         )
     }
 
+    /// The addresses of the resident pages of `[start, end)`, in order (nothing is brought in).
+    pub fn resident_addrs(&self, start: u64, end: u64) -> Vec<u64> {
+        self.pt.lock().pages.range(start / PAGE..end.div_ceil(PAGE)).map(|(vpn, _)| vpn * PAGE).collect()
+    }
+
+    /// The physical page behind `addr` if it is resident now; nothing is brought in (a core
+    /// dump reads memory this way, leaving what was never touched a hole).
+    pub fn resident_page(&self, addr: u64) -> Option<u64> {
+        self.pt.lock().pages.get(&(addr / PAGE)).map(|pte| pte.pa)
+    }
+
     /// Bytes mapped.
     pub fn vsz(&self) -> u64 {
         self.entries.values().map(|e| e.end - e.start).sum()

@@ -20,9 +20,15 @@ pub const PF_R: u32 = 4;
 
 /// Note types of a Linux core (`<linux/elf.h>`).
 pub const NT_PRSTATUS: u32 = 1;
+/// The x87/SSE state (`user_i387_struct`, the 512-byte fxsave image).
+pub const NT_PRFPREG: u32 = 2;
 pub const NT_PRPSINFO: u32 = 3;
 pub const NT_AUXV: u32 = 6;
+/// The killing signal's siginfo (128 bytes).
+pub const NT_SIGINFO: u32 = 0x5349_4749;
 pub const NT_FILE: u32 = 0x4649_4c45;
+/// The xsave image (named "LINUX"; bytes 464.. hold XCR0, as gdb reads it).
+pub const NT_X86_XSTATE: u32 = 0x202;
 
 /// `Elf64_Ehdr`.
 #[repr(C)]

@@ -4,6 +4,7 @@
 //!  /proc/sys/kernel/hostname    0644  the node name (uname -n, sethostname(2))
 //!  /proc/sys/kernel/ostype      0444  "Linux"
 //!  /proc/sys/kernel/osrelease   0444  uname -r
+//!  /proc/sys/kernel/core_pattern 0644 where core files go (core(5); no `|` pipes)
 //!  /proc/sys/kernel/randomize_va_space  0644  0, 1 or 2: address-space randomisation at exec
 //!  /proc/sys/debug/kdb/enter    0200  write 1: enter the debugger (`continue` resumes)
 //!  /proc/sys/debug/kdb/panic    0200  write 1: panic
@@ -32,6 +33,7 @@ pub enum Ctl {
     Hostname,
     Ostype,
     Osrelease,
+    CorePattern,
     RandomizeVaSpace,
     KdbEnter,
     KdbPanic,
@@ -45,7 +47,16 @@ pub enum Entry {
     Ctl(Ctl),
 }
 
-pub const CTLS: [Ctl; 7] = [Ctl::Hostname, Ctl::Ostype, Ctl::Osrelease, Ctl::RandomizeVaSpace, Ctl::KdbEnter, Ctl::KdbPanic, Ctl::KdbTrap];
+pub const CTLS: [Ctl; 8] = [
+    Ctl::Hostname,
+    Ctl::Ostype,
+    Ctl::Osrelease,
+    Ctl::CorePattern,
+    Ctl::RandomizeVaSpace,
+    Ctl::KdbEnter,
+    Ctl::KdbPanic,
+    Ctl::KdbTrap,
+];
 pub const DIRS: [SysDir; 4] = [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb];
 
 impl SysDir {
@@ -56,6 +67,7 @@ impl SysDir {
                 ("hostname", Entry::Ctl(Ctl::Hostname)),
                 ("ostype", Entry::Ctl(Ctl::Ostype)),
                 ("osrelease", Entry::Ctl(Ctl::Osrelease)),
+                ("core_pattern", Entry::Ctl(Ctl::CorePattern)),
                 ("randomize_va_space", Entry::Ctl(Ctl::RandomizeVaSpace)),
             ],
             SysDir::Debug => &[("kdb", Entry::Dir(SysDir::Kdb))],
@@ -84,7 +96,7 @@ impl Ctl {
     /// Permission bits.
     pub fn mode(self) -> u32 {
         match self {
-            Ctl::Hostname | Ctl::RandomizeVaSpace => 0o644,
+            Ctl::Hostname | Ctl::CorePattern | Ctl::RandomizeVaSpace => 0o644,
             Ctl::Ostype | Ctl::Osrelease => 0o444,
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => 0o200,
         }
@@ -101,6 +113,11 @@ impl Ctl {
             }
             Ctl::Ostype => Ok(format!("{}\n", utsname::SYSNAME).into_bytes()),
             Ctl::Osrelease => Ok(format!("{}\n", utsname::RELEASE).into_bytes()),
+            Ctl::CorePattern => {
+                let mut p = crate::kern::coredump::core_pattern();
+                p.push(b'\n');
+                Ok(p)
+            }
             Ctl::RandomizeVaSpace => Ok(format!("{}\n", crate::kern::exec::aslr::randomize_va_space()).into_bytes()),
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => {
                 Err(if caller_is_root() { Errno::EIO } else { Errno::EACCES })
@@ -127,6 +144,12 @@ impl Ctl {
         match self {
             Ctl::Hostname => {
                 utsname::set_hostname(&first[..first.len().min(utsname::HOST_NAME_MAX)])?;
+            }
+            Ctl::CorePattern => {
+                if first.first() == Some(&b'|') {
+                    crate::kprintf!("core_pattern: pipes to a program are not supported\n");
+                }
+                crate::kern::coredump::set_core_pattern(first)?;
             }
             Ctl::Ostype | Ctl::Osrelease => return Err(Errno::EACCES),
             Ctl::RandomizeVaSpace => {
