@@ -82,7 +82,7 @@ pub fn segment_of(e: &MapEntry) -> Segment {
             Backing::Shared { .. } => (len, false),
             // Program text: the ELF header page only (gdb reads the rest from the file).
             Backing::File { offset, .. } if e.prot & PROT_EXEC != 0 && e.prot & PROT_WRITE == 0 => {
-                ((*offset == 0 && e.prot & PROT_READ != 0).then_some(PAGE.min(len)).unwrap_or(0), true)
+                (if *offset == 0 && e.prot & PROT_READ != 0 { PAGE.min(len) } else { 0 }, true)
             }
             // Data, and read-only data that may have been written before it was made read-only
             // (RELRO: the dynamic section, the GOT, where gdb finds the shared libraries).
