@@ -9,7 +9,9 @@
  * poll on a listener (POLLIN once a client connects); TCP_NODELAY, SO_KEEPALIVE, IP_TTL set and
  * read back; an option outside the list (ENOPROTOOPT); UDP datagram boundaries, MSG_TRUNC,
  * MSG_PEEK, recvfrom's address; a receive timeout (EAGAIN); SIGPIPE/EPIPE on a reset
- * connection is not tested (timing); FIONREAD.
+ * connection is not tested (timing); FIONREAD; POLLIN|POLLOUT|POLLRDHUP once the peer shut
+ * its writing side; SO_REUSEPORT, SO_LINGER, TCP_KEEPIDLE, SO_SNDTIMEO read back; EACCES for a
+ * port below 1024 without CAP_NET_BIND_SERVICE (a child that is not root).
  */
 #include "vktest.h"
 
@@ -183,6 +185,15 @@ static void test_nonblocking_and_errors(void)
     int n = -1;
     CHECK(ioctl(c, FIONREAD, &n) == 0 && n == 3);
     CHECK(recv(c, b, sizeof b, 0) == 3);
+    /* The peer shut its writing side: readable (EOF), POLLRDHUP, still writable. */
+    CHECK(shutdown(s, SHUT_WR) == 0);
+    pc.events = POLLIN | POLLOUT | POLLRDHUP;
+    CHECK(poll(&pc, 1, 5000) == 1 && pc.revents == (POLLIN | POLLOUT | POLLRDHUP));
+    CHECK(recv(c, b, sizeof b, 0) == 0);
+    CHECK(send(c, "up", 2, 0) == 2);
+    /* (An accepted socket does not inherit the listener's O_NONBLOCK: this waits.) */
+    CHECK(recv(s, b, 2, MSG_WAITALL) == 2 && memcmp(b, "up", 2) == 0);
+    pc.events = POLLIN;
     close(s);
     /* The peer closed: EOF. */
     CHECK(poll(&pc, 1, 5000) == 1 && (pc.revents & POLLIN));
@@ -209,6 +220,21 @@ static void test_nonblocking_and_errors(void)
     vl = sizeof v;
     CHECK(getsockopt(c, SOL_SOCKET, SO_PROTOCOL, &v, &vl) == 0 && v == IPPROTO_TCP);
     CHECK(getsockopt(c, SOL_SOCKET, 9999, &v, &vl) == -1 && errno == ENOPROTOOPT);
+    CHECK(setsockopt(c, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == 0);
+    vl = sizeof v;
+    CHECK(getsockopt(c, SOL_SOCKET, SO_REUSEPORT, &v, &vl) == 0 && v == 1);
+    struct linger lg = {1, 5}, lg2 = {0, 0};
+    CHECK(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0);
+    socklen_t lgl = sizeof lg2;
+    CHECK(getsockopt(c, SOL_SOCKET, SO_LINGER, &lg2, &lgl) == 0 && lg2.l_onoff == 1 && lg2.l_linger == 5);
+    int idle = 77;
+    CHECK(setsockopt(c, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) == 0);
+    vl = sizeof v;
+    CHECK(getsockopt(c, IPPROTO_TCP, TCP_KEEPIDLE, &v, &vl) == 0 && v == 77);
+    struct timeval tv = {2, 500000}, tv2 = {0, 0};
+    CHECK(setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0);
+    socklen_t tvl = sizeof tv2;
+    CHECK(getsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv2, &tvl) == 0 && tv2.tv_sec == 2 && tv2.tv_usec == 500000);
     close(c);
 
     /* A port in use; a closed port. */
@@ -223,6 +249,44 @@ static void test_nonblocking_and_errors(void)
     struct sockaddr_in6 six = {.sin6_family = AF_INET6};
     CHECK(bind(c, (struct sockaddr *)&six, sizeof six) == -1 && (errno == EAFNOSUPPORT || errno == EINVAL));
     close(c);
+}
+
+/* Ports below 1024 need CAP_NET_BIND_SERVICE: a process that is not root gets EACCES (ip(7)),
+ * unless net.ipv4.ip_unprivileged_port_start says otherwise. */
+static void test_privileged_port(void)
+{
+    int start = 1024;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "r");
+    if (f) {
+        if (fscanf(f, "%d", &start) != 1)
+            start = 1024;
+        fclose(f);
+    }
+    const unsigned short port = 1023;
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (getuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(10);
+        int fails = 0;
+        int types[2] = {SOCK_STREAM, SOCK_DGRAM};
+        for (int i = 0; i < 2; i++) {
+            int s = socket(AF_INET, types[i], 0);
+            struct sockaddr_in a = lo(port);
+            int r = bind(s, (struct sockaddr *)&a, sizeof a);
+            if (port < start ? !(r == -1 && errno == EACCES) : r != 0)
+                fails++;
+            close(s);
+        }
+        /* A port of 0 or above the line is fine. */
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = lo(0);
+        if (bind(s, (struct sockaddr *)&a, sizeof a) != 0)
+            fails++;
+        close(s);
+        _exit(fails);
+    }
+    int st;
+    CHECKF(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
 }
 
 static void test_udp(void)
@@ -305,6 +369,7 @@ int main(void)
     test_transfer();
     test_many();
     test_nonblocking_and_errors();
+    test_privileged_port();
     test_udp();
     test_ipv6();
     vktest_done();

@@ -9,7 +9,9 @@
  * to a path (S_ISSOCK, EADDRINUSE while the name exists, ENOENT/ECONNREFUSED, EACCES without
  * write permission on it), the abstract namespace and autobind; listen/accept/accept4,
  * connect before accept, a full backlog (EAGAIN non-blocking), getsockname/getpeername;
- * SO_PEERCRED, SO_PASSCRED with SCM_CREDENTIALS, SO_TYPE, SO_DOMAIN, SO_ACCEPTCONN, SO_ERROR,
+ * a blocking connect waiting for room in a full backlog; SO_PEERCRED (of a socketpair too),
+ * SO_PASSCRED with SCM_CREDENTIALS (a stream receive stops where the sender changes; another
+ * process's pid is EPERM without CAP_SYS_ADMIN), SO_TYPE, SO_DOMAIN, SO_ACCEPTCONN, SO_ERROR,
  * SO_SNDBUF/SO_RCVBUF; SCM_RIGHTS (a passed pipe end works, MSG_CMSG_CLOEXEC, MSG_CTRUNC),
  * files in flight when both ends close are released (even in a cycle: a socket sent over
  * itself); sendmmsg/recvmmsg; datagram errors (ENOTCONN, ECONNREFUSED after the peer went,
@@ -311,6 +313,28 @@ static void test_path_names(void)
     int c2 = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
     CHECK(connect(c1, (struct sockaddr *)&a3, len3) == 0);
     CHECK(connect(c2, (struct sockaddr *)&a3, len3) == -1 && errno == EAGAIN);
+    /* A blocking connect waits for room: it returns only after the listener accepts. */
+    int ready[2];
+    REQUIRE(pipe(ready) == 0);
+    pid_t waiter = fork();
+    if (waiter == 0) {
+        close(ready[0]);
+        int c3 = socket(AF_UNIX, SOCK_STREAM, 0);
+        int r = connect(c3, (struct sockaddr *)&a3, len3);
+        write(ready[1], "c", 1);
+        _exit(r == 0 ? 0 : 1);
+    }
+    close(ready[1]);
+    char rb;
+    struct pollfd rp = {.fd = ready[0], .events = POLLIN};
+    CHECK(poll(&rp, 1, 200) == 0); /* still waiting: the backlog is full */
+    int acc1 = accept(l3, NULL, NULL);
+    CHECK(acc1 >= 0);
+    CHECK(read(ready[0], &rb, 1) == 1);
+    int wst;
+    CHECK(waitpid(waiter, &wst, 0) == waiter && wst == 0);
+    close(ready[0]);
+    close(acc1);
     close(c1);
     close(c2);
     close(l3);
@@ -538,6 +562,49 @@ static void test_credentials(void)
     iov.iov_len = 1;
     CHECK(sendmsg(sv[0], &sm, 0) == 1);
     CHECK(recv(sv[1], buf, sizeof buf, 0) == 1);
+    /* Another process's pid without CAP_SYS_ADMIN: EPERM. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (getuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(10);
+        struct ucred o = {.pid = getppid(), .uid = getuid(), .gid = getgid()};
+        memcpy(CMSG_DATA(CMSG_FIRSTHDR(&sm)), &o, sizeof o);
+        _exit(sendmsg(sv[0], &sm, 0) == -1 && errno == EPERM ? 0 : 1);
+    }
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(sv[0]);
+    close(sv[1]);
+
+    /* A socketpair's SO_PEERCRED is the creator's. */
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    struct ucred pc;
+    socklen_t pcl = sizeof pc;
+    CHECK(getsockopt(sv[0], SOL_SOCKET, SO_PEERCRED, &pc, &pcl) == 0 && pc.pid == getpid() && pc.uid == geteuid() &&
+          pc.gid == getegid());
+    /* A stream receive with SO_PASSCRED stops where the sender's credentials change. */
+    CHECK(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof on) == 0);
+    CHECK(write(sv[0], "a", 1) == 1);
+    pid = fork();
+    if (pid == 0)
+        _exit(write(sv[0], "b", 1) == 1 ? 0 : 1);
+    CHECK(waitpid(pid, &st, 0) == pid && st == 0);
+    char two[4];
+    struct iovec iov2 = {two, sizeof two};
+    struct msghdr m2 = {.msg_iov = &iov2, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl};
+    CHECK(recvmsg(sv[1], &m2, 0) == 1 && two[0] == 'a');
+    cm = CMSG_FIRSTHDR(&m2);
+    struct ucred got = {0};
+    if (cm && cm->cmsg_type == SCM_CREDENTIALS)
+        memcpy(&got, CMSG_DATA(cm), sizeof got);
+    CHECK(got.pid == getpid());
+    m2.msg_controllen = sizeof ctl;
+    CHECK(recvmsg(sv[1], &m2, 0) == 1 && two[0] == 'b');
+    cm = CMSG_FIRSTHDR(&m2);
+    got.pid = 0;
+    if (cm && cm->cmsg_type == SCM_CREDENTIALS)
+        memcpy(&got, CMSG_DATA(cm), sizeof got);
+    CHECK(got.pid == pid);
     close(sv[0]);
     close(sv[1]);
 

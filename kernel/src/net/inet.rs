@@ -295,7 +295,8 @@ impl Socket for InetSocket {
         }
     }
 
-    fn bind(&self, _c: &Caller<'_>, addr: &SockAddr) -> Result<(), Errno> {
+    fn bind(&self, c: &Caller<'_>, addr: &SockAddr) -> Result<(), Errno> {
+        crate::net::check_bind_port(c, addr)?;
         self.host.bind(&addr.to_bytes()).map_err(errno)
     }
 

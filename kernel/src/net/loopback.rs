@@ -203,6 +203,7 @@ impl Socket for LoopSocket {
         if !is_local(ip) {
             return Err(Errno::EADDRNOTAVAIL);
         }
+        crate::net::check_bind_port(c, addr)?;
         if self.bound_port().is_some() {
             return Err(Errno::EINVAL);
         }

@@ -216,6 +216,24 @@ pub trait Socket: Send + Sync + Debug {
     fn as_any(&self) -> &dyn std::any::Any;
 }
 
+/// The first port a process may bind without CAP_NET_BIND_SERVICE (Linux's default
+/// net.ipv4.ip_unprivileged_port_start).
+pub const UNPRIVILEGED_PORT_START: u16 = 1024;
+
+/// bind(2) of an AF_INET/AF_INET6 port below 1024 needs CAP_NET_BIND_SERVICE (EACCES, as
+/// inet_bind), whoever the kernel process is on the host: the guest's own credentials decide.
+pub fn check_bind_port(c: &Caller<'_>, addr: &SockAddr) -> Result<(), Errno> {
+    let port = match addr {
+        SockAddr::V4(a) => a.port(),
+        SockAddr::V6(a) => a.port(),
+        _ => return Ok(()),
+    };
+    if port != 0 && port < UNPRIVILEGED_PORT_START && !c.cred.capable(linux_raw_sys::general::CAP_NET_BIND_SERVICE) {
+        return Err(Errno::EACCES);
+    }
+    Ok(())
+}
+
 /// A timeout option's value (SO_RCVTIMEO, SO_SNDTIMEO): `struct timeval`, zero for none.
 pub fn timeval_to_timeout(val: &[u8]) -> Result<Option<Duration>, Errno> {
     let tv: crate::abi::time::Timeval = zerocopy::FromBytes::read_from_prefix(val).map(|(v, _)| v).map_err(|_| Errno::EINVAL)?;
