@@ -58,6 +58,13 @@ if [ -r /etc/hosts ]; then
 fi
 grep -qs '^127\.0\.0\.1' "$dir/etc/hosts" || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >> "$dir/etc/hosts"
 "$src/build-tests.sh" "$dir/usr/tests"
+# The host's glibc `hostname` and `getent` (Debian's essential packages): `hostname -I` and
+# getaddrinfo with AI_ADDRCONFIG ask NETLINK_ROUTE as glibc does it (tests/tests/net.rs).
+mkdir -p "$dir/usr/tests/glibc"
+for f in /bin/hostname /usr/bin/getent; do
+    [ -x "$f" ] || { echo "stage.sh: $f is missing (the hostname and libc-bin packages)" >&2; exit 1; }
+    cp -L "$f" "$dir/usr/tests/glibc/"
+done
 # File names that are not UTF-8, for t_names (file names are bytes).
 mkdir -p "$dir/usr/tests/names.d/$(printf '\377\376\200')"
 printf staged > "$dir/usr/tests/names.d/$(printf 'caf\351')"

@@ -137,3 +137,33 @@ fn net_none_keeps_the_loopback_inside() {
     assert!(out.contains("inside\n@done"), "the guest's own client did not reach its listener:\n{out}");
     drop(host);
 }
+
+/// glibc's view of the network in the guest is the host's: `hostname -I` (getifaddrs over
+/// NETLINK_ROUTE) and getaddrinfo with AI_ADDRCONFIG (`getent ahosts`, which asks
+/// RTM_GETADDR) print what the same programs print on the host. The programs are the host's
+/// glibc ones, staged in /usr/tests/glibc; localhost comes from /etc/hosts (no DNS traffic).
+#[test]
+fn glibc_hostname_and_getaddrinfo_see_the_hosts_addresses() {
+    let dir = root_dir().join("usr/tests/glibc");
+    let native = |prog: &str, args: &[&str]| {
+        let o = vk_tests::guest::run_native(&dir.join(prog), args, std::path::Path::new("/"), "/usr/bin:/bin", PROGRAM_TIMEOUT);
+        assert_eq!(o.code, Some(0), "{prog} {args:?} natively:\n{}", o.output);
+        o.output
+    };
+    let want = format!("{}@\n{}@done", native("hostname", &["-I"]), native("getent", &["ahosts", "localhost"]));
+    let script = "/usr/tests/glibc/hostname -I; echo @; /usr/tests/glibc/getent ahosts localhost; echo @done";
+    let (code, out, console) = run_guest("/bin/sh", &["-c", script], PROGRAM_TIMEOUT);
+    assert!(code == Some(0) && out.contains(&want), "guest:\n{out}\nhost:\n{want}\nconsole:\n{console}");
+}
+
+/// What the host refuses is the guest's errno: a port a host process listens on is in use
+/// for the guest too (EADDRINUSE from the host's bind).
+#[test]
+fn a_port_the_host_uses_is_in_use_for_the_guest() {
+    let host = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = host.local_addr().expect("addr").port();
+    let script = format!("httpd -f -p 127.0.0.1:{port} -h /; echo @done");
+    let (code, out, console) = run_guest("/bin/sh", &["-c", &script], PROGRAM_TIMEOUT);
+    assert!(code == Some(0) && out.contains("Address already in use") && out.contains("@done"), "httpd on a used port: {out}\nconsole:\n{console}");
+    drop(host);
+}
