@@ -164,6 +164,60 @@ static void test_stream_pair(void)
     close(sv[0]);
 }
 
+/* Edges of streams: a full buffer, a peer gone with unread data, shut down reading. */
+static void test_stream_edges(void)
+{
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    /* Fill it without waiting: EAGAIN, then no POLLOUT until the reader makes room. */
+    static char chunk[4096];
+    long sent = 0;
+    ssize_t w;
+    while ((w = send(sv[0], chunk, sizeof chunk, MSG_DONTWAIT)) > 0)
+        sent += w;
+    CHECKF(w == -1 && errno == EAGAIN && sent > 0, "w %zd sent %ld", w, sent);
+    CHECK(pollev(sv[0], POLLOUT) == 0);
+    long got = 0;
+    ssize_t r;
+    while ((r = recv(sv[1], chunk, sizeof chunk, MSG_DONTWAIT)) > 0)
+        got += r;
+    CHECK(got == sent);
+    CHECK(pollev(sv[0], POLLOUT) == POLLOUT);
+    close(sv[0]);
+    close(sv[1]);
+
+    /* The peer closed with data it had not read: ECONNRESET once, then EOF. */
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    CHECK(write(sv[1], "unread", 6) == 6);
+    close(sv[0]);
+    CHECK(pollev(sv[1], POLLIN | POLLOUT | POLLRDHUP) == (POLLIN | POLLOUT | POLLRDHUP | POLLHUP | POLLERR));
+    char b[8];
+    CHECK(read(sv[1], b, sizeof b) == -1 && errno == ECONNRESET);
+    CHECK(read(sv[1], b, sizeof b) == 0);
+    close(sv[1]);
+
+    /* shutdown(SHUT_RD): this side reads EOF, the peer's writes are EPIPE. */
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    signal(SIGPIPE, SIG_IGN);
+    CHECK(shutdown(sv[1], SHUT_RD) == 0);
+    CHECK(pollev(sv[1], POLLIN | POLLRDHUP) == (POLLIN | POLLRDHUP));
+    CHECK(read(sv[1], b, sizeof b) == 0);
+    CHECK(write(sv[0], "x", 1) == -1 && errno == EPIPE);
+    CHECK(write(sv[1], "y", 1) == 1);
+    CHECK(shutdown(sv[1], SHUT_WR) == 0);
+    CHECK((pollev(sv[1], POLLIN | POLLOUT) & POLLHUP) == POLLHUP);
+    CHECK(shutdown(sv[1], 7) == -1 && errno == EINVAL);
+    close(sv[0]);
+    close(sv[1]);
+
+    /* An unconnected socket has no peer credentials: pid 0, ids -1. */
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct ucred cr;
+    socklen_t cl = sizeof cr;
+    CHECK(getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && cr.pid == 0 && cr.uid == (uid_t)-1 && cr.gid == (gid_t)-1);
+    close(s);
+}
+
 static void test_dgram_pair(void)
 {
     int sv[2];
@@ -210,10 +264,40 @@ static void test_dgram_pair(void)
     }
     CHECK(recvmmsg(sv[1], mm, 3, MSG_DONTWAIT, NULL) == 3 && mm[0].msg_len == 1 && mm[1].msg_len == 2 &&
           mm[2].msg_len == 3 && memcmp(rb[2], "ccc", 3) == 0);
+    /* MSG_WAITFORONE: after the first datagram, recvmmsg waits no more. */
+    CHECK(send(sv[0], "w", 1, 0) == 1);
+    CHECK(recvmmsg(sv[1], mm, 3, MSG_WAITFORONE, NULL) == 1 && mm[0].msg_len == 1);
     close(sv[0]);
-    /* The peer is gone. */
-    CHECK(send(sv[1], "x", 1, 0) == -1 && (errno == ECONNREFUSED || errno == ENOTCONN));
+    /* The peer is gone: writable, the first send refused, then not connected. */
+    CHECK(pollev(sv[1], POLLIN | POLLOUT) == POLLOUT);
+    CHECK(send(sv[1], "x", 1, 0) == -1 && errno == ECONNREFUSED);
+    CHECK(send(sv[1], "x", 1, 0) == -1 && errno == ENOTCONN);
     close(sv[1]);
+
+    /* A receiver's queue holds max_dgram_qlen datagrams (and one more) from a sender it is not
+     * connected to; then the sender waits (EAGAIN without waiting) and sees no POLLOUT. */
+    int qlen = 10;
+    FILE *f = fopen("/proc/sys/net/unix/max_dgram_qlen", "r");
+    if (f) {
+        if (fscanf(f, "%d", &qlen) != 1)
+            qlen = 10;
+        fclose(f);
+    }
+    struct sockaddr_un ra;
+    char rname[32];
+    snprintf(rname, sizeof rname, "vk-q-%d", (int)getpid());
+    socklen_t rl = mkabstract(&ra, rname);
+    int rcv = socket(AF_UNIX, SOCK_DGRAM, 0), snd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    CHECK(bind(rcv, (struct sockaddr *)&ra, rl) == 0 && connect(snd, (struct sockaddr *)&ra, rl) == 0);
+    int queued = 0;
+    while (queued < 1000 && send(snd, "q", 1, MSG_DONTWAIT) == 1)
+        queued++;
+    CHECKF(queued == qlen + 1 && errno == EAGAIN, "queued %d (qlen %d)", queued, qlen);
+    CHECK(pollev(snd, POLLOUT) == 0);
+    CHECK(recv(rcv, buf, sizeof buf, 0) == 1);
+    CHECK(pollev(snd, POLLOUT) == POLLOUT);
+    close(snd);
+    close(rcv);
 
     int s = socket(AF_UNIX, SOCK_DGRAM, 0);
     CHECK(send(s, "x", 1, 0) == -1 && errno == ENOTCONN);
@@ -231,7 +315,7 @@ static void test_seqpacket_pair(void)
     CHECK(send(sv[0], "de", 2, 0) == 2);
     char buf[16];
     CHECK(recv(sv[1], buf, sizeof buf, 0) == 3);
-    CHECK(recv(sv[1], buf, 1, 0) == 1);
+    CHECK(recv(sv[1], buf, 1, MSG_TRUNC) == 2);
     CHECK(recv(sv[1], buf, sizeof buf, MSG_DONTWAIT) == -1 && errno == EAGAIN);
     int t = 0;
     socklen_t tl = sizeof t;
@@ -409,6 +493,17 @@ static void test_abstract(void)
     /* The sender is unnamed: no address comes back (length 0). */
     ssize_t rn = recvfrom(d, buf, sizeof buf, 0, (struct sockaddr *)&b, &bl);
     CHECKF(rn == 4 && bl == 0, "rn %zd bl %u", rn, (unsigned)bl);
+    /* /proc/net/unix shows an abstract name with '@'. */
+    int pf = open("/proc/net/unix", O_RDONLY);
+    static char text[1 << 16];
+    ssize_t tn = 0, tr;
+    while (pf >= 0 && (tr = read(pf, text + tn, sizeof text - 1 - (size_t)tn)) > 0)
+        tn += tr;
+    text[tn > 0 ? tn : 0] = 0;
+    char at[40];
+    snprintf(at, sizeof at, " @%s\n", name);
+    CHECK(strstr(text, at) != NULL);
+    close(pf);
     /* Autobind: five hex digits in the abstract namespace. */
     struct sockaddr_un auto_addr = {.sun_family = AF_UNIX};
     CHECK(bind(d2, (struct sockaddr *)&auto_addr, sizeof(sa_family_t)) == 0);
@@ -687,6 +782,7 @@ int main(int argc, char **argv)
     }
     chmod(tmpdir, 0777);
     test_stream_pair();
+    test_stream_edges();
     test_dgram_pair();
     test_seqpacket_pair();
     test_path_names();

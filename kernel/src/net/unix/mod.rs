@@ -357,9 +357,10 @@ impl UnixSocket {
         Ok(())
     }
 
-    /// SO_PEERCRED when there is no peer: no pid, the overflow ids (Linux's cred_to_ucred).
+    /// SO_PEERCRED when there is no peer: no pid, ids of -1 (Linux's cred_to_ucred without
+    /// a cred).
     fn no_cred() -> Ucred {
-        Ucred { pid: 0, uid: 65534, gid: 65534 }
+        Ucred { pid: 0, uid: u32::MAX, gid: u32::MAX }
     }
 }
 
