@@ -331,8 +331,31 @@ static void test_udp(void)
     CHECK(recv(a, buf, sizeof buf, 0) == 4 && memcmp(buf, "echo", 4) == 0);
     int st;
     CHECK(waitpid(pid, &st, 0) == pid && st == 0);
-    close(a);
+    /* A connected socket hears only its peer: a stranger's datagram is dropped. */
+    int x = socket(AF_INET, SOCK_DGRAM, 0);
+    CHECK(sendto(x, "stranger", 8, 0, (struct sockaddr *)&sa, sizeof sa) == 8);
+    CHECK(sendto(b, "peer", 4, 0, (struct sockaddr *)&sa, sizeof sa) == 4);
+    CHECK(recv(a, buf, sizeof buf, 0) == 4 && memcmp(buf, "peer", 4) == 0);
+    struct sockaddr_in pa;
+    socklen_t pal = sizeof pa;
+    CHECK(getpeername(a, (struct sockaddr *)&pa, &pal) == 0 && pa.sin_port == sb.sin_port);
+    close(x);
     close(b);
+    /* Nobody on the port any more: the send goes out, the ICMP error comes back to the
+     * connected socket as ECONNREFUSED from the next receive. (The host rate-limits ICMP
+     * errors: a lost one is a timeout, and the datagram is sent again.) */
+    tv.tv_sec = 0;
+    tv.tv_usec = 200000;
+    CHECK(setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0);
+    int sends = 0, refused = 0;
+    for (int i = 0; i < 50 && !refused; i++) {
+        sends += send(a, "gone", 4, 0) == 4;
+        refused = recv(a, buf, sizeof buf, 0) == -1 && errno == ECONNREFUSED;
+    }
+    CHECKF(refused && sends > 0, "refused %d sends %d", refused, sends);
+    /* Still connected: the next datagram goes out again. */
+    CHECK(send(a, "again", 5, 0) == 5);
+    close(a);
 }
 
 static void test_ipv6(void)

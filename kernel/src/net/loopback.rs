@@ -11,6 +11,12 @@
 //! getsockname shows the address bound (0.0.0.0 or 127.0.0.1), getpeername and recvfrom
 //! the peer's port on 127.0.0.1 (::1 for AF_INET6). IPv4 and IPv6 share the ports, as a
 //! dual-stack host's do. The IP and TCP options are kept and read back, not acted on.
+//!
+//! UDP's connect is this wrapper's (the unix socket stays unconnected): it records the peer,
+//! which a send without an address goes to and a receive filters on (datagrams from others
+//! are dropped, as UDP's are). A datagram to a port nobody has is lost and the send succeeds;
+//! on a connected socket the port-unreachable error a host's ICMP would bring back is kept
+//! and returned by the next receive or send (and SO_ERROR, POLLERR): ECONNREFUSED.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
@@ -20,6 +26,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use platform::sync::SpinLock;
 
 use crate::abi::net::{MsgFlags, lnet};
+use crate::fs::vfs::POLLERR;
 use crate::kern::errno::Errno;
 use crate::net::unix::{Ns, UnixSocket};
 use crate::net::{Caller, Received, SendArgs, Shutdown, SockAddr, SockType, Socket, SocketRef, UnixAddr, int_opt};
@@ -43,6 +50,16 @@ pub struct LoopSocket {
     local_ip: SpinLock<Option<IpAddr>>,
     /// IP, IPv6 and TCP options: kept for getsockopt.
     opts: SpinLock<BTreeMap<(u32, u32), Vec<u8>>>,
+    /// UDP: the connected peer and the pending error.
+    udp: SpinLock<Udp>,
+}
+
+/// A UDP socket's connection (connect(2) on UDP only records the peer).
+#[derive(Debug, Default)]
+struct Udp {
+    peer: Option<UnixAddr>,
+    /// ECONNREFUSED after a datagram to the peer found nobody (an ICMP port unreachable).
+    err: Option<Errno>,
 }
 
 /// socket(AF_INET or AF_INET6, SOCK_STREAM or SOCK_DGRAM, 0 or the matching protocol).
@@ -80,7 +97,13 @@ fn is_local(ip: IpAddr) -> bool {
 
 impl LoopSocket {
     fn wrap(family: u32, inner: Arc<UnixSocket>, local_ip: Option<IpAddr>) -> Arc<LoopSocket> {
-        Arc::new(LoopSocket { family, inner, local_ip: SpinLock::new("loop_addr", local_ip), opts: SpinLock::new("loop_opts", BTreeMap::new()) })
+        Arc::new(LoopSocket {
+            family,
+            inner,
+            local_ip: SpinLock::new("loop_addr", local_ip),
+            opts: SpinLock::new("loop_opts", BTreeMap::new()),
+            udp: SpinLock::new("loop_udp", Udp::default()),
+        })
     }
 
     fn ty(&self) -> SockType {
@@ -175,6 +198,51 @@ impl LoopSocket {
         }
     }
 
+    /// UDP's send: to the address given or the connected peer; a port nobody has loses the
+    /// datagram (ECONNREFUSED kept for later on a connected socket).
+    fn send_udp(&self, c: &Caller<'_>, a: SendArgs<'_>) -> Result<usize, Errno> {
+        if let Some(e) = self.udp.lock().err.take() {
+            return Err(e);
+        }
+        let to = match &a.to {
+            Some(t) => self.dest(t)?,
+            None => self.udp.lock().peer.clone().ok_or(Errno::EDESTADDRREQ)?,
+        };
+        self.ensure_bound(c)?;
+        let len = a.data.len();
+        match self.inner.send(c, SendArgs { to: Some(SockAddr::Unix(to)), ..a }) {
+            Err(Errno::ECONNREFUSED) => {
+                let mut u = self.udp.lock();
+                if u.peer.is_some() {
+                    u.err = Some(Errno::ECONNREFUSED);
+                }
+                Ok(len)
+            }
+            r => r,
+        }
+    }
+
+    /// UDP's receive: the pending error first; on a connected socket only the peer's
+    /// datagrams (the others are dropped).
+    fn recv_udp(&self, len: usize, flags: MsgFlags, nonblock: bool) -> Result<Received, Errno> {
+        loop {
+            if let Some(e) = self.udp.lock().err.take() {
+                return Err(e);
+            }
+            let r = self.inner.recv(len, flags, nonblock)?;
+            let peer = self.udp.lock().peer.clone();
+            match (&peer, &r.from) {
+                (Some(p), Some(SockAddr::Unix(from))) if p != from => {
+                    if flags.contains(MsgFlags::PEEK) {
+                        // Drop the stranger's datagram that was only looked at.
+                        let _ = self.inner.recv(0, flags - MsgFlags::PEEK, true);
+                    }
+                }
+                _ => return Ok(r),
+            }
+        }
+    }
+
     fn default_opt(level: u32, name: u32) -> i32 {
         match (level, name) {
             (IPPROTO_IP, lnet::IP_TTL) | (IPPROTO_IPV6, lnet::IPV6_UNICAST_HOPS) => 64,
@@ -228,8 +296,13 @@ impl Socket for LoopSocket {
     }
 
     fn connect(&self, c: &Caller<'_>, addr: &SockAddr, nonblock: bool) -> Result<(), Errno> {
-        if self.ty() == SockType::Dgram && *addr == SockAddr::Unspec {
-            return self.inner.connect(c, addr, nonblock);
+        if self.ty() == SockType::Dgram {
+            let peer = if *addr == SockAddr::Unspec { None } else { Some(self.dest(addr)?) };
+            if peer.is_some() {
+                self.ensure_bound(c)?;
+            }
+            *self.udp.lock() = Udp { peer, err: None };
+            return Ok(());
         }
         let to = self.dest(addr)?;
         self.ensure_bound(c)?;
@@ -240,26 +313,15 @@ impl Socket for LoopSocket {
         if !a.rights.is_empty() || a.creds.is_some() {
             return Err(Errno::EINVAL);
         }
-        let explicit = a.to.is_some();
-        let to = match &a.to {
-            Some(t) if self.ty() == SockType::Dgram => Some(SockAddr::Unix(self.dest(t)?)),
-            // A connected stream ignores an address, as TCP does.
-            _ => None,
-        };
         if self.ty() == SockType::Dgram {
-            self.ensure_bound(c)?;
+            return self.send_udp(c, a);
         }
-        let len = a.data.len();
-        match self.inner.send(c, SendArgs { to, ..a }) {
-            // UDP to a port nobody has: the datagram is lost, the send succeeds.
-            Err(Errno::ECONNREFUSED) if explicit => Ok(len),
-            Err(Errno::ENOTCONN) if self.ty() == SockType::Dgram => Err(Errno::EDESTADDRREQ),
-            r => r,
-        }
+        // A connected stream ignores an address, as TCP does.
+        self.inner.send(c, SendArgs { to: None, ..a })
     }
 
     fn recv(&self, len: usize, flags: MsgFlags, nonblock: bool) -> Result<Received, Errno> {
-        let mut r = self.inner.recv(len, flags, nonblock)?;
+        let mut r = if self.ty() == SockType::Dgram { self.recv_udp(len, flags, nonblock)? } else { self.inner.recv(len, flags, nonblock)? };
         r.from = self.guest_name(r.from.take());
         Ok(r)
     }
@@ -282,6 +344,10 @@ impl Socket for LoopSocket {
     }
 
     fn peer_addr(&self) -> Result<SockAddr, Errno> {
+        if self.ty() == SockType::Dgram {
+            let p = self.udp.lock().peer.clone().ok_or(Errno::ENOTCONN)?;
+            return self.guest_name(Some(SockAddr::Unix(p))).ok_or(Errno::ENOTCONN);
+        }
         let p = self.inner.peer_addr()?;
         self.guest_name(Some(p)).ok_or(Errno::ENOTCONN)
     }
@@ -301,6 +367,11 @@ impl Socket for LoopSocket {
     }
 
     fn getsockopt(&self, level: u32, name: u32) -> Result<Vec<u8>, Errno> {
+        if (level, name) == (lnet::SOL_SOCKET, lnet::SO_ERROR)
+            && let Some(e) = self.udp.lock().err.take()
+        {
+            return Ok(int_opt(e.num()));
+        }
         if level == lnet::SOL_SOCKET {
             match self.inner.getsockopt(level, name) {
                 Err(Errno::ENOPROTOOPT) => {}
@@ -314,7 +385,8 @@ impl Socket for LoopSocket {
     }
 
     fn poll(&self) -> u16 {
-        self.inner.poll()
+        let err = if self.udp.lock().err.is_some() { POLLERR } else { 0 };
+        self.inner.poll() | err
     }
 
     fn queued(&self, outq: bool) -> Result<usize, Errno> {
