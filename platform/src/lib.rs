@@ -21,6 +21,7 @@
 //! | `dump`      | crash dumps: an ELF core of the kernel process (`vmcore.N`), read without faults |
 //! | `ctl`       | the control socket (`-C`): a host thread accepting `vkctl`'s requests    |
 //! | `host`      | process-wide host state: exit, re-exec, pidfile, signals for the main thread  |
+//! | `hostmem`   | host memory: smaps and status figures (`show memory`), malloc thresholds      |
 //! | `hostsock`  | host sockets for AF_INET/AF_INET6 (non-blocking), the readiness watcher (epoll) |
 //!
 //! Rule: signal handlers only set per-CPU bits (and park a CPU that is asked to stop); work
@@ -36,6 +37,7 @@ pub mod disk;
 pub mod dump;
 pub mod futex;
 pub mod host;
+pub mod hostmem;
 pub mod hostdir;
 pub mod hostsock;
 pub mod io;
