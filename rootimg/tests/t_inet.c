@@ -8,8 +8,8 @@
  * SO_REUSEADDR); getsockname/getpeername with the real ports; a non-blocking accept (EAGAIN);
  * poll on a listener (POLLIN once a client connects); TCP_NODELAY, SO_KEEPALIVE, IP_TTL set and
  * read back; an option outside the list (ENOPROTOOPT); UDP datagram boundaries, MSG_TRUNC,
- * MSG_PEEK, recvfrom's address; a receive timeout (EAGAIN); SIGPIPE/EPIPE on a reset
- * connection is not tested (timing); FIONREAD; POLLIN|POLLOUT|POLLRDHUP once the peer shut
+ * MSG_PEEK, recvfrom's address; a receive timeout (EAGAIN); EPIPE and SIGPIPE (MSG_NOSIGNAL)
+ * after shutting down writing (on a reset connection it is not tested: timing); FIONREAD; POLLIN|POLLOUT|POLLRDHUP once the peer shut
  * its writing side; SO_REUSEPORT, SO_LINGER, TCP_KEEPIDLE, SO_SNDTIMEO read back; EACCES for a
  * port below 1024 without CAP_NET_BIND_SERVICE (a child that is not root).
  */
@@ -236,6 +236,27 @@ static void test_nonblocking_and_errors(void)
     socklen_t tvl = sizeof tv2;
     CHECK(getsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv2, &tvl) == 0 && tv2.tv_sec == 2 && tv2.tv_usec == 500000);
     close(c);
+
+    /* Writing after shutting down writing: EPIPE, and SIGPIPE unless MSG_NOSIGNAL. */
+    c = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(connect(c, (struct sockaddr *)&a, sizeof a) == 0);
+    struct pollfd lp = {.fd = l, .events = POLLIN};
+    CHECK(poll(&lp, 1, 5000) == 1);
+    int acc = accept(l, NULL, NULL);
+    CHECK(acc >= 0);
+    CHECK(shutdown(c, SHUT_WR) == 0);
+    CHECK(send(c, "x", 1, MSG_NOSIGNAL) == -1 && errno == EPIPE);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGPIPE, SIG_DFL);
+        write(c, "x", 1);
+        _exit(4);
+    }
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGPIPE);
+    close(c);
+    if (acc >= 0)
+        close(acc);
 
     /* A port in use; a closed port. */
     int b2 = socket(AF_INET, SOCK_STREAM, 0);
