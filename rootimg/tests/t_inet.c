@@ -111,7 +111,7 @@ static void test_transfer(void)
 
 static void test_many(void)
 {
-    enum { N = 16 };
+    enum { N = 64 };
     unsigned short port;
     int l = listener(&port);
     REQUIRE(l >= 0);
