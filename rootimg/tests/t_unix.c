@@ -569,6 +569,27 @@ static void test_rights(void)
     CHECK(read(p[0], buf, sizeof buf) == 0); /* the only write end was the passed one */
     close(p[0]);
 
+    /* MSG_PEEK passes the descriptors too (copies); the receive after it passes them again. */
+    REQUIRE(pipe(p) == 0);
+    CHECK(send_fds(sv[0], &p[1], 1, "pk") == 2);
+    close(p[1]);
+    int fds[2] = {-1, -1};
+    for (int i = 0; i < 2; i++) {
+        mh.msg_control = ctl;
+        mh.msg_controllen = sizeof ctl;
+        mh.msg_flags = 0;
+        CHECK(recvmsg(sv[1], &mh, i == 0 ? MSG_PEEK : 0) == 2);
+        cm = CMSG_FIRSTHDR(&mh);
+        if (cm && cm->cmsg_type == SCM_RIGHTS)
+            memcpy(&fds[i], CMSG_DATA(cm), sizeof(int));
+    }
+    CHECK(fds[0] >= 0 && fds[1] >= 0 && fds[0] != fds[1]);
+    CHECK(write(fds[0], "1", 1) == 1 && write(fds[1], "2", 1) == 1);
+    close(fds[0]);
+    close(fds[1]);
+    CHECK(read(p[0], buf, sizeof buf) == 2 && read(p[0], buf, sizeof buf) == 0);
+    close(p[0]);
+
     /* Too little control room: MSG_CTRUNC, and the descriptors that did not fit are closed. */
     REQUIRE(pipe(p) == 0);
     int two[2] = {p[1], p[1]};
