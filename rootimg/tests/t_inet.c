@@ -266,6 +266,24 @@ static void test_nonblocking_and_errors(void)
     c = socket(AF_INET, SOCK_STREAM, 0);
     CHECK(connect(c, (struct sockaddr *)&a, sizeof a) == -1 && errno == ECONNREFUSED);
     close(c);
+    /* Without waiting: refused at once, or in progress and then POLLOUT|POLLERR|POLLHUP with
+     * SO_ERROR ECONNREFUSED. */
+    c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    r = connect(c, (struct sockaddr *)&a, sizeof a);
+    int cerr = errno;
+    if (r == -1 && cerr == EINPROGRESS) {
+        struct pollfd cp = {.fd = c, .events = POLLOUT};
+        CHECK(poll(&cp, 1, 5000) == 1 && (cp.revents & (POLLOUT | POLLERR)) == (POLLOUT | POLLERR));
+        err = -1;
+        el = sizeof err;
+        CHECK(getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err == ECONNREFUSED);
+    } else {
+        CHECKF(r == -1 && cerr == ECONNREFUSED, "r %d errno %d", r, cerr);
+        err = -1;
+        el = sizeof err;
+        CHECK(getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err == 0); /* reported */
+    }
+    close(c);
     c = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in6 six = {.sin6_family = AF_INET6};
     CHECK(bind(c, (struct sockaddr *)&six, sizeof six) == -1 && (errno == EAFNOSUPPORT || errno == EINVAL));
