@@ -167,3 +167,49 @@ fn a_port_the_host_uses_is_in_use_for_the_guest() {
     assert!(code == Some(0) && out.contains("Address already in use") && out.contains("@done"), "httpd on a used port: {out}\nconsole:\n{console}");
     drop(host);
 }
+
+/// What the host refuses is the guest's errno even for root in the guest: a kernel that is
+/// not root on the host cannot bind a port below net.ipv4.ip_unprivileged_port_start, so
+/// the guest's root gets EACCES (`httpd: bind: Permission denied`). When the test runs as
+/// root the kernel is started as nobody.
+#[test]
+fn a_kernel_that_is_not_root_cannot_bind_a_low_port() {
+    use std::os::unix::process::CommandExt;
+    let start: u16 =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(1024);
+    let port: u16 = 80;
+    let root = root_dir().to_string_lossy().into_owned();
+    let out_path = std::env::temp_dir().join(format!("vk-net-lowport-{}.out", std::process::id()));
+    let out = std::fs::File::create(&out_path).expect("create output file");
+    // Refused: httpd ends at once. Allowed (a host that lets anyone bind it): it serves, and
+    // is stopped after a while — only the refusal is looked for in its output.
+    let httpd = format!("httpd -f -p 127.0.0.1:{port} -h /");
+    let script = if port < start { format!("id -u; {httpd}; echo @done") } else { format!("id -u; {httpd} & sleep 1; kill $!; echo @done") };
+    let mut cmd = std::process::Command::new(vk_tests::bin("kernel"));
+    cmd.args(["-C", "none", "-m", "128m", "-n", "2", "-r", &root, "-e", "init=/bin/sh", "--", "-c", &script])
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(out);
+    // SAFETY: geteuid(2) has no arguments and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        cmd.uid(65534).gid(65534); // (std drops the supplementary groups too)
+    }
+    let mut child = cmd.spawn().expect("start the kernel");
+    let deadline = Instant::now() + PROGRAM_TIMEOUT;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() >= deadline {
+            child.kill().ok();
+            child.wait().ok();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+    std::fs::remove_file(&out_path).ok();
+    assert!(text.contains("\n0\n") && text.contains("@done"), "the guest's shell as root did not finish:\n{text}");
+    if port < start {
+        assert!(text.contains("httpd: bind: Permission denied"), "the host's EACCES did not reach the guest:\n{text}");
+    } else {
+        assert!(!text.contains("httpd: bind"), "the port is unprivileged on this host, yet bind failed:\n{text}");
+    }
+}
