@@ -100,10 +100,11 @@ fn nc_carries_data_both_ways() {
 #[test]
 fn busybox_sees_the_interfaces() {
     let script = "ifconfig lo | grep -o 'inet addr:[0-9.]*'; ip -4 addr show lo | grep -o 'inet [0-9./]*'; \
-                  ip link show lo | grep -o 'LOOPBACK'; netstat -tn >/dev/null && echo netstat-ok; echo @done";
+                  ip link show lo | grep -o 'LOOPBACK'; netstat -tn >/dev/null && echo netstat-ok; \
+                  grep -q '^nameserver ' /etc/resolv.conf && echo resolv-ok; grep -q 'localhost' /etc/hosts && echo hosts-ok; echo @done";
     let (code, out, console) = run_guest("/bin/sh", &["-c", script], PROGRAM_TIMEOUT);
     assert!(
-        code == Some(0) && out.contains("inet addr:127.0.0.1\ninet 127.0.0.1/8\nLOOPBACK\nnetstat-ok\n@done"),
+        code == Some(0) && out.contains("inet addr:127.0.0.1\ninet 127.0.0.1/8\nLOOPBACK\nnetstat-ok\nresolv-ok\nhosts-ok\n@done"),
         "busybox network tools: exit {code:?}; console:\n{console}"
     );
 }
