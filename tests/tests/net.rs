@@ -214,3 +214,12 @@ fn a_kernel_that_is_not_root_cannot_bind_a_low_port() {
         assert!(!text.contains("httpd: bind"), "the port is unprivileged on this host, yet bind failed:\n{text}");
     }
 }
+
+/// Descriptors in flight under races (rootimg/tests/h_unixrace.c): threads pass sockets and a
+/// pipe's write end over each other, receive and close them, and build cycles; once every
+/// socket is closed the pipe end is released (its read end sees EOF) — nothing leaks.
+#[test]
+fn files_in_flight_under_races_are_all_released() {
+    let (code, out, console) = run_guest("/usr/tests/h_unixrace", &[], PROGRAM_TIMEOUT);
+    assert!(code == Some(0) && out.contains("unixrace: 4 threads, released"), "h_unixrace: exit {code:?}\n{console}");
+}
