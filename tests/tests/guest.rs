@@ -10,9 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_calls", "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fifo", "t_files", "t_fsabi", "t_inotify", "t_ipc", "t_lock", "t_mount",
-    "t_names", "t_perm", "t_proc", "t_procfs", "t_pty", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_sysfiles",
-    "t_thread", "t_time", "t_uaccess", "t_vm",
+    "t_calls", "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fifo", "t_files", "t_fsabi", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_lock", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_pty", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_sysfiles", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vm",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -317,6 +315,75 @@ fn t_thread() {
 #[test]
 fn t_time() {
     check("t_time");
+}
+
+/// Network interfaces: netlink dumps, SIOCGIF* ioctls, /proc/net (the host's).
+#[test]
+fn t_ifaces() {
+    check("t_ifaces");
+}
+
+/// TCP and UDP over 127.0.0.1 (host sockets).
+#[test]
+fn t_inet() {
+    check("t_inet");
+}
+
+/// Run the staged `name` as init on `ncpus` CPUs with the kernel options `opts`: the same
+/// result as natively.
+fn check_with(name: &str, ncpus: &str, opts: &[&str]) {
+    let want = native_result(name);
+    let root = root_dir().to_string_lossy().into_owned();
+    let init = format!("init=/usr/tests/{name}");
+    let mut args = vec!["-m", "256m", "-n", ncpus];
+    args.extend_from_slice(opts);
+    args.extend_from_slice(&["-r", &root, "-e", &init]);
+    let mut k = Kernel::start(&args);
+    k.close_stdin();
+    let st = k.wait_within(PROGRAM_TIMEOUT);
+    let console = k.output();
+    let got = summary(program_output(&console));
+    assert!(st.code() == Some(0) && got == want, "{name} on {ncpus} CPUs with {opts:?}: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}", st.code());
+}
+
+/// The same TCP and UDP tests on `-e net=none`'s loopback inside the kernel.
+#[test]
+fn t_inet_net_none() {
+    check_with("t_inet", "2", &["-e", "net=none"]);
+}
+
+/// TCP and UDP through host sockets on one CPU: a guest thread waiting in accept, connect,
+/// recv or send on a host socket holds no vCPU (the forked peers must run meanwhile, or the
+/// program never ends).
+#[test]
+fn t_inet_one_cpu() {
+    check_with("t_inet", "1", &[]);
+}
+
+/// AF_UNIX sockets (on tmpfs under /tmp).
+#[test]
+fn t_unix() {
+    check("t_unix");
+}
+
+/// AF_UNIX names on ext2 (socket inodes in the root image); e2fsck finds the image clean.
+#[test]
+fn t_unix_ext2() {
+    let want = native_result("t_unix");
+    let img = ImageCopy::new("unix");
+    let args = ["-m", "256m", "-n", "2", "-r", img.path(), "-e", "init=/usr/tests/t_unix", "--", "/mnt"];
+    let mut k = Kernel::start(&args);
+    k.close_stdin();
+    let st = k.wait_within(PROGRAM_TIMEOUT);
+    let console = k.output();
+    let got = summary(program_output(&console));
+    assert!(
+        st.code() == Some(0) && got == want && console.contains("Mounting root from ext2"),
+        "t_unix on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
+        st.code()
+    );
+    let (code, out) = img.fsck();
+    assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
 }
 
 #[test]

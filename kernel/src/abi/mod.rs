@@ -27,6 +27,7 @@
 //! | `rseq.rs`   | rseq(2)'s area fields and critical-section descriptor                   |
 //! | `mm.rs`     | mmap, mprotect, mremap and msync flags, madvise's advice                 |
 //! | `poll.rs`   | pollfd, fd_set words, pselect6's sigset argument                         |
+//! | `net.rs`    | msghdr, mmsghdr, cmsghdr, ucred, linger, sockaddr_in/in6/nl, netlink and routing heads, ifreq, ifconf; MSG_ and SOCK_ flags |
 //! | `tty.rs`    | termios, winsize                                                         |
 //!
 //! Flag sets are `bitflags` types holding exactly the bits Linux defines for the call, so
@@ -42,6 +43,7 @@ pub mod futex;
 pub mod ipc;
 pub mod lock;
 pub mod mm;
+pub mod net;
 pub mod poll;
 pub mod proc;
 pub mod rseq;

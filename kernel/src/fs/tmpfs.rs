@@ -16,7 +16,7 @@ use platform::sync::SpinLock;
 
 use crate::fs::mount::{AtimePolicy, FileSystem, FsRef, new_fs_id};
 use crate::fs::vnops::{RENAME_EXCHANGE, RENAME_NOREPLACE};
-use crate::fs::vfs::{Attr, DirEntry, atime_due, check_name, S_IFDIR, S_IFLNK, S_IFREG, SetAttr, StatFs, Timespec, VType, Vnode, VnodeRef};
+use crate::fs::vfs::{Attr, DirEntry, atime_due, check_name, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SetAttr, StatFs, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
 use crate::vm::space::{PAGE, to_page_end};
 
@@ -369,12 +369,6 @@ impl Vnode for TmpNode {
         Ok(n)
     }
 
-    fn mknod(&self, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
-        let n = TmpNode::make(&self.fs, mode, uid, gid, Kind::Special);
-        self.add(name, Arc::clone(&n))?;
-        Ok(n)
-    }
-
     fn mkdir(&self, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
         let me = self.fs.node(self.ino);
         let n = TmpNode::make(
@@ -395,6 +389,15 @@ impl Vnode for TmpNode {
         }
         let n = TmpNode::make(&self.fs, S_IFLNK | 0o777, uid, gid, Kind::Symlink(target.to_vec()));
         self.add(name, n)
+    }
+
+    fn mknod(&self, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
+        if !matches!(VType::from_mode(mode), VType::Sock | VType::Fifo) {
+            return Err(Errno::EPERM);
+        }
+        let n = TmpNode::make(&self.fs, mode & (S_IFMT | 0o7777), uid, gid, Kind::Special);
+        self.add(name, Arc::clone(&n))?;
+        Ok(n)
     }
 
     fn link(&self, name: &[u8], target: &VnodeRef) -> Result<(), Errno> {

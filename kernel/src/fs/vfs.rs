@@ -373,16 +373,17 @@ pub trait Vnode: Send + Sync + Debug {
         Err(self.no_change())
     }
 
-    /// Create a FIFO or socket `name` in this directory (`mode` carries the type bits).
-    fn mknod(&self, _name: &[u8], _mode: u32, _uid: u32, _gid: u32) -> Result<VnodeRef, Errno> {
-        Err(self.no_change())
-    }
-
     fn mkdir(&self, _name: &[u8], _mode: u32, _uid: u32, _gid: u32) -> Result<VnodeRef, Errno> {
         Err(self.no_change())
     }
 
     fn symlink(&self, _name: &[u8], _target: &[u8], _uid: u32, _gid: u32) -> Result<(), Errno> {
+        Err(self.no_change())
+    }
+
+    /// Create a special file `name` in this directory: `mode` carries its type (S_IFSOCK, a
+    /// socket bound to a path; S_IFIFO) and permission bits. It has no data.
+    fn mknod(&self, _name: &[u8], _mode: u32, _uid: u32, _gid: u32) -> Result<VnodeRef, Errno> {
         Err(self.no_change())
     }
 

@@ -113,8 +113,9 @@ pub fn mkdir(cred: &Cred, dir: &NamePath, name: &[u8], mode: u32) -> Result<Vnod
     r
 }
 
-/// mknod(2) of a FIFO or socket (`mode` with its type bits, the umask applied): checked as
-/// `mkdir`.
+/// mknod(2) of a special file without data (a socket bound to a path, a FIFO): EEXIST,
+/// EROFS, then may_create, as `mkdir`; `mode` carries the type and the permission bits (the
+/// umask applied).
 pub fn mknod(cred: &Cred, dir: &NamePath, name: &[u8], mode: u32) -> Result<VnodeRef, Errno> {
     let _l = lock_dir(dir);
     if name == b"." || name == b".." || exists(dir, name) {
@@ -123,8 +124,8 @@ pub fn mknod(cred: &Cred, dir: &NamePath, name: &[u8], mode: u32) -> Result<Vnod
     let _w = mount::want_write(Some(dir.mount()))?;
     let da = dir.vnode().attr()?;
     perm::may_create(cred, &da)?;
-    let (uid, gid, mode) = perm::new_owner(cred, &da, mode, false);
-    let r = dir.vnode().mknod(name, mode, uid, gid);
+    let (uid, gid, perms) = perm::new_owner(cred, &da, mode & 0o7777, false);
+    let r = dir.vnode().mknod(name, (mode & crate::fs::vfs::S_IFMT) | perms, uid, gid);
     namecache::invalidate(dir.vnode().id(), name);
     if r.is_ok() {
         inotify::event(dir.vnode(), inotify::IN_CREATE, 0, name);

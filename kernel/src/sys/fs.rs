@@ -522,6 +522,8 @@ const FIONCLEX: u32 = 0x5450;
 const FIOCLEX: u32 = 0x5451;
 const FIONBIO: u32 = 0x5421;
 const FIONREAD: u32 = 0x541b;
+/// SIOCOUTQ (TIOCOUTQ's number): bytes a socket sent and its peer has not read.
+const SIOCOUTQ: u32 = 0x5411;
 
 pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
     let fd = ctx.fd(0);
@@ -538,6 +540,13 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
             f.set_status_flags(if on { flags | file::O_NONBLOCK } else { flags & !file::O_NONBLOCK });
             return Ok(0);
         }
+        // Sockets: FIONREAD (SIOCINQ) and SIOCOUTQ, answered by the socket.
+        FIONREAD | SIOCOUTQ if f.vnode.vtype() == VType::Sock => {
+            let s = crate::net::file::socket_of(&f)?;
+            let n = s.queued(ctx.uint(1) == SIOCOUTQ)?;
+            ctx.write(ctx.ptr::<i32>(2), &i32::try_from(n).unwrap_or(i32::MAX))?;
+            return Ok(0);
+        }
         FIONREAD if f.vnode.vtype() == VType::Fifo || f.vnode.vtype() == VType::Reg => {
             let a = f.vnode.attr()?;
             let n = if a.vtype() == VType::Reg { a.size.saturating_sub(*f.offset.lock()) } else { a.size };
@@ -549,6 +558,12 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
             return Ok(0);
         }
         _ => {}
+    }
+    // Interface queries (netdevice(7)) on a socket.
+    if f.vnode.vtype() == VType::Sock
+        && let Some(r) = crate::sys::socket::ioctl(ctx, ctx.uint(1))
+    {
+        return r;
     }
     let Some(tty) = f.vnode.tty() else { return Err(Errno::ENOTTY) };
     let master = f.vnode.as_any().is_some_and(|a| a.is::<crate::fs::devpts::PtyMaster>());

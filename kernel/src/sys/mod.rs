@@ -16,6 +16,8 @@
 //! | `ipc.rs`   | System V shared memory, semaphores, message queues                 |
 //! | `mlock.rs` | mlock, munlock, mlockall, munlockall, mincore                      |
 //! | `xattr.rs` | extended attributes (none stored: EOPNOTSUPP, empty lists)         |
+//! | `socket.rs`| socket, socketpair, bind, listen, accept, connect, names, options  |
+//! | `socket_msg.rs` | send/recv and their msg forms (iovecs, SCM_RIGHTS, SCM_CREDENTIALS) |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
@@ -38,6 +40,8 @@ pub mod poll;
 pub mod proc;
 pub mod reboot;
 pub mod signal;
+pub mod socket;
+pub mod socket_msg;
 pub mod thread;
 pub mod time;
 pub mod xattr;
@@ -118,6 +122,21 @@ table! {
     38 => setitimer, time::sys_setitimer, Partial("ITIMER_VIRTUAL and ITIMER_PROF count in 10 ms slices");
     39 => getpid, proc::sys_getpid, Full;
     40 => sendfile, fs::sys_sendfile, Full;
+    41 => socket, socket::sys_socket, Partial("AF_UNIX; AF_INET and AF_INET6 through host sockets");
+    42 => connect, socket::sys_connect, Full;
+    43 => accept, socket::sys_accept, Full;
+    44 => sendto, socket_msg::sys_sendto, Full;
+    45 => recvfrom, socket_msg::sys_recvfrom, Full;
+    46 => sendmsg, socket_msg::sys_sendmsg, Partial("SCM_RIGHTS and SCM_CREDENTIALS control messages");
+    47 => recvmsg, socket_msg::sys_recvmsg, Partial("SCM_RIGHTS and SCM_CREDENTIALS control messages");
+    48 => shutdown, socket::sys_shutdown, Full;
+    49 => bind, socket::sys_bind, Full;
+    50 => listen, socket::sys_listen, Full;
+    51 => getsockname, socket::sys_getsockname, Full;
+    52 => getpeername, socket::sys_getpeername, Full;
+    53 => socketpair, socket::sys_socketpair, Full;
+    54 => setsockopt, socket::sys_setsockopt, Partial("SOL_SOCKET options of the socket(7) list");
+    55 => getsockopt, socket::sys_getsockopt, Partial("SOL_SOCKET options of the socket(7) list");
     60 => exit, proc::sys_exit, Full;
     56 => clone, proc::sys_clone, Partial("CLONE_VM without CLONE_THREAD copies memory (vfork semantics hold); no namespaces");
     57 => fork, proc::sys_fork, Full;
@@ -215,6 +234,9 @@ table! {
     269 => faccessat, fsinfo::sys_faccessat, Full;
     270 => pselect6, poll::sys_pselect6, Full;
     271 => ppoll, poll::sys_ppoll, Full;
+    288 => accept4, socket::sys_accept4, Full;
+    299 => recvmmsg, socket_msg::sys_recvmmsg, Full;
+    307 => sendmmsg, socket_msg::sys_sendmmsg, Full;
     292 => dup3, fs::sys_dup3, Full;
     293 => pipe2, fs::sys_pipe2, Full;
     280 => utimensat, fsops::sys_utimensat, Full;

@@ -325,17 +325,6 @@ impl Vnode for Ext2Node {
         Ok(self.fs.node(ino, VType::Reg) as VnodeRef)
     }
 
-    fn mknod(&self, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
-        self.rw()?;
-        let _op = self.fs.op();
-        let _ns = self.fs.ns.write();
-        self.rw()?;
-        let _dir_lock = self.lock.write();
-        // A FIFO or socket: no blocks, no device number (i_block stays zero).
-        let ino = self.make(self.disk(), name, mode, uid, gid, |_, _| Ok(()))?;
-        Ok(self.fs.node(ino, VType::from_mode(mode)) as VnodeRef)
-    }
-
     fn mkdir(&self, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
         self.rw()?;
         let parent = self.ino;
@@ -346,6 +335,20 @@ impl Vnode for Ext2Node {
         let ino =
             self.make(self.disk(), name, S_IFDIR | (mode & 0o7777), uid, gid, |fs, ip| fs.dir_init(ip, parent))?;
         Ok(self.fs.node(ino, VType::Dir) as VnodeRef)
+    }
+
+    fn mknod(&self, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
+        let vtype = VType::from_mode(mode);
+        if !matches!(vtype, VType::Sock | VType::Fifo) {
+            return Err(Errno::EPERM);
+        }
+        self.rw()?;
+        let _op = self.fs.op();
+        let _ns = self.fs.ns.write();
+        self.rw()?;
+        let _dir_lock = self.lock.write();
+        let ino = self.make(self.disk(), name, mode & (S_IFMT | 0o7777), uid, gid, |_, _| Ok(()))?;
+        Ok(self.fs.node(ino, vtype) as VnodeRef)
     }
 
     fn symlink(&self, name: &[u8], target: &[u8], uid: u32, gid: u32) -> Result<(), Errno> {

@@ -5,6 +5,7 @@
 //!  /proc/thread-self          → PID/task/TID of the calling thread
 //!  /proc/{meminfo,uptime,loadavg,stat,mounts,filesystems,cpuinfo,version}    system.rs
 //!  /proc/sys/…                kernel settings, some writable by root            sysctl.rs
+//!  /proc/net/{unix,tcp,udp,…}  sockets: AF_UNIX's own, the host's for the rest      net.rs
 //!  /proc/PID/exe              → the program's path
 //!  /proc/PID/{cmdline,comm,stat,status,maps,mounts,mountinfo}                  pid.rs
 //!  /proc/PID/limits           resource limits                                  fdinfo.rs
@@ -17,6 +18,7 @@
 //! each read. A process that is gone makes lookups fail with ENOENT and reads of files
 //! already open with ESRCH, as in Linux.
 
+mod net;
 mod fdinfo;
 mod pid;
 mod sysctl;
@@ -30,6 +32,7 @@ use crate::fs::namecache::CachePolicy;
 use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFREG, StatFs, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
 use crate::kern::proc::{self, UProc};
+use net::{NET_FILES, NetFile};
 use pid::{PID_FILES, PidFile};
 use sysctl::{Ctl, Entry, SysDir};
 use system::{SYS_FILES, SysFile};
@@ -57,6 +60,8 @@ enum Node {
     Sys(SysFile),
     SysDir(SysDir),
     Ctl(Ctl),
+    NetDir,
+    Net(NetFile),
     PidDir(i32),
     Pid(i32, PidFile),
     FdDir(i32),
@@ -164,6 +169,8 @@ impl Node {
             Node::Sys(f) => 16 + f.index(),
             Node::SysDir(d) => 32 + d.index(),
             Node::Ctl(c) => 48 + c.index(),
+            Node::NetDir => 80,
+            Node::Net(f) => 81 + f.index(),
             Node::PidDir(pid) => base(pid) | 1,
             Node::Pid(pid, f) => base(pid) | (2 + f.index()),
             Node::FdDir(pid) => base(pid) | 16,
@@ -181,6 +188,7 @@ impl Node {
     fn vtype(self) -> VType {
         match self {
             Node::Root
+            | Node::NetDir
             | Node::SysDir(_)
             | Node::PidDir(_)
             | Node::FdDir(_)
@@ -189,7 +197,7 @@ impl Node {
             | Node::TidDir(..) => VType::Dir,
             Node::SelfLink | Node::ThreadSelfLink | Node::Fd(..) => VType::Lnk,
             Node::Pid(_, f) | Node::Tid(_, _, f) => f.vtype(),
-            Node::Sys(_) | Node::Ctl(_) | Node::FdInfo(..) => VType::Reg,
+            Node::Sys(_) | Node::Ctl(_) | Node::Net(_) | Node::FdInfo(..) => VType::Reg,
         }
     }
 
@@ -216,6 +224,7 @@ impl Node {
     fn text(self) -> Result<Vec<u8>, Errno> {
         match self {
             Node::Sys(f) => Ok(system::text(f)),
+            Node::Net(f) => Ok(net::text(f)),
             Node::Ctl(c) => c.read(),
             Node::Pid(pid, f) => pid::text(&read_proc(pid)?, None, f, may_inspect(pid).is_ok()),
             Node::Tid(pid, tid, f) => {
@@ -284,12 +293,19 @@ impl Vnode for ProcNode {
                 if name == "sys" {
                     return Ok(self.node(Node::SysDir(SysDir::Sys)));
                 }
+                if name == "net" {
+                    return Ok(self.node(Node::NetDir));
+                }
                 if let Some((_, f)) = SYS_FILES.iter().find(|(n, _)| *n == name) {
                     return Ok(self.node(Node::Sys(*f)));
                 }
                 let pid = parse_id(name)?;
                 lookup_proc(pid)?;
                 Ok(self.node(Node::PidDir(pid)))
+            }
+            Node::NetDir => {
+                let f = NET_FILES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f).ok_or(Errno::ENOENT)?;
+                Ok(self.node(Node::Net(f)))
             }
             Node::SysDir(d) => match d.lookup(name).ok_or(Errno::ENOENT)? {
                 Entry::Dir(d) => Ok(self.node(Node::SysDir(d))),
@@ -348,7 +364,7 @@ impl Vnode for ProcNode {
         match self.n {
             Node::Root => {
                 let mut v = numbered(
-                    [Node::SelfLink.entry("self"), Node::ThreadSelfLink.entry("thread-self"), Node::SysDir(SysDir::Sys).entry("sys")]
+                    [Node::SelfLink.entry("self"), Node::ThreadSelfLink.entry("thread-self"), Node::SysDir(SysDir::Sys).entry("sys"), Node::NetDir.entry("net")]
                         .into_iter()
                         .chain(SYS_FILES.iter().map(|(n, f)| Node::Sys(*f).entry(*n)))
                         .collect(),
@@ -358,6 +374,7 @@ impl Vnode for ProcNode {
                 v.extend(by_id(procs.collect(), base));
                 Ok(v)
             }
+            Node::NetDir => Ok(numbered(NET_FILES.iter().map(|(n, f)| Node::Net(*f).entry(*n)).collect())),
             Node::SysDir(d) => Ok(numbered(
                 d.entries()
                     .iter()
@@ -484,6 +501,8 @@ mod tests {
         nodes.extend(SYS_FILES.iter().map(|(_, f)| Node::Sys(*f)));
         nodes.extend(sysctl::DIRS.iter().map(|d| Node::SysDir(*d)));
         nodes.extend(sysctl::CTLS.iter().map(|c| Node::Ctl(*c)));
+        nodes.push(Node::NetDir);
+        nodes.extend(NET_FILES.iter().map(|(_, f)| Node::Net(*f)));
         for pid in [1, 2, 32767] {
             nodes.extend([Node::PidDir(pid), Node::FdDir(pid), Node::TaskDir(pid)]);
             nodes.extend(PID_FILES.iter().map(|(_, f)| Node::Pid(pid, *f)));
