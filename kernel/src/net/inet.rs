@@ -46,13 +46,15 @@ const NETLINK_EXT_ACK: u32 = 11;
 const NETLINK_GET_STRICT_CHK: u32 = 12;
 
 /// A netlink request the guest may send: a whole message train of RTM_GET* requests (the
-/// GET of every rtnetlink family is RTM_BASE + 2 modulo 4) — EPERM for anything else.
+/// GET of every rtnetlink family is RTM_BASE + 2 modulo 4) — EPERM for anything else. The
+/// train ends, as in Linux's netlink_rcv_skb, at a header too short or a length past the end
+/// (iproute2 sends its dump request in a zeroed 152-byte buffer): the host reads no further.
 fn netlink_read_only(mut b: &[u8]) -> Result<(), Errno> {
     while b.len() >= size_of::<Nlmsghdr>() {
         let (h, _) = <Nlmsghdr as zerocopy::FromBytes>::read_from_prefix(b).map_err(|_| Errno::EINVAL)?;
         let len = usize::try_from(h.nlmsg_len).map_err(|_| Errno::EINVAL)?;
         if len < size_of::<Nlmsghdr>() || len > b.len() {
-            return Err(Errno::EINVAL);
+            break;
         }
         if h.nlmsg_type < 16 || h.nlmsg_type % 4 != 2 {
             return Err(Errno::EPERM);
@@ -475,5 +477,39 @@ impl Socket for InetSocket {
 
     fn as_any(&self) -> &dyn std::any::Any {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::netlink_read_only;
+    use crate::kern::errno::Errno;
+
+    /// A netlink header: length, type, flags (NLM_F_REQUEST | NLM_F_DUMP), seq, pid.
+    fn msg(len: u32, ty: u16) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&len.to_ne_bytes());
+        m.extend_from_slice(&ty.to_ne_bytes());
+        m.extend_from_slice(&0x301u16.to_ne_bytes());
+        m.extend_from_slice(&[0; 8]);
+        m.resize(len as usize, 0);
+        m
+    }
+
+    #[test]
+    fn netlink_requests_are_read_only_and_end_where_linux_stops() {
+        const RTM_GETLINK: u16 = 18;
+        const RTM_GETADDR: u16 = 22;
+        const RTM_NEWADDR: u16 = 20;
+        assert_eq!(netlink_read_only(&msg(32, RTM_GETLINK)), Ok(()));
+        // iproute2's dump request: one message in a zeroed 152-byte buffer.
+        let mut ip = msg(24, RTM_GETADDR);
+        ip.resize(152, 0);
+        assert_eq!(netlink_read_only(&ip), Ok(()));
+        assert_eq!(netlink_read_only(&msg(24, RTM_NEWADDR)), Err(Errno::EPERM));
+        let mut train = msg(24, RTM_GETADDR);
+        train.extend(msg(24, RTM_NEWADDR));
+        assert_eq!(netlink_read_only(&train), Err(Errno::EPERM), "a change after a request");
+        assert_eq!(netlink_read_only(&msg(16, 3)), Err(Errno::EPERM), "NLMSG_DONE is no request");
     }
 }
