@@ -171,6 +171,7 @@ pub(crate) fn allowed(level: u32, name: u32) -> bool {
                 | lnet::IP_MULTICAST_LOOP
                 | lnet::IP_ADD_MEMBERSHIP
                 | lnet::IP_DROP_MEMBERSHIP
+                | lnet::IP_RECVERR
         ),
         SOL_NETLINK => matches!(name, NETLINK_ADD_MEMBERSHIP | NETLINK_DROP_MEMBERSHIP | NETLINK_PKTINFO | NETLINK_EXT_ACK | NETLINK_GET_STRICT_CHK),
         IPPROTO_IPV6 => matches!(
@@ -183,6 +184,7 @@ pub(crate) fn allowed(level: u32, name: u32) -> bool {
                 | lnet::IPV6_ADD_MEMBERSHIP
                 | lnet::IPV6_DROP_MEMBERSHIP
                 | lnet::IPV6_TCLASS
+                | lnet::IPV6_RECVERR
         ),
         _ => false,
     }
