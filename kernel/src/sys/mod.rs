@@ -43,6 +43,14 @@ pub enum Support {
     Partial(&'static str),
 }
 
+/// socket(2) while vk has no socket families: every family is one this kernel lacks, and
+/// Linux answers EAFNOSUPPORT for those. libaudit (PAM, login, useradd) takes that as "no audit
+/// subsystem" and carries on; ENOSYS makes it refuse every login. The network layer replaces
+/// this entry.
+fn sys_socket_no_families(_ctx: &mut Ctx<'_>) -> SysResult {
+    Err(Errno::EAFNOSUPPORT)
+}
+
 /// A handler: the context carries the thread, its process and its registers.
 pub type Handler = fn(&mut Ctx<'_>) -> SysResult;
 
@@ -104,6 +112,7 @@ table! {
     38 => setitimer, time::sys_setitimer, Partial("ITIMER_VIRTUAL and ITIMER_PROF count in 10 ms slices");
     39 => getpid, proc::sys_getpid, Full;
     40 => sendfile, fs::sys_sendfile, Full;
+    41 => socket, sys_socket_no_families, Partial("no socket families yet: EAFNOSUPPORT for every one");
     60 => exit, proc::sys_exit, Full;
     56 => clone, proc::sys_clone, Partial("CLONE_VM without CLONE_THREAD copies memory (vfork semantics hold); no namespaces");
     57 => fork, proc::sys_fork, Full;
