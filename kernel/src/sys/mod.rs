@@ -9,6 +9,7 @@
 //! | `proc.rs`  | exit, process ids, uname, limits, TLS, fork, exec, wait            |
 //! | `signal.rs`| actions, masks, kill, sigreturn, sigsuspend, sigtimedwait, altstack |
 //! | `time.rs`  | clocks and sleeping                                                |
+//! | `prio.rs`  | getpriority, setpriority (nice values)                             |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
@@ -22,6 +23,7 @@ pub mod mm;
 pub mod mount;
 pub mod names;
 pub mod poll;
+pub mod prio;
 pub mod proc;
 pub mod reboot;
 pub mod signal;
@@ -146,6 +148,8 @@ table! {
     96 => gettimeofday, time::sys_gettimeofday, Full;
     98 => getrusage, time::sys_getrusage, Partial("times, maxrss and voluntary switches only");
     99 => sysinfo, proc::sys_sysinfo, Full;
+    140 => getpriority, prio::sys_getpriority, Partial("kept and reported; the scheduler does not weigh it");
+    141 => setpriority, prio::sys_setpriority, Partial("kept and reported; the scheduler does not weigh it");
     170 => sethostname, proc::sys_sethostname, Full;
     100 => times, time::sys_times, Full;
     102 => getuid, cred::sys_getuid, Full;
