@@ -10,6 +10,7 @@
 //! | `signal.rs`| actions, masks, kill, sigreturn, sigsuspend, sigtimedwait, altstack |
 //! | `time.rs`  | clocks and sleeping                                                |
 //! | `prio.rs`  | getpriority, setpriority (nice values)                             |
+//! | `xattr.rs` | extended attributes: none (as a file system without them)          |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
@@ -29,6 +30,7 @@ pub mod reboot;
 pub mod signal;
 pub mod thread;
 pub mod time;
+pub mod xattr;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -150,6 +152,18 @@ table! {
     99 => sysinfo, proc::sys_sysinfo, Full;
     140 => getpriority, prio::sys_getpriority, Partial("kept and reported; the scheduler does not weigh it");
     141 => setpriority, prio::sys_setpriority, Partial("kept and reported; the scheduler does not weigh it");
+    188 => setxattr, xattr::sys_setxattr, Partial("no file system has extended attributes: EOPNOTSUPP, empty lists");
+    189 => lsetxattr, xattr::sys_lsetxattr, Partial("no file system has extended attributes: EOPNOTSUPP, empty lists");
+    190 => fsetxattr, xattr::sys_fsetxattr, Partial("no file system has extended attributes: EOPNOTSUPP, empty lists");
+    191 => getxattr, xattr::sys_getxattr, Partial("no file system has extended attributes: EOPNOTSUPP, empty lists");
+    192 => lgetxattr, xattr::sys_lgetxattr, Partial("no file system has extended attributes: EOPNOTSUPP, empty lists");
+    193 => fgetxattr, xattr::sys_fgetxattr, Partial("no file system has extended attributes: EOPNOTSUPP, empty lists");
+    194 => listxattr, xattr::sys_listxattr, Partial("no file system has extended attributes: EOPNOTSUPP, empty lists");
+    195 => llistxattr, xattr::sys_llistxattr, Partial("no file system has extended attributes: EOPNOTSUPP, empty lists");
+    196 => flistxattr, xattr::sys_flistxattr, Partial("no file system has extended attributes: EOPNOTSUPP, empty lists");
+    197 => removexattr, xattr::sys_removexattr, Partial("no file system has extended attributes: EOPNOTSUPP, empty lists");
+    198 => lremovexattr, xattr::sys_lremovexattr, Partial("no file system has extended attributes: EOPNOTSUPP, empty lists");
+    199 => fremovexattr, xattr::sys_fremovexattr, Partial("no file system has extended attributes: EOPNOTSUPP, empty lists");
     170 => sethostname, proc::sys_sethostname, Full;
     100 => times, time::sys_times, Full;
     102 => getuid, cred::sys_getuid, Full;
