@@ -11,7 +11,8 @@ use vk_tests::image::ImageCopy;
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
     "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_exec", "t_files", "t_fsabi", "t_mount", "t_names", "t_perm",
-    "t_proc", "t_procfs", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_thread", "t_time", "t_uaccess", "t_vm",
+    "t_prio", "t_proc", "t_procfs", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_thread", "t_time", "t_uaccess",
+    "t_vm", "t_xattr",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -52,6 +53,18 @@ fn all_programs_are_listed() {
         .collect();
     found.sort();
     assert_eq!(found, PROGRAMS, "update PROGRAMS in tests/tests/guest.rs");
+}
+
+/// getpriority(2)/setpriority(2): nice values, inheritance, who may change whose.
+#[test]
+fn t_prio() {
+    check("t_prio");
+}
+
+/// The extended-attribute calls: a missing attribute, empty lists, argument checks.
+#[test]
+fn t_xattr() {
+    check("t_xattr");
 }
 
 /// clone3(2): a fork through it, CLONE_CLEAR_SIGHAND, and what it refuses.
