@@ -9,6 +9,7 @@
 //! | `proc.rs`  | exit, process ids, uname, limits, TLS, fork, exec, wait            |
 //! | `signal.rs`| actions, masks, kill, sigreturn, sigsuspend, sigtimedwait, altstack |
 //! | `time.rs`  | clocks and sleeping                                                |
+//! | `fadvise.rs` | fadvise64: advice checked, then nothing to do (no page cache)   |
 //! | `prio.rs`  | getpriority, setpriority (nice values)                             |
 //! | `xattr.rs` | extended attributes: none (as a file system without them)          |
 //!
@@ -16,6 +17,7 @@
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
 
 pub mod cred;
+pub mod fadvise;
 pub mod fs;
 pub mod fsflags;
 pub mod fsinfo;
@@ -151,6 +153,7 @@ table! {
     98 => getrusage, time::sys_getrusage, Partial("times, maxrss and voluntary switches only");
     99 => sysinfo, proc::sys_sysinfo, Full;
     140 => getpriority, prio::sys_getpriority, Partial("kept and reported; the scheduler does not weigh it");
+    221 => fadvise64, fadvise::sys_fadvise64, Full;
     141 => setpriority, prio::sys_setpriority, Partial("kept and reported; the scheduler does not weigh it");
     188 => setxattr, xattr::sys_setxattr, Partial("no file system has extended attributes: EOPNOTSUPP, empty lists");
     189 => lsetxattr, xattr::sys_lsetxattr, Partial("no file system has extended attributes: EOPNOTSUPP, empty lists");
