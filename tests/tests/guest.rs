@@ -10,9 +10,9 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_exec", "t_fadvise", "t_files", "t_fsabi", "t_mount", "t_names",
-    "t_perm", "t_prio", "t_proc", "t_procfs", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_thread", "t_time",
-    "t_uaccess", "t_vm", "t_xattr",
+    "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_exec", "t_fadvise", "t_files", "t_fsabi", "t_klog", "t_mount",
+    "t_names", "t_perm", "t_prio", "t_proc", "t_procfs", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress",
+    "t_thread", "t_time", "t_uaccess", "t_vm", "t_xattr",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -59,6 +59,12 @@ fn all_programs_are_listed() {
 #[test]
 fn t_fadvise() {
     check("t_fadvise");
+}
+
+/// syslog(2) as dmesg uses it: whole records, argument checks, privileged actions.
+#[test]
+fn t_klog() {
+    check("t_klog");
 }
 
 /// getpriority(2)/setpriority(2): nice values, inheritance, who may change whose.

@@ -10,6 +10,7 @@
 //! | `signal.rs`| actions, masks, kill, sigreturn, sigsuspend, sigtimedwait, altstack |
 //! | `time.rs`  | clocks and sleeping                                                |
 //! | `fadvise.rs` | fadvise64: advice checked, then nothing to do (no page cache)   |
+//! | `klog.rs`  | syslog(2): the kernel's message buffer for dmesg                   |
 //! | `prio.rs`  | getpriority, setpriority (nice values)                             |
 //! | `xattr.rs` | extended attributes: none (as a file system without them)          |
 //!
@@ -22,6 +23,7 @@ pub mod fs;
 pub mod fsflags;
 pub mod fsinfo;
 pub mod fsops;
+pub mod klog;
 pub mod mm;
 pub mod mount;
 pub mod names;
@@ -153,6 +155,7 @@ table! {
     98 => getrusage, time::sys_getrusage, Partial("times, maxrss and voluntary switches only");
     99 => sysinfo, proc::sys_sysinfo, Full;
     140 => getpriority, prio::sys_getpriority, Partial("kept and reported; the scheduler does not weigh it");
+    103 => syslog, klog::sys_syslog, Partial("READ_ALL, READ_CLEAR, CLEAR, SIZE_BUFFER; no blocking READ or console levels (EINVAL)");
     221 => fadvise64, fadvise::sys_fadvise64, Full;
     141 => setpriority, prio::sys_setpriority, Partial("kept and reported; the scheduler does not weigh it");
     188 => setxattr, xattr::sys_setxattr, Partial("no file system has extended attributes: EOPNOTSUPP, empty lists");
