@@ -1,7 +1,9 @@
 #!/bin/sh
 # mmdebstrap's customize hook for vk's Debian image: run on the host with the new root as $1.
 # root's password is `root`; sysvinit's getty runs on the console (vk has no virtual
-# consoles tty1..6); the root is /dev/vkd0 (ext2); the host name is `vk`.
+# consoles tty1..6); the root is /dev/vkd0 (ext2); the host name is `vk`; /etc/mtab is the
+# link to /proc/mounts that the boot scripts would otherwise make at every boot; the clock
+# scripts leave the hardware clock alone (vk has no RTC: the guest's time is the host's).
 set -eu
 root=${1:?usage: configure.sh ROOT}
 
@@ -32,3 +34,9 @@ TAB
 # login(1) on the console: root may log in there.
 grep -qx console "$root/etc/securetty" 2>/dev/null || ! [ -f "$root/etc/securetty" ] ||
     echo console >> "$root/etc/securetty"
+
+ln -sf /proc/mounts "$root/etc/mtab"
+cat > "$root/etc/default/hwclock" <<'TAB'
+# vk has no hardware clock (no /dev/rtc): the guest's clock is the host's.
+HWCLOCKACCESS=no
+TAB
