@@ -10,7 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_calls", "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fifo", "t_files", "t_fsabi", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_lock", "t_mount", "t_names", "t_perm", "t_proc", "t_procfs", "t_pty", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_sysfiles", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vm",
+    "t_calls", "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fadvise", "t_fifo", "t_files", "t_fsabi", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_klog", "t_lock", "t_mount", "t_names", "t_perm", "t_prio", "t_proc", "t_procfs", "t_pty", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_sysfiles", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vm", "t_xattr",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -51,6 +51,30 @@ fn all_programs_are_listed() {
         .collect();
     found.sort();
     assert_eq!(found, PROGRAMS, "update PROGRAMS in tests/tests/guest.rs");
+}
+
+/// posix_fadvise(2): advice taken on files, refused for pipes and bad arguments.
+#[test]
+fn t_fadvise() {
+    check("t_fadvise");
+}
+
+/// syslog(2) as dmesg uses it: whole records, argument checks, privileged actions.
+#[test]
+fn t_klog() {
+    check("t_klog");
+}
+
+/// getpriority(2)/setpriority(2): nice values, inheritance, who may change whose.
+#[test]
+fn t_prio() {
+    check("t_prio");
+}
+
+/// The extended-attribute calls: a missing attribute, empty lists, argument checks.
+#[test]
+fn t_xattr() {
+    check("t_xattr");
 }
 
 /// clone3(2): a fork through it, CLONE_CLEAR_SIGHAND, and what it refuses.

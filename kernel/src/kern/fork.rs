@@ -228,6 +228,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     child.rec.pgid.store(parent.rec.pgid.load(Ordering::Relaxed), Ordering::Relaxed);
     child.rec.sid.store(parent.rec.sid.load(Ordering::Relaxed), Ordering::Relaxed);
     child.rec.tty.store(parent.rec.tty.load(Ordering::Relaxed), Ordering::Relaxed);
+    child.rec.nice.store(parent.rec.nice.load(Ordering::Relaxed), Ordering::Relaxed);
     let fg = parent.rec.flags.load(Ordering::Relaxed) & kvm_mem::abi::pflags::FOREGROUND;
     child.rec.flags.fetch_or(fg, Ordering::Relaxed);
     child.rec.uid.store(cred.uid, Ordering::Relaxed);

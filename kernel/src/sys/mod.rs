@@ -18,6 +18,9 @@
 //! | `xattr.rs` | extended attributes (none stored: EOPNOTSUPP, empty lists)         |
 //! | `socket.rs`| socket, socketpair, bind, listen, accept, connect, names, options  |
 //! | `socket_msg.rs` | send/recv and their msg forms (iovecs, SCM_RIGHTS, SCM_CREDENTIALS) |
+//! | `fadvise.rs` | fadvise64: advice checked, then nothing to do (no page cache)   |
+//! | `klog.rs`  | syslog(2): the kernel's message buffer for dmesg                   |
+//! | `prio.rs`  | getpriority, setpriority (nice values)                             |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
@@ -25,11 +28,13 @@
 pub mod cred;
 pub mod epoll;
 pub mod eventfiles;
+pub mod fadvise;
 pub mod fs;
 pub mod fsflags;
 pub mod fsinfo;
 pub mod fsops;
 pub mod ipc;
+pub mod klog;
 pub mod lock;
 pub mod mknod;
 pub mod mlock;
@@ -37,6 +42,7 @@ pub mod mm;
 pub mod mount;
 pub mod names;
 pub mod poll;
+pub mod prio;
 pub mod proc;
 pub mod reboot;
 pub mod signal;
@@ -170,6 +176,10 @@ table! {
     96 => gettimeofday, time::sys_gettimeofday, Full;
     98 => getrusage, time::sys_getrusage, Partial("times, maxrss and voluntary switches only");
     99 => sysinfo, proc::sys_sysinfo, Full;
+    140 => getpriority, prio::sys_getpriority, Partial("kept and reported; the scheduler does not weigh it");
+    103 => syslog, klog::sys_syslog, Partial("READ_ALL, READ_CLEAR, CLEAR, SIZE_BUFFER; no blocking READ or console levels (EINVAL)");
+    221 => fadvise64, fadvise::sys_fadvise64, Full;
+    141 => setpriority, prio::sys_setpriority, Partial("kept and reported; the scheduler does not weigh it");
     170 => sethostname, proc::sys_sethostname, Full;
     100 => times, time::sys_times, Full;
     102 => getuid, cred::sys_getuid, Full;
