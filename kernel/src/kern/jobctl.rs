@@ -26,13 +26,15 @@ pub const STOP_MASK: u64 = (1 << (SIGSTOP - 1)) | (1 << (SIGTSTP - 1)) | (1 << (
 pub enum Report {
     Stopped(i32),
     Continued,
+    /// A ptrace stop (kern::ptrace), with its code: reported to the tracer only.
+    Trapped(i32),
 }
 
 impl Report {
     /// The wait status word.
     pub fn status(self) -> i32 {
         match self {
-            Report::Stopped(sig) => (sig << 8) | 0x7f,
+            Report::Stopped(sig) | Report::Trapped(sig) => (sig << 8) | 0x7f,
             Report::Continued => 0xffff,
         }
     }
@@ -45,6 +47,8 @@ pub struct JobCtl {
     pub stopped: bool,
     /// The event not yet reported to wait(2).
     pub report: Option<Report>,
+    /// The signal that stopped it (a traced thread's group-stop report).
+    pub stop_sig: i32,
 }
 
 /// The channel stopped threads sleep on.
@@ -97,6 +101,7 @@ pub fn group_stop(p: &UProc, sig: i32) {
             return;
         }
         j.stopped = true;
+        j.stop_sig = sig;
         j.report = Some(Report::Stopped(sig));
     }
     for t in p.threads() {

@@ -9,6 +9,7 @@
 //! | `proc.rs`  | exit, process ids, uname, limits, TLS, fork, exec, wait            |
 //! | `signal.rs`| actions, masks, kill, sigreturn, sigsuspend, sigtimedwait, altstack |
 //! | `time.rs`  | clocks and sleeping                                                |
+//! | `ptrace.rs`| ptrace requests, process_vm_readv/writev                           |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
@@ -23,6 +24,7 @@ pub mod mount;
 pub mod names;
 pub mod poll;
 pub mod proc;
+pub mod ptrace;
 pub mod reboot;
 pub mod signal;
 pub mod thread;
@@ -217,6 +219,9 @@ table! {
     332 => statx, fsinfo::sys_statx, Partial("no birth time");
     435 => clone3, proc::sys_clone3, Partial("no set_tid, CLONE_INTO_CGROUP or namespaces (EINVAL), as clone(2)");
     439 => faccessat2, fsinfo::sys_faccessat2, Full;
+    101 => ptrace, ptrace::sys_ptrace, Partial("no PTRACE_LISTEN, hardware watchpoints or PEEKSIGINFO; the tracer is a process");
+    310 => process_vm_readv, ptrace::sys_process_vm_readv, Full;
+    311 => process_vm_writev, ptrace::sys_process_vm_writev, Full;
 }
 
 /// Highest system call number counted.

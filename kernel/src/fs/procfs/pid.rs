@@ -332,7 +332,7 @@ fn status(p: &UProc, td: Option<&Thread>) -> String {
     line("Ngid", "0".into());
     line("Pid", pid.to_string());
     line("PPid", p.rec.ppid.load(Ordering::Relaxed).to_string());
-    line("TracerPid", "0".into());
+    line("TracerPid", crate::kern::ptrace::tracer_pid(p).to_string());
     line("Uid", format!("{}\t{}\t{}\t{}", c.uid, c.euid, c.suid, c.fsuid));
     line("Gid", format!("{}\t{}\t{}\t{}", c.gid, c.egid, c.sgid, c.fsgid));
     line("FDSize", fdsize.to_string());

@@ -6,6 +6,7 @@
 //!  /proc/sys/kernel/osrelease   0444  uname -r
 //!  /proc/sys/kernel/core_pattern 0644 where core files go (core(5); no `|` pipes)
 //!  /proc/sys/kernel/randomize_va_space  0644  0, 1 or 2: address-space randomisation at exec
+//!  /proc/sys/kernel/yama/ptrace_scope  0644  Yama's ptrace restriction, 0-3 (1 by default; 3 sticks)
 //!  /proc/sys/debug/kdb/enter    0200  write 1: enter the debugger (`continue` resumes)
 //!  /proc/sys/debug/kdb/panic    0200  write 1: panic
 //!  /proc/sys/debug/kdb/trap     0200  write 1: take a page fault in kernel mode
@@ -25,6 +26,7 @@ pub enum SysDir {
     Kernel,
     Debug,
     Kdb,
+    Yama,
 }
 
 /// The settings.
@@ -35,6 +37,7 @@ pub enum Ctl {
     Osrelease,
     CorePattern,
     RandomizeVaSpace,
+    PtraceScope,
     KdbEnter,
     KdbPanic,
     KdbTrap,
@@ -47,7 +50,7 @@ pub enum Entry {
     Ctl(Ctl),
 }
 
-pub const CTLS: [Ctl; 8] = [
+pub const CTLS: [Ctl; 9] = [
     Ctl::Hostname,
     Ctl::Ostype,
     Ctl::Osrelease,
@@ -56,8 +59,9 @@ pub const CTLS: [Ctl; 8] = [
     Ctl::KdbEnter,
     Ctl::KdbPanic,
     Ctl::KdbTrap,
+    Ctl::PtraceScope,
 ];
-pub const DIRS: [SysDir; 4] = [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb];
+pub const DIRS: [SysDir; 5] = [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb, SysDir::Yama];
 
 impl SysDir {
     pub fn entries(self) -> &'static [(&'static str, Entry)] {
@@ -69,7 +73,9 @@ impl SysDir {
                 ("osrelease", Entry::Ctl(Ctl::Osrelease)),
                 ("core_pattern", Entry::Ctl(Ctl::CorePattern)),
                 ("randomize_va_space", Entry::Ctl(Ctl::RandomizeVaSpace)),
+                ("yama", Entry::Dir(SysDir::Yama)),
             ],
+            SysDir::Yama => &[("ptrace_scope", Entry::Ctl(Ctl::PtraceScope))],
             SysDir::Debug => &[("kdb", Entry::Dir(SysDir::Kdb))],
             SysDir::Kdb => &[
                 ("enter", Entry::Ctl(Ctl::KdbEnter)),
@@ -96,7 +102,7 @@ impl Ctl {
     /// Permission bits.
     pub fn mode(self) -> u32 {
         match self {
-            Ctl::Hostname | Ctl::CorePattern | Ctl::RandomizeVaSpace => 0o644,
+            Ctl::Hostname | Ctl::CorePattern | Ctl::RandomizeVaSpace | Ctl::PtraceScope => 0o644,
             Ctl::Ostype | Ctl::Osrelease => 0o444,
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => 0o200,
         }
@@ -119,6 +125,7 @@ impl Ctl {
                 Ok(p)
             }
             Ctl::RandomizeVaSpace => Ok(format!("{}\n", crate::kern::exec::aslr::randomize_va_space()).into_bytes()),
+            Ctl::PtraceScope => Ok(format!("{}\n", crate::kern::ptrace::ptrace_scope()).into_bytes()),
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => {
                 Err(if caller_is_root() { Errno::EIO } else { Errno::EACCES })
             }
@@ -155,6 +162,10 @@ impl Ctl {
             Ctl::RandomizeVaSpace => {
                 let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();
                 crate::kern::exec::aslr::set_randomize_va_space(text.parse().map_err(|_| Errno::EINVAL)?)?;
+            }
+            Ctl::PtraceScope => {
+                let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();
+                crate::kern::ptrace::set_ptrace_scope(text.parse().map_err(|_| Errno::EINVAL)?)?;
             }
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => {
                 let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();
