@@ -729,6 +729,8 @@ pub fn resume(td: &UThread, mode: Mode, sig: i32) {
     {
         let mut st = pt.st.lock();
         st.mode = mode;
+        // Running from now on for the tracer's requests (Linux wakes it at once).
+        st.stop = None;
         st.resume = Some(Resume { sig });
         pt.set_flags(&st);
     }
