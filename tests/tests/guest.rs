@@ -11,7 +11,7 @@ use vk_tests::image::ImageCopy;
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
     "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_exec", "t_files", "t_fsabi", "t_mount", "t_names", "t_perm",
-    "t_proc", "t_procfs", "t_ptrace", "t_ptrace_attach", "t_ptrace_step", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_thread", "t_time", "t_uaccess", "t_vm",
+    "t_proc", "t_procfs", "t_ptrace", "t_ptrace_attach", "t_ptrace_event", "t_ptrace_step", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_thread", "t_time", "t_uaccess", "t_vm",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -207,6 +207,13 @@ fn t_ptrace() {
 #[test]
 fn t_ptrace_attach() {
     check("t_ptrace_attach");
+}
+
+/// PTRACE_EVENT stops: fork, vfork and vfork done, clone, exec (and the plain SIGTRAP), exit;
+/// a traced process's group stop.
+#[test]
+fn t_ptrace_event() {
+    check("t_ptrace_event");
 }
 
 /// ptrace for debuggers: int3, a breakpoint in the text, single steps (over `syscall` too),

@@ -526,7 +526,7 @@ pub fn exited(td: &UThread, p: &UProc, status: i32, last: bool) {
         return;
     }
     let uid = p.user().cred.lock().uid;
-    EXITS.lock().push(ExitReport { tracer, tid, pgid: p.rec.pgid.load(Ordering::Relaxed), status, uid, leader });
+    EXITS.lock().push(ExitReport { tracer, tid, pgid: p.rec.pgid.load(Ordering::Relaxed), status, uid });
     if let Some(t) = proc::find_user(tracer) {
         signal::send_to_proc(&t, SigInfo::child(tid, uid, status));
         wakeup(t.wchan());
@@ -541,7 +541,6 @@ struct ExitReport {
     pgid: i32,
     status: i32,
     uid: u32,
-    leader: bool,
 }
 
 static EXITS: SpinLock<Vec<ExitReport>> = SpinLock::new("ptrace_exits", Vec::new());
@@ -586,21 +585,16 @@ fn wanted(which: Which, tid: i32, pgid: i32) -> bool {
     }
 }
 
-/// Whether wait's options take a tracee: a thread other than a process's first needs __WALL
-/// or __WCLONE (its exit signal is not SIGCHLD), a first thread anything but __WCLONE alone.
-fn eligible(o: &WaitOpts, leader: bool) -> bool {
-    o.all || (leader != o.clone_only)
-}
-
 /// wait(2) for tracer `w`: whether any of its tracees matches `which` (so wait must not say
-/// ECHILD), and the first unreported stop or exit (taken unless `nowait`). Called under the
+/// ECHILD), and the first unreported stop or exit (taken unless `nowait`). A tracee is
+/// waited for whatever its kind, as if __WALL were given (Linux's eligible_child). Called under the
 /// tracer's sleep-queue lock, so a stop made after the scan wakes the wait.
 pub fn wait_scan(w: &UProc, which: Which, o: &WaitOpts) -> (bool, Option<Reaped>) {
     let mut any = false;
     {
         let mut exits = EXITS.lock();
         if let Some(i) =
-            exits.iter().position(|e| e.tracer == w.pid && wanted(which, e.tid, e.pgid) && eligible(o, e.leader))
+            exits.iter().position(|e| e.tracer == w.pid && wanted(which, e.tid, e.pgid))
         {
             any = true;
             if o.exited {
@@ -616,9 +610,8 @@ pub fn wait_scan(w: &UProc, which: Which, o: &WaitOpts) -> (bool, Option<Reaped>
     for tp in proc::all_user() {
         for t in tp.threads() {
             let tid = crate::kern::uproc::pid_of(t.tid()).unwrap_or(0);
-            let leader = tid == tp.pid;
             let mut st = t.user().ptrace.st.lock();
-            if st.tracer != w.pid || !wanted(which, tid, tp.rec.pgid.load(Ordering::Relaxed)) || !eligible(o, leader) {
+            if st.tracer != w.pid || !wanted(which, tid, tp.rec.pgid.load(Ordering::Relaxed)) {
                 continue;
             }
             any = true;
@@ -816,15 +809,5 @@ mod tests {
     fn modes() {
         assert!(Mode::Syscall.syscalls() && !Mode::Cont.syscalls() && Mode::SysemuStep.steps());
         assert!(Mode::Sysemu.emulates() && !Mode::Step.emulates());
-    }
-
-    #[test]
-    fn wait_eligibility() {
-        let mut o = WaitOpts { exited: true, stopped: false, continued: false, nohang: false, nowait: false, all: false, clone_only: false };
-        assert!(eligible(&o, true) && !eligible(&o, false));
-        o.clone_only = true;
-        assert!(!eligible(&o, true) && eligible(&o, false));
-        o.all = true;
-        assert!(eligible(&o, true) && eligible(&o, false));
     }
 }

@@ -43,10 +43,6 @@ pub struct WaitOpts {
     pub nohang: bool,
     /// Leave the event to be reported again (WNOWAIT).
     pub nowait: bool,
-    /// __WALL: children and tracees of any kind.
-    pub all: bool,
-    /// __WCLONE: only "clone" children (threads, a non-SIGCHLD exit signal).
-    pub clone_only: bool,
 }
 
 fn matches(c: &UProc, which: Which) -> bool {

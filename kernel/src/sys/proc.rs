@@ -298,8 +298,6 @@ pub fn sys_wait4(ctx: &mut Ctx<'_>) -> SysResult {
         continued: opts.contains(Wait4Options::CONTINUED),
         nohang: opts.contains(Wait4Options::NOHANG),
         nowait: false,
-        all: opts.contains(Wait4Options::ALL),
-        clone_only: opts.contains(Wait4Options::CLONE),
     };
     match wait::wait_child(ctx.p, which, o)? {
         None => Ok(0),
@@ -338,8 +336,6 @@ pub fn sys_waitid(ctx: &mut Ctx<'_>) -> SysResult {
         continued: opts.contains(WaitidOptions::CONTINUED),
         nohang: opts.contains(WaitidOptions::NOHANG),
         nowait: opts.contains(WaitidOptions::NOWAIT),
-        all: opts.contains(WaitidOptions::ALL),
-        clone_only: opts.contains(WaitidOptions::CLONE),
     };
     let r = wait::wait_child(ctx.p, which, o)?;
     if !infop.is_null() {
