@@ -781,9 +781,10 @@ pub fn find_thread(tid: i32) -> Option<(UProc, UThread)> {
     })
 }
 
-/// A one-line summary for the debugger's `show proc`: the tracer and the stop of each thread.
-pub fn describe(td: &UThread) -> Option<String> {
-    let st = td.user().ptrace.st.try_lock()?;
+/// A one-line summary for the debugger's `show proc` (try-lock only: None when busy; empty
+/// when the thread is not traced): the tracer, its options and the stop.
+pub fn describe(u: &UserThread) -> Option<String> {
+    let st = u.ptrace.st.try_lock()?;
     if st.tracer == 0 {
         return Some(String::new());
     }
