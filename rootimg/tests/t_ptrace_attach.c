@@ -1,6 +1,7 @@
 /* t_ptrace_attach: PTRACE_ATTACH, SEIZE, INTERRUPT, DETACH, KILL and PTRACE_O_EXITKILL;
  * /proc/PID/status TracerPid; who may attach (the same ids, CAP_SYS_PTRACE, Yama's
- * ptrace_scope); process_vm_readv/process_vm_writev. Run as root. */
+ * ptrace_scope); a set-user-ID program run under an unprivileged tracer does not gain its
+ * ids; process_vm_readv/process_vm_writev. Run as root, beside the staged perm/ tree. */
 #include "vktest.h"
 
 #include <fcntl.h>
@@ -253,9 +254,58 @@ static void test_process_vm(void)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
-int main(void)
+/* A uid 1000 tracer's tracee execs perm/suid (h_ids, setuid root): it runs with the caller's
+ * ids, as Linux refuses the elevation under an unprivileged tracer. */
+static void test_setid_exec(const char *self)
 {
+    char prog[512];
+    snprintf(prog, sizeof prog, "%s", self);
+    char *slash = strrchr(prog, '/');
+    if (!slash)
+        return;
+    snprintf(slash + 1, sizeof prog - (size_t)(slash + 1 - prog), "perm/suid");
+    int pfd[2];
+    CHECK(pipe(pfd) == 0);
+    pid_t tracer = fork();
+    if (tracer == 0) {
+        if (setgid(1000) != 0 || setuid(1000) != 0)
+            _exit(100);
+        pid_t pid = fork();
+        if (pid == 0) {
+            dup2(pfd[1], 1);
+            if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
+                _exit(101);
+            raise(SIGSTOP);
+            execl(prog, prog, (char *)0);
+            _exit(102);
+        }
+        int s = 0, sig = 0;
+        for (;;) {
+            if (waitpid(pid, &s, 0) != pid)
+                _exit(103);
+            if (!WIFSTOPPED(s))
+                break;
+            sig = WSTOPSIG(s) == SIGTRAP || WSTOPSIG(s) == SIGSTOP ? 0 : WSTOPSIG(s);
+            ptrace(PTRACE_CONT, pid, 0, (void *)(long)sig);
+        }
+        _exit(WIFEXITED(s) ? WEXITSTATUS(s) : 104);
+    }
+    close(pfd[1]);
+    char out[256] = "";
+    ssize_t n, got = 0;
+    while ((n = read(pfd[0], out + got, sizeof out - 1 - (size_t)got)) > 0)
+        got += n;
+    close(pfd[0]);
+    int st = wait_for(tracer, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(strncmp(out, "uid=1000,1000,1000 ", 19) == 0);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
     vktest_reset_signals();
+    test_setid_exec(argv[0]);
     test_attach_detach();
     test_seize_interrupt();
     test_exitkill();

@@ -668,6 +668,16 @@ fn is_descendant(p: &UProc, ancestor: &UProc) -> bool {
     false
 }
 
+/// Whether an execve by `td` must ignore set-id bits: it is traced by a process without
+/// CAP_SYS_PTRACE (Linux's LSM_UNSAFE_PTRACE: no tracer gains privileges through its tracee).
+pub fn setid_exec_refused(td: &UThread) -> bool {
+    if !is_traced(td) {
+        return false;
+    }
+    let tracer = td.user().ptrace.st.lock().tracer;
+    !proc::find_user(tracer).is_some_and(|t| t.user().cred().capable(crate::kern::cred::CAP_SYS_PTRACE))
+}
+
 /// PTRACE_TRACEME: the caller's parent traces it. EPERM when traced already, with no guest
 /// parent, or when Yama forbids it (scope 3; scope 2 unless the parent has CAP_SYS_PTRACE).
 pub fn traceme(td: &UThread, p: &UProc) -> Result<(), Errno> {

@@ -297,7 +297,7 @@ fn set_regs(td: &UThread, r: &UserRegsStruct) -> Result<(), Errno> {
 
 /// PEEKUSER: a register, a debug register, or 0 elsewhere in `struct user`.
 fn peek_user(td: &UThread, off: u64) -> Result<u64, Errno> {
-    if off % 8 != 0 || off >= user::SIZE {
+    if !off.is_multiple_of(8) || off >= user::SIZE {
         return Err(Errno::EIO);
     }
     let i = usize::try_from(off / 8).map_err(|_| Errno::EIO)?;
@@ -316,7 +316,7 @@ fn peek_user(td: &UThread, off: u64) -> Result<u64, Errno> {
 /// would arm hardware watchpoints, which vk does not offer: EIO, and the debugger uses
 /// software ones.
 fn poke_user(td: &UThread, off: u64, v: u64) -> Result<(), Errno> {
-    if off % 8 != 0 || off >= user::SIZE {
+    if !off.is_multiple_of(8) || off >= user::SIZE {
         return Err(Errno::EIO);
     }
     let i = usize::try_from(off / 8).map_err(|_| Errno::EIO)?;
