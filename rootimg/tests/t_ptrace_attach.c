@@ -1,4 +1,5 @@
-/* t_ptrace_attach: PTRACE_ATTACH, SEIZE, INTERRUPT, DETACH, KILL and PTRACE_O_EXITKILL;
+/* t_ptrace_attach: PTRACE_ATTACH, SEIZE (of a stopped process too), INTERRUPT, LISTEN, DETACH,
+ * KILL and PTRACE_O_EXITKILL;
  * /proc/PID/status TracerPid; who may attach (the same ids, CAP_SYS_PTRACE, Yama's
  * ptrace_scope); a set-user-ID program run under an unprivileged tracer does not gain its
  * ids; process_vm_readv/process_vm_writev. Run as root, beside the staged perm/ tree. */
@@ -123,6 +124,36 @@ static void test_seize_interrupt(void)
     CHECK(ptrace(PTRACE_KILL, pid, 0, 0) == 0);
     st = wait_for(pid, 0);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+}
+
+/* strace's start: a child stopped by its own SIGSTOP is seized — it re-traps as a group
+ * stop (EVENT_STOP with SIGSTOP); PTRACE_LISTEN lets it sit stopped; SIGCONT wakes it into
+ * an EVENT_STOP with SIGTRAP, then SIGCONT's own signal-delivery-stop; on to its exit. */
+static void test_seize_stopped_listen(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        raise(SIGSTOP);
+        _exit(6);
+    }
+    int st = wait_for(pid, WUNTRACED);
+    CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
+    CHECK(ptrace(PTRACE_SEIZE, pid, 0, 0) == 0);
+    st = wait_for(pid, 0);
+    CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP && (st >> 16) == PTRACE_EVENT_STOP);
+    CHECK(ptrace(PTRACE_LISTEN, pid, 0, 0) == 0);
+    errno = 0;
+    CHECK(ptrace(PTRACE_PEEKDATA, pid, (void *)&flag, 0) == -1 && errno == ESRCH);
+    CHECK(wait_for(pid, WNOHANG) == -2);
+    CHECK(kill(pid, SIGCONT) == 0);
+    st = wait_for(pid, 0);
+    CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == SIGTRAP && (st >> 16) == PTRACE_EVENT_STOP);
+    CHECK(ptrace(PTRACE_CONT, pid, 0, 0) == 0);
+    st = wait_for(pid, 0);
+    CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == SIGCONT && (st >> 16) == 0);
+    CHECK(ptrace(PTRACE_CONT, pid, 0, (void *)SIGCONT) == 0);
+    st = wait_for(pid, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 6);
 }
 
 /* A tracer with EXITKILL goes: its tracee dies. Without it, the tracee is let go. */
@@ -309,6 +340,7 @@ int main(int argc, char **argv)
     test_attach_detach();
     test_seize_interrupt();
     test_exitkill();
+    test_seize_stopped_listen();
     test_permissions();
     test_process_vm();
     return vktest_done();

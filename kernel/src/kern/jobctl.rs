@@ -90,6 +90,8 @@ fn resume(p: &UProc) {
         j.report = Some(Report::Continued);
     }
     wakeup(stop_chan(p));
+    // Traced threads listening (PTRACE_LISTEN) in the group stop re-trap.
+    crate::kern::ptrace::release(p);
     notify_parent(p, CLD_CONTINUED, SIGCONT);
 }
 
@@ -110,11 +112,12 @@ pub fn group_stop(p: &UProc, sig: i32) {
     notify_parent(p, CLD_STOPPED, sig);
 }
 
-/// Park the calling thread while its process is stopped (or until it is killed).
-pub fn park(p: &UProc) {
+/// Park the calling thread `td` while its process is stopped (or until it is killed, or a
+/// tracer attaches: it then makes its group-stop report to the tracer instead).
+pub fn park(td: &crate::kern::thread::UThread, p: &UProc) {
     loop {
         let g = sleepq_lock(stop_chan(p));
-        if !p.user().jobctl.lock().stopped || crate::kern::exit::exiting(p) {
+        if !p.user().jobctl.lock().stopped || crate::kern::exit::exiting(p) || crate::kern::ptrace::is_traced(td) {
             return;
         }
         tsleep_locked_state(g, "stopped", SleepOpts::UNINTERRUPTIBLE, ThreadState::Stopped);

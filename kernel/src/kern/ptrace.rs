@@ -116,6 +116,8 @@ pub struct Stop {
     pub code: i32,
     /// Already reported to wait(2).
     pub reported: bool,
+    /// A group stop's report (PTRACE_LISTEN applies).
+    pub group: bool,
 }
 
 /// The tracer's restart of a stopped thread.
@@ -143,6 +145,9 @@ pub struct TraceState {
     pub syscall_at: SyscallAt,
     /// PTRACE_INTERRUPT (or a new seized child) wants an EVENT_STOP.
     pub interrupt: bool,
+    /// PTRACE_LISTEN: out of the ptrace stop, still stopped with its process; SIGCONT (or
+    /// INTERRUPT) makes it trap again with EVENT_STOP.
+    pub listening: bool,
     /// The trap flag was set by PTRACE_SINGLESTEP, not by the program.
     pub forced_tf: bool,
     /// This thread has made its group-stop report for the current group stop.
@@ -226,6 +231,11 @@ fn trap_info(td: &UThread, p: &UProc, code: i32) -> SigInfo {
 /// Stop for the tracer with `code` and wait to be restarted. `regs` go to the tracer and come
 /// back as it left them. None when the thread is not traced (any more), or is dying.
 fn stop(td: &UThread, p: &UProc, regs: &mut UserRegs, code: i32, info: Option<SigInfo>) -> Option<Resume> {
+    stop_as(td, p, regs, code, info, false)
+}
+
+/// [`stop`], `group` for a group stop's report.
+fn stop_as(td: &UThread, p: &UProc, regs: &mut UserRegs, code: i32, info: Option<SigInfo>, group: bool) -> Option<Resume> {
     let pt = &td.user().ptrace;
     *td.user().regs.lock() = *regs;
     let tracer = {
@@ -233,25 +243,45 @@ fn stop(td: &UThread, p: &UProc, regs: &mut UserRegs, code: i32, info: Option<Si
         if st.tracer == 0 || exiting(p) {
             return None;
         }
-        st.stop = Some(Stop { code, reported: false });
+        st.stop = Some(Stop { code, reported: false, group });
         st.resume = None;
+        st.listening = false;
         st.siginfo = info;
         st.tracer
     };
     notify_tracer(tracer, td, p, code);
     let c = chan(td);
+    let retrap_code = SIGTRAP | (crate::abi::c_int(PTRACE_EVENT_STOP) << 8);
+    let retrap_info = trap_info(td, p, retrap_code);
     let resume = loop {
         let g = sleepq_lock(c);
-        {
+        let retrap = {
             let mut st = pt.st.lock();
             if let Some(r) = st.resume.take() {
                 st.stop = None;
+                st.listening = false;
                 break Some(r);
             }
             if st.tracer == 0 || exiting(p) {
                 st.stop = None;
+                st.listening = false;
                 break None;
             }
+            // Listening: SIGCONT (the process runs again) or INTERRUPT makes a new stop.
+            if st.listening && (st.interrupt || !crate::kern::jobctl::is_stopped(p)) {
+                st.listening = false;
+                st.interrupt = false;
+                st.stop = Some(Stop { code: retrap_code, reported: false, group: false });
+                st.siginfo = Some(retrap_info);
+                Some(st.tracer)
+            } else {
+                None
+            }
+        };
+        if let Some(tracer) = retrap {
+            drop(g);
+            notify_tracer(tracer, td, p, retrap_code);
+            continue;
         }
         tsleep_locked_state(g, "ptrace", SleepOpts::UNINTERRUPTIBLE, ThreadState::Stopped);
     };
@@ -437,15 +467,17 @@ pub fn interrupt_pending(u: &UserThread) -> bool {
 /// stop signal; with EVENT_STOP for a seized thread). The thread then runs when the tracer
 /// restarts it, while the process stays stopped for everyone else.
 pub fn group_stop(td: &UThread, p: &UProc, regs: &mut UserRegs, sig: i32) {
-    let code = {
+    let (code, seized) = {
         let mut st = td.user().ptrace.st.lock();
         if st.group_stop_seen {
             return;
         }
         st.group_stop_seen = true;
-        if st.seized { sig | (crate::abi::c_int(PTRACE_EVENT_STOP) << 8) } else { sig }
+        if st.seized { (sig | (crate::abi::c_int(PTRACE_EVENT_STOP) << 8), true) } else { (sig, false) }
     };
-    stop(td, p, regs, code, None);
+    // A seized tracee's group stop is an EVENT_STOP with its siginfo; a plain one has none.
+    let info = seized.then(|| trap_info(td, p, code));
+    stop_as(td, p, regs, code, info, true);
 }
 
 /// The process is no longer stopped: a later group stop is reported again.
@@ -720,6 +752,8 @@ pub fn attach(tracer: &UProc, td: &UThread, tp: &UProc, seize: bool, options: u3
         st.mode = Mode::Cont;
         pt.set_flags(&st);
     }
+    // A thread parked in a group stop wakes to report it to its new tracer.
+    crate::kern::jobctl::release(tp);
     if !seize {
         signal::send_to_thread(td, SigInfo::kernel(SIGSTOP, signal::SI_KERNEL));
     }
@@ -756,10 +790,26 @@ pub fn detach(td: &UThread, sig: i32) {
 }
 
 /// PTRACE_INTERRUPT: a seized tracee stops (EVENT_STOP) at its next return to user mode,
-/// leaving an interruptible sleep to do so.
+/// leaving an interruptible sleep to do so (a listening one traps again at once).
 pub fn interrupt(td: &UThread) {
     td.user().ptrace.st.lock().interrupt = true;
     signal::signal_wake(td);
+    wakeup(chan(td));
+}
+
+/// PTRACE_LISTEN: a seized tracee in a group stop leaves the ptrace stop but stays stopped
+/// (EIO for any other stop).
+pub fn listen(td: &UThread) -> Result<(), Errno> {
+    {
+        let mut st = td.user().ptrace.st.lock();
+        if !st.seized || !st.stop.is_some_and(|s| s.group) {
+            return Err(Errno::EIO);
+        }
+        st.stop = None;
+        st.listening = true;
+    }
+    wakeup(chan(td));
+    Ok(())
 }
 
 /// The tracee `tid` of tracer `w` (ESRCH when it is not one, or when `stopped` is asked and

@@ -492,7 +492,7 @@ pub fn deliver(td: &UThread, p: &UProc, regs: &mut UserRegs, syscall: Option<u64
         }
         if crate::kern::jobctl::is_stopped(p) {
             if !crate::kern::ptrace::is_traced(td) {
-                crate::kern::jobctl::park(p);
+                crate::kern::jobctl::park(td, p);
                 continue;
             }
             // Traced: the group-stop report, then on as the tracer says.

@@ -7,6 +7,7 @@
 //! | TRACEME, ATTACH, SEIZE                | `kern::ptrace::{traceme, attach}`: permission, Yama   |
 //! | INTERRUPT, KILL                       | an EVENT_STOP; SIGKILL — the tracee need not be stopped |
 //! | CONT, SYSCALL, SINGLESTEP, SYSEMU(_SINGLESTEP), DETACH | restart with a signal (EIO for an invalid one) |
+//! | LISTEN                                | a seized tracee's group stop: stopped, out of the ptrace stop |
 //! | PEEKTEXT/DATA, POKETEXT/DATA          | a word of the tracee's memory (EIO/EFAULT when unmapped); POKE writes text too |
 //! | PEEKUSER, POKEUSER                    | `struct user`: the registers, the debug registers (DR7 enables nothing: EIO) |
 //! | GETREGS/SETREGS, GETFPREGS/SETFPREGS  | user_regs_struct; the fxsave image in the stub's frame |
@@ -167,6 +168,7 @@ pub fn sys_ptrace(ctx: &mut Ctx<'_>) -> SysResult {
             ptrace::resume(&td, mode, sig);
             Ok(0)
         }
+        PTRACE_LISTEN => ptrace::listen(&td).map(|()| 0),
         PTRACE_DETACH => {
             let sig = restart_signal(data)?;
             ptrace::detach(&td, sig);
