@@ -189,6 +189,64 @@ static void test_exec(const char *self)
     }
 }
 
+static void *spin_main(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return 0;
+}
+
+/* exec in a process whose other thread sits in a ptrace stop: the thread goes, the exec
+ * completes (no hang), the program runs to its end. */
+static void test_exec_with_stopped_thread(const char *self)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        traceme_and_stop();
+        pthread_t t;
+        if (pthread_create(&t, 0, spin_main, 0) != 0)
+            _exit(20);
+        execl(self, self, "exit3", (char *)0);
+        _exit(99);
+    }
+    int st = wait_for(pid);
+    CHECK(WIFSTOPPED(st));
+    CHECK(ptrace(PTRACE_SETOPTIONS, pid, 0, (void *)PTRACE_O_TRACECLONE) == 0);
+    CHECK(ptrace(PTRACE_CONT, pid, 0, 0) == 0);
+    st = wait_for(pid);
+    CHECK(WIFSTOPPED(st) && EVENT(st) == PTRACE_EVENT_CLONE);
+    unsigned long tid = 0;
+    CHECK(ptrace(PTRACE_GETEVENTMSG, pid, 0, &tid) == 0);
+    st = wait_for((pid_t)tid);
+    CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
+    /* The thread stays in its stop; the main thread goes on to exec, which ends the thread
+     * (its exit reaches us too: Linux's exec waits for us to reap it). */
+    int exited = 0;
+    CHECK(ptrace(PTRACE_CONT, pid, 0, 0) == 0);
+    for (int i = 0; i < 20; i++) {
+        int s = 0;
+        pid_t r;
+        do
+            r = waitpid(-1, &s, __WALL);
+        while (r < 0 && errno == EINTR);
+        if (r < 0)
+            break;
+        if (r != pid) {
+            if (WIFSTOPPED(s))
+                ptrace(PTRACE_CONT, r, 0, 0);
+            continue;
+        }
+        if (WIFEXITED(s) || WIFSIGNALED(s)) {
+            exited = WIFEXITED(s) && WEXITSTATUS(s) == 3;
+            break;
+        }
+        int sig = WSTOPSIG(s) == SIGTRAP || EVENT(s) ? 0 : WSTOPSIG(s);
+        ptrace(PTRACE_CONT, pid, 0, (void *)(long)sig);
+    }
+    CHECK(exited);
+}
+
 /* TRACEEXIT: a stop before the end, with the wait status as the message. */
 static void test_exit(void)
 {
@@ -248,5 +306,6 @@ int main(int argc, char **argv)
     test_exec(argv[0]);
     test_exit();
     test_group_stop();
+    test_exec_with_stopped_thread(argv[0]);
     return vktest_done();
 }

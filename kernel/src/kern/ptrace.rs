@@ -262,7 +262,8 @@ fn stop_as(td: &UThread, p: &UProc, regs: &mut UserRegs, code: i32, info: Option
                 st.listening = false;
                 break Some(r);
             }
-            if st.tracer == 0 || exiting(p) {
+            // Untraced, dying, or told to leave (another thread's execve).
+            if st.tracer == 0 || exiting(p) || td.user().exit_req.load(Ordering::Acquire) {
                 st.stop = None;
                 st.listening = false;
                 break None;
@@ -495,6 +496,12 @@ pub fn release(p: &UProc) {
     for t in p.threads() {
         wakeup(chan(&t));
     }
+}
+
+/// Wake `td` if it sits in a ptrace stop, to look at its state again (an execve in another
+/// thread wants it gone).
+pub fn release_thread(td: &UThread) {
+    wakeup(chan(td));
 }
 
 /// A new thread or process `child` made by traced `parent` with clone flags `flags` and exit

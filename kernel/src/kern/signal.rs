@@ -369,6 +369,8 @@ pub fn signal_wake(td: &UThread) {
         && let Some(stub) = u.stub.lock().clone()
     {
         stub.kick();
+    } else if td.state() == ThreadState::Stopped && crate::kern::ptrace::is_traced(td) {
+        crate::kern::ptrace::release_thread(td);
     }
 }
 
