@@ -1,9 +1,11 @@
 /* t_ptrace_step: what a debugger needs — int3 (SIGTRAP, rip after it, SI_KERNEL), a breakpoint
  * written into the text with POKETEXT and taken out again, PTRACE_SINGLESTEP over ordinary
- * instructions and over a system call, GETFPREGS/SETFPREGS and GETREGSET. */
+ * instructions and over a system call, GETFPREGS/SETFPREGS and GETREGSET, and a tracer's
+ * /proc/PID/mem (read, write — the text too). */
 #include "vktest.h"
 
 #include <elf.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -162,9 +164,56 @@ static void test_fpregs(void)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+static volatile long mem_word = 17;
+
+/* /proc/PID/mem of a stopped tracee: pread and pwrite at its addresses, text included; an
+ * unmapped address is EIO; another user may not open it. */
+static void test_proc_mem(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
+            _exit(100);
+        __asm__ volatile("int3" ::: "memory");
+        _exit(mem_word == 99 && target_ptr(4) == 13 ? 0 : 1);
+    }
+    int st = wait_for(pid);
+    CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == SIGTRAP);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/mem", pid);
+    int fd = open(path, O_RDWR);
+    CHECK(fd >= 0);
+    long w = 0;
+    CHECK(pread(fd, &w, sizeof w, (off_t)(uintptr_t)&mem_word) == sizeof w && w == 17);
+    w = 99;
+    CHECK(pwrite(fd, &w, sizeof w, (off_t)(uintptr_t)&mem_word) == sizeof w);
+    unsigned char text[4], cc = 0xcc, back = 0;
+    CHECK(pread(fd, text, sizeof text, (off_t)(uintptr_t)target_fn) == sizeof text);
+    CHECK(memcmp(text, (void *)target_fn, sizeof text) == 0);
+    CHECK(pwrite(fd, &cc, 1, (off_t)(uintptr_t)target_fn) == 1);
+    CHECK(pread(fd, &back, 1, (off_t)(uintptr_t)target_fn) == 1 && back == 0xcc);
+    CHECK(pwrite(fd, text, 1, (off_t)(uintptr_t)target_fn) == 1);
+    errno = 0;
+    CHECK(pread(fd, &w, sizeof w, 8) == -1 && errno == EIO);
+    close(fd);
+    /* Another user: no. */
+    pid_t other = fork();
+    if (other == 0) {
+        if (setgid(1001) != 0 || setuid(1001) != 0)
+            _exit(100);
+        _exit(open(path, O_RDONLY) == -1 && errno == EACCES ? 0 : 1);
+    }
+    st = wait_for(other);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(ptrace(PTRACE_CONT, pid, 0, 0) == 0);
+    st = wait_for(pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 int main(void)
 {
     vktest_reset_signals();
+    test_proc_mem();
     test_int3_step_breakpoint();
     test_fpregs();
     return vktest_done();

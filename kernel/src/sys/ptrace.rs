@@ -27,12 +27,10 @@ use crate::abi::ptrace::*;
 use crate::abi::signal::Siginfo;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
-use crate::kern::proc::UProc;
 use crate::kern::ptrace::{self, Mode, SyscallAt, X86_EFLAGS_TF};
 use crate::kern::signal::{self, SIGKILL};
 use crate::kern::thread::UThread;
-use crate::vm::space::to_page_end;
-use crate::vm::uaccess::{self, UserPtr, UserSlice};
+use crate::vm::uaccess::{UserPtr, UserSlice};
 
 /// The flags a tracer may set (FLAG_MASK in arch/x86/kernel/ptrace.c): CF PF AF ZF SF TF DF OF
 /// RF AC.
@@ -187,32 +185,7 @@ fn restart_signal(data: u64) -> Result<i32, Errno> {
     Ok(sig)
 }
 
-/// Read the tracee's memory.
-fn read_mem(tp: &UProc, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
-    let vm = tp.user().vm();
-    let g = vm.read();
-    uaccess::copyin(&g, addr, buf)
-}
-
-/// Write the tracee's memory; `force` writes read-only private mappings too (a debugger's
-/// breakpoint in the text).
-fn write_mem(tp: &UProc, addr: u64, data: &[u8], force: bool) -> Result<(), Errno> {
-    let vm = tp.user().vm();
-    let g = vm.read();
-    if !force {
-        return uaccess::copyout(&g, addr, data);
-    }
-    addr.checked_add(data.len() as u64).filter(|&e| e <= platform::stub::layout::USER_END).ok_or(Errno::EFAULT)?;
-    let mut done = 0;
-    while done < data.len() {
-        let a = addr + done as u64;
-        let n = to_page_end(a).min(data.len() - done);
-        let pa = g.resolve_force_write(a).map_err(|_| Errno::EFAULT)?;
-        g.physmem().write(pa, &data[done..done + n]);
-        done += n;
-    }
-    Ok(())
-}
+use crate::kern::ptrace::{read_mem, write_mem};
 
 /// The tracee's registers as `struct user_regs_struct` (the trap flag a single-step set is
 /// hidden, as Linux hides TIF_FORCED_TF).

@@ -136,6 +136,18 @@ fn may_inspect(pid: i32) -> Result<(), Errno> {
     if me.may_inspect(&target) { Ok(()) } else { Err(Errno::EACCES) }
 }
 
+/// /proc/PID/mem: the caller may inspect the process and, for another's, Yama allows it
+/// (Linux opens it with PTRACE_MODE_ATTACH_FSCREDS).
+fn may_access_mem(pid: i32) -> Result<(), Errno> {
+    may_inspect(pid)?;
+    let Some(caller) = caller_pid().and_then(guest) else { return Ok(()) };
+    if caller.pid == pid || crate::kern::ptrace::yama_allows(&caller, &lookup_proc(pid)?) {
+        Ok(())
+    } else {
+        Err(Errno::EACCES)
+    }
+}
+
 fn caller_pid() -> Option<i32> {
     crate::kern::sched::curthread().and_then(|t| t.proc_()).map(|p| p.pid)
 }
@@ -233,6 +245,8 @@ impl Vnode for ProcNode {
             Node::FdDir(_) => S_IFDIR | 0o500,
             // proc(5): the auxiliary vector is the owner's (0400, as Linux).
             Node::Pid(_, PidFile::Auxv) | Node::Tid(_, _, PidFile::Auxv) => S_IFREG | 0o400,
+            // proc(5): the memory is the owner's to read and write (0600).
+            Node::Pid(_, PidFile::Mem) | Node::Tid(_, _, PidFile::Mem) => S_IFREG | 0o600,
             _ => match n.vtype() {
                 VType::Dir => S_IFDIR | 0o555,
                 VType::Lnk => S_IFLNK | 0o777,
@@ -371,6 +385,7 @@ impl Vnode for ProcNode {
     fn may_open(&self) -> Result<(), Errno> {
         match self.n {
             Node::Pid(pid, PidFile::Maps) | Node::Tid(pid, _, PidFile::Maps) => may_inspect(pid),
+            Node::Pid(pid, PidFile::Mem) | Node::Tid(pid, _, PidFile::Mem) => may_access_mem(pid),
             _ => Ok(()),
         }
     }
@@ -408,6 +423,10 @@ impl Vnode for ProcNode {
     }
 
     fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        if let Node::Pid(pid, PidFile::Mem) | Node::Tid(pid, _, PidFile::Mem) = self.n {
+            may_access_mem(pid)?;
+            return crate::kern::ptrace::mem_read(&lookup_proc(pid)?, off, buf);
+        }
         let text = self.n.text()?;
         let off = usize::try_from(off).unwrap_or(usize::MAX);
         if off >= text.len() {
@@ -421,6 +440,10 @@ impl Vnode for ProcNode {
     fn write_at(&self, off: u64, buf: &[u8]) -> Result<usize, Errno> {
         match self.n {
             Node::Ctl(c) => c.write(off, buf),
+            Node::Pid(pid, PidFile::Mem) | Node::Tid(pid, _, PidFile::Mem) => {
+                may_access_mem(pid)?;
+                crate::kern::ptrace::mem_write(&lookup_proc(pid)?, off, buf)
+            }
             n if n.vtype() == VType::Dir => Err(Errno::EISDIR),
             _ => Err(Errno::EACCES),
         }

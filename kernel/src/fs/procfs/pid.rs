@@ -38,10 +38,13 @@ pub enum PidFile {
     Maps,
     Mounts,
     Mountinfo,
+    /// The process's memory, read and written at its addresses (a debugger's: see
+    /// `kern::ptrace::mem_rw`); not a text.
+    Mem,
 }
 
 /// Names and files of `/proc/PID/` (besides the `fd` and `task` directories).
-pub const PID_FILES: [(&str, PidFile); 9] = [
+pub const PID_FILES: [(&str, PidFile); 10] = [
     ("exe", PidFile::Exe),
     ("cmdline", PidFile::Cmdline),
     ("auxv", PidFile::Auxv),
@@ -51,6 +54,7 @@ pub const PID_FILES: [(&str, PidFile); 9] = [
     ("maps", PidFile::Maps),
     ("mounts", PidFile::Mounts),
     ("mountinfo", PidFile::Mountinfo),
+    ("mem", PidFile::Mem),
 ];
 
 impl PidFile {
@@ -189,6 +193,7 @@ pub fn thread_of(p: &Proc, tid: i32) -> Result<Arc<Thread>, Errno> {
 pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile, permitted: bool) -> Result<Vec<u8>, Errno> {
     Ok(match f {
         PidFile::Exe => return Err(Errno::EINVAL),
+        PidFile::Mem => return Err(Errno::EIO),
         PidFile::Cmdline => {
             let mut out = Vec::new();
             if !p.is_zombie() {
