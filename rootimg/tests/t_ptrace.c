@@ -1,11 +1,14 @@
 /* t_ptrace: the core of ptrace(2) — PTRACE_TRACEME, the stop statuses wait(2) reports, CONT
  * with signal suppression and injection, PEEK/POKE of data and of struct user, GETREGS and
  * SETREGS, GETSIGINFO, syscall-entry and -exit stops with PTRACE_O_TRACESYSGOOD,
- * PTRACE_GET_SYSCALL_INFO, skipping and changing a system call, and waitid's CLD_TRAPPED. */
+ * PTRACE_GET_SYSCALL_INFO, skipping and changing a system call, and waitid's CLD_TRAPPED;
+ * PTRACE_SYSEMU, GETSIGMASK/SETSIGMASK, SETSIGINFO, GETREGSET of NT_X86_XSTATE. */
 #include "vktest.h"
 
+#include <elf.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
@@ -220,6 +223,82 @@ static void test_syscall_stops(void)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 7);
 }
 
+static volatile int got_code, got_value;
+
+static void on_usr1_info(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    got_code = si->si_code;
+    got_value = si->si_value.sival_int;
+}
+
+/* SYSEMU (calls stop at entry and never run), the signal mask, SETSIGINFO, the xsave state. */
+static void test_sysemu_sigmask_siginfo(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_usr1_info;
+        sa.sa_flags = SA_SIGINFO;
+        sigaction(SIGUSR1, &sa, 0);
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGHUP);
+        sigprocmask(SIG_BLOCK, &set, 0);
+        traceme_and_stop();
+        long a = syscall(SYS_getpid); /* emulated: 1234 */
+        long b = syscall(SYS_getpid); /* emulated: 5678 */
+        sigset_t now;
+        sigprocmask(SIG_BLOCK, 0, &now);
+        int masked = sigismember(&now, SIGUSR2) && sigismember(&now, SIGHUP);
+        syscall(SYS_kill, getpid(), SIGUSR1);
+        _exit((a == 1234 ? 1 : 0) | (b == 5678 ? 2 : 0) | (masked ? 4 : 0) |
+              (got_code == SI_QUEUE && got_value == 77 ? 8 : 0));
+    }
+    int st = wait_for(pid);
+    CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
+    /* The mask: SIGHUP blocked; add SIGUSR2. */
+    uint64_t mask = 0;
+    CHECK(ptrace(PTRACE_GETSIGMASK, pid, (void *)8, &mask) == 0);
+    CHECK(mask & (1ull << (SIGHUP - 1)));
+    errno = 0;
+    CHECK(ptrace(PTRACE_GETSIGMASK, pid, (void *)4, &mask) == -1 && errno == EINVAL);
+    mask |= 1ull << (SIGUSR2 - 1);
+    CHECK(ptrace(PTRACE_SETSIGMASK, pid, (void *)8, &mask) == 0);
+    /* The xsave image: longer than fxsave, XCR0 (x87 and SSE at least) in the first
+     * software word. */
+    static unsigned char xs[16384];
+    struct iovec iov = {xs, sizeof xs};
+    CHECK(ptrace(PTRACE_GETREGSET, pid, (void *)NT_X86_XSTATE, &iov) == 0);
+    uint64_t xcr0 = 0;
+    memcpy(&xcr0, xs + 464, sizeof xcr0);
+    CHECK(iov.iov_len > 576 && (xcr0 & 3) == 3);
+    CHECK(ptrace(PTRACE_SETOPTIONS, pid, 0, (void *)PTRACE_O_TRACESYSGOOD) == 0);
+    for (int i = 0; i < 2; i++) {
+        CHECK(ptrace(PTRACE_SYSEMU, pid, 0, 0) == 0);
+        st = wait_for(pid);
+        CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == (SIGTRAP | 0x80));
+        struct user_regs_struct regs;
+        CHECK(ptrace(PTRACE_GETREGS, pid, 0, &regs) == 0);
+        CHECK(regs.orig_rax == SYS_getpid);
+        regs.rax = i ? 5678 : 1234;
+        CHECK(ptrace(PTRACE_SETREGS, pid, 0, &regs) == 0);
+    }
+    CHECK(ptrace(PTRACE_CONT, pid, 0, 0) == 0);
+    st = wait_for(pid);
+    CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == SIGUSR1);
+    siginfo_t si;
+    CHECK(ptrace(PTRACE_GETSIGINFO, pid, 0, &si) == 0);
+    si.si_code = SI_QUEUE;
+    si.si_value.sival_int = 77;
+    CHECK(ptrace(PTRACE_SETSIGINFO, pid, 0, &si) == 0);
+    CHECK(ptrace(PTRACE_CONT, pid, 0, (void *)SIGUSR1) == 0);
+    st = wait_for(pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 15);
+}
+
 /* Requests that are not allowed: a process that is not traced, TRACEME twice, and an unknown
  * request. */
 static void test_refusals(void)
@@ -256,6 +335,7 @@ int main(void)
     test_traceme_regs();
     test_signals();
     test_syscall_stops();
+    test_sysemu_sigmask_siginfo();
     test_refusals();
     return vktest_done();
 }
