@@ -11,7 +11,8 @@ use vk_tests::image::ImageCopy;
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
     "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_exec", "t_files", "t_fsabi", "t_mount", "t_names", "t_perm",
-    "t_proc", "t_procfs", "t_ptrace", "t_ptrace_attach", "t_ptrace_event", "t_ptrace_step", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_thread", "t_time", "t_uaccess", "t_vm",
+    "t_proc", "t_procfs", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc",
+    "t_ptrace_step", "t_ptrace_step_glibc", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_thread", "t_time", "t_uaccess", "t_vm",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -221,6 +222,15 @@ fn t_ptrace_event() {
 #[test]
 fn t_ptrace_step() {
     check("t_ptrace_step");
+}
+
+/// The ptrace tests built with glibc (static).
+#[test]
+fn t_ptrace_glibc() {
+    check("t_ptrace_glibc");
+    check("t_ptrace_attach_glibc");
+    check("t_ptrace_event_glibc");
+    check("t_ptrace_step_glibc");
 }
 
 #[test]
