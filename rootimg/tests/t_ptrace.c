@@ -2,7 +2,8 @@
  * with signal suppression and injection, PEEK/POKE of data and of struct user, GETREGS and
  * SETREGS, GETSIGINFO, syscall-entry and -exit stops with PTRACE_O_TRACESYSGOOD,
  * PTRACE_GET_SYSCALL_INFO, skipping and changing a system call, and waitid's CLD_TRAPPED;
- * PTRACE_SYSEMU, GETSIGMASK/SETSIGMASK, SETSIGINFO, GETREGSET of NT_X86_XSTATE. */
+ * PTRACE_SYSEMU, GETSIGMASK/SETSIGMASK, SETSIGINFO, GETREGSET of NT_X86_XSTATE; PEEKSIGINFO
+ * and ARCH_PRCTL. */
 #include "vktest.h"
 
 #include <elf.h>
@@ -299,6 +300,54 @@ static void test_sysemu_sigmask_siginfo(void)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 15);
 }
 
+#ifndef PTRACE_ARCH_PRCTL
+#define PTRACE_ARCH_PRCTL 30
+#endif
+#define ARCH_GET_FS 0x1003 /* asm/prctl.h, which musl's headers lack */
+
+/* PEEKSIGINFO: the thread's and the process's queued signals; ARCH_PRCTL's fs base. */
+static void test_peeksiginfo_arch_prctl(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGUSR1);
+        sigaddset(&set, SIGRTMIN);
+        sigprocmask(SIG_BLOCK, &set, 0);
+        union sigval v1 = {.sival_int = 1}, v2 = {.sival_int = 2};
+        sigqueue(getpid(), SIGRTMIN, v1);
+        sigqueue(getpid(), SIGRTMIN, v2);
+        syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGUSR1);
+        traceme_and_stop();
+        _exit(0);
+    }
+    int st = wait_for(pid);
+    CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
+    siginfo_t si[8];
+    struct __ptrace_peeksiginfo_args a = {.off = 0, .flags = PTRACE_PEEKSIGINFO_SHARED, .nr = 8};
+    memset(si, 0, sizeof si);
+    CHECK(ptrace(PTRACE_PEEKSIGINFO, pid, &a, si) == 2);
+    CHECK(si[0].si_signo == SIGRTMIN && si[0].si_value.sival_int == 1);
+    CHECK(si[1].si_signo == SIGRTMIN && si[1].si_value.sival_int == 2);
+    a.off = 1;
+    CHECK(ptrace(PTRACE_PEEKSIGINFO, pid, &a, si) == 1 && si[0].si_value.sival_int == 2);
+    a.off = 0;
+    a.flags = 0;
+    CHECK(ptrace(PTRACE_PEEKSIGINFO, pid, &a, si) == 1 && si[0].si_signo == SIGUSR1);
+    a.flags = 2;
+    errno = 0;
+    CHECK(ptrace(PTRACE_PEEKSIGINFO, pid, &a, si) == -1 && errno == EINVAL);
+    struct user_regs_struct regs;
+    CHECK(ptrace(PTRACE_GETREGS, pid, 0, &regs) == 0);
+    unsigned long fs = 0;
+    CHECK(ptrace(PTRACE_ARCH_PRCTL, pid, &fs, (void *)ARCH_GET_FS) == 0);
+    CHECK(fs == regs.fs_base && fs != 0);
+    CHECK(ptrace(PTRACE_KILL, pid, 0, 0) == 0);
+    st = wait_for(pid);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+}
+
 /* Requests that are not allowed: a process that is not traced, TRACEME twice, and an unknown
  * request. */
 static void test_refusals(void)
@@ -336,6 +385,7 @@ int main(void)
     test_signals();
     test_syscall_stops();
     test_sysemu_sigmask_siginfo();
+    test_peeksiginfo_arch_prctl();
     test_refusals();
     return vktest_done();
 }

@@ -235,6 +235,11 @@ impl SigQueue {
         *self = SigQueue::default();
     }
 
+    /// Up to `n` queued siginfos from the `off`-th on, in queue order (PTRACE_PEEKSIGINFO).
+    pub fn peek(&self, off: usize, n: usize) -> Vec<SigInfo> {
+        self.infos.iter().skip(off).take(n).copied().collect()
+    }
+
     /// Drop every pending signal in `mask`.
     pub fn discard(&mut self, mask: u64) {
         if self.set & mask == 0 {

@@ -219,7 +219,7 @@ table! {
     332 => statx, fsinfo::sys_statx, Partial("no birth time");
     435 => clone3, proc::sys_clone3, Partial("no set_tid, CLONE_INTO_CGROUP or namespaces (EINVAL), as clone(2)");
     439 => faccessat2, fsinfo::sys_faccessat2, Full;
-    101 => ptrace, ptrace::sys_ptrace, Partial("no hardware watchpoints, PEEKSIGINFO or seccomp events; the tracer is a process");
+    101 => ptrace, ptrace::sys_ptrace, Partial("no hardware watchpoints or seccomp events; the tracer is a process");
     310 => process_vm_readv, ptrace::sys_process_vm_readv, Full;
     311 => process_vm_writev, ptrace::sys_process_vm_writev, Full;
 }

@@ -12,7 +12,7 @@
 //! | PEEKUSER, POKEUSER                    | `struct user`: the registers, the debug registers (DR7 enables nothing: EIO) |
 //! | GETREGS/SETREGS, GETFPREGS/SETFPREGS  | user_regs_struct; the fxsave image in the stub's frame |
 //! | GETREGSET/SETREGSET                   | NT_PRSTATUS, NT_PRFPREG, NT_X86_XSTATE (get; set keeps the layout) |
-//! | GETSIGINFO/SETSIGINFO, GETSIGMASK/SETSIGMASK, GETEVENTMSG, SETOPTIONS, GET_SYSCALL_INFO | as ptrace(2) |
+//! | GETSIGINFO/SETSIGINFO, PEEKSIGINFO, GETSIGMASK/SETSIGMASK, GETEVENTMSG, SETOPTIONS, GET_SYSCALL_INFO, ARCH_PRCTL | as ptrace(2) |
 //!
 //! Every request but TRACEME, ATTACH, SEIZE, INTERRUPT and KILL needs a tracee of the caller in
 //! a ptrace stop (ESRCH otherwise).
@@ -140,6 +140,21 @@ pub fn sys_ptrace(ctx: &mut Ctx<'_>) -> SysResult {
             td.user().sigstate.flag.store(true, Ordering::SeqCst);
             Ok(0)
         }
+        PTRACE_PEEKSIGINFO => {
+            let a = ctx.read(UserPtr::<PeeksiginfoArgs>::new(addr))?;
+            if a.flags & !PTRACE_PEEKSIGINFO_SHARED != 0 || a.nr < 0 {
+                return Err(Errno::EINVAL);
+            }
+            let (off, n) = (usize::try_from(a.off).unwrap_or(usize::MAX), a.nr.unsigned_abs().min(4096) as usize);
+            let infos = if a.flags & PTRACE_PEEKSIGINFO_SHARED != 0 {
+                tp.user().sig.lock().pending.peek(off, n)
+            } else {
+                td.user().sigstate.sig.lock().pending.peek(off, n)
+            };
+            ctx.write_slice(UserSlice::<Siginfo>::new(data, infos.len()), &infos)?;
+            Ok(infos.len())
+        }
+        PTRACE_ARCH_PRCTL => arch_prctl(ctx, &td, data, addr),
         PTRACE_GETEVENTMSG => {
             let msg = td.user().ptrace.st.lock().event_msg;
             ctx.write(UserPtr::<u64>::new(data), &msg)?;
@@ -173,6 +188,30 @@ pub fn sys_ptrace(ctx: &mut Ctx<'_>) -> SysResult {
             Ok(0)
         }
         _ => Err(Errno::EIO),
+    }
+}
+
+/// PTRACE_ARCH_PRCTL: arch_prctl(`code`, `addr`) on the tracee — ARCH_SET_FS sets its fs
+/// base (EPERM past the user range), ARCH_GET_FS writes it to `addr`; others EINVAL.
+fn arch_prctl(ctx: &mut Ctx<'_>, td: &UThread, code: u64, addr: u64) -> SysResult {
+    const ARCH_SET_FS: u64 = crate::abi::c_ulong(crate::abi::linux::ARCH_SET_FS);
+    const ARCH_GET_FS: u64 = 0x1003;
+    let u = td.user();
+    match code {
+        ARCH_SET_FS => {
+            if addr >= platform::stub::layout::USER_END {
+                return Err(Errno::EPERM);
+            }
+            if u.fs_base.swap(addr, Ordering::Relaxed) != addr {
+                u.ops.lock().set_fs(addr);
+            }
+            Ok(0)
+        }
+        ARCH_GET_FS => {
+            ctx.write(UserPtr::<u64>::new(addr), &u.fs_base.load(Ordering::Relaxed))?;
+            Ok(0)
+        }
+        _ => Err(Errno::EINVAL),
     }
 }
 
