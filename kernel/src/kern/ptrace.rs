@@ -34,7 +34,7 @@
 //! Locks: a thread's `ptrace` state is a leaf spinlock; it is taken under a sleep-queue
 //! bucket (the stopped thread's and the tracer's wait check their conditions under it).
 
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use platform::stub::{UserRegs, reg};
 use platform::sync::SpinLock;
@@ -179,7 +179,11 @@ impl Default for PtraceThread {
     }
 }
 
+/// Threads traced now: wait(2) looks for tracees only when there are any.
+static NTRACED: AtomicUsize = AtomicUsize::new(0);
+
 impl PtraceThread {
+    /// Publish the fast flags after `st` changed (always under its lock).
     fn set_flags(&self, st: &TraceState) {
         let mut f = 0;
         if st.tracer != 0 {
@@ -188,7 +192,16 @@ impl PtraceThread {
                 f |= F_SYSCALL;
             }
         }
-        self.flags.store(f, Ordering::Release);
+        let old = self.flags.swap(f, Ordering::AcqRel);
+        match (old & F_TRACED != 0, f & F_TRACED != 0) {
+            (false, true) => {
+                NTRACED.fetch_add(1, Ordering::AcqRel);
+            }
+            (true, false) => {
+                NTRACED.fetch_sub(1, Ordering::AcqRel);
+            }
+            _ => {}
+        }
     }
 }
 
@@ -235,7 +248,14 @@ fn stop(td: &UThread, p: &UProc, regs: &mut UserRegs, code: i32, info: Option<Si
 }
 
 /// [`stop`], `group` for a group stop's report.
-fn stop_as(td: &UThread, p: &UProc, regs: &mut UserRegs, code: i32, info: Option<SigInfo>, group: bool) -> Option<Resume> {
+fn stop_as(
+    td: &UThread,
+    p: &UProc,
+    regs: &mut UserRegs,
+    code: i32,
+    info: Option<SigInfo>,
+    group: bool,
+) -> Option<Resume> {
     let pt = &td.user().ptrace;
     *td.user().regs.lock() = *regs;
     let tracer = {
@@ -508,7 +528,12 @@ pub fn release_thread(td: &UThread) {
 /// signal `exit_signal`: it is traced too when the tracer asked for the event (or
 /// CLONE_PTRACE), starting with a SIGSTOP (an EVENT_STOP when seized) before its first
 /// instruction. Returns the event the parent reports once the child is running.
-pub fn on_clone(parent: &UThread, child: &UThread, flags: crate::abi::proc::CloneFlags, exit_signal: u32) -> Option<u32> {
+pub fn on_clone(
+    parent: &UThread,
+    child: &UThread,
+    flags: crate::abi::proc::CloneFlags,
+    exit_signal: u32,
+) -> Option<u32> {
     use crate::abi::proc::CloneFlags;
     if !is_traced(parent) || flags.contains(CloneFlags::UNTRACED) {
         return None;
@@ -632,9 +657,10 @@ pub fn wait_scan(w: &UProc, which: Which, o: &WaitOpts) -> (bool, Option<Reaped>
     let mut any = false;
     {
         let mut exits = EXITS.lock();
-        if let Some(i) =
-            exits.iter().position(|e| e.tracer == w.pid && wanted(which, e.tid, e.pgid))
-        {
+        if exits.is_empty() && NTRACED.load(Ordering::Acquire) == 0 {
+            return (false, None);
+        }
+        if let Some(i) = exits.iter().position(|e| e.tracer == w.pid && wanted(which, e.tid, e.pgid)) {
             any = true;
             if o.exited {
                 let e = exits[i];
@@ -662,7 +688,10 @@ pub fn wait_scan(w: &UProc, which: Which, o: &WaitOpts) -> (bool, Option<Reaped>
                 drop(st);
                 let uid = tp.user().cred.lock().uid;
                 let ev = Report::Trapped(code);
-                return (true, Some(Reaped { pid: tid, status: ev.status(), uid, event: Some(ev), times: Default::default() }));
+                return (
+                    true,
+                    Some(Reaped { pid: tid, status: ev.status(), uid, event: Some(ev), times: Default::default() }),
+                );
             }
         }
     }
@@ -672,7 +701,7 @@ pub fn wait_scan(w: &UProc, which: Which, o: &WaitOpts) -> (bool, Option<Reaped>
 /// Whether `child` (a child of `w`) is traced by `w`: its job-control stops then reach `w`
 /// as ptrace stops only.
 pub fn traced_by(child: &UProc, w: &UProc) -> bool {
-    child.threads().iter().any(|t| t.user().ptrace.st.lock().tracer == w.pid)
+    NTRACED.load(Ordering::Acquire) != 0 && child.threads().iter().any(|t| t.user().ptrace.st.lock().tracer == w.pid)
 }
 
 /// PTRACE_ATTACH's and SEIZE's permission (ptrace_may_access with the real ids, then Yama):
@@ -923,7 +952,12 @@ pub fn describe(u: &UserThread) -> Option<String> {
         Some(s) => format!("ptrace stop code {:#x}{}", s.code, if s.reported { " (reported)" } else { "" }),
         None => format!("running ({:?})", st.mode),
     };
-    Some(format!("traced by {}{}, options {:#x}, {stop}", st.tracer, if st.seized { " (seized)" } else { "" }, st.options))
+    Some(format!(
+        "traced by {}{}, options {:#x}, {stop}",
+        st.tracer,
+        if st.seized { " (seized)" } else { "" },
+        st.options
+    ))
 }
 
 #[cfg(test)]
