@@ -4,6 +4,7 @@
  * group stop of a traced process. */
 #include "vktest.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -34,6 +35,23 @@ static int run_to_exit(pid_t pid)
             return st;
         sig = EVENT(st) ? 0 : WSTOPSIG(st);
     }
+}
+
+/* TracerPid of /proc/ID/status (a thread's id too), -1 when unreadable. */
+static int tracer_of(pid_t id)
+{
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/%d/status", id);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    char *p = strstr(buf, "TracerPid:");
+    return p ? atoi(p + 10) : -1;
 }
 
 static void traceme_and_stop(void)
@@ -150,6 +168,8 @@ static void test_clone(void)
     CHECK(tid > 0 && tid != (unsigned long)pid);
     st = wait_for((pid_t)tid);
     CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
+    /* /proc/TID of the thread: its status names its tracer. */
+    CHECK(tracer_of((pid_t)tid) == getpid());
     CHECK(ptrace(PTRACE_CONT, (pid_t)tid, 0, 0) == 0);
     CHECK(ptrace(PTRACE_CONT, pid, 0, 0) == 0);
     /* The thread's exit and the process's, in order. */

@@ -231,6 +231,11 @@ pub fn tracer_pid(p: &UProc) -> i32 {
     td.map_or(0, |t| t.user().ptrace.st.lock().tracer)
 }
 
+/// The pid tracing one thread (/proc/PID/task/TID/status), 0 when none.
+pub fn thread_tracer(u: &UserThread) -> i32 {
+    u.ptrace.st.lock().tracer
+}
+
 fn chan(td: &UThread) -> u64 {
     wchan_of(&td.user().ptrace)
 }

@@ -285,7 +285,12 @@ impl Vnode for ProcNode {
                     return Ok(self.node(Node::Sys(*f)));
                 }
                 let pid = parse_id(name)?;
-                lookup_proc(pid)?;
+                if lookup_proc(pid).is_err() {
+                    // proc(5): /proc/TID of a thread that leads no process is there to look
+                    // up (not listed): its task directory (a debugger reads its status).
+                    let (p, _) = crate::kern::ptrace::find_thread(pid).ok_or(Errno::ENOENT)?;
+                    return Ok(self.node(Node::TidDir(p.pid, pid)));
+                }
                 Ok(self.node(Node::PidDir(pid)))
             }
             Node::SysDir(d) => match d.lookup(name).ok_or(Errno::ENOENT)? {

@@ -337,7 +337,11 @@ fn status(p: &UProc, td: Option<&Thread>) -> String {
     line("Ngid", "0".into());
     line("Pid", pid.to_string());
     line("PPid", p.rec.ppid.load(Ordering::Relaxed).to_string());
-    line("TracerPid", crate::kern::ptrace::tracer_pid(p).to_string());
+    let tracer = match td.and_then(|t| t.as_user()) {
+        Some(u) => crate::kern::ptrace::thread_tracer(u),
+        None => crate::kern::ptrace::tracer_pid(p),
+    };
+    line("TracerPid", tracer.to_string());
     line("Uid", format!("{}\t{}\t{}\t{}", c.uid, c.euid, c.suid, c.fsuid));
     line("Gid", format!("{}\t{}\t{}\t{}", c.gid, c.egid, c.sgid, c.fsgid));
     line("FDSize", fdsize.to_string());
