@@ -126,6 +126,49 @@ static void test_seize_interrupt(void)
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 }
 
+/* Attaching to a process asleep in read(2): the SIGSTOP's stop shows the call (orig_rax);
+ * with the signal dropped, the call starts again and gets the data written later. */
+static void test_attach_sleeping(void)
+{
+    int pfd[2];
+    CHECK(pipe(pfd) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(pfd[1]);
+        char c = 0;
+        ssize_t n = read(pfd[0], &c, 1);
+        _exit(n == 1 ? c : 99);
+    }
+    close(pfd[0]);
+    /* Wait until it sleeps in read (its state in /proc), then attach. */
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    for (int i = 0; i < 10000; i++) {
+        int fd = open(path, O_RDONLY);
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+        if (fd >= 0)
+            close(fd);
+        if (n > 0) {
+            buf[n] = 0;
+            char *r = strrchr(buf, ')');
+            if (r && r[2] == 'S')
+                break;
+        }
+        usleep(1000);
+    }
+    CHECK(ptrace(PTRACE_ATTACH, pid, 0, 0) == 0);
+    int st = wait_for(pid, 0);
+    CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
+    errno = 0;
+    long orig = ptrace(PTRACE_PEEKUSER, pid, (void *)(15 * 8), 0); /* orig_rax */
+    CHECK(errno == 0 && orig == SYS_read);
+    CHECK(ptrace(PTRACE_CONT, pid, 0, 0) == 0);
+    CHECK(write(pfd[1], "k", 1) == 1);
+    st = wait_for(pid, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 'k');
+    close(pfd[1]);
+}
+
 /* strace's start: a child stopped by its own SIGSTOP is seized — it re-traps as a group
  * stop (EVENT_STOP with SIGSTOP); PTRACE_LISTEN lets it sit stopped; SIGCONT wakes it into
  * an EVENT_STOP with SIGTRAP, then SIGCONT's own signal-delivery-stop; on to its exit. */
@@ -341,6 +384,7 @@ int main(int argc, char **argv)
     test_seize_interrupt();
     test_exitkill();
     test_seize_stopped_listen();
+    test_attach_sleeping();
     test_permissions();
     test_process_vm();
     return vktest_done();
