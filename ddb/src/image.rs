@@ -164,6 +164,13 @@ impl KernelImage {
         KernelImage { bias, symbols: SymbolTable::new(symbols, code_ranges), ..KernelImage::empty() }
     }
 
+    /// The same image displaced by `bias`: for a caller that finds the bias from the image's
+    /// own symbols ([`KernelImage::raw_symbol`]), so the file is read once.
+    pub fn with_bias(mut self, bias: u64) -> KernelImage {
+        self.bias = bias;
+        self
+    }
+
     /// Runtime address = unrelocated address + bias.
     pub fn bias(&self) -> u64 {
         self.bias

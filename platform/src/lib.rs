@@ -21,6 +21,7 @@
 //! | `dump`      | crash dumps: an ELF core of the kernel process (`vmcore.N`), read without faults |
 //! | `ctl`       | the control socket (`-C`): a host thread accepting `vkctl`'s requests    |
 //! | `host`      | process-wide host state: exit, re-exec, pidfile, signals for the main thread  |
+//! | `hostmem`   | host memory: smaps and status figures (`show memory`), malloc thresholds      |
 //!
 //! Rule: signal handlers only set per-CPU bits (and park a CPU that is asked to stop); work
 //! happens at safe points chosen by the kernel. A fatal trap in kernel code is the exception:
@@ -35,6 +36,7 @@ pub mod disk;
 pub mod dump;
 pub mod futex;
 pub mod host;
+pub mod hostmem;
 pub mod hostdir;
 pub mod io;
 pub mod kthread;

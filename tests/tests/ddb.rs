@@ -408,6 +408,18 @@ fn show_locks_show_page_ktrace_and_gdb_style_x() {
     k.send("show page 0x7fffffffffff");
     assert!(k.expect("db> ").contains("not physical memory"));
 
+    // Host memory by what holds it; the shell's stub is counted.
+    k.send("show memory");
+    let m = k.expect("db> ");
+    assert!(m.contains(&format!("kernel process (host pid {}): VmRSS ", k.pid())), "{m}");
+    for part in ["guest physical memory", "vm_page array", "kernel thread stacks", "kernel binary", "beyond the guest's pages"] {
+        assert!(m.contains(part), "no {part}: {m}");
+    }
+    let stubs = m.lines().find_map(|l| l.strip_prefix("stubs: ")).unwrap_or_else(|| panic!("{m}"));
+    let n: u32 = stubs.split_whitespace().next().and_then(|w| w.parse().ok()).unwrap_or(0);
+    assert!(n >= 1, "the shell has a stub: {m}");
+    assert!(m.contains("total beyond the guest's pages: "), "{m}");
+
     // gdb's x/Ni is x/i with a count.
     k.send("x/i $rip,3");
     let a = k.expect("db> ");

@@ -1,7 +1,7 @@
 //! ddb commands that need the kernel: `ps`, `show allpcpu`, `show msgbuf` (`dmesg`) read the
 //! exported records through kvm-mem, like `vps`; `show proc`, `show map` and `show syscalls`
 //! look at the kernel's own structures ([`crate::debug::show`]); `show locks`, `show page`
-//! and `ktrace` are in [`crate::debug::locks`]; `dump` writes a vmcore ([`crate::debug::dump`]).
+//! and `ktrace` are in [`crate::debug::locks`]; `show memory` in [`crate::debug::memory`]; `dump` writes a vmcore ([`crate::debug::dump`]).
 
 use std::sync::Arc;
 
@@ -105,16 +105,10 @@ pub fn register(d: &mut ddb::Debugger, kvm: &Arc<Kvm>) {
         }),
     );
     d.register("ktrace", "ktrace [pid [on|off]]: print a process's system calls on the console", text(crate::debug::locks::ktrace));
+    d.register(
+        "show memory",
+        "where the kernel process's host memory goes: guest pages, vm_page array, stacks, heap, caches, stubs",
+        text(crate::debug::memory::show_memory),
+    );
     d.register("show syscalls", "system calls guests made that vk lacks, and the partial ones", text(|_| Ok(show::show_syscalls())));
-}
-
-/// The unrelocated value of an ELF symbol (to find the kernel's load bias from its own image).
-pub fn elf_symbol_value(path: &std::path::Path, name: &str) -> Result<u64, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let elf = goblin::elf::Elf::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    elf.syms
-        .iter()
-        .find(|s| elf.strtab.get_at(s.st_name) == Some(name))
-        .map(|s| s.st_value)
-        .ok_or_else(|| format!("{}: no symbol {name}", path.display()))
 }

@@ -64,25 +64,54 @@ pub fn install_hooks() {
     std::panic::set_hook(Box::new(panic_hook));
 }
 
-/// Load the kernel's own symbols and build the debugger. Without them a trap still prints its
-/// banner, but there is no `db>`.
+/// Load the kernel's own symbols and build the debugger, on a host thread of its own so boot
+/// does not wait for it (reading and demangling the image takes tens of milliseconds; an
+/// entry before it is done waits, [`kdb`]). Without symbols a trap still prints its banner,
+/// but there is no `db>`.
 pub fn init() {
-    match build() {
-        Ok(k) => {
-            let _ = KDB.set(k);
+    let load = || {
+        match build() {
+            Ok(k) => {
+                let _ = KDB.set(k);
+            }
+            Err(e) => crate::kprintf!("ddb: debugger unavailable: {e}\n"),
         }
-        Err(e) => crate::kprintf!("ddb: debugger unavailable: {e}\n"),
+        BUILT.store(true, Ordering::Release);
+    };
+    if let Err(e) = platform::cpu::spawn_host_thread("ddb-load", load) {
+        crate::kprintf!("ddb: no thread to load the debugger ({e}); loading it now\n");
+        load();
     }
     crate::debug::watchdog::start();
+}
+
+/// Set when the loader is done, whether or not it built the debugger.
+static BUILT: AtomicBool = AtomicBool::new(false);
+
+/// How long an entry waits for the loader.
+const LOAD_WAIT: Duration = Duration::from_secs(60);
+
+/// The debugger, waiting for the loader if it is still at work (an entry early in boot).
+fn kdb() -> Option<&'static Kdb> {
+    if let Some(k) = KDB.get() {
+        return Some(k);
+    }
+    let start = std::time::Instant::now();
+    while !BUILT.load(Ordering::Acquire) && start.elapsed() < LOAD_WAIT {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    KDB.get()
 }
 
 fn build() -> Result<Kdb, String> {
     let exe = std::path::Path::new("/proc/self/exe");
     let layout_addr = export::roots().layout;
-    let value = crate::debug::commands::elf_symbol_value(exe, "vk_layout")?;
+    // One read of the image: the bias is where vk_layout is against its symbol's value.
+    let image = ddb::KernelImage::load(exe, 0).map_err(|e| e.to_string())?;
+    let value = image.raw_symbol("vk_layout").ok_or_else(|| format!("{}: no symbol vk_layout", exe.display()))?;
     let bias = layout_addr.wrapping_sub(value);
     crate::debug::dump::set_load_bias(bias);
-    let image = ddb::KernelImage::load(exe, bias).map_err(|e| e.to_string())?;
+    let image = image.with_bias(bias);
     let mem = Arc::new(kvm_mem::ProcMem::open_self().map_err(|e| e.to_string())?);
     let kvm = Arc::new(
         kvm_mem::Kvm::from_roots(Box::new(kvm_mem::ProcMem::open_self().map_err(|e| e.to_string())?), export::roots())
@@ -96,7 +125,7 @@ fn build() -> Result<Kdb, String> {
 
 /// The kernel's symbols and unwind tables, once the debugger is built.
 pub fn image() -> Option<Arc<ddb::KernelImage>> {
-    KDB.get().map(|k| Arc::clone(&k.image))
+    kdb().map(|k| Arc::clone(&k.image))
 }
 
 /// Whether a CPU is in the debugger now.
@@ -247,7 +276,7 @@ struct CurrentDesc {
 
 /// The current thread and process of a CPU, from the exported records (lock-free).
 fn current_desc(me: u32) -> Option<CurrentDesc> {
-    let k = KDB.get()?;
+    let k = kdb()?;
     if me as usize >= MAXCPU {
         return None;
     }
@@ -363,7 +392,7 @@ fn enter(me: u32, tf: &TrapFrame, why: Option<&str>, mut fatal: bool) {
         kprintf_nolock!(" stopped {stopped:#010x}; CPUs {:#010x} did not stop\n", mask & !stopped);
     }
     publish_cpus(me);
-    let Some(k) = KDB.get() else {
+    let Some(k) = kdb() else {
         kprintf_nolock!("no debugger (symbols unavailable); halting\n");
         platform::host::exit(EXIT_NO_DEBUGGER);
     };

@@ -1,6 +1,6 @@
 //! The kernel's side of debugging: the exported introspection roots, the entry into ddb
 //! (fatal traps, panics, break-ins), the ddb `Target` over the kernel's own memory, the
-//! kernel-specific ddb commands, crash dumps (`dump`), the watchdog and the control socket
+//! kernel-specific ddb commands (with `show memory`, the host memory vk holds), crash dumps (`dump`), the watchdog and the control socket
 //! (`vkctl`).
 
 pub mod commands;
@@ -9,6 +9,7 @@ pub mod dump;
 pub mod export;
 pub mod kdb;
 pub mod locks;
+pub mod memory;
 pub mod show;
 pub mod target;
 pub mod watchdog;

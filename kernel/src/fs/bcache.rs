@@ -204,6 +204,12 @@ impl BufCache {
         self.bsize
     }
 
+    /// Bytes of cached blocks, without waiting (None while the block map is locked).
+    pub fn cached_bytes_nowait(&self) -> Option<u64> {
+        let n = self.state.try_lock()?.bufs.len();
+        u64::try_from(n.saturating_mul(self.bsize)).ok()
+    }
+
     fn check(&self, blk: u64) -> Result<(), Errno> {
         if blk >= self.nblocks {
             log::warn!("{}: block {blk} is past the end of the file system", self.dev.name);

@@ -66,6 +66,12 @@ pub trait FileSystem: Send + Sync + Debug {
         linux::RENAME_NOREPLACE
     }
 
+    /// Host memory its caches hold, in bytes (ddb's `show memory`); None when the cache is
+    /// busy (the debugger does not wait) or it keeps none.
+    fn cache_bytes_nowait(&self) -> Option<u64> {
+        None
+    }
+
     /// Write back what is dirty (sync(2), syncfs(2), fsync(2) of one of its files).
     fn sync(&self) -> Result<(), Errno> {
         Ok(())
@@ -358,6 +364,11 @@ pub fn remount(at: &NamePath, flags: MountFlags, keep_atime: bool) -> Result<(),
 /// The mount table, in mount order (/proc/mounts).
 pub fn mounts() -> Vec<MountRef> {
     MOUNTS.lock().clone()
+}
+
+/// The mount table without waiting (None while its lock is held: the debugger's view).
+pub fn mounts_nowait() -> Option<Vec<MountRef>> {
+    MOUNTS.try_lock().map(|m| m.clone())
 }
 
 /// What is mounted on the directory `v`, if anything.

@@ -46,6 +46,7 @@ fn die(msg: &str) -> ! {
 
 /// The `kernel` binary's main.
 pub fn main() -> ! {
+    platform::hostmem::tune_malloc();
     platform::host::block_async_signals();
     platform::host::save_args();
     let argv: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();

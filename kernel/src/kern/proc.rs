@@ -302,6 +302,11 @@ pub fn all() -> Vec<Arc<Proc>> {
     ALLPROC.lock().values().cloned().collect()
 }
 
+/// Every process without waiting (None while allproc's lock is held: the debugger's view).
+pub fn all_nowait() -> Option<Vec<Arc<Proc>>> {
+    ALLPROC.try_lock().map(|all| all.values().cloned().collect())
+}
+
 /// Every guest process, by pid (a snapshot).
 pub fn all_user() -> Vec<UProc> {
     ALLPROC.lock().values().filter_map(|p| UProc::new(Arc::clone(p))).collect()

@@ -179,6 +179,10 @@ impl FileSystem for Ext2Fs {
         })
     }
 
+    fn cache_bytes_nowait(&self) -> Option<u64> {
+        self.fs.cache.cached_bytes_nowait()
+    }
+
     fn sync(&self) -> Result<(), Errno> {
         Ext2Fs::sync(self, false).map_err(|_| Errno::EIO)
     }

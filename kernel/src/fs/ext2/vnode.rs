@@ -22,7 +22,7 @@
 use std::sync::Arc;
 
 use super::dir::ftype_of;
-use super::fs::{Fs, ROOT_INO};
+use super::fs::Fs;
 use super::inode::{FAST_SYMLINK_MAX, Inode};
 use super::le::low16;
 use super::mount::Ext2Fs;
@@ -37,8 +37,6 @@ use crate::kern::sleeplock::RwSleepLock;
 pub const EXT2_SUPER_MAGIC: u64 = 0xEF53;
 /// Most links to one inode (EXT2_LINK_MAX).
 pub const LINK_MAX: u16 = 32000;
-
-const RENAME_NOREPLACE: u32 = 1;
 
 pub fn now() -> Timespec {
     Timespec::now()
@@ -473,11 +471,11 @@ impl Vnode for Ext2Node {
         }
     }
 
-    fn rename(&self, old: &[u8], newdir: &VnodeRef, new: &[u8], flags: u32) -> Result<(), Errno> {
+    /// Carries out a rename the VFS has checked (vnops::rename: flags, types, emptiness,
+    /// a directory moved under itself, permissions) under its directory locks. What is left
+    /// here is ext2's own: the entries as they are on the disk, and EMLINK.
+    fn rename(&self, old: &[u8], newdir: &VnodeRef, new: &[u8], _flags: u32) -> Result<(), Errno> {
         self.rw()?;
-        if flags & !RENAME_NOREPLACE != 0 {
-            return Err(Errno::EINVAL);
-        }
         let (oldn, newn) = (check_name(old)?, check_name(new)?);
         let tdir = self.same_fs(newdir)?;
         let sdir = self.ino;
@@ -487,7 +485,6 @@ impl Vnode for Ext2Node {
         let fs = self.disk();
         // Under ext2_ns no directory changes: find the inodes involved, then lock them all
         // (each once; any order, since only namespace changes lock more than one).
-        // (Errors wait for the checks below, which report them in Linux's order.)
         let mut involved = vec![(tdir, VType::Dir)];
         let entry_of = |dir: u32, name: &[u8]| -> Option<(u32, VType)> {
             let d = fs.read_inode(dir).ok().filter(Inode::is_dir)?;
@@ -504,49 +501,17 @@ impl Vnode for Ext2Node {
         {
             let s = self.dir(fs)?;
             let t = fs.read_inode(tdir)?;
-            if !t.is_dir() {
-                return Err(Errno::ENOTDIR);
-            }
-            if t.links == 0 {
-                return Err(Errno::ENOENT);
+            if !t.is_dir() || t.links == 0 {
+                return Err(Errno::ENOENT); // gone from the disk since the VFS looked
             }
             let e = fs.dir_lookup(&s, oldn)?.ok_or(Errno::ENOENT)?;
             let mut src = fs.read_inode(e.ino)?;
-            let existing = fs.dir_lookup(&t, newn)?;
-            let mut replaced = None;
-            if let Some(x) = &existing {
-                if x.ino == src.ino {
-                    return Ok(());
-                }
-                if flags & RENAME_NOREPLACE != 0 {
-                    return Err(Errno::EEXIST);
-                }
-                let xi = fs.read_inode(x.ino)?;
-                match (src.is_dir(), xi.is_dir()) {
-                    (false, true) => return Err(Errno::EISDIR),
-                    (true, false) => return Err(Errno::ENOTDIR),
-                    (true, true) if !fs.dir_is_empty(&xi)? => return Err(Errno::ENOTEMPTY),
-                    _ => {}
-                }
-                replaced = Some(xi);
-            }
-            if src.is_dir() && sdir != tdir {
-                // Not into itself: walk up from the target to the root.
-                let mut cur = tdir;
-                for _ in 0..4096 {
-                    if cur == src.ino {
-                        return Err(Errno::EINVAL);
-                    }
-                    if cur == ROOT_INO {
-                        break;
-                    }
-                    let d = fs.read_inode(cur)?;
-                    let up = fs.dir_lookup(&d, b"..")?.ok_or(Errno::EIO)?;
-                    cur = up.ino;
-                }
-                if t.links >= LINK_MAX && replaced.is_none() {
-                    return Err(Errno::EMLINK);
-                }
+            let replaced = match fs.dir_lookup(&t, newn)? {
+                Some(x) => Some(fs.read_inode(x.ino)?),
+                None => None,
+            };
+            if src.is_dir() && sdir != tdir && t.links >= LINK_MAX && replaced.is_none() {
+                return Err(Errno::EMLINK);
             }
             let ft = ftype_of(src.vtype());
             let mut t = fs.read_inode(tdir)?;

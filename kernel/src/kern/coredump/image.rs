@@ -8,10 +8,12 @@
 //! ```
 //!
 //! Which mappings hold data follows Linux's default `coredump_filter` (0x33): private
-//! anonymous memory and shared anonymous memory whole; private file mappings that may have
-//! been written (writable ones) whole; of other file mappings only the first page of one
-//! starting at offset 0 (its ELF header); nothing of a mapping without access. A segment's
-//! `p_memsz` is always the mapping's size, its `p_filesz` what was dumped of it.
+//! anonymous memory and shared anonymous memory whole; private file mappings that are not
+//! program text whole (Linux dumps those that have private pages — data, and RELRO made
+//! read-only after relocation —; vk does not track which were written, so it takes every
+//! non-executable one); of program text only the first page of a mapping at offset 0 (its
+//! ELF header); nothing of a shared file mapping or one without access. A segment's `p_memsz`
+//! is always the mapping's size, its `p_filesz` what was dumped of it.
 //!
 //! Memory is read through the address space as copyin reads it, but a page that was never
 //! touched is not brought in: it stays a hole in the file (as Linux skips the zero page).
@@ -78,11 +80,14 @@ pub fn segment_of(e: &MapEntry) -> Segment {
         match &e.backing {
             Backing::Anon => (len, false),
             Backing::Shared { .. } => (len, false),
-            Backing::File { offset, .. } if e.prot & PROT_WRITE != 0 || *offset == 0 && e.prot & PROT_READ != 0 => {
-                let l = if e.prot & PROT_WRITE != 0 { len } else { PAGE.min(len) };
-                (l, true)
+            // Program text: the ELF header page only (gdb reads the rest from the file).
+            Backing::File { offset, .. } if e.prot & PROT_EXEC != 0 && e.prot & PROT_WRITE == 0 => {
+                (if *offset == 0 && e.prot & PROT_READ != 0 { PAGE.min(len) } else { 0 }, true)
             }
-            Backing::File { .. } | Backing::SharedFile { .. } => (0, false),
+            // Data, and read-only data that may have been written before it was made read-only
+            // (RELRO: the dynamic section, the GOT, where gdb finds the shared libraries).
+            Backing::File { .. } => (len, true),
+            Backing::SharedFile { .. } => (0, false),
         }
     };
     Segment { start: e.start, end: e.end, prot: e.prot, dump_len, fill_absent }
@@ -339,6 +344,12 @@ mod tests {
         assert_eq!(segment_of(&e(PROT_READ | PROT_WRITE, Backing::Anon)).dump_len, 0x4000);
         assert!(!segment_of(&e(PROT_READ, Backing::Anon)).fill_absent);
         assert_eq!(segment_of(&e(0, Backing::Anon)).dump_len, 0);
+        let dir = crate::fs::tmpfs::new();
+        let file = |offset| Backing::File { vnode: std::sync::Arc::clone(&dir), offset, file_len: 0x4000 };
+        assert_eq!(segment_of(&e(PROT_READ | PROT_EXEC, file(0))).dump_len, PAGE, "text: the ELF header");
+        assert_eq!(segment_of(&e(PROT_READ | PROT_EXEC, file(0x1000))).dump_len, 0);
+        assert_eq!(segment_of(&e(PROT_READ, file(0x5000))).dump_len, 0x4000, "RELRO, rodata");
+        assert!(segment_of(&e(PROT_READ | PROT_WRITE, file(0x9000))).fill_absent);
         let shared = Backing::Shared { object: crate::vm::entry::SharedObject::with_physmem(scratch()), offset: 0 };
         assert_eq!(segment_of(&e(PROT_READ, shared)).dump_len, 0x4000);
     }
