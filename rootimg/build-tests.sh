@@ -1,7 +1,8 @@
 #!/bin/sh
 # Build the guest test programs into OUTDIR (see rootimg/tests/):
 #   - every rootimg/tests/t_*.c (and h_*.c, helpers for the integration tests) as a static musl
-#     binary (musl-gcc -static -O2 -Wall -Werror),
+#     binary (musl-gcc -static -O2 -Wall -Werror), and the t_ptrace*.c once more as static
+#     glibc binaries (t_ptrace*_glibc),
 #   - rootimg/tests/dyn: t_dyn and its helper h_dynprobe dynamically linked, once with musl
 #     (t_dyn_musl, h_dynprobe_musl) and once with glibc (gcc: t_dyn_glibc, h_dynprobe_glibc),
 #     both position-independent, and h_dynprobe as a glibc static PIE (h_dynprobe_spie), with their test libraries in OUTDIR/lib (stage.sh puts the
@@ -48,6 +49,18 @@ built=""
 for c in "$tests"/t_*.c "$tests"/h_*.c; do
     name=$(basename "$c" .c)
     musl-gcc -static -O2 -std=gnu11 -Wall -Werror -o "$out/$name.tmp" "$c" ||
+        die "$name: compilation failed"
+    is_static "$out/$name.tmp" || die "$name: not statically linked"
+    mv -f "$out/$name.tmp" "$out/$name"
+    built="$built $name"
+done
+
+# The ptrace tests once more with glibc, statically linked (its ptrace(3) wrapper, raise and
+# threads): t_ptrace*_glibc.
+command -v gcc >/dev/null 2>&1 || die "gcc not found (apt-get install gcc)"
+for c in "$tests"/t_ptrace*.c; do
+    name=$(basename "$c" .c)_glibc
+    gcc -static -O2 -std=gnu11 -Wall -Werror -pthread -o "$out/$name.tmp" "$c" ||
         die "$name: compilation failed"
     is_static "$out/$name.tmp" || die "$name: not statically linked"
     mv -f "$out/$name.tmp" "$out/$name"

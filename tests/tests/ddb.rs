@@ -302,6 +302,29 @@ fn ddb_shows_guest_processes_their_threads_and_maps() {
     assert_eq!(k.wait().code(), Some(0));
 }
 
+/// A process in a ptrace stop: `show proc` names its tracer, the options and the stop.
+#[test]
+fn ddb_shows_a_ptrace_stop() {
+    let root = vk_tests::guest::root_dir();
+    let root = root.to_string_lossy();
+    let mut k = Kernel::start(&["-m", "64m", "-n", "2", "-r", &root, "-e", "init=/usr/tests/h_ptrace"]);
+    k.expect("traced ");
+    let pid = k.expect("\n").trim().to_string();
+    vk_tests::vps_until(k.pid(), "h_ptrace never slept", |vps| vps.contains(" nanslp "));
+    k.signal(libc::SIGQUIT);
+    k.expect("db> ");
+    k.send(&format!("show proc {pid}"));
+    let p = k.expect("db> ");
+    for want in [&format!("tid {pid} at 0x"), "stopped", "ptrace: traced by 1, options 0x1, ptrace stop code 0x13 (reported)"] {
+        assert!(p.contains(want), "show proc: no {want:?} in:\n{p}");
+    }
+    k.send("show proc 1");
+    let p = k.expect("db> ");
+    assert!(!p.contains("ptrace:"), "init is not traced:\n{p}");
+    k.send("halt");
+    assert_eq!(k.wait().code(), Some(0));
+}
+
 /// Two threads of one process spinning in user mode, without system calls, on a two-CPU
 /// kernel: stopped at any moment, each CPU is running one of them.
 #[test]

@@ -10,7 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_calls", "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fadvise", "t_fifo", "t_files", "t_fsabi", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_klog", "t_lock", "t_mount", "t_names", "t_perm", "t_prio", "t_proc", "t_procfs", "t_pty", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_sysfiles", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vm", "t_xattr",
+    "t_calls", "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fadvise", "t_fifo", "t_files", "t_fsabi", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_klog", "t_lock", "t_mount", "t_names", "t_perm", "t_prio", "t_proc", "t_procfs", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc", "t_ptrace_step", "t_ptrace_step_glibc", "t_pty", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_sysfiles", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vm", "t_xattr",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -272,6 +272,42 @@ fn t_proc() {
 #[test]
 fn t_procfs() {
     check("t_procfs");
+}
+
+/// ptrace: TRACEME, stop statuses, PEEK/POKE, registers, signal injection, syscall stops.
+#[test]
+fn t_ptrace() {
+    check("t_ptrace");
+}
+
+/// ptrace: ATTACH, SEIZE, INTERRUPT, DETACH, KILL, EXITKILL; who may attach (Yama scope 1);
+/// TracerPid; process_vm_readv/writev.
+#[test]
+fn t_ptrace_attach() {
+    check("t_ptrace_attach");
+}
+
+/// PTRACE_EVENT stops: fork, vfork and vfork done, clone, exec (and the plain SIGTRAP), exit;
+/// a traced process's group stop.
+#[test]
+fn t_ptrace_event() {
+    check("t_ptrace_event");
+}
+
+/// ptrace for debuggers: int3, a breakpoint in the text, single steps (over `syscall` too),
+/// the FPU registers and GETREGSET.
+#[test]
+fn t_ptrace_step() {
+    check("t_ptrace_step");
+}
+
+/// The ptrace tests built with glibc (static).
+#[test]
+fn t_ptrace_glibc() {
+    check("t_ptrace_glibc");
+    check("t_ptrace_attach_glibc");
+    check("t_ptrace_event_glibc");
+    check("t_ptrace_step_glibc");
 }
 
 #[test]

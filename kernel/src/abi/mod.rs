@@ -22,6 +22,7 @@
 //! | `fs.rs`     | stat, statx, statfs, dirent64 header, iovec                              |
 //! | `signal.rs` | sigaction, stack_t, siginfo, the rt_sigframe (ucontext, sigcontext, FPU state); SA_, SS_ flags, sigprocmask's how |
 //! | `proc.rs`   | rusage, rlimit64, sysinfo, new_utsname, tms; clone, wait4/waitid and getrandom flags, waitid's id types |
+//! | `ptrace.rs` | user_regs_struct, struct user's offsets, ptrace_syscall_info; the PTRACE_ constants |
 //! | `lock.rs`   | struct flock, the fcntl lock commands, flock(2)'s operations             |
 //! | `futex.rs`  | futex(2)'s operation word                                                |
 //! | `rseq.rs`   | rseq(2)'s area fields and critical-section descriptor                   |
@@ -46,6 +47,7 @@ pub mod mm;
 pub mod net;
 pub mod poll;
 pub mod proc;
+pub mod ptrace;
 pub mod rseq;
 pub mod signal;
 pub mod time;

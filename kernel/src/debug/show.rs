@@ -189,6 +189,15 @@ fn thread_lines(td: &Thread) -> String {
     {
         let _ = write!(o, "\n    stub thread: host tid {}, slot {}, {} traps", s.host_tid(), s.slot(), s.traps());
     }
+    match crate::kern::ptrace::describe(ut) {
+        Some(line) if line.is_empty() => {}
+        Some(line) => {
+            let _ = write!(o, "\n    ptrace: {line}");
+        }
+        None => {
+            let _ = write!(o, "\n    ptrace {BUSY}");
+        }
+    }
     // The saved registers are the thread's own only while it is in the kernel.
     if r.flags.load(Ordering::Relaxed) & tflags::INUSER == 0
         && let Some(regs) = ut.regs.try_lock()

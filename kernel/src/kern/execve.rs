@@ -21,8 +21,17 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     let cwd = u.fs.lock().cwd.clone();
     let cred = u.cred();
     let persona = Persona::from_bits_retain(u.persona.load(Ordering::Relaxed));
-    let req =
-        exec::Request { cwd: &cwd, path, argv, envp, cred: Cred::clone(&cred), owner: tid_of(ctx.p.pid), persona };
+    let no_setid = crate::kern::ptrace::setid_exec_refused(ctx.td);
+    let req = exec::Request {
+        cwd: &cwd,
+        path,
+        argv,
+        envp,
+        cred: Cred::clone(&cred),
+        owner: tid_of(ctx.p.pid),
+        persona,
+        no_setid,
+    };
     let mut image = match exec::load(req) {
         Ok(i) => i,
         Err(e) => {

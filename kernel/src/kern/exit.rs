@@ -40,6 +40,7 @@ pub fn exit(td: &UThread, p: &UProc, e: Exit) -> ! {
         Exit::Group(s) => s,
         Exit::Thread(code) => (code & 0xff) << 8,
     };
+    crate::kern::ptrace::exit_event(td, p, status);
     if let Exit::Group(_) = e {
         crate::kern::signal::kill_process(p, status);
     }
@@ -47,6 +48,10 @@ pub fn exit(td: &UThread, p: &UProc, e: Exit) -> ! {
     crate::kern::futex::clear_tid(p, td.user().clear_child_tid.swap(0, Ordering::Relaxed));
     crate::kern::cputime::thread_gone(td, p);
     let (_, left) = p.remove_thread(td.tid());
+    if crate::kern::ptrace::is_traced(td) {
+        let final_status = p.user().exit_status.lock().unwrap_or(status);
+        crate::kern::ptrace::exited(td, p, final_status, left == 0);
+    }
     // The host thread ends in its stub (which may be shared: a vfork child's is a thread of
     // its parent's stub).
     if let Some(stub) = td.user().stub.lock().take() {
@@ -73,6 +78,7 @@ pub fn exit(td: &UThread, p: &UProc, e: Exit) -> ! {
 fn proc_exit(p: &UProc, status: i32) {
     let u = p.user();
     crate::kern::cputime::cancel_all(p);
+    crate::kern::ptrace::tracer_gone(p);
     // Memory and the stub: the address space goes when its last user lets go.
     let empty = crate::vm::space::AddressSpace::new(tid_of(p.pid)).into_map();
     drop(std::mem::replace(&mut *u.vm.lock(), empty));

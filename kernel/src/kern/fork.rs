@@ -148,7 +148,11 @@ fn new_thread(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         }
     };
     td.rec.cpu.store(platform::cpu::curcpu(), Ordering::Relaxed);
+    let event = crate::kern::ptrace::on_clone(ctx.td, &td, a.flags, a.exit_signal);
     sched::setrunnable(td.into_arc());
+    if let Some(ev) = event {
+        crate::kern::ptrace::event_stop(ctx.td, ctx.p, ctx.regs, ev, tid_of(tid));
+    }
     usize::try_from(tid).map_err(|_| Errno::EAGAIN)
 }
 
@@ -261,9 +265,15 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     td.rec.cpu.store(platform::cpu::curcpu(), Ordering::Relaxed);
     pu.children.lock().push(child.clone());
     proc::insert(Arc::clone(child.arc()));
+    let event = crate::kern::ptrace::on_clone(ctx.td, &td, a.flags, a.exit_signal);
     sched::setrunnable(td.into_arc());
+    if let Some(ev) = event {
+        crate::kern::ptrace::event_stop(ctx.td, ctx.p, ctx.regs, ev, tid_of(pid));
+    }
     if a.flags.contains(CloneFlags::VFORK) {
         wait_vfork(&child);
+        let done = crate::abi::ptrace::PTRACE_EVENT_VFORK_DONE;
+        crate::kern::ptrace::event_stop(ctx.td, ctx.p, ctx.regs, done, tid_of(pid));
     }
     usize::try_from(pid).map_err(|_| Errno::EAGAIN)
 }

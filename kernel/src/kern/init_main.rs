@@ -242,6 +242,7 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
             cred,
             owner: tid_of(pid),
             persona: Default::default(),
+            no_setid: false,
         })
         .map_err(|e| {
             match e.why {

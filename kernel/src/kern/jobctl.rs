@@ -26,13 +26,15 @@ pub const STOP_MASK: u64 = (1 << (SIGSTOP - 1)) | (1 << (SIGTSTP - 1)) | (1 << (
 pub enum Report {
     Stopped(i32),
     Continued,
+    /// A ptrace stop (kern::ptrace), with its code: reported to the tracer only.
+    Trapped(i32),
 }
 
 impl Report {
     /// The wait status word.
     pub fn status(self) -> i32 {
         match self {
-            Report::Stopped(sig) => (sig << 8) | 0x7f,
+            Report::Stopped(sig) | Report::Trapped(sig) => (sig << 8) | 0x7f,
             Report::Continued => 0xffff,
         }
     }
@@ -45,6 +47,8 @@ pub struct JobCtl {
     pub stopped: bool,
     /// The event not yet reported to wait(2).
     pub report: Option<Report>,
+    /// The signal that stopped it (a traced thread's group-stop report).
+    pub stop_sig: i32,
 }
 
 /// The channel stopped threads sleep on.
@@ -86,6 +90,8 @@ fn resume(p: &UProc) {
         j.report = Some(Report::Continued);
     }
     wakeup(stop_chan(p));
+    // Traced threads listening (PTRACE_LISTEN) in the group stop re-trap.
+    crate::kern::ptrace::release(p);
     notify_parent(p, CLD_CONTINUED, SIGCONT);
 }
 
@@ -97,6 +103,7 @@ pub fn group_stop(p: &UProc, sig: i32) {
             return;
         }
         j.stopped = true;
+        j.stop_sig = sig;
         j.report = Some(Report::Stopped(sig));
     }
     for t in p.threads() {
@@ -105,11 +112,12 @@ pub fn group_stop(p: &UProc, sig: i32) {
     notify_parent(p, CLD_STOPPED, sig);
 }
 
-/// Park the calling thread while its process is stopped (or until it is killed).
-pub fn park(p: &UProc) {
+/// Park the calling thread `td` while its process is stopped (or until it is killed, or a
+/// tracer attaches: it then makes its group-stop report to the tracer instead).
+pub fn park(td: &crate::kern::thread::UThread, p: &UProc) {
     loop {
         let g = sleepq_lock(stop_chan(p));
-        if !p.user().jobctl.lock().stopped || crate::kern::exit::exiting(p) {
+        if !p.user().jobctl.lock().stopped || crate::kern::exit::exiting(p) || crate::kern::ptrace::is_traced(td) {
             return;
         }
         tsleep_locked_state(g, "stopped", SleepOpts::UNINTERRUPTIBLE, ThreadState::Stopped);

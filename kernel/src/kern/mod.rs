@@ -23,6 +23,7 @@ pub mod loadavg;
 pub mod pcpu;
 pub mod printf;
 pub mod proc;
+pub mod ptrace;
 pub mod rseq;
 pub mod sched;
 pub mod shutdown;

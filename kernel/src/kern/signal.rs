@@ -235,6 +235,11 @@ impl SigQueue {
         *self = SigQueue::default();
     }
 
+    /// Up to `n` queued siginfos from the `off`-th on, in queue order (PTRACE_PEEKSIGINFO).
+    pub fn peek(&self, off: usize, n: usize) -> Vec<SigInfo> {
+        self.infos.iter().skip(off).take(n).copied().collect()
+    }
+
     /// Drop every pending signal in `mask`.
     pub fn discard(&mut self, mask: u64) {
         if self.set & mask == 0 {
@@ -369,6 +374,8 @@ pub fn signal_wake(td: &UThread) {
         && let Some(stub) = u.stub.lock().clone()
     {
         stub.kick();
+    } else if td.state() == ThreadState::Stopped && crate::kern::ptrace::is_traced(td) {
+        crate::kern::ptrace::release_thread(td);
     }
 }
 
@@ -424,6 +431,7 @@ pub fn kill_process(p: &UProc, status: i32) {
         signal_wake(&t);
     }
     crate::kern::jobctl::release(p);
+    crate::kern::ptrace::release(p);
 }
 
 /// Whether a thread has a signal it would take now (for interruptible sleeps).
@@ -433,7 +441,15 @@ pub fn pending(td: &Thread) -> bool {
         return false;
     }
     let Some(p) = td.proc_().and_then(UProc::new) else { return false };
-    if crate::kern::exit::exiting(&p) || crate::kern::jobctl::is_stopped(&p) {
+    if crate::kern::exit::exiting(&p) {
+        return true;
+    }
+    // A stopped process's threads leave their sleeps to stop — but not a traced one the
+    // tracer let run on; a PTRACE_INTERRUPT makes a traced thread leave too.
+    if crate::kern::jobctl::is_stopped(&p) && !crate::kern::ptrace::group_stop_seen(u) {
+        return true;
+    }
+    if crate::kern::ptrace::interrupt_pending(u) {
         return true;
     }
     let ps = p.user().sig.lock();
@@ -476,16 +492,44 @@ fn restart(regs: &mut UserRegs, orig_rax: u64) {
 /// kills the process.
 pub fn deliver(td: &UThread, p: &UProc, regs: &mut UserRegs, syscall: Option<u64>) -> Option<Exit> {
     let mut restart_pending = syscall.filter(|_| Errno::from_rax(regs.rax()).is_some_and(Errno::is_restart));
+    let traced = crate::kern::ptrace::is_traced(td);
     loop {
         if crate::kern::exit::exiting(p) {
             return Some(Exit::Group(0));
         }
+        if traced {
+            crate::kern::ptrace::interrupt_stop(td, p, regs);
+        }
         if crate::kern::jobctl::is_stopped(p) {
-            crate::kern::jobctl::park(p);
-            continue;
+            if !crate::kern::ptrace::is_traced(td) {
+                crate::kern::jobctl::park(td, p);
+                continue;
+            }
+            // Traced: the group-stop report, then on as the tracer says.
+            let sig = p.user().jobctl.lock().stop_sig;
+            crate::kern::ptrace::group_stop(td, p, regs, sig);
+            if crate::kern::exit::exiting(p) {
+                continue;
+            }
+        } else if traced {
+            crate::kern::ptrace::group_stop_over(td);
         }
         let mask = td.user().sigstate.sig.lock().mask;
-        let Some(info) = dequeue(td, p, !mask | UNBLOCKABLE) else { break };
+        let Some(mut info) = dequeue(td, p, !mask | UNBLOCKABLE) else { break };
+        if info.si_signo != SIGKILL && crate::kern::ptrace::is_traced(td) {
+            // The signal-delivery-stop: the tracer may drop, keep or replace the signal, and
+            // may have changed the registers (orig_rax decides a restart, as on Linux).
+            let kept = crate::kern::ptrace::signal_stop(td, p, regs, info);
+            restart_pending = restart_pending.and_then(|_| {
+                let orig = crate::kern::ptrace::orig_rax(td);
+                let restart = Errno::from_rax(regs.rax()).is_some_and(Errno::is_restart);
+                (orig != u64::MAX && restart).then_some(orig)
+            });
+            match kept {
+                Some(i) => info = i,
+                None => continue,
+            }
+        }
         let sig = info.si_signo;
         let act = p.user().sig.lock().action(sig);
         if sig == SIGKILL {

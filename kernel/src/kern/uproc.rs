@@ -210,6 +210,8 @@ pub struct UserThread {
     pub times: crate::kern::cputime::ThreadTimes,
     /// Its rseq(2) registration.
     pub rseq: crate::kern::rseq::RseqState,
+    /// Its tracer and ptrace stops.
+    pub ptrace: crate::kern::ptrace::PtraceThread,
 }
 
 impl UserThread {
@@ -226,6 +228,7 @@ impl UserThread {
             exit_req: std::sync::atomic::AtomicBool::new(false),
             times: crate::kern::cputime::ThreadTimes::default(),
             rseq: crate::kern::rseq::RseqState::default(),
+            ptrace: crate::kern::ptrace::PtraceThread::default(),
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::kern::exit::{self, sigstatus};
 use crate::kern::proc::UProc;
 use crate::kern::signal::{SIGBUS, SIGKILL, SIGSEGV};
 use crate::kern::thread::UThread;
-use crate::kern::{sched, signal};
+use crate::kern::{ptrace, sched, signal};
 use crate::vm::space::{Access, FaultError, VmMap};
 
 /// The system call layer's entry: `sys::dispatch`, registered at boot (`sys::install`), since
@@ -162,7 +162,13 @@ fn fault_signal(ctx: &mut Ctx<'_>, signo: i32, code: i32, addr: u64) {
     }
     let blocked = ctx.td.user().sigstate.sig.lock().mask & signal::bit(signo) != 0;
     let handler = ctx.p.user().sig.lock().action(signo).handler;
-    if blocked || handler == signal::SIG_IGN {
+    if crate::kern::ptrace::is_traced(ctx.td) {
+        // The tracer sees it first (Linux's force_sig: unblocked, so the stop happens).
+        ctx.td.user().sigstate.sig.lock().mask &= !signal::bit(signo);
+        if handler == signal::SIG_IGN {
+            ctx.p.user().sig.lock().set_action(signo, signal::SigAction::default());
+        }
+    } else if blocked || handler == signal::SIG_IGN {
         ctx.exit = Some(signal::die_of(ctx.td, ctx.p, ctx.regs, &signal::SigInfo::fault(signo, code, addr)));
         return;
     }
@@ -185,6 +191,16 @@ pub fn user_main() {
     let td = sched::curthread().and_then(UThread::new).expect("user_main runs in a guest thread");
     let p = td.uproc().expect("a guest thread has a guest process");
     let mut last_cpu = sched::thread_cputime_ns(&td);
+    // Signals already pending (a traced fork child's SIGSTOP) are taken before the first
+    // instruction, as Linux's return from fork does.
+    if td.user().sigstate.flag.load(Ordering::Acquire) {
+        let mut regs = *td.user().regs.lock();
+        let exit = signal::deliver(&td, &p, &mut regs, None);
+        *td.user().regs.lock() = regs;
+        if let Some(e) = exit {
+            exit::exit(&td, &p, e);
+        }
+    }
     loop {
         // The CPU the guest code runs on, in its rseq area, before that code runs (a new
         // thread or fork child's first time too); an area that is gone is a SIGSEGV the
@@ -202,16 +218,35 @@ pub fn user_main() {
         match trap {
             Trap::Syscall { compat } => {
                 let nr = ctx.regs.rax();
-                match SYSCALL_ENTRY.get() {
-                    Some(entry) => entry(&mut ctx, compat),
-                    None => ctx.regs.set_rax(crate::kern::errno::to_rax(Err(crate::kern::errno::Errno::ENOSYS))),
+                ptrace::note_trap(&td, nr);
+                // A tracer may stop the call at entry, change its number or skip it.
+                let run = ptrace::syscall_entry(&td, &p, ctx.regs);
+                if let Some(run_nr) = run {
+                    ctx.regs.set_rax(run_nr);
+                    match SYSCALL_ENTRY.get() {
+                        Some(entry) => entry(&mut ctx, compat),
+                        None => ctx.regs.set_rax(crate::kern::errno::to_rax(Err(crate::kern::errno::Errno::ENOSYS))),
+                    }
+                }
+                if ctx.exit.is_none() {
+                    ptrace::syscall_exit(&td, &p, ctx.regs);
                 }
                 // rt_sigreturn's "result" is the restored rax: never a restart.
-                syscall = (nr != u64::from(linux_raw_sys::general::__NR_rt_sigreturn)).then_some(nr);
+                let ran = run.unwrap_or(u64::MAX);
+                syscall = (nr != u64::from(linux_raw_sys::general::__NR_rt_sigreturn) && run.is_some()).then_some(ran);
             }
-            Trap::Fault { signo, addr, err, trapno, .. } => page_fault(&mut ctx, signo, addr, err, trapno),
-            Trap::Exception { signo, code, addr, .. } => fault_signal(&mut ctx, signo, code, addr),
-            Trap::Kick => preempted(),
+            Trap::Fault { signo, addr, err, trapno, .. } => {
+                ptrace::note_trap(&td, u64::MAX);
+                page_fault(&mut ctx, signo, addr, err, trapno)
+            }
+            Trap::Exception { signo, code, addr, .. } => {
+                ptrace::note_trap(&td, u64::MAX);
+                fault_signal(&mut ctx, signo, code, addr)
+            }
+            Trap::Kick => {
+                ptrace::note_trap(&td, u64::MAX);
+                preempted()
+            }
             Trap::Start => {}
             Trap::Dead => {
                 if !exit::exiting(&p) {

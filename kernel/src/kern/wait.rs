@@ -1,5 +1,6 @@
 //! Waiting for children (wait4(2), waitid(2)): find a matching zombie (or a stop/continue
-//! report), reap it, or sleep in "wait" until one of them has something to report.
+//! report), reap it, or sleep in "wait" until one of them has something to report. A tracer
+//! also finds its tracees' ptrace stops and exits (`kern::ptrace::wait_scan`).
 
 use std::sync::atomic::Ordering;
 
@@ -61,7 +62,7 @@ enum Found {
 }
 
 /// The first child with something to report, taking a stop/continue report unless `nowait`.
-fn scan(children: &mut Vec<UProc>, which: Which, o: WaitOpts) -> Option<Found> {
+fn scan(p: &UProc, children: &mut Vec<UProc>, which: Which, o: WaitOpts) -> Option<Found> {
     for (i, c) in children.iter().enumerate() {
         if !matches(c, which) {
             continue;
@@ -76,11 +77,15 @@ fn scan(children: &mut Vec<UProc>, which: Which, o: WaitOpts) -> Option<Found> {
             }
             continue;
         }
+        // A child the waiter traces reports its stops as ptrace stops (kern::ptrace).
+        if crate::kern::ptrace::traced_by(c, p) {
+            continue;
+        }
         let mut j = c.user().jobctl.lock();
         let want = match j.report {
             Some(Report::Stopped(_)) => o.stopped,
             Some(Report::Continued) => o.continued,
-            None => false,
+            Some(Report::Trapped(_)) | None => false,
         };
         if want {
             let r = j.report.expect("checked");
@@ -100,12 +105,17 @@ pub fn wait_child(p: &UProc, which: Which, o: WaitOpts) -> Result<Option<Reaped>
     let chan = p.wchan();
     loop {
         let g = sleepq_lock(chan);
+        // Tracees first (they may be children too): their stops and exits.
+        let (tracees, traced) = crate::kern::ptrace::wait_scan(p, which, &o);
+        if let Some(r) = traced {
+            return Ok(Some(r));
+        }
         let found = {
             let mut children = p.user().children.lock();
-            if !children.iter().any(|c| matches(c, which)) {
+            if !tracees && !children.iter().any(|c| matches(c, which)) {
                 return Err(Errno::ECHILD);
             }
-            scan(&mut children, which, o)
+            scan(p, &mut children, which, o)
         };
         match found {
             Some(Found::Zombie(z)) => {

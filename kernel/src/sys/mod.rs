@@ -21,6 +21,7 @@
 //! | `fadvise.rs` | fadvise64: advice checked, then nothing to do (no page cache)   |
 //! | `klog.rs`  | syslog(2): the kernel's message buffer for dmesg                   |
 //! | `prio.rs`  | getpriority, setpriority (nice values)                             |
+//! | `ptrace.rs`| ptrace requests, process_vm_readv/writev                           |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
@@ -44,6 +45,7 @@ pub mod names;
 pub mod poll;
 pub mod prio;
 pub mod proc;
+pub mod ptrace;
 pub mod reboot;
 pub mod signal;
 pub mod socket;
@@ -319,6 +321,9 @@ table! {
     160 => setrlimit, proc::sys_setrlimit, Partial("limits are reported; NOFILE, CORE, NPROC and AS (mmap, brk) are enforced");
     227 => clock_settime, time::sys_clock_settime, Partial("refused with EPERM even for root: the realtime clock is the host's");
     164 => settimeofday, time::sys_settimeofday, Partial("refused with EPERM even for root: the realtime clock is the host's");
+    101 => ptrace, ptrace::sys_ptrace, Partial("no hardware watchpoints or seccomp events; the tracer is a process");
+    310 => process_vm_readv, ptrace::sys_process_vm_readv, Full;
+    311 => process_vm_writev, ptrace::sys_process_vm_writev, Full;
 }
 
 /// Highest system call number counted.

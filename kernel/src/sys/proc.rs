@@ -376,6 +376,9 @@ pub fn sys_waitid(ctx: &mut Ctx<'_>) -> SysResult {
             Some(r) => match r.event {
                 Some(Report::Stopped(sig)) => Siginfo::child_event(r.pid, r.uid, CLD_STOPPED, sig),
                 Some(Report::Continued) => Siginfo::child_event(r.pid, r.uid, CLD_CONTINUED, SIGCONT),
+                Some(Report::Trapped(code)) => {
+                    Siginfo::child_event(r.pid, r.uid, crate::kern::ptrace::CLD_TRAPPED, code)
+                }
                 None => Siginfo::child(r.pid, r.uid, r.status),
             },
         };
@@ -419,7 +422,10 @@ pub fn sys_execve(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(0)?;
     let argv = str_array(ctx, ctx.ptr(1))?;
     let envp = str_array(ctx, ctx.ptr(2))?;
-    crate::kern::execve::execve(ctx, &path, argv, envp)
+    let old_tid = ctx.td.tid();
+    let r = crate::kern::execve::execve(ctx, &path, argv, envp)?;
+    crate::kern::ptrace::exec_done(ctx.td, ctx.p, ctx.regs, old_tid);
+    Ok(r)
 }
 
 /// personality(2): return the persona, and set it unless the argument is 0xffffffff. Any

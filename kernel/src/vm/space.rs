@@ -722,6 +722,29 @@ impl AddressSpace {
         Ok(pa + addr % PAGE)
     }
 
+    /// The physical page behind `addr` for a debugger's write (ptrace's POKETEXT, a tracer's
+    /// /proc/PID/mem: Linux's FOLL_FORCE). A writable mapping is written as copyout does; a
+    /// private mapping the program may not write (its text) gets a page of its own, which the
+    /// stub maps with the mapping's protection still; a shared one is refused.
+    pub fn resolve_force_write(&self, addr: u64) -> Result<u64, FaultError> {
+        let e = self.find(addr).ok_or(FaultError::NotMapped)?;
+        if e.prot & PROT_WRITE != 0 {
+            return self.resolve(addr, true);
+        }
+        if e.shared() || e.prot == 0 {
+            return Err(FaultError::Protection);
+        }
+        let prot = e.prot;
+        self.fault(addr, Access::Read)?;
+        let vpn = addr / PAGE;
+        let mut pt = self.pt.lock();
+        let pte = pt.pages.get(&vpn).copied().ok_or(FaultError::NotMapped)?;
+        let pte = if pte.cow { self.break_cow(&mut pt, pte)? } else { pte };
+        let pte = pt.map_in_stub(vpn, pte, prot);
+        self.count_resident(&pt);
+        Ok(pte.pa + addr % PAGE)
+    }
+
     /// A copy for fork: private pages become copy-on-write in both, shared ones stay shared.
     /// The parent's stub loses write access to its now-shared private pages.
     pub fn fork(&mut self, owner: u64) -> AddressSpace {

@@ -146,6 +146,18 @@ fn may_inspect(pid: i32) -> Result<(), Errno> {
     if me.may_inspect(&target) { Ok(()) } else { Err(Errno::EACCES) }
 }
 
+/// /proc/PID/mem: the caller may inspect the process and, for another's, Yama allows it
+/// (Linux opens it with PTRACE_MODE_ATTACH_FSCREDS).
+fn may_access_mem(pid: i32) -> Result<(), Errno> {
+    may_inspect(pid)?;
+    let Some(caller) = caller_pid().and_then(guest) else { return Ok(()) };
+    if caller.pid == pid || crate::kern::ptrace::yama_allows(&caller, &lookup_proc(pid)?) {
+        Ok(())
+    } else {
+        Err(Errno::EACCES)
+    }
+}
+
 fn caller_pid() -> Option<i32> {
     crate::kern::sched::curthread().and_then(|t| t.proc_()).map(|p| p.pid)
 }
@@ -259,6 +271,8 @@ impl Vnode for ProcNode {
             Node::FdDir(_) | Node::FdInfoDir(_) => S_IFDIR | 0o500,
             // proc(5): the auxiliary vector is the owner's (0400, as Linux).
             Node::Pid(_, PidFile::Auxv) | Node::Tid(_, _, PidFile::Auxv) => S_IFREG | 0o400,
+            // proc(5): the memory is the owner's to read and write (0600).
+            Node::Pid(_, PidFile::Mem) | Node::Tid(_, _, PidFile::Mem) => S_IFREG | 0o600,
             _ => match n.vtype() {
                 VType::Dir => S_IFDIR | 0o555,
                 VType::Lnk => S_IFLNK | 0o777,
@@ -300,7 +314,12 @@ impl Vnode for ProcNode {
                     return Ok(self.node(Node::Sys(*f)));
                 }
                 let pid = parse_id(name)?;
-                lookup_proc(pid)?;
+                if lookup_proc(pid).is_err() {
+                    // proc(5): /proc/TID of a thread that leads no process is there to look
+                    // up (not listed): its task directory (a debugger reads its status).
+                    let (p, _) = crate::kern::ptrace::find_thread(pid).ok_or(Errno::ENOENT)?;
+                    return Ok(self.node(Node::TidDir(p.pid, pid)));
+                }
                 Ok(self.node(Node::PidDir(pid)))
             }
             Node::NetDir => {
@@ -419,6 +438,7 @@ impl Vnode for ProcNode {
             Node::Pid(pid, PidFile::Maps) | Node::Tid(pid, _, PidFile::Maps) => may_inspect(pid),
             // proc_sys_permission: a setting's own mode decides writes, for root too.
             Node::Ctl(c) if flags & crate::fs::file::O_ACCMODE != crate::fs::file::O_RDONLY => c.check_write(),
+            Node::Pid(pid, PidFile::Mem) | Node::Tid(pid, _, PidFile::Mem) => may_access_mem(pid),
             _ => Ok(()),
         }
     }
@@ -456,6 +476,10 @@ impl Vnode for ProcNode {
     }
 
     fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        if let Node::Pid(pid, PidFile::Mem) | Node::Tid(pid, _, PidFile::Mem) = self.n {
+            may_access_mem(pid)?;
+            return crate::kern::ptrace::mem_read(&lookup_proc(pid)?, off, buf);
+        }
         let text = self.n.text()?;
         let off = usize::try_from(off).unwrap_or(usize::MAX);
         if off >= text.len() {
@@ -469,6 +493,10 @@ impl Vnode for ProcNode {
     fn write_at(&self, off: u64, buf: &[u8]) -> Result<usize, Errno> {
         match self.n {
             Node::Ctl(c) => c.write(off, buf),
+            Node::Pid(pid, PidFile::Mem) | Node::Tid(pid, _, PidFile::Mem) => {
+                may_access_mem(pid)?;
+                crate::kern::ptrace::mem_write(&lookup_proc(pid)?, off, buf)
+            }
             n if n.vtype() == VType::Dir => Err(Errno::EISDIR),
             _ => Err(Errno::EACCES),
         }

@@ -39,6 +39,9 @@ pub enum PidFile {
     Mounts,
     Mountinfo,
     Limits,
+    /// The process's memory, read and written at its addresses (a debugger's: see
+    /// `kern::ptrace::mem_rw`); not a text.
+    Mem,
 }
 
 /// Names and files of `/proc/PID/` (besides the `fd` and `task` directories).
@@ -53,6 +56,7 @@ pub const PID_FILES: [(&str, PidFile); 10] = [
     ("mounts", PidFile::Mounts),
     ("mountinfo", PidFile::Mountinfo),
     ("limits", PidFile::Limits),
+    ("mem", PidFile::Mem),
 ];
 
 impl PidFile {
@@ -197,6 +201,7 @@ pub fn thread_of(p: &Proc, tid: i32) -> Result<Arc<Thread>, Errno> {
 pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile, permitted: bool) -> Result<Vec<u8>, Errno> {
     Ok(match f {
         PidFile::Exe => return Err(Errno::EINVAL),
+        PidFile::Mem => return Err(Errno::EIO),
         PidFile::Cmdline => {
             let mut out = Vec::new();
             if !p.is_zombie() {
@@ -341,7 +346,11 @@ fn status(p: &UProc, td: Option<&Thread>) -> String {
     line("Ngid", "0".into());
     line("Pid", pid.to_string());
     line("PPid", p.rec.ppid.load(Ordering::Relaxed).to_string());
-    line("TracerPid", "0".into());
+    let tracer = match td.and_then(|t| t.as_user()) {
+        Some(u) => crate::kern::ptrace::thread_tracer(u),
+        None => crate::kern::ptrace::tracer_pid(p),
+    };
+    line("TracerPid", tracer.to_string());
     line("Uid", format!("{}\t{}\t{}\t{}", c.uid, c.euid, c.suid, c.fsuid));
     line("Gid", format!("{}\t{}\t{}\t{}", c.gid, c.egid, c.sgid, c.fsgid));
     line("FDSize", fdsize.to_string());

@@ -6,6 +6,7 @@
 //!  /proc/sys/kernel/osrelease   0444  uname -r
 //!  /proc/sys/kernel/core_pattern 0644 where core files go (core(5); no `|` pipes)
 //!  /proc/sys/kernel/randomize_va_space  0644  0, 1 or 2: address-space randomisation at exec
+//!  /proc/sys/kernel/yama/ptrace_scope  0644  Yama's ptrace restriction, 0-3 (1 by default; 3 sticks)
 //!  /proc/sys/kernel/pid_max     0444  the largest pid + 1 (pids wrap below it)
 //!  /proc/sys/kernel/tainted     0444  0: nothing taints vk
 //!  /proc/sys/kernel/random/boot_id  0444  a UUID made once per boot
@@ -32,6 +33,7 @@ pub enum SysDir {
     Kernel,
     Debug,
     Kdb,
+    Yama,
     Random,
     Fs,
 }
@@ -44,6 +46,7 @@ pub enum Ctl {
     Osrelease,
     CorePattern,
     RandomizeVaSpace,
+    PtraceScope,
     KdbEnter,
     KdbPanic,
     KdbTrap,
@@ -63,7 +66,7 @@ pub enum Entry {
     Ctl(Ctl),
 }
 
-pub const CTLS: [Ctl; 15] = [
+pub const CTLS: [Ctl; 16] = [
     Ctl::Hostname,
     Ctl::Ostype,
     Ctl::Osrelease,
@@ -72,6 +75,7 @@ pub const CTLS: [Ctl; 15] = [
     Ctl::KdbEnter,
     Ctl::KdbPanic,
     Ctl::KdbTrap,
+    Ctl::PtraceScope,
     Ctl::PidMax,
     Ctl::Tainted,
     Ctl::BootId,
@@ -80,7 +84,7 @@ pub const CTLS: [Ctl; 15] = [
     Ctl::FileMax,
     Ctl::NrOpen,
 ];
-pub const DIRS: [SysDir; 6] = [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb, SysDir::Random, SysDir::Fs];
+pub const DIRS: [SysDir; 7] = [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb, SysDir::Yama, SysDir::Random, SysDir::Fs];
 
 /// fs.file-max: Linux's default on a machine of this size is in the millions; descriptors
 /// are bounded per process (RLIMIT_NOFILE) and nothing counts them system-wide.
@@ -102,6 +106,7 @@ impl SysDir {
                 ("tainted", Entry::Ctl(Ctl::Tainted)),
                 ("core_pattern", Entry::Ctl(Ctl::CorePattern)),
                 ("randomize_va_space", Entry::Ctl(Ctl::RandomizeVaSpace)),
+                ("yama", Entry::Dir(SysDir::Yama)),
                 ("random", Entry::Dir(SysDir::Random)),
             ],
             SysDir::Random => &[("boot_id", Entry::Ctl(Ctl::BootId)), ("uuid", Entry::Ctl(Ctl::Uuid))],
@@ -110,6 +115,7 @@ impl SysDir {
                 ("file-max", Entry::Ctl(Ctl::FileMax)),
                 ("nr_open", Entry::Ctl(Ctl::NrOpen)),
             ],
+            SysDir::Yama => &[("ptrace_scope", Entry::Ctl(Ctl::PtraceScope))],
             SysDir::Debug => &[("kdb", Entry::Dir(SysDir::Kdb))],
             SysDir::Kdb => &[
                 ("enter", Entry::Ctl(Ctl::KdbEnter)),
@@ -136,7 +142,7 @@ impl Ctl {
     /// Permission bits.
     pub fn mode(self) -> u32 {
         match self {
-            Ctl::Hostname | Ctl::PipeMaxSize | Ctl::CorePattern | Ctl::RandomizeVaSpace => 0o644,
+            Ctl::Hostname | Ctl::PipeMaxSize | Ctl::CorePattern | Ctl::RandomizeVaSpace | Ctl::PtraceScope => 0o644,
             Ctl::Ostype | Ctl::Osrelease | Ctl::PidMax | Ctl::Tainted | Ctl::BootId | Ctl::Uuid | Ctl::FileMax | Ctl::NrOpen => 0o444,
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => 0o200,
         }
@@ -169,6 +175,7 @@ impl Ctl {
                 Ok(p)
             }
             Ctl::RandomizeVaSpace => Ok(format!("{}\n", crate::kern::exec::aslr::randomize_va_space()).into_bytes()),
+            Ctl::PtraceScope => Ok(format!("{}\n", crate::kern::ptrace::ptrace_scope()).into_bytes()),
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => {
                 Err(if caller_is_root() { Errno::EIO } else { Errno::EACCES })
             }
@@ -217,6 +224,10 @@ impl Ctl {
             Ctl::RandomizeVaSpace => {
                 let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();
                 crate::kern::exec::aslr::set_randomize_va_space(text.parse().map_err(|_| Errno::EINVAL)?)?;
+            }
+            Ctl::PtraceScope => {
+                let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();
+                crate::kern::ptrace::set_ptrace_scope(text.parse().map_err(|_| Errno::EINVAL)?)?;
             }
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => {
                 let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();

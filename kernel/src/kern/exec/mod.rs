@@ -104,12 +104,14 @@ pub struct Request<'a> {
     pub owner: u64,
     /// The caller's persona (personality(2)).
     pub persona: Persona,
+    /// Set-id bits are ignored (a tracer without CAP_SYS_PTRACE: Linux's LSM_UNSAFE_PTRACE).
+    pub no_setid: bool,
 }
 
 /// Load `req.path` with its arguments and environment.
 pub fn load(req: Request<'_>) -> Result<Image, ExecError> {
-    let Request { cwd, path, argv, envp, cred, owner, persona } = req;
-    load_depth(cwd, path, path, argv, envp, Process { cred, owner, persona }, 0)
+    let Request { cwd, path, argv, envp, cred, owner, persona, no_setid } = req;
+    load_depth(cwd, path, path, argv, envp, Process { cred, owner, persona, no_setid }, 0)
 }
 
 /// Who an image is loaded for.
@@ -117,6 +119,7 @@ struct Process {
     cred: Cred,
     owner: u64,
     persona: Persona,
+    no_setid: bool,
 }
 
 /// `execfn` is the path given to execve (AT_EXECFN), kept through `#!` interpreters.
@@ -220,7 +223,7 @@ fn load_elf(
     // The setuid and setgid bits of the program finally run (an interpreter's, for a `#!`;
     // never the ELF interpreter's).
     let attr = v.attr()?;
-    let nosuid = !crate::fs::mount::suid_allowed(&exe.path);
+    let nosuid = !crate::fs::mount::suid_allowed(&exe.path) || who.no_setid;
     let (cred, secure) = who.cred.exec(attr.uid, attr.gid, attr.mode, nosuid);
     let persona = who.persona.after_exec(takes_setid(attr.mode, nosuid));
     let layout = Layout::choose(persona);
