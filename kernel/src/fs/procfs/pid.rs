@@ -45,7 +45,7 @@ pub enum PidFile {
 }
 
 /// Names and files of `/proc/PID/` (besides the `fd` and `task` directories).
-pub const PID_FILES: [(&str, PidFile); 10] = [
+pub const PID_FILES: [(&str, PidFile); 11] = [
     ("exe", PidFile::Exe),
     ("cmdline", PidFile::Cmdline),
     ("auxv", PidFile::Auxv),
