@@ -54,8 +54,10 @@ fn run(k: &mut PtyKernel, n: u32, line: &str) -> String {
     k.type_bytes(format!("{line}; echo END$(({n}+1000))\r").as_bytes());
     let out = wait_for(k, &format!("END{}", n + 1000));
     let out = out.split_once('\n').map_or(out.as_str(), |(_echo, rest)| rest);
-    // bash turns bracketed paste off while a command runs and on again at the prompt.
-    let out = out.replace(BRACKETED_PASTE_OFF, "").replace(BRACKETED_PASTE_ON, "");
+    // bash turns bracketed paste off (and returns the cursor) while a command runs, and on
+    // again at the prompt; the terminal ends lines with \r\n.
+    let out = out.replace(BRACKETED_PASTE_OFF, "").replace(BRACKETED_PASTE_ON, "").replace("\r\n", "\n");
+    let out = out.trim_start_matches('\r').to_string();
     wait_for(k, "root@vk:~# ");
     out
 }
