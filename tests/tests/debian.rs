@@ -17,6 +17,10 @@ use vk_tests::{PtyKernel, bin};
 /// Memory for the Debian guest.
 const MEMORY: &str = "256m";
 
+/// The terminal controls bash (readline) writes around each command.
+const BRACKETED_PASTE_ON: &str = "\x1b[?2004h";
+const BRACKETED_PASTE_OFF: &str = "\x1b[?2004l";
+
 fn debian_image() -> PathBuf {
     let img = bin("debian.img");
     assert!(img.is_file(), "{} is missing: run `make debian`", img.display());
@@ -49,7 +53,11 @@ fn boot_and_log_in(image: &Path, writable: bool) -> PtyKernel {
 fn run(k: &mut PtyKernel, n: u32, line: &str) -> String {
     k.type_bytes(format!("{line}; echo END$(({n}+1000))\r").as_bytes());
     let out = wait_for(k, &format!("END{}", n + 1000));
-    let out = out.split_once('\n').map_or(out.as_str(), |(_echo, rest)| rest).to_string();
+    let out = out.split_once('\n').map_or(out.as_str(), |(_echo, rest)| rest);
+    // bash turns bracketed paste off (and returns the cursor) while a command runs, and on
+    // again at the prompt; the terminal ends lines with \r\n.
+    let out = out.replace(BRACKETED_PASTE_OFF, "").replace(BRACKETED_PASTE_ON, "").replace("\r\n", "\n");
+    let out = out.trim_start_matches('\r').to_string();
     wait_for(k, "root@vk:~# ");
     out
 }
