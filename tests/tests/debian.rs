@@ -69,6 +69,8 @@ fn boots_to_login_and_runs_everyday_tools() {
     let boot = k.output();
     assert!(boot.contains("INIT: Entering runlevel: 2"), "{boot}");
     assert!(boot.contains("Debian GNU/Linux 12 vk console"), "{boot}");
+    // Every boot script finds what it needs: /dev/shm and /dev/pts mount, /tmp is cleaned.
+    assert!(!boot.contains("failed!") && !boot.contains("(warning)"), "{boot}");
 
     let id = run(&mut k, 1, "id");
     assert!(id.contains("uid=0(root) gid=0(root) groups=0(root)"), "{id}");
@@ -116,6 +118,15 @@ fn boots_to_login_and_runs_everyday_tools() {
     );
     assert!(!su.contains("root:"), "nobody read /etc/shadow: {su}");
 
+    // A new user: her home and files are hers, /etc/shadow is not.
+    let alice =
+        run(&mut k, 12, "useradd -m alice && su - alice -c 'id -un; pwd; touch mine; ls -l mine; cat /etc/shadow'");
+    assert!(alice.lines().any(|l| l == "alice") && alice.contains("/home/alice"), "{alice}");
+    assert!(alice.contains("-rw-r--r-- 1 alice alice 0 ") && alice.contains(" mine"), "{alice}");
+    assert!(alice.contains("cat: /etc/shadow: Permission denied"), "{alice}");
+    let who = run(&mut k, 13, "who");
+    assert!(who.lines().any(|l| l.starts_with("root") && l.contains("console")), "{who}");
+
     // What later tests and users need: strace, gdb, ip, apt, CA certificates.
     let v = run(
         &mut k,
@@ -130,7 +141,8 @@ fn boots_to_login_and_runs_everyday_tools() {
     assert!(ncerts > 100, "CA certificates: {v}");
 }
 
-/// `poweroff -f` halts the kernel (status 0) and leaves the file system clean.
+/// `poweroff` (sysvinit: runlevel 0, the halt scripts, then halt(8)) stops the kernel with
+/// status 0 and leaves the file system clean.
 #[test]
 fn poweroff_leaves_a_clean_file_system() {
     let image = debian_image();
@@ -143,7 +155,9 @@ fn poweroff_leaves_a_clean_file_system() {
     let mut k = boot_and_log_in(&copy, true);
     let touch = run(&mut k, 1, "echo kept > /root/note && sync && cat /root/note");
     assert!(touch.contains("kept"), "{touch}");
-    k.type_bytes(b"poweroff -f\r");
+    k.type_bytes(b"poweroff\r");
+    wait_for(&mut k, "INIT: Switching to runlevel: 0");
+    wait_for(&mut k, "Will now halt.");
     wait_for(&mut k, "The operating system has halted.");
     let status = k.wait();
     assert_eq!(status.code(), Some(0), "{}", k.output());
