@@ -105,6 +105,10 @@ impl Vnode for SocketFile {
         self.sock.poll()
     }
 
+    fn poll_gen(&self) -> (u64, u64) {
+        self.sock.poll_gen()
+    }
+
     fn seekable(&self) -> bool {
         false
     }

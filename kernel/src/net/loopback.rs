@@ -389,6 +389,10 @@ impl Socket for LoopSocket {
         self.inner.poll() | err
     }
 
+    fn poll_gen(&self) -> (u64, u64) {
+        self.inner.poll_gen()
+    }
+
     fn queued(&self, outq: bool) -> Result<usize, Errno> {
         self.inner.queued(outq)
     }

@@ -204,6 +204,11 @@ pub trait Socket: Send + Sync + Debug {
     /// poll(2) readiness (POLLIN, POLLOUT, POLLHUP, POLLRDHUP, POLLERR … as Linux reports
     /// them for this kind of socket).
     fn poll(&self) -> u16;
+    /// Counts of the wake-ups it sent (data arriving, room appearing), for edge-triggered
+    /// epoll ([`crate::fs::vfs::Vnode::poll_gen`]); (0, 0): rising edges of `poll` only.
+    fn poll_gen(&self) -> (u64, u64) {
+        (0, 0)
+    }
     /// FIONREAD/SIOCINQ (bytes ready to read) and SIOCOUTQ (bytes sent, not yet read).
     fn queued(&self, _outq: bool) -> Result<usize, Errno> {
         Err(Errno::ENOTTY)

@@ -62,6 +62,8 @@ const SOMAXCONN: usize = 4096;
 #[derive(Debug, Default)]
 pub(crate) struct Wmem {
     bytes: AtomicUsize,
+    /// Times room appeared (a message of its socket consumed): edge-triggered EPOLLOUT.
+    out_gen: AtomicU64,
 }
 
 impl Wmem {
@@ -70,6 +72,13 @@ impl Wmem {
     }
     fn get(&self) -> usize {
         self.bytes.load(Ordering::Acquire)
+    }
+}
+
+impl UnixSocket {
+    /// A message was queued on it: a new edge for edge-triggered readers.
+    pub(super) fn note_arrival(&self) {
+        self.in_gen.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -120,6 +129,8 @@ pub struct UnixSocket {
     ino: AtomicU64,
     /// Its number in the list of all sockets.
     serial: u64,
+    /// Messages queued on it to read: edge-triggered EPOLLIN.
+    in_gen: AtomicU64,
 }
 
 /// socket(AF_UNIX, type, protocol): protocol must be 0 (or PF_UNIX).
@@ -205,6 +216,7 @@ impl UnixSocket {
             me: Weak::clone(me),
             ino: AtomicU64::new(0),
             serial,
+            in_gen: AtomicU64::new(0),
         });
         names::register(&s);
         s
@@ -538,6 +550,10 @@ impl Socket for UnixSocket {
             lnet::SO_ACCEPTCONN => Ok(crate::net::int_opt(i32::from(st.conn == Conn::Listening))),
             _ => Err(Errno::ENOPROTOOPT),
         }
+    }
+
+    fn poll_gen(&self) -> (u64, u64) {
+        (self.in_gen.load(Ordering::Acquire), self.wmem.out_gen.load(Ordering::Acquire))
     }
 
     fn poll(&self) -> u16 {

@@ -68,6 +68,7 @@ impl Msg {
 impl Drop for Msg {
     fn drop(&mut self) {
         self.wmem.bytes.fetch_sub(self.charge, std::sync::atomic::Ordering::AcqRel);
+        self.wmem.out_gen.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         wakeup(self.wmem.chan());
         poll_wakeup();
     }
@@ -155,6 +156,7 @@ impl UnixSocket {
                 return if sent > 0 { Ok(sent) } else { Err(Errno::EPIPE) };
             }
             sent += n;
+            peer.note_arrival();
             wakeup(peer.rx_chan());
             poll_wakeup();
         }
@@ -250,6 +252,7 @@ impl UnixSocket {
             tst.rx.push_back(m);
             drop(tst);
             drop(g);
+            target.note_arrival();
             wakeup(target.rx_chan());
             poll_wakeup();
             return Ok(a.data.len());
