@@ -22,9 +22,17 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// The longest wait worth a spin: above it (a futex hand-over costs a few µs on an idle
-/// host, tens on a busy one) the spinner would mostly burn the CPU.
-pub const SPIN_MAX_NS: u64 = 20_000;
+/// The longest wait worth a spin: above it the spinner would mostly burn the CPU. A futex
+/// hand-over costs a few µs on some idle hosts and 34 µs on the development machine (floor.c's
+/// seccomp_trap_futex_ns), tens more on a busy one: a page fault's ~9 µs must still spin.
+pub const SPIN_MAX_NS: u64 = 50_000;
+/// The spin of a side whose average wait is long. A wait that ends in a sleep includes the
+/// futex wake-up, which costs more than [`SPIN_MAX_NS`] on some hosts (34 µs on the
+/// development machine, idle): without a probe, an average once above the limit would only
+/// ever be fed such waits and never come back under it, and every hand-over would sleep
+/// (a null system call at 58 µs instead of 3). A short wait the probe catches is measured
+/// as it is and brings the average down.
+const PROBE_NS: u64 = 3_000;
 /// One sample counts at most this much in an average (a system call that slept for a second
 /// must not stop spinning for the next hundred waits).
 const SAMPLE_MAX_NS: u64 = 4 * SPIN_MAX_NS;
@@ -87,10 +95,11 @@ impl Average {
         self.0.store((old * 7 + ns) / 8, Ordering::Relaxed);
     }
 
-    /// How long to spin: up to twice the average, none when it is too long to be worth it.
+    /// How long to spin: up to twice the average; a short probe ([`PROBE_NS`]) when the
+    /// average is too long to be worth more.
     fn budget(&self) -> Option<Duration> {
         let avg = self.0.load(Ordering::Relaxed);
-        (avg <= SPIN_MAX_NS).then(|| Duration::from_nanos((2 * avg).clamp(1_000, SPIN_MAX_NS)))
+        Some(Duration::from_nanos(if avg <= SPIN_MAX_NS { (2 * avg).clamp(1_000, SPIN_MAX_NS) } else { PROBE_NS }))
     }
 }
 
