@@ -10,7 +10,7 @@
  * address, ENOMEM for an unmapped range); getcpu (a CPU below the online count, node 0);
  * getrlimit/setrlimit (the same limits as prlimit, EINVAL for a soft limit above the hard one,
  * EPERM for a user raising the hard limit; RLIMIT_NPROC's EAGAIN for fork, RLIMIT_AS's ENOMEM for
- * mmap); clock_settime and settimeofday (EINVAL for a bad
+ * mmap, RLIMIT_CPU's SIGXCPU and the soft limit raised by a second); clock_settime and settimeofday (EINVAL for a bad
  * clock or time, EPERM for a user); lseek's SEEK_DATA and SEEK_HOLE (data at the offset, the
  * hole at the end, ENXIO past it); mmap of /dev/zero (MAP_SHARED shared with a child,
  * MAP_PRIVATE not; EACCES for a shared writable mapping of a read-only descriptor).
@@ -21,6 +21,7 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -188,6 +189,34 @@ static void test_enforced_limits(void)
     CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+static volatile sig_atomic_t xcpu;
+static void on_xcpu(int sig)
+{
+    (void)sig;
+    xcpu = 1;
+}
+
+/* RLIMIT_CPU: SIGXCPU once the process has used its soft limit of CPU seconds, and the soft
+ * limit one higher after it (the hard limit is further). */
+static void test_cpu_limit(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        vktest_passed = vktest_failed = 0;
+        signal(SIGXCPU, on_xcpu);
+        struct rlimit r = {1, RLIM_INFINITY};
+        CHECK(setrlimit(RLIMIT_CPU, &r) == 0);
+        time_t start = time(NULL);
+        while (!xcpu && time(NULL) < start + 120)
+            ;
+        CHECK(xcpu);
+        CHECK(getrlimit(RLIMIT_CPU, &r) == 0 && r.rlim_cur == 2);
+        vktest_child_done();
+    }
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 static void test_settime(void)
 {
     struct timespec now;
@@ -240,6 +269,7 @@ int main(int argc, char **argv)
     test_getcpu();
     test_rlimit();
     test_enforced_limits();
+    test_cpu_limit();
     test_settime();
     test_seek_data();
     vktest_done();
