@@ -13,13 +13,16 @@
  * mmap, RLIMIT_CPU's SIGXCPU and the soft limit raised by a second); clock_settime and settimeofday (EINVAL for a bad
  * clock or time, EPERM for a user); lseek's SEEK_DATA and SEEK_HOLE (data at the offset, the
  * hole at the end, ENXIO past it); mmap of /dev/zero (MAP_SHARED shared with a child,
- * MAP_PRIVATE not; EACCES for a shared writable mapping of a read-only descriptor).
+ * MAP_PRIVATE not; EACCES for a shared writable mapping of a read-only descriptor); O_TMPFILE (an
+ * unnamed file with no links that no listing shows; EINVAL read-only or with O_CREAT, ENOTDIR).
  *
  * Usage: t_calls [DIR] — scratch files in DIR (default /tmp).
  */
 #include "vktest.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -259,9 +262,48 @@ static void test_seek_data(void)
     unlink(path);
 }
 
+static int count_entries(const char *d)
+{
+    DIR *dp = opendir(d);
+    int n = 0;
+    while (dp && readdir(dp))
+        n++;
+    if (dp)
+        closedir(dp);
+    return n;
+}
+
+/* O_TMPFILE: an unnamed file in a directory, gone with its descriptor. */
+static void test_tmpfile(void)
+{
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/t_calls.tmp.%d", dir, (int)getpid());
+    REQUIRE(mkdir(sub, 0755) == 0);
+    int before = count_entries(sub);
+    int fd = open(sub, O_TMPFILE | O_RDWR, 0640);
+    CHECK(fd >= 0);
+    CHECK(write(fd, "data", 4) == 4);
+    char b[8] = {0};
+    CHECK(pread(fd, b, sizeof b, 0) == 4 && memcmp(b, "data", 4) == 0);
+    struct stat st;
+    CHECK(fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0 && (st.st_mode & 0777) == (0640 & ~022 & 0640));
+    CHECK(count_entries(sub) == before);
+    close(fd);
+    CHECK(open(sub, O_TMPFILE | O_RDONLY, 0600) == -1 && errno == EINVAL);
+    CHECK(open(sub, O_TMPFILE | O_RDWR | O_CREAT, 0600) == -1 && errno == EINVAL);
+    char file[320];
+    snprintf(file, sizeof file, "%s/f", sub);
+    int f = open(file, O_CREAT | O_WRONLY, 0600);
+    close(f);
+    CHECK(open(file, O_TMPFILE | O_RDWR, 0600) == -1 && errno == ENOTDIR);
+    unlink(file);
+    CHECK(rmdir(sub) == 0);
+}
+
 int main(int argc, char **argv)
 {
     vktest_reset_signals();
+    umask(022);
     snprintf(dir, sizeof dir, "%s", argc > 1 ? argv[1] : "/tmp");
     test_xattr();
     test_mlock();
@@ -272,5 +314,6 @@ int main(int argc, char **argv)
     test_cpu_limit();
     test_settime();
     test_seek_data();
+    test_tmpfile();
     vktest_done();
 }
