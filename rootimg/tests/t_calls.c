@@ -14,7 +14,8 @@
  * clock or time, EPERM for a user); lseek's SEEK_DATA and SEEK_HOLE (data at the offset, the
  * hole at the end, ENXIO past it); mmap of /dev/zero (MAP_SHARED shared with a child,
  * MAP_PRIVATE not; EACCES for a shared writable mapping of a read-only descriptor); O_TMPFILE (an
- * unnamed file with no links that no listing shows; EINVAL read-only or with O_CREAT, ENOTDIR).
+ * unnamed file with no links that no listing shows; EINVAL read-only or with O_CREAT, ENOTDIR);
+ * /proc/self/environ (the starting environment, NUL-separated, mode 0400; a new one after execve).
  *
  * Usage: t_calls [DIR] — scratch files in DIR (default /tmp).
  */
@@ -300,11 +301,55 @@ static void test_tmpfile(void)
     CHECK(rmdir(sub) == 0);
 }
 
+extern char **environ;
+
+static int read_file(const char *path, char *buf, int max)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    int n = 0, r;
+    while (n < max && (r = read(fd, buf + n, max - n)) > 0)
+        n += r;
+    close(fd);
+    return n;
+}
+
+/* /proc/self/environ: the environment the program started with, NUL-separated. */
+static void test_environ(char *self)
+{
+    static char want[65536], got[65536];
+    int n = 0;
+    for (char **e = environ; *e && n + (int)strlen(*e) + 1 < (int)sizeof want; e++) {
+        memcpy(want + n, *e, strlen(*e) + 1);
+        n += strlen(*e) + 1;
+    }
+    int g = read_file("/proc/self/environ", got, sizeof got);
+    CHECKF(g == n && memcmp(got, want, n) == 0, "got %d bytes, want %d", g, n);
+    struct stat st;
+    CHECK(stat("/proc/self/environ", &st) == 0 && (st.st_mode & 0777) == 0400);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *args[] = {self, "--environ", NULL};
+        char *env[] = {"A=1", "B=two", NULL};
+        execve("/proc/self/exe", args, env);
+        _exit(3);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--environ") == 0) {
+        char got[64];
+        int g = read_file("/proc/self/environ", got, sizeof got);
+        return g == 10 && memcmp(got, "A=1\0B=two\0", 10) == 0 ? 0 : 1;
+    }
     vktest_reset_signals();
     umask(022);
     snprintf(dir, sizeof dir, "%s", argc > 1 ? argv[1] : "/tmp");
+    test_environ(argv[0]);
     test_xattr();
     test_mlock();
     test_dev_zero();
