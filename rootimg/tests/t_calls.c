@@ -10,17 +10,22 @@
  * address, ENOMEM for an unmapped range); getcpu (a CPU below the online count, node 0);
  * getrlimit/setrlimit (the same limits as prlimit, EINVAL for a soft limit above the hard one,
  * EPERM for a user raising the hard limit; RLIMIT_NPROC's EAGAIN for fork, RLIMIT_AS's ENOMEM for
- * mmap); clock_settime and settimeofday (EINVAL for a bad
+ * mmap, RLIMIT_CPU's SIGXCPU and the soft limit raised by a second); clock_settime and settimeofday (EINVAL for a bad
  * clock or time, EPERM for a user); lseek's SEEK_DATA and SEEK_HOLE (data at the offset, the
  * hole at the end, ENXIO past it); mmap of /dev/zero (MAP_SHARED shared with a child,
- * MAP_PRIVATE not; EACCES for a shared writable mapping of a read-only descriptor).
+ * MAP_PRIVATE not; EACCES for a shared writable mapping of a read-only descriptor); O_TMPFILE (an
+ * unnamed file with no links that no listing shows; EINVAL read-only or with O_CREAT, ENOTDIR);
+ * /proc/self/environ (the starting environment, NUL-separated, mode 0400; a new one after execve).
  *
  * Usage: t_calls [DIR] — scratch files in DIR (default /tmp).
  */
 #include "vktest.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -188,6 +193,34 @@ static void test_enforced_limits(void)
     CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+static volatile sig_atomic_t xcpu;
+static void on_xcpu(int sig)
+{
+    (void)sig;
+    xcpu = 1;
+}
+
+/* RLIMIT_CPU: SIGXCPU once the process has used its soft limit of CPU seconds, and the soft
+ * limit one higher after it (the hard limit is further). */
+static void test_cpu_limit(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        vktest_passed = vktest_failed = 0;
+        signal(SIGXCPU, on_xcpu);
+        struct rlimit r = {1, RLIM_INFINITY};
+        CHECK(setrlimit(RLIMIT_CPU, &r) == 0);
+        time_t start = time(NULL);
+        while (!xcpu && time(NULL) < start + 120)
+            ;
+        CHECK(xcpu);
+        CHECK(getrlimit(RLIMIT_CPU, &r) == 0 && r.rlim_cur == 2);
+        vktest_child_done();
+    }
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 static void test_settime(void)
 {
     struct timespec now;
@@ -230,17 +263,102 @@ static void test_seek_data(void)
     unlink(path);
 }
 
+static int count_entries(const char *d)
+{
+    DIR *dp = opendir(d);
+    int n = 0;
+    while (dp && readdir(dp))
+        n++;
+    if (dp)
+        closedir(dp);
+    return n;
+}
+
+/* O_TMPFILE: an unnamed file in a directory, gone with its descriptor. */
+static void test_tmpfile(void)
+{
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/t_calls.tmp.%d", dir, (int)getpid());
+    REQUIRE(mkdir(sub, 0755) == 0);
+    int before = count_entries(sub);
+    int fd = open(sub, O_TMPFILE | O_RDWR, 0640);
+    CHECK(fd >= 0);
+    CHECK(write(fd, "data", 4) == 4);
+    char b[8] = {0};
+    CHECK(pread(fd, b, sizeof b, 0) == 4 && memcmp(b, "data", 4) == 0);
+    struct stat st;
+    CHECK(fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0 && (st.st_mode & 0777) == (0640 & ~022 & 0640));
+    CHECK(count_entries(sub) == before);
+    close(fd);
+    CHECK(open(sub, O_TMPFILE | O_RDONLY, 0600) == -1 && errno == EINVAL);
+    CHECK(open(sub, O_TMPFILE | O_RDWR | O_CREAT, 0600) == -1 && errno == EINVAL);
+    char file[320];
+    snprintf(file, sizeof file, "%s/f", sub);
+    int f = open(file, O_CREAT | O_WRONLY, 0600);
+    close(f);
+    CHECK(open(file, O_TMPFILE | O_RDWR, 0600) == -1 && errno == ENOTDIR);
+    unlink(file);
+    CHECK(rmdir(sub) == 0);
+}
+
+extern char **environ;
+
+static int read_file(const char *path, char *buf, int max)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    int n = 0, r;
+    while (n < max && (r = read(fd, buf + n, max - n)) > 0)
+        n += r;
+    close(fd);
+    return n;
+}
+
+/* /proc/self/environ: the environment the program started with, NUL-separated. */
+static void test_environ(char *self)
+{
+    static char want[65536], got[65536];
+    int n = 0;
+    for (char **e = environ; *e && n + (int)strlen(*e) + 1 < (int)sizeof want; e++) {
+        memcpy(want + n, *e, strlen(*e) + 1);
+        n += strlen(*e) + 1;
+    }
+    int g = read_file("/proc/self/environ", got, sizeof got);
+    CHECKF(g == n && memcmp(got, want, n) == 0, "got %d bytes, want %d", g, n);
+    struct stat st;
+    CHECK(stat("/proc/self/environ", &st) == 0 && (st.st_mode & 0777) == 0400);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *args[] = {self, "--environ", NULL};
+        char *env[] = {"A=1", "B=two", NULL};
+        execve("/proc/self/exe", args, env);
+        _exit(3);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--environ") == 0) {
+        char got[64];
+        int g = read_file("/proc/self/environ", got, sizeof got);
+        return g == 10 && memcmp(got, "A=1\0B=two\0", 10) == 0 ? 0 : 1;
+    }
     vktest_reset_signals();
+    umask(022);
     snprintf(dir, sizeof dir, "%s", argc > 1 ? argv[1] : "/tmp");
+    test_environ(argv[0]);
     test_xattr();
     test_mlock();
     test_dev_zero();
     test_getcpu();
     test_rlimit();
     test_enforced_limits();
+    test_cpu_limit();
     test_settime();
     test_seek_data();
+    test_tmpfile();
     vktest_done();
 }

@@ -11,7 +11,8 @@
  * (what tail -f waits for), IN_ATTRIB, IN_DELETE_SELF then IN_IGNORED when it is removed;
  * inotify_rm_watch's IN_IGNORED and EINVAL for an unknown watch; IN_ONESHOT; records
  * padded to 16 bytes with a NUL-terminated name; equal events merged; EINVAL for a buffer too
- * small for one event; FIONREAD; poll and a blocking read woken by an event.
+ * small for one event; FIONREAD; poll and a blocking read woken by an event;
+ * /proc/sys/fs/inotify/max_queued_events.
  *
  * Usage: t_inotify [DIR] — works in a new directory under DIR (default /tmp).
  */
@@ -248,6 +249,11 @@ int main(int argc, char **argv)
     test_dir_events();
     test_file_events();
     test_blocking();
+    FILE *f = fopen("/proc/sys/fs/inotify/max_queued_events", "r");
+    long q = 0;
+    CHECK(f && fscanf(f, "%ld", &q) == 1 && q > 0);
+    if (f)
+        fclose(f);
     CHECK(rmdir(dir) == 0);
     vktest_done();
 }

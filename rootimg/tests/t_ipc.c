@@ -13,7 +13,8 @@
  * exit), semtimedop's timeout (EAGAIN). msgget/msgsnd/msgrcv/msgctl (types: first, exact,
  * lowest up to |t|, MSG_EXCEPT; E2BIG and MSG_NOERROR; ENOMSG; a receiver waiting for a sender;
  * a full queue's EAGAIN after IPC_SET lowers msg_qbytes; IPC_STAT's counts and pids; EIDRM for a
- * waiter when the queue goes; EINVAL for type 0).
+ * waiter when the queue goes; EINVAL for type 0). /proc/sys/kernel/{shmmni,msgmax,msgmnb,msgmni,sem}
+ * agree with the IPC_INFO answers.
  */
 #include "vktest.h"
 
@@ -386,11 +387,39 @@ static void test_msg(void)
     CHECK(msgget(k, 0) == -1 && errno == ENOENT);
 }
 
+static long read_long(const char *path, int field)
+{
+    FILE *f = fopen(path, "r");
+    long v = -1;
+    for (int i = 0; f && i <= field; i++)
+        if (fscanf(f, "%ld", &v) != 1)
+            v = -1;
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* /proc/sys/kernel's limits agree with what the *_INFO commands answer. */
+static void test_sysctl(void)
+{
+    struct shminfo si;
+    CHECK(shmctl(0, IPC_INFO, (struct shmid_ds *)&si) >= 0 && read_long("/proc/sys/kernel/shmmni", 0) == (long)si.shmmni);
+    struct msginfo mi;
+    CHECK(msgctl(0, IPC_INFO, (struct msqid_ds *)&mi) >= 0);
+    CHECK(read_long("/proc/sys/kernel/msgmax", 0) == mi.msgmax && read_long("/proc/sys/kernel/msgmnb", 0) == mi.msgmnb &&
+          read_long("/proc/sys/kernel/msgmni", 0) == mi.msgmni);
+    struct seminfo se;
+    CHECK(semctl(0, 0, IPC_INFO, (union semun){.buf = (struct semid_ds *)&se}) >= 0);
+    CHECK(read_long("/proc/sys/kernel/sem", 0) == se.semmsl && read_long("/proc/sys/kernel/sem", 1) == se.semmns &&
+          read_long("/proc/sys/kernel/sem", 2) == se.semopm && read_long("/proc/sys/kernel/sem", 3) == se.semmni);
+}
+
 int main(void)
 {
     vktest_reset_signals();
     test_shm();
     test_sem();
     test_msg();
+    test_sysctl();
     vktest_done();
 }

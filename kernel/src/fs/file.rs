@@ -28,6 +28,8 @@ pub const O_NONBLOCK: u32 = 0o4000;
 pub const O_DIRECTORY: u32 = 0o200000;
 pub const O_NOFOLLOW: u32 = 0o400000;
 pub const O_CLOEXEC: u32 = 0o2000000;
+/// __O_TMPFILE (O_TMPFILE is it with O_DIRECTORY).
+pub const O_TMPFILE_BIT: u32 = 0o20000000;
 pub const O_PATH: u32 = 0o10000000;
 
 /// Most descriptors a process may have (RLIMIT_NOFILE).

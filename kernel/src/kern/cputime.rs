@@ -189,6 +189,31 @@ pub fn charge_user(td: &UThread, p: &UProc, user_ns: u64, total_ns: u64) {
             signal::send_to_proc(p, SigInfo::kernel(sig, SI_KERNEL));
         }
     }
+    cpu_limit(p);
+}
+
+/// RLIMIT_CPU: past the soft limit (in seconds of the process's CPU time) SIGXCPU, and the
+/// soft limit one second higher while it is below the hard one, as Linux does; at the hard
+/// limit SIGKILL.
+fn cpu_limit(p: &UProc) {
+    const RLIMIT_CPU: usize = 0;
+    let (soft, hard) = p.user().rlimits.lock()[RLIMIT_CPU];
+    if soft == crate::kern::uproc::RLIM_INFINITY {
+        return;
+    }
+    let secs = proc_times(p).total() / 1_000_000_000;
+    if secs >= hard {
+        signal::send_to_proc(p, SigInfo::kernel(signal::SIGKILL, SI_KERNEL));
+    } else if secs >= soft {
+        {
+            let mut l = p.user().rlimits.lock();
+            if l[RLIMIT_CPU].0 != soft {
+                return; // another thread got there first
+            }
+            l[RLIMIT_CPU].0 = soft + 1;
+        }
+        signal::send_to_proc(p, SigInfo::kernel(signal::SIGXCPU, SI_KERNEL));
+    }
 }
 
 /// getitimer: (value, interval) in ns.

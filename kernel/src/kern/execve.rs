@@ -112,6 +112,7 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     *u.exe.lock() = Some(image.path);
     *u.argv.lock() = image.argv;
     *u.auxv.lock() = image.auxv;
+    *u.environ.lock() = image.environ;
     crate::kern::fork::vfork_release(ctx.p);
     Ok(0)
 }

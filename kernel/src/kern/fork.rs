@@ -214,6 +214,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     *user.exe.lock() = pu.exe.lock().clone();
     *user.argv.lock() = pu.argv.lock().clone();
     *user.auxv.lock() = pu.auxv.lock().clone();
+    *user.environ.lock() = pu.environ.lock().clone();
     *user.rlimits.lock() = *pu.rlimits.lock();
     user.persona.store(pu.persona.load(Ordering::Relaxed), Ordering::Relaxed);
     // Any byte: one that is no signal means none is sent (the legacy clone takes it as is).

@@ -266,6 +266,7 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
     *p.user().exe.lock() = Some(image.path);
     *p.user().argv.lock() = image.argv;
     *p.user().auxv.lock() = image.auxv;
+    *p.user().environ.lock() = image.environ;
     let regs = platform::stub::UserRegs::start(image.entry, image.sp);
     let ut = UserThread::new(std::sync::Arc::new(t0), regs);
     let td = Thread::new_user(&p, tid_of(pid), &image.comm, ut, crate::kern::usertrap::user_main).map_err(|e| e.to_string())?;

@@ -99,9 +99,12 @@ pub struct UserProc {
     pub argv: SpinLock<Vec<Vec<u8>>>,
     /// The auxiliary vector exec gave the program (Linux's saved_auxv: /proc/PID/auxv).
     pub auxv: SpinLock<Vec<u8>>,
+    /// The environment exec gave the program (/proc/PID/environ: a copy, so a program that
+    /// rewrites its strings in place is not seen).
+    pub environ: SpinLock<Vec<u8>>,
     /// wait(2) status once it has exited.
     pub exit_status: SpinLock<Option<i32>>,
-    /// Resource limits (soft, hard) by RLIMIT_* number: NOFILE, CORE, NPROC (clone) and AS
+    /// Resource limits (soft, hard) by RLIMIT_* number: NOFILE, CORE, CPU, NPROC (clone) and AS
     /// (mmap, brk) are enforced, the others kept and reported.
     pub rlimits: SpinLock<[(u64, u64); RLIM_NLIMITS]>,
     /// A vfork child releases its parent (exec or exit): the parent sleeps until then.
@@ -152,6 +155,7 @@ impl UserProc {
             exe: SpinLock::new("proc_exe", None),
             argv: SpinLock::new("proc_argv", Vec::new()),
             auxv: SpinLock::new("proc_auxv", Vec::new()),
+            environ: SpinLock::new("proc_environ", Vec::new()),
             exit_status: SpinLock::new("proc_exit", None),
             rlimits: SpinLock::new("proc_rlimits", default_rlimits()),
             vfork_released: std::sync::atomic::AtomicBool::new(false),

@@ -309,7 +309,13 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(1)?;
     let flags = ctx.uint(2);
     let follow = flags & O_NOFOLLOW == 0;
-    let (np, created) = if flags & O_CREAT != 0 {
+    let (np, created) = if flags & file::O_TMPFILE_BIT != 0 {
+        // O_TMPFILE is __O_TMPFILE with O_DIRECTORY, without O_CREAT, opened for writing.
+        if flags & (file::O_TMPFILE_BIT | O_DIRECTORY | O_CREAT) != file::O_TMPFILE_BIT | O_DIRECTORY || flags & O_ACCMODE == O_RDONLY {
+            return Err(Errno::EINVAL);
+        }
+        (crate::sys::fsops::open_tmpfile(ctx, dirfd, &path, ctx.uint(3))?, true)
+    } else if flags & O_CREAT != 0 {
         if flags & O_DIRECTORY != 0 {
             return Err(Errno::EINVAL);
         }
@@ -322,7 +328,7 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     if vt == VType::Lnk && !follow {
         return Err(Errno::ELOOP);
     }
-    if flags & O_DIRECTORY != 0 && vt != VType::Dir {
+    if flags & O_DIRECTORY != 0 && vt != VType::Dir && flags & file::O_TMPFILE_BIT == 0 {
         return Err(Errno::ENOTDIR);
     }
     if vt == VType::Dir && flags & O_ACCMODE != O_RDONLY {

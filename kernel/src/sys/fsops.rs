@@ -74,6 +74,31 @@ pub fn open_create(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32, mode: u32
     }
 }
 
+/// openat(2) with O_TMPFILE: an unnamed regular file in the directory `path` names. It is
+/// made under a hidden name and unlinked at once (so it has no link and vanishes with its
+/// last descriptor), as memfds are; linking it back into the tree (linkat with
+/// AT_EMPTY_PATH) is not supported. ENOTDIR when `path` is not a directory.
+pub fn open_tmpfile(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32) -> Result<NamePath, Errno> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let dir = crate::sys::fs::lookup_at(ctx, dirfd, path, true)?;
+    if dir.vnode().vtype() != crate::fs::vfs::VType::Dir {
+        return Err(Errno::ENOTDIR);
+    }
+    let cred = cred(ctx);
+    loop {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("#{n}").into_bytes();
+        match vnops::create(&cred, &dir, &name, mode & !umask(ctx) & 0o7777) {
+            Ok(_) => {}
+            Err(Errno::EEXIST) => continue,
+            Err(e) => return Err(e),
+        }
+        let np = namei::namei(&dir, &name, false)?;
+        vnops::unlink(&cred, &dir, &name, false)?;
+        return Ok(np);
+    }
+}
+
 pub fn sys_open(ctx: &mut Ctx<'_>) -> SysResult {
     // open(path, flags, mode) is openat(AT_FDCWD, path, flags, mode).
     let r = *ctx.regs;

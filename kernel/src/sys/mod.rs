@@ -95,7 +95,7 @@ use Support::{Full, Partial};
 table! {
     0 => read, fs::sys_read, Full;
     1 => write, fs::sys_write, Full;
-    2 => open, fsops::sys_open, Full;
+    2 => open, fsops::sys_open, Partial("an O_TMPFILE file cannot be linked into the tree (linkat AT_EMPTY_PATH)");
     3 => close, fs::sys_close, Full;
     4 => stat, fsinfo::sys_stat, Full;
     5 => fstat, fsinfo::sys_fstat, Full;
@@ -233,7 +233,7 @@ table! {
     229 => clock_getres, time::sys_clock_getres, Full;
     230 => clock_nanosleep, time::sys_clock_nanosleep, Full;
     231 => exit_group, proc::sys_exit_group, Full;
-    257 => openat, fs::sys_openat, Full;
+    257 => openat, fs::sys_openat, Partial("an O_TMPFILE file cannot be linked into the tree (linkat AT_EMPTY_PATH)");
     258 => mkdirat, fsops::sys_mkdirat, Full;
     260 => fchownat, fsops::sys_fchownat, Full;
     262 => newfstatat, fsinfo::sys_newfstatat, Full;
@@ -255,7 +255,7 @@ table! {
     273 => set_robust_list, thread::sys_set_robust_list, Full;
     274 => get_robust_list, thread::sys_get_robust_list, Full;
     297 => rt_tgsigqueueinfo, signal::sys_rt_tgsigqueueinfo, Full;
-    302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported; NOFILE, CORE, NPROC and AS (mmap, brk) are enforced");
+    302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported; NOFILE, CORE, CPU, NPROC and AS (mmap, brk) are enforced");
     234 => tgkill, signal::sys_tgkill, Full;
     247 => waitid, proc::sys_waitid, Full;
     306 => syncfs, fsops::sys_syncfs, Full;
@@ -318,7 +318,7 @@ table! {
     27 => mincore, mlock::sys_mincore, Partial("resident means resident in the caller's address space (not the page cache)");
     309 => getcpu, proc::sys_getcpu, Full;
     97 => getrlimit, proc::sys_getrlimit, Full;
-    160 => setrlimit, proc::sys_setrlimit, Partial("limits are reported; NOFILE, CORE, NPROC and AS (mmap, brk) are enforced");
+    160 => setrlimit, proc::sys_setrlimit, Partial("limits are reported; NOFILE, CORE, CPU, NPROC and AS (mmap, brk) are enforced");
     227 => clock_settime, time::sys_clock_settime, Partial("refused with EPERM even for root: the realtime clock is the host's");
     164 => settimeofday, time::sys_settimeofday, Partial("refused with EPERM even for root: the realtime clock is the host's");
     101 => ptrace, ptrace::sys_ptrace, Partial("no hardware watchpoints or seccomp events; the tracer is a process");

@@ -270,7 +270,7 @@ impl Vnode for ProcNode {
             // proc(5): only the owner (or root) looks into a process's descriptors.
             Node::FdDir(_) | Node::FdInfoDir(_) => S_IFDIR | 0o500,
             // proc(5): the auxiliary vector is the owner's (0400, as Linux).
-            Node::Pid(_, PidFile::Auxv) | Node::Tid(_, _, PidFile::Auxv) => S_IFREG | 0o400,
+            Node::Pid(_, PidFile::Auxv | PidFile::Environ) | Node::Tid(_, _, PidFile::Auxv | PidFile::Environ) => S_IFREG | 0o400,
             // proc(5): the memory is the owner's to read and write (0600).
             Node::Pid(_, PidFile::Mem) | Node::Tid(_, _, PidFile::Mem) => S_IFREG | 0o600,
             _ => match n.vtype() {
@@ -435,7 +435,7 @@ impl Vnode for ProcNode {
 
     fn may_open(&self, flags: u32) -> Result<(), Errno> {
         match self.n {
-            Node::Pid(pid, PidFile::Maps) | Node::Tid(pid, _, PidFile::Maps) => may_inspect(pid),
+            Node::Pid(pid, PidFile::Maps | PidFile::Environ) | Node::Tid(pid, _, PidFile::Maps | PidFile::Environ) => may_inspect(pid),
             // proc_sys_permission: a setting's own mode decides writes, for root too.
             Node::Ctl(c) if flags & crate::fs::file::O_ACCMODE != crate::fs::file::O_RDONLY => c.check_write(),
             Node::Pid(pid, PidFile::Mem) | Node::Tid(pid, _, PidFile::Mem) => may_access_mem(pid),

@@ -1,4 +1,4 @@
-//! The per-process files of procfs (proc(5)): `/proc/PID/{stat,status,cmdline,comm,maps,auxv}`,
+//! The per-process files of procfs (proc(5)): `/proc/PID/{stat,status,cmdline,environ,comm,maps,auxv}`,
 //! the `fd/` links and, per thread, `task/TID/{stat,status,comm}`.
 //!
 //! Times are in clock ticks (USER_HZ, 100 a second) since boot, as `/proc/uptime` counts.
@@ -42,10 +42,12 @@ pub enum PidFile {
     /// The process's memory, read and written at its addresses (a debugger's: see
     /// `kern::ptrace::mem_rw`); not a text.
     Mem,
+    Environ,
 }
 
 /// Names and files of `/proc/PID/` (besides the `fd` and `task` directories).
-pub const PID_FILES: [(&str, PidFile); 11] = [
+pub const PID_FILES: [(&str, PidFile); 12] = [
+    ("environ", PidFile::Environ),
     ("exe", PidFile::Exe),
     ("cmdline", PidFile::Cmdline),
     ("auxv", PidFile::Auxv),
@@ -214,6 +216,8 @@ pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile, permitted: bool) -> Resu
         }
         // proc(5): the auxiliary vector exec passed, as (type, value) words to AT_NULL.
         PidFile::Auxv => if p.is_zombie() { Vec::new() } else { p.user().auxv.lock().clone() },
+        // proc(5): the environment the program was started with.
+        PidFile::Environ => if p.is_zombie() { Vec::new() } else { p.user().environ.lock().clone() },
         PidFile::Comm => format!("{}\n", comm(p, td)).into_bytes(),
         PidFile::Stat => stat(p, td, permitted).into_bytes(),
         PidFile::Status => status(p, td).into_bytes(),

@@ -14,6 +14,9 @@
 //!  /proc/sys/fs/pipe-max-size   0644  the most an unprivileged F_SETPIPE_SZ may ask for
 //!  /proc/sys/fs/file-max        0444  open files the system allows
 //!  /proc/sys/fs/nr_open         0444  the highest RLIMIT_NOFILE
+//!  /proc/sys/kernel/{shmmax,shmall,shmmni,sem,msgmax,msgmnb,msgmni}  0444  System V IPC's
+//!                                     limits (fixed in vk: Linux's defaults)
+//!  /proc/sys/fs/inotify/{max_queued_events,max_user_instances,max_user_watches}  0444
 //!  /proc/sys/debug/kdb/enter    0200  write 1: enter the debugger (`continue` resumes)
 //!  /proc/sys/debug/kdb/panic    0200  write 1: panic
 //!  /proc/sys/debug/kdb/trap     0200  write 1: take a page fault in kernel mode
@@ -36,6 +39,7 @@ pub enum SysDir {
     Yama,
     Random,
     Fs,
+    Inotify,
 }
 
 /// The settings.
@@ -57,6 +61,16 @@ pub enum Ctl {
     PipeMaxSize,
     FileMax,
     NrOpen,
+    Shmmax,
+    Shmall,
+    Shmmni,
+    Sem,
+    Msgmax,
+    Msgmnb,
+    Msgmni,
+    InotifyMaxQueued,
+    InotifyMaxInstances,
+    InotifyMaxWatches,
 }
 
 /// An entry of a `/proc/sys` directory.
@@ -66,7 +80,17 @@ pub enum Entry {
     Ctl(Ctl),
 }
 
-pub const CTLS: [Ctl; 16] = [
+pub const CTLS: [Ctl; 26] = [
+    Ctl::Shmmax,
+    Ctl::Shmall,
+    Ctl::Shmmni,
+    Ctl::Sem,
+    Ctl::Msgmax,
+    Ctl::Msgmnb,
+    Ctl::Msgmni,
+    Ctl::InotifyMaxQueued,
+    Ctl::InotifyMaxInstances,
+    Ctl::InotifyMaxWatches,
     Ctl::Hostname,
     Ctl::Ostype,
     Ctl::Osrelease,
@@ -84,7 +108,7 @@ pub const CTLS: [Ctl; 16] = [
     Ctl::FileMax,
     Ctl::NrOpen,
 ];
-pub const DIRS: [SysDir; 7] = [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb, SysDir::Yama, SysDir::Random, SysDir::Fs];
+pub const DIRS: [SysDir; 8] = [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb, SysDir::Yama, SysDir::Random, SysDir::Fs, SysDir::Inotify];
 
 /// fs.file-max: Linux's default on a machine of this size is in the millions; descriptors
 /// are bounded per process (RLIMIT_NOFILE) and nothing counts them system-wide.
@@ -108,12 +132,25 @@ impl SysDir {
                 ("randomize_va_space", Entry::Ctl(Ctl::RandomizeVaSpace)),
                 ("yama", Entry::Dir(SysDir::Yama)),
                 ("random", Entry::Dir(SysDir::Random)),
+                ("shmmax", Entry::Ctl(Ctl::Shmmax)),
+                ("shmall", Entry::Ctl(Ctl::Shmall)),
+                ("shmmni", Entry::Ctl(Ctl::Shmmni)),
+                ("sem", Entry::Ctl(Ctl::Sem)),
+                ("msgmax", Entry::Ctl(Ctl::Msgmax)),
+                ("msgmnb", Entry::Ctl(Ctl::Msgmnb)),
+                ("msgmni", Entry::Ctl(Ctl::Msgmni)),
             ],
             SysDir::Random => &[("boot_id", Entry::Ctl(Ctl::BootId)), ("uuid", Entry::Ctl(Ctl::Uuid))],
             SysDir::Fs => &[
                 ("pipe-max-size", Entry::Ctl(Ctl::PipeMaxSize)),
                 ("file-max", Entry::Ctl(Ctl::FileMax)),
                 ("nr_open", Entry::Ctl(Ctl::NrOpen)),
+                ("inotify", Entry::Dir(SysDir::Inotify)),
+            ],
+            SysDir::Inotify => &[
+                ("max_queued_events", Entry::Ctl(Ctl::InotifyMaxQueued)),
+                ("max_user_instances", Entry::Ctl(Ctl::InotifyMaxInstances)),
+                ("max_user_watches", Entry::Ctl(Ctl::InotifyMaxWatches)),
             ],
             SysDir::Yama => &[("ptrace_scope", Entry::Ctl(Ctl::PtraceScope))],
             SysDir::Debug => &[("kdb", Entry::Dir(SysDir::Kdb))],
@@ -144,6 +181,16 @@ impl Ctl {
         match self {
             Ctl::Hostname | Ctl::PipeMaxSize | Ctl::CorePattern | Ctl::RandomizeVaSpace | Ctl::PtraceScope => 0o644,
             Ctl::Ostype | Ctl::Osrelease | Ctl::PidMax | Ctl::Tainted | Ctl::BootId | Ctl::Uuid | Ctl::FileMax | Ctl::NrOpen => 0o444,
+            Ctl::Shmmax
+            | Ctl::Shmall
+            | Ctl::Shmmni
+            | Ctl::Sem
+            | Ctl::Msgmax
+            | Ctl::Msgmnb
+            | Ctl::Msgmni
+            | Ctl::InotifyMaxQueued
+            | Ctl::InotifyMaxInstances
+            | Ctl::InotifyMaxWatches => 0o444,
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => 0o200,
         }
     }
@@ -169,6 +216,19 @@ impl Ctl {
             Ctl::PipeMaxSize => Ok(format!("{}\n", crate::fs::pipe::PIPE_MAX_SIZE.load(std::sync::atomic::Ordering::Relaxed)).into_bytes()),
             Ctl::FileMax => Ok(format!("{FILE_MAX}\n").into_bytes()),
             Ctl::NrOpen => Ok(format!("{}\n", crate::abi::proc::NR_OPEN).into_bytes()),
+            Ctl::Shmmax => Ok(format!("{}\n", crate::kern::sysv::shm::SHMMAX).into_bytes()),
+            Ctl::Shmall => Ok(format!("{}\n", crate::kern::sysv::shm::SHMALL).into_bytes()),
+            Ctl::Shmmni => Ok(format!("{}\n", crate::kern::sysv::shm::SHMMNI).into_bytes()),
+            Ctl::Sem => {
+                use crate::kern::sysv::sem::{SEMMNI, SEMMNS, SEMMSL, SEMOPM};
+                Ok(format!("{SEMMSL}\t{SEMMNS}\t{SEMOPM}\t{SEMMNI}\n").into_bytes())
+            }
+            Ctl::Msgmax => Ok(format!("{}\n", crate::kern::sysv::msg::MSGMAX).into_bytes()),
+            Ctl::Msgmnb => Ok(format!("{}\n", crate::kern::sysv::msg::MSGMNB).into_bytes()),
+            Ctl::Msgmni => Ok(format!("{}\n", crate::kern::sysv::msg::MSGMNI).into_bytes()),
+            Ctl::InotifyMaxQueued => Ok(format!("{}\n", crate::fs::inotify::MAX_QUEUED).into_bytes()),
+            Ctl::InotifyMaxInstances => Ok(format!("{}\n", crate::fs::inotify::MAX_INSTANCES).into_bytes()),
+            Ctl::InotifyMaxWatches => Ok(format!("{}\n", crate::fs::inotify::MAX_WATCHES).into_bytes()),
             Ctl::CorePattern => {
                 let mut p = crate::kern::coredump::core_pattern();
                 p.push(b'\n');
@@ -218,7 +278,24 @@ impl Ctl {
                 }
                 crate::kern::coredump::set_core_pattern(first)?;
             }
-            Ctl::Ostype | Ctl::Osrelease | Ctl::PidMax | Ctl::Tainted | Ctl::BootId | Ctl::Uuid | Ctl::FileMax | Ctl::NrOpen => {
+            Ctl::Ostype
+            | Ctl::Osrelease
+            | Ctl::PidMax
+            | Ctl::Tainted
+            | Ctl::BootId
+            | Ctl::Uuid
+            | Ctl::FileMax
+            | Ctl::NrOpen
+            | Ctl::Shmmax
+            | Ctl::Shmall
+            | Ctl::Shmmni
+            | Ctl::Sem
+            | Ctl::Msgmax
+            | Ctl::Msgmnb
+            | Ctl::Msgmni
+            | Ctl::InotifyMaxQueued
+            | Ctl::InotifyMaxInstances
+            | Ctl::InotifyMaxWatches => {
                 return Err(Errno::EACCES);
             }
             Ctl::RandomizeVaSpace => {

@@ -55,6 +55,8 @@ pub struct Image {
     pub persona: Persona,
     /// Its auxiliary vector's bytes, as /proc/PID/auxv shows them.
     pub auxv: Vec<u8>,
+    /// Its environment strings, each NUL-terminated, as /proc/PID/environ shows them.
+    pub environ: Vec<u8>,
 }
 
 /// Why an exec failed, with a message worth printing on the console when the reason is not
@@ -265,5 +267,6 @@ fn load_elf(
     let phnum = u64::from(exe.hdr.e_phnum);
     let aux = AuxInfo { phdr: main.phdr, phnum, entry: main.entry, base, cred, secure };
     let (sp, auxv) = stack::build_stack(&mut vm, &layout, execfn, &argv, &envp, &aux)?;
-    Ok(Image { vm, entry, sp, path: exe.path, argv, comm, cred: aux.cred, persona, auxv })
+    let environ = envp.iter().flat_map(|e| e.iter().copied().chain([0])).collect();
+    Ok(Image { vm, entry, sp, path: exe.path, argv, comm, cred: aux.cred, persona, auxv, environ })
 }
