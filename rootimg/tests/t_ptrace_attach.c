@@ -55,6 +55,23 @@ static int tracer_pid(pid_t pid)
     return p ? atoi(p + 10) : -1;
 }
 
+/* The state letter of /proc/PID/stat (0 when unreadable). */
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    char *r = strrchr(buf, ')');
+    return r && r[1] == ' ' ? r[2] : 0;
+}
+
 /* Yama's ptrace_scope, 0 when the host has no Yama. */
 static int ptrace_scope(void)
 {
@@ -75,6 +92,7 @@ static void test_attach_detach(void)
     int st = wait_for(pid, 0);
     CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
     CHECK(tracer_pid(pid) == getpid());
+    CHECK(proc_state(pid) == 't');
     /* Attached already: EPERM, for us too. */
     errno = 0;
     CHECK(ptrace(PTRACE_ATTACH, pid, 0, 0) == -1 && errno == EPERM);

@@ -231,6 +231,12 @@ pub fn tracer_pid(p: &UProc) -> i32 {
     td.map_or(0, |t| t.user().ptrace.st.lock().tracer)
 }
 
+/// Whether the thread sits in a ptrace stop (or listens in a group stop): `t` in /proc.
+pub fn in_stop(u: &UserThread) -> bool {
+    let st = u.ptrace.st.lock();
+    st.stop.is_some() || st.listening
+}
+
 /// The pid tracing one thread (/proc/PID/task/TID/status), 0 when none.
 pub fn thread_tracer(u: &UserThread) -> i32 {
     u.ptrace.st.lock().tracer
