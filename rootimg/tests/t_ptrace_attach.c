@@ -260,17 +260,25 @@ static void test_permissions(void)
     errno = 0;
     CHECK(ptrace(PTRACE_ATTACH, 999999, 0, 0) == -1 && errno == ESRCH);
     int scope = ptrace_scope();
-    /* A target running as uid 1000. */
+    /* A target running as uid 1000 (ready once it says so on the pipe). */
+    int ready[2];
+    CHECK(pipe(ready) == 0);
     pid_t target = fork();
     if (target == 0) {
         /* Linux makes a process that changed its ids undumpable: only CAP_SYS_PTRACE could
          * attach. Dumpable again, it is an ordinary uid 1000 process. */
         if (setgid(1000) != 0 || setuid(1000) != 0 || prctl(PR_SET_DUMPABLE, 1) != 0)
             _exit(100);
+        if (write(ready[1], "r", 1) != 1)
+            _exit(101);
         while (!flag)
             ;
         _exit(5);
     }
+    char r = 0;
+    CHECK(read(ready[0], &r, 1) == 1 && r == 'r');
+    close(ready[0]);
+    close(ready[1]);
     /* uid 1001: another user. */
     pid_t other = fork();
     if (other == 0) {
