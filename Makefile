@@ -5,9 +5,10 @@ CARGO   ?= cargo
 RUN     := run
 RELEASE := target/release
 IMAGE   := $(RUN)/rootimg.01
+DEBIAN  := $(RUN)/debian.img
 FLOOR   ?= ../shared/bench/floor.c
 
-.PHONY: all build image root boot test unit integration bench deps clean lint
+.PHONY: all build image root boot debian boot-debian test unit integration bench deps clean lint
 
 all: build image root
 
@@ -33,8 +34,17 @@ root: deps
 boot: all
 	cd $(RUN) && ./kernel -m 64m -r rootimg.01 -n 2
 
+# run/debian.img: Debian bookworm made by mmdebstrap from Debian's mirror (network needed),
+# configured for vk by rootimg/debian/. Built once; rebuilt only when its recipe changes.
+debian: deps
+	rootimg/debian/build.sh $(DEBIAN)
+
+# Boot it (root's password is root); the changes go to the image.
+boot-debian: build debian
+	cd $(RUN) && ./kernel -m 256m -r debian.img -n 2
+
 # Every test: unit tests of all crates, then integration tests that run the built binaries.
-test: deps all
+test: deps all debian
 	VK_RUN=$(CURDIR)/$(RUN) $(CARGO) test --release --locked --workspace
 
 # vk against the host: bench/vkbench.c natively and under run/kernel, and the host's own floor

@@ -8,6 +8,9 @@
  *   fork           fork + _exit + waitpid
  *   forkexec       fork + execve(this program, "--exit") + waitpid
  *   pipe_rtt       one byte there and back between two processes over two pipes
+ *   unix_mib       1 MiB from one process to another over an AF_UNIX stream socketpair
+ *   tcp_mib        1 MiB from one process to another over TCP on 127.0.0.1
+ *   tcp_rtt        one byte there and back between two processes over TCP on 127.0.0.1
  *
  * The threaded mode (`--threads T FILE [scale]`) runs T threads of one process, started
  * together, each looping on the same operation; each result is the wall time of the whole
@@ -32,6 +35,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -141,6 +148,92 @@ static double pipe_rtt(int n) {
     return t;
 }
 
+/* A connected TCP pair on 127.0.0.1 (in this process: the caller forks after). */
+static void tcp_pair(int sv[2]) {
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &al))
+        die("tcp listener");
+    sv[0] = socket(AF_INET, SOCK_STREAM, 0);
+    if (sv[0] < 0 || connect(sv[0], (struct sockaddr *)&a, sizeof a)) die("tcp connect");
+    sv[1] = accept(l, NULL, NULL);
+    if (sv[1] < 0) die("tcp accept");
+    int one = 1;
+    setsockopt(sv[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(sv[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    close(l);
+}
+
+/* `mib` MiB from a child to this process over the connected pair sv; ns per MiB. */
+static double stream_mib(int sv[2], int mib, const char *what) {
+    static char buf[1 << 16];
+    pid_t c = fork();
+    if (c < 0) die("fork");
+    if (c == 0) {
+        close(sv[1]);
+        long left = (long)mib << 20;
+        while (left > 0) {
+            ssize_t w = write(sv[0], buf, left < (long)sizeof buf ? (size_t)left : sizeof buf);
+            if (w <= 0) _exit(1);
+            left -= w;
+        }
+        _exit(0);
+    }
+    close(sv[0]);
+    double t0 = now();
+    long got = 0;
+    for (;;) {
+        ssize_t r = read(sv[1], buf, sizeof buf);
+        if (r < 0) die(what);
+        if (r == 0) break;
+        got += r;
+    }
+    double t = (now() - t0) / mib;
+    close(sv[1]);
+    reap(c, what);
+    if (got != (long)mib << 20) { fprintf(stderr, "vkbench: %s: short transfer\n", what); exit(1); }
+    return t;
+}
+
+static double unix_mib(int mib) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) die("socketpair");
+    return stream_mib(sv, mib, "unix stream");
+}
+
+static double tcp_mib(int mib) {
+    int sv[2];
+    tcp_pair(sv);
+    return stream_mib(sv, mib, "tcp stream");
+}
+
+static double tcp_rtt(int n) {
+    int sv[2];
+    tcp_pair(sv);
+    pid_t c = fork();
+    if (c < 0) die("fork");
+    char b = 0;
+    if (c == 0) {
+        close(sv[0]);
+        for (;;) {
+            ssize_t r = read(sv[1], &b, 1);
+            if (r == 0) _exit(0);
+            if (r != 1 || write(sv[1], &b, 1) != 1) _exit(1);
+        }
+    }
+    close(sv[1]);
+    for (int i = 0; i < n / 10 + 1; i++)
+        if (write(sv[0], &b, 1) != 1 || read(sv[0], &b, 1) != 1) die("tcp warm-up");
+    double t0 = now();
+    for (int i = 0; i < n; i++)
+        if (write(sv[0], &b, 1) != 1 || read(sv[0], &b, 1) != 1) die("tcp round trip");
+    double t = (now() - t0) / n;
+    close(sv[0]);
+    reap(c, "tcp");
+    return t;
+}
+
 /* The threaded mode: T threads, started together by a barrier, each doing `iters` of `op`. */
 enum mt_op { MT_PREAD, MT_GETPPID, MT_MMAP };
 
@@ -247,5 +340,8 @@ int main(int argc, char **argv) {
     report("fork", fork_wait(200 * scale));
     report("forkexec", fork_exec(100 * scale, self));
     report("pipe_rtt", pipe_rtt(2000 * scale));
+    report("unix_mib", unix_mib(64 * scale));
+    report("tcp_mib", tcp_mib(64 * scale));
+    report("tcp_rtt", tcp_rtt(2000 * scale));
     return 0;
 }

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Stage the root file system tree in DIR: the directory skeleton, etc/ from this folder,
+# Stage the root file system tree in DIR: the directory skeleton, etc/ from this folder (and
+# the host's resolv.conf and hosts),
 # busybox-static with its applet links, the host's dynamic linkers and C libraries (musl's
 # /lib/ld-musl-x86_64.so.1; glibc's ld-linux-x86-64.so.2 and libc.so.6 in /lib/x86_64-linux-gnu,
 # with /lib64's link, as Debian lays them out), and the guest test programs under /usr/tests.
@@ -14,7 +15,7 @@ busybox=$(command -v busybox || echo /bin/busybox)
 case $dir in /|"") echo "stage.sh: refusing to stage into '$dir'" >&2; exit 1 ;; esac
 rm -rf "$dir"
 mkdir -p "$dir"
-for d in bin sbin lib usr/bin usr/sbin usr/tests etc dev proc tmp root var/log mnt; do
+for d in bin sbin lib usr/bin usr/sbin usr/tests etc dev proc sys tmp root var/log mnt; do
     mkdir -p "$dir/$d"
 done
 chmod 1777 "$dir/tmp"
@@ -45,7 +46,25 @@ done
 # Relative, unlike Debian's, so that nothing copied onto it in the staged tree reaches the host.
 ln -s "../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" "$dir/lib64/ld-linux-x86-64.so.2"
 chmod 600 "$dir/etc/shadow"
+# Name resolution as the host has it (the guest's sockets are the host's): its resolver
+# settings, or Google's public servers when it has none; /etc/hosts with localhost at least.
+if [ -r /etc/resolv.conf ] && grep -q '^nameserver' /etc/resolv.conf; then
+    grep -E '^(nameserver|search|domain|options)' /etc/resolv.conf > "$dir/etc/resolv.conf"
+else
+    printf 'nameserver 8.8.8.8\nnameserver 8.8.4.4\n' > "$dir/etc/resolv.conf"
+fi
+if [ -r /etc/hosts ]; then
+    cat /etc/hosts > "$dir/etc/hosts"
+fi
+grep -qs '^127\.0\.0\.1' "$dir/etc/hosts" || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >> "$dir/etc/hosts"
 "$src/build-tests.sh" "$dir/usr/tests"
+# The host's glibc `hostname` and `getent` (Debian's essential packages): `hostname -I` and
+# getaddrinfo with AI_ADDRCONFIG ask NETLINK_ROUTE as glibc does it (tests/tests/net.rs).
+mkdir -p "$dir/usr/tests/glibc"
+for f in /bin/hostname /usr/bin/getent; do
+    [ -x "$f" ] || { echo "stage.sh: $f is missing (the hostname and libc-bin packages)" >&2; exit 1; }
+    cp -L "$f" "$dir/usr/tests/glibc/"
+done
 # File names that are not UTF-8, for t_names (file names are bytes).
 mkdir -p "$dir/usr/tests/names.d/$(printf '\377\376\200')"
 printf staged > "$dir/usr/tests/names.d/$(printf 'caf\351')"

@@ -6,10 +6,11 @@
 //! | `kern`   | boot, command line, processes, threads, scheduler, sleep/wakeup, signals, tty |
 //! | `vm`     | guest address spaces: map entries, page table, faults, copyin/copyout          |
 //! | `fs`     | VFS, path lookup, mounts, open files; ext2, tmpfs, hostfs, devfs, procfs       |
+//! | `net`    | sockets: AF_UNIX in the kernel, AF_INET/AF_INET6 through host sockets, netlink  |
 //! | `sys`    | the Linux system call layer: the table and the handlers                       |
 //! | `debug`  | exported introspection roots, the ddb backend of kdb, ddb target and commands |
 //!
-//! Layers: `abi` at the bottom; `kern`, `vm` and `fs` use each other but never `sys` or
+//! Layers: `abi` at the bottom; `kern`, `vm`, `fs` and `net` use each other but never `sys` or
 //! `debug`, which sit above and register themselves at start-up (`sys::install`,
 //! `debug::install`, called by `main`).
 //!
@@ -23,5 +24,6 @@ pub mod abi;
 pub mod debug;
 pub mod fs;
 pub mod kern;
+pub mod net;
 pub mod sys;
 pub mod vm;

@@ -30,6 +30,8 @@ pub fn exit(code: i32) -> ! {
 pub fn reexec() -> io::Error {
     crate::console::restore_terminal();
     crate::ctl::remove_socket();
+    // The pid stays: a stub still starting would take the new image for its parent.
+    crate::stub::pool::drain();
     let Some(argv) = ARGV.get() else {
         return io::Error::other("no saved command line");
     };

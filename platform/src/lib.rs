@@ -22,6 +22,7 @@
 //! | `ctl`       | the control socket (`-C`): a host thread accepting `vkctl`'s requests    |
 //! | `host`      | process-wide host state: exit, re-exec, pidfile, signals for the main thread  |
 //! | `hostmem`   | host memory: smaps and status figures (`show memory`), malloc thresholds      |
+//! | `hostsock`  | host sockets for AF_INET/AF_INET6 (non-blocking), the readiness watcher (epoll) |
 //!
 //! Rule: signal handlers only set per-CPU bits (and park a CPU that is asked to stop); work
 //! happens at safe points chosen by the kernel. A fatal trap in kernel code is the exception:
@@ -38,6 +39,7 @@ pub mod futex;
 pub mod host;
 pub mod hostmem;
 pub mod hostdir;
+pub mod hostsock;
 pub mod io;
 pub mod kthread;
 pub mod physmem;

@@ -265,3 +265,24 @@ fn null_syscall_round_trip_cost() {
     let ns = start.elapsed().as_nanos() / n;
     println!("stub null syscall round trip: {ns} ns");
 }
+
+/// Not a test: `cargo test -p platform --test stub -- --ignored --nocapture` prints the cost
+/// of starting a stub process (posix_spawn to its first trap) and of dropping it.
+#[test]
+#[ignore]
+fn stub_start_cost() {
+    let pm = physmem();
+    let n = 50u32;
+    let mut spawn_ns = 0u128;
+    let mut drop_ns = 0u128;
+    for _ in 0..n {
+        let t0 = std::time::Instant::now();
+        let (space, t) = StubSpace::spawn(pm.as_fd()).expect("spawn stub");
+        spawn_ns += t0.elapsed().as_nanos();
+        let t1 = std::time::Instant::now();
+        drop(t);
+        drop(space);
+        drop_ns += t1.elapsed().as_nanos();
+    }
+    println!("stub start: {} us, drop: {} us", spawn_ns / u128::from(n) / 1000, drop_ns / u128::from(n) / 1000);
+}

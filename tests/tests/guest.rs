@@ -10,9 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_exec", "t_files", "t_fsabi", "t_mount", "t_names", "t_perm",
-    "t_proc", "t_procfs", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc",
-    "t_ptrace_step", "t_ptrace_step_glibc", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_thread", "t_time", "t_uaccess", "t_vm",
+    "t_calls", "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fadvise", "t_fifo", "t_files", "t_fsabi", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_klog", "t_lock", "t_mount", "t_names", "t_perm", "t_prio", "t_proc", "t_procfs", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc", "t_ptrace_step", "t_ptrace_step_glibc", "t_pty", "t_rename", "t_rseq", "t_rust", "t_signal", "t_stress", "t_sysfiles", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vm", "t_xattr",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -53,6 +51,30 @@ fn all_programs_are_listed() {
         .collect();
     found.sort();
     assert_eq!(found, PROGRAMS, "update PROGRAMS in tests/tests/guest.rs");
+}
+
+/// posix_fadvise(2): advice taken on files, refused for pipes and bad arguments.
+#[test]
+fn t_fadvise() {
+    check("t_fadvise");
+}
+
+/// syslog(2) as dmesg uses it: whole records, argument checks, privileged actions.
+#[test]
+fn t_klog() {
+    check("t_klog");
+}
+
+/// getpriority(2)/setpriority(2): nice values, inheritance, who may change whose.
+#[test]
+fn t_prio() {
+    check("t_prio");
+}
+
+/// The extended-attribute calls: a missing attribute, empty lists, argument checks.
+#[test]
+fn t_xattr() {
+    check("t_xattr");
 }
 
 /// clone3(2): a fork through it, CLONE_CLEAR_SIGHAND, and what it refuses.
@@ -136,8 +158,39 @@ fn t_core() {
 }
 
 #[test]
+fn t_event() {
+    check("t_event");
+}
+
+#[test]
 fn t_exec() {
     check("t_exec");
+}
+
+/// Pipe sizes, mknod and named pipes on tmpfs (/tmp).
+#[test]
+fn t_fifo() {
+    check("t_fifo");
+}
+
+/// Named pipes on ext2: the root image's /mnt; e2fsck finds the image clean.
+#[test]
+fn t_fifo_ext2() {
+    let want = native_result("t_fifo");
+    let img = ImageCopy::new("fifo");
+    let args = ["-m", "256m", "-n", "2", "-r", img.path(), "-e", "init=/usr/tests/t_fifo", "--", "/mnt"];
+    let mut k = Kernel::start(&args);
+    k.close_stdin();
+    let st = k.wait_within(PROGRAM_TIMEOUT);
+    let console = k.output();
+    let got = summary(program_output(&console));
+    assert!(
+        st.code() == Some(0) && got == want && console.contains("Mounting root from ext2"),
+        "t_fifo on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
+        st.code()
+    );
+    let (code, out) = img.fsck();
+    assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
 }
 
 #[test]
@@ -146,6 +199,30 @@ fn t_files() {
 }
 
 /// File permissions on hostfs (the staged tree, read-only) and tmpfs (/tmp).
+/// xattrs on a file system without them, mlock/mincore, getcpu, getrlimit/setrlimit,
+/// clock_settime/settimeofday refusals, SEEK_DATA/SEEK_HOLE.
+#[test]
+fn t_calls() {
+    check("t_calls");
+}
+
+/// inotify watches and events (on tmpfs).
+#[test]
+fn t_inotify() {
+    check("t_inotify");
+}
+
+/// System V shared memory, semaphores and message queues.
+#[test]
+fn t_ipc() {
+    check("t_ipc");
+}
+
+#[test]
+fn t_lock() {
+    check("t_lock");
+}
+
 #[test]
 fn t_perm() {
     check("t_perm");
@@ -234,6 +311,11 @@ fn t_ptrace_glibc() {
 }
 
 #[test]
+fn t_pty() {
+    check("t_pty");
+}
+
+#[test]
 fn t_rename() {
     check("t_rename");
 }
@@ -281,6 +363,11 @@ fn t_stress_ext2() {
 }
 
 #[test]
+fn t_sysfiles() {
+    check("t_sysfiles");
+}
+
+#[test]
 fn t_thread() {
     check("t_thread");
 }
@@ -288,6 +375,75 @@ fn t_thread() {
 #[test]
 fn t_time() {
     check("t_time");
+}
+
+/// Network interfaces: netlink dumps, SIOCGIF* ioctls, /proc/net (the host's).
+#[test]
+fn t_ifaces() {
+    check("t_ifaces");
+}
+
+/// TCP and UDP over 127.0.0.1 (host sockets).
+#[test]
+fn t_inet() {
+    check("t_inet");
+}
+
+/// Run the staged `name` as init on `ncpus` CPUs with the kernel options `opts`: the same
+/// result as natively.
+fn check_with(name: &str, ncpus: &str, opts: &[&str]) {
+    let want = native_result(name);
+    let root = root_dir().to_string_lossy().into_owned();
+    let init = format!("init=/usr/tests/{name}");
+    let mut args = vec!["-m", "256m", "-n", ncpus];
+    args.extend_from_slice(opts);
+    args.extend_from_slice(&["-r", &root, "-e", &init]);
+    let mut k = Kernel::start(&args);
+    k.close_stdin();
+    let st = k.wait_within(PROGRAM_TIMEOUT);
+    let console = k.output();
+    let got = summary(program_output(&console));
+    assert!(st.code() == Some(0) && got == want, "{name} on {ncpus} CPUs with {opts:?}: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}", st.code());
+}
+
+/// The same TCP and UDP tests on `-e net=none`'s loopback inside the kernel.
+#[test]
+fn t_inet_net_none() {
+    check_with("t_inet", "2", &["-e", "net=none"]);
+}
+
+/// TCP and UDP through host sockets on one CPU: a guest thread waiting in accept, connect,
+/// recv or send on a host socket holds no vCPU (the forked peers must run meanwhile, or the
+/// program never ends).
+#[test]
+fn t_inet_one_cpu() {
+    check_with("t_inet", "1", &[]);
+}
+
+/// AF_UNIX sockets (on tmpfs under /tmp).
+#[test]
+fn t_unix() {
+    check("t_unix");
+}
+
+/// AF_UNIX names on ext2 (socket inodes in the root image); e2fsck finds the image clean.
+#[test]
+fn t_unix_ext2() {
+    let want = native_result("t_unix");
+    let img = ImageCopy::new("unix");
+    let args = ["-m", "256m", "-n", "2", "-r", img.path(), "-e", "init=/usr/tests/t_unix", "--", "/mnt"];
+    let mut k = Kernel::start(&args);
+    k.close_stdin();
+    let st = k.wait_within(PROGRAM_TIMEOUT);
+    let console = k.output();
+    let got = summary(program_output(&console));
+    assert!(
+        st.code() == Some(0) && got == want && console.contains("Mounting root from ext2"),
+        "t_unix on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
+        st.code()
+    );
+    let (code, out) = img.fsck();
+    assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
 }
 
 #[test]

@@ -218,3 +218,12 @@ sleep 11; cat /proc/loadavg; kill $p; wait; echo @end");
     let one: f64 = line.split_whitespace().next().unwrap().parse().unwrap();
     assert!(one > 0.0, "the 1-minute load average counts the spinners: {line}");
 }
+
+/// /proc/cmdline holds the kernel's boot parameters (its `-e` environment), one line.
+#[test]
+fn cmdline_is_the_kernel_environment() {
+    let out = sh("echo @cmdline; cat /proc/cmdline; echo @end");
+    let lines = section(&out, "cmdline");
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(lines[0].split(' ').any(|w| w == "init=/bin/sh"), "{out}");
+}

@@ -16,15 +16,19 @@
 //! |-------------|--------------------------------------------------------------------------|
 //! | `time.rs`   | timespec, timeval, itimerval, timezone                                   |
 //! | `cred.rs`   | capget/capset header and data                                            |
+//! | `event.rs`  | epoll_event, signalfd_siginfo, itimerspec; epoll, eventfd, signalfd, timerfd, memfd flags, seals |
 //! | `exec.rs`   | the auxiliary vector's entry; personality(2)'s persona                  |
+//! | `ipc.rs`    | System V IPC: ipc64_perm, shmid64_ds, semid64_ds, msqid64_ds, sembuf, the *info structures |
 //! | `fs.rs`     | stat, statx, statfs, dirent64 header, iovec                              |
 //! | `signal.rs` | sigaction, stack_t, siginfo, the rt_sigframe (ucontext, sigcontext, FPU state); SA_, SS_ flags, sigprocmask's how |
 //! | `proc.rs`   | rusage, rlimit64, sysinfo, new_utsname, tms; clone, wait4/waitid and getrandom flags, waitid's id types |
 //! | `ptrace.rs` | user_regs_struct, struct user's offsets, ptrace_syscall_info; the PTRACE_ constants |
+//! | `lock.rs`   | struct flock, the fcntl lock commands, flock(2)'s operations             |
 //! | `futex.rs`  | futex(2)'s operation word                                                |
 //! | `rseq.rs`   | rseq(2)'s area fields and critical-section descriptor                   |
 //! | `mm.rs`     | mmap, mprotect, mremap and msync flags, madvise's advice                 |
 //! | `poll.rs`   | pollfd, fd_set words, pselect6's sigset argument                         |
+//! | `net.rs`    | msghdr, mmsghdr, cmsghdr, ucred, linger, sockaddr_in/in6/nl, netlink and routing heads, ifreq, ifconf; MSG_ and SOCK_ flags |
 //! | `tty.rs`    | termios, winsize                                                         |
 //!
 //! Flag sets are `bitflags` types holding exactly the bits Linux defines for the call, so
@@ -33,10 +37,14 @@
 
 
 pub mod cred;
+pub mod event;
 pub mod exec;
 pub mod fs;
 pub mod futex;
+pub mod ipc;
+pub mod lock;
 pub mod mm;
+pub mod net;
 pub mod poll;
 pub mod proc;
 pub mod ptrace;

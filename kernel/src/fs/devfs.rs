@@ -4,7 +4,10 @@
 //! boot.
 //!
 //! The console is the kernel's console tty ([`crate::kern::tty`]); `tty` is the caller's
-//! controlling terminal (open(2) turns it into the console, or fails with ENXIO).
+//! controlling terminal (open(2) turns it into the console or a pty, or fails with ENXIO);
+//! `ptmx` opens a new pseudo-terminal's master (fs/devpts.rs); `full` reads zeros and refuses
+//! writes (ENOSPC); `pts` and `shm` are the directories devpts and a tmpfs are mounted on at
+//! boot.
 
 use std::sync::Arc;
 
@@ -37,6 +40,8 @@ pub enum Kind {
     Zero,
     Random,
     Urandom,
+    Ptmx,
+    Full,
 }
 
 /// One devfs instance.
@@ -72,11 +77,24 @@ impl CharDev {
             Kind::Zero => makedev(1, 5),
             Kind::Random => makedev(1, 8),
             Kind::Urandom => makedev(1, 9),
+            Kind::Ptmx => makedev(5, 2),
+            Kind::Full => makedev(1, 7),
         }
     }
 }
 
+impl CharDev {
+    /// /dev/zero: mmap(2) of it is anonymous memory (shared for MAP_SHARED).
+    pub fn is_zero(&self) -> bool {
+        self.kind == Kind::Zero
+    }
+}
+
 impl Vnode for CharDev {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn attr(&self) -> Result<Attr, Errno> {
         let (bits, uid, gid) = if self.kind == Kind::Console { *CONSOLE_OWNER.lock() } else { (0o666, 0, 0) };
         let t = boot_time();
@@ -116,7 +134,7 @@ impl Vnode for CharDev {
     fn read_at(&self, _off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         match self.kind {
             Kind::Null => Ok(0),
-            Kind::Zero => {
+            Kind::Zero | Kind::Full => {
                 buf.fill(0);
                 Ok(buf.len())
             }
@@ -125,6 +143,8 @@ impl Vnode for CharDev {
                 Ok(buf.len())
             }
             Kind::Console | Kind::Tty => crate::kern::tty::console().read(buf, false),
+            // Opening it gives a pty master instead (kern::tty::ctty::on_open).
+            Kind::Ptmx => Err(Errno::EIO),
         }
     }
 
@@ -138,6 +158,9 @@ impl Vnode for CharDev {
     fn write_at(&self, _off: u64, buf: &[u8]) -> Result<usize, Errno> {
         match self.kind {
             Kind::Console | Kind::Tty => crate::kern::tty::console().write(buf),
+            Kind::Ptmx => Err(Errno::EIO),
+            // null(4): /dev/full is always full.
+            Kind::Full => Err(Errno::ENOSPC),
             _ => Ok(buf.len()),
         }
     }
@@ -155,7 +178,11 @@ impl Vnode for CharDev {
     }
 
     fn is_tty(&self) -> bool {
-        matches!(self.kind, Kind::Console | Kind::Tty)
+        matches!(self.kind, Kind::Console | Kind::Tty | Kind::Ptmx)
+    }
+
+    fn tty(&self) -> Option<Arc<crate::kern::tty::Tty>> {
+        (self.kind == Kind::Console).then(|| Arc::clone(crate::kern::tty::console_arc()))
     }
 
     fn fs(&self) -> FsRef {
@@ -200,17 +227,19 @@ impl Vnode for DevLink {
     }
 }
 
-/// The /dev directory.
+/// The /dev directory (and its empty subdirectories, mount points: `pts`).
 #[derive(Debug)]
 pub struct DevDir {
     fs: Arc<DevFs>,
     entries: Vec<(&'static str, VnodeRef)>,
+    ino: u64,
 }
 
 impl Vnode for DevDir {
     fn attr(&self) -> Result<Attr, Errno> {
         let t = boot_time();
-        Ok(Attr { dev: DEVFS_DEV, ino: 1, mode: S_IFDIR | 0o755, nlink: 2, blksize: 4096, atime: t, mtime: t, ctime: t, ..Default::default() })
+        let nlink = 2 + self.entries.iter().filter(|(_, v)| v.vtype() == VType::Dir).count() as u64;
+        Ok(Attr { dev: DEVFS_DEV, ino: self.ino, mode: S_IFDIR | 0o755, nlink, blksize: 4096, atime: t, mtime: t, ctime: t, ..Default::default() })
     }
 
     fn vtype(&self) -> VType {
@@ -222,7 +251,7 @@ impl Vnode for DevDir {
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
-        Ok(self.entries.iter().enumerate().map(|(i, (n, v))| DirEntry { ino: i as u64 + 2, name: n.as_bytes().to_vec(), vtype: v.vtype(), off: i as u64 + 1 }).collect())
+        Ok(self.entries.iter().enumerate().map(|(i, (n, v))| DirEntry { ino: v.ino(), name: n.as_bytes().to_vec(), vtype: v.vtype(), off: i as u64 + 1 }).collect())
     }
 
     fn fs(&self) -> FsRef {
@@ -230,14 +259,23 @@ impl Vnode for DevDir {
     }
 
     fn ino(&self) -> u64 {
-        1
+        self.ino
     }
 }
 
 /// A devfs instance.
 pub fn new() -> VnodeRef {
     let fs = Arc::new(DevFs { id: new_fs_id() });
-    let devs = [("console", Kind::Console), ("null", Kind::Null), ("zero", Kind::Zero), ("random", Kind::Random), ("urandom", Kind::Urandom), ("tty", Kind::Tty)];
+    let devs = [
+        ("console", Kind::Console),
+        ("null", Kind::Null),
+        ("zero", Kind::Zero),
+        ("random", Kind::Random),
+        ("urandom", Kind::Urandom),
+        ("tty", Kind::Tty),
+        ("ptmx", Kind::Ptmx),
+        ("full", Kind::Full),
+    ];
     let entries = devs
         .iter()
         .enumerate()
@@ -255,7 +293,12 @@ pub fn new() -> VnodeRef {
             entries.push((crate::fs::bcache::VKD_NAMES[i], Arc::new(crate::fs::bcache::DiskNode::new(Arc::clone(&fs) as FsRef, i, DEVFS_DEV, ino)) as VnodeRef));
         }
     }
-    Arc::new(DevDir { fs, entries })
+    // Mount points: devpts at boot on /dev/pts, a tmpfs on /dev/shm (shm_open(3)).
+    for name in ["pts", "shm"] {
+        let ino = entries.len() as u64 + 2;
+        entries.push((name, Arc::new(DevDir { fs: Arc::clone(&fs), entries: Vec::new(), ino }) as VnodeRef));
+    }
+    Arc::new(DevDir { fs, entries, ino: 1 })
 }
 
 /// The console device (for init's stdin/stdout/stderr), of a devfs of its own that is

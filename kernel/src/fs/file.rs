@@ -53,6 +53,21 @@ impl Drop for File {
         {
             m.put_write();
         }
+        // inotify: IN_CLOSE_WRITE or IN_CLOSE_NOWRITE (a file opened by path).
+        if crate::fs::inotify::active()
+            && let Some(p) = &self.path
+            && self.flags() & O_PATH == 0
+        {
+            let acc = self.flags() & O_ACCMODE;
+            let mask = if acc == O_WRONLY || acc == O_RDWR { crate::fs::inotify::IN_CLOSE_WRITE } else { crate::fs::inotify::IN_CLOSE_NOWRITE };
+            crate::fs::inotify::child_event(p.parent(), p.name(), &self.vnode, mask);
+        }
+        // Its OFD and flock(2) locks go with the last reference.
+        if crate::fs::lock::any_held() {
+            let me = std::ptr::from_ref::<File>(self).addr();
+            crate::fs::lock::release_all(crate::fs::lock::Owner::Ofd(me));
+            crate::fs::lock::release_all(crate::fs::lock::Owner::Flock(me));
+        }
     }
 }
 
@@ -71,6 +86,9 @@ impl File {
         let writer = (acc == O_WRONLY || acc == O_RDWR) && flags & O_PATH == 0 && !special;
         if writer {
             path.mount().get_write()?;
+        }
+        if flags & O_PATH == 0 {
+            crate::fs::inotify::child_event(path.parent(), path.name(), &vnode, crate::fs::inotify::IN_OPEN);
         }
         let f = File { vnode, path: Some(path), flags: AtomicU32::new(flags & !O_CLOEXEC), offset: SpinLock::new("file_offset", 0), writer };
         Ok(Arc::new(f))
@@ -110,20 +128,48 @@ pub struct FdEntry {
 }
 
 /// A process's descriptors.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct FdTable {
     fds: Vec<Option<FdEntry>>,
     /// RLIMIT_NOFILE: descriptors are below it.
     pub limit: usize,
+    /// The owner of the POSIX record locks taken through it (Linux's `current->files`): a
+    /// number no other table has, a new one for a copy (fork).
+    lock_owner: u64,
+}
+
+fn new_lock_owner() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl Default for FdTable {
     fn default() -> Self {
-        FdTable { fds: Vec::new(), limit: NOFILE }
+        FdTable { fds: Vec::new(), limit: NOFILE, lock_owner: new_lock_owner() }
+    }
+}
+
+impl Clone for FdTable {
+    /// fork's copy: the same open files, none of the locks (a new lock owner).
+    fn clone(&self) -> Self {
+        FdTable { fds: self.fds.clone(), limit: self.limit, lock_owner: new_lock_owner() }
+    }
+}
+
+impl Drop for FdTable {
+    /// The process is done with its descriptors (exit, or the last sharer): its POSIX
+    /// locks go.
+    fn drop(&mut self) {
+        crate::fs::lock::release_all(crate::fs::lock::Owner::Posix(self.lock_owner));
     }
 }
 
 impl FdTable {
+    /// The owner of POSIX locks taken through this table.
+    pub fn lock_owner(&self) -> crate::fs::lock::Owner {
+        crate::fs::lock::Owner::Posix(self.lock_owner)
+    }
+
     pub fn new() -> FdTable {
         FdTable::default()
     }
@@ -171,9 +217,15 @@ impl FdTable {
 
     /// Close every close-on-exec descriptor (execve).
     pub fn close_on_exec(&mut self) {
+        let owner = self.lock_owner();
         for e in self.fds.iter_mut() {
             if e.as_ref().is_some_and(|x| x.cloexec) {
-                *e = None;
+                // Closing a descriptor drops the process's POSIX locks on the file.
+                if let Some(x) = e.take()
+                    && crate::fs::lock::any_held()
+                {
+                    crate::fs::lock::release(x.file.vnode.id(), owner);
+                }
             }
         }
     }

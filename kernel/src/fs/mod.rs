@@ -11,23 +11,43 @@
 //! | `file.rs`   | open file descriptions and descriptor tables                             |
 //! | `hostfs.rs` | a host directory as a read-only file system (`-r DIR`)                   |
 //! | `tmpfs.rs`  | a file system in memory (/tmp)                                           |
+//! | `devpts.rs` | /dev/pts: the pseudo-terminals' masters and slaves as vnodes            |
 //! | `devfs.rs`  | /dev: console, null, zero, random, urandom, the disks                    |
+//! | `sysfs.rs`  | /sys: the CPU lists glibc and coreutils read                             |
 //! | `procfs/`   | /proc: processes and the kernel as files                                 |
 //! | `pipe.rs`   | pipes (and pipefs, the file system they belong to)                       |
+//! | `lock.rs`   | advisory locks: POSIX record locks, OFD locks, flock(2)                  |
+//! | `fifo.rs`   | named pipes: the pipe of a FIFO inode, fifo(7)'s open rules              |
+//! | `anon.rs`   | anonymous inodes: the file systems of the event files below              |
+//! | `epoll.rs`  | epoll instances: interest lists over the VFS's readiness                 |
+//! | `eventfd.rs`, `signalfd.rs`, `timerfd.rs` | a counter, pending signals, a timer as files |
+//! | `inotify.rs` | inotify instances, watches and the VFS's events                          |
+//! | `memfd.rs`  | memfd_create's anonymous tmpfs files and their seals                     |
 //! | `bcache.rs` | block devices (vkdN, io-thread I/O) and the write-back buffer cache      |
 //! | `ext2/`     | ext2, read and write (the root image)                                   |
 
+pub mod anon;
 pub mod bcache;
 pub mod devfs;
+pub mod devpts;
+pub mod epoll;
+pub mod eventfd;
 pub mod ext2;
+pub mod fifo;
 pub mod file;
 pub mod hostfs;
+pub mod inotify;
+pub mod lock;
+pub mod memfd;
 pub mod mount;
 pub mod namecache;
 pub mod namei;
 pub mod perm;
 pub mod pipe;
 pub mod procfs;
+pub mod signalfd;
+pub mod sysfs;
+pub mod timerfd;
 pub mod tmpfs;
 pub mod vfs;
 pub mod vnops;

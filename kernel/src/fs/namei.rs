@@ -56,6 +56,11 @@ impl NamePath {
         &self.last().mnt
     }
 
+    /// The directory the last name is in (None for the root).
+    pub fn parent(&self) -> Option<&VnodeRef> {
+        self.comps.len().checked_sub(2).map(|i| &self.comps[i].vnode)
+    }
+
     /// The last name (empty for the root).
     pub fn name(&self) -> &[u8] {
         &self.last().name

@@ -1,7 +1,11 @@
-//! Pipes (pipe(7)): a 64 KiB buffer with a read end and a write end. Reads sleep in "piperd"
-//! while it is empty and a writer exists (EOF once none does); writes sleep in "pipewr" while
-//! it is full; a write with no reader fails with EPIPE (the caller sends SIGPIPE). Writes of
-//! at most PIPE_BUF bytes are atomic.
+//! Pipes (pipe(7)): a buffer (64 KiB unless F_SETPIPE_SZ changes it) with read ends and write
+//! ends. Reads sleep in "piperd" while it is empty and a writer exists (EOF once none does);
+//! writes sleep in "pipewr" while it is full; a write with no reader fails with EPIPE (the
+//! caller sends SIGPIPE). Writes of at most PIPE_BUF bytes are atomic.
+//!
+//! Named pipes (FIFOs, fs/fifo.rs) open ends of a pipe one at a time ([`open_end`]), with
+//! fifo(7)'s rules: a reader waits in "fifor" for a writer, a writer in "fifow" for a reader
+//! (counts of opens tell a waiter that a partner came, even if it left again).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -17,12 +21,24 @@ use crate::kern::thread::WakeReason;
 pub const PIPE_SIZE: usize = 64 * 1024;
 pub const PIPE_BUF: usize = 4096;
 
+/// /proc/sys/fs/pipe-max-size: the most an unprivileged F_SETPIPE_SZ may ask for.
+pub static PIPE_MAX_SIZE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1024 * 1024);
+
 #[derive(Debug, Default)]
 struct State {
     data: VecDeque<u8>,
     /// Open read ends and write ends.
     readers: usize,
     writers: usize,
+    /// Wake-ups sent to readers (data, a writer gone) and to writers (room, a reader gone):
+    /// edge-triggered epoll's counts ([`Vnode::poll_gen`]).
+    in_gen: u64,
+    out_gen: u64,
+    /// Bytes it holds at most (F_SETPIPE_SZ).
+    capacity: usize,
+    /// Opens of read ends and of write ends ever (a FIFO's open waits for these to move).
+    r_counter: u64,
+    w_counter: u64,
 }
 
 /// A pipe's buffer, shared by its two ends.
@@ -48,13 +64,72 @@ static NEXT_INO: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::ne
 
 /// A new pipe: (read end, write end).
 pub fn new(uid: u32, gid: u32) -> (VnodeRef, VnodeRef) {
-    let pipe = Arc::new(Pipe {
-        st: SpinLock::new("pipe", State { data: VecDeque::new(), readers: 1, writers: 1 }),
+    let pipe = new_pipe(uid, gid);
+    {
+        let mut st = pipe.st.lock();
+        st.readers = 1;
+        st.writers = 1;
+    }
+    (Arc::new(PipeEnd { pipe: Arc::clone(&pipe), read: true, write: false }), Arc::new(PipeEnd { pipe, read: false, write: true }))
+}
+
+/// A new pipe with no ends yet (a FIFO's, whose ends [`open_end`] opens).
+pub fn new_pipe(uid: u32, gid: u32) -> Arc<Pipe> {
+    Arc::new(Pipe {
+        st: SpinLock::new("pipe", State { capacity: PIPE_SIZE, ..State::default() }),
         ino: NEXT_INO.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         uid,
         gid,
-    });
-    (Arc::new(PipeEnd { pipe: Arc::clone(&pipe), read: true, write: false }), Arc::new(PipeEnd { pipe, read: false, write: true }))
+    })
+}
+
+/// Open an end of a named pipe, as fifo(7) says: reading and writing (O_RDWR) at once;
+/// reading waits for a writer unless `nonblock`; writing waits for a reader, or is ENXIO
+/// with `nonblock` when there is none. A wait a signal interrupts is ERESTARTSYS.
+pub fn open_end(pipe: &Arc<Pipe>, read: bool, write: bool, nonblock: bool) -> Result<PipeEnd, Errno> {
+    {
+        let mut st = pipe.st.lock();
+        if write && !read && nonblock && st.readers == 0 {
+            return Err(Errno::ENXIO);
+        }
+        if read {
+            st.readers += 1;
+            st.r_counter += 1;
+        }
+        if write {
+            st.writers += 1;
+            st.w_counter += 1;
+        }
+        st.in_gen += 1;
+        st.out_gen += 1;
+    }
+    // The end exists from here: dropping it on failure undoes the counts.
+    let end = PipeEnd { pipe: Arc::clone(pipe), read, write };
+    wakeup(pipe.open_chan());
+    wakeup(pipe.rchan());
+    wakeup(pipe.wchan());
+    poll_wakeup();
+    if read && write || nonblock {
+        return Ok(end);
+    }
+    // Wait for the other side: an open of it since ours counts even if it closed again.
+    let (wmesg, seen) = {
+        let st = pipe.st.lock();
+        if read { ("fifor", st.w_counter) } else { ("fifow", st.r_counter) }
+    };
+    loop {
+        let g = sleepq_lock(pipe.open_chan());
+        {
+            let st = pipe.st.lock();
+            let (partners, counter) = if read { (st.writers, st.w_counter) } else { (st.readers, st.r_counter) };
+            if partners > 0 || counter != seen {
+                return Ok(end);
+            }
+        }
+        if interrupted(tsleep_locked(g, wmesg, SleepOpts { interruptible: true, timeout: None })) {
+            return Err(Errno::ERESTARTSYS);
+        }
+    }
 }
 
 impl Pipe {
@@ -64,6 +139,45 @@ impl Pipe {
     fn wchan(&self) -> u64 {
         wchan_of(self) + 1
     }
+    fn open_chan(&self) -> u64 {
+        wchan_of(self) + 2
+    }
+
+    /// Its capacity in bytes (F_GETPIPE_SZ).
+    pub fn capacity(&self) -> usize {
+        self.st.lock().capacity
+    }
+
+    /// F_SETPIPE_SZ: at least `size` bytes, rounded up to a power-of-two number of pages
+    /// (EINVAL past 2^31); more than /proc/sys/fs/pipe-max-size needs `privileged`
+    /// (CAP_SYS_RESOURCE, EPERM); less than the data it holds is EBUSY. Returns the size.
+    pub fn set_capacity(&self, size: u64, privileged: bool) -> Result<usize, Errno> {
+        if size > 1 << 31 {
+            return Err(Errno::EINVAL);
+        }
+        let pages = usize::try_from(size.div_ceil(4096).max(1)).map_err(|_| Errno::EINVAL)?;
+        let bytes = pages.next_power_of_two() * 4096;
+        let mut st = self.st.lock();
+        if bytes > st.capacity && bytes > PIPE_MAX_SIZE.load(std::sync::atomic::Ordering::Relaxed) && !privileged {
+            return Err(Errno::EPERM);
+        }
+        if bytes < st.data.len() {
+            return Err(Errno::EBUSY);
+        }
+        st.capacity = bytes;
+        st.out_gen += 1;
+        drop(st);
+        wakeup(self.wchan());
+        poll_wakeup();
+        Ok(bytes)
+    }
+}
+
+impl PipeEnd {
+    /// The pipe it is an end of.
+    pub fn pipe(&self) -> &Arc<Pipe> {
+        &self.pipe
+    }
 }
 
 impl Drop for PipeEnd {
@@ -72,6 +186,8 @@ impl Drop for PipeEnd {
             let mut st = self.pipe.st.lock();
             st.writers -= usize::from(self.write);
             st.readers -= usize::from(self.read);
+            st.in_gen += 1;
+            st.out_gen += 1;
         }
         wakeup(self.pipe.rchan());
         wakeup(self.pipe.wchan());
@@ -119,6 +235,7 @@ impl Vnode for PipeEnd {
                     for (i, b) in st.data.drain(..n).enumerate() {
                         buf[i] = b;
                     }
+                    st.out_gen += 1;
                     drop(st);
                     drop(g);
                     wakeup(p.wchan());
@@ -151,13 +268,14 @@ impl Vnode for PipeEnd {
                 if st.readers == 0 {
                     return if done > 0 { Ok(done) } else { Err(Errno::EPIPE) };
                 }
-                let room = PIPE_SIZE - st.data.len();
+                let room = st.capacity.saturating_sub(st.data.len());
                 let left = buf.len() - done;
                 // Small writes go in whole or not at all (PIPE_BUF atomicity).
                 let fits = if left <= PIPE_BUF { room >= left } else { room > 0 };
                 if fits {
                     let n = left.min(room);
                     st.data.extend(&buf[done..done + n]);
+                    st.in_gen += 1;
                     done += n;
                     drop(st);
                     drop(g);
@@ -180,7 +298,7 @@ impl Vnode for PipeEnd {
         let st = self.pipe.st.lock();
         let mut r = 0;
         if self.write {
-            r |= if st.readers == 0 { POLLOUT | POLLERR } else if st.data.len() < PIPE_SIZE { POLLOUT } else { 0 };
+            r |= if st.readers == 0 { POLLOUT | POLLERR } else if st.data.len() < st.capacity { POLLOUT } else { 0 };
         }
         if self.read {
             if !st.data.is_empty() {
@@ -193,6 +311,11 @@ impl Vnode for PipeEnd {
         r
     }
 
+    fn poll_gen(&self) -> (u64, u64) {
+        let st = self.pipe.st.lock();
+        (st.in_gen, st.out_gen)
+    }
+
     fn open_fifo(&self, read: bool, write: bool) -> Option<VnodeRef> {
         let mut st = self.pipe.st.lock();
         st.readers += usize::from(read);
@@ -202,6 +325,10 @@ impl Vnode for PipeEnd {
 
     fn seekable(&self) -> bool {
         false
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 
     fn fs(&self) -> FsRef {

@@ -16,7 +16,7 @@ use platform::sync::SpinLock;
 
 use crate::fs::mount::{AtimePolicy, FileSystem, FsRef, new_fs_id};
 use crate::fs::vnops::{RENAME_EXCHANGE, RENAME_NOREPLACE};
-use crate::fs::vfs::{Attr, DirEntry, atime_due, check_name, S_IFDIR, S_IFLNK, S_IFREG, SetAttr, StatFs, Timespec, VType, Vnode, VnodeRef};
+use crate::fs::vfs::{Attr, DirEntry, atime_due, check_name, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SetAttr, StatFs, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
 use crate::vm::space::{PAGE, to_page_end};
 
@@ -95,6 +95,8 @@ enum Kind {
     Dir { entries: SpinLock<Entries>, parent: SpinLock<Weak<TmpNode>> },
     File(SpinLock<Data>),
     Symlink(Vec<u8>),
+    /// A FIFO or a socket (mknod(2)): a name and attributes, no data.
+    Special,
 }
 
 /// A tmpfs file, directory or symbolic link.
@@ -218,6 +220,7 @@ impl Vnode for TmpNode {
             Kind::File(d) => d.lock().size,
             Kind::Symlink(t) => t.len() as u64,
             Kind::Dir { entries, .. } => (entries.lock().len() as u64 + 2) * 32,
+            Kind::Special => 0,
         };
         let blocks = match &self.kind {
             Kind::File(d) => d.lock().pages.len() as u64 * (PAGE / 512),
@@ -245,6 +248,7 @@ impl Vnode for TmpNode {
             Kind::Dir { .. } => VType::Dir,
             Kind::File(_) => VType::Reg,
             Kind::Symlink(_) => VType::Lnk,
+            Kind::Special => VType::from_mode(self.meta.lock().mode),
         }
     }
 
@@ -385,6 +389,15 @@ impl Vnode for TmpNode {
         }
         let n = TmpNode::make(&self.fs, S_IFLNK | 0o777, uid, gid, Kind::Symlink(target.to_vec()));
         self.add(name, n)
+    }
+
+    fn mknod(&self, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
+        if !matches!(VType::from_mode(mode), VType::Sock | VType::Fifo) {
+            return Err(Errno::EPERM);
+        }
+        let n = TmpNode::make(&self.fs, mode & (S_IFMT | 0o7777), uid, gid, Kind::Special);
+        self.add(name, Arc::clone(&n))?;
+        Ok(n)
     }
 
     fn link(&self, name: &[u8], target: &VnodeRef) -> Result<(), Errno> {

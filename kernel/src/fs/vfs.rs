@@ -52,6 +52,9 @@ pub enum VType {
     Blk,
     Fifo,
     Sock,
+    /// An anonymous inode (epoll, eventfd, signalfd, timerfd): no file type bits, as
+    /// Linux's anon_inodefs gives them.
+    Anon,
 }
 
 pub const S_IFMT: u32 = 0o170000;
@@ -72,6 +75,7 @@ impl VType {
             S_IFBLK => VType::Blk,
             S_IFIFO => VType::Fifo,
             S_IFSOCK => VType::Sock,
+            0 => VType::Anon,
             _ => VType::Reg,
         }
     }
@@ -85,6 +89,7 @@ impl VType {
             VType::Blk => S_IFBLK,
             VType::Fifo => S_IFIFO,
             VType::Sock => S_IFSOCK,
+            VType::Anon => 0,
         }
     }
 
@@ -98,6 +103,7 @@ impl VType {
             VType::Reg => 8,
             VType::Lnk => 10,
             VType::Sock => 12,
+            VType::Anon => 0,
         }
     }
 }
@@ -337,8 +343,29 @@ pub trait Vnode: Send + Sync + Debug {
     }
 
     /// poll(2) readiness: POLLIN, POLLOUT, POLLHUP… bits (regular files are always ready).
+    /// Whatever changes the answer calls [`poll_wakeup`].
     fn poll(&self) -> u16 {
         POLLIN | POLLOUT
+    }
+
+    /// Whether epoll may watch it (epoll_ctl(2): EPERM for regular files and directories,
+    /// which are always ready; anything with a real `poll` says yes).
+    fn pollable(&self) -> bool {
+        !matches!(self.vtype(), VType::Reg | VType::Dir | VType::Lnk)
+    }
+
+    /// Counts of the wake-ups it has sent, (input side, output side): data arriving, room
+    /// appearing. Edge-triggered epoll reports an event again when its side's count moved,
+    /// as Linux's wake-up callbacks do. The default (nothing counted) leaves epoll to
+    /// report rising edges of readiness alone.
+    fn poll_gen(&self) -> (u64, u64) {
+        (0, 0)
+    }
+
+    /// The object behind the vnode, for calls that work on one kind of file only
+    /// (epoll_ctl on an epoll instance, timerfd_settime, F_ADD_SEALS): None for the rest.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
     }
 
     /// Create a regular file `name` in this directory.
@@ -351,6 +378,12 @@ pub trait Vnode: Send + Sync + Debug {
     }
 
     fn symlink(&self, _name: &[u8], _target: &[u8], _uid: u32, _gid: u32) -> Result<(), Errno> {
+        Err(self.no_change())
+    }
+
+    /// Create a special file `name` in this directory: `mode` carries its type (S_IFSOCK, a
+    /// socket bound to a path; S_IFIFO) and permission bits. It has no data.
+    fn mknod(&self, _name: &[u8], _mode: u32, _uid: u32, _gid: u32) -> Result<VnodeRef, Errno> {
         Err(self.no_change())
     }
 
@@ -397,9 +430,11 @@ pub trait Vnode: Send + Sync + Debug {
         None
     }
 
-    /// A check of the file's own when it is opened (after the mode bits): procfs refuses
-    /// another user's /proc/PID/maps (EACCES), as Linux's ptrace_may_access does.
-    fn may_open(&self) -> Result<(), Errno> {
+    /// A check of the file's own when it is opened with open(2) `flags` (after the mode
+    /// bits): procfs refuses another user's /proc/PID/maps (EACCES), as Linux's
+    /// ptrace_may_access does, and writing a setting the caller may not write (root
+    /// included: sysctl's own permission check).
+    fn may_open(&self, _flags: u32) -> Result<(), Errno> {
         Ok(())
     }
 
@@ -431,9 +466,15 @@ pub trait Vnode: Send + Sync + Debug {
     /// times set theirs as [`atime_due`] says; the default keeps none.
     fn accessed(&self, _policy: AtimePolicy) {}
 
-    /// Whether this is the console (terminal ioctls, isatty).
+    /// Whether this is a terminal node (terminal ioctls, isatty; open(2) asks
+    /// `kern::tty::ctty::on_open`): the console, /dev/tty, /dev/ptmx, a pty.
     fn is_tty(&self) -> bool {
         false
+    }
+
+    /// The terminal it is (the console, a pty's slave — also for its master).
+    fn tty(&self) -> Option<Arc<crate::kern::tty::Tty>> {
+        None
     }
 }
 

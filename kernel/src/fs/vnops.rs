@@ -25,6 +25,7 @@ use linux_raw_sys::general as linux;
 
 use crate::kern::conv::bucket;
 use crate::fs::file::File;
+use crate::fs::inotify;
 use crate::fs::mount::{self, AtimePolicy, MountRef};
 use crate::fs::namecache;
 use crate::fs::namei::NamePath;
@@ -88,6 +89,9 @@ pub fn create(cred: &Cred, dir: &NamePath, name: &[u8], mode: u32) -> Result<Vno
     let (uid, gid, mode) = perm::new_owner(cred, &da, mode, false);
     let r = dir.vnode().create(name, mode, uid, gid);
     namecache::invalidate(dir.vnode().id(), name);
+    if r.is_ok() {
+        inotify::event(dir.vnode(), inotify::IN_CREATE, 0, name);
+    }
     r
 }
 
@@ -103,6 +107,29 @@ pub fn mkdir(cred: &Cred, dir: &NamePath, name: &[u8], mode: u32) -> Result<Vnod
     let (uid, gid, mode) = perm::new_owner(cred, &da, mode, true);
     let r = dir.vnode().mkdir(name, mode, uid, gid);
     namecache::invalidate(dir.vnode().id(), name);
+    if r.is_ok() {
+        inotify::event(dir.vnode(), inotify::IN_CREATE | inotify::IN_ISDIR, 0, name);
+    }
+    r
+}
+
+/// mknod(2) of a special file without data (a socket bound to a path, a FIFO): EEXIST,
+/// EROFS, then may_create, as `mkdir`; `mode` carries the type and the permission bits (the
+/// umask applied).
+pub fn mknod(cred: &Cred, dir: &NamePath, name: &[u8], mode: u32) -> Result<VnodeRef, Errno> {
+    let _l = lock_dir(dir);
+    if name == b"." || name == b".." || exists(dir, name) {
+        return Err(Errno::EEXIST);
+    }
+    let _w = mount::want_write(Some(dir.mount()))?;
+    let da = dir.vnode().attr()?;
+    perm::may_create(cred, &da)?;
+    let (uid, gid, perms) = perm::new_owner(cred, &da, mode & 0o7777, false);
+    let r = dir.vnode().mknod(name, (mode & crate::fs::vfs::S_IFMT) | perms, uid, gid);
+    namecache::invalidate(dir.vnode().id(), name);
+    if r.is_ok() {
+        inotify::event(dir.vnode(), inotify::IN_CREATE, 0, name);
+    }
     r
 }
 
@@ -118,6 +145,9 @@ pub fn symlink(cred: &Cred, dir: &NamePath, name: &[u8], target: &[u8]) -> Resul
     let (uid, gid, _) = perm::new_owner(cred, &da, 0o777, false);
     let r = dir.vnode().symlink(name, target, uid, gid);
     namecache::invalidate(dir.vnode().id(), name);
+    if r.is_ok() {
+        inotify::event(dir.vnode(), inotify::IN_CREATE, 0, name);
+    }
     r
 }
 
@@ -142,6 +172,10 @@ pub fn link(cred: &Cred, src: &NamePath, dir: &NamePath, name: &[u8]) -> Result<
     }
     let r = dir.vnode().link(name, src.vnode());
     namecache::invalidate(dir.vnode().id(), name);
+    if r.is_ok() {
+        inotify::event(src.vnode(), inotify::IN_ATTRIB, 0, b"");
+        inotify::event(dir.vnode(), inotify::IN_CREATE, 0, name);
+    }
     r
 }
 
@@ -162,6 +196,9 @@ pub fn unlink(cred: &Cred, dir: &NamePath, name: &[u8], slash: bool) -> Result<(
     }
     let r = dir.vnode().unlink(name);
     namecache::invalidate(dir.vnode().id(), name);
+    if r.is_ok() {
+        inotify::removed(dir.vnode(), name, &v);
+    }
     r
 }
 
@@ -186,6 +223,9 @@ pub fn rmdir(cred: &Cred, dir: &NamePath, name: &[u8]) -> Result<(), Errno> {
     let r = dir.vnode().rmdir(name);
     namecache::invalidate(dir.vnode().id(), name);
     namecache::purge_dir(v.id());
+    if r.is_ok() {
+        inotify::removed(dir.vnode(), name, &v);
+    }
     r
 }
 
@@ -335,7 +375,33 @@ pub fn rename(
     if replaces_dir && let Some(d) = &dst {
         namecache::purge_dir(d.id());
     }
+    if r.is_ok() && inotify::active() {
+        renamed(od, oldname, nd, newname, &src, dst.as_ref(), exchange);
+    }
     r
+}
+
+/// inotify's events of a rename: IN_MOVED_FROM and IN_MOVED_TO with one cookie, IN_MOVE_SELF
+/// on what moved; a replaced file loses a link (IN_ATTRIB, or IN_DELETE_SELF for its last).
+fn renamed(od: &VnodeRef, oldname: &[u8], nd: &VnodeRef, newname: &[u8], src: &VnodeRef, dst: Option<&VnodeRef>, exchange: bool) {
+    let isdir = |v: &VnodeRef| if v.vtype() == VType::Dir { inotify::IN_ISDIR } else { 0 };
+    let c = inotify::cookie();
+    inotify::event(od, inotify::IN_MOVED_FROM | isdir(src), c, oldname);
+    inotify::event(nd, inotify::IN_MOVED_TO | isdir(src), c, newname);
+    inotify::event(src, inotify::IN_MOVE_SELF, 0, b"");
+    match dst {
+        Some(d) if exchange => {
+            let c = inotify::cookie();
+            inotify::event(nd, inotify::IN_MOVED_FROM | isdir(d), c, newname);
+            inotify::event(od, inotify::IN_MOVED_TO | isdir(d), c, oldname);
+            inotify::event(d, inotify::IN_MOVE_SELF, 0, b"");
+        }
+        Some(d) => {
+            let gone = d.vtype() == VType::Dir || d.attr().map(|a| a.nlink).unwrap_or(0) == 0;
+            inotify::event(d, if gone { inotify::IN_DELETE_SELF } else { inotify::IN_ATTRIB }, 0, b"");
+        }
+        None => {}
+    }
 }
 
 /// Change attributes of `t` for `cred`: EROFS, then the permission rules of chmod, chown
@@ -347,7 +413,9 @@ fn setattr(cred: &Cred, t: Target<'_>, change: &SetAttr, times: Option<perm::Tim
     if change == SetAttr::default() {
         return Ok(());
     }
-    t.vnode.setattr(&change)
+    t.vnode.setattr(&change)?;
+    inotify::event(t.vnode, inotify::IN_ATTRIB, 0, b"");
+    Ok(())
 }
 
 /// chmod(2), fchmod(2), fchmodat(2): the permission bits and set-id/sticky bits of `mode`
@@ -427,6 +495,7 @@ pub fn truncate(cred: &Cred, t: Target<'_>, len: u64, by_path: bool) -> Result<(
                 perm::may_truncate(cred, &t.vnode.attr()?)?;
             }
             t.vnode.truncate(len)?;
+            inotify::event(t.vnode, inotify::IN_MODIFY, 0, b"");
             remove_privs(cred, t.vnode)
         }
         _ => Err(Errno::EINVAL),

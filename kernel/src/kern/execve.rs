@@ -1,10 +1,12 @@
 //! The process side of execve(2): load the new image, then — past the point of no return —
 //! swap the address space and stub, reset what exec resets, and start at the entry point.
+//! A lone thread keeps its stub (the old image is unmapped from it); otherwise the new image
+//! gets a new stub, from the pool of ready ones when one is waiting.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use platform::stub::{StubSpace, UserRegs};
+use platform::stub::{Ops, UserRegs};
 
 use crate::abi::exec::Persona;
 use crate::kern::cred::Cred;
@@ -12,6 +14,7 @@ use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::exec;
 use crate::kern::uproc::{pid_of, tid_of};
+use crate::vm::space::AddressSpace;
 
 pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> SysResult {
     let u = ctx.p.user();
@@ -38,12 +41,19 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
             return Err(e.errno);
         }
     };
-    let pm = platform::physmem::get().ok_or(Errno::ENOMEM)?;
-    let (space, t0) = StubSpace::spawn(pm.fd()).map_err(|e| {
-        log::warn!("exec: {e}");
-        Errno::EAGAIN
-    })?;
-    image.vm.stub = Some(space);
+    // The stub: the caller's own when nothing else runs in it (exec then only unmaps the old
+    // image there), else a new one (a ready one from the pool).
+    let reuse = own_stub(ctx);
+    let mut t0 = None;
+    if !reuse {
+        let pm = platform::physmem::get().ok_or(Errno::ENOMEM)?;
+        let (space, t) = platform::stub::pool::get(pm.fd()).map_err(|e| {
+            log::warn!("exec: {e}");
+            Errno::EAGAIN
+        })?;
+        image.vm.stub = Some(space);
+        t0 = Some(t);
+    }
     // No return from here on. Other threads leave first (de_thread).
     stop_other_threads(ctx);
     // A non-leader thread that execs becomes the leader: it takes the pid as its tid.
@@ -62,17 +72,24 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     if Arc::strong_count(&u.vm()) > 2 {
         crate::kern::futex::clear_tid(ctx.p, ctid);
     }
-    drop(std::mem::replace(&mut *u.vm.lock(), image.vm.into_map()));
-    let old = ut.stub.lock().replace(Arc::new(t0));
-    // The old thread ends in its stub: a vfork child's was a thread of its parent's stub.
-    if let Some(old) = old {
-        let (space, slot) = (Arc::clone(old.space()), old.slot());
-        if let Ok(t) = Arc::try_unwrap(old) {
-            t.exit(platform::stub::Ops::new());
-        }
-        space.free_slot(slot);
+    let mut ops = Ops::new();
+    if reuse {
+        hand_over_stub(ctx, &mut image.vm);
+        ops.set_fs(0);
     }
-    *ut.ops.lock() = platform::stub::Ops::new();
+    drop(std::mem::replace(&mut *u.vm.lock(), image.vm.into_map()));
+    if let Some(t0) = t0 {
+        let old = ut.stub.lock().replace(Arc::new(t0));
+        // The old thread ends in its stub: a vfork child's was a thread of its parent's stub.
+        if let Some(old) = old {
+            let (space, slot) = (Arc::clone(old.space()), old.slot());
+            if let Ok(t) = Arc::try_unwrap(old) {
+                t.exit(Ops::new());
+            }
+            space.free_slot(slot);
+        }
+    }
+    *ut.ops.lock() = ops;
     ut.fs_base.store(0, Ordering::Relaxed);
     ut.rseq.clear();
     *ctx.regs = UserRegs::start(image.entry, image.sp);
@@ -97,6 +114,39 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     *u.auxv.lock() = image.auxv;
     crate::kern::fork::vfork_release(ctx.p);
     Ok(0)
+}
+
+/// Whether exec can keep the caller's stub: the caller is the process's only thread, no other
+/// process shares its memory (a vfork child runs in its parent's stub), and the stub is the
+/// address space's. A reference to the space held for a moment elsewhere (a /proc reader)
+/// only costs a new stub.
+fn own_stub(ctx: &Ctx<'_>) -> bool {
+    if ctx.p.nthreads() != 1 {
+        return false;
+    }
+    let vm = ctx.p.user().vm();
+    if Arc::strong_count(&vm) > 2 {
+        return false;
+    }
+    let Some(t) = ctx.td.user().stub.lock().clone() else { return false };
+    vm.read().stub.as_ref().is_some_and(|s| Arc::ptr_eq(s, t.space()))
+}
+
+/// Move the caller's stub from its old address space to `new`: the stub unmaps the old image
+/// (through the caller's trapped stub thread, before any of its pages can be given to someone
+/// else) and the guest starts with a fresh FPU state, as from a new stub.
+fn hand_over_stub(ctx: &Ctx<'_>, new: &mut AddressSpace) {
+    let vm = ctx.p.user().vm();
+    let mut old = vm.write();
+    let Some((space, ops, deferred)) = old.take_stub() else { return };
+    if let Some(t) = ctx.td.user().stub.lock().clone() {
+        if !ops.is_empty() && !t.exec_ops(ops) {
+            log::debug!("exec: pid {}: stub gone while unmapping the old image", ctx.p.pid);
+        }
+        t.reset_fpstate();
+    }
+    old.release(deferred);
+    new.stub = Some(space);
 }
 
 /// Make every other thread of the process exit, and wait until they have.

@@ -85,6 +85,8 @@ fn proc_exit(p: &UProc, status: i32) {
     // Descriptors.
     let files = std::mem::take(&mut *u.files().lock());
     drop(files);
+    // System V semaphore adjustments (SEM_UNDO).
+    crate::kern::sysv::sem::exit(p.pid);
     // The working directory (Linux's exit_fs): a zombie must not keep a file system busy.
     let cwd = std::mem::replace(&mut u.fs.lock().cwd, crate::fs::namei::NamePath::root());
     drop(cwd);

@@ -3,15 +3,15 @@
 //! * A thread (CLONE_THREAD) shares everything; in the stub it is a new host thread in a new
 //!   slot, started by a `clone` operation the parent's stub thread carries out on its way back
 //!   to the guest.
-//! * A process gets a copy-on-write copy of the address space and a new stub.
+//! * A process gets a copy-on-write copy of the address space and a new stub, a ready one
+//!   from the pool (platform::stub::pool) when one is waiting; the child's pages are mapped
+//!   in it by its faults (with fault-around), not copied in.
 //! * A process with CLONE_VM (vfork, posix_spawn) shares the parent's address space: its
 //!   thread is a new host thread of the parent's stub, as a thread would be; exec gives it its
 //!   own. With CLONE_VFORK the parent sleeps until the child execs or exits.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-
-use platform::stub::StubSpace;
 
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
@@ -91,7 +91,31 @@ fn child_regs(ctx: &Ctx<'_>, a: &CloneArgs) -> platform::stub::UserRegs {
     regs
 }
 
+/// RLIMIT_NPROC: EAGAIN when the caller's real user already runs as many threads as the
+/// soft limit allows (Linux counts tasks), unless the user is root or the caller has
+/// CAP_SYS_RESOURCE or CAP_SYS_ADMIN.
+fn nproc_check(ctx: &Ctx<'_>) -> Result<(), Errno> {
+    use crate::kern::cred::{CAP_SYS_ADMIN, CAP_SYS_RESOURCE};
+    let u = ctx.p.user();
+    let limit = u.rlimits.lock()[6].0;
+    if limit == crate::kern::uproc::RLIM_INFINITY {
+        return Ok(());
+    }
+    let cred = u.cred();
+    if cred.uid == 0 || cred.capable(CAP_SYS_RESOURCE) || cred.capable(CAP_SYS_ADMIN) {
+        return Ok(());
+    }
+    let n: usize = crate::kern::proc::all()
+        .into_iter()
+        .filter_map(crate::kern::proc::UProc::new)
+        .filter(|p| !p.is_zombie() && p.user().cred().uid == cred.uid)
+        .map(|p| p.nthreads())
+        .sum();
+    if n as u64 >= limit { Err(Errno::EAGAIN) } else { Ok(()) }
+}
+
 fn new_thread(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
+    nproc_check(ctx)?;
     let stub = ctx.td.user().stub.lock().clone().ok_or(Errno::EAGAIN)?;
     let space = Arc::clone(stub.space());
     let slot = space.alloc_slot().ok_or(Errno::EAGAIN)?;
@@ -135,6 +159,7 @@ fn new_thread(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
 fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     let parent = ctx.p;
     let pu = parent.user();
+    nproc_check(ctx)?;
     let pid = alloc_pid().ok_or(Errno::EAGAIN)?;
     let fail = |e: Errno| {
         free_pid(pid);
@@ -162,7 +187,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         // child can see them.
         crate::kern::usertrap::sync_stub(ctx);
         let pm = platform::physmem::get().ok_or(Errno::ENOMEM).map_err(fail)?;
-        let (space, t0) = StubSpace::spawn(pm.fd()).map_err(|e| {
+        let (space, t0) = platform::stub::pool::get(pm.fd()).map_err(|e| {
             log::warn!("fork: {e}");
             fail(Errno::EAGAIN)
         })?;
@@ -207,6 +232,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     child.rec.pgid.store(parent.rec.pgid.load(Ordering::Relaxed), Ordering::Relaxed);
     child.rec.sid.store(parent.rec.sid.load(Ordering::Relaxed), Ordering::Relaxed);
     child.rec.tty.store(parent.rec.tty.load(Ordering::Relaxed), Ordering::Relaxed);
+    child.rec.nice.store(parent.rec.nice.load(Ordering::Relaxed), Ordering::Relaxed);
     let fg = parent.rec.flags.load(Ordering::Relaxed) & kvm_mem::abi::pflags::FOREGROUND;
     child.rec.flags.fetch_or(fg, Ordering::Relaxed);
     child.rec.uid.store(cred.uid, Ordering::Relaxed);

@@ -185,6 +185,7 @@ fn mi_startup() {
         kprintf!("debug.spin: cpu{} spins in kernel code\n", cpu::curcpu());
         kdb::kdb_sysctl_spin();
     }
+    start_stub_pool();
     vfs_mountroot::vfs_mountroot();
     let init = kenv::get("init").unwrap_or("/sbin/init");
     // -s: single user, as BSD's boot -s — init gets "-s" (busybox init then starts a root shell
@@ -200,6 +201,20 @@ fn mi_startup() {
     // proc0's work is done: it sleeps, as BSD's swapper does.
     loop {
         sleep::pause("nowork", Duration::from_secs(60));
+    }
+}
+
+/// Stubs kept started for fork and exec (`-e vm.stubpool=N`, 0: none, each started when
+/// needed).
+const STUB_POOL: usize = 4;
+
+/// Start the pool of ready stubs (platform::stub::pool): it fills while root is mounted.
+fn start_stub_pool() {
+    let n = kenv::get("vm.stubpool").and_then(|v| v.parse::<usize>().ok()).unwrap_or(STUB_POOL).min(64);
+    if let Some(pm) = platform::physmem::get()
+        && let Err(e) = platform::stub::pool::start(pm.fd(), n)
+    {
+        kprintf!("stub pool: cannot start: {e}\n");
     }
 }
 
@@ -236,7 +251,7 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
             }
         })?;
     let pm = platform::physmem::get().ok_or("no physical memory")?;
-    let (space, t0) = platform::stub::StubSpace::spawn(pm.fd()).map_err(|e| e.to_string())?;
+    let (space, t0) = platform::stub::pool::get(pm.fd()).map_err(|e| e.to_string())?;
     image.vm.stub = Some(space);
     let mut files = FdTable::new();
     let console = File::new(crate::fs::devfs::console(), None, O_RDWR);

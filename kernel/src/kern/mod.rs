@@ -31,6 +31,7 @@ pub mod signal;
 pub mod sleep;
 pub mod sleeplock;
 pub mod syncer;
+pub mod sysv;
 pub mod thread;
 pub mod tty;
 pub mod uproc;

@@ -172,6 +172,13 @@ fn switch_to(c: u32, cur: Arc<Thread>, next: Arc<Thread>) {
     rec.switches.fetch_add(1, Ordering::Relaxed);
     rec.state.store(if next.is_idle() { cpustate::IDLE } else { cpustate::RUNNING }, Ordering::Relaxed);
     *cpu_s.cur.lock() = Some(Arc::clone(&next));
+    // A guest thread leaving the CPU (asleep, preempted): its stub, trapped and waiting for
+    // it, stops spinning — it cannot be resumed before this thread runs again.
+    if let Some(u) = cur.as_user()
+        && let Some(stub) = u.stub.lock().as_ref()
+    {
+        stub.nap();
+    }
     platform::kthread::switch(cur, next);
     mark_running();
 }

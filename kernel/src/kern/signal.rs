@@ -394,6 +394,8 @@ pub fn send_to_proc(p: &UProc, info: SigInfo) {
         return;
     }
     p.user().sig.lock().pending.push(info);
+    // signalfd readers and pollers sleep on the poll channel, whatever their masks.
+    crate::fs::vfs::poll_wakeup();
     let threads = p.threads();
     let target = threads.iter().find(|t| t.user().sigstate.sig.lock().mask & bit(sig) == 0).or(threads.first());
     if let Some(t) = target {
@@ -413,6 +415,7 @@ pub fn send_to_thread(td: &UThread, info: SigInfo) {
         return;
     }
     td.user().sigstate.sig.lock().pending.push(info);
+    crate::fs::vfs::poll_wakeup();
     signal_wake(td);
 }
 

@@ -101,7 +101,8 @@ pub struct UserProc {
     pub auxv: SpinLock<Vec<u8>>,
     /// wait(2) status once it has exited.
     pub exit_status: SpinLock<Option<i32>>,
-    /// Resource limits (soft, hard) by RLIMIT_* number: kept and reported, not yet enforced.
+    /// Resource limits (soft, hard) by RLIMIT_* number: NOFILE, CORE, NPROC (clone) and AS
+    /// (mmap, brk) are enforced, the others kept and reported.
     pub rlimits: SpinLock<[(u64, u64); RLIM_NLIMITS]>,
     /// A vfork child releases its parent (exec or exit): the parent sleeps until then.
     pub vfork_released: std::sync::atomic::AtomicBool,

@@ -6,7 +6,8 @@
 //! reason, and the boot ends in `panic: cannot mount root`; no root at all ends in
 //! `panic: no root file system` — unless `-e rootwait=1` asks to keep waiting for a root
 //! device, like Linux's `rootwait`, which leaves a live system to inspect. Once root is up,
-//! devfs, procfs and tmpfs are mounted on /dev, /proc and /tmp when the root has them.
+//! devfs, procfs and tmpfs are mounted on /dev, /proc and /tmp when the root has them, and
+//! devpts and a tmpfs on devfs's /dev/pts and /dev/shm, sysfs on /sys.
 
 use std::time::Duration;
 
@@ -58,7 +59,10 @@ fn mount_if_present(dir: &str, v: crate::fs::vfs::VnodeRef, source: &str) {
 pub fn vfs_mountroot() {
     let Err((why, panic_msg)) = try_mount() else {
         mount_if_present("/dev", devfs::new(), "devfs");
+        mount_if_present("/dev/pts", crate::fs::devpts::new(), "devpts");
+        mount_if_present("/dev/shm", tmpfs::new(), "tmpfs");
         mount_if_present("/proc", procfs::new(), "proc");
+        mount_if_present("/sys", crate::fs::sysfs::new(), "sysfs");
         mount_if_present("/tmp", tmpfs::new(), "tmpfs");
         return;
     };

@@ -95,7 +95,18 @@ fn read_file(f: &File, off: Option<u64>, len: usize) -> Result<Vec<u8>, Errno> {
         *f.offset.lock() = start + got as u64;
     }
     vnops::accessed(f);
+    if got > 0 {
+        notify(f, crate::fs::inotify::IN_ACCESS);
+    }
     Ok(buf)
+}
+
+/// Tell inotify about `f`'s data (IN_ACCESS, IN_MODIFY).
+fn notify(f: &File, mask: u32) {
+    if crate::fs::inotify::active() {
+        let (parent, name) = f.path.as_ref().map_or((None, &b""[..]), |p| (p.parent(), p.name()));
+        crate::fs::inotify::child_event(parent, name, &f.vnode, mask);
+    }
 }
 
 fn write_file(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8]) -> SysResult {
@@ -105,7 +116,9 @@ fn write_file(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8]) -> SysResu
     vnops::remove_privs(&cred(ctx), &f.vnode)?;
     let v = &f.vnode;
     let seekable = v.seekable();
+    // pwrite(2) BUGS: on Linux an O_APPEND file is appended to whatever the offset says.
     let start = match off {
+        Some(_) if seekable && f.flags() & file::O_APPEND != 0 => v.attr()?.size,
         Some(o) => o,
         None if seekable && f.flags() & file::O_APPEND != 0 => v.attr()?.size,
         None if seekable => *f.offset.lock(),
@@ -114,6 +127,9 @@ fn write_file(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8]) -> SysResu
     let n = v.write_nb(start, data, f.flags() & file::O_NONBLOCK != 0)?;
     if off.is_none() && seekable {
         *f.offset.lock() = start + n as u64;
+    }
+    if n > 0 {
+        notify(f, crate::fs::inotify::IN_MODIFY);
     }
     Ok(n)
 }
@@ -274,7 +290,17 @@ pub fn sys_readv(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_close(ctx: &mut Ctx<'_>) -> SysResult {
-    ctx.p.user().files().lock().close(ctx.fd(0))?;
+    let files = ctx.p.user().files();
+    let (entry, owner) = {
+        let mut t = files.lock();
+        (t.close(ctx.fd(0))?, t.lock_owner())
+    };
+    // Any close of a file drops the process's POSIX locks on it (with the table unlocked:
+    // the waiters' wake-up takes a sleep queue).
+    if crate::fs::lock::any_held() {
+        crate::fs::lock::release(entry.file.vnode.id(), owner);
+    }
+    drop(entry);
     Ok(0)
 }
 
@@ -308,21 +334,29 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     let cred = cred(ctx);
     if flags & O_PATH == 0 && !created {
         perm::may_open(&cred, &v.attr()?, flags, np.mount().readonly())?;
-        v.may_open()?; // procfs: another user's /proc/PID/maps
+        v.may_open(flags)?; // procfs: another user's /proc/PID/maps, read-only settings
     }
     let v = if v.is_tty() && flags & O_PATH == 0 { crate::kern::tty::ctty::on_open(ctx.p, v, flags)? } else { v };
     // A pipe reached through /proc/PID/fd: a new end of it, as the access mode asks.
     let acc = flags & O_ACCMODE;
-    let reopened = if vt == VType::Fifo && flags & O_PATH == 0 { v.open_fifo(acc != file::O_WRONLY, acc != O_RDONLY) } else { None };
+    let (read, write) = (acc != file::O_WRONLY, acc != O_RDONLY);
+    let reopened = if vt == VType::Fifo && flags & O_PATH == 0 { v.open_fifo(read, write) } else { None };
     let f = match reopened {
         Some(end) => File::new(end, None, flags), // named like the original: pipe:[N]
-        None => File::open(v, np, flags)?,        // EROFS: written on a read-only mount
+        // A named pipe: an end of the pipe of its inode (fifo(7)'s waits and ENXIO).
+        None if vt == VType::Fifo && flags & O_PATH == 0 => {
+            File::open(crate::fs::fifo::open(v, read, write, flags & file::O_NONBLOCK != 0)?, np, flags)?
+        }
+        None => File::open(v, np, flags)?, // EROFS: written on a read-only mount
     };
     if flags & O_TRUNC != 0 && flags & O_PATH == 0 && vt == VType::Reg && acc != O_RDONLY && !created {
         vnops::truncate(&cred, f.as_ref().into(), 0, false)?;
     }
     ctx.p.user().files().lock().alloc(f, flags & O_CLOEXEC != 0, 0).and_then(fd_ret)
 }
+
+const SEEK_DATA: i32 = 3;
+const SEEK_HOLE: i32 = 4;
 
 pub fn sys_lseek(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
@@ -334,6 +368,18 @@ pub fn sys_lseek(ctx: &mut Ctx<'_>) -> SysResult {
         0 => 0,
         1 => i64::try_from(*f.offset.lock()).map_err(|_| Errno::EOVERFLOW)?,
         2 => i64::try_from(f.vnode.attr()?.size).map_err(|_| Errno::EOVERFLOW)?,
+        // SEEK_DATA, SEEK_HOLE: no file here records holes, so the data is all of it and
+        // the one hole is at the end; ENXIO at or past the end (or before the start).
+        w @ (SEEK_DATA | SEEK_HOLE) => {
+            let size = f.vnode.attr()?.size;
+            let at = u64::try_from(off).map_err(|_| Errno::ENXIO)?;
+            if at >= size {
+                return Err(Errno::ENXIO);
+            }
+            let new = if w == SEEK_DATA { at } else { size };
+            *f.offset.lock() = new;
+            return usize::try_from(new).map_err(|_| Errno::EOVERFLOW);
+        }
         _ => return Err(Errno::EINVAL),
     };
     let new = base.checked_add(off).ok_or(Errno::EOVERFLOW)?;
@@ -359,7 +405,13 @@ fn dup_to(ctx: &Ctx<'_>, old: i32, new: i32, cloexec: bool) -> SysResult {
     let mut t = files.lock();
     let f = t.get(old)?;
     let replaced = t.install(new, f, cloexec)?;
+    let owner = t.lock_owner();
     drop(t);
+    if let Some(e) = &replaced
+        && crate::fs::lock::any_held()
+    {
+        crate::fs::lock::release(e.file.vnode.id(), owner);
+    }
     drop(replaced);
     fd_ret(new)
 }
@@ -413,6 +465,31 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>) -> SysResult {
             t.get(fd)?.set_status_flags(ctx.uint(2));
             Ok(0)
         }
+        crate::abi::lock::F_GETLK
+        | crate::abi::lock::F_SETLK
+        | crate::abi::lock::F_SETLKW
+        | crate::abi::lock::F_OFD_GETLK
+        | crate::abi::lock::F_OFD_SETLK
+        | crate::abi::lock::F_OFD_SETLKW => {
+            let f = t.get(fd)?;
+            drop(t);
+            crate::sys::lock::fcntl_lock(ctx, &f, ctx.int(1))
+        }
+        F_GETPIPE_SZ | F_SETPIPE_SZ => {
+            let f = t.get(fd)?;
+            drop(t);
+            let p = crate::fs::fifo::pipe_of(f.vnode.as_ref()).ok_or(Errno::EBADF)?;
+            if ctx.int(1) == F_GETPIPE_SZ {
+                return Ok(p.capacity());
+            }
+            let privileged = cred(ctx).capable(crate::kern::cred::CAP_SYS_RESOURCE);
+            p.set_capacity(u64::from(ctx.uint(2)), privileged)
+        }
+        F_ADD_SEALS | F_GET_SEALS => {
+            let f = t.get(fd)?;
+            drop(t);
+            seals(ctx, &f)
+        }
         _ => {
             t.get(fd)?;
             Err(Errno::EINVAL)
@@ -420,10 +497,33 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>) -> SysResult {
     }
 }
 
+const F_ADD_SEALS: i32 = crate::abi::c_int(linux::F_ADD_SEALS);
+const F_GETPIPE_SZ: i32 = crate::abi::c_int(linux::F_GETPIPE_SZ);
+const F_SETPIPE_SZ: i32 = crate::abi::c_int(linux::F_SETPIPE_SZ);
+const F_GET_SEALS: i32 = crate::abi::c_int(linux::F_GET_SEALS);
+
+/// F_ADD_SEALS and F_GET_SEALS: a memfd's seals (EINVAL for any other file; adding needs
+/// the file open for writing, EPERM).
+fn seals(ctx: &Ctx<'_>, f: &File) -> SysResult {
+    use crate::abi::event::Seals;
+    let m = f.vnode.as_any().and_then(|a| a.downcast_ref::<crate::fs::memfd::MemFd>()).ok_or(Errno::EINVAL)?;
+    if ctx.int(1) == F_GET_SEALS {
+        return Ok(m.seals().bits() as usize);
+    }
+    let add = Seals::from_bits(ctx.uint(2)).ok_or(Errno::EINVAL)?;
+    if !f.writable() {
+        return Err(Errno::EPERM);
+    }
+    m.add_seals(add)?;
+    Ok(0)
+}
+
 const FIONCLEX: u32 = 0x5450;
 const FIOCLEX: u32 = 0x5451;
 const FIONBIO: u32 = 0x5421;
 const FIONREAD: u32 = 0x541b;
+/// SIOCOUTQ (TIOCOUTQ's number): bytes a socket sent and its peer has not read.
+const SIOCOUTQ: u32 = 0x5411;
 
 pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
     let fd = ctx.fd(0);
@@ -440,18 +540,34 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
             f.set_status_flags(if on { flags | file::O_NONBLOCK } else { flags & !file::O_NONBLOCK });
             return Ok(0);
         }
+        // Sockets: FIONREAD (SIOCINQ) and SIOCOUTQ, answered by the socket.
+        FIONREAD | SIOCOUTQ if f.vnode.vtype() == VType::Sock => {
+            let s = crate::net::file::socket_of(&f)?;
+            let n = s.queued(ctx.uint(1) == SIOCOUTQ)?;
+            ctx.write(ctx.ptr::<i32>(2), &i32::try_from(n).unwrap_or(i32::MAX))?;
+            return Ok(0);
+        }
         FIONREAD if f.vnode.vtype() == VType::Fifo || f.vnode.vtype() == VType::Reg => {
             let a = f.vnode.attr()?;
             let n = if a.vtype() == VType::Reg { a.size.saturating_sub(*f.offset.lock()) } else { a.size };
             ctx.write(ctx.ptr::<i32>(2), &i32::try_from(n).unwrap_or(i32::MAX))?;
             return Ok(0);
         }
+        FIONREAD if let Some(ino) = f.vnode.as_any().and_then(|a| a.downcast_ref::<crate::fs::inotify::Inotify>()) => {
+            ctx.write(ctx.ptr::<i32>(2), &i32::try_from(ino.pending_bytes()).unwrap_or(i32::MAX))?;
+            return Ok(0);
+        }
         _ => {}
     }
-    if !f.vnode.is_tty() {
-        return Err(Errno::ENOTTY);
+    // Interface queries (netdevice(7)) on a socket.
+    if f.vnode.vtype() == VType::Sock
+        && let Some(r) = crate::sys::socket::ioctl(ctx, ctx.uint(1))
+    {
+        return r;
     }
-    crate::kern::tty::ioctl::ioctl(ctx, ctx.uint(1), ctx.arg(2))
+    let Some(tty) = f.vnode.tty() else { return Err(Errno::ENOTTY) };
+    let master = f.vnode.as_any().is_some_and(|a| a.is::<crate::fs::devpts::PtyMaster>());
+    crate::kern::tty::ioctl::ioctl(ctx, &tty, master, ctx.uint(1), ctx.arg(2))
 }
 
 pub fn sys_pipe2(ctx: &mut Ctx<'_>) -> SysResult {

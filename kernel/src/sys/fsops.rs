@@ -50,7 +50,7 @@ pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath
     Ok((parent, name))
 }
 
-fn umask(ctx: &Ctx<'_>) -> u32 {
+pub(super) fn umask(ctx: &Ctx<'_>) -> u32 {
     ctx.p.user().fs.lock().umask
 }
 
@@ -248,8 +248,17 @@ pub fn sys_chmod(ctx: &mut Ctx<'_>) -> SysResult {
     chmod(ctx, &t, ctx.uint(1))
 }
 
+/// fchmod(2) and fchown(2) refuse an O_PATH descriptor (EBADF), as Linux's fdget does.
+fn fd_not_path(ctx: &Ctx<'_>) -> Result<Named, Errno> {
+    let f = ctx.p.user().files().lock().get(ctx.fd(0))?;
+    if f.flags() & file::O_PATH != 0 {
+        return Err(Errno::EBADF);
+    }
+    Ok(Named::File(f))
+}
+
 pub fn sys_fchmod(ctx: &mut Ctx<'_>) -> SysResult {
-    let t = fd_named(ctx, ctx.fd(0))?;
+    let t = fd_not_path(ctx)?;
     chmod(ctx, &t, ctx.uint(1))
 }
 
@@ -276,7 +285,7 @@ pub fn sys_lchown(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 pub fn sys_fchown(ctx: &mut Ctx<'_>) -> SysResult {
-    let t = fd_named(ctx, ctx.fd(0))?;
+    let t = fd_not_path(ctx)?;
     chown(ctx, &t, ctx.uint(1), ctx.uint(2))
 }
 
@@ -367,7 +376,20 @@ pub fn sys_fstatfs(ctx: &mut Ctx<'_>) -> SysResult {
 /// fsync(2), fdatasync(2), syncfs(2): write back the file system the descriptor is on (an
 /// ext2 disk: its dirty buffers, inodes and metadata; EIO if the disk fails; nothing to do
 /// for the others).
+/// fsync(2), fdatasync(2): EINVAL for a file that cannot be synchronized (Linux: no fsync
+/// operation — pipes, sockets, terminals, /dev/null and the other character devices, the
+/// event files).
 pub fn sys_fsync(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = ctx.p.user().files().lock().get(ctx.fd(0))?;
+    if !matches!(f.vnode.vtype(), VType::Reg | VType::Dir | VType::Lnk | VType::Blk) {
+        return Err(Errno::EINVAL);
+    }
+    vnops::fsync(f.vnode.as_ref())?;
+    Ok(0)
+}
+
+/// syncfs(2): the file system of any descriptor.
+pub fn sys_syncfs(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.p.user().files().lock().get(ctx.fd(0))?;
     vnops::fsync(f.vnode.as_ref())?;
     Ok(0)

@@ -18,6 +18,20 @@ fn overcommit_ok(ctx: &Ctx<'_>, len: u64) -> bool {
     ctx.p.user().vm().read().overcommit_ok(len)
 }
 
+/// RLIMIT_AS (may_expand_vm): whether `[start, end)` may be mapped without the address
+/// space passing the caller's soft limit (what it replaces does not count twice).
+fn within_as_limit(ctx: &Ctx<'_>, g: &crate::vm::space::AddressSpace, start: u64, end: u64) -> bool {
+    let limit = ctx.p.user().rlimits.lock()[RLIMIT_AS].0;
+    if limit == u64::MAX {
+        return true;
+    }
+    let replaced: u64 = g.entries().filter(|m| m.start < end && m.end > start).map(|m| m.end.min(end) - m.start.max(start)).sum();
+    g.vsz() - replaced + (end - start) <= limit
+}
+
+/// RLIMIT_AS's index.
+const RLIMIT_AS: usize = 9;
+
 /// A guest address as a system call's result.
 fn addr_result(addr: u64) -> SysResult {
     usize::try_from(addr).map_err(|_| Errno::ENOMEM)
@@ -45,7 +59,7 @@ pub fn sys_brk(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let (old_end, new_end) = (page_up(old).ok_or(Errno::ENOMEM)?, page_up(want).ok_or(Errno::ENOMEM)?);
     if new_end > old_end {
-        if !g.is_free(old_end, new_end) || !g.overcommit_ok(new_end - g.brk_start) {
+        if !g.is_free(old_end, new_end) || !g.overcommit_ok(new_end - g.brk_start) || !within_as_limit(ctx, &g, old_end, new_end) {
             return addr_result(old);
         }
         g.map(MapEntry {
@@ -72,6 +86,9 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let len = page_up(len).ok_or(Errno::ENOMEM)?;
+    // /dev/zero (mem(4)): anonymous memory, shared with MAP_SHARED.
+    let zero = !flags.contains(MapFlags::ANONYMOUS)
+        && ctx.p.user().files().lock().get(fd).is_ok_and(|f| f.vnode.as_any().and_then(|a| a.downcast_ref::<crate::fs::devfs::CharDev>()).is_some_and(|c| c.is_zero()));
     let anon = flags.contains(MapFlags::ANONYMOUS);
     if anon && ty == MapType::SharedValidate {
         return Err(Errno::EINVAL);
@@ -90,7 +107,13 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
     if !shared && prot & PROT_WRITE != 0 && !overcommit_ok(ctx, len) {
         return Err(Errno::ENOMEM);
     }
-    let backing = if anon {
+    if zero {
+        let f = ctx.p.user().files().lock().get(fd)?;
+        if !f.readable() || (shared && prot & PROT_WRITE != 0 && !f.writable()) {
+            return Err(Errno::EACCES);
+        }
+    }
+    let backing = if anon || zero {
         if shared { Backing::Shared { object: SharedObject::new(), offset: 0 } } else { Backing::Anon }
     } else {
         let f = ctx.p.user().files().lock().get(fd)?;
@@ -119,6 +142,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
         }
     };
     let name = match &backing {
+        Backing::Shared { .. } if zero => b"/dev/zero (deleted)".to_vec(),
         Backing::File { .. } | Backing::SharedFile { .. } => {
             let f = ctx.p.user().files().lock().get(fd)?;
             f.path.as_ref().map(|p| p.to_path_bytes()).unwrap_or_default()
@@ -144,6 +168,9 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
             g.find_free(len, g.mmap_base).ok_or(Errno::ENOMEM)?
         }
     };
+    if !within_as_limit(ctx, &g, start, start + len) {
+        return Err(Errno::ENOMEM);
+    }
     g.map(MapEntry { start, end: start + len, prot, backing, name });
     addr_result(start)
 }

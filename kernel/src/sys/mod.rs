@@ -9,26 +9,50 @@
 //! | `proc.rs`  | exit, process ids, uname, limits, TLS, fork, exec, wait            |
 //! | `signal.rs`| actions, masks, kill, sigreturn, sigsuspend, sigtimedwait, altstack |
 //! | `time.rs`  | clocks and sleeping                                                |
+//! | `lock.rs`  | fcntl record locks (POSIX and OFD), flock                          |
+//! | `mknod.rs` | mknod, mknodat: FIFOs, sockets, regular files                      |
+//! | `epoll.rs` | epoll instances                                                    |
+//! | `eventfiles.rs` | eventfd, signalfd, timerfd, memfd_create, inotify             |
+//! | `ipc.rs`   | System V shared memory, semaphores, message queues                 |
+//! | `mlock.rs` | mlock, munlock, mlockall, munlockall, mincore                      |
+//! | `xattr.rs` | extended attributes (none stored: EOPNOTSUPP, empty lists)         |
+//! | `socket.rs`| socket, socketpair, bind, listen, accept, connect, names, options  |
+//! | `socket_msg.rs` | send/recv and their msg forms (iovecs, SCM_RIGHTS, SCM_CREDENTIALS) |
+//! | `fadvise.rs` | fadvise64: advice checked, then nothing to do (no page cache)   |
+//! | `klog.rs`  | syslog(2): the kernel's message buffer for dmesg                   |
+//! | `prio.rs`  | getpriority, setpriority (nice values)                             |
 //! | `ptrace.rs`| ptrace requests, process_vm_readv/writev                           |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
 
 pub mod cred;
+pub mod epoll;
+pub mod eventfiles;
+pub mod fadvise;
 pub mod fs;
 pub mod fsflags;
 pub mod fsinfo;
 pub mod fsops;
+pub mod ipc;
+pub mod klog;
+pub mod lock;
+pub mod mknod;
+pub mod mlock;
 pub mod mm;
 pub mod mount;
 pub mod names;
 pub mod poll;
+pub mod prio;
 pub mod proc;
 pub mod ptrace;
 pub mod reboot;
 pub mod signal;
+pub mod socket;
+pub mod socket_msg;
 pub mod thread;
 pub mod time;
+pub mod xattr;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,6 +130,21 @@ table! {
     38 => setitimer, time::sys_setitimer, Partial("ITIMER_VIRTUAL and ITIMER_PROF count in 10 ms slices");
     39 => getpid, proc::sys_getpid, Full;
     40 => sendfile, fs::sys_sendfile, Full;
+    41 => socket, socket::sys_socket, Partial("AF_UNIX; AF_INET and AF_INET6 through host sockets");
+    42 => connect, socket::sys_connect, Full;
+    43 => accept, socket::sys_accept, Full;
+    44 => sendto, socket_msg::sys_sendto, Full;
+    45 => recvfrom, socket_msg::sys_recvfrom, Full;
+    46 => sendmsg, socket_msg::sys_sendmsg, Partial("SCM_RIGHTS and SCM_CREDENTIALS control messages");
+    47 => recvmsg, socket_msg::sys_recvmsg, Partial("SCM_RIGHTS and SCM_CREDENTIALS control messages");
+    48 => shutdown, socket::sys_shutdown, Full;
+    49 => bind, socket::sys_bind, Full;
+    50 => listen, socket::sys_listen, Full;
+    51 => getsockname, socket::sys_getsockname, Full;
+    52 => getpeername, socket::sys_getpeername, Full;
+    53 => socketpair, socket::sys_socketpair, Full;
+    54 => setsockopt, socket::sys_setsockopt, Partial("SOL_SOCKET options of the socket(7) list");
+    55 => getsockopt, socket::sys_getsockopt, Partial("SOL_SOCKET options of the socket(7) list");
     60 => exit, proc::sys_exit, Full;
     56 => clone, proc::sys_clone, Partial("CLONE_VM without CLONE_THREAD copies memory (vfork semantics hold); no namespaces");
     57 => fork, proc::sys_fork, Full;
@@ -114,7 +153,7 @@ table! {
     61 => wait4, proc::sys_wait4, Partial("rusage has the times only");
     62 => kill, signal::sys_kill, Full;
     63 => uname, proc::sys_uname, Full;
-    72 => fcntl, fs::sys_fcntl, Partial("F_DUPFD, F_GETFD/SETFD, F_GETFL/SETFL");
+    72 => fcntl, fs::sys_fcntl, Partial("F_DUPFD, F_GETFD/SETFD, F_GETFL/SETFL, F_ADD_SEALS/F_GET_SEALS, F_GETPIPE_SZ/F_SETPIPE_SZ, record locks (F_GETLK/F_SETLK/F_SETLKW, F_OFD_*); no F_SETOWN/F_GETOWN, leases or notifications");
     74 => fsync, fsops::sys_fsync, Full;
     75 => fdatasync, fsops::sys_fsync, Full;
     76 => truncate, fsops::sys_truncate, Full;
@@ -139,6 +178,10 @@ table! {
     96 => gettimeofday, time::sys_gettimeofday, Full;
     98 => getrusage, time::sys_getrusage, Partial("times, maxrss and voluntary switches only");
     99 => sysinfo, proc::sys_sysinfo, Full;
+    140 => getpriority, prio::sys_getpriority, Partial("kept and reported; the scheduler does not weigh it");
+    103 => syslog, klog::sys_syslog, Partial("READ_ALL, READ_CLEAR, CLEAR, SIZE_BUFFER; no blocking READ or console levels (EINVAL)");
+    221 => fadvise64, fadvise::sys_fadvise64, Full;
+    141 => setpriority, prio::sys_setpriority, Partial("kept and reported; the scheduler does not weigh it");
     170 => sethostname, proc::sys_sethostname, Full;
     100 => times, time::sys_times, Full;
     102 => getuid, cred::sys_getuid, Full;
@@ -203,22 +246,81 @@ table! {
     269 => faccessat, fsinfo::sys_faccessat, Full;
     270 => pselect6, poll::sys_pselect6, Full;
     271 => ppoll, poll::sys_ppoll, Full;
+    288 => accept4, socket::sys_accept4, Full;
+    299 => recvmmsg, socket_msg::sys_recvmmsg, Full;
+    307 => sendmmsg, socket_msg::sys_sendmmsg, Full;
     292 => dup3, fs::sys_dup3, Full;
     293 => pipe2, fs::sys_pipe2, Full;
     280 => utimensat, fsops::sys_utimensat, Full;
     273 => set_robust_list, thread::sys_set_robust_list, Full;
     274 => get_robust_list, thread::sys_get_robust_list, Full;
     297 => rt_tgsigqueueinfo, signal::sys_rt_tgsigqueueinfo, Full;
-    302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported, not enforced");
+    302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported; NOFILE, CORE, NPROC and AS (mmap, brk) are enforced");
     234 => tgkill, signal::sys_tgkill, Full;
     247 => waitid, proc::sys_waitid, Full;
-    306 => syncfs, fsops::sys_fsync, Full;
+    306 => syncfs, fsops::sys_syncfs, Full;
     316 => renameat2, fsops::sys_renameat2, Full;
     318 => getrandom, proc::sys_getrandom, Full;
     334 => rseq, thread::sys_rseq, Full;
     332 => statx, fsinfo::sys_statx, Partial("no birth time");
     435 => clone3, proc::sys_clone3, Partial("no set_tid, CLONE_INTO_CGROUP or namespaces (EINVAL), as clone(2)");
     439 => faccessat2, fsinfo::sys_faccessat2, Full;
+    213 => epoll_create, epoll::sys_epoll_create, Full;
+    232 => epoll_wait, epoll::sys_epoll_wait, Full;
+    233 => epoll_ctl, epoll::sys_epoll_ctl, Partial("EPOLLEXCLUSIVE wakes every waiter; EPOLLWAKEUP is kept and means nothing");
+    281 => epoll_pwait, epoll::sys_epoll_pwait, Full;
+    291 => epoll_create1, epoll::sys_epoll_create1, Full;
+    441 => epoll_pwait2, epoll::sys_epoll_pwait2, Full;
+    282 => signalfd, eventfiles::sys_signalfd, Full;
+    289 => signalfd4, eventfiles::sys_signalfd4, Full;
+    284 => eventfd, eventfiles::sys_eventfd, Full;
+    290 => eventfd2, eventfiles::sys_eventfd2, Full;
+    283 => timerfd_create, eventfiles::sys_timerfd_create, Partial("no CLOCK_REALTIME_ALARM/BOOTTIME_ALARM; TFD_TIMER_CANCEL_ON_SET never cancels (the clock is never set)");
+    286 => timerfd_settime, eventfiles::sys_timerfd_settime, Full;
+    287 => timerfd_gettime, eventfiles::sys_timerfd_gettime, Full;
+    73 => flock, lock::sys_flock, Full;
+    133 => mknod, mknod::sys_mknod, Partial("device nodes are EPERM even with CAP_MKNOD: devices live in devfs");
+    259 => mknodat, mknod::sys_mknodat, Partial("device nodes are EPERM even with CAP_MKNOD: devices live in devfs");
+    319 => memfd_create, eventfiles::sys_memfd_create, Partial("no MFD_HUGETLB; F_SEAL_WRITE does not look at existing shared mappings");
+    29 => shmget, ipc::sys_shmget, Partial("SHM_HUGETLB segments are ordinary pages");
+    30 => shmat, ipc::sys_shmat, Full;
+    31 => shmctl, ipc::sys_shmctl, Full;
+    67 => shmdt, ipc::sys_shmdt, Full;
+    64 => semget, ipc::sys_semget, Full;
+    65 => semop, ipc::sys_semop, Full;
+    220 => semtimedop, ipc::sys_semtimedop, Full;
+    66 => semctl, ipc::sys_semctl, Full;
+    68 => msgget, ipc::sys_msgget, Full;
+    69 => msgsnd, ipc::sys_msgsnd, Full;
+    70 => msgrcv, ipc::sys_msgrcv, Full;
+    71 => msgctl, ipc::sys_msgctl, Full;
+    253 => inotify_init, eventfiles::sys_inotify_init, Full;
+    294 => inotify_init1, eventfiles::sys_inotify_init1, Full;
+    254 => inotify_add_watch, eventfiles::sys_inotify_add_watch, Partial("IN_ATTRIB and the data events reach a directory's watch only for files opened through it; no IN_UNMOUNT; IN_EXCL_UNLINK is kept and not applied");
+    255 => inotify_rm_watch, eventfiles::sys_inotify_rm_watch, Full;
+    188 => setxattr, xattr::sys_setxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    189 => lsetxattr, xattr::sys_lsetxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    190 => fsetxattr, xattr::sys_fsetxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    191 => getxattr, xattr::sys_getxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    192 => lgetxattr, xattr::sys_lgetxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    193 => fgetxattr, xattr::sys_fgetxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    194 => listxattr, xattr::sys_listxattr, Partial("no file system stores extended attributes: an empty list");
+    195 => llistxattr, xattr::sys_llistxattr, Partial("no file system stores extended attributes: an empty list");
+    196 => flistxattr, xattr::sys_flistxattr, Partial("no file system stores extended attributes: an empty list");
+    197 => removexattr, xattr::sys_removexattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    198 => lremovexattr, xattr::sys_lremovexattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    199 => fremovexattr, xattr::sys_fremovexattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
+    149 => mlock, mlock::sys_mlock, Partial("memory is never paged out: locks are checked, not recorded (VmLck 0)");
+    325 => mlock2, mlock::sys_mlock2, Partial("memory is never paged out: locks are checked, not recorded (VmLck 0)");
+    150 => munlock, mlock::sys_munlock, Full;
+    151 => mlockall, mlock::sys_mlockall, Partial("memory is never paged out: locks are checked, not recorded (VmLck 0)");
+    152 => munlockall, mlock::sys_munlockall, Full;
+    27 => mincore, mlock::sys_mincore, Partial("resident means resident in the caller's address space (not the page cache)");
+    309 => getcpu, proc::sys_getcpu, Full;
+    97 => getrlimit, proc::sys_getrlimit, Full;
+    160 => setrlimit, proc::sys_setrlimit, Partial("limits are reported; NOFILE, CORE, NPROC and AS (mmap, brk) are enforced");
+    227 => clock_settime, time::sys_clock_settime, Partial("refused with EPERM even for root: the realtime clock is the host's");
+    164 => settimeofday, time::sys_settimeofday, Partial("refused with EPERM even for root: the realtime clock is the host's");
     101 => ptrace, ptrace::sys_ptrace, Partial("no hardware watchpoints or seccomp events; the tracer is a process");
     310 => process_vm_readv, ptrace::sys_process_vm_readv, Full;
     311 => process_vm_writev, ptrace::sys_process_vm_writev, Full;
@@ -253,8 +355,10 @@ pub fn lookup(nr: u64) -> Option<&'static Syscall> {
 
 /// The memory calls that can take access away from mapped pages (see
 /// [`crate::kern::usertrap::sync_stub`]).
-const TAKES_ACCESS_AWAY: [u64; 6] = [
+const TAKES_ACCESS_AWAY: [u64; 8] = [
     linux_raw_sys::general::__NR_mmap as u64,
+    linux_raw_sys::general::__NR_shmat as u64,
+    linux_raw_sys::general::__NR_shmdt as u64,
     linux_raw_sys::general::__NR_munmap as u64,
     linux_raw_sys::general::__NR_mprotect as u64,
     linux_raw_sys::general::__NR_mremap as u64,

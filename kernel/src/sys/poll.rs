@@ -90,8 +90,9 @@ fn pollfds(ctx: &Ctx<'_>) -> UserSlice<Pollfd> {
 }
 
 /// Run `f` with the signal mask at `mask` (ppoll, pselect6), as sigsuspend does: if a
-/// signal interrupts, the old mask comes back when its handler returns.
-fn with_mask(ctx: &mut Ctx<'_>, mask: UserPtr<Sigset>, f: impl FnOnce(&mut Ctx<'_>) -> SysResult) -> SysResult {
+/// signal interrupts (ERESTARTNOHAND, or EINTR from a call never restarted: epoll_pwait),
+/// the old mask comes back when its handler returns.
+pub(super) fn with_mask(ctx: &mut Ctx<'_>, mask: UserPtr<Sigset>, f: impl FnOnce(&mut Ctx<'_>) -> SysResult) -> SysResult {
     if mask.is_null() {
         return f(ctx);
     }
@@ -105,7 +106,7 @@ fn with_mask(ctx: &mut Ctx<'_>, mask: UserPtr<Sigset>, f: impl FnOnce(&mut Ctx<'
     ctx.td.user().sigstate.flag.store(true, std::sync::atomic::Ordering::SeqCst);
     let r = f(ctx);
     let mut ts = ctx.td.user().sigstate.sig.lock();
-    if r == Err(Errno::ERESTARTNOHAND) {
+    if r == Err(Errno::ERESTARTNOHAND) || r == Err(Errno::EINTR) {
         ts.saved_mask = Some(old);
     } else {
         ts.mask = old;

@@ -131,10 +131,32 @@ pub fn sys_prlimit64(ctx: &mut Ctx<'_>) -> SysResult {
     if pid != 0 && pid != ctx.p.pid {
         return Err(Errno::ESRCH);
     }
-    let resource = ctx.uint(1);
+    let prev = rlimit(ctx, ctx.uint(1), want)?;
+    if !old.is_null() {
+        ctx.write(old, &Rlimit64 { rlim_cur: prev.0, rlim_max: prev.1 })?;
+    }
+    Ok(0)
+}
+
+/// getrlimit(2): prlimit64 reading the caller's limit (`struct rlimit` is `rlimit64`'s
+/// layout on x86-64).
+pub fn sys_getrlimit(ctx: &mut Ctx<'_>) -> SysResult {
+    let prev = rlimit(ctx, ctx.uint(0), None)?;
+    ctx.write(ctx.ptr::<Rlimit64>(1), &Rlimit64 { rlim_cur: prev.0, rlim_max: prev.1 })?;
+    Ok(0)
+}
+
+/// setrlimit(2): prlimit64 setting the caller's limit.
+pub fn sys_setrlimit(ctx: &mut Ctx<'_>) -> SysResult {
+    let want = ctx.read(ctx.ptr::<Rlimit64>(1))?;
+    rlimit(ctx, ctx.uint(0), Some(want))?;
+    Ok(0)
+}
+
+/// The caller's limit of `resource` (soft, hard) before `want` (if any) replaces it.
+fn rlimit(ctx: &Ctx<'_>, resource: u32, want: Option<Rlimit64>) -> Result<(u64, u64), Errno> {
     let res = usize::try_from(resource).ok().filter(|_| resource < RLIM_NLIMITS).ok_or(Errno::EINVAL)?;
-    let mut limits = *ctx.p.user().rlimits.lock();
-    let prev = limits.get(res).copied().ok_or(Errno::EINVAL)?;
+    let prev = ctx.p.user().rlimits.lock().get(res).copied().ok_or(Errno::EINVAL)?;
     if let Some(w) = want {
         if w.rlim_cur > w.rlim_max {
             return Err(Errno::EINVAL);
@@ -145,16 +167,25 @@ pub fn sys_prlimit64(ctx: &mut Ctx<'_>) -> SysResult {
         if w.rlim_max > prev.1 && !ctx.p.user().cred().capable(crate::kern::cred::CAP_SYS_RESOURCE) {
             return Err(Errno::EPERM);
         }
-        limits[res] = (w.rlim_cur, w.rlim_max);
+        ctx.p.user().rlimits.lock()[res] = (w.rlim_cur, w.rlim_max);
         if resource == RLIMIT_NOFILE {
             // RLIMIT_NOFILE bounds new descriptors.
             ctx.p.user().files().lock().limit = usize::try_from(w.rlim_cur).unwrap_or(usize::MAX);
         }
     }
-    if !old.is_null() {
-        ctx.write(old, &Rlimit64 { rlim_cur: prev.0, rlim_max: prev.1 })?;
+    Ok(prev)
+}
+
+/// getcpu(2): the CPU the caller runs on now and its NUMA node (always 0); either pointer
+/// may be NULL, the third (a cache) is ignored as Linux does.
+pub fn sys_getcpu(ctx: &mut Ctx<'_>) -> SysResult {
+    let (cpu, node) = (ctx.ptr::<u32>(0), ctx.ptr::<u32>(1));
+    if !cpu.is_null() {
+        ctx.write(cpu, &platform::cpu::curcpu())?;
     }
-    *ctx.p.user().rlimits.lock() = limits;
+    if !node.is_null() {
+        ctx.write(node, &0u32)?;
+    }
     Ok(0)
 }
 

@@ -292,6 +292,51 @@ pub fn sys_times(ctx: &mut Ctx<'_>) -> SysResult {
     usize::try_from(platform::time::uptime_ns() / NS_PER_TICK).map_err(|_| Errno::EOVERFLOW)
 }
 
+/// clock_settime(2): EINVAL for a clock that cannot be set (every one but CLOCK_REALTIME) or a
+/// time out of range, then EPERM without CAP_SYS_TIME — and, in vk, for root too: the
+/// guest's realtime clock is the host's, which a guest does not change.
+pub fn sys_clock_settime(ctx: &mut Ctx<'_>) -> SysResult {
+    let clk = ctx.int(0);
+    clock_ns(ctx, clk)?;
+    if clk != CLOCK_REALTIME {
+        return Err(Errno::EINVAL);
+    }
+    let ts: Timespec = ctx.read(ctx.ptr(1))?;
+    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
+        return Err(Errno::EINVAL);
+    }
+    refuse_settime(ctx)
+}
+
+/// settimeofday(2): EINVAL for microseconds out of range or a bad time zone, EPERM as
+/// clock_settime; with both arguments NULL, nothing to do.
+pub fn sys_settimeofday(ctx: &mut Ctx<'_>) -> SysResult {
+    let (tv, tz) = (ctx.ptr::<Timeval>(0), ctx.ptr::<Timezone>(1));
+    if !tv.is_null() {
+        let t = ctx.read(tv)?;
+        if t.tv_sec < 0 || !(0..1_000_000).contains(&t.tv_usec) {
+            return Err(Errno::EINVAL);
+        }
+    }
+    if !tz.is_null() {
+        let z = ctx.read(tz)?;
+        if !(-15 * 60..=15 * 60).contains(&z.tz_minuteswest) {
+            return Err(Errno::EINVAL);
+        }
+    }
+    if tv.is_null() && tz.is_null() {
+        return Ok(0);
+    }
+    refuse_settime(ctx)
+}
+
+fn refuse_settime(ctx: &Ctx<'_>) -> SysResult {
+    if ctx.p.user().cred().capable(linux::CAP_SYS_TIME) {
+        log::info!("pid {}: setting the realtime clock is refused (it is the host's)", ctx.p.pid);
+    }
+    Err(Errno::EPERM)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,11 @@ impl SharedObject {
         Arc::new(SharedObject { pm, pages: SpinLock::new("shared_object", BTreeMap::new()) })
     }
 
+    /// Pages allocated so far (System V shm's SHM_INFO shm_rss).
+    pub fn resident_pages(&self) -> u64 {
+        self.pages.lock().len() as u64
+    }
+
     /// The page at page index `idx`, allocated (zeroed) on first use; a new reference.
     pub(super) fn page(&self, idx: u64, owner: u64) -> Option<u64> {
         let pm = &self.pm;

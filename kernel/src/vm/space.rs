@@ -792,6 +792,45 @@ impl AddressSpace {
         child
     }
 
+    /// Give the stub up to another space (exec reusing it): the stub, the operations that
+    /// unmap from it everything this space may have mapped there, and the pages to release
+    /// once the stub has carried them out ([`AddressSpace::stub_teardown`]).
+    pub fn take_stub(&mut self) -> Option<(Arc<StubSpace>, Ops, Vec<u64>)> {
+        let stub = self.stub.take()?;
+        let (unmaps, deferred) = self.stub_teardown();
+        let mut ops = Ops::new();
+        for op in unmaps {
+            if let StubOp::Unmap { addr, len } = op {
+                ops.unmap(addr, len);
+            }
+        }
+        Some((stub, ops, deferred))
+    }
+
+    /// The unmaps that leave the stub with nothing of this space: the unmaps already queued
+    /// (the maps queued are dropped), and for each entry the span of its pages the stub maps
+    /// — a few operations, whatever the size of the mappings. Every page is then marked as
+    /// not in the stub; the pages waiting for the stub to drop them are handed back.
+    fn stub_teardown(&mut self) -> (Vec<StubOp>, Vec<u64>) {
+        let pt = self.pt.get_mut();
+        let mut out = PageTable::default();
+        out.pending.extend(std::mem::take(&mut pt.pending).into_iter().filter(|op| matches!(op, StubOp::Unmap { .. })));
+        pt.unmap_queued = false;
+        let deferred = std::mem::take(&mut pt.deferred);
+        for e in self.entries.values() {
+            let mut mapped = pt.pages.range_mut(e.start / PAGE..e.end / PAGE).filter(|(_, p)| p.stub_prot != 0);
+            let Some((&lo, first)) = mapped.next() else { continue };
+            first.stub_prot = 0;
+            let mut hi = lo;
+            for (&v, p) in mapped {
+                p.stub_prot = 0;
+                hi = v;
+            }
+            out.unmap_in_stub(lo * PAGE, (hi + 1) * PAGE);
+        }
+        (out.pending, deferred)
+    }
+
     /// Release every page (exit, exec).
     pub fn clear(&mut self) {
         let pt = std::mem::take(self.pt.get_mut());

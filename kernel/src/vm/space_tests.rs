@@ -170,6 +170,43 @@ fn fork_is_copy_on_write() {
 }
 
 #[test]
+fn a_stub_handed_on_is_left_with_nothing_mapped() {
+    let pm = physmem();
+    {
+        let mut vm = space(&pm);
+        vm.map(anon(BASE, 64, RW));
+        vm.map(anon(BASE + 100 * PAGE, 4, RW));
+        vm.map(anon(BASE + 200 * PAGE, 4, RW));
+        // Pages 1, 3 and 40 of the first mapping, page 2 of the second; none of the third.
+        for a in [BASE + PAGE, BASE + 3 * PAGE, BASE + 40 * PAGE, BASE + 102 * PAGE] {
+            vm.fault(a, Access::Write).unwrap();
+        }
+        vm.take_stub_ops();
+        // A page unmapped since (its unmap still queued, the page waiting for the stub).
+        vm.dontneed(BASE + 40 * PAGE, BASE + 41 * PAGE);
+        let before = pm.free_pages();
+        let (ops, deferred) = vm.stub_teardown();
+        assert_eq!(
+            ops,
+            vec![
+                StubOp::Unmap { addr: BASE + 40 * PAGE, len: PAGE },
+                StubOp::Unmap { addr: BASE + PAGE, len: 3 * PAGE },
+                StubOp::Unmap { addr: BASE + 102 * PAGE, len: PAGE },
+            ]
+        );
+        assert_eq!(deferred.len(), 1);
+        vm.release(deferred);
+        assert_eq!(pm.free_pages(), before + 1);
+        // Nothing is in the stub any more: a fault maps the page again; nothing is queued.
+        assert_eq!(pte(&vm, BASE + PAGE).unwrap().stub_prot, 0);
+        assert!(vm.take_stub_ops().is_empty());
+        vm.fault(BASE + 3 * PAGE, Access::Read).unwrap();
+        assert!(!vm.take_stub_ops().is_empty());
+    }
+    all_free(&pm);
+}
+
+#[test]
 fn shared_anonymous_memory_stays_shared_across_fork() {
     let pm = physmem();
     {

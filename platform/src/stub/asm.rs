@@ -5,18 +5,19 @@
 //! Entry (`vk_stub_begin`, the image's ELF entry):
 //!   map the slots from fd 4 → switch to slot 0's start-up stack → unmap everything the host
 //!   gave the new process (its stack, vdso, vvar) → close the ELF's fd → die with the kernel
-//!   (PR_SET_PDEATHSIG) → install the trap handler for every trap signal (on the alternate
-//!   stack, all signals blocked while it runs, our own restorer) → set this thread up
+//!   (PR_SET_PDEATHSIG; at once if the parent is no longer the kernel slot 0 names) → install
+//!   the trap handler for every trap signal (on the alternate stack, all signals blocked while
+//!   it runs, our own restorer) → set this thread up
 //!   (alternate stack, host tid, signal mask) → no new privileges → the seccomp filter →
 //!   the first trap (`ud2` at `vk_stub_first_trap`), where the kernel sets the guest's
 //!   registers.
 //!
 //! The handler (`vk_stub_handler`, on the slot's alternate stack):
 //!   record the trap in the message page → state TRAPPED (and wake the kernel if it sleeps)
-//!   → spin, then futex-wait, for RESUME → run the queued operations (raw system calls,
-//!   results stored back; a `clone` child leaves here as a new thread) → if the kernel asked,
-//!   report back again; else state USER and return, and `rt_sigreturn` restores the (edited)
-//!   registers from the frame.
+//!   → spin (no longer once NAP says the kernel thread sleeps), then futex-wait, for RESUME →
+//!   run the queued operations (raw system calls, results stored back; a `clone` child leaves
+//!   here as a new thread) → if the kernel asked, report back again; else state USER and
+//!   return, and `rt_sigreturn` restores the (edited) registers from the frame.
 
 use super::layout::*;
 
@@ -63,7 +64,8 @@ core::arch::global_asm!(
     "mov edi, {fd_elf}",
     "mov eax, 3",
     "syscall",
-    // prctl(PR_SET_PDEATHSIG, SIGKILL); if the kernel is already gone (parent 1), die.
+    // prctl(PR_SET_PDEATHSIG, SIGKILL); if the kernel is already gone (our parent is not the
+    // pid it wrote in slot 0 any more), die.
     "mov edi, 1",
     "mov esi, 9",
     "xor edx, edx",
@@ -73,8 +75,9 @@ core::arch::global_asm!(
     "syscall",
     "mov eax, 110",
     "syscall",
-    "cmp eax, 1",
-    "je vk_stub_die",
+    "mov rdi, {slot0_kpid}",
+    "cmp eax, dword ptr [rdi]",
+    "jne vk_stub_die",
     // struct kernel_sigaction { handler, flags, restorer, mask } on the stack.
     "sub rsp, 32",
     "lea rax, [rip + vk_stub_handler]",
@@ -195,9 +198,12 @@ core::arch::global_asm!(
     ".Lvk_stub_spin:",
     "cmp dword ptr [r15 + {m_state}], {resume}",
     "je .Lvk_stub_resumed",
+    "cmp dword ptr [r15 + {m_nap}], 0",
+    "jne .Lvk_stub_sleep",
     "pause",
     "dec ecx",
     "jg .Lvk_stub_spin",
+    ".Lvk_stub_sleep:",
     // Sleep: SWAIT = 1 (xchg: a barrier), re-check, futex_wait(&state, TRAPPED).
     "mov eax, 1",
     "xchg [r15 + {m_swait}], eax",
@@ -277,6 +283,7 @@ core::arch::global_asm!(
     fd_elf = const FD_ELF,
     slot0_stack = const SLOT0_INIT_STACK,
     slot0_tid = const SLOTS_BASE + msg::HOST_TID,
+    slot0_kpid = const SLOTS_BASE + msg::KPID,
     stub_base = const STUB_BASE,
     stub_end = const STUB_END,
     top_len = const TOP_LEN,
@@ -296,6 +303,7 @@ core::arch::global_asm!(
     m_sisys = const msg::SISYS,
     m_uc = const msg::UC,
     m_spin = const msg::SPIN,
+    m_nap = const msg::NAP,
     m_nops = const msg::NOPS,
     m_traps = const msg::TRAPS,
     m_flags = const msg::FLAGS,

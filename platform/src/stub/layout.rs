@@ -78,6 +78,14 @@ pub mod msg {
     pub const TRAPS: u64 = 0x38;
     /// u32: non-zero: after the operations, report back (trap again) instead of returning.
     pub const FLAGS: u64 = 0x40;
+    /// u32 (slot 0): the kernel's host pid, written before the stub starts: a stub whose
+    /// parent is another process by the time it has set its parent-death signal (the kernel
+    /// died, and the stub went to init or a subreaper) exits.
+    pub const KPID: u64 = 0x44;
+    /// u32: non-zero once the kernel thread handling this thread's trap went to sleep (a
+    /// blocking system call): the stub stops spinning for RESUME and sleeps on the futex at
+    /// once, leaving the host CPU to others. The kernel clears it as it resumes the thread.
+    pub const NAP: u64 = 0x48;
     /// The operation queue: MAX_OPS entries of OP_SIZE bytes: syscall number, six arguments,
     /// and the result the stub stores.
     pub const OPS: u64 = 0x80;

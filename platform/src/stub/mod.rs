@@ -10,7 +10,8 @@
 //!   signal frame, queue mapping operations, hand over, and wait for the next trap.
 //!
 //! Hand-off: the stub's handler stores TRAPPED and wakes the kernel only if it sleeps; the
-//! kernel spins a while before it sleeps on the futex, and likewise in the other direction.
+//! kernel spins a while before it sleeps on the futex, and likewise in the other direction —
+//! each side only when the spin can pay, and no longer than its waits take (`spin`).
 //! While it waits the CPU can be interrupted (an IPI); the guest is then kicked (SIGUSR2) so
 //! it comes back at a trap boundary. A time slice is the wait's timeout.
 //!
@@ -22,8 +23,10 @@ pub mod asm;
 pub mod filter;
 pub mod image;
 pub mod layout;
+pub mod pool;
 mod regs;
 mod spawn;
+pub mod spin;
 
 pub use regs::{UserRegs, reg};
 pub use spawn::StubError;
@@ -145,6 +148,8 @@ pub struct StubThread {
     uc: AtomicU64,
     /// Whether its first trap has been seen (a new thread reports asynchronously).
     started: std::sync::atomic::AtomicBool,
+    /// How long each side of its hand-overs spins.
+    tuning: spin::Tuning,
 }
 
 impl StubSpace {
@@ -233,7 +238,7 @@ impl Drop for StubSpace {
     }
 }
 
-/// Pause iterations each side spins before sleeping on the futex.
+/// Pause iterations a new thread's stub spins after its first trap.
 const SPIN: u32 = 2000;
 /// How often a waiting kernel checks the stub is alive.
 const LIVENESS: Duration = Duration::from_millis(100);
@@ -241,7 +246,14 @@ const LIVENESS: Duration = Duration::from_millis(100);
 impl StubThread {
     fn attach(space: &Arc<StubSpace>, slot: u32) -> StubThread {
         space.word(slot, msg::SPIN).store(SPIN, Ordering::Relaxed);
-        StubThread { space: Arc::clone(space), slot, uc: AtomicU64::new(0), started: std::sync::atomic::AtomicBool::new(false) }
+        space.word(slot, msg::NAP).store(0, Ordering::Relaxed);
+        StubThread {
+            space: Arc::clone(space),
+            slot,
+            uc: AtomicU64::new(0),
+            started: std::sync::atomic::AtomicBool::new(false),
+            tuning: spin::Tuning::new(),
+        }
     }
 
     pub fn space(&self) -> &Arc<StubSpace> {
@@ -275,6 +287,12 @@ impl StubThread {
         self.space.word(self.slot, msg::STATE)
     }
 
+    /// The kernel side of this thread goes to sleep (a blocking system call): the stub,
+    /// trapped and waiting to be resumed, stops spinning and sleeps.
+    pub fn nap(&self) {
+        self.space.word(self.slot, msg::NAP).store(1, Ordering::Relaxed);
+    }
+
     /// Wait for the thread's first trap (a new stub or a new thread).
     pub fn wait_start(&self, timeout: Duration) -> Result<(), StubError> {
         let deadline = Instant::now() + timeout;
@@ -304,19 +322,45 @@ impl StubThread {
         let kwait = self.space.word(self.slot, msg::KWAIT);
         kwait.store(1, Ordering::SeqCst);
         let s = self.state().load(Ordering::SeqCst);
-        let r = if s == state::TRAPPED { WaitResult::Woken } else { futex::wait_shared(self.state(), s, timeout) };
+        let r = if s == state::TRAPPED {
+            WaitResult::Woken
+        } else {
+            spin::WAITING.fetch_add(1, Ordering::Relaxed);
+            let r = futex::wait_shared(self.state(), s, timeout);
+            spin::WAITING.fetch_sub(1, Ordering::Relaxed);
+            r
+        };
         kwait.store(0, Ordering::SeqCst);
         r
     }
 
-    /// Wait for the trap after a resume: spin, then sleep; kick on an IPI or when the slice
-    /// runs out; give up if the stub dies.
+    /// Wait for the trap after a resume, with the guest counted as running meanwhile.
     fn wait_trap(&self, ctl: &dyn RunControl) -> bool {
-        for _ in 0..SPIN {
-            if self.state().load(Ordering::Acquire) == state::TRAPPED {
-                return true;
+        spin::RUNNING.fetch_add(1, Ordering::Relaxed);
+        let r = self.wait_trap_running(ctl);
+        spin::RUNNING.fetch_sub(1, Ordering::Relaxed);
+        if r {
+            self.tuning.trapped();
+        }
+        r
+    }
+
+    /// Spin while that pays (`spin`), then sleep; kick on an IPI or when the slice runs out;
+    /// give up if the stub dies.
+    fn wait_trap_running(&self, ctl: &dyn RunControl) -> bool {
+        if let Some(budget) = self.tuning.cpu_spin() {
+            let end = Instant::now() + budget;
+            loop {
+                for _ in 0..32 {
+                    if self.state().load(Ordering::Acquire) == state::TRAPPED {
+                        return true;
+                    }
+                    std::hint::spin_loop();
+                }
+                if Instant::now() >= end {
+                    break;
+                }
             }
-            std::hint::spin_loop();
         }
         let start = Instant::now();
         let slice = ctl.slice();
@@ -427,8 +471,12 @@ impl StubThread {
         self.space.word(self.slot, msg::FLAGS).store(u32::from(report_back), Ordering::Relaxed);
     }
 
+    /// Hand the thread back to its stub, with the spin it may do after its next trap (`spin`).
     fn resume(&self) {
         self.uc.store(0, Ordering::Release);
+        let spin = self.tuning.resumed();
+        self.space.word(self.slot, msg::SPIN).store(spin, Ordering::Relaxed);
+        self.space.word(self.slot, msg::NAP).store(0, Ordering::Relaxed);
         self.state().swap(state::RESUME, Ordering::SeqCst);
         if self.space.word(self.slot, msg::SWAIT).load(Ordering::SeqCst) != 0 {
             futex::wake_shared(self.state(), 1);

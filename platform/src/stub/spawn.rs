@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::StubSpace;
 use super::image;
-use super::layout::{FD_ELF, FD_PHYSMEM, FD_SLOTS, MAX_SLOTS, SLOTS_SIZE};
+use super::layout::{FD_ELF, FD_PHYSMEM, FD_SLOTS, MAX_SLOTS, SLOTS_SIZE, msg};
 use crate::sync::SpinLock;
 
 /// Why a stub could not be started.
@@ -67,6 +67,8 @@ pub(super) fn spawn(physmem: BorrowedFd<'_>) -> Result<StubSpace, StubError> {
         used: SpinLock::new("stub_slots", vec![0u64; (MAX_SLOTS / 64) as usize]),
     };
     space.used.lock()[0] = 1; // slot 0: the first thread
+    // The stub checks its parent is still us once its parent-death signal is set.
+    space.word(0, msg::KPID).store(std::process::id(), std::sync::atomic::Ordering::Relaxed);
     let sources = [
         (high_dup(physmem.as_raw_fd())?, FD_PHYSMEM),
         (high_dup(space._slots_fd.as_raw_fd())?, FD_SLOTS),

@@ -51,6 +51,8 @@ pub fn ftype_of(t: VType) -> u8 {
         VType::Fifo => 5,
         VType::Sock => 6,
         VType::Lnk => 7,
+        // Never on a disk: EXT2_FT_UNKNOWN.
+        VType::Anon => 0,
     }
 }
 

@@ -337,6 +337,20 @@ impl Vnode for Ext2Node {
         Ok(self.fs.node(ino, VType::Dir) as VnodeRef)
     }
 
+    fn mknod(&self, name: &[u8], mode: u32, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
+        let vtype = VType::from_mode(mode);
+        if !matches!(vtype, VType::Sock | VType::Fifo) {
+            return Err(Errno::EPERM);
+        }
+        self.rw()?;
+        let _op = self.fs.op();
+        let _ns = self.fs.ns.write();
+        self.rw()?;
+        let _dir_lock = self.lock.write();
+        let ino = self.make(self.disk(), name, mode & (S_IFMT | 0o7777), uid, gid, |_, _| Ok(()))?;
+        Ok(self.fs.node(ino, vtype) as VnodeRef)
+    }
+
     fn symlink(&self, name: &[u8], target: &[u8], uid: u32, gid: u32) -> Result<(), Errno> {
         self.rw()?;
         if target.is_empty() {

@@ -5,9 +5,12 @@
 //!  /proc/thread-self          → PID/task/TID of the calling thread
 //!  /proc/{meminfo,uptime,loadavg,stat,mounts,filesystems,cpuinfo,version}    system.rs
 //!  /proc/sys/…                kernel settings, some writable by root            sysctl.rs
+//!  /proc/net/{unix,tcp,udp,…}  sockets: AF_UNIX's own, the host's for the rest      net.rs
 //!  /proc/PID/exe              → the program's path
 //!  /proc/PID/{cmdline,comm,stat,status,maps,mounts,mountinfo}                  pid.rs
+//!  /proc/PID/limits           resource limits                                  fdinfo.rs
 //!  /proc/PID/fd/N             → what descriptor N is open on (a path, pipe:[ino], …)
+//!  /proc/PID/fdinfo/N         its offset, flags, mount, inode, event-file state  fdinfo.rs
 //!  /proc/PID/task/TID/        the same files for one thread
 //! ```
 //!
@@ -15,6 +18,8 @@
 //! each read. A process that is gone makes lookups fail with ENOENT and reads of files
 //! already open with ESRCH, as in Linux.
 
+mod net;
+mod fdinfo;
 mod pid;
 mod sysctl;
 mod system;
@@ -27,6 +32,7 @@ use crate::fs::namecache::CachePolicy;
 use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFREG, StatFs, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::errno::Errno;
 use crate::kern::proc::{self, UProc};
+use net::{NET_FILES, NetFile};
 use pid::{PID_FILES, PidFile};
 use sysctl::{Ctl, Entry, SysDir};
 use system::{SYS_FILES, SysFile};
@@ -54,10 +60,14 @@ enum Node {
     Sys(SysFile),
     SysDir(SysDir),
     Ctl(Ctl),
+    NetDir,
+    Net(NetFile),
     PidDir(i32),
     Pid(i32, PidFile),
     FdDir(i32),
     Fd(i32, i32),
+    FdInfoDir(i32),
+    FdInfo(i32, i32),
     TaskDir(i32),
     TidDir(i32, i32),
     Tid(i32, i32, PidFile),
@@ -171,10 +181,14 @@ impl Node {
             Node::Sys(f) => 16 + f.index(),
             Node::SysDir(d) => 32 + d.index(),
             Node::Ctl(c) => 48 + c.index(),
+            Node::NetDir => 80,
+            Node::Net(f) => 81 + f.index(),
             Node::PidDir(pid) => base(pid) | 1,
             Node::Pid(pid, f) => base(pid) | (2 + f.index()),
             Node::FdDir(pid) => base(pid) | 16,
             Node::TaskDir(pid) => base(pid) | 17,
+            Node::FdInfoDir(pid) => base(pid) | 18,
+            Node::FdInfo(pid, fd) => base(pid) | (3 << 24) | (u64::from(fd.unsigned_abs()) & 0xff_ffff),
             Node::Fd(pid, fd) => base(pid) | (1 << 24) | (u64::from(fd.unsigned_abs()) & 0xff_ffff),
             Node::TidDir(pid, tid) => base(pid) | (2 << 24) | ((u64::from(tid.unsigned_abs()) & 0xf_ffff) << 4),
             Node::Tid(pid, tid, f) => {
@@ -185,12 +199,17 @@ impl Node {
 
     fn vtype(self) -> VType {
         match self {
-            Node::Root | Node::SysDir(_) | Node::PidDir(_) | Node::FdDir(_) | Node::TaskDir(_) | Node::TidDir(..) => {
-                VType::Dir
-            }
+            Node::Root
+            | Node::NetDir
+            | Node::SysDir(_)
+            | Node::PidDir(_)
+            | Node::FdDir(_)
+            | Node::FdInfoDir(_)
+            | Node::TaskDir(_)
+            | Node::TidDir(..) => VType::Dir,
             Node::SelfLink | Node::ThreadSelfLink | Node::Fd(..) => VType::Lnk,
             Node::Pid(_, f) | Node::Tid(_, _, f) => f.vtype(),
-            Node::Sys(_) | Node::Ctl(_) => VType::Reg,
+            Node::Sys(_) | Node::Ctl(_) | Node::Net(_) | Node::FdInfo(..) => VType::Reg,
         }
     }
 
@@ -205,6 +224,8 @@ impl Node {
             | Node::Pid(p, _)
             | Node::FdDir(p)
             | Node::Fd(p, _)
+            | Node::FdInfoDir(p)
+            | Node::FdInfo(p, _)
             | Node::TaskDir(p)
             | Node::TidDir(p, _)
             | Node::Tid(p, ..) => Some(p),
@@ -215,12 +236,17 @@ impl Node {
     fn text(self) -> Result<Vec<u8>, Errno> {
         match self {
             Node::Sys(f) => Ok(system::text(f)),
+            Node::Net(f) => Ok(net::text(f)),
             Node::Ctl(c) => c.read(),
             Node::Pid(pid, f) => pid::text(&read_proc(pid)?, None, f, may_inspect(pid).is_ok()),
             Node::Tid(pid, tid, f) => {
                 let p = read_proc(pid)?;
                 let td = pid::thread_of(&p, tid)?;
                 pid::text(&p, Some(&td), f, may_inspect(pid).is_ok())
+            }
+            Node::FdInfo(pid, fd) => {
+                may_inspect(pid)?;
+                fdinfo::fdinfo(&read_proc(pid)?, fd)
             }
             Node::Fd(..) | Node::SelfLink | Node::ThreadSelfLink => Err(Errno::EINVAL),
             _ => Err(Errno::EISDIR),
@@ -242,7 +268,7 @@ impl Vnode for ProcNode {
                 S_IFLNK | r | w
             }
             // proc(5): only the owner (or root) looks into a process's descriptors.
-            Node::FdDir(_) => S_IFDIR | 0o500,
+            Node::FdDir(_) | Node::FdInfoDir(_) => S_IFDIR | 0o500,
             // proc(5): the auxiliary vector is the owner's (0400, as Linux).
             Node::Pid(_, PidFile::Auxv) | Node::Tid(_, _, PidFile::Auxv) => S_IFREG | 0o400,
             // proc(5): the memory is the owner's to read and write (0600).
@@ -281,6 +307,9 @@ impl Vnode for ProcNode {
                 if name == "sys" {
                     return Ok(self.node(Node::SysDir(SysDir::Sys)));
                 }
+                if name == "net" {
+                    return Ok(self.node(Node::NetDir));
+                }
                 if let Some((_, f)) = SYS_FILES.iter().find(|(n, _)| *n == name) {
                     return Ok(self.node(Node::Sys(*f)));
                 }
@@ -293,6 +322,10 @@ impl Vnode for ProcNode {
                 }
                 Ok(self.node(Node::PidDir(pid)))
             }
+            Node::NetDir => {
+                let f = NET_FILES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f).ok_or(Errno::ENOENT)?;
+                Ok(self.node(Node::Net(f)))
+            }
             Node::SysDir(d) => match d.lookup(name).ok_or(Errno::ENOENT)? {
                 Entry::Dir(d) => Ok(self.node(Node::SysDir(d))),
                 Entry::Ctl(c) => Ok(self.node(Node::Ctl(c))),
@@ -301,6 +334,7 @@ impl Vnode for ProcNode {
                 lookup_proc(pid)?;
                 match name {
                     "fd" => Ok(self.node(Node::FdDir(pid))),
+                    "fdinfo" => Ok(self.node(Node::FdInfoDir(pid))),
                     "task" => Ok(self.node(Node::TaskDir(pid))),
                     _ => {
                         let f = PID_FILES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f).ok_or(Errno::ENOENT)?;
@@ -312,6 +346,11 @@ impl Vnode for ProcNode {
                 let fd = parse_id(name)?;
                 pid::fd_file(&lookup_proc(pid)?, fd)?;
                 Ok(self.node(Node::Fd(pid, fd)))
+            }
+            Node::FdInfoDir(pid) => {
+                let fd = parse_id(name)?;
+                pid::fd_file(&lookup_proc(pid)?, fd)?;
+                Ok(self.node(Node::FdInfo(pid, fd)))
             }
             Node::TaskDir(pid) => {
                 let tid = parse_id(name)?;
@@ -344,7 +383,7 @@ impl Vnode for ProcNode {
         match self.n {
             Node::Root => {
                 let mut v = numbered(
-                    [Node::SelfLink.entry("self"), Node::ThreadSelfLink.entry("thread-self"), Node::SysDir(SysDir::Sys).entry("sys")]
+                    [Node::SelfLink.entry("self"), Node::ThreadSelfLink.entry("thread-self"), Node::SysDir(SysDir::Sys).entry("sys"), Node::NetDir.entry("net")]
                         .into_iter()
                         .chain(SYS_FILES.iter().map(|(n, f)| Node::Sys(*f).entry(*n)))
                         .collect(),
@@ -354,6 +393,7 @@ impl Vnode for ProcNode {
                 v.extend(by_id(procs.collect(), base));
                 Ok(v)
             }
+            Node::NetDir => Ok(numbered(NET_FILES.iter().map(|(n, f)| Node::Net(*f).entry(*n)).collect())),
             Node::SysDir(d) => Ok(numbered(
                 d.entries()
                     .iter()
@@ -367,12 +407,18 @@ impl Vnode for ProcNode {
                 lookup_proc(pid)?;
                 let mut v: Vec<DirEntry> = PID_FILES.iter().map(|(n, f)| Node::Pid(pid, *f).entry(*n)).collect();
                 v.push(Node::FdDir(pid).entry("fd"));
+                v.push(Node::FdInfoDir(pid).entry("fdinfo"));
                 v.push(Node::TaskDir(pid).entry("task"));
                 Ok(numbered(v))
             }
             Node::FdDir(pid) => {
                 let p = lookup_proc(pid)?;
                 Ok(by_id(pid::open_fds(&p).into_iter().map(|fd| (id(fd), Node::Fd(pid, fd).entry(fd.to_string()))).collect(), 1))
+            }
+            Node::FdInfoDir(pid) => {
+                may_inspect(pid)?;
+                let p = lookup_proc(pid)?;
+                Ok(by_id(pid::open_fds(&p).into_iter().map(|fd| (id(fd), Node::FdInfo(pid, fd).entry(fd.to_string()))).collect(), 1))
             }
             Node::TaskDir(pid) => {
                 let p = lookup_proc(pid)?;
@@ -387,9 +433,11 @@ impl Vnode for ProcNode {
         }
     }
 
-    fn may_open(&self) -> Result<(), Errno> {
+    fn may_open(&self, flags: u32) -> Result<(), Errno> {
         match self.n {
             Node::Pid(pid, PidFile::Maps) | Node::Tid(pid, _, PidFile::Maps) => may_inspect(pid),
+            // proc_sys_permission: a setting's own mode decides writes, for root too.
+            Node::Ctl(c) if flags & crate::fs::file::O_ACCMODE != crate::fs::file::O_RDONLY => c.check_write(),
             Node::Pid(pid, PidFile::Mem) | Node::Tid(pid, _, PidFile::Mem) => may_access_mem(pid),
             _ => Ok(()),
         }
@@ -481,10 +529,14 @@ mod tests {
         nodes.extend(SYS_FILES.iter().map(|(_, f)| Node::Sys(*f)));
         nodes.extend(sysctl::DIRS.iter().map(|d| Node::SysDir(*d)));
         nodes.extend(sysctl::CTLS.iter().map(|c| Node::Ctl(*c)));
+        nodes.push(Node::NetDir);
+        nodes.extend(NET_FILES.iter().map(|(_, f)| Node::Net(*f)));
         for pid in [1, 2, 32767] {
             nodes.extend([Node::PidDir(pid), Node::FdDir(pid), Node::TaskDir(pid)]);
             nodes.extend(PID_FILES.iter().map(|(_, f)| Node::Pid(pid, *f)));
             nodes.extend([0, 1, 1023].map(|fd| Node::Fd(pid, fd)));
+            nodes.extend([0, 1, 1023].map(|fd| Node::FdInfo(pid, fd)));
+            nodes.push(Node::FdInfoDir(pid));
             for tid in [1, 2, 32767] {
                 nodes.push(Node::TidDir(pid, tid));
                 nodes.extend(PID_FILES.iter().map(|(_, f)| Node::Tid(pid, tid, *f)));

@@ -38,13 +38,14 @@ pub enum PidFile {
     Maps,
     Mounts,
     Mountinfo,
+    Limits,
     /// The process's memory, read and written at its addresses (a debugger's: see
     /// `kern::ptrace::mem_rw`); not a text.
     Mem,
 }
 
 /// Names and files of `/proc/PID/` (besides the `fd` and `task` directories).
-pub const PID_FILES: [(&str, PidFile); 10] = [
+pub const PID_FILES: [(&str, PidFile); 11] = [
     ("exe", PidFile::Exe),
     ("cmdline", PidFile::Cmdline),
     ("auxv", PidFile::Auxv),
@@ -54,6 +55,7 @@ pub const PID_FILES: [(&str, PidFile); 10] = [
     ("maps", PidFile::Maps),
     ("mounts", PidFile::Mounts),
     ("mountinfo", PidFile::Mountinfo),
+    ("limits", PidFile::Limits),
     ("mem", PidFile::Mem),
 ];
 
@@ -92,10 +94,16 @@ fn proc_state(p: &UProc, only: Option<&Thread>) -> char {
         return 'Z';
     }
     let stopped = p.user().jobctl.lock().stopped;
-    let letters: Vec<char> = match only {
-        Some(td) => vec![thread_state(td, stopped)],
-        None => p.threads().iter().map(|t| thread_state(t, stopped)).collect(),
-    };
+    if let Some(td) = only {
+        return thread_state(td, stopped);
+    }
+    // The process's state is its leader's (Linux's /proc/PID/stat shows the group leader's
+    // task state); once the leader has gone, the busiest of the threads left.
+    let threads = p.threads();
+    if let Some(leader) = threads.iter().find(|t| crate::kern::uproc::pid_of(t.tid()) == Some(p.pid)) {
+        return thread_state(leader, stopped);
+    }
+    let letters: Vec<char> = threads.iter().map(|t| thread_state(t, stopped)).collect();
     ['R', 'D', 'S', 'T', 't'].into_iter().find(|c| letters.contains(c)).unwrap_or('S')
 }
 
@@ -217,6 +225,7 @@ pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile, permitted: bool) -> Resu
         // One mount namespace: every process sees the same table.
         PidFile::Mounts => crate::fs::procfs::system::mounts(),
         PidFile::Mountinfo => crate::fs::procfs::system::mountinfo(),
+        PidFile::Limits => crate::fs::procfs::fdinfo::limits(p),
     })
 }
 
@@ -414,6 +423,9 @@ pub fn fd_link(f: &File) -> Vec<u8> {
         return np.to_path_bytes();
     }
     let v = &f.vnode;
+    if let Some(m) = v.as_any().and_then(|a| a.downcast_ref::<crate::fs::memfd::MemFd>()) {
+        return m.link_text();
+    }
     if v.is_tty() {
         return b"/dev/console".to_vec();
     }

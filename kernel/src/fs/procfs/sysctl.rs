@@ -7,6 +7,13 @@
 //!  /proc/sys/kernel/core_pattern 0644 where core files go (core(5); no `|` pipes)
 //!  /proc/sys/kernel/randomize_va_space  0644  0, 1 or 2: address-space randomisation at exec
 //!  /proc/sys/kernel/yama/ptrace_scope  0644  Yama's ptrace restriction, 0-3 (1 by default; 3 sticks)
+//!  /proc/sys/kernel/pid_max     0444  the largest pid + 1 (pids wrap below it)
+//!  /proc/sys/kernel/tainted     0444  0: nothing taints vk
+//!  /proc/sys/kernel/random/boot_id  0444  a UUID made once per boot
+//!  /proc/sys/kernel/random/uuid     0444  a new random UUID at every read
+//!  /proc/sys/fs/pipe-max-size   0644  the most an unprivileged F_SETPIPE_SZ may ask for
+//!  /proc/sys/fs/file-max        0444  open files the system allows
+//!  /proc/sys/fs/nr_open         0444  the highest RLIMIT_NOFILE
 //!  /proc/sys/debug/kdb/enter    0200  write 1: enter the debugger (`continue` resumes)
 //!  /proc/sys/debug/kdb/panic    0200  write 1: panic
 //!  /proc/sys/debug/kdb/trap     0200  write 1: take a page fault in kernel mode
@@ -27,6 +34,8 @@ pub enum SysDir {
     Debug,
     Kdb,
     Yama,
+    Random,
+    Fs,
 }
 
 /// The settings.
@@ -41,6 +50,13 @@ pub enum Ctl {
     KdbEnter,
     KdbPanic,
     KdbTrap,
+    PidMax,
+    Tainted,
+    BootId,
+    Uuid,
+    PipeMaxSize,
+    FileMax,
+    NrOpen,
 }
 
 /// An entry of a `/proc/sys` directory.
@@ -50,7 +66,7 @@ pub enum Entry {
     Ctl(Ctl),
 }
 
-pub const CTLS: [Ctl; 9] = [
+pub const CTLS: [Ctl; 16] = [
     Ctl::Hostname,
     Ctl::Ostype,
     Ctl::Osrelease,
@@ -60,20 +76,44 @@ pub const CTLS: [Ctl; 9] = [
     Ctl::KdbPanic,
     Ctl::KdbTrap,
     Ctl::PtraceScope,
+    Ctl::PidMax,
+    Ctl::Tainted,
+    Ctl::BootId,
+    Ctl::Uuid,
+    Ctl::PipeMaxSize,
+    Ctl::FileMax,
+    Ctl::NrOpen,
 ];
-pub const DIRS: [SysDir; 5] = [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb, SysDir::Yama];
+pub const DIRS: [SysDir; 7] = [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb, SysDir::Yama, SysDir::Random, SysDir::Fs];
+
+/// fs.file-max: Linux's default on a machine of this size is in the millions; descriptors
+/// are bounded per process (RLIMIT_NOFILE) and nothing counts them system-wide.
+const FILE_MAX: u64 = 9_223_372_036_854_775_807;
 
 impl SysDir {
     pub fn entries(self) -> &'static [(&'static str, Entry)] {
         match self {
-            SysDir::Sys => &[("kernel", Entry::Dir(SysDir::Kernel)), ("debug", Entry::Dir(SysDir::Debug))],
+            SysDir::Sys => &[
+                ("kernel", Entry::Dir(SysDir::Kernel)),
+                ("debug", Entry::Dir(SysDir::Debug)),
+                ("fs", Entry::Dir(SysDir::Fs)),
+            ],
             SysDir::Kernel => &[
                 ("hostname", Entry::Ctl(Ctl::Hostname)),
                 ("ostype", Entry::Ctl(Ctl::Ostype)),
                 ("osrelease", Entry::Ctl(Ctl::Osrelease)),
+                ("pid_max", Entry::Ctl(Ctl::PidMax)),
+                ("tainted", Entry::Ctl(Ctl::Tainted)),
                 ("core_pattern", Entry::Ctl(Ctl::CorePattern)),
                 ("randomize_va_space", Entry::Ctl(Ctl::RandomizeVaSpace)),
                 ("yama", Entry::Dir(SysDir::Yama)),
+                ("random", Entry::Dir(SysDir::Random)),
+            ],
+            SysDir::Random => &[("boot_id", Entry::Ctl(Ctl::BootId)), ("uuid", Entry::Ctl(Ctl::Uuid))],
+            SysDir::Fs => &[
+                ("pipe-max-size", Entry::Ctl(Ctl::PipeMaxSize)),
+                ("file-max", Entry::Ctl(Ctl::FileMax)),
+                ("nr_open", Entry::Ctl(Ctl::NrOpen)),
             ],
             SysDir::Yama => &[("ptrace_scope", Entry::Ctl(Ctl::PtraceScope))],
             SysDir::Debug => &[("kdb", Entry::Dir(SysDir::Kdb))],
@@ -102,8 +142,8 @@ impl Ctl {
     /// Permission bits.
     pub fn mode(self) -> u32 {
         match self {
-            Ctl::Hostname | Ctl::CorePattern | Ctl::RandomizeVaSpace | Ctl::PtraceScope => 0o644,
-            Ctl::Ostype | Ctl::Osrelease => 0o444,
+            Ctl::Hostname | Ctl::PipeMaxSize | Ctl::CorePattern | Ctl::RandomizeVaSpace | Ctl::PtraceScope => 0o644,
+            Ctl::Ostype | Ctl::Osrelease | Ctl::PidMax | Ctl::Tainted | Ctl::BootId | Ctl::Uuid | Ctl::FileMax | Ctl::NrOpen => 0o444,
             Ctl::KdbEnter | Ctl::KdbPanic | Ctl::KdbTrap => 0o200,
         }
     }
@@ -119,6 +159,16 @@ impl Ctl {
             }
             Ctl::Ostype => Ok(format!("{}\n", utsname::SYSNAME).into_bytes()),
             Ctl::Osrelease => Ok(format!("{}\n", utsname::RELEASE).into_bytes()),
+            Ctl::PidMax => Ok(format!("{}\n", crate::kern::uproc::PID_MAX).into_bytes()),
+            Ctl::Tainted => Ok(b"0\n".to_vec()),
+            Ctl::BootId => {
+                static BOOT_ID: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
+                Ok(uuid_text(BOOT_ID.get_or_init(random_uuid)))
+            }
+            Ctl::Uuid => Ok(uuid_text(&random_uuid())),
+            Ctl::PipeMaxSize => Ok(format!("{}\n", crate::fs::pipe::PIPE_MAX_SIZE.load(std::sync::atomic::Ordering::Relaxed)).into_bytes()),
+            Ctl::FileMax => Ok(format!("{FILE_MAX}\n").into_bytes()),
+            Ctl::NrOpen => Ok(format!("{}\n", crate::abi::proc::NR_OPEN).into_bytes()),
             Ctl::CorePattern => {
                 let mut p = crate::kern::coredump::core_pattern();
                 p.push(b'\n');
@@ -152,13 +202,25 @@ impl Ctl {
             Ctl::Hostname => {
                 utsname::set_hostname(&first[..first.len().min(utsname::HOST_NAME_MAX)])?;
             }
+            Ctl::PipeMaxSize => {
+                // Linux rounds it like F_SETPIPE_SZ: a power-of-two number of pages.
+                let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();
+                let v: u64 = text.parse().map_err(|_| Errno::EINVAL)?;
+                if v > 1 << 31 {
+                    return Err(Errno::EINVAL);
+                }
+                let pages = usize::try_from(v.div_ceil(4096).max(1)).map_err(|_| Errno::EINVAL)?;
+                crate::fs::pipe::PIPE_MAX_SIZE.store(pages.next_power_of_two() * 4096, std::sync::atomic::Ordering::Relaxed);
+            }
             Ctl::CorePattern => {
                 if first.first() == Some(&b'|') {
                     crate::kprintf!("core_pattern: pipes to a program are not supported\n");
                 }
                 crate::kern::coredump::set_core_pattern(first)?;
             }
-            Ctl::Ostype | Ctl::Osrelease => return Err(Errno::EACCES),
+            Ctl::Ostype | Ctl::Osrelease | Ctl::PidMax | Ctl::Tainted | Ctl::BootId | Ctl::Uuid | Ctl::FileMax | Ctl::NrOpen => {
+                return Err(Errno::EACCES);
+            }
             Ctl::RandomizeVaSpace => {
                 let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();
                 crate::kern::exec::aslr::set_randomize_va_space(text.parse().map_err(|_| Errno::EINVAL)?)?;
@@ -181,6 +243,28 @@ impl Ctl {
         }
         Ok(data.len())
     }
+}
+
+/// 16 random bytes as a version 4 (random) UUID.
+fn random_uuid() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    platform::io::random_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    b
+}
+
+/// A UUID as Linux prints it: 8-4-4-4-12 lowercase hex digits and a newline.
+fn uuid_text(b: &[u8; 16]) -> Vec<u8> {
+    let mut t = String::with_capacity(37);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            t.push('-');
+        }
+        t.push_str(&format!("{x:02x}"));
+    }
+    t.push('\n');
+    t.into_bytes()
 }
 
 fn caller_is_root() -> bool {

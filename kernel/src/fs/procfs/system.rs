@@ -1,5 +1,5 @@
 //! The system-wide files of procfs (proc(5)): meminfo, uptime, loadavg, stat, mounts,
-//! filesystems, cpuinfo, version.
+//! filesystems, cpuinfo, version, cmdline.
 
 use std::fmt::Write;
 use std::sync::OnceLock;
@@ -22,9 +22,10 @@ pub enum SysFile {
     Filesystems,
     Cpuinfo,
     Version,
+    Cmdline,
 }
 
-pub const SYS_FILES: [(&str, SysFile); 8] = [
+pub const SYS_FILES: [(&str, SysFile); 9] = [
     ("meminfo", SysFile::Meminfo),
     ("uptime", SysFile::Uptime),
     ("loadavg", SysFile::Loadavg),
@@ -33,6 +34,7 @@ pub const SYS_FILES: [(&str, SysFile); 8] = [
     ("filesystems", SysFile::Filesystems),
     ("cpuinfo", SysFile::Cpuinfo),
     ("version", SysFile::Version),
+    ("cmdline", SysFile::Cmdline),
 ];
 
 impl SysFile {
@@ -49,12 +51,20 @@ pub fn text(f: SysFile) -> Vec<u8> {
         SysFile::Loadavg => loadavg().into_bytes(),
         SysFile::Stat => stat().into_bytes(),
         SysFile::Mounts => mounts(),
-        SysFile::Filesystems => b"nodev\tproc\nnodev\ttmpfs\nnodev\tdevfs\nnodev\tpipefs\n\thostfs\n\text2\n".to_vec(),
+        SysFile::Filesystems => b"nodev\tproc\nnodev\ttmpfs\nnodev\tdevfs\nnodev\tdevpts\nnodev\tsysfs\nnodev\tpipefs\n\thostfs\n\text2\n".to_vec(),
         SysFile::Cpuinfo => cpuinfo().into_bytes(),
         SysFile::Version => {
             format!("{} version {} (vk@vk) (rustc) {}\n", utsname::SYSNAME, utsname::RELEASE, utsname::version()).into_bytes()
         }
+        SysFile::Cmdline => cmdline().into_bytes(),
     }
+}
+
+/// The kernel's boot parameters: its environment (`-e name=value`), space-separated, as
+/// Linux's command line (init scripts look for words such as `single` or `forcefsck`).
+fn cmdline() -> String {
+    let words: Vec<String> = crate::kern::kenv::all().iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{}\n", words.join(" "))
 }
 
 fn meminfo() -> String {

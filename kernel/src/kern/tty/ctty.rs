@@ -5,11 +5,14 @@
 //!   live session has it); init gets it at boot. A process has it while its `tty` record says
 //!   so and its session is the terminal's; fork passes it on, setsid(2) and TIOCNOTTY drop it.
 //! * `/dev/tty` opens the caller's controlling terminal (ENXIO without one).
+//! * Any terminal can be one: the console or a pty slave; a process's `tty` record holds its
+//!   terminal's device number.
 //! * A background process group reading its controlling terminal gets SIGTTIN (EIO if it
 //!   ignores or blocks SIGTTIN, or its group is orphaned); writing with TOSTOP, or changing the
 //!   terminal (TCSETS*, TIOCSPGRP, TCFLSH…), gets SIGTTOU (unless ignored or blocked: then it
 //!   goes ahead; EIO if orphaned). The call restarts once the process is continued.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::{DEV_CONSOLE, DEV_TTY, Tty};
@@ -48,10 +51,19 @@ pub fn signal_pgrp(pgrp: i32, sig: i32) {
     }
 }
 
-/// Whether `p` has the console as its controlling terminal.
+/// Whether `p` has `tty` as its controlling terminal.
 pub fn has_ctty(tty: &Tty, p: &UProc) -> bool {
     let session = tty.st.lock().session;
-    tty.enabled && session != 0 && sid(p) == session && u64::from(p.rec.tty.load(Ordering::Relaxed)) == DEV_CONSOLE
+    tty.enabled && session != 0 && sid(p) == session && u64::from(p.rec.tty.load(Ordering::Relaxed)) == tty.dev
+}
+
+/// `p`'s controlling terminal, if it has one.
+pub fn ctty_of(p: &UProc) -> Option<Arc<Tty>> {
+    let dev = u64::from(p.rec.tty.load(Ordering::Relaxed));
+    if dev == 0 {
+        return None;
+    }
+    super::by_dev(dev).filter(|t| has_ctty(t, p))
 }
 
 /// Whether session `s` still has its leader.
@@ -75,9 +87,10 @@ pub fn is_orphaned(pgrp: i32) -> bool {
 /// they do not stay stopped for ever with no one to continue them. (As in `is_orphaned`, a
 /// parent that is init ties a group, unlike Linux: vk's init is often the interactive shell.)
 pub fn exit_hangups(p: &UProc, parent: Option<&UProc>, child_pgrps: &[i32]) {
-    let tty = super::console();
-    if p.pid == sid(p) && has_ctty(tty, p) {
-        let _ = release(tty, p);
+    if p.pid == sid(p)
+        && let Some(tty) = ctty_of(p)
+    {
+        let _ = release(&tty, p);
     }
     let mut groups = Vec::new();
     // Its own group, if p was what tied it to the session: a parent in another group of it.
@@ -121,9 +134,34 @@ pub fn acquire(tty: &Tty, p: &UProc, steal: bool) -> Result<(), Errno> {
         s.session = sid(p);
         s.pgrp = pgid(p);
     }
-    p.rec.tty.store(u32::try_from(DEV_CONSOLE).unwrap_or(0), Ordering::Relaxed);
+    p.rec.tty.store(u32::try_from(tty.dev).unwrap_or(0), Ordering::Relaxed);
     publish_foreground();
     Ok(())
+}
+
+/// A terminal hung up (a pty's master closed): the session that has it loses it; its leader
+/// and its foreground group get SIGHUP, the group SIGCONT too (tty_vhangup, disassociate).
+pub fn hangup(tty: &Tty) {
+    let (session, pgrp) = {
+        let mut s = tty.st.lock();
+        let r = (s.session, s.pgrp);
+        s.session = 0;
+        s.pgrp = 0;
+        r
+    };
+    if session == 0 {
+        return;
+    }
+    let dev = u32::try_from(tty.dev).unwrap_or(0);
+    for q in procs().iter().filter(|q| sid(q) == session) {
+        let _ = q.rec.tty.compare_exchange(dev, 0, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    publish_foreground();
+    if let Some(leader) = proc::find_user(session).filter(|l| pgid(l) != pgrp) {
+        signal::send_to_proc(&leader, SigInfo::kernel(SIGHUP, SI_KERNEL));
+    }
+    signal_pgrp(pgrp, SIGHUP);
+    signal_pgrp(pgrp, SIGCONT);
 }
 
 /// TIOCNOTTY: the caller gives up its controlling terminal; a session leader's whole session
@@ -152,16 +190,27 @@ pub fn release(tty: &Tty, p: &UProc) -> Result<(), Errno> {
     Ok(())
 }
 
-/// open(2) of a terminal node: `/dev/tty` becomes the console if it is the caller's
-/// controlling terminal; the console opened by a session leader without O_NOCTTY becomes it.
+/// open(2) of a terminal node: `/dev/tty` becomes the caller's controlling terminal (ENXIO
+/// without one); `/dev/ptmx` a new pty's master; a pty slave an open end of it (EIO while
+/// locked). A terminal opened by a session leader without one, without O_NOCTTY, becomes its
+/// controlling terminal.
 pub fn on_open(p: &UProc, v: VnodeRef, flags: u32) -> Result<VnodeRef, Errno> {
-    let tty = super::console();
     let rdev = v.attr()?.rdev;
-    if rdev == DEV_TTY {
-        return if has_ctty(tty, p) { Ok(crate::fs::devfs::console()) } else { Err(Errno::ENXIO) };
-    }
-    if rdev == DEV_CONSOLE && flags & O_NOCTTY == 0 && tty.enabled && p.pid == sid(p) {
-        let _ = acquire(tty, p, false);
+    let (v, tty) = if rdev == DEV_TTY {
+        let tty = ctty_of(p).ok_or(Errno::ENXIO)?;
+        let v = if tty.dev == DEV_CONSOLE { crate::fs::devfs::console() } else { crate::fs::devpts::open_slave(&tty)? };
+        return Ok(v);
+    } else if rdev == super::DEV_PTMX {
+        // A master is nobody's controlling terminal.
+        return crate::fs::devpts::open_master(p.user().cred().fsuid);
+    } else if rdev == DEV_CONSOLE {
+        (v, Arc::clone(super::console_arc()))
+    } else {
+        let tty = v.tty().ok_or(Errno::ENXIO)?;
+        (crate::fs::devpts::open_slave(&tty)?, tty)
+    };
+    if flags & O_NOCTTY == 0 && tty.enabled && p.pid == sid(p) && p.rec.tty.load(Ordering::Relaxed) == 0 {
+        let _ = acquire(&tty, p, false);
     }
     Ok(v)
 }
@@ -219,11 +268,10 @@ pub fn boot(p: &UProc) {
 /// foreground group of the session that has the console.
 pub fn update_foreground(p: &UProc) {
     use kvm_mem::abi::pflags::FOREGROUND;
-    let tty = super::console();
-    let fg = {
+    let fg = ctty_of(p).is_some_and(|tty| {
         let s = tty.st.lock();
         s.session != 0 && s.pgrp == pgid(p) && sid(p) == s.session
-    };
+    });
     if fg && p.rec.tty.load(Ordering::Relaxed) != 0 {
         p.rec.flags.fetch_or(FOREGROUND, Ordering::Relaxed);
     } else {
@@ -241,8 +289,7 @@ pub fn publish_foreground() {
 /// The terminal's foreground group, for `p` whose controlling terminal it is (stat's tpgid),
 /// else -1.
 pub fn tpgid(p: &UProc) -> i32 {
-    let tty = super::console();
-    if has_ctty(tty, p) { tty.st.lock().pgrp } else { -1 }
+    ctty_of(p).map_or(-1, |tty| tty.st.lock().pgrp)
 }
 
 /// TIOCSPGRP: make `pgrp` (a group of the caller's session) the foreground group.

@@ -1,11 +1,12 @@
 //! The terminal ioctls (ioctl_tty(2)): modes, window size, foreground group, controlling
-//! terminal, queue sizes and flushing.
+//! terminal, queue sizes and flushing; on a pty master, TIOCGPTN and TIOCSPTLCK/TIOCGPTLCK
+//! too (the others act on its slave, without job control: the master has none).
 
 use linux_raw_sys::ioctl as io;
 
 use super::ctty::{self, Access};
 use super::termios::Termios;
-use super::{console, set_winsize, wake};
+use super::{Tty, set_winsize, wake};
 use crate::abi::{c_ulong, linux, tty};
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
@@ -28,6 +29,9 @@ pub const FIONREAD: u32 = io::FIONREAD;
 pub const TIOCNOTTY: u32 = io::TIOCNOTTY;
 pub const TCSBRKP: u32 = io::TCSBRKP;
 pub const TIOCGSID: u32 = io::TIOCGSID;
+pub const TIOCGPTN: u32 = io::TIOCGPTN;
+pub const TIOCSPTLCK: u32 = io::TIOCSPTLCK;
+pub const TIOCGPTLCK: u32 = io::TIOCGPTLCK;
 
 /// TCXONC's arguments (termios(3) tcflow): suspend and restart output; TCIOFF and TCION
 /// (which would send STOP and START to the other end) are the rest up to TCION.
@@ -39,14 +43,45 @@ const TCION: u64 = c_ulong(linux::TCION);
 const TCIFLUSH: u64 = c_ulong(linux::TCIFLUSH);
 const TCIOFLUSH: u64 = c_ulong(linux::TCIOFLUSH);
 
-fn change(ctx: &Ctx<'_>) -> Result<(), Errno> {
-    ctty::check(console(), ctx.td, ctx.p, Access::Change)
+/// Job control for a change of the terminal (from its slave side; a master has none).
+fn change(ctx: &Ctx<'_>, tty: &Tty, master: bool) -> Result<(), Errno> {
+    if master { Ok(()) } else { ctty::check(tty, ctx.td, ctx.p, Access::Change) }
 }
 
-/// An ioctl on the console (or /dev/tty). ENOTTY when the console is not a terminal.
-pub fn ioctl(ctx: &mut Ctx<'_>, req: u32, arg: u64) -> SysResult {
-    let tty = console();
+/// An ioctl on a terminal: the console, a pty slave, or (`master`) a pty's master. ENOTTY
+/// when the console is not a terminal.
+pub fn ioctl(ctx: &mut Ctx<'_>, tty: &Tty, master: bool, req: u32, arg: u64) -> SysResult {
     if !tty.enabled {
+        return Err(Errno::ENOTTY);
+    }
+    if let (true, Some(m)) = (master, tty.master()) {
+        match req {
+            TIOCGPTN => {
+                ctx.write(UserPtr::<u32>::new(arg), &m.index)?;
+                return Ok(0);
+            }
+            TIOCSPTLCK => {
+                let lock = ctx.read(UserPtr::<i32>::new(arg))?;
+                m.set_locked(lock != 0);
+                return Ok(0);
+            }
+            TIOCGPTLCK => {
+                ctx.write(UserPtr::<i32>::new(arg), &i32::from(m.locked()))?;
+                return Ok(0);
+            }
+            FIONREAD => {
+                ctx.write(UserPtr::<i32>::new(arg), &i32::try_from(m.queued()).unwrap_or(i32::MAX))?;
+                return Ok(0);
+            }
+            TIOCGPGRP => {
+                let pgrp = tty.st.lock().pgrp;
+                ctx.write(UserPtr::<i32>::new(arg), &pgrp)?;
+                return Ok(0);
+            }
+            TIOCSCTTY | TIOCNOTTY | TIOCSPGRP | TIOCGSID => return Err(Errno::ENOTTY),
+            _ => {}
+        }
+    } else if matches!(req, TIOCGPTN | TIOCSPTLCK | TIOCGPTLCK) {
         return Err(Errno::ENOTTY);
     }
     match req {
@@ -56,7 +91,7 @@ pub fn ioctl(ctx: &mut Ctx<'_>, req: u32, arg: u64) -> SysResult {
         }
         TCSETS | TCSETSW | TCSETSF => {
             let t = ctx.read(UserPtr::<tty::Termios>::new(arg))?;
-            change(ctx)?;
+            change(ctx, tty, master)?;
             {
                 let mut s = tty.st.lock();
                 if req == TCSETSF {
@@ -89,7 +124,7 @@ pub fn ioctl(ctx: &mut Ctx<'_>, req: u32, arg: u64) -> SysResult {
                 return Err(Errno::ENOTTY);
             }
             let pgrp = ctx.read(UserPtr::<i32>::new(arg))?;
-            change(ctx)?;
+            change(ctx, tty, master)?;
             ctty::set_pgrp(tty, ctx.p, pgrp)?;
         }
         TIOCSCTTY => ctty::acquire(tty, ctx.p, arg == 1)?,
@@ -104,7 +139,7 @@ pub fn ioctl(ctx: &mut Ctx<'_>, req: u32, arg: u64) -> SysResult {
             if arg > TCIOFLUSH {
                 return Err(Errno::EINVAL);
             }
-            change(ctx)?;
+            change(ctx, tty, master)?;
             if arg == TCIFLUSH || arg == TCIOFLUSH {
                 tty.st.lock().ld.flush_input();
             }
@@ -113,14 +148,14 @@ pub fn ioctl(ctx: &mut Ctx<'_>, req: u32, arg: u64) -> SysResult {
             if arg > TCION {
                 return Err(Errno::EINVAL);
             }
-            change(ctx)?;
+            change(ctx, tty, master)?;
             // TCOOFF / TCOON suspend and restart output; TCIOFF / TCION would send STOP / START
             // to the other end, and the host terminal needs neither.
             match arg {
                 TCOOFF => tty.st.lock().ld.stopped = true,
                 TCOON => {
                     tty.st.lock().ld.stopped = false;
-                    super::wake(tty);
+                    wake(tty);
                 }
                 _ => {}
             }

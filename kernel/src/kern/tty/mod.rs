@@ -1,7 +1,9 @@
-//! The console tty, as DragonFly's vkernel console: the host terminal is in raw mode while
-//! the kernel runs, and this is the terminal the guest sees — a line discipline
-//! ([`ldisc`]), termios ([`termios`]), window size, the controlling terminal and job control
-//! ([`ctty`]), and its ioctls ([`ioctl`]).
+//! Terminals: the console tty and the pseudo-terminals' slaves ([`pty`]). The console is as
+//! DragonFly's vkernel console: the host terminal is in raw mode while the kernel runs, and
+//! this is the terminal the guest sees — a line discipline ([`ldisc`]), termios
+//! ([`termios`]), window size, the controlling terminal and job control ([`ctty`]), and its
+//! ioctls ([`ioctl`]). A pty slave is the same [`Tty`] with another end: its input comes
+//! from writes to the master, its output (and echo) goes to the master's read queue.
 //!
 //! * Input arrives like a keyboard interrupt: the platform's console input thread reads the
 //!   host's stdin and [`input`] runs on cpu0 at a safe point; it feeds the line discipline,
@@ -20,9 +22,10 @@
 pub mod ctty;
 pub mod ioctl;
 pub mod ldisc;
+pub mod pty;
 pub mod termios;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use platform::console_input::Input;
@@ -36,9 +39,10 @@ use crate::kern::thread::WakeReason;
 use ldisc::LineDisc;
 use termios::{ICANON, TOSTOP, Termios, VMIN, VTIME};
 
-/// Device numbers: /dev/tty (5,0), /dev/console (5,1).
+/// Device numbers: /dev/tty (5,0), /dev/console (5,1), /dev/ptmx (5,2).
 pub const DEV_TTY: u64 = 0x500;
 pub const DEV_CONSOLE: u64 = 0x501;
+pub const DEV_PTMX: u64 = 0x502;
 
 /// Window size as TIOCGWINSZ returns it: rows, columns, x and y pixels.
 pub use crate::abi::tty::Winsize;
@@ -56,18 +60,24 @@ pub struct State {
     pub ended: bool,
 }
 
-/// The console terminal.
+/// A terminal: the console, or a pty's slave.
 #[derive(Debug)]
 pub struct Tty {
-    /// Host stdin and stdout are terminals: this is a tty (else a plain byte pipe).
+    /// A terminal with a line discipline: always for a pty; for the console, when host stdin
+    /// and stdout are terminals (else a plain byte pipe).
     pub enabled: bool,
+    /// Its device number (what a process's `tty` record holds while it is its controlling
+    /// terminal): 5,1 for the console, 136,N for /dev/pts/N.
+    pub dev: u64,
     pub st: SpinLock<State>,
+    /// Where output goes: the host (None) or a pty master's read queue.
+    master: Option<Arc<pty::Master>>,
 }
 
-static CONSOLE: OnceLock<Tty> = OnceLock::new();
+static CONSOLE: OnceLock<Arc<Tty>> = OnceLock::new();
 
-/// The console tty.
-pub fn console() -> &'static Tty {
+/// The console tty, shared.
+pub fn console_arc() -> &'static Arc<Tty> {
     CONSOLE.get_or_init(|| {
         let enabled = platform::console::stdin_is_terminal() && platform::console::stdout_is_terminal();
         let t = platform::console::saved_kernel_termios()
@@ -75,11 +85,28 @@ pub fn console() -> &'static Tty {
             .map(|t| Termios::from_guest(&t))
             .unwrap_or_default();
         let (rows, cols) = platform::console::window_size().unwrap_or((24, 80));
-        Tty {
-            enabled,
-            st: SpinLock::new("tty", State { ld: LineDisc::new(t), winsize: Winsize { ws_row: rows, ws_col: cols, ..Winsize::default() }, session: 0, pgrp: 0, ended: false }),
-        }
+        let ws = Winsize { ws_row: rows, ws_col: cols, ..Winsize::default() };
+        Arc::new(Tty { enabled, dev: DEV_CONSOLE, st: SpinLock::new("tty", State::new(t, ws)), master: None })
     })
+}
+
+/// The console tty.
+pub fn console() -> &'static Tty {
+    console_arc()
+}
+
+impl State {
+    fn new(t: Termios, winsize: Winsize) -> State {
+        State { ld: LineDisc::new(t), winsize, session: 0, pgrp: 0, ended: false }
+    }
+}
+
+/// The terminal with device number `dev` (the console or a live pty slave).
+pub fn by_dev(dev: u64) -> Option<Arc<Tty>> {
+    if dev == DEV_CONSOLE {
+        return Some(Arc::clone(console_arc()));
+    }
+    pty::by_dev(dev)
 }
 
 /// Boot: take the host terminal (raw mode) and start the console input thread.
@@ -104,26 +131,58 @@ pub fn wake(tty: &Tty) {
 /// The console input "interrupt" (cpu0, at a safe point).
 fn input(i: Input) {
     let tty = console();
-    let mut sigs = Vec::new();
-    let (echo, pgrp) = {
-        let mut s = tty.st.lock();
-        match i {
-            Input::Bytes(b) if tty.enabled => sigs.extend(b.iter().filter_map(|&c| s.ld.receive(c))),
-            Input::Bytes(b) => s.ld.push_raw(&b),
-            Input::End => {
-                s.ld.hangup();
-                s.ended = true;
+    match i {
+        Input::Bytes(b) => tty.receive(&b),
+        Input::End => tty.hangup_input(),
+    }
+}
+
+impl Tty {
+    /// Bytes typed at the terminal (the host keyboard, or writes to a pty master): through
+    /// the line discipline, echoed, signals to the foreground group, readers woken.
+    pub fn receive(&self, bytes: &[u8]) {
+        let mut sigs = Vec::new();
+        let (echo, pgrp) = {
+            let mut s = self.st.lock();
+            if self.enabled {
+                sigs.extend(bytes.iter().filter_map(|&c| s.ld.receive(c)));
+            } else {
+                s.ld.push_raw(bytes);
             }
+            (s.ld.take_echo(), s.pgrp)
+        };
+        if !echo.is_empty() {
+            self.emit(&echo);
         }
-        (s.ld.take_echo(), s.pgrp)
-    };
-    if !echo.is_empty() {
-        crate::kern::printf::cons_write_guest(&echo);
+        for sig in sigs {
+            ctty::signal_pgrp(pgrp, sig);
+        }
+        wake(self);
     }
-    for sig in sigs {
-        ctty::signal_pgrp(pgrp, sig);
+
+    /// The input side ended (host end of file, a pty's master closed): what is being edited
+    /// becomes readable, then reads return end of file.
+    pub fn hangup_input(&self) {
+        {
+            let mut s = self.st.lock();
+            s.ld.hangup();
+            s.ended = true;
+        }
+        wake(self);
     }
-    wake(tty);
+
+    /// Processed output (and echo) to wherever this terminal shows it.
+    fn emit(&self, bytes: &[u8]) {
+        match &self.master {
+            None => crate::kern::printf::cons_write_guest(bytes),
+            Some(m) => m.push_output(bytes),
+        }
+    }
+
+    /// The pty master this is the slave of (None: the console).
+    pub fn master(&self) -> Option<&Arc<pty::Master>> {
+        self.master.as_ref()
+    }
 }
 
 /// The host terminal was resized (main thread): new size and SIGWINCH, on cpu0.
@@ -202,7 +261,7 @@ impl Tty {
                 return Ok(n);
             }
             drop(s);
-            if !self.enabled {
+            if !self.enabled && self.master.is_none() {
                 platform::console_input::demand();
             }
             if nonblock {
@@ -218,8 +277,12 @@ impl Tty {
         }
     }
 
-    /// write(2): output processing, then straight to the host.
+    /// write(2): output processing, then straight to the host (or the pty master).
     pub fn write(&self, buf: &[u8]) -> Result<usize, Errno> {
+        if let Some(m) = &self.master {
+            // A hung-up pty slave (master closed): EIO.
+            m.wait_room()?;
+        }
         if !self.enabled {
             crate::kern::printf::cons_write_guest(buf);
             return Ok(buf.len());
@@ -239,15 +302,21 @@ impl Tty {
         }
         let mut out = Vec::with_capacity(buf.len() + buf.len() / 8);
         self.st.lock().ld.opost(buf, &mut out);
-        crate::kern::printf::cons_write_guest(&out);
+        self.emit(&out);
         Ok(buf.len())
     }
 
     /// poll(2) readiness.
     pub fn poll(&self) -> u16 {
         let readable = self.readable(&self.st.lock());
-        if !readable && !self.enabled {
+        if !readable && !self.enabled && self.master.is_none() {
             platform::console_input::demand();
+        }
+        if let Some(m) = &self.master
+            && m.is_closed()
+        {
+            // A hung-up slave: readable (end of file) and POLLHUP.
+            return POLLIN | POLLOUT | crate::fs::vfs::POLLHUP;
         }
         POLLOUT | if readable { POLLIN } else { 0 }
     }

@@ -1,0 +1,103 @@
+//! File locks from the system call side: fcntl(2)'s F_GETLK, F_SETLK, F_SETLKW and their
+//! F_OFD_* forms, and flock(2). The locks themselves are fs/lock.rs's.
+
+use std::sync::Arc;
+
+use crate::abi::lock::{
+    F_GETLK, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_RDLCK, F_SETLKW, F_UNLCK, F_WRLCK, Flock, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN,
+};
+use crate::fs::file::File;
+use crate::fs::lock::{self, Lock, LockType, Owner};
+use crate::kern::ctx::Ctx;
+use crate::kern::errno::{Errno, SysResult};
+
+/// The bytes a `struct flock` names, as (start, end) with `end` inclusive (u64::MAX: to the
+/// end and beyond): l_whence's base plus l_start, then l_len forward (0: to the end) or back
+/// (negative). EINVAL for a bad whence or a start before 0, EOVERFLOW past the largest offset.
+fn range(f: &File, fl: &Flock) -> Result<(u64, u64), Errno> {
+    let base: i64 = match fl.l_whence {
+        0 => 0,
+        1 => i64::try_from(*f.offset.lock()).map_err(|_| Errno::EOVERFLOW)?,
+        2 => i64::try_from(f.vnode.attr()?.size).map_err(|_| Errno::EOVERFLOW)?,
+        _ => return Err(Errno::EINVAL),
+    };
+    let start = base.checked_add(fl.l_start).ok_or(Errno::EOVERFLOW)?;
+    let (start, end) = match fl.l_len {
+        0 => (start, None),
+        len if len > 0 => (start, Some(start.checked_add(len - 1).ok_or(Errno::EOVERFLOW)?)),
+        len => (start.checked_add(len).ok_or(Errno::EINVAL)?, Some(start - 1)),
+    };
+    let start = u64::try_from(start).map_err(|_| Errno::EINVAL)?;
+    let end = match end {
+        Some(e) => u64::try_from(e).map_err(|_| Errno::EINVAL)?,
+        None => u64::MAX,
+    };
+    Ok((start, end))
+}
+
+/// fcntl(2)'s lock commands on the open file `f`.
+pub fn fcntl_lock(ctx: &Ctx<'_>, f: &Arc<File>, cmd: i32) -> SysResult {
+    let p = ctx.ptr::<Flock>(2);
+    let mut fl = ctx.read(p)?;
+    let ofd = matches!(cmd, F_OFD_GETLK | F_OFD_SETLK | F_OFD_SETLKW);
+    if ofd && fl.l_pid != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let ty = match fl.l_type {
+        F_RDLCK => Some(LockType::Read),
+        F_WRLCK => Some(LockType::Write),
+        F_UNLCK => None,
+        _ => return Err(Errno::EINVAL),
+    };
+    let owner = if ofd { Owner::Ofd(Arc::as_ptr(f).addr()) } else { ctx.p.user().files().lock().lock_owner() };
+    let (start, end) = range(f, &fl)?;
+    let pid = if ofd { -1 } else { ctx.p.pid };
+    let file = f.vnode.id();
+    if cmd == F_GETLK || cmd == F_OFD_GETLK {
+        let ty = ty.ok_or(Errno::EINVAL)?;
+        match lock::test(file, &Lock { owner, ty, start, end, pid }) {
+            Some(l) => {
+                fl.l_type = if l.ty == LockType::Write { F_WRLCK } else { F_RDLCK };
+                fl.l_whence = 0;
+                fl.l_start = i64::try_from(l.start).unwrap_or(i64::MAX);
+                fl.l_len = if l.end == u64::MAX { 0 } else { i64::try_from(l.end - l.start + 1).unwrap_or(0) };
+                fl.l_pid = l.pid;
+            }
+            None => fl.l_type = F_UNLCK,
+        }
+        ctx.write(p, &fl)?;
+        return Ok(0);
+    }
+    // A read lock needs the file open for reading, a write lock for writing.
+    match ty {
+        Some(LockType::Read) if !f.readable() => return Err(Errno::EBADF),
+        Some(LockType::Write) if !f.writable() => return Err(Errno::EBADF),
+        _ => {}
+    }
+    let want = Lock { owner, ty: ty.unwrap_or(LockType::Read), start, end, pid };
+    lock::set(file, want, ty.is_none(), cmd == F_SETLKW || cmd == F_OFD_SETLKW)?;
+    Ok(0)
+}
+
+pub fn sys_flock(ctx: &mut Ctx<'_>) -> SysResult {
+    let f = ctx.file(0)?;
+    if f.flags() & crate::fs::file::O_PATH != 0 {
+        return Err(Errno::EBADF);
+    }
+    let op = ctx.uint(1);
+    let ty = match op & !LOCK_NB {
+        LOCK_SH => Some(LockType::Read),
+        LOCK_EX => Some(LockType::Write),
+        LOCK_UN => None,
+        _ => return Err(Errno::EINVAL),
+    };
+    let owner = Owner::Flock(Arc::as_ptr(&f).addr());
+    let file = f.vnode.id();
+    let want = Lock { owner, ty: ty.unwrap_or(LockType::Read), start: 0, end: u64::MAX, pid: -1 };
+    // A conversion first lets the old lock go, as Linux does (it is not atomic).
+    if ty.is_some() && lock::held(file, owner).is_some_and(|held| held != want.ty) {
+        lock::set(file, want, true, false)?;
+    }
+    lock::set(file, want, ty.is_none(), op & LOCK_NB == 0)?;
+    Ok(0)
+}
