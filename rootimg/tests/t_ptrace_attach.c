@@ -55,6 +55,23 @@ static int tracer_pid(pid_t pid)
     return p ? atoi(p + 10) : -1;
 }
 
+/* The state letter of /proc/PID/stat (0 when unreadable). */
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    char *r = strrchr(buf, ')');
+    return r && r[1] == ' ' ? r[2] : 0;
+}
+
 /* Yama's ptrace_scope, 0 when the host has no Yama. */
 static int ptrace_scope(void)
 {
@@ -75,6 +92,7 @@ static void test_attach_detach(void)
     int st = wait_for(pid, 0);
     CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
     CHECK(tracer_pid(pid) == getpid());
+    CHECK(proc_state(pid) == 't');
     /* Attached already: EPERM, for us too. */
     errno = 0;
     CHECK(ptrace(PTRACE_ATTACH, pid, 0, 0) == -1 && errno == EPERM);
@@ -242,17 +260,25 @@ static void test_permissions(void)
     errno = 0;
     CHECK(ptrace(PTRACE_ATTACH, 999999, 0, 0) == -1 && errno == ESRCH);
     int scope = ptrace_scope();
-    /* A target running as uid 1000. */
+    /* A target running as uid 1000 (ready once it says so on the pipe). */
+    int ready[2];
+    CHECK(pipe(ready) == 0);
     pid_t target = fork();
     if (target == 0) {
         /* Linux makes a process that changed its ids undumpable: only CAP_SYS_PTRACE could
          * attach. Dumpable again, it is an ordinary uid 1000 process. */
         if (setgid(1000) != 0 || setuid(1000) != 0 || prctl(PR_SET_DUMPABLE, 1) != 0)
             _exit(100);
+        if (write(ready[1], "r", 1) != 1)
+            _exit(101);
         while (!flag)
             ;
         _exit(5);
     }
+    char r = 0;
+    CHECK(read(ready[0], &r, 1) == 1 && r == 'r');
+    close(ready[0]);
+    close(ready[1]);
     /* uid 1001: another user. */
     pid_t other = fork();
     if (other == 0) {

@@ -72,9 +72,12 @@ impl PidFile {
 }
 
 /// A thread's state letter (proc(5): R running or runnable, S interruptible sleep, D
-/// uninterruptible sleep, T stopped, Z zombie).
+/// uninterruptible sleep, T stopped, t stopped by its tracer, Z zombie).
 fn thread_state(td: &Thread, stopped: bool) -> char {
     let st = td.state();
+    if st == ThreadState::Stopped && td.as_user().is_some_and(crate::kern::ptrace::in_stop) {
+        return 't';
+    }
     if stopped && st != ThreadState::Running {
         return 'T';
     }
@@ -103,7 +106,7 @@ fn proc_state(p: &UProc, only: Option<&Thread>) -> char {
         return thread_state(leader, stopped);
     }
     let letters: Vec<char> = threads.iter().map(|t| thread_state(t, stopped)).collect();
-    ['R', 'D', 'S', 'T'].into_iter().find(|c| letters.contains(c)).unwrap_or('S')
+    ['R', 'D', 'S', 'T', 't'].into_iter().find(|c| letters.contains(c)).unwrap_or('S')
 }
 
 fn state_name(c: char) -> &'static str {
@@ -111,6 +114,7 @@ fn state_name(c: char) -> &'static str {
         'R' => "R (running)",
         'D' => "D (disk sleep)",
         'T' => "T (stopped)",
+        't' => "t (tracing stop)",
         'Z' => "Z (zombie)",
         'X' => "X (dead)",
         _ => "S (sleeping)",
