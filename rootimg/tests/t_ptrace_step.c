@@ -1,7 +1,7 @@
 /* t_ptrace_step: what a debugger needs — int3 (SIGTRAP, rip after it, SI_KERNEL), a breakpoint
  * written into the text with POKETEXT and taken out again, PTRACE_SINGLESTEP over ordinary
- * instructions and over a system call, GETFPREGS/SETFPREGS and GETREGSET, and a tracer's
- * /proc/PID/mem (read, write — the text too). */
+ * instructions and over a system call, GETFPREGS/SETFPREGS, GETREGSET, SETREGSET of the xsave
+ * image, and a tracer's /proc/PID/mem (read, write — the text too). */
 #include "vktest.h"
 
 #include <elf.h>
@@ -119,7 +119,8 @@ static void test_int3_step_breakpoint(void)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 3);
 }
 
-/* The FPU registers: read, change an XMM register, and see the child compute with it. */
+/* The FPU registers: read, change an XMM register (SETFPREGS, then SETREGSET of the xsave
+ * image), and see the child compute with it. */
 static void test_fpregs(void)
 {
     pid_t pid = fork();
@@ -133,7 +134,7 @@ static void test_fpregs(void)
                          : "=m"(v)
                          : "m"((double){1.5})
                          : "xmm7");
-        _exit(v == 2.25 ? 0 : 1);
+        _exit(v == 3.0 ? 0 : 1);
     }
     int st = wait_for(pid);
     CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == SIGTRAP);
@@ -159,6 +160,16 @@ static void test_fpregs(void)
     CHECK(iov2.iov_len == sizeof fp2 && x == 2.25);
     errno = 0;
     CHECK(ptrace(PTRACE_GETREGSET, pid, (void *)0x7777, &iov) == -1 && errno == EINVAL);
+    /* NT_X86_XSTATE: its legacy area is the fxsave image (xmm7 at 160 + 7 * 16); a
+     * SETREGSET of what GETREGSET gave, xmm7 changed, is what the child computes with. */
+    static unsigned char xs[16384];
+    struct iovec iov3 = {xs, sizeof xs};
+    CHECK(ptrace(PTRACE_GETREGSET, pid, (void *)NT_X86_XSTATE, &iov3) == 0);
+    memcpy(&x, xs + 160 + 7 * 16, sizeof x);
+    CHECK(iov3.iov_len > 576 && x == 2.25);
+    x = 3.0;
+    memcpy(xs + 160 + 7 * 16, &x, sizeof x);
+    CHECK(ptrace(PTRACE_SETREGSET, pid, (void *)NT_X86_XSTATE, &iov3) == 0);
     CHECK(ptrace(PTRACE_CONT, pid, 0, 0) == 0);
     st = wait_for(pid);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);

@@ -75,7 +75,9 @@ impl PidFile {
 /// uninterruptible sleep, T stopped, t stopped by its tracer, Z zombie).
 fn thread_state(td: &Thread, stopped: bool) -> char {
     let st = td.state();
-    if st == ThreadState::Stopped && td.as_user().is_some_and(crate::kern::ptrace::in_stop) {
+    // In a ptrace stop from the moment it is reported (Linux sets TASK_TRACED before it
+    // notifies the tracer), though the thread may still be on its way to sleep.
+    if td.as_user().is_some_and(crate::kern::ptrace::in_stop) {
         return 't';
     }
     if stopped && st != ThreadState::Running {
