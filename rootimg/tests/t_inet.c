@@ -263,6 +263,13 @@ static void test_nonblocking_and_errors(void)
     CHECK(bind(b2, (struct sockaddr *)&a, sizeof a) == -1 && errno == EADDRINUSE);
     close(b2);
     close(l);
+    /* The closed port: one bound and not listening, held for the checks, so that no other
+     * program on the host takes it meanwhile (a port just closed may be anyone's). */
+    int hold = socket(AF_INET, SOCK_STREAM, 0);
+    a = lo(0);
+    socklen_t hl = sizeof a;
+    CHECK(hold >= 0 && bind(hold, (struct sockaddr *)&a, sizeof a) == 0 &&
+          getsockname(hold, (struct sockaddr *)&a, &hl) == 0);
     c = socket(AF_INET, SOCK_STREAM, 0);
     CHECK(connect(c, (struct sockaddr *)&a, sizeof a) == -1 && errno == ECONNREFUSED);
     close(c);
@@ -284,6 +291,7 @@ static void test_nonblocking_and_errors(void)
         CHECK(getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err == 0); /* reported */
     }
     close(c);
+    close(hold);
     c = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in6 six = {.sin6_family = AF_INET6};
     CHECK(bind(c, (struct sockaddr *)&six, sizeof six) == -1 && (errno == EAFNOSUPPORT || errno == EINVAL));
