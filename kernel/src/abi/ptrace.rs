@@ -22,48 +22,43 @@ pub use lp::{
     PTRACE_SYSEMU_SINGLESTEP, PTRACE_TRACEME,
 };
 
-/// `struct user_regs_struct` (asm/user_64.h): the general registers in ptrace's order.
-#[repr(C)]
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    zerocopy::FromBytes,
-    zerocopy::IntoBytes,
-    zerocopy::Immutable,
-    zerocopy::KnownLayout,
-)]
-pub struct UserRegsStruct {
-    pub r15: u64,
-    pub r14: u64,
-    pub r13: u64,
-    pub r12: u64,
-    pub rbp: u64,
-    pub rbx: u64,
-    pub r11: u64,
-    pub r10: u64,
-    pub r9: u64,
-    pub r8: u64,
-    pub rax: u64,
-    pub rcx: u64,
-    pub rdx: u64,
-    pub rsi: u64,
-    pub rdi: u64,
-    pub orig_rax: u64,
-    pub rip: u64,
-    pub cs: u64,
-    pub eflags: u64,
-    pub rsp: u64,
-    pub ss: u64,
-    pub fs_base: u64,
-    pub gs_base: u64,
-    pub ds: u64,
-    pub es: u64,
-    pub fs: u64,
-    pub gs: u64,
+/// `struct user_regs_struct` (asm/user_64.h): the general registers in ptrace's order, the
+/// same block a core file's NT_PRSTATUS holds (one struct: platform's, for both).
+pub use platform::dump::elf::UserRegs as UserRegsStruct;
+
+/// The user code and stack selectors of x86-64 Linux (__USER_CS, __USER_DS).
+pub const USER_CS: u64 = 0x33;
+pub const USER_DS: u64 = 0x2b;
+
+/// `user_regs_struct` from the general registers the kernel keeps (the signal frame's order,
+/// `platform::stub::reg`), with the user selectors; gs base and the segment registers are 0.
+pub fn user_regs(g: &[u64; 23], orig_rax: u64, eflags: u64, fs_base: u64) -> UserRegsStruct {
+    use platform::stub::reg;
+    UserRegsStruct {
+        r15: g[reg::R15],
+        r14: g[reg::R14],
+        r13: g[reg::R13],
+        r12: g[reg::R12],
+        rbp: g[reg::RBP],
+        rbx: g[reg::RBX],
+        r11: g[reg::R11],
+        r10: g[reg::R10],
+        r9: g[reg::R9],
+        r8: g[reg::R8],
+        rax: g[reg::RAX],
+        rcx: g[reg::RCX],
+        rdx: g[reg::RDX],
+        rsi: g[reg::RSI],
+        rdi: g[reg::RDI],
+        orig_rax,
+        rip: g[reg::RIP],
+        cs: USER_CS,
+        eflags,
+        rsp: g[reg::RSP],
+        ss: USER_DS,
+        fs_base,
+        ..UserRegsStruct::default()
+    }
 }
 
 /// Registers in `struct user_regs_struct` (27 words, ELF_NGREG).

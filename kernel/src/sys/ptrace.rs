@@ -37,9 +37,6 @@ use crate::vm::uaccess::{UserPtr, UserSlice};
 const FLAG_MASK: u64 = 0x5_0dd5;
 /// The largest user address plus one (TASK_SIZE_MAX): a higher fs base is EIO.
 const TASK_SIZE_MAX: u64 = (1 << 47) - 4096;
-/// The user code and stack selectors of x86-64 Linux (__USER_CS, __USER_DS).
-const USER_CS: u64 = 0x33;
-const USER_DS: u64 = 0x2b;
 /// Where the signal frame's software bytes sit in the FPU image, and the fxsave part's size.
 const SW_BYTES: usize = 464;
 const FXSAVE_LEN: usize = 512;
@@ -230,34 +227,9 @@ use crate::kern::ptrace::{read_mem, write_mem};
 /// hidden, as Linux hides TIF_FORCED_TF).
 fn get_regs(td: &UThread) -> UserRegsStruct {
     let r = *td.user().regs.lock();
-    let g = &r.gregs;
     let forced = td.user().ptrace.st.lock().forced_tf;
     let tf = if forced { X86_EFLAGS_TF } else { 0 };
-    UserRegsStruct {
-        r15: g[reg::R15],
-        r14: g[reg::R14],
-        r13: g[reg::R13],
-        r12: g[reg::R12],
-        rbp: g[reg::RBP],
-        rbx: g[reg::RBX],
-        r11: g[reg::R11],
-        r10: g[reg::R10],
-        r9: g[reg::R9],
-        r8: g[reg::R8],
-        rax: g[reg::RAX],
-        rcx: g[reg::RCX],
-        rdx: g[reg::RDX],
-        rsi: g[reg::RSI],
-        rdi: g[reg::RDI],
-        orig_rax: ptrace::orig_rax(td),
-        rip: g[reg::RIP],
-        cs: USER_CS,
-        eflags: g[reg::EFL] & !tf,
-        rsp: g[reg::RSP],
-        ss: USER_DS,
-        fs_base: td.user().fs_base.load(Ordering::Relaxed),
-        ..UserRegsStruct::default()
-    }
+    user_regs(&r.gregs, ptrace::orig_rax(td), r.gregs[reg::EFL] & !tf, td.user().fs_base.load(Ordering::Relaxed))
 }
 
 /// A segment selector a tracer may set: 0 or one with RPL 3 (cs: not 0).

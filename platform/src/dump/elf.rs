@@ -2,7 +2,7 @@
 //! `#[repr(C)]` zerocopy structs whose sizes are checked at compile time: the writer fills
 //! them field by field and writes their bytes, so no offset is computed by hand.
 
-use zerocopy::{Immutable, IntoBytes};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 pub const ELFMAG: [u8; 4] = *b"\x7fELF";
 pub const ELFCLASS64: u8 = 2;
@@ -73,9 +73,10 @@ pub struct Nhdr {
     pub n_type: u32,
 }
 
-/// `struct user_regs_struct` (x86-64), the register block of `NT_PRSTATUS`.
+/// `struct user_regs_struct` (x86-64), the register block of `NT_PRSTATUS` (and what
+/// ptrace's GETREGS/SETREGS copy: the kernel's `abi::ptrace::UserRegsStruct` is this one).
 #[repr(C)]
-#[derive(Debug, Default, Clone, Copy, IntoBytes, Immutable)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct UserRegs {
     pub r15: u64,
     pub r14: u64,

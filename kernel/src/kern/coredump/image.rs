@@ -108,34 +108,10 @@ fn timeval(ns: u64) -> Timeval {
     }
 }
 
-/// `user_regs_struct` from the registers the kernel keeps (the signal frame's order).
+/// `user_regs_struct` from the registers the kernel keeps (no system call in progress:
+/// orig_rax -1).
 fn elf_regs(t: &ThreadSnap) -> ElfRegs {
-    let g = &t.regs.gregs;
-    ElfRegs {
-        r15: g[reg::R15],
-        r14: g[reg::R14],
-        r13: g[reg::R13],
-        r12: g[reg::R12],
-        rbp: g[reg::RBP],
-        rbx: g[reg::RBX],
-        r11: g[reg::R11],
-        r10: g[reg::R10],
-        r9: g[reg::R9],
-        r8: g[reg::R8],
-        rax: g[reg::RAX],
-        rcx: g[reg::RCX],
-        rdx: g[reg::RDX],
-        rsi: g[reg::RSI],
-        rdi: g[reg::RDI],
-        orig_rax: u64::MAX,
-        rip: g[reg::RIP],
-        cs: 0x33,
-        eflags: g[reg::EFL],
-        rsp: g[reg::RSP],
-        ss: 0x2b,
-        fs_base: t.fs_base,
-        ..ElfRegs::default()
-    }
+    crate::abi::ptrace::user_regs(&t.regs.gregs, u64::MAX, t.regs.gregs[reg::EFL], t.fs_base)
 }
 
 fn prstatus(t: &ThreadSnap, p: &ProcInfo) -> Vec<u8> {
