@@ -473,7 +473,12 @@ static void *vm_mapper(long id)
         if (mprotect(p, len, PROT_READ | PROT_WRITE) != 0)
             BAD("mprotect rw");
         /* ... and writes into the region (copyout): /dev/zero then pread of the file. */
-        if (read(zero, p, len) != (ssize_t)len || p[0] != 0 || p[len - 1] != 0)
+        /* (read(2) may return less: Linux's /dev/zero stops at a pending signal.) */
+        size_t got = 0;
+        ssize_t n;
+        while (got < len && (n = read(zero, p + got, len - got)) > 0)
+            got += (size_t)n;
+        if (got != len || p[0] != 0 || p[len - 1] != 0)
             BAD("read /dev/zero into mapping");
         if (pread(vm_fd, p, BLOCK, 0) != BLOCK)
             BAD("pread into mapping");
