@@ -49,7 +49,7 @@ test: deps all debian
 
 # vk against the host: bench/vkbench.c natively and under run/kernel, and the host's own floor
 # (FLOOR, outside the repository; skipped when missing). BENCH_SCALE=n multiplies iterations.
-bench: deps build
+bench: deps all
 	RUN=$(RUN) FLOOR='$(FLOOR)' bench/run.sh
 
 lint:

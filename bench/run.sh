@@ -6,6 +6,10 @@
 # mounted when the root has them). Runs it natively, then as init under run/kernel, then builds
 # and runs ../shared/bench/floor.c (what the host's own mechanisms cost), and prints one table.
 #
+# Then the whole-command cases (bench/workload.py): bench/shell.sh, a busybox shell script,
+# natively (chroot into the same root) and under vk with boot and shutdown included; and the
+# time from starting the kernel on rootimg.01 to `login:` on its console.
+#
 # Then the threaded case: `vkbench --threads T /data` (T threads of one process, each looping
 # on pread of /data, on getppid, on mmap+munmap). Natively with 1 and with 2 threads; under vk
 # with 2 threads on a kernel with -n 1 and with -n 2, its root an ext2 image of the same tree
@@ -16,6 +20,7 @@
 # Environment: KERNEL (default run/kernel), FLOOR (default ../shared/bench/floor.c; skipped
 # with a message when missing), BENCH_SCALE (iterations multiplier, default 1), BENCH_REPEAT
 # (runs of the threaded case, the best kept: a busy host's noise only ever adds; default 1),
+# BENCH_RUNS (runs of the shell-script and boot cases, the median kept; default 5),
 # BENCH_TIMEOUT (seconds the vk run may take, default 120), VK_NCPU (default 2), VK_MEM
 # (default 256m). Raw outputs are kept in run/bench/.
 set -euo pipefail
@@ -26,6 +31,7 @@ KERNEL=${KERNEL:-$RUN/kernel}
 FLOOR=${FLOOR:-../shared/bench/floor.c}
 SCALE=${BENCH_SCALE:-1}
 REPEAT=${BENCH_REPEAT:-1}
+RUNS=${BENCH_RUNS:-5}
 TIMEOUT=${BENCH_TIMEOUT:-120}
 NCPU=${VK_NCPU:-2}
 MEM=${VK_MEM:-256m}
@@ -102,6 +108,10 @@ done
 mv "$OUT/mt-vk1.txt.all" "$OUT/mt-vk1.txt"
 mv "$OUT/mt-vk2.txt.all" "$OUT/mt-vk2.txt"
 
+# The whole-command cases: the shell-script workload (natively and under vk, boot included)
+# and boot to login: (bench/workload.py; BENCH_RUNS runs each, the median kept).
+python3 bench/workload.py "$KERNEL" "$RUN/root" "$RUN/rootimg.01" "$OUT" "$RUNS"
+
 # The host's floor.
 if [ -f "$FLOOR" ]; then
     echo "bench: floor: $FLOOR"
@@ -158,6 +168,8 @@ rows = [  # name, label, floor.c line
     ("unix_mib", "AF_UNIX stream, per MiB", None),
     ("tcp_mib", "TCP 127.0.0.1, per MiB", None),
     ("tcp_rtt", "TCP 127.0.0.1 round trip", None),
+    ("shell_script", "shell script (boot incl.)", None),
+    ("boot_login", "boot to login: (rootimg.01)", None),
 ]
 table = [("benchmark", "native", "vk", "vk/native", "floor (name)", "vk/floor")]
 for key, label, fk in rows:
