@@ -93,7 +93,17 @@ pub struct PhysMem {
     pages: Box<[VmPage]>,
     free: SpinLock<Vec<u32>>,
     nfree: AtomicU64,
+    /// Called when the free list is empty, to free pages held only by caches (see
+    /// [`PhysMem::set_reclaim`]).
+    reclaim: OnceLock<Reclaim>,
 }
+
+/// A reclaim hook: free up to this many pages of this memory; returns how many it freed. It
+/// may be called with any lock held, so it must not wait for one.
+pub type Reclaim = fn(&PhysMem, u64) -> u64;
+
+/// Pages asked of the reclaim hook at once.
+const RECLAIM_BATCH: u64 = 64;
 
 static PHYSMEM: OnceLock<Arc<PhysMem>> = OnceLock::new();
 
@@ -208,6 +218,7 @@ impl PhysMem {
             pages,
             free: SpinLock::new("vm_page_free", free),
             nfree: AtomicU64::new(nfree),
+            reclaim: OnceLock::new(),
         })
     }
 
@@ -250,9 +261,26 @@ impl PhysMem {
         self.base + pa
     }
 
-    /// Allocate a page (refcount 1), or None when memory is exhausted.
+    /// Set the hook that frees cached pages when the free list runs out (once).
+    pub fn set_reclaim(&self, hook: Reclaim) {
+        let _ = self.reclaim.set(hook);
+    }
+
+    /// Allocate a page (refcount 1), or None when memory is exhausted (after the reclaim
+    /// hook, if any, found nothing to free).
     pub fn alloc_page(&self, owner: u64, flags: u32) -> Option<u64> {
-        let pfn = self.free.lock().pop()?;
+        let popped = self.free.lock().pop();
+        let pfn = match popped {
+            Some(pfn) => pfn,
+            None => {
+                let hook = self.reclaim.get()?;
+                if hook(self, RECLAIM_BATCH) == 0 {
+                    return None;
+                }
+                let popped = self.free.lock().pop();
+                popped?
+            }
+        };
         self.nfree.fetch_sub(1, Ordering::Relaxed);
         let pg = &self.pages[pfn as usize];
         pg.flags.store(flags & !pgflags::FREE, Ordering::Relaxed);

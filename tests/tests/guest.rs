@@ -10,7 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_calls", "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fadvise", "t_fifo", "t_files", "t_fsabi", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_klog", "t_lock", "t_mount", "t_names", "t_perm", "t_prio", "t_proc", "t_procfs", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc", "t_ptrace_step", "t_ptrace_step_glibc", "t_pty", "t_rename", "t_rseq", "t_rust", "t_signal", "t_sockepoll", "t_stress", "t_sysfiles", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vm", "t_xattr",
+    "t_calls", "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fadvise", "t_fifo", "t_files", "t_fsabi", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_klog", "t_lock", "t_mount", "t_names", "t_pagecache", "t_perm", "t_prio", "t_proc", "t_procfs", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc", "t_ptrace_step", "t_ptrace_step_glibc", "t_pty", "t_rename", "t_rseq", "t_rust", "t_signal", "t_sockepoll", "t_stress", "t_sysfiles", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vm", "t_xattr",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -356,6 +356,39 @@ fn t_stress_ext2() {
     assert!(
         st.code() == Some(0) && got == want && console.contains("Mounting root from ext2"),
         "t_stress on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
+        st.code()
+    );
+    let (code, out) = img.fsck();
+    assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
+}
+
+/// Private file mappings and the file's data: on /tmp (tmpfs), then on ext2, whose page
+/// cache private mappings share copy-on-write (and give back under memory pressure).
+#[test]
+fn t_pagecache() {
+    check("t_pagecache");
+}
+
+#[test]
+fn t_pagecache_ext2() {
+    // With the memory-pressure case: 64 MiB of guest memory must hold the 24 MiB file's
+    // cached pages and then 40 MiB of anonymous memory.
+    let prog = root_dir().join("usr/tests/t_pagecache");
+    let scratch = std::env::temp_dir();
+    let native = run_native(&prog, &[scratch.to_str().unwrap(), "pressure"], &scratch, "/usr/bin:/bin", PROGRAM_TIMEOUT);
+    let want = summary(&native.output);
+    assert!(native.code == Some(0) && matches!(want, Some((_, 0))), "natively:\n{}", native.output);
+    let img = ImageCopy::new("pagecache");
+    let args =
+        ["-m", "64m", "-n", "2", "-r", img.path(), "-e", "init=/usr/tests/t_pagecache", "--", "/mnt", "pressure"];
+    let mut k = Kernel::start(&args);
+    k.close_stdin();
+    let st = k.wait_within(PROGRAM_TIMEOUT);
+    let console = k.output();
+    let got = summary(program_output(&console));
+    assert!(
+        st.code() == Some(0) && got == want && console.contains("Mounting root from ext2"),
+        "t_pagecache on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
         st.code()
     );
     let (code, out) = img.fsck();

@@ -454,6 +454,13 @@ pub trait Vnode: Send + Sync + Debug {
         false
     }
 
+    /// The file's page cache, if it keeps one (ext2's regular files): private mappings map its
+    /// pages copy-on-write instead of reading a page each. A file system that returns one
+    /// keeps it equal to the file ([`crate::vm::pagecache`]).
+    fn page_cache(&self) -> Option<Arc<crate::vm::pagecache::PageCache>> {
+        None
+    }
+
     /// The file's page at page index `idx` (allocated zeroed in a hole), with a new physical
     /// page reference for the caller. ENXIO when the page lies wholly past the end of the file
     /// (the mapping's SIGBUS).

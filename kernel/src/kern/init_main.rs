@@ -85,6 +85,8 @@ fn boot(a: BootArgs) -> ! {
     kdb::install_hooks();
 
     crate::vm::meminfo::publish_physmem(pm);
+    // Pages only the page cache holds are freed when memory runs out.
+    pm.set_reclaim(crate::vm::pagecache::reclaim);
 
     banner(a, pm);
     let p0 = proc::proc0_init();

@@ -6,6 +6,7 @@
 //! | `entry.rs`  | map entries and what backs them (anonymous, file, shared object)         |
 //! | `uaccess.rs`| copyin/copyout through the page table and the direct map (EFAULT, never a fault) |
 //! | `meminfo.rs`| physical pages by use (/proc/meminfo, sysinfo)                           |
+//! | `pagecache.rs` | a file's memory object: its resident pages (the page cache), reclaim  |
 //! | `space_tests.rs` | unit tests of `AddressSpace` on a scratch physical memory, stub operations recorded |
 //!
 //! Physical pages come from `platform::physmem` — the machine's memory, or whatever
@@ -16,5 +17,6 @@
 
 pub mod entry;
 pub mod meminfo;
+pub mod pagecache;
 pub mod space;
 pub mod uaccess;

@@ -534,18 +534,20 @@ impl AddressSpace {
             return Err(FaultError::Protection);
         }
         let page_va = vpn * PAGE;
-        let mut fresh: Option<u64> = None;
+        let mut fresh: Option<Pte> = None;
         let pa = loop {
             let mut pt = self.pt.lock();
             let mut pte = match (pt.pages.get(&vpn).copied(), fresh.take()) {
                 (Some(pte), lost) => {
-                    if let Some(pa) = lost {
+                    if let Some(lost) = lost {
                         // Another thread brought the page in while we read it: one page.
-                        self.pm.page_unref(pa);
+                        self.pm.page_unref(lost.pa);
                     }
                     if access == Access::Write && pte.cow { self.break_cow(&mut pt, pte)? } else { pte }
                 }
-                (None, Some(pa)) => Pte { pa, cow: false, stub_prot: 0 },
+                (None, Some(pte)) => {
+                    if access == Access::Write && pte.cow { self.break_cow(&mut pt, pte)? } else { pte }
+                }
                 (None, None) => {
                     drop(pt);
                     fresh = Some(self.populate(e, page_va)?);
@@ -586,7 +588,7 @@ impl AddressSpace {
         }
         // Read the file's missing pages first, with the page table unlocked: up to the first
         // that cannot be read (past the end of the file, out of memory: the fault says so).
-        let mut fresh = Vec::new();
+        let mut fresh: Vec<(u64, Pte)> = Vec::new();
         if access != Access::Write && matches!(e.backing, Backing::File { .. }) {
             let missing: Vec<u64> = {
                 let pt = self.pt.lock();
@@ -594,20 +596,20 @@ impl AddressSpace {
             };
             for v in missing {
                 match self.populate(e, v * PAGE) {
-                    Ok(pa) => fresh.push((v, pa)),
+                    Ok(pte) => fresh.push((v, pte)),
                     Err(_) => break,
                 }
             }
         }
         let pm = &self.pm;
         let mut pt = self.pt.lock();
-        for (v, pa) in fresh {
+        for (v, pte) in fresh {
             match pt.pages.entry(v) {
                 std::collections::btree_map::Entry::Occupied(_) => {
-                    pm.page_unref(pa);
+                    pm.page_unref(pte.pa);
                 }
                 std::collections::btree_map::Entry::Vacant(slot) => {
-                    slot.insert(Pte { pa, cow: false, stub_prot: 0 });
+                    slot.insert(pte);
                 }
             }
         }
@@ -638,24 +640,42 @@ impl AddressSpace {
     }
 
     /// The first touch of a page: zeros, file data, or the shared object's page; a new
-    /// reference. May sleep (file I/O): called without the page-table lock.
-    fn populate(&self, e: &MapEntry, page_va: u64) -> Result<u64, FaultError> {
+    /// reference (copy-on-write when it is a file's cached page a private mapping must not
+    /// change). May sleep (file I/O): called without the page-table lock.
+    fn populate(&self, e: &MapEntry, page_va: u64) -> Result<Pte, FaultError> {
         let pm = &self.pm;
         let off = page_va - e.start;
+        let own = |pa| Pte { pa, cow: false, stub_prot: 0 };
+        let io = |e| match e {
+            Errno::ENOMEM => FaultError::OutOfMemory,
+            _ => FaultError::Io,
+        };
         match &e.backing {
-            Backing::Anon => pm.alloc_zeroed(self.owner, pgflags::ANON).ok_or(FaultError::OutOfMemory),
+            Backing::Anon => pm.alloc_zeroed(self.owner, pgflags::ANON).map(own).ok_or(FaultError::OutOfMemory),
             Backing::Shared { object, offset } => {
-                object.page((offset + off) / PAGE, self.owner).ok_or(FaultError::OutOfMemory)
+                object.page((offset + off) / PAGE, self.owner).map(own).ok_or(FaultError::OutOfMemory)
             }
-            Backing::SharedFile { vnode, offset } => vnode.get_page((offset + off) / PAGE).map_err(|e| match e {
-                Errno::ENOMEM => FaultError::OutOfMemory,
-                _ => FaultError::Io,
-            }),
+            Backing::SharedFile { vnode, offset } => vnode.get_page((offset + off) / PAGE).map(own).map_err(io),
             Backing::File { vnode, offset, file_len } => {
                 // A page wholly past the end of the file (as it is now): SIGBUS, as on Linux.
                 let size = vnode.attr().map_err(|_| FaultError::Io)?.size;
                 if offset + off >= page_up(size).unwrap_or(u64::MAX) {
                     return Err(FaultError::Io);
+                }
+                // A whole page of the file, in the file's page cache: mapped, not copied,
+                // until written. (A page the mapping ends inside, as an ELF segment's last,
+                // is read into a page of its own, zeros after the segment.)
+                // A tmpfs or memfd file's own page likewise.
+                if (offset + off).is_multiple_of(PAGE) && off + PAGE <= *file_len {
+                    let idx = (offset + off) / PAGE;
+                    if let Some(cache) = vnode.page_cache() {
+                        let pa = cache.page(idx, |at, buf| vnode.read_at(at, buf)).map_err(io)?;
+                        return Ok(Pte { pa, cow: true, stub_prot: 0 });
+                    }
+                    if vnode.shared_pages() {
+                        let pa = vnode.get_page(idx).map_err(io)?;
+                        return Ok(Pte { pa, cow: true, stub_prot: 0 });
+                    }
                 }
                 let pa = pm.alloc_zeroed(self.owner, pgflags::FILE).ok_or(FaultError::OutOfMemory)?;
                 let want = file_len.saturating_sub(off).min(PAGE) as usize;
@@ -674,7 +694,7 @@ impl AddressSpace {
                     }
                     pm.write(pa, &buf[..got]);
                 }
-                Ok(pa)
+                Ok(own(pa))
             }
         }
     }

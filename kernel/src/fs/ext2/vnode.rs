@@ -19,7 +19,7 @@
 //!
 //! `ext2_nodes` and `ext2_orphans` are spinlock leaves.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::dir::ftype_of;
 use super::fs::Fs;
@@ -32,6 +32,7 @@ use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SetAttr,
 use crate::kern::conv::usize_of;
 use crate::kern::errno::Errno;
 use crate::kern::sleeplock::RwSleepLock;
+use crate::vm::pagecache::PageCache;
 
 /// statfs(2) f_type of ext2.
 pub const EXT2_SUPER_MAGIC: u64 = 0xEF53;
@@ -50,12 +51,20 @@ pub struct Ext2Node {
     vtype: VType,
     /// The inode's lock (`ext2_inode`).
     lock: RwSleepLock<()>,
+    /// A regular file's page cache, made on first use (by a private mapping's fault); every
+    /// write and truncate of the file, under the inode's lock, passes into it.
+    cache: OnceLock<Option<Arc<PageCache>>>,
 }
 
 impl Ext2Node {
     /// A node of inode `ino` (the file system keeps one per inode: [`Ext2Fs`]'s `node`).
     pub(super) fn new(fs: Arc<Ext2Fs>, ino: u32, vtype: VType) -> Ext2Node {
-        Ext2Node { fs, ino, vtype, lock: RwSleepLock::new("ext2_inode", ()) }
+        Ext2Node { fs, ino, vtype, lock: RwSleepLock::new("ext2_inode", ()), cache: OnceLock::new() }
+    }
+
+    /// The page cache, if one was made.
+    fn cached(&self) -> Option<&Arc<PageCache>> {
+        self.cache.get().and_then(Option::as_ref)
     }
 }
 
@@ -308,6 +317,13 @@ impl Vnode for Ext2Node {
         let fs = self.disk();
         let mut ip = fs.read_inode(self.ino)?;
         let r = fs.write_data(&mut ip, off, buf);
+        if let Some(c) = self.cached() {
+            match r {
+                Ok(n) => c.write(off, &buf[..n]),
+                // Some of it may be on the disk: read the range again when it is mapped.
+                Err(_) => c.invalidate(off, buf.len() as u64),
+            }
+        }
         let t = now();
         (ip.mtime, ip.ctime) = (t, t);
         Self::note_size(fs, ip.size);
@@ -579,7 +595,14 @@ impl Vnode for Ext2Node {
         let _lock = self.lock.write();
         let fs = self.disk();
         let mut ip = fs.read_inode(self.ino)?;
-        fs.truncate(&mut ip, size)?;
+        let r = fs.truncate(&mut ip, size);
+        if let Some(c) = self.cached() {
+            match r {
+                Ok(()) => c.truncate(size),
+                Err(_) => c.invalidate(0, u64::MAX),
+            }
+        }
+        r?;
         let t = now();
         (ip.mtime, ip.ctime) = (t, t);
         Self::note_size(fs, ip.size);
@@ -617,6 +640,13 @@ impl Vnode for Ext2Node {
 
     fn no_change(&self) -> Errno {
         if self.fs.is_readonly() { Errno::EROFS } else { Errno::ENOTDIR }
+    }
+
+    fn page_cache(&self) -> Option<Arc<PageCache>> {
+        if self.vtype != VType::Reg {
+            return None;
+        }
+        self.cache.get_or_init(PageCache::new).clone()
     }
 
     fn fs(&self) -> FsRef {

@@ -74,8 +74,9 @@ fn meminfo() -> String {
     for (k, v) in [
         ("MemTotal", kb(m.total)),
         ("MemFree", kb(m.free)),
-        // Nothing is reclaimed yet: what is free is what is available.
-        ("MemAvailable", kb(m.free)),
+        // What is free, and the page cache's pages (those only the cache holds are freed
+        // when memory runs out; the mapped ones are counted too, as Linux estimates).
+        ("MemAvailable", kb((m.free + crate::vm::pagecache::cached_pages()).min(m.total))),
         ("Buffers", 0),
         ("Cached", kb(m.file + m.kernel)),
         ("SwapCached", 0),

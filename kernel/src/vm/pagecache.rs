@@ -1,0 +1,325 @@
+//! A file's memory object: its resident pages by page index — the page cache of an ext2 file.
+//!
+//! Private mappings of the file map these pages read-only and copy-on-write (so busybox's
+//! text is mapped, not copied, by every process that runs it), instead of reading a new
+//! page per process. The cache is clean: every write(2) and truncate of the file goes through
+//! the file system (to ext2's block cache, which keeps the file's blocks and metadata) and
+//! then into the pages here that hold that range ([`PageCache::write`], [`PageCache::truncate`],
+//! [`PageCache::invalidate`]), so a page here always equals the file and can be dropped at
+//! any time.
+//!
+//! A missing page is read from the file with the cache unlocked (the read may sleep); a write
+//! to the file meanwhile bumps the cache's generation, and a page read before it is not
+//! inserted (the fault reads again), so a stale page never enters the cache.
+//!
+//! When physical memory runs out, the allocator asks [`reclaim`] to drop pages only a cache
+//! holds (reference count 1): every live cache is registered (weakly) for that. A page a
+//! mapping still holds stays; the mapping keeps its reference when the cache drops one.
+//!
+//! Locking: `page_cache` (one per file) and `page_caches` (the registry) are spinlock leaves,
+//! never held across a sleep or an allocation; [`reclaim`], called by the allocator with any
+//! lock held, only try-locks them.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use platform::PAGE_SIZE;
+use platform::physmem::{self, PhysMem, pgflags};
+use platform::sync::SpinLock;
+
+use crate::kern::conv::usize_of;
+use crate::kern::errno::Errno;
+
+const PAGE: u64 = PAGE_SIZE as u64;
+
+/// Pages held by all page caches (/proc/meminfo's Cached, MemAvailable).
+static CACHED: AtomicU64 = AtomicU64::new(0);
+
+/// Every live cache, for [`reclaim`].
+static CACHES: SpinLock<Vec<Weak<PageCache>>> = SpinLock::new("page_caches", Vec::new());
+
+#[derive(Debug, Default)]
+struct Pages {
+    by_index: BTreeMap<u64, u64>,
+    /// Bumped by every change of the file's data: a page read before a change is stale.
+    generation: u64,
+}
+
+/// The resident pages of one file.
+#[derive(Debug)]
+pub struct PageCache {
+    pm: Arc<PhysMem>,
+    pages: SpinLock<Pages>,
+}
+
+impl PageCache {
+    /// An empty cache in the machine's memory, or None before physical memory exists.
+    pub fn new() -> Option<Arc<PageCache>> {
+        Some(PageCache::with_physmem(physmem::shared()?))
+    }
+
+    /// An empty cache whose pages come from `pm` (unit tests' scratch memory).
+    pub fn with_physmem(pm: Arc<PhysMem>) -> Arc<PageCache> {
+        let c = Arc::new(PageCache { pm, pages: SpinLock::new("page_cache", Pages::default()) });
+        let mut all = CACHES.lock();
+        all.retain(|w| w.strong_count() > 0);
+        all.push(Arc::downgrade(&c));
+        c
+    }
+
+    /// Pages resident now.
+    pub fn resident(&self) -> u64 {
+        self.pages.lock().by_index.len() as u64
+    }
+
+    /// The page at page index `idx` with a new reference for the caller, read in with
+    /// `read(offset, buf)` (the file's read: bytes it does not return are zeros) when missing.
+    pub fn page(&self, idx: u64, read: impl Fn(u64, &mut [u8]) -> Result<usize, Errno>) -> Result<u64, Errno> {
+        let off = idx.checked_mul(PAGE).ok_or(Errno::EFBIG)?;
+        loop {
+            let generation = {
+                let p = self.pages.lock();
+                if let Some(&pa) = p.by_index.get(&idx) {
+                    self.pm.page_ref(pa);
+                    return Ok(pa);
+                }
+                p.generation
+            };
+            let mut buf = vec![0u8; PAGE_SIZE];
+            let mut got = 0;
+            while got < buf.len() {
+                match read(off + got as u64, &mut buf[got..])? {
+                    0 => break,
+                    n => got += n,
+                }
+            }
+            let pa = self.pm.alloc_page(0, pgflags::FILE).ok_or(Errno::ENOMEM)?;
+            self.pm.write(pa, &buf);
+            let mut p = self.pages.lock();
+            if let Some(&have) = p.by_index.get(&idx) {
+                // Another reader got there first: its page.
+                self.pm.page_ref(have);
+                drop(p);
+                self.pm.page_unref(pa);
+                return Ok(have);
+            }
+            if p.generation != generation {
+                // The file changed while we read it: read again.
+                drop(p);
+                self.pm.page_unref(pa);
+                continue;
+            }
+            p.by_index.insert(idx, pa);
+            CACHED.fetch_add(1, Ordering::Relaxed);
+            self.pm.page_ref(pa);
+            return Ok(pa);
+        }
+    }
+
+    /// The file's bytes at `off` are now `data`: the resident pages of that range follow.
+    pub fn write(&self, off: u64, data: &[u8]) {
+        let mut p = self.pages.lock();
+        p.generation += 1;
+        let end = off.saturating_add(data.len() as u64);
+        let first = off / PAGE;
+        let Some(last) = end.checked_sub(1).map(|e| e / PAGE) else { return };
+        let hit: Vec<(u64, u64)> = p.by_index.range(first..=last).map(|(&i, &pa)| (i, pa)).collect();
+        for (i, pa) in hit {
+            let page_start = i * PAGE;
+            let from = off.max(page_start);
+            let to = end.min(page_start + PAGE);
+            let src = usize_of(from - off)..usize_of(to - off);
+            self.pm.write(pa + (from - page_start), &data[src]);
+        }
+    }
+
+    /// The file is now `size` bytes long: pages wholly past it leave, the tail of the last
+    /// one reads as zeros (as the file does if it grows again).
+    pub fn truncate(&self, size: u64) {
+        let mut p = self.pages.lock();
+        p.generation += 1;
+        let keep = size.div_ceil(PAGE);
+        let gone = p.by_index.split_off(&keep);
+        if !size.is_multiple_of(PAGE)
+            && let Some(&pa) = p.by_index.get(&(size / PAGE))
+        {
+            let from = size % PAGE;
+            self.pm.zero(pa + from, usize_of(PAGE - from));
+        }
+        drop(p);
+        self.release(gone.into_values());
+    }
+
+    /// The file's data in `[off, off+len)` changed other than by a write (a hole punched):
+    /// the pages touching it leave the cache (the next fault reads them again).
+    pub fn invalidate(&self, off: u64, len: u64) {
+        let mut p = self.pages.lock();
+        p.generation += 1;
+        let first = off / PAGE;
+        let end = off.saturating_add(len).div_ceil(PAGE);
+        let idx: Vec<u64> = p.by_index.range(first..end).map(|(&i, _)| i).collect();
+        let gone: Vec<u64> = idx.iter().filter_map(|i| p.by_index.remove(i)).collect();
+        drop(p);
+        self.release(gone);
+    }
+
+    fn release(&self, pages: impl IntoIterator<Item = u64>) {
+        for pa in pages {
+            CACHED.fetch_sub(1, Ordering::Relaxed);
+            self.pm.page_unref(pa);
+        }
+    }
+
+    /// Drop up to `want` pages only this cache holds; how many went. Never waits for the lock.
+    fn evict(&self, want: u64) -> u64 {
+        let Some(mut p) = self.pages.try_lock() else { return 0 };
+        let idle: Vec<u64> = p
+            .by_index
+            .iter()
+            .filter(|&(_, &pa)| self.pm.page(pa).is_some_and(|pg| pg.refcount.load(Ordering::Acquire) == 1))
+            .map(|(&i, _)| i)
+            .take(usize::try_from(want).unwrap_or(usize::MAX))
+            .collect();
+        let gone: Vec<u64> = idle.iter().filter_map(|i| p.by_index.remove(i)).collect();
+        drop(p);
+        let n = gone.len() as u64;
+        self.release(gone);
+        n
+    }
+}
+
+impl Drop for PageCache {
+    fn drop(&mut self) {
+        let gone = std::mem::take(&mut self.pages.get_mut().by_index);
+        self.release(gone.into_values());
+    }
+}
+
+/// Pages all page caches hold now.
+pub fn cached_pages() -> u64 {
+    CACHED.load(Ordering::Relaxed)
+}
+
+/// Free up to `want` pages of `pm` that only a page cache holds; how many. The allocator's
+/// reclaim hook: it may run with any lock held, so it only try-locks.
+pub fn reclaim(pm: &PhysMem, want: u64) -> u64 {
+    let caches: Vec<Arc<PageCache>> = match CACHES.try_lock() {
+        Some(all) => all.iter().filter_map(Weak::upgrade).filter(|c| std::ptr::eq(Arc::as_ptr(&c.pm), pm)).collect(),
+        None => return 0,
+    };
+    let mut freed = 0;
+    for c in caches {
+        if freed >= want {
+            break;
+        }
+        freed += c.evict(want - freed);
+    }
+    freed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pm() -> Arc<PhysMem> {
+        Arc::new(PhysMem::scratch(physmem::MIN_PHYSMEM).expect("scratch memory"))
+    }
+
+    /// A file of `len` bytes, byte i = i % 251.
+    fn file(len: u64) -> impl Fn(u64, &mut [u8]) -> Result<usize, Errno> {
+        move |off, buf| {
+            let n = usize_of(len.saturating_sub(off)).min(buf.len());
+            for (i, b) in buf[..n].iter_mut().enumerate() {
+                *b = ((off + i as u64) % 251) as u8;
+            }
+            Ok(n)
+        }
+    }
+
+    fn bytes(pm: &PhysMem, pa: u64) -> Vec<u8> {
+        let mut b = vec![0u8; PAGE_SIZE];
+        pm.read(pa, &mut b);
+        b
+    }
+
+    #[test]
+    fn a_page_is_read_once_and_shared() {
+        let pm = pm();
+        let c = PageCache::with_physmem(Arc::clone(&pm));
+        let a = c.page(1, file(PAGE + 100)).unwrap();
+        let b = c.page(1, |_, _| panic!("read again")).unwrap();
+        assert_eq!(a, b);
+        let got = bytes(&pm, a);
+        assert_eq!(got[0], (PAGE % 251) as u8);
+        assert!(got[100..].iter().all(|&x| x == 0), "past the end of the file: zeros");
+        assert_eq!(pm.page(a).unwrap().refcount.load(Ordering::Relaxed), 3);
+        pm.page_unref(a);
+        pm.page_unref(b);
+        drop(c);
+        assert_eq!(pm.free_pages(), pm.npages() as u64 - 1, "pages leaked");
+    }
+
+    #[test]
+    fn writes_and_truncates_reach_resident_pages() {
+        let pm = pm();
+        let c = PageCache::with_physmem(Arc::clone(&pm));
+        let a = c.page(0, file(3 * PAGE)).unwrap();
+        let b = c.page(1, file(3 * PAGE)).unwrap();
+        c.write(PAGE - 2, b"wxyz");
+        assert_eq!(&bytes(&pm, a)[PAGE_SIZE - 2..], b"wx");
+        assert_eq!(&bytes(&pm, b)[..2], b"yz");
+        c.truncate(10);
+        assert_eq!(c.resident(), 1);
+        let got = bytes(&pm, a);
+        assert_eq!(got[9], 9);
+        assert!(got[10..].iter().all(|&x| x == 0));
+        c.invalidate(0, 1);
+        assert_eq!(c.resident(), 0);
+        for pa in [a, b] {
+            assert!(pm.page_unref(pa), "the mapping's reference was the last");
+        }
+        assert_eq!(pm.free_pages(), pm.npages() as u64 - 1);
+    }
+
+    #[test]
+    fn a_page_read_across_a_write_is_not_kept() {
+        let pm = pm();
+        let c = PageCache::with_physmem(Arc::clone(&pm));
+        let reads = std::cell::Cell::new(0);
+        let pa = c
+            .page(0, |off, buf| {
+                if off > 0 {
+                    return Ok(0); // a 3-byte file
+                }
+                reads.set(reads.get() + 1);
+                if reads.get() == 1 {
+                    c.write(0, b"new"); // the file changes while the page is read
+                    buf[..3].copy_from_slice(b"old");
+                } else {
+                    buf[..3].copy_from_slice(b"new");
+                }
+                Ok(3)
+            })
+            .unwrap();
+        assert_eq!(&bytes(&pm, pa)[..3], b"new");
+        assert!(reads.get() >= 2);
+        pm.page_unref(pa);
+    }
+
+    #[test]
+    fn reclaim_frees_only_pages_nobody_maps() {
+        let pm = pm();
+        let c = PageCache::with_physmem(Arc::clone(&pm));
+        let mapped = c.page(0, file(4 * PAGE)).unwrap();
+        for i in 1..4 {
+            let pa = c.page(i, file(4 * PAGE)).unwrap();
+            pm.page_unref(pa);
+        }
+        let free = pm.free_pages();
+        assert_eq!(reclaim(&pm, 100), 3);
+        assert_eq!(pm.free_pages(), free + 3);
+        assert_eq!(c.resident(), 1);
+        assert_eq!(c.page(0, |_, _| panic!("read again")).unwrap(), mapped);
+    }
+}
