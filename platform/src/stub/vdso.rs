@@ -164,7 +164,11 @@ mod tests {
         assert_eq!(len, 0x2000);
         assert_eq!(
             moves,
-            [Move { off_pages: -6, len_pages: 4 }, Move { off_pages: -2, len_pages: 2 }, Move { off_pages: 0, len_pages: 2 }]
+            [
+                Move { off_pages: -6, len_pages: 4 },
+                Move { off_pages: -2, len_pages: 2 },
+                Move { off_pages: 0, len_pages: 2 }
+            ]
         );
         assert_eq!(moves[0].word(), 0x4_ffff_fffa);
     }

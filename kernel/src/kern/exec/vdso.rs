@@ -134,11 +134,7 @@ fn files() -> &'static Files {
             log::info!("vdso: no host vDSO to call: guest clocks are read by system calls");
         }
         let text_len = page_up(IMAGE.len() as u64).unwrap_or(PAGE);
-        Files {
-            vvar: Arc::new(MemImage { bytes: page }),
-            text: Arc::new(MemImage { bytes: IMAGE.to_vec() }),
-            text_len,
-        }
+        Files { vvar: Arc::new(MemImage { bytes: page }), text: Arc::new(MemImage { bytes: IMAGE.to_vec() }), text_len }
     })
 }
 
