@@ -216,6 +216,10 @@ mod tests {
         let page: Vvar = uaccess::read(&vm, UserPtr::new(ehdr - PAGE)).unwrap();
         assert_eq!(page, vvar());
         assert_eq!(page.user_end, platform::stub::layout::USER_END);
+        // A core holds the vDSO, not the data page, and names no file for either.
+        let dumped: Vec<u64> = vm.entries().map(|e| crate::kern::coredump::image::segment_of(e).dump_len).collect();
+        assert_eq!(dumped, [0, page_up(IMAGE.len() as u64).unwrap()]);
+        assert!(crate::kern::coredump::image::file_entries(&vm).is_empty());
         // A fork keeps both.
         let child = vm.fork(2);
         assert_eq!(child.entries().count(), 2);
