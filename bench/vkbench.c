@@ -4,6 +4,8 @@
  *
  * Each result is one line "bench: <name> <value> ns":
  *   null_syscall   syscall(SYS_getppid), per call (vk: one trap to the kernel and back)
+ *   clock_gettime  clock_gettime(CLOCK_MONOTONIC) through the C library, per call (the vDSO
+ *                  when there is one: no trap)
  *   pagefault      first touch of a fresh anonymous page, per page
  *   fork           fork + _exit + waitpid
  *   forkexec       fork + execve(this program, "--exit") + waitpid
@@ -79,6 +81,17 @@ static double null_syscall(int n) {
     double t = (now() - t0) / n;
     if (sum < 0) { fprintf(stderr, "vkbench: getppid failed\n"); exit(1); }
     return t;
+}
+
+static double clock_read(int n) {
+    struct timespec t;
+    long sum = 0;
+    for (int i = 0; i < n / 10; i++) sum += clock_gettime(CLOCK_MONOTONIC, &t); /* warm up */
+    double t0 = now();
+    for (int i = 0; i < n; i++) sum += clock_gettime(CLOCK_MONOTONIC, &t);
+    double per = (now() - t0) / n;
+    if (sum != 0) { fprintf(stderr, "vkbench: clock_gettime failed\n"); exit(1); }
+    return per;
 }
 
 static double pagefault(size_t pages) {
@@ -336,6 +349,7 @@ int main(int argc, char **argv) {
     const char *self = argv[0] && strchr(argv[0], '/') ? argv[0] : "/proc/self/exe";
 
     report("null_syscall", null_syscall(50000 * scale));
+    report("clock_gettime", clock_read(500000 * scale));
     report("pagefault", pagefault(4096 * (size_t)scale)); /* 16 MiB per scale */
     report("fork", fork_wait(200 * scale));
     report("forkexec", fork_exec(100 * scale, self));

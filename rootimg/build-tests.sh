@@ -2,7 +2,7 @@
 # Build the guest test programs into OUTDIR (see rootimg/tests/):
 #   - every rootimg/tests/t_*.c (and h_*.c, helpers for the integration tests) as a static musl
 #     binary (musl-gcc -static -O2 -Wall -Werror), and the t_ptrace*.c once more as static
-#     glibc binaries (t_ptrace*_glibc),
+#     glibc binaries (t_ptrace*_glibc), and t_vdso.c dynamically linked with glibc (t_vdso_glibc),
 #   - rootimg/tests/dyn: t_dyn and its helper h_dynprobe dynamically linked, once with musl
 #     (t_dyn_musl, h_dynprobe_musl) and once with glibc (gcc: t_dyn_glibc, h_dynprobe_glibc),
 #     both position-independent, and h_dynprobe as a glibc static PIE (h_dynprobe_spie), with their test libraries in OUTDIR/lib (stage.sh puts the
@@ -66,6 +66,14 @@ for c in "$tests"/t_ptrace*.c; do
     mv -f "$out/$name.tmp" "$out/$name"
     built="$built $name"
 done
+
+# t_vdso once more, dynamically linked with glibc, whose dynamic linker finds the vDSO itself
+# (t_vdso_glibc; `t_vdso_glibc loop N` is what tests/tests/vdso.rs counts system calls of).
+gcc -O2 -std=gnu11 -Wall -Werror -fPIE -pie -o "$out/t_vdso_glibc.tmp" "$tests/t_vdso.c" ||
+    die "t_vdso_glibc: compilation failed"
+! is_static "$out/t_vdso_glibc.tmp" || die "t_vdso_glibc: not dynamically linked"
+mv -f "$out/t_vdso_glibc.tmp" "$out/t_vdso_glibc"
+built="$built t_vdso_glibc"
 
 # The dynamically linked tests: for each C library, the libraries t_dyn links (libvktls, found
 # through $ORIGIN/lib) and opens (libvkdl), libvkpath (found only through LD_LIBRARY_PATH),

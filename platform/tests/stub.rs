@@ -286,3 +286,20 @@ fn stub_start_cost() {
     }
     println!("stub start: {} us, drop: {} us", spawn_ns / u128::from(n) / 1000, drop_ns / u128::from(n) / 1000);
 }
+
+#[test]
+fn the_hosts_vdso_is_at_its_fixed_place_in_every_stub() {
+    let Some(host) = platform::stub::vdso::host() else { return };
+    // mov rax, [HOST_VDSO] (movabs); mov rdi, rax; mov eax, 60; syscall
+    let mut code = vec![0x48, 0xa1];
+    code.extend_from_slice(&platform::stub::vdso::HOST_VDSO.to_le_bytes());
+    code.extend_from_slice(&[0x48, 0x89, 0xc7]);
+    code.extend(mov_eax(60));
+    code.extend_from_slice(&SYSCALL);
+    for _ in 0..2 {
+        let (_pm, _space, t, mut ops) = guest(&code);
+        let mut regs = UserRegs::start(CODE, 0);
+        assert_eq!(t.run(&mut regs, &mut ops, &slice()), Trap::Syscall { compat: false });
+        assert_eq!(regs.arg(0).to_le_bytes(), host.image[..8], "the vDSO's ELF header, read without a fault");
+    }
+}

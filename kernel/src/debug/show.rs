@@ -217,6 +217,7 @@ pub fn show_map(args: &str) -> Result<String, String> {
         for e in g.entries() {
             let kind = match &e.backing {
                 Backing::Anon => "anon",
+                Backing::File { .. } if crate::kern::exec::vdso::is_special(e) => "vdso",
                 Backing::File { .. } | Backing::SharedFile { .. } => "file",
                 Backing::Shared { .. } => "shm",
             };

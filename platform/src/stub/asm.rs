@@ -3,7 +3,8 @@
 //! library and no data outside its own slot; every constant is an immediate.
 //!
 //! Entry (`vk_stub_begin`, the image's ELF entry):
-//!   map the slots from fd 4 → switch to slot 0's start-up stack → unmap everything the host
+//!   move the host's vDSO and its data pages to `HOST_VDSO` as the image's table says (found
+//!   through AT_SYSINFO_EHDR on the start-up stack; `vdso`) → map the slots from fd 4 → switch to slot 0's start-up stack → unmap everything the host
 //!   gave the new process (its stack, vdso, vvar) → close the ELF's fd → die with the kernel
 //!   (PR_SET_PDEATHSIG; at once if the parent is no longer the kernel slot 0 names) → install
 //!   the trap handler for every trap signal (on the alternate stack, all signals blocked while
@@ -37,6 +38,51 @@ core::arch::global_asm!(
     ".globl vk_stub_first_trap",
     ".globl vk_stub_handler",
     "vk_stub_begin:",
+    // The host's vDSO: rbx walks argc, argv, envp to the auxiliary vector; r12 = its
+    // AT_SYSINFO_EHDR (none: nothing to move).
+    "mov rbx, rsp",
+    "mov rax, [rbx]",
+    "lea rbx, [rbx + rax * 8 + 16]",
+    ".Lvk_stub_env:",
+    "add rbx, 8",
+    "cmp qword ptr [rbx - 8], 0",
+    "jne .Lvk_stub_env",
+    ".Lvk_stub_aux:",
+    "mov rax, [rbx]",
+    "test rax, rax",
+    "jz .Lvk_stub_moved",
+    "add rbx, 16",
+    "cmp rax, 33",
+    "jne .Lvk_stub_aux",
+    "mov r12, [rbx - 8]",
+    "mov rax, {host_vdso}",
+    "cmp r12, rax",
+    "je .Lvk_stub_moved",
+    // For each (offset, length) in pages: mremap(r12 + off, len, len, MAYMOVE|FIXED,
+    // HOST_VDSO + off), which must land there.
+    "mov r13, {moves}",
+    "mov r14d, {max_moves}",
+    ".Lvk_stub_move:",
+    "mov rax, [r13]",
+    "mov rsi, rax",
+    "shr rsi, 32",
+    "jz .Lvk_stub_moved",
+    "shl rsi, 12",
+    "movsxd rax, eax",
+    "shl rax, 12",
+    "lea rdi, [r12 + rax]",
+    "mov r8, {host_vdso}",
+    "add r8, rax",
+    "mov rdx, rsi",
+    "mov r10d, 3",
+    "mov eax, 25",
+    "syscall",
+    "cmp rax, r8",
+    "jne vk_stub_die",
+    "add r13, 8",
+    "dec r14d",
+    "jnz .Lvk_stub_move",
+    ".Lvk_stub_moved:",
     // mmap(SLOTS_BASE, SLOTS_SIZE, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_FIXED, FD_SLOTS, 0)
     "mov rdi, {slots_base}",
     "mov rsi, {slots_size}",
@@ -55,7 +101,7 @@ core::arch::global_asm!(
     "mov rsi, {stub_base}",
     "mov eax, 11",
     "syscall",
-    // munmap(STUB_END, TASK_TOP - STUB_END): the host stack, vdso, vvar.
+    // munmap(STUB_END, TASK_TOP - STUB_END): the host stack (and vdso, vvar if not moved).
     "mov rdi, {stub_end}",
     "mov rsi, {top_len}",
     "mov eax, 11",
@@ -278,6 +324,9 @@ core::arch::global_asm!(
     "vk_stub_end:",
     ".popsection",
     slots_base = const SLOTS_BASE,
+    host_vdso = const super::vdso::HOST_VDSO,
+    moves = const STUB_BASE + super::vdso::MOVES_OFF,
+    max_moves = const super::vdso::MAX_MOVES,
     slots_size = const SLOTS_SIZE,
     fd_slots = const FD_SLOTS,
     fd_elf = const FD_ELF,

@@ -5,6 +5,7 @@
 //!  file 0x0000  ELF header, one program header (PT_LOAD r-x at STUB_BASE)
 //!       0x1000  ┌ stub code                      ← STUB_BASE (the entry point)
 //!               │ …
+//!       +MOVES_OFF   the table of host vDSO moves (`vdso`), zero-terminated
 //!       +FILTER_OFF  struct sock_fprog { len, filter = STUB_BASE + FILTER_OFF + 16 }
 //!       +FILTER_OFF+16  the BPF instructions
 //! ```
@@ -19,16 +20,22 @@ use std::sync::OnceLock;
 use super::asm;
 use super::filter::{self, SockFilter};
 use super::layout::{FILTER_OFF, STUB_BASE};
+use super::vdso::{self, MAX_MOVES, MOVES_OFF};
 
 const FILE_OFF: u64 = 0x1000;
 
 /// The image's bytes.
 pub fn build() -> Vec<u8> {
     let code = asm::code();
-    assert!((code.len() as u64) < FILTER_OFF, "stub code does not fit below its filter");
+    assert!((code.len() as u64) <= MOVES_OFF, "stub code does not fit below its tables");
     let prog: Vec<SockFilter> = filter::build(code.len() as u64);
     let mut image = code.to_vec();
-    image.resize(FILTER_OFF as usize, 0xcc);
+    image.resize(MOVES_OFF as usize, 0xcc);
+    let moves = vdso::moves();
+    for i in 0..MAX_MOVES {
+        image.extend_from_slice(&moves.get(i).map_or(0, |m| m.word()).to_le_bytes());
+    }
+    image.resize(FILTER_OFF as usize, 0);
     // struct sock_fprog { unsigned short len; struct sock_filter *filter; }
     image.extend_from_slice(&(prog.len() as u16).to_le_bytes());
     image.extend_from_slice(&[0u8; 6]);

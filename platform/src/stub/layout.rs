@@ -2,10 +2,12 @@
 //!
 //! ```text
 //!  0                                  guest address space, up to USER_END (STUB_BASE - 4 GiB)
-//!  STUB_BASE   0x7ff0_0000_0000       stub code (r-x), then the seccomp program at FILTER_OFF
+//!  STUB_BASE   0x7ff0_0000_0000       stub code (r-x), the vDSO moves table, then the seccomp
+//!                                     program at FILTER_OFF
+//!  HOST_VDSO   STUB_BASE + 12 MiB     the host's vDSO, its data pages just below (`vdso`)
 //!  SLOTS_BASE  STUB_BASE + 16 MiB     MAX_SLOTS slots of SLOT_SIZE, one per guest thread,
 //!                                     MAP_SHARED from the address space's slot memfd
-//!  STUB_END    STUB_BASE + 256 MiB    (nothing above: the host stack, vdso, vvar are unmapped)
+//!  STUB_END    STUB_BASE + 256 MiB    (nothing above: the host stack is unmapped)
 //!
 //!  a slot (SLOT_SIZE, aligned to it, so stub code finds its slot as rsp & !(SLOT_SIZE-1)):
 //!   +0x0000  message page: hand-off state, trap information, the operation queue

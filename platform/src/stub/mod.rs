@@ -27,6 +27,7 @@ pub mod pool;
 mod regs;
 mod spawn;
 pub mod spin;
+pub mod vdso;
 
 pub use regs::{UserRegs, reg};
 pub use spawn::StubError;

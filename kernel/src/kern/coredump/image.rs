@@ -80,6 +80,11 @@ pub fn segment_of(e: &MapEntry) -> Segment {
         match &e.backing {
             Backing::Anon => (len, false),
             Backing::Shared { .. } => (len, false),
+            // The vDSO whole (gdb reads its symbols there), not its data page: Linux's
+            // always_dump_vma and VM_DONTDUMP.
+            Backing::File { .. } if crate::kern::exec::vdso::is_special(e) => {
+                (if e.prot & PROT_EXEC != 0 { len } else { 0 }, true)
+            }
             // Program text: the ELF header page only (gdb reads the rest from the file).
             Backing::File { offset, .. } if e.prot & PROT_EXEC != 0 && e.prot & PROT_WRITE == 0 => {
                 (if *offset == 0 && e.prot & PROT_READ != 0 { PAGE.min(len) } else { 0 }, true)
@@ -93,10 +98,12 @@ pub fn segment_of(e: &MapEntry) -> Segment {
     Segment { start: e.start, end: e.end, prot: e.prot, dump_len, fill_absent }
 }
 
-/// NT_FILE's entries: `(start, end, offset in pages, path)` of every file mapping.
+/// NT_FILE's entries: `(start, end, offset in pages, path)` of every file mapping (not the
+/// vDSO's, which are no file's, as on Linux).
 pub fn file_entries(vm: &AddressSpace) -> Vec<(u64, u64, u64, Vec<u8>)> {
     vm.entries()
         .filter(|e| matches!(e.backing, Backing::File { .. } | Backing::SharedFile { .. }))
+        .filter(|e| !crate::kern::exec::vdso::is_special(e))
         .map(|e| (e.start, e.end, e.offset() / PAGE, vm.entry_name(e).to_vec()))
         .collect()
 }

@@ -8,6 +8,7 @@
 //! | `elf.rs`   | reading and checking ELF headers, PT_INTERP, mapping PT_LOAD segments  |
 //! | `aslr.rs`  | where the stack, mmap area, PIE and break go (randomised as Linux)     |
 //! | `stack.rs` | argc, argv, envp and the auxiliary vector on the new stack             |
+//! | `vdso.rs`  | the vDSO and its data page, mapped into every new image               |
 //!
 //! A dynamically linked program names its interpreter (`/lib64/ld-linux-x86-64.so.2`,
 //! `/lib/ld-musl-x86_64.so.1`) in PT_INTERP: both are mapped, the program at its own address
@@ -19,6 +20,7 @@
 pub mod aslr;
 pub mod elf;
 pub mod stack;
+pub mod vdso;
 
 use crate::abi::exec::Persona;
 use crate::fs::namei::{self, NamePath};
@@ -249,6 +251,8 @@ fn load_elf(
         }
         None => (main.entry, 0),
     };
+    // The vDSO goes below the interpreter, as Linux's arch_setup_additional_pages.
+    let sysinfo_ehdr = vdso::map(&mut vm)?;
     // The break follows the program's data. For a PIE without an interpreter, which sits in
     // the mmap area, it moves to the PIE base instead (as Linux does when it randomises, and
     // here always), so that it does not grow into the mappings above.
@@ -265,7 +269,7 @@ fn load_elf(
         name: b"[stack]".to_vec(),
     });
     let phnum = u64::from(exe.hdr.e_phnum);
-    let aux = AuxInfo { phdr: main.phdr, phnum, entry: main.entry, base, cred, secure };
+    let aux = AuxInfo { phdr: main.phdr, phnum, entry: main.entry, base, cred, secure, sysinfo_ehdr };
     let (sp, auxv) = stack::build_stack(&mut vm, &layout, execfn, &argv, &envp, &aux)?;
     let environ = envp.iter().flat_map(|e| e.iter().copied().chain([0])).collect();
     Ok(Image { vm, entry, sp, path: exe.path, argv, comm, cred: aux.cred, persona, auxv, environ })

@@ -39,6 +39,8 @@ pub struct AuxInfo {
     pub cred: Cred,
     /// AT_SECURE: the program runs with ids other than the caller's real ones.
     pub secure: bool,
+    /// AT_SYSINFO_EHDR: where the vDSO is (None: no vDSO, no entry).
+    pub sysinfo_ehdr: Option<u64>,
 }
 
 /// A length in guest address arithmetic.
@@ -48,6 +50,8 @@ fn len64(n: usize) -> Result<u64, Errno> {
 
 /// The auxiliary vector, in the order Linux writes it.
 fn auxv(aux: &AuxInfo, platform_addr: u64, random_addr: u64, execfn_addr: u64) -> Result<Vec<AuxEntry>, Errno> {
+    // x86-64's ARCH_DLINFO comes first: AT_SYSINFO_EHDR when there is a vDSO.
+    let vdso = aux.sysinfo_ehdr.map(|a| (at::AT_SYSINFO_EHDR, a));
     let v = [
         (at::AT_MINSIGSTKSZ, crate::abi::signal::MINSIGSTKSZ),
         (at::AT_HWCAP, platform::cpu::hwcap()),
@@ -74,7 +78,7 @@ fn auxv(aux: &AuxInfo, platform_addr: u64, random_addr: u64, execfn_addr: u64) -
         (at::AT_RSEQ_ALIGN, u64::from(crate::abi::rseq::RSEQ_ALIGN)),
         (at::AT_NULL, 0),
     ];
-    Ok(v.into_iter().map(|(t, a_val)| AuxEntry { a_type: c_ulong(t), a_val }).collect())
+    Ok(vdso.into_iter().chain(v).map(|(t, a_val)| AuxEntry { a_type: c_ulong(t), a_val }).collect())
 }
 
 /// Write argc, argv, envp, auxv and their strings below the layout's stack top; returns the
