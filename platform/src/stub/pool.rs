@@ -63,6 +63,9 @@ pub fn start(physmem: BorrowedFd<'_>, target: usize) -> std::io::Result<()> {
     crate::cpu::spawn_host_thread("stubpool", move || refill(fd, rx))
 }
 
+/// How long [`drain`] waits for a stub start in progress.
+const DRAIN_WAIT: Duration = Duration::from_secs(1);
+
 /// The refill thread: keep `target` stubs ready; sleep until one is taken.
 fn refill(physmem: OwnedFd, wake: Receiver<()>) {
     let Some(pool) = POOL.get() else { return };
@@ -126,12 +129,24 @@ pub fn stats() -> (usize, u64, u64) {
 }
 
 /// Stop starting stubs and kill the waiting ones (before the kernel re-executes itself).
-/// Waits for a start in progress to finish, so no stub is left half-started (one that has
-/// set its parent-death signal dies with the refill thread at the exec, if not before).
+/// Waits (at most [`DRAIN_WAIT`]) for a start in progress to finish, so no stub is left
+/// half-started (one that has set its parent-death signal dies with the refill thread at the
+/// exec, if not before). Never longer: the refill thread may be blocked on something a
+/// stopped CPU holds (the ready list, the allocator), and the reboot must go on.
 pub fn drain() {
     let Some(pool) = POOL.get() else { return };
-    if let Ok(mut stopped) = pool.starting.lock() {
-        *stopped = true;
+    let deadline = std::time::Instant::now() + DRAIN_WAIT;
+    loop {
+        match pool.starting.try_lock() {
+            Ok(mut stopped) => {
+                *stopped = true;
+                break;
+            }
+            Err(std::sync::TryLockError::Poisoned(_)) => break,
+            // (Nothing is logged: the console's lock may be held by a stopped CPU too.)
+            Err(std::sync::TryLockError::WouldBlock) if std::time::Instant::now() >= deadline => break,
+            Err(std::sync::TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(1)),
+        }
     }
     // The other CPUs are stopped and one may hold the list: its stubs die with this thread
     // then (their parent-death signal), only later.
