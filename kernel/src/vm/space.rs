@@ -33,7 +33,9 @@
 //! with the map exclusive, and one at a time under `stub_sync`, so that a thread that finds
 //! the queue empty knows the operations taken before are done), or by the lone thread that takes them to run them
 //! ([`AddressSpace::take_ops`], then [`AddressSpace::release`]). So no stale host mapping ever
-//! reaches a page given to someone else (Linux's TLB shootdown before the free).
+//! reaches a page given to someone else (Linux's TLB shootdown before the free). While other
+//! threads may run, no thread takes operations to carry them out later: they would land after
+//! operations queued after them (a map after the unmap that followed it).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -287,11 +289,25 @@ impl AddressSpace {
     /// has (Linux's TLB shootdown). False, with nothing taken, when `via` cannot carry
     /// operations out (it has not trapped yet).
     pub fn sync_stub(&self, via: &StubThread) -> bool {
+        self.sync(via, false)
+    }
+
+    /// [`AddressSpace::sync_stub`] when operations that take access away are queued, or are
+    /// on their way into the stub through another thread (waited for, under `stub_sync`): after
+    /// this no thread running in the stub has access the map took away before.
+    pub fn sync_stub_unmaps(&self, via: &StubThread) -> bool {
+        self.sync(via, true)
+    }
+
+    fn sync(&self, via: &StubThread, only_unmaps: bool) -> bool {
         if !via.can_exec_ops() {
             return false;
         }
         // Wait for another thread's operations still on their way into the stub.
         let _one = self.stub_sync.lock();
+        if only_unmaps && !self.unmap_queued() {
+            return true;
+        }
         let (ops, deferred) = self.take_ops();
         // A stub that died meanwhile maps nothing any more: its pages can go all the same.
         if !ops.is_empty() && !via.exec_ops(ops) {
