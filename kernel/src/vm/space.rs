@@ -132,6 +132,9 @@ struct PageTable {
     /// Whether `pending` takes access away (an unmap) that threads running in the stub may
     /// still have.
     unmap_queued: bool,
+    /// Whether a thread is carrying unmaps out in the stub now ([`AddressSpace::sync_stub`]):
+    /// until it is done, the stub may still map pages whose `stub_prot` says it does not.
+    unmaps_in_flight: bool,
     /// Physical pages that left the table while the stub may still map them: released once
     /// the stub has carried out `pending` (see the module doc).
     deferred: Vec<u64>,
@@ -149,9 +152,11 @@ impl PageTable {
         }
     }
 
-    /// A page leaves the table: released now, or (`stub_mapped`) once the stub lost it.
+    /// A page leaves the table: released now, or once the stub lost it — when it maps it
+    /// (`stub_mapped`), or may still until the unmaps queued or under way are carried out (a
+    /// page fork or mprotect took from the stub, whose `stub_prot` says so already).
     fn drop_page(&mut self, pm: &PhysMem, pa: u64, stub_mapped: bool) {
-        if stub_mapped {
+        if stub_mapped || self.unmap_queued || self.unmaps_in_flight {
             self.deferred.push(pa);
         } else {
             pm.page_unref(pa);
@@ -305,13 +310,21 @@ impl AddressSpace {
         }
         // Wait for another thread's operations still on their way into the stub.
         let _one = self.stub_sync.lock();
-        if only_unmaps && !self.unmap_queued() {
-            return true;
-        }
+        let unmaps = {
+            let mut pt = self.pt.lock();
+            if only_unmaps && !pt.unmap_queued {
+                return true;
+            }
+            pt.unmaps_in_flight = pt.unmap_queued;
+            pt.unmap_queued
+        };
         let (ops, deferred) = self.take_ops();
         // A stub that died meanwhile maps nothing any more: its pages can go all the same.
         if !ops.is_empty() && !via.exec_ops(ops) {
             log::debug!("vm: space {}: stub gone while syncing its mappings", self.id);
+        }
+        if unmaps {
+            self.pt.lock().unmaps_in_flight = false;
         }
         self.release(deferred);
         true

@@ -169,6 +169,31 @@ fn fork_is_copy_on_write() {
     all_free(&pm);
 }
 
+/// A page fork took write access from is still in the parent's stub until the queued unmap
+/// is carried out: a munmap (or a copy-on-write copy) meanwhile must not free it, even once
+/// the child is gone — other threads may still write it through the stub.
+#[test]
+fn a_page_the_stub_may_still_map_is_not_freed_before_the_unmap_runs() {
+    let pm = physmem();
+    {
+        let mut parent = space(&pm);
+        parent.map(anon(BASE, 2, RW));
+        let pa = parent.fault(BASE, Access::Write).unwrap();
+        parent.take_stub_ops();
+        let child = parent.fork(2);
+        drop(child);
+        // The downgrade unmap is queued, not carried out; the page table says "not in the
+        // stub" already.
+        assert_eq!(pte(&parent, BASE).unwrap().stub_prot, 0);
+        parent.unmap(BASE, BASE + 2 * PAGE);
+        assert_eq!(pm.page(pa).unwrap().refcount.load(Ordering::Relaxed), 1, "freed while the stub maps it");
+        let ops = parent.take_stub_ops();
+        assert_eq!(ops.first(), Some(&StubOp::Unmap { addr: BASE, len: PAGE }), "{ops:?}");
+        assert_eq!(pm.page(pa).unwrap().refcount.load(Ordering::Relaxed), 0);
+    }
+    all_free(&pm);
+}
+
 #[test]
 fn a_stub_handed_on_is_left_with_nothing_mapped() {
     let pm = physmem();
