@@ -56,8 +56,11 @@ pub const PROT_READ: u32 = 1;
 pub const PROT_WRITE: u32 = 2;
 pub const PROT_EXEC: u32 = 4;
 
-/// Pages mapped around a fault (an aligned window).
+/// Pages of a file read around a fault (an aligned window).
 pub const FAULT_AROUND: u64 = 16;
+/// Pages already resident whose mapping a fault carries around it (an aligned window): no
+/// I/O, only stub operations, which go with the resuming round trip (below `MAX_OPS`).
+pub const MAP_AROUND: u64 = 32;
 
 /// Lowest address the guest may map (mmap_min_addr).
 pub const MMAP_MIN: u64 = 0x10000;
@@ -176,6 +179,42 @@ impl PageTable {
 
 static NEXT_SPACE_ID: AtomicU64 = AtomicU64::new(1);
 
+/// The stub's operations for `pending`, in order, with maps of neighbouring pages that are
+/// neighbours in physical memory too (and alike in protection) made one: fewer host calls and
+/// fewer host mappings in the stub.
+fn stub_ops(pending: Vec<StubOp>) -> Ops {
+    let mut ops = Ops::new();
+    let mut run: Option<(u64, u64, u32, u64)> = None;
+    for op in pending {
+        match op {
+            StubOp::Map { addr, len, prot, pa } => {
+                if let Some((a, l, p, q)) = &mut run
+                    && *a + *l == addr
+                    && *q + *l == pa
+                    && *p == prot
+                    && *l + len <= 1 << 30
+                {
+                    *l += len;
+                    continue;
+                }
+                if let Some((a, l, p, q)) = run.replace((addr, len, prot, pa)) {
+                    ops.map(a, l, p, q);
+                }
+            }
+            StubOp::Unmap { addr, len } => {
+                if let Some((a, l, p, q)) = run.take() {
+                    ops.map(a, l, p, q);
+                }
+                ops.unmap(addr, len);
+            }
+        }
+    }
+    if let Some((a, l, p, q)) = run {
+        ops.map(a, l, p, q);
+    }
+    ops
+}
+
 /// An address space. Shared by the threads of a process under a reader-writer sleep lock
 /// ([`VmMap`], `vmmap`): the map (`entries`, `brk`) changes only under the write lock; faults
 /// and copyin/copyout take the read lock and change only the page table, under its spinlock.
@@ -265,14 +304,7 @@ impl AddressSpace {
         let deferred = std::mem::take(&mut pt.deferred);
         let pending = std::mem::take(&mut pt.pending);
         drop(pt);
-        let mut ops = Ops::new();
-        for op in pending {
-            match op {
-                StubOp::Map { addr, len, prot, pa } => ops.map(addr, len, prot, pa),
-                StubOp::Unmap { addr, len } => ops.unmap(addr, len),
-            }
-        }
-        (ops, deferred)
+        (stub_ops(pending), deferred)
     }
 
     /// Release pages taken with [`AddressSpace::take_ops`], once the stub has carried out
@@ -603,10 +635,12 @@ impl AddressSpace {
     }
 
     /// Fault-around: with the faulting page, map its neighbours (the aligned window of
-    /// [`FAULT_AROUND`] pages, inside the same mapping) that are resident but not in the stub —
-    /// after fork, or a stub that lost them — and, for a read of a private file mapping, read
-    /// the file's next pages in too (Linux's fault-around over the page cache, with the read
-    /// done here since vk has no page cache yet). Saves one trap per page.
+    /// [`MAP_AROUND`] pages, inside the same mapping) that are resident but not in the stub —
+    /// after fork, or a stub that lost them; for a write of private memory, also the
+    /// copy-on-write neighbours no one else holds any more, now writable; and, for a read of a
+    /// private file mapping, read the file's next pages in too ([`FAULT_AROUND`]; Linux's fault-around over the
+    /// page cache, with the read done here since vk has no page cache yet). Saves one trap per
+    /// page.
     fn fault_around(&self, e: &MapEntry, vpn: u64, access: Access) {
         let lo = (vpn & !(FAULT_AROUND - 1)).max(e.start / PAGE);
         let hi = ((vpn | (FAULT_AROUND - 1)) + 1).min(e.end / PAGE);
@@ -629,6 +663,10 @@ impl AddressSpace {
             }
         }
         let pm = &self.pm;
+        // A write into private memory takes the neighbours this space alone holds back from
+        // copy-on-write too (after fork, once the child exited or exec'd): one trap for the
+        // window rather than one per page.
+        let take_cow = access == Access::Write && !e.shared() && e.prot & PROT_WRITE != 0;
         let mut pt = self.pt.lock();
         for (v, pa) in fresh {
             match pt.pages.entry(v) {
@@ -640,9 +678,16 @@ impl AddressSpace {
                 }
             }
         }
-        for v in lo..hi {
-            let Some(pte) = pt.pages.get(&v).copied() else { continue };
-            if v == vpn || pte.stub_prot != 0 {
+        let mlo = (vpn & !(MAP_AROUND - 1)).max(e.start / PAGE);
+        let mhi = ((vpn | (MAP_AROUND - 1)) + 1).min(e.end / PAGE);
+        let resident: Vec<(u64, Pte)> = pt.pages.range(mlo..mhi).map(|(&v, &p)| (v, p)).collect();
+        for (v, mut pte) in resident {
+            if v == vpn {
+                continue;
+            }
+            if take_cow && pte.cow && pm.page(pte.pa).is_some_and(|p| p.refcount.load(Ordering::Acquire) == 1) {
+                pte.cow = false;
+            } else if pte.stub_prot != 0 {
                 continue;
             }
             let prot = if pte.cow && !e.shared() { e.prot & !PROT_WRITE } else { e.prot };
@@ -863,7 +908,9 @@ impl AddressSpace {
     /// Release every page (exit, exec).
     pub fn clear(&mut self) {
         let pt = std::mem::take(self.pt.get_mut());
-        for pa in pt.pages.into_values().map(|pte| pte.pa).chain(pt.deferred) {
+        // Highest first: the free list hands the next allocations out in ascending order, so
+        // a new process's neighbouring pages are neighbours in memory too (see `stub_ops`).
+        for pa in pt.pages.into_values().rev().map(|pte| pte.pa).chain(pt.deferred) {
             self.pm.page_unref(pa);
         }
         self.entries.clear();

@@ -195,6 +195,52 @@ fn a_page_the_stub_may_still_map_is_not_freed_before_the_unmap_runs() {
 }
 
 #[test]
+fn a_write_after_the_child_is_gone_takes_the_neighbours_back_too() {
+    let pm = physmem();
+    {
+        let mut parent = space(&pm);
+        parent.map(anon(BASE, 16, RW));
+        for i in 0..4 {
+            write_u64(&parent, BASE + i * PAGE, i);
+        }
+        parent.take_stub_ops();
+        let child = parent.fork(2);
+        // While the child holds the pages, a write copies one page and leaves the others.
+        write_u64(&parent, BASE, 10);
+        assert!(!pte(&parent, BASE).unwrap().cow && pte(&parent, BASE + PAGE).unwrap().cow);
+        drop(child);
+        parent.take_stub_ops();
+        // The child is gone: one write fault takes every page of the window back, writable.
+        parent.fault(BASE + PAGE, Access::Write).unwrap();
+        for i in 1..4 {
+            assert!(!pte(&parent, BASE + i * PAGE).unwrap().cow, "page {i}");
+            assert_eq!(pte(&parent, BASE + i * PAGE).unwrap().stub_prot, RW, "page {i}");
+        }
+        let maps = parent.take_stub_ops().into_iter().filter(|op| matches!(op, StubOp::Map { prot: RW, .. })).count();
+        assert_eq!(maps, 3);
+        assert_eq!((read_u64(&parent, BASE), read_u64(&parent, BASE + 3 * PAGE)), (10, 3));
+    }
+    all_free(&pm);
+}
+
+#[test]
+fn maps_of_neighbouring_pages_go_to_the_stub_as_one() {
+    let map = |page: u64, prot: u32, pfn: u64| StubOp::Map { addr: BASE + page * PAGE, len: PAGE, prot, pa: pfn * PAGE };
+    let pending = vec![
+        map(0, RW, 10),
+        map(1, RW, 11),
+        map(2, RW, 12),
+        map(3, RW, 20),        // not the next physical page
+        map(4, PROT_READ, 21), // another protection
+        StubOp::Unmap { addr: BASE + 9 * PAGE, len: PAGE },
+        map(5, PROT_READ, 22), // after an unmap: not merged across it
+        map(7, PROT_READ, 24), // not the next page
+    ];
+    assert_eq!(stub_ops(pending).len(), 6);
+    assert_eq!(stub_ops(vec![map(0, RW, 1), map(1, RW, 2), map(2, RW, 3)]).len(), 1);
+}
+
+#[test]
 fn a_stub_handed_on_is_left_with_nothing_mapped() {
     let pm = physmem();
     {
