@@ -53,13 +53,27 @@ impl RunControl for Ctl {
 fn run_user(td: &UThread, p: &UProc) -> (Trap, u64) {
     let u = td.user();
     let Some(stub) = u.stub.lock().clone() else { return (Trap::Dead, 0) };
+    // A new thread's stub thread reports first: only then can it carry operations out.
+    if !stub.ensure_started() {
+        return (Trap::Dead, 0);
+    }
     let vm = p.user().vm();
     let others = others_in_stub(p, &vm);
     let (mut ops, deferred) = {
         let g = vm.read();
         // With other threads in the stub, the space's operations are carried out now, under
         // the map, in order with every other thread's (see vm/space.rs); alone, on the way in.
-        if others && g.sync_stub(&stub) { (Ops::new(), Vec::new()) } else { g.take_ops() }
+        // Never taken to be carried out later while others may run: an operation done after
+        // one queued later (a map after the unmap that followed it) would leave the stub a
+        // page the table no longer has — given to someone else once freed.
+        if others {
+            if !g.sync_stub(&stub) {
+                log::debug!("vm: pid {}: stub cannot carry out its mappings", p.pid);
+            }
+            (Ops::new(), Vec::new())
+        } else {
+            g.take_ops()
+        }
     };
     ops.append(std::mem::take(&mut *u.ops.lock()));
     let mut regs = *u.regs.lock();
@@ -88,11 +102,8 @@ pub fn sync_stub(ctx: &Ctx<'_>) {
         return;
     }
     let g = vm.read();
-    if !g.unmap_queued() {
-        return;
-    }
     let Some(stub) = ctx.td.user().stub.lock().clone() else { return };
-    g.sync_stub(&stub);
+    g.sync_stub_unmaps(&stub);
 }
 
 /// Whether threads other than the caller may run in the stub of `p`'s address space `vm`:

@@ -33,7 +33,9 @@
 //! with the map exclusive, and one at a time under `stub_sync`, so that a thread that finds
 //! the queue empty knows the operations taken before are done), or by the lone thread that takes them to run them
 //! ([`AddressSpace::take_ops`], then [`AddressSpace::release`]). So no stale host mapping ever
-//! reaches a page given to someone else (Linux's TLB shootdown before the free).
+//! reaches a page given to someone else (Linux's TLB shootdown before the free). While other
+//! threads may run, no thread takes operations to carry them out later: they would land after
+//! operations queued after them (a map after the unmap that followed it).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -54,8 +56,11 @@ pub const PROT_READ: u32 = 1;
 pub const PROT_WRITE: u32 = 2;
 pub const PROT_EXEC: u32 = 4;
 
-/// Pages mapped around a fault (an aligned window).
+/// Pages of a file read around a fault (an aligned window).
 pub const FAULT_AROUND: u64 = 16;
+/// Pages already resident whose mapping a fault carries around it (an aligned window): no
+/// I/O, only stub operations, which go with the resuming round trip (below `MAX_OPS`).
+pub const MAP_AROUND: u64 = 32;
 
 /// Lowest address the guest may map (mmap_min_addr).
 pub const MMAP_MIN: u64 = 0x10000;
@@ -130,6 +135,9 @@ struct PageTable {
     /// Whether `pending` takes access away (an unmap) that threads running in the stub may
     /// still have.
     unmap_queued: bool,
+    /// Whether a thread is carrying unmaps out in the stub now ([`AddressSpace::sync_stub`]):
+    /// until it is done, the stub may still map pages whose `stub_prot` says it does not.
+    unmaps_in_flight: bool,
     /// Physical pages that left the table while the stub may still map them: released once
     /// the stub has carried out `pending` (see the module doc).
     deferred: Vec<u64>,
@@ -147,9 +155,11 @@ impl PageTable {
         }
     }
 
-    /// A page leaves the table: released now, or (`stub_mapped`) once the stub lost it.
+    /// A page leaves the table: released now, or once the stub lost it — when it maps it
+    /// (`stub_mapped`), or may still until the unmaps queued or under way are carried out (a
+    /// page fork or mprotect took from the stub, whose `stub_prot` says so already).
     fn drop_page(&mut self, pm: &PhysMem, pa: u64, stub_mapped: bool) {
-        if stub_mapped {
+        if stub_mapped || self.unmap_queued || self.unmaps_in_flight {
             self.deferred.push(pa);
         } else {
             pm.page_unref(pa);
@@ -168,6 +178,42 @@ impl PageTable {
 }
 
 static NEXT_SPACE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The stub's operations for `pending`, in order, with maps of neighbouring pages that are
+/// neighbours in physical memory too (and alike in protection) made one: fewer host calls and
+/// fewer host mappings in the stub.
+fn stub_ops(pending: Vec<StubOp>) -> Ops {
+    let mut ops = Ops::new();
+    let mut run: Option<(u64, u64, u32, u64)> = None;
+    for op in pending {
+        match op {
+            StubOp::Map { addr, len, prot, pa } => {
+                if let Some((a, l, p, q)) = &mut run
+                    && *a + *l == addr
+                    && *q + *l == pa
+                    && *p == prot
+                    && *l + len <= 1 << 30
+                {
+                    *l += len;
+                    continue;
+                }
+                if let Some((a, l, p, q)) = run.replace((addr, len, prot, pa)) {
+                    ops.map(a, l, p, q);
+                }
+            }
+            StubOp::Unmap { addr, len } => {
+                if let Some((a, l, p, q)) = run.take() {
+                    ops.map(a, l, p, q);
+                }
+                ops.unmap(addr, len);
+            }
+        }
+    }
+    if let Some((a, l, p, q)) = run {
+        ops.map(a, l, p, q);
+    }
+    ops
+}
 
 /// An address space. Shared by the threads of a process under a reader-writer sleep lock
 /// ([`VmMap`], `vmmap`): the map (`entries`, `brk`) changes only under the write lock; faults
@@ -258,14 +304,7 @@ impl AddressSpace {
         let deferred = std::mem::take(&mut pt.deferred);
         let pending = std::mem::take(&mut pt.pending);
         drop(pt);
-        let mut ops = Ops::new();
-        for op in pending {
-            match op {
-                StubOp::Map { addr, len, prot, pa } => ops.map(addr, len, prot, pa),
-                StubOp::Unmap { addr, len } => ops.unmap(addr, len),
-            }
-        }
-        (ops, deferred)
+        (stub_ops(pending), deferred)
     }
 
     /// Release pages taken with [`AddressSpace::take_ops`], once the stub has carried out
@@ -287,15 +326,37 @@ impl AddressSpace {
     /// has (Linux's TLB shootdown). False, with nothing taken, when `via` cannot carry
     /// operations out (it has not trapped yet).
     pub fn sync_stub(&self, via: &StubThread) -> bool {
+        self.sync(via, false)
+    }
+
+    /// [`AddressSpace::sync_stub`] when operations that take access away are queued, or are
+    /// on their way into the stub through another thread (waited for, under `stub_sync`): after
+    /// this no thread running in the stub has access the map took away before.
+    pub fn sync_stub_unmaps(&self, via: &StubThread) -> bool {
+        self.sync(via, true)
+    }
+
+    fn sync(&self, via: &StubThread, only_unmaps: bool) -> bool {
         if !via.can_exec_ops() {
             return false;
         }
         // Wait for another thread's operations still on their way into the stub.
         let _one = self.stub_sync.lock();
+        let unmaps = {
+            let mut pt = self.pt.lock();
+            if only_unmaps && !pt.unmap_queued {
+                return true;
+            }
+            pt.unmaps_in_flight = pt.unmap_queued;
+            pt.unmap_queued
+        };
         let (ops, deferred) = self.take_ops();
         // A stub that died meanwhile maps nothing any more: its pages can go all the same.
         if !ops.is_empty() && !via.exec_ops(ops) {
             log::debug!("vm: space {}: stub gone while syncing its mappings", self.id);
+        }
+        if unmaps {
+            self.pt.lock().unmaps_in_flight = false;
         }
         self.release(deferred);
         true
@@ -576,10 +637,12 @@ impl AddressSpace {
     }
 
     /// Fault-around: with the faulting page, map its neighbours (the aligned window of
-    /// [`FAULT_AROUND`] pages, inside the same mapping) that are resident but not in the stub —
-    /// after fork, or a stub that lost them — and, for a read of a private file mapping, read
-    /// the file's next pages in too (Linux's fault-around over the page cache, with the read
-    /// done here since vk has no page cache yet). Saves one trap per page.
+    /// [`MAP_AROUND`] pages, inside the same mapping) that are resident but not in the stub —
+    /// after fork, or a stub that lost them; for a write of private memory, also the
+    /// copy-on-write neighbours no one else holds any more, now writable; and, for a read of a
+    /// private file mapping, read the file's next pages in too ([`FAULT_AROUND`]; Linux's fault-around over the
+    /// page cache, with the read done here since vk has no page cache yet). Saves one trap per
+    /// page.
     fn fault_around(&self, e: &MapEntry, vpn: u64, access: Access) {
         let lo = (vpn & !(FAULT_AROUND - 1)).max(e.start / PAGE);
         let hi = ((vpn | (FAULT_AROUND - 1)) + 1).min(e.end / PAGE);
@@ -602,6 +665,10 @@ impl AddressSpace {
             }
         }
         let pm = &self.pm;
+        // A write into private memory takes the neighbours this space alone holds back from
+        // copy-on-write too (after fork, once the child exited or exec'd): one trap for the
+        // window rather than one per page.
+        let take_cow = access == Access::Write && !e.shared() && e.prot & PROT_WRITE != 0;
         let mut pt = self.pt.lock();
         for (v, pte) in fresh {
             match pt.pages.entry(v) {
@@ -613,9 +680,16 @@ impl AddressSpace {
                 }
             }
         }
-        for v in lo..hi {
-            let Some(pte) = pt.pages.get(&v).copied() else { continue };
-            if v == vpn || pte.stub_prot != 0 {
+        let mlo = (vpn & !(MAP_AROUND - 1)).max(e.start / PAGE);
+        let mhi = ((vpn | (MAP_AROUND - 1)) + 1).min(e.end / PAGE);
+        let resident: Vec<(u64, Pte)> = pt.pages.range(mlo..mhi).map(|(&v, &p)| (v, p)).collect();
+        for (v, mut pte) in resident {
+            if v == vpn {
+                continue;
+            }
+            if take_cow && pte.cow && pm.page(pte.pa).is_some_and(|p| p.refcount.load(Ordering::Acquire) == 1) {
+                pte.cow = false;
+            } else if pte.stub_prot != 0 {
                 continue;
             }
             let prot = if pte.cow && !e.shared() { e.prot & !PROT_WRITE } else { e.prot };
@@ -854,7 +928,9 @@ impl AddressSpace {
     /// Release every page (exit, exec).
     pub fn clear(&mut self) {
         let pt = std::mem::take(self.pt.get_mut());
-        for pa in pt.pages.into_values().map(|pte| pte.pa).chain(pt.deferred) {
+        // Highest first: the free list hands the next allocations out in ascending order, so
+        // a new process's neighbouring pages are neighbours in memory too (see `stub_ops`).
+        for pa in pt.pages.into_values().rev().map(|pte| pte.pa).chain(pt.deferred) {
             self.pm.page_unref(pa);
         }
         self.entries.clear();

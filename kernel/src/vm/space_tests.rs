@@ -169,6 +169,77 @@ fn fork_is_copy_on_write() {
     all_free(&pm);
 }
 
+/// A page fork took write access from is still in the parent's stub until the queued unmap
+/// is carried out: a munmap (or a copy-on-write copy) meanwhile must not free it, even once
+/// the child is gone — other threads may still write it through the stub.
+#[test]
+fn a_page_the_stub_may_still_map_is_not_freed_before_the_unmap_runs() {
+    let pm = physmem();
+    {
+        let mut parent = space(&pm);
+        parent.map(anon(BASE, 2, RW));
+        let pa = parent.fault(BASE, Access::Write).unwrap();
+        parent.take_stub_ops();
+        let child = parent.fork(2);
+        drop(child);
+        // The downgrade unmap is queued, not carried out; the page table says "not in the
+        // stub" already.
+        assert_eq!(pte(&parent, BASE).unwrap().stub_prot, 0);
+        parent.unmap(BASE, BASE + 2 * PAGE);
+        assert_eq!(pm.page(pa).unwrap().refcount.load(Ordering::Relaxed), 1, "freed while the stub maps it");
+        let ops = parent.take_stub_ops();
+        assert_eq!(ops.first(), Some(&StubOp::Unmap { addr: BASE, len: PAGE }), "{ops:?}");
+        assert_eq!(pm.page(pa).unwrap().refcount.load(Ordering::Relaxed), 0);
+    }
+    all_free(&pm);
+}
+
+#[test]
+fn a_write_after_the_child_is_gone_takes_the_neighbours_back_too() {
+    let pm = physmem();
+    {
+        let mut parent = space(&pm);
+        parent.map(anon(BASE, 16, RW));
+        for i in 0..4 {
+            write_u64(&parent, BASE + i * PAGE, i);
+        }
+        parent.take_stub_ops();
+        let child = parent.fork(2);
+        // While the child holds the pages, a write copies one page and leaves the others.
+        write_u64(&parent, BASE, 10);
+        assert!(!pte(&parent, BASE).unwrap().cow && pte(&parent, BASE + PAGE).unwrap().cow);
+        drop(child);
+        parent.take_stub_ops();
+        // The child is gone: one write fault takes every page of the window back, writable.
+        parent.fault(BASE + PAGE, Access::Write).unwrap();
+        for i in 1..4 {
+            assert!(!pte(&parent, BASE + i * PAGE).unwrap().cow, "page {i}");
+            assert_eq!(pte(&parent, BASE + i * PAGE).unwrap().stub_prot, RW, "page {i}");
+        }
+        let maps = parent.take_stub_ops().into_iter().filter(|op| matches!(op, StubOp::Map { prot: RW, .. })).count();
+        assert_eq!(maps, 3);
+        assert_eq!((read_u64(&parent, BASE), read_u64(&parent, BASE + 3 * PAGE)), (10, 3));
+    }
+    all_free(&pm);
+}
+
+#[test]
+fn maps_of_neighbouring_pages_go_to_the_stub_as_one() {
+    let map = |page: u64, prot: u32, pfn: u64| StubOp::Map { addr: BASE + page * PAGE, len: PAGE, prot, pa: pfn * PAGE };
+    let pending = vec![
+        map(0, RW, 10),
+        map(1, RW, 11),
+        map(2, RW, 12),
+        map(3, RW, 20),        // not the next physical page
+        map(4, PROT_READ, 21), // another protection
+        StubOp::Unmap { addr: BASE + 9 * PAGE, len: PAGE },
+        map(5, PROT_READ, 22), // after an unmap: not merged across it
+        map(7, PROT_READ, 24), // not the next page
+    ];
+    assert_eq!(stub_ops(pending).len(), 6);
+    assert_eq!(stub_ops(vec![map(0, RW, 1), map(1, RW, 2), map(2, RW, 3)]).len(), 1);
+}
+
 #[test]
 fn a_stub_handed_on_is_left_with_nothing_mapped() {
     let pm = physmem();

@@ -381,10 +381,17 @@ impl StubThread {
         }
     }
 
+    /// Wait for a new thread's first trap if it has not reported yet (after `clone_thread`):
+    /// until then it cannot carry operations out ([`StubThread::can_exec_ops`]). False if it
+    /// never does (the stub died).
+    pub fn ensure_started(&self) -> bool {
+        self.started.load(Ordering::Acquire) || self.wait_start(Duration::from_secs(30)).is_ok()
+    }
+
     /// Run the guest: registers in, operations queued, until its next trap; registers out.
     /// A thread that has not reported yet (just made by `clone_thread`) is waited for first.
     pub fn run(&self, regs: &mut UserRegs, ops: &mut Ops, ctl: &dyn RunControl) -> Trap {
-        if !self.started.load(Ordering::Acquire) && self.wait_start(Duration::from_secs(30)).is_err() {
+        if !self.ensure_started() {
             return Trap::Dead;
         }
         if self.state().load(Ordering::Acquire) != state::TRAPPED {
