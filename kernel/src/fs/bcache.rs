@@ -532,14 +532,14 @@ impl DiskNode {
         dev.as_ref().ok_or(Errno::ENXIO)
     }
 
-    /// Size and writability, for the block ioctls.
+    /// Size and writability, for the block ioctls. A copy-on-write disk (`-R`) counts as
+    /// writable, as the file system mounted from it is (BLKROGET 1 makes e2fsck refuse to
+    /// check it), though its node refuses writes; a disk the host does not let vk write is
+    /// read-only.
     pub fn info(&self) -> Result<crate::fs::blockdev::BlockInfo, Errno> {
         let size = self.reader()?.size();
-        let cow = crate::kern::init_main::boot_args().disks.get(self.index).is_none_or(|d| d.cow);
-        let readonly = cow || std::fs::OpenOptions::new()
-            .write(true)
-            .open(&crate::kern::init_main::boot_args().disks[self.index].path)
-            .is_err();
+        let d = crate::kern::init_main::boot_args().disks.get(self.index).ok_or(Errno::ENXIO)?;
+        let readonly = !d.cow && std::fs::OpenOptions::new().write(true).open(&d.path).is_err();
         Ok(crate::fs::blockdev::BlockInfo { size, readonly })
     }
 }
