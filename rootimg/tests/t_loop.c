@@ -3,7 +3,7 @@
  * `mount -o loop` use them: /dev/loop-control's LOOP_CTL_GET_FREE, LOOP_CTL_ADD (EEXIST for
  * one that exists) and LOOP_CTL_REMOVE (EBUSY while bound, ENODEV for none); a /dev/loopN
  * node (a block device, major 7, size 0 in stat); LOOP_SET_FD (EBUSY when bound, EINVAL for a
- * directory, EBADF for a bad descriptor), then BLKGETSIZE64, BLKGETSIZE, BLKSSZGET,
+ * directory, EBADF for a bad descriptor or the device itself), then BLKGETSIZE64, BLKGETSIZE, BLKSSZGET,
  * BLKPBSZGET, BLKBSZGET, BLKROGET and lseek(SEEK_END) giving the size; reads and writes
  * through the device reaching the file (fsync), ENOSPC at the end; LOOP_GET_STATUS64 (ENXIO
  * unbound) and LOOP_SET_STATUS64 (offset, size limit, name, LO_FLAGS_AUTOCLEAR; EINVAL for
@@ -212,6 +212,8 @@ static void test_bound(void)
     int dfd = open(dir, O_RDONLY | O_DIRECTORY);
     CHECK(ioctl(lfd, LOOP_SET_FD, dfd) == -1 && errno == EINVAL);
     close(dfd);
+    /* Itself as its file: refused. */
+    CHECK(ioctl(lfd, LOOP_SET_FD, lfd) == -1 && errno == EBADF);
     CHECK(ioctl(lfd, LOOP_SET_FD, bfd) == 0);
     CHECK(ioctl(lfd, LOOP_SET_FD, bfd) == -1 && errno == EBUSY);
     CHECK(ioctl(ctl, LOOP_CTL_REMOVE, n) == -1 && errno == EBUSY);

@@ -19,8 +19,11 @@
 //! flag and nothing scans).
 //!
 //! Locks: the table (`loop_table`, a spinlock, only to find or add a loop) and each loop's
-//! state (`loopdev`, a sleep lock); I/O takes the state lock only to copy the binding, and
-//! then calls the backing file's vnode with no loop lock held.
+//! binding (`loopdev`, a spinlock, held only to copy, replace or take it — the size is found
+//! and an old binding's file dropped with no lock held, since a file's last close may sleep;
+//! `loopdev` → `loop_table` in LOOP_CTL_REMOVE). I/O copies the binding and then calls the
+//! backing file's vnode with no loop lock held. A binding may go through other loop devices
+//! (at most [`MAX_CHAIN`]), never back to itself (EBADF).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -36,7 +39,6 @@ use crate::fs::mount::FsRef;
 use crate::fs::vfs::{Attr, S_IFBLK, S_IFCHR, Timespec, VType, Vnode, VnodeRef};
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
-use crate::kern::sleeplock::SleepLock;
 
 /// Block major of loop devices.
 pub const LOOP_MAJOR: u64 = 7;
@@ -50,6 +52,8 @@ const MAX_MINOR: u32 = (1 << 20) - 1;
 const DISK_GID: u32 = 6;
 /// Inode numbers of loop nodes in devfs: this plus the minor.
 const INO_BASE: u64 = 1 << 32;
+/// Loop devices a binding may go through to its file.
+const MAX_CHAIN: usize = 8;
 /// Largest read or write of the node in one call.
 const IO_MAX_BYTES: usize = 1 << 20;
 
@@ -71,7 +75,7 @@ struct Binding {
 #[derive(Debug)]
 pub struct Loop {
     minor: u32,
-    state: SleepLock<Option<Binding>>,
+    state: SpinLock<Option<Binding>>,
     /// Open files of its node and a file system mounted on it.
     users: AtomicUsize,
     /// Removed by LOOP_CTL_REMOVE: its nodes answer ENXIO.
@@ -82,7 +86,7 @@ static LOOPS: SpinLock<BTreeMap<u32, Arc<Loop>>> = SpinLock::new("loop_table", B
 static BOOT: Once = Once::new();
 
 fn new_loop(minor: u32) -> Arc<Loop> {
-    Arc::new(Loop { minor, state: SleepLock::new("loopdev", None), users: AtomicUsize::new(0), removed: AtomicBool::new(false) })
+    Arc::new(Loop { minor, state: SpinLock::new("loopdev", None), users: AtomicUsize::new(0), removed: AtomicBool::new(false) })
 }
 
 /// The table, with the boot loops made the first time.
@@ -136,12 +140,13 @@ impl Loop {
         if self.users.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
         }
-        let mut st = self.state.lock();
-        if self.users.load(Ordering::Acquire) == 0 && st.as_ref().is_some_and(|b| b.flags & lo::LO_FLAGS_AUTOCLEAR != 0) {
-            let gone = st.take();
-            drop(st);
-            drop(gone); // the backing file's last reference may close it
-        }
+        let gone = {
+            let mut st = self.state.lock();
+            let clear = self.users.load(Ordering::Acquire) == 0
+                && st.as_ref().is_some_and(|b| b.flags & lo::LO_FLAGS_AUTOCLEAR != 0);
+            if clear { st.take() } else { None }
+        };
+        drop(gone); // the backing file's last reference may close it: no lock held
     }
 
     /// Read `buf.len()` bytes at `off` of the device (zeros past the file's end).
@@ -175,6 +180,25 @@ impl Loop {
         Ok(())
     }
 
+    /// Change the binding with `f` if it is still the one `b` was copied from (the same
+    /// open file, not unbound and bound again meanwhile: else ENXIO). The spinlock is held
+    /// only for `f`; what the change replaces is dropped after it.
+    fn replace_if_same(&self, b: &Binding, f: impl FnOnce(&mut Binding)) -> SysResult {
+        let old = {
+            let mut st = self.state.lock();
+            match st.as_mut() {
+                Some(cur) if Arc::ptr_eq(&cur.file, &b.file) => {
+                    let old = cur.clone();
+                    f(cur);
+                    old
+                }
+                _ => return Err(Errno::ENXIO),
+            }
+        };
+        drop(old);
+        Ok(0)
+    }
+
     /// Bind it to `file` (LOOP_SET_FD, LOOP_CONFIGURE); `writable`: its node is open for writing.
     fn bind(&self, file: Arc<File>, writable: bool, info: Option<&LoopInfo64>, block_size: u32) -> Result<(), Errno> {
         if file.flags() & crate::fs::file::O_PATH != 0 {
@@ -183,15 +207,7 @@ impl Loop {
         if !matches!(file.vnode.vtype(), VType::Reg | VType::Blk) {
             return Err(Errno::EINVAL);
         }
-        if let Some(n) = file.vnode.as_any().and_then(|a| a.downcast_ref::<LoopNode>())
-            && n.lo.minor == self.minor
-        {
-            return Err(Errno::EINVAL);
-        }
-        let mut st = self.state.lock();
-        if st.is_some() {
-            return Err(Errno::EBUSY);
-        }
+        self.check_chain(&file)?;
         let mut b = Binding {
             file,
             offset: 0,
@@ -209,8 +225,29 @@ impl Loop {
             b.flags |= lo::LO_FLAGS_READ_ONLY;
         }
         b.size = backing_size(&b.file, b.offset, b.sizelimit)?;
+        let mut st = self.state.lock();
+        if st.is_some() {
+            drop(st);
+            return Err(Errno::EBUSY); // `b` (and its file) dropped after the lock
+        }
         *st = Some(b);
         Ok(())
+    }
+
+    /// Linux's loop_validate_file: a file that is itself a loop device must not lead back to
+    /// this one (EBADF) and must be bound (EINVAL); chains are at most [`MAX_CHAIN`] deep
+    /// (EINVAL), so the I/O's recursion through them is bounded.
+    fn check_chain(&self, file: &Arc<File>) -> Result<(), Errno> {
+        let mut f = Arc::clone(file);
+        for _ in 0..MAX_CHAIN {
+            let Some(n) = f.vnode.as_any().and_then(|a| a.downcast_ref::<LoopNode>()) else { return Ok(()) };
+            if n.lo.minor == self.minor {
+                return Err(Errno::EBADF);
+            }
+            let next = n.lo.binding().map_err(|_| Errno::EINVAL)?.file;
+            f = next;
+        }
+        Err(Errno::EINVAL)
     }
 }
 
@@ -491,44 +528,36 @@ pub fn ioctl(ctx: &mut Ctx<'_>, f: &File, req: u32) -> Option<SysResult> {
         }
         lo::LOOP_CONFIGURE => configure(ctx, lo, f.writable()),
         lo::LOOP_CLR_FD => {
-            let mut st = lo.state.lock();
-            match st.as_mut() {
-                None => Err(Errno::ENXIO),
-                Some(b) => {
-                    b.flags |= lo::LO_FLAGS_AUTOCLEAR;
-                    // The caller's descriptor is the only user: unbind now.
-                    let gone = if lo.users.load(Ordering::Acquire) <= 1 { st.take() } else { None };
-                    drop(st);
-                    drop(gone);
-                    Ok(0)
+            let (r, gone) = {
+                let mut st = lo.state.lock();
+                match st.as_mut() {
+                    None => (Err(Errno::ENXIO), None),
+                    Some(b) => {
+                        b.flags |= lo::LO_FLAGS_AUTOCLEAR;
+                        // The caller's descriptor is the only user: unbind now.
+                        (Ok(0), if lo.users.load(Ordering::Acquire) <= 1 { st.take() } else { None })
+                    }
                 }
-            }
+            };
+            drop(gone);
+            r
         }
         lo::LOOP_SET_STATUS64 if !may_set => Err(Errno::EPERM),
         lo::LOOP_SET_STATUS64 => set_status(ctx, lo),
         lo::LOOP_GET_STATUS64 => get_status(ctx, lo),
         lo::LOOP_SET_CAPACITY | lo::LOOP_SET_BLOCK_SIZE | lo::LOOP_SET_DIRECT_IO if !may_set => Err(Errno::EPERM),
-        lo::LOOP_SET_CAPACITY => {
-            let mut st = lo.state.lock();
-            match st.as_mut() {
-                None => Err(Errno::ENXIO),
-                Some(b) => backing_size(&b.file, b.offset, b.sizelimit).map(|s| {
-                    b.size = s;
-                    0
-                }),
-            }
-        }
+        lo::LOOP_SET_CAPACITY => lo.binding().and_then(|b| {
+            let size = backing_size(&b.file, b.offset, b.sizelimit)?;
+            lo.replace_if_same(&b, |nb| nb.size = size)
+        }),
         lo::LOOP_SET_BLOCK_SIZE => {
             let bs = ctx.arg(2);
-            let mut st = lo.state.lock();
-            match st.as_mut() {
-                None => Err(Errno::ENXIO),
-                Some(_) if !valid_block_size(bs) => Err(Errno::EINVAL),
-                Some(b) => {
-                    b.block_size = u32::try_from(bs).unwrap_or(512);
-                    Ok(0)
+            lo.binding().and_then(|b| {
+                if !valid_block_size(bs) {
+                    return Err(Errno::EINVAL);
                 }
-            }
+                lo.replace_if_same(&b, |nb| nb.block_size = u32::try_from(bs).unwrap_or(SECTOR_BYTES))
+            })
         }
         lo::LOOP_SET_DIRECT_IO => match (lo.binding(), ctx.arg(2)) {
             (Err(e), _) => Err(e),
@@ -561,8 +590,7 @@ fn configure(ctx: &mut Ctx<'_>, lo: &Loop, writable: bool) -> SysResult {
 
 fn set_status(ctx: &mut Ctx<'_>, lo: &Loop) -> SysResult {
     let i: LoopInfo64 = ctx.read(ctx.ptr(2))?;
-    let mut st = lo.state.lock();
-    let b = st.as_mut().ok_or(Errno::ENXIO)?;
+    let b = lo.binding()?;
     let prev = b.flags;
     let mut nb = b.clone();
     status_from_info(&mut nb, &i)?;
@@ -570,8 +598,7 @@ fn set_status(ctx: &mut Ctx<'_>, lo: &Loop) -> SysResult {
     nb.flags |= prev & !lo::LOOP_SET_STATUS_SETTABLE_FLAGS;
     nb.flags |= prev & !lo::LOOP_SET_STATUS_CLEARABLE_FLAGS;
     nb.size = backing_size(&nb.file, nb.offset, nb.sizelimit)?;
-    *b = nb;
-    Ok(0)
+    lo.replace_if_same(&b, |cur| *cur = nb)
 }
 
 fn get_status(ctx: &mut Ctx<'_>, lo: &Loop) -> SysResult {
@@ -609,7 +636,8 @@ fn control_ioctl(ctx: &mut Ctx<'_>, req: u32) -> SysResult {
         lo::LOOP_CTL_REMOVE => {
             let minor = u32::try_from(arg).map_err(|_| Errno::ENODEV)?;
             let l = table().get(&minor).cloned().ok_or(Errno::ENODEV)?;
-            // Held while it leaves the table: no one binds it meanwhile.
+            // Held while it leaves the table: no one binds it meanwhile (`loopdev` →
+            // `loop_table`).
             let st = l.state.lock();
             if st.is_some() || l.users.load(Ordering::Acquire) > 0 {
                 return Err(Errno::EBUSY);
