@@ -532,6 +532,14 @@ impl DiskNode {
         dev.as_ref().ok_or(Errno::ENXIO)
     }
 
+    /// fsync: the image written through the node is made durable.
+    pub fn flush(&self) -> Result<(), Errno> {
+        match self.writer.get() {
+            Some(Some(dev)) => dev.flush(),
+            _ => Ok(()),
+        }
+    }
+
     /// Size and writability, for the block ioctls. A copy-on-write disk (`-R`) counts as
     /// writable, as the file system mounted from it is (BLKROGET 1 makes e2fsck refuse to
     /// check it), though its node refuses writes; a disk the host does not let vk write is

@@ -71,6 +71,34 @@ pub fn size_of(v: &VnodeRef) -> Option<Result<u64, Errno>> {
     info_of(v).map(|r| r.map(|i| i.size))
 }
 
+/// fsync(2) of a block device node: what its writes went to is made durable (the disk
+/// image, a loop device's file). None for other files.
+pub fn flush(v: &dyn crate::fs::vfs::Vnode) -> Option<Result<(), Errno>> {
+    let any = v.as_any()?;
+    if let Some(d) = any.downcast_ref::<crate::fs::bcache::DiskNode>() {
+        return Some(d.flush());
+    }
+    crate::fs::loopdev::flush(v)
+}
+
+/// /proc/partitions: each disk and each bound loop device (Linux lists the block devices
+/// that have a size), in 1 KiB blocks — what `losetup -a`, blkid and fdisk look for.
+pub fn partitions() -> String {
+    use std::fmt::Write;
+    let mut s = String::from("major minor  #blocks  name\n\n");
+    for (i, d) in crate::kern::init_main::boot_args().disks.iter().enumerate() {
+        if d.is_dir {
+            continue;
+        }
+        let size = std::fs::metadata(&d.path).map_or(0, |m| m.len());
+        let _ = writeln!(s, "{:4}  {:7} {:10} vkd{i}", crate::fs::bcache::VKD_MAJOR, i, size >> 10);
+    }
+    for (minor, size) in crate::fs::loopdev::bound_sizes() {
+        let _ = writeln!(s, "{:4}  {:7} {:10} loop{minor}", crate::fs::loopdev::LOOP_MAJOR, minor, size >> 10);
+    }
+    s
+}
+
 /// The block ioctls (and the loop devices' and loop-control's), when `f` is such a device;
 /// None for other files.
 pub fn ioctl(ctx: &mut Ctx<'_>, f: &File, req: u32) -> Option<SysResult> {

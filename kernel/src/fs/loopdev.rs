@@ -503,6 +503,12 @@ pub fn lookup(fs: &FsRef, dev: u64, name: &[u8]) -> Option<VnodeRef> {
     Some(Arc::new(LoopNode { fs: Arc::clone(fs), dev, lo }))
 }
 
+/// The bound loop devices and their sizes (/proc/partitions).
+pub fn bound_sizes() -> Vec<(u32, u64)> {
+    let loops: Vec<Arc<Loop>> = table().values().cloned().collect();
+    loops.iter().filter_map(|l| Some((l.minor, l.binding().ok()?.size))).filter(|&(_, size)| size > 0).collect()
+}
+
 /// The names and inode numbers of the loop nodes, for readdir of /dev.
 pub fn names() -> Vec<(Vec<u8>, u64)> {
     table().keys().map(|&m| (format!("loop{m}").into_bytes(), INO_BASE + u64::from(m))).collect()

@@ -527,7 +527,7 @@ impl Vnode for TmpNode {
     }
 
     /// Mode 0 and FALLOC_FL_KEEP_SIZE give the range pages (ENOSPC, with none added, when
-    /// memory runs out); PUNCH_HOLE | KEEP_SIZE frees its whole pages and zeroes the rest.
+    /// memory runs out or would); PUNCH_HOLE | KEEP_SIZE frees its whole pages and zeroes the rest.
     fn fallocate(&self, mode: u32, off: u64, len: u64) -> Result<(), Errno> {
         use linux_raw_sys::general::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
         let Kind::File(d) = &self.kind else {
@@ -565,8 +565,14 @@ impl Vnode for TmpNode {
                 }
             }
         } else {
+            // More pages than are free, even if every page it has is in the range: ENOSPC
+            // at once rather than taking all of memory first.
+            let (first, last) = (off / PAGE, end.div_ceil(PAGE));
+            if (last - first).saturating_sub(data.pages.len() as u64) > pm.free_pages() {
+                return Err(Errno::ENOSPC);
+            }
             let mut added = Vec::new();
-            for idx in off / PAGE..end.div_ceil(PAGE) {
+            for idx in first..last {
                 if data.pages.contains_key(&idx) {
                     continue;
                 }

@@ -534,10 +534,10 @@ pub fn accessed(f: &File) {
     }
 }
 
-/// Write back the file system `v` is on (fsync(2), fdatasync(2), syncfs(2)); for a loop
-/// device, its backing file.
+/// Write back the file system `v` is on (fsync(2), fdatasync(2), syncfs(2)); for a block
+/// device, what it wrote (the disk image, a loop device's file).
 pub fn fsync(v: &dyn Vnode) -> Result<(), Errno> {
-    if let Some(r) = crate::fs::loopdev::flush(v) {
+    if let Some(r) = crate::fs::blockdev::flush(v) {
         return r;
     }
     v.fs().sync()
