@@ -2,7 +2,8 @@
  * t_loop — loop devices (loop(4)) and the block ioctls, as losetup(8), mke2fs and
  * `mount -o loop` use them: /dev/loop-control's LOOP_CTL_GET_FREE, LOOP_CTL_ADD (EEXIST for
  * one that exists) and LOOP_CTL_REMOVE (EBUSY while bound, ENODEV for none); a /dev/loopN
- * node (a block device, major 7, size 0 in stat); LOOP_SET_FD (EBUSY when bound, EINVAL for a
+ * node (a block device, major 7, size 0 in stat; it and loop-control are root's (0660 root:disk
+ * under vk, as udev makes them), so another user cannot open them); LOOP_SET_FD (EBUSY when bound, EINVAL for a
  * directory, EBADF for a bad descriptor or the device itself), then BLKGETSIZE64, BLKGETSIZE, BLKSSZGET,
  * BLKPBSZGET, BLKBSZGET, BLKROGET and lseek(SEEK_END) giving the size; reads and writes
  * through the device reaching the file (fsync), ENOSPC at the end; LOOP_GET_STATUS64 (ENXIO
@@ -197,6 +198,20 @@ static void test_control(void)
     nmade--;
     CHECK(ioctl(ctl, LOOP_CTL_REMOVE, k) == -1 && errno == ENODEV);
     CHECK(ioctl(ctl, LOOP_CTL_REMOVE, 1000000) == -1 && errno == ENODEV);
+
+    /* The nodes are root's and group disk's: another user cannot open them. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0)
+            _exit(2);
+        char path[32];
+        snprintf(path, sizeof path, "/dev/loop%d", n);
+        int a = open("/dev/loop-control", O_RDWR) == -1 && errno == EACCES;
+        int b = open(path, O_RDONLY) == -1 && errno == EACCES;
+        _exit(a && b ? 0 : 1);
+    }
+    int status;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 static void test_bound(void)

@@ -16,7 +16,8 @@
 //! LOOP_SET_STATUS64 and LOOP_SET_CAPACITY need the node open for writing or CAP_SYS_ADMIN
 //! (EPERM). Not done: the old LOOP_GET_STATUS/LOOP_SET_STATUS (ENOTTY), LOOP_CHANGE_FD
 //! (ENOTTY), direct I/O (LOOP_SET_DIRECT_IO 1 is EINVAL), partitions (PARTSCAN is kept as a
-//! flag and nothing scans).
+//! flag and nothing scans); more than 1024 loop devices at once (LOOP_CTL_ADD and GET_FREE
+//! answer ENOSPC).
 //!
 //! Locks: the table (`loop_table`, a spinlock, only to find or add a loop) and each loop's
 //! binding (`loopdev`, a spinlock, held only to copy, replace or take it — the size is found
@@ -48,6 +49,9 @@ const CONTROL_RDEV: u64 = (10 << 8) | 237;
 const BOOT_LOOPS: u32 = 8;
 /// Minor numbers go up to 2^20 - 1, as Linux's.
 const MAX_MINOR: u32 = (1 << 20) - 1;
+/// Most loop devices at once (Linux has no limit but the minors): a guest adding devices
+/// without end gets ENOSPC rather than the host's memory.
+const MAX_LOOPS: usize = 1024;
 /// Group `disk`, the owner group of the nodes.
 const DISK_GID: u32 = 6;
 /// Inode numbers of loop nodes in devfs: this plus the minor.
@@ -664,6 +668,9 @@ fn control_ioctl(ctx: &mut Ctx<'_>, req: u32) -> SysResult {
 /// LOOP_CTL_ADD: loop device `n`, or the first unused number when `n` is negative.
 fn add(n: i64) -> SysResult {
     let mut t = table();
+    if t.len() >= MAX_LOOPS {
+        return Err(Errno::ENOSPC);
+    }
     let minor = if n < 0 {
         (0..=MAX_MINOR).find(|m| !t.contains_key(m)).ok_or(Errno::ENOSPC)?
     } else {
