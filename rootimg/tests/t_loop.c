@@ -66,8 +66,14 @@ struct loop_config {
 
 static char dir[64];
 static int ctl = -1;
-/* Loop devices this program bound (detached at the end) and made (removed at the end). */
-static int used[32], nused;
+/* Loop devices this program bound, with their file's inode (detached at the end if still
+ * bound to it: another program on the host may have taken the number since), and made
+ * (removed at the end). */
+static struct {
+    int n;
+    ino_t ino;
+} used[32];
+static int nused;
 static int made[8], nmade;
 
 static const char *P(const char *name)
@@ -99,13 +105,34 @@ static int open_loop(int n, int flags)
     return -1;
 }
 
-/* A free loop device, remembered for the clean-up. */
 static int get_free(void)
 {
-    int n = ioctl(ctl, LOOP_CTL_GET_FREE);
-    if (n >= 0 && nused < 32)
-        used[nused++] = n;
-    return n;
+    return ioctl(ctl, LOOP_CTL_GET_FREE);
+}
+
+/* Bind loop device *n (open as *lfd) to file bfd with `req` (LOOP_SET_FD or LOOP_CONFIGURE,
+ * argument `arg`); when another program took the number first (EBUSY), a fresh free one. */
+static int bind(int *n, int *lfd, int mode, int bfd, unsigned long req, void *arg)
+{
+    for (int tries = 0; tries < 20; tries++) {
+        int r = ioctl(*lfd, req, arg);
+        if (r == 0) {
+            struct stat st;
+            if (nused < 32 && fstat(bfd, &st) == 0) {
+                used[nused].n = *n;
+                used[nused++].ino = st.st_ino;
+            }
+            return 0;
+        }
+        if (errno != EBUSY)
+            return -1;
+        close(*lfd);
+        *n = get_free();
+        *lfd = open_loop(*n, mode);
+        if (*lfd < 0)
+            return -1;
+    }
+    return -1;
 }
 
 static uint64_t size64(int fd)
@@ -229,7 +256,7 @@ static void test_bound(void)
     close(dfd);
     /* Itself as its file: refused. */
     CHECK(ioctl(lfd, LOOP_SET_FD, lfd) == -1 && errno == EBADF);
-    CHECK(ioctl(lfd, LOOP_SET_FD, bfd) == 0);
+    CHECK(bind(&n, &lfd, O_RDWR, bfd, LOOP_SET_FD, (void *)(long)bfd) == 0);
     CHECK(ioctl(lfd, LOOP_SET_FD, bfd) == -1 && errno == EBUSY);
     CHECK(ioctl(ctl, LOOP_CTL_REMOVE, n) == -1 && errno == EBUSY);
 
@@ -300,7 +327,7 @@ static void test_readonly_configure(void)
     int n = get_free();
     int lfd = open_loop(n, O_RDWR);
     REQUIRE(lfd >= 0);
-    CHECK(ioctl(lfd, LOOP_SET_FD, bro) == 0);
+    CHECK(bind(&n, &lfd, O_RDWR, bro, LOOP_SET_FD, (void *)(long)bro) == 0);
     int ro = -1;
     CHECK(ioctl(lfd, BLKROGET, &ro) == 0 && ro == 1);
     struct loop_info64 li;
@@ -333,7 +360,7 @@ static void test_readonly_configure(void)
     cfg.fd = (uint32_t)bfd;
     cfg.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
     cfg.info.lo_offset = 65536;
-    CHECK(ioctl(lfd, LOOP_CONFIGURE, &cfg) == 0);
+    CHECK(bind(&n, &lfd, O_RDWR, bfd, LOOP_CONFIGURE, &cfg) == 0);
     CHECK(ioctl(lfd, BLKROGET, &ro) == 0 && ro == 1);
     CHECK(size64(lfd) == MIB - 65536);
     CHECK(pread(lfd, &c, 1, 0) == 1 && c == pattern(65536));
@@ -359,7 +386,7 @@ static void test_mount(void)
     int n = get_free();
     int lfd = open_loop(n, O_RDWR);
     REQUIRE(bfd >= 0 && lfd >= 0);
-    CHECK(ioctl(lfd, LOOP_SET_FD, bfd) == 0);
+    CHECK(bind(&n, &lfd, O_RDWR, bfd, LOOP_SET_FD, (void *)(long)bfd) == 0);
     close(bfd);
     /* As mount -o loop: autoclear, then only the mount holds the device. */
     struct loop_info64 li;
@@ -408,7 +435,7 @@ static void test_mount(void)
     n = get_free();
     lfd = open_loop(n, O_RDONLY);
     REQUIRE(bfd >= 0 && lfd >= 0);
-    CHECK(ioctl(lfd, LOOP_SET_FD, bfd) == 0);
+    CHECK(bind(&n, &lfd, O_RDONLY, bfd, LOOP_SET_FD, (void *)(long)bfd) == 0);
     close(bfd);
     snprintf(dev, sizeof dev, "/dev/loop%d", n);
     CHECK(mount(dev, mnt, "ext2", MS_RDONLY, NULL) == 0);
@@ -429,13 +456,15 @@ static void test_mount(void)
     CHECK(unlink(img) == 0);
 }
 
-/* Detach and remove what this program used, whatever state it is in. */
+/* Detach what this program bound (if still bound to its file) and remove what it made. */
 static void clean_up(void)
 {
     for (int i = 0; i < nused; i++) {
-        int fd = open_loop(used[i], O_RDONLY);
+        int fd = open_loop(used[i].n, O_RDONLY);
+        struct loop_info64 li;
         if (fd >= 0) {
-            ioctl(fd, LOOP_CLR_FD, 0);
+            if (ioctl(fd, LOOP_GET_STATUS64, &li) == 0 && li.lo_inode == used[i].ino)
+                ioctl(fd, LOOP_CLR_FD, 0);
             close(fd);
         }
     }
