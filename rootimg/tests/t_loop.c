@@ -8,7 +8,7 @@
  * BLKPBSZGET, BLKBSZGET, BLKROGET and lseek(SEEK_END) giving the size; reads and writes
  * through the device reaching the file (fsync), ENOSPC at the end; LOOP_GET_STATUS64 (ENXIO
  * unbound) and LOOP_SET_STATUS64 (offset, size limit, name, LO_FLAGS_AUTOCLEAR; EINVAL for
- * an encryption type); a read-only binding (BLKROGET 1, writes EPERM); LOOP_CONFIGURE (with
+ * an encryption type), and the old LOOP_GET_STATUS/LOOP_SET_STATUS; a read-only binding (BLKROGET 1, writes EPERM); LOOP_CONFIGURE (with
  * its argument checks); LOOP_SET_CAPACITY after the file grows; LOOP_CLR_FD and autoclear
  * (the device is unbound once its last user is gone — a mount counts); and an ext2 file
  * system made by mke2fs in a file, mounted from a loop device, written, fallocated (mode 0
@@ -35,6 +35,8 @@
 /* linux/loop.h (musl has no kernel headers). */
 #define LOOP_SET_FD 0x4C00
 #define LOOP_CLR_FD 0x4C01
+#define LOOP_SET_STATUS 0x4C02
+#define LOOP_GET_STATUS 0x4C03
 #define LOOP_SET_STATUS64 0x4C04
 #define LOOP_GET_STATUS64 0x4C05
 #define LOOP_SET_CAPACITY 0x4C07
@@ -54,6 +56,17 @@ struct loop_info64 {
     uint32_t lo_number, lo_encrypt_type, lo_encrypt_key_size, lo_flags;
     uint8_t lo_file_name[64], lo_crypt_name[64], lo_encrypt_key[32];
     uint64_t lo_init[2];
+};
+
+/* The old form LTP's device set-up uses. */
+struct loop_info {
+    int lo_number;
+    unsigned long lo_device, lo_inode, lo_rdevice;
+    int lo_offset, lo_encrypt_type, lo_encrypt_key_size, lo_flags;
+    char lo_name[64];
+    unsigned char lo_encrypt_key[32];
+    unsigned long lo_init[2];
+    char reserved[4];
 };
 
 struct loop_config {
@@ -311,6 +324,19 @@ static void test_bound(void)
     CHECK(size64(lfd) == MIB - 4096);
     CHECK(ioctl(lfd, LOOP_SET_CAPACITY, 0) == 0 && size64(lfd) == 2 * MIB - 4096);
     CHECK(ftruncate(bfd, MIB) == 0);
+
+    /* The old LOOP_GET_STATUS and LOOP_SET_STATUS (struct loop_info). */
+    struct loop_info old;
+    memset(&old, 0xff, sizeof old);
+    CHECK(ioctl(lfd, LOOP_GET_STATUS, &old) == 0);
+    CHECK(old.lo_number == n && old.lo_offset == 4096 && old.lo_inode == bst.st_ino);
+    CHECK(strcmp(old.lo_name, "vk-loop-test") == 0 && (old.lo_flags & LO_FLAGS_AUTOCLEAR));
+    memset(&old, 0, sizeof old);
+    strcpy(old.lo_name, "old-style");
+    CHECK(ioctl(lfd, LOOP_SET_STATUS, &old) == 0);
+    CHECK(ioctl(lfd, LOOP_GET_STATUS64, &li) == 0 && li.lo_offset == 0 && li.lo_sizelimit == 0);
+    CHECK(strcmp((char *)li.lo_file_name, "old-style") == 0 && !(li.lo_flags & LO_FLAGS_AUTOCLEAR));
+    CHECK(size64(lfd) == MIB);
 
     /* LOOP_CLR_FD: unbound once this descriptor (its last user) is closed. */
     CHECK(ioctl(lfd, LOOP_CLR_FD, 0) == 0);

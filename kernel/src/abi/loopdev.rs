@@ -1,5 +1,5 @@
 //! Loop devices' structures (linux/loop.h): `struct loop_info64` (LOOP_SET_STATUS64 and
-//! LOOP_GET_STATUS64) and `struct loop_config` (LOOP_CONFIGURE), mirrored from
+//! LOOP_GET_STATUS64), the old `struct loop_info` (LOOP_SET_STATUS, LOOP_GET_STATUS) and `struct loop_config` (LOOP_CONFIGURE), mirrored from
 //! `linux_raw_sys::loop_device`; the ioctl numbers and LO_FLAGS_ bits as `u32`s.
 
 use linux_raw_sys::loop_device as lo;
@@ -27,6 +27,27 @@ linux_struct! {
 }
 
 linux_struct! {
+    /// `struct loop_info`: the old LOOP_SET_STATUS/LOOP_GET_STATUS form (an `int` offset, no
+    /// size limit, one name), which LTP's device set-up still uses.
+    pub struct LoopInfo = lo::loop_info {
+        pub lo_number: i32,
+        pad __pad0: u32,
+        pub lo_device: u64,
+        pub lo_inode: u64,
+        pub lo_rdevice: u64,
+        pub lo_offset: i32,
+        pub lo_encrypt_type: i32,
+        pub lo_encrypt_key_size: i32,
+        pub lo_flags: i32,
+        pub lo_name: [u8; 64],
+        pub lo_encrypt_key: [u8; 32],
+        pub lo_init: [u64; 2],
+        pub reserved: [u8; 4],
+        pad __pad1: u32,
+    }
+}
+
+linux_struct! {
     /// `struct loop_config`: LOOP_CONFIGURE's descriptor, logical block size and status.
     pub struct LoopConfig = lo::loop_config {
         pub fd: u32,
@@ -37,8 +58,8 @@ linux_struct! {
 }
 
 pub use lo::{
-    LOOP_CHANGE_FD, LOOP_CLR_FD, LOOP_CONFIGURE, LOOP_CTL_ADD, LOOP_CTL_GET_FREE, LOOP_CTL_REMOVE, LOOP_GET_STATUS64,
-    LOOP_SET_BLOCK_SIZE, LOOP_SET_CAPACITY, LOOP_SET_DIRECT_IO, LOOP_SET_FD, LOOP_SET_STATUS64,
+    LOOP_CHANGE_FD, LOOP_CLR_FD, LOOP_CONFIGURE, LOOP_CTL_ADD, LOOP_CTL_GET_FREE, LOOP_CTL_REMOVE, LOOP_GET_STATUS, LOOP_GET_STATUS64,
+    LOOP_SET_BLOCK_SIZE, LOOP_SET_CAPACITY, LOOP_SET_DIRECT_IO, LOOP_SET_FD, LOOP_SET_STATUS, LOOP_SET_STATUS64,
 };
 
 pub const LO_FLAGS_READ_ONLY: u32 = lo::LO_FLAGS_READ_ONLY as u32;

@@ -14,7 +14,8 @@
 //!
 //! The nodes are 0660 root:disk, as udev makes them: who may open them may use them.
 //! LOOP_SET_STATUS64 and LOOP_SET_CAPACITY need the node open for writing or CAP_SYS_ADMIN
-//! (EPERM). Not done: the old LOOP_GET_STATUS/LOOP_SET_STATUS (ENOTTY), LOOP_CHANGE_FD
+//! (EPERM). LOOP_SET_STATUS and LOOP_GET_STATUS take the old `struct loop_info` (LTP's
+//! device set-up uses them). Not done: LOOP_CHANGE_FD
 //! (ENOTTY), direct I/O (LOOP_SET_DIRECT_IO 1 is EINVAL), partitions (PARTSCAN is kept as a
 //! flag and nothing scans); more than 1024 loop devices at once (LOOP_CTL_ADD and GET_FREE
 //! answer ENOSPC).
@@ -32,7 +33,7 @@ use std::sync::{Arc, Once};
 
 use platform::sync::SpinLock;
 
-use crate::abi::loopdev::{self as lo, LoopConfig, LoopInfo64};
+use crate::abi::loopdev::{self as lo, LoopConfig, LoopInfo, LoopInfo64};
 use crate::fs::bcache::BlockDev;
 use crate::fs::blockdev::{BlockInfo, BlockIo, SECTOR_BYTES};
 use crate::fs::file::File;
@@ -552,9 +553,11 @@ pub fn ioctl(ctx: &mut Ctx<'_>, f: &File, req: u32) -> Option<SysResult> {
             drop(gone);
             r
         }
-        lo::LOOP_SET_STATUS64 if !may_set => Err(Errno::EPERM),
-        lo::LOOP_SET_STATUS64 => set_status(ctx, lo),
-        lo::LOOP_GET_STATUS64 => get_status(ctx, lo),
+        lo::LOOP_SET_STATUS64 | lo::LOOP_SET_STATUS if !may_set => Err(Errno::EPERM),
+        lo::LOOP_SET_STATUS64 => ctx.read(ctx.ptr::<LoopInfo64>(2)).and_then(|i| set_status(lo, &i)),
+        lo::LOOP_SET_STATUS => ctx.read(ctx.ptr::<LoopInfo>(2)).and_then(|i| set_status(lo, &info64_from_old(&i))),
+        lo::LOOP_GET_STATUS64 => get_status(lo).and_then(|i| ctx.write(ctx.ptr(2), &i)).map(|()| 0),
+        lo::LOOP_GET_STATUS => get_status(lo).and_then(|i| info64_to_old(&i)).and_then(|i| ctx.write(ctx.ptr(2), &i)).map(|()| 0),
         lo::LOOP_SET_CAPACITY | lo::LOOP_SET_BLOCK_SIZE | lo::LOOP_SET_DIRECT_IO if !may_set => Err(Errno::EPERM),
         lo::LOOP_SET_CAPACITY => lo.binding().and_then(|b| {
             let size = backing_size(&b.file, b.offset, b.sizelimit)?;
@@ -598,12 +601,47 @@ fn configure(ctx: &mut Ctx<'_>, lo: &Loop, writable: bool) -> SysResult {
     Ok(0)
 }
 
-fn set_status(ctx: &mut Ctx<'_>, lo: &Loop) -> SysResult {
-    let i: LoopInfo64 = ctx.read(ctx.ptr(2))?;
+/// Linux's loop_info64_from_old: the offset sign-extended, the name as the file's.
+fn info64_from_old(i: &LoopInfo) -> LoopInfo64 {
+    LoopInfo64 {
+        lo_device: i.lo_device,
+        lo_inode: i.lo_inode,
+        lo_rdevice: i.lo_rdevice,
+        lo_offset: i64::from(i.lo_offset).cast_unsigned(),
+        lo_number: i.lo_number.cast_unsigned(),
+        lo_encrypt_type: i.lo_encrypt_type.cast_unsigned(),
+        lo_encrypt_key_size: i.lo_encrypt_key_size.cast_unsigned(),
+        lo_flags: i.lo_flags.cast_unsigned(),
+        lo_file_name: i.lo_name,
+        lo_encrypt_key: i.lo_encrypt_key,
+        lo_init: i.lo_init,
+        ..LoopInfo64::default()
+    }
+}
+
+/// Linux's loop_info64_to_old: EOVERFLOW when the offset does not fit.
+fn info64_to_old(i: &LoopInfo64) -> Result<LoopInfo, Errno> {
+    Ok(LoopInfo {
+        lo_number: i.lo_number.cast_signed(),
+        lo_device: i.lo_device,
+        lo_inode: i.lo_inode,
+        lo_rdevice: i.lo_rdevice,
+        lo_offset: i32::try_from(i.lo_offset).map_err(|_| Errno::EOVERFLOW)?,
+        lo_encrypt_type: i.lo_encrypt_type.cast_signed(),
+        lo_encrypt_key_size: i.lo_encrypt_key_size.cast_signed(),
+        lo_flags: i.lo_flags.cast_signed(),
+        lo_name: i.lo_file_name,
+        lo_encrypt_key: i.lo_encrypt_key,
+        lo_init: i.lo_init,
+        ..LoopInfo::default()
+    })
+}
+
+fn set_status(lo: &Loop, i: &LoopInfo64) -> SysResult {
     let b = lo.binding()?;
     let prev = b.flags;
     let mut nb = b.clone();
-    status_from_info(&mut nb, &i)?;
+    status_from_info(&mut nb, i)?;
     nb.flags &= lo::LOOP_SET_STATUS_SETTABLE_FLAGS;
     nb.flags |= prev & !lo::LOOP_SET_STATUS_SETTABLE_FLAGS;
     nb.flags |= prev & !lo::LOOP_SET_STATUS_CLEARABLE_FLAGS;
@@ -611,7 +649,7 @@ fn set_status(ctx: &mut Ctx<'_>, lo: &Loop) -> SysResult {
     lo.replace_if_same(&b, |cur| *cur = nb)
 }
 
-fn get_status(ctx: &mut Ctx<'_>, lo: &Loop) -> SysResult {
+fn get_status(lo: &Loop) -> Result<LoopInfo64, Errno> {
     let b = lo.binding()?;
     let a = b.file.vnode.attr()?;
     let i = LoopInfo64 {
@@ -626,8 +664,7 @@ fn get_status(ctx: &mut Ctx<'_>, lo: &Loop) -> SysResult {
         lo_crypt_name: b.crypt_name,
         ..LoopInfo64::default()
     };
-    ctx.write(ctx.ptr(2), &i)?;
-    Ok(0)
+    Ok(i)
 }
 
 fn control_ioctl(ctx: &mut Ctx<'_>, req: u32) -> SysResult {
