@@ -15,10 +15,10 @@
 //! The nodes are 0660 root:disk, as udev makes them: who may open them may use them.
 //! LOOP_SET_STATUS64 and LOOP_SET_CAPACITY need the node open for writing or CAP_SYS_ADMIN
 //! (EPERM). LOOP_SET_STATUS and LOOP_GET_STATUS take the old `struct loop_info` (LTP's
-//! device set-up uses them). Not done: LOOP_CHANGE_FD
-//! (ENOTTY), direct I/O (LOOP_SET_DIRECT_IO 1 is EINVAL), partitions (PARTSCAN is kept as a
-//! flag and nothing scans); more than 1024 loop devices at once (LOOP_CTL_ADD and GET_FREE
-//! answer ENOSPC).
+//! device set-up uses them). Not done: LOOP_CHANGE_FD (ENOTTY), direct I/O
+//! (LOOP_SET_DIRECT_IO 1 is EINVAL), partitions (PARTSCAN is kept as a flag and nothing
+//! scans), /sys/block; more than 1024 loop devices at once (LOOP_CTL_ADD and GET_FREE answer
+//! ENOSPC).
 //!
 //! Locks: the table (`loop_table`, a spinlock, only to find or add a loop) and each loop's
 //! binding (`loopdev`, a spinlock, held only to copy, replace or take it — the size is found
