@@ -10,7 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_calls", "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fadvise", "t_fifo", "t_files", "t_fsabi", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_klog", "t_lock", "t_mount", "t_names", "t_pagecache", "t_perm", "t_prio", "t_proc", "t_procfs", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc", "t_ptrace_step", "t_ptrace_step_glibc", "t_pty", "t_rename", "t_rseq", "t_rust", "t_signal", "t_sockepoll", "t_stress", "t_sysfiles", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vdso", "t_vdso_glibc", "t_vm", "t_vmrace", "t_xattr",
+    "t_calls", "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fadvise", "t_fallocate", "t_fifo", "t_files", "t_fsabi", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_klog", "t_lock", "t_loop", "t_mount", "t_names", "t_pagecache", "t_perm", "t_prio", "t_proc", "t_procfs", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc", "t_ptrace_step", "t_ptrace_step_glibc", "t_pty", "t_rename", "t_rseq", "t_rust", "t_signal", "t_sockepoll", "t_stress", "t_sysfiles", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vdso", "t_vdso_glibc", "t_vm", "t_vmrace", "t_xattr",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -57,6 +57,19 @@ fn all_programs_are_listed() {
 #[test]
 fn t_fadvise() {
     check("t_fadvise");
+}
+
+/// fallocate(2) and posix_fallocate(3): allocation, KEEP_SIZE, punched holes, argument checks.
+#[test]
+fn t_fallocate() {
+    check("t_fallocate");
+}
+
+/// Loop devices and the block ioctls: loop-control, binding a file, status, read-only,
+/// LOOP_CONFIGURE, autoclear, and an ext2 file system made by mke2fs mounted from one.
+#[test]
+fn t_loop() {
+    check("t_loop");
 }
 
 /// syslog(2) as dmesg uses it: whole records, argument checks, privileged actions.

@@ -24,6 +24,7 @@
 //! | `proc.rs`   | rusage, rlimit64, sysinfo, new_utsname, tms; clone, wait4/waitid and getrandom flags, waitid's id types |
 //! | `ptrace.rs` | user_regs_struct, struct user's offsets, ptrace_syscall_info; the PTRACE_ constants |
 //! | `lock.rs`   | struct flock, the fcntl lock commands, flock(2)'s operations             |
+//! | `loopdev.rs`| loop_info64, loop_config; the LOOP_ ioctls and LO_FLAGS_ bits          |
 //! | `futex.rs`  | futex(2)'s operation word                                                |
 //! | `rseq.rs`   | rseq(2)'s area fields and critical-section descriptor                   |
 //! | `mm.rs`     | mmap, mprotect, mremap and msync flags, madvise's advice                 |
@@ -43,6 +44,7 @@ pub mod fs;
 pub mod futex;
 pub mod ipc;
 pub mod lock;
+pub mod loopdev;
 pub mod mm;
 pub mod net;
 pub mod poll;

@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use platform::disk::Disk;
 use platform::sync::SpinLock;
 
+pub use crate::fs::blockdev::BlockIo;
+
 use crate::kern::conv::usize_of;
 use crate::kern::errno::Errno;
 use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wakeup, wchan_of};
@@ -44,7 +46,7 @@ pub fn direct_io() -> bool {
 
 /// Run `work` on an io thread and sleep until it is done; directly when halting or when no
 /// kernel thread runs (unit tests, early boot).
-fn do_io<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+pub(crate) fn do_io<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
     if direct_io() || crate::kern::sched::curthread().is_none() {
         return work();
     }
@@ -70,12 +72,48 @@ fn errno(e: i32) -> Errno {
     Errno::from_num(e).unwrap_or(Errno::EIO)
 }
 
-/// A disk: vkdN.
+/// A block device a file system is mounted from: vkdN (a disk image, [`DiskIo`]) or a loop
+/// device (a file, fs/loopdev.rs) — its I/O is a [`BlockIo`].
 #[derive(Debug)]
 pub struct BlockDev {
+    /// vkdN, loopN: for messages, and to refuse a second mount.
     pub name: String,
-    pub index: usize,
-    disk: Arc<Disk>,
+    /// Its device number (st_dev of the files of a file system on it).
+    pub rdev: u64,
+    io: Arc<dyn BlockIo>,
+}
+
+/// The I/O of a disk image, on the platform's io threads.
+#[derive(Debug)]
+pub struct DiskIo(Arc<Disk>);
+
+impl BlockIo for DiskIo {
+    fn size(&self) -> u64 {
+        self.0.size()
+    }
+
+    fn is_readonly(&self) -> bool {
+        self.0.is_readonly()
+    }
+
+    fn read(&self, off: u64, len: usize) -> Result<Vec<u8>, Errno> {
+        let d = Arc::clone(&self.0);
+        do_io(move || {
+            let mut b = vec![0u8; len];
+            d.read_at(off, &mut b).map(|()| b)
+        })
+        .map_err(errno)
+    }
+
+    fn write(&self, off: u64, data: Vec<u8>) -> Result<(), Errno> {
+        let d = Arc::clone(&self.0);
+        do_io(move || d.write_at(off, &data)).map_err(errno)
+    }
+
+    fn flush(&self) -> Result<(), Errno> {
+        let d = Arc::clone(&self.0);
+        do_io(move || d.flush()).map_err(errno)
+    }
 }
 
 impl BlockDev {
@@ -84,43 +122,44 @@ impl BlockDev {
         let name = format!("vkd{index}");
         let disk = Disk::open(path, cow)
             .map_err(|e| format!("{name}: cannot open {}: {}", path.display(), std::io::Error::from_raw_os_error(e)))?;
-        Ok(Arc::new(BlockDev { name, index, disk: Arc::new(disk) }))
+        let rdev = (VKD_MAJOR << 8) | index as u64;
+        Ok(Arc::new(BlockDev { name, rdev, io: Arc::new(DiskIo(Arc::new(disk))) }))
+    }
+
+    /// A block device `name` numbered `rdev` doing its I/O with `io`.
+    pub fn new(name: String, rdev: u64, io: Arc<dyn BlockIo>) -> Arc<BlockDev> {
+        Arc::new(BlockDev { name, rdev, io })
     }
 
     /// Size in bytes.
     pub fn size(&self) -> u64 {
-        self.disk.size()
+        self.io.size()
     }
 
-    pub fn is_cow(&self) -> bool {
-        self.disk.is_cow()
-    }
-
-    /// Whether the host lets us write the image at all.
+    /// Whether the device cannot be written (the host's image, a read-only loop device).
     pub fn is_readonly(&self) -> bool {
-        self.disk.is_readonly()
+        self.io.is_readonly()
     }
 
     /// Read `len` bytes at `off`.
     pub fn read(&self, off: u64, len: usize) -> Result<Vec<u8>, Errno> {
-        let d = Arc::clone(&self.disk);
-        do_io(move || {
-            let mut b = vec![0u8; len];
-            d.read_at(off, &mut b).map(|()| b)
-        })
-        .map_err(errno)
+        self.io.read(off, len)
     }
 
     /// Write `data` at `off`.
     pub fn write(&self, off: u64, data: Vec<u8>) -> Result<(), Errno> {
-        let d = Arc::clone(&self.disk);
-        do_io(move || d.write_at(off, &data)).map_err(errno)
+        self.io.write(off, data)
     }
 
-    /// Make written data durable on the host (fdatasync).
+    /// Make written data durable (fdatasync of the image or the backing file).
     pub fn flush(&self) -> Result<(), Errno> {
-        let d = Arc::clone(&self.disk);
-        do_io(move || d.flush()).map_err(errno)
+        self.io.flush()
+    }
+
+    /// The file system on it is unmounted: it lets the device go (a loop device with
+    /// LO_FLAGS_AUTOCLEAR is detached when no one else has it open).
+    pub fn release(&self) {
+        self.io.release();
     }
 }
 
@@ -460,7 +499,9 @@ pub const VKD_NAMES: [&str; 16] = [
 ];
 
 /// `/dev/vkdN`: a disk's block device node. mount(2) takes it as the source of an ext2
-/// mount; reading it reads the image (through a read-only handle, beside any mount's cache).
+/// mount; reading it reads the image (through a read-only handle, beside any mount's cache);
+/// writing it (mke2fs) writes the image while no file system on it is mounted (EBUSY while
+/// one is: it would not see the change) and the disk is not copy-on-write (`-R`: EROFS).
 #[derive(Debug)]
 pub struct DiskNode {
     fs: crate::fs::mount::FsRef,
@@ -468,17 +509,46 @@ pub struct DiskNode {
     dev: u64,
     ino: u64,
     reader: std::sync::OnceLock<Option<Arc<BlockDev>>>,
+    writer: std::sync::OnceLock<Option<Arc<BlockDev>>>,
 }
 
 impl DiskNode {
     /// The node of vkd`index` in the devfs `fs`, whose st_dev is `dev`.
     pub fn new(fs: crate::fs::mount::FsRef, index: usize, dev: u64, ino: u64) -> DiskNode {
-        DiskNode { fs, index, dev, ino, reader: std::sync::OnceLock::new() }
+        DiskNode { fs, index, dev, ino, reader: std::sync::OnceLock::new(), writer: std::sync::OnceLock::new() }
     }
 
     /// The disk a block device number names: vkd`N` for (VKD_MAJOR, N).
     pub fn index_of_rdev(rdev: u64) -> Option<usize> {
         ((rdev >> 8) & 0xfff == VKD_MAJOR).then_some(usize_of((rdev & 0xff) | ((rdev >> 12) & !0xff)))
+    }
+
+    /// The read-only handle of the image (ENXIO when it cannot be opened).
+    fn reader(&self) -> Result<&Arc<BlockDev>, Errno> {
+        let dev = self.reader.get_or_init(|| {
+            let d = crate::kern::init_main::boot_args().disks.get(self.index)?;
+            BlockDev::open(self.index, &d.path, true).ok()
+        });
+        dev.as_ref().ok_or(Errno::ENXIO)
+    }
+
+    /// fsync: the image written through the node is made durable.
+    pub fn flush(&self) -> Result<(), Errno> {
+        match self.writer.get() {
+            Some(Some(dev)) => dev.flush(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Size and writability, for the block ioctls. A copy-on-write disk (`-R`) counts as
+    /// writable, as the file system mounted from it is (BLKROGET 1 makes e2fsck refuse to
+    /// check it), though its node refuses writes; a disk the host does not let vk write is
+    /// read-only.
+    pub fn info(&self) -> Result<crate::fs::blockdev::BlockInfo, Errno> {
+        let size = self.reader()?.size();
+        let d = crate::kern::init_main::boot_args().disks.get(self.index).ok_or(Errno::ENXIO)?;
+        let readonly = !d.cow && std::fs::OpenOptions::new().write(true).open(&d.path).is_err();
+        Ok(crate::fs::blockdev::BlockInfo { size, readonly })
     }
 }
 
@@ -505,12 +575,12 @@ impl crate::fs::vfs::Vnode for DiskNode {
         crate::fs::vfs::VType::Blk
     }
 
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        let dev = self.reader.get_or_init(|| {
-            let d = crate::kern::init_main::boot_args().disks.get(self.index)?;
-            BlockDev::open(self.index, &d.path, true).ok()
-        });
-        let dev = dev.as_ref().ok_or(Errno::ENXIO)?;
+        let dev = self.reader()?;
         if off >= dev.size() {
             return Ok(0);
         }
@@ -520,8 +590,25 @@ impl crate::fs::vfs::Vnode for DiskNode {
         Ok(n)
     }
 
-    fn write_at(&self, _off: u64, _buf: &[u8]) -> Result<usize, Errno> {
-        Err(Errno::EROFS)
+    fn write_at(&self, off: u64, buf: &[u8]) -> Result<usize, Errno> {
+        let d = crate::kern::init_main::boot_args().disks.get(self.index).ok_or(Errno::ENXIO)?;
+        if d.cow {
+            return Err(Errno::EROFS);
+        }
+        let dev = self.writer.get_or_init(|| BlockDev::open(self.index, &d.path, false).ok());
+        let dev = dev.as_ref().ok_or(Errno::ENXIO)?;
+        if dev.is_readonly() {
+            return Err(Errno::EROFS);
+        }
+        if crate::fs::ext2::is_mounted(&dev.name) {
+            return Err(Errno::EBUSY);
+        }
+        if off >= dev.size() {
+            return Err(Errno::ENOSPC);
+        }
+        let n = buf.len().min((dev.size() - off).min(1 << 20) as usize);
+        dev.write(off, buf[..n].to_vec())?;
+        Ok(n)
     }
 
     fn fs(&self) -> crate::fs::mount::FsRef {

@@ -1,6 +1,7 @@
 //! devfs: the device nodes — `console`, `tty`, `null`, `zero`, `random`, `urandom`, the links
-//! `fd`, `stdin`, `stdout`, `stderr` into /proc/self/fd, and the
-//! disks `vkd0`, `vkd1`, … (block devices, see `bcache`) — in one directory, mounted on /dev at
+//! `fd`, `stdin`, `stdout`, `stderr` into /proc/self/fd, the
+//! disks `vkd0`, `vkd1`, … (block devices, see `bcache`), `loop-control` and the loop devices
+//! `loopN` that exist (fs/loopdev.rs) — in one directory, mounted on /dev at
 //! boot.
 //!
 //! The console is the kernel's console tty ([`crate::kern::tty`]); `tty` is the caller's
@@ -246,12 +247,24 @@ impl Vnode for DevDir {
         VType::Dir
     }
 
+    /// The root also has the loop devices that exist now (`loopN`, fs/loopdev.rs).
     fn lookup(&self, name: &[u8]) -> Result<VnodeRef, Errno> {
-        self.entries.iter().find(|(n, _)| n.as_bytes() == name).map(|(_, v)| Arc::clone(v)).ok_or(Errno::ENOENT)
+        if let Some((_, v)) = self.entries.iter().find(|(n, _)| n.as_bytes() == name) {
+            return Ok(Arc::clone(v));
+        }
+        let fs = Arc::clone(&self.fs) as FsRef;
+        (self.ino == 1).then(|| crate::fs::loopdev::lookup(&fs, DEVFS_DEV, name)).flatten().ok_or(Errno::ENOENT)
     }
 
     fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
-        Ok(self.entries.iter().enumerate().map(|(i, (n, v))| DirEntry { ino: v.ino(), name: n.as_bytes().to_vec(), vtype: v.vtype(), off: i as u64 + 1 }).collect())
+        let mut v: Vec<DirEntry> = self.entries.iter().enumerate().map(|(i, (n, v))| DirEntry { ino: v.ino(), name: n.as_bytes().to_vec(), vtype: v.vtype(), off: i as u64 + 1 }).collect();
+        if self.ino == 1 {
+            for (name, ino) in crate::fs::loopdev::names() {
+                let off = v.len() as u64 + 1;
+                v.push(DirEntry { ino, name, vtype: VType::Blk, off });
+            }
+        }
+        Ok(v)
     }
 
     fn fs(&self) -> FsRef {
@@ -293,6 +306,8 @@ pub fn new() -> VnodeRef {
             entries.push((crate::fs::bcache::VKD_NAMES[i], Arc::new(crate::fs::bcache::DiskNode::new(Arc::clone(&fs) as FsRef, i, DEVFS_DEV, ino)) as VnodeRef));
         }
     }
+    let ino = entries.len() as u64 + 2;
+    entries.push(("loop-control", crate::fs::loopdev::control_node(Arc::clone(&fs) as FsRef, DEVFS_DEV, ino)));
     // Mount points: devpts at boot on /dev/pts, a tmpfs on /dev/shm (shm_open(3)).
     for name in ["pts", "shm"] {
         let ino = entries.len() as u64 + 2;

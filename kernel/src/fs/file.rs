@@ -50,6 +50,9 @@ pub struct File {
 
 impl Drop for File {
     fn drop(&mut self) {
+        if self.flags() & O_PATH == 0 {
+            self.vnode.closed();
+        }
         if self.writer
             && let Some(m) = self.mount()
         {
@@ -77,6 +80,9 @@ impl File {
     /// An open file that is no writer of a mount: a pipe, a descriptor of no path, or one
     /// opened for reading only. Files opened by path for writing come from [`File::open`].
     pub fn new(vnode: VnodeRef, path: Option<NamePath>, flags: u32) -> Arc<File> {
+        if flags & O_PATH == 0 {
+            vnode.opened();
+        }
         Arc::new(File { vnode, path, flags: AtomicU32::new(flags & !O_CLOEXEC), offset: SpinLock::new("file_offset", 0), writer: false })
     }
 
@@ -91,6 +97,7 @@ impl File {
         }
         if flags & O_PATH == 0 {
             crate::fs::inotify::child_event(path.parent(), path.name(), &vnode, crate::fs::inotify::IN_OPEN);
+            vnode.opened();
         }
         let f = File { vnode, path: Some(path), flags: AtomicU32::new(flags & !O_CLOEXEC), offset: SpinLock::new("file_offset", 0), writer };
         Ok(Arc::new(f))

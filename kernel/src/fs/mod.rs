@@ -24,10 +24,13 @@
 //! | `inotify.rs` | inotify instances, watches and the VFS's events                          |
 //! | `memfd.rs`  | memfd_create's anonymous tmpfs files and their seals                     |
 //! | `bcache.rs` | block devices (vkdN, io-thread I/O) and the write-back buffer cache      |
+//! | `blockdev.rs` | the `BlockIo` trait (disk image or loop file) and the block ioctls     |
+//! | `loopdev.rs` | loop devices: /dev/loop-control, /dev/loopN over an open file          |
 //! | `ext2/`     | ext2, read and write (the root image)                                   |
 
 pub mod anon;
 pub mod bcache;
+pub mod blockdev;
 pub mod devfs;
 pub mod devpts;
 pub mod epoll;
@@ -37,6 +40,7 @@ pub mod fifo;
 pub mod file;
 pub mod hostfs;
 pub mod inotify;
+pub mod loopdev;
 pub mod lock;
 pub mod memfd;
 pub mod mount;

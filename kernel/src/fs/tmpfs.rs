@@ -526,6 +526,78 @@ impl Vnode for TmpNode {
         Ok(())
     }
 
+    /// Mode 0 and FALLOC_FL_KEEP_SIZE give the range pages (ENOSPC, with none added, when
+    /// memory runs out or would); PUNCH_HOLE | KEEP_SIZE frees its whole pages and zeroes the rest.
+    fn fallocate(&self, mode: u32, off: u64, len: u64) -> Result<(), Errno> {
+        use linux_raw_sys::general::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
+        let Kind::File(d) = &self.kind else {
+            return Err(if self.is_dir() { Errno::EISDIR } else { Errno::ENODEV });
+        };
+        if mode & !(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE) != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let end = off.checked_add(len).filter(|&e| i64::try_from(e).is_ok()).ok_or(Errno::EFBIG)?;
+        let pm = physmem::get().ok_or(Errno::EIO)?;
+        let mut data = d.lock();
+        if mode & FALLOC_FL_PUNCH_HOLE != 0 {
+            let end = end.min(data.size);
+            if off < end {
+                let head = off / PAGE;
+                let mut first_full = head;
+                if !off.is_multiple_of(PAGE) || end < (head + 1) * PAGE {
+                    if let Some(&pa) = data.pages.get(&head) {
+                        pm.zero(pa + off % PAGE, usize::try_from((end - head * PAGE).min(PAGE) - off % PAGE).unwrap_or(0));
+                    }
+                    first_full = head + 1;
+                }
+                let tail = end / PAGE;
+                if !end.is_multiple_of(PAGE) && tail >= first_full
+                    && let Some(&pa) = data.pages.get(&tail)
+                {
+                    pm.zero(pa, usize::try_from(end % PAGE).unwrap_or(0));
+                }
+                let gone: Vec<u64> = data.pages.range(first_full..tail.max(first_full)).map(|(&k, _)| k).collect();
+                for k in gone {
+                    if let Some(pa) = data.pages.remove(&k) {
+                        pm.page_unref(pa);
+                        self.fs.pages.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        } else {
+            // More pages than are free, even if every page it has is in the range: ENOSPC
+            // at once rather than taking all of memory first.
+            let (first, last) = (off / PAGE, end.div_ceil(PAGE));
+            if (last - first).saturating_sub(data.pages.len() as u64) > pm.free_pages() {
+                return Err(Errno::ENOSPC);
+            }
+            let mut added = Vec::new();
+            for idx in first..last {
+                if data.pages.contains_key(&idx) {
+                    continue;
+                }
+                let Some(pa) = pm.alloc_zeroed(0, pgflags::KERNEL) else {
+                    for k in added {
+                        if let Some(pa) = data.pages.remove(&k) {
+                            pm.page_unref(pa);
+                            self.fs.pages.fetch_sub(1, Ordering::Relaxed);
+                        }
+                    }
+                    return Err(Errno::ENOSPC);
+                };
+                self.fs.pages.fetch_add(1, Ordering::Relaxed);
+                data.pages.insert(idx, pa);
+                added.push(idx);
+            }
+            if mode & FALLOC_FL_KEEP_SIZE == 0 {
+                data.size = data.size.max(end);
+            }
+        }
+        drop(data);
+        self.touch();
+        Ok(())
+    }
+
     fn setattr(&self, a: &SetAttr) -> Result<(), Errno> {
         let mut m = self.meta.lock();
         if let Some(mode) = a.mode {

@@ -434,6 +434,18 @@ pub trait Vnode: Send + Sync + Debug {
     /// bits): procfs refuses another user's /proc/PID/maps (EACCES), as Linux's
     /// ptrace_may_access does, and writing a setting the caller may not write (root
     /// included: sysctl's own permission check).
+    /// An open file of it was made (not O_PATH): a loop device counts its users.
+    fn opened(&self) {}
+
+    /// An open file of it went away (its last reference; paired with [`Vnode::opened`]).
+    fn closed(&self) {}
+
+    /// fallocate(2) on a regular file (fs/vnops.rs checked the mode and range): allocate
+    /// or punch `[off, off + len)`. EOPNOTSUPP unless the file system does it.
+    fn fallocate(&self, _mode: u32, _off: u64, _len: u64) -> Result<(), Errno> {
+        Err(Errno::EOPNOTSUPP)
+    }
+
     fn may_open(&self, _flags: u32) -> Result<(), Errno> {
         Ok(())
     }

@@ -502,6 +502,16 @@ pub fn truncate(cred: &Cred, t: Target<'_>, len: u64, by_path: bool) -> Result<(
     }
 }
 
+/// fallocate(2) on a regular file (sys/fallocate.rs checked the descriptor and the mode):
+/// EROFS on a read-only mount, then the file system's work; a change tells inotify
+/// (IN_MODIFY) and drops the set-id bits as a write does.
+pub fn fallocate(cred: &Cred, t: Target<'_>, mode: u32, off: u64, len: u64) -> Result<(), Errno> {
+    let _w = mount::want_write(t.mount)?;
+    t.vnode.fallocate(mode, off, len)?;
+    inotify::event(t.vnode, inotify::IN_MODIFY, 0, b"");
+    remove_privs(cred, t.vnode)
+}
+
 /// After a write or truncate by `cred`: a caller without CAP_FSETID clears the setuid bit
 /// and a setgid bit that should go (Linux's file_remove_privs).
 pub fn remove_privs(cred: &Cred, v: &VnodeRef) -> Result<(), Errno> {
@@ -524,7 +534,11 @@ pub fn accessed(f: &File) {
     }
 }
 
-/// Write back the file system `v` is on (fsync(2), fdatasync(2), syncfs(2)).
+/// Write back the file system `v` is on (fsync(2), fdatasync(2), syncfs(2)); for a block
+/// device, what it wrote (the disk image, a loop device's file).
 pub fn fsync(v: &dyn Vnode) -> Result<(), Errno> {
+    if let Some(r) = crate::fs::blockdev::flush(v) {
+        return r;
+    }
     v.fs().sync()
 }

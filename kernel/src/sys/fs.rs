@@ -373,7 +373,11 @@ pub fn sys_lseek(ctx: &mut Ctx<'_>) -> SysResult {
     let base: i64 = match ctx.int(2) {
         0 => 0,
         1 => i64::try_from(*f.offset.lock()).map_err(|_| Errno::EOVERFLOW)?,
-        2 => i64::try_from(f.vnode.attr()?.size).map_err(|_| Errno::EOVERFLOW)?,
+        // A block device's end is its size (its stat shows none).
+        2 => match crate::fs::blockdev::size_of(&f.vnode) {
+            Some(size) => i64::try_from(size?).map_err(|_| Errno::EOVERFLOW)?,
+            None => i64::try_from(f.vnode.attr()?.size).map_err(|_| Errno::EOVERFLOW)?,
+        },
         // SEEK_DATA, SEEK_HOLE: no file here records holes, so the data is all of it and
         // the one hole is at the end; ENXIO at or past the end (or before the start).
         w @ (SEEK_DATA | SEEK_HOLE) => {
@@ -564,6 +568,10 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
             return Ok(0);
         }
         _ => {}
+    }
+    // Block devices, loop devices and loop-control (fs/blockdev.rs, fs/loopdev.rs).
+    if let Some(r) = crate::fs::blockdev::ioctl(ctx, &f, ctx.uint(1)) {
+        return r;
     }
     // Interface queries (netdevice(7)) on a socket.
     if f.vnode.vtype() == VType::Sock

@@ -19,6 +19,7 @@
 //! | `socket.rs`| socket, socketpair, bind, listen, accept, connect, names, options  |
 //! | `socket_msg.rs` | send/recv and their msg forms (iovecs, SCM_RIGHTS, SCM_CREDENTIALS) |
 //! | `fadvise.rs` | fadvise64: advice checked, then nothing to do (no page cache)   |
+//! | `fallocate.rs` | fallocate: modes checked as Linux, then ext2's or tmpfs's work  |
 //! | `klog.rs`  | syslog(2): the kernel's message buffer for dmesg                   |
 //! | `prio.rs`  | getpriority, setpriority (nice values)                             |
 //! | `ptrace.rs`| ptrace requests, process_vm_readv/writev                           |
@@ -30,6 +31,7 @@ pub mod cred;
 pub mod epoll;
 pub mod eventfiles;
 pub mod fadvise;
+pub mod fallocate;
 pub mod fs;
 pub mod fsflags;
 pub mod fsinfo;
@@ -109,7 +111,7 @@ table! {
     13 => rt_sigaction, signal::sys_rt_sigaction, Full;
     14 => rt_sigprocmask, signal::sys_rt_sigprocmask, Full;
     15 => rt_sigreturn, signal::sys_rt_sigreturn, Full;
-    16 => ioctl, fs::sys_ioctl, Partial("terminal size and termios queries on the console");
+    16 => ioctl, fs::sys_ioctl, Partial("terminals (termios, sizes, job control), sockets, block and loop devices (fs/blockdev.rs, fs/loopdev.rs)");
     17 => pread64, fs::sys_pread64, Full;
     18 => pwrite64, fs::sys_pwrite64, Full;
     19 => readv, fs::sys_readv, Full;
@@ -181,6 +183,7 @@ table! {
     140 => getpriority, prio::sys_getpriority, Partial("kept and reported; the scheduler does not weigh it");
     103 => syslog, klog::sys_syslog, Partial("READ_ALL, READ_CLEAR, CLEAR, SIZE_BUFFER; no blocking READ or console levels (EINVAL)");
     221 => fadvise64, fadvise::sys_fadvise64, Full;
+    285 => fallocate, fallocate::sys_fallocate, Partial("allocate and punch holes on ext2 and tmpfs; other modes EOPNOTSUPP");
     141 => setpriority, prio::sys_setpriority, Partial("kept and reported; the scheduler does not weigh it");
     170 => sethostname, proc::sys_sethostname, Full;
     100 => times, time::sys_times, Full;

@@ -1,6 +1,7 @@
 //! mount(2) and umount2(2).
 //!
-//! mount takes `ext2` from a disk node (`mount -t ext2 /dev/vkd1 /mnt`) and the kernel's own
+//! mount takes `ext2` from a disk node (`mount -t ext2 /dev/vkd1 /mnt`) or a bound loop
+//! device (`/dev/loopN`, fs/loopdev.rs: `mount -o loop`) and the kernel's own
 //! file systems (`tmpfs`, `proc`, `devfs`/`devtmpfs`: a new instance), with the per-mount
 //! flags MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_NOATIME, MS_NODIRATIME and the
 //! access-time modes (fs/mount.rs enforces them). MS_REMOUNT changes those flags of a mount
@@ -32,6 +33,14 @@ fn mount_ext2(ctx: &Ctx<'_>, source: &[u8], readonly: bool) -> Result<VnodeRef, 
     let v = lookup_at(ctx, AT_FDCWD, source, true)?.vnode().clone();
     if v.vtype() != VType::Blk {
         return Err(Errno::ENOTBLK);
+    }
+    if let Some(dev) = crate::fs::loopdev::block_dev(&v) {
+        let dev = dev?;
+        let name = dev.name.clone();
+        return ext2::mount(dev, readonly).map_err(|why| {
+            kprintf!("{name}: mount: {why}\n");
+            if why == "already mounted" { Errno::EBUSY } else { Errno::EINVAL }
+        });
     }
     let index = DiskNode::index_of_rdev(v.attr()?.rdev).ok_or(Errno::ENXIO)?;
     let disk = crate::kern::init_main::boot_args().disks.get(index).ok_or(Errno::ENXIO)?;

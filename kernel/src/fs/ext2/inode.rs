@@ -170,11 +170,11 @@ impl Fs {
         self.sb.bsize / 4
     }
 
-    /// The disk block of logical block `lblk` of `ip` (None: a hole). With `alloc`, holes are
-    /// filled (and indirect blocks made); `ip` is changed and the caller writes it.
-    pub fn bmap(&self, ip: &mut Inode, lblk: u64, alloc: bool) -> Result<Option<u64>, Errno> {
+    /// Where logical block `lblk` is mapped: the inode's slot, then the index in each
+    /// indirect block on the way (EFBIG past the triple indirect block's reach).
+    pub(super) fn map_path(&self, lblk: u64) -> Result<(usize, Vec<u64>), Errno> {
         let p = self.ptrs_per_block();
-        let (slot, path): (usize, Vec<u64>) = if lblk < NDIR as u64 {
+        Ok(if lblk < NDIR as u64 {
             (usize_of(lblk), vec![])
         } else if lblk - (NDIR as u64) < p {
             (IND, vec![lblk - NDIR as u64])
@@ -187,7 +187,13 @@ impl Fs {
                 return Err(Errno::EFBIG);
             }
             (TIND, vec![r / (p * p), (r / p) % p, r % p])
-        };
+        })
+    }
+
+    /// The disk block of logical block `lblk` of `ip` (None: a hole). With `alloc`, holes are
+    /// filled (and indirect blocks made); `ip` is changed and the caller writes it.
+    pub fn bmap(&self, ip: &mut Inode, lblk: u64, alloc: bool) -> Result<Option<u64>, Errno> {
+        let (slot, path) = self.map_path(lblk)?;
         let goal = self.goal_for(ip);
         let mut cur = ip.block[slot];
         if cur == 0 {

@@ -60,6 +60,7 @@
 
 mod alloc;
 mod dir;
+mod falloc;
 mod fs;
 mod inode;
 mod le;
@@ -83,18 +84,18 @@ use crate::kprintf;
 static MOUNTED: SpinLock<Vec<Arc<Ext2Fs>>> = SpinLock::new("ext2_mounts", Vec::new());
 static SYNC_HOOK: Once = Once::new();
 
-/// st_dev of the file system on vkd`index` (major 254, as Linux's virtio disks).
-pub fn dev_number(index: usize) -> u64 {
-    (254 << 8) | index as u64
+/// Whether an ext2 file system on the block device `name` (vkdN, loopN) is mounted.
+pub fn is_mounted(name: &str) -> bool {
+    MOUNTED.lock().iter().any(|m| m.name == name)
 }
 
 /// Mount the ext2 file system on `dev` (read-only if asked or if it has features vk cannot
 /// write); its root directory.
 pub fn mount(dev: Arc<BlockDev>, readonly: bool) -> Result<VnodeRef, String> {
-    if MOUNTED.lock().iter().any(|m| m.name == dev.name) {
+    if is_mounted(&dev.name) {
         return Err("already mounted".into());
     }
-    let index = dev.index;
+    let rdev = dev.rdev;
     if dev.is_readonly() && !readonly {
         kprintf!("{}: the image is not writable: mounting read-only\n", dev.name);
     }
@@ -103,14 +104,16 @@ pub fn mount(dev: Arc<BlockDev>, readonly: bool) -> Result<VnodeRef, String> {
     if let Some(why) = &fs.sb.ro_reason {
         kprintf!("{}: ext2: {why}: mounted read-only\n", fs.name);
     }
-    let e = Ext2Fs::new(fs, dev_number(index));
+    let e = Ext2Fs::new(fs, rdev);
     MOUNTED.lock().push(Arc::clone(&e));
     SYNC_HOOK.call_once(|| crate::kern::syncer::register(sync_all));
     Ok(e.root())
 }
 
+/// The mounted file systems, the last mounted first: one on a loop device is written back
+/// before the file system its backing file is on.
 fn mounted() -> Vec<Arc<Ext2Fs>> {
-    MOUNTED.lock().clone()
+    MOUNTED.lock().iter().rev().cloned().collect()
 }
 
 /// Write back every mounted ext2 file system (the syncer's hook; sync(2)).

@@ -213,6 +213,8 @@ impl FileSystem for Ext2Fs {
 
     fn unmount(&self) -> Result<(), Errno> {
         super::forget(self.dev);
-        Ext2Fs::sync(self, true)
+        let r = Ext2Fs::sync(self, true);
+        self.fs.cache.dev().release();
+        r
     }
 }

@@ -217,3 +217,51 @@ fn threads_change_one_file_system_at_once() {
     fsck_clean(&img);
     let _ = std::fs::remove_file(&img);
 }
+
+/// fallocate: mode 0 allocates zeroed blocks through the indirect blocks and grows the size;
+/// KEEP_SIZE does not grow it (nor allocate past it); a punched hole frees whole blocks,
+/// zeroes partial ones and reads back zeros; ENOSPC leaves the size; e2fsck finds it clean.
+#[test]
+fn fallocate_allocates_and_punches() {
+    use linux_raw_sys::general::{FALLOC_FL_KEEP_SIZE as KEEP, FALLOC_FL_PUNCH_HOLE as PUNCH};
+    let Some(img) = mkfs("falloc", &["-b", "1024"]) else { return };
+    let (fs, root) = mount(&img);
+    let f = root.create(b"f", 0o644, 0, 0).unwrap();
+    let blocks = |f: &VnodeRef| f.attr().unwrap().blocks * 512;
+    // 300 KiB: direct, single and double indirect blocks.
+    f.fallocate(0, 0, 300 << 10).unwrap();
+    assert_eq!(f.attr().unwrap().size, 300 << 10);
+    assert!(blocks(&f) >= 300 << 10);
+    let mut back = vec![1u8; 300 << 10];
+    assert_eq!(f.read_at(0, &mut back).unwrap(), 300 << 10);
+    assert!(back.iter().all(|&b| b == 0));
+    let before = blocks(&f);
+    f.fallocate(KEEP, 300 << 10, 100 << 10).unwrap();
+    assert_eq!((f.attr().unwrap().size, blocks(&f)), (300 << 10, before));
+    // Punch: whole blocks go, a partial block is zeroed.
+    let xs = vec![b'x'; 300 << 10];
+    assert_eq!(f.write_at(0, &xs).unwrap(), xs.len());
+    f.fallocate(PUNCH | KEEP, 1000, 200 << 10).unwrap();
+    assert_eq!(f.attr().unwrap().size, 300 << 10);
+    assert!(blocks(&f) < before - (190 << 10), "{} of {before}", blocks(&f));
+    assert_eq!(f.read_at(0, &mut back).unwrap(), 300 << 10);
+    let end = 1000 + (200 << 10);
+    assert!(back[..1000].iter().all(|&b| b == b'x') && back[end..].iter().all(|&b| b == b'x'));
+    assert!(back[1000..end].iter().all(|&b| b == 0));
+    assert_eq!(f.write_at(5000, b"again").unwrap(), 5);
+    assert_eq!(f.fallocate(0x10, 0, 1).unwrap_err(), Errno::EOPNOTSUPP);
+    // More than the file system holds: ENOSPC, the size as it was.
+    let g = root.create(b"g", 0o644, 0, 0).unwrap();
+    assert_eq!(g.fallocate(0, 0, 64 << 20).unwrap_err(), Errno::ENOSPC);
+    assert_eq!(g.attr().unwrap().size, 0);
+    // As many data blocks as are free: the indirect blocks do not fit, so it fails part way
+    // and gives back what it took.
+    let free = fs.fs.meta.lock().sb.free_blocks();
+    assert_eq!(g.fallocate(0, 0, free * 1024).unwrap_err(), Errno::ENOSPC);
+    assert_eq!((g.attr().unwrap().size, g.attr().unwrap().blocks), (0, 0));
+    assert_eq!(fs.fs.meta.lock().sb.free_blocks(), free);
+    drop((f, g, root));
+    fs.sync(true).unwrap();
+    fsck_clean(&img);
+    let _ = std::fs::remove_file(&img);
+}

@@ -609,6 +609,43 @@ impl Vnode for Ext2Node {
         fs.write_inode(&ip)
     }
 
+    /// Mode 0 and FALLOC_FL_KEEP_SIZE allocate, PUNCH_HOLE | KEEP_SIZE punches (ext2/falloc.rs).
+    fn fallocate(&self, mode: u32, off: u64, len: u64) -> Result<(), Errno> {
+        use linux_raw_sys::general::{FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE};
+        match self.vtype {
+            VType::Reg => {}
+            VType::Dir => return Err(Errno::EISDIR),
+            _ => return Err(Errno::ENODEV),
+        }
+        if mode & !(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE) != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let end = off.checked_add(len).ok_or(Errno::EFBIG)?;
+        if end > self.disk().max_file_bytes() {
+            return Err(Errno::EFBIG);
+        }
+        self.rw()?;
+        let _op = self.fs.op();
+        let _ns = self.fs.ns.read();
+        self.rw()?; // a remount to read-only may have come first
+        let _lock = self.lock.write();
+        let fs = self.disk();
+        let mut ip = fs.read_inode(self.ino)?;
+        let old = (ip.size, ip.blocks);
+        let r = if mode & FALLOC_FL_PUNCH_HOLE != 0 {
+            fs.punch(&mut ip, off, len)
+        } else {
+            fs.allocate(&mut ip, off, len, mode & FALLOC_FL_KEEP_SIZE != 0)
+        };
+        if (ip.size, ip.blocks) != old || mode & FALLOC_FL_PUNCH_HOLE != 0 {
+            let t = now();
+            (ip.mtime, ip.ctime) = (t, t);
+        }
+        Self::note_size(fs, ip.size);
+        fs.write_inode(&ip)?;
+        r
+    }
+
     fn setattr(&self, a: &SetAttr) -> Result<(), Errno> {
         self.rw()?;
         let _op = self.fs.op();

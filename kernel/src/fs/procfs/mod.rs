@@ -3,7 +3,7 @@
 //! ```text
 //!  /proc/self                 → the caller's pid (a symbolic link)
 //!  /proc/thread-self          → PID/task/TID of the calling thread
-//!  /proc/{meminfo,uptime,loadavg,stat,mounts,filesystems,cpuinfo,version}    system.rs
+//!  /proc/{meminfo,uptime,loadavg,stat,mounts,filesystems,cpuinfo,version,partitions} system.rs
 //!  /proc/sys/…                kernel settings, some writable by root            sysctl.rs
 //!  /proc/net/{unix,tcp,udp,…}  sockets: AF_UNIX's own, the host's for the rest      net.rs
 //!  /proc/PID/exe              → the program's path

@@ -1,5 +1,5 @@
 //! The system-wide files of procfs (proc(5)): meminfo, uptime, loadavg, stat, mounts,
-//! filesystems, cpuinfo, version, cmdline.
+//! filesystems, cpuinfo, version, cmdline, partitions (fs/blockdev.rs writes it).
 
 use std::fmt::Write;
 use std::sync::OnceLock;
@@ -23,9 +23,10 @@ pub enum SysFile {
     Cpuinfo,
     Version,
     Cmdline,
+    Partitions,
 }
 
-pub const SYS_FILES: [(&str, SysFile); 9] = [
+pub const SYS_FILES: [(&str, SysFile); 10] = [
     ("meminfo", SysFile::Meminfo),
     ("uptime", SysFile::Uptime),
     ("loadavg", SysFile::Loadavg),
@@ -35,6 +36,7 @@ pub const SYS_FILES: [(&str, SysFile); 9] = [
     ("cpuinfo", SysFile::Cpuinfo),
     ("version", SysFile::Version),
     ("cmdline", SysFile::Cmdline),
+    ("partitions", SysFile::Partitions),
 ];
 
 impl SysFile {
@@ -57,6 +59,7 @@ pub fn text(f: SysFile) -> Vec<u8> {
             format!("{} version {} (vk@vk) (rustc) {}\n", utsname::SYSNAME, utsname::RELEASE, utsname::version()).into_bytes()
         }
         SysFile::Cmdline => cmdline().into_bytes(),
+        SysFile::Partitions => crate::fs::blockdev::partitions().into_bytes(),
     }
 }
 
