@@ -160,6 +160,28 @@ static void test_fork(int fd)
     CHECK(munmap(m, NPAGES * PG) == 0);
 }
 
+/* A hole punched in the file reads as zeros through a mapping made after it. */
+static void test_punch(int fd)
+{
+    unsigned char *m = mmap(NULL, NPAGES * PG, PROT_READ, MAP_PRIVATE, fd, 0);
+    REQUIRE(m != MAP_FAILED);
+    CHECK(matches(m + 6 * PG, 6 * PG, PG));
+    CHECK(munmap(m, NPAGES * PG) == 0);
+    CHECK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 6 * PG, PG) == 0);
+    m = mmap(NULL, NPAGES * PG, PROT_READ, MAP_PRIVATE, fd, 0);
+    REQUIRE(m != MAP_FAILED);
+    int zeros = 1;
+    for (int i = 0; i < PG; i++)
+        zeros &= m[6 * PG + i] == 0;
+    CHECK(zeros);
+    CHECK(matches(m + 7 * PG, 7 * PG, PG));
+    CHECK(munmap(m, NPAGES * PG) == 0);
+    static unsigned char page[PG];
+    for (int i = 0; i < PG; i++)
+        page[i] = pattern(6 * PG + (size_t)i);
+    CHECK(pwrite(fd, page, PG, 6 * PG) == PG);
+}
+
 static sigjmp_buf bus_jmp;
 static void on_bus(int sig)
 {
@@ -252,6 +274,7 @@ int main(int argc, char **argv)
     test_write_shows_until_copied(fd);
     test_stores_stay_private(fd);
     test_fork(fd);
+    test_punch(fd);
     test_truncate(fd);
     if (argc > 2 && strcmp(argv[2], "pressure") == 0)
         test_pressure(dir);

@@ -637,6 +637,13 @@ impl Vnode for Ext2Node {
         } else {
             fs.allocate(&mut ip, off, len, mode & FALLOC_FL_KEEP_SIZE != 0)
         };
+        // A punched range reads as zeros now: its cached pages go (allocated blocks read as
+        // zeros, as the cache's pages past the old end already do).
+        if mode & FALLOC_FL_PUNCH_HOLE != 0
+            && let Some(c) = self.cached()
+        {
+            c.invalidate(off, len);
+        }
         if (ip.size, ip.blocks) != old || mode & FALLOC_FL_PUNCH_HOLE != 0 {
             let t = now();
             (ip.mtime, ip.ctime) = (t, t);
