@@ -227,6 +227,7 @@ table! {
     201 => time, time::sys_time, Full;
     204 => sched_getaffinity, proc::sys_sched_getaffinity, Full;
     202 => futex, thread::sys_futex, Full;
+    449 => futex_waitv, thread::sys_futex_waitv, Full;
     217 => getdents64, fsinfo::sys_getdents64, Full;
     218 => set_tid_address, proc::sys_set_tid_address, Full;
     228 => clock_gettime, time::sys_clock_gettime, Full;
