@@ -70,6 +70,8 @@ impl Drop for File {
             crate::fs::lock::release_all(crate::fs::lock::Owner::Ofd(me));
             crate::fs::lock::release_all(crate::fs::lock::Owner::Flock(me));
         }
+        // Its lease and signal owner (fcntl(2) F_SETLEASE, F_SETOWN).
+        crate::fs::lease::file_closed(std::ptr::from_ref::<File>(self).addr());
     }
 }
 
