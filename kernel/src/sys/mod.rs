@@ -256,7 +256,7 @@ table! {
     273 => set_robust_list, thread::sys_set_robust_list, Full;
     274 => get_robust_list, thread::sys_get_robust_list, Full;
     297 => rt_tgsigqueueinfo, signal::sys_rt_tgsigqueueinfo, Full;
-    302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported; NOFILE, CORE, CPU, NPROC and AS (mmap, brk) are enforced");
+    302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported; NOFILE, CORE, CPU, NPROC, AS (mmap, brk), SIGPENDING (real-time sigqueue) and STACK (sized at exec) are enforced");
     234 => tgkill, signal::sys_tgkill, Full;
     247 => waitid, proc::sys_waitid, Full;
     306 => syncfs, fsops::sys_syncfs, Full;
@@ -319,7 +319,7 @@ table! {
     27 => mincore, mlock::sys_mincore, Partial("resident means resident in the caller's address space (not the page cache)");
     309 => getcpu, proc::sys_getcpu, Full;
     97 => getrlimit, proc::sys_getrlimit, Full;
-    160 => setrlimit, proc::sys_setrlimit, Partial("limits are reported; NOFILE, CORE, CPU, NPROC and AS (mmap, brk) are enforced");
+    160 => setrlimit, proc::sys_setrlimit, Partial("limits are reported; NOFILE, CORE, CPU, NPROC, AS (mmap, brk), SIGPENDING (real-time sigqueue) and STACK (sized at exec) are enforced");
     227 => clock_settime, time::sys_clock_settime, Partial("refused with EPERM even for root: the realtime clock is the host's");
     164 => settimeofday, time::sys_settimeofday, Partial("refused with EPERM even for root: the realtime clock is the host's");
     101 => ptrace, ptrace::sys_ptrace, Partial("no hardware watchpoints or seccomp events; the tracer is a process");
