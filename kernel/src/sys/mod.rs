@@ -22,10 +22,12 @@
 //! | `klog.rs`  | syslog(2): the kernel's message buffer for dmesg                   |
 //! | `prio.rs`  | getpriority, setpriority (nice values)                             |
 //! | `ptrace.rs`| ptrace requests, process_vm_readv/writev                           |
+//! | `affinity.rs` | sched_setaffinity, sched_getaffinity                           |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
 
+pub mod affinity;
 pub mod cred;
 pub mod epoll;
 pub mod eventfiles;
@@ -225,7 +227,8 @@ table! {
     131 => sigaltstack, signal::sys_sigaltstack, Full;
     200 => tkill, signal::sys_tkill, Full;
     201 => time, time::sys_time, Full;
-    204 => sched_getaffinity, proc::sys_sched_getaffinity, Full;
+    203 => sched_setaffinity, affinity::sys_sched_setaffinity, Full;
+    204 => sched_getaffinity, affinity::sys_sched_getaffinity, Full;
     202 => futex, thread::sys_futex, Full;
     449 => futex_waitv, thread::sys_futex_waitv, Full;
     217 => getdents64, fsinfo::sys_getdents64, Full;
