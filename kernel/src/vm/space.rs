@@ -338,6 +338,12 @@ impl AddressSpace {
         self.pt.lock().pages.range(start / PAGE..end.div_ceil(PAGE)).map(|(vpn, _)| vpn * PAGE).collect()
     }
 
+    /// The resident pages of `[start, end)` as (address, physical page, shared copy-on-write),
+    /// in order; nothing is brought in (/proc/PID/pagemap).
+    pub fn resident_ptes(&self, start: u64, end: u64) -> Vec<(u64, u64, bool)> {
+        self.pt.lock().pages.range(start / PAGE..end.div_ceil(PAGE)).map(|(vpn, p)| (vpn * PAGE, p.pa, p.cow)).collect()
+    }
+
     /// The physical page behind `addr` if it is resident now; nothing is brought in (a core
     /// dump reads memory this way, leaving what was never touched a hole).
     pub fn resident_page(&self, addr: u64) -> Option<u64> {
@@ -658,6 +664,7 @@ impl AddressSpace {
                     return Err(FaultError::Io);
                 }
                 let pa = pm.alloc_zeroed(self.owner, pgflags::FILE).ok_or(FaultError::OutOfMemory)?;
+                crate::vm::meminfo::VM_EVENTS.pgmajfault.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let want = file_len.saturating_sub(off).min(PAGE) as usize;
                 if want > 0 {
                     let mut buf = vec![0u8; want];
