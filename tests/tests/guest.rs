@@ -10,7 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_affinity", "t_calls", "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fadvise", "t_fifo", "t_files", "t_fsabi", "t_futexv", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_klog", "t_lease", "t_lock", "t_mount", "t_names", "t_perm", "t_prio", "t_proc", "t_procfs", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc", "t_ptrace_step", "t_ptrace_step_glibc", "t_pty", "t_rename", "t_rlimits", "t_rseq", "t_rust", "t_signal", "t_sockepoll", "t_stress", "t_sysfiles", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vm", "t_vmfiles", "t_xattr",
+    "t_affinity", "t_calls", "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fadvise", "t_fifo", "t_files", "t_fsabi", "t_futexv", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_klog", "t_lease", "t_linktmp", "t_lock", "t_mount", "t_names", "t_perm", "t_prio", "t_proc", "t_procfs", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc", "t_ptrace_step", "t_ptrace_step_glibc", "t_pty", "t_rename", "t_rlimits", "t_rseq", "t_rust", "t_signal", "t_sockepoll", "t_stress", "t_sysfiles", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vm", "t_vmfiles", "t_xattr",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -248,6 +248,12 @@ fn t_vmfiles() {
     check("t_vmfiles");
 }
 
+/// linkat(2) of O_TMPFILE files (AT_EMPTY_PATH, /proc/self/fd with AT_SYMLINK_FOLLOW, O_EXCL).
+#[test]
+fn t_linktmp() {
+    check("t_linktmp");
+}
+
 #[test]
 fn t_lock() {
     check("t_lock");
@@ -258,13 +264,13 @@ fn t_perm() {
     check("t_perm");
 }
 
-/// File permissions on ext2: the root image (its copy of the staged tree, and a scratch
-/// directory under /mnt), with the same answers as natively; e2fsck finds the image clean.
-#[test]
-fn t_perm_ext2() {
-    let want = native_result("t_perm");
-    let img = ImageCopy::new("perm");
-    let args = ["-m", "256m", "-n", "2", "-r", img.path(), "-e", "init=/usr/tests/t_perm", "--", "/mnt"];
+/// A program on ext2: the root image (its copy of the staged tree, and a scratch directory
+/// under /mnt), with the same answers as natively; e2fsck finds the image clean.
+fn on_ext2(name: &str) {
+    let want = native_result(name);
+    let img = ImageCopy::new(name);
+    let init = format!("init=/usr/tests/{name}");
+    let args = ["-m", "256m", "-n", "2", "-r", img.path(), "-e", &init, "--", "/mnt"];
     let mut k = Kernel::start(&args);
     k.close_stdin();
     let st = k.wait_within(PROGRAM_TIMEOUT);
@@ -272,11 +278,23 @@ fn t_perm_ext2() {
     let got = summary(program_output(&console));
     assert!(
         st.code() == Some(0) && got == want && console.contains("Mounting root from ext2"),
-        "t_perm on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
+        "{name} on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
         st.code()
     );
     let (code, out) = img.fsck();
     assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
+}
+
+/// File permissions on ext2.
+#[test]
+fn t_perm_ext2() {
+    on_ext2("t_perm");
+}
+
+/// O_TMPFILE files linked into an ext2 directory (orphans that get a name again).
+#[test]
+fn t_linktmp_ext2() {
+    on_ext2("t_linktmp");
 }
 
 #[test]

@@ -314,7 +314,7 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
         if flags & (file::O_TMPFILE_BIT | O_DIRECTORY | O_CREAT) != file::O_TMPFILE_BIT | O_DIRECTORY || flags & O_ACCMODE == O_RDONLY {
             return Err(Errno::EINVAL);
         }
-        (crate::sys::fsops::open_tmpfile(ctx, dirfd, &path, ctx.uint(3))?, true)
+        (crate::sys::fsops::open_tmpfile(ctx, dirfd, &path, ctx.uint(3), flags)?, true)
     } else if flags & O_CREAT != 0 {
         if flags & O_DIRECTORY != 0 {
             return Err(Errno::EINVAL);
@@ -361,6 +361,7 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     if flags & O_TRUNC != 0 && flags & O_PATH == 0 && vt == VType::Reg && acc != O_RDONLY && !created {
         vnops::truncate(&cred, f.as_ref().into(), 0, false)?;
     }
+    f.set_opener(&cred);
     ctx.p.user().files().lock().alloc(f, flags & O_CLOEXEC != 0, 0).and_then(fd_ret)
 }
 
