@@ -350,6 +350,11 @@ impl AddressSpace {
         self.pt.lock().pages.get(&(addr / PAGE)).map(|pte| pte.pa)
     }
 
+    /// Mappings (vm.max_map_count counts them; vk does not merge neighbours as Linux does).
+    pub fn map_count(&self) -> usize {
+        self.entries.len()
+    }
+
     /// Bytes mapped.
     pub fn vsz(&self) -> u64 {
         self.entries.values().map(|e| e.end - e.start).sum()

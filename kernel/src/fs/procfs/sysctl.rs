@@ -15,6 +15,7 @@
 //!  /proc/sys/fs/file-max        0444  open files the system allows
 //!  /proc/sys/fs/nr_open         0444  the highest RLIMIT_NOFILE
 //!  /proc/sys/fs/lease-break-time 0644 seconds a lease holder has before the kernel breaks it
+//!  /proc/sys/vm/max_map_count   0644  the most mappings a process may have (mmap: ENOMEM)
 //!  /proc/sys/kernel/{shmmax,shmall,shmmni,sem,msgmax,msgmnb,msgmni}  0444  System V IPC's
 //!                                     limits (fixed in vk: Linux's defaults)
 //!  /proc/sys/fs/inotify/{max_queued_events,max_user_instances,max_user_watches}  0444
@@ -41,6 +42,7 @@ pub enum SysDir {
     Random,
     Fs,
     Inotify,
+    Vm,
 }
 
 /// The settings.
@@ -73,6 +75,7 @@ pub enum Ctl {
     InotifyMaxInstances,
     InotifyMaxWatches,
     LeaseBreakTime,
+    MaxMapCount,
 }
 
 /// An entry of a `/proc/sys` directory.
@@ -82,7 +85,7 @@ pub enum Entry {
     Ctl(Ctl),
 }
 
-pub const CTLS: [Ctl; 27] = [
+pub const CTLS: [Ctl; 28] = [
     Ctl::Shmmax,
     Ctl::Shmall,
     Ctl::Shmmni,
@@ -110,8 +113,10 @@ pub const CTLS: [Ctl; 27] = [
     Ctl::FileMax,
     Ctl::NrOpen,
     Ctl::LeaseBreakTime,
+    Ctl::MaxMapCount,
 ];
-pub const DIRS: [SysDir; 8] = [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb, SysDir::Yama, SysDir::Random, SysDir::Fs, SysDir::Inotify];
+pub const DIRS: [SysDir; 9] =
+    [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb, SysDir::Yama, SysDir::Random, SysDir::Fs, SysDir::Inotify, SysDir::Vm];
 
 /// fs.file-max: Linux's default on a machine of this size is in the millions; descriptors
 /// are bounded per process (RLIMIT_NOFILE) and nothing counts them system-wide.
@@ -124,7 +129,9 @@ impl SysDir {
                 ("kernel", Entry::Dir(SysDir::Kernel)),
                 ("debug", Entry::Dir(SysDir::Debug)),
                 ("fs", Entry::Dir(SysDir::Fs)),
+                ("vm", Entry::Dir(SysDir::Vm)),
             ],
+            SysDir::Vm => &[("max_map_count", Entry::Ctl(Ctl::MaxMapCount))],
             SysDir::Kernel => &[
                 ("hostname", Entry::Ctl(Ctl::Hostname)),
                 ("ostype", Entry::Ctl(Ctl::Ostype)),
@@ -188,7 +195,8 @@ impl Ctl {
             | Ctl::CorePattern
             | Ctl::RandomizeVaSpace
             | Ctl::PtraceScope
-            | Ctl::LeaseBreakTime => 0o644,
+            | Ctl::LeaseBreakTime
+            | Ctl::MaxMapCount => 0o644,
             Ctl::Ostype | Ctl::Osrelease | Ctl::PidMax | Ctl::Tainted | Ctl::BootId | Ctl::Uuid | Ctl::FileMax | Ctl::NrOpen => 0o444,
             Ctl::Shmmax
             | Ctl::Shmall
@@ -225,6 +233,9 @@ impl Ctl {
             Ctl::PipeMaxSize => Ok(format!("{}\n", crate::fs::pipe::PIPE_MAX_SIZE.load(std::sync::atomic::Ordering::Relaxed)).into_bytes()),
             Ctl::FileMax => Ok(format!("{FILE_MAX}\n").into_bytes()),
             Ctl::NrOpen => Ok(format!("{}\n", crate::abi::proc::NR_OPEN).into_bytes()),
+            Ctl::MaxMapCount => {
+                Ok(format!("{}\n", crate::sys::mm::MAX_MAP_COUNT.load(std::sync::atomic::Ordering::Relaxed)).into_bytes())
+            }
             Ctl::LeaseBreakTime => {
                 Ok(format!("{}\n", crate::fs::lease::LEASE_BREAK_TIME_S.load(std::sync::atomic::Ordering::Relaxed)).into_bytes())
             }
@@ -283,6 +294,13 @@ impl Ctl {
                 }
                 let pages = usize::try_from(v.div_ceil(4096).max(1)).map_err(|_| Errno::EINVAL)?;
                 crate::fs::pipe::PIPE_MAX_SIZE.store(pages.next_power_of_two() * 4096, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ctl::MaxMapCount => {
+                // proc_dointvec_minmax with a minimum of 0.
+                let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();
+                let v: i32 = text.parse().map_err(|_| Errno::EINVAL)?;
+                let v = u64::try_from(v).map_err(|_| Errno::EINVAL)?;
+                crate::sys::mm::MAX_MAP_COUNT.store(v, std::sync::atomic::Ordering::Relaxed);
             }
             Ctl::LeaseBreakTime => {
                 // proc_dointvec: an int; a negative one never expires, like 0.
