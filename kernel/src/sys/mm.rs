@@ -237,6 +237,28 @@ pub fn sys_madvise(ctx: &mut Ctx<'_>) -> SysResult {
     if !g.fully_mapped(s, e) {
         return Err(Errno::ENOMEM);
     }
+    use crate::vm::inherit::Inherit;
+    match advice {
+        Advice::DontFork => g.inherit.set(s, e, Some(Inherit::DontFork)),
+        Advice::WipeOnFork => {
+            // Private anonymous memory only (EINVAL for a file or shared mapping).
+            let mut a = s;
+            while a < e {
+                let en = g.find(a).ok_or(Errno::ENOMEM)?;
+                if !matches!(en.backing, Backing::Anon) {
+                    return Err(Errno::EINVAL);
+                }
+                a = en.end;
+            }
+            g.inherit.set(s, e, Some(Inherit::WipeOnFork));
+        }
+        // Back to copying: each clears its own kind only.
+        Advice::DoFork | Advice::KeepOnFork => {
+            let kind = if advice == Advice::DoFork { Inherit::DontFork } else { Inherit::WipeOnFork };
+            g.inherit.clear_kind(s, e, kind);
+        }
+        Advice::DontNeed | Advice::Hint => {}
+    }
     Ok(0)
 }
 

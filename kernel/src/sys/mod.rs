@@ -122,7 +122,7 @@ table! {
     24 => sched_yield, proc::sys_sched_yield, Full;
     25 => mremap, mm::sys_mremap, Partial("no MREMAP_DONTUNMAP, no duplicating with old_size 0");
     26 => msync, mm::sys_msync, Full;
-    28 => madvise, mm::sys_madvise, Partial("MADV_DONTNEED drops pages; other advice is accepted and ignored");
+    28 => madvise, mm::sys_madvise, Partial("MADV_DONTNEED drops pages; MADV_DONTFORK/DOFORK and MADV_WIPEONFORK/KEEPONFORK act at fork; other advice is accepted and ignored");
     32 => dup, fs::sys_dup, Full;
     33 => dup2, fs::sys_dup2, Full;
     34 => pause, signal::sys_pause, Full;

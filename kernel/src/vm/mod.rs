@@ -5,7 +5,8 @@
 //! | `space.rs`  | `AddressSpace`: the map, the page table, faults, copy-on-write, fork, its locking |
 //! | `entry.rs`  | map entries and what backs them (anonymous, file, shared object)         |
 //! | `uaccess.rs`| copyin/copyout through the page table and the direct map (EFAULT, never a fault) |
-//! | `meminfo.rs`| physical pages by use (/proc/meminfo, sysinfo)                           |
+//! | `meminfo.rs`| physical pages by use (/proc/meminfo, sysinfo); /proc/vmstat's event counts |
+//! | `inherit.rs`| what fork does with a range: MADV_DONTFORK, MADV_WIPEONFORK              |
 //! | `space_tests.rs` | unit tests of `AddressSpace` on a scratch physical memory, stub operations recorded |
 //!
 //! Physical pages come from `platform::physmem` — the machine's memory, or whatever
@@ -15,6 +16,7 @@
 //! the direct map is the page the guest sees.
 
 pub mod entry;
+pub mod inherit;
 pub mod meminfo;
 pub mod space;
 pub mod uaccess;

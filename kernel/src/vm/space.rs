@@ -196,6 +196,8 @@ pub struct AddressSpace {
     pub stub: Option<Arc<StubSpace>>,
     /// Owner recorded in vm_page (the pid).
     pub owner: u64,
+    /// MADV_DONTFORK and MADV_WIPEONFORK ranges (see [`crate::vm::inherit`]).
+    pub inherit: crate::vm::inherit::InheritMap,
 }
 
 /// An address space under its lock, as processes share it (CLONE_VM).
@@ -221,6 +223,7 @@ impl AddressSpace {
             mmap_base: MMAP_BASE,
             stub: None,
             owner,
+            inherit: crate::vm::inherit::InheritMap::default(),
         }
     }
 
@@ -432,6 +435,7 @@ impl AddressSpace {
         for k in keys {
             self.entries.remove(&k);
         }
+        self.inherit.clear(start, end);
         self.drop_pages(start, end);
     }
 
@@ -766,6 +770,7 @@ impl AddressSpace {
         child.brk_start = self.brk_start;
         child.brk = self.brk;
         child.mmap_base = self.mmap_base;
+        child.inherit = self.inherit.for_child();
         let mut downgrade = Vec::new();
         let pt = self.pt.get_mut();
         let child_pt = child.pt.get_mut();
@@ -776,6 +781,11 @@ impl AddressSpace {
                     Some(x) if addr < x.1.end => x,
                     _ => continue,
                 };
+                // MADV_DONTFORK, MADV_WIPEONFORK: the child gets no page here (none at all,
+                // or zeros on first touch); the parent's stays its own.
+                if self.inherit.at(addr).is_some() {
+                    continue;
+                }
                 e.shared()
             };
             pm.page_ref(pte.pa);
@@ -800,6 +810,9 @@ impl AddressSpace {
             }
             pt.unmap_in_stub(start * PAGE, end * PAGE);
             i += 1;
+        }
+        for (s, e) in self.inherit.ranges_of(crate::vm::inherit::Inherit::DontFork) {
+            child.unmap(s, e);
         }
         child
     }
