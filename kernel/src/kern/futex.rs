@@ -273,7 +273,7 @@ pub fn waitv(p: &UProc, words: &[(u64, u32)], deadline: Option<u64>) -> Result<u
         let mut q = bucket(*key).lock();
         if word.get().load(Ordering::SeqCst) != val {
             drop(q);
-            return unqueue_set(&ws).map_or(Err(Errno::EAGAIN), Ok);
+            return unqueue_set(&ws).ok_or(Errno::EAGAIN);
         }
         q.push_back(Arc::clone(&w));
         drop(q);
@@ -287,7 +287,7 @@ pub fn waitv(p: &UProc, words: &[(u64, u32)], deadline: Option<u64>) -> Result<u
             && now.get().load(Ordering::SeqCst) != val
         {
             drop(located);
-            return unqueue_set(&ws).map_or(Err(Errno::EAGAIN), Ok);
+            return unqueue_set(&ws).ok_or(Errno::EAGAIN);
         }
     }
     drop(located);
@@ -303,14 +303,14 @@ pub fn waitv(p: &UProc, words: &[(u64, u32)], deadline: Option<u64>) -> Result<u
                 let now = platform::time::uptime_ns();
                 if now >= d {
                     drop(g);
-                    return unqueue_set(&ws).map_or(Err(Errno::ETIMEDOUT), Ok);
+                    return unqueue_set(&ws).ok_or(Errno::ETIMEDOUT);
                 }
                 Some(Duration::from_nanos(d - now))
             }
             None => None,
         };
         if tsleep_locked(g, "futexv", SleepOpts { interruptible: true, timeout }) == WakeReason::Interrupted {
-            return unqueue_set(&ws).map_or(Err(Errno::ERESTARTSYS), Ok);
+            return unqueue_set(&ws).ok_or(Errno::ERESTARTSYS);
         }
     }
 }

@@ -111,7 +111,8 @@ pub fn fcntl_lease(ctx: &Ctx<'_>, fd: i32, f: &Arc<File>, cmd: i32) -> SysResult
         F_GETLEASE, F_GETOWN, F_GETOWN_EX, F_GETSIG, F_OWNER_PGRP, F_OWNER_PID, F_OWNER_TID, F_SETLEASE, F_SETOWN,
         F_SETOWN_EX, F_SETSIG, FOwnerEx,
     };
-    let ret = |v: i32| Ok(usize::try_from(v).unwrap_or_else(|_| i64::from(v).cast_unsigned() as usize));
+    // A negative value (a process group) goes back as the two's complement in rax.
+    let ret = |v: i32| usize::try_from(i64::from(v).cast_unsigned()).map_err(|_| Errno::EINVAL);
     match cmd {
         F_GETLEASE => ret(match lease::get(f) {
             Some(LockType::Read) => i32::from(F_RDLCK),

@@ -90,7 +90,7 @@ pub struct Layout {
 /// The stack mapping for an RLIMIT_STACK of `rlimit` bytes: the limit page aligned, at least
 /// 64 KiB (room for the arguments); an unlimited (or larger) one takes [`STACK_MAX`].
 pub fn stack_size_for(rlimit: u64) -> u64 {
-    (rlimit.min(STACK_MAX).max(STACK_MIN) + PAGE - 1) & !(PAGE - 1)
+    (rlimit.clamp(STACK_MIN, STACK_MAX) + PAGE - 1) & !(PAGE - 1)
 }
 
 /// The most stack vk reserves at exec (an unlimited RLIMIT_STACK, which lets Linux's stack
