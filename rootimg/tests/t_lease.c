@@ -67,6 +67,12 @@ static void test_setlease_checks(void)
     CHECK(fcntl(p[0], F_SETLEASE, F_RDLCK) == -1 && errno == EINVAL);
     close(p[0]);
     close(p[1]);
+    /* An O_PATH descriptor takes none of these commands. */
+    int op = open(path, O_PATH);
+    REQUIRE(op >= 0);
+    CHECK(fcntl(op, F_SETLEASE, F_RDLCK) == -1 && errno == EBADF);
+    CHECK(fcntl(op, F_GETOWN) == -1 && errno == EBADF);
+    close(op);
 
     /* A read lease needs nobody writing, this descriptor included. */
     int rw = open(path, O_RDWR);

@@ -113,6 +113,10 @@ pub fn fcntl_lease(ctx: &Ctx<'_>, fd: i32, f: &Arc<File>, cmd: i32) -> SysResult
     };
     // A negative value (a process group) goes back as the two's complement in rax.
     let ret = |v: i32| usize::try_from(i64::from(v).cast_unsigned()).map_err(|_| Errno::EINVAL);
+    // An O_PATH descriptor takes none of these (fcntl's check_fcntl_cmd).
+    if f.flags() & crate::fs::file::O_PATH != 0 {
+        return Err(Errno::EBADF);
+    }
     match cmd {
         F_GETLEASE => ret(match lease::get(f) {
             Some(LockType::Read) => i32::from(F_RDLCK),
