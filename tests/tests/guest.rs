@@ -10,7 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_calls", "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fadvise", "t_fallocate", "t_fifo", "t_files", "t_fsabi", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_klog", "t_lock", "t_loop", "t_mount", "t_names", "t_pagecache", "t_perm", "t_prio", "t_proc", "t_procfs", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc", "t_ptrace_step", "t_ptrace_step_glibc", "t_pty", "t_rename", "t_rseq", "t_rust", "t_signal", "t_sockepoll", "t_stress", "t_sysfiles", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vdso", "t_vdso_glibc", "t_vm", "t_vmrace", "t_xattr",
+    "t_affinity", "t_calls", "t_clone3", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_fadvise", "t_fallocate", "t_fifo", "t_files", "t_forkadv", "t_fsabi", "t_futexv", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_klog", "t_lease", "t_linktmp", "t_lock", "t_loop", "t_mapcount", "t_mount", "t_names", "t_pagecache", "t_perm", "t_prio", "t_proc", "t_procfs", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc", "t_ptrace_step", "t_ptrace_step_glibc", "t_pty", "t_rename", "t_rlimits", "t_rseq", "t_rust", "t_signal", "t_sockepoll", "t_stress", "t_sysfiles", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vdso", "t_vdso_glibc", "t_vm", "t_vmfiles", "t_vmrace", "t_xattr",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -243,6 +243,54 @@ fn t_ipc() {
     check("t_ipc");
 }
 
+/// futex_waitv(2): argument checks, timeouts, wake-ups by FUTEX_WAKE on any word, signals.
+#[test]
+fn t_futexv() {
+    check("t_futexv");
+}
+
+/// fcntl(2) leases (breaks, signals, lease-break-time) and F_SETOWN(_EX)/F_SETSIG.
+#[test]
+fn t_lease() {
+    check("t_lease");
+}
+
+/// RLIMIT_SIGPENDING (sigqueue's EAGAIN) and RLIMIT_STACK (the stack an exec'd program gets).
+#[test]
+fn t_rlimits() {
+    check("t_rlimits");
+}
+
+/// sched_setaffinity/sched_getaffinity against the vCPUs; getcpu agrees with the mask.
+#[test]
+fn t_affinity() {
+    check("t_affinity");
+}
+
+/// /proc/PID/pagemap, /proc/vmstat and /proc/sysvipc.
+#[test]
+fn t_vmfiles() {
+    check("t_vmfiles");
+}
+
+/// linkat(2) of O_TMPFILE files (AT_EMPTY_PATH, /proc/self/fd with AT_SYMLINK_FOLLOW, O_EXCL).
+#[test]
+fn t_linktmp() {
+    check("t_linktmp");
+}
+
+/// vm.max_map_count: 65530 mappings, then mmap's ENOMEM.
+#[test]
+fn t_mapcount() {
+    check("t_mapcount");
+}
+
+/// madvise's fork advice: MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_DONTFORK, MADV_DOFORK.
+#[test]
+fn t_forkadv() {
+    check("t_forkadv");
+}
+
 #[test]
 fn t_lock() {
     check("t_lock");
@@ -253,13 +301,13 @@ fn t_perm() {
     check("t_perm");
 }
 
-/// File permissions on ext2: the root image (its copy of the staged tree, and a scratch
-/// directory under /mnt), with the same answers as natively; e2fsck finds the image clean.
-#[test]
-fn t_perm_ext2() {
-    let want = native_result("t_perm");
-    let img = ImageCopy::new("perm");
-    let args = ["-m", "256m", "-n", "2", "-r", img.path(), "-e", "init=/usr/tests/t_perm", "--", "/mnt"];
+/// A program on ext2: the root image (its copy of the staged tree, and a scratch directory
+/// under /mnt), with the same answers as natively; e2fsck finds the image clean.
+fn on_ext2(name: &str) {
+    let want = native_result(name);
+    let img = ImageCopy::new(name);
+    let init = format!("init=/usr/tests/{name}");
+    let args = ["-m", "256m", "-n", "2", "-r", img.path(), "-e", &init, "--", "/mnt"];
     let mut k = Kernel::start(&args);
     k.close_stdin();
     let st = k.wait_within(PROGRAM_TIMEOUT);
@@ -267,11 +315,23 @@ fn t_perm_ext2() {
     let got = summary(program_output(&console));
     assert!(
         st.code() == Some(0) && got == want && console.contains("Mounting root from ext2"),
-        "t_perm on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
+        "{name} on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
         st.code()
     );
     let (code, out) = img.fsck();
     assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
+}
+
+/// File permissions on ext2.
+#[test]
+fn t_perm_ext2() {
+    on_ext2("t_perm");
+}
+
+/// O_TMPFILE files linked into an ext2 directory (orphans that get a name again).
+#[test]
+fn t_linktmp_ext2() {
+    on_ext2("t_linktmp");
 }
 
 #[test]

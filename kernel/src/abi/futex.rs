@@ -92,3 +92,20 @@ linux_struct! {
         pub list_op_pending: u64,
     }
 }
+
+linux_struct! {
+    /// `struct futex_waitv` (futex_waitv(2)): one word to wait on, its expected value and its
+    /// FUTEX2_* flags.
+    pub struct FutexWaitv = linux::futex_waitv {
+        pub val: u64,
+        pub uaddr: u64,
+        pub flags: u32,
+        pub __reserved: u32,
+    }
+}
+
+/// futex2's flags: the word's size (only FUTEX2_SIZE_U32 is implemented, as in Linux),
+/// FUTEX2_PRIVATE; FUTEX2_NUMA and FUTEX2_MPOL are EINVAL (a kernel without CONFIG_FUTEX_NUMA).
+pub const FUTEX2_SIZE_MASK: u32 = linux::FUTEX2_SIZE_MASK;
+pub const FUTEX2_SIZE_U32: u32 = linux::FUTEX2_SIZE_U32;
+pub const FUTEX2_PRIVATE: u32 = linux::FUTEX2_PRIVATE;

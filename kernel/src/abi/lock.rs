@@ -35,3 +35,25 @@ pub const LOCK_SH: u32 = linux::LOCK_SH;
 pub const LOCK_EX: u32 = linux::LOCK_EX;
 pub const LOCK_NB: u32 = linux::LOCK_NB;
 pub const LOCK_UN: u32 = linux::LOCK_UN;
+
+// Leases and signal owners (fcntl(2) F_SETLEASE, F_SETOWN, F_SETOWN_EX, F_SETSIG).
+pub const F_SETOWN: i32 = c_int(linux::F_SETOWN);
+pub const F_GETOWN: i32 = c_int(linux::F_GETOWN);
+pub const F_SETSIG: i32 = c_int(linux::F_SETSIG);
+pub const F_GETSIG: i32 = c_int(linux::F_GETSIG);
+pub const F_SETOWN_EX: i32 = c_int(linux::F_SETOWN_EX);
+pub const F_GETOWN_EX: i32 = c_int(linux::F_GETOWN_EX);
+pub const F_SETLEASE: i32 = c_int(linux::F_SETLEASE);
+pub const F_GETLEASE: i32 = c_int(linux::F_GETLEASE);
+pub const F_OWNER_TID: i32 = c_int(linux::F_OWNER_TID);
+pub const F_OWNER_PID: i32 = c_int(linux::F_OWNER_PID);
+pub const F_OWNER_PGRP: i32 = c_int(linux::F_OWNER_PGRP);
+
+linux_struct! {
+    /// `struct f_owner_ex` (F_SETOWN_EX, F_GETOWN_EX): F_OWNER_TID, F_OWNER_PID or
+    /// F_OWNER_PGRP, and the id.
+    pub struct FOwnerEx = linux::f_owner_ex {
+        pub type_: i32,
+        pub pid: i32,
+    }
+}

@@ -129,9 +129,15 @@ pub enum Advice {
     /// MADV_DONTNEED (and MADV_DONTNEED_LOCKED): drop the pages; private ones read back as
     /// zeros or the file.
     DontNeed,
+    /// MADV_DONTFORK, MADV_DOFORK: the range is left out of a forked child, or not.
+    DontFork,
+    DoFork,
+    /// MADV_WIPEONFORK, MADV_KEEPONFORK: a forked child gets the range zero-filled, or a copy.
+    WipeOnFork,
+    KeepOnFork,
     /// Advice Linux takes that changes nothing a program can see here (access patterns,
-    /// fork and dump behaviour, huge pages, KSM, reclaim hints, populate, MADV_FREE, which
-    /// may keep the data).
+    /// dump behaviour, huge pages, KSM, reclaim hints, populate, MADV_FREE, which may keep
+    /// the data).
     Hint,
 }
 
@@ -144,23 +150,23 @@ impl TryFrom<i32> for Advice {
     fn try_from(advice: i32) -> Result<Advice, Errno> {
         const DONTNEED: i32 = c_int(linux::MADV_DONTNEED);
         const DONTNEED_LOCKED: i32 = c_int(linux::MADV_DONTNEED_LOCKED);
-        const HINTS: [u32; 20] = [
+        const DONTFORK: i32 = c_int(linux::MADV_DONTFORK);
+        const DOFORK: i32 = c_int(linux::MADV_DOFORK);
+        const WIPEONFORK: i32 = c_int(linux::MADV_WIPEONFORK);
+        const KEEPONFORK: i32 = c_int(linux::MADV_KEEPONFORK);
+        const HINTS: [u32; 16] = [
             linux::MADV_NORMAL,
             linux::MADV_RANDOM,
             linux::MADV_SEQUENTIAL,
             linux::MADV_WILLNEED,
             linux::MADV_FREE,
             linux::MADV_REMOVE,
-            linux::MADV_DONTFORK,
-            linux::MADV_DOFORK,
             linux::MADV_MERGEABLE,
             linux::MADV_UNMERGEABLE,
             linux::MADV_HUGEPAGE,
             linux::MADV_NOHUGEPAGE,
             linux::MADV_DONTDUMP,
             linux::MADV_DODUMP,
-            linux::MADV_WIPEONFORK,
-            linux::MADV_KEEPONFORK,
             linux::MADV_COLD,
             linux::MADV_PAGEOUT,
             linux::MADV_POPULATE_READ,
@@ -168,6 +174,10 @@ impl TryFrom<i32> for Advice {
         ];
         match advice {
             DONTNEED | DONTNEED_LOCKED => Ok(Advice::DontNeed),
+            DONTFORK => Ok(Advice::DontFork),
+            DOFORK => Ok(Advice::DoFork),
+            WIPEONFORK => Ok(Advice::WipeOnFork),
+            KEEPONFORK => Ok(Advice::KeepOnFork),
             a if u32::try_from(a).is_ok_and(|a| HINTS.contains(&a) || a == linux::MADV_COLLAPSE) => Ok(Advice::Hint),
             _ => Err(Errno::EINVAL),
         }

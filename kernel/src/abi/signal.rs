@@ -181,7 +181,17 @@ linux_struct! {
     }
 }
 
-si_fields!(SiKill, SiRt, SiChld, SiFault);
+linux_struct! {
+    /// `_sigpoll`: SIGIO and F_SETSIG's signal (POLL_* codes): the poll band and the
+    /// descriptor.
+    pub struct SiPoll = linux::__sifields__bindgen_ty_6 {
+        pub _band: i64,
+        pub _fd: i32,
+        pad __pad0: u32,
+    }
+}
+
+si_fields!(SiKill, SiRt, SiChld, SiFault, SiPoll);
 
 impl Siginfo {
     /// A siginfo with signal and code and an empty union.

@@ -281,7 +281,7 @@ mod tests {
         let s = show_syscalls();
         let line = s.lines().find(|l| l.contains("set_mempolicy_home_node")).unwrap_or_else(|| panic!("{s}"));
         assert!(line.trim_start().starts_with("450 ") && line.ends_with(" calls"), "{line}");
-        assert!(s.contains("prlimit64") && s.contains("limits are reported; NOFILE, CORE, CPU, NPROC and AS (mmap, brk) are enforced"), "{s}");
+        assert!(s.contains("prlimit64") && s.contains("limits are reported; NOFILE, CORE, CPU, NPROC, AS (mmap, brk), SIGPENDING"), "{s}");
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct File {
     pub offset: SpinLock<u64>,
     /// It holds write access to its mount (see [`File::open`]).
     writer: bool,
+    /// The credentials open(2) ran with (Linux's f_cred), for linkat(2)'s AT_EMPTY_PATH.
+    opener: std::sync::OnceLock<std::sync::Weak<crate::kern::cred::Cred>>,
 }
 
 impl Drop for File {
@@ -73,17 +75,37 @@ impl Drop for File {
             crate::fs::lock::release_all(crate::fs::lock::Owner::Ofd(me));
             crate::fs::lock::release_all(crate::fs::lock::Owner::Flock(me));
         }
+        // Its lease and signal owner (fcntl(2) F_SETLEASE, F_SETOWN).
+        crate::fs::lease::file_closed(std::ptr::from_ref::<File>(self).addr());
     }
 }
 
 impl File {
+    /// Record the credentials it was opened with (once).
+    pub fn set_opener(&self, cred: &Arc<crate::kern::cred::Cred>) {
+        let _ = self.opener.set(Arc::downgrade(cred));
+    }
+
+    /// Whether it was opened with these very credentials (the same object, as Linux compares
+    /// f_cred with current_cred()).
+    pub fn opened_by(&self, cred: &Arc<crate::kern::cred::Cred>) -> bool {
+        self.opener.get().is_some_and(|w| std::sync::Weak::ptr_eq(w, &Arc::downgrade(cred)))
+    }
+
     /// An open file that is no writer of a mount: a pipe, a descriptor of no path, or one
     /// opened for reading only. Files opened by path for writing come from [`File::open`].
     pub fn new(vnode: VnodeRef, path: Option<NamePath>, flags: u32) -> Arc<File> {
         if flags & O_PATH == 0 {
             vnode.opened();
         }
-        Arc::new(File { vnode, path, flags: AtomicU32::new(flags & !O_CLOEXEC), offset: SpinLock::new("file_offset", 0), writer: false })
+        Arc::new(File {
+            vnode,
+            path,
+            flags: AtomicU32::new(flags & !O_CLOEXEC),
+            offset: SpinLock::new("file_offset", 0),
+            writer: false,
+            opener: std::sync::OnceLock::new(),
+        })
     }
 
     /// Open `vnode`, reached by `path`, with `flags`: a regular file, directory or symbolic link
@@ -99,7 +121,14 @@ impl File {
             crate::fs::inotify::child_event(path.parent(), path.name(), &vnode, crate::fs::inotify::IN_OPEN);
             vnode.opened();
         }
-        let f = File { vnode, path: Some(path), flags: AtomicU32::new(flags & !O_CLOEXEC), offset: SpinLock::new("file_offset", 0), writer };
+        let f = File {
+            vnode,
+            path: Some(path),
+            flags: AtomicU32::new(flags & !O_CLOEXEC),
+            offset: SpinLock::new("file_offset", 0),
+            writer,
+            opener: std::sync::OnceLock::new(),
+        };
         Ok(Arc::new(f))
     }
 

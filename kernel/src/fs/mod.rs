@@ -17,6 +17,7 @@
 //! | `procfs/`   | /proc: processes and the kernel as files                                 |
 //! | `pipe.rs`   | pipes (and pipefs, the file system they belong to)                       |
 //! | `lock.rs`   | advisory locks: POSIX record locks, OFD locks, flock(2)                  |
+//! | `lease.rs`  | leases (F_SETLEASE) and the owner of a file's signals (F_SETOWN)         |
 //! | `fifo.rs`   | named pipes: the pipe of a FIFO inode, fifo(7)'s open rules              |
 //! | `anon.rs`   | anonymous inodes: the file systems of the event files below              |
 //! | `epoll.rs`  | epoll instances: interest lists over the VFS's readiness                 |
@@ -41,6 +42,7 @@ pub mod file;
 pub mod hostfs;
 pub mod inotify;
 pub mod loopdev;
+pub mod lease;
 pub mod lock;
 pub mod memfd;
 pub mod mount;

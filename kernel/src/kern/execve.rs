@@ -31,6 +31,7 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
         owner: tid_of(ctx.p.pid),
         persona,
         no_setid,
+        stack_rlimit: u.rlimits.lock()[linux_raw_sys::general::RLIMIT_STACK as usize].0,
     };
     let mut image = match exec::load(req) {
         Ok(i) => i,

@@ -148,6 +148,7 @@ fn new_thread(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         }
     };
     td.rec.cpu.store(platform::cpu::curcpu(), Ordering::Relaxed);
+    td.set_affinity(ctx.td.affinity()); // inherited, as sched_setaffinity(2) says
     let event = crate::kern::ptrace::on_clone(ctx.td, &td, a.flags, a.exit_signal);
     sched::setrunnable(td.into_arc());
     if let Some(ev) = event {
@@ -264,6 +265,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         }
     };
     td.rec.cpu.store(platform::cpu::curcpu(), Ordering::Relaxed);
+    td.set_affinity(ctx.td.affinity()); // inherited, as sched_setaffinity(2) says
     pu.children.lock().push(child.clone());
     proc::insert(Arc::clone(child.arc()));
     let event = crate::kern::ptrace::on_clone(ctx.td, &td, a.flags, a.exit_signal);

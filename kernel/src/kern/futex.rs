@@ -50,6 +50,24 @@ struct Waiter {
     key: SpinLock<Key>,
     bitset: u32,
     woken: AtomicBool,
+    /// futex_waitv(2): the set this waiter is one entry of; its thread sleeps on the set's
+    /// wait channel, so a wake-up of any entry wakes it.
+    set: Option<Arc<WaitSet>>,
+}
+
+/// The wait channel of one futex_waitv(2) call's waiters (its address is the channel).
+#[derive(Debug)]
+struct WaitSet {
+    _chan: u8,
+}
+
+impl Waiter {
+    fn chan(&self) -> u64 {
+        match &self.set {
+            Some(s) => wchan_of(&**s),
+            None => wchan_of(self),
+        }
+    }
 }
 
 type Queue = VecDeque<Arc<Waiter>>;
@@ -156,7 +174,7 @@ fn take_waiters(q: &mut Queue, key: Key, n: u32, bitset: u32, out: &mut Vec<Arc<
 
 fn wake_all(ws: Vec<Arc<Waiter>>) {
     for w in ws {
-        wakeup(wchan_of(&*w));
+        wakeup(w.chan());
     }
 }
 
@@ -167,7 +185,8 @@ pub fn wait(p: &UProc, addr: u64, val: u32, bitset: u32, deadline: Option<u64>) 
         return Err(Errno::EINVAL);
     }
     let (key, word) = locate(p, addr, false)?;
-    let w = Arc::new(Waiter { key: SpinLock::new("futex_waiter", key), bitset, woken: AtomicBool::new(false) });
+    let w =
+        Arc::new(Waiter { key: SpinLock::new("futex_waiter", key), bitset, woken: AtomicBool::new(false), set: None });
     {
         let mut q = bucket(key).lock();
         if word.get().load(Ordering::SeqCst) != val {
@@ -227,6 +246,85 @@ fn unqueue(w: &Arc<Waiter>, e: Errno) -> Result<usize, Errno> {
         q.retain(|x| !Arc::ptr_eq(x, w));
         return Err(e);
     }
+}
+
+/// The most words one futex_waitv(2) waits on (FUTEX_WAITV_MAX).
+pub const FUTEX_WAITV_MAX: usize = 128;
+
+/// futex_waitv(2): sleep until any word `addr` of `words` (address, expected value) is woken,
+/// the deadline (ns since boot) passes, or a signal comes. EAGAIN when a word no longer holds
+/// its value at the start; otherwise the index of a woken word (the highest one, as Linux's
+/// `futex_unqueue_multiple`, when several were).
+pub fn waitv(p: &UProc, words: &[(u64, u32)], deadline: Option<u64>) -> Result<usize, Errno> {
+    // Every word resolved first (EINVAL for a misaligned one, EFAULT), as Linux takes the keys.
+    let mut located = Vec::with_capacity(words.len());
+    for &(addr, _) in words {
+        located.push(locate(p, addr, false)?);
+    }
+    let set = Arc::new(WaitSet { _chan: 0 });
+    let mut ws: Vec<Arc<Waiter>> = Vec::with_capacity(words.len());
+    for (&(_, val), (key, word)) in words.iter().zip(&located) {
+        let w = Arc::new(Waiter {
+            key: SpinLock::new("futex_waiter", *key),
+            bitset: FUTEX_BITSET_MATCH_ANY,
+            woken: AtomicBool::new(false),
+            set: Some(Arc::clone(&set)),
+        });
+        let mut q = bucket(*key).lock();
+        if word.get().load(Ordering::SeqCst) != val {
+            drop(q);
+            return unqueue_set(&ws).ok_or(Errno::EAGAIN);
+        }
+        q.push_back(Arc::clone(&w));
+        drop(q);
+        ws.push(w);
+    }
+    // A private word's page moved by a copy-on-write store is checked again, as in [`wait`].
+    for (&(addr, val), (key, word)) in words.iter().zip(&located) {
+        if matches!(key, Key::Private { .. })
+            && let Ok((_, now)) = locate(p, addr, false)
+            && now.pa != word.pa
+            && now.get().load(Ordering::SeqCst) != val
+        {
+            drop(located);
+            return unqueue_set(&ws).ok_or(Errno::EAGAIN);
+        }
+    }
+    drop(located);
+    let chan = wchan_of(&*set);
+    loop {
+        let g = sleepq_lock(chan);
+        if ws.iter().any(|w| w.woken.load(Ordering::Acquire)) {
+            drop(g);
+            return unqueue_set(&ws).ok_or(Errno::EAGAIN);
+        }
+        let timeout = match deadline {
+            Some(d) => {
+                let now = platform::time::uptime_ns();
+                if now >= d {
+                    drop(g);
+                    return unqueue_set(&ws).ok_or(Errno::ETIMEDOUT);
+                }
+                Some(Duration::from_nanos(d - now))
+            }
+            None => None,
+        };
+        if tsleep_locked(g, "futexv", SleepOpts { interruptible: true, timeout }) == WakeReason::Interrupted {
+            return unqueue_set(&ws).ok_or(Errno::ERESTARTSYS);
+        }
+    }
+}
+
+/// Take a futex_waitv(2) call's waiters off their queues: the highest index a wake-up took
+/// first, if any.
+fn unqueue_set(ws: &[Arc<Waiter>]) -> Option<usize> {
+    let mut woken = None;
+    for (i, w) in ws.iter().enumerate() {
+        if unqueue(w, Errno::EAGAIN).is_ok() {
+            woken = Some(i);
+        }
+    }
+    woken
 }
 
 /// FUTEX_WAKE(_BITSET): wake up to `n` waiters.
@@ -372,7 +470,8 @@ pub fn exit_robust_list(p: &UProc, tid: u64, head: u64) {
         let g = vm.read();
         uaccess::read(&g, UserPtr::new(head)).ok()
     };
-    let Some(RobustListHead { list: RobustList { next: first }, futex_offset: offset, list_op_pending: pending }) = h else {
+    let Some(RobustListHead { list: RobustList { next: first }, futex_offset: offset, list_op_pending: pending }) = h
+    else {
         return;
     };
     let mut entry = first & !1;

@@ -245,6 +245,7 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
             owner: tid_of(pid),
             persona: Default::default(),
             no_setid: false,
+            stack_rlimit: crate::vm::space::STACK_SIZE,
         })
         .map_err(|e| {
             match e.why {

@@ -15,6 +15,10 @@
 //! Safe points: the idle loop and every `mi_switch` take pending IPIs (debugger break-in,
 //! shutdown, cross-CPU calls) and run expired callouts.
 //!
+//! CPU affinity (sched_setaffinity(2)): a thread is queued only on a CPU its mask allows,
+//! is stolen only by one, and a running thread whose mask no longer allows its CPU moves
+//! to an allowed CPU's queue at its next switch.
+//!
 //! Lock order: a sleep-queue bucket before a run queue; a run queue before `cur`.
 
 use std::collections::VecDeque;
@@ -79,10 +83,24 @@ fn publish_runq_len(c: u32, n: usize) {
     crate::kern::pcpu::pcpu(c).nrun.store(u32::try_from(n).unwrap_or(u32::MAX), Ordering::Relaxed);
 }
 
+/// Whether `td`'s affinity lets it run on CPU `c`.
+fn allowed(td: &Thread, c: u32) -> bool {
+    td.affinity() & (1u64 << c.min(63)) != 0
+}
+
+/// The CPU to queue `td` on: `preferred` when its affinity allows it, else the first CPU
+/// that does.
+fn pick_cpu(td: &Thread, preferred: u32) -> u32 {
+    if allowed(td, preferred) {
+        return preferred;
+    }
+    (0..cpu::ncpus()).find(|&c| allowed(td, c)).unwrap_or(preferred)
+}
+
 /// Queue a thread that became runnable and get a CPU to look at it.
 pub fn setrunnable(td: Arc<Thread>) {
     td.set_state(ThreadState::Runnable);
-    let target = td.last_cpu().min(cpu::ncpus().saturating_sub(1));
+    let target = pick_cpu(&td, td.last_cpu().min(cpu::ncpus().saturating_sub(1)));
     {
         let mut q = CPUS[target as usize].runq.lock();
         q.push_back(td);
@@ -120,6 +138,20 @@ pub fn mi_switch() {
     safe_point(c);
     let cpu_s = &CPUS[c as usize];
     let cur = cpu_s.cur.lock().clone().expect("mi_switch without a current thread");
+    // Its affinity no longer allows this CPU: onto the queue of one it allows.
+    if cur.state() == ThreadState::Running && !cur.is_idle() && !allowed(&cur, c) {
+        let target = pick_cpu(&cur, c);
+        if target != c {
+            cur.set_state(ThreadState::Runnable);
+            cur.rec.cpu.store(target, Ordering::Relaxed);
+            {
+                let mut q = CPUS[target as usize].runq.lock();
+                q.push_back(Arc::clone(&cur));
+                publish_runq_len(target, q.len());
+            }
+            notify(target);
+        }
+    }
     let state = cur.state();
     let next = {
         let mut q = cpu_s.runq.lock();
@@ -294,7 +326,7 @@ fn steal(c: u32) -> bool {
         }
         let stolen = {
             let Some(mut q) = CPUS[other as usize].runq.try_lock() else { continue };
-            let td = q.pop_back();
+            let td = q.iter().rposition(|t| allowed(t, c)).and_then(|i| q.remove(i));
             publish_runq_len(other, q.len());
             td
         };

@@ -235,6 +235,11 @@ impl SigQueue {
         *self = SigQueue::default();
     }
 
+    /// Signals queued with their siginfo (what RLIMIT_SIGPENDING counts).
+    pub fn queued(&self) -> usize {
+        self.infos.len()
+    }
+
     /// Up to `n` queued siginfos from the `off`-th on, in queue order (PTRACE_PEEKSIGINFO).
     pub fn peek(&self, off: usize, n: usize) -> Vec<SigInfo> {
         self.infos.iter().skip(off).take(n).copied().collect()
@@ -377,6 +382,19 @@ pub fn signal_wake(td: &UThread) {
     } else if td.state() == ThreadState::Stopped && crate::kern::ptrace::is_traced(td) {
         crate::kern::ptrace::release_thread(td);
     }
+}
+
+/// Signals queued for the processes and threads of real user `uid` (Linux's per-user
+/// UCOUNT_RLIMIT_SIGPENDING count, taken by a walk).
+pub fn queued_for_user(uid: u32) -> usize {
+    crate::kern::proc::all_user()
+        .into_iter()
+        .filter(|p| p.user().cred().uid == uid)
+        .map(|p| {
+            let own = p.user().sig.lock().pending.queued();
+            own + p.threads().iter().map(|t| t.user().sigstate.sig.lock().pending.queued()).sum::<usize>()
+        })
+        .sum()
 }
 
 /// Send a signal to a process (kill(2)).

@@ -99,6 +99,8 @@ pub struct Thread {
     /// Its [`ThreadState`] (mirrored into `rec.state`).
     state: AtomicU8,
     pub(crate) wake_reason: AtomicU32,
+    /// The CPUs it may run on (sched_setaffinity(2)), bit N for CPU N.
+    affinity: AtomicU64,
     /// A guest thread's user state (None for kernel threads).
     user: Option<UserThread>,
 }
@@ -150,6 +152,7 @@ impl Thread {
             sleep_gen: AtomicU64::new(0),
             state: AtomicU8::new(ThreadState::New.index()),
             wake_reason: AtomicU32::new(0),
+            affinity: AtomicU64::new(u64::MAX),
             user,
         });
         let r = &td.rec;
@@ -213,6 +216,17 @@ impl Thread {
 
     pub fn is_idle(&self) -> bool {
         self.rec.flags.load(Ordering::Relaxed) & tflags::IDLE != 0
+    }
+
+    /// The CPUs it may run on (bit N: CPU N).
+    pub fn affinity(&self) -> u64 {
+        self.affinity.load(Ordering::Relaxed)
+    }
+
+    /// Restrict it to the CPUs of `mask`; the scheduler moves it off any other at its next
+    /// switch.
+    pub fn set_affinity(&self, mask: u64) {
+        self.affinity.store(mask, Ordering::Relaxed);
     }
 
     pub fn last_cpu(&self) -> u32 {

@@ -130,9 +130,20 @@ pub const RLIM_NLIMITS: usize = 16;
 /// RLIM_INFINITY.
 pub const RLIM_INFINITY: u64 = u64::MAX;
 
-/// Linux's default limits: stack 8 MiB, 1024 files, core 0, the rest unlimited.
+/// Linux's `max_threads` for this memory size (fork_init's set_max_threads: a thread's
+/// 16 KiB kernel stack may take at most an eighth of RAM), at least 20.
+pub fn max_threads() -> u64 {
+    const THREAD_SIZE: u64 = 16 << 10;
+    let ram = platform::physmem::get().map_or(0, |pm| pm.size());
+    (ram / (THREAD_SIZE * 8)).clamp(20, 0x3fff_ffff)
+}
+
+/// Linux's default limits: stack 8 MiB, 1024 files, core 0, pending signals half of
+/// max_threads, POSIX message queues 800 KiB, the rest unlimited.
 pub fn default_rlimits() -> [(u64, u64); RLIM_NLIMITS] {
     let mut r = [(RLIM_INFINITY, RLIM_INFINITY); RLIM_NLIMITS];
+    r[11] = (max_threads() / 2, max_threads() / 2); // RLIMIT_SIGPENDING
+    r[12] = (819_200, 819_200); // RLIMIT_MSGQUEUE (MQ_BYTES_MAX)
     r[3] = (8 << 20, RLIM_INFINITY); // RLIMIT_STACK
     r[4] = (0, RLIM_INFINITY); // RLIMIT_CORE
     r[6] = (crate::kern::uproc::PID_MAX as u64, crate::kern::uproc::PID_MAX as u64); // RLIMIT_NPROC

@@ -132,6 +132,7 @@ fn page_fault(ctx: &mut Ctx<'_>, signo: i32, addr: u64, err: u64, trapno: u64) {
     } else {
         Access::Read
     };
+    crate::vm::meminfo::VM_EVENTS.pgfault.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let r = ctx.p.user().vm().read().fault(addr, access);
     match r {
         Ok(_) => {}
@@ -139,6 +140,7 @@ fn page_fault(ctx: &mut Ctx<'_>, signo: i32, addr: u64, err: u64, trapno: u64) {
         Err(FaultError::Protection) => fault_signal(ctx, SIGSEGV, signal::SEGV_ACCERR, addr),
         Err(FaultError::Io) => fault_signal(ctx, SIGBUS, signal::BUS_ADRERR, addr),
         Err(FaultError::OutOfMemory) => {
+            crate::vm::meminfo::VM_EVENTS.oom_kill.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             crate::kprintf!(
                 "pid {} ({}), uid {}: killed: out of physical memory (fault at {:#x})\n",
                 ctx.p.pid,

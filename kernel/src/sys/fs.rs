@@ -314,7 +314,7 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
         if flags & (file::O_TMPFILE_BIT | O_DIRECTORY | O_CREAT) != file::O_TMPFILE_BIT | O_DIRECTORY || flags & O_ACCMODE == O_RDONLY {
             return Err(Errno::EINVAL);
         }
-        (crate::sys::fsops::open_tmpfile(ctx, dirfd, &path, ctx.uint(3))?, true)
+        (crate::sys::fsops::open_tmpfile(ctx, dirfd, &path, ctx.uint(3), flags)?, true)
     } else if flags & O_CREAT != 0 {
         if flags & O_DIRECTORY != 0 {
             return Err(Errno::EINVAL);
@@ -342,6 +342,9 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
         perm::may_open(&cred, &v.attr()?, flags, np.mount().readonly())?;
         v.may_open(flags)?; // procfs: another user's /proc/PID/maps, read-only settings
     }
+    if flags & O_PATH == 0 && vt == VType::Reg {
+        crate::fs::lease::break_lease(v.id(), flags)?; // a conflicting lease gives way first
+    }
     let v = if v.is_tty() && flags & O_PATH == 0 { crate::kern::tty::ctty::on_open(ctx.p, v, flags)? } else { v };
     // A pipe reached through /proc/PID/fd: a new end of it, as the access mode asks.
     let acc = flags & O_ACCMODE;
@@ -358,6 +361,7 @@ pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     if flags & O_TRUNC != 0 && flags & O_PATH == 0 && vt == VType::Reg && acc != O_RDONLY && !created {
         vnops::truncate(&cred, f.as_ref().into(), 0, false)?;
     }
+    f.set_opener(&cred);
     ctx.p.user().files().lock().alloc(f, flags & O_CLOEXEC != 0, 0).and_then(fd_ret)
 }
 
@@ -484,6 +488,18 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>) -> SysResult {
             let f = t.get(fd)?;
             drop(t);
             crate::sys::lock::fcntl_lock(ctx, &f, ctx.int(1))
+        }
+        crate::abi::lock::F_GETLEASE
+        | crate::abi::lock::F_SETLEASE
+        | crate::abi::lock::F_GETOWN
+        | crate::abi::lock::F_SETOWN
+        | crate::abi::lock::F_GETOWN_EX
+        | crate::abi::lock::F_SETOWN_EX
+        | crate::abi::lock::F_GETSIG
+        | crate::abi::lock::F_SETSIG => {
+            let f = t.get(fd)?;
+            drop(t);
+            crate::sys::lock::fcntl_lease(ctx, fd, &f, ctx.int(1))
         }
         F_GETPIPE_SZ | F_SETPIPE_SZ => {
             let f = t.get(fd)?;

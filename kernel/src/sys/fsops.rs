@@ -78,7 +78,35 @@ pub fn open_create(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32, mode: u32
 /// made under a hidden name and unlinked at once (so it has no link and vanishes with its
 /// last descriptor), as memfds are; linking it back into the tree (linkat with
 /// AT_EMPTY_PATH) is not supported. ENOTDIR when `path` is not a directory.
-pub fn open_tmpfile(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32) -> Result<NamePath, Errno> {
+/// O_TMPFILE files that linkat(2) may give a name (opened without O_EXCL): Linux's
+/// I_LINKABLE, by vnode; an entry goes when the file is linked, dead ones when more come.
+static TMPFILE_LINKABLE: platform::sync::SpinLock<
+    Option<std::collections::HashMap<crate::fs::vfs::VnodeId, std::sync::Weak<dyn crate::fs::vfs::Vnode>>>,
+> = platform::sync::SpinLock::new("tmpfile_linkable", None);
+
+fn set_linkable(v: &crate::fs::vfs::VnodeRef) {
+    let mut g = TMPFILE_LINKABLE.lock();
+    let m = g.get_or_insert_with(std::collections::HashMap::new);
+    if m.len() >= 64 {
+        m.retain(|_, w| w.strong_count() > 0);
+    }
+    m.insert(v.id(), Arc::downgrade(v));
+}
+
+/// Whether `v` (no links left) may be linked again, and if so, no longer (I_LINKABLE is
+/// cleared by the link).
+fn take_linkable(v: &crate::fs::vfs::VnodeRef) -> bool {
+    let mut g = TMPFILE_LINKABLE.lock();
+    let Some(m) = g.as_mut() else { return false };
+    match m.get(&v.id()).and_then(std::sync::Weak::upgrade) {
+        Some(w) if Arc::ptr_eq(&w, v) => m.remove(&v.id()).is_some(),
+        _ => false,
+    }
+}
+
+/// open(2) with O_TMPFILE in `path`: a new file made and unlinked at once; with `flags`
+/// lacking O_EXCL it may be linked into a directory later (linkat(2)).
+pub fn open_tmpfile(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32, flags: u32) -> Result<NamePath, Errno> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let dir = crate::sys::fs::lookup_at(ctx, dirfd, path, true)?;
     if dir.vnode().vtype() != crate::fs::vfs::VType::Dir {
@@ -95,6 +123,9 @@ pub fn open_tmpfile(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32) -> Result
         }
         let np = namei::namei(&dir, &name, false)?;
         vnops::unlink(&cred, &dir, &name, false)?;
+        if flags & O_EXCL == 0 {
+            set_linkable(np.vnode());
+        }
         return Ok(np);
     }
 }
@@ -206,15 +237,46 @@ pub fn sys_symlink(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 fn link_at(ctx: &Ctx<'_>, olddir: i32, old: &[u8], newdir: i32, new: &[u8], flags: LinkFlags) -> SysResult {
-    let src = lookup_at(ctx, olddir, old, flags.contains(LinkFlags::SYMLINK_FOLLOW))?;
+    let src = if old.is_empty() {
+        // AT_EMPTY_PATH: the file `olddir` is open on, for whoever opened it with the same
+        // credentials or has CAP_DAC_READ_SEARCH (ENOENT otherwise, as the empty name it then
+        // is: Linux's LOOKUP_LINKAT_EMPTY).
+        if !flags.contains(LinkFlags::EMPTY_PATH) {
+            return Err(Errno::ENOENT);
+        }
+        let f = ctx.p.user().files().lock().get(olddir)?;
+        let me = cred(ctx);
+        if !f.opened_by(&me) && !me.capable(crate::kern::cred::CAP_DAC_READ_SEARCH) {
+            return Err(Errno::ENOENT);
+        }
+        f.path.clone().ok_or(Errno::EXDEV)? // a pipe or socket: on no mount of ours
+    } else {
+        lookup_at(ctx, olddir, old, flags.contains(LinkFlags::SYMLINK_FOLLOW))?
+    };
     let (parent, name) = lookup_parent(ctx, newdir, new)?;
-    vnops::link(&cred(ctx), &src, &parent, &name)?;
+    // vfs_link: a file with no links left is linked only if it is an O_TMPFILE file opened
+    // without O_EXCL, and only once.
+    let orphan = src.vnode().attr()?.nlink == 0;
+    if orphan && (!Arc::ptr_eq(src.mount(), parent.mount()) || !take_linkable(src.vnode())) {
+        return Err(if Arc::ptr_eq(src.mount(), parent.mount()) { Errno::ENOENT } else { Errno::EXDEV });
+    }
+    let r = vnops::link(&cred(ctx), &src, &parent, &name);
+    if r.is_err() && orphan {
+        set_linkable(src.vnode()); // not linked after all: it still may be
+    }
+    r?;
     Ok(0)
 }
 
 pub fn sys_linkat(ctx: &mut Ctx<'_>) -> SysResult {
     let flags = ctx.flags::<LinkFlags>(4)?; // before the names, as Linux
-    let (old, new) = (ctx.path(1)?, ctx.path(3)?);
+    // An empty old name is AT_EMPTY_PATH's (checked in link_at).
+    let old = if flags.contains(LinkFlags::EMPTY_PATH) {
+        ctx.read_cstr(ctx.ptr(1), namei::PATH_MAX)?
+    } else {
+        ctx.path(1)?
+    };
+    let new = ctx.path(3)?;
     link_at(ctx, ctx.fd(0), &old, ctx.fd(2), &new, flags)
 }
 

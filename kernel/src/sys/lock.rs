@@ -1,5 +1,7 @@
 //! File locks from the system call side: fcntl(2)'s F_GETLK, F_SETLK, F_SETLKW and their
-//! F_OFD_* forms, and flock(2). The locks themselves are fs/lock.rs's.
+//! F_OFD_* forms, flock(2), and fcntl(2)'s leases and signal owners (F_SETLEASE, F_GETLEASE,
+//! F_SETOWN(_EX), F_GETOWN(_EX), F_SETSIG, F_GETSIG). The locks themselves are fs/lock.rs's,
+//! the leases fs/lease.rs's.
 
 use std::sync::Arc;
 
@@ -7,6 +9,7 @@ use crate::abi::lock::{
     F_GETLK, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_RDLCK, F_SETLKW, F_UNLCK, F_WRLCK, Flock, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN,
 };
 use crate::fs::file::File;
+use crate::fs::lease::{self, OwnerKind};
 use crate::fs::lock::{self, Lock, LockType, Owner};
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
@@ -100,4 +103,80 @@ pub fn sys_flock(ctx: &mut Ctx<'_>) -> SysResult {
     }
     lock::set(file, want, ty.is_none(), op & LOCK_NB == 0)?;
     Ok(0)
+}
+
+/// fcntl(2)'s lease and signal-owner commands on descriptor `fd`, the open file `f`.
+pub fn fcntl_lease(ctx: &Ctx<'_>, fd: i32, f: &Arc<File>, cmd: i32) -> SysResult {
+    use crate::abi::lock::{
+        F_GETLEASE, F_GETOWN, F_GETOWN_EX, F_GETSIG, F_OWNER_PGRP, F_OWNER_PID, F_OWNER_TID, F_SETLEASE, F_SETOWN,
+        F_SETOWN_EX, F_SETSIG, FOwnerEx,
+    };
+    // A negative value (a process group) goes back as the two's complement in rax.
+    let ret = |v: i32| usize::try_from(i64::from(v).cast_unsigned()).map_err(|_| Errno::EINVAL);
+    // An O_PATH descriptor takes none of these (fcntl's check_fcntl_cmd).
+    if f.flags() & crate::fs::file::O_PATH != 0 {
+        return Err(Errno::EBADF);
+    }
+    match cmd {
+        F_GETLEASE => ret(match lease::get(f) {
+            Some(LockType::Read) => i32::from(F_RDLCK),
+            Some(LockType::Write) => i32::from(F_WRLCK),
+            None => i32::from(F_UNLCK),
+        }),
+        F_SETLEASE => {
+            let ty = match ctx.int(2) {
+                a if a == i32::from(F_RDLCK) => Some(LockType::Read),
+                a if a == i32::from(F_WRLCK) => Some(LockType::Write),
+                a if a == i32::from(F_UNLCK) => None,
+                _ => return Err(Errno::EINVAL),
+            };
+            lease::set(f, fd, ty, &ctx.p.user().cred(), ctx.p.pid)?;
+            Ok(0)
+        }
+        // f_getown: a process group as its negated id.
+        F_GETOWN => {
+            let (kind, id) = lease::owner(f);
+            ret(if kind == OwnerKind::Pgrp { -id } else { id })
+        }
+        F_SETOWN => {
+            let who = ctx.int(2);
+            let (kind, id) = match who {
+                i32::MIN => return Err(Errno::EINVAL),
+                w if w < 0 => (OwnerKind::Pgrp, -w),
+                w => (OwnerKind::Pid, w),
+            };
+            lease::set_owner(f, kind, id, &ctx.p.user().cred())?;
+            Ok(0)
+        }
+        F_GETOWN_EX => {
+            let (kind, id) = lease::owner(f);
+            let type_ = match kind {
+                OwnerKind::Tid => F_OWNER_TID,
+                OwnerKind::Pid => F_OWNER_PID,
+                OwnerKind::Pgrp => F_OWNER_PGRP,
+            };
+            ctx.write(ctx.ptr::<FOwnerEx>(2), &FOwnerEx { type_, pid: id })?;
+            Ok(0)
+        }
+        F_SETOWN_EX => {
+            let o = ctx.read(ctx.ptr::<FOwnerEx>(2))?;
+            let kind = match o.type_ {
+                F_OWNER_TID => OwnerKind::Tid,
+                F_OWNER_PID => OwnerKind::Pid,
+                F_OWNER_PGRP => OwnerKind::Pgrp,
+                _ => return Err(Errno::EINVAL),
+            };
+            if o.pid < 0 {
+                return Err(Errno::EINVAL);
+            }
+            lease::set_owner(f, kind, o.pid, &ctx.p.user().cred())?;
+            Ok(0)
+        }
+        F_GETSIG => ret(lease::sig(f)),
+        F_SETSIG => {
+            lease::set_sig(f, ctx.int(2))?;
+            Ok(0)
+        }
+        _ => Err(Errno::EINVAL),
+    }
 }

@@ -78,6 +78,10 @@ pub fn sys_brk(ctx: &mut Ctx<'_>) -> SysResult {
 
 /// mmap(2). Unknown protection bits are ignored and so are unknown flags (but with
 /// MAP_SHARED_VALIDATE of a file), as Linux does; see [`MapFlags`] for what it refuses.
+/// vm.max_map_count (/proc/sys/vm/max_map_count): the most mappings a process may have
+/// before mmap(2) fails with ENOMEM (Linux's DEFAULT_MAX_MAP_COUNT).
+pub static MAX_MAP_COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(65530);
+
 pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
     let (hint, len, fd, off) = (ctx.arg(0), ctx.arg(1), ctx.fd(4), ctx.arg(5));
     let prot = ctx.flags_lenient::<Prot>(2).vm_bits();
@@ -151,6 +155,10 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
     };
     let vm = ctx.p.user().vm();
     let mut g = vm.write();
+    // do_mmap: too many mappings already.
+    if g.map_count() as u64 > MAX_MAP_COUNT.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(Errno::ENOMEM);
+    }
     let start = if flags.intersects(MapFlags::FIXED | MapFlags::FIXED_NOREPLACE) {
         let (s, e) = range(hint, len)?;
         if s < MMAP_MIN {
@@ -228,6 +236,28 @@ pub fn sys_madvise(ctx: &mut Ctx<'_>) -> SysResult {
     }
     if !g.fully_mapped(s, e) {
         return Err(Errno::ENOMEM);
+    }
+    use crate::vm::inherit::Inherit;
+    match advice {
+        Advice::DontFork => g.inherit.set(s, e, Some(Inherit::DontFork)),
+        Advice::WipeOnFork => {
+            // Private anonymous memory only (EINVAL for a file or shared mapping).
+            let mut a = s;
+            while a < e {
+                let en = g.find(a).ok_or(Errno::ENOMEM)?;
+                if !matches!(en.backing, Backing::Anon) {
+                    return Err(Errno::EINVAL);
+                }
+                a = en.end;
+            }
+            g.inherit.set(s, e, Some(Inherit::WipeOnFork));
+        }
+        // Back to copying: each clears its own kind only.
+        Advice::DoFork | Advice::KeepOnFork => {
+            let kind = if advice == Advice::DoFork { Inherit::DontFork } else { Inherit::WipeOnFork };
+            g.inherit.clear_kind(s, e, kind);
+        }
+        Advice::DontNeed | Advice::Hint => {}
     }
     Ok(0)
 }

@@ -23,10 +23,12 @@
 //! | `klog.rs`  | syslog(2): the kernel's message buffer for dmesg                   |
 //! | `prio.rs`  | getpriority, setpriority (nice values)                             |
 //! | `ptrace.rs`| ptrace requests, process_vm_readv/writev                           |
+//! | `affinity.rs` | sched_setaffinity, sched_getaffinity                           |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
 
+pub mod affinity;
 pub mod cred;
 pub mod epoll;
 pub mod eventfiles;
@@ -97,14 +99,14 @@ use Support::{Full, Partial};
 table! {
     0 => read, fs::sys_read, Full;
     1 => write, fs::sys_write, Full;
-    2 => open, fsops::sys_open, Partial("an O_TMPFILE file cannot be linked into the tree (linkat AT_EMPTY_PATH)");
+    2 => open, fsops::sys_open, Full;
     3 => close, fs::sys_close, Full;
     4 => stat, fsinfo::sys_stat, Full;
     5 => fstat, fsinfo::sys_fstat, Full;
     6 => lstat, fsinfo::sys_lstat, Full;
     7 => poll, poll::sys_poll, Full;
     8 => lseek, fs::sys_lseek, Full;
-    9 => mmap, mm::sys_mmap, Partial("writable shared mappings of files on tmpfs only (hostfs is read-only)");
+    9 => mmap, mm::sys_mmap, Partial("writable shared mappings of files on tmpfs only (hostfs is read-only); vm.max_map_count counts unmerged mappings; MAP_GROWSDOWN does not grow");
     10 => mprotect, mm::sys_mprotect, Full;
     11 => munmap, mm::sys_munmap, Full;
     12 => brk, mm::sys_brk, Full;
@@ -122,7 +124,7 @@ table! {
     24 => sched_yield, proc::sys_sched_yield, Full;
     25 => mremap, mm::sys_mremap, Partial("no MREMAP_DONTUNMAP, no duplicating with old_size 0");
     26 => msync, mm::sys_msync, Full;
-    28 => madvise, mm::sys_madvise, Partial("MADV_DONTNEED drops pages; other advice is accepted and ignored");
+    28 => madvise, mm::sys_madvise, Partial("MADV_DONTNEED drops pages; MADV_DONTFORK/DOFORK and MADV_WIPEONFORK/KEEPONFORK act at fork; other advice is accepted and ignored");
     32 => dup, fs::sys_dup, Full;
     33 => dup2, fs::sys_dup2, Full;
     34 => pause, signal::sys_pause, Full;
@@ -155,7 +157,7 @@ table! {
     61 => wait4, proc::sys_wait4, Partial("rusage has the times only");
     62 => kill, signal::sys_kill, Full;
     63 => uname, proc::sys_uname, Full;
-    72 => fcntl, fs::sys_fcntl, Partial("F_DUPFD, F_GETFD/SETFD, F_GETFL/SETFL, F_ADD_SEALS/F_GET_SEALS, F_GETPIPE_SZ/F_SETPIPE_SZ, record locks (F_GETLK/F_SETLK/F_SETLKW, F_OFD_*); no F_SETOWN/F_GETOWN, leases or notifications");
+    72 => fcntl, fs::sys_fcntl, Partial("F_DUPFD, F_GETFD/SETFD, F_GETFL/SETFL, F_ADD_SEALS/F_GET_SEALS, F_GETPIPE_SZ/F_SETPIPE_SZ, record locks (F_GETLK/F_SETLK/F_SETLKW, F_OFD_*), leases, F_SETOWN(_EX)/F_SETSIG; no O_ASYNC I/O signals, F_NOTIFY");
     74 => fsync, fsops::sys_fsync, Full;
     75 => fdatasync, fsops::sys_fsync, Full;
     76 => truncate, fsops::sys_truncate, Full;
@@ -228,15 +230,17 @@ table! {
     131 => sigaltstack, signal::sys_sigaltstack, Full;
     200 => tkill, signal::sys_tkill, Full;
     201 => time, time::sys_time, Full;
-    204 => sched_getaffinity, proc::sys_sched_getaffinity, Full;
+    203 => sched_setaffinity, affinity::sys_sched_setaffinity, Full;
+    204 => sched_getaffinity, affinity::sys_sched_getaffinity, Full;
     202 => futex, thread::sys_futex, Full;
+    449 => futex_waitv, thread::sys_futex_waitv, Full;
     217 => getdents64, fsinfo::sys_getdents64, Full;
     218 => set_tid_address, proc::sys_set_tid_address, Full;
     228 => clock_gettime, time::sys_clock_gettime, Full;
     229 => clock_getres, time::sys_clock_getres, Full;
     230 => clock_nanosleep, time::sys_clock_nanosleep, Full;
     231 => exit_group, proc::sys_exit_group, Full;
-    257 => openat, fs::sys_openat, Partial("an O_TMPFILE file cannot be linked into the tree (linkat AT_EMPTY_PATH)");
+    257 => openat, fs::sys_openat, Full;
     258 => mkdirat, fsops::sys_mkdirat, Full;
     260 => fchownat, fsops::sys_fchownat, Full;
     262 => newfstatat, fsinfo::sys_newfstatat, Full;
@@ -258,7 +262,7 @@ table! {
     273 => set_robust_list, thread::sys_set_robust_list, Full;
     274 => get_robust_list, thread::sys_get_robust_list, Full;
     297 => rt_tgsigqueueinfo, signal::sys_rt_tgsigqueueinfo, Full;
-    302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported; NOFILE, CORE, CPU, NPROC and AS (mmap, brk) are enforced");
+    302 => prlimit64, proc::sys_prlimit64, Partial("limits are reported; NOFILE, CORE, CPU, NPROC, AS (mmap, brk), SIGPENDING (real-time sigqueue) and STACK (sized at exec) are enforced");
     234 => tgkill, signal::sys_tgkill, Full;
     247 => waitid, proc::sys_waitid, Full;
     306 => syncfs, fsops::sys_syncfs, Full;
@@ -321,7 +325,7 @@ table! {
     27 => mincore, mlock::sys_mincore, Partial("resident means resident in the caller's address space (not the page cache)");
     309 => getcpu, proc::sys_getcpu, Full;
     97 => getrlimit, proc::sys_getrlimit, Full;
-    160 => setrlimit, proc::sys_setrlimit, Partial("limits are reported; NOFILE, CORE, CPU, NPROC and AS (mmap, brk) are enforced");
+    160 => setrlimit, proc::sys_setrlimit, Partial("limits are reported; NOFILE, CORE, CPU, NPROC, AS (mmap, brk), SIGPENDING (real-time sigqueue) and STACK (sized at exec) are enforced");
     227 => clock_settime, time::sys_clock_settime, Partial("refused with EPERM even for root: the realtime clock is the host's");
     164 => settimeofday, time::sys_settimeofday, Partial("refused with EPERM even for root: the realtime clock is the host's");
     101 => ptrace, ptrace::sys_ptrace, Partial("no hardware watchpoints or seccomp events; the tracer is a process");

@@ -531,21 +531,6 @@ pub fn sys_sysinfo(ctx: &mut Ctx<'_>) -> SysResult {
 
 /// sched_getaffinity(2): every CPU. EINVAL for a mask shorter than the CPUs or not a
 /// multiple of a long; returns the bytes written.
-pub fn sys_sched_getaffinity(ctx: &mut Ctx<'_>) -> SysResult {
-    let size = ctx.size(1);
-    let n = usize::try_from(platform::cpu::ncpus()).unwrap_or(1);
-    let bytes = n.div_ceil(64) * 8;
-    if size < bytes || !size.is_multiple_of(8) {
-        return Err(Errno::EINVAL);
-    }
-    let mut b = vec![0u8; bytes];
-    for c in 0..n {
-        b[c / 8] |= 1 << (c % 8);
-    }
-    ctx.write_slice(ctx.ptr::<u8>(2).slice(bytes), &b)?;
-    Ok(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -277,6 +277,9 @@ pub fn sys_sigaltstack(ctx: &mut Ctx<'_>) -> SysResult {
 
 /// rt_sigqueueinfo(2) / rt_tgsigqueueinfo(2): a signal with a caller-given siginfo. Only
 /// negative codes (SI_QUEUE and kin) may be given by a process other than the kernel.
+/// RLIMIT_SIGPENDING's index.
+const RLIMIT_SIGPENDING: usize = linux_raw_sys::general::RLIMIT_SIGPENDING as usize;
+
 fn queue_info(ctx: &Ctx<'_>, tgid: i32, tid: Option<i32>, sig: i32) -> SysResult {
     let uinfo = ctx.read(ctx.ptr::<Siginfo>(if tid.is_some() { 3 } else { 2 }))?;
     if !signal::valid(sig) {
@@ -289,6 +292,15 @@ fn queue_info(ctx: &Ctx<'_>, tgid: i32, tid: Option<i32>, sig: i32) -> SysResult
     }
     if !may_signal(ctx, &p, sig) {
         return Err(Errno::EPERM);
+    }
+    // RLIMIT_SIGPENDING (the target's, for its real user): a real-time signal that cannot be
+    // queued is EAGAIN (__send_signal's queue overflow); others would go without siginfo.
+    if sig >= signal::SIGRTMIN {
+        let limit = p.user().rlimits.lock()[RLIMIT_SIGPENDING].0;
+        let queued = signal::queued_for_user(p.user().cred().uid);
+        if u64::try_from(queued).unwrap_or(u64::MAX) >= limit {
+            return Err(Errno::EAGAIN);
+        }
     }
     let info = SigInfo { si_signo: sig, ..uinfo };
     match tid {

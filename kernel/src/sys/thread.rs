@@ -1,15 +1,21 @@
-//! Thread and task calls: futex(2), set_robust_list(2), get_robust_list(2), prctl(2).
+//! Thread and task calls: futex(2), futex_waitv(2), set_robust_list(2), get_robust_list(2), prctl(2).
 
 use std::sync::atomic::Ordering;
 
 use linux_raw_sys::prctl as pr;
 
-use crate::abi::futex::{FUTEX_BITSET_MATCH_ANY, FutexCmd, FutexOp};
-use crate::abi::{c_int, linux};
+use crate::abi::futex::{
+    FUTEX_BITSET_MATCH_ANY, FUTEX2_PRIVATE, FUTEX2_SIZE_MASK, FUTEX2_SIZE_U32, FutexCmd, FutexOp, FutexWaitv,
+};
 use crate::abi::rseq::RSEQ_FLAG_UNREGISTER;
+use crate::abi::time::Timespec;
+use crate::abi::{c_int, linux};
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::futex;
+
+const CLOCK_REALTIME: i32 = c_int(linux::CLOCK_REALTIME);
+const CLOCK_MONOTONIC: i32 = c_int(linux::CLOCK_MONOTONIC);
 
 /// futex(2)'s bitset argument: EINVAL when it is 0 (it would match no waiter).
 fn bitset(ctx: &Ctx<'_>) -> Result<u32, Errno> {
@@ -46,6 +52,39 @@ pub fn sys_futex(ctx: &mut Ctx<'_>) -> SysResult {
         FutexCmd::CmpRequeue => futex::requeue(p, addr, val, ctx.uint(3), ctx.arg(4), Some(ctx.uint(5))),
         FutexCmd::WakeOp => futex::wake_op(p, addr, val, ctx.arg(4), ctx.uint(3), ctx.uint(5)),
     }
+}
+
+/// futex_waitv(2): wait on up to 128 words at once; the index of the one woken.
+pub fn sys_futex_waitv(ctx: &mut Ctx<'_>) -> SysResult {
+    let (waiters, nr) = (ctx.ptr::<FutexWaitv>(0), ctx.uint(1) as usize);
+    // The checks in Linux's order (kernel/futex/syscalls.c): flags, count, the timeout's
+    // clock and copy, then each entry.
+    if ctx.uint(2) != 0 || nr == 0 || nr > futex::FUTEX_WAITV_MAX || waiters.is_null() {
+        return Err(Errno::EINVAL);
+    }
+    let deadline = if ctx.ptr::<Timespec>(3).is_null() {
+        None
+    } else {
+        let now = match ctx.int(4) {
+            CLOCK_REALTIME => platform::time::realtime_ns(),
+            CLOCK_MONOTONIC => platform::time::host_monotonic_ns(),
+            _ => return Err(Errno::EINVAL),
+        };
+        // An absolute time: EINVAL for a negative second or nanoseconds out of range.
+        let left_ns = ctx.timespec(3)?.saturating_sub(now);
+        Some(platform::time::uptime_ns().saturating_add(left_ns))
+    };
+    let entries = ctx.read_slice(ctx.slice::<FutexWaitv>(0, 1), nr)?;
+    let mut words = Vec::with_capacity(nr);
+    for e in &entries {
+        let known = FUTEX2_SIZE_MASK | FUTEX2_PRIVATE;
+        if e.flags & !known != 0 || e.__reserved != 0 || e.flags & FUTEX2_SIZE_MASK != FUTEX2_SIZE_U32 {
+            return Err(Errno::EINVAL);
+        }
+        let val = u32::try_from(e.val).map_err(|_| Errno::EINVAL)?;
+        words.push((e.uaddr, val));
+    }
+    futex::waitv(ctx.p, &words, deadline)
 }
 
 /// `sizeof(struct robust_list_head)`: the only length set_robust_list(2) takes.

@@ -54,6 +54,24 @@ impl MemInfo {
     }
 }
 
+/// Memory events since boot (/proc/vmstat's counters).
+#[derive(Debug)]
+pub struct VmEvents {
+    /// Page faults of guest programs (each fault the kernel handled, resolved or not).
+    pub pgfault: std::sync::atomic::AtomicU64,
+    /// Faults that read a page from a file (vk has no page cache: every first touch of a
+    /// privately mapped file page).
+    pub pgmajfault: std::sync::atomic::AtomicU64,
+    /// Processes killed for want of physical memory.
+    pub oom_kill: std::sync::atomic::AtomicU64,
+}
+
+pub static VM_EVENTS: VmEvents = VmEvents {
+    pgfault: std::sync::atomic::AtomicU64::new(0),
+    pgmajfault: std::sync::atomic::AtomicU64::new(0),
+    oom_kill: std::sync::atomic::AtomicU64::new(0),
+};
+
 /// Physical memory as host tools see it: direct-map base, size, the vm_page array.
 pub static PHYSMEM: PhysmemRecord = PhysmemRecord::new();
 

@@ -5,8 +5,9 @@
 //! | `space.rs`  | `AddressSpace`: the map, the page table, faults, copy-on-write, fork, its locking |
 //! | `entry.rs`  | map entries and what backs them (anonymous, file, shared object)         |
 //! | `uaccess.rs`| copyin/copyout through the page table and the direct map (EFAULT, never a fault) |
-//! | `meminfo.rs`| physical pages by use (/proc/meminfo, sysinfo)                           |
+//! | `meminfo.rs`| physical pages by use (/proc/meminfo, sysinfo); /proc/vmstat's event counts |
 //! | `pagecache.rs` | a file's memory object: its resident pages (the page cache), reclaim  |
+//! | `inherit.rs`| what fork does with a range: MADV_DONTFORK, MADV_WIPEONFORK              |
 //! | `space_tests.rs` | unit tests of `AddressSpace` on a scratch physical memory, stub operations recorded |
 //!
 //! Physical pages come from `platform::physmem` — the machine's memory, or whatever
@@ -16,6 +17,7 @@
 //! the direct map is the page the guest sees.
 
 pub mod entry;
+pub mod inherit;
 pub mod meminfo;
 pub mod pagecache;
 pub mod space;

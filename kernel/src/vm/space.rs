@@ -242,6 +242,8 @@ pub struct AddressSpace {
     pub stub: Option<Arc<StubSpace>>,
     /// Owner recorded in vm_page (the pid).
     pub owner: u64,
+    /// MADV_DONTFORK and MADV_WIPEONFORK ranges (see [`crate::vm::inherit`]).
+    pub inherit: crate::vm::inherit::InheritMap,
 }
 
 /// An address space under its lock, as processes share it (CLONE_VM).
@@ -267,6 +269,7 @@ impl AddressSpace {
             mmap_base: MMAP_BASE,
             stub: None,
             owner,
+            inherit: crate::vm::inherit::InheritMap::default(),
         }
     }
 
@@ -399,10 +402,21 @@ impl AddressSpace {
         self.pt.lock().pages.range(start / PAGE..end.div_ceil(PAGE)).map(|(vpn, _)| vpn * PAGE).collect()
     }
 
+    /// The resident pages of `[start, end)` as (address, physical page, shared copy-on-write),
+    /// in order; nothing is brought in (/proc/PID/pagemap).
+    pub fn resident_ptes(&self, start: u64, end: u64) -> Vec<(u64, u64, bool)> {
+        self.pt.lock().pages.range(start / PAGE..end.div_ceil(PAGE)).map(|(vpn, p)| (vpn * PAGE, p.pa, p.cow)).collect()
+    }
+
     /// The physical page behind `addr` if it is resident now; nothing is brought in (a core
     /// dump reads memory this way, leaving what was never touched a hole).
     pub fn resident_page(&self, addr: u64) -> Option<u64> {
         self.pt.lock().pages.get(&(addr / PAGE)).map(|pte| pte.pa)
+    }
+
+    /// Mappings (vm.max_map_count counts them; vk does not merge neighbours as Linux does).
+    pub fn map_count(&self) -> usize {
+        self.entries.len()
     }
 
     /// Bytes mapped.
@@ -482,6 +496,7 @@ impl AddressSpace {
         for k in keys {
             self.entries.remove(&k);
         }
+        self.inherit.clear(start, end);
         self.drop_pages(start, end);
     }
 
@@ -752,6 +767,7 @@ impl AddressSpace {
                     }
                 }
                 let pa = pm.alloc_zeroed(self.owner, pgflags::FILE).ok_or(FaultError::OutOfMemory)?;
+                crate::vm::meminfo::VM_EVENTS.pgmajfault.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let want = file_len.saturating_sub(off).min(PAGE) as usize;
                 if want > 0 {
                     let mut buf = vec![0u8; want];
@@ -848,6 +864,7 @@ impl AddressSpace {
         child.brk_start = self.brk_start;
         child.brk = self.brk;
         child.mmap_base = self.mmap_base;
+        child.inherit = self.inherit.for_child();
         let mut downgrade = Vec::new();
         let pt = self.pt.get_mut();
         let child_pt = child.pt.get_mut();
@@ -858,6 +875,11 @@ impl AddressSpace {
                     Some(x) if addr < x.1.end => x,
                     _ => continue,
                 };
+                // MADV_DONTFORK, MADV_WIPEONFORK: the child gets no page here (none at all,
+                // or zeros on first touch); the parent's stays its own.
+                if self.inherit.at(addr).is_some() {
+                    continue;
+                }
                 e.shared()
             };
             pm.page_ref(pte.pa);
@@ -882,6 +904,9 @@ impl AddressSpace {
             }
             pt.unmap_in_stub(start * PAGE, end * PAGE);
             i += 1;
+        }
+        for (s, e) in self.inherit.ranges_of(crate::vm::inherit::Inherit::DontFork) {
+            child.unmap(s, e);
         }
         child
     }

@@ -128,6 +128,11 @@ impl Ext2Fs {
         self.orphans.lock().insert(ino);
     }
 
+    /// An orphan linked into a directory again: it is no longer to be released.
+    pub(super) fn unorphan(&self, ino: u32) {
+        self.orphans.lock().remove(&ino);
+    }
+
     /// Write everything dirty, or, when halting (nothing may sleep), only if no operation is
     /// under way. `unmount`: release every orphan and mark the file system clean.
     pub fn sync(&self, unmount: bool) -> Result<(), Errno> {

@@ -425,6 +425,9 @@ impl Vnode for Ext2Node {
                 return Err(Errno::EEXIST);
             }
             fs.dir_add(&mut dir, nm, tino, ftype_of(t.vtype()))?;
+            if t.links == 0 {
+                self.fs.unorphan(tino); // an O_TMPFILE file given a name (linkat)
+            }
             t.links += 1;
             t.ctime = now();
             fs.write_inode(&t)

@@ -4,6 +4,7 @@
 //!  /proc/self                 → the caller's pid (a symbolic link)
 //!  /proc/thread-self          → PID/task/TID of the calling thread
 //!  /proc/{meminfo,uptime,loadavg,stat,mounts,filesystems,cpuinfo,version,partitions} system.rs
+//!  /proc/vmstat, /proc/sysvipc/{shm,sem,msg}, /proc/PID/pagemap              vmfiles.rs
 //!  /proc/sys/…                kernel settings, some writable by root            sysctl.rs
 //!  /proc/net/{unix,tcp,udp,…}  sockets: AF_UNIX's own, the host's for the rest      net.rs
 //!  /proc/PID/exe              → the program's path
@@ -23,6 +24,7 @@ mod fdinfo;
 mod pid;
 mod sysctl;
 mod system;
+mod vmfiles;
 
 use std::sync::Arc;
 
@@ -36,6 +38,7 @@ use net::{NET_FILES, NetFile};
 use pid::{PID_FILES, PidFile};
 use sysctl::{Ctl, Entry, SysDir};
 use system::{SYS_FILES, SysFile};
+use vmfiles::{IPC_FILES, IpcFile};
 
 const PROC_DEV: u64 = 3;
 /// statfs(2)'s f_type of procfs.
@@ -62,6 +65,8 @@ enum Node {
     Ctl(Ctl),
     NetDir,
     Net(NetFile),
+    SysvipcDir,
+    Sysvipc(IpcFile),
     PidDir(i32),
     Pid(i32, PidFile),
     FdDir(i32),
@@ -183,6 +188,8 @@ impl Node {
             Node::Ctl(c) => 48 + c.index(),
             Node::NetDir => 80,
             Node::Net(f) => 81 + f.index(),
+            Node::SysvipcDir => 112,
+            Node::Sysvipc(f) => 113 + f.index(),
             Node::PidDir(pid) => base(pid) | 1,
             Node::Pid(pid, f) => base(pid) | (2 + f.index()),
             Node::FdDir(pid) => base(pid) | 16,
@@ -201,6 +208,7 @@ impl Node {
         match self {
             Node::Root
             | Node::NetDir
+            | Node::SysvipcDir
             | Node::SysDir(_)
             | Node::PidDir(_)
             | Node::FdDir(_)
@@ -209,7 +217,7 @@ impl Node {
             | Node::TidDir(..) => VType::Dir,
             Node::SelfLink | Node::ThreadSelfLink | Node::Fd(..) => VType::Lnk,
             Node::Pid(_, f) | Node::Tid(_, _, f) => f.vtype(),
-            Node::Sys(_) | Node::Ctl(_) | Node::Net(_) | Node::FdInfo(..) => VType::Reg,
+            Node::Sys(_) | Node::Ctl(_) | Node::Net(_) | Node::Sysvipc(_) | Node::FdInfo(..) => VType::Reg,
         }
     }
 
@@ -237,6 +245,7 @@ impl Node {
         match self {
             Node::Sys(f) => Ok(system::text(f)),
             Node::Net(f) => Ok(net::text(f)),
+            Node::Sysvipc(f) => Ok(vmfiles::sysvipc(f).into_bytes()),
             Node::Ctl(c) => c.read(),
             Node::Pid(pid, f) => pid::text(&read_proc(pid)?, None, f, may_inspect(pid).is_ok()),
             Node::Tid(pid, tid, f) => {
@@ -271,6 +280,8 @@ impl Vnode for ProcNode {
             Node::FdDir(_) | Node::FdInfoDir(_) => S_IFDIR | 0o500,
             // proc(5): the auxiliary vector is the owner's (0400, as Linux).
             Node::Pid(_, PidFile::Auxv | PidFile::Environ) | Node::Tid(_, _, PidFile::Auxv | PidFile::Environ) => S_IFREG | 0o400,
+            // proc(5): the page map is the owner's to read (0400).
+            Node::Pid(_, PidFile::Pagemap) | Node::Tid(_, _, PidFile::Pagemap) => S_IFREG | 0o400,
             // proc(5): the memory is the owner's to read and write (0600).
             Node::Pid(_, PidFile::Mem) | Node::Tid(_, _, PidFile::Mem) => S_IFREG | 0o600,
             _ => match n.vtype() {
@@ -310,6 +321,9 @@ impl Vnode for ProcNode {
                 if name == "net" {
                     return Ok(self.node(Node::NetDir));
                 }
+                if name == "sysvipc" {
+                    return Ok(self.node(Node::SysvipcDir));
+                }
                 if let Some((_, f)) = SYS_FILES.iter().find(|(n, _)| *n == name) {
                     return Ok(self.node(Node::Sys(*f)));
                 }
@@ -321,6 +335,10 @@ impl Vnode for ProcNode {
                     return Ok(self.node(Node::TidDir(p.pid, pid)));
                 }
                 Ok(self.node(Node::PidDir(pid)))
+            }
+            Node::SysvipcDir => {
+                let f = IPC_FILES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f).ok_or(Errno::ENOENT)?;
+                Ok(self.node(Node::Sysvipc(f)))
             }
             Node::NetDir => {
                 let f = NET_FILES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f).ok_or(Errno::ENOENT)?;
@@ -383,7 +401,7 @@ impl Vnode for ProcNode {
         match self.n {
             Node::Root => {
                 let mut v = numbered(
-                    [Node::SelfLink.entry("self"), Node::ThreadSelfLink.entry("thread-self"), Node::SysDir(SysDir::Sys).entry("sys"), Node::NetDir.entry("net")]
+                    [Node::SelfLink.entry("self"), Node::ThreadSelfLink.entry("thread-self"), Node::SysDir(SysDir::Sys).entry("sys"), Node::NetDir.entry("net"), Node::SysvipcDir.entry("sysvipc")]
                         .into_iter()
                         .chain(SYS_FILES.iter().map(|(n, f)| Node::Sys(*f).entry(*n)))
                         .collect(),
@@ -394,6 +412,7 @@ impl Vnode for ProcNode {
                 Ok(v)
             }
             Node::NetDir => Ok(numbered(NET_FILES.iter().map(|(n, f)| Node::Net(*f).entry(*n)).collect())),
+            Node::SysvipcDir => Ok(numbered(IPC_FILES.iter().map(|(n, f)| Node::Sysvipc(*f).entry(*n)).collect())),
             Node::SysDir(d) => Ok(numbered(
                 d.entries()
                     .iter()
@@ -435,7 +454,8 @@ impl Vnode for ProcNode {
 
     fn may_open(&self, flags: u32) -> Result<(), Errno> {
         match self.n {
-            Node::Pid(pid, PidFile::Maps | PidFile::Environ) | Node::Tid(pid, _, PidFile::Maps | PidFile::Environ) => may_inspect(pid),
+            Node::Pid(pid, PidFile::Maps | PidFile::Environ | PidFile::Pagemap)
+            | Node::Tid(pid, _, PidFile::Maps | PidFile::Environ | PidFile::Pagemap) => may_inspect(pid),
             // proc_sys_permission: a setting's own mode decides writes, for root too.
             Node::Ctl(c) if flags & crate::fs::file::O_ACCMODE != crate::fs::file::O_RDONLY => c.check_write(),
             Node::Pid(pid, PidFile::Mem) | Node::Tid(pid, _, PidFile::Mem) => may_access_mem(pid),
@@ -479,6 +499,14 @@ impl Vnode for ProcNode {
         if let Node::Pid(pid, PidFile::Mem) | Node::Tid(pid, _, PidFile::Mem) = self.n {
             may_access_mem(pid)?;
             return crate::kern::ptrace::mem_read(&lookup_proc(pid)?, off, buf);
+        }
+        if let Node::Pid(pid, PidFile::Pagemap) | Node::Tid(pid, _, PidFile::Pagemap) = self.n {
+            may_inspect(pid)?;
+            // Frame numbers only for CAP_SYS_ADMIN (Linux decides at open; here at read).
+            let show_pfn = caller_pid()
+                .and_then(guest)
+                .is_none_or(|c| c.user().cred().capable(crate::kern::cred::CAP_SYS_ADMIN));
+            return vmfiles::pagemap_read(&lookup_proc(pid)?, off, buf, show_pfn);
         }
         let text = self.n.text()?;
         let off = usize::try_from(off).unwrap_or(usize::MAX);
@@ -530,6 +558,8 @@ mod tests {
         nodes.extend(sysctl::DIRS.iter().map(|d| Node::SysDir(*d)));
         nodes.extend(sysctl::CTLS.iter().map(|c| Node::Ctl(*c)));
         nodes.push(Node::NetDir);
+        nodes.push(Node::SysvipcDir);
+        nodes.extend(IPC_FILES.iter().map(|(_, f)| Node::Sysvipc(*f)));
         nodes.extend(NET_FILES.iter().map(|(_, f)| Node::Net(*f)));
         for pid in [1, 2, 32767] {
             nodes.extend([Node::PidDir(pid), Node::FdDir(pid), Node::TaskDir(pid)]);

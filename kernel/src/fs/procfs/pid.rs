@@ -43,10 +43,12 @@ pub enum PidFile {
     /// `kern::ptrace::mem_rw`); not a text.
     Mem,
     Environ,
+    /// One u64 per page: present, file, exclusive, frame (vmfiles.rs); not a text.
+    Pagemap,
 }
 
 /// Names and files of `/proc/PID/` (besides the `fd` and `task` directories).
-pub const PID_FILES: [(&str, PidFile); 12] = [
+pub const PID_FILES: [(&str, PidFile); 13] = [
     ("environ", PidFile::Environ),
     ("exe", PidFile::Exe),
     ("cmdline", PidFile::Cmdline),
@@ -59,6 +61,7 @@ pub const PID_FILES: [(&str, PidFile); 12] = [
     ("mountinfo", PidFile::Mountinfo),
     ("limits", PidFile::Limits),
     ("mem", PidFile::Mem),
+    ("pagemap", PidFile::Pagemap),
 ];
 
 impl PidFile {
@@ -209,7 +212,7 @@ pub fn thread_of(p: &Proc, tid: i32) -> Result<Arc<Thread>, Errno> {
 pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile, permitted: bool) -> Result<Vec<u8>, Errno> {
     Ok(match f {
         PidFile::Exe => return Err(Errno::EINVAL),
-        PidFile::Mem => return Err(Errno::EIO),
+        PidFile::Mem | PidFile::Pagemap => return Err(Errno::EIO),
         PidFile::Cmdline => {
             let mut out = Vec::new();
             if !p.is_zombie() {

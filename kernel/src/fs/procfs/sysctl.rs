@@ -14,6 +14,8 @@
 //!  /proc/sys/fs/pipe-max-size   0644  the most an unprivileged F_SETPIPE_SZ may ask for
 //!  /proc/sys/fs/file-max        0444  open files the system allows
 //!  /proc/sys/fs/nr_open         0444  the highest RLIMIT_NOFILE
+//!  /proc/sys/fs/lease-break-time 0644 seconds a lease holder has before the kernel breaks it
+//!  /proc/sys/vm/max_map_count   0644  the most mappings a process may have (mmap: ENOMEM)
 //!  /proc/sys/kernel/{shmmax,shmall,shmmni,sem,msgmax,msgmnb,msgmni}  0444  System V IPC's
 //!                                     limits (fixed in vk: Linux's defaults)
 //!  /proc/sys/fs/inotify/{max_queued_events,max_user_instances,max_user_watches}  0444
@@ -40,6 +42,7 @@ pub enum SysDir {
     Random,
     Fs,
     Inotify,
+    Vm,
 }
 
 /// The settings.
@@ -71,6 +74,8 @@ pub enum Ctl {
     InotifyMaxQueued,
     InotifyMaxInstances,
     InotifyMaxWatches,
+    LeaseBreakTime,
+    MaxMapCount,
 }
 
 /// An entry of a `/proc/sys` directory.
@@ -80,7 +85,7 @@ pub enum Entry {
     Ctl(Ctl),
 }
 
-pub const CTLS: [Ctl; 26] = [
+pub const CTLS: [Ctl; 28] = [
     Ctl::Shmmax,
     Ctl::Shmall,
     Ctl::Shmmni,
@@ -107,8 +112,11 @@ pub const CTLS: [Ctl; 26] = [
     Ctl::PipeMaxSize,
     Ctl::FileMax,
     Ctl::NrOpen,
+    Ctl::LeaseBreakTime,
+    Ctl::MaxMapCount,
 ];
-pub const DIRS: [SysDir; 8] = [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb, SysDir::Yama, SysDir::Random, SysDir::Fs, SysDir::Inotify];
+pub const DIRS: [SysDir; 9] =
+    [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb, SysDir::Yama, SysDir::Random, SysDir::Fs, SysDir::Inotify, SysDir::Vm];
 
 /// fs.file-max: Linux's default on a machine of this size is in the millions; descriptors
 /// are bounded per process (RLIMIT_NOFILE) and nothing counts them system-wide.
@@ -121,7 +129,9 @@ impl SysDir {
                 ("kernel", Entry::Dir(SysDir::Kernel)),
                 ("debug", Entry::Dir(SysDir::Debug)),
                 ("fs", Entry::Dir(SysDir::Fs)),
+                ("vm", Entry::Dir(SysDir::Vm)),
             ],
+            SysDir::Vm => &[("max_map_count", Entry::Ctl(Ctl::MaxMapCount))],
             SysDir::Kernel => &[
                 ("hostname", Entry::Ctl(Ctl::Hostname)),
                 ("ostype", Entry::Ctl(Ctl::Ostype)),
@@ -145,6 +155,7 @@ impl SysDir {
                 ("pipe-max-size", Entry::Ctl(Ctl::PipeMaxSize)),
                 ("file-max", Entry::Ctl(Ctl::FileMax)),
                 ("nr_open", Entry::Ctl(Ctl::NrOpen)),
+                ("lease-break-time", Entry::Ctl(Ctl::LeaseBreakTime)),
                 ("inotify", Entry::Dir(SysDir::Inotify)),
             ],
             SysDir::Inotify => &[
@@ -179,7 +190,13 @@ impl Ctl {
     /// Permission bits.
     pub fn mode(self) -> u32 {
         match self {
-            Ctl::Hostname | Ctl::PipeMaxSize | Ctl::CorePattern | Ctl::RandomizeVaSpace | Ctl::PtraceScope => 0o644,
+            Ctl::Hostname
+            | Ctl::PipeMaxSize
+            | Ctl::CorePattern
+            | Ctl::RandomizeVaSpace
+            | Ctl::PtraceScope
+            | Ctl::LeaseBreakTime
+            | Ctl::MaxMapCount => 0o644,
             Ctl::Ostype | Ctl::Osrelease | Ctl::PidMax | Ctl::Tainted | Ctl::BootId | Ctl::Uuid | Ctl::FileMax | Ctl::NrOpen => 0o444,
             Ctl::Shmmax
             | Ctl::Shmall
@@ -216,6 +233,12 @@ impl Ctl {
             Ctl::PipeMaxSize => Ok(format!("{}\n", crate::fs::pipe::PIPE_MAX_SIZE.load(std::sync::atomic::Ordering::Relaxed)).into_bytes()),
             Ctl::FileMax => Ok(format!("{FILE_MAX}\n").into_bytes()),
             Ctl::NrOpen => Ok(format!("{}\n", crate::abi::proc::NR_OPEN).into_bytes()),
+            Ctl::MaxMapCount => {
+                Ok(format!("{}\n", crate::sys::mm::MAX_MAP_COUNT.load(std::sync::atomic::Ordering::Relaxed)).into_bytes())
+            }
+            Ctl::LeaseBreakTime => {
+                Ok(format!("{}\n", crate::fs::lease::LEASE_BREAK_TIME_S.load(std::sync::atomic::Ordering::Relaxed)).into_bytes())
+            }
             Ctl::Shmmax => Ok(format!("{}\n", crate::kern::sysv::shm::SHMMAX).into_bytes()),
             Ctl::Shmall => Ok(format!("{}\n", crate::kern::sysv::shm::SHMALL).into_bytes()),
             Ctl::Shmmni => Ok(format!("{}\n", crate::kern::sysv::shm::SHMMNI).into_bytes()),
@@ -271,6 +294,20 @@ impl Ctl {
                 }
                 let pages = usize::try_from(v.div_ceil(4096).max(1)).map_err(|_| Errno::EINVAL)?;
                 crate::fs::pipe::PIPE_MAX_SIZE.store(pages.next_power_of_two() * 4096, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ctl::MaxMapCount => {
+                // proc_dointvec_minmax with a minimum of 0.
+                let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();
+                let v: i32 = text.parse().map_err(|_| Errno::EINVAL)?;
+                let v = u64::try_from(v).map_err(|_| Errno::EINVAL)?;
+                crate::sys::mm::MAX_MAP_COUNT.store(v, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ctl::LeaseBreakTime => {
+                // proc_dointvec: an int; a negative one never expires, like 0.
+                let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();
+                let v: i32 = text.parse().map_err(|_| Errno::EINVAL)?;
+                let secs = u64::try_from(v).unwrap_or(0);
+                crate::fs::lease::LEASE_BREAK_TIME_S.store(secs, std::sync::atomic::Ordering::Relaxed);
             }
             Ctl::CorePattern => {
                 if first.first() == Some(&b'|') {

@@ -24,6 +24,7 @@ pub enum SysFile {
     Version,
     Cmdline,
     Partitions,
+    Vmstat,
 }
 
 pub const SYS_FILES: [(&str, SysFile); 10] = [
@@ -37,6 +38,7 @@ pub const SYS_FILES: [(&str, SysFile); 10] = [
     ("version", SysFile::Version),
     ("cmdline", SysFile::Cmdline),
     ("partitions", SysFile::Partitions),
+    ("vmstat", SysFile::Vmstat),
 ];
 
 impl SysFile {
@@ -60,6 +62,7 @@ pub fn text(f: SysFile) -> Vec<u8> {
         }
         SysFile::Cmdline => cmdline().into_bytes(),
         SysFile::Partitions => crate::fs::blockdev::partitions().into_bytes(),
+        SysFile::Vmstat => super::vmfiles::vmstat().into_bytes(),
     }
 }
 

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::abi::exec::Persona;
 use crate::kern::errno::Errno;
-use crate::vm::space::{MMAP_MIN, PAGE, STACK_SIZE, STACK_TOP, page_down};
+use crate::vm::space::{MMAP_MIN, PAGE, STACK_TOP, page_down};
 
 /// Linux's ELF_ET_DYN_BASE on x86-64: two thirds of the 47-bit address space.
 pub const ELF_ET_DYN_BASE: u64 = (0x7fff_ffff_f000 / 3 * 2) & !(PAGE - 1);
@@ -83,7 +83,20 @@ pub struct Layout {
     /// Where a position-independent program with an interpreter is loaded (before its
     /// alignment and first segment's address are applied).
     pub et_dyn_base: u64,
+    /// How far the stack may reach below its top: RLIMIT_STACK at exec (page aligned).
+    pub stack_size: u64,
 }
+
+/// The stack mapping for an RLIMIT_STACK of `rlimit` bytes: the limit page aligned, at least
+/// 64 KiB (room for the arguments); an unlimited (or larger) one takes [`STACK_MAX`].
+pub fn stack_size_for(rlimit: u64) -> u64 {
+    (rlimit.clamp(STACK_MIN, STACK_MAX) + PAGE - 1) & !(PAGE - 1)
+}
+
+/// The most stack vk reserves at exec (an unlimited RLIMIT_STACK, which lets Linux's stack
+/// grow until it meets another mapping).
+pub const STACK_MAX: u64 = 1 << 30;
+const STACK_MIN: u64 = 64 << 10;
 
 /// `bits` random bits, as a count of pages in bytes.
 fn random_pages(bits: u32) -> u64 {
@@ -97,23 +110,24 @@ fn random_u64() -> u64 {
 }
 
 impl Layout {
-    /// The layout for a program exec'd with persona `persona`.
-    pub fn choose(persona: Persona) -> Layout {
+    /// The layout for a program exec'd with persona `persona` and an RLIMIT_STACK of
+    /// `stack_rlimit` bytes.
+    pub fn choose(persona: Persona, stack_rlimit: u64) -> Layout {
         let level = randomize_va_space();
         let randomize = level != 0 && !persona.contains(Persona::ADDR_NO_RANDOMIZE);
-        Layout::new(randomize, randomize && level > 1)
+        Layout::new(randomize, randomize && level > 1, stack_size_for(stack_rlimit))
     }
 
-    /// A layout, randomised or not.
-    pub fn new(randomize: bool, randomize_brk: bool) -> Layout {
+    /// A layout, randomised or not, with a stack of `stack_size` bytes (page aligned).
+    pub fn new(randomize: bool, randomize_brk: bool, stack_size: u64) -> Layout {
         let stack_top = if randomize { STACK_TOP - random_pages(STACK_RND_BITS) } else { STACK_TOP };
         // mmap_base(): the gap below the top keeps room for the stack however far it moved.
         let stack_pad = if randomize { (1u64 << STACK_RND_BITS) * PAGE } else { 0 } + STACK_GUARD_GAP;
-        let gap = (STACK_SIZE + stack_pad).max(MIN_GAP);
+        let gap = (stack_size + stack_pad).max(MIN_GAP);
         let mmap_rnd = if randomize { random_pages(MMAP_RND_BITS) } else { 0 };
         let mmap_base = page_down(STACK_TOP - gap - mmap_rnd);
         let et_dyn_base = if randomize { ELF_ET_DYN_BASE + random_pages(MMAP_RND_BITS) } else { ELF_ET_DYN_BASE };
-        Layout { randomize, randomize_brk, stack_top, mmap_base, et_dyn_base }
+        Layout { randomize, randomize_brk, stack_top, mmap_base, et_dyn_base, stack_size }
     }
 
     /// The start of the break after a program whose data ends at `end` (page aligned):
@@ -131,22 +145,34 @@ impl Layout {
 
     /// The lowest address the stack mapping takes.
     pub fn stack_bottom(&self) -> u64 {
-        self.stack_top - STACK_SIZE
+        self.stack_top - self.stack_size
     }
 }
 
 const _: () = assert!(
-    ELF_ET_DYN_BASE + (1u64 << MMAP_RND_BITS) * PAGE < STACK_TOP - (1u64 << STACK_RND_BITS) * PAGE - STACK_SIZE
+    ELF_ET_DYN_BASE + (1u64 << MMAP_RND_BITS) * PAGE < STACK_TOP - (1u64 << STACK_RND_BITS) * PAGE - STACK_MAX - MIN_GAP
 );
 const _: () = assert!(ELF_ET_DYN_BASE > MMAP_MIN);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vm::space::STACK_SIZE;
+
+    #[test]
+    fn stack_follows_rlimit_stack() {
+        assert_eq!(stack_size_for(8 << 20), 8 << 20);
+        assert_eq!(stack_size_for(1000), STACK_MIN);
+        assert_eq!(stack_size_for(u64::MAX), STACK_MAX);
+        assert_eq!(stack_size_for((1 << 20) + 1), (1 << 20) + PAGE);
+        let l = Layout::new(false, false, stack_size_for(64 << 20));
+        assert_eq!(l.stack_bottom(), STACK_TOP - (64 << 20));
+        assert!(l.mmap_base <= l.stack_bottom() - STACK_GUARD_GAP);
+    }
 
     #[test]
     fn fixed_layout_is_the_same_every_time() {
-        let (a, b) = (Layout::new(false, false), Layout::new(false, false));
+        let (a, b) = (Layout::new(false, false, STACK_SIZE), Layout::new(false, false, STACK_SIZE));
         assert_eq!(a, b);
         assert_eq!(a.stack_top, STACK_TOP);
         assert_eq!(a.et_dyn_base, ELF_ET_DYN_BASE);
@@ -158,7 +184,7 @@ mod tests {
     #[test]
     fn random_layouts_stay_in_their_ranges() {
         for _ in 0..64 {
-            let l = Layout::new(true, true);
+            let l = Layout::new(true, true, STACK_SIZE);
             assert!(l.stack_top <= STACK_TOP && l.stack_top > STACK_TOP - (1 << 34) - PAGE);
             assert!(l.stack_top.is_multiple_of(PAGE) && l.mmap_base.is_multiple_of(PAGE));
             // The mmap area lies below the lowest stack the randomisation could pick.
@@ -185,7 +211,7 @@ mod tests {
     #[test]
     fn random_layouts_differ() {
         // 22 and 28 random bits: 8 draws that all agree mean no randomness at all.
-        let ls: Vec<Layout> = (0..8).map(|_| Layout::new(true, true)).collect();
+        let ls: Vec<Layout> = (0..8).map(|_| Layout::new(true, true, STACK_SIZE)).collect();
         assert!(ls.iter().any(|l| l.stack_top != ls[0].stack_top));
         assert!(ls.iter().any(|l| l.mmap_base != ls[0].mmap_base));
         assert!(ls.iter().any(|l| l.et_dyn_base != ls[0].et_dyn_base));

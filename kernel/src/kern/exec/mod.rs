@@ -110,12 +110,14 @@ pub struct Request<'a> {
     pub persona: Persona,
     /// Set-id bits are ignored (a tracer without CAP_SYS_PTRACE: Linux's LSM_UNSAFE_PTRACE).
     pub no_setid: bool,
+    /// The caller's RLIMIT_STACK (soft), which sizes the new stack.
+    pub stack_rlimit: u64,
 }
 
 /// Load `req.path` with its arguments and environment.
 pub fn load(req: Request<'_>) -> Result<Image, ExecError> {
-    let Request { cwd, path, argv, envp, cred, owner, persona, no_setid } = req;
-    load_depth(cwd, path, path, argv, envp, Process { cred, owner, persona, no_setid }, 0)
+    let Request { cwd, path, argv, envp, cred, owner, persona, no_setid, stack_rlimit } = req;
+    load_depth(cwd, path, path, argv, envp, Process { cred, owner, persona, no_setid, stack_rlimit }, 0)
 }
 
 /// Who an image is loaded for.
@@ -124,6 +126,7 @@ struct Process {
     owner: u64,
     persona: Persona,
     no_setid: bool,
+    stack_rlimit: u64,
 }
 
 /// `execfn` is the path given to execve (AT_EXECFN), kept through `#!` interpreters.
@@ -230,7 +233,7 @@ fn load_elf(
     let nosuid = !crate::fs::mount::suid_allowed(&exe.path) || who.no_setid;
     let (cred, secure) = who.cred.exec(attr.uid, attr.gid, attr.mode, nosuid);
     let persona = who.persona.after_exec(takes_setid(attr.mode, nosuid));
-    let layout = Layout::choose(persona);
+    let layout = Layout::choose(persona, who.stack_rlimit);
 
     let mut vm = AddressSpace::new(who.owner);
     vm.mmap_base = layout.mmap_base;
