@@ -27,7 +27,7 @@ pub enum SysFile {
     Vmstat,
 }
 
-pub const SYS_FILES: [(&str, SysFile); 10] = [
+pub const SYS_FILES: [(&str, SysFile); 11] = [
     ("meminfo", SysFile::Meminfo),
     ("uptime", SysFile::Uptime),
     ("loadavg", SysFile::Loadavg),
