@@ -66,6 +66,11 @@ pub(super) fn lookup_cred(ctx: &Ctx<'_>, cred: &Cred, dirfd: i32, path: &[u8], f
 
 /// Read from a file at `off` (or its offset), looping over short reads of regular files.
 fn read_file(f: &File, off: Option<u64>, len: usize) -> Result<Vec<u8>, Errno> {
+    read_file_as(f, off, len, f.flags() & file::O_NONBLOCK != 0)
+}
+
+/// [`read_file`], non-blocking or not whatever the file's flags say (preadv2's RWF_NOWAIT).
+fn read_file_as(f: &File, off: Option<u64>, len: usize, nonblock: bool) -> Result<Vec<u8>, Errno> {
     if !f.readable() {
         return Err(Errno::EBADF);
     }
@@ -80,7 +85,6 @@ fn read_file(f: &File, off: Option<u64>, len: usize) -> Result<Vec<u8>, Errno> {
         None if seekable => *f.offset.lock(),
         None => 0,
     };
-    let nonblock = f.flags() & file::O_NONBLOCK != 0;
     let mut buf = vec![0u8; len];
     let mut got = 0;
     while got < len {
@@ -110,6 +114,19 @@ fn notify(f: &File, mask: u32) {
 }
 
 fn write_file(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8]) -> SysResult {
+    let how = WriteHow { append: f.flags() & file::O_APPEND != 0, nonblock: f.flags() & file::O_NONBLOCK != 0 };
+    write_file_as(ctx, f, off, data, how)
+}
+
+/// How one write goes: appending, non-blocking (the file's flags, or pwritev2's RWF_*).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct WriteHow {
+    pub append: bool,
+    pub nonblock: bool,
+}
+
+/// [`write_file`] as `how` says.
+fn write_file_as(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8], how: WriteHow) -> SysResult {
     if !f.writable() {
         return Err(Errno::EBADF);
     }
@@ -118,13 +135,13 @@ fn write_file(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8]) -> SysResu
     let seekable = v.seekable();
     // pwrite(2) BUGS: on Linux an O_APPEND file is appended to whatever the offset says.
     let start = match off {
-        Some(_) if seekable && f.flags() & file::O_APPEND != 0 => v.attr()?.size,
+        Some(_) if seekable && how.append => v.attr()?.size,
         Some(o) => o,
-        None if seekable && f.flags() & file::O_APPEND != 0 => v.attr()?.size,
+        None if seekable && how.append => v.attr()?.size,
         None if seekable => *f.offset.lock(),
         None => 0,
     };
-    let n = v.write_nb(start, data, f.flags() & file::O_NONBLOCK != 0)?;
+    let n = v.write_nb(start, data, how.nonblock)?;
     if off.is_none() && seekable {
         *f.offset.lock() = start + n as u64;
     }
@@ -265,18 +282,37 @@ fn iovecs(ctx: &Ctx<'_>) -> Result<Vec<UserSlice<u8>>, Errno> {
 
 pub fn sys_writev(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
+    let how = WriteHow { append: f.flags() & file::O_APPEND != 0, nonblock: f.flags() & file::O_NONBLOCK != 0 };
+    writev_at(ctx, &f, None, how)
+}
+
+/// writev(2) and its positioned forms: the iovecs of arguments 1 and 2 written at `off`
+/// (or the file's offset).
+pub(super) fn writev_at(ctx: &Ctx<'_>, f: &File, off: Option<u64>, how: WriteHow) -> SysResult {
+    if !f.writable() {
+        return Err(Errno::EBADF);
+    }
     let iov = iovecs(ctx)?;
-    let iov = reachable(ctx, &f, &iov, 0)?;
+    let iov = reachable(ctx, f, &iov, 0)?;
     let data = gather(ctx, &iov)?;
-    sigpipe(ctx, write_file(ctx, &f, None, &data))
+    sigpipe(ctx, write_file_as(ctx, f, off, &data, how))
 }
 
 pub fn sys_readv(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
+    readv_at(ctx, &f, None, f.flags() & file::O_NONBLOCK != 0)
+}
+
+/// readv(2) and its positioned forms: into the iovecs of arguments 1 and 2, from `off` (or
+/// the file's offset).
+pub(super) fn readv_at(ctx: &Ctx<'_>, f: &File, off: Option<u64>, nonblock: bool) -> SysResult {
+    if !f.readable() {
+        return Err(Errno::EBADF);
+    }
     let iov = iovecs(ctx)?;
-    let iov = reachable(ctx, &f, &iov, PROT_WRITE)?;
+    let iov = reachable(ctx, f, &iov, PROT_WRITE)?;
     let total: usize = iov.iter().map(|p| p.len).sum();
-    let data = read_file(&f, None, total)?;
+    let data = read_file_as(f, off, total, nonblock)?;
     let mut done = 0;
     for part in iov {
         if done >= data.len() {

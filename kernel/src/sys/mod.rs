@@ -22,6 +22,7 @@
 //! | `klog.rs`  | syslog(2): the kernel's message buffer for dmesg                   |
 //! | `prio.rs`  | getpriority, setpriority (nice values)                             |
 //! | `ptrace.rs`| ptrace requests, process_vm_readv/writev                           |
+//! | `rwv.rs`   | preadv, pwritev, preadv2, pwritev2 (RWF_* flags)                   |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
@@ -47,6 +48,7 @@ pub mod prio;
 pub mod proc;
 pub mod ptrace;
 pub mod reboot;
+pub mod rwv;
 pub mod signal;
 pub mod socket;
 pub mod socket_msg;
@@ -322,6 +324,10 @@ table! {
     227 => clock_settime, time::sys_clock_settime, Partial("refused with EPERM even for root: the realtime clock is the host's");
     164 => settimeofday, time::sys_settimeofday, Partial("refused with EPERM even for root: the realtime clock is the host's");
     101 => ptrace, ptrace::sys_ptrace, Partial("no hardware watchpoints or seccomp events; the tracer is a process");
+    295 => preadv, rwv::sys_preadv, Full;
+    296 => pwritev, rwv::sys_pwritev, Full;
+    327 => preadv2, rwv::sys_preadv2, Full;
+    328 => pwritev2, rwv::sys_pwritev2, Full;
     310 => process_vm_readv, ptrace::sys_process_vm_readv, Full;
     311 => process_vm_writev, ptrace::sys_process_vm_writev, Full;
 }
