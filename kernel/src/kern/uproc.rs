@@ -123,6 +123,9 @@ pub struct UserProc {
     /// personality(2)'s persona ([`crate::abi::exec::Persona`] bits): inherited by fork,
     /// kept by exec but for what exec clears.
     pub persona: std::sync::atomic::AtomicU32,
+    /// Scheduling policy and parameters (sched_setscheduler(2), sched_setattr(2)): kept and
+    /// inherited, not acted on by the scheduler.
+    pub sched: SpinLock<crate::sys::sched::SchedPolicy>,
 }
 
 /// Number of resource limits (RLIMIT_NLIMITS).
@@ -165,6 +168,7 @@ impl UserProc {
             jobctl: SpinLock::new("jobctl", crate::kern::jobctl::JobCtl::default()),
             times: crate::kern::cputime::ProcTimes::new(),
             persona: std::sync::atomic::AtomicU32::new(0),
+            sched: SpinLock::new("proc_sched", crate::sys::sched::SchedPolicy::default()),
         }
     }
 

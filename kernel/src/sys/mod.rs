@@ -23,6 +23,7 @@
 //! | `prio.rs`  | getpriority, setpriority (nice values)                             |
 //! | `ptrace.rs`| ptrace requests, process_vm_readv/writev                           |
 //! | `rwv.rs`   | preadv, pwritev, preadv2, pwritev2 (RWF_* flags)                   |
+//! | `sched.rs` | scheduling policies and parameters (kept, not acted on)            |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
@@ -49,6 +50,7 @@ pub mod proc;
 pub mod ptrace;
 pub mod reboot;
 pub mod rwv;
+pub mod sched;
 pub mod signal;
 pub mod socket;
 pub mod socket_msg;
@@ -227,6 +229,15 @@ table! {
     131 => sigaltstack, signal::sys_sigaltstack, Full;
     200 => tkill, signal::sys_tkill, Full;
     201 => time, time::sys_time, Full;
+    142 => sched_setparam, sched::sys_sched_setparam, Partial("kept; the scheduler treats every policy as SCHED_OTHER");
+    143 => sched_getparam, sched::sys_sched_getparam, Full;
+    144 => sched_setscheduler, sched::sys_sched_setscheduler, Partial("kept; the scheduler treats every policy as SCHED_OTHER");
+    145 => sched_getscheduler, sched::sys_sched_getscheduler, Full;
+    146 => sched_get_priority_max, sched::sys_sched_get_priority_max, Full;
+    147 => sched_get_priority_min, sched::sys_sched_get_priority_min, Full;
+    148 => sched_rr_get_interval, sched::sys_sched_rr_get_interval, Full;
+    314 => sched_setattr, sched::sys_sched_setattr, Partial("kept; the scheduler treats every policy as SCHED_OTHER; no utilization clamps");
+    315 => sched_getattr, sched::sys_sched_getattr, Full;
     204 => sched_getaffinity, proc::sys_sched_getaffinity, Full;
     202 => futex, thread::sys_futex, Full;
     217 => getdents64, fsinfo::sys_getdents64, Full;
