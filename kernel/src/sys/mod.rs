@@ -238,6 +238,7 @@ table! {
     148 => sched_rr_get_interval, sched::sys_sched_rr_get_interval, Full;
     314 => sched_setattr, sched::sys_sched_setattr, Partial("kept; the scheduler treats every policy as SCHED_OTHER; no utilization clamps");
     315 => sched_getattr, sched::sys_sched_getattr, Full;
+    139 => sysfs, mount::sys_sysfs, Full;
     204 => sched_getaffinity, proc::sys_sched_getaffinity, Full;
     202 => futex, thread::sys_futex, Full;
     217 => getdents64, fsinfo::sys_getdents64, Full;

@@ -23,6 +23,7 @@ mod fdinfo;
 mod pid;
 mod sysctl;
 mod system;
+pub use system::FILESYSTEMS;
 
 use std::sync::Arc;
 

@@ -43,6 +43,11 @@ impl SysFile {
     }
 }
 
+/// The file system types the kernel has, in registration order, and whether each is
+/// "nodev" (needs no block device): /proc/filesystems and sysfs(2).
+pub const FILESYSTEMS: [(&str, bool); 8] =
+    [("proc", true), ("tmpfs", true), ("devfs", true), ("devpts", true), ("sysfs", true), ("pipefs", true), ("hostfs", false), ("ext2", false)];
+
 /// The text of a system-wide file.
 pub fn text(f: SysFile) -> Vec<u8> {
     match f {
@@ -51,7 +56,7 @@ pub fn text(f: SysFile) -> Vec<u8> {
         SysFile::Loadavg => loadavg().into_bytes(),
         SysFile::Stat => stat().into_bytes(),
         SysFile::Mounts => mounts(),
-        SysFile::Filesystems => b"nodev\tproc\nnodev\ttmpfs\nnodev\tdevfs\nnodev\tdevpts\nnodev\tsysfs\nnodev\tpipefs\n\thostfs\n\text2\n".to_vec(),
+        SysFile::Filesystems => FILESYSTEMS.iter().map(|(name, nodev)| format!("{}\t{name}\n", if *nodev { "nodev" } else { "" })).collect::<String>().into_bytes(),
         SysFile::Cpuinfo => cpuinfo().into_bytes(),
         SysFile::Version => {
             format!("{} version {} (vk@vk) (rustc) {}\n", utsname::SYSNAME, utsname::RELEASE, utsname::version()).into_bytes()
