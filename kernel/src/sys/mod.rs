@@ -15,7 +15,7 @@
 //! | `eventfiles.rs` | eventfd, signalfd, timerfd, memfd_create, inotify             |
 //! | `ipc.rs`   | System V shared memory, semaphores, message queues                 |
 //! | `mlock.rs` | mlock, munlock, mlockall, munlockall, mincore                      |
-//! | `xattr.rs` | extended attributes (none stored: EOPNOTSUPP, empty lists)         |
+//! | `xattr.rs` | extended attributes (tmpfs keeps them; elsewhere EOPNOTSUPP)       |
 //! | `socket.rs`| socket, socketpair, bind, listen, accept, connect, names, options  |
 //! | `socket_msg.rs` | send/recv and their msg forms (iovecs, SCM_RIGHTS, SCM_CREDENTIALS) |
 //! | `fadvise.rs` | fadvise64: advice checked, then nothing to do (no page cache)   |
