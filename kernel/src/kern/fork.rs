@@ -219,6 +219,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     user.persona.store(pu.persona.load(Ordering::Relaxed), Ordering::Relaxed);
     let sched = *pu.sched.lock();
     *user.sched.lock() = sched.for_child();
+    user.ioprio.store(pu.ioprio.load(Ordering::Relaxed), Ordering::Relaxed);
     // Any byte: one that is no signal means none is sent (the legacy clone takes it as is).
     user.exit_signal.store(i32::try_from(a.exit_signal).unwrap_or(0), Ordering::Relaxed);
     {

@@ -126,6 +126,9 @@ pub struct UserProc {
     /// Scheduling policy and parameters (sched_setscheduler(2), sched_setattr(2)): kept and
     /// inherited, not acted on by the scheduler.
     pub sched: SpinLock<crate::sys::sched::SchedPolicy>,
+    /// ioprio_set(2)'s I/O priority (class << 13 | level): kept and inherited; vk's disks do
+    /// not order requests by it.
+    pub ioprio: std::sync::atomic::AtomicU32,
 }
 
 /// Number of resource limits (RLIMIT_NLIMITS).
@@ -169,6 +172,7 @@ impl UserProc {
             times: crate::kern::cputime::ProcTimes::new(),
             persona: std::sync::atomic::AtomicU32::new(0),
             sched: SpinLock::new("proc_sched", crate::sys::sched::SchedPolicy::default()),
+            ioprio: std::sync::atomic::AtomicU32::new(0),
         }
     }
 

@@ -239,6 +239,8 @@ table! {
     314 => sched_setattr, sched::sys_sched_setattr, Partial("kept; the scheduler treats every policy as SCHED_OTHER; no utilization clamps");
     315 => sched_getattr, sched::sys_sched_getattr, Full;
     139 => sysfs, mount::sys_sysfs, Full;
+    251 => ioprio_set, prio::sys_ioprio_set, Partial("kept; disk requests are not ordered by it");
+    252 => ioprio_get, prio::sys_ioprio_get, Full;
     204 => sched_getaffinity, proc::sys_sched_getaffinity, Full;
     202 => futex, thread::sys_futex, Full;
     217 => getdents64, fsinfo::sys_getdents64, Full;
