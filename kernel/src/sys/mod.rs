@@ -22,6 +22,7 @@
 //! | `klog.rs`  | syslog(2): the kernel's message buffer for dmesg                   |
 //! | `prio.rs`  | getpriority, setpriority (nice values)                             |
 //! | `ptrace.rs`| ptrace requests, process_vm_readv/writev                           |
+//! | `kcmp.rs`  | kcmp: do two processes share a file, memory, tables                |
 //! | `rwv.rs`   | preadv, pwritev, preadv2, pwritev2 (RWF_* flags)                   |
 //! | `sched.rs` | scheduling policies and parameters (kept, not acted on)            |
 //!
@@ -37,6 +38,7 @@ pub mod fsflags;
 pub mod fsinfo;
 pub mod fsops;
 pub mod ipc;
+pub mod kcmp;
 pub mod klog;
 pub mod lock;
 pub mod mknod;
@@ -241,6 +243,7 @@ table! {
     139 => sysfs, mount::sys_sysfs, Full;
     251 => ioprio_set, prio::sys_ioprio_set, Partial("kept; disk requests are not ordered by it");
     252 => ioprio_get, prio::sys_ioprio_get, Full;
+    312 => kcmp, kcmp::sys_kcmp, Partial("no KCMP_EPOLL_TFD (EOPNOTSUPP)");
     204 => sched_getaffinity, proc::sys_sched_getaffinity, Full;
     202 => futex, thread::sys_futex, Full;
     217 => getdents64, fsinfo::sys_getdents64, Full;
