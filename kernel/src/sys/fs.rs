@@ -340,6 +340,49 @@ pub fn sys_close(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(0)
 }
 
+/// close_range(2): close (or, with CLOSE_RANGE_CLOEXEC, mark close-on-exec) the open
+/// descriptors from `first` to `last`; CLOSE_RANGE_UNSHARE first gives the process a
+/// descriptor table of its own when it shares one (CLONE_FILES). EINVAL for unknown flags or
+/// `first` past `last`.
+pub fn sys_close_range(ctx: &mut Ctx<'_>) -> SysResult {
+    const CLOSE_RANGE_UNSHARE: u32 = 1 << 1;
+    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+    let (first, last, flags) = (ctx.uint(0), ctx.uint(1), ctx.uint(2));
+    if flags & !(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) != 0 || first > last {
+        return Err(Errno::EINVAL);
+    }
+    let u = ctx.p.user();
+    if flags & CLOSE_RANGE_UNSHARE != 0 {
+        let mut slot = u.files.lock();
+        if Arc::strong_count(&slot) > 1 {
+            let copy = slot.lock().clone();
+            *slot = Arc::new(platform::sync::SpinLock::new("fdtable", copy));
+        }
+    }
+    let files = u.files();
+    let in_range = |fd: &i32| u32::try_from(*fd).is_ok_and(|f| (first..=last).contains(&f));
+    let fds: Vec<i32> = files.lock().open_fds().filter(in_range).collect();
+    for fd in fds {
+        if flags & CLOSE_RANGE_CLOEXEC != 0 {
+            if let Ok(e) = files.lock().entry_mut(fd) {
+                e.cloexec = true;
+            }
+            continue;
+        }
+        let closed = {
+            let mut t = files.lock();
+            t.close(fd).map(|entry| (entry, t.lock_owner()))
+        };
+        if let Ok((entry, owner)) = closed {
+            if crate::fs::lock::any_held() {
+                crate::fs::lock::release(entry.file.vnode.id(), owner);
+            }
+            drop(entry);
+        }
+    }
+    Ok(0)
+}
+
 pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
     let dirfd = ctx.fd(0);
     let path = ctx.path(1)?;

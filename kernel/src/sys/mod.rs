@@ -244,6 +244,7 @@ table! {
     251 => ioprio_set, prio::sys_ioprio_set, Partial("kept; disk requests are not ordered by it");
     252 => ioprio_get, prio::sys_ioprio_get, Full;
     312 => kcmp, kcmp::sys_kcmp, Partial("no KCMP_EPOLL_TFD (EOPNOTSUPP)");
+    436 => close_range, fs::sys_close_range, Full;
     204 => sched_getaffinity, proc::sys_sched_getaffinity, Full;
     202 => futex, thread::sys_futex, Full;
     217 => getdents64, fsinfo::sys_getdents64, Full;
