@@ -245,6 +245,7 @@ table! {
     252 => ioprio_get, prio::sys_ioprio_get, Full;
     312 => kcmp, kcmp::sys_kcmp, Partial("no KCMP_EPOLL_TFD (EOPNOTSUPP)");
     436 => close_range, fs::sys_close_range, Full;
+    322 => execveat, proc::sys_execveat, Full;
     204 => sched_getaffinity, proc::sys_sched_getaffinity, Full;
     202 => futex, thread::sys_futex, Full;
     217 => getdents64, fsinfo::sys_getdents64, Full;
