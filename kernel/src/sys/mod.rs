@@ -18,7 +18,7 @@
 //! | `xattr.rs` | extended attributes (tmpfs keeps them; elsewhere EOPNOTSUPP)       |
 //! | `socket.rs`| socket, socketpair, bind, listen, accept, connect, names, options  |
 //! | `socket_msg.rs` | send/recv and their msg forms (iovecs, SCM_RIGHTS, SCM_CREDENTIALS) |
-//! | `fadvise.rs` | fadvise64: advice checked, then nothing to do (no page cache)   |
+//! | `fadvise.rs` | fadvise64, readahead: checked, then nothing to do (no page cache) |
 //! | `klog.rs`  | syslog(2): the kernel's message buffer for dmesg                   |
 //! | `prio.rs`  | getpriority, setpriority (nice values)                             |
 //! | `ptrace.rs`| ptrace requests, process_vm_readv/writev                           |
@@ -246,6 +246,11 @@ table! {
     312 => kcmp, kcmp::sys_kcmp, Partial("no KCMP_EPOLL_TFD (EOPNOTSUPP)");
     436 => close_range, fs::sys_close_range, Full;
     322 => execveat, proc::sys_execveat, Full;
+    132 => utime, fsops::sys_utime, Full;
+    235 => utimes, fsops::sys_utimes, Full;
+    261 => futimesat, fsops::sys_futimesat, Full;
+    452 => fchmodat2, fsops::sys_fchmodat2, Full;
+    187 => readahead, fadvise::sys_readahead, Full;
     204 => sched_getaffinity, proc::sys_sched_getaffinity, Full;
     202 => futex, thread::sys_futex, Full;
     217 => getdents64, fsinfo::sys_getdents64, Full;
