@@ -22,6 +22,7 @@ mod net;
 mod fdinfo;
 mod pid;
 mod sysctl;
+mod kconfig;
 mod system;
 pub use system::FILESYSTEMS;
 

@@ -23,9 +23,10 @@ pub enum SysFile {
     Cpuinfo,
     Version,
     Cmdline,
+    ConfigGz,
 }
 
-pub const SYS_FILES: [(&str, SysFile); 9] = [
+pub const SYS_FILES: [(&str, SysFile); 10] = [
     ("meminfo", SysFile::Meminfo),
     ("uptime", SysFile::Uptime),
     ("loadavg", SysFile::Loadavg),
@@ -35,6 +36,7 @@ pub const SYS_FILES: [(&str, SysFile); 9] = [
     ("cpuinfo", SysFile::Cpuinfo),
     ("version", SysFile::Version),
     ("cmdline", SysFile::Cmdline),
+    ("config.gz", SysFile::ConfigGz),
 ];
 
 impl SysFile {
@@ -62,6 +64,7 @@ pub fn text(f: SysFile) -> Vec<u8> {
             format!("{} version {} (vk@vk) (rustc) {}\n", utsname::SYSNAME, utsname::RELEASE, utsname::version()).into_bytes()
         }
         SysFile::Cmdline => cmdline().into_bytes(),
+        SysFile::ConfigGz => super::kconfig::config_gz().to_vec(),
     }
 }
 
