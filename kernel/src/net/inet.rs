@@ -359,6 +359,15 @@ impl Socket for InetSocket {
     }
 
     fn recv(&self, len: usize, flags: MsgFlags, nonblock: bool) -> Result<Received, Errno> {
+        if flags.contains(MsgFlags::ERRQUEUE) {
+            // The host socket's error queue: never waited for (EAGAIN when it is empty, as on
+            // Linux); its messages' control data (sock_extended_err) is not passed on.
+            let mut buf = vec![0u8; len];
+            let hflags = i32::try_from((MsgFlags::ERRQUEUE | MsgFlags::DONTWAIT | (flags & MsgFlags::PEEK)).bits()).unwrap_or(0);
+            let (n, _) = self.host.recv(&mut buf, hflags).map_err(errno)?;
+            buf.truncate(n.min(len));
+            return Ok(Received { full_len: n, data: buf, ..Received::default() });
+        }
         let nonblock = nonblock || flags.contains(MsgFlags::DONTWAIT);
         let waitall = flags.contains(MsgFlags::WAITALL) && !flags.contains(MsgFlags::PEEK) && self.ty == SockType::Stream;
         let mut hflags = (flags & (MsgFlags::OOB | MsgFlags::PEEK)).bits();
