@@ -435,7 +435,7 @@ static void test_ipv6(void)
 
 /* recv's corner cases on a connected TCP socket (the LTP's recv01, recvfrom01, recvmsg01):
  * MSG_ERRQUEUE with nothing queued is EAGAIN at once; a negative address length is EINVAL
- * for recvfrom and recvmsg. */
+ * for recvfrom and recvmsg. And socket(2)'s and socketpair(2)'s protocol checks. */
 static void test_recv_corners(void)
 {
     unsigned short port;
@@ -462,6 +462,19 @@ static void test_recv_corners(void)
     close(c);
     close(d);
     close(l);
+
+    /* socket(2)'s protocol checks, which socketpair(2) makes before its EOPNOTSUPP. */
+    int sv[2];
+    errno = 0;
+    CHECK(socket(AF_INET, SOCK_RAW, 0) == -1 && errno == EPROTONOSUPPORT);
+    errno = 0;
+    CHECK(socket(AF_INET, SOCK_STREAM, IPPROTO_UDP) == -1 && errno == EPROTONOSUPPORT);
+    errno = 0;
+    CHECK(socketpair(AF_INET, SOCK_DGRAM, IPPROTO_TCP, sv) == -1 && errno == EPROTONOSUPPORT);
+    errno = 0;
+    CHECK(socketpair(AF_INET, SOCK_RAW, 0, sv) == -1 && errno == EPROTONOSUPPORT);
+    errno = 0;
+    CHECK(socketpair(AF_INET, SOCK_STREAM, 0, sv) == -1 && errno == EOPNOTSUPP);
 }
 
 int main(void)

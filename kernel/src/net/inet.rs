@@ -105,7 +105,13 @@ pub fn create(family: u32, ty: SockType, protocol: u32) -> Result<SocketRef, Err
             return Err(Errno::ESOCKTNOSUPPORT);
         }
     } else if !matches!(ty, SockType::Stream | SockType::Dgram) {
-        return Err(if ty == SockType::Raw { Errno::EPERM } else { Errno::ESOCKTNOSUPPORT });
+        // A raw socket needs a protocol (0 matches none of inet_create's raw entries:
+        // EPROTONOSUPPORT, whoever asks); with one, vk grants no CAP_NET_RAW (EPERM).
+        return Err(match ty {
+            SockType::Raw if protocol == 0 => Errno::EPROTONOSUPPORT,
+            SockType::Raw => Errno::EPERM,
+            _ => Errno::ESOCKTNOSUPPORT,
+        });
     }
     let fam = i32::try_from(family).map_err(|_| Errno::EAFNOSUPPORT)?;
     let t = i32::try_from(ty.raw()).map_err(|_| Errno::EINVAL)?;
