@@ -114,6 +114,7 @@ pub fn execve_from(ctx: &mut Ctx<'_>, start: &crate::fs::namei::NamePath, path: 
     ctx.p.rec.gid.store(image.cred.gid, Ordering::Relaxed);
     *u.cred.lock() = Arc::new(image.cred);
     u.persona.store(image.persona.bits(), Ordering::Relaxed);
+    u.execed.store(true, Ordering::Relaxed);
     ctx.p.set_comm(&image.comm);
     *u.exe.lock() = Some(image.path);
     *u.argv.lock() = image.argv;

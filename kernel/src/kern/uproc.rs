@@ -129,6 +129,9 @@ pub struct UserProc {
     /// ioprio_set(2)'s I/O priority (class << 13 | level): kept and inherited; vk's disks do
     /// not order requests by it.
     pub ioprio: std::sync::atomic::AtomicU32,
+    /// The process has exec'd since fork made it (Linux's PF_FORKNOEXEC cleared): its parent
+    /// may no longer setpgid it (EACCES).
+    pub execed: std::sync::atomic::AtomicBool,
 }
 
 /// Number of resource limits (RLIMIT_NLIMITS).
@@ -173,6 +176,7 @@ impl UserProc {
             persona: std::sync::atomic::AtomicU32::new(0),
             sched: SpinLock::new("proc_sched", crate::sys::sched::SchedPolicy::default()),
             ioprio: std::sync::atomic::AtomicU32::new(0),
+            execed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

@@ -514,6 +514,10 @@ pub fn sys_setpgid(ctx: &mut Ctx<'_>) -> SysResult {
     if target.rec.sid.load(Ordering::Relaxed) != sid {
         return Err(Errno::EPERM);
     }
+    // A child that has exec'd is no longer the parent's to move (EACCES).
+    if is_child && target.user().execed.load(Ordering::Relaxed) {
+        return Err(Errno::EACCES);
+    }
     if target.rec.sid.load(Ordering::Relaxed) == target.pid {
         return Err(Errno::EPERM); // a session leader stays put
     }
