@@ -10,7 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_calls", "t_clone3", "t_closerange", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_execveat", "t_fadvise", "t_fifo", "t_files", "t_fsabi", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_kcmp", "t_klog", "t_lock", "t_mount", "t_names", "t_oldtimes", "t_perm", "t_prio", "t_proc", "t_procfs", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc", "t_ptrace_step", "t_ptrace_step_glibc", "t_pty", "t_rename", "t_rseq", "t_rust", "t_rwv", "t_sched", "t_signal", "t_sockepoll", "t_stress", "t_sysfiles", "t_sysfs", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vm", "t_xattr",
+    "t_calls", "t_clone3", "t_closerange", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_execveat", "t_fadvise", "t_fifo", "t_files", "t_fsabi", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_kcmp", "t_klog", "t_lock", "t_mount", "t_names", "t_oldtimes", "t_perm", "t_prio", "t_proc", "t_procfs", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc", "t_ptrace_step", "t_ptrace_step_glibc", "t_pty", "t_rename", "t_rseq", "t_rust", "t_rwv", "t_sched", "t_signal", "t_sockepoll", "t_splice", "t_stress", "t_sysfiles", "t_sysfs", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vm", "t_xattr",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -111,6 +111,12 @@ fn t_execveat() {
 #[test]
 fn t_oldtimes() {
     check("t_oldtimes");
+}
+
+/// splice(2) and vmsplice(2): files, pipes, offsets, refusals.
+#[test]
+fn t_splice() {
+    check("t_splice");
 }
 
 /// The extended-attribute calls: a missing attribute, empty lists, argument checks.

@@ -70,7 +70,7 @@ fn read_file(f: &File, off: Option<u64>, len: usize) -> Result<Vec<u8>, Errno> {
 }
 
 /// [`read_file`], non-blocking or not whatever the file's flags say (preadv2's RWF_NOWAIT).
-fn read_file_as(f: &File, off: Option<u64>, len: usize, nonblock: bool) -> Result<Vec<u8>, Errno> {
+pub(super) fn read_file_as(f: &File, off: Option<u64>, len: usize, nonblock: bool) -> Result<Vec<u8>, Errno> {
     if !f.readable() {
         return Err(Errno::EBADF);
     }
@@ -126,7 +126,7 @@ pub(super) struct WriteHow {
 }
 
 /// [`write_file`] as `how` says.
-fn write_file_as(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8], how: WriteHow) -> SysResult {
+pub(super) fn write_file_as(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8], how: WriteHow) -> SysResult {
     if !f.writable() {
         return Err(Errno::EBADF);
     }
@@ -247,7 +247,7 @@ pub fn sys_write(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 /// A write to a pipe without readers also raises SIGPIPE in the writing thread.
-fn sigpipe(ctx: &Ctx<'_>, r: SysResult) -> SysResult {
+pub(super) fn sigpipe(ctx: &Ctx<'_>, r: SysResult) -> SysResult {
     if r == Err(Errno::EPIPE) {
         let uid = ctx.p.user().cred.lock().uid;
         crate::kern::signal::send_to_thread(ctx.td, crate::kern::signal::SigInfo::user(crate::kern::signal::SIGPIPE, 0, ctx.p.pid, uid));
@@ -284,6 +284,13 @@ pub fn sys_writev(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
     let how = WriteHow { append: f.flags() & file::O_APPEND != 0, nonblock: f.flags() & file::O_NONBLOCK != 0 };
     writev_at(ctx, &f, None, how)
+}
+
+/// The bytes of the iovecs of arguments 1 and 2 (as much as one transfer takes).
+pub(super) fn gather_iov(ctx: &Ctx<'_>, f: &File) -> Result<Vec<u8>, Errno> {
+    let iov = iovecs(ctx)?;
+    let iov = reachable(ctx, f, &iov, 0)?;
+    gather(ctx, &iov)
 }
 
 /// writev(2) and its positioned forms: the iovecs of arguments 1 and 2 written at `off`

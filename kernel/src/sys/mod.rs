@@ -23,6 +23,7 @@
 //! | `prio.rs`  | getpriority, setpriority (nice values)                             |
 //! | `ptrace.rs`| ptrace requests, process_vm_readv/writev                           |
 //! | `kcmp.rs`  | kcmp: do two processes share a file, memory, tables                |
+//! | `splice.rs`| splice, vmsplice (as copies)                                       |
 //! | `rwv.rs`   | preadv, pwritev, preadv2, pwritev2 (RWF_* flags)                   |
 //! | `sched.rs` | scheduling policies and parameters (kept, not acted on)            |
 //!
@@ -56,6 +57,7 @@ pub mod sched;
 pub mod signal;
 pub mod socket;
 pub mod socket_msg;
+pub mod splice;
 pub mod thread;
 pub mod time;
 pub mod xattr;
@@ -251,6 +253,8 @@ table! {
     261 => futimesat, fsops::sys_futimesat, Full;
     452 => fchmodat2, fsops::sys_fchmodat2, Full;
     187 => readahead, fadvise::sys_readahead, Full;
+    275 => splice, splice::sys_splice, Partial("a copy through the kernel, not page moves");
+    278 => vmsplice, splice::sys_vmsplice, Partial("a copy (as writev/readv), not page gifts");
     204 => sched_getaffinity, proc::sys_sched_getaffinity, Full;
     202 => futex, thread::sys_futex, Full;
     217 => getdents64, fsinfo::sys_getdents64, Full;
