@@ -81,6 +81,7 @@ pub struct SchedAttr {
 const ATTR_SIZE_VER0: usize = 48;
 const ATTR_SIZE: usize = size_of::<SchedAttr>();
 const _: () = assert!(ATTR_SIZE == 56);
+const ATTR_SIZE_U32: u32 = 56;
 
 fn is_rt(policy: u32) -> bool {
     policy == SCHED_FIFO || policy == SCHED_RR
@@ -143,7 +144,7 @@ fn set(ctx: &Ctx<'_>, p: &UProc, new: SchedPolicy, nice: Option<i32>) -> SysResu
                 return Err(Errno::EPERM);
             }
         }
-        if new.policy == SCHED_DEADLINE || old.policy == SCHED_DEADLINE && new.policy != SCHED_DEADLINE {
+        if new.policy == SCHED_DEADLINE || old.policy == SCHED_DEADLINE {
             return Err(Errno::EPERM);
         }
         // Leaving SCHED_IDLE needs the nice value's rules; clearing reset-on-fork needs privilege.
@@ -265,10 +266,10 @@ pub fn sys_sched_setattr(ctx: &mut Ctx<'_>) -> SysResult {
     let size = usize::try_from(size).map_err(|_| Errno::E2BIG)?;
     let size = if size == 0 { ATTR_SIZE_VER0 } else { size };
     let too_big = || -> Result<usize, Errno> {
-        ctx.write(ctx.ptr::<u32>(1), &(ATTR_SIZE as u32))?;
+        ctx.write(ctx.ptr::<u32>(1), &ATTR_SIZE_U32)?;
         Err(Errno::E2BIG)
     };
-    if size < ATTR_SIZE_VER0 || size > 4096 {
+    if !(ATTR_SIZE_VER0..=4096).contains(&size) {
         return too_big();
     }
     let mut bytes = vec![0u8; size];
@@ -304,7 +305,7 @@ pub fn sys_sched_getattr(ctx: &mut Ctx<'_>) -> SysResult {
     let s = *p.user().sched.lock();
     let n = size.min(ATTR_SIZE);
     let a = SchedAttr {
-        size: n as u32,
+        size: u32::try_from(n).unwrap_or(ATTR_SIZE_U32),
         sched_policy: s.policy,
         sched_flags: if s.reset_on_fork { u64::from(g::SCHED_FLAG_RESET_ON_FORK) } else { 0 },
         sched_nice: p.rec.nice.load(std::sync::atomic::Ordering::Relaxed),
