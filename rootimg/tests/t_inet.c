@@ -433,9 +433,54 @@ static void test_ipv6(void)
     close(s);
 }
 
+/* recv's corner cases on a connected TCP socket (the LTP's recv01, recvfrom01, recvmsg01):
+ * MSG_ERRQUEUE with nothing queued is EAGAIN at once; a negative address length is EINVAL
+ * for recvfrom and recvmsg. And socket(2)'s and socketpair(2)'s protocol checks. */
+static void test_recv_corners(void)
+{
+    unsigned short port;
+    int l = listener(&port);
+    REQUIRE(l >= 0);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = lo(port);
+    REQUIRE(c >= 0 && connect(c, (struct sockaddr *)&a, sizeof a) == 0);
+    int d = accept(l, NULL, NULL);
+    REQUIRE(d >= 0);
+    char buf[16];
+    errno = 0;
+    CHECK(recv(d, buf, sizeof buf, MSG_ERRQUEUE) == -1 && errno == EAGAIN);
+    CHECK(send(c, "abc", 3, 0) == 3);
+    struct sockaddr_in from;
+    socklen_t bad = (socklen_t)-1;
+    errno = 0;
+    CHECK(recvfrom(d, buf, sizeof buf, 0, (struct sockaddr *)&from, &bad) == -1 && errno == EINVAL);
+    CHECK(send(c, "def", 3, 0) == 3);
+    struct iovec iov = { buf, sizeof buf };
+    struct msghdr m = { .msg_name = &from, .msg_namelen = -1, .msg_iov = &iov, .msg_iovlen = 1 };
+    errno = 0;
+    CHECK(recvmsg(d, &m, 0) == -1 && errno == EINVAL);
+    close(c);
+    close(d);
+    close(l);
+
+    /* socket(2)'s protocol checks, which socketpair(2) makes before its EOPNOTSUPP. */
+    int sv[2];
+    errno = 0;
+    CHECK(socket(AF_INET, SOCK_RAW, 0) == -1 && errno == EPROTONOSUPPORT);
+    errno = 0;
+    CHECK(socket(AF_INET, SOCK_STREAM, IPPROTO_UDP) == -1 && errno == EPROTONOSUPPORT);
+    errno = 0;
+    CHECK(socketpair(AF_INET, SOCK_DGRAM, IPPROTO_TCP, sv) == -1 && errno == EPROTONOSUPPORT);
+    errno = 0;
+    CHECK(socketpair(AF_INET, SOCK_RAW, 0, sv) == -1 && errno == EPROTONOSUPPORT);
+    errno = 0;
+    CHECK(socketpair(AF_INET, SOCK_STREAM, 0, sv) == -1 && errno == EOPNOTSUPP);
+}
+
 int main(void)
 {
     vktest_reset_signals();
+    test_recv_corners();
     test_transfer();
     test_many();
     test_nonblocking_and_errors();

@@ -144,6 +144,9 @@ static void test_shm(void)
             found = 1;
     }
     CHECK(found);
+    /* Only the index bits of the argument count: the object's own id names it too. */
+    struct shmid_ds s3;
+    CHECK(shmctl(id, SHM_STAT, &s3) == id && shmctl(id, SHM_STAT_ANY, &s3) == id);
 
     /* IPC_RMID while attached: marked, key gone, still there until the last detach. */
     CHECK(shmctl(id, IPC_RMID, NULL) == 0);

@@ -8,6 +8,10 @@
  * a process that does not exist; and as an unprivileged user (uid 65534, RLIMIT_NICE 0):
  * raising one's own nice value works, lowering it is EACCES, and another user's process is
  * EPERM. It must run as root.
+ *
+ * And ioprio_get(2)/ioprio_set(2): the I/O priority's classes and levels, read back,
+ * inherited by fork; EINVAL for a bad class, level or `which`, ESRCH for no process; the
+ * real-time class and another user's process are EPERM for an unprivileged user.
  */
 #include "vktest.h"
 
@@ -44,6 +48,50 @@ static void unprivileged(void)
     }
     int st;
     CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+#define IOPRIO(class, level) (((class) << 13) | (level))
+static long ioprio_set(int which, int who, int prio) { return syscall(SYS_ioprio_set, which, who, prio); }
+static long ioprio_get(int which, int who) { return syscall(SYS_ioprio_get, which, who); }
+
+static void io_priorities(void)
+{
+    CHECK(ioprio_set(1, 0, IOPRIO(2, 3)) == 0);
+    CHECK(ioprio_get(1, 0) == IOPRIO(2, 3));
+    CHECK(ioprio_get(1, getpid()) == IOPRIO(2, 3));
+    CHECK(ioprio_set(1, 0, IOPRIO(3, 0)) == 0);
+    CHECK(ioprio_get(1, 0) == IOPRIO(3, 0));
+    CHECK(ioprio_set(1, 0, IOPRIO(1, 7)) == 0);
+    CHECK(ioprio_get(2, 0) >= 0 && ioprio_get(3, 0) >= 0);
+    pid_t c = fork();
+    if (c == 0)
+        _exit(ioprio_get(1, 0) == IOPRIO(1, 7) ? 0 : 1);
+    int st;
+    CHECK(waitpid(c, &st, 0) == c && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    errno = 0;
+    CHECK(ioprio_set(1, 0, IOPRIO(0, 1)) == -1 && errno == EINVAL);
+    errno = 0;
+    CHECK(ioprio_set(1, 0, IOPRIO(5, 0)) == -1 && errno == EINVAL);
+    errno = 0;
+    CHECK(ioprio_set(9, 0, IOPRIO(2, 0)) == -1 && errno == EINVAL);
+    errno = 0;
+    CHECK(ioprio_get(0, 0) == -1 && errno == EINVAL);
+    errno = 0;
+    CHECK(ioprio_get(1, 999999) == -1 && errno == ESRCH);
+    CHECK(ioprio_set(1, 0, IOPRIO(2, 4)) == 0);
+    c = fork();
+    if (c == 0) {
+        int bad = 0;
+        if (setuid(65534) != 0)
+            _exit(90);
+        errno = 0;
+        bad += !(ioprio_set(1, 0, IOPRIO(1, 0)) == -1 && errno == EPERM);
+        bad += ioprio_set(1, 0, IOPRIO(2, 7)) != 0;
+        errno = 0;
+        bad += !(ioprio_set(1, getppid(), IOPRIO(2, 7)) == -1 && errno == EPERM);
+        _exit(bad);
+    }
+    CHECK(waitpid(c, &st, 0) == c && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 int main(void)
@@ -84,5 +132,6 @@ int main(void)
     CHECK(setpriority(PRIO_PROCESS, INT_MAX, 0) == -1 && errno == ESRCH);
 
     unprivileged();
+    io_priorities();
     return vktest_done();
 }

@@ -6,7 +6,7 @@
  * until the child's _exit and sees its writes) and vfork + execve, waitpid for a specific pid /
  * any child / a process group, WNOHANG, ECHILD, waitid(P_ALL/P_PID, WEXITED) siginfo fields,
  * WNOWAIT, SIGCHLD set to SIG_IGN auto-reaping children, kill(pid, 0), getpid/getppid/gettid,
- * setpgid/getpgid/setsid/getsid (and their EPERM/ESRCH cases), orphan reparenting (only "no
+ * setpgid/getpgid/setsid/getsid (and their EPERM/ESRCH cases, EACCES for a child that exec'd), orphan reparenting (only "no
  * longer the old parent" is asserted: natively a subreaper may adopt it; under vk init, pid 1),
  * uname, sysinfo, getrlimit/setrlimit/prlimit64 (RLIMIT_NOFILE enforced with EMFILE), getrandom,
  * sched_yield, sched_getaffinity, umask, credentials (getuid…getresgid, getgroups); the
@@ -314,6 +314,33 @@ static void test_groups_and_sessions(void)
     CHECK(waitpid(-pid, &status, 0) == pid && WEXITSTATUS(status) == 8);
     CHECK(setpgid(0x7ffffff0, 0) == -1 && errno == ESRCH);
     CHECK(setpgid(0, -1) == -1 && errno == EINVAL);
+
+    /* Once the child has exec'd, it is no longer the parent's to move: EACCES. The child
+     * execs a program that waits for the pipe to close; its comm tells it has exec'd. */
+    REQUIRE(pipe(pipe_fds) == 0);
+    pid = fork();
+    if (pid == 0) {
+        close(pipe_fds[1]);
+        dup2(pipe_fds[0], 0);
+        execl("/bin/cat", "cat", (char *)NULL);
+        _exit(127);
+    }
+    close(pipe_fds[0]);
+    char commpath[64], comm[32] = "";
+    snprintf(commpath, sizeof commpath, "/proc/%d/comm", pid);
+    for (int i = 0; i < 400 && strncmp(comm, "cat", 3) != 0; i++) {
+        int fd = open(commpath, O_RDONLY);
+        ssize_t n = fd >= 0 ? read(fd, comm, sizeof comm - 1) : -1;
+        comm[n > 0 ? n : 0] = '\0';
+        if (fd >= 0)
+            close(fd);
+        if (strncmp(comm, "cat", 3) != 0)
+            usleep(5000);
+    }
+    errno = 0;
+    CHECK(setpgid(pid, pid) == -1 && errno == EACCES);
+    close(pipe_fds[1]);
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 static void test_orphan_reparenting(void)

@@ -925,6 +925,12 @@ static void test_nodefer_resethand(void)
     CHECK(rec_count == 1);
     struct sigaction now;
     CHECK(sigaction(SIGUSR1, NULL, &now) == 0 && now.sa_handler == SIG_DFL);
+    /* Only the handler is reset: the flags stay (SA_SIGINFO too, as the LTP's sigaction01 checks). */
+    REQUIRE(install(SIGUSR1, recorder, SA_RESETHAND | SA_SIGINFO) == 0);
+    rec_reset();
+    raise(SIGUSR1);
+    CHECK(rec_count == 1);
+    CHECK(sigaction(SIGUSR1, NULL, &now) == 0 && now.sa_handler == SIG_DFL && (now.sa_flags & SA_SIGINFO) && (now.sa_flags & SA_RESETHAND));
 }
 
 /* ---------------------------------------------------------------- fork */

@@ -11,7 +11,8 @@
  * second word and the conditional wake), WAIT_BITSET with an absolute timeout on MONOTONIC and
  * REALTIME clocks, WAKE_BITSET matching, bad arguments (ENOSYS for FUTEX_CLOCK_REALTIME but
  * with the bitset wait and for unknown commands, EINVAL for a zero bitset); raw clone with CLONE_PARENT_SETTID,
- * CLONE_CHILD_SETTID and CLONE_CHILD_CLEARTID, set_tid_address; set/get_robust_list; a non-main
+ * CLONE_CHILD_SETTID and CLONE_CHILD_CLEARTID, set_tid_address; set/get_robust_list (another
+ * process's too: ESRCH, EPERM for another user's); a non-main
  * thread exiting leaves the process running; the main thread exiting alone leaves the others
  * running; exit_group from a secondary thread ends all; execve from a secondary thread gives the
  * new image the process's pid.
@@ -687,6 +688,18 @@ static void test_robust_list(void)
         if (syscall(SYS_get_robust_list, 0, &got, &len) != 0 || got != &head ||
             len != sizeof head)
             _exit(3);
+        /* Another process's: its head (a parent's is none yet); no process: ESRCH. */
+        got = &len;
+        if (syscall(SYS_get_robust_list, getppid(), &got, &len) != 0 || len != sizeof head)
+            _exit(4);
+        if (syscall(SYS_get_robust_list, 999999, &got, &len) != -1 || errno != ESRCH)
+            _exit(5);
+        /* Another user's: EPERM. */
+        pid_t gp = getppid();
+        if (setuid(65534) != 0)
+            _exit(6);
+        if (syscall(SYS_get_robust_list, gp, &got, &len) != -1 || errno != EPERM)
+            _exit(7);
         _exit(0);
     }
     int status = -1;

@@ -57,3 +57,4 @@ pub mod timerfd;
 pub mod tmpfs;
 pub mod vfs;
 pub mod vnops;
+pub mod xattr;

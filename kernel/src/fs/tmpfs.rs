@@ -106,6 +106,7 @@ pub struct TmpNode {
     ino: u64,
     meta: SpinLock<Meta>,
     kind: Kind,
+    xattrs: SpinLock<crate::fs::xattr::XattrMap>,
 }
 
 fn now() -> Timespec {
@@ -144,6 +145,7 @@ impl TmpNode {
             ino,
             meta: SpinLock::new("tmpfs_meta", Meta { mode, uid, gid, nlink: 1, atime: t, mtime: t, ctime: t }),
             kind,
+            xattrs: SpinLock::new("tmpfs_xattr", crate::fs::xattr::XattrMap::default()),
         });
         fs.nodes.lock().insert(ino, Arc::downgrade(&n));
         n
@@ -214,6 +216,10 @@ impl Drop for TmpNode {
 }
 
 impl Vnode for TmpNode {
+    fn xattrs(&self) -> Option<&SpinLock<crate::fs::xattr::XattrMap>> {
+        Some(&self.xattrs)
+    }
+
     fn attr(&self) -> Result<Attr, Errno> {
         let m = self.meta.lock();
         let size = match &self.kind {

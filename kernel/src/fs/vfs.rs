@@ -456,6 +456,12 @@ pub trait Vnode: Send + Sync + Debug {
         None
     }
 
+    /// The extended attributes of this inode, on a file system that keeps them (tmpfs); None
+    /// where they are not supported (EOPNOTSUPP).
+    fn xattrs(&self) -> Option<&platform::sync::SpinLock<crate::fs::xattr::XattrMap>> {
+        None
+    }
+
     fn seekable(&self) -> bool {
         true
     }

@@ -17,8 +17,14 @@ use crate::kern::uproc::{pid_of, tid_of};
 use crate::vm::space::AddressSpace;
 
 pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> SysResult {
+    let cwd = ctx.p.user().fs.lock().cwd.clone();
+    execve_from(ctx, &cwd, path, argv, envp)
+}
+
+/// execve with a relative `path` looked up from `start` (execveat's directory descriptor).
+pub fn execve_from(ctx: &mut Ctx<'_>, start: &crate::fs::namei::NamePath, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> SysResult {
     let u = ctx.p.user();
-    let cwd = u.fs.lock().cwd.clone();
+    let cwd = start.clone();
     let cred = u.cred();
     let persona = Persona::from_bits_retain(u.persona.load(Ordering::Relaxed));
     let no_setid = crate::kern::ptrace::setid_exec_refused(ctx.td);
@@ -109,6 +115,7 @@ pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<
     ctx.p.rec.gid.store(image.cred.gid, Ordering::Relaxed);
     *u.cred.lock() = Arc::new(image.cred);
     u.persona.store(image.persona.bits(), Ordering::Relaxed);
+    u.execed.store(true, Ordering::Relaxed);
     ctx.p.set_comm(&image.comm);
     *u.exe.lock() = Some(image.path);
     *u.argv.lock() = image.argv;

@@ -218,6 +218,9 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     *user.environ.lock() = pu.environ.lock().clone();
     *user.rlimits.lock() = *pu.rlimits.lock();
     user.persona.store(pu.persona.load(Ordering::Relaxed), Ordering::Relaxed);
+    let sched = *pu.sched.lock();
+    *user.sched.lock() = sched.for_child();
+    user.ioprio.store(pu.ioprio.load(Ordering::Relaxed), Ordering::Relaxed);
     // Any byte: one that is no signal means none is sent (the legacy clone takes it as is).
     user.exit_signal.store(i32::try_from(a.exit_signal).unwrap_or(0), Ordering::Relaxed);
     {
@@ -234,7 +237,10 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     child.rec.pgid.store(parent.rec.pgid.load(Ordering::Relaxed), Ordering::Relaxed);
     child.rec.sid.store(parent.rec.sid.load(Ordering::Relaxed), Ordering::Relaxed);
     child.rec.tty.store(parent.rec.tty.load(Ordering::Relaxed), Ordering::Relaxed);
-    child.rec.nice.store(parent.rec.nice.load(Ordering::Relaxed), Ordering::Relaxed);
+    // SCHED_RESET_ON_FORK also takes a negative nice value back to 0.
+    let nice = parent.rec.nice.load(Ordering::Relaxed);
+    let reset = parent.user().sched.lock().reset_on_fork;
+    child.rec.nice.store(if reset { nice.max(0) } else { nice }, Ordering::Relaxed);
     let fg = parent.rec.flags.load(Ordering::Relaxed) & kvm_mem::abi::pflags::FOREGROUND;
     child.rec.flags.fetch_or(fg, Ordering::Relaxed);
     child.rec.uid.store(cred.uid, Ordering::Relaxed);

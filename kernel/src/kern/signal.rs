@@ -724,8 +724,12 @@ fn setup_frame(td: &UThread, p: &UProc, regs: &mut UserRegs, info: &SigInfo, act
         new_mask |= bit(sig);
     }
     u.sigstate.sig.lock().mask = new_mask & !UNBLOCKABLE;
+    // SA_RESETHAND (SA_ONESHOT): the handler goes back to SIG_DFL; the flags and mask stay,
+    // as Linux leaves them (sigaction(2) then still reports SA_SIGINFO).
     if act.flags.contains(SaFlags::RESETHAND) {
-        p.user().sig.lock().set_action(sig, SigAction::default());
+        let mut sig_state = p.user().sig.lock();
+        let reset = SigAction { handler: SigAction::default().handler, ..sig_state.action(sig) };
+        sig_state.set_action(sig, reset);
     }
     Ok(())
 }

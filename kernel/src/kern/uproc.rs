@@ -123,6 +123,15 @@ pub struct UserProc {
     /// personality(2)'s persona ([`crate::abi::exec::Persona`] bits): inherited by fork,
     /// kept by exec but for what exec clears.
     pub persona: std::sync::atomic::AtomicU32,
+    /// Scheduling policy and parameters (sched_setscheduler(2), sched_setattr(2)): kept and
+    /// inherited, not acted on by the scheduler.
+    pub sched: SpinLock<crate::sys::sched::SchedPolicy>,
+    /// ioprio_set(2)'s I/O priority (class << 13 | level): kept and inherited; vk's disks do
+    /// not order requests by it.
+    pub ioprio: std::sync::atomic::AtomicU32,
+    /// The process has exec'd since fork made it (Linux's PF_FORKNOEXEC cleared): its parent
+    /// may no longer setpgid it (EACCES).
+    pub execed: std::sync::atomic::AtomicBool,
 }
 
 /// Number of resource limits (RLIMIT_NLIMITS).
@@ -176,6 +185,9 @@ impl UserProc {
             jobctl: SpinLock::new("jobctl", crate::kern::jobctl::JobCtl::default()),
             times: crate::kern::cputime::ProcTimes::new(),
             persona: std::sync::atomic::AtomicU32::new(0),
+            sched: SpinLock::new("proc_sched", crate::sys::sched::SchedPolicy::default()),
+            ioprio: std::sync::atomic::AtomicU32::new(0),
+            execed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

@@ -105,7 +105,13 @@ pub fn create(family: u32, ty: SockType, protocol: u32) -> Result<SocketRef, Err
             return Err(Errno::ESOCKTNOSUPPORT);
         }
     } else if !matches!(ty, SockType::Stream | SockType::Dgram) {
-        return Err(if ty == SockType::Raw { Errno::EPERM } else { Errno::ESOCKTNOSUPPORT });
+        // A raw socket needs a protocol (0 matches none of inet_create's raw entries:
+        // EPROTONOSUPPORT, whoever asks); with one, vk grants no CAP_NET_RAW (EPERM).
+        return Err(match ty {
+            SockType::Raw if protocol == 0 => Errno::EPROTONOSUPPORT,
+            SockType::Raw => Errno::EPERM,
+            _ => Errno::ESOCKTNOSUPPORT,
+        });
     }
     let fam = i32::try_from(family).map_err(|_| Errno::EAFNOSUPPORT)?;
     let t = i32::try_from(ty.raw()).map_err(|_| Errno::EINVAL)?;
@@ -359,6 +365,15 @@ impl Socket for InetSocket {
     }
 
     fn recv(&self, len: usize, flags: MsgFlags, nonblock: bool) -> Result<Received, Errno> {
+        if flags.contains(MsgFlags::ERRQUEUE) {
+            // The host socket's error queue: never waited for (EAGAIN when it is empty, as on
+            // Linux); its messages' control data (sock_extended_err) is not passed on.
+            let mut buf = vec![0u8; len];
+            let hflags = i32::try_from((MsgFlags::ERRQUEUE | MsgFlags::DONTWAIT | (flags & MsgFlags::PEEK)).bits()).unwrap_or(0);
+            let (n, _) = self.host.recv(&mut buf, hflags).map_err(errno)?;
+            buf.truncate(n.min(len));
+            return Ok(Received { full_len: n, data: buf, ..Received::default() });
+        }
         let nonblock = nonblock || flags.contains(MsgFlags::DONTWAIT);
         let waitall = flags.contains(MsgFlags::WAITALL) && !flags.contains(MsgFlags::PEEK) && self.ty == SockType::Stream;
         let mut hflags = (flags & (MsgFlags::OOB | MsgFlags::PEEK)).bits();

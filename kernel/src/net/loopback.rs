@@ -67,6 +67,8 @@ pub fn create(family: u32, ty: SockType, protocol: u32) -> Result<SocketRef, Err
     let want = match ty {
         SockType::Stream => 6,
         SockType::Dgram => 17,
+        // As inet.rs: no protocol matches no raw entry; with one, no CAP_NET_RAW.
+        SockType::Raw if protocol == 0 => return Err(Errno::EPROTONOSUPPORT),
         SockType::Raw => return Err(Errno::EPERM),
         SockType::Seqpacket => return Err(Errno::ESOCKTNOSUPPORT),
     };
@@ -321,6 +323,10 @@ impl Socket for LoopSocket {
     }
 
     fn recv(&self, len: usize, flags: MsgFlags, nonblock: bool) -> Result<Received, Errno> {
+        // Nothing here ever queues an error (no ICMP): the error queue is always empty.
+        if flags.contains(MsgFlags::ERRQUEUE) {
+            return Err(Errno::EAGAIN);
+        }
         let mut r = if self.ty() == SockType::Dgram { self.recv_udp(len, flags, nonblock)? } else { self.inner.recv(len, flags, nonblock)? };
         r.from = self.guest_name(r.from.take());
         Ok(r)

@@ -303,11 +303,12 @@ pub fn create(family: u32, ty: SockType, protocol: u32) -> Result<SocketRef, Err
 }
 
 /// socketpair(2): two connected sockets (AF_UNIX only, as on Linux; EOPNOTSUPP for the
-/// others).
+/// others, once socket(2)'s checks of the type and protocol have passed, as Linux makes the
+/// first socket before it asks for a pair).
 pub fn pair(c: &Caller<'_>, family: u32, ty: SockType, protocol: u32) -> Result<(SocketRef, SocketRef), Errno> {
     match family {
         lnet::AF_UNIX => unix::pair(c, ty, protocol),
-        lnet::AF_INET | lnet::AF_INET6 => Err(Errno::EOPNOTSUPP),
+        lnet::AF_INET | lnet::AF_INET6 => create(family, ty, protocol).and(Err(Errno::EOPNOTSUPP)),
         _ => Err(Errno::EAFNOSUPPORT),
     }
 }

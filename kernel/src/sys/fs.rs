@@ -66,6 +66,11 @@ pub(super) fn lookup_cred(ctx: &Ctx<'_>, cred: &Cred, dirfd: i32, path: &[u8], f
 
 /// Read from a file at `off` (or its offset), looping over short reads of regular files.
 fn read_file(f: &File, off: Option<u64>, len: usize) -> Result<Vec<u8>, Errno> {
+    read_file_as(f, off, len, f.flags() & file::O_NONBLOCK != 0)
+}
+
+/// [`read_file`], non-blocking or not whatever the file's flags say (preadv2's RWF_NOWAIT).
+pub(super) fn read_file_as(f: &File, off: Option<u64>, len: usize, nonblock: bool) -> Result<Vec<u8>, Errno> {
     if !f.readable() {
         return Err(Errno::EBADF);
     }
@@ -80,7 +85,6 @@ fn read_file(f: &File, off: Option<u64>, len: usize) -> Result<Vec<u8>, Errno> {
         None if seekable => *f.offset.lock(),
         None => 0,
     };
-    let nonblock = f.flags() & file::O_NONBLOCK != 0;
     let mut buf = vec![0u8; len];
     let mut got = 0;
     while got < len {
@@ -110,6 +114,19 @@ fn notify(f: &File, mask: u32) {
 }
 
 fn write_file(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8]) -> SysResult {
+    let how = WriteHow { append: f.flags() & file::O_APPEND != 0, nonblock: f.flags() & file::O_NONBLOCK != 0 };
+    write_file_as(ctx, f, off, data, how)
+}
+
+/// How one write goes: appending, non-blocking (the file's flags, or pwritev2's RWF_*).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct WriteHow {
+    pub append: bool,
+    pub nonblock: bool,
+}
+
+/// [`write_file`] as `how` says.
+pub(super) fn write_file_as(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8], how: WriteHow) -> SysResult {
     if !f.writable() {
         return Err(Errno::EBADF);
     }
@@ -118,13 +135,13 @@ fn write_file(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u8]) -> SysResu
     let seekable = v.seekable();
     // pwrite(2) BUGS: on Linux an O_APPEND file is appended to whatever the offset says.
     let start = match off {
-        Some(_) if seekable && f.flags() & file::O_APPEND != 0 => v.attr()?.size,
+        Some(_) if seekable && how.append => v.attr()?.size,
         Some(o) => o,
-        None if seekable && f.flags() & file::O_APPEND != 0 => v.attr()?.size,
+        None if seekable && how.append => v.attr()?.size,
         None if seekable => *f.offset.lock(),
         None => 0,
     };
-    let n = v.write_nb(start, data, f.flags() & file::O_NONBLOCK != 0)?;
+    let n = v.write_nb(start, data, how.nonblock)?;
     if off.is_none() && seekable {
         *f.offset.lock() = start + n as u64;
     }
@@ -230,7 +247,7 @@ pub fn sys_write(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 /// A write to a pipe without readers also raises SIGPIPE in the writing thread.
-fn sigpipe(ctx: &Ctx<'_>, r: SysResult) -> SysResult {
+pub(super) fn sigpipe(ctx: &Ctx<'_>, r: SysResult) -> SysResult {
     if r == Err(Errno::EPIPE) {
         let uid = ctx.p.user().cred.lock().uid;
         crate::kern::signal::send_to_thread(ctx.td, crate::kern::signal::SigInfo::user(crate::kern::signal::SIGPIPE, 0, ctx.p.pid, uid));
@@ -265,18 +282,44 @@ fn iovecs(ctx: &Ctx<'_>) -> Result<Vec<UserSlice<u8>>, Errno> {
 
 pub fn sys_writev(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
+    let how = WriteHow { append: f.flags() & file::O_APPEND != 0, nonblock: f.flags() & file::O_NONBLOCK != 0 };
+    writev_at(ctx, &f, None, how)
+}
+
+/// The bytes of the iovecs of arguments 1 and 2 (as much as one transfer takes).
+pub(super) fn gather_iov(ctx: &Ctx<'_>, f: &File) -> Result<Vec<u8>, Errno> {
     let iov = iovecs(ctx)?;
-    let iov = reachable(ctx, &f, &iov, 0)?;
+    let iov = reachable(ctx, f, &iov, 0)?;
+    gather(ctx, &iov)
+}
+
+/// writev(2) and its positioned forms: the iovecs of arguments 1 and 2 written at `off`
+/// (or the file's offset).
+pub(super) fn writev_at(ctx: &Ctx<'_>, f: &File, off: Option<u64>, how: WriteHow) -> SysResult {
+    if !f.writable() {
+        return Err(Errno::EBADF);
+    }
+    let iov = iovecs(ctx)?;
+    let iov = reachable(ctx, f, &iov, 0)?;
     let data = gather(ctx, &iov)?;
-    sigpipe(ctx, write_file(ctx, &f, None, &data))
+    sigpipe(ctx, write_file_as(ctx, f, off, &data, how))
 }
 
 pub fn sys_readv(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
+    readv_at(ctx, &f, None, f.flags() & file::O_NONBLOCK != 0)
+}
+
+/// readv(2) and its positioned forms: into the iovecs of arguments 1 and 2, from `off` (or
+/// the file's offset).
+pub(super) fn readv_at(ctx: &Ctx<'_>, f: &File, off: Option<u64>, nonblock: bool) -> SysResult {
+    if !f.readable() {
+        return Err(Errno::EBADF);
+    }
     let iov = iovecs(ctx)?;
-    let iov = reachable(ctx, &f, &iov, PROT_WRITE)?;
+    let iov = reachable(ctx, f, &iov, PROT_WRITE)?;
     let total: usize = iov.iter().map(|p| p.len).sum();
-    let data = read_file(&f, None, total)?;
+    let data = read_file_as(f, off, total, nonblock)?;
     let mut done = 0;
     for part in iov {
         if done >= data.len() {
@@ -301,6 +344,49 @@ pub fn sys_close(ctx: &mut Ctx<'_>) -> SysResult {
         crate::fs::lock::release(entry.file.vnode.id(), owner);
     }
     drop(entry);
+    Ok(0)
+}
+
+/// close_range(2): close (or, with CLOSE_RANGE_CLOEXEC, mark close-on-exec) the open
+/// descriptors from `first` to `last`; CLOSE_RANGE_UNSHARE first gives the process a
+/// descriptor table of its own when it shares one (CLONE_FILES). EINVAL for unknown flags or
+/// `first` past `last`.
+pub fn sys_close_range(ctx: &mut Ctx<'_>) -> SysResult {
+    const CLOSE_RANGE_UNSHARE: u32 = 1 << 1;
+    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+    let (first, last, flags) = (ctx.uint(0), ctx.uint(1), ctx.uint(2));
+    if flags & !(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) != 0 || first > last {
+        return Err(Errno::EINVAL);
+    }
+    let u = ctx.p.user();
+    if flags & CLOSE_RANGE_UNSHARE != 0 {
+        let mut slot = u.files.lock();
+        if Arc::strong_count(&slot) > 1 {
+            let copy = slot.lock().clone();
+            *slot = Arc::new(platform::sync::SpinLock::new("fdtable", copy));
+        }
+    }
+    let files = u.files();
+    let in_range = |fd: &i32| u32::try_from(*fd).is_ok_and(|f| (first..=last).contains(&f));
+    let fds: Vec<i32> = files.lock().open_fds().filter(in_range).collect();
+    for fd in fds {
+        if flags & CLOSE_RANGE_CLOEXEC != 0 {
+            if let Ok(e) = files.lock().entry_mut(fd) {
+                e.cloexec = true;
+            }
+            continue;
+        }
+        let closed = {
+            let mut t = files.lock();
+            t.close(fd).map(|entry| (entry, t.lock_owner()))
+        };
+        if let Ok((entry, owner)) = closed {
+            if crate::fs::lock::any_held() {
+                crate::fs::lock::release(entry.file.vnode.id(), owner);
+            }
+            drop(entry);
+        }
+    }
     Ok(0)
 }
 

@@ -330,6 +330,17 @@ pub fn sys_fchmodat(ctx: &mut Ctx<'_>) -> SysResult {
     chmod(ctx, &t, ctx.uint(2))
 }
 
+/// fchmodat2(2): fchmodat with flags; a symbolic link's own mode cannot be changed
+/// (AT_SYMLINK_NOFOLLOW on one: EOPNOTSUPP, as Linux answers).
+pub fn sys_fchmodat2(ctx: &mut Ctx<'_>) -> SysResult {
+    let flags = AttrFlags::from_bits(ctx.uint(3)).ok_or(Errno::EINVAL)?;
+    let t = target(ctx, ctx.fd(0), 1, flags)?;
+    if flags.contains(AttrFlags::SYMLINK_NOFOLLOW) && t.target().vnode.vtype() == crate::fs::vfs::VType::Lnk {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    chmod(ctx, &t, ctx.uint(2))
+}
+
 pub fn sys_chmod(ctx: &mut Ctx<'_>) -> SysResult {
     let t = target(ctx, AT_FDCWD, 0, AttrFlags::empty())?;
     chmod(ctx, &t, ctx.uint(1))
@@ -401,6 +412,47 @@ pub fn sys_utimensat(ctx: &mut Ctx<'_>) -> SysResult {
     };
     vnops::utimens(&cred(ctx), t.target(), req)?;
     Ok(0)
+}
+
+/// futimesat(2), utimes(2), utime(2): utimensat's older forms, with microseconds (struct
+/// timeval; EINVAL for tv_usec outside 0..1000000) or seconds (struct utimbuf); no times
+/// means now. A null path with futimesat's descriptor sets that file's times.
+fn old_utimes(ctx: &Ctx<'_>, dirfd: i32, path_arg: usize, times: Option<[(i64, i64); 2]>) -> SysResult {
+    let t = if ctx.arg(path_arg) == 0 && dirfd != AT_FDCWD { fd_named(ctx, dirfd)? } else { target(ctx, dirfd, path_arg, AttrFlags::empty())? };
+    let req = match times {
+        None => [TimeReq::Now, TimeReq::Now],
+        Some([a, m]) => [TimeReq::decode(a.0, a.1)?, TimeReq::decode(m.0, m.1)?],
+    };
+    vnops::utimens(&cred(ctx), t.target(), req)?;
+    Ok(0)
+}
+
+/// Two `struct timeval`s as (seconds, nanoseconds).
+fn timevals(ctx: &Ctx<'_>, arg: usize) -> Result<Option<[(i64, i64); 2]>, Errno> {
+    let p = ctx.ptr::<[abi::time::Timeval; 2]>(arg);
+    if p.is_null() {
+        return Ok(None);
+    }
+    let tv = ctx.read(p)?;
+    let ns = |t: &abi::time::Timeval| if (0..1_000_000).contains(&t.tv_usec) { Ok((t.tv_sec, t.tv_usec * 1000)) } else { Err(Errno::EINVAL) };
+    Ok(Some([ns(&tv[0])?, ns(&tv[1])?]))
+}
+
+pub fn sys_futimesat(ctx: &mut Ctx<'_>) -> SysResult {
+    let times = timevals(ctx, 2)?;
+    old_utimes(ctx, ctx.fd(0), 1, times)
+}
+
+pub fn sys_utimes(ctx: &mut Ctx<'_>) -> SysResult {
+    let times = timevals(ctx, 1)?;
+    old_utimes(ctx, AT_FDCWD, 0, times)
+}
+
+/// utime(2): `struct utimbuf` is two longs, access and modification time in seconds.
+pub fn sys_utime(ctx: &mut Ctx<'_>) -> SysResult {
+    let p = ctx.ptr::<[i64; 2]>(1);
+    let times = if p.is_null() { None } else { ctx.read(p).map(|[a, m]| Some([(a, 0), (m, 0)]))? };
+    old_utimes(ctx, AT_FDCWD, 0, times)
 }
 
 pub fn sys_truncate(ctx: &mut Ctx<'_>) -> SysResult {

@@ -177,7 +177,7 @@ pub fn sys_shmctl(ctx: &mut Ctx<'_>) -> SysResult {
                     let (p, s) = ids.get(id)?;
                     (0, p, s)
                 } else {
-                    ids.at_index(usize::try_from(id).map_err(|_| Errno::EINVAL)?)?
+                    ids.at_index(id)?
                 };
                 if cmd != SHM_STAT_ANY {
                     perm.check(&cred, 0o444)?;
@@ -292,7 +292,7 @@ pub fn sys_semctl(ctx: &mut Ctx<'_>) -> SysResult {
                         let (p, s) = st.ids.get(id)?;
                         (0, p, s)
                     } else {
-                        st.ids.at_index(usize::try_from(id).map_err(|_| Errno::EINVAL)?)?
+                        st.ids.at_index(id)?
                     };
                     if cmd != SEM_STAT_ANY {
                         perm.check(&cred, 0o444)?;
@@ -478,7 +478,7 @@ pub fn sys_msgctl(ctx: &mut Ctx<'_>) -> SysResult {
                         let (p, q) = ids.get(id)?;
                         (0, p, q)
                     } else {
-                        ids.at_index(usize::try_from(id).map_err(|_| Errno::EINVAL)?)?
+                        ids.at_index(id)?
                     };
                     if cmd != MSG_STAT_ANY {
                         perm.check(&cred, 0o444)?;

@@ -15,15 +15,19 @@
 //! | `eventfiles.rs` | eventfd, signalfd, timerfd, memfd_create, inotify             |
 //! | `ipc.rs`   | System V shared memory, semaphores, message queues                 |
 //! | `mlock.rs` | mlock, munlock, mlockall, munlockall, mincore                      |
-//! | `xattr.rs` | extended attributes (none stored: EOPNOTSUPP, empty lists)         |
+//! | `xattr.rs` | extended attributes (tmpfs keeps them; elsewhere EOPNOTSUPP)       |
 //! | `socket.rs`| socket, socketpair, bind, listen, accept, connect, names, options  |
 //! | `socket_msg.rs` | send/recv and their msg forms (iovecs, SCM_RIGHTS, SCM_CREDENTIALS) |
-//! | `fadvise.rs` | fadvise64: advice checked, then nothing to do (no page cache)   |
+//! | `fadvise.rs` | fadvise64, readahead: checked, then nothing to do (no page cache) |
 //! | `fallocate.rs` | fallocate: modes checked as Linux, then ext2's or tmpfs's work  |
 //! | `klog.rs`  | syslog(2): the kernel's message buffer for dmesg                   |
 //! | `prio.rs`  | getpriority, setpriority (nice values)                             |
 //! | `ptrace.rs`| ptrace requests, process_vm_readv/writev                           |
 //! | `affinity.rs` | sched_setaffinity, sched_getaffinity                           |
+//! | `kcmp.rs`  | kcmp: do two processes share a file, memory, tables                |
+//! | `splice.rs`| splice, vmsplice (as copies)                                       |
+//! | `rwv.rs`   | preadv, pwritev, preadv2, pwritev2 (RWF_* flags)                   |
+//! | `sched.rs` | scheduling policies and parameters (kept, not acted on)            |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
@@ -39,6 +43,7 @@ pub mod fsflags;
 pub mod fsinfo;
 pub mod fsops;
 pub mod ipc;
+pub mod kcmp;
 pub mod klog;
 pub mod lock;
 pub mod mknod;
@@ -51,9 +56,12 @@ pub mod prio;
 pub mod proc;
 pub mod ptrace;
 pub mod reboot;
+pub mod rwv;
+pub mod sched;
 pub mod signal;
 pub mod socket;
 pub mod socket_msg;
+pub mod splice;
 pub mod thread;
 pub mod time;
 pub mod xattr;
@@ -232,6 +240,28 @@ table! {
     201 => time, time::sys_time, Full;
     203 => sched_setaffinity, affinity::sys_sched_setaffinity, Full;
     204 => sched_getaffinity, affinity::sys_sched_getaffinity, Full;
+    142 => sched_setparam, sched::sys_sched_setparam, Partial("kept; the scheduler treats every policy as SCHED_OTHER");
+    143 => sched_getparam, sched::sys_sched_getparam, Full;
+    144 => sched_setscheduler, sched::sys_sched_setscheduler, Partial("kept; the scheduler treats every policy as SCHED_OTHER");
+    145 => sched_getscheduler, sched::sys_sched_getscheduler, Full;
+    146 => sched_get_priority_max, sched::sys_sched_get_priority_max, Full;
+    147 => sched_get_priority_min, sched::sys_sched_get_priority_min, Full;
+    148 => sched_rr_get_interval, sched::sys_sched_rr_get_interval, Full;
+    314 => sched_setattr, sched::sys_sched_setattr, Partial("kept; the scheduler treats every policy as SCHED_OTHER; no utilization clamps");
+    315 => sched_getattr, sched::sys_sched_getattr, Full;
+    139 => sysfs, mount::sys_sysfs, Full;
+    251 => ioprio_set, prio::sys_ioprio_set, Partial("kept; disk requests are not ordered by it");
+    252 => ioprio_get, prio::sys_ioprio_get, Full;
+    312 => kcmp, kcmp::sys_kcmp, Partial("no KCMP_EPOLL_TFD (EOPNOTSUPP)");
+    436 => close_range, fs::sys_close_range, Full;
+    322 => execveat, proc::sys_execveat, Full;
+    132 => utime, fsops::sys_utime, Full;
+    235 => utimes, fsops::sys_utimes, Full;
+    261 => futimesat, fsops::sys_futimesat, Full;
+    452 => fchmodat2, fsops::sys_fchmodat2, Full;
+    187 => readahead, fadvise::sys_readahead, Full;
+    275 => splice, splice::sys_splice, Partial("a copy through the kernel, not page moves");
+    278 => vmsplice, splice::sys_vmsplice, Partial("a copy (as writev/readv), not page gifts");
     202 => futex, thread::sys_futex, Full;
     449 => futex_waitv, thread::sys_futex_waitv, Full;
     217 => getdents64, fsinfo::sys_getdents64, Full;
@@ -329,6 +359,10 @@ table! {
     227 => clock_settime, time::sys_clock_settime, Partial("refused with EPERM even for root: the realtime clock is the host's");
     164 => settimeofday, time::sys_settimeofday, Partial("refused with EPERM even for root: the realtime clock is the host's");
     101 => ptrace, ptrace::sys_ptrace, Partial("no hardware watchpoints or seccomp events; the tracer is a process");
+    295 => preadv, rwv::sys_preadv, Full;
+    296 => pwritev, rwv::sys_pwritev, Full;
+    327 => preadv2, rwv::sys_preadv2, Full;
+    328 => pwritev2, rwv::sys_pwritev2, Full;
     310 => process_vm_readv, ptrace::sys_process_vm_readv, Full;
     311 => process_vm_writev, ptrace::sys_process_vm_writev, Full;
 }

@@ -1,4 +1,4 @@
-//! mount(2) and umount2(2).
+//! mount(2) and umount2(2); sysfs(2), the file system types.
 //!
 //! mount takes `ext2` from a disk node (`mount -t ext2 /dev/vkd1 /mnt`) or a bound loop
 //! device (`/dev/loopN`, fs/loopdev.rs: `mount -o loop`) and the kernel's own
@@ -105,4 +105,27 @@ pub fn sys_umount2(ctx: &mut Ctx<'_>) -> SysResult {
     let at = lookup_at(ctx, AT_FDCWD, &path, !flags.contains(UmountFlags::NOFOLLOW))?;
     mount::unmount(at)?;
     Ok(0)
+}
+
+/// sysfs(2), the old file-system-type query: option 1 turns a type's name into its index,
+/// 2 an index into its name (written with its NUL), 3 counts the types — those of
+/// /proc/filesystems, in its order. EINVAL for another option, an unknown name or index.
+pub fn sys_sysfs(ctx: &mut Ctx<'_>) -> SysResult {
+    let types = &procfs::FILESYSTEMS;
+    match ctx.int(0) {
+        1 => {
+            let name = ctx.read_cstr(ctx.ptr(1), 256)?;
+            types.iter().position(|(n, _)| n.as_bytes() == name.as_slice()).ok_or(Errno::EINVAL)
+        }
+        2 => {
+            let i = usize::try_from(ctx.arg(1)).map_err(|_| Errno::EINVAL)?;
+            let (name, _) = types.get(i).ok_or(Errno::EINVAL)?;
+            let mut b = name.as_bytes().to_vec();
+            b.push(0);
+            ctx.write_slice(ctx.ptr::<u8>(2).slice(b.len()), &b)?;
+            Ok(0)
+        }
+        3 => Ok(types.len()),
+        _ => Err(Errno::EINVAL),
+    }
 }

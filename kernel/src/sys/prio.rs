@@ -1,11 +1,12 @@
 //! getpriority(2) and setpriority(2): a process's nice value, -20 to 19, kept in its process
 //! record (shown by /proc/PID/stat, ps and vps) and inherited by fork. The scheduler does not
-//! weigh it yet.
+//! weigh it yet. ioprio_get(2) and ioprio_set(2): the I/O priority (class and level), kept
+//! per process and inherited; nothing orders disk requests by it.
 
 use std::sync::atomic::Ordering;
 
 use crate::abi::linux;
-use crate::kern::cred::CAP_SYS_NICE;
+use crate::kern::cred::{CAP_SYS_ADMIN, CAP_SYS_NICE};
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::proc::{self, UProc};
@@ -77,4 +78,67 @@ pub fn sys_setpriority(ctx: &mut Ctx<'_>) -> SysResult {
         p.rec.nice.store(nice, Ordering::Relaxed);
     }
     result
+}
+
+/// The I/O priority classes (IOPRIO_CLASS_*) and the levels of the RT and BE classes.
+const IOPRIO_CLASS_SHIFT: u32 = 13;
+const IOPRIO_CLASS_NONE: u32 = 0;
+const IOPRIO_CLASS_RT: u32 = 1;
+const IOPRIO_CLASS_BE: u32 = 2;
+const IOPRIO_CLASS_IDLE: u32 = 3;
+const IOPRIO_NR_LEVELS: u32 = 8;
+
+/// ioprio's `which` (IOPRIO_WHO_PROCESS, _PGRP, _USER) as getpriority's PRIO_*.
+fn ioprio_targets(ctx: &Ctx<'_>) -> Result<Vec<UProc>, Errno> {
+    let which = match ctx.uint(0) {
+        1 => linux::PRIO_PROCESS,
+        2 => linux::PRIO_PGRP,
+        3 => linux::PRIO_USER,
+        _ => return Err(Errno::EINVAL),
+    };
+    targets(ctx, which, ctx.int(1))
+}
+
+/// ioprio_set(2): EINVAL for an unknown class or a level out of range, EPERM for the
+/// real-time class without CAP_SYS_NICE or CAP_SYS_ADMIN, and for another user's process.
+pub fn sys_ioprio_set(ctx: &mut Ctx<'_>) -> SysResult {
+    let ioprio = ctx.uint(2);
+    let class = ioprio >> IOPRIO_CLASS_SHIFT;
+    let level = ioprio & ((1 << IOPRIO_CLASS_SHIFT) - 1);
+    let cred = ctx.p.user().cred();
+    let capable = cred.capable(CAP_SYS_NICE) || cred.capable(CAP_SYS_ADMIN);
+    match class {
+        IOPRIO_CLASS_RT if !capable => return Err(Errno::EPERM),
+        IOPRIO_CLASS_RT | IOPRIO_CLASS_BE if level >= IOPRIO_NR_LEVELS => return Err(Errno::EINVAL),
+        IOPRIO_CLASS_RT | IOPRIO_CLASS_BE | IOPRIO_CLASS_IDLE => {}
+        IOPRIO_CLASS_NONE if level != 0 => return Err(Errno::EINVAL),
+        IOPRIO_CLASS_NONE => {}
+        _ => return Err(Errno::EINVAL),
+    }
+    let procs = ioprio_targets(ctx)?;
+    if procs.is_empty() {
+        return Err(Errno::ESRCH);
+    }
+    let mut result = Ok(0);
+    for p in &procs {
+        let pcred = p.user().cred();
+        if pcred.uid != cred.euid && pcred.euid != cred.euid && !cred.capable(CAP_SYS_NICE) {
+            result = Err(Errno::EPERM);
+            continue;
+        }
+        p.user().ioprio.store(ioprio, Ordering::Relaxed);
+    }
+    result
+}
+
+/// ioprio_get(2): the best priority among the processes named (the lowest class number
+/// but NONE, then the lowest level), as Linux's ioprio_best.
+pub fn sys_ioprio_get(ctx: &mut Ctx<'_>) -> SysResult {
+    let procs = ioprio_targets(ctx)?;
+    let key = |v: u32| {
+        let class = v >> IOPRIO_CLASS_SHIFT;
+        (if class == IOPRIO_CLASS_NONE { IOPRIO_CLASS_BE } else { class }, v & ((1 << IOPRIO_CLASS_SHIFT) - 1))
+    };
+    let best = procs.iter().map(|p| p.user().ioprio.load(Ordering::Relaxed)).min_by_key(|v| key(*v)).ok_or(Errno::ESRCH)?;
+    Ok(usize::try_from(best).unwrap_or(0))
 }

@@ -428,6 +428,41 @@ pub fn sys_execve(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(r)
 }
 
+/// execveat(2): execve of `path` relative to a directory descriptor; with AT_EMPTY_PATH and
+/// an empty path, of the descriptor's own file (through /dev/fd/N, as Linux 6.1 does: the
+/// number becomes the command name); AT_SYMLINK_NOFOLLOW refuses a symbolic link (ELOOP).
+pub fn sys_execveat(ctx: &mut Ctx<'_>) -> SysResult {
+    const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
+    const AT_EMPTY_PATH: u32 = 0x1000;
+    let dirfd = ctx.fd(0);
+    let flags = ctx.uint(4);
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = ctx.read_cstr(ctx.ptr(1), crate::fs::namei::PATH_MAX)?;
+    let argv = str_array(ctx, ctx.ptr(2))?;
+    let envp = str_array(ctx, ctx.ptr(3))?;
+    let (start, path) = if path.is_empty() {
+        if flags & AT_EMPTY_PATH == 0 {
+            return Err(Errno::ENOENT);
+        }
+        crate::sys::fs::file(ctx, dirfd)?;
+        (crate::fs::namei::NamePath::root(), format!("/dev/fd/{dirfd}").into_bytes())
+    } else {
+        (crate::sys::fs::start_dir(ctx, dirfd, &path)?, path)
+    };
+    if flags & AT_SYMLINK_NOFOLLOW != 0 {
+        let np = crate::fs::namei::lookup(&ctx.p.user().cred(), &start, &path, false)?;
+        if np.vnode().vtype() == crate::fs::vfs::VType::Lnk {
+            return Err(Errno::ELOOP);
+        }
+    }
+    let old_tid = ctx.td.tid();
+    let r = crate::kern::execve::execve_from(ctx, &start, &path, argv, envp)?;
+    crate::kern::ptrace::exec_done(ctx.td, ctx.p, ctx.regs, old_tid);
+    Ok(r)
+}
+
 /// personality(2): return the persona, and set it unless the argument is 0xffffffff. Any
 /// value is taken, as Linux takes it; ADDR_NO_RANDOMIZE takes effect at the next exec, and
 /// uname(2) answers PER_LINUX32 and UNAME26.
@@ -478,6 +513,10 @@ pub fn sys_setpgid(ctx: &mut Ctx<'_>) -> SysResult {
     let sid = ctx.p.rec.sid.load(Ordering::Relaxed);
     if target.rec.sid.load(Ordering::Relaxed) != sid {
         return Err(Errno::EPERM);
+    }
+    // A child that has exec'd is no longer the parent's to move (EACCES).
+    if is_child && target.user().execed.load(Ordering::Relaxed) {
+        return Err(Errno::EACCES);
     }
     if target.rec.sid.load(Ordering::Relaxed) == target.pid {
         return Err(Errno::EPERM); // a session leader stays put

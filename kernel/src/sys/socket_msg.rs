@@ -217,6 +217,10 @@ fn build_control(ctx: &Ctx<'_>, r: &mut Received, room: usize, cloexec: bool) ->
 
 /// Receive into one message header (updated in place: name length, control length, flags).
 fn recv_one(ctx: &Ctx<'_>, s: &SocketRef, f: &File, hdr: &mut Msghdr, flags: MsgFlags) -> SysResult {
+    // copy_msghdr_from_user: a name buffer with a negative length is EINVAL, before receiving.
+    if hdr.msg_name != 0 && hdr.msg_namelen < 0 {
+        return Err(Errno::EINVAL);
+    }
     let iov = iovecs(ctx, hdr.msg_iov, hdr.msg_iovlen)?;
     check_dest(ctx, &iov)?;
     let total = iov.iter().map(|p| p.len).sum::<usize>().min(MSG_MAX);
@@ -270,6 +274,11 @@ pub fn sys_recvfrom(ctx: &mut Ctx<'_>) -> SysResult {
     {
         write_addr(ctx, ctx.ptr(4), ctx.ptr(5), a)?;
     } else if ctx.arg(4) != 0 {
+        // No address (a stream socket's): still, a negative length is EINVAL (move_addr_to_user).
+        let room: i32 = ctx.read(ctx.ptr::<i32>(5))?;
+        if room < 0 {
+            return Err(Errno::EINVAL);
+        }
         ctx.write(ctx.ptr::<u32>(5), &0)?;
     }
     Ok(if flags.contains(MsgFlags::TRUNC) && s.sock_type() != SockType::Stream { r.full_len } else { r.data.len() })

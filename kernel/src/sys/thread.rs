@@ -98,13 +98,25 @@ pub fn sys_set_robust_list(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(0)
 }
 
+/// get_robust_list(2): the caller's list head, or another thread's when the caller may read
+/// its process (ptrace's PTRACE_MODE_READ_REALCREDS: the same real ids, or CAP_SYS_PTRACE;
+/// EPERM), ESRCH for no such thread. The length is written first, as Linux does.
 pub fn sys_get_robust_list(ctx: &mut Ctx<'_>) -> SysResult {
     let pid = ctx.int(0);
-    if pid != 0 && u64::try_from(pid).ok() != Some(ctx.td.tid()) {
-        return Err(Errno::ESRCH);
-    }
-    ctx.write(ctx.ptr::<u64>(1), &ctx.td.user().robust_list.load(Ordering::Relaxed))?;
+    let head = if pid == 0 || u64::try_from(pid).ok() == Some(ctx.td.tid()) {
+        ctx.td.user().robust_list.load(Ordering::Relaxed)
+    } else {
+        let (p, t) = crate::kern::ptrace::find_thread(pid).ok_or(Errno::ESRCH)?;
+        let (me, them) = (ctx.p.user().cred(), p.user().cred());
+        let ids = [them.uid, them.euid, them.suid].iter().all(|&u| u == me.uid)
+            && [them.gid, them.egid, them.sgid].iter().all(|&g| g == me.gid);
+        if p.pid != ctx.p.pid && !ids && !me.capable(crate::kern::cred::CAP_SYS_PTRACE) {
+            return Err(Errno::EPERM);
+        }
+        t.user().robust_list.load(Ordering::Relaxed)
+    };
     ctx.write(ctx.ptr::<usize>(2), &ROBUST_LIST_HEAD_LEN)?;
+    ctx.write(ctx.ptr::<u64>(1), &head)?;
     Ok(0)
 }
 

@@ -23,8 +23,10 @@ mod net;
 mod fdinfo;
 mod pid;
 mod sysctl;
+mod kconfig;
 mod system;
 mod vmfiles;
+pub use system::FILESYSTEMS;
 
 use std::sync::Arc;
 

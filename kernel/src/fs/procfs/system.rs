@@ -25,9 +25,10 @@ pub enum SysFile {
     Cmdline,
     Partitions,
     Vmstat,
+    ConfigGz,
 }
 
-pub const SYS_FILES: [(&str, SysFile); 11] = [
+pub const SYS_FILES: [(&str, SysFile); 12] = [
     ("meminfo", SysFile::Meminfo),
     ("uptime", SysFile::Uptime),
     ("loadavg", SysFile::Loadavg),
@@ -39,6 +40,7 @@ pub const SYS_FILES: [(&str, SysFile); 11] = [
     ("cmdline", SysFile::Cmdline),
     ("partitions", SysFile::Partitions),
     ("vmstat", SysFile::Vmstat),
+    ("config.gz", SysFile::ConfigGz),
 ];
 
 impl SysFile {
@@ -46,6 +48,11 @@ impl SysFile {
         SYS_FILES.iter().position(|(_, f)| *f == self).unwrap_or(0) as u64
     }
 }
+
+/// The file system types the kernel has, in registration order, and whether each is
+/// "nodev" (needs no block device): /proc/filesystems and sysfs(2).
+pub const FILESYSTEMS: [(&str, bool); 8] =
+    [("proc", true), ("tmpfs", true), ("devfs", true), ("devpts", true), ("sysfs", true), ("pipefs", true), ("hostfs", false), ("ext2", false)];
 
 /// The text of a system-wide file.
 pub fn text(f: SysFile) -> Vec<u8> {
@@ -55,7 +62,7 @@ pub fn text(f: SysFile) -> Vec<u8> {
         SysFile::Loadavg => loadavg().into_bytes(),
         SysFile::Stat => stat().into_bytes(),
         SysFile::Mounts => mounts(),
-        SysFile::Filesystems => b"nodev\tproc\nnodev\ttmpfs\nnodev\tdevfs\nnodev\tdevpts\nnodev\tsysfs\nnodev\tpipefs\n\thostfs\n\text2\n".to_vec(),
+        SysFile::Filesystems => FILESYSTEMS.iter().map(|(name, nodev)| format!("{}\t{name}\n", if *nodev { "nodev" } else { "" })).collect::<String>().into_bytes(),
         SysFile::Cpuinfo => cpuinfo().into_bytes(),
         SysFile::Version => {
             format!("{} version {} (vk@vk) (rustc) {}\n", utsname::SYSNAME, utsname::RELEASE, utsname::version()).into_bytes()
@@ -63,6 +70,7 @@ pub fn text(f: SysFile) -> Vec<u8> {
         SysFile::Cmdline => cmdline().into_bytes(),
         SysFile::Partitions => crate::fs::blockdev::partitions().into_bytes(),
         SysFile::Vmstat => super::vmfiles::vmstat().into_bytes(),
+        SysFile::ConfigGz => super::kconfig::config_gz().to_vec(),
     }
 }
 

@@ -137,8 +137,10 @@ impl<T> Ids<T> {
         }
     }
 
-    /// The object at index `idx` (the *_STAT commands) and its id.
-    pub fn at_index(&mut self, idx: usize) -> Result<(i32, &mut Perm, &mut T), Errno> {
+    /// The object at the index `arg` names (the *_STAT commands) and its id: as Linux's
+    /// ipcid_to_idx, only the index bits count, so an object's own id finds it too.
+    pub fn at_index(&mut self, arg: i32) -> Result<(i32, &mut Perm, &mut T), Errno> {
+        let idx = usize::try_from(arg & (SEQ_MULTIPLIER - 1)).map_err(|_| Errno::EINVAL)?;
         match self.slots.get_mut(idx).and_then(Option::as_mut) {
             Some((p, t)) => Ok((id_of(idx, p.seq), p, t)),
             None => Err(Errno::EINVAL),
