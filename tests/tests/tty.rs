@@ -173,7 +173,9 @@ fn dev_tty_is_the_controlling_terminal() {
     assert!(out.contains("via-dev-tty"), "{out}");
     // A new session has no controlling terminal.
     k.type_bytes(b"setsid sh -c 'echo x > /dev/tty'\r");
-    k.expect("No such device or address");
+    // The whole line (sh writes the message and its newline apart; typing before the newline
+    // would interleave the echo with it).
+    k.expect("No such device or address\r\n");
     run(&mut k, "true");
     exit(k);
 }
