@@ -26,6 +26,7 @@ pub mod proc;
 pub mod ptrace;
 pub mod rseq;
 pub mod sched;
+pub mod sched_policy;
 pub mod shutdown;
 pub mod signal;
 pub mod sleep;

@@ -125,7 +125,7 @@ pub struct UserProc {
     pub persona: std::sync::atomic::AtomicU32,
     /// Scheduling policy and parameters (sched_setscheduler(2), sched_setattr(2)): kept and
     /// inherited, not acted on by the scheduler.
-    pub sched: SpinLock<crate::sys::sched::SchedPolicy>,
+    pub sched: SpinLock<crate::kern::sched_policy::SchedPolicy>,
     /// ioprio_set(2)'s I/O priority (class << 13 | level): kept and inherited; vk's disks do
     /// not order requests by it.
     pub ioprio: std::sync::atomic::AtomicU32,
@@ -185,7 +185,7 @@ impl UserProc {
             jobctl: SpinLock::new("jobctl", crate::kern::jobctl::JobCtl::default()),
             times: crate::kern::cputime::ProcTimes::new(),
             persona: std::sync::atomic::AtomicU32::new(0),
-            sched: SpinLock::new("proc_sched", crate::sys::sched::SchedPolicy::default()),
+            sched: SpinLock::new("proc_sched", crate::kern::sched_policy::SchedPolicy::default()),
             ioprio: std::sync::atomic::AtomicU32::new(0),
             execed: std::sync::atomic::AtomicBool::new(false),
         }

@@ -78,10 +78,6 @@ pub fn sys_brk(ctx: &mut Ctx<'_>) -> SysResult {
 
 /// mmap(2). Unknown protection bits are ignored and so are unknown flags (but with
 /// MAP_SHARED_VALIDATE of a file), as Linux does; see [`MapFlags`] for what it refuses.
-/// vm.max_map_count (/proc/sys/vm/max_map_count): the most mappings a process may have
-/// before mmap(2) fails with ENOMEM (Linux's DEFAULT_MAX_MAP_COUNT).
-pub static MAX_MAP_COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(65530);
-
 pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
     let (hint, len, fd, off) = (ctx.arg(0), ctx.arg(1), ctx.fd(4), ctx.arg(5));
     let prot = ctx.flags_lenient::<Prot>(2).vm_bits();
@@ -156,7 +152,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
     let vm = ctx.p.user().vm();
     let mut g = vm.write();
     // do_mmap: too many mappings already.
-    if g.map_count() as u64 > MAX_MAP_COUNT.load(std::sync::atomic::Ordering::Relaxed) {
+    if g.map_count() as u64 > crate::vm::space::MAX_MAP_COUNT.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(Errno::ENOMEM);
     }
     let start = if flags.intersects(MapFlags::FIXED | MapFlags::FIXED_NOREPLACE) {

@@ -18,12 +18,7 @@ use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
 use crate::kern::proc::UProc;
 
-pub const SCHED_OTHER: u32 = g::SCHED_NORMAL;
-pub const SCHED_FIFO: u32 = g::SCHED_FIFO;
-pub const SCHED_RR: u32 = g::SCHED_RR;
-pub const SCHED_BATCH: u32 = g::SCHED_BATCH;
-pub const SCHED_IDLE: u32 = g::SCHED_IDLE;
-pub const SCHED_DEADLINE: u32 = g::SCHED_DEADLINE;
+pub use crate::kern::sched_policy::{SCHED_BATCH, SCHED_DEADLINE, SCHED_FIFO, SCHED_IDLE, SCHED_OTHER, SCHED_RR, SchedPolicy, is_rt};
 /// The bit sched_setscheduler's policy may carry.
 const SCHED_RESET_ON_FORK: u32 = g::SCHED_RESET_ON_FORK;
 /// sched_setattr's flags vk takes (reset-on-fork, and keeping the policy or the parameters).
@@ -39,29 +34,6 @@ const OTHER_TIMESLICE_NS: i64 = 4_000_000;
 /// SCHED_DEADLINE's smallest runtime (2^DL_SCALE ns) and largest period (~4 s, sched_dl_period_max_us's default).
 const DL_MIN_NS: u64 = 1 << 10;
 const DL_PERIOD_MAX_NS: u64 = 4_194_304_000_000;
-
-/// A process's scheduling policy and parameters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SchedPolicy {
-    pub policy: u32,
-    pub priority: u32,
-    pub reset_on_fork: bool,
-    pub runtime_ns: u64,
-    pub deadline_ns: u64,
-    pub period_ns: u64,
-}
-
-impl SchedPolicy {
-    /// What a child gets at fork: the same; with reset-on-fork a real-time or deadline policy
-    /// becomes SCHED_OTHER (fork.rs takes a negative nice to 0), and the flag is not inherited.
-    pub fn for_child(&self) -> SchedPolicy {
-        match self.reset_on_fork {
-            true if is_rt(self.policy) || self.policy == SCHED_DEADLINE => SchedPolicy::default(),
-            true => SchedPolicy { reset_on_fork: false, ..*self },
-            false => *self,
-        }
-    }
-}
 
 /// `struct sched_attr` as of SCHED_ATTR_SIZE_VER1 (56 bytes; VER0 is the first 48).
 #[repr(C)]
@@ -82,10 +54,6 @@ const ATTR_SIZE_VER0: usize = 48;
 const ATTR_SIZE: usize = size_of::<SchedAttr>();
 const _: () = assert!(ATTR_SIZE == 56);
 const ATTR_SIZE_U32: u32 = 56;
-
-fn is_rt(policy: u32) -> bool {
-    policy == SCHED_FIFO || policy == SCHED_RR
-}
 
 fn valid_policy(policy: u32) -> bool {
     matches!(policy, SCHED_OTHER | SCHED_FIFO | SCHED_RR | SCHED_BATCH | SCHED_IDLE | SCHED_DEADLINE)

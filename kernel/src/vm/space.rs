@@ -56,6 +56,10 @@ pub const PROT_READ: u32 = 1;
 pub const PROT_WRITE: u32 = 2;
 pub const PROT_EXEC: u32 = 4;
 
+/// vm.max_map_count (/proc/sys/vm/max_map_count): the most mappings a process may have
+/// before mmap(2) fails with ENOMEM (Linux's DEFAULT_MAX_MAP_COUNT).
+pub static MAX_MAP_COUNT: AtomicU64 = AtomicU64::new(65530);
+
 /// Pages of a file read around a fault (an aligned window).
 pub const FAULT_AROUND: u64 = 16;
 /// Pages already resident whose mapping a fault carries around it (an aligned window): no

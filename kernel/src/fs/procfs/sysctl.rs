@@ -234,7 +234,7 @@ impl Ctl {
             Ctl::FileMax => Ok(format!("{FILE_MAX}\n").into_bytes()),
             Ctl::NrOpen => Ok(format!("{}\n", crate::abi::proc::NR_OPEN).into_bytes()),
             Ctl::MaxMapCount => {
-                Ok(format!("{}\n", crate::sys::mm::MAX_MAP_COUNT.load(std::sync::atomic::Ordering::Relaxed)).into_bytes())
+                Ok(format!("{}\n", crate::vm::space::MAX_MAP_COUNT.load(std::sync::atomic::Ordering::Relaxed)).into_bytes())
             }
             Ctl::LeaseBreakTime => {
                 Ok(format!("{}\n", crate::fs::lease::LEASE_BREAK_TIME_S.load(std::sync::atomic::Ordering::Relaxed)).into_bytes())
@@ -300,7 +300,7 @@ impl Ctl {
                 let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();
                 let v: i32 = text.parse().map_err(|_| Errno::EINVAL)?;
                 let v = u64::try_from(v).map_err(|_| Errno::EINVAL)?;
-                crate::sys::mm::MAX_MAP_COUNT.store(v, std::sync::atomic::Ordering::Relaxed);
+                crate::vm::space::MAX_MAP_COUNT.store(v, std::sync::atomic::Ordering::Relaxed);
             }
             Ctl::LeaseBreakTime => {
                 // proc_dointvec: an int; a negative one never expires, like 0.
