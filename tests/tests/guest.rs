@@ -249,21 +249,7 @@ fn t_fifo() {
 /// Named pipes on ext2: the root image's /mnt; e2fsck finds the image clean.
 #[test]
 fn t_fifo_ext2() {
-    let want = native_result("t_fifo");
-    let img = ImageCopy::new("fifo");
-    let args = ["-m", "256m", "-n", "2", "-r", img.path(), "-e", "init=/usr/tests/t_fifo", "--", "/mnt"];
-    let mut k = Kernel::start(&args);
-    k.close_stdin();
-    let st = k.wait_within(PROGRAM_TIMEOUT);
-    let console = k.output();
-    let got = summary(program_output(&console));
-    assert!(
-        st.code() == Some(0) && got == want && console.contains("Mounting root from ext2"),
-        "t_fifo on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
-        st.code()
-    );
-    let (code, out) = img.fsck();
-    assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
+    on_ext2("t_fifo");
 }
 
 #[test]
@@ -352,11 +338,35 @@ fn t_perm() {
 /// A program on ext2: the root image (its copy of the staged tree, and a scratch directory
 /// under /mnt), with the same answers as natively; e2fsck finds the image clean.
 fn on_ext2(name: &str) {
-    let want = native_result(name);
+    on_ext2_with(name, "256m", "2", &[]);
+}
+
+/// `name` as init on a copy of the root image with `mem` of memory and `ncpu` CPUs, its
+/// arguments /mnt (an ext2 directory) and `args`; natively first, with the scratch directory
+/// and `args`. The same result, and e2fsck finds the image clean afterwards.
+fn on_ext2_with(name: &str, mem: &str, ncpu: &str, args: &[&str]) {
+    let want = if args.is_empty() {
+        native_result(name)
+    } else {
+        let prog = root_dir().join("usr/tests").join(name);
+        let scratch = std::env::temp_dir();
+        let scratch_s = scratch.to_string_lossy().into_owned();
+        let nargs: Vec<&str> = std::iter::once(scratch_s.as_str()).chain(args.iter().copied()).collect();
+        let native = run_native(&prog, &nargs, &scratch, "/usr/bin:/bin", PROGRAM_TIMEOUT);
+        let want = summary(&native.output);
+        assert!(
+            native.code == Some(0) && matches!(want, Some((n, 0)) if n > 0),
+            "{name} does not pass natively (exit {:?}):\n{}",
+            native.code,
+            native.output
+        );
+        want
+    };
     let img = ImageCopy::new(name);
     let init = format!("init=/usr/tests/{name}");
-    let args = ["-m", "256m", "-n", "2", "-r", img.path(), "-e", &init, "--", "/mnt"];
-    let mut k = Kernel::start(&args);
+    let mut kargs = vec!["-m", mem, "-n", ncpu, "-r", img.path(), "-e", &init, "--", "/mnt"];
+    kargs.extend_from_slice(args);
+    let mut k = Kernel::start(&kargs);
     k.close_stdin();
     let st = k.wait_within(PROGRAM_TIMEOUT);
     let console = k.output();
@@ -478,21 +488,7 @@ fn t_stress() {
 
 #[test]
 fn t_stress_ext2() {
-    let want = native_result("t_stress");
-    let img = ImageCopy::new("stress");
-    let args = ["-m", "256m", "-n", "4", "-r", img.path(), "-e", "init=/usr/tests/t_stress", "--", "/mnt"];
-    let mut k = Kernel::start(&args);
-    k.close_stdin();
-    let st = k.wait_within(PROGRAM_TIMEOUT);
-    let console = k.output();
-    let got = summary(program_output(&console));
-    assert!(
-        st.code() == Some(0) && got == want && console.contains("Mounting root from ext2"),
-        "t_stress on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
-        st.code()
-    );
-    let (code, out) = img.fsck();
-    assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
+    on_ext2_with("t_stress", "256m", "4", &[]);
 }
 
 /// Private file mappings and the file's data: on /tmp (tmpfs), then on ext2, whose page
@@ -506,26 +502,7 @@ fn t_pagecache() {
 fn t_pagecache_ext2() {
     // With the memory-pressure case: 64 MiB of guest memory must hold the 24 MiB file's
     // cached pages and then 40 MiB of anonymous memory.
-    let prog = root_dir().join("usr/tests/t_pagecache");
-    let scratch = std::env::temp_dir();
-    let native = run_native(&prog, &[scratch.to_str().unwrap(), "pressure"], &scratch, "/usr/bin:/bin", PROGRAM_TIMEOUT);
-    let want = summary(&native.output);
-    assert!(native.code == Some(0) && matches!(want, Some((_, 0))), "natively:\n{}", native.output);
-    let img = ImageCopy::new("pagecache");
-    let args =
-        ["-m", "64m", "-n", "2", "-r", img.path(), "-e", "init=/usr/tests/t_pagecache", "--", "/mnt", "pressure"];
-    let mut k = Kernel::start(&args);
-    k.close_stdin();
-    let st = k.wait_within(PROGRAM_TIMEOUT);
-    let console = k.output();
-    let got = summary(program_output(&console));
-    assert!(
-        st.code() == Some(0) && got == want && console.contains("Mounting root from ext2"),
-        "t_pagecache on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
-        st.code()
-    );
-    let (code, out) = img.fsck();
-    assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
+    on_ext2_with("t_pagecache", "64m", "2", &["pressure"]);
 }
 
 /// Private memory under 4 CPUs while threads come and go and the process forks: a new
@@ -629,21 +606,7 @@ fn t_unix() {
 /// AF_UNIX names on ext2 (socket inodes in the root image); e2fsck finds the image clean.
 #[test]
 fn t_unix_ext2() {
-    let want = native_result("t_unix");
-    let img = ImageCopy::new("unix");
-    let args = ["-m", "256m", "-n", "2", "-r", img.path(), "-e", "init=/usr/tests/t_unix", "--", "/mnt"];
-    let mut k = Kernel::start(&args);
-    k.close_stdin();
-    let st = k.wait_within(PROGRAM_TIMEOUT);
-    let console = k.output();
-    let got = summary(program_output(&console));
-    assert!(
-        st.code() == Some(0) && got == want && console.contains("Mounting root from ext2"),
-        "t_unix on ext2: exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
-        st.code()
-    );
-    let (code, out) = img.fsck();
-    assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
+    on_ext2("t_unix");
 }
 
 #[test]
