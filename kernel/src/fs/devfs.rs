@@ -174,8 +174,18 @@ impl Vnode for CharDev {
         }
     }
 
+    /// Terminals refuse positions (ESPIPE); the memory devices take pread/pwrite and lseek
+    /// (mem(4)), as Linux's do.
     fn seekable(&self) -> bool {
-        false
+        !matches!(self.kind, Kind::Console | Kind::Tty | Kind::Ptmx)
+    }
+
+    fn fixed_seek(&self, current: u64) -> Option<u64> {
+        match self.kind {
+            Kind::Null | Kind::Zero | Kind::Full => Some(0),
+            Kind::Random | Kind::Urandom => Some(current),
+            Kind::Console | Kind::Tty | Kind::Ptmx => None,
+        }
     }
 
     fn is_tty(&self) -> bool {

@@ -466,6 +466,13 @@ pub trait Vnode: Send + Sync + Debug {
         true
     }
 
+    /// lseek(2) of a device whose position means nothing: Some(position lseek sets and
+    /// returns, whatever it is asked) — /dev/null, /dev/zero and /dev/full reset it to 0, the
+    /// random devices keep it (Linux's null_lseek, noop_llseek). None: a file's lseek.
+    fn fixed_seek(&self, _current: u64) -> Option<u64> {
+        None
+    }
+
     /// Whether shared mappings can map this file's own pages ([`Vnode::get_page`]): then a
     /// MAP_SHARED mapping is the file, coherent with read and write.
     fn shared_pages(&self) -> bool {

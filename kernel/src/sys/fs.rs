@@ -459,8 +459,17 @@ pub fn sys_lseek(ctx: &mut Ctx<'_>) -> SysResult {
     if !f.vnode.seekable() {
         return Err(Errno::ESPIPE);
     }
+    let whence = ctx.int(2);
+    if !(0..=SEEK_HOLE).contains(&whence) {
+        return Err(Errno::EINVAL);
+    }
+    let current = *f.offset.lock();
+    if let Some(pos) = f.vnode.fixed_seek(current) {
+        *f.offset.lock() = pos;
+        return usize::try_from(pos).map_err(|_| Errno::EOVERFLOW);
+    }
     let off = i64::from_ne_bytes(ctx.arg(1).to_ne_bytes());
-    let base: i64 = match ctx.int(2) {
+    let base: i64 = match whence {
         0 => 0,
         1 => i64::try_from(*f.offset.lock()).map_err(|_| Errno::EOVERFLOW)?,
         // A block device's end is its size (its stat shows none).
