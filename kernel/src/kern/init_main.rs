@@ -275,7 +275,9 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
     let td = Thread::new_user(&p, tid_of(pid), &image.comm, ut, crate::kern::usertrap::user_main).map_err(|e| e.to_string())?;
     td.rec.cpu.store(cpu::curcpu(), Ordering::Relaxed);
     proc::insert(std::sync::Arc::clone(p.arc()));
-    crate::kern::tty::ctty::boot(&p);
+    if kenv::get("init").is_some() {
+        crate::kern::tty::ctty::boot(&p);
+    }
     sched::setrunnable(td.into_arc());
     log::debug!("init: pid {pid}: {path}");
     Ok(())

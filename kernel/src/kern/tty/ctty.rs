@@ -1,9 +1,13 @@
 //! The controlling terminal and job control at the terminal (credentials(7), termios(3)):
 //!
-//! * A session leader without a controlling terminal that opens the console without
+//! * A session leader without a controlling terminal that opens a pty slave without
 //!   O_NOCTTY, or asks with TIOCSCTTY, makes it its session's controlling terminal (if no
-//!   live session has it); init gets it at boot. A process has it while its `tty` record says
-//!   so and its session is the terminal's; fork passes it on, setsid(2) and TIOCNOTTY drop it.
+//!   live session has it). Opening /dev/console never does (Linux's tty_open: inits hand the
+//!   console to getty, login or a `-/bin/sh` with TIOCSCTTY). A program named with `init=`
+//!   (a shell, a test) gets the console at boot, so that `init=/bin/sh` has job control —
+//!   vk's one departure; the default /sbin/init does not, as on Linux. A process has it
+//!   while its `tty` record says so and its session is the terminal's; fork passes it on,
+//!   setsid(2) and TIOCNOTTY drop it.
 //! * `/dev/tty` opens the caller's controlling terminal (ENXIO without one).
 //! * Any terminal can be one: the console or a pty slave; a process's `tty` record holds its
 //!   terminal's device number.
@@ -192,8 +196,8 @@ pub fn release(tty: &Tty, p: &UProc) -> Result<(), Errno> {
 
 /// open(2) of a terminal node: `/dev/tty` becomes the caller's controlling terminal (ENXIO
 /// without one); `/dev/ptmx` a new pty's master; a pty slave an open end of it (EIO while
-/// locked). A terminal opened by a session leader without one, without O_NOCTTY, becomes its
-/// controlling terminal.
+/// locked). A pty slave opened by a session leader without one, without O_NOCTTY, becomes its
+/// controlling terminal; the console never does.
 pub fn on_open(p: &UProc, v: VnodeRef, flags: u32) -> Result<VnodeRef, Errno> {
     let rdev = v.attr()?.rdev;
     let (v, tty) = if rdev == DEV_TTY {
@@ -204,7 +208,7 @@ pub fn on_open(p: &UProc, v: VnodeRef, flags: u32) -> Result<VnodeRef, Errno> {
         // A master is nobody's controlling terminal.
         return crate::fs::devpts::open_master(p.user().cred().fsuid);
     } else if rdev == DEV_CONSOLE {
-        (v, Arc::clone(super::console_arc()))
+        return Ok(v);
     } else {
         let tty = v.tty().ok_or(Errno::ENXIO)?;
         (crate::fs::devpts::open_slave(&tty)?, tty)
@@ -256,7 +260,7 @@ pub fn check_current(tty: &Tty, what: Access) -> Result<(), Errno> {
     check(tty, &td, &p, what)
 }
 
-/// Boot: init's session gets the console.
+/// Boot: the session of an init named with `init=` gets the console (see the module doc).
 pub fn boot(p: &UProc) {
     let tty = super::console();
     if tty.enabled {
