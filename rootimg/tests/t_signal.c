@@ -464,6 +464,15 @@ static __attribute__((noinline)) int recurse_forever(int depth)
     return recurse_forever(depth + 1) + frame[0];
 }
 
+static volatile int count_hits, count_last;
+static void count_handler(int sig, siginfo_t *si, void *uc)
+{
+    (void)si;
+    (void)uc;
+    count_hits++;
+    count_last = sig;
+}
+
 static void test_sigaltstack(void)
 {
     alt_size = 64 * 1024;
@@ -504,6 +513,23 @@ static void test_sigaltstack(void)
         _exit(4);
     }
     CHECK(exit_code(pid) == 0);
+
+    /* A frame that cannot be written (a read-only alternate stack) forces SIGSEGV: its own
+     * handler, on the normal stack, runs and the process goes on (Linux's force_sigsegv);
+     * without one it dies of SIGSEGV. */
+    for (int with_handler = 1; with_handler >= 0; with_handler--) {
+        pid = fork();
+        if (pid == 0) {
+            no_core_dump();
+            if (with_handler)
+                install(SIGSEGV, count_handler, 0);
+            install(SIGUSR2, count_handler, SA_ONSTACK);
+            mprotect(alt_base, alt_size, PROT_READ);
+            raise(SIGUSR2);
+            _exit(count_hits == 1 && count_last == SIGSEGV ? 0 : 5);
+        }
+        CHECK(exit_code(pid) == (with_handler ? 0 : 1000 + SIGSEGV));
+    }
 
     stack_t off = {.ss_flags = SS_DISABLE};
     CHECK(sigaltstack(&off, NULL) == 0);

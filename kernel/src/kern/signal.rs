@@ -576,8 +576,19 @@ pub fn deliver(td: &UThread, p: &UProc, regs: &mut UserRegs, syscall: Option<u64
             }
         }
         if setup_frame(td, p, regs, &info, &act).is_err() {
-            // Linux's force_sigsegv: the process dies of SIGSEGV (and may dump core).
-            return Some(die_of(td, p, regs, &SigInfo::kernel(SIGSEGV, SI_KERNEL)));
+            // Linux's force_sigsegv: the frame could not be written (a bad or read-only
+            // stack). A SIGSEGV handler that cannot be entered becomes the default action, and
+            // a SIGSEGV that is blocked or ignored is taken with it; otherwise SIGSEGV's own
+            // handler runs next (it may use another stack) and the process goes on.
+            if sig == SIGSEGV {
+                return Some(die_of(td, p, regs, &SigInfo::kernel(SIGSEGV, SI_KERNEL)));
+            }
+            let segv_blocked = td.user().sigstate.sig.lock().mask & bit(SIGSEGV) != 0;
+            let segv = p.user().sig.lock().action(SIGSEGV);
+            if segv_blocked || segv.handler == SIG_IGN || segv.handler == SIG_DFL {
+                return Some(die_of(td, p, regs, &SigInfo::kernel(SIGSEGV, SI_KERNEL)));
+            }
+            td.user().sigstate.sig.lock().pending.push(SigInfo::kernel(SIGSEGV, SI_KERNEL));
         }
     }
     if let Some(orig) = restart_pending {
