@@ -1124,6 +1124,41 @@ static void autodisarm_probe(int sig)
         autodisarm_seen = cur.ss_flags;
 }
 
+/* Handlers returning (rt_sigreturn reads the frame, FPU state included) while another thread
+ * changes the address space (mprotect holds it for writing): LTP's signal06 race; it once
+ * panicked vk (a spin lock held into a sleep). The process must simply finish. */
+static atomic_int race_stop;
+static char race_area[4096 * 4] __attribute__((aligned(4096)));
+
+static void *mprotect_loop(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&race_stop)) {
+        mprotect(race_area, sizeof race_area, PROT_READ);
+        mprotect(race_area, sizeof race_area, PROT_READ | PROT_WRITE);
+    }
+    return NULL;
+}
+
+static void test_sigreturn_races_mprotect(void)
+{
+    REQUIRE(install(SIGUSR2, count_handler, 0) == 0);
+    count_hits = 0;
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, mprotect_loop, NULL) == 0);
+    volatile double d = 123.456;
+    int rounds = 50000, same = 1;
+    for (int i = 0; i < rounds; i++) {
+        raise(SIGUSR2);
+        same &= d == 123.456;
+    }
+    atomic_store(&race_stop, 1);
+    pthread_join(t, NULL);
+    CHECK(count_hits == rounds);
+    CHECK(same);
+    set_default(SIGUSR2);
+}
+
 static void test_flag_validation(void)
 {
     /* rt_sigaction keeps the flags Linux knows and clears the others, upper word included:
@@ -1188,6 +1223,7 @@ int main(void)
     test_nodefer_resethand();
     test_fork_inheritance();
     test_fpu_preserved();
+    test_sigreturn_races_mprotect();
     test_flag_validation();
     vktest_done();
 }

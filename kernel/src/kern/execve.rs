@@ -148,7 +148,8 @@ fn hand_over_stub(ctx: &Ctx<'_>, new: &mut AddressSpace) {
     let vm = ctx.p.user().vm();
     let mut old = vm.write();
     let Some((space, ops, deferred)) = old.take_stub() else { return };
-    if let Some(t) = ctx.td.user().stub.lock().clone() {
+    let stub = ctx.td.user().stub.lock().clone();
+    if let Some(t) = stub {
         if !ops.is_empty() && !t.exec_ops(ops) {
             log::debug!("exec: pid {}: stub gone while unmapping the old image", ctx.p.pid);
         }

@@ -54,7 +54,8 @@ pub fn exit(td: &UThread, p: &UProc, e: Exit) -> ! {
     }
     // The host thread ends in its stub (which may be shared: a vfork child's is a thread of
     // its parent's stub).
-    if let Some(stub) = td.user().stub.lock().take() {
+    let stub = td.user().stub.lock().take();
+    if let Some(stub) = stub {
         let slot = stub.slot();
         let space = Arc::clone(stub.space());
         if let Ok(s) = Arc::try_unwrap(stub) {

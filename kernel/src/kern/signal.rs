@@ -781,8 +781,10 @@ pub fn sigreturn(td: &UThread, p: &UProc, regs: &mut UserRegs) -> Result<u64, Er
     };
     restore_sigcontext(regs, &uc.uc_mcontext);
     let u = td.user();
+    // (The stub's spin lock is let go before the address space's sleep lock is taken.)
+    let stub = u.stub.lock().clone();
     if uc.uc_mcontext.fpstate != 0
-        && let Some(stub) = u.stub.lock().clone()
+        && let Some(stub) = stub
         && let Some(host) = stub.fpstate()
     {
         let fp = {
