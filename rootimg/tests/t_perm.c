@@ -44,6 +44,7 @@
 #include <stdint.h>
 #include <sys/fsuid.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -54,6 +55,10 @@
 #define OTHER_GRP 42   /* a group the user is not in */
 
 #define CAP_VERSION_3 0x20080522
+#ifndef CAP_KILL
+#define CAP_CHOWN 0
+#define CAP_KILL 5
+#endif
 
 static char scratch[256];
 static int treefd = -1;
@@ -826,6 +831,63 @@ static int protected_hardlinks(void)
     return n == 1 && c == '1';
 }
 
+/* The capability bounding set (prctl PR_CAPBSET_READ/DROP, capabilities(7)): root drops
+ * CAP_KILL for good; capset can then no longer make it inheritable; a user cannot drop. */
+static int stay_root(void)
+{
+    return 0;
+}
+
+static int cap_inheritable(uint64_t inh)
+{
+    struct {
+        uint32_t version;
+        int pid;
+    } hdr = {CAP_VERSION_3, 0};
+    struct {
+        uint32_t effective, permitted, inheritable;
+    } d[2];
+    memset(d, 0, sizeof d);
+    if (syscall(SYS_capget, &hdr, d) != 0)
+        return -1;
+    d[0].inheritable = (uint32_t)inh;
+    d[1].inheritable = (uint32_t)(inh >> 32);
+    return (int)syscall(SYS_capset, &hdr, d);
+}
+
+static int bounding_has(int cap)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long long bnd = 0;
+    while (f && fgets(line, sizeof line, f))
+        sscanf(line, "CapBnd: %llx", &bnd);
+    if (f)
+        fclose(f);
+    return (int)(bnd >> cap & 1);
+}
+
+static void root_bounding_set(void)
+{
+    CHECK(prctl(PR_CAPBSET_READ, CAP_KILL, 0, 0, 0) == 1);
+    CHECK(fails(prctl(PR_CAPBSET_READ, 4096, 0, 0, 0), EINVAL));
+    CHECK(fails(prctl(PR_CAPBSET_DROP, -1, 0, 0, 0), EINVAL));
+    CHECK(bounding_has(CAP_KILL));
+    CHECK(cap_inheritable(1ull << CAP_KILL) == 0);
+    CHECK(cap_inheritable(0) == 0);
+    CHECK(prctl(PR_CAPBSET_DROP, CAP_KILL, 0, 0, 0) == 0);
+    CHECK(prctl(PR_CAPBSET_READ, CAP_KILL, 0, 0, 0) == 0);
+    CHECK(prctl(PR_CAPBSET_READ, CAP_CHOWN, 0, 0, 0) == 1);
+    CHECK(!bounding_has(CAP_KILL));
+    CHECK(fails(cap_inheritable(1ull << CAP_KILL), EPERM));
+}
+
+static void user_bounding_set(void)
+{
+    CHECK(prctl(PR_CAPBSET_READ, CAP_KILL, 0, 0, 0) == 1);
+    CHECK(fails(prctl(PR_CAPBSET_DROP, CAP_KILL, 0, 0, 0), EPERM));
+}
+
 int main(int argc, char **argv)
 {
     vktest_reset_signals();
@@ -860,6 +922,8 @@ int main(int argc, char **argv)
     in_child("user: staged tree", become_user, user_tree);
     in_child("user: scratch", become_user, user_scratch);
     in_child("real user, effective root", become_real_user, real_user);
+    in_child("root: bounding set", stay_root, root_bounding_set);
+    in_child("user: bounding set", become_user, user_bounding_set);
     root_scratch();
     special_mounts();
 

@@ -142,6 +142,31 @@ static void test_signals(void)
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
 }
 
+/* A tracer sees even the signals the tracee ignores (SIG_IGN, or ignored by default as
+ * SIGCHLD is): each stops it; continued without the signal, it is thrown away. */
+static void test_ignored_signals_stop(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGUSR2, SIG_IGN);
+        traceme_and_stop();
+        syscall(SYS_kill, getpid(), SIGUSR2);
+        syscall(SYS_kill, getpid(), SIGCHLD);
+        _exit(7);
+    }
+    int st = wait_for(pid);
+    CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP);
+    CHECK(ptrace(PTRACE_CONT, pid, 0, 0) == 0);
+    st = wait_for(pid);
+    CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == SIGUSR2);
+    CHECK(ptrace(PTRACE_CONT, pid, 0, 0) == 0);
+    st = wait_for(pid);
+    CHECK(WIFSTOPPED(st) && WSTOPSIG(st) == SIGCHLD);
+    CHECK(ptrace(PTRACE_CONT, pid, 0, 0) == 0);
+    st = wait_for(pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 7);
+}
+
 /* Syscall-entry and -exit stops, TRACESYSGOOD, GET_SYSCALL_INFO, a skipped call and a changed
  * number, and waitid(2)'s view of a ptrace stop. */
 static void test_syscall_stops(void)
@@ -383,6 +408,7 @@ int main(void)
     vktest_reset_signals();
     test_traceme_regs();
     test_signals();
+    test_ignored_signals_stop();
     test_syscall_stops();
     test_sysemu_sigmask_siginfo();
     test_peeksiginfo_arch_prctl();

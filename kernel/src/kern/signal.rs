@@ -361,7 +361,12 @@ impl ThreadSigState {
 /// it blocked (a blocked signal stays pending, as the action may change before it is taken).
 fn is_ignored(p: &UProc, sig: i32) -> bool {
     let ignores = p.user().sig.lock().action(sig).ignores(sig);
-    ignores && !p.threads().iter().any(|t| t.user().sigstate.sig.lock().mask & bit(sig) != 0)
+    // A tracer sees even an ignored signal (its signal-delivery-stop), as Linux's sig_ignored.
+    ignores
+        && !p.threads().iter().any(|t| {
+            let blocked = t.user().sigstate.sig.lock().mask & bit(sig) != 0;
+            blocked || crate::kern::ptrace::is_traced(t)
+        })
 }
 
 /// Make a thread notice a signal: wake it from an interruptible sleep, or kick it out of
