@@ -1,16 +1,17 @@
 //! Memory locking and residency: mlock(2), mlock2(2), munlock(2), mlockall(2),
 //! munlockall(2) and mincore(2).
 //!
-//! vk never pages guest memory out, so every page is as good as locked: the locking calls
-//! check what Linux checks (flags, a range that is all mapped, RLIMIT_MEMLOCK for a caller
-//! without CAP_IPC_LOCK) and succeed, without recording the lock (VmLck stays 0). mincore
-//! answers from the address space's page table: a page is resident once touched.
+//! The locks are recorded beside the mappings (`vm::mlock`): a locked range's pages are made
+//! resident (MLOCK_ONFAULT, MCL_ONFAULT: as touched) and count in VmLck; vk never pages
+//! memory out, so that is all a lock changes. mincore answers from the address space's page
+//! table: a page is resident once touched (or populated).
 
 use linux_raw_sys::general::CAP_IPC_LOCK;
 
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
-use crate::vm::space::{PAGE, page_down, page_up};
+use crate::vm::mlock::Lock;
+use crate::vm::space::{AddressSpace, PAGE, page_down, page_up};
 
 /// mlock2's MLOCK_ONFAULT; mlockall's MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT.
 const MLOCK_ONFAULT: u32 = 1;
@@ -27,67 +28,98 @@ fn pages(addr: u64, len: u64) -> Result<(u64, u64), Errno> {
     Ok((start, end))
 }
 
-/// What the lock calls check: `bytes` within RLIMIT_MEMLOCK unless CAP_IPC_LOCK (ENOMEM; EPERM
-/// when the limit is 0), and, for a range, every page mapped (ENOMEM).
-fn may_lock(ctx: &Ctx<'_>, range: Option<(u64, u64)>, bytes: u64) -> Result<(), Errno> {
+/// RLIMIT_MEMLOCK for a caller without CAP_IPC_LOCK: whether `locked` bytes in all may be
+/// locked (Err(EPERM) when the limit is 0, as mlock(2) says).
+pub fn within_memlock(ctx: &Ctx<'_>, locked: u64) -> Result<bool, Errno> {
     let u = ctx.p.user();
-    if !u.cred().capable(CAP_IPC_LOCK) {
-        let limit = u.rlimits.lock()[RLIMIT_MEMLOCK].0;
-        if limit == 0 {
-            return Err(Errno::EPERM);
-        }
-        if bytes > limit {
-            return Err(Errno::ENOMEM);
-        }
+    if u.cred().capable(CAP_IPC_LOCK) {
+        return Ok(true);
     }
-    if let Some((s, e)) = range
-        && s < e
-        && !u.vm().read().fully_mapped(s, e)
-    {
-        return Err(Errno::ENOMEM);
+    let limit = u.rlimits.lock()[RLIMIT_MEMLOCK].0;
+    if limit == 0 {
+        return Err(Errno::EPERM);
     }
-    Ok(())
+    Ok(locked <= limit)
 }
 
-fn lock_range(ctx: &Ctx<'_>) -> SysResult {
-    let (s, e) = pages(ctx.arg(0), ctx.arg(1))?;
-    may_lock(ctx, Some((s, e)), e - s)?;
+/// Lock `[s, e)` (`how`), which must be mapped throughout (ENOMEM), within RLIMIT_MEMLOCK
+/// counting what is locked already (ENOMEM).
+fn lock_range(ctx: &Ctx<'_>, s: u64, e: u64, how: Lock) -> SysResult {
+    let vm = ctx.p.user().vm();
+    let mut g = vm.write();
+    let total = g.locked_bytes() + (e - s) - g.locked_in(s, e);
+    if !within_memlock(ctx, total)? {
+        return Err(Errno::ENOMEM);
+    }
+    if s < e && !g.fully_mapped(s, e) {
+        return Err(Errno::ENOMEM);
+    }
+    g.set_lock(s, e, Some(how))?;
     Ok(0)
 }
 
 pub fn sys_mlock(ctx: &mut Ctx<'_>) -> SysResult {
-    lock_range(ctx)
+    let (s, e) = pages(ctx.arg(0), ctx.arg(1))?;
+    lock_range(ctx, s, e, Lock::Populated)
 }
 
 pub fn sys_mlock2(ctx: &mut Ctx<'_>) -> SysResult {
-    if ctx.uint(2) & !MLOCK_ONFAULT != 0 {
+    let flags = ctx.uint(2);
+    if flags & !MLOCK_ONFAULT != 0 {
         return Err(Errno::EINVAL);
     }
-    lock_range(ctx)
+    let (s, e) = pages(ctx.arg(0), ctx.arg(1))?;
+    lock_range(ctx, s, e, if flags & MLOCK_ONFAULT != 0 { Lock::OnFault } else { Lock::Populated })
 }
 
 /// munlock(2): ENOMEM for a range not all mapped.
 pub fn sys_munlock(ctx: &mut Ctx<'_>) -> SysResult {
     let (s, e) = pages(ctx.arg(0), ctx.arg(1))?;
-    if s < e && !ctx.p.user().vm().read().fully_mapped(s, e) {
+    let vm = ctx.p.user().vm();
+    let mut g = vm.write();
+    if s < e && !g.fully_mapped(s, e) {
         return Err(Errno::ENOMEM);
     }
+    g.set_lock(s, e, None)?;
     Ok(0)
 }
 
+/// Every mapping's range.
+fn whole(g: &AddressSpace) -> Vec<(u64, u64)> {
+    g.entries().map(|m| (m.start, m.end)).collect()
+}
+
 /// mlockall(2): EINVAL without MCL_CURRENT or MCL_FUTURE, with unknown bits, or with
-/// MCL_ONFAULT alone; the whole address space must fit RLIMIT_MEMLOCK (MCL_CURRENT).
+/// MCL_ONFAULT alone; the whole address space must fit RLIMIT_MEMLOCK (MCL_CURRENT: ENOMEM).
+/// MCL_FUTURE locks later mappings too; without it they are not.
 pub fn sys_mlockall(ctx: &mut Ctx<'_>) -> SysResult {
     let flags = ctx.uint(0);
     if flags == 0 || flags & !(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0 || flags == MCL_ONFAULT {
         return Err(Errno::EINVAL);
     }
-    let bytes = if flags & MCL_CURRENT != 0 { ctx.p.user().vm().read().vsz() } else { 0 };
-    may_lock(ctx, None, bytes)?;
+    let how = if flags & MCL_ONFAULT != 0 { Lock::OnFault } else { Lock::Populated };
+    let vm = ctx.p.user().vm();
+    let mut g = vm.write();
+    if flags & MCL_CURRENT != 0 && !within_memlock(ctx, g.vsz())? {
+        return Err(Errno::ENOMEM);
+    }
+    g.lock_future = (flags & MCL_FUTURE != 0).then_some(how);
+    if flags & MCL_CURRENT != 0 {
+        for (s, e) in whole(&g) {
+            g.set_lock(s, e, Some(how))?;
+        }
+    }
     Ok(0)
 }
 
-pub fn sys_munlockall(_ctx: &mut Ctx<'_>) -> SysResult {
+/// munlockall(2): every lock goes, and MCL_FUTURE's.
+pub fn sys_munlockall(ctx: &mut Ctx<'_>) -> SysResult {
+    let vm = ctx.p.user().vm();
+    let mut g = vm.write();
+    g.lock_future = None;
+    for (s, e) in whole(&g) {
+        g.set_lock(s, e, None)?;
+    }
     Ok(0)
 }
 

@@ -175,7 +175,18 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
     if !within_as_limit(ctx, &g, start, start + len) {
         return Err(Errno::ENOMEM);
     }
+    // MAP_LOCKED (or mlockall's MCL_FUTURE) locks the mapping, within RLIMIT_MEMLOCK
+    // (EAGAIN); it and MAP_POPULATE make its pages resident now, what cannot be is left.
+    let lock = if flags.contains(MapFlags::LOCKED) { Some(crate::vm::mlock::Lock::Populated) } else { g.lock_future };
+    if lock.is_some() && !super::mlock::within_memlock(ctx, g.locked_bytes() + len).unwrap_or(false) {
+        return Err(Errno::EAGAIN);
+    }
     g.map(MapEntry { start, end: start + len, prot, backing, name });
+    if let Some(how) = lock {
+        let _ = g.set_lock(start, start + len, Some(how));
+    } else if flags.contains(MapFlags::POPULATE) {
+        let _ = g.make_resident(start, start + len);
+    }
     addr_result(start)
 }
 
@@ -251,7 +262,7 @@ pub fn sys_madvise(ctx: &mut Ctx<'_>) -> SysResult {
         // Back to copying: each clears its own kind only.
         Advice::DoFork | Advice::KeepOnFork => {
             let kind = if advice == Advice::DoFork { Inherit::DontFork } else { Inherit::WipeOnFork };
-            g.inherit.clear_kind(s, e, kind);
+            g.inherit.clear_value(s, e, kind);
         }
         Advice::DontNeed | Advice::Hint => {}
     }

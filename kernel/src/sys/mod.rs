@@ -347,10 +347,10 @@ table! {
     197 => removexattr, xattr::sys_removexattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
     198 => lremovexattr, xattr::sys_lremovexattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
     199 => fremovexattr, xattr::sys_fremovexattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
-    149 => mlock, mlock::sys_mlock, Partial("memory is never paged out: locks are checked, not recorded (VmLck 0)");
-    325 => mlock2, mlock::sys_mlock2, Partial("memory is never paged out: locks are checked, not recorded (VmLck 0)");
+    149 => mlock, mlock::sys_mlock, Full;
+    325 => mlock2, mlock::sys_mlock2, Full;
     150 => munlock, mlock::sys_munlock, Full;
-    151 => mlockall, mlock::sys_mlockall, Partial("memory is never paged out: locks are checked, not recorded (VmLck 0)");
+    151 => mlockall, mlock::sys_mlockall, Full;
     152 => munlockall, mlock::sys_munlockall, Full;
     27 => mincore, mlock::sys_mincore, Partial("resident means resident in the caller's address space (not the page cache)");
     309 => getcpu, proc::sys_getcpu, Full;

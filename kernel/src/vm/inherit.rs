@@ -5,7 +5,7 @@
 //! keeps them beside its mappings: unmapping (and so mapping over) a range forgets them, and
 //! the child keeps MADV_WIPEONFORK for its own children.
 
-use std::collections::BTreeMap;
+use super::ranges::RangeMap;
 
 /// A range's fork behaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,72 +16,13 @@ pub enum Inherit {
     WipeOnFork,
 }
 
-/// Non-overlapping page ranges `start -> (end, what)`.
-#[derive(Debug, Clone, Default)]
-pub struct InheritMap {
-    ranges: BTreeMap<u64, (u64, Inherit)>,
-}
+/// The ranges that do not copy at fork.
+pub type InheritMap = RangeMap<Inherit>;
 
-impl InheritMap {
-    /// Cut `[start, end)` out of every range (the default again there).
-    pub fn clear(&mut self, start: u64, end: u64) {
-        if self.ranges.is_empty() || start >= end {
-            return;
-        }
-        let hit: Vec<(u64, u64, Inherit)> = self
-            .ranges
-            .range(..end)
-            .filter(|(_, (e, _))| *e > start)
-            .map(|(&s, &(e, w))| (s, e, w))
-            .collect();
-        for (s, e, w) in hit {
-            self.ranges.remove(&s);
-            if s < start {
-                self.ranges.insert(s, (start, w));
-            }
-            if e > end {
-                self.ranges.insert(end, (e, w));
-            }
-        }
-    }
-
-    /// Cut `[start, end)` out of the ranges set to `what` only (MADV_DOFORK leaves
-    /// MADV_WIPEONFORK alone, and the other way round).
-    pub fn clear_kind(&mut self, start: u64, end: u64, what: Inherit) {
-        let hit: Vec<(u64, u64)> = self
-            .ranges
-            .range(..end)
-            .filter(|(_, (e, w))| *e > start && *w == what)
-            .map(|(&s, &(e, _))| (s, e))
-            .collect();
-        for (s, e) in hit {
-            self.clear(s.max(start), e.min(end));
-        }
-    }
-
-    /// `[start, end)` does `what` at fork (None: copy, the default).
-    pub fn set(&mut self, start: u64, end: u64, what: Option<Inherit>) {
-        self.clear(start, end);
-        if let Some(w) = what {
-            self.ranges.insert(start, (end, w));
-        }
-    }
-
-    /// What fork does with the page at `addr`.
-    pub fn at(&self, addr: u64) -> Option<Inherit> {
-        let (_, &(end, w)) = self.ranges.range(..=addr).next_back()?;
-        (addr < end).then_some(w)
-    }
-
-    /// The ranges set to `what`.
-    pub fn ranges_of(&self, what: Inherit) -> Vec<(u64, u64)> {
-        self.ranges.iter().filter(|(_, (_, w))| *w == what).map(|(&s, &(e, _))| (s, e)).collect()
-    }
-
+impl RangeMap<Inherit> {
     /// What a forked child keeps: its MADV_WIPEONFORK ranges.
     pub fn for_child(&self) -> InheritMap {
-        let ranges = self.ranges.iter().filter(|(_, (_, w))| *w == Inherit::WipeOnFork).map(|(&s, &v)| (s, v)).collect();
-        InheritMap { ranges }
+        self.filtered(|w| w == Inherit::WipeOnFork)
     }
 }
 
@@ -103,7 +44,7 @@ mod tests {
         assert_eq!(m.ranges_of(Inherit::WipeOnFork), vec![(0x1000, 0x2000), (0x3000, 0x4000)]);
         assert_eq!(m.for_child().ranges_of(Inherit::DontFork), vec![]);
         m.set(0x6000, 0x8000, Some(Inherit::DontFork));
-        m.clear_kind(0x0, 0x10000, Inherit::WipeOnFork);
+        m.clear_value(0x0, 0x10000, Inherit::WipeOnFork);
         assert_eq!(m.ranges_of(Inherit::WipeOnFork), vec![]);
         assert_eq!(m.ranges_of(Inherit::DontFork), vec![(0x2000, 0x3000), (0x6000, 0x8000)]);
         m.set(0x0, 0x10000, None);

@@ -7,7 +7,9 @@
 //! | `uaccess.rs`| copyin/copyout through the page table and the direct map (EFAULT, never a fault) |
 //! | `meminfo.rs`| physical pages by use (/proc/meminfo, sysinfo); /proc/vmstat's event counts |
 //! | `pagecache.rs` | a file's memory object: its resident pages (the page cache), reclaim  |
+//! | `ranges.rs` | `RangeMap`: attributes of page ranges kept beside the mappings            |
 //! | `inherit.rs`| what fork does with a range: MADV_DONTFORK, MADV_WIPEONFORK              |
+//! | `mlock.rs`  | locked ranges (mlock, mlockall, MAP_LOCKED): populated, counted in VmLck |
 //! | `space_tests.rs` | unit tests of `AddressSpace` on a scratch physical memory, stub operations recorded |
 //!
 //! Physical pages come from `platform::physmem` — the machine's memory, or whatever
@@ -19,6 +21,8 @@
 pub mod entry;
 pub mod inherit;
 pub mod meminfo;
+pub mod mlock;
 pub mod pagecache;
+pub mod ranges;
 pub mod space;
 pub mod uaccess;

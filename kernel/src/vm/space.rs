@@ -248,6 +248,10 @@ pub struct AddressSpace {
     pub owner: u64,
     /// MADV_DONTFORK and MADV_WIPEONFORK ranges (see [`crate::vm::inherit`]).
     pub inherit: crate::vm::inherit::InheritMap,
+    /// Locked ranges (see [`crate::vm::mlock`]); a fork child has none.
+    pub locked: crate::vm::ranges::RangeMap<crate::vm::mlock::Lock>,
+    /// mlockall(MCL_FUTURE): new mappings are locked so.
+    pub lock_future: Option<crate::vm::mlock::Lock>,
 }
 
 /// An address space under its lock, as processes share it (CLONE_VM).
@@ -274,6 +278,8 @@ impl AddressSpace {
             stub: None,
             owner,
             inherit: crate::vm::inherit::InheritMap::default(),
+            locked: crate::vm::ranges::RangeMap::default(),
+            lock_future: None,
         }
     }
 
@@ -501,6 +507,7 @@ impl AddressSpace {
             self.entries.remove(&k);
         }
         self.inherit.clear(start, end);
+        self.locked.clear(start, end);
         self.drop_pages(start, end);
     }
 

@@ -456,8 +456,8 @@ impl Vnode for ProcNode {
 
     fn may_open(&self, flags: u32) -> Result<(), Errno> {
         match self.n {
-            Node::Pid(pid, PidFile::Maps | PidFile::Environ | PidFile::Pagemap)
-            | Node::Tid(pid, _, PidFile::Maps | PidFile::Environ | PidFile::Pagemap) => may_inspect(pid),
+            Node::Pid(pid, PidFile::Maps | PidFile::Environ | PidFile::Pagemap | PidFile::Smaps | PidFile::SmapsRollup)
+            | Node::Tid(pid, _, PidFile::Maps | PidFile::Environ | PidFile::Pagemap | PidFile::Smaps | PidFile::SmapsRollup) => may_inspect(pid),
             // proc_sys_permission: a setting's own mode decides writes, for root too.
             Node::Ctl(c) if flags & crate::fs::file::O_ACCMODE != crate::fs::file::O_RDONLY => c.check_write(),
             Node::Pid(pid, PidFile::Mem) | Node::Tid(pid, _, PidFile::Mem) => may_access_mem(pid),

@@ -45,10 +45,13 @@ pub enum PidFile {
     Environ,
     /// One u64 per page: present, file, exclusive, frame (vmfiles.rs); not a text.
     Pagemap,
+    /// Each mapping's memory (vmfiles.rs), and all of them summed up.
+    Smaps,
+    SmapsRollup,
 }
 
 /// Names and files of `/proc/PID/` (besides the `fd` and `task` directories).
-pub const PID_FILES: [(&str, PidFile); 13] = [
+pub const PID_FILES: [(&str, PidFile); 15] = [
     ("environ", PidFile::Environ),
     ("exe", PidFile::Exe),
     ("cmdline", PidFile::Cmdline),
@@ -62,6 +65,8 @@ pub const PID_FILES: [(&str, PidFile); 13] = [
     ("limits", PidFile::Limits),
     ("mem", PidFile::Mem),
     ("pagemap", PidFile::Pagemap),
+    ("smaps", PidFile::Smaps),
+    ("smaps_rollup", PidFile::SmapsRollup),
 ];
 
 impl PidFile {
@@ -162,6 +167,8 @@ struct VmFigures {
     data: u64,
     stack: u64,
     text: u64,
+    /// Locked bytes (VmLck).
+    locked: u64,
 }
 
 fn vm_figures(p: &UProc) -> VmFigures {
@@ -175,11 +182,13 @@ fn vm_figures(p: &UProc) -> VmFigures {
         data: 0,
         stack: 0,
         text: 0,
+        locked: 0,
     };
     let vm = p.user().vm();
     let Some(g) = vm.try_read() else { return f };
     f.vsize = g.vsz();
     f.rss = g.rss_pages();
+    f.locked = g.locked_bytes();
     f.start_brk = g.brk_start;
     let exe = p.user().exe.lock().as_ref().map(|n| n.to_path_bytes());
     for e in g.entries() {
@@ -231,6 +240,8 @@ pub fn text(p: &UProc, td: Option<&Thread>, f: PidFile, permitted: bool) -> Resu
         PidFile::Stat => stat(p, td, permitted).into_bytes(),
         PidFile::Status => status(p, td).into_bytes(),
         PidFile::Maps => maps(p),
+        PidFile::Smaps => if p.is_zombie() { Vec::new() } else { super::vmfiles::smaps(p, false) },
+        PidFile::SmapsRollup => if p.is_zombie() { Vec::new() } else { super::vmfiles::smaps(p, true) },
         // One mount namespace: every process sees the same table.
         PidFile::Mounts => crate::fs::procfs::system::mounts(),
         PidFile::Mountinfo => crate::fs::procfs::system::mountinfo(),
@@ -328,7 +339,7 @@ fn stat(p: &UProc, td: Option<&Thread>, permitted: bool) -> String {
 }
 
 fn vm_figures_empty() -> VmFigures {
-    VmFigures { vsize: 0, rss: 0, start_code: 0, end_code: 0, start_stack: 0, start_brk: 0, data: 0, stack: 0, text: 0 }
+    VmFigures { vsize: 0, rss: 0, start_code: 0, end_code: 0, start_stack: 0, start_brk: 0, data: 0, stack: 0, text: 0, locked: 0 }
 }
 
 /// `/proc/PID/status`: "Name:\tsh" lines (proc(5)).
@@ -371,7 +382,7 @@ fn status(p: &UProc, td: Option<&Thread>) -> String {
     if !zombie {
         line("VmPeak", format!("{:8} kB", vm.vsize / 1024));
         line("VmSize", format!("{:8} kB", vm.vsize / 1024));
-        line("VmLck", format!("{:8} kB", 0));
+        line("VmLck", format!("{:8} kB", vm.locked / 1024));
         line("VmHWM", format!("{:8} kB", vm.rss * 4));
         line("VmRSS", format!("{:8} kB", vm.rss * 4));
         line("VmData", format!("{:8} kB", vm.data / 1024));
@@ -406,23 +417,28 @@ fn maps(p: &UProc) -> Vec<u8> {
     let g = vm.read();
     let mut out = Vec::new();
     for e in g.entries() {
-        let ino = match &e.backing {
-            Backing::File { vnode, .. } | Backing::SharedFile { vnode, .. } => vnode.attr().map_or(0, |a| a.ino),
-            Backing::Shared { .. } | Backing::Anon => 0,
-        };
-        let head = format!("{:08x}-{:08x} {} {:08x} 00:00 {:<10} ", e.start, e.end, e.perms(), e.offset(), ino);
-        let name = g.entry_name(e);
-        out.extend_from_slice(if name.is_empty() { head.trim_end() } else { &head }.as_bytes());
-        for &b in name {
-            if b == b'\n' {
-                out.extend_from_slice(b"\\012");
-            } else {
-                out.push(b);
-            }
-        }
-        out.push(b'\n');
+        map_line(&g, e, &mut out);
     }
     out
+}
+
+/// One mapping's line of /proc/PID/maps (and the head of its /proc/PID/smaps record).
+pub(super) fn map_line(g: &crate::vm::space::AddressSpace, e: &crate::vm::entry::MapEntry, out: &mut Vec<u8>) {
+    let ino = match &e.backing {
+        Backing::File { vnode, .. } | Backing::SharedFile { vnode, .. } => vnode.attr().map_or(0, |a| a.ino),
+        Backing::Shared { .. } | Backing::Anon => 0,
+    };
+    let head = format!("{:08x}-{:08x} {} {:08x} 00:00 {:<10} ", e.start, e.end, e.perms(), e.offset(), ino);
+    let name = g.entry_name(e);
+    out.extend_from_slice(if name.is_empty() { head.trim_end() } else { &head }.as_bytes());
+    for &b in name {
+        if b == b'\n' {
+            out.extend_from_slice(b"\\012");
+        } else {
+            out.push(b);
+        }
+    }
+    out.push(b'\n');
 }
 
 /// Where `/proc/PID/fd/N` points: the path it was opened by, `pipe:[ino]` for a pipe,

@@ -1,6 +1,12 @@
-//! `/proc/PID/pagemap`, `/proc/vmstat` and `/proc/sysvipc/{shm,sem,msg}`: memory and System V
-//! IPC as Linux shows them (Documentation/admin-guide/mm/pagemap.rst, mm/vmstat.c, ipc/*.c's
+//! `/proc/PID/pagemap`, `/proc/PID/smaps` (and `smaps_rollup`), `/proc/vmstat` and
+//! `/proc/sysvipc/{shm,sem,msg}`: memory and System V IPC as Linux shows them
+//! (Documentation/admin-guide/mm/pagemap.rst, proc(5), mm/vmstat.c, ipc/*.c's
 //! `sysvipc_*_proc_show`).
+//!
+//! smaps counts each mapping's resident pages. vk keeps a page's references, not its mappings,
+//! so "shared" means referenced more than once (a page cache's or a shared object's reference
+//! included) and Pss divides by the references; anonymous pages count as dirty, file pages as
+//! clean (vk does not track dirtiness); Swap is 0.
 //!
 //! pagemap is binary: one little-endian u64 per virtual page, read at offset
 //! `address / 4096 * 8` — bit 63 present, bit 61 a file page or shared memory, bit 56 mapped
@@ -154,4 +160,165 @@ pub fn sysvipc(f: IpcFile) -> String {
         }
     }
     s
+}
+
+/// One mapping's (or, rolled up, every mapping's) resident memory, in bytes.
+#[derive(Debug, Default, Clone, Copy)]
+struct Usage {
+    size: u64,
+    rss: u64,
+    /// Proportional set size, in bytes × 4096 (each page's share: 4096 / references).
+    pss_scaled: u64,
+    pss_anon: u64,
+    pss_file: u64,
+    pss_shmem: u64,
+    shared_clean: u64,
+    shared_dirty: u64,
+    private_clean: u64,
+    private_dirty: u64,
+    anonymous: u64,
+    /// The proportional share of resident locked pages, scaled as `pss_scaled`.
+    locked_scaled: u64,
+}
+
+impl Usage {
+    fn add(&mut self, o: &Usage) {
+        self.size += o.size;
+        self.rss += o.rss;
+        self.pss_scaled += o.pss_scaled;
+        self.pss_anon += o.pss_anon;
+        self.pss_file += o.pss_file;
+        self.pss_shmem += o.pss_shmem;
+        self.shared_clean += o.shared_clean;
+        self.shared_dirty += o.shared_dirty;
+        self.private_clean += o.private_clean;
+        self.private_dirty += o.private_dirty;
+        self.anonymous += o.anonymous;
+        self.locked_scaled += o.locked_scaled;
+    }
+
+    fn lines(&self, rollup: bool) -> String {
+        let kb = |b: u64| b / 1024;
+        let pss = kb(self.pss_scaled / PAGE);
+        let mut s = String::new();
+        let mut line = |k: &str, v: u64| {
+            let _ = writeln!(s, "{:<16}{v:>8} kB", format!("{k}:"));
+        };
+        if !rollup {
+            line("Size", kb(self.size));
+            line("KernelPageSize", 4);
+            line("MMUPageSize", 4);
+        }
+        line("Rss", kb(self.rss));
+        line("Pss", pss);
+        line("Pss_Dirty", kb(self.pss_anon / PAGE));
+        if rollup {
+            line("Pss_Anon", kb(self.pss_anon / PAGE));
+            line("Pss_File", kb(self.pss_file / PAGE));
+            line("Pss_Shmem", kb(self.pss_shmem / PAGE));
+        }
+        line("Shared_Clean", kb(self.shared_clean));
+        line("Shared_Dirty", kb(self.shared_dirty));
+        line("Private_Clean", kb(self.private_clean));
+        line("Private_Dirty", kb(self.private_dirty));
+        line("Referenced", kb(self.rss));
+        line("Anonymous", kb(self.anonymous));
+        line("LazyFree", 0);
+        line("AnonHugePages", 0);
+        line("ShmemPmdMapped", 0);
+        line("FilePmdMapped", 0);
+        line("Shared_Hugetlb", 0);
+        line("Private_Hugetlb", 0);
+        line("Swap", 0);
+        line("SwapPss", 0);
+        line("Locked", kb(self.locked_scaled / PAGE));
+        s
+    }
+}
+
+/// What one mapping uses.
+fn usage(g: &crate::vm::space::AddressSpace, e: &crate::vm::entry::MapEntry) -> Usage {
+    let pm = g.physmem();
+    let mut u = Usage { size: e.end - e.start, ..Usage::default() };
+    for (va, pa, _) in g.resident_ptes(e.start, e.end) {
+        let Some(pg) = pm.page(pa) else { continue };
+        let refs = u64::from(pg.refcount.load(Ordering::Relaxed).max(1));
+        let anon = pg.flags.load(Ordering::Relaxed) & pgflags::ANON != 0 && !e.shared();
+        let share = PAGE * PAGE / refs;
+        u.rss += PAGE;
+        u.pss_scaled += share;
+        if g.locked.at(va).is_some() {
+            u.locked_scaled += share;
+        }
+        match (anon, e.shared()) {
+            (true, _) => u.pss_anon += share,
+            (false, true) => u.pss_shmem += share,
+            (false, false) => u.pss_file += share,
+        }
+        if anon {
+            u.anonymous += PAGE;
+        }
+        match (refs > 1, anon) {
+            (true, true) => u.shared_dirty += PAGE,
+            (true, false) => u.shared_clean += PAGE,
+            (false, true) => u.private_dirty += PAGE,
+            (false, false) => u.private_clean += PAGE,
+        }
+    }
+    u
+}
+
+/// VmFlags: the mapping's protection and kind (proc(5)'s two-letter codes).
+fn vm_flags(g: &crate::vm::space::AddressSpace, e: &crate::vm::entry::MapEntry) -> String {
+    use crate::vm::inherit::Inherit;
+    use crate::vm::space::{PROT_EXEC, PROT_READ, PROT_WRITE};
+    let mut f: Vec<&str> = Vec::new();
+    for (bit, name) in [(PROT_READ, "rd"), (PROT_WRITE, "wr"), (PROT_EXEC, "ex")] {
+        if e.prot & bit != 0 {
+            f.push(name);
+        }
+    }
+    if e.shared() {
+        f.push("sh");
+    }
+    f.extend(["mr", "mw", "me"]);
+    if e.shared() {
+        f.push("ms");
+    }
+    if g.locked.at(e.start).is_some() {
+        f.push("lo");
+    }
+    match g.inherit.at(e.start) {
+        Some(Inherit::DontFork) => f.push("dc"),
+        Some(Inherit::WipeOnFork) => f.push("wf"),
+        None => {}
+    }
+    f.join(" ")
+}
+
+/// `/proc/PID/smaps`: each mapping's line of maps, then its memory; `rollup`
+/// (`smaps_rollup`): one record for all of them, under the range they span.
+pub fn smaps(p: &UProc, rollup: bool) -> Vec<u8> {
+    let vm = p.user().vm();
+    let g = vm.read();
+    let mut out = Vec::new();
+    let mut total = Usage::default();
+    let (mut lo, mut hi) = (u64::MAX, 0);
+    for e in g.entries() {
+        let u = usage(&g, e);
+        if rollup {
+            total.add(&u);
+            lo = lo.min(e.start);
+            hi = hi.max(e.end);
+            continue;
+        }
+        super::pid::map_line(&g, e, &mut out);
+        out.extend_from_slice(u.lines(false).as_bytes());
+        out.extend_from_slice(format!("THPeligible:    0\nVmFlags: {}\n", vm_flags(&g, e)).as_bytes());
+    }
+    if rollup && hi > 0 {
+        out.extend_from_slice(format!("{lo:08x}-{hi:08x} ---p 00000000 00:00 0                          [rollup]\n").as_bytes());
+        out.extend_from_slice(total.lines(true).as_bytes());
+    }
+    out
 }
