@@ -4,10 +4,12 @@
  * A locked range is resident at once (mincore) unless locked on fault; it counts in
  * /proc/self/status's VmLck and in smaps' Locked (VmFlags "lo"); locking twice counts once;
  * munlock and munmap take it out; a fork child starts unlocked; RLIMIT_MEMLOCK binds a user
- * (ENOMEM, EAGAIN for MAP_LOCKED, EPERM when 0). smaps_rollup sums the mappings.
+ * (ENOMEM, EAGAIN for MAP_LOCKED, EPERM when 0). smaps_rollup sums the mappings. mincore of
+ * a shared mapping sees the pages another process touched (the object's, not the caller's).
  */
 #include "vktest.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -216,6 +218,36 @@ static void test_limits(void)
     CHECK(WEXITSTATUS(st) == 0);
 }
 
+static void test_mincore_shared(void)
+{
+    char path[] = "/tmp/t_mlock.XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    unlink(path);
+    REQUIRE(ftruncate(fd, 4 * page) == 0);
+    char *file = mmap(NULL, (size_t)(4 * page), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    char *shm = mmap(NULL, (size_t)(4 * page), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(file != MAP_FAILED && shm != MAP_FAILED);
+    CHECK(resident(shm, 4) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        file[0] = 1;
+        file[2 * page] = 1;
+        shm[page] = 1;
+        _exit(0);
+    }
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
+    unsigned char vec[4];
+    CHECK(mincore(file, (size_t)(4 * page), vec) == 0);
+    CHECK((vec[0] & 1) && (vec[2] & 1));
+    CHECK(mincore(shm, (size_t)(4 * page), vec) == 0);
+    CHECK((vec[1] & 1) && !(vec[0] & 1) && !(vec[3] & 1));
+    munmap(file, (size_t)(4 * page));
+    munmap(shm, (size_t)(4 * page));
+    close(fd);
+}
+
 int main(void)
 {
     vktest_reset_signals();
@@ -224,5 +256,6 @@ int main(void)
     test_map_flags();
     test_mlockall();
     test_limits();
+    test_mincore_shared();
     vktest_done();
 }

@@ -349,6 +349,10 @@ impl Vnode for TmpNode {
         matches!(self.kind, Kind::File(_))
     }
 
+    fn page_resident(&self, idx: u64) -> bool {
+        matches!(&self.kind, Kind::File(d) if d.lock().pages.contains_key(&idx))
+    }
+
     fn get_page(&self, idx: u64) -> Result<u64, Errno> {
         let Kind::File(d) = &self.kind else { return Err(Errno::ENODEV) };
         let pm = physmem::get().ok_or(Errno::EIO)?;

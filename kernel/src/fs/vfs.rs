@@ -493,6 +493,12 @@ pub trait Vnode: Send + Sync + Debug {
         Err(Errno::ENODEV)
     }
 
+    /// Whether the file's page at page index `idx` is in memory (mincore(2) of a file
+    /// mapping): its own page ([`Vnode::get_page`]) or its page cache's.
+    fn page_resident(&self, idx: u64) -> bool {
+        self.page_cache().is_some_and(|c| c.contains(idx))
+    }
+
     /// It was read (data, or a directory's entries) through a mount whose access-time policy
     /// is `policy` (never `Never`: the VFS does not call then). File systems that keep access
     /// times set theirs as [`atime_due`] says; the default keeps none.

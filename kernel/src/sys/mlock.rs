@@ -4,12 +4,14 @@
 //! The locks are recorded beside the mappings (`vm::mlock`): a locked range's pages are made
 //! resident (MLOCK_ONFAULT, MCL_ONFAULT: as touched) and count in VmLck; vk never pages
 //! memory out, so that is all a lock changes. mincore answers from the address space's page
-//! table: a page is resident once touched (or populated).
+//! table (a page is resident once touched, or populated) and, for a file or shared mapping,
+//! from the file's or object's pages as well.
 
 use linux_raw_sys::general::CAP_IPC_LOCK;
 
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
+use crate::vm::entry::Backing;
 use crate::vm::mlock::Lock;
 use crate::vm::space::{AddressSpace, PAGE, page_down, page_up};
 
@@ -124,7 +126,7 @@ pub fn sys_munlockall(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 /// mincore(2): one byte per page of [addr, addr+len), 1 for a page resident in the caller's
-/// address space. EINVAL for a misaligned address, ENOMEM for a range not all mapped, EFAULT
+/// address space or, for a file or shared mapping, in memory at all. EINVAL for a misaligned address, ENOMEM for a range not all mapped, EFAULT
 /// for the vector.
 pub fn sys_mincore(ctx: &mut Ctx<'_>) -> SysResult {
     let (addr, len) = (ctx.arg(0), ctx.arg(1));
@@ -146,6 +148,27 @@ pub fn sys_mincore(ctx: &mut Ctx<'_>) -> SysResult {
         for a in g.resident_addrs(addr, end) {
             if let Some(b) = usize::try_from((a - addr) / PAGE).ok().and_then(|i| v.get_mut(i)) {
                 *b = 1;
+            }
+        }
+        // A file's or a shared object's page counts wherever it is in memory (another
+        // process touched it, or the page cache has it), as Linux's mincore_page.
+        for e in g.entries().filter(|e| e.start < end && e.end > addr) {
+            let (s, t) = (e.start.max(addr), e.end.min(end));
+            let resident = |page_index: u64| match &e.backing {
+                Backing::File { vnode, .. } | Backing::SharedFile { vnode, .. } => vnode.page_resident(page_index),
+                Backing::Shared { object, .. } => object.has_page(page_index),
+                Backing::Anon => false,
+            };
+            let mut va = s;
+            while va < t {
+                let idx = (e.offset() + (va - e.start)) / PAGE;
+                if let Some(b) = usize::try_from((va - addr) / PAGE).ok().and_then(|i| v.get_mut(i))
+                    && *b == 0
+                    && resident(idx)
+                {
+                    *b = 1;
+                }
+                va += PAGE;
             }
         }
         v

@@ -352,7 +352,7 @@ table! {
     150 => munlock, mlock::sys_munlock, Full;
     151 => mlockall, mlock::sys_mlockall, Full;
     152 => munlockall, mlock::sys_munlockall, Full;
-    27 => mincore, mlock::sys_mincore, Partial("resident means resident in the caller's address space (not the page cache)");
+    27 => mincore, mlock::sys_mincore, Full;
     309 => getcpu, proc::sys_getcpu, Full;
     97 => getrlimit, proc::sys_getrlimit, Full;
     160 => setrlimit, proc::sys_setrlimit, Partial("limits are reported; NOFILE, CORE, CPU, NPROC, AS (mmap, brk), SIGPENDING (real-time sigqueue) and STACK (sized at exec) are enforced");

@@ -35,6 +35,11 @@ impl SharedObject {
         self.pages.lock().len() as u64
     }
 
+    /// Whether the page at page index `idx` has been allocated (mincore(2)).
+    pub fn has_page(&self, idx: u64) -> bool {
+        self.pages.lock().contains_key(&idx)
+    }
+
     /// The page at page index `idx`, allocated (zeroed) on first use; a new reference.
     pub(super) fn page(&self, idx: u64, owner: u64) -> Option<u64> {
         let pm = &self.pm;

@@ -73,6 +73,11 @@ impl PageCache {
         self.pages.lock().by_index.len() as u64
     }
 
+    /// Whether the page at page index `idx` is resident (mincore(2)).
+    pub fn contains(&self, idx: u64) -> bool {
+        self.pages.lock().by_index.contains_key(&idx)
+    }
+
     /// The page at page index `idx` with a new reference for the caller, read in with
     /// `read(offset, buf)` (the file's read: bytes it does not return are zeros) when missing.
     pub fn page(&self, idx: u64, read: impl Fn(u64, &mut [u8]) -> Result<usize, Errno>) -> Result<u64, Errno> {
