@@ -477,10 +477,45 @@ static void test_recv_corners(void)
     CHECK(socketpair(AF_INET, SOCK_STREAM, 0, sv) == -1 && errno == EOPNOTSUPP);
 }
 
+/* Argument errors in Linux's order: bind's length then family (EINVAL, EAFNOSUPPORT);
+ * getsockname's address pointer (EFAULT); getsockopt at a level the socket does not have
+ * (EOPNOTSUPP, ip_getsockopt) against an unknown option at one it has (ENOPROTOOPT). */
+#include <sys/un.h>
+static void test_argument_errors(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(s >= 0);
+    struct sockaddr_un un;
+    memset(&un, 0, sizeof un);
+    un.sun_family = AF_UNIX;
+    strcpy(un.sun_path, ".");
+    errno = 0;
+    CHECK(bind(s, (struct sockaddr *)&un, sizeof un) == -1 && errno == EAFNOSUPPORT);
+    errno = 0;
+    CHECK(bind(s, (struct sockaddr *)&un, 3) == -1 && errno == EINVAL);
+    struct sockaddr_in a = lo(0);
+    CHECK(bind(s, (struct sockaddr *)&a, sizeof a) == 0);
+    socklen_t len = sizeof a;
+    errno = 0;
+    CHECK(getsockname(s, NULL, &len) == -1 && errno == EFAULT);
+    len = 0;
+    CHECK(getsockname(s, NULL, &len) == 0 && len == sizeof a);
+    int v = 0;
+    socklen_t vl = sizeof v;
+    errno = 0;
+    CHECK(getsockopt(s, 500, SO_OOBINLINE, &v, &vl) == -1 && errno == EOPNOTSUPP);
+    errno = 0;
+    CHECK(getsockopt(s, IPPROTO_UDP, SO_OOBINLINE, &v, &vl) == -1 && errno == EOPNOTSUPP);
+    errno = 0;
+    CHECK(getsockopt(s, IPPROTO_TCP, 9999, &v, &vl) == -1 && errno == ENOPROTOOPT);
+    close(s);
+}
+
 int main(void)
 {
     vktest_reset_signals();
     test_recv_corners();
+    test_argument_errors();
     test_transfer();
     test_many();
     test_nonblocking_and_errors();

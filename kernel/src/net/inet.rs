@@ -457,7 +457,12 @@ impl Socket for InetSocket {
             return Ok(timeout_to_timeval(if name == lnet::SO_RCVTIMEO_OLD { r } else { s }));
         }
         if !allowed(level, name) {
-            return Err(Errno::ENOPROTOOPT);
+            // An IPv4 socket asked at a level that is none of its own (not the socket's, IP's
+            // or its protocol's) falls to ip_getsockopt: EOPNOTSUPP; an unknown option at a
+            // level it has: ENOPROTOOPT.
+            let own = [lnet::SOL_SOCKET, lnet::SOL_IP, self.protocol()];
+            let unknown_level = self.family == lnet::AF_INET && !own.contains(&level);
+            return Err(if unknown_level { Errno::EOPNOTSUPP } else { Errno::ENOPROTOOPT });
         }
         let (l, n) = (i32::try_from(level).map_err(|_| Errno::EINVAL)?, i32::try_from(name).map_err(|_| Errno::EINVAL)?);
         self.host.getsockopt(l, n, 256).map_err(errno)

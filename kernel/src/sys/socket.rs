@@ -142,12 +142,25 @@ pub fn sys_socketpair(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(0)
 }
 
+/// The shortest IPv6 address (sockaddr_in6 without the scope id).
+const SIN6_LEN_RFC2133: u32 = 24;
+
 pub fn sys_bind(ctx: &mut Ctx<'_>) -> SysResult {
     let (s, _) = sock_arg(ctx, 0)?;
     let addr = read_addr(ctx, ctx.ptr(1), ctx.uint(2))?;
-    // AF_UNIX checks the family; the host checks the others' (EAFNOSUPPORT, EINVAL).
-    if s.family() == lnet::AF_UNIX && addr.family() != lnet::AF_UNIX {
-        return Err(Errno::EINVAL);
+    // AF_UNIX checks the family; inet_bind and inet6_bind the length (EINVAL), then the
+    // family (EAFNOSUPPORT; AF_UNSPEC passes for IPv4, the host taking it as INADDR_ANY or
+    // refusing it).
+    let len = ctx.uint(2);
+    match s.family() {
+        lnet::AF_UNIX if addr.family() != lnet::AF_UNIX => return Err(Errno::EINVAL),
+        lnet::AF_INET if addr.family() != lnet::AF_INET && addr.family() != lnet::AF_UNSPEC => {
+            return Err(if (len as usize) < size_of::<lnet::sockaddr_in>() { Errno::EINVAL } else { Errno::EAFNOSUPPORT });
+        }
+        lnet::AF_INET6 if addr.family() != lnet::AF_INET6 => {
+            return Err(if len < SIN6_LEN_RFC2133 { Errno::EINVAL } else { Errno::EAFNOSUPPORT });
+        }
+        _ => {}
     }
     with_caller(ctx, |c| s.bind(c, &addr))?;
     Ok(0)
@@ -200,17 +213,32 @@ pub fn sys_shutdown(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(0)
 }
 
+/// getsockname's and getpeername's result: unlike accept's, the address pointer is not
+/// optional (a null one is EFAULT when the length has room, as move_addr_to_user).
+fn name_out(ctx: &Ctx<'_>, a: &SockAddr) -> Result<(), Errno> {
+    let (ptr, lenp) = (ctx.ptr::<u8>(1), ctx.ptr::<u32>(2));
+    if ptr.is_null() {
+        let room = i32::from_ne_bytes(ctx.read(lenp)?.to_ne_bytes());
+        return match room {
+            r if r < 0 => Err(Errno::EINVAL),
+            0 => ctx.write(lenp, &u32::try_from(a.to_bytes().len()).unwrap_or(u32::MAX)),
+            _ => Err(Errno::EFAULT),
+        };
+    }
+    write_addr(ctx, ptr, lenp, a)
+}
+
 pub fn sys_getsockname(ctx: &mut Ctx<'_>) -> SysResult {
     let (s, _) = sock_arg(ctx, 0)?;
     let a = s.local_addr()?;
-    write_addr(ctx, ctx.ptr(1), ctx.ptr(2), &a)?;
+    name_out(ctx, &a)?;
     Ok(0)
 }
 
 pub fn sys_getpeername(ctx: &mut Ctx<'_>) -> SysResult {
     let (s, _) = sock_arg(ctx, 0)?;
     let a = s.peer_addr()?;
-    write_addr(ctx, ctx.ptr(1), ctx.ptr(2), &a)?;
+    name_out(ctx, &a)?;
     Ok(0)
 }
 
