@@ -129,6 +129,14 @@ fn sleep_result(r: WakeReason, timeout: Option<Duration>) -> Result<(), Errno> {
     }
 }
 
+/// getsockopt's error for an option vk does not pass on: an IPv4 socket asked at a level
+/// that is none of its own (the socket's, IP's or its protocol's) falls to ip_getsockopt,
+/// EOPNOTSUPP; an unknown option at a level it has is ENOPROTOOPT.
+pub(crate) fn unknown_option(family: u32, protocol: u32, level: u32) -> Errno {
+    let own = [lnet::SOL_SOCKET, lnet::SOL_IP, protocol];
+    if family == lnet::AF_INET && !own.contains(&level) { Errno::EOPNOTSUPP } else { Errno::ENOPROTOOPT }
+}
+
 /// Whether an option passes to the host (level, name).
 pub(crate) fn allowed(level: u32, name: u32) -> bool {
     match level {
@@ -457,12 +465,7 @@ impl Socket for InetSocket {
             return Ok(timeout_to_timeval(if name == lnet::SO_RCVTIMEO_OLD { r } else { s }));
         }
         if !allowed(level, name) {
-            // An IPv4 socket asked at a level that is none of its own (not the socket's, IP's
-            // or its protocol's) falls to ip_getsockopt: EOPNOTSUPP; an unknown option at a
-            // level it has: ENOPROTOOPT.
-            let own = [lnet::SOL_SOCKET, lnet::SOL_IP, self.protocol()];
-            let unknown_level = self.family == lnet::AF_INET && !own.contains(&level);
-            return Err(if unknown_level { Errno::EOPNOTSUPP } else { Errno::ENOPROTOOPT });
+            return Err(unknown_option(self.family, self.protocol(), level));
         }
         let (l, n) = (i32::try_from(level).map_err(|_| Errno::EINVAL)?, i32::try_from(name).map_err(|_| Errno::EINVAL)?);
         self.host.getsockopt(l, n, 256).map_err(errno)

@@ -385,7 +385,7 @@ impl Socket for LoopSocket {
             }
         }
         if !crate::net::inet::allowed(level, name) {
-            return Err(Errno::ENOPROTOOPT);
+            return Err(crate::net::inet::unknown_option(self.family, self.protocol(), level));
         }
         Ok(self.opts.lock().get(&(level, name)).cloned().unwrap_or_else(|| int_opt(Self::default_opt(level, name))))
     }
