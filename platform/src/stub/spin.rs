@@ -188,9 +188,10 @@ impl Tuning {
 
     /// The guest is resumed now: the stub's wait that ends here is measured, and the spin the
     /// stub may do after its next trap is returned (pause iterations; 0: sleep at once).
-    /// When spinning does not pay, the stub thread (host thread `stub_tid`) is pinned to the
-    /// host CPU of the caller (co-location), else it may run anywhere.
-    pub fn resumed(&self, stub_tid: u32) -> u32 {
+    /// When spinning does not pay, the stub thread (host thread `stub_tid` of the stub process
+    /// `stub_pid`) is pinned to the host CPU of the caller (co-location), else it may run
+    /// anywhere.
+    pub fn resumed(&self, stub_pid: i32, stub_tid: u32) -> u32 {
         let now = now_ns();
         let t = self.trapped_at.swap(0, Ordering::Relaxed);
         if t != 0 {
@@ -199,7 +200,7 @@ impl Tuning {
         self.resumed_at.store(now, Ordering::Relaxed);
         let pays = spin_pays(1);
         let colocate = !pays && COLOCATE.load(Ordering::Relaxed) && host_cpus() > 1;
-        self.place(stub_tid, if colocate { host_cpu_now() } else { ANYWHERE });
+        self.place(stub_pid, stub_tid, if colocate { host_cpu_now() } else { ANYWHERE });
         self.colocated.store(colocate, Ordering::Relaxed);
         match self.kernel.budget() {
             Some(d) if pays => u32::try_from(d.as_nanos() as u64 / pause_ns()).unwrap_or(u32::MAX),
@@ -207,10 +208,14 @@ impl Tuning {
         }
     }
 
-    /// Let the stub thread `tid` run on host CPU `cpu` only, or anywhere (`ANYWHERE`): a host
-    /// system call only when that changes.
-    fn place(&self, tid: u32, cpu: i32) {
+    /// Let the stub thread `tid` of process `pid` run on host CPU `cpu` only, or anywhere
+    /// (`ANYWHERE`): host system calls only when that changes. The tid comes from the slot,
+    /// which the guest can write: it is used only if it names a thread of the stub.
+    fn place(&self, pid: i32, tid: u32, cpu: i32) {
         if tid == 0 || (cpu < 0 && cpu != ANYWHERE) || self.placed.load(Ordering::Relaxed) == cpu {
+            return;
+        }
+        if !std::path::Path::new(&format!("/proc/{pid}/task/{tid}")).exists() {
             return;
         }
         // A thread never placed here is placed too: it inherits the affinity of the stub
@@ -269,7 +274,11 @@ mod tests {
         // SAFETY: CPU_ISSET and CPU_COUNT only read valid sets, here and below.
         let cpu = (0..1024).find(|&c| unsafe { libc::CPU_ISSET(c, host_cpu_set()) }).unwrap() as i32;
         let tuning = Tuning::new();
-        tuning.place(tid, cpu);
+        // SAFETY: getpid takes no arguments.
+        let pid = unsafe { libc::getpid() };
+        tuning.place(pid + 1_000_000, tid, cpu);
+        assert_eq!(tuning.placed.load(Ordering::Relaxed), UNPLACED, "a tid not of that process is left alone");
+        tuning.place(pid, tid, cpu);
         let set = affinity_of(tid);
         // SAFETY: as above.
         unsafe {
@@ -277,7 +286,7 @@ mod tests {
             assert!(libc::CPU_ISSET(cpu as usize, &set));
         }
         assert_eq!(tuning.placed.load(Ordering::Relaxed), cpu);
-        tuning.place(tid, ANYWHERE);
+        tuning.place(pid, tid, ANYWHERE);
         // SAFETY: as above.
         unsafe { assert_eq!(libc::CPU_COUNT(&affinity_of(tid)), libc::CPU_COUNT(host_cpu_set())) };
         assert_eq!(tuning.placed.load(Ordering::Relaxed), ANYWHERE);
