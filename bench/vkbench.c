@@ -25,6 +25,7 @@
  * Build: musl-gcc -static -O2 -o vkbench vkbench.c -lpthread
  * Run:   ./vkbench [scale]     (iterations are multiplied by scale, default 1)
  *        ./vkbench --threads T FILE [scale]
+ *        ./vkbench --only NAME[,NAME...] [scale]   (only these cases, e.g. null_syscall,pipe_rtt)
  *        ./vkbench --exit      (exits at once: the program forkexec runs)
  */
 #define _GNU_SOURCE
@@ -336,6 +337,20 @@ static void threaded(int nthreads, const char *file, int scale) {
     close(fd);
 }
 
+/* Whether case `name` is in the comma-separated list `only` (every case when there is none). */
+static int wanted(const char *only, const char *name) {
+    if (!only) return 1;
+    size_t n = strlen(name);
+    for (const char *p = only; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0) return 1;
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--exit") == 0) _exit(0);
     if (argc > 3 && strcmp(argv[1], "--threads") == 0) {
@@ -343,19 +358,25 @@ int main(int argc, char **argv) {
         threaded(atoi(argv[2]), argv[3], scale < 1 ? 1 : scale);
         return 0;
     }
+    const char *only = 0;
+    if (argc > 2 && strcmp(argv[1], "--only") == 0) {
+        only = argv[2];
+        argc -= 2;
+        argv += 2;
+    }
     int scale = argc > 1 ? atoi(argv[1]) : 1;
     if (scale < 1) scale = 1;
     /* The program execs itself: argv[0] when it is a path, else the host's /proc/self/exe. */
     const char *self = argv[0] && strchr(argv[0], '/') ? argv[0] : "/proc/self/exe";
 
-    report("null_syscall", null_syscall(50000 * scale));
-    report("clock_gettime", clock_read(500000 * scale));
-    report("pagefault", pagefault(4096 * (size_t)scale)); /* 16 MiB per scale */
-    report("fork", fork_wait(200 * scale));
-    report("forkexec", fork_exec(100 * scale, self));
-    report("pipe_rtt", pipe_rtt(2000 * scale));
-    report("unix_mib", unix_mib(64 * scale));
-    report("tcp_mib", tcp_mib(64 * scale));
-    report("tcp_rtt", tcp_rtt(2000 * scale));
+    if (wanted(only, "null_syscall")) report("null_syscall", null_syscall(50000 * scale));
+    if (wanted(only, "clock_gettime")) report("clock_gettime", clock_read(500000 * scale));
+    if (wanted(only, "pagefault")) report("pagefault", pagefault(4096 * (size_t)scale)); /* 16 MiB per scale */
+    if (wanted(only, "fork")) report("fork", fork_wait(200 * scale));
+    if (wanted(only, "forkexec")) report("forkexec", fork_exec(100 * scale, self));
+    if (wanted(only, "pipe_rtt")) report("pipe_rtt", pipe_rtt(2000 * scale));
+    if (wanted(only, "unix_mib")) report("unix_mib", unix_mib(64 * scale));
+    if (wanted(only, "tcp_mib")) report("tcp_mib", tcp_mib(64 * scale));
+    if (wanted(only, "tcp_rtt")) report("tcp_rtt", tcp_rtt(2000 * scale));
     return 0;
 }

@@ -167,11 +167,20 @@ pub fn child_reaped(parent: &UProc, child: &UProc) {
     parent.user().times.children.lock().add(t);
 }
 
-/// The guest ran `user_ns` in its stub (and the thread `total_ns` of CPU in all since the
-/// last charge): account it, and run down the CPU-time timers.
-pub fn charge_user(td: &UThread, p: &UProc, user_ns: u64, total_ns: u64) {
+/// The guest ran `user_ns` in its stub: account it. This is all the return path does at
+/// every trap (two atomic adds); the CPU-time timers and RLIMIT_CPU, which take locks, are run down in batches ([`run_cpu_timers`],
+/// [`CPU_TIMER_BATCH_NS`]): they fire with a time slice's granularity anyway.
+pub fn charge_user(td: &UThread, user_ns: u64) {
     crate::kern::cpustat::charge_user(user_ns);
     td.user().times.user_ns.fetch_add(user_ns, Ordering::Relaxed);
+}
+
+/// How much wall time the return path lets pass between two runs of [`run_cpu_timers`].
+pub const CPU_TIMER_BATCH_NS: u64 = 1_000_000;
+
+/// Run down ITIMER_VIRTUAL and ITIMER_PROF by `user_ns` of user time and `total_ns` of CPU
+/// time charged since the last call, and check RLIMIT_CPU.
+pub fn run_cpu_timers(p: &UProc, user_ns: u64, total_ns: u64) {
     for (which, used, sig) in [(Which::Virtual, user_ns, SIGVTALRM), (Which::Prof, total_ns, SIGPROF)] {
         let fired = {
             let mut t = p.user().times.itimer(which).lock();

@@ -188,6 +188,10 @@ fn mi_startup() {
         kdb::kdb_sysctl_spin();
     }
     start_stub_pool();
+    // Sleeping stub hand-overs share a host CPU (platform::stub::spin); `-e sched.colocate=0`: not.
+    if kenv::get("sched.colocate").is_some_and(|v| v == "0") {
+        platform::stub::spin::COLOCATE.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
     vfs_mountroot::vfs_mountroot();
     let init = kenv::get("init").unwrap_or("/sbin/init");
     // -s: single user, as BSD's boot -s — init gets "-s" (busybox init then starts a root shell

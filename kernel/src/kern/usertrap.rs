@@ -49,13 +49,14 @@ impl RunControl for Ctl {
     }
 }
 
-/// Run the guest thread until it traps; also returns how long the guest ran.
-fn run_user(td: &UThread, p: &UProc) -> (Trap, u64) {
+/// Run the guest thread until it traps; also returns how long the guest ran, and the uptime
+/// when it trapped.
+fn run_user(td: &UThread, p: &UProc) -> (Trap, u64, u64) {
     let u = td.user();
-    let Some(stub) = u.stub.lock().clone() else { return (Trap::Dead, 0) };
+    let Some(stub) = u.stub.lock().clone() else { return (Trap::Dead, 0, platform::time::uptime_ns()) };
     // A new thread's stub thread reports first: only then can it carry operations out.
     if !stub.ensure_started() {
-        return (Trap::Dead, 0);
+        return (Trap::Dead, 0, platform::time::uptime_ns());
     }
     let vm = p.user().vm();
     let others = others_in_stub(p, &vm);
@@ -80,14 +81,15 @@ fn run_user(td: &UThread, p: &UProc) -> (Trap, u64) {
     td.rec.flags.fetch_or(tflags::INUSER, Ordering::Relaxed);
     let t0 = platform::time::uptime_ns();
     let trap = stub.run(&mut regs, &mut ops, &Ctl(platform::cpu::curcpu()));
-    let ran = platform::time::uptime_ns().saturating_sub(t0);
+    let now = platform::time::uptime_ns();
+    let ran = now.saturating_sub(t0);
     // The stub has carried out the operations: the pages they unmapped can go.
     if !deferred.is_empty() {
         vm.read().release(deferred);
     }
     td.rec.flags.fetch_and(!tflags::INUSER, Ordering::Relaxed);
     *u.regs.lock() = regs;
-    (trap, ran)
+    (trap, ran, now)
 }
 
 /// After a change that took access away from the address space of `ctx` (munmap, mprotect,
@@ -203,7 +205,11 @@ fn preempted() {
 pub fn user_main() {
     let td = sched::curthread().and_then(UThread::new).expect("user_main runs in a guest thread");
     let p = td.uproc().expect("a guest thread has a guest process");
+    // CPU time charged to the CPU-time timers so far, and user time not yet run down on them
+    // (`cputime::run_cpu_timers`, in batches).
     let mut last_cpu = sched::thread_cputime_ns(&td);
+    let mut timers_user_ns = 0u64;
+    let mut timers_at_ns = platform::time::uptime_ns();
     // Signals already pending (a traced fork child's SIGSTOP) are taken before the first
     // instruction, as Linux's return from fork does.
     if td.user().sigstate.flag.load(Ordering::Acquire) {
@@ -214,6 +220,9 @@ pub fn user_main() {
             exit::exit(&td, &p, e);
         }
     }
+    // The first return looks at everything (an exit may have begun before this thread was
+    // in the process's list); later ones only when the flag says something happened.
+    let mut first = true;
     loop {
         // The CPU the guest code runs on, in its rseq area, before that code runs (a new
         // thread or fork child's first time too); an area that is gone is a SIGSEGV the
@@ -221,10 +230,16 @@ pub fn user_main() {
         if td.user().rseq.update_cpu(|| p.user().vm(), platform::cpu::curcpu()).is_err() {
             exit::exit(&td, &p, Exit::Group(sigstatus(SIGSEGV)));
         }
-        let (trap, ran) = run_user(&td, &p);
-        let now_cpu = sched::thread_cputime_ns(&td);
-        crate::kern::cputime::charge_user(&td, &p, ran, now_cpu.saturating_sub(last_cpu));
-        last_cpu = now_cpu;
+        let (trap, ran, now_ns) = run_user(&td, &p);
+        crate::kern::cputime::charge_user(&td, ran);
+        timers_user_ns += ran;
+        if now_ns.saturating_sub(timers_at_ns) >= crate::kern::cputime::CPU_TIMER_BATCH_NS || trap == Trap::Kick {
+            let now_cpu = sched::thread_cputime_ns(&td);
+            crate::kern::cputime::run_cpu_timers(&p, timers_user_ns, now_cpu.saturating_sub(last_cpu));
+            last_cpu = now_cpu;
+            timers_user_ns = 0;
+            timers_at_ns = now_ns;
+        }
         let mut regs = *td.user().regs.lock();
         let mut ctx = Ctx { td: &td, p: &p, regs: &mut regs, exit: None };
         let mut syscall = None;
@@ -279,18 +294,29 @@ pub fn user_main() {
             }
         }
         let mut exit = ctx.exit;
-        if exit.is_none() {
+        if exit.is_none() && (std::mem::take(&mut first) || return_work(&td, syscall, &regs)) {
             exit = signal::deliver(&td, &p, &mut regs, syscall);
+            if exit.is_none() && exit::exiting(&p) {
+                exit = Some(Exit::Group(0));
+            }
+            if exit.is_none() && td.user().exit_req.load(Ordering::Acquire) {
+                exit = Some(Exit::Thread(0));
+            }
         }
         *td.user().regs.lock() = regs;
         if let Some(e) = exit {
             exit::exit(&td, &p, e);
         }
-        if exit::exiting(&p) {
-            exit::exit(&td, &p, Exit::Group(0));
-        }
-        if td.user().exit_req.load(Ordering::Acquire) {
-            exit::exit(&td, &p, Exit::Thread(0));
-        }
     }
+}
+
+/// Whether the way back to the guest has work beyond the registers: a signal to deliver, a
+/// stop, an exit of the process or of this thread (each announced by `signal_wake`, which
+/// sets the thread's signal flag: taken here, so the flag only says what happened since), an
+/// interrupted system call to restart, or a tracer to report to. Without it, the return is
+/// one flag test (issue 11: the null system call takes no lock here).
+fn return_work(td: &UThread, syscall: Option<u64>, regs: &platform::stub::UserRegs) -> bool {
+    td.user().sigstate.flag.swap(false, Ordering::SeqCst)
+        || ptrace::is_traced(td)
+        || (syscall.is_some() && crate::kern::errno::Errno::from_rax(regs.rax()).is_some_and(crate::kern::errno::Errno::is_restart))
 }

@@ -482,7 +482,7 @@ impl StubThread {
     /// Hand the thread back to its stub, with the spin it may do after its next trap (`spin`).
     fn resume(&self) {
         self.uc.store(0, Ordering::Release);
-        let spin = self.tuning.resumed();
+        let spin = self.tuning.resumed(self.space.pid, self.host_tid());
         self.space.word(self.slot, msg::SPIN).store(spin, Ordering::Relaxed);
         self.space.word(self.slot, msg::NAP).store(0, Ordering::Relaxed);
         self.state().swap(state::RESUME, Ordering::SeqCst);

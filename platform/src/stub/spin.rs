@@ -17,9 +17,18 @@
 //!
 //! Besides, the stub stops spinning as soon as the kernel thread it waits for leaves its CPU
 //! (`msg::NAP`, set by the scheduler): it cannot be resumed before that thread runs again.
+//!
+//! **Co-location** ([`Tuning::resumed`]): when a spin does not pay, both sides sleep on the
+//! futex — and a futex wake-up of a thread on another host CPU costs tens of µs on a
+//! virtualised host (an idle CPU is woken by an IPI through the hypervisor: 33 µs per
+//! hand-over measured by floor.c, 100–200 µs when the host is busy), against ~1 µs for a
+//! switch between two threads of one CPU. So a guest thread whose hand-overs sleep has its
+//! stub thread pinned to the host CPU its vCPU's host thread runs on: the two take turns
+//! there. When spinning pays again the stub may run anywhere (on another CPU than its vCPU).
+//! The affinity is changed only when the decision or the vCPU's host CPU changes.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The longest wait worth a spin: above it the spinner would mostly burn the CPU. A futex
@@ -42,22 +51,62 @@ pub(super) static RUNNING: AtomicU32 = AtomicU32::new(0);
 /// CPUs asleep waiting for their guest's trap (their host thread wants no CPU).
 pub(super) static WAITING: AtomicU32 = AtomicU32::new(0);
 
+/// Whether sleeping hand-overs co-locate their two sides on one host CPU (`-e
+/// sched.colocate=0` turns it off).
+pub static COLOCATE: AtomicBool = AtomicBool::new(true);
+
+/// The host CPU set this process may run on (its affinity at start), read once.
+fn host_cpu_set() -> &'static libc::cpu_set_t {
+    static SET: OnceLock<libc::cpu_set_t> = OnceLock::new();
+    SET.get_or_init(|| {
+        // SAFETY: a zeroed cpu_set_t is the empty set; sched_getaffinity fills the set we
+        // pass, of the size we pass.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+                set = std::mem::zeroed();
+            }
+            set
+        }
+    })
+}
+
 /// The host CPUs this process may run on (its affinity), read once.
 pub fn host_cpus() -> u32 {
     static N: OnceLock<u32> = OnceLock::new();
     *N.get_or_init(|| {
-        // SAFETY: sched_getaffinity fills the set we pass, of the size we pass.
-        let n = unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
-                libc::CPU_COUNT(&set) as u32
-            } else {
-                0
-            }
-        };
+        // SAFETY: CPU_COUNT reads the set, a valid cpu_set_t.
+        let n = unsafe { libc::CPU_COUNT(host_cpu_set()) } as u32;
         if n > 0 { n } else { std::thread::available_parallelism().map_or(1, |n| n.get() as u32) }
     })
 }
+
+/// The host CPU the calling thread runs on (-1 if unknown).
+fn host_cpu_now() -> i32 {
+    // SAFETY: sched_getcpu takes no arguments (the vDSO's getcpu).
+    unsafe { libc::sched_getcpu() }
+}
+
+/// Set host thread `tid`'s affinity: host CPU `cpu` only, or (`cpu` < 0) every CPU this
+/// process may use. False if the host refused.
+fn set_affinity(tid: u32, cpu: i32) -> bool {
+    let mut set = *host_cpu_set();
+    if cpu >= 0 {
+        // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET sets one bit of it (the host
+        // reports CPU numbers below CPU_SETSIZE).
+        unsafe {
+            set = std::mem::zeroed();
+            libc::CPU_SET(cpu as usize, &mut set);
+        }
+    }
+    // SAFETY: sched_setaffinity reads the set we pass, of the size we pass; a tid of another
+    // process of ours (the stub) is only given a CPU set.
+    unsafe { libc::sched_setaffinity(tid as libc::pid_t, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 }
+}
+
+/// Where a stub thread was last placed: [`ANYWHERE`], a host CPU, or [`UNPLACED`].
+const ANYWHERE: i32 = -1;
+const UNPLACED: i32 = -2;
 
 /// Whether a spin can pay now: the host threads vk knows want a CPU (the guests running, the
 /// CPUs neither idle nor asleep waiting for a guest — the caller among them — and `extra`
@@ -114,6 +163,10 @@ pub struct Tuning {
     trapped_at: AtomicU64,
     /// When the guest was last resumed.
     resumed_at: AtomicU64,
+    /// Whether the current hand-over sleeps on both sides, co-located: the CPU must not spin.
+    colocated: AtomicBool,
+    /// Where the stub thread may run now: a host CPU, [`ANYWHERE`], or [`UNPLACED`].
+    placed: AtomicI32,
 }
 
 fn now_ns() -> u64 {
@@ -128,26 +181,56 @@ impl Tuning {
             kernel: Average(AtomicU64::new(SPIN_MAX_NS / 4)),
             trapped_at: AtomicU64::new(0),
             resumed_at: AtomicU64::new(0),
+            colocated: AtomicBool::new(false),
+            placed: AtomicI32::new(UNPLACED),
         }
     }
 
     /// The guest is resumed now: the stub's wait that ends here is measured, and the spin the
     /// stub may do after its next trap is returned (pause iterations; 0: sleep at once).
-    pub fn resumed(&self) -> u32 {
+    /// When spinning does not pay, the stub thread (host thread `stub_tid` of the stub process
+    /// `stub_pid`) is pinned to the host CPU of the caller (co-location), else it may run
+    /// anywhere.
+    pub fn resumed(&self, stub_pid: i32, stub_tid: u32) -> u32 {
         let now = now_ns();
         let t = self.trapped_at.swap(0, Ordering::Relaxed);
         if t != 0 {
             self.kernel.add(now.saturating_sub(t));
         }
         self.resumed_at.store(now, Ordering::Relaxed);
+        let pays = spin_pays(1);
+        let colocate = !pays && COLOCATE.load(Ordering::Relaxed) && host_cpus() > 1;
+        self.place(stub_pid, stub_tid, if colocate { host_cpu_now() } else { ANYWHERE });
+        self.colocated.store(colocate, Ordering::Relaxed);
         match self.kernel.budget() {
-            Some(d) if spin_pays(1) => u32::try_from(d.as_nanos() as u64 / pause_ns()).unwrap_or(u32::MAX),
+            Some(d) if pays => u32::try_from(d.as_nanos() as u64 / pause_ns()).unwrap_or(u32::MAX),
             _ => 0,
         }
     }
 
-    /// How long the CPU may spin for the trap now (None: sleep at once).
+    /// Let the stub thread `tid` of process `pid` run on host CPU `cpu` only, or anywhere
+    /// (`ANYWHERE`): host system calls only when that changes. The tid comes from the slot,
+    /// which the guest can write: it is used only if it names a thread of the stub.
+    fn place(&self, pid: i32, tid: u32, cpu: i32) {
+        if tid == 0 || (cpu < 0 && cpu != ANYWHERE) || self.placed.load(Ordering::Relaxed) == cpu {
+            return;
+        }
+        if !std::path::Path::new(&format!("/proc/{pid}/task/{tid}")).exists() {
+            return;
+        }
+        // A thread never placed here is placed too: it inherits the affinity of the stub
+        // thread that cloned it, which may have been pinned.
+        if set_affinity(tid, cpu) {
+            self.placed.store(cpu, Ordering::Relaxed);
+        }
+    }
+
+    /// How long the CPU may spin for the trap now (None: sleep at once). Never when the
+    /// stub was co-located with it: the spin would take the CPU the guest needs.
     pub fn cpu_spin(&self) -> Option<Duration> {
+        if self.colocated.load(Ordering::Relaxed) {
+            return None;
+        }
         self.guest.budget().filter(|_| spin_pays(0))
     }
 
@@ -162,5 +245,73 @@ impl Tuning {
 impl Default for Tuning {
     fn default() -> Tuning {
         Tuning::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn affinity_of(tid: u32) -> libc::cpu_set_t {
+        // SAFETY: a zeroed set is valid; sched_getaffinity fills the set we pass.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            assert_eq!(libc::sched_getaffinity(tid as libc::pid_t, std::mem::size_of::<libc::cpu_set_t>(), &mut set), 0);
+            set
+        }
+    }
+
+    #[test]
+    fn a_stub_thread_is_pinned_and_set_free_again() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            // SAFETY: gettid takes no arguments.
+            tx.send(unsafe { libc::gettid() } as u32).unwrap();
+            done_rx.recv().unwrap();
+        });
+        let tid = rx.recv().unwrap();
+        // SAFETY: CPU_ISSET and CPU_COUNT only read valid sets, here and below.
+        let cpu = (0..1024).find(|&c| unsafe { libc::CPU_ISSET(c, host_cpu_set()) }).unwrap() as i32;
+        let tuning = Tuning::new();
+        // SAFETY: getpid takes no arguments.
+        let pid = unsafe { libc::getpid() };
+        tuning.place(pid + 1_000_000, tid, cpu);
+        assert_eq!(tuning.placed.load(Ordering::Relaxed), UNPLACED, "a tid not of that process is left alone");
+        tuning.place(pid, tid, cpu);
+        let set = affinity_of(tid);
+        // SAFETY: as above.
+        unsafe {
+            assert_eq!(libc::CPU_COUNT(&set), 1);
+            assert!(libc::CPU_ISSET(cpu as usize, &set));
+        }
+        assert_eq!(tuning.placed.load(Ordering::Relaxed), cpu);
+        tuning.place(pid, tid, ANYWHERE);
+        // SAFETY: as above.
+        unsafe { assert_eq!(libc::CPU_COUNT(&affinity_of(tid)), libc::CPU_COUNT(host_cpu_set())) };
+        assert_eq!(tuning.placed.load(Ordering::Relaxed), ANYWHERE);
+        done_tx.send(()).unwrap();
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn a_colocated_cpu_never_spins() {
+        let tuning = Tuning::new();
+        tuning.colocated.store(true, Ordering::Relaxed);
+        assert_eq!(tuning.cpu_spin(), None);
+    }
+
+    #[test]
+    fn the_budget_follows_the_average() {
+        let a = Average(AtomicU64::new(0));
+        for _ in 0..64 {
+            a.add(4_000);
+        }
+        let b = a.budget().unwrap();
+        assert!(b >= Duration::from_micros(7) && b <= Duration::from_micros(8), "{b:?}");
+        for _ in 0..64 {
+            a.add(1_000_000);
+        }
+        assert_eq!(a.budget(), Some(Duration::from_nanos(PROBE_NS)));
     }
 }
