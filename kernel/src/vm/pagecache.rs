@@ -1,19 +1,21 @@
 //! A file's memory object: its resident pages by page index — the page cache of an ext2 file.
 //!
-//! Private mappings of the file map these pages read-only and copy-on-write (so busybox's
-//! text is mapped, not copied, by every process that runs it), instead of reading a new
-//! page per process. The cache is clean: every write(2) and truncate of the file goes through
-//! the file system (to ext2's block cache, which keeps the file's blocks and metadata) and
-//! then into the pages here that hold that range ([`PageCache::write`], [`PageCache::truncate`],
-//! [`PageCache::invalidate`]), so a page here always equals the file and can be dropped at
-//! any time.
+//! read(2) copies from these pages; private mappings of the file map them read-only and
+//! copy-on-write (so busybox's text is mapped, not copied, by every process that runs it);
+//! shared mappings map them writable. write(2) and truncate go through the file system (to
+//! ext2's block cache, which keeps the file's blocks and metadata) and then into the pages
+//! here that hold that range ([`PageCache::write`], [`PageCache::truncate`],
+//! [`PageCache::invalidate`]). A page a shared mapping may write is dirty
+//! ([`PageCache::mark_dirty`], by the write's fault) until the file system writes it back
+//! ([`PageCache::take_dirty`]); every other page equals the file and can be dropped at any
+//! time.
 //!
 //! A missing page is read from the file with the cache unlocked (the read may sleep); a write
 //! to the file meanwhile bumps the cache's generation, and a page read before it is not
 //! inserted (the fault reads again), so a stale page never enters the cache.
 //!
-//! When physical memory runs out, the allocator asks [`reclaim`] to drop pages only a cache
-//! holds (reference count 1): every live cache is registered (weakly) for that. A page a
+//! When physical memory runs out, the allocator asks [`reclaim`] to drop clean pages only a
+//! cache holds (reference count 1): every live cache is registered (weakly) for that. A page a
 //! mapping still holds stays; the mapping keeps its reference when the cache drops one.
 //!
 //! Locking: `page_cache` (one per file) and `page_caches` (the registry) are spinlock leaves,
