@@ -848,11 +848,19 @@ impl AddressSpace {
     /// The physical page behind `addr` for a kernel access (copyin/copyout), faulting it in.
     /// Shared access to the space is enough (see [`AddressSpace::fault`]).
     pub fn resolve(&self, addr: u64, write: bool) -> Result<u64, FaultError> {
-        let ok = self.find(addr).is_some_and(|e| if write { e.prot & PROT_WRITE != 0 } else { e.prot != 0 });
-        if ok
-            && let Some(pte) = self.pt.lock().pages.get(&(addr / PAGE))
+        let e = self.find(addr);
+        let ok = e.is_some_and(|e| if write { e.prot & PROT_WRITE != 0 } else { e.prot != 0 });
+        let resident = if ok { self.pt.lock().pages.get(&(addr / PAGE)).copied() } else { None };
+        if let Some(pte) = resident
             && !(write && pte.cow)
         {
+            // The kernel writes a shared file's cached page: dirty, as a write fault makes it.
+            if write
+                && let Some(e) = e
+                && let Some((cache, first)) = written_back(e)
+            {
+                cache.mark_dirty(first + (addr / PAGE - e.start / PAGE));
+            }
             return Ok(pte.pa + addr % PAGE);
         }
         let pa = self.fault(addr, if write { Access::Write } else { Access::Read })?;
