@@ -10,7 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_affinity", "t_calls", "t_clone3", "t_closerange", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_execveat", "t_fadvise", "t_fallocate", "t_fifo", "t_files", "t_forkadv", "t_fsabi", "t_futexv", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_kcmp", "t_klog", "t_lease", "t_linktmp", "t_lock", "t_loop", "t_mapcount", "t_mlock", "t_mount", "t_names", "t_oldtimes", "t_pagecache", "t_perm", "t_prio", "t_proc", "t_procfs", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc", "t_ptrace_step", "t_ptrace_step_glibc", "t_pty", "t_rename", "t_rlimits", "t_rseq", "t_rust", "t_rwv", "t_sched", "t_signal", "t_sockepoll", "t_splice", "t_stress", "t_sysfiles", "t_sysfs", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vdso", "t_vdso_glibc", "t_vm", "t_vmfiles", "t_vmrace", "t_xattr",
+    "t_affinity", "t_calls", "t_clone3", "t_closerange", "t_core", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_execveat", "t_fadvise", "t_fallocate", "t_fifo", "t_files", "t_forkadv", "t_fsabi", "t_futexv", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_kcmp", "t_klog", "t_lease", "t_linktmp", "t_lock", "t_loop", "t_mapcount", "t_mapshared", "t_mlock", "t_mount", "t_names", "t_oldtimes", "t_pagecache", "t_perm", "t_prio", "t_proc", "t_procfs", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc", "t_ptrace_step", "t_ptrace_step_glibc", "t_pty", "t_rename", "t_rlimits", "t_rseq", "t_rust", "t_rwv", "t_sched", "t_signal", "t_sockepoll", "t_splice", "t_stress", "t_sysfiles", "t_sysfs", "t_thread", "t_time", "t_uaccess", "t_unix", "t_vdso", "t_vdso_glibc", "t_vm", "t_vmfiles", "t_vmrace", "t_xattr",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -509,6 +509,38 @@ fn t_pagecache_ext2() {
     // With the memory-pressure case: 64 MiB of guest memory must hold the 24 MiB file's
     // cached pages and then 40 MiB of anonymous memory.
     on_ext2_with("t_pagecache", "64m", "2", &["pressure"]);
+}
+
+#[test]
+fn t_mapshared() {
+    check("t_mapshared");
+}
+
+/// Writable shared mappings of ext2 files (the page cache, written back): the program's
+/// checks, then the disk after halt holds what was stored through a mapping, both after
+/// msync(MS_SYNC) and after only munmap (the syncer's or halt's write-back).
+#[test]
+fn t_mapshared_ext2() {
+    let want = native_result("t_mapshared");
+    let img = ImageCopy::new("t_mapshared");
+    let mut k = Kernel::start(&["-m", "64m", "-n", "2", "-r", img.path(), "-e", "init=/usr/tests/t_mapshared", "--", "/mnt", "keep"]);
+    k.close_stdin();
+    let st = k.wait_within(PROGRAM_TIMEOUT);
+    let console = k.output();
+    let got = summary(program_output(&console));
+    assert!(st.code() == Some(0) && got == want, "exit {:?}, result {got:?}, natively {want:?}; console:\n{console}", st.code());
+    let (code, out) = img.fsck();
+    assert_eq!(code, Some(0), "e2fsck -fn finds problems:\n{out}");
+    for name in ["t_mapshared.synced", "t_mapshared.unmapped"] {
+        let o = std::process::Command::new("debugfs")
+            .args(["-R", &format!("cat /mnt/{name}")])
+            .arg(img.path())
+            .output()
+            .expect("run debugfs (e2fsprogs)");
+        let data = o.stdout;
+        assert_eq!(data.len(), 8192, "{name}: {} bytes on the disk", data.len());
+        assert_eq!(&data[4096..4096 + 26], b"written through a mapping\n", "{name} on the disk");
+    }
 }
 
 /// Private memory under 4 CPUs while threads come and go and the process forks: a new

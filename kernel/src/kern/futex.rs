@@ -1,7 +1,9 @@
 //! Futexes (futex(2)): wait and wake on guest memory words.
 //!
-//! A futex is keyed by (address space, address) in private memory, and by physical address
-//! in shared memory (MAP_SHARED, so processes sharing the page meet). The value check and
+//! A futex is keyed by (address space, address) in private memory, and by (memory object,
+//! offset) in shared memory — the shared anonymous object or the mapped file, as Linux's
+//! (inode, offset) — so processes that map the object at different addresses meet, whatever
+//! physical page holds the word now. The value check and
 //! FUTEX_WAKE_OP's read-modify-write are atomics on the physical word itself, so they are
 //! atomic with respect to the guest's own accesses.
 //!
@@ -31,14 +33,16 @@ use crate::kern::errno::Errno;
 use crate::kern::proc::UProc;
 use crate::kern::sleep::{SleepOpts, sleepq_lock, tsleep_locked, wakeup, wchan_of};
 use crate::kern::thread::WakeReason;
-use crate::vm::space::PAGE;
+use crate::vm::space::{Backing, PAGE};
 use crate::vm::uaccess::{self, UserPtr};
 
 /// Where a futex lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Key {
     Private { space: u64, addr: u64 },
-    Shared { pa: u64 },
+    /// `object`: the shared object's or the file's vnode's address (both live while a
+    /// mapping of them does); `offset`: the word's byte offset in it.
+    Shared { object: u64, offset: u64 },
 }
 
 /// Hash buckets of waiters.
@@ -79,7 +83,7 @@ static BUCKETS: [Bucket; NBUCKETS] = [const { SpinLock::new("futex_bucket", VecD
 fn bucket_index(key: Key) -> usize {
     let (a, b) = match key {
         Key::Private { space, addr } => (space, addr),
-        Key::Shared { pa } => (u64::MAX, pa),
+        Key::Shared { object, offset } => (object, offset),
     };
     // Words of one page spread over the buckets; the space id perturbs the rest.
     let h = (b >> 2).wrapping_add(a.wrapping_mul(0x9e37_79b9_7f4a_7c15));
@@ -134,6 +138,11 @@ impl Drop for Word {
     }
 }
 
+/// An object's address, its identity in a key.
+fn addr_of<T: ?Sized>(p: *const T) -> u64 {
+    p.cast::<()>() as usize as u64
+}
+
 /// The key and the physical word of a futex at `addr` in `p`'s address space (the page is
 /// faulted in, for writing if `write`). Takes and drops `vmmap`; call with no bucket locked.
 fn locate(p: &UProc, addr: u64, write: bool) -> Result<(Key, Word), Errno> {
@@ -143,8 +152,17 @@ fn locate(p: &UProc, addr: u64, write: bool) -> Result<(Key, Word), Errno> {
     let vm = p.user().vm();
     let g = vm.read();
     let pa = g.resolve(addr, write).map_err(|_| Errno::EFAULT)?;
-    let shared = g.find(addr).is_some_and(|e| e.shared());
-    let key = if shared { Key::Shared { pa } } else { Key::Private { space: g.id, addr } };
+    let key = match g.find(addr) {
+        Some(e) => {
+            let offset = e.offset() + (addr - e.start);
+            match &e.backing {
+                Backing::Shared { object, .. } => Key::Shared { object: addr_of(Arc::as_ptr(object)), offset },
+                Backing::SharedFile { vnode, .. } => Key::Shared { object: addr_of(Arc::as_ptr(vnode)), offset },
+                Backing::Anon | Backing::File { .. } => Key::Private { space: g.id, addr },
+            }
+        }
+        None => Key::Private { space: g.id, addr },
+    };
     let pm = Arc::clone(g.physmem());
     pm.atomic_u32(pa).ok_or(Errno::EFAULT)?;
     debug_assert!(pa / PAGE == (pa + 3) / PAGE);

@@ -130,10 +130,12 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
         if off.checked_add(len).is_none_or(|e| i64::try_from(e).is_err()) {
             return Err(Errno::EOVERFLOW);
         }
-        if shared && f.vnode.shared_pages() {
+        if shared && (f.vnode.shared_pages() || f.vnode.page_cache().is_some()) {
+            // The file's own pages (tmpfs), or its cached pages (ext2: written back by msync,
+            // fsync and the syncer).
             Backing::SharedFile { vnode: f.vnode.clone(), offset: off }
         } else if shared && prot & PROT_WRITE != 0 {
-            // Only file systems whose files are pages (tmpfs) share them with mappings yet.
+            // Only file systems with pages to share (tmpfs, ext2's page cache) map shared.
             return Err(Errno::ENODEV);
         } else {
             // Private, or shared read-only (which nobody can tell from private): the file's
@@ -326,8 +328,9 @@ pub fn sys_mremap(ctx: &mut Ctx<'_>) -> SysResult {
     addr_result(dst)
 }
 
-/// msync(2): shared file mappings are the file's own pages, so there is nothing to write
-/// back; the range is checked as Linux checks it.
+/// msync(2): shared file mappings are the file's own pages (tmpfs) or its cached ones
+/// (ext2): MS_SYNC writes the files mapped in the range back (their file system's fsync);
+/// MS_ASYNC leaves it to the syncer. The range is checked as Linux checks it.
 pub fn sys_msync(ctx: &mut Ctx<'_>) -> SysResult {
     let (addr, len) = (ctx.arg(0), ctx.arg(1));
     let flags = ctx.flags::<MsyncFlags>(2)?;
@@ -338,8 +341,24 @@ pub fn sys_msync(ctx: &mut Ctx<'_>) -> SysResult {
         return Ok(0);
     }
     let (s, e) = range(addr, len)?;
-    if !ctx.p.user().vm().read().fully_mapped(s, e) {
-        return Err(Errno::ENOMEM);
+    let files: Vec<crate::fs::vfs::VnodeRef> = {
+        let vm = ctx.p.user().vm();
+        let g = vm.read();
+        if !g.fully_mapped(s, e) {
+            return Err(Errno::ENOMEM);
+        }
+        g.entries()
+            .filter(|m| m.start < e && m.end > s)
+            .filter_map(|m| match &m.backing {
+                Backing::SharedFile { vnode, .. } if vnode.page_cache().is_some() => Some(vnode.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    if flags.contains(MsyncFlags::SYNC) {
+        for v in files {
+            crate::fs::vnops::fsync(v.as_ref()).map_err(|_| Errno::EIO)?;
+        }
     }
     Ok(0)
 }

@@ -1,26 +1,28 @@
 //! A file's memory object: its resident pages by page index — the page cache of an ext2 file.
 //!
-//! Private mappings of the file map these pages read-only and copy-on-write (so busybox's
-//! text is mapped, not copied, by every process that runs it), instead of reading a new
-//! page per process. The cache is clean: every write(2) and truncate of the file goes through
-//! the file system (to ext2's block cache, which keeps the file's blocks and metadata) and
-//! then into the pages here that hold that range ([`PageCache::write`], [`PageCache::truncate`],
-//! [`PageCache::invalidate`]), so a page here always equals the file and can be dropped at
-//! any time.
+//! read(2) copies from these pages; private mappings of the file map them read-only and
+//! copy-on-write (so busybox's text is mapped, not copied, by every process that runs it);
+//! shared mappings map them writable. write(2) and truncate go through the file system (to
+//! ext2's block cache, which keeps the file's blocks and metadata) and then into the pages
+//! here that hold that range ([`PageCache::write`], [`PageCache::truncate`],
+//! [`PageCache::invalidate`]). A page a shared mapping may write is dirty
+//! ([`PageCache::mark_dirty`], by the write's fault) until the file system writes it back
+//! ([`PageCache::take_dirty`]); every other page equals the file and can be dropped at any
+//! time.
 //!
 //! A missing page is read from the file with the cache unlocked (the read may sleep); a write
 //! to the file meanwhile bumps the cache's generation, and a page read before it is not
 //! inserted (the fault reads again), so a stale page never enters the cache.
 //!
-//! When physical memory runs out, the allocator asks [`reclaim`] to drop pages only a cache
-//! holds (reference count 1): every live cache is registered (weakly) for that. A page a
+//! When physical memory runs out, the allocator asks [`reclaim`] to drop clean pages only a
+//! cache holds (reference count 1): every live cache is registered (weakly) for that. A page a
 //! mapping still holds stays; the mapping keeps its reference when the cache drops one.
 //!
 //! Locking: `page_cache` (one per file) and `page_caches` (the registry) are spinlock leaves,
 //! never held across a sleep or an allocation; [`reclaim`], called by the allocator with any
 //! lock held, only try-locks them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -42,6 +44,8 @@ static CACHES: SpinLock<Vec<Weak<PageCache>>> = SpinLock::new("page_caches", Vec
 #[derive(Debug, Default)]
 struct Pages {
     by_index: BTreeMap<u64, u64>,
+    /// Pages a shared mapping may have written that the disk may not have yet.
+    dirty: BTreeSet<u64>,
     /// Bumped by every change of the file's data: a page read before a change is stale.
     generation: u64,
 }
@@ -63,7 +67,11 @@ impl PageCache {
     pub fn with_physmem(pm: Arc<PhysMem>) -> Arc<PageCache> {
         let c = Arc::new(PageCache { pm, pages: SpinLock::new("page_cache", Pages::default()) });
         let mut all = CACHES.lock();
-        all.retain(|w| w.strong_count() > 0);
+        // Gone caches are swept out now and then (every file read makes a cache): amortized
+        // constant time per cache.
+        if all.len().is_power_of_two() {
+            all.retain(|w| w.strong_count() > 0);
+        }
         all.push(Arc::downgrade(&c));
         c
     }
@@ -78,10 +86,36 @@ impl PageCache {
         self.pages.lock().by_index.contains_key(&idx)
     }
 
+    /// The physical memory its pages are in.
+    pub fn physmem(&self) -> &Arc<PhysMem> {
+        &self.pm
+    }
+
+    /// The page at page index `idx` if resident, with a new reference for the caller.
+    pub fn lookup(&self, idx: u64) -> Option<u64> {
+        let p = self.pages.lock();
+        let pa = *p.by_index.get(&idx)?;
+        self.pm.page_ref(pa);
+        Some(pa)
+    }
+
     /// The page at page index `idx` with a new reference for the caller, read in with
     /// `read(offset, buf)` (the file's read: bytes it does not return are zeros) when missing.
     pub fn page(&self, idx: u64, read: impl Fn(u64, &mut [u8]) -> Result<usize, Errno>) -> Result<u64, Errno> {
+        self.page_ahead(idx, 1, read)
+    }
+
+    /// [`PageCache::page`], reading up to `ahead` pages from `idx` on in one read when `idx`
+    /// is missing (read-ahead: the missing ones among them enter the cache too, up to the
+    /// end of what the read returned).
+    pub fn page_ahead(
+        &self,
+        idx: u64,
+        ahead: u64,
+        read: impl Fn(u64, &mut [u8]) -> Result<usize, Errno>,
+    ) -> Result<u64, Errno> {
         let off = idx.checked_mul(PAGE).ok_or(Errno::EFBIG)?;
+        let ahead = ahead.min(u64::MAX / PAGE - idx).max(1);
         loop {
             let generation = {
                 let p = self.pages.lock();
@@ -91,7 +125,7 @@ impl PageCache {
                 }
                 p.generation
             };
-            let mut buf = vec![0u8; PAGE_SIZE];
+            let mut buf = vec![0u8; usize_of(ahead * PAGE)];
             let mut got = 0;
             while got < buf.len() {
                 match read(off + got as u64, &mut buf[got..])? {
@@ -99,27 +133,77 @@ impl PageCache {
                     n => got += n,
                 }
             }
-            let pa = self.pm.alloc_page(0, pgflags::FILE).ok_or(Errno::ENOMEM)?;
-            self.pm.write(pa, &buf);
-            let mut p = self.pages.lock();
-            if let Some(&have) = p.by_index.get(&idx) {
-                // Another reader got there first: its page.
-                self.pm.page_ref(have);
-                drop(p);
-                self.pm.page_unref(pa);
-                return Ok(have);
+            // The page asked for, and those after it the read reached into.
+            let n = (got.div_ceil(PAGE_SIZE)).max(1);
+            let mut fresh = Vec::with_capacity(n);
+            for chunk in buf.chunks(PAGE_SIZE).take(n) {
+                match self.pm.alloc_page(0, pgflags::FILE) {
+                    Some(pa) => {
+                        self.pm.write(pa, chunk);
+                        fresh.push(pa);
+                    }
+                    None if fresh.is_empty() => return Err(Errno::ENOMEM),
+                    None => break,
+                }
             }
+            let mut p = self.pages.lock();
             if p.generation != generation {
                 // The file changed while we read it: read again.
                 drop(p);
-                self.pm.page_unref(pa);
+                for pa in fresh {
+                    self.pm.page_unref(pa);
+                }
                 continue;
             }
-            p.by_index.insert(idx, pa);
-            CACHED.fetch_add(1, Ordering::Relaxed);
+            let mut unused = Vec::new();
+            for (i, pa) in (idx..).zip(fresh) {
+                if let std::collections::btree_map::Entry::Vacant(slot) = p.by_index.entry(i) {
+                    slot.insert(pa);
+                    CACHED.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    // Another reader got there first: its page.
+                    unused.push(pa);
+                }
+            }
+            let pa = p.by_index[&idx];
             self.pm.page_ref(pa);
+            drop(p);
+            for pa in unused {
+                self.pm.page_unref(pa);
+            }
             return Ok(pa);
         }
+    }
+
+    /// A shared mapping is about to be given page `idx` writable: it is dirty from now on.
+    pub fn mark_dirty(&self, idx: u64) {
+        let mut p = self.pages.lock();
+        if p.by_index.contains_key(&idx) {
+            p.dirty.insert(idx);
+        }
+    }
+
+    /// Whether any page may be newer than the disk.
+    pub fn is_dirty(&self) -> bool {
+        !self.pages.lock().dirty.is_empty()
+    }
+
+    /// The dirty pages (index, page with a new reference) to be written back. A page only
+    /// the cache holds is clean from now on (no mapping can write it without a new fault,
+    /// which marks it again); one a mapping still holds stays dirty, since the mapping may
+    /// write it again at any time. Whoever fails to write a page back marks it dirty again.
+    pub fn take_dirty(&self) -> Vec<(u64, u64)> {
+        let mut p = self.pages.lock();
+        let Pages { by_index, dirty, .. } = &mut *p;
+        let mut out = Vec::with_capacity(dirty.len());
+        dirty.retain(|idx| {
+            let Some(&pa) = by_index.get(idx) else { return false };
+            let only_cache = self.pm.page(pa).is_some_and(|pg| pg.refcount.load(Ordering::Acquire) == 1);
+            self.pm.page_ref(pa);
+            out.push((*idx, pa));
+            !only_cache
+        });
+        out
     }
 
     /// The file's bytes at `off` are now `data`: the resident pages of that range follow.
@@ -146,6 +230,7 @@ impl PageCache {
         p.generation += 1;
         let keep = size.div_ceil(PAGE);
         let gone = p.by_index.split_off(&keep);
+        p.dirty.split_off(&keep);
         if !size.is_multiple_of(PAGE)
             && let Some(&pa) = p.by_index.get(&(size / PAGE))
         {
@@ -165,6 +250,9 @@ impl PageCache {
         let end = off.saturating_add(len).div_ceil(PAGE);
         let idx: Vec<u64> = p.by_index.range(first..end).map(|(&i, _)| i).collect();
         let gone: Vec<u64> = idx.iter().filter_map(|i| p.by_index.remove(i)).collect();
+        for i in &idx {
+            p.dirty.remove(i);
+        }
         drop(p);
         self.release(gone);
     }
@@ -182,6 +270,7 @@ impl PageCache {
         let idle: Vec<u64> = p
             .by_index
             .iter()
+            .filter(|&(i, _)| !p.dirty.contains(i))
             .filter(|&(_, &pa)| self.pm.page(pa).is_some_and(|pg| pg.refcount.load(Ordering::Acquire) == 1))
             .map(|(&i, _)| i)
             .take(usize::try_from(want).unwrap_or(usize::MAX))
@@ -326,5 +415,69 @@ mod tests {
         assert_eq!(pm.free_pages(), free + 3);
         assert_eq!(c.resident(), 1);
         assert_eq!(c.page(0, |_, _| panic!("read again")).unwrap(), mapped);
+    }
+
+    #[test]
+    fn read_ahead_fills_the_pages_after() {
+        let pm = pm();
+        let c = PageCache::with_physmem(Arc::clone(&pm));
+        let reads = std::cell::Cell::new(0);
+        let f = file(3 * PAGE + 10);
+        let pa = c
+            .page_ahead(1, 8, |off, buf| {
+                reads.set(reads.get() + 1);
+                f(off, buf)
+            })
+            .unwrap();
+        // Pages 1, 2 and 3 (the file's last, partial): one read, nothing past the end.
+        assert_eq!(c.resident(), 3);
+        assert_eq!(bytes(&pm, pa)[0], (PAGE % 251) as u8);
+        let last = c.lookup(3).expect("read ahead");
+        assert_eq!(bytes(&pm, last)[9], ((3 * PAGE + 9) % 251) as u8);
+        assert!(bytes(&pm, last)[10..].iter().all(|&x| x == 0));
+        assert!(c.lookup(4).is_none());
+        assert!(reads.get() <= 2, "one read (and its end)");
+        pm.page_unref(pa);
+        pm.page_unref(last);
+        drop(c);
+        assert_eq!(pm.free_pages(), pm.npages() as u64 - 1, "pages leaked");
+    }
+
+    #[test]
+    fn dirty_pages_stay_until_written_and_unmapped() {
+        let pm = pm();
+        let c = PageCache::with_physmem(Arc::clone(&pm));
+        let mapped = c.page(0, file(2 * PAGE)).unwrap(); // a mapping's reference
+        let other = c.page(1, file(2 * PAGE)).unwrap();
+        pm.page_unref(other);
+        c.mark_dirty(0);
+        c.mark_dirty(1);
+        c.mark_dirty(7); // not resident: nothing to write
+        assert!(c.is_dirty());
+        // Dirty pages are not reclaimed, even when only the cache holds them.
+        assert_eq!(reclaim(&pm, 100), 0);
+        let first = c.take_dirty();
+        assert_eq!(first.iter().map(|&(i, _)| i).collect::<Vec<_>>(), vec![0, 1]);
+        for (_, pa) in first {
+            pm.page_unref(pa);
+        }
+        // Page 0 is still mapped (may be written again): still dirty; page 1 is clean.
+        assert!(c.is_dirty());
+        assert_eq!(c.take_dirty().iter().map(|&(i, pa)| {
+            pm.page_unref(pa);
+            i
+        }).collect::<Vec<_>>(), vec![0]);
+        pm.page_unref(mapped); // unmapped
+        for (_, pa) in c.take_dirty() {
+            pm.page_unref(pa);
+        }
+        assert!(!c.is_dirty());
+        assert_eq!(reclaim(&pm, 100), 2);
+        // Truncate forgets dirt past the end.
+        let pa = c.page(0, file(2 * PAGE)).unwrap();
+        c.mark_dirty(0);
+        c.truncate(0);
+        assert!(!c.is_dirty());
+        pm.page_unref(pa);
     }
 }

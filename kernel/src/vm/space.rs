@@ -75,6 +75,16 @@ pub const STACK_SIZE: u64 = 8 << 20;
 /// Where top-down mmap placement starts.
 pub const MMAP_BASE: u64 = STACK_TOP - STACK_SIZE - 0x1000_0000;
 
+/// A writable shared mapping of a file whose pages are written back from its page cache
+/// (ext2): the cache, and the page index the mapping starts at. Its pages are mapped
+/// writable only by a write's fault, which marks the page dirty first.
+fn written_back(e: &MapEntry) -> Option<(Arc<crate::vm::pagecache::PageCache>, u64)> {
+    match &e.backing {
+        Backing::SharedFile { vnode, offset } if e.prot & PROT_WRITE != 0 => Some((vnode.page_cache()?, offset / PAGE)),
+        _ => None,
+    }
+}
+
 pub fn page_down(a: u64) -> u64 {
     a & !(PAGE - 1)
 }
@@ -621,6 +631,7 @@ impl AddressSpace {
             return Err(FaultError::Protection);
         }
         let page_va = vpn * PAGE;
+        let wb = written_back(e);
         let mut fresh: Option<Pte> = None;
         let pa = loop {
             let mut pt = self.pt.lock();
@@ -653,11 +664,24 @@ impl AddressSpace {
                 log::debug!("vm: refault at {addr:#x} ({access:?}) of a page the stub had; mapping it again");
                 pte.stub_prot = 0;
             }
-            let map_prot = if pte.cow && !e.shared() { e.prot & !PROT_WRITE } else { e.prot };
+            let map_prot = if pte.cow && !e.shared() {
+                e.prot & !PROT_WRITE
+            } else if access != Access::Write && wb.is_some() {
+                // Writable only once written: the write's fault marks the page dirty.
+                e.prot & !PROT_WRITE
+            } else {
+                e.prot
+            };
             let pte = pt.map_in_stub(vpn, pte, map_prot);
             self.count_resident(&pt);
             break pte.pa;
         };
+        if access == Access::Write
+            && let Some((cache, first)) = wb
+        {
+            // Before the stub maps it writable (when the fault's operations run).
+            cache.mark_dirty(first + (vpn - e.start / PAGE));
+        }
         self.fault_around(e, vpn, access);
         Ok(pa)
     }
@@ -695,6 +719,9 @@ impl AddressSpace {
         // copy-on-write too (after fork, once the child exited or exec'd): one trap for the
         // window rather than one per page.
         let take_cow = access == Access::Write && !e.shared() && e.prot & PROT_WRITE != 0;
+        // A shared file mapping written back from the page cache: its neighbours go in
+        // read-only, so that a write to one faults and marks it dirty.
+        let tracked = written_back(e).is_some();
         let mut pt = self.pt.lock();
         for (v, pte) in fresh {
             match pt.pages.entry(v) {
@@ -718,7 +745,7 @@ impl AddressSpace {
             } else if pte.stub_prot != 0 {
                 continue;
             }
-            let prot = if pte.cow && !e.shared() { e.prot & !PROT_WRITE } else { e.prot };
+            let prot = if (pte.cow && !e.shared()) || tracked { e.prot & !PROT_WRITE } else { e.prot };
             pt.map_in_stub(v, pte, prot);
         }
         self.count_resident(&pt);
@@ -766,16 +793,12 @@ impl AddressSpace {
                 // until written. (A page the mapping ends inside, as an ELF segment's last,
                 // is read into a page of its own, zeros after the segment.)
                 // A tmpfs or memfd file's own page likewise.
-                if (offset + off).is_multiple_of(PAGE) && off + PAGE <= *file_len {
-                    let idx = (offset + off) / PAGE;
-                    if let Some(cache) = vnode.page_cache() {
-                        let pa = cache.page(idx, |at, buf| vnode.read_at(at, buf)).map_err(io)?;
-                        return Ok(Pte { pa, cow: true, stub_prot: 0 });
-                    }
-                    if vnode.shared_pages() {
-                        let pa = vnode.get_page(idx).map_err(io)?;
-                        return Ok(Pte { pa, cow: true, stub_prot: 0 });
-                    }
+                if (offset + off).is_multiple_of(PAGE)
+                    && off + PAGE <= *file_len
+                    && (vnode.shared_pages() || vnode.page_cache().is_some())
+                {
+                    let pa = vnode.get_page((offset + off) / PAGE).map_err(io)?;
+                    return Ok(Pte { pa, cow: true, stub_prot: 0 });
                 }
                 let pa = pm.alloc_zeroed(self.owner, pgflags::FILE).ok_or(FaultError::OutOfMemory)?;
                 crate::vm::meminfo::VM_EVENTS.pgmajfault.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -832,11 +855,19 @@ impl AddressSpace {
     /// The physical page behind `addr` for a kernel access (copyin/copyout), faulting it in.
     /// Shared access to the space is enough (see [`AddressSpace::fault`]).
     pub fn resolve(&self, addr: u64, write: bool) -> Result<u64, FaultError> {
-        let ok = self.find(addr).is_some_and(|e| if write { e.prot & PROT_WRITE != 0 } else { e.prot != 0 });
-        if ok
-            && let Some(pte) = self.pt.lock().pages.get(&(addr / PAGE))
+        let e = self.find(addr);
+        let ok = e.is_some_and(|e| if write { e.prot & PROT_WRITE != 0 } else { e.prot != 0 });
+        let resident = if ok { self.pt.lock().pages.get(&(addr / PAGE)).copied() } else { None };
+        if let Some(pte) = resident
             && !(write && pte.cow)
         {
+            // The kernel writes a shared file's cached page: dirty, as a write fault makes it.
+            if write
+                && let Some(e) = e
+                && let Some((cache, first)) = written_back(e)
+            {
+                cache.mark_dirty(first + (addr / PAGE - e.start / PAGE));
+            }
             return Ok(pte.pa + addr % PAGE);
         }
         let pa = self.fault(addr, if write { Access::Write } else { Access::Read })?;

@@ -452,3 +452,91 @@ fn threads_faulting_one_page_end_with_one_page() {
     }
     all_free(&pm);
 }
+
+/// A file with a page cache (as ext2's): shared mappings map its cached pages.
+#[derive(Debug)]
+struct CachedFile {
+    file: Arc<MemFile>,
+    cache: Arc<crate::vm::pagecache::PageCache>,
+}
+
+impl Vnode for CachedFile {
+    fn attr(&self) -> Result<Attr, Errno> {
+        self.file.attr()
+    }
+
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.file.read_at(off, buf)
+    }
+
+    fn page_cache(&self) -> Option<Arc<crate::vm::pagecache::PageCache>> {
+        Some(Arc::clone(&self.cache))
+    }
+
+    fn get_page(&self, idx: u64) -> Result<u64, Errno> {
+        if idx >= (self.file.data.len() as u64).div_ceil(PAGE) {
+            return Err(Errno::ENXIO);
+        }
+        self.cache.page(idx, |off, buf| self.file.read_at(off, buf))
+    }
+
+    fn fs(&self) -> FsRef {
+        Arc::new(MemFs)
+    }
+}
+
+#[test]
+fn shared_file_pages_are_the_cache_and_writes_mark_them_dirty() {
+    let pm = physmem();
+    {
+        let cache = crate::vm::pagecache::PageCache::with_physmem(Arc::clone(&pm));
+        let file: VnodeRef = Arc::new(CachedFile { file: MemFile::new(4 * usize_of(PAGE), 0), cache: Arc::clone(&cache) });
+        let shared = |start: u64, offset: u64| MapEntry {
+            start,
+            end: start + 2 * PAGE,
+            prot: RW,
+            backing: Backing::SharedFile { vnode: Arc::clone(&file), offset },
+            name: "f".into(),
+        };
+        let (mut a, mut b) = (space(&pm), space(&pm));
+        a.map(shared(BASE, PAGE));
+        b.map(shared(BASE + 16 * PAGE, PAGE)); // elsewhere, same file pages
+        // A read maps the cached page read-only: a store must fault to be seen.
+        let pa = a.fault(BASE, Access::Read).unwrap();
+        assert!(a.take_stub_ops().contains(&StubOp::Map { addr: BASE, len: PAGE, prot: PROT_READ, pa }));
+        assert!(!cache.is_dirty());
+        // The write's fault marks it dirty and maps it writable.
+        assert_eq!(a.fault(BASE, Access::Write).unwrap(), pa);
+        assert!(a.take_stub_ops().contains(&StubOp::Map { addr: BASE, len: PAGE, prot: RW, pa }));
+        assert_eq!(cache.take_dirty().iter().map(|&(i, p)| { pm.page_unref(p); i }).collect::<Vec<_>>(), vec![1]);
+        // The other space maps the same page; a kernel write through it (copyout into a
+        // page it only read) marks the page dirty too.
+        assert_eq!(b.fault(BASE + 16 * PAGE, Access::Read).unwrap(), pa);
+        write_u64(&b, BASE + 16 * PAGE + 8, 0x55aa);
+        assert_eq!(read_u64(&a, BASE + 8), 0x55aa);
+        let other = b.fault(BASE + 17 * PAGE, Access::Read).unwrap();
+        let dirty = |c: &crate::vm::pagecache::PageCache| {
+            c.take_dirty()
+                .into_iter()
+                .map(|(i, p)| {
+                    pm.page_unref(p);
+                    i
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(dirty(&cache), vec![1], "page 1 is still mapped: dirty; page 2 only read");
+        write_u64(&b, BASE + 17 * PAGE, 7);
+        assert_eq!(dirty(&cache), vec![1, 2]);
+        assert_eq!(read_u64(&a, BASE + PAGE), 7);
+        assert_eq!(pte(&a, BASE + PAGE).map(|p| p.pa), Some(other));
+        // Past the end of the file: SIGBUS.
+        let mut c = space(&pm);
+        c.map(shared(BASE, 3 * PAGE));
+        assert_eq!(c.fault(BASE + PAGE, Access::Read), Err(FaultError::Io));
+        for (_, p) in cache.take_dirty() {
+            pm.page_unref(p);
+        }
+        let _ = (a.take_stub_ops(), b.take_stub_ops());
+    }
+    all_free(&pm);
+}

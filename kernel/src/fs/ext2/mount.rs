@@ -15,6 +15,7 @@ use crate::fs::mount::{FileSystem, new_fs_id};
 use crate::fs::vfs::{StatFs, VType, VnodeRef};
 use crate::kern::errno::Errno;
 use crate::kern::sleeplock::RwSleepLock;
+use crate::vm::pagecache::PageCache;
 
 /// A mounted ext2 file system.
 #[derive(Debug)]
@@ -37,6 +38,13 @@ pub struct Ext2Fs {
     active: AtomicU32,
     pub(super) nodes: SpinLock<HashMap<u32, Weak<Ext2Node>>>,
     orphans: SpinLock<HashSet<u32>>,
+    /// `ext2_caches`: the page caches of regular files by inode (a leaf). A cache outlives
+    /// its file's node (a file read again after close finds its pages; pages a shared mapping
+    /// wrote stay until written back); it goes when its inode is released, or, empty and
+    /// clean, when the syncer finds no node of it.
+    caches: SpinLock<HashMap<u32, Arc<PageCache>>>,
+    /// This file system (for the nodes a write-back needs).
+    me: Weak<Ext2Fs>,
 }
 
 /// An operation under way: counted in `active`; orphans nobody uses are released after it.
@@ -51,7 +59,9 @@ impl Drop for Op<'_> {
 
 impl Ext2Fs {
     pub fn new(fs: Fs, dev: u64) -> Arc<Ext2Fs> {
-        Arc::new(Ext2Fs {
+        Arc::new_cyclic(|me| Ext2Fs {
+            me: Weak::clone(me),
+            caches: SpinLock::new("ext2_caches", HashMap::new()),
             id: new_fs_id(),
             dev,
             name: fs.name.clone(),
@@ -81,6 +91,59 @@ impl Ext2Fs {
         n
     }
 
+    /// The page cache of regular file `ino`, made on first use (None before physical memory
+    /// exists). Called under the inode's lock (any mode): the cache is made once.
+    pub(super) fn cache(&self, ino: u32) -> Option<Arc<PageCache>> {
+        let mut m = self.caches.lock();
+        if let Some(c) = m.get(&ino) {
+            return Some(Arc::clone(c));
+        }
+        let c = PageCache::new()?;
+        m.insert(ino, Arc::clone(&c));
+        Some(c)
+    }
+
+    /// The page cache of `ino` if it has one.
+    pub(super) fn cache_if_any(&self, ino: u32) -> Option<Arc<PageCache>> {
+        self.caches.lock().get(&ino).cloned()
+    }
+
+    /// Inode `ino` is released (or made anew): its cached pages are no one's data.
+    pub(super) fn forget_cache(&self, ino: u32) {
+        let gone = self.caches.lock().remove(&ino);
+        drop(gone);
+    }
+
+    /// Whether a shared mapping wrote a page the disk does not have yet.
+    fn any_dirty_cache(&self) -> bool {
+        let all: Vec<Arc<PageCache>> = self.caches.lock().values().cloned().collect();
+        all.iter().any(|c| c.is_dirty())
+    }
+
+    /// Write back the pages shared mappings wrote, file by file (under each inode's lock;
+    /// `try_only` at halt: a file whose lock is held is left), and let go of caches that are
+    /// empty, clean and of no live node. The first error.
+    fn write_back_caches(&self, try_only: bool) -> Result<(), Errno> {
+        let Some(me) = self.me.upgrade() else { return Ok(()) };
+        let all: Vec<(u32, Arc<PageCache>)> = self.caches.lock().iter().map(|(&i, c)| (i, Arc::clone(c))).collect();
+        let mut r = Ok(());
+        for (ino, c) in all {
+            if c.is_dirty() {
+                let node = me.node(ino, VType::Reg);
+                if let Err(e) = node.write_back(try_only) {
+                    r = r.and(Err(e));
+                }
+            } else if c.resident() == 0 && !self.is_live(ino) {
+                let mut m = self.caches.lock();
+                // Nobody else holds it (a node made meanwhile would): it can go.
+                if m.get(&ino).is_some_and(|x| Arc::ptr_eq(x, &c) && Arc::strong_count(x) == 2) {
+                    m.remove(&ino);
+                }
+            }
+        }
+        r
+    }
+
     fn is_live(&self, ino: u32) -> bool {
         self.nodes.lock().get(&ino).is_some_and(|w| w.strong_count() > 0)
     }
@@ -106,6 +169,7 @@ impl Ext2Fs {
         let list: Vec<u32> = self.orphans.lock().iter().copied().collect();
         for ino in list {
             if (all || !self.is_live(ino)) && self.orphans.lock().remove(&ino) {
+                self.forget_cache(ino);
                 self.active.fetch_add(1, Ordering::AcqRel);
                 if let Err(e) = self.fs.release_inode(ino) {
                     crate::kprintf!("{}: ext2: cannot release inode {ino}: {e}\n", self.name);
@@ -143,6 +207,7 @@ impl Ext2Fs {
             && !self.fs.cache.is_dirty()
             && self.fs.meta.peek(|m| m.dirty) == Some(false)
             && self.orphans.lock().is_empty()
+            && !self.any_dirty_cache()
         {
             return Ok(());
         }
@@ -152,7 +217,8 @@ impl Ext2Fs {
         }
         self.active.fetch_add(1, Ordering::AcqRel);
         self.reap(unmount);
-        let r = self.fs.sync(unmount, halting);
+        let wb = if self.is_readonly() { Ok(()) } else { self.write_back_caches(halting) };
+        let r = self.fs.sync(unmount, halting).and(wb);
         self.active.fetch_sub(1, Ordering::AcqRel);
         if r == Err(Errno::EBUSY) {
             crate::kprintf_nolock!("{}: busy, not synced\n", self.name);
@@ -208,6 +274,7 @@ impl FileSystem for Ext2Fs {
             if !self.orphans.lock().is_empty() {
                 return Err(Errno::EBUSY);
             }
+            self.write_back_caches(false)?;
         }
         self.fs.set_readonly(readonly)
     }

@@ -51,10 +51,17 @@ pub struct Ext2Node {
     vtype: VType,
     /// The inode's lock (`ext2_inode`).
     lock: RwSleepLock<()>,
-    /// A regular file's page cache, made on first use (by a private mapping's fault); every
-    /// write and truncate of the file, under the inode's lock, passes into it.
-    cache: OnceLock<Option<Arc<PageCache>>>,
+    /// A regular file's page cache (the file system's, [`Ext2Fs`]'s `cache`: it outlives
+    /// the node), once this node used it; every write and truncate of the file, under the
+    /// inode's lock, passes into it.
+    cache: OnceLock<Arc<PageCache>>,
 }
+
+/// Pages read at once when read(2) misses the page cache (read-ahead), at least.
+const READ_AHEAD_PAGES: u64 = 8;
+/// At most.
+const READ_AHEAD_MAX_PAGES: u64 = 32;
+const PAGE: u64 = platform::PAGE_SIZE as u64;
 
 impl Ext2Node {
     /// A node of inode `ino` (the file system keeps one per inode: [`Ext2Fs`]'s `node`).
@@ -62,9 +69,68 @@ impl Ext2Node {
         Ext2Node { fs, ino, vtype, lock: RwSleepLock::new("ext2_inode", ()), cache: OnceLock::new() }
     }
 
-    /// The page cache, if one was made.
+    /// The page cache, if one was made (by this node or an earlier one of the inode).
     fn cached(&self) -> Option<&Arc<PageCache>> {
-        self.cache.get().and_then(Option::as_ref)
+        if let Some(c) = self.cache.get() {
+            return Some(c);
+        }
+        let c = self.fs.cache_if_any(self.ino)?;
+        Some(self.cache.get_or_init(|| c))
+    }
+
+    /// The page cache of a regular file, made now if need be.
+    fn cache_made(&self) -> Option<&Arc<PageCache>> {
+        if self.vtype != VType::Reg {
+            return None;
+        }
+        if let Some(c) = self.cache.get() {
+            return Some(c);
+        }
+        let c = self.fs.cache(self.ino)?;
+        Some(self.cache.get_or_init(|| c))
+    }
+
+    /// Write the pages shared mappings wrote to the disk (through the block cache, as write(2)
+    /// does, up to the file's size; a hole gets its blocks now), under the inode's lock —
+    /// tried only, when `try_only` (halt). A page that cannot be written stays dirty.
+    pub(super) fn write_back(&self, try_only: bool) -> Result<(), Errno> {
+        let Some(c) = self.cached() else { return Ok(()) };
+        if !c.is_dirty() || self.fs.is_readonly() {
+            return Ok(());
+        }
+        let _lock = if try_only { self.lock.try_write().ok_or(Errno::EBUSY)? } else { self.lock.write() };
+        let fs = self.disk();
+        let mut ip = fs.read_inode(self.ino)?;
+        let pm = c.physmem();
+        let mut r = Ok(());
+        let mut wrote = false;
+        for (idx, pa) in c.take_dirty() {
+            let off = idx * PAGE;
+            if off >= ip.size {
+                pm.page_unref(pa);
+                continue;
+            }
+            let mut buf = vec![0u8; usize_of((ip.size - off).min(PAGE))];
+            pm.read(pa, &mut buf);
+            pm.page_unref(pa);
+            match fs.write_data(&mut ip, off, &buf) {
+                Ok(n) if n == buf.len() => wrote = true,
+                Ok(_) => {
+                    c.mark_dirty(idx);
+                    r = r.and(Err(Errno::ENOSPC));
+                }
+                Err(e) => {
+                    c.mark_dirty(idx);
+                    r = r.and(Err(e));
+                }
+            }
+        }
+        if wrote {
+            let t = now();
+            (ip.mtime, ip.ctime) = (t, t);
+        }
+        fs.write_inode(&ip)?;
+        r
     }
 }
 
@@ -155,6 +221,8 @@ impl Ext2Node {
             return Err(Errno::EMLINK);
         }
         let ino = fs.alloc_inode(self.ino, is_dir)?;
+        // A new file: no cached pages of an inode that had this number before.
+        self.fs.forget_cache(ino);
         let mut ip = fs.init_inode(ino)?;
         let t = now();
         ip.mode = low16(mode);
@@ -296,10 +364,40 @@ impl Vnode for Ext2Node {
             _ => return Err(Errno::EINVAL),
         }
         let _op = self.fs.op();
+        let Some(c) = self.cache_made() else {
+            let _lock = self.lock.read();
+            let fs = self.disk();
+            let ip = fs.read_inode(self.ino)?;
+            return fs.read_data(&ip, off, buf);
+        };
+        // Through the page cache: a page read once is copied from there (no block-cache
+        // lookups), and it is the page a mapping of the file maps.
         let _lock = self.lock.read();
         let fs = self.disk();
         let ip = fs.read_inode(self.ino)?;
-        fs.read_data(&ip, off, buf)
+        if off >= ip.size {
+            return Ok(0);
+        }
+        let n = buf.len().min(usize_of(ip.size - off));
+        let pm = c.physmem();
+        let mut done = 0;
+        while done < n {
+            let pos = off + done as u64;
+            let (idx, in_page) = (pos / PAGE, pos % PAGE);
+            let chunk = usize_of(PAGE - in_page).min(n - done);
+            let pa = match c.lookup(idx) {
+                Some(pa) => pa,
+                None => {
+                    let want = ((n - done) as u64).div_ceil(PAGE);
+                    let ahead = want.clamp(READ_AHEAD_PAGES, READ_AHEAD_MAX_PAGES);
+                    c.page_ahead(idx, ahead, |at, b| fs.read_data(&ip, at, b))?
+                }
+            };
+            pm.read(pa + in_page, &mut buf[done..done + chunk]);
+            pm.page_unref(pa);
+            done += chunk;
+        }
+        Ok(n)
     }
 
     fn write_at(&self, off: u64, buf: &[u8]) -> Result<usize, Errno> {
@@ -690,10 +788,24 @@ impl Vnode for Ext2Node {
     }
 
     fn page_cache(&self) -> Option<Arc<PageCache>> {
-        if self.vtype != VType::Reg {
-            return None;
+        self.cache_made().cloned()
+    }
+
+    /// The cached page (read in, with read-ahead, when missing); ENXIO wholly past the end.
+    fn get_page(&self, idx: u64) -> Result<u64, Errno> {
+        let c = self.cache_made().ok_or(Errno::ENODEV)?;
+        if let Some(pa) = c.lookup(idx) {
+            // Resident pages lie inside the file (truncate takes the others out).
+            return Ok(pa);
         }
-        self.cache.get_or_init(PageCache::new).clone()
+        let _op = self.fs.op();
+        let _lock = self.lock.read();
+        let fs = self.disk();
+        let ip = fs.read_inode(self.ino)?;
+        if idx >= ip.size.div_ceil(PAGE) {
+            return Err(Errno::ENXIO);
+        }
+        c.page_ahead(idx, READ_AHEAD_PAGES, |at, b| fs.read_data(&ip, at, b))
     }
 
     fn fs(&self) -> FsRef {
