@@ -73,6 +73,15 @@ impl PageCache {
         self.pages.lock().by_index.len() as u64
     }
 
+    /// The page at page index `idx` with a new reference for the caller if it is resident
+    /// (nothing is read: exec maps what is cached at once).
+    pub fn resident_page(&self, idx: u64) -> Option<u64> {
+        let p = self.pages.lock();
+        let &pa = p.by_index.get(&idx)?;
+        self.pm.page_ref(pa);
+        Some(pa)
+    }
+
     /// The page at page index `idx` with a new reference for the caller, read in with
     /// `read(offset, buf)` (the file's read: bytes it does not return are zeros) when missing.
     pub fn page(&self, idx: u64, read: impl Fn(u64, &mut [u8]) -> Result<usize, Errno>) -> Result<u64, Errno> {

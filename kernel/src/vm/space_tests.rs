@@ -59,12 +59,20 @@ struct MemFile {
     /// A read waits (up to 10 s) until this many reads have begun: a test that several
     /// faults read the file at once sees them overlap however the threads are scheduled.
     rendezvous: u64,
+    /// Its page cache, if it has one.
+    cache: Option<Arc<crate::vm::pagecache::PageCache>>,
 }
 
 impl MemFile {
     fn new(len: usize, rendezvous: u64) -> Arc<MemFile> {
         let data = (0..len).map(|i| u8::try_from(i / usize_of(PAGE) % 255).unwrap() + 1).collect();
-        Arc::new(MemFile { data, reads: AtomicU64::new(0), rendezvous })
+        Arc::new(MemFile { data, reads: AtomicU64::new(0), rendezvous, cache: None })
+    }
+
+    fn with_cache(len: usize, pm: &Arc<PhysMem>) -> Arc<MemFile> {
+        let data = (0..len).map(|i| u8::try_from(i / usize_of(PAGE) % 255).unwrap() + 1).collect();
+        let cache = Some(crate::vm::pagecache::PageCache::with_physmem(Arc::clone(pm)));
+        Arc::new(MemFile { data, reads: AtomicU64::new(0), rendezvous: 0, cache })
     }
 }
 
@@ -87,6 +95,10 @@ impl Vnode for MemFile {
 
     fn fs(&self) -> FsRef {
         Arc::new(MemFs)
+    }
+
+    fn page_cache(&self) -> Option<Arc<crate::vm::pagecache::PageCache>> {
+        self.cache.clone()
     }
 }
 
@@ -561,6 +573,62 @@ fn private_file_mapping_reads_around_and_stops_at_the_end() {
         assert_eq!(vm.rss_pages(), 4);
         assert_eq!(vm.fault(BASE + 4 * PAGE, Access::Read), Err(FaultError::Io), "SIGBUS past the end");
         assert_eq!(vm.fault(BASE, Access::Write), Err(FaultError::Protection));
+    }
+    all_free(&pm);
+}
+
+/// exec's map_cached: the pages of a private file mapping that the file's page cache holds
+/// are made resident and mapped in the stub at once, without reading the file; the rest
+/// come by faults.
+#[test]
+fn a_new_image_maps_what_the_page_cache_holds() {
+    let pm = physmem();
+    {
+        let file = MemFile::with_cache(6 * usize_of(PAGE), &pm);
+        let cache = file.cache.clone().unwrap();
+        let read = |at: u64, buf: &mut [u8]| file.read_at(at, buf);
+        for idx in [0, 1, 3] {
+            let pa = cache.page(idx, read).unwrap();
+            pm.page_unref(pa);
+        }
+        let reads = file.reads.load(Ordering::SeqCst);
+        let mut vm = space(&pm);
+        let mut e = file_entry(BASE, 6, &file, 0);
+        if let Backing::File { file_len, .. } = &mut e.backing {
+            *file_len = 6 * PAGE;
+        }
+        vm.map(e);
+        vm.map_cached();
+        assert_eq!(file.reads.load(Ordering::SeqCst), reads, "nothing read");
+        assert_eq!(vm.rss_pages(), 3);
+        let pages: u64 = vm
+            .take_stub_ops()
+            .iter()
+            .map(|op| match *op {
+                StubOp::Map { addr, len, prot, .. } => {
+                    assert_eq!(prot, PROT_READ);
+                    assert!(addr < BASE + 4 * PAGE && addr + len <= BASE + 4 * PAGE && !(addr..addr + len).contains(&(BASE + 2 * PAGE)));
+                    len / PAGE
+                }
+                StubOp::Unmap { .. } => panic!("an unmap"),
+            })
+            .sum();
+        assert_eq!(pages, 3);
+        for (i, want) in [(0, 1), (1, 2), (3, 4)] {
+            let p = pte(&vm, BASE + i * PAGE).unwrap();
+            assert!(p.cow && p.stub_prot == PROT_READ && Some(p.pa) == cache.resident_page(i), "page {i}");
+            pm.page_unref(p.pa);
+            let mut b = [0u8; 1];
+            copyin(&vm, BASE + i * PAGE, &mut b).unwrap();
+            assert_eq!(b[0], want);
+        }
+        // A page not cached comes by a fault (which reads it).
+        let mut b = [0u8; 1];
+        copyin(&vm, BASE + 2 * PAGE, &mut b).unwrap();
+        assert_eq!(b[0], 3);
+        assert!(file.reads.load(Ordering::SeqCst) > reads);
+        drop(vm);
+        drop(cache);
     }
     all_free(&pm);
 }
