@@ -4,8 +4,10 @@
 //!   slot, started by a `clone` operation the parent's stub thread carries out on its way back
 //!   to the guest.
 //! * A process gets a copy-on-write copy of the address space and a new stub, a ready one
-//!   from the pool (platform::stub::pool) when one is waiting; the child's pages are mapped
-//!   in it by its faults (with fault-around), not copied in.
+//!   from the pool (platform::stub::pool) when one is waiting. The pages the parent's stub
+//!   maps are mapped in the child's stub before it first runs (in a few runs of pages), the
+//!   stack pages around a lone thread's stack pointer are copied at once rather than shared
+//!   (vm::space's `fork`); the rest come by the child's faults (with fault-around).
 //! * A process with CLONE_VM (vfork, posix_spawn) shares the parent's address space: its
 //!   thread is a new host thread of the parent's stub, as a thread would be; exec gives it its
 //!   own. With CLONE_VFORK the parent sleeps until the child execs or exits.
@@ -183,7 +185,12 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         }
         (None, space.thread(slot), Some((space, slot)))
     } else {
-        let mut vm = pu.vm().write().fork(tid_of(pid));
+        // A lone thread's fork copies the stack pages around its stack pointer at once (none
+        // of its threads can write them meanwhile); see AddressSpace::fork.
+        let map = pu.vm();
+        let lone = parent.nthreads() == 1 && Arc::strong_count(&map) <= 2;
+        let mut vm = map.write().fork(tid_of(pid), lone.then(|| ctx.regs.rsp()));
+        drop(map);
         // The parent's other threads lose write access to the now shared pages before the
         // child can see them.
         crate::kern::usertrap::sync_stub(ctx);

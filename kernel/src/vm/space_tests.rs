@@ -59,12 +59,20 @@ struct MemFile {
     /// A read waits (up to 10 s) until this many reads have begun: a test that several
     /// faults read the file at once sees them overlap however the threads are scheduled.
     rendezvous: u64,
+    /// Its page cache, if it has one.
+    cache: Option<Arc<crate::vm::pagecache::PageCache>>,
 }
 
 impl MemFile {
     fn new(len: usize, rendezvous: u64) -> Arc<MemFile> {
         let data = (0..len).map(|i| u8::try_from(i / usize_of(PAGE) % 255).unwrap() + 1).collect();
-        Arc::new(MemFile { data, reads: AtomicU64::new(0), rendezvous })
+        Arc::new(MemFile { data, reads: AtomicU64::new(0), rendezvous, cache: None })
+    }
+
+    fn with_cache(len: usize, pm: &Arc<PhysMem>) -> Arc<MemFile> {
+        let data = (0..len).map(|i| u8::try_from(i / usize_of(PAGE) % 255).unwrap() + 1).collect();
+        let cache = Some(crate::vm::pagecache::PageCache::with_physmem(Arc::clone(pm)));
+        Arc::new(MemFile { data, reads: AtomicU64::new(0), rendezvous: 0, cache })
     }
 }
 
@@ -87,6 +95,10 @@ impl Vnode for MemFile {
 
     fn fs(&self) -> FsRef {
         Arc::new(MemFs)
+    }
+
+    fn page_cache(&self) -> Option<Arc<crate::vm::pagecache::PageCache>> {
+        self.cache.clone()
     }
 }
 
@@ -144,14 +156,15 @@ fn fork_is_copy_on_write() {
         let pa = parent.fault(BASE, Access::Write).unwrap();
         write_u64(&parent, BASE, 1);
         parent.take_stub_ops();
-        let child = parent.fork(2);
+        let child = parent.fork(2, None);
         // The parent's stub loses write access to the now-shared page; both are copy-on-write.
         assert_eq!(parent.take_stub_ops(), vec![StubOp::Unmap { addr: BASE, len: PAGE }]);
         assert!(pte(&parent, BASE).unwrap().cow && pte(&child, BASE).unwrap().cow);
         assert_eq!(pm.page(pa).unwrap().refcount.load(Ordering::Relaxed), 2);
-        // A read maps the shared page read-only.
-        assert_eq!(child.fault(BASE, Access::Read).unwrap(), pa);
+        // The page was in the parent's stub: the child's stub gets it at once, read-only.
         assert_eq!(child.take_stub_ops(), vec![StubOp::Map { addr: BASE, len: PAGE, prot: PROT_READ, pa }]);
+        assert_eq!(pte(&child, BASE).unwrap().stub_prot, PROT_READ);
+        assert_eq!(child.fault(BASE, Access::Read).unwrap(), pa);
         // The child's write copies; the parent keeps the original.
         write_u64(&child, BASE, 2);
         let copy = pte(&child, BASE).unwrap();
@@ -180,7 +193,7 @@ fn a_page_the_stub_may_still_map_is_not_freed_before_the_unmap_runs() {
         parent.map(anon(BASE, 2, RW));
         let pa = parent.fault(BASE, Access::Write).unwrap();
         parent.take_stub_ops();
-        let child = parent.fork(2);
+        let child = parent.fork(2, None);
         drop(child);
         // The downgrade unmap is queued, not carried out; the page table says "not in the
         // stub" already.
@@ -204,7 +217,7 @@ fn a_write_after_the_child_is_gone_takes_the_neighbours_back_too() {
             write_u64(&parent, BASE + i * PAGE, i);
         }
         parent.take_stub_ops();
-        let child = parent.fork(2);
+        let child = parent.fork(2, None);
         // While the child holds the pages, a write copies one page and leaves the others.
         write_u64(&parent, BASE, 10);
         assert!(!pte(&parent, BASE).unwrap().cow && pte(&parent, BASE + PAGE).unwrap().cow);
@@ -277,6 +290,143 @@ fn a_stub_handed_on_is_left_with_nothing_mapped() {
     all_free(&pm);
 }
 
+/// fork maps the parent's working set (the pages its stub maps) into the child's stub in
+/// one go: private pages read-only, shared ones with their protection; pages the parent's
+/// stub does not map, PROT_NONE and MADV_DONTFORK ranges are left to faults (or out).
+#[test]
+fn fork_mirrors_the_parents_working_set_into_the_child() {
+    let pm = physmem();
+    {
+        let mut parent = space(&pm);
+        parent.map(anon(BASE, 8, RW));
+        let object = SharedObject::with_physmem(Arc::clone(&pm));
+        let shared = BASE + 16 * PAGE;
+        parent.map(MapEntry {
+            start: shared,
+            end: shared + PAGE,
+            prot: RW,
+            backing: Backing::Shared { object, offset: 0 },
+            name: Vec::new(),
+        });
+        let dontfork = BASE + 32 * PAGE;
+        parent.map(anon(dontfork, 1, RW));
+        for a in [BASE, BASE + PAGE, BASE + 5 * PAGE, shared, dontfork] {
+            write_u64(&parent, a, a);
+        }
+        parent.inherit.set(dontfork, dontfork + PAGE, Some(crate::vm::inherit::Inherit::DontFork));
+        parent.take_stub_ops();
+        // A resident page the parent's stub does not map (its unmap is queued): not mirrored.
+        parent.protect(BASE + 5 * PAGE, BASE + 6 * PAGE, PROT_READ).unwrap();
+        parent.take_stub_ops();
+        let child = parent.fork(2, None);
+        let ops = child.take_stub_ops();
+        let mapped: Vec<(u64, u64, u32)> = ops
+            .iter()
+            .map(|op| match *op {
+                StubOp::Map { addr, len, prot, .. } => (addr, len, prot),
+                StubOp::Unmap { .. } => panic!("unmap in a new child: {ops:?}"),
+            })
+            .collect();
+        let pages: u64 = mapped.iter().filter(|m| m.0 < shared).map(|m| m.1 / PAGE).sum();
+        assert_eq!(pages, 2, "{ops:?}");
+        assert!(mapped.iter().filter(|m| m.0 < shared).all(|m| m.2 == PROT_READ), "{ops:?}");
+        assert!(mapped.contains(&(shared, PAGE, RW)), "{ops:?}");
+        assert!(mapped.iter().all(|m| m.0 != dontfork && m.0 != BASE + 5 * PAGE), "{ops:?}");
+        for (a, prot) in [(BASE, PROT_READ), (BASE + PAGE, PROT_READ), (shared, RW), (BASE + 5 * PAGE, 0)] {
+            assert_eq!(pte(&child, a).unwrap().stub_prot, prot, "{a:#x}");
+        }
+        assert!(pte(&child, dontfork).is_none());
+        // The mirrored pages read as the parent's; a write still copies.
+        assert_eq!(read_u64(&child, BASE + PAGE), BASE + PAGE);
+        write_u64(&child, BASE, 7);
+        assert_eq!((read_u64(&parent, BASE), read_u64(&child, BASE)), (BASE, 7));
+        assert!(child.take_stub_ops().iter().any(|op| matches!(op, StubOp::Map { addr: BASE, prot: RW, .. })));
+        drop(child);
+    }
+    all_free(&pm);
+}
+
+/// A lone thread's fork copies the stack pages around its stack pointer that its stub maps
+/// writable: the parent keeps them writable in its stub (nothing unmapped), the child gets its
+/// own copies mapped writable; the rest is copy-on-write.
+#[test]
+fn a_lone_threads_fork_copies_the_stack_around_its_pointer() {
+    let pm = physmem();
+    {
+        let mut parent = space(&pm);
+        let n = FORK_COPY_PAGES + 6;
+        parent.map(anon(BASE, n, RW));
+        for i in 0..n {
+            write_u64(&parent, BASE + i * PAGE, i);
+        }
+        parent.take_stub_ops();
+        let sp = BASE + 5 * PAGE + 0x80;
+        let (lo, hi) = (5 - FORK_COPY_BELOW, 5 - FORK_COPY_BELOW + FORK_COPY_PAGES);
+        let before: Vec<Pte> = (0..n).map(|i| pte(&parent, BASE + i * PAGE).unwrap()).collect();
+        let child = parent.fork(2, Some(sp));
+        let copied = |i: u64| (lo..hi).contains(&i);
+        // The pages shared were taken from the parent's stub.
+        let unmapped: u64 = parent
+            .take_stub_ops()
+            .iter()
+            .map(|op| match *op {
+                StubOp::Unmap { len, .. } => len / PAGE,
+                StubOp::Map { .. } => panic!("a map in the parent"),
+            })
+            .sum();
+        assert_eq!(unmapped, (0..n).filter(|&i| !copied(i)).count() as u64);
+        for i in 0..n {
+            let (p, c) = (pte(&parent, BASE + i * PAGE).unwrap(), pte(&child, BASE + i * PAGE).unwrap());
+            if copied(i) {
+                assert_eq!(p, before[usize_of(i)], "page {i}: the parent's is untouched");
+                assert!(!c.cow && c.pa != p.pa, "page {i}");
+                assert_eq!(c.stub_prot, RW, "page {i}");
+            } else {
+                assert!(p.cow && c.cow && p.pa == c.pa, "page {i}");
+                assert_eq!(c.stub_prot, PROT_READ, "page {i}");
+            }
+            assert_eq!(read_u64(&child, BASE + i * PAGE), i);
+        }
+        // The copies are the child's own: writes on either side are not seen by the other.
+        write_u64(&parent, BASE + 4 * PAGE, 40);
+        write_u64(&child, BASE + 5 * PAGE, 50);
+        assert_eq!((read_u64(&child, BASE + 4 * PAGE), read_u64(&parent, BASE + 5 * PAGE)), (4, 5));
+        // Not lone: nothing is copied.
+        let other = parent.fork(3, None);
+        assert!((0..n).all(|i| pte(&other, BASE + i * PAGE).unwrap().cow));
+        drop((child, other));
+    }
+    all_free(&pm);
+}
+
+/// A large working set is mirrored in at most MIRROR_RUNS stub maps; the rest is faulted in.
+#[test]
+fn fork_mirrors_at_most_mirror_runs() {
+    let pm = physmem();
+    {
+        let mut parent = space(&pm);
+        let n = MIRROR_RUNS as u64 + 10;
+        parent.map(anon(BASE, 2 * n, RW));
+        // Every other page: no two are neighbours, so each is a run of its own.
+        for i in 0..n {
+            write_u64(&parent, BASE + 2 * i * PAGE, i);
+        }
+        parent.take_stub_ops();
+        let child = parent.fork(2, None);
+        let ops = child.take_stub_ops();
+        assert_eq!(ops.len(), MIRROR_RUNS, "{ops:?}");
+        let left: Vec<u64> = (0..n).filter(|i| pte(&child, BASE + 2 * i * PAGE).unwrap().stub_prot == 0).collect();
+        assert_eq!(left.len(), 10);
+        for i in left {
+            assert_eq!(read_u64(&child, BASE + 2 * i * PAGE), i);
+            child.fault(BASE + 2 * i * PAGE, Access::Read).unwrap();
+            assert_ne!(pte(&child, BASE + 2 * i * PAGE).unwrap().stub_prot, 0);
+        }
+        drop(child);
+    }
+    all_free(&pm);
+}
+
 #[test]
 fn shared_anonymous_memory_stays_shared_across_fork() {
     let pm = physmem();
@@ -291,7 +441,7 @@ fn shared_anonymous_memory_stays_shared_across_fork() {
             name: Vec::new(),
         });
         write_u64(&parent, BASE, 5);
-        let child = parent.fork(2);
+        let child = parent.fork(2, None);
         assert!(!pte(&child, BASE).unwrap().cow);
         write_u64(&child, BASE, 6);
         assert_eq!(read_u64(&parent, BASE), 6);
@@ -423,6 +573,62 @@ fn private_file_mapping_reads_around_and_stops_at_the_end() {
         assert_eq!(vm.rss_pages(), 4);
         assert_eq!(vm.fault(BASE + 4 * PAGE, Access::Read), Err(FaultError::Io), "SIGBUS past the end");
         assert_eq!(vm.fault(BASE, Access::Write), Err(FaultError::Protection));
+    }
+    all_free(&pm);
+}
+
+/// exec's map_cached: the pages of a private file mapping that the file's page cache holds
+/// are made resident and mapped in the stub at once, without reading the file; the rest
+/// come by faults.
+#[test]
+fn a_new_image_maps_what_the_page_cache_holds() {
+    let pm = physmem();
+    {
+        let file = MemFile::with_cache(6 * usize_of(PAGE), &pm);
+        let cache = file.cache.clone().unwrap();
+        let read = |at: u64, buf: &mut [u8]| file.read_at(at, buf);
+        for idx in [0, 1, 3] {
+            let pa = cache.page(idx, read).unwrap();
+            pm.page_unref(pa);
+        }
+        let reads = file.reads.load(Ordering::SeqCst);
+        let mut vm = space(&pm);
+        let mut e = file_entry(BASE, 6, &file, 0);
+        if let Backing::File { file_len, .. } = &mut e.backing {
+            *file_len = 6 * PAGE;
+        }
+        vm.map(e);
+        vm.map_cached();
+        assert_eq!(file.reads.load(Ordering::SeqCst), reads, "nothing read");
+        assert_eq!(vm.rss_pages(), 3);
+        let pages: u64 = vm
+            .take_stub_ops()
+            .iter()
+            .map(|op| match *op {
+                StubOp::Map { addr, len, prot, .. } => {
+                    assert_eq!(prot, PROT_READ);
+                    assert!(addr < BASE + 4 * PAGE && addr + len <= BASE + 4 * PAGE && !(addr..addr + len).contains(&(BASE + 2 * PAGE)));
+                    len / PAGE
+                }
+                StubOp::Unmap { .. } => panic!("an unmap"),
+            })
+            .sum();
+        assert_eq!(pages, 3);
+        for (i, want) in [(0, 1), (1, 2), (3, 4)] {
+            let p = pte(&vm, BASE + i * PAGE).unwrap();
+            assert!(p.cow && p.stub_prot == PROT_READ && Some(p.pa) == cache.lookup(i), "page {i}");
+            pm.page_unref(p.pa);
+            let mut b = [0u8; 1];
+            copyin(&vm, BASE + i * PAGE, &mut b).unwrap();
+            assert_eq!(b[0], want);
+        }
+        // A page not cached comes by a fault (which reads it).
+        let mut b = [0u8; 1];
+        copyin(&vm, BASE + 2 * PAGE, &mut b).unwrap();
+        assert_eq!(b[0], 3);
+        assert!(file.reads.load(Ordering::SeqCst) > reads);
+        drop(vm);
+        drop(cache);
     }
     all_free(&pm);
 }

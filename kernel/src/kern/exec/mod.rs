@@ -274,6 +274,8 @@ fn load_elf(
     let phnum = u64::from(exe.hdr.e_phnum);
     let aux = AuxInfo { phdr: main.phdr, phnum, entry: main.entry, base, cred, secure, sysinfo_ehdr };
     let (sp, auxv) = stack::build_stack(&mut vm, &layout, execfn, &argv, &envp, &aux)?;
+    // What the page cache holds of the program and its interpreter is mapped at once.
+    vm.map_cached();
     let environ = envp.iter().flat_map(|e| e.iter().copied().chain([0])).collect();
     Ok(Image { vm, entry, sp, path: exe.path, argv, comm, cred: aux.cred, persona, auxv, environ })
 }

@@ -223,7 +223,7 @@ mod tests {
         assert_eq!(dumped, [0, page_up(IMAGE.len() as u64).unwrap()]);
         assert!(crate::kern::coredump::image::file_entries(&vm).is_empty());
         // A fork keeps both.
-        let child = vm.fork(2);
+        let child = vm.fork(2, None);
         assert_eq!(child.entries().count(), 2);
     }
 
