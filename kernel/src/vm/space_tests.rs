@@ -100,6 +100,15 @@ impl Vnode for MemFile {
     fn page_cache(&self) -> Option<Arc<crate::vm::pagecache::PageCache>> {
         self.cache.clone()
     }
+
+    /// A cached file's page, read in when missing (ext2's get_page, without the disk).
+    fn get_page(&self, idx: u64) -> Result<u64, Errno> {
+        let c = self.cache.as_ref().ok_or(Errno::ENODEV)?;
+        if idx >= (self.data.len() as u64).div_ceil(PAGE) {
+            return Err(Errno::ENXIO);
+        }
+        c.page(idx, |at, buf| self.read_at(at, buf))
+    }
 }
 
 /// MemFile's file system: nothing but a name.
