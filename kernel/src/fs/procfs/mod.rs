@@ -194,14 +194,17 @@ impl Node {
             Node::Sysvipc(f) => 113 + f.index(),
             Node::PidDir(pid) => base(pid) | 1,
             Node::Pid(pid, f) => base(pid) | (2 + f.index()),
-            Node::FdDir(pid) => base(pid) | 16,
-            Node::TaskDir(pid) => base(pid) | 17,
-            Node::FdInfoDir(pid) => base(pid) | 18,
-            Node::FdInfo(pid, fd) => base(pid) | (3 << 24) | (u64::from(fd.unsigned_abs()) & 0xff_ffff),
-            Node::Fd(pid, fd) => base(pid) | (1 << 24) | (u64::from(fd.unsigned_abs()) & 0xff_ffff),
-            Node::TidDir(pid, tid) => base(pid) | (2 << 24) | ((u64::from(tid.unsigned_abs()) & 0xf_ffff) << 4),
+            // A process's files take 2..64 (PID_FILES), its directories 64..67; descriptors,
+            // threads and fdinfo lie above, by kind in bits 28-29 (a thread's files in its
+            // low 6 bits).
+            Node::FdDir(pid) => base(pid) | 64,
+            Node::TaskDir(pid) => base(pid) | 65,
+            Node::FdInfoDir(pid) => base(pid) | 66,
+            Node::FdInfo(pid, fd) => base(pid) | (3 << 28) | (u64::from(fd.unsigned_abs()) & 0xff_ffff),
+            Node::Fd(pid, fd) => base(pid) | (1 << 28) | (u64::from(fd.unsigned_abs()) & 0xff_ffff),
+            Node::TidDir(pid, tid) => base(pid) | (2 << 28) | ((u64::from(tid.unsigned_abs()) & 0xf_ffff) << 6),
             Node::Tid(pid, tid, f) => {
-                base(pid) | (2 << 24) | ((u64::from(tid.unsigned_abs()) & 0xf_ffff) << 4) | (1 + f.index())
+                base(pid) | (2 << 28) | ((u64::from(tid.unsigned_abs()) & 0xf_ffff) << 6) | (1 + f.index())
             }
         }
     }
