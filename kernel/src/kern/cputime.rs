@@ -190,6 +190,7 @@ pub fn charge_user(td: &UThread, p: &UProc, user_ns: u64, total_ns: u64) {
         }
     }
     cpu_limit(p);
+    crate::kern::posix_timer::cpu_check(p);
 }
 
 /// RLIMIT_CPU: past the soft limit (in seconds of the process's CPU time) SIGXCPU, and the

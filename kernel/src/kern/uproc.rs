@@ -120,6 +120,8 @@ pub struct UserProc {
     pub jobctl: SpinLock<crate::kern::jobctl::JobCtl>,
     /// CPU time of exited threads and reaped children; interval timers.
     pub times: crate::kern::cputime::ProcTimes,
+    /// POSIX timers (timer_create(2)).
+    pub posix_timers: crate::kern::posix_timer::Timers,
     /// personality(2)'s persona ([`crate::abi::exec::Persona`] bits): inherited by fork,
     /// kept by exec but for what exec clears.
     pub persona: std::sync::atomic::AtomicU32,
@@ -184,6 +186,7 @@ impl UserProc {
             sig: SpinLock::new("proc_sig", crate::kern::signal::ProcSig::new()),
             jobctl: SpinLock::new("jobctl", crate::kern::jobctl::JobCtl::default()),
             times: crate::kern::cputime::ProcTimes::new(),
+            posix_timers: crate::kern::posix_timer::Timers::default(),
             persona: std::sync::atomic::AtomicU32::new(0),
             sched: SpinLock::new("proc_sched", crate::kern::sched_policy::SchedPolicy::default()),
             ioprio: std::sync::atomic::AtomicU32::new(0),

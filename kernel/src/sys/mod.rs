@@ -9,6 +9,7 @@
 //! | `proc.rs`  | exit, process ids, uname, limits, TLS, fork, exec, wait            |
 //! | `signal.rs`| actions, masks, kill, sigreturn, sigsuspend, sigtimedwait, altstack |
 //! | `time.rs`  | clocks and sleeping                                                |
+//! | `timer.rs` | POSIX timers (timer_create and kin; `kern::posix_timer`)           |
 //! | `lock.rs`  | fcntl record locks (POSIX and OFD), flock                          |
 //! | `mknod.rs` | mknod, mknodat: FIFOs, sockets, regular files                      |
 //! | `epoll.rs` | epoll instances                                                    |
@@ -64,6 +65,7 @@ pub mod socket_msg;
 pub mod splice;
 pub mod thread;
 pub mod time;
+pub mod timer;
 pub mod xattr;
 
 use std::sync::OnceLock;
@@ -266,6 +268,11 @@ table! {
     449 => futex_waitv, thread::sys_futex_waitv, Full;
     217 => getdents64, fsinfo::sys_getdents64, Full;
     218 => set_tid_address, proc::sys_set_tid_address, Full;
+    222 => timer_create, timer::sys_timer_create, Partial("CPU-clock timers expire at a return from the guest (10 ms slices); timers on another process's CPU clock are refused");
+    223 => timer_settime, timer::sys_timer_settime, Full;
+    224 => timer_gettime, timer::sys_timer_gettime, Full;
+    225 => timer_getoverrun, timer::sys_timer_getoverrun, Full;
+    226 => timer_delete, timer::sys_timer_delete, Full;
     228 => clock_gettime, time::sys_clock_gettime, Full;
     229 => clock_getres, time::sys_clock_getres, Full;
     230 => clock_nanosleep, time::sys_clock_nanosleep, Full;
