@@ -19,7 +19,7 @@ fn cred(ctx: &Ctx<'_>) -> Arc<Cred> {
 }
 
 /// Change the caller's credentials with `f`; on success install them (and the ids ps shows).
-fn change<T>(ctx: &Ctx<'_>, f: impl FnOnce(&mut Cred) -> Result<T, Errno>) -> Result<T, Errno> {
+pub fn change<T>(ctx: &Ctx<'_>, f: impl FnOnce(&mut Cred) -> Result<T, Errno>) -> Result<T, Errno> {
     let u = ctx.p.user();
     let mut slot = u.cred.lock();
     let mut new = Cred::clone(&slot);

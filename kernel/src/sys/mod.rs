@@ -28,6 +28,7 @@
 //! | `kcmp.rs`  | kcmp: do two processes share a file, memory, tables                |
 //! | `splice.rs`| splice, vmsplice (as copies)                                       |
 //! | `rwv.rs`   | preadv, pwritev, preadv2, pwritev2 (RWF_* flags)                   |
+//! | `prctl.rs` | prctl's timer slack, child subreaper, bounding set, securebits      |
 //! | `sched.rs` | scheduling policies and parameters (kept, not acted on)            |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
@@ -53,6 +54,7 @@ pub mod mm;
 pub mod mount;
 pub mod names;
 pub mod poll;
+pub mod prctl;
 pub mod prio;
 pub mod proc;
 pub mod ptrace;
@@ -224,7 +226,7 @@ table! {
     125 => capget, cred::sys_capget, Full;
     135 => personality, proc::sys_personality, Partial("ADDR_NO_RANDOMIZE, PER_LINUX32 and UNAME26 are honoured; other flags are kept, inherited and reported");
     126 => capset, cred::sys_capset, Partial("no file capabilities, ambient set or securebits");
-    157 => prctl, thread::sys_prctl, Partial("PR_SET/GET_NAME, PR_SET/GET_PDEATHSIG, dumpable");
+    157 => prctl, thread::sys_prctl, Partial("PR_SET/GET_NAME, PR_SET/GET_PDEATHSIG, dumpable, timer slack (kept, sleeps do not use it), child subreaper, the bounding set; no securebits, TSC, seccomp");
     137 => statfs, fsops::sys_statfs, Full;
     138 => fstatfs, fsops::sys_fstatfs, Full;
     158 => arch_prctl, proc::sys_arch_prctl, Partial("ARCH_SET_FS and ARCH_GET_FS");

@@ -169,7 +169,7 @@ pub fn sys_prctl(ctx: &mut Ctx<'_>) -> SysResult {
             }
             Ok(0)
         }
-        _ => Err(Errno::EINVAL),
+        o => crate::sys::prctl::prctl(ctx, o),
     }
 }
 
