@@ -24,6 +24,7 @@
 //! | `klog.rs`  | syslog(2): the kernel's message buffer for dmesg                   |
 //! | `prio.rs`  | getpriority, setpriority (nice values)                             |
 //! | `ptrace.rs`| ptrace requests, process_vm_readv/writev                           |
+//! | `aio.rs`   | Linux AIO: io_setup, io_submit, io_getevents, io_cancel, io_destroy |
 //! | `affinity.rs` | sched_setaffinity, sched_getaffinity                           |
 //! | `kcmp.rs`  | kcmp: do two processes share a file, memory, tables                |
 //! | `splice.rs`| splice, vmsplice (as copies)                                       |
@@ -35,6 +36,7 @@
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
 
 pub mod affinity;
+pub mod aio;
 pub mod cred;
 pub mod epoll;
 pub mod eventfiles;
@@ -270,6 +272,11 @@ table! {
     449 => futex_waitv, thread::sys_futex_waitv, Full;
     217 => getdents64, fsinfo::sys_getdents64, Full;
     218 => set_tid_address, proc::sys_set_tid_address, Full;
+    206 => io_setup, aio::sys_io_setup, Full;
+    207 => io_destroy, aio::sys_io_destroy, Full;
+    208 => io_getevents, aio::sys_io_getevents, Full;
+    209 => io_submit, aio::sys_io_submit, Partial("requests run at submission; no IOCB_CMD_POLL");
+    210 => io_cancel, aio::sys_io_cancel, Full;
     222 => timer_create, timer::sys_timer_create, Partial("CPU-clock timers expire at a return from the guest (10 ms slices); timers on another process's CPU clock are refused");
     223 => timer_settime, timer::sys_timer_settime, Full;
     224 => timer_gettime, timer::sys_timer_gettime, Full;
