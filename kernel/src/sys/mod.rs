@@ -14,6 +14,7 @@
 //! | `mknod.rs` | mknod, mknodat: FIFOs, sockets, regular files                      |
 //! | `epoll.rs` | epoll instances                                                    |
 //! | `eventfiles.rs` | eventfd, signalfd, timerfd, memfd_create, inotify             |
+//! | `mqueue.rs`| POSIX message queues (mq_open and kin; `fs::mqueue`)               |
 //! | `ipc.rs`   | System V shared memory, semaphores, message queues                 |
 //! | `mlock.rs` | mlock, munlock, mlockall, munlockall, mincore                      |
 //! | `xattr.rs` | extended attributes (tmpfs keeps them; elsewhere EOPNOTSUPP)       |
@@ -54,6 +55,7 @@ pub mod mknod;
 pub mod mlock;
 pub mod mm;
 pub mod mount;
+pub mod mqueue;
 pub mod names;
 pub mod poll;
 pub mod prctl;
@@ -277,6 +279,12 @@ table! {
     208 => io_getevents, aio::sys_io_getevents, Full;
     209 => io_submit, aio::sys_io_submit, Partial("requests run at submission; no IOCB_CMD_POLL");
     210 => io_cancel, aio::sys_io_cancel, Full;
+    240 => mq_open, mqueue::sys_mq_open, Full;
+    241 => mq_unlink, mqueue::sys_mq_unlink, Full;
+    242 => mq_timedsend, mqueue::sys_mq_timedsend, Full;
+    243 => mq_timedreceive, mqueue::sys_mq_timedreceive, Full;
+    244 => mq_notify, mqueue::sys_mq_notify, Partial("SIGEV_NONE and SIGEV_SIGNAL; SIGEV_THREAD needs a netlink socket (none in vk)");
+    245 => mq_getsetattr, mqueue::sys_mq_getsetattr, Full;
     222 => timer_create, timer::sys_timer_create, Partial("CPU-clock timers expire at a return from the guest (10 ms slices); timers on another process's CPU clock are refused");
     223 => timer_settime, timer::sys_timer_settime, Full;
     224 => timer_gettime, timer::sys_timer_gettime, Full;
