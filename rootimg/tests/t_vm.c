@@ -472,6 +472,8 @@ static void test_bad_arguments(void)
     CHECK(raw_mmap(0, PAGE, prot, MAP_PRIVATE, fd, 1) == -1 && errno == EINVAL);
     close(fd);
     CHECK(raw_mmap(0, PAGE, prot, MAP_PRIVATE, fd, 0) == -1 && errno == EBADF);
+    /* The descriptor is looked at before the length. */
+    CHECK(raw_mmap(0, 0, prot, MAP_SHARED, fd, 0) == -1 && errno == EBADF);
     CHECK(raw_mmap(0, 1UL << 62, prot, anon, -1, 0) == -1 && errno == ENOMEM);
     CHECK(raw_mmap(0, PAGE, prot, MAP_SHARED, 0x7fff, 0) == -1 && errno == EBADF);
 

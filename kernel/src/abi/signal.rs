@@ -191,7 +191,18 @@ linux_struct! {
     }
 }
 
-si_fields!(SiKill, SiRt, SiChld, SiFault, SiPoll);
+linux_struct! {
+    /// `_timer`: a POSIX timer's expiry (SI_TIMER): its id, the overruns, its value.
+    pub struct SiTimer = linux::__sifields__bindgen_ty_2 {
+        pub _tid: i32,
+        pub _overrun: i32,
+        pub _sigval: u64,
+        pub _sys_private: i32,
+        pad __pad0: u32,
+    }
+}
+
+si_fields!(SiKill, SiRt, SiChld, SiFault, SiPoll, SiTimer);
 
 impl Siginfo {
     /// A siginfo with signal and code and an empty union.

@@ -1,4 +1,5 @@
-//! Time structures: `struct timespec`, `struct timeval`, `struct itimerval`, `struct timezone`.
+//! Time structures: `struct timespec`, `struct timeval`, `struct itimerval`, `struct timezone`,
+//! `struct sigevent`.
 
 use super::{linux, linux_struct};
 
@@ -64,6 +65,17 @@ impl Timeval {
         let sec = ns / 1_000_000_000;
         let usec = (ns % 1_000_000_000) / 1000;
         Timeval { tv_sec: i64::try_from(sec).unwrap_or(i64::MAX), tv_usec: i64::try_from(usec).unwrap_or(0) }
+    }
+}
+
+linux_struct! {
+    /// `struct sigevent` (timer_create, mq_notify): how to notify; `_sigev_un` holds the
+    /// thread id of SIGEV_THREAD_ID first.
+    pub struct Sigevent = linux::sigevent {
+        pub sigev_value: u64,
+        pub sigev_signo: i32,
+        pub sigev_notify: i32,
+        pub _sigev_un: [i32; 12],
     }
 }
 

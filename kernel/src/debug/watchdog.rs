@@ -4,8 +4,10 @@
 //! then `db>` with its backtrace (FreeBSD's software watchdog, `debug.kdb.break_to_debugger`).
 //!
 //! A host thread that is not a CPU looks at each CPU's safe-point count (`kern::pcpu`) four
-//! times a second. A CPU asleep in `cpu_idle`, or any CPU while the debugger runs, is not
-//! stuck; and when the watchdog itself did not run for a while (the host did not schedule it,
+//! times a second. A CPU asleep in `cpu_idle`, a CPU waiting for its guest thread's stub
+//! (`pcpu::IN_GUEST`: the guest runs in user mode — a program may spin there as long as it
+//! likes — or the host is slow to start its stub thread), or any CPU while the debugger runs,
+//! is not stuck: only kernel time counts; and when the watchdog itself did not run for a while (the host did not schedule it,
 //! or a host debugger stopped the process) it starts counting afresh rather than blame a CPU.
 
 use std::sync::atomic::Ordering;
@@ -13,7 +15,7 @@ use std::time::Duration;
 
 use platform::MAXCPU;
 
-use crate::kern::pcpu::SAFE_POINTS;
+use crate::kern::pcpu::{IN_GUEST, SAFE_POINTS};
 use crate::kprintf_nolock;
 
 /// Seconds without a safe point before the watchdog fires, unless `-e debug.watchdog=N`.
@@ -52,11 +54,12 @@ struct Seen {
     since_ns: u64,
 }
 
-/// One look at the CPUs; returns the CPU to break into and how long it has been stuck.
+/// One look at the CPUs (each one's safe-point count, and whether it is idle or in guest
+/// code); returns the CPU to break into and how long it has been stuck.
 fn check(seen: &mut [Seen; MAXCPU], now_ns: u64, limit_ns: u64, counts: &[(u64, bool)]) -> Option<(u32, u64)> {
     let mut stuck = None;
-    for (c, (&(count, idle), s)) in counts.iter().zip(seen.iter_mut()).enumerate() {
-        if count != s.count || idle {
+    for (c, (&(count, not_kernel), s)) in counts.iter().zip(seen.iter_mut()).enumerate() {
+        if count != s.count || not_kernel {
             *s = Seen { count, since_ns: now_ns };
         } else if stuck.is_none() && now_ns.saturating_sub(s.since_ns) >= limit_ns {
             stuck = Some((u32::try_from(c).unwrap_or(u32::MAX), now_ns - s.since_ns));
@@ -85,7 +88,8 @@ fn watch(secs: u64) -> ! {
         // No allocation here: a stuck CPU may hold an allocator lock.
         let mut all = [(0u64, false); MAXCPU];
         for ((c, slot), n) in all.iter_mut().enumerate().take(ncpus).zip(0u32..) {
-            *slot = (SAFE_POINTS[c].load(Ordering::Relaxed), platform::cpu::pcpu(n).is_idle());
+            let not_kernel = platform::cpu::pcpu(n).is_idle() || IN_GUEST[c].load(Ordering::Relaxed);
+            *slot = (SAFE_POINTS[c].load(Ordering::Relaxed), not_kernel);
         }
         let counts = &all[..ncpus];
         if overslept || crate::debug::kdb::active() {
@@ -116,6 +120,20 @@ mod tests {
         // It fires once per timeout, not on every look.
         assert_eq!(check(&mut seen, 11 * s, 10 * s, &[(4, false), (7, false), (3, true)]), None);
         assert_eq!(check(&mut seen, 30 * s, 10 * s, &[(5, false), (8, false), (3, true)]), None);
+    }
+
+    #[test]
+    fn guest_time_does_not_count_only_kernel_time_does() {
+        let s = 1_000_000_000;
+        let mut seen = first_seen(0);
+        // cpu0 spins in guest user code for 12 s (no safe point, in the guest): not stuck.
+        for t in 1..=12 {
+            assert_eq!(check(&mut seen, t * s, 10 * s, &[(5, true)]), None);
+        }
+        // Back in the kernel at 12 s and stuck there: 10 s of kernel time from then.
+        assert_eq!(check(&mut seen, 13 * s, 10 * s, &[(5, false)]), None);
+        assert_eq!(check(&mut seen, 21 * s, 10 * s, &[(5, false)]), None);
+        assert_eq!(check(&mut seen, 22 * s, 10 * s, &[(5, false)]), Some((0, 10 * s)));
     }
 
     #[test]

@@ -24,6 +24,7 @@
 //! | `eventfd.rs`, `signalfd.rs`, `timerfd.rs` | a counter, pending signals, a timer as files |
 //! | `inotify.rs` | inotify instances, watches and the VFS's events                          |
 //! | `memfd.rs`  | memfd_create's anonymous tmpfs files and their seals                     |
+//! | `mqueue.rs` | POSIX message queues: the names, a queue as its descriptors' file        |
 //! | `bcache.rs` | block devices (vkdN, io-thread I/O) and the write-back buffer cache      |
 //! | `blockdev.rs` | the `BlockIo` trait (disk image or loop file) and the block ioctls     |
 //! | `loopdev.rs` | loop devices: /dev/loop-control, /dev/loopN over an open file          |
@@ -46,6 +47,7 @@ pub mod lease;
 pub mod lock;
 pub mod memfd;
 pub mod mount;
+pub mod mqueue;
 pub mod namecache;
 pub mod namei;
 pub mod perm;

@@ -199,6 +199,7 @@ pub fn run_cpu_timers(p: &UProc, user_ns: u64, total_ns: u64) {
         }
     }
     cpu_limit(p);
+    crate::kern::posix_timer::cpu_check(p);
 }
 
 /// RLIMIT_CPU: past the soft limit (in seconds of the process's CPU time) SIGXCPU, and the

@@ -79,6 +79,8 @@ pub fn exit(td: &UThread, p: &UProc, e: Exit) -> ! {
 fn proc_exit(p: &UProc, status: i32) {
     let u = p.user();
     crate::kern::cputime::cancel_all(p);
+    crate::kern::posix_timer::delete_all(p);
+    crate::sys::aio::destroy_all(p);
     crate::kern::ptrace::tracer_gone(p);
     // Memory and the stub: the address space goes when its last user lets go.
     let empty = crate::vm::space::AddressSpace::new(tid_of(p.pid)).into_map();
@@ -105,16 +107,16 @@ fn proc_exit(p: &UProc, status: i32) {
         pp.user().children.lock().retain(|c| c.pid != p.pid);
     }
     p.set_state(crate::kern::proc::ProcState::Zombie);
-    // Children go to init.
+    // Children go to the nearest child subreaper among the ancestors, or to init.
     let children = std::mem::take(&mut *u.children.lock());
     let child_pgrps: Vec<i32> = children.iter().map(|c| c.rec.pgid.load(Ordering::Relaxed)).collect();
-    if let Some(init) = proc::find_user(1).filter(|i| i.pid != p.pid) {
+    if let Some(reaper) = new_parent(p, parent.as_ref()) {
         for c in children {
-            c.rec.ppid.store(1, Ordering::Relaxed);
-            *c.user().parent.lock() = Arc::downgrade(init.arc());
-            init.user().children.lock().push(c);
+            c.rec.ppid.store(reaper.pid, Ordering::Relaxed);
+            *c.user().parent.lock() = Arc::downgrade(reaper.arc());
+            reaper.user().children.lock().push(c);
         }
-        wakeup(init.wchan());
+        wakeup(reaper.wchan());
     }
     crate::kern::fork::vfork_release(p);
     if p.pid == 1 {
@@ -126,6 +128,19 @@ fn proc_exit(p: &UProc, status: i32) {
         // Init's parent is the system process: no one to tell.
         None => u.exit_notified.store(true, Ordering::Release),
     }
+}
+
+/// Who takes `p`'s children: the nearest ancestor that is a child subreaper
+/// (PR_SET_CHILD_SUBREAPER) and not exiting, else init (none when `p` is init).
+fn new_parent(p: &UProc, parent: Option<&UProc>) -> Option<UProc> {
+    let mut a = parent.cloned();
+    while let Some(q) = a.filter(|q| q.pid > 1) {
+        if q.user().child_subreaper.load(Ordering::Relaxed) && !q.is_zombie() && !exiting(&q) {
+            return Some(q);
+        }
+        a = q.user().uparent();
+    }
+    proc::find_user(1).filter(|i| i.pid != p.pid)
 }
 
 /// Whether `parent` reaps its children at once: SIGCHLD ignored, or SA_NOCLDWAIT.

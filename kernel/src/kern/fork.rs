@@ -127,6 +127,7 @@ fn new_thread(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     };
     let ut = UserThread::new(Arc::new(space.thread(slot)), child_regs(ctx, &a));
     ut.sigstate.sig.lock().mask = ctx.td.user().sigstate.sig.lock().mask;
+    ut.inherit_slack(ctx.td.user());
     let fs = if a.flags.contains(CloneFlags::SETTLS) { a.tls } else { ctx.td.user().fs_base.load(Ordering::Relaxed) };
     ut.fs_base.store(fs, Ordering::Relaxed);
     ut.ops.lock().set_fs(fs);
@@ -254,6 +255,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     child.rec.gid.store(cred.gid, Ordering::Relaxed);
     let ut = UserThread::new(Arc::new(t0), child_regs(ctx, &a));
     ut.sigstate.sig.lock().mask = ctx.td.user().sigstate.sig.lock().mask;
+    ut.inherit_slack(ctx.td.user());
     ut.sigstate.sig.lock().altstack = ctx.td.user().sigstate.sig.lock().altstack;
     if !a.flags.contains(CloneFlags::VM) {
         ut.rseq.inherit(&ctx.td.user().rseq); // the same area in the copied memory

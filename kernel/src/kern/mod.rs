@@ -21,6 +21,7 @@ pub mod kenv;
 pub mod ktrace;
 pub mod loadavg;
 pub mod pcpu;
+pub mod posix_timer;
 pub mod printf;
 pub mod proc;
 pub mod ptrace;

@@ -1,9 +1,10 @@
 //! Per-CPU data the scheduler keeps in the exported form (`PcpuRecord`: state, current and
 //! idle thread, run-queue length, counters, the trap frame ddb shows), and how many CPUs
-//! started, and the safe points each CPU passed (the watchdog's sign of life). The records
+//! started, and the safe points each CPU passed and whether it is in guest code (the
+//! watchdog's sign of life). The records
 //! are this module's; `debug::export` only publishes their address.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use kvm_mem::abi::{MAXCPU, PcpuRecord};
 
@@ -23,6 +24,17 @@ pub static NCPUS: AtomicU32 = AtomicU32::new(0);
 
 /// Safe points each CPU has passed (the watchdog's sign of life; one relaxed add per pass).
 pub static SAFE_POINTS: [AtomicU64; MAXCPU] = [const { AtomicU64::new(0) }; MAXCPU];
+
+/// CPUs whose guest thread runs in its stub (user mode, or the host starting its stub
+/// thread): the time is the guest's, not the kernel's, so the watchdog does not count it.
+pub static IN_GUEST: [AtomicBool; MAXCPU] = [const { AtomicBool::new(false) }; MAXCPU];
+
+/// CPU `c` hands over to its guest thread's stub (`true`) or is back in the kernel.
+pub fn set_in_guest(c: u32, v: bool) {
+    if let Some(f) = IN_GUEST.get(c as usize) {
+        f.store(v, Ordering::Relaxed);
+    }
+}
 
 /// Count a safe point passed on CPU `c`.
 pub fn safe_point_passed(c: u32) {

@@ -245,6 +245,11 @@ impl SigQueue {
         self.infos.iter().skip(off).take(n).copied().collect()
     }
 
+    /// Whether a queued siginfo matches `f`.
+    pub fn any(&self, f: impl Fn(&SigInfo) -> bool) -> bool {
+        self.infos.iter().any(f)
+    }
+
     /// Drop every pending signal in `mask`.
     pub fn discard(&mut self, mask: u64) {
         if self.set & mask == 0 {
@@ -487,9 +492,16 @@ pub fn pending(td: &Thread) -> bool {
 /// Take the next deliverable signal (thread queue first) among those not in `mask`.
 pub fn dequeue(td: &UThread, p: &UProc, allowed: u64) -> Option<SigInfo> {
     let u = td.user();
-    let mut ps = p.user().sig.lock();
-    let mut ts = u.sigstate.sig.lock();
-    ts.pending.take(allowed).or_else(|| ps.pending.take(allowed))
+    let mut info = {
+        let mut ps = p.user().sig.lock();
+        let mut ts = u.sigstate.sig.lock();
+        ts.pending.take(allowed).or_else(|| ps.pending.take(allowed))
+    };
+    // A POSIX timer's signal carries the overruns counted while it was queued.
+    if let Some(i) = info.as_mut().filter(|i| i.si_code == crate::kern::posix_timer::SI_TIMER) {
+        crate::kern::posix_timer::delivered(p, i);
+    }
+    info
 }
 
 /// The calling thread's process dies of `info`'s signal, taken with its default action (or

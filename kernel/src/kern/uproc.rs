@@ -120,6 +120,13 @@ pub struct UserProc {
     pub jobctl: SpinLock<crate::kern::jobctl::JobCtl>,
     /// CPU time of exited threads and reaped children; interval timers.
     pub times: crate::kern::cputime::ProcTimes,
+    /// POSIX timers (timer_create(2)).
+    pub posix_timers: crate::kern::posix_timer::Timers,
+    /// Linux AIO contexts (io_setup(2)).
+    pub aio: crate::sys::aio::AioTable,
+    /// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are given to this process rather
+    /// than init. Not inherited by fork; kept by exec.
+    pub child_subreaper: std::sync::atomic::AtomicBool,
     /// personality(2)'s persona ([`crate::abi::exec::Persona`] bits): inherited by fork,
     /// kept by exec but for what exec clears.
     pub persona: std::sync::atomic::AtomicU32,
@@ -184,6 +191,9 @@ impl UserProc {
             sig: SpinLock::new("proc_sig", crate::kern::signal::ProcSig::new()),
             jobctl: SpinLock::new("jobctl", crate::kern::jobctl::JobCtl::default()),
             times: crate::kern::cputime::ProcTimes::new(),
+            posix_timers: crate::kern::posix_timer::Timers::default(),
+            aio: crate::sys::aio::AioTable::default(),
+            child_subreaper: std::sync::atomic::AtomicBool::new(false),
             persona: std::sync::atomic::AtomicU32::new(0),
             sched: SpinLock::new("proc_sched", crate::kern::sched_policy::SchedPolicy::default()),
             ioprio: std::sync::atomic::AtomicU32::new(0),
@@ -231,6 +241,10 @@ pub struct UserThread {
     pub robust_list: AtomicU64,
     /// prctl(PR_SET_PDEATHSIG).
     pub pdeathsig: AtomicI32,
+    /// prctl(PR_SET_TIMERSLACK): the current slack and the one 0 resets it to (its creator's
+    /// current slack), in ns. Kept and inherited; vk's sleeps do not use it.
+    pub timer_slack_ns: AtomicU64,
+    pub default_slack_ns: AtomicU64,
     /// This thread must leave (exec in another thread of its process).
     pub exit_req: std::sync::atomic::AtomicBool,
     /// User time so far.
@@ -241,7 +255,17 @@ pub struct UserThread {
     pub ptrace: crate::kern::ptrace::PtraceThread,
 }
 
+/// Linux's default timer slack (50 us).
+const DEFAULT_SLACK_NS: u64 = 50_000;
+
 impl UserThread {
+    /// A new thread's timer slack: both values are its creator's current slack.
+    pub fn inherit_slack(&self, creator: &UserThread) {
+        let v = creator.timer_slack_ns.load(Ordering::Relaxed);
+        self.timer_slack_ns.store(v, Ordering::Relaxed);
+        self.default_slack_ns.store(v, Ordering::Relaxed);
+    }
+
     pub fn new(stub: Arc<StubThread>, regs: UserRegs) -> UserThread {
         UserThread {
             stub: SpinLock::new("uthread_stub", Some(stub)),
@@ -252,6 +276,8 @@ impl UserThread {
             sigstate: crate::kern::signal::ThreadSigState::new(0),
             robust_list: AtomicU64::new(0),
             pdeathsig: AtomicI32::new(0),
+            timer_slack_ns: AtomicU64::new(DEFAULT_SLACK_NS),
+            default_slack_ns: AtomicU64::new(DEFAULT_SLACK_NS),
             exit_req: std::sync::atomic::AtomicBool::new(false),
             times: crate::kern::cputime::ThreadTimes::default(),
             rseq: crate::kern::rseq::RseqState::default(),

@@ -55,7 +55,9 @@ fn run_user(td: &UThread, p: &UProc) -> (Trap, u64, u64) {
     let u = td.user();
     let Some(stub) = u.stub.lock().clone() else { return (Trap::Dead, 0, platform::time::uptime_ns()) };
     // A new thread's stub thread reports first: only then can it carry operations out.
-    if !stub.ensure_started() {
+    // While the CPU waits for the stub (here and in `run`), the time is the guest's and the
+    // host's, not the kernel's: the watchdog does not count it.
+    if !in_guest(|| stub.ensure_started()) {
         return (Trap::Dead, 0, platform::time::uptime_ns());
     }
     let vm = p.user().vm();
@@ -80,7 +82,7 @@ fn run_user(td: &UThread, p: &UProc) -> (Trap, u64, u64) {
     let mut regs = *u.regs.lock();
     td.rec.flags.fetch_or(tflags::INUSER, Ordering::Relaxed);
     let t0 = platform::time::uptime_ns();
-    let trap = stub.run(&mut regs, &mut ops, &Ctl(platform::cpu::curcpu()));
+    let trap = in_guest(|| stub.run(&mut regs, &mut ops, &Ctl(platform::cpu::curcpu())));
     let now = platform::time::uptime_ns();
     let ran = now.saturating_sub(t0);
     // The stub has carried out the operations: the pages they unmapped can go.
@@ -90,6 +92,15 @@ fn run_user(td: &UThread, p: &UProc) -> (Trap, u64, u64) {
     td.rec.flags.fetch_and(!tflags::INUSER, Ordering::Relaxed);
     *u.regs.lock() = regs;
     (trap, ran, now)
+}
+
+/// Run `f`, a host wait for this CPU's stub thread, marked as guest time (`pcpu::IN_GUEST`).
+fn in_guest<T>(f: impl FnOnce() -> T) -> T {
+    let cpu = platform::cpu::curcpu();
+    crate::kern::pcpu::set_in_guest(cpu, true);
+    let r = f();
+    crate::kern::pcpu::set_in_guest(cpu, false);
+    r
 }
 
 /// After a change that took access away from the address space of `ctx` (munmap, mprotect,

@@ -19,7 +19,7 @@ fn cred(ctx: &Ctx<'_>) -> Arc<Cred> {
 }
 
 /// Change the caller's credentials with `f`; on success install them (and the ids ps shows).
-fn change<T>(ctx: &Ctx<'_>, f: impl FnOnce(&mut Cred) -> Result<T, Errno>) -> Result<T, Errno> {
+pub fn change<T>(ctx: &Ctx<'_>, f: impl FnOnce(&mut Cred) -> Result<T, Errno>) -> Result<T, Errno> {
     let u = ctx.p.user();
     let mut slot = u.cred.lock();
     let mut new = Cred::clone(&slot);
@@ -207,28 +207,4 @@ pub fn sys_capset(ctx: &mut Ctx<'_>) -> SysResult {
     }
     change(ctx, |c| c.capset(eff, prm, inh))?;
     Ok(0)
-}
-
-/// prctl(PR_CAPBSET_READ, cap): whether `cap` is in the caller's bounding set (EINVAL for a
-/// number that is no capability).
-pub fn capbset_read(ctx: &Ctx<'_>, cap: u64) -> SysResult {
-    let cap = valid_cap(cap)?;
-    Ok(usize::from(cred(ctx).cap_bounding & (1 << cap) != 0))
-}
-
-/// prctl(PR_CAPBSET_DROP, cap): take `cap` out of the caller's bounding set for good
-/// (CAP_SETPCAP needed: EPERM).
-pub fn capbset_drop(ctx: &Ctx<'_>, cap: u64) -> SysResult {
-    let cap = valid_cap(cap)?;
-    change(ctx, |c| {
-        if !c.capable(crate::kern::cred::CAP_SETPCAP) {
-            return Err(Errno::EPERM);
-        }
-        c.cap_bounding &= !(1 << cap);
-        Ok(0)
-    })
-}
-
-fn valid_cap(cap: u64) -> Result<u32, Errno> {
-    u32::try_from(cap).ok().filter(|&c| c <= crate::kern::cred::CAP_LAST_CAP).ok_or(Errno::EINVAL)
 }

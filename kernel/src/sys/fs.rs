@@ -157,7 +157,7 @@ pub(super) fn write_file_as(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u
 /// — for a write's) and is EFAULT only when that is nothing. A pipe or terminal (not
 /// seekable) takes its buffers whole or answers EFAULT: its data must not be consumed and then
 /// lost (pipe_read and pipe_write answer EFAULT for a copy that stops short, too).
-fn reachable(ctx: &Ctx<'_>, f: &File, iov: &[UserSlice<u8>], prot: u32) -> Result<Vec<UserSlice<u8>>, Errno> {
+pub(super) fn reachable(ctx: &Ctx<'_>, f: &File, iov: &[UserSlice<u8>], prot: u32) -> Result<Vec<UserSlice<u8>>, Errno> {
     let whole = !f.vnode.seekable();
     let vm = ctx.p.user().vm();
     let g = vm.read();
@@ -209,7 +209,7 @@ pub fn writable_prefix(ctx: &Ctx<'_>, buf: UserSlice<u8>) -> Result<UserSlice<u8
 }
 
 /// Copy in the bytes of the (reachable) buffers `iov`, in order.
-fn gather(ctx: &Ctx<'_>, iov: &[UserSlice<u8>]) -> Result<Vec<u8>, Errno> {
+pub(super) fn gather(ctx: &Ctx<'_>, iov: &[UserSlice<u8>]) -> Result<Vec<u8>, Errno> {
     let mut data = vec![0u8; iov.iter().map(|p| p.len).sum()];
     let mut at = 0;
     for part in iov {
@@ -269,7 +269,12 @@ pub fn sys_pwrite64(ctx: &mut Ctx<'_>) -> SysResult {
 /// The iovec array of arguments 1 and 2, as guest buffers: EINVAL for more than UIO_MAXIOV
 /// entries or a total length past `ssize_t`.
 fn iovecs(ctx: &Ctx<'_>) -> Result<Vec<UserSlice<u8>>, Errno> {
-    let raw = ctx.read_slice(ctx.slice::<Iovec>(1, 2), UIO_MAXIOV)?;
+    iovecs_at(ctx, ctx.slice::<Iovec>(1, 2))
+}
+
+/// The iovec array `vec` as buffers (EINVAL past UIO_MAXIOV or a total past SSIZE_MAX).
+pub(super) fn iovecs_at(ctx: &Ctx<'_>, vec: UserSlice<Iovec>) -> Result<Vec<UserSlice<u8>>, Errno> {
+    let raw = ctx.read_slice(vec, UIO_MAXIOV)?;
     let mut total: usize = 0;
     let mut out = Vec::with_capacity(raw.len());
     for v in raw {
@@ -316,8 +321,15 @@ pub(super) fn readv_at(ctx: &Ctx<'_>, f: &File, off: Option<u64>, nonblock: bool
     if !f.readable() {
         return Err(Errno::EBADF);
     }
-    let iov = iovecs(ctx)?;
-    let iov = reachable(ctx, f, &iov, PROT_WRITE)?;
+    read_into(ctx, f, off, &iovecs(ctx)?, nonblock)
+}
+
+/// Read into the buffers `iov` from `off` (or the file's offset).
+pub(super) fn read_into(ctx: &Ctx<'_>, f: &File, off: Option<u64>, iov: &[UserSlice<u8>], nonblock: bool) -> SysResult {
+    if !f.readable() {
+        return Err(Errno::EBADF);
+    }
+    let iov = reachable(ctx, f, iov, PROT_WRITE)?;
     let total: usize = iov.iter().map(|p| p.len).sum();
     let data = read_file_as(f, off, total, nonblock)?;
     let mut done = 0;

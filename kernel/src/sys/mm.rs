@@ -82,6 +82,10 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
     let (hint, len, fd, off) = (ctx.arg(0), ctx.arg(1), ctx.fd(4), ctx.arg(5));
     let prot = ctx.flags_lenient::<Prot>(2).vm_bits();
     let (ty, flags) = MapFlags::decode(ctx.uint(3))?;
+    // A file mapping's descriptor is looked up first (ksys_mmap_pgoff): EBADF before EINVAL.
+    if !flags.contains(MapFlags::ANONYMOUS) {
+        ctx.p.user().files().lock().get(fd)?;
+    }
     if len == 0 {
         return Err(Errno::EINVAL);
     }

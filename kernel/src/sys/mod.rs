@@ -9,10 +9,12 @@
 //! | `proc.rs`  | exit, process ids, uname, limits, TLS, fork, exec, wait            |
 //! | `signal.rs`| actions, masks, kill, sigreturn, sigsuspend, sigtimedwait, altstack |
 //! | `time.rs`  | clocks and sleeping                                                |
+//! | `timer.rs` | POSIX timers (timer_create and kin; `kern::posix_timer`)           |
 //! | `lock.rs`  | fcntl record locks (POSIX and OFD), flock                          |
 //! | `mknod.rs` | mknod, mknodat: FIFOs, sockets, regular files                      |
 //! | `epoll.rs` | epoll instances                                                    |
 //! | `eventfiles.rs` | eventfd, signalfd, timerfd, memfd_create, inotify             |
+//! | `mqueue.rs`| POSIX message queues (mq_open and kin; `fs::mqueue`)               |
 //! | `ipc.rs`   | System V shared memory, semaphores, message queues                 |
 //! | `mlock.rs` | mlock, munlock, mlockall, munlockall, mincore                      |
 //! | `xattr.rs` | extended attributes (tmpfs keeps them; elsewhere EOPNOTSUPP)       |
@@ -23,16 +25,19 @@
 //! | `klog.rs`  | syslog(2): the kernel's message buffer for dmesg                   |
 //! | `prio.rs`  | getpriority, setpriority (nice values)                             |
 //! | `ptrace.rs`| ptrace requests, process_vm_readv/writev                           |
+//! | `aio.rs`   | Linux AIO: io_setup, io_submit, io_getevents, io_cancel, io_destroy |
 //! | `affinity.rs` | sched_setaffinity, sched_getaffinity                           |
 //! | `kcmp.rs`  | kcmp: do two processes share a file, memory, tables                |
 //! | `splice.rs`| splice, vmsplice (as copies)                                       |
 //! | `rwv.rs`   | preadv, pwritev, preadv2, pwritev2 (RWF_* flags)                   |
+//! | `prctl.rs` | prctl's timer slack, child subreaper, bounding set, securebits      |
 //! | `sched.rs` | scheduling policies and parameters (kept, not acted on)            |
 //!
 //! Each entry records how complete its support is; an unknown number returns ENOSYS and is
 //! counted, so `show syscalls` in ddb lists the gaps a program ran into.
 
 pub mod affinity;
+pub mod aio;
 pub mod cred;
 pub mod epoll;
 pub mod eventfiles;
@@ -50,8 +55,10 @@ pub mod mknod;
 pub mod mlock;
 pub mod mm;
 pub mod mount;
+pub mod mqueue;
 pub mod names;
 pub mod poll;
+pub mod prctl;
 pub mod prio;
 pub mod proc;
 pub mod ptrace;
@@ -64,6 +71,7 @@ pub mod socket_msg;
 pub mod splice;
 pub mod thread;
 pub mod time;
+pub mod timer;
 pub mod xattr;
 
 use std::sync::OnceLock;
@@ -222,7 +230,7 @@ table! {
     125 => capget, cred::sys_capget, Full;
     135 => personality, proc::sys_personality, Partial("ADDR_NO_RANDOMIZE, PER_LINUX32 and UNAME26 are honoured; other flags are kept, inherited and reported");
     126 => capset, cred::sys_capset, Partial("no file capabilities, ambient set or securebits");
-    157 => prctl, thread::sys_prctl, Partial("PR_SET/GET_NAME, PR_SET/GET_PDEATHSIG, dumpable");
+    157 => prctl, thread::sys_prctl, Partial("PR_SET/GET_NAME, PR_SET/GET_PDEATHSIG, dumpable, timer slack (kept, sleeps do not use it), child subreaper, the bounding set; no securebits, TSC, seccomp");
     137 => statfs, fsops::sys_statfs, Full;
     138 => fstatfs, fsops::sys_fstatfs, Full;
     158 => arch_prctl, proc::sys_arch_prctl, Partial("ARCH_SET_FS and ARCH_GET_FS");
@@ -266,6 +274,22 @@ table! {
     449 => futex_waitv, thread::sys_futex_waitv, Full;
     217 => getdents64, fsinfo::sys_getdents64, Full;
     218 => set_tid_address, proc::sys_set_tid_address, Full;
+    206 => io_setup, aio::sys_io_setup, Full;
+    207 => io_destroy, aio::sys_io_destroy, Full;
+    208 => io_getevents, aio::sys_io_getevents, Full;
+    209 => io_submit, aio::sys_io_submit, Partial("requests run at submission; no IOCB_CMD_POLL");
+    210 => io_cancel, aio::sys_io_cancel, Full;
+    240 => mq_open, mqueue::sys_mq_open, Full;
+    241 => mq_unlink, mqueue::sys_mq_unlink, Full;
+    242 => mq_timedsend, mqueue::sys_mq_timedsend, Full;
+    243 => mq_timedreceive, mqueue::sys_mq_timedreceive, Full;
+    244 => mq_notify, mqueue::sys_mq_notify, Partial("SIGEV_NONE and SIGEV_SIGNAL; SIGEV_THREAD needs a netlink socket (none in vk)");
+    245 => mq_getsetattr, mqueue::sys_mq_getsetattr, Full;
+    222 => timer_create, timer::sys_timer_create, Partial("CPU-clock timers expire at a return from the guest (10 ms slices); timers on another process's CPU clock are refused");
+    223 => timer_settime, timer::sys_timer_settime, Full;
+    224 => timer_gettime, timer::sys_timer_gettime, Full;
+    225 => timer_getoverrun, timer::sys_timer_getoverrun, Full;
+    226 => timer_delete, timer::sys_timer_delete, Full;
     228 => clock_gettime, time::sys_clock_gettime, Full;
     229 => clock_getres, time::sys_clock_getres, Full;
     230 => clock_nanosleep, time::sys_clock_nanosleep, Full;

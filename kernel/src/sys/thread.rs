@@ -126,8 +126,6 @@ const PR_GET_DUMPABLE: i32 = c_int(pr::PR_GET_DUMPABLE);
 const PR_SET_DUMPABLE: i32 = c_int(pr::PR_SET_DUMPABLE);
 const PR_SET_NAME: i32 = c_int(pr::PR_SET_NAME);
 const PR_GET_NAME: i32 = c_int(pr::PR_GET_NAME);
-const PR_CAPBSET_READ: i32 = c_int(pr::PR_CAPBSET_READ);
-const PR_CAPBSET_DROP: i32 = c_int(pr::PR_CAPBSET_DROP);
 /// PR_SET_DUMPABLE's values: SUID_DUMP_DISABLE and SUID_DUMP_USER (EINVAL otherwise).
 const SUID_DUMP_USER: u64 = 1;
 
@@ -164,8 +162,6 @@ pub fn sys_prctl(ctx: &mut Ctx<'_>) -> SysResult {
             ctx.write(ctx.ptr::<i32>(1), &ctx.td.user().pdeathsig.load(Ordering::Relaxed))?;
             Ok(0)
         }
-        PR_CAPBSET_READ => super::cred::capbset_read(ctx, ctx.arg(1)),
-        PR_CAPBSET_DROP => super::cred::capbset_drop(ctx, ctx.arg(1)),
         PR_GET_DUMPABLE => Ok(1),
         PR_SET_DUMPABLE => {
             if ctx.arg(1) > SUID_DUMP_USER {
@@ -173,7 +169,7 @@ pub fn sys_prctl(ctx: &mut Ctx<'_>) -> SysResult {
             }
             Ok(0)
         }
-        _ => Err(Errno::EINVAL),
+        o => crate::sys::prctl::prctl(ctx, o),
     }
 }
 

@@ -20,6 +20,10 @@ const CLOCK_MONOTONIC_RAW: i32 = c_int(linux::CLOCK_MONOTONIC_RAW);
 const CLOCK_REALTIME_COARSE: i32 = c_int(linux::CLOCK_REALTIME_COARSE);
 const CLOCK_MONOTONIC_COARSE: i32 = c_int(linux::CLOCK_MONOTONIC_COARSE);
 const CLOCK_BOOTTIME: i32 = c_int(linux::CLOCK_BOOTTIME);
+const CLOCK_REALTIME_ALARM: i32 = c_int(linux::CLOCK_REALTIME_ALARM);
+const CLOCK_BOOTTIME_ALARM: i32 = c_int(linux::CLOCK_BOOTTIME_ALARM);
+/// International atomic time: vk keeps no TAI offset (0, as Linux until NTP sets one).
+const CLOCK_TAI: i32 = c_int(linux::CLOCK_TAI);
 /// clock_nanosleep(2)'s one flag; Linux ignores the other bits.
 const TIMER_ABSTIME: i32 = c_int(linux::TIMER_ABSTIME);
 
@@ -29,8 +33,8 @@ const NS_PER_US: u64 = 1000;
 /// A clock's value in ns.
 fn clock_ns(ctx: &Ctx<'_>, clk: i32) -> Result<u64, Errno> {
     Ok(match clk {
-        CLOCK_REALTIME | CLOCK_REALTIME_COARSE => platform::time::realtime_ns(),
-        CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME => {
+        CLOCK_REALTIME | CLOCK_REALTIME_COARSE | CLOCK_REALTIME_ALARM | CLOCK_TAI => platform::time::realtime_ns(),
+        CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME | CLOCK_BOOTTIME_ALARM => {
             platform::time::host_monotonic_ns()
         }
         CLOCK_THREAD_CPUTIME_ID => cputime::thread_times(ctx.td).total(),
@@ -116,7 +120,9 @@ fn sleep_ns(ctx: &Ctx<'_>, ns: u64) -> Result<(), u64> {
             return Ok(());
         }
         let opts = SleepOpts { interruptible: true, timeout: Some(Duration::from_nanos(deadline - now)) };
-        if tsleep(chan, "nanslp", opts) == WakeReason::Interrupted {
+        // A signal the thread blocks wakes it too (it may be what sigtimedwait waits for
+        // elsewhere); only one it would take now ends the sleep.
+        if tsleep(chan, "nanslp", opts) == WakeReason::Interrupted && crate::kern::signal::pending(ctx.td) {
             return Err(deadline.saturating_sub(platform::time::uptime_ns()));
         }
     }

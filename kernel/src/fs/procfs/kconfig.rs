@@ -16,11 +16,12 @@ const PROVIDED: &[&str] = &[
     "CONFIG_BINFMT_SCRIPT", "CONFIG_COREDUMP", "CONFIG_ELF_CORE", "CONFIG_NET", "CONFIG_UNIX",
     "CONFIG_INET", "CONFIG_IPV6", "CONFIG_RSEQ", "CONFIG_SECURITY_YAMA", "CONFIG_IKCONFIG",
     "CONFIG_IKCONFIG_PROC", "CONFIG_ADVISE_SYSCALLS", "CONFIG_CROSS_MEMORY_ATTACH", "CONFIG_BLK_DEV_LOOP",
+    "CONFIG_AIO", "CONFIG_POSIX_TIMERS", "CONFIG_POSIX_MQUEUE",
 ];
 
 /// Options programs look for that vk does not provide.
 const NOT_SET: &[&str] = &[
-    "CONFIG_AIO", "CONFIG_IO_URING", "CONFIG_POSIX_MQUEUE", "CONFIG_FANOTIFY", "CONFIG_DNOTIFY",
+    "CONFIG_IO_URING", "CONFIG_FANOTIFY", "CONFIG_DNOTIFY",
     "CONFIG_USER_NS", "CONFIG_PID_NS", "CONFIG_NET_NS", "CONFIG_TIME_NS", "CONFIG_UTS_NS",
     "CONFIG_IPC_NS", "CONFIG_CHECKPOINT_RESTORE", "CONFIG_USERFAULTFD", "CONFIG_SECCOMP",
     "CONFIG_SECCOMP_FILTER", "CONFIG_BSD_PROCESS_ACCT", "CONFIG_SWAP",
@@ -63,7 +64,7 @@ mod tests {
         let mut out = String::new();
         flate2::read::GzDecoder::new(config_gz()).read_to_string(&mut out).unwrap();
         assert_eq!(out, text());
-        assert!(out.contains("CONFIG_EVENTFD=y\n") && out.contains("# CONFIG_AIO is not set\n"));
+        assert!(out.contains("CONFIG_EVENTFD=y\n") && out.contains("# CONFIG_IO_URING is not set\n"));
         assert!(PROVIDED.iter().all(|p| !NOT_SET.contains(p)));
     }
 }
