@@ -178,6 +178,11 @@ impl Vnode for CharDev {
         false
     }
 
+    /// Linux's memory devices (null, zero, full) have no poll: epoll refuses them (EPERM).
+    fn pollable(&self) -> bool {
+        !matches!(self.kind, Kind::Null | Kind::Zero | Kind::Full)
+    }
+
     fn is_tty(&self) -> bool {
         matches!(self.kind, Kind::Console | Kind::Tty | Kind::Ptmx)
     }

@@ -32,6 +32,16 @@ pub(super) fn file(ctx: &Ctx<'_>, fd: i32) -> Result<Arc<File>, Errno> {
     ctx.p.user().files().lock().get(fd)
 }
 
+/// The open file `fd` names for a call that acts on the file itself (Linux's `fdget`): an
+/// O_PATH descriptor names none (EBADF).
+pub(super) fn file_not_path(ctx: &Ctx<'_>, fd: i32) -> Result<Arc<File>, Errno> {
+    let f = file(ctx, fd)?;
+    if f.flags() & O_PATH != 0 {
+        return Err(Errno::EBADF);
+    }
+    Ok(f)
+}
+
 /// Where a path given with a directory descriptor starts.
 pub fn start_dir(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<NamePath, Errno> {
     if path.first() == Some(&b'/') {
@@ -141,6 +151,7 @@ pub(super) fn write_file_as(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u
         None if seekable => *f.offset.lock(),
         None => 0,
     };
+    let data = fsize_limit(ctx, v.vtype(), start, data)?;
     let n = v.write_nb(start, data, how.nonblock)?;
     if off.is_none() && seekable {
         *f.offset.lock() = start + n as u64;
@@ -150,6 +161,41 @@ pub(super) fn write_file_as(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u
     }
     Ok(n)
 }
+
+/// RLIMIT_FSIZE: a regular file does not grow past it. A write that starts at or past the
+/// limit raises SIGXFSZ and is EFBIG; one that crosses it is cut short (Linux's
+/// generic_write_check_limits).
+pub(super) fn fsize_limit<'d>(ctx: &Ctx<'_>, vt: VType, start: u64, data: &'d [u8]) -> Result<&'d [u8], Errno> {
+    if vt != VType::Reg || data.is_empty() {
+        return Ok(data);
+    }
+    let limit = ctx.p.user().rlimits.lock()[RLIMIT_FSIZE].0;
+    if start >= limit {
+        xfsz(ctx);
+        return Err(Errno::EFBIG);
+    }
+    let room = usize::try_from(limit - start).unwrap_or(usize::MAX);
+    Ok(&data[..data.len().min(room)])
+}
+
+/// truncate(2) to `len` bytes past RLIMIT_FSIZE, growing the file: SIGXFSZ and EFBIG
+/// (Linux's inode_newsize_ok).
+pub(super) fn fsize_truncate(ctx: &Ctx<'_>, v: &crate::fs::vfs::VnodeRef, len: u64) -> Result<(), Errno> {
+    let limit = ctx.p.user().rlimits.lock()[RLIMIT_FSIZE].0;
+    if len > limit && v.vtype() == VType::Reg && len > v.attr()?.size {
+        xfsz(ctx);
+        return Err(Errno::EFBIG);
+    }
+    Ok(())
+}
+
+fn xfsz(ctx: &Ctx<'_>) {
+    use crate::kern::signal::{SI_KERNEL, SIGXFSZ, SigInfo, send_to_thread};
+    send_to_thread(ctx.td, SigInfo::kernel(SIGXFSZ, SI_KERNEL));
+}
+
+/// RLIMIT_FSIZE's index.
+const RLIMIT_FSIZE: usize = 1;
 
 /// The part of the guest buffers `iov` a transfer can use, in order. Linux copies as it goes
 /// and stops at the first byte it cannot reach, so a regular file's read or write moves what
@@ -639,7 +685,7 @@ const SIOCOUTQ: u32 = 0x5411;
 
 pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
     let fd = ctx.fd(0);
-    let f = file(ctx, fd)?;
+    let f = file_not_path(ctx, fd)?;
     // Requests every descriptor takes (ioctl_list(2)).
     match ctx.uint(1) {
         FIOCLEX | FIONCLEX => {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::abi::fs::{Fsid, Statfs};
 use crate::fs::file::{self, File, O_CLOEXEC, O_CREAT, O_EXCL, O_TRUNC};
+use crate::fs::mount;
 use crate::fs::namei::{self, NamePath};
 use crate::abi;
 use crate::fs::vfs::VType;
@@ -458,6 +459,7 @@ pub fn sys_utime(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn sys_truncate(ctx: &mut Ctx<'_>) -> SysResult {
     let len = ctx.offset(1)?;
     let t = target(ctx, AT_FDCWD, 0, AttrFlags::empty())?;
+    crate::sys::fs::fsize_truncate(ctx, t.target().vnode, len)?;
     vnops::truncate(&cred(ctx), t.target(), len, true)?;
     Ok(0)
 }
@@ -468,6 +470,7 @@ pub fn sys_ftruncate(ctx: &mut Ctx<'_>) -> SysResult {
     if !f.writable() {
         return Err(Errno::EINVAL);
     }
+    crate::sys::fs::fsize_truncate(ctx, &f.vnode, len)?;
     vnops::truncate(&cred(ctx), f.as_ref().into(), len, false)?;
     Ok(0)
 }
@@ -510,6 +513,48 @@ pub fn sys_statfs(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn sys_fstatfs(ctx: &mut Ctx<'_>) -> SysResult {
     let t = fd_named(ctx, ctx.fd(0))?;
     statfs_out(ctx, t.target(), ctx.ptr(1))
+}
+
+/// ustat(2) of the mounted file system whose device number (old 32-bit encoding, as
+/// `st_dev` shows it) is `dev`: its free blocks and inodes; EINVAL when none is mounted.
+pub fn sys_ustat(ctx: &mut Ctx<'_>) -> SysResult {
+    let dev = u64::from(ctx.uint(0));
+    let m = mount::mounts()
+        .into_iter()
+        .find(|m| m.root.attr().is_ok_and(|a| a.dev == dev))
+        .ok_or(Errno::EINVAL)?;
+    let s = m.fs.statfs()?;
+    let out = abi::fs::Ustat {
+        f_tfree: i32::try_from(s.bfree).unwrap_or(i32::MAX),
+        f_tinode: s.ffree,
+        ..Default::default()
+    };
+    ctx.write(ctx.ptr(1), &out)?;
+    Ok(0)
+}
+
+/// sync_file_range(fd, offset, nbytes, flags): the flags known (EINVAL), the range not
+/// negative (EINVAL), a file with data to write back (ESPIPE otherwise). With
+/// SYNC_FILE_RANGE_WRITE or _WAIT_AFTER the file is written back as fsync does (the whole
+/// file: vk keeps no per-range dirty state).
+pub fn sys_sync_file_range(ctx: &mut Ctx<'_>) -> SysResult {
+    const WAIT_BEFORE: u32 = 1;
+    const WRITE: u32 = 2;
+    const WAIT_AFTER: u32 = 4;
+    let f = crate::sys::fs::file_not_path(ctx, ctx.fd(0))?;
+    let off = i64::from_ne_bytes(ctx.arg(1).to_ne_bytes());
+    let len = i64::from_ne_bytes(ctx.arg(2).to_ne_bytes());
+    let flags = ctx.uint(3);
+    if flags & !(WAIT_BEFORE | WRITE | WAIT_AFTER) != 0 || off < 0 || len < 0 || off.checked_add(len).is_none() {
+        return Err(Errno::EINVAL);
+    }
+    if !matches!(f.vnode.vtype(), VType::Reg | VType::Dir | VType::Lnk | VType::Blk) {
+        return Err(Errno::ESPIPE);
+    }
+    if flags & (WRITE | WAIT_AFTER) != 0 {
+        vnops::fsync(f.vnode.as_ref())?;
+    }
+    Ok(0)
 }
 
 /// fsync(2), fdatasync(2), syncfs(2): write back the file system the descriptor is on (an

@@ -25,7 +25,7 @@
 //! | `ptrace.rs`| ptrace requests, process_vm_readv/writev                           |
 //! | `affinity.rs` | sched_setaffinity, sched_getaffinity                           |
 //! | `kcmp.rs`  | kcmp: do two processes share a file, memory, tables                |
-//! | `splice.rs`| splice, vmsplice (as copies)                                       |
+//! | `splice.rs`| splice, vmsplice, tee (as copies)                                  |
 //! | `rwv.rs`   | preadv, pwritev, preadv2, pwritev2 (RWF_* flags)                   |
 //! | `sched.rs` | scheduling policies and parameters (kept, not acted on)            |
 //!
@@ -262,6 +262,7 @@ table! {
     187 => readahead, fadvise::sys_readahead, Full;
     275 => splice, splice::sys_splice, Partial("a copy through the kernel, not page moves");
     278 => vmsplice, splice::sys_vmsplice, Partial("a copy (as writev/readv), not page gifts");
+    276 => tee, splice::sys_tee, Partial("a copy of the pipe's bytes, not shared pages");
     202 => futex, thread::sys_futex, Full;
     449 => futex_waitv, thread::sys_futex_waitv, Full;
     217 => getdents64, fsinfo::sys_getdents64, Full;
@@ -296,6 +297,8 @@ table! {
     234 => tgkill, signal::sys_tgkill, Full;
     247 => waitid, proc::sys_waitid, Full;
     306 => syncfs, fsops::sys_syncfs, Full;
+    136 => ustat, fsops::sys_ustat, Full;
+    277 => sync_file_range, fsops::sys_sync_file_range, Partial("writes back the whole file, as fsync");
     316 => renameat2, fsops::sys_renameat2, Full;
     318 => getrandom, proc::sys_getrandom, Full;
     334 => rseq, thread::sys_rseq, Full;
