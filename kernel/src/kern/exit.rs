@@ -104,6 +104,8 @@ fn proc_exit(p: &UProc, status: i32) {
         pp.user().children.lock().retain(|c| c.pid != p.pid);
     }
     p.set_state(crate::kern::proc::ProcState::Zombie);
+    // Process descriptors (fs/pidfd.rs) poll readable from here.
+    crate::fs::vfs::poll_wakeup();
     // Children go to init.
     let children = std::mem::take(&mut *u.children.lock());
     let child_pgrps: Vec<i32> = children.iter().map(|c| c.rec.pgid.load(Ordering::Relaxed)).collect();

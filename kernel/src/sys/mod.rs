@@ -26,6 +26,7 @@
 //! | `affinity.rs` | sched_setaffinity, sched_getaffinity                           |
 //! | `kcmp.rs`  | kcmp: do two processes share a file, memory, tables                |
 //! | `splice.rs`| splice, vmsplice, tee (as copies)                                  |
+//! | `pidfd.rs` | pidfd_open, pidfd_send_signal, pidfd_getfd                         |
 //! | `rwv.rs`   | preadv, pwritev, preadv2, pwritev2 (RWF_* flags)                   |
 //! | `sched.rs` | scheduling policies and parameters (kept, not acted on)            |
 //!
@@ -51,6 +52,7 @@ pub mod mlock;
 pub mod mm;
 pub mod mount;
 pub mod names;
+pub mod pidfd;
 pub mod poll;
 pub mod prio;
 pub mod proc;
@@ -368,6 +370,9 @@ table! {
     328 => pwritev2, rwv::sys_pwritev2, Full;
     310 => process_vm_readv, ptrace::sys_process_vm_readv, Full;
     311 => process_vm_writev, ptrace::sys_process_vm_writev, Full;
+    434 => pidfd_open, pidfd::sys_pidfd_open, Full;
+    424 => pidfd_send_signal, pidfd::sys_pidfd_send_signal, Full;
+    438 => pidfd_getfd, pidfd::sys_pidfd_getfd, Full;
 }
 
 /// Highest system call number counted.

@@ -124,6 +124,15 @@ impl ProcNode {
     }
 }
 
+/// The pid a `/proc/PID` directory's vnode names (pidfd_send_signal(2) takes one as a
+/// process descriptor); None for any other vnode.
+pub fn dir_pid(v: &VnodeRef) -> Option<i32> {
+    match v.as_any()?.downcast_ref::<ProcNode>()?.n {
+        Node::PidDir(pid) => Some(pid),
+        _ => None,
+    }
+}
+
 /// A guest process by pid (zombies included).
 fn guest(pid: i32) -> Option<UProc> {
     proc::find_user(pid)
@@ -266,6 +275,10 @@ impl Node {
 }
 
 impl Vnode for ProcNode {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn attr(&self) -> Result<Attr, Errno> {
         let n = self.n;
         let ino = n.ino();
