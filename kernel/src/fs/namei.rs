@@ -5,6 +5,11 @@
 //! A [`NamePath`] is the chain of (name, vnode, mount) from the root to a file, so `..` is
 //! always known, a working directory can print itself (getcwd), and the mount a file was
 //! reached through — whose flags apply to it — is at hand (Linux's `struct path`).
+//!
+//! chroot(2): a path also knows the root it was looked up under — its `floor`, the number of
+//! leading components that make that root. `..` does not climb above it, an absolute path
+//! (or symbolic link) starts again there, and the path prints relative to it. Paths from a
+//! process's root (and its working directory, when that is under it) carry the floor.
 
 use std::sync::Arc;
 
@@ -34,13 +39,39 @@ struct Comp {
 #[derive(Debug, Clone)]
 pub struct NamePath {
     comps: Vec<Comp>,
+    /// Components that make the root this path was looked up under (at least 1).
+    floor: usize,
 }
 
 impl NamePath {
     /// The root directory.
     pub fn root() -> NamePath {
         let mnt = mount::root_mount();
-        NamePath { comps: vec![Comp { name: Vec::new(), vnode: Arc::clone(&mnt.root), mnt }] }
+        NamePath { comps: vec![Comp { name: Vec::new(), vnode: Arc::clone(&mnt.root), mnt }], floor: 1 }
+    }
+
+    /// This directory as a root (chroot(2)): `..` stops here, `/` starts here.
+    pub fn as_root(&self) -> NamePath {
+        NamePath { comps: self.comps.clone(), floor: self.comps.len() }
+    }
+
+    /// The root this path was looked up under.
+    pub fn its_root(&self) -> NamePath {
+        NamePath { comps: self.comps[..self.floor].to_vec(), floor: self.floor }
+    }
+
+    /// Put this path under `root` if it lies beneath it (a working directory when the
+    /// process's root changes); a path elsewhere keeps its own root.
+    pub fn rebase(&mut self, root: &NamePath) {
+        let n = root.comps.len();
+        if n <= self.comps.len() && self.comps[..n].iter().zip(&root.comps).all(|(a, b)| a.vnode.id() == b.vnode.id()) {
+            self.floor = n;
+        }
+    }
+
+    /// Whether it is its own root.
+    fn at_floor(&self) -> bool {
+        self.comps.len() <= self.floor
     }
 
     fn last(&self) -> &Comp {
@@ -58,22 +89,28 @@ impl NamePath {
 
     /// The directory the last name is in (None for the root).
     pub fn parent(&self) -> Option<&VnodeRef> {
+        if self.at_floor() {
+            return None;
+        }
         self.comps.len().checked_sub(2).map(|i| &self.comps[i].vnode)
     }
 
     /// The last name (empty for the root).
     pub fn name(&self) -> &[u8] {
+        if self.at_floor() {
+            return &[];
+        }
         &self.last().name
     }
 
     /// The path as the guest sees it (getcwd, readlink of /proc/PID/fd/N): "/usr/bin", in
     /// the names' own bytes.
     pub fn to_path_bytes(&self) -> Vec<u8> {
-        if self.comps.len() == 1 {
+        if self.at_floor() {
             return b"/".to_vec();
         }
         let mut out = Vec::new();
-        for c in &self.comps[1..] {
+        for c in &self.comps[self.floor..] {
             out.push(b'/');
             out.extend_from_slice(&c.name);
         }
@@ -100,7 +137,7 @@ impl NamePath {
     }
 
     fn pop(&mut self) {
-        if self.comps.len() > 1 {
+        if self.comps.len() > self.floor {
             self.comps.pop();
         }
     }
@@ -127,7 +164,7 @@ fn walk(cred: &Cred, mut cur: NamePath, path: &[u8], follow: bool, links: &mut u
         return Err(Errno::ENAMETOOLONG);
     }
     if path[0] == b'/' {
-        cur = NamePath::root();
+        cur = cur.its_root();
     }
     let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
     let trailing_slash = path.last() == Some(&b'/');

@@ -88,8 +88,11 @@ fn proc_exit(p: &UProc, status: i32) {
     // System V semaphore adjustments (SEM_UNDO).
     crate::kern::sysv::sem::exit(p.pid);
     // The working directory (Linux's exit_fs): a zombie must not keep a file system busy.
-    let cwd = std::mem::replace(&mut u.fs.lock().cwd, crate::fs::namei::NamePath::root());
-    drop(cwd);
+    let (cwd, root) = {
+        let mut fs = u.fs.lock();
+        (std::mem::replace(&mut fs.cwd, crate::fs::namei::NamePath::root()), std::mem::replace(&mut fs.root, crate::fs::namei::NamePath::root()))
+    };
+    drop((cwd, root));
     // Nor its program (Linux's exit_mm drops the exe file; a zombie's exe link is ENOENT).
     let exe = u.exe.lock().take();
     drop(exe);

@@ -45,7 +45,7 @@ pub(super) fn file_not_path(ctx: &Ctx<'_>, fd: i32) -> Result<Arc<File>, Errno> 
 /// Where a path given with a directory descriptor starts.
 pub fn start_dir(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<NamePath, Errno> {
     if path.first() == Some(&b'/') {
-        return Ok(NamePath::root());
+        return Ok(ctx.p.user().fs.lock().root.clone());
     }
     if dirfd == AT_FDCWD {
         return Ok(ctx.p.user().fs.lock().cwd.clone());

@@ -180,6 +180,29 @@ pub fn sys_chdir(ctx: &mut Ctx<'_>) -> SysResult {
     set_cwd(ctx, np)
 }
 
+/// chroot(2): the directory `path` becomes the caller's root — absolute paths start there
+/// and `..` stops there. ENOTDIR, ENOENT, ELOOP, ENAMETOOLONG from the lookup; EACCES
+/// without search permission on it; EPERM without CAP_SYS_CHROOT. A working directory
+/// under the new root is under it from now; one elsewhere stays where it is (as Linux).
+pub fn sys_chroot(ctx: &mut Ctx<'_>) -> SysResult {
+    let path = ctx.path(0)?;
+    let np = lookup_at(ctx, AT_FDCWD, &path, true)?;
+    let a = np.vnode().attr()?;
+    if a.vtype() != VType::Dir {
+        return Err(Errno::ENOTDIR);
+    }
+    let c = cred(ctx);
+    perm::permission(&c, &a, perm::MAY_EXEC)?;
+    if !c.capable(crate::kern::cred::CAP_SYS_CHROOT) {
+        return Err(Errno::EPERM);
+    }
+    let root = np.as_root();
+    let mut fs = ctx.p.user().fs.lock();
+    fs.cwd.rebase(&root);
+    fs.root = root;
+    Ok(0)
+}
+
 pub fn sys_fchdir(ctx: &mut Ctx<'_>) -> SysResult {
     let f = ctx.file(0)?;
     set_cwd(ctx, f.path.clone().ok_or(Errno::ENOTDIR)?)

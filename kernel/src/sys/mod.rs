@@ -174,6 +174,7 @@ table! {
     77 => ftruncate, fsops::sys_ftruncate, Full;
     79 => getcwd, fsinfo::sys_getcwd, Full;
     80 => chdir, fsinfo::sys_chdir, Full;
+    161 => chroot, fsinfo::sys_chroot, Full;
     81 => fchdir, fsinfo::sys_fchdir, Full;
     82 => rename, fsops::sys_rename, Full;
     83 => mkdir, fsops::sys_mkdir, Full;
