@@ -143,6 +143,49 @@ impl NamePath {
     }
 }
 
+/// openat2(2)'s RESOLVE_* restrictions on a lookup, and where it started.
+#[derive(Debug, Clone, Default)]
+pub struct Resolve {
+    /// RESOLVE_NO_XDEV: every component on `origin`'s mount (EXDEV).
+    pub no_xdev: bool,
+    /// RESOLVE_NO_MAGICLINKS: no /proc magic link (ELOOP).
+    pub no_magiclinks: bool,
+    /// RESOLVE_NO_SYMLINKS: no symbolic link at all (ELOOP).
+    pub no_symlinks: bool,
+    /// RESOLVE_BENEATH: nothing above the starting directory — no absolute path or link,
+    /// no `..` past it, no magic link (EXDEV).
+    pub beneath: bool,
+    /// RESOLVE_IN_ROOT: the starting directory as the root (the caller starts there with
+    /// [`NamePath::as_root`]); magic links are EXDEV.
+    pub in_root: bool,
+    /// The mount of the starting directory (RESOLVE_NO_XDEV).
+    pub origin: Option<MountRef>,
+    /// Components of the starting directory (RESOLVE_BENEATH).
+    pub base: usize,
+}
+
+impl Resolve {
+    /// The restrictions `how` (RESOLVE_* bits) from the directory `start`.
+    pub fn new(how: u64, start: &NamePath) -> Resolve {
+        Resolve {
+            no_xdev: how & 1 != 0,
+            no_magiclinks: how & 2 != 0,
+            no_symlinks: how & 4 != 0,
+            beneath: how & 8 != 0,
+            in_root: how & 0x10 != 0,
+            origin: Some(Arc::clone(start.mount())),
+            base: start.comps.len(),
+        }
+    }
+
+    fn check_mount(&self, np: &NamePath) -> Result<(), Errno> {
+        match &self.origin {
+            Some(m) if self.no_xdev && !Arc::ptr_eq(m, np.mount()) => Err(Errno::EXDEV),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Resolve `path` from `start` for the kernel itself (no permission checks).
 pub fn namei(start: &NamePath, path: &[u8], follow: bool) -> Result<NamePath, Errno> {
     lookup(&Cred::root(), start, path, follow)
@@ -152,11 +195,16 @@ pub fn namei(start: &NamePath, path: &[u8], follow: bool) -> Result<NamePath, Er
 /// `cred`, who needs search permission on every directory it passes (EACCES).
 /// `follow`: follow a symbolic link in the last component.
 pub fn lookup(cred: &Cred, start: &NamePath, path: &[u8], follow: bool) -> Result<NamePath, Errno> {
-    let mut links = 0;
-    walk(cred, start.clone(), path, follow, &mut links)
+    lookup_how(cred, start, path, follow, &Resolve::default())
 }
 
-fn walk(cred: &Cred, mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result<NamePath, Errno> {
+/// [`lookup`] under openat2(2)'s restrictions.
+pub fn lookup_how(cred: &Cred, start: &NamePath, path: &[u8], follow: bool, how: &Resolve) -> Result<NamePath, Errno> {
+    let mut links = 0;
+    walk(cred, start.clone(), path, follow, &mut links, how)
+}
+
+fn walk(cred: &Cred, mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32, how: &Resolve) -> Result<NamePath, Errno> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
@@ -164,7 +212,11 @@ fn walk(cred: &Cred, mut cur: NamePath, path: &[u8], follow: bool, links: &mut u
         return Err(Errno::ENAMETOOLONG);
     }
     if path[0] == b'/' {
+        if how.beneath {
+            return Err(Errno::EXDEV);
+        }
         cur = cur.its_root();
+        how.check_mount(&cur)?;
     }
     let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
     let trailing_slash = path.last() == Some(&b'/');
@@ -180,7 +232,11 @@ fn walk(cred: &Cred, mut cur: NamePath, path: &[u8], follow: bool, links: &mut u
             continue;
         }
         if *c == b".." {
+            if how.beneath && cur.comps.len() <= how.base {
+                return Err(Errno::EXDEV);
+            }
             cur.pop();
+            how.check_mount(&cur)?;
             continue;
         }
         if c.len() > NAME_MAX {
@@ -199,15 +255,26 @@ fn walk(cred: &Cred, mut cur: NamePath, path: &[u8], follow: bool, links: &mut u
             if *links > MAXSYMLINKS {
                 return Err(Errno::ELOOP);
             }
+            if how.no_symlinks {
+                return Err(Errno::ELOOP);
+            }
             if let Some(to) = v.magic_link() {
+                if how.no_magiclinks {
+                    return Err(Errno::ELOOP);
+                }
+                if how.beneath || how.in_root {
+                    return Err(Errno::EXDEV);
+                }
                 cur = to?;
+                how.check_mount(&cur)?;
                 continue;
             }
             let target = v.readlink()?;
-            cur = walk(cred, cur, &target, true, links)?;
+            cur = walk(cred, cur, &target, true, links, how)?;
             continue;
         }
         cur.push(name, v, mnt);
+        how.check_mount(&cur)?;
     }
     if trailing_slash && cur.vnode().vtype() != VType::Dir {
         return Err(Errno::ENOTDIR);

@@ -436,28 +436,61 @@ pub fn sys_close_range(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(0)
 }
 
+/// Where an openat2(2) lookup of `path` from `dirfd` starts, and its restrictions (RESOLVE_*
+/// bits `how`): RESOLVE_IN_ROOT makes the directory the root; RESOLVE_BENEATH refuses an
+/// absolute path (EXDEV).
+pub(super) fn start_how(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], how: u64) -> Result<(NamePath, namei::Resolve), Errno> {
+    let dir = if dirfd == AT_FDCWD {
+        ctx.p.user().fs.lock().cwd.clone()
+    } else {
+        let p = file(ctx, dirfd)?.path.clone().ok_or(Errno::ENOTDIR)?;
+        if p.vnode().vtype() != VType::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        p
+    };
+    let res = namei::Resolve::new(how, &dir);
+    if res.in_root {
+        return Ok((dir.as_root(), res));
+    }
+    if path.first() == Some(&b'/') {
+        if res.beneath {
+            return Err(Errno::EXDEV);
+        }
+        return Ok((ctx.p.user().fs.lock().root.clone(), res));
+    }
+    Ok((dir, res))
+}
+
 pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
-    let dirfd = ctx.fd(0);
     let path = ctx.path(1)?;
-    let flags = ctx.uint(2);
+    open_how(ctx, ctx.fd(0), &path, ctx.uint(2), ctx.uint(3), None)
+}
+
+/// openat(2), and openat2(2) with its RESOLVE_* bits `how`.
+pub(super) fn open_how(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32, mode: u32, how: Option<u64>) -> SysResult {
     let follow = flags & O_NOFOLLOW == 0;
     let (np, created) = if flags & file::O_TMPFILE_BIT != 0 {
         // O_TMPFILE is __O_TMPFILE with O_DIRECTORY, without O_CREAT, opened for writing.
         if flags & (file::O_TMPFILE_BIT | O_DIRECTORY | O_CREAT) != file::O_TMPFILE_BIT | O_DIRECTORY || flags & O_ACCMODE == O_RDONLY {
             return Err(Errno::EINVAL);
         }
-        (crate::sys::fsops::open_tmpfile(ctx, dirfd, &path, ctx.uint(3), flags)?, true)
+        (crate::sys::fsops::open_tmpfile(ctx, dirfd, path, mode, flags)?, true)
     } else if flags & O_CREAT != 0 {
         if flags & O_DIRECTORY != 0 {
             return Err(Errno::EINVAL);
         }
-        crate::sys::fsops::open_create(ctx, dirfd, &path, flags, ctx.uint(3))?
+        crate::sys::fsops::open_create(ctx, dirfd, path, flags, mode, how)?
+    } else if let Some(how) = how {
+        let (start, res) = start_how(ctx, dirfd, path, how)?;
+        (namei::lookup_how(&cred(ctx), &start, path, follow, &res)?, false)
     } else {
-        (lookup_at(ctx, dirfd, &path, follow)?, false)
+        (lookup_at(ctx, dirfd, path, follow)?, false)
     };
     let v = np.vnode().clone();
     let vt = v.vtype();
-    if vt == VType::Lnk && !follow {
+    // O_NOFOLLOW on a symbolic link: ELOOP, unless O_PATH asks for the link itself.
+    if vt == VType::Lnk && !follow && flags & O_PATH == 0 {
         return Err(Errno::ELOOP);
     }
     if flags & O_DIRECTORY != 0 && vt != VType::Dir && flags & file::O_TMPFILE_BIT == 0 {

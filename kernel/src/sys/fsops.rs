@@ -21,6 +21,12 @@ use crate::sys::fsflags::{AttrFlags, LinkFlags, RenameFlags, UnlinkFlags};
 
 /// The directory holding the last component of `path`, and that component's name.
 pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath, Vec<u8>), Errno> {
+    lookup_parent_how(ctx, dirfd, path, None).map(|(p, n, _)| (p, n))
+}
+
+/// [`lookup_parent`] under openat2(2)'s RESOLVE_* bits `how`; also the restrictions the last
+/// name's lookup is under.
+pub fn lookup_parent_how(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], how: Option<u64>) -> Result<(NamePath, Vec<u8>, namei::Resolve), Errno> {
     let trimmed = {
         let mut end = path.len();
         while end > 1 && path[end - 1] == b'/' {
@@ -36,9 +42,12 @@ pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath
     if last.is_empty() {
         return Err(Errno::EBUSY);
     }
-    let start = start_dir(ctx, dirfd, path)?;
+    let (start, how) = match how {
+        Some(how) => crate::sys::fs::start_how(ctx, dirfd, path, how)?,
+        None => (start_dir(ctx, dirfd, path)?, namei::Resolve::default()),
+    };
     let cred = cred(ctx);
-    let parent = namei::lookup(&cred, &start, dir, true)?;
+    let parent = namei::lookup_how(&cred, &start, dir, true, &how)?;
     if parent.vnode().vtype() != VType::Dir {
         return Err(Errno::ENOTDIR);
     }
@@ -48,7 +57,7 @@ pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath
     if name.len() > crate::fs::vfs::NAME_MAX {
         return Err(Errno::ENAMETOOLONG);
     }
-    Ok((parent, name))
+    Ok((parent, name, how))
 }
 
 pub(super) fn umask(ctx: &Ctx<'_>) -> u32 {
@@ -57,10 +66,10 @@ pub(super) fn umask(ctx: &Ctx<'_>) -> u32 {
 
 /// openat(2) with O_CREAT: find or make the file. Returns the path of the file and whether
 /// this call created it (then the open needs no permission check).
-pub fn open_create(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> Result<(NamePath, bool), Errno> {
-    let (parent, name) = lookup_parent(ctx, dirfd, path)?;
+pub fn open_create(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32, mode: u32, how: Option<u64>) -> Result<(NamePath, bool), Errno> {
+    let (parent, name, res) = lookup_parent_how(ctx, dirfd, path, how)?;
     let cred = cred(ctx);
-    match namei::lookup(&cred, &parent, &name, flags & file::O_NOFOLLOW == 0) {
+    match namei::lookup_how(&cred, &parent, &name, flags & file::O_NOFOLLOW == 0, &res) {
         Ok(np) => {
             if flags & O_EXCL != 0 {
                 return Err(Errno::EEXIST);

@@ -26,6 +26,7 @@
 //! | `affinity.rs` | sched_setaffinity, sched_getaffinity                           |
 //! | `kcmp.rs`  | kcmp: do two processes share a file, memory, tables                |
 //! | `splice.rs`| splice, vmsplice, tee (as copies)                                  |
+//! | `openat2.rs` | openat2: struct open_how, RESOLVE_* restrictions                 |
 //! | `pidfd.rs` | pidfd_open, pidfd_send_signal, pidfd_getfd                         |
 //! | `rwv.rs`   | preadv, pwritev, preadv2, pwritev2 (RWF_* flags)                   |
 //! | `sched.rs` | scheduling policies and parameters (kept, not acted on)            |
@@ -52,6 +53,7 @@ pub mod mlock;
 pub mod mm;
 pub mod mount;
 pub mod names;
+pub mod openat2;
 pub mod pidfd;
 pub mod poll;
 pub mod prio;
@@ -275,6 +277,7 @@ table! {
     230 => clock_nanosleep, time::sys_clock_nanosleep, Full;
     231 => exit_group, proc::sys_exit_group, Full;
     257 => openat, fs::sys_openat, Full;
+    437 => openat2, openat2::sys_openat2, Partial("RESOLVE_CACHED is taken as a plain lookup (EAGAIN only where the open would create or truncate)");
     258 => mkdirat, fsops::sys_mkdirat, Full;
     260 => fchownat, fsops::sys_fchownat, Full;
     262 => newfstatat, fsinfo::sys_newfstatat, Full;

@@ -479,6 +479,10 @@ impl Vnode for ProcNode {
     }
 
     fn magic_link(&self) -> Option<Result<crate::fs::namei::NamePath, Errno>> {
+        // exe leads to the program itself (a file with no name left too), as Linux's.
+        if let Node::Pid(pid, PidFile::Exe) | Node::Tid(pid, _, PidFile::Exe) = self.n {
+            return Some(may_inspect(pid).and_then(|()| lookup_proc(pid)?.user().exe.lock().clone().ok_or(Errno::ENOENT)));
+        }
         let Node::Fd(pid, fd) = self.n else { return None };
         if let Err(e) = may_inspect(pid) {
             return Some(Err(e));
