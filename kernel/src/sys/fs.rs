@@ -496,12 +496,20 @@ pub(super) fn open_how(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32, mode:
     if flags & O_DIRECTORY != 0 && vt != VType::Dir && flags & file::O_TMPFILE_BIT == 0 {
         return Err(Errno::ENOTDIR);
     }
-    if vt == VType::Dir && flags & O_ACCMODE != O_RDONLY {
+    // A directory with O_CREAT (found, so not created) is EISDIR whatever the access mode.
+    if vt == VType::Dir && (flags & O_ACCMODE != O_RDONLY || flags & O_CREAT != 0) {
         return Err(Errno::EISDIR);
     }
     if flags & O_PATH == 0 {
         mount::may_open_device(&np)?;
     }
+    // A device node outside devfs (mknod on tmpfs) opens the device of its number.
+    let v = if matches!(vt, VType::Chr | VType::Blk) && flags & O_PATH == 0 && !matches!(v.fs().type_name(), "devfs" | "devpts") {
+        perm::may_open(&cred(ctx), &v.attr()?, flags, np.mount().readonly())?;
+        crate::fs::devfs::by_rdev(vt, v.attr()?.rdev)?
+    } else {
+        v
+    };
     let cred = cred(ctx);
     if flags & O_PATH == 0 && !created {
         perm::may_open(&cred, &v.attr()?, flags, np.mount().readonly())?;

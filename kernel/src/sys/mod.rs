@@ -325,8 +325,8 @@ table! {
     286 => timerfd_settime, eventfiles::sys_timerfd_settime, Full;
     287 => timerfd_gettime, eventfiles::sys_timerfd_gettime, Full;
     73 => flock, lock::sys_flock, Full;
-    133 => mknod, mknod::sys_mknod, Partial("device nodes are EPERM even with CAP_MKNOD: devices live in devfs");
-    259 => mknodat, mknod::sys_mknodat, Partial("device nodes are EPERM even with CAP_MKNOD: devices live in devfs");
+    133 => mknod, mknod::sys_mknod, Partial("device nodes on tmpfs only (elsewhere EPERM); opening one reaches devfs's device of that number");
+    259 => mknodat, mknod::sys_mknodat, Partial("device nodes on tmpfs only (elsewhere EPERM); opening one reaches devfs's device of that number");
     319 => memfd_create, eventfiles::sys_memfd_create, Partial("no MFD_HUGETLB; F_SEAL_WRITE does not look at existing shared mappings");
     29 => shmget, ipc::sys_shmget, Partial("SHM_HUGETLB segments are ordinary pages");
     30 => shmat, ipc::sys_shmat, Full;
