@@ -6,11 +6,14 @@
  *   - RLIMIT_FSIZE: a write past it raises SIGXFSZ and is EFBIG, one across it is cut short,
  *     truncate past it is EFBIG;
  *   - ustat(2) of the root's device, and EINVAL for a device nothing is mounted from;
- *   - sync_file_range(2): done on a file, its refusals.
+ *   - sync_file_range(2): done on a file, its refusals;
+ *   - a pipe polls writable while a page's worth is free: full, then read in part, it is
+ *     not (edge-triggered epoll reports no EPOLLOUT), emptied it is.
  */
 #include "vktest.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -201,6 +204,30 @@ static void test_sync_file_range(void)
     unlink("/tmp/t_fdmisc.sfr");
 }
 
+static void test_pipe_poll(void)
+{
+    int p[2];
+    REQUIRE(pipe2(p, O_NONBLOCK) == 0);
+    REQUIRE(fcntl(p[1], F_SETPIPE_SZ, 4096) == 4096);
+    static char buf[4096];
+    CHECK(write(p[1], buf, sizeof buf) == (ssize_t)sizeof buf);
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLOUT | EPOLLET, .data.fd = p[1]};
+    REQUIRE(ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, p[1], &ev) == 0);
+    struct epoll_event out;
+    CHECK(epoll_wait(ep, &out, 1, 0) == 0);
+    CHECK(read(p[0], buf, 2048) == 2048);
+    struct pollfd pfd = {.fd = p[1], .events = POLLOUT};
+    CHECK(poll(&pfd, 1, 0) == 0);
+    CHECK(epoll_wait(ep, &out, 1, 0) == 0);
+    CHECK(read(p[0], buf, 2048) == 2048);
+    CHECK(poll(&pfd, 1, 0) == 1 && pfd.revents == POLLOUT);
+    CHECK(epoll_wait(ep, &out, 1, 0) == 1 && out.data.fd == p[1]);
+    close(ep);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     vktest_reset_signals();
@@ -209,5 +236,6 @@ int main(void)
     test_fsize();
     test_ustat();
     test_sync_file_range();
+    test_pipe_poll();
     vktest_done();
 }

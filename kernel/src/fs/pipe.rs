@@ -322,7 +322,10 @@ impl Vnode for PipeEnd {
         let st = self.pipe.st.lock();
         let mut r = 0;
         if self.write {
-            r |= if st.readers == 0 { POLLOUT | POLLERR } else if st.data.len() < st.capacity { POLLOUT } else { 0 };
+            // Writable when a page's worth is free: Linux's pipe is a ring of page buffers and
+            // polls writable while a buffer is free, so a full pipe read in part stays full.
+            let room = st.capacity.saturating_sub(st.data.len());
+            r |= if st.readers == 0 { POLLOUT | POLLERR } else if room >= PIPE_BUF.min(st.capacity) { POLLOUT } else { 0 };
         }
         if self.read {
             if !st.data.is_empty() {
