@@ -240,6 +240,42 @@ static void test_blocking(void)
     close(fd);
 }
 
+/* /proc/self/fdinfo lists each watch with its mask; IN_EXCL_UNLINK keeps a directory's
+ * watch from hearing of a child that has no name left. */
+static void test_fdinfo_excl_unlink(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/excl", dir);
+    int fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0644);
+    REQUIRE(fd >= 0);
+    int in = inotify_init1(IN_NONBLOCK);
+    REQUIRE(in >= 0);
+    int wd = inotify_add_watch(in, dir, IN_MODIFY | IN_EXCL_UNLINK);
+    REQUIRE(wd > 0);
+    char info[64];
+    snprintf(info, sizeof info, "/proc/self/fdinfo/%d", in);
+    FILE *f = fopen(info, "r");
+    char line[256];
+    unsigned mask = 0;
+    int found = 0, w = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "inotify wd:%x ino:%*x sdev:%*x mask:%x", (unsigned *)&w, &mask) == 2)
+            found++;
+    if (f)
+        fclose(f);
+    CHECK(found == 1 && w == wd && mask == (IN_MODIFY | IN_EXCL_UNLINK));
+    /* Linked: the write is heard; unlinked: it is not. */
+    CHECK(write(fd, "a", 1) == 1);
+    char buf[512];
+    CHECK(read(in, buf, sizeof buf) > 0);
+    CHECK(unlink(path) == 0);
+    CHECK(write(fd, "b", 1) == 1);
+    errno = 0;
+    CHECK(read(in, buf, sizeof buf) == -1 && errno == EAGAIN);
+    close(fd);
+    close(in);
+}
+
 int main(int argc, char **argv)
 {
     vktest_reset_signals();
@@ -249,6 +285,7 @@ int main(int argc, char **argv)
     test_dir_events();
     test_file_events();
     test_blocking();
+    test_fdinfo_excl_unlink();
     FILE *f = fopen("/proc/sys/fs/inotify/max_queued_events", "r");
     long q = 0;
     CHECK(f && fscanf(f, "%ld", &q) == 1 && q > 0);

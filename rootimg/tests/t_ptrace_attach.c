@@ -349,6 +349,10 @@ static void test_process_vm(void)
     CHECK(process_vm_readv(pid, &local, 1, &bad, 1, 0) == -1 && errno == EFAULT);
     errno = 0;
     CHECK(process_vm_readv(pid, &local, 1, &remote, 1, 1) == -1 && errno == EINVAL);
+    /* An iovec length that is negative as ssize_t. */
+    struct iovec huge_l = {got, (size_t)-1}, huge_r = {buffer, (size_t)-1};
+    errno = 0;
+    CHECK(process_vm_readv(pid, &huge_l, 1, &huge_r, 1, 0) == -1 && errno == EINVAL);
     kill(pid, SIGCONT);
     st = wait_for(pid, 0);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);

@@ -127,3 +127,17 @@ const _: () = {
     assert!(offset_of!(Dirent64Head, d_type) == offset_of!(linux::linux_dirent64, d_type));
     assert!(size_of::<Dirent64Head>() == offset_of!(linux::linux_dirent64, d_name));
 };
+
+/// `struct ustat` (ustat(2); linux/types.h, not in linux-raw-sys): free blocks and inodes.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable, zerocopy::KnownLayout)]
+pub struct Ustat {
+    pub f_tfree: i32,
+    pub _pad0: u32,
+    pub f_tinode: u64,
+    pub f_fname: [u8; 6],
+    pub f_fpack: [u8; 6],
+    pub _pad1: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Ustat>() == 32);

@@ -188,6 +188,11 @@ impl Vnode for CharDev {
         }
     }
 
+    /// Linux's memory devices (null, zero, full) have no poll: epoll refuses them (EPERM).
+    fn pollable(&self) -> bool {
+        !matches!(self.kind, Kind::Null | Kind::Zero | Kind::Full)
+    }
+
     fn is_tty(&self) -> bool {
         matches!(self.kind, Kind::Console | Kind::Tty | Kind::Ptmx)
     }
@@ -324,6 +329,28 @@ pub fn new() -> VnodeRef {
         entries.push((name, Arc::new(DevDir { fs: Arc::clone(&fs), entries: Vec::new(), ino }) as VnodeRef));
     }
     Arc::new(DevDir { fs, entries, ino: 1 })
+}
+
+/// The device whose number is `rdev` (a device node elsewhere is opened as it): the entry
+/// of the devfs mounted on /dev with that number (character or block as `vtype` says), a
+/// loop device included. ENXIO when there is none, as Linux for a number with no driver.
+pub fn by_rdev(vtype: VType, rdev: u64) -> Result<VnodeRef, Errno> {
+    let dev = crate::fs::namei::namei(&crate::fs::namei::NamePath::root(), b"/dev", true).map_err(|_| Errno::ENXIO)?;
+    let dir = dev.vnode();
+    if dir.fs().type_name() != "devfs" {
+        return Err(Errno::ENXIO);
+    }
+    for e in dir.readdir()? {
+        if e.vtype != vtype {
+            continue;
+        }
+        if let Ok(v) = dir.lookup(&e.name)
+            && v.attr().is_ok_and(|a| a.rdev == rdev)
+        {
+            return Ok(v);
+        }
+    }
+    Err(Errno::ENXIO)
 }
 
 /// The console device (for init's stdin/stdout/stderr), of a devfs of its own that is

@@ -272,9 +272,9 @@ impl Inotify {
         self.inner.st.lock().bytes
     }
 
-    /// The watches, for /proc/PID/fdinfo: (wd, vnode, mask).
-    pub fn watch_list(&self) -> Vec<(i32, VnodeId, u32)> {
-        self.inner.st.lock().watches.iter().map(|(&wd, (v, m))| (wd, v.id(), *m)).collect()
+    /// The watches, for /proc/PID/fdinfo: (wd, the watched vnode, mask).
+    pub fn watch_list(&self) -> Vec<(i32, VnodeRef, u32)> {
+        self.inner.st.lock().watches.iter().map(|(&wd, (v, m))| (wd, Arc::clone(v), *m)).collect()
     }
 }
 
@@ -299,9 +299,19 @@ pub fn event(v: &VnodeRef, mask: u32, cookie: u32, name: &[u8]) {
 }
 
 fn deliver(id: VnodeId, mask: u32, cookie: u32, name: &[u8]) {
+    deliver_to(id, mask, cookie, name, false);
+}
+
+/// [`deliver`]; `unlinked`: the event is about a child that has no name left, which
+/// watches with IN_EXCL_UNLINK do not hear of.
+fn deliver_to(id: VnodeId, mask: u32, cookie: u32, name: &[u8], unlinked: bool) {
     let hits: Vec<Watch> = with_watched(|w| {
         let Some(list) = w.get(&id) else { return Vec::new() };
-        list.iter().filter(|x| x.mask & mask & IN_ALL_EVENTS != 0 || mask & IN_DELETE_SELF != 0).cloned().collect()
+        list.iter()
+            .filter(|x| !(unlinked && x.mask & IN_EXCL_UNLINK != 0))
+            .filter(|x| x.mask & mask & IN_ALL_EVENTS != 0 || mask & IN_DELETE_SELF != 0)
+            .cloned()
+            .collect()
     });
     for h in hits {
         let Some(inst) = h.inst.upgrade() else { continue };
@@ -324,7 +334,8 @@ pub fn child_event(parent: Option<&VnodeRef>, name: &[u8], v: &VnodeRef, mask: u
     let mask = if v.vtype() == crate::fs::vfs::VType::Dir { mask | IN_ISDIR } else { mask };
     deliver(v.id(), mask, 0, b"");
     if let Some(p) = parent.filter(|p| p.id() != v.id()) {
-        deliver(p.id(), mask, 0, name);
+        let unlinked = v.vtype() != crate::fs::vfs::VType::Dir && v.attr().is_ok_and(|a| a.nlink == 0);
+        deliver_to(p.id(), mask, 0, name, unlinked);
     }
 }
 

@@ -23,6 +23,7 @@
 //! | `epoll.rs`  | epoll instances: interest lists over the VFS's readiness                 |
 //! | `eventfd.rs`, `signalfd.rs`, `timerfd.rs` | a counter, pending signals, a timer as files |
 //! | `inotify.rs` | inotify instances, watches and the VFS's events                          |
+//! | `pidfd.rs`  | process descriptors (pidfd_open): a process as a pollable file           |
 //! | `memfd.rs`  | memfd_create's anonymous tmpfs files and their seals                     |
 //! | `mqueue.rs` | POSIX message queues: the names, a queue as its descriptors' file        |
 //! | `bcache.rs` | block devices (vkdN, io-thread I/O) and the write-back buffer cache      |
@@ -51,6 +52,7 @@ pub mod mqueue;
 pub mod namecache;
 pub mod namei;
 pub mod perm;
+pub mod pidfd;
 pub mod pipe;
 pub mod procfs;
 pub mod signalfd;

@@ -5,6 +5,11 @@
 //! A [`NamePath`] is the chain of (name, vnode, mount) from the root to a file, so `..` is
 //! always known, a working directory can print itself (getcwd), and the mount a file was
 //! reached through — whose flags apply to it — is at hand (Linux's `struct path`).
+//!
+//! chroot(2): a path also knows the root it was looked up under — its `floor`, the number of
+//! leading components that make that root. `..` does not climb above it, an absolute path
+//! (or symbolic link) starts again there, and the path prints relative to it. Paths from a
+//! process's root (and its working directory, when that is under it) carry the floor.
 
 use std::sync::Arc;
 
@@ -34,13 +39,39 @@ struct Comp {
 #[derive(Debug, Clone)]
 pub struct NamePath {
     comps: Vec<Comp>,
+    /// Components that make the root this path was looked up under (at least 1).
+    floor: usize,
 }
 
 impl NamePath {
     /// The root directory.
     pub fn root() -> NamePath {
         let mnt = mount::root_mount();
-        NamePath { comps: vec![Comp { name: Vec::new(), vnode: Arc::clone(&mnt.root), mnt }] }
+        NamePath { comps: vec![Comp { name: Vec::new(), vnode: Arc::clone(&mnt.root), mnt }], floor: 1 }
+    }
+
+    /// This directory as a root (chroot(2)): `..` stops here, `/` starts here.
+    pub fn as_root(&self) -> NamePath {
+        NamePath { comps: self.comps.clone(), floor: self.comps.len() }
+    }
+
+    /// The root this path was looked up under.
+    pub fn its_root(&self) -> NamePath {
+        NamePath { comps: self.comps[..self.floor].to_vec(), floor: self.floor }
+    }
+
+    /// Put this path under `root` if it lies beneath it (a working directory when the
+    /// process's root changes); a path elsewhere keeps its own root.
+    pub fn rebase(&mut self, root: &NamePath) {
+        let n = root.comps.len();
+        if n <= self.comps.len() && self.comps[..n].iter().zip(&root.comps).all(|(a, b)| a.vnode.id() == b.vnode.id()) {
+            self.floor = n;
+        }
+    }
+
+    /// Whether it is its own root.
+    fn at_floor(&self) -> bool {
+        self.comps.len() <= self.floor
     }
 
     fn last(&self) -> &Comp {
@@ -58,22 +89,28 @@ impl NamePath {
 
     /// The directory the last name is in (None for the root).
     pub fn parent(&self) -> Option<&VnodeRef> {
+        if self.at_floor() {
+            return None;
+        }
         self.comps.len().checked_sub(2).map(|i| &self.comps[i].vnode)
     }
 
     /// The last name (empty for the root).
     pub fn name(&self) -> &[u8] {
+        if self.at_floor() {
+            return &[];
+        }
         &self.last().name
     }
 
     /// The path as the guest sees it (getcwd, readlink of /proc/PID/fd/N): "/usr/bin", in
     /// the names' own bytes.
     pub fn to_path_bytes(&self) -> Vec<u8> {
-        if self.comps.len() == 1 {
+        if self.at_floor() {
             return b"/".to_vec();
         }
         let mut out = Vec::new();
-        for c in &self.comps[1..] {
+        for c in &self.comps[self.floor..] {
             out.push(b'/');
             out.extend_from_slice(&c.name);
         }
@@ -100,8 +137,51 @@ impl NamePath {
     }
 
     fn pop(&mut self) {
-        if self.comps.len() > 1 {
+        if self.comps.len() > self.floor {
             self.comps.pop();
+        }
+    }
+}
+
+/// openat2(2)'s RESOLVE_* restrictions on a lookup, and where it started.
+#[derive(Debug, Clone, Default)]
+pub struct Resolve {
+    /// RESOLVE_NO_XDEV: every component on `origin`'s mount (EXDEV).
+    pub no_xdev: bool,
+    /// RESOLVE_NO_MAGICLINKS: no /proc magic link (ELOOP).
+    pub no_magiclinks: bool,
+    /// RESOLVE_NO_SYMLINKS: no symbolic link at all (ELOOP).
+    pub no_symlinks: bool,
+    /// RESOLVE_BENEATH: nothing above the starting directory — no absolute path or link,
+    /// no `..` past it, no magic link (EXDEV).
+    pub beneath: bool,
+    /// RESOLVE_IN_ROOT: the starting directory as the root (the caller starts there with
+    /// [`NamePath::as_root`]); magic links are EXDEV.
+    pub in_root: bool,
+    /// The mount of the starting directory (RESOLVE_NO_XDEV).
+    pub origin: Option<MountRef>,
+    /// Components of the starting directory (RESOLVE_BENEATH).
+    pub base: usize,
+}
+
+impl Resolve {
+    /// The restrictions `how` (RESOLVE_* bits) from the directory `start`.
+    pub fn new(how: u64, start: &NamePath) -> Resolve {
+        Resolve {
+            no_xdev: how & 1 != 0,
+            no_magiclinks: how & 2 != 0,
+            no_symlinks: how & 4 != 0,
+            beneath: how & 8 != 0,
+            in_root: how & 0x10 != 0,
+            origin: Some(Arc::clone(start.mount())),
+            base: start.comps.len(),
+        }
+    }
+
+    fn check_mount(&self, np: &NamePath) -> Result<(), Errno> {
+        match &self.origin {
+            Some(m) if self.no_xdev && !Arc::ptr_eq(m, np.mount()) => Err(Errno::EXDEV),
+            _ => Ok(()),
         }
     }
 }
@@ -115,11 +195,16 @@ pub fn namei(start: &NamePath, path: &[u8], follow: bool) -> Result<NamePath, Er
 /// `cred`, who needs search permission on every directory it passes (EACCES).
 /// `follow`: follow a symbolic link in the last component.
 pub fn lookup(cred: &Cred, start: &NamePath, path: &[u8], follow: bool) -> Result<NamePath, Errno> {
-    let mut links = 0;
-    walk(cred, start.clone(), path, follow, &mut links)
+    lookup_how(cred, start, path, follow, &Resolve::default())
 }
 
-fn walk(cred: &Cred, mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32) -> Result<NamePath, Errno> {
+/// [`lookup`] under openat2(2)'s restrictions.
+pub fn lookup_how(cred: &Cred, start: &NamePath, path: &[u8], follow: bool, how: &Resolve) -> Result<NamePath, Errno> {
+    let mut links = 0;
+    walk(cred, start.clone(), path, follow, &mut links, how)
+}
+
+fn walk(cred: &Cred, mut cur: NamePath, path: &[u8], follow: bool, links: &mut u32, how: &Resolve) -> Result<NamePath, Errno> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
@@ -127,7 +212,11 @@ fn walk(cred: &Cred, mut cur: NamePath, path: &[u8], follow: bool, links: &mut u
         return Err(Errno::ENAMETOOLONG);
     }
     if path[0] == b'/' {
-        cur = NamePath::root();
+        if how.beneath {
+            return Err(Errno::EXDEV);
+        }
+        cur = cur.its_root();
+        how.check_mount(&cur)?;
     }
     let comps: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).collect();
     let trailing_slash = path.last() == Some(&b'/');
@@ -143,7 +232,11 @@ fn walk(cred: &Cred, mut cur: NamePath, path: &[u8], follow: bool, links: &mut u
             continue;
         }
         if *c == b".." {
+            if how.beneath && cur.comps.len() <= how.base {
+                return Err(Errno::EXDEV);
+            }
             cur.pop();
+            how.check_mount(&cur)?;
             continue;
         }
         if c.len() > NAME_MAX {
@@ -162,15 +255,26 @@ fn walk(cred: &Cred, mut cur: NamePath, path: &[u8], follow: bool, links: &mut u
             if *links > MAXSYMLINKS {
                 return Err(Errno::ELOOP);
             }
+            if how.no_symlinks {
+                return Err(Errno::ELOOP);
+            }
             if let Some(to) = v.magic_link() {
+                if how.no_magiclinks {
+                    return Err(Errno::ELOOP);
+                }
+                if how.beneath || how.in_root {
+                    return Err(Errno::EXDEV);
+                }
                 cur = to?;
+                how.check_mount(&cur)?;
                 continue;
             }
             let target = v.readlink()?;
-            cur = walk(cred, cur, &target, true, links)?;
+            cur = walk(cred, cur, &target, true, links, how)?;
             continue;
         }
         cur.push(name, v, mnt);
+        how.check_mount(&cur)?;
     }
     if trailing_slash && cur.vnode().vtype() != VType::Dir {
         return Err(Errno::ENOTDIR);

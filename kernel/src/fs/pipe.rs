@@ -171,6 +171,30 @@ impl Pipe {
         poll_wakeup();
         Ok(bytes)
     }
+
+    /// tee(2)'s read: a copy of up to `max` bytes at the front, left in the pipe. Waits while
+    /// it is empty and has a writer (EAGAIN with `nonblock`, ERESTARTSYS for a signal); empty
+    /// with no writer is the end (an empty result).
+    pub fn peek(&self, max: usize, nonblock: bool) -> Result<Vec<u8>, Errno> {
+        loop {
+            let g = sleepq_lock(self.rchan());
+            {
+                let st = self.st.lock();
+                if !st.data.is_empty() {
+                    return Ok(st.data.iter().take(max).copied().collect());
+                }
+                if st.writers == 0 {
+                    return Ok(Vec::new());
+                }
+            }
+            if nonblock {
+                return Err(Errno::EAGAIN);
+            }
+            if interrupted(tsleep_locked(g, "piperd", SleepOpts { interruptible: true, timeout: None })) {
+                return Err(Errno::ERESTARTSYS);
+            }
+        }
+    }
 }
 
 impl PipeEnd {
@@ -298,7 +322,10 @@ impl Vnode for PipeEnd {
         let st = self.pipe.st.lock();
         let mut r = 0;
         if self.write {
-            r |= if st.readers == 0 { POLLOUT | POLLERR } else if st.data.len() < st.capacity { POLLOUT } else { 0 };
+            // Writable when a page's worth is free: Linux's pipe is a ring of page buffers and
+            // polls writable while a buffer is free, so a full pipe read in part stays full.
+            let room = st.capacity.saturating_sub(st.data.len());
+            r |= if st.readers == 0 { POLLOUT | POLLERR } else if room >= PIPE_BUF.min(st.capacity) { POLLOUT } else { 0 };
         }
         if self.read {
             if !st.data.is_empty() {

@@ -95,8 +95,9 @@ enum Kind {
     Dir { entries: SpinLock<Entries>, parent: SpinLock<Weak<TmpNode>> },
     File(SpinLock<Data>),
     Symlink(Vec<u8>),
-    /// A FIFO or a socket (mknod(2)): a name and attributes, no data.
-    Special,
+    /// A FIFO, a socket or a device node (mknod(2)): a name, attributes and (for a device)
+    /// its number, no data.
+    Special(u64),
 }
 
 /// A tmpfs file, directory or symbolic link.
@@ -226,7 +227,7 @@ impl Vnode for TmpNode {
             Kind::File(d) => d.lock().size,
             Kind::Symlink(t) => t.len() as u64,
             Kind::Dir { entries, .. } => (entries.lock().len() as u64 + 2) * 32,
-            Kind::Special => 0,
+            Kind::Special(_) => 0,
         };
         let blocks = match &self.kind {
             Kind::File(d) => d.lock().pages.len() as u64 * (PAGE / 512),
@@ -239,7 +240,7 @@ impl Vnode for TmpNode {
             nlink: m.nlink,
             uid: m.uid,
             gid: m.gid,
-            rdev: 0,
+            rdev: if let Kind::Special(rdev) = self.kind { rdev } else { 0 },
             size,
             blksize: PAGE,
             blocks,
@@ -254,7 +255,7 @@ impl Vnode for TmpNode {
             Kind::Dir { .. } => VType::Dir,
             Kind::File(_) => VType::Reg,
             Kind::Symlink(_) => VType::Lnk,
-            Kind::Special => VType::from_mode(self.meta.lock().mode),
+            Kind::Special(_) => VType::from_mode(self.meta.lock().mode),
         }
     }
 
@@ -405,7 +406,16 @@ impl Vnode for TmpNode {
         if !matches!(VType::from_mode(mode), VType::Sock | VType::Fifo) {
             return Err(Errno::EPERM);
         }
-        let n = TmpNode::make(&self.fs, mode & (S_IFMT | 0o7777), uid, gid, Kind::Special);
+        let n = TmpNode::make(&self.fs, mode & (S_IFMT | 0o7777), uid, gid, Kind::Special(0));
+        self.add(name, Arc::clone(&n))?;
+        Ok(n)
+    }
+
+    fn mknod_dev(&self, name: &[u8], mode: u32, rdev: u64, uid: u32, gid: u32) -> Result<VnodeRef, Errno> {
+        if !matches!(VType::from_mode(mode), VType::Chr | VType::Blk) {
+            return Err(Errno::EINVAL);
+        }
+        let n = TmpNode::make(&self.fs, mode & (S_IFMT | 0o7777), uid, gid, Kind::Special(rdev));
         self.add(name, Arc::clone(&n))?;
         Ok(n)
     }

@@ -387,6 +387,12 @@ pub trait Vnode: Send + Sync + Debug {
         Err(self.no_change())
     }
 
+    /// Create a device node `name` (`mode`: S_IFCHR or S_IFBLK and permission bits) for the
+    /// device number `rdev`. A file system that cannot keep one says EPERM.
+    fn mknod_dev(&self, _name: &[u8], _mode: u32, _rdev: u64, _uid: u32, _gid: u32) -> Result<VnodeRef, Errno> {
+        Err(Errno::EPERM)
+    }
+
     /// Another name for `target` (a hard link; same file system only).
     fn link(&self, _name: &[u8], _target: &VnodeRef) -> Result<(), Errno> {
         Err(self.no_change())

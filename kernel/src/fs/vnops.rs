@@ -133,6 +133,25 @@ pub fn mknod(cred: &Cred, dir: &NamePath, name: &[u8], mode: u32) -> Result<Vnod
     r
 }
 
+/// mknod(2) of a device node: as [`mknod`], for the device number `rdev` (the caller has
+/// checked CAP_MKNOD).
+pub fn mknod_dev(cred: &Cred, dir: &NamePath, name: &[u8], mode: u32, rdev: u64) -> Result<VnodeRef, Errno> {
+    let _l = lock_dir(dir);
+    if name == b"." || name == b".." || exists(dir, name) {
+        return Err(Errno::EEXIST);
+    }
+    let _w = mount::want_write(Some(dir.mount()))?;
+    let da = dir.vnode().attr()?;
+    perm::may_create(cred, &da)?;
+    let (uid, gid, perms) = perm::new_owner(cred, &da, mode & 0o7777, false);
+    let r = dir.vnode().mknod_dev(name, (mode & crate::fs::vfs::S_IFMT) | perms, rdev, uid, gid);
+    namecache::invalidate(dir.vnode().id(), name);
+    if r.is_ok() {
+        inotify::event(dir.vnode(), inotify::IN_CREATE, 0, name);
+    }
+    r
+}
+
 /// symlink(2): a link `name` in `dir` whose text is `target`; checked as `mkdir`.
 pub fn symlink(cred: &Cred, dir: &NamePath, name: &[u8], target: &[u8]) -> Result<(), Errno> {
     let _l = lock_dir(dir);

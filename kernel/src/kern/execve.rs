@@ -17,8 +17,11 @@ use crate::kern::uproc::{pid_of, tid_of};
 use crate::vm::space::AddressSpace;
 
 pub fn execve(ctx: &mut Ctx<'_>, path: &[u8], argv: Vec<Vec<u8>>, envp: Vec<Vec<u8>>) -> SysResult {
-    let cwd = ctx.p.user().fs.lock().cwd.clone();
-    execve_from(ctx, &cwd, path, argv, envp)
+    let start = {
+        let fs = ctx.p.user().fs.lock();
+        if path.first() == Some(&b'/') { fs.root.clone() } else { fs.cwd.clone() }
+    };
+    execve_from(ctx, &start, path, argv, envp)
 }
 
 /// execve with a relative `path` looked up from `start` (execveat's directory descriptor).

@@ -91,8 +91,11 @@ fn proc_exit(p: &UProc, status: i32) {
     // System V semaphore adjustments (SEM_UNDO).
     crate::kern::sysv::sem::exit(p.pid);
     // The working directory (Linux's exit_fs): a zombie must not keep a file system busy.
-    let cwd = std::mem::replace(&mut u.fs.lock().cwd, crate::fs::namei::NamePath::root());
-    drop(cwd);
+    let (cwd, root) = {
+        let mut fs = u.fs.lock();
+        (std::mem::replace(&mut fs.cwd, crate::fs::namei::NamePath::root()), std::mem::replace(&mut fs.root, crate::fs::namei::NamePath::root()))
+    };
+    drop((cwd, root));
     // Nor its program (Linux's exit_mm drops the exe file; a zombie's exe link is ENOENT).
     let exe = u.exe.lock().take();
     drop(exe);
@@ -107,6 +110,8 @@ fn proc_exit(p: &UProc, status: i32) {
         pp.user().children.lock().retain(|c| c.pid != p.pid);
     }
     p.set_state(crate::kern::proc::ProcState::Zombie);
+    // Process descriptors (fs/pidfd.rs) poll readable from here.
+    crate::fs::vfs::poll_wakeup();
     // Children go to the nearest child subreaper among the ancestors, or to init.
     let children = std::mem::take(&mut *u.children.lock());
     let child_pgrps: Vec<i32> = children.iter().map(|c| c.rec.pgid.load(Ordering::Relaxed)).collect();

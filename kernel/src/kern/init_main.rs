@@ -265,7 +265,7 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
     for fd in 0..3 {
         files.install(fd, std::sync::Arc::clone(&console), false).map_err(|e| e.to_string())?;
     }
-    let fs = FsState { cwd: NamePath::root(), umask: 0o022 };
+    let fs = FsState { cwd: NamePath::root(), root: NamePath::root(), umask: 0o022 };
     let user = UserProc::new(image.vm, files, fs, image.cred, std::sync::Arc::downgrade(&proc::proc0()));
     let p = proc::Proc::new_user(pid, 0, &image.comm, user);
     p.set_comm(&image.comm);

@@ -77,6 +77,8 @@ pub fn free_pid(id: i32) {
 #[derive(Debug, Clone)]
 pub struct FsState {
     pub cwd: NamePath,
+    /// The root directory (chroot(2)): where absolute paths start.
+    pub root: NamePath,
     pub umask: u32,
 }
 

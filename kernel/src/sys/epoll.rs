@@ -56,8 +56,8 @@ pub fn sys_epoll_ctl(ctx: &mut Ctx<'_>) -> SysResult {
     let ev_ptr = ctx.ptr::<EpollEvent>(3);
     // The event is read first (EFAULT) for the operations that take one.
     let ev = if op == EPOLL_CTL_DEL { EpollEvent::default() } else { ctx.read(ev_ptr)? };
-    let epf = ctx.file(0)?;
-    let target = ctx.file(2)?;
+    let epf = crate::sys::fs::file_not_path(ctx, epfd)?;
+    let target = crate::sys::fs::file_not_path(ctx, fd)?;
     if !target.vnode.pollable() {
         return Err(Errno::EPERM);
     }

@@ -32,10 +32,20 @@ pub(super) fn file(ctx: &Ctx<'_>, fd: i32) -> Result<Arc<File>, Errno> {
     ctx.p.user().files().lock().get(fd)
 }
 
+/// The open file `fd` names for a call that acts on the file itself (Linux's `fdget`): an
+/// O_PATH descriptor names none (EBADF).
+pub(super) fn file_not_path(ctx: &Ctx<'_>, fd: i32) -> Result<Arc<File>, Errno> {
+    let f = file(ctx, fd)?;
+    if f.flags() & O_PATH != 0 {
+        return Err(Errno::EBADF);
+    }
+    Ok(f)
+}
+
 /// Where a path given with a directory descriptor starts.
 pub fn start_dir(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<NamePath, Errno> {
     if path.first() == Some(&b'/') {
-        return Ok(NamePath::root());
+        return Ok(ctx.p.user().fs.lock().root.clone());
     }
     if dirfd == AT_FDCWD {
         return Ok(ctx.p.user().fs.lock().cwd.clone());
@@ -141,6 +151,7 @@ pub(super) fn write_file_as(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u
         None if seekable => *f.offset.lock(),
         None => 0,
     };
+    let data = fsize_limit(ctx, v.vtype(), start, data)?;
     let n = v.write_nb(start, data, how.nonblock)?;
     if off.is_none() && seekable {
         *f.offset.lock() = start + n as u64;
@@ -150,6 +161,41 @@ pub(super) fn write_file_as(ctx: &Ctx<'_>, f: &File, off: Option<u64>, data: &[u
     }
     Ok(n)
 }
+
+/// RLIMIT_FSIZE: a regular file does not grow past it. A write that starts at or past the
+/// limit raises SIGXFSZ and is EFBIG; one that crosses it is cut short (Linux's
+/// generic_write_check_limits).
+pub(super) fn fsize_limit<'d>(ctx: &Ctx<'_>, vt: VType, start: u64, data: &'d [u8]) -> Result<&'d [u8], Errno> {
+    if vt != VType::Reg || data.is_empty() {
+        return Ok(data);
+    }
+    let limit = ctx.p.user().rlimits.lock()[RLIMIT_FSIZE].0;
+    if start >= limit {
+        xfsz(ctx);
+        return Err(Errno::EFBIG);
+    }
+    let room = usize::try_from(limit - start).unwrap_or(usize::MAX);
+    Ok(&data[..data.len().min(room)])
+}
+
+/// truncate(2) to `len` bytes past RLIMIT_FSIZE, growing the file: SIGXFSZ and EFBIG
+/// (Linux's inode_newsize_ok).
+pub(super) fn fsize_truncate(ctx: &Ctx<'_>, v: &crate::fs::vfs::VnodeRef, len: u64) -> Result<(), Errno> {
+    let limit = ctx.p.user().rlimits.lock()[RLIMIT_FSIZE].0;
+    if len > limit && v.vtype() == VType::Reg && len > v.attr()?.size {
+        xfsz(ctx);
+        return Err(Errno::EFBIG);
+    }
+    Ok(())
+}
+
+fn xfsz(ctx: &Ctx<'_>) {
+    use crate::kern::signal::{SI_KERNEL, SIGXFSZ, SigInfo, send_to_thread};
+    send_to_thread(ctx.td, SigInfo::kernel(SIGXFSZ, SI_KERNEL));
+}
+
+/// RLIMIT_FSIZE's index.
+const RLIMIT_FSIZE: usize = 1;
 
 /// The part of the guest buffers `iov` a transfer can use, in order. Linux copies as it goes
 /// and stops at the first byte it cannot reach, so a regular file's read or write moves what
@@ -402,39 +448,80 @@ pub fn sys_close_range(ctx: &mut Ctx<'_>) -> SysResult {
     Ok(0)
 }
 
+/// Where an openat2(2) lookup of `path` from `dirfd` starts, and its restrictions (RESOLVE_*
+/// bits `how`): RESOLVE_IN_ROOT makes the directory the root; RESOLVE_BENEATH refuses an
+/// absolute path (EXDEV).
+pub(super) fn start_how(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], how: u64) -> Result<(NamePath, namei::Resolve), Errno> {
+    let dir = if dirfd == AT_FDCWD {
+        ctx.p.user().fs.lock().cwd.clone()
+    } else {
+        let p = file(ctx, dirfd)?.path.clone().ok_or(Errno::ENOTDIR)?;
+        if p.vnode().vtype() != VType::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        p
+    };
+    let res = namei::Resolve::new(how, &dir);
+    if res.in_root {
+        return Ok((dir.as_root(), res));
+    }
+    if path.first() == Some(&b'/') {
+        if res.beneath {
+            return Err(Errno::EXDEV);
+        }
+        return Ok((ctx.p.user().fs.lock().root.clone(), res));
+    }
+    Ok((dir, res))
+}
+
 pub fn sys_openat(ctx: &mut Ctx<'_>) -> SysResult {
-    let dirfd = ctx.fd(0);
     let path = ctx.path(1)?;
-    let flags = ctx.uint(2);
+    open_how(ctx, ctx.fd(0), &path, ctx.uint(2), ctx.uint(3), None)
+}
+
+/// openat(2), and openat2(2) with its RESOLVE_* bits `how`.
+pub(super) fn open_how(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32, mode: u32, how: Option<u64>) -> SysResult {
     let follow = flags & O_NOFOLLOW == 0;
     let (np, created) = if flags & file::O_TMPFILE_BIT != 0 {
         // O_TMPFILE is __O_TMPFILE with O_DIRECTORY, without O_CREAT, opened for writing.
         if flags & (file::O_TMPFILE_BIT | O_DIRECTORY | O_CREAT) != file::O_TMPFILE_BIT | O_DIRECTORY || flags & O_ACCMODE == O_RDONLY {
             return Err(Errno::EINVAL);
         }
-        (crate::sys::fsops::open_tmpfile(ctx, dirfd, &path, ctx.uint(3), flags)?, true)
+        (crate::sys::fsops::open_tmpfile(ctx, dirfd, path, mode, flags)?, true)
     } else if flags & O_CREAT != 0 {
         if flags & O_DIRECTORY != 0 {
             return Err(Errno::EINVAL);
         }
-        crate::sys::fsops::open_create(ctx, dirfd, &path, flags, ctx.uint(3))?
+        crate::sys::fsops::open_create(ctx, dirfd, path, flags, mode, how)?
+    } else if let Some(how) = how {
+        let (start, res) = start_how(ctx, dirfd, path, how)?;
+        (namei::lookup_how(&cred(ctx), &start, path, follow, &res)?, false)
     } else {
-        (lookup_at(ctx, dirfd, &path, follow)?, false)
+        (lookup_at(ctx, dirfd, path, follow)?, false)
     };
     let v = np.vnode().clone();
     let vt = v.vtype();
-    if vt == VType::Lnk && !follow {
+    // O_NOFOLLOW on a symbolic link: ELOOP, unless O_PATH asks for the link itself.
+    if vt == VType::Lnk && !follow && flags & O_PATH == 0 {
         return Err(Errno::ELOOP);
     }
     if flags & O_DIRECTORY != 0 && vt != VType::Dir && flags & file::O_TMPFILE_BIT == 0 {
         return Err(Errno::ENOTDIR);
     }
-    if vt == VType::Dir && flags & O_ACCMODE != O_RDONLY {
+    // A directory with O_CREAT (found, so not created) is EISDIR whatever the access mode.
+    if vt == VType::Dir && (flags & O_ACCMODE != O_RDONLY || flags & O_CREAT != 0) {
         return Err(Errno::EISDIR);
     }
     if flags & O_PATH == 0 {
         mount::may_open_device(&np)?;
     }
+    // A device node outside devfs (mknod on tmpfs) opens the device of its number.
+    let v = if matches!(vt, VType::Chr | VType::Blk) && flags & O_PATH == 0 && !matches!(v.fs().type_name(), "devfs" | "devpts") {
+        perm::may_open(&cred(ctx), &v.attr()?, flags, np.mount().readonly())?;
+        crate::fs::devfs::by_rdev(vt, v.attr()?.rdev)?
+    } else {
+        v
+    };
     let cred = cred(ctx);
     if flags & O_PATH == 0 && !created {
         perm::may_open(&cred, &v.attr()?, flags, np.mount().readonly())?;
@@ -660,7 +747,7 @@ const SIOCOUTQ: u32 = 0x5411;
 
 pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
     let fd = ctx.fd(0);
-    let f = file(ctx, fd)?;
+    let f = file_not_path(ctx, fd)?;
     // Requests every descriptor takes (ioctl_list(2)).
     match ctx.uint(1) {
         FIOCLEX | FIONCLEX => {

@@ -148,8 +148,24 @@ pub fn sys_readlink(ctx: &mut Ctx<'_>) -> SysResult {
     readlink_common(ctx, AT_FDCWD, &path, ctx.slice(1, 2))
 }
 
+/// readlinkat(2); an empty path reads the link an O_PATH|O_NOFOLLOW descriptor `dirfd` is
+/// open on (ENOENT for any other descriptor, as Linux).
 pub fn sys_readlinkat(ctx: &mut Ctx<'_>) -> SysResult {
-    let path = ctx.path(1)?;
+    let path = ctx.read_cstr(ctx.ptr(1), namei::PATH_MAX)?;
+    if path.is_empty() {
+        let buf = ctx.slice::<u8>(2, 3);
+        if buf.len == 0 || i32::try_from(buf.len).is_err() {
+            return Err(Errno::EINVAL);
+        }
+        let f = file(ctx, ctx.fd(0))?;
+        if f.vnode.vtype() != VType::Lnk {
+            return Err(Errno::ENOENT);
+        }
+        let target = f.vnode.readlink()?;
+        let n = target.len().min(buf.len);
+        ctx.write_slice(buf, &target[..n])?;
+        return Ok(n);
+    }
     readlink_common(ctx, ctx.fd(0), &path, ctx.slice(2, 3))
 }
 
@@ -178,6 +194,29 @@ pub fn sys_chdir(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(0)?;
     let np = lookup_at(ctx, AT_FDCWD, &path, true)?;
     set_cwd(ctx, np)
+}
+
+/// chroot(2): the directory `path` becomes the caller's root — absolute paths start there
+/// and `..` stops there. ENOTDIR, ENOENT, ELOOP, ENAMETOOLONG from the lookup; EACCES
+/// without search permission on it; EPERM without CAP_SYS_CHROOT. A working directory
+/// under the new root is under it from now; one elsewhere stays where it is (as Linux).
+pub fn sys_chroot(ctx: &mut Ctx<'_>) -> SysResult {
+    let path = ctx.path(0)?;
+    let np = lookup_at(ctx, AT_FDCWD, &path, true)?;
+    let a = np.vnode().attr()?;
+    if a.vtype() != VType::Dir {
+        return Err(Errno::ENOTDIR);
+    }
+    let c = cred(ctx);
+    perm::permission(&c, &a, perm::MAY_EXEC)?;
+    if !c.capable(crate::kern::cred::CAP_SYS_CHROOT) {
+        return Err(Errno::EPERM);
+    }
+    let root = np.as_root();
+    let mut fs = ctx.p.user().fs.lock();
+    fs.cwd.rebase(&root);
+    fs.root = root;
+    Ok(0)
 }
 
 pub fn sys_fchdir(ctx: &mut Ctx<'_>) -> SysResult {

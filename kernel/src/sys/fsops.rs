@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::abi::fs::{Fsid, Statfs};
 use crate::fs::file::{self, File, O_CLOEXEC, O_CREAT, O_EXCL, O_TRUNC};
+use crate::fs::mount;
 use crate::fs::namei::{self, NamePath};
 use crate::abi;
 use crate::fs::vfs::VType;
@@ -20,6 +21,12 @@ use crate::sys::fsflags::{AttrFlags, LinkFlags, RenameFlags, UnlinkFlags};
 
 /// The directory holding the last component of `path`, and that component's name.
 pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath, Vec<u8>), Errno> {
+    lookup_parent_how(ctx, dirfd, path, None).map(|(p, n, _)| (p, n))
+}
+
+/// [`lookup_parent`] under openat2(2)'s RESOLVE_* bits `how`; also the restrictions the last
+/// name's lookup is under.
+pub fn lookup_parent_how(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], how: Option<u64>) -> Result<(NamePath, Vec<u8>, namei::Resolve), Errno> {
     let trimmed = {
         let mut end = path.len();
         while end > 1 && path[end - 1] == b'/' {
@@ -35,9 +42,12 @@ pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath
     if last.is_empty() {
         return Err(Errno::EBUSY);
     }
-    let start = start_dir(ctx, dirfd, path)?;
+    let (start, how) = match how {
+        Some(how) => crate::sys::fs::start_how(ctx, dirfd, path, how)?,
+        None => (start_dir(ctx, dirfd, path)?, namei::Resolve::default()),
+    };
     let cred = cred(ctx);
-    let parent = namei::lookup(&cred, &start, dir, true)?;
+    let parent = namei::lookup_how(&cred, &start, dir, true, &how)?;
     if parent.vnode().vtype() != VType::Dir {
         return Err(Errno::ENOTDIR);
     }
@@ -47,7 +57,7 @@ pub fn lookup_parent(ctx: &Ctx<'_>, dirfd: i32, path: &[u8]) -> Result<(NamePath
     if name.len() > crate::fs::vfs::NAME_MAX {
         return Err(Errno::ENAMETOOLONG);
     }
-    Ok((parent, name))
+    Ok((parent, name, how))
 }
 
 pub(super) fn umask(ctx: &Ctx<'_>) -> u32 {
@@ -56,10 +66,10 @@ pub(super) fn umask(ctx: &Ctx<'_>) -> u32 {
 
 /// openat(2) with O_CREAT: find or make the file. Returns the path of the file and whether
 /// this call created it (then the open needs no permission check).
-pub fn open_create(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32, mode: u32) -> Result<(NamePath, bool), Errno> {
-    let (parent, name) = lookup_parent(ctx, dirfd, path)?;
+pub fn open_create(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32, mode: u32, how: Option<u64>) -> Result<(NamePath, bool), Errno> {
+    let (parent, name, res) = lookup_parent_how(ctx, dirfd, path, how)?;
     let cred = cred(ctx);
-    match namei::lookup(&cred, &parent, &name, flags & file::O_NOFOLLOW == 0) {
+    match namei::lookup_how(&cred, &parent, &name, flags & file::O_NOFOLLOW == 0, &res) {
         Ok(np) => {
             if flags & O_EXCL != 0 {
                 return Err(Errno::EEXIST);
@@ -458,6 +468,7 @@ pub fn sys_utime(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn sys_truncate(ctx: &mut Ctx<'_>) -> SysResult {
     let len = ctx.offset(1)?;
     let t = target(ctx, AT_FDCWD, 0, AttrFlags::empty())?;
+    crate::sys::fs::fsize_truncate(ctx, t.target().vnode, len)?;
     vnops::truncate(&cred(ctx), t.target(), len, true)?;
     Ok(0)
 }
@@ -468,6 +479,7 @@ pub fn sys_ftruncate(ctx: &mut Ctx<'_>) -> SysResult {
     if !f.writable() {
         return Err(Errno::EINVAL);
     }
+    crate::sys::fs::fsize_truncate(ctx, &f.vnode, len)?;
     vnops::truncate(&cred(ctx), f.as_ref().into(), len, false)?;
     Ok(0)
 }
@@ -510,6 +522,48 @@ pub fn sys_statfs(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn sys_fstatfs(ctx: &mut Ctx<'_>) -> SysResult {
     let t = fd_named(ctx, ctx.fd(0))?;
     statfs_out(ctx, t.target(), ctx.ptr(1))
+}
+
+/// ustat(2) of the mounted file system whose device number (old 32-bit encoding, as
+/// `st_dev` shows it) is `dev`: its free blocks and inodes; EINVAL when none is mounted.
+pub fn sys_ustat(ctx: &mut Ctx<'_>) -> SysResult {
+    let dev = u64::from(ctx.uint(0));
+    let m = mount::mounts()
+        .into_iter()
+        .find(|m| m.root.attr().is_ok_and(|a| a.dev == dev))
+        .ok_or(Errno::EINVAL)?;
+    let s = m.fs.statfs()?;
+    let out = abi::fs::Ustat {
+        f_tfree: i32::try_from(s.bfree).unwrap_or(i32::MAX),
+        f_tinode: s.ffree,
+        ..Default::default()
+    };
+    ctx.write(ctx.ptr(1), &out)?;
+    Ok(0)
+}
+
+/// sync_file_range(fd, offset, nbytes, flags): the flags known (EINVAL), the range not
+/// negative (EINVAL), a file with data to write back (ESPIPE otherwise). With
+/// SYNC_FILE_RANGE_WRITE or _WAIT_AFTER the file is written back as fsync does (the whole
+/// file: vk keeps no per-range dirty state).
+pub fn sys_sync_file_range(ctx: &mut Ctx<'_>) -> SysResult {
+    const WAIT_BEFORE: u32 = 1;
+    const WRITE: u32 = 2;
+    const WAIT_AFTER: u32 = 4;
+    let f = crate::sys::fs::file_not_path(ctx, ctx.fd(0))?;
+    let off = i64::from_ne_bytes(ctx.arg(1).to_ne_bytes());
+    let len = i64::from_ne_bytes(ctx.arg(2).to_ne_bytes());
+    let flags = ctx.uint(3);
+    if flags & !(WAIT_BEFORE | WRITE | WAIT_AFTER) != 0 || off < 0 || len < 0 || off.checked_add(len).is_none() {
+        return Err(Errno::EINVAL);
+    }
+    if !matches!(f.vnode.vtype(), VType::Reg | VType::Dir | VType::Lnk | VType::Blk) {
+        return Err(Errno::ESPIPE);
+    }
+    if flags & (WRITE | WAIT_AFTER) != 0 {
+        vnops::fsync(f.vnode.as_ref())?;
+    }
+    Ok(0)
 }
 
 /// fsync(2), fdatasync(2), syncfs(2): write back the file system the descriptor is on (an

@@ -1,8 +1,8 @@
 //! mknod(2), mknodat(2): regular files, FIFOs and sockets in any writable file system.
 //!
-//! Device nodes: EPERM without CAP_MKNOD, as Linux; and EPERM with it too — vk's devices
-//! live in devfs only (a device node elsewhere would need opening by device number), which
-//! is what a program sees in a container without CAP_MKNOD.
+//! Device nodes: EPERM without CAP_MKNOD, as Linux. With it, on a file system that keeps
+//! device numbers (tmpfs; others say EPERM); opening one reaches devfs's device of that
+//! number ([`crate::fs::devfs::by_rdev`]), ENXIO when vk has none.
 
 use crate::fs::vfs::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK};
 use crate::fs::vnops;
@@ -11,7 +11,8 @@ use crate::kern::errno::{Errno, SysResult};
 use crate::sys::fs::{AT_FDCWD, cred};
 use crate::sys::fsops::{lookup_parent, umask};
 
-fn mknod_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32) -> SysResult {
+/// `dev`: the device number, a 32-bit `dev_t` in the encoding `st_rdev` shows.
+fn mknod_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32, dev: u64) -> SysResult {
     // may_mknod: the type first (a directory is EPERM, an unknown type EINVAL).
     let ty = match mode & S_IFMT {
         0 => S_IFREG,
@@ -38,7 +39,10 @@ fn mknod_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32) -> SysResult {
                 return Err(Errno::EROFS);
             }
             crate::fs::perm::may_create(&c, &parent.vnode().attr()?)?;
-            return Err(Errno::EPERM);
+            if !c.capable(crate::kern::cred::CAP_MKNOD) {
+                return Err(Errno::EPERM);
+            }
+            vnops::mknod_dev(&c, &parent, &name, ty | perm, dev)?;
         }
         _ => {
             vnops::mknod(&c, &parent, &name, ty | perm)?;
@@ -49,10 +53,10 @@ fn mknod_at(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], mode: u32) -> SysResult {
 
 pub fn sys_mknod(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(0)?;
-    mknod_at(ctx, AT_FDCWD, &path, ctx.uint(1))
+    mknod_at(ctx, AT_FDCWD, &path, ctx.uint(1), u64::from(ctx.uint(2)))
 }
 
 pub fn sys_mknodat(ctx: &mut Ctx<'_>) -> SysResult {
     let path = ctx.path(1)?;
-    mknod_at(ctx, ctx.fd(0), &path, ctx.uint(2))
+    mknod_at(ctx, ctx.fd(0), &path, ctx.uint(2), u64::from(ctx.uint(3)))
 }

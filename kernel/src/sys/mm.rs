@@ -112,7 +112,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::ENOMEM);
     }
     if zero {
-        let f = ctx.p.user().files().lock().get(fd)?;
+        let f = crate::sys::fs::file_not_path(ctx, fd)?;
         if !f.readable() || (shared && prot & PROT_WRITE != 0 && !f.writable()) {
             return Err(Errno::EACCES);
         }
@@ -120,7 +120,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
     let backing = if anon || zero {
         if shared { Backing::Shared { object: SharedObject::new(), offset: 0 } } else { Backing::Anon }
     } else {
-        let f = ctx.p.user().files().lock().get(fd)?;
+        let f = crate::sys::fs::file_not_path(ctx, fd)?;
         if !f.readable() || (shared && prot & PROT_WRITE != 0 && !f.writable()) {
             return Err(Errno::EACCES);
         }

@@ -28,7 +28,9 @@
 //! | `aio.rs`   | Linux AIO: io_setup, io_submit, io_getevents, io_cancel, io_destroy |
 //! | `affinity.rs` | sched_setaffinity, sched_getaffinity                           |
 //! | `kcmp.rs`  | kcmp: do two processes share a file, memory, tables                |
-//! | `splice.rs`| splice, vmsplice (as copies)                                       |
+//! | `splice.rs`| splice, vmsplice, tee (as copies)                                  |
+//! | `openat2.rs` | openat2: struct open_how, RESOLVE_* restrictions                 |
+//! | `pidfd.rs` | pidfd_open, pidfd_send_signal, pidfd_getfd                         |
 //! | `rwv.rs`   | preadv, pwritev, preadv2, pwritev2 (RWF_* flags)                   |
 //! | `prctl.rs` | prctl's timer slack, child subreaper, bounding set, securebits      |
 //! | `sched.rs` | scheduling policies and parameters (kept, not acted on)            |
@@ -57,6 +59,8 @@ pub mod mm;
 pub mod mount;
 pub mod mqueue;
 pub mod names;
+pub mod openat2;
+pub mod pidfd;
 pub mod poll;
 pub mod prctl;
 pub mod prio;
@@ -180,6 +184,7 @@ table! {
     77 => ftruncate, fsops::sys_ftruncate, Full;
     79 => getcwd, fsinfo::sys_getcwd, Full;
     80 => chdir, fsinfo::sys_chdir, Full;
+    161 => chroot, fsinfo::sys_chroot, Full;
     81 => fchdir, fsinfo::sys_fchdir, Full;
     82 => rename, fsops::sys_rename, Full;
     83 => mkdir, fsops::sys_mkdir, Full;
@@ -270,6 +275,7 @@ table! {
     187 => readahead, fadvise::sys_readahead, Full;
     275 => splice, splice::sys_splice, Partial("a copy through the kernel, not page moves");
     278 => vmsplice, splice::sys_vmsplice, Partial("a copy (as writev/readv), not page gifts");
+    276 => tee, splice::sys_tee, Partial("a copy of the pipe's bytes, not shared pages");
     202 => futex, thread::sys_futex, Full;
     449 => futex_waitv, thread::sys_futex_waitv, Full;
     217 => getdents64, fsinfo::sys_getdents64, Full;
@@ -295,6 +301,7 @@ table! {
     230 => clock_nanosleep, time::sys_clock_nanosleep, Full;
     231 => exit_group, proc::sys_exit_group, Full;
     257 => openat, fs::sys_openat, Full;
+    437 => openat2, openat2::sys_openat2, Partial("RESOLVE_CACHED is taken as a plain lookup (EAGAIN only where the open would create or truncate)");
     258 => mkdirat, fsops::sys_mkdirat, Full;
     260 => fchownat, fsops::sys_fchownat, Full;
     262 => newfstatat, fsinfo::sys_newfstatat, Full;
@@ -320,6 +327,8 @@ table! {
     234 => tgkill, signal::sys_tgkill, Full;
     247 => waitid, proc::sys_waitid, Full;
     306 => syncfs, fsops::sys_syncfs, Full;
+    136 => ustat, fsops::sys_ustat, Full;
+    277 => sync_file_range, fsops::sys_sync_file_range, Partial("writes back the whole file, as fsync");
     316 => renameat2, fsops::sys_renameat2, Full;
     318 => getrandom, proc::sys_getrandom, Full;
     334 => rseq, thread::sys_rseq, Full;
@@ -340,8 +349,8 @@ table! {
     286 => timerfd_settime, eventfiles::sys_timerfd_settime, Full;
     287 => timerfd_gettime, eventfiles::sys_timerfd_gettime, Full;
     73 => flock, lock::sys_flock, Full;
-    133 => mknod, mknod::sys_mknod, Partial("device nodes are EPERM even with CAP_MKNOD: devices live in devfs");
-    259 => mknodat, mknod::sys_mknodat, Partial("device nodes are EPERM even with CAP_MKNOD: devices live in devfs");
+    133 => mknod, mknod::sys_mknod, Partial("device nodes on tmpfs only (elsewhere EPERM); opening one reaches devfs's device of that number");
+    259 => mknodat, mknod::sys_mknodat, Partial("device nodes on tmpfs only (elsewhere EPERM); opening one reaches devfs's device of that number");
     319 => memfd_create, eventfiles::sys_memfd_create, Partial("no MFD_HUGETLB; F_SEAL_WRITE does not look at existing shared mappings");
     29 => shmget, ipc::sys_shmget, Partial("SHM_HUGETLB segments are ordinary pages");
     30 => shmat, ipc::sys_shmat, Full;
@@ -357,7 +366,7 @@ table! {
     71 => msgctl, ipc::sys_msgctl, Full;
     253 => inotify_init, eventfiles::sys_inotify_init, Full;
     294 => inotify_init1, eventfiles::sys_inotify_init1, Full;
-    254 => inotify_add_watch, eventfiles::sys_inotify_add_watch, Partial("IN_ATTRIB and the data events reach a directory's watch only for files opened through it; no IN_UNMOUNT; IN_EXCL_UNLINK is kept and not applied");
+    254 => inotify_add_watch, eventfiles::sys_inotify_add_watch, Partial("IN_ATTRIB and the data events reach a directory's watch only for files opened through it; no IN_UNMOUNT");
     255 => inotify_rm_watch, eventfiles::sys_inotify_rm_watch, Full;
     188 => setxattr, xattr::sys_setxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
     189 => lsetxattr, xattr::sys_lsetxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
@@ -389,6 +398,9 @@ table! {
     328 => pwritev2, rwv::sys_pwritev2, Full;
     310 => process_vm_readv, ptrace::sys_process_vm_readv, Full;
     311 => process_vm_writev, ptrace::sys_process_vm_writev, Full;
+    434 => pidfd_open, pidfd::sys_pidfd_open, Full;
+    424 => pidfd_send_signal, pidfd::sys_pidfd_send_signal, Full;
+    438 => pidfd_getfd, pidfd::sys_pidfd_getfd, Full;
 }
 
 /// Highest system call number counted.

@@ -354,21 +354,34 @@ pub fn sys_waitid(ctx: &mut Ctx<'_>) -> SysResult {
     if !opts.intersects(WaitidOptions::EXITED | WaitidOptions::STOPPED | WaitidOptions::CONTINUED) {
         return Err(Errno::EINVAL);
     }
+    // P_PIDFD: the process of a process descriptor; one opened PIDFD_NONBLOCK makes the
+    // wait WNOHANG, and nothing to report is EAGAIN then.
+    let mut pidfd_nonblock = false;
     let which = match IdType::try_from(ctx.int(0))? {
         IdType::All => Which::Any,
         IdType::Pid if id > 0 => Which::Pid(id),
         IdType::Pgid if id == 0 => Which::Pgid(ctx.p.rec.pgid.load(Ordering::Relaxed)),
         IdType::Pgid if id > 0 => Which::Pgid(id),
+        IdType::Pidfd if id >= 0 => {
+            let f = crate::sys::fs::file_not_path(ctx, id)?;
+            let pf = f.vnode.as_any().and_then(|a| a.downcast_ref::<crate::fs::pidfd::PidFd>()).ok_or(Errno::EBADF)?;
+            pidfd_nonblock = f.flags() & crate::fs::file::O_NONBLOCK != 0;
+            // A reaped process is no child any more.
+            Which::Pid(pf.live().ok_or(Errno::ECHILD)?.pid)
+        }
         IdType::Pid | IdType::Pgid | IdType::Pidfd => return Err(Errno::EINVAL),
     };
     let o = wait::WaitOpts {
         exited: opts.contains(WaitidOptions::EXITED),
         stopped: opts.contains(WaitidOptions::STOPPED),
         continued: opts.contains(WaitidOptions::CONTINUED),
-        nohang: opts.contains(WaitidOptions::NOHANG),
+        nohang: opts.contains(WaitidOptions::NOHANG) || pidfd_nonblock,
         nowait: opts.contains(WaitidOptions::NOWAIT),
     };
     let r = wait::wait_child(ctx.p, which, o)?;
+    if r.is_none() && pidfd_nonblock && !opts.contains(WaitidOptions::NOHANG) {
+        return Err(Errno::EAGAIN);
+    }
     if !infop.is_null() {
         // Nothing to report (WNOHANG): a zeroed siginfo, as Linux leaves si_pid 0.
         let info = match r {

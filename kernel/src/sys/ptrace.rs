@@ -493,6 +493,10 @@ fn process_vm(ctx: &mut Ctx<'_>, write: bool) -> SysResult {
     }
     let local = ctx.read_slice(ctx.slice::<Iovec>(1, 2), IOV_MAX)?;
     let remote = ctx.read_slice(ctx.slice::<Iovec>(3, 4), IOV_MAX)?;
+    // Each side's lengths as ssize_t: none negative, their sum not past it (EINVAL).
+    for side in [&local, &remote] {
+        side.iter().try_fold(0u64, |sum, v| sum.checked_add(v.iov_len).filter(|&t| t <= i64::MAX as u64)).ok_or(Errno::EINVAL)?;
+    }
     let tp = crate::kern::proc::find_user(ctx.int(0)).filter(|p| !p.is_zombie()).ok_or(Errno::ESRCH)?;
     let (me, them) = (ctx.p.user().cred(), tp.user().cred());
     let ids = [them.uid, them.euid, them.suid].iter().all(|&u| u == me.uid)

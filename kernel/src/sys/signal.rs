@@ -87,7 +87,7 @@ pub fn sys_rt_sigreturn(ctx: &mut Ctx<'_>) -> SysResult {
 }
 
 /// May the caller signal `target`? (CAP_KILL, or the same real or effective uid)
-fn may_signal(ctx: &Ctx<'_>, target: &UProc, sig: i32) -> bool {
+pub(super) fn may_signal(ctx: &Ctx<'_>, target: &UProc, sig: i32) -> bool {
     let me = ctx.p.user().cred.lock().clone();
     let them = target.user().cred.lock().clone();
     me.capable(crate::kern::cred::CAP_KILL)

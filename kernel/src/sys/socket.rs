@@ -61,7 +61,7 @@ pub(super) fn with_caller<R>(ctx: &Ctx<'_>, f: impl FnOnce(&Caller<'_>) -> R) ->
 /// The socket descriptor argument `i` names: EBADF, or ENOTSOCK for another file. With the
 /// open file (its O_NONBLOCK).
 pub(super) fn sock_arg(ctx: &Ctx<'_>, i: usize) -> Result<(SocketRef, Arc<File>), Errno> {
-    let f = ctx.file(i)?;
+    let f = crate::sys::fs::file_not_path(ctx, ctx.fd(i))?;
     Ok((socket_of(&f)?, f))
 }
 

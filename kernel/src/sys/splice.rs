@@ -1,9 +1,10 @@
 //! splice(2) and vmsplice(2) as copies: vk's pipes hold bytes, not page references, so
 //! splice moves data between a pipe and another descriptor (or two pipes) by reading and
 //! writing it — what the caller sees is Linux's (offsets, errors, partial counts), without
-//! the zero-copy. tee(2), which needs a pipe's data without consuming it, is not there.
+//! the zero-copy. tee(2) copies a pipe's data into another without consuming it.
 
 use crate::fs::file::{self, File};
+use crate::fs::pipe::PipeEnd;
 use crate::fs::vfs::VType;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
@@ -120,4 +121,35 @@ pub fn sys_vmsplice(ctx: &mut Ctx<'_>) -> SysResult {
     } else {
         Err(Errno::EBADF)
     }
+}
+
+/// tee(fd_in, fd_out, len, flags): copy up to `len` bytes from the front of one pipe into
+/// another, leaving them in the first. Both pipes (EINVAL), not the same one (EINVAL), open
+/// the right way (EBADF); an empty pipe with writers waits (EAGAIN with SPLICE_F_NONBLOCK),
+/// one with none is 0.
+pub fn sys_tee(ctx: &mut Ctx<'_>) -> SysResult {
+    let fin = ctx.file(0)?;
+    let fout = ctx.file(1)?;
+    let len = ctx.size(2);
+    let flags = ctx.uint(3);
+    if flags & !SPLICE_F_ALL != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if !fin.readable() || !fout.writable() {
+        return Err(Errno::EBADF);
+    }
+    if !is_pipe(&fin) || !is_pipe(&fout) || fin.vnode.id() == fout.vnode.id() {
+        return Err(Errno::EINVAL);
+    }
+    let pin = fin.vnode.as_any().and_then(|a| a.downcast_ref::<PipeEnd>()).ok_or(Errno::EINVAL)?;
+    if len == 0 {
+        return Ok(0);
+    }
+    let nonblock = flags & SPLICE_F_NONBLOCK != 0;
+    let data = pin.pipe().peek(len.min(PIPE_BUF_MAX), nonblock || fin.flags() & file::O_NONBLOCK != 0)?;
+    if data.is_empty() {
+        return Ok(0);
+    }
+    let how = WriteHow { append: false, nonblock: nonblock || fout.flags() & file::O_NONBLOCK != 0 };
+    sigpipe(ctx, write_file_as(ctx, &fout, None, &data, how))
 }

@@ -1,14 +1,15 @@
 //! `/proc/PID/fdinfo/N` and `/proc/PID/limits`: what a descriptor is (its offset, status
 //! flags, mount and inode, and what the event files add: an eventfd's count, an epoll
-//! instance's items, a signalfd's mask, a timerfd's setting), and the process's resource
-//! limits — in Linux's formats (fs/proc/fd.c, fs/eventfd.c, fs/eventpoll.c, fs/signalfd.c,
-//! fs/timerfd.c, fs/proc/base.c).
+//! instance's items, an inotify instance's watches, a signalfd's mask, a timerfd's setting),
+//! and the process's resource limits — in Linux's formats (fs/proc/fd.c, fs/eventfd.c,
+//! fs/eventpoll.c, fs/notify/fdinfo.c, fs/signalfd.c, fs/timerfd.c, fs/proc/base.c).
 
 use std::fmt::Write as _;
 
 use crate::fs::epoll::Epoll;
 use crate::fs::eventfd::EventFd;
 use crate::fs::file::{File, O_CLOEXEC};
+use crate::fs::inotify::Inotify;
 use crate::fs::signalfd::SignalFd;
 use crate::fs::timerfd::{Clock, TimerFd};
 use crate::kern::errno::Errno;
@@ -41,6 +42,12 @@ fn extra(s: &mut String, f: &File) {
         for (fd, events, data, file) in ep.items() {
             let (ino, dev) = file.map_or((0, 0), |f| (f.vnode.ino(), f.vnode.attr().map_or(0, |a| a.dev)));
             let _ = writeln!(s, "tfd: {fd:8} events: {events:8x} data: {data:16x}  pos:0 ino:{ino:x} sdev:{dev:x}");
+        }
+    } else if let Some(ino) = any.downcast_ref::<Inotify>() {
+        // fs/notify/fdinfo.c: one line per watch (no file handle: vk has none to show).
+        for (wd, v, mask) in ino.watch_list() {
+            let dev = v.attr().map_or(0, |a| a.dev);
+            let _ = writeln!(s, "inotify wd:{wd:x} ino:{:x} sdev:{dev:x} mask:{mask:x} ignored_mask:0", v.ino());
         }
     } else if let Some(sfd) = any.downcast_ref::<SignalFd>() {
         let _ = writeln!(s, "sigmask:\t{:016x}", sfd.mask());

@@ -124,6 +124,15 @@ impl ProcNode {
     }
 }
 
+/// The pid a `/proc/PID` directory's vnode names (pidfd_send_signal(2) takes one as a
+/// process descriptor); None for any other vnode.
+pub fn dir_pid(v: &VnodeRef) -> Option<i32> {
+    match v.as_any()?.downcast_ref::<ProcNode>()?.n {
+        Node::PidDir(pid) => Some(pid),
+        _ => None,
+    }
+}
+
 /// A guest process by pid (zombies included).
 fn guest(pid: i32) -> Option<UProc> {
     proc::find_user(pid)
@@ -269,6 +278,10 @@ impl Node {
 }
 
 impl Vnode for ProcNode {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+
     fn attr(&self) -> Result<Attr, Errno> {
         let n = self.n;
         let ino = n.ino();
@@ -469,6 +482,10 @@ impl Vnode for ProcNode {
     }
 
     fn magic_link(&self) -> Option<Result<crate::fs::namei::NamePath, Errno>> {
+        // exe leads to the program itself (a file with no name left too), as Linux's.
+        if let Node::Pid(pid, PidFile::Exe) | Node::Tid(pid, _, PidFile::Exe) = self.n {
+            return Some(may_inspect(pid).and_then(|()| lookup_proc(pid)?.user().exe.lock().clone().ok_or(Errno::ENOENT)));
+        }
         let Node::Fd(pid, fd) = self.n else { return None };
         if let Err(e) = may_inspect(pid) {
             return Some(Err(e));
