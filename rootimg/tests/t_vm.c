@@ -12,7 +12,8 @@
  * EOF, writes to a private mapping never reach the file, msync of a shared one does); an
  * executable mapping made with mprotect; copy-on-write in both directions after fork; a sparse
  * 64 MiB mapping; EINVAL/ENOMEM/EBADF/EACCES for bad arguments; EFAULT from read/write/stat and
- * others given bad pointers; main-thread stack growth to 4 MiB; which flags each call refuses
+ * others given bad pointers; main-thread stack growth to 4 MiB; MAP_GROWSDOWN growing on a
+ * fault below it and refusing to come within the stack guard gap of a mapping; which flags each call refuses
  * (mmap ignores unknown protection bits and flags, but MAP_SHARED_VALIDATE: EINVAL for
  * anonymous memory, EOPNOTSUPP for an unknown flag on a file; mprotect takes PROT_SEM and an
  * empty range, refuses unknown bits and GROWSDOWN|GROWSUP; madvise refuses unknown advice and
@@ -595,6 +596,44 @@ static void test_stack_growth(void)
     CHECK(use_big_stack());
 }
 
+/* MAP_GROWSDOWN: a fault just below the mapping grows it (it reads as zeros, and
+ * /proc/self/maps shows it longer); a fault that would bring it within the stack guard gap
+ * (256 pages) of the mapping below is SIGSEGV instead. Natively and under vk. */
+static void test_growsdown(void)
+{
+    const size_t gap = 256 * PAGE, room = 16 * PAGE;
+    for (int blocked = 0; blocked <= 1; blocked++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            signal(SIGSEGV, SIG_DFL);
+            /* Reserve the gap, the room to grow into and one page of stack; free all but it. */
+            char *base = mmap(NULL, gap + room + PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (base == MAP_FAILED)
+                _exit(10);
+            munmap(base, gap + room);
+            char *top = base + gap + room;
+            char *st = mmap(top, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_GROWSDOWN, -1, 0);
+            if (st != top)
+                _exit(11);
+            if (blocked && mmap(base + gap, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != base + gap)
+                _exit(12);
+            /* Grow by touching page after page below it, as a stack does. */
+            for (char *p = top - 1; p >= base + gap + PAGE; p -= PAGE) {
+                if (*p != 0)
+                    _exit(13);
+                *p = 1;
+            }
+            _exit(0);
+        }
+        int st = 0;
+        CHECK(waitpid(pid, &st, 0) == pid);
+        if (blocked)
+            CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+        else
+            CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+}
+
 int main(void)
 {
     vktest_reset_signals();
@@ -617,6 +656,7 @@ int main(void)
     test_flag_validation();
     test_efault();
     test_stack_growth();
+    test_growsdown();
 
     CHECK(rmdir(tmpdir) == 0);
     vktest_done();

@@ -146,7 +146,16 @@ fn page_fault(ctx: &mut Ctx<'_>, signo: i32, addr: u64, err: u64, trapno: u64) {
         Access::Read
     };
     crate::vm::meminfo::VM_EVENTS.pgfault.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let r = ctx.p.user().vm().read().fault(addr, access);
+    let mut r = ctx.p.user().vm().read().fault(addr, access);
+    if r == Err(FaultError::NotMapped) {
+        // Just below a MAP_GROWSDOWN mapping: it grows (RLIMIT_STACK, index 3, bounds it).
+        let limit = ctx.p.user().rlimits.lock()[3].0;
+        let vm = ctx.p.user().vm();
+        let grew = vm.write().grow_down(addr, limit);
+        if grew {
+            r = vm.read().fault(addr, access);
+        }
+    }
     match r {
         Ok(_) => {}
         Err(FaultError::NotMapped) => fault_signal(ctx, SIGSEGV, signal::SEGV_MAPERR, addr),

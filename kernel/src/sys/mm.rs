@@ -188,6 +188,9 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EAGAIN);
     }
     g.map(MapEntry { start, end: start + len, prot, backing, name });
+    if flags.contains(MapFlags::GROWSDOWN) && anon {
+        g.growsdown.set(start, start + len, Some(()));
+    }
     if let Some(how) = lock {
         let _ = g.set_lock(start, start + len, Some(how));
     } else if flags.contains(MapFlags::POPULATE) {

@@ -52,6 +52,8 @@ use crate::kern::sleeplock::{RwSleepLock, SleepLock};
 pub use crate::vm::entry::{Backing, MapEntry, SharedObject};
 
 pub const PAGE: u64 = PAGE_SIZE as u64;
+/// How close a growing stack may come to the mapping below it (Linux's stack_guard_gap).
+pub const STACK_GUARD_GAP: u64 = 256 * PAGE;
 pub const PROT_READ: u32 = 1;
 pub const PROT_WRITE: u32 = 2;
 pub const PROT_EXEC: u32 = 4;
@@ -274,6 +276,8 @@ pub struct AddressSpace {
     pub locked: crate::vm::ranges::RangeMap<crate::vm::mlock::Lock>,
     /// mlockall(MCL_FUTURE): new mappings are locked so.
     pub lock_future: Option<crate::vm::mlock::Lock>,
+    /// MAP_GROWSDOWN mappings: a fault just below one grows it ([`AddressSpace::grow_down`]).
+    pub growsdown: crate::vm::ranges::RangeMap<()>,
 }
 
 /// An address space under its lock, as processes share it (CLONE_VM).
@@ -302,6 +306,7 @@ impl AddressSpace {
             inherit: crate::vm::inherit::InheritMap::default(),
             locked: crate::vm::ranges::RangeMap::default(),
             lock_future: None,
+            growsdown: crate::vm::ranges::RangeMap::default(),
         }
     }
 
@@ -492,6 +497,31 @@ impl AddressSpace {
         self.entries.insert(e.start, e);
     }
 
+    /// A fault at `addr`, which no mapping holds: if the next mapping above it grows down
+    /// (MAP_GROWSDOWN), extend it down to `addr`'s page — unless that comes within
+    /// [`STACK_GUARD_GAP`] of the mapping below, or makes it longer than `limit` bytes
+    /// (RLIMIT_STACK), as Linux's expand_stack refuses. Whether it grew.
+    pub fn grow_down(&mut self, addr: u64, limit: u64) -> bool {
+        let new_start = page_down(addr);
+        let Some((&start, e)) = self.entries.range(addr..).next() else { return false };
+        if self.growsdown.at(start).is_none() || !matches!(e.backing, Backing::Anon) {
+            return false;
+        }
+        let end = e.end;
+        if end - new_start > limit {
+            return false;
+        }
+        let below = self.entries.range(..addr).next_back().map_or(0, |(_, p)| p.end);
+        if below > addr || new_start.saturating_sub(STACK_GUARD_GAP) < below {
+            return false;
+        }
+        let Some(mut e) = self.entries.remove(&start) else { return false };
+        e.start = new_start;
+        self.entries.insert(new_start, e);
+        self.growsdown.set(new_start, end, Some(()));
+        true
+    }
+
     /// Split entries so that `at` is a boundary.
     fn split_at(&mut self, at: u64) {
         let Some((&s, _)) = self.entries.range(..at).next_back() else { return };
@@ -530,6 +560,7 @@ impl AddressSpace {
         }
         self.inherit.clear(start, end);
         self.locked.clear(start, end);
+        self.growsdown.clear(start, end);
         self.drop_pages(start, end);
     }
 
@@ -930,6 +961,7 @@ impl AddressSpace {
         child.brk = self.brk;
         child.mmap_base = self.mmap_base;
         child.inherit = self.inherit.for_child();
+        child.growsdown = self.growsdown.clone();
         // The stack pages to copy: [lo, hi) around the stack pointer, inside its mapping.
         let (copy_lo, copy_hi) = match stack_pointer.and_then(|sp| self.find(sp).map(|e| (sp, e))) {
             Some((sp, e)) if !e.shared() => {

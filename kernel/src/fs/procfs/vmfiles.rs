@@ -282,6 +282,9 @@ fn vm_flags(g: &crate::vm::space::AddressSpace, e: &crate::vm::entry::MapEntry) 
         f.push("sh");
     }
     f.extend(["mr", "mw", "me"]);
+    if g.growsdown.at(e.start).is_some() {
+        f.push("gd");
+    }
     if e.shared() {
         f.push("ms");
     }
