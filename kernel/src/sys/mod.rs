@@ -126,7 +126,7 @@ table! {
     6 => lstat, fsinfo::sys_lstat, Full;
     7 => poll, poll::sys_poll, Full;
     8 => lseek, fs::sys_lseek, Full;
-    9 => mmap, mm::sys_mmap, Partial("writable shared mappings of files on tmpfs only (hostfs is read-only); vm.max_map_count counts unmerged mappings");
+    9 => mmap, mm::sys_mmap, Partial("writable shared mappings of tmpfs and ext2 files (hostfs is read-only); vm.max_map_count counts unmerged mappings");
     10 => mprotect, mm::sys_mprotect, Full;
     11 => munmap, mm::sys_munmap, Full;
     12 => brk, mm::sys_brk, Full;
