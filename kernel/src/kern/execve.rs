@@ -106,7 +106,7 @@ pub fn execve_from(ctx: &mut Ctx<'_>, start: &crate::fs::namei::NamePath, path: 
     u.files().lock().close_on_exec();
     u.sig.lock().reset_handlers();
     crate::kern::posix_timer::delete_all(ctx.p);
-    crate::sys::aio::destroy_all(ctx.p);
+    crate::kern::aio::destroy_all(ctx.p);
     {
         let mut ts = ut.sigstate.sig.lock();
         ts.altstack = crate::kern::signal::AltStack::default();

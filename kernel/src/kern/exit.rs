@@ -80,7 +80,7 @@ fn proc_exit(p: &UProc, status: i32) {
     let u = p.user();
     crate::kern::cputime::cancel_all(p);
     crate::kern::posix_timer::delete_all(p);
-    crate::sys::aio::destroy_all(p);
+    crate::kern::aio::destroy_all(p);
     crate::kern::ptrace::tracer_gone(p);
     // Memory and the stub: the address space goes when its last user lets go.
     let empty = crate::vm::space::AddressSpace::new(tid_of(p.pid)).into_map();

@@ -1,5 +1,6 @@
 //! The machine-independent kernel: boot, processes and threads, scheduling, sleep, time.
 
+pub mod aio;
 pub mod args;
 pub mod clock;
 pub mod conv;

@@ -125,7 +125,7 @@ pub struct UserProc {
     /// POSIX timers (timer_create(2)).
     pub posix_timers: crate::kern::posix_timer::Timers,
     /// Linux AIO contexts (io_setup(2)).
-    pub aio: crate::sys::aio::AioTable,
+    pub aio: crate::kern::aio::AioTable,
     /// prctl(PR_SET_CHILD_SUBREAPER): orphaned descendants are given to this process rather
     /// than init. Not inherited by fork; kept by exec.
     pub child_subreaper: std::sync::atomic::AtomicBool,
@@ -194,7 +194,7 @@ impl UserProc {
             jobctl: SpinLock::new("jobctl", crate::kern::jobctl::JobCtl::default()),
             times: crate::kern::cputime::ProcTimes::new(),
             posix_timers: crate::kern::posix_timer::Timers::default(),
-            aio: crate::sys::aio::AioTable::default(),
+            aio: crate::kern::aio::AioTable::default(),
             child_subreaper: std::sync::atomic::AtomicBool::new(false),
             persona: std::sync::atomic::AtomicU32::new(0),
             sched: SpinLock::new("proc_sched", crate::kern::sched_policy::SchedPolicy::default()),

@@ -15,12 +15,10 @@
 //! for in completions not yet consumed (EAGAIN past that); contexts are not inherited by fork
 //! (the ring is MADV_DONTFORK'd) and go at exec and exit.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use platform::sync::SpinLock;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::abi::fs::Iovec;
@@ -29,7 +27,7 @@ use crate::fs::file::{self, File};
 use crate::fs::vnops;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
-use crate::kern::proc::UProc;
+use crate::kern::aio::{AIO_MAX_NR, AIO_NR, AioCtx, wchan};
 use crate::kern::sleeplock::SleepLock;
 use crate::sys::fs::{WriteHow, gather, iovecs_at, reachable, read_into, sigpipe, write_file_as};
 use crate::sys::rwv::RwfFlags;
@@ -93,37 +91,6 @@ const IOCB_CMD_PWRITEV: u16 = 8;
 const IOCB_FLAG_RESFD: u32 = 1;
 /// The key io_submit writes into each iocb (io_cancel checks it).
 const KIOCB_KEY: u32 = 0;
-/// /proc/sys/fs/aio-max-nr's default: events all contexts may hold.
-const AIO_MAX_NR: u64 = 65536;
-/// Events of all contexts now (aio-nr).
-static AIO_NR: AtomicU64 = AtomicU64::new(0);
-
-/// One context.
-#[derive(Debug)]
-struct AioCtx {
-    /// The ring's address (the context id) and its slots.
-    ring: u64,
-    ring_len: u64,
-    slots: u32,
-    /// The events io_setup asked for: completions not yet consumed at most.
-    max_events: u32,
-    /// Where the next completion goes (the ring's tail as the kernel keeps it); held across
-    /// the ring's reads and writes (guest memory: a sleep lock).
-    tail: SleepLock<u32>,
-}
-
-/// A process's AIO contexts, by ring address.
-#[derive(Debug)]
-pub struct AioTable {
-    ctxs: SpinLock<BTreeMap<u64, Arc<AioCtx>>>,
-}
-
-impl Default for AioTable {
-    fn default() -> Self {
-        AioTable { ctxs: SpinLock::new("aio_ctxs", BTreeMap::new()) }
-    }
-}
-
 fn lookup(ctx: &Ctx<'_>, id: u64) -> Result<Arc<AioCtx>, Errno> {
     ctx.p.user().aio.ctxs.lock().get(&id).cloned().ok_or(Errno::EINVAL)
 }
@@ -203,19 +170,6 @@ pub fn sys_io_destroy(ctx: &mut Ctx<'_>) -> SysResult {
     unmap(ctx, &c);
     crate::kern::sleep::wakeup(wchan(&c));
     Ok(0)
-}
-
-/// exec and exit: every context goes (exit's address space goes with it).
-pub fn destroy_all(p: &UProc) {
-    let all = std::mem::take(&mut *p.user().aio.ctxs.lock());
-    for c in all.values() {
-        AIO_NR.fetch_sub(u64::from(c.max_events), Ordering::Relaxed);
-        crate::kern::sleep::wakeup(wchan(c));
-    }
-}
-
-fn wchan(c: &AioCtx) -> u64 {
-    c as *const AioCtx as u64
 }
 
 pub fn sys_io_submit(ctx: &mut Ctx<'_>) -> SysResult {
