@@ -222,7 +222,8 @@ impl Vnode for TmpNode {
     }
 
     fn attr(&self) -> Result<Attr, Errno> {
-        let m = self.meta.lock();
+        // The size and blocks first: `add` and `rename` take a directory's entries before its
+        // attributes (nlink), so the attributes' lock is never held while taking the entries.
         let size = match &self.kind {
             Kind::File(d) => d.lock().size,
             Kind::Symlink(t) => t.len() as u64,
@@ -233,6 +234,7 @@ impl Vnode for TmpNode {
             Kind::File(d) => d.lock().pages.len() as u64 * (PAGE / 512),
             _ => 0,
         };
+        let m = self.meta.lock();
         Ok(Attr {
             dev: self.fs.dev,
             ino: self.ino,
