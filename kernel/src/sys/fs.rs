@@ -178,6 +178,17 @@ pub(super) fn fsize_limit<'d>(ctx: &Ctx<'_>, vt: VType, start: u64, data: &'d [u
     Ok(&data[..data.len().min(room)])
 }
 
+/// RLIMIT_FSIZE for a transfer of `count` bytes to a regular file at `start`: SIGXFSZ and
+/// EFBIG at or past the limit, else the count cut to it (generic_write_check_limits).
+pub(super) fn fsize_count(ctx: &Ctx<'_>, start: u64, count: u64) -> Result<u64, Errno> {
+    let limit = ctx.p.user().rlimits.lock()[RLIMIT_FSIZE].0;
+    if start >= limit {
+        xfsz(ctx);
+        return Err(Errno::EFBIG);
+    }
+    Ok(count.min(limit - start))
+}
+
 /// truncate(2) to `len` bytes past RLIMIT_FSIZE, growing the file: SIGXFSZ and EFBIG
 /// (Linux's inode_newsize_ok).
 pub(super) fn fsize_truncate(ctx: &Ctx<'_>, v: &crate::fs::vfs::VnodeRef, len: u64) -> Result<(), Errno> {

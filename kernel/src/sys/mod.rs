@@ -40,6 +40,7 @@
 
 pub mod affinity;
 pub mod aio;
+pub mod copyrange;
 pub mod cred;
 pub mod epoll;
 pub mod eventfiles;
@@ -394,6 +395,7 @@ table! {
     101 => ptrace, ptrace::sys_ptrace, Partial("no hardware watchpoints or seccomp events; the tracer is a process");
     295 => preadv, rwv::sys_preadv, Full;
     296 => pwritev, rwv::sys_pwritev, Full;
+    326 => copy_file_range, copyrange::sys_copy_file_range, Full;
     327 => preadv2, rwv::sys_preadv2, Full;
     328 => pwritev2, rwv::sys_pwritev2, Full;
     310 => process_vm_readv, ptrace::sys_process_vm_readv, Full;

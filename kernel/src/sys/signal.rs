@@ -108,7 +108,7 @@ pub fn sys_kill(ctx: &mut Ctx<'_>) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let targets: Vec<UProc> = match pid {
-        p if p > 0 => vec![proc::find_user(p).ok_or(Errno::ESRCH)?],
+        p if p > 0 => vec![find_by_id(p).ok_or(Errno::ESRCH)?],
         // -INT_MIN names no group.
         i32::MIN => return Err(Errno::ESRCH),
         _ => {
@@ -142,6 +142,24 @@ pub fn sys_kill(ctx: &mut Ctx<'_>) -> SysResult {
     if sent == 0 { Err(Errno::EPERM) } else { Ok(0) }
 }
 
+/// The process a positive id of kill(2) or rt_sigqueueinfo(2) names: the process with that
+/// pid, or the one with a thread of that id (Linux's find_vpid finds any task, and the
+/// signal goes to its thread group).
+fn find_by_id(id: i32) -> Option<UProc> {
+    proc::find_user(id).or_else(|| find_thread(id).and_then(|t| t.uproc()))
+}
+
+/// Whether a real-time signal `sig` for `p` would pass its real user's RLIMIT_SIGPENDING
+/// (__send_signal's queue overflow: EAGAIN for a signal that must carry its siginfo).
+fn sigpending_full(p: &UProc, sig: i32) -> bool {
+    if sig < signal::SIGRTMIN {
+        return false;
+    }
+    let limit = p.user().rlimits.lock()[RLIMIT_SIGPENDING].0;
+    let queued = signal::queued_for_user(p.user().cred().uid);
+    u64::try_from(queued).unwrap_or(u64::MAX) >= limit
+}
+
 fn find_thread(tid: i32) -> Option<UThread> {
     let tid = u64::try_from(tid).ok()?;
     guest_procs().into_iter().flat_map(|p| p.threads()).find(|t| t.tid() == tid)
@@ -158,6 +176,10 @@ fn thread_kill(ctx: &Ctx<'_>, tgid: Option<i32>, tid: i32, sig: i32) -> SysResul
     }
     if !may_signal(ctx, &p, sig) {
         return Err(Errno::EPERM);
+    }
+    // SI_TKILL is a negative code: the queue's limit applies, as to sigqueue(3).
+    if sig != 0 && sigpending_full(&p, sig) {
+        return Err(Errno::EAGAIN);
     }
     if sig != 0 {
         let uid = ctx.p.user().cred.lock().uid;
@@ -285,7 +307,11 @@ fn queue_info(ctx: &Ctx<'_>, tgid: i32, tid: Option<i32>, sig: i32) -> SysResult
     if !signal::valid(sig) {
         return Err(Errno::EINVAL);
     }
-    let p = proc::find_user(tgid).ok_or(Errno::ESRCH)?;
+    let p = match tid {
+        None => find_by_id(tgid),
+        Some(_) => proc::find_user(tgid),
+    }
+    .ok_or(Errno::ESRCH)?;
     let code = uinfo.si_code;
     if (code >= 0 || code == SI_TKILL) && p.pid != ctx.p.pid {
         return Err(Errno::EPERM);
@@ -295,12 +321,8 @@ fn queue_info(ctx: &Ctx<'_>, tgid: i32, tid: Option<i32>, sig: i32) -> SysResult
     }
     // RLIMIT_SIGPENDING (the target's, for its real user): a real-time signal that cannot be
     // queued is EAGAIN (__send_signal's queue overflow); others would go without siginfo.
-    if sig >= signal::SIGRTMIN {
-        let limit = p.user().rlimits.lock()[RLIMIT_SIGPENDING].0;
-        let queued = signal::queued_for_user(p.user().cred().uid);
-        if u64::try_from(queued).unwrap_or(u64::MAX) >= limit {
-            return Err(Errno::EAGAIN);
-        }
+    if sigpending_full(&p, sig) {
+        return Err(Errno::EAGAIN);
     }
     let info = SigInfo { si_signo: sig, ..uinfo };
     match tid {
