@@ -94,6 +94,9 @@ static void test_ioctls(void)
     CHECK(ioctl(s, SIOCGIFNAME, &ifr) == 0 && strcmp(ifr.ifr_name, "lo") == 0);
     strcpy(ifr.ifr_name, "no-such-if0");
     CHECK(ioctl(s, SIOCGIFFLAGS, &ifr) == -1 && errno == ENODEV);
+    /* A request that would change an interface reads its argument first: EFAULT. */
+    errno = 0;
+    CHECK(ioctl(s, SIOCSIFFLAGS, (void *)8) == -1 && errno == EFAULT);
 
     struct ifconf ifc = {.ifc_len = 0, .ifc_buf = NULL};
     CHECK(ioctl(s, SIOCGIFCONF, &ifc) == 0 && ifc.ifc_len > 0 && ifc.ifc_len % (int)sizeof(struct ifreq) == 0);

@@ -240,6 +240,18 @@ static void test_nonblocking_and_errors(void)
     /* Writing after shutting down writing: EPIPE, and SIGPIPE unless MSG_NOSIGNAL. */
     c = socket(AF_INET, SOCK_STREAM, 0);
     CHECK(connect(c, (struct sockaddr *)&a, sizeof a) == 0);
+    /* A blocking connect leaves the socket connected: connecting again is EISCONN. */
+    errno = 0;
+    CHECK(connect(c, (struct sockaddr *)&a, sizeof a) == -1 && errno == EISCONN);
+    /* SIOCATMARK: no urgent data, so not at the mark; a bad pointer is EFAULT; UDP has none. */
+    int mark = -1;
+    CHECK(ioctl(c, SIOCATMARK, &mark) == 0 && mark == 0);
+    errno = 0;
+    CHECK(ioctl(c, SIOCATMARK, (void *)8) == -1 && errno == EFAULT);
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    errno = 0;
+    CHECK(ioctl(u, SIOCATMARK, &mark) == -1 && errno == ENOTTY);
+    close(u);
     struct pollfd lp = {.fd = l, .events = POLLIN};
     CHECK(poll(&lp, 1, 5000) == 1);
     int acc = accept(l, NULL, NULL);

@@ -290,6 +290,9 @@ impl InetSocket {
     }
 }
 
+/// SIOCATMARK (sockios.h).
+const SIOCATMARK: u64 = 0x8905;
+
 /// The host's EAGAIN (the same number as the guest's: both are Linux).
 const EAGAIN_HOST: i32 = 11;
 
@@ -332,9 +335,17 @@ impl Socket for InetSocket {
     }
 
     fn connect(&self, _c: &Caller<'_>, addr: &SockAddr, nonblock: bool) -> Result<(), Errno> {
-        match self.host.connect(&addr.to_bytes()) {
+        let bytes = addr.to_bytes();
+        match self.host.connect(&bytes) {
             Ok(()) => Ok(()),
-            Err(e) if errno(e) == Errno::EINPROGRESS && !nonblock && self.ty == SockType::Stream => self.finish_connect(),
+            Err(e) if errno(e) == Errno::EINPROGRESS && !nonblock && self.ty == SockType::Stream => {
+                self.finish_connect()?;
+                // The host socket is non-blocking: its connection stays "connecting" until
+                // connect(2) is called again, which returns 0 and marks it connected; a
+                // blocking connect has done that, so the guest's next connect is EISCONN.
+                let _ = self.host.connect(&bytes);
+                Ok(())
+            }
             Err(e) => {
                 if errno(e) == Errno::EINPROGRESS {
                     self.arm(EPOLLOUT);
@@ -494,6 +505,13 @@ impl Socket for InetSocket {
         let req = if outq { 0x5411 } else { 0x541b };
         let n = self.host.ioctl_int(req).map_err(errno)?;
         Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    fn at_mark(&self) -> Result<bool, Errno> {
+        if self.ty != SockType::Stream || self.family == lnet::AF_NETLINK {
+            return Err(Errno::ENOTTY);
+        }
+        Ok(self.host.ioctl_int(SIOCATMARK).map_err(errno)? != 0)
     }
 
     fn release(&self) {

@@ -403,6 +403,11 @@ impl Socket for LoopSocket {
         self.inner.queued(outq)
     }
 
+    /// No urgent data here (MSG_OOB is not carried), so a stream is never at the mark.
+    fn at_mark(&self) -> Result<bool, Errno> {
+        if self.sock_type() == SockType::Stream { Ok(false) } else { Err(Errno::ENOTTY) }
+    }
+
     fn release(&self) {
         self.inner.release();
     }

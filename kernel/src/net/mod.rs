@@ -213,6 +213,10 @@ pub trait Socket: Send + Sync + Debug {
     fn queued(&self, _outq: bool) -> Result<usize, Errno> {
         Err(Errno::ENOTTY)
     }
+    /// SIOCATMARK: whether the next byte to read is urgent data's mark (TCP; others ENOTTY).
+    fn at_mark(&self) -> Result<bool, Errno> {
+        Err(Errno::ENOTTY)
+    }
     /// The last descriptor of it was closed.
     fn release(&self);
     /// Its inode number in sockfs (for fstat, /proc/PID/fd and /proc/net).

@@ -755,6 +755,7 @@ const FIONBIO: u32 = 0x5421;
 const FIONREAD: u32 = 0x541b;
 /// SIOCOUTQ (TIOCOUTQ's number): bytes a socket sent and its peer has not read.
 const SIOCOUTQ: u32 = 0x5411;
+const SIOCATMARK: u32 = 0x8905;
 
 pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
     let fd = ctx.fd(0);
@@ -776,6 +777,12 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
             let s = crate::net::file::socket_of(&f)?;
             let n = s.queued(ctx.uint(1) == SIOCOUTQ)?;
             ctx.write(ctx.ptr::<i32>(2), &i32::try_from(n).unwrap_or(i32::MAX))?;
+            return Ok(0);
+        }
+        SIOCATMARK if f.vnode.vtype() == VType::Sock => {
+            let s = crate::net::file::socket_of(&f)?;
+            let mark = s.at_mark()?;
+            ctx.write(ctx.ptr::<i32>(2), &i32::from(mark))?;
             return Ok(0);
         }
         FIONREAD if f.vnode.vtype() == VType::Fifo || f.vnode.vtype() == VType::Reg => {

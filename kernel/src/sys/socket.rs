@@ -330,7 +330,9 @@ pub fn ioctl(ctx: &Ctx<'_>, req: u32) -> Option<SysResult> {
         })());
     }
     if (SIOC_FIRST..=SIOC_LAST).contains(&req) {
-        return Some(Err(Errno::EPERM));
+        // Changing the host's interfaces or routes: refused, after the request is read in
+        // (a bad pointer is EFAULT first, as dev_ioctl's copy_from_user).
+        return Some(ctx.read(ctx.ptr::<Ifreq>(2)).and(Err(Errno::EPERM)));
     }
     None
 }

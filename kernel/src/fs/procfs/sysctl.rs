@@ -4,6 +4,7 @@
 //!  /proc/sys/kernel/hostname    0644  the node name (uname -n, sethostname(2))
 //!  /proc/sys/kernel/ostype      0444  "Linux"
 //!  /proc/sys/kernel/osrelease   0444  uname -r
+//!  /proc/sys/kernel/version     0444  uname -v
 //!  /proc/sys/kernel/core_pattern 0644 where core files go (core(5); no `|` pipes)
 //!  /proc/sys/kernel/randomize_va_space  0644  0, 1 or 2: address-space randomisation at exec
 //!  /proc/sys/kernel/yama/ptrace_scope  0644  Yama's ptrace restriction, 0-3 (1 by default; 3 sticks)
@@ -51,6 +52,7 @@ pub enum Ctl {
     Hostname,
     Ostype,
     Osrelease,
+    Version,
     CorePattern,
     RandomizeVaSpace,
     PtraceScope,
@@ -85,7 +87,7 @@ pub enum Entry {
     Ctl(Ctl),
 }
 
-pub const CTLS: [Ctl; 28] = [
+pub const CTLS: [Ctl; 29] = [
     Ctl::Shmmax,
     Ctl::Shmall,
     Ctl::Shmmni,
@@ -114,6 +116,7 @@ pub const CTLS: [Ctl; 28] = [
     Ctl::NrOpen,
     Ctl::LeaseBreakTime,
     Ctl::MaxMapCount,
+    Ctl::Version,
 ];
 pub const DIRS: [SysDir; 9] =
     [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb, SysDir::Yama, SysDir::Random, SysDir::Fs, SysDir::Inotify, SysDir::Vm];
@@ -136,6 +139,7 @@ impl SysDir {
                 ("hostname", Entry::Ctl(Ctl::Hostname)),
                 ("ostype", Entry::Ctl(Ctl::Ostype)),
                 ("osrelease", Entry::Ctl(Ctl::Osrelease)),
+                ("version", Entry::Ctl(Ctl::Version)),
                 ("pid_max", Entry::Ctl(Ctl::PidMax)),
                 ("tainted", Entry::Ctl(Ctl::Tainted)),
                 ("core_pattern", Entry::Ctl(Ctl::CorePattern)),
@@ -197,7 +201,7 @@ impl Ctl {
             | Ctl::PtraceScope
             | Ctl::LeaseBreakTime
             | Ctl::MaxMapCount => 0o644,
-            Ctl::Ostype | Ctl::Osrelease | Ctl::PidMax | Ctl::Tainted | Ctl::BootId | Ctl::Uuid | Ctl::FileMax | Ctl::NrOpen => 0o444,
+            Ctl::Ostype | Ctl::Osrelease | Ctl::Version | Ctl::PidMax | Ctl::Tainted | Ctl::BootId | Ctl::Uuid | Ctl::FileMax | Ctl::NrOpen => 0o444,
             Ctl::Shmmax
             | Ctl::Shmall
             | Ctl::Shmmni
@@ -223,6 +227,7 @@ impl Ctl {
             }
             Ctl::Ostype => Ok(format!("{}\n", utsname::SYSNAME).into_bytes()),
             Ctl::Osrelease => Ok(format!("{}\n", utsname::RELEASE).into_bytes()),
+            Ctl::Version => Ok(format!("{}\n", utsname::version()).into_bytes()),
             Ctl::PidMax => Ok(format!("{}\n", crate::kern::uproc::PID_MAX).into_bytes()),
             Ctl::Tainted => Ok(b"0\n".to_vec()),
             Ctl::BootId => {
@@ -317,6 +322,7 @@ impl Ctl {
             }
             Ctl::Ostype
             | Ctl::Osrelease
+            | Ctl::Version
             | Ctl::PidMax
             | Ctl::Tainted
             | Ctl::BootId
