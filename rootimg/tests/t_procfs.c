@@ -468,6 +468,9 @@ static void test_hostname(void)
     s = slurp("/proc/sys/kernel/osrelease", NULL);
     CHECK(s && strncmp(s, u.release, strlen(u.release)) == 0);
     free(s);
+    s = slurp("/proc/sys/kernel/domainname", NULL);
+    CHECK(s && strncmp(s, u.domainname, strlen(u.domainname)) == 0 && strcmp(s + strlen(u.domainname), "\n") == 0);
+    free(s);
     s = slurp("/proc/sys/kernel/version", NULL);
     CHECK(s && strncmp(s, u.version, strlen(u.version)) == 0 && strcmp(s + strlen(u.version), "\n") == 0);
     free(s);

@@ -1,5 +1,6 @@
 //! The system's names (uname(2)'s `struct utsname`): the node name that sethostname(2) and
-//! `/proc/sys/kernel/hostname` change, and the fixed system name, release and version.
+//! `/proc/sys/kernel/hostname` change, the NIS domain name that setdomainname(2) and
+//! `/proc/sys/kernel/domainname` change, and the fixed system name, release and version.
 
 use platform::sync::SpinLock;
 
@@ -13,6 +14,9 @@ pub const MACHINE: &str = "x86_64";
 
 /// The node name once set (None: the boot default, `-e hostname=` or "vk").
 static HOSTNAME: SpinLock<Option<Vec<u8>>> = SpinLock::new("hostname", None);
+
+/// The NIS domain name once set (None: Linux's default, "(none)").
+static DOMAINNAME: SpinLock<Option<Vec<u8>>> = SpinLock::new("domainname", None);
 
 /// uname's version field.
 pub fn version() -> String {
@@ -34,5 +38,19 @@ pub fn set_hostname(name: &[u8]) -> Result<(), Errno> {
         return Err(Errno::EINVAL);
     }
     *HOSTNAME.lock() = Some(name.to_vec());
+    Ok(())
+}
+
+/// The NIS domain name (uname's `domainname`).
+pub fn domainname() -> Vec<u8> {
+    DOMAINNAME.lock().clone().unwrap_or_else(|| b"(none)".to_vec())
+}
+
+/// Set the NIS domain name (setdomainname(2): EINVAL past [`HOST_NAME_MAX`] bytes).
+pub fn set_domainname(name: &[u8]) -> Result<(), Errno> {
+    if name.len() > HOST_NAME_MAX {
+        return Err(Errno::EINVAL);
+    }
+    *DOMAINNAME.lock() = Some(name.to_vec());
     Ok(())
 }

@@ -210,6 +210,7 @@ table! {
     285 => fallocate, fallocate::sys_fallocate, Partial("allocate and punch holes on ext2 and tmpfs; other modes EOPNOTSUPP");
     141 => setpriority, prio::sys_setpriority, Partial("kept and reported; the scheduler does not weigh it");
     170 => sethostname, proc::sys_sethostname, Full;
+    171 => setdomainname, proc::sys_setdomainname, Full;
     100 => times, time::sys_times, Full;
     102 => getuid, cred::sys_getuid, Full;
     104 => getgid, cred::sys_getgid, Full;

@@ -64,7 +64,7 @@ pub fn sys_uname(ctx: &mut Ctx<'_>) -> SysResult {
         release: uts_field(release.as_bytes()),
         version: uts_field(utsname::version().as_bytes()),
         machine: uts_field(machine),
-        domainname: uts_field(b"(none)"),
+        domainname: uts_field(&utsname::domainname()),
     };
     ctx.write(ctx.ptr::<NewUtsname>(0), &u)?;
     Ok(0)
@@ -94,6 +94,15 @@ pub fn sys_sethostname(ctx: &mut Ctx<'_>) -> SysResult {
     }
     let name = ctx.read_slice(ctx.slice::<u8>(0, 1), crate::kern::utsname::HOST_NAME_MAX)?;
     crate::kern::utsname::set_hostname(&name)?;
+    Ok(0)
+}
+
+pub fn sys_setdomainname(ctx: &mut Ctx<'_>) -> SysResult {
+    if !ctx.p.user().cred().capable(crate::kern::cred::CAP_SYS_ADMIN) {
+        return Err(Errno::EPERM);
+    }
+    let name = ctx.read_slice(ctx.slice::<u8>(0, 1), crate::kern::utsname::HOST_NAME_MAX)?;
+    crate::kern::utsname::set_domainname(&name)?;
     Ok(0)
 }
 

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //!  /proc/sys/kernel/hostname    0644  the node name (uname -n, sethostname(2))
+//!  /proc/sys/kernel/domainname  0644  the NIS domain name (setdomainname(2))
 //!  /proc/sys/kernel/ostype      0444  "Linux"
 //!  /proc/sys/kernel/osrelease   0444  uname -r
 //!  /proc/sys/kernel/version     0444  uname -v
@@ -50,6 +51,7 @@ pub enum SysDir {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ctl {
     Hostname,
+    Domainname,
     Ostype,
     Osrelease,
     Version,
@@ -87,7 +89,7 @@ pub enum Entry {
     Ctl(Ctl),
 }
 
-pub const CTLS: [Ctl; 29] = [
+pub const CTLS: [Ctl; 30] = [
     Ctl::Shmmax,
     Ctl::Shmall,
     Ctl::Shmmni,
@@ -117,6 +119,7 @@ pub const CTLS: [Ctl; 29] = [
     Ctl::LeaseBreakTime,
     Ctl::MaxMapCount,
     Ctl::Version,
+    Ctl::Domainname,
 ];
 pub const DIRS: [SysDir; 9] =
     [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb, SysDir::Yama, SysDir::Random, SysDir::Fs, SysDir::Inotify, SysDir::Vm];
@@ -137,6 +140,7 @@ impl SysDir {
             SysDir::Vm => &[("max_map_count", Entry::Ctl(Ctl::MaxMapCount))],
             SysDir::Kernel => &[
                 ("hostname", Entry::Ctl(Ctl::Hostname)),
+                ("domainname", Entry::Ctl(Ctl::Domainname)),
                 ("ostype", Entry::Ctl(Ctl::Ostype)),
                 ("osrelease", Entry::Ctl(Ctl::Osrelease)),
                 ("version", Entry::Ctl(Ctl::Version)),
@@ -195,6 +199,7 @@ impl Ctl {
     pub fn mode(self) -> u32 {
         match self {
             Ctl::Hostname
+            | Ctl::Domainname
             | Ctl::PipeMaxSize
             | Ctl::CorePattern
             | Ctl::RandomizeVaSpace
@@ -224,6 +229,11 @@ impl Ctl {
                 let mut h = utsname::hostname();
                 h.push(b'\n');
                 Ok(h)
+            }
+            Ctl::Domainname => {
+                let mut d = utsname::domainname();
+                d.push(b'\n');
+                Ok(d)
             }
             Ctl::Ostype => Ok(format!("{}\n", utsname::SYSNAME).into_bytes()),
             Ctl::Osrelease => Ok(format!("{}\n", utsname::RELEASE).into_bytes()),
@@ -289,6 +299,9 @@ impl Ctl {
         match self {
             Ctl::Hostname => {
                 utsname::set_hostname(&first[..first.len().min(utsname::HOST_NAME_MAX)])?;
+            }
+            Ctl::Domainname => {
+                utsname::set_domainname(&first[..first.len().min(utsname::HOST_NAME_MAX)])?;
             }
             Ctl::PipeMaxSize => {
                 // Linux rounds it like F_SETPIPE_SZ: a power-of-two number of pages.
