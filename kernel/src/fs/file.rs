@@ -46,6 +46,8 @@ pub struct File {
     pub offset: SpinLock<u64>,
     /// It holds write access to its mount (see [`File::open`]).
     writer: bool,
+    /// A regular file opened for writing by path: it may not be run meanwhile (ETXTBSY).
+    _write_access: Option<crate::fs::writecount::WriteAccess>,
     /// The credentials open(2) ran with (Linux's f_cred), for linkat(2)'s AT_EMPTY_PATH.
     opener: std::sync::OnceLock<std::sync::Weak<crate::kern::cred::Cred>>,
 }
@@ -104,6 +106,7 @@ impl File {
             flags: AtomicU32::new(flags & !O_CLOEXEC),
             offset: SpinLock::new("file_offset", 0),
             writer: false,
+            _write_access: None,
             opener: std::sync::OnceLock::new(),
         })
     }
@@ -114,6 +117,9 @@ impl File {
         let acc = flags & O_ACCMODE;
         let special = matches!(vnode.vtype(), VType::Chr | VType::Blk | VType::Fifo | VType::Sock);
         let writer = (acc == O_WRONLY || acc == O_RDWR) && flags & O_PATH == 0 && !special;
+        // A program being run is not opened for writing: ETXTBSY, before EROFS (Linux's
+        // do_dentry_open takes i_writecount, then the mount's write access).
+        let write_access = if writer && vnode.vtype() == VType::Reg { Some(crate::fs::writecount::WriteAccess::get(&vnode)?) } else { None };
         if writer {
             path.mount().get_write()?;
         }
@@ -127,6 +133,7 @@ impl File {
             flags: AtomicU32::new(flags & !O_CLOEXEC),
             offset: SpinLock::new("file_offset", 0),
             writer,
+            _write_access: write_access,
             opener: std::sync::OnceLock::new(),
         };
         Ok(Arc::new(f))

@@ -17,6 +17,7 @@
 //! | `procfs/`   | /proc: processes and the kernel as files                                 |
 //! | `pipe.rs`   | pipes (and pipefs, the file system they belong to)                       |
 //! | `lock.rs`   | advisory locks: POSIX record locks, OFD locks, flock(2)                  |
+//! | `writecount.rs` | ETXTBSY: a running program is not written, a written file not run   |
 //! | `lease.rs`  | leases (F_SETLEASE) and the owner of a file's signals (F_SETOWN)         |
 //! | `fifo.rs`   | named pipes: the pipe of a FIFO inode, fifo(7)'s open rules              |
 //! | `anon.rs`   | anonymous inodes: the file systems of the event files below              |
@@ -61,4 +62,5 @@ pub mod timerfd;
 pub mod tmpfs;
 pub mod vfs;
 pub mod vnops;
+pub mod writecount;
 pub mod xattr;

@@ -123,6 +123,7 @@ pub fn execve_from(ctx: &mut Ctx<'_>, start: &crate::fs::namei::NamePath, path: 
     u.execed.store(true, Ordering::Relaxed);
     ctx.p.set_comm(&image.comm);
     *u.exe.lock() = Some(image.path);
+    drop(u.exe_deny.lock().replace(image.deny));
     *u.argv.lock() = image.argv;
     *u.auxv.lock() = image.auxv;
     *u.environ.lock() = image.environ;

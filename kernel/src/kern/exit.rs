@@ -99,6 +99,8 @@ fn proc_exit(p: &UProc, status: i32) {
     // Nor its program (Linux's exit_mm drops the exe file; a zombie's exe link is ENOENT).
     let exe = u.exe.lock().take();
     drop(exe);
+    let deny = u.exe_deny.lock().take();
+    drop(deny);
     p.rec.rss_pages.store(0, Ordering::Relaxed);
     p.rec.vsz_bytes.store(0, Ordering::Relaxed);
     p.rec.xstat.store(status, Ordering::Relaxed);

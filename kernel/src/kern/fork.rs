@@ -221,6 +221,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         }
     }
     *user.exe.lock() = pu.exe.lock().clone();
+    *user.exe_deny.lock() = pu.exe_deny.lock().as_ref().map(crate::fs::writecount::DenyWrite::share);
     *user.argv.lock() = pu.argv.lock().clone();
     *user.auxv.lock() = pu.auxv.lock().clone();
     *user.environ.lock() = pu.environ.lock().clone();

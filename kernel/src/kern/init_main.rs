@@ -271,6 +271,7 @@ fn start_init(path: &str, args: &[String]) -> Result<(), String> {
     p.set_comm(&image.comm);
     p.rec.flags.fetch_or(kvm_mem::abi::pflags::SESSION_LEADER, Ordering::Relaxed);
     *p.user().exe.lock() = Some(image.path);
+    *p.user().exe_deny.lock() = Some(image.deny);
     *p.user().argv.lock() = image.argv;
     *p.user().auxv.lock() = image.auxv;
     *p.user().environ.lock() = image.environ;

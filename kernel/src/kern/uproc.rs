@@ -98,6 +98,9 @@ pub struct UserProc {
     pub children: SpinLock<Vec<UProc>>,
     /// The program's path and arguments (for /proc/PID/{exe,cmdline}).
     pub exe: SpinLock<Option<NamePath>>,
+    /// The program being run may not be written (ETXTBSY; `fs::writecount`): held from
+    /// execve to exit, copied by fork.
+    pub exe_deny: SpinLock<Option<crate::fs::writecount::DenyWrite>>,
     pub argv: SpinLock<Vec<Vec<u8>>>,
     /// The auxiliary vector exec gave the program (Linux's saved_auxv: /proc/PID/auxv).
     pub auxv: SpinLock<Vec<u8>>,
@@ -182,6 +185,7 @@ impl UserProc {
             parent: SpinLock::new("proc_parent", parent),
             children: SpinLock::new("proc_children", Vec::new()),
             exe: SpinLock::new("proc_exe", None),
+            exe_deny: SpinLock::new("proc_exe_deny", None),
             argv: SpinLock::new("proc_argv", Vec::new()),
             auxv: SpinLock::new("proc_auxv", Vec::new()),
             environ: SpinLock::new("proc_environ", Vec::new()),

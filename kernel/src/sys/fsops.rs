@@ -469,6 +469,12 @@ pub fn sys_truncate(ctx: &mut Ctx<'_>) -> SysResult {
     let len = ctx.offset(1)?;
     let t = target(ctx, AT_FDCWD, 0, AttrFlags::empty())?;
     crate::sys::fs::fsize_truncate(ctx, t.target().vnode, len)?;
+    // A program being run is not truncated (ETXTBSY, do_truncate's get_write_access).
+    let _access = if t.target().vnode.vtype() == crate::fs::vfs::VType::Reg {
+        Some(crate::fs::writecount::WriteAccess::get(t.target().vnode)?)
+    } else {
+        None
+    };
     vnops::truncate(&cred(ctx), t.target(), len, true)?;
     Ok(0)
 }

@@ -59,6 +59,8 @@ pub struct Image {
     pub auxv: Vec<u8>,
     /// Its environment strings, each NUL-terminated, as /proc/PID/environ shows them.
     pub environ: Vec<u8>,
+    /// The executable may not be written while it runs (ETXTBSY).
+    pub deny: crate::fs::writecount::DenyWrite,
 }
 
 /// Why an exec failed, with a message worth printing on the console when the reason is not
@@ -222,6 +224,8 @@ fn load_elf(
     comm: String,
 ) -> Result<Image, ExecError> {
     let name = String::from_utf8_lossy(execfn).into_owned();
+    // A file open for writing is not run (ETXTBSY); from here the program may not be written.
+    let deny = crate::fs::writecount::DenyWrite::get(v)?;
     let exe = ElfFile::read(v, np, &name)?;
     let interp = match exe.interp()? {
         Some(path) => Some(open_interp(&who.cred, cwd, &path, &name)?),
@@ -277,5 +281,5 @@ fn load_elf(
     // What the page cache holds of the program and its interpreter is mapped at once.
     vm.map_cached();
     let environ = envp.iter().flat_map(|e| e.iter().copied().chain([0])).collect();
-    Ok(Image { vm, entry, sp, path: exe.path, argv, comm, cred: aux.cred, persona, auxv, environ })
+    Ok(Image { vm, entry, sp, path: exe.path, argv, comm, cred: aux.cred, persona, auxv, environ, deny })
 }
