@@ -41,6 +41,9 @@ pub const IPI_HANDLER_BITS: u32 = IPI_STOP | IPI_NMI;
 
 const IDLE_AWAKE: u32 = 0;
 const IDLE_SLEEPING: u32 = 1;
+/// Idle and polling its run queue and IPIs ([`idle_poll_begin`]): it will see new work
+/// without a host wake-up.
+const IDLE_POLLING: u32 = 2;
 
 /// Platform per-CPU state. The kernel's exported per-CPU record lives in the kernel; this is
 /// what the host mechanisms need.
@@ -52,7 +55,8 @@ pub struct PerCpu {
     pub host_tid: AtomicU32,
     /// IPI bits not yet taken.
     pub ipi_pending: AtomicU32,
-    /// Idle futex word: IDLE_SLEEPING while the CPU sleeps in `cpu_idle`.
+    /// Idle futex word: IDLE_SLEEPING while the CPU sleeps in `cpu_idle`, IDLE_POLLING while
+    /// it polls before that.
     idle_word: AtomicU32,
     /// Spinlocks held by the thread on this CPU (a thread holding one must not switch).
     pub spin_held: AtomicU32,
@@ -90,9 +94,10 @@ impl PerCpu {
         }
     }
 
-    /// Whether this CPU sleeps in `cpu_idle` now.
+    /// Whether this CPU idles now: it sleeps in `cpu_idle`, or polls before that (a poller
+    /// gives its host CPU up as soon as someone else wants it, so it counts as idle).
     pub fn is_idle(&self) -> bool {
-        self.idle_word.load(Ordering::SeqCst) == IDLE_SLEEPING
+        self.idle_word.load(Ordering::SeqCst) != IDLE_AWAKE
     }
 
     /// The registers of its last trap or stop, if any were saved.
@@ -285,19 +290,25 @@ pub(crate) fn signal_cpu(cpu: u32) {
     }
 }
 
-/// If `cpu` sleeps in `cpu_idle`, wake it; returns whether it was asleep.
+/// If `cpu` idles, make sure it looks at its run queue and IPIs: wake it if it sleeps in
+/// `cpu_idle` (a polling CPU looks by itself). Returns whether it idled.
 pub fn wake_idle(cpu: u32) -> bool {
     let pc = pcpu(cpu);
     // A running CPU looks at the run queues before it sleeps: leave its word (and cache line)
     // alone. Wakers ask every CPU in turn, on the wake-up path.
-    if pc.idle_word.load(Ordering::SeqCst) != IDLE_SLEEPING {
-        return false;
-    }
-    if pc.idle_word.swap(IDLE_AWAKE, Ordering::SeqCst) == IDLE_SLEEPING {
-        futex::wake(&pc.idle_word, 1);
-        true
-    } else {
-        false
+    match pc.idle_word.load(Ordering::SeqCst) {
+        IDLE_AWAKE => false,
+        // It looks before it sleeps: a waker published its work before this load (a SeqCst
+        // fence), and `idle_prepare` fences before the poller's last look.
+        IDLE_POLLING => true,
+        _ => {
+            if pc.idle_word.compare_exchange(IDLE_SLEEPING, IDLE_AWAKE, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                futex::wake(&pc.idle_word, 1);
+                true
+            } else {
+                false
+            }
+        }
     }
 }
 
@@ -325,7 +336,58 @@ pub fn idle_sleep(cpu: u32, timeout: Option<Duration>) -> futex::WaitResult {
     r
 }
 
-/// Abandon an `idle_prepare` (work was found).
+/// How often the host's count of runnable threads is read (by a CPU about to poll).
+const HOST_LOAD_SAMPLE_NS: u64 = 2_000_000;
+
+/// Whether the host has a CPU to spare for a thread that would only poll (an idle vCPU, see
+/// the kernel's `sched_wake`): the host threads runnable now, every process's (the fourth
+/// field of /proc/loadavg, the reader included; read at most every
+/// [`HOST_LOAD_SAMPLE_NS`]), are no more than `host_cpus`. Unless vk runs at a real-time
+/// priority (`chrt`): then other host work cannot take a CPU from it, and only vk's own
+/// threads count (the caller's business). Unknown (no /proc): no.
+pub fn host_cpu_spare(host_cpus: u32) -> bool {
+    use std::os::unix::fs::FileExt;
+    static LOADAVG: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
+    static REALTIME: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    static SAMPLED_NS: AtomicU64 = AtomicU64::new(0);
+    static RUNNABLE: AtomicU32 = AtomicU32::new(u32::MAX);
+    let realtime = *REALTIME.get_or_init(|| {
+        // SAFETY: sched_getscheduler(0) reads the calling thread's policy; no memory is passed.
+        let policy = unsafe { libc::sched_getscheduler(0) };
+        policy == libc::SCHED_FIFO || policy == libc::SCHED_RR
+    });
+    if realtime {
+        return true;
+    }
+    let now = crate::time::uptime_ns();
+    let last = SAMPLED_NS.load(Ordering::Relaxed);
+    if (last == 0 || now.saturating_sub(last) >= HOST_LOAD_SAMPLE_NS)
+        && SAMPLED_NS.compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    {
+        let mut buf = [0u8; 128];
+        let n = LOADAVG
+            .get_or_init(|| std::fs::File::open("/proc/loadavg").ok())
+            .as_ref()
+            .and_then(|f| f.read_at(&mut buf, 0).ok())
+            .unwrap_or(0);
+        RUNNABLE.store(parse_loadavg_runnable(&buf[..n]).unwrap_or(u32::MAX), Ordering::Relaxed);
+    }
+    RUNNABLE.load(Ordering::Relaxed) <= host_cpus
+}
+
+/// The runnable count of a /proc/loadavg line ("0.07 0.83 1.22 3/456 12345": 3).
+fn parse_loadavg_runnable(line: &[u8]) -> Option<u32> {
+    let s = std::str::from_utf8(line).ok()?;
+    s.split_whitespace().nth(3)?.split('/').next()?.parse().ok()
+}
+
+/// The CPU polls for work before it sleeps ([`idle_prepare`] follows, or [`idle_cancel`]).
+/// Wakers then count it as idle and leave it to look by itself.
+pub fn idle_poll_begin(cpu: u32) {
+    pcpu(cpu).idle_word.store(IDLE_POLLING, Ordering::SeqCst);
+}
+
+/// Abandon an `idle_prepare` or end a poll (work was found).
 pub fn idle_cancel(cpu: u32) {
     pcpu(cpu).idle_word.store(IDLE_AWAKE, Ordering::SeqCst);
 }
@@ -350,5 +412,27 @@ mod tests {
         assert_eq!(pc.ipi_pending.load(Ordering::SeqCst), IPI_STOP);
         assert_eq!(take_ipis(7), 0);
         pc.ipi_pending.store(0, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn the_runnable_count_comes_from_the_fourth_field() {
+        assert_eq!(parse_loadavg_runnable(b"0.07 0.83 1.22 3/456 12345\n"), Some(3));
+        assert_eq!(parse_loadavg_runnable(b"0.07 0.83"), None);
+        assert_eq!(parse_loadavg_runnable(b""), None);
+    }
+
+    #[test]
+    fn a_polling_cpu_is_idle_and_needs_no_futex_wake() {
+        let pc = pcpu(6);
+        assert!(!pc.is_idle());
+        assert!(!wake_idle(6));
+        idle_poll_begin(6);
+        assert!(pc.is_idle());
+        assert!(wake_idle(6));
+        assert!(pc.is_idle(), "the poller ends its poll itself");
+        idle_prepare(6);
+        assert!(wake_idle(6));
+        assert!(!pc.is_idle(), "a sleeper is woken");
+        idle_cancel(6);
     }
 }

@@ -173,7 +173,8 @@ fn notify_parent(p: &UProc, parent: &UProc, status: i32, autoreap: bool) {
         signal::send_to_proc(parent, info);
     }
     p.user().exit_notified.store(true, Ordering::Release);
-    wakeup(parent.wchan());
+    // Sync: the parent may run here at once, this thread is on its way out.
+    crate::kern::sched::wake_sync(|| wakeup(parent.wchan()));
 }
 
 /// init is gone: in batch mode (`-e init=`) this is how the machine stops.

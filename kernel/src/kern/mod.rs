@@ -29,6 +29,7 @@ pub mod ptrace;
 pub mod rseq;
 pub mod sched;
 pub mod sched_policy;
+pub mod sched_wake;
 pub mod shutdown;
 pub mod signal;
 pub mod sleep;

@@ -4,6 +4,9 @@
 //! exiting, and a guest thread also when its time slice ends in user mode. A woken thread goes
 //! on its last CPU's run queue; that CPU is woken if it idles, or else an idle CPU is woken to
 //! steal it — also when the queue is the waker's own, whose current thread may compute on.
+//! A sync wake-up ([`wake_sync`]) instead queues it on the waker's CPU and wakes no one, and
+//! an idle CPU polls a while before it sleeps in the host: the policy, its grace period and
+//! the poll budget are [`crate::kern::sched_wake`]'s.
 //!
 //! Thread states move under these rules, which keep every thread on at most one queue:
 //! RUNNING → SLEEPING by the thread itself under its sleep-queue lock; SLEEPING → RUNNABLE by
@@ -22,7 +25,7 @@
 //! Lock order: a sleep-queue bucket before a run queue; a run queue before `cur`.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -32,6 +35,7 @@ use platform::cpu::{self, IPI_CALL, IPI_DDB, IPI_SHUTDOWN};
 use platform::sync::SpinLock;
 
 use crate::kern::pcpu::PCPU;
+use crate::kern::sched_wake::{self, PollBudget};
 use crate::kern::thread::{Thread, pri, ThreadState};
 
 /// A CPU as the scheduler sees it.
@@ -41,6 +45,12 @@ pub struct Cpu {
     idle: OnceLock<Arc<Thread>>,
     /// When the current thread got the CPU (ns since boot), for runtime accounting.
     since_ns: AtomicU64,
+    /// Until when (uptime ns) the thread a sync wake-up queued here alone may not be stolen.
+    sync_until_ns: AtomicU64,
+    /// The next wake-up from this CPU is sync ([`wake_sync`]).
+    sync_hint: AtomicBool,
+    /// How long this CPU polls when it goes idle.
+    poll: PollBudget,
 }
 
 impl Cpu {
@@ -50,6 +60,9 @@ impl Cpu {
             cur: SpinLock::new("curthread", None),
             idle: OnceLock::new(),
             since_ns: AtomicU64::new(0),
+            sync_until_ns: AtomicU64::new(0),
+            sync_hint: AtomicBool::new(false),
+            poll: PollBudget::new(),
         }
     }
 
@@ -97,16 +110,68 @@ fn pick_cpu(td: &Thread, preferred: u32) -> u32 {
     (0..cpu::ncpus()).find(|&c| allowed(td, c)).unwrap_or(preferred)
 }
 
+/// Run `f`, which wakes a thread, as a sync wake-up: the caller is about to sleep or exit
+/// (Linux's `WF_SYNC`), so the first thread `f` makes runnable is queued on the caller's CPU
+/// and no other CPU is woken for it (see [`crate::kern::sched_wake`]). `f` must not sleep.
+pub fn wake_sync<T>(f: impl FnOnce() -> T) -> T {
+    let c = cpu::curcpu();
+    let Some(cpu_s) = CPUS.get(c as usize) else { return f() };
+    cpu_s.sync_hint.store(sched_wake::tunables().sync, Ordering::Relaxed);
+    let r = f();
+    cpu_s.sync_hint.store(false, Ordering::Relaxed);
+    r
+}
+
 /// Queue a thread that became runnable and get a CPU to look at it.
 pub fn setrunnable(td: Arc<Thread>) {
     td.set_state(ThreadState::Runnable);
+    if queue_sync(&td) {
+        return;
+    }
     let target = pick_cpu(&td, td.last_cpu().min(cpu::ncpus().saturating_sub(1)));
     {
         let mut q = CPUS[target as usize].runq.lock();
+        if q.is_empty() {
+            CPUS[target as usize].sync_until_ns.store(0, Ordering::Relaxed);
+        }
         q.push_back(td);
         publish_runq_len(target, q.len());
     }
     notify(target);
+}
+
+/// Queue `td` on the calling CPU without waking any other, if this is a sync wake-up (or
+/// the first run of a new guest thread, with `sched.fork_local`) and the policy allows it.
+fn queue_sync(td: &Arc<Thread>) -> bool {
+    let c = cpu::curcpu();
+    let Some(cpu_s) = CPUS.get(c as usize) else { return false };
+    let t = sched_wake::tunables();
+    let hinted = cpu_s.sync_hint.swap(false, Ordering::Relaxed);
+    let new_guest = t.fork_local && td.is_user() && td.rec.switches.load(Ordering::Relaxed) == 0;
+    if !hinted && !new_guest {
+        return false;
+    }
+    let mut q = cpu_s.runq.lock();
+    if sched_wake::sync_target(true, Some(c), td.affinity(), q.len()) != Some(c) {
+        return false;
+    }
+    cpu_s.sync_until_ns.store(platform::time::uptime_ns().saturating_add(t.grace_ns), Ordering::Relaxed);
+    td.rec.cpu.store(c, Ordering::Relaxed);
+    q.push_back(Arc::clone(td));
+    publish_runq_len(c, q.len());
+    true
+}
+
+/// How long the guest thread now on CPU `c` may run before the thread a sync wake-up queued
+/// behind it gets the CPU (its waker did not sleep within the grace period): the time to the
+/// grace's end, or None when no thread waits for it.
+pub fn sync_slice(c: u32) -> Option<Duration> {
+    let cpu_s = CPUS.get(c as usize)?;
+    let until = cpu_s.sync_until_ns.load(Ordering::Relaxed);
+    if until == 0 || PCPU[c as usize].nrun.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    Some(Duration::from_nanos(until.saturating_sub(platform::time::uptime_ns())))
 }
 
 /// Make sure some CPU will run what was queued on `target`: `target` itself if it idles, else
@@ -157,6 +222,8 @@ pub fn mi_switch() {
         let mut q = cpu_s.runq.lock();
         let next = match q.pop_front() {
             Some(n) => {
+                // A thread a sync wake-up queued here has had its wait (or this is another).
+                cpu_s.sync_until_ns.store(0, Ordering::Relaxed);
                 if state == ThreadState::Running && !cur.is_idle() && !Arc::ptr_eq(&n, &cur) {
                     cur.set_state(ThreadState::Runnable);
                     q.push_back(Arc::clone(&cur));
@@ -239,6 +306,7 @@ pub fn thread_exit() -> ! {
     let next = {
         let mut q = CPUS[c as usize].runq.lock();
         let n = q.pop_front();
+        CPUS[c as usize].sync_until_ns.store(0, Ordering::Relaxed);
         publish_runq_len(c, q.len());
         n
     }
@@ -326,6 +394,9 @@ fn steal(c: u32) -> bool {
         }
         let stolen = {
             let Some(mut q) = CPUS[other as usize].runq.try_lock() else { continue };
+            if !sched_wake::stealable(q.len(), CPUS[other as usize].sync_until_ns.load(Ordering::Relaxed), platform::time::uptime_ns()) {
+                continue;
+            }
             let td = q.iter().rposition(|t| allowed(t, c)).and_then(|i| q.remove(i));
             publish_runq_len(other, q.len());
             td
@@ -341,32 +412,103 @@ fn steal(c: u32) -> bool {
     false
 }
 
-/// The idle thread's loop: run what is queued, else sleep in the host until an IPI, a wake-up
-/// or the next callout deadline (vkernel's `cpu_idle`).
+/// Whether another CPU's queue holds a thread CPU `c` may steal now (unlocked: a hint), and
+/// the earliest end of a sync grace that protects one from it.
+fn stealable_elsewhere(c: u32, now: u64) -> (bool, Option<u64>) {
+    let mut protected_until: Option<u64> = None;
+    for o in (0..cpu::ncpus()).filter(|&o| o != c) {
+        let n = PCPU[o as usize].nrun.load(Ordering::Relaxed) as usize;
+        let until = CPUS[o as usize].sync_until_ns.load(Ordering::Relaxed);
+        if sched_wake::stealable(n, until, now) {
+            return (true, None);
+        }
+        if n > 0 {
+            protected_until = Some(protected_until.map_or(until, |p| p.min(until)));
+        }
+    }
+    (false, protected_until)
+}
+
+/// Whether idle CPU `c` has something to do: its queue, an IPI, a callout due, a thread to
+/// steal.
+fn idle_work(c: u32, now: u64) -> bool {
+    PCPU[c as usize].nrun.load(Ordering::Relaxed) > 0
+        || cpu::ipis_pending(c)
+        || platform::timer::next_deadline().is_some_and(|d| d <= now)
+        || stealable_elsewhere(c, now).0
+}
+
+/// Poll for work for up to `budget_ns`, while the host has a CPU to spare for it (see
+/// [`crate::kern::sched_wake`]). Returns whether work came.
+fn idle_poll(c: u32, budget_ns: u64) -> bool {
+    use platform::stub::spin::spin_pays;
+    if budget_ns == 0 {
+        return false;
+    }
+    cpu::idle_poll_begin(c);
+    // Counted idle from here: the host threads that want a CPU, besides this one.
+    let spare = || spin_pays(1) && cpu::host_cpu_spare(platform::stub::spin::host_cpus());
+    if !spare() {
+        cpu::idle_cancel(c);
+        return false;
+    }
+    let mut now = platform::time::uptime_ns();
+    let end = now.saturating_add(budget_ns);
+    let found = loop {
+        if idle_work(c, now) {
+            break true;
+        }
+        for _ in 0..16 {
+            std::hint::spin_loop();
+        }
+        now = platform::time::uptime_ns();
+        if now >= end || !spare() {
+            break false;
+        }
+    };
+    cpu::idle_cancel(c);
+    found
+}
+
+/// The idle thread's loop: run what is queued, else poll a while, else sleep in the host until
+/// an IPI, a wake-up or the next callout deadline (vkernel's `cpu_idle`).
 fn idle_loop(c: u32) -> ! {
     let cpu_s = &CPUS[c as usize];
     let rec = &PCPU[c as usize];
+    let poll_max_ns = sched_wake::tunables().poll_max_ns;
     loop {
         safe_point(c);
         if !cpu_s.runq.lock().is_empty() || steal(c) {
             mi_switch();
             continue;
         }
+        let idle_from = platform::time::uptime_ns();
+        if idle_poll(c, cpu_s.poll.get(poll_max_ns)) {
+            rec.idle_ns.fetch_add(platform::time::uptime_ns().saturating_sub(idle_from), Ordering::Relaxed);
+            continue;
+        }
         cpu::idle_prepare(c);
         let now = platform::time::uptime_ns();
         let due = platform::timer::next_deadline().is_some_and(|d| d <= now);
         // Work queued anywhere since the look above (a waker that found this CPU still awake
-        // woke no one): go round again and steal it rather than sleep.
-        let queued_elsewhere = (0..cpu::ncpus()).any(|o| o != c && PCPU[o as usize].nrun.load(Ordering::Relaxed) > 0);
+        // woke no one): go round again and steal it rather than sleep. A thread a sync
+        // wake-up protects is stolen once its grace ends: sleep no longer.
+        let (queued_elsewhere, protected_until) = stealable_elsewhere(c, now);
         if due || cpu::ipis_pending(c) || !cpu_s.runq.lock().is_empty() || queued_elsewhere {
             cpu::idle_cancel(c);
             continue;
         }
-        let timeout = platform::timer::next_deadline().map(|d| Duration::from_nanos(d - now));
+        let wake_at = match (platform::timer::next_deadline(), protected_until) {
+            (Some(d), Some(p)) => Some(d.min(p)),
+            (d, p) => d.or(p),
+        };
+        let timeout = wake_at.map(|d| Duration::from_nanos(d.saturating_sub(now).max(1_000)));
         rec.state.store(cpustate::IDLE, Ordering::Relaxed);
         cpu::idle_sleep(c, timeout);
         rec.state.store(cpustate::RUNNING, Ordering::Relaxed);
-        rec.idle_ns.fetch_add(platform::time::uptime_ns().saturating_sub(now), Ordering::Relaxed);
+        let end = platform::time::uptime_ns();
+        rec.idle_ns.fetch_add(end.saturating_sub(idle_from), Ordering::Relaxed);
+        cpu_s.poll.slept(end.saturating_sub(idle_from), poll_max_ns);
     }
 }
 

@@ -37,11 +37,13 @@ struct Ctl(u32);
 
 impl RunControl for Ctl {
     fn slice(&self) -> Duration {
-        // Come back for the next callout too: this CPU may be the one to run it.
-        match platform::timer::next_deadline() {
+        // Come back for the next callout too: this CPU may be the one to run it; and for a
+        // thread a sync wake-up queued here, if the guest did not sleep within its grace.
+        let slice = match platform::timer::next_deadline() {
             Some(d) => Duration::from_nanos(d.saturating_sub(platform::time::uptime_ns())).min(SLICE),
             None => SLICE,
-        }
+        };
+        sched::sync_slice(self.0).map_or(slice, |s| s.min(slice))
     }
 
     fn wants_cpu(&self) -> bool {

@@ -1,0 +1,165 @@
+//! Where a woken thread runs, and how long an idle CPU polls before it sleeps in the host: the
+//! scheduler's wake-up policy (the mechanics are in [`crate::kern::sched`]).
+//!
+//! vk's CPUs are host threads, and on a virtualised host waking one that sleeps costs far more
+//! than a switch: ~2 µs for a futex round trip between two threads of one host CPU, 100–200 µs
+//! when the other host CPU is idle (the hypervisor must wake its vCPU). Two measures keep that
+//! off the paths where one thread wakes another:
+//!
+//! * **Sync wake-ups** (Linux's `WF_SYNC` and `wake_affine`): a waker that says it is about to
+//!   sleep ([`crate::kern::sched::wake_sync`]: a pipe writer that then reads, a child's exit
+//!   waking its parent in wait4) queues the woken thread on its own CPU and wakes no other:
+//!   the thread runs there as soon as the waker sleeps. A new process or thread goes on its
+//!   parent's CPU the same way (`sched.fork_local`). The queue is protected from stealing for
+//!   a grace period (`sched.sync_grace_us`); if the waker is still running by then, the thread
+//!   is stolen by an idle CPU (one that went to sleep meanwhile wakes for it) or the waker's
+//!   guest is preempted for it (its time slice ends at the grace's end).
+//! * **Idle polling** (Linux's cpuidle-haltpoll): a CPU with nothing to run looks at the run
+//!   queues and its IPIs for a while before it sleeps in the host, so work that comes soon
+//!   costs no host wake-up. The budget adapts per CPU as haltpoll's does ([`PollBudget`]):
+//!   it grows while idle periods are short enough for a poll to catch their end, shrinks to
+//!   nothing when they are longer than the longest poll (`sched.idle_poll_us`; an idle kernel
+//!   therefore sleeps at once). A poller holds a host CPU, so it polls only while the host
+//!   threads vk knows want a CPU leave one free (`platform::stub::spin::spin_pays`, which
+//!   counts a polling CPU as idle: hand-overs that spin take precedence and stop the poll).
+//!
+//! Tunables (`-e name=value`, read once): `sched.wake_sync` (0; 1: the exit of a child
+//! wakes its parent sync), `sched.fork_local` (0; 1: new threads and processes start on their
+//! creator's CPU as a sync wake-up), `sched.sync_grace_us` (100), `sched.idle_poll_us` (the
+//! longest poll, 200; 0: never poll).
+//!
+//! What paid, measured on the 2-CPU development VM with `bench/pair.sh` (README, Benchmarks):
+//! idle polling — a pipe round trip 4× faster when vk has the host's CPUs (`chrt`), since a
+//! polling vCPU also keeps its host CPU out of the hypervisor's halt, so the stub threads'
+//! own wake-ups there are cheap too. Sync wake-ups did not: with both ends of a pipe on one
+//! vCPU every hand-over is serial, and the woken side's stub thread (asleep since its kernel
+//! thread slept) is still woken on whichever host CPU the host picks — a pipe round trip
+//! 77 µs against 32 µs with polling alone; fork+exit+wait unchanged with either. Both stay,
+//! off by default, for hosts where a cross-CPU wake-up costs more than a serial hand-over.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::kern::kenv;
+
+/// The first poll a CPU that polled none gets once its idle periods turn short.
+pub const POLL_START_NS: u64 = 10_000;
+/// The longest poll, by default (`sched.idle_poll_us`).
+pub const POLL_MAX_US: u64 = 200;
+/// How long a sync wake-up's thread waits for its waker to sleep, by default.
+pub const SYNC_GRACE_US: u64 = 100;
+
+/// The wake-up tunables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tunables {
+    /// Whether sync wake-ups queue on the waker's CPU.
+    pub sync: bool,
+    /// Whether a new guest thread or process is queued on its creator's CPU as a sync
+    /// wake-up (else on the same CPU, but with an idle CPU woken to take it).
+    pub fork_local: bool,
+    pub grace_ns: u64,
+    pub poll_max_ns: u64,
+}
+
+fn num(name: &str, default: u64) -> u64 {
+    kenv::get(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// The tunables, read from the kernel environment the first time.
+pub fn tunables() -> &'static Tunables {
+    static T: OnceLock<Tunables> = OnceLock::new();
+    T.get_or_init(|| Tunables {
+        sync: num("sched.wake_sync", 0) != 0,
+        fork_local: num("sched.fork_local", 0) != 0,
+        grace_ns: num("sched.sync_grace_us", SYNC_GRACE_US).saturating_mul(1_000),
+        poll_max_ns: num("sched.idle_poll_us", POLL_MAX_US).saturating_mul(1_000),
+    })
+}
+
+/// The CPU a woken thread may go on without anyone else being woken: the waker's, when the
+/// wake-up is sync, the waker runs on a CPU the thread's affinity allows (`affinity`, bit N:
+/// CPU N), and nothing else waits there (else it would wait behind that too).
+pub fn sync_target(sync: bool, waker_cpu: Option<u32>, affinity: u64, waker_queue_len: usize) -> Option<u32> {
+    let c = waker_cpu.filter(|_| sync)?;
+    (c < 64 && affinity & (1u64 << c) != 0 && waker_queue_len == 0).then_some(c)
+}
+
+/// Whether a run queue of `len` threads, sync-protected until `until_ns`, may be stolen from
+/// at `now_ns`: a protected queue holds exactly the thread a sync wake-up put there (any later
+/// one may be taken).
+pub fn stealable(len: usize, until_ns: u64, now_ns: u64) -> bool {
+    len > 1 || (len == 1 && until_ns <= now_ns)
+}
+
+/// A CPU's adaptive poll budget, in ns (haltpoll's rule).
+#[derive(Debug, Default)]
+pub struct PollBudget(AtomicU64);
+
+impl PollBudget {
+    pub const fn new() -> PollBudget {
+        PollBudget(AtomicU64::new(0))
+    }
+
+    /// How long to poll now (never more than `max_ns`).
+    pub fn get(&self, max_ns: u64) -> u64 {
+        self.0.load(Ordering::Relaxed).min(max_ns)
+    }
+
+    /// An idle period that ended in a host sleep lasted `idle_ns` (poll included): had it
+    /// been no longer than the longest poll, a longer poll would have caught its end — grow
+    /// (from [`POLL_START_NS`], doubling); else the poll was wasted — halve, down to none.
+    pub fn slept(&self, idle_ns: u64, max_ns: u64) {
+        let cur = self.0.load(Ordering::Relaxed);
+        let new = if idle_ns <= max_ns {
+            if cur == 0 { POLL_START_NS } else { cur.saturating_mul(2) }.min(max_ns)
+        } else if cur / 2 < POLL_START_NS {
+            0
+        } else {
+            cur / 2
+        };
+        self.0.store(new, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sync_wake_up_stays_on_the_wakers_cpu_when_it_may() {
+        assert_eq!(sync_target(true, Some(1), 0b11, 0), Some(1));
+        assert_eq!(sync_target(false, Some(1), 0b11, 0), None, "not sync");
+        assert_eq!(sync_target(true, None, 0b11, 0), None, "the waker is not a CPU");
+        assert_eq!(sync_target(true, Some(1), 0b01, 0), None, "affinity forbids it");
+        assert_eq!(sync_target(true, Some(0), 0b01, 1), None, "another thread waits there");
+        assert_eq!(sync_target(true, Some(70), u64::MAX, 0), None);
+    }
+
+    #[test]
+    fn only_the_sync_thread_is_protected_and_only_for_its_grace() {
+        assert!(!stealable(0, 0, 10));
+        assert!(!stealable(1, 20, 10), "within the grace");
+        assert!(stealable(1, 10, 10), "the grace is over");
+        assert!(stealable(2, 20, 10), "a later thread may be taken");
+    }
+
+    #[test]
+    fn the_poll_grows_on_short_idle_periods_and_dies_on_long_ones() {
+        let max = 200_000;
+        let b = PollBudget::new();
+        assert_eq!(b.get(max), 0);
+        b.slept(50_000, max);
+        assert_eq!(b.get(max), POLL_START_NS);
+        for _ in 0..10 {
+            b.slept(50_000, max);
+        }
+        assert_eq!(b.get(max), max, "capped");
+        assert_eq!(b.get(max / 2), max / 2, "a smaller maximum caps it too");
+        b.slept(5_000_000, max);
+        assert_eq!(b.get(max), max / 2);
+        for _ in 0..5 {
+            b.slept(5_000_000, max);
+        }
+        assert_eq!(b.get(max), 0, "an idle CPU stops polling");
+    }
+}
