@@ -180,6 +180,20 @@ static void test_break_write(void)
     CHECK(child_ok(c));
     CHECK(fcntl(fd, F_GETLEASE) == F_RDLCK);
     close(fd);
+
+    /* truncate(2) breaks a lease as an open for writing does. */
+    fd = open(path, O_RDONLY);
+    CHECK(fcntl(fd, F_SETLEASE, F_RDLCK) == 0);
+    c = fork();
+    if (c == 0) {
+        for (int i = 3; i < 64; i++)
+            close(i);
+        _exit(truncate(path, 0) == 0 ? 0 : 1);
+    }
+    CHECK(wait_lease_sig(SIGIO, &si) == SIGIO);
+    CHECK(fcntl(fd, F_SETLEASE, F_UNLCK) == 0);
+    CHECK(child_ok(c));
+    close(fd);
 }
 
 static int read_int_file(const char *p)

@@ -475,6 +475,8 @@ pub fn sys_truncate(ctx: &mut Ctx<'_>) -> SysResult {
     } else {
         None
     };
+    // A conflicting lease gives way first, as to an open for writing (vfs_truncate).
+    crate::fs::lease::break_lease(t.target().vnode.id(), crate::fs::file::O_WRONLY)?;
     vnops::truncate(&cred(ctx), t.target(), len, true)?;
     Ok(0)
 }
