@@ -3,10 +3,14 @@
  * fork) is the same (0), two opens of one file are not (1 or 2, in a consistent order); a
  * forked child has its own address space and descriptor table; EINVAL for an unknown type,
  * EBADF for a bad descriptor, ESRCH for no process, EPERM for another user's process.
+ * CLONE_FS: a child made with it shares the working directory and umask (KCMP_FS 0, and a
+ * chdir and umask of the child are the parent's); one made without it does not.
  */
 #include "vktest.h"
 
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -15,8 +19,59 @@
 #define KCMP_FILE 0
 #define KCMP_VM 1
 #define KCMP_FILES 2
+#define KCMP_FS 3
 
 static long kcmp(pid_t a, pid_t b, int type, long x, long y) { return syscall(SYS_kcmp, a, b, type, x, y); }
+
+static int fs_pipe[2];
+
+/* A CLONE_FS child: changes the shared directory and umask, then waits to be told to go. */
+static int fs_child(void *arg)
+{
+    (void)arg;
+    char x;
+    if (chdir("/tmp") != 0)
+        return 1;
+    umask(077);
+    close(fs_pipe[1]);
+    return read(fs_pipe[0], &x, 1) < 0 ? 2 : 0;
+}
+
+static void test_clone_fs(void)
+{
+    static char stack[65536];
+    REQUIRE(chdir("/") == 0);
+    mode_t old = umask(022);
+    REQUIRE(pipe(fs_pipe) == 0);
+    pid_t c = clone(fs_child, stack + sizeof stack, CLONE_FS | SIGCHLD, NULL);
+    REQUIRE(c > 0);
+    /* The child changed them before it waits: wait until the directory is /tmp. */
+    char cwd[256] = "";
+    for (int i = 0; i < 5000 && strcmp(cwd, "/tmp") != 0; i++) {
+        if (!getcwd(cwd, sizeof cwd))
+            break;
+        if (strcmp(cwd, "/tmp") != 0)
+            usleep(1000);
+    }
+    CHECK(strcmp(cwd, "/tmp") == 0);
+    mode_t now = umask(022);
+    CHECK(now == 077);
+    CHECK(kcmp(getpid(), c, KCMP_FS, 0, 0) == 0);
+    close(fs_pipe[1]);
+    int st;
+    CHECK(waitpid(c, &st, 0) == c && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(fs_pipe[0]);
+
+    /* Without CLONE_FS (fork): its own. */
+    REQUIRE(chdir("/") == 0);
+    c = fork();
+    if (c == 0) {
+        _exit(chdir("/tmp") == 0 ? 0 : 1);
+    }
+    CHECK(waitpid(c, &st, 0) == c && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(getcwd(cwd, sizeof cwd) && strcmp(cwd, "/") == 0);
+    umask(old);
+}
 
 int main(void)
 {
@@ -69,5 +124,6 @@ int main(void)
     CHECK(waitpid(c, &st, 0) == c && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     kill(other, SIGKILL);
     waitpid(other, &st, 0);
+    test_clone_fs();
     return vktest_done();
 }

@@ -210,7 +210,10 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     let fs = pu.fs.lock().clone();
     let cred = pu.cred.lock().clone();
     let own_vm = vm.unwrap_or_else(|| crate::vm::space::AddressSpace::new(tid_of(pid)));
-    let user = UserProc::new(own_vm, files.clone().unwrap_or_default(), fs, cred.clone(), Arc::downgrade(parent.arc()));
+    let mut user = UserProc::new(own_vm, files.clone().unwrap_or_default(), fs, cred.clone(), Arc::downgrade(parent.arc()));
+    if a.flags.contains(CloneFlags::FS) {
+        user.fs = Arc::clone(&pu.fs);
+    }
     if files.is_none() {
         *user.files.lock() = pu.files();
     }

@@ -91,7 +91,8 @@ pub struct UserProc {
     pub vm: SpinLock<Arc<VmMap>>,
     /// Descriptors (CLONE_FILES shares the table).
     pub files: SpinLock<Arc<SpinLock<FdTable>>>,
-    pub fs: SpinLock<FsState>,
+    /// The working directory, root and umask (CLONE_FS shares them).
+    pub fs: Arc<SpinLock<FsState>>,
     /// Credentials: replaced as a whole when they change, so a reader's copy is one Arc.
     pub cred: SpinLock<Arc<Cred>>,
     pub parent: SpinLock<Weak<Proc>>,
@@ -180,7 +181,7 @@ impl UserProc {
         UserProc {
             vm: SpinLock::new("proc_vm", vm.into_map()),
             files: SpinLock::new("proc_files", Arc::new(SpinLock::new("fdtable", files))),
-            fs: SpinLock::new("proc_fs", fs),
+            fs: Arc::new(SpinLock::new("proc_fs", fs)),
             cred: SpinLock::new("proc_cred", cred.into()),
             parent: SpinLock::new("proc_parent", parent),
             children: SpinLock::new("proc_children", Vec::new()),

@@ -64,7 +64,8 @@ pub fn sys_kcmp(ctx: &mut Ctx<'_>) -> SysResult {
         }
         KCMP_VM => Ok(order(addr(&u1.vm()), addr(&u2.vm()))),
         KCMP_FILES => Ok(order(addr(&u1.files()), addr(&u2.files()))),
-        KCMP_FS | KCMP_SIGHAND | KCMP_SYSVSEM => Ok(by_proc()),
+        KCMP_FS => Ok(order(addr(&u1.fs), addr(&u2.fs))),
+        KCMP_SIGHAND | KCMP_SYSVSEM => Ok(by_proc()),
         // No process has an I/O context: all the same (as Linux's two NULL pointers).
         KCMP_IO => Ok(0),
         KCMP_EPOLL_TFD => Err(Errno::EOPNOTSUPP),
