@@ -420,11 +420,14 @@ pub fn send_to_proc(p: &UProc, info: SigInfo) {
         kill_process(p, sigstatus(SIGKILL));
         return;
     }
-    crate::kern::jobctl::on_send(p, sig);
+    // Queued before the job-control effects: SIGCONT wakes the stopped threads, which must
+    // find it queued (a traced one stops for it before it runs on; a handler runs first).
     if is_ignored(p, sig) {
+        crate::kern::jobctl::on_send(p, sig);
         return;
     }
     p.user().sig.lock().pending.push(info);
+    crate::kern::jobctl::on_send(p, sig);
     // signalfd readers and pollers sleep on the poll channel, whatever their masks.
     crate::fs::vfs::poll_wakeup();
     let threads = p.threads();
@@ -441,11 +444,14 @@ pub fn send_to_thread(td: &UThread, info: SigInfo) {
         kill_process(&p, sigstatus(SIGKILL));
         return;
     }
-    crate::kern::jobctl::on_send(&p, info.si_signo);
-    if is_ignored(&p, info.si_signo) {
+    let sig = info.si_signo;
+    // Queued before the job-control effects, as in `send_to_proc`.
+    if is_ignored(&p, sig) {
+        crate::kern::jobctl::on_send(&p, sig);
         return;
     }
     td.user().sigstate.sig.lock().pending.push(info);
+    crate::kern::jobctl::on_send(&p, sig);
     crate::fs::vfs::poll_wakeup();
     signal_wake(td);
 }
@@ -530,11 +536,13 @@ fn restart(regs: &mut UserRegs, orig_rax: u64) {
 /// kills the process.
 pub fn deliver(td: &UThread, p: &UProc, regs: &mut UserRegs, syscall: Option<u64>) -> Option<Exit> {
     let mut restart_pending = syscall.filter(|_| Errno::from_rax(regs.rax()).is_some_and(Errno::is_restart));
-    let traced = crate::kern::ptrace::is_traced(td);
     loop {
         if crate::kern::exit::exiting(p) {
             return Some(Exit::Group(0));
         }
+        // Looked at on each round: a tracer may have attached while the thread was parked
+        // (its PTRACE_INTERRUPT must stop the thread before it returns to user mode).
+        let traced = crate::kern::ptrace::is_traced(td);
         if traced {
             crate::kern::ptrace::interrupt_stop(td, p, regs);
         }
