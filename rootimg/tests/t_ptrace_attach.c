@@ -1,5 +1,5 @@
 /* t_ptrace_attach: PTRACE_ATTACH, SEIZE (of a stopped process too), INTERRUPT, LISTEN, DETACH,
- * KILL and PTRACE_O_EXITKILL;
+ * KILL and PTRACE_O_EXITKILL; strace's start-up (SIGSTOP, SEIZE, INTERRUPT, SIGCONT, exec);
  * /proc/PID/status TracerPid; who may attach (the same ids, CAP_SYS_PTRACE, Yama's
  * ptrace_scope); a set-user-ID program run under an unprivileged tracer does not gain its
  * ids; process_vm_readv/process_vm_writev. Run as root, beside the staged perm/ tree. */
@@ -217,6 +217,60 @@ static void test_seize_stopped_listen(void)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 6);
 }
 
+/* strace's start-up, many times: the child stops itself with SIGSTOP and then execs; the tracer
+ * waits for that stop, seizes the child (TRACEEXEC, TRACESYSGOOD), interrupts it and sends
+ * SIGCONT, then follows it with PTRACE_SYSCALL (LISTEN at a group stop) as strace does. The
+ * exec's PTRACE_EVENT_EXEC must come inside the execve call, after its syscall-entry stop: the
+ * child must not run on to execve before the tracer has had a stop to restart it from (vk once
+ * let SIGCONT wake it before the signal was queued, and skipped the pending INTERRUPT). */
+static void test_seize_startup(const char *self)
+{
+    enum { ROUNDS = 60 };
+    int good = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            kill(getpid(), SIGSTOP);
+            char *args[] = {(char *)self, "exit7", NULL};
+            execve(self, args, environ);
+            _exit(1);
+        }
+        int st = wait_for(pid, WSTOPPED);
+        if (!WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP)
+            break;
+        long opts = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC;
+        if (ptrace(PTRACE_SEIZE, pid, 0, opts) != 0 || ptrace(PTRACE_INTERRUPT, pid, 0, 0) != 0)
+            break;
+        kill(pid, SIGCONT);
+        int in_syscall = 0, exec_in_syscall = -1;
+        for (;;) {
+            st = wait_for(pid, 0);
+            if (st == -1 || WIFEXITED(st) || WIFSIGNALED(st))
+                break;
+            int sig = WSTOPSIG(st), event = st >> 16;
+            int restart = PTRACE_SYSCALL;
+            long deliver = 0;
+            if (event == PTRACE_EVENT_STOP) {
+                if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+                    restart = PTRACE_LISTEN;
+            } else if (event == PTRACE_EVENT_EXEC) {
+                if (exec_in_syscall < 0)
+                    exec_in_syscall = in_syscall;
+            } else if (event == 0 && sig == (SIGTRAP | 0x80)) {
+                in_syscall = !in_syscall;
+            } else if (event == 0) {
+                deliver = sig; /* a signal-delivery-stop (SIGCONT) */
+            }
+            ptrace(restart, pid, 0, (void *)deliver);
+        }
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 7 && exec_in_syscall == 1)
+            good++;
+        else
+            vktest_print("round %d: status %#x, exec event inside execve: %d\n", round, st, exec_in_syscall);
+    }
+    CHECK(good == ROUNDS);
+}
+
 /* A tracer with EXITKILL goes: its tracee dies. Without it, the tracee is let go. */
 static void test_exitkill(void)
 {
@@ -407,13 +461,15 @@ static void test_setid_exec(const char *self)
 
 int main(int argc, char **argv)
 {
-    (void)argc;
+    if (argc > 1 && strcmp(argv[1], "exit7") == 0)
+        _exit(7);
     vktest_reset_signals();
     test_setid_exec(argv[0]);
     test_attach_detach();
     test_seize_interrupt();
     test_exitkill();
     test_seize_stopped_listen();
+    test_seize_startup(argv[0]);
     test_attach_sleeping();
     test_permissions();
     test_process_vm();

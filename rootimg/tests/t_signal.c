@@ -20,7 +20,8 @@
  * (rt_sigaction clears unknown sa_flags, SA_UNSUPPORTED among them, and keeps the rest;
  * rt_sigprocmask looks at `how` only with a new set; sigaltstack takes SS_AUTODISARM with a
  * mode and refuses other bits or two modes; kill of the group -INT_MIN is ESRCH);
- * SS_AUTODISARM: the stack is disarmed while a handler runs and comes back after it.
+ * SS_AUTODISARM: the stack is disarmed while a handler runs and comes back after it; signals sent
+ * while their receiver enters sigsuspend or pause still end the sleep (no lost wake-up).
  *
  * Linux-specific: the x86-64 ucontext layout (gregs, fpregs), int3 giving SI_KERNEL with RIP
  * after the instruction, a #GP giving SIGSEGV/SI_KERNEL with si_addr 0, a handler starting with
@@ -331,6 +332,67 @@ static void test_sigsuspend(void)
     CHECK(rec_count >= 1);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
+}
+
+/* Signals sent as their receiver goes to sleep still end the sleep (a wake-up must not be lost
+ * between the sleeper's look for a pending signal and its sleep): a child waits in sigsuspend
+ * with SIGUSR1 blocked outside it and the parent signals it each time it has answered, so the
+ * signal often comes while the child enters sigsuspend; then children killed right after they
+ * called pause() (strace's start-up probe does this). A lost wake-up hangs the test. */
+static volatile sig_atomic_t pingpong_count;
+static void pingpong_handler(int sig)
+{
+    (void)sig;
+    pingpong_count++;
+}
+
+static void test_signal_races_sleep(void)
+{
+    enum { ROUNDS = 3000, KILLS = 200 };
+    int to_parent[2];
+    REQUIRE(pipe(to_parent) == 0);
+    block(SIGUSR1, SIG_BLOCK);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct sigaction sa = {.sa_handler = pingpong_handler};
+        sigaction(SIGUSR1, &sa, NULL);
+        sigset_t wait_mask;
+        sigprocmask(SIG_BLOCK, NULL, &wait_mask);
+        sigdelset(&wait_mask, SIGUSR1);
+        for (int i = 0; i < ROUNDS; i++) {
+            char c = 'r';
+            if (write(to_parent[1], &c, 1) != 1)
+                _exit(2);
+            if (sigsuspend(&wait_mask) != -1 || errno != EINTR)
+                _exit(3);
+        }
+        _exit(pingpong_count == ROUNDS ? 0 : 4);
+    }
+    close(to_parent[1]);
+    int answered = 0;
+    char c;
+    while (answered < ROUNDS && read(to_parent[0], &c, 1) == 1) {
+        answered++;
+        kill(pid, SIGUSR1);
+    }
+    close(to_parent[0]);
+    CHECK(answered == ROUNDS);
+    CHECK(exit_code(pid) == 0);
+    block(SIGUSR1, SIG_UNBLOCK);
+
+    int killed = 0;
+    for (int i = 0; i < KILLS; i++) {
+        pid = fork();
+        if (pid == 0) {
+            pause();
+            _exit(0);
+        }
+        kill(pid, SIGKILL);
+        int st;
+        if (waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+            killed++;
+    }
+    CHECK(killed == KILLS);
 }
 
 static void test_sigtimedwait(void)
@@ -1212,6 +1274,7 @@ int main(void)
     test_mask_and_pending();
     test_queuing();
     test_sigsuspend();
+    test_signal_races_sleep();
     test_sigtimedwait();
     test_sa_restart();
     test_sigaltstack();

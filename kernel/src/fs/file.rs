@@ -260,24 +260,46 @@ impl FdTable {
         usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)).and_then(Option::take).ok_or(Errno::EBADF)
     }
 
-    /// Close every close-on-exec descriptor (execve).
-    pub fn close_on_exec(&mut self) {
-        let owner = self.lock_owner();
-        for e in self.fds.iter_mut() {
-            if e.as_ref().is_some_and(|x| x.cloexec) {
-                // Closing a descriptor drops the process's POSIX locks on the file.
-                if let Some(x) = e.take()
-                    && crate::fs::lock::any_held()
-                {
-                    crate::fs::lock::release(x.file.vnode.id(), owner);
-                }
-            }
-        }
+    /// Take every close-on-exec descriptor out (execve; [`close_on_exec`] drops them).
+    fn take_close_on_exec(&mut self) -> Vec<FdEntry> {
+        self.fds.iter_mut().filter(|e| e.as_ref().is_some_and(|x| x.cloexec)).filter_map(Option::take).collect()
     }
 
     /// Open descriptors, in order.
     pub fn iter(&self) -> impl Iterator<Item = (i32, &FdEntry)> {
         // Descriptors are below NOFILE, so each index is an int.
         self.fds.iter().enumerate().filter_map(|(i, e)| Some((i32::try_from(i).ok()?, e.as_ref()?)))
+    }
+}
+
+/// Close every close-on-exec descriptor of `files` (execve). The files are dropped, and the
+/// process's POSIX locks on them released, after the table's spin lock is let go: a last close
+/// may sleep, and a lock's release wakes its waiters through a sleep queue.
+pub fn close_on_exec(files: &SpinLock<FdTable>) {
+    let (closed, owner) = {
+        let mut t = files.lock();
+        (t.take_close_on_exec(), t.lock_owner())
+    };
+    release_and_drop(closed, owner);
+}
+
+/// Close descriptor `fd` of `files` (a call undoing a descriptor it installed), the file
+/// dropped with the table unlocked as in [`close_on_exec`].
+pub fn close_fd(files: &SpinLock<FdTable>, fd: i32) -> Result<(), Errno> {
+    let (entry, owner) = {
+        let mut t = files.lock();
+        (t.close(fd)?, t.lock_owner())
+    };
+    release_and_drop(vec![entry], owner);
+    Ok(())
+}
+
+/// Closing a descriptor drops the process's POSIX locks on its file; then the file goes.
+fn release_and_drop(closed: Vec<FdEntry>, owner: crate::fs::lock::Owner) {
+    for e in closed {
+        if crate::fs::lock::any_held() {
+            crate::fs::lock::release(e.file.vnode.id(), owner);
+        }
+        drop(e);
     }
 }

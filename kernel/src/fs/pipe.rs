@@ -87,7 +87,9 @@ pub fn new_pipe(uid: u32, gid: u32) -> Arc<Pipe> {
 /// reading waits for a writer unless `nonblock`; writing waits for a reader, or is ENXIO
 /// with `nonblock` when there is none. A wait a signal interrupts is ERESTARTSYS.
 pub fn open_end(pipe: &Arc<Pipe>, read: bool, write: bool, nonblock: bool) -> Result<PipeEnd, Errno> {
-    {
+    // The other side as this open finds it (Linux's fifo_open, under the pipe's lock): open
+    // now, or the count of its opens to wait past.
+    let (partner_open, seen) = {
         let mut st = pipe.st.lock();
         if write && !read && nonblock && st.readers == 0 {
             return Err(Errno::ENXIO);
@@ -102,21 +104,21 @@ pub fn open_end(pipe: &Arc<Pipe>, read: bool, write: bool, nonblock: bool) -> Re
         }
         st.in_gen += 1;
         st.out_gen += 1;
-    }
+        if read { (st.writers > 0, st.w_counter) } else { (st.readers > 0, st.r_counter) }
+    };
     // The end exists from here: dropping it on failure undoes the counts.
     let end = PipeEnd { pipe: Arc::clone(pipe), read, write };
     wakeup(pipe.open_chan());
     wakeup(pipe.rchan());
     wakeup(pipe.wchan());
     poll_wakeup();
-    if read && write || nonblock {
+    if read && write || nonblock || partner_open {
         return Ok(end);
     }
-    // Wait for the other side: an open of it since ours counts even if it closed again.
-    let (wmesg, seen) = {
-        let st = pipe.st.lock();
-        if read { ("fifor", st.w_counter) } else { ("fifow", st.r_counter) }
-    };
+    // Wait for the other side: an open of it since ours counts even if it closed again (the
+    // count is the one taken with ours: read later, it could already include a partner that
+    // opened, saw this end and closed again, and the wait would never end).
+    let wmesg = if read { "fifor" } else { "fifow" };
     loop {
         let g = sleepq_lock(pipe.open_chan());
         {

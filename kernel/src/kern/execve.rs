@@ -103,7 +103,7 @@ pub fn execve_from(ctx: &mut Ctx<'_>, start: &crate::fs::namei::NamePath, path: 
     ut.fs_base.store(0, Ordering::Relaxed);
     ut.rseq.clear();
     *ctx.regs = UserRegs::start(image.entry, image.sp);
-    u.files().lock().close_on_exec();
+    crate::fs::file::close_on_exec(&u.files());
     u.sig.lock().reset_handlers();
     crate::kern::posix_timer::delete_all(ctx.p);
     crate::kern::aio::destroy_all(ctx.p);

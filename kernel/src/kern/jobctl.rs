@@ -61,7 +61,7 @@ pub fn is_stopped(p: &UProc) -> bool {
     p.user().jobctl.lock().stopped
 }
 
-/// A signal is being sent to `p`: apply the side effects of generating it.
+/// A signal was sent to `p` (and queued unless ignored): apply the side effects of generating it.
 pub fn on_send(p: &UProc, sig: i32) {
     if STOP_MASK & signal::bit(sig) != 0 {
         discard(p, signal::bit(SIGCONT));

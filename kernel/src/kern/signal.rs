@@ -379,6 +379,9 @@ fn is_ignored(p: &UProc, sig: i32) -> bool {
 pub fn signal_wake(td: &UThread) {
     let u = td.user();
     u.sigstate.flag.store(true, Ordering::SeqCst);
+    // Pairs with the fence in `tsleep_locked_state`, which shows the thread asleep before it
+    // looks at this flag: either it sees the flag or this sees it asleep.
+    std::sync::atomic::fence(Ordering::SeqCst);
     if td.state() == ThreadState::Sleeping && td.rec.flags.load(Ordering::SeqCst) & tflags::SINTR != 0 {
         let wchan = td.rec.wchan.load(Ordering::SeqCst);
         let generation = td.sleep_gen.load(Ordering::SeqCst);
@@ -417,11 +420,14 @@ pub fn send_to_proc(p: &UProc, info: SigInfo) {
         kill_process(p, sigstatus(SIGKILL));
         return;
     }
-    crate::kern::jobctl::on_send(p, sig);
+    // Queued before the job-control effects: SIGCONT wakes the stopped threads, which must
+    // find it queued (a traced one stops for it before it runs on; a handler runs first).
     if is_ignored(p, sig) {
+        crate::kern::jobctl::on_send(p, sig);
         return;
     }
     p.user().sig.lock().pending.push(info);
+    crate::kern::jobctl::on_send(p, sig);
     // signalfd readers and pollers sleep on the poll channel, whatever their masks.
     crate::fs::vfs::poll_wakeup();
     let threads = p.threads();
@@ -438,11 +444,14 @@ pub fn send_to_thread(td: &UThread, info: SigInfo) {
         kill_process(&p, sigstatus(SIGKILL));
         return;
     }
-    crate::kern::jobctl::on_send(&p, info.si_signo);
-    if is_ignored(&p, info.si_signo) {
+    let sig = info.si_signo;
+    // Queued before the job-control effects, as in `send_to_proc`.
+    if is_ignored(&p, sig) {
+        crate::kern::jobctl::on_send(&p, sig);
         return;
     }
     td.user().sigstate.sig.lock().pending.push(info);
+    crate::kern::jobctl::on_send(&p, sig);
     crate::fs::vfs::poll_wakeup();
     signal_wake(td);
 }
@@ -469,24 +478,24 @@ pub fn pending(td: &Thread) -> bool {
         return false;
     }
     let Some(p) = td.proc_().and_then(UProc::new) else { return false };
-    if crate::kern::exit::exiting(&p) {
-        return true;
+    // The flag is cleared before the state is read and set again if there is something to
+    // take: a sender sets it after its change, so a change made meanwhile leaves it set
+    // (clearing it after the reads could lose one).
+    u.sigstate.flag.store(false, Ordering::SeqCst);
+    let take = crate::kern::exit::exiting(&p)
+        // A stopped process's threads leave their sleeps to stop — but not a traced one the
+        // tracer let run on; a PTRACE_INTERRUPT makes a traced thread leave too.
+        || (crate::kern::jobctl::is_stopped(&p) && !crate::kern::ptrace::group_stop_seen(u))
+        || crate::kern::ptrace::interrupt_pending(u)
+        || {
+            let ps = p.user().sig.lock();
+            let ts = u.sigstate.sig.lock();
+            (ts.pending.set | ps.pending.set) & !ts.mask != 0
+        };
+    if take {
+        u.sigstate.flag.store(true, Ordering::SeqCst);
     }
-    // A stopped process's threads leave their sleeps to stop — but not a traced one the
-    // tracer let run on; a PTRACE_INTERRUPT makes a traced thread leave too.
-    if crate::kern::jobctl::is_stopped(&p) && !crate::kern::ptrace::group_stop_seen(u) {
-        return true;
-    }
-    if crate::kern::ptrace::interrupt_pending(u) {
-        return true;
-    }
-    let ps = p.user().sig.lock();
-    let ts = u.sigstate.sig.lock();
-    let deliverable = (ts.pending.set | ps.pending.set) & !ts.mask;
-    if deliverable == 0 {
-        u.sigstate.flag.store(false, Ordering::SeqCst);
-    }
-    deliverable != 0
+    take
 }
 
 /// Take the next deliverable signal (thread queue first) among those not in `mask`.
@@ -527,11 +536,13 @@ fn restart(regs: &mut UserRegs, orig_rax: u64) {
 /// kills the process.
 pub fn deliver(td: &UThread, p: &UProc, regs: &mut UserRegs, syscall: Option<u64>) -> Option<Exit> {
     let mut restart_pending = syscall.filter(|_| Errno::from_rax(regs.rax()).is_some_and(Errno::is_restart));
-    let traced = crate::kern::ptrace::is_traced(td);
     loop {
         if crate::kern::exit::exiting(p) {
             return Some(Exit::Group(0));
         }
+        // Looked at on each round: a tracer may have attached while the thread was parked
+        // (its PTRACE_INTERRUPT must stop the thread before it returns to user mode).
+        let traced = crate::kern::ptrace::is_traced(td);
         if traced {
             crate::kern::ptrace::interrupt_stop(td, p, regs);
         }

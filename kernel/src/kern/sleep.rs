@@ -69,19 +69,27 @@ pub fn tsleep_locked(g: SleepqGuard, wmesg: &str, opts: SleepOpts) -> WakeReason
 pub fn tsleep_locked_state(mut g: SleepqGuard, wmesg: &str, opts: SleepOpts, state: ThreadState) -> WakeReason {
     let td = curthread().expect("tsleep off CPU");
     let wchan = g.wchan;
-    if opts.interruptible && crate::kern::signal::pending(&td) {
-        return WakeReason::Interrupted;
-    }
     let generation = td.sleep_gen.fetch_add(1, Ordering::AcqRel) + 1;
     td.wake_reason.store(WakeReason::Woken as u32, Ordering::Relaxed);
     td.set_wmesg(wchan, wmesg);
     td.rec.slptime_ns.store(platform::time::uptime_ns(), Ordering::Relaxed);
     if opts.interruptible {
-        td.rec.flags.fetch_or(tflags::SINTR, Ordering::Relaxed);
+        td.rec.flags.fetch_or(tflags::SINTR, Ordering::SeqCst);
     } else {
-        td.rec.flags.fetch_and(!tflags::SINTR, Ordering::Relaxed);
+        td.rec.flags.fetch_and(!tflags::SINTR, Ordering::SeqCst);
     }
     td.set_state(state);
+    // A signal is checked for only after the thread shows itself asleep: `signal_wake` sets
+    // the thread's signal flag and then looks for a sleep to interrupt, without this lock, so
+    // one of the two sees the other (a check before would miss a signal sent between it and
+    // the state change, and the sleep would not end). A wake-up the signal sends meanwhile
+    // finds the thread not queued (it waits for this lock) and does nothing.
+    std::sync::atomic::fence(Ordering::SeqCst);
+    if opts.interruptible && crate::kern::signal::pending(&td) {
+        td.set_state(ThreadState::Running);
+        clear_sleep(&td);
+        return WakeReason::Interrupted;
+    }
     g.guard.push(Arc::clone(&td));
     drop(g);
     let callout = opts.timeout.map(|d| {

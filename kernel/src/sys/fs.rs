@@ -432,7 +432,10 @@ pub fn sys_close_range(ctx: &mut Ctx<'_>) -> SysResult {
         let mut slot = u.files.lock();
         if Arc::strong_count(&slot) > 1 {
             let copy = slot.lock().clone();
-            *slot = Arc::new(platform::sync::SpinLock::new("fdtable", copy));
+            let old = std::mem::replace(&mut *slot, Arc::new(platform::sync::SpinLock::new("fdtable", copy)));
+            // The old table may have lost its other sharers meanwhile: dropped unlocked.
+            drop(slot);
+            drop(old);
         }
     }
     let files = u.files();

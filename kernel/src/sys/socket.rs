@@ -128,15 +128,15 @@ pub fn sys_socketpair(ctx: &mut Ctx<'_>) -> SysResult {
     let fb = match install(ctx, b, flags) {
         Ok(fd) => fd,
         Err(e) => {
-            let _ = ctx.p.user().files().lock().close(fa);
+            let _ = crate::fs::file::close_fd(&ctx.p.user().files(), fa);
             return Err(e);
         }
     };
     if let Err(e) = ctx.write(out, &[fa, fb]) {
-        let files_ = ctx.p.user().files();
-        let mut t = files_.lock();
-        let _ = t.close(fa);
-        let _ = t.close(fb);
+        // The files are dropped with the table unlocked (a last close may sleep).
+        let files = ctx.p.user().files();
+        let _ = crate::fs::file::close_fd(&files, fa);
+        let _ = crate::fs::file::close_fd(&files, fb);
         return Err(e);
     }
     Ok(0)
@@ -185,7 +185,7 @@ fn accept_common(ctx: &mut Ctx<'_>, flags: SockFlags) -> SysResult {
     let (ns, peer) = s.accept(nonblocking(&f))?;
     let fd = install(ctx, ns, flags)?;
     if let Err(e) = write_addr(ctx, addrp, lenp, &peer) {
-        let _ = ctx.p.user().files().lock().close(fd);
+        let _ = crate::fs::file::close_fd(&ctx.p.user().files(), fd);
         return Err(e);
     }
     fd_ret(fd)

@@ -83,6 +83,7 @@ pub fn attach(tracer: &UProc, td: &UThread, tp: &UProc, seize: bool, options: u3
         return Err(Errno::EPERM);
     }
     let pt = &td.user().ptrace;
+    let stopped = crate::kern::jobctl::is_stopped(tp);
     {
         let mut st = pt.st.lock();
         if st.tracer != 0 {
@@ -92,6 +93,9 @@ pub fn attach(tracer: &UProc, td: &UThread, tp: &UProc, seize: bool, options: u3
         st.seized = seize;
         st.options = if seize { options } else { 0 };
         st.mode = Mode::Cont;
+        // Seizing a stopped thread makes it trap (Linux's JOBCTL_TRAP_STOP): it reports a
+        // stop before it runs again, even if SIGCONT reaches it before it wakes.
+        st.interrupt = seize && stopped;
         pt.set_flags(&st);
     }
     // A thread parked in a group stop wakes to report it to its new tracer.

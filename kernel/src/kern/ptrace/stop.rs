@@ -229,17 +229,24 @@ pub fn exit_event(td: &UThread, p: &UProc, status: i32) {
     *td.user().regs.lock() = regs;
 }
 
-/// PTRACE_INTERRUPT's EVENT_STOP, when one is pending (on the way back to user mode).
+/// PTRACE_INTERRUPT's EVENT_STOP, when one is pending (on the way back to user mode). In a
+/// stopped process it is the group-stop report, with the stop signal (Linux's
+/// do_jobctl_trap); otherwise its signal is SIGTRAP.
 pub fn interrupt_stop(td: &UThread, p: &UProc, regs: &mut UserRegs) {
     let pt = &td.user().ptrace;
     if pt.flags.load(Ordering::Acquire) & F_TRACED == 0 {
         return;
     }
     let want = std::mem::take(&mut pt.st.lock().interrupt);
-    if want {
-        let code = SIGTRAP | (crate::abi::c_int(PTRACE_EVENT_STOP) << 8);
-        stop(td, p, regs, code, Some(trap_info(td, p, code)));
+    if !want {
+        return;
     }
+    let stop_sig = crate::kern::jobctl::is_stopped(p).then(|| p.user().jobctl.lock().stop_sig);
+    let code = stop_sig.unwrap_or(SIGTRAP) | (crate::abi::c_int(PTRACE_EVENT_STOP) << 8);
+    if stop_sig.is_some() {
+        pt.st.lock().group_stop_seen = true;
+    }
+    stop_as(td, p, regs, code, Some(trap_info(td, p, code)), stop_sig.is_some());
 }
 
 /// Whether a PTRACE_INTERRUPT waits for the thread (it must leave an interruptible sleep).
