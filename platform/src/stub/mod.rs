@@ -475,16 +475,25 @@ impl StubThread {
                 self.space.dword(self.slot, msg::OPS + i as u64 * msg::OP_SIZE + 8 * j as u64).store(*v, Ordering::Relaxed);
             }
         }
-        self.space.word(self.slot, msg::NOPS).store(ops.len() as u32, Ordering::Relaxed);
-        self.space.word(self.slot, msg::FLAGS).store(u32::from(report_back), Ordering::Relaxed);
+        self.set_word(msg::NOPS, ops.len() as u32);
+        self.set_word(msg::FLAGS, u32::from(report_back));
+    }
+
+    /// Store `v` in message page word `off` unless it holds it already: a store takes the
+    /// cache line from the stub's CPU, which spins on it (`layout::msg`).
+    fn set_word(&self, off: u64, v: u32) {
+        let w = self.space.word(self.slot, off);
+        if w.load(Ordering::Relaxed) != v {
+            w.store(v, Ordering::Relaxed);
+        }
     }
 
     /// Hand the thread back to its stub, with the spin it may do after its next trap (`spin`).
     fn resume(&self) {
         self.uc.store(0, Ordering::Release);
         let spin = self.tuning.resumed(self.space.pid, self.host_tid());
-        self.space.word(self.slot, msg::SPIN).store(spin, Ordering::Relaxed);
-        self.space.word(self.slot, msg::NAP).store(0, Ordering::Relaxed);
+        self.set_word(msg::SPIN, spin);
+        self.set_word(msg::NAP, 0);
         self.state().swap(state::RESUME, Ordering::SeqCst);
         if self.space.word(self.slot, msg::SWAIT).load(Ordering::SeqCst) != 0 {
             futex::wake_shared(self.state(), 1);
