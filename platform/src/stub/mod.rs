@@ -350,17 +350,13 @@ impl StubThread {
     /// give up if the stub dies.
     fn wait_trap_running(&self, ctl: &dyn RunControl) -> bool {
         if let Some(budget) = self.tuning.cpu_spin() {
-            let end = Instant::now() + budget;
-            loop {
-                for _ in 0..32 {
-                    if self.state().load(Ordering::Acquire) == state::TRAPPED {
-                        return true;
-                    }
-                    std::hint::spin_loop();
+            // Counted in pauses, as the stub's spin is: no clock read while spinning.
+            let pauses = budget.as_nanos() as u64 / spin::pause_ns();
+            for _ in 0..pauses {
+                if self.state().load(Ordering::Acquire) == state::TRAPPED {
+                    return true;
                 }
-                if Instant::now() >= end {
-                    break;
-                }
+                std::hint::spin_loop();
             }
         }
         let start = Instant::now();
@@ -379,6 +375,18 @@ impl StubThread {
                 return false;
             }
         }
+    }
+
+    /// Whether the thread's first trap has been seen (it can run: [`StubThread::run`]).
+    pub fn started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+
+    /// The uptime (ns) when the last [`StubThread::run`] resumed the guest and when it saw
+    /// its trap (0 when it saw none): what the caller charges as guest time, without
+    /// reading the clock again.
+    pub fn run_times_ns(&self) -> (u64, u64) {
+        self.tuning.run_times_ns()
     }
 
     /// Wait for a new thread's first trap if it has not reported yet (after `clone_thread`):
