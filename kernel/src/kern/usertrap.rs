@@ -344,7 +344,8 @@ pub fn user_main() {
 /// interrupted system call to restart, or a tracer to report to. Without it, the return is
 /// one flag test (issue 11: the null system call takes no lock here).
 fn return_work(td: &UThread, syscall: Option<u64>, regs: &UserRegs) -> bool {
-    td.user().sigstate.flag.swap(false, Ordering::SeqCst)
+    // A load first: the swap, a locked instruction, only when there is something to take.
+    (td.user().sigstate.flag.load(Ordering::Acquire) && td.user().sigstate.flag.swap(false, Ordering::SeqCst))
         || ptrace::is_traced(td)
         || (syscall.is_some() && crate::kern::errno::Errno::from_rax(regs.rax()).is_some_and(crate::kern::errno::Errno::is_restart))
 }
