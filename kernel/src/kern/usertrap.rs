@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use kvm_mem::abi::tflags;
-use platform::stub::{Ops, RunControl, Trap};
+use platform::stub::{Ops, RunControl, Trap, UserRegs};
 
 use crate::kern::ctx::{Ctx, Exit};
 use crate::kern::exit::{self, sigstatus};
@@ -51,15 +51,16 @@ impl RunControl for Ctl {
     }
 }
 
-/// Run the guest thread until it traps; also returns how long the guest ran, and the uptime
-/// when it trapped.
-fn run_user(td: &UThread, p: &UProc) -> (Trap, u64, u64) {
+/// Run the guest thread, with registers `regs`, until it traps (`regs` then holds its
+/// registers at the trap, also left in the thread for others to see); also returns how long
+/// the guest ran, and the uptime when it trapped.
+fn run_user(td: &UThread, p: &UProc, regs: &mut UserRegs) -> (Trap, u64, u64) {
     let u = td.user();
     let Some(stub) = u.stub.lock().clone() else { return (Trap::Dead, 0, platform::time::uptime_ns()) };
     // A new thread's stub thread reports first: only then can it carry operations out.
     // While the CPU waits for the stub (here and in `run`), the time is the guest's and the
     // host's, not the kernel's: the watchdog does not count it.
-    if !in_guest(|| stub.ensure_started()) {
+    if !stub.started() && !in_guest(|| stub.ensure_started()) {
         return (Trap::Dead, 0, platform::time::uptime_ns());
     }
     let vm = p.user().vm();
@@ -81,18 +82,21 @@ fn run_user(td: &UThread, p: &UProc) -> (Trap, u64, u64) {
         }
     };
     ops.append(std::mem::take(&mut *u.ops.lock()));
-    let mut regs = *u.regs.lock();
     td.rec.flags.fetch_or(tflags::INUSER, Ordering::Relaxed);
-    let t0 = platform::time::uptime_ns();
-    let trap = in_guest(|| stub.run(&mut regs, &mut ops, &Ctl(platform::cpu::curcpu())));
-    let now = platform::time::uptime_ns();
-    let ran = now.saturating_sub(t0);
+    let trap = in_guest(|| stub.run(regs, &mut ops, &Ctl(platform::cpu::curcpu())));
+    // The stub timed the run (no clock read here); a run that saw no trap did not.
+    let (resumed_ns, trapped_ns) = stub.run_times_ns();
+    let (ran, now) = if trap == Trap::Dead || trapped_ns == 0 {
+        (0, platform::time::uptime_ns())
+    } else {
+        (trapped_ns.saturating_sub(resumed_ns), trapped_ns)
+    };
     // The stub has carried out the operations: the pages they unmapped can go.
     if !deferred.is_empty() {
         vm.read().release(deferred);
     }
     td.rec.flags.fetch_and(!tflags::INUSER, Ordering::Relaxed);
-    *u.regs.lock() = regs;
+    *u.regs.lock() = *regs;
     (trap, ran, now)
 }
 
@@ -245,6 +249,11 @@ pub fn user_main() {
     // The first return looks at everything (an exit may have begun before this thread was
     // in the process's list); later ones only when the flag says something happened.
     let mut first = true;
+    // The thread's registers live here between traps; `run_user` leaves a copy in the thread
+    // at each trap and the loop at each return (for /proc, core dumps, an exit's ptrace
+    // event). Whatever changes them while the thread is in the kernel (a ptrace stop, signal
+    // delivery, execve, sigreturn) does so through this copy.
+    let mut regs = *td.user().regs.lock();
     loop {
         // The CPU the guest code runs on, in its rseq area, before that code runs (a new
         // thread or fork child's first time too); an area that is gone is a SIGSEGV the
@@ -252,7 +261,7 @@ pub fn user_main() {
         if td.user().rseq.update_cpu(|| p.user().vm(), platform::cpu::curcpu()).is_err() {
             exit::exit(&td, &p, Exit::Group(sigstatus(SIGSEGV)));
         }
-        let (trap, ran, now_ns) = run_user(&td, &p);
+        let (trap, ran, now_ns) = run_user(&td, &p, &mut regs);
         crate::kern::cputime::charge_user(&td, ran);
         timers_user_ns += ran;
         if now_ns.saturating_sub(timers_at_ns) >= crate::kern::cputime::CPU_TIMER_BATCH_NS || trap == Trap::Kick {
@@ -262,7 +271,6 @@ pub fn user_main() {
             timers_user_ns = 0;
             timers_at_ns = now_ns;
         }
-        let mut regs = *td.user().regs.lock();
         let mut ctx = Ctx { td: &td, p: &p, regs: &mut regs, exit: None };
         let mut syscall = None;
         match trap {
@@ -337,8 +345,9 @@ pub fn user_main() {
 /// sets the thread's signal flag: taken here, so the flag only says what happened since), an
 /// interrupted system call to restart, or a tracer to report to. Without it, the return is
 /// one flag test (issue 11: the null system call takes no lock here).
-fn return_work(td: &UThread, syscall: Option<u64>, regs: &platform::stub::UserRegs) -> bool {
-    td.user().sigstate.flag.swap(false, Ordering::SeqCst)
+fn return_work(td: &UThread, syscall: Option<u64>, regs: &UserRegs) -> bool {
+    // A load first: the swap, a locked instruction, only when there is something to take.
+    (td.user().sigstate.flag.load(Ordering::Acquire) && td.user().sigstate.flag.swap(false, Ordering::SeqCst))
         || ptrace::is_traced(td)
         || (syscall.is_some() && crate::kern::errno::Errno::from_rax(regs.rax()).is_some_and(crate::kern::errno::Errno::is_restart))
 }

@@ -17,8 +17,9 @@
 //!   record the trap in the message page → state TRAPPED (and wake the kernel if it sleeps)
 //!   → spin (no longer once NAP says the kernel thread sleeps), then futex-wait, for RESUME →
 //!   run the queued operations (raw system calls, results stored back; a `clone` child leaves
-//!   here as a new thread) → if the kernel asked, report back again; else state USER and
-//!   return, and `rt_sigreturn` restores the (edited) registers from the frame.
+//!   here as a new thread) → if the kernel asked, report back again; else return (STATE
+//!   stays RESUME: nothing is written on the way back), and `rt_sigreturn` restores the
+//!   (edited) registers from the frame.
 
 use super::layout::*;
 
@@ -268,6 +269,15 @@ core::arch::global_asm!(
     "xor ecx, ecx",
     "jmp .Lvk_stub_spin",
     ".Lvk_stub_resumed:",
+    // The kernel read the frame's registers, so its CPU shares those cache lines: take them
+    // back for writing now (prefetchw never faults, whatever the guest left in UC), while
+    // the way back to the guest runs, rather than when the next trap's frame is written.
+    "mov rax, [r15 + {m_uc}]",
+    "prefetchw [rax]",
+    "prefetchw [rax + 64]",
+    "prefetchw [rax + 128]",
+    "prefetchw [rax + 192]",
+    "prefetchw [rax + 256]",
     // Run the queued operations: raw system calls, results stored back.
     "mov r14d, [r15 + {m_nops}]",
     "cmp r14d, {max_ops}",
@@ -297,13 +307,17 @@ core::arch::global_asm!(
     "dec r14d",
     "jmp .Lvk_stub_op",
     ".Lvk_stub_ops_done:",
+    // Nothing is written back that already holds its value, and STATE stays RESUME: the
+    // message page's hand-over line stays in the kernel's cache for its next spin.
+    "cmp dword ptr [r15 + {m_nops}], 0",
+    "je .Lvk_stub_nops_zero",
     "mov dword ptr [r15 + {m_nops}], 0",
+    ".Lvk_stub_nops_zero:",
     "cmp dword ptr [r15 + {m_flags}], 0",
     "je .Lvk_stub_return",
     "mov dword ptr [r15 + {m_flags}], 0",
     "jmp .Lvk_stub_report",
     ".Lvk_stub_return:",
-    "mov dword ptr [r15 + {m_state}], {user}",
     "ret",
     "",
     "vk_stub_restorer:",
@@ -362,7 +376,6 @@ core::arch::global_asm!(
     max_ops = const msg::MAX_OPS,
     trapped = const state::TRAPPED,
     resume = const state::RESUME,
-    user = const state::USER,
 );
 
 unsafe extern "C" {

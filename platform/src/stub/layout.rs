@@ -52,8 +52,17 @@ pub const FD_SLOTS: i32 = 4;
 pub const FD_ELF: i32 = 5;
 
 /// Message page fields (offsets), written by the stub's assembly and the kernel alike.
+///
+/// Everything a hand-over reads or writes is in the page's first cache line (0x00..0x40), so
+/// each hand-over moves that one line between the two host CPUs once: the stub writes the
+/// trap into it and sets TRAPPED; the kernel writes what changed of SPIN, NOPS, FLAGS and
+/// NAP, then sets RESUME. Neither side writes a field that already holds its value, and the
+/// stub writes nothing on its way back to the guest (STATE stays RESUME until the next trap),
+/// so the kernel's next spin reads a line nobody has taken away since. TRAPS, which the stub
+/// counts on every trap, has a line of its own.
 pub mod msg {
-    /// u32: USER (running guest code), TRAPPED (stub → kernel), RESUME (kernel → stub).
+    /// u32: TRAPPED (stub → kernel), RESUME (kernel → stub; also while the guest runs), or
+    /// USER (a fresh slot, not yet trapped).
     pub const STATE: u64 = 0x00;
     /// u32: non-zero while the kernel sleeps on STATE (the stub then wakes it).
     pub const KWAIT: u64 = 0x04;
@@ -74,20 +83,21 @@ pub mod msg {
     pub const UC: u64 = 0x28;
     /// u32: pause iterations the stub spins before it sleeps.
     pub const SPIN: u64 = 0x30;
-    /// u32: operations queued for the stub to run before it returns to the guest.
+    /// u32: operations queued for the stub to run before it returns to the guest (the stub
+    /// zeroes it once it has run them).
     pub const NOPS: u64 = 0x34;
-    /// u64: traps taken by this thread.
-    pub const TRAPS: u64 = 0x38;
     /// u32: non-zero: after the operations, report back (trap again) instead of returning.
-    pub const FLAGS: u64 = 0x40;
-    /// u32 (slot 0): the kernel's host pid, written before the stub starts: a stub whose
-    /// parent is another process by the time it has set its parent-death signal (the kernel
-    /// died, and the stub went to init or a subreaper) exits.
-    pub const KPID: u64 = 0x44;
+    pub const FLAGS: u64 = 0x38;
     /// u32: non-zero once the kernel thread handling this thread's trap went to sleep (a
     /// blocking system call): the stub stops spinning for RESUME and sleeps on the futex at
     /// once, leaving the host CPU to others. The kernel clears it as it resumes the thread.
-    pub const NAP: u64 = 0x48;
+    pub const NAP: u64 = 0x3c;
+    /// u64: traps taken by this thread (its own cache line: the stub writes it every trap).
+    pub const TRAPS: u64 = 0x40;
+    /// u32 (slot 0): the kernel's host pid, written before the stub starts: a stub whose
+    /// parent is another process by the time it has set its parent-death signal (the kernel
+    /// died, and the stub went to init or a subreaper) exits.
+    pub const KPID: u64 = 0x48;
     /// The operation queue: MAX_OPS entries of OP_SIZE bytes: syscall number, six arguments,
     /// and the result the stub stores.
     pub const OPS: u64 = 0x80;
@@ -98,6 +108,7 @@ pub mod msg {
 
 /// `msg::STATE` values.
 pub mod state {
+    /// A fresh slot whose thread has not trapped yet.
     pub const USER: u32 = 0;
     pub const TRAPPED: u32 = 1;
     pub const RESUME: u32 = 2;
@@ -138,6 +149,7 @@ pub const fn slot_addr(slot: u32) -> u64 {
 }
 
 const _: () = {
+    assert!(msg::NAP + 4 <= 0x40 && msg::TRAPS >= 0x40 && msg::KPID + 4 <= msg::OPS);
     assert!(SLOTS_BASE + SLOTS_SIZE <= STUB_END);
     assert!(SLOTS_BASE.is_multiple_of(SLOT_SIZE));
     assert!(STUB_END < TASK_TOP - (17 << 30));

@@ -350,17 +350,13 @@ impl StubThread {
     /// give up if the stub dies.
     fn wait_trap_running(&self, ctl: &dyn RunControl) -> bool {
         if let Some(budget) = self.tuning.cpu_spin() {
-            let end = Instant::now() + budget;
-            loop {
-                for _ in 0..32 {
-                    if self.state().load(Ordering::Acquire) == state::TRAPPED {
-                        return true;
-                    }
-                    std::hint::spin_loop();
+            // Counted in pauses, as the stub's spin is: no clock read while spinning.
+            let pauses = budget.as_nanos() as u64 / spin::pause_ns();
+            for _ in 0..pauses {
+                if self.state().load(Ordering::Acquire) == state::TRAPPED {
+                    return true;
                 }
-                if Instant::now() >= end {
-                    break;
-                }
+                std::hint::spin_loop();
             }
         }
         let start = Instant::now();
@@ -379,6 +375,18 @@ impl StubThread {
                 return false;
             }
         }
+    }
+
+    /// Whether the thread's first trap has been seen (it can run: [`StubThread::run`]).
+    pub fn started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+
+    /// The uptime (ns) when the last [`StubThread::run`] resumed the guest and when it saw
+    /// its trap (0 when it saw none): what the caller charges as guest time, without
+    /// reading the clock again.
+    pub fn run_times_ns(&self) -> (u64, u64) {
+        self.tuning.run_times_ns()
     }
 
     /// Wait for a new thread's first trap if it has not reported yet (after `clone_thread`):
@@ -475,16 +483,25 @@ impl StubThread {
                 self.space.dword(self.slot, msg::OPS + i as u64 * msg::OP_SIZE + 8 * j as u64).store(*v, Ordering::Relaxed);
             }
         }
-        self.space.word(self.slot, msg::NOPS).store(ops.len() as u32, Ordering::Relaxed);
-        self.space.word(self.slot, msg::FLAGS).store(u32::from(report_back), Ordering::Relaxed);
+        self.set_word(msg::NOPS, ops.len() as u32);
+        self.set_word(msg::FLAGS, u32::from(report_back));
+    }
+
+    /// Store `v` in message page word `off` unless it holds it already: a store takes the
+    /// cache line from the stub's CPU, which spins on it (`layout::msg`).
+    fn set_word(&self, off: u64, v: u32) {
+        let w = self.space.word(self.slot, off);
+        if w.load(Ordering::Relaxed) != v {
+            w.store(v, Ordering::Relaxed);
+        }
     }
 
     /// Hand the thread back to its stub, with the spin it may do after its next trap (`spin`).
     fn resume(&self) {
         self.uc.store(0, Ordering::Release);
         let spin = self.tuning.resumed(self.space.pid, self.host_tid());
-        self.space.word(self.slot, msg::SPIN).store(spin, Ordering::Relaxed);
-        self.space.word(self.slot, msg::NAP).store(0, Ordering::Relaxed);
+        self.set_word(msg::SPIN, spin);
+        self.set_word(msg::NAP, 0);
         self.state().swap(state::RESUME, Ordering::SeqCst);
         if self.space.word(self.slot, msg::SWAIT).load(Ordering::SeqCst) != 0 {
             futex::wake_shared(self.state(), 1);

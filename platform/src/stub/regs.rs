@@ -86,11 +86,19 @@ impl UserRegs {
         }
     }
 
-    /// Write the settable registers into a frame at kernel address `uc`.
+    /// Write the settable registers into a frame at kernel address `uc` — only those that
+    /// differ from what the frame holds. The frame was written on the stub thread's host CPU
+    /// and read here ([`UserRegs::load`]), so its cache lines are shared by both CPUs: a line
+    /// left alone is still in the stub's cache when its `rt_sigreturn` reads the frame, and a
+    /// system call that changes only rax costs that one line's transfer, not the frame's four.
     pub(super) fn store(&self, uc: u64) {
         for (i, g) in self.gregs.iter().enumerate().take(reg::WRITABLE) {
+            let at = (uc + MCONTEXT_OFF + 8 * i as u64) as *mut u64;
             // SAFETY: as in `load`.
-            unsafe { std::ptr::write_volatile((uc + MCONTEXT_OFF + 8 * i as u64) as *mut u64, *g) };
+            if unsafe { std::ptr::read_volatile(at) } != *g {
+                // SAFETY: as in `load`.
+                unsafe { std::ptr::write_volatile(at, *g) };
+            }
         }
     }
 }

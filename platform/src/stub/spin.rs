@@ -234,6 +234,11 @@ impl Tuning {
         self.guest.budget().filter(|_| spin_pays(0))
     }
 
+    /// When the guest was last resumed and when its trap was seen (uptime ns; 0: not yet).
+    pub fn run_times_ns(&self) -> (u64, u64) {
+        (self.resumed_at.load(Ordering::Relaxed), self.trapped_at.load(Ordering::Relaxed))
+    }
+
     /// The trap after a resume is seen now.
     pub fn trapped(&self) {
         let now = now_ns();
