@@ -83,6 +83,20 @@ fn off_nohugepage_random_and_file_memory_fault_page_by_page() {
         touch(&vm, 0, 8, Access::Write);
         assert_eq!(vm.rss_pages(), 8, "the run stops where MADV_NOHUGEPAGE starts");
         assert_eq!(touch(&vm, 8, 24, Access::Write), 24);
+        // Locked on fault: its pages count as they are touched, one by one.
+        let mut vm = space(&pm);
+        vm.faultaround = 16;
+        vm.map(anon(BASE, 32, RW));
+        vm.locked.set(BASE, BASE + 32 * PAGE, Some(crate::vm::mlock::Lock::OnFault));
+        assert_eq!(touch(&vm, 0, 32, Access::Write), 32);
+        // A mapping's first page starts no run, even just above where one ended.
+        let mut vm = space(&pm);
+        vm.faultaround = 16;
+        vm.map(anon(BASE, 4, RW));
+        vm.map(anon(BASE + 4 * PAGE, 4, RW));
+        touch(&vm, 0, 4, Access::Write);
+        vm.user_fault(BASE + 4 * PAGE, Access::Write).unwrap();
+        assert_eq!(vm.rss_pages(), 5);
         // A stride is not sequential.
         let mut vm = space(&pm);
         vm.faultaround = 16;

@@ -769,24 +769,33 @@ impl AddressSpace {
     /// only it) — more when `e` is private anonymous memory touched sequentially, none of the
     /// run is resident yet, and memory is not low (see [`crate::vm::faultaround`]).
     fn anon_run(&self, pt: &mut PageTable, e: &MapEntry, vpn: u64) -> u64 {
-        if !matches!(e.backing, Backing::Anon) || self.nofaultaround.at(vpn * PAGE).is_some() {
+        if !matches!(e.backing, Backing::Anon) {
             return 1;
         }
-        let want = pt.seq.touch(vpn, self.faultaround).min(e.end / PAGE - vpn);
+        // The stream must have touched the page below in this mapping (a mapping's first
+        // page starts none), and not in memory asked to be faulted page by page: a
+        // MADV_NOHUGEPAGE or locked range (locked on fault, its pages count when touched).
+        let max = if vpn == e.start / PAGE || !self.run_allowed(vpn) { 1 } else { self.faultaround };
+        let want = pt.seq.touch(vpn, max).min(e.end / PAGE - vpn);
         // Up to the first page already resident (the run fills a hole, never replaces), or
         // asked to be faulted in page by page.
         let mut run = match pt.pages.range(vpn + 1..vpn + want).next() {
             Some((&v, _)) => v - vpn,
             None => want,
         };
-        if !self.nofaultaround.is_empty()
-            && let Some(v) = (vpn + 1..vpn + run).find(|v| self.nofaultaround.at(v * PAGE).is_some())
+        if (!self.nofaultaround.is_empty() || !self.locked.is_empty())
+            && let Some(v) = (vpn + 1..vpn + run).find(|&v| !self.run_allowed(v))
         {
             run = v - vpn;
         }
         let run = if run > 1 { 1 + crate::vm::faultaround::room(&self.pm, run - 1) } else { 1 };
         pt.seq.mapped(vpn, run);
         run
+    }
+
+    /// Whether page `vpn` may be made resident by a fault on another page.
+    fn run_allowed(&self, vpn: u64) -> bool {
+        self.nofaultaround.at(vpn * PAGE).is_none() && self.locked.at(vpn * PAGE).is_none()
     }
 
     /// Up to `n` zeroed anonymous pages, in ascending physical order (fewer when memory runs
