@@ -133,10 +133,18 @@ pub mod pgflags {
     pub const FILE: u32 = 1 << 3;
     /// Kernel data (tmpfs, buffers).
     pub const KERNEL: u32 = 1 << 4;
+    /// Free and never used since boot: still the host's zeros.
+    pub const ZEROED: u32 = 1 << 5;
 
     /// Names of the bits, lowest first.
-    pub const NAMES: [(u32, &str); 5] =
-        [(FREE, "FREE"), (RESERVED, "RESERVED"), (ANON, "ANON"), (FILE, "FILE"), (KERNEL, "KERNEL")];
+    pub const NAMES: [(u32, &str); 6] = [
+        (FREE, "FREE"),
+        (RESERVED, "RESERVED"),
+        (ANON, "ANON"),
+        (FILE, "FILE"),
+        (KERNEL, "KERNEL"),
+        (ZEROED, "ZEROED"),
+    ];
 }
 
 /// Number of registers in a [`PcpuRecord::trapframe`]; indices in [`reg`].

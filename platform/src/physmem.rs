@@ -43,6 +43,10 @@ pub mod pgflags {
     pub const FILE: u32 = 1 << 3;
     /// Kernel data (tmpfs, buffers).
     pub const KERNEL: u32 = 1 << 4;
+    /// Free and never used since the memory was made: the host's zeros (a fresh memfd), so
+    /// [`super::PhysMem::alloc_zeroed`] need not write it — nor make the host back it before
+    /// the guest touches it.
+    pub const ZEROED: u32 = 1 << 5;
 }
 
 /// One physical page's state.
@@ -199,9 +203,11 @@ impl PhysMem {
             return Err(PhysMemError::Map(io::Error::from_raw_os_error(libc::EEXIST)));
         }
         let npages = (size / PAGE_SIZE as u64) as usize;
+        // A new memfd reads as zeros; an image file may not.
+        let fresh = if image.is_none() { pgflags::ZEROED } else { 0 };
         let pages: Box<[VmPage]> = (0..npages)
             .map(|_| VmPage {
-                flags: AtomicU32::new(pgflags::FREE),
+                flags: AtomicU32::new(pgflags::FREE | fresh),
                 refcount: AtomicU32::new(0),
                 owner: AtomicU64::new(0),
             })
@@ -269,6 +275,11 @@ impl PhysMem {
     /// Allocate a page (refcount 1), or None when memory is exhausted (after the reclaim
     /// hook, if any, found nothing to free).
     pub fn alloc_page(&self, owner: u64, flags: u32) -> Option<u64> {
+        self.alloc(owner, flags).map(|(pa, _)| pa)
+    }
+
+    /// [`PhysMem::alloc_page`], and whether the page still holds the host's zeros.
+    fn alloc(&self, owner: u64, flags: u32) -> Option<(u64, bool)> {
         let popped = self.free.lock().pop();
         let pfn = match popped {
             Some(pfn) => pfn,
@@ -283,16 +294,19 @@ impl PhysMem {
         };
         self.nfree.fetch_sub(1, Ordering::Relaxed);
         let pg = &self.pages[pfn as usize];
-        pg.flags.store(flags & !pgflags::FREE, Ordering::Relaxed);
+        let zeroed = pg.flags.swap(flags & !(pgflags::FREE | pgflags::ZEROED), Ordering::Relaxed) & pgflags::ZEROED != 0;
         pg.owner.store(owner, Ordering::Relaxed);
         pg.refcount.store(1, Ordering::Release);
-        Some(u64::from(pfn) * PAGE_SIZE as u64)
+        Some((u64::from(pfn) * PAGE_SIZE as u64, zeroed))
     }
 
-    /// Allocate a zero-filled page.
+    /// Allocate a zero-filled page (written only if it was ever used: a page never handed
+    /// out still holds the host's zeros, and is left for the guest's touch to back).
     pub fn alloc_zeroed(&self, owner: u64, flags: u32) -> Option<u64> {
-        let pa = self.alloc_page(owner, flags)?;
-        self.zero(pa, PAGE_SIZE);
+        let (pa, zeroed) = self.alloc(owner, flags)?;
+        if !zeroed {
+            self.zero(pa, PAGE_SIZE);
+        }
         Some(pa)
     }
 
@@ -418,6 +432,28 @@ mod tests {
             pm.page_unref(p);
         }
         assert_eq!(pm.free_pages(), total);
+    }
+
+    #[test]
+    fn a_page_used_before_is_zeroed_again_a_fresh_one_is_left_alone() {
+        let pm = PhysMem::scratch(MIN_PHYSMEM).unwrap();
+        let a = pm.alloc_page(1, pgflags::ANON).unwrap();
+        assert_eq!(pm.page(a).unwrap().flags.load(Ordering::Relaxed), pgflags::ANON, "ZEROED goes on allocation");
+        pm.write(a, &[0xff; 64]);
+        pm.page_unref(a);
+        assert_eq!(pm.page(a).unwrap().flags.load(Ordering::Relaxed), pgflags::FREE, "a freed page is not zeros");
+        // The same page again (the free list is a stack), through alloc_zeroed: zeros.
+        let b = pm.alloc_zeroed(1, pgflags::ANON).unwrap();
+        assert_eq!(a, b);
+        let mut buf = [0xaau8; 64];
+        pm.read(b, &mut buf);
+        assert_eq!(buf, [0; 64]);
+        // A page never used reads as zeros without being written.
+        let c = pm.alloc_zeroed(1, pgflags::ANON).unwrap();
+        pm.read(c, &mut buf);
+        assert_eq!(buf, [0; 64]);
+        pm.page_unref(b);
+        pm.page_unref(c);
     }
 
     #[test]

@@ -135,6 +135,11 @@ pub enum Advice {
     /// MADV_WIPEONFORK, MADV_KEEPONFORK: a forked child gets the range zero-filled, or a copy.
     WipeOnFork,
     KeepOnFork,
+    /// MADV_NOHUGEPAGE, MADV_HUGEPAGE: the range is faulted in page by page, as without
+    /// transparent huge pages, or may be faulted in runs again (vk's fault-around of
+    /// anonymous memory, [`crate::vm::faultaround`], stands in for huge pages).
+    NoHugePage,
+    HugePage,
     /// Advice Linux takes that changes nothing a program can see here (access patterns,
     /// dump behaviour, huge pages, KSM, reclaim hints, populate, MADV_FREE, which may keep
     /// the data).
@@ -154,7 +159,9 @@ impl TryFrom<i32> for Advice {
         const DOFORK: i32 = c_int(linux::MADV_DOFORK);
         const WIPEONFORK: i32 = c_int(linux::MADV_WIPEONFORK);
         const KEEPONFORK: i32 = c_int(linux::MADV_KEEPONFORK);
-        const HINTS: [u32; 16] = [
+        const NOHUGEPAGE: i32 = c_int(linux::MADV_NOHUGEPAGE);
+        const HUGEPAGE: i32 = c_int(linux::MADV_HUGEPAGE);
+        const HINTS: [u32; 14] = [
             linux::MADV_NORMAL,
             linux::MADV_RANDOM,
             linux::MADV_SEQUENTIAL,
@@ -163,8 +170,6 @@ impl TryFrom<i32> for Advice {
             linux::MADV_REMOVE,
             linux::MADV_MERGEABLE,
             linux::MADV_UNMERGEABLE,
-            linux::MADV_HUGEPAGE,
-            linux::MADV_NOHUGEPAGE,
             linux::MADV_DONTDUMP,
             linux::MADV_DODUMP,
             linux::MADV_COLD,
@@ -178,6 +183,8 @@ impl TryFrom<i32> for Advice {
             DOFORK => Ok(Advice::DoFork),
             WIPEONFORK => Ok(Advice::WipeOnFork),
             KEEPONFORK => Ok(Advice::KeepOnFork),
+            NOHUGEPAGE => Ok(Advice::NoHugePage),
+            HUGEPAGE => Ok(Advice::HugePage),
             a if u32::try_from(a).is_ok_and(|a| HINTS.contains(&a) || a == linux::MADV_COLLAPSE) => Ok(Advice::Hint),
             _ => Err(Errno::EINVAL),
         }

@@ -91,7 +91,10 @@ mod tests {
     fn vm_page_flags_match_the_abi() {
         use kvm_mem::abi::pgflags as abi;
         use platform::physmem::pgflags as pf;
-        assert_eq!([pf::FREE, pf::RESERVED, pf::ANON, pf::FILE, pf::KERNEL], [abi::FREE, abi::RESERVED, abi::ANON, abi::FILE, abi::KERNEL]);
+        assert_eq!(
+            [pf::FREE, pf::RESERVED, pf::ANON, pf::FILE, pf::KERNEL, pf::ZEROED],
+            [abi::FREE, abi::RESERVED, abi::ANON, abi::FILE, abi::KERNEL, abi::ZEROED]
+        );
         assert_eq!(platform::PAGE_SIZE as u64, kvm_mem::abi::PAGE_SIZE);
     }
 

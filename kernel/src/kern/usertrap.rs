@@ -152,14 +152,15 @@ fn page_fault(ctx: &mut Ctx<'_>, signo: i32, addr: u64, err: u64, trapno: u64) {
         Access::Read
     };
     crate::vm::meminfo::VM_EVENTS.pgfault.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut r = ctx.p.user().vm().read().fault(addr, access);
+    const RLIMIT_STACK: usize = linux_raw_sys::general::RLIMIT_STACK as usize;
+    let mut r = ctx.p.user().vm().read().user_fault(addr, access);
     if r == Err(FaultError::NotMapped) {
-        // Just below a MAP_GROWSDOWN mapping: it grows (RLIMIT_STACK, index 3, bounds it).
-        let limit = ctx.p.user().rlimits.lock()[3].0;
+        // Just below a MAP_GROWSDOWN mapping: it grows (RLIMIT_STACK bounds it).
+        let limit = ctx.p.user().rlimits.lock()[RLIMIT_STACK].0;
         let vm = ctx.p.user().vm();
         let grew = vm.write().grow_down(addr, limit);
         if grew {
-            r = vm.read().fault(addr, access);
+            r = vm.read().user_fault(addr, access);
         }
     }
     match r {

@@ -273,6 +273,8 @@ pub fn sys_madvise(ctx: &mut Ctx<'_>) -> SysResult {
             let kind = if advice == Advice::DoFork { Inherit::DontFork } else { Inherit::WipeOnFork };
             g.inherit.clear_value(s, e, kind);
         }
+        Advice::NoHugePage => g.nofaultaround.set(s, e, Some(())),
+        Advice::HugePage => g.nofaultaround.clear(s, e),
         Advice::DontNeed | Advice::Hint => {}
     }
     Ok(0)

@@ -4,6 +4,7 @@
 //! |-------------|--------------------------------------------------------------------------|
 //! | `space.rs`  | `AddressSpace`: the map, the page table, faults, copy-on-write, fork, its locking |
 //! | `entry.rs`  | map entries and what backs them (anonymous, file, shared object)         |
+//! | `faultaround.rs` | fault-around: sequential first touches, `vm.faultaround`, its counters |
 //! | `uaccess.rs`| copyin/copyout through the page table and the direct map (EFAULT, never a fault) |
 //! | `meminfo.rs`| physical pages by use (/proc/meminfo, sysinfo); /proc/vmstat's event counts |
 //! | `pagecache.rs` | a file's memory object: its resident pages (the page cache), reclaim  |
@@ -19,6 +20,7 @@
 //! the direct map is the page the guest sees.
 
 pub mod entry;
+pub mod faultaround;
 pub mod inherit;
 pub mod meminfo;
 pub mod mlock;

@@ -169,6 +169,8 @@ struct PageTable {
     /// Physical pages that left the table while the stub may still map them: released once
     /// the stub has carried out `pending` (see the module doc).
     deferred: Vec<u64>,
+    /// Whether first touches of private anonymous memory go up page by page (fault-around).
+    seq: crate::vm::faultaround::Sequential,
 }
 
 impl PageTable {
@@ -278,6 +280,10 @@ pub struct AddressSpace {
     pub lock_future: Option<crate::vm::mlock::Lock>,
     /// MAP_GROWSDOWN mappings: a fault just below one grows it ([`AddressSpace::grow_down`]).
     pub growsdown: crate::vm::ranges::RangeMap<()>,
+    /// The largest run of pages a fault makes resident ([`crate::vm::faultaround`]; 1: off).
+    pub faultaround: u64,
+    /// MADV_NOHUGEPAGE ranges: faulted in page by page (no fault-around of anonymous memory).
+    pub nofaultaround: crate::vm::ranges::RangeMap<()>,
 }
 
 /// An address space under its lock, as processes share it (CLONE_VM).
@@ -307,6 +313,8 @@ impl AddressSpace {
             locked: crate::vm::ranges::RangeMap::default(),
             lock_future: None,
             growsdown: crate::vm::ranges::RangeMap::default(),
+            faultaround: crate::vm::faultaround::max_pages(),
+            nofaultaround: crate::vm::ranges::RangeMap::default(),
         }
     }
 
@@ -561,6 +569,7 @@ impl AddressSpace {
         self.inherit.clear(start, end);
         self.locked.clear(start, end);
         self.growsdown.clear(start, end);
+        self.nofaultaround.clear(start, end);
         self.drop_pages(start, end);
     }
 
@@ -662,6 +671,18 @@ impl AddressSpace {
     /// (file data, a shared object's page) is read with the page-table lock dropped, and if
     /// another thread made the same page resident meanwhile, its page wins and ours is freed.
     pub fn fault(&self, addr: u64, access: Access) -> Result<u64, FaultError> {
+        self.fault_in(addr, access, false)
+    }
+
+    /// [`AddressSpace::fault`] for a fault the guest took (a trap): a first touch of private
+    /// anonymous memory that continues a sequential stream makes a run of pages resident
+    /// ([`crate::vm::faultaround`]), so the stream's next pages do not trap. (A kernel access
+    /// pays no trap per page: it brings in only what it touches.)
+    pub fn user_fault(&self, addr: u64, access: Access) -> Result<u64, FaultError> {
+        self.fault_in(addr, access, true)
+    }
+
+    fn fault_in(&self, addr: u64, access: Access, user: bool) -> Result<u64, FaultError> {
         let vpn = addr / PAGE;
         let e = self.find(addr).ok_or(FaultError::NotMapped)?;
         // On x86 any access right implies read; PROT_NONE allows nothing.
@@ -676,8 +697,13 @@ impl AddressSpace {
         let page_va = vpn * PAGE;
         let wb = written_back(e);
         let mut fresh: Option<Pte> = None;
+        // Zeroed pages for the private anonymous pages after this one (fault-around).
+        let mut ahead: Vec<u64> = Vec::new();
         let pa = loop {
             let mut pt = self.pt.lock();
+            if !ahead.is_empty() {
+                self.map_ahead(&mut pt, e, vpn, std::mem::take(&mut ahead));
+            }
             let mut pte = match (pt.pages.get(&vpn).copied(), fresh.take()) {
                 (Some(pte), lost) => {
                     if let Some(lost) = lost {
@@ -690,7 +716,17 @@ impl AddressSpace {
                     if access == Access::Write && pte.cow { self.break_cow(&mut pt, pte)? } else { pte }
                 }
                 (None, None) => {
+                    let run = if user { self.anon_run(&mut pt, e, vpn) } else { 1 };
                     drop(pt);
+                    if run > 1 {
+                        ahead = self.alloc_run(run);
+                        if !ahead.is_empty() {
+                            // The lowest page for the faulting one: a run contiguous in
+                            // physical memory is one mapping in the stub.
+                            fresh = Some(Pte { pa: ahead.remove(0), cow: false, stub_prot: 0 });
+                            continue;
+                        }
+                    }
                     fresh = Some(self.populate(e, page_va)?);
                     continue;
                 }
@@ -729,6 +765,63 @@ impl AddressSpace {
         Ok(pa)
     }
 
+    /// A first touch of page `vpn` of `e`: how many pages from it on to make resident (1:
+    /// only it) — more when `e` is private anonymous memory touched sequentially, none of the
+    /// run is resident yet, and memory is not low (see [`crate::vm::faultaround`]).
+    fn anon_run(&self, pt: &mut PageTable, e: &MapEntry, vpn: u64) -> u64 {
+        if !matches!(e.backing, Backing::Anon) {
+            return 1;
+        }
+        // The stream must have touched the page below in this mapping (a mapping's first
+        // page starts none), and not in memory asked to be faulted page by page: a
+        // MADV_NOHUGEPAGE or locked range (locked on fault, its pages count when touched).
+        let max = if vpn == e.start / PAGE || !self.run_allowed(vpn) { 1 } else { self.faultaround };
+        let want = pt.seq.touch(vpn, max).min(e.end / PAGE - vpn);
+        // Up to the first page already resident (the run fills a hole, never replaces), or
+        // asked to be faulted in page by page.
+        let mut run = match pt.pages.range(vpn + 1..vpn + want).next() {
+            Some((&v, _)) => v - vpn,
+            None => want,
+        };
+        if (!self.nofaultaround.is_empty() || !self.locked.is_empty())
+            && let Some(v) = (vpn + 1..vpn + run).find(|&v| !self.run_allowed(v))
+        {
+            run = v - vpn;
+        }
+        let run = if run > 1 { 1 + crate::vm::faultaround::room(&self.pm, run - 1) } else { 1 };
+        pt.seq.mapped(vpn, run);
+        run
+    }
+
+    /// Whether page `vpn` may be made resident by a fault on another page.
+    fn run_allowed(&self, vpn: u64) -> bool {
+        self.nofaultaround.at(vpn * PAGE).is_none() && self.locked.at(vpn * PAGE).is_none()
+    }
+
+    /// Up to `n` zeroed anonymous pages, in ascending physical order (fewer when memory runs
+    /// out; none at all then is the caller's out-of-memory).
+    fn alloc_run(&self, n: u64) -> Vec<u64> {
+        let mut pas: Vec<u64> = (0..n).map_while(|_| self.pm.alloc_zeroed(self.owner, pgflags::ANON)).collect();
+        pas.sort_unstable();
+        pas
+    }
+
+    /// Make the zeroed pages `pas` resident after page `vpn` of the private anonymous mapping
+    /// `e`, one a page, where no page is yet (another thread may have faulted one in
+    /// meanwhile: its page stays, ours is freed), and queue their mapping in the stub.
+    fn map_ahead(&self, pt: &mut PageTable, e: &MapEntry, vpn: u64, pas: Vec<u64>) {
+        let mut mapped = 0;
+        for (v, pa) in (vpn + 1..).zip(pas) {
+            if v >= e.end / PAGE || pt.pages.contains_key(&v) {
+                self.pm.page_unref(pa);
+            } else {
+                pt.map_in_stub(v, Pte { pa, cow: false, stub_prot: 0 }, e.prot);
+                mapped += 1;
+            }
+        }
+        crate::vm::faultaround::AROUND_ANON.fetch_add(mapped, Ordering::Relaxed);
+    }
+
     /// Fault-around: with the faulting page, map its neighbours (the aligned window of
     /// [`MAP_AROUND`] pages, inside the same mapping) that are resident but not in the stub —
     /// after fork, or a stub that lost them; for a write of private memory, also the
@@ -757,6 +850,24 @@ impl AddressSpace {
                 }
             }
         }
+        // A read of a shared file mapping: the neighbours the file's page cache holds now,
+        // without I/O (Linux's filemap_map_pages); read-only when the mapping is written back,
+        // as below.
+        if access != Access::Write
+            && self.faultaround > 1
+            && let Backing::SharedFile { vnode, offset } = &e.backing
+            && let Some(cache) = vnode.page_cache()
+        {
+            let missing: Vec<u64> = {
+                let pt = self.pt.lock();
+                (lo..hi).filter(|v| *v != vpn && !pt.pages.contains_key(v)).collect()
+            };
+            let first = offset / PAGE;
+            fresh.extend(missing.into_iter().filter_map(|v| {
+                let pa = cache.lookup(first + (v - e.start / PAGE))?;
+                Some((v, Pte { pa, cow: false, stub_prot: 0 }))
+            }));
+        }
         let pm = &self.pm;
         // A write into private memory takes the neighbours this space alone holds back from
         // copy-on-write too (after fork, once the child exited or exec'd): one trap for the
@@ -766,6 +877,7 @@ impl AddressSpace {
         // read-only, so that a write to one faults and marks it dirty.
         let tracked = written_back(e).is_some();
         let mut pt = self.pt.lock();
+        let mut ahead = 0;
         for (v, pte) in fresh {
             match pt.pages.entry(v) {
                 std::collections::btree_map::Entry::Occupied(_) => {
@@ -773,9 +885,11 @@ impl AddressSpace {
                 }
                 std::collections::btree_map::Entry::Vacant(slot) => {
                     slot.insert(pte);
+                    ahead += 1;
                 }
             }
         }
+        crate::vm::faultaround::AROUND_FILE.fetch_add(ahead, Ordering::Relaxed);
         let mlo = (vpn & !(MAP_AROUND - 1)).max(e.start / PAGE);
         let mhi = ((vpn | (MAP_AROUND - 1)) + 1).min(e.end / PAGE);
         let resident: Vec<(u64, Pte)> = pt.pages.range(mlo..mhi).map(|(&v, &p)| (v, p)).collect();
@@ -962,6 +1076,7 @@ impl AddressSpace {
         child.mmap_base = self.mmap_base;
         child.inherit = self.inherit.for_child();
         child.growsdown = self.growsdown.clone();
+        child.nofaultaround = self.nofaultaround.clone();
         // The stack pages to copy: [lo, hi) around the stack pointer, inside its mapping.
         let (copy_lo, copy_hi) = match stack_pointer.and_then(|sp| self.find(sp).map(|e| (sp, e))) {
             Some((sp, e)) if !e.shared() => {

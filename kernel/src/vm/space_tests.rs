@@ -755,3 +755,6 @@ fn shared_file_pages_are_the_cache_and_writes_mark_them_dirty() {
     }
     all_free(&pm);
 }
+
+#[path = "faultaround_tests.rs"]
+mod faultaround;
