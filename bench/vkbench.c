@@ -358,6 +358,8 @@ int main(int argc, char **argv) {
         threaded(atoi(argv[2]), argv[3], scale < 1 ? 1 : scale);
         return 0;
     }
+    /* The program execs itself: argv[0] when it is a path, else the host's /proc/self/exe. */
+    const char *self = argv[0] && strchr(argv[0], '/') ? argv[0] : "/proc/self/exe";
     const char *only = 0;
     if (argc > 2 && strcmp(argv[1], "--only") == 0) {
         only = argv[2];
@@ -366,8 +368,6 @@ int main(int argc, char **argv) {
     }
     int scale = argc > 1 ? atoi(argv[1]) : 1;
     if (scale < 1) scale = 1;
-    /* The program execs itself: argv[0] when it is a path, else the host's /proc/self/exe. */
-    const char *self = argv[0] && strchr(argv[0], '/') ? argv[0] : "/proc/self/exe";
 
     if (wanted(only, "null_syscall")) report("null_syscall", null_syscall(50000 * scale));
     if (wanted(only, "clock_gettime")) report("clock_gettime", clock_read(500000 * scale));
