@@ -14,6 +14,8 @@ use crate::kern::proc::UProc;
 use crate::kern::sched;
 use crate::kern::sleep::wakeup;
 use crate::kern::thread::UThread;
+use crate::vm::space::VmMap;
+use platform::stub::StubThread;
 
 /// The wait(2) status word of death by `sig`.
 pub fn sigstatus(sig: i32) -> i32 {
@@ -55,6 +57,12 @@ pub fn exit(td: &UThread, p: &UProc, e: Exit) -> ! {
     // The host thread ends in its stub (which may be shared: a vfork child's is a thread of
     // its parent's stub).
     let stub = td.user().stub.lock().take();
+    // The last thread's stub thread stays trapped: its stub may go back to the pool once the
+    // address space is gone (`recycle_stub`).
+    let (stub, last) = match stub {
+        Some(s) if left == 0 => (None, Some(s)),
+        s => (s, None),
+    };
     if let Some(stub) = stub {
         let slot = stub.slot();
         let space = Arc::clone(stub.space());
@@ -68,15 +76,16 @@ pub fn exit(td: &UThread, p: &UProc, e: Exit) -> ! {
             let mut st = p.user().exit_status.lock();
             *st.get_or_insert(status)
         };
-        proc_exit(p, status);
+        proc_exit(p, status, last);
     } else if let Some(tid) = pid_of(td.tid()).filter(|&t| t != p.pid) {
         crate::kern::uproc::free_pid(tid);
     }
     sched::thread_exit()
 }
 
-/// Release a process's resources and make it a zombie.
-fn proc_exit(p: &UProc, status: i32) {
+/// Release a process's resources and make it a zombie; `last` is the stub thread of its last
+/// thread, still trapped.
+fn proc_exit(p: &UProc, status: i32, last: Option<Arc<StubThread>>) {
     let u = p.user();
     crate::kern::cputime::cancel_all(p);
     crate::kern::posix_timer::delete_all(p);
@@ -84,7 +93,11 @@ fn proc_exit(p: &UProc, status: i32) {
     crate::kern::ptrace::tracer_gone(p);
     // Memory and the stub: the address space goes when its last user lets go.
     let empty = crate::vm::space::AddressSpace::new(tid_of(p.pid)).into_map();
-    drop(std::mem::replace(&mut *u.vm.lock(), empty));
+    let vm = std::mem::replace(&mut *u.vm.lock(), empty);
+    if let Some(t) = last {
+        recycle_stub(&vm, t);
+    }
+    drop(vm);
     // Descriptors.
     let files = std::mem::take(&mut *u.files().lock());
     drop(files);
@@ -135,6 +148,33 @@ fn proc_exit(p: &UProc, status: i32) {
         // Init's parent is the system process: no one to tell.
         None => u.exit_notified.store(true, Ordering::Release),
     }
+}
+
+/// The stub of an exiting process's last thread `t`: back to the pool of ready stubs, scrubbed
+/// of the process's mappings (platform::stub::pool::recycle), when it is the address space's
+/// own and no one else uses the space; else its host thread exits as any other's.
+fn recycle_stub(vm: &Arc<VmMap>, t: Arc<StubThread>) {
+    let slot = t.slot();
+    let space = Arc::clone(t.space());
+    let Ok(t) = Arc::try_unwrap(t) else {
+        space.free_slot(slot);
+        return;
+    };
+    if Arc::strong_count(vm) == 1 {
+        let mut g = vm.write();
+        if g.stub.as_ref().is_some_and(|s| Arc::ptr_eq(s, &space))
+            && let Some((stub, unmaps, deferred)) = g.take_stub()
+        {
+            drop(space);
+            // The pages go once the stub has unmapped them (or is killed).
+            let mut pages = g.take_pages();
+            pages.extend(deferred);
+            platform::stub::pool::recycle(stub, t, unmaps, pages, Arc::clone(g.physmem()));
+            return;
+        }
+    }
+    t.exit(platform::stub::Ops::new());
+    space.free_slot(slot);
 }
 
 /// Who takes `p`'s children: the nearest ancestor that is a child subreaper

@@ -1255,6 +1255,15 @@ impl AddressSpace {
         (out.pending, deferred)
     }
 
+    /// Take every page out of the table without releasing it (an exiting process's, released
+    /// once its stub has unmapped them: `platform::stub::pool::recycle`), highest first as in
+    /// [`AddressSpace::clear`], with the pages waiting for the stub.
+    pub fn take_pages(&mut self) -> Vec<u64> {
+        let pt = std::mem::take(self.pt.get_mut());
+        self.resident.store(0, Ordering::Relaxed);
+        pt.pages.into_values().rev().map(|pte| pte.pa).chain(pt.deferred).collect()
+    }
+
     /// Release every page (exit, exec).
     pub fn clear(&mut self) {
         let pt = std::mem::take(self.pt.get_mut());
@@ -1272,7 +1281,7 @@ impl Drop for AddressSpace {
     fn drop(&mut self) {
         self.clear();
         if let Some(stub) = self.stub.take() {
-            stub.kill();
+            platform::stub::pool::retire(stub);
         }
     }
 }

@@ -28,7 +28,7 @@ const SA_FLAGS: u64 = (libc::SA_SIGINFO | libc::SA_ONSTACK) as u64 | 0x0400_0000
 const SLOT0_INIT_STACK: u64 = SLOTS_BASE + INIT_STACK_TOP;
 const TOP_LEN: u64 = TASK_TOP - STUB_END;
 const FPROG: u64 = STUB_BASE + FILTER_OFF;
-const BLOCK_MASK: u64 = block_mask();
+pub(super) const BLOCK_MASK: u64 = block_mask();
 const SLOT_MASK: u64 = !(SLOT_SIZE - 1);
 
 core::arch::global_asm!(

@@ -133,6 +133,9 @@ pub struct StubSpace {
     kslots: u64,
     _slots_fd: OwnedFd,
     used: SpinLock<Vec<u64>>,
+    /// One more than the highest slot ever allocated: the slots whose host thread may still
+    /// exist (`pool::recycle` takes back only a stub that never had a second thread).
+    slots_hwm: AtomicU32,
 }
 
 // SAFETY: the raw kernel mapping is only accessed through atomics; the rest is plain data.
@@ -185,6 +188,7 @@ impl StubSpace {
             let (w, b) = ((slot / 64) as usize, slot % 64);
             if used[w] & (1 << b) == 0 && self.word(slot, msg::HOST_TID).load(Ordering::Acquire) == 0 {
                 used[w] |= 1 << b;
+                self.slots_hwm.fetch_max(slot + 1, Ordering::Relaxed);
                 self.word(slot, msg::STATE).store(state::USER, Ordering::SeqCst);
                 self.word(slot, msg::NOPS).store(0, Ordering::SeqCst);
                 self.word(slot, msg::FLAGS).store(0, Ordering::SeqCst);

@@ -6,19 +6,40 @@
 //! their first trap; [`get`] takes one (checking it is still alive) and wakes the thread to
 //! start the next, or, with none waiting, starts one itself as before.
 //!
+//! A stub whose process exits goes back to the pool when it can ([`recycle`]): the next fork
+//! then costs no host process at all (no spawn, no host exit, no unmap of its slots, and its
+//! first trap finds a warm stub). Only a stub that is safe to hand to another process: one
+//! that never had a second thread (no host thread of the old process can be left in it), held
+//! by no one else, whose guest mappings the stub has just removed — every unmap carried out
+//! and checked — and whose FPU state is reset. What a guest cannot touch stays as it was
+//! started: the seccomp filter (a guest can neither remove nor add one: the filter traps
+//! seccomp and prctl), the signal handlers, the stub code. A guest that jumps into the stub's
+//! code can make the few calls the filter lets the stub make: a host thread it started is
+//! caught (the stub must have one thread, /proc says), a changed signal mask is reset in the
+//! frame; a changed alternate stack only makes the next process's first trap fail (its
+//! frame is then refused and that process killed, as for a stub that dies). The fs base is
+//! set by the new process's first operations, as for any new stub.
+//!
+//! A stub whose address space is gone is killed at once and handed to the same thread
+//! ([`retire`]), which lets go of it there: unmapping the kernel's 64 MiB mapping of its slots
+//! costs a host munmap with a TLB shoot-down on every CPU running a vCPU (~40 µs), which
+//! would otherwise be on the exiting process's path to its parent's wake-up.
+//!
 //! The thread lives as long as the kernel: a stub's parent-death signal (PR_SET_PDEATHSIG)
 //! follows the host *thread* that started it, so the stubs it starts die with the kernel
 //! process, as the vCPUs' do. [`drain`] (a reboot's re-exec, which keeps the pid: a stub still
 //! starting would not notice its parent's new image) stops it and kills the waiting stubs.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use super::{StubError, StubSpace, StubThread};
+use super::layout::msg;
+use super::{LIVENESS, Ops, Slice, StubError, StubSpace, StubThread};
+use crate::physmem::PhysMem;
 use crate::sync::SpinLock;
 
 /// A started stub: its process and its first thread, trapped at its start.
@@ -26,6 +47,12 @@ type Ready = (Arc<StubSpace>, StubThread);
 
 struct Pool {
     ready: SpinLock<Vec<Ready>>,
+    /// Killed stubs waiting for the refill thread to drop them ([`retire`]).
+    retired: SpinLock<Vec<Arc<StubSpace>>>,
+    /// Stubs [`recycle`] is clearing of their old process (the refill thread finishes them).
+    scrubbing: SpinLock<Vec<Scrub>>,
+    /// Set by [`drain`]: the thread drops nothing more, [`retire`] drops them itself.
+    drained: AtomicBool,
     target: usize,
     /// Wakes the refill thread (one token is enough).
     wake: Sender<()>,
@@ -34,6 +61,8 @@ struct Pool {
     /// Stubs taken from the pool, and taken when it was empty (started on the spot).
     hits: AtomicU64,
     misses: AtomicU64,
+    /// Stubs taken back by [`recycle`].
+    recycled: AtomicU64,
 }
 
 static POOL: OnceLock<Pool> = OnceLock::new();
@@ -51,11 +80,15 @@ pub fn start(physmem: BorrowedFd<'_>, target: usize) -> std::io::Result<()> {
     let (tx, rx) = bounded::<()>(1);
     let pool = Pool {
         ready: SpinLock::new("stub_pool", Vec::with_capacity(target)),
+        retired: SpinLock::new("stub_retired", Vec::new()),
+        scrubbing: SpinLock::new("stub_scrubbing", Vec::new()),
+        drained: AtomicBool::new(false),
         target,
         wake: tx,
         starting: Mutex::new(false),
         hits: AtomicU64::new(0),
         misses: AtomicU64::new(0),
+        recycled: AtomicU64::new(0),
     };
     if POOL.set(pool).is_err() {
         return Ok(());
@@ -70,6 +103,7 @@ const DRAIN_WAIT: Duration = Duration::from_secs(1);
 fn refill(physmem: OwnedFd, wake: Receiver<()>) {
     let Some(pool) = POOL.get() else { return };
     loop {
+        finish_scrubs(pool);
         while pool.ready.lock().len() < pool.target {
             let Ok(stopped) = pool.starting.lock() else { break };
             if *stopped {
@@ -87,11 +121,41 @@ fn refill(physmem: OwnedFd, wake: Receiver<()>) {
                 }
             }
         }
+        drop_retired(pool);
         if wake.recv().is_err() {
             loop {
                 std::thread::park();
             }
         }
+    }
+}
+
+/// Retired stubs wake the refill thread once this many wait (it also drops them whenever a
+/// stub is taken): the host work is done in batches, off the exit path.
+const RETIRE_BATCH: usize = 4;
+
+/// Drop the stubs [`retire`] handed over (outside the list's lock).
+fn drop_retired(pool: &Pool) {
+    let dead = std::mem::take(&mut *pool.retired.lock());
+    drop(dead);
+}
+
+/// A stub whose address space is gone: killed now; the refill thread drops it (the unmap of
+/// the kernel's mapping of its slots, closing its descriptors) later, off the caller's path.
+/// Without a pool, or once drained, it is dropped here.
+pub fn retire(space: Arc<StubSpace>) {
+    space.kill();
+    let Some(pool) = POOL.get().filter(|p| !p.drained.load(Ordering::Acquire)) else {
+        drop(space);
+        return;
+    };
+    let n = {
+        let mut r = pool.retired.lock();
+        r.push(space);
+        r.len()
+    };
+    if n >= RETIRE_BATCH {
+        let _ = pool.wake.try_send(());
     }
 }
 
@@ -106,10 +170,132 @@ pub fn take() -> Option<Ready> {
         // Killed while it waited (the host's OOM killer, a user): drop it, try the next.
         drop(r);
     };
-    let _ = pool.wake.try_send(());
+    // Refilled once half the pool is gone: an exiting process's stub may come back first.
+    if pool.ready.lock().len() <= pool.target / 2 {
+        let _ = pool.wake.try_send(());
+    }
     let counter = if got.is_some() { &pool.hits } else { &pool.misses };
     counter.fetch_add(1, Ordering::Relaxed);
     got
+}
+
+/// Take back the stub of an exiting process: `t` is its only thread, trapped, `unmaps`
+/// remove everything the process had mapped in it (`AddressSpace::take_stub`) and `pages`
+/// are the physical pages it had (released here, once the stub no longer maps them). The
+/// stub starts the unmaps at once and the caller goes on; the refill thread waits for them
+/// ([`finish_scrubs`]): every one must have succeeded (and the rules in the module doc hold)
+/// for the stub to wait in the pool for the next fork or exec. Otherwise, or with the pool
+/// full, it is killed ([`retire`]) and the pages are released now.
+pub fn recycle(space: Arc<StubSpace>, t: StubThread, unmaps: Ops, pages: Vec<u64>, pm: Arc<PhysMem>) {
+    let pool = POOL.get().filter(|p| !p.drained.load(Ordering::Acquire));
+    let room = pool.is_some_and(|p| {
+        let ready = p.ready.lock().len();
+        ready + p.scrubbing.lock().len() < p.target
+    });
+    let small = pages.len() <= RECYCLE_MAX_PAGES;
+    let Some(pool) = pool.filter(|_| room && small && can_recycle(&space, &t, &unmaps)) else {
+        // Killed (its trapped thread runs no guest code before it dies), then the pages go.
+        drop(t);
+        retire(space);
+        release(&pm, pages);
+        return;
+    };
+    drop(space);
+    let uc = t.uc.load(Ordering::Acquire);
+    t.queue(&unmaps.list, true);
+    t.resume();
+    pool.scrubbing.lock().push(Scrub { t, n: unmaps.list.len(), uc, pages, pm });
+    let _ = pool.wake.try_send(());
+}
+
+/// A process with more pages than this has its stub killed and its pages released at once:
+/// the pages of a recycled stub's process stay allocated until the refill thread has seen
+/// its unmaps done (tens of µs), which must not hold much of the machine's memory.
+const RECYCLE_MAX_PAGES: usize = 1024;
+
+/// A stub carrying out the unmaps that clear it of the process that exited.
+struct Scrub {
+    t: StubThread,
+    /// Operations queued.
+    n: usize,
+    /// The trap's frame, as it was before the operations-only round trip.
+    uc: u64,
+    /// The process's physical pages, released once the stub maps none of them.
+    pages: Vec<u64>,
+    pm: Arc<PhysMem>,
+}
+
+/// Whether host process `pid` has one thread: a guest that jumped into the stub's code could
+/// have started host threads of its own (the filter lets the stub's thread clone through),
+/// which the kernel's slot count never saw.
+fn one_thread(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Threads:").map(|n| n.trim() == "1")))
+        .unwrap_or(false)
+}
+
+/// The signal mask the trapped thread goes back to at its sigreturn: the stub's own (a guest
+/// in the stub's code could have changed it with rt_sigprocmask, and the frame keeps it).
+fn reset_sigmask(uc: u64) {
+    // SAFETY: `uc` is the kernel address of the thread's current frame, validated when its
+    // trap was collected (the whole ucontext lies in the slot mapping, which the space keeps
+    // mapped); uc_sigmask is its last 8 bytes, 8-aligned. The stub thread waits trapped, and
+    // the guest is gone, so nothing else writes it.
+    unsafe { std::ptr::write_volatile((uc + super::regs::UCONTEXT_SIZE - 8) as *mut u64, super::asm::BLOCK_MASK) };
+}
+
+fn release(pm: &PhysMem, pages: Vec<u64>) {
+    for pa in pages {
+        pm.page_unref(pa);
+    }
+}
+
+/// Whether `t`'s stub may serve another process once `unmaps` are carried out: the only
+/// thread it ever had, trapped, and no one else holds it (this Arc and the thread's); all the
+/// operations fit in one round trip and are unmaps.
+fn can_recycle(space: &Arc<StubSpace>, t: &StubThread, unmaps: &Ops) -> bool {
+    t.slot == 0
+        && Arc::ptr_eq(space, &t.space)
+        && space.slots_hwm.load(Ordering::Relaxed) <= 1
+        && Arc::strong_count(space) == 2
+        && unmaps.list.len() <= msg::MAX_OPS as usize
+        && unmaps.list.iter().all(|op| op[0] == libc::SYS_munmap as u64)
+        && t.can_exec_ops()
+        && space.is_alive()
+}
+
+/// The refill thread: wait for the stubs [`recycle`] started to finish their unmaps; each
+/// whose unmaps all succeeded gets a fresh FPU state and joins the ready ones, the others are
+/// killed; then the pages are released.
+fn finish_scrubs(pool: &Pool) {
+    let list = std::mem::take(&mut *pool.scrubbing.lock());
+    for s in list {
+        let space = Arc::clone(&s.t.space);
+        let ok = s.t.wait_trap(&Slice(LIVENESS))
+            && (0..s.n).all(|i| space.dword(s.t.slot, msg::OPS + i as u64 * msg::OP_SIZE + msg::OP_RESULT).load(Ordering::Acquire) == 0)
+            && one_thread(space.pid)
+            && {
+                s.t.uc.store(s.uc, Ordering::Release);
+                reset_sigmask(s.uc);
+                s.t.reset_fpstate()
+            };
+        let kept = ok && {
+            let mut ready = pool.ready.lock();
+            if ready.len() < pool.target {
+                ready.push((Arc::clone(&space), s.t));
+                pool.recycled.fetch_add(1, Ordering::Relaxed);
+                true
+            } else {
+                drop(ready);
+                false
+            }
+        };
+        if !kept {
+            retire(space);
+        }
+        release(&s.pm, s.pages);
+    }
 }
 
 /// A stub for a new address space: a ready one from the pool, else one started now on
@@ -121,10 +307,11 @@ pub fn get(physmem: BorrowedFd<'_>) -> Result<Ready, StubError> {
     }
 }
 
-/// Stubs waiting now, and how many were taken from the pool and started on the spot.
-pub fn stats() -> (usize, u64, u64) {
-    POOL.get().map_or((0, 0, 0), |p| {
-        (p.ready.lock().len(), p.hits.load(Ordering::Relaxed), p.misses.load(Ordering::Relaxed))
+/// Stubs waiting now, how many were taken from the pool and started on the spot, and how
+/// many were taken back from exiting processes.
+pub fn stats() -> (usize, u64, u64, u64) {
+    POOL.get().map_or((0, 0, 0, 0), |p| {
+        (p.ready.lock().len(), p.hits.load(Ordering::Relaxed), p.misses.load(Ordering::Relaxed), p.recycled.load(Ordering::Relaxed))
     })
 }
 
@@ -135,6 +322,7 @@ pub fn stats() -> (usize, u64, u64) {
 /// stopped CPU holds (the ready list, the allocator), and the reboot must go on.
 pub fn drain() {
     let Some(pool) = POOL.get() else { return };
+    pool.drained.store(true, Ordering::Release);
     let deadline = std::time::Instant::now() + DRAIN_WAIT;
     loop {
         match pool.starting.try_lock() {
@@ -152,4 +340,6 @@ pub fn drain() {
     // then (their parent-death signal), only later.
     let ready = pool.ready.try_lock().map(|mut r| std::mem::take(&mut *r));
     drop(ready);
+    let retired = pool.retired.try_lock().map(|mut r| std::mem::take(&mut *r));
+    drop(retired);
 }
