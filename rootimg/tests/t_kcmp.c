@@ -23,9 +23,9 @@
 
 static long kcmp(pid_t a, pid_t b, int type, long x, long y) { return syscall(SYS_kcmp, a, b, type, x, y); }
 
-static int fs_pipe[2];
+static int fs_pipe[2], ready_pipe[2];
 
-/* A CLONE_FS child: changes the shared directory and umask, then waits to be told to go. */
+/* A CLONE_FS child: changes the shared directory and umask, says so, waits to be let go. */
 static int fs_child(void *arg)
 {
     (void)arg;
@@ -34,6 +34,8 @@ static int fs_child(void *arg)
         return 1;
     umask(077);
     close(fs_pipe[1]);
+    if (write(ready_pipe[1], "r", 1) != 1)
+        return 3;
     return read(fs_pipe[0], &x, 1) < 0 ? 2 : 0;
 }
 
@@ -42,18 +44,12 @@ static void test_clone_fs(void)
     static char stack[65536];
     REQUIRE(chdir("/") == 0);
     mode_t old = umask(022);
-    REQUIRE(pipe(fs_pipe) == 0);
+    REQUIRE(pipe(fs_pipe) == 0 && pipe(ready_pipe) == 0);
     pid_t c = clone(fs_child, stack + sizeof stack, CLONE_FS | SIGCHLD, NULL);
     REQUIRE(c > 0);
-    /* The child changed them before it waits: wait until the directory is /tmp. */
-    char cwd[256] = "";
-    for (int i = 0; i < 5000 && strcmp(cwd, "/tmp") != 0; i++) {
-        if (!getcwd(cwd, sizeof cwd))
-            break;
-        if (strcmp(cwd, "/tmp") != 0)
-            usleep(1000);
-    }
-    CHECK(strcmp(cwd, "/tmp") == 0);
+    char r = 0, cwd[256] = "";
+    CHECK(read(ready_pipe[0], &r, 1) == 1 && r == 'r');
+    CHECK(getcwd(cwd, sizeof cwd) && strcmp(cwd, "/tmp") == 0);
     mode_t now = umask(022);
     CHECK(now == 077);
     CHECK(kcmp(getpid(), c, KCMP_FS, 0, 0) == 0);
@@ -61,6 +57,8 @@ static void test_clone_fs(void)
     int st;
     CHECK(waitpid(c, &st, 0) == c && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     close(fs_pipe[0]);
+    close(ready_pipe[0]);
+    close(ready_pipe[1]);
 
     /* Without CLONE_FS (fork): its own. */
     REQUIRE(chdir("/") == 0);
