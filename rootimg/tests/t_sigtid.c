@@ -85,9 +85,16 @@ int main(void)
     pthread_cond_broadcast(&c);
     pthread_mutex_unlock(&m);
     CHECK(pthread_join(t, NULL) == 0);
-    /* The thread is gone: its id names nothing now. */
-    errno = 0;
-    CHECK(kill(thread_tid, 0) == -1 && errno == ESRCH);
+    /* The thread is gone: its id names nothing once it has left (join returns when its tid
+     * is cleared, which both Linux and vk do just before the thread leaves the process). */
+    int gone = 0;
+    for (int i = 0; i < 5000 && !gone; i++) {
+        errno = 0;
+        gone = kill(thread_tid, 0) == -1 && errno == ESRCH;
+        if (!gone)
+            usleep(1000);
+    }
+    CHECK(gone);
 
     /* RLIMIT_SIGPENDING: one queued real-time signal allowed; tgkill's second is EAGAIN. The
      * count is per real user: a child becomes a user of its own so nothing else counts. */
