@@ -160,7 +160,7 @@ fn recycle_stub(vm: &Arc<VmMap>, t: Arc<StubThread>) {
         space.free_slot(slot);
         return;
     };
-    if Arc::strong_count(vm) == 1 {
+    if Arc::strong_count(vm) == 1 && recycling() {
         let mut g = vm.write();
         if g.stub.as_ref().is_some_and(|s| Arc::ptr_eq(s, &space))
             && let Some((stub, unmaps, deferred)) = g.take_stub()
@@ -175,6 +175,12 @@ fn recycle_stub(vm: &Arc<VmMap>, t: Arc<StubThread>) {
     }
     t.exit(platform::stub::Ops::new());
     space.free_slot(slot);
+}
+
+/// Whether exiting processes' stubs go back to the pool (`-e vm.stubrecycle=0`: never).
+fn recycling() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| crate::kern::kenv::get("vm.stubrecycle").is_none_or(|v| v != "0"))
 }
 
 /// Who takes `p`'s children: the nearest ancestor that is a child subreaper

@@ -20,10 +20,7 @@
 //! frame is then refused and that process killed, as for a stub that dies). The fs base is
 //! set by the new process's first operations, as for any new stub.
 //!
-//! A stub whose address space is gone is killed at once and handed to the same thread
-//! ([`retire`]), which lets go of it there: unmapping the kernel's 64 MiB mapping of its slots
-//! costs a host munmap with a TLB shoot-down on every CPU running a vCPU (~40 µs), which
-//! would otherwise be on the exiting process's path to its parent's wake-up.
+//! Any other stub whose address space is gone is killed and dropped ([`retire`]).
 //!
 //! The thread lives as long as the kernel: a stub's parent-death signal (PR_SET_PDEATHSIG)
 //! follows the host *thread* that started it, so the stubs it starts die with the kernel
@@ -38,7 +35,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use super::layout::msg;
-use super::{LIVENESS, Ops, Slice, StubError, StubSpace, StubThread};
+use super::{LIVENESS, Ops, StubError, StubSpace, StubThread};
 use crate::physmem::PhysMem;
 use crate::sync::SpinLock;
 
@@ -47,11 +44,9 @@ type Ready = (Arc<StubSpace>, StubThread);
 
 struct Pool {
     ready: SpinLock<Vec<Ready>>,
-    /// Killed stubs waiting for the refill thread to drop them ([`retire`]).
-    retired: SpinLock<Vec<Arc<StubSpace>>>,
     /// Stubs [`recycle`] is clearing of their old process (the refill thread finishes them).
     scrubbing: SpinLock<Vec<Scrub>>,
-    /// Set by [`drain`]: the thread drops nothing more, [`retire`] drops them itself.
+    /// Set by [`drain`]: no more stubs are taken back.
     drained: AtomicBool,
     target: usize,
     /// Wakes the refill thread (one token is enough).
@@ -80,7 +75,6 @@ pub fn start(physmem: BorrowedFd<'_>, target: usize) -> std::io::Result<()> {
     let (tx, rx) = bounded::<()>(1);
     let pool = Pool {
         ready: SpinLock::new("stub_pool", Vec::with_capacity(target)),
-        retired: SpinLock::new("stub_retired", Vec::new()),
         scrubbing: SpinLock::new("stub_scrubbing", Vec::new()),
         drained: AtomicBool::new(false),
         target,
@@ -121,7 +115,6 @@ fn refill(physmem: OwnedFd, wake: Receiver<()>) {
                 }
             }
         }
-        drop_retired(pool);
         if wake.recv().is_err() {
             loop {
                 std::thread::park();
@@ -130,33 +123,14 @@ fn refill(physmem: OwnedFd, wake: Receiver<()>) {
     }
 }
 
-/// Retired stubs wake the refill thread once this many wait (it also drops them whenever a
-/// stub is taken): the host work is done in batches, off the exit path.
-const RETIRE_BATCH: usize = 4;
-
-/// Drop the stubs [`retire`] handed over (outside the list's lock).
-fn drop_retired(pool: &Pool) {
-    let dead = std::mem::take(&mut *pool.retired.lock());
-    drop(dead);
-}
-
-/// A stub whose address space is gone: killed now; the refill thread drops it (the unmap of
-/// the kernel's mapping of its slots, closing its descriptors) later, off the caller's path.
-/// Without a pool, or once drained, it is dropped here.
+/// A stub whose address space is gone and that is not recycled: killed and dropped (the
+/// unmap of the kernel's mapping of its slots, its descriptors) here. Measured: handing the
+/// drop to the refill thread took it off the exit path but made the shell script slower —
+/// the thread then unmapped (with a TLB shoot-down on every vCPU's CPU) just as the next
+/// fork's child started, where the exiting vCPU did it while the parent slept in wait.
 pub fn retire(space: Arc<StubSpace>) {
     space.kill();
-    let Some(pool) = POOL.get().filter(|p| !p.drained.load(Ordering::Acquire)) else {
-        drop(space);
-        return;
-    };
-    let n = {
-        let mut r = pool.retired.lock();
-        r.push(space);
-        r.len()
-    };
-    if n >= RETIRE_BATCH {
-        let _ = pool.wake.try_send(());
-    }
+    drop(space);
 }
 
 /// A ready stub from the pool, if one is waiting and alive; the pool is refilled behind it.
@@ -203,7 +177,7 @@ pub fn recycle(space: Arc<StubSpace>, t: StubThread, unmaps: Ops, pages: Vec<u64
     drop(space);
     let uc = t.uc.load(Ordering::Acquire);
     t.queue(&unmaps.list, true);
-    t.resume();
+    resume_quietly(&t);
     pool.scrubbing.lock().push(Scrub { t, n: unmaps.list.len(), uc, pages, pm });
     let _ = pool.wake.try_send(());
 }
@@ -212,6 +186,32 @@ pub fn recycle(space: Arc<StubSpace>, t: StubThread, unmaps: Ops, pages: Vec<u64
 /// the pages of a recycled stub's process stay allocated until the refill thread has seen
 /// its unmaps done (tens of µs), which must not hold much of the machine's memory.
 const RECYCLE_MAX_PAGES: usize = 1024;
+
+/// Hand `t` its operations as `StubThread::resume` does, but with no spin after them (no one
+/// waits for it on a CPU: the refill thread sleeps) and wherever the host puts it (a new
+/// process's first resume places it).
+fn resume_quietly(t: &StubThread) {
+    t.uc.store(0, Ordering::Release);
+    t.space.word(t.slot, msg::SPIN).store(0, Ordering::Relaxed);
+    t.space.word(t.slot, msg::NAP).store(0, Ordering::Relaxed);
+    t.state().swap(super::layout::state::RESUME, Ordering::SeqCst);
+    if t.space.word(t.slot, msg::SWAIT).load(Ordering::SeqCst) != 0 {
+        crate::futex::wake_shared(t.state(), 1);
+    }
+}
+
+/// Wait, sleeping (never spinning: the host CPUs are the vCPUs' and the stubs'), for `t`'s
+/// trap after [`resume_quietly`]; false if the stub died.
+fn wait_quietly(t: &StubThread) -> bool {
+    loop {
+        if t.state().load(Ordering::Acquire) == super::layout::state::TRAPPED {
+            return true;
+        }
+        if t.sleep_until_trapped(Some(LIVENESS)) == crate::futex::WaitResult::TimedOut && !t.space.is_alive() {
+            return false;
+        }
+    }
+}
 
 /// A stub carrying out the unmaps that clear it of the process that exited.
 struct Scrub {
@@ -272,7 +272,7 @@ fn finish_scrubs(pool: &Pool) {
     let list = std::mem::take(&mut *pool.scrubbing.lock());
     for s in list {
         let space = Arc::clone(&s.t.space);
-        let ok = s.t.wait_trap(&Slice(LIVENESS))
+        let ok = wait_quietly(&s.t)
             && (0..s.n).all(|i| space.dword(s.t.slot, msg::OPS + i as u64 * msg::OP_SIZE + msg::OP_RESULT).load(Ordering::Acquire) == 0)
             && one_thread(space.pid)
             && {
@@ -340,6 +340,4 @@ pub fn drain() {
     // then (their parent-death signal), only later.
     let ready = pool.ready.try_lock().map(|mut r| std::mem::take(&mut *r));
     drop(ready);
-    let retired = pool.retired.try_lock().map(|mut r| std::mem::take(&mut *r));
-    drop(retired);
 }
