@@ -88,22 +88,22 @@ fn uname26(release: &str) -> String {
 }
 
 /// sethostname(2): CAP_SYS_ADMIN only (EPERM), at most 64 bytes (EINVAL).
-pub fn sys_sethostname(ctx: &mut Ctx<'_>) -> SysResult {
+/// sethostname(2) and setdomainname(2): CAP_SYS_ADMIN, then the name `set` takes.
+fn set_uts_name(ctx: &Ctx<'_>, set: fn(&[u8]) -> Result<(), Errno>) -> SysResult {
     if !ctx.p.user().cred().capable(crate::kern::cred::CAP_SYS_ADMIN) {
         return Err(Errno::EPERM);
     }
     let name = ctx.read_slice(ctx.slice::<u8>(0, 1), crate::kern::utsname::HOST_NAME_MAX)?;
-    crate::kern::utsname::set_hostname(&name)?;
+    set(&name)?;
     Ok(0)
 }
 
+pub fn sys_sethostname(ctx: &mut Ctx<'_>) -> SysResult {
+    set_uts_name(ctx, crate::kern::utsname::set_hostname)
+}
+
 pub fn sys_setdomainname(ctx: &mut Ctx<'_>) -> SysResult {
-    if !ctx.p.user().cred().capable(crate::kern::cred::CAP_SYS_ADMIN) {
-        return Err(Errno::EPERM);
-    }
-    let name = ctx.read_slice(ctx.slice::<u8>(0, 1), crate::kern::utsname::HOST_NAME_MAX)?;
-    crate::kern::utsname::set_domainname(&name)?;
-    Ok(0)
+    set_uts_name(ctx, crate::kern::utsname::set_domainname)
 }
 
 const ARCH_SET_FS: i32 = c_int(linux::ARCH_SET_FS);
