@@ -420,6 +420,19 @@ static void test_rlimits(void)
     for (int i = 0; i < n; i++)
         close(fds[i]);
 
+    /* Raised past 1024 (root may raise the hard limit too), descriptors go past it. */
+    struct rlimit high = {4096, old.rlim_max >= 4096 ? old.rlim_max : 4096};
+    CHECK(setrlimit(RLIMIT_NOFILE, &high) == 0);
+    {
+        CHECK(dup2(0, 3000) == 3000);
+        CHECK(fcntl(0, F_DUPFD, 2500) == 2500);
+        errno = 0;
+        CHECK(fcntl(0, F_DUPFD, 4096) == -1 && errno == EINVAL);
+        close(3000);
+        close(2500);
+        CHECK(setrlimit(RLIMIT_NOFILE, &lower) == 0);
+    }
+
     /* Soft above hard is refused. */
     struct rlimit bad = {100, 50};
     CHECK(setrlimit(RLIMIT_NOFILE, &bad) == -1 && errno == EINVAL);

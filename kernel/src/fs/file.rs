@@ -32,8 +32,11 @@ pub const O_CLOEXEC: u32 = 0o2000000;
 pub const O_TMPFILE_BIT: u32 = 0o20000000;
 pub const O_PATH: u32 = 0o10000000;
 
-/// Most descriptors a process may have (RLIMIT_NOFILE).
+/// Descriptors a process may have at first (RLIMIT_NOFILE's soft limit); setrlimit raises
+/// it up to [`NR_OPEN`].
 pub const NOFILE: usize = 1024;
+/// The most descriptors any process may have (fs.nr_open: RLIMIT_NOFILE's ceiling).
+pub const NR_OPEN: usize = crate::abi::proc::NR_OPEN as usize;
 
 /// An open file description.
 #[derive(Debug)]
@@ -238,7 +241,7 @@ impl FdTable {
 
     /// The lowest free descriptor at or above `min`.
     pub fn alloc(&mut self, file: Arc<File>, cloexec: bool, min: usize) -> Result<i32, Errno> {
-        let slot = (min..self.limit.min(NOFILE)).find(|&i| self.fds.get(i).is_none_or(|e| e.is_none())).ok_or(Errno::EMFILE)?;
+        let slot = (min..self.limit.min(NR_OPEN)).find(|&i| self.fds.get(i).is_none_or(|e| e.is_none())).ok_or(Errno::EMFILE)?;
         let fd = i32::try_from(slot).map_err(|_| Errno::EMFILE)?;
         if slot >= self.fds.len() {
             self.fds.resize(slot + 1, None);
@@ -249,7 +252,7 @@ impl FdTable {
 
     /// Put a file at exactly `fd` (dup2), returning what was there.
     pub fn install(&mut self, fd: i32, file: Arc<File>, cloexec: bool) -> Result<Option<FdEntry>, Errno> {
-        let i = usize::try_from(fd).ok().filter(|&i| i < self.limit.min(NOFILE)).ok_or(Errno::EBADF)?;
+        let i = usize::try_from(fd).ok().filter(|&i| i < self.limit.min(NR_OPEN)).ok_or(Errno::EBADF)?;
         if i >= self.fds.len() {
             self.fds.resize(i + 1, None);
         }
@@ -267,7 +270,7 @@ impl FdTable {
 
     /// Open descriptors, in order.
     pub fn iter(&self) -> impl Iterator<Item = (i32, &FdEntry)> {
-        // Descriptors are below NOFILE, so each index is an int.
+        // Descriptors are below NR_OPEN, so each index is an int.
         self.fds.iter().enumerate().filter_map(|(i, e)| Some((i32::try_from(i).ok()?, e.as_ref()?)))
     }
 }

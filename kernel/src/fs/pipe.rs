@@ -7,8 +7,9 @@
 //! fifo(7)'s rules: a reader waits in "fifor" for a writer, a writer in "fifow" for a reader
 //! (counts of opens tell a waiter that a partner came, even if it left again).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use platform::sync::SpinLock;
 
@@ -23,6 +24,48 @@ pub const PIPE_BUF: usize = 4096;
 
 /// /proc/sys/fs/pipe-max-size: the most an unprivileged F_SETPIPE_SZ may ask for.
 pub static PIPE_MAX_SIZE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1024 * 1024);
+
+/// /proc/sys/fs/pipe-user-pages-soft and -hard: pages of pipe buffers one user's pipes may
+/// hold (0: no limit). Past the soft limit an unprivileged user's new pipe gets two pages;
+/// past the hard limit pipe(2) fails (ENFILE); F_SETPIPE_SZ may not grow a pipe past either
+/// (EPERM). Linux's defaults.
+pub static PIPE_USER_PAGES_SOFT: AtomicU64 = AtomicU64::new(16384);
+pub static PIPE_USER_PAGES_HARD: AtomicU64 = AtomicU64::new(0);
+
+/// The pages a pipe has: its capacity over the page size (PIPE_DEF_BUFFERS is 16).
+const PAGE: usize = 4096;
+/// What a new pipe of a user past the soft limit gets (PIPE_MIN_DEF_BUFFERS).
+const MIN_DEF_PAGES: usize = 2;
+
+/// Pages of pipe buffers each real user's pipes hold (Linux's user_struct pipe_bufs): a leaf
+/// lock.
+static USER_PAGES: SpinLock<Option<HashMap<u32, u64>>> = SpinLock::new("pipe_user_pages", None);
+
+/// Move `uid`'s count from `old` to `new` pages of one pipe; the user's new total.
+fn account(uid: u32, old: usize, new: usize) -> u64 {
+    let mut g = USER_PAGES.lock();
+    let t = g.get_or_insert_with(HashMap::new);
+    let c = t.entry(uid).or_insert(0);
+    *c = (*c + new as u64).saturating_sub(old as u64);
+    let total = *c;
+    if total == 0 {
+        t.remove(&uid);
+    }
+    total
+}
+
+fn over(total: u64, limit: &AtomicU64) -> bool {
+    let l = limit.load(Ordering::Relaxed);
+    l != 0 && total > l
+}
+
+/// Whom a pipe's buffer is charged to: the creator's real user, and whether it is held to
+/// the limits (no CAP_SYS_RESOURCE or CAP_SYS_ADMIN).
+#[derive(Debug, Clone, Copy)]
+pub struct Charge {
+    pub ruid: u32,
+    pub unprivileged: bool,
+}
 
 #[derive(Debug, Default)]
 struct State {
@@ -50,6 +93,16 @@ pub struct Pipe {
     /// them, mode 0600, as Linux's pipe inodes).
     uid: u32,
     gid: u32,
+    /// The real user its pages are charged to (pipe(2)'s; none for a FIFO's or pipefs').
+    charged: Option<u32>,
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        if let Some(uid) = self.charged {
+            account(uid, self.st.get_mut().capacity / PAGE, 0);
+        }
+    }
 }
 
 /// One end of a pipe (the vnode of an open pipe descriptor).
@@ -64,7 +117,31 @@ static NEXT_INO: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::ne
 
 /// A new pipe: (read end, write end).
 pub fn new(uid: u32, gid: u32) -> (VnodeRef, VnodeRef) {
-    let pipe = new_pipe(uid, gid);
+    ends(new_pipe(uid, gid))
+}
+
+/// pipe(2)'s pipe, its buffer charged to `c` (alloc_pipe_info): 16 pages, 2 past the user's
+/// soft limit, ENFILE past the hard one.
+pub fn new_charged(uid: u32, gid: u32, c: Charge) -> Result<(VnodeRef, VnodeRef), Errno> {
+    let mut pages = PIPE_SIZE / PAGE;
+    let mut total = account(c.ruid, 0, pages);
+    if c.unprivileged && over(total, &PIPE_USER_PAGES_SOFT) {
+        total = account(c.ruid, pages, MIN_DEF_PAGES);
+        pages = MIN_DEF_PAGES;
+    }
+    if c.unprivileged && over(total, &PIPE_USER_PAGES_HARD) {
+        account(c.ruid, pages, 0);
+        return Err(Errno::ENFILE);
+    }
+    let mut pipe = new_pipe(uid, gid);
+    let p = Arc::get_mut(&mut pipe).expect("a new pipe has one reference");
+    p.st.get_mut().capacity = pages * PAGE;
+    p.charged = Some(c.ruid);
+    Ok(ends(pipe))
+}
+
+/// The two ends of a new pipe.
+fn ends(pipe: Arc<Pipe>) -> (VnodeRef, VnodeRef) {
     {
         let mut st = pipe.st.lock();
         st.readers = 1;
@@ -80,6 +157,7 @@ pub fn new_pipe(uid: u32, gid: u32) -> Arc<Pipe> {
         ino: NEXT_INO.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         uid,
         gid,
+        charged: None,
     })
 }
 
@@ -153,7 +231,7 @@ impl Pipe {
     /// F_SETPIPE_SZ: at least `size` bytes, rounded up to a power-of-two number of pages
     /// (EINVAL past 2^31); more than /proc/sys/fs/pipe-max-size needs `privileged`
     /// (CAP_SYS_RESOURCE, EPERM); less than the data it holds is EBUSY. Returns the size.
-    pub fn set_capacity(&self, size: u64, privileged: bool) -> Result<usize, Errno> {
+    pub fn set_capacity(&self, size: u64, privileged: bool, unprivileged_user: bool) -> Result<usize, Errno> {
         if size > 1 << 31 {
             return Err(Errno::EINVAL);
         }
@@ -165,6 +243,15 @@ impl Pipe {
         }
         if bytes < st.data.len() {
             return Err(Errno::EBUSY);
+        }
+        // The user's limits (pipe_set_size): growing past either is EPERM.
+        if let Some(uid) = self.charged {
+            let (old, new) = (st.capacity / PAGE, bytes / PAGE);
+            let total = account(uid, old, new);
+            if new > old && unprivileged_user && (over(total, &PIPE_USER_PAGES_SOFT) || over(total, &PIPE_USER_PAGES_HARD)) {
+                account(uid, new, old);
+                return Err(Errno::EPERM);
+            }
         }
         st.capacity = bytes;
         st.out_gen += 1;

@@ -160,7 +160,8 @@ pub fn max_threads() -> u64 {
     (ram / (THREAD_SIZE * 8)).clamp(20, 0x3fff_ffff)
 }
 
-/// Linux's default limits: stack 8 MiB, 1024 files, core 0, pending signals half of
+/// Linux's default limits: stack 8 MiB, 1024 files (4096 hard: INR_OPEN_CUR and
+/// INR_OPEN_MAX), core 0, pending signals half of
 /// max_threads, POSIX message queues 800 KiB, the rest unlimited.
 pub fn default_rlimits() -> [(u64, u64); RLIM_NLIMITS] {
     let mut r = [(RLIM_INFINITY, RLIM_INFINITY); RLIM_NLIMITS];
@@ -169,7 +170,7 @@ pub fn default_rlimits() -> [(u64, u64); RLIM_NLIMITS] {
     r[3] = (8 << 20, RLIM_INFINITY); // RLIMIT_STACK
     r[4] = (0, RLIM_INFINITY); // RLIMIT_CORE
     r[6] = (crate::kern::uproc::PID_MAX as u64, crate::kern::uproc::PID_MAX as u64); // RLIMIT_NPROC
-    r[7] = (crate::fs::file::NOFILE as u64, crate::fs::file::NOFILE as u64); // RLIMIT_NOFILE
+    r[7] = (crate::fs::file::NOFILE as u64, 4096); // RLIMIT_NOFILE
     r[8] = (8 << 20, 8 << 20); // RLIMIT_MEMLOCK
     r[13] = (0, 0); // RLIMIT_NICE
     r[14] = (0, 0); // RLIMIT_RTPRIO

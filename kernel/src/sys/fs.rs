@@ -671,7 +671,7 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>) -> SysResult {
     match ctx.int(1) {
         F_DUPFD | F_DUPFD_CLOEXEC => {
             let min = usize::try_from(ctx.int(2)).map_err(|_| Errno::EINVAL)?;
-            if min >= file::NOFILE {
+            if min >= t.limit.min(file::NR_OPEN) {
                 return Err(Errno::EINVAL);
             }
             let f = t.get(fd)?;
@@ -716,8 +716,9 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>) -> SysResult {
             if ctx.int(1) == F_GETPIPE_SZ {
                 return Ok(p.capacity());
             }
-            let privileged = cred(ctx).capable(crate::kern::cred::CAP_SYS_RESOURCE);
-            p.set_capacity(u64::from(ctx.uint(2)), privileged)
+            let c = cred(ctx);
+            let privileged = c.capable(crate::kern::cred::CAP_SYS_RESOURCE);
+            p.set_capacity(u64::from(ctx.uint(2)), privileged, !privileged && !c.capable(crate::kern::cred::CAP_SYS_ADMIN))
         }
         F_ADD_SEALS | F_GET_SEALS => {
             let f = t.get(fd)?;
@@ -818,7 +819,8 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
 pub fn sys_pipe2(ctx: &mut Ctx<'_>) -> SysResult {
     let flags = ctx.flags::<Pipe2Flags>(1)?;
     let c = cred(ctx);
-    let (r, w) = crate::fs::pipe::new(c.fsuid, c.fsgid);
+    let unprivileged = !c.capable(crate::kern::cred::CAP_SYS_RESOURCE) && !c.capable(crate::kern::cred::CAP_SYS_ADMIN);
+    let (r, w) = crate::fs::pipe::new_charged(c.fsuid, c.fsgid, crate::fs::pipe::Charge { ruid: c.uid, unprivileged })?;
     let status = (flags & Pipe2Flags::NONBLOCK).bits();
     let rf = File::new(r, None, file::O_RDONLY | status);
     let wf = File::new(w, None, file::O_WRONLY | status);

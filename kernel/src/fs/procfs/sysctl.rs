@@ -14,6 +14,8 @@
 //!  /proc/sys/kernel/random/boot_id  0444  a UUID made once per boot
 //!  /proc/sys/kernel/random/uuid     0444  a new random UUID at every read
 //!  /proc/sys/fs/pipe-max-size   0644  the most an unprivileged F_SETPIPE_SZ may ask for
+//!  /proc/sys/fs/pipe-user-pages-{soft,hard}  0644  pages of pipe buffers a user's pipes may
+//!                                     hold (0: no limit; see fs/pipe.rs)
 //!  /proc/sys/fs/file-max        0444  open files the system allows
 //!  /proc/sys/fs/nr_open         0444  the highest RLIMIT_NOFILE
 //!  /proc/sys/fs/lease-break-time 0644 seconds a lease holder has before the kernel breaks it
@@ -66,6 +68,8 @@ pub enum Ctl {
     BootId,
     Uuid,
     PipeMaxSize,
+    PipeUserPagesSoft,
+    PipeUserPagesHard,
     FileMax,
     NrOpen,
     Shmmax,
@@ -89,7 +93,7 @@ pub enum Entry {
     Ctl(Ctl),
 }
 
-pub const CTLS: [Ctl; 30] = [
+pub const CTLS: [Ctl; 32] = [
     Ctl::Shmmax,
     Ctl::Shmall,
     Ctl::Shmmni,
@@ -120,6 +124,8 @@ pub const CTLS: [Ctl; 30] = [
     Ctl::MaxMapCount,
     Ctl::Version,
     Ctl::Domainname,
+    Ctl::PipeUserPagesSoft,
+    Ctl::PipeUserPagesHard,
 ];
 pub const DIRS: [SysDir; 9] =
     [SysDir::Sys, SysDir::Kernel, SysDir::Debug, SysDir::Kdb, SysDir::Yama, SysDir::Random, SysDir::Fs, SysDir::Inotify, SysDir::Vm];
@@ -161,6 +167,8 @@ impl SysDir {
             SysDir::Random => &[("boot_id", Entry::Ctl(Ctl::BootId)), ("uuid", Entry::Ctl(Ctl::Uuid))],
             SysDir::Fs => &[
                 ("pipe-max-size", Entry::Ctl(Ctl::PipeMaxSize)),
+                ("pipe-user-pages-hard", Entry::Ctl(Ctl::PipeUserPagesHard)),
+                ("pipe-user-pages-soft", Entry::Ctl(Ctl::PipeUserPagesSoft)),
                 ("file-max", Entry::Ctl(Ctl::FileMax)),
                 ("nr_open", Entry::Ctl(Ctl::NrOpen)),
                 ("lease-break-time", Entry::Ctl(Ctl::LeaseBreakTime)),
@@ -201,6 +209,8 @@ impl Ctl {
             Ctl::Hostname
             | Ctl::Domainname
             | Ctl::PipeMaxSize
+            | Ctl::PipeUserPagesSoft
+            | Ctl::PipeUserPagesHard
             | Ctl::CorePattern
             | Ctl::RandomizeVaSpace
             | Ctl::PtraceScope
@@ -246,6 +256,8 @@ impl Ctl {
             }
             Ctl::Uuid => Ok(uuid_text(&random_uuid())),
             Ctl::PipeMaxSize => Ok(format!("{}\n", crate::fs::pipe::PIPE_MAX_SIZE.load(std::sync::atomic::Ordering::Relaxed)).into_bytes()),
+            Ctl::PipeUserPagesSoft => Ok(format!("{}\n", crate::fs::pipe::PIPE_USER_PAGES_SOFT.load(std::sync::atomic::Ordering::Relaxed)).into_bytes()),
+            Ctl::PipeUserPagesHard => Ok(format!("{}\n", crate::fs::pipe::PIPE_USER_PAGES_HARD.load(std::sync::atomic::Ordering::Relaxed)).into_bytes()),
             Ctl::FileMax => Ok(format!("{FILE_MAX}\n").into_bytes()),
             Ctl::NrOpen => Ok(format!("{}\n", crate::abi::proc::NR_OPEN).into_bytes()),
             Ctl::MaxMapCount => {
@@ -302,6 +314,13 @@ impl Ctl {
             }
             Ctl::Domainname => {
                 utsname::set_domainname(&first[..first.len().min(utsname::HOST_NAME_MAX)])?;
+            }
+            Ctl::PipeUserPagesSoft | Ctl::PipeUserPagesHard => {
+                // proc_doulongvec_minmax: an unsigned long.
+                let text = std::str::from_utf8(first).map_err(|_| Errno::EINVAL)?.trim();
+                let v: u64 = text.parse().map_err(|_| Errno::EINVAL)?;
+                let limit = if self == Ctl::PipeUserPagesSoft { &crate::fs::pipe::PIPE_USER_PAGES_SOFT } else { &crate::fs::pipe::PIPE_USER_PAGES_HARD };
+                limit.store(v, std::sync::atomic::Ordering::Relaxed);
             }
             Ctl::PipeMaxSize => {
                 // Linux rounds it like F_SETPIPE_SZ: a power-of-two number of pages.
