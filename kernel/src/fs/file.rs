@@ -36,7 +36,9 @@ pub const O_PATH: u32 = 0o10000000;
 /// it up to [`NR_OPEN`].
 pub const NOFILE: usize = 1024;
 /// The most descriptors any process may have (fs.nr_open: RLIMIT_NOFILE's ceiling).
-pub const NR_OPEN: usize = crate::abi::proc::NR_OPEN as usize;
+/// (`abi::proc::NR_OPEN` as a count: the two are checked equal at compile time.)
+pub const NR_OPEN: usize = 1 << 20;
+const _: () = assert!(NR_OPEN as u64 == crate::abi::proc::NR_OPEN);
 
 /// An open file description.
 #[derive(Debug)]
