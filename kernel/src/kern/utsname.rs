@@ -34,10 +34,15 @@ pub fn hostname() -> Vec<u8> {
 
 /// Set the node name (sethostname(2): EINVAL past [`HOST_NAME_MAX`] bytes).
 pub fn set_hostname(name: &[u8]) -> Result<(), Errno> {
+    set_name(&HOSTNAME, name)
+}
+
+/// Keep `name` in `slot` (EINVAL past [`HOST_NAME_MAX`] bytes).
+fn set_name(slot: &SpinLock<Option<Vec<u8>>>, name: &[u8]) -> Result<(), Errno> {
     if name.len() > HOST_NAME_MAX {
         return Err(Errno::EINVAL);
     }
-    *HOSTNAME.lock() = Some(name.to_vec());
+    *slot.lock() = Some(name.to_vec());
     Ok(())
 }
 
@@ -48,9 +53,5 @@ pub fn domainname() -> Vec<u8> {
 
 /// Set the NIS domain name (setdomainname(2): EINVAL past [`HOST_NAME_MAX`] bytes).
 pub fn set_domainname(name: &[u8]) -> Result<(), Errno> {
-    if name.len() > HOST_NAME_MAX {
-        return Err(Errno::EINVAL);
-    }
-    *DOMAINNAME.lock() = Some(name.to_vec());
-    Ok(())
+    set_name(&DOMAINNAME, name)
 }

@@ -169,13 +169,8 @@ pub(super) fn fsize_limit<'d>(ctx: &Ctx<'_>, vt: VType, start: u64, data: &'d [u
     if vt != VType::Reg || data.is_empty() {
         return Ok(data);
     }
-    let limit = ctx.p.user().rlimits.lock()[RLIMIT_FSIZE].0;
-    if start >= limit {
-        xfsz(ctx);
-        return Err(Errno::EFBIG);
-    }
-    let room = usize::try_from(limit - start).unwrap_or(usize::MAX);
-    Ok(&data[..data.len().min(room)])
+    let room = fsize_count(ctx, start, u64::try_from(data.len()).unwrap_or(u64::MAX))?;
+    Ok(&data[..usize::try_from(room).unwrap_or(data.len())])
 }
 
 /// RLIMIT_FSIZE for a transfer of `count` bytes to a regular file at `start`: SIGXFSZ and
