@@ -339,7 +339,7 @@ table! {
     439 => faccessat2, fsinfo::sys_faccessat2, Full;
     213 => epoll_create, epoll::sys_epoll_create, Full;
     232 => epoll_wait, epoll::sys_epoll_wait, Full;
-    233 => epoll_ctl, epoll::sys_epoll_ctl, Partial("EPOLLEXCLUSIVE wakes every waiter; EPOLLWAKEUP is kept and means nothing");
+    233 => epoll_ctl, epoll::sys_epoll_ctl, Partial("EPOLLEXCLUSIVE: every waiter wakes, one reports; EPOLLWAKEUP is kept and means nothing");
     281 => epoll_pwait, epoll::sys_epoll_pwait, Full;
     291 => epoll_create1, epoll::sys_epoll_create1, Full;
     441 => epoll_pwait2, epoll::sys_epoll_pwait2, Full;
