@@ -368,7 +368,7 @@ table! {
     71 => msgctl, ipc::sys_msgctl, Full;
     253 => inotify_init, eventfiles::sys_inotify_init, Full;
     294 => inotify_init1, eventfiles::sys_inotify_init1, Full;
-    254 => inotify_add_watch, eventfiles::sys_inotify_add_watch, Partial("IN_ATTRIB and the data events reach a directory's watch only for files opened through it; no IN_UNMOUNT");
+    254 => inotify_add_watch, eventfiles::sys_inotify_add_watch, Partial("the data events reach a directory's watch only for files opened through it; no IN_UNMOUNT");
     255 => inotify_rm_watch, eventfiles::sys_inotify_rm_watch, Full;
     188 => setxattr, xattr::sys_setxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
     189 => lsetxattr, xattr::sys_lsetxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
