@@ -41,6 +41,7 @@ pub mod epoll;
 pub mod eventfd;
 pub mod ext2;
 pub mod fifo;
+pub mod fhandle;
 pub mod file;
 pub mod hostfs;
 pub mod inotify;

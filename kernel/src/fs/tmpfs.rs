@@ -680,6 +680,28 @@ impl FileSystem for TmpFs {
             ffree: free,
         })
     }
+
+    /// As shmem_encode_fh: a generation word (0: inode numbers are never reused here) and
+    /// the 64-bit inode number, low word first.
+    fn encode_handle(&self, v: &VnodeRef) -> Option<(i32, Vec<u8>)> {
+        let ino = v.ino();
+        let mut b = 0u32.to_le_bytes().to_vec();
+        b.extend_from_slice(&ino.to_le_bytes());
+        Some((crate::abi::fs::FILEID_INO32_GEN, b))
+    }
+
+    /// A file that still exists (named, or open, or mapped); ESTALE once it is gone.
+    fn decode_handle(&self, ty: i32, bytes: &[u8]) -> Result<VnodeRef, Errno> {
+        let ino = bytes.get(4..12).and_then(|w| w.try_into().ok()).map(u64::from_le_bytes);
+        match ino {
+            Some(ino) if ty == crate::abi::fs::FILEID_INO32_GEN => {
+                let n = self.node(ino).ok_or(Errno::ESTALE)?;
+                let v: VnodeRef = n;
+                Ok(v)
+            }
+            _ => Err(Errno::ESTALE),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -723,6 +745,21 @@ mod tests {
         assert_eq!(root.attr().unwrap().nlink, 2);
         assert!(root.fs().statfs().unwrap().bfree > 0);
         readdir_positions_are_stable(&root);
+        handles_name_live_files(&root);
+    }
+
+    /// A file handle opens its file while the file exists (named or held), ESTALE after.
+    fn handles_name_live_files(root: &VnodeRef) {
+        let fs = root.fs();
+        let f = root.create(b"h", 0o644, 0, 0).unwrap();
+        let (ty, h) = fs.encode_handle(&f).unwrap();
+        assert_eq!(fs.decode_handle(ty, &h).unwrap().id(), f.id());
+        root.unlink(b"h").unwrap();
+        assert_eq!(fs.decode_handle(ty, &h).unwrap().id(), f.id(), "still open");
+        drop(f);
+        assert_eq!(fs.decode_handle(ty, &h).unwrap_err(), Errno::ESTALE);
+        assert_eq!(fs.decode_handle(ty, &h[..8]).unwrap_err(), Errno::ESTALE, "too short");
+        assert_eq!(fs.decode_handle(ty + 1, &h).unwrap_err(), Errno::ESTALE, "another type");
     }
 
     /// A reader resuming after an entry's position sees every entry still there, whatever was

@@ -508,6 +508,14 @@ pub(super) fn open_how(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32, mode:
     } else {
         (lookup_at(ctx, dirfd, path, follow)?, false)
     };
+    open_found(ctx, np, flags, created)
+}
+
+/// The rest of an open once its path is found (`created`: by this open, O_CREAT): the type
+/// checks, permission, leases, the controlling terminal, a FIFO's end, O_TRUNC, the
+/// descriptor (open_by_handle_at's too).
+pub(super) fn open_found(ctx: &Ctx<'_>, np: NamePath, flags: u32, created: bool) -> SysResult {
+    let follow = flags & O_NOFOLLOW == 0;
     let v = np.vnode().clone();
     let vt = v.vtype();
     // O_NOFOLLOW on a symbolic link: ELOOP, unless O_PATH asks for the link itself.

@@ -46,6 +46,7 @@ pub mod epoll;
 pub mod eventfiles;
 pub mod fadvise;
 pub mod fallocate;
+pub mod fhandle;
 pub mod fs;
 pub mod fsflags;
 pub mod fsinfo;
@@ -397,6 +398,8 @@ table! {
     295 => preadv, rwv::sys_preadv, Full;
     296 => pwritev, rwv::sys_pwritev, Full;
     326 => copy_file_range, copyrange::sys_copy_file_range, Full;
+    303 => name_to_handle_at, fhandle::sys_name_to_handle_at, Partial("ext2 and tmpfs files; EOPNOTSUPP on the other file systems");
+    304 => open_by_handle_at, fhandle::sys_open_by_handle_at, Partial("ext2 and tmpfs; a file other than a directory found outside mount_fd's directory gets the path \"/\"");
     327 => preadv2, rwv::sys_preadv2, Full;
     328 => pwritev2, rwv::sys_pwritev2, Full;
     310 => process_vm_readv, ptrace::sys_process_vm_readv, Full;
