@@ -57,6 +57,7 @@ pub mod perm;
 pub mod pidfd;
 pub mod pipe;
 pub mod procfs;
+pub mod sigio;
 pub mod signalfd;
 pub mod sysfs;
 pub mod timerfd;

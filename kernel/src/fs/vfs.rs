@@ -40,6 +40,7 @@ pub fn poll_chan() -> u64 {
 /// Wake every poller (a pipe or terminal changed).
 pub fn poll_wakeup() {
     crate::kern::sleep::wakeup(poll_chan());
+    crate::fs::sigio::kick();
 }
 
 /// File types (the S_IFMT part of a mode).

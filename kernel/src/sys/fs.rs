@@ -667,6 +667,16 @@ const F_SETFL: i32 = 4;
 const F_DUPFD_CLOEXEC: i32 = 1030;
 const FD_CLOEXEC: u64 = 1;
 
+/// F_SETFL's flags (O_APPEND, O_NONBLOCK, O_ASYNC) for `f`, open as `fd`; O_ASYNC turned
+/// on or off starts or stops its I/O signals.
+fn set_fl(f: &Arc<File>, fd: i32, flags: u32) {
+    let was = f.flags() & file::O_ASYNC;
+    f.set_status_flags(flags);
+    if flags & file::O_ASYNC != was {
+        crate::fs::sigio::set(f, fd, was == 0);
+    }
+}
+
 pub fn sys_fcntl(ctx: &mut Ctx<'_>) -> SysResult {
     let fd = ctx.fd(0);
     let files = ctx.p.user().files();
@@ -687,7 +697,9 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>) -> SysResult {
         }
         F_GETFL => Ok(t.get(fd)?.flags() as usize),
         F_SETFL => {
-            t.get(fd)?.set_status_flags(ctx.uint(2));
+            let f = t.get(fd)?;
+            drop(t);
+            set_fl(&f, fd, ctx.uint(2));
             Ok(0)
         }
         crate::abi::lock::F_GETLK
@@ -759,6 +771,7 @@ fn seals(ctx: &Ctx<'_>, f: &File) -> SysResult {
 const FIONCLEX: u32 = 0x5450;
 const FIOCLEX: u32 = 0x5451;
 const FIONBIO: u32 = 0x5421;
+const FIOASYNC: u32 = 0x5452;
 const FIONREAD: u32 = 0x541b;
 /// SIOCOUTQ (TIOCOUTQ's number): bytes a socket sent and its peer has not read.
 const SIOCOUTQ: u32 = 0x5411;
@@ -773,10 +786,10 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
             ctx.p.user().files().lock().entry_mut(fd)?.cloexec = ctx.uint(1) == FIOCLEX;
             return Ok(0);
         }
-        FIONBIO => {
+        FIONBIO | FIOASYNC => {
             let on = ctx.read(ctx.ptr::<i32>(2))? != 0;
-            let flags = f.flags() & (file::O_APPEND | file::O_NONBLOCK);
-            f.set_status_flags(if on { flags | file::O_NONBLOCK } else { flags & !file::O_NONBLOCK });
+            let bit = if ctx.uint(1) == FIONBIO { file::O_NONBLOCK } else { file::O_ASYNC };
+            set_fl(&f, fd, if on { f.flags() | bit } else { f.flags() & !bit });
             return Ok(0);
         }
         // Sockets: FIONREAD (SIOCINQ) and SIOCOUTQ, answered by the socket.

@@ -179,7 +179,7 @@ table! {
     61 => wait4, proc::sys_wait4, Partial("rusage has the times only");
     62 => kill, signal::sys_kill, Full;
     63 => uname, proc::sys_uname, Full;
-    72 => fcntl, fs::sys_fcntl, Partial("F_DUPFD, F_GETFD/SETFD, F_GETFL/SETFL, F_ADD_SEALS/F_GET_SEALS, F_GETPIPE_SZ/F_SETPIPE_SZ, record locks (F_GETLK/F_SETLK/F_SETLKW, F_OFD_*), leases, F_SETOWN(_EX)/F_SETSIG; no O_ASYNC I/O signals, F_NOTIFY");
+    72 => fcntl, fs::sys_fcntl, Partial("F_DUPFD, F_GETFD/SETFD, F_GETFL/SETFL, F_ADD_SEALS/F_GET_SEALS, F_GETPIPE_SZ/F_SETPIPE_SZ, record locks (F_GETLK/F_SETLK/F_SETLKW, F_OFD_*), leases, F_SETOWN(_EX)/F_SETSIG, O_ASYNC I/O signals (pollable files); no F_NOTIFY");
     74 => fsync, fsops::sys_fsync, Full;
     75 => fdatasync, fsops::sys_fsync, Full;
     76 => truncate, fsops::sys_truncate, Full;
