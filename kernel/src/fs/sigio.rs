@@ -106,15 +106,22 @@ fn reasons(vtype: VType, last: u16, last_gens: (u64, u64), now: u16, gens: (u64,
     out
 }
 
+/// What an entry knew before a look: its descriptor and last readiness.
+struct Look {
+    fd: i32,
+    revents: u16,
+    gens: (u64, u64),
+}
+
 /// Look at every O_ASYNC file once and signal what changed.
 fn scan() {
-    let files: Vec<(Arc<File>, i32, u16, (u64, u64))> = {
+    let files: Vec<(Arc<File>, Look)> = {
         let mut list = LIST.lock();
         list.retain(|e| e.file.upgrade().is_some_and(|f| f.flags() & O_ASYNC != 0));
         ACTIVE.store(list.len(), Ordering::Release);
-        list.iter().filter_map(|e| Some((e.file.upgrade()?, e.fd, e.revents, e.gens))).collect()
+        list.iter().filter_map(|e| Some((e.file.upgrade()?, Look { fd: e.fd, revents: e.revents, gens: e.gens }))).collect()
     };
-    for (f, fd, last, last_gens) in files {
+    for (f, Look { fd, revents: last, gens: last_gens }) in files {
         let (now, gens) = (f.vnode.poll(), f.vnode.poll_gen());
         if let Some(e) = LIST.lock().iter_mut().find(|e| std::ptr::eq(e.file.as_ptr(), Arc::as_ptr(&f))) {
             e.revents = now;
