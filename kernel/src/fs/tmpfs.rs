@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
+use linux_raw_sys::general as linux;
 use platform::physmem::{self, pgflags};
 use platform::sync::SpinLock;
 
@@ -44,7 +45,12 @@ struct Meta {
     atime: Timespec,
     mtime: Timespec,
     ctime: Timespec,
+    /// chattr's flags (FS_*_FL), those [`TMPFS_IFLAGS`] allows.
+    iflags: u32,
 }
+
+/// The inode flags tmpfs keeps (6.1's SHMEM_FL_USER_MODIFIABLE).
+const TMPFS_IFLAGS: u32 = linux::FS_IMMUTABLE_FL | linux::FS_APPEND_FL | linux::FS_NODUMP_FL | linux::FS_NOATIME_FL;
 
 #[derive(Debug, Default)]
 struct Data {
@@ -144,7 +150,7 @@ impl TmpNode {
         let n = Arc::new(TmpNode {
             fs: Arc::clone(fs),
             ino,
-            meta: SpinLock::new("tmpfs_meta", Meta { mode, uid, gid, nlink: 1, atime: t, mtime: t, ctime: t }),
+            meta: SpinLock::new("tmpfs_meta", Meta { mode, uid, gid, nlink: 1, atime: t, mtime: t, ctime: t, iflags: 0 }),
             kind,
             xattrs: SpinLock::new("tmpfs_xattr", crate::fs::xattr::XattrMap::default()),
         });
@@ -249,6 +255,7 @@ impl Vnode for TmpNode {
             atime: m.atime,
             mtime: m.mtime,
             ctime: m.ctime,
+            iflags: Some(m.iflags),
         })
     }
 
@@ -637,6 +644,17 @@ impl Vnode for TmpNode {
         if let Some(t) = a.mtime {
             m.mtime = t;
         }
+        m.ctime = now();
+        Ok(())
+    }
+
+    /// shmem_fileattr_set: EOPNOTSUPP for a flag tmpfs does not keep.
+    fn set_iflags(&self, flags: u32) -> Result<(), Errno> {
+        if flags & !TMPFS_IFLAGS != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let mut m = self.meta.lock();
+        m.iflags = flags;
         m.ctime = now();
         Ok(())
     }

@@ -448,6 +448,23 @@ fn setattr(cred: &Cred, t: Target<'_>, change: &SetAttr, times: Option<perm::Tim
     Ok(())
 }
 
+/// FS_IOC_SETFLAGS (chattr): EROFS; the owner or CAP_FOWNER (EPERM); ENOTTY where the file
+/// system keeps no flags; changing FS_APPEND_FL or FS_IMMUTABLE_FL needs
+/// CAP_LINUX_IMMUTABLE (EPERM) — vfs_fileattr_set's order.
+pub fn set_iflags(cred: &Cred, t: Target<'_>, flags: u32) -> Result<(), Errno> {
+    let _w = mount::want_write(t.mount)?;
+    let a = t.vnode.attr()?;
+    if !perm::owner_or_capable(cred, &a) {
+        return Err(Errno::EPERM);
+    }
+    let old = a.iflags.ok_or(Errno::ENOTTY)?;
+    let guarded = linux_raw_sys::general::FS_APPEND_FL | linux_raw_sys::general::FS_IMMUTABLE_FL;
+    if (old ^ flags) & guarded != 0 && !cred.capable(crate::kern::cred::CAP_LINUX_IMMUTABLE) {
+        return Err(Errno::EPERM);
+    }
+    t.vnode.set_iflags(flags)
+}
+
 /// chmod(2), fchmod(2), fchmodat(2): the permission bits and set-id/sticky bits of `mode`
 /// (the owner or CAP_FOWNER; S_ISGID dropped for a group the caller is not in).
 pub fn chmod(cred: &Cred, t: Target<'_>, mode: u32) -> Result<(), Errno> {
@@ -523,6 +540,8 @@ pub fn truncate(cred: &Cred, t: Target<'_>, len: u64, by_path: bool) -> Result<(
             let _w = mount::want_write(t.mount)?;
             if by_path {
                 perm::may_truncate(cred, &t.vnode.attr()?)?;
+            } else if t.vnode.attr()?.append_only() {
+                return Err(Errno::EPERM); // do_sys_ftruncate's IS_APPEND
             }
             t.vnode.truncate(len)?;
             inotify::event(t.vnode, inotify::IN_MODIFY, 0, b"");
@@ -536,6 +555,11 @@ pub fn truncate(cred: &Cred, t: Target<'_>, len: u64, by_path: bool) -> Result<(
 /// EROFS on a read-only mount, then the file system's work; a change tells inotify
 /// (IN_MODIFY) and drops the set-id bits as a write does.
 pub fn fallocate(cred: &Cred, t: Target<'_>, mode: u32, off: u64, len: u64) -> Result<(), Errno> {
+    // vfs_fallocate: nothing on an immutable file, only plain allocation on an append-only one.
+    let a = t.vnode.attr()?;
+    if a.immutable() || (a.append_only() && mode & !linux_raw_sys::general::FALLOC_FL_KEEP_SIZE != 0) {
+        return Err(Errno::EPERM);
+    }
     let _w = mount::want_write(t.mount)?;
     t.vnode.fallocate(mode, off, len)?;
     inotify::event(t.vnode, inotify::IN_MODIFY, 0, b"");

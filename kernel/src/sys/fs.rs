@@ -669,12 +669,17 @@ const FD_CLOEXEC: u64 = 1;
 
 /// F_SETFL's flags (O_APPEND, O_NONBLOCK, O_ASYNC) for `f`, open as `fd`; O_ASYNC turned
 /// on or off starts or stops its I/O signals.
-fn set_fl(f: &Arc<File>, fd: i32, flags: u32) {
+/// EPERM for taking O_APPEND off an append-only file (setfl's IS_APPEND).
+fn set_fl(f: &Arc<File>, fd: i32, flags: u32) -> Result<(), Errno> {
+    if (flags ^ f.flags()) & file::O_APPEND != 0 && f.vnode.attr().is_ok_and(|a| a.append_only()) {
+        return Err(Errno::EPERM);
+    }
     let was = f.flags() & file::O_ASYNC;
     f.set_status_flags(flags);
     if flags & file::O_ASYNC != was {
         crate::fs::sigio::set(f, fd, was == 0);
     }
+    Ok(())
 }
 
 pub fn sys_fcntl(ctx: &mut Ctx<'_>) -> SysResult {
@@ -699,7 +704,7 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>) -> SysResult {
         F_SETFL => {
             let f = t.get(fd)?;
             drop(t);
-            set_fl(&f, fd, ctx.uint(2));
+            set_fl(&f, fd, ctx.uint(2))?;
             Ok(0)
         }
         crate::abi::lock::F_GETLK
@@ -772,6 +777,9 @@ const FIONCLEX: u32 = 0x5450;
 const FIOCLEX: u32 = 0x5451;
 const FIONBIO: u32 = 0x5421;
 const FIOASYNC: u32 = 0x5452;
+/// FS_IOC_GETFLAGS and FS_IOC_SETFLAGS (_IOR/_IOW('f', 1/2, long); the value is an int).
+const FS_IOC_GETFLAGS: u32 = 0x8008_6601;
+const FS_IOC_SETFLAGS: u32 = 0x4008_6602;
 const FIONREAD: u32 = 0x541b;
 /// SIOCOUTQ (TIOCOUTQ's number): bytes a socket sent and its peer has not read.
 const SIOCOUTQ: u32 = 0x5411;
@@ -789,7 +797,18 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
         FIONBIO | FIOASYNC => {
             let on = ctx.read(ctx.ptr::<i32>(2))? != 0;
             let bit = if ctx.uint(1) == FIONBIO { file::O_NONBLOCK } else { file::O_ASYNC };
-            set_fl(&f, fd, if on { f.flags() | bit } else { f.flags() & !bit });
+            set_fl(&f, fd, if on { f.flags() | bit } else { f.flags() & !bit })?;
+            return Ok(0);
+        }
+        // chattr's flags: every file, before the file's own requests (do_vfs_ioctl).
+        FS_IOC_GETFLAGS => {
+            let flags = f.vnode.attr()?.iflags.ok_or(Errno::ENOTTY)?;
+            ctx.write(ctx.ptr::<u32>(2), &flags)?;
+            return Ok(0);
+        }
+        FS_IOC_SETFLAGS => {
+            let flags: u32 = ctx.read(ctx.ptr::<u32>(2))?;
+            vnops::set_iflags(&cred(ctx), f.as_ref().into(), flags)?;
             return Ok(0);
         }
         // Sockets: FIONREAD (SIOCINQ) and SIOCOUTQ, answered by the socket.

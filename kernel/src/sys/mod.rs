@@ -135,7 +135,7 @@ table! {
     13 => rt_sigaction, signal::sys_rt_sigaction, Full;
     14 => rt_sigprocmask, signal::sys_rt_sigprocmask, Full;
     15 => rt_sigreturn, signal::sys_rt_sigreturn, Full;
-    16 => ioctl, fs::sys_ioctl, Partial("terminals (termios, sizes, job control), sockets, block and loop devices (fs/blockdev.rs, fs/loopdev.rs)");
+    16 => ioctl, fs::sys_ioctl, Partial("terminals (termios, sizes, job control), sockets, block and loop devices (fs/blockdev.rs, fs/loopdev.rs), FS_IOC_GETFLAGS/SETFLAGS (ext2, tmpfs; no FS_IOC_FSGETXATTR)");
     17 => pread64, fs::sys_pread64, Full;
     18 => pwrite64, fs::sys_pwrite64, Full;
     19 => readv, fs::sys_readv, Full;
