@@ -3,7 +3,7 @@
 //! `user_trap` / `go_user` loop, with the stub in place of the hardware.
 
 use std::sync::{Arc, OnceLock};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kvm_mem::abi::tflags;
@@ -51,10 +51,34 @@ impl RunControl for Ctl {
     }
 }
 
+/// What the trap loop keeps of its address space between traps: the flag that says
+/// operations wait for the stub (`AddressSpace::ops_queued`), fetched again when exec
+/// replaces the space (`UserThread::stub_gen`). A lone thread that finds it clear resumes
+/// without the space's locks.
+struct Held {
+    stub_gen: u64,
+    ops_queued: Arc<AtomicBool>,
+}
+
+impl Held {
+    fn fetch(td: &UThread, p: &UProc) -> Held {
+        let stub_gen = td.user().stub_gen.load(Ordering::Acquire);
+        Held { stub_gen, ops_queued: p.user().vm().read().ops_queued() }
+    }
+
+    /// The flag of the thread's address space now.
+    fn ops_queued(&mut self, td: &UThread, p: &UProc) -> &AtomicBool {
+        if td.user().stub_gen.load(Ordering::Acquire) != self.stub_gen {
+            *self = Held::fetch(td, p);
+        }
+        &self.ops_queued
+    }
+}
+
 /// Run the guest thread, with registers `regs`, until it traps (`regs` then holds its
 /// registers at the trap, also left in the thread for others to see); also returns how long
 /// the guest ran, and the uptime when it trapped.
-fn run_user(td: &UThread, p: &UProc, regs: &mut UserRegs) -> (Trap, u64, u64) {
+fn run_user(td: &UThread, p: &UProc, held: &mut Held, regs: &mut UserRegs) -> (Trap, u64, u64) {
     let u = td.user();
     let Some(stub) = u.stub.lock().clone() else { return (Trap::Dead, 0, platform::time::uptime_ns()) };
     // A new thread's stub thread reports first: only then can it carry operations out.
@@ -63,25 +87,33 @@ fn run_user(td: &UThread, p: &UProc, regs: &mut UserRegs) -> (Trap, u64, u64) {
     if !stub.started() && !in_guest(|| stub.ensure_started()) {
         return (Trap::Dead, 0, platform::time::uptime_ns());
     }
-    let vm = p.user().vm();
-    let others = others_in_stub(p, &vm);
-    let (mut ops, deferred) = {
+    // Alone in the stub with nothing queued (the common case): no lock of the space. Taking
+    // the queue empty would change nothing — nor would a sync, with no other thread of
+    // the stub to have operations on their way in.
+    let alone = stub.space().nthreads() == 1;
+    let (mut ops, deferred, vm) = if alone && !held.ops_queued(td, p).load(Ordering::Acquire) {
+        (Ops::new(), Vec::new(), None)
+    } else {
+        let vm = p.user().vm();
+        let others = others_in_stub(p, &vm);
         let g = vm.read();
         // With other threads in the stub, the space's operations are carried out now, under
         // the map, in order with every other thread's (see vm/space.rs); alone, on the way in.
         // Never taken to be carried out later while others may run: an operation done after
         // one queued later (a map after the unmap that followed it) would leave the stub a
         // page the table no longer has — given to someone else once freed.
-        if others {
+        let (ops, deferred) = if others {
             if !g.sync_stub(&stub) {
                 log::debug!("vm: pid {}: stub cannot carry out its mappings", p.pid);
             }
             (Ops::new(), Vec::new())
         } else {
             g.take_ops()
-        }
+        };
+        drop(g);
+        (ops, deferred, Some(vm))
     };
-    ops.append(std::mem::take(&mut *u.ops.lock()));
+    ops.append(u.take_ops());
     td.rec.flags.fetch_or(tflags::INUSER, Ordering::Relaxed);
     let trap = in_guest(|| stub.run(regs, &mut ops, &Ctl(platform::cpu::curcpu())));
     // The stub timed the run (no clock read here); a run that saw no trap did not.
@@ -92,7 +124,9 @@ fn run_user(td: &UThread, p: &UProc, regs: &mut UserRegs) -> (Trap, u64, u64) {
         (trapped_ns.saturating_sub(resumed_ns), trapped_ns)
     };
     // The stub has carried out the operations: the pages they unmapped can go.
-    if !deferred.is_empty() {
+    if let Some(vm) = vm
+        && !deferred.is_empty()
+    {
         vm.read().release(deferred);
     }
     td.rec.flags.fetch_and(!tflags::INUSER, Ordering::Relaxed);
@@ -255,6 +289,7 @@ pub fn user_main() {
     // event). Whatever changes them while the thread is in the kernel (a ptrace stop, signal
     // delivery, execve, sigreturn) does so through this copy.
     let mut regs = *td.user().regs.lock();
+    let mut held = Held::fetch(&td, &p);
     loop {
         // The CPU the guest code runs on, in its rseq area, before that code runs (a new
         // thread or fork child's first time too); an area that is gone is a SIGSEGV the
@@ -262,7 +297,7 @@ pub fn user_main() {
         if td.user().rseq.update_cpu(|| p.user().vm(), platform::cpu::curcpu()).is_err() {
             exit::exit(&td, &p, Exit::Group(sigstatus(SIGSEGV)));
         }
-        let (trap, ran, now_ns) = run_user(&td, &p, &mut regs);
+        let (trap, ran, now_ns) = run_user(&td, &p, &mut held, &mut regs);
         crate::kern::cputime::charge_user(&td, ran);
         timers_user_ns += ran;
         if now_ns.saturating_sub(timers_at_ns) >= crate::kern::cputime::CPU_TIMER_BATCH_NS || trap == Trap::Kick {
