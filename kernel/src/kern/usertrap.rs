@@ -287,8 +287,8 @@ pub fn user_main() {
     // in the process's list); later ones only when the flag says something happened.
     let mut first = true;
     // The thread's registers live here between traps; `run_user` leaves a copy in the thread
-    // at each trap and the loop at each return (for /proc, core dumps, an exit's ptrace
-    // event). Whatever changes them while the thread is in the kernel (a ptrace stop, signal
+    // at each trap and the loop at each return that did more than a system call (for ptrace,
+    // core dumps, an exit's ptrace event). Whatever changes them while the thread is in the kernel (a ptrace stop, signal
     // delivery, execve, sigreturn) does so through this copy.
     let mut regs = *td.user().regs.lock();
     let mut held = Held::fetch(&td, &p);
@@ -362,7 +362,8 @@ pub fn user_main() {
             }
         }
         let mut exit = ctx.exit;
-        if exit.is_none() && (std::mem::take(&mut first) || return_work(&td, syscall, &regs)) {
+        let slow = exit.is_none() && (std::mem::take(&mut first) || return_work(&td, syscall, &regs));
+        if slow {
             exit = signal::deliver(&td, &p, &mut regs, syscall);
             if exit.is_none() && exit::exiting(&p) {
                 exit = Some(Exit::Group(0));
@@ -371,7 +372,13 @@ pub fn user_main() {
                 exit = Some(Exit::Thread(0));
             }
         }
-        *td.user().regs.lock() = regs;
+        // The thread's copy as it goes back (an exit's ptrace event and core dump read it),
+        // unless only a system call's result changed: then the copy from the trap stands
+        // until the next trap replaces it — whoever needs the registers of a thread in guest
+        // code stops it first, which goes through a trap or a stop (each storing them).
+        if slow || exit.is_some() || !matches!(trap, Trap::Syscall { .. }) {
+            *td.user().regs.lock() = regs;
+        }
         if let Some(e) = exit {
             exit::exit(&td, &p, e);
         }
