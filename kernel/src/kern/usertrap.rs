@@ -2,12 +2,12 @@
 //! (a system call, a page fault, an exception, a preemption), and go back — vkernel's
 //! `user_trap` / `go_user` loop, with the stub in place of the hardware.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kvm_mem::abi::tflags;
-use platform::stub::{Ops, RunControl, Trap, UserRegs};
+use platform::stub::{Ops, RunControl, StubThread, Trap, UserRegs};
 
 use crate::kern::ctx::{Ctx, Exit};
 use crate::kern::exit::{self, sigstatus};
@@ -51,26 +51,43 @@ impl RunControl for Ctl {
     }
 }
 
-/// What the trap loop keeps of its address space between traps: the flag that says
-/// operations wait for the stub (`AddressSpace::ops_queued`), fetched again when exec
-/// replaces the space (`UserThread::stub_gen`). A lone thread that finds it clear resumes
-/// without the space's locks.
+/// What the trap loop keeps of its thread between traps, fetched again when exec replaces
+/// them (`UserThread::stub_gen`), so that a trap takes no lock to find them: its stub thread
+/// — weakly, so that exec and exit, which end it with `Arc::try_unwrap`, still hold the only
+/// strong reference while the thread is in a system call — and the flag that says operations
+/// wait for the stub (`AddressSpace::ops_queued`).
 struct Held {
     stub_gen: u64,
+    stub: Weak<StubThread>,
     ops_queued: Arc<AtomicBool>,
 }
 
 impl Held {
     fn fetch(td: &UThread, p: &UProc) -> Held {
         let stub_gen = td.user().stub_gen.load(Ordering::Acquire);
-        Held { stub_gen, ops_queued: p.user().vm().read().ops_queued() }
+        let stub = td.user().stub.lock().as_ref().map_or_else(Weak::new, Arc::downgrade);
+        Held { stub_gen, stub, ops_queued: p.user().vm().read().ops_queued() }
+    }
+
+    fn refresh(&mut self, td: &UThread, p: &UProc) {
+        if td.user().stub_gen.load(Ordering::Acquire) != self.stub_gen {
+            *self = Held::fetch(td, p);
+        }
+    }
+
+    /// The thread's stub thread now (None: it has none).
+    fn stub(&mut self, td: &UThread, p: &UProc) -> Option<Arc<StubThread>> {
+        self.refresh(td, p);
+        self.stub.upgrade().or_else(|| {
+            let s = td.user().stub.lock().clone();
+            self.stub = s.as_ref().map_or_else(Weak::new, Arc::downgrade);
+            s
+        })
     }
 
     /// The flag of the thread's address space now.
     fn ops_queued(&mut self, td: &UThread, p: &UProc) -> &AtomicBool {
-        if td.user().stub_gen.load(Ordering::Acquire) != self.stub_gen {
-            *self = Held::fetch(td, p);
-        }
+        self.refresh(td, p);
         &self.ops_queued
     }
 }
@@ -80,7 +97,7 @@ impl Held {
 /// the guest ran, and the uptime when it trapped.
 fn run_user(td: &UThread, p: &UProc, held: &mut Held, regs: &mut UserRegs) -> (Trap, u64, u64) {
     let u = td.user();
-    let Some(stub) = u.stub.lock().clone() else { return (Trap::Dead, 0, platform::time::uptime_ns()) };
+    let Some(stub) = held.stub(td, p) else { return (Trap::Dead, 0, platform::time::uptime_ns()) };
     // A new thread's stub thread reports first: only then can it carry operations out.
     // While the CPU waits for the stub (here and in `run`), the time is the guest's and the
     // host's, not the kernel's: the watchdog does not count it.
@@ -116,7 +133,9 @@ fn run_user(td: &UThread, p: &UProc, held: &mut Held, regs: &mut UserRegs) -> (T
         (ops, deferred, Some(vm))
     };
     ops.append(u.take_ops());
-    td.rec.flags.fetch_or(tflags::INUSER, Ordering::Relaxed);
+    // Only the thread itself writes its flags: plain stores, no locked instruction.
+    let flags = &td.rec.flags;
+    flags.store(flags.load(Ordering::Relaxed) | tflags::INUSER, Ordering::Relaxed);
     let trap = in_guest(|| stub.run(regs, &mut ops, &Ctl(platform::cpu::curcpu())));
     // The stub timed the run (no clock read here); a run that saw no trap did not.
     let (resumed_ns, trapped_ns) = stub.run_times_ns();
@@ -131,7 +150,7 @@ fn run_user(td: &UThread, p: &UProc, held: &mut Held, regs: &mut UserRegs) -> (T
     {
         vm.read().release(deferred);
     }
-    td.rec.flags.fetch_and(!tflags::INUSER, Ordering::Relaxed);
+    flags.store(flags.load(Ordering::Relaxed) & !tflags::INUSER, Ordering::Relaxed);
     *u.regs.lock() = *regs;
     (trap, ran, now)
 }
