@@ -276,6 +276,43 @@ static void test_fdinfo_excl_unlink(void)
     close(in);
 }
 
+/* IN_ATTRIB of a chmod reaches the watch of the directory it was reached through (with the
+ * name; IN_ISDIR for a directory) before the file's own; an unlink is IN_ATTRIB (a link
+ * less), IN_DELETE_SELF and IN_IGNORED on the file, then IN_DELETE in the directory. */
+static void test_attrib_parent(void)
+{
+    int fd = inotify_init1(IN_NONBLOCK);
+    REQUIRE(fd >= 0);
+    REQUIRE(mkdir(P("sub"), 0700) == 0);
+    int f = open(P("af"), O_CREAT | O_WRONLY, 0600);
+    REQUIRE(f >= 0);
+    int wp = inotify_add_watch(fd, dir, IN_ATTRIB | IN_DELETE);
+    int ws = inotify_add_watch(fd, P("sub"), IN_ATTRIB);
+    int wf = inotify_add_watch(fd, P("af"), IN_ATTRIB | IN_DELETE_SELF);
+    REQUIRE(wp > 0 && ws > 0 && wf > 0);
+    CHECK(chmod(P("sub"), 0755) == 0);
+    CHECK(chmod(P("af"), 0644) == 0);
+    CHECK(fchmod(f, 0640) == 0);
+    struct ev evs[16];
+    int n = drain(fd, evs, 16);
+    int ok = n == 6 && find(evs, n, 0, wp, IN_ATTRIB | IN_ISDIR, "sub") == 0 && find(evs, n, 1, ws, IN_ATTRIB | IN_ISDIR, "") == 1 &&
+             find(evs, n, 2, wp, IN_ATTRIB, "af") == 2 && find(evs, n, 3, wf, IN_ATTRIB, "") == 3 &&
+             find(evs, n, 4, wp, IN_ATTRIB, "af") == 4 && find(evs, n, 5, wf, IN_ATTRIB, "") == 5;
+    CHECKF(ok, "n=%d", n);
+    if (!ok)
+        dump(evs, n);
+    close(f);
+    CHECK(unlink(P("af")) == 0);
+    n = drain(fd, evs, 16);
+    ok = n == 4 && find(evs, n, 0, wf, IN_ATTRIB, "") == 0 && find(evs, n, 1, wf, IN_DELETE_SELF, "") == 1 &&
+         find(evs, n, 2, wf, IN_IGNORED, "") == 2 && find(evs, n, 3, wp, IN_DELETE, "af") == 3;
+    CHECKF(ok, "n=%d", n);
+    if (!ok)
+        dump(evs, n);
+    CHECK(rmdir(P("sub")) == 0);
+    close(fd);
+}
+
 int main(int argc, char **argv)
 {
     vktest_reset_signals();
@@ -286,6 +323,7 @@ int main(int argc, char **argv)
     test_file_events();
     test_blocking();
     test_fdinfo_excl_unlink();
+    test_attrib_parent();
     FILE *f = fopen("/proc/sys/fs/inotify/max_queued_events", "r");
     long q = 0;
     CHECK(f && fscanf(f, "%ld", &q) == 1 && q > 0);

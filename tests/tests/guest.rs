@@ -10,7 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_affinity", "t_aio", "t_calls", "t_chroot", "t_clone3", "t_closerange", "t_copyrange", "t_core", "t_devnode", "t_dyn_glibc", "t_dyn_musl", "t_event", "t_exec", "t_execveat", "t_fadvise", "t_fallocate", "t_faultaround", "t_fdmisc", "t_fifo", "t_files", "t_forkadv", "t_fsabi", "t_futexv", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_kcmp", "t_klog", "t_lease", "t_linktmp", "t_lock", "t_loop", "t_mapcount", "t_mapshared", "t_mlock", "t_mount", "t_mqueue", "t_names", "t_oldtimes", "t_openat2", "t_pagecache", "t_perm", "t_pidfd", "t_pipeuser", "t_prctl", "t_prio", "t_proc", "t_procfs", "t_ptimer", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc", "t_ptrace_step", "t_ptrace_step_glibc", "t_pty", "t_rename", "t_rlimits", "t_rseq", "t_rust", "t_rwv", "t_sched", "t_signal", "t_sigtid", "t_sockepoll", "t_splice", "t_stress", "t_sysfiles", "t_sysfs", "t_thread", "t_time", "t_txtbsy", "t_uaccess", "t_unix", "t_vdso", "t_vdso_glibc", "t_vm", "t_vmfiles", "t_vmrace", "t_xattr",
+    "t_affinity", "t_aio", "t_calls", "t_chattr", "t_chroot", "t_clone3", "t_closerange", "t_copyrange", "t_core", "t_devnode", "t_dyn_glibc", "t_dyn_musl", "t_epollx", "t_event", "t_exec", "t_execveat", "t_fadvise", "t_fallocate", "t_faultaround", "t_fdmisc", "t_fhandle", "t_fifo", "t_files", "t_forkadv", "t_fsabi", "t_futexv", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_kcmp", "t_klog", "t_lease", "t_linktmp", "t_lock", "t_loop", "t_mapcount", "t_mapshared", "t_mlock", "t_mount", "t_mqueue", "t_names", "t_oldtimes", "t_openat2", "t_pagecache", "t_perm", "t_pidfd", "t_pipeuser", "t_prctl", "t_prio", "t_proc", "t_procfs", "t_ptimer", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc", "t_ptrace_step", "t_ptrace_step_glibc", "t_pty", "t_rename", "t_rlimits", "t_rseq", "t_rust", "t_rwv", "t_sched", "t_signal", "t_sigio", "t_sigtid", "t_sockepoll", "t_splice", "t_stress", "t_sysfiles", "t_sysfs", "t_thread", "t_time", "t_txtbsy", "t_uaccess", "t_unix", "t_vdso", "t_vdso_glibc", "t_vm", "t_vmfiles", "t_vmrace", "t_xattr",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -310,6 +310,11 @@ fn t_core() {
 }
 
 #[test]
+fn t_epollx() {
+    check("t_epollx");
+}
+
+#[test]
 fn t_event() {
     check("t_event");
 }
@@ -351,6 +356,24 @@ fn t_mlock() {
 }
 
 /// inotify watches and events (on tmpfs).
+/// name_to_handle_at and open_by_handle_at on ext2.
+#[test]
+fn t_fhandle() {
+    check("t_fhandle");
+}
+
+/// O_ASYNC I/O signals: F_SETOWN, F_SETSIG, FIOASYNC on pipes and AF_UNIX sockets.
+#[test]
+fn t_sigio() {
+    check("t_sigio");
+}
+
+/// chattr's flags: FS_IOC_GETFLAGS/SETFLAGS, what immutable and append-only forbid.
+#[test]
+fn t_chattr() {
+    check("t_chattr");
+}
+
 #[test]
 fn t_inotify() {
     check("t_inotify");

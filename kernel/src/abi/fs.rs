@@ -141,3 +141,19 @@ pub struct Ustat {
 }
 
 const _: () = assert!(std::mem::size_of::<Ustat>() == 32);
+
+/// name_to_handle_at(2)'s handles: the largest a file system may make (include/linux/exportfs.h's
+/// MAX_HANDLE_SZ; linux-raw-sys does not carry it).
+pub const MAX_HANDLE_SZ: u32 = 128;
+/// The handle type "32-bit inode number and generation" (enum fid_type's FILEID_INO32_GEN).
+pub const FILEID_INO32_GEN: i32 = 1;
+/// What an encoder returns when the caller's buffer is too small (FILEID_INVALID).
+pub const FILEID_INVALID: i32 = 255;
+
+/// struct file_handle without its variable part (`f_handle`, `handle_bytes` bytes).
+#[derive(Debug, Clone, Copy, Default, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable, zerocopy::KnownLayout)]
+#[repr(C)]
+pub struct FileHandleHead {
+    pub handle_bytes: u32,
+    pub handle_type: i32,
+}

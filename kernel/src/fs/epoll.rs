@@ -12,8 +12,14 @@
 //!   ([`Vnode::poll_gen`]: new data in a pipe that already had some is a new edge, as on
 //!   Linux).
 //! * EPOLLONESHOT items are disabled after one report until EPOLL_CTL_MOD.
-//! * EPOLLEXCLUSIVE is accepted (with Linux's checks); every waiter is woken, which is what
-//!   it means when there is one waiter per instance.
+//! * Reported items go to the back of the list, so that items which stay ready are reported
+//!   round-robin when more are ready than a wait takes (Linux moves a reported level-triggered
+//!   item to the back of its ready list).
+//! * EPOLLEXCLUSIVE (with Linux's checks): of the exclusive items watching one file, in any
+//!   instances, only one is told of each of the file's wake-ups ([`Claims`]). Every waiter
+//!   still wakes (the poll channel is one for all files), but the others find nothing and
+//!   sleep again — what a thundering herd costs is the rescans, not the spurious returns. A
+//!   file that counts no wake-ups ([`Vnode::poll_gen`]) is reported to every waiter.
 //! * An epoll instance is itself pollable (readable while a wait would report something), so
 //!   instances nest, up to [`MAX_NESTS`] deep and without cycles (ELOOP).
 //!
@@ -23,8 +29,10 @@
 //!
 //! Lock order: `sleepq` (the poll channel's, held by a wait while it scans) → `epoll` (one
 //! instance's list; never held while a file is polled, so nested instances take only their
-//! own).
+//! own) → `epoll_claims` (a leaf).
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use platform::sync::SpinLock;
@@ -60,7 +68,53 @@ struct Item {
 #[derive(Debug, Default)]
 struct Items {
     list: Vec<Item>,
-    next_id: u64,
+}
+
+/// Item ids, unique across instances (an exclusive claim names the item that holds it).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Which exclusive item took a file's latest wake-up: per file (by its vnode's address, the
+/// weak reference telling a reused address from the file it was), the file's wake-up counts
+/// ([`Vnode::poll_gen`]) when it was taken and the item that took it.
+#[derive(Debug)]
+struct Claim {
+    file: Weak<dyn Vnode>,
+    gens: (u64, u64),
+    item: u64,
+}
+
+/// EPOLLEXCLUSIVE's bookkeeping (Linux does it in the file's wait queue, where an exclusive
+/// waiter stops the wake-up: vk has one poll channel for every file).
+#[derive(Debug)]
+struct Claims {
+    by_file: BTreeMap<usize, Claim>,
+}
+
+static CLAIMS: SpinLock<Claims> = SpinLock::new("epoll_claims", Claims { by_file: BTreeMap::new() });
+
+impl Claims {
+    /// Whether exclusive item `item`, which would report `vnode` at wake-up counts `gens`, may:
+    /// yes when no other item took that wake-up of the file (it is then this item's), or when
+    /// the file counts no wake-ups.
+    fn take(&mut self, vnode: &VnodeRef, gens: (u64, u64), item: u64) -> bool {
+        if gens == (0, 0) {
+            return true;
+        }
+        let key = Arc::as_ptr(vnode) as *const () as usize;
+        if let Some(c) = self.by_file.get(&key)
+            && c.gens == gens
+            && c.item != item
+            && c.file.upgrade().is_some_and(|f| Arc::ptr_eq(&f, vnode))
+        {
+            return false;
+        }
+        // Gone files' entries are swept out now and then: amortized constant time a claim.
+        if self.by_file.len() >= 64 && self.by_file.len().is_power_of_two() {
+            self.by_file.retain(|_, c| c.file.strong_count() > 0);
+        }
+        self.by_file.insert(key, Claim { file: Arc::downgrade(vnode), gens, item });
+        true
+    }
 }
 
 /// An epoll instance.
@@ -119,8 +173,7 @@ impl Epoll {
                     return Err(Errno::ENOSPC);
                 }
             }
-            it.next_id += 1;
-            let id = it.next_id;
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
             it.list.push(Item { id, fd, file: Arc::downgrade(file), events, data, disabled: false, last: 0, gen_seen: gens });
         }
         poll_wakeup();
@@ -199,14 +252,15 @@ impl Epoll {
         let mut dead = Vec::new();
         for (id, f) in snapshot {
             match f {
-                Some(f) => polled.push((id, epoll_bits(f.vnode.poll()), f.vnode.poll_gen())),
+                Some(f) => polled.push((id, epoll_bits(f.vnode.poll()), f.vnode.poll_gen(), f)),
                 None => dead.push(id),
             }
         }
         let mut out = Vec::new();
         let mut it = self.items.lock();
         it.list.retain(|i| !dead.contains(&i.id));
-        for (id, bits, gens) in polled {
+        let mut reported = BTreeSet::new();
+        for (id, bits, gens, file) in polled {
             if out.len() >= max {
                 break;
             }
@@ -231,12 +285,23 @@ impl Epoll {
                 continue;
             }
             if consume {
+                if item.events.contains(EpollFlags::EXCLUSIVE) && !CLAIMS.lock().take(&file.vnode, gens, item.id) {
+                    continue;
+                }
                 item.gen_seen = gens;
                 if item.events.contains(EpollFlags::ONESHOT) {
                     item.disabled = true;
                 }
+                reported.insert(id);
             }
             out.push(Ready { events: ready, data: item.data });
+        }
+        // The reported items to the back, in their order.
+        if !reported.is_empty() {
+            let (mut back, front): (Vec<Item>, Vec<Item>) =
+                std::mem::take(&mut it.list).into_iter().partition(|i| reported.contains(&i.id));
+            it.list = front;
+            it.list.append(&mut back);
         }
         out
     }
@@ -293,5 +358,50 @@ impl Vnode for Epoll {
 
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims() -> Claims {
+        Claims { by_file: BTreeMap::new() }
+    }
+
+    #[test]
+    fn one_item_takes_each_wake_up() {
+        let mut c = claims();
+        let f = new(0, 0);
+        assert!(c.take(&f, (1, 0), 10));
+        assert!(!c.take(&f, (1, 0), 11), "the wake-up was item 10's");
+        assert!(c.take(&f, (1, 0), 10), "item 10 keeps reporting it");
+        assert!(c.take(&f, (2, 0), 11), "the next wake-up is anyone's");
+        assert!(!c.take(&f, (2, 0), 10));
+    }
+
+    #[test]
+    fn files_without_counts_and_other_files_are_not_claimed() {
+        let mut c = claims();
+        let (f, g) = (new(0, 0), new(0, 0));
+        assert!(c.take(&f, (0, 0), 1));
+        assert!(c.take(&f, (0, 0), 2), "a file that counts no wake-ups wakes everyone");
+        assert!(c.take(&f, (3, 0), 1));
+        assert!(c.take(&g, (3, 0), 2), "claims are per file");
+    }
+
+    #[test]
+    fn a_gone_file_leaves_no_claim() {
+        let mut c = claims();
+        let f = new(0, 0);
+        assert!(c.take(&f, (5, 0), 1));
+        let key = Arc::as_ptr(&f) as *const () as usize;
+        drop(f);
+        // Whatever file comes at that address next is not bound by the old claim.
+        let g = new(0, 0);
+        let gkey = Arc::as_ptr(&g) as *const () as usize;
+        if gkey == key {
+            assert!(c.take(&g, (5, 0), 2));
+        }
     }
 }

@@ -26,6 +26,8 @@ pub const O_TRUNC: u32 = 0o1000;
 pub const O_APPEND: u32 = 0o2000;
 pub const O_NONBLOCK: u32 = 0o4000;
 pub const O_DIRECTORY: u32 = 0o200000;
+/// O_ASYNC (FASYNC): I/O signals (fs/sigio.rs).
+pub const O_ASYNC: u32 = 0o20000;
 pub const O_NOFOLLOW: u32 = 0o400000;
 pub const O_CLOEXEC: u32 = 0o2000000;
 /// __O_TMPFILE (O_TMPFILE is it with O_DIRECTORY).
@@ -153,10 +155,12 @@ impl File {
         self.flags.load(Ordering::Relaxed)
     }
 
-    /// F_SETFL: only O_APPEND and O_NONBLOCK change.
+    /// F_SETFL: only O_APPEND, O_NONBLOCK and O_ASYNC change (the caller tells fs/sigio.rs
+    /// of O_ASYNC).
     pub fn set_status_flags(&self, f: u32) {
-        let keep = self.flags() & !(O_APPEND | O_NONBLOCK);
-        self.flags.store(keep | (f & (O_APPEND | O_NONBLOCK)), Ordering::Relaxed);
+        const CHANGE: u32 = O_APPEND | O_NONBLOCK | O_ASYNC;
+        let keep = self.flags() & !CHANGE;
+        self.flags.store(keep | (f & CHANGE), Ordering::Relaxed);
     }
 
     pub fn readable(&self) -> bool {

@@ -86,6 +86,7 @@ impl Vnode for HostNode {
             atime: Timespec { sec: s.atime.0, nsec: s.atime.1 },
             mtime: Timespec { sec: s.mtime.0, nsec: s.mtime.1 },
             ctime: Timespec { sec: s.ctime.0, nsec: s.ctime.1 },
+            ..Default::default()
         })
     }
 

@@ -10,8 +10,9 @@
 //!
 //! Events as Linux makes them: IN_CREATE, IN_DELETE, IN_MOVED_FROM/IN_MOVED_TO (one cookie
 //! for the pair) on a directory with the entry's name; IN_ACCESS, IN_MODIFY, IN_ATTRIB,
-//! IN_OPEN, IN_CLOSE_WRITE/IN_CLOSE_NOWRITE on the file itself and, with its name, on the
-//! directory it was opened in; IN_DELETE_SELF when the last name goes, IN_MOVE_SELF;
+//! IN_OPEN, IN_CLOSE_WRITE/IN_CLOSE_NOWRITE on the file itself and, with its name, first on
+//! the directory it was opened in (IN_ATTRIB: reached through); an unlink is IN_ATTRIB (a
+//! link less) and IN_DELETE_SELF when the last name goes; IN_MOVE_SELF;
 //! IN_IGNORED when a watch ends (inotify_rm_watch, IN_ONESHOT, the file deleted); IN_ISDIR
 //! for directories. An event equal to the last one queued is merged into it; past
 //! [`MAX_QUEUED`] events one IN_Q_OVERFLOW (wd -1) ends the queue until it is read.
@@ -325,34 +326,35 @@ fn deliver_to(id: VnodeId, mask: u32, cookie: u32, name: &[u8], unlinked: bool) 
     }
 }
 
-/// Report `mask` about the file `v` — to its own watches and, with its `name`, to those of
-/// the directory `parent` it was reached through.
+/// Report `mask` about the file `v` — to the watches of the directory `parent` it was
+/// reached through, with its `name`, then to its own (Linux's order for a group with both).
 pub fn child_event(parent: Option<&VnodeRef>, name: &[u8], v: &VnodeRef, mask: u32) {
     if !active() {
         return;
     }
     let mask = if v.vtype() == crate::fs::vfs::VType::Dir { mask | IN_ISDIR } else { mask };
-    deliver(v.id(), mask, 0, b"");
     if let Some(p) = parent.filter(|p| p.id() != v.id()) {
         let unlinked = v.vtype() != crate::fs::vfs::VType::Dir && v.attr().is_ok_and(|a| a.nlink == 0);
         deliver_to(p.id(), mask, 0, name, unlinked);
     }
+    deliver(v.id(), mask, 0, b"");
 }
 
-/// After an unlink or rmdir of `v` (the name `name` in `dir`): IN_DELETE in the directory,
-/// then IN_ATTRIB (links left) or IN_DELETE_SELF (none) on the file.
+/// After an unlink or rmdir of `v` (the name `name` in `dir`), Linux 6.1's order: a file
+/// lost a link (IN_ATTRIB), IN_DELETE_SELF when none is left (a directory: at once), then
+/// IN_DELETE in the directory.
 pub fn removed(dir: &VnodeRef, name: &[u8], v: &VnodeRef) {
     if !active() {
         return;
     }
     let isdir = v.vtype() == crate::fs::vfs::VType::Dir;
-    deliver(dir.id(), IN_DELETE | if isdir { IN_ISDIR } else { 0 }, 0, name);
-    let nlink = v.attr().map(|a| a.nlink).unwrap_or(0);
-    if isdir || nlink == 0 {
-        deliver(v.id(), IN_DELETE_SELF, 0, b"");
-    } else {
+    if !isdir {
         deliver(v.id(), IN_ATTRIB, 0, b"");
     }
+    if isdir || v.attr().map(|a| a.nlink).unwrap_or(0) == 0 {
+        deliver(v.id(), IN_DELETE_SELF, 0, b"");
+    }
+    deliver(dir.id(), IN_DELETE | if isdir { IN_ISDIR } else { 0 }, 0, name);
 }
 
 fn interrupted(r: WakeReason) -> Result<(), Errno> {

@@ -150,14 +150,22 @@ const BAND_MSG: i64 = 0x1 | 0x40 | 0x400;
 /// si_code of a lease break (POLL_MSG).
 const POLL_MSG: i32 = 3;
 
-/// Send `f`'s owner its signal for a lease break on descriptor `fd` (send_sigio with
-/// POLL_MSG): F_SETSIG's signal with a siginfo, or plain SIGIO.
-fn send_sigio(own: FOwn, fd: i32) {
+/// Send `f`'s owner its I/O signal for descriptor `fd` (send_sigio): F_SETSIG's signal with
+/// a siginfo of `code` and `band`, or plain SIGIO; nothing without an owner.
+pub fn send_io(f: &File, fd: i32, code: i32, band: i64) {
+    if let Some(own) = owner_of(f) {
+        send_sigio(own, fd, code, band);
+    }
+}
+
+/// Send `own`'s signal for descriptor `fd`: F_SETSIG's signal with a siginfo of `code` and
+/// `band`, or plain SIGIO.
+fn send_sigio(own: FOwn, fd: i32, code: i32, band: i64) {
     if own.id == 0 {
         return;
     }
     let info = if own.sig != 0 {
-        Siginfo::new(own.sig, POLL_MSG).with(&SiPoll { _band: BAND_MSG, _fd: fd, ..SiPoll::default() })
+        Siginfo::new(own.sig, code).with(&SiPoll { _band: band, _fd: fd, ..SiPoll::default() })
     } else {
         Siginfo::new(SIGIO, SI_KERNEL)
     };
@@ -369,7 +377,7 @@ pub fn break_lease(vnode: VnodeId, flags: u32) -> Result<(), Errno> {
     for (file, fd) in notify {
         let own = OWNERS.lock().as_ref().and_then(|m| m.get(&file).copied());
         if let Some(own) = own {
-            send_sigio(own, fd);
+            send_sigio(own, fd, POLL_MSG, BAND_MSG);
         }
     }
     loop {

@@ -99,6 +99,19 @@ pub trait FileSystem: Send + Sync + Debug {
     fn unmount(&self) -> Result<(), Errno> {
         Ok(())
     }
+
+    /// A handle naming `v`, one of its files, for as long as the file exists
+    /// (name_to_handle_at(2)): its type and bytes. None when its files cannot be named so
+    /// (Linux's file systems without export operations: EOPNOTSUPP).
+    fn encode_handle(&self, _v: &VnodeRef) -> Option<(i32, Vec<u8>)> {
+        None
+    }
+
+    /// The file a handle of [`FileSystem::encode_handle`]'s names (open_by_handle_at(2)):
+    /// ESTALE when it names none (any more), or is not this file system's kind of handle.
+    fn decode_handle(&self, _ty: i32, _bytes: &[u8]) -> Result<VnodeRef, Errno> {
+        Err(Errno::ESTALE)
+    }
 }
 
 static NEXT_FS_ID: AtomicU64 = AtomicU64::new(1);

@@ -136,6 +136,28 @@ impl NamePath {
         self.comps.push(Comp { name: name.to_vec(), vnode, mnt });
     }
 
+    /// This path with one more component: `vnode`, named `name` here, on the same mount.
+    pub fn join(&self, name: &[u8], vnode: VnodeRef) -> NamePath {
+        let mut np = self.clone();
+        let mnt = Arc::clone(np.mount());
+        np.push(name, vnode, mnt);
+        np
+    }
+
+    /// The path of the root of the mount this path's file is on, if it lies on this path at
+    /// or below its root (not when the path was looked up under a root inside that mount).
+    pub fn mount_root(&self) -> Option<NamePath> {
+        let mnt = self.mount();
+        let i = self.comps.iter().rposition(|c| Arc::ptr_eq(&c.mnt, mnt) && c.vnode.id() == mnt.root.id())?;
+        (i + 1 >= self.floor).then(|| NamePath { comps: self.comps[..=i].to_vec(), floor: self.floor.min(i + 1) })
+    }
+
+    /// A path for a file of mount `mnt` that has no name known (found by a file handle,
+    /// Linux's disconnected dentry): its text is "/", it has no parent, `..` stays on it.
+    pub fn disconnected(mnt: &MountRef, vnode: VnodeRef) -> NamePath {
+        NamePath { comps: vec![Comp { name: Vec::new(), vnode, mnt: Arc::clone(mnt) }], floor: 1 }
+    }
+
     fn pop(&mut self) {
         if self.comps.len() > self.floor {
             self.comps.pop();

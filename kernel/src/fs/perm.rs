@@ -30,6 +30,7 @@ const O_ACCMODE: u32 = 3;
 const O_WRONLY: u32 = 1;
 const O_RDWR: u32 = 2;
 const O_TRUNC: u32 = 0o1000;
+const O_APPEND: u32 = 0o2000;
 const O_NOATIME: u32 = 0o1000000;
 
 /// The mode bits of the class the caller is in: owner, else group, else others
@@ -44,8 +45,12 @@ fn class_bits(cred: &Cred, a: &Attr) -> u32 {
     }
 }
 
-/// generic_permission: may `cred` access the file as `mask` (MAY_* bits) says? EACCES if not.
+/// inode_permission: may `cred` access the file as `mask` (MAY_* bits) says? EPERM to write
+/// an immutable file (before anything else, as Linux), then generic_permission's EACCES.
 pub fn permission(cred: &Cred, a: &Attr, mask: u32) -> Result<(), Errno> {
+    if mask & MAY_WRITE != 0 && a.immutable() {
+        return Err(Errno::EPERM);
+    }
     let mask = mask & (MAY_READ | MAY_WRITE | MAY_EXEC);
     if mask & !class_bits(cred, a) == 0 {
         return Ok(());
@@ -101,6 +106,10 @@ pub fn may_open(cred: &Cred, a: &Attr, flags: u32, readonly: bool) -> Result<(),
         _ => {}
     }
     permission(cred, a, mask)?;
+    // An append-only file: written only with O_APPEND, never truncated.
+    if a.append_only() && ((mask & MAY_WRITE != 0 && flags & O_APPEND == 0) || flags & O_TRUNC != 0) {
+        return Err(Errno::EPERM);
+    }
     if flags & O_NOATIME != 0 && !owner_or_capable(cred, a) {
         return Err(Errno::EPERM);
     }
@@ -130,7 +139,13 @@ pub fn may_create(cred: &Cred, dir: &Attr) -> Result<(), Errno> {
 /// ownership or CAP_FOWNER (EPERM).
 pub fn may_delete(cred: &Cred, dir: &Attr, victim: &Attr) -> Result<(), Errno> {
     permission(cred, dir, MAY_WRITE | MAY_EXEC)?;
+    if dir.append_only() {
+        return Err(Errno::EPERM);
+    }
     if dir.mode & S_ISVTX != 0 && cred.fsuid != victim.uid && cred.fsuid != dir.uid && !cred.capable(CAP_FOWNER) {
+        return Err(Errno::EPERM);
+    }
+    if victim.append_only() || victim.immutable() {
         return Err(Errno::EPERM);
     }
     Ok(())
@@ -156,14 +171,19 @@ pub fn may_rename(cred: &Cred, old_dir: &Attr, src: &Attr, new_dir: &Attr, targe
 /// regular file that is not setuid (nor setgid-executable) which the caller may read and
 /// write, or CAP_FOWNER (EPERM).
 pub fn may_link(cred: &Cred, src: &Attr) -> Result<(), Errno> {
-    if cred.fsuid == src.uid {
-        return Ok(());
+    let safe = cred.fsuid == src.uid
+        || (src.vtype() == VType::Reg
+            && src.mode & S_ISUID == 0
+            && src.mode & (S_ISGID | S_IXGRP) != S_ISGID | S_IXGRP
+            && permission(cred, src, MAY_READ | MAY_WRITE).is_ok());
+    if !safe && !cred.capable(CAP_FOWNER) {
+        return Err(Errno::EPERM);
     }
-    let safe = src.vtype() == VType::Reg
-        && src.mode & S_ISUID == 0
-        && src.mode & (S_ISGID | S_IXGRP) != S_ISGID | S_IXGRP
-        && permission(cred, src, MAY_READ | MAY_WRITE).is_ok();
-    if safe || cred.capable(CAP_FOWNER) { Ok(()) } else { Err(Errno::EPERM) }
+    // vfs_link: no new name for an append-only or immutable file.
+    if src.append_only() || src.immutable() {
+        return Err(Errno::EPERM);
+    }
+    Ok(())
 }
 
 /// in_group_or_capable: a member of `gid`, or CAP_FSETID.
@@ -229,6 +249,12 @@ pub enum Times {
 /// to its fsgid or one of its groups; chmod: the owner or CAP_FOWNER (EPERM); explicit times
 /// the owner or CAP_FOWNER (EPERM), the current time also anyone who may write (EACCES).
 pub fn setattr_prepare(cred: &Cred, a: &Attr, change: &SetAttr, times: Option<Times>) -> Result<SetAttr, Errno> {
+    // notify_change: no owner, mode or explicit times on an immutable or append-only file,
+    // not even the current time on an immutable one.
+    let explicit = change.mode.is_some() || change.uid.is_some() || change.gid.is_some() || times == Some(Times::Given);
+    if (explicit && (a.immutable() || a.append_only())) || (times == Some(Times::Now) && a.immutable()) {
+        return Err(Errno::EPERM);
+    }
     let mut out = *change;
     let is_owner = cred.fsuid == a.uid;
     if let Some(uid) = change.uid
@@ -293,7 +319,10 @@ pub fn chown_prepare(cred: &Cred, a: &Attr, uid: Option<u32>, gid: Option<u32>) 
 pub fn may_truncate(cred: &Cred, a: &Attr) -> Result<(), Errno> {
     match a.vtype() {
         VType::Dir => Err(Errno::EISDIR),
-        VType::Reg => permission(cred, a, MAY_WRITE),
+        VType::Reg => {
+            permission(cred, a, MAY_WRITE)?;
+            if a.append_only() { Err(Errno::EPERM) } else { Ok(()) }
+        }
         _ => Err(Errno::EINVAL),
     }
 }

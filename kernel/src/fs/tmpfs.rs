@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
+use linux_raw_sys::general as linux;
 use platform::physmem::{self, pgflags};
 use platform::sync::SpinLock;
 
@@ -44,7 +45,12 @@ struct Meta {
     atime: Timespec,
     mtime: Timespec,
     ctime: Timespec,
+    /// chattr's flags (FS_*_FL), those [`TMPFS_IFLAGS`] allows.
+    iflags: u32,
 }
+
+/// The inode flags tmpfs keeps (6.1's SHMEM_FL_USER_MODIFIABLE).
+const TMPFS_IFLAGS: u32 = linux::FS_IMMUTABLE_FL | linux::FS_APPEND_FL | linux::FS_NODUMP_FL | linux::FS_NOATIME_FL;
 
 #[derive(Debug, Default)]
 struct Data {
@@ -144,7 +150,7 @@ impl TmpNode {
         let n = Arc::new(TmpNode {
             fs: Arc::clone(fs),
             ino,
-            meta: SpinLock::new("tmpfs_meta", Meta { mode, uid, gid, nlink: 1, atime: t, mtime: t, ctime: t }),
+            meta: SpinLock::new("tmpfs_meta", Meta { mode, uid, gid, nlink: 1, atime: t, mtime: t, ctime: t, iflags: 0 }),
             kind,
             xattrs: SpinLock::new("tmpfs_xattr", crate::fs::xattr::XattrMap::default()),
         });
@@ -249,6 +255,7 @@ impl Vnode for TmpNode {
             atime: m.atime,
             mtime: m.mtime,
             ctime: m.ctime,
+            iflags: Some(m.iflags),
         })
     }
 
@@ -641,6 +648,17 @@ impl Vnode for TmpNode {
         Ok(())
     }
 
+    /// shmem_fileattr_set: EOPNOTSUPP for a flag tmpfs does not keep.
+    fn set_iflags(&self, flags: u32) -> Result<(), Errno> {
+        if flags & !TMPFS_IFLAGS != 0 {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        let mut m = self.meta.lock();
+        m.iflags = flags;
+        m.ctime = now();
+        Ok(())
+    }
+
     fn no_change(&self) -> Errno {
         Errno::ENOTDIR
     }
@@ -679,6 +697,28 @@ impl FileSystem for TmpFs {
             files: self.nodes.lock().len() as u64 + free,
             ffree: free,
         })
+    }
+
+    /// As shmem_encode_fh: a generation word (0: inode numbers are never reused here) and
+    /// the 64-bit inode number, low word first.
+    fn encode_handle(&self, v: &VnodeRef) -> Option<(i32, Vec<u8>)> {
+        let ino = v.ino();
+        let mut b = 0u32.to_le_bytes().to_vec();
+        b.extend_from_slice(&ino.to_le_bytes());
+        Some((crate::abi::fs::FILEID_INO32_GEN, b))
+    }
+
+    /// A file that still exists (named, or open, or mapped); ESTALE once it is gone.
+    fn decode_handle(&self, ty: i32, bytes: &[u8]) -> Result<VnodeRef, Errno> {
+        let ino = bytes.get(4..12).and_then(|w| w.try_into().ok()).map(u64::from_le_bytes);
+        match ino {
+            Some(ino) if ty == crate::abi::fs::FILEID_INO32_GEN => {
+                let n = self.node(ino).ok_or(Errno::ESTALE)?;
+                let v: VnodeRef = n;
+                Ok(v)
+            }
+            _ => Err(Errno::ESTALE),
+        }
     }
 }
 
@@ -723,6 +763,21 @@ mod tests {
         assert_eq!(root.attr().unwrap().nlink, 2);
         assert!(root.fs().statfs().unwrap().bfree > 0);
         readdir_positions_are_stable(&root);
+        handles_name_live_files(&root);
+    }
+
+    /// A file handle opens its file while the file exists (named or held), ESTALE after.
+    fn handles_name_live_files(root: &VnodeRef) {
+        let fs = root.fs();
+        let f = root.create(b"h", 0o644, 0, 0).unwrap();
+        let (ty, h) = fs.encode_handle(&f).unwrap();
+        assert_eq!(fs.decode_handle(ty, &h).unwrap().id(), f.id());
+        root.unlink(b"h").unwrap();
+        assert_eq!(fs.decode_handle(ty, &h).unwrap().id(), f.id(), "still open");
+        drop(f);
+        assert_eq!(fs.decode_handle(ty, &h).unwrap_err(), Errno::ESTALE);
+        assert_eq!(fs.decode_handle(ty, &h[..8]).unwrap_err(), Errno::ESTALE, "too short");
+        assert_eq!(fs.decode_handle(ty + 1, &h).unwrap_err(), Errno::ESTALE, "another type");
     }
 
     /// A reader resuming after an entry's position sees every entry still there, whatever was

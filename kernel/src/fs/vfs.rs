@@ -40,6 +40,7 @@ pub fn poll_chan() -> u64 {
 /// Wake every poller (a pipe or terminal changed).
 pub fn poll_wakeup() {
     crate::kern::sleep::wakeup(poll_chan());
+    crate::fs::sigio::kick();
 }
 
 /// File types (the S_IFMT part of a mode).
@@ -157,11 +158,25 @@ pub struct Attr {
     pub atime: Timespec,
     pub mtime: Timespec,
     pub ctime: Timespec,
+    /// The inode flags chattr(1) sets (FS_*_FL: FS_IOC_GETFLAGS's), for file systems that
+    /// keep them (ext2, tmpfs); None for the rest.
+    pub iflags: Option<u32>,
 }
 
 impl Attr {
     pub fn vtype(&self) -> VType {
         VType::from_mode(self.mode)
+    }
+
+    /// FS_IMMUTABLE_FL: no change at all, no new link, not opened for writing (EPERM).
+    pub fn immutable(&self) -> bool {
+        self.iflags.unwrap_or(0) & linux::FS_IMMUTABLE_FL != 0
+    }
+
+    /// FS_APPEND_FL: opened for writing only to append, never truncated, removed, renamed,
+    /// linked or its attributes changed (EPERM); a directory's entries are never removed.
+    pub fn append_only(&self) -> bool {
+        self.iflags.unwrap_or(0) & linux::FS_APPEND_FL != 0
     }
 
     /// `struct stat` (stat, fstat, lstat, newfstatat).
@@ -197,8 +212,22 @@ impl Attr {
         if mnt_id.is_some() {
             mask |= linux::STATX_MNT_ID;
         }
+        // The attributes the inode flags give (ext2_getattr's, shmem_getattr's).
+        let shown = [
+            (linux::FS_APPEND_FL, linux::STATX_ATTR_APPEND),
+            (linux::FS_IMMUTABLE_FL, linux::STATX_ATTR_IMMUTABLE),
+            (linux::FS_NODUMP_FL, linux::STATX_ATTR_NODUMP),
+        ];
+        let (attributes, attributes_mask) = match self.iflags {
+            Some(fl) => shown.iter().fold((0u64, 0u64), |(a, m), &(f, s)| {
+                (if fl & f != 0 { a | u64::from(s) } else { a }, m | u64::from(s))
+            }),
+            None => (0, 0),
+        };
         abi::fs::Statx {
             stx_mask: mask,
+            stx_attributes: attributes,
+            stx_attributes_mask: attributes_mask,
             stx_blksize: u32::try_from(self.blksize).unwrap_or(u32::MAX),
             stx_nlink: u32::try_from(self.nlink).unwrap_or(u32::MAX),
             stx_uid: self.uid,
@@ -425,6 +454,12 @@ pub trait Vnode: Send + Sync + Debug {
     }
 
     /// The errno a change gets on this file system (EROFS, or ENOTDIR on a non-directory).
+    /// Set the inode flags (FS_IOC_SETFLAGS, after the VFS's checks): ENOTTY where the file
+    /// system keeps none, EOPNOTSUPP for flags it cannot keep.
+    fn set_iflags(&self, _flags: u32) -> Result<(), Errno> {
+        Err(Errno::ENOTTY)
+    }
+
     fn no_change(&self) -> Errno {
         if self.vtype() == VType::Dir { Errno::EROFS } else { Errno::ENOTDIR }
     }

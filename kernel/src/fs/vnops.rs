@@ -59,17 +59,19 @@ fn lock_dir(dir: &NamePath) -> Vec<SleepGuard<'static, ()>> {
 pub struct Target<'a> {
     pub vnode: &'a VnodeRef,
     pub mount: Option<&'a MountRef>,
+    /// The path it was reached by, when it was (inotify tells its directory).
+    pub path: Option<&'a NamePath>,
 }
 
 impl<'a> From<&'a NamePath> for Target<'a> {
     fn from(np: &'a NamePath) -> Target<'a> {
-        Target { vnode: np.vnode(), mount: Some(np.mount()) }
+        Target { vnode: np.vnode(), mount: Some(np.mount()), path: Some(np) }
     }
 }
 
 impl<'a> From<&'a File> for Target<'a> {
     fn from(f: &'a File) -> Target<'a> {
-        Target { vnode: &f.vnode, mount: f.mount() }
+        Target { vnode: &f.vnode, mount: f.mount(), path: f.path.as_ref() }
     }
 }
 
@@ -401,7 +403,7 @@ pub fn rename(
 }
 
 /// inotify's events of a rename: IN_MOVED_FROM and IN_MOVED_TO with one cookie, IN_MOVE_SELF
-/// on what moved; a replaced file loses a link (IN_ATTRIB, or IN_DELETE_SELF for its last).
+/// on what moved; a replaced file loses a link (IN_ATTRIB, and IN_DELETE_SELF for its last).
 fn renamed(od: &VnodeRef, oldname: &[u8], nd: &VnodeRef, newname: &[u8], src: &VnodeRef, dst: Option<&VnodeRef>, exchange: bool) {
     let isdir = |v: &VnodeRef| if v.vtype() == VType::Dir { inotify::IN_ISDIR } else { 0 };
     let c = inotify::cookie();
@@ -416,8 +418,13 @@ fn renamed(od: &VnodeRef, oldname: &[u8], nd: &VnodeRef, newname: &[u8], src: &V
             inotify::event(d, inotify::IN_MOVE_SELF, 0, b"");
         }
         Some(d) => {
-            let gone = d.vtype() == VType::Dir || d.attr().map(|a| a.nlink).unwrap_or(0) == 0;
-            inotify::event(d, if gone { inotify::IN_DELETE_SELF } else { inotify::IN_ATTRIB }, 0, b"");
+            // fsnotify_move's fsnotify_link_count: the replaced file lost a link.
+            if d.vtype() != VType::Dir {
+                inotify::event(d, inotify::IN_ATTRIB, 0, b"");
+            }
+            if d.vtype() == VType::Dir || d.attr().map(|a| a.nlink).unwrap_or(0) == 0 {
+                inotify::event(d, inotify::IN_DELETE_SELF, 0, b"");
+            }
         }
         None => {}
     }
@@ -433,8 +440,29 @@ fn setattr(cred: &Cred, t: Target<'_>, change: &SetAttr, times: Option<perm::Tim
         return Ok(());
     }
     t.vnode.setattr(&change)?;
-    inotify::event(t.vnode, inotify::IN_ATTRIB, 0, b"");
+    // IN_ATTRIB on the file and, with its name, on the directory it was reached through.
+    match t.path {
+        Some(p) => inotify::child_event(p.parent(), p.name(), t.vnode, inotify::IN_ATTRIB),
+        None => inotify::child_event(None, b"", t.vnode, inotify::IN_ATTRIB),
+    }
     Ok(())
+}
+
+/// FS_IOC_SETFLAGS (chattr): EROFS; the owner or CAP_FOWNER (EPERM); ENOTTY where the file
+/// system keeps no flags; changing FS_APPEND_FL or FS_IMMUTABLE_FL needs
+/// CAP_LINUX_IMMUTABLE (EPERM) — vfs_fileattr_set's order.
+pub fn set_iflags(cred: &Cred, t: Target<'_>, flags: u32) -> Result<(), Errno> {
+    let _w = mount::want_write(t.mount)?;
+    let a = t.vnode.attr()?;
+    if !perm::owner_or_capable(cred, &a) {
+        return Err(Errno::EPERM);
+    }
+    let old = a.iflags.ok_or(Errno::ENOTTY)?;
+    let guarded = linux_raw_sys::general::FS_APPEND_FL | linux_raw_sys::general::FS_IMMUTABLE_FL;
+    if (old ^ flags) & guarded != 0 && !cred.capable(crate::kern::cred::CAP_LINUX_IMMUTABLE) {
+        return Err(Errno::EPERM);
+    }
+    t.vnode.set_iflags(flags)
 }
 
 /// chmod(2), fchmod(2), fchmodat(2): the permission bits and set-id/sticky bits of `mode`
@@ -512,6 +540,8 @@ pub fn truncate(cred: &Cred, t: Target<'_>, len: u64, by_path: bool) -> Result<(
             let _w = mount::want_write(t.mount)?;
             if by_path {
                 perm::may_truncate(cred, &t.vnode.attr()?)?;
+            } else if t.vnode.attr()?.append_only() {
+                return Err(Errno::EPERM); // do_sys_ftruncate's IS_APPEND
             }
             t.vnode.truncate(len)?;
             inotify::event(t.vnode, inotify::IN_MODIFY, 0, b"");
@@ -525,6 +555,11 @@ pub fn truncate(cred: &Cred, t: Target<'_>, len: u64, by_path: bool) -> Result<(
 /// EROFS on a read-only mount, then the file system's work; a change tells inotify
 /// (IN_MODIFY) and drops the set-id bits as a write does.
 pub fn fallocate(cred: &Cred, t: Target<'_>, mode: u32, off: u64, len: u64) -> Result<(), Errno> {
+    // vfs_fallocate: nothing on an immutable file, only plain allocation on an append-only one.
+    let a = t.vnode.attr()?;
+    if a.immutable() || (a.append_only() && mode & !linux_raw_sys::general::FALLOC_FL_KEEP_SIZE != 0) {
+        return Err(Errno::EPERM);
+    }
     let _w = mount::want_write(t.mount)?;
     t.vnode.fallocate(mode, off, len)?;
     inotify::event(t.vnode, inotify::IN_MODIFY, 0, b"");

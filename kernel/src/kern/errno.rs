@@ -149,6 +149,7 @@ errnos! {
     EHOSTUNREACH = 113, "No route to host";
     EALREADY = 114, "Operation already in progress";
     EINPROGRESS = 115, "Operation now in progress";
+    ESTALE = 116, "Stale file handle";
     ECANCELED = 125, "Operation canceled";
     }
     // Kernel-internal: restart the system call (never seen by the guest).

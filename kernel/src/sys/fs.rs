@@ -508,6 +508,14 @@ pub(super) fn open_how(ctx: &Ctx<'_>, dirfd: i32, path: &[u8], flags: u32, mode:
     } else {
         (lookup_at(ctx, dirfd, path, follow)?, false)
     };
+    open_found(ctx, np, flags, created)
+}
+
+/// The rest of an open once its path is found (`created`: by this open, O_CREAT): the type
+/// checks, permission, leases, the controlling terminal, a FIFO's end, O_TRUNC, the
+/// descriptor (open_by_handle_at's too).
+pub(super) fn open_found(ctx: &Ctx<'_>, np: NamePath, flags: u32, created: bool) -> SysResult {
+    let follow = flags & O_NOFOLLOW == 0;
     let v = np.vnode().clone();
     let vt = v.vtype();
     // O_NOFOLLOW on a symbolic link: ELOOP, unless O_PATH asks for the link itself.
@@ -659,6 +667,21 @@ const F_SETFL: i32 = 4;
 const F_DUPFD_CLOEXEC: i32 = 1030;
 const FD_CLOEXEC: u64 = 1;
 
+/// F_SETFL's flags (O_APPEND, O_NONBLOCK, O_ASYNC) for `f`, open as `fd`; O_ASYNC turned
+/// on or off starts or stops its I/O signals.
+/// EPERM for taking O_APPEND off an append-only file (setfl's IS_APPEND).
+fn set_fl(f: &Arc<File>, fd: i32, flags: u32) -> Result<(), Errno> {
+    if (flags ^ f.flags()) & file::O_APPEND != 0 && f.vnode.attr().is_ok_and(|a| a.append_only()) {
+        return Err(Errno::EPERM);
+    }
+    let was = f.flags() & file::O_ASYNC;
+    f.set_status_flags(flags);
+    if flags & file::O_ASYNC != was {
+        crate::fs::sigio::set(f, fd, was == 0);
+    }
+    Ok(())
+}
+
 pub fn sys_fcntl(ctx: &mut Ctx<'_>) -> SysResult {
     let fd = ctx.fd(0);
     let files = ctx.p.user().files();
@@ -679,7 +702,9 @@ pub fn sys_fcntl(ctx: &mut Ctx<'_>) -> SysResult {
         }
         F_GETFL => Ok(t.get(fd)?.flags() as usize),
         F_SETFL => {
-            t.get(fd)?.set_status_flags(ctx.uint(2));
+            let f = t.get(fd)?;
+            drop(t);
+            set_fl(&f, fd, ctx.uint(2))?;
             Ok(0)
         }
         crate::abi::lock::F_GETLK
@@ -751,6 +776,10 @@ fn seals(ctx: &Ctx<'_>, f: &File) -> SysResult {
 const FIONCLEX: u32 = 0x5450;
 const FIOCLEX: u32 = 0x5451;
 const FIONBIO: u32 = 0x5421;
+const FIOASYNC: u32 = 0x5452;
+/// FS_IOC_GETFLAGS and FS_IOC_SETFLAGS (_IOR/_IOW('f', 1/2, long); the value is an int).
+const FS_IOC_GETFLAGS: u32 = 0x8008_6601;
+const FS_IOC_SETFLAGS: u32 = 0x4008_6602;
 const FIONREAD: u32 = 0x541b;
 /// SIOCOUTQ (TIOCOUTQ's number): bytes a socket sent and its peer has not read.
 const SIOCOUTQ: u32 = 0x5411;
@@ -765,10 +794,21 @@ pub fn sys_ioctl(ctx: &mut Ctx<'_>) -> SysResult {
             ctx.p.user().files().lock().entry_mut(fd)?.cloexec = ctx.uint(1) == FIOCLEX;
             return Ok(0);
         }
-        FIONBIO => {
+        FIONBIO | FIOASYNC => {
             let on = ctx.read(ctx.ptr::<i32>(2))? != 0;
-            let flags = f.flags() & (file::O_APPEND | file::O_NONBLOCK);
-            f.set_status_flags(if on { flags | file::O_NONBLOCK } else { flags & !file::O_NONBLOCK });
+            let bit = if ctx.uint(1) == FIONBIO { file::O_NONBLOCK } else { file::O_ASYNC };
+            set_fl(&f, fd, if on { f.flags() | bit } else { f.flags() & !bit })?;
+            return Ok(0);
+        }
+        // chattr's flags: every file, before the file's own requests (do_vfs_ioctl).
+        FS_IOC_GETFLAGS => {
+            let flags = f.vnode.attr()?.iflags.ok_or(Errno::ENOTTY)?;
+            ctx.write(ctx.ptr::<u32>(2), &flags)?;
+            return Ok(0);
+        }
+        FS_IOC_SETFLAGS => {
+            let flags: u32 = ctx.read(ctx.ptr::<u32>(2))?;
+            vnops::set_iflags(&cred(ctx), f.as_ref().into(), flags)?;
             return Ok(0);
         }
         // Sockets: FIONREAD (SIOCINQ) and SIOCOUTQ, answered by the socket.

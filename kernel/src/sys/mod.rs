@@ -46,6 +46,7 @@ pub mod epoll;
 pub mod eventfiles;
 pub mod fadvise;
 pub mod fallocate;
+pub mod fhandle;
 pub mod fs;
 pub mod fsflags;
 pub mod fsinfo;
@@ -134,7 +135,7 @@ table! {
     13 => rt_sigaction, signal::sys_rt_sigaction, Full;
     14 => rt_sigprocmask, signal::sys_rt_sigprocmask, Full;
     15 => rt_sigreturn, signal::sys_rt_sigreturn, Full;
-    16 => ioctl, fs::sys_ioctl, Partial("terminals (termios, sizes, job control), sockets, block and loop devices (fs/blockdev.rs, fs/loopdev.rs)");
+    16 => ioctl, fs::sys_ioctl, Partial("terminals (termios, sizes, job control), sockets, block and loop devices (fs/blockdev.rs, fs/loopdev.rs), FS_IOC_GETFLAGS/SETFLAGS (ext2, tmpfs; no FS_IOC_FSGETXATTR)");
     17 => pread64, fs::sys_pread64, Full;
     18 => pwrite64, fs::sys_pwrite64, Full;
     19 => readv, fs::sys_readv, Full;
@@ -178,7 +179,7 @@ table! {
     61 => wait4, proc::sys_wait4, Partial("rusage has the times only");
     62 => kill, signal::sys_kill, Full;
     63 => uname, proc::sys_uname, Full;
-    72 => fcntl, fs::sys_fcntl, Partial("F_DUPFD, F_GETFD/SETFD, F_GETFL/SETFL, F_ADD_SEALS/F_GET_SEALS, F_GETPIPE_SZ/F_SETPIPE_SZ, record locks (F_GETLK/F_SETLK/F_SETLKW, F_OFD_*), leases, F_SETOWN(_EX)/F_SETSIG; no O_ASYNC I/O signals, F_NOTIFY");
+    72 => fcntl, fs::sys_fcntl, Partial("F_DUPFD, F_GETFD/SETFD, F_GETFL/SETFL, F_ADD_SEALS/F_GET_SEALS, F_GETPIPE_SZ/F_SETPIPE_SZ, record locks (F_GETLK/F_SETLK/F_SETLKW, F_OFD_*), leases, F_SETOWN(_EX)/F_SETSIG, O_ASYNC I/O signals (pollable files); no F_NOTIFY");
     74 => fsync, fsops::sys_fsync, Full;
     75 => fdatasync, fsops::sys_fsync, Full;
     76 => truncate, fsops::sys_truncate, Full;
@@ -339,7 +340,7 @@ table! {
     439 => faccessat2, fsinfo::sys_faccessat2, Full;
     213 => epoll_create, epoll::sys_epoll_create, Full;
     232 => epoll_wait, epoll::sys_epoll_wait, Full;
-    233 => epoll_ctl, epoll::sys_epoll_ctl, Partial("EPOLLEXCLUSIVE wakes every waiter; EPOLLWAKEUP is kept and means nothing");
+    233 => epoll_ctl, epoll::sys_epoll_ctl, Partial("EPOLLEXCLUSIVE: every waiter wakes, one reports; EPOLLWAKEUP is kept and means nothing");
     281 => epoll_pwait, epoll::sys_epoll_pwait, Full;
     291 => epoll_create1, epoll::sys_epoll_create1, Full;
     441 => epoll_pwait2, epoll::sys_epoll_pwait2, Full;
@@ -368,7 +369,7 @@ table! {
     71 => msgctl, ipc::sys_msgctl, Full;
     253 => inotify_init, eventfiles::sys_inotify_init, Full;
     294 => inotify_init1, eventfiles::sys_inotify_init1, Full;
-    254 => inotify_add_watch, eventfiles::sys_inotify_add_watch, Partial("IN_ATTRIB and the data events reach a directory's watch only for files opened through it; no IN_UNMOUNT");
+    254 => inotify_add_watch, eventfiles::sys_inotify_add_watch, Partial("the data events reach a directory's watch only for files opened through it; no IN_UNMOUNT");
     255 => inotify_rm_watch, eventfiles::sys_inotify_rm_watch, Full;
     188 => setxattr, xattr::sys_setxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
     189 => lsetxattr, xattr::sys_lsetxattr, Partial("no file system stores extended attributes: EOPNOTSUPP");
@@ -397,6 +398,8 @@ table! {
     295 => preadv, rwv::sys_preadv, Full;
     296 => pwritev, rwv::sys_pwritev, Full;
     326 => copy_file_range, copyrange::sys_copy_file_range, Full;
+    303 => name_to_handle_at, fhandle::sys_name_to_handle_at, Partial("ext2 and tmpfs files; EOPNOTSUPP on the other file systems");
+    304 => open_by_handle_at, fhandle::sys_open_by_handle_at, Partial("ext2 and tmpfs; a file other than a directory found outside mount_fd's directory gets the path \"/\"");
     327 => preadv2, rwv::sys_preadv2, Full;
     328 => pwritev2, rwv::sys_pwritev2, Full;
     310 => process_vm_readv, ptrace::sys_process_vm_readv, Full;

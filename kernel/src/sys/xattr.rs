@@ -83,6 +83,9 @@ fn namespace(name: &[u8]) -> Result<&'static [u8], Errno> {
 /// Linux's xattr_permission for `mask` (MAY_READ or MAY_WRITE).
 fn permission(cred: &Cred, v: &VnodeRef, name: &[u8], mask: u32) -> Result<(), Errno> {
     let denied = if mask & MAY_WRITE != 0 { Errno::EPERM } else { Errno::ENODATA };
+    if mask & MAY_WRITE != 0 && v.attr().is_ok_and(|a| a.immutable() || a.append_only()) {
+        return Err(Errno::EPERM);
+    }
     let ns = namespace(name)?;
     if ns == TRUSTED {
         return if cred.capable(CAP_SYS_ADMIN) { Ok(()) } else { Err(denied) };

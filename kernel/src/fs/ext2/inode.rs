@@ -5,6 +5,8 @@
 //! is a consistent snapshot. Everything else here — the block map, the data — assumes the
 //! caller holds the inode's lock (shared to read, exclusive to change).
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use super::fs::Fs;
 use super::le::{blk32, get16, get32, low16, low32, put16, put32};
 use crate::kern::conv::usize_of;
@@ -39,8 +41,22 @@ pub struct Inode {
     pub flags: u32,
     pub block: [u32; 15],
     pub file_acl: u32,
+    /// i_generation: changes each time the inode number is given to a new file, so that a
+    /// file handle of the old one does not open the new (NFS's and open_by_handle_at's).
+    pub generation: u32,
     /// Bytes past the first 128 in use (0 on 128-byte inodes).
     pub extra_isize: u16,
+}
+
+/// The generation of a new inode: a counter started from the clock at the first (Linux's
+/// ext2 keeps `s_next_generation`, started at random, per file system).
+fn next_generation() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    if NEXT.load(Ordering::Relaxed) == 0 {
+        let seed = low32(platform::time::realtime_ns() / 1000).max(1);
+        let _ = NEXT.compare_exchange(0, seed, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 fn ts(sec: u32, extra: Option<u32>) -> Timespec {
@@ -93,6 +109,7 @@ impl Inode {
             flags: get32(b, 32),
             block,
             file_acl: get32(b, 104),
+            generation: get32(b, 100),
             extra_isize,
         }
     }
@@ -116,6 +133,7 @@ impl Inode {
             put32(b, 40 + i * 4, *p);
         }
         put32(b, 104, self.file_acl);
+        put32(b, 100, self.generation);
         if b.len() > 128 {
             put16(b, 128, self.extra_isize);
             let end = 128 + self.extra_isize as usize;
@@ -163,6 +181,7 @@ impl Fs {
         if isz >= 160 {
             ip.extra_isize = 32;
         }
+        ip.generation = next_generation();
         Ok(ip)
     }
 

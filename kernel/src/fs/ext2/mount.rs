@@ -254,6 +254,35 @@ impl FileSystem for Ext2Fs {
         self.fs.cache.cached_bytes_nowait()
     }
 
+    /// FILEID_INO32_GEN: the inode number and its generation, 4 bytes each (Linux's
+    /// generic_encode_ino32_fh, which ext2 uses).
+    fn encode_handle(&self, v: &VnodeRef) -> Option<(i32, Vec<u8>)> {
+        let ino = u32::try_from(v.ino()).ok()?;
+        let _op = self.op();
+        let ip = self.fs.read_inode(ino).ok()?;
+        let mut b = ino.to_le_bytes().to_vec();
+        b.extend_from_slice(&ip.generation.to_le_bytes());
+        Some((crate::abi::fs::FILEID_INO32_GEN, b))
+    }
+
+    /// As ext2_nfs_get_inode: ESTALE for a reserved or out-of-range inode number, an inode
+    /// not in use, or another generation.
+    fn decode_handle(&self, ty: i32, bytes: &[u8]) -> Result<VnodeRef, Errno> {
+        let word = |i: usize| bytes.get(i * 4..i * 4 + 4).and_then(|w| w.try_into().ok()).map(u32::from_le_bytes);
+        let (Some(ino), Some(generation)) = (word(0), word(1)) else { return Err(Errno::ESTALE) };
+        if ty != crate::abi::fs::FILEID_INO32_GEN || (ino < self.fs.sb.first_ino && ino != ROOT_INO) || ino > self.fs.sb.inodes {
+            return Err(Errno::ESTALE);
+        }
+        let me = self.me.upgrade().ok_or(Errno::ESTALE)?;
+        let _op = self.op();
+        let ip = self.fs.read_inode(ino).map_err(|_| Errno::ESTALE)?;
+        if ip.mode == 0 || ip.dtime != 0 || (ip.links == 0 && !self.is_live(ino)) || ip.generation != generation {
+            return Err(Errno::ESTALE);
+        }
+        let v: VnodeRef = me.node(ino, ip.vtype());
+        Ok(v)
+    }
+
     fn sync(&self) -> Result<(), Errno> {
         Ext2Fs::sync(self, false).map_err(|_| Errno::EIO)
     }

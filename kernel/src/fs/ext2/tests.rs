@@ -265,3 +265,37 @@ fn fallocate_allocates_and_punches() {
     fsck_clean(&img);
     let _ = std::fs::remove_file(&img);
 }
+
+/// File handles: a file's handle opens it by inode number while it exists; once it is gone,
+/// and after its inode number went to a new file (another generation), the handle is stale.
+#[test]
+fn file_handles_name_files_not_inode_numbers() {
+    use crate::fs::mount::FileSystem;
+    let Some(img) = mkfs("fhandle", &["-b", "1024"]) else { return };
+    let (fs, root) = mount(&img);
+    let f = root.create(b"f", 0o644, 0, 0).unwrap();
+    let (ty, h) = fs.encode_handle(&f).unwrap();
+    assert_eq!((ty, h.len()), (crate::abi::fs::FILEID_INO32_GEN, 8));
+    let again = fs.decode_handle(ty, &h).unwrap();
+    assert_eq!(again.id(), f.id());
+    let (_, rh) = fs.encode_handle(&root).unwrap();
+    assert_eq!(fs.decode_handle(ty, &rh).unwrap().id(), root.id(), "the root directory has one too");
+    for bad in [&h[..4], &[0u8; 8][..], &[5, 0, 0, 0, 0, 0, 0, 0][..], &[0xff; 8][..]] {
+        assert_eq!(fs.decode_handle(ty, bad).unwrap_err(), Errno::ESTALE, "{bad:?}");
+    }
+    assert_eq!(fs.decode_handle(2, &h).unwrap_err(), Errno::ESTALE, "another handle type");
+    let ino = f.attr().unwrap().ino;
+    drop((f, again));
+    root.unlink(b"f").unwrap();
+    assert_eq!(fs.decode_handle(ty, &h).unwrap_err(), Errno::ESTALE, "deleted");
+    // The lowest free inode number goes to the next file: the same number, a new generation.
+    let g = root.create(b"g", 0o644, 0, 0).unwrap();
+    assert_eq!(g.attr().unwrap().ino, ino);
+    assert_eq!(fs.decode_handle(ty, &h).unwrap_err(), Errno::ESTALE, "the number is another file's now");
+    let (_, gh) = fs.encode_handle(&g).unwrap();
+    assert_eq!(fs.decode_handle(ty, &gh).unwrap().id(), g.id());
+    drop(g);
+    fs.sync(true).unwrap();
+    fsck_clean(&img);
+    let _ = std::fs::remove_file(&img);
+}

@@ -21,6 +21,8 @@
 
 use std::sync::{Arc, OnceLock};
 
+use linux_raw_sys::general as linux;
+
 use super::dir::ftype_of;
 use super::fs::Fs;
 use super::inode::{FAST_SYMLINK_MAX, Inode};
@@ -278,6 +280,7 @@ impl Vnode for Ext2Node {
             atime: ip.atime,
             mtime: ip.mtime,
             ctime: ip.ctime,
+            iflags: Some(ip.flags & linux::FS_FL_USER_VISIBLE),
         })
     }
 
@@ -781,6 +784,27 @@ impl Vnode for Ext2Node {
             ip.ctime = now();
             fs.write_inode(&ip)
         }
+    }
+
+    /// ext2_fileattr_set: the flags users may change (FS_FL_USER_MODIFIABLE), as
+    /// ext2_mask_flags allows them for the file's type — a regular file not DIRSYNC or
+    /// TOPDIR, other files only NODUMP and NOATIME; the rest of the inode's flags stay.
+    fn set_iflags(&self, flags: u32) -> Result<(), Errno> {
+        self.rw()?;
+        let _op = self.fs.op();
+        let _ns = self.fs.ns.read();
+        self.rw()?;
+        let _lock = self.lock.write();
+        let fs = self.disk();
+        let mut ip = fs.read_inode(self.ino)?;
+        let allowed = match ip.vtype() {
+            VType::Dir => linux::FS_FL_USER_MODIFIABLE,
+            VType::Reg => linux::FS_FL_USER_MODIFIABLE & !(linux::FS_DIRSYNC_FL | linux::FS_TOPDIR_FL),
+            _ => linux::FS_NODUMP_FL | linux::FS_NOATIME_FL,
+        };
+        ip.flags = (ip.flags & !linux::FS_FL_USER_MODIFIABLE) | (flags & allowed);
+        ip.ctime = now();
+        fs.write_inode(&ip)
     }
 
     fn no_change(&self) -> Errno {
