@@ -8,7 +8,10 @@
  *     reverse), CLONE_SIGHAND with CLONE_CLEAR_SIGHAND, a thread with an exit signal,
  *     set_tid_size without set_tid; EFAULT for an unreadable structure;
  *   - CLONE_CLEAR_SIGHAND: the child's handlers are SIG_DFL, an ignored signal stays ignored;
- *   - CLONE_PARENT_SETTID writes the child's pid.
+ *   - CLONE_PARENT_SETTID writes the child's pid;
+ *   - CLONE_PARENT: the new process is the caller's sibling — its parent (getppid, and who
+ *     waits for it) is the caller's parent, and its exit signal is the caller's own (clone3
+ *     refuses one with it: EINVAL).
  * (glibc's pthread_create uses clone3 for threads: t_dyn_glibc covers those.)
  */
 #define _GNU_SOURCE
@@ -82,6 +85,52 @@ static int handlers_kept(void)
     return sigaction(SIGUSR1, NULL, &sa) == 0 && sa.sa_handler == on_usr1 ? 0 : 1;
 }
 
+/* CLONE_PARENT from a child of ours: 0 when its clone is our child (our pid its parent,
+ * ours to wait for once the child that made it is gone); else what went wrong. */
+static int clone_parent_case(const struct clone_args_v2 *base)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        return 10;
+    pid_t me = getpid();
+    pid_t mid = fork();
+    if (mid == 0) {
+        struct clone_args_v2 c = *base;
+        c.flags = CLONE_PARENT;
+        c.exit_signal = SIGUSR2; /* clone3 refuses one with CLONE_PARENT */
+        if (!(clone3(&c, sizeof c) == -1 && errno == EINVAL))
+            _exit(6);
+        c.exit_signal = 0; /* the caller's own (SIGCHLD) is used */
+        long g = clone3(&c, sizeof c);
+        if (g == 0) {
+            /* Once the middle process is gone: who is our parent? */
+            char b;
+            if (read(p[0], &b, 1) != 1)
+                _exit(3);
+            _exit(getppid() == me ? 0 : 4);
+        }
+        _exit(g > 0 ? 0 : 5);
+    }
+    close(p[0]);
+    int st;
+    if (mid < 0 || waitpid(mid, &st, 0) != mid || !WIFEXITED(st))
+        return 11;
+    if (WEXITSTATUS(st) != 0)
+        return 20 + WEXITSTATUS(st);
+    if (write(p[1], "x", 1) != 1)
+        return 12;
+    close(p[1]);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_ALL, 0, &si, WEXITED) != 0)
+        return 13; /* ECHILD: it was not ours */
+    if (si.si_pid == mid || si.si_code != CLD_EXITED)
+        return 14;
+    if (si.si_status != 0)
+        return 30 + si.si_status;
+    return waitpid(-1, &st, WNOHANG) == -1 && errno == ECHILD ? 0 : 15;
+}
+
 int main(void)
 {
     vktest_reset_signals();
@@ -149,5 +198,12 @@ int main(void)
         _exit(0);
     int st;
     CHECK(pid > 0 && waitpid((pid_t)pid, &st, 0) == pid && ptid == pid);
+
+    /* CLONE_PARENT, in a process of its own (not init, to whom orphans go anyway): the
+     * grandchild its child makes is its own child, to wait for. */
+    pid_t top = fork();
+    if (top == 0)
+        _exit(clone_parent_case(&a));
+    CHECK(top > 0 && waitpid(top, &st, 0) == top && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     vktest_done();
 }

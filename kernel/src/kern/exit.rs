@@ -185,7 +185,7 @@ fn recycling() -> bool {
 
 /// Who takes `p`'s children: the nearest ancestor that is a child subreaper
 /// (PR_SET_CHILD_SUBREAPER) and not exiting, else init (none when `p` is init).
-fn new_parent(p: &UProc, parent: Option<&UProc>) -> Option<UProc> {
+pub(crate) fn new_parent(p: &UProc, parent: Option<&UProc>) -> Option<UProc> {
     let mut a = parent.cloned();
     while let Some(q) = a.filter(|q| q.pid > 1) {
         if q.user().child_subreaper.load(Ordering::Relaxed) && !q.is_zombie() && !exiting(&q) {

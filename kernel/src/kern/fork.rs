@@ -163,6 +163,17 @@ fn new_thread(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
 fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     let parent = ctx.p;
     let pu = parent.user();
+    // CLONE_PARENT: the child is the caller's sibling — its parent the caller's parent, its
+    // exit signal the caller's own (copy_process); init may not (EINVAL).
+    let sibling = a.flags.contains(CloneFlags::PARENT);
+    let real_parent = if sibling {
+        if parent.pid == 1 {
+            return Err(Errno::EINVAL);
+        }
+        pu.parent.lock().upgrade().and_then(UProc::new).ok_or(Errno::EINVAL)?
+    } else {
+        parent.clone()
+    };
     nproc_check(ctx)?;
     let pid = alloc_pid().ok_or(Errno::EAGAIN)?;
     let fail = |e: Errno| {
@@ -210,7 +221,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     let fs = pu.fs.lock().clone();
     let cred = pu.cred.lock().clone();
     let own_vm = vm.unwrap_or_else(|| crate::vm::space::AddressSpace::new(tid_of(pid)));
-    let mut user = UserProc::new(own_vm, files.clone().unwrap_or_default(), fs, cred.clone(), Arc::downgrade(parent.arc()));
+    let mut user = UserProc::new(own_vm, files.clone().unwrap_or_default(), fs, cred.clone(), Arc::downgrade(real_parent.arc()));
     if a.flags.contains(CloneFlags::FS) {
         user.fs = Arc::clone(&pu.fs);
     }
@@ -234,7 +245,8 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     *user.sched.lock() = sched.for_child();
     user.ioprio.store(pu.ioprio.load(Ordering::Relaxed), Ordering::Relaxed);
     // Any byte: one that is no signal means none is sent (the legacy clone takes it as is).
-    user.exit_signal.store(i32::try_from(a.exit_signal).unwrap_or(0), Ordering::Relaxed);
+    let exit_signal = if sibling { pu.exit_signal.load(Ordering::Relaxed) } else { i32::try_from(a.exit_signal).unwrap_or(0) };
+    user.exit_signal.store(exit_signal, Ordering::Relaxed);
     {
         let mut sig = pu.sig.lock().clone();
         sig.pending.clear();
@@ -244,7 +256,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         *user.sig.lock() = sig;
     }
     let comm = parent.comm();
-    let child = Proc::new_user(pid, parent.pid, &comm, user);
+    let child = Proc::new_user(pid, real_parent.pid, &comm, user);
     child.set_comm(&comm);
     child.rec.pgid.store(parent.rec.pgid.load(Ordering::Relaxed), Ordering::Relaxed);
     child.rec.sid.store(parent.rec.sid.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -285,7 +297,22 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     };
     td.rec.cpu.store(platform::cpu::curcpu(), Ordering::Relaxed);
     td.set_affinity(ctx.td.affinity()); // inherited, as sched_setaffinity(2) says
-    pu.children.lock().push(child.clone());
+    // The child joins its parent's children — unless that parent (CLONE_PARENT: another
+    // process) exited meanwhile and gave its children away: then it goes where they went.
+    let mut rp = real_parent.clone();
+    loop {
+        {
+            let mut kids = rp.user().children.lock();
+            if !rp.is_zombie() {
+                kids.push(child.clone());
+                break;
+            }
+        }
+        let Some(next) = crate::kern::exit::new_parent(&rp, rp.user().uparent().as_ref()) else { break };
+        child.rec.ppid.store(next.pid, Ordering::Relaxed);
+        *child.user().parent.lock() = Arc::downgrade(next.arc());
+        rp = next;
+    }
     proc::insert(Arc::clone(child.arc()));
     let event = crate::kern::ptrace::on_clone(ctx.td, &td, a.flags, a.exit_signal);
     sched::setrunnable(td.into_arc());
