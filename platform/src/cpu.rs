@@ -16,6 +16,8 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crossbeam_utils::CachePadded;
+
 use crate::MAXCPU;
 use crate::futex;
 
@@ -47,7 +49,14 @@ const IDLE_POLLING: u32 = 2;
 
 /// Platform per-CPU state. The kernel's exported per-CPU record lives in the kernel; this is
 /// what the host mechanisms need.
+///
+/// Two groups of fields, each on cache lines of its own (and so each CPU's record): what
+/// other CPUs read or write (its idle word, IPIs, the stop protocol), and what only this
+/// CPU's thread writes, on every spinlock it takes (the held-lock list). A CPU looking at
+/// another's idle word (every hand-over's `spin_pays`) then does not take from it the line
+/// it writes on each lock.
 #[derive(Debug)]
+#[repr(C)]
 pub struct PerCpu {
     pub cpuid: u32,
     pub online: AtomicBool,
@@ -58,6 +67,12 @@ pub struct PerCpu {
     /// Idle futex word: IDLE_SLEEPING while the CPU sleeps in `cpu_idle`, IDLE_POLLING while
     /// it polls before that.
     idle_word: AtomicU32,
+    /// Stop protocol (see `stop`): the generation this CPU was asked to stop in, and whether it
+    /// is parked.
+    pub(crate) stop_gen: AtomicU32,
+    pub stopped: AtomicBool,
+    /// What follows starts a cache line (pair) of its own.
+    _own: CachePadded<()>,
     /// Spinlocks held by the thread on this CPU (a thread holding one must not switch).
     pub spin_held: AtomicU32,
     /// Addresses of the first [`crate::sync::MAX_HELD_LOCKS`] of them, for `show locks`.
@@ -66,10 +81,6 @@ pub struct PerCpu {
     pub trap_depth: AtomicU32,
     /// Signals (IPIs, traps) taken.
     pub intrs: AtomicU64,
-    /// Stop protocol (see `stop`): the generation this CPU was asked to stop in, and whether it
-    /// is parked.
-    pub(crate) stop_gen: AtomicU32,
-    pub stopped: AtomicBool,
     /// Registers of the last trap or stop on this CPU (`crate::trap::TrapFrame` order).
     pub(crate) tf: [AtomicU64; crate::trap::TF_NREGS],
     pub(crate) tf_valid: AtomicBool,
@@ -89,6 +100,7 @@ impl PerCpu {
             intrs: AtomicU64::new(0),
             stop_gen: AtomicU32::new(0),
             stopped: AtomicBool::new(false),
+            _own: CachePadded::new(()),
             tf: [const { AtomicU64::new(0) }; crate::trap::TF_NREGS],
             tf_valid: AtomicBool::new(false),
         }

@@ -168,11 +168,14 @@ pub fn child_reaped(parent: &UProc, child: &UProc) {
 }
 
 /// The guest ran `user_ns` in its stub: account it. This is all the return path does at
-/// every trap (two atomic adds); the CPU-time timers and RLIMIT_CPU, which take locks, are run down in batches ([`run_cpu_timers`],
+/// every trap (two plain adds: each count has one writer, its CPU or its thread); the CPU-time
+/// timers and RLIMIT_CPU, which take locks, are run down in batches ([`run_cpu_timers`],
 /// [`CPU_TIMER_BATCH_NS`]): they fire with a time slice's granularity anyway.
 pub fn charge_user(td: &UThread, user_ns: u64) {
     crate::kern::cpustat::charge_user(user_ns);
-    td.user().times.user_ns.fetch_add(user_ns, Ordering::Relaxed);
+    // Only the thread itself adds to its user time: a plain add, no locked instruction.
+    let t = &td.user().times.user_ns;
+    t.store(t.load(Ordering::Relaxed) + user_ns, Ordering::Relaxed);
 }
 
 /// How much wall time the return path lets pass between two runs of [`run_cpu_timers`].

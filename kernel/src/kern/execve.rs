@@ -99,7 +99,9 @@ pub fn execve_from(ctx: &mut Ctx<'_>, start: &crate::fs::namei::NamePath, path: 
             space.free_slot(slot);
         }
     }
-    *ut.ops.lock() = ops;
+    ut.set_ops(ops);
+    // The trap loop fetches the new stub thread and address space again.
+    ut.stub_gen.fetch_add(1, Ordering::Release);
     ut.fs_base.store(0, Ordering::Relaxed);
     ut.rseq.clear();
     *ctx.regs = UserRegs::start(image.entry, image.sp);

@@ -130,7 +130,7 @@ fn new_thread(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     ut.inherit_slack(ctx.td.user());
     let fs = if a.flags.contains(CloneFlags::SETTLS) { a.tls } else { ctx.td.user().fs_base.load(Ordering::Relaxed) };
     ut.fs_base.store(fs, Ordering::Relaxed);
-    ut.ops.lock().set_fs(fs);
+    ut.queue_ops(|o| o.set_fs(fs));
     if a.flags.contains(CloneFlags::CHILD_CLEARTID) {
         ut.clear_child_tid.store(a.child_tid.addr(), Ordering::Relaxed);
     }
@@ -141,7 +141,7 @@ fn new_thread(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         put_tid(ctx, a.child_tid, tid)?;
     }
     // The parent's stub thread starts the host thread on its way back to the guest.
-    ctx.td.user().ops.lock().clone_thread(slot);
+    ctx.td.user().queue_ops(|o| o.clone_thread(slot));
     let td = match Thread::new_user(ctx.p, tid_of(tid), &ctx.p.comm(), ut, user_main) {
         Ok(td) => td,
         Err(_) => {
@@ -279,7 +279,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     let fs_base =
         if a.flags.contains(CloneFlags::SETTLS) { a.tls } else { ctx.td.user().fs_base.load(Ordering::Relaxed) };
     ut.fs_base.store(fs_base, Ordering::Relaxed);
-    ut.ops.lock().set_fs(fs_base);
+    ut.queue_ops(|o| o.set_fs(fs_base));
     if a.flags.contains(CloneFlags::CHILD_CLEARTID) {
         ut.clear_child_tid.store(a.child_tid.addr(), Ordering::Relaxed);
     }

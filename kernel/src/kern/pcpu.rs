@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
+use crossbeam_utils::CachePadded;
 use kvm_mem::abi::{MAXCPU, PcpuRecord};
 
 /// One record per possible CPU.
@@ -23,11 +24,13 @@ pub static PCPU: [PcpuRecord; MAXCPU] = {
 pub static NCPUS: AtomicU32 = AtomicU32::new(0);
 
 /// Safe points each CPU has passed (the watchdog's sign of life; one relaxed add per pass).
-pub static SAFE_POINTS: [AtomicU64; MAXCPU] = [const { AtomicU64::new(0) }; MAXCPU];
+/// Each CPU's counters here and below have a cache line of their own: written on every
+/// trap or safe point, they must not take a line another CPU writes too.
+pub static SAFE_POINTS: [CachePadded<AtomicU64>; MAXCPU] = [const { CachePadded::new(AtomicU64::new(0)) }; MAXCPU];
 
 /// CPUs whose guest thread runs in its stub (user mode, or the host starting its stub
 /// thread): the time is the guest's, not the kernel's, so the watchdog does not count it.
-pub static IN_GUEST: [AtomicBool; MAXCPU] = [const { AtomicBool::new(false) }; MAXCPU];
+pub static IN_GUEST: [CachePadded<AtomicBool>; MAXCPU] = [const { CachePadded::new(AtomicBool::new(false)) }; MAXCPU];
 
 /// CPU `c` hands over to its guest thread's stub (`true`) or is back in the kernel.
 pub fn set_in_guest(c: u32, v: bool) {

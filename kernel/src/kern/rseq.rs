@@ -125,7 +125,13 @@ impl RseqState {
     /// Before the thread runs on `cpu`: write the CPU number if it changed (EFAULT when the
     /// area is gone: the caller forces SIGSEGV).
     pub fn update_cpu(&self, vm_of: impl FnOnce() -> std::sync::Arc<VmMap>, cpu: u32) -> Result<(), Errno> {
-        if self.cpu_written.load(Ordering::Relaxed) == cpu || self.get().is_none() {
+        if self.cpu_written.load(Ordering::Relaxed) == cpu {
+            return Ok(());
+        }
+        if self.get().is_none() {
+            // Nothing to write: noted as written, so the next return takes no lock (a
+            // registration, inherit and clear set it back to "not written").
+            self.cpu_written.store(cpu, Ordering::Relaxed);
             return Ok(());
         }
         let vm = vm_of();

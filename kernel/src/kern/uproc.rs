@@ -4,7 +4,7 @@
 //! Lock order (in addition to `proc.rs`): a process's `vm` sleep lock before any spinlock;
 //! `children` before `parent`; `files` and `fs` are leaves.
 
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use platform::stub::{Ops, StubThread, UserRegs};
@@ -241,8 +241,14 @@ pub struct UserThread {
     pub clear_child_tid: AtomicU64,
     /// The fs base (TLS) it set.
     pub fs_base: AtomicU64,
-    /// Operations only this thread's stub thread can carry out (its fs base).
-    pub ops: SpinLock<Ops>,
+    /// Operations only this thread's stub thread can carry out (its fs base, a new thread):
+    /// [`UserThread::queue_ops`], [`UserThread::take_ops`].
+    ops: SpinLock<Ops>,
+    /// Whether `ops` may hold some: the trap loop looks at it without the lock.
+    ops_queued: AtomicBool,
+    /// Bumped when `stub` or the process's address space is replaced (exec): the trap loop
+    /// then fetches again what it keeps of them between traps.
+    pub stub_gen: AtomicU64,
     /// Mask, pending signals, alternate stack.
     pub sigstate: crate::kern::signal::ThreadSigState,
     /// set_robust_list(2)'s head: walked at thread exit and exec (`futex::exit_robust_list`).
@@ -274,6 +280,30 @@ impl UserThread {
         self.default_slack_ns.store(v, Ordering::Relaxed);
     }
 
+    /// Queue operations for this thread's stub thread, carried out before its guest code
+    /// runs again.
+    pub fn queue_ops(&self, f: impl FnOnce(&mut Ops)) {
+        f(&mut self.ops.lock());
+        self.ops_queued.store(true, Ordering::Release);
+    }
+
+    /// Replace the queued operations with `ops` (exec: the old image's are void).
+    pub fn set_ops(&self, ops: Ops) {
+        *self.ops.lock() = ops;
+        self.ops_queued.store(true, Ordering::Release);
+    }
+
+    /// Take the queued operations (the trap loop, on its way to the guest): no lock when
+    /// there are none.
+    pub fn take_ops(&self) -> Ops {
+        if !self.ops_queued.load(Ordering::Acquire) {
+            return Ops::new();
+        }
+        // Cleared before the take: operations queued meanwhile set it again.
+        self.ops_queued.store(false, Ordering::Relaxed);
+        std::mem::take(&mut *self.ops.lock())
+    }
+
     pub fn new(stub: Arc<StubThread>, regs: UserRegs) -> UserThread {
         UserThread {
             stub: SpinLock::new("uthread_stub", Some(stub)),
@@ -281,6 +311,8 @@ impl UserThread {
             clear_child_tid: AtomicU64::new(0),
             fs_base: AtomicU64::new(0),
             ops: SpinLock::new("uthread_ops", Ops::new()),
+            ops_queued: AtomicBool::new(false),
+            stub_gen: AtomicU64::new(0),
             sigstate: crate::kern::signal::ThreadSigState::new(0),
             robust_list: AtomicU64::new(0),
             pdeathsig: AtomicI32::new(0),

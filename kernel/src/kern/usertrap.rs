@@ -2,12 +2,12 @@
 //! (a system call, a page fault, an exception, a preemption), and go back — vkernel's
 //! `user_trap` / `go_user` loop, with the stub in place of the hardware.
 
-use std::sync::{Arc, OnceLock};
-use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kvm_mem::abi::tflags;
-use platform::stub::{Ops, RunControl, Trap, UserRegs};
+use platform::stub::{Ops, RunControl, StubThread, Trap, UserRegs};
 
 use crate::kern::ctx::{Ctx, Exit};
 use crate::kern::exit::{self, sigstatus};
@@ -51,38 +51,91 @@ impl RunControl for Ctl {
     }
 }
 
+/// What the trap loop keeps of its thread between traps, fetched again when exec replaces
+/// them (`UserThread::stub_gen`), so that a trap takes no lock to find them: its stub thread
+/// — weakly, so that exec and exit, which end it with `Arc::try_unwrap`, still hold the only
+/// strong reference while the thread is in a system call — and the flag that says operations
+/// wait for the stub (`AddressSpace::ops_queued`).
+struct Held {
+    stub_gen: u64,
+    stub: Weak<StubThread>,
+    ops_queued: Arc<AtomicBool>,
+}
+
+impl Held {
+    fn fetch(td: &UThread, p: &UProc) -> Held {
+        let stub_gen = td.user().stub_gen.load(Ordering::Acquire);
+        let stub = td.user().stub.lock().as_ref().map_or_else(Weak::new, Arc::downgrade);
+        Held { stub_gen, stub, ops_queued: p.user().vm().read().ops_queued() }
+    }
+
+    fn refresh(&mut self, td: &UThread, p: &UProc) {
+        if td.user().stub_gen.load(Ordering::Acquire) != self.stub_gen {
+            *self = Held::fetch(td, p);
+        }
+    }
+
+    /// The thread's stub thread now (None: it has none).
+    fn stub(&mut self, td: &UThread, p: &UProc) -> Option<Arc<StubThread>> {
+        self.refresh(td, p);
+        self.stub.upgrade().or_else(|| {
+            let s = td.user().stub.lock().clone();
+            self.stub = s.as_ref().map_or_else(Weak::new, Arc::downgrade);
+            s
+        })
+    }
+
+    /// The flag of the thread's address space now.
+    fn ops_queued(&mut self, td: &UThread, p: &UProc) -> &AtomicBool {
+        self.refresh(td, p);
+        &self.ops_queued
+    }
+}
+
 /// Run the guest thread, with registers `regs`, until it traps (`regs` then holds its
 /// registers at the trap, also left in the thread for others to see); also returns how long
 /// the guest ran, and the uptime when it trapped.
-fn run_user(td: &UThread, p: &UProc, regs: &mut UserRegs) -> (Trap, u64, u64) {
+fn run_user(td: &UThread, p: &UProc, held: &mut Held, regs: &mut UserRegs) -> (Trap, u64, u64) {
     let u = td.user();
-    let Some(stub) = u.stub.lock().clone() else { return (Trap::Dead, 0, platform::time::uptime_ns()) };
+    let Some(stub) = held.stub(td, p) else { return (Trap::Dead, 0, platform::time::uptime_ns()) };
     // A new thread's stub thread reports first: only then can it carry operations out.
     // While the CPU waits for the stub (here and in `run`), the time is the guest's and the
     // host's, not the kernel's: the watchdog does not count it.
     if !stub.started() && !in_guest(|| stub.ensure_started()) {
         return (Trap::Dead, 0, platform::time::uptime_ns());
     }
-    let vm = p.user().vm();
-    let others = others_in_stub(p, &vm);
-    let (mut ops, deferred) = {
+    // Nothing queued (the common case): no lock of the space. Taking the queue empty would
+    // change nothing. With other threads in the stub, a sync would also wait for operations
+    // another thread took and is carrying out — which the resuming guest does not need:
+    // they are part of a call still in progress in that thread (whose pages it releases only
+    // once they are done), and a fault on a page whose mapping is still on its way maps it
+    // again (`AddressSpace::user_fault`).
+    let (mut ops, deferred, vm) = if !held.ops_queued(td, p).load(Ordering::Acquire) {
+        (Ops::new(), Vec::new(), None)
+    } else {
+        let vm = p.user().vm();
+        let others = others_in_stub(p, &vm);
         let g = vm.read();
         // With other threads in the stub, the space's operations are carried out now, under
         // the map, in order with every other thread's (see vm/space.rs); alone, on the way in.
         // Never taken to be carried out later while others may run: an operation done after
         // one queued later (a map after the unmap that followed it) would leave the stub a
         // page the table no longer has — given to someone else once freed.
-        if others {
+        let (ops, deferred) = if others {
             if !g.sync_stub(&stub) {
                 log::debug!("vm: pid {}: stub cannot carry out its mappings", p.pid);
             }
             (Ops::new(), Vec::new())
         } else {
             g.take_ops()
-        }
+        };
+        drop(g);
+        (ops, deferred, Some(vm))
     };
-    ops.append(std::mem::take(&mut *u.ops.lock()));
-    td.rec.flags.fetch_or(tflags::INUSER, Ordering::Relaxed);
+    ops.append(u.take_ops());
+    // Only the thread itself writes its flags: plain stores, no locked instruction.
+    let flags = &td.rec.flags;
+    flags.store(flags.load(Ordering::Relaxed) | tflags::INUSER, Ordering::Relaxed);
     let trap = in_guest(|| stub.run(regs, &mut ops, &Ctl(platform::cpu::curcpu())));
     // The stub timed the run (no clock read here); a run that saw no trap did not.
     let (resumed_ns, trapped_ns) = stub.run_times_ns();
@@ -92,10 +145,12 @@ fn run_user(td: &UThread, p: &UProc, regs: &mut UserRegs) -> (Trap, u64, u64) {
         (trapped_ns.saturating_sub(resumed_ns), trapped_ns)
     };
     // The stub has carried out the operations: the pages they unmapped can go.
-    if !deferred.is_empty() {
+    if let Some(vm) = vm
+        && !deferred.is_empty()
+    {
         vm.read().release(deferred);
     }
-    td.rec.flags.fetch_and(!tflags::INUSER, Ordering::Relaxed);
+    flags.store(flags.load(Ordering::Relaxed) & !tflags::INUSER, Ordering::Relaxed);
     *u.regs.lock() = *regs;
     (trap, ran, now)
 }
@@ -251,10 +306,11 @@ pub fn user_main() {
     // in the process's list); later ones only when the flag says something happened.
     let mut first = true;
     // The thread's registers live here between traps; `run_user` leaves a copy in the thread
-    // at each trap and the loop at each return (for /proc, core dumps, an exit's ptrace
-    // event). Whatever changes them while the thread is in the kernel (a ptrace stop, signal
+    // at each trap and the loop at each return that did more than a system call (for ptrace,
+    // core dumps, an exit's ptrace event). Whatever changes them while the thread is in the kernel (a ptrace stop, signal
     // delivery, execve, sigreturn) does so through this copy.
     let mut regs = *td.user().regs.lock();
+    let mut held = Held::fetch(&td, &p);
     loop {
         // The CPU the guest code runs on, in its rseq area, before that code runs (a new
         // thread or fork child's first time too); an area that is gone is a SIGSEGV the
@@ -262,7 +318,7 @@ pub fn user_main() {
         if td.user().rseq.update_cpu(|| p.user().vm(), platform::cpu::curcpu()).is_err() {
             exit::exit(&td, &p, Exit::Group(sigstatus(SIGSEGV)));
         }
-        let (trap, ran, now_ns) = run_user(&td, &p, &mut regs);
+        let (trap, ran, now_ns) = run_user(&td, &p, &mut held, &mut regs);
         crate::kern::cputime::charge_user(&td, ran);
         timers_user_ns += ran;
         if now_ns.saturating_sub(timers_at_ns) >= crate::kern::cputime::CPU_TIMER_BATCH_NS || trap == Trap::Kick {
@@ -325,7 +381,8 @@ pub fn user_main() {
             }
         }
         let mut exit = ctx.exit;
-        if exit.is_none() && (std::mem::take(&mut first) || return_work(&td, syscall, &regs)) {
+        let slow = exit.is_none() && (std::mem::take(&mut first) || return_work(&td, syscall, &regs));
+        if slow {
             exit = signal::deliver(&td, &p, &mut regs, syscall);
             if exit.is_none() && exit::exiting(&p) {
                 exit = Some(Exit::Group(0));
@@ -334,7 +391,13 @@ pub fn user_main() {
                 exit = Some(Exit::Thread(0));
             }
         }
-        *td.user().regs.lock() = regs;
+        // The thread's copy as it goes back (an exit's ptrace event and core dump read it),
+        // unless only a system call's result changed: then the copy from the trap stands
+        // until the next trap replaces it — whoever needs the registers of a thread in guest
+        // code stops it first, which goes through a trap or a stop (each storing them).
+        if slow || exit.is_some() || !matches!(trap, Trap::Syscall { .. }) {
+            *td.user().regs.lock() = regs;
+        }
         if let Some(e) = exit {
             exit::exit(&td, &p, e);
         }

@@ -119,7 +119,7 @@ pub fn sys_arch_prctl(ctx: &mut Ctx<'_>) -> SysResult {
                 return Err(Errno::EPERM);
             }
             u.fs_base.store(base, Ordering::Relaxed);
-            u.ops.lock().set_fs(base);
+            u.queue_ops(|o| o.set_fs(base));
             Ok(0)
         }
         ARCH_GET_FS => {

@@ -200,7 +200,7 @@ fn arch_prctl(ctx: &mut Ctx<'_>, td: &UThread, code: u64, addr: u64) -> SysResul
                 return Err(Errno::EPERM);
             }
             if u.fs_base.swap(addr, Ordering::Relaxed) != addr {
-                u.ops.lock().set_fs(addr);
+                u.queue_ops(|o| o.set_fs(addr));
             }
             Ok(0)
         }
@@ -276,7 +276,7 @@ fn set_regs(td: &UThread, r: &UserRegsStruct) -> Result<(), Errno> {
     ptrace::set_orig_rax(td, r.orig_rax);
     let u = td.user();
     if u.fs_base.swap(r.fs_base, Ordering::Relaxed) != r.fs_base {
-        u.ops.lock().set_fs(r.fs_base);
+        u.queue_ops(|o| o.set_fs(r.fs_base));
     }
     Ok(())
 }

@@ -39,7 +39,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use platform::PAGE_SIZE;
 use platform::physmem::{self, PhysMem, pgflags};
@@ -171,6 +171,10 @@ struct PageTable {
     deferred: Vec<u64>,
     /// Whether first touches of private anonymous memory go up page by page (fault-around).
     seq: crate::vm::faultaround::Sequential,
+    /// Set whenever `pending` or `deferred` gets something, cleared by the thread that takes
+    /// them ([`AddressSpace::take_ops`]): a lone thread finds out without the map's lock
+    /// that it has nothing to take ([`AddressSpace::ops_queued`]).
+    queued: Arc<AtomicBool>,
 }
 
 impl PageTable {
@@ -181,6 +185,7 @@ impl PageTable {
             let len = (end - a).min(1 << 30);
             self.pending.push(StubOp::Unmap { addr: a, len });
             self.unmap_queued = true;
+            self.queued.store(true, Ordering::Release);
             a += len;
         }
     }
@@ -191,6 +196,7 @@ impl PageTable {
     fn drop_page(&mut self, pm: &PhysMem, pa: u64, stub_mapped: bool) {
         if stub_mapped || self.unmap_queued || self.unmaps_in_flight {
             self.deferred.push(pa);
+            self.queued.store(true, Ordering::Release);
         } else {
             pm.page_unref(pa);
         }
@@ -200,6 +206,7 @@ impl PageTable {
     fn map_in_stub(&mut self, vpn: u64, mut pte: Pte, prot: u32) -> Pte {
         if pte.stub_prot != prot {
             self.pending.push(StubOp::Map { addr: vpn * PAGE, len: PAGE, prot, pa: pte.pa });
+            self.queued.store(true, Ordering::Release);
             pte.stub_prot = prot;
         }
         self.pages.insert(vpn, pte);
@@ -349,10 +356,18 @@ impl AddressSpace {
     pub fn take_ops(&self) -> (Ops, Vec<u64>) {
         let mut pt = self.pt.lock();
         pt.unmap_queued = false;
+        pt.queued.store(false, Ordering::Relaxed);
         let deferred = std::mem::take(&mut pt.deferred);
         let pending = std::mem::take(&mut pt.pending);
         drop(pt);
         (stub_ops(pending), deferred)
+    }
+
+    /// The flag that says operations may be waiting for the stub: set when one is queued,
+    /// cleared by [`AddressSpace::take_ops`]. The trap loop keeps it, and a lone thread that
+    /// finds it clear resumes without this space's locks (issue 11).
+    pub fn ops_queued(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.pt.lock().queued)
     }
 
     /// Release pages taken with [`AddressSpace::take_ops`], once the stub has carried out
@@ -1260,6 +1275,7 @@ impl AddressSpace {
     /// [`AddressSpace::clear`], with the pages waiting for the stub.
     pub fn take_pages(&mut self) -> Vec<u64> {
         let pt = std::mem::take(self.pt.get_mut());
+        self.pt.get_mut().queued = Arc::clone(&pt.queued);
         self.resident.store(0, Ordering::Relaxed);
         pt.pages.into_values().rev().map(|pte| pte.pa).chain(pt.deferred).collect()
     }
@@ -1267,6 +1283,7 @@ impl AddressSpace {
     /// Release every page (exit, exec).
     pub fn clear(&mut self) {
         let pt = std::mem::take(self.pt.get_mut());
+        self.pt.get_mut().queued = Arc::clone(&pt.queued);
         // Highest first: the free list hands the next allocations out in ascending order, so
         // a new process's neighbouring pages are neighbours in memory too (see `stub_ops`).
         for pa in pt.pages.into_values().rev().map(|pte| pte.pa).chain(pt.deferred) {
