@@ -21,14 +21,7 @@
 
 static char dir[256];
 
-static const char *P(const char *name)
-{
-    static char buf[4][512];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(buf[i], sizeof buf[i], "%s/%s", dir, name);
-    return buf[i];
-}
+#define P(name) vktest_path(dir, name)
 
 struct handle {
     struct file_handle fh;

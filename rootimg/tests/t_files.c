@@ -52,14 +52,7 @@ static char tmpdir[64];
 static int tmpdir_fd = -1;
 
 /* A path inside the test directory; four rotating buffers so a call can take two or three. */
-static const char *P(const char *name)
-{
-    static char bufs[4][256];
-    static int next;
-    char *b = bufs[next++ & 3];
-    snprintf(b, sizeof bufs[0], "%s/%s", tmpdir, name);
-    return b;
-}
+#define P(name) vktest_path(tmpdir, name)
 
 static int64_t now_ns(void)
 {

@@ -89,14 +89,7 @@ static struct {
 static int nused;
 static int made[8], nmade;
 
-static const char *P(const char *name)
-{
-    static char bufs[4][256];
-    static int next;
-    char *b = bufs[next++ & 3];
-    snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
-    return b;
-}
+#define P(name) vktest_path(dir, name)
 
 static void pause_ms(int ms)
 {

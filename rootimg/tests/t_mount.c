@@ -36,14 +36,7 @@
 
 static char dir[64];
 
-static const char *P(const char *name)
-{
-    static char bufs[4][256];
-    static int next;
-    char *b = bufs[next++ & 3];
-    snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
-    return b;
-}
+#define P(name) vktest_path(dir, name)
 
 /* The whole of a small file (a /proc table), NUL-terminated. */
 static char *slurp(const char *path)

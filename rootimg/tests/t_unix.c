@@ -36,14 +36,7 @@
 
 static char tmpdir[64];
 
-static const char *P(const char *name)
-{
-    static char bufs[4][128];
-    static int next;
-    char *b = bufs[next++ & 3];
-    snprintf(b, sizeof bufs[0], "%s/%s", tmpdir, name);
-    return b;
-}
+#define P(name) vktest_path(tmpdir, name)
 
 static socklen_t mkaddr(struct sockaddr_un *a, const char *path)
 {

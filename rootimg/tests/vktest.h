@@ -105,6 +105,18 @@ static inline void *vktest_launder(void *p)
 }
 #define BAD_PTR(addr) vktest_launder((void *)(unsigned long)(addr))
 
+/* "dir/name" in one of four static buffers used in turn, so that up to four such paths can be
+ * arguments of one call (tests define P(name) as vktest_path(their_dir, name)). */
+static const char *vktest_path(const char *dir, const char *name) __attribute__((unused));
+static const char *vktest_path(const char *dir, const char *name)
+{
+    static char bufs[4][512];
+    static int next;
+    char *b = bufs[next++ & 3];
+    snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
+    return b;
+}
+
 static void vktest_reset_signals(void) __attribute__((unused));
 static void vktest_reset_signals(void)
 {

@@ -3,7 +3,7 @@
 //! `user_trap` / `go_user` loop, with the stub in place of the hardware.
 
 use std::sync::{Arc, OnceLock, Weak};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use kvm_mem::abi::tflags;
@@ -243,6 +243,20 @@ fn fatal(ctx: &mut Ctx<'_>, signo: i32, addr: u64) {
     fault_signal(ctx, signo, if signo == SIGSEGV { signal::SI_KERNEL } else { 0 }, addr);
 }
 
+/// printk_ratelimit's defaults: at most [`BURST`] lines in any [`INTERVAL_NS`].
+fn unhandled_ratelimit() -> bool {
+    const BURST: u64 = 10;
+    const INTERVAL_NS: u64 = 5_000_000_000;
+    static WINDOW: AtomicU64 = AtomicU64::new(0);
+    static PRINTED: AtomicU64 = AtomicU64::new(0);
+    let now = platform::time::uptime_ns();
+    let start = WINDOW.load(Ordering::Relaxed);
+    if now.saturating_sub(start) >= INTERVAL_NS && WINDOW.compare_exchange(start, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        PRINTED.store(0, Ordering::Relaxed);
+    }
+    PRINTED.fetch_add(1, Ordering::Relaxed) < BURST
+}
+
 fn fault_signal(ctx: &mut Ctx<'_>, signo: i32, code: i32, addr: u64) {
     let line = format!(
         "pid {} ({}): signal {} at {:#x} ip {:#x} sp {:#x}\n",
@@ -253,12 +267,20 @@ fn fault_signal(ctx: &mut Ctx<'_>, signo: i32, code: i32, addr: u64) {
         ctx.regs.rip(),
         ctx.regs.rsp()
     );
-    crate::kern::printf::msgbuf_append(line.as_bytes());
+    let blocked = ctx.td.user().sigstate.sig.lock().mask & signal::bit(signo) != 0;
+    let handler = ctx.p.user().sig.lock().action(signo).handler;
+    // A fault that kills (no handler to catch it) is told on the console, as Linux's
+    // show_unhandled_signals prints "segfault at …" (rate-limited the same way); the rest
+    // only reach the message buffer (dmesg).
+    let kills = blocked || handler == signal::SIG_IGN || handler == signal::SIG_DFL;
+    if kills && !crate::kern::ptrace::is_traced(ctx.td) && unhandled_ratelimit() {
+        crate::kprintf!("{line}");
+    } else {
+        crate::kern::printf::msgbuf_append(line.as_bytes());
+    }
     if crate::kern::ktrace::traced(ctx.p.pid, ctx.p.rec_addr()) {
         crate::kprintf!("ktrace: {line}");
     }
-    let blocked = ctx.td.user().sigstate.sig.lock().mask & signal::bit(signo) != 0;
-    let handler = ctx.p.user().sig.lock().action(signo).handler;
     if crate::kern::ptrace::is_traced(ctx.td) {
         // The tracer sees it first (Linux's force_sig: unblocked, so the stop happens).
         ctx.td.user().sigstate.sig.lock().mask &= !signal::bit(signo);

@@ -6,44 +6,24 @@
 //!
 //! [`FileSystem::encode_handle`]: crate::fs::mount::FileSystem::encode_handle
 
-use std::sync::Arc;
-
 use linux_raw_sys::general as linux;
 
 use crate::abi::fs::{FILEID_INVALID, FileHandleHead, MAX_HANDLE_SZ};
 use crate::fs::file::{O_CREAT, O_EXCL, O_PATH};
-use crate::fs::mount::MountRef;
-use crate::fs::namei::{self, NamePath};
-use crate::fs::vfs::{VType, VnodeRef};
+use crate::fs::namei::NamePath;
+use crate::fs::vfs::VType;
 use crate::kern::cred::CAP_DAC_READ_SEARCH;
 use crate::kern::ctx::Ctx;
 use crate::kern::errno::{Errno, SysResult};
-use crate::sys::fs::{AT_FDCWD, cred, file, lookup_at, open_found};
+use crate::sys::fs::{AT_FDCWD, cred, file, open_found};
+use crate::sys::fsflags::StatFlags;
+use crate::sys::fsinfo::stat_target;
 use crate::vm::uaccess::UserPtr;
 
 /// The variable part of a `struct file_handle` at `head`.
 fn bytes_ptr(head: UserPtr<FileHandleHead>) -> Result<UserPtr<u8>, Errno> {
     let at = head.addr().checked_add(size_of::<FileHandleHead>() as u64).ok_or(Errno::EFAULT)?;
     Ok(UserPtr::new(at))
-}
-
-/// The file a call names: `path` from `dirfd`, or with an empty path and AT_EMPTY_PATH
-/// `dirfd` itself; and the mount it is on.
-fn named(ctx: &Ctx<'_>, dirfd: i32, follow: bool, empty_ok: bool) -> Result<(VnodeRef, Option<MountRef>), Errno> {
-    let path = ctx.read_cstr(ctx.ptr(1), namei::PATH_MAX)?;
-    if path.is_empty() {
-        if !empty_ok {
-            return Err(Errno::ENOENT);
-        }
-        if dirfd == AT_FDCWD {
-            let cwd = ctx.p.user().fs.lock().cwd.clone();
-            return Ok((cwd.vnode().clone(), Some(Arc::clone(cwd.mount()))));
-        }
-        let f = file(ctx, dirfd)?;
-        return Ok((f.vnode.clone(), f.mount().cloned()));
-    }
-    let np = lookup_at(ctx, dirfd, &path, follow)?;
-    Ok((np.vnode().clone(), Some(Arc::clone(np.mount()))))
 }
 
 /// name_to_handle_at(dirfd, path, handle, mount_id, flags): EINVAL for flags other than
@@ -56,7 +36,12 @@ pub fn sys_name_to_handle_at(ctx: &mut Ctx<'_>) -> SysResult {
     if flags & !(linux::AT_SYMLINK_FOLLOW | linux::AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
-    let (v, mnt) = named(ctx, ctx.fd(0), flags & linux::AT_SYMLINK_FOLLOW != 0, flags & linux::AT_EMPTY_PATH != 0)?;
+    // The file as newfstatat names it: no link followed unless AT_SYMLINK_FOLLOW.
+    let mut how = StatFlags::from_bits_truncate(flags & linux::AT_EMPTY_PATH);
+    if flags & linux::AT_SYMLINK_FOLLOW == 0 {
+        how |= StatFlags::SYMLINK_NOFOLLOW;
+    }
+    let (v, mnt) = stat_target(ctx, ctx.fd(0), how)?;
     let (ty, bytes) = v.fs().encode_handle(&v).ok_or(Errno::EOPNOTSUPP)?;
     let head_ptr = ctx.ptr::<FileHandleHead>(2);
     let head = ctx.read(head_ptr)?;

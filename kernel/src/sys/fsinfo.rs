@@ -43,7 +43,7 @@ pub fn sys_lstat(ctx: &mut Ctx<'_>) -> SysResult {
 
 /// The file newfstatat(2) or statx(2) names — the path of argument 1 from `dirfd`, or with
 /// an empty path and AT_EMPTY_PATH `dirfd` itself — and the mount it is on (if known).
-fn stat_target(ctx: &Ctx<'_>, dirfd: i32, flags: StatFlags) -> Result<(VnodeRef, Option<MountRef>), Errno> {
+pub(super) fn stat_target(ctx: &Ctx<'_>, dirfd: i32, flags: StatFlags) -> Result<(VnodeRef, Option<MountRef>), Errno> {
     let path = ctx.read_cstr(ctx.ptr(1), namei::PATH_MAX)?;
     if path.is_empty() {
         if !flags.contains(StatFlags::EMPTY_PATH) {
