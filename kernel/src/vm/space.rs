@@ -196,6 +196,18 @@ impl PageTable {
         }
     }
 
+    /// Where a new page for `vpn` had best lie: after its lower neighbour's page, or before
+    /// its upper one's, when that page is this space's own (not shared copy-on-write) — so
+    /// that neighbours in the guest are neighbours in memory, one host mapping in the stub
+    /// (see `stub_ops` and [`AddressSpace::mirror`]). The allocator takes it only if free.
+    fn near(&self, vpn: u64) -> Option<u64> {
+        let own = |v: u64| self.pages.get(&v).filter(|p| !p.cow).map(|p| p.pa);
+        match vpn.checked_sub(1).and_then(own) {
+            Some(pa) => Some(pa + PAGE),
+            None => own(vpn + 1).and_then(|pa| pa.checked_sub(PAGE)).filter(|&pa| pa != 0),
+        }
+    }
+
     /// Map `pte`'s page at `vpn` in the stub with `prot` unless it already is; record it.
     fn map_in_stub(&mut self, vpn: u64, mut pte: Pte, prot: u32) -> Pte {
         if pte.stub_prot != prot {
@@ -710,16 +722,17 @@ impl AddressSpace {
                         // Another thread brought the page in while we read it: one page.
                         self.pm.page_unref(lost.pa);
                     }
-                    if access == Access::Write && pte.cow { self.break_cow(&mut pt, pte)? } else { pte }
+                    if access == Access::Write && pte.cow { self.break_cow(&mut pt, vpn, pte)? } else { pte }
                 }
                 (None, Some(pte)) => {
-                    if access == Access::Write && pte.cow { self.break_cow(&mut pt, pte)? } else { pte }
+                    if access == Access::Write && pte.cow { self.break_cow(&mut pt, vpn, pte)? } else { pte }
                 }
                 (None, None) => {
                     let run = if user { self.anon_run(&mut pt, e, vpn) } else { 1 };
+                    let near = pt.near(vpn);
                     drop(pt);
                     if run > 1 {
-                        ahead = self.alloc_run(run);
+                        ahead = self.alloc_run(run, near);
                         if !ahead.is_empty() {
                             // The lowest page for the faulting one: a run contiguous in
                             // physical memory is one mapping in the stub.
@@ -727,7 +740,7 @@ impl AddressSpace {
                             continue;
                         }
                     }
-                    fresh = Some(self.populate(e, page_va)?);
+                    fresh = Some(self.populate(e, page_va, near)?);
                     continue;
                 }
             };
@@ -798,12 +811,11 @@ impl AddressSpace {
         self.nofaultaround.at(vpn * PAGE).is_none() && self.locked.at(vpn * PAGE).is_none()
     }
 
-    /// Up to `n` zeroed anonymous pages, in ascending physical order (fewer when memory runs
-    /// out; none at all then is the caller's out-of-memory).
-    fn alloc_run(&self, n: u64) -> Vec<u64> {
-        let mut pas: Vec<u64> = (0..n).map_while(|_| self.pm.alloc_zeroed(self.owner, pgflags::ANON)).collect();
-        pas.sort_unstable();
-        pas
+    /// Up to `n` zeroed anonymous pages, in ascending physical order and as few runs as free
+    /// memory allows, from `near` when free (fewer when memory runs out; none at all then is
+    /// the caller's out-of-memory).
+    fn alloc_run(&self, n: u64, near: Option<u64>) -> Vec<u64> {
+        self.pm.alloc_zeroed_run(crate::kern::conv::usize_of(n), near, self.owner, pgflags::ANON)
     }
 
     /// Make the zeroed pages `pas` resident after page `vpn` of the private anonymous mapping
@@ -844,7 +856,7 @@ impl AddressSpace {
                 (lo..hi).filter(|v| *v != vpn && !pt.pages.contains_key(v)).collect()
             };
             for v in missing {
-                match self.populate(e, v * PAGE) {
+                match self.populate(e, v * PAGE, None) {
                     Ok(pte) => fresh.push((v, pte)),
                     Err(_) => break,
                 }
@@ -910,13 +922,13 @@ impl AddressSpace {
 
     /// A copy-on-write page being written: take it if nobody else has it, else copy. Called
     /// with the page table locked (no sleep: an allocation and a copy).
-    fn break_cow(&self, pt: &mut PageTable, pte: Pte) -> Result<Pte, FaultError> {
+    fn break_cow(&self, pt: &mut PageTable, vpn: u64, pte: Pte) -> Result<Pte, FaultError> {
         let pm = &self.pm;
         let only_us = pm.page(pte.pa).is_some_and(|p| p.refcount.load(Ordering::Acquire) == 1);
         if only_us {
             return Ok(Pte { cow: false, stub_prot: 0, ..pte });
         }
-        let new = pm.alloc_page(self.owner, pgflags::ANON).ok_or(FaultError::OutOfMemory)?;
+        let new = pm.alloc_page_near(pt.near(vpn), self.owner, pgflags::ANON).ok_or(FaultError::OutOfMemory)?;
         pm.copy_page(new, pte.pa);
         // Other threads may read the old page until the new one replaces it in the stub.
         pt.drop_page(pm, pte.pa, pte.stub_prot != 0);
@@ -925,8 +937,9 @@ impl AddressSpace {
 
     /// The first touch of a page: zeros, file data, or the shared object's page; a new
     /// reference (copy-on-write when it is a file's cached page a private mapping must not
-    /// change). May sleep (file I/O): called without the page-table lock.
-    fn populate(&self, e: &MapEntry, page_va: u64) -> Result<Pte, FaultError> {
+    /// change). May sleep (file I/O): called without the page-table lock. A new page is the
+    /// one at `near` when that is free ([`PageTable::near`]).
+    fn populate(&self, e: &MapEntry, page_va: u64, near: Option<u64>) -> Result<Pte, FaultError> {
         let pm = &self.pm;
         let off = page_va - e.start;
         let own = |pa| Pte { pa, cow: false, stub_prot: 0 };
@@ -935,7 +948,7 @@ impl AddressSpace {
             _ => FaultError::Io,
         };
         match &e.backing {
-            Backing::Anon => pm.alloc_zeroed(self.owner, pgflags::ANON).map(own).ok_or(FaultError::OutOfMemory),
+            Backing::Anon => pm.alloc_zeroed_near(near, self.owner, pgflags::ANON).map(own).ok_or(FaultError::OutOfMemory),
             Backing::Shared { object, offset } => {
                 object.page((offset + off) / PAGE, self.owner).map(own).ok_or(FaultError::OutOfMemory)
             }
@@ -957,7 +970,7 @@ impl AddressSpace {
                     let pa = vnode.get_page((offset + off) / PAGE).map_err(io)?;
                     return Ok(Pte { pa, cow: true, stub_prot: 0 });
                 }
-                let pa = pm.alloc_zeroed(self.owner, pgflags::FILE).ok_or(FaultError::OutOfMemory)?;
+                let pa = pm.alloc_zeroed_near(near, self.owner, pgflags::FILE).ok_or(FaultError::OutOfMemory)?;
                 crate::vm::meminfo::VM_EVENTS.pgmajfault.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let want = file_len.saturating_sub(off).min(PAGE) as usize;
                 if want > 0 {
@@ -1048,7 +1061,7 @@ impl AddressSpace {
         let vpn = addr / PAGE;
         let mut pt = self.pt.lock();
         let pte = pt.pages.get(&vpn).copied().ok_or(FaultError::NotMapped)?;
-        let pte = if pte.cow { self.break_cow(&mut pt, pte)? } else { pte };
+        let pte = if pte.cow { self.break_cow(&mut pt, vpn, pte)? } else { pte };
         let pte = pt.map_in_stub(vpn, pte, prot);
         self.count_resident(&pt);
         Ok(pte.pa + addr % PAGE)
@@ -1086,6 +1099,7 @@ impl AddressSpace {
             _ => (0, 0),
         };
         let mut downgrade = Vec::new();
+        let mut near = None;
         // The pages the parent's stub maps, with the protection the child's stub gets them with.
         let mut working_set = Vec::new();
         let pt = self.pt.get_mut();
@@ -1107,8 +1121,9 @@ impl AddressSpace {
             if (copy_lo..copy_hi).contains(&vpn)
                 && pte.stub_prot & PROT_WRITE != 0
                 && !pte.cow
-                && let Some(new) = pm.alloc_page(owner, pgflags::ANON)
+                && let Some(new) = pm.alloc_page_near(near, owner, pgflags::ANON)
             {
+                near = Some(new + PAGE);
                 pm.copy_page(new, pte.pa);
                 child_pt.pages.insert(vpn, Pte { pa: new, cow: false, stub_prot: 0 });
                 working_set.push((vpn, prot));

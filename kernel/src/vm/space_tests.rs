@@ -408,6 +408,45 @@ fn a_lone_threads_fork_copies_the_stack_around_its_pointer() {
     all_free(&pm);
 }
 
+/// Pages of a mapping touched one after the other are neighbours in physical memory (one
+/// stub mapping for all), even when the free list would hand pages out descending; so are the
+/// copies a write after fork makes of them.
+#[test]
+fn neighbouring_pages_are_neighbours_in_memory() {
+    let pm = physmem();
+    {
+        // Pages freed in ascending order: the free list hands them out descending.
+        let held: Vec<u64> = (0..64).map(|_| pm.alloc_page(9, pgflags::ANON).unwrap()).collect();
+        for &pa in &held {
+            pm.page_unref(pa);
+        }
+        let mut vm = space(&pm);
+        vm.map(anon(BASE, 16, RW));
+        for i in 0..16 {
+            write_u64(&vm, BASE + i * PAGE, i);
+        }
+        let first = pte(&vm, BASE).unwrap().pa;
+        for i in 1..16 {
+            assert_eq!(pte(&vm, BASE + i * PAGE).unwrap().pa, first + i * PAGE, "page {i}");
+        }
+        let maps = stub_ops(vm.take_stub_ops()).len();
+        assert_eq!(maps, 1);
+        // After fork the parent's writes copy the pages: the copies are neighbours too.
+        let child = vm.fork(2, None);
+        for i in 0..16 {
+            write_u64(&vm, BASE + i * PAGE, 100 + i);
+        }
+        let copy = pte(&vm, BASE).unwrap().pa;
+        assert_ne!(copy, first);
+        for i in 0..16 {
+            assert_eq!(pte(&vm, BASE + i * PAGE).unwrap().pa, copy + i * PAGE, "copy of page {i}");
+            assert_eq!((read_u64(&vm, BASE + i * PAGE), read_u64(&child, BASE + i * PAGE)), (100 + i, i));
+        }
+        drop(child);
+    }
+    all_free(&pm);
+}
+
 /// A large working set is mirrored in at most MIRROR_RUNS stub maps; the rest is faulted in.
 #[test]
 fn fork_mirrors_at_most_mirror_runs() {
