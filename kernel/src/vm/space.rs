@@ -257,6 +257,30 @@ fn stub_ops(pending: Vec<StubOp>) -> Ops {
     ops
 }
 
+/// The runs of `(vpn, prot, pa)` pages (ascending): pages neighbouring in the guest and in
+/// physical memory with one protection, as (first vpn, pages, prot, first pa); at most
+/// [`MIRROR_RUNS`] of them, the longest (see [`AddressSpace::mirror`]).
+fn mirror_runs(want: &[(u64, u32, u64)]) -> Vec<(u64, u64, u32, u64)> {
+    let mut runs: Vec<(u64, u64, u32, u64)> = Vec::new();
+    for &(vpn, prot, pa) in want {
+        if let Some(r) = runs.last_mut()
+            && r.0 + r.1 == vpn
+            && r.3 + r.1 * PAGE == pa
+            && r.2 == prot
+        {
+            r.1 += 1;
+            continue;
+        }
+        runs.push((vpn, 1, prot, pa));
+    }
+    if runs.len() > MIRROR_RUNS {
+        runs.sort_by_key(|r| std::cmp::Reverse(r.1));
+        runs.truncate(MIRROR_RUNS);
+        runs.sort_by_key(|r| r.0);
+    }
+    runs
+}
+
 /// An address space. Shared by the threads of a process under a reader-writer sleep lock
 /// ([`VmMap`], `vmmap`): the map (`entries`, `brk`) changes only under the write lock; faults
 /// and copyin/copyout take the read lock and change only the page table, under its spinlock.
@@ -1100,10 +1124,12 @@ impl AddressSpace {
         };
         let mut downgrade = Vec::new();
         let mut near = None;
-        // The pages the parent's stub maps, with the protection the child's stub gets them with.
-        let mut working_set = Vec::new();
+        // The child's pages, ascending (the table is built from them at the end, in one
+        // pass), and those the parent's stub maps, with the protection the child's stub gets
+        // them with: (index in `pages`, prot).
+        let mut pages: Vec<(u64, Pte)> = Vec::new();
+        let mut working_set: Vec<(usize, u32)> = Vec::new();
         let pt = self.pt.get_mut();
-        let child_pt = child.pt.get_mut();
         for (&vpn, pte) in pt.pages.iter_mut() {
             let (shared, prot) = {
                 let addr = vpn * PAGE;
@@ -1125,13 +1151,13 @@ impl AddressSpace {
             {
                 near = Some(new + PAGE);
                 pm.copy_page(new, pte.pa);
-                child_pt.pages.insert(vpn, Pte { pa: new, cow: false, stub_prot: 0 });
-                working_set.push((vpn, prot));
+                working_set.push((pages.len(), prot));
+                pages.push((vpn, Pte { pa: new, cow: false, stub_prot: 0 }));
                 continue;
             }
             if pte.stub_prot != 0 && prot != 0 {
                 // As a fault would map it in the child (copy-on-write: read-only).
-                working_set.push((vpn, if shared { prot } else { prot & !PROT_WRITE }));
+                working_set.push((pages.len(), if shared { prot } else { prot & !PROT_WRITE }));
             }
             pm.page_ref(pte.pa);
             if !shared {
@@ -1141,9 +1167,20 @@ impl AddressSpace {
                     pte.stub_prot = 0;
                 }
             }
-            child_pt.pages.insert(vpn, Pte { pa: pte.pa, cow: pte.cow, stub_prot: 0 });
+            pages.push((vpn, Pte { pa: pte.pa, cow: pte.cow, stub_prot: 0 }));
         }
-        child.resident.store(child_pt.pages.len() as u64, Ordering::Relaxed);
+        // The working set goes to the child's stub before it first runs.
+        let want: Vec<(u64, u32, u64)> = working_set.iter().map(|&(i, prot)| (pages[i].0, prot, pages[i].1.pa)).collect();
+        let child_pt = child.pt.get_mut();
+        for (vpn, n, prot, pa) in mirror_runs(&want) {
+            child_pt.pending.push(StubOp::Map { addr: vpn * PAGE, len: n * PAGE, prot, pa });
+            let first = pages.partition_point(|p| p.0 < vpn);
+            for (_, pte) in &mut pages[first..first + crate::kern::conv::usize_of(n)] {
+                pte.stub_prot = prot;
+            }
+        }
+        child.resident.store(pages.len() as u64, Ordering::Relaxed);
+        child_pt.pages = pages.into_iter().collect();
         // Unmap the pages that were writable in the parent's stub, in runs.
         let mut i = 0;
         while i < downgrade.len() {
@@ -1159,7 +1196,6 @@ impl AddressSpace {
         for (s, e) in self.inherit.ranges_of(crate::vm::inherit::Inherit::DontFork) {
             child.unmap(s, e);
         }
-        child.mirror(&working_set);
         child
     }
 
@@ -1200,29 +1236,11 @@ impl AddressSpace {
     /// first instruction.
     fn mirror(&mut self, want: &[(u64, u32)]) {
         let pt = self.pt.get_mut();
-        // (first vpn, pages, prot, first pa)
-        let mut runs: Vec<(u64, u64, u32, u64)> = Vec::new();
-        for &(vpn, prot) in want {
-            let Some(pte) = pt.pages.get(&vpn) else { continue };
-            if pte.stub_prot != 0 {
-                continue;
-            }
-            if let Some(r) = runs.last_mut()
-                && r.0 + r.1 == vpn
-                && r.3 + r.1 * PAGE == pte.pa
-                && r.2 == prot
-            {
-                r.1 += 1;
-                continue;
-            }
-            runs.push((vpn, 1, prot, pte.pa));
-        }
-        if runs.len() > MIRROR_RUNS {
-            runs.sort_by_key(|r| std::cmp::Reverse(r.1));
-            runs.truncate(MIRROR_RUNS);
-            runs.sort_by_key(|r| r.0);
-        }
-        for (vpn, n, prot, _) in runs {
+        let want: Vec<(u64, u32, u64)> = want
+            .iter()
+            .filter_map(|&(vpn, prot)| pt.pages.get(&vpn).filter(|p| p.stub_prot == 0).map(|p| (vpn, prot, p.pa)))
+            .collect();
+        for (vpn, n, prot, _) in mirror_runs(&want) {
             for v in vpn..vpn + n {
                 if let Some(&pte) = pt.pages.get(&v) {
                     pt.map_in_stub(v, pte, prot);

@@ -431,8 +431,11 @@ fn neighbouring_pages_are_neighbours_in_memory() {
         }
         let maps = stub_ops(vm.take_stub_ops()).len();
         assert_eq!(maps, 1);
-        // After fork the parent's writes copy the pages: the copies are neighbours too.
+        // After fork the child's stub gets them in one map; the parent's writes copy the
+        // pages: the copies are neighbours too.
         let child = vm.fork(2, None);
+        let ops = child.take_stub_ops();
+        assert_eq!(ops, vec![StubOp::Map { addr: BASE, len: 16 * PAGE, prot: PROT_READ, pa: first }]);
         for i in 0..16 {
             write_u64(&vm, BASE + i * PAGE, 100 + i);
         }
