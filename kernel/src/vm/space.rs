@@ -1264,6 +1264,30 @@ impl AddressSpace {
         Some((stub, ops, deferred))
     }
 
+    /// Hand the stub to `new` (exec reusing it, its only thread trapped in the kernel and no
+    /// other running in it): the unmaps that clear it of this space go first in `new`'s queue,
+    /// ahead of the new image's maps, and this space's pages wait in `new`'s deferred list —
+    /// so the thread's first resume carries it all out, with no round trip of its own, and the
+    /// pages are released only once the stub no longer maps them. False without a stub.
+    pub fn give_stub(&mut self, new: &mut AddressSpace) -> bool {
+        let Some(stub) = self.stub.take() else { return false };
+        self.hand_to(new);
+        new.stub = Some(stub);
+        true
+    }
+
+    /// [`AddressSpace::give_stub`]'s queue and pages: this space's teardown first in `new`'s
+    /// queue, every page of this one in `new`'s deferred list.
+    fn hand_to(&mut self, new: &mut AddressSpace) {
+        let (mut unmaps, mut deferred) = self.stub_teardown();
+        deferred.extend(self.take_pages());
+        let pt = new.pt.get_mut();
+        unmaps.append(&mut pt.pending);
+        pt.pending = unmaps;
+        pt.unmap_queued = true;
+        pt.deferred.append(&mut deferred);
+    }
+
     /// The unmaps that leave the stub with nothing of this space: the unmaps already queued
     /// (the maps queued are dropped), and for each entry the span of its pages the stub maps
     /// — a few operations, whatever the size of the mappings. Every page is then marked as

@@ -299,6 +299,36 @@ fn a_stub_handed_on_is_left_with_nothing_mapped() {
     all_free(&pm);
 }
 
+/// exec handing its stub on: the old image's unmaps go first in the new space's queue, ahead
+/// of the new image's maps, and its pages are released only once the stub carried them out.
+#[test]
+fn a_stub_handed_to_a_new_image_unmaps_the_old_one_first() {
+    let pm = physmem();
+    {
+        let mut old = space(&pm);
+        old.map(anon(BASE, 4, RW));
+        for i in 0..4 {
+            write_u64(&old, BASE + i * PAGE, i);
+        }
+        old.take_stub_ops();
+        let mut new = space(&pm);
+        new.map(anon(BASE, 1, RW));
+        new.fault(BASE, Access::Write).unwrap();
+        let before = pm.free_pages();
+        old.hand_to(&mut new);
+        drop(old);
+        assert_eq!(pm.free_pages(), before, "old pages freed while the stub may map them");
+        assert!(new.unmap_queued());
+        // Taken as the stub carries them out, then the old pages go.
+        let ops = new.take_stub_ops();
+        assert_eq!(ops.len(), 2, "{ops:?}");
+        assert_eq!(ops[0], StubOp::Unmap { addr: BASE, len: 4 * PAGE });
+        assert!(matches!(ops[1], StubOp::Map { addr: BASE, len: PAGE, prot: RW, .. }), "{ops:?}");
+        assert_eq!(pm.free_pages(), before + 4);
+    }
+    all_free(&pm);
+}
+
 /// fork maps the parent's working set (the pages its stub maps) into the child's stub in
 /// one go: private pages read-only, shared ones with their protection; pages the parent's
 /// stub does not map, PROT_NONE and MADV_DONTFORK ranges are left to faults (or out).
