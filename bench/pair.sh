@@ -4,7 +4,7 @@
 # load drifts hit them alike; the medians over the rounds are printed with the load average.
 #
 # Usage: bench/pair.sh ROUNDS KERNEL... (environment: CASES, default null_syscall,pipe_rtt;
-# THREADED=1 adds `--threads 2` on -n 1 and -n 2; SCALE, default 1).
+# NCPU, default 2, the -n of the main cases; THREADED=1 adds `--threads 2` on -n 1 and -n 2; SCALE, default 1).
 # Needs run/bench/root (from `make bench`) or builds the guest root itself under $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ ROUNDS=$1
 shift
 CASES=${CASES:-null_syscall,pipe_rtt}
 SCALE=${SCALE:-1}
+# NCPU: the guest CPUs of the main cases (-n), default 2.
+NCPU=${NCPU:-2}
 OUT=${OUT:-run/pair}
 # PRIO: a command prefix for every kernel run, e.g. "chrt -f 1" to keep other host work off
 # the measured runs (vk then sees a nearly idle host).
@@ -28,7 +30,7 @@ for r in $(seq "$ROUNDS"); do
         k=$((k + 1))
         read -r load _ </proc/loadavg
         echo "load $load" >>"$OUT/results"
-        $PRIO timeout -k 5 120 "$kernel" -m 256m -n 2 -r "$OUT/root" -e init=/vkbench -- --only "$CASES" "$SCALE" </dev/null 2>&1 |
+        $PRIO timeout -k 5 120 "$kernel" -m 256m -n "$NCPU" -r "$OUT/root" -e init=/vkbench -- --only "$CASES" "$SCALE" </dev/null 2>&1 |
             sed -n "s/^bench: \([a-z_0-9]*\) \([0-9]*\) ns/k$k \1 \2/p" >>"$OUT/results" || true
         if [ "${THREADED:-0}" = 1 ]; then
             for n in 1 2; do

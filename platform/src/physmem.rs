@@ -7,7 +7,13 @@
 //! that 0 is never a valid page.
 //!
 //! The free list is a stack of page frame numbers under a spinlock; the `vm_page` entries are
-//! atomics read without locks by the debugger and `vps`.
+//! atomics read without locks by the debugger and `vps`. A caller may ask for a particular
+//! free page ([`PhysMem::alloc_page_near`]: the one after its neighbour's, so that pages
+//! neighbouring in a mapping or a file are neighbours in memory too, and one host mapping in
+//! a stub maps many): it is taken where it lies, its entry left in the stack and skipped
+//! when popped (a page's `FREE` flag, changed only under the lock, says whether it is free;
+//! every free page has at least one entry). The stack is rebuilt from the flags when such
+//! stale entries make it a quarter longer than memory has pages.
 //!
 //! The machine's memory is one process-wide [`PhysMem`] ([`init`], [`get`], [`shared`]). Tests
 //! make small private ones with [`PhysMem::scratch`]: a memfd mapped wherever the host puts
@@ -109,7 +115,16 @@ pub type Reclaim = fn(&PhysMem, u64) -> u64;
 /// Pages asked of the reclaim hook at once.
 const RECLAIM_BATCH: u64 = 64;
 
+/// How far below the top of the free stack [`PhysMem::alloc_page_near`] looks for the lowest
+/// of a stretch of free pages.
+const SLIDE_PAGES: u32 = 15;
+
 static PHYSMEM: OnceLock<Arc<PhysMem>> = OnceLock::new();
+
+/// The page frame number of `pa`, if it fits the free list's.
+fn pfn_of(pa: u64) -> Option<u32> {
+    u32::try_from(pa / PAGE_SIZE as u64).ok()
+}
 
 fn memfd() -> io::Result<OwnedFd> {
     // SAFETY: the name is a NUL-terminated literal; memfd_create returns a new fd we then own.
@@ -280,24 +295,168 @@ impl PhysMem {
 
     /// [`PhysMem::alloc_page`], and whether the page still holds the host's zeros.
     fn alloc(&self, owner: u64, flags: u32) -> Option<(u64, bool)> {
-        let popped = self.free.lock().pop();
-        let pfn = match popped {
-            Some(pfn) => pfn,
-            None => {
-                let hook = self.reclaim.get()?;
-                if hook(self, RECLAIM_BATCH) == 0 {
-                    return None;
-                }
-                let popped = self.free.lock().pop();
-                popped?
-            }
-        };
+        if let Some(got) = self.pop(owner, flags) {
+            return Some(got);
+        }
+        let hook = self.reclaim.get()?;
+        if hook(self, RECLAIM_BATCH) == 0 {
+            return None;
+        }
+        self.pop(owner, flags)
+    }
+
+    /// Take the free page on top of the stack (skipping stale entries: pages taken by
+    /// [`PhysMem::alloc_page_near`]).
+    fn pop(&self, owner: u64, flags: u32) -> Option<(u64, bool)> {
+        let mut free = self.free.lock();
+        self.pop_locked(&mut free, owner, flags)
+    }
+
+    /// Take page `pfn` if it is free; the caller holds the free list's lock.
+    fn claim(&self, pfn: u32, owner: u64, flags: u32) -> Option<(u64, bool)> {
+        let pg = self.pages.get(pfn as usize)?;
+        let old = pg.flags.load(Ordering::Relaxed);
+        if old & pgflags::FREE == 0 {
+            return None;
+        }
+        pg.flags.store(flags & !(pgflags::FREE | pgflags::ZEROED), Ordering::Relaxed);
         self.nfree.fetch_sub(1, Ordering::Relaxed);
-        let pg = &self.pages[pfn as usize];
-        let zeroed = pg.flags.swap(flags & !(pgflags::FREE | pgflags::ZEROED), Ordering::Relaxed) & pgflags::ZEROED != 0;
         pg.owner.store(owner, Ordering::Relaxed);
         pg.refcount.store(1, Ordering::Release);
-        Some((u64::from(pfn) * PAGE_SIZE as u64, zeroed))
+        Some((u64::from(pfn) * PAGE_SIZE as u64, old & pgflags::ZEROED != 0))
+    }
+
+    /// [`PhysMem::alloc_page`], the page at `want` when it is free (else any, as
+    /// `alloc_page`): the page after a neighbour's, for contiguity (see the module doc).
+    pub fn alloc_page_near(&self, want: Option<u64>, owner: u64, flags: u32) -> Option<u64> {
+        self.alloc_near(want, owner, flags).map(|(pa, _)| pa)
+    }
+
+    /// [`PhysMem::alloc_zeroed`], the page at `want` when it is free.
+    pub fn alloc_zeroed_near(&self, want: Option<u64>, owner: u64, flags: u32) -> Option<u64> {
+        let (pa, zeroed) = self.alloc_near(want, owner, flags)?;
+        if !zeroed {
+            self.zero(pa, PAGE_SIZE);
+        }
+        Some(pa)
+    }
+
+    /// The page at `want` if free; else the lowest of the free pages just below the top of
+    /// the stack (at most [`SLIDE_PAGES`] down), so that the pages after it are free for
+    /// the next allocations that want them (a stack freed in ascending order hands pages out
+    /// descending: each taken page's successor would be gone).
+    fn alloc_near(&self, want: Option<u64>, owner: u64, flags: u32) -> Option<(u64, bool)> {
+        {
+            let mut free = self.free.lock();
+            if let Some(got) = want.and_then(pfn_of).and_then(|pfn| self.claim(pfn, owner, flags)) {
+                self.rebuild_if_stale(&mut free);
+                return Some(got);
+            }
+            while let Some(top) = free.pop() {
+                if !self.is_free(top) {
+                    continue; // stale
+                }
+                let mut low = top;
+                while top - low < SLIDE_PAGES && low > 1 && self.is_free(low - 1) {
+                    low -= 1;
+                }
+                if low != top {
+                    free.push(top); // still free: its entry stays good
+                }
+                let got = self.claim(low, owner, flags);
+                if low != top {
+                    self.rebuild_if_stale(&mut free);
+                }
+                return got;
+            }
+        }
+        self.alloc(owner, flags)
+    }
+
+    /// Whether page `pfn` is free (under the free list's lock).
+    fn is_free(&self, pfn: u32) -> bool {
+        self.pages.get(pfn as usize).is_some_and(|p| p.flags.load(Ordering::Relaxed) & pgflags::FREE != 0)
+    }
+
+    /// Pages taken where they lie leave their entries in the stack: rebuild it from the
+    /// flags once they make it a quarter longer than memory has pages.
+    fn rebuild_if_stale(&self, free: &mut Vec<u32>) {
+        if free.len() > self.pages.len() + self.pages.len() / 4 {
+            free.clear();
+            free.extend(
+                (1..self.pages.len() as u32).rev().filter(|&p| self.pages[p as usize].flags.load(Ordering::Relaxed) & pgflags::FREE != 0),
+            );
+        }
+    }
+
+    /// Up to `n` pages (refcount 1 each), ascending, in as few runs of neighbours as the free
+    /// pages allow: from `want` on while those are free, then around each page popped (the
+    /// pages just below it, then just above, while free — a stack freed in ascending order
+    /// hands pages out descending). Fewer (none) when memory runs out.
+    pub fn alloc_run(&self, n: usize, want: Option<u64>, owner: u64, flags: u32) -> Vec<u64> {
+        self.alloc_run_flagged(n, want, owner, flags).into_iter().map(|(pa, _)| pa).collect()
+    }
+
+    /// [`PhysMem::alloc_run`] of zero-filled pages.
+    pub fn alloc_zeroed_run(&self, n: usize, want: Option<u64>, owner: u64, flags: u32) -> Vec<u64> {
+        self.alloc_run_flagged(n, want, owner, flags)
+            .into_iter()
+            .map(|(pa, zeroed)| {
+                if !zeroed {
+                    self.zero(pa, PAGE_SIZE);
+                }
+                pa
+            })
+            .collect()
+    }
+
+    fn alloc_run_flagged(&self, n: usize, want: Option<u64>, owner: u64, flags: u32) -> Vec<(u64, bool)> {
+        let mut got: Vec<(u64, bool)> = Vec::with_capacity(n);
+        {
+            let mut free = self.free.lock();
+            let mut next = want.and_then(pfn_of);
+            while got.len() < n {
+                let p = match next.and_then(|p| self.claim(p, owner, flags)) {
+                    Some(g) => g,
+                    None => {
+                        let Some(g) = self.pop_locked(&mut free, owner, flags) else { break };
+                        // Take the free pages just below it first, to start the run lower.
+                        let mut pfn = g.0 / PAGE_SIZE as u64;
+                        got.push(g);
+                        while got.len() < n
+                            && let Some(b) = pfn.checked_sub(1).filter(|&b| b > 0).and_then(|b| self.claim(b as u32, owner, flags))
+                        {
+                            got.push(b);
+                            pfn -= 1;
+                        }
+                        let top = got.iter().map(|g| g.0).max().unwrap_or(0);
+                        next = pfn_of(top + PAGE_SIZE as u64);
+                        continue;
+                    }
+                };
+                next = pfn_of(p.0 + PAGE_SIZE as u64);
+                got.push(p);
+            }
+            self.rebuild_if_stale(&mut free);
+        }
+        if got.len() < n {
+            // Memory ran out: the reclaim hook (with no lock held), then page by page.
+            while got.len() < n {
+                let Some(g) = self.alloc(owner, flags) else { break };
+                got.push(g);
+            }
+        }
+        got.sort_unstable();
+        got
+    }
+
+    fn pop_locked(&self, free: &mut Vec<u32>, owner: u64, flags: u32) -> Option<(u64, bool)> {
+        loop {
+            let pfn = free.pop()?;
+            if let Some(got) = self.claim(pfn, owner, flags) {
+                return Some(got);
+            }
+        }
     }
 
     /// Allocate a zero-filled page (written only if it was ever used: a page never handed
@@ -326,10 +485,13 @@ impl PhysMem {
         if pg.refcount.fetch_sub(1, Ordering::AcqRel) != 1 {
             return false;
         }
-        pg.flags.store(pgflags::FREE, Ordering::Relaxed);
         pg.owner.store(0, Ordering::Relaxed);
-        self.free.lock().push((pa / PAGE_SIZE as u64) as u32);
+        // FREE changes under the lock only: `claim` decides by it.
+        let mut free = self.free.lock();
+        pg.flags.store(pgflags::FREE, Ordering::Relaxed);
+        free.push((pa / PAGE_SIZE as u64) as u32);
         self.nfree.fetch_add(1, Ordering::Relaxed);
+        drop(free);
         true
     }
 
@@ -432,6 +594,85 @@ mod tests {
             pm.page_unref(p);
         }
         assert_eq!(pm.free_pages(), total);
+    }
+
+    #[test]
+    fn a_wanted_free_page_is_taken_where_it_lies_and_never_handed_out_twice() {
+        let pm = PhysMem::scratch(MIN_PHYSMEM).unwrap();
+        let total = pm.free_pages();
+        let a = pm.alloc_page(1, pgflags::ANON).unwrap();
+        // The page after `a` is free: taken, though it is not on top of the stack.
+        let far = a + 100 * PAGE_SIZE as u64;
+        assert_eq!(pm.alloc_page_near(Some(far), 1, pgflags::ANON), Some(far));
+        assert_eq!(pm.free_pages(), total - 2);
+        // A wanted page that is taken, or out of range: any other.
+        let b = pm.alloc_zeroed_near(Some(far), 1, pgflags::ANON).unwrap();
+        assert!(b != far && b != a);
+        let c = pm.alloc_page_near(Some(!0xfff), 1, pgflags::ANON).unwrap();
+        assert!(![a, b, far].contains(&c));
+        // Its stale entry in the stack is skipped: every page of memory is handed out once.
+        let mut held = vec![a, b, c, far];
+        while let Some(p) = pm.alloc_page(1, pgflags::KERNEL) {
+            held.push(p);
+        }
+        assert_eq!(held.len() as u64, total);
+        let mut sorted = held.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), held.len(), "a page handed out twice");
+        for p in held {
+            pm.page_unref(p);
+        }
+        assert_eq!(pm.free_pages(), total);
+        // Taking wanted pages over and over piles up stale entries: the stack is rebuilt, and
+        // still hands every free page out once.
+        for _ in 0..3 * pm.npages() {
+            let p = pm.alloc_page_near(Some(far), 1, pgflags::ANON).unwrap();
+            assert_eq!(p, far);
+            pm.page_unref(p);
+        }
+        assert!(pm.free.lock().len() <= pm.npages() + pm.npages() / 4 + 1);
+        let mut n = 0;
+        while pm.alloc_page(1, pgflags::KERNEL).is_some() {
+            n += 1;
+        }
+        assert_eq!(n, total);
+    }
+
+    #[test]
+    fn a_run_is_neighbours_in_ascending_order_when_free_pages_allow() {
+        let pm = PhysMem::scratch(MIN_PHYSMEM).unwrap();
+        let total = pm.free_pages();
+        // Freed in ascending order: popped one by one they come out descending.
+        let held: Vec<u64> = (0..16).map(|_| pm.alloc_page(1, pgflags::ANON).unwrap()).collect();
+        for &pa in &held {
+            pm.page_unref(pa);
+        }
+        let run = pm.alloc_run(8, None, 1, pgflags::FILE);
+        assert_eq!(run.len(), 8);
+        assert!(run.windows(2).all(|w| w[1] == w[0] + PAGE_SIZE as u64), "{run:x?}");
+        // From the page wanted on, when free; zero-filled when asked.
+        let want = run[7] + 100 * PAGE_SIZE as u64;
+        assert_eq!(pm.alloc_page_near(Some(want), 1, pgflags::ANON), Some(want));
+        pm.write(want, b"junk");
+        pm.page_unref(want);
+        let z = pm.alloc_zeroed_run(4, Some(want), 1, pgflags::ANON);
+        assert_eq!(z, (0..4).map(|i| want + i * PAGE_SIZE as u64).collect::<Vec<_>>());
+        let mut b = [1u8; 4];
+        pm.read(want, &mut b);
+        assert_eq!(b, [0; 4]);
+        for pa in run.into_iter().chain(z) {
+            assert_eq!(pm.page(pa).unwrap().refcount.load(Ordering::Relaxed), 1);
+            pm.page_unref(pa);
+        }
+        assert_eq!(pm.free_pages(), total);
+        // More than memory holds: all of it, once.
+        let all = pm.alloc_run(pm.npages() + 5, None, 1, pgflags::ANON);
+        assert_eq!(all.len() as u64, total);
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
+        for pa in all {
+            pm.page_unref(pa);
+        }
     }
 
     #[test]

@@ -150,21 +150,18 @@ fn own_stub(ctx: &Ctx<'_>) -> bool {
 }
 
 /// Move the caller's stub from its old address space to `new`: the stub unmaps the old image
-/// (through the caller's trapped stub thread, before any of its pages can be given to someone
-/// else) and the guest starts with a fresh FPU state, as from a new stub.
+/// on the new one's first resume, before its maps and its first instruction (the old pages
+/// wait for it in `new`'s deferred list: none is given to someone else while the stub maps
+/// it), and the guest starts with a fresh FPU state, as from a new stub.
 fn hand_over_stub(ctx: &Ctx<'_>, new: &mut AddressSpace) {
     let vm = ctx.p.user().vm();
     let mut old = vm.write();
-    let Some((space, ops, deferred)) = old.take_stub() else { return };
-    let stub = ctx.td.user().stub.lock().clone();
-    if let Some(t) = stub {
-        if !ops.is_empty() && !t.exec_ops(ops) {
-            log::debug!("exec: pid {}: stub gone while unmapping the old image", ctx.p.pid);
-        }
+    // The old image's unmaps go with the new one's first resume (AddressSpace::give_stub).
+    if old.give_stub(new)
+        && let Some(t) = ctx.td.user().stub.lock().clone()
+    {
         t.reset_fpstate();
     }
-    old.release(deferred);
-    new.stub = Some(space);
 }
 
 /// Make every other thread of the process exit, and wait until they have.

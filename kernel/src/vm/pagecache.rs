@@ -117,13 +117,16 @@ impl PageCache {
         let off = idx.checked_mul(PAGE).ok_or(Errno::EFBIG)?;
         let ahead = ahead.min(u64::MAX / PAGE - idx).max(1);
         loop {
-            let generation = {
+            // The page after the one before's, when free: a file's pages neighbours in
+            // memory too map in one host mapping (a program's text in a few).
+            let (generation, want) = {
                 let p = self.pages.lock();
                 if let Some(&pa) = p.by_index.get(&idx) {
                     self.pm.page_ref(pa);
                     return Ok(pa);
                 }
-                p.generation
+                let before = idx.checked_sub(1).and_then(|i| p.by_index.get(&i));
+                (p.generation, before.map(|pa| pa + PAGE))
             };
             let mut buf = vec![0u8; usize_of(ahead * PAGE)];
             let mut got = 0;
@@ -135,16 +138,12 @@ impl PageCache {
             }
             // The page asked for, and those after it the read reached into.
             let n = (got.div_ceil(PAGE_SIZE)).max(1);
-            let mut fresh = Vec::with_capacity(n);
-            for chunk in buf.chunks(PAGE_SIZE).take(n) {
-                match self.pm.alloc_page(0, pgflags::FILE) {
-                    Some(pa) => {
-                        self.pm.write(pa, chunk);
-                        fresh.push(pa);
-                    }
-                    None if fresh.is_empty() => return Err(Errno::ENOMEM),
-                    None => break,
-                }
+            let fresh = self.pm.alloc_run(n, want, 0, pgflags::FILE);
+            if fresh.is_empty() {
+                return Err(Errno::ENOMEM);
+            }
+            for (chunk, &pa) in buf.chunks(PAGE_SIZE).zip(&fresh) {
+                self.pm.write(pa, chunk);
             }
             let mut p = self.pages.lock();
             if p.generation != generation {

@@ -202,6 +202,18 @@ impl PageTable {
         }
     }
 
+    /// Where a new page for `vpn` had best lie: after its lower neighbour's page, or before
+    /// its upper one's, when that page is this space's own (not shared copy-on-write) — so
+    /// that neighbours in the guest are neighbours in memory, one host mapping in the stub
+    /// (see `stub_ops` and [`AddressSpace::mirror`]). The allocator takes it only if free.
+    fn near(&self, vpn: u64) -> Option<u64> {
+        let own = |v: u64| self.pages.get(&v).filter(|p| !p.cow).map(|p| p.pa);
+        match vpn.checked_sub(1).and_then(own) {
+            Some(pa) => Some(pa + PAGE),
+            None => own(vpn + 1).and_then(|pa| pa.checked_sub(PAGE)).filter(|&pa| pa != 0),
+        }
+    }
+
     /// Map `pte`'s page at `vpn` in the stub with `prot` unless it already is; record it.
     fn map_in_stub(&mut self, vpn: u64, mut pte: Pte, prot: u32) -> Pte {
         if pte.stub_prot != prot {
@@ -250,6 +262,30 @@ fn stub_ops(pending: Vec<StubOp>) -> Ops {
         ops.map(a, l, p, q);
     }
     ops
+}
+
+/// The runs of `(vpn, prot, pa)` pages (ascending): pages neighbouring in the guest and in
+/// physical memory with one protection, as (first vpn, pages, prot, first pa); at most
+/// [`MIRROR_RUNS`] of them, the longest (see [`AddressSpace::mirror`]).
+fn mirror_runs(want: &[(u64, u32, u64)]) -> Vec<(u64, u64, u32, u64)> {
+    let mut runs: Vec<(u64, u64, u32, u64)> = Vec::new();
+    for &(vpn, prot, pa) in want {
+        if let Some(r) = runs.last_mut()
+            && r.0 + r.1 == vpn
+            && r.3 + r.1 * PAGE == pa
+            && r.2 == prot
+        {
+            r.1 += 1;
+            continue;
+        }
+        runs.push((vpn, 1, prot, pa));
+    }
+    if runs.len() > MIRROR_RUNS {
+        runs.sort_by_key(|r| std::cmp::Reverse(r.1));
+        runs.truncate(MIRROR_RUNS);
+        runs.sort_by_key(|r| r.0);
+    }
+    runs
 }
 
 /// An address space. Shared by the threads of a process under a reader-writer sleep lock
@@ -725,16 +761,17 @@ impl AddressSpace {
                         // Another thread brought the page in while we read it: one page.
                         self.pm.page_unref(lost.pa);
                     }
-                    if access == Access::Write && pte.cow { self.break_cow(&mut pt, pte)? } else { pte }
+                    if access == Access::Write && pte.cow { self.break_cow(&mut pt, vpn, pte)? } else { pte }
                 }
                 (None, Some(pte)) => {
-                    if access == Access::Write && pte.cow { self.break_cow(&mut pt, pte)? } else { pte }
+                    if access == Access::Write && pte.cow { self.break_cow(&mut pt, vpn, pte)? } else { pte }
                 }
                 (None, None) => {
                     let run = if user { self.anon_run(&mut pt, e, vpn) } else { 1 };
+                    let near = pt.near(vpn);
                     drop(pt);
                     if run > 1 {
-                        ahead = self.alloc_run(run);
+                        ahead = self.alloc_run(run, near);
                         if !ahead.is_empty() {
                             // The lowest page for the faulting one: a run contiguous in
                             // physical memory is one mapping in the stub.
@@ -742,7 +779,7 @@ impl AddressSpace {
                             continue;
                         }
                     }
-                    fresh = Some(self.populate(e, page_va)?);
+                    fresh = Some(self.populate(e, page_va, near)?);
                     continue;
                 }
             };
@@ -813,12 +850,11 @@ impl AddressSpace {
         self.nofaultaround.at(vpn * PAGE).is_none() && self.locked.at(vpn * PAGE).is_none()
     }
 
-    /// Up to `n` zeroed anonymous pages, in ascending physical order (fewer when memory runs
-    /// out; none at all then is the caller's out-of-memory).
-    fn alloc_run(&self, n: u64) -> Vec<u64> {
-        let mut pas: Vec<u64> = (0..n).map_while(|_| self.pm.alloc_zeroed(self.owner, pgflags::ANON)).collect();
-        pas.sort_unstable();
-        pas
+    /// Up to `n` zeroed anonymous pages, in ascending physical order and as few runs as free
+    /// memory allows, from `near` when free (fewer when memory runs out; none at all then is
+    /// the caller's out-of-memory).
+    fn alloc_run(&self, n: u64, near: Option<u64>) -> Vec<u64> {
+        self.pm.alloc_zeroed_run(crate::kern::conv::usize_of(n), near, self.owner, pgflags::ANON)
     }
 
     /// Make the zeroed pages `pas` resident after page `vpn` of the private anonymous mapping
@@ -859,7 +895,7 @@ impl AddressSpace {
                 (lo..hi).filter(|v| *v != vpn && !pt.pages.contains_key(v)).collect()
             };
             for v in missing {
-                match self.populate(e, v * PAGE) {
+                match self.populate(e, v * PAGE, None) {
                     Ok(pte) => fresh.push((v, pte)),
                     Err(_) => break,
                 }
@@ -925,13 +961,13 @@ impl AddressSpace {
 
     /// A copy-on-write page being written: take it if nobody else has it, else copy. Called
     /// with the page table locked (no sleep: an allocation and a copy).
-    fn break_cow(&self, pt: &mut PageTable, pte: Pte) -> Result<Pte, FaultError> {
+    fn break_cow(&self, pt: &mut PageTable, vpn: u64, pte: Pte) -> Result<Pte, FaultError> {
         let pm = &self.pm;
         let only_us = pm.page(pte.pa).is_some_and(|p| p.refcount.load(Ordering::Acquire) == 1);
         if only_us {
             return Ok(Pte { cow: false, stub_prot: 0, ..pte });
         }
-        let new = pm.alloc_page(self.owner, pgflags::ANON).ok_or(FaultError::OutOfMemory)?;
+        let new = pm.alloc_page_near(pt.near(vpn), self.owner, pgflags::ANON).ok_or(FaultError::OutOfMemory)?;
         pm.copy_page(new, pte.pa);
         // Other threads may read the old page until the new one replaces it in the stub.
         pt.drop_page(pm, pte.pa, pte.stub_prot != 0);
@@ -940,8 +976,9 @@ impl AddressSpace {
 
     /// The first touch of a page: zeros, file data, or the shared object's page; a new
     /// reference (copy-on-write when it is a file's cached page a private mapping must not
-    /// change). May sleep (file I/O): called without the page-table lock.
-    fn populate(&self, e: &MapEntry, page_va: u64) -> Result<Pte, FaultError> {
+    /// change). May sleep (file I/O): called without the page-table lock. A new page is the
+    /// one at `near` when that is free ([`PageTable::near`]).
+    fn populate(&self, e: &MapEntry, page_va: u64, near: Option<u64>) -> Result<Pte, FaultError> {
         let pm = &self.pm;
         let off = page_va - e.start;
         let own = |pa| Pte { pa, cow: false, stub_prot: 0 };
@@ -950,7 +987,7 @@ impl AddressSpace {
             _ => FaultError::Io,
         };
         match &e.backing {
-            Backing::Anon => pm.alloc_zeroed(self.owner, pgflags::ANON).map(own).ok_or(FaultError::OutOfMemory),
+            Backing::Anon => pm.alloc_zeroed_near(near, self.owner, pgflags::ANON).map(own).ok_or(FaultError::OutOfMemory),
             Backing::Shared { object, offset } => {
                 object.page((offset + off) / PAGE, self.owner).map(own).ok_or(FaultError::OutOfMemory)
             }
@@ -972,7 +1009,7 @@ impl AddressSpace {
                     let pa = vnode.get_page((offset + off) / PAGE).map_err(io)?;
                     return Ok(Pte { pa, cow: true, stub_prot: 0 });
                 }
-                let pa = pm.alloc_zeroed(self.owner, pgflags::FILE).ok_or(FaultError::OutOfMemory)?;
+                let pa = pm.alloc_zeroed_near(near, self.owner, pgflags::FILE).ok_or(FaultError::OutOfMemory)?;
                 crate::vm::meminfo::VM_EVENTS.pgmajfault.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let want = file_len.saturating_sub(off).min(PAGE) as usize;
                 if want > 0 {
@@ -1063,7 +1100,7 @@ impl AddressSpace {
         let vpn = addr / PAGE;
         let mut pt = self.pt.lock();
         let pte = pt.pages.get(&vpn).copied().ok_or(FaultError::NotMapped)?;
-        let pte = if pte.cow { self.break_cow(&mut pt, pte)? } else { pte };
+        let pte = if pte.cow { self.break_cow(&mut pt, vpn, pte)? } else { pte };
         let pte = pt.map_in_stub(vpn, pte, prot);
         self.count_resident(&pt);
         Ok(pte.pa + addr % PAGE)
@@ -1101,10 +1138,13 @@ impl AddressSpace {
             _ => (0, 0),
         };
         let mut downgrade = Vec::new();
-        // The pages the parent's stub maps, with the protection the child's stub gets them with.
-        let mut working_set = Vec::new();
+        let mut near = None;
+        // The child's pages, ascending (the table is built from them at the end, in one
+        // pass), and those the parent's stub maps, with the protection the child's stub gets
+        // them with: (index in `pages`, prot).
+        let mut pages: Vec<(u64, Pte)> = Vec::new();
+        let mut working_set: Vec<(usize, u32)> = Vec::new();
         let pt = self.pt.get_mut();
-        let child_pt = child.pt.get_mut();
         for (&vpn, pte) in pt.pages.iter_mut() {
             let (shared, prot) = {
                 let addr = vpn * PAGE;
@@ -1122,16 +1162,17 @@ impl AddressSpace {
             if (copy_lo..copy_hi).contains(&vpn)
                 && pte.stub_prot & PROT_WRITE != 0
                 && !pte.cow
-                && let Some(new) = pm.alloc_page(owner, pgflags::ANON)
+                && let Some(new) = pm.alloc_page_near(near, owner, pgflags::ANON)
             {
+                near = Some(new + PAGE);
                 pm.copy_page(new, pte.pa);
-                child_pt.pages.insert(vpn, Pte { pa: new, cow: false, stub_prot: 0 });
-                working_set.push((vpn, prot));
+                working_set.push((pages.len(), prot));
+                pages.push((vpn, Pte { pa: new, cow: false, stub_prot: 0 }));
                 continue;
             }
             if pte.stub_prot != 0 && prot != 0 {
                 // As a fault would map it in the child (copy-on-write: read-only).
-                working_set.push((vpn, if shared { prot } else { prot & !PROT_WRITE }));
+                working_set.push((pages.len(), if shared { prot } else { prot & !PROT_WRITE }));
             }
             pm.page_ref(pte.pa);
             if !shared {
@@ -1141,9 +1182,20 @@ impl AddressSpace {
                     pte.stub_prot = 0;
                 }
             }
-            child_pt.pages.insert(vpn, Pte { pa: pte.pa, cow: pte.cow, stub_prot: 0 });
+            pages.push((vpn, Pte { pa: pte.pa, cow: pte.cow, stub_prot: 0 }));
         }
-        child.resident.store(child_pt.pages.len() as u64, Ordering::Relaxed);
+        // The working set goes to the child's stub before it first runs.
+        let want: Vec<(u64, u32, u64)> = working_set.iter().map(|&(i, prot)| (pages[i].0, prot, pages[i].1.pa)).collect();
+        let child_pt = child.pt.get_mut();
+        for (vpn, n, prot, pa) in mirror_runs(&want) {
+            child_pt.pending.push(StubOp::Map { addr: vpn * PAGE, len: n * PAGE, prot, pa });
+            let first = pages.partition_point(|p| p.0 < vpn);
+            for (_, pte) in &mut pages[first..first + crate::kern::conv::usize_of(n)] {
+                pte.stub_prot = prot;
+            }
+        }
+        child.resident.store(pages.len() as u64, Ordering::Relaxed);
+        child_pt.pages = pages.into_iter().collect();
         // Unmap the pages that were writable in the parent's stub, in runs.
         let mut i = 0;
         while i < downgrade.len() {
@@ -1159,7 +1211,6 @@ impl AddressSpace {
         for (s, e) in self.inherit.ranges_of(crate::vm::inherit::Inherit::DontFork) {
             child.unmap(s, e);
         }
-        child.mirror(&working_set);
         child
     }
 
@@ -1200,29 +1251,11 @@ impl AddressSpace {
     /// first instruction.
     fn mirror(&mut self, want: &[(u64, u32)]) {
         let pt = self.pt.get_mut();
-        // (first vpn, pages, prot, first pa)
-        let mut runs: Vec<(u64, u64, u32, u64)> = Vec::new();
-        for &(vpn, prot) in want {
-            let Some(pte) = pt.pages.get(&vpn) else { continue };
-            if pte.stub_prot != 0 {
-                continue;
-            }
-            if let Some(r) = runs.last_mut()
-                && r.0 + r.1 == vpn
-                && r.3 + r.1 * PAGE == pte.pa
-                && r.2 == prot
-            {
-                r.1 += 1;
-                continue;
-            }
-            runs.push((vpn, 1, prot, pte.pa));
-        }
-        if runs.len() > MIRROR_RUNS {
-            runs.sort_by_key(|r| std::cmp::Reverse(r.1));
-            runs.truncate(MIRROR_RUNS);
-            runs.sort_by_key(|r| r.0);
-        }
-        for (vpn, n, prot, _) in runs {
+        let want: Vec<(u64, u32, u64)> = want
+            .iter()
+            .filter_map(|&(vpn, prot)| pt.pages.get(&vpn).filter(|p| p.stub_prot == 0).map(|p| (vpn, prot, p.pa)))
+            .collect();
+        for (vpn, n, prot, _) in mirror_runs(&want) {
             for v in vpn..vpn + n {
                 if let Some(&pte) = pt.pages.get(&v) {
                     pt.map_in_stub(v, pte, prot);
@@ -1244,6 +1277,30 @@ impl AddressSpace {
             }
         }
         Some((stub, ops, deferred))
+    }
+
+    /// Hand the stub to `new` (exec reusing it, its only thread trapped in the kernel and no
+    /// other running in it): the unmaps that clear it of this space go first in `new`'s queue,
+    /// ahead of the new image's maps, and this space's pages wait in `new`'s deferred list —
+    /// so the thread's first resume carries it all out, with no round trip of its own, and the
+    /// pages are released only once the stub no longer maps them. False without a stub.
+    pub fn give_stub(&mut self, new: &mut AddressSpace) -> bool {
+        let Some(stub) = self.stub.take() else { return false };
+        self.hand_to(new);
+        new.stub = Some(stub);
+        true
+    }
+
+    /// [`AddressSpace::give_stub`]'s queue and pages: this space's teardown first in `new`'s
+    /// queue, every page of this one in `new`'s deferred list.
+    fn hand_to(&mut self, new: &mut AddressSpace) {
+        let (mut unmaps, mut deferred) = self.stub_teardown();
+        deferred.extend(self.take_pages());
+        let pt = new.pt.get_mut();
+        unmaps.append(&mut pt.pending);
+        pt.pending = unmaps;
+        pt.unmap_queued = true;
+        pt.deferred.append(&mut deferred);
     }
 
     /// The unmaps that leave the stub with nothing of this space: the unmaps already queued

@@ -299,6 +299,36 @@ fn a_stub_handed_on_is_left_with_nothing_mapped() {
     all_free(&pm);
 }
 
+/// exec handing its stub on: the old image's unmaps go first in the new space's queue, ahead
+/// of the new image's maps, and its pages are released only once the stub carried them out.
+#[test]
+fn a_stub_handed_to_a_new_image_unmaps_the_old_one_first() {
+    let pm = physmem();
+    {
+        let mut old = space(&pm);
+        old.map(anon(BASE, 4, RW));
+        for i in 0..4 {
+            write_u64(&old, BASE + i * PAGE, i);
+        }
+        old.take_stub_ops();
+        let mut new = space(&pm);
+        new.map(anon(BASE, 1, RW));
+        new.fault(BASE, Access::Write).unwrap();
+        let before = pm.free_pages();
+        old.hand_to(&mut new);
+        drop(old);
+        assert_eq!(pm.free_pages(), before, "old pages freed while the stub may map them");
+        assert!(new.unmap_queued());
+        // Taken as the stub carries them out, then the old pages go.
+        let ops = new.take_stub_ops();
+        assert_eq!(ops.len(), 2, "{ops:?}");
+        assert_eq!(ops[0], StubOp::Unmap { addr: BASE, len: 4 * PAGE });
+        assert!(matches!(ops[1], StubOp::Map { addr: BASE, len: PAGE, prot: RW, .. }), "{ops:?}");
+        assert_eq!(pm.free_pages(), before + 4);
+    }
+    all_free(&pm);
+}
+
 /// fork maps the parent's working set (the pages its stub maps) into the child's stub in
 /// one go: private pages read-only, shared ones with their protection; pages the parent's
 /// stub does not map, PROT_NONE and MADV_DONTFORK ranges are left to faults (or out).
@@ -404,6 +434,48 @@ fn a_lone_threads_fork_copies_the_stack_around_its_pointer() {
         let other = parent.fork(3, None);
         assert!((0..n).all(|i| pte(&other, BASE + i * PAGE).unwrap().cow));
         drop((child, other));
+    }
+    all_free(&pm);
+}
+
+/// Pages of a mapping touched one after the other are neighbours in physical memory (one
+/// stub mapping for all), even when the free list would hand pages out descending; so are the
+/// copies a write after fork makes of them.
+#[test]
+fn neighbouring_pages_are_neighbours_in_memory() {
+    let pm = physmem();
+    {
+        // Pages freed in ascending order: the free list hands them out descending.
+        let held: Vec<u64> = (0..64).map(|_| pm.alloc_page(9, pgflags::ANON).unwrap()).collect();
+        for &pa in &held {
+            pm.page_unref(pa);
+        }
+        let mut vm = space(&pm);
+        vm.map(anon(BASE, 16, RW));
+        for i in 0..16 {
+            write_u64(&vm, BASE + i * PAGE, i);
+        }
+        let first = pte(&vm, BASE).unwrap().pa;
+        for i in 1..16 {
+            assert_eq!(pte(&vm, BASE + i * PAGE).unwrap().pa, first + i * PAGE, "page {i}");
+        }
+        let maps = stub_ops(vm.take_stub_ops()).len();
+        assert_eq!(maps, 1);
+        // After fork the child's stub gets them in one map; the parent's writes copy the
+        // pages: the copies are neighbours too.
+        let child = vm.fork(2, None);
+        let ops = child.take_stub_ops();
+        assert_eq!(ops, vec![StubOp::Map { addr: BASE, len: 16 * PAGE, prot: PROT_READ, pa: first }]);
+        for i in 0..16 {
+            write_u64(&vm, BASE + i * PAGE, 100 + i);
+        }
+        let copy = pte(&vm, BASE).unwrap().pa;
+        assert_ne!(copy, first);
+        for i in 0..16 {
+            assert_eq!(pte(&vm, BASE + i * PAGE).unwrap().pa, copy + i * PAGE, "copy of page {i}");
+            assert_eq!((read_u64(&vm, BASE + i * PAGE), read_u64(&child, BASE + i * PAGE)), (100 + i, i));
+        }
+        drop(child);
     }
     all_free(&pm);
 }

@@ -28,7 +28,7 @@
 //! starting would not notice its parent's new image) stops it and kills the waiting stubs.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -46,6 +46,9 @@ struct Pool {
     ready: SpinLock<Vec<Ready>>,
     /// Stubs [`recycle`] is clearing of their old process (the refill thread finishes them).
     scrubbing: SpinLock<Vec<Scrub>>,
+    /// Stubs [`recycle`] took back that [`finish_scrubs`] has not yet put in `ready` or killed
+    /// (those in `scrubbing` and the ones it is finishing).
+    returning: AtomicUsize,
     /// Set by [`drain`]: no more stubs are taken back.
     drained: AtomicBool,
     target: usize,
@@ -62,6 +65,13 @@ struct Pool {
 
 static POOL: OnceLock<Pool> = OnceLock::new();
 
+impl Pool {
+    /// Stubs ready or on their way back from an exited process ([`recycle`]).
+    fn stocked(&self) -> usize {
+        self.ready.lock().len() + self.returning.load(Ordering::Acquire)
+    }
+}
+
 /// Pause after a failed start before the thread tries again.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -76,6 +86,7 @@ pub fn start(physmem: BorrowedFd<'_>, target: usize) -> std::io::Result<()> {
     let pool = Pool {
         ready: SpinLock::new("stub_pool", Vec::with_capacity(target)),
         scrubbing: SpinLock::new("stub_scrubbing", Vec::new()),
+        returning: AtomicUsize::new(0),
         drained: AtomicBool::new(false),
         target,
         wake: tx,
@@ -98,7 +109,7 @@ fn refill(physmem: OwnedFd, wake: Receiver<()>) {
     let Some(pool) = POOL.get() else { return };
     loop {
         finish_scrubs(pool);
-        while pool.ready.lock().len() < pool.target {
+        while pool.stocked() < pool.target {
             let Ok(stopped) = pool.starting.lock() else { break };
             if *stopped {
                 // Never return: the stubs this thread started live as long as it does.
@@ -144,8 +155,11 @@ pub fn take() -> Option<Ready> {
         // Killed while it waited (the host's OOM killer, a user): drop it, try the next.
         drop(r);
     };
-    // Refilled once half the pool is gone: an exiting process's stub may come back first.
-    if pool.ready.lock().len() <= pool.target / 2 {
+    // Refilled once half the pool is gone, counting the stubs being scrubbed (they come back
+    // in tens of µs): an exiting process's stub may come back first. Counting only the ready
+    // ones started a host process whenever a fork came before the last exit's scrub was done
+    // (a fork+exit loop: one start per 4 forks), then killed the recycled stub (no room).
+    if pool.stocked() <= pool.target / 2 {
         let _ = pool.wake.try_send(());
     }
     let counter = if got.is_some() { &pool.hits } else { &pool.misses };
@@ -162,10 +176,7 @@ pub fn take() -> Option<Ready> {
 /// full, it is killed ([`retire`]) and the pages are released now.
 pub fn recycle(space: Arc<StubSpace>, t: StubThread, unmaps: Ops, pages: Vec<u64>, pm: Arc<PhysMem>) {
     let pool = POOL.get().filter(|p| !p.drained.load(Ordering::Acquire));
-    let room = pool.is_some_and(|p| {
-        let ready = p.ready.lock().len();
-        ready + p.scrubbing.lock().len() < p.target
-    });
+    let room = pool.is_some_and(|p| p.stocked() < p.target);
     let small = pages.len() <= RECYCLE_MAX_PAGES;
     let Some(pool) = pool.filter(|_| room && small && can_recycle(&space, &t, &unmaps)) else {
         // Killed (its trapped thread runs no guest code before it dies), then the pages go.
@@ -178,6 +189,7 @@ pub fn recycle(space: Arc<StubSpace>, t: StubThread, unmaps: Ops, pages: Vec<u64
     let uc = t.uc.load(Ordering::Acquire);
     t.queue(&unmaps.list, true);
     resume_quietly(&t);
+    pool.returning.fetch_add(1, Ordering::AcqRel);
     pool.scrubbing.lock().push(Scrub { t, n: unmaps.list.len(), uc, pages, pm });
     let _ = pool.wake.try_send(());
 }
@@ -284,6 +296,8 @@ fn finish_scrubs(pool: &Pool) {
             let mut ready = pool.ready.lock();
             if ready.len() < pool.target {
                 ready.push((Arc::clone(&space), s.t));
+                // Under the ready list's lock: `stocked` never counts it twice.
+                pool.returning.fetch_sub(1, Ordering::AcqRel);
                 pool.recycled.fetch_add(1, Ordering::Relaxed);
                 true
             } else {
@@ -292,6 +306,7 @@ fn finish_scrubs(pool: &Pool) {
             }
         };
         if !kept {
+            pool.returning.fetch_sub(1, Ordering::AcqRel);
             retire(space);
         }
         release(&s.pm, s.pages);
