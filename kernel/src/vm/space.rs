@@ -1194,6 +1194,9 @@ impl AddressSpace {
                 pte.stub_prot = prot;
             }
         }
+        if !child_pt.pending.is_empty() {
+            child_pt.queued.store(true, Ordering::Release);
+        }
         child.resident.store(pages.len() as u64, Ordering::Relaxed);
         child_pt.pages = pages.into_iter().collect();
         // Unmap the pages that were writable in the parent's stub, in runs.
@@ -1301,6 +1304,8 @@ impl AddressSpace {
         pt.pending = unmaps;
         pt.unmap_queued = true;
         pt.deferred.append(&mut deferred);
+        // The trap loop drains the queue only when told (`ops_queued`).
+        pt.queued.store(true, Ordering::Release);
     }
 
     /// The unmaps that leave the stub with nothing of this space: the unmaps already queued

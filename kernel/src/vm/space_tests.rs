@@ -329,6 +329,28 @@ fn a_stub_handed_to_a_new_image_unmaps_the_old_one_first() {
     all_free(&pm);
 }
 
+/// A new image that queued nothing itself still tells the trap loop (`ops_queued`) that the
+/// old image's unmaps wait: a resume that skipped them would run the new program in the old
+/// one's pages.
+#[test]
+fn a_handed_over_stub_flags_its_queue() {
+    let pm = physmem();
+    {
+        let mut old = space(&pm);
+        old.map(anon(BASE, 2, RW));
+        write_u64(&old, BASE, 1);
+        old.take_stub_ops();
+        let mut new = space(&pm);
+        new.map(anon(BASE, 1, RW));
+        assert!(!new.ops_queued().load(Ordering::Acquire));
+        old.hand_to(&mut new);
+        drop(old);
+        assert!(new.ops_queued().load(Ordering::Acquire));
+        assert_eq!(new.take_stub_ops(), [StubOp::Unmap { addr: BASE, len: PAGE }]);
+    }
+    all_free(&pm);
+}
+
 /// fork maps the parent's working set (the pages its stub maps) into the child's stub in
 /// one go: private pages read-only, shared ones with their protection; pages the parent's
 /// stub does not map, PROT_NONE and MADV_DONTFORK ranges are left to faults (or out).
@@ -358,6 +380,7 @@ fn fork_mirrors_the_parents_working_set_into_the_child() {
         parent.protect(BASE + 5 * PAGE, BASE + 6 * PAGE, PROT_READ).unwrap();
         parent.take_stub_ops();
         let child = parent.fork(2, None);
+        assert!(child.ops_queued().load(Ordering::Acquire), "the mirror must be taken on the first resume");
         let ops = child.take_stub_ops();
         let mapped: Vec<(u64, u64, u32)> = ops
             .iter()
