@@ -232,5 +232,8 @@ fn notify_parent(p: &UProc, parent: &UProc, status: i32, autoreap: bool) {
 fn init_exited(status: i32) -> ! {
     let code = status_code(status);
     crate::kprintf!("init exited with status {code}\n");
+    if platform::stub::spin::STATS_ON.load(Ordering::Relaxed) {
+        crate::kprintf!("sched stats: {}\n", crate::kern::sched::stats_line());
+    }
     crate::kern::shutdown::halt_with(code)
 }

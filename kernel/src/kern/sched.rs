@@ -4,9 +4,10 @@
 //! exiting, and a guest thread also when its time slice ends in user mode. A woken thread goes
 //! on its last CPU's run queue; that CPU is woken if it idles, or else an idle CPU is woken to
 //! steal it — also when the queue is the waker's own, whose current thread may compute on.
-//! A sync wake-up ([`wake_sync`]) instead queues it on the waker's CPU and wakes no one, and
-//! an idle CPU polls a while before it sleeps in the host: the policy, its grace period and
-//! the poll budget are [`crate::kern::sched_wake`]'s.
+//! A sync wake-up ([`wake_sync`]: a child's exit waking its parent) and a new process's first
+//! run instead queue it on the waker's CPU and wake no one, and an idle CPU polls a while
+//! before it sleeps in the host: the policy, its grace period and the poll budget are
+//! [`crate::kern::sched_wake`]'s.
 //!
 //! Thread states move under these rules, which keep every thread on at most one queue:
 //! RUNNING → SLEEPING by the thread itself under its sleep-queue lock; SLEEPING → RUNNABLE by
@@ -78,6 +79,61 @@ impl Cpu {
 
 static CPUS: [Cpu; MAXCPU] = [const { Cpu::new() }; MAXCPU];
 
+/// Scheduler events, counted for `-e sched.stats=1` ([`report_stats`]).
+#[derive(Debug, Clone, Copy)]
+#[repr(usize)]
+enum Stat {
+    /// A wake-up queued on the waker's own CPU / on another CPU / by a thread not on a CPU.
+    WakeHere,
+    WakeThere,
+    WakeOffCpu,
+    /// A sync wake-up (or `sched.fork_local` start) queued on the waker's CPU.
+    SyncQueued,
+    /// Threads stolen by an idle CPU, and those of them that had never run.
+    Steals,
+    StealsNew,
+    /// Idle periods that ended in a host sleep, or in a poll that found work / found none.
+    IdleSleeps,
+    PollFound,
+    PollEmpty,
+    /// Idle CPUs woken for a queue: its own, another's (to steal), one with more waiting.
+    NotifyTarget,
+    NotifyOther,
+    SwitchWakeOther,
+    /// Host idle sleeps that ended by their timeout.
+    IdleTimeouts,
+    /// Threads a sync wake-up queued whose waker did not sleep within the grace: stolen, or
+    /// the waker preempted for them.
+    SyncExpired,
+}
+
+const STAT_NAMES: [&str; 14] = [
+    "wake_here", "wake_there", "wake_offcpu", "sync_queued", "steals", "steals_new", "idle_sleeps", "poll_found", "poll_empty",
+    "notify_target", "notify_other", "switch_wake_other", "idle_timeouts", "sync_expired",
+];
+static STATS: [AtomicU64; STAT_NAMES.len()] = [const { AtomicU64::new(0) }; STAT_NAMES.len()];
+
+fn count(s: Stat) {
+    platform::stub::spin::count(&STATS[s as usize]);
+}
+
+/// The scheduler's and the hand-overs' event counts, one `name=value` list (`-e sched.stats=1`
+/// prints it when the machine halts).
+pub fn stats_line() -> String {
+    let h = &platform::stub::spin::STATS;
+    let mut v: Vec<String> = STAT_NAMES.iter().zip(STATS.iter()).map(|(n, c)| format!("{n}={}", c.load(Ordering::Relaxed))).collect();
+    for (n, c) in [
+        ("idle_wakes", &cpu::IDLE_WAKES),
+        ("stub_wakes", &h.stub_wakes),
+        ("cpu_sleeps", &h.cpu_sleeps),
+        ("cpu_spin_hits", &h.cpu_spin_hits),
+        ("places", &h.places),
+    ] {
+        v.push(format!("{n}={}", c.load(Ordering::Relaxed)));
+    }
+    v.join(" ")
+}
+
 /// The scheduler's view of a CPU.
 pub fn cpu_sched(c: u32) -> &'static Cpu {
     &CPUS[(c as usize).min(MAXCPU - 1)]
@@ -129,6 +185,11 @@ pub fn setrunnable(td: Arc<Thread>) {
         return;
     }
     let target = pick_cpu(&td, td.last_cpu().min(cpu::ncpus().saturating_sub(1)));
+    count(match cpu::curcpu() {
+        c if c == target => Stat::WakeHere,
+        c if (c as usize) < MAXCPU => Stat::WakeThere,
+        _ => Stat::WakeOffCpu,
+    });
     {
         let mut q = CPUS[target as usize].runq.lock();
         if q.is_empty() {
@@ -147,7 +208,9 @@ fn queue_sync(td: &Arc<Thread>) -> bool {
     let Some(cpu_s) = CPUS.get(c as usize) else { return false };
     let t = sched_wake::tunables();
     let hinted = cpu_s.sync_hint.swap(false, Ordering::Relaxed);
-    let new_guest = t.fork_local && td.is_user() && td.rec.switches.load(Ordering::Relaxed) == 0;
+    let never_ran = td.rec.switches.load(Ordering::Relaxed) == 0;
+    let new_guest = never_ran
+        && sched_wake::starts_local(t.fork_local, td.is_user(), never_ran, td.proc_().map_or(0, |p| p.nthreads()));
     if !hinted && !new_guest {
         return false;
     }
@@ -159,6 +222,7 @@ fn queue_sync(td: &Arc<Thread>) -> bool {
     td.rec.cpu.store(c, Ordering::Relaxed);
     q.push_back(Arc::clone(td));
     publish_runq_len(c, q.len());
+    count(Stat::SyncQueued);
     true
 }
 
@@ -183,9 +247,12 @@ fn notify(target: u32) {
     // published above, or this sees its idle word set.
     std::sync::atomic::fence(Ordering::SeqCst);
     if cpu::curcpu() != target && cpu::wake_idle(target) {
+        count(Stat::NotifyTarget);
         return;
     }
-    wake_idle_other(target);
+    if wake_idle_other(target) {
+        count(Stat::NotifyOther);
+    }
 }
 
 /// Wake one idle CPU other than `busy` (to steal from it). False when none idles.
@@ -223,7 +290,9 @@ pub fn mi_switch() {
         let next = match q.pop_front() {
             Some(n) => {
                 // A thread a sync wake-up queued here has had its wait (or this is another).
-                cpu_s.sync_until_ns.store(0, Ordering::Relaxed);
+                if cpu_s.sync_until_ns.swap(0, Ordering::Relaxed) != 0 && state == ThreadState::Running && !cur.is_idle() {
+                    count(Stat::SyncExpired);
+                }
                 if state == ThreadState::Running && !cur.is_idle() && !Arc::ptr_eq(&n, &cur) {
                     cur.set_state(ThreadState::Runnable);
                     q.push_back(Arc::clone(&cur));
@@ -241,7 +310,9 @@ pub fn mi_switch() {
         // More is waiting here (the thread being preempted, say): an idle CPU can take it.
         if !q.is_empty() {
             drop(q);
-            wake_idle_other(c);
+            if wake_idle_other(c) {
+                count(Stat::SwitchWakeOther);
+            }
         }
         next
     };
@@ -397,11 +468,18 @@ fn steal(c: u32) -> bool {
             if !sched_wake::stealable(q.len(), CPUS[other as usize].sync_until_ns.load(Ordering::Relaxed), platform::time::uptime_ns()) {
                 continue;
             }
+            if q.len() == 1 && CPUS[other as usize].sync_until_ns.load(Ordering::Relaxed) != 0 {
+                count(Stat::SyncExpired);
+            }
             let td = q.iter().rposition(|t| allowed(t, c)).and_then(|i| q.remove(i));
             publish_runq_len(other, q.len());
             td
         };
         if let Some(td) = stolen {
+            count(Stat::Steals);
+            if td.rec.switches.load(Ordering::Relaxed) == 0 {
+                count(Stat::StealsNew);
+            }
             td.rec.cpu.store(c, Ordering::Relaxed);
             let mut q = CPUS[c as usize].runq.lock();
             q.push_back(td);
@@ -456,6 +534,7 @@ fn idle_poll(c: u32, budget_ns: u64) -> bool {
     let end = now.saturating_add(budget_ns);
     let found = loop {
         if idle_work(c, now) {
+            count(Stat::PollFound);
             break true;
         }
         for _ in 0..16 {
@@ -463,6 +542,7 @@ fn idle_poll(c: u32, budget_ns: u64) -> bool {
         }
         now = platform::time::uptime_ns();
         if now >= end || !spare() {
+            count(Stat::PollEmpty);
             break false;
         }
     };
@@ -504,7 +584,10 @@ fn idle_loop(c: u32) -> ! {
         };
         let timeout = wake_at.map(|d| Duration::from_nanos(d.saturating_sub(now).max(1_000)));
         rec.state.store(cpustate::IDLE, Ordering::Relaxed);
-        cpu::idle_sleep(c, timeout);
+        count(Stat::IdleSleeps);
+        if cpu::idle_sleep(c, timeout) == platform::futex::WaitResult::TimedOut {
+            count(Stat::IdleTimeouts);
+        }
         rec.state.store(cpustate::RUNNING, Ordering::Relaxed);
         let end = platform::time::uptime_ns();
         rec.idle_ns.fetch_add(end.saturating_sub(idle_from), Ordering::Relaxed);
