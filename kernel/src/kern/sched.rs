@@ -3,8 +3,9 @@
 //! The kernel is not preemptible: a thread leaves its CPU only by sleeping, yielding or
 //! exiting, and a guest thread also when its time slice ends in user mode. A woken thread goes
 //! on its last CPU's run queue; that CPU is woken if it idles, or else an idle CPU is woken to
-//! steal it — also when the queue is the waker's own, whose current thread may compute on.
-//! A sync wake-up ([`wake_sync`]: a child's exit waking its parent) and a new process's first
+//! steal it — also when the queue is the waker's own, whose current thread may compute on
+//! (not when the waker is leaving the CPU: its idle thread, a thread going to sleep).
+//! A sync wake-up ([`wake_sync`]: a child's exit waking its parent, pipes) and a new process's first
 //! run instead queue it on the waker's CPU and wake no one, and an idle CPU polls a while
 //! before it sleeps in the host: the policy, its grace period and the poll budget are
 //! [`crate::kern::sched_wake`]'s.
@@ -128,6 +129,7 @@ pub fn stats_line() -> String {
         ("cpu_sleeps", &h.cpu_sleeps),
         ("cpu_spin_hits", &h.cpu_spin_hits),
         ("places", &h.places),
+        ("kicks", &h.kicks),
     ] {
         v.push(format!("{n}={}", c.load(Ordering::Relaxed)));
     }
@@ -171,7 +173,8 @@ fn pick_cpu(td: &Thread, preferred: u32) -> u32 {
 /// and no other CPU is woken for it (see [`crate::kern::sched_wake`]). `f` must not sleep.
 pub fn wake_sync<T>(f: impl FnOnce() -> T) -> T {
     let c = cpu::curcpu();
-    let Some(cpu_s) = CPUS.get(c as usize) else { return f() };
+    // With one CPU a sync wake-up queues where any does: skip its grace and preemption.
+    let Some(cpu_s) = CPUS.get(c as usize).filter(|_| cpu::ncpus() > 1) else { return f() };
     cpu_s.sync_hint.store(sched_wake::tunables().sync, Ordering::Relaxed);
     let r = f();
     cpu_s.sync_hint.store(false, Ordering::Relaxed);
@@ -205,7 +208,7 @@ pub fn setrunnable(td: Arc<Thread>) {
 /// the first run of a new guest thread, with `sched.fork_local`) and the policy allows it.
 fn queue_sync(td: &Arc<Thread>) -> bool {
     let c = cpu::curcpu();
-    let Some(cpu_s) = CPUS.get(c as usize) else { return false };
+    let Some(cpu_s) = CPUS.get(c as usize).filter(|_| cpu::ncpus() > 1) else { return false };
     let t = sched_wake::tunables();
     let hinted = cpu_s.sync_hint.swap(false, Ordering::Relaxed);
     let never_ran = td.rec.switches.load(Ordering::Relaxed) == 0;
@@ -239,15 +242,23 @@ pub fn sync_slice(c: u32) -> Option<Duration> {
 }
 
 /// Make sure some CPU will run what was queued on `target`: `target` itself if it idles, else
-/// an idle CPU, which steals it. That includes the waker's own CPU: its current thread may run
-/// on in user mode for a whole time slice (a thread that creates another and then computes),
-/// and the new one should not wait for it while a CPU sleeps.
+/// an idle CPU, which steals it. That includes the waker's own CPU when its current thread
+/// stays on it: it may run on in user mode for a whole time slice (a thread that creates
+/// another and then computes), and the new one should not wait for it while a CPU sleeps.
+/// Not when the waker leaves the CPU (its idle thread running a cross-CPU call, a thread on
+/// its way to sleep or exit passing its safe point): the woken thread runs there next.
 fn notify(target: u32) {
     // Pairs with the fence in `cpu::idle_prepare`: either the idle CPU sees the queue length
     // published above, or this sees its idle word set.
     std::sync::atomic::fence(Ordering::SeqCst);
-    if cpu::curcpu() != target && cpu::wake_idle(target) {
+    let here = cpu::curcpu();
+    if here != target && cpu::wake_idle(target) {
         count(Stat::NotifyTarget);
+        return;
+    }
+    let stays = here == target
+        && CPUS[target as usize].cur.lock().as_ref().is_some_and(|t| !t.is_idle() && t.state() == ThreadState::Running);
+    if !sched_wake::needs_thief(here == target, stays) {
         return;
     }
     if wake_idle_other(target) {

@@ -7,7 +7,8 @@
 //! off the paths where one thread wakes another:
 //!
 //! * **Sync wake-ups** (Linux's `WF_SYNC` and `wake_affine`): a waker that says it is about to
-//!   sleep ([`crate::kern::sched::wake_sync`]: a child's exit waking its parent in wait4)
+//!   sleep ([`crate::kern::sched::wake_sync`]: a child's exit waking its parent in wait4,
+//!   a pipe's writer waking its reader and the other way round, as Linux's pipes do)
 //!   queues the woken thread on its own CPU and wakes no other: the thread runs there as soon
 //!   as the waker sleeps. A new process goes on its parent's CPU the same way
 //!   (`sched.fork_local`, [`starts_local`]; not a new thread, which mostly runs beside its
@@ -43,9 +44,14 @@
 //! wake-up). With the reaper woken only for orphans, exits sync and new processes local by
 //! default and a 1 ms grace, `-n 2` does per fork what `-n 1` does (~15 host context
 //! switches, no steal, no idle CPU woken) and fork, fork+exec take `-n 1`'s time (paired
-//! runs in the README). Pipes stay non-sync: serialising both ends of a pipe on one vCPU
-//! measured slower than a wake-up of the other CPU (34 against 32 µs a round trip on
-//! `-n 2`, and 34 against 25 on `-n 1`). Idle polling: without `chrt` it hardly ever runs —
+//! runs in the README). Pipes: a shell script on `-n 2` woke the other CPU ~1,000 times
+//! (a command's output waking the shell, which the other CPU then stole: `notify_other`,
+//! `steals` ~690) and took 0.92–1.04 s against 0.65–0.71 s on `-n 1`; with sync pipe
+//! wake-ups 0.70–0.77 s (51 steals). A pipe round trip is unchanged by it (33 µs on `-n 2`
+//! either way, against 25 on `-n 1` — the gap left: each end still runs on its own host
+//! thread's hand-over; not understood further). With one CPU a sync wake-up is skipped (it
+//! queues where any does): it measured ~10 µs slower per pipe round trip there, for reasons
+//! not found (no kick, no steal; more host CPU time per round trip). Idle polling: without `chrt` it hardly ever runs —
 //! the host's runnable count it checks includes vk's own threads, the poller's too, so a
 //! vCPU polls only while no other vk thread but one wants a CPU (no poll at all in a
 //! 2000-round pipe run on the loaded host, 237 on a quieter one); under `chrt` the check is
@@ -105,6 +111,16 @@ pub fn starts_local(fork_local: bool, user: bool, never_ran: bool, threads_in_pr
     fork_local && user && never_ran && threads_in_proc == 1
 }
 
+/// Whether a thread queued on a busy CPU needs an idle CPU woken to steal it: yes when the
+/// queue is another CPU's, or the waker's own and the waker stays on it (runs on); no when
+/// the waker is leaving its CPU (its idle thread, or a thread going to sleep or exit): the
+/// woken thread runs there next, and waking another CPU would only have it stolen away
+/// (a shell script on `-n 2` woke the other CPU ~470 times so, once per disk read that
+/// completed in an idle CPU's cross-CPU call).
+pub fn needs_thief(own_queue: bool, waker_stays: bool) -> bool {
+    !own_queue || waker_stays
+}
+
 /// The CPU a woken thread may go on without anyone else being woken: the waker's, when the
 /// wake-up is sync, the waker runs on a CPU the thread's affinity allows (`affinity`, bit N:
 /// CPU N), and nothing else waits there (else it would wait behind that too).
@@ -162,6 +178,13 @@ mod tests {
         assert_eq!(sync_target(true, Some(1), 0b01, 0), None, "affinity forbids it");
         assert_eq!(sync_target(true, Some(0), 0b01, 1), None, "another thread waits there");
         assert_eq!(sync_target(true, Some(70), u64::MAX, 0), None);
+    }
+
+    #[test]
+    fn an_idle_cpu_is_woken_to_steal_only_from_a_cpu_that_stays_busy() {
+        assert!(needs_thief(false, false), "another CPU's queue: its owner may be busy");
+        assert!(needs_thief(true, true), "the waker runs on: the woken would wait");
+        assert!(!needs_thief(true, false), "the waker leaves: the woken runs here next");
     }
 
     #[test]

@@ -373,6 +373,7 @@ impl StubThread {
                 return true;
             }
             if !kicked && (ctl.wants_cpu() || start.elapsed() >= slice) {
+                spin::count(&spin::STATS.kicks);
                 self.kick();
                 kicked = true;
             }

@@ -82,6 +82,8 @@ pub struct HandoverStats {
     pub cpu_spin_hits: AtomicU64,
     /// Affinity changes of stub threads (co-location).
     pub places: AtomicU64,
+    /// Guests kicked back to the kernel (time slice, IPI).
+    pub kicks: AtomicU64,
 }
 
 pub static STATS: HandoverStats = HandoverStats {
@@ -89,6 +91,7 @@ pub static STATS: HandoverStats = HandoverStats {
     cpu_sleeps: AtomicU64::new(0),
     cpu_spin_hits: AtomicU64::new(0),
     places: AtomicU64::new(0),
+    kicks: AtomicU64::new(0),
 };
 
 /// Whether sleeping hand-overs co-locate their two sides on one host CPU (`-e
