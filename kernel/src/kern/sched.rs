@@ -51,6 +51,9 @@ pub struct Cpu {
     sync_until_ns: AtomicU64,
     /// The next wake-up from this CPU is sync ([`wake_sync`]).
     sync_hint: AtomicBool,
+    /// Until when (uptime ns) wake-ups from this CPU are not sync: one it queued missed its
+    /// grace ([`sched_wake::sync_backoff_end`]).
+    sync_off_until_ns: AtomicU64,
     /// How long this CPU polls when it goes idle.
     poll: PollBudget,
 }
@@ -64,6 +67,7 @@ impl Cpu {
             since_ns: AtomicU64::new(0),
             sync_until_ns: AtomicU64::new(0),
             sync_hint: AtomicBool::new(false),
+            sync_off_until_ns: AtomicU64::new(0),
             poll: PollBudget::new(),
         }
     }
@@ -217,16 +221,28 @@ fn queue_sync(td: &Arc<Thread>) -> bool {
     if !hinted && !new_guest {
         return false;
     }
+    let now = platform::time::uptime_ns();
+    if now < cpu_s.sync_off_until_ns.load(Ordering::Relaxed) {
+        return false;
+    }
     let mut q = cpu_s.runq.lock();
     if sched_wake::sync_target(true, Some(c), td.affinity(), q.len()) != Some(c) {
         return false;
     }
-    cpu_s.sync_until_ns.store(platform::time::uptime_ns().saturating_add(t.grace_ns), Ordering::Relaxed);
+    cpu_s.sync_until_ns.store(now.saturating_add(t.grace_ns), Ordering::Relaxed);
     td.rec.cpu.store(c, Ordering::Relaxed);
     q.push_back(Arc::clone(td));
     publish_runq_len(c, q.len());
     count(Stat::SyncQueued);
     true
+}
+
+/// A thread a sync wake-up queued on `cpu_s` missed its grace (its waker ran on): that CPU's
+/// wakers are not taken at their word for a while.
+fn sync_expired(cpu_s: &Cpu) {
+    count(Stat::SyncExpired);
+    let end = sched_wake::sync_backoff_end(platform::time::uptime_ns(), sched_wake::tunables().grace_ns);
+    cpu_s.sync_off_until_ns.store(end, Ordering::Relaxed);
 }
 
 /// How long the guest thread now on CPU `c` may run before the thread a sync wake-up queued
@@ -302,7 +318,7 @@ pub fn mi_switch() {
             Some(n) => {
                 // A thread a sync wake-up queued here has had its wait (or this is another).
                 if cpu_s.sync_until_ns.swap(0, Ordering::Relaxed) != 0 && state == ThreadState::Running && !cur.is_idle() {
-                    count(Stat::SyncExpired);
+                    sync_expired(cpu_s);
                 }
                 if state == ThreadState::Running && !cur.is_idle() && !Arc::ptr_eq(&n, &cur) {
                     cur.set_state(ThreadState::Runnable);
@@ -480,7 +496,7 @@ fn steal(c: u32) -> bool {
                 continue;
             }
             if q.len() == 1 && CPUS[other as usize].sync_until_ns.load(Ordering::Relaxed) != 0 {
-                count(Stat::SyncExpired);
+                sync_expired(&CPUS[other as usize]);
             }
             let td = q.iter().rposition(|t| allowed(t, c)).and_then(|i| q.remove(i));
             publish_runq_len(other, q.len());
