@@ -47,9 +47,13 @@
 //! runs in the README). Pipes: a shell script on `-n 2` woke the other CPU ~1,000 times
 //! (a command's output waking the shell, which the other CPU then stole: `notify_other`,
 //! `steals` ~690) and took 0.92–1.04 s against 0.65–0.71 s on `-n 1`; with sync pipe
-//! wake-ups 0.70–0.77 s (51 steals). A pipe round trip is unchanged by it (33 µs on `-n 2`
-//! either way, against 25 on `-n 1` — the gap left: each end still runs on its own host
-//! thread's hand-over; not understood further). With one CPU a sync wake-up is skipped (it
+//! wake-ups 0.70–0.77 s (51 steals). A pipe round trip is unchanged by it without `chrt`
+//! (33 µs on `-n 2` either way, against 25 on `-n 1`; the gap not understood further), but
+//! under `chrt` it went from 23–30 µs to 58–74: there the reader's idle vCPU polled and took
+//! the wake-up without a host wake-up, and with both ends on one vCPU the other never idles
+//! briefly enough to poll again (sending such wake-ups to a polling CPU instead did not help
+//! for that reason). `make bench` runs without `chrt`; `-e sched.wake_sync=0` restores the
+//! plain wake-ups (of exits too). With one CPU a sync wake-up is skipped (it
 //! queues where any does): it measured ~10 µs slower per pipe round trip there, for reasons
 //! not found (no kick, no steal; more host CPU time per round trip). Idle polling: without `chrt` it hardly ever runs —
 //! the host's runnable count it checks includes vk's own threads, the poller's too, so a
@@ -59,7 +63,7 @@
 //! 65) and a poller competes with a spinning pair for the two host CPUs: the null system
 //! call and fork lost (README, session 5). Fork no longer polls at all (its second CPU now
 //! idles for long). So polling stays on: off the measured paths without `chrt`, a gain for
-//! pipes with it.
+//! pipes with it when their wake-ups are plain.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
