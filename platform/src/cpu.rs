@@ -302,6 +302,9 @@ pub(crate) fn signal_cpu(cpu: u32) {
     }
 }
 
+/// Host wake-ups of idle CPUs asleep in `cpu_idle` (`-e sched.stats=1`).
+pub static IDLE_WAKES: AtomicU64 = AtomicU64::new(0);
+
 /// If `cpu` idles, make sure it looks at its run queue and IPIs: wake it if it sleeps in
 /// `cpu_idle` (a polling CPU looks by itself). Returns whether it idled.
 pub fn wake_idle(cpu: u32) -> bool {
@@ -315,6 +318,7 @@ pub fn wake_idle(cpu: u32) -> bool {
         IDLE_POLLING => true,
         _ => {
             if pc.idle_word.compare_exchange(IDLE_SLEEPING, IDLE_AWAKE, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                crate::stub::spin::count(&IDLE_WAKES);
                 futex::wake(&pc.idle_word, 1);
                 true
             } else {
@@ -348,11 +352,11 @@ pub fn idle_sleep(cpu: u32, timeout: Option<Duration>) -> futex::WaitResult {
     r
 }
 
-/// How often the host's count of runnable threads is read (by a CPU about to poll).
+/// How often the host's count of runnable threads is read (by a CPU about to poll or spin).
 const HOST_LOAD_SAMPLE_NS: u64 = 2_000_000;
 
-/// Whether the host has a CPU to spare for a thread that would only poll (an idle vCPU, see
-/// the kernel's `sched_wake`): the host threads runnable now, every process's (the fourth
+/// Whether the host has a CPU to spare for a thread that would only poll or spin (an idle
+/// vCPU, see the kernel's `sched_wake`; a hand-over, `stub::spin`): the host threads runnable now, every process's (the fourth
 /// field of /proc/loadavg, the reader included; read at most every
 /// [`HOST_LOAD_SAMPLE_NS`]), are no more than `host_cpus`. Unless vk runs at a real-time
 /// priority (`chrt`): then other host work cannot take a CPU from it, and only vk's own

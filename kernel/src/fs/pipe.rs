@@ -351,7 +351,8 @@ impl Vnode for PipeEnd {
                     st.out_gen += 1;
                     drop(st);
                     drop(g);
-                    wakeup(p.wchan());
+                    // Sync, as Linux's pipe_read: the reader mostly reads on or writes back.
+                    crate::kern::sched::wake_sync(|| wakeup(p.wchan()));
                     poll_wakeup();
                     return Ok(n);
                 }
@@ -392,7 +393,9 @@ impl Vnode for PipeEnd {
                     done += n;
                     drop(st);
                     drop(g);
-                    wakeup(p.rchan());
+                    // Sync, as Linux's pipe_write: the writer mostly reads back, writes on into a
+                    // full pipe or exits (a command's output read by the shell).
+                    crate::kern::sched::wake_sync(|| wakeup(p.rchan()));
                     poll_wakeup();
                     continue;
                 }

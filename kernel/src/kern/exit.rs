@@ -130,7 +130,12 @@ fn proc_exit(p: &UProc, status: i32, last: Option<Arc<StubThread>>) {
     // Children go to the nearest child subreaper among the ancestors, or to init.
     let children = std::mem::take(&mut *u.children.lock());
     let child_pgrps: Vec<i32> = children.iter().map(|c| c.rec.pgid.load(Ordering::Relaxed)).collect();
-    if let Some(reaper) = new_parent(p, parent.as_ref()) {
+    // The reaper is woken only for children it got (a wait(2) may now find a zombie among
+    // them): waking it for none would cost it a round trip through its wait, and it is often
+    // the exiting process's parent, whose sync wake-up (`notify_parent`) must come first.
+    if !children.is_empty()
+        && let Some(reaper) = new_parent(p, parent.as_ref())
+    {
         for c in children {
             c.rec.ppid.store(reaper.pid, Ordering::Relaxed);
             *c.user().parent.lock() = Arc::downgrade(reaper.arc());
@@ -227,5 +232,8 @@ fn notify_parent(p: &UProc, parent: &UProc, status: i32, autoreap: bool) {
 fn init_exited(status: i32) -> ! {
     let code = status_code(status);
     crate::kprintf!("init exited with status {code}\n");
+    if platform::stub::spin::STATS_ON.load(Ordering::Relaxed) {
+        crate::kprintf!("sched stats: {}\n", crate::kern::sched::stats_line());
+    }
     crate::kern::shutdown::halt_with(code)
 }

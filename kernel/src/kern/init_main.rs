@@ -188,6 +188,14 @@ fn mi_startup() {
         kdb::kdb_sysctl_spin();
     }
     start_stub_pool();
+    // Scheduler and hand-over event counts, printed when the machine halts (`-e sched.stats=1`).
+    if kenv::get("sched.stats").is_some_and(|v| v != "0") {
+        platform::stub::spin::STATS_ON.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    // Spins count the host's other runnable threads too; `-e sched.spin_hostload=0`: not.
+    if kenv::get("sched.spin_hostload").is_some_and(|v| v == "0") {
+        platform::stub::spin::RESPECT_HOST_LOAD.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
     // Sleeping stub hand-overs share a host CPU (platform::stub::spin); `-e sched.colocate=0`: not.
     if kenv::get("sched.colocate").is_some_and(|v| v == "0") {
         platform::stub::spin::COLOCATE.store(false, std::sync::atomic::Ordering::Relaxed);

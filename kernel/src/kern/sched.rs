@@ -3,10 +3,12 @@
 //! The kernel is not preemptible: a thread leaves its CPU only by sleeping, yielding or
 //! exiting, and a guest thread also when its time slice ends in user mode. A woken thread goes
 //! on its last CPU's run queue; that CPU is woken if it idles, or else an idle CPU is woken to
-//! steal it — also when the queue is the waker's own, whose current thread may compute on.
-//! A sync wake-up ([`wake_sync`]) instead queues it on the waker's CPU and wakes no one, and
-//! an idle CPU polls a while before it sleeps in the host: the policy, its grace period and
-//! the poll budget are [`crate::kern::sched_wake`]'s.
+//! steal it — also when the queue is the waker's own, whose current thread may compute on
+//! (not when the waker is leaving the CPU: its idle thread, a thread going to sleep).
+//! A sync wake-up ([`wake_sync`]: a child's exit waking its parent, pipes) and a new process's first
+//! run instead queue it on the waker's CPU and wake no one, and an idle CPU polls a while
+//! before it sleeps in the host: the policy, its grace period and the poll budget are
+//! [`crate::kern::sched_wake`]'s.
 //!
 //! Thread states move under these rules, which keep every thread on at most one queue:
 //! RUNNING → SLEEPING by the thread itself under its sleep-queue lock; SLEEPING → RUNNABLE by
@@ -49,6 +51,9 @@ pub struct Cpu {
     sync_until_ns: AtomicU64,
     /// The next wake-up from this CPU is sync ([`wake_sync`]).
     sync_hint: AtomicBool,
+    /// Until when (uptime ns) wake-ups from this CPU are not sync: one it queued missed its
+    /// grace ([`sched_wake::sync_backoff_end`]).
+    sync_off_until_ns: AtomicU64,
     /// How long this CPU polls when it goes idle.
     poll: PollBudget,
 }
@@ -62,6 +67,7 @@ impl Cpu {
             since_ns: AtomicU64::new(0),
             sync_until_ns: AtomicU64::new(0),
             sync_hint: AtomicBool::new(false),
+            sync_off_until_ns: AtomicU64::new(0),
             poll: PollBudget::new(),
         }
     }
@@ -77,6 +83,62 @@ impl Cpu {
 }
 
 static CPUS: [Cpu; MAXCPU] = [const { Cpu::new() }; MAXCPU];
+
+/// Scheduler events, counted for `-e sched.stats=1` ([`report_stats`]).
+#[derive(Debug, Clone, Copy)]
+#[repr(usize)]
+enum Stat {
+    /// A wake-up queued on the waker's own CPU / on another CPU / by a thread not on a CPU.
+    WakeHere,
+    WakeThere,
+    WakeOffCpu,
+    /// A sync wake-up (or `sched.fork_local` start) queued on the waker's CPU.
+    SyncQueued,
+    /// Threads stolen by an idle CPU, and those of them that had never run.
+    Steals,
+    StealsNew,
+    /// Idle periods that ended in a host sleep, or in a poll that found work / found none.
+    IdleSleeps,
+    PollFound,
+    PollEmpty,
+    /// Idle CPUs woken for a queue: its own, another's (to steal), one with more waiting.
+    NotifyTarget,
+    NotifyOther,
+    SwitchWakeOther,
+    /// Host idle sleeps that ended by their timeout.
+    IdleTimeouts,
+    /// Threads a sync wake-up queued whose waker did not sleep within the grace: stolen, or
+    /// the waker preempted for them.
+    SyncExpired,
+}
+
+const STAT_NAMES: [&str; 14] = [
+    "wake_here", "wake_there", "wake_offcpu", "sync_queued", "steals", "steals_new", "idle_sleeps", "poll_found", "poll_empty",
+    "notify_target", "notify_other", "switch_wake_other", "idle_timeouts", "sync_expired",
+];
+static STATS: [AtomicU64; STAT_NAMES.len()] = [const { AtomicU64::new(0) }; STAT_NAMES.len()];
+
+fn count(s: Stat) {
+    platform::stub::spin::count(&STATS[s as usize]);
+}
+
+/// The scheduler's and the hand-overs' event counts, one `name=value` list (`-e sched.stats=1`
+/// prints it when the machine halts).
+pub fn stats_line() -> String {
+    let h = &platform::stub::spin::STATS;
+    let mut v: Vec<String> = STAT_NAMES.iter().zip(STATS.iter()).map(|(n, c)| format!("{n}={}", c.load(Ordering::Relaxed))).collect();
+    for (n, c) in [
+        ("idle_wakes", &cpu::IDLE_WAKES),
+        ("stub_wakes", &h.stub_wakes),
+        ("cpu_sleeps", &h.cpu_sleeps),
+        ("cpu_spin_hits", &h.cpu_spin_hits),
+        ("places", &h.places),
+        ("kicks", &h.kicks),
+    ] {
+        v.push(format!("{n}={}", c.load(Ordering::Relaxed)));
+    }
+    v.join(" ")
+}
 
 /// The scheduler's view of a CPU.
 pub fn cpu_sched(c: u32) -> &'static Cpu {
@@ -115,7 +177,8 @@ fn pick_cpu(td: &Thread, preferred: u32) -> u32 {
 /// and no other CPU is woken for it (see [`crate::kern::sched_wake`]). `f` must not sleep.
 pub fn wake_sync<T>(f: impl FnOnce() -> T) -> T {
     let c = cpu::curcpu();
-    let Some(cpu_s) = CPUS.get(c as usize) else { return f() };
+    // With one CPU a sync wake-up queues where any does: skip its grace and preemption.
+    let Some(cpu_s) = CPUS.get(c as usize).filter(|_| cpu::ncpus() > 1) else { return f() };
     cpu_s.sync_hint.store(sched_wake::tunables().sync, Ordering::Relaxed);
     let r = f();
     cpu_s.sync_hint.store(false, Ordering::Relaxed);
@@ -129,6 +192,11 @@ pub fn setrunnable(td: Arc<Thread>) {
         return;
     }
     let target = pick_cpu(&td, td.last_cpu().min(cpu::ncpus().saturating_sub(1)));
+    count(match cpu::curcpu() {
+        c if c == target => Stat::WakeHere,
+        c if (c as usize) < MAXCPU => Stat::WakeThere,
+        _ => Stat::WakeOffCpu,
+    });
     {
         let mut q = CPUS[target as usize].runq.lock();
         if q.is_empty() {
@@ -144,22 +212,37 @@ pub fn setrunnable(td: Arc<Thread>) {
 /// the first run of a new guest thread, with `sched.fork_local`) and the policy allows it.
 fn queue_sync(td: &Arc<Thread>) -> bool {
     let c = cpu::curcpu();
-    let Some(cpu_s) = CPUS.get(c as usize) else { return false };
+    let Some(cpu_s) = CPUS.get(c as usize).filter(|_| cpu::ncpus() > 1) else { return false };
     let t = sched_wake::tunables();
     let hinted = cpu_s.sync_hint.swap(false, Ordering::Relaxed);
-    let new_guest = t.fork_local && td.is_user() && td.rec.switches.load(Ordering::Relaxed) == 0;
+    let never_ran = td.rec.switches.load(Ordering::Relaxed) == 0;
+    let new_guest = never_ran
+        && sched_wake::starts_local(t.fork_local, td.is_user(), never_ran, td.proc_().map_or(0, |p| p.nthreads()));
     if !hinted && !new_guest {
+        return false;
+    }
+    let now = platform::time::uptime_ns();
+    if now < cpu_s.sync_off_until_ns.load(Ordering::Relaxed) {
         return false;
     }
     let mut q = cpu_s.runq.lock();
     if sched_wake::sync_target(true, Some(c), td.affinity(), q.len()) != Some(c) {
         return false;
     }
-    cpu_s.sync_until_ns.store(platform::time::uptime_ns().saturating_add(t.grace_ns), Ordering::Relaxed);
+    cpu_s.sync_until_ns.store(now.saturating_add(t.grace_ns), Ordering::Relaxed);
     td.rec.cpu.store(c, Ordering::Relaxed);
     q.push_back(Arc::clone(td));
     publish_runq_len(c, q.len());
+    count(Stat::SyncQueued);
     true
+}
+
+/// A thread a sync wake-up queued on `cpu_s` missed its grace (its waker ran on): that CPU's
+/// wakers are not taken at their word for a while.
+fn sync_expired(cpu_s: &Cpu) {
+    count(Stat::SyncExpired);
+    let end = sched_wake::sync_backoff_end(platform::time::uptime_ns(), sched_wake::tunables().grace_ns);
+    cpu_s.sync_off_until_ns.store(end, Ordering::Relaxed);
 }
 
 /// How long the guest thread now on CPU `c` may run before the thread a sync wake-up queued
@@ -175,17 +258,28 @@ pub fn sync_slice(c: u32) -> Option<Duration> {
 }
 
 /// Make sure some CPU will run what was queued on `target`: `target` itself if it idles, else
-/// an idle CPU, which steals it. That includes the waker's own CPU: its current thread may run
-/// on in user mode for a whole time slice (a thread that creates another and then computes),
-/// and the new one should not wait for it while a CPU sleeps.
+/// an idle CPU, which steals it. That includes the waker's own CPU when its current thread
+/// stays on it: it may run on in user mode for a whole time slice (a thread that creates
+/// another and then computes), and the new one should not wait for it while a CPU sleeps.
+/// Not when the waker leaves the CPU (its idle thread running a cross-CPU call, a thread on
+/// its way to sleep or exit passing its safe point): the woken thread runs there next.
 fn notify(target: u32) {
     // Pairs with the fence in `cpu::idle_prepare`: either the idle CPU sees the queue length
     // published above, or this sees its idle word set.
     std::sync::atomic::fence(Ordering::SeqCst);
-    if cpu::curcpu() != target && cpu::wake_idle(target) {
+    let here = cpu::curcpu();
+    if here != target && cpu::wake_idle(target) {
+        count(Stat::NotifyTarget);
         return;
     }
-    wake_idle_other(target);
+    let stays = here == target
+        && CPUS[target as usize].cur.lock().as_ref().is_some_and(|t| !t.is_idle() && t.state() == ThreadState::Running);
+    if !sched_wake::needs_thief(here == target, stays) {
+        return;
+    }
+    if wake_idle_other(target) {
+        count(Stat::NotifyOther);
+    }
 }
 
 /// Wake one idle CPU other than `busy` (to steal from it). False when none idles.
@@ -223,7 +317,9 @@ pub fn mi_switch() {
         let next = match q.pop_front() {
             Some(n) => {
                 // A thread a sync wake-up queued here has had its wait (or this is another).
-                cpu_s.sync_until_ns.store(0, Ordering::Relaxed);
+                if cpu_s.sync_until_ns.swap(0, Ordering::Relaxed) != 0 && state == ThreadState::Running && !cur.is_idle() {
+                    sync_expired(cpu_s);
+                }
                 if state == ThreadState::Running && !cur.is_idle() && !Arc::ptr_eq(&n, &cur) {
                     cur.set_state(ThreadState::Runnable);
                     q.push_back(Arc::clone(&cur));
@@ -241,7 +337,9 @@ pub fn mi_switch() {
         // More is waiting here (the thread being preempted, say): an idle CPU can take it.
         if !q.is_empty() {
             drop(q);
-            wake_idle_other(c);
+            if wake_idle_other(c) {
+                count(Stat::SwitchWakeOther);
+            }
         }
         next
     };
@@ -397,11 +495,18 @@ fn steal(c: u32) -> bool {
             if !sched_wake::stealable(q.len(), CPUS[other as usize].sync_until_ns.load(Ordering::Relaxed), platform::time::uptime_ns()) {
                 continue;
             }
+            if q.len() == 1 && CPUS[other as usize].sync_until_ns.load(Ordering::Relaxed) != 0 {
+                sync_expired(&CPUS[other as usize]);
+            }
             let td = q.iter().rposition(|t| allowed(t, c)).and_then(|i| q.remove(i));
             publish_runq_len(other, q.len());
             td
         };
         if let Some(td) = stolen {
+            count(Stat::Steals);
+            if td.rec.switches.load(Ordering::Relaxed) == 0 {
+                count(Stat::StealsNew);
+            }
             td.rec.cpu.store(c, Ordering::Relaxed);
             let mut q = CPUS[c as usize].runq.lock();
             q.push_back(td);
@@ -456,6 +561,7 @@ fn idle_poll(c: u32, budget_ns: u64) -> bool {
     let end = now.saturating_add(budget_ns);
     let found = loop {
         if idle_work(c, now) {
+            count(Stat::PollFound);
             break true;
         }
         for _ in 0..16 {
@@ -463,6 +569,7 @@ fn idle_poll(c: u32, budget_ns: u64) -> bool {
         }
         now = platform::time::uptime_ns();
         if now >= end || !spare() {
+            count(Stat::PollEmpty);
             break false;
         }
     };
@@ -504,7 +611,10 @@ fn idle_loop(c: u32) -> ! {
         };
         let timeout = wake_at.map(|d| Duration::from_nanos(d.saturating_sub(now).max(1_000)));
         rec.state.store(cpustate::IDLE, Ordering::Relaxed);
-        cpu::idle_sleep(c, timeout);
+        count(Stat::IdleSleeps);
+        if cpu::idle_sleep(c, timeout) == platform::futex::WaitResult::TimedOut {
+            count(Stat::IdleTimeouts);
+        }
         rec.state.store(cpustate::RUNNING, Ordering::Relaxed);
         let end = platform::time::uptime_ns();
         rec.idle_ns.fetch_add(end.saturating_sub(idle_from), Ordering::Relaxed);

@@ -331,6 +331,7 @@ impl StubThread {
             WaitResult::Woken
         } else {
             spin::WAITING.fetch_add(1, Ordering::Relaxed);
+            spin::count(&spin::STATS.cpu_sleeps);
             let r = futex::wait_shared(self.state(), s, timeout);
             spin::WAITING.fetch_sub(1, Ordering::Relaxed);
             r
@@ -358,6 +359,7 @@ impl StubThread {
             let pauses = budget.as_nanos() as u64 / spin::pause_ns();
             for _ in 0..pauses {
                 if self.state().load(Ordering::Acquire) == state::TRAPPED {
+                    spin::count(&spin::STATS.cpu_spin_hits);
                     return true;
                 }
                 std::hint::spin_loop();
@@ -371,6 +373,7 @@ impl StubThread {
                 return true;
             }
             if !kicked && (ctl.wants_cpu() || start.elapsed() >= slice) {
+                spin::count(&spin::STATS.kicks);
                 self.kick();
                 kicked = true;
             }
@@ -508,6 +511,7 @@ impl StubThread {
         self.set_word(msg::NAP, 0);
         self.state().swap(state::RESUME, Ordering::SeqCst);
         if self.space.word(self.slot, msg::SWAIT).load(Ordering::SeqCst) != 0 {
+            spin::count(&spin::STATS.stub_wakes);
             futex::wake_shared(self.state(), 1);
         }
     }

@@ -7,7 +7,16 @@
 //!
 //! * **the other side has a CPU** ([`spin_pays`]): the host threads that want a CPU, as vk
 //!   sees them — guests running (resumed, trap not yet seen), CPUs neither idle nor asleep
-//!   waiting for their guest — are no more than the host CPUs this process may use;
+//!   waiting for their guest — are no more than the host CPUs this process may use, and so
+//!   are all the host's runnable threads (`crate::cpu::host_cpu_spare`: /proc/loadavg,
+//!   sampled every 2 ms; skipped under `chrt`, `-e sched.spin_hostload=0` to ignore). The
+//!   second rule is for a busy host: there the two sides of a hand-over share one host CPU
+//!   (the host wakes a thread on its waker's CPU when the other is taken), and a spinner
+//!   then holds the CPU the side it waits for is queued on until its budget runs out. Seen
+//!   with `perf sched` on the development VM with other work on one CPU: stubs spinning
+//!   60–90 µs after waking their vCPU on their own host CPU, four times per fork; counting
+//!   the host's load, a null system call took 4.4 µs instead of 11.6, a pipe round trip on
+//!   `-n 1` 24 µs instead of 225, a fork 335 µs instead of 900 (paired runs, load 7–8);
 //! * **the wait is short** ([`Tuning`]): per guest thread, moving averages of how long its
 //!   guest runs from a resume to its next trap (the CPU's wait) and of how long the kernel
 //!   takes from a trap to the resume (the stub's wait). A side spins only when its average is
@@ -50,6 +59,40 @@ const SAMPLE_MAX_NS: u64 = 4 * SPIN_MAX_NS;
 pub(super) static RUNNING: AtomicU32 = AtomicU32::new(0);
 /// CPUs asleep waiting for their guest's trap (their host thread wants no CPU).
 pub(super) static WAITING: AtomicU32 = AtomicU32::new(0);
+
+/// Whether events are counted (`-e sched.stats=1`): off, the counters' cache lines are never
+/// written, so CPUs do not bounce them between host CPUs on their hot paths.
+pub static STATS_ON: AtomicBool = AtomicBool::new(false);
+
+/// Count one event in `c` if counting is on.
+pub fn count(c: &AtomicU64) {
+    if STATS_ON.load(Ordering::Relaxed) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Hand-over events, counted for `-e sched.stats=1`.
+#[derive(Debug)]
+pub struct HandoverStats {
+    /// Resumes that had to wake a stub asleep on its futex.
+    pub stub_wakes: AtomicU64,
+    /// Waits for a trap that ended in a futex sleep (the stub then wakes the CPU).
+    pub cpu_sleeps: AtomicU64,
+    /// Traps seen while the CPU spun.
+    pub cpu_spin_hits: AtomicU64,
+    /// Affinity changes of stub threads (co-location).
+    pub places: AtomicU64,
+    /// Guests kicked back to the kernel (time slice, IPI).
+    pub kicks: AtomicU64,
+}
+
+pub static STATS: HandoverStats = HandoverStats {
+    stub_wakes: AtomicU64::new(0),
+    cpu_sleeps: AtomicU64::new(0),
+    cpu_spin_hits: AtomicU64::new(0),
+    places: AtomicU64::new(0),
+    kicks: AtomicU64::new(0),
+};
 
 /// Whether sleeping hand-overs co-locate their two sides on one host CPU (`-e
 /// sched.colocate=0` turns it off).
@@ -117,7 +160,12 @@ pub fn spin_pays(extra: u32) -> bool {
     let idle = (0..n).filter(|&c| crate::cpu::pcpu(c).is_idle()).count() as u32;
     let busy_cpus = n.saturating_sub(idle).saturating_sub(WAITING.load(Ordering::Relaxed));
     RUNNING.load(Ordering::Relaxed) + busy_cpus + extra <= host_cpus()
+        && (!RESPECT_HOST_LOAD.load(Ordering::Relaxed) || crate::cpu::host_cpu_spare(host_cpus()))
 }
+
+/// Whether spins also need the host to have a CPU to spare, other processes' threads counted
+/// (`crate::cpu::host_cpu_spare`; `-e sched.spin_hostload=0` turns it off).
+pub static RESPECT_HOST_LOAD: AtomicBool = AtomicBool::new(true);
 
 /// Nanoseconds one `pause` takes on this host (the stub's spin is counted in them), measured
 /// once: from ~10 on older cores to ~40 on newer ones.
@@ -220,6 +268,7 @@ impl Tuning {
         }
         // A thread never placed here is placed too: it inherits the affinity of the stub
         // thread that cloned it, which may have been pinned.
+        count(&STATS.places);
         if set_affinity(tid, cpu) {
             self.placed.store(cpu, Ordering::Relaxed);
         }
