@@ -104,13 +104,11 @@ fn run_user(td: &UThread, p: &UProc, held: &mut Held, regs: &mut UserRegs) -> (T
     if !stub.started() && !in_guest(|| stub.ensure_started()) {
         return (Trap::Dead, 0, platform::time::uptime_ns());
     }
-    // Nothing queued (the common case): no lock of the space. Taking the queue empty would
-    // change nothing. With other threads in the stub, a sync would also wait for operations
-    // another thread took and is carrying out — which the resuming guest does not need:
-    // they are part of a call still in progress in that thread (whose pages it releases only
-    // once they are done), and a fault on a page whose mapping is still on its way maps it
-    // again (`AddressSpace::user_fault`).
-    let (mut ops, deferred, vm) = if !held.ops_queued(td, p).load(Ordering::Acquire) {
+    // Alone in the stub with nothing queued (the common case): no lock of the space. Taking
+    // the queue empty would change nothing — nor would a sync, with no other thread of
+    // the stub to have operations on their way in.
+    let alone = stub.space().nthreads() == 1;
+    let (mut ops, deferred, vm) = if alone && !held.ops_queued(td, p).load(Ordering::Acquire) {
         (Ops::new(), Vec::new(), None)
     } else {
         let vm = p.user().vm();
