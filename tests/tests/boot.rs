@@ -183,7 +183,11 @@ fn logging_out_hangs_up_what_is_left() {
     login(&mut k);
     // A shell with job control puts the job in a group of its own, stops it and leaves
     // (a non-interactive shell does not kill its stopped jobs on the way out).
-    let out = run(&mut k, "sh -c 'set -m; sleep 123 & kill -STOP $!; echo job $!; grep State /proc/$!/status'");
+    // kill(2) returns before the target stops (on Linux too): look until it has, a while.
+    let out = run(
+        &mut k,
+        "sh -c 'set -m; sleep 123 & kill -STOP $!; echo job $!; for i in 1 2 3 4 5 6 7 8 9 10; do grep -q State:.T /proc/$!/status && break; usleep 100000; done; grep State /proc/$!/status'",
+    );
     assert!(out.contains("T (stopped)"), "{out}");
     // Gone: hung up, continued, killed by SIGHUP and reaped by init.
     let mut gone = false;
