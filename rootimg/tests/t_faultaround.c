@@ -36,24 +36,7 @@ static char *anon(unsigned long pages, int flags)
     return p == MAP_FAILED ? NULL : p;
 }
 
-/* A /proc/vmstat counter (-1 if the kernel has none). */
-static long long vmstat(const char *name)
-{
-    static char buf[8192];
-    int fd = open("/proc/vmstat", O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
-    size_t len = strlen(name);
-    for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-        if (strncmp(l, name, len) == 0 && l[len] == ' ')
-            return atoll(l + len + 1);
-    return -1;
-}
+#define vmstat(name) vktest_vmstat(name)
 
 static void test_zeros_and_residency(void)
 {

@@ -107,24 +107,7 @@ static void test_pagemap(void)
     munmap(s, PAGE);
 }
 
-/* A /proc/vmstat counter (-1 if missing). */
-static long long vmstat(const char *name)
-{
-    static char buf[65536];
-    int fd = open("/proc/vmstat", O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t n = 0, r;
-    while ((r = read(fd, buf + n, sizeof buf - 1 - (size_t)n)) > 0)
-        n += r;
-    close(fd);
-    buf[n] = 0;
-    size_t len = strlen(name);
-    for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-        if (strncmp(l, name, len) == 0 && l[len] == ' ')
-            return atoll(l + len + 1);
-    return -1;
-}
+#define vmstat(name) vktest_vmstat(name)
 
 static void test_vmstat(void)
 {

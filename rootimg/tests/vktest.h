@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -115,6 +116,26 @@ static const char *vktest_path(const char *dir, const char *name)
     char *b = bufs[next++ & 3];
     snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
     return b;
+}
+
+/* A counter of /proc/vmstat (-1 when the file or the counter is missing). */
+static long long vktest_vmstat(const char *name) __attribute__((unused));
+static long long vktest_vmstat(const char *name)
+{
+    static char buf[65536];
+    int fd = open("/proc/vmstat", O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = 0, r;
+    while (n < (ssize_t)sizeof buf - 1 && (r = read(fd, buf + n, sizeof buf - 1 - (size_t)n)) > 0)
+        n += r;
+    close(fd);
+    buf[n] = 0;
+    size_t len = strlen(name);
+    for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (strncmp(l, name, len) == 0 && l[len] == ' ')
+            return atoll(l + len + 1);
+    return -1;
 }
 
 static void vktest_reset_signals(void) __attribute__((unused));

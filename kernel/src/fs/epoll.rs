@@ -298,10 +298,8 @@ impl Epoll {
         }
         // The reported items to the back, in their order.
         if !reported.is_empty() {
-            let (mut back, front): (Vec<Item>, Vec<Item>) =
-                std::mem::take(&mut it.list).into_iter().partition(|i| reported.contains(&i.id));
-            it.list = front;
-            it.list.append(&mut back);
+            let moved: Vec<Item> = it.list.extract_if(.., |i| reported.contains(&i.id)).collect();
+            it.list.extend(moved);
         }
         out
     }
