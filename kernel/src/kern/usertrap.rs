@@ -178,6 +178,13 @@ pub fn sync_stub(ctx: &Ctx<'_>) {
     g.sync_stub_unmaps(&stub);
 }
 
+/// [`sync_stub`] for a caller that holds the address space `space` (fork, which must take
+/// write access away from the other threads before it lets the map go).
+pub fn sync_stub_held(ctx: &Ctx<'_>, space: &crate::vm::space::AddressSpace) {
+    let Some(stub) = ctx.td.user().stub.lock().clone() else { return };
+    space.sync_stub_unmaps(&stub);
+}
+
 /// Whether threads other than the caller may run in the stub of `p`'s address space `vm`:
 /// `p` has more threads, or other processes share the memory (CLONE_VM). Two references to
 /// the space are `p`'s and the caller's; more are other sharers (or their calls in flight).
