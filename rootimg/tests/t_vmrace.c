@@ -11,7 +11,8 @@
  * and a page of its own, then exits) and another forks children that touch memory and exit.
  * A mapping operation a new thread's first run carried out late, after a later one, would
  * leave the stub process a stale page: a new region then shows old bytes, or a region's bytes
- * change under mprotect.
+ * change under mprotect. Then a thread counts in a page while others fork and have the kernel
+ * write into it (copy-on-write copies made while the counter could still write the old page).
  */
 #include "vktest.h"
 
@@ -22,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #define WORKERS 3
 #define PAGE 4096
@@ -154,6 +156,73 @@ static void *forker(void *arg)
     return NULL;
 }
 
+/*
+ * Copy-on-write against a writing thread: one thread counts in a page (each value read back
+ * before the next is written) while another forks children that stay a while (the page turns
+ * copy-on-write, shared with them) and a third has the kernel write into the same page (a
+ * system call's result), which copies it. A copy made while the counting thread could still
+ * write the old page would lose its later increments: the count it reads goes back.
+ */
+static struct {
+    volatile long count;
+    char pad[120];
+    struct timespec ts;
+} __attribute__((aligned(4096))) cowpage;
+static atomic_int cow_stop;
+
+static void *cow_counter(void *arg)
+{
+    (void)arg;
+    long expect = 0;
+    while (!atomic_load(&cow_stop)) {
+        long v = cowpage.count;
+        if (v != expect) {
+            BAD("count reads %ld, last written %ld", v, expect);
+            expect = v;
+        }
+        cowpage.count = ++expect;
+    }
+    return NULL;
+}
+
+static void *cow_kernel_writer(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&cow_stop))
+        if (syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &cowpage.ts) != 0)
+            BAD("clock_gettime");
+    return NULL;
+}
+
+static void cow_race(void)
+{
+    pthread_t c, k;
+    int ok_c = pthread_create(&c, NULL, cow_counter, NULL) == 0;
+    int ok_k = pthread_create(&k, NULL, cow_kernel_writer, NULL) == 0;
+    CHECK(ok_c && ok_k);
+    for (long i = 0; i < 200 * rounds; i++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            BAD("fork");
+            continue;
+        }
+        if (pid == 0) {
+            struct timespec nap = {0, 200000};
+            nanosleep(&nap, NULL);
+            _exit(0);
+        }
+        int st = 0;
+        if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            BAD("cow child %d: status %#x", (int)pid, st);
+    }
+    atomic_store(&cow_stop, 1);
+    if (ok_c)
+        pthread_join(c, NULL);
+    if (ok_k)
+        pthread_join(k, NULL);
+    CHECK(cowpage.count > 0);
+}
+
 int main(int argc, char **argv)
 {
     vktest_reset_signals();
@@ -177,6 +246,8 @@ int main(int argc, char **argv)
     CHECK(atomic_load(&regions) == WORKERS * 2000 * rounds);
     /* The churn really ran alongside the workers. */
     CHECK(atomic_load(&spawned) > 0 && atomic_load(&forked) > 0);
+    CHECK(atomic_load(&bad) == 0);
+    cow_race();
     CHECK(atomic_load(&bad) == 0);
     if (getenv("VMRACE_VERBOSE"))
         vktest_print("regions %ld threads %ld forks %ld\n", atomic_load(&regions),

@@ -201,11 +201,20 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         // of its threads can write them meanwhile); see AddressSpace::fork.
         let map = pu.vm();
         let lone = parent.nthreads() == 1 && Arc::strong_count(&map) <= 2;
-        let mut vm = map.write().fork(tid_of(pid), lone.then(|| ctx.regs.rsp()));
+        let mut vm = {
+            let mut g = map.write();
+            let child = g.fork(tid_of(pid), lone.then(|| ctx.regs.rsp()));
+            // The parent's other threads lose write access to the now shared pages before
+            // the map is let go (Linux write-protects them under mmap_lock): a copy-on-write
+            // copy made while another thread could still write the old page through the
+            // stub — a kernel write into guest memory, or a fault — would miss what that
+            // thread wrote after the copy (t_vmrace: a new thread's pushed return address).
+            if !lone {
+                crate::kern::usertrap::sync_stub_held(ctx, &g);
+            }
+            child
+        };
         drop(map);
-        // The parent's other threads lose write access to the now shared pages before the
-        // child can see them.
-        crate::kern::usertrap::sync_stub(ctx);
         let pm = platform::physmem::get().ok_or(Errno::ENOMEM).map_err(fail)?;
         let (space, t0) = platform::stub::pool::get(pm.fd()).map_err(|e| {
             log::warn!("fork: {e}");

@@ -104,11 +104,11 @@ fn run_user(td: &UThread, p: &UProc, held: &mut Held, regs: &mut UserRegs) -> (T
     if !stub.started() && !in_guest(|| stub.ensure_started()) {
         return (Trap::Dead, 0, platform::time::uptime_ns());
     }
-    // Alone in the stub with nothing queued (the common case): no lock of the space. Taking
-    // the queue empty would change nothing — nor would a sync, with no other thread of
-    // the stub to have operations on their way in.
-    let alone = stub.space().nthreads() == 1;
-    let (mut ops, deferred, vm) = if alone && !held.ops_queued(td, p).load(Ordering::Acquire) {
+    // Nothing queued (the common case): no lock of the space. Taking the queue empty would
+    // change nothing, and the flag stays set while unmaps another thread took are on their
+    // way into the stub (`AddressSpace::ops_queued`): what is left in flight are mappings,
+    // which a fault on a page not there yet makes again (`AddressSpace::user_fault`).
+    let (mut ops, deferred, vm) = if !held.ops_queued(td, p).load(Ordering::Acquire) {
         (Ops::new(), Vec::new(), None)
     } else {
         let vm = p.user().vm();
@@ -176,6 +176,13 @@ pub fn sync_stub(ctx: &Ctx<'_>) {
     let g = vm.read();
     let Some(stub) = ctx.td.user().stub.lock().clone() else { return };
     g.sync_stub_unmaps(&stub);
+}
+
+/// [`sync_stub`] for a caller that holds the address space `space` (fork, which must take
+/// write access away from the other threads before it lets the map go).
+pub fn sync_stub_held(ctx: &Ctx<'_>, space: &crate::vm::space::AddressSpace) {
+    let Some(stub) = ctx.td.user().stub.lock().clone() else { return };
+    space.sync_stub_unmaps(&stub);
 }
 
 /// Whether threads other than the caller may run in the stub of `p`'s address space `vm`:

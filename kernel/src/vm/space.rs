@@ -178,6 +178,14 @@ struct PageTable {
 }
 
 impl PageTable {
+    /// Take the pending operations and the pages to release after them; nothing is queued
+    /// any more.
+    fn take(&mut self) -> (Vec<StubOp>, Vec<u64>) {
+        self.unmap_queued = false;
+        self.queued.store(false, Ordering::Release);
+        (std::mem::take(&mut self.pending), std::mem::take(&mut self.deferred))
+    }
+
     /// Queue an unmap of `[start, end)` in the stub, in pieces its filter accepts.
     fn unmap_in_stub(&mut self, start: u64, end: u64) {
         let mut a = start;
@@ -391,17 +399,17 @@ impl AddressSpace {
     /// carried them out ([`AddressSpace::release`]): taken by the thread about to run.
     pub fn take_ops(&self) -> (Ops, Vec<u64>) {
         let mut pt = self.pt.lock();
-        pt.unmap_queued = false;
-        pt.queued.store(false, Ordering::Relaxed);
-        let deferred = std::mem::take(&mut pt.deferred);
-        let pending = std::mem::take(&mut pt.pending);
+        let (pending, deferred) = pt.take();
         drop(pt);
         (stub_ops(pending), deferred)
     }
 
     /// The flag that says operations may be waiting for the stub: set when one is queued,
-    /// cleared by [`AddressSpace::take_ops`]. The trap loop keeps it, and a lone thread that
-    /// finds it clear resumes without this space's locks (issue 11).
+    /// and kept set while unmaps another thread took are on their way into the stub
+    /// ([`AddressSpace::sync_stub`]); cleared by the thread that takes the operations. The
+    /// trap loop keeps it, and a thread that finds it clear resumes without this space's
+    /// locks: nothing it could reach has been taken away from the map but not yet from the
+    /// stub (an address range freed there could be a new mapping already).
     pub fn ops_queued(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.pt.lock().queued)
     }
@@ -441,15 +449,23 @@ impl AddressSpace {
         }
         // Wait for another thread's operations still on their way into the stub.
         let _one = self.stub_sync.lock();
-        let unmaps = {
+        let (unmaps, ops, deferred) = {
             let mut pt = self.pt.lock();
             if only_unmaps && !pt.unmap_queued {
                 return true;
             }
-            pt.unmaps_in_flight = pt.unmap_queued;
-            pt.unmap_queued
+            let unmaps = pt.unmap_queued;
+            pt.unmaps_in_flight = unmaps;
+            let (pending, deferred) = pt.take();
+            // Until the unmaps have landed, threads resuming must come this way and wait
+            // under `stub_sync`: the ranges they freed may already hold new mappings, which
+            // a thread would otherwise reach through the stale host ones (t_vmrace).
+            if unmaps {
+                pt.queued.store(true, Ordering::Release);
+            }
+            (unmaps, pending, deferred)
         };
-        let (ops, deferred) = self.take_ops();
+        let ops = stub_ops(ops);
         // A stub that died meanwhile maps nothing any more: its pages can go all the same.
         if !ops.is_empty() && !via.exec_ops(ops) {
             log::debug!("vm: space {}: stub gone while syncing its mappings", self.id);
