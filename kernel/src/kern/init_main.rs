@@ -200,6 +200,10 @@ fn mi_startup() {
     if kenv::get("sched.colocate").is_some_and(|v| v == "0") {
         platform::stub::spin::COLOCATE.store(false, std::sync::atomic::Ordering::Relaxed);
     }
+    // Threads whose kernel threads keep blocking co-locate with their vCPU (platform::stub::spin).
+    if let Some(pct) = kenv::get("sched.colocate_wakes").and_then(|v| v.parse().ok()) {
+        platform::stub::spin::SLEEPY_PCT.store(pct, std::sync::atomic::Ordering::Relaxed);
+    }
     vfs_mountroot::vfs_mountroot();
     let init = kenv::get("init").unwrap_or("/sbin/init");
     // -s: single user, as BSD's boot -s — init gets "-s" (busybox init then starts a root shell

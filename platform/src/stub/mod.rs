@@ -521,6 +521,8 @@ impl StubThread {
     /// Hand the thread back to its stub, with the spin it may do after its next trap (`spin`).
     fn resume(&self) {
         self.uc.store(0, Ordering::Release);
+        let napped = self.space.word(self.slot, msg::NAP).load(Ordering::Relaxed) != 0;
+        self.tuning.resume_after_nap(napped);
         let spin = self.tuning.resumed(self.space.pid, self.host_tid());
         self.set_word(msg::SPIN, spin);
         self.set_word(msg::NAP, 0);

@@ -30,11 +30,23 @@
 //! **Co-location** ([`Tuning::resumed`]): when a spin does not pay, both sides sleep on the
 //! futex — and a futex wake-up of a thread on another host CPU costs tens of µs on a
 //! virtualised host (an idle CPU is woken by an IPI through the hypervisor: 33 µs per
-//! hand-over measured by floor.c, 100–200 µs when the host is busy), against ~1 µs for a
-//! switch between two threads of one CPU. So a guest thread whose hand-overs sleep has its
-//! stub thread pinned to the host CPU its vCPU's host thread runs on: the two take turns
-//! there. When spinning pays again the stub may run anywhere (on another CPU than its vCPU).
-//! The affinity is changed only when the decision or the vCPU's host CPU changes.
+//! hand-over measured by floor.c, 100–200 µs when the host is busy; ~20 µs of IPI latency
+//! even when the other CPU is busy, seen with `perf sched` under `chrt`), against ~1.4 µs
+//! for a switch between two threads of one CPU. So a guest thread whose hand-overs sleep
+//! has its stub thread pinned to its vCPU's *home* host CPU, and the vCPU's host thread is
+//! pinned there too (`pin_vcpu`: vCPU N on the host's N-th CPU, modulo their number): the
+//! two take turns there, and the host cannot pull the vCPU away to an idle CPU at the
+//! stub's next wake-up, which it otherwise does (CFS prefers an idle CPU for a woken
+//! thread, the real-time scheduler one where it runs at once). When spinning pays again the
+//! stub may run anywhere and so may the vCPU. Affinities change only when the decision or
+//! the home CPU does.
+//!
+//! A spin does not pay either for a thread whose kernel thread often leaves its CPU between
+//! a trap and the resume ([`Tuning::sleepy`]: a pipe's ping-pong, a parent in wait4, at
+//! least `-e sched.colocate_wakes` percent of its resumes, 25 by default): its stub then
+//! sleeps (`NAP`) and must be woken, which from another host CPU costs more than all the
+//! spinning saves (the two ends of a pipe round trip, each resumed asleep every second time:
+//! under `chrt`, where spins pay, 63 µs spinning against 48 µs co-located).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
@@ -130,8 +142,8 @@ fn host_cpu_now() -> i32 {
     unsafe { libc::sched_getcpu() }
 }
 
-/// Set host thread `tid`'s affinity: host CPU `cpu` only, or (`cpu` < 0) every CPU this
-/// process may use. False if the host refused.
+/// Set host thread `tid`'s affinity (0: the caller's): host CPU `cpu` only, or (`cpu` < 0)
+/// every CPU this process may use. False if the host refused.
 fn set_affinity(tid: u32, cpu: i32) -> bool {
     let mut set = *host_cpu_set();
     if cpu >= 0 {
@@ -143,8 +155,42 @@ fn set_affinity(tid: u32, cpu: i32) -> bool {
         }
     }
     // SAFETY: sched_setaffinity reads the set we pass, of the size we pass; a tid of another
-    // process of ours (the stub) is only given a CPU set.
+    // process of ours (the stub) or 0 (the calling thread) is only given a CPU set.
     unsafe { libc::sched_setaffinity(tid as libc::pid_t, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 }
+}
+
+/// The host CPUs this process may run on, in order (from its affinity at start).
+fn host_cpu_list() -> &'static [i32] {
+    static LIST: OnceLock<Vec<i32>> = OnceLock::new();
+    LIST.get_or_init(|| {
+        // SAFETY: CPU_ISSET reads a valid set.
+        (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, host_cpu_set()) }).map(|c| c as i32).collect()
+    })
+}
+
+/// Where each vCPU's host thread is pinned: a host CPU, or [`ANYWHERE`].
+static VCPU_PINNED: [AtomicI32; crate::MAXCPU] = [const { AtomicI32::new(ANYWHERE) }; crate::MAXCPU];
+
+/// Pin the calling vCPU's host thread to its home host CPU (vCPU N on the host's N-th CPU,
+/// modulo their number: two vCPUs on two host CPUs get one each) and return it, or (`pin`
+/// false) let it run anywhere again. A host call only when that changes. Co-location needs
+/// it: a stub pinned to the CPU its vCPU ran on last is no help once the host moves the
+/// vCPU — which it does at the next wake-up the stub makes (CFS puts the woken vCPU on an
+/// idle CPU, the real-time scheduler on one where it runs at once), and then every
+/// hand-over crosses CPUs and the stub is moved after it (seen under `chrt`: an affinity
+/// change per resume, the pipe round trip at 140 µs).
+fn pin_vcpu(pin: bool) -> i32 {
+    let vcpu = crate::cpu::curcpu();
+    let Some(slot) = VCPU_PINNED.get(vcpu as usize) else { return host_cpu_now() };
+    let list = host_cpu_list();
+    let home = if pin && !list.is_empty() { list[vcpu as usize % list.len()] } else { ANYWHERE };
+    if slot.load(Ordering::Relaxed) != home {
+        count(&STATS.places);
+        if set_affinity(0, home) {
+            slot.store(home, Ordering::Relaxed);
+        }
+    }
+    if home == ANYWHERE { host_cpu_now() } else { home }
 }
 
 /// Where a stub thread was last placed: [`ANYWHERE`], a host CPU, or [`UNPLACED`].
@@ -200,9 +246,19 @@ impl Average {
     }
 }
 
+/// The share of a thread's resumes that had to wake its stub, in percent, from which its
+/// hand-overs co-locate instead of spinning ([`Tuning::sleepy`]; `-e sched.colocate_wakes`;
+/// 0: always co-locate, above 100: never for this reason).
+pub static SLEEPY_PCT: AtomicU32 = AtomicU32::new(SLEEPY_PCT_DEFAULT);
+/// A ping-pong over a pipe wakes its stub on every second resume.
+pub const SLEEPY_PCT_DEFAULT: u32 = 25;
+
 /// One guest thread's hand-over timings.
 #[derive(Debug)]
 pub struct Tuning {
+    /// The share of resumes that found the stub asleep (its kernel thread had blocked), a
+    /// moving average in 1/1024 (each resume weighs 1/8).
+    wakes: AtomicU32,
     /// From a resume to the trap seen: the CPU's wait.
     guest: Average,
     /// From a trap seen to the resume: the stub's wait.
@@ -225,6 +281,7 @@ impl Tuning {
     pub fn new() -> Tuning {
         // Start out spinning, as a short first wait is the common case.
         Tuning {
+            wakes: AtomicU32::new(0),
             guest: Average(AtomicU64::new(SPIN_MAX_NS / 4)),
             kernel: Average(AtomicU64::new(SPIN_MAX_NS / 4)),
             trapped_at: AtomicU64::new(0),
@@ -246,14 +303,36 @@ impl Tuning {
             self.kernel.add(now.saturating_sub(t));
         }
         self.resumed_at.store(now, Ordering::Relaxed);
-        let pays = spin_pays(1);
+        let pays = !self.sleepy() && spin_pays(1);
         let colocate = !pays && COLOCATE.load(Ordering::Relaxed) && host_cpus() > 1;
-        self.place(stub_pid, stub_tid, if colocate { host_cpu_now() } else { ANYWHERE });
+        let home = pin_vcpu(colocate);
+        self.place(stub_pid, stub_tid, if colocate { home } else { ANYWHERE });
         self.colocated.store(colocate, Ordering::Relaxed);
         match self.kernel.budget() {
             Some(d) if pays => u32::try_from(d.as_nanos() as u64 / pause_ns()).unwrap_or(u32::MAX),
             _ => 0,
         }
+    }
+
+    /// This resume follows a trap whose kernel thread left its CPU
+    /// (`napped`: it slept or was preempted, and its stub was told to sleep) or not.
+    /// Counted before the resume's own decision ([`Tuning::resumed`]) — and not by whether
+    /// the stub slept, which co-location itself makes it do.
+    pub fn resume_after_nap(&self, napped: bool) {
+        let old = self.wakes.load(Ordering::Relaxed);
+        self.wakes.store((old * 7 + if napped { 1024 } else { 0 }) / 8, Ordering::Relaxed);
+    }
+
+    /// Whether this thread's kernel thread often leaves its CPU between a trap and the
+    /// resume — it blocks (a pipe's ping-pong, a parent in wait4) — so that its stub, which
+    /// then sleeps, should share its vCPU's host CPU rather than spin on another one. Waking
+    /// a stub asleep on another host CPU is
+    /// a cross-CPU wake-up, 20–30 µs on a virtualised host even when that CPU is busy (the
+    /// IPI's latency), against ~1.4 µs for a hand-over between two threads of one CPU; a
+    /// spinning hand-over saves ~1.2 µs of that. So a few wake-ups in a hundred resumes
+    /// already cost more than spinning saves.
+    fn sleepy(&self) -> bool {
+        u64::from(self.wakes.load(Ordering::Relaxed)) * 100 >= u64::from(SLEEPY_PCT.load(Ordering::Relaxed)) * 1024
     }
 
     /// Let the stub thread `tid` of process `pid` run on host CPU `cpu` only, or anywhere
@@ -346,6 +425,24 @@ mod tests {
         assert_eq!(tuning.placed.load(Ordering::Relaxed), ANYWHERE);
         done_tx.send(()).unwrap();
         t.join().unwrap();
+    }
+
+    #[test]
+    fn a_thread_that_keeps_blocking_co_locates() {
+        let t = Tuning::new();
+        assert!(!t.sleepy(), "a new thread spins");
+        for _ in 0..64 {
+            t.resume_after_nap(false);
+        }
+        assert!(!t.sleepy(), "system calls that never block");
+        for i in 0..64 {
+            t.resume_after_nap(i % 2 == 0);
+        }
+        assert!(t.sleepy(), "a pipe's ping-pong: every second resume after a sleep");
+        for _ in 0..32 {
+            t.resume_after_nap(false);
+        }
+        assert!(!t.sleepy(), "it spins again once it stops blocking");
     }
 
     #[test]
