@@ -244,6 +244,34 @@ fn many_operations_are_batched() {
     assert_eq!(regs.gregs[reg::RAX], 60);
 }
 
+#[test]
+fn a_populated_map_backs_its_pages_before_the_guest_touches_them() {
+    // mov byte [DATA + 3 * PAGE], 7; mov eax, 60; syscall
+    let mut code = vec![0xc6, 0x04, 0x25];
+    code.extend_from_slice(&((DATA + 3 * PAGE) as u32).to_le_bytes());
+    code.push(7);
+    code.extend(mov_eax(60));
+    code.extend_from_slice(&SYSCALL);
+    let (pm, _space, t, mut ops) = guest(&code);
+    let blocks = |f: &std::fs::File| std::os::unix::fs::MetadataExt::blocks(&f.metadata().unwrap());
+    let before = blocks(&pm);
+    let mut data = Ops::new();
+    data.map_populate(DATA, 4 * PAGE, RW, 8 * PAGE);
+    assert_eq!(data.maps(), 1);
+    assert_eq!(data.populates(), usize::from(platform::stub::populate_works()));
+    ops.append(data);
+    let mut regs = UserRegs::start(CODE, 0);
+    // The stub's madvise passes its seccomp filter (else it is killed: Trap::Dead).
+    assert_eq!(t.run(&mut regs, &mut ops, &slice()), Trap::Syscall { compat: false });
+    let mut b = [0u8; 1];
+    pm.read_exact_at(&mut b, 11 * PAGE).unwrap();
+    assert_eq!(b[0], 7, "the guest wrote the memory file's page");
+    if platform::stub::populate_works() {
+        // All four pages are backed (512-byte blocks), not only the one the guest wrote.
+        assert!(blocks(&pm) >= before + 4 * PAGE / 512, "{before} -> {}", blocks(&pm));
+    }
+}
+
 /// Not a test: `cargo test -p platform --test stub -- --ignored --nocapture` prints the cost
 /// of a null system call round trip through the stub.
 #[test]

@@ -147,8 +147,11 @@ pub enum Access {
 /// carried out by the stub thread that resumes next).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StubOp {
-    /// Map physical page(s) `[pa, pa + len)` at `addr` with `prot`.
-    Map { addr: u64, len: u64, prot: u32, pa: u64 },
+    /// Map physical page(s) `[pa, pa + len)` at `addr` with `prot`; `populate`: pages the
+    /// guest is about to touch (the faulting page, a fault-around run), whose host page table
+    /// the stub fills at once when they come to more than one page ([`stub_ops`]) — no host
+    /// page fault per page.
+    Map { addr: u64, len: u64, prot: u32, pa: u64, populate: bool },
     /// Unmap `[addr, addr + len)`.
     Unmap { addr: u64, len: u64 },
 }
@@ -223,9 +226,19 @@ impl PageTable {
     }
 
     /// Map `pte`'s page at `vpn` in the stub with `prot` unless it already is; record it.
-    fn map_in_stub(&mut self, vpn: u64, mut pte: Pte, prot: u32) -> Pte {
+    fn map_in_stub(&mut self, vpn: u64, pte: Pte, prot: u32) -> Pte {
+        self.map_in_stub_as(vpn, pte, prot, false)
+    }
+
+    /// [`PageTable::map_in_stub`] of a page the guest touches next (populated: see [`StubOp::Map`]).
+    fn map_in_stub_populated(&mut self, vpn: u64, pte: Pte, prot: u32) -> Pte {
+        self.map_in_stub_as(vpn, pte, prot, true)
+    }
+
+    fn map_in_stub_as(&mut self, vpn: u64, mut pte: Pte, prot: u32, populate: bool) -> Pte {
         if pte.stub_prot != prot {
-            self.pending.push(StubOp::Map { addr: vpn * PAGE, len: PAGE, prot, pa: pte.pa });
+            let (addr, pa) = (vpn * PAGE, pte.pa);
+            self.pending.push(StubOp::Map { addr, len: PAGE, prot, pa, populate });
             self.queued.store(true, Ordering::Release);
             pte.stub_prot = prot;
         }
@@ -237,38 +250,44 @@ impl PageTable {
 static NEXT_SPACE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The stub's operations for `pending`, in order, with maps of neighbouring pages that are
-/// neighbours in physical memory too (and alike in protection) made one: fewer host calls and
-/// fewer host mappings in the stub.
+/// neighbours in physical memory too (and alike in protection and in populating) made one:
+/// fewer host calls and fewer host mappings in the stub. A populated map of more than one
+/// page has the stub fill its host page table too ([`Ops::map_populate`]); one page is left
+/// to the guest's host fault (as cheap as the extra host call).
 fn stub_ops(pending: Vec<StubOp>) -> Ops {
-    let mut ops = Ops::new();
-    let mut run: Option<(u64, u64, u32, u64)> = None;
-    for op in pending {
-        match op {
-            StubOp::Map { addr, len, prot, pa } => {
-                if let Some((a, l, p, q)) = &mut run
-                    && *a + *l == addr
-                    && *q + *l == pa
-                    && *p == prot
-                    && *l + len <= 1 << 30
-                {
-                    *l += len;
-                    continue;
-                }
-                if let Some((a, l, p, q)) = run.replace((addr, len, prot, pa)) {
-                    ops.map(a, l, p, q);
-                }
-            }
-            StubOp::Unmap { addr, len } => {
-                if let Some((a, l, p, q)) = run.take() {
-                    ops.map(a, l, p, q);
-                }
-                ops.unmap(addr, len);
-            }
+    /// A run of maps: (addr, len, prot, pa, populate).
+    type Run = (u64, u64, u32, u64, bool);
+    fn flush(ops: &mut Ops, run: Option<Run>) {
+        match run {
+            Some((a, l, p, q, true)) if l > PAGE => ops.map_populate(a, l, p, q),
+            Some((a, l, p, q, _)) => ops.map(a, l, p, q),
+            None => {}
         }
     }
-    if let Some((a, l, p, q)) = run {
-        ops.map(a, l, p, q);
+    let mut ops = Ops::new();
+    let mut run: Option<Run> = None;
+    for op in pending {
+        let (addr, len, prot, pa, populate) = match op {
+            StubOp::Map { addr, len, prot, pa, populate } => (addr, len, prot, pa, populate),
+            StubOp::Unmap { addr, len } => {
+                flush(&mut ops, run.take());
+                ops.unmap(addr, len);
+                continue;
+            }
+        };
+        if let Some((a, l, p, q, n)) = &mut run
+            && *a + *l == addr
+            && *q + *l == pa
+            && *p == prot
+            && *n == populate
+            && *l + len <= 1 << 30
+        {
+            *l += len;
+            continue;
+        }
+        flush(&mut ops, run.replace((addr, len, prot, pa, populate)));
     }
+    flush(&mut ops, run);
     ops
 }
 
@@ -768,20 +787,18 @@ impl AddressSpace {
         let mut ahead: Vec<u64> = Vec::new();
         let pa = loop {
             let mut pt = self.pt.lock();
-            if !ahead.is_empty() {
-                self.map_ahead(&mut pt, e, vpn, std::mem::take(&mut ahead));
-            }
-            let mut pte = match (pt.pages.get(&vpn).copied(), fresh.take()) {
+            let cow = |pt: &mut PageTable, pte: Pte| {
+                if access == Access::Write && pte.cow { self.break_cow(pt, vpn, pte) } else { Ok(pte) }
+            };
+            let got = match (pt.pages.get(&vpn).copied(), fresh.take()) {
                 (Some(pte), lost) => {
                     if let Some(lost) = lost {
                         // Another thread brought the page in while we read it: one page.
                         self.pm.page_unref(lost.pa);
                     }
-                    if access == Access::Write && pte.cow { self.break_cow(&mut pt, vpn, pte)? } else { pte }
+                    cow(&mut pt, pte)
                 }
-                (None, Some(pte)) => {
-                    if access == Access::Write && pte.cow { self.break_cow(&mut pt, vpn, pte)? } else { pte }
-                }
+                (None, Some(pte)) => cow(&mut pt, pte),
                 (None, None) => {
                     let run = if user { self.anon_run(&mut pt, e, vpn) } else { 1 };
                     let near = pt.near(vpn);
@@ -797,6 +814,15 @@ impl AddressSpace {
                     }
                     fresh = Some(self.populate(e, page_va, near)?);
                     continue;
+                }
+            };
+            let mut pte = match got {
+                Ok(pte) => pte,
+                Err(err) => {
+                    for pa in ahead {
+                        self.pm.page_unref(pa);
+                    }
+                    return Err(err);
                 }
             };
             // A fault on a page the stub should already have (with this access) means the
@@ -819,7 +845,14 @@ impl AddressSpace {
             } else {
                 e.prot
             };
-            let pte = pt.map_in_stub(vpn, pte, map_prot);
+            // The guest touches the page as soon as it runs again (and a run's pages after it):
+            // the stub fills its host page table as it maps them, one host call for all. The
+            // faulting page's map goes first, so that it and a run after it that is
+            // contiguous in physical memory are one mmap.
+            let pte = pt.map_in_stub_populated(vpn, pte, map_prot);
+            if !ahead.is_empty() {
+                self.map_ahead(&mut pt, e, vpn, std::mem::take(&mut ahead));
+            }
             self.count_resident(&pt);
             break pte.pa;
         };
@@ -882,7 +915,7 @@ impl AddressSpace {
             if v >= e.end / PAGE || pt.pages.contains_key(&v) {
                 self.pm.page_unref(pa);
             } else {
-                pt.map_in_stub(v, Pte { pa, cow: false, stub_prot: 0 }, e.prot);
+                pt.map_in_stub_populated(v, Pte { pa, cow: false, stub_prot: 0 }, e.prot);
                 mapped += 1;
             }
         }
@@ -1204,7 +1237,7 @@ impl AddressSpace {
         let want: Vec<(u64, u32, u64)> = working_set.iter().map(|&(i, prot)| (pages[i].0, prot, pages[i].1.pa)).collect();
         let child_pt = child.pt.get_mut();
         for (vpn, n, prot, pa) in mirror_runs(&want) {
-            child_pt.pending.push(StubOp::Map { addr: vpn * PAGE, len: n * PAGE, prot, pa });
+            child_pt.pending.push(StubOp::Map { addr: vpn * PAGE, len: n * PAGE, prot, pa, populate: false });
             let first = pages.partition_point(|p| p.0 < vpn);
             for (_, pte) in &mut pages[first..first + crate::kern::conv::usize_of(n)] {
                 pte.stub_prot = prot;

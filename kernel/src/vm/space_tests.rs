@@ -146,10 +146,11 @@ fn demand_zero_and_copyout_copyin() {
         write_u64(&vm, BASE + PAGE - 4, 0x1122_3344_5566_7788); // crosses into the next page
         assert_eq!(read_u64(&vm, BASE + PAGE - 4), 0x1122_3344_5566_7788);
         assert_eq!(vm.rss_pages(), 2);
-        // The guest's own fault maps the page in the stub with the entry's protection.
+        // The guest's own fault maps the page in the stub with the entry's protection, the
+        // host page table filled at once (the guest touches it next).
         let pa = vm.fault(BASE + 2 * PAGE, Access::Write).unwrap();
         let ops = vm.take_stub_ops();
-        assert!(ops.contains(&StubOp::Map { addr: BASE + 2 * PAGE, len: PAGE, prot: RW, pa }), "{ops:?}");
+        assert!(ops.contains(&StubOp::Map { addr: BASE + 2 * PAGE, len: PAGE, prot: RW, pa, populate: true }), "{ops:?}");
         assert_eq!(vm.fault(BASE + 4 * PAGE, Access::Read), Err(FaultError::NotMapped));
         assert_eq!(copyin(&vm, BASE + 4 * PAGE - 4, &mut [0u8; 8]), Err(Errno::EFAULT));
     }
@@ -171,7 +172,7 @@ fn fork_is_copy_on_write() {
         assert!(pte(&parent, BASE).unwrap().cow && pte(&child, BASE).unwrap().cow);
         assert_eq!(pm.page(pa).unwrap().refcount.load(Ordering::Relaxed), 2);
         // The page was in the parent's stub: the child's stub gets it at once, read-only.
-        assert_eq!(child.take_stub_ops(), vec![StubOp::Map { addr: BASE, len: PAGE, prot: PROT_READ, pa }]);
+        assert_eq!(child.take_stub_ops(), vec![StubOp::Map { addr: BASE, len: PAGE, prot: PROT_READ, pa, populate: false }]);
         assert_eq!(pte(&child, BASE).unwrap().stub_prot, PROT_READ);
         assert_eq!(child.fault(BASE, Access::Read).unwrap(), pa);
         // The child's write copies; the parent keeps the original.
@@ -247,7 +248,7 @@ fn a_write_after_the_child_is_gone_takes_the_neighbours_back_too() {
 
 #[test]
 fn maps_of_neighbouring_pages_go_to_the_stub_as_one() {
-    let map = |page: u64, prot: u32, pfn: u64| StubOp::Map { addr: BASE + page * PAGE, len: PAGE, prot, pa: pfn * PAGE };
+    let map = |page: u64, prot: u32, pfn: u64| StubOp::Map { addr: BASE + page * PAGE, len: PAGE, prot, pa: pfn * PAGE, populate: false };
     let pending = vec![
         map(0, RW, 10),
         map(1, RW, 11),
@@ -259,6 +260,15 @@ fn maps_of_neighbouring_pages_go_to_the_stub_as_one() {
         map(7, PROT_READ, 24), // not the next page
     ];
     assert_eq!(stub_ops(pending).len(), 6);
+    // Populated and plain maps are not merged: a populate covers only what the guest touches
+    // next.
+    let populated = StubOp::Map { addr: BASE + 8 * PAGE, len: PAGE, prot: PROT_READ, pa: 25 * PAGE, populate: true };
+    let ops = stub_ops(vec![map(7, PROT_READ, 24), populated]);
+    assert_eq!((ops.maps(), ops.populates()), (2, 0), "one populated page is left to its fault");
+    let next = StubOp::Map { addr: BASE + 9 * PAGE, len: PAGE, prot: PROT_READ, pa: 26 * PAGE, populate: true };
+    let ops = stub_ops(vec![populated, next]);
+    let host = usize::from(platform::stub::populate_works());
+    assert_eq!((ops.maps(), ops.populates()), (1, host), "a populated run: one map, one populate");
     assert_eq!(stub_ops(vec![map(0, RW, 1), map(1, RW, 2), map(2, RW, 3)]).len(), 1);
 }
 
@@ -482,13 +492,13 @@ fn neighbouring_pages_are_neighbours_in_memory() {
         for i in 1..16 {
             assert_eq!(pte(&vm, BASE + i * PAGE).unwrap().pa, first + i * PAGE, "page {i}");
         }
-        let maps = stub_ops(vm.take_stub_ops()).len();
+        let maps = stub_ops(vm.take_stub_ops()).maps();
         assert_eq!(maps, 1);
         // After fork the child's stub gets them in one map; the parent's writes copy the
         // pages: the copies are neighbours too.
         let child = vm.fork(2, None);
         let ops = child.take_stub_ops();
-        assert_eq!(ops, vec![StubOp::Map { addr: BASE, len: 16 * PAGE, prot: PROT_READ, pa: first }]);
+        assert_eq!(ops, vec![StubOp::Map { addr: BASE, len: 16 * PAGE, prot: PROT_READ, pa: first, populate: false }]);
         for i in 0..16 {
             write_u64(&vm, BASE + i * PAGE, 100 + i);
         }
@@ -813,11 +823,11 @@ fn shared_file_pages_are_the_cache_and_writes_mark_them_dirty() {
         b.map(shared(BASE + 16 * PAGE, PAGE)); // elsewhere, same file pages
         // A read maps the cached page read-only: a store must fault to be seen.
         let pa = a.fault(BASE, Access::Read).unwrap();
-        assert!(a.take_stub_ops().contains(&StubOp::Map { addr: BASE, len: PAGE, prot: PROT_READ, pa }));
+        assert!(a.take_stub_ops().contains(&StubOp::Map { addr: BASE, len: PAGE, prot: PROT_READ, pa, populate: true }));
         assert!(!cache.is_dirty());
         // The write's fault marks it dirty and maps it writable.
         assert_eq!(a.fault(BASE, Access::Write).unwrap(), pa);
-        assert!(a.take_stub_ops().contains(&StubOp::Map { addr: BASE, len: PAGE, prot: RW, pa }));
+        assert!(a.take_stub_ops().contains(&StubOp::Map { addr: BASE, len: PAGE, prot: RW, pa, populate: true }));
         assert_eq!(cache.take_dirty().iter().map(|&(i, p)| { pm.page_unref(p); i }).collect::<Vec<_>>(), vec![1]);
         // The other space maps the same page; a kernel write through it (copyout into a
         // page it only read) marks the page dirty too.

@@ -33,7 +33,7 @@ pub use regs::{UserRegs, reg};
 pub use spawn::StubError;
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -96,6 +96,14 @@ impl Ops {
     pub fn len(&self) -> usize {
         self.list.len()
     }
+    /// How many of them map memory (mmap calls).
+    pub fn maps(&self) -> usize {
+        self.list.iter().filter(|op| op[0] == libc::SYS_mmap as u64).count()
+    }
+    /// How many of them fill host page tables (madvise MADV_POPULATE_*).
+    pub fn populates(&self) -> usize {
+        self.list.iter().filter(|op| is_populate(op)).count()
+    }
     /// Add `other`'s operations after these.
     pub fn append(&mut self, mut other: Ops) {
         self.list.append(&mut other.list);
@@ -104,6 +112,20 @@ impl Ops {
     pub fn map(&mut self, addr: u64, len: u64, prot: u32, pa: u64) {
         let flags = (libc::MAP_SHARED | libc::MAP_FIXED) as u64;
         self.list.push([libc::SYS_mmap as u64, addr, len, u64::from(prot), flags, FD_PHYSMEM as u64, pa]);
+    }
+    /// [`Ops::map`] of pages the guest is about to touch, and fill the stub's host page table
+    /// for them at once (madvise MADV_POPULATE_WRITE, or _READ when not writable): one host
+    /// call instead of a host page fault per page. Measured on the development VM, natively,
+    /// a memfd mapped in runs of 64 pages: 3.2–3.5 µs a page populated this way, 4.2–4.7 µs
+    /// touched page by page (as MAP_POPULATE, whose read faults scan the host's fault-around
+    /// window for every page), 2.8–3.4 µs an anonymous page's fault (a loaded host). Just a
+    /// map where the host has no MADV_POPULATE_* (before Linux 5.14).
+    pub fn map_populate(&mut self, addr: u64, len: u64, prot: u32, pa: u64) {
+        self.map(addr, len, prot, pa);
+        if populate_works() {
+            let advice = if prot & libc::PROT_WRITE as u32 != 0 { libc::MADV_POPULATE_WRITE } else { libc::MADV_POPULATE_READ };
+            self.list.push([libc::SYS_madvise as u64, addr, len, advice as u64, 0, 0, 0]);
+        }
     }
     pub fn unmap(&mut self, addr: u64, len: u64) {
         self.list.push([libc::SYS_munmap as u64, addr, len, 0, 0, 0, 0]);
@@ -122,6 +144,38 @@ impl Ops {
         let ctid = slot_addr(slot) + msg::HOST_TID;
         self.list.push([libc::SYS_clone as u64, THREAD_CLONE_FLAGS, sp, 0, ctid, 0, 0]);
     }
+}
+
+/// Whether operation `op` is a populate of [`Ops::map_populate`].
+fn is_populate(op: &[u64; 7]) -> bool {
+    let advice = [libc::MADV_POPULATE_READ as u64, libc::MADV_POPULATE_WRITE as u64];
+    op[0] == libc::SYS_madvise as u64 && advice.contains(&op[3])
+}
+
+/// Whether the host has MADV_POPULATE_WRITE (Linux 5.14): tried once on a page of our own.
+pub fn populate_works() -> bool {
+    static WORKS: OnceLock<bool> = OnceLock::new();
+    *WORKS.get_or_init(|| {
+        let len = crate::PAGE_SIZE;
+        // SAFETY: a fresh private anonymous mapping of one page, only advised and unmapped
+        // here; nothing else knows its address.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            if p == libc::MAP_FAILED {
+                return false;
+            }
+            let ok = libc::madvise(p, len, libc::MADV_POPULATE_WRITE) == 0;
+            libc::munmap(p, len);
+            ok
+        }
+    })
 }
 
 /// One stub process: a guest address space.
@@ -457,7 +511,9 @@ impl StubThread {
     fn check_results(&self, ops: &[[u64; 7]]) {
         for (i, op) in ops.iter().enumerate() {
             let r = self.space.dword(self.slot, msg::OPS + i as u64 * msg::OP_SIZE + msg::OP_RESULT).load(Ordering::Relaxed) as i64;
-            if (-4095..0).contains(&r) {
+            // A populate is advice: it fails harmlessly when another thread of the stub
+            // unmapped the range meanwhile (the guest's page then faults as usual).
+            if (-4095..0).contains(&r) && !is_populate(op) {
                 log::warn!("stub {}: operation {} ({:#x}, {:#x}, {:#x}) failed: errno {}", self.space.pid, op[0], op[1], op[2], op[3], -r);
             }
         }
