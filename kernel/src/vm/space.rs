@@ -163,8 +163,8 @@ pub enum StubOp {
 struct PageTable {
     pages: BTreeMap<u64, Pte>,
     pending: Vec<StubOp>,
-    /// Whether `pending` takes access away (an unmap) that threads running in the stub may
-    /// still have.
+    /// Whether `pending` takes access away that threads running in the stub may still have:
+    /// an unmap, or a page the stub maps replaced by another (a copy-on-write copy).
     unmap_queued: bool,
     /// Whether a thread is carrying unmaps out in the stub now ([`AddressSpace::sync_stub`]):
     /// until it is done, the stub may still map pages whose `stub_prot` says it does not.
@@ -205,6 +205,12 @@ impl PageTable {
     /// (`stub_mapped`), or may still until the unmaps queued or under way are carried out (a
     /// page fork or mprotect took from the stub, whose `stub_prot` says so already).
     fn drop_page(&mut self, pm: &PhysMem, pa: u64, stub_mapped: bool) {
+        // A page the stub maps leaving the table takes access away like an unmap, even when
+        // a map of its replacement follows (a copy-on-write copy): until that lands, a
+        // thread would read the old page through the stub without faulting.
+        if stub_mapped {
+            self.unmap_queued = true;
+        }
         if stub_mapped || self.unmap_queued || self.unmaps_in_flight {
             self.deferred.push(pa);
             self.queued.store(true, Ordering::Release);
