@@ -47,10 +47,11 @@ type Ready = (Arc<StubSpace>, StubThread);
 
 struct Pool {
     ready: SpinLock<Vec<Ready>>,
-    /// Stubs [`recycle`] is clearing of their old process (the refill thread finishes them).
+    /// Stubs [`recycle`] is clearing of their old process (the next [`take`] or the refill
+    /// thread finishes them).
     scrubbing: SpinLock<Vec<Scrub>>,
-    /// Stubs [`recycle`] took back that [`finish_scrubs`] has not yet put in `ready` or killed
-    /// (those in `scrubbing` and the ones it is finishing).
+    /// Stubs [`recycle`] took back that are not yet finished (handed out, put in `ready`, or
+    /// killed): those in `scrubbing` and the ones being finished.
     returning: AtomicUsize,
     /// Set by [`drain`]: no more stubs are taken back.
     drained: AtomicBool,
