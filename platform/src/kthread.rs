@@ -155,10 +155,22 @@ pub struct KStack {
     len: usize,
 }
 
+/// Stacks of ended threads, kept for the next ones (a fork's new thread, a thread's exit):
+/// a new stack otherwise costs the host an mmap, an mprotect and faults on its first pages,
+/// and its end an munmap with a TLB shoot-down on every vCPU's CPU.
+static SPARE_STACKS: std::sync::Mutex<Vec<KStack>> = std::sync::Mutex::new(Vec::new());
+/// How many [`SPARE_STACKS`] are kept at most (the pages they touched stay resident).
+const SPARE_STACKS_MAX: usize = 16;
+
 impl KStack {
     pub fn new(size: usize) -> io::Result<KStack> {
         let size = size.div_ceil(crate::PAGE_SIZE) * crate::PAGE_SIZE;
         let len = size + KSTACK_GUARD;
+        if let Ok(mut spare) = SPARE_STACKS.lock()
+            && let Some(i) = spare.iter().rposition(|s| s.len == len)
+        {
+            return Ok(spare.swap_remove(i));
+        }
         // SAFETY: a fresh anonymous private mapping at an address of the host's choosing; it
         // aliases nothing.
         let p = unsafe {
@@ -210,6 +222,13 @@ impl KStack {
 
 impl Drop for KStack {
     fn drop(&mut self) {
+        // Kept for the next thread while there is room (its mapping moves to the spare one).
+        if let Ok(mut spare) = SPARE_STACKS.try_lock()
+            && spare.len() < SPARE_STACKS_MAX
+        {
+            spare.push(KStack { base: std::mem::take(&mut self.base), len: self.len });
+            return;
+        }
         // SAFETY: the mapping is ours; KThread never drops a stack that is live on a CPU.
         unsafe { libc::munmap(self.base as *mut libc::c_void, self.len) };
     }

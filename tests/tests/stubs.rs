@@ -86,3 +86,28 @@ fn without_a_pool_stubs_are_started_when_needed() {
     assert!(out.contains("2\n") && out.contains("three"), "{out}");
     assert_eq!(st.code(), Some(0), "{out}");
 }
+
+/// Host mappings of process `pid`.
+fn host_mappings(pid: i32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/maps")).map_or(0, |m| m.lines().count())
+}
+
+#[test]
+fn ended_processes_leave_no_host_mappings_behind() {
+    // Every guest thread has a kernel stack (two host mappings); an ended one's stack must
+    // go (or be kept for the next thread), not stay with a reference its last frame held.
+    let mut k = boot(
+        "i=0; while [ $i -lt 40 ]; do /bin/true; i=$((i+1)); done; echo warm; sleep 3; \
+         i=0; while [ $i -lt 400 ]; do /bin/true; i=$((i+1)); done; echo done; sleep 60",
+        &[],
+    );
+    k.expect("warm");
+    let before = host_mappings(k.pid());
+    k.expect("done");
+    let after = host_mappings(k.pid());
+    assert!(before > 0, "{}", k.output());
+    // 400 more processes: a leak would add 800 mappings.
+    assert!(after < before + 100, "host mappings {before} -> {after} over 400 processes");
+    k.signal(libc::SIGKILL);
+    k.wait();
+}

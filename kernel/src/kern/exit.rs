@@ -34,8 +34,17 @@ pub fn exiting(p: &UProc) -> bool {
 
 /// The calling guest thread leaves, and with it its process if it was the last thread or
 /// the exit is for the whole group (the others are told to leave; the last one out ends the
-/// process).
-pub fn exit(td: &UThread, p: &UProc, e: Exit) -> ! {
+/// process). Takes the caller's references to its thread and process: nothing on this stack
+/// may outlive the thread (the frame is never unwound), or the thread's kernel stack and the
+/// process record would never be freed.
+pub fn exit(td: UThread, p: UProc, e: Exit) -> ! {
+    exit_thread(&td, &p, e);
+    drop(td);
+    drop(p);
+    sched::thread_exit()
+}
+
+fn exit_thread(td: &UThread, p: &UProc, e: Exit) {
     // A core being written waits for this thread's registers (and for it to stay put).
     crate::kern::coredump::exit_wait(td, p);
     let status = match e {
@@ -80,7 +89,6 @@ pub fn exit(td: &UThread, p: &UProc, e: Exit) -> ! {
     } else if let Some(tid) = pid_of(td.tid()).filter(|&t| t != p.pid) {
         crate::kern::uproc::free_pid(tid);
     }
-    sched::thread_exit()
 }
 
 /// Release a process's resources and make it a zombie; `last` is the stub thread of its last

@@ -314,19 +314,28 @@ fn preempted() {
 pub fn user_main() {
     let td = sched::curthread().and_then(UThread::new).expect("user_main runs in a guest thread");
     let p = td.uproc().expect("a guest thread has a guest process");
+    let e = user_loop(&td, &p);
+    // The thread's and the process's references go to `exit`, which drops them before the
+    // thread leaves its stack for good: a reference left in a frame that never returns would
+    // keep the thread (its kernel stack) and the process record forever.
+    exit::exit(td, p, e)
+}
+
+/// Run the guest thread until it is to exit, and how.
+fn user_loop(td: &UThread, p: &UProc) -> Exit {
     // CPU time charged to the CPU-time timers so far, and user time not yet run down on them
     // (`cputime::run_cpu_timers`, in batches).
-    let mut last_cpu = sched::thread_cputime_ns(&td);
+    let mut last_cpu = sched::thread_cputime_ns(td);
     let mut timers_user_ns = 0u64;
     let mut timers_at_ns = platform::time::uptime_ns();
     // Signals already pending (a traced fork child's SIGSTOP) are taken before the first
     // instruction, as Linux's return from fork does.
     if td.user().sigstate.flag.load(Ordering::Acquire) {
         let mut regs = *td.user().regs.lock();
-        let exit = signal::deliver(&td, &p, &mut regs, None);
+        let exit = signal::deliver(td, p, &mut regs, None);
         *td.user().regs.lock() = regs;
         if let Some(e) = exit {
-            exit::exit(&td, &p, e);
+            return e;
         }
     }
     // The first return looks at everything (an exit may have begun before this thread was
@@ -337,32 +346,32 @@ pub fn user_main() {
     // core dumps, an exit's ptrace event). Whatever changes them while the thread is in the kernel (a ptrace stop, signal
     // delivery, execve, sigreturn) does so through this copy.
     let mut regs = *td.user().regs.lock();
-    let mut held = Held::fetch(&td, &p);
+    let mut held = Held::fetch(td, p);
     loop {
         // The CPU the guest code runs on, in its rseq area, before that code runs (a new
         // thread or fork child's first time too); an area that is gone is a SIGSEGV the
         // thread cannot handle.
         if td.user().rseq.update_cpu(|| p.user().vm(), platform::cpu::curcpu()).is_err() {
-            exit::exit(&td, &p, Exit::Group(sigstatus(SIGSEGV)));
+            return Exit::Group(sigstatus(SIGSEGV));
         }
-        let (trap, ran, now_ns) = run_user(&td, &p, &mut held, &mut regs);
-        crate::kern::cputime::charge_user(&td, ran);
+        let (trap, ran, now_ns) = run_user(td, p, &mut held, &mut regs);
+        crate::kern::cputime::charge_user(td, ran);
         timers_user_ns += ran;
         if now_ns.saturating_sub(timers_at_ns) >= crate::kern::cputime::CPU_TIMER_BATCH_NS || trap == Trap::Kick {
-            let now_cpu = sched::thread_cputime_ns(&td);
-            crate::kern::cputime::run_cpu_timers(&p, timers_user_ns, now_cpu.saturating_sub(last_cpu));
+            let now_cpu = sched::thread_cputime_ns(td);
+            crate::kern::cputime::run_cpu_timers(p, timers_user_ns, now_cpu.saturating_sub(last_cpu));
             last_cpu = now_cpu;
             timers_user_ns = 0;
             timers_at_ns = now_ns;
         }
-        let mut ctx = Ctx { td: &td, p: &p, regs: &mut regs, exit: None };
+        let mut ctx = Ctx { td, p, regs: &mut regs, exit: None };
         let mut syscall = None;
         match trap {
             Trap::Syscall { compat } => {
                 let nr = ctx.regs.rax();
-                ptrace::note_trap(&td, nr);
+                ptrace::note_trap(td, nr);
                 // A tracer may stop the call at entry, change its number or skip it.
-                let run = ptrace::syscall_entry(&td, &p, ctx.regs);
+                let run = ptrace::syscall_entry(td, p, ctx.regs);
                 if let Some(run_nr) = run {
                     ctx.regs.set_rax(run_nr);
                     match SYSCALL_ENTRY.get() {
@@ -371,27 +380,27 @@ pub fn user_main() {
                     }
                 }
                 if ctx.exit.is_none() {
-                    ptrace::syscall_exit(&td, &p, ctx.regs);
+                    ptrace::syscall_exit(td, p, ctx.regs);
                 }
                 // rt_sigreturn's "result" is the restored rax: never a restart.
                 let ran = run.unwrap_or(u64::MAX);
                 syscall = (nr != u64::from(linux_raw_sys::general::__NR_rt_sigreturn) && run.is_some()).then_some(ran);
             }
             Trap::Fault { signo, addr, err, trapno, .. } => {
-                ptrace::note_trap(&td, u64::MAX);
+                ptrace::note_trap(td, u64::MAX);
                 page_fault(&mut ctx, signo, addr, err, trapno)
             }
             Trap::Exception { signo, code, addr, .. } => {
-                ptrace::note_trap(&td, u64::MAX);
+                ptrace::note_trap(td, u64::MAX);
                 fault_signal(&mut ctx, signo, code, addr)
             }
             Trap::Kick => {
-                ptrace::note_trap(&td, u64::MAX);
+                ptrace::note_trap(td, u64::MAX);
                 preempted()
             }
             Trap::Start => {}
             Trap::Dead => {
-                if !exit::exiting(&p) {
+                if !exit::exiting(p) {
                     crate::kprintf!("pid {} ({}): its stub process died\n", p.pid, p.comm());
                 }
                 ctx.exit = Some(Exit::Group(sigstatus(SIGKILL)));
@@ -408,10 +417,10 @@ pub fn user_main() {
             }
         }
         let mut exit = ctx.exit;
-        let slow = exit.is_none() && (std::mem::take(&mut first) || return_work(&td, syscall, &regs));
+        let slow = exit.is_none() && (std::mem::take(&mut first) || return_work(td, syscall, &regs));
         if slow {
-            exit = signal::deliver(&td, &p, &mut regs, syscall);
-            if exit.is_none() && exit::exiting(&p) {
+            exit = signal::deliver(td, p, &mut regs, syscall);
+            if exit.is_none() && exit::exiting(p) {
                 exit = Some(Exit::Group(0));
             }
             if exit.is_none() && td.user().exit_req.load(Ordering::Acquire) {
@@ -426,7 +435,7 @@ pub fn user_main() {
             *td.user().regs.lock() = regs;
         }
         if let Some(e) = exit {
-            exit::exit(&td, &p, e);
+            return e;
         }
     }
 }

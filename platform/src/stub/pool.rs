@@ -9,9 +9,12 @@
 //! A stub whose process exits goes back to the pool when it can ([`recycle`]): the next fork
 //! then costs no host process at all (no spawn, no host exit, no unmap of its slots, and its
 //! first trap finds a warm stub). Only a stub that is safe to hand to another process: one
-//! that never had a second thread (no host thread of the old process can be left in it), held
-//! by no one else, whose guest mappings the stub has just removed — every unmap carried out
-//! and checked — and whose FPU state is reset. What a guest cannot touch stays as it was
+//! that never had a second thread (no host thread of the old process can be left in it: the
+//! kernel's slot count, and the host's thread count checked as it is taken back), held by no
+//! one else, whose guest mappings the stub has just removed — every unmap carried out and
+//! checked — and whose FPU state is reset. The next [`take`] finishes it (most recent first:
+//! its unmaps are long done by then), so a fork+exit loop runs on one stub, and no host
+//! thread is woken for it. What a guest cannot touch stays as it was
 //! started: the seccomp filter (a guest can neither remove nor add one: the filter traps
 //! seccomp and prctl), the signal handlers, the stub code. A guest that jumps into the stub's
 //! code can make the few calls the filter lets the stub make: a host thread it started is
@@ -44,10 +47,11 @@ type Ready = (Arc<StubSpace>, StubThread);
 
 struct Pool {
     ready: SpinLock<Vec<Ready>>,
-    /// Stubs [`recycle`] is clearing of their old process (the refill thread finishes them).
+    /// Stubs [`recycle`] is clearing of their old process (the next [`take`] or the refill
+    /// thread finishes them).
     scrubbing: SpinLock<Vec<Scrub>>,
-    /// Stubs [`recycle`] took back that [`finish_scrubs`] has not yet put in `ready` or killed
-    /// (those in `scrubbing` and the ones it is finishing).
+    /// Stubs [`recycle`] took back that are not yet finished (handed out, put in `ready`, or
+    /// killed): those in `scrubbing` and the ones being finished.
     returning: AtomicUsize,
     /// Set by [`drain`]: no more stubs are taken back.
     drained: AtomicBool,
@@ -147,14 +151,17 @@ pub fn retire(space: Arc<StubSpace>) {
 /// A ready stub from the pool, if one is waiting and alive; the pool is refilled behind it.
 pub fn take() -> Option<Ready> {
     let pool = POOL.get()?;
-    let got = loop {
+    // A stub on its way back first: the most recent exit's, whose host thread is still
+    // warm; taking a ready one instead would leave the returning ones to pile up until the
+    // ready list ran dry (or wake the refill thread for each).
+    let got = take_returning(pool).or_else(|| loop {
         let Some(r) = pool.ready.lock().pop() else { break None };
         if r.0.is_alive() {
             break Some(r);
         }
         // Killed while it waited (the host's OOM killer, a user): drop it, try the next.
         drop(r);
-    };
+    });
     // Refilled once half the pool is gone, counting the stubs being scrubbed (they come back
     // in tens of µs): an exiting process's stub may come back first. Counting only the ready
     // ones started a host process whenever a fork came before the last exit's scrub was done
@@ -169,16 +176,18 @@ pub fn take() -> Option<Ready> {
 
 /// Take back the stub of an exiting process: `t` is its only thread, trapped, `unmaps`
 /// remove everything the process had mapped in it (`AddressSpace::take_stub`) and `pages`
-/// are the physical pages it had (released here, once the stub no longer maps them). The
-/// stub starts the unmaps at once and the caller goes on; the refill thread waits for them
-/// ([`finish_scrubs`]): every one must have succeeded (and the rules in the module doc hold)
-/// for the stub to wait in the pool for the next fork or exec. Otherwise, or with the pool
-/// full, it is killed ([`retire`]) and the pages are released now.
+/// are the physical pages it had. The stub starts the unmaps at once and the caller goes on;
+/// the next [`take`] (or the refill thread) waits for them: every one must have succeeded
+/// (and the rules in the module doc hold) for the stub to serve the next fork or exec.
+/// Otherwise, or with the pool full, it is killed ([`retire`]). Either way the pages are
+/// released here, before the caller wakes anyone: the host process has one thread, the
+/// trapped one, which runs nothing but the unmaps from here on — no guest instruction can
+/// reach a page after this (and a parent writing the pages it shared with this process
+/// finds them its own again, with no copy).
 pub fn recycle(space: Arc<StubSpace>, t: StubThread, unmaps: Ops, pages: Vec<u64>, pm: Arc<PhysMem>) {
     let pool = POOL.get().filter(|p| !p.drained.load(Ordering::Acquire));
     let room = pool.is_some_and(|p| p.stocked() < p.target);
-    let small = pages.len() <= RECYCLE_MAX_PAGES;
-    let Some(pool) = pool.filter(|_| room && small && can_recycle(&space, &t, &unmaps)) else {
+    let Some(pool) = pool.filter(|_| room && can_recycle(&space, &t, &unmaps) && one_thread(space.pid)) else {
         // Killed (its trapped thread runs no guest code before it dies), then the pages go.
         drop(t);
         retire(space);
@@ -189,15 +198,10 @@ pub fn recycle(space: Arc<StubSpace>, t: StubThread, unmaps: Ops, pages: Vec<u64
     let uc = t.uc.load(Ordering::Acquire);
     t.queue(&unmaps.list, true);
     resume_quietly(&t);
+    release(&pm, pages);
     pool.returning.fetch_add(1, Ordering::AcqRel);
-    pool.scrubbing.lock().push(Scrub { t, n: unmaps.list.len(), uc, pages, pm });
-    let _ = pool.wake.try_send(());
+    pool.scrubbing.lock().push(Scrub { t, n: unmaps.list.len(), uc });
 }
-
-/// A process with more pages than this has its stub killed and its pages released at once:
-/// the pages of a recycled stub's process stay allocated until the refill thread has seen
-/// its unmaps done (tens of µs), which must not hold much of the machine's memory.
-const RECYCLE_MAX_PAGES: usize = 1024;
 
 /// Hand `t` its operations as `StubThread::resume` does, but with no spin after them (no one
 /// waits for it on a CPU: the refill thread sleeps) and wherever the host puts it (a new
@@ -232,19 +236,15 @@ struct Scrub {
     n: usize,
     /// The trap's frame, as it was before the operations-only round trip.
     uc: u64,
-    /// The process's physical pages, released once the stub maps none of them.
-    pages: Vec<u64>,
-    pm: Arc<PhysMem>,
 }
 
 /// Whether host process `pid` has one thread: a guest that jumped into the stub's code could
 /// have started host threads of its own (the filter lets the stub's thread clone through),
-/// which the kernel's slot count never saw.
+/// which the kernel's slot count never saw. One stat: a process's `task` directory has two
+/// links more than it has threads (Linux's proc_task_getattr).
 fn one_thread(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Threads:").map(|n| n.trim() == "1")))
-        .unwrap_or(false)
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/{pid}/task")).is_ok_and(|m| m.nlink() == 3)
 }
 
 /// The signal mask the trapped thread goes back to at its sigreturn: the stub's own (a guest
@@ -277,39 +277,65 @@ fn can_recycle(space: &Arc<StubSpace>, t: &StubThread, unmaps: &Ops) -> bool {
         && space.is_alive()
 }
 
-/// The refill thread: wait for the stubs [`recycle`] started to finish their unmaps; each
-/// whose unmaps all succeeded gets a fresh FPU state and joins the ready ones, the others are
-/// killed; then the pages are released.
+/// Wait for a stub [`recycle`] started to finish its unmaps: the stub, with its trap's frame
+/// back, the signal mask reset and a fresh FPU state, when every unmap succeeded; else it is
+/// killed (None).
+fn finish(s: Scrub) -> Option<Ready> {
+    let space = Arc::clone(&s.t.space);
+    let ok = wait_quietly(&s.t)
+        && (0..s.n).all(|i| space.dword(s.t.slot, msg::OPS + i as u64 * msg::OP_SIZE + msg::OP_RESULT).load(Ordering::Acquire) == 0)
+        && {
+            s.t.uc.store(s.uc, Ordering::Release);
+            reset_sigmask(s.uc);
+            s.t.reset_fpstate()
+        };
+    if ok {
+        Some((space, s.t))
+    } else {
+        drop(s.t);
+        retire(space);
+        None
+    }
+}
+
+/// A stub on its way back, finished now ([`finish`]), the most recently returned first;
+/// None when none is (or none passed).
+fn take_returning(pool: &Pool) -> Option<Ready> {
+    loop {
+        let s = pool.scrubbing.lock().pop()?;
+        let r = finish(s);
+        pool.returning.fetch_sub(1, Ordering::AcqRel);
+        if r.is_some() {
+            pool.recycled.fetch_add(1, Ordering::Relaxed);
+            return r;
+        }
+    }
+}
+
+/// The refill thread: finish the stubs on their way back ([`finish`]); each that passes joins
+/// the ready ones while there is room, the others are killed.
 fn finish_scrubs(pool: &Pool) {
     let list = std::mem::take(&mut *pool.scrubbing.lock());
     for s in list {
-        let space = Arc::clone(&s.t.space);
-        let ok = wait_quietly(&s.t)
-            && (0..s.n).all(|i| space.dword(s.t.slot, msg::OPS + i as u64 * msg::OP_SIZE + msg::OP_RESULT).load(Ordering::Acquire) == 0)
-            && one_thread(space.pid)
-            && {
-                s.t.uc.store(s.uc, Ordering::Release);
-                reset_sigmask(s.uc);
-                s.t.reset_fpstate()
-            };
-        let kept = ok && {
-            let mut ready = pool.ready.lock();
-            if ready.len() < pool.target {
-                ready.push((Arc::clone(&space), s.t));
-                // Under the ready list's lock: `stocked` never counts it twice.
-                pool.returning.fetch_sub(1, Ordering::AcqRel);
-                pool.recycled.fetch_add(1, Ordering::Relaxed);
-                true
-            } else {
-                drop(ready);
-                false
+        match finish(s) {
+            Some((space, t)) => {
+                let mut ready = pool.ready.lock();
+                if ready.len() < pool.target {
+                    ready.push((space, t));
+                    // Under the ready list's lock: `stocked` never counts it twice.
+                    pool.returning.fetch_sub(1, Ordering::AcqRel);
+                    pool.recycled.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    drop(ready);
+                    pool.returning.fetch_sub(1, Ordering::AcqRel);
+                    drop(t);
+                    retire(space);
+                }
             }
-        };
-        if !kept {
-            pool.returning.fetch_sub(1, Ordering::AcqRel);
-            retire(space);
+            None => {
+                pool.returning.fetch_sub(1, Ordering::AcqRel);
+            }
         }
-        release(&s.pm, s.pages);
     }
 }
 
