@@ -117,16 +117,17 @@ impl PageCache {
         let off = idx.checked_mul(PAGE).ok_or(Errno::EFBIG)?;
         let ahead = ahead.min(u64::MAX / PAGE - idx).max(1);
         loop {
-            // The page after the one before's, when free: a file's pages neighbours in
-            // memory too map in one host mapping (a program's text in a few).
+            // Where the file's nearest cached page says its page `idx` lies — as far after
+            // the one below as the offsets are apart, else as far before the one above —
+            // when free: a file's pages neighbours in memory too map in one host mapping (a
+            // program's text in a few), even when its faults read it out of order.
             let (generation, want) = {
                 let p = self.pages.lock();
                 if let Some(&pa) = p.by_index.get(&idx) {
                     self.pm.page_ref(pa);
                     return Ok(pa);
                 }
-                let before = idx.checked_sub(1).and_then(|i| p.by_index.get(&i));
-                (p.generation, before.map(|pa| pa + PAGE))
+                (p.generation, placed(&p.by_index, idx))
             };
             let mut buf = vec![0u8; usize_of(ahead * PAGE)];
             let mut got = 0;
@@ -294,13 +295,40 @@ pub fn cached_pages() -> u64 {
     CACHED.load(Ordering::Relaxed)
 }
 
+/// How far from the nearest cached page a new page is still placed by offset ([`placed`]).
+const PLACE_SPAN_PAGES: u64 = 512;
+
+/// Where page `idx` of a file had best lie, by its offset from the nearest cached page below
+/// it (else above it), within [`PLACE_SPAN_PAGES`]; None when there is none so near.
+fn placed(by_index: &BTreeMap<u64, u64>, idx: u64) -> Option<u64> {
+    let below = by_index.range(..idx).next_back().filter(|(i, _)| idx - **i <= PLACE_SPAN_PAGES);
+    if let Some((&i, &pa)) = below {
+        return Some(pa + (idx - i) * PAGE);
+    }
+    let above = by_index.range(idx..).next().filter(|(i, _)| **i - idx <= PLACE_SPAN_PAGES);
+    above.and_then(|(&i, &pa)| pa.checked_sub((i - idx) * PAGE))
+}
+
 /// Free up to `want` pages of `pm` that only a page cache holds; how many. The allocator's
 /// reclaim hook: it may run with any lock held, so it only try-locks.
 pub fn reclaim(pm: &PhysMem, want: u64) -> u64 {
-    let caches: Vec<Arc<PageCache>> = match CACHES.try_lock() {
-        Some(all) => all.iter().filter_map(Weak::upgrade).filter(|c| std::ptr::eq(Arc::as_ptr(&c.pm), pm)).collect(),
-        None => return 0,
-    };
+    match CACHES.try_lock() {
+        Some(all) => {
+            let caches = caches_of(&all, pm);
+            drop(all);
+            evict_from(caches, want)
+        }
+        None => 0,
+    }
+}
+
+/// The live caches of `pm`.
+fn caches_of(all: &[Weak<PageCache>], pm: &PhysMem) -> Vec<Arc<PageCache>> {
+    all.iter().filter_map(Weak::upgrade).filter(|c| std::ptr::eq(Arc::as_ptr(&c.pm), pm)).collect()
+}
+
+/// Evict up to `want` pages from `caches`, in turn; how many.
+fn evict_from(caches: Vec<Arc<PageCache>>, want: u64) -> u64 {
     let mut freed = 0;
     for c in caches {
         if freed >= want {
@@ -317,6 +345,13 @@ mod tests {
 
     fn pm() -> Arc<PhysMem> {
         Arc::new(PhysMem::scratch(physmem::MIN_PHYSMEM).expect("scratch memory"))
+    }
+
+    /// [`reclaim`] waiting for the list of caches (which other tests lock at the same time)
+    /// instead of giving up as the allocator's hook does.
+    fn reclaim(pm: &PhysMem, want: u64) -> u64 {
+        let caches = caches_of(&CACHES.lock(), pm);
+        evict_from(caches, want)
     }
 
     /// A file of `len` bytes, byte i = i % 251.
@@ -349,6 +384,45 @@ mod tests {
         assert_eq!(pm.page(a).unwrap().refcount.load(Ordering::Relaxed), 3);
         pm.page_unref(a);
         pm.page_unref(b);
+        drop(c);
+        assert_eq!(pm.free_pages(), pm.npages() as u64 - 1, "pages leaked");
+    }
+
+    #[test]
+    fn a_new_page_is_placed_by_its_offset_from_a_cached_neighbour() {
+        let by_index: BTreeMap<u64, u64> = [(10, 0x40_0000), (20, 0x90_0000)].into_iter().collect();
+        assert_eq!(placed(&by_index, 13), Some(0x40_0000 + 3 * PAGE), "after the one below");
+        assert_eq!(placed(&by_index, 4), Some(0x40_0000 - 6 * PAGE), "before the one above");
+        assert_eq!(placed(&by_index, 25), Some(0x90_0000 + 5 * PAGE));
+        assert_eq!(placed(&by_index, 20 + PLACE_SPAN_PAGES + 1), None, "too far from any");
+        let low: BTreeMap<u64, u64> = [(8, PAGE)].into_iter().collect();
+        assert_eq!(placed(&low, 0), None, "before page 0 of memory");
+        assert_eq!(placed(&BTreeMap::new(), 3), None);
+    }
+
+    #[test]
+    fn a_file_read_out_of_order_lies_in_one_run() {
+        let pm = pm();
+        let c = PageCache::with_physmem(Arc::clone(&pm));
+        let len = 24 * PAGE;
+        // Faults at the start, then past a gap, then in the gap, 8 pages at a time: the
+        // pages after the gap are placed as far from the first as the file has them, and the
+        // gap's fill the pages kept free between.
+        let mut got = Vec::new();
+        for idx in [0, 16, 8] {
+            got.push((idx, c.page_ahead(idx, 8, file(len)).unwrap()));
+        }
+        let first = c.lookup(0).unwrap();
+        for i in 0..24 {
+            let pa = c.lookup(i).unwrap();
+            assert_eq!(pa, first + i * PAGE, "page {i} of the file");
+            assert_eq!(bytes(&pm, pa)[0], ((i * PAGE) % 251) as u8);
+            pm.page_unref(pa);
+        }
+        pm.page_unref(first);
+        for (_, pa) in got {
+            pm.page_unref(pa);
+        }
         drop(c);
         assert_eq!(pm.free_pages(), pm.npages() as u64 - 1, "pages leaked");
     }
