@@ -63,6 +63,8 @@ pub struct Ext2Node {
 const READ_AHEAD_PAGES: u64 = 8;
 /// At most.
 const READ_AHEAD_MAX_PAGES: u64 = 32;
+/// Pages a mapping's fault reads from the disk at once (Linux reads 128 KiB around a fault).
+const FAULT_READ_PAGES: u64 = 32;
 const PAGE: u64 = platform::PAGE_SIZE as u64;
 
 impl Ext2Node {
@@ -829,7 +831,7 @@ impl Vnode for Ext2Node {
         if idx >= ip.size.div_ceil(PAGE) {
             return Err(Errno::ENXIO);
         }
-        c.page_ahead(idx, READ_AHEAD_PAGES, |at, b| fs.read_data(&ip, at, b))
+        c.page_ahead(idx, FAULT_READ_PAGES, |at, b| fs.read_data(&ip, at, b))
     }
 
     fn fs(&self) -> FsRef {
