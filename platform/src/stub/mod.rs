@@ -187,8 +187,6 @@ pub struct StubSpace {
     kslots: u64,
     _slots_fd: OwnedFd,
     used: SpinLock<Vec<u64>>,
-    /// Slots in use (the bits of `used`), readable without its lock.
-    nused: AtomicU32,
     /// One more than the highest slot ever allocated: the slots whose host thread may still
     /// exist (`pool::recycle` takes back only a stub that never had a second thread).
     slots_hwm: AtomicU32,
@@ -244,7 +242,6 @@ impl StubSpace {
             let (w, b) = ((slot / 64) as usize, slot % 64);
             if used[w] & (1 << b) == 0 && self.word(slot, msg::HOST_TID).load(Ordering::Acquire) == 0 {
                 used[w] |= 1 << b;
-                self.nused.fetch_add(1, Ordering::Relaxed);
                 self.slots_hwm.fetch_max(slot + 1, Ordering::Relaxed);
                 self.word(slot, msg::STATE).store(state::USER, Ordering::SeqCst);
                 self.word(slot, msg::NOPS).store(0, Ordering::SeqCst);
@@ -259,20 +256,8 @@ impl StubSpace {
     /// zeroed its HOST_TID, that is once the host thread is really gone.
     pub fn free_slot(&self, slot: u32) {
         if slot < MAX_SLOTS {
-            let mut used = self.used.lock();
-            let (w, bit) = ((slot / 64) as usize, 1 << (slot % 64));
-            if used[w] & bit != 0 {
-                used[w] &= !bit;
-                self.nused.fetch_sub(1, Ordering::Relaxed);
-            }
+            self.used.lock()[(slot / 64) as usize] &= !(1 << (slot % 64));
         }
-    }
-
-    /// Guest threads of this stub: slots in use, without a lock. 1 when the caller's is the
-    /// only one — no other thread of it can run guest code (a slot is taken before its thread
-    /// is started, and given back only once its host thread has been told to exit).
-    pub fn nthreads(&self) -> u32 {
-        self.nused.load(Ordering::Acquire)
     }
 
     /// A new thread handle for `slot` (after a `clone_thread` operation).
