@@ -173,7 +173,7 @@ static VCPU_PINNED: [AtomicI32; crate::MAXCPU] = [const { AtomicI32::new(ANYWHER
 
 /// Pin the calling vCPU's host thread to its home host CPU (vCPU N on the host's N-th CPU,
 /// modulo their number: two vCPUs on two host CPUs get one each) and return it, or (`pin`
-/// false) let it run anywhere again. A host call only when that changes. Co-location needs
+/// false, or no home known) let it run anywhere again and return [`ANYWHERE`]. A host call only when that changes. Co-location needs
 /// it: a stub pinned to the CPU its vCPU ran on last is no help once the host moves the
 /// vCPU — which it does at the next wake-up the stub makes (CFS puts the woken vCPU on an
 /// idle CPU, the real-time scheduler on one where it runs at once), and then every
@@ -181,7 +181,7 @@ static VCPU_PINNED: [AtomicI32; crate::MAXCPU] = [const { AtomicI32::new(ANYWHER
 /// change per resume, the pipe round trip at 140 µs).
 fn pin_vcpu(pin: bool) -> i32 {
     let vcpu = crate::cpu::curcpu();
-    let Some(slot) = VCPU_PINNED.get(vcpu as usize) else { return host_cpu_now() };
+    let Some(slot) = VCPU_PINNED.get(vcpu as usize) else { return ANYWHERE };
     let list = host_cpu_list();
     let home = if pin && !list.is_empty() { list[vcpu as usize % list.len()] } else { ANYWHERE };
     if slot.load(Ordering::Relaxed) != home {
@@ -190,7 +190,7 @@ fn pin_vcpu(pin: bool) -> i32 {
             slot.store(home, Ordering::Relaxed);
         }
     }
-    if home == ANYWHERE { host_cpu_now() } else { home }
+    home
 }
 
 /// Where a stub thread was last placed: [`ANYWHERE`], a host CPU, or [`UNPLACED`].
@@ -305,8 +305,15 @@ impl Tuning {
         self.resumed_at.store(now, Ordering::Relaxed);
         let pays = !self.sleepy() && spin_pays(1);
         let colocate = !pays && COLOCATE.load(Ordering::Relaxed) && host_cpus() > 1;
+        // Co-located, the stub goes where the vCPU is pinned (where it runs now if it has no
+        // home); otherwise anywhere, with no host call to ask where that is.
         let home = pin_vcpu(colocate);
-        self.place(stub_pid, stub_tid, if colocate { home } else { ANYWHERE });
+        let at = match (colocate, home) {
+            (false, _) => ANYWHERE,
+            (true, ANYWHERE) => host_cpu_now(),
+            (true, cpu) => cpu,
+        };
+        self.place(stub_pid, stub_tid, at);
         self.colocated.store(colocate, Ordering::Relaxed);
         match self.kernel.budget() {
             Some(d) if pays => u32::try_from(d.as_nanos() as u64 / pause_ns()).unwrap_or(u32::MAX),
