@@ -174,9 +174,10 @@ struct PageTable {
     deferred: Vec<u64>,
     /// Whether first touches of private anonymous memory go up page by page (fault-around).
     seq: crate::vm::faultaround::Sequential,
-    /// Set whenever `pending` or `deferred` gets something, cleared by the thread that takes
-    /// them ([`AddressSpace::take_ops`]): a lone thread finds out without the map's lock
-    /// that it has nothing to take ([`AddressSpace::ops_queued`]).
+    /// Set whenever `pending` or `deferred` gets something ([`PageTable::queue`]), cleared by
+    /// the thread that takes them ([`PageTable::take`]; a sync taking unmaps keeps it set
+    /// until they have landed): a resuming thread finds out without the map's lock that it
+    /// has nothing to take or wait for ([`AddressSpace::ops_queued`]).
     queued: Arc<AtomicBool>,
 }
 
@@ -189,14 +190,19 @@ impl PageTable {
         (std::mem::take(&mut self.pending), std::mem::take(&mut self.deferred))
     }
 
+    /// Queue `op` for the stub, and say so to the trap loop.
+    fn queue(&mut self, op: StubOp) {
+        self.pending.push(op);
+        self.queued.store(true, Ordering::Release);
+    }
+
     /// Queue an unmap of `[start, end)` in the stub, in pieces its filter accepts.
     fn unmap_in_stub(&mut self, start: u64, end: u64) {
         let mut a = start;
         while a < end {
             let len = (end - a).min(1 << 30);
-            self.pending.push(StubOp::Unmap { addr: a, len });
+            self.queue(StubOp::Unmap { addr: a, len });
             self.unmap_queued = true;
-            self.queued.store(true, Ordering::Release);
             a += len;
         }
     }
@@ -211,7 +217,7 @@ impl PageTable {
         if stub_mapped {
             self.unmap_queued = true;
         }
-        if stub_mapped || self.unmap_queued || self.unmaps_in_flight {
+        if self.unmap_queued || self.unmaps_in_flight {
             self.deferred.push(pa);
             self.queued.store(true, Ordering::Release);
         } else {
@@ -243,9 +249,7 @@ impl PageTable {
 
     fn map_in_stub_as(&mut self, vpn: u64, mut pte: Pte, prot: u32, populate: bool) -> Pte {
         if pte.stub_prot != prot {
-            let (addr, pa) = (vpn * PAGE, pte.pa);
-            self.pending.push(StubOp::Map { addr, len: PAGE, prot, pa, populate });
-            self.queued.store(true, Ordering::Release);
+            self.queue(StubOp::Map { addr: vpn * PAGE, len: PAGE, prot, pa: pte.pa, populate });
             pte.stub_prot = prot;
         }
         self.pages.insert(vpn, pte);
@@ -1243,14 +1247,11 @@ impl AddressSpace {
         let want: Vec<(u64, u32, u64)> = working_set.iter().map(|&(i, prot)| (pages[i].0, prot, pages[i].1.pa)).collect();
         let child_pt = child.pt.get_mut();
         for (vpn, n, prot, pa) in mirror_runs(&want) {
-            child_pt.pending.push(StubOp::Map { addr: vpn * PAGE, len: n * PAGE, prot, pa, populate: false });
+            child_pt.queue(StubOp::Map { addr: vpn * PAGE, len: n * PAGE, prot, pa, populate: false });
             let first = pages.partition_point(|p| p.0 < vpn);
             for (_, pte) in &mut pages[first..first + crate::kern::conv::usize_of(n)] {
                 pte.stub_prot = prot;
             }
-        }
-        if !child_pt.pending.is_empty() {
-            child_pt.queued.store(true, Ordering::Release);
         }
         child.resident.store(pages.len() as u64, Ordering::Relaxed);
         child_pt.pages = pages.into_iter().collect();
