@@ -69,6 +69,7 @@ impl Held {
         Held { stub_gen, stub, ops_queued: p.user().vm().read().ops_queued() }
     }
 
+    /// Fetched again if exec replaced them since (once per trap).
     fn refresh(&mut self, td: &UThread, p: &UProc) {
         if td.user().stub_gen.load(Ordering::Acquire) != self.stub_gen {
             *self = Held::fetch(td, p);
@@ -76,19 +77,12 @@ impl Held {
     }
 
     /// The thread's stub thread now (None: it has none).
-    fn stub(&mut self, td: &UThread, p: &UProc) -> Option<Arc<StubThread>> {
-        self.refresh(td, p);
+    fn stub(&mut self, td: &UThread) -> Option<Arc<StubThread>> {
         self.stub.upgrade().or_else(|| {
             let s = td.user().stub.lock().clone();
             self.stub = s.as_ref().map_or_else(Weak::new, Arc::downgrade);
             s
         })
-    }
-
-    /// The flag of the thread's address space now.
-    fn ops_queued(&mut self, td: &UThread, p: &UProc) -> &AtomicBool {
-        self.refresh(td, p);
-        &self.ops_queued
     }
 }
 
@@ -97,7 +91,8 @@ impl Held {
 /// the guest ran, and the uptime when it trapped.
 fn run_user(td: &UThread, p: &UProc, held: &mut Held, regs: &mut UserRegs) -> (Trap, u64, u64) {
     let u = td.user();
-    let Some(stub) = held.stub(td, p) else { return (Trap::Dead, 0, platform::time::uptime_ns()) };
+    held.refresh(td, p);
+    let Some(stub) = held.stub(td) else { return (Trap::Dead, 0, platform::time::uptime_ns()) };
     // A new thread's stub thread reports first: only then can it carry operations out.
     // While the CPU waits for the stub (here and in `run`), the time is the guest's and the
     // host's, not the kernel's: the watchdog does not count it.
@@ -108,7 +103,7 @@ fn run_user(td: &UThread, p: &UProc, held: &mut Held, regs: &mut UserRegs) -> (T
     // change nothing, and the flag stays set while unmaps another thread took are on their
     // way into the stub (`AddressSpace::ops_queued`): what is left in flight are mappings,
     // which a fault on a page not there yet makes again (`AddressSpace::user_fault`).
-    let (mut ops, deferred, vm) = if !held.ops_queued(td, p).load(Ordering::Acquire) {
+    let (mut ops, deferred, vm) = if !held.ops_queued.load(Ordering::Acquire) {
         (Ops::new(), Vec::new(), None)
     } else {
         let vm = p.user().vm();
