@@ -79,6 +79,10 @@ pub const MIRROR_RUNS: usize = 124;
 /// [`FORK_COPY_BELOW`] below the page of the stack pointer (where the next calls' frames go).
 pub const FORK_COPY_PAGES: u64 = 8;
 pub const FORK_COPY_BELOW: u64 = 2;
+/// A lone thread's fork copies every private page its stub maps writable (written since the
+/// last fork: the process's hot data, heap and stack) for the child at once when there are at
+/// most this many, as it does the stack's (see [`AddressSpace::fork`]).
+pub const FORK_COPY_WRITTEN_MAX: usize = 64;
 
 /// Lowest address the guest may map (mmap_min_addr).
 pub const MMAP_MIN: u64 = 0x10000;
@@ -1176,8 +1180,11 @@ impl AddressSpace {
     /// stack pages around it that the parent's stub maps writable — both sides write them as
     /// soon as fork returns — are copied for the child at once ([`FORK_COPY_PAGES`]), and the
     /// parent keeps them writable: a page copy (well under a microsecond) instead of a trap
-    /// in each of parent and child (tens of microseconds each). With other threads running
-    /// the copy could tear under their writes, so it is not done then (`None`).
+    /// in each of parent and child (tens of microseconds each). So are all the private pages
+    /// it maps writable when there are at most [`FORK_COPY_WRITTEN_MAX`] (written since the
+    /// last fork: a shell's variables, heap and stack, which it and its child write again at
+    /// once). With other threads running the copy could tear under their writes, so it is not
+    /// done then (`None`).
     pub fn fork(&mut self, owner: u64, stack_pointer: Option<u64>) -> AddressSpace {
         let pm = &self.pm;
         let mut child = AddressSpace::with_physmem(owner, Arc::clone(&self.pm));
@@ -1195,6 +1202,19 @@ impl AddressSpace {
                 (lo, (lo + FORK_COPY_PAGES).min(e.end / PAGE))
             }
             _ => (0, 0),
+        };
+        // Every private page the parent's stub maps writable, when few: both sides are
+        // likely to write them again soon (a shell's variables, its heap, its stack).
+        let copy_written = stack_pointer.is_some() && {
+            let (entries, inherit) = (&self.entries, &self.inherit);
+            let private = |addr: u64| match entries.range(..=addr).next_back() {
+                Some((_, e)) => addr < e.end && !e.shared() && inherit.at(addr).is_none(),
+                None => false,
+            };
+            let written = self.pt.get_mut().pages.iter().filter(|(vpn, pte)| {
+                pte.stub_prot & PROT_WRITE != 0 && !pte.cow && private(**vpn * PAGE)
+            });
+            written.take(FORK_COPY_WRITTEN_MAX + 1).count() <= FORK_COPY_WRITTEN_MAX
         };
         let mut downgrade = Vec::new();
         let mut near = None;
@@ -1218,7 +1238,7 @@ impl AddressSpace {
                 }
                 (e.shared(), e.prot)
             };
-            if (copy_lo..copy_hi).contains(&vpn)
+            if (copy_written && !shared || (copy_lo..copy_hi).contains(&vpn))
                 && pte.stub_prot & PROT_WRITE != 0
                 && !pte.cow
                 && let Some(new) = pm.alloc_page_near(near, owner, pgflags::ANON)

@@ -361,6 +361,64 @@ fn a_handed_over_stub_flags_its_queue() {
     all_free(&pm);
 }
 
+/// A lone thread's fork that finds few private pages written (mapped writable in its stub)
+/// copies them all for the child: neither side faults when it writes them again. Pages
+/// already copy-on-write, read-only ones and shared memory are shared as before; with
+/// another thread running nothing is copied.
+#[test]
+fn a_lone_threads_fork_copies_a_small_written_set() {
+    let pm = physmem();
+    {
+        let mut parent = space(&pm);
+        parent.map(anon(BASE, 8, RW));
+        let object = SharedObject::with_physmem(Arc::clone(&pm));
+        let shared = BASE + 16 * PAGE;
+        parent.map(MapEntry {
+            start: shared,
+            end: shared + PAGE,
+            prot: RW,
+            backing: Backing::Shared { object, offset: 0 },
+            name: Vec::new(),
+        });
+        for i in [0, 1, 2, 6] {
+            write_u64(&parent, BASE + i * PAGE, i);
+        }
+        // Page 7 only read: resident (zeros), mapped read-only in the stub.
+        assert_eq!(read_u64(&parent, BASE + 7 * PAGE), 0);
+        write_u64(&parent, shared, 99);
+        parent.take_stub_ops();
+        // Page 6 shared copy-on-write with an earlier child.
+        let earlier = parent.fork(2, None);
+        write_u64(&parent, BASE, 10);
+        write_u64(&parent, BASE + PAGE, 11);
+        write_u64(&parent, BASE + 2 * PAGE, 12);
+        parent.take_stub_ops();
+        let child = parent.fork(3, Some(BASE + 2 * PAGE));
+        assert!(parent.take_stub_ops().is_empty(), "the parent keeps its written pages writable");
+        for i in 0..3 {
+            let (p, c) = (pte(&parent, BASE + i * PAGE).unwrap(), pte(&child, BASE + i * PAGE).unwrap());
+            assert!(!p.cow && !c.cow && p.pa != c.pa, "page {i}: copied");
+            assert_eq!((p.stub_prot, c.stub_prot), (RW, RW), "page {i}");
+            assert_eq!(read_u64(&child, BASE + i * PAGE), 10 + i);
+        }
+        for i in [6, 7] {
+            let (p, c) = (pte(&parent, BASE + i * PAGE).unwrap(), pte(&child, BASE + i * PAGE).unwrap());
+            assert!(p.cow && c.cow && p.pa == c.pa, "page {i}: shared copy-on-write");
+        }
+        assert_eq!(pte(&parent, shared).unwrap().pa, pte(&child, shared).unwrap().pa, "shared memory stays shared");
+        // Writes are each side's own.
+        write_u64(&parent, BASE, 20);
+        write_u64(&child, BASE + PAGE, 21);
+        assert_eq!((read_u64(&child, BASE), read_u64(&parent, BASE + PAGE)), (10, 11));
+        // Not lone: nothing is copied.
+        write_u64(&parent, BASE + 3 * PAGE, 3);
+        let other = parent.fork(4, None);
+        assert!((0..4).all(|i| pte(&other, BASE + i * PAGE).unwrap().cow));
+        drop((earlier, child, other));
+    }
+    all_free(&pm);
+}
+
 /// fork maps the parent's working set (the pages its stub maps) into the child's stub in
 /// one go: private pages read-only, shared ones with their protection; pages the parent's
 /// stub does not map, PROT_NONE and MADV_DONTFORK ranges are left to faults (or out).
@@ -420,13 +478,14 @@ fn fork_mirrors_the_parents_working_set_into_the_child() {
 
 /// A lone thread's fork copies the stack pages around its stack pointer that its stub maps
 /// writable: the parent keeps them writable in its stub (nothing unmapped), the child gets its
-/// own copies mapped writable; the rest is copy-on-write.
+/// own copies mapped writable; the rest is copy-on-write (here more pages are written than
+/// [`FORK_COPY_WRITTEN_MAX`], so only the stack's are copied).
 #[test]
 fn a_lone_threads_fork_copies_the_stack_around_its_pointer() {
     let pm = physmem();
     {
         let mut parent = space(&pm);
-        let n = FORK_COPY_PAGES + 6;
+        let n = FORK_COPY_WRITTEN_MAX as u64 + 6;
         parent.map(anon(BASE, n, RW));
         for i in 0..n {
             write_u64(&parent, BASE + i * PAGE, i);
