@@ -8,8 +8,8 @@
 //!   .debug_line (via addr2line, on first use) ──▶ source_line
 //! ```
 //!
-//! Loading reads the file once, copies the two unwind sections and builds the sorted symbol
-//! table; the DWARF line tables are only opened the first time a file:line is asked for, because
+//! Loading reads only the ELF's headers, its symbol tables and the two unwind sections
+//! (`crate::elffile`) and builds the sorted symbol table; the DWARF line tables are only opened the first time a file:line is asked for, because
 //! boot should not pay for them. The addr2line context sits behind a mutex that only ddb takes.
 
 use std::path::{Path, PathBuf};
@@ -20,8 +20,9 @@ use goblin::elf::section_header::SHF_EXECINSTR;
 /// ELF `SHN_LORESERVE`: section indices from here on are special, not sections.
 const SHN_LORESERVE: usize = 0xff00;
 use goblin::elf::sym::{STT_FUNC, STT_NOTYPE, STT_OBJECT};
-use goblin::elf::{Elf, Sym};
-use goblin::strtab::Strtab;
+use goblin::elf::Sym;
+
+use crate::elffile::ElfFile;
 
 use crate::symtab::{LookupError, Symbol, SymbolKind, SymbolTable};
 
@@ -103,40 +104,29 @@ impl KernelImage {
     /// Load the ELF at `path`, whose symbols are displaced by `bias` in the running image
     /// (runtime address = st_value + bias).
     pub fn load(path: &Path, bias: u64) -> Result<KernelImage, ImageError> {
-        let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| ImageError::Io { path: shown.clone(), source })?;
-        let elf = Elf::parse(&bytes).map_err(|e| ImageError::NotElf { path: shown.clone(), why: e.to_string() })?;
-
+        // Only the headers, the symbol tables and the unwind sections are read (`elffile`).
+        let elf = ElfFile::open(path)?;
         let mut code_ranges = Vec::new();
         let mut unwind = UnwindSections::default();
-        for sh in &elf.section_headers {
+        for sh in elf.sections() {
             if sh.sh_flags & u64::from(SHF_EXECINSTR) != 0 {
                 code_ranges.push((sh.sh_addr, sh.sh_addr.saturating_add(sh.sh_size)));
             }
-            let name = elf.shdr_strtab.get_at(sh.sh_name).unwrap_or("");
-            let wanted = matches!(name, ".eh_frame" | ".eh_frame_hdr");
+            let name = elf.name(sh);
             if name == ".text" {
                 unwind.text_addr = Some(sh.sh_addr);
             }
-            if !wanted {
+            if !matches!(name.as_str(), ".eh_frame" | ".eh_frame_hdr") {
                 continue;
             }
-            let data = section_bytes(&bytes, sh.sh_offset, sh.sh_size).ok_or_else(|| ImageError::NotElf {
-                path: shown.clone(),
-                why: format!("section {name} lies outside the file"),
-            })?;
-            let section = SectionData { addr: sh.sh_addr, data: data.to_vec() };
+            let section = SectionData { addr: sh.sh_addr, data: elf.section(sh)? };
             if name == ".eh_frame" {
                 unwind.eh_frame = Some(section);
             } else {
                 unwind.eh_frame_hdr = Some(section);
             }
         }
-
-        let mut symbols = collect_symbols(elf.syms.iter(), &elf.strtab);
-        if symbols.is_empty() {
-            symbols = collect_symbols(elf.dynsyms.iter(), &elf.dynstrtab);
-        }
+        let symbols = elf.symbols(symbol)?;
         Ok(KernelImage {
             path: Some(path.to_path_buf()),
             bias,
@@ -256,33 +246,21 @@ impl KernelImage {
     }
 }
 
-/// `len` bytes at `offset` of the file, when they are inside it.
-fn section_bytes(bytes: &[u8], offset: u64, len: u64) -> Option<&[u8]> {
-    let start = usize::try_from(offset).ok()?;
-    let end = start.checked_add(usize::try_from(len).ok()?)?;
-    bytes.get(start..end)
-}
-
-/// Defined function, object and label symbols, demangled.
-fn collect_symbols(syms: impl Iterator<Item = Sym>, strtab: &Strtab<'_>) -> Vec<Symbol> {
+/// A defined function, object or label symbol, demangled; None for the others.
+fn symbol(s: &Sym, raw_name: &str) -> Option<Symbol> {
     // SHN_UNDEF (imports) and the reserved indices (SHN_ABS, SHN_COMMON …) are not addresses in
     // the image.
-    syms.filter(|s| s.st_shndx != 0 && s.st_shndx < SHN_LORESERVE && s.st_value != 0)
-        .filter_map(|s| {
-            let kind = match s.st_type() {
-                STT_FUNC => SymbolKind::Function,
-                STT_OBJECT => SymbolKind::Object,
-                STT_NOTYPE => SymbolKind::Other,
-                _ => return None,
-            };
-            let raw_name = strtab.get_at(s.st_name)?;
-            if raw_name.is_empty() {
-                return None;
-            }
-            let name = format!("{:#}", rustc_demangle::demangle(raw_name));
-            Some(Symbol { value: s.st_value, size: s.st_size, kind, name, raw_name: raw_name.to_string() })
-        })
-        .collect()
+    if s.st_shndx == 0 || s.st_shndx >= SHN_LORESERVE || s.st_value == 0 || raw_name.is_empty() {
+        return None;
+    }
+    let kind = match s.st_type() {
+        STT_FUNC => SymbolKind::Function,
+        STT_OBJECT => SymbolKind::Object,
+        STT_NOTYPE => SymbolKind::Other,
+        _ => return None,
+    };
+    let name = format!("{:#}", rustc_demangle::demangle(raw_name));
+    Some(Symbol { value: s.st_value, size: s.st_size, kind, name, raw_name: raw_name.to_string() })
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ pub mod console;
 mod context;
 mod debugger;
 pub mod disasm;
+mod elffile;
 pub mod expr;
 pub mod format;
 pub mod image;

@@ -31,6 +31,8 @@ use crate::kern::sleeplock::{RwSleepLock, SleepLock};
 pub const BCACHE_MAX_BYTES: usize = 8 << 20;
 /// Bytes read at once on a miss (read-ahead of the following blocks).
 pub const READ_CLUSTER: usize = 32 << 10;
+/// Most bytes one [`BufCache::prefetch`] reads.
+pub const PREFETCH_MAX: usize = 256 << 10;
 
 static DIRECT_IO: AtomicBool = AtomicBool::new(false);
 
@@ -291,24 +293,55 @@ impl BufCache {
         let at = usize_of(blk - first) * self.bsize;
         d.bytes.copy_from_slice(&data[at..at + self.bsize]);
         d.valid = true;
-        let mut st = self.state.lock();
-        if st.evictions != evictions || st.bufs.len() + usize_of(n) > self.max_bufs {
+        self.insert_clean(first, &data, evictions);
+        Ok(())
+    }
+
+    /// Read the blocks of `first..first + n` that are not cached, from the first of them to the
+    /// last, with one device read (at most [`PREFETCH_MAX`] bytes): for a caller about to read
+    /// them all (a page-cache fill of a file's contiguous blocks), which would otherwise wait
+    /// for one [`READ_CLUSTER`] after another. Blocks already cached are left as they are;
+    /// nothing is read when the cache has no room for the run.
+    pub fn prefetch(&self, first: u64, n: u64) -> Result<(), Errno> {
+        let max = (PREFETCH_MAX / self.bsize).max(1) as u64;
+        let end = first.saturating_add(n.min(max)).min(self.nblocks);
+        let (lo, hi, evictions) = {
+            let st = self.state.lock();
+            let Some(lo) = (first..end).find(|b| !st.bufs.contains_key(b)) else { return Ok(()) };
+            let hi = (lo..end).rev().find(|b| !st.bufs.contains_key(b)).map_or(lo, |b| b + 1);
+            if st.bufs.len() + usize_of(hi - lo) > self.max_bufs {
+                return Ok(());
+            }
+            (lo, hi, st.evictions)
+        };
+        if hi - lo < 2 {
+            // One block: the reader's own miss reads its cluster.
             return Ok(());
+        }
+        let data = self.dev.read(lo * self.bsize as u64, usize_of(hi - lo) * self.bsize)?;
+        self.insert_clean(lo, &data, evictions);
+        Ok(())
+    }
+
+    /// Put the blocks read from `first` on (`data`, read when the cache had seen `evictions`
+    /// evictions) in as clean, valid buffers where the cache has none — unless a buffer left the
+    /// cache since (it may have been written after our read: our copy could be older) or there
+    /// is no room.
+    fn insert_clean(&self, first: u64, data: &[u8], evictions: u64) {
+        let mut st = self.state.lock();
+        let n = data.len() / self.bsize;
+        if st.evictions != evictions || st.bufs.len() + n > self.max_bufs {
+            return;
         }
         let tick = st.tick.saturating_sub(1);
         for (i, chunk) in data.chunks(self.bsize).enumerate() {
-            let b = first + i as u64;
-            st.bufs.entry(b).or_insert_with(|| {
+            st.bufs.entry(first + i as u64).or_insert_with(|| {
                 Arc::new(Buf {
-                    data: RwSleepLock::new(
-                        "buf",
-                        BufData { bytes: chunk.to_vec(), valid: true, dirty: false, version: 0 },
-                    ),
+                    data: RwSleepLock::new("buf", BufData { bytes: chunk.to_vec(), valid: true, dirty: false, version: 0 }),
                     used: AtomicU64::new(tick),
                 })
             });
         }
-        Ok(())
     }
 
     /// Run `f` on the contents of `blk`.
@@ -645,6 +678,32 @@ mod tests {
         assert!(c.state.lock().bufs.len() <= c.max_bufs);
         c.flush().unwrap();
         assert!(std::fs::read(&p).unwrap().chunks(1024).all(|b| b[5] == 1));
+        std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn prefetch_reads_the_uncached_blocks_and_keeps_the_cached_ones() {
+        let p = std::env::temp_dir().join(format!("vk-bcache-pf-{}", std::process::id()));
+        let image: Vec<u8> = (0..1024u32).flat_map(|b| vec![u8::try_from(b % 251).unwrap(); 1024]).collect();
+        std::fs::write(&p, &image).unwrap();
+        let dev = BlockDev::open(0, &p, false).unwrap();
+        let c = BufCache::new(dev, 1024, 1024, false);
+        // Block 70 changed in the cache only: the prefetch must not bring the disk's copy back.
+        c.modify(70, |b| b[0] = 0xee).unwrap();
+        // (Its read cached its cluster, 64..96.)
+        assert!(!c.state.lock().bufs.contains_key(&96));
+        c.prefetch(64, 100).unwrap();
+        assert!((64..164).all(|b| c.state.lock().bufs.contains_key(&b)), "the whole run is cached");
+        assert_eq!(c.read(70, |b| b[0]).unwrap(), 0xee);
+        assert_eq!(c.read(70, |b| b[1]).unwrap(), 70);
+        assert!((64..164).all(|b| c.read(b, |d| d[7]).unwrap() == u8::try_from(b % 251).unwrap()));
+        // Past the end, at most PREFETCH_MAX at once, nothing when all is cached.
+        c.prefetch(1000, 100).unwrap();
+        assert!(c.state.lock().bufs.contains_key(&1023) && !c.state.lock().bufs.contains_key(&1024));
+        c.prefetch(300, 10_000).unwrap();
+        let max = (PREFETCH_MAX / 1024) as u64;
+        assert!(c.state.lock().bufs.contains_key(&(300 + max - 1)) && !c.state.lock().bufs.contains_key(&(300 + max)));
+        c.prefetch(64, 100).unwrap();
         std::fs::remove_file(&p).unwrap();
     }
 

@@ -250,6 +250,9 @@ impl Fs {
         let n = buf.len().min(usize_of(ip.size - off));
         let bs = self.sb.bsize;
         let mut ip = ip.clone();
+        if n as u64 > bs {
+            self.prefetch_data(&mut ip, off, n as u64)?;
+        }
         let mut done = 0;
         while done < n {
             let pos = off + done as u64;
@@ -264,6 +267,31 @@ impl Fs {
             done += chunk;
         }
         Ok(n)
+    }
+
+    /// Before a read of `len` bytes at `off` that spans several blocks: read each run of them
+    /// that lies contiguous on the disk with one device read (`BufCache::prefetch`), rather
+    /// than one read-ahead cluster after another as the copy reaches them.
+    fn prefetch_data(&self, ip: &mut Inode, off: u64, len: u64) -> Result<(), Errno> {
+        let bs = self.sb.bsize;
+        let (first, last) = (off / bs, (off + len - 1) / bs);
+        let mut run: Option<(u64, u64)> = None;
+        for lblk in first..=last {
+            let pblk = self.bmap(ip, lblk, false)?;
+            run = match (run, pblk) {
+                (Some((start, n)), Some(b)) if b == start + n => Some((start, n + 1)),
+                (prev, next) => {
+                    if let Some((start, n)) = prev {
+                        self.cache.prefetch(start, n)?;
+                    }
+                    next.map(|b| (b, 1))
+                }
+            };
+        }
+        if let Some((start, n)) = run {
+            self.cache.prefetch(start, n)?;
+        }
+        Ok(())
     }
 
     /// Write file data at `off`, allocating blocks; returns bytes written (short on ENOSPC).
