@@ -45,6 +45,27 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* Wait (up to 5 s) until process `pid` sleeps (state S in /proc/PID/stat): a child that
+ * blocks at once in the call under test is then blocked in it. */
+static int wait_sleeping(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    for (int i = 0; i < 5000; i++) {
+        int fd = open(path, O_RDONLY);
+        if (fd >= 0) {
+            ssize_t n = read(fd, buf, sizeof buf - 1);
+            close(fd);
+            buf[n > 0 ? n : 0] = 0;
+            const char *p = strrchr(buf, ')');
+            if (p && p[1] == ' ' && p[2] == 'S')
+                return 1;
+        }
+        sleep_ms(1);
+    }
+    return 0;
+}
+
 /* A child's exit status: 0 when it passed. */
 static int child_status(pid_t pid)
 {
@@ -373,7 +394,7 @@ static void test_msg(void)
         CHECK(msgrcv(id, &c, sizeof c.mtext, 0, 0) == -1 && errno == EIDRM);
         vktest_child_done();
     }
-    sleep_ms(20);
+    CHECK(wait_sleeping(pid));
     CHECK(msgctl(id, IPC_RMID, NULL) == 0);
     CHECK(child_status(pid) == 0);
     CHECK(msgctl(id, IPC_STAT, &ds) == -1 && errno == EINVAL);
