@@ -81,7 +81,7 @@ pub const FORK_COPY_PAGES: u64 = 8;
 pub const FORK_COPY_BELOW: u64 = 2;
 /// A lone thread's fork copies every private page its stub maps writable (written since the
 /// last fork: the process's hot data, heap and stack) for the child at once when there are at
-/// most this many, as it does the stack's (see [`AddressSpace::fork`]).
+/// most this many and memory is not short, as it does the stack's (see [`AddressSpace::fork`]).
 pub const FORK_COPY_WRITTEN_MAX: usize = 64;
 
 /// Lowest address the guest may map (mmap_min_addr).
@@ -1205,7 +1205,9 @@ impl AddressSpace {
         };
         // Every private page the parent's stub maps writable, when few: both sides are
         // likely to write them again soon (a shell's variables, its heap, its stack).
-        let copy_written = stack_pointer.is_some() && {
+        // Not when memory runs short (an eighth or less free): the child then shares until it
+        // writes, as on Linux.
+        let copy_written = stack_pointer.is_some() && pm.free_pages() > pm.npages() as u64 / 8 && {
             let (entries, inherit) = (&self.entries, &self.inherit);
             let private = |addr: u64| match entries.range(..=addr).next_back() {
                 Some((_, e)) => addr < e.end && !e.shared() && inherit.at(addr).is_none(),
