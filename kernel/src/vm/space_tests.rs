@@ -419,24 +419,37 @@ fn fork_mirrors_the_parents_working_set_into_the_child() {
 }
 
 /// A lone thread's fork copies the stack pages around its stack pointer that its stub maps
-/// writable: the parent keeps them writable in its stub (nothing unmapped), the child gets its
-/// own copies mapped writable; the rest is copy-on-write.
+/// writable, and up to FORK_COPY_WRITTEN other private pages it maps writable (lowest
+/// first): the parent keeps them writable in its stub (nothing unmapped), the child gets its
+/// own copies, in one run of memory, mapped writable; the rest is copy-on-write, and shared
+/// memory stays shared.
 #[test]
-fn a_lone_threads_fork_copies_the_stack_around_its_pointer() {
+fn a_lone_threads_fork_copies_the_stack_and_the_pages_written() {
     let pm = physmem();
     {
         let mut parent = space(&pm);
-        let n = FORK_COPY_PAGES + 6;
+        let n = FORK_COPY_WRITTEN + FORK_COPY_PAGES + 6;
         parent.map(anon(BASE, n, RW));
         for i in 0..n {
             write_u64(&parent, BASE + i * PAGE, i);
         }
+        let object = SharedObject::with_physmem(Arc::clone(&pm));
+        let shared = BASE + 2 * n * PAGE;
+        parent.map(MapEntry {
+            start: shared,
+            end: shared + PAGE,
+            prot: RW,
+            backing: Backing::Shared { object, offset: 0 },
+            name: Vec::new(),
+        });
+        write_u64(&parent, shared, 77);
         parent.take_stub_ops();
-        let sp = BASE + 5 * PAGE + 0x80;
-        let (lo, hi) = (5 - FORK_COPY_BELOW, 5 - FORK_COPY_BELOW + FORK_COPY_PAGES);
+        // The stack pointer in the last pages: its window is [n - 6, n).
+        let sp = BASE + (n - 4) * PAGE + 0x80;
+        let lo = n - 4 - FORK_COPY_BELOW;
         let before: Vec<Pte> = (0..n).map(|i| pte(&parent, BASE + i * PAGE).unwrap()).collect();
         let child = parent.fork(2, Some(sp));
-        let copied = |i: u64| (lo..hi).contains(&i);
+        let copied = |i: u64| i < FORK_COPY_WRITTEN || (lo..lo + FORK_COPY_PAGES).contains(&i);
         // The pages shared were taken from the parent's stub.
         let unmapped: u64 = parent
             .take_stub_ops()
@@ -447,6 +460,7 @@ fn a_lone_threads_fork_copies_the_stack_around_its_pointer() {
             })
             .sum();
         assert_eq!(unmapped, (0..n).filter(|&i| !copied(i)).count() as u64);
+        assert!(unmapped > 0);
         for i in 0..n {
             let (p, c) = (pte(&parent, BASE + i * PAGE).unwrap(), pte(&child, BASE + i * PAGE).unwrap());
             if copied(i) {
@@ -459,10 +473,22 @@ fn a_lone_threads_fork_copies_the_stack_around_its_pointer() {
             }
             assert_eq!(read_u64(&child, BASE + i * PAGE), i);
         }
+        // The written pages' copies are neighbours: one map in the child's stub.
+        let first = pte(&child, BASE).unwrap().pa;
+        assert!((0..FORK_COPY_WRITTEN).all(|i| pte(&child, BASE + i * PAGE).unwrap().pa == first + i * PAGE));
+        let run = StubOp::Map { addr: BASE, len: FORK_COPY_WRITTEN * PAGE, prot: RW, pa: first, populate: false };
+        assert!(child.take_stub_ops().contains(&run));
+        // Shared memory is not copied.
+        let (ps, cs) = (pte(&parent, shared).unwrap(), pte(&child, shared).unwrap());
+        assert!(!cs.cow && cs.pa == ps.pa);
+        write_u64(&child, shared, 78);
+        assert_eq!(read_u64(&parent, shared), 78);
         // The copies are the child's own: writes on either side are not seen by the other.
-        write_u64(&parent, BASE + 4 * PAGE, 40);
-        write_u64(&child, BASE + 5 * PAGE, 50);
-        assert_eq!((read_u64(&child, BASE + 4 * PAGE), read_u64(&parent, BASE + 5 * PAGE)), (4, 5));
+        write_u64(&parent, BASE + (n - 5) * PAGE, 40);
+        write_u64(&child, BASE + (n - 4) * PAGE, 50);
+        write_u64(&child, BASE, 60);
+        assert_eq!((read_u64(&child, BASE + (n - 5) * PAGE), read_u64(&parent, BASE + (n - 4) * PAGE)), (n - 5, n - 4));
+        assert_eq!(read_u64(&parent, BASE), 0);
         // Not lone: nothing is copied.
         let other = parent.fork(3, None);
         assert!((0..n).all(|i| pte(&other, BASE + i * PAGE).unwrap().cow));
