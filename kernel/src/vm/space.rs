@@ -153,7 +153,8 @@ pub enum Access {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StubOp {
     /// Map physical page(s) `[pa, pa + len)` at `addr` with `prot`; `populate`: pages the
-    /// guest is about to touch (the faulting page, a fault-around run), whose host page table
+    /// guest is about to touch (the faulting page, a fault-around run, a fork child's own
+    /// copies of what its parent wrote), whose host page table
     /// the stub fills at once when they come to more than one page ([`stub_ops`]) — no host
     /// page fault per page.
     Map { addr: u64, len: u64, prot: u32, pa: u64, populate: bool },
@@ -1274,7 +1275,10 @@ impl AddressSpace {
         let want: Vec<(u64, u32, u64)> = working_set.iter().map(|&(i, prot)| (pages[i].0, prot, pages[i].1.pa)).collect();
         let child_pt = child.pt.get_mut();
         for (vpn, n, prot, pa) in mirror_runs(&want) {
-            child_pt.queue(StubOp::Map { addr: vpn * PAGE, len: n * PAGE, prot, pa, populate: false });
+            // The copies (the child's alone, writable): written as soon as the child runs.
+            let populate =
+                prot & PROT_WRITE != 0 && pm.page(pa).is_some_and(|g| g.refcount.load(Ordering::Relaxed) == 1);
+            child_pt.queue(StubOp::Map { addr: vpn * PAGE, len: n * PAGE, prot, pa, populate });
             let first = pages.partition_point(|p| p.0 < vpn);
             for (_, pte) in &mut pages[first..first + crate::kern::conv::usize_of(n)] {
                 pte.stub_prot = prot;

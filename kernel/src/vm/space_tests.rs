@@ -476,7 +476,8 @@ fn a_lone_threads_fork_copies_the_stack_and_the_pages_written() {
         // The written pages' copies are neighbours: one map in the child's stub.
         let first = pte(&child, BASE).unwrap().pa;
         assert!((0..FORK_COPY_WRITTEN).all(|i| pte(&child, BASE + i * PAGE).unwrap().pa == first + i * PAGE));
-        let run = StubOp::Map { addr: BASE, len: FORK_COPY_WRITTEN * PAGE, prot: RW, pa: first, populate: false };
+        // Populated: the child writes them as soon as it runs.
+        let run = StubOp::Map { addr: BASE, len: FORK_COPY_WRITTEN * PAGE, prot: RW, pa: first, populate: true };
         assert!(child.take_stub_ops().contains(&run));
         // Shared memory is not copied.
         let (ps, cs) = (pte(&parent, shared).unwrap(), pte(&child, shared).unwrap());
