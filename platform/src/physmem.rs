@@ -106,6 +106,9 @@ pub struct PhysMem {
     /// Called when the free list is empty, to free pages held only by caches (see
     /// [`PhysMem::set_reclaim`]).
     reclaim: OnceLock<Reclaim>,
+    /// Where [`PhysMem::free_stretch`] looks next: below the stretch it gave last (a pfn; 0:
+    /// from the top of memory).
+    stretch_below: AtomicU64,
 }
 
 /// A reclaim hook: free up to this many pages of this memory; returns how many it freed. It
@@ -240,6 +243,7 @@ impl PhysMem {
             free: SpinLock::new("vm_page_free", free),
             nfree: AtomicU64::new(nfree),
             reclaim: OnceLock::new(),
+            stretch_below: AtomicU64::new(0),
         })
     }
 
@@ -371,6 +375,54 @@ impl PhysMem {
             }
         }
         self.alloc(owner, flags)
+    }
+
+    /// The first page of `n` free pages in a row, taking none: the highest such stretch below
+    /// the one it gave last (from the top of memory again once none is left) — room for a
+    /// file's pages to lie in the order of their offsets. The free stack hands out low pages first and recently freed ones, so the top of memory stays
+    /// free the longest. None when no stretch is free (or `n` is 0).
+    ///
+    /// Callers place pages there with [`PhysMem::alloc_run`]'s `want` or
+    /// [`PhysMem::alloc_page_at`], each page only while it is still free.
+    pub fn free_stretch(&self, n: u64) -> Option<u64> {
+        let npages = self.pages.len() as u64;
+        if n == 0 || n >= npages {
+            return None;
+        }
+        let below = self.stretch_below.load(Ordering::Relaxed);
+        let found = self.free_stretch_below(n, if below == 0 { npages } else { below }).or_else(|| {
+            // None left below the last: from the top again (stretches given before may
+            // have been taken, or freed since).
+            if below != 0 { self.free_stretch_below(n, npages) } else { None }
+        })?;
+        self.stretch_below.store(found, Ordering::Relaxed);
+        Some(found * PAGE_SIZE as u64)
+    }
+
+    /// The highest pfn starting `n` free pages in a row that end at or below pfn `top`.
+    fn free_stretch_below(&self, n: u64, top: u64) -> Option<u64> {
+        let mut run = 0;
+        // Pages are read without the free list's lock: a hint, checked again as each is taken.
+        for pfn in (1..top).rev() {
+            if self.pages[pfn as usize].flags.load(Ordering::Relaxed) & pgflags::FREE != 0 {
+                run += 1;
+                if run == n {
+                    return Some(pfn);
+                }
+            } else {
+                run = 0;
+            }
+        }
+        None
+    }
+
+    /// Take the page at `pa` (refcount 1) if it is free; None if not (nothing else is taken).
+    pub fn alloc_page_at(&self, pa: u64, owner: u64, flags: u32) -> Option<u64> {
+        let pfn = pfn_of(pa).filter(|&p| u64::from(p) * PAGE_SIZE as u64 == pa)?;
+        let mut free = self.free.lock();
+        let got = self.claim(pfn, owner, flags).map(|(pa, _)| pa);
+        self.rebuild_if_stale(&mut free);
+        got
     }
 
     /// Whether page `pfn` is free (under the free list's lock).
@@ -594,6 +646,33 @@ mod tests {
             pm.page_unref(p);
         }
         assert_eq!(pm.free_pages(), total);
+    }
+
+    #[test]
+    fn free_stretches_come_from_the_top_down_and_pages_are_taken_exactly_there() {
+        let pm = PhysMem::scratch(MIN_PHYSMEM).unwrap();
+        let total = pm.free_pages();
+        let top = pm.npages() as u64;
+        let p = PAGE_SIZE as u64;
+        let a = pm.free_stretch(16).unwrap();
+        assert_eq!(a, (top - 16) * p, "the highest free stretch");
+        assert_eq!(pm.free_pages(), total, "nothing is taken");
+        // The next one lies below it; a taken page splits what is free.
+        assert_eq!(pm.alloc_page_at(a - 5 * p, 1, pgflags::FILE), Some(a - 5 * p));
+        assert_eq!(pm.alloc_page_at(a - 5 * p, 1, pgflags::FILE), None, "taken already");
+        assert_eq!(pm.alloc_page_at(a + 1, 1, pgflags::FILE), None, "not a page's address");
+        let b = pm.free_stretch(8).unwrap();
+        assert_eq!(b, a - 13 * p, "below the last stretch and the taken page");
+        // The free stack does not hand out the stretch's pages first.
+        let low = pm.alloc_page(1, pgflags::ANON).unwrap();
+        assert!(low < b);
+        // No room below the last stretch, nor from the top (the taken page splits memory).
+        assert_eq!(pm.free_stretch(top - 20), None);
+        pm.page_unref(a - 5 * p);
+        pm.page_unref(low);
+        assert_eq!(pm.free_pages(), total);
+        assert_eq!(pm.free_stretch(top - 20), Some(20 * p), "from the top once none is left below");
+        assert_eq!(pm.free_stretch(0), None);
     }
 
     #[test]

@@ -71,28 +71,32 @@ static void test_pagemap(void)
     REQUIRE(read_pagemap("/proc/self/pagemap", s, e, 1) == 0);
     CHECK((e[0] & PRESENT) && (e[0] & FILEPG));
 
-    /* After fork the page is the child's too, with the parent's contents: either shared
-     * copy-on-write (one frame, in neither process exclusively) or already copied (two
-     * frames, each exclusive — Linux copies a pinned page at fork, vk a lone thread's few
-     * recently written pages). Whichever, pagemap must say so. */
+    /* After fork a page is the child's too, with the parent's contents. One the parent
+     * made read-only is shared copy-on-write: one frame, in neither process exclusively. One
+     * it wrote and can still write is either shared so too or already copied (two frames,
+     * each exclusive — Linux copies a pinned page at fork, vk a lone thread's few recently
+     * written pages at once). Whichever, pagemap must say so. */
+    REQUIRE(mprotect(m, PAGE, PROT_READ) == 0);
     int go[2];
     REQUIRE(pipe(go) == 0);
     pid_t pid = fork();
     if (pid == 0) {
         char c;
         (void)!read(go[0], &c, 1);
-        _exit(m[0] == 1 ? 0 : 1);
+        _exit(m[0] == 1 && m[2 * PAGE] == 1 ? 0 : 1);
     }
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/pagemap", (int)pid);
-    REQUIRE(read_pagemap("/proc/self/pagemap", m, e, 1) == 0);
-    uint64_t c0 = 0;
-    CHECK(read_pagemap(path, m, &c0, 1) == 0);
-    CHECKF((e[0] & PRESENT) && (c0 & PRESENT), "%#llx %#llx", (unsigned long long)e[0], (unsigned long long)c0);
-    if (PFN(c0) == PFN(e[0]))
-        CHECKF(!(e[0] & EXCL) && !(c0 & EXCL), "shared: %#llx %#llx", (unsigned long long)e[0], (unsigned long long)c0);
+    REQUIRE(read_pagemap("/proc/self/pagemap", m, e, 3) == 0);
+    uint64_t c[3] = {0};
+    CHECK(read_pagemap(path, m, c, 3) == 0);
+    CHECKF((e[0] & PRESENT) && (c[0] & PRESENT) && PFN(c[0]) == PFN(e[0]) && !(e[0] & EXCL) && !(c[0] & EXCL),
+           "read-only: %#llx %#llx", (unsigned long long)e[0], (unsigned long long)c[0]);
+    CHECKF((e[2] & PRESENT) && (c[2] & PRESENT), "%#llx %#llx", (unsigned long long)e[2], (unsigned long long)c[2]);
+    if (PFN(c[2]) == PFN(e[2]))
+        CHECKF(!(e[2] & EXCL) && !(c[2] & EXCL), "shared: %#llx %#llx", (unsigned long long)e[2], (unsigned long long)c[2]);
     else
-        CHECKF((e[0] & EXCL) && (c0 & EXCL), "copied: %#llx %#llx", (unsigned long long)e[0], (unsigned long long)c0);
+        CHECKF((e[2] & EXCL) && (c[2] & EXCL), "copied: %#llx %#llx", (unsigned long long)e[2], (unsigned long long)c[2]);
     CHECK(write(go[1], "x", 1) == 1);
     int st;
     CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);

@@ -14,6 +14,10 @@
 //! to the file meanwhile bumps the cache's generation, and a page read before it is not
 //! inserted (the fault reads again), so a stale page never enters the cache.
 //!
+//! A file that is mapped (a program) is laid out ([`PageCache::lay_out`]): its pages go to a
+//! stretch of free memory in the order of their offsets, so that a mapping of it is a few
+//! long runs in the stubs however its pages were read.
+//!
 //! When physical memory runs out, the allocator asks [`reclaim`] to drop clean pages only a
 //! cache holds (reference count 1): every live cache is registered (weakly) for that. A page a
 //! mapping still holds stays; the mapping keeps its reference when the cache drops one.
@@ -23,7 +27,7 @@
 //! lock held, only try-locks them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use platform::PAGE_SIZE;
@@ -48,6 +52,9 @@ struct Pages {
     dirty: BTreeSet<u64>,
     /// Bumped by every change of the file's data: a page read before a change is stale.
     generation: u64,
+    /// Where the file's pages go ([`PageCache::lay_out`]): page index 0's physical address
+    /// and how many pages from it.
+    window: Option<(u64, u64)>,
 }
 
 /// The resident pages of one file.
@@ -55,6 +62,8 @@ struct Pages {
 pub struct PageCache {
     pm: Arc<PhysMem>,
     pages: SpinLock<Pages>,
+    /// Whether [`PageCache::lay_out`] was asked already (checked without the lock).
+    laid_out: AtomicBool,
 }
 
 impl PageCache {
@@ -65,7 +74,11 @@ impl PageCache {
 
     /// An empty cache whose pages come from `pm` (unit tests' scratch memory).
     pub fn with_physmem(pm: Arc<PhysMem>) -> Arc<PageCache> {
-        let c = Arc::new(PageCache { pm, pages: SpinLock::new("page_cache", Pages::default()) });
+        let c = Arc::new(PageCache {
+            pm,
+            pages: SpinLock::new("page_cache", Pages::default()),
+            laid_out: AtomicBool::new(false),
+        });
         let mut all = CACHES.lock();
         // Gone caches are swept out now and then (every file read makes a cache): amortized
         // constant time per cache.
@@ -121,13 +134,17 @@ impl PageCache {
             // the one below as the offsets are apart, else as far before the one above —
             // when free: a file's pages neighbours in memory too map in one host mapping (a
             // program's text in a few), even when its faults read it out of order.
-            let (generation, want) = {
+            // The read stops short of the next page cached already: a page read for nothing
+            // would be freed at once, and top the free stack (the next allocation, whatever
+            // it is, would take it, from where this file's pages are placed).
+            let (generation, want, ahead) = {
                 let p = self.pages.lock();
                 if let Some(&pa) = p.by_index.get(&idx) {
                     self.pm.page_ref(pa);
                     return Ok(pa);
                 }
-                (p.generation, placed(&p.by_index, idx))
+                let ahead = p.by_index.range(idx + 1..idx + ahead).next().map_or(ahead, |(&i, _)| i - idx);
+                (p.generation, placed(&p, idx), ahead)
             };
             let mut buf = vec![0u8; usize_of(ahead * PAGE)];
             let mut got = 0;
@@ -173,6 +190,65 @@ impl PageCache {
             }
             return Ok(pa);
         }
+    }
+
+    /// Lay the file's first `pages` pages out in physical memory in the order of their
+    /// offsets (once per cache; a file being mapped, such as a program whose text every
+    /// process that runs it maps): a stretch of free memory is chosen for them
+    /// ([`PhysMem::free_stretch`]), pages read from now on go there while it is free
+    /// ([`placed`]), and the pages cached already that nobody else holds move into it. A
+    /// mapping of the file then maps its pages in a few long runs — one host mapping each in
+    /// the stubs, and fork's mirror of a process running it a few maps rather than one per
+    /// read — where pages read at different times would lie wherever memory was free then.
+    /// Nothing happens for files smaller than [`LAY_OUT_MIN_PAGES`], larger than
+    /// [`LAY_OUT_MAX_PAGES`] or a quarter of the free memory.
+    pub fn lay_out(&self, pages: u64) {
+        if self.laid_out.load(Ordering::Relaxed) || !(LAY_OUT_MIN_PAGES..=LAY_OUT_MAX_PAGES).contains(&pages) {
+            return;
+        }
+        if self.laid_out.swap(true, Ordering::AcqRel) || pages > self.pm.free_pages() / 4 {
+            return;
+        }
+        let Some(base) = self.pm.free_stretch(pages) else { return };
+        // Whether page `idx` at `pa` may move: the cache alone holds it, and it is clean.
+        let movable = |p: &Pages, idx: u64, pa: u64| {
+            !p.dirty.contains(&idx) && self.pm.page(pa).is_some_and(|g| g.refcount.load(Ordering::Acquire) == 1)
+        };
+        let to_move: Vec<(u64, u64)> = {
+            let mut p = self.pages.lock();
+            p.window = Some((base, pages));
+            p.by_index
+                .range(..pages)
+                .filter(|&(&i, &pa)| pa != base + i * PAGE && movable(&p, i, pa))
+                .map(|(&i, &pa)| (i, pa))
+                .collect()
+        };
+        // Every holder but the cache took its reference under the cache's lock, so a page
+        // at reference count 1 under it is the cache's alone (as `evict` drops). Checked
+        // before a target page is taken, so that one is seldom taken in vain (freed, it would
+        // top the free stack: the next allocation, whatever it is, would take it and the
+        // window's pages after it). The target is taken with no lock held (a leaf lock).
+        let mut unused = Vec::new();
+        let mut old = Vec::new();
+        for (i, pa) in to_move {
+            let Some(new) = self.pm.alloc_page_at(base + i * PAGE, 0, pgflags::FILE) else { continue };
+            let mut p = self.pages.lock();
+            if p.by_index.get(&i) == Some(&pa) && movable(&p, i, pa) {
+                self.pm.copy_page(new, pa);
+                p.by_index.insert(i, new);
+                old.push(pa);
+            } else {
+                unused.push(new);
+            }
+        }
+        for pa in old.into_iter().chain(unused) {
+            self.pm.page_unref(pa);
+        }
+    }
+
+    /// Whether [`PageCache::lay_out`] was asked already (whatever it did).
+    pub fn is_laid_out(&self) -> bool {
+        self.laid_out.load(Ordering::Relaxed)
     }
 
     /// A shared mapping is about to be given page `idx` writable: it is dirty from now on.
@@ -298,9 +374,22 @@ pub fn cached_pages() -> u64 {
 /// How far from the nearest cached page a new page is still placed by offset ([`placed`]).
 const PLACE_SPAN_PAGES: u64 = 512;
 
-/// Where page `idx` of a file had best lie, by its offset from the nearest cached page below
-/// it (else above it), within [`PLACE_SPAN_PAGES`]; None when there is none so near.
-fn placed(by_index: &BTreeMap<u64, u64>, idx: u64) -> Option<u64> {
+/// Files [`PageCache::lay_out`] lays out: at least this many pages (smaller ones lie in one
+/// read's run anyway)…
+const LAY_OUT_MIN_PAGES: u64 = 16;
+/// …and at most this many (64 MiB).
+const LAY_OUT_MAX_PAGES: u64 = 16384;
+
+/// Where page `idx` of a file had best lie: in its laid-out window ([`PageCache::lay_out`]),
+/// else by its offset from the nearest cached page below it (else above it), within
+/// [`PLACE_SPAN_PAGES`]; None when there is none so near.
+fn placed(p: &Pages, idx: u64) -> Option<u64> {
+    if let Some((base, n)) = p.window
+        && idx < n
+    {
+        return Some(base + idx * PAGE);
+    }
+    let by_index = &p.by_index;
     let below = by_index.range(..idx).next_back().filter(|(i, _)| idx - **i <= PLACE_SPAN_PAGES);
     if let Some((&i, &pa)) = below {
         return Some(pa + (idx - i) * PAGE);
@@ -388,16 +477,78 @@ mod tests {
         assert_eq!(pm.free_pages(), pm.npages() as u64 - 1, "pages leaked");
     }
 
+    fn pages_of(by_index: &[(u64, u64)]) -> Pages {
+        Pages { by_index: by_index.iter().copied().collect(), ..Pages::default() }
+    }
+
     #[test]
     fn a_new_page_is_placed_by_its_offset_from_a_cached_neighbour() {
-        let by_index: BTreeMap<u64, u64> = [(10, 0x40_0000), (20, 0x90_0000)].into_iter().collect();
-        assert_eq!(placed(&by_index, 13), Some(0x40_0000 + 3 * PAGE), "after the one below");
-        assert_eq!(placed(&by_index, 4), Some(0x40_0000 - 6 * PAGE), "before the one above");
-        assert_eq!(placed(&by_index, 25), Some(0x90_0000 + 5 * PAGE));
-        assert_eq!(placed(&by_index, 20 + PLACE_SPAN_PAGES + 1), None, "too far from any");
-        let low: BTreeMap<u64, u64> = [(8, PAGE)].into_iter().collect();
-        assert_eq!(placed(&low, 0), None, "before page 0 of memory");
-        assert_eq!(placed(&BTreeMap::new(), 3), None);
+        let p = pages_of(&[(10, 0x40_0000), (20, 0x90_0000)]);
+        assert_eq!(placed(&p, 13), Some(0x40_0000 + 3 * PAGE), "after the one below");
+        assert_eq!(placed(&p, 4), Some(0x40_0000 - 6 * PAGE), "before the one above");
+        assert_eq!(placed(&p, 25), Some(0x90_0000 + 5 * PAGE));
+        assert_eq!(placed(&p, 20 + PLACE_SPAN_PAGES + 1), None, "too far from any");
+        assert_eq!(placed(&pages_of(&[(8, PAGE)]), 0), None, "before page 0 of memory");
+        assert_eq!(placed(&pages_of(&[]), 3), None);
+        // A laid-out file's pages go by their index in its window, neighbours or not.
+        let laid = Pages { window: Some((0x100_0000, 30)), ..pages_of(&[(10, 0x40_0000)]) };
+        assert_eq!(placed(&laid, 13), Some(0x100_0000 + 13 * PAGE));
+        assert_eq!(placed(&laid, 0), Some(0x100_0000));
+        assert_eq!(placed(&laid, 31), Some(0x40_0000 + 21 * PAGE), "past the window: by the neighbour");
+    }
+
+    #[test]
+    fn a_laid_out_file_lies_in_one_run_however_it_was_read() {
+        let pm = pm();
+        let c = PageCache::with_physmem(Arc::clone(&pm));
+        let len = 64 * PAGE;
+        // Pages read before the layout, with other allocations taking the pages after
+        // them: scattered. One of them is mapped (held), so it stays where it is.
+        let a = c.page_ahead(0, 4, file(len)).unwrap();
+        let other: Vec<u64> = (0..8).filter_map(|_| pm.alloc_page(1, pgflags::ANON)).collect();
+        let held = c.page_ahead(4, 4, file(len)).unwrap();
+        pm.page_unref(a);
+        c.lay_out(64);
+        c.lay_out(64); // once only
+        // Read the rest in 8-page pieces, out of order, with allocations in between.
+        for idx in [40, 8, 24, 56, 16, 32, 48] {
+            let pa = c.page_ahead(idx, 8, file(len)).unwrap();
+            pm.page_unref(pa);
+            pm.page_unref(pm.alloc_page(1, pgflags::ANON).unwrap());
+        }
+        let base = c.lookup(0).unwrap();
+        pm.page_unref(base);
+        for i in 0..64 {
+            let pa = c.lookup(i).unwrap();
+            if i == 4 {
+                assert_eq!(pa, held, "a page someone holds does not move");
+            } else {
+                assert_eq!(pa, base + i * PAGE, "page {i} of the file");
+            }
+            assert_eq!(bytes(&pm, pa)[0], ((i * PAGE) % 251) as u8, "page {i}'s data");
+            pm.page_unref(pa);
+        }
+        pm.page_unref(held);
+        for pa in other {
+            pm.page_unref(pa);
+        }
+        drop(c);
+        assert_eq!(pm.free_pages(), pm.npages() as u64 - 1, "pages leaked");
+    }
+
+    #[test]
+    fn a_small_file_or_a_second_layout_takes_no_stretch() {
+        let pm = pm();
+        let small = PageCache::with_physmem(Arc::clone(&pm));
+        small.lay_out(LAY_OUT_MIN_PAGES - 1);
+        assert_eq!(small.pages.lock().window, None);
+        let c = PageCache::with_physmem(Arc::clone(&pm));
+        let d = PageCache::with_physmem(Arc::clone(&pm));
+        c.lay_out(32);
+        d.lay_out(32);
+        let (wc, wd) = (c.pages.lock().window.unwrap(), d.pages.lock().window.unwrap());
+        assert!(wc.0 >= wd.0 + 32 * PAGE || wd.0 >= wc.0 + 32 * PAGE, "two files, two stretches: {wc:?} {wd:?}");
+        assert_eq!(pm.free_pages(), pm.npages() as u64 - 1, "a layout takes no page by itself");
     }
 
     #[test]

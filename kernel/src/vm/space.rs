@@ -152,7 +152,8 @@ pub enum Access {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StubOp {
     /// Map physical page(s) `[pa, pa + len)` at `addr` with `prot`; `populate`: pages the
-    /// guest is about to touch (the faulting page, a fault-around run), whose host page table
+    /// guest is about to touch (the faulting page, a fault-around run, a fork child's own
+    /// copies of what its parent wrote), whose host page table
     /// the stub fills at once when they come to more than one page ([`stub_ops`]) — no host
     /// page fault per page.
     Map { addr: u64, len: u64, prot: u32, pa: u64, populate: bool },
@@ -230,11 +231,19 @@ impl PageTable {
     }
 
     /// Where a new page for `vpn` had best lie: after its lower neighbour's page, or before
-    /// its upper one's, when that page is this space's own (not shared copy-on-write) — so
+    /// its upper one's, when that page is anonymous memory or this space's own (not a file's
+    /// cached page shared copy-on-write: the pages after it are the file's) — so
     /// that neighbours in the guest are neighbours in memory, one host mapping in the stub
     /// (see `stub_ops` and [`AddressSpace::mirror`]). The allocator takes it only if free.
-    fn near(&self, vpn: u64) -> Option<u64> {
-        let own = |v: u64| self.pages.get(&v).filter(|p| !p.cow).map(|p| p.pa);
+    fn near(&self, pm: &PhysMem, vpn: u64) -> Option<u64> {
+        let own = |v: u64| {
+            self.pages
+                .get(&v)
+                .filter(|p| {
+                    !p.cow || pm.page(p.pa).is_some_and(|g| g.flags.load(Ordering::Relaxed) & pgflags::ANON != 0)
+                })
+                .map(|p| p.pa)
+        };
         match vpn.checked_sub(1).and_then(own) {
             Some(pa) => Some(pa + PAGE),
             None => own(vpn + 1).and_then(|pa| pa.checked_sub(PAGE)).filter(|&pa| pa != 0),
@@ -815,7 +824,7 @@ impl AddressSpace {
                 (None, Some(pte)) => cow(&mut pt, pte),
                 (None, None) => {
                     let run = if user { self.anon_run(&mut pt, e, vpn) } else { 1 };
-                    let near = pt.near(vpn);
+                    let near = pt.near(&self.pm, vpn);
                     drop(pt);
                     if run > 1 {
                         ahead = self.alloc_run(run, near);
@@ -1030,7 +1039,8 @@ impl AddressSpace {
         if only_us {
             return Ok(Pte { cow: false, stub_prot: 0, ..pte });
         }
-        let new = pm.alloc_page_near(pt.near(vpn), self.owner, pgflags::ANON).ok_or(FaultError::OutOfMemory)?;
+        let new =
+            pm.alloc_page_near(pt.near(&self.pm, vpn), self.owner, pgflags::ANON).ok_or(FaultError::OutOfMemory)?;
         pm.copy_page(new, pte.pa);
         // Other threads may read the old page until the new one replaces it in the stub.
         pt.drop_page(pm, pte.pa, pte.stub_prot != 0);
@@ -1060,6 +1070,11 @@ impl AddressSpace {
                 let size = vnode.attr().map_err(|_| FaultError::Io)?.size;
                 if offset + off >= page_up(size).unwrap_or(u64::MAX) {
                     return Err(FaultError::Io);
+                }
+                // A mapped file's pages in the order of their offsets (a program's text):
+                // few runs in the stubs, and in fork's mirror.
+                if let Some(cache) = vnode.page_cache() {
+                    cache.lay_out(size.div_ceil(PAGE));
                 }
                 // A whole page of the file, in the file's page cache: mapped, not copied,
                 // until written. (A page the mapping ends inside, as an ELF segment's last,
@@ -1269,7 +1284,10 @@ impl AddressSpace {
         let want: Vec<(u64, u32, u64)> = working_set.iter().map(|&(i, prot)| (pages[i].0, prot, pages[i].1.pa)).collect();
         let child_pt = child.pt.get_mut();
         for (vpn, n, prot, pa) in mirror_runs(&want) {
-            child_pt.queue(StubOp::Map { addr: vpn * PAGE, len: n * PAGE, prot, pa, populate: false });
+            // The copies (the child's alone, writable): written as soon as the child runs.
+            let populate =
+                prot & PROT_WRITE != 0 && pm.page(pa).is_some_and(|g| g.refcount.load(Ordering::Relaxed) == 1);
+            child_pt.queue(StubOp::Map { addr: vpn * PAGE, len: n * PAGE, prot, pa, populate });
             let first = pages.partition_point(|p| p.0 < vpn);
             for (_, pte) in &mut pages[first..first + crate::kern::conv::usize_of(n)] {
                 pte.stub_prot = prot;
@@ -1309,6 +1327,12 @@ impl AddressSpace {
                 continue;
             }
             let Some(cache) = vnode.page_cache() else { continue };
+            // Before any of its pages is mapped (so that those cached already may move).
+            if !cache.is_laid_out()
+                && let Ok(attr) = vnode.attr()
+            {
+                cache.lay_out(attr.size.div_ceil(PAGE));
+            }
             let pages = (file_len / PAGE).min((e.end - e.start) / PAGE);
             for i in 0..pages {
                 let vpn = e.start / PAGE + i;

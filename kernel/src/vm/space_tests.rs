@@ -395,6 +395,12 @@ fn a_lone_threads_fork_copies_a_small_written_set() {
         parent.take_stub_ops();
         let child = parent.fork(3, Some(BASE + 2 * PAGE));
         assert!(parent.take_stub_ops().is_empty(), "the parent keeps its written pages writable");
+        // The copies lie in one run of memory, mapped at once and populated: the child writes
+        // them as soon as it runs.
+        let first = pte(&child, BASE).unwrap().pa;
+        assert!((0..3).all(|i| pte(&child, BASE + i * PAGE).unwrap().pa == first + i * PAGE));
+        let run = StubOp::Map { addr: BASE, len: 3 * PAGE, prot: RW, pa: first, populate: true };
+        assert!(child.take_stub_ops().contains(&run));
         for i in 0..3 {
             let (p, c) = (pte(&parent, BASE + i * PAGE).unwrap(), pte(&child, BASE + i * PAGE).unwrap());
             assert!(!p.cow && !c.cow && p.pa != c.pa, "page {i}: copied");
