@@ -1353,7 +1353,11 @@ impl AddressSpace {
     /// [`AddressSpace::give_stub`]'s queue and pages: this space's teardown first in `new`'s
     /// queue, every page of this one in `new`'s deferred list.
     fn hand_to(&mut self, new: &mut AddressSpace) {
-        let (mut unmaps, mut deferred) = self.stub_teardown();
+        let (unmaps, mut deferred) = self.stub_teardown();
+        // Everything of this space goes: its unmaps joined into as few host calls as can be.
+        let ranges = unmaps.into_iter().filter_map(|op| if let StubOp::Unmap { addr, len } = op { Some((addr, len)) } else { None });
+        let mut unmaps: Vec<StubOp> =
+            platform::stub::pool::join_unmaps(ranges.collect()).into_iter().map(|(addr, len)| StubOp::Unmap { addr, len }).collect();
         deferred.extend(self.take_pages());
         let pt = new.pt.get_mut();
         unmaps.append(&mut pt.pending);
