@@ -79,6 +79,15 @@ pub const MIRROR_RUNS: usize = 124;
 /// [`FORK_COPY_BELOW`] below the page of the stack pointer (where the next calls' frames go).
 pub const FORK_COPY_PAGES: u64 = 8;
 pub const FORK_COPY_BELOW: u64 = 2;
+/// Besides, a lone thread's fork copies for the child at once up to this many other private
+/// pages of the program's own data (below the end of its break: data, bss, the heap) that
+/// its stub maps writable — what the parent wrote there since its last fork, which the child
+/// (the same program, in the same code paths: globals, small allocations) mostly writes too:
+/// a page copy (well under a microsecond) instead of a copy-on-write fault in the child and
+/// a write fault in the parent (~10-20 us each). A forked busybox sh took ~9 such faults;
+/// the shell script's traps went from 19.7k to 12.4k. Mappings in the mmap area (large
+/// buffers, which a child seldom writes) stay shared, as on Linux.
+pub const FORK_COPY_WRITABLE: u64 = 64;
 
 /// Lowest address the guest may map (mmap_min_addr).
 pub const MMAP_MIN: u64 = 0x10000;
@@ -1198,6 +1207,7 @@ impl AddressSpace {
         };
         let mut downgrade = Vec::new();
         let mut near = None;
+        let mut copy_more = FORK_COPY_WRITABLE;
         // The child's pages, ascending (the table is built from them at the end, in one
         // pass), and those the parent's stub maps, with the protection the child's stub gets
         // them with: (index in `pages`, prot).
@@ -1218,12 +1228,16 @@ impl AddressSpace {
                 }
                 (e.shared(), e.prot)
             };
-            if (copy_lo..copy_hi).contains(&vpn)
+            let stack = (copy_lo..copy_hi).contains(&vpn);
+            if (stack || (stack_pointer.is_some() && !shared && copy_more > 0 && vpn * PAGE < self.brk))
                 && pte.stub_prot & PROT_WRITE != 0
                 && !pte.cow
                 && let Some(new) = pm.alloc_page_near(near, owner, pgflags::ANON)
             {
                 near = Some(new + PAGE);
+                if !stack {
+                    copy_more -= 1;
+                }
                 pm.copy_page(new, pte.pa);
                 working_set.push((pages.len(), prot));
                 pages.push((vpn, Pte { pa: new, cow: false, stub_prot: 0 }));

@@ -424,15 +424,17 @@ fn fork_mirrors_the_parents_working_set_into_the_child() {
 }
 
 /// A lone thread's fork copies the stack pages around its stack pointer that its stub maps
-/// writable: the parent keeps them writable in its stub (nothing unmapped), the child gets its
-/// own copies mapped writable; the rest is copy-on-write.
+/// writable, and up to FORK_COPY_WRITABLE other pages below the break its stub maps
+/// writable (the lowest first): the parent keeps them writable in its stub (nothing
+/// unmapped), the child gets its own copies mapped writable; the rest is copy-on-write.
 #[test]
 fn a_lone_threads_fork_copies_the_stack_around_its_pointer() {
     let pm = physmem();
     {
         let mut parent = space(&pm);
-        let n = FORK_COPY_PAGES + 6;
+        let n = FORK_COPY_PAGES + FORK_COPY_WRITABLE + 6;
         parent.map(anon(BASE, n, RW));
+        parent.brk = BASE + n * PAGE;
         for i in 0..n {
             write_u64(&parent, BASE + i * PAGE, i);
         }
@@ -441,7 +443,7 @@ fn a_lone_threads_fork_copies_the_stack_around_its_pointer() {
         let (lo, hi) = (5 - FORK_COPY_BELOW, 5 - FORK_COPY_BELOW + FORK_COPY_PAGES);
         let before: Vec<Pte> = (0..n).map(|i| pte(&parent, BASE + i * PAGE).unwrap()).collect();
         let child = parent.fork(2, Some(sp));
-        let copied = |i: u64| (lo..hi).contains(&i);
+        let copied = |i: u64| (lo..hi).contains(&i) || (if i < lo { i } else { i - (hi - lo) }) < FORK_COPY_WRITABLE;
         // The pages shared lost write access in the parent's stub (mapped again read-only).
         let downgraded: u64 = parent
             .take_stub_ops()
