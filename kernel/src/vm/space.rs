@@ -1207,7 +1207,8 @@ impl AddressSpace {
         };
         let mut downgrade = Vec::new();
         let mut near = None;
-        let mut copy_more = FORK_COPY_WRITABLE;
+        // Not when memory runs short: the child then shares until it writes, as on Linux.
+        let mut copy_more = if pm.free_pages() > pm.npages() as u64 / 8 { FORK_COPY_WRITABLE } else { 0 };
         // The child's pages, ascending (the table is built from them at the end, in one
         // pass), and those the parent's stub maps, with the protection the child's stub gets
         // them with: (index in `pages`, prot).
