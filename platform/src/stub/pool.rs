@@ -187,7 +187,11 @@ pub fn take() -> Option<Ready> {
 pub fn recycle(space: Arc<StubSpace>, t: StubThread, unmaps: Ops, pages: Vec<u64>, pm: Arc<PhysMem>) {
     let pool = POOL.get().filter(|p| !p.drained.load(Ordering::Acquire));
     let room = pool.is_some_and(|p| p.stocked() < p.target);
-    let Some(pool) = pool.filter(|_| room && can_recycle(&space, &t, &unmaps) && one_thread(space.pid)) else {
+    // Joined first: a process with more mappings than one round trip holds (a dynamic program
+    // and its libraries) still clears its stub in a few calls.
+    let all_unmaps = unmaps.list.iter().all(|op| op[0] == libc::SYS_munmap as u64);
+    let unmaps = coalesce(&unmaps);
+    let Some(pool) = pool.filter(|_| room && all_unmaps && can_recycle(&space, &t, &unmaps) && one_thread(space.pid)) else {
         // Killed (its trapped thread runs no guest code before it dies), then the pages go.
         drop(t);
         retire(space);
@@ -195,7 +199,6 @@ pub fn recycle(space: Arc<StubSpace>, t: StubThread, unmaps: Ops, pages: Vec<u64
         return;
     };
     drop(space);
-    let unmaps = coalesce(&unmaps);
     let uc = t.uc.load(Ordering::Acquire);
     t.queue(&unmaps.list, true);
     resume_quietly(&t);
