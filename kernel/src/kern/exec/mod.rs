@@ -324,6 +324,15 @@ fn prefault(vm: &AddressSpace, sp: u64) {
     for a in tails {
         let _ = vm.fault(a, Access::Read);
     }
+    // The last page of each segment's bss (an unnamed anonymous mapping of the program or
+    // its interpreter): a static libc's own state and its initial thread's TLS come last
+    // there, and the start-up code writes them before anything else (vkbench's one fault
+    // left after the tails). One zero page each.
+    let bss_ends: Vec<u64> =
+        vm.entries().filter(|e| matches!(e.backing, Backing::Anon) && e.name.is_empty() && e.prot & PROT_WRITE != 0).map(|e| e.end - PAGE).collect();
+    for a in bss_ends {
+        let _ = vm.fault(a, Access::Write);
+    }
     if let Some(below) = sp.checked_sub(PAGE) {
         let _ = vm.fault(below, Access::Write);
     }
