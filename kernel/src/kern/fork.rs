@@ -224,6 +224,8 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         if a.flags.contains(CloneFlags::CHILD_SETTID) {
             uaccess::write(&vm, a.child_tid, &pid).map_err(fail)?;
         }
+        let tls = if a.flags.contains(CloneFlags::SETTLS) { a.tls } else { ctx.td.user().fs_base.load(Ordering::Relaxed) };
+        copy_thread_page(&vm, tls);
         (Some(vm), t0, None)
     };
     let files = if a.flags.contains(CloneFlags::FILES) { None } else { Some(pu.files().lock().clone()) };
@@ -334,6 +336,24 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         crate::kern::ptrace::event_stop(ctx.td, ctx.p, ctx.regs, done, tid_of(pid));
     }
     usize::try_from(pid).map_err(|_| Errno::EAGAIN)
+}
+
+/// Give a forked child its own copy of the page of its thread's descriptor (at the TLS base,
+/// `tls`) now, as the stack pages around its stack pointer are: a musl child writes its
+/// thread id, robust list and thread list there before anything else, which otherwise costs
+/// it a copy-on-write fault — a round trip through the stub, ~10–20 µs — on its first
+/// instructions. The word at `tls` is written back as it was (the page's contents are the
+/// parent's at the fork, which no one can change meanwhile: the child has not run, the
+/// parent's threads lost write access); a page that is not writable, or not there, stays
+/// as it is.
+fn copy_thread_page(vm: &crate::vm::space::AddressSpace, tls: u64) {
+    if tls == 0 {
+        return;
+    }
+    let p = UserPtr::<u64>::new(tls & !7);
+    if let Ok(v) = uaccess::read(vm, p) {
+        let _ = uaccess::write(vm, p, &v);
+    }
 }
 
 /// The vfork parent sleeps until the child execs or exits.

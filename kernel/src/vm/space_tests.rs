@@ -167,8 +167,9 @@ fn fork_is_copy_on_write() {
         write_u64(&parent, BASE, 1);
         parent.take_stub_ops();
         let child = parent.fork(2, None);
-        // The parent's stub loses write access to the now-shared page; both are copy-on-write.
-        assert_eq!(parent.take_stub_ops(), vec![StubOp::Unmap { addr: BASE, len: PAGE }]);
+        // The parent's stub loses write access to the now-shared page (mapped again
+        // read-only); both are copy-on-write.
+        assert_eq!(parent.take_stub_ops(), vec![StubOp::Map { addr: BASE, len: PAGE, prot: PROT_READ, pa, populate: false }]);
         assert!(pte(&parent, BASE).unwrap().cow && pte(&child, BASE).unwrap().cow);
         assert_eq!(pm.page(pa).unwrap().refcount.load(Ordering::Relaxed), 2);
         // The page was in the parent's stub: the child's stub gets it at once, read-only.
@@ -192,9 +193,10 @@ fn fork_is_copy_on_write() {
     all_free(&pm);
 }
 
-/// A page fork took write access from is still in the parent's stub until the queued unmap
-/// is carried out: a munmap (or a copy-on-write copy) meanwhile must not free it, even once
-/// the child is gone — other threads may still write it through the stub.
+/// A page fork took write access from is still in the parent's stub (writable until the
+/// queued read-only map is carried out, then read-only): a munmap (or a copy-on-write copy)
+/// meanwhile must not free it before the stub lets it go, even once the child is gone —
+/// other threads may still write it through the stub.
 #[test]
 fn a_page_the_stub_may_still_map_is_not_freed_before_the_unmap_runs() {
     let pm = physmem();
@@ -205,13 +207,16 @@ fn a_page_the_stub_may_still_map_is_not_freed_before_the_unmap_runs() {
         parent.take_stub_ops();
         let child = parent.fork(2, None);
         drop(child);
-        // The downgrade unmap is queued, not carried out; the page table says "not in the
+        // The downgrade is queued, not carried out; the page table says "read-only in the
         // stub" already.
-        assert_eq!(pte(&parent, BASE).unwrap().stub_prot, 0);
+        assert_eq!(pte(&parent, BASE).unwrap().stub_prot, PROT_READ);
         parent.unmap(BASE, BASE + 2 * PAGE);
         assert_eq!(pm.page(pa).unwrap().refcount.load(Ordering::Relaxed), 1, "freed while the stub maps it");
         let ops = parent.take_stub_ops();
-        assert_eq!(ops.first(), Some(&StubOp::Unmap { addr: BASE, len: PAGE }), "{ops:?}");
+        assert_eq!(
+            ops,
+            vec![StubOp::Map { addr: BASE, len: PAGE, prot: PROT_READ, pa, populate: false }, StubOp::Unmap { addr: BASE, len: 2 * PAGE }]
+        );
         assert_eq!(pm.page(pa).unwrap().refcount.load(Ordering::Relaxed), 0);
     }
     all_free(&pm);
@@ -502,16 +507,16 @@ fn a_lone_threads_fork_copies_the_stack_around_its_pointer() {
         let before: Vec<Pte> = (0..n).map(|i| pte(&parent, BASE + i * PAGE).unwrap()).collect();
         let child = parent.fork(2, Some(sp));
         let copied = |i: u64| (lo..hi).contains(&i);
-        // The pages shared were taken from the parent's stub.
-        let unmapped: u64 = parent
+        // The pages shared lost write access in the parent's stub (mapped again read-only).
+        let downgraded: u64 = parent
             .take_stub_ops()
             .iter()
             .map(|op| match *op {
-                StubOp::Unmap { len, .. } => len / PAGE,
-                StubOp::Map { .. } => panic!("a map in the parent"),
+                StubOp::Map { len, prot: PROT_READ, .. } => len / PAGE,
+                _ => panic!("not a read-only map in the parent: {op:?}"),
             })
             .sum();
-        assert_eq!(unmapped, (0..n).filter(|&i| !copied(i)).count() as u64);
+        assert_eq!(downgraded, (0..n).filter(|&i| !copied(i)).count() as u64);
         for i in 0..n {
             let (p, c) = (pte(&parent, BASE + i * PAGE).unwrap(), pte(&child, BASE + i * PAGE).unwrap());
             if copied(i) {

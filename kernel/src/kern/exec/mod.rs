@@ -27,7 +27,7 @@ use crate::fs::namei::{self, NamePath};
 use crate::fs::vfs::VnodeRef;
 use crate::kern::errno::Errno;
 use crate::kern::uproc::Cred;
-use crate::vm::space::{AddressSpace, Backing, MapEntry, PROT_EXEC, PROT_READ, PROT_WRITE};
+use crate::vm::space::{Access, AddressSpace, Backing, MapEntry, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE};
 
 use aslr::Layout;
 use elf::ElfFile;
@@ -280,6 +280,60 @@ fn load_elf(
     let (sp, auxv) = stack::build_stack(&mut vm, &layout, execfn, &argv, &envp, &aux)?;
     // What the page cache holds of the program and its interpreter is mapped at once.
     vm.map_cached();
+    prefault(&vm, sp);
     let environ = envp.iter().flat_map(|e| e.iter().copied().chain([0])).collect();
     Ok(Image { vm, entry, sp, path: exe.path, argv, comm, cred: aux.cred, persona, auxv, environ, deny })
+}
+
+/// Make resident now, and queue for the stub, the pages a new program touches first that
+/// `map_cached` cannot give it: the page a file segment ends inside when the program reads
+/// it on its first instructions — the segment at file offset 0 (the ELF and program headers,
+/// which the dynamic loader or a static libc reads through AT_PHDR), the tail of its text,
+/// the tail of its data — read from the file into a page of its own, zeros after the
+/// segment, as a fault does (a round trip through the stub later, ~10–20 µs); and the stack
+/// page below the one the arguments end in, where its first frames go. A static musl
+/// program took four such faults on its first instructions. Read-only data tails and the
+/// vDSO are left to fault: not every program reads them. A page that cannot be brought in
+/// is left to fault as before.
+///
+/// Only for a file whose page cache holds the tail's page and the next one: a page brought
+/// in here comes off the free list, and taken before a cold program has been read (the
+/// first exec of `/bin/sh`) it sits where the file's next pages would have been cached in a
+/// row — measured, the shell script's forked children then mirrored their parent's busybox
+/// text in ~26 more host mappings each.
+fn prefault(vm: &AddressSpace, sp: u64) {
+    let tails: Vec<u64> = vm
+        .entries()
+        .filter_map(|e| match &e.backing {
+            Backing::File { vnode, offset, file_len }
+                if (*offset == 0 || e.prot & (PROT_EXEC | PROT_WRITE) != 0)
+                    && e.prot != 0
+                    && e.name.first() == Some(&b'/')
+                    && offset.is_multiple_of(PAGE)
+                    && e.start.is_multiple_of(PAGE)
+                    && !file_len.is_multiple_of(PAGE) =>
+            {
+                let a = e.start.checked_add(file_len / PAGE * PAGE)?;
+                let idx = (offset + file_len) / PAGE;
+                let warm = vnode.page_cache().is_some_and(|c| c.contains(idx) && c.contains(idx + 1));
+                (a < e.end && warm).then_some(a)
+            }
+            _ => None,
+        })
+        .collect();
+    for a in tails {
+        let _ = vm.fault(a, Access::Read);
+    }
+    // The last page of each segment's bss (an unnamed anonymous mapping of the program or
+    // its interpreter): a static libc's own state and its initial thread's TLS come last
+    // there, and the start-up code writes them before anything else (vkbench's one fault
+    // left after the tails). One zero page each.
+    let bss_ends: Vec<u64> =
+        vm.entries().filter(|e| matches!(e.backing, Backing::Anon) && e.name.is_empty() && e.prot & PROT_WRITE != 0).map(|e| e.end - PAGE).collect();
+    for a in bss_ends {
+        let _ = vm.fault(a, Access::Write);
+    }
+    if let Some(below) = sp.checked_sub(PAGE) {
+        let _ = vm.fault(below, Access::Write);
+    }
 }
