@@ -30,6 +30,12 @@ fn anon(start: u64, pages: u64, prot: u32) -> MapEntry {
     MapEntry { start, end: start + pages * PAGE, prot, backing: Backing::Anon, name: Vec::new() }
 }
 
+/// Shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS): a new object's pages.
+fn shared_anon(pm: &Arc<PhysMem>, start: u64, pages: u64, prot: u32) -> MapEntry {
+    let object = SharedObject::with_physmem(Arc::clone(pm));
+    MapEntry { start, end: start + pages * PAGE, prot, backing: Backing::Shared { object, offset: 0 }, name: Vec::new() }
+}
+
 fn read_u64(vm: &AddressSpace, addr: u64) -> u64 {
     let mut b = [0u8; 8];
     copyin(vm, addr, &mut b).expect("copyin");
@@ -376,15 +382,8 @@ fn a_lone_threads_fork_copies_a_small_written_set() {
     {
         let mut parent = space(&pm);
         parent.map(anon(BASE, 8, RW));
-        let object = SharedObject::with_physmem(Arc::clone(&pm));
         let shared = BASE + 16 * PAGE;
-        parent.map(MapEntry {
-            start: shared,
-            end: shared + PAGE,
-            prot: RW,
-            backing: Backing::Shared { object, offset: 0 },
-            name: Vec::new(),
-        });
+        parent.map(shared_anon(&pm, shared, 1, RW));
         for i in [0, 1, 2, 6] {
             write_u64(&parent, BASE + i * PAGE, i);
         }
@@ -439,15 +438,8 @@ fn fork_mirrors_the_parents_working_set_into_the_child() {
     {
         let mut parent = space(&pm);
         parent.map(anon(BASE, 8, RW));
-        let object = SharedObject::with_physmem(Arc::clone(&pm));
         let shared = BASE + 16 * PAGE;
-        parent.map(MapEntry {
-            start: shared,
-            end: shared + PAGE,
-            prot: RW,
-            backing: Backing::Shared { object, offset: 0 },
-            name: Vec::new(),
-        });
+        parent.map(shared_anon(&pm, shared, 1, RW));
         let dontfork = BASE + 32 * PAGE;
         parent.map(anon(dontfork, 1, RW));
         for a in [BASE, BASE + PAGE, BASE + 5 * PAGE, shared, dontfork] {
@@ -616,14 +608,7 @@ fn shared_anonymous_memory_stays_shared_across_fork() {
     let pm = physmem();
     {
         let mut parent = space(&pm);
-        let object = SharedObject::with_physmem(Arc::clone(&pm));
-        parent.map(MapEntry {
-            start: BASE,
-            end: BASE + PAGE,
-            prot: RW,
-            backing: Backing::Shared { object, offset: 0 },
-            name: Vec::new(),
-        });
+        parent.map(shared_anon(&pm, BASE, 1, RW));
         write_u64(&parent, BASE, 5);
         let child = parent.fork(2, None);
         assert!(!pte(&child, BASE).unwrap().cow);
