@@ -43,10 +43,15 @@
 //!
 //! A spin does not pay either for a thread whose kernel thread often leaves its CPU between
 //! a trap and the resume ([`Tuning::sleepy`]: a pipe's ping-pong, a parent in wait4, at
-//! least `-e sched.colocate_wakes` percent of its resumes, 25 by default): its stub then
-//! sleeps (`NAP`) and must be woken, which from another host CPU costs more than all the
-//! spinning saves (the two ends of a pipe round trip, each resumed asleep every second time:
-//! under `chrt`, where spins pay, 63 µs spinning against 48 µs co-located).
+//! least `-e sched.colocate_wakes` percent of its resumes, 10 by default, until the share
+//! falls under a quarter of that — hysteresis): its stub then sleeps (`NAP`) and must be
+//! woken, which from another host CPU costs more than all the spinning saves (the two ends of
+//! a pipe round trip, each resumed asleep every second time: under `chrt`, where spins pay,
+//! 63 µs spinning against 48 µs co-located). A shell, which blocks in about one call of five
+//! (the read of a command's output, wait4), runs its script faster co-located too
+//! (bench/shell.sh, 5 alternating runs: 354 → 315 ms at 10 % with hysteresis); without
+//! hysteresis a threshold near its share made it flip between the modes, each flip moving
+//! threads between host CPUs (430 ms at 10 %).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
@@ -250,8 +255,11 @@ impl Average {
 /// hand-overs co-locate instead of spinning ([`Tuning::sleepy`]; `-e sched.colocate_wakes`;
 /// 0: always co-locate, above 100: never for this reason).
 pub static SLEEPY_PCT: AtomicU32 = AtomicU32::new(SLEEPY_PCT_DEFAULT);
-/// A ping-pong over a pipe wakes its stub on every second resume.
-pub const SLEEPY_PCT_DEFAULT: u32 = 25;
+/// A ping-pong over a pipe wakes its stub on every second resume, a shell's about one in five.
+pub const SLEEPY_PCT_DEFAULT: u32 = 10;
+/// A sleepy thread stops being so once its share of napping resumes is under the threshold
+/// divided by this.
+const SLEEPY_EXIT_DIV: u64 = 4;
 
 /// One guest thread's hand-over timings.
 #[derive(Debug)]
@@ -269,6 +277,9 @@ pub struct Tuning {
     resumed_at: AtomicU64,
     /// Whether the current hand-over sleeps on both sides, co-located: the CPU must not spin.
     colocated: AtomicBool,
+    /// Whether [`Tuning::sleepy`] said so last: it stays so until the share of napping
+    /// resumes falls to a quarter of the threshold that made it so (hysteresis).
+    sleepy: AtomicBool,
     /// Where the stub thread may run now: a host CPU, [`ANYWHERE`], or [`UNPLACED`].
     placed: AtomicI32,
 }
@@ -287,6 +298,7 @@ impl Tuning {
             trapped_at: AtomicU64::new(0),
             resumed_at: AtomicU64::new(0),
             colocated: AtomicBool::new(false),
+            sleepy: AtomicBool::new(false),
             placed: AtomicI32::new(UNPLACED),
         }
     }
@@ -339,7 +351,11 @@ impl Tuning {
     /// spinning hand-over saves ~1.2 µs of that. So a few wake-ups in a hundred resumes
     /// already cost more than spinning saves.
     fn sleepy(&self) -> bool {
-        u64::from(self.wakes.load(Ordering::Relaxed)) * 100 >= u64::from(SLEEPY_PCT.load(Ordering::Relaxed)) * 1024
+        let share = u64::from(self.wakes.load(Ordering::Relaxed)) * 100;
+        let enter = u64::from(SLEEPY_PCT.load(Ordering::Relaxed)) * 1024;
+        let now = if self.sleepy.load(Ordering::Relaxed) { share * SLEEPY_EXIT_DIV >= enter } else { share >= enter };
+        self.sleepy.store(now, Ordering::Relaxed);
+        now
     }
 
     /// Let the stub thread `tid` of process `pid` run on host CPU `cpu` only, or anywhere
@@ -450,6 +466,22 @@ mod tests {
             t.resume_after_nap(false);
         }
         assert!(!t.sleepy(), "it spins again once it stops blocking");
+    }
+
+    #[test]
+    fn the_decision_holds_between_the_two_thresholds() {
+        let t = Tuning::new();
+        let pct = u64::from(SLEEPY_PCT.load(Ordering::Relaxed));
+        // A share between the exit threshold (a quarter) and the entry one: no change.
+        let between = u32::try_from(pct * 1024 / 100 / 2).unwrap();
+        t.wakes.store(between, Ordering::Relaxed);
+        assert!(!t.sleepy(), "not sleepy yet: stays so");
+        t.wakes.store(1024, Ordering::Relaxed);
+        assert!(t.sleepy());
+        t.wakes.store(between, Ordering::Relaxed);
+        assert!(t.sleepy(), "sleepy: stays so until the share is under a quarter");
+        t.wakes.store(between / 4, Ordering::Relaxed);
+        assert!(!t.sleepy());
     }
 
     #[test]
