@@ -244,21 +244,26 @@ impl Fs {
 
     /// Read file data at `off` (short at the end of the file).
     pub fn read_data(&self, ip: &Inode, off: u64, buf: &mut [u8]) -> Result<usize, Errno> {
-        if off >= ip.size {
+        if off >= ip.size || buf.is_empty() {
             return Ok(0);
         }
         let n = buf.len().min(usize_of(ip.size - off));
         let bs = self.sb.bsize;
         let mut ip = ip.clone();
+        // Each block's place on the disk, looked up once: for the read-ahead and the copy.
+        let first = off / bs;
+        let blocks = (first..=(off + n as u64 - 1) / bs)
+            .map(|lblk| self.bmap(&mut ip, lblk, false))
+            .collect::<Result<Vec<_>, _>>()?;
         if n as u64 > bs {
-            self.prefetch_data(&mut ip, off, n as u64)?;
+            self.prefetch_runs(&blocks)?;
         }
         let mut done = 0;
         while done < n {
             let pos = off + done as u64;
             let in_blk = usize_of(pos % bs);
             let chunk = (usize_of(bs) - in_blk).min(n - done);
-            match self.bmap(&mut ip, pos / bs, false)? {
+            match blocks[usize_of(pos / bs - first)] {
                 Some(b) => {
                     self.cache.read(b, |d| buf[done..done + chunk].copy_from_slice(&d[in_blk..in_blk + chunk]))?
                 }
@@ -269,15 +274,12 @@ impl Fs {
         Ok(n)
     }
 
-    /// Before a read of `len` bytes at `off` that spans several blocks: read each run of them
+    /// Before a read that spans the (physical, None: a hole) `blocks`: read each run of them
     /// that lies contiguous on the disk with one device read (`BufCache::prefetch`), rather
     /// than one read-ahead cluster after another as the copy reaches them.
-    fn prefetch_data(&self, ip: &mut Inode, off: u64, len: u64) -> Result<(), Errno> {
-        let bs = self.sb.bsize;
-        let (first, last) = (off / bs, (off + len - 1) / bs);
+    fn prefetch_runs(&self, blocks: &[Option<u64>]) -> Result<(), Errno> {
         let mut run: Option<(u64, u64)> = None;
-        for lblk in first..=last {
-            let pblk = self.bmap(ip, lblk, false)?;
+        for &pblk in blocks {
             run = match (run, pblk) {
                 (Some((start, n)), Some(b)) if b == start + n => Some((start, n + 1)),
                 (prev, next) => {
