@@ -1073,7 +1073,8 @@ impl AddressSpace {
                 }
                 // A mapped file's pages in the order of their offsets (a program's text):
                 // few runs in the stubs, and in fork's mirror.
-                if let Some(cache) = vnode.page_cache() {
+                let cache = vnode.page_cache();
+                if let Some(cache) = &cache {
                     cache.lay_out(size.div_ceil(PAGE));
                 }
                 // A whole page of the file, in the file's page cache: mapped, not copied,
@@ -1082,7 +1083,7 @@ impl AddressSpace {
                 // A tmpfs or memfd file's own page likewise.
                 if (offset + off).is_multiple_of(PAGE)
                     && off + PAGE <= *file_len
-                    && (vnode.shared_pages() || vnode.page_cache().is_some())
+                    && (vnode.shared_pages() || cache.is_some())
                 {
                     let pa = vnode.get_page((offset + off) / PAGE).map_err(io)?;
                     return Ok(Pte { pa, cow: true, stub_prot: 0 });
