@@ -379,8 +379,9 @@ impl PhysMem {
 
     /// The first page of `n` free pages in a row, taking none: the highest such stretch below
     /// the one it gave last (from the top of memory again once none is left) — room for a
-    /// file's pages to lie in the order of their offsets. The free stack hands out low pages first and recently freed ones, so the top of memory stays
-    /// free the longest. None when no stretch is free (or `n` is 0).
+    /// file's pages to lie in the order of their offsets. The free stack hands out low pages
+    /// first and recently freed ones, so the top of memory stays free the longest. None when
+    /// no stretch is free (or `n` is 0).
     ///
     /// Callers place pages there with [`PhysMem::alloc_run`]'s `want` or
     /// [`PhysMem::alloc_page_at`], each page only while it is still free.
