@@ -221,6 +221,9 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
             fail(Errno::EAGAIN)
         })?;
         vm.stub = Some(space);
+        if let Some(p) = ctx.td.user().stub.lock().as_ref() {
+            t0.inherit_tuning(p);
+        }
         if a.flags.contains(CloneFlags::CHILD_SETTID) {
             uaccess::write(&vm, a.child_tid, &pid).map_err(fail)?;
         }

@@ -200,6 +200,10 @@ fn mi_startup() {
     if kenv::get("sched.colocate").is_some_and(|v| v == "0") {
         platform::stub::spin::COLOCATE.store(false, std::sync::atomic::Ordering::Relaxed);
     }
+    // Co-located hand-overs yield the host CPU before they sleep; `-e sched.colocate_yield=0`: not.
+    if kenv::get("sched.colocate_yield").is_some_and(|v| v == "0") {
+        platform::stub::spin::COLOCATE_YIELD.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
     // Threads whose kernel threads keep blocking co-locate with their vCPU (platform::stub::spin).
     if let Some(pct) = kenv::get("sched.colocate_wakes").and_then(|v| v.parse().ok()) {
         platform::stub::spin::SLEEPY_PCT.store(pct, std::sync::atomic::Ordering::Relaxed);

@@ -132,6 +132,7 @@ pub fn stats_line() -> String {
         ("stub_wakes", &h.stub_wakes),
         ("cpu_sleeps", &h.cpu_sleeps),
         ("cpu_spin_hits", &h.cpu_spin_hits),
+        ("cpu_yield_hits", &h.cpu_yield_hits),
         ("places", &h.places),
         ("kicks", &h.kicks),
     ] {

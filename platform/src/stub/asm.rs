@@ -15,7 +15,8 @@
 //!
 //! The handler (`vk_stub_handler`, on the slot's alternate stack):
 //!   record the trap in the message page → state TRAPPED (and wake the kernel if it sleeps)
-//!   → spin (no longer once NAP says the kernel thread sleeps), then futex-wait, for RESUME →
+//!   → spin, or yield the host CPU when co-located with the kernel's (no longer once NAP
+//!   says the kernel thread sleeps), then futex-wait, for RESUME →
 //!   run the queued operations (raw system calls, results stored back; a `clone` child leaves
 //!   here as a new thread) → if the kernel asked, report back again; else return (STATE
 //!   stays RESUME: nothing is written on the way back), and `rt_sigreturn` restores the
@@ -242,6 +243,8 @@ core::arch::global_asm!(
     "syscall",
     ".Lvk_stub_wait:",
     "mov ecx, [r15 + {m_spin}]",
+    "test ecx, ecx",
+    "js .Lvk_stub_yield",
     ".Lvk_stub_spin:",
     "cmp dword ptr [r15 + {m_state}], {resume}",
     "je .Lvk_stub_resumed",
@@ -250,6 +253,23 @@ core::arch::global_asm!(
     "pause",
     "dec ecx",
     "jg .Lvk_stub_spin",
+    "jmp .Lvk_stub_sleep",
+    // Co-located with the kernel's CPU (SPIN_YIELD set): yield the host CPU to it, at most
+    // the low bits' count of times, while no NAP says its kernel thread sleeps (syscall
+    // clobbers rcx: the count is in r14, which the operations below set afresh).
+    ".Lvk_stub_yield:",
+    "and ecx, {yield_count}",
+    "mov r14d, ecx",
+    ".Lvk_stub_yloop:",
+    "cmp dword ptr [r15 + {m_state}], {resume}",
+    "je .Lvk_stub_resumed",
+    "cmp dword ptr [r15 + {m_nap}], 0",
+    "jne .Lvk_stub_sleep",
+    "dec r14d",
+    "js .Lvk_stub_sleep",
+    "mov eax, 24",
+    "syscall",
+    "jmp .Lvk_stub_yloop",
     ".Lvk_stub_sleep:",
     // Sleep: SWAIT = 1 (xchg: a barrier), re-check, futex_wait(&state, TRAPPED).
     "mov eax, 1",
@@ -374,6 +394,7 @@ core::arch::global_asm!(
     op_size = const msg::OP_SIZE,
     op_result = const msg::OP_RESULT,
     max_ops = const msg::MAX_OPS,
+    yield_count = const !super::spin::SPIN_YIELD,
     trapped = const state::TRAPPED,
     resume = const state::RESUME,
 );

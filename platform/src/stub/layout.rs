@@ -81,7 +81,8 @@ pub mod msg {
     pub const SISYS: u64 = 0x20;
     /// u64: the ucontext of the trap, on the slot's alternate stack (a stub address).
     pub const UC: u64 = 0x28;
-    /// u32: pause iterations the stub spins before it sleeps.
+    /// u32: pause iterations the stub spins before it sleeps; with bit 31 set
+    /// (`spin::SPIN_YIELD`), the low bits count `sched_yield` calls instead (co-located).
     pub const SPIN: u64 = 0x30;
     /// u32: operations queued for the stub to run before it returns to the guest (the stub
     /// zeroes it once it has run them).

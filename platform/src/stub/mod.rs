@@ -333,6 +333,12 @@ impl StubThread {
         self.space.dword(self.slot, msg::TRAPS).load(Ordering::Relaxed)
     }
 
+    /// A forked child's thread starts with its parent thread's hand-over measures
+    /// ([`spin::Tuning::inherit`]).
+    pub fn inherit_tuning(&self, parent: &StubThread) {
+        self.tuning.inherit(&parent.tuning);
+    }
+
     /// Make the guest trap now (it must be running guest code to notice).
     pub fn kick(&self) {
         let tid = self.host_tid();
@@ -408,16 +414,33 @@ impl StubThread {
     /// Spin while that pays (`spin`), then sleep; kick on an IPI or when the slice runs out;
     /// give up if the stub dies.
     fn wait_trap_running(&self, ctl: &dyn RunControl) -> bool {
-        if let Some(budget) = self.tuning.cpu_spin() {
-            // Counted in pauses, as the stub's spin is: no clock read while spinning.
-            let pauses = budget.as_nanos() as u64 / spin::pause_ns();
-            for _ in 0..pauses {
-                if self.state().load(Ordering::Acquire) == state::TRAPPED {
-                    spin::count(&spin::STATS.cpu_spin_hits);
-                    return true;
+        match self.tuning.cpu_wait() {
+            spin::Wait::Spin(budget) => {
+                // Counted in pauses, as the stub's spin is: no clock read while spinning.
+                let pauses = budget.as_nanos() as u64 / spin::pause_ns();
+                for _ in 0..pauses {
+                    if self.state().load(Ordering::Acquire) == state::TRAPPED {
+                        spin::count(&spin::STATS.cpu_spin_hits);
+                        return true;
+                    }
+                    std::hint::spin_loop();
                 }
-                std::hint::spin_loop();
             }
+            spin::Wait::Yield(budget) => {
+                let start = Instant::now();
+                loop {
+                    if self.state().load(Ordering::Acquire) == state::TRAPPED {
+                        spin::count(&spin::STATS.cpu_yield_hits);
+                        return true;
+                    }
+                    if start.elapsed() >= budget || ctl.wants_cpu() {
+                        break;
+                    }
+                    // SAFETY: sched_yield takes no arguments and only gives up the CPU.
+                    unsafe { libc::sched_yield() };
+                }
+            }
+            spin::Wait::Sleep => {}
         }
         let start = Instant::now();
         let slice = ctl.slice();

@@ -39,7 +39,10 @@
 //! stub's next wake-up, which it otherwise does (CFS prefers an idle CPU for a woken
 //! thread, the real-time scheduler one where it runs at once). When spinning pays again the
 //! stub may run anywhere and so may the vCPU. Affinities change only when the decision or
-//! the home CPU does.
+//! the home CPU does. Co-located, a side first yields the host CPU ([`Wait::Yield`]) for a
+//! budget like a spin's, then sleeps: the other side runs at once on the same CPU, and its
+//! hand-over back needs no futex wake. A forked child starts from its parent's measures
+//! ([`Tuning::inherit`]).
 //!
 //! A spin does not pay either for a thread whose kernel thread often leaves its CPU between
 //! a trap and the resume ([`Tuning::sleepy`]: a pipe's ping-pong, a parent in wait4, at
@@ -97,6 +100,8 @@ pub struct HandoverStats {
     pub cpu_sleeps: AtomicU64,
     /// Traps seen while the CPU spun.
     pub cpu_spin_hits: AtomicU64,
+    /// Traps seen while the CPU yielded to its co-located stub.
+    pub cpu_yield_hits: AtomicU64,
     /// Affinity changes of stub threads (co-location).
     pub places: AtomicU64,
     /// Guests kicked back to the kernel (time slice, IPI).
@@ -107,6 +112,7 @@ pub static STATS: HandoverStats = HandoverStats {
     stub_wakes: AtomicU64::new(0),
     cpu_sleeps: AtomicU64::new(0),
     cpu_spin_hits: AtomicU64::new(0),
+    cpu_yield_hits: AtomicU64::new(0),
     places: AtomicU64::new(0),
     kicks: AtomicU64::new(0),
 };
@@ -114,6 +120,34 @@ pub static STATS: HandoverStats = HandoverStats {
 /// Whether sleeping hand-overs co-locate their two sides on one host CPU (`-e
 /// sched.colocate=0` turns it off).
 pub static COLOCATE: AtomicBool = AtomicBool::new(true);
+
+/// Whether the two co-located sides of a hand-over wait for each other by yielding the host
+/// CPU (`sched_yield`) before they sleep on the futex (`-e sched.colocate_yield=0`: they sleep
+/// at once). See [`Wait::Yield`].
+pub static COLOCATE_YIELD: AtomicBool = AtomicBool::new(true);
+
+/// In the stub's spin word (`msg::SPIN`): the low bits count `sched_yield` calls, not pauses.
+pub const SPIN_YIELD: u32 = 1 << 31;
+
+/// What one `sched_yield` costs when no other thread wants the CPU (a system call): a yield
+/// budget in ns is counted in these.
+const YIELD_NS: u64 = 250;
+
+/// How the side of a hand-over that waits does so before it sleeps on the futex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Sleep at once.
+    Sleep,
+    /// Spin on the state word with `pause` for this long: the other side runs on another
+    /// host CPU.
+    Spin(Duration),
+    /// Co-located: yield the host CPU for up to this long. The other side is queued on the
+    /// same host CPU, so a yield switches to it at once, and the hand-over back finds this
+    /// side runnable rather than asleep: one `sched_yield` and a switch instead of a futex
+    /// wake, a futex wait and the switch (floor, two processes on one host CPU of the
+    /// development machine: 1.5 µs a hand-over against 2.4).
+    Yield(Duration),
+}
 
 /// The host CPU set this process may run on (its affinity at start), read once.
 fn host_cpu_set() -> &'static libc::cpu_set_t {
@@ -249,6 +283,14 @@ impl Average {
         let avg = self.0.load(Ordering::Relaxed);
         Some(Duration::from_nanos(if avg <= SPIN_MAX_NS { (2 * avg).clamp(1_000, SPIN_MAX_NS) } else { PROBE_NS }))
     }
+
+    /// How long a co-located side may yield for the other ([`Wait::Yield`]): up to twice the
+    /// average, when that is short (`COLOCATE_YIELD`); else it sleeps at once. No probe: a
+    /// yield that finds the other side blocked only delays the sleep.
+    fn yield_budget(&self) -> Option<Duration> {
+        let avg = self.0.load(Ordering::Relaxed);
+        (COLOCATE_YIELD.load(Ordering::Relaxed) && avg <= SPIN_MAX_NS).then(|| Duration::from_nanos((2 * avg).clamp(2_000, SPIN_MAX_NS)))
+    }
 }
 
 /// The share of a thread's resumes that had to wake its stub, in percent, from which its
@@ -303,6 +345,25 @@ impl Tuning {
         }
     }
 
+    /// Start from `parent`'s measures (a forked child): a child of a process whose
+    /// hand-overs co-locate runs co-located from its first resume, on its parent's host CPU,
+    /// instead of waking its stub on the other CPU (the pooled stub's first run and the
+    /// child's exit, each a cross-CPU wake-up of 15–20 µs on the development machine, while
+    /// the parent waits anyway). Its own resumes then move the measures as usual.
+    ///
+    /// A sleepy parent's child starts as if all its recent resumes had napped: a short-lived
+    /// child (a shell's `$(expr …)`: ~20 traps) then stays co-located to its exit rather than
+    /// crossing back to spinning near its end — which costs two affinity changes and a
+    /// cross-CPU wake-up at its exit; a long-lived one that never blocks spins after ~30
+    /// resumes.
+    pub fn inherit(&self, parent: &Tuning) {
+        let sleepy = parent.sleepy.load(Ordering::Relaxed);
+        self.wakes.store(if sleepy { 1024 } else { parent.wakes.load(Ordering::Relaxed) }, Ordering::Relaxed);
+        self.sleepy.store(sleepy, Ordering::Relaxed);
+        self.guest.0.store(parent.guest.0.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.kernel.0.store(parent.kernel.0.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
     /// The guest is resumed now: the stub's wait that ends here is measured, and the spin the
     /// stub may do after its next trap is returned (pause iterations; 0: sleep at once).
     /// When spinning does not pay, the stub thread (host thread `stub_tid` of the stub process
@@ -328,7 +389,11 @@ impl Tuning {
         self.place(stub_pid, stub_tid, at);
         self.colocated.store(colocate, Ordering::Relaxed);
         match self.kernel.budget() {
-            Some(d) if pays => u32::try_from(d.as_nanos() as u64 / pause_ns()).unwrap_or(u32::MAX),
+            Some(d) if pays => u32::try_from(d.as_nanos() as u64 / pause_ns()).unwrap_or(u32::MAX) & !SPIN_YIELD,
+            _ if colocate => match self.kernel.yield_budget() {
+                Some(d) => SPIN_YIELD | (d.as_nanos() as u64 / YIELD_NS).clamp(1, 1 << 16) as u32,
+                None => 0,
+            },
             _ => 0,
         }
     }
@@ -360,12 +425,15 @@ impl Tuning {
 
     /// Let the stub thread `tid` of process `pid` run on host CPU `cpu` only, or anywhere
     /// (`ANYWHERE`): host system calls only when that changes. The tid comes from the slot,
-    /// which the guest can write: it is used only if it names a thread of the stub.
+    /// which the guest can write: it is used only if it names a thread of the stub (a null
+    /// signal to it through `tgkill`, which checks that, is delivered).
     fn place(&self, pid: i32, tid: u32, cpu: i32) {
         if tid == 0 || (cpu < 0 && cpu != ANYWHERE) || self.placed.load(Ordering::Relaxed) == cpu {
             return;
         }
-        if !std::path::Path::new(&format!("/proc/{pid}/task/{tid}")).exists() {
+        // SAFETY: tgkill with signal 0 sends nothing; it only checks that thread `tid`
+        // belongs to thread group `pid` (and that we may signal it).
+        if unsafe { libc::syscall(libc::SYS_tgkill, pid, tid as libc::pid_t, 0) } != 0 {
             return;
         }
         // A thread never placed here is placed too: it inherits the affinity of the stub
@@ -376,13 +444,14 @@ impl Tuning {
         }
     }
 
-    /// How long the CPU may spin for the trap now (None: sleep at once). Never when the
-    /// stub was co-located with it: the spin would take the CPU the guest needs.
-    pub fn cpu_spin(&self) -> Option<Duration> {
+    /// How the CPU waits for the trap now. It never spins when the stub was co-located with
+    /// it (the spin would take the CPU the guest needs): it yields to it, when the guest's
+    /// runs are short.
+    pub fn cpu_wait(&self) -> Wait {
         if self.colocated.load(Ordering::Relaxed) {
-            return None;
+            return self.guest.yield_budget().map_or(Wait::Sleep, Wait::Yield);
         }
-        self.guest.budget().filter(|_| spin_pays(0))
+        self.guest.budget().filter(|_| spin_pays(0)).map_or(Wait::Sleep, Wait::Spin)
     }
 
     /// When the guest was last resumed and when its trap was seen (uptime ns; 0: not yet).
@@ -488,7 +557,11 @@ mod tests {
     fn a_colocated_cpu_never_spins() {
         let tuning = Tuning::new();
         tuning.colocated.store(true, Ordering::Relaxed);
-        assert_eq!(tuning.cpu_spin(), None);
+        assert!(matches!(tuning.cpu_wait(), Wait::Yield(_)), "short guest runs: it yields");
+        for _ in 0..64 {
+            tuning.guest.add(SAMPLE_MAX_NS);
+        }
+        assert_eq!(tuning.cpu_wait(), Wait::Sleep, "long guest runs: it sleeps at once");
     }
 
     #[test]
