@@ -176,13 +176,14 @@ fn recycle_stub(vm: &Arc<VmMap>, t: Arc<StubThread>) {
     if Arc::strong_count(vm) == 1 && recycling() {
         let mut g = vm.write();
         if g.stub.as_ref().is_some_and(|s| Arc::ptr_eq(s, &space))
-            && let Some((stub, unmaps, deferred)) = g.take_stub()
+            && let Some((stub, unmaps, deferred, keep)) = g.take_stub_keeping()
         {
             drop(space);
-            // The pages go once the stub has unmapped them (or is killed).
+            // The pages go once the stub has unmapped them (or is killed); those it keeps
+            // mapped are someone else's too (see vm::residue).
             let mut pages = g.take_pages();
             pages.extend(deferred);
-            platform::stub::pool::recycle(stub, t, unmaps, pages, Arc::clone(g.physmem()));
+            platform::stub::pool::recycle(stub, t, unmaps, pages, Arc::clone(g.physmem()), keep);
             return;
         }
     }

@@ -216,10 +216,13 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         };
         drop(map);
         let pm = platform::physmem::get().ok_or(Errno::ENOMEM).map_err(fail)?;
-        let (space, t0) = platform::stub::pool::get(pm.fd()).map_err(|e| {
+        let (space, t0, residue) = platform::stub::pool::get_with_residue(pm.fd()).map_err(|e| {
             log::warn!("fork: {e}");
             fail(Errno::EAGAIN)
         })?;
+        // What a recycled stub still maps from its last process (a sibling's, often the
+        // same pages at the same places): kept where alike, unmapped first where not.
+        vm.adopt_residue(&residue);
         vm.stub = Some(space);
         if let Some(p) = ctx.td.user().stub.lock().as_ref() {
             t0.inherit_tuning(p);

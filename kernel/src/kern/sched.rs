@@ -135,6 +135,9 @@ pub fn stats_line() -> String {
         ("cpu_yield_hits", &h.cpu_yield_hits),
         ("places", &h.places),
         ("kicks", &h.kicks),
+        ("residue_exits", &crate::vm::residue::EXITS_KEEPING),
+        ("residue_kept", &crate::vm::residue::PAGES_KEPT),
+        ("residue_dropped", &crate::vm::residue::PAGES_DROPPED),
     ] {
         v.push(format!("{n}={}", c.load(Ordering::Relaxed)));
     }

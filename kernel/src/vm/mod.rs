@@ -11,6 +11,7 @@
 //! | `ranges.rs` | `RangeMap`: attributes of page ranges kept beside the mappings            |
 //! | `inherit.rs`| what fork does with a range: MADV_DONTFORK, MADV_WIPEONFORK              |
 //! | `mlock.rs`  | locked ranges (mlock, mlockall, MAP_LOCKED): populated, counted in VmLck |
+//! | `residue.rs`| what a recycled stub keeps mapped from its last process for its next fork |
 //! | `space_tests.rs` | unit tests of `AddressSpace` on a scratch physical memory, stub operations recorded |
 //!
 //! Physical pages come from `platform::physmem` — the machine's memory, or whatever
@@ -26,5 +27,6 @@ pub mod meminfo;
 pub mod mlock;
 pub mod pagecache;
 pub mod ranges;
+pub mod residue;
 pub mod space;
 pub mod uaccess;

@@ -44,7 +44,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use platform::PAGE_SIZE;
 use platform::physmem::{self, PhysMem, pgflags};
 use platform::stub::layout::USER_END;
-use platform::stub::{Ops, StubSpace, StubThread};
+use platform::stub::{MappedRun, Ops, StubSpace, StubThread};
 use platform::sync::SpinLock;
 
 use crate::kern::errno::Errno;
@@ -269,6 +269,10 @@ impl PageTable {
         pte
     }
 }
+
+/// An exiting process's stub ([`AddressSpace::take_stub_keeping`]): the stub, the unmaps to
+/// run in it, the pages to release after them, and the mappings it keeps.
+pub type KeptStub = (Arc<StubSpace>, Ops, Vec<u64>, Vec<MappedRun>);
 
 static NEXT_SPACE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -1382,6 +1386,112 @@ impl AddressSpace {
             }
         }
         Some((stub, ops, deferred))
+    }
+
+    /// [`AddressSpace::take_stub`] of an exiting process's stub that may keep mappings for the
+    /// next process ([`crate::vm::residue`]): the unmaps then remove only this space's own
+    /// pages (and what was queued), and the runs of pages someone else holds come back to
+    /// be kept. As `take_stub` (nothing kept) when operations other than unmaps are queued
+    /// (the stub's mappings are not what the table says yet), or keeping would take too
+    /// many unmaps.
+    pub fn take_stub_keeping(&mut self) -> Option<KeptStub> {
+        if self.stub.is_some()
+            && let Some((unmaps, keep)) = self.split_stub_at_exit()
+        {
+            let stub = self.stub.take()?;
+            let pt = self.pt.get_mut();
+            pt.pending.clear();
+            pt.unmap_queued = false;
+            for p in pt.pages.values_mut() {
+                p.stub_prot = 0;
+            }
+            let deferred = std::mem::take(&mut pt.deferred);
+            let mut ops = Ops::new();
+            for (addr, len) in unmaps {
+                let mut a = addr;
+                while a < addr + len {
+                    let l = (addr + len - a).min(1 << 30);
+                    ops.unmap(a, l);
+                    a += l;
+                }
+            }
+            return Some((stub, ops, deferred, keep));
+        }
+        let (stub, ops, deferred) = self.take_stub()?;
+        Some((stub, ops, deferred, Vec::new()))
+    }
+
+    /// The unmaps (those queued first) and the runs to keep of [`AddressSpace::take_stub_keeping`].
+    fn split_stub_at_exit(&mut self) -> Option<(Vec<crate::vm::residue::Range>, Vec<MappedRun>)> {
+        let pm = Arc::clone(&self.pm);
+        let pt = self.pt.get_mut();
+        if pt.unmaps_in_flight {
+            return None;
+        }
+        let mut queued = Vec::new();
+        for op in &pt.pending {
+            match *op {
+                StubOp::Unmap { addr, len } => queued.push((addr, len)),
+                StubOp::Map { .. } => return None,
+            }
+        }
+        let shared = |pa: u64| pm.page(pa).is_some_and(|g| g.refcount.load(Ordering::Relaxed) > 1);
+        let pages: Vec<crate::vm::residue::StubPage> =
+            pt.pages.iter().filter(|(_, p)| p.stub_prot != 0).map(|(&vpn, p)| (vpn, p.pa, p.stub_prot, shared(p.pa))).collect();
+        let (keep, own) = crate::vm::residue::split_at_exit(&pages)?;
+        // A queued unmap over a kept page would take it after all: keep nothing then.
+        let overlaps = |&(a, l): &(u64, u64)| keep.iter().any(|r| r.addr < a + l && a < r.addr + r.len);
+        if queued.iter().any(overlaps) || queued.len() + own.len() > crate::vm::residue::MAX_EXIT_UNMAPS + 8 {
+            return None;
+        }
+        queued.extend(own);
+        Some((queued, keep))
+    }
+
+    /// A fork child's stub came with a `residue` (mappings its last process left,
+    /// [`crate::vm::residue`]): keep those that are what this space's stub is to map (their
+    /// maps are dropped from the queue) and unmap the others first, before anything the
+    /// queue maps.
+    pub fn adopt_residue(&mut self, residue: &[MappedRun]) {
+        if residue.is_empty() {
+            return;
+        }
+        let pt = self.pt.get_mut();
+        let (kept, unmaps) =
+            crate::vm::residue::diff_for_child(residue, |vpn| pt.pages.get(&vpn).filter(|p| p.stub_prot != 0).map(|p| (p.pa, p.stub_prot)));
+        let mut out = Vec::with_capacity(pt.pending.len() + unmaps.len());
+        for (addr, len) in unmaps {
+            let mut a = addr;
+            while a < addr + len {
+                let l = (addr + len - a).min(1 << 30);
+                out.push(StubOp::Unmap { addr: a, len: l });
+                a += l;
+            }
+        }
+        for op in std::mem::take(&mut pt.pending) {
+            match op {
+                StubOp::Map { addr, len, prot, pa, populate } if kept.range(addr / PAGE..(addr + len) / PAGE).next().is_some() => {
+                    // The pages of the run not kept, as runs of their own.
+                    let mut run: Option<(u64, u64)> = None;
+                    for i in 0..len / PAGE {
+                        let vpn = addr / PAGE + i;
+                        if kept.contains(&vpn) {
+                            if let Some((a, l)) = run.take() {
+                                out.push(StubOp::Map { addr: a, len: l, prot, pa: pa + (a - addr), populate });
+                            }
+                        } else {
+                            run = Some(run.map_or((vpn * PAGE, PAGE), |(a, l)| (a, l + PAGE)));
+                        }
+                    }
+                    if let Some((a, l)) = run {
+                        out.push(StubOp::Map { addr: a, len: l, prot, pa: pa + (a - addr), populate });
+                    }
+                }
+                other => out.push(other),
+            }
+        }
+        pt.pending = out;
+        pt.queued.store(true, Ordering::Release);
     }
 
     /// Hand the stub to `new` (exec reusing it, its only thread trapped in the kernel and no

@@ -190,6 +190,18 @@ pub struct StubSpace {
     /// One more than the highest slot ever allocated: the slots whose host thread may still
     /// exist (`pool::recycle` takes back only a stub that never had a second thread).
     slots_hwm: AtomicU32,
+    /// The guest mappings a recycled stub kept from its last process (`pool::recycle`): no
+    /// guest code runs in it until its next user has dealt with them ([`StubSpace::take_residue`]).
+    residue: SpinLock<Vec<MappedRun>>,
+}
+
+/// A run of physical pages a stub maps: `[pa, pa + len)` at `addr`, with `prot`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MappedRun {
+    pub addr: u64,
+    pub len: u64,
+    pub pa: u64,
+    pub prot: u32,
 }
 
 // SAFETY: the raw kernel mapping is only accessed through atomics; the rest is plain data.
@@ -279,6 +291,13 @@ impl StubSpace {
         let addr = self.kslots + u64::from(slot) * SLOT_SIZE + off;
         // SAFETY: as in `word`, 8-aligned.
         unsafe { &*(addr as *const AtomicU64) }
+    }
+
+    /// The mappings this stub still has from the process it served before ([`pool::recycle`]
+    /// kept them), taken: the caller must unmap or take over each before any guest code runs
+    /// in the stub. Empty for a new stub.
+    pub fn take_residue(&self) -> Vec<MappedRun> {
+        std::mem::take(&mut *self.residue.lock())
     }
 
     /// Kill the stub process.

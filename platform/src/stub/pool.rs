@@ -38,7 +38,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use super::layout::msg;
-use super::{LIVENESS, Ops, StubError, StubSpace, StubThread};
+use super::{LIVENESS, MappedRun, Ops, StubError, StubSpace, StubThread};
 use crate::physmem::PhysMem;
 use crate::sync::SpinLock;
 
@@ -184,13 +184,19 @@ pub fn take() -> Option<Ready> {
 /// trapped one, which runs nothing but the unmaps from here on — no guest instruction can
 /// reach a page after this (and a parent writing the pages it shared with this process
 /// finds them its own again, with no copy).
-pub fn recycle(space: Arc<StubSpace>, t: StubThread, unmaps: Ops, pages: Vec<u64>, pm: Arc<PhysMem>) {
+///
+/// `keep`: mappings `unmaps` leave in place, of pages someone else still holds (its parent
+/// shares them copy-on-write, a file's cache holds them): the stub keeps them as its residue
+/// ([`StubSpace::take_residue`]) for its next user, a fork that maps the same pages at the
+/// same places (a shell's next child) — that user unmaps the rest before the guest runs.
+/// With none, the unmaps clear everything the guest had and are joined first.
+pub fn recycle(space: Arc<StubSpace>, t: StubThread, unmaps: Ops, pages: Vec<u64>, pm: Arc<PhysMem>, keep: Vec<MappedRun>) {
     let pool = POOL.get().filter(|p| !p.drained.load(Ordering::Acquire));
     let room = pool.is_some_and(|p| p.stocked() < p.target);
     // Joined first: a process with more mappings than one round trip holds (a dynamic program
     // and its libraries) still clears its stub in a few calls.
     let all_unmaps = unmaps.list.iter().all(|op| op[0] == libc::SYS_munmap as u64);
-    let unmaps = coalesce(&unmaps);
+    let unmaps = if keep.is_empty() { coalesce(&unmaps) } else { unmaps };
     let Some(pool) = pool.filter(|_| room && all_unmaps && can_recycle(&space, &t, &unmaps) && one_thread(space.pid)) else {
         // Killed (its trapped thread runs no guest code before it dies), then the pages go.
         drop(t);
@@ -198,6 +204,7 @@ pub fn recycle(space: Arc<StubSpace>, t: StubThread, unmaps: Ops, pages: Vec<u64
         release(&pm, pages);
         return;
     };
+    *space.residue.lock() = keep;
     drop(space);
     let uc = t.uc.load(Ordering::Acquire);
     t.queue(&unmaps.list, true);
@@ -388,10 +395,33 @@ fn finish_scrubs(pool: &Pool) {
 /// A stub for a new address space: a ready one from the pool, else one started now on
 /// `physmem` (no pool, or none waiting).
 pub fn get(physmem: BorrowedFd<'_>) -> Result<Ready, StubError> {
-    match take() {
-        Some(r) => Ok(r),
-        None => StubSpace::spawn(physmem),
+    let (space, t, residue) = get_with_residue(physmem)?;
+    if residue.is_empty() {
+        return Ok((space, t));
     }
+    // Cleared of what it kept from its last process, as its scrub would have.
+    let mut ops = Ops::new();
+    for (addr, len) in join_unmaps(residue.iter().map(|r| (r.addr, r.len)).collect()) {
+        ops.unmap(addr, len);
+    }
+    if t.exec_ops(ops) {
+        Ok((space, t))
+    } else {
+        drop(t);
+        retire(space);
+        StubSpace::spawn(physmem)
+    }
+}
+
+/// [`get`], with the stub's residue left for the caller (a fork's child, which keeps what
+/// it maps alike and unmaps the rest before its first instruction).
+pub fn get_with_residue(physmem: BorrowedFd<'_>) -> Result<(Arc<StubSpace>, StubThread, Vec<MappedRun>), StubError> {
+    let (space, t) = match take() {
+        Some(r) => r,
+        None => StubSpace::spawn(physmem)?,
+    };
+    let residue = space.take_residue();
+    Ok((space, t, residue))
 }
 
 /// Stubs waiting now, how many were taken from the pool and started on the spot, and how

@@ -66,6 +66,7 @@ pub(super) fn spawn(physmem: BorrowedFd<'_>) -> Result<StubSpace, StubError> {
         _slots_fd: slots_fd,
         used: SpinLock::new("stub_slots", vec![0u64; (MAX_SLOTS / 64) as usize]),
         slots_hwm: std::sync::atomic::AtomicU32::new(1),
+        residue: crate::sync::SpinLock::new("stub_residue", Vec::new()),
     };
     space.used.lock()[0] = 1; // slot 0: the first thread
     // The stub checks its parent is still us once its parent-death signal is set.

@@ -1,0 +1,228 @@
+//! A recycled stub's residue: the mappings it keeps from the process it served, for the next.
+//!
+//! A busybox shell forks a child per `$(…)`, and each child's stub maps nearly the same pages
+//! at the same places as the last one's — its parent's, shared copy-on-write, and the text
+//! from the file's page cache. Clearing the stub when a child exits and mapping it all again
+//! for the next child cost a shell's `$(expr …)` three host munmaps and fifteen mmaps,
+//! whose page-table work (zapping and filling hundreds of host PTEs) was a third of the
+//! stub's host time per child. So an exiting process's stub unmaps only the pages that were
+//! its own — freed with it, they may go to anyone — and keeps the mappings of pages someone
+//! else still holds ([`split_at_exit`]; `platform::stub::pool::recycle` stores them in the
+//! stub). The fork that takes the stub next compares them with what its child's stub is to
+//! map ([`diff_for_child`]): a kept mapping of the same page, at the same address, with the
+//! same protection, is the child's as it is (no map op, and its host PTEs are still there);
+//! every other kept mapping is unmapped before the child's first instruction (or replaced by
+//! one of the child's own maps at that address). Any other user of the stub unmaps it all
+//! (`platform::stub::pool::get`).
+//!
+//! Why this is safe: no guest code runs in a parked stub, and the residue is dealt with in
+//! the first operations its next user queues, which the stub carries out before it returns
+//! to the guest. A kept page that its holder frees meanwhile (and that memory hands to
+//! someone else) is, at the next fork, either not where the child maps anything (unmapped) or
+//! where the child maps a page of its own (replaced): it survives only when the child's table
+//! names that very page there, with that protection — which is then right by definition.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use platform::stub::MappedRun;
+
+use crate::vm::space::PAGE;
+
+/// Most unmaps an exiting process's stub may need to keep the rest: beyond, it is cleared
+/// whole as before (a few joined calls) and keeps nothing.
+pub const MAX_EXIT_UNMAPS: usize = 24;
+
+/// Stubs that kept mappings at an exit, pages a fork child kept of a residue, and pages it
+/// unmapped (`-e sched.stats=1`).
+pub static EXITS_KEEPING: AtomicU64 = AtomicU64::new(0);
+pub static PAGES_KEPT: AtomicU64 = AtomicU64::new(0);
+pub static PAGES_DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// The longest unmap a range is stretched to (the stub's filter takes lengths under 4 GiB;
+/// the page table split its own at 1 GiB): a range is never stretched over a gap that would
+/// make it longer — the heap and the stack lie terabytes apart.
+pub const MAX_UNMAP_PAGES: u64 = (1 << 30) / PAGE;
+
+/// An address range `(addr, len)` to unmap.
+pub type Range = (u64, u64);
+
+/// What an exiting process's stub keeps, and the ranges it unmaps.
+pub type ExitSplit = (Vec<MappedRun>, Vec<Range>);
+
+/// One page the stub maps: (vpn, physical page, protection in the stub, whether someone
+/// else holds the page too).
+pub type StubPage = (u64, u64, u32, bool);
+
+/// An exiting process's stub pages (ascending `vpn`): the runs to keep (pages someone else
+/// holds) and the ranges `(addr, len)` to unmap (the process's own pages), each range
+/// stretched over the neighbouring gaps that hold no kept page. None when that takes more
+/// than [`MAX_EXIT_UNMAPS`] unmaps or there is nothing to keep.
+pub fn split_at_exit(pages: &[StubPage]) -> Option<ExitSplit> {
+    let mut keep: Vec<MappedRun> = Vec::new();
+    let mut unmaps: Vec<Range> = Vec::new();
+    // The range being built: [lo, hi) in pages, closed by the next kept page.
+    let mut open: Option<(u64, u64)> = None;
+    for &(vpn, pa, prot, shared) in pages {
+        if shared {
+            if let Some((lo, hi)) = open.take() {
+                unmaps.push((lo * PAGE, (hi - lo) * PAGE));
+            }
+            match keep.last_mut() {
+                Some(r) if r.addr + r.len == vpn * PAGE && r.pa + r.len == pa && r.prot == prot => r.len += PAGE,
+                _ => keep.push(MappedRun { addr: vpn * PAGE, len: PAGE, pa, prot }),
+            }
+        } else {
+            open = Some(match open {
+                Some((lo, _)) if vpn + 1 - lo <= MAX_UNMAP_PAGES => (lo, vpn + 1),
+                Some((lo, hi)) => {
+                    unmaps.push((lo * PAGE, (hi - lo) * PAGE));
+                    (vpn, vpn + 1)
+                }
+                None => (vpn, vpn + 1),
+            });
+        }
+        if unmaps.len() > MAX_EXIT_UNMAPS {
+            return None;
+        }
+    }
+    if let Some((lo, hi)) = open {
+        unmaps.push((lo * PAGE, (hi - lo) * PAGE));
+    }
+    let keeping = !keep.is_empty() && unmaps.len() <= MAX_EXIT_UNMAPS;
+    if keeping {
+        EXITS_KEEPING.fetch_add(1, Ordering::Relaxed);
+    }
+    keeping.then_some((keep, unmaps))
+}
+
+/// A stub's `residue` against what a fork child's stub is to map (`mapped(vpn)`: the
+/// physical page and protection the child's table says its stub maps at `vpn`, or None):
+/// the pages kept as they are, and the ranges `(addr, len)` to unmap first — every other
+/// residue page, each range stretched over gaps that hold no kept page (a gap the child maps
+/// is mapped again after the unmap).
+pub fn diff_for_child(residue: &[MappedRun], mapped: impl Fn(u64) -> Option<(u64, u32)>) -> (BTreeSet<u64>, Vec<Range>) {
+    let mut kept = BTreeSet::new();
+    let mut drop: Vec<u64> = Vec::new();
+    for r in residue {
+        let first = r.addr / PAGE;
+        for i in 0..r.len / PAGE {
+            let vpn = first + i;
+            if mapped(vpn) == Some((r.pa + i * PAGE, r.prot)) {
+                kept.insert(vpn);
+            } else {
+                drop.push(vpn);
+            }
+        }
+    }
+    drop.sort_unstable();
+    let mut unmaps: Vec<(u64, u64)> = Vec::new();
+    let mut open: Option<(u64, u64)> = None;
+    for vpn in drop {
+        open = Some(match open {
+            Some((lo, hi)) if vpn + 1 - lo <= MAX_UNMAP_PAGES && kept.range(hi..vpn).next().is_none() => (lo, vpn + 1),
+            Some((lo, hi)) => {
+                unmaps.push((lo * PAGE, (hi - lo) * PAGE));
+                (vpn, vpn + 1)
+            }
+            None => (vpn, vpn + 1),
+        });
+    }
+    if let Some((lo, hi)) = open {
+        unmaps.push((lo * PAGE, (hi - lo) * PAGE));
+    }
+    PAGES_KEPT.fetch_add(kept.len() as u64, Ordering::Relaxed);
+    PAGES_DROPPED.fetch_add(residue.iter().map(|r| r.len / PAGE).sum::<u64>() - kept.len() as u64, Ordering::Relaxed);
+    (kept, unmaps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const R: u32 = 1;
+    const RW: u32 = 3;
+
+    #[test]
+    fn an_exiting_process_keeps_what_others_hold_and_unmaps_its_own() {
+        // Text shared (vpn 10..13), its own data page (20), a shared page (21), own stack (30, 31).
+        let pages = [
+            (10, 0x1000, R, true),
+            (11, 0x2000, R, true),
+            (12, 0x3000, R, true),
+            (20, 0x9000, RW, false),
+            (21, 0x7000, R, true),
+            (30, 0x5000, RW, false),
+            (31, 0x6000, RW, false),
+        ];
+        let (keep, unmaps) = split_at_exit(&pages).unwrap();
+        assert_eq!(
+            keep,
+            vec![
+                MappedRun { addr: 10 * PAGE, len: 3 * PAGE, pa: 0x1000, prot: R },
+                MappedRun { addr: 21 * PAGE, len: PAGE, pa: 0x7000, prot: R },
+            ]
+        );
+        assert_eq!(unmaps, vec![(20 * PAGE, PAGE), (30 * PAGE, 2 * PAGE)], "own pages, joined over the gap between 30 and 31");
+    }
+
+    #[test]
+    fn an_unmap_range_never_covers_a_kept_page() {
+        let pages = [(1, 0x1000, RW, false), (5, 0x2000, R, true), (9, 0x3000, RW, false), (12, 0x4000, RW, false)];
+        let (keep, unmaps) = split_at_exit(&pages).unwrap();
+        assert_eq!(keep.len(), 1);
+        for (a, l) in &unmaps {
+            assert!(!(a / PAGE..(a + l) / PAGE).contains(&5), "{unmaps:?}");
+        }
+        assert_eq!(unmaps, vec![(PAGE, PAGE), (9 * PAGE, 4 * PAGE)]);
+    }
+
+    #[test]
+    fn ranges_are_never_stretched_over_a_far_gap() {
+        // Heap at 0x600000, stack just under 128 TiB: two unmaps, not one of 128 TiB.
+        let stack = 0x7ffd_0000_0000 / PAGE;
+        let pages = [(0x600, 0x1000, RW, false), (0x601, 0x2000, RW, false), (0x800, 0x3000, R, true), (stack, 0x4000, RW, false)];
+        let (_, unmaps) = split_at_exit(&pages).unwrap();
+        assert_eq!(unmaps, vec![(0x600 * PAGE, 2 * PAGE), (stack * PAGE, PAGE)]);
+        let far = [(0x600, 0x1000, RW, false), (stack, 0x4000, RW, false), (stack + 1, 0x5000, R, true)];
+        let (_, unmaps) = split_at_exit(&far).unwrap();
+        assert_eq!(unmaps, vec![(0x600 * PAGE, PAGE), (stack * PAGE, PAGE)]);
+        let residue = [MappedRun { addr: 0x600 * PAGE, len: PAGE, pa: 0x1000, prot: R }, MappedRun { addr: stack * PAGE, len: PAGE, pa: 0x2000, prot: R }];
+        let (_, unmaps) = diff_for_child(&residue, |_| None);
+        assert_eq!(unmaps, vec![(0x600 * PAGE, PAGE), (stack * PAGE, PAGE)]);
+    }
+
+    #[test]
+    fn nothing_is_kept_when_nothing_is_shared_or_too_many_unmaps_would_be_needed() {
+        assert_eq!(split_at_exit(&[(1, 0x1000, RW, false), (2, 0x2000, RW, false)]), None);
+        let alternating: Vec<StubPage> = (0..200).map(|i| (i, 0x1000 * (i + 1), R, i % 2 == 0)).collect();
+        assert_eq!(split_at_exit(&alternating), None);
+    }
+
+    #[test]
+    fn a_child_keeps_only_the_same_page_with_the_same_protection() {
+        let residue = [MappedRun { addr: 10 * PAGE, len: 4 * PAGE, pa: 0x10000, prot: R }, MappedRun { addr: 40 * PAGE, len: PAGE, pa: 0x50000, prot: RW }];
+        // The child maps 10, 11 alike; 12 with another page; 13 not at all; 40 read-only.
+        let child = |vpn: u64| match vpn {
+            10 => Some((0x10000, R)),
+            11 => Some((0x11000, R)),
+            12 => Some((0x99000, R)),
+            40 => Some((0x50000, R)),
+            _ => None,
+        };
+        let (kept, unmaps) = diff_for_child(&residue, child);
+        assert_eq!(kept.into_iter().collect::<Vec<_>>(), vec![10, 11]);
+        // 12 and 13 (12 is mapped again by the child after the unmap), and 40, joined: no
+        // kept page lies between them.
+        assert_eq!(unmaps, vec![(12 * PAGE, 29 * PAGE)]);
+    }
+
+    #[test]
+    fn unmaps_stop_at_kept_pages() {
+        let residue = [MappedRun { addr: PAGE, len: 5 * PAGE, pa: 0x1000, prot: R }];
+        let child = |vpn: u64| (vpn == 3).then_some((0x3000, R));
+        let (kept, unmaps) = diff_for_child(&residue, child);
+        assert_eq!(kept.into_iter().collect::<Vec<_>>(), vec![3]);
+        assert_eq!(unmaps, vec![(PAGE, 2 * PAGE), (4 * PAGE, 2 * PAGE)]);
+    }
+}

@@ -1,0 +1,204 @@
+/*
+ * t_forkreuse — a process forking child after child, changing its memory between them, as a
+ * shell does: every child must see exactly its parent's memory at its fork — never a page
+ * an earlier child wrote (its own copy), never a mapping its parent removed since, never an
+ * old protection — and its own writes must stay its own. (Under vk the next child often gets
+ * the stub of the last one, with the mappings of the pages both shared with their parent
+ * kept: this is what must not show.)
+ */
+#define _GNU_SOURCE
+#include "vktest.h"
+
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#define PAGE 4096UL
+/* More pages than a fork copies at once (vk copies a lone thread's written pages when they
+ * are few): the child shares them copy-on-write. */
+#define NPAGES 160
+#define ROUNDS 300
+
+static sigjmp_buf fault_jmp;
+
+static void on_segv(int sig)
+{
+    (void)sig;
+    siglongjmp(fault_jmp, 1);
+}
+
+/* Whether reading (write: writing) `p` faults. */
+static int faults(volatile char *p, int write)
+{
+    if (sigsetjmp(fault_jmp, 1))
+        return 1;
+    if (write)
+        *p = 1;
+    else
+        (void)*p;
+    return 0;
+}
+
+static unsigned char gen[NPAGES];
+
+/* The child: every page holds its generation, the removed range faults, the read-only page
+ * cannot be written; then it writes its own marker over a few pages (copies of its own). */
+static int child(char *m, char *gone, char *ro, int round, int gone_now, int ro_now)
+{
+    for (int i = 0; i < NPAGES; i++)
+        for (size_t o = 0; o < PAGE; o += 512)
+            if ((unsigned char)m[i * PAGE + o] != gen[i])
+                return 10;
+    if (gone_now && !faults(gone, 0))
+        return 11;
+    if (!gone_now && gone[0] != (char)(round & 0x7f))
+        return 12;
+    if (ro_now && !faults(ro, 1))
+        return 13;
+    if (!ro_now && (faults(ro, 1) || ro[0] != 1))
+        return 14;
+    for (int i = round * 11 % (NPAGES - 6), n = 0; n < 6; i++, n++)
+        memset(m + i * PAGE, 0xee, PAGE);
+    return 0;
+}
+
+static void test_children_see_their_parents_memory(void)
+{
+    struct sigaction sa = {.sa_handler = on_segv};
+    sigemptyset(&sa.sa_mask);
+    REQUIRE(sigaction(SIGSEGV, &sa, NULL) == 0);
+    char *m = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *gone = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *ro = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(m != MAP_FAILED && gone != MAP_FAILED && ro != MAP_FAILED);
+    for (int i = 0; i < NPAGES; i++) {
+        gen[i] = (unsigned char)(i + 1);
+        memset(m + i * PAGE, gen[i], PAGE);
+    }
+    char *scratch = NULL;
+    int gone_now = 0, ro_now = 0, bad = 0, first_bad = 0, status_bad = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        /* Some pages dropped (new ones come with the write), then every page written
+         * again: shared with the child, not copied for it. */
+        REQUIRE(madvise(m + (round * 8 % NPAGES) * PAGE, 8 * PAGE, MADV_DONTNEED) == 0);
+        /* The freed pages go elsewhere first, so that the rewrite gets other ones. */
+        if (scratch)
+            munmap(scratch, 16 * PAGE);
+        scratch = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        REQUIRE(scratch != MAP_FAILED);
+        for (int i = 0; i < 16; i++)
+            scratch[i * PAGE] = 1;
+        for (int i = 0; i < NPAGES; i++)
+            memset(m + i * PAGE, gen[i], PAGE);
+        if (!gone_now)
+            memset(gone, round & 0x7f, 4 * PAGE);
+        ro[0] = 1;
+        if (ro_now)
+            REQUIRE(mprotect(ro, PAGE, PROT_READ) == 0);
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(child(m, gone, ro, round, gone_now, ro_now));
+        int st;
+        REQUIRE(waitpid(pid, &st, 0) == pid);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            if (!bad++) {
+                first_bad = round;
+                status_bad = st;
+            }
+        }
+        if (ro_now)
+            REQUIRE(mprotect(ro, PAGE, PROT_READ | PROT_WRITE) == 0);
+        /* Between children: rewrite some pages, remove or bring back a range, flip the
+         * protection of another. */
+        for (int i = round % 5; i < NPAGES; i += 5) {
+            gen[i] = (unsigned char)(gen[i] * 7 + 3);
+            if (gen[i] == 0xee)
+                gen[i]++;
+            memset(m + i * PAGE, gen[i], PAGE);
+        }
+        if (round % 7 == 3) {
+            if (gone_now) {
+                REQUIRE(mmap(gone, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == gone);
+            } else {
+                REQUIRE(munmap(gone, 4 * PAGE) == 0);
+            }
+            gone_now = !gone_now;
+        }
+        ro_now = round % 4 == 1;
+    }
+    CHECKF(bad == 0, "%d of %d children saw other memory (first: round %d, status %#x)", bad, ROUNDS, first_bad, status_bad);
+    for (int i = 0; i < NPAGES; i++)
+        CHECKF((unsigned char)m[i * PAGE] == gen[i], "page %d", i);
+}
+
+/* A shared page whose protection the parent changes between children: each child gets the
+ * protection of its fork. */
+static void test_shared_protection_follows_the_parent(void)
+{
+    char *sh = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(sh != MAP_FAILED);
+    int bad = 0;
+    for (int round = 0; round < 100; round++) {
+        int ro_now = round % 3 == 1;
+        sh[0] = (char)round;
+        if (ro_now)
+            REQUIRE(mprotect(sh, PAGE, PROT_READ) == 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            if (sh[0] != (char)round)
+                _exit(1);
+            if (faults(sh + 8, 1) != ro_now)
+                _exit(2);
+            _exit(0);
+        }
+        int st;
+        REQUIRE(waitpid(pid, &st, 0) == pid);
+        bad += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+        if (ro_now)
+            REQUIRE(mprotect(sh, PAGE, PROT_READ | PROT_WRITE) == 0);
+    }
+    CHECKF(bad == 0, "%d children had another protection or data", bad);
+}
+
+/* A file's pages mapped privately: a child that wrote its copy leaves no trace for the next. */
+static void test_file_pages_stay_the_files(void)
+{
+    char path[] = "/tmp/t_forkreuse.XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    unlink(path);
+    char buf[PAGE];
+    for (int i = 0; i < 8; i++) {
+        memset(buf, 'a' + i, PAGE);
+        REQUIRE(write(fd, buf, PAGE) == (ssize_t)PAGE);
+    }
+    char *f = mmap(NULL, 8 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    REQUIRE(f != MAP_FAILED);
+    int bad = 0;
+    for (int round = 0; round < 100; round++) {
+        (void)f[(round % 8) * PAGE];
+        pid_t pid = fork();
+        if (pid == 0) {
+            for (int i = 0; i < 8; i++)
+                if (f[i * PAGE] != 'a' + i || f[i * PAGE + PAGE - 1] != 'a' + i)
+                    _exit(1);
+            memset(f + (round % 8) * PAGE, 'X', PAGE);
+            _exit(0);
+        }
+        int st;
+        REQUIRE(waitpid(pid, &st, 0) == pid);
+        bad += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+    }
+    CHECKF(bad == 0, "%d children saw an earlier child's copy", bad);
+    close(fd);
+}
+
+int main(void)
+{
+    test_children_see_their_parents_memory();
+    test_shared_protection_follows_the_parent();
+    test_file_pages_stay_the_files();
+    return vktest_done();
+}
