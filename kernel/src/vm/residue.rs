@@ -22,7 +22,6 @@
 //! where the child maps a page of its own (replaced): it survives only when the child's table
 //! names that very page there, with that protection — which is then right by definition.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use platform::stub::MappedRun;
@@ -96,31 +95,34 @@ pub fn split_at_exit(pages: &[StubPage]) -> Option<ExitSplit> {
     keeping.then_some((keep, unmaps))
 }
 
-/// A stub's `residue` against what a fork child's stub is to map (`mapped(vpn)`: the
-/// physical page and protection the child's table says its stub maps at `vpn`, or None):
-/// the pages kept as they are, and the ranges `(addr, len)` to unmap first — every other
-/// residue page, each range stretched over gaps that hold no kept page (a gap the child maps
-/// is mapped again after the unmap).
-pub fn diff_for_child(residue: &[MappedRun], mapped: impl Fn(u64) -> Option<(u64, u32)>) -> (BTreeSet<u64>, Vec<Range>) {
-    let mut kept = BTreeSet::new();
+/// A stub's `residue` against what a fork child's stub is to map (`mapped(lo, hi)`: the
+/// pages of `[lo, hi)` its table says its stub maps, as (vpn, physical page, protection),
+/// ascending): the pages kept as they are (ascending), and the ranges `(addr, len)` to unmap
+/// first — every other residue page, each range stretched over gaps that hold no kept page
+/// (a gap the child maps is mapped again after the unmap). `residue` is ascending.
+pub fn diff_for_child<I>(residue: &[MappedRun], mut mapped: impl FnMut(u64, u64) -> I) -> (Vec<u64>, Vec<Range>)
+where
+    I: Iterator<Item = (u64, u64, u32)>,
+{
+    let mut kept = Vec::new();
     let mut drop: Vec<u64> = Vec::new();
     for r in residue {
-        let first = r.addr / PAGE;
-        for i in 0..r.len / PAGE {
-            let vpn = first + i;
-            if mapped(vpn) == Some((r.pa + i * PAGE, r.prot)) {
-                kept.insert(vpn);
+        let (lo, n) = (r.addr / PAGE, r.len / PAGE);
+        let mut child = mapped(lo, lo + n).peekable();
+        for vpn in lo..lo + n {
+            while child.next_if(|c| c.0 < vpn).is_some() {}
+            if child.peek().is_some_and(|&(v, pa, prot)| v == vpn && pa == r.pa + (vpn - lo) * PAGE && prot == r.prot) {
+                kept.push(vpn);
             } else {
                 drop.push(vpn);
             }
         }
     }
-    drop.sort_unstable();
-    let mut unmaps: Vec<(u64, u64)> = Vec::new();
+    let mut unmaps: Vec<Range> = Vec::new();
     let mut open: Option<(u64, u64)> = None;
     for vpn in drop {
         open = Some(match open {
-            Some((lo, hi)) if vpn + 1 - lo <= MAX_UNMAP_PAGES && kept.range(hi..vpn).next().is_none() => (lo, vpn + 1),
+            Some((lo, hi)) if vpn + 1 - lo <= MAX_UNMAP_PAGES && !any_in(&kept, hi, vpn) => (lo, vpn + 1),
             Some((lo, hi)) => {
                 unmaps.push((lo * PAGE, (hi - lo) * PAGE));
                 (vpn, vpn + 1)
@@ -134,6 +136,11 @@ pub fn diff_for_child(residue: &[MappedRun], mapped: impl Fn(u64) -> Option<(u64
     PAGES_KEPT.fetch_add(kept.len() as u64, Ordering::Relaxed);
     PAGES_DROPPED.fetch_add(residue.iter().map(|r| r.len / PAGE).sum::<u64>() - kept.len() as u64, Ordering::Relaxed);
     (kept, unmaps)
+}
+
+/// Whether the ascending `vpns` hold one in `[lo, hi)`.
+pub fn any_in(vpns: &[u64], lo: u64, hi: u64) -> bool {
+    vpns.get(vpns.partition_point(|&v| v < lo)).is_some_and(|&v| v < hi)
 }
 
 #[cfg(test)]
@@ -188,8 +195,14 @@ mod tests {
         let (_, unmaps) = split_at_exit(&far).unwrap();
         assert_eq!(unmaps, vec![(0x600 * PAGE, PAGE), (stack * PAGE, PAGE)]);
         let residue = [MappedRun { addr: 0x600 * PAGE, len: PAGE, pa: 0x1000, prot: R }, MappedRun { addr: stack * PAGE, len: PAGE, pa: 0x2000, prot: R }];
-        let (_, unmaps) = diff_for_child(&residue, |_| None);
+        let (_, unmaps) = diff_for_child(&residue, |_, _| std::iter::empty());
         assert_eq!(unmaps, vec![(0x600 * PAGE, PAGE), (stack * PAGE, PAGE)]);
+    }
+
+    #[test]
+    fn any_in_finds_a_page_in_a_range() {
+        let v = [3, 7, 9];
+        assert!(any_in(&v, 3, 4) && any_in(&v, 4, 8) && !any_in(&v, 4, 7) && !any_in(&v, 10, 20) && !any_in(&v, 0, 3));
     }
 
     #[test]
@@ -203,15 +216,9 @@ mod tests {
     fn a_child_keeps_only_the_same_page_with_the_same_protection() {
         let residue = [MappedRun { addr: 10 * PAGE, len: 4 * PAGE, pa: 0x10000, prot: R }, MappedRun { addr: 40 * PAGE, len: PAGE, pa: 0x50000, prot: RW }];
         // The child maps 10, 11 alike; 12 with another page; 13 not at all; 40 read-only.
-        let child = |vpn: u64| match vpn {
-            10 => Some((0x10000, R)),
-            11 => Some((0x11000, R)),
-            12 => Some((0x99000, R)),
-            40 => Some((0x50000, R)),
-            _ => None,
-        };
-        let (kept, unmaps) = diff_for_child(&residue, child);
-        assert_eq!(kept.into_iter().collect::<Vec<_>>(), vec![10, 11]);
+        let child = [(10, 0x10000, R), (11, 0x11000, R), (12, 0x99000, R), (40, 0x50000, R)];
+        let (kept, unmaps) = diff_for_child(&residue, |lo, hi| child.iter().copied().filter(move |c| (lo..hi).contains(&c.0)));
+        assert_eq!(kept, vec![10, 11]);
         // 12 and 13 (12 is mapped again by the child after the unmap), and 40, joined: no
         // kept page lies between them.
         assert_eq!(unmaps, vec![(12 * PAGE, 29 * PAGE)]);
@@ -220,9 +227,8 @@ mod tests {
     #[test]
     fn unmaps_stop_at_kept_pages() {
         let residue = [MappedRun { addr: PAGE, len: 5 * PAGE, pa: 0x1000, prot: R }];
-        let child = |vpn: u64| (vpn == 3).then_some((0x3000, R));
-        let (kept, unmaps) = diff_for_child(&residue, child);
-        assert_eq!(kept.into_iter().collect::<Vec<_>>(), vec![3]);
+        let (kept, unmaps) = diff_for_child(&residue, |lo, hi| [(3, 0x3000, R)].into_iter().filter(move |c| (lo..hi).contains(&c.0)));
+        assert_eq!(kept, vec![3]);
         assert_eq!(unmaps, vec![(PAGE, 2 * PAGE), (4 * PAGE, 2 * PAGE)]);
     }
 }

@@ -1457,8 +1457,9 @@ impl AddressSpace {
             return;
         }
         let pt = self.pt.get_mut();
-        let (kept, unmaps) =
-            crate::vm::residue::diff_for_child(residue, |vpn| pt.pages.get(&vpn).filter(|p| p.stub_prot != 0).map(|p| (p.pa, p.stub_prot)));
+        let (kept, unmaps) = crate::vm::residue::diff_for_child(residue, |lo, hi| {
+            pt.pages.range(lo..hi).filter(|(_, p)| p.stub_prot != 0).map(|(&v, p)| (v, p.pa, p.stub_prot))
+        });
         let mut out = Vec::with_capacity(pt.pending.len() + unmaps.len());
         for (addr, len) in unmaps {
             let mut a = addr;
@@ -1470,12 +1471,12 @@ impl AddressSpace {
         }
         for op in std::mem::take(&mut pt.pending) {
             match op {
-                StubOp::Map { addr, len, prot, pa, populate } if kept.range(addr / PAGE..(addr + len) / PAGE).next().is_some() => {
+                StubOp::Map { addr, len, prot, pa, populate } if crate::vm::residue::any_in(&kept, addr / PAGE, (addr + len) / PAGE) => {
                     // The pages of the run not kept, as runs of their own.
                     let mut run: Option<(u64, u64)> = None;
                     for i in 0..len / PAGE {
                         let vpn = addr / PAGE + i;
-                        if kept.contains(&vpn) {
+                        if kept.binary_search(&vpn).is_ok() {
                             if let Some((a, l)) = run.take() {
                                 out.push(StubOp::Map { addr: a, len: l, prot, pa: pa + (a - addr), populate });
                             }
