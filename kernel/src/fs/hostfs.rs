@@ -11,28 +11,31 @@
 //! node (regular files are not kept in the name cache: every open looks the file up anew and
 //! must find the pages of the last one).
 //!
-//! The host may change a file under us (the mount is read-only to the guest only). Each
-//! cache remembers the host attributes its pages were read under — size, mtime, ctime — and
-//! every look at the host file checks them ([`HostCache::check`]): the lookup of an open or
-//! exec, stat, each read(2), each fault of a private mapping (the fault stats the file for its
-//! end) and each page a shared mapping reads in. Any difference drops every cached page (the
+//! The host may change a file under us (the mount is read-only to the guest only). Each cache
+//! remembers the host attributes its pages were read under — size, mtime, ctime — and every
+//! look at the host file checks them ([`HostCache::check`]): the lookup of an open or exec,
+//! each read(2), each page a shared mapping reads in, and stat and each fault of a private
+//! mapping (which asks for the file's end) — these two take the attributes a look in the last
+//! 10 ms saw, as FUSE keeps them for its attribute timeout (a forked shell faults a dozen pages
+//! of its program, a host stat each otherwise). Any difference drops every cached page (the
 //! next access reads the file again); the pages mappings hold already stay theirs. So a file
 //! changed between two opens, or before a read, is always seen changed; what the host writes
 //! while a page is read is caught by the cache's generation (the read is done again). Not
 //! caught: a change that leaves size, mtime and ctime as they were (a rewrite within the host
 //! file system's timestamp granularity), and pages a mapping has already faulted in. This is
-//! FUSE's automatic invalidation (virtiofs's default `cache=auto`: the page cache goes when
-//! a refresh of the attributes finds size or mtime changed) and the close-to-open check of
-//! NFS; 9p keeps no cache by default (`cache=none`) and none coherent with the host in its
-//! `cache=loose` mode. A path that names another host file than the node's (renamed over by
-//! the host) is read uncached, from whatever file the node opened.
+//! FUSE's automatic invalidation (virtiofs's default `cache=auto`: the page cache goes when a
+//! refresh of the attributes finds size or mtime changed) and the close-to-open check of NFS;
+//! 9p keeps no cache by default (`cache=none`) and none coherent with the host in its
+//! `cache=loose` mode. A path that names another host file than the node's (renamed over by the
+//! host) is read uncached, from whatever file the node opened.
 //!
 //! Memory: the pages are reclaimed as ext2's are ([`crate::vm::pagecache::reclaim`]: clean
 //! pages only a cache holds, when the allocator runs out); a cache no node uses and that holds
 //! no page leaves the file system's table when the table reaches a power of two.
 //!
 //! Locks: `hostfs_caches` (the table) and `hostfs_stamp` (one cache's attributes) are
-//! spinlocks, each taken before the cache's own `page_cache` and never together.
+//! spinlocks, each taken before the cache's own `page_cache` and never together;
+//! `hostfs_attr` (a node's last look) is a leaf.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -57,6 +60,10 @@ const READ_AHEAD_PAGES: u64 = 8;
 const READ_AHEAD_MAX_PAGES: u64 = 32;
 /// Pages a mapping's fault reads at once (as ext2; Linux reads 128 KiB around a fault).
 const FAULT_READ_PAGES: u64 = 32;
+/// How long a node's attributes are taken as they were seen (FUSE's attribute timeout, 1 s
+/// by default, in small): a private mapping's fault asks for the file's size every time, and
+/// a forked shell's dozen faults on its program's pages would each cost a host stat.
+const ATTR_FRESH_NS: u64 = 10_000_000;
 
 fn errno(e: i32) -> Errno {
     Errno::from_num(e).unwrap_or(Errno::EIO)
@@ -169,6 +176,9 @@ pub struct HostNode {
     file: OnceLock<Result<Opened, i32>>,
     /// A regular file's page cache (the file system's), once this node used it.
     cache: OnceLock<Option<Arc<HostCache>>>,
+    /// `hostfs_attr`: the last lstat of the path and when (host monotonic ns), for
+    /// [`ATTR_FRESH_NS`].
+    seen: SpinLock<Option<(u64, HostStat)>>,
 }
 
 impl HostNode {
@@ -193,7 +203,15 @@ impl HostNode {
             stamp: Stamp::of(s),
             file: OnceLock::new(),
             cache: OnceLock::new(),
+            seen: SpinLock::new("hostfs_attr", Some((platform::time::host_monotonic_ns(), *s))),
         }
+    }
+
+    /// lstat of the node's path, now; remembered for [`Vnode::attr`].
+    fn lstat(&self) -> Result<HostStat, Errno> {
+        let s = hostdir::lstat(&self.path).map_err(errno)?;
+        *self.seen.lock() = Some((platform::time::host_monotonic_ns(), s));
+        Ok(s)
     }
 
     /// Whether `s` (of the node's path, now) is still the node's host file.
@@ -237,7 +255,7 @@ impl HostNode {
     /// The node's host file's attributes now, with its cache checked against them; None when
     /// its path names another file now and the node has not opened its own.
     fn fresh(&self, c: &HostCache) -> Result<Option<HostStat>, Errno> {
-        let mut s = hostdir::lstat(&self.path).map_err(errno)?;
+        let mut s = self.lstat()?;
         if !self.is_mine(&s) {
             match self.file.get() {
                 Some(Ok(o)) if o.same => s = o.file.stat().map_err(errno)?,
@@ -250,14 +268,23 @@ impl HostNode {
 }
 
 impl Vnode for HostNode {
+    /// The host's attributes, as seen within the last [`ATTR_FRESH_NS`] (by this or by a
+    /// read, which always looks); a new look checks the page cache too.
     fn attr(&self) -> Result<Attr, Errno> {
-        let s = hostdir::lstat(&self.path).map_err(errno)?;
-        // A look at the file that costs nothing more: its cache follows what it sees.
-        if let Some(Some(c)) = self.cache.get()
-            && self.is_mine(&s)
-        {
-            c.check(Stamp::of(&s));
-        }
+        let now = platform::time::host_monotonic_ns();
+        let recent = (*self.seen.lock()).filter(|(at, _)| now.saturating_sub(*at) < ATTR_FRESH_NS);
+        let s = match recent {
+            Some((_, s)) => s,
+            None => {
+                let s = self.lstat()?;
+                if let Some(Some(c)) = self.cache.get()
+                    && self.is_mine(&s)
+                {
+                    c.check(Stamp::of(&s));
+                }
+                s
+            }
+        };
         Ok(Attr {
             dev: s.dev,
             ino: s.ino,
