@@ -1,21 +1,21 @@
 //! hostfs: a host directory as a read-only file system (UML's hostfs; `-r DIR`).
 //!
-//! A vnode is a host path; attributes come from lstat, data from pread on a host file opened
-//! on first need and kept. A mount of it is always read-only ([`FileSystem::forced_readonly`]):
+//! A vnode is a host path; attributes come from lstat, data from pread on a host file opened on
+//! first need and kept. A mount of it is always read-only ([`FileSystem::forced_readonly`]):
 //! the VFS refuses every change with EROFS.
 //!
 //! A regular file's data goes through a page cache ([`PageCache`], as ext2's): read(2) copies
-//! from it, private mappings map its pages copy-on-write (every process running a program
-//! from a hostfs root shares its text, laid out in one stretch), and so do shared ones (of a
-//! file open read-only, as every hostfs file is, a shared mapping is a private one: Linux
-//! drops VM_SHARED too). The caches live in the file system by the host's (device, inode), not in the
+//! from it, private mappings map its pages copy-on-write (every process running a program from
+//! a hostfs root shares its text, laid out in one stretch), and so do shared ones (of a file
+//! open read-only, as every hostfs file is, a shared mapping is a private one: Linux drops
+//! VM_SHARED too). The caches live in the file system by the host's (device, inode), not in the
 //! node (regular files are not kept in the name cache: every open looks the file up anew and
 //! must find the pages of the last one).
 //!
 //! The host may change a file under us (the mount is read-only to the guest only). Each cache
 //! remembers the host attributes its pages were read under — size, mtime, ctime — and every
 //! look at the host file checks them ([`HostCache::check`]): the lookup of an open or exec,
-//! each read(2), each page a shared mapping reads in, and stat and each fault of a private
+//! each read(2), each page a mapping's fault reads in, and stat and each fault of a private
 //! mapping (which asks for the file's end) — these two take the attributes a look in the last
 //! 10 ms saw, as FUSE keeps them for its attribute timeout (a forked shell faults a dozen pages
 //! of its program, a host stat each otherwise). Any difference drops every cached page (the
@@ -35,8 +35,8 @@
 //! no page leaves the file system's table when the table reaches a power of two.
 //!
 //! Locks: `hostfs_caches` (the table) and `hostfs_stamp` (one cache's attributes) are
-//! spinlocks, each taken before the cache's own `page_cache` and never together;
-//! `hostfs_attr` (a node's last look) is a leaf.
+//! spinlocks, each taken before the cache's own `page_cache` and never together; `hostfs_attr`
+//! (a node's last look) is a leaf.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
