@@ -24,11 +24,14 @@
 //! while a page is read is caught by the cache's generation (the read is done again). Not
 //! caught: a change that leaves size, mtime and ctime as they were (a rewrite within the host
 //! file system's timestamp granularity), and pages a mapping has already faulted in. This is
-//! FUSE's automatic invalidation (virtiofs's default `cache=auto`: the page cache goes when a
-//! refresh of the attributes finds size or mtime changed) and the close-to-open check of NFS;
-//! 9p keeps no cache by default (`cache=none`) and none coherent with the host in its
-//! `cache=loose` mode. A path that names another host file than the node's (renamed over by the
-//! host) is read uncached, from whatever file the node opened.
+//! about what virtiofs does by default (`cache=auto`: NFS's close-to-open, the file's pages
+//! dropped at an open, attributes kept 1 s; FUSE also drops them when a refresh of the
+//! attributes finds the size — with FUSE_AUTO_INVAL_DATA the mtime — changed), finer than its
+//! time-out; 9p keeps no cache by default (`cache=none`) and none coherent with the host in its
+//! `cache=loose` mode. UML's hostfs refreshes an inode's attributes at each lookup without
+//! dropping its pages, but lets the inode and its pages go as soon as nobody uses it
+//! (generic_delete_inode). A path that names another host file than the node's (renamed over by
+//! the host) is read uncached, from whatever file the node opened.
 //!
 //! Memory: the pages are reclaimed as ext2's are ([`crate::vm::pagecache::reclaim`]: clean
 //! pages only a cache holds, when the allocator runs out); a cache no node uses and that holds
