@@ -10,7 +10,10 @@
 //! open read-only, as every hostfs file is, a shared mapping is a private one: Linux drops
 //! VM_SHARED too). The caches live in the file system by the host's (device, inode), not in the
 //! node (regular files are not kept in the name cache: every open looks the file up anew and
-//! must find the pages of the last one).
+//! must find the pages of the last one). A file the host keeps no block of is read uncached, by
+//! pread, as before: the pseudo-files of the host's procfs and sysfs (whose size, 0 or 4096,
+//! says nothing of what a read returns, and whose data changes with no new mtime), and empty,
+//! inline or wholly sparse files.
 //!
 //! The host may change a file under us (the mount is read-only to the guest only). Each cache
 //! remembers the host attributes its pages were read under — size, mtime, ctime — and every
@@ -177,6 +180,9 @@ pub struct HostNode {
     vtype: VType,
     /// The data's attributes at the lookup (the cache is checked against them first).
     stamp: Stamp,
+    /// A regular file the host keeps blocks of (st_blocks > 0 at the lookup): read through
+    /// the page cache. Else read by pread alone (host pseudo-files, empty or sparse files).
+    cacheable: bool,
     file: OnceLock<Result<Opened, i32>>,
     /// A regular file's page cache (the file system's), once this node used it.
     cache: OnceLock<Option<Arc<HostCache>>>,
@@ -205,6 +211,7 @@ impl HostNode {
             ino: s.ino,
             vtype: VType::from_mode(s.mode),
             stamp: Stamp::of(s),
+            cacheable: VType::from_mode(s.mode) == VType::Reg && s.blocks > 0,
             file: OnceLock::new(),
             cache: OnceLock::new(),
             seen: SpinLock::new("hostfs_attr", Some((platform::time::host_monotonic_ns(), *s))),
@@ -223,10 +230,10 @@ impl HostNode {
         (s.dev, s.ino) == (self.dev, self.ino)
     }
 
-    /// A regular file's page cache, checked against the lookup's attributes when this node
-    /// first asks.
+    /// A regular file's page cache (unless it is not `cacheable`), checked against the
+    /// lookup's attributes when this node first asks.
     fn cache(&self) -> Option<&Arc<HostCache>> {
-        if self.vtype != VType::Reg {
+        if !self.cacheable {
             return None;
         }
         self.cache.get_or_init(|| self.fs.cache(self.dev, self.ino, self.stamp)).as_ref()
@@ -510,6 +517,24 @@ mod tests {
         let b = root.lookup(b"f").unwrap();
         assert_eq!(read_all(&b), b"second file");
         assert!(!Arc::ptr_eq(&a.page_cache().unwrap(), &b.page_cache().unwrap()), "another file, another cache");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn pseudo_files_and_files_with_no_block_are_read_uncached() {
+        let _ = platform::physmem::init(platform::physmem::MIN_PHYSMEM, None);
+        // The host's /proc/version: size 0, and a read returns a line all the same.
+        if let Ok(proc) = HostNode::root(PathBuf::from("/proc")) {
+            let v = proc.lookup(b"version").unwrap();
+            assert!(v.page_cache().is_none());
+            assert!(read_all(&v).starts_with(b"Linux version"));
+        }
+        let (d, root) = setup("sparse");
+        std::fs::File::create(d.join("holes")).unwrap().set_len(3 * PAGE).unwrap();
+        let v = root.lookup(b"holes").unwrap();
+        assert!(v.page_cache().is_none(), "no block on the host: no cache");
+        assert_eq!(read_all(&v), vec![0u8; 3 * platform::PAGE_SIZE]);
+        assert_eq!(v.get_page(0), Err(Errno::ENODEV));
         let _ = std::fs::remove_dir_all(&d);
     }
 
