@@ -29,8 +29,11 @@ fn errno(e: std::io::Error) -> i32 {
 
 /// lstat(2).
 pub fn lstat(p: &Path) -> Result<HostStat, i32> {
-    let m = std::fs::symlink_metadata(p).map_err(errno)?;
-    Ok(HostStat {
+    std::fs::symlink_metadata(p).map(|m| stat_of(&m)).map_err(errno)
+}
+
+fn stat_of(m: &std::fs::Metadata) -> HostStat {
+    HostStat {
         dev: m.dev(),
         ino: m.ino(),
         mode: m.mode(),
@@ -44,7 +47,7 @@ pub fn lstat(p: &Path) -> Result<HostStat, i32> {
         atime: (m.atime(), m.atime_nsec()),
         mtime: (m.mtime(), m.mtime_nsec()),
         ctime: (m.ctime(), m.ctime_nsec()),
-    })
+    }
 }
 
 /// A host file opened for reading.
@@ -54,6 +57,11 @@ pub struct HostFile(File);
 impl HostFile {
     pub fn open(p: &Path) -> Result<HostFile, i32> {
         File::open(p).map(HostFile).map_err(errno)
+    }
+
+    /// fstat(2): the attributes of the file opened (whatever its path names now).
+    pub fn stat(&self) -> Result<HostStat, i32> {
+        self.0.metadata().map(|m| stat_of(&m)).map_err(errno)
     }
 
     /// pread(2).

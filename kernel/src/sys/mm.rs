@@ -134,9 +134,10 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
         if off.checked_add(len).is_none_or(|e| i64::try_from(e).is_err()) {
             return Err(Errno::EOVERFLOW);
         }
-        if shared && (f.vnode.shared_pages() || f.vnode.page_cache().is_some()) {
+        if shared && (f.vnode.shared_pages() || (f.writable() && f.vnode.page_cache().is_some())) {
             // The file's own pages (tmpfs), or its cached pages (ext2: written back by msync,
-            // fsync and the syncer).
+            // fsync and the syncer). A file open read-only maps as private below (Linux drops
+            // VM_SHARED then too): mprotect could otherwise make the cache's pages writable.
             Backing::SharedFile { vnode: f.vnode.clone(), offset: off }
         } else if shared && prot & PROT_WRITE != 0 {
             // Only file systems with pages to share (tmpfs, ext2's page cache) map shared.
