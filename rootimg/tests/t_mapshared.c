@@ -205,6 +205,32 @@ static void write_kept(const char *dir, const char *name, int sync)
     close(fd);
 }
 
+/* A file open read-only maps shared only for reading: neither mmap nor mprotect gives write
+ * access (EACCES: Linux clears VM_MAYWRITE), and the file is unchanged. */
+static void test_read_only_open(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    REQUIRE(fd >= 0);
+    CHECK(mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED && errno == EACCES);
+    unsigned char *m = mmap(NULL, PG, PROT_READ, MAP_SHARED, fd, 0);
+    REQUIRE(m != MAP_FAILED);
+    unsigned char before = m[7];
+    errno = 0;
+    CHECK(mprotect(m, PG, PROT_READ | PROT_WRITE) == -1 && errno == EACCES);
+    CHECK(mprotect(m, PG, PROT_READ | PROT_EXEC) == 0 || errno == EACCES);
+    unsigned char b = 0;
+    CHECK(pread(fd, &b, 1, 7) == 1 && b == before);
+    CHECK(munmap(m, PG) == 0);
+    /* Private, it may be written (a copy). */
+    m = mmap(NULL, PG, PROT_READ, MAP_PRIVATE, fd, 0);
+    REQUIRE(m != MAP_FAILED);
+    CHECK(mprotect(m, PG, PROT_READ | PROT_WRITE) == 0);
+    m[7] = (unsigned char)(before + 1);
+    CHECK(pread(fd, &b, 1, 7) == 1 && b == before);
+    CHECK(munmap(m, PG) == 0);
+    close(fd);
+}
+
 int main(int argc, char **argv)
 {
     vktest_reset_signals();
@@ -217,6 +243,7 @@ int main(int argc, char **argv)
     test_store_and_read(fd);
     test_two_processes(path);
     test_past_the_end(fd);
+    test_read_only_open(path);
     close(fd);
     CHECK(unlink(path) == 0);
     /* Named for the host to find (kept), or per process (two runs at once). */

@@ -3,8 +3,8 @@
  *
  * A private and a shared read-only mapping of a file show what read(2) and pread(2) return; a
  * page read(2) brought in is resident in a mapping nobody touched (mincore: the page cache
- * holds it); two processes mapping the file share its pages (smaps: Pss below Rss, the pages
- * Shared_Clean) and see the same bytes.
+ * holds it); two processes mapping the file share its pages (smaps: Pss below Rss) and see the
+ * same bytes; a shared mapping of the file open read-only never becomes writable (EACCES).
  *
  * The files: the program's own (/proc/self/exe) and a sibling test program, t_vmfiles, which
  * nothing ran before (natively both may be cached already: the checks still hold).
@@ -78,18 +78,16 @@ static void test_mappings_show_what_read_returns(const char *path)
             munmap(w, len);
         }
         /* No writable shared mapping of a file opened read-only: not by mmap, and not by
-         * mprotect of a read-only one (Linux: EACCES; a kernel that allows it must at least
-         * leave the file and its other mappings alone). */
+         * mprotect of a read-only one (EACCES: Linux clears VM_MAYWRITE); the file and its
+         * other mappings stay as they were. */
         CHECK(mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED && errno == EACCES);
         unsigned char *s2 = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
         REQUIRE(s2 != MAP_FAILED);
         if (s2 != MAP_FAILED) {
-            if (mprotect(s2, PG, PROT_READ | PROT_WRITE) == 0) {
-                s2[20] ^= 0xff;
-                CHECK(pread(fd, buf, 32, 0) == 32 && buf[20] == data[20] && shared[20] == data[20]);
-            } else {
-                CHECK(errno == EACCES);
-            }
+            errno = 0;
+            CHECK(mprotect(s2, PG, PROT_READ | PROT_WRITE) == -1 && errno == EACCES);
+            CHECK(mprotect(s2, PG, PROT_READ) == 0);
+            CHECK(pread(fd, buf, 32, 0) == 32 && buf[20] == data[20] && shared[20] == data[20]);
             munmap(s2, len);
         }
     }
@@ -209,7 +207,10 @@ static void test_two_processes_share_the_pages(const char *path)
         long rss = -1, pss = -1, shared = -1;
         CHECK(smaps_of(m, &rss, &pss, &shared) == 0);
         long whole = (long)(len / PG) * 4; /* the pages wholly inside the file, in kB */
-        CHECKF(rss >= whole && shared >= whole && pss < rss,
+        /* Pss below Rss says the pages are shared. Shared_Clean is not checked: Linux
+         * 6.15+ without per-page map counts (CONFIG_NO_PAGE_MAPCOUNT) may count a large
+         * folio's pages as private (seen: Pss halved, Shared_Clean 0). */
+        CHECKF(rss >= whole && pss < rss,
                "Rss %ld kB, Pss %ld kB, Shared_Clean %ld kB of a %zu-byte file", rss, pss, shared, len);
         munmap(m, len);
     }

@@ -134,11 +134,11 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
         if off.checked_add(len).is_none_or(|e| i64::try_from(e).is_err()) {
             return Err(Errno::EOVERFLOW);
         }
-        if shared && (f.vnode.shared_pages() || (f.writable() && f.vnode.page_cache().is_some())) {
-            // The file's own pages (tmpfs), or its cached pages (ext2: written back by msync,
-            // fsync and the syncer). A file open read-only maps as private below (Linux drops
-            // VM_SHARED then too): mprotect could otherwise make the cache's pages writable.
-            Backing::SharedFile { vnode: f.vnode.clone(), offset: off }
+        if shared && (f.vnode.shared_pages() || f.vnode.page_cache().is_some()) {
+            // The file's own pages (tmpfs), or its cached pages (ext2, hostfs: written back by
+            // msync, fsync and the syncer). A file open read-only can never be made writable
+            // here (mprotect: EACCES), as on Linux, which clears VM_MAYWRITE then.
+            Backing::SharedFile { vnode: f.vnode.clone(), offset: off, may_write: f.writable() }
         } else if shared && prot & PROT_WRITE != 0 {
             // Only file systems with pages to share (tmpfs, ext2's page cache) map shared.
             return Err(Errno::ENODEV);
@@ -226,6 +226,12 @@ pub fn sys_mprotect(ctx: &mut Ctx<'_>) -> SysResult {
             Backing::File { vnode, .. } | Backing::SharedFile { vnode, .. } => crate::fs::mount::fs_noexec(vnode.fs().id()),
             _ => false,
         })
+    {
+        return Err(Errno::EACCES);
+    }
+    // EACCES for write permission on a shared mapping of a file not open for writing.
+    if prot.contains(Prot::WRITE)
+        && g.entries().filter(|m| m.start < e && m.end > s).any(|m| matches!(m.backing, Backing::SharedFile { may_write: false, .. }))
     {
         return Err(Errno::EACCES);
     }

@@ -73,8 +73,9 @@ pub enum Backing {
     /// Shared anonymous memory.
     Shared { object: Arc<SharedObject>, offset: u64 },
     /// A file, shared: the file's own pages ([`crate::fs::vfs::Vnode::get_page`]), so stores
-    /// are the file's data at once.
-    SharedFile { vnode: VnodeRef, offset: u64 },
+    /// are the file's data at once. `may_write`: the file was open for writing, so mprotect
+    /// may make it writable (Linux's VM_MAYWRITE; without it, EACCES).
+    SharedFile { vnode: VnodeRef, offset: u64, may_write: bool },
 }
 
 /// A mapping.

@@ -209,7 +209,7 @@ fn a_read_of_a_shared_file_maps_its_cached_neighbours_read_only_without_io() {
             start: BASE,
             end: BASE + 8 * PAGE,
             prot,
-            backing: Backing::SharedFile { vnode, offset: 0 },
+            backing: Backing::SharedFile { vnode, offset: 0, may_write: true },
             name: "f".into(),
         };
         // Pages 2 and 5 are cached (read(2) brought them in).

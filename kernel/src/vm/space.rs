@@ -98,7 +98,7 @@ pub const MMAP_BASE: u64 = STACK_TOP - STACK_SIZE - 0x1000_0000;
 /// writable only by a write's fault, which marks the page dirty first.
 fn written_back(e: &MapEntry) -> Option<(Arc<crate::vm::pagecache::PageCache>, u64)> {
     match &e.backing {
-        Backing::SharedFile { vnode, offset } if e.prot & PROT_WRITE != 0 => Some((vnode.page_cache()?, offset / PAGE)),
+        Backing::SharedFile { vnode, offset, .. } if e.prot & PROT_WRITE != 0 => Some((vnode.page_cache()?, offset / PAGE)),
         _ => None,
     }
 }
@@ -982,7 +982,7 @@ impl AddressSpace {
         // as below.
         if access != Access::Write
             && self.faultaround > 1
-            && let Backing::SharedFile { vnode, offset } = &e.backing
+            && let Backing::SharedFile { vnode, offset, .. } = &e.backing
             && let Some(cache) = vnode.page_cache()
         {
             let missing: Vec<u64> = {
@@ -1068,7 +1068,7 @@ impl AddressSpace {
             Backing::Shared { object, offset } => {
                 object.page((offset + off) / PAGE, self.owner).map(own).ok_or(FaultError::OutOfMemory)
             }
-            Backing::SharedFile { vnode, offset } => vnode.get_page((offset + off) / PAGE).map(own).map_err(io),
+            Backing::SharedFile { vnode, offset, .. } => vnode.get_page((offset + off) / PAGE).map(own).map_err(io),
             Backing::File { vnode, offset, file_len } => {
                 // A page wholly past the end of the file (as it is now): SIGBUS, as on Linux.
                 let size = vnode.attr().map_err(|_| FaultError::Io)?.size;

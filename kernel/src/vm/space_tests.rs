@@ -870,7 +870,7 @@ fn shared_file_pages_are_the_cache_and_writes_mark_them_dirty() {
             start,
             end: start + 2 * PAGE,
             prot: RW,
-            backing: Backing::SharedFile { vnode: Arc::clone(&file), offset },
+            backing: Backing::SharedFile { vnode: Arc::clone(&file), offset, may_write: true },
             name: "f".into(),
         };
         let (mut a, mut b) = (space(&pm), space(&pm));
