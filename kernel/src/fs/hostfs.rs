@@ -7,9 +7,9 @@
 //! A regular file's data goes through a page cache ([`PageCache`], as ext2's): read(2) copies
 //! from it, private mappings map its pages copy-on-write (every process running a program from
 //! a hostfs root shares its text, laid out in one stretch), and so do shared ones (of a file
-//! open read-only, as every hostfs file is, a shared mapping is a private one: Linux drops
-//! VM_SHARED too). The caches live in the file system by the host's (device, inode), not in the
-//! node (regular files are not kept in the name cache: every open looks the file up anew and
+//! open read-only, as every hostfs file is: mmap and mprotect refuse them PROT_WRITE, as
+//! Linux's VM_MAYWRITE does). The caches live in the file system by the host's (device,
+//! inode), not in the node (regular files are not kept in the name cache: every open looks the file up anew and
 //! must find the pages of the last one). A file the host keeps no block of is read uncached, by
 //! pread, as before: the pseudo-files of the host's procfs and sysfs (whose size, 0 or 4096,
 //! says nothing of what a read returns, and whose data changes with no new mtime), and empty,
