@@ -554,6 +554,31 @@ mod tests {
     }
 
     #[test]
+    fn a_forked_child_starts_from_its_parents_measures() {
+        let parent = Tuning::new();
+        for i in 0..64 {
+            parent.resume_after_nap(i % 2 == 0);
+        }
+        assert!(parent.sleepy());
+        let child = Tuning::new();
+        child.inherit(&parent);
+        assert!(child.sleepy(), "a sleepy parent's child co-locates from its first resume");
+        // As if all its recent resumes had napped: it stays so through a short life.
+        for _ in 0..20 {
+            child.resume_after_nap(false);
+        }
+        assert!(child.sleepy(), "20 resumes that never block");
+        for _ in 0..20 {
+            child.resume_after_nap(false);
+        }
+        assert!(!child.sleepy(), "a long-lived child that never blocks spins again");
+        let spinner = Tuning::new();
+        let other = Tuning::new();
+        other.inherit(&spinner);
+        assert!(!other.sleepy(), "a spinning parent's child spins");
+    }
+
+    #[test]
     fn a_colocated_cpu_never_spins() {
         let tuning = Tuning::new();
         tuning.colocated.store(true, Ordering::Relaxed);
