@@ -223,6 +223,18 @@ pub fn spawn_host_thread<F: FnOnce() + Send + 'static>(name: &str, f: F) -> io::
     Ok(())
 }
 
+/// Give the calling host thread the lowest priority of normal threads (nice 19): it then
+/// takes only what the others leave of a CPU (a background loader at boot), yet never starves
+/// for good as an idle-class thread could on a busy host.
+pub fn lower_own_priority() {
+    // SAFETY: gettid takes no arguments; setpriority changes the nice value of one thread
+    // of ours (PRIO_PROCESS with a tid), passing no memory.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
+    }
+}
+
 type Call = Box<dyn FnOnce() + Send + 'static>;
 
 /// Calls waiting for each CPU's next safe point (slot MAXCPU is never drained).

@@ -70,6 +70,9 @@ pub fn install_hooks() {
 /// but there is no `db>`.
 pub fn init() {
     let load = || {
+        // Boot's own threads (the vCPUs, io, the stub pool) first: the loader takes what they
+        // leave of the host CPUs.
+        platform::cpu::lower_own_priority();
         match build() {
             Ok(k) => {
                 let _ = KDB.set(k);
