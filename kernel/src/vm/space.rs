@@ -1448,8 +1448,37 @@ impl AddressSpace {
         Some((queued, keep))
     }
 
+    /// Every page the stub maps of this space as runs (a residue for the space the stub goes
+    /// to next: exec), and the unmaps queued before them; None when maps are queued, unmaps
+    /// are under way, or a queued unmap covers a mapped page.
+    fn stub_as_residue(&mut self) -> Option<(Vec<crate::vm::residue::Range>, Vec<MappedRun>)> {
+        let pt = self.pt.get_mut();
+        if pt.unmaps_in_flight {
+            return None;
+        }
+        let mut queued = Vec::new();
+        for op in &pt.pending {
+            match *op {
+                StubOp::Unmap { addr, len } => queued.push((addr, len)),
+                StubOp::Map { .. } => return None,
+            }
+        }
+        let mut runs: Vec<MappedRun> = Vec::new();
+        for (&vpn, p) in pt.pages.iter().filter(|(_, p)| p.stub_prot != 0) {
+            match runs.last_mut() {
+                Some(r) if r.addr + r.len == vpn * PAGE && r.pa + r.len == p.pa && r.prot == p.stub_prot => r.len += PAGE,
+                _ => runs.push(MappedRun { addr: vpn * PAGE, len: PAGE, pa: p.pa, prot: p.stub_prot }),
+            }
+        }
+        let overlaps = |&(a, l): &(u64, u64)| runs.iter().any(|r| r.addr < a + l && a < r.addr + r.len);
+        if runs.is_empty() || queued.iter().any(overlaps) {
+            return None;
+        }
+        Some((queued, runs))
+    }
+
     /// A fork child's stub came with a `residue` (mappings its last process left,
-    /// [`crate::vm::residue`]): keep those that are what this space's stub is to map (their
+    /// [`crate::vm::residue`]; or exec's old image, `hand_to`): keep those that are what this space's stub is to map (their
     /// maps are dropped from the queue) and unmap the others first, before anything the
     /// queue maps.
     pub fn adopt_residue(&mut self, residue: &[MappedRun]) {
@@ -1510,6 +1539,28 @@ impl AddressSpace {
     /// [`AddressSpace::give_stub`]'s queue and pages: this space's teardown first in `new`'s
     /// queue, every page of this one in `new`'s deferred list.
     fn hand_to(&mut self, new: &mut AddressSpace) {
+        // What the stub maps of this space, kept where the new image maps the same (a
+        // program's text and read-only data from the same file's cache, at the same place:
+        // a shell's child running another busybox applet), unmapped elsewhere (vm::residue).
+        if let Some((queued, residue)) = self.stub_as_residue() {
+            let pt = self.pt.get_mut();
+            pt.pending.clear();
+            pt.unmap_queued = false;
+            for p in pt.pages.values_mut() {
+                p.stub_prot = 0;
+            }
+            let mut deferred = std::mem::take(&mut pt.deferred);
+            deferred.extend(self.take_pages());
+            new.adopt_residue(&residue);
+            let pt = new.pt.get_mut();
+            let mut ops: Vec<StubOp> = queued.into_iter().map(|(addr, len)| StubOp::Unmap { addr, len }).collect();
+            ops.append(&mut pt.pending);
+            pt.pending = ops;
+            pt.unmap_queued = true;
+            pt.deferred.append(&mut deferred);
+            pt.queued.store(true, Ordering::Release);
+            return;
+        }
         let (unmaps, mut deferred) = self.stub_teardown();
         // Everything of this space goes: its unmaps joined into as few host calls as can be.
         let ranges = unmaps.into_iter().filter_map(|op| if let StubOp::Unmap { addr, len } = op { Some((addr, len)) } else { None });
