@@ -299,6 +299,10 @@ impl Average {
 pub static SLEEPY_PCT: AtomicU32 = AtomicU32::new(SLEEPY_PCT_DEFAULT);
 /// A ping-pong over a pipe wakes its stub on every second resume, a shell's about one in five.
 pub const SLEEPY_PCT_DEFAULT: u32 = 10;
+/// Resumes a sleepy parent's forked child stays sleepy whatever it does: a short-lived child
+/// (a shell's `$(…)`, an exec'd applet: 20–60 traps) co-locates to its exit instead of
+/// switching to spinning near its end — two affinity changes and a cross-CPU wake-up.
+const INHERITED_STICKY: u32 = 64;
 /// A sleepy thread stops being so once its share of napping resumes is under the threshold
 /// divided by this.
 const SLEEPY_EXIT_DIV: u64 = 4;
@@ -324,6 +328,9 @@ pub struct Tuning {
     sleepy: AtomicBool,
     /// Where the stub thread may run now: a host CPU, [`ANYWHERE`], or [`UNPLACED`].
     placed: AtomicI32,
+    /// Resumes left during which the thread stays sleepy whatever its share (a sleepy
+    /// parent's forked child: [`Tuning::inherit`]).
+    sticky: AtomicU32,
 }
 
 fn now_ns() -> u64 {
@@ -342,6 +349,7 @@ impl Tuning {
             colocated: AtomicBool::new(false),
             sleepy: AtomicBool::new(false),
             placed: AtomicI32::new(UNPLACED),
+            sticky: AtomicU32::new(0),
         }
     }
 
@@ -360,6 +368,7 @@ impl Tuning {
         let sleepy = parent.sleepy.load(Ordering::Relaxed);
         self.wakes.store(if sleepy { 1024 } else { parent.wakes.load(Ordering::Relaxed) }, Ordering::Relaxed);
         self.sleepy.store(sleepy, Ordering::Relaxed);
+        self.sticky.store(if sleepy { INHERITED_STICKY } else { 0 }, Ordering::Relaxed);
         self.guest.0.store(parent.guest.0.load(Ordering::Relaxed), Ordering::Relaxed);
         self.kernel.0.store(parent.kernel.0.load(Ordering::Relaxed), Ordering::Relaxed);
     }
@@ -403,6 +412,10 @@ impl Tuning {
     /// Counted before the resume's own decision ([`Tuning::resumed`]) — and not by whether
     /// the stub slept, which co-location itself makes it do.
     pub fn resume_after_nap(&self, napped: bool) {
+        let sticky = self.sticky.load(Ordering::Relaxed);
+        if sticky > 0 {
+            self.sticky.store(sticky - 1, Ordering::Relaxed);
+        }
         let old = self.wakes.load(Ordering::Relaxed);
         self.wakes.store((old * 7 + if napped { 1024 } else { 0 }) / 8, Ordering::Relaxed);
     }
@@ -418,7 +431,8 @@ impl Tuning {
     fn sleepy(&self) -> bool {
         let share = u64::from(self.wakes.load(Ordering::Relaxed)) * 100;
         let enter = u64::from(SLEEPY_PCT.load(Ordering::Relaxed)) * 1024;
-        let now = if self.sleepy.load(Ordering::Relaxed) { share * SLEEPY_EXIT_DIV >= enter } else { share >= enter };
+        let was = self.sleepy.load(Ordering::Relaxed);
+        let now = if was { share * SLEEPY_EXIT_DIV >= enter || self.sticky.load(Ordering::Relaxed) > 0 } else { share >= enter };
         self.sleepy.store(now, Ordering::Relaxed);
         now
     }
@@ -568,7 +582,7 @@ mod tests {
             child.resume_after_nap(false);
         }
         assert!(child.sleepy(), "20 resumes that never block");
-        for _ in 0..20 {
+        for _ in 0..(INHERITED_STICKY as usize) {
             child.resume_after_nap(false);
         }
         assert!(!child.sleepy(), "a long-lived child that never blocks spins again");
