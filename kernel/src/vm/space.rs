@@ -195,6 +195,21 @@ impl PageTable {
         (std::mem::take(&mut self.pending), std::mem::take(&mut self.deferred))
     }
 
+    /// The ranges of the unmaps queued, when nothing else is queued and no unmaps are under
+    /// way: the stub then maps what `stub_prot` says, less those (see `vm::residue`).
+    fn queued_unmaps(&self) -> Option<Vec<crate::vm::residue::Range>> {
+        if self.unmaps_in_flight {
+            return None;
+        }
+        self.pending
+            .iter()
+            .map(|op| match *op {
+                StubOp::Unmap { addr, len } => Some((addr, len)),
+                StubOp::Map { .. } => None,
+            })
+            .collect()
+    }
+
     /// Queue `op` for the stub, and say so to the trap loop.
     fn queue(&mut self, op: StubOp) {
         self.pending.push(op);
@@ -1425,16 +1440,7 @@ impl AddressSpace {
     fn split_stub_at_exit(&mut self) -> Option<(Vec<crate::vm::residue::Range>, Vec<MappedRun>)> {
         let pm = Arc::clone(&self.pm);
         let pt = self.pt.get_mut();
-        if pt.unmaps_in_flight {
-            return None;
-        }
-        let mut queued = Vec::new();
-        for op in &pt.pending {
-            match *op {
-                StubOp::Unmap { addr, len } => queued.push((addr, len)),
-                StubOp::Map { .. } => return None,
-            }
-        }
+        let mut queued = pt.queued_unmaps()?;
         let shared = |pa: u64| pm.page(pa).is_some_and(|g| g.refcount.load(Ordering::Relaxed) > 1);
         let pages: Vec<crate::vm::residue::StubPage> =
             pt.pages.iter().filter(|(_, p)| p.stub_prot != 0).map(|(&vpn, p)| (vpn, p.pa, p.stub_prot, shared(p.pa))).collect();
@@ -1453,16 +1459,7 @@ impl AddressSpace {
     /// are under way, or a queued unmap covers a mapped page.
     fn stub_as_residue(&mut self) -> Option<(Vec<crate::vm::residue::Range>, Vec<MappedRun>)> {
         let pt = self.pt.get_mut();
-        if pt.unmaps_in_flight {
-            return None;
-        }
-        let mut queued = Vec::new();
-        for op in &pt.pending {
-            match *op {
-                StubOp::Unmap { addr, len } => queued.push((addr, len)),
-                StubOp::Map { .. } => return None,
-            }
-        }
+        let queued = pt.queued_unmaps()?;
         let mut runs: Vec<MappedRun> = Vec::new();
         for (&vpn, p) in pt.pages.iter().filter(|(_, p)| p.stub_prot != 0) {
             match runs.last_mut() {
