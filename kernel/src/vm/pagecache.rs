@@ -112,6 +112,18 @@ impl PageCache {
         Some(pa)
     }
 
+    /// The cached pages of indices `[first, first + n)`, ascending, as (index, page), each
+    /// with a new reference for the caller: one look under the lock for a whole mapping
+    /// (exec's `map_cached`).
+    pub fn lookup_range(&self, first: u64, n: u64) -> Vec<(u64, u64)> {
+        let p = self.pages.lock();
+        let got: Vec<(u64, u64)> = p.by_index.range(first..first.saturating_add(n)).map(|(&i, &pa)| (i, pa)).collect();
+        for &(_, pa) in &got {
+            self.pm.page_ref(pa);
+        }
+        got
+    }
+
     /// The page at page index `idx` with a new reference for the caller, read in with
     /// `read(offset, buf)` (the file's read: bytes it does not return are zeros) when missing.
     pub fn page(&self, idx: u64, read: impl Fn(u64, &mut [u8]) -> Result<usize, Errno>) -> Result<u64, Errno> {
@@ -473,6 +485,26 @@ mod tests {
         assert_eq!(pm.page(a).unwrap().refcount.load(Ordering::Relaxed), 3);
         pm.page_unref(a);
         pm.page_unref(b);
+        drop(c);
+        assert_eq!(pm.free_pages(), pm.npages() as u64 - 1, "pages leaked");
+    }
+
+    #[test]
+    fn a_range_lookup_gives_the_cached_pages_with_a_reference_each() {
+        let pm = pm();
+        let c = PageCache::with_physmem(Arc::clone(&pm));
+        for idx in [0, 1, 3, 7] {
+            pm.page_unref(c.page(idx, file(8 * PAGE)).unwrap());
+        }
+        let got = c.lookup_range(1, 5);
+        assert_eq!(got.iter().map(|&(i, _)| i).collect::<Vec<_>>(), vec![1, 3], "[1, 6): the cached ones, ascending");
+        for &(i, pa) in &got {
+            assert_eq!(Some(pa), c.lookup(i));
+            assert_eq!(pm.page(pa).unwrap().refcount.load(Ordering::Relaxed), 3, "the cache's, ours, lookup's");
+            pm.page_unref(pa);
+            pm.page_unref(pa);
+        }
+        assert!(c.lookup_range(8, u64::MAX).is_empty(), "past the end, no overflow");
         drop(c);
         assert_eq!(pm.free_pages(), pm.npages() as u64 - 1, "pages leaked");
     }

@@ -249,7 +249,7 @@ impl PageTable {
     /// its upper one's, when that page is anonymous memory or this space's own (not a file's
     /// cached page shared copy-on-write: the pages after it are the file's) — so
     /// that neighbours in the guest are neighbours in memory, one host mapping in the stub
-    /// (see `stub_ops` and [`AddressSpace::mirror`]). The allocator takes it only if free.
+    /// (see `stub_ops` and [`mirror_runs`]). The allocator takes it only if free.
     fn near(&self, pm: &PhysMem, vpn: u64) -> Option<u64> {
         let own = |v: u64| {
             self.pages
@@ -335,7 +335,8 @@ fn stub_ops(pending: Vec<StubOp>) -> Ops {
 
 /// The runs of `(vpn, prot, pa)` pages (ascending): pages neighbouring in the guest and in
 /// physical memory with one protection, as (first vpn, pages, prot, first pa); at most
-/// [`MIRROR_RUNS`] of them, the longest (see [`AddressSpace::mirror`]).
+/// [`MIRROR_RUNS`] of them, the longest (fork's child, exec's [`AddressSpace::map_cached`]:
+/// the pages left out come by faults, with fault-around, as before; a run is one stub mmap).
 fn mirror_runs(want: &[(u64, u32, u64)]) -> Vec<(u64, u64, u32, u64)> {
     let mut runs: Vec<(u64, u64, u32, u64)> = Vec::new();
     for &(vpn, prot, pa) in want {
@@ -1207,7 +1208,7 @@ impl AddressSpace {
     /// A copy for fork: private pages become copy-on-write in both, shared ones stay shared.
     /// The parent's stub loses write access to its now-shared private pages. The pages the
     /// parent's stub maps (its working set) are queued to be mapped in the child's stub, read-only
-    /// where copy-on-write, in at most [`MIRROR_RUNS`] runs ([`AddressSpace::mirror`]): the
+    /// where copy-on-write, in at most [`MIRROR_RUNS`] runs ([`mirror_runs`]): the
     /// child does not fault on each page it reads.
     ///
     /// `stack_pointer`: the forking thread's, when no other thread can run in the parent's
@@ -1338,7 +1339,9 @@ impl AddressSpace {
     /// read; a page not cached comes by a fault as before. The same pages as a fault would
     /// map: whole pages of a private file mapping, at page-aligned file offsets.
     pub fn map_cached(&mut self) {
-        let mut want = Vec::new();
+        // (vpn, prot, pa) of the pages to map, ascending (the entries do not overlap).
+        let mut want: Vec<(u64, u32, u64)> = Vec::new();
+        let mut add: Vec<(u64, Pte)> = Vec::new();
         let pt = self.pt.get_mut();
         for e in self.entries.values() {
             let Backing::File { vnode, offset, file_len } = &e.backing else { continue };
@@ -1353,37 +1356,28 @@ impl AddressSpace {
                 cache.lay_out(attr.size.div_ceil(PAGE));
             }
             let pages = (file_len / PAGE).min((e.end - e.start) / PAGE);
-            for i in 0..pages {
-                let vpn = e.start / PAGE + i;
-                if pt.pages.contains_key(&vpn) {
+            let (first_vpn, first_idx) = (e.start / PAGE, offset / PAGE);
+            // A new image's table is empty there: no page-by-page check then.
+            let empty = pt.pages.range(first_vpn..first_vpn + pages).next().is_none();
+            for (idx, pa) in cache.lookup_range(first_idx, pages) {
+                let vpn = first_vpn + (idx - first_idx);
+                if !empty && pt.pages.contains_key(&vpn) {
+                    self.pm.page_unref(pa);
                     continue;
                 }
-                let Some(pa) = cache.lookup(offset / PAGE + i) else { continue };
-                pt.pages.insert(vpn, Pte { pa, cow: true, stub_prot: 0 });
-                want.push((vpn, e.prot & !PROT_WRITE));
+                add.push((vpn, Pte { pa, cow: true, stub_prot: 0 }));
+                want.push((vpn, e.prot & !PROT_WRITE, pa));
             }
         }
-        self.resident.store(self.pt.get_mut().pages.len() as u64, Ordering::Relaxed);
-        self.mirror(&want);
-    }
-
-    /// Queue maps in the stub of `(vpn, prot)` pages (in ascending order) that are resident
-    /// here and not in the stub yet: at most [`MIRROR_RUNS`] runs (a run: pages neighbouring
-    /// in the guest and in physical memory with one protection, one stub mmap), the longest
-    /// first; the pages left out come by faults (with fault-around) as before. For a fork
-    /// child whose stub is still empty: its first thread carries the maps out before its
-    /// first instruction.
-    fn mirror(&mut self, want: &[(u64, u32)]) {
-        let pt = self.pt.get_mut();
-        let want: Vec<(u64, u32, u64)> = want
-            .iter()
-            .filter_map(|&(vpn, prot)| pt.pages.get(&vpn).filter(|p| p.stub_prot == 0).map(|p| (vpn, prot, p.pa)))
-            .collect();
-        for (vpn, n, prot, _) in mirror_runs(&want) {
-            for v in vpn..vpn + n {
-                if let Some(&pte) = pt.pages.get(&v) {
-                    pt.map_in_stub(v, pte, prot);
-                }
+        // Built from ascending keys in one pass, then merged.
+        let mut added: BTreeMap<u64, Pte> = add.into_iter().collect();
+        pt.pages.append(&mut added);
+        self.resident.store(pt.pages.len() as u64, Ordering::Relaxed);
+        // Queued in at most MIRROR_RUNS runs: one map each.
+        for (vpn, n, prot, pa) in mirror_runs(&want) {
+            pt.queue(StubOp::Map { addr: vpn * PAGE, len: n * PAGE, prot, pa, populate: false });
+            for (_, pte) in pt.pages.range_mut(vpn..vpn + n) {
+                pte.stub_prot = prot;
             }
         }
     }
