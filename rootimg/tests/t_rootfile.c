@@ -130,14 +130,8 @@ static void test_pages_read_are_resident_in_an_untouched_mapping(const char *pat
 static int smaps_of(void *addr, long *rss, long *pss, long *shared_clean)
 {
     static char buf[1 << 20];
-    int fd = open("/proc/self/smaps", O_RDONLY);
-    if (fd < 0)
+    if (vktest_read_text("/proc/self/smaps", buf, sizeof buf) < 0)
         return -1;
-    ssize_t n = 0, r;
-    while (n < (ssize_t)sizeof buf - 1 && (r = read(fd, buf + n, sizeof buf - 1 - (size_t)n)) > 0)
-        n += r;
-    close(fd);
-    buf[n] = 0;
     char head[32];
     snprintf(head, sizeof head, "%lx-", (unsigned long)addr);
     char *p = buf;

@@ -118,19 +118,29 @@ static const char *vktest_path(const char *dir, const char *name)
     return b;
 }
 
+/* The text of file `path` (a /proc file, read to its end) in `buf` of `size` bytes, NUL
+ * terminated (cut at size - 1 bytes); -1 when it cannot be opened. */
+static ssize_t vktest_read_text(const char *path, char *buf, size_t size) __attribute__((unused));
+static ssize_t vktest_read_text(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = 0, r;
+    while (n < (ssize_t)size - 1 && (r = read(fd, buf + n, size - 1 - (size_t)n)) > 0)
+        n += r;
+    close(fd);
+    buf[n] = 0;
+    return n;
+}
+
 /* A counter of /proc/vmstat (-1 when the file or the counter is missing). */
 static long long vktest_vmstat(const char *name) __attribute__((unused));
 static long long vktest_vmstat(const char *name)
 {
     static char buf[65536];
-    int fd = open("/proc/vmstat", O_RDONLY);
-    if (fd < 0)
+    if (vktest_read_text("/proc/vmstat", buf, sizeof buf) < 0)
         return -1;
-    ssize_t n = 0, r;
-    while (n < (ssize_t)sizeof buf - 1 && (r = read(fd, buf + n, sizeof buf - 1 - (size_t)n)) > 0)
-        n += r;
-    close(fd);
-    buf[n] = 0;
     size_t len = strlen(name);
     for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
         if (strncmp(l, name, len) == 0 && l[len] == ' ')
