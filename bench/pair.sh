@@ -4,7 +4,9 @@
 # load drifts hit them alike; the medians over the rounds are printed with the load average.
 #
 # Usage: bench/pair.sh ROUNDS KERNEL... (environment: CASES, default null_syscall,pipe_rtt;
-# NCPU, default 2, the -n of the main cases; THREADED=1 adds `--threads 2` on -n 1 and -n 2; SCALE, default 1).
+# NCPU, default 2, the -n of the main cases; THREADED=1 adds `--threads 2` on -n 1 and -n 2; SCALE, default 1;
+# SHELLSCRIPT=1 adds the shell-script workload, bench/shell.sh as init on run/bench/shell.img (from
+# `make bench`), boot included, as `shell_script`).
 # Needs run/bench/root (from `make bench`) or builds the guest root itself under $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +34,11 @@ for r in $(seq "$ROUNDS"); do
         echo "load $load" >>"$OUT/results"
         $PRIO timeout -k 5 120 "$kernel" -m 256m -n "$NCPU" -r "$OUT/root" -e init=/vkbench -- --only "$CASES" "$SCALE" </dev/null 2>&1 |
             sed -n "s/^bench: \([a-z_0-9]*\) \([0-9]*\) ns/k$k \1 \2/p" >>"$OUT/results" || true
+        if [ "${SHELLSCRIPT:-0}" = 1 ] && [ -f run/bench/shell.img ]; then
+            t0=$(date +%s%N)
+            $PRIO timeout -k 5 120 "$kernel" -m 64m -n "$NCPU" -R run/bench/shell.img -e init=/bin/sh -- /shell.sh </dev/null >/dev/null 2>&1 || true
+            echo "k$k shell_script $(( $(date +%s%N) - t0 ))" >>"$OUT/results"
+        fi
         if [ "${THREADED:-0}" = 1 ]; then
             for n in 1 2; do
                 $PRIO timeout -k 5 120 "$kernel" -m 256m -n $n -R "$OUT/root.img" -e init=/vkbench -- --threads 2 /data "$SCALE" </dev/null 2>&1 |
