@@ -138,6 +138,11 @@ where
     (kept, unmaps)
 }
 
+/// Whether one of the `ranges` covers part of one of the `runs`.
+pub fn overlaps(ranges: &[Range], runs: &[MappedRun]) -> bool {
+    ranges.iter().any(|&(a, l)| runs.iter().any(|r| r.addr < a + l && a < r.addr + r.len))
+}
+
 /// Whether the ascending `vpns` hold one in `[lo, hi)`.
 pub fn any_in(vpns: &[u64], lo: u64, hi: u64) -> bool {
     vpns.get(vpns.partition_point(|&v| v < lo)).is_some_and(|&v| v < hi)
@@ -197,6 +202,13 @@ mod tests {
         let residue = [MappedRun { addr: 0x600 * PAGE, len: PAGE, pa: 0x1000, prot: R }, MappedRun { addr: stack * PAGE, len: PAGE, pa: 0x2000, prot: R }];
         let (_, unmaps) = diff_for_child(&residue, |_, _| std::iter::empty());
         assert_eq!(unmaps, vec![(0x600 * PAGE, PAGE), (stack * PAGE, PAGE)]);
+    }
+
+    #[test]
+    fn overlaps_sees_a_range_touching_a_run() {
+        let runs = [MappedRun { addr: 4 * PAGE, len: 2 * PAGE, pa: 0x1000, prot: R }];
+        assert!(overlaps(&[(5 * PAGE, PAGE)], &runs) && overlaps(&[(0, 5 * PAGE)], &runs));
+        assert!(!overlaps(&[(0, 4 * PAGE), (6 * PAGE, PAGE)], &runs), "neighbours only");
     }
 
     #[test]

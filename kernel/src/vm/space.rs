@@ -210,6 +210,18 @@ impl PageTable {
             .collect()
     }
 
+    /// The stub is given up with what `queued_unmaps` and `stub_prot` said it maps (taken by
+    /// the caller): nothing is queued or in it any more; the pages waiting for it are handed
+    /// back.
+    fn forget_stub(&mut self) -> Vec<u64> {
+        self.pending.clear();
+        self.unmap_queued = false;
+        for p in self.pages.values_mut() {
+            p.stub_prot = 0;
+        }
+        std::mem::take(&mut self.deferred)
+    }
+
     /// Queue `op` for the stub, and say so to the trap loop.
     fn queue(&mut self, op: StubOp) {
         self.pending.push(op);
@@ -1408,21 +1420,11 @@ impl AddressSpace {
             && let Some((unmaps, keep)) = self.split_stub_at_exit()
         {
             let stub = self.stub.take()?;
-            let pt = self.pt.get_mut();
-            pt.pending.clear();
-            pt.unmap_queued = false;
-            for p in pt.pages.values_mut() {
-                p.stub_prot = 0;
-            }
-            let deferred = std::mem::take(&mut pt.deferred);
+            let deferred = self.pt.get_mut().forget_stub();
+            // Each range is at most 1 GiB (vm::residue, `unmap_in_stub`): one call.
             let mut ops = Ops::new();
             for (addr, len) in unmaps {
-                let mut a = addr;
-                while a < addr + len {
-                    let l = (addr + len - a).min(1 << 30);
-                    ops.unmap(a, l);
-                    a += l;
-                }
+                ops.unmap(addr, len);
             }
             return Some((stub, ops, deferred, keep));
         }
@@ -1440,8 +1442,7 @@ impl AddressSpace {
             pt.pages.iter().filter(|(_, p)| p.stub_prot != 0).map(|(&vpn, p)| (vpn, p.pa, p.stub_prot, shared(p.pa))).collect();
         let (keep, own) = crate::vm::residue::split_at_exit(&pages)?;
         // A queued unmap over a kept page would take it after all: keep nothing then.
-        let overlaps = |&(a, l): &(u64, u64)| keep.iter().any(|r| r.addr < a + l && a < r.addr + r.len);
-        if queued.iter().any(overlaps) || queued.len() + own.len() > crate::vm::residue::MAX_EXIT_UNMAPS + 8 {
+        if crate::vm::residue::overlaps(&queued, &keep) || queued.len() + own.len() > crate::vm::residue::MAX_EXIT_UNMAPS + 8 {
             return None;
         }
         queued.extend(own);
@@ -1461,8 +1462,7 @@ impl AddressSpace {
                 _ => runs.push(MappedRun { addr: vpn * PAGE, len: PAGE, pa: p.pa, prot: p.stub_prot }),
             }
         }
-        let overlaps = |&(a, l): &(u64, u64)| runs.iter().any(|r| r.addr < a + l && a < r.addr + r.len);
-        if runs.is_empty() || queued.iter().any(overlaps) {
+        if runs.is_empty() || crate::vm::residue::overlaps(&queued, &runs) {
             return None;
         }
         Some((queued, runs))
@@ -1480,15 +1480,9 @@ impl AddressSpace {
         let (kept, unmaps) = crate::vm::residue::diff_for_child(residue, |lo, hi| {
             pt.pages.range(lo..hi).filter(|(_, p)| p.stub_prot != 0).map(|(&v, p)| (v, p.pa, p.stub_prot))
         });
-        let mut out = Vec::with_capacity(pt.pending.len() + unmaps.len());
-        for (addr, len) in unmaps {
-            let mut a = addr;
-            while a < addr + len {
-                let l = (addr + len - a).min(1 << 30);
-                out.push(StubOp::Unmap { addr: a, len: l });
-                a += l;
-            }
-        }
+        // Each at most 1 GiB (vm::residue): one call.
+        let mut out: Vec<StubOp> = Vec::with_capacity(pt.pending.len() + unmaps.len());
+        out.extend(unmaps.into_iter().map(|(addr, len)| StubOp::Unmap { addr, len }));
         for op in std::mem::take(&mut pt.pending) {
             match op {
                 StubOp::Map { addr, len, prot, pa, populate } if crate::vm::residue::any_in(&kept, addr / PAGE, (addr + len) / PAGE) => {
@@ -1532,31 +1526,21 @@ impl AddressSpace {
     fn hand_to(&mut self, new: &mut AddressSpace) {
         // What the stub maps of this space, kept where the new image maps the same (a
         // program's text and read-only data from the same file's cache, at the same place:
-        // a shell's child running another busybox applet), unmapped elsewhere (vm::residue).
-        if let Some((queued, residue)) = self.stub_as_residue() {
-            let pt = self.pt.get_mut();
-            pt.pending.clear();
-            pt.unmap_queued = false;
-            for p in pt.pages.values_mut() {
-                p.stub_prot = 0;
+        // a shell's child running another busybox applet), unmapped elsewhere (vm::residue);
+        // else everything goes, its unmaps joined into as few host calls as can be.
+        let (mut unmaps, mut deferred): (Vec<StubOp>, Vec<u64>) = match self.stub_as_residue() {
+            Some((queued, residue)) => {
+                let deferred = self.pt.get_mut().forget_stub();
+                new.adopt_residue(&residue);
+                (queued.into_iter().map(|(addr, len)| StubOp::Unmap { addr, len }).collect(), deferred)
             }
-            let mut deferred = std::mem::take(&mut pt.deferred);
-            deferred.extend(self.take_pages());
-            new.adopt_residue(&residue);
-            let pt = new.pt.get_mut();
-            let mut ops: Vec<StubOp> = queued.into_iter().map(|(addr, len)| StubOp::Unmap { addr, len }).collect();
-            ops.append(&mut pt.pending);
-            pt.pending = ops;
-            pt.unmap_queued = true;
-            pt.deferred.append(&mut deferred);
-            pt.queued.store(true, Ordering::Release);
-            return;
-        }
-        let (unmaps, mut deferred) = self.stub_teardown();
-        // Everything of this space goes: its unmaps joined into as few host calls as can be.
-        let ranges = unmaps.into_iter().filter_map(|op| if let StubOp::Unmap { addr, len } = op { Some((addr, len)) } else { None });
-        let mut unmaps: Vec<StubOp> =
-            platform::stub::pool::join_unmaps(ranges.collect()).into_iter().map(|(addr, len)| StubOp::Unmap { addr, len }).collect();
+            None => {
+                let (unmaps, deferred) = self.stub_teardown();
+                let ranges = unmaps.into_iter().filter_map(|op| if let StubOp::Unmap { addr, len } = op { Some((addr, len)) } else { None });
+                let joined = platform::stub::pool::join_unmaps(ranges.collect()).into_iter().map(|(addr, len)| StubOp::Unmap { addr, len });
+                (joined.collect(), deferred)
+            }
+        };
         deferred.extend(self.take_pages());
         let pt = new.pt.get_mut();
         unmaps.append(&mut pt.pending);
