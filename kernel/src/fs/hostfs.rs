@@ -56,17 +56,10 @@ use platform::sync::SpinLock;
 use crate::fs::mount::{FileSystem, FsRef, new_fs_id};
 use crate::fs::namecache::CachePolicy;
 use crate::fs::vfs::{Attr, DirEntry, check_name, Timespec, VType, Vnode, VnodeRef};
-use crate::kern::conv::usize_of;
 use crate::kern::errno::Errno;
-use crate::vm::pagecache::PageCache;
+use crate::vm::pagecache::{FAULT_READ_PAGES, PageCache};
 
 const PAGE: u64 = platform::PAGE_SIZE as u64;
-/// Pages read at once when read(2) misses the page cache (read-ahead), at least (as ext2).
-const READ_AHEAD_PAGES: u64 = 8;
-/// At most.
-const READ_AHEAD_MAX_PAGES: u64 = 32;
-/// Pages a mapping's fault reads at once (as ext2; Linux reads 128 KiB around a fault).
-const FAULT_READ_PAGES: u64 = 32;
 /// How long a node's attributes are taken as they were seen (FUSE's attribute timeout, 1 s
 /// by default, in small): a private mapping's fault asks for the file's size every time, and
 /// a forked shell's dozen faults on its program's pages would each cost a host stat.
@@ -348,29 +341,7 @@ impl Vnode for HostNode {
         }
         let Some(c) = self.cache() else { return self.pread(off, buf) };
         let Some(s) = self.fresh(c)? else { return self.pread(off, buf) };
-        if off >= s.size {
-            return Ok(0);
-        }
-        let n = buf.len().min(usize_of(s.size - off));
-        let pm = c.pages.physmem();
-        let mut done = 0;
-        while done < n {
-            let pos = off + done as u64;
-            let (idx, in_page) = (pos / PAGE, pos % PAGE);
-            let chunk = usize_of(PAGE - in_page).min(n - done);
-            let pa = match c.pages.lookup(idx) {
-                Some(pa) => pa,
-                None => {
-                    let want = ((n - done) as u64).div_ceil(PAGE);
-                    let ahead = want.clamp(READ_AHEAD_PAGES, READ_AHEAD_MAX_PAGES);
-                    c.pages.page_ahead(idx, ahead, |at, b| self.fill(at, b))?
-                }
-            };
-            pm.read(pa + in_page, &mut buf[done..done + chunk]);
-            pm.page_unref(pa);
-            done += chunk;
-        }
-        Ok(n)
+        c.pages.read(off, s.size, buf, |at, b| self.fill(at, b))
     }
 
     fn write_at(&self, _off: u64, _buf: &[u8]) -> Result<usize, Errno> {

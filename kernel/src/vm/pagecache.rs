@@ -38,6 +38,12 @@ use crate::kern::conv::usize_of;
 use crate::kern::errno::Errno;
 
 const PAGE: u64 = PAGE_SIZE as u64;
+/// Pages read at once when read(2) misses the page cache (read-ahead), at least.
+const READ_AHEAD_PAGES: u64 = 8;
+/// At most.
+const READ_AHEAD_MAX_PAGES: u64 = 32;
+/// Pages a mapping's fault reads from the file at once (Linux reads 128 KiB around a fault).
+pub const FAULT_READ_PAGES: u64 = 32;
 
 /// Pages held by all page caches (/proc/meminfo's Cached, MemAvailable).
 static CACHED: AtomicU64 = AtomicU64::new(0);
@@ -122,6 +128,33 @@ impl PageCache {
             self.pm.page_ref(pa);
         }
         got
+    }
+
+    /// read(2) of a file of `size` bytes through its cache: bytes from `off` into `buf`, a
+    /// page read once copied from here (no file-system lookups); a miss reads 8–32 pages
+    /// ahead with `read` (as [`PageCache::page_ahead`]). The bytes copied.
+    pub fn read(&self, off: u64, size: u64, buf: &mut [u8], read: impl Fn(u64, &mut [u8]) -> Result<usize, Errno>) -> Result<usize, Errno> {
+        if off >= size {
+            return Ok(0);
+        }
+        let n = buf.len().min(usize_of(size - off));
+        let mut done = 0;
+        while done < n {
+            let pos = off + done as u64;
+            let (idx, in_page) = (pos / PAGE, pos % PAGE);
+            let chunk = usize_of(PAGE - in_page).min(n - done);
+            let pa = match self.lookup(idx) {
+                Some(pa) => pa,
+                None => {
+                    let ahead = ((n - done) as u64).div_ceil(PAGE).clamp(READ_AHEAD_PAGES, READ_AHEAD_MAX_PAGES);
+                    self.page_ahead(idx, ahead, &read)?
+                }
+            };
+            self.pm.read(pa + in_page, &mut buf[done..done + chunk]);
+            self.pm.page_unref(pa);
+            done += chunk;
+        }
+        Ok(n)
     }
 
     /// The page at page index `idx` with a new reference for the caller, read in with

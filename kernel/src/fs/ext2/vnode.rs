@@ -34,7 +34,7 @@ use crate::fs::vfs::{Attr, DirEntry, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, SetAttr,
 use crate::kern::conv::usize_of;
 use crate::kern::errno::Errno;
 use crate::kern::sleeplock::RwSleepLock;
-use crate::vm::pagecache::PageCache;
+use crate::vm::pagecache::{FAULT_READ_PAGES, PageCache};
 
 /// statfs(2) f_type of ext2.
 pub const EXT2_SUPER_MAGIC: u64 = 0xEF53;
@@ -59,12 +59,6 @@ pub struct Ext2Node {
     cache: OnceLock<Arc<PageCache>>,
 }
 
-/// Pages read at once when read(2) misses the page cache (read-ahead), at least.
-const READ_AHEAD_PAGES: u64 = 8;
-/// At most.
-const READ_AHEAD_MAX_PAGES: u64 = 32;
-/// Pages a mapping's fault reads from the disk at once (Linux reads 128 KiB around a fault).
-const FAULT_READ_PAGES: u64 = 32;
 const PAGE: u64 = platform::PAGE_SIZE as u64;
 
 impl Ext2Node {
@@ -380,29 +374,7 @@ impl Vnode for Ext2Node {
         let _lock = self.lock.read();
         let fs = self.disk();
         let ip = fs.read_inode(self.ino)?;
-        if off >= ip.size {
-            return Ok(0);
-        }
-        let n = buf.len().min(usize_of(ip.size - off));
-        let pm = c.physmem();
-        let mut done = 0;
-        while done < n {
-            let pos = off + done as u64;
-            let (idx, in_page) = (pos / PAGE, pos % PAGE);
-            let chunk = usize_of(PAGE - in_page).min(n - done);
-            let pa = match c.lookup(idx) {
-                Some(pa) => pa,
-                None => {
-                    let want = ((n - done) as u64).div_ceil(PAGE);
-                    let ahead = want.clamp(READ_AHEAD_PAGES, READ_AHEAD_MAX_PAGES);
-                    c.page_ahead(idx, ahead, |at, b| fs.read_data(&ip, at, b))?
-                }
-            };
-            pm.read(pa + in_page, &mut buf[done..done + chunk]);
-            pm.page_unref(pa);
-            done += chunk;
-        }
-        Ok(n)
+        c.read(off, ip.size, buf, |at, b| fs.read_data(&ip, at, b))
     }
 
     fn write_at(&self, off: u64, buf: &[u8]) -> Result<usize, Errno> {
