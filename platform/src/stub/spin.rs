@@ -359,14 +359,12 @@ impl Tuning {
     /// child's exit, each a cross-CPU wake-up of 15–20 µs on the development machine, while
     /// the parent waits anyway). Its own resumes then move the measures as usual.
     ///
-    /// A sleepy parent's child starts as if all its recent resumes had napped: a short-lived
-    /// child (a shell's `$(expr …)`: ~20 traps) then stays co-located to its exit rather than
-    /// crossing back to spinning near its end — which costs two affinity changes and a
-    /// cross-CPU wake-up at its exit; a long-lived one that never blocks spins after ~30
-    /// resumes.
+    /// A sleepy parent's child stays sleepy for its first [`INHERITED_STICKY`] resumes,
+    /// whatever they do: a short-lived child then stays co-located to its exit; a long-lived
+    /// one that never blocks spins after that.
     pub fn inherit(&self, parent: &Tuning) {
         let sleepy = parent.sleepy.load(Ordering::Relaxed);
-        self.wakes.store(if sleepy { 1024 } else { parent.wakes.load(Ordering::Relaxed) }, Ordering::Relaxed);
+        self.wakes.store(parent.wakes.load(Ordering::Relaxed), Ordering::Relaxed);
         self.sleepy.store(sleepy, Ordering::Relaxed);
         self.sticky.store(if sleepy { INHERITED_STICKY } else { 0 }, Ordering::Relaxed);
         self.guest.0.store(parent.guest.0.load(Ordering::Relaxed), Ordering::Relaxed);
