@@ -141,6 +141,7 @@ pub fn stats_line() -> String {
     ] {
         v.push(format!("{n}={}", c.load(Ordering::Relaxed)));
     }
+    v.extend(platform::stub::pool::stats().into_iter().map(|(n, c)| format!("{n}={c}")));
     v.join(" ")
 }
 
