@@ -1,13 +1,14 @@
-//! Physical memory by use, for `/proc/meminfo`, sysinfo(2) and free(1): a walk of the
-//! `vm_page` array. The kernel's reserve (page 0) is not part of the total, as Linux leaves
-//! out what the kernel reserved at boot. Also the exported summary of physical memory
-//! ([`PHYSMEM`], `vk_physmem`) that vps and ddb use to read `vm_page`s.
+//! Physical memory by use, for `/proc/meminfo`, sysinfo(2) and free(1): the physical
+//! allocator's counts by page class ([`PhysMem::class_pages`]). The kernel's reserve (page 0)
+//! is not part of the total, as Linux leaves out what the kernel reserved at boot. Also the
+//! exported summary of physical memory ([`PHYSMEM`], `vk_physmem`) that vps and ddb use to
+//! read `vm_page`s.
 
 use std::sync::atomic::Ordering;
 
 use kvm_mem::abi::PhysmemRecord;
 use platform::PAGE_SIZE;
-use platform::physmem::{PhysMem, pgflags};
+use platform::physmem::{PageClass, PhysMem};
 
 /// Page counts by use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,25 +28,15 @@ impl MemInfo {
     /// Count now.
     pub fn now() -> MemInfo {
         let Some(pm) = platform::physmem::get() else { return MemInfo::default() };
-        let mut m = MemInfo::default();
-        for i in 0..pm.npages() as u64 {
-            let Some(pg) = pm.page(i * PAGE_SIZE as u64) else { continue };
-            let f = pg.flags.load(Ordering::Relaxed);
-            if f & pgflags::RESERVED != 0 {
-                continue;
-            }
-            m.total += 1;
-            if f & pgflags::ANON != 0 {
-                m.anon += 1;
-            } else if f & pgflags::FILE != 0 {
-                m.file += 1;
-            } else if f & pgflags::KERNEL != 0 {
-                m.kernel += 1;
-            }
+        let total = pm.usable_pages();
+        MemInfo {
+            total,
+            // The free list's own count (a page leaving it is not yet flagged).
+            free: pm.free_pages().min(total),
+            anon: pm.class_pages(PageClass::Anon),
+            file: pm.class_pages(PageClass::File),
+            kernel: pm.class_pages(PageClass::Kernel),
         }
-        // The free list's own count (a page leaving it is not yet flagged).
-        m.free = pm.free_pages().min(m.total);
-        m
     }
 
     /// Pages to kB.
