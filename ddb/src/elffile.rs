@@ -18,7 +18,6 @@ use std::path::Path;
 use goblin::container::Ctx;
 use goblin::elf::section_header::{SHN_XINDEX, SHT_DYNSYM, SHT_SYMTAB};
 use goblin::elf::{Elf, SectionHeader, Sym, Symtab};
-use goblin::strtab::Strtab;
 
 use crate::image::ImageError;
 
@@ -78,10 +77,7 @@ impl ElfFile {
 
     /// A section's name ("" when it has none or the name table does not hold it).
     pub(crate) fn name(&self, sh: &SectionHeader) -> String {
-        Strtab::parse(&self.shstrtab, 0, self.shstrtab.len(), 0)
-            .ok()
-            .and_then(|t| t.get_at(sh.sh_name).map(str::to_string))
-            .unwrap_or_default()
+        name_at(&self.shstrtab, sh.sh_name).to_string()
     }
 
     /// A section's bytes (none for a section that occupies no space in the file).
@@ -103,8 +99,7 @@ impl ElfFile {
             let names = self.section(names_sh)?;
             let count = sh.sh_size.checked_div(sh.sh_entsize).and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
             let syms = Symtab::parse(&bytes, 0, count, self.ctx).map_err(|e| self.bad(e.to_string()))?;
-            let strtab = Strtab::parse(&names, 0, names.len(), 0).map_err(|e| self.bad(e.to_string()))?;
-            let out: Vec<T> = syms.iter().filter_map(|s| keep(&s, strtab.get_at(s.st_name).unwrap_or(""))).collect();
+            let out: Vec<T> = syms.iter().filter_map(|s| keep(&s, name_at(&names, s.st_name))).collect();
             if !out.is_empty() {
                 return Ok(out);
             }
@@ -126,6 +121,15 @@ impl ElfFile {
     fn bad(&self, why: String) -> ImageError {
         ImageError::NotElf { path: self.shown.clone(), why }
     }
+}
+
+/// The NUL-terminated name at `off` in a string table; "" when `off` lies outside it or the
+/// name is not UTF-8. (goblin's `Strtab` splits the whole table into strings first: a
+/// megabyte for the kernel's, at every boot, for one look-up per symbol.)
+fn name_at(table: &[u8], off: usize) -> &str {
+    let Some(rest) = table.get(off..) else { return "" };
+    let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+    std::str::from_utf8(&rest[..end]).unwrap_or("")
 }
 
 #[cfg(test)]

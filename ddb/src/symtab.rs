@@ -76,7 +76,7 @@ impl SymbolTable {
     /// Build from unsorted symbols; `code_ranges` are the executable sections.
     pub fn new(mut symbols: Vec<Symbol>, code_ranges: Vec<(u64, u64)>) -> SymbolTable {
         // Sized symbols before unsized ones at the same value, so `containing` prefers them.
-        symbols.sort_by(|a, b| a.value.cmp(&b.value).then(b.size.cmp(&a.size)).then(a.name.cmp(&b.name)));
+        symbols.sort_by(|a, b| a.value.cmp(&b.value).then_with(|| b.size.cmp(&a.size)).then_with(|| a.name.cmp(&b.name)));
         symbols.dedup_by(|a, b| a.value == b.value && a.size == b.size && a.name == b.name);
         SymbolTable { symbols, code_ranges }
     }
