@@ -65,14 +65,23 @@ pub fn install_hooks() {
 }
 
 /// Load the kernel's own symbols and build the debugger, on a host thread of its own so boot
-/// does not wait for it (reading and demangling the image takes tens of milliseconds; an
-/// entry before it is done waits, [`kdb`]). Without symbols a trap still prints its banner,
-/// but there is no `db>`.
+/// does not wait for it (reading and demangling the image takes ~10 ms of CPU). The thread
+/// starts its work [`LOAD_DELAY`] after boot, or at once when something needs the debugger
+/// first ([`kdb`] wakes it): boot, and a short batch run (`-e init=…`) that never enters ddb,
+/// do not pay for it — at boot the loader's CPU and memory traffic slowed the boot's own
+/// threads by ~3–5 ms even in the host's idle class. Without symbols a trap still prints its
+/// banner, but there is no `db>`.
 pub fn init() {
     let load = || {
         // Boot's own threads (the vCPUs, io, the stub pool) first: the loader takes what they
         // leave of the host CPUs.
         platform::cpu::lower_own_priority();
+        let _ = LOADER.set(std::thread::current());
+        let start = std::time::Instant::now();
+        while !WANTED.load(Ordering::Acquire) {
+            let Some(left) = LOAD_DELAY.checked_sub(start.elapsed()) else { break };
+            std::thread::park_timeout(left);
+        }
         match build() {
             Ok(k) => {
                 let _ = KDB.set(k);
@@ -83,10 +92,21 @@ pub fn init() {
     };
     if let Err(e) = platform::cpu::spawn_host_thread("ddb-load", load) {
         crate::kprintf!("ddb: no thread to load the debugger ({e}); loading it now\n");
+        WANTED.store(true, Ordering::Release);
         load();
     }
     crate::debug::watchdog::start();
 }
+
+/// How long after boot the loader starts on its own.
+const LOAD_DELAY: Duration = Duration::from_secs(1);
+
+/// Set when something needs the debugger: the loader starts at once.
+static WANTED: AtomicBool = AtomicBool::new(false);
+
+/// The loader's host thread, to wake it (it registers itself before it first waits: a
+/// [`kdb`] before that is seen by its check of [`WANTED`]).
+static LOADER: OnceLock<std::thread::Thread> = OnceLock::new();
 
 /// Set when the loader is done, whether or not it built the debugger.
 static BUILT: AtomicBool = AtomicBool::new(false);
@@ -94,10 +114,16 @@ static BUILT: AtomicBool = AtomicBool::new(false);
 /// How long an entry waits for the loader.
 const LOAD_WAIT: Duration = Duration::from_secs(60);
 
-/// The debugger, waiting for the loader if it is still at work (an entry early in boot).
+/// The debugger, waking the loader and waiting for it if it is not done (an entry early in
+/// boot).
 fn kdb() -> Option<&'static Kdb> {
     if let Some(k) = KDB.get() {
         return Some(k);
+    }
+    if !WANTED.swap(true, Ordering::AcqRel)
+        && let Some(t) = LOADER.get()
+    {
+        t.unpark();
     }
     let start = std::time::Instant::now();
     while !BUILT.load(Ordering::Acquire) && start.elapsed() < LOAD_WAIT {
