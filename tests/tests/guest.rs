@@ -454,6 +454,13 @@ fn t_forkreuse() {
     check("t_forkreuse");
 }
 
+/// The same with its files on ext2: a child takes the cached file pages the last child left
+/// mapped in the stub into its own table (`AddressSpace::adopt_cached`).
+#[test]
+fn t_forkreuse_ext2() {
+    on_ext2("t_forkreuse");
+}
+
 #[test]
 fn t_lock() {
     check("t_lock");

@@ -138,6 +138,7 @@ pub fn stats_line() -> String {
         ("residue_exits", &crate::vm::residue::EXITS_KEEPING),
         ("residue_kept", &crate::vm::residue::PAGES_KEPT),
         ("residue_dropped", &crate::vm::residue::PAGES_DROPPED),
+        ("residue_adopted", &crate::vm::residue::PAGES_ADOPTED),
     ] {
         v.push(format!("{n}={}", c.load(Ordering::Relaxed)));
     }

@@ -15,6 +15,13 @@
 //! one of the child's own maps at that address). Any other user of the stub unmaps it all
 //! (`platform::stub::pool::get`).
 //!
+//! Before that comparison the child takes into its table the kept mappings its own first
+//! touch would make as they are (`AddressSpace::adopt_cached`): a cached page of one of its
+//! private file mappings, at its place there, whole, read-only — the code of an applet its
+//! parent never ran, which the last child ran (a shell's `$(expr …)`: a fault, a trap and
+//! three host mmaps a child saved). The page must be the one the file's cache holds at that
+//! offset now (a truncated or evicted page is not), with the protection a fault would give.
+//!
 //! Why this is safe: no guest code runs in a parked stub, and the residue is dealt with in
 //! the first operations its next user queues, which the stub carries out before it returns
 //! to the guest. A kept page that its holder frees meanwhile (and that memory hands to
@@ -37,6 +44,9 @@ pub const MAX_EXIT_UNMAPS: usize = 24;
 pub static EXITS_KEEPING: AtomicU64 = AtomicU64::new(0);
 pub static PAGES_KEPT: AtomicU64 = AtomicU64::new(0);
 pub static PAGES_DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Residue pages a fork child took into its table: cached file pages it would map as they
+/// are at its first touch (`AddressSpace::adopt_cached`).
+pub static PAGES_ADOPTED: AtomicU64 = AtomicU64::new(0);
 
 /// The longest unmap a range is stretched to (the stub's filter takes lengths under 4 GiB;
 /// the page table split its own at 1 GiB): a range is never stretched over a gap that would

@@ -1394,6 +1394,49 @@ impl AddressSpace {
         }
     }
 
+    /// Residue pages this space would map as they are at its first touch — cached pages of a
+    /// private file mapping at their place in it, whole pages, read-only (as a fault or
+    /// [`AddressSpace::map_cached`] maps them) — that its table does not hold yet: taken into
+    /// the table, already mapped in the stub, so they are kept rather than unmapped and
+    /// faulted in again. A shell's `$(expr …)` children each run code their parent never ran
+    /// (the applet's): without this every child unmapped the last child's mapping of it and
+    /// took a fault (a trap and three host mmaps) to map it again.
+    fn adopt_cached(&mut self, residue: &[MappedRun]) {
+        let pt = self.pt.get_mut();
+        let mut add: Vec<(u64, Pte)> = Vec::new();
+        for r in residue {
+            let (lo, hi) = (r.addr / PAGE, (r.addr + r.len) / PAGE);
+            // The entries overlapping the run (they do not overlap each other).
+            for e in self.entries.range(..hi * PAGE).rev().map(|(_, e)| e).take_while(|e| e.end > lo * PAGE) {
+                let Backing::File { vnode, offset, file_len } = &e.backing else { continue };
+                if e.prot & !PROT_WRITE != r.prot || !offset.is_multiple_of(PAGE) {
+                    continue;
+                }
+                let Some(cache) = vnode.page_cache() else { continue };
+                let (e_lo, first_idx) = (e.start / PAGE, offset / PAGE);
+                let e_hi = e_lo + (file_len / PAGE).min((e.end - e.start) / PAGE);
+                let (a, b) = (lo.max(e_lo), hi.min(e_hi));
+                if a >= b {
+                    continue;
+                }
+                for (idx, pa) in cache.lookup_range(first_idx + (a - e_lo), b - a) {
+                    let vpn = e_lo + (idx - first_idx);
+                    if pa == r.pa + (vpn - lo) * PAGE && !pt.pages.contains_key(&vpn) {
+                        add.push((vpn, Pte { pa, cow: true, stub_prot: r.prot }));
+                    } else {
+                        self.pm.page_unref(pa);
+                    }
+                }
+            }
+        }
+        if add.is_empty() {
+            return;
+        }
+        crate::vm::residue::PAGES_ADOPTED.fetch_add(add.len() as u64, Ordering::Relaxed);
+        pt.pages.extend(add);
+        self.resident.store(pt.pages.len() as u64, Ordering::Relaxed);
+    }
+
     /// Give the stub up to another space (exec reusing it): the stub, the operations that
     /// unmap from it everything this space may have mapped there, and the pages to release
     /// once the stub has carried them out ([`AddressSpace::stub_teardown`]).
@@ -1476,6 +1519,7 @@ impl AddressSpace {
         if residue.is_empty() {
             return;
         }
+        self.adopt_cached(residue);
         let pt = self.pt.get_mut();
         let (kept, unmaps) = crate::vm::residue::diff_for_child(residue, |lo, hi| {
             pt.pages.range(lo..hi).filter(|(_, p)| p.stub_prot != 0).map(|(&v, p)| (v, p.pa, p.stub_prot))

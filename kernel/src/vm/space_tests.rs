@@ -802,6 +802,76 @@ fn a_new_image_maps_what_the_page_cache_holds() {
     all_free(&pm);
 }
 
+/// A fork child's residue (what the recycled stub still maps): a cached page of its private
+/// file mapping at its place, with the protection a fault would give it, enters the child's
+/// table as it is mapped; a page the cache no longer has there, another protection, a page
+/// past the file's end are unmapped (adopt_cached, then the residue's diff).
+#[test]
+fn a_child_takes_cached_file_pages_its_stub_still_maps() {
+    let pm = physmem();
+    {
+        let file = MemFile::with_cache(6 * usize_of(PAGE), &pm);
+        let cache = file.cache.clone().unwrap();
+        let read = |at: u64, buf: &mut [u8]| file.read_at(at, buf);
+        for idx in [0, 1, 2, 3, 5] {
+            let pa = cache.page(idx, read).unwrap();
+            pm.page_unref(pa);
+        }
+        let other = pm.alloc_page(1, platform::physmem::pgflags::ANON).unwrap();
+        let mut vm = space(&pm);
+        let mut e = file_entry(BASE, 6, &file, 0);
+        if let Backing::File { file_len, .. } = &mut e.backing {
+            *file_len = 5 * PAGE;
+        }
+        vm.map(e);
+        // The cache's pages (lookup's references given back at once: the cache holds them).
+        let at = |i: u64| {
+            let pa = cache.lookup(i).unwrap();
+            pm.page_unref(pa);
+            pa
+        };
+        let run = |i: u64, pa: u64, prot: u32| MappedRun { addr: BASE + i * PAGE, len: PAGE, pa, prot };
+        let residue = [
+            run(0, at(0), PROT_READ),
+            run(1, at(1), PROT_READ),
+            run(2, other, PROT_READ),              // not the cache's page there
+            run(3, at(3), PROT_READ | PROT_EXEC),  // another protection
+            run(5, at(5), PROT_READ),              // past the mapping's file length
+        ];
+        vm.adopt_residue(&residue);
+        assert_eq!(vm.rss_pages(), 2);
+        for i in [0, 1] {
+            let p = pte(&vm, BASE + i * PAGE).unwrap();
+            assert!(p.cow && p.stub_prot == PROT_READ && p.pa == at(i), "page {i}");
+        }
+        for i in [2, 3, 4, 5] {
+            assert!(pte(&vm, BASE + i * PAGE).is_none(), "page {i}");
+        }
+        let ops = vm.take_stub_ops();
+        let mut unmapped = Vec::new();
+        for op in &ops {
+            match *op {
+                StubOp::Unmap { addr, len } => unmapped.extend((addr - BASE) / PAGE..(addr + len - BASE) / PAGE),
+                StubOp::Map { .. } => panic!("a map: {ops:?}"),
+            }
+        }
+        for i in [2, 3, 5] {
+            assert!(unmapped.contains(&i), "page {i} not unmapped: {ops:?}");
+        }
+        assert!(!unmapped.contains(&0) && !unmapped.contains(&1), "a kept page unmapped: {ops:?}");
+        // The kept pages read as the file.
+        for (i, want) in [(0, 1), (1, 2)] {
+            let mut b = [0u8; 1];
+            copyin(&vm, BASE + i * PAGE, &mut b).unwrap();
+            assert_eq!(b[0], want);
+        }
+        drop(vm);
+        drop(cache);
+        pm.page_unref(other);
+    }
+    all_free(&pm);
+}
+
 #[test]
 fn threads_faulting_one_page_end_with_one_page() {
     let pm = physmem();
