@@ -3,7 +3,9 @@
  *
  * Covers: fork + wait4/waitpid exit statuses (only the low 8 bits survive), exit_group, a child
  * killed by a signal (WIFSIGNALED/WTERMSIG), wait4's rusage, vfork (the parent is suspended
- * until the child's _exit and sees its writes) and vfork + execve, waitpid for a specific pid /
+ * until the child's _exit and sees its writes) and vfork + execve, a vfork child's register
+ * changes (xmm0, MXCSR, fs base) never reaching its parent, posix_spawn (a vfork-style clone)
+ * with and without a program to run, waitpid for a specific pid /
  * any child / a process group, WNOHANG, ECHILD, waitid(P_ALL/P_PID, WEXITED) siginfo fields,
  * WNOWAIT, SIGCHLD set to SIG_IGN auto-reaping children, kill(pid, 0), getpid/getppid/gettid,
  * setpgid/getpgid/setsid/getsid (and their EPERM/ESRCH cases, EACCES for a child that exec'd), orphan reparenting (only "no
@@ -30,6 +32,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <sys/time.h>
@@ -144,6 +147,90 @@ static void test_vfork(void)
         _exit(127);
     }
     CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 23);
+}
+
+/* A raw vfork whose child changes its SSE register xmm0, its MXCSR and its fs base (TLS)
+ * before it _exits: the parent's come back as they were (under vk the child runs on its
+ * parent's own stub thread, lent until it execs or exits). Returns the child's pid. */
+static long vfork_changing_state(unsigned long mine, unsigned long childs, unsigned long *xmm_after, unsigned *mxcsr_after)
+{
+    long ret;
+    unsigned long got;
+    unsigned mx_mine = 0x1f80 | (1u << 13), mx_child = 0x1f80 | (3u << 13), mx_got = 0;
+    __asm__ volatile(
+        "ldmxcsr %[mxm]\n\t"
+        "movq %[a], %%xmm0\n\t"
+        "mov $58, %%eax\n\t" /* vfork */
+        "syscall\n\t"
+        "test %%rax, %%rax\n\t"
+        "jnz 1f\n\t"
+        /* The child: other values, another fs base, then exit(0) (no stack, no TLS). */
+        "movq %[b], %%xmm0\n\t"
+        "ldmxcsr %[mxc]\n\t"
+        "mov $158, %%eax\n\t" /* arch_prctl */
+        "mov $0x1002, %%edi\n\t" /* ARCH_SET_FS */
+        "mov $0x12345000, %%esi\n\t"
+        "syscall\n\t"
+        "mov $39, %%eax\n\t" /* getpid: back in the guest once with the new fs base */
+        "syscall\n\t"
+        "mov $60, %%eax\n\t" /* exit */
+        "xor %%edi, %%edi\n\t"
+        "syscall\n\t"
+        "1:\n\t"
+        "movq %%xmm0, %[got]\n\t"
+        "stmxcsr %[mxg]\n\t"
+        : "=&a"(ret), [got] "=&r"(got), [mxg] "=m"(mx_got)
+        : [a] "r"(mine), [b] "r"(childs), [mxm] "m"(mx_mine), [mxc] "m"(mx_child)
+        : "rcx", "rdx", "rsi", "rdi", "r11", "xmm0", "memory");
+    *xmm_after = got;
+    *mxcsr_after = mx_got;
+    return ret;
+}
+
+static void test_vfork_keeps_the_parents_registers(void)
+{
+    unsigned long fs_before = 0, fs_after = 0;
+    REQUIRE(syscall(SYS_arch_prctl, 0x1003 /* ARCH_GET_FS */, &fs_before) == 0);
+    int bad = 0;
+    for (int i = 0; i < 20; i++) {
+        unsigned long xmm = 0;
+        unsigned mxcsr = 0;
+        unsigned saved_mxcsr;
+        __asm__ volatile("stmxcsr %0" : "=m"(saved_mxcsr));
+        long pid = vfork_changing_state(0x1122334455667700UL + i, 0xdeadbeefUL, &xmm, &mxcsr);
+        __asm__ volatile("ldmxcsr %0" : : "m"(saved_mxcsr));
+        REQUIRE(syscall(SYS_arch_prctl, 0x1003, &fs_after) == 0);
+        int status = -1;
+        REQUIRE(pid > 0 && waitpid((pid_t)pid, &status, 0) == pid);
+        bad += xmm != 0x1122334455667700UL + i || (mxcsr & (3u << 13)) != (1u << 13) || fs_after != fs_before ||
+               !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+    }
+    CHECKF(bad == 0, "%d of 20 vforks changed the parent's xmm0, MXCSR or fs base", bad);
+    /* errno lives in the TLS: usable as ever. */
+    errno = 0;
+    CHECK(close(-1) == -1 && errno == EBADF);
+}
+
+/* posix_spawn (musl's and glibc's use clone with CLONE_VM|CLONE_VFORK): children that exec,
+ * and one that cannot (the error comes back to the parent). */
+static void test_posix_spawn(const char *self)
+{
+    int bad = 0;
+    for (int i = 0; i < 30; i++) {
+        char code[8];
+        snprintf(code, sizeof code, "%d", i);
+        char *argv[] = {"t_proc", "exit-with", code, NULL};
+        pid_t pid = -1;
+        int st = -1;
+        if (posix_spawn(&pid, self, NULL, NULL, argv, (char *[]){NULL}) != 0 || waitpid(pid, &st, 0) != pid ||
+            !WIFEXITED(st) || WEXITSTATUS(st) != i)
+            bad++;
+    }
+    CHECKF(bad == 0, "%d of 30 spawned children did not exit with their code", bad);
+    pid_t pid = -1;
+    char *argv[] = {"nowhere", NULL};
+    int err = posix_spawn(&pid, "/nonexistent/program", NULL, NULL, argv, (char *[]){NULL});
+    CHECKF(err == ENOENT, "posix_spawn of a missing program: %d", err);
 }
 
 static void test_wait_variants(void)
@@ -568,6 +655,14 @@ int main(int argc, char **argv)
     test_fork_exit_status();
     test_killed_by_signal();
     test_vfork();
+    test_vfork_keeps_the_parents_registers();
+    {
+        char self[256];
+        ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+        REQUIRE(len > 0);
+        self[len > 0 ? len : 0] = '\0';
+        test_posix_spawn(self);
+    }
     test_wait_variants();
     test_sigchld_ignored_autoreaps();
     test_ids();

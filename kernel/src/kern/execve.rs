@@ -90,7 +90,9 @@ pub fn execve_from(ctx: &mut Ctx<'_>, start: &crate::fs::namei::NamePath, path: 
     drop(std::mem::replace(&mut *u.vm.lock(), image.vm.into_map()));
     if let Some(t0) = t0 {
         let old = ut.stub.lock().replace(Arc::new(t0));
-        // The old thread ends in its stub: a vfork child's was a thread of its parent's stub.
+        // The old thread ends in its stub: a vfork child's was a thread of its parent's stub
+        // — or its parent's own, lent (`fork::new_process`), which goes back as it is.
+        let old = old.filter(|_| !ut.stub_borrowed.swap(false, Ordering::AcqRel));
         if let Some(old) = old {
             let (space, slot) = (Arc::clone(old.space()), old.slot());
             if let Ok(t) = Arc::try_unwrap(old) {

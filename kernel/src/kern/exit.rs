@@ -66,6 +66,9 @@ fn exit_thread(td: &UThread, p: &UProc, e: Exit) {
     // The host thread ends in its stub (which may be shared: a vfork child's is a thread of
     // its parent's stub).
     let stub = td.user().stub.lock().take();
+    // A vfork parent's lent thread goes back to it as it is (its trap waits for the
+    // parent's resume), before the parent is released below.
+    let stub = stub.filter(|_| !td.user().stub_borrowed.swap(false, Ordering::AcqRel));
     // The last thread's stub thread stays trapped: its stub may go back to the pool once the
     // address space is gone (`recycle_stub`).
     let (stub, last) = match stub {

@@ -181,9 +181,16 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         e
     };
     let shared_vm = a.flags.contains(CloneFlags::VM);
+    // A vfork child runs on its parent's own stub thread until it execs or exits: the parent
+    // sleeps meanwhile and gets it back with its FPU state and fs base as they were.
+    let lend = shared_vm && a.flags.contains(CloneFlags::VFORK) && lend_on_vfork() && !crate::kern::ptrace::is_traced(ctx.td);
+    let lent = if lend { ctx.td.user().stub.lock().clone() } else { None };
     // The child's address space and its thread in a stub: a copy-on-write copy in a new stub,
-    // or (CLONE_VM) the parent's own, with a new thread in the parent's stub.
-    let (vm, t0, slot_in_parent) = if shared_vm {
+    // or (CLONE_VM) the parent's own, with a new thread in the parent's stub (or, lent, the
+    // parent's thread itself).
+    let (vm, t0, slot_in_parent) = if let Some(t) = &lent {
+        (None, Arc::clone(t), None)
+    } else if shared_vm {
         let stub = ctx.td.user().stub.lock().clone().ok_or(Errno::EAGAIN).map_err(fail)?;
         let space = Arc::clone(stub.space());
         let slot = space.alloc_slot().ok_or(Errno::EAGAIN).map_err(fail)?;
@@ -195,7 +202,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
             space.free_slot(slot);
             return Err(fail(Errno::EAGAIN));
         }
-        (None, space.thread(slot), Some((space, slot)))
+        (None, Arc::new(space.thread(slot)), Some((space, slot)))
     } else {
         // A lone thread's fork copies the stack pages around its stack pointer at once (none
         // of its threads can write them meanwhile); see AddressSpace::fork.
@@ -232,7 +239,7 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
         }
         let tls = if a.flags.contains(CloneFlags::SETTLS) { a.tls } else { ctx.td.user().fs_base.load(Ordering::Relaxed) };
         copy_thread_page(&vm, tls);
-        (Some(vm), t0, None)
+        (Some(vm), Arc::new(t0), None)
     };
     let files = if a.flags.contains(CloneFlags::FILES) { None } else { Some(pu.files().lock().clone()) };
     let fs = pu.fs.lock().clone();
@@ -286,7 +293,8 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     child.rec.flags.fetch_or(fg, Ordering::Relaxed);
     child.rec.uid.store(cred.uid, Ordering::Relaxed);
     child.rec.gid.store(cred.gid, Ordering::Relaxed);
-    let ut = UserThread::new(Arc::new(t0), child_regs(ctx, &a));
+    let ut = UserThread::new(t0, child_regs(ctx, &a));
+    ut.stub_borrowed.store(lent.is_some(), Ordering::Relaxed);
     ut.sigstate.sig.lock().mask = ctx.td.user().sigstate.sig.lock().mask;
     ut.inherit_slack(ctx.td.user());
     ut.sigstate.sig.lock().altstack = ctx.td.user().sigstate.sig.lock().altstack;
@@ -332,12 +340,30 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     }
     proc::insert(Arc::clone(child.arc()));
     let event = crate::kern::ptrace::on_clone(ctx.td, &td, a.flags, a.exit_signal);
+    // Lent: what the child's run changes in the stub thread's frame (its FPU state) is kept
+    // to give back, and this thread has no stub thread until then (the scheduler does not
+    // mark the child's as napping when this one sleeps).
+    let lent = lent.map(|t| {
+        let fp = t.fpstate();
+        drop(ctx.td.user().stub.lock().take());
+        (t, fp)
+    });
     sched::setrunnable(td.into_arc());
     if let Some(ev) = event {
         crate::kern::ptrace::event_stop(ctx.td, ctx.p, ctx.regs, ev, tid_of(pid));
     }
     if a.flags.contains(CloneFlags::VFORK) {
         wait_vfork(&child);
+        if let Some((t, fp)) = lent {
+            // The child execs or exits on its own trap: the thread waits trapped in the frame
+            // of that trap, which the next resume fills with this thread's registers.
+            if let Some(fp) = fp {
+                t.set_fpstate(&fp);
+            }
+            *ctx.td.user().stub.lock() = Some(t);
+            let fs = ctx.td.user().fs_base.load(Ordering::Relaxed);
+            ctx.td.user().queue_ops(|o| o.set_fs(fs));
+        }
         let done = crate::abi::ptrace::PTRACE_EVENT_VFORK_DONE;
         crate::kern::ptrace::event_stop(ctx.td, ctx.p, ctx.regs, done, tid_of(pid));
     }
@@ -360,6 +386,15 @@ fn copy_thread_page(vm: &crate::vm::space::AddressSpace, tls: u64) {
     if let Ok(v) = uaccess::read(vm, p) {
         let _ = uaccess::write(vm, p, &v);
     }
+}
+
+/// Whether a vfork child borrows its parent's stub thread (`-e vm.vforklend=0`: it gets a
+/// thread of its own in the parent's stub, as a CLONE_VM child without CLONE_VFORK does).
+/// Lent, a vfork costs no host thread start and exit, and the parent's stub stays one
+/// thread's (recyclable at its exit): vfork+exec+wait on `-n 2` 600 → see docs/PERFORMANCE.md.
+fn lend_on_vfork() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| crate::kern::kenv::get("vm.vforklend").is_none_or(|v| v != "0"))
 }
 
 /// The vfork parent sleeps until the child execs or exits.

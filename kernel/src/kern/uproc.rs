@@ -235,6 +235,9 @@ impl UserProc {
 pub struct UserThread {
     /// Its thread in the stub (exec replaces it).
     pub stub: SpinLock<Option<Arc<StubThread>>>,
+    /// `stub` is its vfork parent's thread, lent until this thread execs or exits
+    /// (`fork::new_process`): it is handed back then, never ended or its slot freed.
+    pub stub_borrowed: AtomicBool,
     /// Its registers while it is in the kernel.
     pub regs: SpinLock<UserRegs>,
     /// set_tid_address / CLONE_CHILD_CLEARTID: cleared and futex-woken at exit.
@@ -307,6 +310,7 @@ impl UserThread {
     pub fn new(stub: Arc<StubThread>, regs: UserRegs) -> UserThread {
         UserThread {
             stub: SpinLock::new("uthread_stub", Some(stub)),
+            stub_borrowed: AtomicBool::new(false),
             regs: SpinLock::new("uthread_regs", regs),
             clear_child_tid: AtomicU64::new(0),
             fs_base: AtomicU64::new(0),
