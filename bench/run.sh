@@ -37,7 +37,7 @@ TIMEOUT=${BENCH_TIMEOUT:-120}
 NCPU=${VK_NCPU:-2}
 MEM=${VK_MEM:-256m}
 OUT=$RUN/bench
-NAMES=(null_syscall clock_gettime pagefault fork forkexec pipe_rtt unix_mib tcp_mib tcp_rtt)
+NAMES=(null_syscall clock_gettime pagefault fork forkexec spawn pipe_rtt unix_mib tcp_mib tcp_rtt)
 MT_NAMES=(mt_pread mt_getppid mt_mmap)
 
 [ -x "$KERNEL" ] || { echo "bench: $KERNEL is missing (make build)" >&2; exit 1; }
@@ -173,6 +173,7 @@ rows = [  # name, label, floor.c line
     ("pagefault", "page fault", "native_pagefault_ns"),
     ("fork", "fork", "native_fork_ns"),
     ("forkexec", "fork+exec", "native_forkexec_ns"),
+    ("spawn", "posix_spawn (vfork+exec)", None),
     ("pipe_rtt", "pipe round trip", None),
     ("unix_mib", "AF_UNIX stream, per MiB", None),
     ("tcp_mib", "TCP 127.0.0.1, per MiB", None),

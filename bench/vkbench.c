@@ -9,6 +9,8 @@
  *   pagefault      first touch of a fresh anonymous page, per page
  *   fork           fork + _exit + waitpid
  *   forkexec       fork + execve(this program, "--exit") + waitpid
+ *   spawn          posix_spawn(this program, "--exit") + waitpid (musl's is a clone with
+ *                  CLONE_VM|CLONE_VFORK: the vfork + exec of system(3), popen, make, Python)
  *   pipe_rtt       one byte there and back between two processes over two pipes
  *   unix_mib       1 MiB from one process to another over an AF_UNIX stream socketpair
  *   tcp_mib        1 MiB from one process to another over TCP on 127.0.0.1
@@ -32,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -129,6 +132,19 @@ static double fork_exec(int n, const char *self) {
             _exit(127);
         }
         reap(c, "fork+exec");
+    }
+    return (now() - t0) / n;
+}
+
+static double spawn_exec(int n, const char *self) {
+    char *const argv[] = {(char *)self, "--exit", 0};
+    char *const envp[] = {0};
+    double t0 = now();
+    for (int i = 0; i < n; i++) {
+        pid_t c;
+        errno = posix_spawn(&c, self, 0, 0, argv, envp);
+        if (errno) die("posix_spawn");
+        reap(c, "posix_spawn");
     }
     return (now() - t0) / n;
 }
@@ -374,6 +390,7 @@ int main(int argc, char **argv) {
     if (wanted(only, "pagefault")) report("pagefault", pagefault(4096 * (size_t)scale)); /* 16 MiB per scale */
     if (wanted(only, "fork")) report("fork", fork_wait(200 * scale));
     if (wanted(only, "forkexec")) report("forkexec", fork_exec(100 * scale, self));
+    if (wanted(only, "spawn")) report("spawn", spawn_exec(100 * scale, self));
     if (wanted(only, "pipe_rtt")) report("pipe_rtt", pipe_rtt(2000 * scale));
     if (wanted(only, "unix_mib")) report("unix_mib", unix_mib(64 * scale));
     if (wanted(only, "tcp_mib")) report("tcp_mib", tcp_mib(64 * scale));
