@@ -67,6 +67,20 @@ static int child(char *m, char *gone, char *ro, int round, int gone_now, int ro_
     return 0;
 }
 
+/* Reap child `pid` of round `round`: one that did not exit with 0 counts in *bad, and the
+ * first such one's round and status are kept. */
+static void reap_child(pid_t pid, int round, int *bad, int *first_bad, int *status_bad)
+{
+    int st;
+    REQUIRE(waitpid(pid, &st, 0) == pid);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        if (!(*bad)++) {
+            *first_bad = round;
+            *status_bad = st;
+        }
+    }
+}
+
 static void test_children_see_their_parents_memory(void)
 {
     struct sigaction sa = {.sa_handler = on_segv};
@@ -103,14 +117,7 @@ static void test_children_see_their_parents_memory(void)
         pid_t pid = fork();
         if (pid == 0)
             _exit(child(m, gone, ro, round, gone_now, ro_now));
-        int st;
-        REQUIRE(waitpid(pid, &st, 0) == pid);
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            if (!bad++) {
-                first_bad = round;
-                status_bad = st;
-            }
-        }
+        reap_child(pid, round, &bad, &first_bad, &status_bad);
         if (ro_now)
             REQUIRE(mprotect(ro, PAGE, PROT_READ | PROT_WRITE) == 0);
         /* Between children: rewrite some pages, remove or bring back a range, flip the
@@ -264,14 +271,7 @@ static void test_untouched_file_pages_are_the_files(void)
                 memset(f + (round / 3) % FPAGES * PAGE, 'X', PAGE);
             _exit(0);
         }
-        int st;
-        REQUIRE(waitpid(pid, &st, 0) == pid);
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            if (!bad++) {
-                first_bad = round;
-                status_bad = st;
-            }
-        }
+        reap_child(pid, round, &bad, &first_bad, &status_bad);
         /* Between children: rewrite a page through the file, or cut the file short and
          * bring it back (its pages then read as zeros until rewritten). */
         int i = round % FPAGES;
