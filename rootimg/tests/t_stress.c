@@ -4,7 +4,9 @@
  *
  * Usage: t_stress [dir [rounds]]: a scratch directory is made under dir (default /tmp);
  * rounds (default 1) multiplies every loop, for long runs by hand. The number of checks does
- * not depend on either, so the summary line is the same natively and under vk.
+ * not depend on either, so the summary line is the same natively and under vk. A failed
+ * content check reports what the buffer holds when the report is made (`diff`): "same" there
+ * means the thread saw other bytes at the check than a moment later.
  *
  * Phases (each runs NTHREADS threads at once, then checks):
  *   - file: every thread pwrites its own block of one shared file and preads it back through
@@ -95,6 +97,28 @@ static int same(const unsigned char *p, size_t len, unsigned tag)
     return 1;
 }
 
+/* What a failed `same` (or zero check, `tag` < 0) saw: the first differing byte, how many
+ * differ, and the 8 bytes from there, for the report. */
+static const char *diff(const unsigned char *p, size_t len, long tag)
+{
+    static __thread char out[160];
+    size_t first = len, n = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char want = tag < 0 ? 0 : (unsigned char)((unsigned)tag * 31 + i * 7);
+        if (p[i] != want) {
+            n++;
+            if (first == len)
+                first = i;
+        }
+    }
+    if (first == len)
+        return "same";
+    int k = snprintf(out, sizeof out, "%zu of %zu bytes differ from %zu:", n, len, first);
+    for (size_t i = first; i < first + 8 && i < len && k < (int)sizeof out - 4; i++)
+        k += snprintf(out + k, sizeof out - (size_t)k, " %02x", p[i]);
+    return out;
+}
+
 static void run_threads(void *(*fn)(void *), int n)
 {
     pthread_t t[16];
@@ -129,16 +153,18 @@ static void *file_thread(void *arg)
         if (pwrite(shared_fd, w, sizeof w, id * BLOCK) != BLOCK)
             BAD("pwrite");
         memset(r, 0, sizeof r);
-        if (pread(shared_fd, r, sizeof r, id * BLOCK) != BLOCK || !same(r, sizeof r, tag))
-            BAD("pread shared k=%ld", k);
+        ssize_t got = pread(shared_fd, r, sizeof r, id * BLOCK);
+        if (got != BLOCK || !same(r, sizeof r, tag))
+            BAD("pread shared k=%ld: read %zd, %s", k, got, diff(r, sizeof r, tag));
         int fd = open(path, O_RDONLY);
         if (fd < 0) {
             BAD("open %s", path);
             continue;
         }
         memset(r, 0, sizeof r);
-        if (pread(fd, r, sizeof r, id * BLOCK) != BLOCK || !same(r, sizeof r, tag))
-            BAD("pread own k=%ld", k);
+        got = pread(fd, r, sizeof r, id * BLOCK);
+        if (got != BLOCK || !same(r, sizeof r, tag))
+            BAD("pread own k=%ld: read %zd, %s", k, got, diff(r, sizeof r, tag));
         struct stat st;
         if (fstat(fd, &st) != 0 || st.st_size < (off_t)(NTHREADS * BLOCK))
             BAD("fstat size %lld", (long long)st.st_size);
@@ -479,7 +505,7 @@ static void *vm_mapper(long id)
         while (got < len && (n = read(zero, p + got, len - got)) > 0)
             got += (size_t)n;
         if (got != len || p[0] != 0 || p[len - 1] != 0)
-            BAD("read /dev/zero into mapping");
+            BAD("read /dev/zero into mapping: %zu of %zu, %s", got, len, diff(p, len, -1));
         if (pread(vm_fd, p, BLOCK, 0) != BLOCK)
             BAD("pread into mapping");
         unsigned char *q = mremap(p, len, len + BLOCK, MREMAP_MAYMOVE);
@@ -515,12 +541,14 @@ static void *vm_shared_reader(int slot)
         /* Write through the mapping, read with pread; write with pwrite, read the mapping. */
         unsigned tag = (unsigned)(k * 2 + 1);
         fill(m + mine * BLOCK, BLOCK, tag);
-        if (pread(vm_fd, r, BLOCK, mine * BLOCK) != BLOCK || !same(r, BLOCK, tag))
-            BAD("pread sees the mapping's write k=%ld", k);
+        ssize_t got = pread(vm_fd, r, BLOCK, mine * BLOCK);
+        if (got != BLOCK || !same(r, BLOCK, tag))
+            BAD("pread sees the mapping's write k=%ld: read %zd, %s; the mapping: %s", k, got, diff(r, BLOCK, tag),
+                diff(m + mine * BLOCK, BLOCK, tag));
         fill(r, BLOCK, tag + 1);
         if (pwrite(vm_fd, r, BLOCK, (mine + 1) * BLOCK) != BLOCK ||
             !same(m + (mine + 1) * BLOCK, BLOCK, tag + 1))
-            BAD("mapping sees pwrite k=%ld", k);
+            BAD("mapping sees pwrite k=%ld: %s", k, diff(m + (mine + 1) * BLOCK, BLOCK, tag + 1));
     }
     if (msync(m, 8 * BLOCK, MS_SYNC) != 0)
         BAD("msync");
