@@ -103,6 +103,29 @@ fn written_back(e: &MapEntry) -> Option<(Arc<crate::vm::pagecache::PageCache>, u
     }
 }
 
+/// Where a private file mapping's pages are the file's cached pages as they are (a fault maps
+/// them so, copy-on-write: [`AddressSpace::map_cached`], [`AddressSpace::adopt_cached`]): its
+/// whole pages, at a page-aligned file offset, of an accessible mapping.
+struct CachedSpan<'a> {
+    vnode: &'a crate::fs::vfs::VnodeRef,
+    cache: Arc<crate::vm::pagecache::PageCache>,
+    /// The mapping's first page, and the file page index there.
+    first_vpn: u64,
+    first_idx: u64,
+    /// How many pages from there hold file data.
+    pages: u64,
+}
+
+fn cached_span(e: &MapEntry) -> Option<CachedSpan<'_>> {
+    let Backing::File { vnode, offset, file_len } = &e.backing else { return None };
+    if e.prot == 0 || !offset.is_multiple_of(PAGE) {
+        return None;
+    }
+    let cache = vnode.page_cache()?;
+    let pages = (file_len / PAGE).min((e.end - e.start) / PAGE);
+    Some(CachedSpan { vnode, cache, first_vpn: e.start / PAGE, first_idx: offset / PAGE, pages })
+}
+
 pub fn page_down(a: u64) -> u64 {
     a & !(PAGE - 1)
 }
@@ -1356,19 +1379,13 @@ impl AddressSpace {
         let mut add: Vec<(u64, Pte)> = Vec::new();
         let pt = self.pt.get_mut();
         for e in self.entries.values() {
-            let Backing::File { vnode, offset, file_len } = &e.backing else { continue };
-            if e.prot == 0 || !offset.is_multiple_of(PAGE) {
-                continue;
-            }
-            let Some(cache) = vnode.page_cache() else { continue };
+            let Some(CachedSpan { vnode, cache, first_vpn, first_idx, pages }) = cached_span(e) else { continue };
             // Before any of its pages is mapped (so that those cached already may move).
             if !cache.is_laid_out()
                 && let Ok(attr) = vnode.attr()
             {
                 cache.lay_out(attr.size.div_ceil(PAGE));
             }
-            let pages = (file_len / PAGE).min((e.end - e.start) / PAGE);
-            let (first_vpn, first_idx) = (e.start / PAGE, offset / PAGE);
             // A new image's table is empty there: no page-by-page check then.
             let empty = pt.pages.range(first_vpn..first_vpn + pages).next().is_none();
             for (idx, pa) in cache.lookup_range(first_idx, pages) {
@@ -1408,14 +1425,11 @@ impl AddressSpace {
             let (lo, hi) = (r.addr / PAGE, (r.addr + r.len) / PAGE);
             // The entries overlapping the run (they do not overlap each other).
             for e in self.entries.range(..hi * PAGE).rev().map(|(_, e)| e).take_while(|e| e.end > lo * PAGE) {
-                let Backing::File { vnode, offset, file_len } = &e.backing else { continue };
-                if e.prot & !PROT_WRITE != r.prot || !offset.is_multiple_of(PAGE) {
+                if e.prot & !PROT_WRITE != r.prot {
                     continue;
                 }
-                let Some(cache) = vnode.page_cache() else { continue };
-                let (e_lo, first_idx) = (e.start / PAGE, offset / PAGE);
-                let e_hi = e_lo + (file_len / PAGE).min((e.end - e.start) / PAGE);
-                let (a, b) = (lo.max(e_lo), hi.min(e_hi));
+                let Some(CachedSpan { cache, first_vpn: e_lo, first_idx, pages, .. }) = cached_span(e) else { continue };
+                let (a, b) = (lo.max(e_lo), hi.min(e_lo + pages));
                 if a >= b {
                     continue;
                 }

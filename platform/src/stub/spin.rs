@@ -575,7 +575,7 @@ mod tests {
         let child = Tuning::new();
         child.inherit(&parent);
         assert!(child.sleepy(), "a sleepy parent's child co-locates from its first resume");
-        // As if all its recent resumes had napped: it stays so through a short life.
+        // Sticky: it stays so through a short life, whatever its resumes do.
         for _ in 0..20 {
             child.resume_after_nap(false);
         }
