@@ -210,12 +210,29 @@ struct PageTable {
 }
 
 impl PageTable {
-    /// Take the pending operations and the pages to release after them; nothing is queued
-    /// any more.
+    /// Take the pending operations and the pages to release after them, to be carried out
+    /// before the taker's guest code runs again (a lone thread: nobody else runs in the
+    /// stub); nothing is queued any more.
     fn take(&mut self) -> (Vec<StubOp>, Vec<u64>) {
         self.unmap_queued = false;
         self.queued.store(false, Ordering::Release);
         (std::mem::take(&mut self.pending), std::mem::take(&mut self.deferred))
+    }
+
+    /// [`PageTable::take`] for a thread that carries the operations out in the stub now,
+    /// while others may run there ([`AddressSpace::sync_stub`]); whether they take access
+    /// away. If they do, the flag stays set until they have landed — it is never cleared
+    /// meanwhile, not even for an instant: a thread resuming reads it without the lock, and
+    /// one that saw it clear then would run on the old page of a replaced mapping (a
+    /// copy-on-write copy the kernel had just written; t_stress's stale reads).
+    fn take_for_sync(&mut self) -> (bool, Vec<StubOp>, Vec<u64>) {
+        let unmaps = self.unmap_queued;
+        self.unmaps_in_flight = unmaps;
+        self.unmap_queued = false;
+        if !unmaps {
+            self.queued.store(false, Ordering::Release);
+        }
+        (unmaps, std::mem::take(&mut self.pending), std::mem::take(&mut self.deferred))
     }
 
     /// The ranges of the unmaps queued, when nothing else is queued and no unmaps are under
@@ -551,16 +568,10 @@ impl AddressSpace {
             if only_unmaps && !pt.unmap_queued {
                 return true;
             }
-            let unmaps = pt.unmap_queued;
-            pt.unmaps_in_flight = unmaps;
-            let (pending, deferred) = pt.take();
             // Until the unmaps have landed, threads resuming must come this way and wait
             // under `stub_sync`: the ranges they freed may already hold new mappings, which
             // a thread would otherwise reach through the stale host ones (t_vmrace).
-            if unmaps {
-                pt.queued.store(true, Ordering::Release);
-            }
-            (unmaps, pending, deferred)
+            pt.take_for_sync()
         };
         let ops = stub_ops(ops);
         // A stub that died meanwhile maps nothing any more: its pages can go all the same.

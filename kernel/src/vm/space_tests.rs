@@ -372,6 +372,79 @@ fn a_handed_over_stub_flags_its_queue() {
     all_free(&pm);
 }
 
+/// A thread that carries the queued operations out for the others (`sync`) takes them with
+/// the flag that resuming threads read without the lock: left set while unmaps — or the old
+/// page of a copy-on-write copy — are on their way into the stub, cleared when only maps go.
+#[test]
+fn unmaps_taken_for_the_stub_leave_the_queue_flagged() {
+    let pm = physmem();
+    {
+        let mut vm = space(&pm);
+        vm.map(anon(BASE, 2, RW));
+        vm.fault(BASE, Access::Write).unwrap();
+        let flag = vm.ops_queued();
+        // Only a map: taken, nothing left that a resuming thread must wait for.
+        let (unmaps, ops, _) = vm.pt.get_mut().take_for_sync();
+        assert!(!unmaps && ops.len() == 1 && !flag.load(Ordering::Acquire));
+        // A copy-on-write copy replaces a page the stub maps: taken as an unmap is.
+        let child = vm.fork(2, None);
+        vm.take_stub_ops();
+        copyout(&vm, BASE, &[1]).unwrap();
+        let (unmaps, _, deferred) = vm.pt.get_mut().take_for_sync();
+        assert!(unmaps && flag.load(Ordering::Acquire) && vm.pt.get_mut().unmaps_in_flight);
+        vm.release(deferred);
+        drop(child);
+    }
+    all_free(&pm);
+}
+
+/// The same, with another thread reading the flag as resuming threads do: it never reads
+/// clear while the unmaps taken are on their way — not even for the instant between a
+/// take that cleared it and a store that set it again (the stale reads t_stress found).
+#[test]
+fn a_resuming_thread_never_reads_the_flag_clear_while_unmaps_are_on_their_way() {
+    use std::sync::atomic::AtomicBool;
+    let pt = Arc::new(platform::sync::SpinLock::new("test_pt", PageTable::default()));
+    let flag = Arc::clone(&pt.lock().queued);
+    // Odd while unmaps are queued or on their way: the flag must read set.
+    let phase = Arc::new(AtomicU64::new(0));
+    let (started, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let reader = {
+        let (flag, phase, started, done) = (Arc::clone(&flag), Arc::clone(&phase), Arc::clone(&started), Arc::clone(&done));
+        std::thread::spawn(move || {
+            started.store(true, Ordering::Release);
+            let mut seen_clear = 0u64;
+            while !done.load(Ordering::Acquire) {
+                let before = phase.load(Ordering::Acquire);
+                let set = flag.load(Ordering::Acquire);
+                if before % 2 == 1 && !set && phase.load(Ordering::Acquire) == before {
+                    seen_clear += 1;
+                }
+            }
+            seen_clear
+        })
+    };
+    while !started.load(Ordering::Acquire) {
+        std::hint::spin_loop();
+    }
+    for _ in 0..1_000_000 {
+        {
+            let mut g = pt.lock();
+            g.unmap_in_stub(BASE, BASE + PAGE);
+            phase.fetch_add(1, Ordering::Release);
+            let (unmaps, _, _) = g.take_for_sync();
+            assert!(unmaps);
+        }
+        // The unmaps land; the next resuming thread finds nothing and clears the flag.
+        let mut g = pt.lock();
+        g.unmaps_in_flight = false;
+        phase.fetch_add(1, Ordering::Release);
+        g.take_for_sync();
+    }
+    done.store(true, Ordering::Release);
+    assert_eq!(reader.join().unwrap(), 0, "a resuming thread read the flag clear with unmaps on their way");
+}
+
 /// A lone thread's fork that finds few private pages written (mapped writable in its stub)
 /// copies them all for the child: neither side faults when it writes them again. Pages
 /// already copy-on-write, read-only ones and shared memory are shared as before; with
