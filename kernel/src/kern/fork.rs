@@ -211,11 +211,18 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
     } else {
         // A lone thread's fork copies the stack pages around its stack pointer at once (none
         // of its threads can write them meanwhile); see AddressSpace::fork.
+        // The stub first: the copies fork makes for the child go where its residue maps the
+        // last child's (AddressSpace::fork_onto).
+        let pm = platform::physmem::get().ok_or(Errno::ENOMEM).map_err(fail)?;
+        let (space, t0, residue) = platform::stub::pool::get_with_residue(pm.fd()).map_err(|e| {
+            log::warn!("fork: {e}");
+            fail(Errno::EAGAIN)
+        })?;
         let map = pu.vm();
         let lone = parent.nthreads() == 1 && Arc::strong_count(&map) <= 2;
         let mut vm = {
             let mut g = map.write();
-            let child = g.fork(tid_of(pid), lone.then(|| ctx.regs.rsp()));
+            let child = g.fork_onto(tid_of(pid), lone.then(|| ctx.regs.rsp()), &residue);
             // The parent's other threads lose write access to the now shared pages before
             // the map is let go (Linux write-protects them under mmap_lock): a copy-on-write
             // copy made while another thread could still write the old page through the
@@ -227,11 +234,6 @@ fn new_process(ctx: &mut Ctx<'_>, a: CloneArgs) -> SysResult {
             child
         };
         drop(map);
-        let pm = platform::physmem::get().ok_or(Errno::ENOMEM).map_err(fail)?;
-        let (space, t0, residue) = platform::stub::pool::get_with_residue(pm.fd()).map_err(|e| {
-            log::warn!("fork: {e}");
-            fail(Errno::EAGAIN)
-        })?;
         // What a recycled stub still maps from its last process (a sibling's, often the
         // same pages at the same places): kept where alike, unmapped first where not.
         vm.adopt_residue(&residue);

@@ -1268,6 +1268,16 @@ impl AddressSpace {
     /// once). With other threads running the copy could tear under their writes, so it is not
     /// done then (`None`).
     pub fn fork(&mut self, owner: u64, stack_pointer: Option<u64>) -> AddressSpace {
+        self.fork_onto(owner, stack_pointer, &[])
+    }
+
+    /// [`AddressSpace::fork`] for a child whose stub comes with a `residue` (ascending; see
+    /// [`crate::vm::residue`]): a page copied for the child is taken, when it is free, at the
+    /// physical page the residue maps at the same address with the protection the child's
+    /// stub is to map it with — the last child's own copy there, at a shell's next `$(…)` —
+    /// so that [`AddressSpace::adopt_residue`] finds the mapping alike and keeps it: no host
+    /// mmap, no populate (its host PTEs are still there), no unmap at the last child's exit.
+    pub fn fork_onto(&mut self, owner: u64, stack_pointer: Option<u64>, residue: &[MappedRun]) -> AddressSpace {
         let pm = &self.pm;
         let mut child = AddressSpace::with_physmem(owner, Arc::clone(&self.pm));
         child.entries = self.entries.clone();
@@ -1300,6 +1310,25 @@ impl AddressSpace {
             });
             written.take(FORK_COPY_WRITTEN_MAX + 1).count() <= FORK_COPY_WRITTEN_MAX
         };
+        // The residue's pages at the places of pages the child may get copies of, taken
+        // first (so that a copy put elsewhere cannot take one another copy wants); those
+        // not used go back at the end.
+        let mut claimed: BTreeMap<u64, u64> = BTreeMap::new();
+        if copy_written || copy_lo < copy_hi {
+            let (entries, table) = (&self.entries, &self.pt.get_mut().pages);
+            for r in residue.iter().filter(|r| r.prot & PROT_WRITE != 0) {
+                for vpn in r.addr / PAGE..(r.addr + r.len) / PAGE {
+                    // Mapped in the child with the residue's protection, and written here.
+                    let prot = entries.range(..=vpn * PAGE).next_back().filter(|(_, e)| vpn * PAGE < e.end).map(|(_, e)| e.prot);
+                    let wanted = prot == Some(r.prot)
+                        && table.get(&vpn).is_some_and(|p| p.stub_prot & PROT_WRITE != 0 && !p.cow)
+                        && (copy_written || (copy_lo..copy_hi).contains(&vpn));
+                    if wanted && let Some(pa) = pm.alloc_page_at(r.pa + (vpn * PAGE - r.addr), owner, pgflags::ANON) {
+                        claimed.insert(vpn, pa);
+                    }
+                }
+            }
+        }
         let mut downgrade = Vec::new();
         let mut near = None;
         // The child's pages, ascending (the table is built from them at the end, in one
@@ -1325,7 +1354,7 @@ impl AddressSpace {
             if (copy_written && !shared || (copy_lo..copy_hi).contains(&vpn))
                 && pte.stub_prot & PROT_WRITE != 0
                 && !pte.cow
-                && let Some(new) = pm.alloc_page_near(near, owner, pgflags::ANON)
+                && let Some(new) = claimed.remove(&vpn).or_else(|| pm.alloc_page_near(near, owner, pgflags::ANON))
             {
                 near = Some(new + PAGE);
                 pm.copy_page(new, pte.pa);
@@ -1345,6 +1374,9 @@ impl AddressSpace {
                 }
             }
             pages.push((vpn, Pte { pa: pte.pa, cow: pte.cow, stub_prot: 0 }));
+        }
+        for pa in claimed.into_values() {
+            pm.page_unref(pa);
         }
         // The working set goes to the child's stub before it first runs.
         let want: Vec<(u64, u32, u64)> = working_set.iter().map(|&(i, prot)| (pages[i].0, prot, pages[i].1.pa)).collect();

@@ -502,6 +502,53 @@ fn a_lone_threads_fork_copies_a_small_written_set() {
     all_free(&pm);
 }
 
+/// A lone thread's next child, on the stub its last child left (a shell's next `$(…)`): its
+/// copies are taken at the pages that child had at the same places, when free — kept in the
+/// stub as they are, no map — and elsewhere when not; either way they hold the parent's data.
+#[test]
+fn a_childs_copies_go_where_the_last_child_had_them() {
+    let pm = physmem();
+    {
+        let mut parent = space(&pm);
+        parent.map(anon(BASE, 8, RW));
+        for i in 0..3 {
+            write_u64(&parent, BASE + i * PAGE, i);
+        }
+        parent.take_stub_ops();
+        let first = parent.fork(2, Some(BASE));
+        // What its stub maps when it exits: its copies, writable (the stub keeps them).
+        let residue: Vec<MappedRun> = first
+            .resident_ptes(BASE, BASE + 3 * PAGE)
+            .into_iter()
+            .map(|(addr, pa, _)| MappedRun { addr, len: PAGE, pa, prot: RW })
+            .collect();
+        assert_eq!(residue.len(), 3);
+        drop(first);
+        // Page 1 of the last child's is someone else's by now.
+        let taken = pm.alloc_page_near(Some(residue[1].pa), 9, 0).unwrap();
+        assert_eq!(taken, residue[1].pa);
+        for i in 0..3 {
+            write_u64(&parent, BASE + i * PAGE, 10 + i);
+        }
+        parent.take_stub_ops();
+        let mut child = parent.fork_onto(3, Some(BASE), &residue);
+        for (i, r) in residue.iter().enumerate() {
+            let c = pte(&child, r.addr).unwrap();
+            assert_eq!(c.pa == r.pa, i != 1, "page {i}");
+            assert_eq!(read_u64(&child, r.addr), 10 + i as u64);
+        }
+        child.adopt_residue(&residue);
+        let ops = child.take_stub_ops();
+        let maps = |a: u64| ops.iter().any(|op| matches!(*op, StubOp::Map { addr, len, .. } if addr <= a && a < addr + len));
+        assert!(!maps(BASE) && !maps(BASE + 2 * PAGE), "a kept page mapped again: {ops:?}");
+        assert!(maps(BASE + PAGE), "page 1 is a new one: {ops:?}");
+        assert!(ops.contains(&StubOp::Unmap { addr: BASE + PAGE, len: PAGE }), "the old mapping of page 1 goes first: {ops:?}");
+        pm.page_unref(taken);
+        drop(child);
+    }
+    all_free(&pm);
+}
+
 /// fork maps the parent's working set (the pages its stub maps) into the child's stub in
 /// one go: private pages read-only, shared ones with their protection; pages the parent's
 /// stub does not map, PROT_NONE and MADV_DONTFORK ranges are left to faults (or out).
