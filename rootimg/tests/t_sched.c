@@ -4,11 +4,15 @@
  * checks; real-time policies need privilege (EPERM without); fork inherits the policy and
  * SCHED_RESET_ON_FORK resets it; sched_setattr/sched_getattr (SCHED_DEADLINE's parameters,
  * sizes, E2BIG); sched_rr_get_interval. (Raw system calls: musl's sched_setscheduler and
- * kin are ENOSYS stubs on purpose, and it has no *attr wrappers.)
+ * kin are ENOSYS stubs on purpose, and it has no *attr wrappers.) And time sharing: threads
+ * that make system calls in a loop on every CPU, twice over, do not keep a sleeper that
+ * wakes, or a child, off the CPUs for good.
  */
 #include "vktest.h"
 
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -62,6 +66,39 @@ static int unprivileged(void)
     errno = 0;
     bad += !(setattr(0, &a, 0) == -1 && errno == EPERM);
     return bad;
+}
+
+static atomic_int loop_stop;
+
+static void *syscall_loop(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&loop_stop))
+        syscall(SYS_getppid);
+    return NULL;
+}
+
+/* Every CPU busy twice over with threads that trap all the time: the main thread sleeps,
+ * wakes behind them, forks a child that must run, and stops them. */
+static void time_sharing(void)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = ncpu > 0 && ncpu < 8 ? 2 * (int)ncpu : 16;
+    pthread_t t[16];
+    int made = 0;
+    for (int i = 0; i < n; i++)
+        made += pthread_create(&t[made], NULL, syscall_loop, NULL) == 0;
+    CHECK(made == n);
+    struct timespec nap = {0, 2000000};
+    CHECK(nanosleep(&nap, NULL) == 0);
+    pid_t c = fork();
+    if (c == 0)
+        _exit(7);
+    int st = 0;
+    CHECK(c > 0 && waitpid(c, &st, 0) == c && WIFEXITED(st) && WEXITSTATUS(st) == 7);
+    atomic_store(&loop_stop, 1);
+    for (int i = 0; i < made; i++)
+        pthread_join(t[i], NULL);
 }
 
 int main(void)
@@ -165,5 +202,6 @@ int main(void)
         }
         CHECK(waitpid(c, &st, 0) == c && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     }
+    time_sharing();
     return vktest_done();
 }

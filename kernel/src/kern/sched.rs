@@ -1,7 +1,9 @@
 //! The scheduler: per-CPU run queues, `mi_switch`, the idle loop.
 //!
 //! The kernel is not preemptible: a thread leaves its CPU only by sleeping, yielding or
-//! exiting, and a guest thread also when its time slice ends in user mode. A woken thread goes
+//! exiting, and a guest thread also when its time slice ends — kicked in user mode, or on its
+//! way back there from a trap ([`slice_over`]: a thread that makes system calls in a loop is
+//! never in user mode long enough to be kicked). A woken thread goes
 //! on its last CPU's run queue; that CPU is woken if it idles, or else an idle CPU is woken to
 //! steal it — also when the queue is the waker's own, whose current thread may compute on
 //! (not when the waker is leaving the CPU: its idle thread, a thread going to sleep).
@@ -261,6 +263,22 @@ pub fn sync_slice(c: u32) -> Option<Duration> {
         return None;
     }
     Some(Duration::from_nanos(until.saturating_sub(platform::time::uptime_ns())))
+}
+
+/// Whether the thread on CPU `c` is to give the CPU up on its way back to the guest, as of
+/// `now_ns` (its last trap): others wait in the CPU's queue and it has had the CPU for a whole
+/// time slice `slice_ns` since it was switched in, or a thread a sync wake-up queued behind it
+/// has waited out its grace. A guest thread is kicked when its slice ends in user mode; one
+/// that traps all the time (a system call in a loop) never is, and kept the CPU for good
+/// while the threads queued behind it waited (t_vmrace on `-n 2`: its child never ran). The
+/// check of a thread's trap path (Linux's need_resched, set from the tick).
+pub fn slice_over(c: u32, now_ns: u64, slice_ns: u64) -> bool {
+    let Some(cpu_s) = CPUS.get(c as usize) else { return false };
+    if PCPU[c as usize].nrun.load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    let until = cpu_s.sync_until_ns.load(Ordering::Relaxed);
+    now_ns.saturating_sub(cpu_s.since_ns.load(Ordering::Relaxed)) >= slice_ns || (until != 0 && now_ns >= until)
 }
 
 /// Make sure some CPU will run what was queued on `target`: `target` itself if it idles, else

@@ -30,7 +30,8 @@ pub fn set_syscall_entry(f: SyscallEntry) {
 }
 
 /// A guest's time slice.
-pub const SLICE: Duration = Duration::from_millis(10);
+pub const SLICE: Duration = Duration::from_millis(SLICE_MS);
+const SLICE_MS: u64 = 10;
 
 /// How long the guest may run on this CPU, and whether the CPU is wanted back.
 struct Ctl(u32);
@@ -400,6 +401,12 @@ fn user_loop(td: &UThread, p: &UProc) -> Exit {
                 }
                 ctx.exit = Some(Exit::Group(sigstatus(SIGKILL)));
             }
+        }
+        // A thread that traps all the time is never kicked: its slice ends here.
+        if !matches!(trap, Trap::Kick | Trap::Start | Trap::Dead)
+            && sched::slice_over(platform::cpu::curcpu(), now_ns, SLICE_MS * 1_000_000)
+        {
+            preempted();
         }
         // A thread interrupted inside an rseq critical section resumes at its abort address,
         // before any signal frame records where it was: after a preemption, fault or
