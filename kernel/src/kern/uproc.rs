@@ -296,6 +296,12 @@ impl UserThread {
         self.ops_queued.store(true, Ordering::Release);
     }
 
+    /// Whether operations wait for this thread's stub thread (a clone's new host thread, an
+    /// fs base).
+    pub fn ops_pending(&self) -> bool {
+        self.ops_queued.load(Ordering::Acquire)
+    }
+
     /// Take the queued operations (the trap loop, on its way to the guest): no lock when
     /// there are none.
     pub fn take_ops(&self) -> Ops {

@@ -402,8 +402,11 @@ fn user_loop(td: &UThread, p: &UProc) -> Exit {
                 ctx.exit = Some(Exit::Group(sigstatus(SIGKILL)));
             }
         }
-        // A thread that traps all the time is never kicked: its slice ends here.
+        // A thread that traps all the time is never kicked: its slice ends here — but not
+        // while its own stub operations wait (a clone's new host thread: the new thread's
+        // CPU waits for it to start, in the host, and would wait for this one to run).
         if !matches!(trap, Trap::Kick | Trap::Start | Trap::Dead)
+            && !td.user().ops_pending()
             && sched::slice_over(platform::cpu::curcpu(), now_ns, SLICE_MS * 1_000_000)
         {
             preempted();
