@@ -416,13 +416,8 @@ fn wait_vfork(child: &UProc) {
     }
 }
 
-/// A vfork child execs or exits: its parent may go on. A sync wake-up
-/// ([`crate::kern::sched::wake_sync`]): the parent is queued on the child's CPU and no other
-/// CPU is woken for it — it runs there when the child next sleeps or exits (posix_spawn's
-/// parent soon waits for it), or is stolen once the grace is over. Woken as any thread, an
-/// idle CPU was woken to take it (a host wake-up across CPUs, 30–200 µs on the development
-/// VM) and its stub thread moved there, every spawn.
+/// A vfork child execs or exits: its parent may go on.
 pub fn vfork_release(p: &UProc) {
     p.user().vfork_released.store(true, Ordering::Release);
-    crate::kern::sched::wake_sync(|| crate::kern::sleep::wakeup(p.wchan()));
+    crate::kern::sleep::wakeup(p.wchan());
 }
