@@ -1310,19 +1310,21 @@ impl AddressSpace {
             });
             written.take(FORK_COPY_WRITTEN_MAX + 1).count() <= FORK_COPY_WRITTEN_MAX
         };
-        // The residue's pages at the places of pages the child may get copies of, taken
-        // first (so that a copy put elsewhere cannot take one another copy wants); those
-        // not used go back at the end.
+        // Whether the child gets a copy of the page at `vpn` now (in a mapping `shared` or not).
+        let copied = |vpn: u64, pte: &Pte, shared: bool| {
+            (copy_written && !shared || (copy_lo..copy_hi).contains(&vpn)) && pte.stub_prot & PROT_WRITE != 0 && !pte.cow
+        };
+        // The residue's pages at the places of pages the child gets copies of, taken first
+        // (so that a copy put elsewhere cannot take one another copy wants); those not used
+        // go back at the end.
         let mut claimed: BTreeMap<u64, u64> = BTreeMap::new();
         if copy_written || copy_lo < copy_hi {
             let (entries, table) = (&self.entries, &self.pt.get_mut().pages);
             for r in residue.iter().filter(|r| r.prot & PROT_WRITE != 0) {
                 for vpn in r.addr / PAGE..(r.addr + r.len) / PAGE {
-                    // Mapped in the child with the residue's protection, and written here.
-                    let prot = entries.range(..=vpn * PAGE).next_back().filter(|(_, e)| vpn * PAGE < e.end).map(|(_, e)| e.prot);
-                    let wanted = prot == Some(r.prot)
-                        && table.get(&vpn).is_some_and(|p| p.stub_prot & PROT_WRITE != 0 && !p.cow)
-                        && (copy_written || (copy_lo..copy_hi).contains(&vpn));
+                    // Copied, into a mapping the child's stub maps with the residue's protection.
+                    let entry = entries.range(..=vpn * PAGE).next_back().map(|(_, e)| e).filter(|e| vpn * PAGE < e.end);
+                    let wanted = entry.is_some_and(|e| e.prot == r.prot && table.get(&vpn).is_some_and(|p| copied(vpn, p, e.shared())));
                     if wanted && let Some(pa) = pm.alloc_page_at(r.pa + (vpn * PAGE - r.addr), owner, pgflags::ANON) {
                         claimed.insert(vpn, pa);
                     }
@@ -1351,9 +1353,7 @@ impl AddressSpace {
                 }
                 (e.shared(), e.prot)
             };
-            if (copy_written && !shared || (copy_lo..copy_hi).contains(&vpn))
-                && pte.stub_prot & PROT_WRITE != 0
-                && !pte.cow
+            if copied(vpn, pte, shared)
                 && let Some(new) = claimed.remove(&vpn).or_else(|| pm.alloc_page_near(near, owner, pgflags::ANON))
             {
                 near = Some(new + PAGE);
