@@ -4,6 +4,9 @@
  *
  * Each result is one line "bench: <name> <value> ns":
  *   null_syscall   syscall(SYS_getppid), per call (vk: one trap to the kernel and back)
+ *   null_syscall_site  getppid from a `mov $110, %eax; syscall` site, the sequence glibc's
+ *                  wrappers (and so Debian's programs) use, which vk patches into a jump to its
+ *                  fast path (musl's syscall() sets eax from a register: never patched)
  *   clock_gettime  clock_gettime(CLOCK_MONOTONIC) through the C library, per call (the vDSO
  *                  when there is one: no trap)
  *   pagefault      first touch of a fresh anonymous page, per page
@@ -12,6 +15,7 @@
  *   spawn          posix_spawn(this program, "--exit") + waitpid (musl's is a clone with
  *                  CLONE_VM|CLONE_VFORK: the vfork + exec of system(3), popen, make, Python)
  *   pipe_rtt       one byte there and back between two processes over two pipes
+ *   pipe_rtt_site  the same, with read and write made from `mov $nr, %eax; syscall` sites
  *   unix_mib       1 MiB from one process to another over an AF_UNIX stream socketpair
  *   tcp_mib        1 MiB from one process to another over TCP on 127.0.0.1
  *   tcp_rtt        one byte there and back between two processes over TCP on 127.0.0.1
@@ -82,6 +86,35 @@ static double null_syscall(int n) {
     for (int i = 0; i < n / 10; i++) sum += syscall(SYS_getppid); /* warm up */
     double t0 = now();
     for (int i = 0; i < n; i++) sum += syscall(SYS_getppid);
+    double t = (now() - t0) / n;
+    if (sum < 0) { fprintf(stderr, "vkbench: getppid failed\n"); exit(1); }
+    return t;
+}
+
+/* System calls from `mov $nr, %eax; syscall` sites, as glibc's wrappers make them. */
+__attribute__((noinline)) static long site_getppid(void) {
+    long r;
+    __asm__ volatile("mov $110, %%eax\n\tsyscall" : "=a"(r) : : "rcx", "r11", "memory");
+    return r;
+}
+
+__attribute__((noinline)) static long site_read(int fd, void *buf, size_t n) {
+    long r;
+    __asm__ volatile("mov $0, %%eax\n\tsyscall" : "=a"(r) : "D"((long)fd), "S"(buf), "d"(n) : "rcx", "r11", "memory");
+    return r;
+}
+
+__attribute__((noinline)) static long site_write(int fd, const void *buf, size_t n) {
+    long r;
+    __asm__ volatile("mov $1, %%eax\n\tsyscall" : "=a"(r) : "D"((long)fd), "S"(buf), "d"(n) : "rcx", "r11", "memory");
+    return r;
+}
+
+static double null_syscall_site(int n) {
+    long sum = 0;
+    for (int i = 0; i < n / 10; i++) sum += site_getppid(); /* warm up */
+    double t0 = now();
+    for (int i = 0; i < n; i++) sum += site_getppid();
     double t = (now() - t0) / n;
     if (sum < 0) { fprintf(stderr, "vkbench: getppid failed\n"); exit(1); }
     return t;
@@ -171,6 +204,35 @@ static double pipe_rtt(int n) {
     double t0 = now();
     for (int i = 0; i < n; i++)
         if (write(ab[1], &b, 1) != 1 || read(ba[0], &b, 1) != 1) die("pipe round trip");
+    double t = (now() - t0) / n;
+    close(ab[1]);
+    close(ba[0]);
+    reap(c, "pipe");
+    return t;
+}
+
+static double pipe_rtt_site(int n) {
+    int ab[2], ba[2];
+    if (pipe(ab) || pipe(ba)) die("pipe");
+    pid_t c = fork();
+    if (c < 0) die("fork");
+    char b = 0;
+    if (c == 0) {
+        close(ab[1]);
+        close(ba[0]);
+        for (;;) {
+            long r = site_read(ab[0], &b, 1);
+            if (r == 0) _exit(0);
+            if (r != 1 || site_write(ba[1], &b, 1) != 1) _exit(1);
+        }
+    }
+    close(ab[0]);
+    close(ba[1]);
+    for (int i = 0; i < n / 10 + 1; i++) /* warm up: both sides running */
+        if (site_write(ab[1], &b, 1) != 1 || site_read(ba[0], &b, 1) != 1) die("pipe warm-up");
+    double t0 = now();
+    for (int i = 0; i < n; i++)
+        if (site_write(ab[1], &b, 1) != 1 || site_read(ba[0], &b, 1) != 1) die("pipe round trip");
     double t = (now() - t0) / n;
     close(ab[1]);
     close(ba[0]);
@@ -386,12 +448,14 @@ int main(int argc, char **argv) {
     if (scale < 1) scale = 1;
 
     if (wanted(only, "null_syscall")) report("null_syscall", null_syscall(50000 * scale));
+    if (wanted(only, "null_syscall_site")) report("null_syscall_site", null_syscall_site(50000 * scale));
     if (wanted(only, "clock_gettime")) report("clock_gettime", clock_read(500000 * scale));
     if (wanted(only, "pagefault")) report("pagefault", pagefault(4096 * (size_t)scale)); /* 16 MiB per scale */
     if (wanted(only, "fork")) report("fork", fork_wait(200 * scale));
     if (wanted(only, "forkexec")) report("forkexec", fork_exec(100 * scale, self));
     if (wanted(only, "spawn")) report("spawn", spawn_exec(100 * scale, self));
     if (wanted(only, "pipe_rtt")) report("pipe_rtt", pipe_rtt(2000 * scale));
+    if (wanted(only, "pipe_rtt_site")) report("pipe_rtt_site", pipe_rtt_site(2000 * scale));
     if (wanted(only, "unix_mib")) report("unix_mib", unix_mib(64 * scale));
     if (wanted(only, "tcp_mib")) report("tcp_mib", tcp_mib(64 * scale));
     if (wanted(only, "tcp_rtt")) report("tcp_rtt", tcp_rtt(2000 * scale));

@@ -10,7 +10,7 @@ use vk_tests::image::ImageCopy;
 
 /// Every program rootimg/build-tests.sh builds; `all_programs_are_listed` keeps this honest.
 const PROGRAMS: &[&str] = &[
-    "t_affinity", "t_aio", "t_calls", "t_chattr", "t_chroot", "t_clone3", "t_closerange", "t_copyrange", "t_core", "t_devnode", "t_dyn_glibc", "t_dyn_musl", "t_epollx", "t_event", "t_exec", "t_execveat", "t_fadvise", "t_fallocate", "t_faultaround", "t_fdmisc", "t_fhandle", "t_fifo", "t_files", "t_forkadv", "t_forkreuse", "t_fsabi", "t_futexv", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_kcmp", "t_klog", "t_lease", "t_linktmp", "t_lock", "t_loop", "t_mapcount", "t_mapshared", "t_mlock", "t_mount", "t_mqueue", "t_names", "t_oldtimes", "t_openat2", "t_pagecache", "t_perm", "t_pidfd", "t_pipeuser", "t_prctl", "t_prio", "t_proc", "t_procfs", "t_ptimer", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc", "t_ptrace_step", "t_ptrace_step_glibc", "t_pty", "t_rename", "t_rlimits", "t_rootfile", "t_rseq", "t_rust", "t_rwv", "t_sched", "t_sigio", "t_signal", "t_sigtid", "t_sockepoll", "t_splice", "t_stress", "t_sysfiles", "t_sysfs", "t_thread", "t_time", "t_txtbsy", "t_uaccess", "t_unix", "t_vdso", "t_vdso_glibc", "t_vm", "t_vmfiles", "t_vmrace", "t_xattr",
+    "t_affinity", "t_aio", "t_calls", "t_callsite", "t_chattr", "t_chroot", "t_clone3", "t_closerange", "t_copyrange", "t_core", "t_devnode", "t_dyn_glibc", "t_dyn_musl", "t_epollx", "t_event", "t_exec", "t_execveat", "t_fadvise", "t_fallocate", "t_faultaround", "t_fdmisc", "t_fhandle", "t_fifo", "t_files", "t_forkadv", "t_forkreuse", "t_fsabi", "t_futexv", "t_ifaces", "t_inet", "t_inotify", "t_ipc", "t_kcmp", "t_klog", "t_lease", "t_linktmp", "t_lock", "t_loop", "t_mapcount", "t_mapshared", "t_mlock", "t_mount", "t_mqueue", "t_names", "t_oldtimes", "t_openat2", "t_pagecache", "t_perm", "t_pidfd", "t_pipeuser", "t_prctl", "t_prio", "t_proc", "t_procfs", "t_ptimer", "t_ptrace", "t_ptrace_attach", "t_ptrace_attach_glibc", "t_ptrace_event", "t_ptrace_event_glibc", "t_ptrace_glibc", "t_ptrace_step", "t_ptrace_step_glibc", "t_pty", "t_rename", "t_rlimits", "t_rootfile", "t_rseq", "t_rust", "t_rwv", "t_sched", "t_sigio", "t_signal", "t_sigtid", "t_sockepoll", "t_splice", "t_stress", "t_sysfiles", "t_sysfs", "t_thread", "t_time", "t_txtbsy", "t_uaccess", "t_unix", "t_vdso", "t_vdso_glibc", "t_vm", "t_vmfiles", "t_vmrace", "t_xattr",
 ];
 
 /// Run the staged `name` natively, where it must pass: its `N passed, 0 failed`.
@@ -705,6 +705,15 @@ fn vmrace_on(ncpu: &str) {
         "t_vmrace under vk (-n {ncpu}): exit {:?}, result {got:?}, natively {want:?}; console:\n{console}",
         st.code()
     );
+}
+
+/// System calls from `mov $nr, %eax; syscall` sites, which vk patches into jumps to its fast
+/// path: results, registers and flags, AVX state, signals and restarts through a patched
+/// site, threads racing on a site being patched, a fork child, the table's range mapped
+/// over by the program (kern/callsite.rs).
+#[test]
+fn t_callsite() {
+    check("t_callsite");
 }
 
 #[test]

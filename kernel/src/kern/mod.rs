@@ -2,6 +2,7 @@
 
 pub mod aio;
 pub mod args;
+pub mod callsite;
 pub mod clock;
 pub mod conv;
 pub mod coredump;

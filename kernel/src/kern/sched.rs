@@ -137,10 +137,13 @@ pub fn stats_line() -> String {
         ("cpu_yield_hits", &h.cpu_yield_hits),
         ("places", &h.places),
         ("kicks", &h.kicks),
+        ("fast_calls", &h.fast_calls),
         ("residue_exits", &crate::vm::residue::EXITS_KEEPING),
         ("residue_kept", &crate::vm::residue::PAGES_KEPT),
         ("residue_dropped", &crate::vm::residue::PAGES_DROPPED),
         ("residue_adopted", &crate::vm::residue::PAGES_ADOPTED),
+        ("sites_patched", &crate::kern::callsite::PATCHED),
+        ("site_traps", &crate::kern::callsite::SITE_TRAPS),
     ] {
         v.push(format!("{n}={}", c.load(Ordering::Relaxed)));
     }

@@ -343,6 +343,8 @@ fn user_loop(td: &UThread, p: &UProc) -> Exit {
     // delivery, execve, sigreturn) does so through this copy.
     let mut regs = *td.user().regs.lock();
     let mut held = Held::fetch(td, p);
+    // System calls made (sites are patched after a few: `callsite`).
+    let mut calls = 0u64;
     loop {
         // The CPU the guest code runs on, in its rseq area, before that code runs (a new
         // thread or fork child's first time too); an area that is gone is a SIGSEGV the
@@ -351,6 +353,7 @@ fn user_loop(td: &UThread, p: &UProc) -> Exit {
             return Exit::Group(sigstatus(SIGSEGV));
         }
         let (trap, ran, now_ns) = run_user(td, p, &mut held, &mut regs);
+        let trap = crate::kern::callsite::as_guest_sees(p, trap, &mut regs);
         crate::kern::cputime::charge_user(td, ran);
         timers_user_ns += ran;
         if now_ns.saturating_sub(timers_at_ns) >= crate::kern::cputime::CPU_TIMER_BATCH_NS || trap == Trap::Kick {
@@ -365,6 +368,11 @@ fn user_loop(td: &UThread, p: &UProc) -> Exit {
         match trap {
             Trap::Syscall { compat } => {
                 let nr = ctx.regs.rax();
+                calls += 1;
+                if calls >= crate::kern::callsite::CALLS_BEFORE && !compat {
+                    let stub = held.stub(td);
+                    crate::kern::callsite::maybe_patch(p, stub.as_deref(), ptrace::is_traced(td), calls, nr, ctx.regs);
+                }
                 ptrace::note_trap(td, nr);
                 // A tracer may stop the call at entry, change its number or skip it.
                 let run = ptrace::syscall_entry(td, p, ctx.regs);

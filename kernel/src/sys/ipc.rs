@@ -78,6 +78,7 @@ pub fn sys_shmat(ctx: &mut Ctx<'_>) -> SysResult {
         let mut g = vm.write();
         let start = if addr != 0 {
             let end = addr.checked_add(len).filter(|&e| e <= USER_END).ok_or(Errno::EINVAL)?;
+            crate::kern::callsite::release_table(&mut g, addr, end);
             if flags & SHM_REMAP == 0 && !g.is_free(addr, end) {
                 return Err(Errno::EINVAL);
             }

@@ -167,6 +167,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
         if s < MMAP_MIN {
             return Err(Errno::EPERM);
         }
+        crate::kern::callsite::release_table(&mut g, s, e);
         if flags.contains(MapFlags::FIXED_NOREPLACE) && !g.is_free(s, e) {
             return Err(Errno::EEXIST);
         }
@@ -202,7 +203,10 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
 
 pub fn sys_munmap(ctx: &mut Ctx<'_>) -> SysResult {
     let (s, e) = range(ctx.arg(0), ctx.arg(1))?;
-    ctx.p.user().vm().write().unmap(s, e);
+    let vm = ctx.p.user().vm();
+    let mut g = vm.write();
+    crate::kern::callsite::release_table(&mut g, s, e);
+    g.unmap(s, e);
     Ok(0)
 }
 
@@ -220,6 +224,7 @@ pub fn sys_mprotect(ctx: &mut Ctx<'_>) -> SysResult {
     let (s, e) = range(addr, len)?;
     let vm = ctx.p.user().vm();
     let mut g = vm.write();
+    crate::kern::callsite::release_table(&mut g, s, e);
     // EACCES for execute permission on a mapped file of a noexec mount.
     if prot.contains(Prot::EXEC)
         && g.entries().filter(|m| m.start < e && m.end > s).any(|m| match &m.backing {
@@ -254,6 +259,7 @@ pub fn sys_madvise(ctx: &mut Ctx<'_>) -> SysResult {
     let (s, e) = range(addr, len)?;
     let vm = ctx.p.user().vm();
     let mut g = vm.write();
+    crate::kern::callsite::release_table(&mut g, s, e);
     if advice == Advice::DontNeed {
         g.dontneed(s, e);
     }
@@ -308,6 +314,7 @@ pub fn sys_mremap(ctx: &mut Ctx<'_>) -> SysResult {
     let (old, old_end) = range(old, old_len)?;
     let vm = ctx.p.user().vm();
     let mut g = vm.write();
+    crate::kern::callsite::release_table(&mut g, old, old_end);
     if !g.within_one(old, old_end) {
         return Err(Errno::EFAULT);
     }
@@ -323,6 +330,7 @@ pub fn sys_mremap(ctx: &mut Ctx<'_>) -> SysResult {
         if dst < old_end && old < dst_end {
             return Err(Errno::EINVAL); // the ranges overlap
         }
+        crate::kern::callsite::release_table(&mut g, dst, dst_end);
         g.unmap(dst, dst_end);
         g.remap(old, old_len, dst, new_len);
         return addr_result(dst);

@@ -449,6 +449,12 @@ pub struct AddressSpace {
     pub faultaround: u64,
     /// MADV_NOHUGEPAGE ranges: faulted in page by page (no fault-around of anonymous memory).
     pub nofaultaround: crate::vm::ranges::RangeMap<()>,
+    /// System call sites patched in this space (`kern::callsite`): site → (the call's
+    /// number, its entry in the table). Kept for the space's life: a trap on a site's byte 5
+    /// is its call even once the site was put back.
+    pub callsites: BTreeMap<u64, (u32, u64)>,
+    /// No more patches here (the table gave way to a mapping of the program's).
+    pub callsites_off: bool,
 }
 
 /// An address space under its lock, as processes share it (CLONE_VM).
@@ -480,6 +486,8 @@ impl AddressSpace {
             growsdown: crate::vm::ranges::RangeMap::default(),
             faultaround: crate::vm::faultaround::max_pages(),
             nofaultaround: crate::vm::ranges::RangeMap::default(),
+            callsites: BTreeMap::new(),
+            callsites_off: false,
         }
     }
 
@@ -1251,6 +1259,20 @@ impl AddressSpace {
         Ok(pte.pa + addr % PAGE)
     }
 
+    /// Write `data` at `addr` as a debugger does ([`AddressSpace::resolve_force_write`], page
+    /// by page): ptrace's POKETEXT, /proc/PID/mem, a patched system call site.
+    pub fn write_forced(&self, addr: u64, data: &[u8]) -> Result<(), FaultError> {
+        let mut done = 0;
+        while done < data.len() {
+            let a = addr.checked_add(done as u64).filter(|&a| a < USER_END).ok_or(FaultError::NotMapped)?;
+            let n = to_page_end(a).min(data.len() - done);
+            let pa = self.resolve_force_write(a)?;
+            self.pm.write(pa, &data[done..done + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
     /// A copy for fork: private pages become copy-on-write in both, shared ones stay shared.
     /// The parent's stub loses write access to its now-shared private pages. The pages the
     /// parent's stub maps (its working set) are queued to be mapped in the child's stub, read-only
@@ -1287,6 +1309,8 @@ impl AddressSpace {
         child.inherit = self.inherit.for_child();
         child.growsdown = self.growsdown.clone();
         child.nofaultaround = self.nofaultaround.clone();
+        child.callsites = self.callsites.clone();
+        child.callsites_off = self.callsites_off;
         // The stack pages to copy: [lo, hi) around the stack pointer, inside its mapping.
         let (copy_lo, copy_hi) = match stack_pointer.and_then(|sp| self.find(sp).map(|e| (sp, e))) {
             Some((sp, e)) if !e.shared() => {

@@ -23,6 +23,7 @@
 //!   (edited) registers from the frame.
 
 use super::layout::*;
+use super::regs;
 
 /// SA_SIGINFO | SA_ONSTACK | SA_RESTORER (the last is not in the libc crate).
 const SA_FLAGS: u64 = (libc::SA_SIGINFO | libc::SA_ONSTACK) as u64 | 0x0400_0000;
@@ -31,6 +32,8 @@ const TOP_LEN: u64 = TASK_TOP - STUB_END;
 const FPROG: u64 = STUB_BASE + FILTER_OFF;
 pub(super) const BLOCK_MASK: u64 = block_mask();
 const SLOT_MASK: u64 = !(SLOT_SIZE - 1);
+/// The fast path frame's general registers, slot-relative (gs-relative in the stub).
+const F_GREGS: u64 = FAST_UC_OFF + regs::MCONTEXT_OFF;
 
 core::arch::global_asm!(
     ".pushsection .text.vk_stub,\"ax\",@progbits",
@@ -39,6 +42,8 @@ core::arch::global_asm!(
     ".globl vk_stub_end",
     ".globl vk_stub_first_trap",
     ".globl vk_stub_handler",
+    ".globl vk_stub_fast",
+    ".globl vk_stub_fast_end",
     "vk_stub_begin:",
     // The host's vDSO: rbx walks argc, argv, envp to the auxiliary vector; r12 = its
     // AT_SYSINFO_EHDR (none: nothing to move).
@@ -205,6 +210,13 @@ core::arch::global_asm!(
     "mov eax, 186",
     "syscall",
     "mov [r15 + {m_host_tid}], eax",
+    // arch_prctl(ARCH_SET_GS, slot): the fast path finds its slot through gs.
+    "mov edi, 0x1001",
+    "mov rsi, r15",
+    "mov eax, 158",
+    "syscall",
+    "test rax, rax",
+    "jnz vk_stub_die",
     "mov rax, {block_mask}",
     "mov [rsp], rax",
     "mov edi, 2",
@@ -217,7 +229,71 @@ core::arch::global_asm!(
     "ret",
     "",
     // The trap handler: rdi = signal, rsi = siginfo, rdx = ucontext, on the alternate stack.
+    // A kick that interrupts the fast path (`fast`; nothing else runs with kicks unblocked
+    // in stub code): before the path has reported, the frame is moved back to just before
+    // the call (the patched site's byte 5, rax = the number: the call is made again from
+    // there) and the kick reported as any; after, the kick is left for the path to report
+    // on its way out (FAST_KICK), and a path about to return checks again.
     "vk_stub_handler:",
+    "cmp edi, {kick}",
+    "jne .Lvk_stub_handle",
+    "mov rax, [rdx + {uc_rip}]",
+    "lea r11, [rip + .Lvk_stub_report]",
+    "cmp rax, r11",
+    "jb .Lvk_stub_handle",
+    "lea r11, [rip + .Lvk_stub_shared_end]",
+    "cmp rax, r11",
+    "jb .Lvk_stub_kick_defer",
+    "lea r11, [rip + vk_stub_fast]",
+    "cmp rax, r11",
+    "jb .Lvk_stub_handle",
+    "je .Lvk_stub_kick_a0",
+    "lea r11, [rip + .Lvk_stub_fast_trapped]",
+    "cmp rax, r11",
+    "jae .Lvk_stub_kick_late",
+    "lea r11, [rip + .Lvk_stub_fast_saved]",
+    "cmp rax, r11",
+    "ja .Lvk_stub_kick_b",
+    // Registers still the guest's but rsp, which is in the frame.
+    "mov r11, qword ptr gs:[{f_rsp}]",
+    "mov [rdx + {uc_rsp}], r11",
+    ".Lvk_stub_kick_a0:",
+    "mov r11, [rdx + {uc_rcx}]",
+    "sub r11, 2",
+    "mov [rdx + {uc_rip}], r11",
+    "jmp .Lvk_stub_handle",
+    // All in the frame: r8 .. rsp and the flags from there.
+    ".Lvk_stub_kick_b:",
+    "xor ecx, ecx",
+    ".Lvk_stub_kick_copy:",
+    "mov r11, qword ptr gs:[{f_gregs} + rcx * 8]",
+    "mov [rdx + {uc_gregs} + rcx * 8], r11",
+    "inc ecx",
+    "cmp ecx, 16",
+    "jb .Lvk_stub_kick_copy",
+    "mov r11, qword ptr gs:[{f_efl}]",
+    "mov [rdx + {uc_efl}], r11",
+    "mov r11, qword ptr gs:[{f_rcx}]",
+    "sub r11, 2",
+    "mov [rdx + {uc_rip}], r11",
+    "jmp .Lvk_stub_handle",
+    ".Lvk_stub_kick_late:",
+    "lea r11, [rip + vk_stub_fast_end]",
+    "cmp rax, r11",
+    "jae .Lvk_stub_handle",
+    ".Lvk_stub_kick_defer:",
+    "mov dword ptr gs:[{m_fast_kick}], 1",
+    "lea r11, [rip + .Lvk_stub_fast_tail]",
+    "cmp rax, r11",
+    "jbe .Lvk_stub_kick_ret",
+    "lea r11, [rip + .Lvk_stub_fast_sigreturn]",
+    "cmp rax, r11",
+    "ja .Lvk_stub_kick_ret",
+    "lea r11, [rip + .Lvk_stub_fast_tail]",
+    "mov [rdx + {uc_rip}], r11",
+    ".Lvk_stub_kick_ret:",
+    "ret",
+    ".Lvk_stub_handle:",
     "mov r15, rsp",
     "mov rax, {slot_mask}",
     "and r15, rax",
@@ -230,10 +306,12 @@ core::arch::global_asm!(
     "mov [r15 + {m_sisys}], rax",
     "mov [r15 + {m_uc}], rdx",
     "inc qword ptr [r15 + {m_traps}]",
+    // From here to .Lvk_stub_shared_end the fast path runs this too (called, r15 = slot).
     ".Lvk_stub_report:",
     // state = TRAPPED (xchg: a full barrier before we look at KWAIT)
     "mov eax, {trapped}",
     "xchg [r15 + {m_state}], eax",
+    ".Lvk_stub_reported:",
     "cmp dword ptr [r15 + {m_kwait}], 0",
     "je .Lvk_stub_wait",
     "lea rdi, [r15 + {m_state}]",
@@ -339,6 +417,77 @@ core::arch::global_asm!(
     "jmp .Lvk_stub_report",
     ".Lvk_stub_return:",
     "ret",
+    ".Lvk_stub_shared_end:",
+    "",
+    // The fast path (`fast`), from a patched site's entry: eax = the call's number, rcx =
+    // where it returns to, the rest the guest's. Until .Lvk_stub_fast_saved only stores
+    // (no register but rsp changes, nor the flags); the frame is then complete.
+    "vk_stub_fast:",
+    "mov qword ptr gs:[{f_rsp}], rsp",
+    "mov rsp, qword ptr gs:[{m_fast_sp}]",
+    "pushfq",
+    "pop qword ptr gs:[{f_efl}]",
+    "mov qword ptr gs:[{f_r8}], r8",
+    "mov qword ptr gs:[{f_r9}], r9",
+    "mov qword ptr gs:[{f_r10}], r10",
+    "mov qword ptr gs:[{f_r12}], r12",
+    "mov qword ptr gs:[{f_r13}], r13",
+    "mov qword ptr gs:[{f_r14}], r14",
+    "mov qword ptr gs:[{f_r15}], r15",
+    "mov qword ptr gs:[{f_rdi}], rdi",
+    "mov qword ptr gs:[{f_rsi}], rsi",
+    "mov qword ptr gs:[{f_rbp}], rbp",
+    "mov qword ptr gs:[{f_rbx}], rbx",
+    "mov qword ptr gs:[{f_rdx}], rdx",
+    "mov qword ptr gs:[{f_rax}], rax",
+    "mov qword ptr gs:[{f_rcx}], rcx",
+    "mov qword ptr gs:[{f_rip}], rcx",
+    ".Lvk_stub_fast_saved:",
+    // r11 holds the flags after a syscall instruction.
+    "mov r11, qword ptr gs:[{f_efl}]",
+    "mov qword ptr gs:[{f_r11}], r11",
+    "mov r15, qword ptr gs:[{m_fast_self}]",
+    "mov eax, dword ptr [r15 + {m_fast_xfeat}]",
+    "mov edx, dword ptr [r15 + {m_fast_xfeat} + 4]",
+    "xsave [r15 + {fast_fp}]",
+    "mov dword ptr [r15 + {m_signo}], 31",
+    "mov dword ptr [r15 + {m_sicode}], {fast_code}",
+    "mov [r15 + {m_siaddr}], rcx",
+    "mov eax, dword ptr [r15 + {f_rax}]",
+    "mov rdx, 0xc000003e00000000",
+    "or rax, rdx",
+    "mov [r15 + {m_sisys}], rax",
+    "lea rax, [r15 + {fast_uc}]",
+    "mov [r15 + {m_uc}], rax",
+    "inc qword ptr [r15 + {m_traps}]",
+    "mov eax, {trapped}",
+    "xchg [r15 + {m_state}], eax",
+    ".Lvk_stub_fast_trapped:",
+    "call .Lvk_stub_reported",
+    // Back to the guest: rt_sigreturn on the frame, which restores everything at once —
+    // unless a kick came meanwhile: then report it first, with the frame as the guest's.
+    ".Lvk_stub_fast_tail:",
+    "cmp dword ptr gs:[{m_fast_kick}], 0",
+    "jne .Lvk_stub_fast_rekick",
+    "mov rsp, qword ptr gs:[{m_fast_self}]",
+    "lea rsp, [rsp + {fast_uc}]",
+    "mov eax, 15",
+    ".Lvk_stub_fast_sigreturn:",
+    "syscall",
+    "hlt",
+    ".Lvk_stub_fast_rekick:",
+    "mov dword ptr gs:[{m_fast_kick}], 0",
+    "mov r15, qword ptr gs:[{m_fast_self}]",
+    "mov rsp, qword ptr [r15 + {m_fast_sp}]",
+    "mov dword ptr [r15 + {m_signo}], {kick}",
+    "lea rax, [r15 + {fast_uc}]",
+    "mov [r15 + {m_uc}], rax",
+    "inc qword ptr [r15 + {m_traps}]",
+    "mov eax, {trapped}",
+    "xchg [r15 + {m_state}], eax",
+    "call .Lvk_stub_reported",
+    "jmp .Lvk_stub_fast_tail",
+    "vk_stub_fast_end:",
     "",
     "vk_stub_restorer:",
     "mov eax, 15",
@@ -395,6 +544,38 @@ core::arch::global_asm!(
     op_result = const msg::OP_RESULT,
     max_ops = const msg::MAX_OPS,
     yield_count = const !super::spin::SPIN_YIELD,
+    kick = const KICK_SIGNAL,
+    fast_code = const super::fast::SI_CODE,
+    uc_gregs = const regs::MCONTEXT_OFF,
+    uc_rip = const regs::MCONTEXT_OFF + 8 * regs::reg::RIP as u64,
+    uc_rsp = const regs::MCONTEXT_OFF + 8 * regs::reg::RSP as u64,
+    uc_rcx = const regs::MCONTEXT_OFF + 8 * regs::reg::RCX as u64,
+    uc_efl = const regs::MCONTEXT_OFF + 8 * regs::reg::EFL as u64,
+    f_gregs = const F_GREGS,
+    f_r8 = const F_GREGS + 8 * regs::reg::R8 as u64,
+    f_r9 = const F_GREGS + 8 * regs::reg::R9 as u64,
+    f_r10 = const F_GREGS + 8 * regs::reg::R10 as u64,
+    f_r11 = const F_GREGS + 8 * regs::reg::R11 as u64,
+    f_r12 = const F_GREGS + 8 * regs::reg::R12 as u64,
+    f_r13 = const F_GREGS + 8 * regs::reg::R13 as u64,
+    f_r14 = const F_GREGS + 8 * regs::reg::R14 as u64,
+    f_r15 = const F_GREGS + 8 * regs::reg::R15 as u64,
+    f_rdi = const F_GREGS + 8 * regs::reg::RDI as u64,
+    f_rsi = const F_GREGS + 8 * regs::reg::RSI as u64,
+    f_rbp = const F_GREGS + 8 * regs::reg::RBP as u64,
+    f_rbx = const F_GREGS + 8 * regs::reg::RBX as u64,
+    f_rdx = const F_GREGS + 8 * regs::reg::RDX as u64,
+    f_rax = const F_GREGS + 8 * regs::reg::RAX as u64,
+    f_rcx = const F_GREGS + 8 * regs::reg::RCX as u64,
+    f_rsp = const F_GREGS + 8 * regs::reg::RSP as u64,
+    f_rip = const F_GREGS + 8 * regs::reg::RIP as u64,
+    f_efl = const F_GREGS + 8 * regs::reg::EFL as u64,
+    fast_uc = const FAST_UC_OFF,
+    fast_fp = const FAST_FP_OFF,
+    m_fast_kick = const msg::FAST_KICK,
+    m_fast_self = const msg::FAST_SELF,
+    m_fast_sp = const msg::FAST_SP,
+    m_fast_xfeat = const msg::FAST_XFEAT,
     trapped = const state::TRAPPED,
     resume = const state::RESUME,
 );
@@ -403,6 +584,8 @@ unsafe extern "C" {
     static vk_stub_begin: u8;
     static vk_stub_end: u8;
     static vk_stub_first_trap: u8;
+    static vk_stub_fast: u8;
+    static vk_stub_fast_end: u8;
 }
 
 /// The stub's code, as the bytes to copy into its image.
@@ -413,6 +596,16 @@ pub fn code() -> &'static [u8] {
     // SAFETY: both symbols delimit one contiguous block of code in our own text section,
     // which is mapped and read-only for the life of the process.
     unsafe { std::slice::from_raw_parts(begin, len) }
+}
+
+/// Offset in the image of the fast system call path (`fast`).
+pub fn fast_offset() -> u64 {
+    (&raw const vk_stub_fast) as u64 - (&raw const vk_stub_begin) as u64
+}
+
+/// Offsets in the image of the fast path's code, [begin, end): a trap there is the stub's.
+pub fn fast_range() -> (u64, u64) {
+    (fast_offset(), (&raw const vk_stub_fast_end) as u64 - (&raw const vk_stub_begin) as u64)
 }
 
 /// Offset in the image of the first trap of every stub thread.

@@ -6,14 +6,15 @@
 //! * From the stub's code, only its own operations, with their arguments checked so that a
 //!   guest that jumps into stub code can do nothing on the host but what the stub does: map
 //!   physical memory (fd 3, shared and fixed) below `STUB_BASE`, unmap, protect or advise
-//!   ranges below it, make a thread with exactly the stub's clone flags, set its fs base, wait
+//!   ranges below it, make a thread with exactly the stub's clone flags, set its fs base (or
+//!   its gs base to a slot: the fast path's, `fast`), wait
 //!   and wake on futexes, return from its handler, and exit. Anything else → KILL_PROCESS.
 //!
 //! Ranges are checked as "address below `STUB_BASE` − 4 GiB and length below 4 GiB", which
 //! BPF's 32-bit loads can express and which keeps `address + length` below `STUB_BASE`; the
 //! kernel splits larger operations.
 
-use super::layout::{FD_PHYSMEM, STUB_BASE, THREAD_CLONE_FLAGS};
+use super::layout::{FD_PHYSMEM, SLOTS_BASE, SLOTS_SIZE, STUB_BASE, THREAD_CLONE_FLAGS};
 
 /// One BPF instruction (`struct sock_filter`).
 #[repr(C)]
@@ -38,6 +39,8 @@ pub const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 
 /// `arch_prctl` code to set the fs base.
 pub const ARCH_SET_FS: u32 = 0x1002;
+/// `arch_prctl` code to set the gs base (a stub thread's: its slot).
+pub const ARCH_SET_GS: u32 = 0x1001;
 
 // struct seccomp_data offsets
 const NR: u32 = 0;
@@ -168,9 +171,15 @@ pub fn build(code_len: u64) -> Vec<SockFilter> {
         b.ld(arg_hi(0)).jeq((THREAD_CLONE_FLAGS >> 32) as u32, To::Next, To::Kill);
         b.ld(arg_lo(0)).jeq(THREAD_CLONE_FLAGS as u32, To::Allow, To::Kill);
     });
+    // ARCH_SET_FS (the guest's fs base), or ARCH_SET_GS to a slot (the fast path's).
+    let slots_hi = (SLOTS_BASE >> 32) as u32;
+    let (slots_lo, slots_end_lo) = (SLOTS_BASE as u32, (SLOTS_BASE + SLOTS_SIZE) as u32);
     p.call(libc::SYS_arch_prctl, |b| {
         b.ld(arg_hi(0)).jeq(0, To::Next, To::Kill);
-        b.ld(arg_lo(0)).jeq(ARCH_SET_FS, To::Allow, To::Kill);
+        b.ld(arg_lo(0)).jeq(ARCH_SET_FS, To::Allow, To::Next);
+        b.ld(arg_lo(0)).jeq(ARCH_SET_GS, To::Next, To::Kill);
+        b.ld(arg_hi(1)).jeq(slots_hi, To::Next, To::Kill);
+        b.ld(arg_lo(1)).jge(slots_lo, To::Next, To::Kill).jge(slots_end_lo, To::Kill, To::Allow);
     });
     p.finish()
 }
@@ -249,7 +258,10 @@ mod tests {
         assert_eq!(run(libc::SYS_clone, STUB_IP, [THREAD_CLONE_FLAGS, 0, 0, 0, 0, 0]), ok);
         assert_eq!(run(libc::SYS_clone, STUB_IP, [libc::SIGCHLD as u64, 0, 0, 0, 0, 0]), kill, "fork");
         assert_eq!(run(libc::SYS_arch_prctl, STUB_IP, [u64::from(ARCH_SET_FS), 0x1000, 0, 0, 0, 0]), ok);
-        assert_eq!(run(libc::SYS_arch_prctl, STUB_IP, [0x1001, 0, 0, 0, 0, 0]), kill, "set gs");
+        assert_eq!(run(libc::SYS_arch_prctl, STUB_IP, [0x1001, 0, 0, 0, 0, 0]), kill, "set gs anywhere");
+        assert_eq!(run(libc::SYS_arch_prctl, STUB_IP, [0x1001, SLOTS_BASE + 0x30000, 0, 0, 0, 0]), ok, "set gs to a slot");
+        assert_eq!(run(libc::SYS_arch_prctl, STUB_IP, [0x1001, SLOTS_BASE + SLOTS_SIZE, 0, 0, 0, 0]), kill, "past the slots");
+        assert_eq!(run(libc::SYS_arch_prctl, STUB_IP, [0x1003, SLOTS_BASE, 0, 0, 0, 0]), kill, "get fs");
         for nr in [libc::SYS_open, libc::SYS_execve, libc::SYS_kill, libc::SYS_ptrace, libc::SYS_socket] {
             assert_eq!(run(nr, STUB_IP, [0; 6]), kill, "syscall {nr}");
         }

@@ -14,7 +14,12 @@
 //!   +0x1000  a small stack for the thread's start-up
 //!   +0x2000  the alternate signal stack: the signal frame (registers, FPU state) of every
 //!            trap lands here, in memory the kernel shares, and is edited in place
+//!   +0xd000  the fast path's frame (`fast`): a trap through a patched system call site
+//!            writes the same ucontext and xsave image here itself, without a signal
 //! ```
+//!
+//! A stub thread's gs base is its slot (vk gives the guest no gs of its own: `arch_prctl`
+//! sets only fs), which is how the fast path finds it.
 //!
 //! STUB_BASE sits 64 GiB below the top of the user address space, below the lowest place the
 //! host can put an exec'd process's stack (stack randomisation spans 16 GiB).
@@ -44,6 +49,14 @@ pub const INIT_STACK_TOP: u64 = 0x2000;
 /// The alternate signal stack within a slot.
 pub const ALT_OFF: u64 = 0x2000;
 pub const ALT_SIZE: u64 = SLOT_SIZE - ALT_OFF;
+
+/// The fast system call path's frame in a slot (`fast`): a ucontext as the host's signal
+/// frames have it, the xsave image after it, the path's stack just below.
+pub const FAST_UC_OFF: u64 = SLOT_SIZE - 0x3000;
+/// Its xsave image (64-byte aligned), up to the end of the slot.
+pub const FAST_FP_OFF: u64 = FAST_UC_OFF + 0x140;
+/// Room for the xsave image.
+pub const FAST_FP_ROOM: u64 = SLOT_SIZE - FAST_FP_OFF;
 
 /// Host file descriptors in a stub: physical memory and its slot memfd.
 pub const FD_PHYSMEM: i32 = 3;
@@ -99,6 +112,16 @@ pub mod msg {
     /// parent is another process by the time it has set its parent-death signal (the kernel
     /// died, and the stub went to init or a subreaper) exits.
     pub const KPID: u64 = 0x48;
+    /// u32: non-zero when a kick arrived while the thread was in the fast system call path
+    /// (`fast`) past its report: the path traps once more, as a kick, before it returns.
+    pub const FAST_KICK: u64 = 0x4c;
+    /// u64: this slot's own address (the fast path reaches the slot through the gs base).
+    pub const FAST_SELF: u64 = 0x50;
+    /// u64: the fast path's stack pointer (just below its frame).
+    pub const FAST_SP: u64 = 0x58;
+    /// u64: the xsave feature mask of the host's signal frames (0: the fast path is not set
+    /// up for this thread; the kernel patches no call it makes).
+    pub const FAST_XFEAT: u64 = 0x60;
     /// The operation queue: MAX_OPS entries of OP_SIZE bytes: syscall number, six arguments,
     /// and the result the stub stores.
     pub const OPS: u64 = 0x80;
@@ -150,7 +173,9 @@ pub const fn slot_addr(slot: u32) -> u64 {
 }
 
 const _: () = {
-    assert!(msg::NAP + 4 <= 0x40 && msg::TRAPS >= 0x40 && msg::KPID + 4 <= msg::OPS);
+    assert!(msg::NAP + 4 <= 0x40 && msg::TRAPS >= 0x40 && msg::KPID + 4 <= msg::FAST_KICK);
+    assert!(msg::FAST_XFEAT + 8 <= msg::OPS);
+    assert!(FAST_UC_OFF >= ALT_OFF + 0x4000 && FAST_FP_OFF.is_multiple_of(64) && FAST_FP_OFF >= FAST_UC_OFF + 304);
     assert!(SLOTS_BASE + SLOTS_SIZE <= STUB_END);
     assert!(SLOTS_BASE.is_multiple_of(SLOT_SIZE));
     assert!(STUB_END < TASK_TOP - (17 << 30));

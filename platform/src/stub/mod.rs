@@ -25,6 +25,7 @@ pub mod image;
 pub mod layout;
 pub mod pool;
 mod regs;
+pub mod fast;
 mod spawn;
 pub mod spin;
 pub mod vdso;
@@ -632,13 +633,82 @@ impl StubThread {
         let trapno = regs.gregs[reg::TRAPNO];
         let err = regs.gregs[reg::ERR];
         match signo {
-            libc::SIGSYS => Trap::Syscall { compat: (sisys >> 32) as u32 != 0xc000_003e },
+            libc::SIGSYS => {
+                if code == fast::SI_CODE {
+                    spin::count(&spin::STATS.fast_calls);
+                }
+                Trap::Syscall { compat: (sisys >> 32) as u32 != 0xc000_003e }
+            }
             libc::SIGSEGV | libc::SIGBUS => Trap::Fault { signo, code, addr, err, trapno },
-            libc::SIGILL if regs.gregs[reg::RIP] == STUB_BASE + asm::first_trap_offset() => Trap::Start,
+            libc::SIGILL if regs.gregs[reg::RIP] == STUB_BASE + asm::first_trap_offset() => {
+                self.arm_fast(uc);
+                Trap::Start
+            }
             libc::SIGFPE | libc::SIGILL | libc::SIGTRAP => Trap::Exception { signo, code, addr, trapno },
             s if s == KICK_SIGNAL => Trap::Kick,
             _ => Trap::Dead,
         }
+    }
+
+    /// Set up this thread's fast path frame (`fast`) from the host's signal frame of its
+    /// first trap (kernel address `uc`): the parts of a ucontext that do not change — its
+    /// flags, alternate stack, segments, signal mask and FPU state pointer, and the xsave
+    /// image's software bytes — as the host writes them, so that `rt_sigreturn` takes the
+    /// frame as its own. Not when the host's frames carry no xsave image, or a larger one
+    /// than the slot has room for: the kernel then patches no site this thread runs.
+    fn arm_fast(&self, uc: u64) {
+        const MAGIC1: u32 = 0x4650_5853;
+        let slot = slot_addr(self.slot);
+        let kslot = self.space.kslots + u64::from(self.slot) * SLOT_SIZE;
+        self.space.dword(self.slot, msg::FAST_XFEAT).store(0, Ordering::Relaxed);
+        let Some((kfp, len)) = self.fpstate_area() else { return };
+        // SAFETY: `fpstate_area` checked [kfp, kfp + len) lies in this slot, len ≥ 512.
+        let rd32 = |k: u64| unsafe { std::ptr::read_volatile(k as *const u32) };
+        let (magic, ext, xsize) = (rd32(kfp + 464), rd32(kfp + 468), rd32(kfp + 480));
+        if magic != MAGIC1 || len < 512 + 64 || u64::from(ext) > FAST_FP_ROOM || ext != xsize + 4 {
+            return;
+        }
+        // SAFETY: as above; xfeatures is the u64 at 472.
+        let xfeat = unsafe { std::ptr::read_volatile((kfp + 472) as *const u64) };
+        let fuc = kslot + FAST_UC_OFF;
+        let ffp = kslot + FAST_FP_OFF;
+        let copy = |from: u64, to: u64, n: u64| {
+            for i in (0..n).step_by(8) {
+                // SAFETY: both ranges lie in this slot's alternate stack: the host frame was
+                // validated by `frame_addr`/`fpstate_area`, the fast frame is at fixed
+                // offsets inside the slot (`layout`).
+                unsafe { std::ptr::write_volatile((to + i) as *mut u64, std::ptr::read_volatile((from + i) as *const u64)) };
+            }
+        };
+        // SAFETY: as in `copy`.
+        let wr = |k: u64, v: u64| unsafe { std::ptr::write_volatile(k as *mut u64, v) };
+        // uc_flags, uc_link, uc_stack.
+        copy(uc, fuc, 40);
+        let csgsfs = regs::MCONTEXT_OFF + 8 * reg::CSGSFS as u64;
+        copy(uc + csgsfs, fuc + csgsfs, 8);
+        for r in [reg::ERR, reg::TRAPNO, reg::OLDMASK, reg::CR2] {
+            wr(fuc + regs::MCONTEXT_OFF + 8 * r as u64, 0);
+        }
+        wr(fuc + regs::FPSTATE_PTR_OFF, slot + FAST_FP_OFF);
+        for i in 0..8 {
+            wr(fuc + regs::FPSTATE_PTR_OFF + 8 + 8 * i, 0);
+        }
+        // uc_sigmask.
+        copy(uc + regs::UCONTEXT_SIZE - 8, fuc + regs::UCONTEXT_SIZE - 8, 8);
+        // The software bytes and the xsave header's start; magic2 after the image.
+        copy(kfp + 464, ffp + 464, 48);
+        copy(kfp + 512, ffp + 512, 64);
+        // SAFETY: ext ≤ FAST_FP_ROOM and xsize + 4 = ext: inside the slot; the host's
+        // image has len ≥ ext bytes (`fpstate_area` took len from ext).
+        unsafe { std::ptr::write_volatile((ffp + u64::from(xsize)) as *mut u32, rd32(kfp + u64::from(xsize))) };
+        self.space.dword(self.slot, msg::FAST_SELF).store(slot, Ordering::Relaxed);
+        self.space.dword(self.slot, msg::FAST_SP).store(slot + FAST_UC_OFF - 64, Ordering::Relaxed);
+        self.space.dword(self.slot, msg::FAST_XFEAT).store(xfeat, Ordering::Release);
+    }
+
+    /// Whether this thread can take the fast path (its sites may be patched).
+    pub fn fast_ready(&self) -> bool {
+        self.space.dword(self.slot, msg::FAST_XFEAT).load(Ordering::Acquire) != 0
     }
 
     /// The guest's FPU state as the host saved it in the current trap's frame (an xsave

@@ -31,7 +31,7 @@ pub mod reg {
 }
 
 /// Offset of `uc_mcontext` in the kernel's `struct ucontext`.
-const MCONTEXT_OFF: u64 = 40;
+pub(super) const MCONTEXT_OFF: u64 = 40;
 /// Size of the kernel's `struct ucontext` (flags, link, stack, sigcontext, sigmask).
 pub const UCONTEXT_SIZE: u64 = 40 + 256 + 8;
 /// Offset of the fpstate pointer in the ucontext.

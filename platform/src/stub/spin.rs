@@ -106,6 +106,8 @@ pub struct HandoverStats {
     pub places: AtomicU64,
     /// Guests kicked back to the kernel (time slice, IPI).
     pub kicks: AtomicU64,
+    /// System calls that came by the fast path (a patched site: `fast`), not by a signal.
+    pub fast_calls: AtomicU64,
 }
 
 pub static STATS: HandoverStats = HandoverStats {
@@ -115,6 +117,7 @@ pub static STATS: HandoverStats = HandoverStats {
     cpu_yield_hits: AtomicU64::new(0),
     places: AtomicU64::new(0),
     kicks: AtomicU64::new(0),
+    fast_calls: AtomicU64::new(0),
 };
 
 /// Whether sleeping hand-overs co-locate their two sides on one host CPU (`-e

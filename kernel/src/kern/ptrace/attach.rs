@@ -68,6 +68,8 @@ pub fn traceme(td: &UThread, p: &UProc) -> Result<(), Errno> {
     }
     st.tracer = parent.pid;
     pt.set_flags(&st);
+    drop(st);
+    crate::kern::callsite::put_back(p);
     Ok(())
 }
 
@@ -98,6 +100,7 @@ pub fn attach(tracer: &UProc, td: &UThread, tp: &UProc, seize: bool, options: u3
         st.interrupt = seize && stopped;
         pt.set_flags(&st);
     }
+    crate::kern::callsite::put_back(tp);
     // A thread parked in a group stop wakes to report it to its new tracer.
     crate::kern::jobctl::release(tp);
     if !seize {

@@ -19,15 +19,7 @@ pub fn write_mem(tp: &UProc, addr: u64, data: &[u8], force: bool) -> Result<(), 
         return crate::vm::uaccess::copyout(&g, addr, data);
     }
     addr.checked_add(data.len() as u64).filter(|&e| e <= platform::stub::layout::USER_END).ok_or(Errno::EFAULT)?;
-    let mut done = 0;
-    while done < data.len() {
-        let a = addr + done as u64;
-        let n = crate::vm::space::to_page_end(a).min(data.len() - done);
-        let pa = g.resolve_force_write(a).map_err(|_| Errno::EFAULT)?;
-        g.physmem().write(pa, &data[done..done + n]);
-        done += n;
-    }
-    Ok(())
+    g.write_forced(addr, data).map_err(|_| Errno::EFAULT)
 }
 
 /// /proc/PID/mem's read at address `off`: page by page as far as the memory goes; EIO when

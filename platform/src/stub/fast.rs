@@ -1,0 +1,190 @@
+//! System call site patching: the fast path into the kernel that takes no host signal.
+//!
+//! A guest system call normally traps through seccomp: the host delivers SIGSYS to the stub
+//! thread, whose handler hands the frame to the kernel, and `rt_sigreturn` goes back — a
+//! signal delivery, ~2 µs of the host's time on every call. Once a process has made enough
+//! calls, the kernel rewrites a site it trapped from, `mov $nr, %eax; syscall` (7 bytes), into
+//! `jmp *ENTRY` (`ff 24 25` and a 32-bit absolute address: 7 bytes), where ENTRY is one of
+//! the process's entries in its table, a mapping of its own at [`TABLE_BASE`] (below 2 GiB,
+//! as the absolute address must be). An entry holds, for its one site:
+//!
+//! ```text
+//!   +0   the address of +8 (what `jmp *ENTRY` jumps to)
+//!   +8   mov $nr, %eax                      the call's number, as the site had it
+//!   +13  movabs $site+7, %rcx                where the call returns to (as `syscall` sets rcx)
+//!   +23  jmp *TABLE_BASE(%rip)              the stub's fast path (`asm`, `vk_stub_fast`),
+//!                                           whose address is the table's first word
+//! ```
+//!
+//! The fast path writes the registers and the xsave image into the frame the kernel reads
+//! (the same ucontext layout as a host signal frame, at `FAST_UC_OFF` in the slot, found
+//! through the gs base, which is the slot), reports the trap as a SIGSYS would, and goes back
+//! with `rt_sigreturn` on that frame — the one host call left, which restores everything at
+//! once, FPU state and flags included.
+//!
+//! The table's addresses all lie in 0x6xxxx, so the patched site's byte 5 — where `syscall`
+//! began — is 0x06, an invalid instruction: a thread that had run the old `mov` when the
+//! site was rewritten, and a call the kernel restarts (rip moved back two bytes, as Linux
+//! does) trap there with SIGILL, which the kernel recognises ([`patched_site`]) as the call.
+//! The site is written in three steps (byte 5 first, then bytes 1–6, then byte 0), so that
+//! at every moment another thread reads either the old instructions or faults on 0x06.
+
+use super::layout::STUB_BASE;
+
+/// Where a process's table of entries is (the first entry is the header).
+pub const TABLE_BASE: u64 = 0x6_0000;
+/// Its end.
+pub const TABLE_END: u64 = 0x7_0000;
+/// Bytes of an entry.
+pub const ENTRY_SIZE: u64 = 32;
+/// The same, as a length.
+pub const ENTRY_LEN: usize = ENTRY_SIZE as usize;
+/// Entries in a table, the header included.
+pub const ENTRIES: u32 = ((TABLE_END - TABLE_BASE) / ENTRY_SIZE) as u32;
+/// Bytes of a site: `mov $nr, %eax` (5) and `syscall` (2).
+pub const SITE_LEN: usize = 7;
+
+const JMP_ABS: [u8; 3] = [0xff, 0x24, 0x25];
+const MOV_EAX: u8 = 0xb8;
+const MOVABS_RCX: [u8; 2] = [0x48, 0xb9];
+const JMP_RIP: [u8; 2] = [0xff, 0x25];
+const SYSCALL: [u8; 2] = [0x0f, 0x05];
+
+/// Whether `code` is `mov $nr, %eax; syscall`.
+pub fn is_site(code: &[u8; SITE_LEN], nr: u32) -> bool {
+    code[0] == MOV_EAX && code[1..5] == nr.to_le_bytes() && code[5..] == SYSCALL
+}
+
+/// The address of entry `k` (1 ..), if the table has it.
+pub fn entry_addr(k: u32) -> Option<u64> {
+    (1..ENTRIES).contains(&k).then(|| TABLE_BASE + u64::from(k) * ENTRY_SIZE)
+}
+
+/// The table's header: the address of the stub's fast path, then the next free entry.
+pub fn header(next: u32) -> [u8; 16] {
+    let mut h = [0u8; 16];
+    h[..8].copy_from_slice(&(STUB_BASE + super::asm::fast_offset()).to_le_bytes());
+    h[8..12].copy_from_slice(&next.to_le_bytes());
+    h
+}
+
+/// The next free entry a header records (0: not a header of ours).
+pub fn header_next(h: &[u8; 16]) -> u32 {
+    if h[..8] != (STUB_BASE + super::asm::fast_offset()).to_le_bytes() {
+        return 0;
+    }
+    u32::from_le_bytes([h[8], h[9], h[10], h[11]])
+}
+
+/// Entry `at`'s bytes for the call `nr` at `site`.
+pub fn entry(at: u64, nr: u32, site: u64) -> [u8; ENTRY_LEN] {
+    let mut e = [0xccu8; ENTRY_LEN];
+    e[..8].copy_from_slice(&(at + 8).to_le_bytes());
+    e[8] = MOV_EAX;
+    e[9..13].copy_from_slice(&nr.to_le_bytes());
+    e[13..15].copy_from_slice(&MOVABS_RCX);
+    e[15..23].copy_from_slice(&(site + SITE_LEN as u64).to_le_bytes());
+    e[23..25].copy_from_slice(&JMP_RIP);
+    let disp = TABLE_BASE as i64 - (at as i64 + 29);
+    e[25..29].copy_from_slice(&(disp as i32).to_le_bytes());
+    e
+}
+
+/// What entry `at`'s bytes say: its call's number and its site — None unless they are an
+/// entry of ours exactly (the guest can write its table, in principle: nothing is trusted).
+pub fn decode_entry(at: u64, e: &[u8; ENTRY_LEN]) -> Option<(u32, u64)> {
+    let nr = u32::from_le_bytes([e[9], e[10], e[11], e[12]]);
+    let ret = u64::from_le_bytes(e[15..23].try_into().ok()?);
+    let site = ret.checked_sub(SITE_LEN as u64)?;
+    (entry_addr(((at - TABLE_BASE) / ENTRY_SIZE) as u32) == Some(at) && *e == entry(at, nr, site)).then_some((nr, site))
+}
+
+/// The patched site: `jmp *at`.
+pub fn patch(at: u64) -> [u8; SITE_LEN] {
+    let mut p = [0u8; SITE_LEN];
+    p[..3].copy_from_slice(&JMP_ABS);
+    p[3..].copy_from_slice(&(at as u32).to_le_bytes());
+    p
+}
+
+/// The entry a patched site jumps to, if `code` is one.
+pub fn patched_site(code: &[u8; SITE_LEN]) -> Option<u64> {
+    if code[..3] != JMP_ABS {
+        return None;
+    }
+    let at = u64::from(u32::from_le_bytes([code[3], code[4], code[5], code[6]]));
+    ((TABLE_BASE..TABLE_END).contains(&at) && (at - TABLE_BASE).is_multiple_of(ENTRY_SIZE) && at > TABLE_BASE).then_some(at)
+}
+
+/// The entry whose code `rip` is in, if it is in the table past the header.
+pub fn entry_of(rip: u64) -> Option<u64> {
+    if !(TABLE_BASE + ENTRY_SIZE..TABLE_END).contains(&rip) {
+        return None;
+    }
+    Some(rip - (rip - TABLE_BASE) % ENTRY_SIZE)
+}
+
+/// The si_code the fast path reports its SIGSYS with (the host's is SYS_SECCOMP, 1): the
+/// kernel counts these calls.
+pub const SI_CODE: i32 = 0x7f5c;
+
+/// Byte 5 of every patched site (the high half of the entry's address), an invalid
+/// instruction in 64-bit mode: written first, so that a thread past the old `mov` faults.
+pub const FAULT_BYTE: u8 = ((TABLE_BASE >> 16) & 0xff) as u8;
+
+const _: () = {
+    // Bytes 5 and 6 of every entry address: 0x06 (push %es: invalid in 64-bit mode), 0x00.
+    assert!(TABLE_BASE >> 16 == 6 && (TABLE_END - 1) >> 16 == 6);
+    assert!(FAULT_BYTE == 0x06);
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_site_is_recognised_only_with_its_own_number() {
+        let code = [0xb8, 39, 0, 0, 0, 0x0f, 0x05];
+        assert!(is_site(&code, 39));
+        assert!(!is_site(&code, 40));
+        assert!(!is_site(&[0xb8, 39, 0, 0, 0, 0x0f, 0x0b], 39));
+    }
+
+    #[test]
+    fn entries_round_trip_and_reject_anything_else() {
+        let at = entry_addr(3).unwrap();
+        assert_eq!(at, TABLE_BASE + 96);
+        let e = entry(at, 1, 0x40_1234);
+        assert_eq!(decode_entry(at, &e), Some((1, 0x40_1234)));
+        let mut bad = e;
+        bad[30] = 0x90;
+        assert_eq!(decode_entry(at, &bad), None);
+        assert_eq!(decode_entry(at + 32, &e), None, "an entry's bytes at another entry");
+        assert_eq!(entry_addr(0), None);
+        assert_eq!(entry_addr(ENTRIES), None);
+        // The entry's jump reads the table's first word.
+        let disp = i32::from_le_bytes(e[25..29].try_into().unwrap());
+        assert_eq!((at as i64 + 29 + i64::from(disp)) as u64, TABLE_BASE);
+    }
+
+    #[test]
+    fn a_patched_site_faults_where_syscall_was_and_names_its_entry() {
+        let at = entry_addr(7).unwrap();
+        let p = patch(at);
+        assert_eq!(p[5], FAULT_BYTE);
+        assert_eq!(patched_site(&p), Some(at));
+        assert_eq!(patched_site(&patch(TABLE_BASE)), None, "the header is no entry");
+        assert_eq!(patched_site(&patch(at + 1)), None);
+        assert_eq!(patched_site(&[0xb8, 39, 0, 0, 0, 0x0f, 0x05]), None);
+        assert_eq!(entry_of(at + 13), Some(at));
+        assert_eq!(entry_of(TABLE_BASE + 4), None);
+        assert_eq!(entry_of(TABLE_END), None);
+    }
+
+    #[test]
+    fn the_header_names_the_fast_path() {
+        let h = header(5);
+        assert_eq!(header_next(&h), 5);
+        assert_eq!(header_next(&[0; 16]), 0);
+    }
+}

@@ -1,0 +1,379 @@
+/*
+ * t_callsite — system calls made from `mov $nr, %eax; syscall`, the sequence glibc's wrappers
+ * use: vk rewrites such a site into a jump to its fast path once a thread has made a few calls
+ * (kernel/src/kern/callsite.rs, platform/src/stub/fast.rs). Everything here holds natively.
+ *
+ *   results      a site's calls return what the call returns, thousands of times
+ *   registers    all but rax, rcx and r11 come back as they were (general, xmm, the flags,
+ *                the direction flag); rcx is the return address, r11 holds the flags
+ *   ymm          the upper halves of the AVX registers survive (when the CPU has AVX)
+ *   signals      a timer's signals land while a thread loops on a site, their handler makes
+ *                calls through sites of its own; every result stays right
+ *   restart      a blocking read at a site, interrupted again and again by a handler with
+ *                SA_RESTART, completes; without SA_RESTART it fails with EINTR
+ *   threads      four threads run one fresh site at once (it is rewritten under them)
+ *   fork         a child calls through its parent's sites
+ *   table        the program maps, then unmaps, the range vk's table of sites lives in
+ *                (0x60000): its sites keep working
+ *   traced       a debugger attached to a process that called through a site reads the
+ *                program's own instructions there
+ */
+#include "vktest.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+
+__attribute__((noinline)) static long site_getppid(void)
+{
+    long r;
+    asm volatile("mov $110, %%eax\n\tsyscall" : "=a"(r) : : "rcx", "r11", "memory");
+    return r;
+}
+
+__attribute__((noinline)) static long site_getpid(void)
+{
+    long r;
+    asm volatile("mov $39, %%eax\n\tsyscall" : "=a"(r) : : "rcx", "r11", "memory");
+    return r;
+}
+
+__attribute__((noinline)) static long site_gettid(void)
+{
+    long r;
+    asm volatile("mov $186, %%eax\n\tsyscall" : "=a"(r) : : "rcx", "r11", "memory");
+    return r;
+}
+
+__attribute__((noinline)) static long site_read(int fd, void *buf, size_t n)
+{
+    long r;
+    asm volatile("mov $0, %%eax\n\tsyscall" : "=a"(r) : "D"((long)fd), "S"(buf), "d"(n) : "rcx", "r11", "memory");
+    return r;
+}
+
+__attribute__((noinline)) static long site_write(int fd, const void *buf, size_t n)
+{
+    long r;
+    asm volatile("mov $1, %%eax\n\tsyscall" : "=a"(r) : "D"((long)fd), "S"(buf), "d"(n) : "rcx", "r11", "memory");
+    return r;
+}
+
+/*
+ * long regs_probe(long n): n times, load a pattern into every general register but rax, rcx,
+ * r11 and rsp, and into xmm0–xmm15, set CF and DF, call getpid through a site, and check them
+ * all. Returns 0, or which check failed (1–40).
+ */
+long regs_probe(long n);
+asm(".text\n"
+    ".globl regs_probe\n"
+    "regs_probe:\n"
+    "  push %rbx\n  push %rbp\n  push %r12\n  push %r13\n  push %r14\n  push %r15\n"
+    "  push %rdi\n"
+    "1:\n"
+    "  mov $0x1111111111111111, %rbx\n"
+    "  mov $0x2222222222222222, %rbp\n"
+    "  mov $0x3333333333333333, %rdx\n"
+    "  mov $0x4444444444444444, %rsi\n"
+    "  mov $0x5555555555555555, %rdi\n"
+    "  mov $0x6666666666666666, %r8\n"
+    "  mov $0x7777777777777777, %r9\n"
+    "  mov $0x8888888888888888, %r10\n"
+    "  mov $0x9999999999999999, %r12\n"
+    "  mov $0xaaaaaaaaaaaaaaaa, %r13\n"
+    "  mov $0xbbbbbbbbbbbbbbbb, %r14\n"
+    "  mov $0xcccccccccccccccc, %r15\n"
+    ".irp x,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n"
+    "  mov $(0x0101010101010101 * (\\x + 1)), %rax\n"
+    "  movq %rax, %xmm\\x\n"
+    "  punpcklqdq %xmm\\x, %xmm\\x\n"
+    ".endr\n"
+    "  std\n"
+    "  stc\n"
+    "  mov $39, %eax\n"
+    "  syscall\n"
+    "2:\n"
+    "  pushf\n"
+    "  pop %rax\n"
+    "  cld\n"
+    "  test $1, %rax\n  jz .Lbad1\n"
+    "  test $0x400, %rax\n  jz .Lbad2\n"
+    "  test $1, %r11\n  jz .Lbad3\n"
+    "  test $0x400, %r11\n  jz .Lbad4\n"
+    "  lea 2b(%rip), %rax\n  cmp %rax, %rcx\n  jne .Lbad5\n"
+    "  mov $0x1111111111111111, %rax\n  cmp %rax, %rbx\n  jne .Lbad6\n"
+    "  mov $0x2222222222222222, %rax\n  cmp %rax, %rbp\n  jne .Lbad7\n"
+    "  mov $0x3333333333333333, %rax\n  cmp %rax, %rdx\n  jne .Lbad8\n"
+    "  mov $0x4444444444444444, %rax\n  cmp %rax, %rsi\n  jne .Lbad9\n"
+    "  mov $0x5555555555555555, %rax\n  cmp %rax, %rdi\n  jne .Lbad10\n"
+    "  mov $0x6666666666666666, %rax\n  cmp %rax, %r8\n  jne .Lbad11\n"
+    "  mov $0x7777777777777777, %rax\n  cmp %rax, %r9\n  jne .Lbad12\n"
+    "  mov $0x8888888888888888, %rax\n  cmp %rax, %r10\n  jne .Lbad13\n"
+    "  mov $0x9999999999999999, %rax\n  cmp %rax, %r12\n  jne .Lbad14\n"
+    "  mov $0xaaaaaaaaaaaaaaaa, %rax\n  cmp %rax, %r13\n  jne .Lbad15\n"
+    "  mov $0xbbbbbbbbbbbbbbbb, %rax\n  cmp %rax, %r14\n  jne .Lbad16\n"
+    "  mov $0xcccccccccccccccc, %rax\n  cmp %rax, %r15\n  jne .Lbad17\n"
+    ".irp x,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n"
+    "  movq %xmm\\x, %rax\n"
+    "  mov $(0x0101010101010101 * (\\x + 1)), %rcx\n"
+    "  cmp %rcx, %rax\n"
+    "  jne .Lbadx\n"
+    "  pshufd $0x4e, %xmm\\x, %xmm\\x\n"
+    "  movq %xmm\\x, %rax\n"
+    "  cmp %rcx, %rax\n"
+    "  jne .Lbadx\n"
+    ".endr\n"
+    "  decq (%rsp)\n"
+    "  jnz 1b\n"
+    "  xor %eax, %eax\n"
+    "  jmp .Lout\n"
+    ".irp n,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17\n"
+    ".Lbad\\n: mov $\\n, %eax\n  jmp .Lout\n"
+    ".endr\n"
+    ".Lbadx: mov $40, %eax\n"
+    ".Lout:\n"
+    "  cld\n"
+    "  pop %rdi\n"
+    "  pop %r15\n  pop %r14\n  pop %r13\n  pop %r12\n  pop %rbp\n  pop %rbx\n"
+    "  ret\n");
+
+static int ymm_kept(void)
+{
+    if (!__builtin_cpu_supports("avx"))
+        return 1;
+    unsigned char in[32], out[32];
+    for (int i = 0; i < 32; i++)
+        in[i] = (unsigned char)(0xa5 ^ (i * 7));
+    asm volatile("vmovdqu %1, %%ymm1\n\t"
+                 "mov $300, %%r8d\n"
+                 "1:\n\t"
+                 "mov $39, %%eax\n\t"
+                 "syscall\n\t"
+                 "dec %%r8d\n\t"
+                 "jnz 1b\n\t"
+                 "vmovdqu %%ymm1, %0\n\t"
+                 "vzeroupper"
+                 : "=m"(out)
+                 : "m"(in)
+                 : "rax", "rcx", "r11", "r8", "xmm1", "memory");
+    return memcmp(in, out, 32) == 0;
+}
+
+static void results(void)
+{
+    long pp = getppid(), p = getpid(), ok = 1;
+    for (int i = 0; i < 5000; i++)
+        ok &= site_getppid() == pp && site_getpid() == p;
+    CHECK(ok);
+    char c = 'q', d = 0;
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    ok = 1;
+    for (int i = 0; i < 500; i++)
+        ok &= site_write(fds[1], &c, 1) == 1 && site_read(fds[0], &d, 1) == 1 && d == 'q';
+    CHECK(ok);
+    CHECK(site_read(-1, &d, 1) == -EBADF);
+    CHECK(site_write(fds[1], (void *)8, 1) == -EFAULT);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static atomic_int alarms;
+static atomic_int handler_bad;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    atomic_fetch_add(&alarms, 1);
+    if (site_getpid() != getpid())
+        atomic_fetch_add(&handler_bad, 1);
+}
+
+static void set_alarm(int restart, long usec)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = restart ? SA_RESTART : 0;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = {{0, usec}, {0, usec}};
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void stop_alarm(void)
+{
+    struct itimerval it = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    signal(SIGALRM, SIG_DFL);
+}
+
+static void signals(void)
+{
+    atomic_store(&alarms, 0);
+    set_alarm(1, 500);
+    long pp = getppid(), ok = 1;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        for (int i = 0; i < 1000; i++)
+            ok &= site_getppid() == pp;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (atomic_load(&alarms) < 50 && t.tv_sec - t0.tv_sec < 20);
+    stop_alarm();
+    CHECK(ok);
+    CHECK(atomic_load(&alarms) >= 50);
+    CHECK(atomic_load(&handler_bad) == 0);
+}
+
+/* A child that writes one byte into fd after delay_ms. */
+static pid_t writer(int fd, int delay_ms)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        _exit(write(fd, "x", 1) == 1 ? 0 : 1);
+    }
+    return pid;
+}
+
+static void restart(void)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    char c = 0;
+    /* The read site's calls so far went through it already (results): a blocking one now. */
+    atomic_store(&alarms, 0);
+    set_alarm(1, 2000);
+    pid_t w = writer(fds[1], 150);
+    long r = site_read(fds[0], &c, 1);
+    stop_alarm();
+    CHECK(r == 1 && c == 'x');
+    CHECK(atomic_load(&alarms) >= 5);
+    int st;
+    CHECK(waitpid(w, &st, 0) == w && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* Without SA_RESTART the first signal ends it. */
+    set_alarm(0, 20000);
+    w = writer(fds[1], 300);
+    r = site_read(fds[0], &c, 1);
+    stop_alarm();
+    CHECK(r == -EINTR);
+    CHECK(waitpid(w, &st, 0) == w && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(read(fds[0], &c, 1) == 1 && c == 'x');
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static atomic_int go;
+
+static void *racer(void *arg)
+{
+    (void)arg;
+    long tid = syscall(SYS_gettid), ok = 1;
+    /* Calls of its own first, so that this thread's calls are the ones patched. */
+    for (int i = 0; i < 100; i++)
+        ok &= getpid() > 0;
+    while (!atomic_load(&go))
+        ;
+    for (int i = 0; i < 20000; i++)
+        ok &= site_gettid() == tid;
+    return (void *)ok;
+}
+
+static void threads(void)
+{
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        CHECK(pthread_create(&t[i], NULL, racer, NULL) == 0);
+    atomic_store(&go, 1);
+    long ok = 1;
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        ok &= (long)r;
+    }
+    CHECK(ok);
+}
+
+static void forked(void)
+{
+    long me = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        long ok = 1;
+        for (int i = 0; i < 2000; i++)
+            ok &= site_getppid() == me && site_getpid() == getpid();
+        _exit(ok ? 0 : 1);
+    }
+    int st;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static void table(void)
+{
+    long pp = getppid(), ok = 1;
+    void *want = (void *)0x60000;
+    void *m = mmap(want, 0x20000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    CHECK(m == want);
+    if (m == want) {
+        memset(m, 0x5a, 0x20000);
+        CHECK(((unsigned char *)m)[0x1ffff] == 0x5a);
+    }
+    for (int i = 0; i < 2000; i++)
+        ok &= site_getppid() == pp;
+    CHECK(ok);
+    CHECK(munmap(want, 0x20000) == 0);
+    ok = 1;
+    for (int i = 0; i < 2000; i++)
+        ok &= site_getppid() == pp && site_getpid() == getpid();
+    CHECK(ok);
+}
+
+static void traced(void)
+{
+    int ready[2];
+    CHECK(pipe(ready) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        for (int i = 0; i < 2000; i++)
+            site_getppid();
+        if (write(ready[1], "r", 1) != 1)
+            _exit(2);
+        for (;;)
+            pause();
+    }
+    char c;
+    CHECK(read(ready[0], &c, 1) == 1);
+    CHECK(ptrace(PTRACE_SEIZE, pid, 0, 0) == 0);
+    CHECK(ptrace(PTRACE_INTERRUPT, pid, 0, 0) == 0);
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFSTOPPED(st));
+    errno = 0;
+    long word = ptrace(PTRACE_PEEKTEXT, pid, (void *)site_getppid, 0);
+    /* mov $110, %eax; syscall */
+    CHECK(errno == 0 && (word & 0xffffffffffffffL) == 0x050f0000006eb8L);
+    kill(pid, SIGKILL);
+    CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st));
+    close(ready[0]);
+    close(ready[1]);
+}
+
+int main(void)
+{
+    vktest_reset_signals();
+    results();
+    CHECK(regs_probe(3000) == 0);
+    CHECK(ymm_kept());
+    signals();
+    restart();
+    threads();
+    forked();
+    traced();
+    table();
+    vktest_done();
+}
