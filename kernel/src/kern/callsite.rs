@@ -71,8 +71,30 @@ pub fn as_guest_sees(p: &UProc, trap: Trap, regs: &mut UserRegs) -> Trap {
     Trap::Syscall { compat: false }
 }
 
-/// After the thread's `calls`-th system call, `nr` at `regs` (before it runs): patch its
-/// site if it is one and the thread may take the fast path.
+/// The call sites a thread has looked at (direct-mapped by address, 64 of them): each is
+/// looked at once — patched then, or never to be (a `syscall` whose number comes from a
+/// register, musl's `syscall()`) — so that a loop's calls do not each look again.
+pub struct Seen([u64; 64]);
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen([u64::MAX; 64])
+    }
+}
+
+impl Seen {
+    /// Whether `rip` is new here (and remember it).
+    pub fn first_look(&mut self, rip: u64) -> bool {
+        let i = ((rip ^ (rip >> 6) ^ (rip >> 12)) & 63) as usize;
+        let new = self.0[i] != rip;
+        self.0[i] = rip;
+        new
+    }
+}
+
+/// After the thread's `calls`-th system call, `nr` at `regs` (before it runs), from a site
+/// it had not looked at lately ([`Seen`]): patch the site if it is one and the thread may
+/// take the fast path.
 pub fn maybe_patch(p: &UProc, stub: Option<&StubThread>, traced: bool, calls: u64, nr: u64, regs: &UserRegs) {
     if calls < CALLS_BEFORE || traced || !enabled() || stub.is_none_or(|s| !s.fast_ready()) {
         return;

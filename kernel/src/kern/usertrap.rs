@@ -345,6 +345,7 @@ fn user_loop(td: &UThread, p: &UProc) -> Exit {
     let mut held = Held::fetch(td, p);
     // System calls made (sites are patched after a few: `callsite`).
     let mut calls = 0u64;
+    let mut seen = crate::kern::callsite::Seen::default();
     loop {
         // The CPU the guest code runs on, in its rseq area, before that code runs (a new
         // thread or fork child's first time too); an area that is gone is a SIGSEGV the
@@ -369,7 +370,7 @@ fn user_loop(td: &UThread, p: &UProc) -> Exit {
             Trap::Syscall { compat } => {
                 let nr = ctx.regs.rax();
                 calls += 1;
-                if calls >= crate::kern::callsite::CALLS_BEFORE && !compat {
+                if calls >= crate::kern::callsite::CALLS_BEFORE && !compat && seen.first_look(ctx.regs.rip()) {
                     let stub = held.stub(td);
                     crate::kern::callsite::maybe_patch(p, stub.as_deref(), ptrace::is_traced(td), calls, nr, ctx.regs);
                 }

@@ -233,7 +233,7 @@ core::arch::global_asm!(
     // in stub code): before the path has reported, the frame is moved back to just before
     // the call (the patched site's byte 5, rax = the number: the call is made again from
     // there) and the kick reported as any; after, the kick is left for the path to report
-    // on its way out (FAST_KICK), and a path about to return checks again.
+    // on its way out (FAST_KICK), and a path on its way back starts it again.
     "vk_stub_handler:",
     "cmp edi, {kick}",
     "jne .Lvk_stub_handle",
@@ -286,9 +286,9 @@ core::arch::global_asm!(
     "lea r11, [rip + .Lvk_stub_fast_tail]",
     "cmp rax, r11",
     "jbe .Lvk_stub_kick_ret",
-    "lea r11, [rip + .Lvk_stub_fast_sigreturn]",
+    "lea r11, [rip + .Lvk_stub_fast_rekick]",
     "cmp rax, r11",
-    "ja .Lvk_stub_kick_ret",
+    "jae .Lvk_stub_kick_ret",
     "lea r11, [rip + .Lvk_stub_fast_tail]",
     "mov [rdx + {uc_rip}], r11",
     ".Lvk_stub_kick_ret:",
@@ -464,15 +464,44 @@ core::arch::global_asm!(
     "xchg [r15 + {m_state}], eax",
     ".Lvk_stub_fast_trapped:",
     "call .Lvk_stub_reported",
-    // Back to the guest: rt_sigreturn on the frame, which restores everything at once —
-    // unless a kick came meanwhile: then report it first, with the frame as the guest's.
+    // Back to the guest, unless a kick came meanwhile: then report it first, with the frame
+    // as the guest's. The registers from the frame, the flags, rsp, and a jump to rip; a
+    // kick in this stretch brings the thread back to .Lvk_stub_fast_tail (the handler), and
+    // nothing here depends on how far it got. With the trap flag set (the guest single-steps
+    // itself), rt_sigreturn on the frame instead, which restores it all at once.
     ".Lvk_stub_fast_tail:",
     "cmp dword ptr gs:[{m_fast_kick}], 0",
     "jne .Lvk_stub_fast_rekick",
+    "mov r15, qword ptr gs:[{m_fast_self}]",
+    "mov rsp, qword ptr [r15 + {m_fast_sp}]",
+    "test dword ptr [r15 + {f_efl}], 0x100",
+    "jnz .Lvk_stub_fast_sigreturn",
+    "mov eax, dword ptr [r15 + {m_fast_xfeat}]",
+    "mov edx, dword ptr [r15 + {m_fast_xfeat} + 4]",
+    "xrstor [r15 + {fast_fp}]",
+    "push qword ptr [r15 + {f_efl}]",
+    "popfq",
+    "mov r8, qword ptr gs:[{f_r8}]",
+    "mov r9, qword ptr gs:[{f_r9}]",
+    "mov r10, qword ptr gs:[{f_r10}]",
+    "mov r11, qword ptr gs:[{f_r11}]",
+    "mov r12, qword ptr gs:[{f_r12}]",
+    "mov r13, qword ptr gs:[{f_r13}]",
+    "mov r14, qword ptr gs:[{f_r14}]",
+    "mov r15, qword ptr gs:[{f_r15}]",
+    "mov rdi, qword ptr gs:[{f_rdi}]",
+    "mov rsi, qword ptr gs:[{f_rsi}]",
+    "mov rbp, qword ptr gs:[{f_rbp}]",
+    "mov rbx, qword ptr gs:[{f_rbx}]",
+    "mov rdx, qword ptr gs:[{f_rdx}]",
+    "mov rax, qword ptr gs:[{f_rax}]",
+    "mov rcx, qword ptr gs:[{f_rcx}]",
+    "mov rsp, qword ptr gs:[{f_rsp}]",
+    "jmp qword ptr gs:[{f_rip}]",
+    ".Lvk_stub_fast_sigreturn:",
     "mov rsp, qword ptr gs:[{m_fast_self}]",
     "lea rsp, [rsp + {fast_uc}]",
     "mov eax, 15",
-    ".Lvk_stub_fast_sigreturn:",
     "syscall",
     "hlt",
     ".Lvk_stub_fast_rekick:",

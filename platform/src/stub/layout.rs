@@ -14,8 +14,10 @@
 //!   +0x1000  a small stack for the thread's start-up
 //!   +0x2000  the alternate signal stack: the signal frame (registers, FPU state) of every
 //!            trap lands here, in memory the kernel shares, and is edited in place
-//!   +0xd000  the fast path's frame (`fast`): a trap through a patched system call site
-//!            writes the same ucontext and xsave image here itself, without a signal
+//!   +0x8000  the fast path's frame (`fast`): a trap through a patched system call site
+//!            writes the same ucontext and xsave image here itself, without a signal (below
+//!            it the fast path's stack; above it room for a host frame the size of the
+//!            largest xsave image, which a kick delivers there)
 //! ```
 //!
 //! A stub thread's gs base is its slot (vk gives the guest no gs of its own: `arch_prctl`
@@ -51,12 +53,14 @@ pub const ALT_OFF: u64 = 0x2000;
 pub const ALT_SIZE: u64 = SLOT_SIZE - ALT_OFF;
 
 /// The fast system call path's frame in a slot (`fast`): a ucontext as the host's signal
-/// frames have it, the xsave image after it, the path's stack just below.
-pub const FAST_UC_OFF: u64 = SLOT_SIZE - 0x3000;
-/// Its xsave image (64-byte aligned), up to the end of the slot.
+/// frames have it, the xsave image after it, the path's stack just below. A kick while the
+/// path restores the guest's registers lands at the top of the alternate stack: 32 KiB
+/// above, more than any host signal frame.
+pub const FAST_UC_OFF: u64 = SLOT_SIZE - 0x8000;
+/// Its xsave image (64-byte aligned).
 pub const FAST_FP_OFF: u64 = FAST_UC_OFF + 0x140;
-/// Room for the xsave image.
-pub const FAST_FP_ROOM: u64 = SLOT_SIZE - FAST_FP_OFF;
+/// Room for the xsave image (the rest up to the top is the host frames').
+pub const FAST_FP_ROOM: u64 = 0x3000;
 
 /// Host file descriptors in a stub: physical memory and its slot memfd.
 pub const FD_PHYSMEM: i32 = 3;
@@ -176,6 +180,7 @@ const _: () = {
     assert!(msg::NAP + 4 <= 0x40 && msg::TRAPS >= 0x40 && msg::KPID + 4 <= msg::FAST_KICK);
     assert!(msg::FAST_XFEAT + 8 <= msg::OPS);
     assert!(FAST_UC_OFF >= ALT_OFF + 0x4000 && FAST_FP_OFF.is_multiple_of(64) && FAST_FP_OFF >= FAST_UC_OFF + 304);
+    assert!(FAST_FP_OFF + FAST_FP_ROOM + 0x4000 <= SLOT_SIZE);
     assert!(SLOTS_BASE + SLOTS_SIZE <= STUB_END);
     assert!(SLOTS_BASE.is_multiple_of(SLOT_SIZE));
     assert!(STUB_END < TASK_TOP - (17 << 30));
