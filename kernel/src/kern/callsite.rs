@@ -1,5 +1,5 @@
 //! System call site patching, the kernel's half (the stub's is `platform::stub::fast`, which
-//! describes the scheme): after a thread has made [`CALLS_BEFORE`] system calls, a call that
+//! describes the scheme): after a thread has made [`calls_before`] system calls, a call that
 //! trapped from `mov $nr, %eax; syscall` in a private mapping has its site rewritten into a
 //! jump to an entry of the process's table, so that its next calls there reach the kernel
 //! without a host signal. The trap loop also recognises what only a patched site produces:
@@ -22,9 +22,13 @@ use crate::vm::entry::{Backing, MapEntry};
 use crate::vm::space::{AddressSpace, PROT_EXEC, PROT_READ};
 use crate::vm::uaccess;
 
-/// System calls a thread makes before its sites are patched: a short-lived process (a
-/// shell's `expr`) would pay a page copy per patched page for calls it hardly repeats.
-pub const CALLS_BEFORE: u64 = 64;
+/// System calls a thread makes before its sites are patched (`-e sys.patch_after=N`, default
+/// 64): a short-lived process would pay a page copy per patched page for calls it hardly
+/// repeats.
+pub fn calls_before() -> u64 {
+    static N: OnceLock<u64> = OnceLock::new();
+    *N.get_or_init(|| crate::kern::kenv::get("sys.patch_after").and_then(|v| v.trim().parse().ok()).unwrap_or(64))
+}
 
 /// The table's name in /proc/PID/maps.
 pub const TABLE_NAME: &[u8] = b"[vk-syscall]";
@@ -96,7 +100,7 @@ impl Seen {
 /// it had not looked at lately ([`Seen`]): patch the site if it is one and the thread may
 /// take the fast path.
 pub fn maybe_patch(p: &UProc, stub: Option<&StubThread>, traced: bool, calls: u64, nr: u64, regs: &UserRegs) {
-    if calls < CALLS_BEFORE || traced || !enabled() || stub.is_none_or(|s| !s.fast_ready()) {
+    if calls < calls_before() || traced || !enabled() || stub.is_none_or(|s| !s.fast_ready()) {
         return;
     }
     let Ok(nr) = u32::try_from(nr) else { return };

@@ -370,7 +370,7 @@ fn user_loop(td: &UThread, p: &UProc) -> Exit {
             Trap::Syscall { compat } => {
                 let nr = ctx.regs.rax();
                 calls += 1;
-                if calls >= crate::kern::callsite::CALLS_BEFORE && !compat && seen.first_look(ctx.regs.rip()) {
+                if calls >= crate::kern::callsite::calls_before() && !compat && seen.first_look(ctx.regs.rip()) {
                     let stub = held.stub(td);
                     crate::kern::callsite::maybe_patch(p, stub.as_deref(), ptrace::is_traced(td), calls, nr, ctx.regs);
                 }
