@@ -17,6 +17,8 @@
  *                (0x60000): its sites keep working
  *   traced       a debugger attached to a process that called through a site reads the
  *                program's own instructions there
+ *   gs           a program that moved its gs base (wrgsbase, where the CPU lets programs)
+ *                and execs: the new program's sites work (exec gives it a gs base of its own)
  */
 #include "vktest.h"
 
@@ -363,8 +365,41 @@ static void traced(void)
     close(ready[1]);
 }
 
-int main(void)
+/* The exec'd half of `gs`: calls through sites, exits 0 when all were right. */
+static int gs_child(void)
 {
+    long pp = getppid(), ok = 1;
+    for (int i = 0; i < 3000; i++)
+        ok &= site_getppid() == pp && site_getpid() == getpid();
+    return ok ? 0 : 1;
+}
+
+static void no_fsgsbase(int sig)
+{
+    (void)sig;
+    _exit(3);
+}
+
+/* Whether the CPU runs wrgsbase in user mode is asked of the CPU itself (a SIGILL if not),
+ * not of AT_HWCAP2: vk does not offer it there, but a program may use it regardless. */
+static void gs(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *argv[] = {"t_callsite", "gs-child", NULL};
+        signal(SIGILL, no_fsgsbase);
+        asm volatile("wrgsbase %0" : : "r"(0x1000UL));
+        syscall(SYS_execve, "/proc/self/exe", argv, environ);
+        _exit(127);
+    }
+    int st;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 3));
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "gs-child") == 0)
+        return gs_child();
     vktest_reset_signals();
     results();
     CHECK(regs_probe(3000) == 0);
@@ -374,6 +409,7 @@ int main(void)
     threads();
     forked();
     traced();
+    gs();
     table();
     vktest_done();
 }

@@ -101,6 +101,10 @@ pub fn execve_from(ctx: &mut Ctx<'_>, start: &crate::fs::namei::NamePath, path: 
             space.free_slot(slot);
         }
     }
+    // The fast path's gs base on the slot again: the old program may have moved it.
+    if let Some(slot) = ut.stub.lock().as_ref().map(|t| t.slot()) {
+        ops.set_gs_slot(slot);
+    }
     ut.set_ops(ops);
     // The trap loop fetches the new stub thread and address space again.
     ut.stub_gen.fetch_add(1, Ordering::Release);

@@ -138,6 +138,11 @@ impl Ops {
     pub fn set_fs(&mut self, base: u64) {
         self.list.push([libc::SYS_arch_prctl as u64, u64::from(filter::ARCH_SET_FS), base, 0, 0, 0, 0]);
     }
+    /// Set the thread's gs base back to its slot (`slot`), where the fast path finds it: a
+    /// program that moved it (wrgsbase) must not move it for the next program in the stub.
+    pub fn set_gs_slot(&mut self, slot: u32) {
+        self.list.push([libc::SYS_arch_prctl as u64, u64::from(filter::ARCH_SET_GS), slot_addr(slot), 0, 0, 0, 0]);
+    }
     /// Start a new thread in the stub, in `slot` (which must be free); it reports with a
     /// `Trap::Start` on its own [`StubThread`].
     pub fn clone_thread(&mut self, slot: u32) {

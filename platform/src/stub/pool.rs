@@ -232,11 +232,13 @@ pub fn recycle(space: Arc<StubSpace>, t: StubThread, unmaps: Ops, pages: Vec<u64
     *space.residue.lock() = keep;
     drop(space);
     let uc = t.uc.load(Ordering::Acquire);
-    t.queue(&unmaps.list, true);
+    let mut ops = unmaps;
+    ops.set_gs_slot(t.slot());
+    t.queue(&ops.list, true);
     resume_quietly(&t);
     release(&pm, pages);
     pool.returning.fetch_add(1, Ordering::AcqRel);
-    pool.scrubbing.lock().push(Scrub { t, n: unmaps.list.len(), uc });
+    pool.scrubbing.lock().push(Scrub { t, n: ops.list.len(), uc });
 }
 
 /// The longest munmap a stub's filter lets through: the length's high 32 bits must be 0.
@@ -349,15 +351,15 @@ fn can_recycle(space: &Arc<StubSpace>, t: &StubThread, unmaps: &Ops) -> bool {
         && Arc::ptr_eq(space, &t.space)
         && space.slots_hwm.load(Ordering::Relaxed) <= 1
         && Arc::strong_count(space) == 2
-        && unmaps.list.len() <= msg::MAX_OPS as usize
+        && unmaps.list.len() < msg::MAX_OPS as usize
         && unmaps.list.iter().all(|op| op[0] == libc::SYS_munmap as u64)
         && t.can_exec_ops()
         && space.is_alive()
 }
 
-/// Wait for a stub [`recycle`] started to finish its unmaps: the stub, with its trap's frame
-/// back, the signal mask reset and a fresh FPU state, when every unmap succeeded; else it is
-/// killed (None).
+/// Wait for a stub [`recycle`] started to finish its unmaps (and its gs base put back on its
+/// slot): the stub, with its trap's frame back, the signal mask reset and a fresh FPU state,
+/// when every operation succeeded; else it is killed (None).
 fn finish(s: Scrub) -> Option<Ready> {
     let space = Arc::clone(&s.t.space);
     let ok = wait_quietly(&s.t)
