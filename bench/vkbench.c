@@ -182,7 +182,11 @@ static double spawn_exec(int n, const char *self) {
     return (now() - t0) / n;
 }
 
-static double pipe_rtt(int n) {
+static long libc_read(int fd, void *buf, size_t n) { return read(fd, buf, n); }
+static long libc_write(int fd, const void *buf, size_t n) { return write(fd, buf, n); }
+
+/* A pipe round trip with rd and wr as the read and write calls. */
+static double pipe_rtt_via(int n, long (*rd)(int, void *, size_t), long (*wr)(int, const void *, size_t)) {
     int ab[2], ba[2];
     if (pipe(ab) || pipe(ba)) die("pipe");
     pid_t c = fork();
@@ -192,18 +196,18 @@ static double pipe_rtt(int n) {
         close(ab[1]);
         close(ba[0]);
         for (;;) {
-            ssize_t r = read(ab[0], &b, 1);
+            long r = rd(ab[0], &b, 1);
             if (r == 0) _exit(0);
-            if (r != 1 || write(ba[1], &b, 1) != 1) _exit(1);
+            if (r != 1 || wr(ba[1], &b, 1) != 1) _exit(1);
         }
     }
     close(ab[0]);
     close(ba[1]);
     for (int i = 0; i < n / 10 + 1; i++) /* warm up: both sides running */
-        if (write(ab[1], &b, 1) != 1 || read(ba[0], &b, 1) != 1) die("pipe warm-up");
+        if (wr(ab[1], &b, 1) != 1 || rd(ba[0], &b, 1) != 1) die("pipe warm-up");
     double t0 = now();
     for (int i = 0; i < n; i++)
-        if (write(ab[1], &b, 1) != 1 || read(ba[0], &b, 1) != 1) die("pipe round trip");
+        if (wr(ab[1], &b, 1) != 1 || rd(ba[0], &b, 1) != 1) die("pipe round trip");
     double t = (now() - t0) / n;
     close(ab[1]);
     close(ba[0]);
@@ -211,34 +215,8 @@ static double pipe_rtt(int n) {
     return t;
 }
 
-static double pipe_rtt_site(int n) {
-    int ab[2], ba[2];
-    if (pipe(ab) || pipe(ba)) die("pipe");
-    pid_t c = fork();
-    if (c < 0) die("fork");
-    char b = 0;
-    if (c == 0) {
-        close(ab[1]);
-        close(ba[0]);
-        for (;;) {
-            long r = site_read(ab[0], &b, 1);
-            if (r == 0) _exit(0);
-            if (r != 1 || site_write(ba[1], &b, 1) != 1) _exit(1);
-        }
-    }
-    close(ab[0]);
-    close(ba[1]);
-    for (int i = 0; i < n / 10 + 1; i++) /* warm up: both sides running */
-        if (site_write(ab[1], &b, 1) != 1 || site_read(ba[0], &b, 1) != 1) die("pipe warm-up");
-    double t0 = now();
-    for (int i = 0; i < n; i++)
-        if (site_write(ab[1], &b, 1) != 1 || site_read(ba[0], &b, 1) != 1) die("pipe round trip");
-    double t = (now() - t0) / n;
-    close(ab[1]);
-    close(ba[0]);
-    reap(c, "pipe");
-    return t;
-}
+static double pipe_rtt(int n) { return pipe_rtt_via(n, libc_read, libc_write); }
+static double pipe_rtt_site(int n) { return pipe_rtt_via(n, site_read, site_write); }
 
 /* A connected TCP pair on 127.0.0.1 (in this process: the caller forks after). */
 static void tcp_pair(int sv[2]) {
