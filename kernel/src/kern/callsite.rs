@@ -58,6 +58,10 @@ pub fn as_guest_sees(p: &UProc, trap: Trap, regs: &mut UserRegs) -> Trap {
     let vm = p.user().vm();
     let g = vm.read();
     if let Some(at) = in_entry {
+        // Only while the table is there: after it gave way, the range is the program's.
+        if !g.find(TABLE_BASE).is_some_and(is_table) {
+            return trap;
+        }
         if let Some((&site, &(nr, _))) = g.callsites.iter().find(|(_, (_, e))| *e == at) {
             regs.set_rax(u64::from(nr));
             regs.set_rip(site + 5);
