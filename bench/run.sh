@@ -4,7 +4,8 @@
 # Builds bench/vkbench.c (static, musl) into run/bench/root, the whole guest root (the kernel
 # needs nothing else there: init's descriptors are the console, and /dev, /proc, /tmp are only
 # mounted when the root has them). Runs it natively, then as init under run/kernel, then builds
-# and runs ../shared/bench/floor.c (what the host's own mechanisms cost), and prints one table.
+# and runs ../shared/bench/floor.c (what the host's own mechanisms cost) and bench/mtfloor.c
+# (what a second host CPU gives system calls handed between host threads), and prints one table.
 #
 # Then the whole-command cases (bench/workload.py): bench/shell.sh, a busybox shell script,
 # natively (chroot into the same root) and under vk with boot and shutdown included; and the
@@ -129,10 +130,15 @@ else
     echo "bench: floor: $FLOOR not found: floor columns skipped (set FLOOR=path/to/floor.c)"
     : >"$OUT/floor.txt"
 fi
+# The host's ceiling for the threaded case (bench/mtfloor.c): system calls one host thread
+# hands to another, one pair and two at once.
+echo "bench: mtfloor: bench/mtfloor.c"
+cc -O2 -o "$OUT/mtfloor" bench/mtfloor.c -lpthread
+"$OUT/mtfloor" $((20000 * SCALE)) >"$OUT/mtfloor.txt" || : >"$OUT/mtfloor.txt"
 
 echo
 python3 - "$OUT/native.txt" "$OUT/vk.txt" "$OUT/floor.txt" "$FLOOR" \
-    "$OUT/mt-native.txt" "$OUT/mt-vk1.txt" "$OUT/mt-vk2.txt" "$REPEAT" "$OUT/mt-vk2t1.txt" <<'EOF'
+    "$OUT/mt-native.txt" "$OUT/mt-vk1.txt" "$OUT/mt-vk2.txt" "$REPEAT" "$OUT/mt-vk2t1.txt" "$OUT/mtfloor.txt" <<'EOF'
 import sys
 
 def bench(path):
@@ -218,6 +224,15 @@ for key, label in [("pread", "pread 512 B"), ("getppid", "getppid"), ("mmap", "m
     t1 = vk2t1.get(f"mt_{key}_1")
     mt.append((label, ns(n1), ns(n2), ratio(n1, n2), ns(v1), ns(v2), ratio(v1, v2), ns(t1), ratio(t1, v2)))
 show(mt, {1, 2, 3, 4, 5, 6, 7, 8})
+# The host's ceiling: what a second CPU gives system calls handed between host threads.
+mtf = [l.strip() for l in open(sys.argv[10]) if l.startswith("mtfloor:")]
+if mtf:
+    print("the host's ceiling for the threaded case (bench/mtfloor.c): a getppid trapped by seccomp")
+    print("into a SIGSYS handler and answered by a thread of another process over shared memory, as")
+    print("vk's stubs hand calls to its vCPUs; one such pair, and two at once (time per call over both):")
+    for l in mtf:
+        print("  " + l)
+    print()
 if raw:
     p = fl.get("ptrace_sysemu_ns")
     if p is not None:
