@@ -3,7 +3,8 @@
  * use: vk rewrites such a site into a jump to its fast path once a thread has made a few calls
  * (kernel/src/kern/callsite.rs, platform/src/stub/fast.rs). Everything here holds natively.
  *
- *   results      a site's calls return what the call returns, thousands of times
+ *   results      a site's calls return what the call returns, thousands of times; a jump of
+ *                the program's own to a site's `syscall` makes the call its path set up
  *   registers    all but rax, rcx and r11 come back as they were (general, xmm, the flags,
  *                the direction flag); rcx is the return address, r11 holds the flags
  *   ymm          the upper halves of the AVX registers survive (when the CPU has AVX)
@@ -144,6 +145,24 @@ asm(".text\n"
     "  pop %r15\n  pop %r14\n  pop %r13\n  pop %r12\n  pop %rbp\n  pop %rbx\n"
     "  ret\n");
 
+/*
+ * long shared_syscall(long which): getppid through `mov $110, %eax; syscall` when which is 0;
+ * else getpid, by a jump straight to that `syscall` with eax set on its own path.
+ */
+long shared_syscall(long which);
+asm(".text\n"
+    ".globl shared_syscall\n"
+    "shared_syscall:\n"
+    "  test %rdi, %rdi\n"
+    "  jz 1f\n"
+    "  mov $39, %eax\n"
+    "  jmp 2f\n"
+    "1:\n"
+    "  mov $110, %eax\n"
+    "2:\n"
+    "  syscall\n"
+    "  ret\n");
+
 static int ymm_kept(void)
 {
     if (!__builtin_cpu_supports("avx"))
@@ -180,6 +199,13 @@ static void results(void)
         ok &= site_write(fds[1], &c, 1) == 1 && site_read(fds[0], &d, 1) == 1 && d == 'q';
     CHECK(ok);
     CHECK(site_read(-1, &d, 1) == -EBADF);
+    /* Another path's jump to the `syscall` of a site, with its own number. */
+    ok = 1;
+    for (int i = 0; i < 300; i++)
+        ok &= shared_syscall(0) == pp;
+    for (int i = 0; i < 300; i++)
+        ok &= shared_syscall(1) == p && shared_syscall(0) == pp;
+    CHECK(ok);
     CHECK(site_write(fds[1], (void *)8, 1) == -EFAULT);
     close(fds[0]);
     close(fds[1]);
