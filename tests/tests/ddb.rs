@@ -227,6 +227,28 @@ fn sigquit_breaks_into_a_cpu_stuck_in_a_loop() {
     assert_eq!(k.wait().code(), Some(0));
 }
 
+/// `show callsites`: a shell that wrote in a loop (glibc's wrappers, busybox-static) had its
+/// write's site patched (kern/callsite), which ddb lists with the call's name.
+#[test]
+fn ddb_lists_a_processs_patched_system_call_sites() {
+    let root = vk_tests::guest::root_dir();
+    let root = root.to_string_lossy();
+    let script = "i=0; while [ $i -lt 200 ]; do echo x >/dev/null; i=$((i+1)); done; sleep 60; echo done";
+    let mut k = Kernel::start(&["-m", "64m", "-n", "2", "-r", &root, "-e", "init=/bin/sh", "--", "-c", script]);
+    k.expect("Mounting root from ");
+    vk_tests::vps_until(k.pid(), "the loop never ended in sleep", |vps| vps.contains(" nanslp "));
+    k.signal(libc::SIGQUIT);
+    k.expect("db> ");
+    k.send("show callsites 1");
+    let c = k.expect("db> ");
+    assert!(c.contains("pid 1 (sh): ") && c.contains(" system call sites patched"), "{c}");
+    let write = c.lines().find(|l| l.split_whitespace().nth(2) == Some("write")).unwrap_or_else(|| panic!("no write site:\n{c}"));
+    assert!(write.ends_with("patched"), "{write}");
+    assert!(c.contains("all processes: "), "{c}");
+    k.send("halt");
+    assert_eq!(k.wait().code(), Some(0));
+}
+
 /// The pid on the ddb `ps` line of a process sleeping on `wmesg`.
 fn pid_sleeping_on(ps: &str, wmesg: &str) -> String {
     ps.lines()

@@ -72,6 +72,7 @@ pub fn register(d: &mut ddb::Debugger, kvm: &Arc<Kvm>) {
     };
     d.register("show proc", "show proc [pid]: a guest process: ids, credentials, files, signals, threads", text(show::show_proc));
     d.register("show map", "show map [pid]: a guest process's mappings and resident pages", text(show::show_map));
+    d.register("show callsites", "show callsites [pid]: a guest process's patched system call sites", text(show::show_callsites));
     d.register(
         "dump",
         "write a crash dump (vmcore.N, an ELF core for gdb and vps) in the kernel's directory",

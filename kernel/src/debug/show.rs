@@ -240,6 +240,51 @@ pub fn show_map(args: &str) -> Result<String, String> {
     .ok_or_else(|| format!("pid {}: vmspace {BUSY}", p.pid))
 }
 
+/// `show callsites [pid]`: the process's patched system call sites (kern/callsite), each with
+/// its call, its entry in the table and what its first byte says now; and the counts for all
+/// processes. Nothing is brought in: a site whose page is not resident shows `?`.
+pub fn show_callsites(args: &str) -> Result<String, String> {
+    use crate::kern::callsite;
+    let p = proc_arg(args)?;
+    let vm = p.user().vm.try_lock().map(|v| Arc::clone(&v)).ok_or_else(|| format!("pid {}: vmspace {BUSY}", p.pid))?;
+    vm.peek(|g| {
+        let byte = |addr: u64| {
+            let pa = g.resident_page(addr)?;
+            let mut b = [0u8];
+            g.physmem().read(pa + addr % platform::PAGE_SIZE as u64, &mut b);
+            Some(b[0])
+        };
+        let mut o = format!(
+            "pid {} ({}): {} system call sites patched{}\n",
+            p.pid,
+            p.comm(),
+            g.callsites.len(),
+            if g.callsites_off { "; patching stopped here (a tracer, or a mapping over the table)" } else { "" }
+        );
+        o.push_str("             site   nr call                         entry  now\n");
+        for (&site, &(nr, entry)) in &g.callsites {
+            let now = match (byte(site), byte(site + 5)) {
+                (Some(0xff), _) => "patched",
+                (Some(0xb8), Some(0x0f)) => "put back",
+                (Some(_), Some(_)) => "changing",
+                _ => "?",
+            };
+            let name = crate::sys::names::name(u64::from(nr)).unwrap_or("?");
+            let _ = writeln!(o, "{site:#17x} {nr:>4} {name:<22} {entry:#10x}  {now}");
+        }
+        let _ = writeln!(
+            o,
+            "all processes: {} sites patched, {} calls made from a site's byte 5 (a race, a restart), {} calls by the fast path{}",
+            callsite::PATCHED.load(Ordering::Relaxed),
+            callsite::SITE_TRAPS.load(Ordering::Relaxed),
+            platform::stub::spin::STATS.fast_calls.load(Ordering::Relaxed),
+            if platform::stub::spin::STATS_ON.load(Ordering::Relaxed) { "" } else { " (counted with -e sched.stats=1)" }
+        );
+        o
+    })
+    .ok_or_else(|| format!("pid {}: vmspace {BUSY}", p.pid))
+}
+
 /// `show syscalls`: what guests called that vk does not implement, and what is partial.
 pub fn show_syscalls() -> String {
     use crate::sys::{COMPAT_CALLS, ENOSYS_COUNTS, Support, TABLE, names};

@@ -29,6 +29,9 @@ pub fn set_syscall_entry(f: SyscallEntry) {
     let _ = SYSCALL_ENTRY.set(f);
 }
 
+const NR_EXECVE: u64 = linux_raw_sys::general::__NR_execve as u64;
+const NR_EXECVEAT: u64 = linux_raw_sys::general::__NR_execveat as u64;
+
 /// A guest's time slice.
 pub const SLICE: Duration = Duration::from_millis(SLICE_MS);
 const SLICE_MS: u64 = 10;
@@ -386,6 +389,12 @@ fn user_loop(td: &UThread, p: &UProc) -> Exit {
                 }
                 if ctx.exit.is_none() {
                     ptrace::syscall_exit(td, p, ctx.regs);
+                }
+                // A new program counts its calls afresh: the old one's do not make the new
+                // one's start-up calls worth patching.
+                if matches!(nr, NR_EXECVE | NR_EXECVEAT) && ctx.regs.rax() == 0 {
+                    calls = 0;
+                    seen = crate::kern::callsite::Seen::default();
                 }
                 // rt_sigreturn's "result" is the restored rax: never a restart.
                 let ran = run.unwrap_or(u64::MAX);
