@@ -210,6 +210,13 @@ pub fn release_table(g: &mut AddressSpace, start: u64, end: u64) {
     g.callsites_off = true;
 }
 
+/// Before the program unmaps `[start, end)` or maps something else there: the sites in it
+/// are forgotten (no thread can be at them once it is gone), so that what comes there later
+/// — another library, a JIT's code — is never taken for a patched site.
+pub fn forget_sites(g: &mut AddressSpace, start: u64, end: u64) {
+    g.callsites.retain(|&site, _| site + SITE_LEN as u64 <= start || site >= end);
+}
+
 /// A process about to be traced: its sites go back to the program's own instructions (what a
 /// debugger reads, sets breakpoints in and steps through), and no more are patched.
 pub fn put_back(p: &UProc) {
@@ -277,6 +284,10 @@ mod tests {
         assert!(!patch_site(&mut g, TEXT + 0x10, 39), "no more patches here");
         // The record stays: a trap on byte 5 is still the call.
         assert_eq!(g.callsites.get(&(TEXT + 0x10)).map(|c| c.0), Some(39));
+        // Until the text goes: then nothing there is a site any more.
+        forget_sites(&mut g, TEXT + 0x14, TEXT + 0x15);
+        assert!(!g.callsites.contains_key(&(TEXT + 0x10)));
+        assert!(g.callsites.contains_key(&(TEXT + 0x20)));
     }
 
     #[test]

@@ -171,6 +171,7 @@ pub fn sys_mmap(ctx: &mut Ctx<'_>) -> SysResult {
         if flags.contains(MapFlags::FIXED_NOREPLACE) && !g.is_free(s, e) {
             return Err(Errno::EEXIST);
         }
+        crate::kern::callsite::forget_sites(&mut g, s, e);
         s
     } else {
         let h = hint & !(PAGE - 1);
@@ -206,6 +207,7 @@ pub fn sys_munmap(ctx: &mut Ctx<'_>) -> SysResult {
     let vm = ctx.p.user().vm();
     let mut g = vm.write();
     crate::kern::callsite::release_table(&mut g, s, e);
+    crate::kern::callsite::forget_sites(&mut g, s, e);
     g.unmap(s, e);
     Ok(0)
 }
