@@ -16,8 +16,8 @@
  *   fork         a child calls through its parent's sites
  *   table        the program maps, then unmaps, the range vk's table of sites lives in
  *                (0x60000): its sites keep working
- *   traced       a debugger attached to a process that called through a site reads the
- *                program's own instructions there
+ *   traced       a reader of a process that called through a site (process_vm_readv), and a
+ *                debugger attached to it, see the program's own instructions there
  *   gs           a program that moved its gs base (wrgsbase, where the CPU lets programs)
  *                and execs: the new program's sites work (exec gives it a gs base of its own)
  */
@@ -30,6 +30,7 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 __attribute__((noinline)) static long site_getppid(void)
@@ -377,6 +378,11 @@ static void traced(void)
     }
     char c;
     CHECK(read(ready[0], &c, 1) == 1);
+    /* Read without attaching first (process_vm_readv): the program's own bytes too. */
+    unsigned char text[7] = {0};
+    struct iovec local = {text, sizeof text}, remote = {(void *)site_getppid, sizeof text};
+    CHECK(process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)sizeof text);
+    CHECK(memcmp(text, "\xb8\x6e\x00\x00\x00\x0f\x05", 7) == 0);
     CHECK(ptrace(PTRACE_SEIZE, pid, 0, 0) == 0);
     CHECK(ptrace(PTRACE_INTERRUPT, pid, 0, 0) == 0);
     int st;

@@ -210,6 +210,31 @@ pub fn release_table(g: &mut AddressSpace, start: u64, end: u64) {
     g.callsites_off = true;
 }
 
+/// `buf`, read from `addr` of the space, as the program wrote it: each patched site in it
+/// shown as its `mov $nr, %eax; syscall` again (what /proc/PID/mem, process_vm_readv, PEEK
+/// and a core file show: a debugger reading without attaching sees the program's own code).
+pub fn as_written(g: &AddressSpace, addr: u64, buf: &mut [u8]) {
+    let end = addr.saturating_add(buf.len() as u64);
+    let lo = addr.saturating_sub(SITE_LEN as u64 - 1);
+    for (&site, &(nr, entry)) in g.callsites.range(lo..end) {
+        let mut original = [0u8; SITE_LEN];
+        original[0] = 0xb8;
+        original[1..5].copy_from_slice(&nr.to_le_bytes());
+        original[5..].copy_from_slice(&[0x0f, 0x05]);
+        let patched = fast::patch(entry);
+        for (i, (&o, &p)) in original.iter().zip(patched.iter()).enumerate() {
+            let a = site + i as u64;
+            if (addr..end).contains(&a) {
+                let b = &mut buf[crate::kern::conv::usize_of(a - addr)];
+                // Only the bytes the patch put there (a site half put back shows as it is).
+                if *b == p {
+                    *b = o;
+                }
+            }
+        }
+    }
+}
+
 /// Before the program unmaps `[start, end)` or maps something else there: the sites in it
 /// are forgotten (no thread can be at them once it is gone), so that what comes there later
 /// — another library, a JIT's code — is never taken for a patched site.
@@ -276,6 +301,12 @@ mod tests {
         assert_eq!(fast::decode_entry(at, &e), Some((39, TEXT + 0x10)));
         assert_eq!(g.callsites.get(&(TEXT + 0x10)), Some(&(39, at)));
         assert!(g.find(TABLE_BASE).is_some_and(is_table));
+        // What a debugger reads: the program's own bytes, also of a site the read cuts.
+        let mut b = [0u8; 0x16];
+        uaccess::copyin(&g, TEXT + 0x13, &mut b).expect("copyin");
+        as_written(&g, TEXT + 0x13, &mut b);
+        assert_eq!(b[..4], [0, 0, 0x0f, 0x05]);
+        assert_eq!(b[0xd..0x14], [0xb8, 1, 0, 0, 0, 0x0f, 0x05]);
         // Something of the program's over the table: every site back as it was, no table.
         release_table(&mut g, TABLE_END - 4096, TABLE_END + 4096);
         assert_eq!(code(&g, TEXT + 0x10), [0xb8, 39, 0, 0, 0, 0x0f, 0x05]);

@@ -406,13 +406,16 @@ fn write_image(p: &UProc, threads: &[ThreadSnap], info: &Siginfo, out: &CoreFile
     Ok(())
 }
 
-/// The page at `addr` of segment `s`: from physical memory if resident; if not, through the
+/// The page at `addr` of segment `s` (its patched system call sites as the program wrote
+/// them): from physical memory if resident; if not, through the
 /// address space as copyin reads it (a file's data) when the segment says so, else None (a
 /// hole).
 fn read_page(vm: &crate::vm::space::AddressSpace, s: &Segment, addr: u64) -> Option<Vec<u8>> {
     let mut b = vec![0u8; crate::kern::conv::usize_of(PAGE)];
     if let Some(pa) = vm.resident_page(addr) {
         vm.physmem().read(pa, &mut b);
+        // Patched system call sites as the program wrote them.
+        crate::kern::callsite::as_written(vm, addr, &mut b);
         return Some(b);
     }
     (s.fill_absent && crate::vm::uaccess::copyin(vm, addr, &mut b).is_ok()).then_some(b)

@@ -3,11 +3,14 @@
 
 use super::*;
 
-/// Read another process's memory (PEEK, process_vm_readv).
+/// Read another process's memory (PEEK, process_vm_readv), its patched system call sites as
+/// the program wrote them (`callsite::as_written`).
 pub fn read_mem(tp: &UProc, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
     let vm = tp.user().vm();
     let g = vm.read();
-    crate::vm::uaccess::copyin(&g, addr, buf)
+    crate::vm::uaccess::copyin(&g, addr, buf)?;
+    crate::kern::callsite::as_written(&g, addr, buf);
+    Ok(())
 }
 
 /// Write another process's memory; `force` writes read-only private mappings too (a
