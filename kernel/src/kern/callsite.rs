@@ -39,7 +39,8 @@ pub fn enabled() -> bool {
     *ON.get_or_init(|| crate::kern::kenv::get("sys.patch").map(str::trim) != Some("0"))
 }
 
-/// Counters for `sysctl`-style reporting: sites patched, traps taken on a patched site.
+/// Sites patched, and calls made from a site's byte 5 (`-e sched.stats=1`, ddb `show
+/// callsites`).
 pub static PATCHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 pub static SITE_TRAPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -113,11 +114,11 @@ impl Seen {
     }
 }
 
-/// After the thread's `calls`-th system call, `nr` at `regs` (before it runs), from a site
-/// it had not looked at lately ([`Seen`]): patch the site if it is one and the thread may
-/// take the fast path.
-pub fn maybe_patch(p: &UProc, stub: Option<&StubThread>, traced: bool, calls: u64, nr: u64, regs: &UserRegs) {
-    if calls < calls_before() || traced || !enabled() || stub.is_none_or(|s| !s.fast_ready()) {
+/// A system call `nr` at `regs` (before it runs), made after the thread's first
+/// [`calls_before`] from a site it had not looked at lately ([`Seen`]; the trap loop counts
+/// and looks): patch the site if it is one and the thread may take the fast path.
+pub fn maybe_patch(p: &UProc, stub: Option<&StubThread>, traced: bool, nr: u64, regs: &UserRegs) {
+    if traced || !enabled() || stub.is_none_or(|s| !s.fast_ready()) {
         return;
     }
     let Ok(nr) = u32::try_from(nr) else { return };

@@ -375,7 +375,7 @@ fn user_loop(td: &UThread, p: &UProc) -> Exit {
                 calls += 1;
                 if calls >= crate::kern::callsite::calls_before() && !compat && seen.first_look(ctx.regs.rip()) {
                     let stub = held.stub(td);
-                    crate::kern::callsite::maybe_patch(p, stub.as_deref(), ptrace::is_traced(td), calls, nr, ctx.regs);
+                    crate::kern::callsite::maybe_patch(p, stub.as_deref(), ptrace::is_traced(td), nr, ctx.regs);
                 }
                 ptrace::note_trap(td, nr);
                 // A tracer may stop the call at entry, change its number or skip it.

@@ -20,12 +20,12 @@
 //! the thread's own alternate stack; a host tid is only ever used with the stub's own tgid.
 
 pub mod asm;
+pub mod fast;
 pub mod filter;
 pub mod image;
 pub mod layout;
 pub mod pool;
 mod regs;
-pub mod fast;
 mod spawn;
 pub mod spin;
 pub mod vdso;
