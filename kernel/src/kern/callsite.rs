@@ -45,7 +45,7 @@ pub static PATCHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 pub static SITE_TRAPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// A trap as the guest's code sees it: a SIGILL on a patched site's byte 5 is the system
-/// call in rax (rip then after the site, as `syscall` leaves it); a trap inside an entry (a kick
+/// call (`fast::call_at_fault` says which; rip then after the site, as `syscall` leaves it); a trap inside an entry (a kick
 /// before the stub's fast path began) happened just before the call — rip on the site's
 /// byte 5, rax the call's number, where the call is made again when the thread goes on.
 /// The sites are the space's record (`AddressSpace::callsites`), not the guest's table.
@@ -82,13 +82,7 @@ pub fn as_guest_sees(p: &UProc, trap: Trap, regs: &mut UserRegs) -> Trap {
         return trap;
     }
     SITE_TRAPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    // Patched (the jump's first byte in place), rax is the call's number whichever way the
-    // thread came: past the old `mov`, a restart, or a jump of the program's own straight to
-    // where `syscall` was, with its own number. Being put back, the thread may have run a
-    // `mov` of the jump's bytes: the site's own number then.
-    if code[0] != 0xff {
-        regs.set_rax(u64::from(nr));
-    }
+    regs.set_rax(fast::call_at_fault(&code, regs.rax(), nr));
     regs.set_rip(rip + 2);
     Trap::Syscall { compat: false }
 }

@@ -116,6 +116,23 @@ pub fn patched_site(code: &[u8; SITE_LEN]) -> Option<u64> {
     ((TABLE_BASE..TABLE_END).contains(&at) && (at - TABLE_BASE).is_multiple_of(ENTRY_SIZE) && at > TABLE_BASE).then_some(at)
 }
 
+/// The call a thread makes that faulted on byte 5 of the site `nr` was recorded for, whose
+/// bytes are `code` now and whose rax is `rax`. Patched (the jump's first byte in place), it
+/// is rax, however the thread came: past the old `mov` (rax = `nr`), a restart (the kernel
+/// set rax), or a jump of the program's own to where `syscall` was, with the number its
+/// path set — unless rax is what a `mov` read while bytes 1–4 were being rewritten gives
+/// (each byte the old or the new one), which is `nr`. Being put back, the thread may have
+/// run a `mov` made of the jump's bytes: `nr` too.
+pub fn call_at_fault(code: &[u8; SITE_LEN], rax: u64, nr: u32) -> u64 {
+    if code[0] != JMP_ABS[0] {
+        return u64::from(nr);
+    }
+    let old = nr.to_le_bytes();
+    let torn = rax >> 32 == 0
+        && (rax as u32).to_le_bytes().iter().enumerate().all(|(i, &b)| b == old[i] || b == code[1 + i]);
+    if torn { u64::from(nr) } else { rax }
+}
+
 /// The entry whose code `rip` is in, if it is in the table past the header.
 pub fn entry_of(rip: u64) -> Option<u64> {
     if !(TABLE_BASE + ENTRY_SIZE..TABLE_END).contains(&rip) {
@@ -179,6 +196,22 @@ mod tests {
         assert_eq!(entry_of(at + 13), Some(at));
         assert_eq!(entry_of(TABLE_BASE + 4), None);
         assert_eq!(entry_of(TABLE_END), None);
+    }
+
+    #[test]
+    fn a_fault_on_byte_5_makes_the_call_in_rax_unless_a_torn_mov_set_it() {
+        let at = entry_addr(4).unwrap();
+        let p = patch(at);
+        assert_eq!(call_at_fault(&p, 82, 82), 82, "past the old mov, or a restart");
+        assert_eq!(call_at_fault(&p, 39, 82), 39, "a jump of the program's own with its number");
+        // A mov read while bytes 1-4 changed: any mix of old and new bytes is the site's call.
+        assert_eq!(call_at_fault(&p, u64::from(u32::from_le_bytes([p[1], 0, p[3], 0])), 82), 82);
+        assert_eq!(call_at_fault(&p, u64::from(u32::from_le_bytes([p[1], p[2], p[3], p[4]])), 82), 82);
+        assert_eq!(call_at_fault(&p, u64::from(u32::from_le_bytes([82, p[2], 0, 0])), 82), 82);
+        // Being put back: the recorded call whatever rax is.
+        let mut back = p;
+        back[0] = 0xb8;
+        assert_eq!(call_at_fault(&back, 0x2524, 82), 82);
     }
 
     #[test]
