@@ -38,7 +38,7 @@ TIMEOUT=${BENCH_TIMEOUT:-120}
 NCPU=${VK_NCPU:-2}
 MEM=${VK_MEM:-256m}
 OUT=$RUN/bench
-NAMES=(null_syscall null_syscall_site clock_gettime pagefault fork forkexec spawn pipe_rtt pipe_rtt_site unix_mib tcp_mib tcp_rtt)
+NAMES=(null_syscall null_syscall_trap null_syscall_site clock_gettime pagefault fork forkexec spawn pipe_rtt pipe_rtt_site unix_mib tcp_mib tcp_rtt)
 MT_NAMES=(mt_pread mt_getppid mt_mmap)
 
 [ -x "$KERNEL" ] || { echo "bench: $KERNEL is missing (make build)" >&2; exit 1; }
@@ -174,7 +174,8 @@ def ratio(a, b):
 native, vk = bench(sys.argv[1]), bench(sys.argv[2])
 fl, raw = floor(sys.argv[3])
 rows = [  # name, label, floor.c line
-    ("null_syscall", "null syscall", "seccomp_trap_spin_ns"),
+    ("null_syscall", "null syscall (musl's syscall())", "seccomp_trap_spin_ns"),
+    ("null_syscall_trap", "null syscall, a site never patched", "seccomp_trap_spin_ns"),
     ("null_syscall_site", "null syscall, glibc-style site", "seccomp_trap_spin_ns"),
     ("clock_gettime", "clock_gettime (vDSO)", None),
     ("pagefault", "page fault", "native_pagefault_ns"),

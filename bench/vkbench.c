@@ -3,10 +3,13 @@
  * under vk (`make bench`, bench/run.sh), so the two columns measure the same code.
  *
  * Each result is one line "bench: <name> <value> ns":
- *   null_syscall   syscall(SYS_getppid), per call (vk: one trap to the kernel and back)
+ *   null_syscall   syscall(SYS_getppid), per call, as a musl program makes it (vk patches
+ *                  the site after the 64th call: its `syscall` hops to the fast path)
+ *   null_syscall_trap  getppid from a site vk cannot patch (an invalid byte after it ends
+ *                  vk's search for padding): one trap to the kernel and back, every call
  *   null_syscall_site  getppid from a `mov $110, %eax; syscall` site, the sequence glibc's
  *                  wrappers (and so Debian's programs) use, which vk patches into a jump to its
- *                  fast path (musl's syscall() sets eax from a register: never patched)
+ *                  fast path
  *   clock_gettime  clock_gettime(CLOCK_MONOTONIC) through the C library, per call (the vDSO
  *                  when there is one: no trap)
  *   pagefault      first touch of a fresh anonymous page, per page
@@ -16,7 +19,7 @@
  *                  CLONE_VM|CLONE_VFORK: the vfork + exec of system(3), popen, make, Python)
  *   pipe_rtt       one byte there and back between two processes over two pipes
  *   pipe_rtt_site  the same, with read and write made as glibc's wrappers make them: write from
- *                  `mov $1, %eax; syscall` (patched), read from `xor %eax, %eax; syscall` (not)
+ *                  `mov $1, %eax; syscall`, read from `xor %eax, %eax; syscall` (a hop)
  *   unix_mib       1 MiB from one process to another over an AF_UNIX stream socketpair
  *   tcp_mib        1 MiB from one process to another over TCP on 127.0.0.1
  *   tcp_rtt        one byte there and back between two processes over TCP on 127.0.0.1
@@ -99,8 +102,8 @@ __attribute__((noinline)) static long site_getppid(void) {
     return r;
 }
 
-/* glibc's read sets eax with `xor %eax, %eax` (2 bytes: no room for vk's jump, so never
- * patched); write with `mov $1, %eax`. */
+/* glibc's read sets eax with `xor %eax, %eax` (2 bytes: no room for vk's 7-byte jump; its
+ * `syscall` hops to the padding after the function's `ret`); write with `mov $1, %eax`. */
 __attribute__((noinline)) static long site_read(int fd, void *buf, size_t n) {
     long r;
     __asm__ volatile("xor %%eax, %%eax\n\tsyscall" : "=a"(r) : "D"((long)fd), "S"(buf), "d"(n) : "rcx", "r11", "memory");
@@ -111,6 +114,21 @@ __attribute__((noinline)) static long site_write(int fd, const void *buf, size_t
     long r;
     __asm__ volatile("mov $1, %%eax\n\tsyscall" : "=a"(r) : "D"((long)fd), "S"(buf), "d"(n) : "rcx", "r11", "memory");
     return r;
+}
+
+/* getppid from a site vk never patches: the number from a register, and after the `ret` an
+ * invalid instruction byte where vk's search for padding to hop to stops. */
+long trap_getppid(void);
+__asm__(".text\n.p2align 4\ntrap_getppid:\n\tmov $110, %rax\n\tsyscall\n\tret\n\t.byte 0x06\n.p2align 4\n");
+
+static double null_syscall_trap(int n) {
+    long sum = 0;
+    for (int i = 0; i < n / 10; i++) sum += trap_getppid(); /* warm up */
+    double t0 = now();
+    for (int i = 0; i < n; i++) sum += trap_getppid();
+    double t = (now() - t0) / n;
+    if (sum < 0) { fprintf(stderr, "vkbench: getppid failed\n"); exit(1); }
+    return t;
 }
 
 static double null_syscall_site(int n) {
@@ -429,6 +447,7 @@ int main(int argc, char **argv) {
     if (scale < 1) scale = 1;
 
     if (wanted(only, "null_syscall")) report("null_syscall", null_syscall(50000 * scale));
+    if (wanted(only, "null_syscall_trap")) report("null_syscall_trap", null_syscall_trap(50000 * scale));
     if (wanted(only, "null_syscall_site")) report("null_syscall_site", null_syscall_site(50000 * scale));
     if (wanted(only, "clock_gettime")) report("clock_gettime", clock_read(500000 * scale));
     if (wanted(only, "pagefault")) report("pagefault", pagefault(4096 * (size_t)scale)); /* 16 MiB per scale */

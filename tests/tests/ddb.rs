@@ -233,7 +233,8 @@ fn sigquit_breaks_into_a_cpu_stuck_in_a_loop() {
 fn ddb_lists_a_processs_patched_system_call_sites() {
     let root = vk_tests::guest::root_dir();
     let root = root.to_string_lossy();
-    let script = "i=0; while [ $i -lt 200 ]; do echo x >/dev/null; i=$((i+1)); done; sleep 60; echo done";
+    // `read` reads a byte at a time, through glibc's `xor %eax, %eax; syscall`: a hop.
+    let script = "i=0; while [ $i -lt 200 ]; do echo x >/dev/null; read l </etc/passwd; i=$((i+1)); done; sleep 60; echo done";
     let mut k = Kernel::start(&["-m", "64m", "-n", "2", "-r", &root, "-e", "init=/bin/sh", "--", "-c", script]);
     k.expect("Mounting root from ");
     vk_tests::vps_until(k.pid(), "the loop never ended in sleep", |vps| vps.contains(" nanslp "));
@@ -244,6 +245,8 @@ fn ddb_lists_a_processs_patched_system_call_sites() {
     assert!(c.contains("pid 1 (sh): ") && c.contains(" system call sites patched"), "{c}");
     let write = c.lines().find(|l| l.split_whitespace().nth(2) == Some("write")).unwrap_or_else(|| panic!("no write site:\n{c}"));
     assert!(write.ends_with("patched"), "{write}");
+    let hop = c.lines().find(|l| l.contains("(hop to ")).unwrap_or_else(|| panic!("no hop:\n{c}"));
+    assert!(hop.split_whitespace().nth(1) == Some("rax") && hop.contains(" patched "), "{hop}");
     assert!(c.contains("all processes: "), "{c}");
     k.send("halt");
     assert_eq!(k.wait().code(), Some(0));

@@ -241,8 +241,9 @@ pub fn show_map(args: &str) -> Result<String, String> {
 }
 
 /// `show callsites [pid]`: the process's patched system call sites (kern/callsite), each with
-/// its call, its entry in the table and what its first byte says now; and the counts for all
-/// processes. Nothing is brought in: a site whose page is not resident shows `?`.
+/// its call (`rax` for a hop, with the padding it hops to), its entry in the table and what
+/// its first byte says now; and the counts for all processes. Nothing is brought in: a site
+/// whose page is not resident shows `?`.
 pub fn show_callsites(args: &str) -> Result<String, String> {
     use crate::kern::callsite;
     let p = proc_arg(args)?;
@@ -262,15 +263,35 @@ pub fn show_callsites(args: &str) -> Result<String, String> {
             if g.callsites_off { "; patching stopped here (a tracer, or a mapping over the table)" } else { "" }
         );
         o.push_str("             site   nr call                         entry  now\n");
-        for (&site, &(nr, entry)) in &g.callsites {
-            let now = match (byte(site), byte(site + 5)) {
-                (Some(0xff), _) => "patched",
-                (Some(0xb8), Some(0x0f)) => "put back",
-                (Some(_), Some(_)) => "changing",
-                _ => "?",
+        for (&site, s) in &g.callsites {
+            use platform::stub::fast::Kind;
+            let (now, nr, hop) = match s.kind {
+                Kind::Mov { nr } => (
+                    match (byte(site), byte(site + 5)) {
+                        (Some(0xff), _) => "patched",
+                        (Some(0xb8), Some(0x0f)) => "put back",
+                        (Some(_), Some(_)) => "changing",
+                        _ => "?",
+                    },
+                    Some(nr),
+                    String::new(),
+                ),
+                Kind::Hop { pad, .. } => (
+                    match byte(site) {
+                        Some(0xeb) => "patched",
+                        Some(0x0f) => "put back",
+                        Some(_) => "changing",
+                        None => "?",
+                    },
+                    None,
+                    format!(" (hop to {pad:#x})"),
+                ),
             };
-            let name = crate::sys::names::name(u64::from(nr)).unwrap_or("?");
-            let _ = writeln!(o, "{site:#17x} {nr:>4} {name:<22} {entry:#10x}  {now}");
+            let (nr, name) = match nr {
+                Some(nr) => (nr.to_string(), crate::sys::names::name(u64::from(nr)).unwrap_or("?")),
+                None => ("rax".to_string(), "(the number in rax)"),
+            };
+            let _ = writeln!(o, "{site:#17x} {nr:>4} {name:<22} {:#10x}  {now}{hop}", s.entry);
         }
         let _ = writeln!(
             o,

@@ -2,9 +2,11 @@
 //! describes the scheme): after a thread has made [`calls_before`] system calls, a call that
 //! trapped from `mov $nr, %eax; syscall` in a private mapping has its site rewritten into a
 //! jump to an entry of the process's table, so that its next calls there reach the kernel
-//! without a host signal. The trap loop also recognises what only a patched site produces:
-//! the SIGILL on its byte 5 (a thread that had run the old `mov`, or a call restarted) is the
-//! call, and a trap inside an entry's code is moved back to just before the call.
+//! without a host signal; any other `syscall` with padding in reach after it ([`super::hop`])
+//! hops there instead. The trap loop also recognises what only a patched site produces:
+//! the SIGILL on a `mov` site's byte 5 (a thread that had run the old `mov`, or a call
+//! restarted) or on a hop's first byte while it changes is the call, and a trap inside an
+//! entry's code is moved back to just before the call.
 //!
 //! Not in a traced process: attaching puts every site back first ([`put_back`]), so a
 //! debugger reads, breaks on and steps through the program's own instructions; `-e
@@ -13,7 +15,7 @@
 
 use std::sync::OnceLock;
 
-use platform::stub::fast::{self, SITE_LEN, TABLE_BASE, TABLE_END};
+use platform::stub::fast::{self, Kind, SITE_LEN, Site, TABLE_BASE, TABLE_END};
 use platform::stub::{StubThread, Trap, UserRegs};
 
 use crate::kern::proc::UProc;
@@ -44,11 +46,13 @@ pub fn enabled() -> bool {
 pub static PATCHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 pub static SITE_TRAPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// A trap as the guest's code sees it: a SIGILL on a patched site's byte 5 is the system
-/// call (`fast::call_at_fault` says which; rip then after the site, as `syscall` leaves it); a trap inside an entry (a kick
-/// before the stub's fast path began) happened just before the call — rip on the site's
-/// byte 5, rax the call's number, where the call is made again when the thread goes on.
-/// The sites are the space's record (`AddressSpace::callsites`), not the guest's table.
+/// A trap as the guest's code sees it: a SIGILL on a patched `mov` site's byte 5 is the
+/// system call (`fast::call_at_fault` says which), as is one on a hop's first byte while it
+/// changes (the call in rax) — rip then after the `syscall`, as the instruction leaves it; a
+/// trap inside an entry (a kick before the stub's fast path began) happened just before the
+/// call — rip where the call is made again when the thread goes on (a `mov` site's byte 5,
+/// rax its number; a hop's `jmp`, rax as it is). The sites are the space's record
+/// (`AddressSpace::callsites`), not the guest's table.
 pub fn as_guest_sees(p: &UProc, trap: Trap, regs: &mut UserRegs) -> Trap {
     let rip = regs.rip();
     let in_entry = fast::entry_of(rip);
@@ -63,13 +67,34 @@ pub fn as_guest_sees(p: &UProc, trap: Trap, regs: &mut UserRegs) -> Trap {
         if !g.find(TABLE_BASE).is_some_and(is_table) {
             return trap;
         }
-        if let Some((&site, &(nr, _))) = g.callsites.iter().find(|(_, (_, e))| *e == at) {
-            regs.set_rax(u64::from(nr));
-            regs.set_rip(site + 5);
+        match g.callsites.iter().find(|(_, s)| s.entry == at) {
+            Some((&site, Site { kind: Kind::Mov { nr }, .. })) => {
+                regs.set_rax(u64::from(*nr));
+                regs.set_rip(site + 5);
+            }
+            Some((&site, Site { kind: Kind::Hop { .. }, .. })) => regs.set_rip(site),
+            None => {}
         }
         return trap;
     }
-    let Some((site, &(nr, _))) = rip.checked_sub(5).and_then(|site| Some((site, g.callsites.get(&site)?))) else {
+    if let Some(Site { kind: Kind::Hop { pad, .. }, .. }) = g.callsites.get(&rip) {
+        let mut code = [0u8; 2];
+        if uaccess::copyin(&g, rip, &mut code).is_err() {
+            return trap;
+        }
+        // The faulting byte (a hop written or put back), or what it became since: the old
+        // `syscall` or the hop. Anything else is the program's own code now.
+        if code[0] != fast::FAULT_BYTE && code != fast::SYSCALL && fast::hop_target(rip, code) != Some(*pad) {
+            return trap;
+        }
+        SITE_TRAPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        regs.set_rip(rip + 2);
+        return Trap::Syscall { compat: false };
+    }
+    let Some((site, nr)) = rip.checked_sub(5).and_then(|site| match g.callsites.get(&site)?.kind {
+        Kind::Mov { nr } => Some((site, nr)),
+        Kind::Hop { .. } => None,
+    }) else {
         return trap;
     };
     let mut code = [0u8; SITE_LEN];
@@ -78,7 +103,7 @@ pub fn as_guest_sees(p: &UProc, trap: Trap, regs: &mut UserRegs) -> Trap {
     }
     // Byte 5 is the faulting byte (patched, or on its way back), or `syscall` again (put back
     // since the thread faulted); anything else is the program's own code now.
-    if code[5] != fast::FAULT_BYTE && code[5..] != [0x0f, 0x05] {
+    if code[5] != fast::FAULT_BYTE && code[5..] != fast::SYSCALL {
         return trap;
     }
     SITE_TRAPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -123,12 +148,17 @@ pub fn maybe_patch(p: &UProc, stub: Option<&StubThread>, traced: bool, nr: u64, 
     let Some(site) = regs.rip().checked_sub(SITE_LEN as u64) else { return };
     let vm = p.user().vm();
     let mut code = [0u8; SITE_LEN];
-    // A first look under the read lock: most calls' sites are not sites of this kind.
-    if uaccess::copyin(&vm.read(), site, &mut code).is_err() || !fast::is_site(&code, nr) {
+    // A first look under the read lock: most calls' sites are patched already or cannot be.
+    if uaccess::copyin(&vm.read(), site, &mut code).is_err() || code[5..] != fast::SYSCALL {
         return;
     }
     // Under the address space's lock, written: one patch at a time in a process.
-    if patch_site(&mut vm.write(), site, nr) {
+    let done = if fast::is_site(&code, nr) {
+        patch_site(&mut vm.write(), site, nr)
+    } else {
+        patch_hop(&mut vm.write(), site + 5)
+    };
+    if done {
         PATCHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
@@ -137,13 +167,69 @@ pub fn maybe_patch(p: &UProc, stub: Option<&StubThread>, traced: bool, nr: u64, 
 /// to a new entry of the space's table (made at the first patch, where nothing else is
 /// mapped; no more patches when something is). Whether it did.
 pub fn patch_site(g: &mut AddressSpace, site: u64, nr: u32) -> bool {
-    if g.callsites_off {
+    let mut code = [0u8; SITE_LEN];
+    if uaccess::copyin(g, site, &mut code).is_err()
+        || !fast::is_site(&code, nr)
+        || !private_text(g, site, SITE_LEN as u64)
+    {
         return false;
+    }
+    let Some(at) = new_entry(g, Some(nr), site + SITE_LEN as u64) else { return false };
+    // Recorded before the site changes: from the first write on, a trap there is the call.
+    g.callsites.insert(site, Site { entry: at, kind: Kind::Mov { nr } });
+    let patch = fast::patch(at);
+    // Byte 5 (where `syscall` began) first: a thread past the old `mov` faults there; then
+    // bytes 1–6 (still `mov` to any thread at the site); then the jump's first byte.
+    g.write_forced(site + 5, &patch[5..6])
+        .and_then(|()| g.write_forced(site + 1, &patch[1..]))
+        .and_then(|()| g.write_forced(site, &patch[..1]))
+        .is_ok()
+}
+
+/// Make the `syscall` at `site` (in private text, its number from a register) hop to the
+/// padding [`super::hop::find_pad`] finds after it, where a jump to a new entry is written
+/// first. Whether it did.
+pub fn patch_hop(g: &mut AddressSpace, site: u64) -> bool {
+    let Some(e) = g.find(site) else { return false };
+    let end = e.end.min(site + 2 + super::hop::LOOK as u64);
+    let mut code = vec![0u8; crate::kern::conv::usize_of(end.saturating_sub(site))];
+    if code.len() < 2 || uaccess::copyin(g, site, &mut code).is_err() || code[..2] != fast::SYSCALL {
+        return false;
+    }
+    let Some((pad, room)) = super::hop::find_pad(&code[2..], site + 2) else { return false };
+    let Some(hop) = fast::hop(site, pad) else { return false };
+    if !private_text(g, site, pad + room as u64 - site) {
+        return false;
+    }
+    let Some(at) = new_entry(g, None, site + 2) else { return false };
+    let Some((jump, len)) = fast::hop_jump(pad, at, room) else { return false };
+    let Ok(len8) = u8::try_from(len) else { return false };
+    let mut orig = [0u8; fast::HOP_MAX];
+    let off = crate::kern::conv::usize_of(pad - site);
+    orig[..len].copy_from_slice(&code[off..off + len]);
+    if g.write_forced(pad, &jump[..len]).is_err() {
+        return false;
+    }
+    g.callsites.insert(site, Site { entry: at, kind: Kind::Hop { pad, len: len8, orig } });
+    // The faulting byte first (a thread at the site traps: the call in rax), then the
+    // displacement, then the jump.
+    g.write_forced(site, &[fast::FAULT_BYTE])
+        .and_then(|()| g.write_forced(site + 1, &hop[1..]))
+        .and_then(|()| g.write_forced(site, &hop[..1]))
+        .is_ok()
+}
+
+/// A new entry in the space's table (made at the first patch, where nothing else is mapped;
+/// no more patches when something is) for a call (`nr`: a `mov` site's number) returning to
+/// `ret`.
+fn new_entry(g: &mut AddressSpace, nr: Option<u32>, ret: u64) -> Option<u64> {
+    if g.callsites_off {
+        return None;
     }
     if !g.find(TABLE_BASE).is_some_and(is_table) {
         if !g.is_free(TABLE_BASE, TABLE_END) {
             g.callsites_off = true;
-            return false;
+            return None;
         }
         g.map(MapEntry {
             start: TABLE_BASE,
@@ -152,32 +238,15 @@ pub fn patch_site(g: &mut AddressSpace, site: u64, nr: u32) -> bool {
             backing: Backing::Anon,
             name: TABLE_NAME.to_vec(),
         });
-        if g.write_forced(TABLE_BASE, &fast::header(1)).is_err() {
-            return false;
-        }
+        g.write_forced(TABLE_BASE, &fast::header(1)).ok()?;
     }
     let mut h = [0u8; 16];
-    if uaccess::copyin(g, TABLE_BASE, &mut h).is_err() {
-        return false;
-    }
+    uaccess::copyin(g, TABLE_BASE, &mut h).ok()?;
     let next = fast::header_next(&h);
-    let Some(at) = fast::entry_addr(next) else { return false };
-    let mut code = [0u8; SITE_LEN];
-    if uaccess::copyin(g, site, &mut code).is_err() || !fast::is_site(&code, nr) || !private_text(g, site) {
-        return false;
-    }
-    if g.write_forced(at, &fast::entry(at, nr, site)).is_err() || g.write_forced(TABLE_BASE, &fast::header(next + 1)).is_err() {
-        return false;
-    }
-    // Recorded before the site changes: from the first write on, a trap there is the call.
-    g.callsites.insert(site, (nr, at));
-    let patch = fast::patch(at);
-    // Byte 5 (where `syscall` began) first: a thread past the old `mov` faults there; then
-    // bytes 1–6 (still `mov` to any thread at the site); then the jump's first byte.
-    g.write_forced(site + 5, &patch[5..6])
-        .and_then(|()| g.write_forced(site + 1, &patch[1..]))
-        .and_then(|()| g.write_forced(site, &patch[..1]))
-        .is_ok()
+    let at = fast::entry_addr(next)?;
+    g.write_forced(at, &fast::entry(at, nr, ret)).ok()?;
+    g.write_forced(TABLE_BASE, &fast::header(next + 1)).ok()?;
+    Some(at)
 }
 
 /// Before the program maps, unmaps, protects or advises `[start, end)`: if that touches the
@@ -188,18 +257,9 @@ pub fn release_table(g: &mut AddressSpace, start: u64, end: u64) {
     if start >= TABLE_END || end <= TABLE_BASE || !g.find(TABLE_BASE).is_some_and(is_table) {
         return;
     }
-    let sites: Vec<(u64, u32)> = g.callsites.iter().map(|(&s, &(nr, _))| (s, nr)).collect();
-    for (site, nr) in sites {
-        let mut code = [0u8; SITE_LEN];
-        if uaccess::copyin(g, site, &mut code).is_err() || fast::patched_site(&code).is_none() {
-            continue;
-        }
-        let n = nr.to_le_bytes();
-        let _ = g
-            .write_forced(site, &[0xb8])
-            .and_then(|()| g.write_forced(site + 1, &n))
-            .and_then(|()| g.write_forced(site + 6, &[0x05]))
-            .and_then(|()| g.write_forced(site + 5, &[0x0f]));
+    let sites: Vec<(u64, Site)> = g.callsites.iter().map(|(&s, &site)| (s, site)).collect();
+    for (at, site) in sites {
+        put_site_back(g, at, &site);
     }
     g.unmap(TABLE_BASE, TABLE_END);
     g.callsites_off = true;
@@ -210,20 +270,18 @@ pub fn release_table(g: &mut AddressSpace, start: u64, end: u64) {
 /// and a core file show: a debugger reading without attaching sees the program's own code).
 pub fn as_written(g: &AddressSpace, addr: u64, buf: &mut [u8]) {
     let end = addr.saturating_add(buf.len() as u64);
-    let lo = addr.saturating_sub(SITE_LEN as u64 - 1);
-    for (&site, &(nr, entry)) in g.callsites.range(lo..end) {
-        let mut original = [0u8; SITE_LEN];
-        original[0] = 0xb8;
-        original[1..5].copy_from_slice(&nr.to_le_bytes());
-        original[5..].copy_from_slice(&[0x0f, 0x05]);
-        let patched = fast::patch(entry);
-        for (i, (&o, &p)) in original.iter().zip(patched.iter()).enumerate() {
-            let a = site + i as u64;
-            if (addr..end).contains(&a) {
-                let b = &mut buf[crate::kern::conv::usize_of(a - addr)];
-                // Only the bytes the patch put there (a site half put back shows as it is).
-                if *b == p {
-                    *b = o;
+    // A hop's padding lies up to its reach and a padding's length past its site.
+    let lo = addr.saturating_sub(fast::HOP_REACH + 2 + fast::HOP_MAX as u64);
+    for (&at, site) in g.callsites.range(lo..end) {
+        for (start, original, patched, len) in site.runs(at) {
+            for i in 0..len {
+                let a = start + i as u64;
+                if (addr..end).contains(&a) {
+                    let b = &mut buf[crate::kern::conv::usize_of(a - addr)];
+                    // Only the bytes the patch put there (a site half put back shows as it is).
+                    if *b == patched[i] {
+                        *b = original[i];
+                    }
                 }
             }
         }
@@ -234,7 +292,52 @@ pub fn as_written(g: &AddressSpace, addr: u64, buf: &mut [u8]) {
 /// are forgotten (no thread can be at them once it is gone), so that what comes there later
 /// — another library, a JIT's code — is never taken for a patched site.
 pub fn forget_sites(g: &mut AddressSpace, start: u64, end: u64) {
-    g.callsites.retain(|&site, _| site + SITE_LEN as u64 <= start || site >= end);
+    let gone = |a: u64, n: u64| a < end && a + n > start;
+    // A hop whose padding goes while its `syscall` stays goes back to being a `syscall`.
+    let orphans: Vec<(u64, Site)> = g
+        .callsites
+        .iter()
+        .filter(|&(&at, s)| matches!(s.kind, Kind::Hop { pad, len, .. } if gone(pad, u64::from(len)) && !gone(at, 2)))
+        .map(|(&at, &s)| (at, s))
+        .collect();
+    for (at, site) in orphans {
+        put_site_back(g, at, &site);
+    }
+    g.callsites.retain(|&at, s| match s.kind {
+        Kind::Mov { .. } => !gone(at, SITE_LEN as u64),
+        Kind::Hop { pad, len, .. } => !gone(at, 2) && !gone(pad, u64::from(len)),
+    });
+}
+
+/// The program's own instructions back at a patched site, in an order where each moment's
+/// bytes are either the patch, a `mov` then the faulting byte 5, the faulting byte then
+/// anything (a hop), or the original. A hop's padding keeps its jump (a thread that took
+/// the hop just before may still be there); a debugger is shown the padding as it was.
+fn put_site_back(g: &mut AddressSpace, at: u64, site: &Site) {
+    match site.kind {
+        Kind::Mov { nr } => {
+            let mut code = [0u8; SITE_LEN];
+            if uaccess::copyin(g, at, &mut code).is_err() || fast::patched_site(&code) != Some(site.entry) {
+                return;
+            }
+            let n = nr.to_le_bytes();
+            let _ = g
+                .write_forced(at, &[0xb8])
+                .and_then(|()| g.write_forced(at + 1, &n))
+                .and_then(|()| g.write_forced(at + 6, &[0x05]))
+                .and_then(|()| g.write_forced(at + 5, &[0x0f]));
+        }
+        Kind::Hop { pad, .. } => {
+            let mut code = [0u8; 2];
+            if uaccess::copyin(g, at, &mut code).is_err() || fast::hop_target(at, code) != Some(pad) {
+                return;
+            }
+            let _ = g
+                .write_forced(at, &[fast::FAULT_BYTE])
+                .and_then(|()| g.write_forced(at + 1, &fast::SYSCALL[1..]))
+                .and_then(|()| g.write_forced(at, &fast::SYSCALL[..1]));
+        }
+    }
 }
 
 /// A process about to be traced: its sites go back to the program's own instructions (what a
@@ -250,10 +353,10 @@ fn is_table(e: &MapEntry) -> bool {
     e.start == TABLE_BASE && e.end == TABLE_END && e.name == TABLE_NAME && matches!(e.backing, Backing::Anon)
 }
 
-/// Whether the site lies in a private mapping the process executes (a shared one would be
-/// the file's own bytes), all 7 bytes in it.
-fn private_text(g: &AddressSpace, site: u64) -> bool {
-    g.find(site).is_some_and(|e| !e.shared() && e.prot & PROT_EXEC != 0 && site + SITE_LEN as u64 <= e.end)
+/// Whether the `len` bytes at `site` lie in one private mapping the process executes (a
+/// shared one would be the file's own bytes).
+fn private_text(g: &AddressSpace, site: u64, len: u64) -> bool {
+    g.find(site).is_some_and(|e| !e.shared() && e.prot & PROT_EXEC != 0 && site + len <= e.end)
 }
 
 #[cfg(test)]
@@ -293,8 +396,8 @@ mod tests {
         let at = fast::patched_site(&code(&g, TEXT + 0x10)).expect("a jump");
         let mut e = [0u8; fast::ENTRY_LEN];
         uaccess::copyin(&g, at, &mut e).expect("the entry");
-        assert_eq!(fast::decode_entry(at, &e), Some((39, TEXT + 0x10)));
-        assert_eq!(g.callsites.get(&(TEXT + 0x10)), Some(&(39, at)));
+        assert_eq!(fast::decode_entry(at, &e), Some((Some(39), TEXT + 0x17)));
+        assert_eq!(g.callsites.get(&(TEXT + 0x10)), Some(&Site { entry: at, kind: Kind::Mov { nr: 39 } }));
         assert!(g.find(TABLE_BASE).is_some_and(is_table));
         // What a debugger reads: the program's own bytes, also of a site the read cuts.
         let mut b = [0u8; 0x16];
@@ -309,7 +412,7 @@ mod tests {
         assert!(g.is_free(TABLE_BASE, TABLE_END));
         assert!(!patch_site(&mut g, TEXT + 0x10, 39), "no more patches here");
         // The record stays: a trap on byte 5 is still the call.
-        assert_eq!(g.callsites.get(&(TEXT + 0x10)).map(|c| c.0), Some(39));
+        assert!(matches!(g.callsites.get(&(TEXT + 0x10)).map(|c| c.kind), Some(Kind::Mov { nr: 39 })));
         // Until the text goes: then nothing there is a site any more.
         forget_sites(&mut g, TEXT + 0x14, TEXT + 0x15);
         assert!(!g.callsites.contains_key(&(TEXT + 0x10)));
@@ -323,5 +426,75 @@ mod tests {
         g.map(MapEntry { start: TABLE_BASE, end: TABLE_BASE + 4096, prot: PROT_READ, backing: Backing::Anon, name: Vec::new() });
         assert!(!patch_site(&mut g, TEXT + 0x10, 39));
         assert_eq!(code(&g, TEXT + 0x10), [0xb8, 39, 0, 0, 0, 0x0f, 0x05]);
+    }
+    #[test]
+    fn a_register_numbered_syscall_hops_to_padding_and_goes_back() {
+        let pm = Arc::new(PhysMem::scratch(MIN_PHYSMEM).expect("scratch physical memory"));
+        let mut g = space(&pm);
+        // musl's __syscall_cp_c's end: mov %rcx,%rdx; syscall; ret; nopw (6) to TEXT + 0x50.
+        let s = TEXT + 0x47;
+        let text = [0x48, 0x89, 0xca, 0x0f, 0x05, 0xc3, 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x48, 0x89, 0xf8];
+        g.write_forced(s - 3, &text).expect("write the text");
+        assert!(!patch_hop(&mut g, s - 3), "not a syscall");
+        assert!(patch_hop(&mut g, s));
+        assert!(!patch_hop(&mut g, s), "hops already");
+        let mut now = [0u8; 15];
+        uaccess::copyin(&g, s - 3, &mut now).expect("copyin");
+        assert_eq!(now[3..5], [0xeb, 0x01], "a jump to the padding");
+        assert_eq!(now[6], 0xe9, "the padding jumps to the entry");
+        let Some(Site { entry, kind: Kind::Hop { pad, len: 5, .. } }) = g.callsites.get(&s).copied() else {
+            panic!("a hop")
+        };
+        assert_eq!(pad, s + 3);
+        let disp = i32::from_le_bytes(now[7..11].try_into().unwrap());
+        assert_eq!(pad.wrapping_add_signed(5 + i64::from(disp)), entry + 8);
+        let mut e = [0u8; fast::ENTRY_LEN];
+        uaccess::copyin(&g, entry, &mut e).expect("the entry");
+        assert_eq!(fast::decode_entry(entry, &e), Some((None, s + 2)), "no number, back after the syscall");
+        // What a debugger reads: the text as written, the padding too.
+        let mut b = now;
+        as_written(&g, s - 3, &mut b);
+        assert_eq!(b, text);
+        // Back: the syscall; the padding keeps its jump (shown as written).
+        release_table(&mut g, TABLE_BASE, TABLE_END);
+        uaccess::copyin(&g, s - 3, &mut b).expect("copyin");
+        assert_eq!(b[3..5], [0x0f, 0x05]);
+        as_written(&g, s - 3, &mut b);
+        assert_eq!(b, text);
+    }
+
+    #[test]
+    fn a_hop_whose_padding_is_unmapped_is_put_back() {
+        let pm = Arc::new(PhysMem::scratch(MIN_PHYSMEM).expect("scratch physical memory"));
+        let mut g = space(&pm);
+        // syscall at the page's last two bytes; ret and padding on the next page.
+        g.map(MapEntry {
+            start: TEXT + 4096,
+            end: TEXT + 8192,
+            prot: PROT_READ | PROT_EXEC,
+            backing: Backing::Anon,
+            name: Vec::new(),
+        });
+        let s = TEXT + 4096 - 2;
+        let text = [0x0f, 0x05, 0xc3, 0x66, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0, 0x66, 0x0f, 0x1f, 0x44, 0, 0, 0x31];
+        g.write_forced(s, &text).expect("write the text");
+        assert!(!patch_hop(&mut g, s), "the padding in another mapping");
+        // One mapping across both pages (as a text is).
+        let mut g = space(&pm);
+        g.unmap(TEXT, TEXT + 4096);
+        g.map(MapEntry {
+            start: TEXT,
+            end: TEXT + 8192,
+            prot: PROT_READ | PROT_EXEC,
+            backing: Backing::Anon,
+            name: Vec::new(),
+        });
+        g.write_forced(s, &text).expect("write the text");
+        assert!(patch_hop(&mut g, s));
+        forget_sites(&mut g, TEXT + 4096, TEXT + 8192);
+        assert!(!g.callsites.contains_key(&s));
+        let mut b = [0u8; 2];
+        uaccess::copyin(&g, s, &mut b).expect("copyin");
+        assert_eq!(b, fast::SYSCALL, "its padding gone, the syscall is back");
     }
 }

@@ -16,6 +16,7 @@ pub mod execve;
 pub mod exit;
 pub mod fork;
 pub mod futex;
+pub mod hop;
 pub mod init_main;
 pub mod jobctl;
 pub mod kdb;

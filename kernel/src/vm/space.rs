@@ -449,10 +449,10 @@ pub struct AddressSpace {
     pub faultaround: u64,
     /// MADV_NOHUGEPAGE ranges: faulted in page by page (no fault-around of anonymous memory).
     pub nofaultaround: crate::vm::ranges::RangeMap<()>,
-    /// System call sites patched in this space (`kern::callsite`): site → (the call's
-    /// number, its entry in the table). Kept for the space's life: a trap on a site's byte 5
-    /// is its call even once the site was put back.
-    pub callsites: BTreeMap<u64, (u32, u64)>,
+    /// System call sites patched in this space (`kern::callsite`), by their first byte.
+    /// Kept for the space's life: a trap on a site's faulting byte is its call even once the
+    /// site was put back.
+    pub callsites: BTreeMap<u64, platform::stub::fast::Site>,
     /// No more patches here (the table gave way to a mapping of the program's).
     pub callsites_off: bool,
 }

@@ -19,8 +19,9 @@
 //! The fast path writes the registers and the xsave image into the frame the kernel reads
 //! (the same ucontext layout as a host signal frame, at `FAST_UC_OFF` in the slot, found
 //! through the gs base, which is the slot), reports the trap as a SIGSYS would, and goes back
-//! with `rt_sigreturn` on that frame — the one host call left, which restores everything at
-//! once, FPU state and flags included.
+//! by loading the flags and registers from the frame itself and jumping — the FPU state too
+//! (`xrstor`) when the kernel wrote it (`msg::FAST_FP_DIRTY`), else the registers are still
+//! the guest's; `rt_sigreturn` on the frame only with the trap flag set.
 //!
 //! The table's addresses all lie in 0x6xxxx, so the patched site's byte 5 — where `syscall`
 //! began — is 0x06, an invalid instruction: a thread that had run the old `mov` when the
@@ -28,6 +29,18 @@
 //! does) trap there with SIGILL, which the kernel recognises ([`patched_site`]) as the call.
 //! The site is written in three steps (byte 5 first, then bytes 1–6, then byte 0), so that
 //! at every moment another thread reads either the old instructions or faults on 0x06.
+//!
+//! A `syscall` whose number the code before it put in rax (musl's wrappers, glibc's `read`,
+//! whose `xor %eax, %eax` is 2 bytes) has no 7 bytes to rewrite; it *hops* instead: its two
+//! bytes become `jmp rel8` (`eb`, [`hop`]) to the alignment padding after a nearby
+//! unconditional jump or return (never executed: the kernel's `kern::hop` finds it), where a
+//! jump to the entry is written ([`hop_jump`]: `jmp rel32` to +8, or `jmp *ENTRY` when the
+//! table is out of a rel32's reach). The entry is as above but with a 5-byte `nop` for the
+//! `mov` (rax is the call's already) and the `syscall`'s end as where the call returns. No
+//! old instruction boundary lies inside two bytes: a restart (rip moved back two bytes)
+//! takes the hop again. The two bytes are written as 0x06 at the first, then the
+//! displacement, then `eb`, so that a thread at the site meanwhile faults on 0x06 (the call
+//! in rax) or runs the old `syscall`.
 
 use super::layout::STUB_BASE;
 
@@ -48,7 +61,11 @@ const JMP_ABS: [u8; 3] = [0xff, 0x24, 0x25];
 const MOV_EAX: u8 = 0xb8;
 const MOVABS_RCX: [u8; 2] = [0x48, 0xb9];
 const JMP_RIP: [u8; 2] = [0xff, 0x25];
-const SYSCALL: [u8; 2] = [0x0f, 0x05];
+/// The `syscall` instruction.
+pub const SYSCALL: [u8; 2] = [0x0f, 0x05];
+const NOP5: [u8; 5] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
+const JMP_REL8: u8 = 0xeb;
+const JMP_REL32: u8 = 0xe9;
 
 /// Whether `code` is `mov $nr, %eax; syscall`.
 pub fn is_site(code: &[u8; SITE_LEN], nr: u32) -> bool {
@@ -76,27 +93,115 @@ pub fn header_next(h: &[u8; 16]) -> u32 {
     u32::from_le_bytes([h[8], h[9], h[10], h[11]])
 }
 
-/// Entry `at`'s bytes for the call `nr` at `site`.
-pub fn entry(at: u64, nr: u32, site: u64) -> [u8; ENTRY_LEN] {
+/// Entry `at`'s bytes for a call that returns to `ret`: with `mov $nr, %eax` first for a
+/// `mov` site (`Some(nr)`), a 5-byte `nop` there for a hop (rax holds the number).
+pub fn entry(at: u64, nr: Option<u32>, ret: u64) -> [u8; ENTRY_LEN] {
     let mut e = [0xccu8; ENTRY_LEN];
     e[..8].copy_from_slice(&(at + 8).to_le_bytes());
-    e[8] = MOV_EAX;
-    e[9..13].copy_from_slice(&nr.to_le_bytes());
+    match nr {
+        Some(nr) => {
+            e[8] = MOV_EAX;
+            e[9..13].copy_from_slice(&nr.to_le_bytes());
+        }
+        None => e[8..13].copy_from_slice(&NOP5),
+    }
     e[13..15].copy_from_slice(&MOVABS_RCX);
-    e[15..23].copy_from_slice(&(site + SITE_LEN as u64).to_le_bytes());
+    e[15..23].copy_from_slice(&ret.to_le_bytes());
     e[23..25].copy_from_slice(&JMP_RIP);
     let disp = TABLE_BASE as i64 - (at as i64 + 29);
     e[25..29].copy_from_slice(&(disp as i32).to_le_bytes());
     e
 }
 
-/// What entry `at`'s bytes say: its call's number and its site — None unless they are an
-/// entry of ours exactly (the guest can write its table, in principle: nothing is trusted).
-pub fn decode_entry(at: u64, e: &[u8; ENTRY_LEN]) -> Option<(u32, u64)> {
-    let nr = u32::from_le_bytes([e[9], e[10], e[11], e[12]]);
+/// What entry `at`'s bytes say: its call's number (None: a hop's, from rax) and where the
+/// call returns to — None unless they are an entry of ours exactly (the guest can write its
+/// table, in principle: nothing is trusted).
+pub fn decode_entry(at: u64, e: &[u8; ENTRY_LEN]) -> Option<(Option<u32>, u64)> {
+    let nr = (e[8] == MOV_EAX).then(|| u32::from_le_bytes([e[9], e[10], e[11], e[12]]));
     let ret = u64::from_le_bytes(e[15..23].try_into().ok()?);
-    let site = ret.checked_sub(SITE_LEN as u64)?;
-    (entry_addr(((at - TABLE_BASE) / ENTRY_SIZE) as u32) == Some(at) && *e == entry(at, nr, site)).then_some((nr, site))
+    (entry_addr(((at - TABLE_BASE) / ENTRY_SIZE) as u32) == Some(at) && *e == entry(at, nr, ret)).then_some((nr, ret))
+}
+
+/// A patched site as the kernel records it (`AddressSpace::callsites`, by the address of its
+/// first byte): its entry and what was rewritten.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Site {
+    /// The entry in the table.
+    pub entry: u64,
+    /// What kind of site.
+    pub kind: Kind,
+}
+
+/// The two kinds of patched site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `mov $nr, %eax; syscall`, now `jmp *ENTRY`.
+    Mov { nr: u32 },
+    /// A `syscall` (the number in rax), now `jmp rel8` to `pad`, whose `len` bytes of padding
+    /// (`orig` as they were) now jump to the entry.
+    Hop { pad: u64, len: u8, orig: [u8; HOP_MAX] },
+}
+
+impl Site {
+    /// The bytes of the program's own the patch changed at `site`, as runs of (address, the
+    /// original bytes, the patched ones, length; a length of 0 is no run): what a debugger
+    /// reading the text is shown, and what putting the site back writes.
+    pub fn runs(&self, site: u64) -> [(u64, [u8; HOP_MAX], [u8; HOP_MAX], usize); 2] {
+        let mut a = [0u8; HOP_MAX];
+        let mut b = [0u8; HOP_MAX];
+        match self.kind {
+            Kind::Mov { nr } => {
+                a[0] = MOV_EAX;
+                a[1..5].copy_from_slice(&nr.to_le_bytes());
+                a[5..7].copy_from_slice(&SYSCALL);
+                b[..SITE_LEN].copy_from_slice(&patch(self.entry));
+                [(site, a, b, SITE_LEN), (site, a, b, 0)]
+            }
+            Kind::Hop { pad, len, orig } => {
+                a[..2].copy_from_slice(&SYSCALL);
+                b[..2].copy_from_slice(&hop(site, pad).unwrap_or([0; 2]));
+                let (j, n) = hop_jump(pad, self.entry, usize::from(len)).unwrap_or(([0; HOP_MAX], 0));
+                [(site, a, b, 2), (pad, orig, j, n)]
+            }
+        }
+    }
+}
+
+/// The most bytes of padding a hop rewrites (`jmp *ENTRY`).
+pub const HOP_MAX: usize = 7;
+/// How far forward a hop reaches: from the end of the `syscall`, rel8's largest.
+pub const HOP_REACH: u64 = 127;
+
+/// The hop at `site` (`jmp rel8` from the `syscall` there to `pad`), if `pad` is in reach.
+pub fn hop(site: u64, pad: u64) -> Option<[u8; 2]> {
+    let d = pad.checked_sub(site + 2)?;
+    (d <= HOP_REACH).then_some([JMP_REL8, d as u8])
+}
+
+/// Whether `code` is a hop to some padding: that padding.
+pub fn hop_target(site: u64, code: [u8; 2]) -> Option<u64> {
+    (code[0] == JMP_REL8 && code[1] < 0x80).then(|| site + 2 + u64::from(code[1]))
+}
+
+/// The jump written at `pad` (`room` bytes of padding there) to `entry`: `jmp rel32` to the
+/// entry's code when it reaches and fits, else `jmp *ENTRY` (7 bytes); its bytes and length.
+pub fn hop_jump(pad: u64, entry: u64, room: usize) -> Option<([u8; HOP_MAX], usize)> {
+    let mut j = [0u8; HOP_MAX];
+    let disp = (entry + 8) as i64 - (pad as i64).wrapping_add(5);
+    if room >= 5 && i32::try_from(disp).is_ok() {
+        j[0] = JMP_REL32;
+        j[1..5].copy_from_slice(&(disp as i32).to_le_bytes());
+        return Some((j, 5));
+    }
+    (room >= HOP_MAX).then(|| {
+        j.copy_from_slice(&patch(entry));
+        (j, HOP_MAX)
+    })
+}
+
+/// Whether padding of `room` bytes at `pad` can hold a jump to the table.
+pub fn hop_fits(pad: u64, room: usize) -> bool {
+    hop_jump(pad, TABLE_END - ENTRY_SIZE, room).is_some() && hop_jump(pad, TABLE_BASE + ENTRY_SIZE, room).is_some()
 }
 
 /// The patched site: `jmp *at`.
@@ -171,8 +276,11 @@ mod tests {
     fn entries_round_trip_and_reject_anything_else() {
         let at = entry_addr(3).unwrap();
         assert_eq!(at, TABLE_BASE + 96);
-        let e = entry(at, 1, 0x40_1234);
-        assert_eq!(decode_entry(at, &e), Some((1, 0x40_1234)));
+        let e = entry(at, Some(1), 0x40_1234 + 7);
+        assert_eq!(decode_entry(at, &e), Some((Some(1), 0x40_1234 + 7)));
+        let h = entry(at, None, 0x40_1236);
+        assert_eq!(decode_entry(at, &h), Some((None, 0x40_1236)));
+        assert_eq!(h[8..13], NOP5);
         let mut bad = e;
         bad[30] = 0x90;
         assert_eq!(decode_entry(at, &bad), None);
@@ -219,5 +327,42 @@ mod tests {
         let h = header(5);
         assert_eq!(header_next(&h), 5);
         assert_eq!(header_next(&[0; 16]), 0);
+    }
+    #[test]
+    fn a_hop_jumps_forward_within_reach_to_a_jump_to_its_entry() {
+        let site = 0x40_6f87;
+        assert_eq!(hop(site, site + 3), Some([0xeb, 1]));
+        assert_eq!(hop(site, site + 2 + 127), Some([0xeb, 127]));
+        assert_eq!(hop(site, site + 2 + 128), None, "out of rel8's reach");
+        assert_eq!(hop(site, site + 1), None, "backwards");
+        assert_eq!(hop_target(site, [0xeb, 1]), Some(site + 3));
+        assert_eq!(hop_target(site, [0x0f, 0x05]), None);
+        assert_eq!(hop_target(site, [0xeb, 0xfe]), None, "a backward jump is none of ours");
+        let at = entry_addr(9).unwrap();
+        // A static program's padding reaches the table with rel32: 5 bytes.
+        let (j, n) = hop_jump(0x40_6f8a, at, 6).unwrap();
+        assert_eq!(n, 5);
+        assert_eq!(j[0], 0xe9);
+        let disp = i32::from_le_bytes(j[1..5].try_into().unwrap());
+        assert_eq!((0x40_6f8a + 5 + i64::from(disp)) as u64, at + 8, "to the entry's code");
+        // A library high up does not: `jmp *ENTRY`, which needs 7.
+        let lib = 0x7f00_1234_5678;
+        assert_eq!(hop_jump(lib, at, 6), None);
+        let (j, n) = hop_jump(lib, at, 7).unwrap();
+        assert_eq!((n, j), (7, patch(at)));
+        assert!(hop_fits(0x40_6f8a, 5) && !hop_fits(lib, 6) && hop_fits(lib, 8) && !hop_fits(0x40_6f8a, 4));
+    }
+
+    #[test]
+    fn a_sites_runs_say_what_was_there_and_what_is() {
+        let at = entry_addr(2).unwrap();
+        let m = Site { entry: at, kind: Kind::Mov { nr: 39 } };
+        let [(a, o, p, n), (_, _, _, 0)] = m.runs(0x1000) else { panic!("one run") };
+        assert_eq!((a, n, &o[..7], &p[..7]), (0x1000, 7, &[0xb8, 39, 0, 0, 0, 0x0f, 0x05][..], &patch(at)[..]));
+        let h = Site { entry: at, kind: Kind::Hop { pad: 0x1010, len: 5, orig: [0x66, 0x0f, 0x1f, 0x44, 0, 0, 0] } };
+        let [(a, o, p, n), (b, q, r, k)] = h.runs(0x1000);
+        assert_eq!((a, n, &o[..2], &p[..2]), (0x1000, 2, &SYSCALL[..], &[0xeb, 0x0e][..]));
+        assert_eq!((b, k, &q[..5]), (0x1010, 5, &[0x66, 0x0f, 0x1f, 0x44, 0][..]));
+        assert_eq!(r[0], 0xe9);
     }
 }
