@@ -126,6 +126,12 @@ pub mod msg {
     /// u64: the xsave feature mask of the host's signal frames (0: the fast path is not set
     /// up for this thread; the kernel patches no call it makes).
     pub const FAST_XFEAT: u64 = 0x60;
+    /// u32: non-zero once the kernel wrote the guest's FPU state in the fast path's frame
+    /// (`StubThread::set_fpstate`, `reset_fpstate`: an rt_sigreturn, a signal handler's
+    /// fresh state, ptrace, exec): the path's way back loads it (`xrstor`). Zero, the FPU
+    /// registers are still the guest's (nothing the stub runs touches them) and the load is
+    /// skipped. The path zeroes it as it reports.
+    pub const FAST_FP_DIRTY: u64 = 0x68;
     /// The operation queue: MAX_OPS entries of OP_SIZE bytes: syscall number, six arguments,
     /// and the result the stub stores.
     pub const OPS: u64 = 0x80;
@@ -178,7 +184,7 @@ pub const fn slot_addr(slot: u32) -> u64 {
 
 const _: () = {
     assert!(msg::NAP + 4 <= 0x40 && msg::TRAPS >= 0x40 && msg::KPID + 4 <= msg::FAST_KICK);
-    assert!(msg::FAST_XFEAT + 8 <= msg::OPS);
+    assert!(msg::FAST_XFEAT + 8 <= msg::FAST_FP_DIRTY && msg::FAST_FP_DIRTY + 4 <= msg::OPS);
     assert!(FAST_UC_OFF >= ALT_OFF + 0x4000 && FAST_FP_OFF.is_multiple_of(64) && FAST_FP_OFF >= FAST_UC_OFF + 304);
     assert!(FAST_FP_OFF + FAST_FP_ROOM + 0x4000 <= SLOT_SIZE);
     assert!(SLOTS_BASE + SLOTS_SIZE <= STUB_END);

@@ -737,7 +737,14 @@ impl StubThread {
             // SAFETY: as in `fpstate`.
             unsafe { std::ptr::write_volatile((k + i as u64) as *mut u8, *b) };
         }
+        self.fp_written();
         true
+    }
+
+    /// The frame's FPU image was written: a fast path's way back loads it (`msg::FAST_FP_DIRTY`;
+    /// published with the resume).
+    fn fp_written(&self) {
+        self.space.word(self.slot, msg::FAST_FP_DIRTY).store(1, Ordering::Relaxed);
     }
 
     /// Give the guest a fresh FPU state on its way back from this trap (a signal handler
@@ -759,6 +766,7 @@ impl StubThread {
             // SAFETY: [k, k + len) is inside the slot (checked by `fpstate_area`).
             unsafe { std::ptr::write_volatile((k + 512) as *mut u64, 0b11) };
         }
+        self.fp_written();
         true
     }
 
