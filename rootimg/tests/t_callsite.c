@@ -24,6 +24,9 @@
  *                (0x60000): its sites keep working
  *   traced       a reader of a process that called through a site (process_vm_readv), and a
  *                debugger attached to it, see the program's own instructions there
+ *   textwrite    a program that makes its text writable reads its own bytes there (vk puts
+ *                the sites back); one that drops its text pages (MADV_DONTNEED) goes on
+ *                calling through them
  *   gs           a program that moved its gs base (wrgsbase, where the CPU lets programs)
  *                and execs: the new program's sites work (exec gives it a gs base of its own)
  */
@@ -517,6 +520,42 @@ static void traced(void)
     close(ready[1]);
 }
 
+static void textwrite(void)
+{
+    long pp = getppid(), ok = 1;
+    for (int i = 0; i < 200; i++)
+        ok &= hop_call(0, 0, 0, SYS_getppid) == pp && site_getppid() == pp;
+    CHECK(ok);
+    long pagesz = sysconf(_SC_PAGESIZE);
+    char *page = (char *)((uintptr_t)hop_call & ~(uintptr_t)(pagesz - 1));
+    /* Writable: the program's own bytes, and a byte it writes stays (padding after the ret). */
+    CHECK(mprotect(page, pagesz, PROT_READ | PROT_WRITE | PROT_EXEC) == 0);
+    CHECK(memcmp((void *)hop_call, hop_text, sizeof hop_text) == 0);
+    volatile unsigned char *pad = (unsigned char *)hop_call + 15;
+    unsigned char was = *pad;
+    *pad = 0xcc;
+    CHECK(*pad == 0xcc);
+    *pad = was;
+    CHECK(mprotect(page, pagesz, PROT_READ | PROT_EXEC) == 0);
+    ok = 1;
+    for (int i = 0; i < 200; i++)
+        ok &= hop_call(0, 0, 0, SYS_getppid) == pp && site_getppid() == pp;
+    CHECK(ok);
+    /* A child (its calls patch afresh) drops the page: the file's bytes again, calls go on. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        long me = getpid(), good = 1;
+        for (int i = 0; i < 300; i++)
+            good &= hop_call(0, 0, 0, SYS_getpid) == me;
+        good &= madvise(page, pagesz, MADV_DONTNEED) == 0;
+        for (int i = 0; i < 300; i++)
+            good &= hop_call(0, 0, 0, SYS_getpid) == me;
+        _exit(good ? 0 : 1);
+    }
+    int st;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 /* The exec'd half of `gs`: calls through sites, exits 0 when all were right. */
 static int gs_child(void)
 {
@@ -564,6 +603,7 @@ int main(int argc, char **argv)
     threads();
     forked();
     traced();
+    textwrite();
     gs();
     table();
     vktest_done();

@@ -309,6 +309,30 @@ pub fn forget_sites(g: &mut AddressSpace, start: u64, end: u64) {
     });
 }
 
+/// Before the program makes `[start, end)` writable (a JIT, a hot-patcher, text relocations):
+/// every site there — a `mov` site's 7 bytes, a hop's `syscall` or its padding — is put back
+/// and forgotten, so that what the program reads and rewrites is its own code.
+pub fn before_text_write(g: &mut AddressSpace, start: u64, end: u64) {
+    let hit = |a: u64, n: u64| a < end && a + n > start;
+    let sites: Vec<(u64, Site)> = g
+        .callsites
+        .iter()
+        .filter(|&(&at, s)| match s.kind {
+            Kind::Mov { .. } => hit(at, SITE_LEN as u64),
+            Kind::Hop { pad, len, .. } => hit(at, 2) || hit(pad, u64::from(len)),
+        })
+        .map(|(&at, &s)| (at, s))
+        .collect();
+    for (at, site) in sites {
+        put_site_back(g, at, &site);
+        if let Kind::Hop { pad, len, orig } = site.kind {
+            // The padding too: the program is about to read or write it.
+            let _ = g.write_forced(pad, &orig[..usize::from(len)]);
+        }
+        g.callsites.remove(&at);
+    }
+}
+
 /// The program's own instructions back at a patched site, in an order where each moment's
 /// bytes are either the patch, a `mov` then the faulting byte 5, the faulting byte then
 /// anything (a hop), or the original. A hop's padding keeps its jump (a thread that took
@@ -496,5 +520,24 @@ mod tests {
         let mut b = [0u8; 2];
         uaccess::copyin(&g, s, &mut b).expect("copyin");
         assert_eq!(b, fast::SYSCALL, "its padding gone, the syscall is back");
+    }
+
+    #[test]
+    fn making_text_writable_puts_its_sites_back_as_written() {
+        let pm = Arc::new(PhysMem::scratch(MIN_PHYSMEM).expect("scratch physical memory"));
+        let mut g = space(&pm);
+        let s = TEXT + 0x47;
+        let text = [0x48, 0x89, 0xca, 0x0f, 0x05, 0xc3, 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x48, 0x89, 0xf8];
+        g.write_forced(s - 3, &text).expect("write the text");
+        assert!(patch_hop(&mut g, s) && patch_site(&mut g, TEXT + 0x10, 39));
+        // Elsewhere: nothing changes.
+        before_text_write(&mut g, TEXT + 4096, TEXT + 8192);
+        assert_eq!(g.callsites.len(), 2);
+        before_text_write(&mut g, TEXT, TEXT + 4096);
+        assert!(g.callsites.is_empty());
+        let mut b = [0u8; 15];
+        uaccess::copyin(&g, s - 3, &mut b).expect("copyin");
+        assert_eq!(b, text, "the syscall and its padding as they were");
+        assert_eq!(code(&g, TEXT + 0x10), [0xb8, 39, 0, 0, 0, 0x0f, 0x05]);
     }
 }

@@ -242,6 +242,9 @@ pub fn sys_mprotect(ctx: &mut Ctx<'_>) -> SysResult {
     {
         return Err(Errno::EACCES);
     }
+    if prot.contains(Prot::WRITE) {
+        crate::kern::callsite::before_text_write(&mut g, s, e);
+    }
     g.protect(s, e, prot.vm_bits())?;
     Ok(0)
 }
@@ -263,6 +266,9 @@ pub fn sys_madvise(ctx: &mut Ctx<'_>) -> SysResult {
     let mut g = vm.write();
     crate::kern::callsite::release_table(&mut g, s, e);
     if advice == Advice::DontNeed {
+        // Private text dropped goes back to the file's bytes: its sites are gone (a hop whose
+        // padding goes but not its `syscall` is put back first).
+        crate::kern::callsite::forget_sites(&mut g, s, e);
         g.dontneed(s, e);
     }
     if !g.fully_mapped(s, e) {
