@@ -18,7 +18,8 @@
  *                the loop's registers are its own again after it
  *   restart      a blocking read at a site, interrupted again and again by a handler with
  *                SA_RESTART, completes; without SA_RESTART it fails with EINTR
- *   threads      four threads run one fresh site at once (it is rewritten under them)
+ *   threads      four threads run fresh sites at once (rewritten under them), one of them a
+ *                hop from the end of a page to padding on the next
  *   fork         a child calls through its parent's sites
  *   table        the program maps, then unmaps, the range vk's table of sites lives in
  *                (0x60000): its sites keep working
@@ -100,6 +101,19 @@ asm(".text\n"
     "hop_gettid:\n"
     "  mov $186, %ecx\n"
     "  mov %ecx, %eax\n"
+    "  syscall\n"
+    "  ret\n"
+    ".p2align 4\n");
+
+/* A hop whose `syscall` ends a page and whose padding (after the `ret` that starts the next
+ * page) lies on the next: vk must map the padding's new bytes before the hop shows. */
+long apart_call(long a, long b, long c, long nr);
+asm(".text\n"
+    ".p2align 12\n"
+    ".skip 4096 - 5, 0xcc\n"
+    ".globl apart_call\n"
+    "apart_call:\n"
+    "  mov %rcx, %rax\n"
     "  syscall\n"
     "  ret\n"
     ".p2align 4\n");
@@ -420,7 +434,7 @@ static void *racer(void *arg)
     while (!atomic_load(&go))
         ;
     for (int i = 0; i < 20000; i++)
-        ok &= site_gettid() == tid && hop_gettid() == tid;
+        ok &= site_gettid() == tid && hop_gettid() == tid && apart_call(0, 0, 0, SYS_gettid) == tid;
     return (void *)ok;
 }
 

@@ -156,7 +156,7 @@ pub fn maybe_patch(p: &UProc, stub: Option<&StubThread>, traced: bool, nr: u64, 
     let done = if fast::is_site(&code, nr) {
         patch_site(&mut vm.write(), site, nr)
     } else {
-        patch_hop(&mut vm.write(), site + 5)
+        patch_hop(&mut vm.write(), site + 5, stub)
     };
     if done {
         PATCHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -188,8 +188,13 @@ pub fn patch_site(g: &mut AddressSpace, site: u64, nr: u32) -> bool {
 
 /// Make the `syscall` at `site` (in private text, its number from a register) hop to the
 /// padding [`super::hop::find_pad`] finds after it, where a jump to a new entry is written
-/// first. Whether it did.
-pub fn patch_hop(g: &mut AddressSpace, site: u64) -> bool {
+/// first. Whether it did. When the padding is on another page than the `syscall`, its new
+/// bytes may sit in a private copy the stub does not map yet (the copy's mapping is queued)
+/// while the `syscall`'s page is mapped already, where the hop would show at once: another
+/// thread would hop into the padding's old no-ops. So then the queued mappings are carried
+/// out through `via` (the trapping thread's stub) before the hop is written, and without
+/// one the site is not patched.
+pub fn patch_hop(g: &mut AddressSpace, site: u64, via: Option<&StubThread>) -> bool {
     let Some(e) = g.find(site) else { return false };
     let end = e.end.min(site + 2 + super::hop::LOOK as u64);
     let mut code = vec![0u8; crate::kern::conv::usize_of(end.saturating_sub(site))];
@@ -198,7 +203,9 @@ pub fn patch_hop(g: &mut AddressSpace, site: u64) -> bool {
     }
     let Some((pad, room)) = super::hop::find_pad(&code[2..], site + 2) else { return false };
     let Some(hop) = fast::hop(site, pad) else { return false };
-    if !private_text(g, site, pad + room as u64 - site) {
+    let page = |a: u64| a / platform::PAGE_SIZE as u64;
+    let apart = page(pad) != page(site);
+    if !private_text(g, site, pad + room as u64 - site) || (apart && via.is_none()) {
         return false;
     }
     let Some(at) = new_entry(g, None, site + 2) else { return false };
@@ -211,6 +218,9 @@ pub fn patch_hop(g: &mut AddressSpace, site: u64) -> bool {
         return false;
     }
     g.callsites.insert(site, Site { entry: at, kind: Kind::Hop { pad, len: len8, orig } });
+    if apart && !via.is_some_and(|v| g.sync_stub(v)) {
+        return false;
+    }
     // The faulting byte first (a thread at the site traps: the call in rax), then the
     // displacement, then the jump.
     g.write_forced(site, &[fast::FAULT_BYTE])
@@ -459,9 +469,9 @@ mod tests {
         let s = TEXT + 0x47;
         let text = [0x48, 0x89, 0xca, 0x0f, 0x05, 0xc3, 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x48, 0x89, 0xf8];
         g.write_forced(s - 3, &text).expect("write the text");
-        assert!(!patch_hop(&mut g, s - 3), "not a syscall");
-        assert!(patch_hop(&mut g, s));
-        assert!(!patch_hop(&mut g, s), "hops already");
+        assert!(!patch_hop(&mut g, s - 3, None), "not a syscall");
+        assert!(patch_hop(&mut g, s, None));
+        assert!(!patch_hop(&mut g, s, None), "hops already");
         let mut now = [0u8; 15];
         uaccess::copyin(&g, s - 3, &mut now).expect("copyin");
         assert_eq!(now[3..5], [0xeb, 0x01], "a jump to the padding");
@@ -502,7 +512,7 @@ mod tests {
         let s = TEXT + 4096 - 2;
         let text = [0x0f, 0x05, 0xc3, 0x66, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0, 0x66, 0x0f, 0x1f, 0x44, 0, 0, 0x31];
         g.write_forced(s, &text).expect("write the text");
-        assert!(!patch_hop(&mut g, s), "the padding in another mapping");
+        assert!(!patch_hop(&mut g, s, None), "the padding in another mapping");
         // One mapping across both pages (as a text is).
         let mut g = space(&pm);
         g.unmap(TEXT, TEXT + 4096);
@@ -514,7 +524,18 @@ mod tests {
             name: Vec::new(),
         });
         g.write_forced(s, &text).expect("write the text");
-        assert!(patch_hop(&mut g, s));
+        // The padding on the next page: only with a stub to map its new bytes first.
+        assert!(!patch_hop(&mut g, s, None), "no stub to carry the padding's page out");
+        assert!(g.callsites.is_empty());
+        // As a patch with a stub leaves it: the hop, the jump in the padding, the record.
+        let pad = s + 3;
+        let (jump, len) = fast::hop_jump(pad, fast::entry_addr(1).unwrap(), 15).unwrap();
+        let mut orig = [0u8; fast::HOP_MAX];
+        orig[..len].copy_from_slice(&text[3..3 + len]);
+        g.write_forced(pad, &jump[..len]).expect("the padding's jump");
+        g.write_forced(s, &fast::hop(s, pad).unwrap()).expect("the hop");
+        let kind = Kind::Hop { pad, len: u8::try_from(len).unwrap(), orig };
+        g.callsites.insert(s, Site { entry: fast::entry_addr(1).unwrap(), kind });
         forget_sites(&mut g, TEXT + 4096, TEXT + 8192);
         assert!(!g.callsites.contains_key(&s));
         let mut b = [0u8; 2];
@@ -529,7 +550,7 @@ mod tests {
         let s = TEXT + 0x47;
         let text = [0x48, 0x89, 0xca, 0x0f, 0x05, 0xc3, 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x48, 0x89, 0xf8];
         g.write_forced(s - 3, &text).expect("write the text");
-        assert!(patch_hop(&mut g, s) && patch_site(&mut g, TEXT + 0x10, 39));
+        assert!(patch_hop(&mut g, s, None) && patch_site(&mut g, TEXT + 0x10, 39));
         // Elsewhere: nothing changes.
         before_text_write(&mut g, TEXT + 4096, TEXT + 8192);
         assert_eq!(g.callsites.len(), 2);
