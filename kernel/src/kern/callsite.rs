@@ -375,11 +375,16 @@ fn put_site_back(g: &mut AddressSpace, at: u64, site: &Site) {
 }
 
 /// A process about to be traced: its sites go back to the program's own instructions (what a
-/// debugger reads, sets breakpoints in and steps through), and no more are patched.
+/// debugger reads, sets breakpoints in and steps through), and no more are patched. The
+/// table stays (nothing of the program's wants its range): a thread that was already on its
+/// way through an entry, or had taken a hop, finishes its call there.
 pub fn put_back(p: &UProc) {
     let vm = p.user().vm();
     let mut g = vm.write();
-    release_table(&mut g, TABLE_BASE, TABLE_END);
+    let sites: Vec<(u64, Site)> = g.callsites.iter().map(|(&s, &site)| (s, site)).collect();
+    for (at, site) in sites {
+        put_site_back(&mut g, at, &site);
+    }
     g.callsites_off = true;
 }
 
