@@ -121,25 +121,19 @@ __attribute__((noinline)) static long site_write(int fd, const void *buf, size_t
 long trap_getppid(void);
 __asm__(".text\n.p2align 4\ntrap_getppid:\n\tmov $110, %rax\n\tsyscall\n\tret\n\t.byte 0x06\n.p2align 4\n");
 
-static double null_syscall_trap(int n) {
+/* getppid through `f`, per call. */
+static double getppid_via(long (*f)(void), int n) {
     long sum = 0;
-    for (int i = 0; i < n / 10; i++) sum += trap_getppid(); /* warm up */
+    for (int i = 0; i < n / 10; i++) sum += f(); /* warm up */
     double t0 = now();
-    for (int i = 0; i < n; i++) sum += trap_getppid();
+    for (int i = 0; i < n; i++) sum += f();
     double t = (now() - t0) / n;
     if (sum < 0) { fprintf(stderr, "vkbench: getppid failed\n"); exit(1); }
     return t;
 }
 
-static double null_syscall_site(int n) {
-    long sum = 0;
-    for (int i = 0; i < n / 10; i++) sum += site_getppid(); /* warm up */
-    double t0 = now();
-    for (int i = 0; i < n; i++) sum += site_getppid();
-    double t = (now() - t0) / n;
-    if (sum < 0) { fprintf(stderr, "vkbench: getppid failed\n"); exit(1); }
-    return t;
-}
+static double null_syscall_trap(int n) { return getppid_via(trap_getppid, n); }
+static double null_syscall_site(int n) { return getppid_via(site_getppid, n); }
 
 static double clock_read(int n) {
     struct timespec t;
