@@ -267,11 +267,16 @@ pub fn release_table(g: &mut AddressSpace, start: u64, end: u64) {
     if start >= TABLE_END || end <= TABLE_BASE || !g.find(TABLE_BASE).is_some_and(is_table) {
         return;
     }
+    put_all_back(g);
+    g.unmap(TABLE_BASE, TABLE_END);
+}
+
+/// Every site of the space back as the program wrote it; no more patches there.
+fn put_all_back(g: &mut AddressSpace) {
     let sites: Vec<(u64, Site)> = g.callsites.iter().map(|(&s, &site)| (s, site)).collect();
     for (at, site) in sites {
         put_site_back(g, at, &site);
     }
-    g.unmap(TABLE_BASE, TABLE_END);
     g.callsites_off = true;
 }
 
@@ -302,37 +307,27 @@ pub fn as_written(g: &AddressSpace, addr: u64, buf: &mut [u8]) {
 /// are forgotten (no thread can be at them once it is gone), so that what comes there later
 /// — another library, a JIT's code — is never taken for a patched site.
 pub fn forget_sites(g: &mut AddressSpace, start: u64, end: u64) {
-    let gone = |a: u64, n: u64| a < end && a + n > start;
+    let gone = |(a, n): (u64, u64)| n > 0 && a < end && a + n > start;
     // A hop whose padding goes while its `syscall` stays goes back to being a `syscall`.
     let orphans: Vec<(u64, Site)> = g
         .callsites
         .iter()
-        .filter(|&(&at, s)| matches!(s.kind, Kind::Hop { pad, len, .. } if gone(pad, u64::from(len)) && !gone(at, 2)))
+        .filter(|&(&at, s)| matches!(s.spans(at), [site, pad] if gone(pad) && !gone(site)))
         .map(|(&at, &s)| (at, s))
         .collect();
     for (at, site) in orphans {
         put_site_back(g, at, &site);
     }
-    g.callsites.retain(|&at, s| match s.kind {
-        Kind::Mov { .. } => !gone(at, SITE_LEN as u64),
-        Kind::Hop { pad, len, .. } => !gone(at, 2) && !gone(pad, u64::from(len)),
-    });
+    g.callsites.retain(|&at, s| !s.spans(at).into_iter().any(gone));
 }
 
 /// Before the program makes `[start, end)` writable (a JIT, a hot-patcher, text relocations):
 /// every site there — a `mov` site's 7 bytes, a hop's `syscall` or its padding — is put back
 /// and forgotten, so that what the program reads and rewrites is its own code.
 pub fn before_text_write(g: &mut AddressSpace, start: u64, end: u64) {
-    let hit = |a: u64, n: u64| a < end && a + n > start;
-    let sites: Vec<(u64, Site)> = g
-        .callsites
-        .iter()
-        .filter(|&(&at, s)| match s.kind {
-            Kind::Mov { .. } => hit(at, SITE_LEN as u64),
-            Kind::Hop { pad, len, .. } => hit(at, 2) || hit(pad, u64::from(len)),
-        })
-        .map(|(&at, &s)| (at, s))
-        .collect();
+    let hit = |(a, n): (u64, u64)| n > 0 && a < end && a + n > start;
+    let sites: Vec<(u64, Site)> =
+        g.callsites.iter().filter(|&(&at, s)| s.spans(at).into_iter().any(hit)).map(|(&at, &s)| (at, s)).collect();
     for (at, site) in sites {
         put_site_back(g, at, &site);
         if let Kind::Hop { pad, len, orig } = site.kind {
@@ -380,12 +375,7 @@ fn put_site_back(g: &mut AddressSpace, at: u64, site: &Site) {
 /// way through an entry, or had taken a hop, finishes its call there.
 pub fn put_back(p: &UProc) {
     let vm = p.user().vm();
-    let mut g = vm.write();
-    let sites: Vec<(u64, Site)> = g.callsites.iter().map(|(&s, &site)| (s, site)).collect();
-    for (at, site) in sites {
-        put_site_back(&mut g, at, &site);
-    }
-    g.callsites_off = true;
+    put_all_back(&mut vm.write());
 }
 
 fn is_table(e: &MapEntry) -> bool {

@@ -143,6 +143,16 @@ pub enum Kind {
 }
 
 impl Site {
+    /// The ranges of the program's text the patch at `site` rewrote, as (start, length): the
+    /// site itself (a `mov` site's 7 bytes, a hop's `syscall`), then a hop's padding (length
+    /// 0 for a `mov` site).
+    pub fn spans(&self, site: u64) -> [(u64, u64); 2] {
+        match self.kind {
+            Kind::Mov { .. } => [(site, SITE_LEN as u64), (site, 0)],
+            Kind::Hop { pad, len, .. } => [(site, 2), (pad, u64::from(len))],
+        }
+    }
+
     /// The bytes of the program's own the patch changed at `site`, as runs of (address, the
     /// original bytes, the patched ones, length; a length of 0 is no run): what a debugger
     /// reading the text is shown, and what putting the site back writes.
@@ -364,5 +374,7 @@ mod tests {
         assert_eq!((a, n, &o[..2], &p[..2]), (0x1000, 2, &SYSCALL[..], &[0xeb, 0x0e][..]));
         assert_eq!((b, k, &q[..5]), (0x1010, 5, &[0x66, 0x0f, 0x1f, 0x44, 0][..]));
         assert_eq!(r[0], 0xe9);
+        assert_eq!(m.spans(0x1000), [(0x1000, 7), (0x1000, 0)]);
+        assert_eq!(h.spans(0x1000), [(0x1000, 2), (0x1010, 5)]);
     }
 }
