@@ -6,7 +6,9 @@
  * sizes, E2BIG); sched_rr_get_interval. (Raw system calls: musl's sched_setscheduler and
  * kin are ENOSYS stubs on purpose, and it has no *attr wrappers.) And time sharing: threads
  * that make system calls in a loop on every CPU, twice over, do not keep a sleeper that
- * wakes, or a child, off the CPUs for good.
+ * wakes, or a child, off the CPUs for good; two threads making system calls in a loop both
+ * get on (vk may have them take turns on one CPU: sched_huddle); two threads that compute
+ * run on two CPUs at once.
  */
 #include "vktest.h"
 
@@ -99,6 +101,81 @@ static void time_sharing(void)
     atomic_store(&loop_stop, 1);
     for (int i = 0; i < made; i++)
         pthread_join(t[i], NULL);
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static atomic_long calls[2];
+static atomic_int calls_stop;
+
+static void *counted_loop(void *arg)
+{
+    atomic_long *n = arg;
+    while (!atomic_load(&calls_stop)) {
+        if (syscall(SYS_getppid) != getppid())
+            return NULL;
+        atomic_fetch_add(n, 1);
+    }
+    return NULL;
+}
+
+/* Two threads that do nothing but system calls: each makes 20000 (within 20 s), whether
+ * they run side by side or take turns. */
+static void calls_both_get_on(void)
+{
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        CHECK(pthread_create(&t[i], NULL, counted_loop, &calls[i]) == 0);
+    double end = now_s() + 20;
+    while ((atomic_load(&calls[0]) < 20000 || atomic_load(&calls[1]) < 20000) && now_s() < end) {
+        struct timespec nap = {0, 1000000};
+        nanosleep(&nap, NULL);
+    }
+    CHECKF(atomic_load(&calls[0]) >= 20000 && atomic_load(&calls[1]) >= 20000, "calls made: %ld and %ld",
+           atomic_load(&calls[0]), atomic_load(&calls[1]));
+    atomic_store(&calls_stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+}
+
+static atomic_int cpu_of[2] = {-1, -1};
+static atomic_int seen_apart;
+
+static void *compute(void *arg)
+{
+    int me = (int)(long)arg;
+    double end = now_s() + 20;
+    volatile unsigned long x = 0;
+    while (!atomic_load(&seen_apart) && now_s() < end) {
+        for (int i = 0; i < 2000000; i++)
+            x += i;
+        int c = sched_getcpu();
+        atomic_store(&cpu_of[me], c);
+        int other = atomic_load(&cpu_of[1 - me]);
+        if (c >= 0 && other >= 0 && other != c)
+            atomic_store(&seen_apart, 1);
+    }
+    return NULL;
+}
+
+/* Two threads that compute (milliseconds between their calls): seen on two different CPUs
+ * at about the same time — they are not made to take turns. */
+static void compute_spreads(void)
+{
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+        return;
+    pthread_t t[2];
+    for (long i = 0; i < 2; i++)
+        CHECK(pthread_create(&t[i], NULL, compute, (void *)i) == 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    CHECKF(atomic_load(&seen_apart), "two computing threads last seen on cpu %d and %d", atomic_load(&cpu_of[0]),
+           atomic_load(&cpu_of[1]));
 }
 
 int main(void)
@@ -203,5 +280,7 @@ int main(void)
         CHECK(waitpid(c, &st, 0) == c && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     }
     time_sharing();
+    calls_both_get_on();
+    compute_spreads();
     return vktest_done();
 }

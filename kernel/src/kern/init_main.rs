@@ -196,6 +196,14 @@ fn mi_startup() {
     if kenv::get("sched.spin_hostload").is_some_and(|v| v == "0") {
         platform::stub::spin::RESPECT_HOST_LOAD.store(false, std::sync::atomic::Ordering::Relaxed);
     }
+    // A spinning hand-over's two sides run on different host CPUs; `-e sched.spin_apart=0`: anywhere.
+    if kenv::get("sched.spin_apart").is_some_and(|v| v == "0") {
+        platform::stub::spin::SPIN_APART.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+    // Call-bound threads share a vCPU on a crowded host (kern::sched_huddle); `-e sched.huddle=0`: not.
+    if kenv::get("sched.huddle").is_some_and(|v| v == "0") {
+        crate::kern::sched_huddle::ENABLED.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
     // Sleeping stub hand-overs share a host CPU (platform::stub::spin); `-e sched.colocate=0`: not.
     if kenv::get("sched.colocate").is_some_and(|v| v == "0") {
         platform::stub::spin::COLOCATE.store(false, std::sync::atomic::Ordering::Relaxed);

@@ -30,6 +30,7 @@ pub mod proc;
 pub mod ptrace;
 pub mod rseq;
 pub mod sched;
+pub mod sched_huddle;
 pub mod sched_policy;
 pub mod sched_wake;
 pub mod shutdown;

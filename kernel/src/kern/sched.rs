@@ -29,7 +29,7 @@
 //! Lock order: a sleep-queue bucket before a run queue; a run queue before `cur`.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -58,6 +58,9 @@ pub struct Cpu {
     sync_off_until_ns: AtomicU64,
     /// How long this CPU polls when it goes idle.
     poll: PollBudget,
+    /// The CPU (plus one; 0: none) its current thread is to be queued on at its next
+    /// `mi_switch` ([`huddle`]).
+    move_to: AtomicU32,
 }
 
 impl Cpu {
@@ -71,6 +74,7 @@ impl Cpu {
             sync_hint: AtomicBool::new(false),
             sync_off_until_ns: AtomicU64::new(0),
             poll: PollBudget::new(),
+            move_to: AtomicU32::new(0),
         }
     }
 
@@ -85,6 +89,66 @@ impl Cpu {
 }
 
 static CPUS: [Cpu; MAXCPU] = [const { Cpu::new() }; MAXCPU];
+
+/// The vCPUs whose current thread is call-bound (bit N: vCPU N; [`crate::kern::sched_huddle`]).
+static CALL_BOUND_CPUS: AtomicU64 = AtomicU64::new(0);
+
+/// Mark whether vCPU `c` runs a call-bound thread now (a write only when that changes).
+/// When it stops, no idle vCPU is woken to steal what huddles: the next switch on a vCPU
+/// with more queued wakes one (`mi_switch`), within a time slice — a thread that is
+/// call-bound again a few cycles later (a migration of its stub stretched some) does not
+/// move back and forth.
+fn set_cpu_call_bound(c: u32, bound: bool) {
+    let bit = 1u64 << c;
+    if (CALL_BOUND_CPUS.load(Ordering::Relaxed) & bit != 0) == bound {
+        return;
+    }
+    if bound {
+        CALL_BOUND_CPUS.fetch_or(bit, Ordering::Relaxed);
+    } else {
+        CALL_BOUND_CPUS.fetch_and(!bit, Ordering::Relaxed);
+    }
+}
+
+/// Whether queued thread `t` stays where it is rather than be stolen by an idle vCPU: it is
+/// call-bound and, running beside the vCPUs that run call-bound threads now, it would make
+/// more spinning pairs than the host has CPUs for.
+fn huddled(t: &Thread) -> bool {
+    t.call_bound()
+        && crate::kern::sched_huddle::crowded(CALL_BOUND_CPUS.load(Ordering::Relaxed).count_ones() + 1, platform::stub::spin::host_cpus())
+}
+
+/// The guest thread `td` on vCPU `c` trapped, and its hand-overs are call-bound or not
+/// (`bound`, its stub's measure): noted for the huddling decisions.
+pub fn note_call_bound(c: u32, td: &Thread, bound: bool) {
+    td.set_call_bound(bound);
+    if (c as usize) < MAXCPU {
+        set_cpu_call_bound(c, bound);
+    }
+}
+
+/// Where the call-bound thread `td` on vCPU `c` should huddle now, if anywhere
+/// ([`crate::kern::sched_huddle`]).
+pub fn huddle_target(c: u32, td: &Thread) -> Option<u32> {
+    if !td.call_bound() || cpu::ncpus() < 2 {
+        return None;
+    }
+    let mask = CALL_BOUND_CPUS.load(Ordering::Relaxed);
+    if !crate::kern::sched_huddle::crowded(mask.count_ones(), platform::stub::spin::host_cpus()) {
+        return None;
+    }
+    crate::kern::sched_huddle::target(c, mask, td.affinity())
+}
+
+/// Move the calling thread onto vCPU `target`'s queue and give up this one (a huddle).
+pub fn huddle(target: u32) {
+    count(Stat::Huddles);
+    let c = cpu::curcpu();
+    if let Some(cpu_s) = CPUS.get(c as usize) {
+        cpu_s.move_to.store(target.min(cpu::ncpus().saturating_sub(1)) + 1, Ordering::Relaxed);
+    }
+    mi_switch();
+}
 
 /// Scheduler events, counted for `-e sched.stats=1` ([`report_stats`]).
 #[derive(Debug, Clone, Copy)]
@@ -112,11 +176,15 @@ enum Stat {
     /// Threads a sync wake-up queued whose waker did not sleep within the grace: stolen, or
     /// the waker preempted for them.
     SyncExpired,
+    /// Call-bound threads moved onto another vCPU's queue to take turns there
+    /// ([`crate::kern::sched_huddle`]), and steals not made because of it.
+    Huddles,
+    HuddleKept,
 }
 
-const STAT_NAMES: [&str; 14] = [
+const STAT_NAMES: [&str; 16] = [
     "wake_here", "wake_there", "wake_offcpu", "sync_queued", "steals", "steals_new", "idle_sleeps", "poll_found", "poll_empty",
-    "notify_target", "notify_other", "switch_wake_other", "idle_timeouts", "sync_expired",
+    "notify_target", "notify_other", "switch_wake_other", "idle_timeouts", "sync_expired", "huddles", "huddle_kept",
 ];
 static STATS: [AtomicU64; STAT_NAMES.len()] = [const { AtomicU64::new(0) }; STAT_NAMES.len()];
 
@@ -324,9 +392,12 @@ pub fn mi_switch() {
     safe_point(c);
     let cpu_s = &CPUS[c as usize];
     let cur = cpu_s.cur.lock().clone().expect("mi_switch without a current thread");
-    // Its affinity no longer allows this CPU: onto the queue of one it allows.
-    if cur.state() == ThreadState::Running && !cur.is_idle() && !allowed(&cur, c) {
-        let target = pick_cpu(&cur, c);
+    // Where [`huddle`] sends it, if anywhere.
+    let to = cpu_s.move_to.swap(0, Ordering::Relaxed).checked_sub(1);
+    // Its affinity no longer allows this CPU: onto the queue of one it allows. Or it moves
+    // where it was sent (a huddle).
+    if cur.state() == ThreadState::Running && !cur.is_idle() && (!allowed(&cur, c) || to.is_some()) {
+        let target = if allowed(&cur, c) { to.map_or(c, |t| pick_cpu(&cur, t)) } else { pick_cpu(&cur, c) };
         if target != c {
             cur.set_state(ThreadState::Runnable);
             cur.rec.cpu.store(target, Ordering::Relaxed);
@@ -361,8 +432,9 @@ pub fn mi_switch() {
             None => Arc::clone(cpu_s.idle.get().expect("cpu has no idle thread")),
         };
         publish_runq_len(c, q.len());
-        // More is waiting here (the thread being preempted, say): an idle CPU can take it.
-        if !q.is_empty() {
+        // More is waiting here (the thread being preempted, say): an idle CPU can take it —
+        // unless it is only call-bound threads taking turns here.
+        if q.iter().any(|t| !huddled(t)) {
             drop(q);
             if wake_idle_other(c) {
                 count(Stat::SwitchWakeOther);
@@ -396,12 +468,13 @@ fn switch_to(c: u32, cur: Arc<Thread>, next: Arc<Thread>) {
     rec.switches.fetch_add(1, Ordering::Relaxed);
     rec.state.store(if next.is_idle() { cpustate::IDLE } else { cpustate::RUNNING }, Ordering::Relaxed);
     *cpu_s.cur.lock() = Some(Arc::clone(&next));
+    set_cpu_call_bound(c, !next.is_idle() && next.call_bound());
     // A guest thread leaving the CPU (asleep, preempted): its stub, trapped and waiting for
     // it, stops spinning — it cannot be resumed before this thread runs again.
     if let Some(u) = cur.as_user()
         && let Some(stub) = u.stub.lock().as_ref()
     {
-        stub.nap();
+        stub.nap(cur.state() != ThreadState::Runnable);
     }
     platform::kthread::switch(cur, next);
     mark_running();
@@ -525,7 +598,10 @@ fn steal(c: u32) -> bool {
             if q.len() == 1 && CPUS[other as usize].sync_until_ns.load(Ordering::Relaxed) != 0 {
                 sync_expired(&CPUS[other as usize]);
             }
-            let td = q.iter().rposition(|t| allowed(t, c)).and_then(|i| q.remove(i));
+            let td = q.iter().rposition(|t| allowed(t, c) && !huddled(t)).and_then(|i| q.remove(i));
+            if td.is_none() && q.iter().any(|t| allowed(t, c)) {
+                count(Stat::HuddleKept);
+            }
             publish_runq_len(other, q.len());
             td
         };
@@ -551,14 +627,22 @@ fn stealable_elsewhere(c: u32, now: u64) -> (bool, Option<u64>) {
     for o in (0..cpu::ncpus()).filter(|&o| o != c) {
         let n = PCPU[o as usize].nrun.load(Ordering::Relaxed) as usize;
         let until = CPUS[o as usize].sync_until_ns.load(Ordering::Relaxed);
-        if sched_wake::stealable(n, until, now) {
+        if sched_wake::stealable(n, until, now) && (CALL_BOUND_CPUS.load(Ordering::Relaxed) == 0 || queue_has_stealable(o, c)) {
             return (true, None);
         }
-        if n > 0 {
+        // Protected by a sync grace: stealable at its end. (A queue of huddled threads is
+        // not, and the CPU that stops running a call-bound thread wakes an idle one.)
+        if n > 0 && until > now {
             protected_until = Some(protected_until.map_or(until, |p| p.min(until)));
         }
     }
     (false, protected_until)
+}
+
+/// Whether CPU `o`'s queue holds a thread idle CPU `c` may steal, huddled threads aside (a
+/// queue busy now may well: yes).
+fn queue_has_stealable(o: u32, c: u32) -> bool {
+    CPUS[o as usize].runq.try_lock().is_none_or(|q| q.iter().any(|t| allowed(t, c) && !huddled(t)))
 }
 
 /// Whether idle CPU `c` has something to do: its queue, an IPI, a callout due, a thread to

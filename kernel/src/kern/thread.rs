@@ -5,7 +5,7 @@
 //! so what a debugger shows is what the scheduler sees. Kernel-only threads get ids from
 //! 100000 up, as in FreeBSD, so they never collide with guest pids and tids.
 
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use kvm_mem::abi::{ThreadRecord, store_name, tflags, tstate};
@@ -101,6 +101,8 @@ pub struct Thread {
     pub(crate) wake_reason: AtomicU32,
     /// The CPUs it may run on (sched_setaffinity(2)), bit N for CPU N.
     affinity: AtomicU64,
+    /// Its hand-overs were call-bound at its last trap (`kern::sched_huddle`).
+    call_bound: AtomicBool,
     /// A guest thread's user state (None for kernel threads).
     user: Option<UserThread>,
 }
@@ -153,6 +155,7 @@ impl Thread {
             state: AtomicU8::new(ThreadState::New.index()),
             wake_reason: AtomicU32::new(0),
             affinity: AtomicU64::new(u64::MAX),
+            call_bound: AtomicBool::new(false),
             user,
         });
         let r = &td.rec;
@@ -227,6 +230,18 @@ impl Thread {
     /// switch.
     pub fn set_affinity(&self, mask: u64) {
         self.affinity.store(mask, Ordering::Relaxed);
+    }
+
+    /// Whether its hand-overs were call-bound at its last trap (`kern::sched_huddle`).
+    pub fn call_bound(&self) -> bool {
+        self.call_bound.load(Ordering::Relaxed)
+    }
+
+    /// Note whether its hand-overs are call-bound now (only a change is written).
+    pub fn set_call_bound(&self, bound: bool) {
+        if self.call_bound.load(Ordering::Relaxed) != bound {
+            self.call_bound.store(bound, Ordering::Relaxed);
+        }
     }
 
     pub fn last_cpu(&self) -> u32 {

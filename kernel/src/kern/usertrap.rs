@@ -134,6 +134,7 @@ fn run_user(td: &UThread, p: &UProc, held: &mut Held, regs: &mut UserRegs) -> (T
     let flags = &td.rec.flags;
     flags.store(flags.load(Ordering::Relaxed) | tflags::INUSER, Ordering::Relaxed);
     let trap = in_guest(|| stub.run(regs, &mut ops, &Ctl(platform::cpu::curcpu())));
+    sched::note_call_bound(platform::cpu::curcpu(), td, trap != Trap::Dead && stub.call_bound());
     // The stub timed the run (no clock read here); a run that saw no trap did not.
     let (resumed_ns, trapped_ns) = stub.run_times_ns();
     let (ran, now) = if trap == Trap::Dead || trapped_ns == 0 {
@@ -423,11 +424,15 @@ fn user_loop(td: &UThread, p: &UProc) -> Exit {
         // A thread that traps all the time is never kicked: its slice ends here — but not
         // while its own stub operations wait (a clone's new host thread: the new thread's
         // CPU waits for it to start, in the host, and would wait for this one to run).
-        if !matches!(trap, Trap::Kick | Trap::Start | Trap::Dead)
-            && !td.user().ops_pending()
-            && sched::slice_over(platform::cpu::curcpu(), now_ns, SLICE_MS * 1_000_000)
-        {
-            preempted();
+        // A call-bound thread may move to take turns with another on its vCPU
+        // (`sched_huddle`), under the same rule.
+        if !matches!(trap, Trap::Kick | Trap::Start | Trap::Dead) && !td.user().ops_pending() {
+            let c = platform::cpu::curcpu();
+            if sched::slice_over(c, now_ns, SLICE_MS * 1_000_000) {
+                preempted();
+            } else if let Some(to) = sched::huddle_target(c, td) {
+                sched::huddle(to);
+            }
         }
         // A thread interrupted inside an rseq critical section resumes at its abort address,
         // before any signal frame records where it was: after a preemption, fault or

@@ -106,9 +106,10 @@ pub mod msg {
     pub const NOPS: u64 = 0x34;
     /// u32: non-zero: after the operations, report back (trap again) instead of returning.
     pub const FLAGS: u64 = 0x38;
-    /// u32: non-zero once the kernel thread handling this thread's trap went to sleep (a
-    /// blocking system call): the stub stops spinning for RESUME and sleeps on the futex at
-    /// once, leaving the host CPU to others. The kernel clears it as it resumes the thread.
+    /// u32: non-zero once the kernel thread handling this thread's trap left its CPU (1: it
+    /// went to sleep, a blocking system call; 2: it was preempted): the stub stops spinning
+    /// for RESUME and sleeps on the futex at once, leaving the host CPU to others. The
+    /// kernel clears it as it resumes the thread.
     pub const NAP: u64 = 0x3c;
     /// u64: traps taken by this thread (its own cache line: the stub writes it every trap).
     pub const TRAPS: u64 = 0x40;

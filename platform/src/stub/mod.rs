@@ -377,10 +377,11 @@ impl StubThread {
         self.space.word(self.slot, msg::STATE)
     }
 
-    /// The kernel side of this thread goes to sleep (a blocking system call): the stub,
-    /// trapped and waiting to be resumed, stops spinning and sleeps.
-    pub fn nap(&self) {
-        self.space.word(self.slot, msg::NAP).store(1, Ordering::Relaxed);
+    /// The kernel side of this thread leaves its CPU (`blocked`: a blocking system call;
+    /// else preempted): the stub, trapped and waiting to be resumed, stops spinning and
+    /// sleeps. The word says which (1 blocked, 2 preempted) for the tuning.
+    pub fn nap(&self, blocked: bool) {
+        self.space.word(self.slot, msg::NAP).store(if blocked { 1 } else { 2 }, Ordering::Relaxed);
     }
 
     /// Wait for the thread's first trap (a new stub or a new thread).
@@ -498,6 +499,11 @@ impl StubThread {
         self.tuning.run_times_ns()
     }
 
+    /// Whether this thread's hand-overs are call-bound ([`spin::Tuning::call_bound`]).
+    pub fn call_bound(&self) -> bool {
+        self.tuning.call_bound()
+    }
+
     /// Wait for a new thread's first trap if it has not reported yet (after `clone_thread`):
     /// until then it cannot carry operations out ([`StubThread::can_exec_ops`]). False if it
     /// never does (the stub died).
@@ -610,8 +616,12 @@ impl StubThread {
     /// Hand the thread back to its stub, with the spin it may do after its next trap (`spin`).
     fn resume(&self) {
         self.uc.store(0, Ordering::Release);
-        let napped = self.space.word(self.slot, msg::NAP).load(Ordering::Relaxed) != 0;
-        self.tuning.resume_after_nap(napped);
+        let nap = match self.space.word(self.slot, msg::NAP).load(Ordering::Relaxed) {
+            0 => spin::Nap::None,
+            2 => spin::Nap::Preempted,
+            _ => spin::Nap::Blocked,
+        };
+        self.tuning.resume_after_nap(nap);
         let spin = self.tuning.resumed(self.space.pid, self.host_tid());
         self.set_word(msg::SPIN, spin);
         self.set_word(msg::NAP, 0);

@@ -75,6 +75,27 @@ const PROBE_NS: u64 = 3_000;
 /// must not stop spinning for the next hundred waits).
 const SAMPLE_MAX_NS: u64 = 4 * SPIN_MAX_NS;
 
+/// The longest short hand-over cycle (a trap's kernel wait and the guest's run after the
+/// resume) of a call-bound thread, measured spinning ([`Tuning::call_bound`]). Two such
+/// threads on two host CPUs either take turns on one spinning pair (a cycle of c each, one
+/// at a time) or run co-located, each pair on its own host CPU (c plus two switches between
+/// host processes, both pairs at once; ~1.8 µs a switch on the development machine when it
+/// is quick, twice that when it is slow): taking turns pays while 2·c < c + 3.6 µs (7.2
+/// slow). A getppid loop's cycle is 0.4–1 µs spinning. The limit errs towards taking turns,
+/// which costs at most a fifth where it is wrong (a guest that computes 3.5–5 µs between
+/// its calls on a quick host) and saves three quarters where it is right.
+pub const HUDDLE_SPIN_NS: u64 = 5_000;
+/// The same limit for a cycle measured co-located, which includes the two switches: a
+/// getppid loop's is 4.4 µs on the quick host.
+pub const HUDDLE_COLOC_NS: u64 = 10_000;
+/// The share of short cycles (in 1/1024, each cycle weighing 1/16) from which a thread is
+/// call-bound, and under which it stops being so: from 1024, 22 long cycles in a row. A
+/// thread switched back in after its turn on a vCPU has a burst of long cycles while the
+/// host moves its stub thread off the vCPU's host CPU, where it was woken; that must not
+/// end the turns.
+const BOUND_ENTER: u32 = 768;
+const BOUND_LEAVE: u32 = 256;
+
 /// Guests running now: resumed, their trap not yet seen by the CPU waiting for it.
 pub(super) static RUNNING: AtomicU32 = AtomicU32::new(0);
 /// CPUs asleep waiting for their guest's trap (their host thread wants no CPU).
@@ -188,7 +209,10 @@ fn host_cpu_now() -> i32 {
 /// every CPU this process may use. False if the host refused.
 fn set_affinity(tid: u32, cpu: i32) -> bool {
     let mut set = *host_cpu_set();
-    if cpu >= 0 {
+    if cpu <= away_from(0) {
+        // SAFETY: CPU_CLR clears one bit of a valid set (a CPU number below CPU_SETSIZE).
+        unsafe { libc::CPU_CLR((-3 - cpu) as usize, &mut set) };
+    } else if cpu >= 0 {
         // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET sets one bit of it (the host
         // reports CPU numbers below CPU_SETSIZE).
         unsafe {
@@ -235,9 +259,19 @@ fn pin_vcpu(pin: bool) -> i32 {
     home
 }
 
-/// Where a stub thread was last placed: [`ANYWHERE`], a host CPU, or [`UNPLACED`].
+/// Where a stub thread was last placed: [`ANYWHERE`], a host CPU, or [`UNPLACED`], or any
+/// host CPU but one ([`away_from`]).
 const ANYWHERE: i32 = -1;
 const UNPLACED: i32 = -2;
+
+/// A placement on any host CPU but `cpu` (encoded below [`UNPLACED`]).
+fn away_from(cpu: i32) -> i32 {
+    -3 - cpu
+}
+
+/// Whether a spinning hand-over keeps its two sides on different host CPUs: the vCPU pinned
+/// to its home, the stub thread anywhere else (`-e sched.spin_apart=0`: both anywhere).
+pub static SPIN_APART: AtomicBool = AtomicBool::new(true);
 
 /// Whether a spin can pay now: the host threads vk knows want a CPU (the guests running, the
 /// CPUs neither idle nor asleep waiting for a guest — the caller among them — and `extra`
@@ -310,6 +344,17 @@ const INHERITED_STICKY: u32 = 64;
 /// divided by this.
 const SLEEPY_EXIT_DIV: u64 = 4;
 
+/// Whether a guest thread's kernel thread left its CPU between a trap and the resume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nap {
+    /// It did not.
+    None,
+    /// It slept (a blocking system call).
+    Blocked,
+    /// It waited on a run queue (its slice ended, another thread's turn).
+    Preempted,
+}
+
 /// One guest thread's hand-over timings.
 #[derive(Debug)]
 pub struct Tuning {
@@ -334,6 +379,19 @@ pub struct Tuning {
     /// Resumes left during which the thread stays sleepy whatever its share (a sleepy
     /// parent's forked child: [`Tuning::inherit`]).
     sticky: AtomicU32,
+    /// The share of hand-over cycles (the kernel's wait before a resume and the guest's
+    /// after it) that were short for their mode ([`Tuning::call_bound`]), a moving average in
+    /// 1/1024 (each weighs 1/16). A cycle a nap lengthened (its thread blocked or waited its
+    /// turn; the guest's wait then includes waking the stub) is left out.
+    short: AtomicU32,
+    /// The kernel's wait before the current resume, and whether that resume was co-located.
+    cycle_kernel_ns: AtomicU64,
+    /// The current resume followed a nap.
+    napped: AtomicBool,
+    /// The share of resumes after the thread blocked (not preempted), as `wakes`.
+    blocks: AtomicU32,
+    /// What [`Tuning::call_bound`] said last.
+    bound: AtomicBool,
 }
 
 fn now_ns() -> u64 {
@@ -353,6 +411,11 @@ impl Tuning {
             sleepy: AtomicBool::new(false),
             placed: AtomicI32::new(UNPLACED),
             sticky: AtomicU32::new(0),
+            short: AtomicU32::new(0),
+            cycle_kernel_ns: AtomicU64::new(0),
+            napped: AtomicBool::new(false),
+            blocks: AtomicU32::new(0),
+            bound: AtomicBool::new(false),
         }
     }
 
@@ -382,17 +445,21 @@ impl Tuning {
     pub fn resumed(&self, stub_pid: i32, stub_tid: u32) -> u32 {
         let now = now_ns();
         let t = self.trapped_at.swap(0, Ordering::Relaxed);
+        let waited = if t != 0 { now.saturating_sub(t) } else { SPIN_MAX_NS };
         if t != 0 {
-            self.kernel.add(now.saturating_sub(t));
+            self.kernel.add(waited);
         }
+        self.cycle_kernel_ns.store(waited, Ordering::Relaxed);
         self.resumed_at.store(now, Ordering::Relaxed);
         let pays = !self.sleepy() && spin_pays(1);
         let colocate = !pays && COLOCATE.load(Ordering::Relaxed) && host_cpus() > 1;
         // Co-located, the stub goes where the vCPU is pinned (where it runs now if it has no
         // home); otherwise anywhere, with no host call to ask where that is.
-        let home = pin_vcpu(colocate);
+        let apart = pays && SPIN_APART.load(Ordering::Relaxed) && host_cpus() > 1;
+        let home = pin_vcpu(colocate || apart);
         let at = match (colocate, home) {
-            (false, _) => ANYWHERE,
+            (false, ANYWHERE) => ANYWHERE,
+            (false, cpu) => away_from(cpu),
             (true, ANYWHERE) => host_cpu_now(),
             (true, cpu) => cpu,
         };
@@ -412,13 +479,19 @@ impl Tuning {
     /// (`napped`: it slept or was preempted, and its stub was told to sleep) or not.
     /// Counted before the resume's own decision ([`Tuning::resumed`]) — and not by whether
     /// the stub slept, which co-location itself makes it do.
-    pub fn resume_after_nap(&self, napped: bool) {
+    pub fn resume_after_nap(&self, nap: Nap) {
+        let napped = nap != Nap::None;
         let sticky = self.sticky.load(Ordering::Relaxed);
         if sticky > 0 {
             self.sticky.store(sticky - 1, Ordering::Relaxed);
         }
         let old = self.wakes.load(Ordering::Relaxed);
         self.wakes.store((old * 7 + if napped { 1024 } else { 0 }) / 8, Ordering::Relaxed);
+        if self.napped.load(Ordering::Relaxed) != napped {
+            self.napped.store(napped, Ordering::Relaxed);
+        }
+        let old = self.blocks.load(Ordering::Relaxed);
+        self.blocks.store((old * 7 + if nap == Nap::Blocked { 1024 } else { 0 }) / 8, Ordering::Relaxed);
     }
 
     /// Whether this thread's kernel thread often leaves its CPU between a trap and the
@@ -443,7 +516,7 @@ impl Tuning {
     /// which the guest can write: it is used only if it names a thread of the stub (a null
     /// signal to it through `tgkill`, which checks that, is delivered).
     fn place(&self, pid: i32, tid: u32, cpu: i32) {
-        if tid == 0 || (cpu < 0 && cpu != ANYWHERE) || self.placed.load(Ordering::Relaxed) == cpu {
+        if tid == 0 || cpu == UNPLACED || self.placed.load(Ordering::Relaxed) == cpu {
             return;
         }
         // SAFETY: tgkill with signal 0 sends nothing; it only checks that thread `tid`
@@ -469,6 +542,28 @@ impl Tuning {
         self.guest.budget().filter(|_| spin_pays(0)).map_or(Wait::Sleep, Wait::Spin)
     }
 
+    /// Whether the thread is *call-bound*: it traps again so soon after each resume that its
+    /// hand-overs are most of its time, so it runs best on a spinning pair of host threads
+    /// (its stub and its vCPU) and badly co-located on one host CPU, where each hand-over is
+    /// a switch between two host processes. The kernel then lets such threads share a vCPU
+    /// when the host has too few CPUs for a spinning pair each (`kern::sched_huddle`). Its
+    /// measure is the share of hand-over cycles (a trap's kernel wait and the guest's run
+    /// after it) under the limit of the mode it was measured in ([`HUDDLE_SPIN_NS`],
+    /// [`HUDDLE_COLOC_NS`]): at least three in four to become call-bound, a quarter to stay
+    /// so. A thread that blocks in [`SLEEPY_PCT`] of its
+    /// resumes or more is not call-bound; being preempted does not count (taking turns on a
+    /// vCPU must not end the turns).
+    pub fn call_bound(&self) -> bool {
+        let blocks = u64::from(self.blocks.load(Ordering::Relaxed)) * 100 >= u64::from(SLEEPY_PCT.load(Ordering::Relaxed)) * 1024;
+        let short = self.short.load(Ordering::Relaxed);
+        let was = self.bound.load(Ordering::Relaxed);
+        let now = !blocks && short >= if was { BOUND_LEAVE } else { BOUND_ENTER };
+        if now != was {
+            self.bound.store(now, Ordering::Relaxed);
+        }
+        now
+    }
+
     /// When the guest was last resumed and when its trap was seen (uptime ns; 0: not yet).
     pub fn run_times_ns(&self) -> (u64, u64) {
         (self.resumed_at.load(Ordering::Relaxed), self.trapped_at.load(Ordering::Relaxed))
@@ -477,8 +572,19 @@ impl Tuning {
     /// The trap after a resume is seen now.
     pub fn trapped(&self) {
         let now = now_ns();
-        self.guest.add(now.saturating_sub(self.resumed_at.load(Ordering::Relaxed)));
+        let waited = now.saturating_sub(self.resumed_at.load(Ordering::Relaxed));
+        self.guest.add(waited);
+        if !self.napped.load(Ordering::Relaxed) {
+            let limit = if self.colocated.load(Ordering::Relaxed) { HUDDLE_COLOC_NS } else { HUDDLE_SPIN_NS };
+            self.cycle(waited + self.cycle_kernel_ns.load(Ordering::Relaxed), limit);
+        }
         self.trapped_at.store(now, Ordering::Relaxed);
+    }
+
+    /// A hand-over cycle of `ns` (no nap in it) ended: short if under `limit`, its mode's.
+    fn cycle(&self, ns: u64, limit: u64) {
+        let old = self.short.load(Ordering::Relaxed);
+        self.short.store((old * 15 + if ns <= limit { 1024 } else { 0 }) / 16, Ordering::Relaxed);
     }
 }
 
@@ -530,8 +636,62 @@ mod tests {
         // SAFETY: as above.
         unsafe { assert_eq!(libc::CPU_COUNT(&affinity_of(tid)), libc::CPU_COUNT(host_cpu_set())) };
         assert_eq!(tuning.placed.load(Ordering::Relaxed), ANYWHERE);
+        // Away from one CPU: every other this process may use (on a host with more than one).
+        if host_cpus() > 1 {
+            tuning.place(pid, tid, away_from(cpu));
+            let set = affinity_of(tid);
+            // SAFETY: as above.
+            unsafe {
+                assert!(!libc::CPU_ISSET(cpu as usize, &set));
+                assert_eq!(libc::CPU_COUNT(&set), libc::CPU_COUNT(host_cpu_set()) - 1);
+            }
+            assert_eq!(tuning.placed.load(Ordering::Relaxed), away_from(cpu));
+        }
         done_tx.send(()).unwrap();
         t.join().unwrap();
+    }
+
+    #[test]
+    fn a_thread_of_short_cycles_is_call_bound_and_stays_so_through_a_burst() {
+        let t = Tuning::new();
+        assert!(!t.call_bound(), "a new thread is not");
+        for _ in 0..10 {
+            t.cycle(500, HUDDLE_SPIN_NS);
+        }
+        assert!(!t.call_bound(), "ten short cycles are not enough");
+        for _ in 0..20 {
+            t.cycle(500, HUDDLE_SPIN_NS);
+        }
+        assert!(t.call_bound(), "thirty are");
+        for _ in 0..15 {
+            t.cycle(40_000, HUDDLE_COLOC_NS);
+        }
+        assert!(t.call_bound(), "a burst of long cycles (its stub moved) does not end it");
+        for _ in 0..20 {
+            t.cycle(40_000, HUDDLE_COLOC_NS);
+        }
+        assert!(!t.call_bound(), "a thread that now computes between its calls is not");
+        for _ in 0..10 {
+            t.cycle(500, HUDDLE_SPIN_NS);
+        }
+        assert!(!t.call_bound(), "hysteresis: a few short cycles do not make it so again");
+    }
+
+    #[test]
+    fn blocking_ends_call_bound_and_preemption_does_not() {
+        let t = Tuning::new();
+        for _ in 0..40 {
+            t.cycle(500, HUDDLE_SPIN_NS);
+        }
+        assert!(t.call_bound());
+        for i in 0..40 {
+            t.resume_after_nap(if i % 8 == 0 { Nap::Preempted } else { Nap::None });
+        }
+        assert!(t.call_bound(), "taking turns on a vCPU");
+        for i in 0..40 {
+            t.resume_after_nap(if i % 2 == 0 { Nap::Blocked } else { Nap::None });
+        }
+        assert!(!t.call_bound(), "a pipe's ping-pong");
     }
 
     #[test]
@@ -539,15 +699,15 @@ mod tests {
         let t = Tuning::new();
         assert!(!t.sleepy(), "a new thread spins");
         for _ in 0..64 {
-            t.resume_after_nap(false);
+            t.resume_after_nap(Nap::None);
         }
         assert!(!t.sleepy(), "system calls that never block");
         for i in 0..64 {
-            t.resume_after_nap(i % 2 == 0);
+            t.resume_after_nap(if i % 2 == 0 { Nap::Blocked } else { Nap::None });
         }
         assert!(t.sleepy(), "a pipe's ping-pong: every second resume after a sleep");
         for _ in 0..32 {
-            t.resume_after_nap(false);
+            t.resume_after_nap(Nap::None);
         }
         assert!(!t.sleepy(), "it spins again once it stops blocking");
     }
@@ -572,7 +732,7 @@ mod tests {
     fn a_forked_child_starts_from_its_parents_measures() {
         let parent = Tuning::new();
         for i in 0..64 {
-            parent.resume_after_nap(i % 2 == 0);
+            parent.resume_after_nap(if i % 2 == 0 { Nap::Blocked } else { Nap::None });
         }
         assert!(parent.sleepy());
         let child = Tuning::new();
@@ -580,11 +740,11 @@ mod tests {
         assert!(child.sleepy(), "a sleepy parent's child co-locates from its first resume");
         // Sticky: it stays so through a short life, whatever its resumes do.
         for _ in 0..20 {
-            child.resume_after_nap(false);
+            child.resume_after_nap(Nap::None);
         }
         assert!(child.sleepy(), "20 resumes that never block");
         for _ in 0..(INHERITED_STICKY as usize) {
-            child.resume_after_nap(false);
+            child.resume_after_nap(Nap::None);
         }
         assert!(!child.sleepy(), "a long-lived child that never blocks spins again");
         let spinner = Tuning::new();
