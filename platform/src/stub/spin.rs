@@ -455,7 +455,10 @@ impl Tuning {
         let colocate = !pays && COLOCATE.load(Ordering::Relaxed) && host_cpus() > 1;
         // Co-located, the stub goes where the vCPU is pinned (where it runs now if it has no
         // home); otherwise anywhere, with no host call to ask where that is.
-        let apart = pays && SPIN_APART.load(Ordering::Relaxed) && host_cpus() > 1;
+        // Apart only when the vCPU will spin for the trap too: a vCPU that sleeps while its
+        // guest runs long (a page fault's run of first touches) is better woken where the
+        // host puts it, often beside the stub, than across CPUs.
+        let apart = pays && SPIN_APART.load(Ordering::Relaxed) && host_cpus() > 1 && self.guest.0.load(Ordering::Relaxed) <= SPIN_MAX_NS;
         let home = pin_vcpu(colocate || apart);
         let at = match (colocate, home) {
             (false, ANYWHERE) => ANYWHERE,
