@@ -419,5 +419,5 @@ fn wait_vfork(child: &UProc) {
 /// A vfork child execs or exits: its parent may go on.
 pub fn vfork_release(p: &UProc) {
     p.user().vfork_released.store(true, Ordering::Release);
-    crate::kern::sleep::wakeup(p.wchan());
+    crate::kern::sched::wake_sync(|| crate::kern::sleep::wakeup(p.wchan()));
 }
