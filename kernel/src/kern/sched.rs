@@ -22,6 +22,10 @@
 //! Safe points: the idle loop and every `mi_switch` take pending IPIs (debugger break-in,
 //! shutdown, cross-CPU calls) and run expired callouts.
 //!
+//! Huddling ([`crate::kern::sched_huddle`]): on a host with too few CPUs, call-bound threads
+//! move onto one vCPU's queue and take turns there; an idle CPU does not steal them back
+//! while that would crowd the host again.
+//!
 //! CPU affinity (sched_setaffinity(2)): a thread is queued only on a CPU its mask allows,
 //! is stolen only by one, and a running thread whose mask no longer allows its CPU moves
 //! to an allowed CPU's queue at its next switch.
@@ -631,7 +635,7 @@ fn stealable_elsewhere(c: u32, now: u64) -> (bool, Option<u64>) {
             return (true, None);
         }
         // Protected by a sync grace: stealable at its end. (A queue of huddled threads is
-        // not, and the CPU that stops running a call-bound thread wakes an idle one.)
+        // not: the next switch there wakes an idle CPU if what it holds may spread then.)
         if n > 0 && until > now {
             protected_until = Some(protected_until.map_or(until, |p| p.min(until)));
         }

@@ -44,6 +44,15 @@
 //! hand-over back needs no futex wake. A forked child starts from its parent's measures
 //! ([`Tuning::inherit`]).
 //!
+//! **Apart** ([`SPIN_APART`]): when both sides spin, the vCPU is pinned to its home host CPU
+//! and the stub thread may run anywhere but there. Left anywhere, the host's wake-affinity
+//! put the two on one CPU after a wake-up and kept them there, each spinning out its budget
+//! while the other waited to run.
+//!
+//! **Call-bound threads** ([`Tuning::call_bound`]): the kernel asks which threads' hand-overs
+//! are most of their time, to have them take turns on one vCPU when the host has too few
+//! CPUs for a spinning pair each (`kern::sched_huddle`).
+//!
 //! A spin does not pay either for a thread whose kernel thread often leaves its CPU between
 //! a trap and the resume ([`Tuning::sleepy`]: a pipe's ping-pong, a parent in wait4, at
 //! least `-e sched.colocate_wakes` percent of its resumes, 10 by default, until the share
@@ -384,7 +393,7 @@ pub struct Tuning {
     /// 1/1024 (each weighs 1/16). A cycle a nap lengthened (its thread blocked or waited its
     /// turn; the guest's wait then includes waking the stub) is left out.
     short: AtomicU32,
-    /// The kernel's wait before the current resume, and whether that resume was co-located.
+    /// The kernel's wait before the current resume (the first part of the current cycle).
     cycle_kernel_ns: AtomicU64,
     /// The current resume followed a nap.
     napped: AtomicBool,
@@ -454,8 +463,8 @@ impl Tuning {
         let pays = !self.sleepy() && spin_pays(1);
         let colocate = !pays && COLOCATE.load(Ordering::Relaxed) && host_cpus() > 1;
         // Co-located, the stub goes where the vCPU is pinned (where it runs now if it has no
-        // home); otherwise anywhere, with no host call to ask where that is.
-        // Apart only when the vCPU will spin for the trap too: a vCPU that sleeps while its
+        // home); spinning apart, anywhere but there; otherwise anywhere, with no host call to
+        // ask where that is. Apart only when the vCPU will spin for the trap too: a vCPU that sleeps while its
         // guest runs long (a page fault's run of first touches) is better woken where the
         // host puts it, often beside the stub, than across CPUs.
         let apart = pays && SPIN_APART.load(Ordering::Relaxed) && host_cpus() > 1 && self.guest.0.load(Ordering::Relaxed) <= SPIN_MAX_NS;
