@@ -52,15 +52,19 @@ pub fn execve_from(ctx: &mut Ctx<'_>, start: &crate::fs::namei::NamePath, path: 
         }
     };
     // The stub: the caller's own when nothing else runs in it (exec then only unmaps the old
-    // image there), else a new one (a ready one from the pool).
+    // image there), else a new one (a ready one from the pool: a vfork child's exec). What
+    // a recycled one still maps from its last process — often this very program, spawned
+    // again — is kept where the new image maps the same (its cached text), as a fork child
+    // keeps it, and unmapped ahead of the image's maps where not.
     let reuse = own_stub(ctx);
     let mut t0 = None;
     if !reuse {
         let pm = platform::physmem::get().ok_or(Errno::ENOMEM)?;
-        let (space, t) = platform::stub::pool::get(pm.fd()).map_err(|e| {
+        let (space, t, residue) = platform::stub::pool::get_with_residue(pm.fd()).map_err(|e| {
             log::warn!("exec: {e}");
             Errno::EAGAIN
         })?;
+        image.vm.adopt_residue(&residue);
         image.vm.stub = Some(space);
         t0 = Some(t);
     }
