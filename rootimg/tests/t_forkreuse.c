@@ -4,7 +4,8 @@
  * an earlier child wrote (its own copy), never a mapping its parent removed since, never an
  * old protection — and its own writes must stay its own. (Under vk the next child often gets
  * the stub of the last one, with the mappings of the pages both shared with their parent
- * kept: this is what must not show.)
+ * kept: this is what must not show.) The same for exec'd images, after fork and after
+ * posix_spawn (vfork: under vk a pool stub that held the last child, kept where alike).
  *
  * usage: t_forkreuse [DIR] — its files are made in DIR (default /tmp); on an ext2 directory
  * the file cases run on ext2's page cache.
@@ -14,6 +15,7 @@
 
 #include <fcntl.h>
 #include <setjmp.h>
+#include <spawn.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -352,13 +354,49 @@ static void test_exec_leaves_nothing_behind(void)
     CHECKF(bad == 0, "%d of 20 exec'd images saw the old one's memory", bad);
 }
 
+/* A spawned child that leaves its memory changed behind: the FAR pages mapped and
+ * written, its data written. */
+static int dirty_and_exit(void)
+{
+    initialised = 7;
+    char *far = mmap(FAR, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (far != FAR)
+        return 30;
+    memset(far, 'z', 2 * PAGE);
+    return 0;
+}
+
+extern char **environ;
+
+/* posix_spawn, alternately a child that dirties its memory and exits and one that checks it
+ * sees none of that: each spawned image is the file's alone. */
+static void test_spawned_images_leave_nothing_behind(void)
+{
+    int bad = 0;
+    for (int round = 0; round < 40; round++) {
+        char *argv[] = {"t_forkreuse", round % 2 ? "--after-exec" : "--dirty", NULL};
+        pid_t pid;
+        int st;
+        REQUIRE(posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, environ) == 0);
+        REQUIRE(waitpid(pid, &st, 0) == pid);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            if (!bad++)
+                vktest_print("spawn round %d: status %#x\n", round, st);
+        }
+    }
+    CHECKF(bad == 0, "%d of 40 spawned images went wrong", bad);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--after-exec") == 0)
         return after_exec();
+    if (argc > 1 && strcmp(argv[1], "--dirty") == 0)
+        return dirty_and_exit();
     if (argc > 1)
         dir = argv[1];
     test_exec_leaves_nothing_behind();
+    test_spawned_images_leave_nothing_behind();
     test_children_see_their_parents_memory();
     test_shared_protection_follows_the_parent();
     test_file_pages_stay_the_files();
