@@ -43,6 +43,7 @@ pub mod hostsock;
 pub mod io;
 pub mod kthread;
 pub mod physmem;
+pub mod prefill;
 pub mod stop;
 pub mod stub;
 pub mod sync;

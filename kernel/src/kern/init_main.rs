@@ -196,6 +196,11 @@ fn mi_startup() {
     if kenv::get("sched.spin_hostload").is_some_and(|v| v == "0") {
         platform::stub::spin::RESPECT_HOST_LOAD.store(false, std::sync::atomic::Ordering::Relaxed);
     }
+    // Free pages a first-touch stream takes next are backed by the host ahead of it
+    // (platform::prefill); `-e vm.prefill=0`: not.
+    if kenv::get("vm.prefill").is_some_and(|v| v == "0") {
+        platform::prefill::ENABLED.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
     // A spinning hand-over's two sides run on different host CPUs; `-e sched.spin_apart=0`: anywhere.
     if kenv::get("sched.spin_apart").is_some_and(|v| v == "0") {
         platform::stub::spin::SPIN_APART.store(false, std::sync::atomic::Ordering::Relaxed);

@@ -902,6 +902,11 @@ impl AddressSpace {
                     drop(pt);
                     if run > 1 {
                         ahead = self.alloc_run(run, near);
+                        // The stream's next run will want the pages after this one's in
+                        // physical memory (`pt.near`): have the host back them meanwhile.
+                        if let Some(&top) = ahead.last() {
+                            platform::prefill::hint(top + PAGE, run.saturating_mul(2).min(self.faultaround) * PAGE);
+                        }
                         if !ahead.is_empty() {
                             // The lowest page for the faulting one: a run contiguous in
                             // physical memory is one mapping in the stub.

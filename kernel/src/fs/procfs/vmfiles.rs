@@ -79,7 +79,7 @@ pub fn pagemap_read(p: &UProc, off: u64, buf: &mut [u8], show_pfn: bool) -> Resu
 pub fn vmstat() -> String {
     let m = MemInfo::now();
     let mut s = String::new();
-    let lines: [(&str, u64); 12] = [
+    let lines: [(&str, u64); 13] = [
         ("nr_free_pages", m.free),
         ("nr_anon_pages", m.anon),
         ("nr_file_pages", m.file + m.kernel),
@@ -92,6 +92,8 @@ pub fn vmstat() -> String {
         // vk's own: pages fault-around mapped beyond the faulting one (crate::vm::faultaround).
         ("pgfault_around_anon", crate::vm::faultaround::AROUND_ANON.load(Ordering::Relaxed)),
         ("pgfault_around_file", crate::vm::faultaround::AROUND_FILE.load(Ordering::Relaxed)),
+        // And pages the host backed ahead of a first-touch stream (platform::prefill).
+        ("pgprefill_host", platform::prefill::PAGES.load(Ordering::Relaxed)),
         ("nr_swapcached", 0),
     ];
     for (name, v) in lines {
