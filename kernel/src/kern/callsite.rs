@@ -307,7 +307,7 @@ pub fn as_written(g: &AddressSpace, addr: u64, buf: &mut [u8]) {
 /// are forgotten (no thread can be at them once it is gone), so that what comes there later
 /// — another library, a JIT's code — is never taken for a patched site.
 pub fn forget_sites(g: &mut AddressSpace, start: u64, end: u64) {
-    let gone = |(a, n): (u64, u64)| n > 0 && a < end && a + n > start;
+    let gone = |span| overlaps(span, start, end);
     // A hop whose padding goes while its `syscall` stays goes back to being a `syscall`.
     let orphans: Vec<(u64, Site)> = g
         .callsites
@@ -325,9 +325,12 @@ pub fn forget_sites(g: &mut AddressSpace, start: u64, end: u64) {
 /// every site there — a `mov` site's 7 bytes, a hop's `syscall` or its padding — is put back
 /// and forgotten, so that what the program reads and rewrites is its own code.
 pub fn before_text_write(g: &mut AddressSpace, start: u64, end: u64) {
-    let hit = |(a, n): (u64, u64)| n > 0 && a < end && a + n > start;
-    let sites: Vec<(u64, Site)> =
-        g.callsites.iter().filter(|&(&at, s)| s.spans(at).into_iter().any(hit)).map(|(&at, &s)| (at, s)).collect();
+    let sites: Vec<(u64, Site)> = g
+        .callsites
+        .iter()
+        .filter(|&(&at, s)| s.spans(at).into_iter().any(|span| overlaps(span, start, end)))
+        .map(|(&at, &s)| (at, s))
+        .collect();
     for (at, site) in sites {
         put_site_back(g, at, &site);
         if let Kind::Hop { pad, len, orig } = site.kind {
@@ -336,6 +339,11 @@ pub fn before_text_write(g: &mut AddressSpace, start: u64, end: u64) {
         }
         g.callsites.remove(&at);
     }
+}
+
+/// Whether a span of patched text (start, length; [`Site::spans`]) meets `[start, end)`.
+fn overlaps((a, n): (u64, u64), start: u64, end: u64) -> bool {
+    n > 0 && a < end && a + n > start
 }
 
 /// The program's own instructions back at a patched site, in an order where each moment's
@@ -408,6 +416,17 @@ mod tests {
         g
     }
 
+    /// musl's `__syscall_cp_c`'s end: mov %rcx,%rdx; syscall; ret; nopw (6) to TEXT + 0x50;
+    /// the next function's first instruction.
+    const MUSL_CP_END: [u8; 15] = [0x48, 0x89, 0xca, 0x0f, 0x05, 0xc3, 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x48, 0x89, 0xf8];
+
+    /// [`MUSL_CP_END`] written at TEXT + 0x44: the address of its `syscall`.
+    fn musl_cp_end(g: &mut AddressSpace) -> u64 {
+        let s = TEXT + 0x47;
+        g.write_forced(s - 3, &MUSL_CP_END).expect("write the text");
+        s
+    }
+
     fn code(g: &AddressSpace, at: u64) -> [u8; SITE_LEN] {
         let mut c = [0u8; SITE_LEN];
         uaccess::copyin(g, at, &mut c).expect("copyin");
@@ -460,10 +479,7 @@ mod tests {
     fn a_register_numbered_syscall_hops_to_padding_and_goes_back() {
         let pm = Arc::new(PhysMem::scratch(MIN_PHYSMEM).expect("scratch physical memory"));
         let mut g = space(&pm);
-        // musl's __syscall_cp_c's end: mov %rcx,%rdx; syscall; ret; nopw (6) to TEXT + 0x50.
-        let s = TEXT + 0x47;
-        let text = [0x48, 0x89, 0xca, 0x0f, 0x05, 0xc3, 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x48, 0x89, 0xf8];
-        g.write_forced(s - 3, &text).expect("write the text");
+        let s = musl_cp_end(&mut g);
         assert!(!patch_hop(&mut g, s - 3, None), "not a syscall");
         assert!(patch_hop(&mut g, s, None));
         assert!(!patch_hop(&mut g, s, None), "hops already");
@@ -483,13 +499,13 @@ mod tests {
         // What a debugger reads: the text as written, the padding too.
         let mut b = now;
         as_written(&g, s - 3, &mut b);
-        assert_eq!(b, text);
+        assert_eq!(b, MUSL_CP_END);
         // Back: the syscall; the padding keeps its jump (shown as written).
         release_table(&mut g, TABLE_BASE, TABLE_END);
         uaccess::copyin(&g, s - 3, &mut b).expect("copyin");
         assert_eq!(b[3..5], [0x0f, 0x05]);
         as_written(&g, s - 3, &mut b);
-        assert_eq!(b, text);
+        assert_eq!(b, MUSL_CP_END);
     }
 
     #[test]
@@ -542,9 +558,7 @@ mod tests {
     fn making_text_writable_puts_its_sites_back_as_written() {
         let pm = Arc::new(PhysMem::scratch(MIN_PHYSMEM).expect("scratch physical memory"));
         let mut g = space(&pm);
-        let s = TEXT + 0x47;
-        let text = [0x48, 0x89, 0xca, 0x0f, 0x05, 0xc3, 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00, 0x48, 0x89, 0xf8];
-        g.write_forced(s - 3, &text).expect("write the text");
+        let s = musl_cp_end(&mut g);
         assert!(patch_hop(&mut g, s, None) && patch_site(&mut g, TEXT + 0x10, 39));
         // Elsewhere: nothing changes.
         before_text_write(&mut g, TEXT + 4096, TEXT + 8192);
@@ -553,7 +567,7 @@ mod tests {
         assert!(g.callsites.is_empty());
         let mut b = [0u8; 15];
         uaccess::copyin(&g, s - 3, &mut b).expect("copyin");
-        assert_eq!(b, text, "the syscall and its padding as they were");
+        assert_eq!(b, MUSL_CP_END, "the syscall and its padding as they were");
         assert_eq!(code(&g, TEXT + 0x10), [0xb8, 39, 0, 0, 0, 0x0f, 0x05]);
     }
 }

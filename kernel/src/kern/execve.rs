@@ -97,10 +97,13 @@ pub fn execve_from(ctx: &mut Ctx<'_>, start: &crate::fs::namei::NamePath, path: 
         // does from its parent's: a vfork child's are its parent's (a shell's, co-located),
         // and a fresh start would spin, place its stub apart and move it back at the next
         // block (five affinity changes a posix_spawn).
-        if let Some(old) = ut.stub.lock().as_ref() {
-            t0.inherit_tuning(old);
-        }
-        let old = ut.stub.lock().replace(Arc::new(t0));
+        let old = {
+            let mut slot = ut.stub.lock();
+            if let Some(old) = slot.as_ref() {
+                t0.inherit_tuning(old);
+            }
+            slot.replace(Arc::new(t0))
+        };
         // The old thread ends in its stub: a vfork child's was a thread of its parent's stub
         // — or its parent's own, lent (`fork::new_process`), which goes back as it is.
         let old = old.filter(|_| !ut.stub_borrowed.swap(false, Ordering::AcqRel));
